@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from hwsim.hw.arch import (
-    Architecture,
     ArchConfigError,
+    Architecture,
     EnergyModel,
     SignedWeights,
     load_arch,

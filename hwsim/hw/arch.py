@@ -316,7 +316,10 @@ _StrictLoader.add_implicit_resolver(
 
 
 def load_arch(path: str | os.PathLike[str]) -> Architecture:
-    """Read, validate and build the architecture in the YAML file at `path`."""
+    """Read, validate and build the architecture in the YAML file at `path`.
+
+    Raises `ArchConfigError` for any problem with the content, `OSError` if the file cannot be read.
+    """
     source = os.fspath(path)
     with open(source, encoding="utf-8") as handle:
         text = handle.read()

@@ -1,0 +1,250 @@
+"""Command line: a thin layer over hwsim.api (`hwsim --help`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hwsim.convert import ConversionError, ConversionParams
+from hwsim.data import DATASETS, DatasetError
+from hwsim.hw.arch import ArchConfigError
+from hwsim.nets import NETS, ModelError, NetSpec, resolve_model_path
+
+DEFAULT_ARCH = Path("arch_configs/spikesim.yaml")
+DEFAULT_MODEL = "vgg19.pt"
+
+
+class UsageError(ValueError):
+    """A command-line value that cannot be used."""
+
+
+def parse_ic_list(text: str, n_blocks: int | None = None) -> tuple[int, ...]:
+    """'all', 'none', '5', '3,5,8' or '3:14' (inclusive) -> sorted IC positions."""
+    text = text.strip().lower()
+    if text == "none":
+        return ()
+    if text == "all":
+        if n_blocks is None:
+            raise UsageError("--ic all needs a network to count its blocks")
+        return tuple(range(n_blocks))
+    try:
+        if ":" in text:
+            lo, hi = (int(v) for v in text.split(":"))
+            return tuple(range(lo, hi + 1))
+        return tuple(sorted({int(v) for v in text.split(",")}))
+    except ValueError:
+        raise UsageError(f"--ic {text!r}: expected 'all', 'none', N, N,M,... or N:M") from None
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    try:
+        c, h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--input {text!r}: expected CxHxW, e.g. 3x32x32") from None
+    return c, h, w
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def cmd_train(args: argparse.Namespace, console: Console) -> None:
+    from hwsim.nets import save_checkpoint
+    from hwsim.train import TrainConfig, train
+
+    n_blocks = len(NetSpec(args.net, args.width, (3, 64, 64), 10).blocks())
+    cfg = TrainConfig(
+        net=args.net,
+        dataset=args.dataset,
+        width=args.width,
+        ic_positions=parse_ic_list(args.ic, n_blocks),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        data_root=args.data_root,
+    )
+    console.print(f"[bold]{cfg.command()}[/]")
+    ckpt = train(cfg)
+    out = Path(args.out or f"models/{args.net}_{args.dataset}.pt")
+    save_checkpoint(ckpt, out)
+    accs = ", ".join(
+        f"{'FC' if h < 0 else f'IC{h}'} {100 * a:.2f}%" for h, a in sorted(ckpt.accuracy.items())
+    )
+    console.print(f"test accuracy: {accs}")
+    console.print(f"wrote {out} ({ckpt.training['seconds']} s)")
+
+
+def cmd_convert(args: argparse.Namespace, console: Console) -> None:
+    import torch
+
+    from hwsim.atomic import atomic_path
+    from hwsim.convert import convert
+    from hwsim.data import load_dataset
+    from hwsim.nets import load_checkpoint
+
+    path = resolve_model_path(args.model)
+    ckpt = load_checkpoint(path)
+    seed = int(ckpt.dataset.get("split_seed", 0))
+    calib = load_dataset(ckpt.dataset["name"], "train", args.data_root, seed=seed)
+    params = ConversionParams(args.percentile, args.max_images, 1.0, args.v0)
+    snn = convert(ckpt, calib, params)
+    console.print(
+        f"converted {path}: lambda per layer = {', '.join(f'{s:.3g}' for s in snn.scales)}"
+    )
+    if args.out:
+        tensors = {}
+        for i, b in enumerate(snn.blocks):
+            for name in ("conv", "conv2", "skip"):
+                c = getattr(b, name)
+                if c is not None:
+                    tensors[f"block{i}.{name}.weight"] = c.weight
+                    tensors[f"block{i}.{name}.bias"] = c.bias
+        for h, hd in snn.heads.items():
+            tensors[f"head{h}.weight"] = hd.weight
+            tensors[f"head{h}.bias"] = hd.bias
+        payload = {
+            "spec": snn.spec.to_dict(),
+            "params": asdict(params),
+            "scales": list(snn.scales),
+            "tensors": tensors,
+            "fingerprint": snn.fingerprint(),
+        }
+        with atomic_path(args.out) as tmp:
+            torch.save(payload, tmp)
+        console.print(f"wrote {args.out}")
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> None:
+    from hwsim.api import RunConfig, run
+    from hwsim.report import print_run, write_run
+
+    cfg = RunConfig(
+        arch=Path(args.arch),
+        model=resolve_model_path(args.model),
+        ic=args.ic,
+        timesteps=args.timesteps,
+        images=args.images,
+        tune_images=args.tune_images,
+        data_root=args.data_root,
+        batch_size=args.batch_size,
+        conversion=ConversionParams(v0=args.v0),
+    )
+    with _progress(console) as progress:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                label = "simulate tuning images" if stage == "tune" else "simulate test images"
+                tasks[stage] = progress.add_task(label, total=total)
+            progress.update(tasks[stage], completed=done)
+
+        result = run(cfg, progress=update)
+    print_run(result, console)
+    paths = write_run(result, Path(args.out))
+    console.print(f"wrote {', '.join(str(p) for p in paths)} ({result.seconds:.0f} s)")
+
+
+def cmd_estimate(args: argparse.Namespace, console: Console) -> None:
+    from hwsim.api import estimate
+    from hwsim.report import print_estimate, write_csv
+
+    shape = parse_shape(args.input)
+    n_blocks = len(NetSpec(args.net, args.width, shape, args.classes).blocks())
+    spec = NetSpec(args.net, args.width, shape, args.classes, parse_ic_list(args.ic, n_blocks))
+    result = estimate(Path(args.arch), spec)
+    print_estimate(result, console)
+    out = Path(args.out) / "energy_breakdown.csv"
+    write_csv(result.energy.to_frame(), out)
+    console.print(f"wrote {out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hwsim", description="SNN on RRAM compute-in-memory: accuracy, energy, fusion."
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train an ANN with IC heads and write a checkpoint")
+    t.add_argument("--net", choices=NETS, default="vgg19")
+    t.add_argument("--dataset", choices=DATASETS, default="mnist5k")
+    t.add_argument("--width", type=float, default=0.125, help="channel width multiplier")
+    t.add_argument("--ic", default="all", help="IC positions: all, none, N, N,M,... or N:M")
+    t.add_argument("--epochs", type=int, default=20)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=0.05, help="peak learning rate (one-cycle SGD)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--data-root", help="folder with MNIST IDX or CIFAR pickle files")
+    t.add_argument("--out", help="checkpoint path (default models/NET_DATASET.pt)")
+    t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("convert", help="fold BN, normalise, and report the SNN's scales")
+    c.add_argument("--model", default=DEFAULT_MODEL)
+    c.add_argument("--percentile", type=float, default=99.9)
+    c.add_argument("--max-images", type=int, default=5000)
+    c.add_argument("--v0", type=float, default=0.0, help="initial membrane potential")
+    c.add_argument("--data-root")
+    c.add_argument("--out", help="write the converted weights here (.pt)")
+    c.set_defaults(func=cmd_convert)
+
+    r = sub.add_parser("run", help="simulate a checkpoint on an architecture and report")
+    r.add_argument("--arch", default=str(DEFAULT_ARCH))
+    r.add_argument("--model", default=DEFAULT_MODEL)
+    r.add_argument("--ic", type=int, help="IC block (default: shallowest IC reaching the target)")
+    r.add_argument("--timesteps", type=int, default=300)
+    r.add_argument("--images", type=int, help="test images (default: the whole test split)")
+    r.add_argument("--tune-images", type=int, default=1000, help="training images for alpha")
+    r.add_argument("--batch-size", type=int, default=250)
+    r.add_argument("--v0", type=float, default=0.0, help="initial membrane potential")
+    r.add_argument("--data-root")
+    r.add_argument("--out", default="runs/latest", help="output folder")
+    r.set_defaults(func=cmd_run)
+
+    e = sub.add_parser("estimate", help="SpikeSim energy of an untrained geometry")
+    e.add_argument("--arch", default=str(DEFAULT_ARCH))
+    e.add_argument("--net", choices=NETS, default="vgg19")
+    e.add_argument("--input", default="3x32x32", help="CxHxW")
+    e.add_argument("--classes", type=int, default=10)
+    e.add_argument("--width", type=float, default=1.0)
+    e.add_argument("--ic", default="none", help="IC positions: none, N, N,M,... or N:M")
+    e.add_argument("--out", default="runs/estimate", help="output folder")
+    e.set_defaults(func=cmd_estimate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    try:
+        args.func(args, console)
+    except (
+        ArchConfigError,
+        ConversionError,
+        DatasetError,
+        ModelError,
+        UsageError,
+        ValueError,
+        FileNotFoundError,
+    ) as e:
+        console.print(f"[bold red]error:[/] {e}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
