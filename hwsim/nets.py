@@ -100,8 +100,6 @@ class NetSpec:
                 layout += [("residual", c, 2 if stage > 0 and i == 0 else 1) for i in range(n)]
         for kind, c, s in layout:
             b = BlockSpec(kind, c_in, self.channels(c), s, hw)
-            if min(b.out_hw) < 1:
-                raise ModelError(f"input {self.input_shape} too small for {self.name}")
             out.append(b)
             c_in, hw = b.out_channels, b.out_hw
         return out

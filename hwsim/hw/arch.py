@@ -17,14 +17,20 @@ Schema (version 1; ``?`` marks an optional key, with its default)::
     crossbar:   {rows, cols}          # powers of two >= 8
     pe:         {pes_per_tile, crossbars_per_pe? = null, htree_links_per_pe? = 8,
                  neuron_units_per_pe? = 4, shift_adds_per_column_group? = 16}
-    adc:        {bits: 1..16, columns_per_adc? = 8}
-    device:     {weight_bits, bits_per_cell, ron_ohm, roff_ohm, read_voltage_v,
+    adc:        {bits: 1..16, columns_per_adc? = 8, full_scale_ua? = null}
+    device:     {weight_bits: 2..32, bits_per_cell, ron_ohm, roff_ohm, read_voltage_v,
                  signed_weights? = differential | offset}
     energy_pj:  {crossbar_read, adc, mux, shift_add, temp_buffer, tile_buffer, htree,
                  memory_fetch, neuron, noc_flit_hop? = 0}     # pJ per event, >= 0
     timing:     {pe_cycles}
     noc?:       {mesh_rows? = null, mesh_cols? = null, flit_width_bits? = 32,
                  router_latency_cycles? = 1, link_latency_cycles? = 1}
+    mapping?:   {style? = kernel_split | unrolled, placement? = snake | row_major}
+    buffers?:   {tile_buffer_bits? = 8192, neuron_state_bits? = 22, input_bits? = 22}
+    area_um2?:  null | {crossbar, adc, mux, shift_add, temp_buffer, htree, sram_bit,
+                        router? = 0}                          # um^2, >= 0
+    fusion_unit?: null | {counter_increment_pj, lut_read_pj, multiply_pj, compare_pj,
+                          area_um2, lut_cycles, cycles_per_class}
 
 Each dataclass field's metadata holds its description (``doc``) and its range check; the
 validator and the reference documentation both read them, so they cannot drift apart.
@@ -64,6 +70,20 @@ class SignedWeights(StrEnum):
 
     DIFFERENTIAL = "differential"  # W = G+ - G-, two cells (columns) per weight slice
     OFFSET = "offset"  # W + bias stored in one cell, bias subtracted after the ADC
+
+
+class MappingStyle(StrEnum):
+    """How a k_h x k_w x C_in x C_out layer is laid out on crossbar rows."""
+
+    KERNEL_SPLIT = "kernel_split"  # SpikeSim: one crossbar set per kernel position, rows = C_in
+    UNROLLED = "unrolled"  # rows = k_h k_w C_in (im2col), cut into crossbar-high row groups
+
+
+class Placement(StrEnum):
+    """Order in which tiles fill the mesh."""
+
+    ROW_MAJOR = "row_major"  # slot k at (k // cols, k % cols)
+    SNAKE = "snake"  # boustrophedon: odd rows run right to left, consecutive tiles adjacent
 
 
 class EnergyModel(StrEnum):
@@ -163,13 +183,23 @@ class AdcConfig:
     columns_per_adc: int = field(
         default=8, metadata=_spec("crossbar columns multiplexed onto one ADC", _positive)
     )
+    full_scale_ua: float | None = field(
+        default=None,
+        metadata=_spec(
+            "ADC full-scale differential current, uA (codes span [-FS, FS)); null = the largest"
+            " possible column current, rows (2^bits_per_cell - 1) V_read (G_on - G_off)",
+            _positive,
+        ),
+    )
 
 
 @_frozen
 class DeviceConfig:
     """RRAM cell and weight encoding."""
 
-    weight_bits: int = field(metadata=_spec("bits of a quantised weight", _int_between(1, 32)))
+    weight_bits: int = field(
+        metadata=_spec("bits of a signed, symmetric quantised weight", _int_between(2, 32))
+    )
     bits_per_cell: int = field(metadata=_spec("bits stored in one RRAM cell", _int_between(1, 8)))
     ron_ohm: float = field(metadata=_spec("low-resistance (ON) state, ohm", _positive))
     roff_ohm: float = field(metadata=_spec("high-resistance (OFF) state, ohm", _positive))
@@ -180,9 +210,33 @@ class DeviceConfig:
     )
 
     @property
+    def slices_per_weight(self) -> int:
+        """Bit slices S of one weight. Differential stores |w| <= 2^(b-1) - 1 on each side:
+        S = ceil((b - 1) / bits_per_cell); offset stores w + 2^(b-1) in [1, 2^b - 1]:
+        S = ceil(b / bits_per_cell) (b = weight_bits)."""
+        bits = self.weight_bits
+        if self.signed_weights is SignedWeights.DIFFERENTIAL:
+            bits -= 1
+        return -(-bits // self.bits_per_cell)
+
+    @property
     def cells_per_weight(self) -> int:
-        """Cells (bit slices) holding one weight's magnitude: ceil(weight_bits / bits_per_cell)."""
-        return -(-self.weight_bits // self.bits_per_cell)
+        """Cells (crossbar columns) one weight occupies: S, times 2 for a differential pair."""
+        pair = 2 if self.signed_weights is SignedWeights.DIFFERENTIAL else 1
+        return pair * self.slices_per_weight
+
+    @property
+    def reference_columns(self) -> int:
+        """Reference columns per crossbar: 0 (differential); offset: one per distinct digit of
+        the offset 2^(b-1) over the slices (the top slice's digit, and 0 if S > 1)."""
+        if self.signed_weights is SignedWeights.DIFFERENTIAL:
+            return 0
+        return 1 if self.slices_per_weight == 1 else 2
+
+    @property
+    def levels(self) -> int:
+        """Conductance levels of one cell: 2^bits_per_cell."""
+        return 1 << self.bits_per_cell
 
     @property
     def gon_s(self) -> float:
@@ -242,6 +296,78 @@ class NocConfig:
 
 
 @_frozen
+class MappingConfig:
+    """How layers are laid onto crossbars and tiles onto the mesh (hwsim.hw.mapping)."""
+
+    style: MappingStyle = field(
+        default=MappingStyle.KERNEL_SPLIT,
+        metadata=_spec(
+            "kernel_split: a crossbar set per kernel position, rows = C_in (SpikeSim);"
+            " unrolled: rows = k_h k_w C_in"
+        ),
+    )
+    placement: Placement = field(
+        default=Placement.SNAKE,
+        metadata=_spec("tile order on the mesh: snake (boustrophedon) or row_major"),
+    )
+
+
+@_frozen
+class BufferConfig:
+    """Storage sizes, bits (areas come from `area_um2.sram_bit`)."""
+
+    tile_buffer_bits: int = field(
+        default=8192, metadata=_spec("tile buffer capacity, bits (SpikeSim: 64 x 128)", _positive)
+    )
+    neuron_state_bits: int = field(
+        default=22, metadata=_spec("SRAM bits per neuron membrane state (SpikeSim: 22)", _positive)
+    )
+    input_bits: int = field(
+        default=22,
+        metadata=_spec("SRAM bits per buffered layer-input activation (SpikeSim: 22)", _positive),
+    )
+
+
+@_frozen
+class AreaTable:
+    """Area of one instance of each component, um^2."""
+
+    crossbar: float = field(metadata=_spec("one crossbar array, um^2", _non_negative))
+    adc: float = field(metadata=_spec("one ADC, um^2", _non_negative))
+    mux: float = field(metadata=_spec("one column multiplexer, um^2", _non_negative))
+    shift_add: float = field(
+        metadata=_spec(
+            "one shift-add unit (one per ADC column group per tile), um^2", _non_negative
+        )
+    )
+    temp_buffer: float = field(metadata=_spec("temporary buffer of one tile, um^2", _non_negative))
+    htree: float = field(metadata=_spec("H-tree of one tile, um^2", _non_negative))
+    sram_bit: float = field(
+        metadata=_spec("one SRAM bit (tile buffer, neuron and input memory), um^2", _non_negative)
+    )
+    router: float = field(default=0.0, metadata=_spec("one mesh router, um^2", _non_negative))
+
+
+@_frozen
+class FusionUnitConfig:
+    """Bayesian-fusion unit: IC/FC spike counters, PWL alpha LUT, posterior compare, argmax."""
+
+    counter_increment_pj: float = field(
+        metadata=_spec("one spike-counter increment, pJ", _non_negative)
+    )
+    lut_read_pj: float = field(metadata=_spec("one alpha-LUT read, pJ", _non_negative))
+    multiply_pj: float = field(metadata=_spec("one fixed-point multiply, pJ", _non_negative))
+    compare_pj: float = field(metadata=_spec("one compare (subtract), pJ", _non_negative))
+    area_um2: float = field(metadata=_spec("area of the whole unit, um^2", _non_negative))
+    lut_cycles: int = field(
+        metadata=_spec("cycles to read and interpolate alpha(t) once", _non_negative)
+    )
+    cycles_per_class: int = field(
+        metadata=_spec("cycles per class of posterior compare + argmax", _non_negative)
+    )
+
+
+@_frozen
 class Architecture:
     """A whole accelerator: what `load_arch` returns. Numeric fields carry their unit."""
 
@@ -255,6 +381,16 @@ class Architecture:
     energy_pj: EnergyTable = field(metadata=_spec("energy per event, pJ"))
     timing: TimingConfig = field(metadata=_spec("cycle counts"))
     noc: NocConfig = field(default_factory=NocConfig, metadata=_spec("mesh network-on-chip"))
+    mapping: MappingConfig = field(
+        default_factory=MappingConfig, metadata=_spec("crossbar mapping and mesh placement")
+    )
+    buffers: BufferConfig = field(default_factory=BufferConfig, metadata=_spec("buffer sizes"))
+    area_um2: AreaTable | None = field(
+        default=None, metadata=_spec("area per component, um^2; null = area not modelled")
+    )
+    fusion_unit: FusionUnitConfig | None = field(
+        default=None, metadata=_spec("Bayesian-fusion unit; null = not modelled")
+    )
     energy_model: EnergyModel = field(
         default=EnergyModel.SPIKESIM,
         metadata=_spec("spikesim: charge every PE operation; event: only spike-driven ones"),
@@ -276,6 +412,30 @@ class Architecture:
     def adcs_per_crossbar(self) -> int:
         """ADC column groups per crossbar: crossbar.cols / adc.columns_per_adc (SpikeSim: X/8)."""
         return self.crossbar.cols // self.adc.columns_per_adc
+
+    @property
+    def outputs_per_crossbar(self) -> int:
+        """Output channels one crossbar holds: (cols - reference columns) // cells_per_weight."""
+        device = self.device
+        return (self.crossbar.cols - device.reference_columns) // device.cells_per_weight
+
+    @property
+    def cell_step_s(self) -> float:
+        """Conductance step between adjacent cell levels, S: (G_on - G_off) / (2^bits - 1)."""
+        return (self.device.gon_s - self.device.goff_s) / (self.device.levels - 1)
+
+    @property
+    def adc_full_scale_a(self) -> float:
+        """ADC full-scale current, A: adc.full_scale_ua, or by default the largest differential
+        column current, rows V_read (G_on - G_off) (every row driven, every cell pair at
+        G_on - G_off), so that nothing clips."""
+        if self.adc.full_scale_ua is not None:
+            return self.adc.full_scale_ua * 1e-6
+        return (
+            self.crossbar.rows
+            * self.device.read_voltage_v
+            * (self.device.gon_s - self.device.goff_s)
+        )
 
     def to_mapping(self) -> dict[str, Any]:
         """Plain nested dict (enums as strings) that `parse_arch` reads back to an equal object."""
@@ -447,6 +607,14 @@ def _check_cross_fields(arch: Architecture, source: str) -> None:
             f"got {device.bits_per_cell}; expected at most device.weight_bits "
             f"({device.weight_bits})",
         )
+    if device.cells_per_weight + device.reference_columns > cols:
+        raise ArchConfigError(
+            source,
+            "crossbar.cols",
+            f"got {cols}; expected at least the {device.cells_per_weight} columns of one weight"
+            f" (device.weight_bits {device.weight_bits}, bits_per_cell {device.bits_per_cell},"
+            f" {device.signed_weights.value}) plus {device.reference_columns} reference columns",
+        )
     if (arch.noc.mesh_rows is None) != (arch.noc.mesh_cols is None):
         raise ArchConfigError(
             source,
@@ -498,6 +666,9 @@ def schema_keys(cls: type = Architecture, path: str = "") -> list[tuple[str, str
     for f in dataclasses.fields(cls):
         key_path = _join(path, f.name)
         out.append((key_path, f.metadata.get("doc", "")))
-        if dataclasses.is_dataclass(hints[f.name]):
-            out.extend(schema_keys(hints[f.name], key_path))
+        hint = hints[f.name]
+        if isinstance(hint, types.UnionType):  # an optional section: `X | None`
+            hint = next(a for a in hint.__args__ if a is not type(None))
+        if dataclasses.is_dataclass(hint):
+            out.extend(schema_keys(hint, key_path))
     return out

@@ -16,6 +16,23 @@ the architecture's `energy_pj` table. A layer performs per timestep
 
 Here E_PE is split into the events of one PE operation (`pe_event_counts`) and their costs
 (`EnergyTable`); `pe_energy_components_pj` multiplies them, component by component.
+
+Over a run (`run_energy`, dispatching on `arch.energy_model`), with activity counted by the
+engine or `hwsim.hw.functional` (`LayerActivity`):
+
+* `spikesim`: every PE operation of every layer every timestep, as above (NoC: 0).
+* `event`: only *active* PE operations, those for which some input row in the output
+  position's window (of that PE's input-channel group) spiked, each charged the same per-op
+  events; plus NoC flit-hops for the spikes actually sent, flit_hops = output spikes x flits
+  per spike x hops per spike (`hwsim.hw.mapping.spike_routes`, XY routing between the mapped
+  tiles). A PE operation is counted as SpikeSim counts it (one crossbar column per output
+  channel: ceil(C_out / cols) column groups); `unrolled` mapping makes an operation one
+  crossbar (row group of the k_h k_w C_in rows) and charges it as a (1, 1) kernel.
+  With every input spiking always (`full_activity`) the SpikeSim components equal the
+  `spikesim` model's exactly.
+* Both: optional fusion-unit events (`FusionActivity`) x `arch.fusion_unit` costs.
+
+Energies are per image: activity summed over `images` images is divided by `images`.
 """
 
 from __future__ import annotations
@@ -26,8 +43,10 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import torch
+import torch.nn.functional as F
 
-from hwsim.hw.arch import Architecture, EnergyTable
+from hwsim.hw.arch import Architecture, EnergyModel, EnergyTable, FusionUnitConfig, MappingStyle
 from hwsim.hw.layers import LayerGeometry, LayerKind
 
 COMPONENTS: tuple[str, ...] = (
@@ -43,6 +62,12 @@ COMPONENTS: tuple[str, ...] = (
 )
 """Energy components of one PE operation, in report order."""
 
+EVENT_COMPONENTS: tuple[str, ...] = (*COMPONENTS, "noc")
+"""Components of a run's energy: the PE operation's, then NoC flit-hops."""
+
+FUSION_EVENTS: tuple[str, ...] = ("counter_increment", "lut_read", "multiply", "compare")
+"""Events of the fusion unit, in `FusionActivity.events` column order."""
+
 _COST_KEY: dict[str, str] = {
     "crossbar": "crossbar_read",
     "adc": "adc",
@@ -53,6 +78,7 @@ _COST_KEY: dict[str, str] = {
     "htree": "htree",
     "memory_fetch": "memory_fetch",
     "neuron": "neuron",
+    "noc": "noc_flit_hop",
 }
 """Component -> field of `EnergyTable` holding the energy of one of its events."""
 
@@ -130,18 +156,25 @@ def pe_event_counts(arch: Architecture, kernel: tuple[int, int]) -> dict[str, in
     }
 
 
-def event_costs_pj(table: EnergyTable) -> dict[str, float]:
+def event_costs_pj(table: EnergyTable, components: Sequence[str] = COMPONENTS) -> dict[str, float]:
     """Energy of one event of each component, pJ, from the architecture's energy table."""
-    return {name: getattr(table, _COST_KEY[name]) for name in COMPONENTS}
+    return {name: getattr(table, _COST_KEY[name]) for name in components}
 
 
-def charge_pj(events: np.ndarray, table: EnergyTable) -> np.ndarray:
-    """Energy, pJ, of event counts `events[..., c]` of `COMPONENTS[c]`: events x cost per event.
+def fusion_costs_pj(unit: FusionUnitConfig) -> dict[str, float]:
+    """Energy of one fusion-unit event of each kind in `FUSION_EVENTS`, pJ."""
+    return {name: getattr(unit, f"{name}_pj") for name in FUSION_EVENTS}
+
+
+def charge_pj(
+    events: np.ndarray, table: EnergyTable, components: Sequence[str] = COMPONENTS
+) -> np.ndarray:
+    """Energy, pJ, of event counts `events[..., c]` of `components[c]`: events x cost per event.
 
     The one place where counted events meet the energy reference table.
     """
-    costs = event_costs_pj(table)
-    return np.asarray(events) * np.array([costs[name] for name in COMPONENTS], dtype=np.float64)
+    costs = event_costs_pj(table, components)
+    return np.asarray(events) * np.array([costs[name] for name in components], dtype=np.float64)
 
 
 def pe_energy_components_pj(arch: Architecture, kernel: tuple[int, int]) -> dict[str, float]:
@@ -159,7 +192,8 @@ class EnergyBreakdown:
     """Energy per timestep by layer and component.
 
     `energy_pj[l, c]` is layer `layers[l]`'s energy in component `components[c]`, pJ per
-    timestep; `pe_operations[l]` its PE operations per timestep. Arrays are read-only copies.
+    timestep; `pe_operations[l]` its PE operations per timestep (int64; float64 when it is a
+    mean over a run's timesteps and images). Arrays are read-only copies.
     """
 
     layers: tuple[LayerGeometry, ...]
@@ -170,7 +204,8 @@ class EnergyBreakdown:
     def __post_init__(self) -> None:
         layers = tuple(self.layers)
         components = tuple(self.components)
-        ops = np.array(self.pe_operations, dtype=np.int64).reshape(-1)
+        ops = np.asarray(self.pe_operations)
+        ops = ops.astype(np.int64 if ops.dtype.kind in "iub" else np.float64).reshape(-1)
         energy = np.array(self.energy_pj, dtype=np.float64)
         if energy.ndim == 1 and energy.size == 0:
             energy = energy.reshape(0, len(components))
@@ -275,4 +310,335 @@ def spikesim_energy(arch: Architecture, layers: Sequence[LayerGeometry]) -> Ener
         components=COMPONENTS,
         pe_operations=ops,
         energy_pj=charge_pj(events, arch.energy_pj),
+    )
+
+
+# ------------------------------------------------------------------ PE ops under a mapping
+
+
+def mapped_pe_operations(layer: LayerGeometry, arch: Architecture) -> int:
+    """PE operations of `layer` per timestep under `arch.mapping.style`.
+
+    kernel_split: SpikeSim's `pe_operations`. unrolled: ceil(k_h k_w C_in / rows)
+    ceil(C_out / cols) H_out W_out (C_in, kernel as `spikesim_geometry`).
+    """
+    if arch.mapping.style is MappingStyle.KERNEL_SPLIT:
+        return pe_operations(layer, arch)
+    geom = spikesim_geometry(layer)
+    rows = geom.kernel[0] * geom.kernel[1] * geom.in_channels
+    return (
+        _ceil_div(geom.out_channels, arch.crossbar.cols)
+        * _ceil_div(rows, arch.crossbar.rows)
+        * geom.out_hw[0]
+        * geom.out_hw[1]
+    )
+
+
+def mapped_pe_event_counts(layer: LayerGeometry, arch: Architecture) -> dict[str, int]:
+    """Events of one PE operation of `layer`: `pe_event_counts` with the layer's kernel
+    (kernel_split) or a (1, 1) kernel, one crossbar per operation (unrolled)."""
+    if arch.mapping.style is MappingStyle.KERNEL_SPLIT:
+        return pe_event_counts(arch, spikesim_geometry(layer).kernel)
+    return pe_event_counts(arch, (1, 1))
+
+
+def layer_patches(
+    x: torch.Tensor, layer: LayerGeometry, *, stride: int = 1, padding: int = 0
+) -> torch.Tensor:
+    """A layer's crossbar input rows, (N, L, P, C_in): output position l, kernel position p,
+    row channel c, as `spikesim_geometry` lays them out.
+
+    CONV: x (N, C, H, W) unfolded with the layer's kernel, `stride` and `padding`. GAP: x
+    (N, C, H, W), one window covering the whole map. LINEAR: x (N, F), zero-padded to 4 C'
+    features, feature f on row channel f // 4 of kernel position f % 4.
+    """
+    if layer.kind is LayerKind.LINEAR:
+        n, features = x.shape
+        rows = _ceil_div(features, LINEAR_KERNEL_ROWS)
+        pad = rows * LINEAR_KERNEL_ROWS - features
+        x = F.pad(x, (0, pad)) if pad else x
+        return (
+            x.reshape(n, rows, LINEAR_KERNEL_ROWS)
+            .transpose(1, 2)
+            .reshape(n, 1, LINEAR_KERNEL_ROWS, rows)
+        )
+    n, c = x.shape[:2]
+    if layer.kind is LayerKind.GAP:
+        return x.reshape(n, c, -1).transpose(1, 2).reshape(n, 1, -1, c)
+    kh, kw = layer.kernel
+    cols = F.unfold(x, (kh, kw), padding=padding, stride=stride)  # (N, C kh kw, L)
+    return cols.reshape(n, c, kh * kw, -1).permute(0, 3, 2, 1)
+
+
+def active_pe_operations(
+    layer: LayerGeometry, arch: Architecture, patches: torch.Tensor
+) -> torch.Tensor:
+    """Active PE operations per image, (N,) int64, from binary input rows (N, L, P, C).
+
+    A PE operation (output column group, input row group, output position) is active if some
+    row of its group spiked in that position's window; kernel_split groups are C_in channel
+    groups across all k_h k_w positions (one SpikeSim PE), unrolled groups cut the flattened
+    P C_in rows. Column groups: ceil(C_out / cols), as SpikeSim counts them.
+    """
+    n, positions_out, positions, channels = patches.shape
+    rows = arch.crossbar.rows
+    spiking = patches != 0
+    if arch.mapping.style is MappingStyle.KERNEL_SPLIT:
+        groups = _ceil_div(channels, rows)
+        pad = groups * rows - channels
+        if pad:
+            spiking = F.pad(spiking, (0, pad))
+        active = spiking.reshape(n, positions_out, positions, groups, rows).any(dim=4).any(dim=2)
+    else:
+        flat = spiking.reshape(n, positions_out, positions * channels)
+        groups = _ceil_div(positions * channels, rows)
+        pad = groups * rows - positions * channels
+        if pad:
+            flat = F.pad(flat, (0, pad))
+        active = flat.reshape(n, positions_out, groups, rows).any(dim=3)
+    col_groups = _ceil_div(spikesim_geometry(layer).out_channels, arch.crossbar.cols)
+    return active.sum(dim=(1, 2)).to(torch.int64) * col_groups
+
+
+# ------------------------------------------------------------------------ run activity
+
+
+@dataclass(frozen=True, eq=False)
+class LayerActivity:
+    """What the spikes of a run caused, per timestep and geometry layer, summed over `images`.
+
+    `active_pe_ops[t, l]`: PE operations of layer `layer_names[l]` at timestep t with at least
+    one spiking input row (`active_pe_operations`); `input_spikes[t, l]`: spikes arriving at
+    the layer's rows (for the analog first layer: non-zero inputs); `output_spikes[t, l]`:
+    spikes the layer's neurons sent (0 for a residual skip conv, whose partial sums join its
+    block's conv2 neurons; conv2 carries the join's spikes). All (T, L), int64 or float64.
+    """
+
+    layer_names: tuple[str, ...]
+    images: int
+    active_pe_ops: np.ndarray
+    input_spikes: np.ndarray
+    output_spikes: np.ndarray
+
+    def __post_init__(self) -> None:
+        shape = (self.timesteps, len(self.layer_names))
+        for name in ("active_pe_ops", "input_spikes", "output_spikes"):
+            value = np.asarray(getattr(self, name))
+            if value.shape != shape:
+                raise ValueError(f"LayerActivity.{name}: expected shape {shape}, got {value.shape}")
+            value = value.copy()
+            value.flags.writeable = False
+            object.__setattr__(self, name, value)
+        if self.images < 1:
+            raise ValueError(f"LayerActivity.images must be >= 1, got {self.images}")
+
+    @property
+    def timesteps(self) -> int:
+        return int(np.asarray(self.active_pe_ops).shape[0])
+
+
+def full_activity(
+    arch: Architecture, layers: Sequence[LayerGeometry], timesteps: int, images: int = 1
+) -> LayerActivity:
+    """Activity when every input spikes every timestep: every PE operation active, every input
+    and output neuron spiking (skip convs: no output spikes, as `LayerActivity` defines)."""
+    layers = tuple(layers)
+    ops = np.array([mapped_pe_operations(g, arch) for g in layers], np.int64)
+    ins, outs = [], []
+    for g in layers:
+        geom = spikesim_geometry(g)
+        positions = geom.kernel[0] * geom.kernel[1]
+        ins.append(geom.in_channels * (positions if g.kind is not LayerKind.CONV else 1))
+        neurons = g.out_channels * g.out_hw[0] * g.out_hw[1]
+        outs.append(0 if g.name.endswith(".skip") else neurons)
+    shape = (timesteps, len(layers))
+    return LayerActivity(
+        layer_names=tuple(g.name for g in layers),
+        images=images,
+        active_pe_ops=np.broadcast_to(ops * images, shape),
+        input_spikes=np.broadcast_to(np.array(ins, np.int64) * images, shape),
+        output_spikes=np.broadcast_to(np.array(outs, np.int64) * images, shape),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class FusionActivity:
+    """Fusion-unit events per timestep, summed over `images`: `events[t, k]` of
+    `FUSION_EVENTS[k]` (counter increments, LUT reads, multiplies, compares)."""
+
+    images: int
+    events: np.ndarray  # (T, 4)
+
+
+def fusion_activity(
+    classes: int,
+    ic_spikes: np.ndarray,
+    fc_spikes: np.ndarray,
+    images: int,
+    deciding: np.ndarray | None = None,
+) -> FusionActivity:
+    """Fusion-unit events from head output spikes (each (T,), summed over images).
+
+    Per timestep and deciding image (`deciding[t]`, default all `images`): one counter
+    increment per IC or FC output spike; one LUT read and one multiply for alpha(t) (PWL
+    interpolation); the cross-multiplied posterior score_c = K_c (alpha + M_c) /
+    (alpha t + N K_c) (K_c IC count, M_c FC count, N = t) costs one multiply for alpha t and two
+    per class; an argmax over C classes makes C - 1 cross-multiplied comparisons (two multiplies
+    and one compare each); one more compare for the early-termination rule. Additions are not
+    counted. An owner of the fusion unit may build its own `FusionActivity` instead.
+    """
+    ic = np.asarray(ic_spikes, np.float64)
+    fc = np.asarray(fc_spikes, np.float64)
+    if ic.shape != fc.shape or ic.ndim != 1:
+        raise ValueError("ic_spikes and fc_spikes must be (T,) arrays of the same length")
+    n = np.full(ic.shape, float(images)) if deciding is None else np.asarray(deciding, float)
+    multiplies = (1 + 1 + 2 * classes + 2 * (classes - 1)) * n
+    compares = (classes - 1 + 1) * n
+    events = np.stack([ic + fc, n, multiplies, compares], axis=1)
+    return FusionActivity(images=images, events=events)
+
+
+@dataclass(frozen=True, eq=False)
+class RunEnergy:
+    """Energy of a run, per image: `energy_pj[t, l, c]` of layer `layers[l]` in component
+    `components[c]` at timestep t (`events` the event counts behind it), and `fusion_pj[t]`
+    of the fusion unit (zeros when not modelled)."""
+
+    layers: tuple[LayerGeometry, ...]
+    components: tuple[str, ...]
+    energy_model: EnergyModel
+    pe_operations: np.ndarray  # (T, L) charged PE operations per image
+    events: np.ndarray  # (T, L, C)
+    energy_pj: np.ndarray  # (T, L, C)
+    fusion_events: np.ndarray  # (T, len(FUSION_EVENTS)) per image
+    fusion_pj: np.ndarray  # (T,)
+
+    @property
+    def timesteps(self) -> int:
+        return self.energy_pj.shape[0]
+
+    @property
+    def total_pj(self) -> float:
+        """Energy of the whole run per image, pJ (layers and fusion unit)."""
+        return float(self.energy_pj.sum() + self.fusion_pj.sum())
+
+    def per_timestep_pj(self) -> np.ndarray:
+        """(T,) energy of each timestep per image, pJ."""
+        return self.energy_pj.sum(axis=(1, 2)) + self.fusion_pj
+
+    def cumulative_pj(self) -> np.ndarray:
+        """(T,) energy up to and including each timestep per image, pJ."""
+        return np.cumsum(self.per_timestep_pj())
+
+    def per_component_pj(self) -> dict[str, float]:
+        """Run energy per image by component, pJ; the fusion unit as "fusion_unit"."""
+        sums = self.energy_pj.sum(axis=(0, 1))
+        out = {name: float(v) for name, v in zip(self.components, sums, strict=True)}
+        out["fusion_unit"] = float(self.fusion_pj.sum())
+        return out
+
+    def breakdown(self) -> EnergyBreakdown:
+        """Mean energy per timestep per image, by layer and component (fusion unit excluded),
+        with the mean charged PE operations per timestep."""
+        steps = max(self.timesteps, 1)
+        return EnergyBreakdown(
+            layers=self.layers,
+            components=self.components,
+            pe_operations=self.pe_operations.sum(axis=0) / steps,
+            energy_pj=self.energy_pj.sum(axis=0) / steps,
+        )
+
+
+def _spikesim_ops(
+    arch: Architecture, layers: tuple[LayerGeometry, ...], activity: LayerActivity
+) -> tuple[np.ndarray, np.ndarray]:
+    ops = np.array([pe_operations(g, arch) for g in layers], np.float64)
+    per_op = np.array(
+        [
+            [pe_event_counts(arch, spikesim_geometry(g).kernel)[c] for c in COMPONENTS]
+            for g in layers
+        ]
+    ).reshape(len(layers), len(COMPONENTS))
+    return np.broadcast_to(ops, (activity.timesteps, len(layers))), per_op
+
+
+def _event_ops(
+    arch: Architecture, layers: tuple[LayerGeometry, ...], activity: LayerActivity
+) -> tuple[np.ndarray, np.ndarray]:
+    ops = np.asarray(activity.active_pe_ops, np.float64) / activity.images
+    per_op = np.array(
+        [[mapped_pe_event_counts(g, arch)[c] for c in COMPONENTS] for g in layers]
+    ).reshape(len(layers), len(COMPONENTS))
+    return ops, per_op
+
+
+_CHARGED_OPS = {EnergyModel.SPIKESIM: _spikesim_ops, EnergyModel.EVENT: _event_ops}
+"""energy_model -> (charged PE ops per image (T, L), events per PE op (L, C))."""
+
+
+def noc_flit_hops(
+    layers: tuple[LayerGeometry, ...], activity: LayerActivity, mapping=None, arch=None
+) -> np.ndarray:
+    """(T, L) NoC flit-hops per image: output spikes x flits per spike x hops per spike,
+    summed over the layer's consumers (`hwsim.hw.mapping.spike_routes`)."""
+    from hwsim.hw.mapping import map_network, spike_routes  # mapping imports this module
+
+    if mapping is None:
+        mapping = map_network(arch, layers)
+    index = {g.name: i for i, g in enumerate(layers)}
+    per_spike = np.zeros(len(layers))
+    for route in spike_routes(mapping):
+        if route.producer in index:
+            per_spike[index[route.producer]] += route.flits_per_spike * route.hops_per_spike
+    return np.asarray(activity.output_spikes, np.float64) / activity.images * per_spike
+
+
+def run_energy(
+    arch: Architecture,
+    layers: Sequence[LayerGeometry],
+    activity: LayerActivity,
+    *,
+    mapping=None,
+    fusion: FusionActivity | None = None,
+) -> RunEnergy:
+    """Energy of a run per image under `arch.energy_model` (module docstring).
+
+    `activity.layer_names` must be the names of `layers`, in order. `mapping`
+    (`hwsim.hw.mapping.Mapping`) defaults to `map_network(arch, layers)`; it is needed for
+    NoC hops in the event model only. `fusion` needs `arch.fusion_unit`.
+    """
+    layers = tuple(layers)
+    names = tuple(g.name for g in layers)
+    if tuple(activity.layer_names) != names:
+        raise ValueError(
+            f"activity layers {list(activity.layer_names)} do not match the geometry {list(names)}"
+        )
+    ops, per_op = _CHARGED_OPS[arch.energy_model](arch, layers, activity)
+    steps = activity.timesteps
+    events = np.zeros((steps, len(layers), len(EVENT_COMPONENTS)))
+    events[:, :, : len(COMPONENTS)] = ops[:, :, None] * per_op[None, :, :]
+    if arch.energy_model is EnergyModel.EVENT and layers:
+        events[:, :, -1] = noc_flit_hops(layers, activity, mapping, arch)
+    fusion_events = np.zeros((steps, len(FUSION_EVENTS)))
+    fusion_pj = np.zeros(steps)
+    if fusion is not None:
+        if arch.fusion_unit is None:
+            raise ValueError(f"{arch.name}: fusion activity given but no fusion_unit section")
+        if fusion.events.shape != (steps, len(FUSION_EVENTS)):
+            raise ValueError(
+                f"fusion events: expected shape {(steps, len(FUSION_EVENTS))}, "
+                f"got {fusion.events.shape}"
+            )
+        fusion_events = np.asarray(fusion.events, np.float64) / fusion.images
+        costs = fusion_costs_pj(arch.fusion_unit)
+        fusion_pj = fusion_events @ np.array([costs[k] for k in FUSION_EVENTS])
+    return RunEnergy(
+        layers=layers,
+        components=EVENT_COMPONENTS,
+        energy_model=arch.energy_model,
+        pe_operations=np.array(ops),
+        events=events,
+        energy_pj=charge_pj(events, arch.energy_pj, EVENT_COMPONENTS),
+        fusion_events=fusion_events,
+        fusion_pj=fusion_pj,
     )

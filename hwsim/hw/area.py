@@ -1,0 +1,168 @@
+"""Chip area from the mapping and the architecture's `area_um2` constants (um^2).
+
+Per tile (SpikeSim's tile, `ela_spikesim.py` compute_area, generalised to the mapping):
+
+    A_PE   = n_xbar A_xbar + G (A_adc + A_mux)          (G = crossbar.cols / adc.columns_per_adc)
+    A_tile = sum over its PEs A_PE + G A_shift_add + A_temp_buffer
+             + tile_buffer_bits A_sram_bit + A_htree + A_router
+
+n_xbar being the crossbars the mapping put in that PE (SpikeSim: k_h k_w); PE slots a tile
+leaves empty are not counted. Chip-level:
+
+    neuron_memory = sum over layers of output neurons x neuron_state_bits x A_sram_bit
+    input_buffer  = sum over layers of input activations x input_bits x A_sram_bit
+    fusion_unit   = fusion_unit.area_um2 (0 when not modelled)
+
+(a residual skip conv has no neurons of its own; its partial sums join conv2's). SpikeSim counts
+the neuron memory of its first five layers only (`out_ch_list[0:5]`); hwsim counts every layer.
+`spikesim_tile_area_um2` is SpikeSim's Tile_ar_ov with a uniform k x k kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hwsim.hw.arch import Architecture, AreaTable
+from hwsim.hw.layers import LayerGeometry, LayerKind
+from hwsim.hw.mapping import Mapping, layer_edges
+
+TILE_COMPONENTS: tuple[str, ...] = (
+    "crossbar",
+    "adc",
+    "mux",
+    "shift_add",
+    "temp_buffer",
+    "tile_buffer",
+    "htree",
+    "router",
+)
+"""Area components inside a tile, in report order."""
+
+CHIP_COMPONENTS: tuple[str, ...] = ("neuron_memory", "input_buffer", "fusion_unit")
+"""Area components outside the tiles."""
+
+
+def _table(arch: Architecture) -> AreaTable:
+    if arch.area_um2 is None:
+        raise ValueError(f"{arch.name}: no area_um2 section; area is not modelled for this arch")
+    return arch.area_um2
+
+
+def spikesim_tile_area_um2(arch: Architecture, kernel: tuple[int, int] = (3, 3)) -> float:
+    """SpikeSim's Tile_ar_ov = G Sub + Temp_Buff + Tile_buff + pe_per_tile PE_ar + Htree, with
+    PE_ar = k_h k_w xbar + G (ADC + MUX); um^2 (the router, absent in SpikeSim, is added)."""
+    a = _table(arch)
+    groups = arch.adcs_per_crossbar
+    pe_area = kernel[0] * kernel[1] * a.crossbar + groups * (a.adc + a.mux)
+    return (
+        groups * a.shift_add
+        + a.temp_buffer
+        + arch.buffers.tile_buffer_bits * a.sram_bit
+        + arch.pe.pes_per_tile * pe_area
+        + a.htree
+        + a.router
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class AreaBreakdown:
+    """`tile_um2[i, c]`: tile i's area in `TILE_COMPONENTS[c]`; `chip_um2`: the components
+    outside tiles (`CHIP_COMPONENTS`). um^2."""
+
+    tile_um2: np.ndarray
+    chip_um2: dict[str, float]
+
+    @property
+    def total_um2(self) -> float:
+        return float(self.tile_um2.sum() + sum(self.chip_um2.values()))
+
+    @property
+    def total_mm2(self) -> float:
+        return self.total_um2 * 1e-6
+
+    def per_tile_um2(self) -> np.ndarray:
+        """(tiles,) area of each tile, um^2."""
+        return self.tile_um2.sum(axis=1)
+
+    def per_component_um2(self) -> dict[str, float]:
+        """Area by component, um^2: tile components summed over tiles, then chip components."""
+        sums = self.tile_um2.sum(axis=0)
+        out = {name: float(v) for name, v in zip(TILE_COMPONENTS, sums, strict=True)}
+        out.update(self.chip_um2)
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per component: component, area_um2, share."""
+        parts = self.per_component_um2()
+        total = self.total_um2
+        return pd.DataFrame(
+            {
+                "component": list(parts),
+                "area_um2": list(parts.values()),
+                "share": [v / total if total else 0.0 for v in parts.values()],
+            }
+        )
+
+
+def _input_activations(layers: tuple[LayerGeometry, ...]) -> list[int]:
+    """Activations buffered at each layer's input (module docstring)."""
+    by_name = {g.name: g for g in layers}
+    producer: dict[str, LayerGeometry] = {}
+    for src, dst in layer_edges(layers):
+        if dst in by_name:
+            producer[dst] = by_name[src]
+    out = []
+    for g in layers:
+        if g.kind is LayerKind.LINEAR:
+            out.append(g.in_channels)
+        elif g.kind is LayerKind.GAP:
+            out.append(g.in_channels * g.kernel[0] * g.kernel[1])
+        elif g.name in producer:
+            p = producer[g.name]
+            out.append(p.out_channels * p.out_hw[0] * p.out_hw[1])
+        else:  # the first layer: a stride-1 'same' conv, input map = output map
+            out.append(g.in_channels * g.out_hw[0] * g.out_hw[1])
+    return out
+
+
+def chip_area(mapping: Mapping) -> AreaBreakdown:
+    """Area of every tile by component, plus neuron memory, input buffer and fusion unit."""
+    arch = mapping.arch
+    a = _table(arch)
+    groups = arch.adcs_per_crossbar
+    crossbars = np.zeros(mapping.tiles)
+    pes = np.zeros(mapping.tiles)
+    for m in mapping.layers:
+        per_pe = np.full(m.pes, m.crossbars_per_pe, dtype=np.float64)
+        per_pe[-1] = m.crossbars - m.crossbars_per_pe * (m.pes - 1)
+        np.add.at(crossbars, m.pe_tiles, per_pe)
+        np.add.at(pes, m.pe_tiles, 1.0)
+    ones = np.ones(mapping.tiles)
+    tile = np.stack(
+        [
+            crossbars * a.crossbar,
+            pes * groups * a.adc,
+            pes * groups * a.mux,
+            ones * groups * a.shift_add,
+            ones * a.temp_buffer,
+            ones * arch.buffers.tile_buffer_bits * a.sram_bit,
+            ones * a.htree,
+            ones * a.router,
+        ],
+        axis=1,
+    ).reshape(mapping.tiles, len(TILE_COMPONENTS))
+    layers = tuple(m.layer for m in mapping.layers)
+    neurons = sum(
+        g.out_channels * g.out_hw[0] * g.out_hw[1] for g in layers if not g.name.endswith(".skip")
+    )
+    inputs = sum(_input_activations(layers))
+    chip = {
+        "neuron_memory": neurons * arch.buffers.neuron_state_bits * a.sram_bit,
+        "input_buffer": inputs * arch.buffers.input_bits * a.sram_bit,
+        "fusion_unit": arch.fusion_unit.area_um2 if arch.fusion_unit is not None else 0.0,
+    }
+    tile.flags.writeable = False
+    return AreaBreakdown(tile, chip)

@@ -1,0 +1,32 @@
+"""Shared fixtures: a tiny trained checkpoint on the synthetic dataset."""
+
+import pytest
+import torch
+
+from hwsim.nets import save_checkpoint
+from hwsim.train import TrainConfig, train
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> TrainConfig:
+    return TrainConfig(
+        net="vgg11",
+        dataset="synthetic",
+        width=1 / 16,
+        ic_positions=(2, 4),
+        epochs=3,
+        batch_size=32,
+        lr=0.05,
+        seed=0,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_config, tmp_path_factory):
+    """(Checkpoint, path) of a VGG11 at width 1/16 trained 3 epochs on synthetic 16x16 data."""
+    ckpt = train(tiny_config, show_progress=False)
+    path = tmp_path_factory.mktemp("models") / "tiny.pt"
+    save_checkpoint(ckpt, path)
+    return ckpt, path

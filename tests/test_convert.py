@@ -1,0 +1,90 @@
+"""Conversion: BN folding and robust normalisation preserve the ANN's predictions."""
+
+import numpy as np
+import pytest
+import torch
+
+from hwsim.convert import ConversionError, ConversionParams, convert, fold_bn
+from hwsim.data import load_dataset, make_synthetic
+from hwsim.hw.layers import FC_HEAD
+from hwsim.nets import Checkpoint, HeadedNet, NetSpec
+
+
+def test_fold_bn_matches_conv_then_bn():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 5, 3, padding=1, bias=False)
+    bn = torch.nn.BatchNorm2d(5)
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.5, 2)
+    bn.weight.data.uniform_(0.5, 1.5)
+    bn.bias.data.uniform_(-0.5, 0.5)
+    bn.eval()
+    x = torch.randn(2, 3, 8, 8)
+    w, b = fold_bn(conv, bn)
+    folded = torch.nn.functional.conv2d(x.double(), w, b, padding=1)
+    assert torch.allclose(folded, bn(conv(x)).double(), atol=1e-5)
+
+
+def test_normalised_ann_predicts_exactly_what_the_original_does(tiny_checkpoint):
+    ckpt, _ = tiny_checkpoint
+    calib = load_dataset("synthetic", "train")
+    snn = convert(ckpt, calib)
+    x = torch.from_numpy(load_dataset("synthetic", "test").x)
+    with torch.no_grad():
+        orig = ckpt.build()(x)
+        norm = snn.ann_forward(x)
+    lam_heads = snn.scales[-len(snn.heads) :]
+    for (h, lam) in zip(snn.heads, lam_heads, strict=True):
+        assert torch.equal(orig[h].argmax(1), norm[h].argmax(1))
+        # ReLU is positively homogeneous: normalised logits are the originals / lambda_head
+        assert torch.allclose(norm[h] * lam, orig[h], rtol=1e-4, atol=1e-4)
+
+
+def test_lambda_is_the_percentile_of_block_activations(tiny_checkpoint):
+    ckpt, _ = tiny_checkpoint
+    calib = load_dataset("synthetic", "train")
+    params = ConversionParams(percentile=99.0, max_images=200)
+    snn = convert(ckpt, calib, params)
+    net = ckpt.build()
+    with torch.no_grad():
+        a = net.blocks[0](torch.from_numpy(calib.x[:200]))
+    assert snn.scales[0] == pytest.approx(float(np.percentile(a.numpy(), 99.0)), rel=1e-6)
+    # after normalisation the first block's activations have that percentile at 1
+    with torch.no_grad():
+        y = torch.relu(snn.blocks[0].conv(torch.from_numpy(calib.x[:200])))
+    assert float(np.percentile(y.numpy(), 99.0)) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_residual_network_conversion_keeps_argmax():
+    torch.manual_seed(1)
+    spec = NetSpec("resnet18", 1 / 16, (1, 16, 16), 10, (3,))
+    net = HeadedNet(spec)
+    data = make_synthetic(128, (1, 16, 16))
+    net.train()
+    with torch.no_grad():  # populate BN running statistics
+        net(torch.from_numpy(data.x))
+    net.eval()
+    ckpt = Checkpoint(spec, net.state_dict(), {"name": "synthetic"}, {3: 0.0, FC_HEAD: 0.0})
+    snn = convert(ckpt, data)
+    x = torch.from_numpy(data.x)
+    with torch.no_grad():
+        orig, norm = net(x), snn.ann_forward(x)
+    for h in (3, FC_HEAD):
+        assert torch.equal(orig[h].argmax(1), norm[h].argmax(1))
+
+
+def test_silent_layer_is_a_clear_error():
+    spec = NetSpec("vgg11", 1 / 16, (1, 16, 16), 10)
+    net = HeadedNet(spec)
+    with torch.no_grad():
+        net.blocks[0].bn.bias.fill_(-100.0)  # ReLU kills every activation
+    net.eval()
+    ckpt = Checkpoint(spec, net.state_dict(), {"name": "synthetic"}, {FC_HEAD: 0.0})
+    with pytest.raises(ConversionError, match="block 0"):
+        convert(ckpt, make_synthetic(16, (1, 16, 16)))
+
+
+@pytest.mark.parametrize("kw", [{"percentile": 0}, {"max_images": 0}, {"threshold": -1}])
+def test_bad_conversion_params(kw):
+    with pytest.raises(ConversionError):
+        ConversionParams(**kw)

@@ -1,0 +1,39 @@
+"""Joint training: tau schedule (eq. 32), learning, determinism, the reproduce command."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from hwsim.hw.layers import FC_HEAD
+from hwsim.nets import NetSpec, macs_to_head
+from hwsim.train import TrainConfig, tau, train
+
+
+def test_tau_grows_linearly_to_the_mac_ratio():
+    spec = NetSpec("vgg11", 0.25, (1, 16, 16), 10, (2,))
+    ratio = macs_to_head(spec, 2) / macs_to_head(spec, FC_HEAD)
+    assert 0 < ratio < 1
+    assert tau(spec, 2, 5, 20) == pytest.approx(ratio * 5 / 20)
+    assert tau(spec, 2, 20, 20) == pytest.approx(ratio)
+
+
+def test_training_learns_every_deep_head(tiny_checkpoint):
+    ckpt, _ = tiny_checkpoint
+    assert ckpt.accuracy[FC_HEAD] > 0.5  # 10 classes: chance is 0.1
+    assert set(ckpt.accuracy) == {2, 4, FC_HEAD}
+
+
+def test_same_seed_same_weights(tiny_config):
+    cfg = dataclasses.replace(tiny_config, epochs=1)
+    a = train(cfg, show_progress=False)
+    b = train(cfg, show_progress=False)
+    assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+    c = train(dataclasses.replace(cfg, seed=1), show_progress=False)
+    assert not all(torch.equal(a.state_dict[k], c.state_dict[k]) for k in a.state_dict)
+
+
+def test_command_reproduces_the_config():
+    cfg = TrainConfig(ic_positions=(3, 5), epochs=7, lr=0.01)
+    cmd = cfg.command()
+    assert "--ic 3,5" in cmd and "--epochs 7" in cmd and "--lr 0.01" in cmd
