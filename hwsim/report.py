@@ -124,11 +124,12 @@ def component_table(
 
 def print_run(result: RunResult, console: Console) -> None:
     spec, ic = result.spec, result.ic
+    shape = "x".join(map(str, spec.input_shape))
+    ann_fc, ann_ic = 100 * result.ann_accuracy[FC_HEAD], 100 * result.ann_accuracy[ic]
     console.print(
-        f"[bold]{spec.name}[/] width {spec.width:g}, input {'x'.join(map(str, spec.input_shape))},"
-        f" IC at block {ic}; arch [bold]{result.arch.name}[/]; {result.config.timesteps} timesteps,"
-        f" {result.test_sim.images} test images; ANN accuracy FC {100 * result.ann_accuracy[FC_HEAD]:.2f}%,"
-        f" IC {100 * result.ann_accuracy[ic]:.2f}%"
+        f"[bold]{spec.name}[/] width {spec.width:g}, input {shape}, IC at block {ic};"
+        f" arch [bold]{result.arch.name}[/]; {result.config.timesteps} timesteps,"
+        f" {result.test_sim.images} test images; ANN accuracy FC {ann_fc:.2f}%, IC {ann_ic:.2f}%"
     )
     e = result.energy
     parts = {

@@ -1,0 +1,99 @@
+"""Trace files: round trip, and refusal of wrong versions, checksums and shapes."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hwsim.convert import convert
+from hwsim.data import load_dataset
+from hwsim.engine import simulate
+from hwsim.trace import (
+    ARRAYS_FILE,
+    META_FILE,
+    Trace,
+    TraceError,
+    TraceKey,
+    find_trace,
+    indices_sha256,
+    read_trace,
+    trace_folder,
+    write_trace,
+)
+
+
+@pytest.fixture(scope="module")
+def trace(tiny_checkpoint):
+    ckpt, _ = tiny_checkpoint
+    data = load_dataset("synthetic", "test").take(6)
+    snn = convert(ckpt, load_dataset("synthetic", "train"))
+    sim = simulate(snn, data.x, 12)
+    key = TraceKey(
+        checkpoint_sha256="0" * 64,
+        snn_fingerprint=snn.fingerprint(),
+        conversion={"percentile": 99.9},
+        coding={"name": "direct"},
+        timesteps=12,
+        seed=0,
+        dataset="synthetic",
+        split="test",
+        image_indices_sha256=indices_sha256(data.indices),
+        images=6,
+        heads=tuple(snn.heads),
+        engine={"hwsim": "test"},
+    )
+    return Trace(key, data.y, data.indices, sim)
+
+
+def test_round_trip_is_exact(trace, tmp_path):
+    folder = write_trace(trace, trace_folder(tmp_path, trace.key))
+    back = read_trace(folder)
+    assert back.key == trace.key
+    np.testing.assert_array_equal(back.labels, trace.labels)
+    for h, spikes in trace.sim.head_spikes.items():
+        np.testing.assert_array_equal(back.sim.head_spikes[h], spikes)
+        assert back.sim.head_spikes[h].dtype == np.uint8
+    np.testing.assert_array_equal(back.sim.layer_spikes, trace.sim.layer_spikes)
+    assert back.sim.layer_names == trace.sim.layer_names
+    assert find_trace(tmp_path, trace.key) is not None
+    other = TraceKey(**{**trace.key.__dict__, "timesteps": 13})
+    assert find_trace(tmp_path, other) is None
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_corrupt_arrays_are_refused(trace, tmp_path):
+    folder = write_trace(trace, tmp_path / "t")
+    data = bytearray((folder / ARRAYS_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / ARRAYS_FILE).write_bytes(bytes(data))
+    with pytest.raises(TraceError, match="checksum"):
+        read_trace(folder)
+
+
+def _edit_meta(folder, edit):
+    meta = json.loads((folder / META_FILE).read_text())
+    edit(meta)
+    (folder / META_FILE).write_text(json.dumps(meta))
+
+
+def test_wrong_version_is_refused(trace, tmp_path):
+    folder = write_trace(trace, tmp_path / "t")
+    _edit_meta(folder, lambda m: m.update(format_version=99))
+    with pytest.raises(TraceError, match="version 99"):
+        read_trace(folder)
+
+
+def test_wrong_shape_and_edited_key_are_refused(trace, tmp_path):
+    folder = write_trace(trace, tmp_path / "t")
+    _edit_meta(folder, lambda m: m["shapes"].update(labels=[7]))
+    with pytest.raises(TraceError, match="labels"):
+        read_trace(folder)
+    folder = write_trace(trace, tmp_path / "u")
+    _edit_meta(folder, lambda m: m["key"].update(timesteps=99))
+    with pytest.raises(TraceError, match="key checksum"):
+        read_trace(folder)
+
+
+def test_not_a_trace(tmp_path):
+    with pytest.raises(TraceError, match="not a trace folder"):
+        read_trace(tmp_path)
