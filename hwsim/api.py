@@ -1,62 +1,251 @@
-"""The typed API behind the CLI: `run` (checkpoint + arch -> accuracy/energy report) and
-`estimate` (an untrained geometry -> SpikeSim energy per timestep)."""
+"""The typed API behind the CLI.
+
+`trace` simulates a dataset split into a (cached) spike trace; `evaluate_ic` turns the tuning and
+test traces into accuracy-vs-energy curves for one IC; `run` does both for one IC and `sweep` for
+many; `estimate` gives the SpikeSim energy of an untrained geometry.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from hwsim import __version__
 from hwsim.convert import ConversionParams, SpikingNetwork, convert
 from hwsim.data import ImageSet, load_dataset
-from hwsim.engine import SimResult, simulate
-from hwsim.fusion import AlphaSchedule, accuracy_over_time, cumulative, grid_search_alpha
+from hwsim.engine import simulate
+from hwsim.fusion import FusionComparison, compare_methods, cumulative
 from hwsim.hw.arch import Architecture, load_arch
 from hwsim.hw.energy import EnergyBreakdown, spikesim_energy
 from hwsim.hw.layers import FC_HEAD, LayerGeometry
-from hwsim.metrics import Curve, TargetResult, reduction, to_target
+from hwsim.metrics import Curve, Summary, summarize
 from hwsim.nets import Checkpoint, ModelError, NetSpec, layer_geometry, load_checkpoint
+from hwsim.trace import (
+    Trace,
+    TraceError,
+    TraceKey,
+    file_sha256,
+    find_trace,
+    indices_sha256,
+    read_trace,
+    trace_folder,
+    write_trace,
+)
 
 ProgressFn = Callable[[str, int, int], None]
 """progress(stage, done, total) callback, e.g. a rich progress bar."""
+WarnFn = Callable[[str], None]
+
+DEFAULT_TRACE_ROOT = Path("traces")
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    """What `hwsim run` simulates."""
+class SimConfig:
+    """How a split is simulated; everything here except batch_size is part of the trace key."""
 
-    arch: Path
-    model: Path
-    ic: int | None = None  # None: the shallowest IC whose ANN accuracy reaches the target
     timesteps: int = 300
-    images: int | None = None  # test images (None: the whole test split)
-    tune_images: int = 1000  # training images for alpha selection
-    target_fraction: float = 0.99  # of the ANN's FC accuracy on the same test images
-    data_root: str | None = None
-    batch_size: int = 250
     conversion: ConversionParams = ConversionParams()
+    batch_size: int = 250
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.timesteps < 1:
+            raise ValueError(f"--timesteps must be >= 1, got {self.timesteps}")
+        if self.batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
+
+
+@dataclass
+class Session:
+    """A loaded checkpoint, its data and its converted SNN (converted once, lazily)."""
+
+    model_path: Path
+    ckpt: Checkpoint
+    data_root: str | None
+    conversion: ConversionParams
+    _snn: SpikingNetwork | None = field(default=None, repr=False)
+    _sha: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, model: Path, data_root: str | None, conversion: ConversionParams) -> Session:
+        return cls(Path(model), load_checkpoint(model), data_root, conversion)
+
+    @property
+    def spec(self) -> NetSpec:
+        return self.ckpt.spec
+
+    @property
+    def model_sha256(self) -> str:
+        if self._sha is None:
+            self._sha = file_sha256(self.model_path)
+        return self._sha
+
+    def split(self, split: str) -> ImageSet:
+        seed = int(self.ckpt.dataset.get("split_seed", 0))
+        return load_dataset(self.ckpt.dataset["name"], split, self.data_root, seed=seed)
+
+    @property
+    def snn(self) -> SpikingNetwork:
+        if self._snn is None:
+            self._snn = convert(self.ckpt, self.split("train"), self.conversion)
+        return self._snn
+
+    def key(self, data: ImageSet, sim: SimConfig) -> TraceKey:
+        return TraceKey(
+            checkpoint_sha256=self.model_sha256,
+            snn_fingerprint=self.snn.fingerprint(),
+            conversion=asdict(self.conversion),
+            coding={"name": "direct"},
+            timesteps=sim.timesteps,
+            seed=sim.seed,
+            dataset=data.name,
+            split=data.split,
+            image_indices_sha256=indices_sha256(data.indices),
+            images=len(data),
+            heads=self.spec.head_positions,
+            engine={"hwsim": __version__},
+        )
+
+
+def trace(
+    session: Session,
+    data: ImageSet,
+    sim: SimConfig,
+    *,
+    trace_root: Path | None = DEFAULT_TRACE_ROOT,
+    progress: ProgressFn | None = None,
+    warn: WarnFn | None = None,
+    stage: str = "simulate",
+) -> Trace:
+    """The trace of `data` under `sim`: a stored one with the same key, else simulated (and
+    stored under trace_root unless it is None). Every head of the checkpoint is simulated, so
+    one trace serves any IC."""
+    key = session.key(data, sim)
+    if trace_root is not None:
+        try:
+            cached = find_trace(trace_root, key)
+        except TraceError as e:
+            if warn is not None:
+                warn(f"ignoring a damaged cached trace ({e}); recomputing")
+            cached = None
+        if cached is not None:
+            return cached
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(stage, done, len(data))
+
+    if progress is not None:
+        progress(stage, 0, len(data))
+    result = simulate(session.snn, data.x, sim.timesteps, batch_size=sim.batch_size, on_batch=tick)
+    out = Trace(key, data.y, data.indices, result)
+    if trace_root is not None:
+        write_trace(out, trace_folder(trace_root, key))
+    return out
+
+
+def load_given_trace(session: Session, folder: Path) -> Trace:
+    """A user-given trace (`--trace DIR`), refused if corrupt or made from another model."""
+    t = read_trace(folder)
+    if t.key.checkpoint_sha256 != session.model_sha256:
+        raise TraceError(
+            f"{folder}: trace was made from a different checkpoint than {session.model_path}"
+        )
+    return t
 
 
 @dataclass(frozen=True)
-class RunResult:
-    """Everything `hwsim run` reports."""
+class ICEvaluation:
+    """Accuracy and energy curves of every method for one IC, and their headline numbers."""
 
-    config: RunConfig
-    arch: Architecture
-    spec: NetSpec
     ic: int
-    ann_accuracy: dict[int, float]  # on the simulated test images, per head
+    ann_accuracy: dict[int, float]  # on the test images, per head
     target: float
-    curves: dict[str, Curve]  # "DL" (FC only), "SL" (IC only), "BSF-Grid"
-    targets: dict[str, TargetResult]
-    reductions: dict[str, float | None]  # R of each fusion method vs DL (eq. 33)
-    energy: EnergyBreakdown  # per timestep, the layers the run's hardware holds
-    alpha: AlphaSchedule
-    test_sim: SimResult
-    seconds: float
+    curves: dict[str, Curve]  # DL, SL, BSF-Grid, BSF-Emp, Early-Exit
+    summary: dict[str, Summary]
+    fusion: FusionComparison
+    energy: EnergyBreakdown  # per timestep, the layers the chip holds: backbone + IC + FC
+
+
+def method_energies(energy_all: EnergyBreakdown, spec: NetSpec, ic: int) -> dict[str, float]:
+    """Energy per timestep (pJ) of the hardware each method keeps busy.
+
+    DL: backbone + FC head. SL: backbone up to the IC's tap block + IC head. The fusion methods
+    and early exit run both heads beside the whole backbone.
+    """
+    tap = spec.tap_block(ic)
+
+    def total(pred: Callable[[LayerGeometry], bool]) -> float:
+        return energy_all.select(pred).total_pj
+
+    both = total(lambda g: g.head in (None, FC_HEAD, ic))
+    return {
+        "DL": total(lambda g: g.head in (None, FC_HEAD)),
+        "SL": total(lambda g: (g.block is not None and g.block <= tap) or g.head == ic),
+        "BSF-Grid": both,
+        "BSF-Emp": both,
+        "Early-Exit": both,
+    }
+
+
+def evaluate_ic(
+    spec: NetSpec,
+    arch: Architecture,
+    tune: Trace,
+    test: Trace,
+    ic: int,
+    ann_accuracy: dict[int, float],
+    target_fraction: float = 0.99,
+) -> ICEvaluation:
+    """Tune alpha and early exit on `tune`, evaluate all methods on `test` for this IC."""
+    if ic not in spec.ic_positions:
+        raise ModelError(
+            f"no IC head at block {ic}; the checkpoint has ICs at"
+            f" {', '.join(map(str, spec.ic_positions)) or 'none'}"
+        )
+    tune_fc, tune_ic = (cumulative(tune.sim.head_spikes[h]) for h in (FC_HEAD, ic))
+    test_fc, test_ic = (cumulative(test.sim.head_spikes[h]) for h in (FC_HEAD, ic))
+    fusion = compare_methods(tune_fc, tune_ic, tune.labels, test_fc, test_ic, test.labels)
+    energy_all = spikesim_energy(arch, layer_geometry(spec))
+    per_step = method_energies(energy_all, spec, ic)
+    curves = {name: Curve(name, acc, per_step[name]) for name, acc in fusion.accuracy.items()}
+    target = target_fraction * ann_accuracy[FC_HEAD]
+    limit = curves["DL"].energy_pj[-1]
+    return ICEvaluation(
+        ic=ic,
+        ann_accuracy=ann_accuracy,
+        target=target,
+        curves=curves,
+        summary=summarize(curves, target, limit),
+        fusion=fusion,
+        energy=energy_all.select(lambda g: g.head in (None, FC_HEAD, ic)),
+    )
+
+
+def ann_accuracy(ckpt: Checkpoint, data: ImageSet, indices: np.ndarray) -> dict[int, float]:
+    """ANN accuracy of every head on the images of `data` whose rows are `indices`."""
+    pos = {int(r): i for i, r in enumerate(data.indices)}
+    try:
+        rows = np.array([pos[int(r)] for r in indices])
+    except KeyError as e:
+        raise TraceError(
+            f"trace image row {e} is not in the {data.name} {data.split} split"
+        ) from None
+    net = ckpt.build()
+    with torch.no_grad():
+        out = net(torch.from_numpy(data.x[rows]))
+    y = data.y[rows]
+    return {h: float((v.argmax(1).numpy() == y).mean()) for h, v in out.items()}
 
 
 def choose_ic(ckpt: Checkpoint, target_fraction: float) -> int:
@@ -69,105 +258,70 @@ def choose_ic(ckpt: Checkpoint, target_fraction: float) -> int:
     return good[0] if good else max(ics, key=lambda i: ckpt.accuracy.get(i, 0.0))
 
 
-def _ann_accuracy(ckpt: Checkpoint, data: ImageSet) -> dict[int, float]:
-    net = ckpt.build()
-    with torch.no_grad():
-        out = net(torch.from_numpy(data.x))
-    return {h: float((v.argmax(1).numpy() == data.y).mean()) for h, v in out.items()}
+@dataclass(frozen=True)
+class RunConfig:
+    """What `hwsim run` simulates."""
+
+    arch: Path
+    model: Path
+    ic: int | None = None  # None: the shallowest IC whose ANN accuracy reaches the target
+    sim: SimConfig = SimConfig()
+    images: int | None = None  # test images (None: the whole test split)
+    tune_images: int = 1000  # training images for alpha selection
+    target_fraction: float = 0.99  # of the ANN's FC accuracy on the same test images
+    data_root: str | None = None
+    trace_root: Path | None = DEFAULT_TRACE_ROOT  # None: no trace cache
+    test_trace: Path | None = None  # a given test trace (`--trace DIR`)
 
 
-def _head_layers(energy: EnergyBreakdown, heads: set[int | None]) -> EnergyBreakdown:
-    return energy.select(lambda g: g.head in heads)
+@dataclass(frozen=True)
+class RunResult:
+    """Everything `hwsim run` reports."""
+
+    config: RunConfig
+    arch: Architecture
+    spec: NetSpec
+    evaluation: ICEvaluation
+    test: Trace
+    seconds: float
+
+    @property
+    def ic(self) -> int:
+        return self.evaluation.ic
 
 
-def _backbone_upto(energy: EnergyBreakdown, tap: int, ic: int) -> EnergyBreakdown:
-    return energy.select(
-        lambda g: (g.head is None and g.block is not None and g.block <= tap) or g.head == ic
-    )
-
-
-def run(cfg: RunConfig, progress: ProgressFn | None = None) -> RunResult:
-    """Convert, simulate, tune alpha on training images, and report accuracy vs energy."""
-    start = time.perf_counter()
-    arch = load_arch(cfg.arch)
-    ckpt = load_checkpoint(cfg.model)
-    spec = ckpt.spec
-    ic = choose_ic(ckpt, cfg.target_fraction) if cfg.ic is None else cfg.ic
-    if ic not in spec.ic_positions:
-        raise ModelError(
-            f"{cfg.model}: no IC head at block {ic}; the checkpoint has ICs at"
-            f" {', '.join(map(str, spec.ic_positions)) or 'none'}"
-        )
-    if cfg.timesteps < 1:
-        raise ValueError(f"--timesteps must be >= 1, got {cfg.timesteps}")
-    dataset = ckpt.dataset["name"]
-    seed = int(ckpt.dataset.get("split_seed", 0))
-    train_set = load_dataset(dataset, "train", cfg.data_root, seed=seed)
-    test_set = load_dataset(dataset, "test", cfg.data_root, seed=seed)
+def _tune_and_test(
+    cfg: RunConfig, session: Session, progress: ProgressFn | None, warn: WarnFn | None
+) -> tuple[Trace, Trace]:
+    train_set = session.split("train")
+    tune_set = train_set.take(min(cfg.tune_images, len(train_set)))
+    kw = {"trace_root": cfg.trace_root, "progress": progress, "warn": warn}
+    tune = trace(session, tune_set, cfg.sim, stage="tune", **kw)
+    if cfg.test_trace is not None:
+        return tune, load_given_trace(session, cfg.test_trace)
+    test_set = session.split("test")
     if cfg.images is not None:
         test_set = test_set.take(cfg.images)
-    tune_set = train_set.take(min(cfg.tune_images, len(train_set)))
-
-    snn = _only_heads(convert(ckpt, train_set, cfg.conversion), (ic, FC_HEAD))
-    sims: dict[str, SimResult] = {}
-    for stage, data in (("tune", tune_set), ("test", test_set)):
-        done = 0
-
-        def tick(n: int, stage: str = stage, total: int = len(data)) -> None:
-            nonlocal done
-            done += n
-            if progress is not None:
-                progress(stage, done, total)
-
-        if progress is not None:
-            progress(stage, 0, len(data))
-        sims[stage] = simulate(snn, data.x, cfg.timesteps, batch_size=cfg.batch_size, on_batch=tick)
-
-    tune_fc, tune_ic = (cumulative(sims["tune"].head_spikes[h]) for h in (FC_HEAD, ic))
-    alpha = grid_search_alpha(tune_fc, tune_ic, tune_set.y)
-    test_fc, test_ic = (cumulative(sims["test"].head_spikes[h]) for h in (FC_HEAD, ic))
-
-    energy_all = spikesim_energy(arch, layer_geometry(spec))
-    tap = spec.tap_block(ic)
-    e_dl = _head_layers(energy_all, {None, FC_HEAD}).total_pj
-    e_sl = _backbone_upto(energy_all, tap, ic).total_pj
-    e_bsf = _head_layers(energy_all, {None, FC_HEAD, ic}).total_pj
-    curves = {
-        "DL": Curve("DL", accuracy_over_time(test_fc, test_set.y), e_dl),
-        "SL": Curve("SL", accuracy_over_time(test_ic, test_set.y), e_sl),
-        "BSF-Grid": Curve(
-            "BSF-Grid", accuracy_over_time(alpha.fuse(test_fc, test_ic), test_set.y), e_bsf
-        ),
-    }
-    ann = _ann_accuracy(ckpt, test_set)
-    target = cfg.target_fraction * ann[FC_HEAD]
-    targets = {name: to_target(c, target) for name, c in curves.items()}
-    reductions = {
-        name: reduction(targets["DL"].energy_pj, targets[name].energy_pj)
-        for name in curves
-        if name.startswith("BSF")
-    }
-    return RunResult(
-        config=cfg,
-        arch=arch,
-        spec=spec,
-        ic=ic,
-        ann_accuracy=ann,
-        target=target,
-        curves=curves,
-        targets=targets,
-        reductions=reductions,
-        energy=_head_layers(energy_all, {None, FC_HEAD, ic}),
-        alpha=alpha,
-        test_sim=sims["test"],
-        seconds=time.perf_counter() - start,
-    )
+    return tune, trace(session, test_set, cfg.sim, stage="test", **kw)
 
 
-def _only_heads(snn: SpikingNetwork, heads: tuple[int, ...]) -> SpikingNetwork:
-    return SpikingNetwork(
-        snn.spec, snn.blocks, {h: snn.heads[h] for h in heads}, snn.params, snn.scales
-    )
+def run(
+    cfg: RunConfig, progress: ProgressFn | None = None, warn: WarnFn | None = None
+) -> RunResult:
+    """Convert, simulate (or reuse traces), tune on training images, report one IC."""
+    start = time.perf_counter()
+    arch = load_arch(cfg.arch)
+    session = Session.open(cfg.model, cfg.data_root, cfg.sim.conversion)
+    ic = choose_ic(session.ckpt, cfg.target_fraction) if cfg.ic is None else cfg.ic
+    if ic not in session.spec.ic_positions:
+        raise ModelError(
+            f"{cfg.model}: no IC head at block {ic}; the checkpoint has ICs at"
+            f" {', '.join(map(str, session.spec.ic_positions)) or 'none'}"
+        )
+    tune, test = _tune_and_test(cfg, session, progress, warn)
+    ann = ann_accuracy(session.ckpt, session.split(test.key.split), test.image_indices)
+    evaluation = evaluate_ic(session.spec, arch, tune, test, ic, ann, cfg.target_fraction)
+    return RunResult(cfg, arch, session.spec, evaluation, test, time.perf_counter() - start)
 
 
 @dataclass(frozen=True)
@@ -183,3 +337,85 @@ def estimate(arch_path: Path, spec: NetSpec) -> EstimateResult:
     arch = load_arch(arch_path)
     layers = tuple(layer_geometry(spec))
     return EstimateResult(spec, arch, layers, spikesim_energy(arch, layers))
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What `hwsim sweep` evaluates: one run per IC position, sharing the traces."""
+
+    arch: Path
+    model: Path
+    ic_positions: tuple[int, ...]
+    sim: SimConfig = SimConfig()
+    images: int | None = None
+    tune_images: int = 1000
+    target_fraction: float = 0.99
+    data_root: str | None = None
+    trace_root: Path | None = DEFAULT_TRACE_ROOT
+
+    def digest(self) -> str:
+        """Identity of everything that determines a sweep row (for resuming)."""
+        d = asdict(self)
+        d.pop("ic_positions")
+        d["model_sha256"] = file_sha256(self.model)
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def sweep_row(ev: ICEvaluation) -> dict[str, float | int | None]:
+    """One CSV row of a sweep: the IC, ANN accuracies, and per method the target crossing,
+    energy, AUC and R (eq. 33, against DL)."""
+    row: dict[str, float | int | None] = {
+        "ic": ev.ic,
+        "ann_accuracy_ic": ev.ann_accuracy[ev.ic],
+        "ann_accuracy_fc": ev.ann_accuracy[FC_HEAD],
+        "target_accuracy": ev.target,
+    }
+    for name, s in ev.summary.items():
+        key = name.lower().replace("-", "_")
+        row[f"timestep_{key}"] = s.target.timestep
+        row[f"energy_{key}_pj"] = s.target.energy_pj
+        row[f"auc_{key}"] = s.auc
+        if name != "DL":
+            row[f"reduction_{key}_pct"] = s.reduction_pct
+    return row
+
+
+def sweep(
+    cfg: SweepConfig,
+    done_rows: dict[int, dict] | None = None,
+    on_row: Callable[[int, dict], None] | None = None,
+    progress: ProgressFn | None = None,
+    warn: WarnFn | None = None,
+) -> list[dict]:
+    """Evaluate every IC position; positions in `done_rows` (from an interrupted sweep with the
+    same digest) are kept as they are. `on_row(ic, row)` is called after each new row."""
+    arch = load_arch(cfg.arch)
+    session = Session.open(cfg.model, cfg.data_root, cfg.sim.conversion)
+    missing = [p for p in cfg.ic_positions if p not in session.spec.ic_positions]
+    if missing:
+        raise ModelError(
+            f"{cfg.model}: no IC head at block(s) {', '.join(map(str, missing))}; the checkpoint"
+            f" has ICs at {', '.join(map(str, session.spec.ic_positions)) or 'none'}"
+        )
+    done_rows = dict(done_rows or {})
+    todo = [p for p in cfg.ic_positions if p not in done_rows]
+    if todo:
+        run_cfg = RunConfig(
+            arch=cfg.arch,
+            model=cfg.model,
+            sim=cfg.sim,
+            images=cfg.images,
+            tune_images=cfg.tune_images,
+            data_root=cfg.data_root,
+            trace_root=cfg.trace_root,
+        )
+        tune, test = _tune_and_test(run_cfg, session, progress, warn)
+        ann = ann_accuracy(session.ckpt, session.split("test"), test.image_indices)
+        for i, ic in enumerate(todo):
+            ev = evaluate_ic(session.spec, arch, tune, test, ic, ann, cfg.target_fraction)
+            done_rows[ic] = sweep_row(ev)
+            if on_row is not None:
+                on_row(ic, done_rows[ic])
+            if progress is not None:
+                progress("ic", i + 1, len(todo))
+    return [done_rows[p] for p in cfg.ic_positions]

@@ -10,10 +10,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from hwsim.api import SimConfig
 from hwsim.convert import ConversionError, ConversionParams
 from hwsim.data import DATASETS, DatasetError
 from hwsim.hw.arch import ArchConfigError
 from hwsim.nets import NETS, ModelError, NetSpec, resolve_model_path
+from hwsim.trace import TraceError
 
 DEFAULT_ARCH = Path("arch_configs/spikesim.yaml")
 DEFAULT_MODEL = "vgg19.pt"
@@ -127,6 +129,42 @@ def cmd_convert(args: argparse.Namespace, console: Console) -> None:
         console.print(f"wrote {args.out}")
 
 
+def _sim_config(args: argparse.Namespace) -> SimConfig:
+    return SimConfig(
+        timesteps=args.timesteps,
+        conversion=ConversionParams(v0=args.v0),
+        batch_size=args.batch_size,
+    )
+
+
+def _trace_root(args: argparse.Namespace) -> Path | None:
+    return None if args.no_cache else Path(args.traces)
+
+
+class _Bars:
+    """A rich progress bar per stage, fed by the API's progress(stage, done, total) callback."""
+
+    LABELS = {
+        "tune": "simulate tuning images",
+        "test": "simulate test images",
+        "ic": "evaluate IC positions",
+    }
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            label = self.LABELS.get(stage, stage)
+            self.tasks[stage] = self.progress.add_task(label, total=total)
+        self.progress.update(self.tasks[stage], completed=done)
+
+
+def _warn(console: Console):
+    return lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False)
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> None:
     from hwsim.api import RunConfig, run
     from hwsim.report import print_run, write_run
@@ -135,26 +173,87 @@ def cmd_run(args: argparse.Namespace, console: Console) -> None:
         arch=Path(args.arch),
         model=resolve_model_path(args.model),
         ic=args.ic,
-        timesteps=args.timesteps,
+        sim=_sim_config(args),
         images=args.images,
         tune_images=args.tune_images,
         data_root=args.data_root,
-        batch_size=args.batch_size,
-        conversion=ConversionParams(v0=args.v0),
+        trace_root=_trace_root(args),
+        test_trace=Path(args.trace) if args.trace else None,
     )
     with _progress(console) as progress:
-        tasks: dict[str, int] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                label = "simulate tuning images" if stage == "tune" else "simulate test images"
-                tasks[stage] = progress.add_task(label, total=total)
-            progress.update(tasks[stage], completed=done)
-
-        result = run(cfg, progress=update)
+        result = run(cfg, progress=_Bars(progress), warn=_warn(console))
     print_run(result, console)
     paths = write_run(result, Path(args.out))
     console.print(f"wrote {', '.join(str(p) for p in paths)} ({result.seconds:.0f} s)")
+
+
+def cmd_trace(args: argparse.Namespace, console: Console) -> None:
+    from hwsim.api import Session, trace
+    from hwsim.trace import trace_folder, write_trace
+
+    session = Session.open(
+        resolve_model_path(args.model), args.data_root, ConversionParams(v0=args.v0)
+    )
+    data = session.split(args.split)
+    if args.images is not None:
+        data = data.take(args.images)
+    sim = _sim_config(args)
+    with _progress(console) as progress:
+        t = trace(
+            session,
+            data,
+            sim,
+            trace_root=_trace_root(args),
+            progress=_Bars(progress),
+            warn=_warn(console),
+            stage=args.split,
+        )
+    folder = trace_folder(Path(args.traces), t.key)
+    if args.out:
+        folder = write_trace(t, Path(args.out))
+    console.print(f"trace of {len(data)} {args.split} images x {sim.timesteps} steps: {folder}")
+
+
+def cmd_sweep(args: argparse.Namespace, console: Console) -> None:
+    import pandas as pd
+
+    from hwsim.api import SweepConfig, sweep
+    from hwsim.nets import load_checkpoint
+    from hwsim.report import sweep_table, write_csv, write_sweep
+
+    model = resolve_model_path(args.model)
+    spec = load_checkpoint(model).spec
+    positions = parse_ic_list(args.ic_positions, len(spec.blocks()))
+    cfg = SweepConfig(
+        arch=Path(args.arch),
+        model=model,
+        ic_positions=positions,
+        sim=_sim_config(args),
+        images=args.images,
+        tune_images=args.tune_images,
+        data_root=args.data_root,
+        trace_root=_trace_root(args),
+    )
+    out = Path(args.out)
+    state = out / "sweep.partial.csv"
+    digest = cfg.digest()
+    done: dict[int, dict] = {}
+    if state.is_file():
+        frame = pd.read_csv(state)
+        if "config_digest" in frame and (frame["config_digest"] == digest).all():
+            done = {int(r["ic"]): r.drop("config_digest").to_dict() for _, r in frame.iterrows()}
+            console.print(f"resuming: {len(done)} IC positions already evaluated in {state}")
+
+    def save(ic: int, row: dict) -> None:
+        done[ic] = row
+        write_csv(pd.DataFrame([dict(r, config_digest=digest) for r in done.values()]), state)
+
+    with _progress(console) as progress:
+        rows = sweep(cfg, done, on_row=save, progress=_Bars(progress), warn=_warn(console))
+    console.print(sweep_table(rows))
+    paths = write_sweep(rows, out, title=f"{spec.name} w={spec.width:g}")
+    state.unlink(missing_ok=True)
+    console.print(f"wrote {', '.join(str(p) for p in paths)}")
 
 
 def cmd_estimate(args: argparse.Namespace, console: Console) -> None:
@@ -199,18 +298,38 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="write the converted weights here (.pt)")
     c.set_defaults(func=cmd_convert)
 
+    def sim_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint (bare name: models/)")
+        q.add_argument("--timesteps", type=int, default=300)
+        q.add_argument("--images", type=int, help="test images (default: the whole test split)")
+        q.add_argument("--batch-size", type=int, default=250, help="images simulated at once")
+        q.add_argument("--v0", type=float, default=0.0, help="initial membrane potential")
+        q.add_argument("--data-root", help="folder with MNIST IDX or CIFAR pickle files")
+        q.add_argument("--traces", default="traces", help="trace cache folder")
+        q.add_argument("--no-cache", action="store_true", help="neither read nor write traces")
+
     r = sub.add_parser("run", help="simulate a checkpoint on an architecture and report")
     r.add_argument("--arch", default=str(DEFAULT_ARCH))
-    r.add_argument("--model", default=DEFAULT_MODEL)
+    sim_args(r)
     r.add_argument("--ic", type=int, help="IC block (default: shallowest IC reaching the target)")
-    r.add_argument("--timesteps", type=int, default=300)
-    r.add_argument("--images", type=int, help="test images (default: the whole test split)")
     r.add_argument("--tune-images", type=int, default=1000, help="training images for alpha")
-    r.add_argument("--batch-size", type=int, default=250)
-    r.add_argument("--v0", type=float, default=0.0, help="initial membrane potential")
-    r.add_argument("--data-root")
+    r.add_argument("--trace", help="use this test trace folder instead of simulating")
     r.add_argument("--out", default="runs/latest", help="output folder")
     r.set_defaults(func=cmd_run)
+
+    tr = sub.add_parser("trace", help="simulate a dataset split and write its spike trace")
+    sim_args(tr)
+    tr.add_argument("--split", choices=("train", "test"), default="test")
+    tr.add_argument("--out", help="also write the trace to this folder")
+    tr.set_defaults(func=cmd_trace)
+
+    sw = sub.add_parser("sweep", help="run across IC insertion positions (resumable)")
+    sw.add_argument("--arch", default=str(DEFAULT_ARCH))
+    sim_args(sw)
+    sw.add_argument("--ic-positions", default="all", help="all, N:M or N,M,...")
+    sw.add_argument("--tune-images", type=int, default=1000, help="training images for alpha")
+    sw.add_argument("--out", default="runs/sweep", help="output folder")
+    sw.set_defaults(func=cmd_sweep)
 
     e = sub.add_parser("estimate", help="SpikeSim energy of an untrained geometry")
     e.add_argument("--arch", default=str(DEFAULT_ARCH))
@@ -234,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         ConversionError,
         DatasetError,
         ModelError,
+        TraceError,
         UsageError,
         ValueError,
         FileNotFoundError,

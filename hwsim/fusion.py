@@ -33,14 +33,16 @@ give the same decisions, ties included.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-from numba import njit, parallel_chunksize, prange
-from scipy.optimize import lsq_linear
+from numba import njit
+from scipy.optimize import nnls
 from scipy.special import betaln
 
 
@@ -92,7 +94,7 @@ def posterior(
     _check_alpha(alpha)
     mle = m / n
     with np.errstate(divide="ignore", invalid="ignore"):
-        if estimator is Estimator.MEAN:
+        if Estimator(estimator) is Estimator.MEAN:
             fused = (alpha + m) * k / ((alpha + k) * n)
             return np.where(k > 0, fused, mle)
         am1 = alpha - 1.0
@@ -148,10 +150,39 @@ def _check_pair(fc_cum: np.ndarray, ic_cum: np.ndarray) -> tuple[np.ndarray, np.
     fc, ic = _counts(fc_cum), _counts(ic_cum)
     if fc.shape != ic.shape:
         raise ValueError(f"FC counts {fc.shape} and IC counts {ic.shape} differ in shape")
+    steps = np.arange(1, fc.shape[1] + 1)
+    for name, x in (("FC", fc), ("IC", ic)):
+        if x.size and (x.min() < 0 or np.any(x.max(axis=(0, 2)) > steps)):
+            raise ValueError(f"{name} counts must be cumulative: 0 <= count <= t after t steps")
     return fc, ic
 
 
 # --------------------------------------------------------------------------- fast kernels
+
+
+class _RangeKernel(Protocol):
+    def __call__(self, t0: int, t1: int) -> object: ...
+
+
+def _cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _over_timesteps(n_t: int, kernel: _RangeKernel, chunk: int = 32) -> None:
+    """Run kernel(t0, t1) over [0, n_t) in chunks on a thread pool (the Numba kernels release
+    the GIL; each writes only its own timesteps' outputs). Small chunks balance the load:
+    later timesteps cost more in empirical Bayes (more distinct counts)."""
+    spans = [(t0, min(n_t, t0 + chunk)) for t0 in range(0, n_t, chunk)]
+    workers = min(_cpus(), len(spans))
+    if workers <= 1:
+        for t0, t1 in spans:
+            kernel(t0, t1)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        for f in [pool.submit(kernel, t0, t1) for t0, t1 in spans]:
+            f.result()
 
 
 @njit(cache=True, inline="always")
@@ -168,13 +199,12 @@ def _score(m: float, k: float, n: float, a: float, is_map: bool) -> float:
     return min(max((m + am1) * k / den, 0.0), 1.0)
 
 
-@njit(cache=True, parallel=True)
-def _correct_counts(fc, ic, labels, alpha_gt, is_map):  # pragma: no cover - compiled
-    """Correct decisions (G, T) for every alpha row alpha_gt[g, t] (ties count as wrong)."""
+@njit(cache=True, nogil=True)
+def _correct_counts(fc, ic, labels, alpha_gt, is_map, t0, t1, out):  # pragma: no cover
+    """out[g, t] = correct decisions with alpha_gt[g, t], t in [t0, t1) (ties are wrong)."""
     n_img, n_t, n_c = fc.shape
     n_g = alpha_gt.shape[0]
-    out = np.zeros((n_g, n_t), np.int64)
-    for t in prange(n_t):
+    for t in range(t0, t1):
         n = float(t + 1)
         m = np.empty(n_c)
         k = np.empty(n_c)
@@ -198,7 +228,6 @@ def _correct_counts(fc, ic, labels, alpha_gt, is_map):  # pragma: no cover - com
                         ties += 1
                 if ties == 1 and arg == y:
                     out[g, t] += 1
-    return out
 
 
 def correct_counts(
@@ -211,7 +240,7 @@ def correct_counts(
     """Number of correctly decided images per (alpha row, timestep).
 
     alpha: (G,) values used at every timestep or (G, T) per timestep. Returns (G, T) int64.
-    Runs in a compiled kernel parallel over timesteps; memory stays O(G T) beyond the inputs.
+    A compiled kernel over chunks of timesteps on all cores; memory is O(G T) beyond the inputs.
     """
     fc, ic = _check_pair(fc_cum, ic_cum)
     n_t = fc.shape[1]
@@ -225,7 +254,10 @@ def correct_counts(
     y = np.ascontiguousarray(labels, dtype=np.int64)
     if y.shape != (fc.shape[0],):
         raise ValueError(f"labels {y.shape} do not match {fc.shape[0]} images")
-    return _correct_counts(fc, ic, y, a, estimator is Estimator.MAP)
+    out = np.zeros((a.shape[0], n_t), np.int64)
+    is_map = Estimator(estimator) is Estimator.MAP
+    _over_timesteps(n_t, lambda t0, t1: _correct_counts(fc, ic, y, a, is_map, t0, t1, out))
+    return out
 
 
 # --------------------------------------------------------------------------- schedules
@@ -287,7 +319,7 @@ def prior_params(
     n = np.asarray(n, np.float64)
     alpha = np.asarray(alpha, np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if estimator is Estimator.MEAN:
+        if Estimator(estimator) is Estimator.MEAN:
             b = alpha * (n - k) / k
         else:
             b = (n - k) * (alpha - 1.0) / k + 1.0
@@ -305,7 +337,7 @@ def evidence_mask(
     entry carries no information about alpha. MAP keeps K = N (Beta(alpha, 1), alpha >= 1).
     """
     k = np.asarray(ic_count)
-    if estimator is Estimator.MEAN:
+    if Estimator(estimator) is Estimator.MEAN:
         return (k > 0) & (k < np.asarray(n))
     return k > 0
 
@@ -317,7 +349,7 @@ def log_evidence(
     alpha: float | np.ndarray,
     estimator: Estimator = Estimator.MEAN,
 ) -> np.ndarray:
-    """log of eq. 30's integrand integral per entry: log B(M + a, N - M + b) - log B(a, b).
+    """Per entry, the log of eq. 30's marginal likelihood: log B(M + a, N - M + b) - log B(a, b).
 
     The log marginal likelihood of an observed spike train (a sequence: no binomial factor),
     with the estimator's prior (a, b) from `prior_params`; computed with scipy.special.betaln,
@@ -328,7 +360,7 @@ def log_evidence(
     k = np.asarray(ic_count, np.float64)
     n_arr = np.asarray(n, np.float64)
     alpha = np.asarray(alpha, np.float64)
-    if estimator is Estimator.MAP and np.any(alpha < 1):
+    if Estimator(estimator) is Estimator.MAP and np.any(alpha < 1):
         raise ValueError("empirical Bayes with the MAP prior needs alpha >= 1 (eq. 25)")
     _check_alpha(alpha)
     a, b = prior_params(k, n_arr, alpha, estimator)
@@ -356,10 +388,7 @@ def _eb_value(u, n, ks, ms, ws, starts, um, midx, lg_m, is_map):  # pragma: no c
     for g in range(starts.size - 1):
         j0 = starts[g]
         k = ks[j0]
-        if is_map:
-            b = (n - k) * (alpha - 1.0) / k + 1.0
-        else:
-            b = alpha * (n - k) / k
+        b = (n - k) * (alpha - 1.0) / k + 1.0 if is_map else alpha * (n - k) / k
         lg_b = math.lgamma(b)
         lg_ab = math.lgamma(a + b) - math.lgamma(n + a + b)
         for j in range(j0, starts[g + 1]):
@@ -371,14 +400,14 @@ def _eb_value(u, n, ks, ms, ws, starts, um, midx, lg_m, is_map):  # pragma: no c
     return total
 
 
-@njit(cache=True, parallel=True)
-def _eb_search(fc, ic, u_grid, xtol, is_map, values):  # pragma: no cover - compiled
-    """Per timestep: best u = log alpha on u_grid, then golden-section refinement."""
+@njit(cache=True, nogil=True)
+def _eb_search(fc, ic, u_grid, xtol, is_map, t0, t1, out, values):  # pragma: no cover
+    """For t in [t0, t1): best u = log alpha on u_grid, then golden-section refinement."""
     n_img, n_t, n_c = fc.shape
-    out = np.empty(n_t)
     invphi = (math.sqrt(5.0) - 1.0) / 2.0
     n_grid = u_grid.size
-    for t in prange(n_t):
+    m_slot = np.empty(t1 + 1, np.int64)
+    for t in range(t0, t1):
         n = t + 1
         keys = np.empty(n_img * n_c, np.int64)
         cnt = 0
@@ -421,9 +450,22 @@ def _eb_search(fc, ic, u_grid, xtol, is_map, values):  # pragma: no cover - comp
         ks = ks[:n_pairs]
         ms = ms[:n_pairs]
         ws = ws[:n_pairs]
-        um = np.unique(ms)
-        midx = np.searchsorted(um, ms)
-        lg_m = np.empty(um.size)
+        # distinct M values (um) and each pair's index into them (midx), via a table over 0..n
+        m_slot[: n + 1] = -1
+        n_m = 0
+        for j in range(n_pairs):
+            mv = int(ms[j])
+            if m_slot[mv] < 0:
+                m_slot[mv] = n_m
+                n_m += 1
+        um = np.empty(n_m)
+        for mv in range(n + 1):
+            if m_slot[mv] >= 0:
+                um[m_slot[mv]] = mv
+        midx = np.empty(n_pairs, np.int64)
+        for j in range(n_pairs):
+            midx[j] = m_slot[int(ms[j])]
+        lg_m = np.empty(n_m)
         fn = float(n)
         best_j = 0
         best_f = _eb_value(u_grid[0], fn, ks, ms, ws, st, um, midx, lg_m, is_map)
@@ -460,7 +502,6 @@ def _eb_search(fc, ic, u_grid, xtol, is_map, values):  # pragma: no cover - comp
             best_u, best_f = cand_u, cand_f
         out[t] = math.exp(best_u)
         values[t] = best_f
-    return out
 
 
 @dataclass(frozen=True)
@@ -492,22 +533,28 @@ def empirical_bayes_alpha(
     fc, ic = _check_pair(fc_cum, ic_cum)
     if bounds is None:
         lo, hi = DEFAULT_EB_BOUNDS
-        if estimator is Estimator.MAP:
+        if Estimator(estimator) is Estimator.MAP:
             lo, hi = 1.0 + lo, 1.0 + hi
     else:
         lo, hi = bounds
     if not 0 < lo < hi:
         raise ValueError(f"bounds must satisfy 0 < lower < upper, got {bounds}")
-    if estimator is Estimator.MAP and lo < 1:
+    if Estimator(estimator) is Estimator.MAP and lo < 1:
         raise ValueError("empirical Bayes with the MAP prior needs alpha >= 1 (eq. 25)")
     decades = math.log10(hi / lo)
     n_grid = max(2, int(math.ceil(decades * points_per_decade)) + 1)
     u_grid = np.linspace(math.log(lo), math.log(hi), n_grid)
-    values = np.empty(fc.shape[1])
-    with parallel_chunksize(8):  # later timesteps hold more distinct pairs: balance the threads
-        alpha = _eb_search(fc, ic, u_grid, float(xtol), estimator is Estimator.MAP, values)
+    n_t = fc.shape[1]
+    alpha = np.empty(n_t)
+    values = np.empty(n_t)
+    is_map = Estimator(estimator) is Estimator.MAP
+    _over_timesteps(
+        n_t, lambda t0, t1: _eb_search(fc, ic, u_grid, float(xtol), is_map, t0, t1, alpha, values)
+    )
     alpha = np.clip(alpha, lo, hi)
-    return EmpiricalBayesResult(AlphaSchedule(alpha, AlphaMethod.EMPIRICAL_BAYES, estimator), values)
+    return EmpiricalBayesResult(
+        AlphaSchedule(alpha, AlphaMethod.EMPIRICAL_BAYES, estimator), values
+    )
 
 
 # --------------------------------------------------------------------------- PWL and LUT
@@ -589,7 +636,7 @@ def fit_pwl(
     """Piecewise-linear approximation of a per-step schedule on `knots` (default `breakpoints`).
 
     LEAST_SQUARES (default): the continuous PWL with alpha >= 0 closest to every step's alpha
-    (scipy lsq_linear on the hat basis); it uses all T values, so a grid search's step-to-step
+    (scipy nnls on the hat basis); it uses all T values, so a grid search's step-to-step
     jumps (an argmax over a finite training subset) average out instead of one noisy step
     setting a breakpoint. SAMPLE: alpha at the breakpoint steps. Both reproduce a schedule that
     is itself piecewise linear on these knots exactly.
@@ -605,8 +652,7 @@ def fit_pwl(
         values = a[knots - 1]
     else:
         basis = _hat_basis(np.arange(1, n_t + 1, dtype=np.float64), knots.astype(np.float64))
-        values = lsq_linear(basis, a, bounds=(0.0, np.inf), lsmr_tol="auto").x
-        values = np.maximum(values, 0.0)
+        values = nnls(basis, a)[0]
     return PiecewiseLinearAlpha(knots, values, schedule.method, schedule.estimator)
 
 
@@ -655,8 +701,8 @@ class AlphaLUT:
     @classmethod
     def from_pwl(cls, pwl: PiecewiseLinearAlpha, fmt: FixedPoint | None = None) -> AlphaLUT:
         fmt = FixedPoint() if fmt is None else fmt
-        return cls(np.asarray(pwl.t, np.int64), fmt.quantize(pwl.alpha), fmt, pwl.method,
-                   pwl.estimator)  # fmt: skip
+        t = np.asarray(pwl.t, np.int64)
+        return cls(t, fmt.quantize(pwl.alpha), fmt, pwl.method, pwl.estimator)
 
     @property
     def alpha(self) -> np.ndarray:
@@ -692,8 +738,8 @@ class AlphaLUT:
             raise ValueError("alpha LUT needs equal-length, non-empty, increasing 't'/'codes'")
         if np.any(codes < 0) or np.any(codes > fmt.max_code):
             raise ValueError(f"alpha LUT codes outside [0, {fmt.max_code}]")
-        return cls(t, codes, fmt, _method(d.get("method", "lut")),
-                   Estimator(d.get("estimator", "mean")))  # fmt: skip
+        method = _method(d.get("method", "lut"))
+        return cls(t, codes, fmt, method, Estimator(d.get("estimator", "mean")))
 
 
 @dataclass(frozen=True)
@@ -761,6 +807,8 @@ def ic_margin(ic_cum: np.ndarray) -> np.ndarray:
 
     0 where the IC's top class is tied (the IC then has no decision)."""
     ic = np.asarray(ic_cum)
+    if ic.shape[-1] < 2:
+        raise ValueError("early exit needs at least 2 classes")
     top2 = np.partition(ic, ic.shape[-1] - 2, axis=-1)[..., -2:]
     return (top2[..., 1] - top2[..., 0]).astype(np.int64)
 

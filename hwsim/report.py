@@ -1,24 +1,23 @@
-"""Reports: rich terminal tables, CSV files and the accuracy-vs-energy plot.
+"""Reports: rich terminal tables, CSV and JSON files, and figures.
 
 Every file is written atomically (temp file + rename). Column names carry their units.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from hwsim.api import EstimateResult, RunResult  # noqa: E402
-from hwsim.atomic import atomic_path  # noqa: E402
-from hwsim.hw.energy import EnergyBreakdown  # noqa: E402
-from hwsim.hw.layers import FC_HEAD  # noqa: E402
+from hwsim.api import EstimateResult, ICEvaluation, RunResult
+from hwsim.atomic import atomic_path, atomic_write_text
+from hwsim.figures import plot_accuracy_energy, plot_alpha, plot_reduction_by_ic
+from hwsim.hw.energy import EnergyBreakdown
+from hwsim.hw.layers import FC_HEAD
 
 
 def _fmt_energy(pj: float | None) -> str:
@@ -30,72 +29,92 @@ def _fmt_energy(pj: float | None) -> str:
     return f"{pj:.3f} pJ"
 
 
+def _key(name: str) -> str:
+    return name.lower().replace("-", "_")
+
+
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.10g")
 
 
-def accuracy_energy_frame(result: RunResult) -> pd.DataFrame:
-    """One row per timestep: accuracy and cumulative energy of every method, and alpha."""
-    T = result.config.timesteps
-    data: dict[str, object] = {"timestep": range(1, T + 1)}
-    for name, curve in result.curves.items():
-        key = name.lower().replace("-", "_")
-        data[f"accuracy_{key}"] = curve.accuracy
-        data[f"energy_{key}_pj"] = curve.energy_pj
-    data["alpha_bsf_grid"] = result.alpha.alpha
+def accuracy_energy_frame(ev: ICEvaluation) -> pd.DataFrame:
+    """One row per timestep: accuracy and cumulative energy of every method, and the tuned
+    parameters (alpha exact and as the chip's LUT gives it; the early-exit margin threshold)."""
+    T = len(ev.curves["DL"].accuracy)
+    t = np.arange(1, T + 1)
+    data: dict[str, object] = {"timestep": t}
+    for name, curve in ev.curves.items():
+        data[f"accuracy_{_key(name)}"] = curve.accuracy
+        data[f"energy_{_key(name)}_pj"] = curve.energy_pj
+    for name, schedule in ev.fusion.schedules.items():
+        data[f"alpha_{_key(name)}"] = schedule.alpha[:T]
+        data[f"alpha_{_key(name)}_lut"] = ev.fusion.luts[name](t)
+    data["early_exit_margin_threshold"] = ev.fusion.early_exit.threshold[:T]
     return pd.DataFrame(data)
 
 
-def targets_frame(result: RunResult) -> pd.DataFrame:
-    rows = []
-    for name, t in result.targets.items():
-        rows.append(
-            {
-                "method": name,
-                "target_accuracy": t.target,
-                "timestep": t.timestep,
-                "accuracy": t.accuracy,
-                "energy_pj": t.energy_pj,
-                "reduction_pct": result.reductions.get(name),
-            }
-        )
+def targets_frame(ev: ICEvaluation) -> pd.DataFrame:
+    """One row per method: target crossing, AUC, R and energy per timestep."""
+    rows = [
+        {
+            "method": name,
+            "target_accuracy": s.target.target,
+            "timestep": s.target.timestep,
+            "accuracy": s.target.accuracy,
+            "energy_pj": s.target.energy_pj,
+            "auc": s.auc,
+            "reduction_pct": s.reduction_pct,
+            "energy_per_step_pj": ev.curves[name].energy_per_step_pj,
+        }
+        for name, s in ev.summary.items()
+    ]
     return pd.DataFrame(rows)
 
 
-def plot_accuracy_energy(result: RunResult, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for name, curve in result.curves.items():
-        ax.plot(curve.energy_pj / 1e6, 100 * curve.accuracy, label=name, lw=1.6)
-    ax.axhline(100 * result.target, color="k", ls="--", lw=1, label="99% of ANN")
-    ax.set_xlabel("energy per inference (uJ)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(max(0, 100 * result.target - 30), 100)
-    ax.set_title(
-        f"{result.spec.name} w={result.spec.width:g}, IC at block {result.ic}, {result.arch.name}"
-    )
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip("."))
-    plt.close(fig)
-
-
 def write_run(result: RunResult, out_dir: Path) -> list[Path]:
-    """Write energy_breakdown.csv, accuracy_energy.csv, targets.csv and accuracy_energy.png."""
+    """Write the run's CSVs, the alpha PWL + LUT (JSON) and figures (PNG + SVG) into out_dir."""
+    ev = result.evaluation
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [
         out_dir / "energy_breakdown.csv",
         out_dir / "accuracy_energy.csv",
         out_dir / "targets.csv",
-        out_dir / "accuracy_energy.png",
+        out_dir / "alpha_lut.json",
     ]
-    write_csv(result.energy.to_frame(), paths[0])
-    write_csv(accuracy_energy_frame(result), paths[1])
-    write_csv(targets_frame(result), paths[2])
-    plot_accuracy_energy(result, paths[3])
+    write_csv(ev.energy.to_frame(), paths[0])
+    write_csv(accuracy_energy_frame(ev), paths[1])
+    write_csv(targets_frame(ev), paths[2])
+    luts = {
+        name: {"pwl": ev.fusion.pwl[name].to_dict(), "lut": ev.fusion.luts[name].to_dict()}
+        for name in ev.fusion.luts
+    }
+    atomic_write_text(paths[3], json.dumps(luts, indent=1))
+    spec = result.spec
+    title = f"{spec.name} w={spec.width:g}, IC at block {result.ic}, {result.arch.name}"
+    paths += plot_accuracy_energy(
+        list(ev.curves.values()), ev.target, out_dir / "accuracy_energy", title=title
+    )
+    paths += plot_alpha(
+        {n: s.alpha for n, s in ev.fusion.schedules.items()},
+        {n: (p.t, p.alpha) for n, p in ev.fusion.pwl.items()},
+        out_dir / "alpha",
+        title=title,
+    )
     return paths
+
+
+def write_sweep(rows: list[dict], out_dir: Path, title: str = "") -> list[Path]:
+    """sweep.csv (one row per IC position) and the R-vs-position figure (paper Fig. 9)."""
+    frame = pd.DataFrame(rows)
+    csv = out_dir / "sweep.csv"
+    write_csv(frame, csv)
+    series = {
+        c.removeprefix("reduction_").removesuffix("_pct"): frame[c].to_numpy(float)
+        for c in frame.columns
+        if c.startswith("reduction_")
+    }
+    return [csv, *plot_reduction_by_ic(frame["ic"].to_numpy(), series, out_dir / "sweep", title)]
 
 
 def component_table(
@@ -122,36 +141,64 @@ def component_table(
     return table
 
 
+def summary_table(ev: ICEvaluation) -> Table:
+    table = Table(title=f"To reach {100 * ev.target:.2f}% (99% of the ANN's FC accuracy)")
+    for col in ("method", "timestep", "accuracy", "energy", "R (eq. 33)", "AUC", "final acc."):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for name, s in ev.summary.items():
+        t = s.target
+        table.add_row(
+            name,
+            "-" if t.timestep is None else str(t.timestep),
+            "-" if t.accuracy is None else f"{100 * t.accuracy:.2f}%",
+            _fmt_energy(t.energy_pj),
+            "-" if s.reduction_pct is None else f"{s.reduction_pct:.1f}%",
+            f"{s.auc:.4f}",
+            f"{100 * ev.curves[name].accuracy[-1]:.2f}%",
+        )
+    return table
+
+
 def print_run(result: RunResult, console: Console) -> None:
-    spec, ic = result.spec, result.ic
+    ev, spec, ic = result.evaluation, result.spec, result.ic
     shape = "x".join(map(str, spec.input_shape))
-    ann_fc, ann_ic = 100 * result.ann_accuracy[FC_HEAD], 100 * result.ann_accuracy[ic]
+    ann_fc, ann_ic = 100 * ev.ann_accuracy[FC_HEAD], 100 * ev.ann_accuracy[ic]
     console.print(
         f"[bold]{spec.name}[/] width {spec.width:g}, input {shape}, IC at block {ic};"
-        f" arch [bold]{result.arch.name}[/]; {result.config.timesteps} timesteps,"
-        f" {result.test_sim.images} test images; ANN accuracy FC {ann_fc:.2f}%, IC {ann_ic:.2f}%"
+        f" arch [bold]{result.arch.name}[/]; {result.test.key.timesteps} timesteps,"
+        f" {result.test.key.images} test images; ANN accuracy FC {ann_fc:.2f}%, IC {ann_ic:.2f}%"
     )
-    e = result.energy
+    e = ev.energy
     parts = {
         "backbone": e.select(lambda g: g.head is None),
         f"IC{ic} head": e.select(lambda g: g.head == ic),
         "FC head": e.select(lambda g: g.head == FC_HEAD),
     }
     console.print(component_table(e, "Energy per timestep by component (SpikeSim model)", parts))
-    table = Table(title=f"To reach {100 * result.target:.2f}% (99% of the ANN's FC accuracy)")
-    for col in ("method", "timestep", "accuracy", "energy", "R (eq. 33)", "final accuracy"):
-        table.add_column(col, justify="left" if col == "method" else "right")
-    for name, t in result.targets.items():
-        r = result.reductions.get(name)
+    console.print(summary_table(ev))
+
+
+def _pct(v: object) -> str:
+    return "-" if v is None or pd.isna(v) else f"{v:.1f}%"
+
+
+def sweep_table(rows: list[dict]) -> Table:
+    table = Table(title="Energy reduction R to the target by IC position (eq. 33)")
+    cols = [c for c in rows[0] if c.startswith("reduction_")] if rows else []
+    table.add_column("IC")
+    table.add_column("IC ANN acc.", justify="right")
+    table.add_column("DL steps", justify="right")
+    for c in cols:
+        table.add_column(c.removeprefix("reduction_").removesuffix("_pct"), justify="right")
+    for r in rows:
+        steps = r["timestep_dl"]
         table.add_row(
-            name,
-            "-" if t.timestep is None else str(t.timestep),
-            "-" if t.accuracy is None else f"{100 * t.accuracy:.2f}%",
-            _fmt_energy(t.energy_pj),
-            "-" if r is None else f"{r:.1f}%",
-            f"{100 * result.curves[name].accuracy[-1]:.2f}%",
+            str(r["ic"]),
+            f"{100 * r['ann_accuracy_ic']:.1f}%",
+            "-" if steps is None or pd.isna(steps) else str(int(steps)),
+            *(_pct(r[c]) for c in cols),
         )
-    console.print(table)
+    return table
 
 
 def print_estimate(result: EstimateResult, console: Console) -> None:

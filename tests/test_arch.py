@@ -14,6 +14,8 @@ from hwsim.hw.arch import (
     ArchConfigError,
     Architecture,
     EnergyModel,
+    MappingStyle,
+    Placement,
     SignedWeights,
     load_arch,
     parse_arch,
@@ -88,6 +90,22 @@ def test_spikesim_yaml_has_spikesim_numbers() -> None:
     assert arch.version == 1
 
 
+def test_spikesim_yaml_has_spikesim_areas_and_a_fusion_unit() -> None:
+    arch = load_arch(SPIKESIM_YAML)
+    a = arch.area_um2
+    # ela_spikesim.py compute_area (rram), um^2
+    assert (a.crossbar, a.adc, a.mux, a.shift_add) == (26.2144, 693.633, 45.9, 13411.41498)
+    assert (a.temp_buffer, a.htree, a.sram_bit, a.router) == (484.643999, 216830 * 2, 0.7391, 0)
+    assert arch.buffers.tile_buffer_bits * a.sram_bit == pytest.approx(0.7391 * 64 * 128)
+    assert arch.buffers.neuron_state_bits == arch.buffers.input_bits == 22
+    assert arch.mapping.style is MappingStyle.KERNEL_SPLIT
+    assert arch.fusion_unit is not None and arch.fusion_unit.counter_increment_pj == 0.05
+    # 4-bit differential weights on 1-bit cells: 3 slices, 6 columns, 10 outputs per crossbar
+    assert (arch.device.slices_per_weight, arch.device.cells_per_weight) == (3, 6)
+    assert (arch.device.reference_columns, arch.outputs_per_crossbar) == (0, 10)
+    assert arch.adc.full_scale_ua is None and arch.adc_full_scale_levels == 64.0
+
+
 def test_isaac_like_yaml_loads_with_isaac_organisation() -> None:
     arch = load_arch(ISAAC_YAML)
     assert (arch.crossbar.rows, arch.crossbar.cols) == (128, 128)
@@ -99,6 +117,9 @@ def test_isaac_like_yaml_loads_with_isaac_organisation() -> None:
     assert (arch.pe.pes_per_tile, arch.pe.crossbars_per_pe) == (12, 8)
     assert arch.energy_pj.adc == pytest.approx(16e-3 / (8 * 1.2e9) * 1e12, rel=1e-4)
     assert arch.pe_operation_ns == pytest.approx(100.0)  # ISAAC's 100 ns crossbar read
+    assert arch.mapping.style is MappingStyle.UNROLLED
+    assert arch.device.reference_columns == 2 and arch.outputs_per_crossbar == 15
+    assert arch.area_um2.adc == 1200.0 and arch.fusion_unit is None
 
 
 def test_round_trip_through_mapping() -> None:
@@ -133,6 +154,21 @@ def test_optional_keys_take_documented_defaults(tmp_path: Path) -> None:
     assert arch.device.signed_weights is SignedWeights.DIFFERENTIAL
     assert arch.noc.mesh_rows is None and arch.noc.flit_width_bits == 32
     assert (arch.source, arch.notes) == ("", "")
+
+
+def test_new_sections_are_optional(tmp_path: Path) -> None:
+    raw = _raw()
+    for key in ("mapping", "buffers", "area_um2", "fusion_unit"):
+        del raw[key]
+    del raw["adc"]["full_scale_ua"]
+    arch = load_arch(_write(tmp_path, "old.yaml", raw))
+    assert arch.mapping.style is MappingStyle.KERNEL_SPLIT
+    assert arch.mapping.placement is Placement.SNAKE
+    assert (arch.buffers.tile_buffer_bits, arch.buffers.neuron_state_bits) == (8192, 22)
+    assert arch.area_um2 is None and arch.fusion_unit is None
+    assert arch.adc.full_scale_ua is None
+    raw["area_um2"] = None
+    assert load_arch(_write(tmp_path, "null.yaml", raw)).area_um2 is None
 
 
 def test_yaml_12_exponent_floats_are_numbers(tmp_path: Path) -> None:
@@ -171,6 +207,14 @@ def _delete(path: str) -> Mutation:
         for key in parents:
             node = node[key]
         del node[last]
+
+    return mutate
+
+
+def _both(*mutations: Mutation) -> Mutation:
+    def mutate(raw: dict[str, Any]) -> None:
+        for m in mutations:
+            m(raw)
 
     return mutate
 
@@ -226,6 +270,36 @@ BAD_CASES: list[tuple[str, Mutation, str, tuple[str, ...]]] = [
     ),
     ("roff_below_ron", _set("device.roff_ohm", 1000.0), "device.roff_ohm", ("device.ron_ohm",)),
     ("half_mesh", _set("noc.mesh_rows", 4), "noc.mesh_cols", ("both set or both null",)),
+    ("unknown_mapping", _set("mapping.styl", "unrolled"), "mapping.styl", ("'style'",)),
+    (
+        "bad_style",
+        _set("mapping.style", "diagonal"),
+        "mapping.style",
+        ("'diagonal'", "'kernel_split'", "'unrolled'"),
+    ),
+    ("bad_placement", _set("mapping.placement", "spiral"), "mapping.placement", ("'snake'",)),
+    ("negative_area", _set("area_um2.adc", -1.0), "area_um2.adc", ("-1.0", ">= 0")),
+    ("missing_area", _delete("area_um2.crossbar"), "area_um2.crossbar", ("missing required",)),
+    ("area_as_list", _set("area_um2", [1]), "area_um2", ("[1]", "a mapping")),
+    ("unknown_area", _set("area_um2.adcs", 1.0), "area_um2.adcs", ("did you mean 'adc'",)),
+    (
+        "fusion_missing",
+        _delete("fusion_unit.multiply_pj"),
+        "fusion_unit.multiply_pj",
+        ("missing required",),
+    ),
+    ("fusion_negative", _set("fusion_unit.compare_pj", -0.1), "fusion_unit.compare_pj", (">= 0",)),
+    ("fusion_cycles", _set("fusion_unit.lut_cycles", 1.5), "fusion_unit.lut_cycles", ("integer",)),
+    ("full_scale_zero", _set("adc.full_scale_ua", 0.0), "adc.full_scale_ua", ("0.0", "> 0")),
+    ("full_scale_str", _set("adc.full_scale_ua", "auto"), "adc.full_scale_ua", ("or null",)),
+    ("weight_bits_one", _set("device.weight_bits", 1), "device.weight_bits", ("2..32",)),
+    ("buffer_zero", _set("buffers.tile_buffer_bits", 0), "buffers.tile_buffer_bits", ("> 0",)),
+    (
+        "weight_wider_than_crossbar",
+        _both(_set("device.weight_bits", 16), _set("crossbar.cols", 16)),
+        "crossbar.cols",
+        ("got 16", "30 columns of one weight"),
+    ),
 ]
 
 

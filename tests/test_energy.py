@@ -5,20 +5,32 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from hwsim.hw.arch import Architecture, load_arch, parse_arch
 from hwsim.hw.energy import (
     COMPONENTS,
+    EVENT_COMPONENTS,
+    FUSION_EVENTS,
     EnergyBreakdown,
+    LayerActivity,
     SpikesimGeometry,
+    active_pe_operations,
     charge_pj,
+    full_activity,
+    fusion_activity,
+    layer_patches,
+    mapped_pe_operations,
     pe_energy_components_pj,
     pe_event_counts,
     pe_operations,
+    run_energy,
     spikesim_energy,
     spikesim_geometry,
 )
 from hwsim.hw.layers import FC_HEAD, LayerGeometry, LayerKind
+from hwsim.hw.mapping import map_network, spike_routes
+from hwsim.nets import NetSpec, layer_geometry
 
 ROOT = Path(__file__).resolve().parents[1]
 REL = 1e-12  # float sums in a different order differ in the last bits only
@@ -327,3 +339,128 @@ def test_empty_network_has_zero_energy(arch: Architecture) -> None:
     assert empty.energy_pj.shape == (0, len(COMPONENTS))
     assert empty.per_component_pj() == dict.fromkeys(COMPONENTS, 0.0)
     assert len(empty.to_frame()) == 0
+
+
+# ------------------------------------------------------------------------ run energy
+
+SPECS = [
+    NetSpec("vgg11", 1 / 16, (1, 16, 16), 4, (2,)),
+    NetSpec("resnet18", 1 / 8, (3, 32, 32), 10, (3,)),
+]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_event_model_with_full_activity_equals_spikesim(arch: Architecture, spec) -> None:
+    layers = layer_geometry(spec)
+    event = _variant(arch, energy_pj={"noc_flit_hop": 0.0})
+    event = parse_arch({**event.to_mapping(), "energy_model": "event"}, "event")
+    activity = full_activity(event, layers, timesteps=3, images=5)
+    e = run_energy(event, layers, activity)
+    s = run_energy(arch, layers, activity)
+    reference = spikesim_energy(arch, layers)
+    k = len(COMPONENTS)
+    assert e.components == s.components == EVENT_COMPONENTS
+    assert np.array_equal(e.energy_pj[:, :, :k], s.energy_pj[:, :, :k])  # exactly
+    for t in range(3):
+        assert np.array_equal(s.energy_pj[t, :, :k], reference.energy_pj)
+    assert np.array_equal(e.pe_operations[0], reference.pe_operations)
+    assert e.total_pj == pytest.approx(3 * reference.total_pj, rel=REL)  # noc costs 0 here
+    assert e.events[:, :, -1].sum() > 0  # flit-hops were counted
+    breakdown = e.breakdown()
+    assert np.allclose(breakdown.energy_pj[:, :k], reference.energy_pj, rtol=REL)
+
+
+def test_event_model_charges_active_ops_and_noc(arch: Architecture) -> None:
+    spec = SPECS[0]
+    layers = layer_geometry(spec)
+    event = parse_arch(
+        {**_variant(arch, energy_pj={"noc_flit_hop": 2.0}).to_mapping(), "energy_model": "event"},
+        "event",
+    )
+    full = full_activity(event, layers, timesteps=2, images=4)
+    ops = full.active_pe_ops.copy()
+    ops[1] //= 2  # second timestep: half the PE operations active
+    spikes = full.output_spikes.copy()
+    spikes[0] = 0
+    activity = LayerActivity(full.layer_names, 4, ops, full.input_spikes, spikes)
+    e = run_energy(event, layers, activity)
+    per_op = pe_energy_components_pj(arch, (3, 3))
+    conv1 = [g.name for g in layers].index("conv1")
+    expected = ops[1, conv1] / 4 * sum(per_op.values())
+    assert e.energy_pj[1, conv1, : len(COMPONENTS)].sum() == pytest.approx(expected, rel=REL)
+    # NoC: output spikes x flits x hops per spike x 2 pJ, per image
+    routes = [r for r in spike_routes(map_network(event, layers)) if r.producer == "conv1"]
+    hops = sum(r.flits_per_spike * r.hops_per_spike for r in routes)
+    noc = spikes[1, conv1] / 4 * hops * 2.0
+    assert e.energy_pj[1, conv1, -1] == pytest.approx(noc, rel=REL)
+    assert e.energy_pj[0, :, -1].sum() == 0.0  # no spikes sent at t = 0
+    assert e.per_timestep_pj().shape == (2,)
+    assert e.cumulative_pj()[-1] == pytest.approx(e.total_pj, rel=REL)
+
+
+def test_fusion_unit_events_by_hand(arch: Architecture) -> None:
+    fusion = fusion_activity(10, np.array([3, 0]), np.array([1, 2]), images=2)
+    # per step and image: 1 LUT read; multiplies 1 + 1 + 2*10 + 2*9 = 40; compares 9 + 1
+    assert fusion.events.tolist() == [[4, 2, 80, 20], [2, 2, 80, 20]]
+    layers = [conv("c", 3, 8, 3, 4)]
+    activity = full_activity(arch, layers, timesteps=2, images=2)
+    e = run_energy(arch, layers, activity, fusion=fusion)
+    costs = dict(zip(FUSION_EVENTS, (0.05, 1.0, 0.8, 0.05), strict=True))
+    step0 = (4 * costs["counter_increment"] + 2 * 1.0 + 80 * 0.8 + 20 * 0.05) / 2
+    assert e.fusion_pj[0] == pytest.approx(step0, rel=REL)
+    assert e.per_component_pj()["fusion_unit"] == pytest.approx(e.fusion_pj.sum(), rel=REL)
+    raw = arch.to_mapping()
+    raw["fusion_unit"] = None
+    with pytest.raises(ValueError, match="fusion_unit"):
+        run_energy(parse_arch(raw, "nofu"), layers, activity, fusion=fusion)
+
+
+def test_activity_is_checked(arch: Architecture) -> None:
+    layers = [conv("c", 3, 8, 3, 4)]
+    with pytest.raises(ValueError, match="active_pe_ops"):
+        LayerActivity(("c",), 1, np.zeros((2, 2)), np.zeros((2, 1)), np.zeros((2, 1)))
+    wrong = LayerActivity(("d",), 1, np.zeros((2, 1)), np.zeros((2, 1)), np.zeros((2, 1)))
+    with pytest.raises(ValueError, match="do not match"):
+        run_energy(arch, layers, wrong)
+
+
+def test_layer_patches_match_unfold() -> None:
+    x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).reshape(2, 3, 5, 5)
+    layer = conv("c", 3, 4, 3, 3)  # stride 2, padding 1: 5 -> 3
+    patches = layer_patches(x, layer, stride=2, padding=1)
+    ref = torch.nn.functional.unfold(x, 3, padding=1, stride=2)  # (N, C*9, L), c-major
+    ref = ref.reshape(2, 3, 9, 9).permute(2, 0, 3, 1)  # (P, N, L, C)
+    assert torch.equal(patches, ref)
+    lin = layer_patches(torch.arange(10.0)[None], linear("l", 10, 2, FC_HEAD))
+    assert lin.shape == (4, 1, 1, 3)  # feature f on row f // 4 of position f % 4
+    assert lin[:, 0, 0].tolist() == [[0, 4, 8], [1, 5, 9], [2, 6, 0], [3, 7, 0]]
+    g = layer_patches(x, gap("g", 3, 5, 1))
+    assert g.shape == (25, 2, 1, 3) and g[7, 1, 0].tolist() == x[1, :, 1, 2].tolist()
+
+
+def test_active_pe_operations_by_hand(arch: Architecture) -> None:
+    # 1 image, 70 channels (2 row groups of 64 + 6), 3x3 map, 3x3 kernel, padding 1
+    x = torch.zeros(1, 70, 3, 3)
+    x[0, 65, 0, 0] = 1  # second channel group, top-left pixel
+    layer = conv("c", 70, 130, 3, 3)  # 3 column groups
+    patches = layer_patches(x, layer, stride=1, padding=1)
+    # windows containing (0, 0): outputs (0,0), (0,1), (1,0), (1,1) -> 4 positions x 1 group
+    assert active_pe_operations(layer, arch, patches).tolist() == [4 * 3]
+    x[0, 0, 2, 2] = 1  # first group, bottom-right: 4 more windows
+    patches = layer_patches(x, layer, stride=1, padding=1)
+    assert active_pe_operations(layer, arch, patches).tolist() == [8 * 3]
+    unrolled = _variant(arch, mapping={"style": "unrolled"})
+    # unrolled rows p*70 + c in groups of 64: 630 rows -> 10 groups; one spike is in 1 group
+    # per window it falls in
+    assert mapped_pe_operations(layer, unrolled) == 3 * 10 * 9
+    assert active_pe_operations(layer, unrolled, patches).tolist() == [8 * 3]
+    full = layer_patches(torch.ones(1, 70, 3, 3), layer, stride=1, padding=1)
+    assert active_pe_operations(layer, arch, full).item() == pe_operations(layer, arch)
+    # unrolled: a border window's zero-padded rows leave some row groups without input
+    assert active_pe_operations(layer, unrolled, full).item() < mapped_pe_operations(
+        layer, unrolled
+    )
+    valid = conv("v", 70, 130, 3, 1)  # 3x3 input, no padding: one full window
+    full = layer_patches(torch.ones(1, 70, 3, 3), valid)
+    assert active_pe_operations(valid, unrolled, full).item() == 3 * 10
+    assert mapped_pe_operations(valid, unrolled) == 3 * 10

@@ -187,7 +187,7 @@ class AdcConfig:
         default=None,
         metadata=_spec(
             "ADC full-scale differential current, uA (codes span [-FS, FS)); null = the largest"
-            " possible column current, rows (2^bits_per_cell - 1) V_read (G_on - G_off)",
+            " column signal, rows (2^bits_per_cell - 1) cell steps, rounded up to a power of two",
             _positive,
         ),
     )
@@ -425,17 +425,23 @@ class Architecture:
         return (self.device.gon_s - self.device.goff_s) / (self.device.levels - 1)
 
     @property
+    def adc_full_scale_levels(self) -> float:
+        """ADC full scale in cell levels (one level = V_read x cell_step_s of current): the
+        configured full_scale_ua / (V_read step), or by default the largest differential column
+        signal, rows (2^bits_per_cell - 1) levels, rounded up to a power of two (so that an LSB
+        is a power-of-two number of levels and only +FS itself clips)."""
+        if self.adc.full_scale_ua is not None:
+            return self.adc.full_scale_ua * 1e-6 / (self.device.read_voltage_v * self.cell_step_s)
+        peak = self.crossbar.rows * (self.device.levels - 1)
+        return float(1 << (peak - 1).bit_length())
+
+    @property
     def adc_full_scale_a(self) -> float:
-        """ADC full-scale current, A: adc.full_scale_ua, or by default the largest differential
-        column current, rows V_read (G_on - G_off) (every row driven, every cell pair at
-        G_on - G_off), so that nothing clips."""
+        """ADC full-scale current, A: adc.full_scale_ua, or the default of
+        `adc_full_scale_levels` times V_read x cell_step_s."""
         if self.adc.full_scale_ua is not None:
             return self.adc.full_scale_ua * 1e-6
-        return (
-            self.crossbar.rows
-            * self.device.read_voltage_v
-            * (self.device.gon_s - self.device.goff_s)
-        )
+        return self.adc_full_scale_levels * self.device.read_voltage_v * self.cell_step_s
 
     def to_mapping(self) -> dict[str, Any]:
         """Plain nested dict (enums as strings) that `parse_arch` reads back to an equal object."""

@@ -26,8 +26,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.hw.arch import Architecture, AreaTable
-from hwsim.hw.layers import LayerGeometry, LayerKind
-from hwsim.hw.mapping import Mapping, layer_edges
+from hwsim.hw.mapping import Mapping, input_activations
 
 TILE_COMPONENTS: tuple[str, ...] = (
     "crossbar",
@@ -107,27 +106,6 @@ class AreaBreakdown:
         )
 
 
-def _input_activations(layers: tuple[LayerGeometry, ...]) -> list[int]:
-    """Activations buffered at each layer's input (module docstring)."""
-    by_name = {g.name: g for g in layers}
-    producer: dict[str, LayerGeometry] = {}
-    for src, dst in layer_edges(layers):
-        if dst in by_name:
-            producer[dst] = by_name[src]
-    out = []
-    for g in layers:
-        if g.kind is LayerKind.LINEAR:
-            out.append(g.in_channels)
-        elif g.kind is LayerKind.GAP:
-            out.append(g.in_channels * g.kernel[0] * g.kernel[1])
-        elif g.name in producer:
-            p = producer[g.name]
-            out.append(p.out_channels * p.out_hw[0] * p.out_hw[1])
-        else:  # the first layer: a stride-1 'same' conv, input map = output map
-            out.append(g.in_channels * g.out_hw[0] * g.out_hw[1])
-    return out
-
-
 def chip_area(mapping: Mapping) -> AreaBreakdown:
     """Area of every tile by component, plus neuron memory, input buffer and fusion unit."""
     arch = mapping.arch
@@ -158,7 +136,7 @@ def chip_area(mapping: Mapping) -> AreaBreakdown:
     neurons = sum(
         g.out_channels * g.out_hw[0] * g.out_hw[1] for g in layers if not g.name.endswith(".skip")
     )
-    inputs = sum(_input_activations(layers))
+    inputs = sum(input_activations(layers))
     chip = {
         "neuron_memory": neurons * arch.buffers.neuron_state_bits * a.sram_bit,
         "input_buffer": inputs * arch.buffers.input_bits * a.sram_bit,

@@ -73,43 +73,43 @@ class Adc:
 
 
 def adc_in_levels(arch: Architecture) -> Adc:
-    """The architecture's ADC with its full scale expressed in cell levels (FS / (V step)).
-
-    The default full scale, rows (2^B - 1) levels, is kept exact so that LSB stays a power of
-    two times a level when rows (2^B - 1) is one.
-    """
-    if arch.adc.full_scale_ua is None:
-        full_scale = float(arch.crossbar.rows * (arch.device.levels - 1))
-    else:
-        full_scale = arch.adc_full_scale_a / (arch.device.read_voltage_v * arch.cell_step_s)
-    return Adc(arch.adc.bits, full_scale)
+    """The architecture's ADC with its full scale in cell levels (`adc_full_scale_levels`)."""
+    return Adc(arch.adc.bits, arch.adc_full_scale_levels)
 
 
 @dataclass(frozen=True)
 class CrossbarRead:
-    """One read of a layer's crossbars for a batch of input vectors.
+    """One read of a layer's crossbars for a batch of B input vectors.
 
-    `signal_levels` (G, N, S, O_total): the subtracted column signal of crossbar row group g,
-    slice j and output o, in cell levels (current = signal V_read step); `codes` the ADC codes;
-    `clipped` whether each conversion clipped; `psum` (N, C_out) float64 the shift-added,
-    accumulated partial sums in weight-code units.
+    `signal_levels` (G, B, S, O_total): the subtracted column signal of crossbar row group g,
+    slice j and output o, in cell levels (current = signal V_read step, `current_a`); `codes`
+    the ADC codes; `psum` (B, C_out) float64 the shift-added partial sums accumulated over the
+    row groups, in weight-code units.
     """
 
     signal_levels: torch.Tensor
     codes: torch.Tensor
-    clipped: torch.Tensor
     psum: torch.Tensor
 
 
 class CrossbarLayer:
     """A layer's weight matrix on crossbars, read with binary inputs.
 
-    The matrix has `positions` x `channels` rows (row index p * channels + c: kernel position
-    p, input channel c) and `outputs` columns of integer codes. `kernel_split` gives every
-    kernel position its own crossbars (row groups of `crossbar.rows` channels); `unrolled` cuts
-    the flattened rows into groups of `crossbar.rows`. Outputs are split into column groups of
-    `arch.outputs_per_crossbar`. Each (row group, column group) is one crossbar with its own
-    reference columns (offset encoding).
+    The matrix has `positions` x `channels` rows (kernel position p, input channel c) and
+    `outputs` columns of integer codes, given as a (P, C_in, C_out) array. `kernel_split` gives
+    every kernel position its own crossbars, row groups of up to `crossbar.rows` channels;
+    `unrolled` cuts the flattened rows (index p C_in + c) into groups of `crossbar.rows`.
+    Outputs are split into column groups of `arch.outputs_per_crossbar`; each (row group,
+    column group) is one crossbar, with its own reference columns (offset encoding). Rows a
+    layer leaves unused in a crossbar get no input and are not simulated.
+
+    Inputs are position-major, (P, B, C_in): input vector b's channels at kernel position p,
+    each 0 or 1.
+
+    A crossbar with R' <= `lookup_rows` driven rows has only 2^R' input patterns, so its
+    shift-added ADC output for every pattern is computed once (`forward` then sums table
+    entries); larger crossbars are read with a matrix product and the ADC on every read. Both
+    give the same values.
     """
 
     def __init__(
@@ -120,6 +120,7 @@ class CrossbarLayer:
         style: MappingStyle | None = None,
         noise: Nonidealities | None = None,
         rng: np.random.Generator | None = None,
+        lookup_rows: int = 10,
     ) -> None:
         codes = np.asarray(codes, dtype=np.int64)
         if codes.ndim != 3:
@@ -130,81 +131,144 @@ class CrossbarLayer:
         rows = arch.crossbar.rows
         per_xbar = arch.outputs_per_crossbar
         if self.style is MappingStyle.KERNEL_SPLIT:
-            self.row_groups_per_position = -(-self.channels // rows)
+            self.group_rows = min(rows, self.channels)  # rows simulated per crossbar
+            self.groups_per_position = -(-self.channels // rows)
             padded = np.zeros(
-                (self.positions, self.row_groups_per_position * rows, self.outputs), np.int64
+                (self.positions, self.groups_per_position * self.group_rows, self.outputs),
+                np.int64,
             )
             padded[:, : self.channels] = codes
-            by_group = padded.reshape(-1, rows, self.outputs)  # (G, R, C_out)
         else:
             total = self.positions * self.channels
-            groups = -(-total // rows)
-            padded = np.zeros((groups * rows, self.outputs), np.int64)
+            self.group_rows = min(rows, total)
+            self.groups_per_position = 0
+            groups = -(-total // self.group_rows)
+            padded = np.zeros((groups * self.group_rows, self.outputs), np.int64)
             padded[:total] = codes.reshape(total, self.outputs)
-            by_group = padded.reshape(groups, rows, self.outputs)
+        by_group = padded.reshape(-1, self.group_rows, self.outputs)  # (G, R', C_out)
         self.groups = by_group.shape[0]
         self.col_groups = -(-self.outputs // per_xbar)
-        cols = np.zeros((self.groups, rows, self.col_groups * per_xbar), np.int64)
+        cols = np.zeros((self.groups, self.group_rows, self.col_groups * per_xbar), np.int64)
         cols[:, :, : self.outputs] = by_group
-        # (G, CG, R, O): one crossbar per (row group, column group)
-        per_crossbar = cols.reshape(self.groups, rows, self.col_groups, per_xbar).transpose(
-            0, 2, 1, 3
-        )
+        # (G, CG, R', O): one crossbar per (row group, column group)
+        per_crossbar = cols.reshape(self.groups, self.group_rows, self.col_groups, per_xbar)
+        per_crossbar = per_crossbar.transpose(0, 2, 1, 3)
         levels = slice_weights(per_crossbar, arch.device)
-        g = to_conductances(levels, arch.device)
-        noise = noise or Nonidealities()
-        self.conductances: Conductances = apply_nonidealities(g, noise, rng)
-        eff = levels.effective() if self.conductances.ideal else None
-        if eff is None:
+        ideal = to_conductances(levels, arch.device)
+        self.conductances: Conductances = apply_nonidealities(ideal, noise or Nonidealities(), rng)
+        if self.conductances.ideal:
+            eff = levels.effective().astype(np.float64)
+        else:
             eff = self.conductances.effective_levels()
         self.slices = eff.shape[0]
-        # (S, G, CG, R, O) -> (G, R, S * CG * O)
+        # (S, G, CG, R', O) -> (G, R', S * CG * O)
         self._matrix = torch.from_numpy(
-            np.ascontiguousarray(eff.transpose(1, 3, 0, 2, 4)).reshape(self.groups, rows, -1)
+            np.ascontiguousarray(eff.transpose(1, 3, 0, 2, 4)).reshape(
+                self.groups, self.group_rows, -1
+            )
         ).to(torch.float32)
         self.adc = adc_in_levels(arch)
-        self._shift = torch.tensor(
+        self._shifts = torch.tensor(
             [float(1 << (j * arch.device.bits_per_cell)) for j in range(self.slices)],
             dtype=torch.float64,
         )
+        # the largest |signal| any input can produce: if within the ADC range, nothing clips
+        self._peak = float(self._matrix.abs().sum(dim=1).max()) if self._matrix.numel() else 0.0
+        self._table: torch.Tensor | None = None
+        if 0 < self.group_rows <= lookup_rows:
+            self._build_table()
 
-    def _grouped(self, rows_in: torch.Tensor) -> torch.Tensor:
-        """(N, positions * channels) inputs -> (G, N, R) per crossbar row group."""
-        n = rows_in.shape[0]
-        r = self.arch.crossbar.rows
-        if self.style is MappingStyle.KERNEL_SPLIT:
-            x = rows_in.reshape(n, self.positions, self.channels)
-            pad = self.row_groups_per_position * r - self.channels
-            if pad:
-                x = torch.nn.functional.pad(x, (0, pad))
-            x = x.reshape(n, self.groups, r)
-        else:
-            pad = self.groups * r - self.positions * self.channels
-            x = torch.nn.functional.pad(rows_in, (0, pad)) if pad else rows_in
-            x = x.reshape(n, self.groups, r)
-        return x.transpose(0, 1)
-
-    def read(self, rows_in: torch.Tensor) -> CrossbarRead:
-        """Read every crossbar with binary inputs (N, positions * channels); see module doc."""
-        x = self._grouped(rows_in.to(torch.float32))
-        signal = torch.bmm(x, self._matrix)  # (G, N, S*CG*O) cell levels
+    def _build_table(self) -> None:
+        """psum and clip count of every (row group, input pattern): (G 2^R', C_out), (G 2^R', 1);
+        pattern k drives row r iff bit r of k is set."""
+        rows = self.group_rows
+        k = torch.arange(1 << rows)
+        patterns = ((k[:, None] >> torch.arange(rows)) & 1).to(torch.float32)  # (2^R', R')
+        signal = torch.bmm(patterns.expand(self.groups, -1, -1), self._matrix)
         codes, clipped = self.adc.convert(signal)
-        n = rows_in.shape[0]
-        values = (codes.to(torch.float64) * self.adc.lsb).reshape(self.groups, n, self.slices, -1)
-        psum = torch.einsum("gnso,s->no", values, self._shift)[:, : self.outputs]
-        shape = (self.groups, n, self.slices, -1)
-        return CrossbarRead(
-            signal.reshape(shape), codes.reshape(shape), clipped.reshape(shape), psum
-        )
+        per_slice = codes.to(torch.float64).reshape(self.groups, 1 << rows, self.slices, -1)
+        table = torch.einsum("gkso,s->gko", per_slice, self._shifts)[..., : self.outputs]
+        # shift-added codes are integers below 2^24: exact in float32
+        self._table = table.reshape(-1, self.outputs).to(torch.float32).contiguous()
+        self._clip_table = clipped.sum(dim=2).to(torch.float32).reshape(-1, 1)
+        self._pattern_bits = (1 << torch.arange(rows)).to(torch.float32)
 
-    def forward(self, rows_in: torch.Tensor, chunk: int = 1 << 15) -> tuple[torch.Tensor, int]:
-        """(psum (N, C_out) float64 in weight-code units, ADC conversions that clipped)."""
+    @property
+    def conversions_per_read(self) -> int:
+        """ADC conversions of one input vector: row groups x slices x column-group outputs."""
+        return self.groups * self.slices * self.col_groups * self.arch.outputs_per_crossbar
+
+    def current_a(self, signal_levels: torch.Tensor) -> torch.Tensor:
+        """Column current, A, of a signal in cell levels: signal V_read step."""
+        return signal_levels * (self.arch.device.read_voltage_v * self.arch.cell_step_s)
+
+    def grouped(self, x: torch.Tensor) -> torch.Tensor:
+        """Position-major inputs (P, B, C_in) -> (G, B, R') per crossbar row group."""
+        positions, b, channels = x.shape
+        if (positions, channels) != (self.positions, self.channels):
+            raise ValueError(
+                f"inputs (P, B, C) = {tuple(x.shape)} do not match the layer's "
+                f"({self.positions}, B, {self.channels})"
+            )
+        if self.style is MappingStyle.KERNEL_SPLIT:
+            if self.groups_per_position == 1:
+                return x
+            pad = self.groups_per_position * self.group_rows - channels
+            x = torch.nn.functional.pad(x, (0, pad)) if pad else x
+            x = x.reshape(positions, b, self.groups_per_position, self.group_rows)
+            return x.transpose(1, 2).reshape(self.groups, b, self.group_rows)
+        flat = x.transpose(0, 1).reshape(b, positions * channels)
+        pad = self.groups * self.group_rows - positions * channels
+        flat = torch.nn.functional.pad(flat, (0, pad)) if pad else flat
+        return flat.reshape(b, self.groups, self.group_rows).transpose(0, 1)
+
+    def _codes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(signal, codes, clipped conversions) of grouped inputs (G, B, R')."""
+        signal = torch.bmm(x.to(torch.float32), self._matrix)  # (G, B, S*CG*O) cell levels
+        codes = torch.floor(signal / self.adc.lsb + 0.5)
+        clips = 0
+        if self._peak / self.adc.lsb + 0.5 > self.adc.code_max:  # clipping is possible
+            low, high = torch.aminmax(codes)
+            if low < self.adc.code_min or high > self.adc.code_max:
+                clips = int((codes > self.adc.code_max).sum() + (codes < self.adc.code_min).sum())
+                codes.clamp_(self.adc.code_min, self.adc.code_max)
+        return signal, codes, clips
+
+    def _psum(self, codes: torch.Tensor) -> torch.Tensor:
+        """LSB sum_g sum_j 2^(jB) code_gjo, (B, C_out) float64 (the integer sum is exact)."""
+        b = codes.shape[1]
+        per_slice = codes.sum(dim=0).to(torch.float64).reshape(b, self.slices, -1)
+        shifted = torch.einsum("bso,s->bo", per_slice, self._shifts)[:, : self.outputs]
+        return shifted * self.adc.lsb
+
+    def read(self, x: torch.Tensor) -> CrossbarRead:
+        """Read every crossbar with binary position-major inputs (P, B, C_in) (module doc)."""
+        signal, codes, _ = self._codes(self.grouped(x))
+        shape = (self.groups, x.shape[1], self.slices, -1)
+        return CrossbarRead(signal.reshape(shape), codes.reshape(shape), self._psum(codes))
+
+    def forward(
+        self, x: torch.Tensor, chunk: int = 1 << 14, *, lookup: bool = True
+    ) -> tuple[torch.Tensor, int, int]:
+        """(psum (B, C_out) float64 in weight-code units, ADC conversions that clipped, ADC
+        conversions) of position-major inputs (P, B, C_in), `chunk` vectors at a time;
+        `lookup=False` forces the matrix-product path."""
+        grouped = self.grouped(x)
+        b = grouped.shape[1]
+        if b == 0:
+            return torch.zeros((0, self.outputs), dtype=torch.float64), 0, 0
+        conversions = b * self.conversions_per_read
+        if lookup and self._table is not None:
+            pattern = torch.matmul(grouped.to(torch.float32), self._pattern_bits).to(torch.int64)
+            offsets = torch.arange(self.groups)[:, None] << self.group_rows
+            index = (pattern + offsets).transpose(0, 1)  # (B, G)
+            shifted = torch.nn.functional.embedding_bag(index, self._table, mode="sum")
+            clips = torch.nn.functional.embedding_bag(index, self._clip_table, mode="sum")
+            return shifted.to(torch.float64) * self.adc.lsb, int(clips.sum()), conversions
         outs: list[torch.Tensor] = []
         clips = 0
-        for start in range(0, rows_in.shape[0], chunk):
-            res = self.read(rows_in[start : start + chunk])
-            outs.append(res.psum)
-            clips += int(res.clipped.sum())
-        if not outs:
-            return torch.zeros((0, self.outputs), dtype=torch.float64), 0
-        return torch.cat(outs), clips
+        for start in range(0, b, chunk):
+            _, codes, c = self._codes(grouped[:, start : start + chunk])
+            outs.append(self._psum(codes))
+            clips += c
+        return torch.cat(outs), clips, conversions

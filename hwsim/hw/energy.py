@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,9 @@ import torch.nn.functional as F
 
 from hwsim.hw.arch import Architecture, EnergyModel, EnergyTable, FusionUnitConfig, MappingStyle
 from hwsim.hw.layers import LayerGeometry, LayerKind
+
+if TYPE_CHECKING:
+    from hwsim.hw.mapping import Mapping
 
 COMPONENTS: tuple[str, ...] = (
     "crossbar",
@@ -166,15 +169,25 @@ def fusion_costs_pj(unit: FusionUnitConfig) -> dict[str, float]:
     return {name: getattr(unit, f"{name}_pj") for name in FUSION_EVENTS}
 
 
+def _times_costs(events: np.ndarray, costs: dict[str, float], names: Sequence[str]) -> np.ndarray:
+    """events[..., k] x costs[names[k]]: the one multiplication of counts by costs."""
+    return np.asarray(events) * np.array([costs[name] for name in names], dtype=np.float64)
+
+
 def charge_pj(
     events: np.ndarray, table: EnergyTable, components: Sequence[str] = COMPONENTS
 ) -> np.ndarray:
     """Energy, pJ, of event counts `events[..., c]` of `components[c]`: events x cost per event.
 
-    The one place where counted events meet the energy reference table.
+    Counted events meet the energy reference table here (and the fusion unit's costs in
+    `charge_fusion_pj`, through the same multiplication).
     """
-    costs = event_costs_pj(table, components)
-    return np.asarray(events) * np.array([costs[name] for name in components], dtype=np.float64)
+    return _times_costs(events, event_costs_pj(table, components), components)
+
+
+def charge_fusion_pj(events: np.ndarray, unit: FusionUnitConfig) -> np.ndarray:
+    """Energy, pJ, of fusion-unit event counts `events[..., k]` of `FUSION_EVENTS[k]`."""
+    return _times_costs(events, fusion_costs_pj(unit), FUSION_EVENTS)
 
 
 def pe_energy_components_pj(arch: Architecture, kernel: tuple[int, int]) -> dict[str, float]:
@@ -345,12 +358,13 @@ def mapped_pe_event_counts(layer: LayerGeometry, arch: Architecture) -> dict[str
 def layer_patches(
     x: torch.Tensor, layer: LayerGeometry, *, stride: int = 1, padding: int = 0
 ) -> torch.Tensor:
-    """A layer's crossbar input rows, (N, L, P, C_in): output position l, kernel position p,
-    row channel c, as `spikesim_geometry` lays them out.
+    """A layer's crossbar input rows, position-major (P, N, L, C_in): kernel position p, image
+    n, output position l, row channel c, as `spikesim_geometry` lays them out.
 
-    CONV: x (N, C, H, W) unfolded with the layer's kernel, `stride` and `padding`. GAP: x
-    (N, C, H, W), one window covering the whole map. LINEAR: x (N, F), zero-padded to 4 C'
-    features, feature f on row channel f // 4 of kernel position f % 4.
+    CONV: x (N, C, H, W) with the layer's kernel, `stride` and zero `padding` (p = i k_w + j
+    for kernel offset (i, j); l = row-major output position). GAP: x (N, C, H, W), one window
+    over the whole map (p = the map position). LINEAR: x (N, F), zero-padded to 4 C' features,
+    feature f on row channel f // 4 of kernel position f % 4.
     """
     if layer.kind is LayerKind.LINEAR:
         n, features = x.shape
@@ -359,38 +373,48 @@ def layer_patches(
         x = F.pad(x, (0, pad)) if pad else x
         return (
             x.reshape(n, rows, LINEAR_KERNEL_ROWS)
-            .transpose(1, 2)
-            .reshape(n, 1, LINEAR_KERNEL_ROWS, rows)
+            .permute(2, 0, 1)
+            .reshape(LINEAR_KERNEL_ROWS, n, 1, rows)
         )
     n, c = x.shape[:2]
     if layer.kind is LayerKind.GAP:
-        return x.reshape(n, c, -1).transpose(1, 2).reshape(n, 1, -1, c)
+        return x.reshape(n, c, -1).permute(2, 0, 1).reshape(-1, n, 1, c)
     kh, kw = layer.kernel
-    cols = F.unfold(x, (kh, kw), padding=padding, stride=stride)  # (N, C kh kw, L)
-    return cols.reshape(n, c, kh * kw, -1).permute(0, 3, 2, 1)
+    ho, wo = layer.out_hw
+    xp = F.pad(x, (padding, padding, padding, padding)) if padding else x
+    out = torch.empty((kh * kw, n, ho, wo, c), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            view = xp[
+                :, :, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride
+            ]
+            out[i * kw + j].copy_(view.permute(0, 2, 3, 1))
+    return out.reshape(kh * kw, n, ho * wo, c)
 
 
 def active_pe_operations(
     layer: LayerGeometry, arch: Architecture, patches: torch.Tensor
 ) -> torch.Tensor:
-    """Active PE operations per image, (N,) int64, from binary input rows (N, L, P, C).
+    """Active PE operations per image, (N,) int64, from binary input rows (P, N, L, C)
+    (`layer_patches`).
 
     A PE operation (output column group, input row group, output position) is active if some
     row of its group spiked in that position's window; kernel_split groups are C_in channel
     groups across all k_h k_w positions (one SpikeSim PE), unrolled groups cut the flattened
     P C_in rows. Column groups: ceil(C_out / cols), as SpikeSim counts them.
     """
-    n, positions_out, positions, channels = patches.shape
+    positions, n, positions_out, channels = patches.shape
     rows = arch.crossbar.rows
     spiking = patches != 0
     if arch.mapping.style is MappingStyle.KERNEL_SPLIT:
         groups = _ceil_div(channels, rows)
+        any_pos = spiking.any(dim=0)  # (N, L, C)
         pad = groups * rows - channels
         if pad:
-            spiking = F.pad(spiking, (0, pad))
-        active = spiking.reshape(n, positions_out, positions, groups, rows).any(dim=4).any(dim=2)
+            any_pos = F.pad(any_pos, (0, pad))
+        active = any_pos.reshape(n, positions_out, groups, rows).any(dim=3)
     else:
-        flat = spiking.reshape(n, positions_out, positions * channels)
+        flat = spiking.permute(1, 2, 0, 3).reshape(n, positions_out, positions * channels)
         groups = _ceil_div(positions * channels, rows)
         pad = groups * rows - positions * channels
         if pad:
@@ -442,15 +466,15 @@ def full_activity(
 ) -> LayerActivity:
     """Activity when every input spikes every timestep: every PE operation active, every input
     and output neuron spiking (skip convs: no output spikes, as `LayerActivity` defines)."""
+    from hwsim.hw.mapping import input_activations  # mapping imports this module
+
     layers = tuple(layers)
     ops = np.array([mapped_pe_operations(g, arch) for g in layers], np.int64)
-    ins, outs = [], []
-    for g in layers:
-        geom = spikesim_geometry(g)
-        positions = geom.kernel[0] * geom.kernel[1]
-        ins.append(geom.in_channels * (positions if g.kind is not LayerKind.CONV else 1))
-        neurons = g.out_channels * g.out_hw[0] * g.out_hw[1]
-        outs.append(0 if g.name.endswith(".skip") else neurons)
+    ins = input_activations(layers)
+    outs = [
+        0 if g.name.endswith(".skip") else g.out_channels * g.out_hw[0] * g.out_hw[1]
+        for g in layers
+    ]
     shape = (timesteps, len(layers))
     return LayerActivity(
         layer_names=tuple(g.name for g in layers),
@@ -576,15 +600,12 @@ _CHARGED_OPS = {EnergyModel.SPIKESIM: _spikesim_ops, EnergyModel.EVENT: _event_o
 """energy_model -> (charged PE ops per image (T, L), events per PE op (L, C))."""
 
 
-def noc_flit_hops(
-    layers: tuple[LayerGeometry, ...], activity: LayerActivity, mapping=None, arch=None
-) -> np.ndarray:
+def noc_flit_hops(activity: LayerActivity, mapping: Mapping) -> np.ndarray:
     """(T, L) NoC flit-hops per image: output spikes x flits per spike x hops per spike,
     summed over the layer's consumers (`hwsim.hw.mapping.spike_routes`)."""
-    from hwsim.hw.mapping import map_network, spike_routes  # mapping imports this module
+    from hwsim.hw.mapping import spike_routes  # mapping imports this module
 
-    if mapping is None:
-        mapping = map_network(arch, layers)
+    layers = tuple(m.layer for m in mapping.layers)
     index = {g.name: i for i, g in enumerate(layers)}
     per_spike = np.zeros(len(layers))
     for route in spike_routes(mapping):
@@ -598,7 +619,7 @@ def run_energy(
     layers: Sequence[LayerGeometry],
     activity: LayerActivity,
     *,
-    mapping=None,
+    mapping: Mapping | None = None,
     fusion: FusionActivity | None = None,
 ) -> RunEnergy:
     """Energy of a run per image under `arch.energy_model` (module docstring).
@@ -618,7 +639,13 @@ def run_energy(
     events = np.zeros((steps, len(layers), len(EVENT_COMPONENTS)))
     events[:, :, : len(COMPONENTS)] = ops[:, :, None] * per_op[None, :, :]
     if arch.energy_model is EnergyModel.EVENT and layers:
-        events[:, :, -1] = noc_flit_hops(layers, activity, mapping, arch)
+        if mapping is None:
+            from hwsim.hw.mapping import map_network  # mapping imports this module
+
+            mapping = map_network(arch, layers)
+        elif tuple(m.name for m in mapping.layers) != names:
+            raise ValueError("the mapping's layers do not match the geometry")
+        events[:, :, -1] = noc_flit_hops(activity, mapping)
     fusion_events = np.zeros((steps, len(FUSION_EVENTS)))
     fusion_pj = np.zeros(steps)
     if fusion is not None:
@@ -630,8 +657,7 @@ def run_energy(
                 f"got {fusion.events.shape}"
             )
         fusion_events = np.asarray(fusion.events, np.float64) / fusion.images
-        costs = fusion_costs_pj(arch.fusion_unit)
-        fusion_pj = fusion_events @ np.array([costs[k] for k in FUSION_EVENTS])
+        fusion_pj = charge_fusion_pj(fusion_events, arch.fusion_unit).sum(axis=1)
     return RunEnergy(
         layers=layers,
         components=EVENT_COMPONENTS,

@@ -39,7 +39,7 @@ import pandas as pd
 from rich.table import Table
 
 from hwsim.hw.arch import Architecture, MappingStyle, Placement
-from hwsim.hw.energy import spikesim_geometry
+from hwsim.hw.energy import LINEAR_KERNEL_ROWS, spikesim_geometry
 from hwsim.hw.layers import FC_HEAD, LayerGeometry, LayerKind
 
 
@@ -268,16 +268,17 @@ def layer_edges(layers: Sequence[LayerGeometry]) -> list[tuple[str, str]]:
     join) feeds block i+1's input layers (its conv, or its skip and conv1) and the GAP of every
     head tapping block i; a residual conv1 feeds its conv2; a GAP feeds its head's Linear; a
     Linear feeds the fusion unit (`FUSION_UNIT`). A skip conv sends partial sums into its
-    block's join neurons, not spikes: it has no edge.
+    block's join neurons, not spikes: it has no edge. Backbone layers without a `block` are
+    taken as a chain, one block each.
     """
     blocks: dict[int, list[LayerGeometry]] = {}
     heads: dict[int, list[LayerGeometry]] = {}
+    backbone = [g for g in layers if g.head is None]
+    numbered = all(g.block is not None for g in backbone)  # else: a plain chain of layers
+    for i, layer in enumerate(backbone):
+        blocks.setdefault(layer.block if numbered else i, []).append(layer)
     for layer in layers:
-        if layer.head is None:
-            if layer.block is None:
-                raise ValueError(f"layer {layer.name!r}: a backbone layer needs its block")
-            blocks.setdefault(layer.block, []).append(layer)
-        else:
+        if layer.head is not None:
             heads.setdefault(layer.head, []).append(layer)
     order = sorted(blocks)
     last = order[-1] if order else None
@@ -311,12 +312,37 @@ def layer_edges(layers: Sequence[LayerGeometry]) -> list[tuple[str, str]]:
     return edges
 
 
+def input_activations(layers: Sequence[LayerGeometry]) -> list[int]:
+    """Activations arriving at each layer's input per timestep and image: a CONV's producer's
+    output map (`layer_edges`; the first layer, with no producer, is taken as a stride-1
+    'same' conv: C_in x H_out x W_out); a GAP's tapped map C x H x W; a LINEAR's features."""
+    layers = tuple(layers)
+    by_name = {g.name: g for g in layers}
+    producer: dict[str, LayerGeometry] = {}
+    for src, dst in layer_edges(layers):
+        if dst in by_name:
+            producer[dst] = by_name[src]
+    out = []
+    for g in layers:
+        if g.kind is LayerKind.LINEAR:
+            out.append(g.in_channels)
+        elif g.kind is LayerKind.GAP:
+            out.append(g.in_channels * g.kernel[0] * g.kernel[1])
+        elif g.name in producer:
+            p = producer[g.name]
+            out.append(p.out_channels * p.out_hw[0] * p.out_hw[1])
+        else:
+            out.append(g.in_channels * g.out_hw[0] * g.out_hw[1])
+    return out
+
+
 def _input_row_groups(dst: LayerMapping, channel: int, arch: Architecture) -> list[int]:
     """Row groups of `dst` whose rows carry input channel `channel` of its producer."""
     rows = arch.crossbar.rows
     row_channel, positions = channel, list(range(dst.positions))
     if dst.layer.kind is LayerKind.LINEAR:  # feature f: row channel f // 4, position f % 4
-        row_channel, positions = channel // 4, [channel % 4]
+        row_channel = channel // LINEAR_KERNEL_ROWS
+        positions = [channel % LINEAR_KERNEL_ROWS]
     if arch.mapping.style is MappingStyle.KERNEL_SPLIT:
         per_pos = _ceil_div(dst.channels, rows)
         return sorted({p * per_pos + row_channel // rows for p in positions})

@@ -1,0 +1,35 @@
+"""Integrate-and-fire simulation of a converted network (docs/engine.md).
+
+Neuron model (Habara et al. 2024 eqs. 7-9; reset by subtraction): V[t] = V[t-1] + I[t];
+s[t] = 1 if V[t] >= V_th; V[t] <- V[t] - V_th s[t]; V[0] = V0. Direct coding: the analog image
+is the first layer's input current every timestep. Every spiking layer adds one timestep of delay
+(it emits at t the spikes it fired at t-1), as in the BayesianSpikeFusion code and a
+layer-pipelined chip: block l at t sees block l-1's spikes of t-1. A residual block has two
+spiking stages: conv1, and the join conv2(conv1 spikes) + skip(block input). A head is a GAP IF
+layer on its tap block's output spikes, then a Linear IF layer. Poisson and weighted-spike input
+codings are in hwsim.coding.
+
+Backends (BACKENDS): "numba", event-driven (default, the fastest measured: bench/README.md), and
+"torch", a dense batched conv per layer and step. Both stream images in batches and time in
+chunks, so memory is bounded whatever N and T are.
+"""
+
+from hwsim.engine.core import (
+    BACKENDS,
+    Activity,
+    ActivitySpec,
+    SimResult,
+    simulate,
+    state_bytes,
+)
+from hwsim.engine.plan import layer_names
+
+__all__ = [
+    "BACKENDS",
+    "Activity",
+    "ActivitySpec",
+    "SimResult",
+    "layer_names",
+    "simulate",
+    "state_bytes",
+]

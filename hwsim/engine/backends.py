@@ -1,0 +1,408 @@
+"""Engine backends: the event-driven Numba engine and the dense torch engine.
+
+Both advance one batch of images through a chunk of timesteps at a time (`Runner.advance`) and
+return the same chunk outputs; `hwsim.engine.simulate` streams batches and chunks through them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hwsim.coding import InputCoding
+from hwsim.engine import _kernels as K
+from hwsim.engine.plan import Conn, ConnKind, Plan
+
+
+@dataclass(frozen=True)
+class ChunkOut:
+    """What a runner produced for timesteps t0..t1-1 of its batch (B images)."""
+
+    head_spikes: np.ndarray  # (B, t1-t0, heads, classes) uint8, heads in plan.heads order
+    layer_spikes: np.ndarray  # (B, t1-t0, L) int32: spikes fired per layer
+    activity: np.ndarray | None  # (B, t1-t0, G, 3) int32: in_spikes, pe_ops, windows
+
+
+def schedule(plan: Plan, coding: InputCoding, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
+    """(omega (T, L), gscale (T, G)) float32 for timesteps t0..t1-1 (see hwsim.coding)."""
+    t = np.arange(t0, t1)
+    omega = np.stack(
+        [coding.layer_omega(t, ly.depth, ly.output) for ly in plan.layers], axis=1
+    ).astype(np.float32)
+    cols = []
+    for c in plan.conns:
+        if c.src < 0:
+            cols.append(coding.input_omega(t))
+        else:
+            src = plan.layers[c.src]
+            cols.append(np.where(t >= 1, coding.layer_omega(t - 1, src.depth, src.output), 0))
+    return omega, np.stack(cols, axis=1).astype(np.float32)
+
+
+def layer_bias(plan: Plan, coding: InputCoding) -> list[np.ndarray]:
+    """beta_j per layer: the layer's bias times the coding's bias scale, rounded to float32."""
+    return [(ly.bias.astype(np.float64) * coding.bias_scale).astype(np.float32) for ly in plan.layers]
+
+
+def default_threads() -> int:
+    """NUMBA_NUM_THREADS if set, else the CPUs this process may run on."""
+    env = os.environ.get("NUMBA_NUM_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class Runner(ABC):
+    """State of one batch; `advance` runs a chunk of timesteps."""
+
+    state_bytes: int
+
+    @abstractmethod
+    def advance(self, t0: int, t1: int) -> ChunkOut: ...
+
+
+class Backend(ABC):
+    """Builds runners for a plan, coding and activity grouping."""
+
+    name: str
+
+    @abstractmethod
+    def __init__(
+        self, plan: Plan, coding: InputCoding, rows: int = 0, cols: int = 1, threads: int = 0
+    ): ...
+
+    @abstractmethod
+    def start(self, x: np.ndarray, ids: np.ndarray, chunk: int) -> Runner: ...
+
+
+def polyphase(w: np.ndarray, stride: int) -> np.ndarray:
+    """Weights (kh, kw, C_in, C_out) as (kh, C_in, stride, ceil(kw/stride), C_out), flat:
+    [ky, c, r, jj] holds kx = r + stride (n_r - 1 - jj), n_r the number of kx = r mod stride
+    (zeros past n_r): for an input column, the kx that reach consecutive outputs, in output
+    order, are consecutive."""
+    kh, kw, cin, cout = w.shape
+    nmax = -(-kw // stride)
+    out = np.zeros((kh, cin, stride, nmax, cout), np.float32)
+    for r in range(stride):
+        kxs = list(range(r, kw, stride))
+        for jj, kx in enumerate(reversed(kxs)):
+            out[:, :, r, jj] = w[:, kx]
+    return out.ravel()
+
+
+def _runs(c: Conn) -> list[np.ndarray]:
+    """Per input column ix: (r, jj_lo, ox_lo, len) of the outputs reading it (see polyphase)."""
+    w_in, w_out, kw, s, pad = c.in_shape[1], c.out_shape[1], c.kernel[1], c.stride, c.pad
+    r_, j_, o_, n_ = (np.zeros(w_in, np.int64) for _ in range(4))
+    for ix in range(w_in):
+        r = (ix + pad) % s
+        n_r = len(range(r, kw, s))
+        base = (ix + pad - r) // s - n_r + 1
+        lo, hi = max(0, -base), min(n_r - 1, w_out - 1 - base)
+        r_[ix], j_[ix], o_[ix] = r, lo, base + lo
+        n_[ix] = max(0, hi - lo + 1)
+    return [r_, j_, o_, n_]
+
+
+def _index_tables(c: Conn) -> list[np.ndarray]:
+    ycnt, yk, yo = c.out_index(0)
+    xcnt, xk, xo = c.out_index(1)
+    return [ycnt, yk.ravel(), yo.ravel(), xcnt, xk.ravel(), xo.ravel(), *_runs(c)]
+
+
+class NumbaBackend(Backend):
+    """Event-driven Numba engine (hwsim.engine._kernels); analog inputs are one dense torch conv
+    per batch, since their current is the same at every timestep."""
+
+    name = "numba"
+
+    group = 8  # images a thread runs layer by layer, and the unit of work handed to a thread
+
+    def __init__(
+        self, plan: Plan, coding: InputCoding, rows: int = 0, cols: int = 1, threads: int = 0
+    ):
+        self.plan, self.coding, self.rows = plan, coding, rows
+        self.threads = threads or default_threads()
+        layers, conns = plan.layers, plan.conns
+        # every layer starts at a multiple of 8 neurons (uint64 views of the spike buffers)
+        sizes = [-(-ly.neurons // 8) * 8 for ly in layers]
+        offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.n_state = int(offs[-1])
+        self.analog = [c.src < 0 and coding.analog for c in conns]
+        self.bias = np.zeros(self.n_state, np.float32)  # beta_j tiled over each layer's neurons
+        for j, b in enumerate(layer_bias(plan, coding)):
+            self.bias[offs[j] : offs[j] + layers[j].neurons] = np.tile(b, layers[j].neurons // len(b))
+        # weights in the polyphase layout of _kernels._scatter (see polyphase())
+        parts = [polyphase(c.weight, c.stride) for c in conns]
+        w_offs = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+        self.wflat = np.concatenate(parts).astype(np.float32)
+        taps = sorted({c.src for c in conns if c.kind is ConnKind.GAP})
+        ch_offs = {}
+        nch = 0
+        for j in taps:
+            ch_offs[j] = nch
+            nch += layers[j].shape[2]
+        self.n_chan = max(nch, 1)
+        tables: list[np.ndarray] = []
+        pos = 0
+        conn_tab = np.zeros((len(conns), K.CONN_COLS), np.int64)
+        for g, c in enumerate(conns):
+            r = conn_tab[g]
+            r[K.KIND], r[K.SRC], r[K.DST] = int(c.kind), c.src, c.dst
+            r[K.H], r[K.W], r[K.CIN] = c.in_shape
+            r[K.HO], r[K.WO], r[K.COUT] = c.out_shape
+            r[K.KH], r[K.KW], r[K.W_OFF] = c.kernel[0], c.kernel[1], w_offs[g]
+            for col, tab in zip(
+                (K.YCNT, K.YK, K.YO, K.XCNT, K.XK, K.XO, K.XR, K.XJ, K.XO0, K.XLEN),
+                _index_tables(c),
+                strict=True,
+            ):
+                r[col] = pos
+                tables.append(tab)
+                pos += len(tab)
+            r[K.ANALOG] = int(self.analog[g])
+            r[K.SRC_OFF] = offs[c.src] if c.src >= 0 else 0
+            r[K.COLBLK] = math.ceil(c.out_shape[2] / cols)
+            r[K.STRIDE], r[K.NMAX] = c.stride, -(-c.kernel[1] // c.stride)
+            r[K.SRC_CH] = ch_offs.get(c.src, -1) if c.kind is ConnKind.GAP else -1
+        self.conn_tab = conn_tab
+        self.itab = np.concatenate(tables).astype(np.int64)
+        self.base_layers = sorted({c.dst for c, a in zip(conns, self.analog, strict=True) if a})
+        base_offs = {}
+        nb = 0
+        for j in self.base_layers:
+            base_offs[j] = nb
+            nb += layers[j].neurons
+        self.n_base = nb
+        in_idx: list[int] = []
+        layer_tab = np.zeros((len(layers), K.LAYER_COLS), np.int64)
+        for j, ly in enumerate(layers):
+            r = layer_tab[j]
+            r[K.L_OFF], r[K.L_N], r[K.L_C] = offs[j], ly.neurons, ly.shape[2]
+            r[K.L_BASE] = base_offs.get(j, -1)
+            r[K.L_BIAS] = offs[j]
+            r[K.L_IN0] = len(in_idx)
+            in_idx += plan.conns_into(j)
+            r[K.L_IN1] = len(in_idx)
+            r[K.L_CH] = ch_offs.get(j, -1)
+        self.layer_tab = layer_tab
+        self.in_idx = np.asarray(in_idx, np.int64)
+        self.offs = offs
+        self.head_layers = np.asarray(list(plan.heads.values()), np.int64)
+        self.max_n = max(ly.neurons for ly in layers)
+        self.max_c = max(max(c.in_shape[2], c.out_shape[2]) for c in conns)
+        g_max = max(math.ceil(c.in_shape[2] / max(rows, 1)) for c in conns)
+        self.max_omap = max(c.out_shape[0] * c.out_shape[1] for c in conns) * g_max
+
+    def start(self, x: np.ndarray, ids: np.ndarray, chunk: int) -> NumbaRunner:
+        return NumbaRunner(self, x, ids, chunk)
+
+
+def _channels_last(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.permute(0, 2, 3, 1).numpy()).reshape(len(t), -1)
+
+
+class NumbaRunner(Runner):
+    def __init__(self, be: NumbaBackend, x: np.ndarray, ids: np.ndarray, chunk: int):
+        self.be, self.x, self.ids = be, x, ids
+        plan = be.plan
+        nb = len(x)
+        self.v = np.full((nb, be.n_state), plan.v0, np.float32)
+        self.s = np.zeros((2, nb, be.n_state), np.int8)
+        self.chan = np.zeros((2, nb, be.n_chan), np.int32)
+        self.base = np.zeros((nb, max(be.n_base, 1)), np.float32)
+        self.analog_act: dict[int, np.ndarray] = {}
+        xt = torch.from_numpy(np.ascontiguousarray(x))
+        layer_base = {}
+        with torch.no_grad():
+            for g, c in enumerate(plan.conns):
+                if not be.analog[g]:
+                    continue
+                cur = _channels_last(c.torch_forward(xt))
+                layer_base[c.dst] = cur if c.dst not in layer_base else layer_base[c.dst] + cur
+                if be.rows > 0:
+                    self.analog_act[g] = _analog_activity(be, g, x)
+        for j, cur in layer_base.items():
+            for g in plan.conns_into(j):
+                if not be.analog[g]:
+                    cur = cur + np.tile(plan.conns[g].bias, len(cur[0]) // plan.layers[j].shape[2])
+            o = be.layer_tab[j, K.L_BASE]
+            self.base[:, o : o + cur.shape[1]] = cur
+        p = int(np.prod(plan.input_shape))
+        n_out = len(plan.heads), plan.classes
+        rows = be.rows
+        n_g, n_l = len(plan.conns), len(plan.layers)
+        self.state_bytes = (
+            self.v.nbytes
+            + self.s.nbytes
+            + self.chan.nbytes
+            + self.base.nbytes
+            + nb * chunk * (0 if be.coding.analog else p)  # input spikes
+            + nb * chunk * (n_out[0] * n_out[1] + 4 * n_l + (12 * n_g if rows else 0))
+            + nb * 4 * (be.max_n + 3 * be.max_c) * 2  # per-image scratch (bounded by threads)
+        )
+
+    def advance(self, t0: int, t1: int) -> ChunkOut:
+        be, plan = self.be, self.be.plan
+        nb, tc = len(self.x), t1 - t0
+        if be.coding.analog:
+            inp = np.zeros((1, 1, 1), np.int8)
+        else:
+            spikes = be.coding.input_spikes(self.x, self.ids, t0, t1)  # (B, T, C, H, W)
+            inp = np.ascontiguousarray(spikes.transpose(0, 1, 3, 4, 2)).reshape(nb, tc, -1)
+        omega, gscale = schedule(plan, be.coding, t0, t1)
+        rec = np.zeros((nb, tc, len(plan.heads), plan.classes), np.uint8)
+        counts = np.zeros((nb, tc, len(plan.layers)), np.int32)
+        act = np.zeros((nb, tc, len(plan.conns), 3) if be.rows else (1, 1, 1, 3), np.int32)
+        args = (
+            t0,
+            t1,
+            be.layer_tab,
+            be.in_idx,
+            be.conn_tab,
+            be.wflat,
+            be.bias,
+            be.itab,
+            self.v,
+            self.s,
+            self.s.view(np.uint64),
+            self.chan,
+            self.base,
+            inp,
+            omega,
+            gscale,
+            np.float32(plan.threshold),
+            be.head_layers,
+            rec,
+            counts,
+            act,
+            be.rows,
+            be.max_n,
+            be.max_c,
+            be.max_omap,
+            be.group,
+        )
+        ranges = [(b, min(b + be.group, nb)) for b in range(0, nb, be.group)]
+        if be.threads == 1 or len(ranges) == 1:
+            K.run_chunk(0, nb, *args)
+        else:
+            with ThreadPoolExecutor(be.threads) as pool:
+                for f in [pool.submit(K.run_chunk, b0, b1, *args) for b0, b1 in ranges]:
+                    f.result()
+        if be.rows:
+            for g, a in self.analog_act.items():
+                active = omega[:, plan.conns[g].dst] != 0
+                act[:, active, g, :] = a[:, None, :]
+        return ChunkOut(rec, counts, act if be.rows else None)
+
+
+def _analog_activity(be: NumbaBackend, g: int, x: np.ndarray) -> np.ndarray:
+    """(B, 3) activity of analog connection g: a nonzero pixel counts as an active input."""
+    nz = np.ascontiguousarray((x != 0).transpose(0, 2, 3, 1)).reshape(len(x), -1)
+    return activity_of(be.conn_tab[g], be.itab, be.rows, be.max_omap, nz.astype(np.int8))
+
+
+def activity_of(
+    ct: np.ndarray, itab: np.ndarray, rows: int, max_omap: int, spikes: np.ndarray
+) -> np.ndarray:
+    """(B, 3) int32 activity of one connection for a batch of flat channels-last inputs."""
+    omap = np.empty(max_omap, np.uint8)
+    out = np.zeros((len(spikes), 3), np.int32)
+    for b in range(len(spikes)):
+        out[b] = K.conn_activity(spikes[b], 0, ct, itab, rows, omap)
+    return out
+
+
+class TorchBackend(Backend):
+    """Dense torch engine: one batched conv per connection and timestep (float32); uses
+    torch's intra-op threads (`threads` is ignored: set torch.set_num_threads)."""
+
+    name = "torch"
+
+    def __init__(
+        self, plan: Plan, coding: InputCoding, rows: int = 0, cols: int = 1, threads: int = 0
+    ):
+        self.plan, self.coding, self.rows = plan, coding, rows
+        # activity counting shares the Numba backend's tables and counting kernel
+        self.tables = NumbaBackend(plan, coding, rows, cols, 1) if rows else None
+        self.bias = [torch.from_numpy(b) for b in layer_bias(plan, coding)]
+
+    def start(self, x: np.ndarray, ids: np.ndarray, chunk: int) -> TorchRunner:
+        return TorchRunner(self, x, ids, chunk)
+
+
+class TorchRunner(Runner):
+    def __init__(self, be: TorchBackend, x: np.ndarray, ids: np.ndarray, chunk: int):
+        self.be, self.x, self.ids = be, x, ids
+        plan = be.plan
+        nb = len(x)
+
+        def shape(ly):
+            h, w, c = ly.shape
+            return (nb, c) if ly.name.endswith((".gap", ".linear")) else (nb, c, h, w)
+
+        self.v = [torch.full(shape(ly), plan.v0) for ly in plan.layers]
+        self.out = [torch.zeros(shape(ly)) for ly in plan.layers]
+        self.xt = torch.from_numpy(np.ascontiguousarray(x))
+        self.state_bytes = 2 * sum(t.numel() * 4 for t in self.v)
+
+    def advance(self, t0: int, t1: int) -> ChunkOut:
+        be, plan = self.be, self.be.plan
+        coding = be.coding
+        nb, tc = len(self.x), t1 - t0
+        omega, gscale = schedule(plan, coding, t0, t1)
+        rec = np.zeros((nb, tc, len(plan.heads), plan.classes), np.uint8)
+        counts = np.zeros((nb, tc, len(plan.layers)), np.int32)
+        act = np.zeros((nb, tc, len(plan.conns), 3), np.int32) if be.rows else None
+        spikes = None if coding.analog else coding.input_spikes(self.x, self.ids, t0, t1)
+        heads = list(plan.heads.values())
+        with torch.no_grad():
+            for t in range(t0, t1):
+                tt = t - t0
+                inp = self.xt if spikes is None else torch.from_numpy(spikes[:, tt]).float()
+                emitted = list(self.out)  # spikes fired at t-1, emitted at t
+                for j, ly in enumerate(plan.layers):
+                    om = float(omega[tt, j])
+                    if om == 0:
+                        self.out[j] = torch.zeros_like(self.out[j])
+                        continue
+                    cur = None
+                    for g in plan.conns_into(j):
+                        c = plan.conns[g]
+                        src = inp if c.src < 0 else emitted[c.src]
+                        if coding.phased:
+                            y = c.torch_forward(src, with_bias=False) * float(gscale[tt, g])
+                        else:
+                            y = c.torch_forward(src)  # bias inside, as the reference code
+                        cur = y if cur is None else cur + y
+                        if act is not None:
+                            act[:, tt, g] = self._activity(g, src)
+                    if coding.phased:
+                        b = be.bias[j] * om
+                        cur = cur + (b[None, :, None, None] if cur.dim() == 4 else b[None, :])
+                    v = self.v[j]
+                    v += cur
+                    th = om * plan.threshold
+                    fired = (v >= th).float()
+                    v -= fired * th
+                    self.out[j] = fired
+                    counts[:, tt, j] = fired.flatten(1).sum(1).int().numpy()
+                for hi, j in enumerate(heads):
+                    rec[:, tt, hi] = emitted[j].to(torch.uint8).numpy()
+        return ChunkOut(rec, counts, act)
+
+    def _activity(self, g: int, src: torch.Tensor) -> np.ndarray:
+        tb = self.be.tables
+        assert tb is not None
+        a = src if src.dim() == 4 else src[:, :, None, None]
+        flat = np.ascontiguousarray((a != 0).permute(0, 2, 3, 1).numpy()).reshape(len(a), -1)
+        return activity_of(tb.conn_tab[g], tb.itab, tb.rows, tb.max_omap, flat.astype(np.int8))

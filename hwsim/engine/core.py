@@ -1,0 +1,229 @@
+"""`simulate`: stream images in batches and time in chunks through an engine backend."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.coding import DirectCoding, InputCoding
+from hwsim.convert import SpikingNetwork
+from hwsim.engine.backends import Backend, NumbaBackend, TorchBackend
+from hwsim.engine.plan import Plan, build_plan
+
+
+@dataclass(frozen=True)
+class ActivitySpec:
+    """How a layer's weights sit on crossbars, for counting the reads its spikes need.
+
+    Kernel-split mapping (SpikeSim): one crossbar per kernel position (ky, kx), input channels
+    on rows in groups of `rows_per_crossbar`, output channels on columns in blocks of
+    `cols_per_crossbar`. `per_image`: also keep per-image counts (N, T, G), int32.
+    """
+
+    rows_per_crossbar: int = 64
+    cols_per_crossbar: int = 64
+    per_image: bool = False
+
+    def __post_init__(self) -> None:
+        if self.rows_per_crossbar < 1 or self.cols_per_crossbar < 1:
+            raise ValueError(
+                f"crossbar rows and columns must be >= 1, got {self.rows_per_crossbar} x"
+                f" {self.cols_per_crossbar}"
+            )
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Per crossbar-mapped layer (connection) g and timestep t, summed over the images.
+
+    `names` are `hwsim.nets.layer_geometry` names (conv{i}; block{i}.skip/conv1/conv2;
+    {tag}.gap, {tag}.linear); `dst[g]` is the index in SimResult.layer_names of the spiking
+    layer it feeds. Arrays are (T, G) int64:
+    - `in_spikes`: nonzero inputs the layer integrates at t (spikes; for an analog input layer,
+      nonzero pixels);
+    - `active_pe_ops`: crossbar reads needed: (output position, ky, kx, row group, column block)
+      with at least one nonzero input in that window position and row group;
+    - `active_windows`: (output position, row group, column block) with at least one nonzero
+      input in any of the k_h x k_w positions (SpikeSim's PE operation, event-driven);
+    - `out_spikes`: spikes fired at t by the layer it feeds.
+    `dense_pe_ops` / `dense_windows` (G,): the same counts if every input were nonzero, per image
+    and step (the second is SpikeSim's ceil(C_out/X) ceil(C_in/X) H_out W_out).
+    `per_image` (N, T, G, 3) int32 [in_spikes, active_pe_ops, active_windows], if requested.
+    An idle layer (weighted spikes before its first input or during output skipping) reads
+    nothing and counts zero.
+    """
+
+    spec: ActivitySpec
+    names: tuple[str, ...]
+    dst: np.ndarray
+    in_spikes: np.ndarray
+    active_pe_ops: np.ndarray
+    active_windows: np.ndarray
+    out_spikes: np.ndarray
+    dense_pe_ops: np.ndarray
+    dense_windows: np.ndarray
+    per_image: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """Spikes of a simulation of N images for T timesteps.
+
+    `head_spikes[h]` is (N, T, classes) uint8: head h's output spikes at each timestep t
+    (index t = timestep t + 1). `layer_names` names every spiking layer; `layer_spikes` is
+    (T, L) int64: output spikes of each layer at each timestep, summed over the images, and
+    `layer_neurons` (L,) the neurons of each layer per image. `activity` is set when simulate
+    was given an ActivitySpec. `peak_state_bytes`: the largest memory the engine held for one
+    batch (membranes, spikes, chunk buffers), excluding these result arrays.
+    """
+
+    head_spikes: dict[int, np.ndarray]
+    layer_names: tuple[str, ...]
+    layer_spikes: np.ndarray
+    layer_neurons: np.ndarray
+    activity: Activity | None = None
+    peak_state_bytes: int = 0
+    coding: str = "direct"
+    backend: str = "numba"
+
+    @property
+    def timesteps(self) -> int:
+        return self.layer_spikes.shape[0]
+
+    @property
+    def images(self) -> int:
+        return next(iter(self.head_spikes.values())).shape[0]
+
+    def spike_rates(self) -> np.ndarray:
+        """Mean firing probability per layer over images and timesteps, (L,)."""
+        return self.layer_spikes.sum(0) / (self.layer_neurons * self.timesteps * self.images)
+
+
+BACKENDS: dict[str, type[Backend]] = {"numba": NumbaBackend, "torch": TorchBackend}
+"""Engine backends by name; "numba" (event-driven) is the default and the fastest measured."""
+
+
+def dense_counts(plan: Plan, spec: ActivitySpec) -> tuple[np.ndarray, np.ndarray]:
+    """(dense_pe_ops, dense_windows) per connection: every input nonzero, one image and step."""
+    ops, wins = [], []
+    for c in plan.conns:
+        groups = math.ceil(c.in_shape[2] / spec.rows_per_crossbar)
+        blocks = math.ceil(c.out_shape[2] / spec.cols_per_crossbar)
+        pos = c.out_shape[0] * c.out_shape[1]
+        ops.append(pos * c.kernel[0] * c.kernel[1] * groups * blocks)
+        wins.append(pos * groups * blocks)
+    return np.asarray(ops, np.int64), np.asarray(wins, np.int64)
+
+
+def state_bytes(
+    snn: SpikingNetwork,
+    batch_size: int = 250,
+    time_chunk: int = 64,
+    coding: InputCoding | None = None,
+    activity: ActivitySpec | None = None,
+) -> int:
+    """Estimate of the Numba engine's peak memory for one batch (see SimResult.peak_state_bytes):
+    membranes (4 B) and two spike buffers (1 B each) per neuron, analog input currents, input
+    spikes and per-chunk outputs."""
+    plan = build_plan(snn)
+    coding = coding or DirectCoding()
+    n = sum(ly.neurons for ly in plan.layers)
+    analog = sum(plan.layers[c.dst].neurons for c in plan.conns if c.src < 0) if coding.analog else 0
+    pixels = int(np.prod(plan.input_shape))
+    per_step = len(plan.heads) * plan.classes + 4 * len(plan.layers)
+    per_step += 0 if coding.analog else 2 * pixels
+    per_step += 12 * len(plan.conns) if activity else 0
+    return batch_size * (6 * n + 4 * analog + time_chunk * per_step)
+
+
+def simulate(
+    snn: SpikingNetwork,
+    images: np.ndarray,
+    timesteps: int,
+    *,
+    batch_size: int = 250,
+    on_batch: Callable[[int], None] | None = None,
+    coding: InputCoding | None = None,
+    backend: str = "numba",
+    activity: ActivitySpec | None = None,
+    time_chunk: int = 64,
+    image_ids: np.ndarray | None = None,
+    threads: int = 0,
+) -> SimResult:
+    """Run `images` (N, C, H, W) float32 through the SNN for `timesteps` steps.
+
+    `coding`: DirectCoding() (default), PoissonCoding(seed) or WeightedSpikeCoding(K, skip).
+    `backend`: a key of BACKENDS. `activity`: count crossbar activity (None: skip the cost).
+    Images run `batch_size` at a time and time `time_chunk` steps at a time, so memory is bounded
+    whatever N and T are. `image_ids` (N,) identify images to random codings (default 0..N-1).
+    `on_batch(n)` is called after each batch with its number of images. `threads`: worker
+    threads of the numba backend (0: NUMBA_NUM_THREADS or the CPUs available).
+    """
+    if timesteps < 1:
+        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+    if batch_size < 1 or time_chunk < 1:
+        raise ValueError(f"batch_size and time_chunk must be >= 1, got {batch_size}, {time_chunk}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4 or images.shape[1:] != tuple(snn.spec.input_shape):
+        raise ValueError(
+            f"images must be (N, {', '.join(map(str, snn.spec.input_shape))}), got {images.shape}"
+        )
+    coding = coding or DirectCoding()
+    n = len(images)
+    ids = np.arange(n, dtype=np.int64) if image_ids is None else np.asarray(image_ids, np.int64)
+    if ids.shape != (n,):
+        raise ValueError(f"image_ids must have shape ({n},), got {ids.shape}")
+    plan = build_plan(snn)
+    spec = activity
+    rows = spec.rows_per_crossbar if spec else 0
+    cols = spec.cols_per_crossbar if spec else 1
+    be = BACKENDS[backend](plan, coding, rows, cols, threads)
+    classes, n_l, n_g = plan.classes, len(plan.layers), len(plan.conns)
+    head_spikes = {h: np.zeros((n, timesteps, classes), np.uint8) for h in plan.heads}
+    layer_spikes = np.zeros((timesteps, n_l), np.int64)
+    act_sum = np.zeros((timesteps, n_g, 3), np.int64) if spec else None
+    per_image = np.zeros((n, timesteps, n_g, 3), np.int32) if spec and spec.per_image else None
+    peak = 0
+    chunk = min(time_chunk, timesteps)
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        runner = be.start(np.ascontiguousarray(images[start:stop]), ids[start:stop], chunk)
+        for t0 in range(0, timesteps, chunk):
+            t1 = min(t0 + chunk, timesteps)
+            out = runner.advance(t0, t1)
+            for hi, h in enumerate(plan.heads):
+                head_spikes[h][start:stop, t0:t1] = out.head_spikes[:, :, hi]
+            layer_spikes[t0:t1] += out.layer_spikes.sum(0, dtype=np.int64)
+            if out.activity is not None and act_sum is not None:
+                act_sum[t0:t1] += out.activity.sum(0, dtype=np.int64)
+                if per_image is not None:
+                    per_image[start:stop, t0:t1] = out.activity
+        peak = max(peak, runner.state_bytes)
+        if on_batch is not None:
+            on_batch(stop - start)
+    act = None
+    if spec is not None and act_sum is not None:
+        dst = np.asarray([c.dst for c in plan.conns], np.int64)
+        dense_ops, dense_wins = dense_counts(plan, spec)
+        act = Activity(
+            spec,
+            tuple(c.name for c in plan.conns),
+            dst,
+            act_sum[..., 0],
+            act_sum[..., 1],
+            act_sum[..., 2],
+            layer_spikes[:, dst],
+            dense_ops,
+            dense_wins,
+            per_image,
+        )
+    neurons = np.asarray([ly.neurons for ly in plan.layers], np.int64)
+    names = tuple(ly.name for ly in plan.layers)
+    return SimResult(
+        head_spikes, names, layer_spikes, neurons, act, peak, coding.describe(), backend
+    )

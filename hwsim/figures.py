@@ -1,0 +1,198 @@
+"""Fusion figures (matplotlib Agg): alpha(t) with its PWL fit (paper Fig. 6), accuracy vs energy
+with the 99% line (Fig. 8), R by IC position (Fig. 9), and the coin-toss MLE vs Bayesian
+demonstration (Figs. 2 and 4).
+
+Inputs are plain arrays and `metrics.Curve`s. Every file is written atomically; each figure is
+saved once per format (PNG and SVG by default) beside the given path, whose suffix is ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from hwsim.atomic import atomic_path  # noqa: E402
+from hwsim.fusion import Estimator, posterior  # noqa: E402
+from hwsim.metrics import Curve  # noqa: E402
+
+FORMATS: tuple[str, ...] = ("png", "svg")
+
+_ENERGY_UNITS: dict[str, float] = {"pJ": 1.0, "nJ": 1e3, "uJ": 1e6, "mJ": 1e9}
+
+
+def save_figure(fig: Figure, path: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Write `fig` as path.<fmt> for each format, atomically, close it, return the paths."""
+    out = []
+    for fmt in formats:
+        target = Path(path).with_suffix(f".{fmt}")
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+        out.append(target)
+    plt.close(fig)
+    return out
+
+
+def plot_alpha(
+    alpha: Mapping[str, np.ndarray],
+    fits: Mapping[str, tuple[np.ndarray, np.ndarray]] | None,
+    path: str | Path,
+    *,
+    title: str = "",
+    formats: Sequence[str] = FORMATS,
+) -> list[Path]:
+    """alpha(t) per method (points) and its PWL fit (breakpoints t_k, alpha_k; line), Fig. 6.
+
+    alpha[name] is (T,) with t = 1..T. The y axis is symlog (alpha spans decades, 0 included).
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for i, (name, a) in enumerate(alpha.items()):
+        color = f"C{i}"
+        t = np.arange(1, len(a) + 1)
+        ax.plot(t, a, ".", ms=2, color=color, alpha=0.5, label=f"{name} (per step)")
+        if fits is not None and name in fits:
+            tk, ak = fits[name]
+            ax.plot(tk, ak, "-", lw=1.5, color=color, label=f"{name} (PWL, {len(tk)} points)")
+    ax.set_yscale("symlog", linthresh=1e-2)
+    ax.set_xlabel("timestep t")
+    ax.set_ylabel("alpha")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path, formats)
+
+
+def plot_accuracy_energy(
+    curves: Sequence[Curve],
+    target: float | None,
+    path: str | Path,
+    *,
+    title: str = "",
+    energy_unit: str = "uJ",
+    formats: Sequence[str] = FORMATS,
+) -> list[Path]:
+    """Accuracy (%) vs energy per inference for every curve, with the target line (Fig. 8)."""
+    scale = _ENERGY_UNITS[energy_unit]
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    low = 100.0
+    for c in curves:
+        ax.plot(c.energy_pj / scale, 100 * np.asarray(c.accuracy), lw=1.5, label=c.name)
+        low = min(low, float(np.max(c.accuracy)) * 100)
+    if target is not None:
+        ax.axhline(100 * target, color="k", ls="--", lw=1, label=f"target {100 * target:.2f}%")
+        low = min(low, 100 * target)
+    ax.set_ylim(max(0.0, low - 25), 100)
+    ax.set_xlabel(f"energy per inference ({energy_unit})")
+    ax.set_ylabel("accuracy (%)")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path, formats)
+
+
+def plot_reduction_by_ic(
+    ic_positions: np.ndarray,
+    reductions: Mapping[str, np.ndarray],
+    path: str | Path,
+    title: str = "",
+    *,
+    formats: Sequence[str] = FORMATS,
+) -> list[Path]:
+    """Energy reduction R (%, eq. 33) vs IC insertion position per method (Fig. 9).
+
+    reductions[name] is aligned with ic_positions; NaN (the method never reached the target)
+    is drawn as a gap and marked with an x on the zero line.
+    """
+    ics = np.asarray(ic_positions)
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    ax.axhline(0, color="k", lw=0.8)
+    for i, (name, r) in enumerate(reductions.items()):
+        r = np.asarray(r, np.float64)
+        ax.plot(ics, r, "o-", color=f"C{i}", lw=1.4, ms=4, label=name)
+        miss = np.isnan(r)
+        if miss.any():
+            ax.plot(ics[miss], np.zeros(miss.sum()), "x", color=f"C{i}", ms=7)
+    ax.set_xlabel("IC position (block)")
+    ax.set_ylabel("energy reduction R (%)")
+    ax.set_xticks(ics)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path, formats)
+
+
+def coin_toss_estimates(
+    p_true: float = 0.3,
+    tosses: int = 1000,
+    trials: int = 100,
+    seed: int = 0,
+    prior: Sequence[tuple[float, float]] = ((10.0, 0.3), (100.0, 0.3), (100.0, 0.4)),
+    estimator: Estimator = Estimator.MAP,
+) -> dict[str, np.ndarray]:
+    """Estimates of a coin's head probability after n = 1..tosses tosses, (trials, tosses) each.
+
+    "MLE": M / n (eq. 21). "alpha=a, r=r": `posterior` with prior strength a and prior centre
+    r (the IC's rate E in the SNN), the MAP of eq. 29 by default as in the paper's Fig. 4.
+    """
+    rng = np.random.default_rng(seed)
+    heads = np.cumsum(rng.random((trials, tosses)) < p_true, axis=1)
+    n = np.arange(1, tosses + 1)
+    out = {"MLE": heads / n}
+    for a, r in prior:
+        out[f"alpha={a:g}, r={r:g}"] = posterior(heads, r * n, n, a, estimator)
+    return out
+
+
+def coin_toss_figure(
+    path: str | Path,
+    *,
+    p_true: float = 0.3,
+    tosses: int = 1000,
+    trials: int = 100,
+    seed: int = 0,
+    formats: Sequence[str] = FORMATS,
+) -> list[Path]:
+    """Figs. 2 and 4: mean +- std over `trials` of the MLE and Bayesian estimates vs tosses,
+    with the +-5% band around p_true. Left: MLE; middle: the effect of alpha (right prior);
+    right: the effect of r (alpha = 100, right vs wrong prior centre)."""
+    est = coin_toss_estimates(p_true, tosses, trials, seed)
+    n = np.arange(1, tosses + 1)
+    panels = (
+        ("MLE (Fig. 2)", ["MLE"]),
+        ("effect of alpha (Fig. 4 top)", ["MLE", "alpha=10, r=0.3", "alpha=100, r=0.3"]),
+        ("effect of r (Fig. 4 bottom)", ["alpha=100, r=0.3", "alpha=100, r=0.4"]),
+    )
+    colors = {
+        "MLE": "C0",
+        "alpha=10, r=0.3": "C2",
+        "alpha=100, r=0.3": "C1",
+        "alpha=100, r=0.4": "C4",
+    }
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), dpi=120, sharey=True)
+    for ax, (title, names) in zip(axes, panels, strict=True):
+        ax.axhspan(0.95 * p_true, 1.05 * p_true, color="red", alpha=0.2, label="within 5%")
+        for name in names:
+            mean, std = est[name].mean(axis=0), est[name].std(axis=0)
+            ax.plot(n, mean, color=colors[name], lw=1.4, label=name)
+            ax.fill_between(n, mean - std, mean + std, color=colors[name], alpha=0.2, lw=0)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 0.7)
+        ax.set_xlabel("coin tosses n")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper right")
+    axes[0].set_ylabel(f"estimated P(head), true {p_true:g}")
+    fig.tight_layout()
+    return save_figure(fig, path, formats)

@@ -1,0 +1,592 @@
+"""The IF engine against a plain step-by-step oracle and against hand-computed spike trains.
+
+The oracle below is the specification: a float64 numpy loop over timesteps and layers that
+follows the equations of hwsim.engine / hwsim.coding literally (explicit per-kernel-offset conv
+sums, no batching tricks, no event lists). Every backend must equal it spike for spike on
+networks with dyadic weights (multiples of 2^-8) and inputs (multiples of 2^-6), where every
+summation order is exact (DESIGN.md, "IF engine").
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hwsim.coding import (
+    DirectCoding,
+    InputCoding,
+    PoissonCoding,
+    WeightedSpikeCoding,
+    parse_coding,
+)
+from hwsim.convert import (
+    ConversionParams,
+    SpikingBlock,
+    SpikingConv,
+    SpikingHead,
+    SpikingNetwork,
+    convert,
+)
+from hwsim.data import make_synthetic
+from hwsim.engine import BACKENDS, ActivitySpec, SimResult, layer_names, simulate, state_bytes
+from hwsim.hw.layers import FC_HEAD
+from hwsim.nets import Checkpoint, HeadedNet, NetSpec, layer_geometry
+
+torch.set_num_threads(1)
+
+# ---------------------------------------------------------------------------------------------
+# The oracle
+
+
+def conv_ref(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> np.ndarray:
+    """Cross-correlation of x (N, C, H, W) with w (O, C, kh, kw), zero padding, float64:
+    one plain sum over input channels per kernel offset."""
+    n, _, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    ho, wo = (h + 2 * pad - kh) // stride + 1, (wd + 2 * pad - kw) // stride + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.zeros((n, o, ho, wo))
+    for ky in range(kh):
+        for kx in range(kw):
+            patch = xp[:, :, ky : ky + stride * (ho - 1) + 1 : stride, kx : kx + stride * (wo - 1) + 1 : stride]
+            out += np.einsum("oc,nchw->nohw", w[:, :, ky, kx], patch)
+    return out
+
+
+def _f64(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy().astype(np.float64)
+
+
+def oracle(
+    snn: SpikingNetwork,
+    images: np.ndarray,
+    timesteps: int,
+    coding: InputCoding | None = None,
+    synchronous: bool = False,
+) -> dict:
+    """Step-by-step reference simulation.
+
+    Layer j at timestep t: I = sum over its inputs of w_src * (W x_src) + omega_j(t) beta_j,
+    V += I, fire where V >= omega_j(t) theta, subtract omega_j(t) theta; idle (no update, no
+    spikes) where omega_j(t) = 0. x_src is what the source emits at t: the spikes it fired at
+    t-1 (the input: the coded input of t, or the analog image). w_src is the source's omega when
+    it fired them (the input's: input_omega(t)). beta_j = float32(float32(sum of its biases) *
+    bias_scale). `synchronous=True` is the weighted-spikes paper's model instead: no delays
+    (x_src = the spikes fired at t), every layer at depth 0.
+    Returns head spikes (as emitted), per-layer fired counts, each layer's depth, and every
+    connection's input map at every step (None where its layer was idle).
+    """
+    coding = coding or DirectCoding()
+    th, v0 = snn.params.threshold, snn.params.v0
+    ids = np.arange(len(images))
+    # layers: (depth, output, inputs [(src, kind, module, connection name)], bias float32)
+    layers: list[dict] = []
+    src, depth = -1, -1
+    taps = []
+    for i, b in enumerate(snn.blocks):
+        if b.is_residual:
+            layers.append(
+                {"depth": depth + 1, "inputs": [(src, "conv", b.conv, f"block{i}.conv1")]}
+            )
+            c1 = len(layers) - 1
+            layers.append(
+                {
+                    "depth": depth + 2,
+                    "inputs": [
+                        (src, "conv", b.skip, f"block{i}.skip"),
+                        (c1, "conv", b.conv2, f"block{i}.conv2"),
+                    ],
+                }
+            )
+            src, depth = c1 + 1, depth + 2
+        else:
+            layers.append({"depth": depth + 1, "inputs": [(src, "conv", b.conv, f"conv{i}")]})
+            src, depth = len(layers) - 1, depth + 1
+        taps.append((src, depth))
+    heads = {}
+    for h, hd in snn.heads.items():
+        tag = "fc" if h == FC_HEAD else f"ic{h}"
+        tap, d = taps[hd.tap]
+        layers.append({"depth": d + 1, "inputs": [(tap, "gap", None, f"{tag}.gap")]})
+        layers.append(
+            {"depth": d + 2, "inputs": [(len(layers) - 1, "linear", hd, f"{tag}.linear")]}
+        )
+        heads[h] = len(layers) - 1
+    for j, ly in enumerate(layers):
+        ly["output"] = j in heads.values()
+        biases = [m.bias.numpy() for _, kind, m, _ in ly["inputs"] if kind != "gap"]
+        b = np.float32(0) if not biases else np.sum(biases, axis=0, dtype=np.float32)
+        ly["beta"] = np.float32(np.float64(b) * coding.bias_scale).astype(np.float64)
+        if synchronous:
+            ly["depth"] = 0
+
+    def omega(t: int, j: int) -> float:
+        if t < 0:
+            return 0.0
+        ly = layers[j]
+        return float(coding.layer_omega(np.array([t]), ly["depth"], ly["output"])[0])
+
+    n_layers = len(layers)
+    v: list[np.ndarray | None] = [None] * n_layers
+    fired: list[np.ndarray | None] = [None] * n_layers
+    layer_spikes = np.zeros((timesteps, n_layers), np.int64)
+    head_spikes = {h: np.zeros((len(images), timesteps, snn.spec.num_classes), np.uint8) for h in heads}
+    inputs: dict[str, list[np.ndarray | None]] = {
+        name: [] for ly in layers for (_, _, _, name) in ly["inputs"]
+    }
+    for t in range(timesteps):
+        if coding.analog:
+            x_in = images.astype(np.float64)
+        else:
+            x_in = coding.input_spikes(images, ids, t, t + 1)[:, 0].astype(np.float64)
+        w_in = float(coding.input_omega(np.array([t]))[0])
+        emitted = list(fired)  # fired at t-1, emitted at t
+        for j, ly in enumerate(layers):
+            om = omega(t, j)
+            current = 0.0
+            for s, kind, m, name in ly["inputs"]:
+                if s < 0:
+                    x, w_src = x_in, w_in
+                elif synchronous:
+                    x, w_src = fired[s], omega(t, s)  # fired at t, this very step
+                else:
+                    x = emitted[s] if emitted[s] is not None else np.zeros_like(fired[s])
+                    w_src = omega(t - 1, s)
+                inputs[name].append(x if om != 0 else None)
+                if kind == "conv":
+                    y = conv_ref(x, _f64(m.weight), m.stride, m.padding)
+                elif kind == "gap":
+                    y = x.mean(axis=(2, 3))
+                else:
+                    y = x @ _f64(m.weight).T
+                current = current + w_src * y
+            beta = ly["beta"]
+            current = current + om * (beta[None, :, None, None] if np.ndim(current) == 4 else beta)
+            if v[j] is None:
+                v[j] = np.full(np.shape(current), v0, np.float64)
+            if om == 0:
+                fired[j] = np.zeros_like(v[j])
+            else:
+                v[j] = v[j] + current
+                f = v[j] >= om * th
+                v[j] = v[j] - om * th * f
+                fired[j] = f.astype(np.float64)
+            layer_spikes[t, j] = int(fired[j].sum())
+        for h, j in heads.items():
+            e = emitted[j] if emitted[j] is not None else np.zeros_like(fired[j])
+            head_spikes[h][:, t] = e.astype(np.uint8)
+    return {
+        "head_spikes": head_spikes,
+        "layer_spikes": layer_spikes,
+        "depths": [ly["depth"] for ly in layers],
+        "inputs": inputs,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks
+
+
+def _q(t: torch.Tensor, unit: float) -> torch.Tensor:
+    return (torch.round(t.double() / unit) * unit).float()
+
+
+def dyadic(snn: SpikingNetwork, bias_unit: float = 2.0**-8) -> SpikingNetwork:
+    """`snn` with weights rounded to multiples of 2^-8 and biases to multiples of `bias_unit`."""
+
+    def conv(c: SpikingConv | None) -> SpikingConv | None:
+        if c is None:
+            return None
+        return SpikingConv(_q(c.weight, 2.0**-8), _q(c.bias, bias_unit), c.stride, c.padding)
+
+    blocks = tuple(SpikingBlock(conv(b.conv), conv(b.conv2), conv(b.skip)) for b in snn.blocks)
+    heads = {
+        h: SpikingHead(hd.tap, _q(hd.weight, 2.0**-8), _q(hd.bias, bias_unit))
+        for h, hd in snn.heads.items()
+    }
+    return SpikingNetwork(snn.spec, blocks, heads, snn.params, snn.scales)
+
+
+def random_net(name: str, seed: int = 0, ics: tuple[int, ...] = (2,)) -> SpikingNetwork:
+    """A randomly initialised network (BN statistics from a few batches), converted."""
+    torch.manual_seed(seed)
+    spec = NetSpec(name, 1 / 16, (1, 16, 16), 10, ics)
+    net = HeadedNet(spec)
+    data = make_synthetic(64, seed=seed)
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.from_numpy(data.x))
+    ckpt = Checkpoint(spec, net.state_dict(), {"name": "synthetic"}, {})
+    return convert(ckpt, data, ConversionParams(max_images=64))
+
+
+def dyadic_images(n: int, seed: int = 1) -> np.ndarray:
+    x = make_synthetic(n, seed=seed, split="test").x
+    return (np.round(x * 64) / 64).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def nets(tiny_checkpoint) -> dict[str, SpikingNetwork]:
+    ckpt, _ = tiny_checkpoint
+    trained = convert(ckpt, make_synthetic(128), ConversionParams(max_images=128))
+    return {
+        "vgg11-trained": dyadic(trained),
+        "vgg11-random": dyadic(random_net("vgg11", seed=3, ics=(1, 4))),
+        "resnet18-random": dyadic(random_net("resnet18", seed=4, ics=(3,))),
+        "vgg11-float": trained,
+    }
+
+
+def assert_same(result: SimResult, ref: dict) -> None:
+    """Spike for spike: every head's output spikes and every layer's spike count per step."""
+    np.testing.assert_array_equal(result.layer_spikes, ref["layer_spikes"])
+    assert set(result.head_spikes) == set(ref["head_spikes"])
+    for h, s in ref["head_spikes"].items():
+        assert result.head_spikes[h].dtype == np.uint8
+        np.testing.assert_array_equal(result.head_spikes[h], s)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hand-computed tiny network
+
+
+def tiny_network() -> SpikingNetwork:
+    """1x2x2 input -> 1x1 conv with 2 channels -> FC head (GAP + Linear 2 -> 2)."""
+    spec = NetSpec("vgg11", 1 / 16, (1, 2, 2), 2)
+    conv = SpikingConv(
+        torch.tensor([1.0, 0.5]).reshape(2, 1, 1, 1), torch.tensor([0.0, 0.25]), 1, 0
+    )
+    head = SpikingHead(0, torch.tensor([[1.0, 0.0], [0.25, 0.5]]), torch.tensor([0.0, 0.125]))
+    return SpikingNetwork(spec, (SpikingBlock(conv),), {FC_HEAD: head}, ConversionParams(), ())
+
+
+TINY_X = np.array([[[[0.5, 0.25], [0.75, 1.0]]]], np.float32)
+# Channel A gets x, channel B 0.5 x + 0.25; V >= 1 fires and subtracts 1 (V0 = 0).
+#   A 0.5 : V .5 1 .5 1 ...            fires at t = 1, 3, 5, 7
+#   A 0.25: V .25 .5 .75 1 ...         fires at t = 3, 7
+#   A 0.75: V .75 1.5 1.25 1 .75 ...   fires at t = 1, 2, 3, 5, 6, 7
+#   A 1.0 :                            fires at every t
+#   B 0.5 :                            fires at t = 1, 3, 5, 7
+#   B .375: V .375 .75 1.125 .5 .875 1.25 .625 1  fires at t = 2, 5, 7
+#   B .625: V .625 1.25 .875 1.5 1.125 .75 1.375 1 fires at t = 1, 3, 4, 6, 7
+#   B 0.75:                            fires at t = 1, 2, 3, 5, 6, 7
+TINY_CONV_FIRED = [1, 6, 4, 7, 2, 6, 4, 8]
+# Fired per channel: A 1 3 2 4 1 3 2 4, B 0 3 2 3 1 3 2 4. The GAP layer gets at t the mean of
+# what conv fired at t-1: A 0 .25 .75 .5 1 .25 .75 .5 -> V 0 .25 1 .5 1.5 .75 1.5 1 fires 2,4,6,7
+#                        B 0 0 .75 .5 .75 .25 .75 .5 -> V 0 0 .75 1.25 1 .25 1 .5 fires 3,4,6
+TINY_GAP_FIRED = [0, 0, 1, 1, 2, 0, 2, 1]
+# Linear gets at t what GAP fired at t-1: gA at 3, 5, 7; gB at 4, 5, 7.
+#   class 0: I = gA          -> V reaches 1 at t = 3, 5, 7: fires 3, 5, 7
+#   class 1: I = .25 gA + .5 gB + .125: .125 .125 .125 .375 .625 .875 .125 .875
+#            V .125 .25 .375 .75 1.375 1.25 .375 1.25 -> fires 4, 5, 7
+TINY_LINEAR_FIRED = [0, 0, 0, 1, 1, 2, 0, 2]
+# The head emits at t what Linear fired at t-1.
+TINY_HEAD = np.array([[0, 0, 0, 0, 1, 0, 1, 0], [0, 0, 0, 0, 0, 1, 1, 0]], np.uint8).T
+
+
+@pytest.mark.parametrize("backend", ["oracle", *BACKENDS])
+def test_hand_computed_tiny_network(backend):
+    snn = tiny_network()
+    if backend == "oracle":
+        r = oracle(snn, TINY_X, 8)
+        spikes, heads = r["layer_spikes"], r["head_spikes"]
+    else:
+        res = simulate(snn, TINY_X, 8, backend=backend)
+        spikes, heads = res.layer_spikes, res.head_spikes
+        assert res.layer_names == ("conv0", "fc.gap", "fc.linear")
+        np.testing.assert_array_equal(res.layer_neurons, [8, 2, 2])
+    np.testing.assert_array_equal(spikes[:, 0], TINY_CONV_FIRED)
+    np.testing.assert_array_equal(spikes[:, 1], TINY_GAP_FIRED)
+    np.testing.assert_array_equal(spikes[:, 2], TINY_LINEAR_FIRED)
+    np.testing.assert_array_equal(heads[FC_HEAD][0], TINY_HEAD)
+
+
+def test_residual_join_timing():
+    """One residual block, 1x1 convs, 1 channel: conv1 = 0.5 x, skip = 0.25 x, conv2 = 1.0.
+
+    x = 1: conv1 V .5 1 ... fires at t = 1, 3, 5; the join gets skip 0.25 every step plus
+    conv1's spikes of t-1 (at t = 2, 4, 6): I = .25 .25 1.25 .25 1.25 .25 1.25
+    -> V .25 .5 1.75->.75 1 ->0 1.25->.25 .5 1.75->.75: fires at t = 2, 3, 4, 6."""
+    spec = NetSpec("resnet18", 1 / 16, (1, 1, 1), 2)
+
+    def c(w: float) -> SpikingConv:
+        return SpikingConv(torch.tensor([[[[w]]]]), torch.zeros(1), 1, 0)
+
+    block = SpikingBlock(c(0.5), c(1.0), c(0.25))
+    head = SpikingHead(0, torch.ones(2, 1), torch.zeros(2))
+    snn = SpikingNetwork(spec, (block,), {FC_HEAD: head}, ConversionParams(), ())
+    x = np.ones((1, 1, 1, 1), np.float32)
+    expected_conv1 = [0, 1, 0, 1, 0, 1, 0]
+    expected_join = [0, 0, 1, 1, 1, 0, 1]
+    for r in (oracle(snn, x, 7)["layer_spikes"], *(
+        simulate(snn, x, 7, backend=b).layer_spikes for b in BACKENDS
+    )):
+        np.testing.assert_array_equal(r[:, 0], expected_conv1)
+        np.testing.assert_array_equal(r[:, 1], expected_join)
+
+
+# ---------------------------------------------------------------------------------------------
+# Engine == oracle, spike for spike
+
+
+DYADIC_NETS = ["vgg11-trained", "vgg11-random", "resnet18-random"]
+
+
+@pytest.mark.parametrize("name", DYADIC_NETS)
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_direct_coding_matches_oracle(nets, name, backend):
+    snn, x = nets[name], dyadic_images(3)
+    ref = oracle(snn, x, 24)
+    assert ref["layer_spikes"].sum() > 1000  # the network is active, the test can fail
+    res = simulate(snn, x, 24, backend=backend, batch_size=2, time_chunk=10)
+    assert res.layer_names == layer_names(snn)
+    assert_same(res, ref)
+
+
+@pytest.mark.parametrize("name", ["vgg11-random", "resnet18-random"])
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_poisson_coding_matches_oracle(nets, name, backend):
+    snn, x = nets[name], dyadic_images(3)
+    coding = PoissonCoding(seed=7)
+    ref = oracle(snn, x, 20, coding)
+    assert ref["layer_spikes"].sum() > 500
+    assert_same(simulate(snn, x, 20, coding=coding, backend=backend, time_chunk=7), ref)
+
+
+@pytest.mark.parametrize("name", ["vgg11-random", "resnet18-random"])
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_weighted_spikes_match_oracle(nets, name, backend):
+    k = 3
+    # biases on multiples of (1 - 2^-K) 2^-8, so that beta = b / (1 - 2^-K) stays dyadic
+    snn = dyadic(nets[name], bias_unit=(1 - 2.0**-k) * 2.0**-8)
+    coding = WeightedSpikeCoding(phases=k, skip_periods=1)
+    x = dyadic_images(3)
+    ref = oracle(snn, x, 30, coding)
+    assert ref["layer_spikes"].sum() > 500
+    assert_same(simulate(snn, x, 30, coding=coding, backend=backend, time_chunk=8), ref)
+
+
+def test_weighted_spikes_equal_the_papers_synchronous_model_shifted_by_depth(nets):
+    """In a chain, the pipelined engine runs the paper's zero-delay model (eqs. 8-10), each
+    layer `depth` steps later: the delays change when a layer computes, not what."""
+    k = 4
+    snn = dyadic(nets["vgg11-random"], bias_unit=(1 - 2.0**-k) * 2.0**-8)
+    coding = WeightedSpikeCoding(phases=k, skip_periods=1)
+    x, steps = dyadic_images(2), 40
+    sync = oracle(snn, x, steps, coding, synchronous=True)
+    res = simulate(snn, x, steps, coding=coding)
+    depths = oracle(snn, x, 1, coding)["depths"]
+    assert max(depths) > 5
+    for j, d in enumerate(depths):
+        np.testing.assert_array_equal(res.layer_spikes[:d, j], 0)
+        np.testing.assert_array_equal(res.layer_spikes[d:, j], sync["layer_spikes"][: steps - d, j])
+    # skipping: the FC's last layer is idle for one period after its input arrives
+    j_fc = res.layer_names.index("fc.linear")
+    assert res.layer_spikes[: depths[j_fc] + k, j_fc].sum() == 0
+    assert res.layer_spikes[:, j_fc].sum() > 0
+
+
+def test_float_weights_differ_only_by_rounding(nets):
+    """Plain float weights: summation order can flip a neuron at threshold; count and bound."""
+    snn = nets["vgg11-float"]
+    x = make_synthetic(4, seed=5, split="test").x
+    a = simulate(snn, x, 40)
+    b = simulate(snn, x, 40, backend="torch")
+    total = int(a.layer_spikes.sum())
+    diff = int(np.abs(a.layer_spikes - b.layer_spikes).sum())
+    assert total > 10_000
+    assert diff <= 0.01 * total
+
+
+# ---------------------------------------------------------------------------------------------
+# Streaming, memory, API
+
+
+@pytest.mark.parametrize("coding", [DirectCoding(), PoissonCoding(3), WeightedSpikeCoding(4)])
+def test_batches_and_time_chunks_do_not_change_the_result(nets, coding):
+    snn, x = nets["resnet18-random"], dyadic_images(5)
+    a = simulate(snn, x, 21, coding=coding, batch_size=5, time_chunk=21)
+    b = simulate(snn, x, 21, coding=coding, batch_size=2, time_chunk=4)
+    c = simulate(snn, x[3:], 21, coding=coding, image_ids=np.arange(3, 5))
+    np.testing.assert_array_equal(a.layer_spikes, b.layer_spikes)
+    for h in a.head_spikes:
+        np.testing.assert_array_equal(a.head_spikes[h], b.head_spikes[h])
+        np.testing.assert_array_equal(a.head_spikes[h][3:], c.head_spikes[h])
+
+
+def test_peak_memory_is_reported_and_bounded_by_the_batch(nets):
+    snn, x = nets["vgg11-random"], dyadic_images(8)
+    small = simulate(snn, x, 30, batch_size=2, time_chunk=8)
+    large = simulate(snn, x, 30, batch_size=8, time_chunk=8)
+    longer = simulate(snn, x, 90, batch_size=2, time_chunk=8)
+    assert 0 < small.peak_state_bytes < large.peak_state_bytes
+    assert longer.peak_state_bytes == small.peak_state_bytes  # T does not grow the state
+    est = state_bytes(snn, batch_size=8, time_chunk=8)
+    assert 0.5 * large.peak_state_bytes <= est <= 2 * large.peak_state_bytes
+
+
+def test_result_fields_and_on_batch(nets):
+    snn, x = nets["vgg11-random"], dyadic_images(5)
+    done: list[int] = []
+    r = simulate(snn, x, 6, batch_size=2, on_batch=done.append)
+    assert done == [2, 2, 1]
+    assert (r.images, r.timesteps) == (5, 6)
+    assert r.layer_spikes.shape == (6, len(r.layer_names)) and r.layer_spikes.dtype == np.int64
+    rates = r.spike_rates()
+    assert rates.shape == (len(r.layer_names),) and np.all((rates >= 0) & (rates <= 1))
+    assert r.backend == "numba" and r.coding == "direct" and r.activity is None
+
+
+def test_bad_arguments_are_refused(nets):
+    snn, x = nets["vgg11-random"], dyadic_images(2)
+    with pytest.raises(ValueError, match="timesteps"):
+        simulate(snn, x, 0)
+    with pytest.raises(ValueError, match="backend"):
+        simulate(snn, x, 3, backend="cuda")
+    with pytest.raises(ValueError, match="images must be"):
+        simulate(snn, x[:, :, :8], 3)
+    with pytest.raises(ValueError, match="phases"):
+        WeightedSpikeCoding(phases=0)
+    with pytest.raises(ValueError, match="coding"):
+        parse_coding("morse")
+    with pytest.raises(ValueError, match="crossbar"):
+        ActivitySpec(rows_per_crossbar=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Codings
+
+
+def test_poisson_rate_and_sign():
+    x = np.array([[[[0.0, 0.2, 0.9, 1.7, -0.5]]]], np.float32)
+    s = PoissonCoding(seed=1).input_spikes(x, np.array([0]), 0, 4000)[0, :, 0, 0]
+    rate = np.abs(s).mean(0)
+    np.testing.assert_allclose(rate, [0.0, 0.2, 0.9, 1.0, 0.5], atol=0.025)
+    assert np.all(s[:, 4] <= 0) and np.all(s[:, :4] >= 0)
+    again = PoissonCoding(seed=1).input_spikes(x, np.array([0]), 100, 200)[0, :, 0, 0]
+    np.testing.assert_array_equal(again, s[100:200])
+    other = PoissonCoding(seed=2).input_spikes(x, np.array([0]), 0, 4000)[0, :, 0, 0]
+    assert not np.array_equal(other, s)
+
+
+def test_weighted_spike_input_is_the_binary_expansion_msb_first():
+    k = 4
+    x = np.array([[[[0.0, 0.3, 0.5, 0.999, 1.0, -0.25]]]], np.float32)
+    coding = WeightedSpikeCoding(phases=k)
+    s = coding.input_spikes(x, np.array([0]), 0, 3 * k)[0, :, 0, 0]
+    w = coding.input_omega(np.arange(3 * k))
+    np.testing.assert_array_equal(w[:k], [0.5, 0.25, 0.125, 0.0625])
+    np.testing.assert_array_equal(s[:k, 2], [1, 0, 0, 0])  # 0.5 = 0.1000b
+    np.testing.assert_array_equal(s[:k, 1], [0, 1, 0, 0])  # floor(0.3 * 16) = 4 = 0100b
+    np.testing.assert_array_equal(s[k:], np.concatenate([s[:k], s[:k]]))  # periods repeat
+    value = (w[:k, None] * s[:k]).sum(0)
+    np.testing.assert_array_equal(value, [0, 0.25, 0.5, 0.9375, 0.9375, -0.25])
+    assert coding.bias_scale == pytest.approx(16 / 15)
+
+
+def test_weighted_spike_phase_clock_and_output_skipping():
+    c = WeightedSpikeCoding(phases=3, skip_periods=2)
+    t = np.arange(12)
+    np.testing.assert_array_equal(
+        c.layer_omega(t, 2, False), [0, 0, 0.5, 0.25, 0.125, 0.5, 0.25, 0.125, 0.5, 0.25, 0.125, 0.5]
+    )
+    np.testing.assert_array_equal(c.layer_omega(t, 2, True)[:8], 0)
+    assert c.layer_omega(t, 2, True)[8] == 0.5
+    np.testing.assert_array_equal(DirectCoding().layer_omega(t, 5, True), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Crossbar activity against a brute-force count
+
+
+def brute_activity(x: np.ndarray | None, geom, kernel, stride, pad, rows, cols) -> np.ndarray:
+    """(N, 3) [nonzero inputs, crossbar reads, windows] by enumerating every output position,
+    kernel offset, row group and column block."""
+    if x is None:
+        return None
+    x = x if x.ndim == 4 else x[:, :, None, None]
+    n, c, h, w = x.shape
+    kh, kw = kernel
+    ho, wo = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+    groups, blocks = math.ceil(c / rows), math.ceil(geom.out_channels / cols)
+    out = np.zeros((n, 3), np.int64)
+    out[:, 0] = (x != 0).reshape(n, -1).sum(1)
+    for b in range(n):
+        for oy in range(ho):
+            for ox in range(wo):
+                for g in range(groups):
+                    window = False
+                    for ky in range(kh):
+                        for kx in range(kw):
+                            iy, ix = oy * stride - pad + ky, ox * stride - pad + kx
+                            if 0 <= iy < h and 0 <= ix < w:
+                                if np.any(x[b, g * rows : (g + 1) * rows, iy, ix] != 0):
+                                    out[b, 1] += blocks
+                                    window = True
+                    out[b, 2] += blocks * window
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "coding"),
+    [("vgg11-random", DirectCoding()), ("resnet18-random", WeightedSpikeCoding(3, 1))],
+)
+def test_activity_matches_brute_force(nets, name, coding):
+    snn, x, steps = nets[name], dyadic_images(2), 6
+    spec = ActivitySpec(rows_per_crossbar=3, cols_per_crossbar=5, per_image=True)
+    res = simulate(snn, x, steps, coding=coding, activity=spec)
+    ref = oracle(snn, x, steps, coding)
+    act = res.activity
+    geoms = {g.name: g for g in layer_geometry(snn.spec)}
+    assert set(act.names) == set(geoms) == set(ref["inputs"])
+    modules = {}
+    for i, b in enumerate(snn.blocks):
+        if b.is_residual:
+            modules |= {f"block{i}.conv1": b.conv, f"block{i}.conv2": b.conv2, f"block{i}.skip": b.skip}
+        else:
+            modules[f"conv{i}"] = b.conv
+    checked = 0
+    for g, name_g in enumerate(act.names):
+        geom = geoms[name_g]
+        m = modules.get(name_g)
+        kernel, stride, pad = (geom.kernel, m.stride, m.padding) if m else (geom.kernel, 1, 0)
+        for t in range(steps):
+            want = brute_activity(ref["inputs"][name_g][t], geom, kernel, stride, pad, 3, 5)
+            got = act.per_image[:, t, g]
+            if want is None:
+                np.testing.assert_array_equal(got, 0)
+                continue
+            np.testing.assert_array_equal(got, want, err_msg=f"{name_g} t={t}")
+            checked += int(want[:, 1].sum() > 0)
+        assert act.active_pe_ops[:, g].max() <= act.dense_pe_ops[g] * len(x)
+        assert act.active_windows[:, g].max() <= act.dense_windows[g] * len(x)
+    assert checked > steps  # reads happened
+    np.testing.assert_array_equal(act.in_spikes, act.per_image[..., 0].sum(0))
+    np.testing.assert_array_equal(act.out_spikes, res.layer_spikes[:, act.dst])
+    # dense windows are SpikeSim's PE operations: ceil(C_out/X) ceil(C_in/X) H_out W_out
+    for g, name_g in enumerate(act.names):
+        geom = geoms[name_g]
+        want = math.ceil(geom.out_channels / 5) * math.ceil(geom.in_channels / 3)
+        assert act.dense_windows[g] == want * geom.out_hw[0] * geom.out_hw[1]
+
+
+def test_activity_is_the_same_on_both_backends(nets):
+    snn, x = nets["resnet18-random"], dyadic_images(2)
+    spec = ActivitySpec(rows_per_crossbar=4, cols_per_crossbar=8)
+    a = simulate(snn, x, 8, activity=spec).activity
+    b = simulate(snn, x, 8, activity=spec, backend="torch").activity
+    for f in ("in_spikes", "active_pe_ops", "active_windows", "out_spikes"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+
+
+@pytest.mark.slow
+def test_wider_networks_match_the_oracle_over_longer_runs():
+    for name in ("vgg16", "resnet34"):
+        torch.manual_seed(0)
+        snn = dyadic(random_net(name, seed=9, ics=(3,)))
+        x = dyadic_images(4, seed=9)
+        assert_same(simulate(snn, x, 80, time_chunk=32), oracle(snn, x, 80))

@@ -1,0 +1,393 @@
+"""Bayesian fusion: posterior, alpha selection (grid, empirical Bayes), PWL/LUT, early exit.
+
+Every fast path is checked against an independent plain-loop implementation written here.
+"""
+
+import json
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from scipy import integrate, optimize, stats
+from scipy.special import betaln
+
+from hwsim import fusion as F
+from hwsim.fusion import Estimator
+
+# --------------------------------------------------------------------------- fake spikes
+
+
+def fake_counts(n_img=40, n_t=60, n_c=4, seed=0):
+    """Cumulative FC/IC counts of a small fake SNN: the FC starts late and is accurate, the IC
+    starts early and is noisy; some classes never fire (K = 0) and some fire every step."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_c, n_img)
+    fc_rate = rng.uniform(0, 0.15, (n_img, n_c)) * (rng.random((n_img, n_c)) < 0.5)
+    fc_rate[np.arange(n_img), y] = rng.uniform(0.2, 0.6, n_img)
+    ic_rate = rng.uniform(0, 0.3, (n_img, n_c)) * (rng.random((n_img, n_c)) < 0.7)
+    ic_rate[np.arange(n_img), y] += rng.uniform(0.0, 0.4, n_img)
+    ic_rate[0, :] = 0.0  # an image the IC is silent for
+    ic_rate[1, y[1]] = 1.0  # an IC class firing every step (E = 1)
+    fc = rng.random((n_img, n_t, n_c)) < fc_rate[:, None, :]
+    fc[:, :8] = False
+    ic = rng.random((n_img, n_t, n_c)) < ic_rate[:, None, :]
+    ic[:, :2] = False
+    return F.cumulative(fc.astype(np.uint8)), F.cumulative(ic.astype(np.uint8)), y
+
+
+def ref_estimate(m, k, n, alpha, estimator):
+    """Textbook formulas, one scalar at a time, in exact rational arithmetic (so that ties are
+    the mathematical ones; the float64 kernels find the same ones on these small counts)."""
+    m, k, n, alpha = int(m), int(k), int(n), Fraction(alpha)
+    if k == 0:
+        return Fraction(m, n)
+    e = Fraction(k, n)
+    if estimator is Estimator.MEAN:
+        return (alpha + m) / (alpha / e + n)
+    den = n + (alpha - 1) / e
+    if den == 0:
+        return m / n
+    return min(max((m + alpha - 1) / den, Fraction(0)), Fraction(1))
+
+
+def ref_decision(scores):
+    best = max(scores)
+    winners = [c for c, s in enumerate(scores) if s == best]
+    return winners[0] if len(winners) == 1 else -1
+
+
+# --------------------------------------------------------------------------- posterior
+
+
+@pytest.mark.parametrize("estimator", list(Estimator))
+def test_posterior_matches_textbook_formula(estimator):
+    fc, ic, _ = fake_counts(n_img=6, n_t=30, n_c=4)
+    for alpha in (0.0, 0.5, 1.0, 3.0, 250.0):
+        got = F.AlphaSchedule(np.full(30, alpha), F.AlphaMethod.FIXED, estimator).fuse(fc, ic)
+        for i in range(6):
+            for t in range(30):
+                for c in range(4):
+                    want = ref_estimate(fc[i, t, c], ic[i, t, c], t + 1, alpha, estimator)
+                    assert got[i, t, c] == pytest.approx(float(want), rel=1e-12, abs=1e-15)
+
+
+def test_posterior_edge_cases():
+    m = np.array([3, 0, 5, 2])
+    n = 10
+    # E = 0: the FC's own rate, whatever alpha is (no 1e-16 veto)
+    assert F.posterior_mean(m, np.zeros(4), n, 1e4) == pytest.approx(m / n)
+    assert F.posterior_map(m, np.zeros(4), n, 1e4) == pytest.approx(m / n)
+    # E = 1: finite, (alpha + M) / (alpha + N)
+    assert F.posterior_mean(m, np.full(4, n), n, 5.0) == pytest.approx((5 + m) / (5 + n))
+    # alpha = 0 (MEAN) and alpha = 1 (MAP) are the FC alone, bit for bit
+    k = np.array([1, 4, 10, 7])
+    assert np.array_equal(F.posterior_mean(m, k, n, 0.0), m / n)
+    assert np.array_equal(F.posterior_map(m, k, n, 1.0), m / n)
+    # MAP with alpha = a + 1 is MEAN with alpha = a
+    assert F.posterior_map(m, k, n, 8.5) == pytest.approx(F.posterior_mean(m, k, n, 7.5))
+    # MAP: undefined mode (K = 1, alpha = 0) -> M / N; boundary modes clipped into [0, 1]
+    assert F.posterior_map(np.array([4]), np.array([1]), n, 0.0) == pytest.approx([0.4])
+    assert F.posterior_map(np.array([0]), np.array([5]), n, 0.3) == 0.0
+    assert F.posterior_map(np.array([10]), np.array([2]), n, 0.3) == 1.0
+    with pytest.raises(ValueError):
+        F.posterior_mean(m, k, n, -1.0)
+
+
+def test_decide_ties_are_undecided():
+    scores = np.array([[0.2, 0.5, 0.5], [0.9, 0.1, 0.0], [0.0, 0.0, 0.0]])
+    assert F.decide(scores).tolist() == [-1, 0, -1]
+    acc = F.accuracy_over_time(scores[:, None, :], np.array([1, 0, 0]))
+    assert acc.tolist() == pytest.approx([1 / 3])
+
+
+# --------------------------------------------------------------------------- grid search
+
+
+@pytest.mark.parametrize("estimator", list(Estimator))
+def test_kernel_accuracy_equals_numpy_path_including_ties(estimator):
+    fc, ic, y = fake_counts(n_img=50, n_t=40, n_c=5, seed=3)
+    fc[:10, :, 1] = fc[:10, :, 2]  # identical counts: exact ties the kernel must see too
+    ic[:10, :, 1] = ic[:10, :, 2]
+    y[:10] = 1
+    rng = np.random.default_rng(1)
+    sched = F.AlphaSchedule(rng.choice([0.0, 0.5, 2.0, 40.0], 40), F.AlphaMethod.FIXED, estimator)
+    slow = F.accuracy_over_time(sched.fuse(fc, ic), y)
+    assert np.array_equal(sched.accuracy(fc, ic, y), slow)
+
+
+@pytest.mark.parametrize("estimator", list(Estimator))
+def test_grid_search_matches_plain_loops(estimator):
+    fc, ic, y = fake_counts(n_img=25, n_t=30, n_c=4, seed=5)
+    grid = (300.0, 0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 1000.0)  # unsorted on purpose
+    got = F.grid_search_alpha(fc, ic, y, grid, estimator)
+    want = []
+    for t in range(30):
+        best_a, best_ok = None, -1
+        for a in sorted(grid):
+            ok = 0
+            for i in range(25):
+                s = [ref_estimate(fc[i, t, c], ic[i, t, c], t + 1, a, estimator) for c in range(4)]
+                ok += ref_decision(s) == y[i]
+            if ok > best_ok:  # strict: ties keep the smaller alpha
+                best_a, best_ok = a, ok
+        want.append(best_a)
+    assert got.alpha.tolist() == want
+    assert got.method == F.AlphaMethod.GRID == "grid"
+
+
+def test_grid_search_ties_go_to_smaller_alpha():
+    # the IC agrees with the FC everywhere: every alpha gives the same accuracy
+    fc, _, y = fake_counts(n_img=20, n_t=15, n_c=3, seed=2)
+    sched = F.grid_search_alpha(fc, fc.copy(), y, (5.0, 0.1, 2.0))
+    assert np.all(sched.alpha == 0.1)
+
+
+# --------------------------------------------------------------------------- empirical Bayes
+
+
+@pytest.mark.parametrize(
+    ("m", "k", "n", "alpha", "estimator"),
+    [
+        (3, 4, 10, 2.0, Estimator.MEAN),
+        (0, 1, 12, 0.3, Estimator.MEAN),
+        (12, 11, 12, 40.0, Estimator.MEAN),
+        (37, 60, 150, 500.0, Estimator.MEAN),
+        (3, 4, 10, 2.0, Estimator.MAP),
+        (5, 10, 10, 7.0, Estimator.MAP),  # E = 1 is a proper prior for MAP
+        (37, 60, 150, 50.0, Estimator.MAP),
+    ],
+)
+def test_log_evidence_equals_integral(m, k, n, alpha, estimator):
+    """eq. 30 by quadrature: int_0^1 P(spike train | p) P(p | alpha) dp."""
+    a, b = F.prior_params(k, n, alpha, estimator)
+    peak = (m + a - 1) / (n + a + b - 2) if m + a > 1 and n - m + b > 1 else 0.5
+    val, _ = integrate.quad(
+        lambda p: p**m * (1 - p) ** (n - m) * stats.beta.pdf(p, a, b),
+        0,
+        1,
+        points=[float(np.clip(peak, 1e-6, 1 - 1e-6))],
+        epsabs=0,
+        epsrel=1e-11,
+        limit=200,
+    )
+    assert F.log_evidence(m, k, n, alpha, estimator) == pytest.approx(math.log(val), rel=1e-7)
+
+
+def test_log_evidence_is_stable_for_large_counts():
+    m, k, n = 1500, 1400, 3000
+    got = F.log_evidence(m, k, n, 1e4, Estimator.MEAN)
+    a, b = 1e4, 1e4 * (n - k) / k
+    assert np.isfinite(got) and got == pytest.approx(betaln(m + a, n - m + b) - betaln(a, b))
+    # huge prior strength tends to the point-mass likelihood at E
+    e = k / n
+    point = m * math.log(e) + (n - m) * math.log(1 - e)
+    assert F.log_evidence(m, k, n, 1e9, Estimator.MEAN) == pytest.approx(point, rel=1e-4)
+
+
+def test_log_evidence_excludes_improper_priors():
+    assert F.log_evidence(3, 0, 10, 5.0) == 0.0  # E = 0: no prior
+    assert F.log_evidence(3, 10, 10, 5.0, Estimator.MEAN) == 0.0  # Beta(alpha, 0)
+    assert F.log_evidence(3, 10, 10, 5.0, Estimator.MAP) != 0.0  # Beta(alpha, 1)
+    with pytest.raises(ValueError):
+        F.log_evidence(3, 4, 10, 0.5, Estimator.MAP)
+
+
+def ref_eb_objective(fc, ic, t, alpha, estimator):
+    n = t + 1
+    return float(F.log_evidence(fc[:, t], ic[:, t], n, alpha, estimator).sum())
+
+
+@pytest.mark.parametrize("estimator", list(Estimator))
+def test_empirical_bayes_maximises_eq30(estimator):
+    fc, ic, _ = fake_counts(n_img=30, n_t=50, n_c=4, seed=7)
+    res = F.empirical_bayes_alpha(fc, ic, estimator)
+    lo, hi = (0.01, 1e4) if estimator is Estimator.MEAN else (1.01, 10001.0)
+    fine = np.exp(np.linspace(np.log(lo), np.log(hi), 400))
+    for t in range(0, 50, 7):
+        a_t = res.schedule.alpha[t]
+        f_t = ref_eb_objective(fc, ic, t, a_t, estimator)
+        # the kernel's lgamma sum equals the scipy betaln sum at the alpha it returns
+        assert res.log_evidence[t] == pytest.approx(f_t, rel=1e-9, abs=1e-8)
+        # and no alpha on a fine grid, nor scipy's bounded Brent, does better
+        brute = max(ref_eb_objective(fc, ic, t, a, estimator) for a in fine)
+        assert f_t >= brute - 1e-6
+        opt = optimize.minimize_scalar(
+            lambda u, t=t: -ref_eb_objective(fc, ic, t, math.exp(u), estimator),
+            bounds=(math.log(lo), math.log(hi)),
+            method="bounded",
+            options={"xatol": 1e-6},
+        )
+        assert f_t >= -opt.fun - 1e-6
+    assert res.schedule.method == F.AlphaMethod.EMPIRICAL_BAYES
+
+
+def test_empirical_bayes_ignores_e0_and_e1_entries():
+    fc, ic, _ = fake_counts(n_img=20, n_t=30, n_c=3, seed=4)
+    base = F.empirical_bayes_alpha(fc, ic).schedule.alpha
+    n_t = fc.shape[1]
+    t = np.arange(1, n_t + 1)[None, :, None]
+    extra_fc = np.concatenate([fc, np.minimum(t, 3) * np.ones((20, 1, 2), np.int32)], axis=2)
+    extra_ic = np.concatenate(
+        [ic, np.concatenate([np.zeros((20, n_t, 1)), np.broadcast_to(t, (20, n_t, 1))], 2)],
+        axis=2,
+    ).astype(np.int32)
+    assert np.array_equal(F.empirical_bayes_alpha(extra_fc, extra_ic).schedule.alpha, base)
+
+
+def test_empirical_bayes_no_usable_entry_gives_lower_bound():
+    z = np.zeros((3, 4, 2), np.int32)
+    res = F.empirical_bayes_alpha(z, z, bounds=(0.5, 50.0))
+    assert np.all(res.schedule.alpha == 0.5)
+    with pytest.raises(ValueError):
+        F.empirical_bayes_alpha(z, z, Estimator.MAP, bounds=(0.5, 50.0))
+
+
+# --------------------------------------------------------------------------- why a prior helps
+
+
+def test_right_prior_lowers_mse_at_small_n():
+    """Bernoulli(p): with the prior centred on E = p, the posterior mean (alpha + M) /
+    (alpha / p + N) is unbiased with MSE N p (1 - p) / (alpha / p + N)^2 < p (1 - p) / N."""
+    p, alpha, trials = 0.3, 20.0, 40000
+    rng = np.random.default_rng(11)
+    for n in (5, 10, 20):
+        m = rng.binomial(n, p, trials)
+        mle = F.posterior_mean(m, np.zeros(trials), n, alpha)  # E = 0: no prior = MLE
+        bayes = F.posterior_mean(m, np.full(trials, p * n), n, alpha)
+        mse_mle, mse_bayes = np.mean((mle - p) ** 2), np.mean((bayes - p) ** 2)
+        assert mse_mle == pytest.approx(p * (1 - p) / n, rel=0.05)
+        assert mse_bayes == pytest.approx(n * p * (1 - p) / (alpha / p + n) ** 2, rel=0.05)
+        assert mse_bayes < 0.6 * mse_mle
+
+
+# --------------------------------------------------------------------------- PWL and LUT
+
+
+def test_breakpoints_default_layout():
+    k = F.breakpoints(3000)
+    assert k[:3].tolist() == [1, 10, 20] and 500 in k and 600 in k and k[-1] == 3000
+    assert len(k) == 1 + 50 + 25 and np.all(np.diff(k) > 0)
+    assert F.breakpoints(35).tolist() == [1, 10, 20, 30, 35]
+    assert F.breakpoints(250, 10, 100, 50).tolist()[-4:] == [100, 150, 200, 250]
+
+
+@pytest.mark.parametrize("method", list(F.FitMethod))
+def test_pwl_fit_is_exact_on_piecewise_linear_input(method):
+    knots = F.breakpoints(700)
+    values = np.abs(np.sin(np.arange(knots.size))) * 300
+    exact = np.interp(np.arange(1, 701), knots, values)
+    pwl = F.fit_pwl(F.AlphaSchedule(exact, F.AlphaMethod.GRID), knots, method)
+    assert pwl.alpha == pytest.approx(values, abs=1e-7)
+    assert pwl.schedule(700).alpha == pytest.approx(exact, abs=1e-7)
+    assert pwl.method == F.AlphaMethod.GRID
+
+
+def test_least_squares_fit_beats_sampling_on_noisy_schedule():
+    rng = np.random.default_rng(0)
+    t = np.arange(1, 801)
+    noisy = np.maximum(50 * np.exp(-t / 150) + rng.normal(0, 5, t.size), 0)
+    s = F.AlphaSchedule(noisy, F.AlphaMethod.GRID)
+    err = {
+        m: np.mean((F.fit_pwl(s, method=m).schedule(800).alpha - noisy) ** 2) for m in F.FitMethod
+    }
+    assert err[F.FitMethod.LEAST_SQUARES] < err[F.FitMethod.SAMPLE]
+    assert np.all(F.fit_pwl(s).alpha >= 0)
+
+
+@pytest.mark.parametrize(("int_bits", "frac_bits"), [(14, 8), (8, 3), (4, 0)])
+def test_lut_error_is_at_most_half_an_lsb(int_bits, frac_bits):
+    fmt = F.FixedPoint(int_bits, frac_bits)
+    rng = np.random.default_rng(frac_bits)
+    knots = F.breakpoints(900)
+    pwl = F.PiecewiseLinearAlpha(knots, rng.uniform(0, fmt.max_code * fmt.lsb, knots.size))
+    lut = F.AlphaLUT.from_pwl(pwl, fmt)
+    t = np.arange(1, 901)
+    assert np.max(np.abs(lut(t) - pwl(t))) <= fmt.lsb / 2 + 1e-12
+    assert lut.saturated(pwl) == 0
+    over = F.PiecewiseLinearAlpha(knots, pwl.alpha + fmt.max_code * fmt.lsb)
+    assert F.AlphaLUT.from_pwl(over, fmt).codes.max() == fmt.max_code
+    assert F.AlphaLUT.from_pwl(over, fmt).saturated(over) > 0
+
+
+def test_pwl_and_lut_round_trip_through_json():
+    pwl = F.PiecewiseLinearAlpha(
+        np.array([1, 10, 20]), np.array([0.0, 12.5, 3.25]), F.AlphaMethod.EMPIRICAL_BAYES
+    )
+    back = F.PiecewiseLinearAlpha.from_dict(json.loads(json.dumps(pwl.to_dict())))
+    assert back.t.tolist() == [1, 10, 20] and back.alpha.tolist() == [0.0, 12.5, 3.25]
+    assert back.method == F.AlphaMethod.EMPIRICAL_BAYES
+    lut = F.AlphaLUT.from_pwl(pwl, F.FixedPoint(6, 2))
+    lut2 = F.AlphaLUT.from_dict(json.loads(json.dumps(lut.to_dict())))
+    assert lut2.codes.tolist() == [0, 50, 13] and lut2.fmt == F.FixedPoint(6, 2)
+    with pytest.raises(ValueError):
+        F.AlphaLUT.from_dict({**lut.to_dict(), "codes": [0, 50, 9999]})
+    with pytest.raises(ValueError):
+        F.PiecewiseLinearAlpha.from_dict({"t": [1, 1], "alpha": [0, 1]})
+
+
+def test_approximation_report():
+    fc, ic, y = fake_counts(n_img=30, n_t=80, n_c=4, seed=8)
+    sched = F.grid_search_alpha(fc, ic, y)
+    pwl = F.fit_pwl(sched, F.breakpoints(80, 10, 40, 20))
+    lut = F.AlphaLUT.from_pwl(pwl, F.FixedPoint(14, 2))
+    rep = F.approximation_report(sched, pwl, lut, fc, ic, y)
+    assert rep.lut_vs_pwl_max_abs <= 0.125 + 1e-12
+    assert rep.pwl_max_abs >= rep.pwl_mean_abs >= 0
+    assert np.array_equal(rep.accuracy_exact, sched.accuracy(fc, ic, y))
+    assert np.array_equal(rep.accuracy_lut, lut.schedule(80).accuracy(fc, ic, y))
+    assert rep.lut_loss_mean == pytest.approx(np.mean(rep.accuracy_exact - rep.accuracy_lut))
+
+
+# --------------------------------------------------------------------------- early exit
+
+
+def test_early_exit_matches_plain_loops():
+    fc, ic, y = fake_counts(n_img=30, n_t=25, n_c=4, seed=9)
+    ee = F.tune_early_exit(fc, ic, y, chunk=7)
+    n_img, n_t, _ = fc.shape
+
+    def margin(i, t):
+        s = sorted(ic[i, t].tolist())
+        return s[-1] - s[-2]
+
+    def decision(i, t, thr):
+        head = ic if margin(i, t) >= thr else fc
+        return ref_decision(head[i, t].tolist())
+
+    for t in range(n_t):
+        cands = [math.inf, *range(t + 1, -1, -1)]  # preference order: FC first, then larger
+        best_thr, best_ok = None, -1
+        for thr in cands:
+            ok = sum(decision(i, t, thr) == y[i] for i in range(n_img))
+            if ok > best_ok:
+                best_thr, best_ok = thr, ok
+        assert ee.threshold[t] == best_thr
+        got = ee.decide(fc, ic)[:, t]
+        assert got.tolist() == [decision(i, t, ee.threshold[t]) for i in range(n_img)]
+    acc = ee.accuracy(fc, ic, y)
+    assert np.all(acc >= F.accuracy_over_time(fc, y) - 1e-12)  # never worse than the FC alone
+
+
+def test_compare_methods_smoke():
+    fc, ic, y = fake_counts(n_img=40, n_t=60, n_c=4, seed=1)
+    tfc, tic, ty = fake_counts(n_img=30, n_t=60, n_c=4, seed=2)
+    cmp = F.compare_methods(fc, ic, y, tfc, tic, ty, knots=F.breakpoints(60, 5, 30, 10))
+    assert set(cmp.accuracy) == set(F.METHOD_NAMES)
+    for acc in cmp.accuracy.values():
+        assert acc.shape == (60,) and np.all((acc >= 0) & (acc <= 1))
+    assert np.array_equal(cmp.accuracy["DL"], F.accuracy_over_time(tfc, ty))
+    assert np.array_equal(cmp.accuracy["BSF-Grid"], cmp.approximation["BSF-Grid"].accuracy_lut)
+
+
+def test_alpha_and_coin_toss_figures(tmp_path):
+    from hwsim import figures
+
+    fit = {"Grid": (np.array([1, 50]), np.array([100, 0]))}
+    paths = figures.plot_alpha({"Grid": np.linspace(100, 0, 50)}, fit, tmp_path / "alpha.png")
+    assert [p.name for p in paths] == ["alpha.png", "alpha.svg"]
+    assert all(p.stat().st_size > 0 for p in paths)
+    est = figures.coin_toss_estimates(tosses=50, trials=200)
+    err = {k: np.mean((v[:, 9] - 0.3) ** 2) for k, v in est.items()}
+    assert err["alpha=100, r=0.3"] < err["MLE"]  # the right prior helps after 10 tosses
+    assert figures.coin_toss_figure(tmp_path / "coin", tosses=30, trials=5, formats=("png",))
