@@ -18,10 +18,19 @@ import numpy as np
 import torch
 
 from hwsim import __version__
+from hwsim.atomic import atomic_write_text
 from hwsim.convert import ConversionParams, SpikingNetwork, convert
 from hwsim.data import ImageSet, load_dataset
 from hwsim.engine import simulate
-from hwsim.fusion import FusionComparison, compare_methods, cumulative
+from hwsim.fusion import (
+    DEFAULT_ALPHA_GRID,
+    FixedPoint,
+    FusionComparison,
+    Tuning,
+    compare_methods,
+    cumulative,
+    tune_methods,
+)
 from hwsim.hw.arch import Architecture, load_arch
 from hwsim.hw.energy import EnergyBreakdown, spikesim_energy
 from hwsim.hw.layers import FC_HEAD, LayerGeometry
@@ -198,24 +207,65 @@ def method_energies(energy_all: EnergyBreakdown, spec: NetSpec, ic: int) -> dict
     }
 
 
-def evaluate_ic(
-    spec: NetSpec,
-    arch: Architecture,
-    tune: Trace,
-    test: Trace,
-    ic: int,
-    ann_accuracy: dict[int, float],
-    target_fraction: float = 0.99,
-) -> ICEvaluation:
-    """Tune alpha and early exit on `tune`, evaluate all methods on `test` for this IC."""
+TUNING_PARAMS: dict = {
+    "grid": list(DEFAULT_ALPHA_GRID),
+    "estimator": "mean",
+    "knots": "breakpoints(T): every 10 steps to 500, every 100 after",
+    "lut": asdict(FixedPoint()),
+}
+"""The tuning settings; a stored tuning is reused only if it was made with these."""
+
+
+def tuning_path(trace_root: Path, tune: Trace, ic: int) -> Path:
+    """Where the tuning of `ic` on `tune` is stored: beside the tuning trace."""
+    return trace_folder(trace_root, tune.key) / f"tuning-ic{ic}.json"
+
+
+def tuning_for(tune: Trace, ic: int, trace_root: Path | None = None) -> Tuning:
+    """alpha(t) (grid, empirical Bayes; PWL and LUT) and early-exit thresholds for `ic`, tuned
+    on the `tune` trace; read from / written to trace_root when given."""
+    path = tuning_path(trace_root, tune, ic) if trace_root is not None else None
+    if path is not None and path.is_file():
+        try:
+            stored = json.loads(path.read_text())
+            if stored["tune_key_sha256"] == tune.key.digest() and stored["params"] == TUNING_PARAMS:
+                return Tuning.from_dict(stored["tuning"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            pass  # a damaged or foreign file is recomputed and replaced
+    fc, icc = (cumulative(tune.sim.head_spikes[h]) for h in (FC_HEAD, ic))
+    tuning = tune_methods(fc, icc, tune.labels, grid=TUNING_PARAMS["grid"])
+    if path is not None:
+        payload = {
+            "ic": ic,
+            "tune_key_sha256": tune.key.digest(),
+            "params": TUNING_PARAMS,
+            "tuning": tuning.to_dict(),
+        }
+        atomic_write_text(path, json.dumps(payload))
+    return tuning
+
+
+def _check_ic(spec: NetSpec, ic: int) -> None:
     if ic not in spec.ic_positions:
         raise ModelError(
             f"no IC head at block {ic}; the checkpoint has ICs at"
             f" {', '.join(map(str, spec.ic_positions)) or 'none'}"
         )
-    tune_fc, tune_ic = (cumulative(tune.sim.head_spikes[h]) for h in (FC_HEAD, ic))
+
+
+def evaluate_ic(
+    spec: NetSpec,
+    arch: Architecture,
+    tuning: Tuning,
+    test: Trace,
+    ic: int,
+    ann_accuracy: dict[int, float],
+    target_fraction: float = 0.99,
+) -> ICEvaluation:
+    """Evaluate all methods on `test` for this IC with parameters tuned beforehand."""
+    _check_ic(spec, ic)
     test_fc, test_ic = (cumulative(test.sim.head_spikes[h]) for h in (FC_HEAD, ic))
-    fusion = compare_methods(tune_fc, tune_ic, tune.labels, test_fc, test_ic, test.labels)
+    fusion = compare_methods(tuning, test_fc, test_ic, test.labels)
     energy_all = spikesim_energy(arch, layer_geometry(spec))
     per_step = method_energies(energy_all, spec, ic)
     curves = {name: Curve(name, acc, per_step[name]) for name, acc in fusion.accuracy.items()}
@@ -313,14 +363,11 @@ def run(
     arch = load_arch(cfg.arch)
     session = Session.open(cfg.model, cfg.data_root, cfg.sim.conversion)
     ic = choose_ic(session.ckpt, cfg.target_fraction) if cfg.ic is None else cfg.ic
-    if ic not in session.spec.ic_positions:
-        raise ModelError(
-            f"{cfg.model}: no IC head at block {ic}; the checkpoint has ICs at"
-            f" {', '.join(map(str, session.spec.ic_positions)) or 'none'}"
-        )
+    _check_ic(session.spec, ic)
     tune, test = _tune_and_test(cfg, session, progress, warn)
     ann = ann_accuracy(session.ckpt, session.split(test.key.split), test.image_indices)
-    evaluation = evaluate_ic(session.spec, arch, tune, test, ic, ann, cfg.target_fraction)
+    tuning = tuning_for(tune, ic, cfg.trace_root)
+    evaluation = evaluate_ic(session.spec, arch, tuning, test, ic, ann, cfg.target_fraction)
     return RunResult(cfg, arch, session.spec, evaluation, test, time.perf_counter() - start)
 
 
@@ -412,7 +459,8 @@ def sweep(
         tune, test = _tune_and_test(run_cfg, session, progress, warn)
         ann = ann_accuracy(session.ckpt, session.split("test"), test.image_indices)
         for i, ic in enumerate(todo):
-            ev = evaluate_ic(session.spec, arch, tune, test, ic, ann, cfg.target_fraction)
+            tuning = tuning_for(tune, ic, cfg.trace_root)
+            ev = evaluate_ic(session.spec, arch, tuning, test, ic, ann, cfg.target_fraction)
             done_rows[ic] = sweep_row(ev)
             if on_row is not None:
                 on_row(ic, done_rows[ic])

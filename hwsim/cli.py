@@ -214,6 +214,46 @@ def cmd_trace(args: argparse.Namespace, console: Console) -> None:
     console.print(f"trace of {len(data)} {args.split} images x {sim.timesteps} steps: {folder}")
 
 
+def cmd_tune(args: argparse.Namespace, console: Console) -> None:
+    from rich.table import Table
+
+    from hwsim.api import Session, trace, tuning_for, tuning_path
+
+    session = Session.open(
+        resolve_model_path(args.model), args.data_root, ConversionParams(v0=args.v0)
+    )
+    ics = (
+        parse_ic_list(args.ic, len(session.spec.blocks())) if args.ic else session.spec.ic_positions
+    )
+    train = session.split("train")
+    data = train.take(min(args.tune_images, len(train)))
+    root = Path(args.traces)
+    with _progress(console) as progress:
+        t = trace(
+            session,
+            data,
+            _sim_config(args),
+            trace_root=root,
+            progress=_Bars(progress),
+            warn=_warn(console),
+            stage="tune",
+        )
+    table = Table(title=f"alpha(t) tuned on {len(data)} training images, T = {t.key.timesteps}")
+    for col in ("IC", "method", "alpha t=10", "alpha t=100", "alpha t=T", "LUT entries", "file"):
+        table.add_column(col)
+    for ic in ics:
+        tuning = tuning_for(t, ic, root)
+        for name, s in tuning.schedules.items():
+            table.add_row(
+                str(ic),
+                name,
+                *(f"{s.alpha[min(k, len(s.alpha)) - 1]:.3g}" for k in (10, 100, len(s.alpha))),
+                str(len(tuning.luts[name].t)),
+                str(tuning_path(root, t, ic)),
+            )
+    console.print(table)
+
+
 def cmd_sweep(args: argparse.Namespace, console: Console) -> None:
     import pandas as pd
 
@@ -322,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--split", choices=("train", "test"), default="test")
     tr.add_argument("--out", help="also write the trace to this folder")
     tr.set_defaults(func=cmd_trace)
+
+    tu = sub.add_parser("tune", help="tune alpha(t) LUTs and early exit on training images")
+    sim_args(tu)
+    tu.add_argument("--ic", help="IC positions (default: every IC of the checkpoint)")
+    tu.add_argument("--tune-images", type=int, default=1000, help="training images for alpha")
+    tu.set_defaults(func=cmd_tune)
 
     sw = sub.add_parser("sweep", help="run across IC insertion positions (resumable)")
     sw.add_argument("--arch", default=str(DEFAULT_ARCH))

@@ -877,40 +877,63 @@ METHOD_NAMES: tuple[str, ...] = ("DL", "SL", "BSF-Grid", "BSF-Emp", "Early-Exit"
 
 
 @dataclass(frozen=True)
-class FusionComparison:
-    """Test accuracy (T,) of every method, and what was tuned on the training subset.
+class Tuning:
+    """What is tuned on the training subset for one IC: alpha(t) per fusion method (exact, its
+    PWL fit and the fixed-point LUT the chip stores) and the early-exit thresholds."""
 
-    accuracy keys: METHOD_NAMES. BSF curves use the LUT (what the chip runs) unless the
-    comparison was made with lut_format=None; `approximation[name]` has the exact-alpha one.
-    """
-
-    accuracy: dict[str, np.ndarray]
     schedules: dict[str, AlphaSchedule]  # exact per-step alpha: "BSF-Grid", "BSF-Emp"
     pwl: dict[str, PiecewiseLinearAlpha]
     luts: dict[str, AlphaLUT]
-    approximation: dict[str, ApproximationReport]  # on the test images
     early_exit: EarlyExit
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible form (an infinite early-exit threshold is stored as null)."""
+        return {
+            "schedules": {
+                k: {
+                    "alpha": s.alpha.tolist(),
+                    "method": str(s.method),
+                    "estimator": str(s.estimator),
+                }
+                for k, s in self.schedules.items()
+            },
+            "pwl": {k: p.to_dict() for k, p in self.pwl.items()},
+            "luts": {k: lut.to_dict() for k, lut in self.luts.items()},
+            "early_exit_threshold": [
+                None if math.isinf(v) else float(v) for v in self.early_exit.threshold
+            ],
+        }
 
-def compare_methods(
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Tuning:
+        schedules = {
+            k: AlphaSchedule(
+                np.asarray(v["alpha"], np.float64), _method(v["method"]), Estimator(v["estimator"])
+            )
+            for k, v in d["schedules"].items()
+        }
+        thr = np.array([np.inf if v is None else v for v in d["early_exit_threshold"]], float)
+        return cls(
+            schedules,
+            {k: PiecewiseLinearAlpha.from_dict(v) for k, v in d["pwl"].items()},
+            {k: AlphaLUT.from_dict(v) for k, v in d["luts"].items()},
+            EarlyExit(thr),
+        )
+
+
+def tune_methods(
     tune_fc: np.ndarray,
     tune_ic: np.ndarray,
     tune_labels: np.ndarray,
-    test_fc: np.ndarray,
-    test_ic: np.ndarray,
-    test_labels: np.ndarray,
     grid: Sequence[float] = DEFAULT_ALPHA_GRID,
     estimator: Estimator = Estimator.MEAN,
     knots: np.ndarray | None = None,
-    lut_format: FixedPoint | None = FixedPoint(),
-) -> FusionComparison:
-    """DL (FC alone), SL (IC alone), BSF-Grid, BSF-Emp and Early-Exit on the test counts.
-
-    alpha(t) and the early-exit thresholds are tuned on the tune_* counts (cumulative,
-    (N, T, C)), approximated by a PWL on `knots` (default `breakpoints(T)`) and quantised to
-    `lut_format`.
-    """
-    n_t = np.asarray(test_fc).shape[1]
+    lut_format: FixedPoint | None = None,
+) -> Tuning:
+    """Tune alpha(t) by grid search and empirical Bayes, fit the PWL on `knots` (default
+    `breakpoints(T)`), quantise it to `lut_format`, and tune early exit, on cumulative counts
+    (N, T, C) of a training subset."""
+    n_t = np.asarray(tune_fc).shape[1]
     knots = breakpoints(n_t) if knots is None else knots
     schedules = {
         "BSF-Grid": grid_search_alpha(tune_fc, tune_ic, tune_labels, grid, estimator),
@@ -918,16 +941,41 @@ def compare_methods(
     }
     pwl = {k: fit_pwl(s, knots) for k, s in schedules.items()}
     luts = {k: AlphaLUT.from_pwl(p, lut_format or FixedPoint()) for k, p in pwl.items()}
+    return Tuning(schedules, pwl, luts, tune_early_exit(tune_fc, tune_ic, tune_labels))
+
+
+@dataclass(frozen=True)
+class FusionComparison:
+    """Test accuracy (T,) of every method (keys: METHOD_NAMES) under a `Tuning`.
+
+    BSF curves use the LUT (what the chip runs) unless compare_methods had use_lut=False;
+    `approximation[name]` also has the exact-alpha and PWL curves.
+    """
+
+    accuracy: dict[str, np.ndarray]
+    tuning: Tuning
+    approximation: dict[str, ApproximationReport]  # on the test images
+
+
+def compare_methods(
+    tuning: Tuning,
+    test_fc: np.ndarray,
+    test_ic: np.ndarray,
+    test_labels: np.ndarray,
+    use_lut: bool = True,
+) -> FusionComparison:
+    """DL (FC alone), SL (IC alone), BSF-Grid, BSF-Emp and Early-Exit on the test counts
+    (cumulative, (N, T, C)) with parameters tuned beforehand (`tune_methods`). BSF curves use
+    the LUT, as the chip runs them, unless use_lut is False."""
     approx = {
-        k: approximation_report(schedules[k], pwl[k], luts[k], test_fc, test_ic, test_labels)
-        for k in schedules
+        k: approximation_report(s, tuning.pwl[k], tuning.luts[k], test_fc, test_ic, test_labels)
+        for k, s in tuning.schedules.items()
     }
-    ee = tune_early_exit(tune_fc, tune_ic, tune_labels)
     acc = {
         "DL": accuracy_over_time(np.asarray(test_fc), test_labels),
         "SL": accuracy_over_time(np.asarray(test_ic), test_labels),
     }
-    for k in schedules:
-        acc[k] = approx[k].accuracy_exact if lut_format is None else approx[k].accuracy_lut
-    acc["Early-Exit"] = ee.accuracy(test_fc, test_ic, test_labels)
-    return FusionComparison(acc, schedules, pwl, luts, approx, ee)
+    for k in tuning.schedules:
+        acc[k] = approx[k].accuracy_lut if use_lut else approx[k].accuracy_exact
+    acc["Early-Exit"] = tuning.early_exit.accuracy(test_fc, test_ic, test_labels)
+    return FusionComparison(acc, tuning, approx)

@@ -47,10 +47,10 @@ def accuracy_energy_frame(ev: ICEvaluation) -> pd.DataFrame:
     for name, curve in ev.curves.items():
         data[f"accuracy_{_key(name)}"] = curve.accuracy
         data[f"energy_{_key(name)}_pj"] = curve.energy_pj
-    for name, schedule in ev.fusion.schedules.items():
+    for name, schedule in ev.fusion.tuning.schedules.items():
         data[f"alpha_{_key(name)}"] = schedule.alpha[:T]
-        data[f"alpha_{_key(name)}_lut"] = ev.fusion.luts[name](t)
-    data["early_exit_margin_threshold"] = ev.fusion.early_exit.threshold[:T]
+        data[f"alpha_{_key(name)}_lut"] = ev.fusion.tuning.luts[name](t)
+    data["early_exit_margin_threshold"] = ev.fusion.tuning.early_exit.threshold[:T]
     return pd.DataFrame(data)
 
 
@@ -86,8 +86,8 @@ def write_run(result: RunResult, out_dir: Path) -> list[Path]:
     write_csv(accuracy_energy_frame(ev), paths[1])
     write_csv(targets_frame(ev), paths[2])
     luts = {
-        name: {"pwl": ev.fusion.pwl[name].to_dict(), "lut": ev.fusion.luts[name].to_dict()}
-        for name in ev.fusion.luts
+        name: {"pwl": ev.fusion.tuning.pwl[name].to_dict(), "lut": ev.fusion.tuning.luts[name].to_dict()}
+        for name in ev.fusion.tuning.luts
     }
     atomic_write_text(paths[3], json.dumps(luts, indent=1))
     spec = result.spec
@@ -96,8 +96,8 @@ def write_run(result: RunResult, out_dir: Path) -> list[Path]:
         list(ev.curves.values()), ev.target, out_dir / "accuracy_energy", title=title
     )
     paths += plot_alpha(
-        {n: s.alpha for n, s in ev.fusion.schedules.items()},
-        {n: (p.t, p.alpha) for n, p in ev.fusion.pwl.items()},
+        {n: s.alpha for n, s in ev.fusion.tuning.schedules.items()},
+        {n: (p.t, p.alpha) for n, p in ev.fusion.tuning.pwl.items()},
         out_dir / "alpha",
         title=title,
     )

@@ -69,3 +69,29 @@ def test_ic_list_forms():
     assert parse_ic_list("8,3,3") == (3, 8)
     assert parse_ic_list("all", 4) == (0, 1, 2, 3)
     assert parse_ic_list("none") == ()
+
+
+def test_tune_writes_luts_that_run_reuses(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    import json
+
+    import hwsim.api as api
+
+    _, path = tiny_checkpoint
+    traces = tmp_path / "traces"
+    common = ["--model", str(path), "--timesteps", "30", "--traces", str(traces)]
+    code, text = run_cli(capsys, "tune", *common, "--ic", "4", "--tune-images", "32")
+    assert code == 0, text
+    files = list(traces.glob("*/tuning-ic4.json"))
+    assert len(files) == 1
+    stored = json.loads(files[0].read_text())
+    assert set(stored["tuning"]["luts"]) == {"BSF-Grid", "BSF-Emp"}
+
+    def no_tuning(*a, **k):
+        raise AssertionError("re-tuned although a stored tuning exists")
+
+    monkeypatch.setattr(api, "tune_methods", no_tuning)
+    code, text = run_cli(
+        capsys, "run", "--arch", ARCH, *common, "--ic", "4", "--images", "16",
+        "--tune-images", "32", "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert code == 0, text

@@ -372,12 +372,19 @@ def test_early_exit_matches_plain_loops():
 def test_compare_methods_smoke():
     fc, ic, y = fake_counts(n_img=40, n_t=60, n_c=4, seed=1)
     tfc, tic, ty = fake_counts(n_img=30, n_t=60, n_c=4, seed=2)
-    cmp = F.compare_methods(fc, ic, y, tfc, tic, ty, knots=F.breakpoints(60, 5, 30, 10))
+    tuning = F.tune_methods(fc, ic, y, knots=F.breakpoints(60, 5, 30, 10))
+    cmp = F.compare_methods(tuning, tfc, tic, ty)
     assert set(cmp.accuracy) == set(F.METHOD_NAMES)
     for acc in cmp.accuracy.values():
         assert acc.shape == (60,) and np.all((acc >= 0) & (acc <= 1))
     assert np.array_equal(cmp.accuracy["DL"], F.accuracy_over_time(tfc, ty))
     assert np.array_equal(cmp.accuracy["BSF-Grid"], cmp.approximation["BSF-Grid"].accuracy_lut)
+    # the stored form of a tuning gives the same comparison
+    back = F.Tuning.from_dict(json.loads(json.dumps(tuning.to_dict())))
+    again = F.compare_methods(back, tfc, tic, ty)
+    for name, acc in cmp.accuracy.items():
+        assert np.array_equal(acc, again.accuracy[name]), name
+    assert np.array_equal(back.early_exit.threshold, tuning.early_exit.threshold)
 
 
 def test_alpha_and_coin_toss_figures(tmp_path):
