@@ -24,6 +24,7 @@ from hwsim.data import ImageSet, load_dataset
 from hwsim.engine import simulate
 from hwsim.fusion import (
     DEFAULT_ALPHA_GRID,
+    EvidencePooling,
     FixedPoint,
     FusionComparison,
     Tuning,
@@ -207,38 +208,48 @@ def method_energies(energy_all: EnergyBreakdown, spec: NetSpec, ic: int) -> dict
     }
 
 
-TUNING_PARAMS: dict = {
-    "grid": list(DEFAULT_ALPHA_GRID),
-    "estimator": "mean",
-    "knots": "breakpoints(T): every 10 steps to 500, every 100 after",
-    "lut": asdict(FixedPoint()),
-}
-"""The tuning settings; a stored tuning is reused only if it was made with these."""
+def tuning_params(pooling: EvidencePooling) -> dict:
+    """The tuning settings; a stored tuning is reused only if it was made with the same."""
+    return {
+        "grid": list(DEFAULT_ALPHA_GRID),
+        "estimator": "mean",
+        "knots": "breakpoints(T): every 10 steps to 500, every 100 after",
+        "lut": asdict(FixedPoint()),
+        "evidence_pooling": str(pooling),
+    }
 
 
-def tuning_path(trace_root: Path, tune: Trace, ic: int) -> Path:
+def tuning_path(
+    trace_root: Path, tune: Trace, ic: int, pooling: EvidencePooling = EvidencePooling.JOINT
+) -> Path:
     """Where the tuning of `ic` on `tune` is stored: beside the tuning trace."""
-    return trace_folder(trace_root, tune.key) / f"tuning-ic{ic}.json"
+    return trace_folder(trace_root, tune.key) / f"tuning-ic{ic}-{pooling}.json"
 
 
-def tuning_for(tune: Trace, ic: int, trace_root: Path | None = None) -> Tuning:
+def tuning_for(
+    tune: Trace,
+    ic: int,
+    trace_root: Path | None = None,
+    pooling: EvidencePooling = EvidencePooling.JOINT,
+) -> Tuning:
     """alpha(t) (grid, empirical Bayes; PWL and LUT) and early-exit thresholds for `ic`, tuned
     on the `tune` trace; read from / written to trace_root when given."""
-    path = tuning_path(trace_root, tune, ic) if trace_root is not None else None
+    params = tuning_params(pooling)
+    path = tuning_path(trace_root, tune, ic, pooling) if trace_root is not None else None
     if path is not None and path.is_file():
         try:
             stored = json.loads(path.read_text())
-            if stored["tune_key_sha256"] == tune.key.digest() and stored["params"] == TUNING_PARAMS:
+            if stored["tune_key_sha256"] == tune.key.digest() and stored["params"] == params:
                 return Tuning.from_dict(stored["tuning"])
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):
             pass  # a damaged or foreign file is recomputed and replaced
     fc, icc = (cumulative(tune.sim.head_spikes[h]) for h in (FC_HEAD, ic))
-    tuning = tune_methods(fc, icc, tune.labels, grid=TUNING_PARAMS["grid"])
+    tuning = tune_methods(fc, icc, tune.labels, grid=params["grid"], pooling=pooling)
     if path is not None:
         payload = {
             "ic": ic,
             "tune_key_sha256": tune.key.digest(),
-            "params": TUNING_PARAMS,
+            "params": params,
             "tuning": tuning.to_dict(),
         }
         atomic_write_text(path, json.dumps(payload))
@@ -322,6 +333,7 @@ class RunConfig:
     data_root: str | None = None
     trace_root: Path | None = DEFAULT_TRACE_ROOT  # None: no trace cache
     test_trace: Path | None = None  # a given test trace (`--trace DIR`)
+    pooling: EvidencePooling = EvidencePooling.JOINT  # empirical Bayes pooling (BSF-Emp)
 
 
 @dataclass(frozen=True)
@@ -366,7 +378,7 @@ def run(
     _check_ic(session.spec, ic)
     tune, test = _tune_and_test(cfg, session, progress, warn)
     ann = ann_accuracy(session.ckpt, session.split(test.key.split), test.image_indices)
-    tuning = tuning_for(tune, ic, cfg.trace_root)
+    tuning = tuning_for(tune, ic, cfg.trace_root, cfg.pooling)
     evaluation = evaluate_ic(session.spec, arch, tuning, test, ic, ann, cfg.target_fraction)
     return RunResult(cfg, arch, session.spec, evaluation, test, time.perf_counter() - start)
 
@@ -399,6 +411,7 @@ class SweepConfig:
     target_fraction: float = 0.99
     data_root: str | None = None
     trace_root: Path | None = DEFAULT_TRACE_ROOT
+    pooling: EvidencePooling = EvidencePooling.JOINT
 
     def digest(self) -> str:
         """Identity of everything that determines a sweep row (for resuming)."""
@@ -459,7 +472,7 @@ def sweep(
         tune, test = _tune_and_test(run_cfg, session, progress, warn)
         ann = ann_accuracy(session.ckpt, session.split("test"), test.image_indices)
         for i, ic in enumerate(todo):
-            tuning = tuning_for(tune, ic, cfg.trace_root)
+            tuning = tuning_for(tune, ic, cfg.trace_root, cfg.pooling)
             ev = evaluate_ic(session.spec, arch, tuning, test, ic, ann, cfg.target_fraction)
             done_rows[ic] = sweep_row(ev)
             if on_row is not None:

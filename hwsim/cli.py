@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hwsim.api import SimConfig
 from hwsim.convert import ConversionError, ConversionParams
 from hwsim.data import DATASETS, DatasetError
+from hwsim.fusion import EvidencePooling
 from hwsim.hw.arch import ArchConfigError
 from hwsim.nets import NETS, ModelError, NetSpec, resolve_model_path
 from hwsim.trace import TraceError
@@ -179,6 +180,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> None:
         data_root=args.data_root,
         trace_root=_trace_root(args),
         test_trace=Path(args.trace) if args.trace else None,
+        pooling=EvidencePooling(args.emp_pooling),
     )
     with _progress(console) as progress:
         result = run(cfg, progress=_Bars(progress), warn=_warn(console))
@@ -242,14 +244,15 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> None:
     for col in ("IC", "method", "alpha t=10", "alpha t=100", "alpha t=T", "LUT entries", "file"):
         table.add_column(col)
     for ic in ics:
-        tuning = tuning_for(t, ic, root)
+        pooling = EvidencePooling(args.emp_pooling)
+        tuning = tuning_for(t, ic, root, pooling)
         for name, s in tuning.schedules.items():
             table.add_row(
                 str(ic),
                 name,
                 *(f"{s.alpha[min(k, len(s.alpha)) - 1]:.3g}" for k in (10, 100, len(s.alpha))),
                 str(len(tuning.luts[name].t)),
-                str(tuning_path(root, t, ic)),
+                str(tuning_path(root, t, ic, pooling)),
             )
     console.print(table)
 
@@ -273,6 +276,7 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> None:
         tune_images=args.tune_images,
         data_root=args.data_root,
         trace_root=_trace_root(args),
+        pooling=EvidencePooling(args.emp_pooling),
     )
     out = Path(args.out)
     state = out / "sweep.partial.csv"
@@ -347,6 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--data-root", help="folder with MNIST IDX or CIFAR pickle files")
         q.add_argument("--traces", default="traces", help="trace cache folder")
         q.add_argument("--no-cache", action="store_true", help="neither read nor write traces")
+        q.add_argument(
+            "--emp-pooling",
+            choices=[str(p) for p in EvidencePooling],
+            default=str(EvidencePooling.JOINT),
+            help="empirical Bayes: one alpha maximising the joint evidence, or the mean of"
+            " per-entry maximisers (the reference code's procedure)",
+        )
 
     r = sub.add_parser("run", help="simulate a checkpoint on an architecture and report")
     r.add_argument("--arch", default=str(DEFAULT_ARCH))

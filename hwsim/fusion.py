@@ -557,6 +557,55 @@ def empirical_bayes_alpha(
     )
 
 
+class EvidencePooling(StrEnum):
+    """How empirical Bayes pools eq. 30 over the images and classes of a timestep.
+
+    JOINT: one alpha maximising the summed log marginal likelihood (`empirical_bayes_alpha`).
+    ENTRY_MEAN: each (image, class) entry's own maximising alpha on a grid, averaged over the
+    entries — the BayesianSpikeFusion code's procedure (tune_hyperparams.py, grid 0..100),
+    computed here in log space (`entry_mean_alpha`).
+    """
+
+    JOINT = "joint"
+    ENTRY_MEAN = "entry-mean"
+
+
+ENTRY_MEAN_GRID: tuple[float, ...] = tuple(float(a) for a in range(1, 101))
+"""Per-entry alpha candidates for ENTRY_MEAN: 1..100 (the reference's 0..100 with its prior
+Beta(alpha + 1, .) shifted by one, so every candidate is a proper prior)."""
+
+
+def entry_mean_alpha(
+    fc_cum: np.ndarray,
+    ic_cum: np.ndarray,
+    estimator: Estimator = Estimator.MEAN,
+    grid: Sequence[float] = ENTRY_MEAN_GRID,
+) -> AlphaSchedule:
+    """Per timestep, the mean over entries in `evidence_mask` of each entry's eq.-30-maximising
+    grid alpha (ties to the smaller alpha); the lowest grid value where no entry is usable.
+
+    Entries with equal (M, K) share their maximiser, so each distinct pair is evaluated once
+    (`log_evidence`, scipy betaln) and weighted by its count.
+    """
+    fc, ic = _check_pair(fc_cum, ic_cum)
+    g = np.sort(np.asarray(grid, np.float64))
+    if g.size == 0 or g[0] <= 0 or (Estimator(estimator) is Estimator.MAP and g[0] < 1):
+        raise ValueError(f"entry-mean grid must be positive (>= 1 for MAP), got {grid}")
+    n_t = fc.shape[1]
+    alpha = np.full(n_t, g[0])
+    for t in range(n_t):
+        n = t + 1
+        k, m = ic[:, t].ravel().astype(np.int64), fc[:, t].ravel().astype(np.int64)
+        use = evidence_mask(k, n, estimator)
+        if not use.any():
+            continue
+        pairs, counts = np.unique(k[use] * (n + 1) + m[use], return_counts=True)
+        kk, mm = pairs // (n + 1), pairs % (n + 1)
+        ev = log_evidence(mm[:, None], kk[:, None], n, g[None, :], estimator)
+        alpha[t] = float(np.average(g[ev.argmax(axis=1)], weights=counts))
+    return AlphaSchedule(alpha, AlphaMethod.EMPIRICAL_BAYES, estimator)
+
+
 # --------------------------------------------------------------------------- PWL and LUT
 
 
@@ -929,15 +978,20 @@ def tune_methods(
     estimator: Estimator = Estimator.MEAN,
     knots: np.ndarray | None = None,
     lut_format: FixedPoint | None = None,
+    pooling: EvidencePooling = EvidencePooling.JOINT,
 ) -> Tuning:
-    """Tune alpha(t) by grid search and empirical Bayes, fit the PWL on `knots` (default
-    `breakpoints(T)`), quantise it to `lut_format`, and tune early exit, on cumulative counts
-    (N, T, C) of a training subset."""
+    """Tune alpha(t) by grid search and empirical Bayes (pooled by `pooling`), fit the PWL on
+    `knots` (default `breakpoints(T)`), quantise it to `lut_format`, and tune early exit, on
+    cumulative counts (N, T, C) of a training subset."""
     n_t = np.asarray(tune_fc).shape[1]
     knots = breakpoints(n_t) if knots is None else knots
     schedules = {
         "BSF-Grid": grid_search_alpha(tune_fc, tune_ic, tune_labels, grid, estimator),
-        "BSF-Emp": empirical_bayes_alpha(tune_fc, tune_ic, estimator).schedule,
+        "BSF-Emp": (
+            empirical_bayes_alpha(tune_fc, tune_ic, estimator).schedule
+            if EvidencePooling(pooling) is EvidencePooling.JOINT
+            else entry_mean_alpha(tune_fc, tune_ic, estimator)
+        ),
     }
     pwl = {k: fit_pwl(s, knots) for k, s in schedules.items()}
     luts = {k: AlphaLUT.from_pwl(p, lut_format or FixedPoint()) for k, p in pwl.items()}

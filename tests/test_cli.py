@@ -81,7 +81,7 @@ def test_tune_writes_luts_that_run_reuses(tiny_checkpoint, tmp_path, capsys, mon
     common = ["--model", str(path), "--timesteps", "30", "--traces", str(traces)]
     code, text = run_cli(capsys, "tune", *common, "--ic", "4", "--tune-images", "32")
     assert code == 0, text
-    files = list(traces.glob("*/tuning-ic4.json"))
+    files = list(traces.glob("*/tuning-ic4-joint.json"))
     assert len(files) == 1
     stored = json.loads(files[0].read_text())
     assert set(stored["tuning"]["luts"]) == {"BSF-Grid", "BSF-Emp"}

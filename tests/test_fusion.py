@@ -398,3 +398,29 @@ def test_alpha_and_coin_toss_figures(tmp_path):
     err = {k: np.mean((v[:, 9] - 0.3) ** 2) for k, v in est.items()}
     assert err["alpha=100, r=0.3"] < err["MLE"]  # the right prior helps after 10 tosses
     assert figures.coin_toss_figure(tmp_path / "coin", tosses=30, trials=5, formats=("png",))
+
+
+def test_entry_mean_alpha_matches_a_plain_loop_over_entries():
+    fc, ic, _ = fake_counts(n_img=12, n_t=15, n_c=3, seed=4)
+    grid = np.arange(1.0, 21.0)
+    got = F.entry_mean_alpha(fc, ic, grid=grid).alpha
+    used = 0
+    for t in range(15):
+        n = t + 1
+        picks = []
+        for i in range(12):
+            for c in range(3):
+                k, m = int(ic[i, t, c]), int(fc[i, t, c])
+                if not 0 < k < n:
+                    continue
+                e = k / n
+                # log B(M + a, N - M + a(1/E - 1)) - log B(a, a(1/E - 1)), written out with scipy
+                vals = [
+                    betaln(m + a, n - m + a * (1 / e - 1)) - betaln(a, a * (1 / e - 1))
+                    for a in grid
+                ]
+                picks.append(grid[int(np.argmax(vals))])
+        expected = np.mean(picks) if picks else grid[0]
+        used += bool(picks)
+        assert got[t] == pytest.approx(expected), t
+    assert used > 5  # the comparison is not vacuous
