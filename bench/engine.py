@@ -27,12 +27,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numba import njit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hwsim.convert import SpikingNetwork, convert  # noqa: E402
 from hwsim.data import load_dataset  # noqa: E402
+from hwsim.engine import _kernels as K  # noqa: E402
 from hwsim.engine import simulate  # noqa: E402
 from hwsim.engine.plan import ConnKind, Plan, build_plan  # noqa: E402
 from hwsim.hw.layers import FC_HEAD  # noqa: E402
@@ -188,21 +190,21 @@ def run_snntorch(snn: SpikingNetwork, x: np.ndarray, steps: int, batch: int) -> 
 # --------------------------------------------------------------------------- per-layer choice
 
 
+@njit(cache=True)
+def scatter_many(cur, spikes, conn_tab, g, wflat, itab, ev, widx, kval):
+    """The numba engine's event scatter of connection g on each row of `spikes`."""
+    for r in range(spikes.shape[0]):
+        for i in range(cur.size):
+            cur[i] = 0
+        ct = conn_tab[g]
+        K._scatter(cur, spikes[r], 0, wflat, ct, itab, np.float32(1), ev, widx, kval)
+
+
 def layer_choice(snn: SpikingNetwork, rates: dict[str, float], threads: int) -> list[dict]:
     """Per spiking-input conv: event scatter (numba, one image at a time) vs dense torch conv
     (batch of 250), microseconds per image-step, at the measured input density and at 5-40%."""
-    from numba import njit
-
     from hwsim.coding import DirectCoding
-    from hwsim.engine import _kernels as K
     from hwsim.engine.backends import NumbaBackend
-
-    @njit(cache=True)
-    def scatter_many(cur, spikes, words, ct, wflat, itab, lst, sgn):
-        for r in range(spikes.shape[0]):
-            for i in range(cur.size):
-                cur[i] = 0
-            K._scatter(cur, spikes[r], words[r], 0, wflat, ct, itab, np.float32(1), lst, sgn)
 
     plan = build_plan(snn)
     be = NumbaBackend(plan, DirectCoding(), threads=1)
@@ -214,7 +216,11 @@ def layer_choice(snn: SpikingNetwork, rates: dict[str, float], threads: int) -> 
             continue
         p_in = int(np.prod(c.in_shape))
         cur = np.zeros(int(np.prod(c.out_shape)), np.float32)
-        lst, sgn = np.zeros(c.in_shape[2], np.int64), np.zeros(c.in_shape[2], np.float32)
+        ev, widx, kval = (
+            np.zeros(p_in, np.int64),
+            np.zeros(p_in, np.int64),
+            np.zeros(p_in, np.float32),
+        )
         xt = torch.zeros(250, c.in_shape[2], c.in_shape[0], c.in_shape[1])
         c.torch_forward(xt)
         with Timer() as tm:
@@ -226,10 +232,10 @@ def layer_choice(snn: SpikingNetwork, rates: dict[str, float], threads: int) -> 
         row["dense_us"] = dense_us
         for k, d in enumerate((measured, 0.05, 0.1, 0.2, 0.4)):
             spikes = (rng.random((200, p_in)) < d).astype(np.int8)
-            words = spikes.view(np.uint64)
-            scatter_many(cur, spikes[:2], words[:2], be.conn_tab[g], be.wflat, be.itab, lst, sgn)
+            args = (be.conn_tab, g, be.wflat, be.itab, ev, widx, kval)
+            scatter_many(cur, spikes[:2], *args)
             with Timer() as tm:
-                scatter_many(cur, spikes, words, be.conn_tab[g], be.wflat, be.itab, lst, sgn)
+                scatter_many(cur, spikes, *args)
             key = "event_us" if k == 0 else f"event_us@{d:.2f}"
             row[key] = tm.cpu / 200 * 1e6
         ds = [0.05, 0.1, 0.2, 0.4]

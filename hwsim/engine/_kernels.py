@@ -2,12 +2,18 @@
 
 Layout: every image's state is one flat row per array: membranes V (float32) and spikes S
 (int8, two buffers: S[t & 1] holds what was fired at t and is emitted at t + 1), with each
-spiking layer at a fixed offset, channels-last. One call runs a chunk of timesteps for a batch of
-images: threads take disjoint ranges of images (the kernel releases the GIL), and run a few
-images at a time through time and then layers. Per layer and step: the input current starts from the bias (or a precomputed
-analog current), each source spike adds its weight rows into the currents of the outputs that
-read it (scatter; rows are added 8 floats at a time by an explicit vector intrinsic, which LLVM
-does not otherwise emit for these short rows), then one IF scan over the layer.
+spiking layer at a fixed offset (a multiple of 8), channels-last. `run_chunk` advances a range of
+images through a chunk of timesteps and releases the GIL, so threads can take disjoint ranges;
+it runs `group` images at a time, layer by layer within each timestep.
+
+Per layer and step: the currents start from the bias (or a precomputed analog current); each
+incoming connection lists the nonzero entries of its source map (64 bytes at a time: a vector
+compare gives a bit mask, trailing-zero counts give the indices), and every listed spike adds,
+for each kernel row that reads it, one contiguous run of weights into one contiguous run of
+output currents (weights stored polyphase: see backends.polyphase); runs are added 8 floats at
+a time by an explicit vector intrinsic (LLVM does not vectorise these short, possibly aliasing
+loops itself). Then one IF scan over the layer (vectorised by LLVM on block-local views), which
+also counts spikes per channel for the layers a GAP reads.
 
 Exactness: each output's current is the bias plus the weight rows of its input spikes added in
 input order (row, column, channel); another order (a dense conv) can round differently unless
@@ -22,13 +28,13 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 # conn_tab columns
-KIND, SRC, DST, H, W, CIN, HO, WO, COUT, KH, KW, W_OFF = range(12)
-YCNT, YK, YO, XCNT, XK, XO, ANALOG, SRC_OFF, COLBLK, STRIDE, SRC_CH = range(12, 23)
-NMAX, XR, XJ, XO0, XLEN = range(23, 28)
-CONN_COLS = 28
+KIND, SRC, DST, H, W, CIN, HO, WO, COUT, KH, KW, ANALOG, SRC_OFF, SRC_CH, COLBLK = range(15)
+YCNT, YK, YO, XCNT, XK, XO = range(15, 21)  # activity tables (offsets into itab)
+E_PTR, E_DST, E_WO, E_LN, W_OFF, CSTRIDE, CSHIFT, GROUPED = range(21, 29)  # scatter tables
+CONN_COLS = 29
 # layer_tab columns
-L_OFF, L_N, L_C, L_BASE, L_BIAS, L_IN0, L_IN1, L_CH = range(8)
-LAYER_COLS = 8
+L_OFF, L_N, L_C, L_BASE, L_IN0, L_IN1, L_CH = range(7)
+LAYER_COLS = 7
 GAP = 1
 
 
@@ -53,16 +59,65 @@ def _axpy8(typingctx, dst, di, src, si, k):
     return sig, codegen
 
 
-@njit(cache=True, inline="always")
-def _axpy(d, di, s, si, n, k):
-    """d[di:di+n] += s[si:si+n] * k (float32; k is +-1 or a power of two, so s * k is exact)."""
-    o = 0
-    while o + 8 <= n:
-        _axpy8(d, di + o, s, si + o, k)
-        o += 8
-    while o < n:
-        d[di + o] += s[si + o] * k
-        o += 1
+@intrinsic
+def _sum_into8(typingctx, cur, d, wflat, widx, kval, q0, q1, woff):
+    """cur[d:d+8] += sum over q in [q0, q1) of wflat[widx[q] + woff : +8] * kval[q], in q order,
+    keeping the partial sums in a register (one load and one store of cur)."""
+    sig = types.void(cur, types.intp, wflat, widx, kval, types.intp, types.intp, types.intp)
+
+    def codegen(context, builder, signature, args):
+        c_arr = context.make_array(signature.args[0])(context, builder, args[0])
+        w_arr = context.make_array(signature.args[2])(context, builder, args[2])
+        i_arr = context.make_array(signature.args[3])(context, builder, args[3])
+        k_arr = context.make_array(signature.args[4])(context, builder, args[4])
+        d, q0, q1, woff = args[1], args[5], args[6], args[7]
+        f32 = ir.FloatType()
+        vty = ir.VectorType(f32, 8)
+        dp = builder.bitcast(builder.gep(c_arr.data, [d]), vty.as_pointer())
+        acc0 = builder.load(dp, align=4)
+        pre = builder.block
+        head = builder.append_basic_block("sum8.head")
+        body = builder.append_basic_block("sum8.body")
+        done = builder.append_basic_block("sum8.done")
+        builder.branch(head)
+        builder.position_at_end(head)
+        q = builder.phi(q0.type)
+        acc = builder.phi(vty)
+        q.add_incoming(q0, pre)
+        acc.add_incoming(acc0, pre)
+        builder.cbranch(builder.icmp_signed("<", q, q1), body, done)
+        builder.position_at_end(body)
+        wi = builder.add(builder.load(builder.gep(i_arr.data, [q])), woff)
+        wv = builder.load(builder.bitcast(builder.gep(w_arr.data, [wi]), vty.as_pointer()), align=4)
+        k = builder.load(builder.gep(k_arr.data, [q]))
+        kv = ir.Constant(vty, ir.Undefined)
+        for i in range(8):
+            kv = builder.insert_element(kv, k, ir.Constant(ir.IntType(32), i))
+        acc_n = builder.fadd(acc, builder.fmul(wv, kv))
+        q_n = builder.add(q, ir.Constant(q.type, 1))
+        q.add_incoming(q_n, body)
+        acc.add_incoming(acc_n, body)
+        builder.branch(head)
+        builder.position_at_end(done)
+        builder.store(acc, dp, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _nonzero_mask64(typingctx, arr, off):
+    """uint64 whose bit i is set iff arr[off + i] != 0 (64 int8 read at once)."""
+    sig = types.uint64(arr, types.intp)
+
+    def codegen(context, builder, signature, args):
+        a = context.make_array(signature.args[0])(context, builder, args[0])
+        vty = ir.VectorType(ir.IntType(8), 64)
+        p = builder.bitcast(builder.gep(a.data, [args[1]]), vty.as_pointer())
+        nz = builder.icmp_unsigned("!=", builder.load(p, align=1), ir.Constant(vty, None))
+        return builder.bitcast(nz, ir.IntType(64))
+
+    return sig, codegen
 
 
 @intrinsic
@@ -76,91 +131,86 @@ def _cttz(typingctx, x):
     return sig, codegen
 
 
-@njit(cache=True, inline="always")
-def _axpy_v(d, di, s, si, n, k):
-    """_axpy for n a multiple of 8."""
-    for o in range(0, n, 8):
+@njit(cache=True, inline="always", error_model="numpy")
+def _axpy(d, di, s, si, n, k):
+    """d[di:di+n] += s[si:si+n] * k (float32; k is +-1 or a power of two, so s * k is exact)."""
+    o = 0
+    while o + 8 <= n:
         _axpy8(d, di + o, s, si + o, k)
+        o += 8
+    while o < n:
+        d[di + o] += s[si + o] * k
+        o += 1
 
 
-@njit(cache=True, inline="always")
-def _compact_words(spk, w64, p, cin, lst, sgn):
-    """_compact for 8 | cin and 8 | p, reading 8 channels at a time as a uint64 (w64 is spk
-    viewed as uint64): an all-zero word is skipped at once, a nonzero one yields its nonzero
-    bytes in order by trailing-zero counts."""
+@njit(cache=True, inline="always", error_model="numpy")
+def _events(spk, so, n, ev):
+    """Indices i (0 <= i < n) with spk[so + i] != 0, in order, into ev; returns their count."""
     m = 0
-    for k in range(cin // 8):
-        wd = w64[(p >> 3) + k]
-        while wd != 0:
-            byte = _cttz(wd) >> np.uint64(3)
-            c = k * 8 + np.int64(byte)
-            lst[m] = c
-            sgn[m] = spk[p + c]
+    nb = n // 64
+    for blk in range(nb):
+        mask = _nonzero_mask64(spk, so + blk * 64)
+        base = blk * 64
+        while mask != 0:
+            ev[m] = base + np.int64(_cttz(mask))
             m += 1
-            wd &= ~(np.uint64(0xFF) << (byte << np.uint64(3)))
+            mask &= mask - np.uint64(1)
+    for i in range(nb * 64, n):
+        ev[m] = i
+        m += spk[so + i] != 0
     return m
 
 
-@njit(cache=True, inline="always")
-def _compact(spk, p, cin, lst, sgn):
-    """The nonzero inputs among spk[p:p+cin]: channels into lst, values into sgn; their count.
-    Branch-free (always store, advance on a spike): spikes are too irregular to predict."""
-    m = 0
-    for c in range(cin):
-        v = spk[p + c]
-        lst[m] = c
-        sgn[m] = v
-        m += v != 0
-    return m
+@njit(cache=True, inline="always", error_model="numpy")
+def _scatter(cur, spk, so, wflat, ct, itab, scale, ev, widx, kval):
+    """cur (H_out*W_out*C_out) += scale * conv(spk[so:so+H*W*C_in]) for connection row `ct`.
 
-
-@njit(cache=True, inline="always")
-def _scatter(cur, spk, w64, so, wflat, ct, itab, scale, lst, sgn):
-    """cur (H_out*W_out*C_out) += scale * conv(spikes at spk[so:]) for connection row `ct`.
-
-    For each input with a spike: the (ky, oy) pairs that read its row come from a table; the
-    outputs that read its column are consecutive (ox_lo .. ox_lo + len - 1), and the weights are
-    stored polyphase, (ky, C_in, kx mod stride, kx descending, C_out), so that each spike adds
-    one contiguous run of len * C_out weights per kernel row. `w64`: spk viewed as uint64,
-    used when the source is a spiking layer with 8 | C_in (None-like: any array otherwise)."""
-    h, w, cin, wo, cout, kh = ct[H], ct[W], ct[CIN], ct[WO], ct[COUT], ct[KH]
-    st, nmax, wp = ct[STRIDE], ct[NMAX], ct[W_OFF]
-    ycnt, yk, yo = ct[YCNT], ct[YK], ct[YO]
-    xr, xj, xo, xl = ct[XR], ct[XJ], ct[XO0], ct[XLEN]
-    words = ct[SRC] >= 0 and cin % 8 == 0
-    vec = cout % 8 == 0
-    cstride = st * nmax * cout
-    for iy in range(h):
-        ny = itab[ycnt + iy]
-        if ny == 0:
-            continue
-        for ix in range(w):
-            ln = itab[xl + ix]
-            if ln == 0:
-                continue
-            p = so + (iy * w + ix) * cin
-            if words:
-                m = _compact_words(spk, w64, p, cin, lst, sgn)
+    For every nonzero input (position p, channel c): each entry e of p's run list adds
+    wflat[wo_e + c * CSTRIDE : + ln_e] * value into cur[dst_e : dst_e + ln_e]. With GROUPED
+    (wide inputs: several spikes per position), the spikes of one position are summed into each
+    8-float block of the outputs in a register: one load and store of cur per block, not per
+    spike (the same additions in the same order)."""
+    cin = ct[CIN]
+    m = _events(spk, so, ct[H] * ct[W] * cin, ev)
+    ptr, dst, wo, ln = ct[E_PTR], ct[E_DST], ct[E_WO], ct[E_LN]
+    w0, cstride, shift = ct[W_OFF], ct[CSTRIDE], ct[CSHIFT]
+    if ct[GROUPED] != 0:
+        q = 0
+        while q < m:
+            p = ev[q] >> shift
+            q1 = q
+            while q1 < m and (ev[q1] >> shift) == p:
+                idx = ev[q1]
+                widx[q1] = w0 + (idx & (cin - 1)) * cstride
+                kval[q1] = scale * np.float32(spk[so + idx])
+                q1 += 1
+            for e in range(itab[ptr + p], itab[ptr + p + 1]):
+                d, wofe, n = itab[dst + e], itab[wo + e], itab[ln + e]
+                for o in range(0, n, 8):
+                    _sum_into8(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+            q = q1
+        return
+    vec = ct[COUT] % 8 == 0
+    for q in range(m):
+        idx = ev[q]
+        if shift >= 0:
+            p = idx >> shift
+            c = idx & (cin - 1)
+        else:
+            p = idx // cin
+            c = idx - p * cin
+        k = scale * np.float32(spk[so + idx])
+        wc = w0 + c * cstride
+        for e in range(itab[ptr + p], itab[ptr + p + 1]):
+            d, wi, n = itab[dst + e], wc + itab[wo + e], itab[ln + e]
+            if vec:
+                for o in range(0, n, 8):
+                    _axpy8(cur, d + o, wflat, wi + o, k)
             else:
-                m = _compact(spk, p, cin, lst, sgn)
-            if m == 0:
-                continue
-            run = ln * cout
-            r, j_lo, ox_lo = itab[xr + ix], itab[xj + ix], itab[xo + ix]
-            for a in range(ny):
-                ky = itab[yk + iy * kh + a]
-                oy = itab[yo + iy * kh + a]
-                di = (oy * wo + ox_lo) * cout
-                wb = wp + ((ky * cin * st + r) * nmax + j_lo) * cout
-                if vec:
-                    for q in range(m):
-                        _axpy_v(cur, di, wflat, wb + lst[q] * cstride, run, scale * sgn[q])
-                else:
-                    for q in range(m):
-                        _axpy(cur, di, wflat, wb + lst[q] * cstride, run, scale * sgn[q])
+                _axpy(cur, d, wflat, wi, n, k)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _gap(cur, chan, co, ct, scale):
     """cur (C) += scale * mean over H, W of the source's spikes, from its per-channel counts
     chan[co:co+C] (kept by the source's IF scan)."""
@@ -169,8 +219,8 @@ def _gap(cur, chan, co, ct, scale):
         cur[i] += scale * (np.float32(chan[co + i]) / np.float32(hw))
 
 
-@njit(cache=True, inline="always")
-def _channel_counts(w64, ss, off, n, ch, out, acc):
+@njit(cache=True, inline="always", error_model="numpy")
+def _channel_counts(w64, ss, off, n, ch, out):
     """out[c] = spikes of channel c in ss (n = positions * ch int8 0/1, channels-last). With
     8 | ch and 8 | off, 8 channels are summed at once as the bytes of a uint64 (flushed before
     any byte can pass 255)."""
@@ -185,26 +235,23 @@ def _channel_counts(w64, ss, off, n, ch, out, acc):
     w0 = off // 8
     npos = n // ch
     for k in range(wpp):
-        acc[k] = 0
-    for p in range(npos):
-        for k in range(wpp):
-            acc[k] += w64[w0 + p * wpp + k]
-        if p % 255 == 254 or p == npos - 1:
-            for k in range(wpp):
-                a = acc[k]
-                for i in range(8):
-                    out[k * 8 + i] += (a >> np.uint64(8 * i)) & np.uint64(0xFF)
-                acc[k] = 0
+        for p0 in range(0, npos, 255):
+            a = np.uint64(0)
+            for p in range(p0, min(npos, p0 + 255)):
+                a += w64[w0 + p * wpp + k]
+            for i in range(8):
+                out[k * 8 + i] += (a >> np.uint64(8 * i)) & np.uint64(0xFF)
 
 
-@njit(cache=True)
-def conn_activity(spk, so, ct, itab, rows, omap):
-    """(input spikes, active crossbar reads, active windows) of connection `ct` for one image and
+@njit(cache=True, error_model="numpy")
+def conn_activity(spk, so, conn_tab, g, itab, rows, omap):
+    """(input spikes, active crossbar reads, active windows) of connection g for one image and
     step; `spk[so:]` its input (H*W*C_in, nonzero = active), `rows` input rows per crossbar.
 
     A crossbar read is (output position, ky, kx, row group, column block), needed when some
     input in that window position and row group is nonzero; a window is (output position, row
     group, column block), needed when any of its k_h*k_w positions is (docs/engine.md)."""
+    ct = conn_tab[g]
     h, w, cin, ho, wo, kh, kw = ct[H], ct[W], ct[CIN], ct[HO], ct[WO], ct[KH], ct[KW]
     groups = (cin + rows - 1) // rows
     ycnt, yo, xcnt, xo = ct[YCNT], ct[YO], ct[XCNT], ct[XO]
@@ -237,10 +284,10 @@ def conn_activity(spk, so, ct, itab, rows, omap):
     return n_in, reads * ct[COLBLK], windows * ct[COLBLK]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _layer_step(
     b, t, tt, j, layer_tab, in_idx, conn_tab, wflat, bias, itab, v, s, s64, chan, base, inp,
-    omega, gscale, threshold, counts, act, rows, cur, lst, sgn, omap, acc,
+    omega, gscale, threshold, counts, act, rows, cur, ev, widx, kval, omap,
 ):  # fmt: skip
     """Layer j of image b at timestep t (chunk index tt): currents, IF scan, spike counts."""
     lt = layer_tab[j]
@@ -281,9 +328,9 @@ def _layer_step(
         if ct[KIND] == GAP:
             _gap(cur, chan[(t - 1) & 1, b], ct[SRC_CH], ct, sc)
         else:
-            _scatter(cur, spk, s64[(t - 1) & 1, b], so, wflat, ct, itab, sc, lst, sgn)
+            _scatter(cur, spk, so, wflat, ct, itab, sc, ev, widx, kval)
         if rows > 0:
-            a_in, a_rd, a_win = conn_activity(spk, so, ct, itab, rows, omap)
+            a_in, a_rd, a_win = conn_activity(spk, so, conn_tab, g, itab, rows, omap)
             act[b, tt, g, 0] = a_in
             act[b, tt, g, 1] = a_rd
             act[b, tt, g, 2] = a_win
@@ -302,13 +349,14 @@ def _layer_step(
         fired += f
     counts[b, tt, j] = fired
     if lt[L_CH] >= 0:
-        _channel_counts(s64[t & 1, b], ss, off, n, ch, c_wr[lt[L_CH] : lt[L_CH] + ch], acc)
+        _channel_counts(s64[t & 1, b], ss, off, n, ch, c_wr[lt[L_CH] : lt[L_CH] + ch])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def run_chunk(
     b0, b1, t0, t1, layer_tab, in_idx, conn_tab, wflat, bias, itab, v, s, s64, chan, base, inp,
-    omega, gscale, threshold, head_layers, rec, counts, act, rows, max_n, max_c, max_omap, group,
+    omega, gscale, threshold, head_layers, rec, counts, act, rows, max_n, max_in, max_omap,
+    group,
 ):  # fmt: skip
     """Advance images b0..b1-1 of the batch from timestep t0 to t1 (exclusive).
 
@@ -326,10 +374,10 @@ def run_chunk(
     """
     n_layers = layer_tab.shape[0]
     cur = np.empty(max_n, np.float32)
-    lst = np.empty(max_c, np.int64)
-    sgn = np.empty(max_c, np.float32)
+    ev = np.empty(max_in, np.int64)
+    widx = np.empty(max_in, np.int64)
+    kval = np.empty(max_in, np.float32)
     omap = np.empty(max_omap, np.uint8)
-    acc = np.empty(max_c // 8 + 1, np.uint64)
     for g0 in range(b0, b1, group):
         g1 = min(b1, g0 + group)
         for t in range(t0, t1):
@@ -338,8 +386,8 @@ def run_chunk(
                 for b in range(g0, g1):
                     _layer_step(
                         b, t, tt, j, layer_tab, in_idx, conn_tab, wflat, bias, itab, v, s, s64,
-                        chan, base, inp, omega, gscale, threshold, counts, act, rows, cur, lst,
-                        sgn, omap, acc,
+                        chan, base, inp, omega, gscale, threshold, counts, act, rows, cur, ev,
+                        widx, kval, omap,
                     )  # fmt: skip
             for b in range(g0, g1):
                 s_rd = s[(t - 1) & 1, b]

@@ -47,7 +47,9 @@ def schedule(plan: Plan, coding: InputCoding, t0: int, t1: int) -> tuple[np.ndar
 
 def layer_bias(plan: Plan, coding: InputCoding) -> list[np.ndarray]:
     """beta_j per layer: the layer's bias times the coding's bias scale, rounded to float32."""
-    return [(ly.bias.astype(np.float64) * coding.bias_scale).astype(np.float32) for ly in plan.layers]
+    return [
+        (ly.bias.astype(np.float64) * coding.bias_scale).astype(np.float32) for ly in plan.layers
+    ]
 
 
 def default_threads() -> int:
@@ -99,24 +101,42 @@ def polyphase(w: np.ndarray, stride: int) -> np.ndarray:
     return out.ravel()
 
 
-def _runs(c: Conn) -> list[np.ndarray]:
-    """Per input column ix: (r, jj_lo, ox_lo, len) of the outputs reading it (see polyphase)."""
-    w_in, w_out, kw, s, pad = c.in_shape[1], c.out_shape[1], c.kernel[1], c.stride, c.pad
-    r_, j_, o_, n_ = (np.zeros(w_in, np.int64) for _ in range(4))
-    for ix in range(w_in):
-        r = (ix + pad) % s
-        n_r = len(range(r, kw, s))
-        base = (ix + pad - r) // s - n_r + 1
-        lo, hi = max(0, -base), min(n_r - 1, w_out - 1 - base)
-        r_[ix], j_[ix], o_[ix] = r, lo, base + lo
-        n_[ix] = max(0, hi - lo + 1)
-    return [r_, j_, o_, n_]
+def scatter_runs(c: Conn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What one input spike adds, per input position p = iy * W + ix (weights in the polyphase
+    layout, channel 0): entries ptr[p]..ptr[p+1]-1 of (dst, wo, ln), each adding
+    weights[wo : wo + ln] (+ c * stride * ceil(kw/stride) * C_out for channel c) into the
+    currents [dst : dst + ln] of the outputs one kernel row feeds. Outputs a column feeds are
+    consecutive (ox from base + lo to base + hi), and so are their weights."""
+    h, w, cin = c.in_shape
+    ho, wo_, cout = c.out_shape
+    kh, kw = c.kernel
+    s, pad = c.stride, c.pad
+    nmax = -(-kw // s)
+    ptr, dst, wo, ln = [0], [], [], []
+    for iy in range(h):
+        for ix in range(w):
+            r = (ix + pad) % s
+            n_r = len(range(r, kw, s))
+            base = (ix + pad - r) // s - n_r + 1
+            lo, hi = max(0, -base), min(n_r - 1, wo_ - 1 - base)
+            for ky in range(kh):
+                num = iy + pad - ky
+                if hi < lo or num % s or not 0 <= num // s < ho:
+                    continue
+                dst.append(((num // s) * wo_ + base + lo) * cout)
+                wo.append(((ky * cin * s + r) * nmax + lo) * cout)
+                ln.append((hi - lo + 1) * cout)
+            ptr.append(len(dst))
+    return tuple(np.asarray(a, np.int64) for a in (ptr, dst, wo, ln))  # type: ignore[return-value]
 
 
 def _index_tables(c: Conn) -> list[np.ndarray]:
     ycnt, yk, yo = c.out_index(0)
     xcnt, xk, xo = c.out_index(1)
-    return [ycnt, yk.ravel(), yo.ravel(), xcnt, xk.ravel(), xo.ravel(), *_runs(c)]
+    tabs = [ycnt, yk.ravel(), yo.ravel(), xcnt, xk.ravel(), xo.ravel()]
+    if c.kind is ConnKind.CONV:
+        return tabs + list(scatter_runs(c))
+    return tabs + [np.zeros(1, np.int64)] * 4
 
 
 class NumbaBackend(Backend):
@@ -140,7 +160,9 @@ class NumbaBackend(Backend):
         self.analog = [c.src < 0 and coding.analog for c in conns]
         self.bias = np.zeros(self.n_state, np.float32)  # beta_j tiled over each layer's neurons
         for j, b in enumerate(layer_bias(plan, coding)):
-            self.bias[offs[j] : offs[j] + layers[j].neurons] = np.tile(b, layers[j].neurons // len(b))
+            self.bias[offs[j] : offs[j] + layers[j].neurons] = np.tile(
+                b, layers[j].neurons // len(b)
+            )
         # weights in the polyphase layout of _kernels._scatter (see polyphase())
         parts = [polyphase(c.weight, c.stride) for c in conns]
         w_offs = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
@@ -162,7 +184,7 @@ class NumbaBackend(Backend):
             r[K.HO], r[K.WO], r[K.COUT] = c.out_shape
             r[K.KH], r[K.KW], r[K.W_OFF] = c.kernel[0], c.kernel[1], w_offs[g]
             for col, tab in zip(
-                (K.YCNT, K.YK, K.YO, K.XCNT, K.XK, K.XO, K.XR, K.XJ, K.XO0, K.XLEN),
+                (K.YCNT, K.YK, K.YO, K.XCNT, K.XK, K.XO, K.E_PTR, K.E_DST, K.E_WO, K.E_LN),
                 _index_tables(c),
                 strict=True,
             ):
@@ -172,7 +194,11 @@ class NumbaBackend(Backend):
             r[K.ANALOG] = int(self.analog[g])
             r[K.SRC_OFF] = offs[c.src] if c.src >= 0 else 0
             r[K.COLBLK] = math.ceil(c.out_shape[2] / cols)
-            r[K.STRIDE], r[K.NMAX] = c.stride, -(-c.kernel[1] // c.stride)
+            r[K.CSTRIDE] = c.stride * -(-c.kernel[1] // c.stride) * c.out_shape[2]
+            cin = c.in_shape[2]
+            r[K.CSHIFT] = cin.bit_length() - 1 if cin & (cin - 1) == 0 else -1
+            # per-position grouping pays from ~2 spikes per position (bench/README.md)
+            r[K.GROUPED] = int(cin >= 32 and r[K.CSHIFT] >= 0 and c.out_shape[2] % 8 == 0)
             r[K.SRC_CH] = ch_offs.get(c.src, -1) if c.kind is ConnKind.GAP else -1
         self.conn_tab = conn_tab
         self.itab = np.concatenate(tables).astype(np.int64)
@@ -189,7 +215,6 @@ class NumbaBackend(Backend):
             r = layer_tab[j]
             r[K.L_OFF], r[K.L_N], r[K.L_C] = offs[j], ly.neurons, ly.shape[2]
             r[K.L_BASE] = base_offs.get(j, -1)
-            r[K.L_BIAS] = offs[j]
             r[K.L_IN0] = len(in_idx)
             in_idx += plan.conns_into(j)
             r[K.L_IN1] = len(in_idx)
@@ -199,12 +224,25 @@ class NumbaBackend(Backend):
         self.offs = offs
         self.head_layers = np.asarray(list(plan.heads.values()), np.int64)
         self.max_n = max(ly.neurons for ly in layers)
-        self.max_c = max(max(c.in_shape[2], c.out_shape[2]) for c in conns)
+        self.max_in = max(int(np.prod(c.in_shape)) for c in conns)
         g_max = max(math.ceil(c.in_shape[2] / max(rows, 1)) for c in conns)
         self.max_omap = max(c.out_shape[0] * c.out_shape[1] for c in conns) * g_max
 
     def start(self, x: np.ndarray, ids: np.ndarray, chunk: int) -> NumbaRunner:
         return NumbaRunner(self, x, ids, chunk)
+
+    def batch_bytes(self, nb: int, chunk: int) -> int:
+        """Bytes of the arrays a runner of `nb` images and `chunk` steps holds at once: state
+        (membranes, two spike buffers, channel counts, analog currents), one chunk's input
+        spikes (and their transposed copy) and outputs, and the per-thread scratch."""
+        plan = self.plan
+        state = nb * (self.n_state * (4 + 2) + 2 * 4 * self.n_chan + 4 * self.n_base)
+        pixels = 0 if self.coding.analog else 2 * int(np.prod(plan.input_shape))
+        per_step = pixels + len(plan.heads) * plan.classes + 4 * len(plan.layers)
+        per_step += 12 * len(plan.conns) if self.rows else 0
+        scratch = 4 * self.max_n + 20 * self.max_in + self.max_omap
+        threads = min(self.threads, -(-nb // self.group))
+        return state + nb * chunk * per_step + threads * scratch
 
 
 def _channels_last(t: torch.Tensor) -> np.ndarray:
@@ -237,19 +275,7 @@ class NumbaRunner(Runner):
                     cur = cur + np.tile(plan.conns[g].bias, len(cur[0]) // plan.layers[j].shape[2])
             o = be.layer_tab[j, K.L_BASE]
             self.base[:, o : o + cur.shape[1]] = cur
-        p = int(np.prod(plan.input_shape))
-        n_out = len(plan.heads), plan.classes
-        rows = be.rows
-        n_g, n_l = len(plan.conns), len(plan.layers)
-        self.state_bytes = (
-            self.v.nbytes
-            + self.s.nbytes
-            + self.chan.nbytes
-            + self.base.nbytes
-            + nb * chunk * (0 if be.coding.analog else p)  # input spikes
-            + nb * chunk * (n_out[0] * n_out[1] + 4 * n_l + (12 * n_g if rows else 0))
-            + nb * 4 * (be.max_n + 3 * be.max_c) * 2  # per-image scratch (bounded by threads)
-        )
+        self.state_bytes = be.batch_bytes(nb, chunk)
 
     def advance(self, t0: int, t1: int) -> ChunkOut:
         be, plan = self.be, self.be.plan
@@ -287,7 +313,7 @@ class NumbaRunner(Runner):
             act,
             be.rows,
             be.max_n,
-            be.max_c,
+            be.max_in,
             be.max_omap,
             be.group,
         )
@@ -308,17 +334,17 @@ class NumbaRunner(Runner):
 def _analog_activity(be: NumbaBackend, g: int, x: np.ndarray) -> np.ndarray:
     """(B, 3) activity of analog connection g: a nonzero pixel counts as an active input."""
     nz = np.ascontiguousarray((x != 0).transpose(0, 2, 3, 1)).reshape(len(x), -1)
-    return activity_of(be.conn_tab[g], be.itab, be.rows, be.max_omap, nz.astype(np.int8))
+    return activity_of(be.conn_tab, g, be.itab, be.rows, be.max_omap, nz.astype(np.int8))
 
 
 def activity_of(
-    ct: np.ndarray, itab: np.ndarray, rows: int, max_omap: int, spikes: np.ndarray
+    conn_tab: np.ndarray, g: int, itab: np.ndarray, rows: int, max_omap: int, spikes: np.ndarray
 ) -> np.ndarray:
     """(B, 3) int32 activity of one connection for a batch of flat channels-last inputs."""
     omap = np.empty(max_omap, np.uint8)
     out = np.zeros((len(spikes), 3), np.int32)
     for b in range(len(spikes)):
-        out[b] = K.conn_activity(spikes[b], 0, ct, itab, rows, omap)
+        out[b] = K.conn_activity(spikes[b], 0, conn_tab, g, itab, rows, omap)
     return out
 
 
@@ -370,7 +396,7 @@ class TorchRunner(Runner):
                 tt = t - t0
                 inp = self.xt if spikes is None else torch.from_numpy(spikes[:, tt]).float()
                 emitted = list(self.out)  # spikes fired at t-1, emitted at t
-                for j, ly in enumerate(plan.layers):
+                for j in range(len(plan.layers)):
                     om = float(omega[tt, j])
                     if om == 0:
                         self.out[j] = torch.zeros_like(self.out[j])
@@ -405,4 +431,4 @@ class TorchRunner(Runner):
         assert tb is not None
         a = src if src.dim() == 4 else src[:, :, None, None]
         flat = np.ascontiguousarray((a != 0).permute(0, 2, 3, 1).numpy()).reshape(len(a), -1)
-        return activity_of(tb.conn_tab[g], tb.itab, tb.rows, tb.max_omap, flat.astype(np.int8))
+        return activity_of(tb.conn_tab, g, tb.itab, tb.rows, tb.max_omap, flat.astype(np.int8))

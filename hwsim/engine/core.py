@@ -124,19 +124,16 @@ def state_bytes(
     time_chunk: int = 64,
     coding: InputCoding | None = None,
     activity: ActivitySpec | None = None,
+    threads: int = 0,
 ) -> int:
-    """Estimate of the Numba engine's peak memory for one batch (see SimResult.peak_state_bytes):
-    membranes (4 B) and two spike buffers (1 B each) per neuron, analog input currents, input
-    spikes and per-chunk outputs."""
-    plan = build_plan(snn)
-    coding = coding or DirectCoding()
-    n = sum(ly.neurons for ly in plan.layers)
-    analog = sum(plan.layers[c.dst].neurons for c in plan.conns if c.src < 0) if coding.analog else 0
-    pixels = int(np.prod(plan.input_shape))
-    per_step = len(plan.heads) * plan.classes + 4 * len(plan.layers)
-    per_step += 0 if coding.analog else 2 * pixels
-    per_step += 12 * len(plan.conns) if activity else 0
-    return batch_size * (6 * n + 4 * analog + time_chunk * per_step)
+    """Peak memory of the numba engine for batches of `batch_size` images (what
+    SimResult.peak_state_bytes reports): membranes (4 B) and two spike buffers (1 B each) per
+    neuron, analog input currents, one chunk's input spikes and outputs, per-thread scratch.
+    The result arrays come on top: head spikes are N x T x classes bytes per head."""
+    rows = activity.rows_per_crossbar if activity else 0
+    cols = activity.cols_per_crossbar if activity else 1
+    be = NumbaBackend(build_plan(snn), coding or DirectCoding(), rows, cols, threads)
+    return be.batch_bytes(batch_size, time_chunk)
 
 
 def simulate(
