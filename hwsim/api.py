@@ -19,9 +19,10 @@ import torch
 
 from hwsim import __version__
 from hwsim.atomic import atomic_write_text
+from hwsim.coding import DirectCoding, InputCoding, PoissonCoding, WeightedSpikeCoding
 from hwsim.convert import ConversionParams, SpikingNetwork, convert
 from hwsim.data import ImageSet, load_dataset
-from hwsim.engine import simulate
+from hwsim.engine import BACKENDS, ActivitySpec, simulate
 from hwsim.fusion import (
     DEFAULT_ALPHA_GRID,
     EvidencePooling,
@@ -58,18 +59,46 @@ DEFAULT_TRACE_ROOT = Path("traces")
 
 @dataclass(frozen=True)
 class SimConfig:
-    """How a split is simulated; everything here except batch_size is part of the trace key."""
+    """How a split is simulated; everything here but batch_size and threads is part of the
+    trace key (backends differ in float summation order, so they key separately)."""
 
     timesteps: int = 300
     conversion: ConversionParams = ConversionParams()
+    coding: InputCoding = DirectCoding()
+    backend: str = "numba"
+    activity: ActivitySpec | None = None  # crossbar activity counts (for the event energy model)
     batch_size: int = 250
-    seed: int = 0
+    threads: int = 0  # numba threads; 0: all cores
 
     def __post_init__(self) -> None:
         if self.timesteps < 1:
             raise ValueError(f"--timesteps must be >= 1, got {self.timesteps}")
         if self.batch_size < 1:
             raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"--backend {self.backend!r}: expected one of {', '.join(BACKENDS)}")
+
+    def engine_key(self) -> dict:
+        return {
+            "hwsim": __version__,
+            "backend": self.backend,
+            "activity": None if self.activity is None else asdict(self.activity),
+        }
+
+
+def coding_from_text(text: str, seed: int = 0) -> InputCoding:
+    """'direct', 'poisson' or 'weighted:K' (K phases) -> an input coding."""
+    name, _, arg = text.partition(":")
+    if name == "direct" and not arg:
+        return DirectCoding()
+    if name == "poisson" and not arg:
+        return PoissonCoding(seed=seed)
+    if name == "weighted":
+        try:
+            return WeightedSpikeCoding(phases=int(arg or 8))
+        except ValueError:
+            pass
+    raise ValueError(f"--coding {text!r}: expected direct, poisson or weighted:K (K phases)")
 
 
 @dataclass
@@ -112,15 +141,15 @@ class Session:
             checkpoint_sha256=self.model_sha256,
             snn_fingerprint=self.snn.fingerprint(),
             conversion=asdict(self.conversion),
-            coding={"name": "direct"},
+            coding={"name": type(sim.coding).__name__, **asdict(sim.coding)},
             timesteps=sim.timesteps,
-            seed=sim.seed,
+            seed=int(getattr(sim.coding, "seed", 0)),
             dataset=data.name,
             split=data.split,
             image_indices_sha256=indices_sha256(data.indices),
             images=len(data),
             heads=self.spec.head_positions,
-            engine={"hwsim": __version__},
+            engine=sim.engine_key(),
         )
 
 
@@ -157,7 +186,18 @@ def trace(
 
     if progress is not None:
         progress(stage, 0, len(data))
-    result = simulate(session.snn, data.x, sim.timesteps, batch_size=sim.batch_size, on_batch=tick)
+    result = simulate(
+        session.snn,
+        data.x,
+        sim.timesteps,
+        batch_size=sim.batch_size,
+        on_batch=tick,
+        coding=sim.coding,
+        backend=sim.backend,
+        activity=sim.activity,
+        image_ids=data.indices,
+        threads=sim.threads,
+    )
     out = Trace(key, data.y, data.indices, result)
     if trace_root is not None:
         write_trace(out, trace_folder(trace_root, key))

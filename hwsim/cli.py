@@ -131,10 +131,15 @@ def cmd_convert(args: argparse.Namespace, console: Console) -> None:
 
 
 def _sim_config(args: argparse.Namespace) -> SimConfig:
+    from hwsim.api import coding_from_text
+
     return SimConfig(
         timesteps=args.timesteps,
         conversion=ConversionParams(v0=args.v0),
+        coding=coding_from_text(args.coding, args.seed),
+        backend=args.backend,
         batch_size=args.batch_size,
+        threads=args.threads,
     )
 
 
@@ -348,6 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--images", type=int, help="test images (default: the whole test split)")
         q.add_argument("--batch-size", type=int, default=250, help="images simulated at once")
         q.add_argument("--v0", type=float, default=0.0, help="initial membrane potential")
+        q.add_argument("--coding", default="direct", help="direct, poisson or weighted:K")
+        q.add_argument("--seed", type=int, default=0, help="seed of Poisson input spikes")
+        q.add_argument("--backend", choices=("numba", "torch"), default="numba")
+        q.add_argument("--threads", type=int, default=0, help="engine threads (0: all cores)")
         q.add_argument("--data-root", help="folder with MNIST IDX or CIFAR pickle files")
         q.add_argument("--traces", default="traces", help="trace cache folder")
         q.add_argument("--no-cache", action="store_true", help="neither read nor write traces")

@@ -86,7 +86,10 @@ def write_run(result: RunResult, out_dir: Path) -> list[Path]:
     write_csv(accuracy_energy_frame(ev), paths[1])
     write_csv(targets_frame(ev), paths[2])
     luts = {
-        name: {"pwl": ev.fusion.tuning.pwl[name].to_dict(), "lut": ev.fusion.tuning.luts[name].to_dict()}
+        name: {
+            "pwl": ev.fusion.tuning.pwl[name].to_dict(),
+            "lut": ev.fusion.tuning.luts[name].to_dict(),
+        }
         for name in ev.fusion.tuning.luts
     }
     atomic_write_text(paths[3], json.dumps(luts, indent=1))

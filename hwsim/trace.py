@@ -14,6 +14,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,37 +79,60 @@ def indices_sha256(indices: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(indices, np.int64).tobytes()).hexdigest()
 
 
-def _sim_to_arrays(sim: SimResult) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    arrays: dict[str, np.ndarray] = {}
-    plain: dict[str, Any] = {}
-    for f in dataclasses.fields(sim):
-        value = getattr(sim, f.name)
-        if isinstance(value, np.ndarray):
-            arrays[f.name] = value
-        elif isinstance(value, dict):
-            plain[f.name] = {"__dict_of_arrays__": [int(k) for k in value]}
-            for k, v in value.items():
-                arrays[f"{f.name}/{int(k)}"] = np.asarray(v)
-        elif isinstance(value, tuple):
-            plain[f.name] = list(value)
-        else:
-            plain[f.name] = value
-    return arrays, plain
+def _flatten(obj: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
+    """Move every numpy array of a (nested) dataclass into `arrays` under a path-like name;
+    return a JSON-compatible description of the rest."""
+    if isinstance(obj, np.ndarray):
+        arrays[prefix] = obj
+        return {"__array__": prefix}
+    if dataclasses.is_dataclass(obj):
+        return {
+            "__dataclass__": type(obj).__name__,
+            "fields": {
+                f.name: _flatten(getattr(obj, f.name), f"{prefix}.{f.name}", arrays)
+                for f in dataclasses.fields(obj)
+            },
+        }
+    if isinstance(obj, dict):
+        return {
+            "__dict__": [
+                [int(k), _flatten(v, f"{prefix}/{int(k)}", arrays)] for k, v in obj.items()
+            ]
+        }
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_flatten(v, f"{prefix}[{i}]", arrays) for i, v in enumerate(obj)]}
+    if isinstance(obj, np.integer | np.floating):
+        return obj.item()
+    return obj
 
 
-def _sim_from_arrays(arrays: dict[str, np.ndarray], plain: dict[str, Any]) -> SimResult:
-    kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(SimResult):
-        if f.name in arrays:
-            kwargs[f.name] = arrays[f.name]
-        elif isinstance(plain.get(f.name), dict) and "__dict_of_arrays__" in plain[f.name]:
-            keys = plain[f.name]["__dict_of_arrays__"]
-            kwargs[f.name] = {k: arrays[f"{f.name}/{k}"] for k in keys}
-        elif isinstance(plain.get(f.name), list):
-            kwargs[f.name] = tuple(plain[f.name])
-        elif f.name in plain:
-            kwargs[f.name] = plain[f.name]
-    return SimResult(**kwargs)
+def _unflatten(desc: Any, arrays: dict[str, np.ndarray], types: dict[str, type]) -> Any:
+    if isinstance(desc, dict):
+        if "__array__" in desc:
+            return arrays[desc["__array__"]]
+        if "__dataclass__" in desc:
+            cls = types[desc["__dataclass__"]]
+            return cls(**{k: _unflatten(v, arrays, types) for k, v in desc["fields"].items()})
+        if "__dict__" in desc:
+            return {k: _unflatten(v, arrays, types) for k, v in desc["__dict__"]}
+        if "__tuple__" in desc:
+            return tuple(_unflatten(v, arrays, types) for v in desc["__tuple__"])
+    return desc
+
+
+def _result_types() -> dict[str, type]:
+    """Dataclasses a trace may contain: SimResult and the dataclasses of its fields."""
+    found: dict[str, type] = {}
+    stack: list[type] = [SimResult]
+    while stack:
+        cls = stack.pop()
+        found[cls.__name__] = cls
+        hints = typing.get_type_hints(cls)
+        for hint in hints.values():
+            for t in (hint, *typing.get_args(hint)):
+                if dataclasses.is_dataclass(t) and t.__name__ not in found:
+                    stack.append(t)
+    return found
 
 
 def write_trace(trace: Trace, folder: Path) -> Path:
@@ -117,7 +141,8 @@ def write_trace(trace: Trace, folder: Path) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        arrays, plain = _sim_to_arrays(trace.sim)
+        arrays: dict[str, np.ndarray] = {}
+        plain = _flatten(trace.sim, "sim", arrays)
         arrays["labels"] = trace.labels
         arrays["image_indices"] = trace.image_indices
         np.savez_compressed(tmp / ARRAYS_FILE, **arrays)
@@ -179,7 +204,10 @@ def read_trace(folder: Path) -> Trace:
         raise TraceError(f"{meta_path}: key checksum mismatch; the metadata was edited")
     labels = arrays.pop("labels")
     indices = arrays.pop("image_indices")
-    sim = _sim_from_arrays(arrays, meta.get("sim", {}))
+    try:
+        sim = _unflatten(meta["sim"], arrays, _result_types())
+    except (KeyError, TypeError) as e:
+        raise TraceError(f"{meta_path}: engine result does not fit this hwsim ({e})") from None
     n, t = key.images, key.timesteps
     for h, spikes in sim.head_spikes.items():
         if spikes.shape[:2] != (n, t):

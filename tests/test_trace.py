@@ -7,7 +7,7 @@ import pytest
 
 from hwsim.convert import convert
 from hwsim.data import load_dataset
-from hwsim.engine import simulate
+from hwsim.engine import ActivitySpec, simulate
 from hwsim.trace import (
     ARRAYS_FILE,
     META_FILE,
@@ -27,7 +27,7 @@ def trace(tiny_checkpoint):
     ckpt, _ = tiny_checkpoint
     data = load_dataset("synthetic", "test").take(6)
     snn = convert(ckpt, load_dataset("synthetic", "train"))
-    sim = simulate(snn, data.x, 12)
+    sim = simulate(snn, data.x, 12, activity=ActivitySpec(rows_per_crossbar=8))
     key = TraceKey(
         checkpoint_sha256="0" * 64,
         snn_fingerprint=snn.fingerprint(),
@@ -55,6 +55,10 @@ def test_round_trip_is_exact(trace, tmp_path):
         assert back.sim.head_spikes[h].dtype == np.uint8
     np.testing.assert_array_equal(back.sim.layer_spikes, trace.sim.layer_spikes)
     assert back.sim.layer_names == trace.sim.layer_names
+    assert back.sim.activity.spec == trace.sim.activity.spec
+    assert back.sim.activity.names == trace.sim.activity.names
+    np.testing.assert_array_equal(back.sim.activity.active_pe_ops, trace.sim.activity.active_pe_ops)
+    assert back.sim.activity.active_pe_ops.sum() > 0
     assert find_trace(tmp_path, trace.key) is not None
     other = TraceKey(**{**trace.key.__dict__, "timesteps": 13})
     assert find_trace(tmp_path, other) is None
