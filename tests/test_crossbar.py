@@ -75,7 +75,7 @@ def test_one_crossbar_currents_and_codes_by_hand() -> None:
     i_neg = column_currents_a(X[0].numpy(), g_neg[:, None], V)[0]
     assert i_pos == pytest.approx(V * (G_ON + G_OFF)) and i_neg == pytest.approx(V * 2 * G_OFF)
     assert float(layer.current_a(signal[0, 0, 0])) == pytest.approx(i_pos - i_neg, rel=1e-12)
-    # codes = floor(signal / 1.5 + 1/2): 1 -> 1, 2 -> 1, 0 -> 0, -1 -> -1
+    # codes = round(signal / 1.5): 1 -> 1, 2 -> 1, 0 -> 0, -1 -> -1
     assert read.codes[0].tolist() == [[[1, 0], [1, 0]], [[0, 0], [1, 1]], [[-1, 0], [-1, 1]]]
     # shift-add: psum = 1.5 (code_0 + 2 code_1); exact x W would be [5, 0], [2, 2], [-3, 2]
     assert read.psum.numpy() == pytest.approx(np.array([[4.5, 0.0], [3.0, 3.0], [-4.5, 3.0]]))
@@ -89,7 +89,7 @@ def test_adc_clips_at_full_scale() -> None:
     layer = CrossbarLayer(codes[None], arch)
     x = torch.ones((1, 1, 8))
     read = layer.read(x)
-    # signal 8 levels in both slices: floor(8 / 1.5 + 0.5) = 5 > 3 -> clipped to 3
+    # signal 8 levels in both slices: round(8 / 1.5) = 5 > 3 -> clipped to 3
     assert read.signal_levels[0, 0, :, 0].tolist() == [8.0, 8.0]
     assert read.codes[0, 0, :, 0].tolist() == [3.0, 3.0]
     assert read.psum[0, 0].item() == pytest.approx(1.5 * 3 + 2 * 1.5 * 3)  # 13.5, exact 24
@@ -107,6 +107,9 @@ def test_adc_default_full_scale_is_a_power_of_two_of_levels() -> None:
     assert adc_in_levels(two_bit).full_scale == 256.0
     codes, clipped = Adc(4, 8.0).convert(torch.tensor([-9.0, -8.0, -0.25, 0.25, 6.9, 7.6]))
     assert codes.tolist() == [-8, -8, 0, 0, 7, 7] and clipped.tolist() == [1, 0, 0, 0, 0, 1]
+    # ties go to the even code (no systematic +LSB/2 bias): LSB = 2 levels
+    codes, _ = Adc(3, 8.0).convert(torch.tensor([-3.0, -1.0, 1.0, 3.0, 5.0]))
+    assert codes.tolist() == [-2, 0, 0, 2, 2]
 
 
 @pytest.mark.parametrize("style", ["kernel_split", "unrolled"])

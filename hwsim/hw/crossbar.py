@@ -10,7 +10,10 @@ or a column and its crossbar's reference column (offset) are subtracted in the a
 
 With ideal cells I_j = V_read step D_j, D_j = sum_r x_r (d+_rj - d-_rj) an integer number of
 cell levels (step = (G_on - G_off) / (2^B - 1)). A signed ADC of `bits` bits and full scale FS
-returns code = clip(floor(I / LSB + 1/2), -2^(bits-1), 2^(bits-1) - 1), LSB = FS / 2^(bits-1);
+returns code = clip(round(I / LSB), -2^(bits-1), 2^(bits-1) - 1), LSB = FS / 2^(bits-1), a tie
+(an ideal signal exactly on a decision threshold, common when LSB is an even number of cell
+levels) going to the even code: unbiased, where floor(I / LSB + 1/2) would add LSB/2 to every
+tie;
 `columns_per_adc` columns share one ADC through a multiplexer, so conversions are sequential
 but values are unchanged. Digital shift-add then combines slices and crossbars:
 
@@ -65,9 +68,9 @@ class Adc:
         return (1 << (self.bits - 1)) - 1
 
     def convert(self, signal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(codes, clipped): codes = clip(floor(signal / lsb + 1/2)) as float, clipped a bool
+        """(codes, clipped): codes = clip(round-half-even(signal / lsb)) as float, clipped a bool
         mask of the signals outside the code range."""
-        raw = torch.floor(signal / self.lsb + 0.5)
+        raw = torch.round(signal / self.lsb)
         clipped = (raw < self.code_min) | (raw > self.code_max)
         return raw.clamp(self.code_min, self.code_max), clipped
 
@@ -225,9 +228,9 @@ class CrossbarLayer:
     def _codes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
         """(signal, codes, clipped conversions) of grouped inputs (G, B, R')."""
         signal = torch.bmm(x.to(torch.float32), self._matrix)  # (G, B, S*CG*O) cell levels
-        codes = torch.floor(signal / self.adc.lsb + 0.5)
+        codes = torch.round(signal / self.adc.lsb)
         clips = 0
-        if self._peak / self.adc.lsb + 0.5 > self.adc.code_max:  # clipping is possible
+        if self._peak / self.adc.lsb > self.adc.code_max:  # clipping is possible
             low, high = torch.aminmax(codes)
             if low < self.adc.code_min or high > self.adc.code_max:
                 clips = int((codes > self.adc.code_max).sum() + (codes < self.adc.code_min).sum())
