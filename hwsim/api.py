@@ -7,6 +7,7 @@ many; `estimate` gives the SpikeSim energy of an untrained geometry.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -22,7 +23,7 @@ from hwsim.atomic import atomic_write_text
 from hwsim.coding import DirectCoding, InputCoding, PoissonCoding, WeightedSpikeCoding
 from hwsim.convert import ConversionParams, SpikingNetwork, convert
 from hwsim.data import ImageSet, load_dataset
-from hwsim.engine import BACKENDS, ActivitySpec, simulate
+from hwsim.engine import BACKENDS, Activity, ActivitySpec, simulate
 from hwsim.fusion import (
     DEFAULT_ALPHA_GRID,
     EvidencePooling,
@@ -33,8 +34,16 @@ from hwsim.fusion import (
     cumulative,
     tune_methods,
 )
-from hwsim.hw.arch import Architecture, load_arch
-from hwsim.hw.energy import EnergyBreakdown, spikesim_energy
+from hwsim.hw.arch import Architecture, EnergyModel, MappingStyle, load_arch
+from hwsim.hw.energy import (
+    EnergyBreakdown,
+    LayerActivity,
+    RunEnergy,
+    full_activity,
+    fusion_activity,
+    run_energy,
+    spikesim_energy,
+)
 from hwsim.hw.layers import FC_HEAD, LayerGeometry
 from hwsim.metrics import Curve, Summary, summarize
 from hwsim.nets import Checkpoint, ModelError, NetSpec, layer_geometry, load_checkpoint
@@ -224,28 +233,94 @@ class ICEvaluation:
     curves: dict[str, Curve]  # DL, SL, BSF-Grid, BSF-Emp, Early-Exit
     summary: dict[str, Summary]
     fusion: FusionComparison
-    energy: EnergyBreakdown  # per timestep, the layers the chip holds: backbone + IC + FC
+    energy: RunEnergy  # per image and timestep: backbone + IC head + FC head + fusion unit
 
 
-def method_energies(energy_all: EnergyBreakdown, spec: NetSpec, ic: int) -> dict[str, float]:
-    """Energy per timestep (pJ) of the hardware each method keeps busy.
+def layer_activity(activity: Activity, images: int) -> LayerActivity:
+    """The hardware model's view of the engine's crossbar activity (sums over `images`).
 
-    DL: backbone + FC head. SL: backbone up to the IC's tap block + IC head. The fusion methods
-    and early exit run both heads beside the whole backbone.
+    A SpikeSim PE operation is a (output position, input row group, column block) read, the
+    engine's `active_windows`. Output spikes are those a layer sends at t, i.e. fired at t - 1
+    (the one-step delay); a residual skip conv sends none (its sums join conv2's neurons).
     """
+    fired = np.asarray(activity.out_spikes, np.int64)
+    sent = np.zeros_like(fired)
+    sent[1:] = fired[:-1]
+    skip = np.array([n.endswith(".skip") for n in activity.names])
+    sent[:, skip] = 0
+    return LayerActivity(
+        layer_names=tuple(activity.names),
+        images=images,
+        active_pe_ops=activity.active_windows,
+        input_spikes=activity.in_spikes,
+        output_spikes=sent,
+    )
+
+
+def _chip_activity(arch: Architecture, chip: list[LayerGeometry], test: Trace) -> LayerActivity:
+    steps, images = test.key.timesteps, test.key.images
+    if arch.energy_model is EnergyModel.SPIKESIM:
+        return full_activity(arch, chip, steps, images)
+    if arch.mapping.style is not MappingStyle.KERNEL_SPLIT:
+        raise ValueError(
+            f"{arch.name}: the event energy model needs crossbar activity of an"
+            f" {arch.mapping.style} mapping, which the engine does not count yet (it counts"
+            " kernel_split); use --energy-model spikesim or a kernel_split architecture"
+        )
+    act = test.sim.activity
+    if act is None or act.spec.rows_per_crossbar != arch.crossbar.rows:
+        raise TraceError(
+            "the test trace has no crossbar activity for this architecture; the event energy"
+            " model needs a trace simulated with it (hwsim run does this by itself)"
+        )
+    full = layer_activity(act, images)
+    cols = [full.layer_names.index(g.name) for g in chip]
+    return LayerActivity(
+        tuple(g.name for g in chip),
+        images,
+        full.active_pe_ops[:, cols],
+        full.input_spikes[:, cols],
+        full.output_spikes[:, cols],
+    )
+
+
+def method_energy(
+    arch: Architecture, spec: NetSpec, ic: int, test: Trace
+) -> tuple[dict[str, np.ndarray], RunEnergy]:
+    """Cumulative energy per image (T,) pJ of the hardware each method keeps busy, and the
+    chip's run energy (backbone + IC head + FC head + fusion unit) under arch.energy_model.
+
+    DL: backbone + FC head. SL: backbone up to the IC's tap block + IC head. BSF-Grid, BSF-Emp
+    and Early-Exit: the whole chip; the BSF methods also pay the fusion unit (when the arch
+    has one): its counters, alpha LUT, posterior multiplies and compares.
+    """
+    chip = [g for g in layer_geometry(spec) if g.head in (None, FC_HEAD, ic)]
+    fusion = None
+    if arch.fusion_unit is not None:
+        classes, images = spec.num_classes, test.key.images
+        fusion = fusion_activity(
+            classes,
+            test.sim.head_spikes[ic].sum(axis=(0, 2)),
+            test.sim.head_spikes[FC_HEAD].sum(axis=(0, 2)),
+            images,
+        )
+    energy = run_energy(arch, chip, _chip_activity(arch, chip, test), fusion=fusion)
+    per_layer = energy.energy_pj.sum(axis=2)  # (T, L) pJ per image
     tap = spec.tap_block(ic)
 
-    def total(pred: Callable[[LayerGeometry], bool]) -> float:
-        return energy_all.select(pred).total_pj
+    def cum(keep: Callable[[LayerGeometry], bool]) -> np.ndarray:
+        mask = np.array([keep(g) for g in chip])
+        return np.cumsum(per_layer[:, mask].sum(axis=1))
 
-    both = total(lambda g: g.head in (None, FC_HEAD, ic))
+    whole = cum(lambda g: True)
+    fused = whole + np.cumsum(energy.fusion_pj)
     return {
-        "DL": total(lambda g: g.head in (None, FC_HEAD)),
-        "SL": total(lambda g: (g.block is not None and g.block <= tap) or g.head == ic),
-        "BSF-Grid": both,
-        "BSF-Emp": both,
-        "Early-Exit": both,
-    }
+        "DL": cum(lambda g: g.head in (None, FC_HEAD)),
+        "SL": cum(lambda g: (g.block is not None and g.block <= tap) or g.head == ic),
+        "BSF-Grid": fused,
+        "BSF-Emp": fused,
+        "Early-Exit": whole,
+    }, energy
 
 
 def tuning_params(pooling: EvidencePooling) -> dict:
@@ -317,9 +392,8 @@ def evaluate_ic(
     _check_ic(spec, ic)
     test_fc, test_ic = (cumulative(test.sim.head_spikes[h]) for h in (FC_HEAD, ic))
     fusion = compare_methods(tuning, test_fc, test_ic, test.labels)
-    energy_all = spikesim_energy(arch, layer_geometry(spec))
-    per_step = method_energies(energy_all, spec, ic)
-    curves = {name: Curve(name, acc, per_step[name]) for name, acc in fusion.accuracy.items()}
+    energies, energy = method_energy(arch, spec, ic, test)
+    curves = {name: Curve(name, acc, energies[name]) for name, acc in fusion.accuracy.items()}
     target = target_fraction * ann_accuracy[FC_HEAD]
     limit = curves["DL"].energy_pj[-1]
     return ICEvaluation(
@@ -329,7 +403,7 @@ def evaluate_ic(
         curves=curves,
         summary=summarize(curves, target, limit),
         fusion=fusion,
-        energy=energy_all.select(lambda g: g.head in (None, FC_HEAD, ic)),
+        energy=energy,
     )
 
 
@@ -374,6 +448,7 @@ class RunConfig:
     trace_root: Path | None = DEFAULT_TRACE_ROOT  # None: no trace cache
     test_trace: Path | None = None  # a given test trace (`--trace DIR`)
     pooling: EvidencePooling = EvidencePooling.JOINT  # empirical Bayes pooling (BSF-Emp)
+    energy_model: EnergyModel | None = None  # None: the architecture file's
 
 
 @dataclass(frozen=True)
@@ -393,18 +468,36 @@ class RunResult:
 
 
 def _tune_and_test(
-    cfg: RunConfig, session: Session, progress: ProgressFn | None, warn: WarnFn | None
+    cfg: RunConfig | SweepConfig,
+    session: Session,
+    arch: Architecture,
+    progress: ProgressFn | None,
+    warn: WarnFn | None,
+    test_trace: Path | None = None,
 ) -> tuple[Trace, Trace]:
+    """The tuning trace (training images) and the test trace; the test trace carries crossbar
+    activity when the event energy model needs it."""
     train_set = session.split("train")
     tune_set = train_set.take(min(cfg.tune_images, len(train_set)))
     kw = {"trace_root": cfg.trace_root, "progress": progress, "warn": warn}
     tune = trace(session, tune_set, cfg.sim, stage="tune", **kw)
-    if cfg.test_trace is not None:
-        return tune, load_given_trace(session, cfg.test_trace)
+    if test_trace is not None:
+        return tune, load_given_trace(session, test_trace)
     test_set = session.split("test")
     if cfg.images is not None:
         test_set = test_set.take(cfg.images)
-    return tune, trace(session, test_set, cfg.sim, stage="test", **kw)
+    test_sim = cfg.sim
+    if arch.energy_model is EnergyModel.EVENT:
+        spec = ActivitySpec(
+            rows_per_crossbar=arch.crossbar.rows, cols_per_crossbar=arch.crossbar.cols
+        )
+        test_sim = dataclasses.replace(cfg.sim, activity=spec)
+    return tune, trace(session, test_set, test_sim, stage="test", **kw)
+
+
+def load_run_arch(path: Path, energy_model: EnergyModel | None) -> Architecture:
+    arch = load_arch(path)
+    return arch if energy_model is None else dataclasses.replace(arch, energy_model=energy_model)
 
 
 def run(
@@ -412,11 +505,11 @@ def run(
 ) -> RunResult:
     """Convert, simulate (or reuse traces), tune on training images, report one IC."""
     start = time.perf_counter()
-    arch = load_arch(cfg.arch)
+    arch = load_run_arch(cfg.arch, cfg.energy_model)
     session = Session.open(cfg.model, cfg.data_root, cfg.sim.conversion)
     ic = choose_ic(session.ckpt, cfg.target_fraction) if cfg.ic is None else cfg.ic
     _check_ic(session.spec, ic)
-    tune, test = _tune_and_test(cfg, session, progress, warn)
+    tune, test = _tune_and_test(cfg, session, arch, progress, warn, cfg.test_trace)
     ann = ann_accuracy(session.ckpt, session.split(test.key.split), test.image_indices)
     tuning = tuning_for(tune, ic, cfg.trace_root, cfg.pooling)
     evaluation = evaluate_ic(session.spec, arch, tuning, test, ic, ann, cfg.target_fraction)
@@ -452,6 +545,7 @@ class SweepConfig:
     data_root: str | None = None
     trace_root: Path | None = DEFAULT_TRACE_ROOT
     pooling: EvidencePooling = EvidencePooling.JOINT
+    energy_model: EnergyModel | None = None
 
     def digest(self) -> str:
         """Identity of everything that determines a sweep row (for resuming)."""
@@ -489,7 +583,7 @@ def sweep(
 ) -> list[dict]:
     """Evaluate every IC position; positions in `done_rows` (from an interrupted sweep with the
     same digest) are kept as they are. `on_row(ic, row)` is called after each new row."""
-    arch = load_arch(cfg.arch)
+    arch = load_run_arch(cfg.arch, cfg.energy_model)
     session = Session.open(cfg.model, cfg.data_root, cfg.sim.conversion)
     missing = [p for p in cfg.ic_positions if p not in session.spec.ic_positions]
     if missing:
@@ -500,16 +594,7 @@ def sweep(
     done_rows = dict(done_rows or {})
     todo = [p for p in cfg.ic_positions if p not in done_rows]
     if todo:
-        run_cfg = RunConfig(
-            arch=cfg.arch,
-            model=cfg.model,
-            sim=cfg.sim,
-            images=cfg.images,
-            tune_images=cfg.tune_images,
-            data_root=cfg.data_root,
-            trace_root=cfg.trace_root,
-        )
-        tune, test = _tune_and_test(run_cfg, session, progress, warn)
+        tune, test = _tune_and_test(cfg, session, arch, progress, warn)
         ann = ann_accuracy(session.ckpt, session.split("test"), test.image_indices)
         for i, ic in enumerate(todo):
             tuning = tuning_for(tune, ic, cfg.trace_root, cfg.pooling)

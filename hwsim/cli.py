@@ -14,7 +14,7 @@ from hwsim.api import SimConfig
 from hwsim.convert import ConversionError, ConversionParams
 from hwsim.data import DATASETS, DatasetError
 from hwsim.fusion import EvidencePooling
-from hwsim.hw.arch import ArchConfigError
+from hwsim.hw.arch import ArchConfigError, EnergyModel
 from hwsim.nets import NETS, ModelError, NetSpec, resolve_model_path
 from hwsim.trace import TraceError
 
@@ -186,6 +186,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> None:
         trace_root=_trace_root(args),
         test_trace=Path(args.trace) if args.trace else None,
         pooling=EvidencePooling(args.emp_pooling),
+        energy_model=EnergyModel(args.energy_model) if args.energy_model else None,
     )
     with _progress(console) as progress:
         result = run(cfg, progress=_Bars(progress), warn=_warn(console))
@@ -282,6 +283,7 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> None:
         data_root=args.data_root,
         trace_root=_trace_root(args),
         pooling=EvidencePooling(args.emp_pooling),
+        energy_model=EnergyModel(args.energy_model) if args.energy_model else None,
     )
     out = Path(args.out)
     state = out / "sweep.partial.csv"
@@ -374,6 +376,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--ic", type=int, help="IC block (default: shallowest IC reaching the target)")
     r.add_argument("--tune-images", type=int, default=1000, help="training images for alpha")
     r.add_argument("--trace", help="use this test trace folder instead of simulating")
+    r.add_argument(
+        "--energy-model",
+        choices=[str(m) for m in EnergyModel],
+        help="override the architecture's: spikesim (every PE operation every step) or event"
+        " (only the PE operations the spikes activate)",
+    )
     r.add_argument("--out", default="runs/latest", help="output folder")
     r.set_defaults(func=cmd_run)
 
@@ -394,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim_args(sw)
     sw.add_argument("--ic-positions", default="all", help="all, N:M or N,M,...")
     sw.add_argument("--tune-images", type=int, default=1000, help="training images for alpha")
+    sw.add_argument("--energy-model", choices=[str(m) for m in EnergyModel])
     sw.add_argument("--out", default="runs/sweep", help="output folder")
     sw.set_defaults(func=cmd_sweep)
 

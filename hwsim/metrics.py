@@ -16,16 +16,28 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Curve:
-    """Accuracy and cumulative energy after each timestep t = 1..T for one method."""
+    """Accuracy and cumulative energy after each timestep t = 1..T for one method.
+
+    `energy` is either one number, the energy of every timestep (pJ; SpikeSim's model charges
+    the same each step), or a (T,) array of the energy spent up to and including each step (pJ;
+    the event model's charge follows the spikes).
+    """
 
     name: str
     accuracy: np.ndarray  # (T,) fraction
-    energy_per_step_pj: float  # energy of one timestep of the hardware this method uses
+    energy: float | np.ndarray
 
     @property
     def energy_pj(self) -> np.ndarray:
         """Energy spent after t timesteps, (T,) pJ."""
-        return self.energy_per_step_pj * np.arange(1, len(self.accuracy) + 1)
+        if np.ndim(self.energy) == 0:
+            return float(self.energy) * np.arange(1, len(self.accuracy) + 1)
+        return np.asarray(self.energy, np.float64)
+
+    @property
+    def energy_per_step_pj(self) -> float:
+        """Mean energy of one timestep over the run, pJ."""
+        return float(self.energy_pj[-1]) / len(self.accuracy)
 
 
 @dataclass(frozen=True)

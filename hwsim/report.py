@@ -16,7 +16,7 @@ from rich.table import Table
 from hwsim.api import EstimateResult, ICEvaluation, RunResult
 from hwsim.atomic import atomic_path, atomic_write_text
 from hwsim.figures import plot_accuracy_energy, plot_alpha, plot_reduction_by_ic
-from hwsim.hw.energy import EnergyBreakdown
+from hwsim.hw.energy import EnergyBreakdown, RunEnergy
 from hwsim.hw.layers import FC_HEAD
 
 
@@ -54,6 +54,17 @@ def accuracy_energy_frame(ev: ICEvaluation) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+def energy_per_timestep_frame(energy: RunEnergy) -> pd.DataFrame:
+    """One row per timestep: the chip's energy per image by component and the fusion unit."""
+    data: dict[str, object] = {"timestep": np.arange(1, energy.timesteps + 1)}
+    per_component = energy.energy_pj.sum(axis=1)  # (T, C)
+    for c, name in enumerate(energy.components):
+        data[f"{name}_pj"] = per_component[:, c]
+    data["fusion_unit_pj"] = energy.fusion_pj
+    data["total_pj"] = energy.per_timestep_pj()
+    return pd.DataFrame(data)
+
+
 def targets_frame(ev: ICEvaluation) -> pd.DataFrame:
     """One row per method: target crossing, AUC, R and energy per timestep."""
     rows = [
@@ -78,13 +89,15 @@ def write_run(result: RunResult, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [
         out_dir / "energy_breakdown.csv",
+        out_dir / "energy_per_timestep.csv",
         out_dir / "accuracy_energy.csv",
         out_dir / "targets.csv",
         out_dir / "alpha_lut.json",
     ]
-    write_csv(ev.energy.to_frame(), paths[0])
-    write_csv(accuracy_energy_frame(ev), paths[1])
-    write_csv(targets_frame(ev), paths[2])
+    write_csv(ev.energy.breakdown().to_frame(), paths[0])
+    write_csv(energy_per_timestep_frame(ev.energy), paths[1])
+    write_csv(accuracy_energy_frame(ev), paths[2])
+    write_csv(targets_frame(ev), paths[3])
     luts = {
         name: {
             "pwl": ev.fusion.tuning.pwl[name].to_dict(),
@@ -92,7 +105,7 @@ def write_run(result: RunResult, out_dir: Path) -> list[Path]:
         }
         for name in ev.fusion.tuning.luts
     }
-    atomic_write_text(paths[3], json.dumps(luts, indent=1))
+    atomic_write_text(paths[4], json.dumps(luts, indent=1))
     spec = result.spec
     title = f"{spec.name} w={spec.width:g}, IC at block {result.ic}, {result.arch.name}"
     paths += plot_accuracy_energy(
@@ -171,13 +184,17 @@ def print_run(result: RunResult, console: Console) -> None:
         f" arch [bold]{result.arch.name}[/]; {result.test.key.timesteps} timesteps,"
         f" {result.test.key.images} test images; ANN accuracy FC {ann_fc:.2f}%, IC {ann_ic:.2f}%"
     )
-    e = ev.energy
+    e = ev.energy.breakdown()
     parts = {
         "backbone": e.select(lambda g: g.head is None),
         f"IC{ic} head": e.select(lambda g: g.head == ic),
         "FC head": e.select(lambda g: g.head == FC_HEAD),
     }
-    console.print(component_table(e, "Energy per timestep by component (SpikeSim model)", parts))
+    title = (
+        f"Energy per timestep and image by component ({result.arch.energy_model} model,"
+        f" mean over {ev.energy.timesteps} steps); fusion unit {ev.energy.fusion_pj.mean():.1f} pJ"
+    )
+    console.print(component_table(e, title, parts))
     console.print(summary_table(ev))
 
 

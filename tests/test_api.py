@@ -57,9 +57,42 @@ def test_energy_per_step_is_the_sum_of_spikesim_pe_energies(result):
         ops = -(-g.out_channels // x) * -(-cin // x) * out[0] * out[1]
         total += ops * sum(pe_energy_components_pj(arch, kernel).values())
     curves = result.evaluation.curves
-    assert curves["BSF-Grid"].energy_per_step_pj == pytest.approx(total)
-    assert curves["DL"].energy_per_step_pj < total  # BSF also runs the IC head
+    assert curves["Early-Exit"].energy_per_step_pj == pytest.approx(total)
+    assert curves["DL"].energy_per_step_pj < total  # the others also run the IC head
     assert curves["SL"].energy_per_step_pj < curves["DL"].energy_per_step_pj
+    # BSF also pays the fusion unit, charged from the head spikes
+    fusion = np.cumsum(result.evaluation.energy.fusion_pj)
+    assert fusion[-1] > 0
+    np.testing.assert_allclose(
+        curves["BSF-Grid"].energy_pj - curves["Early-Exit"].energy_pj, fusion, rtol=1e-9
+    )
+
+
+def _spikesim_pe_energy(arch, g):
+    """(SpikeSim geometry kernel, E_PE) of a layer, from the raw formula of DESIGN.md."""
+    kernel = {"linear": (4, 1), "gap": g.kernel}.get(g.kind.value, g.kernel)
+    return sum(pe_energy_components_pj(arch, kernel).values())
+
+
+def test_event_model_charges_only_active_pe_operations(tiny_checkpoint, tmp_path):
+    from hwsim.hw.arch import EnergyModel
+
+    _, path = tiny_checkpoint
+    cfg = RunConfig(arch=ARCH, model=path, ic=4, sim=SIM, images=32, tune_images=32,
+                    trace_root=tmp_path, energy_model=EnergyModel.EVENT)  # fmt: skip
+    ev = run(cfg).evaluation
+    act = run(cfg).test.sim.activity
+    assert act is not None
+    arch = load_arch(ARCH)
+    geometry = {g.name: g for g in ev.energy.layers}
+    per_step = np.zeros(40)
+    for j, name in enumerate(act.names):
+        if name in geometry:
+            e_pe = _spikesim_pe_energy(arch, geometry[name])
+            per_step += act.active_windows[:, j] / 32 * e_pe
+    np.testing.assert_allclose(ev.curves["Early-Exit"].energy_pj, np.cumsum(per_step), rtol=1e-9)
+    spikesim = run(RunConfig(**{**cfg.__dict__, "energy_model": EnergyModel.SPIKESIM}))
+    assert ev.curves["DL"].energy_pj[-1] < spikesim.evaluation.curves["DL"].energy_pj[-1]
 
 
 def test_target_and_reduction_follow_their_definitions(result):
@@ -84,7 +117,12 @@ def test_written_files_have_units_and_one_row_per_step(result, tmp_path):
     np.testing.assert_allclose(acc["accuracy_dl"], result.evaluation.curves["DL"].accuracy)
     breakdown = pd.read_csv(tmp_path / "energy_breakdown.csv")
     assert "adc_pj" in breakdown and "total_pj" in breakdown
-    assert breakdown["total_pj"].sum() == pytest.approx(result.evaluation.energy.total_pj)
+    energy = result.evaluation.energy
+    # mean per timestep x T = the layers' run energy; the per-step file adds the fusion unit
+    assert breakdown["total_pj"].sum() * 40 == pytest.approx(energy.energy_pj.sum())
+    per_step = pd.read_csv(tmp_path / "energy_per_timestep.csv")
+    assert len(per_step) == 40 and "fusion_unit_pj" in per_step and "noc_pj" in per_step
+    assert per_step["total_pj"].sum() == pytest.approx(energy.total_pj)
 
 
 def test_second_run_reuses_traces_and_never_a_stale_one(result, tiny_checkpoint, monkeypatch):
