@@ -15,6 +15,7 @@ from hwsim.convert import ConversionError, ConversionParams
 from hwsim.data import DATASETS, DatasetError
 from hwsim.fusion import EvidencePooling
 from hwsim.hw.arch import ArchConfigError, EnergyModel
+from hwsim.hw.layers import FC_HEAD
 from hwsim.nets import NETS, ModelError, NetSpec, resolve_model_path
 from hwsim.trace import TraceError
 
@@ -307,6 +308,86 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> None:
     console.print(f"wrote {', '.join(str(p) for p in paths)}")
 
 
+def _geometry_spec(args: argparse.Namespace) -> NetSpec:
+    """The network of --model (a checkpoint) or of --net/--input/--classes/--width/--ic."""
+    if args.model:
+        from hwsim.nets import load_checkpoint
+
+        spec = load_checkpoint(resolve_model_path(args.model)).spec
+        if args.ic is None:
+            return spec
+        ics = parse_ic_list(args.ic, len(spec.blocks()))
+        return NetSpec(spec.name, spec.width, spec.input_shape, spec.num_classes, ics)
+    shape = parse_shape(args.input)
+    n_blocks = len(NetSpec(args.net, args.width, shape, args.classes).blocks())
+    return NetSpec(
+        args.net, args.width, shape, args.classes, parse_ic_list(args.ic or "none", n_blocks)
+    )
+
+
+def cmd_map(args: argparse.Namespace, console: Console) -> None:
+    from rich.table import Table
+
+    from hwsim.hw.arch import load_arch
+    from hwsim.hw.area import chip_area
+    from hwsim.hw.mapping import map_network, mapping_table
+    from hwsim.nets import layer_geometry
+    from hwsim.report import write_csv
+
+    spec = _geometry_spec(args)
+    mapping = map_network(load_arch(Path(args.arch)), layer_geometry(spec))
+    console.print(mapping_table(mapping))
+    area = chip_area(mapping)
+    table = Table(title=f"Area by component ({area.total_mm2:.3f} mm^2 in all)")
+    table.add_column("component")
+    table.add_column("area (um^2)", justify="right")
+    for name, um2 in area.per_component_um2().items():
+        table.add_row(name, f"{um2:,.1f}")
+    console.print(table)
+    out = Path(args.out) / "mapping.csv"
+    write_csv(mapping.to_frame(), out)
+    console.print(f"wrote {out}")
+
+
+def cmd_functional(args: argparse.Namespace, console: Console) -> None:
+    from rich.table import Table
+
+    from hwsim.api import Session
+    from hwsim.hw.arch import load_arch
+    from hwsim.hw.functional import FirstLayer, FunctionalConfig, evaluate, with_adc
+
+    session = Session.open(resolve_model_path(args.model), args.data_root, ConversionParams())
+    arch = load_arch(Path(args.arch))
+    data = session.split("test").take(args.images)
+    bit_list = parse_ic_list(args.adc_bits)
+    keep = (FC_HEAD,) if args.ic is None else (args.ic, FC_HEAD)
+    snn = session.snn
+    snn = type(snn)(snn.spec, snn.blocks, {h: snn.heads[h] for h in keep}, snn.params, snn.scales)
+    table = Table(
+        title=f"Hardware-functional mode on {len(data)} test images, T = {args.timesteps}"
+    )
+    columns = ("ADC bits", "full scale (levels)", "FC acc. ideal (quantised w)")
+    columns += ("FC acc. hardware", "FC spike agreement", "ADC clip rate")
+    for col in columns:
+        table.add_column(col, justify="right")
+    with _progress(console) as progress:
+        bar = progress.add_task("ADC settings", total=len(bit_list))
+        for bits in bit_list:
+            a = with_adc(arch, bits, full_scale_levels=args.full_scale_levels)
+            config = FunctionalConfig(first_layer=FirstLayer(args.first_layer))
+            rep = evaluate(snn, a, data.x, data.y, args.timesteps, config)
+            table.add_row(
+                str(bits),
+                f"{a.adc_full_scale_levels:g}",
+                f"{100 * rep.accuracy['quantised'][FC_HEAD]:.1f}%",
+                f"{100 * rep.accuracy['hardware'][FC_HEAD]:.1f}%",
+                f"{100 * rep.head_agreement[FC_HEAD]:.2f}%",
+                f"{rep.adc_clip_fraction:.2e}",
+            )
+            progress.advance(bar)
+    console.print(table)
+
+
 def cmd_estimate(args: argparse.Namespace, console: Console) -> None:
     from hwsim.api import estimate
     from hwsim.report import print_estimate, write_csv
@@ -405,6 +486,34 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--energy-model", choices=[str(m) for m in EnergyModel])
     sw.add_argument("--out", default="runs/sweep", help="output folder")
     sw.set_defaults(func=cmd_sweep)
+
+    m = sub.add_parser("map", help="map a network onto crossbars, PEs, tiles and the mesh")
+    m.add_argument("--arch", default=str(DEFAULT_ARCH))
+    m.add_argument("--model", help="checkpoint (else --net/--input/--classes/--width)")
+    m.add_argument("--net", choices=NETS, default="vgg19")
+    m.add_argument("--input", default="3x32x32", help="CxHxW")
+    m.add_argument("--classes", type=int, default=10)
+    m.add_argument("--width", type=float, default=1.0)
+    m.add_argument("--ic", help="IC positions to map (default: the checkpoint's / none)")
+    m.add_argument("--out", default="runs/map", help="output folder")
+    m.set_defaults(func=cmd_map)
+
+    f = sub.add_parser("functional", help="crossbar + ADC functional inference vs the ideal SNN")
+    f.add_argument("--arch", default=str(DEFAULT_ARCH))
+    f.add_argument("--model", default=DEFAULT_MODEL)
+    f.add_argument("--ic", type=int, help="also simulate this IC head")
+    f.add_argument("--images", type=int, default=100)
+    f.add_argument("--timesteps", type=int, default=300)
+    f.add_argument("--adc-bits", default="4,6,8", help="ADC resolutions to compare")
+    f.add_argument("--full-scale-levels", type=float, help="ADC full scale in cell levels")
+    f.add_argument(
+        "--first-layer",
+        choices=("bit_serial", "digital"),
+        default="bit_serial",
+        help="analog input: 8-bit bit-serial crossbar reads, or computed digitally",
+    )
+    f.add_argument("--data-root")
+    f.set_defaults(func=cmd_functional)
 
     e = sub.add_parser("estimate", help="SpikeSim energy of an untrained geometry")
     e.add_argument("--arch", default=str(DEFAULT_ARCH))

@@ -95,3 +95,22 @@ def test_tune_writes_luts_that_run_reuses(tiny_checkpoint, tmp_path, capsys, mon
         "--tune-images", "32", "--out", str(tmp_path / "out"),
     )  # fmt: skip
     assert code == 0, text
+
+
+def test_map_prints_and_writes_the_mapping(tiny_checkpoint, tmp_path, capsys):
+    _, path = tiny_checkpoint
+    code, text = run_cli(capsys, "map", "--arch", ARCH, "--model", str(path), "--out",
+                         str(tmp_path))  # fmt: skip
+    assert code == 0, text
+    frame = pd.read_csv(tmp_path / "mapping.csv")
+    assert "conv0" in set(frame["layer"]) and "ic4.linear" in set(frame["layer"])
+    assert "mm^2" in text
+
+
+def test_functional_mode_with_a_wide_adc_matches_the_quantised_engine(tiny_checkpoint, capsys):
+    _, path = tiny_checkpoint
+    argv = ["functional", "--arch", ARCH, "--model", str(path), "--images", "8"]
+    argv += ["--timesteps", "20", "--adc-bits", "12", "--first-layer", "digital"]
+    code, text = run_cli(capsys, *argv)
+    assert code == 0, text
+    assert "100.00%" in text  # 12-bit ADC: every FC output spike equals the ideal engine's

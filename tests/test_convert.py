@@ -34,7 +34,7 @@ def test_normalised_ann_predicts_exactly_what_the_original_does(tiny_checkpoint)
         orig = ckpt.build()(x)
         norm = snn.ann_forward(x)
     lam_heads = snn.scales[-len(snn.heads) :]
-    for (h, lam) in zip(snn.heads, lam_heads, strict=True):
+    for h, lam in zip(snn.heads, lam_heads, strict=True):
         assert torch.equal(orig[h].argmax(1), norm[h].argmax(1))
         # ReLU is positively homogeneous: normalised logits are the originals / lambda_head
         assert torch.allclose(norm[h] * lam, orig[h], rtol=1e-4, atol=1e-4)
