@@ -8,7 +8,6 @@ classifier FC and each internal classifier IC) is global average pooling + one L
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -355,6 +354,3 @@ def resolve_model_path(model: str | Path) -> Path:
     packaged = Path(__file__).resolve().parent.parent / "models" / p
     return packaged if packaged.is_file() else p
 
-
-def count_params(net: nn.Module) -> int:
-    return sum(math.prod(p.shape) for p in net.parameters())
