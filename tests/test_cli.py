@@ -114,3 +114,53 @@ def test_functional_mode_with_a_wide_adc_matches_the_quantised_engine(tiny_check
     code, text = run_cli(capsys, *argv)
     assert code == 0, text
     assert "100.00%" in text  # 12-bit ADC: every FC output spike equals the ideal engine's
+
+
+def test_interrupted_sweep_resumes_from_its_partial_file(tiny_checkpoint, tmp_path, capsys):
+    _, path = tiny_checkpoint
+    out, traces = tmp_path / "sweep", tmp_path / "traces"
+    argv = ["sweep", "--arch", ARCH, "--model", str(path), "--ic-positions", "2,4"]
+    argv += ["--timesteps", "20", "--images", "16", "--tune-images", "16"]
+    argv += ["--traces", str(traces), "--out", str(out)]
+    code, text = run_cli(capsys, *argv)
+    assert code == 0, text
+    full = pd.read_csv(out / "sweep.csv")
+    assert list(full["ic"]) == [2, 4] and not (out / "sweep.partial.csv").exists()
+    # simulate an interruption after IC 2: its row (with a marker value) in the partial file
+    from hwsim.api import SimConfig, SweepConfig
+
+    cfg = SweepConfig(arch=ARCH, model=path, ic_positions=(2, 4), sim=SimConfig(timesteps=20),
+                      images=16, tune_images=16, trace_root=traces)  # fmt: skip
+    row = full.iloc[[0]].assign(ann_accuracy_ic=0.123, config_digest=cfg.digest())
+    row.to_csv(out / "sweep.partial.csv", index=False)
+    code, text = run_cli(capsys, *argv)
+    assert code == 0, text
+    assert "resuming: 1 IC positions" in text
+    again = pd.read_csv(out / "sweep.csv")
+    assert again["ann_accuracy_ic"].iloc[0] == 0.123  # kept, not recomputed
+    assert again["ann_accuracy_ic"].iloc[1] == full["ann_accuracy_ic"].iloc[1]
+
+
+def test_trace_command_writes_a_readable_trace(tiny_checkpoint, tmp_path, capsys):
+    from hwsim.trace import read_trace
+
+    _, path = tiny_checkpoint
+    code, text = run_cli(capsys, "trace", "--model", str(path), "--timesteps", "15", "--images",
+                         "8", "--split", "test", "--traces", str(tmp_path / "cache"),
+                         "--out", str(tmp_path / "t"))  # fmt: skip
+    assert code == 0, text
+    t = read_trace(tmp_path / "t")
+    assert t.key.timesteps == 15 and t.key.images == 8 and t.key.split == "test"
+    assert len(list((tmp_path / "cache").iterdir())) == 1  # also cached
+
+
+def test_convert_writes_weights_only_file(tiny_checkpoint, tmp_path, capsys):
+    import torch
+
+    _, path = tiny_checkpoint
+    out = tmp_path / "snn.pt"
+    code, text = run_cli(capsys, "convert", "--model", str(path), "--out", str(out))
+    assert code == 0, text
+    payload = torch.load(out, weights_only=True)
+    assert payload["params"]["percentile"] == 99.9
+    assert "block0.conv.weight" in payload["tensors"] and len(payload["fingerprint"]) == 64
