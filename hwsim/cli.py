@@ -193,7 +193,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> None:
         result = run(cfg, progress=_Bars(progress), warn=_warn(console))
     print_run(result, console)
     paths = write_run(result, Path(args.out))
-    console.print(f"wrote {', '.join(str(p) for p in paths)} ({result.seconds:.0f} s)")
+    names = ", ".join(p.name for p in paths)
+    console.print(f"wrote into {args.out}/: {names} (run took {result.seconds:.0f} s)")
 
 
 def cmd_trace(args: argparse.Namespace, console: Console) -> None:
