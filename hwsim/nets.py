@@ -353,4 +353,3 @@ def resolve_model_path(model: str | Path) -> Path:
         return candidate
     packaged = Path(__file__).resolve().parent.parent / "models" / p
     return packaged if packaged.is_file() else p
-
