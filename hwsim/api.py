@@ -261,12 +261,6 @@ def _chip_activity(arch: Architecture, chip: list[LayerGeometry], test: Trace) -
     steps, images = test.key.timesteps, test.key.images
     if arch.energy_model is EnergyModel.SPIKESIM:
         return full_activity(arch, chip, steps, images)
-    if arch.mapping.style is not MappingStyle.KERNEL_SPLIT:
-        raise ValueError(
-            f"{arch.name}: the event energy model needs crossbar activity of an"
-            f" {arch.mapping.style} mapping, which the engine does not count yet (it counts"
-            " kernel_split); use --energy-model spikesim or a kernel_split architecture"
-        )
     act = test.sim.activity
     if act is None or act.spec.rows_per_crossbar != arch.crossbar.rows:
         raise TraceError(
@@ -496,8 +490,21 @@ def _tune_and_test(
 
 
 def load_run_arch(path: Path, energy_model: EnergyModel | None) -> Architecture:
+    """The architecture of a run, its energy model overridden if asked; refused before any
+    simulation if the engine cannot count the activity its energy model needs."""
     arch = load_arch(path)
-    return arch if energy_model is None else dataclasses.replace(arch, energy_model=energy_model)
+    if energy_model is not None:
+        arch = dataclasses.replace(arch, energy_model=energy_model)
+    if (
+        arch.energy_model is EnergyModel.EVENT
+        and arch.mapping.style is not MappingStyle.KERNEL_SPLIT
+    ):
+        raise ValueError(
+            f"{path}: the event energy model needs crossbar activity of an"
+            f" {arch.mapping.style} mapping, which the engine does not count yet (it counts"
+            " kernel_split); use --energy-model spikesim or a kernel_split architecture"
+        )
+    return arch
 
 
 def run(

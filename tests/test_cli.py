@@ -164,3 +164,10 @@ def test_convert_writes_weights_only_file(tiny_checkpoint, tmp_path, capsys):
     payload = torch.load(out, weights_only=True)
     assert payload["params"]["percentile"] == 99.9
     assert "block0.conv.weight" in payload["tensors"] and len(payload["fingerprint"]) == 64
+
+
+def test_event_model_on_an_unrolled_mapping_is_refused_before_simulating(tmp_path, capsys):
+    code, text = run_cli(capsys, "run", "--arch", "arch_configs/isaac_like.yaml", "--traces",
+                         str(tmp_path / "traces"), "--out", str(tmp_path / "o"))  # fmt: skip
+    assert code == 2 and "isaac_like.yaml" in text and "--energy-model spikesim" in text
+    assert not (tmp_path / "traces").exists()  # nothing was simulated
