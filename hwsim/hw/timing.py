@@ -1,0 +1,414 @@
+"""Cycle-level timing: PE stages, NoC transfers and the layer x timestep pipeline.
+
+All times are clock cycles of `arch.clock_mhz` (`_cycles`), converted to ns only at the end
+(`_ns`: cycles x 1000 / clock_mhz). Activity is per image (a `LayerActivity` summed over its
+`images` is divided by `images`), so a time is the mean image's.
+
+**Stage.** Layer l at timestep t performs ops[t, l] PE operations (the charged operations:
+`LayerActivity.active_pe_ops` for the event view, every operation for SpikeSim's view, which
+`full_activity` gives). The PEs of a layer run in parallel, operations within a PE in
+sequence::
+
+    stage_cycles[t, l] = ceil(ops[t, l] r_l / pes_l) * pe_cycles
+
+with pes_l the layer's mapped PEs. The charged operations count SpikeSim's column groups,
+ceil(C_out / crossbar.cols); physically each of the mapping's col_groups_l column groups (weight
+slices and differential pairs make them more) performs the operation, so
+r_l = col_groups_l / ceil(C_out / cols) (1 when a crossbar holds `cols` outputs). Under
+`kernel_split` with every input spiking this gives H_out W_out operations per PE.
+
+**NoC transfer.** The output spikes of layer p at timestep t travel to every consumer of
+`hwsim.hw.mapping.layer_edges` (the IC + fusion unit for a head's Linear) as
+`spike_routes` sends them: each spike is an address event of ceil(log2(neurons_p)) bits, i.e.
+f_p = ceil(bits / flit_width_bits) flits, unicast from the home tile of its output channel (the
+tile of its column group's first crossbar) to every tile holding a consumer crossbar fed by that
+channel; spikes are taken as spread evenly over the output channels. Routing is XY
+(dimension-ordered: along the row to the destination column, then along the column); a route of
+h hops crosses h directed links. Every flow (source tile, destination tile) of a producer carries
+s[t, p] n_flow / C_out f_p flits (s = output spikes per image, n_flow the channels whose spikes
+take that flow); the flows of one producer and timestep leave together and a link passes one flit
+per cycle, so flows sharing a link serialise there::
+
+    transfer_cycles[t, p] = max_flow h (router_latency + link_latency) + (B[t, p] - 1)
+
+with B = ceil(flits on the busiest link) (0 and no transfer when nothing is sent, or when all
+flows stay in their tile). Transfers of different producers are assumed not to overlap in time
+(the pipeline mostly separates them); a residual skip conv sends partial sums to its block's
+conv2 inside the block, with no NoC transfer (as the energy model).
+
+**Pipeline.** With pred(l) = the producers of l in `layer_edges`, plus a residual block's skip
+conv for its conv2 (transfer 0), and finish[-1] = 0::
+
+    finish[t, l] = max(finish[t-1, l], max_{p in pred(l)} finish[t, p] + transfer[t, p])
+                   + stage_cycles[t, l]
+
+(the first layer's input is ready at cycle 0). A head's output of timestep t reaches the fusion
+unit at ready[t, linear] = finish[t, linear] + transfer[t, linear] (the Linear's spikes to the
+fusion unit); `TimingResult.latency_ns[t]` is the last head's, the time to have every
+classifier's output of timestep t. The fusion unit's own cycles are not included.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.hw.arch import Architecture
+from hwsim.hw.energy import LayerActivity, spikesim_geometry
+from hwsim.hw.layers import FC_HEAD, LayerGeometry, LayerKind
+from hwsim.hw.mapping import (
+    FUSION_UNIT,
+    Mapping,
+    _input_row_groups,
+    layer_edges,
+    map_network,
+)
+
+Coord = tuple[int, int]
+Link = tuple[Coord, Coord]
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def cycles_to_ns(cycles: np.ndarray | float, clock_mhz: float) -> np.ndarray:
+    """Clock cycles -> ns: cycles x 1000 / clock_mhz."""
+    return np.asarray(cycles, np.float64) * (1000.0 / clock_mhz)
+
+
+# ------------------------------------------------------------------------------- stages
+
+
+def stage_cycles(ops: np.ndarray, pes: np.ndarray | Sequence[int], pe_cycles: int) -> np.ndarray:
+    """(T, L) stage cycles: ceil(ops[t, l] / pes[l]) * pe_cycles (int64).
+
+    `ops` (T, L) PE operations per image (float allowed, e.g. a mean over images), `pes` (L,)
+    PEs of each layer, working in parallel; a PE's operations run in sequence.
+    """
+    ops = np.asarray(ops, np.float64)
+    pes = np.asarray(pes, np.float64)
+    if ops.ndim != 2 or pes.shape != (ops.shape[1],):
+        raise ValueError(f"stage_cycles: ops (T, L) and pes (L,), got {ops.shape}, {pes.shape}")
+    if np.any(pes <= 0):
+        raise ValueError("stage_cycles: every layer needs at least one PE")
+    # round before ceil so that float noise (e.g. 3.0000000001) is not a whole extra operation
+    per_pe = np.ceil(np.round(ops / pes[None, :], 9))
+    return per_pe.astype(np.int64) * int(pe_cycles)
+
+
+# ---------------------------------------------------------------------------------- NoC
+
+
+def xy_links(src: Coord, dst: Coord) -> list[Link]:
+    """Directed links of the XY route src -> dst on a mesh of (row, col) coordinates: first
+    along the row to the destination column, then along the column; |dr| + |dc| links."""
+    r, c = int(src[0]), int(src[1])
+    r1, c1 = int(dst[0]), int(dst[1])
+    links: list[Link] = []
+    while c != c1:
+        nc = c + (1 if c1 > c else -1)
+        links.append(((r, c), (r, nc)))
+        c = nc
+    while r != r1:
+        nr = r + (1 if r1 > r else -1)
+        links.append(((r, c), (nr, c)))
+        r = nr
+    return links
+
+
+@dataclass(frozen=True, slots=True)
+class NocFlow:
+    """`flits` flits sent from mesh coordinate `src` to `dst` (XY routed)."""
+
+    src: Coord
+    dst: Coord
+    flits: float
+
+
+def link_loads(flows: Iterable[NocFlow]) -> dict[Link, float]:
+    """Flits crossing each directed link, summed over `flows`."""
+    loads: dict[Link, float] = {}
+    for flow in flows:
+        for link in xy_links(flow.src, flow.dst):
+            loads[link] = loads.get(link, 0.0) + flow.flits
+    return loads
+
+
+def transfer_cycles(
+    flows: Iterable[NocFlow], router_latency_cycles: int, link_latency_cycles: int
+) -> int:
+    """Cycles for `flows` leaving together to arrive: the longest route's head latency,
+    h (router + link) for h hops, plus the busiest link's serialisation: one flit per cycle,
+    B - 1 cycles after the first for B = ceil(flits on that link). 0 when no flit leaves its
+    tile."""
+    flows = [f for f in flows if f.flits > 0 and tuple(f.src) != tuple(f.dst)]
+    if not flows:
+        return 0
+    per_hop = router_latency_cycles + link_latency_cycles
+    head = max(len(xy_links(f.src, f.dst)) for f in flows) * per_hop
+    busiest = math.ceil(round(max(link_loads(flows).values()), 9))
+    return head + busiest - 1
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerTraffic:
+    """A producer's NoC traffic per output spike: `flits_per_spike_by_link` maps each directed
+    link to the flits one (evenly spread) output spike puts on it, over all its consumers;
+    `max_hops` the longest route."""
+
+    producer: str
+    flits_per_spike: int
+    flits_per_spike_by_link: dict[Link, float]
+    max_hops: int
+
+    def transfer_cycles(self, spikes: np.ndarray, per_hop_cycles: int) -> np.ndarray:
+        """Transfer cycles (module docstring) for `spikes` output spikes per image, elementwise:
+        loads scale with the spikes, so the busiest link is the same for every count."""
+        spikes = np.asarray(spikes, np.float64)
+        peak = max(self.flits_per_spike_by_link.values(), default=0.0)
+        busiest = np.ceil(np.round(spikes * peak, 9))
+        out = self.max_hops * per_hop_cycles + busiest - 1
+        return np.where((spikes > 0) & (busiest > 0), out, 0).astype(np.int64)
+
+
+def producer_traffic(mapping: Mapping) -> dict[str, ProducerTraffic]:
+    """Per producer layer with edges: its flows as `hwsim.hw.mapping.spike_routes` counts them
+    (home tile of each output channel -> every consumer tile fed by it), as link loads per
+    output spike (module docstring)."""
+    arch = mapping.arch
+    by_name = {m.name: m for m in mapping.layers}
+    coords = mapping.tile_coords
+    counts: dict[str, dict[tuple[Coord, Coord], int]] = {}
+    for src_name, dst_name in layer_edges([m.layer for m in mapping.layers]):
+        src = by_name[src_name]
+        src_tiles = src.crossbar_tiles()
+        flows = counts.setdefault(src_name, {})
+        for c in range(src.outputs):
+            home_tile = src_tiles[c // src.outputs_per_crossbar, 0]
+            home = (int(coords[home_tile, 0]), int(coords[home_tile, 1]))
+            if dst_name == FUSION_UNIT:
+                dsts = [mapping.fusion_unit_coord]
+            else:
+                dst = by_name[dst_name]
+                groups = _input_row_groups(dst, c, arch)
+                tiles = np.unique(dst.crossbar_tiles()[:, groups])
+                dsts = [(int(coords[t, 0]), int(coords[t, 1])) for t in tiles]
+            for d in dsts:
+                flows[(home, d)] = flows.get((home, d), 0) + 1
+    out: dict[str, ProducerTraffic] = {}
+    for name, flows in counts.items():
+        src = by_name[name]
+        neurons = src.outputs * src.layer.out_hw[0] * src.layer.out_hw[1]
+        address_bits = max(1, math.ceil(math.log2(max(neurons, 2))))
+        flits = _ceil_div(address_bits, arch.noc.flit_width_bits)
+        per_spike = [NocFlow(s, d, n / max(src.outputs, 1) * flits) for (s, d), n in flows.items()]
+        moving = [f for f in per_spike if f.src != f.dst]
+        out[name] = ProducerTraffic(
+            producer=name,
+            flits_per_spike=flits,
+            flits_per_spike_by_link=link_loads(moving),
+            max_hops=max((len(xy_links(f.src, f.dst)) for f in moving), default=0),
+        )
+    return out
+
+
+# ------------------------------------------------------------------------------ pipeline
+
+
+def predecessors(layers: Sequence[LayerGeometry]) -> dict[str, list[str]]:
+    """Producers each layer waits for: `layer_edges` (fusion unit excluded), plus a residual
+    block's skip conv for its conv2 (partial sums into the join neurons)."""
+    names = {g.name for g in layers}
+    preds: dict[str, list[str]] = {g.name: [] for g in layers}
+    for src, dst in layer_edges(layers):
+        if dst in names:
+            preds[dst].append(src)
+    for g in layers:
+        if g.name.endswith(".skip"):
+            join = g.name[: -len(".skip")] + ".conv2"
+            if join in preds:
+                preds[join].append(g.name)
+    return preds
+
+
+def pipeline_finish_cycles(
+    stage: np.ndarray, transfer: np.ndarray, preds: Sequence[Sequence[int]]
+) -> np.ndarray:
+    """(T, L) finish cycles of the recurrence (module docstring)::
+
+        finish[t, l] = max(finish[t-1, l], max_p finish[t, p] + transfer[t, p]) + stage[t, l]
+
+    `stage`, `transfer` (T, L); `preds[l]` indices of l's producers, each before l; a layer
+    without producers starts from 0.
+    """
+    stage = np.asarray(stage, np.int64)
+    transfer = np.asarray(transfer, np.int64)
+    steps, n = stage.shape
+    finish = np.zeros((steps, n), np.int64)
+    for t in range(steps):
+        for layer in range(n):
+            ready = finish[t - 1, layer] if t else 0
+            for p in preds[layer]:
+                if p >= layer:
+                    raise ValueError(f"pipeline: producer {p} of layer {layer} comes after it")
+                ready = max(ready, finish[t, p] + transfer[t, p])
+            finish[t, layer] = ready + stage[t, layer]
+    return finish
+
+
+@dataclass(frozen=True, eq=False)
+class TimingResult:
+    """Timing of a run, per (mean) image; arrays (T, L) over `layer_names`, cycles of
+    `clock_mhz`.
+
+    `stage_cycles[t, l]`, `transfer_cycles[t, l]` (layer l's output spikes to its consumers),
+    `finish_cycles[t, l]`, `ready_cycles[t, l]` (finish, plus the transfer to the fusion unit for
+    a head's Linear); `head_ready_cycles[head]` (T,): head's output of timestep t at the fusion
+    unit (FC under FC_HEAD); `latency_ns` (T,): every head's output of timestep t.
+    """
+
+    layer_names: tuple[str, ...]
+    clock_mhz: float
+    stage_cycles: np.ndarray
+    transfer_cycles: np.ndarray
+    finish_cycles: np.ndarray
+    ready_cycles: np.ndarray
+    head_ready_cycles: dict[int, np.ndarray]
+    latency_ns: np.ndarray
+
+    @property
+    def timesteps(self) -> int:
+        return int(self.finish_cycles.shape[0])
+
+    def index(self, name: str) -> int:
+        try:
+            return self.layer_names.index(name)
+        except ValueError:
+            raise KeyError(f"no layer {name!r} in the timing result") from None
+
+    def head_latency_ns(self, head: int = FC_HEAD) -> np.ndarray:
+        """(T,) ns until `head`'s output of timestep t reaches the fusion unit."""
+        return cycles_to_ns(self.head_ready_cycles[head], self.clock_mhz)
+
+    @property
+    def bottleneck_layer(self) -> str:
+        """The throughput-limiting stage: the layer with the most stage cycles per timestep
+        (mean over timesteps)."""
+        return self.layer_names[int(np.argmax(self.stage_cycles.mean(axis=0)))]
+
+    @property
+    def interval_cycles(self) -> float:
+        """Mean stage cycles per timestep of the bottleneck: the steady-state interval between
+        timesteps when stages dominate transfers."""
+        return float(self.stage_cycles.mean(axis=0).max()) if self.stage_cycles.size else 0.0
+
+    @property
+    def total_cycles(self) -> int:
+        """Cycles until every layer and head is done with the last timestep."""
+        return int(self.ready_cycles.max()) if self.ready_cycles.size else 0
+
+    @property
+    def total_ns(self) -> float:
+        return float(cycles_to_ns(self.total_cycles, self.clock_mhz))
+
+    @property
+    def busy_stage_cycles(self) -> np.ndarray:
+        """(L,) stage cycles of each layer summed over timesteps."""
+        return self.stage_cycles.sum(axis=0)
+
+
+def latency_ns(result: TimingResult, layers: Iterable[str]) -> np.ndarray:
+    """(T,) ns until all of `layers` are ready with timestep t: max of their `ready_cycles`.
+
+    E.g. `latency_ns(r, {"ic8.linear"})` is the time to the IC's output alone (SL);
+    `{"ic8.linear", "fc.linear"}` both heads (fusion).
+    """
+    idx = [result.index(name) for name in layers]
+    if not idx:
+        raise ValueError("latency_ns: no layers given")
+    return cycles_to_ns(result.ready_cycles[:, idx].max(axis=1), result.clock_mhz)
+
+
+def ops_replication(arch: Architecture, mapping: Mapping) -> np.ndarray:
+    """(L,) r_l = mapped column groups / ceil(C_out / crossbar.cols) (module docstring)."""
+    out = []
+    for m in mapping.layers:
+        counted = _ceil_div(spikesim_geometry(m.layer).out_channels, arch.crossbar.cols)
+        out.append(m.col_groups / counted)
+    return np.array(out, np.float64)
+
+
+def run_timing(
+    arch: Architecture,
+    layers: Sequence[LayerGeometry],
+    activity: LayerActivity,
+    mapping: Mapping | None = None,
+    *,
+    pe_ops: np.ndarray | None = None,
+) -> TimingResult:
+    """Timing of a run (module docstring). `activity.layer_names` must be `layers`' names.
+
+    PE operations per image default to `activity.active_pe_ops / activity.images` (SpikeSim's
+    view: pass `full_activity(arch, layers, T)`); `pe_ops` (T, L) per image overrides them.
+    `mapping` defaults to `map_network(arch, layers)`.
+    """
+    layers = tuple(layers)
+    names = tuple(g.name for g in layers)
+    if tuple(activity.layer_names) != names:
+        raise ValueError(
+            f"activity layers {list(activity.layer_names)} do not match the geometry {list(names)}"
+        )
+    if mapping is None:
+        mapping = map_network(arch, layers)
+    elif tuple(m.name for m in mapping.layers) != names:
+        raise ValueError("the mapping's layers do not match the geometry")
+    steps = activity.timesteps
+    if pe_ops is None:
+        ops = np.asarray(activity.active_pe_ops, np.float64) / activity.images
+    else:
+        ops = np.asarray(pe_ops, np.float64)
+        if ops.shape != (steps, len(layers)):
+            raise ValueError(f"pe_ops: expected shape {(steps, len(layers))}, got {ops.shape}")
+    pes = np.array([m.pes for m in mapping.layers], np.int64)
+    stage = stage_cycles(ops * ops_replication(arch, mapping)[None, :], pes, arch.timing.pe_cycles)
+
+    spikes = np.asarray(activity.output_spikes, np.float64) / activity.images
+    per_hop = arch.noc.router_latency_cycles + arch.noc.link_latency_cycles
+    transfer = np.zeros((steps, len(layers)), np.int64)
+    traffic = producer_traffic(mapping)
+    for i, name in enumerate(names):
+        if name in traffic:
+            transfer[:, i] = traffic[name].transfer_cycles(spikes[:, i], per_hop)
+
+    index = {n: i for i, n in enumerate(names)}
+    preds = predecessors(layers)
+    finish = pipeline_finish_cycles(stage, transfer, [[index[p] for p in preds[n]] for n in names])
+
+    to_fusion = {src for src, dst in layer_edges(layers) if dst == FUSION_UNIT}
+    ready = finish + np.where([n in to_fusion for n in names], transfer, 0)
+    heads: dict[int, np.ndarray] = {}
+    for i, g in enumerate(layers):
+        if g.head is not None and g.kind is LayerKind.LINEAR:
+            heads[g.head] = ready[:, i].copy()
+    if heads:
+        last = np.max(np.stack(list(heads.values())), axis=0)
+    else:
+        last = ready.max(axis=1) if len(layers) else np.zeros(steps, np.int64)
+    for arr in (stage, transfer, finish, ready, *heads.values()):
+        arr.flags.writeable = False
+    lat = cycles_to_ns(last, arch.clock_mhz)
+    lat.flags.writeable = False
+    return TimingResult(
+        layer_names=names,
+        clock_mhz=arch.clock_mhz,
+        stage_cycles=stage,
+        transfer_cycles=transfer,
+        finish_cycles=finish,
+        ready_cycles=ready,
+        head_ready_cycles=heads,
+        latency_ns=lat,
+    )

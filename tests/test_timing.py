@@ -1,0 +1,246 @@
+"""Cycle-level timing: stages, XY NoC transfers with contention, the layer x timestep pipeline."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwsim.hw.arch import load_arch
+from hwsim.hw.energy import LayerActivity, full_activity
+from hwsim.hw.layers import FC_HEAD, LayerGeometry, LayerKind
+from hwsim.hw.mapping import map_network, spike_routes
+from hwsim.hw.timing import (
+    NocFlow,
+    latency_ns,
+    link_loads,
+    pipeline_finish_cycles,
+    predecessors,
+    producer_traffic,
+    run_timing,
+    stage_cycles,
+    transfer_cycles,
+    xy_links,
+)
+from hwsim.nets import NetSpec, layer_geometry
+
+ROOT = Path(__file__).resolve().parents[1]
+SPIKESIM = load_arch(ROOT / "arch_configs" / "spikesim.yaml")
+
+
+def conv(name, c_in, c_out, k, hw, block):
+    return LayerGeometry(name, LayerKind.CONV, c_in, c_out, (k, k), (hw, hw), block=block)
+
+
+def gap(name, channels, hw, head):
+    return LayerGeometry(name, LayerKind.GAP, channels, channels, (hw, hw), (1, 1), head)
+
+
+def linear(name, features, classes, head):
+    return LayerGeometry(name, LayerKind.LINEAR, features, classes, (1, 1), (1, 1), head)
+
+
+CHAIN = [
+    conv("conv0", 3, 64, 3, 32, 0),
+    conv("conv1", 64, 130, 3, 16, 1),
+    gap("fc.gap", 130, 16, FC_HEAD),
+    linear("fc.linear", 130, 10, FC_HEAD),
+]
+
+HEADED = [
+    conv("conv0", 3, 64, 3, 16, 0),
+    conv("conv1", 64, 64, 3, 16, 1),
+    conv("conv2", 64, 128, 3, 8, 2),
+    gap("ic1.gap", 64, 16, 1),
+    linear("ic1.linear", 64, 10, 1),
+    gap("fc.gap", 128, 8, FC_HEAD),
+    linear("fc.linear", 128, 10, FC_HEAD),
+]
+
+
+def test_stage_cycles_by_hand() -> None:
+    ops = np.array([[10, 7, 0], [0, 64, 65]])
+    pes = np.array([4, 8, 8])
+    # ceil(10/4)=3, ceil(7/8)=1, 0; 0, ceil(64/8)=8, ceil(65/8)=9 operations in sequence per PE
+    expected = np.array([[3, 1, 0], [0, 8, 9]]) * 26
+    np.testing.assert_array_equal(stage_cycles(ops, pes, 26), expected)
+    # a mean over images: 2.5 operations per PE take 3 PE operations
+    np.testing.assert_array_equal(stage_cycles(np.array([[5.0]]), [2], 10), [[30]])
+
+
+def test_pipeline_recurrence_by_hand_three_layers() -> None:
+    stage = np.array([[4, 6, 2], [3, 6, 5], [5, 1, 2]])
+    transfer = np.array([[1, 2, 0], [2, 1, 0], [0, 3, 0]])
+    # finish[t][l] = max(finish[t-1][l], finish[t][l-1] + transfer[t][l-1]) + stage[t][l]
+    f00 = 4
+    f01 = (f00 + 1) + 6  # 11
+    f02 = (f01 + 2) + 2  # 15
+    f10 = f00 + 3  # 7
+    f11 = max(f01, f10 + 2) + 6  # 17
+    f12 = max(f02, f11 + 1) + 5  # 23
+    f20 = f10 + 5  # 12
+    f21 = max(f11, f20 + 0) + 1  # 18
+    f22 = max(f12, f21 + 3) + 2  # 25
+    expected = np.array([[f00, f01, f02], [f10, f11, f12], [f20, f21, f22]])
+    got = pipeline_finish_cycles(stage, transfer, [[], [0], [1]])
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(expected, [[4, 11, 15], [7, 17, 23], [12, 18, 25]])
+
+
+def test_pipeline_join_waits_for_the_slowest_producer() -> None:
+    stage = np.array([[2, 10, 3, 1]])
+    transfer = np.array([[1, 4, 5, 0]])
+    # layer 3 joins layers 1 and 2 (both fed by 0): max(2+1+10+4, 2+1+3+5) + 1 = 18
+    got = pipeline_finish_cycles(stage, transfer, [[], [0], [0], [1, 2]])
+    np.testing.assert_array_equal(got, [[2, 13, 6, 18]])
+    with pytest.raises(ValueError, match="comes after"):
+        pipeline_finish_cycles(stage, transfer, [[1], [], [], []])
+
+
+def test_constant_stages_pipeline_closed_form() -> None:
+    steps = 12
+    stages = np.array([3, 7, 5, 2])
+    transfers = np.array([2, 1, 4, 0])
+    finish = pipeline_finish_cycles(
+        np.tile(stages, (steps, 1)), np.tile(transfers, (steps, 1)), [[], [0], [1], [2]]
+    )
+    first = stages.sum() + transfers[:-1].sum()  # step 1: every stage and transfer in turn
+    assert finish[0, -1] == first
+    # steady state: one timestep per slowest stage; with constant stages exactly
+    # finish[t][last] = first + t * max(stages)
+    np.testing.assert_array_equal(finish[:, -1], first + np.arange(steps) * stages.max())
+    np.testing.assert_array_equal(np.diff(finish[:, -1]), np.full(steps - 1, 7))
+
+
+def test_xy_route_hops_on_hand_placed_mesh() -> None:
+    links = xy_links((0, 0), (2, 3))
+    assert len(links) == 5  # |dr| + |dc|
+    # along the row first (columns 0 -> 3), then down the column (rows 0 -> 2)
+    assert links == [
+        ((0, 0), (0, 1)),
+        ((0, 1), (0, 2)),
+        ((0, 2), (0, 3)),
+        ((0, 3), (1, 3)),
+        ((1, 3), (2, 3)),
+    ]
+    assert xy_links((2, 3), (2, 3)) == []
+    assert len(xy_links((3, 1), (0, 0))) == 4
+    # one 1-flit packet: 5 hops x (router 1 + link 2)
+    assert transfer_cycles([NocFlow((0, 0), (2, 3), 1)], 1, 2) == 15
+    # a packet of 6 flits: the last leaves 5 cycles after the first
+    assert transfer_cycles([NocFlow((0, 0), (2, 3), 6)], 1, 2) == 20
+    assert transfer_cycles([NocFlow((1, 1), (1, 1), 6)], 1, 2) == 0
+    assert transfer_cycles([], 1, 2) == 0
+
+
+def test_routes_sharing_a_link_serialise() -> None:
+    a = NocFlow((0, 0), (0, 2), 4)
+    shared = NocFlow((0, 1), (0, 2), 4)  # also uses link (0,1) -> (0,2)
+    disjoint = NocFlow((1, 0), (1, 1), 4)
+    assert link_loads([a, shared])[((0, 1), (0, 2))] == 8
+    alone = transfer_cycles([a], 1, 1)
+    assert alone == 2 * 2 + 4 - 1
+    assert transfer_cycles([a, disjoint], 1, 1) == alone  # no common link: in parallel
+    both = transfer_cycles([a, shared], 1, 1)
+    assert both == 2 * 2 + 8 - 1  # 8 flits on the shared link
+    assert both > alone
+    assert both >= 8  # at least the busiest link's flits
+
+
+def test_producer_traffic_matches_spike_routes() -> None:
+    mapping = map_network(SPIKESIM, HEADED)
+    traffic = producer_traffic(mapping)
+    totals: dict[str, float] = {}
+    for route in spike_routes(mapping):
+        totals[route.producer] = (
+            totals.get(route.producer, 0.0) + route.flits_per_spike * route.hops_per_spike
+        )
+    assert set(traffic) == set(totals)
+    for name, total in totals.items():
+        # flit-hops per spike = flits per spike summed over the links of every route
+        assert sum(traffic[name].flits_per_spike_by_link.values()) == pytest.approx(total)
+
+
+def test_run_timing_chain_first_step_and_stage_by_hand() -> None:
+    steps = 4
+    act = full_activity(SPIKESIM, CHAIN, steps)
+    r = run_timing(SPIKESIM, CHAIN, act)
+    # conv0: 64 outputs of 4-bit differential 1-bit-cell weights: 6 columns each, 10 per
+    # crossbar -> 7 column groups x 1 channel group = 7 PEs, each every one of the 32 x 32
+    # output positions in turn
+    assert r.stage_cycles[0, 0] == 32 * 32 * 26
+    # conv1: 13 column groups x 1 channel group, 16 x 16 positions per PE
+    assert r.stage_cycles[0, 1] == 16 * 16 * 26
+    # GAP and Linear: one output position per PE
+    np.testing.assert_array_equal(r.stage_cycles[0, 2:], [26, 26])
+    # the first timestep runs every stage and transfer in turn
+    first = r.stage_cycles[0].sum() + r.transfer_cycles[0, :3].sum()
+    assert r.finish_cycles[0, -1] == first
+    assert r.ready_cycles[0, -1] == first + r.transfer_cycles[0, -1]
+    # steady state: the slowest stage (stages dominate transfers here)
+    assert r.bottleneck_layer == "conv0"
+    np.testing.assert_array_equal(np.diff(r.finish_cycles[:, -1]), 32 * 32 * 26)
+    np.testing.assert_allclose(r.latency_ns, r.ready_cycles[:, -1] * 4.0)
+    assert r.total_ns == pytest.approx(r.latency_ns[-1])
+
+
+def test_run_timing_heads_and_latency_helper() -> None:
+    act = full_activity(SPIKESIM, HEADED, 3, images=2)
+    r = run_timing(SPIKESIM, HEADED, act)
+    ic = latency_ns(r, {"ic1.linear"})
+    fc = latency_ns(r, ["fc.linear"])
+    np.testing.assert_allclose(ic, r.head_latency_ns(1))
+    np.testing.assert_allclose(fc, r.head_latency_ns(FC_HEAD))
+    np.testing.assert_allclose(r.latency_ns, np.maximum(ic, fc))
+    assert np.all(ic < fc)  # the IC taps block 1, before conv2
+    assert np.all(np.diff(r.latency_ns) > 0)
+    with pytest.raises(KeyError):
+        latency_ns(r, {"nope"})
+
+
+def test_sparse_activity_never_slower_than_spikesim_view() -> None:
+    steps = 5
+    full = full_activity(SPIKESIM, HEADED, steps, images=3)
+    rng = np.random.default_rng(0)
+    frac = rng.uniform(0.0, 1.0, size=full.active_pe_ops.shape)
+    sparse = LayerActivity(
+        layer_names=full.layer_names,
+        images=3,
+        active_pe_ops=np.floor(full.active_pe_ops * frac),
+        input_spikes=np.floor(full.input_spikes * frac),
+        output_spikes=np.floor(full.output_spikes * rng.uniform(size=frac.shape)),
+    )
+    r_full = run_timing(SPIKESIM, HEADED, full)
+    r_sparse = run_timing(SPIKESIM, HEADED, sparse)
+    assert np.all(r_sparse.stage_cycles <= r_full.stage_cycles)
+    assert np.all(r_sparse.transfer_cycles <= r_full.transfer_cycles)
+    assert np.all(r_sparse.finish_cycles <= r_full.finish_cycles)
+    assert np.all(r_sparse.latency_ns <= r_full.latency_ns)
+    assert r_sparse.latency_ns[-1] < r_full.latency_ns[-1]
+    # pe_ops overrides the activity's operations: SpikeSim's ops with sparse spikes
+    r_mixed = run_timing(SPIKESIM, HEADED, sparse, pe_ops=full.active_pe_ops / 3)
+    np.testing.assert_array_equal(r_mixed.stage_cycles, r_full.stage_cycles)
+
+
+def test_residual_join_waits_for_skip_and_conv1() -> None:
+    spec = NetSpec(
+        name="resnet18", width=1 / 16, input_shape=(3, 16, 16), num_classes=10, ic_positions=(2,)
+    )
+    layers = layer_geometry(spec)
+    preds = predecessors(layers)
+    assert sorted(preds["block1.conv2"]) == ["block1.conv1", "block1.skip"]
+    assert preds["block2.skip"] == ["block1.conv2"]
+    assert preds["ic2.gap"] == ["block2.conv2"]
+    r = run_timing(SPIKESIM, layers, full_activity(SPIKESIM, layers, 2))
+    i = {n: k for k, n in enumerate(r.layer_names)}
+    join = r.finish_cycles[0, i["block1.conv2"]] - r.stage_cycles[0, i["block1.conv2"]]
+    assert join >= r.finish_cycles[0, i["block1.skip"]]  # partial sums: no transfer
+    assert join >= r.finish_cycles[0, i["block1.conv1"]] + r.transfer_cycles[0, i["block1.conv1"]]
+    assert r.transfer_cycles[:, i["block1.skip"]].sum() == 0
+
+
+def test_mismatched_activity_is_refused() -> None:
+    act = full_activity(SPIKESIM, CHAIN, 2)
+    with pytest.raises(ValueError, match="do not match"):
+        run_timing(SPIKESIM, HEADED, act)
+    with pytest.raises(ValueError, match="pe_ops"):
+        run_timing(SPIKESIM, CHAIN, act, pe_ops=np.zeros((3, 4)))
