@@ -45,6 +45,7 @@ from hwsim.hw.energy import (
     spikesim_energy,
 )
 from hwsim.hw.layers import FC_HEAD, LayerGeometry
+from hwsim.hw.timing import TimingResult, latency_ns, run_timing
 from hwsim.metrics import Curve, Summary, summarize
 from hwsim.nets import Checkpoint, ModelError, NetSpec, layer_geometry, load_checkpoint
 from hwsim.trace import (
@@ -234,6 +235,8 @@ class ICEvaluation:
     summary: dict[str, Summary]
     fusion: FusionComparison
     energy: RunEnergy  # per image and timestep: backbone + IC head + FC head + fusion unit
+    latency_ns: dict[str, np.ndarray]  # per method (T,): time to its output of timestep t
+    timing: TimingResult
 
 
 def layer_activity(activity: Activity, images: int) -> LayerActivity:
@@ -280,9 +283,11 @@ def _chip_activity(arch: Architecture, chip: list[LayerGeometry], test: Trace) -
 
 def method_energy(
     arch: Architecture, spec: NetSpec, ic: int, test: Trace
-) -> tuple[dict[str, np.ndarray], RunEnergy]:
-    """Cumulative energy per image (T,) pJ of the hardware each method keeps busy, and the
-    chip's run energy (backbone + IC head + FC head + fusion unit) under arch.energy_model.
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], RunEnergy, TimingResult]:
+    """Per method, the cumulative energy per image (T,) pJ of the hardware it keeps busy and
+    the latency (T,) ns until its classifier output(s) of timestep t reach the fusion unit;
+    then the chip's run energy (backbone + IC head + FC head + fusion unit) under
+    arch.energy_model, and its timing (hwsim.hw.timing, from the same activity).
 
     DL: backbone + FC head. SL: backbone up to the IC's tap block + IC head. BSF-Grid, BSF-Emp
     and Early-Exit: the whole chip; the BSF methods also pay the fusion unit (when the arch
@@ -298,7 +303,8 @@ def method_energy(
             test.sim.head_spikes[FC_HEAD].sum(axis=(0, 2)),
             images,
         )
-    energy = run_energy(arch, chip, _chip_activity(arch, chip, test), fusion=fusion)
+    activity = _chip_activity(arch, chip, test)
+    energy = run_energy(arch, chip, activity, fusion=fusion)
     per_layer = energy.energy_pj.sum(axis=2)  # (T, L) pJ per image
     tap = spec.tap_block(ic)
 
@@ -308,13 +314,28 @@ def method_energy(
 
     whole = cum(lambda g: True)
     fused = whole + np.cumsum(energy.fusion_pj)
-    return {
-        "DL": cum(lambda g: g.head in (None, FC_HEAD)),
-        "SL": cum(lambda g: (g.block is not None and g.block <= tap) or g.head == ic),
-        "BSF-Grid": fused,
-        "BSF-Emp": fused,
-        "Early-Exit": whole,
-    }, energy
+    timing = run_timing(arch, chip, activity)
+    fc_out, ic_out = chip[-1].name, f"ic{ic}.linear"
+    both = latency_ns(timing, {fc_out, ic_out})
+    latency = {
+        "DL": latency_ns(timing, {fc_out}),
+        "SL": latency_ns(timing, {ic_out}),
+        "BSF-Grid": both,
+        "BSF-Emp": both,
+        "Early-Exit": both,
+    }
+    return (
+        {
+            "DL": cum(lambda g: g.head in (None, FC_HEAD)),
+            "SL": cum(lambda g: (g.block is not None and g.block <= tap) or g.head == ic),
+            "BSF-Grid": fused,
+            "BSF-Emp": fused,
+            "Early-Exit": whole,
+        },
+        latency,
+        energy,
+        timing,
+    )
 
 
 def tuning_params(pooling: EvidencePooling) -> dict:
@@ -386,7 +407,7 @@ def evaluate_ic(
     _check_ic(spec, ic)
     test_fc, test_ic = (cumulative(test.sim.head_spikes[h]) for h in (FC_HEAD, ic))
     fusion = compare_methods(tuning, test_fc, test_ic, test.labels)
-    energies, energy = method_energy(arch, spec, ic, test)
+    energies, latency, energy, timing = method_energy(arch, spec, ic, test)
     curves = {name: Curve(name, acc, energies[name]) for name, acc in fusion.accuracy.items()}
     target = target_fraction * ann_accuracy[FC_HEAD]
     limit = curves["DL"].energy_pj[-1]
@@ -398,6 +419,8 @@ def evaluate_ic(
         summary=summarize(curves, target, limit),
         fusion=fusion,
         energy=energy,
+        latency_ns=latency,
+        timing=timing,
     )
 
 

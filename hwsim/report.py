@@ -29,6 +29,19 @@ def _fmt_energy(pj: float | None) -> str:
     return f"{pj:.3f} pJ"
 
 
+def _at(values: np.ndarray, timestep: int | None) -> float | None:
+    return None if timestep is None else float(values[timestep - 1])
+
+
+def _fmt_time(ns: float | None) -> str:
+    if ns is None:
+        return "-"
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.2f} {unit}"
+    return f"{ns:.0f} ns"
+
+
 def _key(name: str) -> str:
     return name.lower().replace("-", "_")
 
@@ -47,6 +60,7 @@ def accuracy_energy_frame(ev: ICEvaluation) -> pd.DataFrame:
     for name, curve in ev.curves.items():
         data[f"accuracy_{_key(name)}"] = curve.accuracy
         data[f"energy_{_key(name)}_pj"] = curve.energy_pj
+        data[f"latency_{_key(name)}_ns"] = ev.latency_ns[name]
     for name, schedule in ev.fusion.tuning.schedules.items():
         data[f"alpha_{_key(name)}"] = schedule.alpha[:T]
         data[f"alpha_{_key(name)}_lut"] = ev.fusion.tuning.luts[name](t)
@@ -74,6 +88,7 @@ def targets_frame(ev: ICEvaluation) -> pd.DataFrame:
             "timestep": s.target.timestep,
             "accuracy": s.target.accuracy,
             "energy_pj": s.target.energy_pj,
+            "latency_ns": _at(ev.latency_ns[name], s.target.timestep),
             "auc": s.auc,
             "reduction_pct": s.reduction_pct,
             "energy_per_step_pj": ev.curves[name].energy_per_step_pj,
@@ -158,22 +173,23 @@ def component_table(
 
 
 def summary_table(ev: ICEvaluation) -> Table:
+    """Per method: steps, energy and latency to the target, R (eq. 33) and AUC; the accuracy at
+    the crossing and at T are in targets.csv and accuracy_energy.csv."""
     table = Table(
         title=f"To reach {100 * ev.target:.2f}% (99% of the ANN's FC accuracy);"
         " R = energy reduction vs DL (eq. 33)"
     )
-    for col in ("method", "steps", "accuracy", "energy", "R", "AUC", "acc. at T"):
+    for col in ("method", "steps", "energy", "latency", "R", "AUC"):
         table.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
     for name, s in ev.summary.items():
         t = s.target
         table.add_row(
             name,
             "-" if t.timestep is None else str(t.timestep),
-            "-" if t.accuracy is None else f"{100 * t.accuracy:.2f}%",
             _fmt_energy(t.energy_pj),
+            _fmt_time(_at(ev.latency_ns[name], t.timestep)),
             "-" if s.reduction_pct is None else f"{s.reduction_pct:.1f}%",
             f"{s.auc:.4f}",
-            f"{100 * ev.curves[name].accuracy[-1]:.2f}%",
         )
     return table
 
@@ -198,6 +214,13 @@ def print_run(result: RunResult, console: Console) -> None:
         f" mean over {ev.energy.timesteps} steps); fusion unit {ev.energy.fusion_pj.mean():.1f} pJ"
     )
     console.print(component_table(e, title, parts))
+    tm = ev.timing
+    console.print(
+        f"timing at {tm.clock_mhz:g} MHz: first output after {_fmt_time(float(tm.latency_ns[0]))},"
+        f" then {_fmt_time(tm.interval_cycles * 1e3 / tm.clock_mhz)} per timestep"
+        f" (bottleneck {tm.bottleneck_layer})",
+        highlight=False,
+    )
     console.print(summary_table(ev))
 
 

@@ -95,6 +95,21 @@ def test_event_model_charges_only_active_pe_operations(tiny_checkpoint, tmp_path
     assert ev.curves["DL"].energy_pj[-1] < spikesim.evaluation.curves["DL"].energy_pj[-1]
 
 
+def test_latency_follows_the_pipeline(result):
+    ev = result.evaluation
+    lat = ev.latency_ns
+    for name in ev.curves:
+        assert lat[name].shape == (40,) and (np.diff(lat[name]) > 0).all()
+    assert (lat["SL"] <= lat["BSF-Grid"]).all() and (lat["DL"] <= lat["BSF-Grid"]).all()
+    # at 250 MHz a cycle is 4 ns; every output of step t waits for conv0's stages 1..t
+    # (finish[l][t] >= finish[l][t-1] + stage[l][t]), and DL's equals the FC Linear's finish
+    tm = ev.timing
+    assert tm.clock_mhz == 250
+    conv0 = tm.stage_cycles[:, tm.index("conv0")]
+    assert (lat["DL"] >= 4 * np.cumsum(conv0)).all()
+    assert lat["DL"][-1] >= 4 * tm.finish_cycles[-1, tm.index("fc.linear")]
+
+
 def test_target_and_reduction_follow_their_definitions(result):
     ev = result.evaluation
     assert ev.target == pytest.approx(0.99 * ev.ann_accuracy[FC_HEAD])
@@ -114,6 +129,7 @@ def test_written_files_have_units_and_one_row_per_step(result, tmp_path):
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
     acc = pd.read_csv(tmp_path / "accuracy_energy.csv")
     assert len(acc) == 40 and "energy_dl_pj" in acc and "accuracy_bsf_emp" in acc
+    assert "latency_sl_ns" in acc and "latency_ns" in pd.read_csv(tmp_path / "targets.csv")
     np.testing.assert_allclose(acc["accuracy_dl"], result.evaluation.curves["DL"].accuracy)
     breakdown = pd.read_csv(tmp_path / "energy_breakdown.csv")
     assert "adc_pj" in breakdown and "total_pj" in breakdown
