@@ -34,7 +34,7 @@ from hwsim.fusion import (
     cumulative,
     tune_methods,
 )
-from hwsim.hw.arch import Architecture, EnergyModel, MappingStyle, load_arch
+from hwsim.hw.arch import Architecture, EnergyModel, load_arch
 from hwsim.hw.energy import (
     EnergyBreakdown,
     LayerActivity,
@@ -265,7 +265,11 @@ def _chip_activity(arch: Architecture, chip: list[LayerGeometry], test: Trace) -
     if arch.energy_model is EnergyModel.SPIKESIM:
         return full_activity(arch, chip, steps, images)
     act = test.sim.activity
-    if act is None or act.spec.rows_per_crossbar != arch.crossbar.rows:
+    if (
+        act is None
+        or act.spec.rows_per_crossbar != arch.crossbar.rows
+        or act.spec.mapping != str(arch.mapping.style)
+    ):
         raise TraceError(
             "the test trace has no crossbar activity for this architecture; the event energy"
             " model needs a trace simulated with it (hwsim run does this by itself)"
@@ -506,27 +510,19 @@ def _tune_and_test(
     test_sim = cfg.sim
     if arch.energy_model is EnergyModel.EVENT:
         spec = ActivitySpec(
-            rows_per_crossbar=arch.crossbar.rows, cols_per_crossbar=arch.crossbar.cols
+            rows_per_crossbar=arch.crossbar.rows,
+            cols_per_crossbar=arch.crossbar.cols,
+            mapping=str(arch.mapping.style),
         )
         test_sim = dataclasses.replace(cfg.sim, activity=spec)
     return tune, trace(session, test_set, test_sim, stage="test", **kw)
 
 
 def load_run_arch(path: Path, energy_model: EnergyModel | None) -> Architecture:
-    """The architecture of a run, its energy model overridden if asked; refused before any
-    simulation if the engine cannot count the activity its energy model needs."""
+    """The architecture of a run, its energy model overridden if asked."""
     arch = load_arch(path)
     if energy_model is not None:
         arch = dataclasses.replace(arch, energy_model=energy_model)
-    if (
-        arch.energy_model is EnergyModel.EVENT
-        and arch.mapping.style is not MappingStyle.KERNEL_SPLIT
-    ):
-        raise ValueError(
-            f"{path}: the event energy model needs crossbar activity of an"
-            f" {arch.mapping.style} mapping, which the engine does not count yet (it counts"
-            " kernel_split); use --energy-model spikesim or a kernel_split architecture"
-        )
     return arch
 
 

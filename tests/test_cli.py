@@ -166,8 +166,16 @@ def test_convert_writes_weights_only_file(tiny_checkpoint, tmp_path, capsys):
     assert "block0.conv.weight" in payload["tensors"] and len(payload["fingerprint"]) == 64
 
 
-def test_event_model_on_an_unrolled_mapping_is_refused_before_simulating(tmp_path, capsys):
-    code, text = run_cli(capsys, "run", "--arch", "arch_configs/isaac_like.yaml", "--traces",
-                         str(tmp_path / "traces"), "--out", str(tmp_path / "o"))  # fmt: skip
-    assert code == 2 and "isaac_like.yaml" in text and "--energy-model spikesim" in text
-    assert not (tmp_path / "traces").exists()  # nothing was simulated
+def test_event_model_runs_on_an_unrolled_mapping(tiny_checkpoint, tmp_path, capsys):
+    _, path = tiny_checkpoint
+    dl_pj = {}
+    for model in ("event", "spikesim"):
+        out = tmp_path / model
+        code, text = run_cli(
+            capsys, "run", "--arch", "arch_configs/isaac_like.yaml", "--model", str(path),
+            "--energy-model", model, "--timesteps", "20", "--images", "8", "--tune-images", "8",
+            "--traces", str(tmp_path / "traces"), "--out", str(out),
+        )  # fmt: skip
+        assert code == 0, text
+        dl_pj[model] = pd.read_csv(out / "accuracy_energy.csv")["energy_dl_pj"].iloc[-1]
+    assert 0 < dl_pj["event"] < dl_pj["spikesim"]

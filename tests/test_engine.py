@@ -32,7 +32,11 @@ from hwsim.convert import (
 )
 from hwsim.data import make_synthetic
 from hwsim.engine import BACKENDS, ActivitySpec, SimResult, layer_names, simulate, state_bytes
-from hwsim.hw.layers import FC_HEAD
+from hwsim.engine.backends import NumbaBackend, activity_of
+from hwsim.engine.plan import build_plan
+from hwsim.hw.arch import MappingStyle, load_arch
+from hwsim.hw.energy import active_pe_operations, layer_patches
+from hwsim.hw.layers import FC_HEAD, LayerKind
 from hwsim.nets import Checkpoint, HeadedNet, NetSpec, layer_geometry
 
 torch.set_num_threads(1)
@@ -615,3 +619,101 @@ def test_long_runs_match_the_oracle(nets, coding):
             snn = dyadic(snn, bias_unit=(1 - 2.0**-3) * 2.0**-8)
         x = dyadic_images(4, seed=11)
         assert_same(simulate(snn, x, 300, coding=coding, batch_size=3), oracle(snn, x, 300, coding))
+
+
+def brute_unrolled(x: np.ndarray, kernel, stride, pad, rows, blocks) -> np.ndarray:
+    """(N, 3) [nonzero inputs, PE operations, PE operations] of the unrolled mapping: for every
+    output position, the window's k_h k_w C_in rows (kernel position major, channel minor; zero
+    padding) cut into groups of `rows`, a group active if any of its rows is nonzero."""
+    x = x if x.ndim == 4 else x[:, :, None, None]
+    n, c, h, w = x.shape
+    kh, kw = kernel
+    ho, wo = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+    out = np.zeros((n, 3), np.int64)
+    out[:, 0] = (x != 0).reshape(n, -1).sum(1)
+    for b in range(n):
+        for oy in range(ho):
+            for ox in range(wo):
+                flat = []
+                for ky in range(kh):
+                    for kx in range(kw):
+                        iy, ix = oy * stride - pad + ky, ox * stride - pad + kx
+                        for ch in range(c):
+                            inside = 0 <= iy < h and 0 <= ix < w
+                            flat.append(bool(inside and x[b, ch, iy, ix] != 0))
+                for r0 in range(0, len(flat), rows):
+                    out[b, 1:] += blocks * any(flat[r0 : r0 + rows])
+    return out
+
+
+@pytest.mark.parametrize("name", ["vgg11-random", "resnet18-random"])
+def test_unrolled_activity_kernel_on_random_binary_inputs(nets, name):
+    """The unrolled counting kernel against the brute-force count (R = 5, partial groups) and
+    against the hardware model's active_pe_operations (isaac_like: unrolled, 128 x 128)."""
+    snn = nets[name]
+    plan = build_plan(snn)
+    arch = load_arch("arch_configs/isaac_like.yaml")
+    assert arch.mapping.style is MappingStyle.UNROLLED
+    small = NumbaBackend(plan, DirectCoding(), 5, 3, 1, "unrolled")
+    isaac = NumbaBackend(
+        plan, DirectCoding(), arch.crossbar.rows, arch.crossbar.cols, 1, "unrolled"
+    )
+    geoms = {g.name: g for g in layer_geometry(snn.spec)}
+    rng = np.random.default_rng(7)
+    kinds = set()
+    for g, c in enumerate(plan.conns):
+        geom = geoms[c.name]
+        if geom.kind is LayerKind.LINEAR:
+            continue  # the engine's layout (1x1 kernel, C_in = features) is not SpikeSim's
+        h, w, cin = c.in_shape
+        kinds.add((geom.kind, c.stride, c.pad, cin % 5 != 0))
+        density = np.array([0.01, 0.05, 0.3])[:, None, None, None]
+        x = (rng.random((3, cin, h, w)) < density).astype(np.float32)
+        flat = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(3, -1).astype(np.int8)
+        blocks = math.ceil(c.out_shape[2] / 3)
+        want = brute_unrolled(x, c.kernel, c.stride, c.pad, 5, blocks)
+        np.testing.assert_array_equal(activity_of(small, g, flat), want, err_msg=c.name)
+        hw = active_pe_operations(
+            geom, arch, layer_patches(torch.from_numpy(x), geom, stride=c.stride, padding=c.pad)
+        )
+        got = activity_of(isaac, g, flat)
+        np.testing.assert_array_equal(got[:, 1], hw.numpy(), err_msg=c.name)
+        np.testing.assert_array_equal(got[:, 2], hw.numpy(), err_msg=c.name)
+    assert any(k[0] is LayerKind.GAP for k in kinds)
+    assert any(k[0] is LayerKind.CONV and k[2] for k in kinds)  # C_in not a multiple of R
+    if name == "resnet18-random":
+        assert {(1, 1), (2, 1), (2, 0)} <= {(k[1], k[2]) for k in kinds if k[0] is LayerKind.CONV}
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_unrolled_activity_of_a_run_matches_brute_force(nets, backend):
+    snn, x, steps = nets["resnet18-random"], dyadic_images(2), 4
+    spec = ActivitySpec(5, 3, per_image=True, mapping="unrolled")
+    act = simulate(snn, x, steps, activity=spec, backend=backend).activity
+    ref = oracle(snn, x, steps)
+    plan_conns = {c.name: c for c in build_plan(snn).conns}
+    checked = 0
+    for g, name_g in enumerate(act.names):
+        c = plan_conns[name_g]
+        blocks = math.ceil(c.out_shape[2] / 3)
+        assert act.dense_windows[g] == act.dense_pe_ops[g]
+        want_dense = (
+            c.out_shape[0] * c.out_shape[1] * math.ceil(np.prod(c.kernel) * c.in_shape[2] / 5)
+        )
+        assert act.dense_windows[g] == want_dense * blocks
+        for t in range(steps):
+            xin = ref["inputs"][name_g][t]
+            got = act.per_image[:, t, g]
+            if xin is None:
+                np.testing.assert_array_equal(got, 0)
+                continue
+            want = brute_unrolled(xin, c.kernel, c.stride, c.pad, 5, blocks)
+            np.testing.assert_array_equal(got, want, err_msg=f"{name_g} t={t}")
+            checked += int(want[:, 1].sum() > 0)
+    assert checked > steps
+    np.testing.assert_array_equal(act.active_pe_ops, act.active_windows)
+
+
+def test_activity_spec_mapping_is_validated():
+    with pytest.raises(ValueError, match="mapping"):
+        ActivitySpec(mapping="im2col")

@@ -284,10 +284,61 @@ def conn_activity(spk, so, conn_tab, g, itab, rows, omap):
     return n_in, reads * ct[COLBLK], windows * ct[COLBLK]
 
 
+@njit(cache=True, error_model="numpy")
+def conn_activity_unrolled(spk, so, conn_tab, g, itab, rows, omap, chans):
+    """(input spikes, active PE operations, active PE operations) of connection g for one image
+    and step under the unrolled mapping; `spk[so:]` its input (H*W*C_in, nonzero = active),
+    `rows` rows per crossbar, `chans` scratch of >= C_in int64.
+
+    A kernel's weights are flattened onto rows kernel position major, channel minor (row
+    (ky k_w + kx) C_in + c, as hwsim.hw.energy.layer_patches / active_pe_operations) and cut
+    into groups of `rows`; a PE operation (output position, row group, column block) is active
+    when some row of its group is nonzero in that output position's window (docs/engine.md).
+    Both counts are these operations (one crossbar read each)."""
+    ct = conn_tab[g]
+    h, w, cin, ho, wo, kh, kw = ct[H], ct[W], ct[CIN], ct[HO], ct[WO], ct[KH], ct[KW]
+    groups = (kh * kw * cin + rows - 1) // rows
+    ycnt, yk, yo, xcnt, xk, xo = ct[YCNT], ct[YK], ct[YO], ct[XCNT], ct[XK], ct[XO]
+    nmap = ho * wo * groups
+    for i in range(nmap):
+        omap[i] = 0
+    n_in = 0
+    for iy in range(h):
+        ny = itab[ycnt + iy]
+        for ix in range(w):
+            nx = itab[xcnt + ix]
+            p = so + (iy * w + ix) * cin
+            m = 0
+            for c in range(cin):
+                if spk[p + c] != 0:
+                    chans[m] = c
+                    m += 1
+            if m == 0:
+                continue
+            n_in += m
+            for a in range(ny):
+                ky = itab[yk + iy * kh + a]
+                oy = itab[yo + iy * kh + a]
+                for bb in range(nx):
+                    kx = itab[xk + ix * kw + bb]
+                    base = (ky * kw + kx) * cin
+                    o = (oy * wo + itab[xo + ix * kw + bb]) * groups
+                    last = -1
+                    for q in range(m):
+                        r = (base + chans[q]) // rows
+                        if r != last:
+                            omap[o + r] = 1
+                            last = r
+    ops = 0
+    for i in range(nmap):
+        ops += omap[i]
+    return n_in, ops * ct[COLBLK], ops * ct[COLBLK]
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def _layer_step(
     b, t, tt, j, layer_tab, in_idx, conn_tab, wflat, bias, itab, v, s, s64, chan, base, inp,
-    omega, gscale, threshold, counts, act, rows, cur, ev, widx, kval, omap,
+    omega, gscale, threshold, counts, act, rows, unrolled, cur, ev, widx, kval, omap,
 ):  # fmt: skip
     """Layer j of image b at timestep t (chunk index tt): currents, IF scan, spike counts."""
     lt = layer_tab[j]
@@ -330,7 +381,12 @@ def _layer_step(
         else:
             _scatter(cur, spk, so, wflat, ct, itab, sc, ev, widx, kval)
         if rows > 0:
-            a_in, a_rd, a_win = conn_activity(spk, so, conn_tab, g, itab, rows, omap)
+            if unrolled:
+                a_in, a_rd, a_win = conn_activity_unrolled(
+                    spk, so, conn_tab, g, itab, rows, omap, ev
+                )
+            else:
+                a_in, a_rd, a_win = conn_activity(spk, so, conn_tab, g, itab, rows, omap)
             act[b, tt, g, 0] = a_in
             act[b, tt, g, 1] = a_rd
             act[b, tt, g, 2] = a_win
@@ -355,8 +411,8 @@ def _layer_step(
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_chunk(
     b0, b1, t0, t1, layer_tab, in_idx, conn_tab, wflat, bias, itab, v, s, s64, chan, base, inp,
-    omega, gscale, threshold, head_layers, rec, counts, act, rows, max_n, max_in, max_omap,
-    group,
+    omega, gscale, threshold, head_layers, rec, counts, act, rows, unrolled, max_n, max_in,
+    max_omap, group,
 ):  # fmt: skip
     """Advance images b0..b1-1 of the batch from timestep t0 to t1 (exclusive).
 
@@ -369,7 +425,8 @@ def run_chunk(
     which also scale bias and threshold; gscale (t1-t0, G) float32 the weight of each
     connection's input spikes (its source's phase weight when it fired them).
     Outputs for the chunk: rec (B, t1-t0, heads, classes) uint8 head spikes emitted at t; counts
-    (B, t1-t0, L) int32 spikes fired per layer; act (B, t1-t0, G, 3) int32 activity if rows > 0.
+    (B, t1-t0, L) int32 spikes fired per layer; act (B, t1-t0, G, 3) int32 activity if rows > 0
+    (counted for the unrolled crossbar mapping if `unrolled`, else kernel-split).
     Images run `group` at a time layer by layer (a layer's weights are fetched once per group).
     """
     n_layers = layer_tab.shape[0]
@@ -386,8 +443,8 @@ def run_chunk(
                 for b in range(g0, g1):
                     _layer_step(
                         b, t, tt, j, layer_tab, in_idx, conn_tab, wflat, bias, itab, v, s, s64,
-                        chan, base, inp, omega, gscale, threshold, counts, act, rows, cur, ev,
-                        widx, kval, omap,
+                        chan, base, inp, omega, gscale, threshold, counts, act, rows, unrolled,
+                        cur, ev, widx, kval, omap,
                     )  # fmt: skip
             for b in range(g0, g1):
                 s_rd = s[(t - 1) & 1, b]

@@ -73,13 +73,20 @@ class Runner(ABC):
 
 
 class Backend(ABC):
-    """Builds runners for a plan, coding and activity grouping."""
+    """Builds runners for a plan, coding and activity grouping (`rows` > 0: count crossbar
+    activity, for the `mapping` "kernel_split" or "unrolled")."""
 
     name: str
 
     @abstractmethod
     def __init__(
-        self, plan: Plan, coding: InputCoding, rows: int = 0, cols: int = 1, threads: int = 0
+        self,
+        plan: Plan,
+        coding: InputCoding,
+        rows: int = 0,
+        cols: int = 1,
+        threads: int = 0,
+        mapping: str = "kernel_split",
     ): ...
 
     @abstractmethod
@@ -148,9 +155,16 @@ class NumbaBackend(Backend):
     group = 8  # images a thread runs layer by layer, and the unit of work handed to a thread
 
     def __init__(
-        self, plan: Plan, coding: InputCoding, rows: int = 0, cols: int = 1, threads: int = 0
+        self,
+        plan: Plan,
+        coding: InputCoding,
+        rows: int = 0,
+        cols: int = 1,
+        threads: int = 0,
+        mapping: str = "kernel_split",
     ):
         self.plan, self.coding, self.rows = plan, coding, rows
+        self.unrolled = _unrolled(mapping)
         self.threads = threads or default_threads()
         layers, conns = plan.layers, plan.conns
         # every layer starts at a multiple of 8 neurons (uint64 views of the spike buffers)
@@ -225,8 +239,15 @@ class NumbaBackend(Backend):
         self.head_layers = np.asarray(list(plan.heads.values()), np.int64)
         self.max_n = max(ly.neurons for ly in layers)
         self.max_in = max(int(np.prod(c.in_shape)) for c in conns)
-        g_max = max(math.ceil(c.in_shape[2] / max(rows, 1)) for c in conns)
-        self.max_omap = max(c.out_shape[0] * c.out_shape[1] for c in conns) * g_max
+        if self.unrolled:  # (output position, group of the flattened k_h k_w C_in rows)
+            unrolled_rows = [c.kernel[0] * c.kernel[1] * c.in_shape[2] for c in conns]
+            self.max_omap = max(
+                c.out_shape[0] * c.out_shape[1] * math.ceil(n / max(rows, 1))
+                for c, n in zip(conns, unrolled_rows, strict=True)
+            )
+        else:
+            g_max = max(math.ceil(c.in_shape[2] / max(rows, 1)) for c in conns)
+            self.max_omap = max(c.out_shape[0] * c.out_shape[1] for c in conns) * g_max
 
     def start(self, x: np.ndarray, ids: np.ndarray, chunk: int) -> NumbaRunner:
         return NumbaRunner(self, x, ids, chunk)
@@ -312,6 +333,7 @@ class NumbaRunner(Runner):
             counts,
             act,
             be.rows,
+            int(be.unrolled),
             be.max_n,
             be.max_in,
             be.max_omap,
@@ -334,18 +356,34 @@ class NumbaRunner(Runner):
 def _analog_activity(be: NumbaBackend, g: int, x: np.ndarray) -> np.ndarray:
     """(B, 3) activity of analog connection g: a nonzero pixel counts as an active input."""
     nz = np.ascontiguousarray((x != 0).transpose(0, 2, 3, 1)).reshape(len(x), -1)
-    return activity_of(be.conn_tab, g, be.itab, be.rows, be.max_omap, nz.astype(np.int8))
+    return activity_of(be, g, nz.astype(np.int8))
 
 
-def activity_of(
-    conn_tab: np.ndarray, g: int, itab: np.ndarray, rows: int, max_omap: int, spikes: np.ndarray
-) -> np.ndarray:
-    """(B, 3) int32 activity of one connection for a batch of flat channels-last inputs."""
-    omap = np.empty(max_omap, np.uint8)
+def activity_of(be: NumbaBackend, g: int, spikes: np.ndarray) -> np.ndarray:
+    """(B, 3) int32 activity of connection g (of `be`'s tables, rows and mapping) for a batch
+    of flat channels-last inputs."""
+    omap = np.empty(be.max_omap, np.uint8)
     out = np.zeros((len(spikes), 3), np.int32)
+    if be.unrolled:
+        chans = np.empty(be.max_in, np.int64)
+        for b in range(len(spikes)):
+            out[b] = K.conn_activity_unrolled(
+                spikes[b], 0, be.conn_tab, g, be.itab, be.rows, omap, chans
+            )
+        return out
     for b in range(len(spikes)):
-        out[b] = K.conn_activity(spikes[b], 0, conn_tab, g, itab, rows, omap)
+        out[b] = K.conn_activity(spikes[b], 0, be.conn_tab, g, be.itab, be.rows, omap)
     return out
+
+
+MAPPINGS = ("kernel_split", "unrolled")
+"""Crossbar mappings the activity counting knows (hwsim.hw.arch.MappingStyle values)."""
+
+
+def _unrolled(mapping: str) -> bool:
+    if mapping not in MAPPINGS:
+        raise ValueError(f"unknown crossbar mapping {mapping!r}; expected one of {MAPPINGS}")
+    return mapping == "unrolled"
 
 
 class TorchBackend(Backend):
@@ -355,11 +393,18 @@ class TorchBackend(Backend):
     name = "torch"
 
     def __init__(
-        self, plan: Plan, coding: InputCoding, rows: int = 0, cols: int = 1, threads: int = 0
+        self,
+        plan: Plan,
+        coding: InputCoding,
+        rows: int = 0,
+        cols: int = 1,
+        threads: int = 0,
+        mapping: str = "kernel_split",
     ):
         self.plan, self.coding, self.rows = plan, coding, rows
-        # activity counting shares the Numba backend's tables and counting kernel
-        self.tables = NumbaBackend(plan, coding, rows, cols, 1) if rows else None
+        _unrolled(mapping)
+        # activity counting shares the Numba backend's tables and counting kernels
+        self.tables = NumbaBackend(plan, coding, rows, cols, 1, mapping) if rows else None
         self.bias = [torch.from_numpy(b) for b in layer_bias(plan, coding)]
 
     def start(self, x: np.ndarray, ids: np.ndarray, chunk: int) -> TorchRunner:
@@ -431,4 +476,4 @@ class TorchRunner(Runner):
         assert tb is not None
         a = src if src.dim() == 4 else src[:, :, None, None]
         flat = np.ascontiguousarray((a != 0).permute(0, 2, 3, 1).numpy()).reshape(len(a), -1)
-        return activity_of(tb.conn_tab, g, tb.itab, tb.rows, tb.max_omap, flat.astype(np.int8))
+        return activity_of(tb, g, flat.astype(np.int8))

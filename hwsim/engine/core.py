@@ -10,7 +10,7 @@ import numpy as np
 
 from hwsim.coding import DirectCoding, InputCoding
 from hwsim.convert import SpikingNetwork
-from hwsim.engine.backends import Backend, NumbaBackend, TorchBackend
+from hwsim.engine.backends import MAPPINGS, Backend, NumbaBackend, TorchBackend
 from hwsim.engine.plan import Plan, build_plan
 
 
@@ -18,16 +18,23 @@ from hwsim.engine.plan import Plan, build_plan
 class ActivitySpec:
     """How a layer's weights sit on crossbars, for counting the reads its spikes need.
 
-    Kernel-split mapping (SpikeSim): one crossbar per kernel position (ky, kx), input channels
-    on rows in groups of `rows_per_crossbar`, output channels on columns in blocks of
-    `cols_per_crossbar`. `per_image`: also keep per-image counts (N, T, G), int32.
+    `mapping` "kernel_split" (SpikeSim): one crossbar per kernel position (ky, kx), input
+    channels on rows in groups of `rows_per_crossbar`; "unrolled": the k_h k_w C_in weights of
+    a kernel flattened onto rows (kernel position major, channel minor) in groups of
+    `rows_per_crossbar`. Output channels on columns in blocks of `cols_per_crossbar`.
+    `per_image`: also keep per-image counts (N, T, G), int32.
     """
 
     rows_per_crossbar: int = 64
     cols_per_crossbar: int = 64
     per_image: bool = False
+    mapping: str = "kernel_split"
 
     def __post_init__(self) -> None:
+        if self.mapping not in MAPPINGS:
+            raise ValueError(
+                f"unknown crossbar mapping {self.mapping!r}; expected one of {', '.join(MAPPINGS)}"
+            )
         if self.rows_per_crossbar < 1 or self.cols_per_crossbar < 1:
             raise ValueError(
                 f"crossbar rows and columns must be >= 1, got {self.rows_per_crossbar} x"
@@ -51,6 +58,10 @@ class Activity:
     - `out_spikes`: spikes fired at t by the layer it feeds.
     `dense_pe_ops` / `dense_windows` (G,): the same counts if every input were nonzero, per image
     and step (the second is SpikeSim's ceil(C_out/X) ceil(C_in/X) H_out W_out).
+    With spec.mapping "unrolled", row groups cut the flattened k_h k_w C_in rows and a PE
+    operation (output position, row group, column block) is one crossbar read:
+    `active_pe_ops` = `active_windows` = those with a nonzero input row in the output position's
+    window, and `dense_pe_ops` = `dense_windows` = H_out W_out ceil(k_h k_w C_in/X) ceil(C_out/Y).
     `per_image` (N, T, G, 3) int32 [in_spikes, active_pe_ops, active_windows], if requested.
     An idle layer (weighted spikes before its first input or during output skipping) reads
     nothing and counts zero.
@@ -110,9 +121,14 @@ def dense_counts(plan: Plan, spec: ActivitySpec) -> tuple[np.ndarray, np.ndarray
     """(dense_pe_ops, dense_windows) per connection: every input nonzero, one image and step."""
     ops, wins = [], []
     for c in plan.conns:
-        groups = math.ceil(c.in_shape[2] / spec.rows_per_crossbar)
         blocks = math.ceil(c.out_shape[2] / spec.cols_per_crossbar)
         pos = c.out_shape[0] * c.out_shape[1]
+        if spec.mapping == "unrolled":
+            rows = c.kernel[0] * c.kernel[1] * c.in_shape[2]
+            ops.append(pos * math.ceil(rows / spec.rows_per_crossbar) * blocks)
+            wins.append(ops[-1])
+            continue
+        groups = math.ceil(c.in_shape[2] / spec.rows_per_crossbar)
         ops.append(pos * c.kernel[0] * c.kernel[1] * groups * blocks)
         wins.append(pos * groups * blocks)
     return np.asarray(ops, np.int64), np.asarray(wins, np.int64)
@@ -132,7 +148,8 @@ def state_bytes(
     The result arrays come on top: head spikes are N x T x classes bytes per head."""
     rows = activity.rows_per_crossbar if activity else 0
     cols = activity.cols_per_crossbar if activity else 1
-    be = NumbaBackend(build_plan(snn), coding or DirectCoding(), rows, cols, threads)
+    mapping = activity.mapping if activity else "kernel_split"
+    be = NumbaBackend(build_plan(snn), coding or DirectCoding(), rows, cols, threads, mapping)
     return be.batch_bytes(batch_size, time_chunk)
 
 
@@ -179,7 +196,8 @@ def simulate(
     spec = activity
     rows = spec.rows_per_crossbar if spec else 0
     cols = spec.cols_per_crossbar if spec else 1
-    be = BACKENDS[backend](plan, coding, rows, cols, threads)
+    mapping = spec.mapping if spec else "kernel_split"
+    be = BACKENDS[backend](plan, coding, rows, cols, threads, mapping)
     classes, n_l, n_g = plan.classes, len(plan.layers), len(plan.conns)
     head_spikes = {h: np.zeros((n, timesteps, classes), np.uint8) for h in plan.heads}
     layer_spikes = np.zeros((timesteps, n_l), np.int64)
