@@ -8,7 +8,7 @@ from rich.console import Console
 
 from hwsim.hw.arch import Architecture, Placement, load_arch, parse_arch
 from hwsim.hw.area import TILE_COMPONENTS, chip_area, spikesim_tile_area_um2
-from hwsim.hw.layers import FC_HEAD, LayerGeometry, LayerKind
+from hwsim.hw.layers import FC_HEAD
 from hwsim.hw.mapping import (
     FUSION_UNIT,
     MappingError,
@@ -19,6 +19,7 @@ from hwsim.hw.mapping import (
     spike_routes,
 )
 from hwsim.nets import NetSpec, layer_geometry
+from tests.geometry import conv, gap, linear
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIKESIM = load_arch(ROOT / "arch_configs" / "spikesim.yaml")
@@ -29,18 +30,6 @@ def variant(**sections: dict) -> Architecture:
     for section, values in sections.items():
         raw[section].update(values)
     return parse_arch(raw, "variant")
-
-
-def conv(name, c_in, c_out, k, hw, block):
-    return LayerGeometry(name, LayerKind.CONV, c_in, c_out, (k, k), (hw, hw), block=block)
-
-
-def gap(name, channels, hw, head):
-    return LayerGeometry(name, LayerKind.GAP, channels, channels, (hw, hw), (1, 1), head)
-
-
-def linear(name, features, classes, head):
-    return LayerGeometry(name, LayerKind.LINEAR, features, classes, (1, 1), (1, 1), head)
 
 
 NET = [

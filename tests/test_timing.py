@@ -7,7 +7,7 @@ import pytest
 
 from hwsim.hw.arch import load_arch
 from hwsim.hw.energy import LayerActivity, full_activity
-from hwsim.hw.layers import FC_HEAD, LayerGeometry, LayerKind
+from hwsim.hw.layers import FC_HEAD
 from hwsim.hw.mapping import map_network, spike_routes
 from hwsim.hw.timing import (
     NocFlow,
@@ -22,21 +22,10 @@ from hwsim.hw.timing import (
     xy_links,
 )
 from hwsim.nets import NetSpec, layer_geometry
+from tests.geometry import conv, gap, linear
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIKESIM = load_arch(ROOT / "arch_configs" / "spikesim.yaml")
-
-
-def conv(name, c_in, c_out, k, hw, block):
-    return LayerGeometry(name, LayerKind.CONV, c_in, c_out, (k, k), (hw, hw), block=block)
-
-
-def gap(name, channels, hw, head):
-    return LayerGeometry(name, LayerKind.GAP, channels, channels, (hw, hw), (1, 1), head)
-
-
-def linear(name, features, classes, head):
-    return LayerGeometry(name, LayerKind.LINEAR, features, classes, (1, 1), (1, 1), head)
 
 
 CHAIN = [
