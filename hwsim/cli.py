@@ -431,10 +431,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="write the converted weights here (.pt)")
     c.set_defaults(func=cmd_convert)
 
-    def sim_args(q: argparse.ArgumentParser) -> None:
+    def sim_args(q: argparse.ArgumentParser, images: bool = True) -> None:
         q.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint (bare name: models/)")
         q.add_argument("--timesteps", type=int, default=300)
-        q.add_argument("--images", type=int, help="test images (default: the whole test split)")
+        if images:
+            q.add_argument("--images", type=int, help="images (default: the whole split)")
         q.add_argument("--batch-size", type=int, default=250, help="images simulated at once")
         q.add_argument("--v0", type=float, default=0.0, help="initial membrane potential")
         q.add_argument("--coding", default="direct", help="direct, poisson or weighted:K")
@@ -474,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=cmd_trace)
 
     tu = sub.add_parser("tune", help="tune alpha(t) LUTs and early exit on training images")
-    sim_args(tu)
+    sim_args(tu, images=False)
     tu.add_argument("--ic", help="IC positions (default: every IC of the checkpoint)")
     tu.add_argument("--tune-images", type=int, default=1000, help="training images for alpha")
     tu.set_defaults(func=cmd_tune)

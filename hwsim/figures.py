@@ -39,6 +39,23 @@ def save_figure(fig: Figure, path: str | Path, formats: Sequence[str] = FORMATS)
     return out
 
 
+def _finish(
+    fig: Figure,
+    ax: plt.Axes,
+    title: str,
+    path: str | Path,
+    formats: Sequence[str],
+    legend_loc: str = "best",
+) -> list[Path]:
+    """Title, grid and legend, then write the figure (save_figure)."""
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc=legend_loc)
+    fig.tight_layout()
+    return save_figure(fig, path, formats)
+
+
 def plot_alpha(
     alpha: Mapping[str, np.ndarray],
     fits: Mapping[str, tuple[np.ndarray, np.ndarray]] | None,
@@ -62,12 +79,7 @@ def plot_alpha(
     ax.set_yscale("symlog", linthresh=1e-2)
     ax.set_xlabel("timestep t")
     ax.set_ylabel("alpha")
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return save_figure(fig, path, formats)
+    return _finish(fig, ax, title, path, formats)
 
 
 def plot_accuracy_energy(
@@ -92,12 +104,7 @@ def plot_accuracy_energy(
     ax.set_ylim(max(0.0, low - 25), 100)
     ax.set_xlabel(f"energy per inference ({energy_unit})")
     ax.set_ylabel("accuracy (%)")
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    return save_figure(fig, path, formats)
+    return _finish(fig, ax, title, path, formats, legend_loc="lower right")
 
 
 def plot_reduction_by_ic(
@@ -125,12 +132,7 @@ def plot_reduction_by_ic(
     ax.set_xlabel("IC position (block)")
     ax.set_ylabel("energy reduction R (%)")
     ax.set_xticks(ics)
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return save_figure(fig, path, formats)
+    return _finish(fig, ax, title, path, formats)
 
 
 def coin_toss_estimates(

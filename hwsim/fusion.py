@@ -762,11 +762,15 @@ class AlphaLUT:
         """Breakpoints of `pwl` whose alpha exceeds the format's range."""
         return int(np.sum(np.asarray(pwl.alpha) > self.fmt.max_code * self.fmt.lsb))
 
+    def as_pwl(self) -> PiecewiseLinearAlpha:
+        """The decoded table as a PWL: what the fusion unit interpolates."""
+        return PiecewiseLinearAlpha(self.t, self.alpha, self.method, self.estimator)
+
     def __call__(self, t: np.ndarray | int) -> np.ndarray:
-        return np.interp(np.asarray(t, np.float64), self.t, self.alpha)
+        return self.as_pwl()(t)
 
     def schedule(self, timesteps: int) -> AlphaSchedule:
-        return AlphaSchedule(self(np.arange(1, timesteps + 1)), self.method, self.estimator)
+        return self.as_pwl().schedule(timesteps)
 
     def to_dict(self) -> dict[str, Any]:
         return {
