@@ -37,7 +37,7 @@ from hwsim.data import load_dataset  # noqa: E402
 from hwsim.engine import _kernels as K  # noqa: E402
 from hwsim.engine import simulate  # noqa: E402
 from hwsim.engine.plan import ConnKind, Plan, build_plan  # noqa: E402
-from hwsim.hw.layers import FC_HEAD  # noqa: E402
+from hwsim.graph import FC_HEAD  # noqa: E402
 from hwsim.nets import load_checkpoint  # noqa: E402
 
 

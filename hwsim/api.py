@@ -34,6 +34,7 @@ from hwsim.fusion import (
     cumulative,
     tune_methods,
 )
+from hwsim.graph import FC_HEAD, Layer
 from hwsim.hw.arch import Architecture, EnergyModel, load_arch
 from hwsim.hw.energy import (
     EnergyBreakdown,
@@ -44,10 +45,9 @@ from hwsim.hw.energy import (
     run_energy,
     spikesim_energy,
 )
-from hwsim.hw.layers import FC_HEAD, LayerGeometry
 from hwsim.hw.timing import TimingResult, latency_ns, run_timing
 from hwsim.metrics import Curve, Summary, summarize
-from hwsim.nets import Checkpoint, ModelError, NetSpec, layer_geometry, load_checkpoint
+from hwsim.nets import Checkpoint, ModelError, NetSpec, load_checkpoint
 from hwsim.trace import (
     Trace,
     TraceError,
@@ -260,7 +260,7 @@ def layer_activity(activity: Activity, images: int) -> LayerActivity:
     )
 
 
-def _chip_activity(arch: Architecture, chip: list[LayerGeometry], test: Trace) -> LayerActivity:
+def _chip_activity(arch: Architecture, chip: list[Layer], test: Trace) -> LayerActivity:
     steps, images = test.key.timesteps, test.key.images
     if arch.energy_model is EnergyModel.SPIKESIM:
         return full_activity(arch, chip, steps, images)
@@ -297,7 +297,7 @@ def method_energy(
     and Early-Exit: the whole chip; the BSF methods also pay the fusion unit (when the arch
     has one): its counters, alpha LUT, posterior multiplies and compares.
     """
-    chip = [g for g in layer_geometry(spec) if g.head in (None, FC_HEAD, ic)]
+    chip = [g for g in spec.graph().layers if g.head in (None, FC_HEAD, ic)]
     fusion = None
     if arch.fusion_unit is not None:
         classes, images = spec.num_classes, test.key.images
@@ -312,7 +312,7 @@ def method_energy(
     per_layer = energy.energy_pj.sum(axis=2)  # (T, L) pJ per image
     tap = spec.tap_block(ic)
 
-    def cum(keep: Callable[[LayerGeometry], bool]) -> np.ndarray:
+    def cum(keep: Callable[[Layer], bool]) -> np.ndarray:
         mask = np.array([keep(g) for g in chip])
         return np.cumsum(per_layer[:, mask].sum(axis=1))
 
@@ -546,14 +546,14 @@ def run(
 class EstimateResult:
     spec: NetSpec
     arch: Architecture
-    layers: tuple[LayerGeometry, ...]
+    layers: tuple[Layer, ...]
     energy: EnergyBreakdown
 
 
 def estimate(arch_path: Path, spec: NetSpec) -> EstimateResult:
     """SpikeSim energy per timestep of an untrained geometry (no checkpoint needed)."""
     arch = load_arch(arch_path)
-    layers = tuple(layer_geometry(spec))
+    layers = tuple(spec.graph().layers)
     return EstimateResult(spec, arch, layers, spikesim_energy(arch, layers))
 
 

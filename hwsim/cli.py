@@ -14,8 +14,8 @@ from hwsim.api import SimConfig
 from hwsim.convert import ConversionError, ConversionParams
 from hwsim.data import DATASETS, DatasetError
 from hwsim.fusion import EvidencePooling
+from hwsim.graph import FC_HEAD
 from hwsim.hw.arch import ArchConfigError, EnergyModel
-from hwsim.hw.layers import FC_HEAD
 from hwsim.nets import NETS, ModelError, NetSpec, resolve_model_path
 from hwsim.trace import TraceError
 
@@ -332,11 +332,10 @@ def cmd_map(args: argparse.Namespace, console: Console) -> None:
     from hwsim.hw.arch import load_arch
     from hwsim.hw.area import chip_area
     from hwsim.hw.mapping import map_network, mapping_table
-    from hwsim.nets import layer_geometry
     from hwsim.report import write_csv
 
     spec = _geometry_spec(args)
-    mapping = map_network(load_arch(Path(args.arch)), layer_geometry(spec))
+    mapping = map_network(load_arch(Path(args.arch)), spec.graph().layers)
     console.print(mapping_table(mapping))
     area = chip_area(mapping)
     table = Table(title=f"Area by component ({area.total_mm2:.3f} mm^2 in all)")

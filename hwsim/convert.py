@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwsim.data import ImageSet
+from hwsim.graph import Layer, LayerGraph, LayerKind
 from hwsim.nets import Checkpoint, ConvBlock, HeadedNet, NetSpec
 
 
@@ -47,74 +49,100 @@ class ConversionParams:
 
 
 @dataclass(frozen=True)
-class SpikingConv:
-    """A conv layer with BN folded in and weights normalised; tensors are float32."""
+class Weights:
+    """A converted layer's float32 weights (BN folded, normalised) and bias: (C_out, C_in, k_h,
+    k_w) for a conv, (C_out, C_in) for a Linear layer; bias (C_out,)."""
 
-    weight: torch.Tensor  # (C_out, C_in, k, k)
-    bias: torch.Tensor  # (C_out,)
-    stride: int
-    padding: int
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
-
-
-@dataclass(frozen=True)
-class SpikingBlock:
-    """A converted backbone block: `conv` alone, or a residual block (conv1 = `conv`)."""
-
-    conv: SpikingConv
-    conv2: SpikingConv | None = None
-    skip: SpikingConv | None = None
-
-    @property
-    def is_residual(self) -> bool:
-        return self.conv2 is not None
-
-
-@dataclass(frozen=True)
-class SpikingHead:
-    """A converted classifier head: a GAP IF layer on the tap block, then a Linear IF layer."""
-
-    tap: int
-    weight: torch.Tensor  # (classes, C)
-    bias: torch.Tensor  # (classes,)
+    weight: torch.Tensor
+    bias: torch.Tensor
 
 
 @dataclass(frozen=True)
 class SpikingNetwork:
-    """A converted network, ready for the IF engine. `heads` maps head index -> head."""
+    """A converted network, ready for the IF engine: its layer graph and the weights of every
+    conv and Linear layer, by layer name (a GAP layer has none)."""
 
     spec: NetSpec
-    blocks: tuple[SpikingBlock, ...]
-    heads: dict[int, SpikingHead]
+    graph: LayerGraph
+    weights: dict[str, Weights]
     params: ConversionParams
     scales: tuple[float, ...]  # lambda of every normalised layer, in conversion order
 
-    def ann_forward(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
-        """The folded, normalised network run as an ANN (ReLU); logits scaled by 1/lambda_head."""
-        taps: dict[int, torch.Tensor] = {}
-        for i, b in enumerate(self.blocks):
-            y = torch.relu(b.conv(x))
-            x = torch.relu(b.conv2(y) + b.skip(x)) if b.is_residual else y
-            taps[i] = x
-        return {
-            h: F.linear(taps[hd.tap].mean(dim=(2, 3)), hd.weight, hd.bias)
-            for h, hd in self.heads.items()
+    def __post_init__(self) -> None:
+        for layer in self.graph.layers:
+            if layer.kind is LayerKind.GAP:
+                continue
+            w = self.weights.get(layer.name)
+            if w is None:
+                raise ConversionError(f"no weights for layer {layer.name!r}")
+            if tuple(w.weight.shape) != layer.weight_shape or tuple(w.bias.shape) != (
+                layer.out_channels,
+            ):
+                raise ConversionError(
+                    f"{layer.name}: weight {tuple(w.weight.shape)} and bias"
+                    f" {tuple(w.bias.shape)}, expected {layer.weight_shape} and"
+                    f" ({layer.out_channels},)"
+                )
+
+    @property
+    def heads(self) -> tuple[int, ...]:
+        return self.graph.heads
+
+    def with_heads(self, heads: Iterable[int]) -> SpikingNetwork:
+        """The network with only the given classifier heads (the backbone unchanged)."""
+        graph = self.graph.with_heads(heads)
+        weights = {n: w for n, w in self.weights.items() if n in set(graph.names)}
+        return replace(self, graph=graph, weights=weights)
+
+    def map_weights(self, fn: Callable[[Layer, Weights], Weights]) -> SpikingNetwork:
+        """The network with every layer's weights replaced by fn(layer, weights)."""
+        weights = {
+            layer.name: fn(layer, self.weights[layer.name])
+            for layer in self.graph.layers
+            if layer.name in self.weights
         }
+        return replace(self, weights=weights)
+
+    def layer_forward(self, layer: Layer, x: torch.Tensor) -> torch.Tensor:
+        """Layer `layer`'s dense output (bias included) for input x: NCHW, or (N, F) for a
+        Linear layer; GAP returns (N, C)."""
+        if layer.kind is LayerKind.GAP:
+            return x.mean(dim=(2, 3))
+        w = self.weights[layer.name]
+        if layer.kind is LayerKind.LINEAR:
+            return F.linear(x, w.weight, w.bias)
+        return F.conv2d(x, w.weight, w.bias, layer.stride, layer.padding)
+
+    def ann_forward(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        """The folded, normalised network run as an ANN (ReLU on every population but the
+        heads' outputs); logits scaled by 1/lambda_head."""
+        graph = self.graph
+        pops = graph.populations()
+        last = {p.layers[-1]: p for p in pops}
+        pre: dict[str, torch.Tensor] = {}
+        act: dict[str, torch.Tensor] = {}
+        out: dict[int, torch.Tensor] = {}
+        for layer in graph.layers:
+            src = act[graph.layer(layer.inputs[0]).population] if layer.inputs else x
+            y = self.layer_forward(layer, src)
+            pre[layer.population] = y if layer.population not in pre else pre[layer.population] + y
+            pop = last.get(layer.name)
+            if pop is None:
+                continue
+            if pop.head_output:
+                out[graph.sender(pop.name).head] = pre[pop.name]
+            else:
+                act[pop.name] = torch.relu(pre[pop.name])
+        return {h: out[h] for h in graph.heads}
 
     def fingerprint(self) -> str:
         """SHA-256 of the weights and conversion parameters (a cache key for traces)."""
         h = hashlib.sha256(json.dumps(asdict(self.params), sort_keys=True).encode())
         h.update(json.dumps(self.spec.to_dict(), sort_keys=True).encode())
-        for b in self.blocks:
-            for c in (b.conv, b.conv2, b.skip):
-                if c is not None:
-                    h.update(c.weight.numpy().tobytes())
-                    h.update(c.bias.numpy().tobytes())
-        for k in sorted(self.heads):
-            h.update(self.heads[k].weight.numpy().tobytes())
-            h.update(self.heads[k].bias.numpy().tobytes())
+        for layer in self.graph.layers:
+            if layer.name in self.weights:
+                h.update(self.weights[layer.name].weight.numpy().tobytes())
+                h.update(self.weights[layer.name].bias.numpy().tobytes())
         return h.hexdigest()
 
 
@@ -143,15 +171,8 @@ def _percentile(batches: list[torch.Tensor], q: float, what: str) -> float:
     return lam
 
 
-def _normalised(
-    w: torch.Tensor, b: torch.Tensor, prev: float, lam: float, conv: nn.Conv2d
-) -> SpikingConv:
-    return SpikingConv(
-        (w * prev / lam).float().contiguous(),
-        (b / lam).float().contiguous(),
-        conv.stride[0],
-        conv.padding[0],
-    )
+def _normalised(w: torch.Tensor, b: torch.Tensor, prev: float, lam: float) -> Weights:
+    return Weights((w * prev / lam).float().contiguous(), (b / lam).float().contiguous())
 
 
 def convert(
@@ -169,7 +190,8 @@ def convert(
     x_all = torch.from_numpy(calibration.x[: params.max_images])
     acts = list(torch.split(x_all, batch_size))
     prev = 1.0
-    blocks: list[SpikingBlock] = []
+    graph = ckpt.spec.graph()
+    weights: dict[str, Weights] = {}
     scales: list[float] = []
     tap_acts: dict[int, tuple[list[torch.Tensor], float]] = {}
     tap_blocks = {ckpt.spec.tap_block(h) for h in ckpt.spec.head_positions}
@@ -179,7 +201,7 @@ def convert(
                 out = [block(a) for a in acts]
                 lam = _percentile(out, params.percentile, f"block {i}")
                 w, b = fold_bn(block.conv, block.bn)
-                blocks.append(SpikingBlock(_normalised(w, b, prev, lam, block.conv)))
+                weights[graph.block_layers(i).conv.name] = _normalised(w, b, prev, lam)
                 scales.append(lam)
             else:
                 mid = [torch.relu(block.bn1(block.conv1(a))) for a in acts]
@@ -189,18 +211,15 @@ def convert(
                 w1, b1 = fold_bn(block.conv1, block.bn1)
                 w2, b2 = fold_bn(block.conv2, block.bn2)
                 ws, bs = fold_bn(block.skip, None)
-                blocks.append(
-                    SpikingBlock(
-                        _normalised(w1, b1, prev, lam1, block.conv1),
-                        _normalised(w2, b2, lam1, lam, block.conv2),
-                        _normalised(ws, bs, prev, lam, block.skip),
-                    )
-                )
+                parts = graph.block_layers(i)
+                assert parts.conv2 is not None and parts.skip is not None
+                weights[parts.conv.name] = _normalised(w1, b1, prev, lam1)
+                weights[parts.conv2.name] = _normalised(w2, b2, lam1, lam)
+                weights[parts.skip.name] = _normalised(ws, bs, prev, lam)
                 scales += [lam1, lam]
             if i in tap_blocks:
                 tap_acts[i] = ([a.mean(dim=(2, 3)) for a in out], lam)
             acts, prev = out, lam
-        heads: dict[int, SpikingHead] = {}
         for h in ckpt.spec.head_positions:
             tap = ckpt.spec.tap_block(h)
             pooled, lam_tap = tap_acts[tap]
@@ -208,6 +227,7 @@ def convert(
             lam = _percentile([lin(p) for p in pooled], params.percentile, f"head {h}")
             w = lin.weight.detach().double() * lam_tap / lam
             b = lin.bias.detach().double() / lam
-            heads[h] = SpikingHead(tap, w.float().contiguous(), b.float().contiguous())
+            linear = graph.head_output(h).name
+            weights[linear] = Weights(w.float().contiguous(), b.float().contiguous())
             scales.append(lam)
-    return SpikingNetwork(ckpt.spec, tuple(blocks), heads, params, tuple(scales))
+    return SpikingNetwork(ckpt.spec, graph, weights, params, tuple(scales))

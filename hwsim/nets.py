@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from hwsim.atomic import atomic_path
-from hwsim.hw.layers import FC_HEAD, LayerGeometry, LayerKind
+from hwsim.graph import FC_HEAD, BlockKind, BlockSpec, LayerGraph, build_graph, head_tag
 
 # (out_channels, stride) per conv block; paper/DESIGN.md channel lists.
 _VGG_BLOCKS: dict[str, list[tuple[int, int]]] = {
@@ -38,21 +38,6 @@ CHECKPOINT_VERSION = 1
 
 class ModelError(ValueError):
     """A network specification or checkpoint that cannot be used."""
-
-
-@dataclass(frozen=True)
-class BlockSpec:
-    """One backbone block: a conv block or a residual block."""
-
-    kind: str  # "conv" or "residual"
-    in_channels: int
-    out_channels: int
-    stride: int
-    in_hw: tuple[int, int]
-
-    @property
-    def out_hw(self) -> tuple[int, int]:
-        return conv_out_hw(self.in_hw, 3, self.stride, 1)
 
 
 @dataclass(frozen=True)
@@ -92,11 +77,13 @@ class NetSpec:
         hw = (h, w)
         out: list[BlockSpec] = []
         if self.name in _VGG_BLOCKS:
-            layout = [("conv", c, s) for c, s in _VGG_BLOCKS[self.name]]
+            layout = [(BlockKind.CONV, c, s) for c, s in _VGG_BLOCKS[self.name]]
         else:
-            layout = [("conv", 64, 1)]
+            layout = [(BlockKind.CONV, 64, 1)]
             for stage, (c, n) in enumerate(_RESNET_STAGES[self.name]):
-                layout += [("residual", c, 2 if stage > 0 and i == 0 else 1) for i in range(n)]
+                layout += [
+                    (BlockKind.RESIDUAL, c, 2 if stage > 0 and i == 0 else 1) for i in range(n)
+                ]
         for kind, c, s in layout:
             b = BlockSpec(kind, c_in, self.channels(c), s, hw)
             out.append(b)
@@ -110,6 +97,11 @@ class NetSpec:
 
     def tap_block(self, head: int) -> int:
         return len(self.blocks()) - 1 if head == FC_HEAD else head
+
+    def graph(self) -> LayerGraph:
+        """The network's layer graph: every block, then each head's GAP + Linear."""
+        taps = {h: self.tap_block(h) for h in self.head_positions}
+        return build_graph(self.input_shape, self.blocks(), taps, self.num_classes)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -129,75 +121,6 @@ class NetSpec:
             )
         except KeyError as e:
             raise ModelError(f"network spec lacks key {e}") from None
-
-
-def conv_out_hw(hw: tuple[int, int], k: int, stride: int, pad: int) -> tuple[int, int]:
-    return ((hw[0] + 2 * pad - k) // stride + 1, (hw[1] + 2 * pad - k) // stride + 1)
-
-
-def layer_geometry(spec: NetSpec) -> list[LayerGeometry]:
-    """Every crossbar-mapped layer: backbone convs (a residual block: skip, conv1, conv2), then
-    for each head its GAP and Linear layers (IC heads first, FC last)."""
-    layers: list[LayerGeometry] = []
-    blocks = spec.blocks()
-    for i, b in enumerate(blocks):
-        if b.kind == "conv":
-            layers.append(
-                LayerGeometry(
-                    f"conv{i}",
-                    LayerKind.CONV,
-                    b.in_channels,
-                    b.out_channels,
-                    (3, 3),
-                    b.out_hw,
-                    block=i,
-                )
-            )
-        else:
-            for name, c_in, k in (("skip", b.in_channels, 1), ("conv1", b.in_channels, 3)):
-                layers.append(
-                    LayerGeometry(
-                        f"block{i}.{name}",
-                        LayerKind.CONV,
-                        c_in,
-                        b.out_channels,
-                        (k, k),
-                        b.out_hw,
-                        block=i,
-                    )
-                )
-            layers.append(
-                LayerGeometry(
-                    f"block{i}.conv2",
-                    LayerKind.CONV,
-                    b.out_channels,
-                    b.out_channels,
-                    (3, 3),
-                    b.out_hw,
-                    block=i,
-                )
-            )
-    for head in spec.head_positions:
-        b = blocks[spec.tap_block(head)]
-        tag = "fc" if head == FC_HEAD else f"ic{head}"
-        c = b.out_channels
-        layers.append(LayerGeometry(f"{tag}.gap", LayerKind.GAP, c, c, b.out_hw, (1, 1), head))
-        layers.append(
-            LayerGeometry(
-                f"{tag}.linear", LayerKind.LINEAR, c, spec.num_classes, (1, 1), (1, 1), head
-            )
-        )
-    return layers
-
-
-def macs_to_head(spec: NetSpec, head: int) -> int:
-    """MACs of one ANN forward pass from the input to classifier `head` (paper eq. 32's N_MAC)."""
-    tap = spec.tap_block(head)
-    return sum(
-        g.macs
-        for g in layer_geometry(spec)
-        if (g.block is not None and g.block <= tap) or g.head == head
-    )
 
 
 class ConvBlock(nn.Module):
@@ -228,10 +151,6 @@ class ResidualBlock(nn.Module):
         return torch.relu(self.bn2(self.conv2(y)) + self.skip(x))
 
 
-def _head_key(head: int) -> str:
-    return "fc" if head == FC_HEAD else f"ic{head}"
-
-
 class HeadedNet(nn.Module):
     """Backbone with classifier heads; `forward` returns {head: logits} (FC under FC_HEAD)."""
 
@@ -239,11 +158,11 @@ class HeadedNet(nn.Module):
         super().__init__()
         self.spec = spec
         self.blocks = nn.ModuleList(
-            ConvBlock(b) if b.kind == "conv" else ResidualBlock(b) for b in spec.blocks()
+            ConvBlock(b) if b.kind is BlockKind.CONV else ResidualBlock(b) for b in spec.blocks()
         )
         self.heads = nn.ModuleDict(
             {
-                _head_key(h): nn.Linear(
+                head_tag(h): nn.Linear(
                     spec.blocks()[spec.tap_block(h)].out_channels, spec.num_classes
                 )
                 for h in spec.head_positions
@@ -256,7 +175,7 @@ class HeadedNet(nn.Module):
                     nn.init.zeros_(m.bias)
 
     def head(self, h: int) -> nn.Linear:
-        return self.heads[_head_key(h)]
+        return self.heads[head_tag(h)]
 
     def forward(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
         out: dict[int, torch.Tensor] = {}

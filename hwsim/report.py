@@ -16,8 +16,8 @@ from rich.table import Table
 from hwsim.api import EstimateResult, ICEvaluation, RunResult
 from hwsim.atomic import atomic_path, atomic_write_text
 from hwsim.figures import plot_accuracy_energy, plot_alpha, plot_reduction_by_ic
+from hwsim.graph import FC_HEAD
 from hwsim.hw.energy import EnergyBreakdown, RunEnergy
-from hwsim.hw.layers import FC_HEAD
 
 
 def _fmt_energy(pj: float | None) -> str:

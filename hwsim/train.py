@@ -16,8 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from hwsim.data import ImageSet, augment_cifar, load_dataset
-from hwsim.hw.layers import FC_HEAD
-from hwsim.nets import Checkpoint, HeadedNet, NetSpec, macs_to_head
+from hwsim.graph import FC_HEAD
+from hwsim.nets import Checkpoint, HeadedNet, NetSpec
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class TrainConfig:
 
 def tau(spec: NetSpec, ic: int, epoch: int, epochs: int) -> float:
     """IC loss weight of paper eq. 32 at 1-based `epoch`."""
-    return macs_to_head(spec, ic) / macs_to_head(spec, FC_HEAD) * epoch / epochs
+    return spec.graph().macs_to_head(ic) / spec.graph().macs_to_head(FC_HEAD) * epoch / epochs
 
 
 def evaluate(net: HeadedNet, data: ImageSet, batch_size: int = 500) -> dict[int, float]:

@@ -7,9 +7,9 @@ import pytest
 
 import hwsim.api as api
 from hwsim.api import RunConfig, SimConfig, SweepConfig, choose_ic, estimate, run, sweep
+from hwsim.graph import FC_HEAD
 from hwsim.hw.arch import load_arch
 from hwsim.hw.energy import pe_energy_components_pj
-from hwsim.hw.layers import FC_HEAD
 from hwsim.nets import ModelError, NetSpec
 from hwsim.report import write_run
 from hwsim.trace import TraceError

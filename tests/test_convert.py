@@ -6,7 +6,7 @@ import torch
 
 from hwsim.convert import ConversionError, ConversionParams, convert, fold_bn
 from hwsim.data import load_dataset, make_synthetic
-from hwsim.hw.layers import FC_HEAD
+from hwsim.graph import FC_HEAD
 from hwsim.nets import Checkpoint, HeadedNet, NetSpec
 
 
@@ -51,7 +51,7 @@ def test_lambda_is_the_percentile_of_block_activations(tiny_checkpoint):
     assert snn.scales[0] == pytest.approx(float(np.percentile(a.numpy(), 99.0)), rel=1e-6)
     # after normalisation the first block's activations have that percentile at 1
     with torch.no_grad():
-        y = torch.relu(snn.blocks[0].conv(torch.from_numpy(calib.x[:200])))
+        y = torch.relu(snn.layer_forward(snn.graph.layer("conv0"), torch.from_numpy(calib.x[:200])))
     assert float(np.percentile(y.numpy(), 99.0)) == pytest.approx(1.0, rel=1e-4)
 
 

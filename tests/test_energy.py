@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from hwsim.graph import FC_HEAD, Layer, LayerKind
 from hwsim.hw.arch import Architecture, load_arch, parse_arch
 from hwsim.hw.energy import (
     COMPONENTS,
@@ -28,9 +29,8 @@ from hwsim.hw.energy import (
     spikesim_energy,
     spikesim_geometry,
 )
-from hwsim.hw.layers import FC_HEAD, LayerGeometry, LayerKind
 from hwsim.hw.mapping import map_network, spike_routes
-from hwsim.nets import NetSpec, layer_geometry
+from hwsim.nets import NetSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 REL = 1e-12  # float sums in a different order differ in the last bits only
@@ -69,15 +69,15 @@ def spikesim_e_pe_pj(k_h: int, k_w: int) -> float:
 
 
 def conv(name: str, c_in: int, c_out: int, k: int, hw: int, head: int | None = None):
-    return LayerGeometry(name, LayerKind.CONV, c_in, c_out, (k, k), (hw, hw), head)
+    return Layer(name, LayerKind.CONV, c_in, c_out, (k, k), (hw, hw), head)
 
 
 def gap(name: str, channels: int, hw: int, head: int):
-    return LayerGeometry(name, LayerKind.GAP, channels, channels, (hw, hw), (1, 1), head)
+    return Layer(name, LayerKind.GAP, channels, channels, (hw, hw), (1, 1), head)
 
 
 def linear(name: str, features: int, classes: int, head: int):
-    return LayerGeometry(name, LayerKind.LINEAR, features, classes, (1, 1), (1, 1), head)
+    return Layer(name, LayerKind.LINEAR, features, classes, (1, 1), (1, 1), head)
 
 
 # ------------------------------------------------------------------------------- E_PE
@@ -205,13 +205,13 @@ def test_conv_geometry_is_unchanged() -> None:
 @pytest.mark.parametrize(
     "layer",
     [
-        LayerGeometry("g", LayerKind.GAP, 64, 32, (4, 4), (1, 1), 3),
-        LayerGeometry("g", LayerKind.GAP, 64, 64, (4, 4), (2, 2), 3),
-        LayerGeometry("l", LayerKind.LINEAR, 64, 10, (3, 3), (1, 1), FC_HEAD),
+        Layer("g", LayerKind.GAP, 64, 32, (4, 4), (1, 1), 3),
+        Layer("g", LayerKind.GAP, 64, 64, (4, 4), (2, 2), 3),
+        Layer("l", LayerKind.LINEAR, 64, 10, (3, 3), (1, 1), FC_HEAD),
     ],
     ids=["gap_channels", "gap_output", "linear_kernel"],
 )
-def test_inconsistent_head_geometry_is_refused(layer: LayerGeometry) -> None:
+def test_inconsistent_head_geometry_is_refused(layer: Layer) -> None:
     with pytest.raises(ValueError, match=layer.name):
         spikesim_geometry(layer)
 
@@ -244,7 +244,7 @@ def test_tiny_network_total_by_hand(arch: Architecture) -> None:
     assert result.per_component_pj()["tile_buffer"] == pytest.approx(1026 * 397.0, rel=REL)
 
 
-def _network() -> list[LayerGeometry]:
+def _network() -> list[Layer]:
     return [
         conv("conv0", 3, 64, 3, 32),
         conv("conv1", 64, 128, 3, 16),
@@ -351,7 +351,7 @@ SPECS = [
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_event_model_with_full_activity_equals_spikesim(arch: Architecture, spec) -> None:
-    layers = layer_geometry(spec)
+    layers = spec.graph().layers
     event = _variant(arch, energy_pj={"noc_flit_hop": 0.0})
     event = parse_arch({**event.to_mapping(), "energy_model": "event"}, "event")
     activity = full_activity(event, layers, timesteps=3, images=5)
@@ -372,7 +372,7 @@ def test_event_model_with_full_activity_equals_spikesim(arch: Architecture, spec
 
 def test_event_model_charges_active_ops_and_noc(arch: Architecture) -> None:
     spec = SPECS[0]
-    layers = layer_geometry(spec)
+    layers = spec.graph().layers
     event = parse_arch(
         {**_variant(arch, energy_pj={"noc_flit_hop": 2.0}).to_mapping(), "energy_model": "event"},
         "event",

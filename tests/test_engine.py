@@ -22,22 +22,15 @@ from hwsim.coding import (
     WeightedSpikeCoding,
     parse_coding,
 )
-from hwsim.convert import (
-    ConversionParams,
-    SpikingBlock,
-    SpikingConv,
-    SpikingHead,
-    SpikingNetwork,
-    convert,
-)
+from hwsim.convert import ConversionParams, SpikingNetwork, Weights, convert
 from hwsim.data import make_synthetic
 from hwsim.engine import BACKENDS, ActivitySpec, SimResult, layer_names, simulate, state_bytes
 from hwsim.engine.backends import NumbaBackend, activity_of
 from hwsim.engine.plan import build_plan
+from hwsim.graph import FC_HEAD, Layer, LayerGraph, LayerKind, Role
 from hwsim.hw.arch import MappingStyle, load_arch
 from hwsim.hw.energy import active_pe_operations, layer_patches
-from hwsim.hw.layers import FC_HEAD, LayerKind
-from hwsim.nets import Checkpoint, HeadedNet, NetSpec, layer_geometry
+from hwsim.nets import Checkpoint, HeadedNet, NetSpec
 
 torch.set_num_threads(1)
 
@@ -91,42 +84,23 @@ def oracle(
     coding = coding or DirectCoding()
     th, v0 = snn.params.threshold, snn.params.v0
     ids = np.arange(len(images))
-    # layers: (depth, output, inputs [(src, kind, module, connection name)], bias float32)
-    layers: list[dict] = []
-    src, depth = -1, -1
-    taps = []
-    for i, b in enumerate(snn.blocks):
-        if b.is_residual:
-            layers.append(
-                {"depth": depth + 1, "inputs": [(src, "conv", b.conv, f"block{i}.conv1")]}
-            )
-            c1 = len(layers) - 1
-            layers.append(
-                {
-                    "depth": depth + 2,
-                    "inputs": [
-                        (src, "conv", b.skip, f"block{i}.skip"),
-                        (c1, "conv", b.conv2, f"block{i}.conv2"),
-                    ],
-                }
-            )
-            src, depth = c1 + 1, depth + 2
-        else:
-            layers.append({"depth": depth + 1, "inputs": [(src, "conv", b.conv, f"conv{i}")]})
-            src, depth = len(layers) - 1, depth + 1
-        taps.append((src, depth))
-    heads = {}
-    for h, hd in snn.heads.items():
-        tag = "fc" if h == FC_HEAD else f"ic{h}"
-        tap, d = taps[hd.tap]
-        layers.append({"depth": d + 1, "inputs": [(tap, "gap", None, f"{tag}.gap")]})
-        layers.append(
-            {"depth": d + 2, "inputs": [(len(layers) - 1, "linear", hd, f"{tag}.linear")]}
-        )
-        heads[h] = len(layers) - 1
+    # spiking layers (populations, in the order of their sending layer), each with its inputs
+    # [(src, kind, (weights, layer), connection name)]; depth: one more than its deepest source
+    graph = snn.graph
+    order = [g.population for g in graph.layers if g.sends_spikes]
+    index = {p: j for j, p in enumerate(order)}
+    layers: list[dict] = [{"inputs": [], "depth": 0} for _ in order]
+    for g in graph.layers:
+        j = index[g.population]
+        src = index[graph.layer(g.inputs[0]).population] if g.inputs else -1
+        kind = {LayerKind.CONV: "conv", LayerKind.GAP: "gap", LayerKind.LINEAR: "linear"}[g.kind]
+        layers[j]["inputs"].append((src, kind, (snn.weights.get(g.name), g), g.name))
+        src_depth = layers[src]["depth"] if src >= 0 else -1
+        layers[j]["depth"] = max(layers[j]["depth"], src_depth + 1)
+    heads = {h: index[graph.head_output(h).population] for h in graph.heads}
     for j, ly in enumerate(layers):
         ly["output"] = j in heads.values()
-        biases = [m.bias.numpy() for _, kind, m, _ in ly["inputs"] if kind != "gap"]
+        biases = [m[0].bias.numpy() for _, kind, m, _ in ly["inputs"] if kind != "gap"]
         b = np.float32(0) if not biases else np.sum(biases, axis=0, dtype=np.float32)
         ly["beta"] = np.float32(np.float64(b) * coding.bias_scale).astype(np.float64)
         if synchronous:
@@ -143,7 +117,7 @@ def oracle(
     fired: list[np.ndarray | None] = [None] * n_layers
     layer_spikes = np.zeros((timesteps, n_layers), np.int64)
     head_spikes = {
-        h: np.zeros((len(images), timesteps, snn.spec.num_classes), np.uint8) for h in heads
+        h: np.zeros((len(images), timesteps, graph.classes), np.uint8) for h in heads
     }
     inputs: dict[str, list[np.ndarray | None]] = {
         name: [] for ly in layers for (_, _, _, name) in ly["inputs"]
@@ -167,12 +141,13 @@ def oracle(
                     x = emitted[s] if emitted[s] is not None else np.zeros_like(fired[s])
                     w_src = omega(t - 1, s)
                 inputs[name].append(x if om != 0 else None)
+                wts, g = m
                 if kind == "conv":
-                    y = conv_ref(x, _f64(m.weight), m.stride, m.padding)
+                    y = conv_ref(x, _f64(wts.weight), g.stride, g.padding)
                 elif kind == "gap":
                     y = x.mean(axis=(2, 3))
                 else:
-                    y = x @ _f64(m.weight).T
+                    y = x @ _f64(wts.weight).T
                 current = current + w_src * y
             beta = ly["beta"]
             current = current + om * (beta[None, :, None, None] if np.ndim(current) == 4 else beta)
@@ -208,17 +183,7 @@ def _q(t: torch.Tensor, unit: float) -> torch.Tensor:
 def dyadic(snn: SpikingNetwork, bias_unit: float = 2.0**-8) -> SpikingNetwork:
     """`snn` with weights rounded to multiples of 2^-8 and biases to multiples of `bias_unit`."""
 
-    def conv(c: SpikingConv | None) -> SpikingConv | None:
-        if c is None:
-            return None
-        return SpikingConv(_q(c.weight, 2.0**-8), _q(c.bias, bias_unit), c.stride, c.padding)
-
-    blocks = tuple(SpikingBlock(conv(b.conv), conv(b.conv2), conv(b.skip)) for b in snn.blocks)
-    heads = {
-        h: SpikingHead(hd.tap, _q(hd.weight, 2.0**-8), _q(hd.bias, bias_unit))
-        for h, hd in snn.heads.items()
-    }
-    return SpikingNetwork(snn.spec, blocks, heads, snn.params, snn.scales)
+    return snn.map_weights(lambda _, w: Weights(_q(w.weight, 2.0**-8), _q(w.bias, bias_unit)))
 
 
 def random_net(name: str, seed: int = 0, ics: tuple[int, ...] = (2,)) -> SpikingNetwork:
@@ -265,14 +230,52 @@ def assert_same(result: SimResult, ref: dict) -> None:
 # Hand-computed tiny network
 
 
+def hand_conv(name, c_in, c_out, hw, inputs, population, role=Role.BACKBONE) -> Layer:
+    """A 1x1 stride-1 conv layer of a hand-built graph."""
+    return Layer(
+        name,
+        LayerKind.CONV,
+        role,
+        (c_in, hw, hw),
+        (c_out, hw, hw),
+        (1, 1),
+        1,
+        0,
+        inputs,
+        population,
+        sends_spikes=role is not Role.SKIP,
+        block=0,
+    )
+
+
+def fc_head(tap: str, c: int, hw: int, classes: int) -> list[Layer]:
+    """GAP + Linear layers of an FC head on `tap` (c channels, hw x hw map)."""
+    gap = Layer(
+        "fc.gap", LayerKind.GAP, Role.FC_HEAD, (c, hw, hw), (c, 1, 1), (hw, hw), 1, 0,
+        (tap,), "fc.gap", head=FC_HEAD,
+    )  # fmt: skip
+    linear = Layer(
+        "fc.linear", LayerKind.LINEAR, Role.FC_HEAD, (c, 1, 1), (classes, 1, 1), (1, 1), 1, 0,
+        ("fc.gap",), "fc.linear", head=FC_HEAD,
+    )  # fmt: skip
+    return [gap, linear]
+
+
+def hand_network(layers: list[Layer], input_shape, weights: dict) -> SpikingNetwork:
+    graph = LayerGraph(tuple(layers), input_shape, layers[-1].out_channels)
+    spec = NetSpec("vgg11", 1 / 16, input_shape, graph.classes)
+    w = {name: Weights(torch.tensor(wb[0]), torch.tensor(wb[1])) for name, wb in weights.items()}
+    return SpikingNetwork(spec, graph, w, ConversionParams(), ())
+
+
 def tiny_network() -> SpikingNetwork:
     """1x2x2 input -> 1x1 conv with 2 channels -> FC head (GAP + Linear 2 -> 2)."""
-    spec = NetSpec("vgg11", 1 / 16, (1, 2, 2), 2)
-    conv = SpikingConv(
-        torch.tensor([1.0, 0.5]).reshape(2, 1, 1, 1), torch.tensor([0.0, 0.25]), 1, 0
-    )
-    head = SpikingHead(0, torch.tensor([[1.0, 0.0], [0.25, 0.5]]), torch.tensor([0.0, 0.125]))
-    return SpikingNetwork(spec, (SpikingBlock(conv),), {FC_HEAD: head}, ConversionParams(), ())
+    layers = [hand_conv("conv0", 1, 2, 2, (), "conv0"), *fc_head("conv0", 2, 2, 2)]
+    weights = {
+        "conv0": ([[[[1.0]]], [[[0.5]]]], [0.0, 0.25]),
+        "fc.linear": ([[1.0, 0.0], [0.25, 0.5]], [0.0, 0.125]),
+    }
+    return hand_network(layers, (1, 2, 2), weights)
 
 
 TINY_X = np.array([[[[0.5, 0.25], [0.75, 1.0]]]], np.float32)
@@ -322,14 +325,17 @@ def test_residual_join_timing():
     x = 1: conv1 V .5 1 ... fires at t = 1, 3, 5; the join gets skip 0.25 every step plus
     conv1's spikes of t-1 (at t = 2, 4, 6): I = .25 .25 1.25 .25 1.25 .25 1.25
     -> V .25 .5 1.75->.75 1 ->0 1.25->.25 .5 1.75->.75: fires at t = 2, 3, 4, 6."""
-    spec = NetSpec("resnet18", 1 / 16, (1, 1, 1), 2)
-
-    def c(w: float) -> SpikingConv:
-        return SpikingConv(torch.tensor([[[[w]]]]), torch.zeros(1), 1, 0)
-
-    block = SpikingBlock(c(0.5), c(1.0), c(0.25))
-    head = SpikingHead(0, torch.ones(2, 1), torch.zeros(2))
-    snn = SpikingNetwork(spec, (block,), {FC_HEAD: head}, ConversionParams(), ())
+    layers = [
+        hand_conv("skip", 1, 1, 1, (), "join", Role.SKIP),
+        hand_conv("conv1", 1, 1, 1, (), "conv1"),
+        hand_conv("conv2", 1, 1, 1, ("conv1",), "join"),
+        *fc_head("conv2", 1, 1, 2),
+    ]
+    weights = {
+        name: ([[[[w]]]], [0.0]) for name, w in (("conv1", 0.5), ("conv2", 1.0), ("skip", 0.25))
+    }
+    weights["fc.linear"] = ([[1.0], [1.0]], [0.0, 0.0])
+    snn = hand_network(layers, (1, 1, 1), weights)
     x = np.ones((1, 1, 1, 1), np.float32)
     expected_conv1 = [0, 1, 0, 1, 0, 1, 0]
     expected_join = [0, 0, 1, 1, 1, 0, 1]
@@ -555,23 +561,12 @@ def test_activity_matches_brute_force(nets, name, coding):
     res = simulate(snn, x, steps, coding=coding, activity=spec)
     ref = oracle(snn, x, steps, coding)
     act = res.activity
-    geoms = {g.name: g for g in layer_geometry(snn.spec)}
+    geoms = {g.name: g for g in snn.spec.graph().layers}
     assert set(act.names) == set(geoms) == set(ref["inputs"])
-    modules = {}
-    for i, b in enumerate(snn.blocks):
-        if b.is_residual:
-            modules |= {
-                f"block{i}.conv1": b.conv,
-                f"block{i}.conv2": b.conv2,
-                f"block{i}.skip": b.skip,
-            }
-        else:
-            modules[f"conv{i}"] = b.conv
     checked = 0
     for g, name_g in enumerate(act.names):
         geom = geoms[name_g]
-        m = modules.get(name_g)
-        kernel, stride, pad = (geom.kernel, m.stride, m.padding) if m else (geom.kernel, 1, 0)
+        kernel, stride, pad = geom.kernel, geom.stride, geom.padding
         for t in range(steps):
             want = brute_activity(ref["inputs"][name_g][t], geom, kernel, stride, pad, 3, 5)
             got = act.per_image[:, t, g]
@@ -658,7 +653,7 @@ def test_unrolled_activity_kernel_on_random_binary_inputs(nets, name):
     isaac = NumbaBackend(
         plan, DirectCoding(), arch.crossbar.rows, arch.crossbar.cols, 1, "unrolled"
     )
-    geoms = {g.name: g for g in layer_geometry(snn.spec)}
+    geoms = {g.name: g for g in snn.spec.graph().layers}
     rng = np.random.default_rng(7)
     kinds = set()
     for g, c in enumerate(plan.conns):

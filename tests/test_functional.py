@@ -9,6 +9,7 @@ import torch
 
 from hwsim.convert import ConversionParams, SpikingBlock, SpikingConv, SpikingHead, SpikingNetwork
 from hwsim.engine import simulate
+from hwsim.graph import FC_HEAD
 from hwsim.hw.arch import Architecture, load_arch, parse_arch
 from hwsim.hw.device import Nonidealities
 from hwsim.hw.energy import COMPONENTS, run_energy
@@ -23,7 +24,6 @@ from hwsim.hw.functional import (
     simulate_hardware,
     with_adc,
 )
-from hwsim.hw.layers import FC_HEAD
 from hwsim.nets import NetSpec
 
 ROOT = Path(__file__).resolve().parents[1]

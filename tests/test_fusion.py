@@ -14,6 +14,7 @@ from scipy.special import betaln
 
 from hwsim import fusion as F
 from hwsim.fusion import Estimator
+from hwsim.methods import Method
 
 # --------------------------------------------------------------------------- fake spikes
 
@@ -374,13 +375,14 @@ def test_compare_methods_smoke():
     tfc, tic, ty = fake_counts(n_img=30, n_t=60, n_c=4, seed=2)
     tuning = F.tune_methods(fc, ic, y, knots=F.breakpoints(60, 5, 30, 10))
     cmp = F.compare_methods(tuning, tfc, tic, ty)
-    assert set(cmp.accuracy) == set(F.METHOD_NAMES)
+    assert list(cmp.accuracy) == list(Method)
     for acc in cmp.accuracy.values():
         assert acc.shape == (60,) and np.all((acc >= 0) & (acc <= 1))
     assert np.array_equal(cmp.accuracy["DL"], F.accuracy_over_time(tfc, ty))
     assert np.array_equal(cmp.accuracy["BSF-Grid"], cmp.approximation["BSF-Grid"].accuracy_lut)
     # the stored form of a tuning gives the same comparison
     back = F.Tuning.from_dict(json.loads(json.dumps(tuning.to_dict())))
+    assert all(type(k) is Method for k in (*back.schedules, *back.pwl, *back.luts))
     again = F.compare_methods(back, tfc, tic, ty)
     for name, acc in cmp.accuracy.items():
         assert np.array_equal(acc, again.accuracy[name]), name

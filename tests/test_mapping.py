@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from hwsim.graph import FC_HEAD
 from hwsim.hw.arch import Architecture, Placement, load_arch, parse_arch
 from hwsim.hw.area import TILE_COMPONENTS, chip_area, spikesim_tile_area_um2
-from hwsim.hw.layers import FC_HEAD
 from hwsim.hw.mapping import (
     FUSION_UNIT,
     MappingError,
@@ -18,7 +18,7 @@ from hwsim.hw.mapping import (
     slot_coords,
     spike_routes,
 )
-from hwsim.nets import NetSpec, layer_geometry
+from hwsim.nets import NetSpec
 from tests.geometry import conv, gap, linear
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,13 +100,13 @@ def test_fixed_mesh_too_small_is_refused() -> None:
 
 
 def test_layer_edges_vgg_and_resnet() -> None:
-    vgg = layer_geometry(NetSpec("vgg11", 1 / 16, (1, 16, 16), 4, (2,)))
+    vgg = NetSpec("vgg11", 1 / 16, (1, 16, 16), 4, (2,)).graph().layers
     edges = layer_edges(vgg)
     assert ("conv0", "conv1") in edges and ("conv6", "conv7") in edges
     assert ("conv2", "ic2.gap") in edges and ("conv7", "fc.gap") in edges
     assert ("ic2.gap", "ic2.linear") in edges and ("fc.linear", FUSION_UNIT) in edges
     assert len(edges) == 7 + 2 * 3
-    res = layer_geometry(NetSpec("resnet18", 1 / 16, (1, 16, 16), 4, (3,)))
+    res = NetSpec("resnet18", 1 / 16, (1, 16, 16), 4, (3,)).graph().layers
     edges = layer_edges(res)
     assert ("conv0", "block1.skip") in edges and ("conv0", "block1.conv1") in edges
     assert ("block1.conv1", "block1.conv2") in edges
@@ -151,7 +151,7 @@ def test_mapping_table_and_frame() -> None:
 
 def test_vgg19_maps_every_layer() -> None:
     spec = NetSpec("vgg19", 1 / 8, (1, 28, 28), 10, (4, 8))
-    layers = layer_geometry(spec)
+    layers = spec.graph().layers
     m = map_network(SPIKESIM, layers)
     assert [x.name for x in m.layers] == [g.name for g in layers]
     assert 0 < m.utilisation < 1

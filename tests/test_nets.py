@@ -5,14 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from hwsim.hw.layers import FC_HEAD, LayerKind
+from hwsim.graph import FC_HEAD, LayerKind
 from hwsim.nets import (
     HeadedNet,
     ModelError,
     NetSpec,
-    layer_geometry,
     load_checkpoint,
-    macs_to_head,
     resolve_model_path,
     save_checkpoint,
 )
@@ -48,13 +46,13 @@ def test_macs_match_a_hand_count():
     # block 0: 1->4 ch, 3x3, 16x16 out; block 1: 4->8 ch, stride 2, 8x8 out; IC1 linear 8x10
     # GAP counts its C x H x W accumulations: 8 channels x 8 x 8
     expected = 1 * 4 * 9 * 256 + 4 * 8 * 9 * 64 + 8 * 8 * 8 + 8 * 10
-    assert macs_to_head(spec, 1) == expected
-    assert macs_to_head(spec, FC_HEAD) > macs_to_head(spec, 1)
+    assert spec.graph().macs_to_head(1) == expected
+    assert spec.graph().macs_to_head(FC_HEAD) > spec.graph().macs_to_head(1)
 
 
 def test_geometry_of_residual_block_and_heads():
     spec = NetSpec("resnet18", 0.25, (3, 32, 32), 10, (3,))
-    layers = {g.name: g for g in layer_geometry(spec)}
+    layers = {g.name: g for g in spec.graph().layers}
     skip = layers["block3.skip"]
     assert skip.kernel == (1, 1) and skip.out_hw == (16, 16) and skip.in_channels == 16
     assert layers["block3.conv2"].in_channels == 32

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hwsim.graph import FC_HEAD
 from hwsim.hw.arch import load_arch
 from hwsim.hw.energy import LayerActivity, full_activity
-from hwsim.hw.layers import FC_HEAD
 from hwsim.hw.mapping import map_network, spike_routes
 from hwsim.hw.timing import (
     NocFlow,
@@ -21,7 +21,7 @@ from hwsim.hw.timing import (
     transfer_cycles,
     xy_links,
 )
-from hwsim.nets import NetSpec, layer_geometry
+from hwsim.nets import NetSpec
 from tests.geometry import conv, gap, linear
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,7 +214,7 @@ def test_residual_join_waits_for_skip_and_conv1() -> None:
     spec = NetSpec(
         name="resnet18", width=1 / 16, input_shape=(3, 16, 16), num_classes=10, ic_positions=(2,)
     )
-    layers = layer_geometry(spec)
+    layers = spec.graph().layers
     preds = predecessors(layers)
     assert sorted(preds["block1.conv2"]) == ["block1.conv1", "block1.skip"]
     assert preds["block2.skip"] == ["block1.conv2"]

@@ -5,14 +5,14 @@ import dataclasses
 import pytest
 import torch
 
-from hwsim.hw.layers import FC_HEAD
-from hwsim.nets import NetSpec, macs_to_head
+from hwsim.graph import FC_HEAD
+from hwsim.nets import NetSpec
 from hwsim.train import TrainConfig, tau, train
 
 
 def test_tau_grows_linearly_to_the_mac_ratio():
     spec = NetSpec("vgg11", 0.25, (1, 16, 16), 10, (2,))
-    ratio = macs_to_head(spec, 2) / macs_to_head(spec, FC_HEAD)
+    ratio = spec.graph().macs_to_head(2) / spec.graph().macs_to_head(FC_HEAD)
     assert 0 < ratio < 1
     assert tau(spec, 2, 5, 20) == pytest.approx(ratio * 5 / 20)
     assert tau(spec, 2, 20, 20) == pytest.approx(ratio)

@@ -419,7 +419,7 @@ class TorchRunner(Runner):
 
         def shape(ly):
             h, w, c = ly.shape
-            return (nb, c) if ly.name.endswith((".gap", ".linear")) else (nb, c, h, w)
+            return (nb, c) if ly.flat else (nb, c, h, w)
 
         self.v = [torch.full(shape(ly), plan.v0) for ly in plan.layers]
         self.out = [torch.zeros(shape(ly)) for ly in plan.layers]

@@ -46,8 +46,8 @@ class ActivitySpec:
 class Activity:
     """Per crossbar-mapped layer (connection) g and timestep t, summed over the images.
 
-    `names` are `hwsim.nets.layer_geometry` names (conv{i}; block{i}.skip/conv1/conv2;
-    {tag}.gap, {tag}.linear); `dst[g]` is the index in SimResult.layer_names of the spiking
+    `names` are the layer graph's names (`hwsim.graph.LayerGraph.names`), in its order;
+    `dst[g]` is the index in SimResult.layer_names of the spiking
     layer it feeds. Arrays are (T, G) int64:
     - `in_spikes`: nonzero inputs the layer integrates at t (spikes; for an analog input layer,
       nonzero pixels);
@@ -183,9 +183,9 @@ def simulate(
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     images = np.asarray(images, np.float32)
-    if images.ndim != 4 or images.shape[1:] != tuple(snn.spec.input_shape):
+    if images.ndim != 4 or images.shape[1:] != tuple(snn.graph.input_shape):
         raise ValueError(
-            f"images must be (N, {', '.join(map(str, snn.spec.input_shape))}), got {images.shape}"
+            f"images must be (N, {', '.join(map(str, snn.graph.input_shape))}), got {images.shape}"
         )
     coding = coding or DirectCoding()
     n = len(images)

@@ -1,11 +1,9 @@
 """A converted network as the engine sees it: spiking layers and the weight layers between them.
 
-A *spiking layer* is one population of IF neurons (a name in `layer_names`); a *connection* is one
-crossbar-mapped weight layer (a name in `hwsim.nets.layer_geometry`) that carries spikes from a
-source spiking layer (or the network input, src = -1) into a destination spiking layer. A VGG
-block is one connection into one layer; a residual block is conv1 (input -> conv1 layer), conv2
-(conv1 layer -> join layer) and skip (input -> join layer); a head is a GAP connection (tap ->
-gap layer) and a Linear connection (gap layer -> linear layer). Arrays are channels-last
+A *spiking layer* is one population of IF neurons (`hwsim.graph.Population`, a name in
+`layer_names`); a *connection* is one layer of the graph (`hwsim.graph.Layer`) that carries
+spikes from a source spiking layer (or the network input, src = -1) into a destination spiking
+layer. Both come from the network's `LayerGraph` in its order. Arrays are channels-last
 (H, W, C), weights (kh, kw, C_in, C_out), all float32.
 """
 
@@ -18,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hwsim.convert import SpikingConv, SpikingNetwork
-from hwsim.hw.layers import FC_HEAD
+from hwsim.convert import SpikingNetwork
+from hwsim.graph import LayerKind
 
 
 class ConnKind(IntEnum):
@@ -74,7 +72,7 @@ class Conn:
 
 
 @dataclass(frozen=True)
-class Layer:
+class Neurons:
     """One spiking layer (population of IF neurons)."""
 
     name: str
@@ -82,6 +80,7 @@ class Layer:
     depth: int  # one-step delays between the network input and this layer's input
     output: bool  # the last layer of a classifier head
     bias: np.ndarray  # (C,) float32: the sum of its connections' biases
+    flat: bool = False  # a 1 x 1 map the dense backend holds as (N, C)
 
     @property
     def neurons(self) -> int:
@@ -90,7 +89,7 @@ class Layer:
 
 @dataclass(frozen=True)
 class Plan:
-    layers: tuple[Layer, ...]
+    layers: tuple[Neurons, ...]
     conns: tuple[Conn, ...]
     heads: dict[int, int]  # head index -> index of its Linear spiking layer
     input_shape: tuple[int, int, int]  # (H, W, C)
@@ -104,17 +103,7 @@ class Plan:
 
 def layer_names(snn: SpikingNetwork) -> tuple[str, ...]:
     """Names of the spiking layers, in the order of SimResult.layer_spikes."""
-    names: list[str] = []
-    for i, b in enumerate(snn.blocks):
-        names += [f"block{i}.conv1", f"block{i}.join"] if b.is_residual else [f"conv{i}"]
-    for h in snn.heads:
-        tag = "fc" if h == FC_HEAD else f"ic{h}"
-        names += [f"{tag}.gap", f"{tag}.linear"]
-    return tuple(names)
-
-
-def _out_hw(h: int, w: int, k: int, s: int, p: int) -> tuple[int, int]:
-    return (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    return tuple(p.name for p in snn.graph.populations())
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -122,114 +111,60 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 
 def build_plan(snn: SpikingNetwork) -> Plan:
-    """The engine's view of `snn` (shapes follow from the input shape and the weights)."""
-    c_in, h_in, w_in = snn.spec.input_shape
-    names = layer_names(snn)
-    layers: list[Layer] = []
+    """The engine's view of `snn`: its graph's populations and layers, with the weights."""
+    graph = snn.graph
+    pops = graph.populations()
+    index = {p.name: j for j, p in enumerate(pops)}
     conns: list[Conn] = []
-
-    def conv_conn(name: str, m: SpikingConv, src: int, dst: int, shape: tuple[int, int, int]):
-        c_out, cin, kh, kw = m.weight.shape
-        if cin != shape[2] or kh != kw:
-            raise ValueError(f"{name}: weight {tuple(m.weight.shape)} does not fit input {shape}")
-        ho, wo = _out_hw(shape[0], shape[1], kh, m.stride, m.padding)
-        conns.append(
-            Conn(
-                name,
-                ConnKind.CONV,
-                src,
-                dst,
-                shape,
-                (ho, wo, c_out),
-                (kh, kw),
-                m.stride,
-                m.padding,
-                np.ascontiguousarray(_np(m.weight).transpose(2, 3, 1, 0)),
-                _np(m.bias),
-                m.weight,
-                m.bias,
-            )
-        )
-        return ho, wo, c_out
-
-    src, src_shape, src_depth = -1, (h_in, w_in, c_in), -1
-    block_out: list[tuple[int, tuple[int, int, int], int]] = []
-    for i, b in enumerate(snn.blocks):
-        if b.is_residual:
-            assert b.conv2 is not None and b.skip is not None
-            j1, jj = len(layers), len(layers) + 1
-            d1 = src_depth + 1
-            conns_before = len(conns)
-            shape1 = conv_conn(f"block{i}.conv1", b.conv, src, j1, src_shape)
-            layers.append(Layer(names[j1], shape1, d1, False, conns[-1].bias))
-            shape_s = conv_conn(f"block{i}.skip", b.skip, src, jj, src_shape)
-            shape_2 = conv_conn(f"block{i}.conv2", b.conv2, j1, jj, shape1)
-            if shape_s != shape_2:
-                raise ValueError(f"block {i}: skip output {shape_s} != conv2 output {shape_2}")
-            # layer_geometry's order within a residual block: skip, conv1, conv2
-            skip, c1 = conns[conns_before + 1], conns[conns_before]
-            conns[conns_before], conns[conns_before + 1] = skip, c1
-            bias = (conns[-1].bias + skip.bias).astype(np.float32)
-            layers.append(Layer(names[jj], shape_2, max(src_depth, d1) + 1, False, bias))
-            src, src_shape, src_depth = jj, shape_2, max(src_depth, d1) + 1
+    for layer in graph.layers:
+        src = index[graph.layer(layer.inputs[0]).population] if layer.inputs else -1
+        c_in, h, w = layer.in_shape
+        c_out, ho, wo = layer.out_shape
+        if layer.kind is LayerKind.GAP:
+            weight = np.zeros((0, 0, 0, 0), np.float32)
+            bias = np.zeros(c_out, np.float32)
+            tw = tb = None
         else:
-            j = len(layers)
-            shape = conv_conn(f"conv{i}", b.conv, src, j, src_shape)
-            layers.append(Layer(names[j], shape, src_depth + 1, False, conns[-1].bias))
-            src, src_shape, src_depth = j, shape, src_depth + 1
-        block_out.append((src, src_shape, src_depth))
-    heads: dict[int, int] = {}
-    classes = snn.spec.num_classes
-    for h, hd in snn.heads.items():
-        tag = "fc" if h == FC_HEAD else f"ic{h}"
-        tap, (th, tw, tc), tdepth = block_out[hd.tap]
-        jg, jl = len(layers), len(layers) + 1
-        zeros = np.zeros(tc, np.float32)
+            wts = snn.weights[layer.name]
+            tw, tb = wts.weight, wts.bias
+            bias = _np(tb)
+            if layer.kind is LayerKind.LINEAR:
+                weight = np.ascontiguousarray(_np(tw).T.reshape(1, 1, c_in, c_out))
+            else:
+                weight = np.ascontiguousarray(_np(tw).transpose(2, 3, 1, 0))
         conns.append(
             Conn(
-                f"{tag}.gap",
-                ConnKind.GAP,
-                tap,
-                jg,
-                (th, tw, tc),
-                (1, 1, tc),
-                (th, tw),
-                1,
-                0,
-                np.zeros((0, 0, 0, 0), np.float32),
-                zeros,
+                layer.name,
+                ConnKind.GAP if layer.kind is LayerKind.GAP else ConnKind.CONV,
+                src,
+                index[layer.population],
+                (h, w, c_in),
+                (ho, wo, c_out),
+                layer.kernel,
+                layer.stride,
+                layer.padding,
+                weight,
+                bias,
+                tw,
+                tb,
+                linear=layer.kind is LayerKind.LINEAR,
             )
         )
-        layers.append(Layer(names[jg], (1, 1, tc), tdepth + 1, False, zeros))
-        w = _np(hd.weight)
-        if w.shape != (classes, tc):
-            raise ValueError(f"head {h}: weight {w.shape}, expected {(classes, tc)}")
-        conns.append(
-            Conn(
-                f"{tag}.linear",
-                ConnKind.CONV,
-                jg,
-                jl,
-                (1, 1, tc),
-                (1, 1, classes),
-                (1, 1),
-                1,
-                0,
-                np.ascontiguousarray(w.T.reshape(1, 1, tc, classes)),
-                _np(hd.bias),
-                hd.weight,
-                hd.bias,
-                linear=True,
-            )
-        )
-        layers.append(Layer(names[jl], (1, 1, classes), tdepth + 2, True, conns[-1].bias))
-        heads[h] = jl
+    neurons = []
+    for j, p in enumerate(pops):
+        biases = [c.bias for c in conns if c.dst == j]
+        total = biases[0]
+        for b in biases[1:]:
+            total = (total + b).astype(np.float32)
+        c, h, w = p.shape
+        neurons.append(Neurons(p.name, (h, w, c), p.depth, p.head_output, total, p.flat))
+    heads = {h: index[graph.head_output(h).population] for h in graph.heads}
     return Plan(
-        tuple(layers),
+        tuple(neurons),
         tuple(conns),
         heads,
-        (h_in, w_in, c_in),
+        (graph.input_shape[1], graph.input_shape[2], graph.input_shape[0]),
         float(snn.params.threshold),
         float(snn.params.v0),
-        classes,
+        graph.classes,
     )

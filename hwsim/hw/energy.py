@@ -46,8 +46,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from hwsim.graph import Layer, LayerKind
 from hwsim.hw.arch import Architecture, EnergyModel, EnergyTable, FusionUnitConfig, MappingStyle
-from hwsim.hw.layers import LayerGeometry, LayerKind
 
 if TYPE_CHECKING:
     from hwsim.hw.mapping import Mapping
@@ -103,7 +103,7 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def spikesim_geometry(layer: LayerGeometry) -> SpikesimGeometry:
+def spikesim_geometry(layer: Layer) -> SpikesimGeometry:
     """(C_in, C_out, kernel, out_hw) of `layer` as SpikeSim / BayesianSpikeFusion count it.
 
     CONV: as is. GAP: kernel = the tapped map (H, W), C_in = C_out = channels, output 1x1.
@@ -125,7 +125,7 @@ def spikesim_geometry(layer: LayerGeometry) -> SpikesimGeometry:
     raise ValueError(f"layer {layer.name!r}: unknown layer kind {layer.kind!r}")
 
 
-def pe_operations(layer: LayerGeometry, arch: Architecture) -> int:
+def pe_operations(layer: Layer, arch: Architecture) -> int:
     """PE operations of `layer` per timestep: ceil(C_out/cols) ceil(C_in/rows) H_out W_out."""
     geom = spikesim_geometry(layer)
     h_out, w_out = geom.out_hw
@@ -209,7 +209,7 @@ class EnergyBreakdown:
     mean over a run's timesteps and images). Arrays are read-only copies.
     """
 
-    layers: tuple[LayerGeometry, ...]
+    layers: tuple[Layer, ...]
     components: tuple[str, ...]
     pe_operations: np.ndarray  # (L,) int64
     energy_pj: np.ndarray  # (L, C) float64, pJ per timestep
@@ -263,9 +263,9 @@ class EnergyBreakdown:
         return {name: float(value) for name, value in zip(self.layer_names, sums, strict=True)}
 
     def select(
-        self, which: Sequence[bool] | np.ndarray | Callable[[LayerGeometry], bool]
+        self, which: Sequence[bool] | np.ndarray | Callable[[Layer], bool]
     ) -> EnergyBreakdown:
-        """The layers picked by a boolean mask or by a predicate on `LayerGeometry`.
+        """The layers picked by a boolean mask or by a predicate on `Layer`.
 
         E.g. `b.select(lambda layer: layer.head is None)` is the backbone and
         `b.select(lambda layer: layer.head == FC_HEAD)` the final classifier.
@@ -302,7 +302,7 @@ class EnergyBreakdown:
         return frame
 
 
-def spikesim_energy(arch: Architecture, layers: Sequence[LayerGeometry]) -> EnergyBreakdown:
+def spikesim_energy(arch: Architecture, layers: Sequence[Layer]) -> EnergyBreakdown:
     """SpikeSim's energy per timestep: every PE operation of every layer charged E_PE.
 
     Applies SpikeSim's accounting to `arch` whatever its `energy_model`; multiply by the number
@@ -329,7 +329,7 @@ def spikesim_energy(arch: Architecture, layers: Sequence[LayerGeometry]) -> Ener
 # ------------------------------------------------------------------ PE ops under a mapping
 
 
-def mapped_pe_operations(layer: LayerGeometry, arch: Architecture) -> int:
+def mapped_pe_operations(layer: Layer, arch: Architecture) -> int:
     """PE operations of `layer` per timestep under `arch.mapping.style`.
 
     kernel_split: SpikeSim's `pe_operations`. unrolled: ceil(k_h k_w C_in / rows)
@@ -347,7 +347,7 @@ def mapped_pe_operations(layer: LayerGeometry, arch: Architecture) -> int:
     )
 
 
-def mapped_pe_event_counts(layer: LayerGeometry, arch: Architecture) -> dict[str, int]:
+def mapped_pe_event_counts(layer: Layer, arch: Architecture) -> dict[str, int]:
     """Events of one PE operation of `layer`: `pe_event_counts` with the layer's kernel
     (kernel_split) or a (1, 1) kernel, one crossbar per operation (unrolled)."""
     if arch.mapping.style is MappingStyle.KERNEL_SPLIT:
@@ -356,7 +356,7 @@ def mapped_pe_event_counts(layer: LayerGeometry, arch: Architecture) -> dict[str
 
 
 def layer_patches(
-    x: torch.Tensor, layer: LayerGeometry, *, stride: int = 1, padding: int = 0
+    x: torch.Tensor, layer: Layer, *, stride: int = 1, padding: int = 0
 ) -> torch.Tensor:
     """A layer's crossbar input rows, position-major (P, N, L, C_in): kernel position p, image
     n, output position l, row channel c, as `spikesim_geometry` lays them out.
@@ -393,7 +393,7 @@ def layer_patches(
 
 
 def active_pe_operations(
-    layer: LayerGeometry, arch: Architecture, patches: torch.Tensor
+    layer: Layer, arch: Architecture, patches: torch.Tensor
 ) -> torch.Tensor:
     """Active PE operations per image, (N,) int64, from binary input rows (P, N, L, C)
     (`layer_patches`).
@@ -462,7 +462,7 @@ class LayerActivity:
 
 
 def full_activity(
-    arch: Architecture, layers: Sequence[LayerGeometry], timesteps: int, images: int = 1
+    arch: Architecture, layers: Sequence[Layer], timesteps: int, images: int = 1
 ) -> LayerActivity:
     """Activity when every input spikes every timestep: every PE operation active, every input
     and output neuron spiking (skip convs: no output spikes, as `LayerActivity` defines)."""
@@ -528,7 +528,7 @@ class RunEnergy:
     `components[c]` at timestep t (`events` the event counts behind it), and `fusion_pj[t]`
     of the fusion unit (zeros when not modelled)."""
 
-    layers: tuple[LayerGeometry, ...]
+    layers: tuple[Layer, ...]
     components: tuple[str, ...]
     energy_model: EnergyModel
     pe_operations: np.ndarray  # (T, L) charged PE operations per image
@@ -574,7 +574,7 @@ class RunEnergy:
 
 
 def _spikesim_ops(
-    arch: Architecture, layers: tuple[LayerGeometry, ...], activity: LayerActivity
+    arch: Architecture, layers: tuple[Layer, ...], activity: LayerActivity
 ) -> tuple[np.ndarray, np.ndarray]:
     ops = np.array([pe_operations(g, arch) for g in layers], np.float64)
     per_op = np.array(
@@ -587,7 +587,7 @@ def _spikesim_ops(
 
 
 def _event_ops(
-    arch: Architecture, layers: tuple[LayerGeometry, ...], activity: LayerActivity
+    arch: Architecture, layers: tuple[Layer, ...], activity: LayerActivity
 ) -> tuple[np.ndarray, np.ndarray]:
     ops = np.asarray(activity.active_pe_ops, np.float64) / activity.images
     per_op = np.array(
@@ -616,7 +616,7 @@ def noc_flit_hops(activity: LayerActivity, mapping: Mapping) -> np.ndarray:
 
 def run_energy(
     arch: Architecture,
-    layers: Sequence[LayerGeometry],
+    layers: Sequence[Layer],
     activity: LayerActivity,
     *,
     mapping: Mapping | None = None,

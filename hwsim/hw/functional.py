@@ -41,12 +41,11 @@ import torch
 from hwsim.convert import SpikingBlock, SpikingConv, SpikingHead, SpikingNetwork
 from hwsim.engine import SimResult, layer_names, simulate
 from hwsim.fusion import accuracy_over_time, cumulative
+from hwsim.graph import FC_HEAD, Layer, LayerKind
 from hwsim.hw.arch import Architecture
 from hwsim.hw.crossbar import CrossbarLayer
 from hwsim.hw.device import Nonidealities, quantise_weights
 from hwsim.hw.energy import LayerActivity, active_pe_operations, layer_patches
-from hwsim.hw.layers import FC_HEAD, LayerGeometry, LayerKind
-from hwsim.nets import layer_geometry
 
 
 class FirstLayer(StrEnum):
@@ -128,7 +127,7 @@ def quantise_network(
 class HardwareLayer:
     """One geometry layer: its crossbars, the code -> weight scale, bias, conv stride/padding."""
 
-    geometry: LayerGeometry
+    geometry: Layer
     crossbars: CrossbarLayer
     scale: float
     bias: torch.Tensor | None
@@ -210,7 +209,7 @@ class HardwareNetwork:
     snn: SpikingNetwork
     arch: Architecture
     config: FunctionalConfig
-    geometry: tuple[LayerGeometry, ...]
+    geometry: tuple[Layer, ...]
     layers: dict[str, HardwareLayer]
 
 
@@ -222,10 +221,10 @@ def build_hardware(
     config = config or FunctionalConfig()
     bits = arch.device.weight_bits
     rng = np.random.default_rng(config.noise.seed)
-    geometry = tuple(g for g in layer_geometry(snn.spec) if g.head is None or g.head in snn.heads)
+    geometry = tuple(g for g in snn.spec.graph().layers if g.head is None or g.head in snn.heads)
     layers: dict[str, HardwareLayer] = {}
 
-    def conv_layer(g: LayerGeometry, conv: SpikingConv) -> HardwareLayer:
+    def conv_layer(g: Layer, conv: SpikingConv) -> HardwareLayer:
         q = quantise_weights(
             conv.weight.double().numpy(), bits, power_of_two=config.power_of_two_scale
         )

@@ -38,9 +38,9 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
+from hwsim.graph import FC_HEAD, Layer, LayerKind
 from hwsim.hw.arch import Architecture, MappingStyle, Placement
 from hwsim.hw.energy import LINEAR_KERNEL_ROWS, spikesim_geometry
-from hwsim.hw.layers import FC_HEAD, LayerGeometry, LayerKind
 
 
 class MappingError(ValueError):
@@ -56,7 +56,7 @@ class LayerMapping:
     """One layer on crossbars. Crossbar i is (column group i // row_groups, row group
     i % row_groups) and sits in PE `first_pe + i // crossbars_per_pe`."""
 
-    layer: LayerGeometry
+    layer: Layer
     positions: int  # P kernel positions
     channels: int  # C_in rows per kernel position (SpikeSim geometry)
     outputs: int  # C_out
@@ -176,12 +176,12 @@ def slot_coords(slots: int, mesh_shape: tuple[int, int], placement: Placement) -
     return np.stack([rows, col], axis=1).astype(np.int64)
 
 
-def _layer_shape(layer: LayerGeometry) -> tuple[int, int, int]:
+def _layer_shape(layer: Layer) -> tuple[int, int, int]:
     geom = spikesim_geometry(layer)
     return geom.kernel[0] * geom.kernel[1], geom.in_channels, geom.out_channels
 
 
-def map_network(arch: Architecture, layers: Sequence[LayerGeometry]) -> Mapping:
+def map_network(arch: Architecture, layers: Sequence[Layer]) -> Mapping:
     """Map `layers` (e.g. `hwsim.nets.layer_geometry(spec)`) onto `arch` (module docstring)."""
     rows, cols = arch.crossbar.rows, arch.crossbar.cols
     per_xbar = arch.outputs_per_crossbar
@@ -261,7 +261,7 @@ FUSION_UNIT = "fusion_unit"
 """Consumer name of the IC + fusion unit module (receives every head's Linear spikes)."""
 
 
-def layer_edges(layers: Sequence[LayerGeometry]) -> list[tuple[str, str]]:
+def layer_edges(layers: Sequence[Layer]) -> list[tuple[str, str]]:
     """Where each layer's output spikes go, as (producer, consumer) layer names.
 
     Backbone block i's output (conv{i}, or a residual block's conv2, whose neurons are the
@@ -271,8 +271,8 @@ def layer_edges(layers: Sequence[LayerGeometry]) -> list[tuple[str, str]]:
     block's join neurons, not spikes: it has no edge. Backbone layers without a `block` are
     taken as a chain, one block each.
     """
-    blocks: dict[int, list[LayerGeometry]] = {}
-    heads: dict[int, list[LayerGeometry]] = {}
+    blocks: dict[int, list[Layer]] = {}
+    heads: dict[int, list[Layer]] = {}
     backbone = [g for g in layers if g.head is None]
     numbered = all(g.block is not None for g in backbone)  # else: a plain chain of layers
     for i, layer in enumerate(backbone):
@@ -283,10 +283,10 @@ def layer_edges(layers: Sequence[LayerGeometry]) -> list[tuple[str, str]]:
     order = sorted(blocks)
     last = order[-1] if order else None
 
-    def output_of(block: int) -> LayerGeometry:
+    def output_of(block: int) -> Layer:
         return blocks[block][-1]
 
-    def inputs_of(block: int) -> list[LayerGeometry]:
+    def inputs_of(block: int) -> list[Layer]:
         members = blocks[block]
         if len(members) == 1:
             return members
@@ -312,13 +312,13 @@ def layer_edges(layers: Sequence[LayerGeometry]) -> list[tuple[str, str]]:
     return edges
 
 
-def input_activations(layers: Sequence[LayerGeometry]) -> list[int]:
+def input_activations(layers: Sequence[Layer]) -> list[int]:
     """Activations arriving at each layer's input per timestep and image: a CONV's producer's
     output map (`layer_edges`; the first layer, with no producer, is taken as a stride-1
     'same' conv: C_in x H_out x W_out); a GAP's tapped map C x H x W; a LINEAR's features."""
     layers = tuple(layers)
     by_name = {g.name: g for g in layers}
-    producer: dict[str, LayerGeometry] = {}
+    producer: dict[str, Layer] = {}
     for src, dst in layer_edges(layers):
         if dst in by_name:
             producer[dst] = by_name[src]

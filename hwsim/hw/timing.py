@@ -56,9 +56,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwsim.graph import FC_HEAD, Layer, LayerKind
 from hwsim.hw.arch import Architecture
 from hwsim.hw.energy import LayerActivity, spikesim_geometry
-from hwsim.hw.layers import FC_HEAD, LayerGeometry, LayerKind
 from hwsim.hw.mapping import (
     FUSION_UNIT,
     Mapping,
@@ -219,7 +219,7 @@ def producer_traffic(mapping: Mapping) -> dict[str, ProducerTraffic]:
 # ------------------------------------------------------------------------------ pipeline
 
 
-def predecessors(layers: Sequence[LayerGeometry]) -> dict[str, list[str]]:
+def predecessors(layers: Sequence[Layer]) -> dict[str, list[str]]:
     """Producers each layer waits for: `layer_edges` (fusion unit excluded), plus a residual
     block's skip conv for its conv2 (partial sums into the join neurons)."""
     names = {g.name for g in layers}
@@ -344,7 +344,7 @@ def ops_replication(arch: Architecture, mapping: Mapping) -> np.ndarray:
 
 def run_timing(
     arch: Architecture,
-    layers: Sequence[LayerGeometry],
+    layers: Sequence[Layer],
     activity: LayerActivity,
     mapping: Mapping | None = None,
     *,
