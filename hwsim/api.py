@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,7 +22,13 @@ import torch
 from hwsim import __version__
 from hwsim.atomic import atomic_write_text
 from hwsim.coding import DirectCoding, InputCoding, PoissonCoding, WeightedSpikeCoding
-from hwsim.convert import ConversionParams, SpikingNetwork, convert
+from hwsim.convert import (
+    ConversionParams,
+    SpikingNetwork,
+    convert,
+    is_spiking_file,
+    spiking_from_payload,
+)
 from hwsim.data import ImageSet, load_dataset
 from hwsim.engine import BACKENDS, Activity, ActivitySpec, simulate
 from hwsim.fusion import (
@@ -34,20 +41,22 @@ from hwsim.fusion import (
     cumulative,
     tune_methods,
 )
-from hwsim.graph import FC_HEAD, Layer
+from hwsim.graph import FC_HEAD, Layer, LayerGraph
+from hwsim.hw.activity import LayerActivity, full_activity, fusion_activity
 from hwsim.hw.arch import Architecture, EnergyModel, load_arch
-from hwsim.hw.energy import (
-    EnergyBreakdown,
-    LayerActivity,
-    RunEnergy,
-    full_activity,
-    fusion_activity,
-    run_energy,
-    spikesim_energy,
-)
+from hwsim.hw.energy import EnergyBreakdown, RunEnergy, run_energy, spikesim_energy
+from hwsim.hw.mapping import map_network
+from hwsim.hw.noc import flit_hops, producer_traffic
 from hwsim.hw.timing import TimingResult, latency_ns, run_timing
+from hwsim.methods import METHODS, Heads, Method
 from hwsim.metrics import Curve, Summary, summarize
-from hwsim.nets import Checkpoint, ModelError, NetSpec, load_checkpoint
+from hwsim.nets import (
+    Checkpoint,
+    ModelError,
+    NetSpec,
+    checkpoint_from_payload,
+    read_model_file,
+)
 from hwsim.trace import (
     Trace,
     TraceError,
@@ -124,7 +133,18 @@ class Session:
 
     @classmethod
     def open(cls, model: Path, data_root: str | None, conversion: ConversionParams) -> Session:
-        return cls(Path(model), load_checkpoint(model), data_root, conversion)
+        """A checkpoint (`hwsim train`) or a converted model (`hwsim convert --out`); the
+        latter is used as converted, so `conversion` must be the one it was made with."""
+        payload = read_model_file(model)
+        if not is_spiking_file(payload):
+            return cls(Path(model), checkpoint_from_payload(payload, model), data_root, conversion)
+        ckpt, snn = spiking_from_payload(payload, model)
+        if snn.params != conversion:
+            raise ModelError(
+                f"{model}: converted with {asdict(snn.params)}; this run asks for"
+                f" {asdict(conversion)} (convert again, or pass the same --v0)"
+            )
+        return cls(Path(model), ckpt, data_root, conversion, _snn=snn)
 
     @property
     def spec(self) -> NetSpec:
@@ -231,39 +251,42 @@ class ICEvaluation:
     ic: int
     ann_accuracy: dict[int, float]  # on the test images, per head
     target: float
-    curves: dict[str, Curve]  # DL, SL, BSF-Grid, BSF-Emp, Early-Exit
-    summary: dict[str, Summary]
+    curves: dict[Method, Curve]
+    summary: dict[Method, Summary]
     fusion: FusionComparison
     energy: RunEnergy  # per image and timestep: backbone + IC head + FC head + fusion unit
-    latency_ns: dict[str, np.ndarray]  # per method (T,): time to its output of timestep t
+    latency_ns: dict[Method, np.ndarray]  # (T,): time to the method's output of timestep t
     timing: TimingResult
 
 
-def layer_activity(activity: Activity, images: int) -> LayerActivity:
-    """The hardware model's view of the engine's crossbar activity (sums over `images`).
+def layer_activity(graph: LayerGraph, activity: Activity, images: int) -> LayerActivity:
+    """The hardware model's view of the engine's crossbar activity (sums over `images`) for the
+    layers of `graph`.
 
     A SpikeSim PE operation is a (output position, input row group, column block) read, the
     engine's `active_windows`. Output spikes are those a layer sends at t, i.e. fired at t - 1
-    (the one-step delay); a residual skip conv sends none (its sums join conv2's neurons).
+    (the one-step delay); a layer that sends no spikes (a residual skip conv) sends none.
     """
-    fired = np.asarray(activity.out_spikes, np.int64)
+    cols = [activity.names.index(name) for name in graph.names]
+    fired = np.asarray(activity.out_spikes, np.int64)[:, cols]
     sent = np.zeros_like(fired)
     sent[1:] = fired[:-1]
-    skip = np.array([n.endswith(".skip") for n in activity.names])
-    sent[:, skip] = 0
+    sent[:, [not g.sends_spikes for g in graph.layers]] = 0
     return LayerActivity(
-        layer_names=tuple(activity.names),
+        layer_names=graph.names,
         images=images,
-        active_pe_ops=activity.active_windows,
-        input_spikes=activity.in_spikes,
+        active_pe_ops=activity.active_windows[:, cols],
+        input_spikes=activity.in_spikes[:, cols],
         output_spikes=sent,
     )
 
 
-def _chip_activity(arch: Architecture, chip: list[Layer], test: Trace) -> LayerActivity:
+def chip_activity(arch: Architecture, chip: LayerGraph, test: Trace) -> LayerActivity:
+    """The activity `arch.energy_model` charges on `chip`: every PE operation every step
+    (spikesim), or what the test trace's spikes caused (event)."""
     steps, images = test.key.timesteps, test.key.images
     if arch.energy_model is EnergyModel.SPIKESIM:
-        return full_activity(arch, chip, steps, images)
+        return full_activity(arch, chip.layers, steps, images)
     act = test.sim.activity
     if (
         act is None
@@ -274,72 +297,62 @@ def _chip_activity(arch: Architecture, chip: list[Layer], test: Trace) -> LayerA
             "the test trace has no crossbar activity for this architecture; the event energy"
             " model needs a trace simulated with it (hwsim run does this by itself)"
         )
-    full = layer_activity(act, images)
-    cols = [full.layer_names.index(g.name) for g in chip]
-    return LayerActivity(
-        tuple(g.name for g in chip),
-        images,
-        full.active_pe_ops[:, cols],
-        full.input_spikes[:, cols],
-        full.output_spikes[:, cols],
-    )
+    return layer_activity(chip, act, images)
 
 
-def method_energy(
-    arch: Architecture, spec: NetSpec, ic: int, test: Trace
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], RunEnergy, TimingResult]:
-    """Per method, the cumulative energy per image (T,) pJ of the hardware it keeps busy and
-    the latency (T,) ns until its classifier output(s) of timestep t reach the fusion unit;
-    then the chip's run energy (backbone + IC head + FC head + fusion unit) under
-    arch.energy_model, and its timing (hwsim.hw.timing, from the same activity).
+@dataclass(frozen=True)
+class ChipCosts:
+    """What each method costs on the chip that holds the backbone, the IC head and the FC head.
 
-    DL: backbone + FC head. SL: backbone up to the IC's tap block + IC head. BSF-Grid, BSF-Emp
-    and Early-Exit: the whole chip; the BSF methods also pay the fusion unit (when the arch
-    has one): its counters, alpha LUT, posterior multiplies and compares.
+    `energy_pj[m]` (T,): cumulative energy per image of the layers method m keeps busy (and the
+    fusion unit, when it uses it); `latency_ns[m]` (T,): time until the outputs it needs of
+    timestep t reach the fusion unit; `energy` and `timing`: the whole chip's run.
     """
-    chip = [g for g in spec.graph().layers if g.head in (None, FC_HEAD, ic)]
+
+    energy_pj: dict[Method, np.ndarray]
+    latency_ns: dict[Method, np.ndarray]
+    energy: RunEnergy
+    timing: TimingResult
+
+
+def chip_costs(arch: Architecture, graph: LayerGraph, ic: int, test: Trace) -> ChipCosts:
+    """Per method (`hwsim.methods.METHODS`), energy and latency on the chip of `graph`'s
+    backbone + IC `ic` + FC, under arch.energy_model, from the test trace.
+
+    A method pays for the layers its heads need (`LayerGraph.layers_to_head`: DL the backbone
+    and FC head; SL the backbone up to the IC's tap and the IC head; the others the whole
+    chip) and the fusion unit if it uses one (its counters, alpha LUT, posterior multiplies and
+    compares, when the arch has a fusion unit).
+    """
+    chip = graph.with_heads({ic, FC_HEAD})
     fusion = None
     if arch.fusion_unit is not None:
-        classes, images = spec.num_classes, test.key.images
         fusion = fusion_activity(
-            classes,
+            chip.classes,
             test.sim.head_spikes[ic].sum(axis=(0, 2)),
             test.sim.head_spikes[FC_HEAD].sum(axis=(0, 2)),
-            images,
+            test.key.images,
         )
-    activity = _chip_activity(arch, chip, test)
-    energy = run_energy(arch, chip, activity, fusion=fusion)
+    activity = chip_activity(arch, chip, test)
+    mapping = map_network(arch, chip)
+    traffic = producer_traffic(mapping)
+    hops = flit_hops(activity, traffic) if arch.energy_model is EnergyModel.EVENT else None
+    energy = run_energy(arch, chip.layers, activity, noc_flit_hops=hops, fusion=fusion)
+    timing = run_timing(arch, chip, activity, mapping, traffic=traffic)
     per_layer = energy.energy_pj.sum(axis=2)  # (T, L) pJ per image
-    tap = spec.tap_block(ic)
-
-    def cum(keep: Callable[[Layer], bool]) -> np.ndarray:
-        mask = np.array([keep(g) for g in chip])
-        return np.cumsum(per_layer[:, mask].sum(axis=1))
-
-    whole = cum(lambda g: True)
-    fused = whole + np.cumsum(energy.fusion_pj)
-    timing = run_timing(arch, chip, activity)
-    fc_out, ic_out = chip[-1].name, f"ic{ic}.linear"
-    both = latency_ns(timing, {fc_out, ic_out})
-    latency = {
-        "DL": latency_ns(timing, {fc_out}),
-        "SL": latency_ns(timing, {ic_out}),
-        "BSF-Grid": both,
-        "BSF-Emp": both,
-        "Early-Exit": both,
-    }
-    return (
-        {
-            "DL": cum(lambda g: g.head in (None, FC_HEAD)),
-            "SL": cum(lambda g: (g.block is not None and g.block <= tap) or g.head == ic),
-            "BSF-Grid": fused,
-            "BSF-Emp": fused,
-            "Early-Exit": whole,
-        },
-        latency,
-        energy,
-        timing,
-    )
+    heads = {Heads.FC: (FC_HEAD,), Heads.IC: (ic,), Heads.BOTH: (ic, FC_HEAD)}
+    energies: dict[Method, np.ndarray] = {}
+    latency: dict[Method, np.ndarray] = {}
+    for method, spec in METHODS.items():
+        paid = {g.name for h in heads[spec.heads] for g in chip.layers_to_head(h)}
+        mask = np.array([name in paid for name in chip.names])
+        cumulative_pj = np.cumsum(per_layer[:, mask].sum(axis=1))
+        if spec.fusion_unit:
+            cumulative_pj = cumulative_pj + np.cumsum(energy.fusion_pj)
+        energies[method] = cumulative_pj
+        outputs = {chip.head_output(h).name for h in heads[spec.heads]}
+        latency[method] = latency_ns(timing, outputs)
+    return ChipCosts(energies, latency, energy, timing)
 
 
 def tuning_params(pooling: EvidencePooling) -> dict:
@@ -411,20 +424,20 @@ def evaluate_ic(
     _check_ic(spec, ic)
     test_fc, test_ic = (cumulative(test.sim.head_spikes[h]) for h in (FC_HEAD, ic))
     fusion = compare_methods(tuning, test_fc, test_ic, test.labels)
-    energies, latency, energy, timing = method_energy(arch, spec, ic, test)
-    curves = {name: Curve(name, acc, energies[name]) for name, acc in fusion.accuracy.items()}
+    costs = chip_costs(arch, spec.graph(), ic, test)
+    curves = {m: Curve(m, fusion.accuracy[m], costs.energy_pj[m]) for m in METHODS}
     target = target_fraction * ann_accuracy[FC_HEAD]
-    limit = curves["DL"].energy_pj[-1]
+    limit = curves[Method.DL].energy_pj[-1]
     return ICEvaluation(
         ic=ic,
         ann_accuracy=ann_accuracy,
         target=target,
         curves=curves,
-        summary=summarize(curves, target, limit),
+        summary=summarize(curves, target, limit, baseline=Method.DL),
         fusion=fusion,
-        energy=energy,
-        latency_ns=latency,
-        timing=timing,
+        energy=costs.energy,
+        latency_ns=costs.latency_ns,
+        timing=costs.timing,
     )
 
 
@@ -455,21 +468,28 @@ def choose_ic(ckpt: Checkpoint, target_fraction: float) -> int:
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    """What `hwsim run` simulates."""
+class EvaluationConfig:
+    """What `run` and `sweep` share: the files, how the splits are simulated and tuned, and the
+    energy model."""
 
     arch: Path
     model: Path
-    ic: int | None = None  # None: the shallowest IC whose ANN accuracy reaches the target
     sim: SimConfig = SimConfig()
     images: int | None = None  # test images (None: the whole test split)
     tune_images: int = 1000  # training images for alpha selection
     target_fraction: float = 0.99  # of the ANN's FC accuracy on the same test images
     data_root: str | None = None
     trace_root: Path | None = DEFAULT_TRACE_ROOT  # None: no trace cache
-    test_trace: Path | None = None  # a given test trace (`--trace DIR`)
     pooling: EvidencePooling = EvidencePooling.JOINT  # empirical Bayes pooling (BSF-Emp)
     energy_model: EnergyModel | None = None  # None: the architecture file's
+
+
+@dataclass(frozen=True)
+class RunConfig(EvaluationConfig):
+    """What `hwsim run` simulates: one IC."""
+
+    ic: int | None = None  # None: the shallowest IC whose ANN accuracy reaches the target
+    test_trace: Path | None = None  # a given test trace (`--trace DIR`)
 
 
 @dataclass(frozen=True)
@@ -489,7 +509,7 @@ class RunResult:
 
 
 def _tune_and_test(
-    cfg: RunConfig | SweepConfig,
+    cfg: EvaluationConfig,
     session: Session,
     arch: Architecture,
     progress: ProgressFn | None,
@@ -558,20 +578,10 @@ def estimate(arch_path: Path, spec: NetSpec) -> EstimateResult:
 
 
 @dataclass(frozen=True)
-class SweepConfig:
+class SweepConfig(EvaluationConfig):
     """What `hwsim sweep` evaluates: one run per IC position, sharing the traces."""
 
-    arch: Path
-    model: Path
-    ic_positions: tuple[int, ...]
-    sim: SimConfig = SimConfig()
-    images: int | None = None
-    tune_images: int = 1000
-    target_fraction: float = 0.99
-    data_root: str | None = None
-    trace_root: Path | None = DEFAULT_TRACE_ROOT
-    pooling: EvidencePooling = EvidencePooling.JOINT
-    energy_model: EnergyModel | None = None
+    ic_positions: tuple[int, ...] = ()
 
     def digest(self) -> str:
         """Identity of everything that determines a sweep row (for resuming)."""
@@ -581,34 +591,127 @@ class SweepConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def sweep_row(ev: ICEvaluation) -> dict[str, float | int | None]:
-    """One CSV row of a sweep: the IC, ANN accuracies, and per method the target crossing,
-    energy, AUC and R (eq. 33, against DL)."""
-    row: dict[str, float | int | None] = {
-        "ic": ev.ic,
-        "ann_accuracy_ic": ev.ann_accuracy[ev.ic],
-        "ann_accuracy_fc": ev.ann_accuracy[FC_HEAD],
-        "target_accuracy": ev.target,
-    }
-    for name, s in ev.summary.items():
-        key = name.lower().replace("-", "_")
-        row[f"timestep_{key}"] = s.target.timestep
-        row[f"energy_{key}_pj"] = s.target.energy_pj
-        row[f"auc_{key}"] = s.auc
-        if name != "DL":
-            row[f"reduction_{key}_pct"] = s.reduction_pct
-    return row
+@dataclass(frozen=True)
+class MethodOutcome:
+    """One method's headline numbers for one IC: target crossing (None: not reached within T),
+    its energy (pJ per image), normalised AUC, and R (eq. 33, against DL; None for DL)."""
+
+    timestep: int | None
+    energy_pj: float | None
+    auc: float
+    reduction_pct: float | None
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One IC position of a sweep."""
+
+    ic: int
+    ann_accuracy_ic: float
+    ann_accuracy_fc: float
+    target_accuracy: float
+    methods: dict[Method, MethodOutcome]
+
+    @classmethod
+    def of(cls, ev: ICEvaluation) -> SweepRow:
+        return cls(
+            ev.ic,
+            ev.ann_accuracy[ev.ic],
+            ev.ann_accuracy[FC_HEAD],
+            ev.target,
+            {
+                m: MethodOutcome(s.target.timestep, s.target.energy_pj, s.auc, s.reduction_pct)
+                for m, s in ev.summary.items()
+            },
+        )
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        """The CSV row (docs/outputs.md): per method timestep_x, energy_x_pj, auc_x and
+        reduction_x_pct (not for DL), x = `Method.key`."""
+        row: dict[str, float | int | None] = {
+            "ic": self.ic,
+            "ann_accuracy_ic": self.ann_accuracy_ic,
+            "ann_accuracy_fc": self.ann_accuracy_fc,
+            "target_accuracy": self.target_accuracy,
+        }
+        for m, o in self.methods.items():
+            row[f"timestep_{m.key}"] = o.timestep
+            row[f"energy_{m.key}_pj"] = o.energy_pj
+            row[f"auc_{m.key}"] = o.auc
+            if m is not Method.DL:
+                row[f"reduction_{m.key}_pct"] = o.reduction_pct
+        return row
+
+    @classmethod
+    def from_dict(cls, row: dict) -> SweepRow:
+        """A row read back from CSV (NaN: not reached)."""
+
+        def opt(key: str) -> float | None:
+            v = row.get(key)
+            return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+        methods = {}
+        for m in METHODS:
+            step = opt(f"timestep_{m.key}")
+            methods[m] = MethodOutcome(
+                None if step is None else int(step),
+                opt(f"energy_{m.key}_pj"),
+                float(row[f"auc_{m.key}"]),
+                None if m is Method.DL else opt(f"reduction_{m.key}_pct"),
+            )
+        return cls(
+            int(row["ic"]),
+            float(row["ann_accuracy_ic"]),
+            float(row["ann_accuracy_fc"]),
+            float(row["target_accuracy"]),
+            methods,
+        )
+
+
+SWEEP_STATE_FILE = "sweep.partial.csv"
+"""Rows of an unfinished sweep, with the digest of its config, in its output folder."""
+
+
+def sweep_state(cfg: SweepConfig, out_dir: Path) -> dict[int, SweepRow]:
+    """The rows an interrupted sweep with the same config left in out_dir (else none)."""
+    path = out_dir / SWEEP_STATE_FILE
+    if not path.is_file():
+        return {}
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+        if "config_digest" not in frame or not (frame["config_digest"] == cfg.digest()).all():
+            return {}
+        rows = [SweepRow.from_dict(r.to_dict()) for _, r in frame.iterrows()]
+    except (ValueError, KeyError, pd.errors.ParserError) as e:
+        raise ValueError(
+            f"{path}: a damaged sweep state file ({e}); delete it to start the sweep afresh"
+        ) from None
+    return {r.ic: r for r in rows}
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    rows: list[SweepRow]  # in the order of cfg.ic_positions
+    resumed: int  # rows taken from an interrupted sweep's state file
+    paths: list[Path]  # files written into the output folder
 
 
 def sweep(
     cfg: SweepConfig,
-    done_rows: dict[int, dict] | None = None,
-    on_row: Callable[[int, dict], None] | None = None,
+    out_dir: Path | None = None,
+    *,
+    on_row: Callable[[SweepRow], None] | None = None,
     progress: ProgressFn | None = None,
     warn: WarnFn | None = None,
-) -> list[dict]:
-    """Evaluate every IC position; positions in `done_rows` (from an interrupted sweep with the
-    same digest) are kept as they are. `on_row(ic, row)` is called after each new row."""
+) -> SweepResult:
+    """Evaluate every IC position. With `out_dir`, each new row is saved at once in its state
+    file (`SWEEP_STATE_FILE`), positions already there for the same config are kept as they
+    are (an interrupted sweep resumes), and when all are done sweep.csv and the figure are
+    written and the state file removed."""
+    from hwsim.report import write_csv, write_sweep
+
     arch = load_run_arch(cfg.arch, cfg.energy_model)
     session = Session.open(cfg.model, cfg.data_root, cfg.sim.conversion)
     missing = [p for p in cfg.ic_positions if p not in session.spec.ic_positions]
@@ -617,17 +720,30 @@ def sweep(
             f"{cfg.model}: no IC head at block(s) {', '.join(map(str, missing))}; the checkpoint"
             f" has ICs at {', '.join(map(str, session.spec.ic_positions)) or 'none'}"
         )
-    done_rows = dict(done_rows or {})
-    todo = [p for p in cfg.ic_positions if p not in done_rows]
+    done = sweep_state(cfg, out_dir) if out_dir is not None else {}
+    resumed = len(done)
+    digest = cfg.digest()
+    todo = [p for p in cfg.ic_positions if p not in done]
     if todo:
         tune, test = _tune_and_test(cfg, session, arch, progress, warn)
         ann = ann_accuracy(session.ckpt, session.split("test"), test.image_indices)
         for i, ic in enumerate(todo):
             tuning = tuning_for(tune, ic, cfg.trace_root, cfg.pooling)
             ev = evaluate_ic(session.spec, arch, tuning, test, ic, ann, cfg.target_fraction)
-            done_rows[ic] = sweep_row(ev)
+            done[ic] = SweepRow.of(ev)
+            if out_dir is not None:
+                import pandas as pd
+
+                state = [dict(r.to_dict(), config_digest=digest) for r in done.values()]
+                write_csv(pd.DataFrame(state), out_dir / SWEEP_STATE_FILE)
             if on_row is not None:
-                on_row(ic, done_rows[ic])
+                on_row(done[ic])
             if progress is not None:
                 progress("ic", i + 1, len(todo))
-    return [done_rows[p] for p in cfg.ic_positions]
+    rows = [done[p] for p in cfg.ic_positions]
+    paths: list[Path] = []
+    if out_dir is not None:
+        spec = session.spec
+        paths = write_sweep([r.to_dict() for r in rows], out_dir, f"{spec.name} w={spec.width:g}")
+        (out_dir / SWEEP_STATE_FILE).unlink(missing_ok=True)
+    return SweepResult(rows, resumed, paths)

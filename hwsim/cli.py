@@ -92,14 +92,13 @@ def cmd_train(args: argparse.Namespace, console: Console) -> None:
 
 
 def cmd_convert(args: argparse.Namespace, console: Console) -> None:
-    import torch
-
-    from hwsim.atomic import atomic_path
-    from hwsim.convert import convert
+    from hwsim.convert import convert, save_spiking
     from hwsim.data import load_dataset
     from hwsim.nets import load_checkpoint
 
     path = resolve_model_path(args.model)
+    if args.out and Path(args.out).resolve() == path.resolve():
+        raise UsageError(f"--out {args.out}: it is the input model; choose another file")
     ckpt = load_checkpoint(path)
     seed = int(ckpt.dataset.get("split_seed", 0))
     calib = load_dataset(ckpt.dataset["name"], "train", args.data_root, seed=seed)
@@ -109,26 +108,8 @@ def cmd_convert(args: argparse.Namespace, console: Console) -> None:
         f"converted {path}: lambda per layer = {', '.join(f'{s:.3g}' for s in snn.scales)}"
     )
     if args.out:
-        tensors = {}
-        for i, b in enumerate(snn.blocks):
-            for name in ("conv", "conv2", "skip"):
-                c = getattr(b, name)
-                if c is not None:
-                    tensors[f"block{i}.{name}.weight"] = c.weight
-                    tensors[f"block{i}.{name}.bias"] = c.bias
-        for h, hd in snn.heads.items():
-            tensors[f"head{h}.weight"] = hd.weight
-            tensors[f"head{h}.bias"] = hd.bias
-        payload = {
-            "spec": snn.spec.to_dict(),
-            "params": asdict(params),
-            "scales": list(snn.scales),
-            "tensors": tensors,
-            "fingerprint": snn.fingerprint(),
-        }
-        with atomic_path(args.out) as tmp:
-            torch.save(payload, tmp)
-        console.print(f"wrote {args.out}")
+        save_spiking(snn, ckpt, args.out)
+        console.print(f"wrote {args.out} (usable as --model)")
 
 
 def _sim_config(args: argparse.Namespace) -> SimConfig:
@@ -266,19 +247,16 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> None:
-    import pandas as pd
-
-    from hwsim.api import SweepConfig, sweep
+    from hwsim.api import SweepConfig, sweep, sweep_state
     from hwsim.nets import load_checkpoint
-    from hwsim.report import sweep_table, write_csv, write_sweep
+    from hwsim.report import sweep_table
 
     model = resolve_model_path(args.model)
     spec = load_checkpoint(model).spec
-    positions = parse_ic_list(args.ic_positions, len(spec.blocks()))
     cfg = SweepConfig(
         arch=Path(args.arch),
         model=model,
-        ic_positions=positions,
+        ic_positions=parse_ic_list(args.ic_positions, len(spec.blocks())),
         sim=_sim_config(args),
         images=args.images,
         tune_images=args.tune_images,
@@ -288,25 +266,13 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> None:
         energy_model=EnergyModel(args.energy_model) if args.energy_model else None,
     )
     out = Path(args.out)
-    state = out / "sweep.partial.csv"
-    digest = cfg.digest()
-    done: dict[int, dict] = {}
-    if state.is_file():
-        frame = pd.read_csv(state)
-        if "config_digest" in frame and (frame["config_digest"] == digest).all():
-            done = {int(r["ic"]): r.drop("config_digest").to_dict() for _, r in frame.iterrows()}
-            console.print(f"resuming: {len(done)} IC positions already evaluated in {state}")
-
-    def save(ic: int, row: dict) -> None:
-        done[ic] = row
-        write_csv(pd.DataFrame([dict(r, config_digest=digest) for r in done.values()]), state)
-
+    done = sweep_state(cfg, out)
+    if done:
+        console.print(f"resuming: {len(done)} IC positions already evaluated in {out}")
     with _progress(console) as progress:
-        rows = sweep(cfg, done, on_row=save, progress=_Bars(progress), warn=_warn(console))
-    console.print(sweep_table(rows))
-    paths = write_sweep(rows, out, title=f"{spec.name} w={spec.width:g}")
-    state.unlink(missing_ok=True)
-    console.print(f"wrote {', '.join(str(p) for p in paths)}")
+        result = sweep(cfg, out, progress=_Bars(progress), warn=_warn(console))
+    console.print(sweep_table([r.to_dict() for r in result.rows]))
+    console.print(f"wrote {', '.join(str(p) for p in result.paths)}")
 
 
 def _geometry_spec(args: argparse.Namespace) -> NetSpec:
@@ -331,11 +297,11 @@ def cmd_map(args: argparse.Namespace, console: Console) -> None:
 
     from hwsim.hw.arch import load_arch
     from hwsim.hw.area import chip_area
-    from hwsim.hw.mapping import map_network, mapping_table
-    from hwsim.report import write_csv
+    from hwsim.hw.mapping import map_network
+    from hwsim.report import mapping_table, write_csv
 
     spec = _geometry_spec(args)
-    mapping = map_network(load_arch(Path(args.arch)), spec.graph().layers)
+    mapping = map_network(load_arch(Path(args.arch)), spec.graph())
     console.print(mapping_table(mapping))
     area = chip_area(mapping)
     table = Table(title=f"Area by component ({area.total_mm2:.3f} mm^2 in all)")
@@ -354,15 +320,15 @@ def cmd_functional(args: argparse.Namespace, console: Console) -> None:
 
     from hwsim.api import Session
     from hwsim.hw.arch import load_arch
-    from hwsim.hw.functional import FirstLayer, FunctionalConfig, evaluate, with_adc
+    from hwsim.functional import evaluate
+    from hwsim.hw.functional import FirstLayer, FunctionalConfig, with_adc
 
     session = Session.open(resolve_model_path(args.model), args.data_root, ConversionParams())
     arch = load_arch(Path(args.arch))
     data = session.split("test").take(args.images)
     bit_list = parse_ic_list(args.adc_bits)
     keep = (FC_HEAD,) if args.ic is None else (args.ic, FC_HEAD)
-    snn = session.snn
-    snn = type(snn)(snn.spec, snn.blocks, {h: snn.heads[h] for h in keep}, snn.params, snn.scales)
+    snn = session.snn.with_heads(keep)
     table = Table(
         title=f"Hardware-functional mode on {len(data)} test images, T = {args.timesteps}"
     )

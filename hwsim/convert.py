@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +24,17 @@ from torch import nn
 
 from hwsim.data import ImageSet
 from hwsim.graph import Layer, LayerGraph, LayerKind
-from hwsim.nets import Checkpoint, ConvBlock, HeadedNet, NetSpec
+from hwsim.atomic import atomic_path
+from hwsim.nets import (
+    Checkpoint,
+    ConvBlock,
+    HeadedNet,
+    ModelError,
+    NetSpec,
+    checkpoint_from_payload,
+    checkpoint_payload,
+    read_model_file,
+)
 
 
 class ConversionError(ValueError):
@@ -231,3 +242,61 @@ def convert(
             weights[linear] = Weights(w.float().contiguous(), b.float().contiguous())
             scales.append(lam)
     return SpikingNetwork(ckpt.spec, graph, weights, params, tuple(scales))
+
+
+SNN_FORMAT = "hwsim-snn"
+SNN_VERSION = 1
+
+
+def save_spiking(snn: SpikingNetwork, ckpt: Checkpoint, path: str | Path) -> None:
+    """Write the converted network atomically with the checkpoint it came from, so that
+    `--model` accepts the file (`load_spiking`); readable with `torch.load(weights_only=True)`.
+    """
+    payload = {
+        "format": SNN_FORMAT,
+        "format_version": SNN_VERSION,
+        "checkpoint": checkpoint_payload(ckpt),
+        "params": asdict(snn.params),
+        "scales": list(snn.scales),
+        "weights": {n: {"weight": w.weight, "bias": w.bias} for n, w in snn.weights.items()},
+        "fingerprint": snn.fingerprint(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def is_spiking_file(payload: dict) -> bool:
+    return payload.get("format") == SNN_FORMAT
+
+
+def spiking_from_payload(payload: dict, path: str | Path) -> tuple[Checkpoint, SpikingNetwork]:
+    """The checkpoint and converted network of a `save_spiking` file, checked against its
+    fingerprint (every error names `path`)."""
+    if payload.get("format_version") != SNN_VERSION:
+        raise ModelError(
+            f"{path}: converted-model format version {payload.get('format_version')!r}"
+            f" unsupported; expected {SNN_VERSION}"
+        )
+    try:
+        ckpt = checkpoint_from_payload(payload["checkpoint"], path)
+        params = ConversionParams(**payload["params"])
+        weights = {
+            n: Weights(w["weight"].float(), w["bias"].float())
+            for n, w in payload["weights"].items()
+        }
+        snn = SpikingNetwork(
+            ckpt.spec, ckpt.spec.graph(), weights, params, tuple(map(float, payload["scales"]))
+        )
+    except (KeyError, TypeError, AttributeError, ConversionError) as e:
+        raise ModelError(f"{path}: not a valid converted model ({type(e).__name__}: {e})") from None
+    if snn.fingerprint() != payload.get("fingerprint"):
+        raise ModelError(f"{path}: the converted weights do not match their fingerprint")
+    return ckpt, snn
+
+
+def load_spiking(path: str | Path) -> tuple[Checkpoint, SpikingNetwork]:
+    """Read a converted model written by `save_spiking` (`hwsim convert --out`)."""
+    payload = read_model_file(path)
+    if not is_spiking_file(payload):
+        raise ModelError(f"{path}: not a converted model (format={SNN_FORMAT!r} expected)")
+    return spiking_from_payload(payload, path)

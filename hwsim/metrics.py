@@ -16,23 +16,27 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Curve:
-    """Accuracy and cumulative energy after each timestep t = 1..T for one method.
-
-    `energy` is either one number, the energy of every timestep (pJ; SpikeSim's model charges
-    the same each step), or a (T,) array of the energy spent up to and including each step (pJ;
-    the event model's charge follows the spikes).
-    """
+    """Accuracy and cumulative energy after each timestep t = 1..T for one method:
+    `energy_pj[t - 1]` is the energy spent up to and including timestep t, pJ per image."""
 
     name: str
     accuracy: np.ndarray  # (T,) fraction
-    energy: float | np.ndarray
+    energy_pj: np.ndarray  # (T,) pJ, cumulative
 
-    @property
-    def energy_pj(self) -> np.ndarray:
-        """Energy spent after t timesteps, (T,) pJ."""
-        if np.ndim(self.energy) == 0:
-            return float(self.energy) * np.arange(1, len(self.accuracy) + 1)
-        return np.asarray(self.energy, np.float64)
+    def __post_init__(self) -> None:
+        energy = np.asarray(self.energy_pj, np.float64)
+        if energy.shape != np.shape(self.accuracy):
+            raise ValueError(
+                f"curve {self.name}: energy_pj {energy.shape} and accuracy"
+                f" {np.shape(self.accuracy)} must have the same shape"
+            )
+        object.__setattr__(self, "energy_pj", energy)
+
+    @classmethod
+    def per_step(cls, name: str, accuracy: np.ndarray, energy_per_step_pj: float) -> Curve:
+        """A curve whose every timestep costs the same energy (SpikeSim's model), pJ."""
+        steps = np.arange(1, len(accuracy) + 1)
+        return cls(name, accuracy, float(energy_per_step_pj) * steps)
 
     @property
     def energy_per_step_pj(self) -> float:

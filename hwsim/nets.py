@@ -208,9 +208,9 @@ class Checkpoint:
         return self.accuracy[FC_HEAD]
 
 
-def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> None:
-    """Write `ckpt` atomically; readable with `torch.load(path, weights_only=True)`."""
-    payload = {
+def checkpoint_payload(ckpt: Checkpoint) -> dict[str, Any]:
+    """The checkpoint as a dict of plain values and tensors (what `save_checkpoint` writes)."""
+    return {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
         "spec": ckpt.spec.to_dict(),
@@ -219,12 +219,16 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> None:
         "accuracy": {str(k): float(v) for k, v in ckpt.accuracy.items()},
         "training": ckpt.training,
     }
+
+
+def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> None:
+    """Write `ckpt` atomically; readable with `torch.load(path, weights_only=True)`."""
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        torch.save(checkpoint_payload(ckpt), tmp)
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Load and validate a checkpoint; never executes code from the file."""
+def read_model_file(path: str | Path) -> dict[str, Any]:
+    """The payload of a model file (checkpoint or converted SNN), loaded without running code."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file; expected a checkpoint from `hwsim train`")
@@ -234,7 +238,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise ModelError(
             f"{path}: not a readable hwsim checkpoint ({type(e).__name__}: {e})"
         ) from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(payload, dict):
+        raise ModelError(f"{path}: not an hwsim checkpoint (missing format={CHECKPOINT_FORMAT!r})")
+    return payload
+
+
+def checkpoint_from_payload(payload: dict[str, Any], path: str | Path) -> Checkpoint:
+    """Validate a checkpoint payload read from `path` (named in every error)."""
+    if payload.get("format") != CHECKPOINT_FORMAT:
         raise ModelError(f"{path}: not an hwsim checkpoint (missing format={CHECKPOINT_FORMAT!r})")
     if payload.get("format_version") != CHECKPOINT_VERSION:
         raise ModelError(
@@ -260,6 +271,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except RuntimeError as e:
         raise ModelError(f"{path}: weights do not match the architecture: {e}") from None
     return ckpt
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Load and validate a checkpoint; never executes code from the file."""
+    return checkpoint_from_payload(read_model_file(path), path)
 
 
 def resolve_model_path(model: str | Path) -> Path:

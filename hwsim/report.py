@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from hwsim.api import EstimateResult, ICEvaluation, RunResult
 from hwsim.atomic import atomic_path, atomic_write_text
 from hwsim.figures import plot_accuracy_energy, plot_alpha, plot_reduction_by_ic
 from hwsim.graph import FC_HEAD
 from hwsim.hw.energy import EnergyBreakdown, RunEnergy
+from hwsim.hw.mapping import Mapping
+
+if TYPE_CHECKING:  # report is below api: it reads api's results, it never calls api
+    from hwsim.api import EstimateResult, ICEvaluation, RunResult
 
 
 def _fmt_energy(pj: float | None) -> str:
@@ -269,3 +273,43 @@ def print_estimate(result: EstimateResult, console: Console) -> None:
         f"[bold]{e.total_pj:,.1f}[/]",
     )
     console.print(table)
+
+
+def mapping_table(mapping: Mapping, title: str | None = None) -> Table:
+    """A rich Table: one row per layer (crossbars, PEs, tiles, utilisation) and a total row."""
+    arch = mapping.arch
+    rows, cols = mapping.mesh_shape
+    table = Table(
+        title=title
+        or (
+            f"{arch.name}: {arch.mapping.style.value} mapping, {mapping.tiles} tiles on a"
+            f" {rows} x {cols} mesh ({arch.mapping.placement.value}), fusion unit at"
+            f" {mapping.fusion_unit_coord}"
+        )
+    )
+    for col in ("layer", "kind", "row groups", "col groups", "crossbars", "PEs", "tiles"):
+        table.add_column(col, justify="left" if col in ("layer", "kind") else "right")
+    table.add_column("utilisation", justify="right")
+    for m in mapping.layers:
+        first, last = m.tiles[0], m.tiles[-1]
+        table.add_row(
+            m.name,
+            str(m.layer.kind),
+            f"{m.row_groups:,}",
+            f"{m.col_groups:,}",
+            f"{m.crossbars:,}",
+            f"{m.pes:,}",
+            f"{first}" if first == last else f"{first}-{last}",
+            f"{100 * m.utilisation:.1f}%",
+        )
+    table.add_row(
+        "[bold]total[/]",
+        "",
+        "",
+        "",
+        f"[bold]{mapping.crossbars:,}[/]",
+        f"[bold]{mapping.pes:,}[/]",
+        f"[bold]{mapping.tiles:,}[/]",
+        f"[bold]{100 * mapping.utilisation:.1f}%[/]",
+    )
+    return table

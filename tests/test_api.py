@@ -6,8 +6,19 @@ import pandas as pd
 import pytest
 
 import hwsim.api as api
-from hwsim.api import RunConfig, SimConfig, SweepConfig, choose_ic, estimate, run, sweep
+from hwsim.api import (
+    SWEEP_STATE_FILE,
+    RunConfig,
+    SimConfig,
+    SweepConfig,
+    SweepRow,
+    choose_ic,
+    estimate,
+    run,
+    sweep,
+)
 from hwsim.graph import FC_HEAD
+from hwsim.methods import Method
 from hwsim.hw.arch import load_arch
 from hwsim.hw.energy import pe_energy_components_pj
 from hwsim.nets import ModelError, NetSpec
@@ -170,19 +181,27 @@ def test_given_trace_is_used_and_a_corrupt_one_refused(result, tmp_path):
         run(cfg)
 
 
-def test_sweep_rows_match_single_runs_and_resume(result, tiny_checkpoint):
+def test_sweep_rows_match_single_runs_and_resume(result, tiny_checkpoint, tmp_path):
     _, path = tiny_checkpoint
     cfg = SweepConfig(arch=ARCH, model=path, ic_positions=(2, 4), sim=SIM, images=64,
                       tune_images=64, trace_root=result.config.trace_root)  # fmt: skip
     seen = []
-    rows = sweep(cfg, on_row=lambda ic, row: seen.append(ic))
-    assert [r["ic"] for r in rows] == [2, 4] and seen == [2, 4]
+    rows = sweep(cfg, on_row=lambda row: seen.append(row.ic)).rows
+    assert [r.ic for r in rows] == [2, 4] and seen == [2, 4]
     ev = result.evaluation
-    assert rows[1]["energy_bsf_grid_pj"] == ev.summary["BSF-Grid"].target.energy_pj
-    # resuming with IC 2 done evaluates only IC 4
+    bsf = rows[1].methods[Method.BSF_GRID]
+    assert bsf.energy_pj == ev.summary[Method.BSF_GRID].target.energy_pj
+    assert rows[1].to_dict()["energy_bsf_grid_pj"] == bsf.energy_pj
+    assert SweepRow.from_dict(rows[1].to_dict()) == rows[1]  # the CSV row reads back
+    # an interrupted sweep left IC 2 in its state file: resuming evaluates only IC 4
+    out = tmp_path / "sweep"
+    state = pd.DataFrame([dict(rows[0].to_dict(), config_digest=cfg.digest())])
+    out.mkdir()
+    state.to_csv(out / SWEEP_STATE_FILE, index=False)
     seen.clear()
-    sweep(cfg, done_rows={2: rows[0]}, on_row=lambda ic, row: seen.append(ic))
-    assert seen == [4]
+    resumed = sweep(cfg, out, on_row=lambda row: seen.append(row.ic))
+    assert seen == [4] and resumed.resumed == 1 and resumed.rows == rows
+    assert not (out / SWEEP_STATE_FILE).exists() and (out / "sweep.csv").is_file()
 
 
 def test_default_ic_is_the_shallowest_reaching_the_target(tiny_checkpoint):

@@ -154,16 +154,27 @@ def test_trace_command_writes_a_readable_trace(tiny_checkpoint, tmp_path, capsys
     assert len(list((tmp_path / "cache").iterdir())) == 1  # also cached
 
 
-def test_convert_writes_weights_only_file(tiny_checkpoint, tmp_path, capsys):
+def test_convert_writes_a_model_that_run_accepts(tiny_checkpoint, tmp_path, capsys):
     import torch
+
+    from hwsim.api import Session
+    from hwsim.convert import ConversionParams
 
     _, path = tiny_checkpoint
     out = tmp_path / "snn.pt"
     code, text = run_cli(capsys, "convert", "--model", str(path), "--out", str(out))
     assert code == 0, text
-    payload = torch.load(out, weights_only=True)
-    assert payload["params"]["percentile"] == 99.9
-    assert "block0.conv.weight" in payload["tensors"] and len(payload["fingerprint"]) == 64
+    payload = torch.load(out, weights_only=True)  # weights only: no code in the file
+    assert payload["params"]["percentile"] == 99.9 and len(payload["fingerprint"]) == 64
+    converted = Session.open(out, None, ConversionParams())
+    fresh = Session.open(path, None, ConversionParams())
+    assert converted.snn.fingerprint() == fresh.snn.fingerprint()  # the same SNN
+    code, text = run_cli(capsys, "trace", "--model", str(out), "--timesteps", "5", "--images",
+                         "4", "--no-cache")  # fmt: skip
+    assert code == 0, text
+    # refusing to overwrite its own input
+    code, text = run_cli(capsys, "convert", "--model", str(path), "--out", str(path))
+    assert code == 2 and "input model" in text
 
 
 def test_event_model_runs_on_an_unrolled_mapping(tiny_checkpoint, tmp_path, capsys):

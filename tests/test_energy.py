@@ -1,36 +1,38 @@
 """SpikeSim-compatible energy: hand-computed references from the raw SpikeSim pJ numbers."""
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from hwsim.graph import FC_HEAD, Layer, LayerKind
+from hwsim.graph import FC_HEAD, Layer
+from hwsim.hw.activity import FUSION_EVENTS, LayerActivity, full_activity, fusion_activity
 from hwsim.hw.arch import Architecture, load_arch, parse_arch
 from hwsim.hw.energy import (
     COMPONENTS,
     EVENT_COMPONENTS,
-    FUSION_EVENTS,
     EnergyBreakdown,
-    LayerActivity,
-    SpikesimGeometry,
-    active_pe_operations,
     charge_pj,
-    full_activity,
-    fusion_activity,
-    layer_patches,
-    mapped_pe_operations,
     pe_energy_components_pj,
-    pe_event_counts,
-    pe_operations,
     run_energy,
     spikesim_energy,
+)
+from hwsim.hw.geometry import (
+    SpikesimGeometry,
+    active_pe_operations,
+    layer_patches,
+    mapped_pe_operations,
+    pe_event_counts,
+    pe_operations,
     spikesim_geometry,
 )
-from hwsim.hw.mapping import map_network, spike_routes
+from hwsim.hw.mapping import input_row_groups, map_network
+from hwsim.hw.noc import flit_hops, producer_traffic
 from hwsim.nets import NetSpec
+from tests import geometry as G
 
 ROOT = Path(__file__).resolve().parents[1]
 REL = 1e-12  # float sums in a different order differ in the last bits only
@@ -68,16 +70,11 @@ def spikesim_e_pe_pj(k_h: int, k_w: int) -> float:
     )
 
 
-def conv(name: str, c_in: int, c_out: int, k: int, hw: int, head: int | None = None):
-    return Layer(name, LayerKind.CONV, c_in, c_out, (k, k), (hw, hw), head)
+def conv(name: str, c_in: int, c_out: int, k: int, hw: int) -> Layer:
+    return G.conv(name, c_in, c_out, k, hw, None)
 
 
-def gap(name: str, channels: int, hw: int, head: int):
-    return Layer(name, LayerKind.GAP, channels, channels, (hw, hw), (1, 1), head)
-
-
-def linear(name: str, features: int, classes: int, head: int):
-    return Layer(name, LayerKind.LINEAR, features, classes, (1, 1), (1, 1), head)
+gap, linear = G.gap, G.linear
 
 
 # ------------------------------------------------------------------------------- E_PE
@@ -205,9 +202,9 @@ def test_conv_geometry_is_unchanged() -> None:
 @pytest.mark.parametrize(
     "layer",
     [
-        Layer("g", LayerKind.GAP, 64, 32, (4, 4), (1, 1), 3),
-        Layer("g", LayerKind.GAP, 64, 64, (4, 4), (2, 2), 3),
-        Layer("l", LayerKind.LINEAR, 64, 10, (3, 3), (1, 1), FC_HEAD),
+        replace(G.gap("g", 64, 4, 3), out_shape=(32, 1, 1)),
+        replace(G.gap("g", 64, 4, 3), out_shape=(64, 2, 2)),
+        replace(G.linear("l", 64, 10, FC_HEAD), kernel=(3, 3)),
     ],
     ids=["gap_channels", "gap_output", "linear_kernel"],
 )
@@ -351,11 +348,13 @@ SPECS = [
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_event_model_with_full_activity_equals_spikesim(arch: Architecture, spec) -> None:
-    layers = spec.graph().layers
+    graph = spec.graph()
+    layers = graph.layers
     event = _variant(arch, energy_pj={"noc_flit_hop": 0.0})
     event = parse_arch({**event.to_mapping(), "energy_model": "event"}, "event")
     activity = full_activity(event, layers, timesteps=3, images=5)
-    e = run_energy(event, layers, activity)
+    hops = flit_hops(activity, producer_traffic(map_network(event, graph)))
+    e = run_energy(event, layers, activity, noc_flit_hops=hops)
     s = run_energy(arch, layers, activity)
     reference = spikesim_energy(arch, layers)
     k = len(COMPONENTS)
@@ -372,7 +371,8 @@ def test_event_model_with_full_activity_equals_spikesim(arch: Architecture, spec
 
 def test_event_model_charges_active_ops_and_noc(arch: Architecture) -> None:
     spec = SPECS[0]
-    layers = spec.graph().layers
+    graph = spec.graph()
+    layers = graph.layers
     event = parse_arch(
         {**_variant(arch, energy_pj={"noc_flit_hop": 2.0}).to_mapping(), "energy_model": "event"},
         "event",
@@ -383,15 +383,24 @@ def test_event_model_charges_active_ops_and_noc(arch: Architecture) -> None:
     spikes = full.output_spikes.copy()
     spikes[0] = 0
     activity = LayerActivity(full.layer_names, 4, ops, full.input_spikes, spikes)
-    e = run_energy(event, layers, activity)
+    mapping = map_network(event, graph)
+    hops = flit_hops(activity, producer_traffic(mapping))
+    e = run_energy(event, layers, activity, noc_flit_hops=hops)
     per_op = pe_energy_components_pj(arch, (3, 3))
     conv1 = [g.name for g in layers].index("conv1")
     expected = ops[1, conv1] / 4 * sum(per_op.values())
     assert e.energy_pj[1, conv1, : len(COMPONENTS)].sum() == pytest.approx(expected, rel=REL)
-    # NoC: output spikes x flits x hops per spike x 2 pJ, per image
-    routes = [r for r in spike_routes(map_network(event, layers)) if r.producer == "conv1"]
-    hops = sum(r.flits_per_spike * r.hops_per_spike for r in routes)
-    noc = spikes[1, conv1] / 4 * hops * 2.0
+    # NoC: output spikes x flits x hops per spike x 2 pJ, per image; conv1's spikes go to
+    # conv2 only: Manhattan hops from each channel's home tile to every conv2 tile it feeds
+    src, dst = mapping.layer("conv1"), mapping.layer("conv2")
+    coords = mapping.tile_coords
+    total = 0
+    for c in range(src.outputs):
+        home = coords[src.crossbar_tiles()[c // src.outputs_per_crossbar, 0]]
+        tiles = np.unique(dst.crossbar_tiles()[:, input_row_groups(dst, c, event)])
+        total += sum(int(np.abs(coords[t] - home).sum()) for t in tiles)
+    flits = math.ceil(math.ceil(math.log2(src.outputs * 16 * 16)) / event.noc.flit_width_bits)
+    noc = spikes[1, conv1] / 4 * flits * total / src.outputs * 2.0
     assert e.energy_pj[1, conv1, -1] == pytest.approx(noc, rel=REL)
     assert e.energy_pj[0, :, -1].sum() == 0.0  # no spikes sent at t = 0
     assert e.per_timestep_pj().shape == (2,)
@@ -422,6 +431,10 @@ def test_activity_is_checked(arch: Architecture) -> None:
     wrong = LayerActivity(("d",), 1, np.zeros((2, 1)), np.zeros((2, 1)), np.zeros((2, 1)))
     with pytest.raises(ValueError, match="do not match"):
         run_energy(arch, layers, wrong)
+    event = parse_arch({**arch.to_mapping(), "energy_model": "event"}, "event")
+    right = LayerActivity(("c",), 1, np.zeros((2, 1)), np.zeros((2, 1)), np.zeros((2, 1)))
+    with pytest.raises(ValueError, match="flit-hops"):
+        run_energy(event, layers, right)
 
 
 def test_layer_patches_match_unfold() -> None:

@@ -29,7 +29,7 @@ from hwsim.engine.backends import NumbaBackend, activity_of
 from hwsim.engine.plan import build_plan
 from hwsim.graph import FC_HEAD, Layer, LayerGraph, LayerKind, Role
 from hwsim.hw.arch import MappingStyle, load_arch
-from hwsim.hw.energy import active_pe_operations, layer_patches
+from hwsim.hw.geometry import active_pe_operations, layer_patches
 from hwsim.nets import Checkpoint, HeadedNet, NetSpec
 
 torch.set_num_threads(1)

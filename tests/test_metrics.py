@@ -7,7 +7,7 @@ from hwsim import metrics as M
 
 
 def curve(acc, e_step=1.0, name="c"):
-    return M.Curve(name, np.asarray(acc, np.float64), e_step)
+    return M.Curve.per_step(name, np.asarray(acc, np.float64), e_step)
 
 
 def test_energy_is_cumulative_per_timestep():

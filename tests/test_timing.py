@@ -1,4 +1,4 @@
-"""Cycle-level timing: stages, XY NoC transfers with contention, the layer x timestep pipeline."""
+"""Analytic timing in cycles: stages, XY NoC transfers with contention, the layer pipeline."""
 
 from pathlib import Path
 
@@ -7,43 +7,37 @@ import pytest
 
 from hwsim.graph import FC_HEAD
 from hwsim.hw.arch import load_arch
-from hwsim.hw.energy import LayerActivity, full_activity
-from hwsim.hw.mapping import map_network, spike_routes
-from hwsim.hw.timing import (
-    NocFlow,
-    latency_ns,
-    link_loads,
-    pipeline_finish_cycles,
-    predecessors,
-    producer_traffic,
-    run_timing,
-    stage_cycles,
-    transfer_cycles,
-    xy_links,
-)
+from hwsim.hw.activity import LayerActivity, full_activity
+from hwsim.hw.mapping import map_network
+from hwsim.hw.noc import NocFlow, link_loads, producer_traffic, transfer_cycles, xy_links
+from hwsim.hw.timing import latency_ns, pipeline_finish_cycles, run_timing, stage_cycles
 from hwsim.nets import NetSpec
-from tests.geometry import conv, gap, linear
+from tests.geometry import chain, conv, gap, linear
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIKESIM = load_arch(ROOT / "arch_configs" / "spikesim.yaml")
 
 
-CHAIN = [
-    conv("conv0", 3, 64, 3, 32, 0),
-    conv("conv1", 64, 130, 3, 16, 1),
-    gap("fc.gap", 130, 16, FC_HEAD),
-    linear("fc.linear", 130, 10, FC_HEAD),
-]
+CHAIN = chain(
+    [
+        conv("conv0", 3, 64, 3, 32, 0),
+        conv("conv1", 64, 130, 3, 16, 1),
+        gap("fc.gap", 130, 16, FC_HEAD),
+        linear("fc.linear", 130, 10, FC_HEAD),
+    ]
+)
 
-HEADED = [
-    conv("conv0", 3, 64, 3, 16, 0),
-    conv("conv1", 64, 64, 3, 16, 1),
-    conv("conv2", 64, 128, 3, 8, 2),
-    gap("ic1.gap", 64, 16, 1),
-    linear("ic1.linear", 64, 10, 1),
-    gap("fc.gap", 128, 8, FC_HEAD),
-    linear("fc.linear", 128, 10, FC_HEAD),
-]
+HEADED = chain(
+    [
+        conv("conv0", 3, 64, 3, 16, 0),
+        conv("conv1", 64, 64, 3, 16, 1),
+        conv("conv2", 64, 128, 3, 8, 2),
+        gap("ic1.gap", 64, 16, 1),
+        linear("ic1.linear", 64, 10, 1),
+        gap("fc.gap", 128, 8, FC_HEAD),
+        linear("fc.linear", 128, 10, FC_HEAD),
+    ]
+)
 
 
 def test_stage_cycles_by_hand() -> None:
@@ -135,23 +129,22 @@ def test_routes_sharing_a_link_serialise() -> None:
     assert both >= 8  # at least the busiest link's flits
 
 
-def test_producer_traffic_matches_spike_routes() -> None:
-    mapping = map_network(SPIKESIM, HEADED)
-    traffic = producer_traffic(mapping)
-    totals: dict[str, float] = {}
-    for route in spike_routes(mapping):
-        totals[route.producer] = (
-            totals.get(route.producer, 0.0) + route.flits_per_spike * route.hops_per_spike
-        )
-    assert set(traffic) == set(totals)
-    for name, total in totals.items():
-        # flit-hops per spike = flits per spike summed over the links of every route
-        assert sum(traffic[name].flits_per_spike_by_link.values()) == pytest.approx(total)
+def test_noc_flit_hops_per_spike_are_the_link_loads() -> None:
+    """Energy's flit-hops and timing's link loads come from one route computation: the flits a
+    spike puts on all links sum to its flit-hops."""
+    traffic = producer_traffic(map_network(SPIKESIM, HEADED))
+    assert set(traffic) == {"conv0", "conv1", "conv2", "ic1.gap", "ic1.linear", "fc.gap"} | {
+        "fc.linear"
+    }
+    for t in traffic.values():
+        loads = sum(t.flits_per_spike_by_link.values())
+        assert loads == pytest.approx(t.flit_hops_per_spike)
+    assert traffic["conv1"].flit_hops_per_spike > 0  # conv1 feeds conv2 and the IC's GAP
 
 
 def test_run_timing_chain_first_step_and_stage_by_hand() -> None:
     steps = 4
-    act = full_activity(SPIKESIM, CHAIN, steps)
+    act = full_activity(SPIKESIM, CHAIN.layers, steps)
     r = run_timing(SPIKESIM, CHAIN, act)
     # conv0: 64 outputs of 4-bit differential 1-bit-cell weights: 6 columns each, 10 per
     # crossbar -> 7 column groups x 1 channel group = 7 PEs, each every one of the 32 x 32
@@ -173,7 +166,7 @@ def test_run_timing_chain_first_step_and_stage_by_hand() -> None:
 
 
 def test_run_timing_heads_and_latency_helper() -> None:
-    act = full_activity(SPIKESIM, HEADED, 3, images=2)
+    act = full_activity(SPIKESIM, HEADED.layers, 3, images=2)
     r = run_timing(SPIKESIM, HEADED, act)
     ic = latency_ns(r, {"ic1.linear"})
     fc = latency_ns(r, ["fc.linear"])
@@ -188,7 +181,7 @@ def test_run_timing_heads_and_latency_helper() -> None:
 
 def test_sparse_activity_never_slower_than_spikesim_view() -> None:
     steps = 5
-    full = full_activity(SPIKESIM, HEADED, steps, images=3)
+    full = full_activity(SPIKESIM, HEADED.layers, steps, images=3)
     rng = np.random.default_rng(0)
     frac = rng.uniform(0.0, 1.0, size=full.active_pe_ops.shape)
     sparse = LayerActivity(
@@ -214,12 +207,11 @@ def test_residual_join_waits_for_skip_and_conv1() -> None:
     spec = NetSpec(
         name="resnet18", width=1 / 16, input_shape=(3, 16, 16), num_classes=10, ic_positions=(2,)
     )
-    layers = spec.graph().layers
-    preds = predecessors(layers)
-    assert sorted(preds["block1.conv2"]) == ["block1.conv1", "block1.skip"]
-    assert preds["block2.skip"] == ["block1.conv2"]
-    assert preds["ic2.gap"] == ["block2.conv2"]
-    r = run_timing(SPIKESIM, layers, full_activity(SPIKESIM, layers, 2))
+    graph = spec.graph()
+    assert sorted(graph.predecessors("block1.conv2")) == ["block1.conv1", "block1.skip"]
+    assert graph.predecessors("block2.skip") == ("block1.conv2",)
+    assert graph.predecessors("ic2.gap") == ("block2.conv2",)
+    r = run_timing(SPIKESIM, graph, full_activity(SPIKESIM, graph.layers, 2))
     i = {n: k for k, n in enumerate(r.layer_names)}
     join = r.finish_cycles[0, i["block1.conv2"]] - r.stage_cycles[0, i["block1.conv2"]]
     assert join >= r.finish_cycles[0, i["block1.skip"]]  # partial sums: no transfer
@@ -228,7 +220,7 @@ def test_residual_join_waits_for_skip_and_conv1() -> None:
 
 
 def test_mismatched_activity_is_refused() -> None:
-    act = full_activity(SPIKESIM, CHAIN, 2)
+    act = full_activity(SPIKESIM, CHAIN.layers, 2)
     with pytest.raises(ValueError, match="do not match"):
         run_timing(SPIKESIM, HEADED, act)
     with pytest.raises(ValueError, match="pe_ops"):

@@ -11,9 +11,12 @@ codings are in hwsim.coding.
 
 Backends (BACKENDS): "numba", event-driven (default, the fastest measured: bench/README.md), and
 "torch", a dense batched conv per layer and step. Both stream images in batches and time in
-chunks, so memory is bounded whatever N and T are.
+chunks, so memory is bounded whatever N and T are. On the torch backend a connection's current
+can come from a `Synapse` (`simulate(..., synapses=)`) instead of its dense op: the crossbar +
+ADC of the hardware-functional mode plugs in there, in the same IF loop.
 """
 
+from hwsim.engine.backends import Synapse
 from hwsim.engine.core import (
     BACKENDS,
     Activity,
@@ -29,6 +32,7 @@ __all__ = [
     "Activity",
     "ActivitySpec",
     "SimResult",
+    "Synapse",
     "layer_names",
     "simulate",
     "state_bytes",

@@ -2,6 +2,7 @@
 
 Both advance one batch of images through a chunk of timesteps at a time (`Runner.advance`) and
 return the same chunk outputs; `hwsim.engine.simulate` streams batches and chunks through them.
+The torch engine can take a connection's current from a `Synapse` instead of its dense op.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import math
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -18,6 +21,20 @@ import torch
 from hwsim.coding import InputCoding
 from hwsim.engine import _kernels as K
 from hwsim.engine.plan import Conn, ConnKind, Plan
+
+
+class Synapse(Protocol):
+    """One connection's synaptic current, in place of its dense op (`Conn.torch_forward`).
+
+    Called as `synapse(x, t)` once per batch, timestep and connection, in timestep order, by the
+    torch engine's IF loop: `x` is what the connection's source emits at timestep t (its
+    population's spikes fired at t-1, as float32 0/1; the network input for a first layer: the
+    analog image under direct coding). It returns the current, bias included, float32 and
+    shaped as `Conn.torch_forward(x)`: a conv NCHW -> NCHW, a GAP NCHW -> (N, C), a Linear
+    (N, F) -> (N, classes). A synapse may keep state (e.g. count what it read).
+    """
+
+    def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -388,7 +405,11 @@ def _unrolled(mapping: str) -> bool:
 
 class TorchBackend(Backend):
     """Dense torch engine: one batched conv per connection and timestep (float32); uses
-    torch's intra-op threads (`threads` is ignored: set torch.set_num_threads)."""
+    torch's intra-op threads (`threads` is ignored: set torch.set_num_threads).
+
+    `synapses` (one per connection of `plan`, None: the dense op) give connections' currents
+    instead of their dense ops; they take no phase weight, so a phased coding is refused.
+    """
 
     name = "torch"
 
@@ -400,9 +421,21 @@ class TorchBackend(Backend):
         cols: int = 1,
         threads: int = 0,
         mapping: str = "kernel_split",
+        synapses: Sequence[Synapse | None] | None = None,
     ):
         self.plan, self.coding, self.rows = plan, coding, rows
         _unrolled(mapping)
+        self.synapses: tuple[Synapse | None, ...] = (
+            tuple(synapses) if synapses is not None else (None,) * len(plan.conns)
+        )
+        if len(self.synapses) != len(plan.conns):
+            raise ValueError(
+                f"{len(self.synapses)} synapses given for {len(plan.conns)} connections"
+            )
+        if coding.phased and any(s is not None for s in self.synapses):
+            raise ValueError(
+                f"synapses take no phase weight: {coding.describe()} is not supported with them"
+            )
         # activity counting shares the Numba backend's tables and counting kernels
         self.tables = NumbaBackend(plan, coding, rows, cols, 1, mapping) if rows else None
         self.bias = [torch.from_numpy(b) for b in layer_bias(plan, coding)]
@@ -450,7 +483,10 @@ class TorchRunner(Runner):
                     for g in plan.conns_into(j):
                         c = plan.conns[g]
                         src = inp if c.src < 0 else emitted[c.src]
-                        if coding.phased:
+                        syn = be.synapses[g]
+                        if syn is not None:
+                            y = _checked(syn(src, t), self.v[j], c)
+                        elif coding.phased:
                             y = c.torch_forward(src, with_bias=False) * float(gscale[tt, g])
                         else:
                             y = c.torch_forward(src)  # bias inside, as the reference code
@@ -477,3 +513,13 @@ class TorchRunner(Runner):
         a = src if src.dim() == 4 else src[:, :, None, None]
         flat = np.ascontiguousarray((a != 0).permute(0, 2, 3, 1).numpy()).reshape(len(a), -1)
         return activity_of(tb, g, flat.astype(np.int8))
+
+
+def _checked(y: torch.Tensor, v: torch.Tensor, c: Conn) -> torch.Tensor:
+    """A synapse's current, refused unless float32 and shaped as its population's membranes."""
+    if y.shape != v.shape or y.dtype != torch.float32:
+        raise ValueError(
+            f"synapse of {c.name}: current {tuple(y.shape)} {y.dtype}, expected"
+            f" {tuple(v.shape)} torch.float32"
+        )
+    return y

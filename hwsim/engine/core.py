@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from hwsim.coding import DirectCoding, InputCoding
 from hwsim.convert import SpikingNetwork
-from hwsim.engine.backends import MAPPINGS, Backend, NumbaBackend, TorchBackend
+from hwsim.engine.backends import MAPPINGS, Backend, NumbaBackend, Synapse, TorchBackend
 from hwsim.engine.plan import Plan, build_plan
 
 
@@ -166,6 +166,7 @@ def simulate(
     time_chunk: int = 64,
     image_ids: np.ndarray | None = None,
     threads: int = 0,
+    synapses: Mapping[str, Synapse] | None = None,
 ) -> SimResult:
     """Run `images` (N, C, H, W) float32 through the SNN for `timesteps` steps.
 
@@ -175,6 +176,12 @@ def simulate(
     whatever N and T are. `image_ids` (N,) identify images to random codings (default 0..N-1).
     `on_batch(n)` is called after each batch with its number of images. `threads`: worker
     threads of the numba backend (0: NUMBA_NUM_THREADS or the CPUs available).
+
+    `synapses`, by graph layer name: `Synapse`s giving those connections' currents (e.g. the
+    crossbars of `hwsim.hw.functional`); the other connections keep their dense op. They run
+    in the torch backend's IF loop: a non-empty `synapses` needs backend="torch" (the numba
+    backend is refused with ValueError, not switched), and a phased coding (weighted spikes)
+    is refused, since a synapse takes no phase weight.
     """
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
@@ -197,7 +204,18 @@ def simulate(
     rows = spec.rows_per_crossbar if spec else 0
     cols = spec.cols_per_crossbar if spec else 1
     mapping = spec.mapping if spec else "kernel_split"
-    be = BACKENDS[backend](plan, coding, rows, cols, threads, mapping)
+    if synapses:
+        unknown = sorted(set(synapses) - {c.name for c in plan.conns})
+        if unknown:
+            raise ValueError(f"synapses for layers not in the network: {', '.join(unknown)}")
+        if backend != TorchBackend.name:
+            raise ValueError(
+                f"synapses run on the torch backend's IF loop; got backend {backend!r}"
+            )
+        per_conn = [synapses.get(c.name) for c in plan.conns]
+        be: Backend = TorchBackend(plan, coding, rows, cols, threads, mapping, synapses=per_conn)
+    else:
+        be = BACKENDS[backend](plan, coding, rows, cols, threads, mapping)
     classes, n_l, n_g = plan.classes, len(plan.layers), len(plan.conns)
     head_spikes = {h: np.zeros((n, timesteps, classes), np.uint8) for h in plan.heads}
     layer_spikes = np.zeros((timesteps, n_l), np.int64)

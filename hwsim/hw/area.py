@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from hwsim.hw.activity import input_activations, sent_spikes
 from hwsim.hw.arch import Architecture, AreaTable
-from hwsim.hw.mapping import Mapping, input_activations
+from hwsim.hw.mapping import Mapping
 
 TILE_COMPONENTS: tuple[str, ...] = (
     "crossbar",
@@ -132,10 +133,8 @@ def chip_area(mapping: Mapping) -> AreaBreakdown:
         ],
         axis=1,
     ).reshape(mapping.tiles, len(TILE_COMPONENTS))
-    layers = tuple(m.layer for m in mapping.layers)
-    neurons = sum(
-        g.out_channels * g.out_hw[0] * g.out_hw[1] for g in layers if not g.name.endswith(".skip")
-    )
+    layers = mapping.graph.layers
+    neurons = sum(sent_spikes(layers))  # one neuron per spike a layer can send
     inputs = sum(input_activations(layers))
     chip = {
         "neuron_memory": neurons * arch.buffers.neuron_state_bits * a.sram_bit,

@@ -1,9 +1,6 @@
-"""Hardware-functional inference: the converted SNN with crossbar + ADC partial sums.
+"""Hardware-functional layers: the converted SNN's weight layers as crossbar + ADC synapses.
 
-Same IF semantics as `hwsim.engine` (V += I; fire on V >= V_th; reset by subtraction; every
-spiking layer delays its output by one timestep; residual join = conv2(conv1 spikes) +
-skip(block input); heads = GAP IF layer then Linear IF layer), but every layer's synaptic
-current comes from `hwsim.hw.crossbar.CrossbarLayer`:
+A `HardwareLayer` gives one graph layer's synaptic current from `hwsim.hw.crossbar.CrossbarLayer`:
 
     I = float32(psum s) + b
 
@@ -13,7 +10,17 @@ its bias, added digitally in the neuron module. A GAP layer is a crossbar layer 
 convention): a diagonal of 1/(H W) per kernel position, stored as codes q_max with scale
 1/(H W q_max), so that 1/(H W) is represented exactly.
 
-The first layer's input is analog (direct coding) and cannot drive binary crossbar rows:
+A layer is called as `layer(x, t)` with what its source emits at timestep t, and returns the
+current shaped as the layer's dense op (conv NCHW -> NCHW, GAP NCHW -> (N, C), Linear (N, F) ->
+(N, classes)): the shape of the IF engine's synapse (`hwsim.engine.Synapse`), which it satisfies
+without this package importing the engine. The IF neurons, their delays and the traversal of
+the graph are the engine's; `hwsim.functional.simulate_hardware` plugs these layers into it.
+While it runs, each layer records what it read per timestep (`LayerRecord`: active PE
+operations, nonzero inputs, ADC clips and conversions), summed over batches since
+`HardwareNetwork.start`; `HardwareNetwork.activity` turns that into `LayerActivity`.
+
+The first layer's input (a layer with no input layer) is analog (direct coding) and cannot drive
+binary crossbar rows:
 
 * `bit_serial` (default): x is quantised to `input_bits`-bit two's-complement codes,
   x ~= step (-2^(n-1) b_(n-1) + sum_(i<n-1) 2^i b_i), step = 2^ceil(log2(max|x| /
@@ -24,28 +31,25 @@ The first layer's input is analog (direct coding) and cannot drive binary crossb
 With ideal settings (weights representable in `weight_bits` with a power-of-two scale, dyadic
 inputs and biases, an ADC with enough bits and no clipping, no variation) the currents equal the
 ideal engine's on the quantised weights bit for bit, and so do the spikes (tested).
-
-Activity for `hwsim.hw.energy.run_energy` is recorded on the way (`LayerActivity`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
 import torch
 
-from hwsim.convert import SpikingBlock, SpikingConv, SpikingHead, SpikingNetwork
-from hwsim.engine import SimResult, layer_names, simulate
-from hwsim.fusion import accuracy_over_time, cumulative
-from hwsim.graph import FC_HEAD, Layer, LayerKind
+from hwsim.convert import SpikingNetwork, Weights
+from hwsim.graph import Layer, LayerKind
+from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import Architecture
 from hwsim.hw.crossbar import CrossbarLayer
 from hwsim.hw.device import Nonidealities, quantise_weights
-from hwsim.hw.energy import LayerActivity, active_pe_operations, layer_patches
+from hwsim.hw.geometry import active_pe_operations, layer_patches
 
 
 class FirstLayer(StrEnum):
@@ -93,47 +97,98 @@ def with_adc(
 # ---------------------------------------------------------------------- quantisation
 
 
-def _quantise_conv(
-    conv: SpikingConv, bits: int, pow2: bool
-) -> tuple[SpikingConv, np.ndarray, float]:
-    q = quantise_weights(conv.weight.double().numpy(), bits, power_of_two=pow2)
-    weight = torch.from_numpy(q.dequantised()).float().contiguous()
-    return replace(conv, weight=weight), q.codes, q.scale
-
-
 def quantise_network(
     snn: SpikingNetwork, weight_bits: int, *, power_of_two: bool = True
 ) -> SpikingNetwork:
-    """`snn` with every conv and head weight replaced by its quantised value q s (per-layer
+    """`snn` with every conv and Linear weight replaced by its quantised value q s (per-layer
     symmetric, `hwsim.hw.device.quantise_weights`); biases, thresholds unchanged. Run the
     ideal engine on it to get the reference the hardware mode is compared against."""
-    blocks = []
-    for b in snn.blocks:
-        conv = _quantise_conv(b.conv, weight_bits, power_of_two)[0]
-        conv2 = _quantise_conv(b.conv2, weight_bits, power_of_two)[0] if b.conv2 else None
-        skip = _quantise_conv(b.skip, weight_bits, power_of_two)[0] if b.skip else None
-        blocks.append(SpikingBlock(conv, conv2, skip))
-    heads = {}
-    for h, hd in snn.heads.items():
-        q = quantise_weights(hd.weight.double().numpy(), weight_bits, power_of_two=power_of_two)
-        heads[h] = SpikingHead(hd.tap, torch.from_numpy(q.dequantised()).float(), hd.bias)
-    return SpikingNetwork(snn.spec, tuple(blocks), heads, snn.params, snn.scales)
+
+    def quantised(layer: Layer, w: Weights) -> Weights:
+        q = quantise_weights(w.weight.double().numpy(), weight_bits, power_of_two=power_of_two)
+        return Weights(torch.from_numpy(q.dequantised()).float().contiguous(), w.bias)
+
+    return snn.map_weights(quantised)
+
+
+def input_step(images: np.ndarray, bits: int) -> float:
+    """2^ceil(log2(max|x| / (2^(bits-1) - 1))): the bit-serial input step (module docstring)."""
+    peak = float(np.abs(images).max()) if np.size(images) else 0.0
+    if peak == 0.0:
+        return 1.0
+    return 2.0 ** math.ceil(math.log2(peak / ((1 << (bits - 1)) - 1)))
 
 
 # --------------------------------------------------------------------- hardware layers
 
 
 @dataclass(eq=False)
+class LayerRecord:
+    """What one hardware layer read in a run, per timestep (T,), summed over images: active PE
+    operations (`hwsim.hw.geometry.active_pe_operations`), nonzero inputs (spikes; the analog
+    first layer's nonzero pixels), and the run's ADC conversions and those that clipped."""
+
+    active_pe_ops: np.ndarray
+    input_spikes: np.ndarray
+    adc_clips: int = 0
+    adc_conversions: int = 0
+
+    @classmethod
+    def empty(cls, timesteps: int) -> LayerRecord:
+        return cls(np.zeros(timesteps, np.int64), np.zeros(timesteps, np.int64))
+
+
+@dataclass(eq=False)
 class HardwareLayer:
-    """One geometry layer: its crossbars, the code -> weight scale, bias, conv stride/padding."""
+    """One graph layer on crossbars: the code -> weight scale, its bias (None for GAP), its
+    conv codes (the digital first layer reads them) and, for a layer reading the network
+    input, how it reads the analog image (`analog`, `input_bits`).
+
+    Called as `layer(x, t)` (the engine's synapse, module docstring) after `start`: returns
+    the current and adds what it read to `record[t]`.
+    """
 
     geometry: Layer
     crossbars: CrossbarLayer
     scale: float
     bias: torch.Tensor | None
-    stride: int = 1
-    padding: int = 0
-    codes: np.ndarray | None = None  # (C_out, C_in, k, k) conv codes (digital first layer)
+    codes: np.ndarray | None = None  # (C_out, C_in, k, k) conv codes
+    analog: FirstLayer | None = None  # the network input's layer: how the image is read
+    input_bits: int = 8
+    input_step: float = 0.0  # bit-serial input step of the run (`start`)
+    record: LayerRecord | None = None
+
+    def start(self, timesteps: int, input_step: float = 0.0) -> None:
+        """Begin a run of `timesteps`: an empty record, the bit-serial `input_step`."""
+        if timesteps < 1:
+            raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+        self.record = LayerRecord.empty(timesteps)
+        self.input_step = input_step
+
+    def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        """The current for x, the source's output at timestep t (analog image or spikes)."""
+        rec = self.record
+        if rec is None:
+            raise RuntimeError(f"{self.geometry.name}: start() the run before reading it")
+        if not 0 <= t < len(rec.active_pe_ops):
+            raise IndexError(
+                f"{self.geometry.name}: timestep {t} outside the run's {len(rec.active_pe_ops)}"
+            )
+        if self.analog is None:
+            cur, active, clips, conversions = self.current(x)
+        else:
+            cur, active, clips, conversions = self.analog_current(
+                x, self.analog, self.input_step, self.input_bits
+            )
+        rec.active_pe_ops[t] += int(active.sum())
+        rec.input_spikes[t] += int((x != 0).sum())
+        rec.adc_clips += clips
+        rec.adc_conversions += conversions
+        return cur
+
+    def _patches(self, x: torch.Tensor) -> torch.Tensor:
+        g = self.geometry
+        return layer_patches(x, g, stride=g.stride, padding=g.padding)
 
     def _finish(self, psum: torch.Tensor, n: int) -> torch.Tensor:
         """psum (N L, C_out) float64 -> current, float32, bias added."""
@@ -151,7 +206,7 @@ class HardwareLayer:
     def current(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:
         """(current, active PE ops per image (N,), ADC clips, ADC conversions) for binary
         input spikes x."""
-        patches = layer_patches(x, self.geometry, stride=self.stride, padding=self.padding)
+        patches = self._patches(x)
         p, n, positions, c = patches.shape
         active = active_pe_operations(self.geometry, self.crossbars.arch, patches)
         psum, clips, conversions = self.crossbars.forward(patches.reshape(p, n * positions, c))
@@ -161,24 +216,20 @@ class HardwareLayer:
         self, x: torch.Tensor, mode: FirstLayer, step: float, bits: int
     ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
         """The first layer's current from the analog input x (module docstring)."""
+        g = self.geometry
         n = x.shape[0]
-        patches = layer_patches(x, self.geometry, stride=self.stride, padding=self.padding)
-        active = active_pe_operations(self.geometry, self.crossbars.arch, patches)
+        active = active_pe_operations(g, self.crossbars.arch, self._patches(x))
         if mode is FirstLayer.DIGITAL:
             assert self.codes is not None
-            psum = torch.nn.functional.conv2d(
-                x.double(),
-                torch.from_numpy(self.codes).double(),
-                stride=self.stride,
-                padding=self.padding,
-            )
+            codes = torch.from_numpy(self.codes).double()
+            psum = torch.nn.functional.conv2d(x.double(), codes, stride=g.stride, padding=g.padding)
             psum = psum.flatten(2).transpose(1, 2).reshape(-1, psum.shape[1])
             return self._finish(psum, n), active, 0, 0
         top = 1 << (bits - 1)
         codes = torch.clamp(torch.round(x.double() / step), -top, top - 1).to(torch.int64)
         twos = torch.remainder(codes, 1 << bits)
         planes = torch.cat([((twos >> i) & 1).to(torch.float32) for i in range(bits)])
-        rows = layer_patches(planes, self.geometry, stride=self.stride, padding=self.padding)
+        rows = self._patches(planes)
         p, nb, positions, c = rows.shape
         part, clips, conversions = self.crossbars.forward(rows.reshape(p, nb * positions, c))
         part = part.reshape(bits, n * positions, -1)
@@ -204,7 +255,8 @@ def _linear_matrix(codes: np.ndarray) -> np.ndarray:
 
 @dataclass(eq=False)
 class HardwareNetwork:
-    """A converted network's layers on crossbars (`build_hardware`)."""
+    """A converted network's layers on crossbars (`build_hardware`): `geometry` is the graph's
+    layers in order, `layers` their `HardwareLayer`s by name (the engine's synapses)."""
 
     snn: SpikingNetwork
     arch: Architecture
@@ -212,263 +264,90 @@ class HardwareNetwork:
     geometry: tuple[Layer, ...]
     layers: dict[str, HardwareLayer]
 
+    def start(self, images: np.ndarray, timesteps: int) -> float:
+        """Begin a run of `images` for `timesteps`: empty every layer's record and set the
+        bit-serial input step over `images`; returns that step (0 for a digital first layer)."""
+        cfg = self.config
+        bit_serial = cfg.first_layer is FirstLayer.BIT_SERIAL
+        step = input_step(images, cfg.input_bits) if bit_serial else 0.0
+        for layer in self.layers.values():
+            layer.start(timesteps, step)
+        return step
+
+    def _records(self) -> list[LayerRecord]:
+        records = [self.layers[g.name].record for g in self.geometry]
+        if any(r is None for r in records):
+            raise RuntimeError("no run recorded: start() the hardware network first")
+        return records  # type: ignore[return-value]
+
+    def adc_clips(self) -> dict[str, int]:
+        """ADC conversions that clipped, per layer, since `start`."""
+        return {g.name: r.adc_clips for g, r in zip(self.geometry, self._records(), strict=True)}
+
+    def adc_conversions(self) -> dict[str, int]:
+        """ADC conversions, per layer, since `start`."""
+        return {
+            g.name: r.adc_conversions for g, r in zip(self.geometry, self._records(), strict=True)
+        }
+
+    def activity(self, output_spikes: np.ndarray, images: int) -> LayerActivity:
+        """The run's `LayerActivity` over `images` images: the layers' records, with
+        `output_spikes` (T, L), the spikes each geometry layer sent per timestep (computed by
+        the caller from the engine's population spikes)."""
+        records = self._records()
+        active = np.stack([r.active_pe_ops for r in records], axis=1)
+        inputs = np.stack([r.input_spikes for r in records], axis=1)
+        names = tuple(g.name for g in self.geometry)
+        return LayerActivity(names, max(images, 1), active, inputs, output_spikes)
+
+    @property
+    def synapses(self) -> Mapping[str, HardwareLayer]:
+        """The layers by graph name, as `hwsim.engine.simulate(..., synapses=)` takes them."""
+        return self.layers
+
 
 def build_hardware(
     snn: SpikingNetwork, arch: Architecture, config: FunctionalConfig | None = None
 ) -> HardwareNetwork:
     """Quantise every layer of `snn` to `arch.device.weight_bits`, slice it onto crossbars and
-    apply `config.noise` (one generator seeded with `noise.seed`, layers in geometry order)."""
+    apply `config.noise` (one generator seeded with `noise.seed`, layers in graph order).
+
+    A layer with no input layer reads the analog network input (`config.first_layer`; it must
+    be a conv); a GAP layer is a diagonal crossbar; a Linear layer folds its features onto
+    4 kernel positions (`hwsim.hw.geometry.LINEAR_KERNEL_ROWS`)."""
     config = config or FunctionalConfig()
     bits = arch.device.weight_bits
+    pow2 = config.power_of_two_scale
     rng = np.random.default_rng(config.noise.seed)
-    geometry = tuple(g for g in snn.spec.graph().layers if g.head is None or g.head in snn.heads)
+    geometry = snn.graph.layers
     layers: dict[str, HardwareLayer] = {}
 
-    def conv_layer(g: Layer, conv: SpikingConv) -> HardwareLayer:
-        q = quantise_weights(
-            conv.weight.double().numpy(), bits, power_of_two=config.power_of_two_scale
-        )
-        xbar = CrossbarLayer(_conv_matrix(q.codes), arch, noise=config.noise, rng=rng)
-        return HardwareLayer(g, xbar, q.scale, conv.bias, conv.stride, conv.padding, q.codes)
+    def crossbars(matrix: np.ndarray) -> CrossbarLayer:
+        return CrossbarLayer(matrix, arch, noise=config.noise, rng=rng)
 
     for g in geometry:
-        if g.head is None:
-            b = snn.blocks[g.block]
-            part = g.name.rsplit(".", 1)[-1] if "." in g.name else "conv"
-            conv = {"conv": b.conv, "conv1": b.conv, "conv2": b.conv2, "skip": b.skip}[part]
-            layers[g.name] = conv_layer(g, conv)
-        elif g.kind is LayerKind.GAP:
+        analog = config.first_layer if not g.inputs else None
+        if analog is not None and g.kind is not LayerKind.CONV:
+            raise ValueError(f"{g.name}: the layer reading the network input must be a conv")
+        if g.kind is LayerKind.GAP:
             q_max = (1 << (bits - 1)) - 1
             hw = g.kernel[0] * g.kernel[1]
             diag = np.zeros((hw, g.in_channels, g.out_channels), np.int64)
             diag[:, np.arange(g.in_channels), np.arange(g.in_channels)] = q_max
-            xbar = CrossbarLayer(diag, arch, noise=config.noise, rng=rng)
-            layers[g.name] = HardwareLayer(g, xbar, 1.0 / (hw * q_max), None)
+            layers[g.name] = HardwareLayer(g, crossbars(diag), 1.0 / (hw * q_max), None)
+            continue
+        w = snn.weights[g.name]
+        q = quantise_weights(w.weight.double().numpy(), bits, power_of_two=pow2)
+        if g.kind is LayerKind.LINEAR:
+            layers[g.name] = HardwareLayer(g, crossbars(_linear_matrix(q.codes)), q.scale, w.bias)
         else:
-            head = snn.heads[g.head]
-            q = quantise_weights(
-                head.weight.double().numpy(), bits, power_of_two=config.power_of_two_scale
+            layers[g.name] = HardwareLayer(
+                g,
+                crossbars(_conv_matrix(q.codes)),
+                q.scale,
+                w.bias,
+                q.codes,
+                analog,
+                config.input_bits,
             )
-            xbar = CrossbarLayer(_linear_matrix(q.codes), arch, noise=config.noise, rng=rng)
-            layers[g.name] = HardwareLayer(g, xbar, q.scale, head.bias)
     return HardwareNetwork(snn, arch, config, geometry, layers)
-
-
-# ------------------------------------------------------------------------- simulation
-
-
-class _Neurons:
-    """IF neurons, reset by subtraction, one-step output delay (as hwsim.engine's)."""
-
-    def __init__(self, shape: tuple[int, ...], v0: float, threshold: float):
-        self.v = torch.full(shape, v0, dtype=torch.float32)
-        self.out = torch.zeros(shape, dtype=torch.float32)
-        self.threshold = threshold
-
-    def step(self, current: torch.Tensor) -> torch.Tensor:
-        prev = self.out
-        self.v += current
-        spikes = (self.v >= self.threshold).float()
-        self.v -= spikes * self.threshold
-        self.out = spikes
-        return prev
-
-
-@dataclass(frozen=True)
-class HardwareResult:
-    """Spikes (as `hwsim.engine.SimResult`), activity per geometry layer, ADC clipping."""
-
-    sim: SimResult
-    activity: LayerActivity
-    adc_clips: dict[str, int]  # conversions that clipped, per geometry layer, whole run
-    adc_conversions: dict[str, int]  # conversions, per geometry layer, whole run
-    input_step: float  # bit-serial input quantisation step (0 for the digital first layer)
-
-
-def input_step(images: np.ndarray, bits: int) -> float:
-    """2^ceil(log2(max|x| / (2^(bits-1) - 1))): the bit-serial input step (module docstring)."""
-    peak = float(np.abs(images).max()) if np.size(images) else 0.0
-    if peak == 0.0:
-        return 1.0
-    return 2.0 ** math.ceil(math.log2(peak / ((1 << (bits - 1)) - 1)))
-
-
-def simulate_hardware(
-    hw: HardwareNetwork,
-    images: np.ndarray,
-    timesteps: int,
-    *,
-    batch_size: int = 64,
-    on_batch: Callable[[int], None] | None = None,
-) -> HardwareResult:
-    """Run `images` (N, C, H, W) through the hardware network for `timesteps` (direct coding)."""
-    if timesteps < 1:
-        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
-    snn, cfg = hw.snn, hw.config
-    n = len(images)
-    names = layer_names(snn)
-    th, v0 = snn.params.threshold, snn.params.v0
-    classes = snn.spec.num_classes
-    geo_names = tuple(g.name for g in hw.geometry)
-    col = {name: i for i, name in enumerate(geo_names)}
-    active = np.zeros((timesteps, len(geo_names)), np.int64)
-    in_spikes = np.zeros_like(active)
-    out_spikes = np.zeros_like(active)
-    clips = dict.fromkeys(geo_names, 0)
-    conversions = dict.fromkeys(geo_names, 0)
-    head_spikes = {h: np.zeros((n, timesteps, classes), np.uint8) for h in snn.heads}
-    layer_spikes = np.zeros((timesteps, len(names)), np.int64)
-    neurons: list[int] = []
-    step = input_step(images, cfg.input_bits) if cfg.first_layer is FirstLayer.BIT_SERIAL else 0.0
-
-    def run(name: str, x: torch.Tensor, analog: bool, t: int) -> torch.Tensor:
-        layer = hw.layers[name]
-        if analog:
-            cur, act, c, conv = layer.analog_current(x, cfg.first_layer, step, cfg.input_bits)
-            in_spikes[t, col[name]] += int((x != 0).sum())
-        else:
-            cur, act, c, conv = layer.current(x)
-            in_spikes[t, col[name]] += int(x.sum())
-        active[t, col[name]] += int(act.sum())
-        clips[name] += c
-        conversions[name] += conv
-        return cur
-
-    def sent(name: str, spikes: torch.Tensor, t: int) -> torch.Tensor:
-        out_spikes[t, col[name]] += int(spikes.sum())
-        return spikes
-
-    with torch.no_grad():
-        for start in range(0, n, batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
-            pops: list[_Neurons] = []
-            rec = {
-                h: torch.zeros((timesteps, len(x), classes), dtype=torch.uint8) for h in snn.heads
-            }
-            for t in range(timesteps):
-                k = 0
-                inp, analog = x, True
-                block_out: list[torch.Tensor] = []
-                for i, b in enumerate(snn.blocks):
-                    if b.is_residual:
-                        skip = run(f"block{i}.skip", inp, analog, t)
-                        c1 = run(f"block{i}.conv1", inp, analog, t)
-                        if len(pops) <= k:
-                            pops.append(_Neurons(tuple(c1.shape), v0, th))
-                        mid = sent(f"block{i}.conv1", pops[k].step(c1), t)
-                        c2 = run(f"block{i}.conv2", mid, False, t)
-                        if len(pops) <= k + 1:
-                            pops.append(_Neurons(tuple(c2.shape), v0, th))
-                        inp = sent(f"block{i}.conv2", pops[k + 1].step(c2 + skip), t)
-                        k += 2
-                    else:
-                        c = run(f"conv{i}", inp, analog, t)
-                        if len(pops) <= k:
-                            pops.append(_Neurons(tuple(c.shape), v0, th))
-                        inp = sent(f"conv{i}", pops[k].step(c), t)
-                        k += 1
-                    analog = False
-                    block_out.append(inp)
-                for h, hd in snn.heads.items():
-                    tag = "fc" if h == FC_HEAD else f"ic{h}"
-                    c = run(f"{tag}.gap", block_out[hd.tap], False, t)
-                    if len(pops) <= k:
-                        pops.append(_Neurons(tuple(c.shape), v0, th))
-                    gap = sent(f"{tag}.gap", pops[k].step(c), t)
-                    c = run(f"{tag}.linear", gap, False, t)
-                    if len(pops) <= k + 1:
-                        pops.append(_Neurons(tuple(c.shape), v0, th))
-                    rec[h][t] = sent(f"{tag}.linear", pops[k + 1].step(c), t).to(torch.uint8)
-                    k += 2
-                for j, p in enumerate(pops):
-                    layer_spikes[t, j] += int(p.out.sum())
-            if not neurons:
-                neurons = [int(np.prod(p.out.shape[1:])) for p in pops]
-            for h in snn.heads:
-                head_spikes[h][start : start + len(x)] = rec[h].permute(1, 0, 2).numpy()
-            if on_batch is not None:
-                on_batch(len(x))
-    sim = SimResult(head_spikes, names, layer_spikes, np.asarray(neurons, np.int64))
-    activity = LayerActivity(geo_names, max(n, 1), active, in_spikes, out_spikes)
-    return HardwareResult(sim, activity, clips, conversions, step)
-
-
-# --------------------------------------------------------------------------- report
-
-
-@dataclass(frozen=True)
-class FunctionalReport:
-    """Hardware-functional run vs the ideal engine on the same images.
-
-    `accuracy[name][h]`: final-timestep accuracy of head h (cumulative spike counts, a tie
-    counts as wrong) for "float" (ideal engine, float weights), "quantised" (ideal engine,
-    quantised weights) and "hardware"; `head_agreement[h]`: fraction of (image, timestep,
-    class) output spikes equal between hardware and quantised-ideal; `layer_spike_error[l]`:
-    sum_t |hw - ideal| / sum_t ideal of each spiking layer's spike count; `identical`: every
-    head spike and layer count equal; `adc_clip_fraction`: conversions that clipped / all.
-    """
-
-    accuracy: dict[str, dict[int, float]]
-    head_agreement: dict[int, float]
-    layer_spike_error: dict[str, float]
-    identical: bool
-    adc_clip_fraction: float
-    hardware: HardwareResult
-    ideal: SimResult
-
-
-def _final_accuracy(sim: SimResult, labels: np.ndarray) -> dict[int, float]:
-    return {
-        h: float(accuracy_over_time(cumulative(s), labels)[-1]) for h, s in sim.head_spikes.items()
-    }
-
-
-def compare(
-    hardware: HardwareResult, ideal: SimResult, labels: np.ndarray, float_sim: SimResult | None
-) -> FunctionalReport:
-    """Accuracy and spike agreement of `hardware` against `ideal` (see `FunctionalReport`)."""
-    hw = hardware.sim
-    accuracy = {
-        "quantised": _final_accuracy(ideal, labels),
-        "hardware": _final_accuracy(hw, labels),
-    }
-    if float_sim is not None:
-        accuracy["float"] = _final_accuracy(float_sim, labels)
-    agreement = {
-        h: float((hw.head_spikes[h] == ideal.head_spikes[h]).mean()) for h in hw.head_spikes
-    }
-    diff = np.abs(hw.layer_spikes - ideal.layer_spikes).sum(axis=0)
-    base = np.maximum(ideal.layer_spikes.sum(axis=0), 1)
-    errors = {name: float(d / b) for name, d, b in zip(hw.layer_names, diff, base, strict=True)}
-    identical = bool(
-        all(np.array_equal(hw.head_spikes[h], ideal.head_spikes[h]) for h in hw.head_spikes)
-        and np.array_equal(hw.layer_spikes, ideal.layer_spikes)
-    )
-    clipped = sum(hardware.adc_clips.values())
-    conversions = max(sum(hardware.adc_conversions.values()), 1)
-    return FunctionalReport(
-        accuracy, agreement, errors, identical, clipped / conversions, hardware, ideal
-    )
-
-
-def evaluate(
-    snn: SpikingNetwork,
-    arch: Architecture,
-    images: np.ndarray,
-    labels: np.ndarray,
-    timesteps: int,
-    config: FunctionalConfig | None = None,
-    *,
-    batch_size: int = 64,
-) -> FunctionalReport:
-    """Quantise `snn`, run the ideal engine (float and quantised weights) and the hardware mode
-    on `images`, and compare them."""
-    config = config or FunctionalConfig()
-    quantised = quantise_network(
-        snn, arch.device.weight_bits, power_of_two=config.power_of_two_scale
-    )
-    ideal = simulate(quantised, images, timesteps, batch_size=batch_size)
-    float_sim = simulate(snn, images, timesteps, batch_size=batch_size)
-    hw = build_hardware(snn, arch, config)
-    result = simulate_hardware(hw, images, timesteps, batch_size=batch_size)
-    return compare(result, ideal, labels, float_sim)

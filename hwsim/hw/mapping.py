@@ -1,6 +1,6 @@
 """Mapping: layers -> crossbars -> PEs -> tiles -> mesh coordinates.
 
-A layer is mapped in SpikeSim's crossbar geometry (`hwsim.hw.energy.spikesim_geometry`: a GAP
+A layer is mapped in SpikeSim's crossbar geometry (`hwsim.hw.geometry.spikesim_geometry`: a GAP
 layer is a (H, W) kernel over C channels, a Linear layer a (4, 1) kernel over ceil(F / 4)
 channels, feature f on row channel f // 4 of kernel position f % 4). Its weight matrix has P =
 k_h k_w kernel positions x C_in channel rows and C_out outputs.
@@ -31,16 +31,14 @@ k_h k_w kernel positions x C_in channel rows and C_out outputs.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from rich.table import Table
 
-from hwsim.graph import FC_HEAD, Layer, LayerKind
+from hwsim.graph import Layer, LayerGraph, LayerKind
 from hwsim.hw.arch import Architecture, MappingStyle, Placement
-from hwsim.hw.energy import LINEAR_KERNEL_ROWS, spikesim_geometry
+from hwsim.hw.geometry import LINEAR_KERNEL_ROWS, spikesim_geometry
 
 
 class MappingError(ValueError):
@@ -99,9 +97,11 @@ class LayerMapping:
 
 @dataclass(frozen=True, eq=False)
 class Mapping:
-    """A whole network on the chip; `tile_coords[i]` is tile i's (row, col) on the mesh."""
+    """A whole network (`graph`) on the chip; `tile_coords[i]` is tile i's (row, col) on the
+    mesh."""
 
     arch: Architecture
+    graph: LayerGraph
     layers: tuple[LayerMapping, ...]
     tiles: int
     mesh_shape: tuple[int, int]
@@ -142,10 +142,6 @@ class Mapping:
             np.add.at(counts, m.pe_tiles, 1)
         return counts
 
-    def hops(self, a: tuple[int, int] | np.ndarray, b: tuple[int, int] | np.ndarray) -> int:
-        """XY (dimension-ordered) routing hops between mesh coordinates: |dr| + |dc|."""
-        return int(abs(int(a[0]) - int(b[0])) + abs(int(a[1]) - int(b[1])))
-
     def to_frame(self) -> pd.DataFrame:
         """One row per layer: geometry, crossbars, PEs, tiles, cells and utilisation."""
         return pd.DataFrame(
@@ -181,8 +177,8 @@ def _layer_shape(layer: Layer) -> tuple[int, int, int]:
     return geom.kernel[0] * geom.kernel[1], geom.in_channels, geom.out_channels
 
 
-def map_network(arch: Architecture, layers: Sequence[Layer]) -> Mapping:
-    """Map `layers` (e.g. `hwsim.nets.layer_geometry(spec)`) onto `arch` (module docstring)."""
+def map_network(arch: Architecture, graph: LayerGraph) -> Mapping:
+    """Map the layers of `graph` onto `arch` (module docstring)."""
     rows, cols = arch.crossbar.rows, arch.crossbar.cols
     per_xbar = arch.outputs_per_crossbar
     cells_per_weight = arch.device.cells_per_weight
@@ -190,7 +186,7 @@ def map_network(arch: Architecture, layers: Sequence[Layer]) -> Mapping:
     style = arch.mapping.style
     pe_cursor = 0
     staged: list[dict] = []
-    for layer in layers:
+    for layer in graph.layers:
         positions, channels, outputs = _layer_shape(layer)
         if style is MappingStyle.KERNEL_SPLIT:
             groups_per_pos = _ceil_div(channels, rows)
@@ -246,6 +242,7 @@ def map_network(arch: Architecture, layers: Sequence[Layer]) -> Mapping:
     tile_coords.flags.writeable = False
     return Mapping(
         arch=arch,
+        graph=graph,
         layers=tuple(LayerMapping(**s) for s in staged),
         tiles=tiles,
         mesh_shape=mesh,
@@ -254,89 +251,7 @@ def map_network(arch: Architecture, layers: Sequence[Layer]) -> Mapping:
     )
 
 
-# ------------------------------------------------------------------------- data flow
-
-
-FUSION_UNIT = "fusion_unit"
-"""Consumer name of the IC + fusion unit module (receives every head's Linear spikes)."""
-
-
-def layer_edges(layers: Sequence[Layer]) -> list[tuple[str, str]]:
-    """Where each layer's output spikes go, as (producer, consumer) layer names.
-
-    Backbone block i's output (conv{i}, or a residual block's conv2, whose neurons are the
-    join) feeds block i+1's input layers (its conv, or its skip and conv1) and the GAP of every
-    head tapping block i; a residual conv1 feeds its conv2; a GAP feeds its head's Linear; a
-    Linear feeds the fusion unit (`FUSION_UNIT`). A skip conv sends partial sums into its
-    block's join neurons, not spikes: it has no edge. Backbone layers without a `block` are
-    taken as a chain, one block each.
-    """
-    blocks: dict[int, list[Layer]] = {}
-    heads: dict[int, list[Layer]] = {}
-    backbone = [g for g in layers if g.head is None]
-    numbered = all(g.block is not None for g in backbone)  # else: a plain chain of layers
-    for i, layer in enumerate(backbone):
-        blocks.setdefault(layer.block if numbered else i, []).append(layer)
-    for layer in layers:
-        if layer.head is not None:
-            heads.setdefault(layer.head, []).append(layer)
-    order = sorted(blocks)
-    last = order[-1] if order else None
-
-    def output_of(block: int) -> Layer:
-        return blocks[block][-1]
-
-    def inputs_of(block: int) -> list[Layer]:
-        members = blocks[block]
-        if len(members) == 1:
-            return members
-        return [m for m in members if not m.name.endswith(".conv2")]
-
-    edges: list[tuple[str, str]] = []
-    for i, b in enumerate(order):
-        members = blocks[b]
-        if len(members) > 1:  # residual block: skip, conv1, conv2
-            conv1 = next(m for m in members if m.name.endswith(".conv1"))
-            edges.append((conv1.name, output_of(b).name))
-        if i + 1 < len(order):
-            edges += [(output_of(b).name, m.name) for m in inputs_of(order[i + 1])]
-        for head, members_h in heads.items():
-            tap = last if head == FC_HEAD else head
-            if tap == b:
-                edges += [(output_of(b).name, m.name) for m in members_h if m.kind is LayerKind.GAP]
-    for members_h in heads.values():
-        gap = [m for m in members_h if m.kind is LayerKind.GAP]
-        lin = [m for m in members_h if m.kind is LayerKind.LINEAR]
-        edges += [(g.name, li.name) for g in gap for li in lin]
-        edges += [(li.name, FUSION_UNIT) for li in lin]
-    return edges
-
-
-def input_activations(layers: Sequence[Layer]) -> list[int]:
-    """Activations arriving at each layer's input per timestep and image: a CONV's producer's
-    output map (`layer_edges`; the first layer, with no producer, is taken as a stride-1
-    'same' conv: C_in x H_out x W_out); a GAP's tapped map C x H x W; a LINEAR's features."""
-    layers = tuple(layers)
-    by_name = {g.name: g for g in layers}
-    producer: dict[str, Layer] = {}
-    for src, dst in layer_edges(layers):
-        if dst in by_name:
-            producer[dst] = by_name[src]
-    out = []
-    for g in layers:
-        if g.kind is LayerKind.LINEAR:
-            out.append(g.in_channels)
-        elif g.kind is LayerKind.GAP:
-            out.append(g.in_channels * g.kernel[0] * g.kernel[1])
-        elif g.name in producer:
-            p = producer[g.name]
-            out.append(p.out_channels * p.out_hw[0] * p.out_hw[1])
-        else:
-            out.append(g.in_channels * g.out_hw[0] * g.out_hw[1])
-    return out
-
-
-def _input_row_groups(dst: LayerMapping, channel: int, arch: Architecture) -> list[int]:
+def input_row_groups(dst: LayerMapping, channel: int, arch: Architecture) -> list[int]:
     """Row groups of `dst` whose rows carry input channel `channel` of its producer."""
     rows = arch.crossbar.rows
     row_channel, positions = channel, list(range(dst.positions))
@@ -347,87 +262,3 @@ def _input_row_groups(dst: LayerMapping, channel: int, arch: Architecture) -> li
         per_pos = _ceil_div(dst.channels, rows)
         return sorted({p * per_pos + row_channel // rows for p in positions})
     return sorted({(p * dst.channels + row_channel) // rows for p in positions})
-
-
-@dataclass(frozen=True)
-class SpikeRoute:
-    """NoC cost of one spike of `producer`: flits per destination and hops summed over every
-    destination tile (each consumer tile gets its own unicast copy), averaged over the
-    producer's output channels (spikes assumed spread evenly over channels)."""
-
-    producer: str
-    consumer: str
-    flits_per_spike: int
-    hops_per_spike: float
-
-
-def spike_routes(mapping: Mapping) -> list[SpikeRoute]:
-    """Per edge of `layer_edges`: XY hops from the producer's home tile of each output channel
-    (the tile of its column group's first crossbar) to every tile holding a consumer crossbar
-    fed by that channel, and flits per spike: ceil(address bits / noc.flit_width_bits) with an
-    address of ceil(log2(producer neurons)) bits (address-event spikes)."""
-    arch = mapping.arch
-    by_name = {m.name: m for m in mapping.layers}
-    coords = mapping.tile_coords
-    routes: list[SpikeRoute] = []
-    for src_name, dst_name in layer_edges([m.layer for m in mapping.layers]):
-        src = by_name[src_name]
-        neurons = src.outputs * src.layer.out_hw[0] * src.layer.out_hw[1]
-        address_bits = max(1, math.ceil(math.log2(max(neurons, 2))))
-        flits = _ceil_div(address_bits, arch.noc.flit_width_bits)
-        src_tiles = src.crossbar_tiles()
-        total = 0
-        for c in range(src.outputs):
-            home = coords[src_tiles[c // src.outputs_per_crossbar, 0]]
-            if dst_name == FUSION_UNIT:
-                total += mapping.hops(home, mapping.fusion_unit_coord)
-                continue
-            dst = by_name[dst_name]
-            groups = _input_row_groups(dst, c, arch)
-            dst_tiles = np.unique(dst.crossbar_tiles()[:, groups])
-            total += sum(mapping.hops(home, coords[t]) for t in dst_tiles)
-        routes.append(SpikeRoute(src_name, dst_name, flits, total / max(src.outputs, 1)))
-    return routes
-
-
-# ---------------------------------------------------------------------------- report
-
-
-def mapping_table(mapping: Mapping, title: str | None = None) -> Table:
-    """A rich Table: one row per layer (crossbars, PEs, tiles, utilisation) and a total row."""
-    arch = mapping.arch
-    rows, cols = mapping.mesh_shape
-    table = Table(
-        title=title
-        or (
-            f"{arch.name}: {arch.mapping.style.value} mapping, {mapping.tiles} tiles on a"
-            f" {rows} x {cols} mesh ({arch.mapping.placement.value}), fusion unit at"
-            f" {mapping.fusion_unit_coord}"
-        )
-    )
-    for col in ("layer", "kind", "row groups", "col groups", "crossbars", "PEs", "tiles"):
-        table.add_column(col, justify="left" if col in ("layer", "kind") else "right")
-    table.add_column("utilisation", justify="right")
-    for m in mapping.layers:
-        first, last = m.tiles[0], m.tiles[-1]
-        table.add_row(
-            m.name,
-            str(m.layer.kind),
-            f"{m.row_groups:,}",
-            f"{m.col_groups:,}",
-            f"{m.crossbars:,}",
-            f"{m.pes:,}",
-            f"{first}" if first == last else f"{first}-{last}",
-            f"{100 * m.utilisation:.1f}%",
-        )
-    table.add_row(
-        "[bold]total[/]",
-        "",
-        "",
-        "",
-        f"[bold]{mapping.crossbars:,}[/]",
-        f"[bold]{mapping.pes:,}[/]",
-        f"[bold]{mapping.tiles:,}[/]",
-        f"[bold]{100 * mapping.utilisation:.1f}%[/]",
-    )
-    return table

@@ -1,4 +1,5 @@
-"""Cycle-level timing: PE stages, NoC transfers and the layer x timestep pipeline.
+"""Analytic timing in clock cycles: PE stages, NoC transfers and the layer x timestep pipeline
+(a max-plus recurrence over mean activity, the check for a cycle-level simulation).
 
 All times are clock cycles of `arch.clock_mhz` (`_cycles`), converted to ns only at the end
 (`_ns`: cycles x 1000 / clock_mhz). Activity is per image (a `LayerActivity` summed over its
@@ -17,14 +18,10 @@ slices and differential pairs make them more) performs the operation, so
 r_l = col_groups_l / ceil(C_out / cols) (1 when a crossbar holds `cols` outputs). Under
 `kernel_split` with every input spiking this gives H_out W_out operations per PE.
 
-**NoC transfer.** The output spikes of layer p at timestep t travel to every consumer of
-`hwsim.hw.mapping.layer_edges` (the IC + fusion unit for a head's Linear) as
-`spike_routes` sends them: each spike is an address event of ceil(log2(neurons_p)) bits, i.e.
-f_p = ceil(bits / flit_width_bits) flits, unicast from the home tile of its output channel (the
-tile of its column group's first crossbar) to every tile holding a consumer crossbar fed by that
-channel; spikes are taken as spread evenly over the output channels. Routing is XY
-(dimension-ordered: along the row to the destination column, then along the column); a route of
-h hops crosses h directed links. Every flow (source tile, destination tile) of a producer carries
+**NoC transfer.** The output spikes of layer p at timestep t travel to every consumer of its
+spike edges (`LayerGraph.spike_edges`; the IC + fusion unit for a head's Linear) as
+`hwsim.hw.noc` routes them (address-event flits, XY routes from each output channel's home
+tile). Every flow (source tile, destination tile) of a producer carries
 s[t, p] n_flow / C_out f_p flits (s = output spikes per image, n_flow the channels whose spikes
 take that flow); the flows of one producer and timestep leave together and a link passes one flit
 per cycle, so flows sharing a link serialise there::
@@ -36,8 +33,8 @@ flows stay in their tile). Transfers of different producers are assumed not to o
 (the pipeline mostly separates them); a residual skip conv sends partial sums to its block's
 conv2 inside the block, with no NoC transfer (as the energy model).
 
-**Pipeline.** With pred(l) = the producers of l in `layer_edges`, plus a residual block's skip
-conv for its conv2 (transfer 0), and finish[-1] = 0::
+**Pipeline.** With pred(l) = `LayerGraph.predecessors(l)` (its inputs, plus a residual block's
+skip conv for its conv2, transfer 0), and finish[-1] = 0::
 
     finish[t, l] = max(finish[t-1, l], max_{p in pred(l)} finish[t, p] + transfer[t, p])
                    + stage_cycles[t, l]
@@ -50,25 +47,17 @@ classifier's output of timestep t. The fusion unit's own cycles are not included
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.graph import FC_HEAD, Layer, LayerKind
+from hwsim.graph import FC_HEAD, FUSION_UNIT, LayerGraph, LayerKind
+from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import Architecture
-from hwsim.hw.energy import LayerActivity, spikesim_geometry
-from hwsim.hw.mapping import (
-    FUSION_UNIT,
-    Mapping,
-    _input_row_groups,
-    layer_edges,
-    map_network,
-)
-
-Coord = tuple[int, int]
-Link = tuple[Coord, Coord]
+from hwsim.hw.geometry import spikesim_geometry
+from hwsim.hw.mapping import Mapping, map_network
+from hwsim.hw.noc import ProducerTraffic, producer_traffic
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -100,139 +89,7 @@ def stage_cycles(ops: np.ndarray, pes: np.ndarray | Sequence[int], pe_cycles: in
     return per_pe.astype(np.int64) * int(pe_cycles)
 
 
-# ---------------------------------------------------------------------------------- NoC
-
-
-def xy_links(src: Coord, dst: Coord) -> list[Link]:
-    """Directed links of the XY route src -> dst on a mesh of (row, col) coordinates: first
-    along the row to the destination column, then along the column; |dr| + |dc| links."""
-    r, c = int(src[0]), int(src[1])
-    r1, c1 = int(dst[0]), int(dst[1])
-    links: list[Link] = []
-    while c != c1:
-        nc = c + (1 if c1 > c else -1)
-        links.append(((r, c), (r, nc)))
-        c = nc
-    while r != r1:
-        nr = r + (1 if r1 > r else -1)
-        links.append(((r, c), (nr, c)))
-        r = nr
-    return links
-
-
-@dataclass(frozen=True, slots=True)
-class NocFlow:
-    """`flits` flits sent from mesh coordinate `src` to `dst` (XY routed)."""
-
-    src: Coord
-    dst: Coord
-    flits: float
-
-
-def link_loads(flows: Iterable[NocFlow]) -> dict[Link, float]:
-    """Flits crossing each directed link, summed over `flows`."""
-    loads: dict[Link, float] = {}
-    for flow in flows:
-        for link in xy_links(flow.src, flow.dst):
-            loads[link] = loads.get(link, 0.0) + flow.flits
-    return loads
-
-
-def transfer_cycles(
-    flows: Iterable[NocFlow], router_latency_cycles: int, link_latency_cycles: int
-) -> int:
-    """Cycles for `flows` leaving together to arrive: the longest route's head latency,
-    h (router + link) for h hops, plus the busiest link's serialisation: one flit per cycle,
-    B - 1 cycles after the first for B = ceil(flits on that link). 0 when no flit leaves its
-    tile."""
-    flows = [f for f in flows if f.flits > 0 and tuple(f.src) != tuple(f.dst)]
-    if not flows:
-        return 0
-    per_hop = router_latency_cycles + link_latency_cycles
-    head = max(len(xy_links(f.src, f.dst)) for f in flows) * per_hop
-    busiest = math.ceil(round(max(link_loads(flows).values()), 9))
-    return head + busiest - 1
-
-
-@dataclass(frozen=True, slots=True)
-class ProducerTraffic:
-    """A producer's NoC traffic per output spike: `flits_per_spike_by_link` maps each directed
-    link to the flits one (evenly spread) output spike puts on it, over all its consumers;
-    `max_hops` the longest route."""
-
-    producer: str
-    flits_per_spike: int
-    flits_per_spike_by_link: dict[Link, float]
-    max_hops: int
-
-    def transfer_cycles(self, spikes: np.ndarray, per_hop_cycles: int) -> np.ndarray:
-        """Transfer cycles (module docstring) for `spikes` output spikes per image, elementwise:
-        loads scale with the spikes, so the busiest link is the same for every count."""
-        spikes = np.asarray(spikes, np.float64)
-        peak = max(self.flits_per_spike_by_link.values(), default=0.0)
-        busiest = np.ceil(np.round(spikes * peak, 9))
-        out = self.max_hops * per_hop_cycles + busiest - 1
-        return np.where((spikes > 0) & (busiest > 0), out, 0).astype(np.int64)
-
-
-def producer_traffic(mapping: Mapping) -> dict[str, ProducerTraffic]:
-    """Per producer layer with edges: its flows as `hwsim.hw.mapping.spike_routes` counts them
-    (home tile of each output channel -> every consumer tile fed by it), as link loads per
-    output spike (module docstring)."""
-    arch = mapping.arch
-    by_name = {m.name: m for m in mapping.layers}
-    coords = mapping.tile_coords
-    counts: dict[str, dict[tuple[Coord, Coord], int]] = {}
-    for src_name, dst_name in layer_edges([m.layer for m in mapping.layers]):
-        src = by_name[src_name]
-        src_tiles = src.crossbar_tiles()
-        flows = counts.setdefault(src_name, {})
-        for c in range(src.outputs):
-            home_tile = src_tiles[c // src.outputs_per_crossbar, 0]
-            home = (int(coords[home_tile, 0]), int(coords[home_tile, 1]))
-            if dst_name == FUSION_UNIT:
-                dsts = [mapping.fusion_unit_coord]
-            else:
-                dst = by_name[dst_name]
-                groups = _input_row_groups(dst, c, arch)
-                tiles = np.unique(dst.crossbar_tiles()[:, groups])
-                dsts = [(int(coords[t, 0]), int(coords[t, 1])) for t in tiles]
-            for d in dsts:
-                flows[(home, d)] = flows.get((home, d), 0) + 1
-    out: dict[str, ProducerTraffic] = {}
-    for name, flows in counts.items():
-        src = by_name[name]
-        neurons = src.outputs * src.layer.out_hw[0] * src.layer.out_hw[1]
-        address_bits = max(1, math.ceil(math.log2(max(neurons, 2))))
-        flits = _ceil_div(address_bits, arch.noc.flit_width_bits)
-        per_spike = [NocFlow(s, d, n / max(src.outputs, 1) * flits) for (s, d), n in flows.items()]
-        moving = [f for f in per_spike if f.src != f.dst]
-        out[name] = ProducerTraffic(
-            producer=name,
-            flits_per_spike=flits,
-            flits_per_spike_by_link=link_loads(moving),
-            max_hops=max((len(xy_links(f.src, f.dst)) for f in moving), default=0),
-        )
-    return out
-
-
 # ------------------------------------------------------------------------------ pipeline
-
-
-def predecessors(layers: Sequence[Layer]) -> dict[str, list[str]]:
-    """Producers each layer waits for: `layer_edges` (fusion unit excluded), plus a residual
-    block's skip conv for its conv2 (partial sums into the join neurons)."""
-    names = {g.name for g in layers}
-    preds: dict[str, list[str]] = {g.name: [] for g in layers}
-    for src, dst in layer_edges(layers):
-        if dst in names:
-            preds[dst].append(src)
-    for g in layers:
-        if g.name.endswith(".skip"):
-            join = g.name[: -len(".skip")] + ".conv2"
-            if join in preds:
-                preds[join].append(g.name)
-    return preds
 
 
 def pipeline_finish_cycles(
@@ -344,26 +201,28 @@ def ops_replication(arch: Architecture, mapping: Mapping) -> np.ndarray:
 
 def run_timing(
     arch: Architecture,
-    layers: Sequence[Layer],
+    graph: LayerGraph,
     activity: LayerActivity,
     mapping: Mapping | None = None,
     *,
+    traffic: dict[str, ProducerTraffic] | None = None,
     pe_ops: np.ndarray | None = None,
 ) -> TimingResult:
-    """Timing of a run (module docstring). `activity.layer_names` must be `layers`' names.
+    """Timing of a run (module docstring). `activity.layer_names` must be `graph`'s names.
 
     PE operations per image default to `activity.active_pe_ops / activity.images` (SpikeSim's
-    view: pass `full_activity(arch, layers, T)`); `pe_ops` (T, L) per image overrides them.
-    `mapping` defaults to `map_network(arch, layers)`.
+    view: pass `full_activity(arch, graph.layers, T)`); `pe_ops` (T, L) per image overrides
+    them. `mapping` defaults to `map_network(arch, graph)`, `traffic` to its
+    `producer_traffic`.
     """
-    layers = tuple(layers)
-    names = tuple(g.name for g in layers)
+    layers = graph.layers
+    names = graph.names
     if tuple(activity.layer_names) != names:
         raise ValueError(
             f"activity layers {list(activity.layer_names)} do not match the geometry {list(names)}"
         )
     if mapping is None:
-        mapping = map_network(arch, layers)
+        mapping = map_network(arch, graph)
     elif tuple(m.name for m in mapping.layers) != names:
         raise ValueError("the mapping's layers do not match the geometry")
     steps = activity.timesteps
@@ -379,16 +238,16 @@ def run_timing(
     spikes = np.asarray(activity.output_spikes, np.float64) / activity.images
     per_hop = arch.noc.router_latency_cycles + arch.noc.link_latency_cycles
     transfer = np.zeros((steps, len(layers)), np.int64)
-    traffic = producer_traffic(mapping)
+    traffic = producer_traffic(mapping) if traffic is None else traffic
     for i, name in enumerate(names):
         if name in traffic:
             transfer[:, i] = traffic[name].transfer_cycles(spikes[:, i], per_hop)
 
     index = {n: i for i, n in enumerate(names)}
-    preds = predecessors(layers)
-    finish = pipeline_finish_cycles(stage, transfer, [[index[p] for p in preds[n]] for n in names])
+    preds = [[index[p] for p in graph.predecessors(n)] for n in names]
+    finish = pipeline_finish_cycles(stage, transfer, preds)
 
-    to_fusion = {src for src, dst in layer_edges(layers) if dst == FUSION_UNIT}
+    to_fusion = {src for src, dst in graph.spike_edges() if dst == FUSION_UNIT}
     ready = finish + np.where([n in to_fusion for n in names], transfer, 0)
     heads: dict[int, np.ndarray] = {}
     for i, g in enumerate(layers):

@@ -1,0 +1,123 @@
+"""What the spikes of a run caused, per layer and timestep: the counts energy, area and timing
+multiply or schedule.
+
+`LayerActivity` comes from the engine's trace (through `hwsim.api`), from the functional mode, or
+from `full_activity` (every input spiking every timestep: SpikeSim's view). `FusionActivity`
+counts the fusion unit's events. Counts are summed over `images`; consumers divide by it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.graph import Layer
+from hwsim.hw.arch import Architecture
+from hwsim.hw.geometry import mapped_pe_operations
+
+FUSION_EVENTS: tuple[str, ...] = ("counter_increment", "lut_read", "multiply", "compare")
+"""Events of the fusion unit, in `FusionActivity.events` column order."""
+
+
+@dataclass(frozen=True, eq=False)
+class LayerActivity:
+    """What the spikes of a run caused, per timestep and graph layer, summed over `images`.
+
+    `active_pe_ops[t, l]`: PE operations of layer `layer_names[l]` at timestep t with at least
+    one spiking input row (`hwsim.hw.geometry.active_pe_operations`); `input_spikes[t, l]`:
+    spikes arriving at the layer's rows (for the analog first layer: non-zero inputs);
+    `output_spikes[t, l]`: spikes the layer's neurons sent (0 for a residual skip conv, whose partial sums join its
+    block's conv2 neurons; conv2 carries the join's spikes). All (T, L), int64 or float64.
+    """
+
+    layer_names: tuple[str, ...]
+    images: int
+    active_pe_ops: np.ndarray
+    input_spikes: np.ndarray
+    output_spikes: np.ndarray
+
+    def __post_init__(self) -> None:
+        shape = (self.timesteps, len(self.layer_names))
+        for name in ("active_pe_ops", "input_spikes", "output_spikes"):
+            value = np.asarray(getattr(self, name))
+            if value.shape != shape:
+                raise ValueError(f"LayerActivity.{name}: expected shape {shape}, got {value.shape}")
+            value = value.copy()
+            value.flags.writeable = False
+            object.__setattr__(self, name, value)
+        if self.images < 1:
+            raise ValueError(f"LayerActivity.images must be >= 1, got {self.images}")
+
+    @property
+    def timesteps(self) -> int:
+        return int(np.asarray(self.active_pe_ops).shape[0])
+
+
+def input_activations(layers: Sequence[Layer]) -> list[int]:
+    """Activations arriving at each layer's input rows per timestep and image: its input map
+    C x H x W (a Linear layer's features)."""
+    return [int(np.prod(g.in_shape)) for g in layers]
+
+
+def sent_spikes(layers: Sequence[Layer]) -> list[int]:
+    """Spikes each layer sends per timestep and image when every neuron fires: its
+    population's neurons, 0 for a layer that sends none (a residual skip conv)."""
+    return [g.neurons if g.sends_spikes else 0 for g in layers]
+
+
+def full_activity(
+    arch: Architecture, layers: Sequence[Layer], timesteps: int, images: int = 1
+) -> LayerActivity:
+    """Activity when every input spikes every timestep: every PE operation active, every input
+    and output neuron spiking (skip convs: no output spikes, as `LayerActivity` defines)."""
+    layers = tuple(layers)
+    ops = np.array([mapped_pe_operations(g, arch) for g in layers], np.int64)
+    shape = (timesteps, len(layers))
+    return LayerActivity(
+        layer_names=tuple(g.name for g in layers),
+        images=images,
+        active_pe_ops=np.broadcast_to(ops * images, shape),
+        input_spikes=np.broadcast_to(np.array(input_activations(layers), np.int64) * images, shape),
+        output_spikes=np.broadcast_to(np.array(sent_spikes(layers), np.int64) * images, shape),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class FusionActivity:
+    """Fusion-unit events per timestep, summed over `images`: `events[t, k]` of
+    `FUSION_EVENTS[k]` (counter increments, LUT reads, multiplies, compares)."""
+
+    images: int
+    events: np.ndarray  # (T, 4)
+
+
+def fusion_activity(
+    classes: int,
+    ic_spikes: np.ndarray,
+    fc_spikes: np.ndarray,
+    images: int,
+    deciding: np.ndarray | None = None,
+) -> FusionActivity:
+    """Fusion-unit events from head output spikes (each (T,), summed over images).
+
+    Per timestep and deciding image (`deciding[t]`, default all `images`): one counter
+    increment per IC or FC output spike; one LUT read and one multiply for alpha(t) (PWL
+    interpolation); the cross-multiplied posterior score_c = K_c (alpha + M_c) /
+    (alpha t + N K_c) (K_c IC count, M_c FC count, N = t) costs one multiply for alpha t and two
+    per class; an argmax over C classes makes C - 1 cross-multiplied comparisons (two multiplies
+    and one compare each); one more compare for the early-termination rule. Additions are not
+    counted. An owner of the fusion unit may build its own `FusionActivity` instead.
+    """
+    ic = np.asarray(ic_spikes, np.float64)
+    fc = np.asarray(fc_spikes, np.float64)
+    if ic.shape != fc.shape or ic.ndim != 1:
+        raise ValueError("ic_spikes and fc_spikes must be (T,) arrays of the same length")
+    n = np.full(ic.shape, float(images)) if deciding is None else np.asarray(deciding, float)
+    multiplies = (1 + 1 + 2 * classes + 2 * (classes - 1)) * n
+    compares = (classes - 1 + 1) * n
+    events = np.stack([ic + fc, n, multiplies, compares], axis=1)
+    return FusionActivity(images=images, events=events)
+
+
