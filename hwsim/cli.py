@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
@@ -199,10 +198,11 @@ def cmd_trace(args: argparse.Namespace, console: Console) -> None:
             warn=_warn(console),
             stage=args.split,
         )
-    folder = trace_folder(Path(args.traces), t.key)
+    root = _trace_root(args)
+    where = "not stored (--no-cache)" if root is None else str(trace_folder(root, t.key))
     if args.out:
-        folder = write_trace(t, Path(args.out))
-    console.print(f"trace of {len(data)} {args.split} images x {sim.timesteps} steps: {folder}")
+        where = str(write_trace(t, Path(args.out)))
+    console.print(f"trace of {len(data)} {args.split} images x {sim.timesteps} steps: {where}")
 
 
 def cmd_tune(args: argparse.Namespace, console: Console) -> None:
@@ -218,7 +218,7 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> None:
     )
     train = session.split("train")
     data = train.take(min(args.tune_images, len(train)))
-    root = Path(args.traces)
+    root = _trace_root(args)
     with _progress(console) as progress:
         t = trace(
             session,
@@ -230,7 +230,9 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> None:
             stage="tune",
         )
     table = Table(title=f"alpha(t) tuned on {len(data)} training images, T = {t.key.timesteps}")
-    for col in ("IC", "method", "alpha t=10", "alpha t=100", "alpha t=T", "LUT entries", "file"):
+    steps = t.key.timesteps
+    shown = [k for k in (10, 100) if k < steps] + [steps]
+    for col in ("IC", "method", *(f"alpha t={k}" for k in shown), "LUT entries", "file"):
         table.add_column(col)
     for ic in ics:
         pooling = EvidencePooling(args.emp_pooling)
@@ -239,9 +241,11 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> None:
             table.add_row(
                 str(ic),
                 name,
-                *(f"{s.alpha[min(k, len(s.alpha)) - 1]:.3g}" for k in (10, 100, len(s.alpha))),
+                *(f"{s.alpha[k - 1]:.3g}" for k in shown),
                 str(len(tuning.luts[name].t)),
-                str(tuning_path(root, t, ic, pooling)),
+                "not stored (--no-cache)"
+                if root is None
+                else str(tuning_path(root, t, ic, pooling)),
             )
     console.print(table)
 
@@ -319,8 +323,8 @@ def cmd_functional(args: argparse.Namespace, console: Console) -> None:
     from rich.table import Table
 
     from hwsim.api import Session
-    from hwsim.hw.arch import load_arch
     from hwsim.functional import evaluate
+    from hwsim.hw.arch import load_arch
     from hwsim.hw.functional import FirstLayer, FunctionalConfig, with_adc
 
     session = Session.open(resolve_model_path(args.model), args.data_root, ConversionParams())

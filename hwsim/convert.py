@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hwsim.atomic import atomic_path
 from hwsim.data import ImageSet
 from hwsim.graph import Layer, LayerGraph, LayerKind
-from hwsim.atomic import atomic_path
 from hwsim.nets import (
     Checkpoint,
     ConvBlock,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import typing
@@ -140,6 +141,9 @@ def write_trace(trace: Trace, folder: Path) -> Path:
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a trace folder is a normal folder
     try:
         arrays: dict[str, np.ndarray] = {}
         plain = _flatten(trace.sim, "sim", arrays)

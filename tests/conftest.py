@@ -1,5 +1,7 @@
 """Shared fixtures: a tiny trained checkpoint on the synthetic dataset."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -30,3 +32,13 @@ def tiny_checkpoint(tiny_config, tmp_path_factory):
     path = tmp_path_factory.mktemp("models") / "tiny.pt"
     save_checkpoint(ckpt, path)
     return ckpt, path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_stays_clean():
+    """Tests never write into the checkout: its traces/ folder is the same after the run."""
+    traces = Path(__file__).resolve().parents[1] / "traces"
+    before = sorted(p.name for p in traces.iterdir()) if traces.is_dir() else []
+    yield
+    after = sorted(p.name for p in traces.iterdir()) if traces.is_dir() else []
+    assert after == before, f"tests wrote into {traces}: {sorted(set(after) - set(before))}"

@@ -20,6 +20,7 @@ def test_run_writes_reports(tiny_checkpoint, tmp_path, capsys):
     code, text = run_cli(
         capsys, "run", "--arch", ARCH, "--model", str(path), "--ic", "4",
         "--timesteps", "30", "--images", "32", "--tune-images", "32", "--out", str(out),
+        "--traces", str(tmp_path / "traces"),
     )  # fmt: skip
     assert code == 0, text
     assert "BSF-Grid" in text and "tile_buffer" in text
@@ -190,3 +191,24 @@ def test_event_model_runs_on_an_unrolled_mapping(tiny_checkpoint, tmp_path, caps
         assert code == 0, text
         dl_pj[model] = pd.read_csv(out / "accuracy_energy.csv")["energy_dl_pj"].iloc[-1]
     assert 0 < dl_pj["event"] < dl_pj["spikesim"]
+
+
+def test_no_cache_writes_nothing_and_says_so(tiny_checkpoint, tmp_path, capsys):
+    _, path = tiny_checkpoint
+    traces = tmp_path / "traces"
+    common = ["--model", str(path), "--timesteps", "12", "--traces", str(traces), "--no-cache"]
+    code, text = run_cli(capsys, "tune", *common, "--ic", "4", "--tune-images", "16")
+    assert code == 0, text
+    assert "not stored" in text
+    code, text = run_cli(capsys, "trace", *common, "--images", "4")
+    assert code == 0, text
+    assert "not stored (--no-cache)" in text
+    assert not traces.exists()  # neither the trace nor the tuning was cached
+
+
+def test_tune_table_shows_alpha_only_at_timesteps_that_exist(tiny_checkpoint, tmp_path, capsys):
+    _, path = tiny_checkpoint
+    argv = ["tune", "--model", str(path), "--timesteps", "30", "--ic", "4"]
+    code, text = run_cli(capsys, *argv, "--tune-images", "16", "--traces", str(tmp_path / "t"))
+    assert code == 0, text
+    assert "alpha t=10" in text and "alpha t=30" in text and "t=100" not in text

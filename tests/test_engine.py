@@ -116,9 +116,7 @@ def oracle(
     v: list[np.ndarray | None] = [None] * n_layers
     fired: list[np.ndarray | None] = [None] * n_layers
     layer_spikes = np.zeros((timesteps, n_layers), np.int64)
-    head_spikes = {
-        h: np.zeros((len(images), timesteps, graph.classes), np.uint8) for h in heads
-    }
+    head_spikes = {h: np.zeros((len(images), timesteps, graph.classes), np.uint8) for h in heads}
     inputs: dict[str, list[np.ndarray | None]] = {
         name: [] for ly in layers for (_, _, _, name) in ly["inputs"]
     }

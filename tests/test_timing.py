@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from hwsim.graph import FC_HEAD
-from hwsim.hw.arch import load_arch
 from hwsim.hw.activity import LayerActivity, full_activity
+from hwsim.hw.arch import load_arch
 from hwsim.hw.mapping import map_network
 from hwsim.hw.noc import NocFlow, link_loads, producer_traffic, transfer_cycles, xy_links
 from hwsim.hw.timing import latency_ns, pipeline_finish_cycles, run_timing, stage_cycles

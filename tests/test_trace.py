@@ -101,3 +101,21 @@ def test_wrong_shape_and_edited_key_are_refused(trace, tmp_path):
 def test_not_a_trace(tmp_path):
     with pytest.raises(TraceError, match="not a trace folder"):
         read_trace(tmp_path)
+
+
+def test_trace_folders_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    from hwsim.engine import SimResult
+    from hwsim.trace import Trace, TraceKey, write_trace
+
+    key = TraceKey("0" * 64, "1" * 64, {}, {}, 2, 0, "synthetic", "test", "2" * 64, 1, (-1,), {})
+    sim = SimResult({-1: np.zeros((1, 2, 2), np.uint8)}, ("a",), np.zeros((2, 1), np.int64),
+                    np.ones(1, np.int64))  # fmt: skip
+    folder = write_trace(
+        Trace(key, np.zeros(1, np.int64), np.zeros(1, np.int64), sim), tmp_path / "t"
+    )
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask

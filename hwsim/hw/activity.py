@@ -28,8 +28,9 @@ class LayerActivity:
     `active_pe_ops[t, l]`: PE operations of layer `layer_names[l]` at timestep t with at least
     one spiking input row (`hwsim.hw.geometry.active_pe_operations`); `input_spikes[t, l]`:
     spikes arriving at the layer's rows (for the analog first layer: non-zero inputs);
-    `output_spikes[t, l]`: spikes the layer's neurons sent (0 for a residual skip conv, whose partial sums join its
-    block's conv2 neurons; conv2 carries the join's spikes). All (T, L), int64 or float64.
+    `output_spikes[t, l]`: spikes the layer's neurons sent (0 for a residual skip conv,
+    whose partial sums join its block's conv2 neurons; conv2 carries the join's
+    spikes). All (T, L), int64 or float64.
     """
 
     layer_names: tuple[str, ...]
@@ -119,5 +120,3 @@ def fusion_activity(
     compares = (classes - 1 + 1) * n
     events = np.stack([ic + fc, n, multiplies, compares], axis=1)
     return FusionActivity(images=images, events=events)
-
-

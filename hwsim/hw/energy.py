@@ -74,6 +74,7 @@ _COST_KEY: dict[str, str] = {
 }
 """Component -> field of `EnergyTable` holding the energy of one of its events."""
 
+
 def event_costs_pj(table: EnergyTable, components: Sequence[str] = COMPONENTS) -> dict[str, float]:
     """Energy of one event of each component, pJ, from the architecture's energy table."""
     return {name: getattr(table, _COST_KEY[name]) for name in components}

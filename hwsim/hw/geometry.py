@@ -99,7 +99,6 @@ def pe_event_counts(arch: Architecture, kernel: tuple[int, int]) -> dict[str, in
     }
 
 
-
 def mapped_pe_operations(layer: Layer, arch: Architecture) -> int:
     """PE operations of `layer` per timestep under `arch.mapping.style`.
 
@@ -163,9 +162,7 @@ def layer_patches(
     return out.reshape(kh * kw, n, ho * wo, c)
 
 
-def active_pe_operations(
-    layer: Layer, arch: Architecture, patches: torch.Tensor
-) -> torch.Tensor:
+def active_pe_operations(layer: Layer, arch: Architecture, patches: torch.Tensor) -> torch.Tensor:
     """Active PE operations per image, (N,) int64, from binary input rows (P, N, L, C)
     (`layer_patches`).
 
@@ -193,5 +190,3 @@ def active_pe_operations(
         active = flat.reshape(n, positions_out, groups, rows).any(dim=3)
     col_groups = _ceil_div(spikesim_geometry(layer).out_channels, arch.crossbar.cols)
     return active.sum(dim=(1, 2)).to(torch.int64) * col_groups
-
-
