@@ -33,7 +33,6 @@ from hwsim.data import ImageSet, load_dataset
 from hwsim.engine import BACKENDS, Activity, ActivitySpec, simulate
 from hwsim.fusion import (
     DEFAULT_ALPHA_GRID,
-    EvidencePooling,
     FixedPoint,
     FusionComparison,
     Tuning,
@@ -48,15 +47,10 @@ from hwsim.hw.energy import EnergyBreakdown, RunEnergy, run_energy, spikesim_ene
 from hwsim.hw.mapping import map_network
 from hwsim.hw.noc import flit_hops, producer_traffic
 from hwsim.hw.timing import TimingResult, latency_ns, run_timing
-from hwsim.methods import METHODS, Heads, Method
+from hwsim.methods import METHODS, EvidencePooling, Heads, Method
 from hwsim.metrics import Curve, Summary, summarize
-from hwsim.nets import (
-    Checkpoint,
-    ModelError,
-    NetSpec,
-    checkpoint_from_payload,
-    read_model_file,
-)
+from hwsim.nets import Checkpoint, checkpoint_from_payload, read_model_file
+from hwsim.netspec import ModelError, NetSpec
 from hwsim.trace import (
     Trace,
     TraceError,

@@ -5,18 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hwsim.api import SimConfig
-from hwsim.convert import ConversionError, ConversionParams
-from hwsim.data import DATASETS, DatasetError
-from hwsim.fusion import EvidencePooling
+from hwsim.data import DATASETS
 from hwsim.graph import FC_HEAD
-from hwsim.hw.arch import ArchConfigError, EnergyModel
-from hwsim.nets import NETS, ModelError, NetSpec, resolve_model_path
-from hwsim.trace import TraceError
+from hwsim.hw.arch import EnergyModel
+from hwsim.methods import EvidencePooling
+from hwsim.netspec import NETS, NetSpec, resolve_model_path
+
+if TYPE_CHECKING:  # the heavy stages (torch, numba) load only when a command runs them
+    from hwsim.api import SimConfig
+    from hwsim.convert import ConversionParams
 
 DEFAULT_ARCH = Path("arch_configs/spikesim.yaml")
 DEFAULT_MODEL = "vgg19.pt"
@@ -101,7 +103,7 @@ def cmd_convert(args: argparse.Namespace, console: Console) -> None:
     ckpt = load_checkpoint(path)
     seed = int(ckpt.dataset.get("split_seed", 0))
     calib = load_dataset(ckpt.dataset["name"], "train", args.data_root, seed=seed)
-    params = ConversionParams(args.percentile, args.max_images, 1.0, args.v0)
+    params = _conversion(args.v0, percentile=args.percentile, max_images=args.max_images)
     snn = convert(ckpt, calib, params)
     console.print(
         f"converted {path}: lambda per layer = {', '.join(f'{s:.3g}' for s in snn.scales)}"
@@ -111,12 +113,18 @@ def cmd_convert(args: argparse.Namespace, console: Console) -> None:
         console.print(f"wrote {args.out} (usable as --model)")
 
 
+def _conversion(v0: float = 0.0, **params: float) -> ConversionParams:
+    from hwsim.convert import ConversionParams
+
+    return ConversionParams(v0=v0, **params)
+
+
 def _sim_config(args: argparse.Namespace) -> SimConfig:
-    from hwsim.api import coding_from_text
+    from hwsim.api import SimConfig, coding_from_text
 
     return SimConfig(
         timesteps=args.timesteps,
-        conversion=ConversionParams(v0=args.v0),
+        conversion=_conversion(args.v0),
         coding=coding_from_text(args.coding, args.seed),
         backend=args.backend,
         batch_size=args.batch_size,
@@ -181,9 +189,7 @@ def cmd_trace(args: argparse.Namespace, console: Console) -> None:
     from hwsim.api import Session, trace
     from hwsim.trace import trace_folder, write_trace
 
-    session = Session.open(
-        resolve_model_path(args.model), args.data_root, ConversionParams(v0=args.v0)
-    )
+    session = Session.open(resolve_model_path(args.model), args.data_root, _conversion(args.v0))
     data = session.split(args.split)
     if args.images is not None:
         data = data.take(args.images)
@@ -210,9 +216,7 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> None:
 
     from hwsim.api import Session, trace, tuning_for, tuning_path
 
-    session = Session.open(
-        resolve_model_path(args.model), args.data_root, ConversionParams(v0=args.v0)
-    )
+    session = Session.open(resolve_model_path(args.model), args.data_root, _conversion(args.v0))
     ics = (
         parse_ic_list(args.ic, len(session.spec.blocks())) if args.ic else session.spec.ic_positions
     )
@@ -327,7 +331,7 @@ def cmd_functional(args: argparse.Namespace, console: Console) -> None:
     from hwsim.hw.arch import load_arch
     from hwsim.hw.functional import FirstLayer, FunctionalConfig, with_adc
 
-    session = Session.open(resolve_model_path(args.model), args.data_root, ConversionParams())
+    session = Session.open(resolve_model_path(args.model), args.data_root, _conversion())
     arch = load_arch(Path(args.arch))
     data = session.split("test").take(args.images)
     bit_list = parse_ic_list(args.adc_bits)
@@ -503,20 +507,11 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
         args.func(args, console)
-    except (
-        ArchConfigError,
-        ConversionError,
-        DatasetError,
-        ModelError,
-        TraceError,
-        UsageError,
-        ValueError,
-        FileNotFoundError,
-    ) as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False)
+    except (ValueError, FileNotFoundError) as e:  # every hwsim input error is a ValueError
+        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False)
         return 2
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
+        Console(stderr=True).print("[yellow]interrupted[/]")
         return 130
     return 0
 

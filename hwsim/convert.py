@@ -29,12 +29,11 @@ from hwsim.nets import (
     Checkpoint,
     ConvBlock,
     HeadedNet,
-    ModelError,
-    NetSpec,
     checkpoint_from_payload,
     checkpoint_payload,
     read_model_file,
 )
+from hwsim.netspec import ModelError, NetSpec
 
 
 class ConversionError(ValueError):

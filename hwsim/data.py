@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct
@@ -151,33 +149,6 @@ def make_synthetic(
     return ImageSet(
         x, y.astype(np.int64), "synthetic", split, num_classes, np.arange(n, dtype=np.int64)
     )
-
-
-def augment_cifar(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """The paper's CIFAR training augmentation (section 6.2), per image, batched.
-
-    Random HxW crop after 4-pixel zero padding, horizontal flip with p=0.5, then rotation by a
-    uniform angle in [-15, 15] degrees about the centre, composed into one nearest-neighbour
-    `grid_sample` (torchvision's defaults). Zero means 0 in `x`'s (normalised) space.
-    `x`: float (N, C, H, W); returns the same shape, dtype and device.
-    """
-    n, _, h, w = x.shape
-    opts = {"generator": generator, "device": generator.device}
-    shift = torch.randint(-4, 5, (n, 2), **opts).to(x.device, torch.float64)
-    flip = torch.rand(n, **opts).to(x.device) < 0.5
-    angle = ((torch.rand(n, **opts) * 2 - 1) * math.radians(15)).to(x.device, torch.float64)
-    # Output pixel u (pixel units about the centre) reads input flip(rot(-angle) u) + shift.
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    sign = torch.where(flip, -1.0, 1.0).to(torch.float64)
-    a = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)
-    a[:, 0] *= sign[:, None]
-    # Pixel units -> affine_grid's normalised [-1, 1] units (align_corners=False).
-    scale = torch.tensor([w / 2, h / 2], dtype=torch.float64, device=x.device)
-    theta = torch.cat(
-        [a * scale[None, None, :] / scale[None, :, None], (shift / scale)[..., None]], 2
-    )
-    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 
 def _check_name(name: str) -> str:

@@ -1,6 +1,7 @@
-"""Fusion figures (matplotlib Agg): alpha(t) with its PWL fit (paper Fig. 6), accuracy vs energy
-with the 99% line (Fig. 8), R by IC position (Fig. 9), and the coin-toss MLE vs Bayesian
-demonstration (Figs. 2 and 4).
+"""Fusion figures: alpha(t) with its PWL fit (paper Fig. 6), accuracy vs energy with the 99%
+line (Fig. 8), R by IC position (Fig. 9), and the coin-toss MLE vs Bayesian demonstration
+(Figs. 2 and 4). Drawn with matplotlib's object API (no pyplot), so the caller's backend is
+left as it is.
 
 Inputs are plain arrays and `metrics.Curve`s. Every file is written atomically; each figure is
 saved once per format (PNG and SVG by default) beside the given path, whose suffix is ignored.
@@ -12,36 +13,38 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from hwsim.atomic import atomic_path  # noqa: E402
-from hwsim.fusion import Estimator, posterior  # noqa: E402
-from hwsim.metrics import Curve  # noqa: E402
+from hwsim.atomic import atomic_path
+from hwsim.fusion import Estimator, posterior
+from hwsim.metrics import Curve
 
 FORMATS: tuple[str, ...] = ("png", "svg")
 
 _ENERGY_UNITS: dict[str, float] = {"pJ": 1.0, "nJ": 1e3, "uJ": 1e6, "mJ": 1e9}
 
 
+def _figure(size: tuple[float, float]) -> Figure:
+    return Figure(figsize=size, dpi=120)
+
+
 def save_figure(fig: Figure, path: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Write `fig` as path.<fmt> for each format, atomically, close it, return the paths."""
+    """Write `fig` as path.<fmt> for each format, atomically, and return the paths. SVGs carry
+    no date and a fixed id salt, so identical runs write identical files."""
     out = []
     for fmt in formats:
         target = Path(path).with_suffix(f".{fmt}")
-        with atomic_path(target) as tmp:
+        with atomic_path(target) as tmp, matplotlib.rc_context({"svg.hashsalt": "hwsim"}):
             fig.savefig(tmp, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
         out.append(target)
-    plt.close(fig)
     return out
 
 
 def _finish(
     fig: Figure,
-    ax: plt.Axes,
+    ax: Axes,
     title: str,
     path: str | Path,
     formats: Sequence[str],
@@ -68,7 +71,8 @@ def plot_alpha(
 
     alpha[name] is (T,) with t = 1..T. The y axis is symlog (alpha spans decades, 0 included).
     """
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    fig = _figure((7, 4.2))
+    ax = fig.subplots()
     for i, (name, a) in enumerate(alpha.items()):
         color = f"C{i}"
         t = np.arange(1, len(a) + 1)
@@ -93,7 +97,8 @@ def plot_accuracy_energy(
 ) -> list[Path]:
     """Accuracy (%) vs energy per inference for every curve, with the target line (Fig. 8)."""
     scale = _ENERGY_UNITS[energy_unit]
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    fig = _figure((7, 4.5))
+    ax = fig.subplots()
     low = 100.0
     for c in curves:
         ax.plot(c.energy_pj / scale, 100 * np.asarray(c.accuracy), lw=1.5, label=c.name)
@@ -121,7 +126,8 @@ def plot_reduction_by_ic(
     is drawn as a gap and marked with an x on the zero line.
     """
     ics = np.asarray(ic_positions)
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    fig = _figure((7, 4.2))
+    ax = fig.subplots()
     ax.axhline(0, color="k", lw=0.8)
     for i, (name, r) in enumerate(reductions.items()):
         r = np.asarray(r, np.float64)
@@ -182,7 +188,8 @@ def coin_toss_figure(
         "alpha=100, r=0.3": "C1",
         "alpha=100, r=0.4": "C4",
     }
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), dpi=120, sharey=True)
+    fig = _figure((13, 3.8))
+    axes = fig.subplots(1, 3, sharey=True)
     for ax, (title, names) in zip(axes, panels, strict=True):
         ax.axhspan(0.95 * p_true, 1.05 * p_true, color="red", alpha=0.2, label="within 5%")
         for name in names:

@@ -64,3 +64,17 @@ METHODS: dict[Method, MethodSpec] = {
     ),
 }
 """Every method, in report order."""
+
+
+class EvidencePooling(StrEnum):
+    """How empirical Bayes pools eq. 30 over the images and classes of a timestep.
+
+    JOINT: one alpha maximising the summed log marginal likelihood
+    (`hwsim.fusion.empirical_bayes_alpha`).
+    ENTRY_MEAN: each (image, class) entry's own maximising alpha on a grid, averaged over the
+    entries — the BayesianSpikeFusion code's procedure (tune_hyperparams.py, grid 0..100),
+    computed here in log space (`hwsim.fusion.entry_mean_alpha`).
+    """
+
+    JOINT = "joint"
+    ENTRY_MEAN = "entry-mean"

@@ -21,7 +21,7 @@ from hwsim.graph import FC_HEAD
 from hwsim.hw.arch import load_arch
 from hwsim.hw.energy import pe_energy_components_pj
 from hwsim.methods import Method
-from hwsim.nets import ModelError, NetSpec
+from hwsim.netspec import ModelError, NetSpec
 from hwsim.report import write_run
 from hwsim.trace import TraceError
 

@@ -212,3 +212,22 @@ def test_tune_table_shows_alpha_only_at_timesteps_that_exist(tiny_checkpoint, tm
     code, text = run_cli(capsys, *argv, "--tune-images", "16", "--traces", str(tmp_path / "t"))
     assert code == 0, text
     assert "alpha t=10" in text and "alpha t=30" in text and "t=100" not in text
+
+
+def test_help_loads_no_heavy_stage_and_hwsim_leaves_the_plot_backend_alone():
+    """`hwsim --help` imports neither torch nor numba (they load when a command runs), and
+    importing hwsim's figures and report does not switch matplotlib's backend."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, matplotlib; matplotlib.use('pdf');"
+        "from hwsim.cli import build_parser; build_parser().format_help();"
+        "print(sorted({'torch', 'numba', 'scipy', 'pandas'} & set(sys.modules)));"
+        "import hwsim.report, hwsim.figures; print(matplotlib.get_backend())"
+    )
+    env = {**os.environ, "MPLBACKEND": ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["[]", "pdf"]

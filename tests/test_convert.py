@@ -7,7 +7,8 @@ import torch
 from hwsim.convert import ConversionError, ConversionParams, convert, fold_bn
 from hwsim.data import load_dataset, make_synthetic
 from hwsim.graph import FC_HEAD
-from hwsim.nets import Checkpoint, HeadedNet, NetSpec
+from hwsim.nets import Checkpoint, HeadedNet
+from hwsim.netspec import NetSpec
 
 
 def test_fold_bn_matches_conv_then_bn():

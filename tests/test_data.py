@@ -16,12 +16,12 @@ from hwsim.data import (
     DATASETS,
     DatasetError,
     ImageSet,
-    augment_cifar,
     dataset_input_shape,
     dataset_num_classes,
     load_dataset,
     make_synthetic,
 )
+from hwsim.train import augment_cifar
 
 # ---------------------------------------------------------------------------- mnist5k
 

@@ -31,7 +31,7 @@ from hwsim.hw.geometry import (
 )
 from hwsim.hw.mapping import input_row_groups, map_network
 from hwsim.hw.noc import flit_hops, producer_traffic
-from hwsim.nets import NetSpec
+from hwsim.netspec import NetSpec
 from tests import geometry as G
 
 ROOT = Path(__file__).resolve().parents[1]

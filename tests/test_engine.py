@@ -30,7 +30,8 @@ from hwsim.engine.plan import build_plan
 from hwsim.graph import FC_HEAD, Layer, LayerGraph, LayerKind, Role
 from hwsim.hw.arch import MappingStyle, load_arch
 from hwsim.hw.geometry import active_pe_operations, layer_patches
-from hwsim.nets import Checkpoint, HeadedNet, NetSpec
+from hwsim.nets import Checkpoint, HeadedNet
+from hwsim.netspec import NetSpec
 
 torch.set_num_threads(1)
 

@@ -24,7 +24,7 @@ from hwsim.hw.functional import (
     quantise_network,
     with_adc,
 )
-from hwsim.nets import NetSpec
+from hwsim.netspec import NetSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIKESIM = load_arch(ROOT / "arch_configs" / "spikesim.yaml")

@@ -11,7 +11,7 @@ from hwsim.graph import (
     Role,
     head_tag,
 )
-from hwsim.nets import NetSpec
+from hwsim.netspec import NetSpec
 
 
 def test_head_tag():

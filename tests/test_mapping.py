@@ -11,7 +11,7 @@ from hwsim.hw.arch import Architecture, Placement, load_arch, parse_arch
 from hwsim.hw.area import TILE_COMPONENTS, chip_area, spikesim_tile_area_um2
 from hwsim.hw.mapping import MappingError, map_network, slot_coords
 from hwsim.hw.noc import producer_traffic
-from hwsim.nets import NetSpec
+from hwsim.netspec import NetSpec
 from hwsim.report import mapping_table
 from tests.geometry import chain, conv, gap, linear
 

@@ -6,14 +6,8 @@ import pytest
 import torch
 
 from hwsim.graph import FC_HEAD, LayerKind
-from hwsim.nets import (
-    HeadedNet,
-    ModelError,
-    NetSpec,
-    load_checkpoint,
-    resolve_model_path,
-    save_checkpoint,
-)
+from hwsim.nets import HeadedNet, load_checkpoint, save_checkpoint
+from hwsim.netspec import ModelError, NetSpec, resolve_model_path
 
 
 def test_vgg19_channels_and_strides_follow_design():

@@ -11,7 +11,7 @@ from hwsim.hw.arch import load_arch
 from hwsim.hw.mapping import map_network
 from hwsim.hw.noc import NocFlow, link_loads, producer_traffic, transfer_cycles, xy_links
 from hwsim.hw.timing import latency_ns, pipeline_finish_cycles, run_timing, stage_cycles
-from hwsim.nets import NetSpec
+from hwsim.netspec import NetSpec
 from tests.geometry import chain, conv, gap, linear
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hwsim.graph import FC_HEAD
-from hwsim.nets import NetSpec
+from hwsim.netspec import NetSpec
 from hwsim.train import TrainConfig, tau, train
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 from numba import njit
@@ -269,19 +268,6 @@ def empirical_bayes_alpha(
     return EmpiricalBayesResult(
         AlphaSchedule(alpha, AlphaMethod.EMPIRICAL_BAYES, estimator), values
     )
-
-
-class EvidencePooling(StrEnum):
-    """How empirical Bayes pools eq. 30 over the images and classes of a timestep.
-
-    JOINT: one alpha maximising the summed log marginal likelihood (`empirical_bayes_alpha`).
-    ENTRY_MEAN: each (image, class) entry's own maximising alpha on a grid, averaged over the
-    entries — the BayesianSpikeFusion code's procedure (tune_hyperparams.py, grid 0..100),
-    computed here in log space (`entry_mean_alpha`).
-    """
-
-    JOINT = "joint"
-    ENTRY_MEAN = "entry-mean"
 
 
 ENTRY_MEAN_GRID: tuple[float, ...] = tuple(float(a) for a in range(1, 101))

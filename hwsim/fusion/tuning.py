@@ -17,7 +17,7 @@ from hwsim.fusion.alpha_search import (
     grid_search_alpha,
 )
 from hwsim.fusion.early_exit import EarlyExit, tune_early_exit
-from hwsim.fusion.empirical_bayes import EvidencePooling, empirical_bayes_alpha, entry_mean_alpha
+from hwsim.fusion.empirical_bayes import empirical_bayes_alpha, entry_mean_alpha
 from hwsim.fusion.lut import (
     AlphaLUT,
     ApproximationReport,
@@ -28,7 +28,7 @@ from hwsim.fusion.lut import (
     fit_pwl,
 )
 from hwsim.fusion.posterior import Estimator, accuracy_over_time
-from hwsim.methods import Method
+from hwsim.methods import EvidencePooling, Method
 
 
 @dataclass(frozen=True)
