@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -395,6 +395,41 @@ def tuning_for(
         }
         atomic_write_text(path, json.dumps(payload))
     return tuning
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """The tuning trace, and per IC its tuning and where it is stored (None: not stored)."""
+
+    trace: Trace
+    tunings: dict[int, Tuning]
+    paths: dict[int, Path | None]
+
+
+def tune(
+    session: Session,
+    sim: SimConfig,
+    ics: Sequence[int] | None = None,
+    *,
+    tune_images: int = 1000,
+    trace_root: Path | None = DEFAULT_TRACE_ROOT,
+    pooling: EvidencePooling = EvidencePooling.JOINT,
+    progress: ProgressFn | None = None,
+    warn: WarnFn | None = None,
+) -> TuneResult:
+    """Tune every IC of `ics` (None: all of the checkpoint's) on the first `tune_images`
+    training images; with trace_root None nothing is read from or written to disk."""
+    ics = tuple(session.spec.ic_positions if ics is None else ics)
+    for ic in ics:
+        _check_ic(session.spec, ic)
+    train = session.split("train")
+    data = train.take(min(tune_images, len(train)))
+    t = trace(session, data, sim, trace_root=trace_root, progress=progress, warn=warn, stage="tune")
+    tunings = {ic: tuning_for(t, ic, trace_root, pooling) for ic in ics}
+    paths = {
+        ic: None if trace_root is None else tuning_path(trace_root, t, ic, pooling) for ic in ics
+    }
+    return TuneResult(t, tunings, paths)
 
 
 def _check_ic(spec: NetSpec, ic: int) -> None:

@@ -212,46 +212,23 @@ def cmd_trace(args: argparse.Namespace, console: Console) -> None:
 
 
 def cmd_tune(args: argparse.Namespace, console: Console) -> None:
-    from rich.table import Table
-
-    from hwsim.api import Session, trace, tuning_for, tuning_path
+    from hwsim.api import Session, tune
+    from hwsim.report import tune_table
 
     session = Session.open(resolve_model_path(args.model), args.data_root, _conversion(args.v0))
-    ics = (
-        parse_ic_list(args.ic, len(session.spec.blocks())) if args.ic else session.spec.ic_positions
-    )
-    train = session.split("train")
-    data = train.take(min(args.tune_images, len(train)))
-    root = _trace_root(args)
+    ics = parse_ic_list(args.ic, len(session.spec.blocks())) if args.ic else None
     with _progress(console) as progress:
-        t = trace(
+        result = tune(
             session,
-            data,
             _sim_config(args),
-            trace_root=root,
+            ics,
+            tune_images=args.tune_images,
+            trace_root=_trace_root(args),
+            pooling=EvidencePooling(args.emp_pooling),
             progress=_Bars(progress),
             warn=_warn(console),
-            stage="tune",
         )
-    table = Table(title=f"alpha(t) tuned on {len(data)} training images, T = {t.key.timesteps}")
-    steps = t.key.timesteps
-    shown = [k for k in (10, 100) if k < steps] + [steps]
-    for col in ("IC", "method", *(f"alpha t={k}" for k in shown), "LUT entries", "file"):
-        table.add_column(col)
-    for ic in ics:
-        pooling = EvidencePooling(args.emp_pooling)
-        tuning = tuning_for(t, ic, root, pooling)
-        for name, s in tuning.schedules.items():
-            table.add_row(
-                str(ic),
-                name,
-                *(f"{s.alpha[k - 1]:.3g}" for k in shown),
-                str(len(tuning.luts[name].t)),
-                "not stored (--no-cache)"
-                if root is None
-                else str(tuning_path(root, t, ic, pooling)),
-            )
-    console.print(table)
+    console.print(tune_table(result))
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> None:
@@ -301,35 +278,26 @@ def _geometry_spec(args: argparse.Namespace) -> NetSpec:
 
 
 def cmd_map(args: argparse.Namespace, console: Console) -> None:
-    from rich.table import Table
-
     from hwsim.hw.arch import load_arch
     from hwsim.hw.area import chip_area
     from hwsim.hw.mapping import map_network
-    from hwsim.report import mapping_table, write_csv
+    from hwsim.report import area_table, mapping_table, write_csv
 
     spec = _geometry_spec(args)
     mapping = map_network(load_arch(Path(args.arch)), spec.graph())
     console.print(mapping_table(mapping))
-    area = chip_area(mapping)
-    table = Table(title=f"Area by component ({area.total_mm2:.3f} mm^2 in all)")
-    table.add_column("component")
-    table.add_column("area (um^2)", justify="right")
-    for name, um2 in area.per_component_um2().items():
-        table.add_row(name, f"{um2:,.1f}")
-    console.print(table)
+    console.print(area_table(chip_area(mapping)))
     out = Path(args.out) / "mapping.csv"
     write_csv(mapping.to_frame(), out)
     console.print(f"wrote {out}")
 
 
 def cmd_functional(args: argparse.Namespace, console: Console) -> None:
-    from rich.table import Table
-
     from hwsim.api import Session
     from hwsim.functional import evaluate
     from hwsim.hw.arch import load_arch
     from hwsim.hw.functional import FirstLayer, FunctionalConfig, with_adc
+    from hwsim.report import functional_table
 
     session = Session.open(resolve_model_path(args.model), args.data_root, _conversion())
     arch = load_arch(Path(args.arch))
@@ -337,29 +305,15 @@ def cmd_functional(args: argparse.Namespace, console: Console) -> None:
     bit_list = parse_ic_list(args.adc_bits)
     keep = (FC_HEAD,) if args.ic is None else (args.ic, FC_HEAD)
     snn = session.snn.with_heads(keep)
-    table = Table(
-        title=f"Hardware-functional mode on {len(data)} test images, T = {args.timesteps}"
-    )
-    columns = ("ADC bits", "full scale (levels)", "FC acc. ideal (quantised w)")
-    columns += ("FC acc. hardware", "FC spike agreement", "ADC clip rate")
-    for col in columns:
-        table.add_column(col, justify="right")
+    config = FunctionalConfig(first_layer=FirstLayer(args.first_layer))
+    rows = []
     with _progress(console) as progress:
         bar = progress.add_task("ADC settings", total=len(bit_list))
         for bits in bit_list:
             a = with_adc(arch, bits, full_scale_levels=args.full_scale_levels)
-            config = FunctionalConfig(first_layer=FirstLayer(args.first_layer))
-            rep = evaluate(snn, a, data.x, data.y, args.timesteps, config)
-            table.add_row(
-                str(bits),
-                f"{a.adc_full_scale_levels:g}",
-                f"{100 * rep.accuracy['quantised'][FC_HEAD]:.1f}%",
-                f"{100 * rep.accuracy['hardware'][FC_HEAD]:.1f}%",
-                f"{100 * rep.head_agreement[FC_HEAD]:.2f}%",
-                f"{rep.adc_clip_fraction:.2e}",
-            )
+            rows.append((a, evaluate(snn, a, data.x, data.y, args.timesteps, config)))
             progress.advance(bar)
-    console.print(table)
+    console.print(functional_table(rows, len(data), args.timesteps))
 
 
 def cmd_estimate(args: argparse.Namespace, console: Console) -> None:

@@ -21,7 +21,10 @@ from hwsim.hw.energy import EnergyBreakdown, RunEnergy
 from hwsim.hw.mapping import Mapping
 
 if TYPE_CHECKING:  # report is below api: it reads api's results, it never calls api
-    from hwsim.api import EstimateResult, ICEvaluation, RunResult
+    from hwsim.api import EstimateResult, ICEvaluation, RunResult, TuneResult
+    from hwsim.functional import FunctionalReport
+    from hwsim.hw.arch import Architecture
+    from hwsim.hw.area import AreaBreakdown
 
 
 def _fmt_energy(pj: float | None) -> str:
@@ -46,10 +49,6 @@ def _fmt_time(ns: float | None) -> str:
     return f"{ns:.0f} ns"
 
 
-def _key(name: str) -> str:
-    return name.lower().replace("-", "_")
-
-
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.10g")
@@ -62,12 +61,12 @@ def accuracy_energy_frame(ev: ICEvaluation) -> pd.DataFrame:
     t = np.arange(1, T + 1)
     data: dict[str, object] = {"timestep": t}
     for name, curve in ev.curves.items():
-        data[f"accuracy_{_key(name)}"] = curve.accuracy
-        data[f"energy_{_key(name)}_pj"] = curve.energy_pj
-        data[f"latency_{_key(name)}_ns"] = ev.latency_ns[name]
+        data[f"accuracy_{name.key}"] = curve.accuracy
+        data[f"energy_{name.key}_pj"] = curve.energy_pj
+        data[f"latency_{name.key}_ns"] = ev.latency_ns[name]
     for name, schedule in ev.fusion.tuning.schedules.items():
-        data[f"alpha_{_key(name)}"] = schedule.alpha[:T]
-        data[f"alpha_{_key(name)}_lut"] = ev.fusion.tuning.luts[name](t)
+        data[f"alpha_{name.key}"] = schedule.alpha[:T]
+        data[f"alpha_{name.key}_lut"] = ev.fusion.tuning.luts[name](t)
     data["early_exit_margin_threshold"] = ev.fusion.tuning.early_exit.threshold[:T]
     return pd.DataFrame(data)
 
@@ -312,4 +311,57 @@ def mapping_table(mapping: Mapping, title: str | None = None) -> Table:
         f"[bold]{mapping.tiles:,}[/]",
         f"[bold]{100 * mapping.utilisation:.1f}%[/]",
     )
+    return table
+
+
+def area_table(area: AreaBreakdown) -> Table:
+    """Chip area by component (um^2) with the total in mm^2."""
+    table = Table(title=f"Area by component ({area.total_mm2:.3f} mm^2 in all)")
+    table.add_column("component")
+    table.add_column("area (um^2)", justify="right")
+    for name, um2 in area.per_component_um2().items():
+        table.add_row(name, f"{um2:,.1f}")
+    return table
+
+
+def tune_table(result: TuneResult) -> Table:
+    """Per IC and fusion method: alpha at t = 10, 100 (those within T) and T, LUT entries, and
+    where the tuning is stored."""
+    steps = result.trace.key.timesteps
+    shown = [k for k in (10, 100) if k < steps] + [steps]
+    table = Table(title=f"alpha(t) tuned on {result.trace.key.images} training images, T = {steps}")
+    for col in ("IC", "method", *(f"alpha t={k}" for k in shown), "LUT entries", "file"):
+        table.add_column(col)
+    for ic, tuning in result.tunings.items():
+        path = result.paths[ic]
+        for method, schedule in tuning.schedules.items():
+            table.add_row(
+                str(ic),
+                str(method),
+                *(f"{schedule.alpha[k - 1]:.3g}" for k in shown),
+                str(len(tuning.luts[method].t)),
+                "not stored (--no-cache)" if path is None else str(path),
+            )
+    return table
+
+
+def functional_table(
+    rows: list[tuple[Architecture, FunctionalReport]], images: int, timesteps: int
+) -> Table:
+    """Per ADC setting: FC accuracy of the quantised ideal engine and of the hardware mode, FC
+    spike agreement and the ADC clip rate."""
+    table = Table(title=f"Hardware-functional mode on {images} test images, T = {timesteps}")
+    columns = ("ADC bits", "full scale (levels)", "FC acc. ideal (quantised w)")
+    columns += ("FC acc. hardware", "FC spike agreement", "ADC clip rate")
+    for col in columns:
+        table.add_column(col, justify="right")
+    for arch, rep in rows:
+        table.add_row(
+            str(arch.adc.bits),
+            f"{arch.adc_full_scale_levels:g}",
+            f"{100 * rep.accuracy['quantised'][FC_HEAD]:.1f}%",
+            f"{100 * rep.accuracy['hardware'][FC_HEAD]:.1f}%",
+            f"{100 * rep.head_agreement[FC_HEAD]:.2f}%",
+            f"{rep.adc_clip_fraction:.2e}",
+        )
     return table
