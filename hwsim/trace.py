@@ -9,10 +9,13 @@ arrays whose shapes disagree with the metadata. Format reference: docs/trace-for
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import typing
@@ -24,13 +27,14 @@ import numpy as np
 
 from hwsim import __version__
 from hwsim.engine import SimResult
+from hwsim.errors import HwsimError
 
 TRACE_FORMAT_VERSION = 1
 META_FILE = "meta.json"
 ARRAYS_FILE = "arrays.npz"
 
 
-class TraceError(ValueError):
+class TraceError(HwsimError):
     """A trace folder that cannot be used; the message names the path and the problem."""
 
 
@@ -136,11 +140,68 @@ def _result_types() -> dict[str, type]:
     return found
 
 
+_TEMP = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")
+"""Temporary folders of trace writes: .<folder>.<pid>.<random>.tmp"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(root: Path) -> None:
+    """Remove the temporary folders that killed trace writes left under `root` (those whose
+    writing process is gone)."""
+    if not root.is_dir():
+        return
+    for entry in root.iterdir():
+        m = _TEMP.match(entry.name)
+        if m and entry.is_dir() and not _alive(int(m.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _swap_in(tmp: Path, folder: Path) -> None:
+    """Rename the finished `tmp` to `folder`, replacing an earlier one. Safe when several
+    writers race for the same folder: a trace's content is fixed by its key, so whichever
+    complete copy lands last stays and no writer fails."""
+    busy = (errno.EEXIST, errno.ENOTEMPTY)
+    try:
+        os.rename(tmp, folder)
+        return
+    except OSError as e:
+        if e.errno not in busy:
+            raise
+    old = Path(
+        tempfile.mkdtemp(prefix=f".{folder.name}.{os.getpid()}.", suffix=".tmp", dir=folder.parent)
+    )
+    try:
+        with contextlib.suppress(FileNotFoundError):  # another writer moved it away first
+            os.replace(folder, old / "replaced")
+        try:
+            os.rename(tmp, folder)
+        except OSError as e:
+            if e.errno not in busy:
+                raise
+            # another writer's complete copy landed in between: keep it
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def write_trace(trace: Trace, folder: Path) -> Path:
-    """Write `trace` into `folder` atomically (temporary folder, then rename); returns folder."""
+    """Write `trace` into `folder` atomically (temporary folder, then rename); returns folder.
+    Concurrent writers of the same folder do not interfere, and temporary folders of killed
+    writers are removed on the next write."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    remove_stale_temps(folder.parent)
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{folder.name}.{os.getpid()}.", suffix=".tmp", dir=folder.parent)
+    )
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a trace folder is a normal folder
@@ -161,9 +222,7 @@ def write_trace(trace: Trace, folder: Path) -> Path:
             "arrays_sha256": file_sha256(tmp / ARRAYS_FILE),
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
+        _swap_in(tmp, folder)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

@@ -1,6 +1,7 @@
 """Trace files: round trip, and refusal of wrong versions, checksums and shapes."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,19 +104,64 @@ def test_not_a_trace(tmp_path):
         read_trace(tmp_path)
 
 
+def _small_trace():
+    from hwsim.engine import SimResult
+    from hwsim.trace import Trace, TraceKey, indices_sha256
+
+    rows = indices_sha256(np.zeros(1, np.int64))
+    key = TraceKey("0" * 64, "1" * 64, {}, {}, 2, 0, "synthetic", "test", rows, 1, (-1,), {})
+    sim = SimResult({-1: np.zeros((1, 2, 2), np.uint8)}, ("a",), np.zeros((2, 1), np.int64),
+                    np.ones(1, np.int64))  # fmt: skip
+    return Trace(key, np.zeros(1, np.int64), np.zeros(1, np.int64), sim)
+
+
+def _write_many(folder: str, times: int) -> None:
+    from hwsim.trace import write_trace
+
+    for _ in range(times):
+        write_trace(_small_trace(), Path(folder))
+
+
 def test_trace_folders_get_the_usual_permissions(tmp_path):
     import os
     import stat
 
-    from hwsim.engine import SimResult
-    from hwsim.trace import Trace, TraceKey, write_trace
+    from hwsim.trace import write_trace
 
-    key = TraceKey("0" * 64, "1" * 64, {}, {}, 2, 0, "synthetic", "test", "2" * 64, 1, (-1,), {})
-    sim = SimResult({-1: np.zeros((1, 2, 2), np.uint8)}, ("a",), np.zeros((2, 1), np.int64),
-                    np.ones(1, np.int64))  # fmt: skip
-    folder = write_trace(
-        Trace(key, np.zeros(1, np.int64), np.zeros(1, np.int64), sim), tmp_path / "t"
-    )
+    folder = write_trace(_small_trace(), tmp_path / "t")
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask
+
+
+def test_concurrent_writers_of_one_trace_neither_fail_nor_leave_temps(tmp_path):
+    import multiprocessing as mp
+
+    from hwsim.trace import read_trace
+
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_write_many, args=(str(tmp_path / "t"), 15)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    assert read_trace(tmp_path / "t").key == _small_trace().key
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["t"]  # no temporary folder left
+
+
+def test_a_killed_writers_temp_folder_is_removed_by_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    from hwsim.trace import write_trace
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    stale = tmp_path / f".t.{int(dead.stdout)}.abc123.tmp"
+    stale.mkdir()
+    (stale / "arrays.npz").write_bytes(b"half")
+    mine = tmp_path / ".u.1.xyz.tmp"  # pid 1 is alive: another writer at work, kept
+    mine.mkdir()
+    write_trace(_small_trace(), tmp_path / "t")
+    assert not stale.exists() and mine.exists()
