@@ -1,10 +1,13 @@
 """Atomic file writes: write to a temporary file beside the target, then rename over it."""
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from hwsim.errors import HwsimError
 
 
 @contextmanager
@@ -33,3 +36,60 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     """Write `text` to `path` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+OUTPUT_SUFFIXES = (".csv", ".json", ".png", ".svg")
+"""Kinds of files hwsim writes into an output folder."""
+
+
+def check_output_folder(path: str | Path, option: str = "--out") -> bool:
+    """Check up front that `path` can become an output folder: absent, or a folder holding only
+    files of the kinds hwsim writes (they will be replaced), inside a writable parent. Returns
+    whether earlier results are there. Raises HwsimError naming the option and path."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise HwsimError(
+            f"{option} {path}: exists and is not a folder; give a folder to write into"
+        )
+    if path.is_dir():
+        foreign = sorted(
+            p.name
+            for p in path.iterdir()
+            if not (p.is_file() and p.suffix in OUTPUT_SUFFIXES) and not p.name.startswith(".")
+        )
+        if foreign:
+            raise HwsimError(
+                f"{option} {path}: holds {', '.join(foreign[:5])}, which hwsim did not write;"
+                " give a new or empty folder (hwsim replaces the whole folder)"
+            )
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise HwsimError(f"{option} {path}: cannot create it ({parent} is not writable)")
+    return path.is_dir() and any(path.iterdir())
+
+
+@contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder to write outputs into; on success it replaces `path`
+    as a whole, so `path` holds either the complete earlier results or the complete new ones,
+    never a mix. On any exception `path` is left as it was and the temporary folder removed."""
+    path = Path(path)
+    check_output_folder(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
+    try:
+        yield tmp
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.rename(path, old / "previous")
+        os.rename(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

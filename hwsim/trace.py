@@ -71,6 +71,32 @@ class Trace:
     image_indices: np.ndarray  # (N,) int64, rows of the dataset split
     sim: SimResult
 
+    def prefix(self, timesteps: int) -> Trace:
+        """The first `timesteps` steps of this trace (a shorter run of the same simulation:
+        every step depends only on the steps before it)."""
+        if not 1 <= timesteps <= self.key.timesteps:
+            raise TraceError(f"prefix of {timesteps} steps of a {self.key.timesteps}-step trace")
+        if timesteps == self.key.timesteps:
+            return self
+        sim, act = self.sim, self.sim.activity
+        if act is not None:
+            act = dataclasses.replace(
+                act,
+                in_spikes=act.in_spikes[:timesteps],
+                active_pe_ops=act.active_pe_ops[:timesteps],
+                active_windows=act.active_windows[:timesteps],
+                out_spikes=act.out_spikes[:timesteps],
+                per_image=None if act.per_image is None else act.per_image[:, :timesteps],
+            )
+        sim = dataclasses.replace(
+            sim,
+            head_spikes={h: s[:, :timesteps] for h, s in sim.head_spikes.items()},
+            layer_spikes=sim.layer_spikes[:timesteps],
+            activity=act,
+        )
+        key = dataclasses.replace(self.key, timesteps=timesteps)
+        return Trace(key, self.labels, self.image_indices, sim)
+
 
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
