@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from torch import nn
 
 from hwsim.atomic import atomic_path
 from hwsim.data import ImageSet
+from hwsim.errors import HwsimError
 from hwsim.graph import Layer, LayerGraph, LayerKind
 from hwsim.nets import (
     Checkpoint,
@@ -36,7 +38,7 @@ from hwsim.nets import (
 from hwsim.netspec import ModelError, NetSpec
 
 
-class ConversionError(ValueError):
+class ConversionError(HwsimError):
     """A network that cannot be converted (e.g. a layer that never activates)."""
 
 
@@ -54,8 +56,10 @@ class ConversionParams:
             raise ConversionError(f"percentile {self.percentile} out of range (0, 100]")
         if self.max_images < 1:
             raise ConversionError(f"max_images {self.max_images} must be >= 1")
-        if self.threshold <= 0:
-            raise ConversionError(f"threshold {self.threshold} must be > 0")
+        if not (math.isfinite(self.threshold) and self.threshold > 0):
+            raise ConversionError(f"threshold {self.threshold} must be a finite number > 0")
+        if not math.isfinite(self.v0):
+            raise ConversionError(f"v0 (--v0) {self.v0} must be a finite number")
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,14 @@ def convert(
     """
     params = params or ConversionParams()
     net: HeadedNet = ckpt.build()
+    bad = [
+        k for k, v in ckpt.state_dict.items() if v.is_floating_point() and not v.isfinite().all()
+    ]
+    if bad:
+        raise ConversionError(
+            f"the checkpoint's weights are not finite (NaN or inf) in {', '.join(bad[:3])};"
+            " it cannot be converted (retrain it)"
+        )
     x_all = torch.from_numpy(calibration.x[: params.max_images])
     acts = list(torch.split(x_all, batch_size))
     prev = 1.0

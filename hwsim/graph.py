@@ -25,6 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from hwsim.errors import HwsimError
+
 FC_HEAD = -1
 """Head index of the final classifier (FC); an internal classifier (IC) uses its tap block."""
 
@@ -170,7 +172,7 @@ class ResidualLayers:
     skip: Layer | None = None
 
 
-class GraphError(ValueError):
+class GraphError(HwsimError):
     """A layer graph that is not well formed."""
 
 
