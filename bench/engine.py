@@ -1,18 +1,25 @@
-"""Benchmark of the IF engine against its oracle, its torch path and peer simulators.
+"""Benchmark of the IF engine against peer simulators, side by side (bench/README.md).
 
-    python bench/engine.py [--model models/vgg19.pt] [--timesteps 256] [--threads 2] [--long]
+    python bench/engine.py [--rounds 3] [--threads 1 2] [--json engine.json]
 
-On one converted network and one set of test images, side by side in one run:
-- the oracle (tests/test_engine.py; float64 numpy loop) on a few images and steps;
-- hwsim's torch backend (dense batched conv per layer and step) and numba backend (event-driven);
-- spikingjelly (IFNode, soft reset, multi-step) and snntorch (Leaky, beta = 1, subtract reset)
-  if installed (`pip install spikingjelly snntorch`; not runtime dependencies of hwsim),
-  both given the same one-step delay per layer as hwsim, so the spikes can be compared;
-- per layer: event-driven scatter (numba, one image) vs a dense torch conv (batch of 250), per
-  image-step, at the measured input spike density and at fixed densities (the crossover);
-- `--long`: the numba engine at T=3000 on a subset, extrapolated to 1,000 images.
-Reports image-timesteps/s, synaptic operations/s, dense-equivalent GMAC/s and this machine's
-torch dense-conv rate; ratios are what to compare across machines. Prints a JSON summary.
+Two networks: the shipped model (`models/vgg19.pt`: VGG19 at width 1/8, MNIST 28x28, 16 IC
+heads + FC) on its first 64 test images at T = 256, and a full-width VGG19 at 32x32 input
+(randomly initialised, BN statistics and conversion on random normal "CIFAR-shaped" images,
+the same 17 heads) on 4 such images at T = 64; direct coding. Engines: hwsim's numba backend
+(event-driven) and torch backend (dense), spikingjelly (IFNode, soft reset, multi-step) and
+snntorch (Leaky, beta = 1, subtract reset, step loop), all given the same one-step delay per
+layer and layer 0's constant current computed once, so their spikes can be compared.
+
+At 1 and 2 threads (`torch.set_num_threads` and the numba backend's `threads`), engines run in
+interleaved rounds (every engine once per round, the median kept), each round after waiting
+for a quiet machine (1-minute load average below --quiet, at most --wait seconds); the load
+is recorded before and after every timed run. Reported per network and thread count:
+microseconds per image-step, dense-equivalent GMAC/s (dense MACs of one image-step / time),
+the ratio to the best peer, the share of the synaptic-work limit reached (synaptic adds per
+image-step at 16 floats per cycle and --clock-ghz, over the measured time), and spike identity
+against hwsim numba on float weights and on a dyadic variant (weights on 2^-8, inputs on
+2^-6: every summation order is exact there, tests/test_engine.py). Per-formulation runs of
+the numba engine (every conv forced to one formulation) show what the per-layer choice buys.
 """
 
 from __future__ import annotations
@@ -20,364 +27,350 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from numba import njit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hwsim.convert import SpikingNetwork, convert  # noqa: E402
-from hwsim.data import load_dataset  # noqa: E402
-from hwsim.engine import _kernels as K  # noqa: E402
-from hwsim.engine import simulate  # noqa: E402
-from hwsim.engine.plan import ConnKind, Plan, build_plan  # noqa: E402
-from hwsim.graph import FC_HEAD  # noqa: E402
-from hwsim.nets import load_checkpoint  # noqa: E402
+from hwsim.convert import ConversionParams, SpikingNetwork, Weights, convert  # noqa: E402
+from hwsim.data import ImageSet, load_dataset  # noqa: E402
+from hwsim.engine import SimResult, simulate  # noqa: E402
+from hwsim.engine.backends import NumbaBackend  # noqa: E402
+from hwsim.graph import LayerKind  # noqa: E402
+from hwsim.nets import Checkpoint, HeadedNet, load_checkpoint  # noqa: E402
+from hwsim.netspec import NetSpec  # noqa: E402
+
+PEERS = ("spikingjelly", "snntorch")
 
 
-class Timer:
-    def __enter__(self):
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall = time.perf_counter() - self.wall
-        self.cpu = time.process_time() - self.cpu
+# ------------------------------------------------------------------------------- networks
 
 
-def dense_macs(plan: Plan) -> np.ndarray:
-    """Dense MACs per image and step of every connection (GAP: one add per input)."""
-    out = []
-    for c in plan.conns:
-        ho, wo, co = c.out_shape
-        if c.kind is ConnKind.GAP:
-            out.append(int(np.prod(c.in_shape)))
-        else:
-            out.append(ho * wo * co * c.in_shape[2] * c.kernel[0] * c.kernel[1])
-    return np.asarray(out, np.int64)
+def shipped(model: str, images: int) -> tuple[SpikingNetwork, np.ndarray]:
+    ckpt = load_checkpoint(model)
+    seed = ckpt.dataset.get("split_seed", 0)
+    train = load_dataset(ckpt.dataset["name"], "train", seed=seed)
+    test = load_dataset(ckpt.dataset["name"], "test", seed=seed)
+    return convert(ckpt, train), np.ascontiguousarray(test.x[:images])
 
 
-def synaptic_ops(plan: Plan, layer_spikes: np.ndarray, images: int) -> float:
-    """Synaptic operations per image and step: each connection's input spikes times its dense
-    MACs per input neuron (the analog input layer counts as dense)."""
-    macs = dense_macs(plan)
+def full_width_vgg19(images: int, seed: int = 0) -> tuple[SpikingNetwork, np.ndarray]:
+    """VGG19 at width 1, 3x32x32 input, 16 ICs + FC: random weights, BN statistics from 4
+    batches of random normal images (train mode), converted on 128 such images."""
+    torch.manual_seed(seed)
+    spec = NetSpec("vgg19", 1.0, (3, 32, 32), 10, tuple(range(16)))
+    net = HeadedNet(spec)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((128, 3, 32, 32)).astype(np.float32)
+    net.train()
+    with torch.no_grad():
+        for i in range(4):
+            net(torch.from_numpy(x[32 * i : 32 * (i + 1)]))
+    ckpt = Checkpoint(spec, net.state_dict(), {"name": "random"}, {})
+    calib = ImageSet(x, np.zeros(len(x), np.int64), "random", "train", 10, np.arange(len(x)))
+    snn = convert(ckpt, calib, ConversionParams(max_images=128))
+    return snn, rng.standard_normal((images, 3, 32, 32)).astype(np.float32)
+
+
+def dyadic(snn: SpikingNetwork, x: np.ndarray) -> tuple[SpikingNetwork, np.ndarray]:
+    """Weights and biases rounded to multiples of 2^-8, inputs to 2^-6 (exact sums)."""
+
+    def q(t: torch.Tensor, unit: float) -> torch.Tensor:
+        return (torch.round(t.double() / unit) * unit).float()
+
+    net = snn.map_weights(lambda _, w: Weights(q(w.weight, 2.0**-8), q(w.bias, 2.0**-8)))
+    return net, (np.round(x * 64) / 64).astype(np.float32)
+
+
+def dense_macs(snn: SpikingNetwork) -> int:
+    """Dense MACs of one image and timestep, every layer (a GAP: one add per input)."""
+    return sum(layer.macs for layer in snn.graph.layers)
+
+
+def synaptic_adds(snn: SpikingNetwork, res: SimResult) -> float:
+    """Weight adds per image-step the spikes need: each connection's input spikes times its
+    fan-out (dense MACs per input neuron); the analog input layer counts once per image (its
+    current is computed once), GAP layers not at all (per-channel counts)."""
+    rate = dict(zip(res.layer_names, res.spike_rates(), strict=True))
     total = 0.0
-    steps = layer_spikes.shape[0]
-    for g, c in enumerate(plan.conns):
-        if c.src < 0:
-            total += macs[g]
+    for layer in snn.graph.layers:
+        if not layer.inputs or layer.kind is LayerKind.GAP:
             continue
-        n_in = plan.layers[c.src].neurons
-        density = layer_spikes[:, c.src].sum() / (n_in * steps * images)
-        total += density * macs[g]
+        src = snn.graph.layer(layer.inputs[0]).population
+        total += rate[src] * layer.macs
     return total
 
 
-def torch_dense_rate(threads: int) -> float:
-    """GMAC/s of a large batched 3x3 conv (64 -> 64 channels, 32x32, batch 64) on this machine."""
-    torch.set_num_threads(threads)
-    x = torch.randn(64, 64, 32, 32)
-    w = torch.randn(64, 64, 3, 3)
-    F.conv2d(x, w, padding=1)
-    with Timer() as tm:
-        for _ in range(5):
-            F.conv2d(x, w, padding=1)
-    return 5 * 64 * 64 * 64 * 9 * 32 * 32 / tm.wall / 1e9
-
-
-# ------------------------------------------------------------------------------------- peers
+# ---------------------------------------------------------------------------------- peers
 
 
 def _delay(s: torch.Tensor) -> torch.Tensor:
-    """(T, B, ...) shifted one step later along T: what a layer emits at t is what it fired
-    at t-1 (hwsim's one-step delay per layer)."""
+    """(T, B, ...) one step later along T: a layer emits at t what it fired at t-1."""
     return torch.cat([torch.zeros_like(s[:1]), s[:-1]])
 
 
+def _forward_all(snn: SpikingNetwork, layer, x: torch.Tensor) -> torch.Tensor:
+    """The layer's dense op on (T, B, ...) input."""
+    y = snn.layer_forward(layer, x.flatten(0, 1))
+    return y.view(x.shape[0], x.shape[1], *y.shape[1:])
+
+
 def run_spikingjelly(snn: SpikingNetwork, x: np.ndarray, steps: int, batch: int) -> dict:
+    """Multi-step spikingjelly IFNodes, population by population over all T at once."""
     from spikingjelly.activation_based import neuron
 
-    def if_layer():
-        return neuron.IFNode(v_threshold=snn.params.threshold, v_reset=None, step_mode="m")
-
-    heads = {h: np.zeros((len(x), steps, snn.spec.num_classes), np.uint8) for h in snn.heads}
-    counts = np.zeros(steps)
+    graph = snn.graph
+    pops = graph.populations()
+    names = [p.name for p in pops]
+    counts = np.zeros((steps, len(pops)), np.int64)
+    heads = {h: np.zeros((len(x), steps, graph.classes), np.uint8) for h in graph.heads}
+    out_pop = {graph.head_output(h).population: h for h in graph.heads}
     with torch.no_grad():
         for b0 in range(0, len(x), batch):
             xb = torch.from_numpy(x[b0 : b0 + batch])
-            n = len(xb)
-            taps = []
-            s = None
-            for i, b in enumerate(snn.blocks):
-                if b.is_residual:
-                    raise NotImplementedError("the peer models here are VGG-only")
-                if i == 0:  # the analog input: the same current at every step
-                    cur = b.conv(xb).unsqueeze(0).expand(steps, -1, -1, -1, -1)
-                else:
-                    y = b.conv(s.flatten(0, 1))
-                    cur = y.view(steps, n, *y.shape[1:])
-                fired = if_layer()(cur.contiguous())
-                counts += fired.flatten(1).sum(1).numpy()
-                s = _delay(fired)
-                taps.append(s)
-            for h, hd in snn.heads.items():
-                g = _delay(if_layer()(taps[hd.tap].mean((3, 4))))
-                out = _delay(if_layer()(F.linear(g, hd.weight, hd.bias)))
-                heads[h][b0 : b0 + n] = out.permute(1, 0, 2).numpy().astype(np.uint8)
-    return {"heads": heads, "backbone_spikes": counts}
+            emitted: dict[str, torch.Tensor] = {}
+            for j, p in enumerate(pops):
+                cur = None
+                for name in p.layers:
+                    layer = graph.layer(name)
+                    if not layer.inputs:  # analog input: the same current at every step
+                        y = snn.layer_forward(layer, xb).unsqueeze(0).expand(steps, *[-1] * 4)
+                    else:
+                        y = _forward_all(
+                            snn, layer, emitted[graph.layer(layer.inputs[0]).population]
+                        )
+                    cur = y if cur is None else cur + y
+                node = neuron.IFNode(v_threshold=snn.params.threshold, v_reset=None, step_mode="m")
+                fired = node(cur.contiguous())
+                counts[:, j] += fired.flatten(1).sum(1).long().numpy()
+                emitted[names[j]] = _delay(fired)
+                if p.name in out_pop:
+                    heads[out_pop[p.name]][b0 : b0 + len(xb)] = (
+                        emitted[p.name].permute(1, 0, 2).numpy().astype(np.uint8)
+                    )
+    return {"layer_spikes": counts, "head_spikes": heads}
 
 
 def run_snntorch(snn: SpikingNetwork, x: np.ndarray, steps: int, batch: int) -> dict:
+    """snntorch Leaky neurons (beta = 1, subtract reset), one timestep at a time."""
     import snntorch
 
+    graph = snn.graph
+    pops = graph.populations()
+    counts = np.zeros((steps, len(pops)), np.int64)
+    heads = {h: np.zeros((len(x), steps, graph.classes), np.uint8) for h in graph.heads}
+    out_pop = {graph.head_output(h).population: h for h in graph.heads}
     th = snn.params.threshold
-    heads = {h: np.zeros((len(x), steps, snn.spec.num_classes), np.uint8) for h in snn.heads}
-    counts = np.zeros(steps)
     with torch.no_grad():
         for b0 in range(0, len(x), batch):
             xb = torch.from_numpy(x[b0 : b0 + batch])
-            n = len(xb)
-            nb = len(snn.blocks)
-            lif = [
-                snntorch.Leaky(beta=1.0, threshold=th, reset_mechanism="subtract")
-                for _ in range(nb + 2 * len(snn.heads))
-            ]
-            mem = [None] * len(lif)
-            prev = [None] * len(lif)
-            cur0 = snn.blocks[0].conv(xb)
+            lif = [snntorch.Leaky(beta=1.0, threshold=th, reset_mechanism="subtract") for _ in pops]
+            const = {
+                layer.name: snn.layer_forward(layer, xb)
+                for layer in graph.layers
+                if not layer.inputs
+            }
+            mem: list[torch.Tensor | None] = [None] * len(pops)
+            fired: dict[str, torch.Tensor] = {}
             for t in range(steps):
-                emitted = list(prev)
-                for i, b in enumerate(snn.blocks):
-                    if b.is_residual:
-                        raise NotImplementedError("the peer models here are VGG-only")
-                    if i == 0:
-                        cur = cur0
-                    else:
-                        inp = emitted[i - 1]
-                        cur = b.conv(inp if inp is not None else torch.zeros_like(prev[i - 1]))
-                    if mem[i] is None:
-                        mem[i] = torch.zeros_like(cur)
-                    spk, mem[i] = lif[i](cur, mem[i])
-                    prev[i] = spk
-                    counts[t] += float(spk.sum())
-                k = nb
-                for h, hd in snn.heads.items():
-                    tap = emitted[hd.tap]
-                    tap = tap if tap is not None else torch.zeros_like(prev[hd.tap])
-                    g_in = tap.mean((2, 3))
-                    if mem[k] is None:
-                        mem[k] = torch.zeros_like(g_in)
-                    gs, mem[k] = lif[k](g_in, mem[k])
-                    g_em = emitted[k] if emitted[k] is not None else torch.zeros_like(gs)
-                    lin = F.linear(g_em, hd.weight, hd.bias)
-                    if mem[k + 1] is None:
-                        mem[k + 1] = torch.zeros_like(lin)
-                    ls, mem[k + 1] = lif[k + 1](lin, mem[k + 1])
-                    out = emitted[k + 1]
-                    if out is not None:
-                        heads[h][b0 : b0 + n, t] = out.numpy().astype(np.uint8)
-                    prev[k], prev[k + 1] = gs, ls
-                    k += 2
-    return {"heads": heads, "backbone_spikes": counts}
+                emitted = dict(fired)
+                for j, p in enumerate(pops):
+                    cur = None
+                    for name in p.layers:
+                        layer = graph.layer(name)
+                        if not layer.inputs:
+                            y = const[name]
+                        else:
+                            src = graph.layer(layer.inputs[0]).population
+                            s = emitted.get(src)
+                            if s is None:
+                                s = torch.zeros_like(fired[src])
+                            y = snn.layer_forward(layer, s)
+                        cur = y if cur is None else cur + y
+                    if mem[j] is None:
+                        mem[j] = torch.zeros_like(cur)
+                    spk, mem[j] = lif[j](cur, mem[j])
+                    fired[p.name] = spk
+                    counts[t, j] += int(spk.sum())
+                    if p.name in out_pop and p.name in emitted:
+                        heads[out_pop[p.name]][b0 : b0 + len(xb), t] = emitted[p.name].numpy() != 0
+    return {"layer_spikes": counts, "head_spikes": heads}
 
 
-# --------------------------------------------------------------------------- per-layer choice
+def run_hwsim(backend: str, threads: int) -> Callable[[SpikingNetwork, np.ndarray, int], dict]:
+    def run(snn: SpikingNetwork, x: np.ndarray, steps: int, batch: int = 250) -> dict:
+        r = simulate(snn, x, steps, batch_size=batch, backend=backend, threads=threads)
+        return {"layer_spikes": r.layer_spikes, "head_spikes": r.head_spikes, "result": r}
+
+    return run
 
 
-@njit(cache=True)
-def scatter_many(cur, spikes, conn_tab, g, wflat, itab, ev, widx, kval):
-    """The numba engine's event scatter of connection g on each row of `spikes`."""
-    for r in range(spikes.shape[0]):
-        for i in range(cur.size):
-            cur[i] = 0
-        ct = conn_tab[g]
-        K._scatter(cur, spikes[r], 0, wflat, ct, itab, np.float32(1), ev, widx, kval)
+# ------------------------------------------------------------------------------ measuring
 
 
-def layer_choice(snn: SpikingNetwork, rates: dict[str, float], threads: int) -> list[dict]:
-    """Per spiking-input conv: event scatter (numba, one image at a time) vs dense torch conv
-    (batch of 250), microseconds per image-step, at the measured input density and at 5-40%."""
-    from hwsim.coding import DirectCoding
-    from hwsim.engine.backends import NumbaBackend
-
-    plan = build_plan(snn)
-    be = NumbaBackend(plan, DirectCoding(), threads=1)
-    rng = np.random.default_rng(0)
-    torch.set_num_threads(1)
-    rows = []
-    for g, c in enumerate(plan.conns):
-        if c.kind is not ConnKind.CONV or c.src < 0 or c.linear:
-            continue
-        p_in = int(np.prod(c.in_shape))
-        cur = np.zeros(int(np.prod(c.out_shape)), np.float32)
-        ev, widx, kval = (
-            np.zeros(p_in, np.int64),
-            np.zeros(p_in, np.int64),
-            np.zeros(p_in, np.float32),
-        )
-        xt = torch.zeros(250, c.in_shape[2], c.in_shape[0], c.in_shape[1])
-        c.torch_forward(xt)
-        with Timer() as tm:
-            for _ in range(3):
-                c.torch_forward(xt)
-        dense_us = tm.cpu / 3 / 250 * 1e6
-        measured = rates[plan.layers[c.src].name]
-        row = {"layer": c.name, "in": c.in_shape, "out": c.out_shape, "density": measured}
-        row["dense_us"] = dense_us
-        for k, d in enumerate((measured, 0.05, 0.1, 0.2, 0.4)):
-            spikes = (rng.random((200, p_in)) < d).astype(np.int8)
-            args = (be.conn_tab, g, be.wflat, be.itab, ev, widx, kval)
-            scatter_many(cur, spikes[:2], *args)
-            with Timer() as tm:
-                scatter_many(cur, spikes, *args)
-            key = "event_us" if k == 0 else f"event_us@{d:.2f}"
-            row[key] = tm.cpu / 200 * 1e6
-        ds = [0.05, 0.1, 0.2, 0.4]
-        ev = [row[f"event_us@{d:.2f}"] for d in ds]
-        row["crossover"] = float(np.interp(dense_us, ev, ds)) if ev[-1] > dense_us else None
-        rows.append(row)
-    torch.set_num_threads(threads)
-    return rows
+def wait_quiet(limit: float, wait_s: float) -> float:
+    """Wait (at most wait_s) until the 1-minute load average is below `limit`; returns it."""
+    t0 = time.time()
+    while os.getloadavg()[0] >= limit and time.time() - t0 < wait_s:
+        time.sleep(5)
+    return os.getloadavg()[0]
 
 
-# --------------------------------------------------------------------------------------- main
+def identity(ref: dict, out: dict) -> dict:
+    """Spikes of `out` against `ref`: layer counts per step and head spikes."""
+    a, b = ref["layer_spikes"], out["layer_spikes"]
+    heads_diff = sum(
+        int(np.abs(ref["head_spikes"][h].astype(np.int64) - out["head_spikes"][h]).sum())
+        for h in ref["head_spikes"]
+    )
+    return {
+        "identical": bool(np.array_equal(a, b) and heads_diff == 0),
+        "layer_count_diff": int(np.abs(a - b).sum()),
+        "spikes": int(a.sum()),
+        "head_spikes_differing": heads_diff,
+    }
 
 
-def only_heads(snn: SpikingNetwork, keep: tuple[int, ...]) -> SpikingNetwork:
-    heads = {h: hd for h, hd in snn.heads.items() if h in keep}
-    return SpikingNetwork(snn.spec, snn.blocks, heads, snn.params, snn.scales)
+def bench_network(name: str, snn, x, steps: int, args, peer_batch: int) -> dict:
+    macs = dense_macs(snn)
+    engines = {
+        "hwsim-numba": None,
+        "hwsim-torch": None,
+        "spikingjelly": run_spikingjelly,
+        "snntorch": run_snntorch,
+    }
+    for peer in PEERS:
+        try:
+            __import__(
+                {"spikingjelly": "spikingjelly.activation_based", "snntorch": "snntorch"}[peer]
+            )
+        except ImportError:
+            print(f"{peer}: not installed, skipped", flush=True)
+            engines.pop(peer)
+    out: dict = {"dense_macs_per_image_step": macs, "images": len(x), "timesteps": steps}
+    dx_snn, dx = dyadic(snn, x[:2])
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        fns = {
+            e: (fn if fn is not None else run_hwsim(e.split("-")[1], threads))
+            for e, fn in engines.items()
+        }
+        for fn in fns.values():  # warm-up: compile, import, allocate
+            fn(snn, x[:1], 2, 1)
+        times: dict[str, list[float]] = {e: [] for e in fns}
+        loads: dict[str, list[float]] = {e: [] for e in fns}
+        results: dict[str, dict] = {}
+        for _ in range(args.rounds):
+            for e, fn in fns.items():
+                wait_quiet(args.quiet, args.wait)
+                load0 = os.getloadavg()[0]
+                batch = peer_batch if e in PEERS else 250
+                t0 = time.perf_counter()
+                results[e] = fn(snn, x, steps, batch)
+                times[e].append(time.perf_counter() - t0)
+                loads[e] += [load0, os.getloadavg()[0]]
+        rows = {}
+        for e in fns:
+            us = statistics.median(times[e]) / (len(x) * steps) * 1e6
+            rows[e] = {
+                "us_per_image_step": us,
+                "times_s": times[e],
+                "dense_equiv_gmacs": macs / us / 1e3,
+                "load_1min": [min(loads[e]), max(loads[e])],
+            }
+        best = min((rows[p]["us_per_image_step"] for p in PEERS if p in rows), default=None)
+        adds = synaptic_adds(snn, results["hwsim-numba"]["result"])
+        limit_us = adds / (16 * args.clock_ghz * 1e3 * threads)  # 16 floats/cycle/core
+        for e, row in rows.items():
+            row["ratio_to_best_peer"] = best / row["us_per_image_step"] if best else None
+            row["float_spikes_vs_numba"] = identity(results["hwsim-numba"], results[e])
+        # dyadic variant: a short run, every engine against hwsim numba (== the oracle)
+        ref = fns["hwsim-numba"](dx_snn, dx, min(steps, 64), 250)
+        for e, fn in fns.items():
+            got = fn(dx_snn, dx, min(steps, 64), 2)
+            rows[e]["dyadic_spikes_vs_numba"] = identity(ref, got)
+        numba = rows["hwsim-numba"]
+        numba["synaptic_adds_per_image_step"] = adds
+        numba["synaptic_limit_us"] = limit_us
+        numba["share_of_synaptic_limit"] = limit_us / numba["us_per_image_step"]
+        out[f"threads={threads}"] = rows
+        for e, row in rows.items():
+            ratio = row["ratio_to_best_peer"]
+            print(
+                f"{name:9s} {threads}T {e:13s} {row['us_per_image_step']:10.1f} us/img-step"
+                f" {row['dense_equiv_gmacs']:7.1f} GMAC/s"
+                f" x{ratio if ratio else float('nan'):5.2f} vs best peer"
+                f" float identical={row['float_spikes_vs_numba']['identical']}"
+                f" dyadic identical={row['dyadic_spikes_vs_numba']['identical']}"
+                f" load {row['load_1min']}",
+                flush=True,
+            )
+    return out
+
+
+def formulations(snn, x, steps: int, threads: int) -> dict:
+    """The numba engine with every conv forced to one formulation (NumbaBackend.mode's
+    thresholds), against the default per-layer choice: microseconds per image-step."""
+    configs = {
+        "default": {},
+        "push only": {"table_channels": 0, "pull_channels": 1 << 30},
+        "table where it fits, else push": {"table_channels": 1 << 30, "pull_channels": 1 << 30},
+        "pull from 64 output channels": {"pull_channels": 64},
+        "pull everywhere": {"table_channels": 0, "pull_channels": 1},
+    }
+    saved = {k: getattr(NumbaBackend, k) for k in ("table_channels", "pull_channels")}
+    out = {}
+    try:
+        for name, attrs in configs.items():
+            for k, v in {**saved, **attrs}.items():
+                setattr(NumbaBackend, k, v)
+            simulate(snn, x[:1], 2, threads=threads)
+            t0 = time.perf_counter()
+            simulate(snn, x, steps, threads=threads)
+            out[name] = (time.perf_counter() - t0) / (len(x) * steps) * 1e6
+            print(f"  formulation {name:32s} {out[name]:10.1f} us/img-step", flush=True)
+    finally:
+        for k, v in saved.items():
+            setattr(NumbaBackend, k, v)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=str(ROOT / "models" / "vgg19.pt"))
-    ap.add_argument("--images", type=int, default=250, help="images for the hwsim backends")
-    ap.add_argument("--peer-images", type=int, default=32, help="images for sj / snntorch")
-    ap.add_argument("--timesteps", type=int, default=256)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--long", action="store_true", help="T=3000 run for the 1,000-image estimate")
-    ap.add_argument("--long-images", type=int, default=100)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--quiet", type=float, default=1.0, help="1-minute load to wait for")
+    ap.add_argument("--wait", type=float, default=120.0, help="longest wait per run, s")
+    ap.add_argument("--clock-ghz", type=float, default=2.6)
+    ap.add_argument("--skip-wide", action="store_true")
     ap.add_argument("--json", default=None, help="write the summary here too")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    os.environ["NUMBA_NUM_THREADS"] = str(args.threads)
-    ckpt = load_checkpoint(args.model)
-    train = load_dataset(ckpt.dataset["name"], "train", seed=ckpt.dataset.get("split_seed", 0))
-    test = load_dataset(ckpt.dataset["name"], "test", seed=ckpt.dataset.get("split_seed", 0))
-    snn = convert(ckpt, train)
-    plan = build_plan(snn)
-    steps = args.timesteps
-    x = test.x[: args.images]
     summary: dict = {
-        "model": args.model,
-        "spec": str(ckpt.spec),
-        "threads": args.threads,
-        "timesteps": steps,
-        "load_average": os.getloadavg(),
-        "torch_dense_gmacs": torch_dense_rate(args.threads),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "cpus": os.cpu_count(),
+        "load_at_start": os.getloadavg(),
+        "args": vars(args),
     }
-    macs_step = float(dense_macs(plan).sum())
-    summary["dense_macs_per_image_step"] = macs_step
-    engines: dict[str, dict] = {}
-
-    def record(name, n_img, n_steps, tm, layer_spikes=None):
-        rate = n_img * n_steps / tm.wall
-        row = {"images": n_img, "timesteps": n_steps, "wall_s": tm.wall, "cpu_s": tm.cpu}
-        row["image_steps_per_s"] = rate
-        row["dense_equiv_gmacs"] = rate * macs_step / 1e9
-        if layer_spikes is not None:
-            row["synops_per_s"] = rate * synaptic_ops(plan, layer_spikes, n_img)
-        engines[name] = row
-        print(f"{name:14s} {n_img:5d} img x {n_steps:5d} steps: {tm.wall:8.2f} s wall,"
-              f" {rate:10.0f} image-steps/s", flush=True)  # fmt: skip
-
-    # oracle: a few images and steps
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_engine import oracle
-
-    with Timer() as tm:
-        oracle(snn, x[:2], 8)
-    record("oracle", 2, 8, tm)
-    simulate(snn, x[:2], 2)  # compile / load the numba cache outside the timing
-    with Timer() as tm:
-        r_numba = simulate(snn, x, steps, batch_size=250, threads=args.threads)
-    record("hwsim-numba", len(x), steps, tm, r_numba.layer_spikes)
-    n_torch = min(len(x), 64)
-    with Timer() as tm:
-        r_torch = simulate(snn, x[:n_torch], steps, batch_size=250, backend="torch")
-    record("hwsim-torch", n_torch, steps, tm, r_torch.layer_spikes)
-    n_peer = min(args.peer_images, len(x))
-    ref = simulate(snn, x[:n_peer], steps, backend="torch")
-    ref_numba = simulate(snn, x[:n_peer], steps)
-    agree = {}
-
-    def compare(name, heads, backbone):
-        n_blocks = len(snn.blocks)
-        ref_counts = ref.layer_spikes[:, :n_blocks].sum(1)
-        fc_ref = ref.head_spikes[FC_HEAD].astype(np.int64)
-        fc = heads[FC_HEAD].astype(np.int64)
-        agree[name] = {
-            "backbone_spikes": float(backbone.sum()),
-            "backbone_rel_diff_vs_torch": float(abs(backbone.sum() - ref_counts.sum()))
-            / float(ref_counts.sum()),
-            "fc_spikes_differing_vs_torch": int(np.abs(fc - fc_ref).sum()),
-            "fc_spikes": int(fc_ref.sum()),
-        }
-
-    compare(
-        "hwsim-numba",
-        ref_numba.head_spikes,
-        ref_numba.layer_spikes[:, : len(snn.blocks)].sum(1),
-    )
-    for name, fn in (("spikingjelly", run_spikingjelly), ("snntorch", run_snntorch)):
-        try:
-            fn(snn, x[:2], 4, 2)  # warm-up / import
-        except ImportError:
-            print(f"{name}: not installed, skipped")
-            continue
-        with Timer() as tm:
-            out = fn(snn, x[:n_peer], steps, 16 if name == "spikingjelly" else n_peer)
-        record(name, n_peer, steps, tm)
-        compare(name, out["heads"], out["backbone_spikes"])
-    summary["engines"] = engines
-    summary["spike_agreement"] = agree
-    peers = [engines[p]["image_steps_per_s"] for p in ("spikingjelly", "snntorch") if p in engines]
-    numba_rate = engines["hwsim-numba"]["image_steps_per_s"]
-    summary["ratios"] = {
-        "numba_vs_torch_backend": numba_rate / engines["hwsim-torch"]["image_steps_per_s"],
-        "numba_vs_best_peer": numba_rate / max(peers) if peers else None,
-        "numba_dense_equiv_vs_torch_dense_conv": engines["hwsim-numba"]["dense_equiv_gmacs"]
-        / summary["torch_dense_gmacs"],
-    }
-    summary["peak_state_bytes"] = r_numba.peak_state_bytes
-    rates = dict(zip(r_numba.layer_names, r_numba.spike_rates(), strict=True))
-    summary["layer_choice"] = layer_choice(snn, rates, args.threads)
-    if args.long:
-        small = only_heads(snn, (FC_HEAD, max(h for h in snn.heads if h != FC_HEAD)))
-        xl = test.x[: args.long_images]
-        with Timer() as tm:
-            r = simulate(small, xl, 3000, batch_size=250, threads=args.threads)
-        summary["long"] = {
-            "images": len(xl),
-            "timesteps": 3000,
-            "wall_s": tm.wall,
-            "cpu_s": tm.cpu,
-            "estimate_1000_images_s": tm.wall * 1000 / len(xl),
-            "peak_state_bytes": r.peak_state_bytes,
-            "result_bytes_1000_images": sum(v.nbytes for v in r.head_spikes.values())
-            * 1000
-            // len(xl),
-        }
+    snn, x = shipped(args.model, 64)
+    summary["shipped"] = bench_network("shipped", snn, x, 256, args, peer_batch=16)
+    summary["shipped"]["formulations_1T"] = formulations(snn, x[:16], 128, 1)
+    if not args.skip_wide:
+        snn, x = full_width_vgg19(4)
+        summary["vgg19-32"] = bench_network("vgg19-32", snn, x, 64, args, peer_batch=4)
+        summary["vgg19-32"]["formulations_1T"] = formulations(snn, x[:2], 32, 1)
+    summary["load_at_end"] = os.getloadavg()
     text = json.dumps(summary, indent=1, default=float)
-    print(text)
     if args.json:
         Path(args.json).write_text(text)
+    print(text[:2000])
 
 
 if __name__ == "__main__":

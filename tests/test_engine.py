@@ -25,7 +25,8 @@ from hwsim.coding import (
 from hwsim.convert import ConversionParams, SpikingNetwork, Weights, convert
 from hwsim.data import make_synthetic
 from hwsim.engine import BACKENDS, ActivitySpec, SimResult, layer_names, simulate, state_bytes
-from hwsim.engine.backends import NumbaBackend, activity_of
+from hwsim.engine import _kernels as K
+from hwsim.engine.backends import NumbaBackend, activity_of, table_rows
 from hwsim.engine.plan import build_plan
 from hwsim.graph import FC_HEAD, Layer, LayerGraph, LayerKind, Role
 from hwsim.hw.arch import MappingStyle, load_arch
@@ -711,3 +712,62 @@ def test_unrolled_activity_of_a_run_matches_brute_force(nets, backend):
 def test_activity_spec_mapping_is_validated():
     with pytest.raises(ValueError, match="mapping"):
         ActivitySpec(mapping="im2col")
+
+
+# ---------------------------------------------------------------------------------------------
+# Every conv formulation of the numba backend (NumbaBackend.mode) against the oracle
+
+FORMULATIONS = {
+    "push": {"table_channels": 0, "pull_channels": 1 << 30},
+    "table": {"table_channels": 1 << 30, "table_bytes": 1 << 40, "pull_channels": 1 << 30},
+    "pull": {"table_channels": 0, "pull_channels": 1},
+    "pull-short-lists": {"table_channels": 0, "pull_channels": 1, "list_windows": 1},
+}
+
+
+@pytest.mark.parametrize("form", list(FORMULATIONS))
+@pytest.mark.parametrize("coding", [DirectCoding(), PoissonCoding(7), WeightedSpikeCoding(3, 1)])
+def test_every_conv_formulation_matches_the_oracle(nets, monkeypatch, form, coding):
+    for attr, value in FORMULATIONS[form].items():
+        monkeypatch.setattr(NumbaBackend, attr, value)
+    want = {"push": K.PUSH, "table": K.TABLE}.get(form, K.PULL)
+    for name in ("vgg11-random", "resnet18-random"):
+        snn = nets[name]
+        if coding.phased:
+            snn = dyadic(snn, bias_unit=(1 - 2.0**-3) * 2.0**-8)
+        plan = build_plan(snn)
+        modes = NumbaBackend(plan, coding).modes
+        spiking_convs = [
+            m for c, m in zip(plan.conns, modes, strict=True) if c.src >= 0 and c.weight.size
+        ]
+        assert set(spiking_convs) == {want}  # the formulation under test runs every spiking conv
+        x = dyadic_images(3)
+        ref = oracle(snn, x, 20, coding)
+        assert ref["layer_spikes"].sum() > 500
+        assert_same(simulate(snn, x, 20, coding=coding, batch_size=3, time_chunk=7), ref)
+
+
+@pytest.mark.parametrize("form", ["table", "pull"])
+def test_activity_is_the_same_with_every_formulation(nets, monkeypatch, form):
+    snn, x = nets["resnet18-random"], dyadic_images(3)
+    spec = ActivitySpec(rows_per_crossbar=4, cols_per_crossbar=8, per_image=True)
+    a = simulate(snn, x, 8, activity=spec).activity
+    for attr, value in FORMULATIONS[form].items():
+        monkeypatch.setattr(NumbaBackend, attr, value)
+    b = simulate(snn, x, 8, activity=spec, batch_size=2).activity
+    np.testing.assert_array_equal(a.per_image, b.per_image)
+    np.testing.assert_array_equal(a.out_spikes, b.out_spikes)
+
+
+def test_partial_sum_tables_sum_the_rows_of_the_set_bits():
+    """table_rows entry [k, g, m] = sum of W[k, g b + i] over the set bits i of m (brute force),
+    with zero rows past C_in (C_in = 11: a partial group)."""
+    rng = np.random.default_rng(0)
+    w = np.round(rng.normal(size=(3, 3, 11, 5)) * 256) / 256
+    tab = table_rows(w.astype(np.float32), 4).reshape(9, 3, 16, 5)
+    for k in range(9):
+        for g in range(3):
+            for m in range(16):
+                chans = [g * 4 + i for i in range(4) if m >> i & 1 and g * 4 + i < 11]
+                want = w.reshape(9, 11, 5)[k, chans].sum(0) if chans else np.zeros(5)
+                np.testing.assert_array_equal(tab[k, g, m], want)

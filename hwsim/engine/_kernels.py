@@ -7,16 +7,24 @@ images through a chunk of timesteps and releases the GIL, so threads can take di
 it runs `group` images at a time, layer by layer within each timestep.
 
 Per layer and step: the currents start from the bias (or a precomputed analog current); each
-incoming connection lists the nonzero entries of its source map (64 bytes at a time: a vector
-compare gives a bit mask, trailing-zero counts give the indices), and every listed spike adds,
-for each kernel row that reads it, one contiguous run of weights into one contiguous run of
-output currents (weights stored polyphase: see backends.polyphase); runs are added 8 floats at
-a time by an explicit vector intrinsic (LLVM does not vectorise these short, possibly aliasing
-loops itself). Then one IF scan over the layer (vectorised by LLVM on block-local views), which
-also counts spikes per channel for the layers a GAP reads.
+incoming conv adds its current by one of three formulations (conn_tab MODE, chosen per
+connection by backends.NumbaBackend.mode):
+- PUSH (`_scatter`): the nonzero inputs are listed (64 bytes at a time: a vector compare gives
+  a bit mask, trailing-zero counts give the indices), and every listed spike adds, for each
+  kernel row that reads it, one contiguous run of weights (polyphase layout) into one
+  contiguous run of output currents, 8 floats at a time by an explicit vector intrinsic;
+- TABLE (`_table_conv`): groups of 8 input channels become byte masks, and each output
+  position sums, in registers, the precomputed table rows (sums of the weight rows of the set
+  bits) its window's masks select;
+- PULL (`_event_conv`): each output position lists the weight rows its window's spikes
+  select, for a whole group of images, and the rows are summed in registers 64 output
+  channels at a time, so a slice of the weights serves every listed output while in cache.
+Then one IF scan over the layer (vectorised by LLVM on block-local views), which also counts
+spikes per channel for the layers a GAP reads.
 
-Exactness: each output's current is the bias plus the weight rows of its input spikes added in
-input order (row, column, channel); another order (a dense conv) can round differently unless
+Exactness: each output's current is the bias plus weight rows added in a fixed order (push:
+input order; table: kernel offset, then channel group, each table row summed in channel order;
+pull: kernel offset, then channel); another order (a dense conv) can round differently unless
 weights and inputs are dyadic (docs/engine.md).
 """
 
@@ -25,17 +33,181 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 # conn_tab columns
 KIND, SRC, DST, H, W, CIN, HO, WO, COUT, KH, KW, ANALOG, SRC_OFF, SRC_CH, COLBLK = range(15)
 YCNT, YK, YO, XCNT, XK, XO = range(15, 21)  # activity tables (offsets into itab)
-E_PTR, E_DST, E_WO, E_LN, W_OFF, CSTRIDE, CSHIFT, GROUPED = range(21, 29)  # scatter tables
-CONN_COLS = 29
+STRIDE, PAD, R_OFF, GBITS, WIN, RBASE, MODE = range(21, 28)  # rows in rflat; tables
+E_PTR, E_DST, E_WO, E_LN, CSTRIDE, CSHIFT, GROUPED = range(28, 35)  # push scatter runs
+CONN_COLS = 35
+PUSH, TABLE, PULL = range(3)  # MODE: how a conv's current is computed (see _layer_group)
 # layer_tab columns
-L_OFF, L_N, L_C, L_BASE, L_IN0, L_IN1, L_CH = range(7)
-LAYER_COLS = 7
+L_OFF, L_N, L_C, L_BASE, L_IN0, L_IN1, L_CH, L_PULL = range(8)
+LAYER_COLS = 8
 GAP = 1
+LANES = 8  # floats per vector register in the row sums
+BYTE_BITS = np.uint64(0x0101010101010101)
+BYTE_GATHER = np.uint64(0x0102040810204080)  # (8 bytes of 0/1) * this >> 56: their bit mask
+
+
+def _make_row_sum(nv: int):
+    """An intrinsic cur[d : d + nv*LANES] += sum over q < n of rows[idx[q] + off :][: nv*LANES]
+    * k, in q order: the nv partial sums stay in registers (one load and one store of cur),
+    each row is one fused multiply-add per vector (exact as a multiply then add: k is a power
+    of two, so rows * k is exact)."""
+
+    def row_sum(typingctx, cur, d, rows, idx, n, k, off):
+        sig = types.void(cur, types.intp, rows, idx, types.intp, types.float32, types.intp)
+
+        def codegen(context, builder, signature, args):
+            c_arr = context.make_array(signature.args[0])(context, builder, args[0])
+            r_arr = context.make_array(signature.args[2])(context, builder, args[2])
+            i_arr = context.make_array(signature.args[3])(context, builder, args[3])
+            d, n, k, off = args[1], args[4], args[5], args[6]
+            f32 = ir.FloatType()
+            vty = ir.VectorType(f32, LANES)
+            i32 = ir.IntType(32)
+            ptrs = [
+                builder.bitcast(
+                    builder.gep(c_arr.data, [builder.add(d, ir.Constant(d.type, v * LANES))]),
+                    vty.as_pointer(),
+                )
+                for v in range(nv)
+            ]
+            init = [builder.load(p, align=4) for p in ptrs]
+
+            def splat(x):
+                s = ir.Constant(vty, ir.Undefined)
+                for i in range(LANES):
+                    s = builder.insert_element(s, x, ir.Constant(i32, i))
+                return s
+
+            kk = splat(k)
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{LANES}f32"
+            )
+            pre = builder.block
+            head = builder.append_basic_block("rows.head")
+            body = builder.append_basic_block("rows.body")
+            done = builder.append_basic_block("rows.done")
+            builder.branch(head)
+            builder.position_at_end(head)
+            q = builder.phi(n.type)
+            q.add_incoming(ir.Constant(n.type, 0), pre)
+            accs = []
+            for a in init:
+                phi = builder.phi(vty)
+                phi.add_incoming(a, pre)
+                accs.append(phi)
+            builder.cbranch(builder.icmp_signed("<", q, n), body, done)
+            builder.position_at_end(body)
+            r = builder.add(builder.load(builder.gep(i_arr.data, [q])), off)
+            nxt = []
+            for v, acc in enumerate(accs):
+                rp = builder.gep(r_arr.data, [builder.add(r, ir.Constant(r.type, v * LANES))])
+                w = builder.load(builder.bitcast(rp, vty.as_pointer()), align=4)
+                nxt.append(builder.call(fma, [w, kk, acc]))
+            q_n = builder.add(q, ir.Constant(q.type, 1))
+            q.add_incoming(q_n, body)
+            for phi, a in zip(accs, nxt, strict=True):
+                phi.add_incoming(a, body)
+            builder.branch(head)
+            builder.position_at_end(done)
+            for p, acc in zip(ptrs, accs, strict=True):
+                builder.store(acc, p, align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    row_sum.__name__ = f"_row_sum{nv}"
+    return intrinsic(row_sum)
+
+
+_row_sum8 = _make_row_sum(8)
+_row_sum4 = _make_row_sum(4)
+_row_sum2 = _make_row_sum(2)
+_row_sum1 = _make_row_sum(1)
+
+
+def _make_table_sum(nv: int):
+    """An intrinsic cur[d : d + nv*LANES] += k * sum over q < nq of rows[rbase[q] + m_q cout +
+    off :][: nv*LANES], m_q = pm[win[w0 + q]] (a group mask), in q order, the nv partial sums
+    in registers. A fixed trip count per connection: a zero mask selects a row of zeros."""
+
+    def table_sum(typingctx, cur, d, rows, pm, win, w0, rbase, nq, cout, k, off):
+        sig = types.void(
+            cur, types.intp, rows, pm, win, types.intp, rbase, types.intp, types.intp,
+            types.float32, types.intp,
+        )  # fmt: skip
+
+        def codegen(context, builder, signature, args):
+            c_arr = context.make_array(signature.args[0])(context, builder, args[0])
+            r_arr = context.make_array(signature.args[2])(context, builder, args[2])
+            m_arr = context.make_array(signature.args[3])(context, builder, args[3])
+            w_arr = context.make_array(signature.args[4])(context, builder, args[4])
+            b_arr = context.make_array(signature.args[6])(context, builder, args[6])
+            d, w0, nq, cout, k, off = args[1], args[5], args[7], args[8], args[9], args[10]
+            vty = ir.VectorType(ir.FloatType(), LANES)
+            i32 = ir.IntType(32)
+            ptrs = [
+                builder.bitcast(
+                    builder.gep(c_arr.data, [builder.add(d, ir.Constant(d.type, v * LANES))]),
+                    vty.as_pointer(),
+                )
+                for v in range(nv)
+            ]
+            init = [builder.load(p, align=4) for p in ptrs]
+            kk = ir.Constant(vty, ir.Undefined)
+            for i in range(LANES):
+                kk = builder.insert_element(kk, k, ir.Constant(i32, i))
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{LANES}f32"
+            )
+            pre = builder.block
+            head = builder.append_basic_block("table.head")
+            body = builder.append_basic_block("table.body")
+            done = builder.append_basic_block("table.done")
+            builder.branch(head)
+            builder.position_at_end(head)
+            q = builder.phi(nq.type)
+            q.add_incoming(ir.Constant(nq.type, 0), pre)
+            accs = []
+            for a in init:
+                phi = builder.phi(vty)
+                phi.add_incoming(a, pre)
+                accs.append(phi)
+            builder.cbranch(builder.icmp_signed("<", q, nq), body, done)
+            builder.position_at_end(body)
+            wi = builder.load(builder.gep(w_arr.data, [builder.add(w0, q)]))
+            m = builder.zext(builder.load(builder.gep(m_arr.data, [wi])), cout.type)
+            r = builder.add(builder.load(builder.gep(b_arr.data, [q])), builder.mul(m, cout))
+            r = builder.add(r, off)
+            nxt = []
+            for v, acc in enumerate(accs):
+                rp = builder.gep(r_arr.data, [builder.add(r, ir.Constant(r.type, v * LANES))])
+                w = builder.load(builder.bitcast(rp, vty.as_pointer()), align=4)
+                nxt.append(builder.call(fma, [w, kk, acc]))
+            q.add_incoming(builder.add(q, ir.Constant(q.type, 1)), body)
+            for phi, a in zip(accs, nxt, strict=True):
+                phi.add_incoming(a, body)
+            builder.branch(head)
+            builder.position_at_end(done)
+            for p, acc in zip(ptrs, accs, strict=True):
+                builder.store(acc, p, align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    table_sum.__name__ = f"_table_sum{nv}"
+    return intrinsic(table_sum)
+
+
+_table_sum8 = _make_table_sum(8)
+_table_sum4 = _make_table_sum(4)
+_table_sum2 = _make_table_sum(2)
+_table_sum1 = _make_table_sum(1)
 
 
 @intrinsic
@@ -121,6 +293,19 @@ def _nonzero_mask64(typingctx, arr, off):
 
 
 @intrinsic
+def _load_u64(typingctx, arr, off):
+    """The 8 bytes arr[off : off + 8] of an int8 array as one uint64 (unaligned load)."""
+    sig = types.uint64(arr, types.intp)
+
+    def codegen(context, builder, signature, args):
+        a = context.make_array(signature.args[0])(context, builder, args[0])
+        p = builder.bitcast(builder.gep(a.data, [args[1]]), ir.IntType(64).as_pointer())
+        return builder.load(p, align=1)
+
+    return sig, codegen
+
+
+@intrinsic
 def _cttz(typingctx, x):
     """Count of trailing zero bits of a nonzero uint64 (LLVM cttz)."""
     sig = types.uint64(types.uint64)
@@ -162,6 +347,84 @@ def _events(spk, so, n, ev):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _add_rows(cur, d, cout, rows, idx, n, k, off):
+    """cur[d : d + cout] += sum over q < n of rows[idx[q] + off :][:cout] * k, rows added in q
+    order; 8, 4, 2, 1 vectors at a time, then a scalar tail."""
+    o = 0
+    while cout - o >= 8 * LANES:
+        _row_sum8(cur, d + o, rows, idx, n, k, off + o)
+        o += 8 * LANES
+    if cout - o >= 4 * LANES:
+        _row_sum4(cur, d + o, rows, idx, n, k, off + o)
+        o += 4 * LANES
+    if cout - o >= 2 * LANES:
+        _row_sum2(cur, d + o, rows, idx, n, k, off + o)
+        o += 2 * LANES
+    if cout - o >= LANES:
+        _row_sum1(cur, d + o, rows, idx, n, k, off + o)
+        o += LANES
+    for i in range(o, cout):
+        acc = cur[d + i]
+        for q in range(n):
+            acc += rows[idx[q] + off + i] * k
+        cur[d + i] = acc
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _list_positions(spk, so, npos, cin, pcnt, plist):
+    """Per input position p: pcnt[p] nonzero channels of spk[so + p * cin :][:cin], listed in
+    plist[p * cin :] in order. A 64-byte vector compare gives a bit mask, trailing-zero counts
+    give the channels (for cin dividing 64, one mask covers 64 / cin positions)."""
+    if cin % 64 == 0:
+        for p in range(npos):
+            m = 0
+            for blk in range(0, cin, 64):
+                mask = _nonzero_mask64(spk, so + p * cin + blk)
+                while mask != 0:
+                    plist[p * cin + m] = blk + np.int64(_cttz(mask))
+                    m += 1
+                    mask &= mask - np.uint64(1)
+            pcnt[p] = m
+        return
+    p0 = 0
+    if 64 % cin == 0:
+        per = 64 // cin
+        full = np.uint64((1 << cin) - 1) if cin < 64 else ~np.uint64(0)
+        while p0 + per <= npos:
+            mask = _nonzero_mask64(spk, so + p0 * cin)
+            for j in range(per):
+                sub = (mask >> np.uint64(j * cin)) & full
+                p = p0 + j
+                m = 0
+                while sub != 0:
+                    plist[p * cin + m] = np.int64(_cttz(sub))
+                    m += 1
+                    sub &= sub - np.uint64(1)
+                pcnt[p] = m
+            p0 += per
+    for p in range(p0, npos):
+        m = 0
+        for c in range(cin):
+            plist[p * cin + m] = c
+            m += spk[so + p * cin + c] != 0
+        pcnt[p] = m
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _group_masks(spk, so, npos, cin, gbits, pm):
+    """pm[p * G + g] = bit mask of channels g*gbits .. g*gbits + gbits - 1 at position p
+    (G = ceil(cin / gbits) groups); spikes 0/1. Eight bytes are read at once (at most 7 past
+    the map's end: the spike rows are padded)."""
+    ng = (cin + gbits - 1) // gbits
+    for p in range(npos):
+        for g in range(ng):
+            c0 = g * gbits
+            bits = (_load_u64(spk, so + p * cin + c0) & BYTE_BITS) * BYTE_GATHER
+            width = min(gbits, cin - c0)
+            pm[p * ng + g] = (bits >> np.uint64(56)) & np.uint64((1 << width) - 1)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _scatter(cur, spk, so, wflat, ct, itab, scale, ev, widx, kval):
     """cur (H_out*W_out*C_out) += scale * conv(spk[so:so+H*W*C_in]) for connection row `ct`.
 
@@ -173,7 +436,7 @@ def _scatter(cur, spk, so, wflat, ct, itab, scale, ev, widx, kval):
     cin = ct[CIN]
     m = _events(spk, so, ct[H] * ct[W] * cin, ev)
     ptr, dst, wo, ln = ct[E_PTR], ct[E_DST], ct[E_WO], ct[E_LN]
-    w0, cstride, shift = ct[W_OFF], ct[CSTRIDE], ct[CSHIFT]
+    w0, cstride, shift = ct[R_OFF], ct[CSTRIDE], ct[CSHIFT]
     if ct[GROUPED] != 0:
         q = 0
         while q < m:
@@ -208,6 +471,123 @@ def _scatter(cur, spk, so, wflat, ct, itab, scale, ev, widx, kval):
                     _axpy8(cur, d + o, wflat, wi + o, k)
             else:
                 _axpy(cur, d, wflat, wi, n, k)
+
+
+@njit(cache=True, error_model="numpy")
+def _table_conv(cur, spk, so, rflat, ct, itab, scale, pm):
+    """cur (H_out*W_out*C_out) += scale * conv(spk[so:so+H*W*C_in]) for connection row `ct`
+    with partial-sum tables (GBITS = b > 0; spikes 0/1), output position by output position.
+
+    Each group of b channels at each window position selects the table row [ky kw + kx, group,
+    mask] (backends.table_rows: the sum of the channels' weight rows), the window's rows are
+    summed in registers in (ky, kx, group) order after what cur holds (one load and store of
+    cur per output). The window lists (itab[WIN]: for each output position and (ky, kx, group),
+    the index of its mask in pm, or of a zero mask past the map for padding) and the rows'
+    table offsets (itab[RBASE]) are geometry, computed once (backends.table_windows)."""
+    cin, cout, gbits = ct[CIN], ct[COUT], ct[GBITS]
+    npos = ct[H] * ct[W]
+    ng = (cin + gbits - 1) // gbits
+    _group_masks(spk, so, npos, cin, gbits, pm)
+    pm[npos * ng] = 0
+    nq = ct[KH] * ct[KW] * ng
+    win, rbase = ct[WIN], ct[RBASE]
+    rb = itab[rbase : rbase + nq]
+    for o in range(ct[HO] * ct[WO]):
+        d = o * cout
+        w0 = win + o * nq
+        c = 0
+        while cout - c >= 8 * LANES:
+            _table_sum8(cur, d + c, rflat, pm, itab, w0, rb, nq, cout, scale, c)
+            c += 8 * LANES
+        if cout - c >= 4 * LANES:
+            _table_sum4(cur, d + c, rflat, pm, itab, w0, rb, nq, cout, scale, c)
+            c += 4 * LANES
+        if cout - c >= 2 * LANES:
+            _table_sum2(cur, d + c, rflat, pm, itab, w0, rb, nq, cout, scale, c)
+            c += 2 * LANES
+        if cout - c >= LANES:
+            _table_sum1(cur, d + c, rflat, pm, itab, w0, rb, nq, cout, scale, c)
+            c += LANES
+        for i in range(c, cout):
+            acc = cur[d + i]
+            for q in range(nq):
+                acc += rflat[rb[q] + np.int64(pm[itab[w0 + q]]) * cout + i] * scale
+            cur[d + i] = acc
+
+
+@njit(cache=True, error_model="numpy")
+def _sum_listed(cur, b0, cout, rflat, idx, scale, starts, outs, npairs):
+    """Sum the listed rows of each (image, output position) outs[k] = (b - b0) H_out W_out + o
+    (rows idx[starts[k] : starts[k + 1]]) into cur[b - b0][o C_out :][:C_out], 64 output
+    channels at a time over all listed outputs, so that a slice of the weights is reused by
+    every listed output while it is in cache."""
+    nout = cur.shape[1] // cout if cout > 0 else 1
+    for c0 in range(0, cout, 8 * LANES):
+        width = min(8 * LANES, cout - c0)
+        for k in range(npairs):
+            q0, q1 = starts[k], starts[k + 1]
+            bo = outs[k]
+            bl = bo // nout
+            o = bo - bl * nout
+            _add_rows(
+                cur[bl],
+                o * cout + c0,
+                width,
+                rflat,
+                idx[q0:q1],
+                q1 - q0,
+                scale,
+                c0,
+            )
+
+
+@njit(cache=True, error_model="numpy")
+def _event_conv(cur, b0, b1, spks, so, rflat, ct, scale, pcnt, plist, idx, starts, outs):
+    """cur[b - b0] (H_out*W_out*C_out) += scale * conv(spks[b, so:so+H*W*C_in]) for images
+    b0..b1-1 and connection row `ct` with event rows (GBITS = 0): each nonzero input (ky, kx, c)
+    of an output position's window selects the weight row rflat[R_OFF + ((ky kw + kx) C_in +
+    c) C_out :][:C_out] (binary spikes only). The rows of the output positions
+    of all images are listed (idx) until the list is full, then summed in registers in
+    (ky, kx, c) order after what cur holds, 64 output channels at a time (`_sum_listed`)."""
+    h, w, cin = ct[H], ct[W], ct[CIN]
+    ho, wo, cout = ct[HO], ct[WO], ct[COUT]
+    kh, kw, s, pad = ct[KH], ct[KW], ct[STRIDE], ct[PAD]
+    r0 = ct[R_OFF]
+    nout = ho * wo
+    cap = min(idx.shape[0], outs.shape[0]) - kh * kw * cin  # room for one more window
+    cview = cur[:, : nout * cout]
+    n = 0
+    npairs = 0
+    for b in range(b0, b1):
+        spk = spks[b]
+        _list_positions(spk, so, h * w, cin, pcnt, plist)
+        for oy in range(ho):
+            ky0 = max(0, pad - oy * s)
+            ky1 = min(kh, h + pad - oy * s)
+            for ox in range(wo):
+                if n > cap:
+                    starts[npairs] = n
+                    _sum_listed(cview, b0, cout, rflat, idx, scale, starts, outs, npairs)
+                    n = 0
+                    npairs = 0
+                n0 = n
+                kx0 = max(0, pad - ox * s)
+                kx1 = min(kw, w + pad - ox * s)
+                for ky in range(ky0, ky1):
+                    prow = (oy * s - pad + ky) * w - pad + ox * s
+                    for kx in range(kx0, kx1):
+                        p = prow + kx
+                        base = r0 + (ky * kw + kx) * cin * cout
+                        for i in range(pcnt[p]):
+                            c = plist[p * cin + i]
+                            idx[n] = base + c * cout
+                            n += 1
+                if n > n0:
+                    starts[npairs] = n0
+                    outs[npairs] = (b - b0) * nout + oy * wo + ox
+                    npairs += 1
+    starts[npairs] = n
+    _sum_listed(cview, b0, cout, rflat, idx, scale, starts, outs, npairs)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -336,83 +716,99 @@ def conn_activity_unrolled(spk, so, conn_tab, g, itab, rows, omap, chans):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _layer_step(
-    b, t, tt, j, layer_tab, in_idx, conn_tab, wflat, bias, itab, v, s, s64, chan, base, inp,
-    omega, gscale, threshold, counts, act, rows, unrolled, cur, ev, widx, kval, omap,
+def _layer_group(
+    b0, b1, t, tt, j, layer_tab, in_idx, conn_tab, rflat, bias, itab, v, s, s64, chan, base, inp,
+    omega, gscale, threshold, counts, act, rows, unrolled, scratch,
 ):  # fmt: skip
-    """Layer j of image b at timestep t (chunk index tt): currents, IF scan, spike counts."""
+    """Layer j of images b0..b1-1 at timestep t (chunk index tt): currents, IF scan, counts."""
+    cur, pcnt, plist, pm, idx, kv, starts, outs, omap = scratch
     lt = layer_tab[j]
     off, n, ch = lt[L_OFF], lt[L_N], lt[L_C]
-    s_rd = s[(t - 1) & 1, b]
-    s_wr = s[t & 1, b]
-    c_wr = chan[t & 1, b]
     om = omega[tt, j]
     if om == 0:  # idle: no update, no spikes
-        for i in range(n):
-            s_wr[off + i] = 0
-        if lt[L_CH] >= 0:
-            for i in range(ch):
-                c_wr[lt[L_CH] + i] = 0
-        counts[b, tt, j] = 0
+        for b in range(b0, b1):
+            s[t & 1, b, off : off + n] = 0
+            if lt[L_CH] >= 0:
+                chan[t & 1, b, lt[L_CH] : lt[L_CH] + ch] = 0
+            counts[b, tt, j] = 0
         return
-    cc = cur[:n]
-    if lt[L_BASE] >= 0:
-        bb = base[b, lt[L_BASE] : lt[L_BASE] + n]
-        for i in range(n):
-            cc[i] = bb[i]
-    else:
-        bb = bias[off : off + n]
-        for i in range(n):
-            cc[i] = bb[i] * om
-    for q in range(lt[L_IN0], lt[L_IN1]):
-        g = in_idx[q]
-        ct = conn_tab[g]
-        if ct[SRC] < 0:
-            if ct[ANALOG] != 0:
-                continue  # already in base
-            spk = inp[b, tt]
-            so = 0
-        else:
-            spk = s_rd
-            so = ct[SRC_OFF]
-        sc = gscale[tt, g]
-        if ct[KIND] == GAP:
-            _gap(cur, chan[(t - 1) & 1, b], ct[SRC_CH], ct, sc)
-        else:
-            _scatter(cur, spk, so, wflat, ct, itab, sc, ev, widx, kval)
-        if rows > 0:
-            if unrolled:
-                a_in, a_rd, a_win = conn_activity_unrolled(
-                    spk, so, conn_tab, g, itab, rows, omap, ev
-                )
+    # a layer fed by a PULL connection runs the whole group at once (its weights are reused
+    # across the images), any other image by image (its currents stay in cache)
+    step = b1 - b0 if lt[L_PULL] else 1
+    for bs in range(b0, b1, step):
+        be = min(b1, bs + step)
+        for b in range(bs, be):
+            cc = cur[b - bs, :n]
+            if lt[L_BASE] >= 0:
+                bb = base[b, lt[L_BASE] : lt[L_BASE] + n]
+                for i in range(n):
+                    cc[i] = bb[i]
             else:
-                a_in, a_rd, a_win = conn_activity(spk, so, conn_tab, g, itab, rows, omap)
-            act[b, tt, g, 0] = a_in
-            act[b, tt, g, 1] = a_rd
-            act[b, tt, g, 2] = a_win
-    # IF scan on block-local views (lets LLVM vectorise it)
-    th = om * threshold
-    vv = v[b, off : off + n]
-    ss = s_wr[off : off + n]
-    fired = 0
-    for i in range(n):
-        x = vv[i] + cc[i]
-        f = x >= th
-        if f:
-            x -= th
-        vv[i] = x
-        ss[i] = f
-        fired += f
-    counts[b, tt, j] = fired
-    if lt[L_CH] >= 0:
-        _channel_counts(s64[t & 1, b], ss, off, n, ch, c_wr[lt[L_CH] : lt[L_CH] + ch])
+                bb = bias[off : off + n]
+                for i in range(n):
+                    cc[i] = bb[i] * om
+        s_rd = s[(t - 1) & 1]
+        for q in range(lt[L_IN0], lt[L_IN1]):
+            g = in_idx[q]
+            ct = conn_tab[g]
+            if ct[SRC] < 0:
+                if ct[ANALOG] != 0:
+                    continue  # already in base
+                spks = inp[tt]
+                so = 0
+            else:
+                spks = s_rd
+                so = ct[SRC_OFF]
+            sc = gscale[tt, g]
+            if ct[KIND] == GAP:
+                for b in range(bs, be):
+                    _gap(cur[b - bs], chan[(t - 1) & 1, b], ct[SRC_CH], ct, sc)
+            elif ct[MODE] == PUSH:
+                for b in range(bs, be):
+                    _scatter(cur[b - bs], spks[b], so, rflat, ct, itab, sc, plist, idx, kv)
+            elif ct[MODE] == TABLE:
+                for b in range(bs, be):
+                    _table_conv(cur[b - bs], spks[b], so, rflat, ct, itab, sc, pm)
+            else:
+                _event_conv(cur, bs, be, spks, so, rflat, ct, sc, pcnt, plist, idx, starts, outs)
+            if rows > 0:
+                for b in range(bs, be):
+                    spk = spks[b]
+                    if unrolled:
+                        a_in, a_rd, a_win = conn_activity_unrolled(
+                            spk, so, conn_tab, g, itab, rows, omap, plist
+                        )
+                    else:
+                        a_in, a_rd, a_win = conn_activity(spk, so, conn_tab, g, itab, rows, omap)
+                    act[b, tt, g, 0] = a_in
+                    act[b, tt, g, 1] = a_rd
+                    act[b, tt, g, 2] = a_win
+        th = om * threshold
+        for b in range(bs, be):
+            cc = cur[b - bs, :n]
+            # IF scan on block-local views (lets LLVM vectorise it)
+            vv = v[b, off : off + n]
+            ss = s[t & 1, b, off : off + n]
+            fired = 0
+            for i in range(n):
+                x = vv[i] + cc[i]
+                f = x >= th
+                if f:
+                    x -= th
+                vv[i] = x
+                ss[i] = f
+                fired += f
+            counts[b, tt, j] = fired
+            if lt[L_CH] >= 0:
+                c_wr = chan[t & 1, b, lt[L_CH] : lt[L_CH] + ch]
+                _channel_counts(s64[t & 1, b], ss, off, n, ch, c_wr)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_chunk(
-    b0, b1, t0, t1, layer_tab, in_idx, conn_tab, wflat, bias, itab, v, s, s64, chan, base, inp,
+    b0, b1, t0, t1, layer_tab, in_idx, conn_tab, rflat, bias, itab, v, s, s64, chan, base, inp,
     omega, gscale, threshold, head_layers, rec, counts, act, rows, unrolled, max_n, max_in,
-    max_omap, group,
+    max_rows, max_omap, group, cur_rows,
 ):  # fmt: skip
     """Advance images b0..b1-1 of the batch from timestep t0 to t1 (exclusive).
 
@@ -420,7 +816,7 @@ def run_chunk(
     v (B, N) float32 membranes; s (2, B, N) int8 spikes (s[t & 1] fired at t) and s64 the same
     memory viewed as uint64; bias (N,) float32 every neuron's beta; chan (2, B, Nc) int32
     spikes per channel of the layers a GAP reads, kept by their IF scan; base (B, Nb) float32
-    precomputed currents of layers with an analog input; inp (B, t1-t0, P) int8 coded input
+    precomputed currents of layers with an analog input; inp (t1-t0, B, P) int8 coded input
     spikes (unused for analog input); omega (t1-t0, L) float32 layer phase weights (0: idle),
     which also scale bias and threshold; gscale (t1-t0, G) float32 the weight of each
     connection's input spikes (its source's phase weight when it fired them).
@@ -430,22 +826,24 @@ def run_chunk(
     Images run `group` at a time layer by layer (a layer's weights are fetched once per group).
     """
     n_layers = layer_tab.shape[0]
-    cur = np.empty(max_n, np.float32)
-    ev = np.empty(max_in, np.int64)
-    widx = np.empty(max_in, np.int64)
-    kval = np.empty(max_in, np.float32)
-    omap = np.empty(max_omap, np.uint8)
+    cur = np.empty((cur_rows, max_n), np.float32)
+    pcnt = np.empty(max_in, np.int64)
+    plist = np.empty(max_in, np.int64)
+    pm = np.empty(max_in + 1, np.uint8)
+    idx = np.empty(max(max_rows, max_in), np.int64)
+    kv = np.empty(max(max_rows, max_in), np.float32)
+    starts = np.empty(max_rows + 1, np.int64)
+    outs = np.empty(max_rows, np.int64)
+    scratch = (cur, pcnt, plist, pm, idx, kv, starts, outs, np.empty(max_omap, np.uint8))
     for g0 in range(b0, b1, group):
         g1 = min(b1, g0 + group)
         for t in range(t0, t1):
             tt = t - t0
             for j in range(n_layers):
-                for b in range(g0, g1):
-                    _layer_step(
-                        b, t, tt, j, layer_tab, in_idx, conn_tab, wflat, bias, itab, v, s, s64,
-                        chan, base, inp, omega, gscale, threshold, counts, act, rows, unrolled,
-                        cur, ev, widx, kval, omap,
-                    )  # fmt: skip
+                _layer_group(
+                    g0, g1, t, tt, j, layer_tab, in_idx, conn_tab, rflat, bias, itab, v, s, s64,
+                    chan, base, inp, omega, gscale, threshold, counts, act, rows, unrolled, scratch,
+                )  # fmt: skip
             for b in range(g0, g1):
                 s_rd = s[(t - 1) & 1, b]
                 for hi in range(head_layers.shape[0]):

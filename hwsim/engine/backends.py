@@ -154,13 +154,58 @@ def scatter_runs(c: Conn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return tuple(np.asarray(a, np.int64) for a in (ptr, dst, wo, ln))  # type: ignore[return-value]
 
 
+def table_rows(w: np.ndarray, bits: int) -> np.ndarray:
+    """Weights (kh, kw, C_in, C_out) as partial-sum tables (kh kw, G, 2^bits, C_out), flat, G =
+    ceil(C_in / bits): entry [k, g, m] = the sum of the rows W[k, g bits + i] over the set bits
+    i of m (zero channels past C_in), added in ascending i in float32."""
+    kh, kw, cin, cout = w.shape
+    groups = -(-cin // bits)
+    wp = np.zeros((kh * kw, groups * bits, cout), np.float32)
+    wp[:, :cin] = w.reshape(kh * kw, cin, cout)
+    wp = wp.reshape(kh * kw, groups, bits, cout)
+    masks = np.arange(1 << bits)
+    out = np.zeros((kh * kw, groups, 1 << bits, cout), np.float32)
+    for i in range(bits):
+        on = (masks >> i) & 1 == 1
+        out[:, :, on] += wp[:, :, i, None]
+    return out.ravel()
+
+
+def table_bytes(c: Conn, bits: int) -> int:
+    """Bytes of connection c's partial-sum tables with groups of `bits` channels."""
+    kh, kw = c.kernel
+    return kh * kw * -(-c.in_shape[2] // bits) * (1 << bits) * c.out_shape[2] * 4
+
+
+def table_windows(c: Conn, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(win, rbase) of a table-mode connection: win[o, (ky kw + kx) G + g] = index of the mask
+    of group g at the input position under kernel offset (ky, kx) of output position o (p G +
+    g), or H W G (a zero mask) where the offset falls on padding; rbase[(ky kw + kx) G + g] =
+    offset of the table of (ky, kx, g) in the connection's rows (backends.table_rows)."""
+    h, w, cin = c.in_shape
+    ho, wo, cout = c.out_shape
+    kh, kw = c.kernel
+    groups = -(-cin // bits)
+    win = np.full((ho, wo, kh, kw, groups), h * w * groups, np.int64)
+    for oy in range(ho):
+        for ox in range(wo):
+            for ky in range(kh):
+                for kx in range(kw):
+                    iy, ix = oy * c.stride - c.pad + ky, ox * c.stride - c.pad + kx
+                    if 0 <= iy < h and 0 <= ix < w:
+                        win[oy, ox, ky, kx] = (iy * w + ix) * groups + np.arange(groups)
+    rbase = np.arange(kh * kw * groups, dtype=np.int64) * (1 << bits) * cout
+    return win.ravel(), rbase
+
+
 def _index_tables(c: Conn) -> list[np.ndarray]:
     ycnt, yk, yo = c.out_index(0)
     xcnt, xk, xo = c.out_index(1)
-    tabs = [ycnt, yk.ravel(), yo.ravel(), xcnt, xk.ravel(), xo.ravel()]
-    if c.kind is ConnKind.CONV:
-        return tabs + list(scatter_runs(c))
-    return tabs + [np.zeros(1, np.int64)] * 4
+    return [ycnt, yk.ravel(), yo.ravel(), xcnt, xk.ravel(), xo.ravel()]
+
+
+TABLE_BITS = 8  # channels per group of a partial-sum table
+"""Bits of a table's group mask: 8 input channels read as one byte each."""
 
 
 class NumbaBackend(Backend):
@@ -170,6 +215,22 @@ class NumbaBackend(Backend):
     name = "numba"
 
     group = 8  # images a thread runs layer by layer, and the unit of work handed to a thread
+    # how each conv computes its current (bench/README.md, "Per-layer formulation"): partial-
+    # sum tables (groups of TABLE_BITS channels) up to `table_channels` input channels and
+    # `table_bytes` of tables; output-major row sums over an image group (PULL) from
+    # `pull_channels` output channels; otherwise the input-major event scatter (PUSH)
+    table_channels = 8
+    table_bytes = 256 * 1024
+    pull_channels = 128
+    list_windows = 64  # PULL rows listed before they are summed, in full windows
+
+    def mode(self, c: Conn) -> int:
+        """How connection c's current is computed: K.PUSH, K.TABLE or K.PULL."""
+        if c.kind is not ConnKind.CONV or c.src < 0:  # GAP; signed or analog input spikes
+            return K.PUSH
+        if c.in_shape[2] <= self.table_channels and table_bytes(c, TABLE_BITS) <= self.table_bytes:
+            return K.TABLE
+        return K.PULL if c.out_shape[2] >= self.pull_channels else K.PUSH
 
     def __init__(
         self,
@@ -187,17 +248,24 @@ class NumbaBackend(Backend):
         # every layer starts at a multiple of 8 neurons (uint64 views of the spike buffers)
         sizes = [-(-ly.neurons // 8) * 8 for ly in layers]
         offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self.n_state = int(offs[-1])
+        self.n_state = int(offs[-1]) + 8  # 8 spare bytes: group masks read 8 bytes at once
         self.analog = [c.src < 0 and coding.analog for c in conns]
         self.bias = np.zeros(self.n_state, np.float32)  # beta_j tiled over each layer's neurons
         for j, b in enumerate(layer_bias(plan, coding)):
             self.bias[offs[j] : offs[j] + layers[j].neurons] = np.tile(
                 b, layers[j].neurons // len(b)
             )
-        # weights in the polyphase layout of _kernels._scatter (see polyphase())
-        parts = [polyphase(c.weight, c.stride) for c in conns]
-        w_offs = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
-        self.wflat = np.concatenate(parts).astype(np.float32)
+        # the rows each mode adds: polyphase weights (PUSH), partial-sum tables (TABLE), the
+        # weights (kh, kw, C_in, C_out) as they are (PULL)
+        self.modes = [self.mode(c) for c in conns]
+        rows_of = {
+            K.PUSH: lambda c: polyphase(c.weight, c.stride),
+            K.TABLE: lambda c: table_rows(c.weight, TABLE_BITS),
+            K.PULL: lambda c: c.weight.ravel(),
+        }
+        parts = [rows_of[m](c) for c, m in zip(conns, self.modes, strict=True)]
+        r_offs = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+        self.rflat = np.concatenate(parts).astype(np.float32)
         taps = sorted({c.src for c in conns if c.kind is ConnKind.GAP})
         ch_offs = {}
         nch = 0
@@ -213,23 +281,30 @@ class NumbaBackend(Backend):
             r[K.KIND], r[K.SRC], r[K.DST] = int(c.kind), c.src, c.dst
             r[K.H], r[K.W], r[K.CIN] = c.in_shape
             r[K.HO], r[K.WO], r[K.COUT] = c.out_shape
-            r[K.KH], r[K.KW], r[K.W_OFF] = c.kernel[0], c.kernel[1], w_offs[g]
-            for col, tab in zip(
-                (K.YCNT, K.YK, K.YO, K.XCNT, K.XK, K.XO, K.E_PTR, K.E_DST, K.E_WO, K.E_LN),
-                _index_tables(c),
-                strict=True,
-            ):
+            r[K.KH], r[K.KW], r[K.R_OFF] = c.kernel[0], c.kernel[1], r_offs[g]
+            r[K.STRIDE], r[K.PAD], r[K.MODE] = c.stride, c.pad, self.modes[g]
+            columns = [K.YCNT, K.YK, K.YO, K.XCNT, K.XK, K.XO]
+            tabs = _index_tables(c)
+            if self.modes[g] == K.TABLE:
+                r[K.GBITS] = TABLE_BITS
+                win, rbase = table_windows(c, TABLE_BITS)
+                columns += [K.WIN, K.RBASE]
+                tabs += [win, rbase + r_offs[g]]
+            if self.modes[g] == K.PUSH and c.kind is ConnKind.CONV:
+                columns += [K.E_PTR, K.E_DST, K.E_WO, K.E_LN]
+                tabs += list(scatter_runs(c))
+                r[K.CSTRIDE] = c.stride * -(-c.kernel[1] // c.stride) * c.out_shape[2]
+                cin = c.in_shape[2]
+                r[K.CSHIFT] = cin.bit_length() - 1 if cin & (cin - 1) == 0 else -1
+                # per-position grouping pays from ~2 spikes per position (bench/README.md)
+                r[K.GROUPED] = int(cin >= 32 and r[K.CSHIFT] >= 0 and c.out_shape[2] % 8 == 0)
+            for col, tab in zip(columns, tabs, strict=True):
                 r[col] = pos
                 tables.append(tab)
                 pos += len(tab)
             r[K.ANALOG] = int(self.analog[g])
             r[K.SRC_OFF] = offs[c.src] if c.src >= 0 else 0
             r[K.COLBLK] = math.ceil(c.out_shape[2] / cols)
-            r[K.CSTRIDE] = c.stride * -(-c.kernel[1] // c.stride) * c.out_shape[2]
-            cin = c.in_shape[2]
-            r[K.CSHIFT] = cin.bit_length() - 1 if cin & (cin - 1) == 0 else -1
-            # per-position grouping pays from ~2 spikes per position (bench/README.md)
-            r[K.GROUPED] = int(cin >= 32 and r[K.CSHIFT] >= 0 and c.out_shape[2] % 8 == 0)
             r[K.SRC_CH] = ch_offs.get(c.src, -1) if c.kind is ConnKind.GAP else -1
         self.conn_tab = conn_tab
         self.itab = np.concatenate(tables).astype(np.int64)
@@ -250,12 +325,27 @@ class NumbaBackend(Backend):
             in_idx += plan.conns_into(j)
             r[K.L_IN1] = len(in_idx)
             r[K.L_CH] = ch_offs.get(j, -1)
+            r[K.L_PULL] = int(any(self.modes[g] == K.PULL for g in plan.conns_into(j)))
         self.layer_tab = layer_tab
         self.in_idx = np.asarray(in_idx, np.int64)
         self.offs = offs
         self.head_layers = np.asarray(list(plan.heads.values()), np.int64)
         self.max_n = max(ly.neurons for ly in layers)
         self.max_in = max(int(np.prod(c.in_shape)) for c in conns)
+        # the event-row list: room for `list_windows` full windows of the widest connection
+        # with event rows, or for all windows of a group of images if that is less
+        self.max_rows = max(
+            [
+                c.kernel[0]
+                * c.kernel[1]
+                * c.in_shape[2]
+                * min(self.list_windows, self.group * c.out_shape[0] * c.out_shape[1])
+                for c, m in zip(conns, self.modes, strict=True)
+                if m == K.PULL
+            ]
+            + [1],
+        )
+        self.cur_rows = self.group if K.PULL in self.modes else 1
         if self.unrolled:  # (output position, group of the flattened k_h k_w C_in rows)
             unrolled_rows = [c.kernel[0] * c.kernel[1] * c.in_shape[2] for c in conns]
             self.max_omap = max(
@@ -278,7 +368,8 @@ class NumbaBackend(Backend):
         pixels = 0 if self.coding.analog else 2 * int(np.prod(plan.input_shape))
         per_step = pixels + len(plan.heads) * plan.classes + 4 * len(plan.layers)
         per_step += 12 * len(plan.conns) if self.rows else 0
-        scratch = 4 * self.max_n + 20 * self.max_in + self.max_omap
+        scratch = 4 * self.cur_rows * self.max_n + 17 * self.max_in + self.max_omap
+        scratch += 12 * max(self.max_rows, self.max_in) + 16 * self.max_rows
         threads = min(self.threads, -(-nb // self.group))
         return state + nb * chunk * per_step + threads * scratch
 
@@ -322,7 +413,7 @@ class NumbaRunner(Runner):
             inp = np.zeros((1, 1, 1), np.int8)
         else:
             spikes = be.coding.input_spikes(self.x, self.ids, t0, t1)  # (B, T, C, H, W)
-            inp = np.ascontiguousarray(spikes.transpose(0, 1, 3, 4, 2)).reshape(nb, tc, -1)
+            inp = np.ascontiguousarray(spikes.transpose(1, 0, 3, 4, 2)).reshape(tc, nb, -1)
         omega, gscale = schedule(plan, be.coding, t0, t1)
         rec = np.zeros((nb, tc, len(plan.heads), plan.classes), np.uint8)
         counts = np.zeros((nb, tc, len(plan.layers)), np.int32)
@@ -333,7 +424,7 @@ class NumbaRunner(Runner):
             be.layer_tab,
             be.in_idx,
             be.conn_tab,
-            be.wflat,
+            be.rflat,
             be.bias,
             be.itab,
             self.v,
@@ -353,8 +444,10 @@ class NumbaRunner(Runner):
             int(be.unrolled),
             be.max_n,
             be.max_in,
+            be.max_rows,
             be.max_omap,
             be.group,
+            be.cur_rows,
         )
         ranges = [(b, min(b + be.group, nb)) for b in range(0, nb, be.group)]
         if be.threads == 1 or len(ranges) == 1:
@@ -457,7 +550,16 @@ class TorchRunner(Runner):
         self.v = [torch.full(shape(ly), plan.v0) for ly in plan.layers]
         self.out = [torch.zeros(shape(ly)) for ly in plan.layers]
         self.xt = torch.from_numpy(np.ascontiguousarray(x))
+        # an analog input's current is the same at every step: computed once per batch (unless
+        # a synapse gives it, which is called every step)
+        self.const: dict[int, torch.Tensor] = {}
+        if be.coding.analog:
+            with torch.no_grad():
+                for g, c in enumerate(plan.conns):
+                    if c.src < 0 and be.synapses[g] is None:
+                        self.const[g] = c.torch_forward(self.xt, with_bias=not be.coding.phased)
         self.state_bytes = 2 * sum(t.numel() * 4 for t in self.v)
+        self.state_bytes += sum(t.numel() * 4 for t in self.const.values())
 
     def advance(self, t0: int, t1: int) -> ChunkOut:
         be, plan = self.be, self.be.plan
@@ -486,6 +588,10 @@ class TorchRunner(Runner):
                         syn = be.synapses[g]
                         if syn is not None:
                             y = _checked(syn(src, t), self.v[j], c)
+                        elif g in self.const:
+                            y = self.const[g]
+                            if coding.phased:
+                                y = y * float(gscale[tt, g])
                         elif coding.phased:
                             y = c.torch_forward(src, with_bias=False) * float(gscale[tt, g])
                         else:
