@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -36,6 +37,9 @@ from hwsim.nets import (
     read_model_file,
 )
 from hwsim.netspec import ModelError, NetSpec
+
+if TYPE_CHECKING:  # nir_io builds SpikingNetworks; it imports this module
+    from hwsim.nir_io import ImportedSpec
 
 
 class ConversionError(HwsimError):
@@ -74,9 +78,10 @@ class Weights:
 @dataclass(frozen=True)
 class SpikingNetwork:
     """A converted network, ready for the IF engine: its layer graph and the weights of every
-    conv and Linear layer, by layer name (a GAP layer has none)."""
+    conv and Linear layer, by layer name (a GAP layer has none). `spec` is the zoo network it
+    was converted from, or the `hwsim.nir_io.ImportedSpec` of a network read from a NIR file."""
 
-    spec: NetSpec
+    spec: NetSpec | ImportedSpec
     graph: LayerGraph
     weights: dict[str, Weights]
     params: ConversionParams

@@ -1,11 +1,15 @@
 """Image-classification datasets loaded from local files as numpy arrays.
 
-Nothing is downloaded: `mnist5k` and `synthetic` need no files; `mnist`, `cifar10` and
-`cifar100` read the standard distribution files under a `data_root` (the CLI's --data-root).
-See docs/datasets.md for file layouts, splits and normalisation.
+Nothing is downloaded: `mnist5k` and `synthetic` need no files; `mnist`, `fashion-mnist`,
+`cifar10` and `cifar100` read the standard distribution files under a `data_root` (the CLI's
+--data-root; Fashion-MNIST also looks where the Debian package `dataset-fashion-mnist` puts
+them). Every set has a training and a test split; `validation=N` holds N training images out as
+a third split, stratified and seeded, for tuning. See docs/datasets.md for file layouts, splits
+and normalisation.
 """
 
 import gzip
+import hashlib
 import importlib.util
 import math
 import pickle
@@ -23,12 +27,20 @@ except ImportError:  # numpy 1.x
     from numpy.core.multiarray import _reconstruct
     from numpy.core.numeric import _frombuffer
 
-DATASETS: tuple[str, ...] = ("mnist5k", "mnist", "cifar10", "cifar100", "synthetic")
-SPLITS: tuple[str, ...] = ("train", "test")
+DATASETS: tuple[str, ...] = (
+    "mnist5k",
+    "mnist",
+    "fashion-mnist",
+    "cifar10",
+    "cifar100",
+    "synthetic",
+)
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
 
 _SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
     "mnist5k": ((1, 28, 28), 10),
     "mnist": ((1, 28, 28), 10),
+    "fashion-mnist": ((1, 28, 28), 10),
     "cifar10": ((3, 32, 32), 10),
     "cifar100": ((3, 32, 32), 100),
     "synthetic": ((1, 16, 16), 10),
@@ -41,6 +53,9 @@ CIFAR_STD = (0.2673, 0.2564, 0.2762)
 
 MNIST5K_TEST_SIZE = 1000
 SYNTHETIC_SIZES = {"train": 512, "test": 256}
+FASHION_MNIST_SYSTEM_ROOT = Path("/usr/share/datasets/fashion-mnist")
+"""Where Debian's `dataset-fashion-mnist` installs the IDX files; used when no data root is
+given and the folder exists."""
 
 
 class DatasetError(ValueError):
@@ -80,6 +95,11 @@ class ImageSet:
         c, h, w = self.x.shape[1:]
         return int(c), int(h), int(w)
 
+    def rows_sha256(self) -> str:
+        """SHA-256 of the sorted source rows: which images the set holds, whatever its order
+        (a checkpoint records it per split; `Session` checks it)."""
+        return hashlib.sha256(np.sort(self.indices).astype("<i8").tobytes()).hexdigest()
+
     def take(self, n: int) -> "ImageSet":
         """The first `n` images (1 <= n <= len(self))."""
         if not 1 <= n <= len(self):
@@ -100,27 +120,90 @@ def dataset_num_classes(name: str) -> int:
 
 
 def load_dataset(
-    name: str, split: str, data_root: str | Path | None = None, *, seed: int = 0
+    name: str,
+    split: str,
+    data_root: str | Path | None = None,
+    *,
+    seed: int = 0,
+    validation: int = 0,
 ) -> ImageSet:
-    """Load `split` ("train"/"test") of dataset `name` (one of DATASETS).
+    """Load `split` ("train", "validation" or "test") of dataset `name` (one of DATASETS).
 
-    `data_root` is needed for mnist/cifar10/cifar100 only. `seed` drives the mnist5k split and
-    the synthetic set; the file-backed sets keep their file order and ignore it.
+    `data_root` is needed for mnist/cifar10/cifar100 (and for fashion-mnist where the Debian
+    package is not installed). `seed` drives the mnist5k test split, the synthetic set and the
+    validation hold-out; the file-backed sets otherwise keep their file order.
+
+    `validation` images are held out of the training split (`stratified_holdout` with the
+    generator `numpy.random.default_rng([seed, 2])`): "validation" returns them (shuffled) and
+    "train" the rest (in the training split's order), so the three splits are disjoint. With
+    validation = 0 there is no validation split.
     """
     _check_name(name)
     if split not in SPLITS:
         raise DatasetError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+    if validation < 0:
+        raise DatasetError(f"--validation {validation}: expected a number of images >= 0")
+    if split == "test":
+        return _load_split(name, "test", data_root, seed)
+    if split == "validation" and validation == 0:
+        raise DatasetError(
+            f"{name} has no validation split here (validation = 0 images); hold one out of"
+            " training with `hwsim train --validation N`"
+        )
+    train = _load_split(name, "train", data_root, seed)
+    if validation == 0:
+        return train
+    if validation >= len(train):
+        raise DatasetError(
+            f"--validation {validation}: the {name} training split has only {len(train)} images"
+        )
+    rng = np.random.default_rng([seed, 2])
+    keep, held = stratified_holdout(train.y, validation, train.num_classes, rng)
+    rows = np.sort(keep) if split == "train" else rng.permutation(held)
+    return ImageSet(
+        train.x[rows], train.y[rows], name, split, train.num_classes, train.indices[rows]
+    )
+
+
+def stratified_holdout(
+    labels: np.ndarray, n_held: int, num_classes: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (kept, held) that split `labels` into n_held held-out images and the rest.
+
+    Each class's held share is proportional to its size (largest-remainder rounding, ties to
+    the lower class); within class c = 0, 1, ... its members are permuted with `rng` and the
+    first share is held. Both outputs are in class order (callers shuffle as they need).
+    """
+    y = np.asarray(labels)
+    counts = np.bincount(y, minlength=num_classes)
+    quota = counts * n_held / len(y)
+    n_c = np.floor(quota).astype(np.int64)
+    short = n_held - n_c.sum()
+    n_c[np.argsort(-(quota - n_c), kind="stable")[:short]] += 1
+    held, kept = [], []
+    for c in range(num_classes):
+        members = rng.permutation(np.flatnonzero(y == c))
+        held.append(members[: n_c[c]])
+        kept.append(members[n_c[c] :])
+    return np.concatenate(kept).astype(np.int64), np.concatenate(held).astype(np.int64)
+
+
+def _load_split(name: str, split: str, data_root: str | Path | None, seed: int) -> ImageSet:
+    """The dataset's own training or test split."""
     if name == "mnist5k":
         return _load_mnist5k(split, seed)
     if name == "synthetic":
         return make_synthetic(SYNTHETIC_SIZES[split], seed=seed, split=split)
+    if data_root is None and name == "fashion-mnist" and FASHION_MNIST_SYSTEM_ROOT.is_dir():
+        data_root = FASHION_MNIST_SYSTEM_ROOT
     if data_root is None:
-        raise DatasetError(f"dataset {name!r} reads local files: --data-root is needed")
+        also = " (or `apt-get install dataset-fashion-mnist`)" if name == "fashion-mnist" else ""
+        raise DatasetError(f"dataset {name!r} reads local files: --data-root is needed{also}")
     root = Path(data_root).expanduser()
     if not root.is_dir():
         raise DatasetError(f"{root}: data root is not a directory")
-    if name == "mnist":
-        return _load_mnist(root, split)
+    if name in _IDX_LAYOUT:
+        return _load_idx_set(root, name, split)
     return _load_cifar(root, name, split)
 
 
@@ -137,12 +220,12 @@ def make_synthetic(
     depend on `split`, so train and test are independent draws around the same prototypes.
     Classes are balanced (counts differ by at most 1) and shuffled.
     """
-    if split not in SPLITS:
-        raise DatasetError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+    if split not in ("train", "test"):
+        raise DatasetError(f"unknown split {split!r}; valid splits: train, test")
     if n < 1 or num_classes < 2:
         raise ValueError(f"need n >= 1 and num_classes >= 2, got n={n}, num_classes={num_classes}")
     prototypes = np.random.default_rng(seed).random((num_classes, *input_shape)) < 0.5
-    rng = np.random.default_rng([seed, SPLITS.index(split) + 1])
+    rng = np.random.default_rng([seed, 1 if split == "train" else 2])
     y = rng.permutation(np.arange(n) % num_classes)
     noise = rng.normal(0.0, 0.3, (n, *input_shape))
     x = np.clip(0.2 + 0.6 * prototypes[y] + noise, 0.0, 1.0).astype(np.float32)
@@ -181,19 +264,9 @@ def _load_mnist5k(split: str, seed: int) -> ImageSet:
     if labels.max() > 9:
         raise DatasetError(f"{path}: labels outside 0..9 in the last column")
 
-    counts = np.bincount(labels, minlength=10)
-    quota = counts * MNIST5K_TEST_SIZE / len(labels)
-    n_test = np.floor(quota).astype(np.int64)
-    short = MNIST5K_TEST_SIZE - n_test.sum()
-    n_test[np.argsort(-(quota - n_test), kind="stable")[:short]] += 1
-
     rng = np.random.default_rng(seed)
-    test, train = [], []
-    for c in range(10):
-        members = rng.permutation(np.flatnonzero(labels == c))
-        test.append(members[: n_test[c]])
-        train.append(members[n_test[c] :])
-    chosen = rng.permutation(np.concatenate(test if split == "test" else train))
+    train, test = stratified_holdout(labels, MNIST5K_TEST_SIZE, 10, rng)
+    chosen = rng.permutation(test if split == "test" else train)
     x = (pixels[chosen] / 255.0).astype(np.float32).reshape(-1, 1, 28, 28)
     return ImageSet(x, labels[chosen], "mnist5k", split, 10, chosen.astype(np.int64))
 
@@ -229,14 +302,25 @@ def _read_idx(path: Path, magic: int, dims: tuple[int, ...] | None) -> np.ndarra
     return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
 
 
-def _load_mnist(root: Path, split: str) -> ImageSet:
-    dirs = [root, root / "MNIST" / "raw"]
+_IDX_LAYOUT: dict[str, tuple[str, str]] = {
+    "mnist": ("MNIST", "MNIST"),
+    "fashion-mnist": ("Fashion-MNIST", "FashionMNIST"),
+}
+"""IDX datasets: (name in messages, torchvision's folder under the data root)."""
+
+
+def _load_idx_set(root: Path, name: str, split: str) -> ImageSet:
+    """MNIST-format IDX files: 28x28 uint8 images (magic 2051), labels 0..9 (magic 2049)."""
+    title, folder = _IDX_LAYOUT[name]
+    dirs = [root, root / folder / "raw"]
     prefix = "train" if split == "train" else "t10k"
-    expected = "expected the MNIST IDX files (or .gz) under --data-root or --data-root/MNIST/raw"
+    expected = (
+        f"expected the {title} IDX files (or .gz) under --data-root or --data-root/{folder}/raw"
+    )
     files = []
     for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"):
-        name = f"{prefix}-{kind}"
-        files.append(_find_file(dirs, [name, name + ".gz"], expected))
+        file = f"{prefix}-{kind}"
+        files.append(_find_file(dirs, [file, file + ".gz"], expected))
     images = _read_idx(files[0], 2051, (28, 28))
     labels = _read_idx(files[1], 2049, None).astype(np.int64)
     if len(labels) != len(images):
@@ -244,7 +328,7 @@ def _load_mnist(root: Path, split: str) -> ImageSet:
     if labels.size and labels.max() > 9:
         raise DatasetError(f"{files[1]}: label {labels.max()} out of range 0..9")
     x = (images / 255.0).astype(np.float32)[:, None]
-    return ImageSet(x, labels, "mnist", split, 10, np.arange(len(labels), dtype=np.int64))
+    return ImageSet(x, labels, name, split, 10, np.arange(len(labels), dtype=np.int64))
 
 
 class _ArrayUnpickler(pickle.Unpickler):

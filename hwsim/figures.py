@@ -94,15 +94,23 @@ def plot_accuracy_energy(
     title: str = "",
     energy_unit: str = "uJ",
     formats: Sequence[str] = FORMATS,
+    exact: Mapping[str, Curve] | None = None,
 ) -> list[Path]:
-    """Accuracy (%) vs energy per inference for every curve, with the target line (Fig. 8)."""
+    """Accuracy (%) vs energy per inference for every curve, with the target line (Fig. 8).
+
+    exact[name]: the same method with its exact per-step alpha, drawn dashed in the colour of
+    curve `name` (the chip runs the LUT; the exact curve shows what the LUT costs)."""
     scale = _ENERGY_UNITS[energy_unit]
     fig = _figure((7, 4.5))
     ax = fig.subplots()
     low = 100.0
-    for c in curves:
+    for i, c in enumerate(curves):
         ax.plot(c.energy_pj / scale, 100 * np.asarray(c.accuracy), lw=1.5, label=c.name)
         low = min(low, float(np.max(c.accuracy)) * 100)
+        ref = (exact or {}).get(c.name)
+        if ref is not None:
+            y = 100 * np.asarray(ref.accuracy)
+            ax.plot(ref.energy_pj / scale, y, "--", lw=1, color=f"C{i}", label=ref.name)
     if target is not None:
         ax.axhline(100 * target, color="k", ls="--", lw=1, label=f"target {100 * target:.2f}%")
         low = min(low, 100 * target)
@@ -119,24 +127,44 @@ def plot_reduction_by_ic(
     title: str = "",
     *,
     formats: Sequence[str] = FORMATS,
+    intervals: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    ylabel: str = "energy reduction R (%)",
 ) -> list[Path]:
     """Energy reduction R (%, eq. 33) vs IC insertion position per method (Fig. 9).
 
     reductions[name] is aligned with ic_positions; NaN (the method never reached the target)
-    is drawn as a gap and marked with an x on the zero line.
+    is drawn as a gap and marked with an x on the zero line. intervals[name] = (lo, hi): the
+    bootstrap interval as an error bar (an infinite bound runs to the edge of the axes).
     """
     ics = np.asarray(ic_positions)
     fig = _figure((7, 4.2))
     ax = fig.subplots()
     ax.axhline(0, color="k", lw=0.8)
+    width = 0.5 / max(1, len(reductions))
+    finite = [np.asarray(r, np.float64) for r in reductions.values()]
+    for lo, hi in (intervals or {}).values():
+        finite += [np.asarray(lo, np.float64), np.asarray(hi, np.float64)]
+    values = np.concatenate(finite) if finite else np.zeros(1)
+    values = values[np.isfinite(values)]
+    bottom = min(float(values.min()) if values.size else 0.0, 0.0) - 5
+    top = max(float(values.max()) if values.size else 0.0, 0.0) + 5
     for i, (name, r) in enumerate(reductions.items()):
         r = np.asarray(r, np.float64)
-        ax.plot(ics, r, "o-", color=f"C{i}", lw=1.4, ms=4, label=name)
+        x = ics + (i - (len(reductions) - 1) / 2) * width if intervals else ics
+        ax.plot(x, r, "o-", color=f"C{i}", lw=1.4, ms=4, label=name)
+        if intervals and name in intervals:
+            lo, hi = (np.clip(np.asarray(v, np.float64), bottom, top) for v in intervals[name])
+            ok = ~np.isnan(r) & ~np.isnan(lo) & ~np.isnan(hi)
+            err = np.stack([r - lo, hi - r])[:, ok]
+            ax.errorbar(x[ok], r[ok], yerr=err, fmt="none", ecolor=f"C{i}", capsize=2, lw=1)
         miss = np.isnan(r)
         if miss.any():
-            ax.plot(ics[miss], np.zeros(miss.sum()), "x", color=f"C{i}", ms=7)
+            ax.plot(x[miss], np.zeros(miss.sum()), "x", color=f"C{i}", ms=7)
+    if any(np.isnan(np.asarray(r, np.float64)).any() for r in reductions.values()):
+        ax.plot([], [], "x", color="0.3", ms=7, label="target not reached within T: R undefined")
+    ax.set_ylim(bottom, top)
     ax.set_xlabel("IC position (block)")
-    ax.set_ylabel("energy reduction R (%)")
+    ax.set_ylabel(ylabel)
     ax.set_xticks(ics)
     return _finish(fig, ax, title, path, formats)
 
@@ -203,5 +231,43 @@ def coin_toss_figure(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper right")
     axes[0].set_ylabel(f"estimated P(head), true {p_true:g}")
+    fig.tight_layout()
+    return save_figure(fig, path, formats)
+
+
+def plot_codesign(
+    knob: str,
+    values: np.ndarray,
+    accuracy: np.ndarray,
+    energy_pj: np.ndarray,
+    ideal: tuple[float, float],
+    path: str | Path,
+    *,
+    title: str = "",
+    formats: Sequence[str] = FORMATS,
+) -> list[Path]:
+    """A co-design sweep: FC accuracy (%, left axis) and energy per inference (right axis)
+    against a hardware knob, with the ideal engine's (accuracy, energy) as dashed lines."""
+    scale = max(float(np.nanmax(energy_pj)), ideal[1], 1.0)
+    unit = next(u for u, f in reversed(_ENERGY_UNITS.items()) if scale >= f or u == "pJ")
+    factor = _ENERGY_UNITS[unit]
+    fig = _figure((7, 4.5))
+    ax = fig.subplots()
+    ax.plot(values, 100 * accuracy, "o-", color="C0", label="FC accuracy, chip")
+    ax.axhline(100 * ideal[0], color="C0", ls="--", lw=1, label="FC accuracy, ideal engine")
+    ax.set_xlabel(knob)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    right = ax.twinx()
+    right.plot(values, energy_pj / factor, "s-", color="C1", label="energy, chip")
+    right.axhline(ideal[1] / factor, color="C1", ls="--", lw=1, label="energy, ideal engine")
+    right.set_ylabel(f"energy per inference ({unit})")
+    right.set_ylim(bottom=0)
+    lines = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="lower right")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, path, formats)

@@ -1,33 +1,93 @@
-"""Hardware-functional inference: the IF engine with crossbar + ADC synapses.
+"""Hardware-functional inference: the IF engine with crossbar + ADC synapses on the mapped chip.
 
 `simulate_hardware` runs the engine (`hwsim.engine.simulate`, torch backend, direct coding) on
 the network's plan with every connection's current taken from its `hwsim.hw.functional`
 `HardwareLayer` (`synapses=`): one IF loop and one traversal of the graph, the engine's. The
 layers record what they read; the result adds the run's `LayerActivity` (for
-`hwsim.hw.energy.run_energy`) and ADC clipping. `evaluate` compares the hardware run with the
-ideal engine on float and quantised weights (`FunctionalReport`).
+`hwsim.hw.energy.run_energy`) and ADC clipping. A calibrated ADC full scale is set first from a
+calibration batch (`calibrate_hardware`).
+
+Three uses:
+
+* `chip_simulation`: `hwsim run --hardware functional` (and `sweep`): the traces of the main job
+  simulated through the chip (`FunctionalRun`: architecture, devices, faults), as an engine
+  `SimResult` with crossbar `Activity`, so accuracy curves, targets, tuning and R are the
+  chip's.
+* `evaluate` / `compare`: one setting against the ideal engine (`FunctionalReport`).
+* `codesign`: accuracy and energy per inference against one knob (ADC bits, cells per weight,
+  variation sigma), the ideal-engine reference computed once (`CodesignResult`).
 
 This module composes the engine and the hardware model, which do not import each other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
 
 import numpy as np
+import torch
 
 from hwsim.convert import SpikingNetwork
-from hwsim.engine import SimResult, simulate
+from hwsim.engine import Activity, ActivitySpec, SimResult, simulate
 from hwsim.fusion import accuracy_over_time, cumulative
+from hwsim.graph import FC_HEAD, LayerGraph
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import Architecture
+from hwsim.hw.device import Nonidealities
+from hwsim.hw.energy import run_energy
 from hwsim.hw.functional import (
     FunctionalConfig,
     HardwareNetwork,
     build_hardware,
     quantise_network,
+    with_adc,
 )
+from hwsim.hw.mapping import map_network
+
+
+class Hardware(StrEnum):
+    """What the main job simulates the network on."""
+
+    IDEAL = "ideal"  # the IF engine with exact float weights (the default)
+    FUNCTIONAL = "functional"  # the mapped chip: crossbars, ADCs, devices, faults
+
+
+def activity_spec(arch: Architecture) -> ActivitySpec:
+    """The engine's crossbar activity counting for `arch`'s mapping: its rows per crossbar,
+    outputs per crossbar (the mapping's column groups) and row layout."""
+    return ActivitySpec(
+        rows_per_crossbar=arch.crossbar.rows,
+        cols_per_crossbar=arch.outputs_per_crossbar,
+        mapping=str(arch.mapping.style),
+    )
+
+
+def layer_activity(graph: LayerGraph, activity: Activity, images: int) -> LayerActivity:
+    """The hardware model's view of the engine's crossbar activity (sums over `images`) for the
+    layers of `graph`.
+
+    A PE operation is a (output position, input row group, column block) read, the engine's
+    `active_windows`; its crossbar reads (kernel_split: per kernel position) the engine's
+    `active_pe_ops`. Output spikes are those a layer sends at t, i.e. fired at t - 1 (the
+    one-step delay); a layer that sends no spikes (a residual skip conv) sends none.
+    """
+    cols = [activity.names.index(name) for name in graph.names]
+    fired = np.asarray(activity.out_spikes, np.int64)[:, cols]
+    sent = np.zeros_like(fired)
+    sent[1:] = fired[:-1]
+    sent[:, [not g.sends_spikes for g in graph.layers]] = 0
+    return LayerActivity(
+        layer_names=graph.names,
+        images=images,
+        active_pe_ops=activity.active_windows[:, cols],
+        crossbar_reads=activity.active_pe_ops[:, cols],
+        input_spikes=activity.in_spikes[:, cols],
+        output_spikes=sent,
+    )
 
 
 @dataclass(frozen=True)
@@ -39,6 +99,11 @@ class HardwareResult:
     adc_clips: dict[str, int]  # conversions that clipped, per graph layer, whole run
     adc_conversions: dict[str, int]  # conversions, per graph layer, whole run
     input_step: float  # bit-serial input quantisation step (0 for the digital first layer)
+
+    @property
+    def clip_fraction(self) -> float:
+        """ADC conversions that clipped / all conversions."""
+        return sum(self.adc_clips.values()) / max(sum(self.adc_conversions.values()), 1)
 
 
 def sent_spikes(hw: HardwareNetwork, sim: SimResult) -> np.ndarray:
@@ -53,6 +118,49 @@ def sent_spikes(hw: HardwareNetwork, sim: SimResult) -> np.ndarray:
     return out
 
 
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run the torch IF loop on one thread while the crossbar kernels use their own: torch's
+    OpenMP workers spinning beside them starve them on a small machine (bench/README.md)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run(
+    hw: HardwareNetwork,
+    images: np.ndarray,
+    timesteps: int,
+    batch_size: int,
+    on_batch: Callable[[int], None] | None,
+) -> tuple[SimResult, float]:
+    step = hw.start(images, timesteps)
+    with _one_torch_thread():
+        sim = simulate(
+            hw.snn,
+            images,
+            timesteps,
+            batch_size=batch_size,
+            on_batch=on_batch,
+            backend="torch",
+            synapses=hw.synapses,
+        )
+    return sim, step
+
+
+def calibrate_hardware(
+    hw: HardwareNetwork, images: np.ndarray, timesteps: int, *, batch_size: int = 64
+) -> dict[str, float]:
+    """Set a calibrated ADC's LSB per layer (`HardwareNetwork.calibrate`) from the column
+    signals of `images` run for `timesteps` without ADC; returns the LSBs in cell levels."""
+    hw.calibrating()
+    _run(hw, np.asarray(images, np.float32), timesteps, batch_size, None)
+    return hw.calibrate()
+
+
 def simulate_hardware(
     hw: HardwareNetwork,
     images: np.ndarray,
@@ -61,25 +169,99 @@ def simulate_hardware(
     batch_size: int = 64,
     on_batch: Callable[[int], None] | None = None,
 ) -> HardwareResult:
-    """Run `images` (N, C, H, W) through the hardware network for `timesteps` (direct coding)."""
+    """Run `images` (N, C, H, W) through the hardware network for `timesteps` (direct coding).
+    A calibrated ADC must be calibrated first (`calibrate_hardware`)."""
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+    if not hw.calibrated:
+        raise ValueError("the ADC's full scale is calibrated: run calibrate_hardware first")
     images = np.asarray(images, np.float32)
-    step = hw.start(images, timesteps)
-    sim = simulate(
-        hw.snn,
-        images,
-        timesteps,
-        batch_size=batch_size,
-        on_batch=on_batch,
-        backend="torch",
-        synapses=hw.synapses,
-    )
+    sim, step = _run(hw, images, timesteps, batch_size, on_batch)
     activity = hw.activity(sent_spikes(hw, sim), len(images))
     return HardwareResult(sim, activity, hw.adc_clips(), hw.adc_conversions(), step)
 
 
-# --------------------------------------------------------------------------- report
+def prepared_hardware(
+    snn: SpikingNetwork,
+    arch: Architecture,
+    config: FunctionalConfig,
+    calibration: np.ndarray,
+    timesteps: int,
+) -> HardwareNetwork:
+    """`build_hardware`, then (calibrated full scale) `calibrate_hardware` on `calibration`."""
+    hw = build_hardware(snn, arch, config)
+    if not hw.calibrated:
+        calibrate_hardware(hw, calibration, timesteps)
+    return hw
+
+
+# ------------------------------------------------------------------------ the main job
+
+
+@dataclass(frozen=True)
+class FunctionalRun:
+    """How the main job's traces are simulated on the chip: the architecture (crossbars, ADC,
+    devices, mapping), the functional settings (first layer, device variation and stuck-at
+    faults) and the calibration batch (the first `calibration_images` training images, for a
+    calibrated ADC)."""
+
+    arch: Architecture
+    config: FunctionalConfig = FunctionalConfig()
+    calibration_images: int = 16
+
+    def __post_init__(self) -> None:
+        if self.calibration_images < 1:
+            raise ValueError(f"calibration images must be >= 1, got {self.calibration_images}")
+
+    def key(self) -> dict:
+        """What the spikes depend on (a trace's key): the chip sections of the architecture and
+        the functional settings; energies, areas and timing do not change a spike."""
+        chip = self.arch.to_mapping()
+        return {
+            "chip": {k: chip[k] for k in ("crossbar", "adc", "device", "mapping")},
+            "config": {
+                k: str(v) if k == "first_layer" else v for k, v in asdict(self.config).items()
+            },
+            "calibration_images": self.calibration_images,
+        }
+
+
+def chip_simulation(
+    snn: SpikingNetwork,
+    images: np.ndarray,
+    timesteps: int,
+    run: FunctionalRun,
+    calibration: np.ndarray,
+    *,
+    batch_size: int = 64,
+    on_batch: Callable[[int], None] | None = None,
+) -> SimResult:
+    """The main job's simulation on the chip: `images` through the hardware network (calibrated
+    on `calibration` first when the full scale is), as an engine `SimResult` whose `activity`
+    is the crossbar activity the hardware layers recorded (per the mapping: `activity_spec`)."""
+    calib = calibration[: run.calibration_images]
+    hw = prepared_hardware(snn, run.arch, run.config, calib, timesteps)
+    result = simulate_hardware(hw, images, timesteps, batch_size=batch_size, on_batch=on_batch)
+    sim, act = result.sim, result.activity
+    names = snn.graph.names
+    column = {name: j for j, name in enumerate(sim.layer_names)}
+    dst = np.array([column[snn.graph.layer(n).population] for n in names], np.int64)
+    mapping = hw.mapping
+    activity = Activity(
+        spec=activity_spec(run.arch),
+        names=names,
+        dst=dst,
+        in_spikes=np.asarray(act.input_spikes, np.int64),
+        active_pe_ops=np.asarray(act.crossbar_reads, np.int64),
+        active_windows=np.asarray(act.active_pe_ops, np.int64),
+        out_spikes=sim.layer_spikes[:, dst],
+        dense_pe_ops=np.array([m.crossbar_reads for m in mapping.layers], np.int64),
+        dense_windows=mapping.pe_operations(),
+    )
+    return replace(sim, activity=activity)
+
+
+# ----------------------------------------------------------------------------- report
 
 
 @dataclass(frozen=True)
@@ -103,7 +285,8 @@ class FunctionalReport:
     ideal: SimResult
 
 
-def _final_accuracy(sim: SimResult, labels: np.ndarray) -> dict[int, float]:
+def final_accuracy(sim: SimResult, labels: np.ndarray) -> dict[int, float]:
+    """Final-timestep accuracy of every head (cumulative counts, a tie counts as wrong)."""
     return {
         h: float(accuracy_over_time(cumulative(s), labels)[-1]) for h, s in sim.head_spikes.items()
     }
@@ -115,11 +298,11 @@ def compare(
     """Accuracy and spike agreement of `hardware` against `ideal` (see `FunctionalReport`)."""
     hw = hardware.sim
     accuracy = {
-        "quantised": _final_accuracy(ideal, labels),
-        "hardware": _final_accuracy(hw, labels),
+        "quantised": final_accuracy(ideal, labels),
+        "hardware": final_accuracy(hw, labels),
     }
     if float_sim is not None:
-        accuracy["float"] = _final_accuracy(float_sim, labels)
+        accuracy["float"] = final_accuracy(float_sim, labels)
     agreement = {
         h: float((hw.head_spikes[h] == ideal.head_spikes[h]).mean()) for h in hw.head_spikes
     }
@@ -130,10 +313,8 @@ def compare(
         all(np.array_equal(hw.head_spikes[h], ideal.head_spikes[h]) for h in hw.head_spikes)
         and np.array_equal(hw.layer_spikes, ideal.layer_spikes)
     )
-    clipped = sum(hardware.adc_clips.values())
-    conversions = max(sum(hardware.adc_conversions.values()), 1)
     return FunctionalReport(
-        accuracy, agreement, errors, identical, clipped / conversions, hardware, ideal
+        accuracy, agreement, errors, identical, hardware.clip_fraction, hardware, ideal
     )
 
 
@@ -145,16 +326,183 @@ def evaluate(
     timesteps: int,
     config: FunctionalConfig | None = None,
     *,
+    calibration: np.ndarray | None = None,
     batch_size: int = 64,
 ) -> FunctionalReport:
     """Quantise `snn`, run the ideal engine (float and quantised weights) and the hardware mode
-    on `images`, and compare them."""
+    on `images` (a calibrated ADC calibrated on `calibration`, default `images`), and compare
+    them."""
     config = config or FunctionalConfig()
     quantised = quantise_network(
         snn, arch.device.weight_bits, power_of_two=config.power_of_two_scale
     )
     ideal = simulate(quantised, images, timesteps, batch_size=batch_size)
     float_sim = simulate(snn, images, timesteps, batch_size=batch_size)
-    hw = build_hardware(snn, arch, config)
+    calib = images if calibration is None else calibration
+    hw = prepared_hardware(snn, arch, config, calib, timesteps)
     result = simulate_hardware(hw, images, timesteps, batch_size=batch_size)
     return compare(result, ideal, labels, float_sim)
+
+
+# ---------------------------------------------------------------------------- co-design
+
+
+class Knob(StrEnum):
+    """A design parameter the co-design figure sweeps."""
+
+    ADC_BITS = "adc_bits"
+    CELLS_PER_WEIGHT = "cells_per_weight"
+    VARIATION_SIGMA = "variation_sigma"
+
+
+def with_knob(
+    arch: Architecture, config: FunctionalConfig, knob: Knob, value: float
+) -> tuple[Architecture, FunctionalConfig]:
+    """The architecture and settings at one knob value: ADC bits (energy and area of the ADC
+    scale from the file's reference resolution), cells per weight S (bits_per_cell =
+    ceil(stored bits / S)), or the lognormal variation sigma."""
+    if knob is Knob.ADC_BITS:
+        return with_adc(arch, int(value)), config
+    if knob is Knob.CELLS_PER_WEIGHT:
+        cells = int(value)
+        if not 1 <= cells <= arch.device.stored_bits:
+            raise ValueError(
+                f"--cells-per-weight {cells}: expected 1..{arch.device.stored_bits} for"
+                f" {arch.device.weight_bits}-bit {arch.device.signed_weights.value} weights"
+            )
+        bits = math.ceil(arch.device.stored_bits / cells)
+        return replace(arch, device=replace(arch.device, bits_per_cell=bits)), config
+    noise = replace(config.noise, sigma=float(value))
+    return arch, replace(config, noise=noise)
+
+
+@dataclass(frozen=True)
+class CodesignRow:
+    """One knob value: FC accuracy at the last timestep (and the IC's, when the network has
+    one), energy per inference (pJ, the architecture's energy model, layers only), the ADC clip
+    fraction and the FC output spikes equal to the ideal engine's on quantised weights."""
+
+    value: float
+    accuracy: float
+    energy_pj: float
+    clip_fraction: float
+    fc_agreement: float
+    ic_accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class CodesignResult:
+    """A co-design sweep: one row per knob value, and the references computed once: the ideal
+    engine on float weights (`ideal_*`, what `hwsim run` uses by default) and on the weights
+    quantised to the chip's bits (`quantised_accuracy`)."""
+
+    knob: Knob
+    rows: list[CodesignRow]
+    ideal_accuracy: float
+    ideal_energy_pj: float
+    quantised_accuracy: float
+    images: int
+    timesteps: int
+    ic: int | None = None  # the IC head simulated with the FC, if any
+    ideal_ic_accuracy: float | None = None
+
+    def to_rows(self) -> list[dict[str, float | str]]:
+        """CSV rows (docs/outputs.md): the sweep, then the reference as `ideal` rows; an
+        `accuracy_ic` column when an IC head was simulated too."""
+        out: list[dict[str, float | str]] = [
+            {"knob": str(self.knob), "value": r.value, "hardware": "functional",
+             "accuracy_fc": r.accuracy, "accuracy_ic": r.ic_accuracy, "energy_pj": r.energy_pj,
+             "adc_clip_fraction": r.clip_fraction, "fc_spike_agreement": r.fc_agreement}
+            for r in self.rows
+        ]  # fmt: skip
+        out.append(
+            {"knob": str(self.knob), "value": math.nan, "hardware": "ideal",
+             "accuracy_fc": self.ideal_accuracy, "accuracy_ic": self.ideal_ic_accuracy,
+             "energy_pj": self.ideal_energy_pj, "adc_clip_fraction": 0.0,
+             "fc_spike_agreement": math.nan}
+        )  # fmt: skip
+        out.append(
+            {"knob": str(self.knob), "value": math.nan, "hardware": "ideal_quantised",
+             "accuracy_fc": self.quantised_accuracy, "accuracy_ic": None, "energy_pj": math.nan,
+             "adc_clip_fraction": 0.0, "fc_spike_agreement": 1.0}
+        )  # fmt: skip
+        if self.ic is None:
+            for row in out:
+                del row["accuracy_ic"]
+        return out
+
+
+def _energy_pj(arch: Architecture, graph: LayerGraph, activity: LayerActivity) -> float:
+    """Energy per inference of a run on `arch`, pJ: every layer, every timestep."""
+    energy = run_energy(map_network(arch, graph), activity)
+    return float(energy.energy_pj.sum())
+
+
+def codesign(
+    snn: SpikingNetwork,
+    arch: Architecture,
+    images: np.ndarray,
+    labels: np.ndarray,
+    timesteps: int,
+    knob: Knob,
+    values: Sequence[float],
+    config: FunctionalConfig | None = None,
+    *,
+    calibration: np.ndarray | None = None,
+    batch_size: int = 64,
+    on_value: Callable[[CodesignRow], None] | None = None,
+) -> CodesignResult:
+    """Accuracy and energy per inference of the FC head (and of `snn`'s IC head, if it keeps
+    one) against `knob` (module docstring): the ideal engine runs once (float weights, with
+    crossbar activity for the event energy model; quantised weights, for the FC spike
+    agreement), then the hardware mode at every value (a calibrated ADC calibrated on
+    `calibration`, default the images themselves)."""
+    ics = [h for h in snn.heads if h != FC_HEAD]
+    if len(ics) > 1:
+        raise ValueError(f"co-design simulates the FC and at most one IC, got ICs {ics}")
+    ic = ics[0] if ics else None
+    config = config or FunctionalConfig(noise=Nonidealities())
+    calib = images if calibration is None else calibration
+    spec = activity_spec(arch)
+    reference = simulate(snn, images, timesteps, batch_size=batch_size, activity=spec)
+    assert reference.activity is not None
+    ideal_activity = layer_activity(snn.graph, reference.activity, len(images))
+    ideal_energy = _energy_pj(arch, snn.graph, ideal_activity)
+    quantised = simulate(
+        quantise_network(snn, arch.device.weight_bits, power_of_two=config.power_of_two_scale),
+        images,
+        timesteps,
+        batch_size=batch_size,
+    )
+    rows = []
+    for value in values:
+        a, cfg = with_knob(arch, config, knob, value)
+        hw = prepared_hardware(snn, a, cfg, calib, timesteps)
+        result = simulate_hardware(hw, images, timesteps, batch_size=batch_size)
+        agreement = float(
+            (result.sim.head_spikes[FC_HEAD] == quantised.head_spikes[FC_HEAD]).mean()
+        )
+        accuracy = final_accuracy(result.sim, labels)
+        row = CodesignRow(
+            value=float(value),
+            accuracy=accuracy[FC_HEAD],
+            energy_pj=_energy_pj(a, snn.graph, result.activity),
+            clip_fraction=result.clip_fraction,
+            fc_agreement=agreement,
+            ic_accuracy=None if ic is None else accuracy[ic],
+        )
+        rows.append(row)
+        if on_value is not None:
+            on_value(row)
+    ideal = final_accuracy(reference, labels)
+    return CodesignResult(
+        knob=knob,
+        rows=rows,
+        ideal_accuracy=ideal[FC_HEAD],
+        ideal_energy_pj=ideal_energy,
+        quantised_accuracy=final_accuracy(quantised, labels)[FC_HEAD],
+        images=len(images),
+        timesteps=timesteps,
+        ic=ic,
+        ideal_ic_accuracy=None if ic is None else ideal[ic],
+    )

@@ -1,9 +1,10 @@
-"""Accuracy-vs-energy metrics: energy to a target accuracy, AUC, and the reduction R (eq. 33).
+"""Accuracy-vs-energy metrics: energy to a target accuracy, AUC, the reduction R (eq. 33),
+accuracy at an energy budget, and paired bootstrap intervals of all of them (`bootstrap`).
 
-A method's curve is the points (E_t, acc_t), t = 1..T, E_t = t x energy per timestep (pJ).
-For areas and interpolation it starts at (0, 0) (no timestep run, no decision) and is linear
-between points; past E_T it holds acc_T (a finished run can give its answer at any larger
-budget).
+A method's curve is the points (E_t, acc_t), t = 1..T, E_t = the cumulative energy after t
+steps (pJ). For areas and interpolation it starts at (0, 0) (no timestep run, no decision) and
+is linear between points; past E_T it holds acc_T (a finished run can give its answer at any
+larger budget).
 """
 
 from __future__ import annotations
@@ -99,10 +100,22 @@ def _points(curve: Curve) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def _interp_rows(x: np.ndarray, ys: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """np.interp(at, x, row) for every row of ys (R, P) at once: (R, len(at)); x increasing,
+    values held outside [x_0, x_P-1]."""
+    at = np.clip(np.asarray(at, np.float64), x[0], x[-1])
+    hi = np.clip(np.searchsorted(x, at, side="right"), 1, x.size - 1)
+    lo = hi - 1
+    width = x[hi] - x[lo]
+    lam = np.divide(at - x[lo], width, out=np.ones_like(at), where=width > 0)
+    return ys[:, lo] * (1 - lam) + ys[:, hi] * lam
+
+
 def accuracy_at_energy(curve: Curve, energy_pj: float | np.ndarray) -> np.ndarray:
     """Accuracy at an energy budget (pJ), linear between timesteps, from (0, 0), held past E_T."""
     x, y = _points(curve)
-    return np.interp(np.asarray(energy_pj, np.float64), x, y)
+    at = np.asarray(energy_pj, np.float64)
+    return _interp_rows(x, y[None, :], at.ravel())[0].reshape(at.shape)
 
 
 def envelope(curves: Sequence[Curve], energy_pj: np.ndarray) -> np.ndarray:
@@ -111,15 +124,22 @@ def envelope(curves: Sequence[Curve], energy_pj: np.ndarray) -> np.ndarray:
     return np.max([accuracy_at_energy(c, energy_pj) for c in curves], axis=0)
 
 
-def auc_area(curve: Curve, energy_limit_pj: float) -> float:
-    """Area under accuracy over energy from 0 to energy_limit_pj (trapezoid), in pJ."""
+def _auc_areas(energy_pj: np.ndarray, accuracy: np.ndarray, energy_limit_pj: float) -> np.ndarray:
+    """auc_area of the curves (energy_pj, row) for every row of accuracy (R, T): (R,) pJ."""
     if not energy_limit_pj > 0:
         raise ValueError(f"energy limit must be > 0 pJ, got {energy_limit_pj}")
-    x, y = _points(curve)
+    x = np.concatenate([[0.0], np.asarray(energy_pj, np.float64)])
+    ys = np.concatenate([np.zeros((len(accuracy), 1)), accuracy], axis=1)
     keep = x < energy_limit_pj
     xs = np.concatenate([x[keep], [energy_limit_pj]])
-    ys = np.concatenate([y[keep], [np.interp(energy_limit_pj, x, y)]])
-    return float(np.trapezoid(ys, xs))
+    end = _interp_rows(x, ys, np.array([energy_limit_pj]))
+    return np.trapezoid(np.concatenate([ys[:, keep], end], axis=1), xs, axis=1)
+
+
+def auc_area(curve: Curve, energy_limit_pj: float) -> float:
+    """Area under accuracy over energy from 0 to energy_limit_pj (trapezoid), in pJ."""
+    acc = np.asarray(curve.accuracy, np.float64)[None, :]
+    return float(_auc_areas(curve.energy_pj, acc, energy_limit_pj)[0])
 
 
 def auc(curve: Curve, energy_limit_pj: float) -> float:
@@ -152,3 +172,168 @@ def summarize(
         k: Summary(targets[k], auc(c, energy_limit_pj), reduction(base, targets[k].energy_pj))
         for k, c in curves.items()
     }
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+@dataclass(frozen=True)
+class BootstrapConfig:
+    """Paired bootstrap over test images: `resamples` draws of N images with replacement
+    (seeded), percentile intervals at `level`; accuracy is also read at energy budgets that
+    are `budget_fractions` of DL's energy to the target on the whole test set."""
+
+    resamples: int = 1000
+    level: float = 0.90
+    seed: int = 0
+    budget_fractions: tuple[float, ...] = (0.25, 0.5, 0.75)
+
+    def __post_init__(self) -> None:
+        if self.resamples < 100:
+            raise ValueError(f"--bootstrap {self.resamples}: expected at least 100 resamples")
+        if not 0 < self.level < 1:
+            raise ValueError(f"bootstrap level must lie in (0, 1), got {self.level}")
+        if not self.budget_fractions or min(self.budget_fractions) <= 0:
+            raise ValueError(f"budget fractions must be > 0, got {self.budget_fractions}")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A statistic on the whole test set (`value`) and its bootstrap interval [lo, hi].
+
+    Steps and energy to a target are inf where it is not reached; R is -inf where only the
+    baseline reaches it, +inf where only the method does, and NaN where neither does (such
+    resamples are left out of the interval; `undefined` is their fraction)."""
+
+    value: float
+    lo: float
+    hi: float
+    undefined: float = 0.0
+
+    def excludes_zero(self) -> bool:
+        """Whether the whole interval lies on one side of 0."""
+        return bool(self.lo > 0 or self.hi < 0)
+
+
+@dataclass(frozen=True)
+class CurveEstimates:
+    """One method's headline numbers with intervals: steps and energy (pJ) to the target,
+    normalised AUC, R (eq. 33, %) against each baseline, accuracy at each energy budget."""
+
+    timestep: Estimate
+    energy_pj: Estimate
+    auc: Estimate
+    reduction_pct: dict[str, Estimate]
+    accuracy_at_budget: tuple[Estimate, ...]
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    config: BootstrapConfig
+    budgets_pj: np.ndarray  # (K,) energy budgets, pJ per image
+    curves: dict[str, CurveEstimates]
+
+
+def resample_counts(n: int, resamples: int, seed: int = 0) -> np.ndarray:
+    """How often each of n images is drawn in each of `resamples` bootstrap samples of size
+    n: (resamples, n) float32 counts (row sums n)."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n, (resamples, n)) + n * np.arange(resamples)[:, None]
+    return (
+        np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(np.float32)
+    )
+
+
+def _first_reaching_rows(accuracy: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """first_reaching for every row of accuracy (R, T) with its own target (R,): 1-based steps
+    as float, inf where never reached."""
+    ok = accuracy >= target[:, None]
+    step = ok.argmax(axis=1).astype(np.float64) + 1
+    return np.where(ok.any(axis=1), step, np.inf)
+
+
+def _energy_at(energy_pj: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Cumulative energy at 1-based steps (inf: not reached) -> pJ (inf where not reached)."""
+    finite = np.isfinite(steps)
+    idx = np.where(finite, steps, 1).astype(np.int64) - 1
+    return np.where(finite, np.asarray(energy_pj, np.float64)[idx], np.inf)
+
+
+def _reduction_rows(e_base: np.ndarray, e_prop: np.ndarray) -> np.ndarray:
+    """eq. 33 per resample, with the conventions of `Estimate` for targets not reached."""
+    both = np.isfinite(e_base) & np.isfinite(e_prop)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = 100.0 * (e_base - e_prop) / e_base
+    r = np.where(both, r, np.nan)
+    r = np.where(np.isfinite(e_base) & ~np.isfinite(e_prop), -np.inf, r)
+    return np.where(~np.isfinite(e_base) & np.isfinite(e_prop), np.inf, r)
+
+
+def _estimate(value: float, samples: np.ndarray, level: float) -> Estimate:
+    """Percentile interval of the defined samples (inverted CDF: order statistics, so that
+    infinite values are kept as they are)."""
+    s = np.asarray(samples, np.float64)
+    defined = s[~np.isnan(s)]
+    undefined = 1.0 - defined.size / s.size
+    if not defined.size:
+        return Estimate(float(value), np.nan, np.nan, undefined)
+    a = (1.0 - level) / 2
+    lo, hi = np.quantile(defined, [a, 1 - a], method="inverted_cdf")
+    return Estimate(float(value), float(lo), float(hi), undefined)
+
+
+def bootstrap(
+    correct: Mapping[str, np.ndarray],
+    energy_pj: Mapping[str, np.ndarray],
+    target_correct: np.ndarray,
+    target_fraction: float,
+    energy_limit_pj: float,
+    baselines: Sequence[str] = ("DL", "SL"),
+    config: BootstrapConfig | None = None,
+) -> BootstrapResult:
+    """Paired bootstrap of every curve's headline numbers over the test images.
+
+    correct[name] (N, T): whether image i is right after t steps (bool, or a credit in [0, 1]
+    such as `fusion.tie_credit`'s); energy_pj[name] (T,)
+    the curve's cumulative energy per image (held fixed: the run's mean over the test images);
+    target_correct (N,) bool: the ANN FC's per-image correctness, so each resample's target is
+    target_fraction x that resample's ANN accuracy (section 6.4). Every statistic of every curve
+    is computed on the same resamples (paired), so differences such as R keep the images' shared
+    difficulty out of their spread. The energy budgets are config.budget_fractions x the first
+    baseline's energy to the target on the whole set (its E_T if it never reaches it).
+    Values are those of the whole test set (`summarize`'s numbers).
+    """
+    cfg = BootstrapConfig() if config is None else config
+    names = list(correct)
+    n_img = len(target_correct)
+    weights = np.concatenate(
+        [np.ones((1, n_img), np.float32), resample_counts(n_img, cfg.resamples, cfg.seed)]
+    )
+    target = target_fraction * (weights @ np.asarray(target_correct, np.float32)) / n_img
+    acc = {k: (weights @ np.asarray(correct[k], np.float32)) / n_img for k in names}
+    steps = {k: _first_reaching_rows(acc[k], target) for k in names}
+    energy = {k: _energy_at(energy_pj[k], steps[k]) for k in names}
+    base = baselines[0]
+    e_base = float(energy[base][0])
+    scale = e_base if np.isfinite(e_base) else float(np.asarray(energy_pj[base])[-1])
+    budgets = scale * np.asarray(cfg.budget_fractions, np.float64)
+    out = {}
+    for k in names:
+        e = np.asarray(energy_pj[k], np.float64)
+        x = np.concatenate([[0.0], e])
+        ys = np.concatenate([np.zeros((len(acc[k]), 1)), acc[k]], axis=1)
+        at_budget = _interp_rows(x, ys, budgets)
+        auc_rows = _auc_areas(e, acc[k].astype(np.float64), energy_limit_pj) / energy_limit_pj
+        red = {
+            b: _reduction_rows(energy[b], energy[k]) for b in baselines if b != k and b in energy
+        }
+        out[k] = CurveEstimates(
+            timestep=_estimate(steps[k][0], steps[k][1:], cfg.level),
+            energy_pj=_estimate(energy[k][0], energy[k][1:], cfg.level),
+            auc=_estimate(auc_rows[0], auc_rows[1:], cfg.level),
+            reduction_pct={b: _estimate(r[0], r[1:], cfg.level) for b, r in red.items()},
+            accuracy_at_budget=tuple(
+                _estimate(at_budget[0, j], at_budget[1:, j], cfg.level) for j in range(budgets.size)
+            ),
+        )
+    return BootstrapResult(cfg, budgets, out)

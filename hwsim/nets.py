@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from hwsim.atomic import atomic_path
+from hwsim.data import ImageSet
 from hwsim.graph import FC_HEAD, BlockKind, BlockSpec, head_tag
 from hwsim.netspec import ModelError, NetSpec
 
@@ -89,13 +90,18 @@ class HeadedNet(nn.Module):
 
 @dataclass
 class Checkpoint:
-    """A self-describing model file: architecture, weights, data, accuracies, training args."""
+    """A self-describing model file: architecture, weights, data and its split, accuracies,
+    training args.
+
+    `dataset` records the split: name, split seed, images per split, `validation_images` held
+    out of training (0: none) and the SHA-256 of each split's sorted source rows."""
 
     spec: NetSpec
     state_dict: dict[str, torch.Tensor]
     dataset: dict[str, Any]
     accuracy: dict[int, float]  # head -> ANN test accuracy (FC under FC_HEAD)
     training: dict[str, Any] = field(default_factory=dict)
+    validation_accuracy: dict[int, float] = field(default_factory=dict)  # empty: no split
 
     def build(self) -> HeadedNet:
         net = HeadedNet(self.spec)
@@ -107,6 +113,21 @@ class Checkpoint:
     def fc_accuracy(self) -> float:
         return self.accuracy[FC_HEAD]
 
+    @property
+    def validation_images(self) -> int:
+        """Training images held out as the validation split (0: none)."""
+        return int(self.dataset.get("validation_images", 0))
+
+    def check_split(self, data: ImageSet, path: str | Path) -> None:
+        """Refuse a split whose images differ from the ones recorded at training (a changed
+        split rule or data files); checkpoints that recorded none are not checked."""
+        recorded = self.dataset.get(f"{data.split}_rows_sha256")
+        if recorded is not None and recorded != data.rows_sha256():
+            raise ModelError(
+                f"{path}: the {data.name} {data.split} split loaded now ({len(data)} images)"
+                " is not the one recorded when the model was trained; check --data-root"
+            )
+
 
 def checkpoint_payload(ckpt: Checkpoint) -> dict[str, Any]:
     """The checkpoint as a dict of plain values and tensors (what `save_checkpoint` writes)."""
@@ -117,6 +138,7 @@ def checkpoint_payload(ckpt: Checkpoint) -> dict[str, Any]:
         "state_dict": {k: v.detach().cpu().clone() for k, v in ckpt.state_dict.items()},
         "dataset": ckpt.dataset,
         "accuracy": {str(k): float(v) for k, v in ckpt.accuracy.items()},
+        "validation_accuracy": {str(k): float(v) for k, v in ckpt.validation_accuracy.items()},
         "training": ckpt.training,
     }
 
@@ -165,6 +187,9 @@ def checkpoint_from_payload(payload: dict[str, Any], path: str | Path) -> Checkp
         dataset=payload["dataset"],
         accuracy={int(k): float(v) for k, v in payload["accuracy"].items()},
         training=payload.get("training", {}),
+        validation_accuracy={
+            int(k): float(v) for k, v in payload.get("validation_accuracy", {}).items()
+        },
     )
     try:
         ckpt.build()

@@ -15,16 +15,34 @@ from rich.console import Console
 from rich.table import Table
 
 from hwsim.atomic import atomic_path, atomic_write_text
-from hwsim.figures import plot_accuracy_energy, plot_alpha, plot_reduction_by_ic
+from hwsim.figures import plot_accuracy_energy, plot_alpha, plot_codesign, plot_reduction_by_ic
 from hwsim.graph import FC_HEAD
 from hwsim.hw.energy import EnergyBreakdown, RunEnergy
 from hwsim.hw.mapping import Mapping
+from hwsim.methods import Method
+from hwsim.metrics import Estimate
+from hwsim.netspec import NetSpec
 
 if TYPE_CHECKING:  # report is below api: it reads api's results, it never calls api
     from hwsim.api import EstimateResult, ICEvaluation, RunResult, TuneResult
-    from hwsim.functional import FunctionalReport
+    from hwsim.functional import CodesignResult
     from hwsim.hw.arch import Architecture
     from hwsim.hw.area import AreaBreakdown
+    from hwsim.nir_io import ImportedSpec
+
+
+def network_label(spec: NetSpec | ImportedSpec) -> str:
+    """A network in titles: the zoo's name and width ("vgg19 w=0.125"), or an imported
+    network's file name ("net.nir")."""
+    if isinstance(spec, NetSpec):
+        return f"{spec.name} w={spec.width:g}"
+    return f"{spec.name}.nir"
+
+
+def reference_name(spec: NetSpec | ImportedSpec) -> str:
+    """What the target accuracy is a fraction of: the ANN's accuracy, or for an imported
+    network (no ANN) its SNN's at the final timestep (docs/nir.md)."""
+    return "ANN" if isinstance(spec, NetSpec) else "SNN at T"
 
 
 def _fmt_energy(pj: float | None) -> str:
@@ -64,6 +82,8 @@ def accuracy_energy_frame(ev: ICEvaluation) -> pd.DataFrame:
         data[f"accuracy_{name.key}"] = curve.accuracy
         data[f"energy_{name.key}_pj"] = curve.energy_pj
         data[f"latency_{name.key}_ns"] = ev.latency_ns[name]
+    for name, curve in ev.exact_curves.items():
+        data[f"accuracy_{name.key}_exact"] = curve.accuracy
     for name, schedule in ev.fusion.tuning.schedules.items():
         data[f"alpha_{name.key}"] = schedule.alpha[:T]
         data[f"alpha_{name.key}_lut"] = ev.fusion.tuning.luts[name](t)
@@ -82,21 +102,61 @@ def energy_per_timestep_frame(energy: RunEnergy) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+def _with_interval(prefix: str, e: Estimate | None) -> dict[str, float | None]:
+    """{prefix: value, prefix_lo, prefix_hi} of an estimate: the value empty where the test
+    set does not define it (a target not reached), the bounds empty where no resample does,
+    and +-inf where the tail of the resamples misses the target (see `metrics.Estimate`)."""
+    if e is None:
+        return {prefix: None, f"{prefix}_lo": None, f"{prefix}_hi": None}
+    value = float(e.value) if np.isfinite(e.value) else None
+    lo, hi = (None if np.isnan(v) else float(v) for v in (e.lo, e.hi))
+    return {prefix: value, f"{prefix}_lo": lo, f"{prefix}_hi": hi}
+
+
 def targets_frame(ev: ICEvaluation) -> pd.DataFrame:
-    """One row per method: target crossing, AUC, R and energy per timestep."""
+    """One row per method (and per fused method with its exact alpha): target crossing,
+    accuracy and latency there, AUC, R against DL and against SL, each with its paired
+    bootstrap interval, energy per timestep, and what the parameters were tuned on."""
+    curves = {**ev.curves, **{c.name: c for c in ev.exact_curves.values()}}
+    latency = {**ev.latency_ns, **{c.name: ev.latency_ns[m] for m, c in ev.exact_curves.items()}}
+    rows = []
+    for name, curve in curves.items():
+        est = ev.bootstrap.curves[name]
+        step = est.timestep.value
+        t = int(step) if np.isfinite(step) else None
+        rows.append(
+            {
+                "method": str(name),
+                "target_accuracy": ev.target,
+                **_with_interval("timestep", est.timestep),
+                "accuracy": _at(curve.accuracy, t),
+                **_with_interval("energy_pj", est.energy_pj),
+                "latency_ns": _at(latency[name], t),
+                **_with_interval("auc", est.auc),
+                **_with_interval("reduction_pct", est.reduction_pct.get(Method.DL)),
+                **_with_interval("reduction_vs_sl_pct", est.reduction_pct.get(Method.SL)),
+                "energy_per_step_pj": curve.energy_per_step_pj,
+                "tuned_on": ev.tuned_on,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def budgets_frame(ev: ICEvaluation) -> pd.DataFrame:
+    """Accuracy at fixed energy budgets (fractions of DL's energy to the target), one row per
+    method and budget, with the paired bootstrap interval."""
+    boot = ev.bootstrap
     rows = [
         {
-            "method": name,
-            "target_accuracy": s.target.target,
-            "timestep": s.target.timestep,
-            "accuracy": s.target.accuracy,
-            "energy_pj": s.target.energy_pj,
-            "latency_ns": _at(ev.latency_ns[name], s.target.timestep),
-            "auc": s.auc,
-            "reduction_pct": s.reduction_pct,
-            "energy_per_step_pj": ev.curves[name].energy_per_step_pj,
+            "method": str(name),
+            "budget_fraction_of_dl": frac,
+            "budget_pj": float(budget),
+            **_with_interval("accuracy", est.accuracy_at_budget[j]),
         }
-        for name, s in ev.summary.items()
+        for name, est in boot.curves.items()
+        for j, (frac, budget) in enumerate(
+            zip(boot.config.budget_fractions, boot.budgets_pj, strict=True)
+        )
     ]
     return pd.DataFrame(rows)
 
@@ -110,24 +170,35 @@ def write_run(result: RunResult, out_dir: Path) -> list[Path]:
         out_dir / "energy_per_timestep.csv",
         out_dir / "accuracy_energy.csv",
         out_dir / "targets.csv",
+        out_dir / "budgets.csv",
         out_dir / "alpha_lut.json",
     ]
     write_csv(ev.energy.breakdown().to_frame(), paths[0])
     write_csv(energy_per_timestep_frame(ev.energy), paths[1])
     write_csv(accuracy_energy_frame(ev), paths[2])
     write_csv(targets_frame(ev), paths[3])
+    write_csv(budgets_frame(ev), paths[4])
+    tuning = ev.fusion.tuning
     luts = {
         name: {
-            "pwl": ev.fusion.tuning.pwl[name].to_dict(),
-            "lut": ev.fusion.tuning.luts[name].to_dict(),
+            "pwl": tuning.pwl[name].to_dict(),
+            "lut": tuning.luts[name].to_dict(),
+            "choice": tuning.lut_choice[name].to_dict(),
+            "test_loss_mean": ev.fusion.approximation[name].lut_loss_mean,
+            "test_loss_max": ev.fusion.approximation[name].lut_loss_max,
+            "tuned_on": ev.tuned_on,
         }
-        for name in ev.fusion.tuning.luts
+        for name in tuning.luts
     }
-    atomic_write_text(paths[4], json.dumps(luts, indent=1))
+    atomic_write_text(paths[5], json.dumps(luts, indent=1))
     spec = result.spec
-    title = f"{spec.name} w={spec.width:g}, IC at block {result.ic}, {result.arch.name}"
+    title = f"{network_label(spec)}, IC at block {result.ic}, {result.arch.name}"
     paths += plot_accuracy_energy(
-        list(ev.curves.values()), ev.target, out_dir / "accuracy_energy", title=title
+        list(ev.curves.values()),
+        ev.target,
+        out_dir / "accuracy_energy",
+        title=title,
+        exact={str(m): c for m, c in ev.exact_curves.items()},
     )
     paths += plot_alpha(
         {n: s.alpha for n, s in ev.fusion.tuning.schedules.items()},
@@ -139,16 +210,41 @@ def write_run(result: RunResult, out_dir: Path) -> list[Path]:
 
 
 def write_sweep(rows: list[dict], out_dir: Path, title: str = "") -> list[Path]:
-    """sweep.csv (one row per IC position) and the R-vs-position figure (paper Fig. 9)."""
+    """sweep.csv (one row per IC position) and its figures (`sweep_figures`)."""
     frame = pd.DataFrame(rows)
     csv = out_dir / "sweep.csv"
     write_csv(frame, csv)
-    series = {
-        c.removeprefix("reduction_").removesuffix("_pct"): frame[c].to_numpy(float)
-        for c in frame.columns
-        if c.startswith("reduction_")
-    }
-    return [csv, *plot_reduction_by_ic(frame["ic"].to_numpy(), series, out_dir / "sweep", title)]
+    return [csv, *sweep_figures(frame, out_dir / "sweep", title)]
+
+
+def sweep_figures(frame: pd.DataFrame, path: Path, title: str = "") -> list[Path]:
+    """R by IC position with 90% bootstrap error bars from sweep.csv columns: against DL (at
+    `path`, paper Fig. 9) and against SL (at `path` + "_vs_sl")."""
+    paths: list[Path] = []
+    for suffix, prefix, base in (
+        ("", "reduction", Method.DL),
+        ("_vs_sl", "reduction_vs_sl", Method.SL),
+    ):
+        cols = {
+            m: f"{prefix}_{m.key}_pct"
+            for m in Method
+            if m is not base and f"{prefix}_{m.key}_pct" in frame
+        }
+        series = {str(m): frame[c].to_numpy(float) for m, c in cols.items()}
+        intervals = {
+            str(m): (frame[f"{c}_lo"].to_numpy(float), frame[f"{c}_hi"].to_numpy(float))
+            for m, c in cols.items()
+            if f"{c}_lo" in frame
+        }
+        paths += plot_reduction_by_ic(
+            frame["ic"].to_numpy(),
+            series,
+            path.with_name(path.name + suffix),
+            f"{title}; R against {base}, 90% paired bootstrap intervals" if title else "",
+            intervals=intervals,
+            ylabel=f"energy reduction R against {base} (%)",
+        )
+    return paths
 
 
 def component_table(
@@ -175,24 +271,92 @@ def component_table(
     return table
 
 
-def summary_table(ev: ICEvaluation) -> Table:
-    """Per method: steps, energy and latency to the target, R (eq. 33) and AUC; the accuracy at
-    the crossing and at T are in targets.csv and accuracy_energy.csv."""
+def _fmt_bound(v: float, fmt: str, never: bool) -> str:
+    if np.isnan(v):
+        return "?"
+    if np.isinf(v):
+        return ("never" if never else "+inf") if v > 0 else "-inf"
+    return format(v, fmt)
+
+
+def _fmt_est(
+    e: Estimate | None, fmt: str, scale: float = 1.0, unit: str = "", never: bool = True
+) -> str:
+    """'value unit [lo, hi]' of an estimate; '-' where the test set does not define it; an
+    infinite bound is 'never' (a target missed: steps, energy) or '+-inf' (R, never=False)."""
+    if e is None:
+        return "-"
+    value = "-" if not np.isfinite(e.value) else f"{e.value / scale:{fmt}}{unit}"
+    lo, hi = (_fmt_bound(v / scale, fmt, never) for v in (e.lo, e.hi))
+    return f"{value} [{lo}, {hi}]"
+
+
+def _energy_scale(ev: ICEvaluation) -> tuple[float, str]:
+    e = float(ev.curves[Method.DL].energy_pj[-1])
+    return next(((s, u) for u, s in (("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)) if e >= s), (1, "pJ"))
+
+
+def summary_table(ev: ICEvaluation, reference: str = "ANN") -> Table:
+    """Per method (and per fused method with its exact alpha): steps, energy and latency to
+    the target, R (eq. 33) against DL and against SL, and AUC, with 90% paired bootstrap
+    intervals over the test images. `reference`: whose FC accuracy the target is a fraction
+    of (`reference_name`)."""
+    level = 100 * ev.bootstrap.config.level
     table = Table(
-        title=f"To reach {100 * ev.target:.2f}% (99% of the ANN's FC accuracy);"
-        " R = energy reduction vs DL (eq. 33)"
+        title=f"To reach {100 * ev.target:.2f}% (99% of the {reference}'s FC accuracy); R = energy"
+        f" reduction (eq. 33); [{level:.0f}% paired bootstrap interval, test images resampled]",
+        caption=f"alpha, LUT and early exit tuned on {ev.tuned_on}",
     )
-    for col in ("method", "steps", "energy", "latency", "R", "AUC"):
+    scale, unit = _energy_scale(ev)
+    for col in ("method", "steps", f"energy ({unit})", "latency", "R vs DL", "R vs SL", "AUC"):
         table.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
-    for name, s in ev.summary.items():
-        t = s.target
+    latency = {**ev.latency_ns, **{c.name: ev.latency_ns[m] for m, c in ev.exact_curves.items()}}
+    for name, est in ev.bootstrap.curves.items():
+        step = est.timestep.value
         table.add_row(
-            name,
-            "-" if t.timestep is None else str(t.timestep),
-            _fmt_energy(t.energy_pj),
-            _fmt_time(_at(ev.latency_ns[name], t.timestep)),
-            "-" if s.reduction_pct is None else f"{s.reduction_pct:.1f}%",
-            f"{s.auc:.4f}",
+            str(name),
+            _fmt_est(est.timestep, ".0f"),
+            _fmt_est(est.energy_pj, ".4g", scale),
+            _fmt_time(_at(latency[name], int(step) if np.isfinite(step) else None)),
+            _fmt_est(est.reduction_pct.get(Method.DL), ".1f", unit="%", never=False),
+            _fmt_est(est.reduction_pct.get(Method.SL), ".1f", unit="%", never=False),
+            _fmt_est(est.auc, ".4f"),
+        )
+    return table
+
+
+def budget_table(ev: ICEvaluation) -> Table:
+    """Accuracy of every method at fixed energy budgets (fractions of DL's energy to the
+    target), with paired bootstrap intervals: the second headline."""
+    boot = ev.bootstrap
+    scale, unit = _energy_scale(ev)
+    table = Table(title="Accuracy (%) at fixed energy budgets per image [90% interval]")
+    table.add_column("method", no_wrap=True)
+    for frac, budget in zip(boot.config.budget_fractions, boot.budgets_pj, strict=True):
+        table.add_column(f"{frac:g} x DL's ({budget / scale:.1f} {unit})", justify="right")
+    for name, est in boot.curves.items():
+        table.add_row(str(name), *(_fmt_est(e, ".1f", 0.01) for e in est.accuracy_at_budget))
+    return table
+
+
+def lut_table(ev: ICEvaluation) -> Table:
+    """Per fused method: the LUT chosen (entries, fixed-point format) and the accuracy it
+    loses against the exact alpha, on the tuning images (where it was chosen) and on the test
+    images (mean over t and worst t, in points)."""
+    tuning, approx = ev.fusion.tuning, ev.fusion.approximation
+    table = Table(title="alpha LUT: chosen by the accuracy it costs against the exact alpha")
+    cols = ("method", "knot step", "entries", "format", "loss tuning (mean/max)")
+    for col in (*cols, "loss test (mean/max)"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for m, choice in tuning.lut_choice.items():
+        c, a = choice.chosen, approx[m]
+        table.add_row(
+            str(m),
+            str(c.knot_step),
+            str(c.entries),
+            f"{c.int_bits}.{c.frac_bits}",
+            f"{100 * c.loss_mean:.3f} / {100 * c.loss_max:.2f}",
+            f"{100 * a.lut_loss_mean:.3f} / {100 * a.lut_loss_max:.2f}",
         )
     return table
 
@@ -202,9 +366,10 @@ def print_run(result: RunResult, console: Console) -> None:
     shape = "x".join(map(str, spec.input_shape))
     ann_fc, ann_ic = 100 * ev.ann_accuracy[FC_HEAD], 100 * ev.ann_accuracy[ic]
     console.print(
-        f"[bold]{spec.name}[/] width {spec.width:g}, input {shape}, IC at block {ic};"
+        f"[bold]{network_label(spec)}[/], input {shape}, IC at block {ic};"
         f" arch [bold]{result.arch.name}[/]; {result.test.key.timesteps} timesteps,"
-        f" {result.test.key.images} test images; ANN accuracy FC {ann_fc:.2f}%, IC {ann_ic:.2f}%"
+        f" {result.test.key.images} test images; {reference_name(spec)} accuracy"
+        f" FC {ann_fc:.2f}%, IC {ann_ic:.2f}%"
     )
     e = ev.energy.breakdown()
     parts = {
@@ -224,7 +389,9 @@ def print_run(result: RunResult, console: Console) -> None:
         f" (bottleneck {tm.bottleneck_layer})",
         highlight=False,
     )
-    console.print(summary_table(ev))
+    console.print(summary_table(ev, reference_name(spec)))
+    console.print(budget_table(ev))
+    console.print(lut_table(ev))
 
 
 def _pct(v: object) -> str:
@@ -232,20 +399,26 @@ def _pct(v: object) -> str:
 
 
 def sweep_table(rows: list[dict]) -> Table:
-    table = Table(title="Energy reduction R to the target by IC position (eq. 33)")
-    cols = [c for c in rows[0] if c.startswith("reduction_")] if rows else []
+    """Per IC position: R against DL of every other method and BSF-Grid's R against SL, with
+    their 90% paired bootstrap intervals."""
+    table = Table(title="Energy reduction R to the target by IC position (eq. 33) [90% interval]")
+    cols = [(f"R {m} vs DL", f"reduction_{m.key}_pct") for m in Method if m is not Method.DL]
+    cols.append(("R BSF-Grid vs SL", f"reduction_vs_sl_{Method.BSF_GRID.key}_pct"))
     table.add_column("IC")
     table.add_column("IC ANN acc.", justify="right")
     table.add_column("DL steps", justify="right")
-    for c in cols:
-        table.add_column(c.removeprefix("reduction_").removesuffix("_pct"), justify="right")
+    for title, _ in cols:
+        table.add_column(title, justify="right")
     for r in rows:
         steps = r["timestep_dl"]
         table.add_row(
             str(r["ic"]),
             f"{100 * r['ann_accuracy_ic']:.1f}%",
             "-" if steps is None or pd.isna(steps) else str(int(steps)),
-            *(_pct(r[c]) for c in cols),
+            *(
+                f"{_pct(r[c])} [{_pct(r.get(c + '_lo'))}, {_pct(r.get(c + '_hi'))}]"
+                for _, c in cols
+            ),
         )
     return table
 
@@ -329,7 +502,10 @@ def tune_table(result: TuneResult) -> Table:
     where the tuning is stored."""
     steps = result.trace.key.timesteps
     shown = [k for k in (10, 100) if k < steps] + [steps]
-    table = Table(title=f"alpha(t) tuned on {result.trace.key.images} training images, T = {steps}")
+    table = Table(
+        title=f"alpha(t) tuned on {result.trace.key.images} {result.trace.key.split} images,"
+        f" T = {steps}"
+    )
     for col in ("IC", "method", *(f"alpha t={k}" for k in shown), "LUT entries", "file"):
         table.add_column(col)
     for ic, tuning in result.tunings.items():
@@ -345,23 +521,55 @@ def tune_table(result: TuneResult) -> Table:
     return table
 
 
-def functional_table(
-    rows: list[tuple[Architecture, FunctionalReport]], images: int, timesteps: int
-) -> Table:
-    """Per ADC setting: FC accuracy of the quantised ideal engine and of the hardware mode, FC
-    spike agreement and the ADC clip rate."""
-    table = Table(title=f"Hardware-functional mode on {images} test images, T = {timesteps}")
-    columns = ("ADC bits", "full scale (levels)", "FC acc. ideal (quantised w)")
-    columns += ("FC acc. hardware", "FC spike agreement", "ADC clip rate")
-    for col in columns:
+def codesign_table(result: CodesignResult, arch: Architecture) -> Table:
+    """The co-design sweep: per knob value the FC accuracy on the chip, energy per inference,
+    ADC clip rate and FC spikes equal to the quantised ideal engine's; then the ideal engine."""
+    knob = str(result.knob).replace("_", " ")
+    table = Table(
+        title=f"Hardware-functional FC on {result.images} test images, T = {result.timesteps},"
+        f" {arch.name} ({arch.adc.full_scale.value} ADC full scale, {arch.energy_model.value}"
+        " energy)"
+    )
+    ic = [] if result.ic is None else [f"IC{result.ic} accuracy"]
+    columns = (knob, "FC accuracy", *ic, "energy / inference", "ADC clip rate")
+    for col in (*columns, "FC spike agreement"):
         table.add_column(col, justify="right")
-    for arch, rep in rows:
+    for r in result.rows:
         table.add_row(
-            str(arch.adc.bits),
-            f"{arch.adc_full_scale_levels:g}",
-            f"{100 * rep.accuracy['quantised'][FC_HEAD]:.1f}%",
-            f"{100 * rep.accuracy['hardware'][FC_HEAD]:.1f}%",
-            f"{100 * rep.head_agreement[FC_HEAD]:.2f}%",
-            f"{rep.adc_clip_fraction:.2e}",
+            f"{r.value:g}",
+            f"{100 * r.accuracy:.1f}%",
+            *([] if r.ic_accuracy is None else [f"{100 * r.ic_accuracy:.1f}%"]),
+            _fmt_energy(r.energy_pj),
+            f"{r.clip_fraction:.2e}",
+            f"{100 * r.fc_agreement:.2f}%",
         )
+    ideal_ic = (
+        [] if result.ideal_ic_accuracy is None else [f"{100 * result.ideal_ic_accuracy:.1f}%"]
+    )
+    table.add_row(
+        "ideal engine", f"{100 * result.ideal_accuracy:.1f}%", *ideal_ic,
+        _fmt_energy(result.ideal_energy_pj), "-", "-",
+    )  # fmt: skip
+    table.add_row("ideal, quantised w", f"{100 * result.quantised_accuracy:.1f}%", *["-"] * len(ic),
+                  "-", "-", "-")  # fmt: skip
     return table
+
+
+def write_codesign(result: CodesignResult, out_dir: Path, title: str = "") -> list[Path]:
+    """codesign.csv (docs/outputs.md) and codesign.png/.svg: accuracy and energy per inference
+    against the knob, with the ideal engine's as dashed lines."""
+    csv = out_dir / "codesign.csv"
+    write_csv(pd.DataFrame(result.to_rows()), csv)
+    values = np.array([r.value for r in result.rows])
+    return [
+        csv,
+        *plot_codesign(
+            str(result.knob).replace("_", " "),
+            values,
+            np.array([r.accuracy for r in result.rows]),
+            np.array([r.energy_pj for r in result.rows]),
+            (result.ideal_accuracy, result.ideal_energy_pj),
+            out_dir / "codesign",
+            title=title,
+        ),
+    ]

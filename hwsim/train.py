@@ -65,6 +65,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     seed: int = 0
     data_root: str | None = None
+    validation: int = 0  # training images held out for tuning (not trained on)
 
     def command(self) -> str:
         """The `hwsim train` command line that reproduces this run."""
@@ -74,6 +75,8 @@ class TrainConfig:
             f" --ic {ics} --epochs {self.epochs} --batch-size {self.batch_size}"
             f" --lr {self.lr:g} --seed {self.seed}"
         )
+        if self.validation:
+            cmd += f" --validation {self.validation}"
         return cmd + (f" --data-root {self.data_root}" if self.data_root else "")
 
 
@@ -96,10 +99,16 @@ def evaluate(net: HeadedNet, data: ImageSet, batch_size: int = 500) -> dict[int,
 
 
 def train(cfg: TrainConfig, *, show_progress: bool = True) -> Checkpoint:
-    """Train a network with IC heads; return a checkpoint with test accuracies per head."""
+    """Train a network with IC heads; return a checkpoint with test (and validation) accuracies
+    per head and the exact split it was trained on (`cfg.validation` training images held out,
+    never trained on)."""
     torch.manual_seed(cfg.seed)
-    train_set = load_dataset(cfg.dataset, "train", cfg.data_root, seed=cfg.seed)
-    test_set = load_dataset(cfg.dataset, "test", cfg.data_root, seed=cfg.seed)
+    splits = {
+        s: load_dataset(cfg.dataset, s, cfg.data_root, seed=cfg.seed, validation=cfg.validation)
+        for s in ("train", "validation", "test")
+        if s != "validation" or cfg.validation
+    }
+    train_set, test_set = splits["train"], splits["test"]
     spec = NetSpec(
         cfg.net, cfg.width, train_set.input_shape, train_set.num_classes, cfg.ic_positions
     )
@@ -148,18 +157,20 @@ def train(cfg: TrainConfig, *, show_progress: bool = True) -> Checkpoint:
                 opt.step()
                 sched.step()
                 progress.update(task, advance=1, description=f"epoch {epoch}/{cfg.epochs}")
-    accuracy = evaluate(net, test_set)
     return Checkpoint(
         spec=spec,
         state_dict=net.state_dict(),
         dataset={
             "name": cfg.dataset,
             "split_seed": cfg.seed,
-            "train_images": len(train_set.y),
-            "test_images": len(test_set.y),
+            "train_images": len(train_set),
+            "validation_images": cfg.validation,
+            "test_images": len(test_set),
+            **{f"{s}_rows_sha256": d.rows_sha256() for s, d in splits.items()},
             "data_root": str(Path(cfg.data_root).resolve()) if cfg.data_root else None,
         },
-        accuracy=accuracy,
+        accuracy=evaluate(net, test_set),
+        validation_accuracy=evaluate(net, splits["validation"]) if cfg.validation else {},
         training={
             **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
             "command": cfg.command(),

@@ -22,6 +22,7 @@ def tiny_config() -> TrainConfig:
         batch_size=32,
         lr=0.05,
         seed=0,
+        validation=128,
     )
 
 

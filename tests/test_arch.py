@@ -14,9 +14,11 @@ from hwsim.hw.arch import (
     ArchConfigError,
     Architecture,
     EnergyModel,
+    FullScale,
     MappingStyle,
     Placement,
     SignedWeights,
+    Slicing,
     load_arch,
     parse_arch,
     schema_keys,
@@ -100,25 +102,38 @@ def test_spikesim_yaml_has_spikesim_areas_and_a_fusion_unit() -> None:
     assert arch.buffers.neuron_state_bits == arch.buffers.input_bits == 22
     assert arch.mapping.style is MappingStyle.KERNEL_SPLIT
     assert arch.fusion_unit is not None and arch.fusion_unit.counter_increment_pj == 0.05
-    # 4-bit differential weights on 1-bit cells: 3 slices, 6 columns, 10 outputs per crossbar
-    assert (arch.device.slices_per_weight, arch.device.cells_per_weight) == (3, 6)
-    assert (arch.device.reference_columns, arch.outputs_per_crossbar) == (0, 10)
-    assert arch.adc.full_scale_ua is None and arch.adc_full_scale_levels == 64.0
+    # SpikeSim's mapping: a 4-bit weight's 3 low two's-complement bits as parallel binary
+    # cells of one column, the sign digital: 64 weights per 64 columns (ela_spikesim.py's
+    # ceil(C_out / X) column groups)
+    device = arch.device
+    assert (device.signed_weights, device.slicing) == (SignedWeights.DIGITAL, Slicing.CELLS)
+    assert (device.slices_per_weight, device.columns_per_weight) == (3, 1)
+    assert (device.reference_columns, arch.outputs_per_crossbar) == (0, 64)
+    # its functional code's ADC: LSB = one ON cell, unsigned codes 0..2^4 - 1 (hw_models_new.py)
+    assert arch.adc.full_scale is FullScale.AUTO and arch.adc_lsb_levels == 1.0
+    assert arch.adc_codes == (0, 15) and not arch.adc_signed
+    assert arch.adc.reference_bits == 4 and arch.adc_cost_scale == 1.0
+    assert arch.buffers.neuron_memory_layers == 5  # compute_area: out_ch_list[0:5]
 
 
 def test_isaac_like_yaml_loads_with_isaac_organisation() -> None:
     arch = load_arch(ISAAC_YAML)
     assert (arch.crossbar.rows, arch.crossbar.cols) == (128, 128)
     assert (arch.device.weight_bits, arch.device.bits_per_cell) == (16, 2)
-    assert arch.device.cells_per_weight == 8
+    assert arch.device.columns_per_weight == 8  # 8 slices of 2 bits on columns
     assert arch.device.signed_weights is SignedWeights.OFFSET
     assert arch.adc.bits == 8
     assert arch.adcs_per_crossbar == 1
     assert (arch.pe.pes_per_tile, arch.pe.crossbars_per_pe) == (12, 8)
     assert arch.energy_pj.adc == pytest.approx(16e-3 / (8 * 1.2e9) * 1e12, rel=1e-4)
-    assert arch.pe_operation_ns == pytest.approx(100.0)  # ISAAC's 100 ns crossbar read
+    # ISAAC's 100 ns crossbar read (120 cycles) is outlasted by the 128 conversions of its ADC
+    assert arch.timing.pe_cycles == 120
+    assert arch.pe_operation_ns == pytest.approx(128 / 1.2)
     assert arch.mapping.style is MappingStyle.UNROLLED
     assert arch.device.reference_columns == 2 and arch.outputs_per_crossbar == 15
+    # a read-out converts all 128 columns through the one ADC: 128 rounds of one cycle
+    assert (arch.adc_rounds, arch.timing.cycles_per_conversion) == (128, 1)
+    assert arch.pe_operation_cycles == 128 and arch.adc_signed
     assert arch.area_um2.adc == 1200.0 and arch.fusion_unit is None
 
 
@@ -160,13 +175,19 @@ def test_new_sections_are_optional(tmp_path: Path) -> None:
     raw = _raw()
     for key in ("mapping", "buffers", "area_um2", "fusion_unit"):
         del raw[key]
-    del raw["adc"]["full_scale_ua"]
+    for key in ("full_scale", "reference_bits"):
+        del raw["adc"][key]
+    del raw["device"]["slicing"]
     arch = load_arch(_write(tmp_path, "old.yaml", raw))
     assert arch.mapping.style is MappingStyle.KERNEL_SPLIT
     assert arch.mapping.placement is Placement.SNAKE
     assert (arch.buffers.tile_buffer_bits, arch.buffers.neuron_state_bits) == (8192, 22)
     assert arch.area_um2 is None and arch.fusion_unit is None
-    assert arch.adc.full_scale_ua is None
+    assert arch.adc.full_scale is FullScale.AUTO and arch.adc.full_scale_ua is None
+    assert arch.adc.calibration_percentile == 99.9 and arch.adc.reference_bits is None
+    assert arch.device.slicing is Slicing.COLUMNS
+    assert arch.buffers.neuron_memory_layers is None
+    assert arch.timing.cycles_per_conversion is None
     raw["area_um2"] = None
     assert load_arch(_write(tmp_path, "null.yaml", raw)).area_um2 is None
 
@@ -255,7 +276,7 @@ BAD_CASES: list[tuple[str, Mutation, str, tuple[str, ...]]] = [
         "bad_enum",
         _set("device.signed_weights", "twos_complement"),
         "device.signed_weights",
-        ("'twos_complement'", "'differential'", "'offset'"),
+        ("'twos_complement'", "'differential'", "'offset'", "'digital'"),
     ),
     ("bad_model", _set("energy_model", "magic"), "energy_model", ("'spikesim'", "'event'")),
     ("null_required", _set("crossbar.rows", None), "crossbar.rows", ("None", "an integer")),
@@ -290,15 +311,63 @@ BAD_CASES: list[tuple[str, Mutation, str, tuple[str, ...]]] = [
     ),
     ("fusion_negative", _set("fusion_unit.compare_pj", -0.1), "fusion_unit.compare_pj", (">= 0",)),
     ("fusion_cycles", _set("fusion_unit.lut_cycles", 1.5), "fusion_unit.lut_cycles", ("integer",)),
-    ("full_scale_zero", _set("adc.full_scale_ua", 0.0), "adc.full_scale_ua", ("0.0", "> 0")),
+    (
+        "full_scale_zero",
+        _both(_set("adc.full_scale", "explicit"), _set("adc.full_scale_ua", 0.0)),
+        "adc.full_scale_ua",
+        ("0.0", "> 0"),
+    ),
     ("full_scale_str", _set("adc.full_scale_ua", "auto"), "adc.full_scale_ua", ("or null",)),
+    (
+        "full_scale_unread",
+        _set("adc.full_scale_ua", 50.0),
+        "adc.full_scale_ua",
+        ("50.0", "'auto'", "exactly when adc.full_scale is 'explicit'"),
+    ),
+    (
+        "explicit_without_current",
+        _set("adc.full_scale", "explicit"),
+        "adc.full_scale_ua",
+        ("None", "'explicit'"),
+    ),
+    ("bad_full_scale", _set("adc.full_scale", "max"), "adc.full_scale", ("'calibrated'",)),
+    (
+        "percentile_unread",
+        _set("adc.calibration_percentile", 95.0),
+        "adc.calibration_percentile",
+        ("95", "read only with adc.full_scale 'calibrated'"),
+    ),
+    (
+        "percentile_range",
+        _both(_set("adc.full_scale", "calibrated"), _set("adc.calibration_percentile", 0.0)),
+        "adc.calibration_percentile",
+        ("(0, 100]",),
+    ),
+    ("reference_bits", _set("adc.reference_bits", 0), "adc.reference_bits", ("1..16",)),
+    ("bad_slicing", _set("device.slicing", "rows"), "device.slicing", ("'cells'", "'columns'")),
+    (
+        "conversion_cycles",
+        _set("timing.cycles_per_conversion", 0),
+        "timing.cycles_per_conversion",
+        ("> 0",),
+    ),
+    (
+        "neuron_layers",
+        _set("buffers.neuron_memory_layers", 0),
+        "buffers.neuron_memory_layers",
+        ("> 0",),
+    ),
     ("weight_bits_one", _set("device.weight_bits", 1), "device.weight_bits", ("2..32",)),
     ("buffer_zero", _set("buffers.tile_buffer_bits", 0), "buffers.tile_buffer_bits", ("> 0",)),
     (
         "weight_wider_than_crossbar",
-        _both(_set("device.weight_bits", 16), _set("crossbar.cols", 16)),
+        _both(
+            _set("device.weight_bits", 16),
+            _set("device.slicing", "columns"),
+            _set("crossbar.cols", 8),
+        ),
         "crossbar.cols",
-        ("got 16", "30 columns of one weight"),
+        ("got 8", "15 columns of one weight", "columns slicing"),
     ),
 ]
 

@@ -108,38 +108,66 @@ def test_map_prints_and_writes_the_mapping(tiny_checkpoint, tmp_path, capsys):
     assert "mm^2" in text
 
 
-def test_functional_mode_with_a_wide_adc_matches_the_quantised_engine(tiny_checkpoint, capsys):
+def test_functional_codesign_writes_csv_and_figure(tiny_checkpoint, tmp_path, capsys):
     _, path = tiny_checkpoint
     argv = ["functional", "--arch", ARCH, "--model", str(path), "--images", "8"]
-    argv += ["--timesteps", "20", "--adc-bits", "12", "--first-layer", "digital"]
-    code, text = run_cli(capsys, *argv)
+    argv += ["--timesteps", "20", "--adc-bits", "4,12", "--first-layer", "digital"]
+    code, text = run_cli(capsys, *argv, "--out", str(tmp_path / "f"))
     assert code == 0, text
     assert "100.00%" in text  # 12-bit ADC: every FC output spike equals the ideal engine's
+    frame = pd.read_csv(tmp_path / "f" / "codesign.csv")
+    assert frame["hardware"].tolist() == ["functional", "functional", "ideal", "ideal_quantised"]
+    assert frame["value"].tolist()[:2] == [4, 12] and (tmp_path / "f" / "codesign.png").is_file()
+    # an ADC's energy grows with its bits (Walden): 12 bits cost more per inference than 4
+    assert frame["energy_pj"][1] > frame["energy_pj"][0]
+    code, text = run_cli(capsys, *argv[:-4], "--adc-bits", "4", "--variation-sigma", "0.1")
+    assert code == 2 and "one knob" in text
 
 
-def test_interrupted_sweep_resumes_from_its_partial_file(tiny_checkpoint, tmp_path, capsys):
+def test_run_on_the_functional_chip(tiny_checkpoint, tmp_path, capsys):
+    _, path = tiny_checkpoint
+    out = tmp_path / "out"
+    code, text = run_cli(
+        capsys, "run", "--arch", ARCH, "--model", str(path), "--ic", "4", "--hardware",
+        "functional", "--variation-sigma", "0.05", "--timesteps", "12", "--images", "8",
+        "--tune-images", "8", "--out", str(out), "--traces", str(tmp_path / "traces"),
+    )  # fmt: skip
+    assert code == 0, text
+    assert len(pd.read_csv(out / "accuracy_energy.csv")) == 12
+
+
+def test_interrupted_sweep_resumes_from_its_partial_file(
+    tiny_checkpoint, tmp_path, capsys, monkeypatch
+):
+    import hwsim.grid as grid
+
     _, path = tiny_checkpoint
     out, traces = tmp_path / "sweep", tmp_path / "traces"
     argv = ["sweep", "--arch", ARCH, "--model", str(path), "--ic-positions", "2,4"]
     argv += ["--timesteps", "20", "--images", "16", "--tune-images", "16"]
     argv += ["--traces", str(traces), "--out", str(out)]
-    code, text = run_cli(capsys, *argv)
-    assert code == 0, text
-    full = pd.read_csv(out / "sweep.csv")
-    assert list(full["ic"]) == [2, 4] and not (out / "sweep.partial.csv").exists()
-    # simulate an interruption after IC 2: its row (with a marker value) in the partial file
-    from hwsim.api import SimConfig, SweepConfig
+    real = grid.evaluate_cell
 
-    cfg = SweepConfig(arch=ARCH, model=path, ic_positions=(2, 4), sim=SimConfig(timesteps=20),
-                      images=16, tune_images=16, trace_root=traces)  # fmt: skip
-    row = full.iloc[[0]].assign(ann_accuracy_ic=0.123, config_digest=cfg.digest())
-    row.to_csv(out / "sweep.partial.csv", index=False)
+    def interrupted(cell, *args, **kwargs):  # Ctrl-C while the second cell (IC 4) runs
+        if cell.ic == 4:
+            raise KeyboardInterrupt
+        return real(cell, *args, **kwargs)
+
+    monkeypatch.setattr(grid, "evaluate_cell", interrupted)
+    code, text = run_cli(capsys, *argv)
+    assert code == 130, text
+    partial = pd.read_csv(out / "sweep.partial.csv")
+    assert list(partial["ic"]) == [2] and not (out / "sweep.csv").exists()
+    # a marker value in the kept row shows that it is not recomputed
+    partial.assign(ann_accuracy_ic=0.123).to_csv(out / "sweep.partial.csv", index=False)
+    monkeypatch.undo()
     code, text = run_cli(capsys, *argv)
     assert code == 0, text
-    assert "resuming: 1 IC positions" in text
+    assert "resuming: 1 of 2 cells" in text
     again = pd.read_csv(out / "sweep.csv")
+    assert list(again["ic"]) == [2, 4] and not (out / "sweep.partial.csv").exists()
     assert again["ann_accuracy_ic"].iloc[0] == 0.123  # kept, not recomputed
-    assert again["ann_accuracy_ic"].iloc[1] == full["ann_accuracy_ic"].iloc[1]
+    assert again["ann_accuracy_ic"].iloc[1] != 0.123
 
 
 def test_trace_command_writes_a_readable_trace(tiny_checkpoint, tmp_path, capsys):

@@ -390,4 +390,83 @@ def test_unknown_name_split_and_missing_root(tmp_path):
         load_dataset("cifar10", "train", tmp_path / "nowhere")
     with pytest.raises(DatasetError):
         dataset_num_classes("imagenet")
-    assert [dataset_num_classes(n) for n in DATASETS] == [10, 10, 10, 100, 10]
+    assert [dataset_num_classes(n) for n in DATASETS] == [10, 10, 10, 10, 100, 10]
+
+
+# ---------------------------------------------------------------------------- validation split
+
+
+@pytest.mark.parametrize("name", ["mnist5k", "synthetic"])
+def test_three_splits_never_overlap_and_cover_the_data(name):
+    n_val = 600 if name == "mnist5k" else 100
+    s = {k: load_dataset(name, k, validation=n_val) for k in ("train", "validation", "test")}
+    whole = load_dataset(name, "train")
+    assert len(s["validation"]) == n_val and len(s["train"]) == len(whole) - n_val
+    rows = {k: set(v.indices.tolist()) for k, v in s.items()}
+    if name == "mnist5k":  # one row space: the three splits are pairwise disjoint
+        assert not rows["train"] & rows["validation"]
+        assert not rows["train"] & rows["test"] and not rows["validation"] & rows["test"]
+        assert rows["train"] | rows["validation"] | rows["test"] == set(range(5000))
+    else:  # synthetic draws train and test apart; validation comes out of train
+        assert not rows["train"] & rows["validation"]
+    assert rows["train"] | rows["validation"] == set(whole.indices.tolist())
+    # the test split is the same with or without a validation split
+    assert np.array_equal(s["test"].indices, load_dataset(name, "test").indices)
+    # training keeps its order; pixels and labels follow their rows
+    order = {r: i for i, r in enumerate(whole.indices)}
+    assert np.all(np.diff([order[r] for r in s["train"].indices]) > 0)
+    for k in ("train", "validation"):
+        pos = [order[r] for r in s[k].indices]
+        assert np.array_equal(s[k].x, whole.x[pos]) and np.array_equal(s[k].y, whole.y[pos])
+
+
+def test_validation_split_is_stratified_seeded_and_shuffled():
+    whole = load_dataset("mnist5k", "train")
+    val = load_dataset("mnist5k", "validation", validation=1000)
+    per_class = np.bincount(whole.y, minlength=10)
+    assert np.all(np.abs(np.bincount(val.y, minlength=10) - per_class * 1000 / 4000) <= 1)
+    assert len(np.unique(val.take(30).y)) >= 5  # shuffled, not in class order
+    again = load_dataset("mnist5k", "validation", validation=1000)
+    other = load_dataset("mnist5k", "validation", validation=1000, seed=1)
+    assert np.array_equal(again.indices, val.indices)
+    assert not np.array_equal(np.sort(other.indices), np.sort(val.indices))
+    assert val.rows_sha256() == again.rows_sha256() != other.rows_sha256()
+
+
+def test_validation_option_errors_name_the_option():
+    with pytest.raises(DatasetError, match="--validation"):
+        load_dataset("synthetic", "validation")
+    with pytest.raises(DatasetError, match="--validation 600"):
+        load_dataset("synthetic", "train", validation=600)
+    with pytest.raises(DatasetError, match="--validation -1"):
+        load_dataset("synthetic", "train", validation=-1)
+
+
+# ---------------------------------------------------------------------------- Fashion-MNIST
+
+
+def test_fashion_mnist_reads_its_idx_files(tmp_path):
+    train_img, train_lab = _write_mnist(tmp_path / "FashionMNIST" / "raw", "train", 30, seed=5)
+    test_img, test_lab = _write_mnist(tmp_path, "t10k", 7, seed=6, gz=True)
+    assert dataset_input_shape("fashion-mnist") == (1, 28, 28)
+    assert dataset_num_classes("fashion-mnist") == 10
+    test = load_dataset("fashion-mnist", "test", tmp_path)
+    assert test.name == "fashion-mnist" and np.array_equal(test.y, test_lab)
+    np.testing.assert_allclose(test.x[:, 0], test_img / 255.0, rtol=1e-6)
+    val = load_dataset("fashion-mnist", "validation", tmp_path, validation=10)
+    train = load_dataset("fashion-mnist", "train", tmp_path, validation=10)
+    assert len(val) == 10 and len(train) == 20
+    assert sorted([*val.indices, *train.indices]) == list(range(30))
+    np.testing.assert_allclose(val.x[:, 0], train_img[val.indices] / 255.0, rtol=1e-6)
+    assert np.array_equal(val.y, train_lab[val.indices])
+
+
+def test_fashion_mnist_missing_files_are_named(tmp_path, monkeypatch):
+    import hwsim.data as data
+
+    with pytest.raises(DatasetError, match="Fashion-MNIST IDX") as e:
+        load_dataset("fashion-mnist", "test", tmp_path)
+    assert str(tmp_path / "t10k-images-idx3-ubyte") in str(e.value)
+    monkeypatch.setattr(data, "FASHION_MNIST_SYSTEM_ROOT", tmp_path / "absent")
+    with pytest.raises(DatasetError, match="dataset-fashion-mnist"):
+        load_dataset("fashion-mnist", "test")

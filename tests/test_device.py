@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwsim.hw.arch import DeviceConfig, SignedWeights, load_arch
+from hwsim.hw.arch import DeviceConfig, SignedWeights, Slicing, load_arch
 from hwsim.hw.device import (
     Nonidealities,
     apply_nonidealities,
@@ -19,11 +19,14 @@ from hwsim.hw.device import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-DEVICE = load_arch(ROOT / "arch_configs" / "spikesim.yaml").device  # 4-bit, 1-bit cells
+SPIKESIM = load_arch(ROOT / "arch_configs" / "spikesim.yaml").device  # 4-bit, 1-bit cells
 
 
 def device(bits: int, per_cell: int, signed: SignedWeights) -> DeviceConfig:
-    return replace(DEVICE, weight_bits=bits, bits_per_cell=per_cell, signed_weights=signed)
+    return replace(SPIKESIM, weight_bits=bits, bits_per_cell=per_cell, signed_weights=signed)
+
+
+DEVICE = device(4, 1, SignedWeights.DIFFERENTIAL)  # 4-bit differential on 1-bit cells
 
 
 def test_quantise_power_of_two_scale_by_hand() -> None:
@@ -55,7 +58,9 @@ def test_quantise_is_exact_for_representable_weights() -> None:
 
 def test_slices_by_hand_differential() -> None:
     levels = slice_weights(np.array([[5, -3]]), DEVICE)  # 4 bits -> |w| <= 7 in 3 slices
-    assert DEVICE.slices_per_weight == 3 and DEVICE.cells_per_weight == 6
+    assert DEVICE.slices_per_weight == 3
+    assert replace(DEVICE, slicing=Slicing.COLUMNS).columns_per_weight == 6
+    assert replace(DEVICE, slicing=Slicing.CELLS).columns_per_weight == 2  # one column pair
     assert levels.positive[:, 0, 0].tolist() == [1, 0, 1]  # 5 = 101b on G+
     assert levels.negative[:, 0, 0].tolist() == [0, 0, 0]
     assert levels.positive[:, 0, 1].tolist() == [0, 0, 0]
@@ -65,14 +70,29 @@ def test_slices_by_hand_differential() -> None:
 
 
 def test_slices_by_hand_offset() -> None:
-    dev = device(4, 1, SignedWeights.OFFSET)
+    dev = replace(device(4, 1, SignedWeights.OFFSET), slicing=Slicing.COLUMNS)
     assert dev.slices_per_weight == 4 and dev.reference_columns == 2
+    assert replace(dev, slicing=Slicing.CELLS).reference_columns == 1  # the offset in one column
     assert offset_digits(dev) == (0, 0, 0, 1)  # 8 = 1000b
     levels = slice_weights(np.array([[-3]]), dev)  # -3 + 8 = 5 = 0101b
     assert levels.positive[:, 0, 0].tolist() == [1, 0, 1, 0]
     assert levels.reference[:, 0].tolist() == [0, 1]  # distinct reference levels, one row
     assert levels.reference_index == (0, 0, 0, 1)
     assert unslice(levels).tolist() == [[-3]]
+
+
+def test_slices_by_hand_digital_sign_as_spikesim() -> None:
+    # SpikeSim (hw_inference.py / section_ip_wts.py create_A_mat_mod, neg_wt_bits = 3): a
+    # negative 4-bit weight stores w + 2^3 in the array and the 2^3 is subtracted digitally
+    assert SPIKESIM.signed_weights is SignedWeights.DIGITAL and SPIKESIM.slicing is Slicing.CELLS
+    assert (SPIKESIM.stored_bits, SPIKESIM.slices_per_weight) == (3, 3)
+    assert (SPIKESIM.columns_per_weight, SPIKESIM.reference_columns) == (1, 0)
+    levels = slice_weights(np.array([[5, -3, -7, 0]]), SPIKESIM)
+    # 5 = 101b; -3 + 8 = 5 = 101b, sign 1; -7 + 8 = 1 = 001b, sign 1; 0
+    assert levels.positive[:, 0].T.tolist() == [[1, 0, 1], [1, 0, 1], [1, 0, 0], [0, 0, 0]]
+    assert levels.sign[0].tolist() == [False, True, True, False]
+    assert levels.digital_codes()[0].tolist() == [0, -8, -8, 0]
+    assert unslice(levels).tolist() == [[5, -3, -7, 0]]
 
 
 CASES = [
@@ -103,7 +123,8 @@ def test_conductance_round_trip_is_exact(bits: int, per_cell: int, signed) -> No
     # the signed level difference per slice, shift-added, is the code too
     eff = g.effective_levels()
     shifts = np.array([1 << (j * per_cell) for j in range(dev.slices_per_weight)], float)
-    assert np.allclose(np.tensordot(shifts, eff, axes=(0, 0)), codes, atol=1e-6)
+    analog = np.tensordot(shifts, eff, axes=(0, 0))
+    assert np.allclose(analog + levels.digital_codes(), codes, atol=1e-6)
 
 
 def test_conductance_levels_are_linear_between_goff_and_gon() -> None:

@@ -83,3 +83,136 @@ def test_reduction_by_ic_figure(tmp_path):
     r = {"bsf_grid": np.array([1.0, np.nan, 12.5]), "early_exit": np.array([0.5, 2.0, 3.0])}
     paths = figures.plot_reduction_by_ic(np.array([3, 5, 8]), r, tmp_path / "sweep", "t")
     assert [p.name for p in paths] == ["sweep.png", "sweep.svg"]
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+def test_auc_and_interpolation_of_many_rows_match_the_scalar_functions():
+    rng = np.random.default_rng(0)
+    energy = np.cumsum(rng.uniform(1, 3, 12))
+    rows = rng.random((5, 12))
+    for limit in (0.5, energy[3], 7.77, energy[-1], 2 * energy[-1]):
+        want = [M.auc_area(M.Curve("c", r, energy), limit) for r in rows]
+        assert M._auc_areas(energy, rows, limit) == pytest.approx(want, rel=1e-12)
+    x = np.concatenate([[0.0], energy])
+    ys = np.concatenate([np.zeros((5, 1)), rows], axis=1)
+    at = np.array([0.0, 0.3, energy[4], 10.0, 1e9])
+    want = np.array([np.interp(at, x, y) for y in ys])
+    assert M._interp_rows(x, ys, at) == pytest.approx(want, rel=1e-12)
+
+
+def test_bootstrap_equals_a_plain_loop_over_resamples():
+    """Every resample recomputed from scratch with the scalar functions (first_reaching, auc,
+    reduction, accuracy_at_energy) on the resampled images, then the same order statistics."""
+    rng = np.random.default_rng(1)
+    n, t = 40, 25
+    difficulty = rng.random(n)
+    correct = {
+        "DL": difficulty[:, None] < np.linspace(0.0, 0.97, t)[None],
+        "SL": difficulty[:, None] < np.linspace(0.3, 0.9, t)[None],
+        "F": difficulty[:, None] < np.linspace(0.2, 0.99, t)[None],
+    }
+    energy = {"DL": 4.0 * np.arange(1, t + 1), "SL": 2.5 * np.arange(1, t + 1)}
+    energy["F"] = energy["DL"] + 0.1
+    ann = rng.random(n) < 0.95
+    cfg = M.BootstrapConfig(resamples=150, seed=3, budget_fractions=(0.3, 0.8))
+    res = M.bootstrap(correct, energy, ann, 0.9, float(energy["DL"][-1]), ("DL", "SL"), cfg)
+    counts = M.resample_counts(n, 150, seed=3)
+    assert counts.shape == (150, n) and np.all(counts.sum(axis=1) == n)
+    assert res.budgets_pj == pytest.approx(np.array([0.3, 0.8]) * res.curves["DL"].energy_pj.value)
+
+    def stats(w):
+        rows = np.repeat(np.arange(n), w.astype(int))  # the resampled images
+        target = 0.9 * ann[rows].mean()
+        out = {}
+        for k, c in correct.items():
+            cv = M.Curve(k, c[rows].mean(axis=0), energy[k])
+            hit = M.to_target(cv, target)
+            out[k] = {
+                "step": np.inf if hit.timestep is None else hit.timestep,
+                "energy": np.inf if hit.energy_pj is None else hit.energy_pj,
+                "auc": M.auc(cv, float(energy["DL"][-1])),
+                "budget": M.accuracy_at_energy(cv, res.budgets_pj),
+            }
+        return out
+
+    samples = [stats(w) for w in counts]
+    whole = stats(np.ones(n))
+
+    def interval(values):
+        v = np.asarray(values, float)
+        v = v[~np.isnan(v)]
+        return np.quantile(v, [0.05, 0.95], method="inverted_cdf").tolist()
+
+    def red(s, b, k):
+        eb, ek = s[b]["energy"], s[k]["energy"]
+        if np.isinf(eb) and np.isinf(ek):
+            return np.nan
+        if np.isinf(eb) or np.isinf(ek):
+            return np.inf if np.isinf(eb) else -np.inf
+        return M.reduction(eb, ek)
+
+    for k in correct:
+        est = res.curves[k]
+        assert est.timestep.value == whole[k]["step"]
+        assert [est.timestep.lo, est.timestep.hi] == interval([s[k]["step"] for s in samples])
+        assert [est.energy_pj.lo, est.energy_pj.hi] == interval([s[k]["energy"] for s in samples])
+        assert [est.auc.lo, est.auc.hi] == pytest.approx(interval([s[k]["auc"] for s in samples]))
+        for j in range(2):
+            got = [est.accuracy_at_budget[j].lo, est.accuracy_at_budget[j].hi]
+            assert got == pytest.approx(interval([s[k]["budget"][j] for s in samples]))
+        for b in ("DL", "SL"):
+            if b == k:
+                assert b not in est.reduction_pct
+                continue
+            got = est.reduction_pct[b]
+            assert [got.lo, got.hi] == pytest.approx(interval([red(s, b, k) for s in samples]))
+
+
+def test_bootstrap_intervals_cover_a_known_effect_at_the_nominal_rate():
+    """Images with a latent difficulty u ~ U(0, 1) are right at step t when u < p(t), so the
+    population accuracy curve is p(t) exactly; method B is A shifted up (faster), both paid per
+    step. Over 200 independent test sets, the 90% intervals of A's AUC and of B's accuracy at
+    an energy budget contain the population value about 90% of the time (binomial sd 2.1
+    points: the band is +-3 sd); R (eq. 33) of B against A, a discrete crossing, is covered at
+    least as often (the percentile interval of a step count is conservative)."""
+    t = np.arange(1, 41)
+    p_a, p_b = np.clip(0.05 + 0.025 * t, 0, 0.98), np.clip(0.2 + 0.025 * t, 0, 0.98)
+    e_a, e_b = 10.0 * t, 11.0 * t
+    target = 0.99 * 0.97  # the ANN is right on 97% of the population
+
+    def cross(p):
+        return int(np.argmax(p >= target)) + 1
+
+    true_r = 100 * (e_a[cross(p_a) - 1] - e_b[cross(p_b) - 1]) / e_a[cross(p_a) - 1]
+    limit = float(e_a[-1])
+    true_auc = M.auc(M.Curve("A", p_a, e_a), limit)
+    cfg = M.BootstrapConfig(resamples=400, budget_fractions=(0.5,))
+    hits = np.zeros(3)
+    reps = 200
+    for r in range(reps):
+        rng = np.random.default_rng(100 + r)
+        u = rng.random(400)
+        correct = {"A": u[:, None] < p_a[None], "B": u[:, None] < p_b[None]}
+        ann = rng.random(400) < 0.97
+        res = M.bootstrap(correct, {"A": e_a, "B": e_b}, ann, 0.99, limit, ("A",), cfg)
+        a = res.curves["A"].auc
+        budget = res.budgets_pj[0]
+        true_acc = float(np.interp(budget, np.r_[0, e_b], np.r_[0, p_b]))
+        b = res.curves["B"].accuracy_at_budget[0]
+        rr = res.curves["B"].reduction_pct["A"]
+        hits += [a.lo <= true_auc <= a.hi, b.lo <= true_acc <= b.hi, rr.lo <= true_r <= rr.hi]
+    rate = hits / reps
+    assert 0.84 <= rate[0] <= 0.96 and 0.84 <= rate[1] <= 0.96, rate
+    assert rate[2] >= 0.84, rate
+
+
+def test_estimate_and_config_checks():
+    assert M.Estimate(1.0, 0.5, 2.0).excludes_zero()
+    assert not M.Estimate(1.0, -0.5, 2.0).excludes_zero()
+    assert M.Estimate(-3.0, -np.inf, -1.0).excludes_zero()
+    with pytest.raises(ValueError, match="--bootstrap"):
+        M.BootstrapConfig(resamples=10)
+    with pytest.raises(ValueError):
+        M.BootstrapConfig(level=1.5)

@@ -7,7 +7,7 @@ import pytest
 
 from hwsim.graph import FC_HEAD
 from hwsim.hw.activity import LayerActivity, full_activity
-from hwsim.hw.arch import load_arch
+from hwsim.hw.arch import load_arch, parse_arch
 from hwsim.hw.mapping import map_network
 from hwsim.hw.noc import NocFlow, link_loads, producer_traffic, transfer_cycles, xy_links
 from hwsim.hw.timing import latency_ns, pipeline_finish_cycles, run_timing, stage_cycles
@@ -16,6 +16,17 @@ from tests.geometry import chain, conv, gap, linear
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIKESIM = load_arch(ROOT / "arch_configs" / "spikesim.yaml")
+DIFFERENTIAL = parse_arch(
+    {
+        **SPIKESIM.to_mapping(),
+        "device": {
+            **SPIKESIM.to_mapping()["device"],
+            "signed_weights": "differential",
+            "slicing": "columns",
+        },
+    },
+    "differential",
+)
 
 
 CHAIN = chain(
@@ -132,25 +143,33 @@ def test_routes_sharing_a_link_serialise() -> None:
 def test_noc_flit_hops_per_spike_are_the_link_loads() -> None:
     """Energy's flit-hops and timing's link loads come from one route computation: the flits a
     spike puts on all links sum to its flit-hops."""
-    traffic = producer_traffic(map_network(SPIKESIM, HEADED))
+    traffic = producer_traffic(map_network(DIFFERENTIAL, HEADED))
     assert set(traffic) == {"conv0", "conv1", "conv2", "ic1.gap", "ic1.linear", "fc.gap"} | {
         "fc.linear"
     }
     for t in traffic.values():
         loads = sum(t.flits_per_spike_by_link.values())
         assert loads == pytest.approx(t.flit_hops_per_spike)
-    assert traffic["conv1"].flit_hops_per_spike > 0  # conv1 feeds conv2 and the IC's GAP
+        for edge in t.edges.values():
+            assert sum(edge.flits_per_spike_by_link.values()) == pytest.approx(
+                edge.flit_hops_per_spike
+            )
+    assert set(traffic["conv1"].edges) == {"conv2", "ic1.gap"}  # conv1 feeds both
+    assert traffic["conv1"].flit_hops_per_spike > 0
+
+
+def _timing(arch, graph, activity=None, steps=1, images=1, **kw):
+    mapping = map_network(arch, graph)
+    return run_timing(mapping, activity or full_activity(mapping, steps, images), **kw)
 
 
 def test_run_timing_chain_first_step_and_stage_by_hand() -> None:
     steps = 4
-    act = full_activity(SPIKESIM, CHAIN.layers, steps)
-    r = run_timing(SPIKESIM, CHAIN, act)
-    # conv0: 64 outputs of 4-bit differential 1-bit-cell weights: 6 columns each, 10 per
-    # crossbar -> 7 column groups x 1 channel group = 7 PEs, each every one of the 32 x 32
-    # output positions in turn
+    r = _timing(SPIKESIM, CHAIN, steps=steps)
+    # conv0: 64 outputs, one column each (SpikeSim's mapping): 1 column group x 1 channel
+    # group = 1 PE of 9 crossbars, every one of the 32 x 32 output positions in turn
     assert r.stage_cycles[0, 0] == 32 * 32 * 26
-    # conv1: 13 column groups x 1 channel group, 16 x 16 positions per PE
+    # conv1: 3 column groups x 1 channel group, 16 x 16 positions per PE
     assert r.stage_cycles[0, 1] == 16 * 16 * 26
     # GAP and Linear: one output position per PE
     np.testing.assert_array_equal(r.stage_cycles[0, 2:], [26, 26])
@@ -165,9 +184,22 @@ def test_run_timing_chain_first_step_and_stage_by_hand() -> None:
     assert r.total_ns == pytest.approx(r.latency_ns[-1])
 
 
+def test_pe_operation_lasts_its_adc_rounds() -> None:
+    # 8 columns per ADC at 5 cycles a conversion: 40 cycles, more than pe_cycles (26)
+    slow = parse_arch(
+        {**SPIKESIM.to_mapping(), "timing": {"pe_cycles": 26, "cycles_per_conversion": 5}}, "v"
+    )
+    assert slow.pe_operation_cycles == 8 * 5
+    r = _timing(slow, CHAIN)
+    assert r.stage_cycles[0, 0] == 32 * 32 * 40
+    fast = parse_arch(
+        {**SPIKESIM.to_mapping(), "timing": {"pe_cycles": 26, "cycles_per_conversion": 2}}, "v"
+    )
+    assert fast.pe_operation_cycles == 26 and fast.pe_operation_ns == 104.0
+
+
 def test_run_timing_heads_and_latency_helper() -> None:
-    act = full_activity(SPIKESIM, HEADED.layers, 3, images=2)
-    r = run_timing(SPIKESIM, HEADED, act)
+    r = _timing(SPIKESIM, HEADED, steps=3, images=2)
     ic = latency_ns(r, {"ic1.linear"})
     fc = latency_ns(r, ["fc.linear"])
     np.testing.assert_allclose(ic, r.head_latency_ns(1))
@@ -181,25 +213,27 @@ def test_run_timing_heads_and_latency_helper() -> None:
 
 def test_sparse_activity_never_slower_than_spikesim_view() -> None:
     steps = 5
-    full = full_activity(SPIKESIM, HEADED.layers, steps, images=3)
+    mapping = map_network(SPIKESIM, HEADED)
+    full = full_activity(mapping, steps, images=3)
     rng = np.random.default_rng(0)
     frac = rng.uniform(0.0, 1.0, size=full.active_pe_ops.shape)
     sparse = LayerActivity(
         layer_names=full.layer_names,
         images=3,
         active_pe_ops=np.floor(full.active_pe_ops * frac),
+        crossbar_reads=np.floor(full.crossbar_reads * frac),
         input_spikes=np.floor(full.input_spikes * frac),
         output_spikes=np.floor(full.output_spikes * rng.uniform(size=frac.shape)),
     )
-    r_full = run_timing(SPIKESIM, HEADED, full)
-    r_sparse = run_timing(SPIKESIM, HEADED, sparse)
+    r_full = run_timing(mapping, full)
+    r_sparse = run_timing(mapping, sparse)
     assert np.all(r_sparse.stage_cycles <= r_full.stage_cycles)
     assert np.all(r_sparse.transfer_cycles <= r_full.transfer_cycles)
     assert np.all(r_sparse.finish_cycles <= r_full.finish_cycles)
     assert np.all(r_sparse.latency_ns <= r_full.latency_ns)
     assert r_sparse.latency_ns[-1] < r_full.latency_ns[-1]
     # pe_ops overrides the activity's operations: SpikeSim's ops with sparse spikes
-    r_mixed = run_timing(SPIKESIM, HEADED, sparse, pe_ops=full.active_pe_ops / 3)
+    r_mixed = run_timing(mapping, sparse, pe_ops=full.active_pe_ops / 3)
     np.testing.assert_array_equal(r_mixed.stage_cycles, r_full.stage_cycles)
 
 
@@ -211,7 +245,7 @@ def test_residual_join_waits_for_skip_and_conv1() -> None:
     assert sorted(graph.predecessors("block1.conv2")) == ["block1.conv1", "block1.skip"]
     assert graph.predecessors("block2.skip") == ("block1.conv2",)
     assert graph.predecessors("ic2.gap") == ("block2.conv2",)
-    r = run_timing(SPIKESIM, graph, full_activity(SPIKESIM, graph.layers, 2))
+    r = _timing(SPIKESIM, graph, steps=2)
     i = {n: k for k, n in enumerate(r.layer_names)}
     join = r.finish_cycles[0, i["block1.conv2"]] - r.stage_cycles[0, i["block1.conv2"]]
     assert join >= r.finish_cycles[0, i["block1.skip"]]  # partial sums: no transfer
@@ -220,8 +254,9 @@ def test_residual_join_waits_for_skip_and_conv1() -> None:
 
 
 def test_mismatched_activity_is_refused() -> None:
-    act = full_activity(SPIKESIM, CHAIN.layers, 2)
+    chain = map_network(SPIKESIM, CHAIN)
+    act = full_activity(chain, 2)
     with pytest.raises(ValueError, match="do not match"):
-        run_timing(SPIKESIM, HEADED, act)
+        run_timing(map_network(SPIKESIM, HEADED), act)
     with pytest.raises(ValueError, match="pe_ops"):
-        run_timing(SPIKESIM, CHAIN, act, pe_ops=np.zeros((3, 4)))
+        run_timing(chain, act, pe_ops=np.zeros((3, 4)))

@@ -37,3 +37,23 @@ def test_command_reproduces_the_config():
     cfg = TrainConfig(ic_positions=(3, 5), epochs=7, lr=0.01)
     cmd = cfg.command()
     assert "--ic 3,5" in cmd and "--epochs 7" in cmd and "--lr 0.01" in cmd
+
+
+def test_checkpoint_records_its_split_and_never_trains_on_validation(tiny_checkpoint, tiny_config):
+    from hwsim.data import load_dataset
+
+    ckpt, _ = tiny_checkpoint
+    d = ckpt.dataset
+    n_val = tiny_config.validation
+    assert n_val > 0 and ckpt.validation_images == n_val
+    split = {s: load_dataset("synthetic", s, validation=n_val) for s in ("train", "validation")}
+    split["test"] = load_dataset("synthetic", "test")
+    for s, data in split.items():
+        assert d[f"{s}_images"] == len(data)
+        assert d[f"{s}_rows_sha256"] == data.rows_sha256()
+    # the rows trained on are the training split without the validation images
+    full = load_dataset("synthetic", "train")
+    assert d["train_images"] + d["validation_images"] == len(full)
+    assert not set(split["train"].indices) & set(split["validation"].indices)
+    assert set(ckpt.validation_accuracy) == set(ckpt.accuracy)
+    assert f"--validation {n_val}" in ckpt.training["command"]

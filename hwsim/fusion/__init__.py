@@ -3,7 +3,8 @@
 posterior: the fused estimate (eq. 29), decisions and accuracy; alpha_search: alpha(t)
 schedules and their grid search; empirical_bayes: alpha(t) from the marginal likelihood
 (eq. 30); lut: the PWL fit and fixed-point LUT the fusion unit stores; early_exit: the IC/FC
-switch; tuning: every method tuned and compared at once.
+switch; tuning: every method tuned and compared at once; crossfit: where tuning images come
+from, and K-fold cross-fitting on the test images.
 """
 
 from hwsim.fusion.alpha_search import (
@@ -12,6 +13,7 @@ from hwsim.fusion.alpha_search import (
     AlphaSchedule,
     grid_search_alpha,
 )
+from hwsim.fusion.crossfit import TuneSource, cross_fit, fold_of
 from hwsim.fusion.early_exit import EarlyExit, ic_margin, tune_early_exit
 from hwsim.fusion.empirical_bayes import (
     DEFAULT_EB_BOUNDS,
@@ -28,23 +30,42 @@ from hwsim.fusion.lut import (
     ApproximationReport,
     FitMethod,
     FixedPoint,
+    LossBudget,
+    LUTCandidate,
+    LUTChoice,
     PiecewiseLinearAlpha,
+    approximation_of,
     approximation_report,
     breakpoints,
+    choose_lut,
     fit_pwl,
+    int_bits_for,
+    knot_layout,
+    loss_horizon,
 )
 from hwsim.fusion.posterior import (
     Estimator,
     accuracy_of_decisions,
     accuracy_over_time,
     correct_counts,
+    correct_matrix,
     cumulative,
     decide,
     posterior,
     posterior_map,
     posterior_mean,
+    tie_credit,
 )
-from hwsim.fusion.tuning import FusionComparison, Tuning, compare_methods, tune_methods
+from hwsim.fusion.tuning import (
+    Correctness,
+    FusionComparison,
+    Tuning,
+    TuningConfig,
+    compare_methods,
+    comparison_of,
+    correctness,
+    tune_methods,
+)
 
 __all__ = [
     "DEFAULT_ALPHA_GRID",
@@ -54,33 +75,50 @@ __all__ = [
     "AlphaMethod",
     "AlphaSchedule",
     "ApproximationReport",
+    "Correctness",
     "EarlyExit",
     "EmpiricalBayesResult",
     "Estimator",
     "FitMethod",
     "FixedPoint",
     "FusionComparison",
+    "LUTCandidate",
+    "LUTChoice",
+    "LossBudget",
     "PiecewiseLinearAlpha",
+    "TuneSource",
     "Tuning",
+    "TuningConfig",
     "accuracy_of_decisions",
     "accuracy_over_time",
+    "approximation_of",
     "approximation_report",
     "breakpoints",
+    "choose_lut",
     "compare_methods",
+    "comparison_of",
     "correct_counts",
+    "correct_matrix",
+    "correctness",
+    "cross_fit",
     "cumulative",
     "decide",
     "empirical_bayes_alpha",
     "entry_mean_alpha",
     "evidence_mask",
     "fit_pwl",
+    "fold_of",
     "grid_search_alpha",
     "ic_margin",
+    "int_bits_for",
+    "knot_layout",
     "log_evidence",
+    "loss_horizon",
     "posterior",
     "posterior_map",
     "posterior_mean",
     "prior_params",
+    "tie_credit",
     "tune_early_exit",
     "tune_methods",
 ]

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from hwsim.fusion.posterior import Estimator, correct_counts, posterior
+from hwsim.fusion.posterior import Estimator, correct_counts, correct_matrix, posterior
 
 
 class AlphaMethod(StrEnum):
@@ -55,6 +55,13 @@ class AlphaSchedule:
         a = np.asarray(self.alpha, np.float64)[None, :n_t]
         ok = correct_counts(fc_cum, ic_cum, labels, a, self.estimator)[0]
         return ok / len(labels)
+
+    def correct(self, fc_cum: np.ndarray, ic_cum: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Per image and timestep, whether the fused decision is right: (N, T) bool."""
+        n_t = np.asarray(fc_cum).shape[1]
+        if len(self.alpha) < n_t:
+            raise ValueError(f"schedule has {len(self.alpha)} steps, counts have {n_t}")
+        return correct_matrix(fc_cum, ic_cum, labels, self.alpha, self.estimator)
 
 
 def grid_search_alpha(

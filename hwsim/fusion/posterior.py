@@ -101,6 +101,17 @@ def decide(scores: np.ndarray) -> np.ndarray:
     return np.where(winners == 1, scores.argmax(axis=-1), -1)
 
 
+def tie_credit(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per image and timestep, the chance a uniformly random tie-break among the top-scoring
+    classes picks the label: 1/k if the label is one of k tied top classes, else 0. (N, T)
+    float64 from scores or counts (N, T, C). Its mean over images is the accuracy of a head
+    whose argmax breaks ties at random, the alternative to `decide`'s ties-are-wrong rule."""
+    s = np.asarray(scores)
+    tied = s == s.max(axis=-1, keepdims=True)
+    y = np.broadcast_to(np.asarray(labels)[:, None, None], (*s.shape[:2], 1))
+    return np.take_along_axis(tied, y, axis=-1)[..., 0] / tied.sum(axis=-1)
+
+
 def accuracy_of_decisions(decisions: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Fraction of images whose decision (N, T) equals the label (N,), per timestep: (T,)."""
     return (decisions == np.asarray(labels)[:, None]).mean(axis=0)
@@ -151,6 +162,23 @@ def _score(m: float, k: float, n: float, a: float, is_map: bool) -> float:
     return min(max((m + am1) * k / den, 0.0), 1.0)
 
 
+@njit(cache=True, inline="always")
+def _decision(m: np.ndarray, k: np.ndarray, n: float, a: float, is_map: bool) -> int:
+    """The class with the largest `_score`, -1 if the top score is tied (as `decide`)."""
+    best = -1.0
+    arg = -1
+    ties = 0
+    for c in range(m.size):
+        s = _score(m[c], k[c], n, a, is_map)
+        if s > best:
+            best = s
+            arg = c
+            ties = 1
+        elif s == best:
+            ties += 1
+    return arg if ties == 1 else -1
+
+
 @njit(cache=True, nogil=True)
 def _correct_counts(fc, ic, labels, alpha_gt, is_map, t0, t1, out):  # pragma: no cover
     """out[g, t] = correct decisions with alpha_gt[g, t], t in [t0, t1) (ties are wrong)."""
@@ -161,25 +189,27 @@ def _correct_counts(fc, ic, labels, alpha_gt, is_map, t0, t1, out):  # pragma: n
         m = np.empty(n_c)
         k = np.empty(n_c)
         for i in range(n_img):
-            y = labels[i]
             for c in range(n_c):
                 m[c] = fc[i, t, c]
                 k[c] = ic[i, t, c]
             for g in range(n_g):
-                a = alpha_gt[g, t]
-                best = -1.0
-                arg = -1
-                ties = 0
-                for c in range(n_c):
-                    s = _score(m[c], k[c], n, a, is_map)
-                    if s > best:
-                        best = s
-                        arg = c
-                        ties = 1
-                    elif s == best:
-                        ties += 1
-                if ties == 1 and arg == y:
+                if _decision(m, k, n, alpha_gt[g, t], is_map) == labels[i]:
                     out[g, t] += 1
+
+
+@njit(cache=True, nogil=True)
+def _correct_matrix(fc, ic, labels, alpha_t, is_map, t0, t1, out):  # pragma: no cover
+    """out[i, t] = image i decided correctly with alpha_t[t], t in [t0, t1) (ties wrong)."""
+    n_img, n_t, n_c = fc.shape
+    m = np.empty(n_c)
+    k = np.empty(n_c)
+    for t in range(t0, t1):
+        n = float(t + 1)
+        for i in range(n_img):
+            for c in range(n_c):
+                m[c] = fc[i, t, c]
+                k[c] = ic[i, t, c]
+            out[i, t] = _decision(m, k, n, alpha_t[t], is_map) == labels[i]
 
 
 def correct_counts(
@@ -209,4 +239,31 @@ def correct_counts(
     out = np.zeros((a.shape[0], n_t), np.int64)
     is_map = Estimator(estimator) is Estimator.MAP
     over_timesteps(n_t, lambda t0, t1: _correct_counts(fc, ic, y, a, is_map, t0, t1, out))
+    return out
+
+
+def correct_matrix(
+    fc_cum: np.ndarray,
+    ic_cum: np.ndarray,
+    labels: np.ndarray,
+    alpha: np.ndarray,
+    estimator: Estimator = Estimator.MEAN,
+) -> np.ndarray:
+    """Whether each image is decided correctly at each timestep with alpha[t - 1]: (N, T) bool.
+
+    The per-image form of `correct_counts` (one alpha per step; its column sums equal
+    correct_counts(..., alpha[None, :])), which paired bootstrap resampling needs.
+    """
+    fc, ic = _check_pair(fc_cum, ic_cum)
+    n_img, n_t, _ = fc.shape
+    a = np.ascontiguousarray(np.asarray(alpha, np.float64)[:n_t])
+    _check_alpha(a)
+    if a.shape != (n_t,):
+        raise ValueError(f"alpha must have >= {n_t} per-step values, got {np.shape(alpha)}")
+    y = np.ascontiguousarray(labels, dtype=np.int64)
+    if y.shape != (n_img,):
+        raise ValueError(f"labels {y.shape} do not match {n_img} images")
+    out = np.zeros((n_img, n_t), np.bool_)
+    is_map = Estimator(estimator) is Estimator.MAP
+    over_timesteps(n_t, lambda t0, t1: _correct_matrix(fc, ic, y, a, is_map, t0, t1, out))
     return out

@@ -1,11 +1,13 @@
-"""Every method at once: tune the fusion and early-exit parameters on a training subset
-(`tune_methods`), then compare all methods on test counts (`compare_methods`)."""
+"""Every method at once: tune the fusion and early-exit parameters on tuning images
+(`tune_methods`, with its settings in a `TuningConfig`), then compare all methods image by image
+on test counts (`compare_methods`)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -21,25 +23,56 @@ from hwsim.fusion.empirical_bayes import empirical_bayes_alpha, entry_mean_alpha
 from hwsim.fusion.lut import (
     AlphaLUT,
     ApproximationReport,
-    FixedPoint,
+    FitMethod,
+    LossBudget,
+    LUTChoice,
     PiecewiseLinearAlpha,
-    approximation_report,
-    breakpoints,
-    fit_pwl,
+    approximation_of,
+    choose_lut,
 )
-from hwsim.fusion.posterior import Estimator, accuracy_over_time
-from hwsim.methods import EvidencePooling, Method
+from hwsim.fusion.posterior import Estimator, decide
+from hwsim.methods import METHODS, EvidencePooling, Method
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    """How every method is tuned: the estimator (eq. 29 MAP or the posterior mean) and, through
+    it, the prior eq. 30 uses; empirical-Bayes pooling; the alpha grid; the PWL fit; the knot
+    spacings and fraction bits the LUT is chosen from and the accuracy loss it may cost."""
+
+    estimator: Estimator = Estimator.MEAN
+    pooling: EvidencePooling = EvidencePooling.JOINT
+    grid: tuple[float, ...] = DEFAULT_ALPHA_GRID
+    fit: FitMethod = FitMethod.SAMPLE
+    knot_steps: tuple[int, ...] = (1, 2, 5, 10, 20, 50)
+    frac_bits: tuple[int, ...] = tuple(range(9))
+    budget: LossBudget = field(default_factory=LossBudget)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible form (a stored tuning is reused only if made with the same)."""
+        return {
+            "estimator": str(self.estimator),
+            "pooling": str(self.pooling),
+            "grid": [float(a) for a in self.grid],
+            "fit": str(self.fit),
+            "knot_steps": list(self.knot_steps),
+            "frac_bits": list(self.frac_bits),
+            "budget": {"knots": self.budget.knots, "quantisation": self.budget.quantisation},
+            "loss_horizon": "first step at 99% of the exact schedule's best accuracy",
+        }
 
 
 @dataclass(frozen=True)
 class Tuning:
-    """What is tuned on the training subset for one IC: alpha(t) per fusion method (exact, its
-    PWL fit and the fixed-point LUT the chip stores) and the early-exit thresholds."""
+    """What is tuned on the tuning images for one IC: alpha(t) per fusion method (exact, its
+    PWL fit and the fixed-point LUT the chip stores, with how the LUT was chosen) and the
+    early-exit thresholds."""
 
     schedules: dict[Method, AlphaSchedule]  # exact per-step alpha: BSF_GRID, BSF_EMP
     pwl: dict[Method, PiecewiseLinearAlpha]
     luts: dict[Method, AlphaLUT]
     early_exit: EarlyExit
+    lut_choice: dict[Method, LUTChoice]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible form, keyed by method names (an infinite early-exit threshold is
@@ -55,6 +88,7 @@ class Tuning:
             },
             "pwl": {str(k): p.to_dict() for k, p in self.pwl.items()},
             "luts": {str(k): lut.to_dict() for k, lut in self.luts.items()},
+            "lut_choice": {str(k): c.to_dict() for k, c in self.lut_choice.items()},
             "early_exit_threshold": [
                 None if math.isinf(v) else float(v) for v in self.early_exit.threshold
             ],
@@ -74,6 +108,7 @@ class Tuning:
             {Method(k): PiecewiseLinearAlpha.from_dict(v) for k, v in d["pwl"].items()},
             {Method(k): AlphaLUT.from_dict(v) for k, v in d["luts"].items()},
             EarlyExit(thr),
+            {Method(k): LUTChoice.from_dict(v) for k, v in d["lut_choice"].items()},
         )
 
 
@@ -81,41 +116,129 @@ def tune_methods(
     tune_fc: np.ndarray,
     tune_ic: np.ndarray,
     tune_labels: np.ndarray,
-    grid: Sequence[float] = DEFAULT_ALPHA_GRID,
-    estimator: Estimator = Estimator.MEAN,
-    knots: np.ndarray | None = None,
-    lut_format: FixedPoint | None = None,
-    pooling: EvidencePooling = EvidencePooling.JOINT,
+    config: TuningConfig | None = None,
 ) -> Tuning:
-    """Tune alpha(t) by grid search and empirical Bayes (pooled by `pooling`), fit the PWL on
-    `knots` (default `breakpoints(T)`), quantise it to `lut_format`, and tune early exit, on
-    cumulative counts (N, T, C) of a training subset."""
-    n_t = np.asarray(tune_fc).shape[1]
-    knots = breakpoints(n_t) if knots is None else knots
+    """Tune alpha(t) by grid search and empirical Bayes (pooled by config.pooling), choose each
+    one's PWL knots and LUT format by the accuracy they cost (`choose_lut`), and tune early
+    exit, all on cumulative counts (N, T, C) of the tuning images."""
+    cfg = TuningConfig() if config is None else config
     schedules = {
-        Method.BSF_GRID: grid_search_alpha(tune_fc, tune_ic, tune_labels, grid, estimator),
+        Method.BSF_GRID: grid_search_alpha(tune_fc, tune_ic, tune_labels, cfg.grid, cfg.estimator),
         Method.BSF_EMP: (
-            empirical_bayes_alpha(tune_fc, tune_ic, estimator).schedule
-            if EvidencePooling(pooling) is EvidencePooling.JOINT
-            else entry_mean_alpha(tune_fc, tune_ic, estimator)
+            empirical_bayes_alpha(tune_fc, tune_ic, cfg.estimator).schedule
+            if EvidencePooling(cfg.pooling) is EvidencePooling.JOINT
+            else entry_mean_alpha(tune_fc, tune_ic, cfg.estimator)
         ),
     }
-    pwl = {k: fit_pwl(s, knots) for k, s in schedules.items()}
-    luts = {k: AlphaLUT.from_pwl(p, lut_format or FixedPoint()) for k, p in pwl.items()}
-    return Tuning(schedules, pwl, luts, tune_early_exit(tune_fc, tune_ic, tune_labels))
+    chosen = {
+        k: choose_lut(
+            s,
+            tune_fc,
+            tune_ic,
+            tune_labels,
+            knot_steps=cfg.knot_steps,
+            frac_bits=cfg.frac_bits,
+            fit=cfg.fit,
+            budget=cfg.budget,
+        )
+        for k, s in schedules.items()
+    }
+    return Tuning(
+        schedules,
+        {k: c[0] for k, c in chosen.items()},
+        {k: c[1] for k, c in chosen.items()},
+        tune_early_exit(tune_fc, tune_ic, tune_labels),
+        {k: c[2] for k, c in chosen.items()},
+    )
+
+
+@dataclass(frozen=True)
+class Correctness:
+    """Per image and timestep, whether each method decides right: (N, T) bool arrays.
+
+    `methods`: every `Method` (fused ones through the LUT, as the chip runs them); `exact` and
+    `pwl`: the fused methods with the exact per-step alpha and with the float PWL."""
+
+    methods: dict[Method, np.ndarray]
+    exact: dict[Method, np.ndarray]
+    pwl: dict[Method, np.ndarray]
+
+
+def correctness(
+    tuning: Tuning, fc_cum: np.ndarray, ic_cum: np.ndarray, labels: np.ndarray
+) -> Correctness:
+    """Every method's per-image decisions on cumulative counts (N, T, C) under `tuning`: DL
+    (FC alone), SL (IC alone), BSF-Grid, BSF-Emp and Early-Exit; a tie counts as wrong."""
+    y = np.asarray(labels)[:, None]
+    n_t = np.asarray(fc_cum).shape[1]
+    methods = {
+        Method.DL: decide(np.asarray(fc_cum)) == y,
+        Method.SL: decide(np.asarray(ic_cum)) == y,
+    }
+    exact, pwl = {}, {}
+    for k, s in tuning.schedules.items():
+        exact[k] = s.correct(fc_cum, ic_cum, labels)
+        pwl[k] = tuning.pwl[k].schedule(n_t).correct(fc_cum, ic_cum, labels)
+        methods[k] = tuning.luts[k].schedule(n_t).correct(fc_cum, ic_cum, labels)
+    methods[Method.EARLY_EXIT] = tuning.early_exit.decide(fc_cum, ic_cum) == y
+    return Correctness({m: methods[m] for m in METHODS}, exact, pwl)
 
 
 @dataclass(frozen=True)
 class FusionComparison:
-    """Test accuracy (T,) of every `Method` (in `METHODS` order) under a `Tuning`.
+    """Test decisions of every `Method` (in `METHODS` order) under tuned parameters.
 
-    BSF curves use the LUT (what the chip runs) unless compare_methods had use_lut=False;
-    `approximation[name]` also has the exact-alpha and PWL curves.
+    `correct[m]` (N, T) bool per test image; BSF methods through the LUT unless
+    compare_methods had use_lut=False; `exact[m]` the fused methods with the exact alpha.
+    `tuning` is the tuning shown in reports; with cross-fitting (`folds` > 0) it is fold 1's,
+    and `fold_tunings` holds every fold's (each image was decided by the tuning of the folds
+    it was not in). `approximation[m]` has the exact-alpha, PWL and LUT accuracies.
     """
 
-    accuracy: dict[Method, np.ndarray]
+    correct: dict[Method, np.ndarray]
+    exact: dict[Method, np.ndarray]
     tuning: Tuning
     approximation: dict[Method, ApproximationReport]  # on the test images
+    folds: int = 0
+    fold_tunings: tuple[Tuning, ...] = ()
+
+    @cached_property
+    def accuracy(self) -> dict[Method, np.ndarray]:
+        """Test accuracy (T,) per method."""
+        return {m: c.mean(axis=0) for m, c in self.correct.items()}
+
+    @cached_property
+    def accuracy_exact(self) -> dict[Method, np.ndarray]:
+        """Test accuracy (T,) of the fused methods with the exact per-step alpha."""
+        return {m: c.mean(axis=0) for m, c in self.exact.items()}
+
+
+def comparison_of(
+    tuning: Tuning,
+    decided: Correctness,
+    use_lut: bool = True,
+    folds: int = 0,
+    fold_tunings: tuple[Tuning, ...] = (),
+) -> FusionComparison:
+    """A FusionComparison from per-image decisions; the alpha errors in the approximation
+    reports are `tuning`'s."""
+    n_t = next(iter(decided.methods.values())).shape[1]
+    approx = {
+        k: approximation_of(
+            s,
+            tuning.pwl[k],
+            tuning.luts[k],
+            n_t,
+            decided.exact[k].mean(axis=0),
+            decided.pwl[k].mean(axis=0),
+            decided.methods[k].mean(axis=0),
+        )
+        for k, s in tuning.schedules.items()
+    }
+    correct = dict(decided.methods)
+    if not use_lut:
+        correct.update(decided.exact)
+    return FusionComparison(correct, decided.exact, tuning, approx, folds, fold_tunings)
 
 
 def compare_methods(
@@ -126,17 +249,6 @@ def compare_methods(
     use_lut: bool = True,
 ) -> FusionComparison:
     """DL (FC alone), SL (IC alone), BSF-Grid, BSF-Emp and Early-Exit on the test counts
-    (cumulative, (N, T, C)) with parameters tuned beforehand (`tune_methods`). BSF curves use
-    the LUT, as the chip runs them, unless use_lut is False."""
-    approx = {
-        k: approximation_report(s, tuning.pwl[k], tuning.luts[k], test_fc, test_ic, test_labels)
-        for k, s in tuning.schedules.items()
-    }
-    acc = {
-        Method.DL: accuracy_over_time(np.asarray(test_fc), test_labels),
-        Method.SL: accuracy_over_time(np.asarray(test_ic), test_labels),
-    }
-    for k in tuning.schedules:
-        acc[k] = approx[k].accuracy_lut if use_lut else approx[k].accuracy_exact
-    acc[Method.EARLY_EXIT] = tuning.early_exit.accuracy(test_fc, test_ic, test_labels)
-    return FusionComparison(acc, tuning, approx)
+    (cumulative, (N, T, C)) with parameters tuned beforehand on other images (`tune_methods`).
+    BSF curves use the LUT, as the chip runs them, unless use_lut is False."""
+    return comparison_of(tuning, correctness(tuning, test_fc, test_ic, test_labels), use_lut)

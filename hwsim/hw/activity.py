@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.graph import Layer
-from hwsim.hw.arch import Architecture
-from hwsim.hw.geometry import mapped_pe_operations
+from hwsim.hw.mapping import Mapping
 
 FUSION_EVENTS: tuple[str, ...] = ("counter_increment", "lut_read", "multiply", "compare")
 """Events of the fusion unit, in `FusionActivity.events` column order."""
@@ -25,23 +24,26 @@ FUSION_EVENTS: tuple[str, ...] = ("counter_increment", "lut_read", "multiply", "
 class LayerActivity:
     """What the spikes of a run caused, per timestep and graph layer, summed over `images`.
 
-    `active_pe_ops[t, l]`: PE operations of layer `layer_names[l]` at timestep t with at least
-    one spiking input row (`hwsim.hw.geometry.active_pe_operations`); `input_spikes[t, l]`:
-    spikes arriving at the layer's rows (for the analog first layer: non-zero inputs);
-    `output_spikes[t, l]`: spikes the layer's neurons sent (0 for a residual skip conv,
-    whose partial sums join its block's conv2 neurons; conv2 carries the join's
+    `active_pe_ops[t, l]`: PE operations (output position x channel group x column group,
+    `hwsim.hw.mapping`) of layer `layer_names[l]` at timestep t with at least one spiking input
+    row in their window; `crossbar_reads[t, l]`: crossbar read-outs among them with a spiking
+    row of their own (kernel_split: per kernel position; unrolled: the operations);
+    `input_spikes[t, l]`: spikes arriving at the layer's rows (for the analog first layer:
+    non-zero inputs); `output_spikes[t, l]`: spikes the layer's neurons sent (0 for a residual
+    skip conv, whose partial sums join its block's conv2 neurons; conv2 carries the join's
     spikes). All (T, L), int64 or float64.
     """
 
     layer_names: tuple[str, ...]
     images: int
     active_pe_ops: np.ndarray
+    crossbar_reads: np.ndarray
     input_spikes: np.ndarray
     output_spikes: np.ndarray
 
     def __post_init__(self) -> None:
         shape = (self.timesteps, len(self.layer_names))
-        for name in ("active_pe_ops", "input_spikes", "output_spikes"):
+        for name in ("active_pe_ops", "crossbar_reads", "input_spikes", "output_spikes"):
             value = np.asarray(getattr(self, name))
             if value.shape != shape:
                 raise ValueError(f"LayerActivity.{name}: expected shape {shape}, got {value.shape}")
@@ -68,18 +70,19 @@ def sent_spikes(layers: Sequence[Layer]) -> list[int]:
     return [g.neurons if g.sends_spikes else 0 for g in layers]
 
 
-def full_activity(
-    arch: Architecture, layers: Sequence[Layer], timesteps: int, images: int = 1
-) -> LayerActivity:
-    """Activity when every input spikes every timestep: every PE operation active, every input
-    and output neuron spiking (skip convs: no output spikes, as `LayerActivity` defines)."""
-    layers = tuple(layers)
-    ops = np.array([mapped_pe_operations(g, arch) for g in layers], np.int64)
+def full_activity(mapping: Mapping, timesteps: int, images: int = 1) -> LayerActivity:
+    """Activity when every input spikes every timestep: every PE operation and crossbar read of
+    the mapping active, every input and output neuron spiking (skip convs: no output spikes,
+    as `LayerActivity` defines)."""
+    layers = mapping.graph.layers
+    ops = mapping.pe_operations()
+    reads = np.array([m.crossbar_reads for m in mapping.layers], np.int64)
     shape = (timesteps, len(layers))
     return LayerActivity(
         layer_names=tuple(g.name for g in layers),
         images=images,
         active_pe_ops=np.broadcast_to(ops * images, shape),
+        crossbar_reads=np.broadcast_to(reads * images, shape),
         input_spikes=np.broadcast_to(np.array(input_activations(layers), np.int64) * images, shape),
         output_spikes=np.broadcast_to(np.array(sent_spikes(layers), np.int64) * images, shape),
     )

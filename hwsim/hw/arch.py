@@ -17,16 +17,18 @@ Schema (version 1; ``?`` marks an optional key, with its default)::
     crossbar:   {rows, cols}          # powers of two >= 8
     pe:         {pes_per_tile, crossbars_per_pe? = null, htree_links_per_pe? = 8,
                  neuron_units_per_pe? = 4, shift_adds_per_column_group? = 16}
-    adc:        {bits: 1..16, columns_per_adc? = 8, full_scale_ua? = null}
+    adc:        {bits: 1..16, columns_per_adc? = 8, full_scale? = auto | calibrated | explicit,
+                 full_scale_ua? = null, calibration_percentile? = 99.9, reference_bits? = null}
     device:     {weight_bits: 2..32, bits_per_cell, ron_ohm, roff_ohm, read_voltage_v,
-                 signed_weights? = differential | offset}
+                 signed_weights? = differential | offset | digital, slicing? = columns | cells}
     energy_pj:  {crossbar_read, adc, mux, shift_add, temp_buffer, tile_buffer, htree,
                  memory_fetch, neuron, noc_flit_hop? = 0}     # pJ per event, >= 0
-    timing:     {pe_cycles}
+    timing:     {pe_cycles, cycles_per_conversion? = null}
     noc?:       {mesh_rows? = null, mesh_cols? = null, flit_width_bits? = 32,
                  router_latency_cycles? = 1, link_latency_cycles? = 1}
     mapping?:   {style? = kernel_split | unrolled, placement? = snake | row_major}
-    buffers?:   {tile_buffer_bits? = 8192, neuron_state_bits? = 22, input_bits? = 22}
+    buffers?:   {tile_buffer_bits? = 8192, neuron_state_bits? = 22, input_bits? = 22,
+                 neuron_memory_layers? = null}
     area_um2?:  null | {crossbar, adc, mux, shift_add, temp_buffer, htree, sram_bit,
                         router? = 0}                          # um^2, >= 0
     fusion_unit?: null | {counter_increment_pj, lut_read_pj, multiply_pj, compare_pj,
@@ -68,8 +70,24 @@ class ArchConfigError(ValueError):
 class SignedWeights(StrEnum):
     """How a signed weight is stored in non-negative conductances."""
 
-    DIFFERENTIAL = "differential"  # W = G+ - G-, two cells (columns) per weight slice
-    OFFSET = "offset"  # W + bias stored in one cell, bias subtracted after the ADC
+    DIFFERENTIAL = "differential"  # W = G+ - G-, two columns per weight slice, subtracted in analog
+    OFFSET = "offset"  # W + 2^(b-1) stored, a reference column subtracted in analog
+    DIGITAL = "digital"  # SpikeSim: two's complement; b-1 low bits stored, sign bit digital
+
+
+class Slicing(StrEnum):
+    """Where the bit slices of one weight sit."""
+
+    COLUMNS = "columns"  # slice j on its own column, shift-added digitally after the ADC
+    CELLS = "cells"  # parallel binary-weighted cells of one column (G x 2^(jB)), summed in analog
+
+
+class FullScale(StrEnum):
+    """How the ADC's full scale is set."""
+
+    AUTO = "auto"  # LSB = one cell level (SpikeSim's rule)
+    CALIBRATED = "calibrated"  # per layer: a percentile of observed column signals (NeuroSim)
+    EXPLICIT = "explicit"  # adc.full_scale_ua
 
 
 class MappingStyle(StrEnum):
@@ -133,6 +151,10 @@ def _one_of(allowed: tuple[int, ...]) -> Check:
     return check
 
 
+def _percentile(value: float) -> str | None:
+    return None if 0 < value <= 100 else "a percentile in (0, 100]"
+
+
 def _spec(doc: str, check: Check | None = None) -> dict[str, Any]:
     """Field metadata: a one-line description (with unit) and an optional range check."""
     return {"doc": doc, "check": check}
@@ -177,18 +199,43 @@ class PeConfig:
 
 @_frozen
 class AdcConfig:
-    """Column ADCs: `columns_per_adc` bit lines share one ADC through a multiplexer."""
+    """Column ADCs: `columns_per_adc` bit lines share one ADC through a multiplexer, converted in
+    `columns_per_adc` rounds. The cost constants (`energy_pj.adc`, `area_um2.adc`) are those of
+    a `reference_bits` ADC; at other resolutions both scale as 2^(bits - reference_bits) (a SAR
+    ADC at a constant Walden figure of merit, docs/arch-config.md)."""
 
     bits: int = field(metadata=_spec("ADC resolution in bits", _int_between(1, 16)))
     columns_per_adc: int = field(
         default=8, metadata=_spec("crossbar columns multiplexed onto one ADC", _positive)
     )
+    full_scale: FullScale = field(
+        default=FullScale.AUTO,
+        metadata=_spec(
+            "auto: LSB = one cell level (SpikeSim); calibrated: per layer, a percentile of the"
+            " column signals of a calibration batch (NeuroSim); explicit: adc.full_scale_ua"
+        ),
+    )
     full_scale_ua: float | None = field(
         default=None,
         metadata=_spec(
-            "ADC full-scale differential current, uA (codes span [-FS, FS)); null = the largest"
-            " column signal, rows (2^bits_per_cell - 1) cell steps, rounded up to a power of two",
+            "ADC full-scale current, uA (signed codes span [-FS, FS), unsigned [0, FS]); read"
+            " only with full_scale: explicit",
             _positive,
+        ),
+    )
+    calibration_percentile: float = field(
+        default=99.9,
+        metadata=_spec(
+            "percentile of |column signal| mapped to the top code; read only with full_scale:"
+            " calibrated",
+            _percentile,
+        ),
+    )
+    reference_bits: int | None = field(
+        default=None,
+        metadata=_spec(
+            "resolution at which energy_pj.adc and area_um2.adc are given; null = bits",
+            _int_between(1, 16),
         ),
     )
 
@@ -206,32 +253,52 @@ class DeviceConfig:
     read_voltage_v: float = field(metadata=_spec("row read voltage, volt", _positive))
     signed_weights: SignedWeights = field(
         default=SignedWeights.DIFFERENTIAL,
-        metadata=_spec("signed-weight encoding: differential (G+ - G-) or offset (bias)"),
+        metadata=_spec(
+            "signed-weight encoding: differential (G+ - G-), offset (reference column) or"
+            " digital (SpikeSim: two's complement, sign bit applied digitally)"
+        ),
+    )
+    slicing: Slicing = field(
+        default=Slicing.COLUMNS,
+        metadata=_spec(
+            "bit slices of a weight: columns (one column each, shift-added after the ADC) or"
+            " cells (parallel binary-weighted cells of one column, summed in analog)"
+        ),
     )
 
     @property
-    def slices_per_weight(self) -> int:
-        """Bit slices S of one weight. Differential stores |w| <= 2^(b-1) - 1 on each side:
-        S = ceil((b - 1) / bits_per_cell); offset stores w + 2^(b-1) in [1, 2^b - 1]:
-        S = ceil(b / bits_per_cell) (b = weight_bits)."""
-        bits = self.weight_bits
-        if self.signed_weights is SignedWeights.DIFFERENTIAL:
-            bits -= 1
-        return -(-bits // self.bits_per_cell)
+    def stored_bits(self) -> int:
+        """Bits of the non-negative value a weight stores: b - 1 for differential (|w| on each
+        side) and digital (the two's-complement bits below the sign), b for offset."""
+        if self.signed_weights is SignedWeights.OFFSET:
+            return self.weight_bits
+        return self.weight_bits - 1
 
     @property
-    def cells_per_weight(self) -> int:
-        """Cells (crossbar columns) one weight occupies: S, times 2 for a differential pair."""
+    def slices_per_weight(self) -> int:
+        """Bit slices S of one weight: ceil(stored_bits / bits_per_cell)."""
+        return -(-self.stored_bits // self.bits_per_cell)
+
+    @property
+    def slices_per_column(self) -> int:
+        """Slices summed in analog on one column: S (cells slicing) or 1 (columns slicing)."""
+        return self.slices_per_weight if self.slicing is Slicing.CELLS else 1
+
+    @property
+    def columns_per_weight(self) -> int:
+        """Crossbar columns one weight occupies: S / slices_per_column, times 2 for a
+        differential pair (SpikeSim's digital sign with cells slicing: 1)."""
         pair = 2 if self.signed_weights is SignedWeights.DIFFERENTIAL else 1
-        return pair * self.slices_per_weight
+        return pair * self.slices_per_weight // self.slices_per_column
 
     @property
     def reference_columns(self) -> int:
-        """Reference columns per crossbar: 0 (differential); offset: one per distinct digit of
-        the offset 2^(b-1) over the slices (the top slice's digit, and 0 if S > 1)."""
-        if self.signed_weights is SignedWeights.DIFFERENTIAL:
+        """Reference columns per crossbar: offset only, one per distinct column value of the
+        offset 2^(b-1): its digits over the slices (the top slice's and 0 if S > 1) under
+        columns slicing, the whole offset on one column under cells slicing."""
+        if self.signed_weights is not SignedWeights.OFFSET:
             return 0
-        return 1 if self.slices_per_weight == 1 else 2
+        return 1 if self.slices_per_column == self.slices_per_weight else 2
 
     @property
     def levels(self) -> int:
@@ -274,6 +341,14 @@ class TimingConfig:
     """Cycle counts (clock cycles of `clock_mhz`)."""
 
     pe_cycles: int = field(metadata=_spec("clock cycles of one PE operation", _positive))
+    cycles_per_conversion: int | None = field(
+        default=None,
+        metadata=_spec(
+            "clock cycles of one ADC conversion; a PE operation then lasts at least"
+            " adc.columns_per_adc of them (its conversion rounds); null = within pe_cycles",
+            _positive,
+        ),
+    )
 
 
 @_frozen
@@ -325,6 +400,14 @@ class BufferConfig:
     input_bits: int = field(
         default=22,
         metadata=_spec("SRAM bits per buffered layer-input activation (SpikeSim: 22)", _positive),
+    )
+    neuron_memory_layers: int | None = field(
+        default=None,
+        metadata=_spec(
+            "neuron memory sized for the first N layers in graph order; null = every layer"
+            " (SpikeSim's compute_area: 5)",
+            _positive,
+        ),
     )
 
 
@@ -405,19 +488,42 @@ class Architecture:
 
     @property
     def pe_operation_ns(self) -> float:
-        """One PE operation, ns: pe_cycles * 1000 / clock_mhz (SpikeSim: 26 * 4 = 104 ns)."""
-        return self.timing.pe_cycles * self.clock_period_ns
+        """One PE operation, ns: pe_operation_cycles * 1000 / clock_mhz (SpikeSim: 26 * 4 =
+        104 ns)."""
+        return self.pe_operation_cycles * self.clock_period_ns
+
+    @property
+    def pe_operation_cycles(self) -> int:
+        """Clock cycles of one PE operation: pe_cycles, or at least its adc.columns_per_adc
+        conversion rounds when timing.cycles_per_conversion is set."""
+        per_conversion = self.timing.cycles_per_conversion
+        if per_conversion is None:
+            return self.timing.pe_cycles
+        return max(self.timing.pe_cycles, self.adc_rounds * per_conversion)
 
     @property
     def adcs_per_crossbar(self) -> int:
-        """ADC column groups per crossbar: crossbar.cols / adc.columns_per_adc (SpikeSim: X/8)."""
+        """ADCs G per crossbar column group: crossbar.cols / adc.columns_per_adc (SpikeSim: X/8)."""
         return self.crossbar.cols // self.adc.columns_per_adc
 
     @property
+    def adc_rounds(self) -> int:
+        """Conversion rounds R of a read-out: each ADC converts its adc.columns_per_adc columns
+        one after the other; G ADCs x R rounds = crossbar.cols conversions."""
+        return self.adc.columns_per_adc
+
+    @property
+    def adc_cost_scale(self) -> float:
+        """ADC energy and area at adc.bits relative to the constants' reference_bits:
+        2^(bits - reference_bits), a SAR ADC at a constant Walden figure of merit."""
+        reference = self.adc.reference_bits or self.adc.bits
+        return 2.0 ** (self.adc.bits - reference)
+
+    @property
     def outputs_per_crossbar(self) -> int:
-        """Output channels one crossbar holds: (cols - reference columns) // cells_per_weight."""
+        """Output channels one crossbar holds: (cols - reference columns) // columns_per_weight."""
         device = self.device
-        return (self.crossbar.cols - device.reference_columns) // device.cells_per_weight
+        return (self.crossbar.cols - device.reference_columns) // device.columns_per_weight
 
     @property
     def cell_step_s(self) -> float:
@@ -425,23 +531,36 @@ class Architecture:
         return (self.device.gon_s - self.device.goff_s) / (self.device.levels - 1)
 
     @property
-    def adc_full_scale_levels(self) -> float:
-        """ADC full scale in cell levels (one level = V_read x cell_step_s of current): the
-        configured full_scale_ua / (V_read step), or by default the largest differential column
-        signal, rows (2^bits_per_cell - 1) levels, rounded up to a power of two (so that an LSB
-        is a power-of-two number of levels and only +FS itself clips)."""
-        if self.adc.full_scale_ua is not None:
-            return self.adc.full_scale_ua * 1e-6 / (self.device.read_voltage_v * self.cell_step_s)
-        peak = self.crossbar.rows * (self.device.levels - 1)
-        return float(1 << (peak - 1).bit_length())
+    def level_a(self) -> float:
+        """Current of one cell level, A: V_read x cell_step_s (the LSB of an `auto` ADC)."""
+        return self.device.read_voltage_v * self.cell_step_s
 
     @property
-    def adc_full_scale_a(self) -> float:
-        """ADC full-scale current, A: adc.full_scale_ua, or the default of
-        `adc_full_scale_levels` times V_read x cell_step_s."""
-        if self.adc.full_scale_ua is not None:
-            return self.adc.full_scale_ua * 1e-6
-        return self.adc_full_scale_levels * self.device.read_voltage_v * self.cell_step_s
+    def adc_signed(self) -> bool:
+        """A signed ADC for column signals of either sign (a differential pair or a reference
+        column subtracted in analog); digital-sign columns are non-negative."""
+        return self.device.signed_weights is not SignedWeights.DIGITAL
+
+    @property
+    def adc_codes(self) -> tuple[int, int]:
+        """(lowest, highest) ADC code: signed -2^(n-1)..2^(n-1) - 1, unsigned 0..2^n - 1."""
+        bits = self.adc.bits
+        if self.adc_signed:
+            return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        return 0, (1 << bits) - 1
+
+    @property
+    def adc_lsb_levels(self) -> float | None:
+        """One ADC code step in cell levels: 1 (auto), full_scale_ua over the code span
+        (explicit: 2^(n-1) signed, 2^n - 1 unsigned, as FS = (2^n - 1) LSB in SpikeSim's
+        functional code), None (calibrated: set per layer by the functional mode)."""
+        if self.adc.full_scale is FullScale.AUTO:
+            return 1.0
+        if self.adc.full_scale is FullScale.CALIBRATED:
+            return None
+        assert self.adc.full_scale_ua is not None
+        span = (1 << (self.adc.bits - 1)) if self.adc_signed else (1 << self.adc.bits) - 1
+        return self.adc.full_scale_ua * 1e-6 / self.level_a / span
 
     def to_mapping(self) -> dict[str, Any]:
         """Plain nested dict (enums as strings) that `parse_arch` reads back to an equal object."""
@@ -613,13 +732,32 @@ def _check_cross_fields(arch: Architecture, source: str) -> None:
             f"got {device.bits_per_cell}; expected at most device.weight_bits "
             f"({device.weight_bits})",
         )
-    if device.cells_per_weight + device.reference_columns > cols:
+    if device.columns_per_weight + device.reference_columns > cols:
         raise ArchConfigError(
             source,
             "crossbar.cols",
-            f"got {cols}; expected at least the {device.cells_per_weight} columns of one weight"
+            f"got {cols}; expected at least the {device.columns_per_weight} columns of one weight"
             f" (device.weight_bits {device.weight_bits}, bits_per_cell {device.bits_per_cell},"
-            f" {device.signed_weights.value}) plus {device.reference_columns} reference columns",
+            f" {device.signed_weights.value}, {device.slicing.value} slicing) plus"
+            f" {device.reference_columns} reference columns",
+        )
+    adc = arch.adc
+    if (adc.full_scale is FullScale.EXPLICIT) != (adc.full_scale_ua is not None):
+        raise ArchConfigError(
+            source,
+            "adc.full_scale_ua",
+            f"got {adc.full_scale_ua!r} with adc.full_scale {adc.full_scale.value!r}; expected a"
+            " current > 0 exactly when adc.full_scale is 'explicit' (null otherwise)",
+        )
+    default_percentile = AdcConfig.__dataclass_fields__["calibration_percentile"].default
+    if adc.full_scale is not FullScale.CALIBRATED and adc.calibration_percentile != (
+        default_percentile
+    ):
+        raise ArchConfigError(
+            source,
+            "adc.calibration_percentile",
+            f"got {adc.calibration_percentile:g}; it is read only with adc.full_scale"
+            f" 'calibrated' (this file has {adc.full_scale.value!r}): remove it",
         )
     if (arch.noc.mesh_rows is None) != (arch.noc.mesh_cols is None):
         raise ArchConfigError(

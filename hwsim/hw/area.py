@@ -2,19 +2,23 @@
 
 Per tile (SpikeSim's tile, `ela_spikesim.py` compute_area, generalised to the mapping):
 
-    A_PE   = n_xbar A_xbar + G (A_adc + A_mux)          (G = crossbar.cols / adc.columns_per_adc)
-    A_tile = sum over its PEs A_PE + G A_shift_add + A_temp_buffer
-             + tile_buffer_bits A_sram_bit + A_htree + A_router
+    A_tile = n_xbar A_xbar + pes_per_tile G (s A_adc + A_mux) + G A_shift_add
+             + A_temp_buffer + tile_buffer_bits A_sram_bit + A_htree + A_router
 
-n_xbar being the crossbars the mapping put in that PE (SpikeSim: k_h k_w); PE slots a tile
-leaves empty are not counted. Chip-level:
+(G = crossbar.cols / adc.columns_per_adc ADCs per PE, s = `Architecture.adc_cost_scale`, the
+ADC's area at adc.bits), n_xbar being the crossbars the mapping put in the tile's PEs (SpikeSim:
+k_h k_w per PE). A tile is built whole: its pes_per_tile PE slots have their ADCs and muxes
+even where the mapping leaves a slot empty (SpikeSim: n_tiles x Tile_ar_ov), but an empty slot
+holds no crossbars (SpikeSim counts k_h k_w there too). Chip-level:
 
-    neuron_memory = sum over layers of output neurons x neuron_state_bits x A_sram_bit
+    neuron_memory = sum over the first `buffers.neuron_memory_layers` layers (null: all) of
+                    output neurons x neuron_state_bits x A_sram_bit
     input_buffer  = sum over layers of input activations x input_bits x A_sram_bit
-    fusion_unit   = fusion_unit.area_um2 (0 when not modelled)
+    fusion_unit   = fusion_unit.area_um2 when the chip has a classifier head (0 otherwise or
+                    when not modelled)
 
-(a residual skip conv has no neurons of its own; its partial sums join conv2's). SpikeSim counts
-the neuron memory of its first five layers only (`out_ch_list[0:5]`); hwsim counts every layer.
+(a residual skip conv has no neurons of its own; its partial sums join conv2's). SpikeSim sizes
+the neuron memory for its first five layers (`out_ch_list[0:5]`), as spikesim.yaml says.
 `spikesim_tile_area_um2` is SpikeSim's Tile_ar_ov with a uniform k x k kernel.
 """
 
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from hwsim.graph import FUSION_UNIT
 from hwsim.hw.activity import input_activations, sent_spikes
 from hwsim.hw.arch import Architecture, AreaTable
 from hwsim.hw.mapping import Mapping
@@ -56,7 +61,7 @@ def spikesim_tile_area_um2(arch: Architecture, kernel: tuple[int, int] = (3, 3))
     PE_ar = k_h k_w xbar + G (ADC + MUX); um^2 (the router, absent in SpikeSim, is added)."""
     a = _table(arch)
     groups = arch.adcs_per_crossbar
-    pe_area = kernel[0] * kernel[1] * a.crossbar + groups * (a.adc + a.mux)
+    pe_area = kernel[0] * kernel[1] * a.crossbar + groups * (arch.adc_cost_scale * a.adc + a.mux)
     return (
         groups * a.shift_add
         + a.temp_buffer
@@ -112,19 +117,18 @@ def chip_area(mapping: Mapping) -> AreaBreakdown:
     arch = mapping.arch
     a = _table(arch)
     groups = arch.adcs_per_crossbar
+    slots = arch.pe.pes_per_tile
     crossbars = np.zeros(mapping.tiles)
-    pes = np.zeros(mapping.tiles)
     for m in mapping.layers:
         per_pe = np.full(m.pes, m.crossbars_per_pe, dtype=np.float64)
         per_pe[-1] = m.crossbars - m.crossbars_per_pe * (m.pes - 1)
         np.add.at(crossbars, m.pe_tiles, per_pe)
-        np.add.at(pes, m.pe_tiles, 1.0)
     ones = np.ones(mapping.tiles)
     tile = np.stack(
         [
             crossbars * a.crossbar,
-            pes * groups * a.adc,
-            pes * groups * a.mux,
+            ones * slots * groups * arch.adc_cost_scale * a.adc,
+            ones * slots * groups * a.mux,
             ones * groups * a.shift_add,
             ones * a.temp_buffer,
             ones * arch.buffers.tile_buffer_bits * a.sram_bit,
@@ -133,13 +137,15 @@ def chip_area(mapping: Mapping) -> AreaBreakdown:
         ],
         axis=1,
     ).reshape(mapping.tiles, len(TILE_COMPONENTS))
-    layers = mapping.graph.layers
-    neurons = sum(sent_spikes(layers))  # one neuron per spike a layer can send
+    graph = mapping.graph
+    layers = graph.layers
+    neurons = sum(sent_spikes(layers[: arch.buffers.neuron_memory_layers]))
     inputs = sum(input_activations(layers))
+    has_head = any(dst == FUSION_UNIT for _, dst in graph.spike_edges())
     chip = {
         "neuron_memory": neurons * arch.buffers.neuron_state_bits * a.sram_bit,
         "input_buffer": inputs * arch.buffers.input_bits * a.sram_bit,
-        "fusion_unit": arch.fusion_unit.area_um2 if arch.fusion_unit is not None else 0.0,
+        "fusion_unit": arch.fusion_unit.area_um2 if has_head and arch.fusion_unit else 0.0,
     }
     tile.flags.writeable = False
     return AreaBreakdown(tile, chip)

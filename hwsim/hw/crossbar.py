@@ -1,38 +1,40 @@
-"""Functional crossbar + ADC: binary spikes in, quantised partial sums out.
+"""Functional crossbar + ADC: binary spikes in, quantised partial sums out, on the mapped chip.
 
 One crossbar read (Ohm + Kirchhoff): driving row r with V_r = V_read if input r spiked, else 0,
-column c carries I_c = sum_r V_r G_rc (amperes). A signed weight's pair of columns (differential)
-or a column and its crossbar's reference column (offset) are subtracted in the analog domain
-(current mirror) before conversion, per slice j:
+column c carries I_c = sum_r V_r G_rc (amperes). A PE operation (`hwsim.hw.mapping`) reads its
+crossbars together: under `kernel_split` the k_h k_w crossbars of one channel group, whose
+columns are summed in analog (SpikeSim's PE: P crossbars share G ADCs, and its energy charges
+one conversion per column per operation); under `unrolled` one crossbar. Before conversion a
+weight's pair of columns (differential) or a column and its crossbar's reference column (offset)
+are subtracted in analog (current mirror); digital-sign columns (SpikeSim) have the nominal
+off-state current of the driven rows subtracted. Per signal column (slice j under columns
+slicing; the whole weight under cells slicing, its slices being parallel cells of conductance
+2^(jB) G):
 
-    I_j = V_read sum_r x_r (G+_rj - G-_rj)          (differential)
-    I_j = V_read sum_r x_r (G_rj - G_ref,r(j))      (offset, reference level o_j)
+    D = sum_r x_r e_r          e_r = (G+ - G-) / step, (G - G_ref) / step or (G - G_off) / step
 
-With ideal cells I_j = V_read step D_j, D_j = sum_r x_r (d+_rj - d-_rj) an integer number of
-cell levels (step = (G_on - G_off) / (2^B - 1)). A signed ADC of `bits` bits and full scale FS
-returns code = clip(round(I / LSB), -2^(bits-1), 2^(bits-1) - 1), LSB = FS / 2^(bits-1), a tie
-(an ideal signal exactly on a decision threshold, common when LSB is an even number of cell
-levels) going to the even code: unbiased, where floor(I / LSB + 1/2) would add LSB/2 to every
-tie;
-`columns_per_adc` columns share one ADC through a multiplexer, so conversions are sequential
-but values are unchanged. Digital shift-add then combines slices and crossbars:
+in cell levels (one level = V_read step of current, step = (G_on - G_off) / (2^B - 1); ideal
+cells give integers). The ADC (`Adc`) returns code = clip(round(D / LSB)) (ties to the even
+code), LSB in levels: 1 for `auto` (SpikeSim's rule, an LSB of one cell), full_scale_ua over the
+code span for `explicit`, per layer from observed signals for `calibrated`. Codes are signed
+(-2^(n-1)..2^(n-1) - 1) for differential and offset, unsigned (0..2^n - 1) for digital sign.
+Digital shift-add then sums over the layer's PE operations (its channel groups) and slices:
 
-    psum_o = sum_{crossbars g} sum_j 2^(j B) code_gjo LSB / (V_read step)      (weight-code units)
+    psum_o = sum_ops sum_j 2^(jB) LSB code_op,j,o  -  2^(b-1) sum_r x_r s_ro     (weight codes)
 
-the crossbars g being a layer's row groups (input-channel groups of every kernel position,
-`kernel_split`, or of the unrolled k_h k_w C_in rows, `unrolled`); PEs and tiles only add more
-terms to the same digital sum. With an ADC whose LSB is a power-of-two fraction of a level and
-no clipping, psum_o equals sum_r x_r q_ro exactly.
+the last term (digital sign, s_ro = [q_ro < 0]) computed by the periphery. With ideal cells,
+an LSB of one level and no code clipping, psum_o = sum_r x_r q_ro exactly.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from hwsim.hw.arch import Architecture, MappingStyle
+from hwsim.hw import _xbar_kernels as K
+from hwsim.hw.arch import Architecture, MappingStyle, Slicing
 from hwsim.hw.device import (
     Conductances,
     Nonidealities,
@@ -40,238 +42,297 @@ from hwsim.hw.device import (
     slice_weights,
     to_conductances,
 )
-
-
-def column_currents_a(spikes: np.ndarray, conductance_s: np.ndarray, read_voltage_v: float):
-    """I_c = sum_r V_r G_rc, amperes: spikes (..., R) in {0, 1}, conductances (R, C) siemens."""
-    return (np.asarray(spikes, dtype=np.float64) * read_voltage_v) @ np.asarray(conductance_s)
+from hwsim.hw.mapping import LayerMapping
 
 
 @dataclass(frozen=True)
 class Adc:
-    """Signed `bits`-bit ADC over [-full_scale, full_scale), in any current unit."""
+    """An ADC of `bits` bits in cell levels: codes code_min..code_max, one code = `lsb` levels;
+    signed (-2^(n-1)..2^(n-1) - 1) or unsigned (0..2^n - 1)."""
 
     bits: int
-    full_scale: float
-
-    @property
-    def lsb(self) -> float:
-        """One code step: full_scale / 2^(bits-1)."""
-        return self.full_scale / (1 << (self.bits - 1))
+    signed: bool
+    lsb: float
 
     @property
     def code_min(self) -> int:
-        return -(1 << (self.bits - 1))
+        return -(1 << (self.bits - 1)) if self.signed else 0
 
     @property
     def code_max(self) -> int:
-        return (1 << (self.bits - 1)) - 1
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
 
-    def convert(self, signal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(codes, clipped): codes = clip(round-half-even(signal / lsb)) as float, clipped a bool
-        mask of the signals outside the code range."""
-        raw = torch.round(signal / self.lsb)
+    def convert(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(codes, clipped): codes = clip(round-half-even(signal / lsb)) as float, clipped a
+        bool mask of the signals outside the code range (the reference the kernel follows)."""
+        raw = np.rint(np.asarray(signal, np.float64) / self.lsb)
         clipped = (raw < self.code_min) | (raw > self.code_max)
-        return raw.clamp(self.code_min, self.code_max), clipped
+        return np.clip(raw, self.code_min, self.code_max), clipped
 
 
-def adc_in_levels(arch: Architecture) -> Adc:
-    """The architecture's ADC with its full scale in cell levels (`adc_full_scale_levels`)."""
-    return Adc(arch.adc.bits, arch.adc_full_scale_levels)
+def adc_of(arch: Architecture, lsb_levels: float | None = None) -> Adc:
+    """The architecture's ADC, its LSB in levels `arch.adc_lsb_levels` (or `lsb_levels`, which
+    a calibrated full scale needs)."""
+    lsb = arch.adc_lsb_levels if lsb_levels is None else lsb_levels
+    if lsb is None:
+        raise ValueError(f"{arch.name}: a calibrated ADC needs its LSB from a calibration run")
+    return Adc(arch.adc.bits, arch.adc_signed, lsb)
 
 
-@dataclass(frozen=True)
-class CrossbarRead:
-    """One read of a layer's crossbars for a batch of B input vectors.
+def calibrated_lsb(adc_bits: int, signed: bool, signal_at_percentile: float) -> float:
+    """NeuroSim's practice: the LSB that maps the given percentile of |column signal| onto the
+    top code (2^(n-1) - 1 signed, 2^n - 1 unsigned); 1 level when nothing was observed."""
+    top = (1 << (adc_bits - 1)) - 1 if signed else (1 << adc_bits) - 1
+    if signal_at_percentile <= 0 or top == 0:
+        return 1.0
+    return signal_at_percentile / top
 
-    `signal_levels` (G, B, S, O_total): the subtracted column signal of crossbar row group g,
-    slice j and output o, in cell levels (current = signal V_read step, `current_a`); `codes`
-    the ADC codes; `psum` (B, C_out) float64 the shift-added partial sums accumulated over the
-    row groups, in weight-code units.
-    """
 
-    signal_levels: torch.Tensor
-    codes: torch.Tensor
-    psum: torch.Tensor
+@dataclass(eq=False)
+class ReadCounts:
+    """What reads caused, summed over images: PE operations and crossbar reads (per column
+    group, as `LayerActivity` counts them), nonzero inputs, ADC conversions and clips."""
+
+    pe_ops: int = 0
+    reads: int = 0
+    inputs: int = 0
+    clips: int = 0
+    conversions: int = 0
 
 
 class CrossbarLayer:
-    """A layer's weight matrix on crossbars, read with binary inputs.
+    """A layer's weight matrix (P kernel positions x C channels x O outputs of integer codes)
+    on the crossbars of its `LayerMapping`: slices, conductances (with `noise`), and the
+    signal columns the ADC converts (module docstring).
 
-    The matrix has `positions` x `channels` rows (kernel position p, input channel c) and
-    `outputs` columns of integer codes, given as a (P, C_in, C_out) array. `kernel_split` gives
-    every kernel position its own crossbars, row groups of up to `crossbar.rows` channels;
-    `unrolled` cuts the flattened rows (index p C_in + c) into groups of `crossbar.rows`.
-    Outputs are split into column groups of `arch.outputs_per_crossbar`; each (row group,
-    column group) is one crossbar, with its own reference columns (offset encoding). Rows a
-    layer leaves unused in a crossbar get no input and are not simulated.
-
-    Inputs are position-major, (P, B, C_in): input vector b's channels at kernel position p,
-    each 0 or 1.
-
-    A crossbar with R' <= `lookup_rows` driven rows has only 2^R' input patterns, so its
-    shift-added ADC output for every pattern is computed once (`forward` then sums table
-    entries); larger crossbars are read with a matrix product and the ADC on every read. Both
-    give the same values.
+    `matrix` (P, C, K') float32 holds per row the levels of the K signal columns, then (digital
+    sign) the O sign bits; `group[p, c]` the row's conversion group (kernel_split: its channel
+    group, unrolled: its row group).
     """
 
     def __init__(
         self,
         codes: np.ndarray,
+        mapped: LayerMapping,
         arch: Architecture,
         *,
-        style: MappingStyle | None = None,
         noise: Nonidealities | None = None,
         rng: np.random.Generator | None = None,
-        lookup_rows: int = 10,
     ) -> None:
         codes = np.asarray(codes, dtype=np.int64)
-        if codes.ndim != 3:
-            raise ValueError(f"codes must be (positions, channels, outputs), got {codes.shape}")
-        self.arch = arch
-        self.style = style or arch.mapping.style
-        self.positions, self.channels, self.outputs = codes.shape
-        rows = arch.crossbar.rows
-        per_xbar = arch.outputs_per_crossbar
-        if self.style is MappingStyle.KERNEL_SPLIT:
-            self.group_rows = min(rows, self.channels)  # rows simulated per crossbar
-            self.groups_per_position = -(-self.channels // rows)
-            padded = np.zeros(
-                (self.positions, self.groups_per_position * self.group_rows, self.outputs),
-                np.int64,
+        positions, channels, outputs = codes.shape
+        if (positions, channels, outputs) != (mapped.positions, mapped.channels, mapped.outputs):
+            raise ValueError(
+                f"{mapped.name}: codes {codes.shape} do not match the mapping's"
+                f" ({mapped.positions}, {mapped.channels}, {mapped.outputs})"
             )
-            padded[:, : self.channels] = codes
-        else:
-            total = self.positions * self.channels
-            self.group_rows = min(rows, total)
-            self.groups_per_position = 0
-            groups = -(-total // self.group_rows)
-            padded = np.zeros((groups * self.group_rows, self.outputs), np.int64)
-            padded[:total] = codes.reshape(total, self.outputs)
-        by_group = padded.reshape(-1, self.group_rows, self.outputs)  # (G, R', C_out)
-        self.groups = by_group.shape[0]
-        self.col_groups = -(-self.outputs // per_xbar)
-        cols = np.zeros((self.groups, self.group_rows, self.col_groups * per_xbar), np.int64)
-        cols[:, :, : self.outputs] = by_group
-        # (G, CG, R', O): one crossbar per (row group, column group)
-        per_crossbar = cols.reshape(self.groups, self.group_rows, self.col_groups, per_xbar)
+        self.arch, self.mapped = arch, mapped
+        device = arch.device
+        rows, per_xbar = arch.crossbar.rows, mapped.outputs_per_crossbar
+        flat = _row_index(mapped)  # (P, C): row of the layer's row-group-major row list
+        blocks = np.zeros((mapped.row_groups * rows, mapped.col_groups * per_xbar), np.int64)
+        blocks[flat.ravel(), :outputs] = codes.reshape(positions * channels, outputs)
+        # (RG, CG, R, O'): one crossbar per (row group, column group)
+        per_crossbar = blocks.reshape(mapped.row_groups, rows, mapped.col_groups, per_xbar)
         per_crossbar = per_crossbar.transpose(0, 2, 1, 3)
-        levels = slice_weights(per_crossbar, arch.device)
-        ideal = to_conductances(levels, arch.device)
+        levels = slice_weights(per_crossbar, device)
+        ideal = to_conductances(levels, device)
         self.conductances: Conductances = apply_nonidealities(ideal, noise or Nonidealities(), rng)
         if self.conductances.ideal:
             eff = levels.effective().astype(np.float64)
         else:
             eff = self.conductances.effective_levels()
         self.slices = eff.shape[0]
-        # (S, G, CG, R', O) -> (G, R', S * CG * O)
-        self._matrix = torch.from_numpy(
-            np.ascontiguousarray(eff.transpose(1, 3, 0, 2, 4)).reshape(
-                self.groups, self.group_rows, -1
-            )
-        ).to(torch.float32)
-        self.adc = adc_in_levels(arch)
-        self._shifts = torch.tensor(
-            [float(1 << (j * arch.device.bits_per_cell)) for j in range(self.slices)],
-            dtype=torch.float64,
-        )
-        # the largest |signal| any input can produce: if within the ADC range, nothing clips
-        self._peak = float(self._matrix.abs().sum(dim=1).max()) if self._matrix.numel() else 0.0
-        self._table: torch.Tensor | None = None
-        if 0 < self.group_rows <= lookup_rows:
-            self._build_table()
-
-    def _build_table(self) -> None:
-        """psum and clip count of every (row group, input pattern): (G 2^R', C_out), (G 2^R', 1);
-        pattern k drives row r iff bit r of k is set."""
-        rows = self.group_rows
-        k = torch.arange(1 << rows)
-        patterns = ((k[:, None] >> torch.arange(rows)) & 1).to(torch.float32)  # (2^R', R')
-        signal = torch.bmm(patterns.expand(self.groups, -1, -1), self._matrix)
-        codes, clipped = self.adc.convert(signal)
-        per_slice = codes.to(torch.float64).reshape(self.groups, 1 << rows, self.slices, -1)
-        table = torch.einsum("gkso,s->gko", per_slice, self._shifts)[..., : self.outputs]
-        # shift-added codes are integers below 2^24: exact in float32
-        self._table = table.reshape(-1, self.outputs).to(torch.float32).contiguous()
-        self._clip_table = clipped.sum(dim=2).to(torch.float32).reshape(-1, 1)
-        self._pattern_bits = (1 << torch.arange(rows)).to(torch.float32)
+        bits = device.bits_per_cell
+        shifts = np.array([float(1 << (j * bits)) for j in range(self.slices)])
+        if device.slicing is Slicing.CELLS:  # binary-weighted parallel cells: one column
+            eff = np.tensordot(shifts, eff, axes=(0, 0))[None]
+            shifts = np.ones(1)
+        self.signal_columns = eff.shape[0]  # per output
+        # (S', RG, CG, R, O') -> rows (RG R) x (CG O') x S' -> layer rows and outputs
+        by_row = eff.transpose(1, 3, 2, 4, 0).reshape(mapped.row_groups * rows, -1, eff.shape[0])
+        signal = by_row[flat.ravel(), :outputs].reshape(positions, channels, -1)
+        parts = [signal]
+        self.sign_weight = 0.0
+        if levels.sign is not None and levels.sign.any():
+            sign = levels.sign.transpose(0, 2, 1, 3).reshape(mapped.row_groups * rows, -1)
+            parts.append(sign[flat.ravel(), :outputs].reshape(positions, channels, outputs))
+            self.sign_weight = -float(1 << (device.weight_bits - 1))
+        matrix = np.concatenate(parts, axis=2)
+        self.matrix = np.ascontiguousarray(matrix, _accumulator_dtype(matrix, self.conductances))
+        self.col_shift = np.tile(shifts, outputs)
+        self.group = _conversion_group(mapped)
+        self.groups = mapped.channel_groups
+        nsig = outputs * self.signal_columns
+        self._tables: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self.diagonal = _diagonal(self.matrix, self.conductances, mapped, self.signal_columns)
+        self.block_tables = np.zeros((0, 0, 0, self.matrix.shape[2]), self.matrix.dtype)
+        self.sparse = (np.zeros(1, np.int64), np.zeros(0, np.int32), self.matrix[:0, 0, 0])
+        blocks = -(-channels // K.BLOCK)
+        table_bytes = positions * blocks * 256 * self.matrix.shape[2] * self.matrix.itemsize
+        if np.count_nonzero(self.matrix) * SPARSE_RATIO <= self.matrix.size:
+            self.sparse = _sparse_rows(self.matrix)
+        elif table_bytes <= TABLE_BYTES and _groups_by_block(self.group):
+            self.block_tables = K.block_tables(self.matrix)
+        # the largest |signal| any input pattern can produce, per signal column
+        self.peak_levels = float(np.abs(self.matrix[:, :, :nsig]).sum(axis=(0, 1)).max())
 
     @property
-    def conversions_per_read(self) -> int:
-        """ADC conversions of one input vector: row groups x slices x column-group outputs."""
-        return self.groups * self.slices * self.col_groups * self.arch.outputs_per_crossbar
+    def signals(self) -> int:
+        """Signal columns of the layer: outputs x signal columns per output."""
+        return self.mapped.outputs * self.signal_columns
 
-    def current_a(self, signal_levels: torch.Tensor) -> torch.Tensor:
-        """Column current, A, of a signal in cell levels: signal V_read step."""
-        return signal_levels * (self.arch.device.read_voltage_v * self.arch.cell_step_s)
-
-    def grouped(self, x: torch.Tensor) -> torch.Tensor:
-        """Position-major inputs (P, B, C_in) -> (G, B, R') per crossbar row group."""
-        positions, b, channels = x.shape
-        if (positions, channels) != (self.positions, self.channels):
-            raise ValueError(
-                f"inputs (P, B, C) = {tuple(x.shape)} do not match the layer's "
-                f"({self.positions}, B, {self.channels})"
+    def _window_tables(
+        self, h: int, w: int, kernel: tuple[int, int], stride: int, pad: int, ho: int, wo: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The kernel's (input row -> kernel rows, output rows) tables, kept per geometry."""
+        key = (h, w, kernel, stride, pad, ho, wo)
+        if key not in self._tables:
+            self._tables[key] = (
+                K.window_table(h, kernel[0], stride, pad, ho),
+                K.window_table(w, kernel[1], stride, pad, wo),
             )
-        if self.style is MappingStyle.KERNEL_SPLIT:
-            if self.groups_per_position == 1:
-                return x
-            pad = self.groups_per_position * self.group_rows - channels
-            x = torch.nn.functional.pad(x, (0, pad)) if pad else x
-            x = x.reshape(positions, b, self.groups_per_position, self.group_rows)
-            return x.transpose(1, 2).reshape(self.groups, b, self.group_rows)
-        flat = x.transpose(0, 1).reshape(b, positions * channels)
-        pad = self.groups * self.group_rows - positions * channels
-        flat = torch.nn.functional.pad(flat, (0, pad)) if pad else flat
-        return flat.reshape(b, self.groups, self.group_rows).transpose(0, 1)
+        return self._tables[key]
 
-    def _codes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """(signal, codes, clipped conversions) of grouped inputs (G, B, R')."""
-        signal = torch.bmm(x.to(torch.float32), self._matrix)  # (G, B, S*CG*O) cell levels
-        codes = torch.round(signal / self.adc.lsb)
-        clips = 0
-        if self._peak / self.adc.lsb > self.adc.code_max:  # clipping is possible
-            low, high = torch.aminmax(codes)
-            if low < self.adc.code_min or high > self.adc.code_max:
-                clips = int((codes > self.adc.code_max).sum() + (codes < self.adc.code_min).sum())
-                codes.clamp_(self.adc.code_min, self.adc.code_max)
-        return signal, codes, clips
+    def current_a(self, signal_levels: np.ndarray) -> np.ndarray:
+        """Column current, A, of a signal in cell levels: signal V_read step."""
+        return np.asarray(signal_levels) * self.arch.level_a
 
-    def _psum(self, codes: torch.Tensor) -> torch.Tensor:
-        """LSB sum_g sum_j 2^(jB) code_gjo, (B, C_out) float64 (the integer sum is exact)."""
-        b = codes.shape[1]
-        per_slice = codes.sum(dim=0).to(torch.float64).reshape(b, self.slices, -1)
-        shifted = torch.einsum("bso,s->bo", per_slice, self._shifts)[:, : self.outputs]
-        return shifted * self.adc.lsb
+    def read(
+        self,
+        x: np.ndarray,
+        out: np.ndarray,
+        *,
+        kernel: tuple[int, int],
+        stride: int,
+        padding: int,
+        scale: float,
+        bias: np.ndarray,
+        adc: Adc | None,
+        pool: ThreadPoolExecutor | None = None,
+        threads: int = 1,
+        hist: np.ndarray | None = None,
+        hist_step: float = 0.125,
+    ) -> ReadCounts:
+        """Read `x` (N, C, H, W) float32 (nonzero = a driven row) into `out` (N, O, H_out,
+        W_out) float32: float32(psum scale) + bias, psum in weight codes (module docstring).
 
-    def read(self, x: torch.Tensor) -> CrossbarRead:
-        """Read every crossbar with binary position-major inputs (P, B, C_in) (module doc)."""
-        signal, codes, _ = self._codes(self.grouped(x))
-        shape = (self.groups, x.shape[1], self.slices, -1)
-        return CrossbarRead(signal.reshape(shape), codes.reshape(shape), self._psum(codes))
+        `adc` None converts nothing (calibration); `hist` (bins of `hist_step` levels) then
+        collects |signal| of every conversion. `pool` splits the images over `threads` of its
+        threads.
+        """
+        n = x.shape[0]
+        counts = np.zeros((n, K.COUNT_COLS), np.int64)
+        hist = np.zeros(0, np.int64) if hist is None else hist
+        lsb = -1.0 if adc is None else adc.lsb
+        lo, hi = (0, 0) if adc is None else (adc.code_min, adc.code_max)
+        ho, wo = out.shape[2], out.shape[3]
+        tables = self._window_tables(x.shape[2], x.shape[3], kernel, stride, padding, ho, wo)
+        one_window = (ho, wo, stride, padding) == (1, 1, 1, 0) and kernel == x.shape[2:]
+        diag = self.diagonal if one_window else self.diagonal[:0]
+        args = (
+            kernel[1], ho, wo, *tables, self.group, self.groups,
+            self.mapped.style is MappingStyle.KERNEL_SPLIT, self.matrix, self.block_tables,
+            *self.sparse, diag, self.signals,
+            self.signal_columns, self.col_shift, self.sign_weight, lsb, float(lo), float(hi),
+            float(scale), np.asarray(bias, np.float32), out, counts,
+        )  # fmt: skip
+        if pool is None or threads < 2 or n < 2 or hist.size:  # one thread fills a histogram
+            K.read_layer(x, 0, n, *args, hist, hist_step, *K.pattern_bits())
+        else:
+            step = -(-n // threads)
+            jobs = [
+                pool.submit(
+                    K.read_layer, x, a, min(a + step, n), *args, hist, hist_step, *K.pattern_bits()
+                )
+                for a in range(0, n, step)
+            ]
+            for job in jobs:
+                job.result()
+        total = counts.sum(axis=0)
+        col_groups = self.mapped.col_groups
+        return ReadCounts(
+            pe_ops=int(total[K.OPS]) * col_groups,
+            reads=int(total[K.READS]) * col_groups,
+            inputs=int(total[K.INPUTS]),
+            clips=int(total[K.CLIPS]),
+            conversions=int(total[K.CONVERSIONS]),
+        )
 
-    def forward(
-        self, x: torch.Tensor, chunk: int = 1 << 14, *, lookup: bool = True
-    ) -> tuple[torch.Tensor, int, int]:
-        """(psum (B, C_out) float64 in weight-code units, ADC conversions that clipped, ADC
-        conversions) of position-major inputs (P, B, C_in), `chunk` vectors at a time;
-        `lookup=False` forces the matrix-product path."""
-        grouped = self.grouped(x)
-        b = grouped.shape[1]
-        if b == 0:
-            return torch.zeros((0, self.outputs), dtype=torch.float64), 0, 0
-        conversions = b * self.conversions_per_read
-        if lookup and self._table is not None:
-            pattern = torch.matmul(grouped.to(torch.float32), self._pattern_bits).to(torch.int64)
-            offsets = torch.arange(self.groups)[:, None] << self.group_rows
-            index = (pattern + offsets).transpose(0, 1)  # (B, G)
-            shifted = torch.nn.functional.embedding_bag(index, self._table, mode="sum")
-            clips = torch.nn.functional.embedding_bag(index, self._clip_table, mode="sum")
-            return shifted.to(torch.float64) * self.adc.lsb, int(clips.sum()), conversions
-        outs: list[torch.Tensor] = []
-        clips = 0
-        for start in range(0, b, chunk):
-            _, codes, c = self._codes(grouped[:, start : start + chunk])
-            outs.append(self._psum(codes))
-            clips += c
-        return torch.cat(outs), clips, conversions
+
+TABLE_BYTES = 1 << 20
+"""Largest block-sum table (`_xbar_kernels.block_tables`) a layer keeps: 1 MiB, within a
+core's L2 here (2 MiB); wider layers add their rows one by one."""
+
+
+SPARSE_RATIO = 8
+"""A layer whose crossbar rows hold at most 1 nonzero in 8 (e.g. a GAP layer's diagonal with
+ideal cells) adds its nonzero entries only."""
+
+
+def _sparse_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row pointers, column indices, values) of the nonzero entries of every row p C + c of a
+    (P, C, K') matrix (compressed sparse rows)."""
+    flat = matrix.reshape(-1, matrix.shape[2])
+    rows, cols = np.nonzero(flat)
+    ptr = np.zeros(len(flat) + 1, np.int64)
+    np.add.at(ptr, rows + 1, 1)
+    return np.cumsum(ptr), cols.astype(np.int32), np.ascontiguousarray(flat[rows, cols])
+
+
+def _diagonal(
+    matrix: np.ndarray, g: Conductances, mapped: LayerMapping, per_out: int
+) -> np.ndarray:
+    """(C, P) float32 diagonal d[c, p] = matrix[p, c, c] of a kernel_split layer on ideal cells
+    whose rows hold only their own channel's signal column (a GAP layer; no sign columns, one
+    column per output, blocks of 8 channels in one group), else an empty (0, P) array."""
+    positions, channels, kext = matrix.shape
+    empty = np.zeros((0, positions), np.float32)
+    if not g.ideal or per_out != 1 or kext != channels or mapped.outputs != channels:
+        return empty
+    if mapped.style is not MappingStyle.KERNEL_SPLIT or mapped.rows % K.BLOCK:
+        return empty
+    diag = matrix[:, np.arange(channels), np.arange(channels)]
+    if np.count_nonzero(matrix) != np.count_nonzero(diag):
+        return empty
+    return np.ascontiguousarray(diag.T, np.float32)
+
+
+def _accumulator_dtype(matrix: np.ndarray, g: Conductances) -> type:
+    """int16 (or int32) for ideal cells, whose levels are integers, when every analog sum of a
+    column fits; float32 otherwise. Integers are exact either way."""
+    if not g.ideal:
+        return np.float32
+    peak = float(np.abs(matrix).sum(axis=(0, 1)).max()) if matrix.size else 0.0
+    return np.int16 if peak < 2**15 else np.int32 if peak < 2**31 else np.float64
+
+
+def _groups_by_block(group: np.ndarray) -> bool:
+    """Whether every block of 8 channels of a kernel position lies in one conversion group."""
+    channels = group.shape[1]
+    starts = group[:, :: K.BLOCK]
+    return bool(np.all(group == np.repeat(starts, K.BLOCK, axis=1)[:, :channels]))
+
+
+def _row_index(mapped: LayerMapping) -> np.ndarray:
+    """(P, C) position of row (kernel position p, channel c) in the layer's rows listed row
+    group by row group (crossbar.rows each; `hwsim.hw.mapping`: kernel_split row group
+    g P + p holds channels g R..; unrolled row group r holds flat rows p C + c in r R..)."""
+    p = np.arange(mapped.positions)[:, None]
+    c = np.arange(mapped.channels)[None, :]
+    rows = mapped.rows
+    if mapped.style is MappingStyle.KERNEL_SPLIT:
+        return ((c // rows) * mapped.positions + p) * rows + c % rows
+    return np.broadcast_to(p * mapped.channels + c, (mapped.positions, mapped.channels)).copy()
+
+
+def _conversion_group(mapped: LayerMapping) -> np.ndarray:
+    """(P, C) int32 conversion group of each row: its channel group (kernel_split: a PE
+    operation sums the P positions in analog) or its row group (unrolled)."""
+    p = np.arange(mapped.positions)[:, None]
+    c = np.arange(mapped.channels)[None, :]
+    if mapped.style is MappingStyle.KERNEL_SPLIT:
+        group = np.broadcast_to(c // mapped.rows, (mapped.positions, mapped.channels))
+    else:
+        group = (p * mapped.channels + c) // mapped.rows
+    return np.ascontiguousarray(group, np.int32)

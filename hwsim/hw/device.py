@@ -9,11 +9,18 @@
    - differential: a cell pair per slice, v+ = max(q, 0) on the G+ column and v- = max(-q, 0)
      on the G- column, S = ceil((b - 1) / B); q = sum_j 2^(jB) (d+_j - d-_j);
    - offset: one cell per slice holding v = q + 2^(b-1) in [1, 2^b - 1], S = ceil(b / B), and
-     per crossbar a reference column per distinct offset digit o_j (digit j of 2^(b-1));
-     q = sum_j 2^(jB) (d_j - o_j).
+     per crossbar reference cells per distinct offset digit o_j (digit j of 2^(b-1));
+     q = sum_j 2^(jB) (d_j - o_j);
+   - digital (SpikeSim's NICE, `create_A_mat_mod` / `signed_hw_conv_mod`): two's complement,
+     v = q mod 2^(b-1) (the bits below the sign) in S = ceil((b - 1) / B) cells and the sign
+     bit s = [q < 0] kept digitally: q = sum_j 2^(jB) d_j - 2^(b-1) s.
+   Where the S slices sit (separate columns, or parallel binary-weighted cells of one column,
+   `DeviceConfig.slicing`) is the crossbar's business (`hwsim.hw.crossbar`); the levels here are
+   the same either way.
 3. Conductance (`to_conductances`): level d in 0..2^B - 1 maps linearly onto
-   G(d) = G_off + d (G_on - G_off) / (2^B - 1), siemens. `to_levels` and `unslice` invert it
-   exactly for ideal conductances (round trip tested).
+   G(d) = G_off + d (G_on - G_off) / (2^B - 1), siemens (a binary-weighted cell of slice j is
+   2^(jB) such cells in parallel; its current is counted in the crossbar). `to_levels` and
+   `unslice` invert it exactly for ideal conductances (round trip tested).
 4. Non-idealities (`apply_nonidealities`, seeded): stuck-at faults, SA0 = stuck at G_off (high
    resistance, logic 0) and SA1 = stuck at G_on, with given rates per cell; then device-to-device
    variation G <- G exp(N(0, sigma^2)) (lognormal with median G; the mean grows by
@@ -71,10 +78,11 @@ def quantise_weights(w: np.ndarray, bits: int, *, power_of_two: bool = True) -> 
 class CellLevels:
     """Integer level (0..2^B - 1) of every cell of a sliced weight array.
 
-    `positive[j]` is slice j of the G+ columns (differential) or of the only columns (offset),
-    shape (S, ..., R, O). `negative` is the G- columns (differential) or None. `reference`
-    (offset only) holds the distinct reference-column levels, shape (n_ref, ..., R), and
-    `reference_index[j]` which of them slice j subtracts.
+    `positive[j]` is slice j of the G+ columns (differential) or of the only columns (offset,
+    digital), shape (S, ..., R, O). `negative` is the G- columns (differential) or None.
+    `reference` (offset only) holds the distinct reference levels, shape (n_ref, ..., R), and
+    `reference_index[j]` which of them slice j subtracts. `sign` (digital only, (..., R, O)
+    bool) marks the negative weights whose -2^(b-1) the periphery adds digitally.
     """
 
     positive: np.ndarray
@@ -84,20 +92,29 @@ class CellLevels:
     encoding: SignedWeights
     weight_bits: int
     bits_per_cell: int
+    sign: np.ndarray | None = None
 
     @property
     def slices(self) -> int:
         return self.positive.shape[0]
 
     def effective(self) -> np.ndarray:
-        """Signed level difference each slice contributes, (S, ..., R, O) int64:
-        d+ - d- (differential) or d - o (offset)."""
+        """Level each slice contributes in the analog domain, (S, ..., R, O) int64:
+        d+ - d- (differential), d - o (offset) or d (digital; the sign is digital)."""
         pos = self.positive.astype(np.int64)
         if self.negative is not None:
             return pos - self.negative.astype(np.int64)
-        assert self.reference is not None
+        if self.reference is None:
+            return pos
         ref = self.reference.astype(np.int64)[list(self.reference_index)]
         return pos - ref[..., None]
+
+    def digital_codes(self) -> np.ndarray:
+        """The part of each code added digitally, (..., R, O) int64: -2^(b-1) s (digital
+        encoding), else 0."""
+        if self.sign is None:
+            return np.zeros(self.positive.shape[1:], np.int64)
+        return -(1 << (self.weight_bits - 1)) * self.sign.astype(np.int64)
 
 
 def _digits(values: np.ndarray, slices: int, bits_per_cell: int) -> np.ndarray:
@@ -125,6 +142,17 @@ def slice_weights(codes: np.ndarray, device: DeviceConfig) -> CellLevels:
             f"weight codes exceed +-{q_max}, the range of {device.weight_bits}-bit weights"
         )
     slices, bpc = device.slices_per_weight, device.bits_per_cell
+    if device.signed_weights is SignedWeights.DIGITAL:
+        return CellLevels(
+            positive=_digits(codes & ((1 << (device.weight_bits - 1)) - 1), slices, bpc),
+            negative=None,
+            reference=None,
+            reference_index=(),
+            encoding=device.signed_weights,
+            weight_bits=device.weight_bits,
+            bits_per_cell=bpc,
+            sign=codes < 0,
+        )
     if device.signed_weights is SignedWeights.DIFFERENTIAL:
         return CellLevels(
             positive=_digits(np.maximum(codes, 0), slices, bpc),
@@ -153,10 +181,11 @@ def slice_weights(codes: np.ndarray, device: DeviceConfig) -> CellLevels:
 
 
 def unslice(levels: CellLevels) -> np.ndarray:
-    """Integer codes back from cell levels: q = sum_j 2^(jB) effective_j (exact)."""
+    """Integer codes back from cell levels: q = sum_j 2^(jB) effective_j + digital part
+    (exact)."""
     eff = levels.effective()
     weights = np.array([1 << (j * levels.bits_per_cell) for j in range(levels.slices)], np.int64)
-    return np.tensordot(weights, eff, axes=(0, 0))
+    return np.tensordot(weights, eff, axes=(0, 0)) + levels.digital_codes()
 
 
 @dataclass(frozen=True)
@@ -173,6 +202,7 @@ class Conductances:
     gon_s: float
     goff_s: float
     ideal: bool  # True: every cell sits exactly on its level (no variation, no fault)
+    sign: np.ndarray | None = None  # digital encoding: the sign bits, kept digitally
 
     @property
     def step_s(self) -> float:
@@ -180,13 +210,15 @@ class Conductances:
         return (self.gon_s - self.goff_s) / ((1 << self.bits_per_cell) - 1)
 
     def effective_levels(self) -> np.ndarray:
-        """(G+ - G-) / step or (G - G_ref) / step per slice, (S, ..., R, O) float64: the
-        signed contribution of a driven row in units of one cell level."""
+        """(G+ - G-) / step, (G - G_ref) / step or (G - G_off) / step (digital: the nominal
+        off-state current of the driven rows is subtracted before the ADC) per slice,
+        (S, ..., R, O) float64: the analog contribution of a driven row in cell levels."""
         if self.negative is not None:
             diff = self.positive - self.negative
-        else:
-            assert self.reference is not None
+        elif self.reference is not None:
             diff = self.positive - self.reference[list(self.reference_index)][..., None]
+        else:
+            diff = self.positive - self.goff_s
         return diff / self.step_s
 
 
@@ -213,6 +245,7 @@ def to_conductances(levels: CellLevels, device: DeviceConfig) -> Conductances:
         gon_s=device.gon_s,
         goff_s=device.goff_s,
         ideal=True,
+        sign=levels.sign,
     )
 
 
@@ -233,6 +266,7 @@ def to_levels(g: Conductances) -> CellLevels:
         encoding=g.encoding,
         weight_bits=g.weight_bits,
         bits_per_cell=g.bits_per_cell,
+        sign=g.sign,
     )
 
 

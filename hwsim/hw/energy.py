@@ -8,19 +8,20 @@ charges every PE operation of every layer every timestep the same energy
     E_PE  = L E_htree + E_mem + N E_neuron + G PE_ar + G S E_sub + G E_temp + E_tile
 
 (symbols and the events of one PE operation: `hwsim.hw.geometry`), all energies in pJ from the
-architecture's `energy_pj` table. Energy per timestep = sum over layers of PE operations x E_PE.
-`pe_energy_components_pj` multiplies one operation's events by their costs, component by
-component.
+architecture's `energy_pj` table, the ADC's scaled to `adc.bits` (`event_costs_pj`). Energy per
+timestep = sum over layers of PE operations x E_PE, the PE operations being the mapping's
+(`hwsim.hw.mapping`): one description of the chip for energy, area and timing.
 
 Over a run (`run_energy`, dispatching on `arch.energy_model`), with activity counted by the
 engine or the functional mode (`hwsim.hw.activity.LayerActivity`):
 
 * `spikesim`: every PE operation of every layer every timestep, as above (NoC: 0).
-* `event`: only *active* PE operations, those for which some input row in the output
-  position's window (of that PE's input-channel group) spiked, each charged the same per-op
-  events; plus NoC flit-hops for the spikes actually sent, counted by `hwsim.hw.noc`
-  (`flit_hops`). With every input spiking always (`full_activity`) the SpikeSim components
-  equal the `spikesim` model's exactly.
+* `event`: what the spikes caused: crossbar reads per crossbar read-out with a spiking row
+  (`LayerActivity.crossbar_reads`), the other components per PE operation with a spiking row
+  in its window (`active_pe_ops`), plus NoC flit-hops for the spikes actually sent, counted
+  by `hwsim.hw.noc` per spike edge (a method pays only its own edges, `RunEnergy.method_pj`).
+  With every input spiking always (`full_activity`) the PE components equal the `spikesim`
+  model's exactly.
 * Both: optional fusion-unit events (`FusionActivity`) x `arch.fusion_unit` costs.
 
 Energies are per image: activity summed over `images` images is divided by `images`.
@@ -28,21 +29,18 @@ Energies are per image: activity summed over `images` images is divided by `imag
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from hwsim.graph import Layer
+from hwsim.graph import FUSION_UNIT, Layer
 from hwsim.hw.activity import FUSION_EVENTS, FusionActivity, LayerActivity
-from hwsim.hw.arch import Architecture, EnergyModel, EnergyTable, FusionUnitConfig
-from hwsim.hw.geometry import (
-    mapped_pe_event_counts,
-    pe_event_counts,
-    pe_operations,
-    spikesim_geometry,
-)
+from hwsim.hw.arch import Architecture, EnergyModel, FusionUnitConfig
+from hwsim.hw.geometry import READ_EVENTS, pe_event_counts
+from hwsim.hw.mapping import Mapping
+from hwsim.hw.noc import Edge, ProducerTraffic, flit_hops, producer_traffic
 
 COMPONENTS: tuple[str, ...] = (
     "crossbar",
@@ -75,9 +73,14 @@ _COST_KEY: dict[str, str] = {
 """Component -> field of `EnergyTable` holding the energy of one of its events."""
 
 
-def event_costs_pj(table: EnergyTable, components: Sequence[str] = COMPONENTS) -> dict[str, float]:
-    """Energy of one event of each component, pJ, from the architecture's energy table."""
-    return {name: getattr(table, _COST_KEY[name]) for name in components}
+def event_costs_pj(arch: Architecture, components: Sequence[str] = COMPONENTS) -> dict[str, float]:
+    """Energy of one event of each component, pJ: the architecture's `energy_pj` table, the
+    ADC's times `arch.adc_cost_scale` (2^(bits - reference_bits); 1 at the resolution the
+    constant is given for, e.g. SpikeSim's 4-bit 2.03084 pJ)."""
+    costs = {name: getattr(arch.energy_pj, _COST_KEY[name]) for name in components}
+    if "adc" in costs:
+        costs["adc"] *= arch.adc_cost_scale
+    return costs
 
 
 def fusion_costs_pj(unit: FusionUnitConfig) -> dict[str, float]:
@@ -91,14 +94,14 @@ def _times_costs(events: np.ndarray, costs: dict[str, float], names: Sequence[st
 
 
 def charge_pj(
-    events: np.ndarray, table: EnergyTable, components: Sequence[str] = COMPONENTS
+    events: np.ndarray, arch: Architecture, components: Sequence[str] = COMPONENTS
 ) -> np.ndarray:
     """Energy, pJ, of event counts `events[..., c]` of `components[c]`: events x cost per event.
 
     Counted events meet the energy reference table here (and the fusion unit's costs in
     `charge_fusion_pj`, through the same multiplication).
     """
-    return _times_costs(events, event_costs_pj(table, components), components)
+    return _times_costs(events, event_costs_pj(arch, components), components)
 
 
 def charge_fusion_pj(events: np.ndarray, unit: FusionUnitConfig) -> np.ndarray:
@@ -107,12 +110,11 @@ def charge_fusion_pj(events: np.ndarray, unit: FusionUnitConfig) -> np.ndarray:
 
 
 def pe_energy_components_pj(arch: Architecture, kernel: tuple[int, int]) -> dict[str, float]:
-    """Energy of one PE operation by component, pJ: events x cost per event.
-
-    The values sum to SpikeSim's E_PE (3x3 kernel on arch_configs/spikesim.yaml: 828.4861472 pJ).
-    """
-    events = pe_event_counts(arch, kernel)
-    energy = charge_pj(np.array([events[name] for name in COMPONENTS]), arch.energy_pj)
+    """Energy of one PE operation with a (k_h, k_w) kernel (reading k_h k_w crossbars; an
+    unrolled operation reads one: pass (1, 1)) by component, pJ: events x cost per event. The
+    values sum to SpikeSim's E_PE (3x3 kernel on arch_configs/spikesim.yaml: 828.4861472 pJ)."""
+    events = pe_event_counts(arch, kernel[0] * kernel[1])
+    energy = charge_pj(np.array([events[name] for name in COMPONENTS]), arch)
     return {name: float(value) for name, value in zip(COMPONENTS, energy, strict=True)}
 
 
@@ -218,39 +220,49 @@ class EnergyBreakdown:
         return frame
 
 
-def spikesim_energy(arch: Architecture, layers: Sequence[Layer]) -> EnergyBreakdown:
-    """SpikeSim's energy per timestep: every PE operation of every layer charged E_PE.
+def _events_per_operation(mapping: Mapping) -> np.ndarray:
+    """(L, C) events of one PE operation of each layer (`pe_event_counts`)."""
+    arch = mapping.arch
+    rows = [pe_event_counts(arch, m.crossbars_per_operation) for m in mapping.layers]
+    return np.array([[r[c] for c in COMPONENTS] for r in rows], np.int64).reshape(
+        len(mapping.layers), len(COMPONENTS)
+    )
 
-    Applies SpikeSim's accounting to `arch` whatever its `energy_model`; multiply by the number
-    of timesteps for a run's energy.
+
+def spikesim_energy(mapping: Mapping) -> EnergyBreakdown:
+    """SpikeSim's energy per timestep: every PE operation of every mapped layer charged E_PE.
+
+    Applies SpikeSim's accounting to the mapping's chip whatever its `energy_model`; multiply by
+    the number of timesteps for a run's energy.
     """
-    layers = tuple(layers)
-    ops = np.array([pe_operations(layer, arch) for layer in layers], dtype=np.int64)
-    events_per_op = np.array(
-        [
-            [pe_event_counts(arch, spikesim_geometry(layer).kernel)[c] for c in COMPONENTS]
-            for layer in layers
-        ],
-        dtype=np.int64,
-    ).reshape(len(layers), len(COMPONENTS))
-    events = ops[:, None] * events_per_op  # (L, C) events per timestep
+    ops = mapping.pe_operations()
+    events = ops[:, None] * _events_per_operation(mapping)  # (L, C) events per timestep
     return EnergyBreakdown(
-        layers=layers,
+        layers=mapping.graph.layers,
         components=COMPONENTS,
         pe_operations=ops,
-        energy_pj=charge_pj(events, arch.energy_pj),
+        energy_pj=charge_pj(events, mapping.arch),
     )
 
 
 # ------------------------------------------------------------------------ run activity
 
 
+def paid_edges(graph_edges: Collection[Edge], layers: Collection[str]) -> set[Edge]:
+    """The spike edges a set of layers pays for: from one of them to another, or to the fusion
+    unit (a head's output counted there)."""
+    return {(s, d) for s, d in graph_edges if s in layers and (d in layers or d == FUSION_UNIT)}
+
+
 @dataclass(frozen=True, eq=False)
 class RunEnergy:
     """Energy of a run, per image: `energy_pj[t, l, c]` of layer `layers[l]` in component
-    `components[c]` at timestep t (`events` the event counts behind it), and `fusion_pj[t]`
-    of the fusion unit (zeros when not modelled)."""
+    `components[c]` at timestep t (`events` the event counts behind it; the NoC component is
+    every spike edge of the layer), `edge_flit_hops[(src, dst)]` (T,) per spike edge (event
+    model; empty otherwise), and `fusion_pj[t]` of the fusion unit (zeros when not
+    modelled)."""
 
+    arch: Architecture
     layers: tuple[Layer, ...]
     components: tuple[str, ...]
     energy_model: EnergyModel
@@ -259,6 +271,7 @@ class RunEnergy:
     energy_pj: np.ndarray  # (T, L, C)
     fusion_events: np.ndarray  # (T, len(FUSION_EVENTS)) per image
     fusion_pj: np.ndarray  # (T,)
+    edge_flit_hops: dict[Edge, np.ndarray] = field(default_factory=dict)
 
     @property
     def timesteps(self) -> int:
@@ -284,6 +297,20 @@ class RunEnergy:
         out["fusion_unit"] = float(self.fusion_pj.sum())
         return out
 
+    def method_pj(self, layers: Collection[str], fusion_unit: bool) -> np.ndarray:
+        """(T,) energy per image of what a method keeps busy: the PE components of `layers`,
+        the NoC flit-hops of the spike edges among them and to the fusion unit
+        (`paid_edges`: never the spikes sent to a head it does not use), and the fusion unit
+        if it uses one."""
+        mask = np.array([g.name in layers for g in self.layers], bool)
+        pe = [i for i, c in enumerate(self.components) if c != "noc"]
+        out = self.energy_pj[:, mask][:, :, pe].sum(axis=(1, 2))
+        edges = paid_edges(self.edge_flit_hops, layers)
+        if edges:
+            hops = sum(self.edge_flit_hops[e] for e in edges)
+            out = out + charge_pj(np.asarray(hops)[:, None], self.arch, ("noc",))[:, 0]
+        return out + self.fusion_pj if fusion_unit else out
+
     def breakdown(self) -> EnergyBreakdown:
         """Mean energy per timestep per image, by layer and component (fusion unit excluded),
         with the mean charged PE operations per timestep."""
@@ -296,66 +323,57 @@ class RunEnergy:
         )
 
 
-def _spikesim_ops(
-    arch: Architecture, layers: tuple[Layer, ...], activity: LayerActivity
-) -> tuple[np.ndarray, np.ndarray]:
-    ops = np.array([pe_operations(g, arch) for g in layers], np.float64)
-    per_op = np.array(
-        [
-            [pe_event_counts(arch, spikesim_geometry(g).kernel)[c] for c in COMPONENTS]
-            for g in layers
-        ]
-    ).reshape(len(layers), len(COMPONENTS))
-    return np.broadcast_to(ops, (activity.timesteps, len(layers))), per_op
-
-
-def _event_ops(
-    arch: Architecture, layers: tuple[Layer, ...], activity: LayerActivity
-) -> tuple[np.ndarray, np.ndarray]:
+def _pe_events(mapping: Mapping, activity: LayerActivity) -> tuple[np.ndarray, np.ndarray]:
+    """(charged PE operations (T, L), PE-component events (T, L, C)) per image under the
+    architecture's energy model (module docstring)."""
+    per_op = _events_per_operation(mapping).astype(np.float64)
+    steps = activity.timesteps
+    if mapping.arch.energy_model is EnergyModel.SPIKESIM:
+        ops = np.broadcast_to(mapping.pe_operations().astype(np.float64), (steps, len(per_op)))
+        return np.array(ops), ops[:, :, None] * per_op[None]
     ops = np.asarray(activity.active_pe_ops, np.float64) / activity.images
-    per_op = np.array(
-        [[mapped_pe_event_counts(g, arch)[c] for c in COMPONENTS] for g in layers]
-    ).reshape(len(layers), len(COMPONENTS))
-    return ops, per_op
-
-
-_CHARGED_OPS = {EnergyModel.SPIKESIM: _spikesim_ops, EnergyModel.EVENT: _event_ops}
-"""energy_model -> (charged PE ops per image (T, L), events per PE op (L, C))."""
+    events = ops[:, :, None] * per_op[None]
+    # read events: per crossbar read-out, events of one operation / crossbars it reads
+    per_read = per_op / np.array([[m.crossbars_per_operation] for m in mapping.layers])
+    reads = np.asarray(activity.crossbar_reads, np.float64) / activity.images
+    for c, name in enumerate(COMPONENTS):
+        if name in READ_EVENTS:
+            events[:, :, c] = reads * per_read[None, :, c]
+    return ops, events
 
 
 def run_energy(
-    arch: Architecture,
-    layers: Sequence[Layer],
+    mapping: Mapping,
     activity: LayerActivity,
     *,
-    noc_flit_hops: np.ndarray | None = None,
+    traffic: dict[str, ProducerTraffic] | None = None,
     fusion: FusionActivity | None = None,
 ) -> RunEnergy:
-    """Energy of a run per image under `arch.energy_model` (module docstring).
+    """Energy of a run per image on the mapped chip under `arch.energy_model` (module
+    docstring).
 
-    `activity.layer_names` must be the names of `layers`, in order. `noc_flit_hops` (T, L)
-    per image (`hwsim.hw.noc.flit_hops`) is charged in the event model, which needs it.
+    `activity.layer_names` must be the mapping's layers, in order. The event model charges the
+    NoC flit-hops of the spikes sent along `traffic` (default `producer_traffic(mapping)`).
     `fusion` needs `arch.fusion_unit`.
     """
-    layers = tuple(layers)
-    names = tuple(g.name for g in layers)
+    arch = mapping.arch
+    layers = mapping.graph.layers
+    names = mapping.graph.names
     if tuple(activity.layer_names) != names:
         raise ValueError(
-            f"activity layers {list(activity.layer_names)} do not match the geometry {list(names)}"
+            f"activity layers {list(activity.layer_names)} do not match the mapping {list(names)}"
         )
-    ops, per_op = _CHARGED_OPS[arch.energy_model](arch, layers, activity)
+    ops, pe_events = _pe_events(mapping, activity)
     steps = activity.timesteps
     events = np.zeros((steps, len(layers), len(EVENT_COMPONENTS)))
-    events[:, :, : len(COMPONENTS)] = ops[:, :, None] * per_op[None, :, :]
+    events[:, :, : len(COMPONENTS)] = pe_events
+    edge_hops: dict[Edge, np.ndarray] = {}
     if arch.energy_model is EnergyModel.EVENT and layers:
-        if noc_flit_hops is None:
-            raise ValueError("the event energy model needs the run's NoC flit-hops")
-        hops = np.asarray(noc_flit_hops, np.float64)
-        if hops.shape != (steps, len(layers)):
-            raise ValueError(
-                f"noc_flit_hops: expected shape {(steps, len(layers))}, got {hops.shape}"
-            )
-        events[:, :, -1] = hops
+        traffic = producer_traffic(mapping) if traffic is None else traffic
+        for src, dst in mapping.graph.spike_edges():
+            hops = flit_hops(activity, traffic, {(src, dst)})
+            edge_hops[(src, dst)] = hops[:, names.index(src)]
+            events[:, names.index(src), -1] += edge_hops[(src, dst)]
     fusion_events = np.zeros((steps, len(FUSION_EVENTS)))
     fusion_pj = np.zeros(steps)
     if fusion is not None:
@@ -369,12 +387,14 @@ def run_energy(
         fusion_events = np.asarray(fusion.events, np.float64) / fusion.images
         fusion_pj = charge_fusion_pj(fusion_events, arch.fusion_unit).sum(axis=1)
     return RunEnergy(
+        arch=arch,
         layers=layers,
         components=EVENT_COMPONENTS,
         energy_model=arch.energy_model,
-        pe_operations=np.array(ops),
+        pe_operations=ops,
         events=events,
-        energy_pj=charge_pj(events, arch.energy_pj, EVENT_COMPONENTS),
+        energy_pj=charge_pj(events, arch, EVENT_COMPONENTS),
         fusion_events=fusion_events,
         fusion_pj=fusion_pj,
+        edge_flit_hops=edge_hops,
     )

@@ -1,6 +1,8 @@
-"""Hardware-functional layers: the converted SNN's weight layers as crossbar + ADC synapses.
+"""Hardware-functional layers: the converted SNN's weight layers as crossbar + ADC synapses on the
+mapped chip.
 
-A `HardwareLayer` gives one graph layer's synaptic current from `hwsim.hw.crossbar.CrossbarLayer`:
+A `HardwareLayer` gives one graph layer's synaptic current from the crossbars its
+`hwsim.hw.mapping.LayerMapping` assigns it (`hwsim.hw.crossbar.CrossbarLayer`):
 
     I = float32(psum s) + b
 
@@ -8,16 +10,21 @@ psum being the shift-added, ADC-quantised crossbar partial sums in weight-code u
 codes q, quantised per layer by `hwsim.hw.device.quantise_weights`), s the layer's scale and b
 its bias, added digitally in the neuron module. A GAP layer is a crossbar layer too (SpikeSim's
 convention): a diagonal of 1/(H W) per kernel position, stored as codes q_max with scale
-1/(H W q_max), so that 1/(H W) is represented exactly.
+1/(H W q_max), so that 1/(H W) is represented exactly. A Linear layer folds feature f onto row
+channel f // 4 of kernel position f % 4 (`hwsim.hw.geometry.LINEAR_KERNEL_ROWS`).
 
 A layer is called as `layer(x, t)` with what its source emits at timestep t, and returns the
 current shaped as the layer's dense op (conv NCHW -> NCHW, GAP NCHW -> (N, C), Linear (N, F) ->
 (N, classes)): the shape of the IF engine's synapse (`hwsim.engine.Synapse`), which it satisfies
-without this package importing the engine. The IF neurons, their delays and the traversal of
-the graph are the engine's; `hwsim.functional.simulate_hardware` plugs these layers into it.
-While it runs, each layer records what it read per timestep (`LayerRecord`: active PE
-operations, nonzero inputs, ADC clips and conversions), summed over batches since
-`HardwareNetwork.start`; `HardwareNetwork.activity` turns that into `LayerActivity`.
+without this package importing the engine. While it runs, each layer records what it read per
+timestep (`LayerRecord`: PE operations and crossbar reads with a driven row, nonzero inputs,
+ADC clips and conversions), summed over batches since `HardwareNetwork.start`;
+`HardwareNetwork.activity` turns that into `LayerActivity`, which energy and timing charge.
+
+The ADC's LSB is one cell level (`auto`), the YAML's (`explicit`), or per layer from a
+calibration run (`calibrated`, NeuroSim's practice): `HardwareNetwork.calibrating` reads without
+ADC and collects |signal| per layer; `calibrate` sets each layer's LSB so that the
+`adc.calibration_percentile` of its signals meets the top code.
 
 The first layer's input (a layer with no input layer) is analog (direct coding) and cannot drive
 binary crossbar rows:
@@ -28,15 +35,20 @@ binary crossbar rows:
   and the planes' partial sums are shift-added (the MSB with a negative weight).
 * `digital`: the first layer is computed digitally, psum = conv(x, q) in float64.
 
+Under direct coding its input is the same every timestep, so the current of timestep 0 is kept
+for the batch. Its activity is that of its nonzero inputs (as the engine counts an analog
+input), every timestep.
+
 With ideal settings (weights representable in `weight_bits` with a power-of-two scale, dyadic
-inputs and biases, an ADC with enough bits and no clipping, no variation) the currents equal the
-ideal engine's on the quantised weights bit for bit, and so do the spikes (tested).
+inputs and biases, an ADC whose LSB is one level and no clipping, no variation) the currents
+equal the ideal engine's on the quantised weights bit for bit, and so do the spikes (tested).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -46,10 +58,12 @@ import torch
 from hwsim.convert import SpikingNetwork, Weights
 from hwsim.graph import Layer, LayerKind
 from hwsim.hw.activity import LayerActivity
-from hwsim.hw.arch import Architecture
-from hwsim.hw.crossbar import CrossbarLayer
+from hwsim.hw.arch import Architecture, FullScale
+from hwsim.hw.crossbar import Adc, CrossbarLayer, ReadCounts, adc_of, calibrated_lsb
 from hwsim.hw.device import Nonidealities, quantise_weights
-from hwsim.hw.geometry import active_pe_operations, layer_patches
+from hwsim.hw.geometry import LINEAR_KERNEL_ROWS
+from hwsim.hw.mapping import Mapping as ChipMapping
+from hwsim.hw.mapping import map_network
 
 
 class FirstLayer(StrEnum):
@@ -67,30 +81,37 @@ class FunctionalConfig:
     input_bits: int = 8
     power_of_two_scale: bool = True
     noise: Nonidealities = field(default_factory=Nonidealities)
+    threads: int = 2  # image ranges read in parallel
 
     def __post_init__(self) -> None:
         if not 2 <= self.input_bits <= 24:
             raise ValueError(f"input_bits must be in 2..24, got {self.input_bits}")
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
 
 
 def with_adc(
     arch: Architecture,
     bits: int | None = None,
-    full_scale_ua: float | None = None,
     *,
+    full_scale: FullScale | None = None,
     full_scale_levels: float | None = None,
 ) -> Architecture:
-    """`arch` with another ADC resolution and/or full scale, given in uA or in cell levels
-    (one level = V_read x cell_step_s of current); None keeps the current value."""
-    adc = arch.adc
+    """`arch` with another ADC resolution and/or full scale (`full_scale_levels` in cell levels
+    means an explicit full scale of that many levels' current). The energy and area constants
+    keep their reference resolution, so they scale with the new bits. None keeps a value."""
+    adc = replace(arch.adc, reference_bits=arch.adc.reference_bits or arch.adc.bits)
     if bits is not None:
         adc = replace(adc, bits=bits)
     if full_scale_levels is not None:
-        if full_scale_ua is not None:
-            raise ValueError("give full_scale_ua or full_scale_levels, not both")
-        full_scale_ua = full_scale_levels * arch.device.read_voltage_v * arch.cell_step_s * 1e6
-    if full_scale_ua is not None:
-        adc = replace(adc, full_scale_ua=full_scale_ua)
+        if full_scale not in (None, FullScale.EXPLICIT):
+            raise ValueError("full_scale_levels sets an explicit full scale")
+        full_scale_ua = full_scale_levels * arch.level_a * 1e6
+        adc = replace(adc, full_scale=FullScale.EXPLICIT, full_scale_ua=full_scale_ua)
+    elif full_scale is not None:
+        if full_scale is FullScale.EXPLICIT:
+            raise ValueError("an explicit full scale needs full_scale_levels")
+        adc = replace(adc, full_scale=full_scale, full_scale_ua=None)
     return replace(arch, adc=adc)
 
 
@@ -124,25 +145,34 @@ def input_step(images: np.ndarray, bits: int) -> float:
 
 @dataclass(eq=False)
 class LayerRecord:
-    """What one hardware layer read in a run, per timestep (T,), summed over images: active PE
-    operations (`hwsim.hw.geometry.active_pe_operations`), nonzero inputs (spikes; the analog
-    first layer's nonzero pixels), and the run's ADC conversions and those that clipped."""
+    """What one hardware layer read in a run, per timestep (T,), summed over images: PE
+    operations and crossbar reads with a driven row, nonzero inputs (spikes; the analog first
+    layer's nonzero pixels), and the run's ADC conversions and those that clipped."""
 
     active_pe_ops: np.ndarray
+    crossbar_reads: np.ndarray
     input_spikes: np.ndarray
     adc_clips: int = 0
     adc_conversions: int = 0
 
     @classmethod
     def empty(cls, timesteps: int) -> LayerRecord:
-        return cls(np.zeros(timesteps, np.int64), np.zeros(timesteps, np.int64))
+        return cls(*(np.zeros(timesteps, np.int64) for _ in range(3)))
+
+    def add(self, t: int, counts: ReadCounts) -> None:
+        self.active_pe_ops[t] += counts.pe_ops
+        self.crossbar_reads[t] += counts.reads
+        self.input_spikes[t] += counts.inputs
+        self.adc_clips += counts.clips
+        self.adc_conversions += counts.conversions
 
 
 @dataclass(eq=False)
 class HardwareLayer:
-    """One graph layer on crossbars: the code -> weight scale, its bias (None for GAP), its
+    """One graph layer on its crossbars: the code -> weight scale, its bias (zeros for GAP), its
     conv codes (the digital first layer reads them) and, for a layer reading the network
-    input, how it reads the analog image (`analog`, `input_bits`).
+    input, how it reads the analog image (`analog`, `input_bits`). `adc` None reads without
+    conversion (calibration; `hist` then collects |signal| in bins of `hist_step` levels).
 
     Called as `layer(x, t)` (the engine's synapse, module docstring) after `start`: returns
     the current and adds what it read to `record[t]`.
@@ -151,12 +181,18 @@ class HardwareLayer:
     geometry: Layer
     crossbars: CrossbarLayer
     scale: float
-    bias: torch.Tensor | None
+    bias: np.ndarray
+    adc: Adc | None
+    pool: ThreadPoolExecutor | None = None
+    threads: int = 1  # of the pool, reading disjoint images
     codes: np.ndarray | None = None  # (C_out, C_in, k, k) conv codes
     analog: FirstLayer | None = None  # the network input's layer: how the image is read
     input_bits: int = 8
     input_step: float = 0.0  # bit-serial input step of the run (`start`)
     record: LayerRecord | None = None
+    hist: np.ndarray | None = None
+    hist_step: float = 0.125
+    _cached: tuple[torch.Tensor, torch.Tensor, ReadCounts] | None = None
 
     def start(self, timesteps: int, input_step: float = 0.0) -> None:
         """Begin a run of `timesteps`: an empty record, the bit-serial `input_step`."""
@@ -164,6 +200,7 @@ class HardwareLayer:
             raise ValueError(f"timesteps must be >= 1, got {timesteps}")
         self.record = LayerRecord.empty(timesteps)
         self.input_step = input_step
+        self._cached = None
 
     def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor:
         """The current for x, the source's output at timestep t (analog image or spikes)."""
@@ -175,67 +212,88 @@ class HardwareLayer:
                 f"{self.geometry.name}: timestep {t} outside the run's {len(rec.active_pe_ops)}"
             )
         if self.analog is None:
-            cur, active, clips, conversions = self.current(x)
+            cur, counts = self._read(x)
         else:
-            cur, active, clips, conversions = self.analog_current(
-                x, self.analog, self.input_step, self.input_bits
-            )
-        rec.active_pe_ops[t] += int(active.sum())
-        rec.input_spikes[t] += int((x != 0).sum())
-        rec.adc_clips += clips
-        rec.adc_conversions += conversions
+            cur, counts = self._analog_current(x)
+        rec.add(t, counts)
         return cur
 
-    def _patches(self, x: torch.Tensor) -> torch.Tensor:
-        g = self.geometry
-        return layer_patches(x, g, stride=g.stride, padding=g.padding)
+    def _rows_input(self, x: torch.Tensor) -> np.ndarray:
+        """x as the crossbars' (N, C, H, W) float32 rows: a Linear's (N, F) features padded to
+        4 C' and laid out as C' channels on a (4, 1) map (feature f: channel f // 4, row f % 4)."""
+        a = x.detach().numpy()
+        if self.geometry.kind is LayerKind.LINEAR:
+            n, features = a.shape
+            rows = self.crossbars.mapped.channels
+            padded = np.zeros((n, rows * LINEAR_KERNEL_ROWS), np.float32)
+            padded[:, :features] = a
+            return padded.reshape(n, rows, LINEAR_KERNEL_ROWS, 1)
+        return np.ascontiguousarray(a, np.float32)
 
-    def _finish(self, psum: torch.Tensor, n: int) -> torch.Tensor:
-        """psum (N L, C_out) float64 -> current, float32, bias added."""
-        current = (psum * self.scale).to(torch.float32)
+    def _read(
+        self,
+        x: torch.Tensor,
+        *,
+        scale: float | None = None,
+        bias: np.ndarray | None = None,
+        observe: bool = True,
+    ) -> tuple[torch.Tensor, ReadCounts]:
+        """(current, counts) of binary inputs x: float32(psum scale) + bias, shaped as the
+        layer's dense op; `observe` False keeps the read out of a calibration histogram."""
         g = self.geometry
+        rows = self._rows_input(x)
+        n = rows.shape[0]
         if g.kind is LayerKind.CONV:
-            ho, wo = g.out_hw
-            current = current.reshape(n, ho * wo, -1).transpose(1, 2).reshape(n, -1, ho, wo)
-            if self.bias is not None:
-                current = current + self.bias[None, :, None, None]
-        elif self.bias is not None:
-            current = current + self.bias[None, :]
-        return current
+            kernel, stride, pad, (ho, wo) = g.kernel, g.stride, g.padding, g.out_hw
+        else:  # GAP (H, W) over the map, Linear (4, 1): one window, no padding
+            kernel, stride, pad, (ho, wo) = rows.shape[2:], 1, 0, (1, 1)
+        out = np.empty((n, g.out_channels, ho, wo), np.float32)
+        counts = self.crossbars.read(
+            rows,
+            out,
+            kernel=kernel,
+            stride=stride,
+            padding=pad,
+            scale=self.scale if scale is None else scale,
+            bias=self.bias if bias is None else bias,
+            adc=self.adc,
+            pool=self.pool,
+            threads=self.threads,
+            hist=self.hist if observe else None,
+            hist_step=self.hist_step,
+        )
+        cur = torch.from_numpy(out)
+        return (cur if g.kind is LayerKind.CONV else cur.reshape(n, -1)), counts
 
-    def current(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-        """(current, active PE ops per image (N,), ADC clips, ADC conversions) for binary
-        input spikes x."""
-        patches = self._patches(x)
-        p, n, positions, c = patches.shape
-        active = active_pe_operations(self.geometry, self.crossbars.arch, patches)
-        psum, clips, conversions = self.crossbars.forward(patches.reshape(p, n * positions, c))
-        return self._finish(psum, n), active, clips, conversions
-
-    def analog_current(
-        self, x: torch.Tensor, mode: FirstLayer, step: float, bits: int
-    ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-        """The first layer's current from the analog input x (module docstring)."""
+    def _analog_current(self, x: torch.Tensor) -> tuple[torch.Tensor, ReadCounts]:
+        """The first layer's current from the analog input x (module docstring), computed at
+        the batch's first timestep and kept while the same input comes back."""
+        if self._cached is not None and self._cached[0] is x:
+            return self._cached[1], self._cached[2]
         g = self.geometry
         n = x.shape[0]
-        active = active_pe_operations(g, self.crossbars.arch, self._patches(x))
-        if mode is FirstLayer.DIGITAL:
+        zeros = np.zeros(g.out_channels, np.float32)
+        # activity: the reads of the nonzero pixels (no conversion is counted twice)
+        _, counts = self._read((x != 0).float(), scale=1.0, bias=zeros, observe=False)
+        if self.analog is FirstLayer.DIGITAL:
             assert self.codes is not None
             codes = torch.from_numpy(self.codes).double()
             psum = torch.nn.functional.conv2d(x.double(), codes, stride=g.stride, padding=g.padding)
-            psum = psum.flatten(2).transpose(1, 2).reshape(-1, psum.shape[1])
-            return self._finish(psum, n), active, 0, 0
-        top = 1 << (bits - 1)
-        codes = torch.clamp(torch.round(x.double() / step), -top, top - 1).to(torch.int64)
-        twos = torch.remainder(codes, 1 << bits)
-        planes = torch.cat([((twos >> i) & 1).to(torch.float32) for i in range(bits)])
-        rows = self._patches(planes)
-        p, nb, positions, c = rows.shape
-        part, clips, conversions = self.crossbars.forward(rows.reshape(p, nb * positions, c))
-        part = part.reshape(bits, n * positions, -1)
-        weights = torch.tensor([float(1 << i) for i in range(bits - 1)] + [-float(top)])
-        psum = torch.einsum("bko,b->ko", part, weights.double())
-        return self._finish(psum * step, n), active, clips, conversions
+            counts = ReadCounts(counts.pe_ops, counts.reads, counts.inputs)
+        else:
+            bits, step = self.input_bits, self.input_step
+            top = 1 << (bits - 1)
+            q = torch.clamp(torch.round(x.double() / step), -top, top - 1).to(torch.int64)
+            twos = torch.remainder(q, 1 << bits)
+            planes = torch.cat([((twos >> i) & 1).to(torch.float32) for i in range(bits)])
+            part, plane_counts = self._read(planes, scale=1.0, bias=zeros)
+            part = part.double().reshape(bits, n, *part.shape[1:])
+            weights = torch.tensor([float(1 << i) for i in range(bits - 1)] + [-float(top)])
+            psum = torch.einsum("bnchw,b->nchw", part, weights.double()) * step
+            counts = replace(counts, clips=plane_counts.clips, conversions=plane_counts.conversions)
+        current = (psum * self.scale).to(torch.float32) + torch.from_numpy(self.bias)[:, None, None]
+        self._cached = (x, current, counts)
+        return current, counts
 
 
 def _conv_matrix(codes: np.ndarray) -> np.ndarray:
@@ -247,22 +305,28 @@ def _conv_matrix(codes: np.ndarray) -> np.ndarray:
 def _linear_matrix(codes: np.ndarray) -> np.ndarray:
     """(classes, F) codes -> (4, ceil(F / 4), classes): feature f on row f // 4, position f % 4."""
     classes, features = codes.shape
-    rows = -(-features // 4)
-    padded = np.zeros((rows * 4, classes), np.int64)
+    rows = -(-features // LINEAR_KERNEL_ROWS)
+    padded = np.zeros((rows * LINEAR_KERNEL_ROWS, classes), np.int64)
     padded[:features] = codes.T
-    return padded.reshape(rows, 4, classes).transpose(1, 0, 2)
+    return padded.reshape(rows, LINEAR_KERNEL_ROWS, classes).transpose(1, 0, 2)
 
 
 @dataclass(eq=False)
 class HardwareNetwork:
-    """A converted network's layers on crossbars (`build_hardware`): `geometry` is the graph's
-    layers in order, `layers` their `HardwareLayer`s by name (the engine's synapses)."""
+    """A converted network's layers on the crossbars of `mapping` (`build_hardware`):
+    `geometry` is the graph's layers in order, `layers` their `HardwareLayer`s by name (the
+    engine's synapses)."""
 
     snn: SpikingNetwork
-    arch: Architecture
+    mapping: ChipMapping
     config: FunctionalConfig
     geometry: tuple[Layer, ...]
     layers: dict[str, HardwareLayer]
+    pool: ThreadPoolExecutor | None
+
+    @property
+    def arch(self) -> Architecture:
+        return self.mapping.arch
 
     def start(self, images: np.ndarray, timesteps: int) -> float:
         """Begin a run of `images` for `timesteps`: empty every layer's record and set the
@@ -273,6 +337,38 @@ class HardwareNetwork:
         for layer in self.layers.values():
             layer.start(timesteps, step)
         return step
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether every layer has an ADC (a calibrated full scale needs `calibrate` first)."""
+        return all(layer.adc is not None for layer in self.layers.values())
+
+    def calibrating(self) -> None:
+        """Read without ADC and collect each layer's |signal| histogram (bins of 1/8 level up to
+        the largest signal its crossbars can produce) until `calibrate`."""
+        for layer in self.layers.values():
+            layer.adc = None
+            bins = int(layer.crossbars.peak_levels / layer.hist_step) + 2
+            layer.hist = np.zeros(bins, np.int64)
+
+    def calibrate(self) -> dict[str, float]:
+        """Each layer's LSB (levels) from its histogram: the adc.calibration_percentile of
+        |signal| meets the top code (`hwsim.hw.crossbar.calibrated_lsb`); returns them."""
+        arch = self.arch
+        out: dict[str, float] = {}
+        for name, layer in self.layers.items():
+            hist = layer.hist
+            if hist is None:
+                raise RuntimeError("calibrate() needs a calibrating() run first")
+            total = int(hist.sum())
+            level = 0.0
+            if total:  # the smallest bin holding the percentile's rank (1e-9: float noise)
+                rank = math.ceil(arch.adc.calibration_percentile / 100 * total - 1e-9)
+                level = float(np.searchsorted(np.cumsum(hist), rank)) * layer.hist_step
+            out[name] = calibrated_lsb(arch.adc.bits, arch.adc_signed, level)
+            layer.adc = adc_of(arch, out[name])
+            layer.hist = None
+        return out
 
     def _records(self) -> list[LayerRecord]:
         records = [self.layers[g.name].record for g in self.geometry]
@@ -285,7 +381,7 @@ class HardwareNetwork:
         return {g.name: r.adc_clips for g, r in zip(self.geometry, self._records(), strict=True)}
 
     def adc_conversions(self) -> dict[str, int]:
-        """ADC conversions, per layer, since `start`."""
+        """ADC conversions (signal columns converted), per layer, since `start`."""
         return {
             g.name: r.adc_conversions for g, r in zip(self.geometry, self._records(), strict=True)
         }
@@ -295,10 +391,14 @@ class HardwareNetwork:
         `output_spikes` (T, L), the spikes each geometry layer sent per timestep (computed by
         the caller from the engine's population spikes)."""
         records = self._records()
-        active = np.stack([r.active_pe_ops for r in records], axis=1)
-        inputs = np.stack([r.input_spikes for r in records], axis=1)
-        names = tuple(g.name for g in self.geometry)
-        return LayerActivity(names, max(images, 1), active, inputs, output_spikes)
+        return LayerActivity(
+            tuple(g.name for g in self.geometry),
+            max(images, 1),
+            np.stack([r.active_pe_ops for r in records], axis=1),
+            np.stack([r.crossbar_reads for r in records], axis=1),
+            np.stack([r.input_spikes for r in records], axis=1),
+            output_spikes,
+        )
 
     @property
     def synapses(self) -> Mapping[str, HardwareLayer]:
@@ -309,23 +409,30 @@ class HardwareNetwork:
 def build_hardware(
     snn: SpikingNetwork, arch: Architecture, config: FunctionalConfig | None = None
 ) -> HardwareNetwork:
-    """Quantise every layer of `snn` to `arch.device.weight_bits`, slice it onto crossbars and
-    apply `config.noise` (one generator seeded with `noise.seed`, layers in graph order).
+    """Map `snn`'s graph onto `arch` (`hwsim.hw.mapping.map_network`), quantise every layer to
+    `arch.device.weight_bits`, slice it onto its crossbars and apply `config.noise` (one
+    generator seeded with `noise.seed`, layers in graph order).
 
     A layer with no input layer reads the analog network input (`config.first_layer`; it must
-    be a conv); a GAP layer is a diagonal crossbar; a Linear layer folds its features onto
-    4 kernel positions (`hwsim.hw.geometry.LINEAR_KERNEL_ROWS`)."""
+    be a conv). With a calibrated full scale the layers have no ADC until
+    `HardwareNetwork.calibrate`."""
     config = config or FunctionalConfig()
+    mapping = map_network(arch, snn.graph)
     bits = arch.device.weight_bits
     pow2 = config.power_of_two_scale
     rng = np.random.default_rng(config.noise.seed)
-    geometry = snn.graph.layers
+    adc = None if arch.adc_lsb_levels is None else adc_of(arch)
+    pool = ThreadPoolExecutor(config.threads) if config.threads > 1 else None
     layers: dict[str, HardwareLayer] = {}
+    for g in snn.graph.layers:
+        mapped = mapping.layer(g.name)
 
-    def crossbars(matrix: np.ndarray) -> CrossbarLayer:
-        return CrossbarLayer(matrix, arch, noise=config.noise, rng=rng)
+        def layer(
+            matrix: np.ndarray, scale: float, bias: np.ndarray, g=g, mapped=mapped, **kw
+        ) -> HardwareLayer:
+            xbars = CrossbarLayer(matrix, mapped, arch, noise=config.noise, rng=rng)
+            return HardwareLayer(g, xbars, scale, bias, adc, pool, config.threads, **kw)
 
-    for g in geometry:
         analog = config.first_layer if not g.inputs else None
         if analog is not None and g.kind is not LayerKind.CONV:
             raise ValueError(f"{g.name}: the layer reading the network input must be a conv")
@@ -334,20 +441,21 @@ def build_hardware(
             hw = g.kernel[0] * g.kernel[1]
             diag = np.zeros((hw, g.in_channels, g.out_channels), np.int64)
             diag[:, np.arange(g.in_channels), np.arange(g.in_channels)] = q_max
-            layers[g.name] = HardwareLayer(g, crossbars(diag), 1.0 / (hw * q_max), None)
+            zeros = np.zeros(g.out_channels, np.float32)
+            layers[g.name] = layer(diag, 1.0 / (hw * q_max), zeros)
             continue
         w = snn.weights[g.name]
         q = quantise_weights(w.weight.double().numpy(), bits, power_of_two=pow2)
+        bias = w.bias.detach().numpy().astype(np.float32)
         if g.kind is LayerKind.LINEAR:
-            layers[g.name] = HardwareLayer(g, crossbars(_linear_matrix(q.codes)), q.scale, w.bias)
+            layers[g.name] = layer(_linear_matrix(q.codes), q.scale, bias)
         else:
-            layers[g.name] = HardwareLayer(
-                g,
-                crossbars(_conv_matrix(q.codes)),
+            layers[g.name] = layer(
+                _conv_matrix(q.codes),
                 q.scale,
-                w.bias,
-                q.codes,
-                analog,
-                config.input_bits,
+                bias,
+                codes=q.codes,
+                analog=analog,
+                input_bits=config.input_bits,
             )
-    return HardwareNetwork(snn, arch, config, geometry, layers)
+    return HardwareNetwork(snn, mapping, config, snn.graph.layers, layers, pool)

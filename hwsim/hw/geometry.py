@@ -1,18 +1,20 @@
-"""Crossbar and PE arithmetic: how a layer's weights and inputs sit on SpikeSim's crossbars.
+"""Crossbar and PE arithmetic: how a layer's weights and inputs sit on SpikeSim's crossbars, and
+what one PE operation does.
 
 SpikeSim (Moitra et al., IEEE TCAD 2023, `ela_spikesim.py`; BayesianSpikeFusion `spikesim_ene.py`)
 lays a layer out as a k_h x k_w kernel over C_in input rows and C_out output columns; a GAP layer
 is a (H, W) kernel over C channels, a Linear layer a (4, 1) kernel over ceil(F / 4) channels.
-A layer performs per timestep
-
-    PE operations = ceil(C_out / cols) * ceil(C_in / rows) * H_out * W_out
-
-and one PE operation with G = crossbar.cols / adc.columns_per_adc (SpikeSim: X/8 = 8) causes
-G k_h k_w crossbar reads, G^2 ADC conversions and mux selections, G S shift-adds, G temp-buffer
-accesses, one tile-buffer access, L H-tree transfers, one memory fetch and N neuron updates
-(L = pe.htree_links_per_pe, N = pe.neuron_units_per_pe, S = pe.shift_adds_per_column_group).
-Under `unrolled` mapping an operation is one crossbar: ceil(k_h k_w C_in / rows) row groups,
-charged as a (1, 1) kernel. Energies live in `hwsim.hw.energy`; this module only counts.
+How many PE operations a layer performs is the mapping's (`hwsim.hw.mapping.LayerMapping`:
+ceil(C_out / O) ceil(C_in / rows) H_out W_out under kernel_split, O outputs per crossbar; SpikeSim
+has O = cols). One PE operation reading n crossbars (kernel_split: the k_h k_w kernel positions
+of one channel group, their columns summed in analog; unrolled: one crossbar), with
+G = crossbar.cols / adc.columns_per_adc ADCs converting R = columns_per_adc columns each, causes
+G n crossbar reads (SpikeSim: each crossbar sensed once per ADC column group), G R = cols ADC
+conversions and mux selections, G S shift-adds, G temp-buffer accesses, one tile-buffer access,
+L H-tree transfers, one memory fetch and N neuron updates (L = pe.htree_links_per_pe,
+N = pe.neuron_units_per_pe, S = pe.shift_adds_per_column_group). SpikeSim's E_PE has
+(X/8)^2 conversions, equal to G R = cols for its X = 64 and 8 columns per ADC; hwsim counts the
+conversions an ADC actually makes. Energies live in `hwsim.hw.energy`; this module only counts.
 """
 
 from __future__ import annotations
@@ -65,31 +67,21 @@ def spikesim_geometry(layer: Layer) -> SpikesimGeometry:
     raise ValueError(f"layer {layer.name!r}: unknown layer kind {layer.kind!r}")
 
 
-def pe_operations(layer: Layer, arch: Architecture) -> int:
-    """PE operations of `layer` per timestep: ceil(C_out/cols) ceil(C_in/rows) H_out W_out."""
-    geom = spikesim_geometry(layer)
-    h_out, w_out = geom.out_hw
-    return (
-        _ceil_div(geom.out_channels, arch.crossbar.cols)
-        * _ceil_div(geom.in_channels, arch.crossbar.rows)
-        * h_out
-        * w_out
-    )
+READ_EVENTS: tuple[str, ...] = ("crossbar",)
+"""Components charged per crossbar read-out; the others are charged per PE operation."""
 
 
-def pe_event_counts(arch: Architecture, kernel: tuple[int, int]) -> dict[str, int]:
-    """Events of each component in one PE operation with a (k_h, k_w) kernel (SpikeSim).
-
-    With G = arch.adcs_per_crossbar: crossbar G k_h k_w, adc G^2, mux G^2, shift_add G S,
-    temp_buffer G, tile_buffer 1, htree L, memory_fetch 1, neuron N (see module docstring).
-    """
-    k_h, k_w = kernel
+def pe_event_counts(arch: Architecture, crossbars: int) -> dict[str, int]:
+    """Events of each component in one PE operation that reads `crossbars` crossbars (module
+    docstring): crossbar G n, adc G R, mux G R, shift_add G S, temp_buffer G, tile_buffer 1,
+    htree L, memory_fetch 1, neuron N."""
     groups = arch.adcs_per_crossbar
+    conversions = groups * arch.adc_rounds
     pe = arch.pe
     return {
-        "crossbar": groups * k_h * k_w,
-        "adc": groups * groups,
-        "mux": groups * groups,
+        "crossbar": groups * crossbars,
+        "adc": conversions,
+        "mux": conversions,
         "shift_add": groups * pe.shift_adds_per_column_group,
         "temp_buffer": groups,
         "tile_buffer": 1,
@@ -97,32 +89,6 @@ def pe_event_counts(arch: Architecture, kernel: tuple[int, int]) -> dict[str, in
         "memory_fetch": 1,
         "neuron": pe.neuron_units_per_pe,
     }
-
-
-def mapped_pe_operations(layer: Layer, arch: Architecture) -> int:
-    """PE operations of `layer` per timestep under `arch.mapping.style`.
-
-    kernel_split: SpikeSim's `pe_operations`. unrolled: ceil(k_h k_w C_in / rows)
-    ceil(C_out / cols) H_out W_out (C_in, kernel as `spikesim_geometry`).
-    """
-    if arch.mapping.style is MappingStyle.KERNEL_SPLIT:
-        return pe_operations(layer, arch)
-    geom = spikesim_geometry(layer)
-    rows = geom.kernel[0] * geom.kernel[1] * geom.in_channels
-    return (
-        _ceil_div(geom.out_channels, arch.crossbar.cols)
-        * _ceil_div(rows, arch.crossbar.rows)
-        * geom.out_hw[0]
-        * geom.out_hw[1]
-    )
-
-
-def mapped_pe_event_counts(layer: Layer, arch: Architecture) -> dict[str, int]:
-    """Events of one PE operation of `layer`: `pe_event_counts` with the layer's kernel
-    (kernel_split) or a (1, 1) kernel, one crossbar per operation (unrolled)."""
-    if arch.mapping.style is MappingStyle.KERNEL_SPLIT:
-        return pe_event_counts(arch, spikesim_geometry(layer).kernel)
-    return pe_event_counts(arch, (1, 1))
 
 
 def layer_patches(

@@ -1,4 +1,5 @@
-"""Mapping: layers -> crossbars -> PEs -> tiles -> mesh coordinates.
+"""Mapping: layers -> crossbars -> PEs -> tiles -> mesh coordinates. The one description of the
+chip that energy, area, timing, the NoC and the functional mode all read.
 
 A layer is mapped in SpikeSim's crossbar geometry (`hwsim.hw.geometry.spikesim_geometry`: a GAP
 layer is a (H, W) kernel over C channels, a Linear layer a (4, 1) kernel over ceil(F / 4)
@@ -6,25 +7,35 @@ channels, feature f on row channel f // 4 of kernel position f % 4). Its weight 
 k_h k_w kernel positions x C_in channel rows and C_out outputs.
 
 * Rows. `kernel_split` (SpikeSim): each kernel position has its own crossbars; its C_in rows
-  are cut into row groups of `crossbar.rows`: P x ceil(C_in / rows) row groups.
-  `unrolled`: the P C_in rows (index p C_in + c) are cut into ceil(P C_in / rows) row groups.
-* Columns. One output channel takes `device.cells_per_weight` columns (its slices, times two
-  for a differential pair); a crossbar also holds `device.reference_columns` reference columns
-  (offset encoding), so it holds O = (cols - reference) // cells_per_weight outputs and a
+  are cut into G_ch = ceil(C_in / rows) channel groups, so the layer has P G_ch row groups,
+  row group r = g P + p (channel group g, kernel position p). `unrolled`: the P C_in rows
+  (index p C_in + c) are cut into ceil(P C_in / rows) row groups.
+* Columns. One output channel takes `device.columns_per_weight` columns (1 for SpikeSim's
+  digital sign with cells slicing; S bit slices under columns slicing, times two for a
+  differential pair); a crossbar also holds `device.reference_columns` reference columns
+  (offset encoding), so it holds O = (cols - reference) // columns_per_weight outputs and a
   layer needs ceil(C_out / O) column groups.
-* Crossbars: one per (column group, row group), enumerated column group first, then row group
-  (kernel_split: kernel position, then channel group); they fill PEs of `pe.crossbars_per_pe`
-  in that order (null: P for kernel_split, so that a PE is SpikeSim's k_h k_w crossbars of one
-  (input, output) channel group; the layer's row groups for unrolled). A PE holds one layer.
-* Tiles: PEs fill tiles of `pe.pes_per_tile` consecutively, across layer boundaries, in layer
-  order (as SpikeSim counts tiles: ceil(sum of PEs / pes_per_tile)).
-* Mesh: tile i takes placement slot i and the IC + fusion unit module the next slot. Slot k of
-  a mesh with `cols` columns is at (row, col) = (k // cols, k % cols) for `row_major`; `snake`
+* PE operation (what SpikeSim charges, what timing schedules, what one ADC conversion round
+  covers): one output position x one column group x, for `kernel_split`, one channel group
+  read at all P kernel positions (SpikeSim's PE: the P crossbars' columns summed in analog
+  and converted once), for `unrolled`, one row group (one crossbar). `pe_operations` counts
+  them per timestep, every input spiking; `crossbars_per_operation` is P or 1.
+* Crossbars: one per (column group, row group), enumerated column group first, then row group;
+  they fill PEs of `pe.crossbars_per_pe` in that order (null: P for kernel_split, so that a PE
+  is SpikeSim's P crossbars of one (channel group, column group); the layer's row groups for
+  unrolled). A PE holds one layer.
+* Tiles: PEs fill tiles of `pe.pes_per_tile` consecutively across layer boundaries (SpikeSim's
+  tile count, ceil(sum of PEs / pes_per_tile)), first the backbone and final-classifier layers
+  in graph order, then the internal classifiers' heads, so that what the final classifier's
+  path occupies does not depend on which IC is mapped.
+* Mesh: slots in placement order are the tiles that hold a backbone or final-classifier PE,
+  then the IC + fusion unit module, then the tiles that hold only IC-head PEs. Slot k of a mesh
+  with `cols` columns is at (row, col) = (k // cols, k % cols) for `row_major`; `snake`
   reverses every odd row (col = cols - 1 - k % cols), so consecutive slots are always
-  neighbours. A mesh not given in `noc` is sized cols = ceil(sqrt(slots)),
-  rows = ceil(slots / cols).
+  neighbours. A mesh not given in `noc` has cols = ceil(sqrt(slots of the backbone, FC head
+  and fusion unit)) and as many rows as all slots need (IC tiles add rows, never move a slot).
 * Utilisation = used cells / available cells, used cells being the rows x columns (weights'
-  cells and reference columns) a layer's matrix occupies in each crossbar, zero weights
+  columns and reference columns) a layer's matrix occupies in each crossbar, zero weights
   included (a GAP layer's matrix is diagonal but occupies its full C x C block per position).
 """
 
@@ -36,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hwsim.graph import Layer, LayerGraph, LayerKind
+from hwsim.graph import FC_HEAD, Layer, LayerGraph, LayerKind
 from hwsim.hw.arch import Architecture, MappingStyle, Placement
 from hwsim.hw.geometry import LINEAR_KERNEL_ROWS, spikesim_geometry
 
@@ -55,6 +66,8 @@ class LayerMapping:
     i % row_groups) and sits in PE `first_pe + i // crossbars_per_pe`."""
 
     layer: Layer
+    style: MappingStyle
+    rows: int  # crossbar rows
     positions: int  # P kernel positions
     channels: int  # C_in rows per kernel position (SpikeSim geometry)
     outputs: int  # C_out
@@ -80,6 +93,37 @@ class LayerMapping:
         return len(self.pe_tiles)
 
     @property
+    def channel_groups(self) -> int:
+        """kernel_split: ceil(C_in / rows) channel groups per kernel position; unrolled: the
+        row groups (a row group there mixes positions)."""
+        if self.style is MappingStyle.KERNEL_SPLIT:
+            return self.row_groups // self.positions
+        return self.row_groups
+
+    @property
+    def crossbars_per_operation(self) -> int:
+        """Crossbars one PE operation reads: P (kernel_split) or 1 (unrolled)."""
+        return self.positions if self.style is MappingStyle.KERNEL_SPLIT else 1
+
+    @property
+    def output_positions(self) -> int:
+        h, w = spikesim_geometry(self.layer).out_hw
+        return h * w
+
+    @property
+    def pe_operations(self) -> int:
+        """PE operations per timestep with every input spiking: output positions x channel
+        groups x column groups (SpikeSim's ceil(C_out/X) ceil(C_in/X) H_out W_out when a
+        crossbar holds X outputs)."""
+        return self.output_positions * self.channel_groups * self.col_groups
+
+    @property
+    def crossbar_reads(self) -> int:
+        """Crossbar read-outs per timestep with every input spiking: pe_operations x
+        crossbars_per_operation."""
+        return self.pe_operations * self.crossbars_per_operation
+
+    @property
     def tiles(self) -> tuple[int, ...]:
         """Tiles holding at least one of this layer's PEs, ascending."""
         return tuple(int(t) for t in np.unique(self.pe_tiles))
@@ -93,6 +137,18 @@ class LayerMapping:
         """(col_groups, row_groups) tile index of every crossbar."""
         index = np.arange(self.crossbars) // self.crossbars_per_pe
         return self.pe_tiles[index].reshape(self.col_groups, self.row_groups)
+
+    def input_row_groups(self, channel: int) -> list[int]:
+        """Row groups whose rows carry input channel `channel` of the producer (a Linear's
+        feature f: row channel f // 4 of kernel position f % 4)."""
+        row_channel, positions = channel, list(range(self.positions))
+        if self.layer.kind is LayerKind.LINEAR:
+            row_channel = channel // LINEAR_KERNEL_ROWS
+            positions = [channel % LINEAR_KERNEL_ROWS]
+        if self.style is MappingStyle.KERNEL_SPLIT:
+            g = row_channel // self.rows
+            return sorted({g * self.positions + p for p in positions})
+        return sorted({(p * self.channels + row_channel) // self.rows for p in positions})
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,6 +191,10 @@ class Mapping:
         """Used cells / available cells over every mapped crossbar."""
         return self.used_cells / self.available_cells if self.available_cells else 0.0
 
+    def pe_operations(self) -> np.ndarray:
+        """(L,) PE operations per timestep of each layer, every input spiking."""
+        return np.array([m.pe_operations for m in self.layers], np.int64)
+
     def tile_pes(self) -> np.ndarray:
         """(tiles,) PEs mapped onto each tile."""
         counts = np.zeros(self.tiles, np.int64)
@@ -153,6 +213,7 @@ class Mapping:
                 "col_groups": [m.col_groups for m in self.layers],
                 "crossbars": [m.crossbars for m in self.layers],
                 "pes": [m.pes for m in self.layers],
+                "pe_operations": [m.pe_operations for m in self.layers],
                 "first_tile": [m.tiles[0] for m in self.layers],
                 "last_tile": [m.tiles[-1] for m in self.layers],
                 "used_cells": [m.used_cells for m in self.layers],
@@ -172,57 +233,69 @@ def slot_coords(slots: int, mesh_shape: tuple[int, int], placement: Placement) -
     return np.stack([rows, col], axis=1).astype(np.int64)
 
 
-def _layer_shape(layer: Layer) -> tuple[int, int, int]:
-    geom = spikesim_geometry(layer)
-    return geom.kernel[0] * geom.kernel[1], geom.in_channels, geom.out_channels
+def _is_ic_head(layer: Layer) -> bool:
+    return layer.head is not None and layer.head != FC_HEAD
+
+
+def _layer_rows(arch: Architecture, positions: int, channels: int) -> list[int]:
+    """Rows each row group of a layer uses, in row-group order (module docstring)."""
+    rows = arch.crossbar.rows
+    if arch.mapping.style is MappingStyle.KERNEL_SPLIT:
+        per_group = [min(rows, channels - g * rows) for g in range(_ceil_div(channels, rows))]
+        return [r for r in per_group for _ in range(positions)]  # r = g P + p
+    total = positions * channels
+    return [min(rows, total - g * rows) for g in range(_ceil_div(total, rows))]
 
 
 def map_network(arch: Architecture, graph: LayerGraph) -> Mapping:
     """Map the layers of `graph` onto `arch` (module docstring)."""
     rows, cols = arch.crossbar.rows, arch.crossbar.cols
     per_xbar = arch.outputs_per_crossbar
-    cells_per_weight = arch.device.cells_per_weight
+    columns_per_weight = arch.device.columns_per_weight
     ref_cols = arch.device.reference_columns
     style = arch.mapping.style
+    # PEs are numbered in placement order: backbone and FC head first, then the IC heads
+    order = [g for g in graph.layers if not _is_ic_head(g)]
+    order += [g for g in graph.layers if _is_ic_head(g)]
+    staged: dict[str, dict] = {}
     pe_cursor = 0
-    staged: list[dict] = []
-    for layer in graph.layers:
-        positions, channels, outputs = _layer_shape(layer)
-        if style is MappingStyle.KERNEL_SPLIT:
-            groups_per_pos = _ceil_div(channels, rows)
-            row_groups = positions * groups_per_pos
-            group_rows = [min(rows, channels - g * rows) for g in range(groups_per_pos)]
-            group_rows = group_rows * positions
-            default_cpp = positions
-        else:
-            total = positions * channels
-            row_groups = _ceil_div(total, rows)
-            group_rows = [min(rows, total - g * rows) for g in range(row_groups)]
-            default_cpp = row_groups
+    base_pes = 0
+    for layer in order:
+        geom = spikesim_geometry(layer)
+        positions = geom.kernel[0] * geom.kernel[1]
+        channels, outputs = geom.in_channels, geom.out_channels
+        group_rows = _layer_rows(arch, positions, channels)
+        row_groups = len(group_rows)
         col_groups = _ceil_div(outputs, per_xbar)
         group_outs = [min(per_xbar, outputs - g * per_xbar) for g in range(col_groups)]
-        used = sum(group_rows) * sum(o * cells_per_weight + ref_cols for o in group_outs)
+        used = sum(group_rows) * sum(o * columns_per_weight + ref_cols for o in group_outs)
         crossbars = row_groups * col_groups
+        default_cpp = positions if style is MappingStyle.KERNEL_SPLIT else row_groups
         cpp = arch.pe.crossbars_per_pe or default_cpp
         pes = _ceil_div(crossbars, cpp)
-        staged.append(
-            dict(
-                layer=layer,
-                positions=positions,
-                channels=channels,
-                outputs=outputs,
-                row_groups=row_groups,
-                col_groups=col_groups,
-                outputs_per_crossbar=per_xbar,
-                crossbars_per_pe=cpp,
-                first_pe=pe_cursor,
-                pe_tiles=(pe_cursor + np.arange(pes)) // arch.pe.pes_per_tile,
-                used_cells=used,
-                available_cells=crossbars * rows * cols,
-            )
+        pe_tiles = (pe_cursor + np.arange(pes)) // arch.pe.pes_per_tile
+        pe_tiles.flags.writeable = False
+        staged[layer.name] = dict(
+            layer=layer,
+            style=style,
+            rows=rows,
+            positions=positions,
+            channels=channels,
+            outputs=outputs,
+            row_groups=row_groups,
+            col_groups=col_groups,
+            outputs_per_crossbar=per_xbar,
+            crossbars_per_pe=cpp,
+            first_pe=pe_cursor,
+            pe_tiles=pe_tiles,
+            used_cells=used,
+            available_cells=crossbars * rows * cols,
         )
         pe_cursor += pes
+        if not _is_ic_head(layer):
+            base_pes = pe_cursor
     tiles = _ceil_div(pe_cursor, arch.pe.pes_per_tile)
+    base_tiles = _ceil_div(base_pes, arch.pe.pes_per_tile)
     slots = tiles + 1  # + the IC / fusion-unit module
     if arch.noc.mesh_rows is not None and arch.noc.mesh_cols is not None:
         mesh = (arch.noc.mesh_rows, arch.noc.mesh_cols)
@@ -233,32 +306,18 @@ def map_network(arch: Architecture, graph: LayerGraph) -> Mapping:
                 f" unit = {slots}"
             )
     else:
-        mesh_cols = math.ceil(math.sqrt(slots))
+        mesh_cols = math.ceil(math.sqrt(base_tiles + 1))
         mesh = (_ceil_div(slots, mesh_cols), mesh_cols)
     coords = slot_coords(slots, mesh, arch.mapping.placement)
-    for s in staged:
-        s["pe_tiles"].flags.writeable = False
-    tile_coords = coords[:tiles].copy()
+    tile_slot = np.arange(tiles) + (np.arange(tiles) >= base_tiles)  # the fusion unit's slot
+    tile_coords = coords[tile_slot].copy()
     tile_coords.flags.writeable = False
     return Mapping(
         arch=arch,
         graph=graph,
-        layers=tuple(LayerMapping(**s) for s in staged),
+        layers=tuple(LayerMapping(**staged[g.name]) for g in graph.layers),
         tiles=tiles,
         mesh_shape=mesh,
         tile_coords=tile_coords,
-        fusion_unit_coord=(int(coords[tiles, 0]), int(coords[tiles, 1])),
+        fusion_unit_coord=(int(coords[base_tiles, 0]), int(coords[base_tiles, 1])),
     )
-
-
-def input_row_groups(dst: LayerMapping, channel: int, arch: Architecture) -> list[int]:
-    """Row groups of `dst` whose rows carry input channel `channel` of its producer."""
-    rows = arch.crossbar.rows
-    row_channel, positions = channel, list(range(dst.positions))
-    if dst.layer.kind is LayerKind.LINEAR:  # feature f: row channel f // 4, position f % 4
-        row_channel = channel // LINEAR_KERNEL_ROWS
-        positions = [channel % LINEAR_KERNEL_ROWS]
-    if arch.mapping.style is MappingStyle.KERNEL_SPLIT:
-        per_pos = _ceil_div(dst.channels, rows)
-        return sorted({p * per_pos + row_channel // rows for p in positions})
-    return sorted({(p * dst.channels + row_channel) // rows for p in positions})

@@ -7,21 +7,22 @@ that channel (`LayerGraph.spike_edges`; the IC + fusion unit module for a head's
 are taken as spread evenly over the output channels. Routing is XY (along the row to the
 destination column, then along the column); a route of h hops crosses h directed links.
 
-One computation (`producer_traffic`) serves both energy (`flit_hops`: flit-hops per image and
-timestep, charged per flit-hop) and timing (link loads and transfer cycles).
+One computation (`producer_traffic`, per producer and consumer) serves both energy
+(`flit_hops`: flit-hops per image and timestep, charged per flit-hop; a method pays only the
+edges it uses) and timing (link loads and transfer cycles of each producer's spikes).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from hwsim.graph import FUSION_UNIT
 from hwsim.hw.activity import LayerActivity
-from hwsim.hw.mapping import Mapping, input_row_groups
+from hwsim.hw.mapping import Mapping
 
 Coord = tuple[int, int]
 Link = tuple[Coord, Coord]
@@ -82,17 +83,45 @@ def transfer_cycles(
     return head + busiest - 1
 
 
+Edge = tuple[str, str]
+"""(producer layer, consumer layer or FUSION_UNIT): one spike edge of the graph."""
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeTraffic:
+    """One spike edge's NoC traffic per output spike of its producer (evenly spread over the
+    producer's channels): flits on each directed link, the longest route, flits x hops."""
+
+    flits_per_spike_by_link: dict[Link, float]
+    max_hops: int
+    flit_hops_per_spike: float
+
+
 @dataclass(frozen=True, slots=True)
 class ProducerTraffic:
-    """A producer's NoC traffic per output spike: `flits_per_spike_by_link` maps each directed
-    link to the flits one (evenly spread) output spike puts on it, over all its consumers;
-    `max_hops` the longest route."""
+    """A producer's NoC traffic per output spike, by consumer (`edges`), and over all of them:
+    `flits_per_spike_by_link` maps each directed link to the flits one (evenly spread) output
+    spike puts on it, `max_hops` the longest route, `flit_hops_per_spike` flits x hops."""
 
     producer: str
     flits_per_spike: int
-    flits_per_spike_by_link: dict[Link, float]
-    max_hops: int
-    flit_hops_per_spike: float  # flits x hops over every flow, per (evenly spread) spike
+    edges: dict[str, EdgeTraffic]
+
+    @property
+    def flits_per_spike_by_link(self) -> dict[Link, float]:
+        loads: dict[Link, float] = {}
+        for edge in self.edges.values():
+            for link, flits in edge.flits_per_spike_by_link.items():
+                loads[link] = loads.get(link, 0.0) + flits
+        return loads
+
+    @property
+    def max_hops(self) -> int:
+        return max((e.max_hops for e in self.edges.values()), default=0)
+
+    @property
+    def flit_hops_per_spike(self) -> float:
+        return sum(e.flit_hops_per_spike for e in self.edges.values())
 
     def transfer_cycles(self, spikes: np.ndarray, per_hop_cycles: int) -> np.ndarray:
         """Transfer cycles (module docstring) for `spikes` output spikes per image, elementwise:
@@ -105,18 +134,18 @@ class ProducerTraffic:
 
 
 def producer_traffic(mapping: Mapping) -> dict[str, ProducerTraffic]:
-    """Per producer layer with spike edges (`LayerGraph.spike_edges`): its flows, from the home
-    tile of each output channel (the tile of its column group's first crossbar) to every tile
-    holding a consumer crossbar fed by that channel (the fusion unit's slot for a head's
-    output), as link loads per output spike (module docstring)."""
+    """Per producer layer with spike edges (`LayerGraph.spike_edges`), per consumer: its flows,
+    from the home tile of each output channel (the tile of its column group's first crossbar)
+    to every tile holding a consumer crossbar fed by that channel (the fusion unit's slot for a
+    head's output), as link loads per output spike (module docstring)."""
     arch = mapping.arch
     by_name = {m.name: m for m in mapping.layers}
     coords = mapping.tile_coords
-    counts: dict[str, dict[tuple[Coord, Coord], int]] = {}
+    counts: dict[str, dict[str, dict[tuple[Coord, Coord], int]]] = {}
     for src_name, dst_name in mapping.graph.spike_edges():
         src = by_name[src_name]
         src_tiles = src.crossbar_tiles()
-        flows = counts.setdefault(src_name, {})
+        flows = counts.setdefault(src_name, {}).setdefault(dst_name, {})
         for c in range(src.outputs):
             home_tile = src_tiles[c // src.outputs_per_crossbar, 0]
             home = (int(coords[home_tile, 0]), int(coords[home_tile, 1]))
@@ -124,33 +153,45 @@ def producer_traffic(mapping: Mapping) -> dict[str, ProducerTraffic]:
                 dsts = [mapping.fusion_unit_coord]
             else:
                 dst = by_name[dst_name]
-                groups = input_row_groups(dst, c, arch)
-                tiles = np.unique(dst.crossbar_tiles()[:, groups])
+                tiles = np.unique(dst.crossbar_tiles()[:, dst.input_row_groups(c)])
                 dsts = [(int(coords[t, 0]), int(coords[t, 1])) for t in tiles]
             for d in dsts:
                 flows[(home, d)] = flows.get((home, d), 0) + 1
     out: dict[str, ProducerTraffic] = {}
-    for name, flows in counts.items():
+    for name, by_consumer in counts.items():
         src = by_name[name]
         neurons = src.outputs * src.layer.out_hw[0] * src.layer.out_hw[1]
         address_bits = max(1, math.ceil(math.log2(max(neurons, 2))))
         flits = _ceil_div(address_bits, arch.noc.flit_width_bits)
-        per_spike = [NocFlow(s, d, n / max(src.outputs, 1) * flits) for (s, d), n in flows.items()]
-        moving = [f for f in per_spike if f.src != f.dst]
-        out[name] = ProducerTraffic(
-            producer=name,
-            flits_per_spike=flits,
-            flits_per_spike_by_link=link_loads(moving),
-            max_hops=max((len(xy_links(f.src, f.dst)) for f in moving), default=0),
-            flit_hops_per_spike=sum(f.flits * len(xy_links(f.src, f.dst)) for f in moving),
-        )
+        edges = {}
+        for consumer, flows in by_consumer.items():
+            per_spike = [
+                NocFlow(s, d, n / max(src.outputs, 1) * flits) for (s, d), n in flows.items()
+            ]
+            moving = [f for f in per_spike if f.src != f.dst]
+            edges[consumer] = EdgeTraffic(
+                flits_per_spike_by_link=link_loads(moving),
+                max_hops=max((len(xy_links(f.src, f.dst)) for f in moving), default=0),
+                flit_hops_per_spike=sum(f.flits * len(xy_links(f.src, f.dst)) for f in moving),
+            )
+        out[name] = ProducerTraffic(producer=name, flits_per_spike=flits, edges=edges)
     return out
 
 
-def flit_hops(activity: LayerActivity, traffic: dict[str, ProducerTraffic]) -> np.ndarray:
+def flit_hops(
+    activity: LayerActivity,
+    traffic: dict[str, ProducerTraffic],
+    edges: Collection[Edge] | None = None,
+) -> np.ndarray:
     """(T, L) NoC flit-hops per image: output spikes x flit-hops per spike of each layer of
-    `activity` (0 for a layer that sends nothing over the NoC)."""
-    per_spike = np.array(
-        [traffic[n].flit_hops_per_spike if n in traffic else 0.0 for n in activity.layer_names]
-    )
+    `activity` over its spike edges in `edges` (None: all of them; 0 for a layer that sends
+    nothing over the NoC)."""
+    per_spike = np.zeros(len(activity.layer_names))
+    for i, name in enumerate(activity.layer_names):
+        if name in traffic:
+            per_spike[i] = sum(
+                e.flit_hops_per_spike
+                for consumer, e in traffic[name].edges.items()
+                if edges is None or (name, consumer) in edges
+            )
     return np.asarray(activity.output_spikes, np.float64) / activity.images * per_spike

@@ -5,18 +5,17 @@ All times are clock cycles of `arch.clock_mhz` (`_cycles`), converted to ns only
 (`_ns`: cycles x 1000 / clock_mhz). Activity is per image (a `LayerActivity` summed over its
 `images` is divided by `images`), so a time is the mean image's.
 
-**Stage.** Layer l at timestep t performs ops[t, l] PE operations (the charged operations:
-`LayerActivity.active_pe_ops` for the event view, every operation for SpikeSim's view, which
-`full_activity` gives). The PEs of a layer run in parallel, operations within a PE in
-sequence::
+**Stage.** Layer l at timestep t performs ops[t, l] PE operations of the mapping
+(`hwsim.hw.mapping`: output position x channel group x column group; `LayerActivity.active_pe_ops`
+for the event view, every operation for SpikeSim's view, which `full_activity` gives). The PEs of
+a layer run in parallel, operations within a PE in sequence::
 
-    stage_cycles[t, l] = ceil(ops[t, l] r_l / pes_l) * pe_cycles
+    stage_cycles[t, l] = ceil(ops[t, l] / pes_l) * pe_operation_cycles
 
-with pes_l the layer's mapped PEs. The charged operations count SpikeSim's column groups,
-ceil(C_out / crossbar.cols); physically each of the mapping's col_groups_l column groups (weight
-slices and differential pairs make them more) performs the operation, so
-r_l = col_groups_l / ceil(C_out / cols) (1 when a crossbar holds `cols` outputs). Under
-`kernel_split` with every input spiking this gives H_out W_out operations per PE.
+with pes_l the layer's mapped PEs and `Architecture.pe_operation_cycles` = timing.pe_cycles, or
+at least the adc.columns_per_adc conversion rounds of timing.cycles_per_conversion each (the
+rounds energy charges conversions for). Under `kernel_split` with every input spiking a PE
+performs H_out W_out operations.
 
 **NoC transfer.** The output spikes of layer p at timestep t travel to every consumer of its
 spike edges (`LayerGraph.spike_edges`; the IC + fusion unit for a head's Linear) as
@@ -52,16 +51,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.graph import FC_HEAD, FUSION_UNIT, LayerGraph, LayerKind
+from hwsim.graph import FC_HEAD, FUSION_UNIT, LayerKind
 from hwsim.hw.activity import LayerActivity
-from hwsim.hw.arch import Architecture
-from hwsim.hw.geometry import spikesim_geometry
-from hwsim.hw.mapping import Mapping, map_network
+from hwsim.hw.mapping import Mapping
 from hwsim.hw.noc import ProducerTraffic, producer_traffic
-
-
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def cycles_to_ns(cycles: np.ndarray | float, clock_mhz: float) -> np.ndarray:
@@ -190,41 +183,27 @@ def latency_ns(result: TimingResult, layers: Iterable[str]) -> np.ndarray:
     return cycles_to_ns(result.ready_cycles[:, idx].max(axis=1), result.clock_mhz)
 
 
-def ops_replication(arch: Architecture, mapping: Mapping) -> np.ndarray:
-    """(L,) r_l = mapped column groups / ceil(C_out / crossbar.cols) (module docstring)."""
-    out = []
-    for m in mapping.layers:
-        counted = _ceil_div(spikesim_geometry(m.layer).out_channels, arch.crossbar.cols)
-        out.append(m.col_groups / counted)
-    return np.array(out, np.float64)
-
-
 def run_timing(
-    arch: Architecture,
-    graph: LayerGraph,
+    mapping: Mapping,
     activity: LayerActivity,
-    mapping: Mapping | None = None,
     *,
     traffic: dict[str, ProducerTraffic] | None = None,
     pe_ops: np.ndarray | None = None,
 ) -> TimingResult:
-    """Timing of a run (module docstring). `activity.layer_names` must be `graph`'s names.
+    """Timing of a run on the mapped chip (module docstring). `activity.layer_names` must be
+    the mapping's layers.
 
     PE operations per image default to `activity.active_pe_ops / activity.images` (SpikeSim's
-    view: pass `full_activity(arch, graph.layers, T)`); `pe_ops` (T, L) per image overrides
-    them. `mapping` defaults to `map_network(arch, graph)`, `traffic` to its
-    `producer_traffic`.
+    view: pass `full_activity(mapping, T)`); `pe_ops` (T, L) per image overrides them.
+    `traffic` defaults to `producer_traffic(mapping)`.
     """
+    arch, graph = mapping.arch, mapping.graph
     layers = graph.layers
     names = graph.names
     if tuple(activity.layer_names) != names:
         raise ValueError(
-            f"activity layers {list(activity.layer_names)} do not match the geometry {list(names)}"
+            f"activity layers {list(activity.layer_names)} do not match the mapping {list(names)}"
         )
-    if mapping is None:
-        mapping = map_network(arch, graph)
-    elif tuple(m.name for m in mapping.layers) != names:
-        raise ValueError("the mapping's layers do not match the geometry")
     steps = activity.timesteps
     if pe_ops is None:
         ops = np.asarray(activity.active_pe_ops, np.float64) / activity.images
@@ -233,7 +212,7 @@ def run_timing(
         if ops.shape != (steps, len(layers)):
             raise ValueError(f"pe_ops: expected shape {(steps, len(layers))}, got {ops.shape}")
     pes = np.array([m.pes for m in mapping.layers], np.int64)
-    stage = stage_cycles(ops * ops_replication(arch, mapping)[None, :], pes, arch.timing.pe_cycles)
+    stage = stage_cycles(ops, pes, arch.pe_operation_cycles)
 
     spikes = np.asarray(activity.output_spikes, np.float64) / activity.images
     per_hop = arch.noc.router_latency_cycles + arch.noc.link_latency_cycles

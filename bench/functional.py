@@ -1,0 +1,110 @@
+"""Benchmark of the hardware-functional mode against the ideal engine, side by side
+(bench/README.md).
+
+    python bench/functional.py [--images 128] [--timesteps 64] [--rounds 3] [--json out.json]
+
+The shipped model (`models/vgg19.pt`: VGG19 at width 1/8, MNIST 28x28, 16 IC heads + FC) on its
+first test images, direct coding, as `hwsim run` simulates it: every head of the checkpoint.
+Two simulations per round, interleaved: the ideal engine (`hwsim.engine.simulate`, numba
+backend, as `hwsim run` traces) and the same images through the chip of
+`arch_configs/spikesim.yaml` (`hwsim.functional.simulate_hardware`: crossbars, ADC, devices;
+as `hwsim run --hardware functional` traces). Reported per round: microseconds per image-step of
+each, their ratio (the median over rounds is the result), the 1-minute load average around each
+timed run, and the hardware run's ADC clip rate; `--full-scale calibrated` times the calibrated
+ADC (its calibration batch not timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hwsim.convert import convert  # noqa: E402
+from hwsim.data import load_dataset  # noqa: E402
+from hwsim.engine import simulate  # noqa: E402
+from hwsim.functional import calibrate_hardware, simulate_hardware  # noqa: E402
+from hwsim.hw.arch import FullScale, load_arch  # noqa: E402
+from hwsim.hw.functional import FunctionalConfig, build_hardware, with_adc  # noqa: E402
+from hwsim.nets import load_checkpoint  # noqa: E402
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=str(ROOT / "models" / "vgg19.pt"))
+    p.add_argument("--arch", default=str(ROOT / "arch_configs" / "spikesim.yaml"))
+    p.add_argument("--images", type=int, default=128)
+    p.add_argument("--timesteps", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2, help="engine and crossbar-kernel threads")
+    p.add_argument("--full-scale", choices=("auto", "calibrated"), default="auto")
+    p.add_argument("--json", help="write the results here")
+    args = p.parse_args()
+
+    ckpt = load_checkpoint(args.model)
+    seed = ckpt.dataset.get("split_seed", 0)
+    train = load_dataset(ckpt.dataset["name"], "train", seed=seed)
+    test = load_dataset(ckpt.dataset["name"], "test", seed=seed)
+    snn = convert(ckpt, train)
+    x = np.ascontiguousarray(test.x[: args.images])
+    arch = with_adc(load_arch(args.arch), full_scale=FullScale(args.full_scale))
+    hw = build_hardware(snn, arch, FunctionalConfig(threads=args.threads))
+    if not hw.calibrated:
+        calibrate_hardware(hw, train.x[:16], args.timesteps)
+    steps = args.images * args.timesteps
+    # compile and warm both once
+    simulate(snn, x[:2], 2, threads=args.threads)
+    simulate_hardware(hw, x[:2], 2)
+    rounds = []
+    for r in range(args.rounds):
+        before = load()
+        t0 = time.perf_counter()
+        simulate(snn, x, args.timesteps, batch_size=args.images, threads=args.threads)
+        t1 = time.perf_counter()
+        mid = load()
+        result = simulate_hardware(hw, x, args.timesteps, batch_size=args.images)
+        t2 = time.perf_counter()
+        row = {
+            "round": r,
+            "ideal_us_per_image_step": 1e6 * (t1 - t0) / steps,
+            "functional_us_per_image_step": 1e6 * (t2 - t1) / steps,
+            "ratio": (t2 - t1) / (t1 - t0),
+            "load": [before, mid, load()],
+            "adc_clip_fraction": result.clip_fraction,
+        }
+        rounds.append(row)
+        print(
+            f"round {r}: ideal {row['ideal_us_per_image_step']:.1f} us/image-step, functional"
+            f" {row['functional_us_per_image_step']:.1f}, ratio {row['ratio']:.2f}"
+            f" (load {before:.1f} / {mid:.1f} / {row['load'][2]:.1f})"
+        )
+    summary = {
+        "model": args.model,
+        "arch": args.arch,
+        "full_scale": args.full_scale,
+        "images": args.images,
+        "timesteps": args.timesteps,
+        "threads": args.threads,
+        "median_ratio": statistics.median(r["ratio"] for r in rounds),
+        "rounds": rounds,
+    }
+    print(f"median ratio functional / ideal: {summary['median_ratio']:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

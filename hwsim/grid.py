@@ -1,0 +1,332 @@
+"""Sweeps over a grid of models x architectures x input codings x IC positions, one task per
+cell, on this machine or on a Dask cluster (docs/distributed.md).
+
+A cell is one (model, architecture, coding, IC) evaluation: `api.sweep` of that one IC, whose
+traces and tunings go to the shared trace cache. Each cell is keyed by its inputs (the model's
+and the architecture file's SHA-256, the coding, the IC and every other setting), so a cell
+is computed once whichever executor runs it, an interrupted grid resumes from its state file
+(`api.SWEEP_STATE_FILE`, one row per finished cell with its key), and a local, a cluster and a
+resumed run write the same sweep.csv byte for byte (rows in grid order, whatever order the
+cells finished in).
+
+Executors: LOCAL runs the cells one after the other in this process (no extra dependency);
+DASK submits them to a `distributed` scheduler (an existing cluster's address, or a
+LocalCluster of worker processes started here). The first cell of each model and coding
+simulates the traces; the others of that model and coding wait for it and read them from the
+cache, so a cluster never simulates the same trace twice (the cache folder must be shared by
+the workers: the same path on a shared file system).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from hwsim.api import (
+    SWEEP_STATE_FILE,
+    ProgressFn,
+    Session,
+    SweepConfig,
+    coding_from_text,
+    sweep,
+)
+from hwsim.atomic import atomic_folder
+from hwsim.convert import ConversionParams
+from hwsim.errors import HwsimError
+from hwsim.nir_io import NirOptions
+from hwsim.trace import file_sha256
+
+Row = dict[str, Any]
+"""One sweep.csv row: the cell (model, arch, coding, ic), the reference, then
+`api.SweepRow.to_dict()`."""
+
+
+class Executor(StrEnum):
+    """Where the cells run."""
+
+    LOCAL = "local"  # one after the other, in this process
+    DASK = "dask"  # as tasks of a Dask distributed scheduler
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One evaluation of the grid: `model` on `arch` with input coding `coding` (as given on
+    the command line: direct, poisson, weighted:K), IC at block `ic`."""
+
+    model: Path
+    arch: Path
+    coding: str
+    ic: int
+
+    def config(self, template: SweepConfig, seed: int) -> SweepConfig:
+        """The one-IC sweep this cell is (`template` with this cell's files and coding)."""
+        sim = dataclasses.replace(template.sim, coding=coding_from_text(self.coding, seed))
+        return dataclasses.replace(
+            template, model=self.model, arch=self.arch, sim=sim, ic_positions=(self.ic,)
+        )
+
+    def key(self, settings: str) -> str:
+        """SHA-256 of the cell's inputs: file contents, coding, IC and `settings` (the digest
+        of everything else, `settings_digest`)."""
+        ident = {
+            "model_sha256": file_sha256(self.model),
+            "arch_sha256": file_sha256(self.arch),
+            "coding": self.coding,
+            "ic": self.ic,
+            "settings": settings,
+        }
+        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """A grid sweep: every model x arch x coding x IC position. `ic_positions` None: every IC
+    of each model. `template` holds the other settings (its model, arch, coding and IC
+    positions are replaced per cell); `seed` seeds Poisson codings."""
+
+    models: tuple[Path, ...]
+    archs: tuple[Path, ...]
+    codings: tuple[str, ...]
+    template: SweepConfig
+    ic_positions: tuple[int, ...] | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for what, values in (("--model", self.models), ("--arch", self.archs)):
+            if not values:
+                raise HwsimError(f"{what}: give at least one")
+            if len(set(values)) != len(values):
+                raise HwsimError(f"{what}: {', '.join(map(str, values))} names one twice")
+        if not self.codings or len(set(self.codings)) != len(self.codings):
+            raise HwsimError(f"--coding {', '.join(self.codings)}: give distinct codings")
+        for coding in self.codings:
+            coding_from_text(coding, self.seed)  # refuses a malformed coding up front
+        for arch in self.archs:
+            if not Path(arch).is_file():
+                raise HwsimError(f"--arch {arch}: no such architecture file")
+
+
+def settings_digest(template: SweepConfig) -> str:
+    """SHA-256 of every setting but the per-cell ones (model, arch, coding, IC positions)."""
+    d = asdict(template)
+    for key in ("model", "arch", "ic_positions"):
+        d.pop(key)
+    d["sim"].pop("coding")
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@lru_cache(maxsize=4)
+def _session(
+    model: Path, sha256: str, data_root: str | None, conversion: ConversionParams, nir: NirOptions
+) -> Session:
+    """An open session per model file content and settings, kept for the life of the process
+    (a worker converts each model once, however many of its cells it runs)."""
+    del sha256  # part of the cache key only: a changed file is opened afresh
+    return Session.open(model, data_root, conversion, nir)
+
+
+def evaluate_cell(cell: Cell, template: SweepConfig, seed: int, after: object = None) -> Row:
+    """The sweep.csv row of one cell (runs in a worker). `after`: the row of the cell that
+    simulated this cell's traces, passed only so that the scheduler runs this one later."""
+    del after
+    cfg = cell.config(template, seed)
+    session = _session(
+        cfg.model, file_sha256(cfg.model), cfg.data_root, cfg.sim.conversion, cfg.nir
+    )
+    row = sweep(cfg, None, session=session).rows[0]
+    reference = "ann" if session.ckpt is not None else "snn_final_timestep"
+    head = {"model": str(cell.model), "arch": str(cell.arch), "coding": cell.coding}
+    return {**head, "ic": cell.ic, "reference": reference, **row.to_dict()}
+
+
+def grid_cells(cfg: GridConfig) -> list[Cell]:
+    """The cells in grid order (model, arch, coding, IC), each model's IC positions checked
+    against its heads before anything runs."""
+    t = cfg.template
+    cells = []
+    for model in cfg.models:
+        spec = Session.open(model, t.data_root, t.sim.conversion, t.nir).spec
+        ics = spec.ic_positions if cfg.ic_positions is None else cfg.ic_positions
+        missing = [p for p in ics if p not in spec.ic_positions]
+        if missing:
+            raise HwsimError(
+                f"{model}: no IC head at block(s) {', '.join(map(str, missing))}; it has ICs"
+                f" at {', '.join(map(str, spec.ic_positions)) or 'none'}"
+            )
+        if not ics:
+            raise HwsimError(f"{model}: no IC heads to sweep")
+        cells += [Cell(model, a, c, ic) for a in cfg.archs for c in cfg.codings for ic in ics]
+    return cells
+
+
+def grid_state(out_dir: Path, keys: set[str]) -> dict[str, Row]:
+    """Rows an interrupted grid left in out_dir whose cell key is among `keys`."""
+    path = out_dir / SWEEP_STATE_FILE
+    if not path.is_file():
+        return {}
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        rows = {str(r.pop("cell_key")): r for r in frame.to_dict("records")}
+    except (ValueError, KeyError, pd.errors.ParserError) as e:
+        raise HwsimError(
+            f"{path}: a damaged sweep state file ({e}); delete it to start the sweep afresh"
+        ) from None
+    return {k: r for k, r in rows.items() if k in keys}
+
+
+@dataclass(frozen=True)
+class GridResult:
+    rows: list[Row]  # in grid order
+    resumed: int  # rows taken from an interrupted grid's state file
+    paths: list[Path]  # files written into the output folder
+    seconds: float  # wall time of the cells run now
+
+
+def run_grid(
+    cfg: GridConfig,
+    out_dir: Path | None = None,
+    *,
+    executor: Executor = Executor.LOCAL,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    on_row: Callable[[Row], None] | None = None,
+    progress: ProgressFn | None = None,
+) -> GridResult:
+    """Evaluate every cell of the grid, those of an interrupted run with the same inputs
+    excepted (read from out_dir's state file). With `out_dir`, each finished row is added to
+    the state file at once, and at the end sweep.csv (grid order) and one R-by-IC figure per
+    model x arch x coding replace the folder's contents.
+
+    `scheduler`: the address of a running Dask scheduler (tcp://host:8786); None with
+    Executor.DASK starts a LocalCluster of `workers` processes (None: one per CPU).
+    """
+    import time
+
+    cells = grid_cells(cfg)
+    settings = settings_digest(cfg.template)
+    keys = [c.key(settings) for c in cells]
+    done = grid_state(out_dir, set(keys)) if out_dir is not None else {}
+    resumed = len(done)
+    todo = [(k, c) for k, c in zip(keys, cells, strict=True) if k not in done]
+    start = time.perf_counter()
+
+    def finished(key: str, row: Row) -> None:
+        done[key] = row
+        if out_dir is not None:
+            _write_state(out_dir, done)
+        if on_row is not None:
+            on_row(row)
+        if progress is not None:
+            progress("cells", len(done) - resumed, len(todo))
+
+    if progress is not None:
+        progress("cells", 0, len(todo))
+    if executor is Executor.LOCAL:
+        for key, cell in todo:
+            finished(key, evaluate_cell(cell, cfg.template, cfg.seed))
+    elif todo:
+        _run_dask(todo, cfg, scheduler, workers, finished)
+    seconds = time.perf_counter() - start
+    rows = [done[k] for k in keys]
+    paths: list[Path] = []
+    if out_dir is not None:
+        paths = _write_results(out_dir, rows)
+    return GridResult(rows, resumed, paths, seconds)
+
+
+def _write_state(out_dir: Path, done: dict[str, Row]) -> None:
+    import pandas as pd
+
+    from hwsim.report import write_csv
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame([{**row, "cell_key": key} for key, row in done.items()])
+    write_csv(frame, out_dir / SWEEP_STATE_FILE)
+
+
+def _write_results(out_dir: Path, rows: list[Row]) -> list[Path]:
+    """sweep.csv and one figure per model x arch x coding, replacing out_dir as a whole."""
+    import pandas as pd
+
+    from hwsim.report import sweep_figures, write_csv
+
+    frame = pd.DataFrame(rows)
+    combos = list(dict.fromkeys(zip(frame["model"], frame["arch"], frame["coding"], strict=True)))
+    names: list[str] = []
+    with atomic_folder(out_dir) as tmp:
+        write_csv(frame, tmp / "sweep.csv")
+        names.append("sweep.csv")
+        for i, (model, arch, coding) in enumerate(combos):
+            part = frame[
+                (frame["model"] == model) & (frame["arch"] == arch) & (frame["coding"] == coding)
+            ]
+            stem = "sweep" if len(combos) == 1 else f"sweep-{i + 1}"
+            title = f"{Path(model).name}, {Path(arch).stem}, {coding}"
+            names += [p.name for p in sweep_figures(part, tmp / stem, title)]
+    return [out_dir / n for n in names]
+
+
+@contextmanager
+def _dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    """A distributed Client on `scheduler`, or on a LocalCluster of worker processes."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise HwsimError(
+            "--executor dask needs Dask's distributed scheduler: pip install 'hwsim[dask]'"
+        ) from None
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as e:
+            raise HwsimError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+        with client:
+            yield client
+        return
+    n = workers or os.cpu_count() or 1
+    with (
+        LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def _run_dask(
+    todo: list[tuple[str, Cell]],
+    cfg: GridConfig,
+    scheduler: str | None,
+    workers: int | None,
+    finished: Callable[[str, Row], None],
+) -> None:
+    """Submit every cell: the first of each model and coding (it simulates the tuning trace)
+    first, then the first of each of its architectures (the test trace, which the event
+    energy model simulates per crossbar geometry), then the rest."""
+    from distributed import as_completed
+
+    with _dask_client(scheduler, workers) as client:
+        leaders: dict[tuple[Any, ...], Any] = {}
+        futures = {}
+        for key, cell in todo:
+            by_coding, by_arch = (cell.model, cell.coding), (cell.model, cell.coding, cell.arch)
+            after = leaders.get(by_arch, leaders.get(by_coding))
+            future = client.submit(
+                evaluate_cell, cell, cfg.template, cfg.seed, after, key=f"hwsim-cell-{key}"
+            )
+            leaders.setdefault(by_coding, future)
+            leaders.setdefault(by_arch, future)
+            futures[future] = key
+        for future in as_completed(futures):
+            finished(futures[future], future.result())

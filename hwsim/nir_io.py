@@ -1,0 +1,982 @@
+"""NIR interchange: a Neuromorphic Intermediate Representation graph <-> hwsim's layer graph.
+
+`read_nir` / `import_graph` turn a NIR graph (the `nir` package, HDF5 `.nir` files written by
+snntorch, sinabs, norse, spikingjelly, Lava) into a `SpikingNetwork` whose `LayerGraph` every
+stage reads; `write_nir` / `export_graph` do the reverse. docs/nir.md is the user's guide.
+
+What maps onto what (one hwsim layer = the weight path between two IF populations):
+
+| NIR path between IF nodes (or from the Input)         | hwsim layer                         |
+|-------------------------------------------------------|-------------------------------------|
+| Conv2d                                                | conv                                |
+| [Flatten] Affine/Linear on a vector                   | linear                              |
+| [Flatten] Affine/Linear on a (C, H, W) map            | conv whose kernel is the whole map  |
+| global AvgPool2d                                      | gap (its own IF population)         |
+| global AvgPool2d/SumPool2d, [Flatten], Affine/Linear  | conv, kernel the map, W / (H W) avg |
+
+Several paths into one IF node are summed there (a residual join): the path from the deepest
+source sends the population's spikes, the others are `skip` layers. Every Output node must read
+an IF node with one class per neuron; `fc_output` names the final classifier (default: the
+deepest Output), the other Outputs are internal classifiers (ICs), numbered by the backbone
+block of the population they tap, as hwsim's zoo numbers them.
+
+Neuron conventions (NIR 1.0's `IF`, read from `nir.IF`): dv/dt = R I; z = [v > v_threshold];
+v <- v_reset when z. hwsim's neuron (docs/engine.md): V <- V + I; s = [V >= theta];
+V <- V - theta s, and one timestep of delay per layer. The importer reads an IF node as hwsim's
+neuron: a step integrates r I (dt = 1), reset is by subtraction of the threshold, which needs
+v_reset = 0 (a nonzero reset potential is refused), and r / v_threshold is folded into the
+weights of the layers that drive the population (exactly, without rescaling, when every IF has
+r = 1 and one common threshold, which then becomes the engine's theta). Spikes can differ from
+a literal reading of NIR's IF where the membrane sits exactly at the threshold (NIR: no spike;
+hwsim: spike) and where a spike overshoots the threshold (reset to 0 drops the excess,
+subtraction keeps it); docs/nir.md lists what each peer does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from hwsim import __version__
+from hwsim.atomic import atomic_path
+from hwsim.convert import ConversionParams, SpikingNetwork, Weights
+from hwsim.errors import HwsimError
+from hwsim.graph import (
+    FC_HEAD,
+    FUSION_UNIT,
+    GraphError,
+    Layer,
+    LayerGraph,
+    LayerKind,
+    Role,
+    Shape,
+    head_tag,
+)
+
+if TYPE_CHECKING:  # nir is an optional extra: imported where a NIR file is read or written
+    import nir
+
+NIR_SUFFIX = ".nir"
+
+SUPPORTED_NODES = (
+    "Input, Output, Conv2d, Affine, Linear, IF, Flatten, and global AvgPool2d/SumPool2d"
+)
+"""The NIR node kinds hwsim simulates (named in every refusal)."""
+
+_REFUSED_KINDS: dict[str, str] = {
+    "LIF": "a leaky neuron (its membrane decays with tau); hwsim's neurons are IF, without leak",
+    "CubaLIF": "a current-based leaky neuron (synaptic and membrane decay); hwsim's are IF",
+    "LI": "a leaky integrator without spikes; hwsim's neurons are IF and spike",
+    "CubaLI": "a current-based leaky integrator without spikes; hwsim's neurons are IF",
+    "I": "an integrator without spikes; hwsim's neurons are IF and spike",
+    "NIRGraph": "a nested subgraph (how recurrent layers are exported); hwsim is feed-forward",
+    "Delay": "a synaptic delay; hwsim's only delay is its fixed one step per layer",
+    "Threshold": "a stateless threshold without integration; hwsim's neurons are IF",
+    "Scale": "an element-wise scale; fold it into the weights of the layer before it",
+    "Conv1d": "a 1-d convolution; hwsim maps 2-d convolutions",
+}
+
+
+class NirError(HwsimError):
+    """A NIR file or graph hwsim cannot import or export; the message names the node."""
+
+
+@dataclass(frozen=True)
+class NirOptions:
+    """How a NIR model is used: the dataset whose images and classes it is run on (a NIR file
+    carries no data), and the Output node that is the final classifier (None: the deepest)."""
+
+    dataset: str | None = None
+    fc_output: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportedSpec:
+    """What hwsim knows of an imported network: the counterpart of the zoo's `NetSpec`.
+
+    `outputs` pairs every classifier head with the NIR Output node it comes from; `ic_positions`
+    are the ICs' tap blocks (`LayerGraph` numbering).
+    """
+
+    name: str
+    input_shape: Shape
+    num_classes: int
+    layer_graph: LayerGraph
+    outputs: tuple[tuple[int, str], ...]
+
+    @property
+    def ic_positions(self) -> tuple[int, ...]:
+        return tuple(sorted(h for h, _ in self.outputs if h != FC_HEAD))
+
+    @property
+    def head_positions(self) -> tuple[int, ...]:
+        """Classifier heads: IC tap blocks, then FC_HEAD."""
+        return (*self.ic_positions, FC_HEAD)
+
+    def graph(self) -> LayerGraph:
+        return self.layer_graph
+
+    def output_name(self, head: int) -> str:
+        return dict(self.outputs)[head]
+
+    def with_heads(self, heads: Iterable[int]) -> ImportedSpec:
+        """The network with only the given heads (as `LayerGraph.with_heads`)."""
+        graph = self.layer_graph.with_heads(heads)
+        keep = set(graph.heads)
+        outputs = tuple((h, n) for h, n in self.outputs if h in keep)
+        return ImportedSpec(self.name, self.input_shape, self.num_classes, graph, outputs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description (part of the converted network's fingerprint)."""
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "outputs": [list(o) for o in self.outputs],
+            "layers": [asdict(layer) for layer in self.layer_graph.layers],
+        }
+
+
+def is_nir_path(path: str | Path) -> bool:
+    """Whether `--model path` names a NIR file (by its suffix, `.nir`)."""
+    return Path(path).suffix.lower() == NIR_SUFFIX
+
+
+def _nir_module():
+    try:
+        import nir
+    except ImportError:
+        raise NirError(
+            "NIR files need the `nir` package: pip install 'hwsim[nir]' (or pip install nir)"
+        ) from None
+    return nir
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_nir(
+    path: str | Path,
+    options: NirOptions = NirOptions(),
+    *,
+    input_shape: Shape | None = None,
+    num_classes: int | None = None,
+    v0: float = 0.0,
+) -> SpikingNetwork:
+    """The network of the NIR file at `path` (see `import_graph`); every error names the file."""
+    nir = _nir_module()
+    path = Path(path)
+    if not path.is_file():
+        raise NirError(f"{path}: no such NIR file")
+    try:
+        graph = nir.read(path, type_check=False)  # hwsim checks shapes itself, naming nodes
+    except Exception as e:  # h5py and nir raise many types for foreign or damaged files
+        raise NirError(f"{path}: not a readable NIR file ({type(e).__name__}: {e})") from None
+    try:
+        return import_graph(
+            graph,
+            name=path.stem,
+            fc_output=options.fc_output,
+            input_shape=input_shape,
+            num_classes=num_classes,
+            v0=v0,
+        )
+    except NirError as e:
+        raise NirError(f"{path}: {e}") from None
+
+
+def _array(value: Any, dtype: type = np.float64) -> np.ndarray:
+    """A node parameter (numpy array, torch tensor, list or scalar) as a numpy array."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=dtype)
+
+
+def _pair(value: Any, what: str, node: str) -> tuple[int, int]:
+    """An int or a pair of ints (stride, padding, kernel) as (h, w)."""
+    v = _array(value, np.float64).reshape(-1)
+    if v.size == 1:
+        v = np.repeat(v, 2)
+    if v.size != 2 or not np.all(v == np.round(v)):
+        raise NirError(f"node {node!r}: {what} {value!r} is not an integer or a pair of them")
+    return int(v[0]), int(v[1])
+
+
+def _kind(node: Any) -> str:
+    return type(node).__name__
+
+
+_SYNAPTIC = ("Conv2d", "Affine", "Linear", "AvgPool2d", "SumPool2d", "Flatten")
+
+
+@dataclass(frozen=True)
+class _Path:
+    """The synaptic nodes between a source (an IF node, or None: the network input) and an
+    IF node, in forward order."""
+
+    source: str | None
+    nodes: tuple[str, ...]
+    target: str
+
+
+def _topological(nodes: dict[str, Any], edges: Sequence[tuple[str, str]]) -> list[str]:
+    """Node names in a topological order (ties in the graph's node order); a cycle is refused
+    naming one of its edges."""
+    succ: dict[str, list[str]] = {n: [] for n in nodes}
+    indeg = dict.fromkeys(nodes, 0)
+    for a, b in edges:
+        succ[a].append(b)
+        indeg[b] += 1
+    ready = [n for n in nodes if indeg[n] == 0]
+    order: list[str] = []
+    while ready:
+        n = ready.pop(0)
+        order.append(n)
+        for m in succ[n]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                ready.append(m)
+    if len(order) == len(nodes):
+        return order
+    left = [n for n in nodes if n not in set(order)]
+    state: dict[str, int] = {}  # 1: on the DFS stack, 2: done
+
+    def back_edge(n: str) -> tuple[str, str] | None:
+        state[n] = 1
+        for m in succ[n]:
+            if state.get(m) == 1:
+                return n, m
+            if m not in state and (found := back_edge(m)) is not None:
+                return found
+        state[n] = 2
+        return None
+
+    edge = next(e for n in left if n not in state and (e := back_edge(n)) is not None)
+    raise NirError(
+        f"recurrent edge {edge[0]!r} -> {edge[1]!r} (a cycle); hwsim simulates feed-forward"
+        " networks only"
+    )
+
+
+def _check_kinds(nodes: dict[str, Any]) -> None:
+    for name, node in nodes.items():
+        kind = _kind(node)
+        if kind in _REFUSED_KINDS:
+            raise NirError(
+                f"node {name!r} is a {kind}: {_REFUSED_KINDS[kind]}. Supported: {SUPPORTED_NODES}"
+            )
+        if kind not in (*_SYNAPTIC, "IF", "Input", "Output"):
+            raise NirError(
+                f"node {name!r} is a {kind}, unknown to hwsim. Supported: {SUPPORTED_NODES}"
+            )
+
+
+def _input_shape(name: str, node: Any, dataset_shape: Shape | None) -> Shape:
+    """The network input as (C, H, W): the Input node's shape, or, for a flat Input, the
+    dataset's image shape with as many values."""
+    raw = node.input_type.get("input")
+    shape = tuple(int(v) for v in _array(raw, np.int64).reshape(-1)) if raw is not None else ()
+    if len(shape) == 3:
+        if dataset_shape is not None and shape != tuple(dataset_shape):
+            raise NirError(
+                f"Input {name!r} has shape {shape} but the dataset's images are {dataset_shape}"
+            )
+        return shape  # type: ignore[return-value]
+    if dataset_shape is not None and shape and int(np.prod(shape)) == int(np.prod(dataset_shape)):
+        return dataset_shape
+    raise NirError(
+        f"Input {name!r} has shape {shape or 'unknown'}: hwsim needs images (C, H, W), or a"
+        " flat input as large as the --dataset images"
+    )
+
+
+@dataclass
+class _Draft:
+    """A layer being built: its geometry, float32 weights and where it reads and writes."""
+
+    name: str
+    kind: LayerKind
+    in_shape: Shape
+    out_shape: Shape
+    kernel: tuple[int, int]
+    stride: int
+    padding: int
+    source: str | None  # an IF node, None for the network input
+    target: str  # the IF node it drives
+    weight: np.ndarray | None
+    bias: np.ndarray | None
+
+
+def _conv_geometry(name: str, node: Any, in_shape: Shape) -> tuple[int, int]:
+    """(stride, padding) of a Conv2d hwsim can map, refusing the others."""
+    groups = int(_array(node.groups, np.int64).reshape(-1)[0])
+    if groups != 1:
+        raise NirError(f"Conv2d {name!r}: groups = {groups}; hwsim maps dense convolutions only")
+    if _pair(node.dilation, "dilation", name) != (1, 1):
+        raise NirError(f"Conv2d {name!r}: dilation {node.dilation!r}; hwsim needs dilation 1")
+    sh, sw = _pair(node.stride, "stride", name)
+    if sh != sw:
+        raise NirError(f"Conv2d {name!r}: stride ({sh}, {sw}); hwsim needs equal strides")
+    kh, kw = _array(node.weight).shape[2:]
+    padding = node.padding
+    if isinstance(padding, bytes):
+        padding = padding.decode()
+    if isinstance(padding, str):
+        if padding == "valid":
+            return sh, 0
+        if padding == "same" and sh == 1 and kh == kw and kh % 2 == 1:
+            return sh, (kh - 1) // 2
+        raise NirError(
+            f"Conv2d {name!r}: padding {padding!r} with a {kh}x{kw} kernel and stride {sh};"
+            " hwsim needs one symmetric padding"
+        )
+    ph, pw = _pair(padding, "padding", name)
+    if ph != pw:
+        raise NirError(f"Conv2d {name!r}: padding ({ph}, {pw}); hwsim needs equal padding")
+    return sh, ph
+
+
+def _global_pool(name: str, node: Any, in_shape: tuple[int, ...]) -> None:
+    """Refuse a pooling node that does not cover its whole input map."""
+    if len(in_shape) != 3:
+        raise NirError(f"{_kind(node)} {name!r} reads a {in_shape} vector, not a (C, H, W) map")
+    kernel = _pair(node.kernel_size, "kernel_size", name)
+    padding = _pair(node.padding, "padding", name)
+    if kernel != tuple(in_shape[1:]) or padding != (0, 0):
+        raise NirError(
+            f"{_kind(node)} {name!r}: kernel {kernel}, padding {padding} on a"
+            f" {in_shape[1]}x{in_shape[2]} map; hwsim supports only global pooling (kernel ="
+            " the whole map, padding 0)"
+        )
+
+
+def _as_shape(shape: tuple[int, ...]) -> Shape:
+    """A NIR tensor shape as hwsim's (C, H, W): a vector (F,) is (F, 1, 1)."""
+    return (shape[0], 1, 1) if len(shape) == 1 else (shape[0], shape[1], shape[2])
+
+
+def _translate(
+    path: _Path,
+    nodes: dict[str, Any],
+    shapes: dict[str, tuple[int, ...]],
+    flat_sources: set[str],
+    input_name: str,
+) -> _Draft:
+    """The hwsim layer of one weight path (see the module's table), or a refusal."""
+    src_shape = shapes[path.source if path.source is not None else input_name]
+    src_flat = path.source in flat_sources or len(src_shape) == 1
+    ops = [n for n in path.nodes if _kind(nodes[n]) != "Flatten"]
+    kinds = [_kind(nodes[n]) for n in ops]
+    flattened = len(ops) != len(path.nodes)
+    in_shape = _as_shape(src_shape)
+    c, h, w = in_shape
+    where = f"{path.source or 'the input'} -> IF {path.target!r}"
+    if kinds == ["Conv2d"] and not flattened and not src_flat:
+        node = nodes[ops[0]]
+        weight = _array(node.weight, np.float32)
+        stride, pad = _conv_geometry(ops[0], node, in_shape)
+        kh, kw = weight.shape[2:]
+        if weight.shape[1] != c:
+            raise NirError(
+                f"Conv2d {ops[0]!r}: {weight.shape[1]} input channels, its input has {c}"
+            )
+        ho, wo = _hw(h, w, kh, kw, stride, pad)
+        return _Draft(
+            ops[0],
+            LayerKind.CONV,
+            in_shape,
+            (weight.shape[0], ho, wo),
+            (kh, kw),
+            stride,
+            pad,
+            path.source,
+            path.target,
+            weight,
+            _bias(node, weight.shape[0]),
+        )
+    if kinds in (["Affine"], ["Linear"]):
+        node = nodes[ops[0]]
+        weight = _array(node.weight, np.float32)
+        if weight.ndim != 2 or weight.shape[1] != c * h * w:
+            raise NirError(
+                f"{kinds[0]} {ops[0]!r}: weight {weight.shape} on an input of {c * h * w} values"
+            )
+        out = (weight.shape[0], 1, 1)
+        bias = _bias(node, weight.shape[0])
+        if src_flat:
+            return _Draft(
+                ops[0],
+                LayerKind.LINEAR,
+                (c * h * w, 1, 1),
+                out,
+                (1, 1),
+                1,
+                0,
+                path.source,
+                path.target,
+                weight,
+                bias,
+            )
+        return _Draft(
+            ops[0],
+            LayerKind.CONV,
+            in_shape,
+            out,
+            (h, w),
+            1,
+            0,
+            path.source,
+            path.target,
+            weight.reshape(-1, c, h, w),
+            bias,
+        )
+    if kinds == ["AvgPool2d"] and not src_flat:
+        _global_pool(ops[0], nodes[ops[0]], src_shape)
+        return _Draft(
+            ops[0],
+            LayerKind.GAP,
+            in_shape,
+            (c, 1, 1),
+            (h, w),
+            1,
+            0,
+            path.source,
+            path.target,
+            None,
+            None,
+        )
+    if (
+        len(kinds) == 2
+        and kinds[0] in ("AvgPool2d", "SumPool2d")
+        and kinds[1] in ("Affine", "Linear")
+    ):
+        _global_pool(ops[0], nodes[ops[0]], src_shape)
+        node = nodes[ops[1]]
+        weight = _array(node.weight, np.float64)
+        if weight.ndim != 2 or weight.shape[1] != c:
+            raise NirError(
+                f"{kinds[1]} {ops[1]!r}: weight {weight.shape} after pooling {c} channels"
+            )
+        scale = 1.0 / (h * w) if kinds[0] == "AvgPool2d" else 1.0
+        full = np.broadcast_to((weight * scale)[:, :, None, None], (weight.shape[0], c, h, w))
+        return _Draft(
+            ops[1],
+            LayerKind.CONV,
+            in_shape,
+            (weight.shape[0], 1, 1),
+            (h, w),
+            1,
+            0,
+            path.source,
+            path.target,
+            np.ascontiguousarray(full, np.float32),
+            _bias(node, weight.shape[0]),
+        )
+    if kinds == ["SumPool2d"]:
+        raise NirError(
+            f"SumPool2d {ops[0]!r} feeds IF {path.target!r} directly; hwsim's pooling layer"
+            " averages (use AvgPool2d, or follow the SumPool2d with an Affine/Linear)"
+        )
+    chain = " -> ".join(f"{_kind(nodes[n])} {n!r}" for n in path.nodes) or "nothing"
+    raise NirError(
+        f"the path {where} is {chain}; hwsim maps one Conv2d (on a map), one [Flatten] Affine/"
+        "Linear, one global AvgPool2d, or a global pooling then an Affine/Linear between IF"
+        " populations"
+    )
+
+
+def _hw(h: int, w: int, kh: int, kw: int, stride: int, pad: int) -> tuple[int, int]:
+    return (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+
+
+def _bias(node: Any, n: int) -> np.ndarray:
+    bias = getattr(node, "bias", None)
+    if bias is None:
+        return np.zeros(n, np.float32)
+    b = _array(bias, np.float32).reshape(-1)
+    if b.shape != (n,):
+        raise NirError(f"node bias {b.shape} does not match {n} outputs")
+    return b
+
+
+def _propagate_shapes(
+    nodes: dict[str, Any],
+    order: list[str],
+    preds: dict[str, list[str]],
+    input_name: str,
+    input_shape: Shape,
+) -> dict[str, tuple[int, ...]]:
+    """Each node's output shape, from the input through the graph (refusing mismatches)."""
+    shapes: dict[str, tuple[int, ...]] = {input_name: tuple(input_shape)}
+    for name in order:
+        node, kind = nodes[name], _kind(nodes[name])
+        if name == input_name:
+            continue
+        if kind == "Input":
+            raise NirError(f"a second Input node {name!r}; hwsim networks have one input")
+        if not preds[name]:
+            raise NirError(f"{kind} {name!r} has no input edge")
+        if kind != "IF" and len(preds[name]) > 1:
+            raise NirError(
+                f"{kind} {name!r} sums {len(preds[name])} inputs ({', '.join(preds[name])});"
+                " hwsim sums inputs only at IF neurons"
+            )
+        ins = [shapes[p] for p in preds[name]]
+        x = ins[0]
+        if kind == "Conv2d":
+            if len(x) != 3:
+                raise NirError(f"Conv2d {name!r} reads a vector {x}; it needs a (C, H, W) map")
+            weight = _array(node.weight)
+            stride, pad = _conv_geometry(name, node, _as_shape(x))
+            kh, kw = weight.shape[2:]
+            shapes[name] = (weight.shape[0], *_hw(x[1], x[2], kh, kw, stride, pad))
+        elif kind in ("Affine", "Linear"):
+            shapes[name] = (_array(node.weight).shape[0],)
+        elif kind == "Flatten":
+            start, end = (
+                int(_array(v, np.int64).reshape(-1)[0]) for v in (node.start_dim, node.end_dim)
+            )
+            if (start % len(x), end % len(x)) != (0, len(x) - 1):
+                raise NirError(
+                    f"Flatten {name!r} flattens dims {start}..{end} of a {x} tensor; hwsim needs"
+                    " a whole flatten (start_dim 0, end_dim -1; NIR shapes have no batch dim)"
+                )
+            shapes[name] = (int(np.prod(x)),)
+        elif kind in ("AvgPool2d", "SumPool2d"):
+            _global_pool(name, node, x)
+            shapes[name] = (x[0], 1, 1)
+        elif kind == "IF":
+            sizes = {int(np.prod(s)) for s in ins}
+            if len(sizes) != 1:
+                raise NirError(f"IF {name!r} sums inputs of different sizes {ins}")
+            shapes[name] = max(ins, key=len)
+        else:  # Output
+            shapes[name] = x
+    return shapes
+
+
+def _neuron_gain(name: str, node: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """r / v_threshold of an IF node per neuron, refusing what hwsim's neuron cannot do."""
+    size = int(np.prod(shape))
+    r, thr = _array(node.r), _array(node.v_threshold)
+    reset = _array(node.v_reset if node.v_reset is not None else 0.0)
+    for what, v in (("r", r), ("v_threshold", thr), ("v_reset", reset)):
+        if v.size not in (1, size):
+            raise NirError(f"IF {name!r}: {what} has {v.size} values for {size} neurons")
+    if np.any(reset != 0):
+        raise NirError(
+            f"IF {name!r}: v_reset = {float(reset.reshape(-1)[np.flatnonzero(reset)[0]]):g};"
+            " hwsim resets by subtracting the threshold, which needs v_reset = 0 (a reset to"
+            " another potential is not simulated)"
+        )
+    if not (np.all(np.isfinite(r)) and np.all(r > 0)):
+        raise NirError(f"IF {name!r}: r must be finite and > 0")
+    if not (np.all(np.isfinite(thr)) and np.all(thr > 0)):
+        raise NirError(f"IF {name!r}: v_threshold must be finite and > 0")
+    return np.broadcast_to((r / thr).reshape(-1), (size,)).astype(np.float64)
+
+
+def import_graph(
+    graph: nir.NIRGraph,
+    *,
+    name: str = "nir",
+    fc_output: str | None = None,
+    input_shape: Shape | None = None,
+    num_classes: int | None = None,
+    v0: float = 0.0,
+) -> SpikingNetwork:
+    """A NIR graph as hwsim's `SpikingNetwork` (spec: `ImportedSpec`), or `NirError` naming
+    the node hwsim cannot simulate and what it supports.
+
+    `input_shape` and `num_classes`: the dataset's, checked against the graph (None: not
+    checked; a flat Input then needs `input_shape`). `v0`: initial membrane potential (NIR
+    has none; hwsim's default is 0).
+    """
+    nodes: dict[str, Any] = dict(graph.nodes)
+    edges = [(str(a), str(b)) for a, b in graph.edges]
+    for a, b in edges:
+        for n in (a, b):
+            if n not in nodes:
+                raise NirError(f"edge {a!r} -> {b!r} names a node {n!r} the graph lacks")
+    _check_kinds(nodes)
+    if FUSION_UNIT in nodes:
+        raise NirError(f"node name {FUSION_UNIT!r} is reserved by hwsim; rename the node")
+    order = _topological(nodes, edges)
+    preds: dict[str, list[str]] = {n: [] for n in nodes}
+    succs: dict[str, list[str]] = {n: [] for n in nodes}
+    for a, b in edges:
+        preds[b].append(a)
+        succs[a].append(b)
+    inputs = [n for n in nodes if _kind(nodes[n]) == "Input"]
+    if len(inputs) != 1:
+        raise NirError(f"{len(inputs)} Input nodes; hwsim networks have exactly one")
+    input_name = inputs[0]
+    shape_in = _input_shape(input_name, nodes[input_name], input_shape)
+    shapes = _propagate_shapes(nodes, order, preds, input_name, shape_in)
+    outputs = [n for n in order if _kind(nodes[n]) == "Output"]
+    if not outputs:
+        raise NirError("no Output node; hwsim needs at least the final classifier's")
+
+    # weight paths into every IF node, in topological order
+    ifs = [n for n in order if _kind(nodes[n]) == "IF"]
+    drafts: list[_Draft] = []
+    flat: set[str] = set()
+    for target in ifs:
+        for pred in preds[target]:
+            chain: list[str] = []
+            cur = pred
+            while _kind(nodes[cur]) in _SYNAPTIC:
+                if len(succs[cur]) > 1:
+                    raise NirError(
+                        f"{_kind(nodes[cur])} {cur!r} feeds {', '.join(succs[cur])}; hwsim needs"
+                        " IF neurons after each weight layer before its output branches"
+                    )
+                chain.insert(0, cur)
+                cur = preds[cur][0]
+            source = None if cur == input_name else cur
+            if not chain:
+                raise NirError(
+                    f"IF {target!r} reads {'the input' if source is None else f'IF {cur!r}'}"
+                    " directly; hwsim needs a weight layer (Conv2d, Affine, pooling) between"
+                )
+            draft = _translate(_Path(source, tuple(chain), target), nodes, shapes, flat, input_name)
+            if int(np.prod(draft.out_shape)) != int(np.prod(shapes[target])):
+                raise NirError(
+                    f"IF {target!r}: {shapes[target]} neurons, its input {draft.out_shape}"
+                )
+            drafts.append(draft)
+        if all(d.kind is not LayerKind.CONV for d in drafts if d.target == target):
+            flat.add(target)
+    for out in outputs:
+        if len(preds[out]) != 1 or _kind(nodes[preds[out][0]]) != "IF":
+            src = ", ".join(preds[out]) or "nothing"
+            raise NirError(
+                f"Output {out!r} reads {src}; hwsim classifies by counting spikes, so every"
+                " Output must read one IF node"
+            )
+    theta = _fold_gains(nodes, ifs, shapes, drafts)
+    return _assemble(
+        name,
+        nodes,
+        ifs,
+        shapes,
+        drafts,
+        outputs,
+        preds,
+        shape_in,
+        theta,
+        fc_output,
+        num_classes,
+        v0,
+    )
+
+
+def _fold_gains(
+    nodes: dict[str, Any], ifs: list[str], shapes: dict[str, tuple[int, ...]], drafts: list[_Draft]
+) -> float:
+    """The engine threshold; r / v_threshold folded into the drafts' weights where needed."""
+    gains = {n: _neuron_gain(n, nodes[n], shapes[n]) for n in ifs}
+    thresholds = {float(v) for n in ifs for v in np.unique(_array(nodes[n].v_threshold))}
+    unit_r = all(np.all(_array(nodes[n].r) == 1) for n in ifs)
+    if unit_r and len(thresholds) == 1:
+        return thresholds.pop()  # exact: weights untouched, theta = the common threshold
+    for d in drafts:
+        c = d.out_shape[0]
+        g = gains[d.target].reshape(c, -1)
+        if not np.all(g == g[:, :1]):
+            raise NirError(
+                f"IF {d.target!r}: r / v_threshold varies within a channel; hwsim's weights are"
+                " shared by a channel's neurons"
+            )
+        per_channel = g[:, 0]
+        if d.weight is None:
+            if not np.all(per_channel == 1):
+                raise NirError(
+                    f"IF {d.target!r} after the pooling {d.name!r}: r / v_threshold ="
+                    f" {per_channel[0]:g} != 1, and a pooling layer has no weights to fold it into"
+                )
+            continue
+        shape = (-1,) + (1,) * (d.weight.ndim - 1)
+        d.weight = (d.weight.astype(np.float64) * per_channel.reshape(shape)).astype(np.float32)
+        d.bias = (d.bias.astype(np.float64) * per_channel).astype(np.float32)
+    return 1.0
+
+
+def _assemble(
+    name: str,
+    nodes: dict[str, Any],
+    ifs: list[str],
+    shapes: dict[str, tuple[int, ...]],
+    drafts: list[_Draft],
+    outputs: list[str],
+    preds: dict[str, list[str]],
+    input_shape: Shape,
+    theta: float,
+    fc_output: str | None,
+    num_classes: int | None,
+    v0: float,
+) -> SpikingNetwork:
+    """Populations, senders, heads and blocks of the translated layers -> a SpikingNetwork."""
+    into: dict[str, list[_Draft]] = {n: [d for d in drafts if d.target == n] for n in ifs}
+    depth: dict[str | None, int] = {None: -1}
+    for n in ifs:
+        depth[n] = max(depth[d.source] for d in into[n]) + 1
+    sender = {n: max(into[n], key=lambda d: depth[d.source]) for n in ifs}
+    sender_name = {n: sender[n].name for n in ifs}
+    out_pop = {o: preds[o][0] for o in outputs}
+    classes = {int(np.prod(shapes[out_pop[o]])) for o in outputs}
+    for o in outputs:
+        s = shapes[out_pop[o]]
+        if len(s) == 3 and s[1] * s[2] != 1:
+            raise NirError(
+                f"Output {o!r} reads IF {out_pop[o]!r} of shape {s}; a classifier's output is"
+                " one neuron per class"
+            )
+    if len(classes) != 1:
+        raise NirError(f"the Outputs have different numbers of classes: {sorted(classes)}")
+    n_classes = classes.pop()
+    if num_classes is not None and n_classes != num_classes:
+        raise NirError(f"the Outputs have {n_classes} classes but the dataset has {num_classes}")
+    if fc_output is None:
+        deepest = max(depth[out_pop[o]] for o in outputs)
+        tied = [o for o in outputs if depth[out_pop[o]] == deepest]
+        if len(tied) > 1:
+            raise NirError(
+                f"Outputs {', '.join(map(repr, tied))} are equally deep; name the final"
+                " classifier with --fc-output"
+            )
+        fc_output = tied[0]
+    elif fc_output not in outputs:
+        raise NirError(
+            f"--fc-output {fc_output!r} is not an Output node; the Outputs are"
+            f" {', '.join(map(repr, outputs))}"
+        )
+
+    ancestors = _ancestors(ifs, into)
+
+    def head_pops(o: str) -> tuple[list[str], str | None]:
+        """The populations of Output o's head (walking back from its IF) and its tap."""
+        others = {out_pop[x] for x in outputs if x != o}
+        shared = set().union(*(ancestors[p] | {p} for p in others)) if others else set()
+        pops, pop = [], out_pop[o]
+        while True:
+            if pop in shared or len(into[pop]) != 1:
+                break
+            d = into[pop][0]
+            reducer = d.kind is LayerKind.GAP or (
+                d.kind is LayerKind.CONV and d.kernel == d.in_shape[1:] and d.padding == 0
+            )
+            if d.kind is not LayerKind.LINEAR and not reducer:
+                break
+            pops.append(pop)
+            if reducer or d.source is None:
+                return pops, d.source
+            pop = d.source
+        if not pops:
+            raise NirError(
+                f"Output {o!r}: IF {out_pop[o]!r} is driven by {into[out_pop[o]][0].name!r}, not"
+                " a classifier head (a Linear/Affine or a global pooling) of its own"
+            )
+        return pops, pop
+
+    heads = {o: head_pops(o) for o in outputs}
+    head_members = {p for pops, _ in heads.values() for p in pops}
+    backbone = [n for n in ifs if n not in head_members]
+    block = _blocks(backbone, into)
+    head_of: dict[str, int] = {}
+    for o, (_, tap) in heads.items():
+        if o == fc_output:
+            h = FC_HEAD
+        elif tap is None:
+            raise NirError(
+                f"Output {o!r} reads the network input through its own layers only; an IC"
+                " needs a backbone population to tap"
+            )
+        else:
+            h = block[tap]
+        if h in head_of.values():
+            other = next(x for x, v in head_of.items() if v == h)
+            raise NirError(
+                f"Outputs {other!r} and {o!r} tap the same backbone block {h}; hwsim numbers ICs"
+                " by their tap block"
+            )
+        head_of[o] = h
+
+    def layers_of(pop: str, role: Role, head: int | None) -> list[Layer]:
+        out = []
+        for d in sorted(into[pop], key=lambda d: d is sender[pop]):
+            sends = d is sender[pop]
+            out.append(
+                Layer(
+                    d.name,
+                    d.kind,
+                    role if sends or role is not Role.BACKBONE else Role.SKIP,
+                    d.in_shape,
+                    d.out_shape,
+                    d.kernel,
+                    d.stride,
+                    d.padding,
+                    () if d.source is None else (sender_name[d.source],),
+                    pop,
+                    sends_spikes=sends,
+                    head=head,
+                    block=block.get(pop) if head is None else None,
+                )
+            )
+        return out
+
+    layers: list[Layer] = []
+    for pop in backbone:
+        layers += layers_of(pop, Role.BACKBONE, None)
+    for o in sorted(outputs, key=lambda x: (head_of[x] == FC_HEAD, head_of[x])):
+        role = Role.FC_HEAD if head_of[o] == FC_HEAD else Role.IC_HEAD
+        for pop in reversed(heads[o][0]):
+            layers += layers_of(pop, role, head_of[o])
+    try:
+        lgraph = LayerGraph(tuple(layers), input_shape, n_classes)
+    except GraphError as e:
+        raise NirError(str(e)) from None
+    weights = {
+        d.name: Weights(torch.from_numpy(d.weight), torch.from_numpy(d.bias))
+        for d in drafts
+        if d.weight is not None and d.bias is not None
+    }
+    spec = ImportedSpec(
+        name,
+        input_shape,
+        n_classes,
+        lgraph,
+        tuple(sorted(((head_of[o], o) for o in outputs), key=lambda x: (x[0] == FC_HEAD, x[0]))),
+    )
+    params = ConversionParams(threshold=theta, v0=v0)
+    return SpikingNetwork(spec, lgraph, weights, params, ())
+
+
+def _ancestors(ifs: list[str], into: dict[str, list[_Draft]]) -> dict[str, set[str]]:
+    """Every IF population's ancestor populations (ifs is in topological order)."""
+    out: dict[str, set[str]] = {}
+    for n in ifs:
+        out[n] = set()
+        for d in into[n]:
+            if d.source is not None:
+                out[n] |= out[d.source] | {d.source}
+    return out
+
+
+def _blocks(backbone: list[str], into: dict[str, list[_Draft]]) -> dict[str, int]:
+    """Backbone block of every backbone population: a block ends at a population no layer
+    jumps over (every later population's input passes through it), as a residual block's
+    join does; a plain conv block is one population. This is the zoo's block numbering."""
+    pos = {n: i for i, n in enumerate(backbone)}
+    pos_src = lambda d: -1 if d.source is None else pos.get(d.source, -1)  # noqa: E731
+    spans = [(pos_src(d), pos[n]) for n in backbone for d in into[n]]
+    block, current, pending = {}, 0, []
+    for i, n in enumerate(backbone):
+        pending.append(n)
+        if not any(a < i < b for a, b in spans):
+            for p in pending:
+                block[p] = current
+            current, pending = current + 1, []
+    for p in pending:
+        block[p] = current
+    return block
+
+
+# --------------------------------------------------------------------------- writing
+
+
+CONVENTIONS = (
+    "hwsim IF neurons: V <- V + I; spike when V >= v_threshold; reset by subtracting"
+    " v_threshold (v_reset 0 stands for it); membranes start at 0; every IF population adds"
+    " one timestep of delay (layer l at t sees layer l-1's spikes of t-1)"
+)
+"""The neuron conventions an exported file follows (also in the file's metadata)."""
+
+
+def export_graph(snn: SpikingNetwork) -> nir.NIRGraph:
+    """The converted network as a NIR graph: an Input, one node per layer (Conv2d; AvgPool2d
+    for a GAP; [Flatten] Affine for a Linear), one IF node per population, one Output per
+    classifier head named by `head_tag` ("fc", "ic5"), the conventions in the metadata."""
+    nir = _nir_module()
+    graph = snn.graph
+    if snn.params.v0 != 0:
+        raise NirError(
+            f"the network starts its membranes at V0 = {snn.params.v0:g}; NIR has no initial"
+            " state, so only V0 = 0 can be exported"
+        )
+    theta = float(snn.params.threshold)
+    layer_names = set(graph.names)
+    pops = graph.populations()
+    if_name = {p.name: p.name if p.name not in layer_names else f"{p.name}.if" for p in pops}
+    nir_shape: dict[str, tuple[int, ...]] = {}
+    for p in pops:
+        kind = graph.sender(p.name).kind
+        nir_shape[p.name] = (p.shape[0],) if kind is LayerKind.LINEAR else p.shape
+    nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(graph.input_shape))}
+    edges: list[tuple[str, str]] = []
+    for p in pops:
+        shape = nir_shape[p.name]
+        nodes[if_name[p.name]] = nir.IF(
+            r=np.ones(shape, np.float32),
+            v_threshold=np.full(shape, theta, np.float32),
+            v_reset=np.zeros(shape, np.float32),
+        )
+    for layer in graph.layers:
+        src = if_name[graph.layer(layer.inputs[0]).population] if layer.inputs else "input"
+        src_shape = nir_shape[graph.layer(layer.inputs[0]).population] if layer.inputs else None
+        c, h, w = layer.in_shape
+        if layer.kind is LayerKind.GAP:
+            nodes[layer.name] = nir.AvgPool2d(
+                kernel_size=np.array([h, w]), stride=np.array([h, w]), padding=np.array([0, 0])
+            )
+            edges.append((src, layer.name))
+        else:
+            wts = snn.weights[layer.name]
+            weight = wts.weight.detach().cpu().numpy().astype(np.float32)
+            bias = wts.bias.detach().cpu().numpy().astype(np.float32)
+            if layer.kind is LayerKind.CONV:
+                nodes[layer.name] = nir.Conv2d(
+                    input_shape=(h, w),
+                    weight=weight,
+                    stride=(layer.stride, layer.stride),
+                    padding=(layer.padding, layer.padding),
+                    dilation=(1, 1),
+                    groups=1,
+                    bias=bias,
+                )
+                edges.append((src, layer.name))
+            else:
+                nodes[layer.name] = nir.Affine(weight=weight, bias=bias)
+                if src_shape is not None and len(src_shape) == 3:
+                    flat = f"{layer.name}.flatten"
+                    nodes[flat] = nir.Flatten(
+                        input_type={"input": np.array(src_shape)}, start_dim=0, end_dim=-1
+                    )
+                    edges += [(src, flat), (flat, layer.name)]
+                else:
+                    edges.append((src, layer.name))
+        edges.append((layer.name, if_name[layer.population]))
+    for h in graph.heads:
+        tag = head_tag(h)
+        if tag in nodes:
+            raise NirError(f"a layer is named {tag!r}, the name of head {tag}'s Output node")
+        out = graph.head_output(h).population
+        nodes[tag] = nir.Output(output_type=np.array(nir_shape[out]))
+        edges.append((if_name[out], tag))
+    metadata = {"producer": f"hwsim {__version__}", "conventions": CONVENTIONS, "fc_output": "fc"}
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+
+
+def write_nir(snn: SpikingNetwork, path: str | Path) -> Path:
+    """Write `export_graph(snn)` to `path` atomically (HDF5, `nir.write`)."""
+    nir = _nir_module()
+    graph = export_graph(snn)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        nir.write(tmp, graph)
+    return path

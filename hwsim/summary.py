@@ -1,0 +1,184 @@
+"""What each command found, as plain data for scripts (`summary.json`) and as short notes.
+
+Every `*_summary` function returns a JSON-able dict (numbers in the units their keys name);
+`write_summary` writes one atomically. `unreached_notes` and `sweep_notes` say in words when
+a method never reached the target accuracy within the simulated timesteps, and what to do.
+docs/outputs.md lists the keys.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hwsim.atomic import atomic_write_text
+from hwsim.graph import head_tag
+from hwsim.netspec import NetSpec
+
+if TYPE_CHECKING:
+    from hwsim.api import EstimateResult, ICEvaluation, RunResult, TuneResult
+    from hwsim.functional import CodesignResult
+    from hwsim.grid import GridResult
+    from hwsim.hw.area import AreaBreakdown
+    from hwsim.hw.mapping import Mapping as ChipMapping
+
+SUMMARY_FILE = "summary.json"
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and paths as JSON values; NaN as null."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_summary(path: Path, command: str, data: Mapping[str, Any]) -> Path:
+    """Write {"command": command, **data} to `path` as JSON, atomically."""
+    atomic_write_text(path, json.dumps(_plain({"command": command, **data}), indent=1) + "\n")
+    return path
+
+
+def unreached_notes(ev: ICEvaluation, timesteps: int) -> list[str]:
+    """Sentences for methods that never reached the target within `timesteps` (empty: all
+    did), with the remedy: a larger --timesteps."""
+    missed = [str(m) for m, s in ev.summary.items() if s.target.timestep is None]
+    if not missed:
+        return []
+    target = f"{100 * ev.target:.2f}%"
+    bigger = f"rerun with a larger --timesteps (e.g. --timesteps {2 * timesteps})"
+    if len(missed) == len(ev.summary):
+        return [f"No method reached the target {target} within {timesteps} timesteps; {bigger}."]
+    notes = [
+        f"{', '.join(missed)} did not reach the target {target} within {timesteps} timesteps"
+        f" (shown as 'not reached'); {bigger} to compare them."
+    ]
+    if "DL" in missed:
+        notes.append("R is measured against DL, so it is undefined while DL misses the target.")
+    return notes
+
+
+def sweep_notes(rows: Sequence[Mapping[str, Any]], timesteps: int) -> list[str]:
+    """A sentence for the sweep rows where DL never reached the target (R undefined there;
+    drawn as x on the R = 0 line of sweep.png)."""
+    missed = [r for r in rows if _missing(r.get("timestep_dl"))]
+    if not missed:
+        return []
+    where = ", ".join(
+        f"IC {r['ic']}" + (f" ({Path(str(r['model'])).name})" if "model" in r else "")
+        for r in missed
+    )
+    return [
+        f"DL did not reach the target within {timesteps} timesteps at {where}: R is undefined"
+        " there (a dash in the table, an x on the R = 0 line of sweep.png); rerun with a"
+        f" larger --timesteps (e.g. --timesteps {2 * timesteps})."
+    ]
+
+
+def _missing(v: object) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def run_summary(result: RunResult, files: Sequence[Path]) -> dict[str, Any]:
+    """`hwsim run`: the IC, the target and its reference, and per method the timestep, energy
+    (pJ per image), latency (ns), AUC and R (%) at the target (null: not reached)."""
+    ev = result.evaluation
+    methods = {}
+    for m, s in ev.summary.items():
+        t = s.target.timestep
+        methods[str(m)] = {
+            "reached": t is not None,
+            "timestep": t,
+            "accuracy": s.target.accuracy,
+            "energy_pj": s.target.energy_pj,
+            "latency_ns": None if t is None else float(ev.latency_ns[m][t - 1]),
+            "auc": s.auc,
+            "reduction_pct": s.reduction_pct,
+        }
+    timesteps = result.test.key.timesteps
+    return {
+        "model": result.config.model,
+        "arch": result.arch.name,
+        "ic": result.ic,
+        "timesteps": timesteps,
+        "test_images": result.test.key.images,
+        "reference": "ann" if isinstance(result.spec, NetSpec) else "snn_final_timestep",
+        "reference_accuracy": {head_tag(h): a for h, a in ev.ann_accuracy.items()},
+        "target_accuracy": ev.target,
+        "methods": methods,
+        "notes": unreached_notes(ev, timesteps),
+        "seconds": result.seconds,
+        "files": [p.name for p in files],
+    }
+
+
+def sweep_summary(result: GridResult, timesteps: int, executor: str) -> dict[str, Any]:
+    """`hwsim sweep`: every row of sweep.csv, how it ran, and notes."""
+    return {
+        "executor": executor,
+        "cells": len(result.rows),
+        "resumed": result.resumed,
+        "seconds": result.seconds,
+        "rows": result.rows,
+        "notes": sweep_notes(result.rows, timesteps),
+        "files": [p.name for p in result.paths],
+    }
+
+
+def map_summary(mapping: ChipMapping, area: AreaBreakdown | None) -> dict[str, Any]:
+    """`hwsim map`: crossbars, PEs and tiles per layer and in all, the chip area (mm^2)."""
+    return {
+        "arch": mapping.arch.name,
+        "tiles": mapping.tiles,
+        "pes": mapping.pes,
+        "crossbars": mapping.crossbars,
+        "utilisation": mapping.utilisation,
+        "area_mm2": None if area is None else area.total_mm2,
+        "layers": [
+            {"layer": m.name, "kind": str(m.layer.kind), "crossbars": m.crossbars, "pes": m.pes}
+            for m in mapping.layers
+        ],
+    }
+
+
+def estimate_summary(result: EstimateResult) -> dict[str, Any]:
+    """`hwsim estimate`: SpikeSim energy per timestep (pJ), in all and by component."""
+    e = result.energy
+    return {
+        "network": result.spec.name,
+        "arch": result.arch.name,
+        "energy_per_timestep_pj": e.total_pj,
+        "energy_per_timestep_by_component_pj": e.per_component_pj(),
+        "pe_operations_per_timestep": int(e.pe_operations.sum()),
+    }
+
+
+def functional_summary(result: CodesignResult) -> dict[str, Any]:
+    """`hwsim functional`: the co-design sweep's rows and the ideal engine's reference."""
+    return {
+        "images": result.images,
+        "timesteps": result.timesteps,
+        "knob": str(result.knob),
+        "rows": result.to_rows(),
+    }
+
+
+def tune_summary(result: TuneResult) -> dict[str, Any]:
+    """`hwsim tune`: per IC, where its tuning is stored (null: not stored)."""
+    return {
+        "tune_images": result.trace.key.images,
+        "timesteps": result.trace.key.timesteps,
+        "tunings": {f"ic{ic}": result.paths[ic] for ic in result.tunings},
+    }

@@ -1,0 +1,442 @@
+"""NIR interchange: export then import gives the same network and spikes; a peer's export
+simulates with the peer's output spikes; every refused feature is named, with exit status 2.
+
+References are independent of hwsim's translation: the nir package's own node objects (read
+back with `nir.read`), a plain numpy IF loop written from NIR's node definitions, and the peers
+(sinabs, snntorch) themselves."""
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import torch
+
+nir = pytest.importorskip("nir")
+
+from hwsim.cli import main  # noqa: E402
+from hwsim.convert import ConversionParams, convert  # noqa: E402
+from hwsim.data import make_synthetic  # noqa: E402
+from hwsim.engine import simulate  # noqa: E402
+from hwsim.graph import FC_HEAD  # noqa: E402
+from hwsim.nets import Checkpoint, HeadedNet  # noqa: E402
+from hwsim.netspec import NetSpec  # noqa: E402
+from hwsim.nir_io import NirError, NirOptions, import_graph, read_nir, write_nir  # noqa: E402
+
+ARCH = "arch_configs/spikesim.yaml"
+
+
+def converted(name: str, ics: tuple[int, ...], seed: int = 0):
+    """A random-weight zoo network with IC heads, converted on 64 synthetic images."""
+    torch.manual_seed(seed)
+    spec = NetSpec(name, 1 / 16, (1, 16, 16), 10, ics)
+    ckpt = Checkpoint(spec, HeadedNet(spec).state_dict(), {"name": "synthetic"}, {})
+    return convert(ckpt, make_synthetic(64, seed=0), ConversionParams(max_images=64))
+
+
+def structure(graph):
+    """Every layer's geometry, role, head, block, inputs and whether it sends, by name."""
+    return {
+        g.name: (
+            g.kind,
+            g.role,
+            g.head,
+            g.block,
+            g.in_shape,
+            g.out_shape,
+            g.kernel,
+            g.stride,
+            g.padding,
+            g.inputs,
+            g.sends_spikes,
+        )  # fmt: skip
+        for g in graph.layers
+    }
+
+
+@pytest.mark.parametrize("name,ics", [("vgg11", (2, 4)), ("resnet18", (2, 5))])
+def test_export_then_import_gives_the_same_network_and_spikes(name, ics, tmp_path):
+    snn = converted(name, ics)
+    path = write_nir(snn, tmp_path / f"{name}.nir")
+    # the file, read by the nir package itself: one node per layer and population, the
+    # weights bit for bit, IF nodes with hwsim's threshold, Outputs named by head
+    g = nir.read(path)
+    for layer in snn.graph.layers:
+        node = g.nodes[layer.name]
+        if layer.name in snn.weights:
+            np.testing.assert_array_equal(node.weight, snn.weights[layer.name].weight.numpy())
+            np.testing.assert_array_equal(node.bias, snn.weights[layer.name].bias.numpy())
+        else:
+            assert type(node).__name__ == "AvgPool2d"
+    ifs = [n for n in g.nodes.values() if type(n).__name__ == "IF"]
+    assert len(ifs) == len(snn.graph.populations())
+    assert all(np.all(n.v_threshold == 1) and np.all(n.v_reset == 0) for n in ifs)
+    assert sorted(g.outputs) == sorted(["fc", *(f"ic{i}" for i in ics)])
+    back = read_nir(path)
+    assert structure(back.graph) == structure(snn.graph)
+    assert back.graph.heads == snn.graph.heads and back.params.threshold == 1.0
+    images = make_synthetic(8, seed=0, split="test").x
+    a, b = simulate(snn, images, 60), simulate(back, images, 60)
+    for h in snn.graph.heads:
+        np.testing.assert_array_equal(a.head_spikes[h], b.head_spikes[h])
+    # every population, matched by the layer that sends its spikes
+    sender_a = {p.name: snn.graph.sender(p.name).name for p in snn.graph.populations()}
+    sender_b = {p.name: back.graph.sender(p.name).name for p in back.graph.populations()}
+    by_layer_a = dict(zip(map(sender_a.get, a.layer_names), a.layer_spikes.T, strict=True))
+    by_layer_b = dict(zip(map(sender_b.get, b.layer_names), b.layer_spikes.T, strict=True))
+    assert by_layer_a.keys() == by_layer_b.keys()
+    for layer, spikes in by_layer_a.items():
+        np.testing.assert_array_equal(spikes, by_layer_b[layer], err_msg=layer)
+    assert all(a.head_spikes[h].sum() > 0 for h in snn.graph.heads)  # not a silent network
+
+
+def if_loop(layers, x: np.ndarray, steps: int, threshold: float) -> np.ndarray:
+    """NIR's IF with dt = 1 read as the peers simulate it: v += W s; spike where
+    v >= threshold; subtract it; no delay between layers. `layers` are functions of the
+    previous layer's spikes (float64); returns the last layer's spikes (N, T, C)."""
+    v = [None] * len(layers)
+    out = []
+    for _ in range(steps):
+        s = x
+        for i, f in enumerate(layers):
+            cur = f(s)
+            v[i] = cur if v[i] is None else v[i] + cur
+            s = (v[i] >= threshold).astype(np.float64)
+            v[i] = v[i] - threshold * s
+        out.append(s)
+    return np.stack(out, axis=1)
+
+
+def test_a_handwritten_graph_matches_a_plain_if_loop_with_one_step_delays(tmp_path):
+    """Conv2d -> IF -> global SumPool2d -> Flatten -> Linear -> IF, written with the nir
+    package's own classes, threshold 0.75, no biases: hwsim emits the loop's spikes
+    depth + 1 steps later, so its counts over T + depth + 1 steps equal the loop's over T."""
+    rng = np.random.default_rng(3)
+    w1 = rng.normal(0, 0.6, (4, 1, 3, 3)).astype(np.float32)
+    w2 = rng.normal(0, 0.6, (10, 4)).astype(np.float32)
+    thr = 0.75
+    g = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type=np.array([1, 16, 16])),
+            "conv": nir.Conv2d((16, 16), w1, 1, 1, 1, 1, np.zeros(4, np.float32)),
+            "lif1": nir.IF(r=np.ones((4, 16, 16)), v_threshold=np.full((4, 16, 16), thr)),
+            "pool": nir.SumPool2d(np.array([16, 16]), np.array([16, 16]), np.array([0, 0])),
+            "flat": nir.Flatten(input_type={"input": np.array([4, 1, 1])}, start_dim=0),
+            "fc": nir.Linear(weight=w2),
+            "lif2": nir.IF(r=np.ones(10), v_threshold=np.full(10, thr)),
+            "out": nir.Output(output_type=np.array([10])),
+        },
+        edges=[
+            ("input", "conv"),
+            ("conv", "lif1"),
+            ("lif1", "pool"),
+            ("pool", "flat"),
+            ("flat", "fc"),
+            ("fc", "lif2"),
+            ("lif2", "out"),
+        ],  # fmt: skip
+    )
+    nir.write(tmp_path / "h.nir", g)
+    snn = read_nir(tmp_path / "h.nir")
+    assert snn.params.threshold == thr  # one common threshold: weights kept as written
+    x = make_synthetic(6, seed=1, split="test").x
+    conv = torch.nn.functional.conv2d
+
+    def layer1(s):
+        return conv(torch.from_numpy(s), torch.from_numpy(w1).double(), padding=1).numpy()
+
+    def layer2(s):
+        return s.sum(axis=(2, 3)) @ w2.astype(np.float64).T
+
+    steps = 40
+    expected = if_loop([layer1, layer2], x.astype(np.float64), steps, thr)
+    depth = max(p.depth for p in snn.graph.populations())
+    got = simulate(snn, x, steps + depth + 1).head_spikes[FC_HEAD]
+    np.testing.assert_array_equal(got[:, depth + 1 :], expected)
+    np.testing.assert_array_equal(got.sum(axis=1), expected.sum(axis=1))
+
+
+def test_r_and_thresholds_are_folded_into_the_weights(tmp_path):
+    """Per-neuron r / v_threshold (not one common threshold) scales the driving weights and
+    leaves the spikes of the plain loop with those parameters."""
+    rng = np.random.default_rng(4)
+    w = rng.normal(0, 1, (10, 256)).astype(np.float32)
+    thr, r = rng.uniform(0.5, 2, 10), rng.uniform(0.5, 2, 10)
+    g = nir.NIRGraph.from_list(
+        nir.Input(input_type=np.array([1, 16, 16])),
+        nir.Flatten(input_type={"input": np.array([1, 16, 16])}, start_dim=0),
+        nir.Affine(weight=w, bias=np.zeros(10, np.float32)),
+        nir.IF(r=r, v_threshold=thr),
+    )
+    snn = import_graph(g)
+    assert snn.params.threshold == 1.0
+    folded = snn.weights["affine"].weight.numpy().reshape(10, -1)
+    np.testing.assert_allclose(folded, w * (r / thr)[:, None].astype(np.float32), rtol=1e-6)
+
+
+def refuse(tmp_path, capsys, graph, needle: str, *extra: str) -> str:
+    path = tmp_path / "bad.nir"
+    nir.write(path, graph)
+    code = main(["map", "--arch", ARCH, "--model", str(path), "--out", str(tmp_path / "o"),
+                 *extra])  # fmt: skip
+    err = capsys.readouterr().err
+    text = " ".join(err.split())
+    assert code == 2, text
+    assert needle in text and "bad.nir" in text
+    assert not (tmp_path / "o").exists()
+    return text
+
+
+def chain(*nodes):
+    return nir.NIRGraph.from_list(nir.Input(input_type=np.array([1, 16, 16])), *nodes)
+
+
+def conv(c_in=1, c_out=4, k=3, **kw):
+    args = {"stride": 1, "padding": 1, "dilation": 1, "groups": 1} | kw
+    w = np.ones((c_out, c_in // args["groups"], k, k), np.float32)
+    return nir.Conv2d(None, w, args["stride"], args["padding"], args["dilation"],
+                      args["groups"], np.zeros(c_out, np.float32))  # fmt: skip
+
+
+def if_(*shape, **kw):
+    return nir.IF(r=np.ones(shape), v_threshold=np.ones(shape), **kw)
+
+
+def head(c=4, hw=16):
+    return [
+        nir.AvgPool2d(np.array([hw, hw]), np.array([hw, hw]), np.array([0, 0])),
+        nir.Flatten(input_type={"input": np.array([c, 1, 1])}, start_dim=0),
+        nir.Affine(weight=np.ones((10, c), np.float32), bias=np.zeros(10, np.float32)),
+        if_(10),
+    ]
+
+
+REFUSALS = {
+    "LIF leak": (
+        lambda: chain(
+            conv(),
+            nir.LIF(
+                tau=np.full((4, 16, 16), 10.0),
+                r=np.ones((4, 16, 16)),
+                v_leak=np.zeros((4, 16, 16)),
+                v_threshold=np.ones((4, 16, 16)),
+            ),
+            *head(),
+        ),  # fmt: skip
+        "is a LIF: a leaky neuron",
+    ),
+    "CubaLIF": (
+        lambda: chain(
+            conv(), nir.CubaLIF(*(np.full((4, 16, 16), v) for v in (5.0, 10, 1, 0, 1))), *head()
+        ),  # fmt: skip
+        "is a CubaLIF",
+    ),
+    "reset to a potential": (
+        lambda: chain(conv(), if_(4, 16, 16, v_reset=np.full((4, 16, 16), -0.5)), *head()),
+        "v_reset = -0.5; hwsim resets by subtracting the threshold",
+    ),
+    "unknown node kind": (
+        lambda: chain(conv(), if_(4, 16, 16), nir.Scale(np.ones((4, 16, 16))), *head()),
+        "is a Scale",
+    ),
+    "delay": (
+        lambda: chain(conv(), if_(4, 16, 16), nir.Delay(np.ones((4, 16, 16))), *head()),
+        "is a Delay",
+    ),
+    "non-global pooling": (
+        lambda: chain(
+            conv(),
+            if_(4, 16, 16),
+            nir.AvgPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])),
+            if_(4, 8, 8),
+            *head(hw=8),
+        ),  # fmt: skip
+        "hwsim supports only global pooling",
+    ),
+    "grouped convolution": (
+        lambda: chain(conv(), if_(4, 16, 16), conv(4, 4, groups=2), if_(4, 16, 16), *head()),
+        "groups = 2",
+    ),
+    "sum pooling into neurons": (
+        lambda: chain(
+            conv(),
+            if_(4, 16, 16),
+            nir.SumPool2d(np.array([16, 16]), np.array([16, 16]), np.array([0, 0])),
+            if_(4, 1, 1),
+        ),  # fmt: skip
+        "feeds IF",
+    ),
+    "two weight layers without neurons": (
+        lambda: chain(conv(), conv(4, 4), if_(4, 16, 16), *head()),
+        "hwsim maps one Conv2d",
+    ),
+    "output without neurons": (
+        lambda: chain(conv(), if_(4, 16, 16), *head()[:3]),
+        "hwsim classifies by counting spikes",
+    ),
+}
+
+
+@pytest.mark.parametrize("feature", sorted(REFUSALS))
+def test_every_refused_feature_is_named_with_exit_status_2(feature, tmp_path, capsys):
+    build, needle = REFUSALS[feature]
+    text = refuse(tmp_path, capsys, build(), needle)
+    assert "'" in text  # the node is named
+
+
+def test_recurrent_edges_are_refused(tmp_path, capsys):
+    g = chain(conv(), if_(4, 16, 16), *head())
+    names = list(g.nodes)
+    w = np.ones((4, 4, 1, 1), np.float32)
+    rec = nir.Conv2d((16, 16), w, 1, 0, 1, 1, np.zeros(4, np.float32))
+    g = nir.NIRGraph(
+        nodes={**g.nodes, "rec": rec},
+        edges=[*g.edges, (names[2], "rec"), ("rec", names[2])],
+        type_check=False,
+    )
+    refuse(tmp_path, capsys, g, "recurrent edge")
+
+
+def test_fc_output_chooses_the_final_classifier(tmp_path, capsys):
+    """Two Outputs: the deeper is the FC by default, the other an IC numbered by its tap
+    block; --fc-output must name an Output node."""
+    nodes = {
+        "input": nir.Input(input_type=np.array([1, 16, 16])),
+        "c0": conv(), "n0": if_(4, 16, 16), "c1": conv(4, 4), "n1": if_(4, 16, 16),
+    }  # fmt: skip
+    edges = [("input", "c0"), ("c0", "n0"), ("n0", "c1"), ("c1", "n1")]
+    for tap, tag in (("n0", "early"), ("n1", "late")):
+        for i, node in enumerate(head()):
+            nodes[f"{tag}{i}"] = node
+            edges.append((tap if i == 0 else f"{tag}{i - 1}", f"{tag}{i}"))
+        nodes[tag] = nir.Output(output_type=np.array([10]))
+        edges.append((f"{tag}3", tag))
+    g = nir.NIRGraph(nodes=nodes, edges=edges)
+    snn = import_graph(g)
+    assert snn.spec.outputs == ((0, "early"), (FC_HEAD, "late"))
+    assert snn.graph.layer("early2").head == 0 and snn.graph.layer("late2").head == FC_HEAD
+    nir.write(tmp_path / "two.nir", g)
+    with pytest.raises(NirError, match="not an Output node"):
+        read_nir(tmp_path / "two.nir", NirOptions(fc_output="nope"))
+    swapped = read_nir(tmp_path / "two.nir", NirOptions(fc_output="early"))
+    assert swapped.spec.outputs == ((1, "late"), (FC_HEAD, "early"))
+    refuse(tmp_path, capsys, g, "--fc-output 'n1'", "--fc-output", "n1")
+
+
+def test_a_nir_model_needs_a_dataset_that_fits(tmp_path, capsys):
+    path = write_nir(converted("vgg11", (2,)), tmp_path / "v.nir")
+    for argv, needle in (
+        ([], "--dataset"),
+        (["--dataset", "mnist5k"], "the dataset's images are (1, 28, 28)"),
+    ):
+        code = main(["trace", "--model", str(path), "--no-cache", "--timesteps", "3", *argv])
+        text = " ".join(capsys.readouterr().err.split())
+        assert code == 2 and needle in text, text
+
+
+def test_cli_exports_a_checkpoint_that_trace_and_map_read(tiny_checkpoint, tmp_path, capsys):
+    _, model = tiny_checkpoint
+    out = tmp_path / "tiny.nir"
+    code = main(["export", "--model", str(model), "--ic", "4", "--out", str(out),
+                 "--summary", str(tmp_path / "s.json")])  # fmt: skip
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert sorted(nir.read(out).outputs) == ["fc", "ic4"]
+    assert json.loads((tmp_path / "s.json").read_text())["outputs"] == ["ic4", "fc"]
+    code = main(["trace", "--model", str(out), "--dataset", "synthetic", "--timesteps", "10",
+                 "--images", "4", "--no-cache"])  # fmt: skip
+    assert code == 0, capsys.readouterr()
+    code = main(["map", "--arch", ARCH, "--model", str(out), "--out", str(tmp_path / "m")])
+    assert code == 0, capsys.readouterr()
+    summary = json.loads((tmp_path / "m" / "summary.json").read_text())
+    assert {"ic4.linear", "fc.linear", "conv0"} <= {x["layer"] for x in summary["layers"]}
+
+
+def test_run_on_a_nir_model_targets_its_own_snn_accuracy(tiny_checkpoint, tmp_path, capsys):
+    """No ANN: the target is 99% of the FC's SNN accuracy at T on the same test images,
+    recomputed here from the raw test trace."""
+    from hwsim.api import RunConfig, SimConfig, run
+    from hwsim.fusion import TuneSource
+
+    _, model = tiny_checkpoint
+    out = tmp_path / "tiny.nir"
+    assert main(["export", "--model", str(model), "--out", str(out)]) == 0
+    cfg = RunConfig(arch=ARCH, model=out, ic=4, sim=SimConfig(timesteps=30), images=32,
+                    tune_images=32, trace_root=tmp_path / "t", tune_on=TuneSource.TRAIN,
+                    nir=NirOptions(dataset="synthetic"))  # fmt: skip
+    result = run(cfg)
+    counts = result.test.sim.head_spikes[FC_HEAD].sum(axis=1)
+    top = counts.max(axis=1, keepdims=True)
+    right = ((counts == top).sum(axis=1) == 1) & (counts.argmax(axis=1) == result.test.labels)
+    assert result.evaluation.ann_accuracy[FC_HEAD] == pytest.approx(right.mean())
+    assert result.evaluation.target == pytest.approx(0.99 * right.mean())
+    dl = result.evaluation.curves["DL"].accuracy
+    assert dl[-1] == pytest.approx(right.mean())  # DL reaches it by T, by construction
+
+
+PEERS = pytest.mark.skipif(
+    importlib.util.find_spec("sinabs") is None or importlib.util.find_spec("nirtorch") is None,
+    reason="sinabs and nirtorch are not installed (pip install --no-deps sinabs nirtorch pbr)",
+)
+
+
+@PEERS
+@pytest.mark.parametrize("threshold", [1.0, 0.6])
+def test_a_sinabs_export_simulates_with_the_peer_s_output_spikes(threshold, tmp_path):
+    """sinabs' IAF (SingleSpike: spike at v >= threshold, MembraneSubtract) is hwsim's
+    neuron; sinabs has no delay between layers, hwsim one step per layer, so hwsim's FC
+    spikes are sinabs' shifted by depth + 1 steps, and with no biases (nothing integrates
+    before the input arrives) the output spike counts are equal."""
+    import sinabs
+    import sinabs.layers as sl
+    from sinabs.activation import SingleSpike
+
+    torch.manual_seed(1)
+    n, steps = 8, 40
+    data = make_synthetic(n, seed=0, split="test")
+
+    def iaf():
+        return sl.IAFSqueeze(batch_size=n, spike_fn=SingleSpike, spike_threshold=threshold)
+
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1, bias=False), iaf(),
+        torch.nn.Conv2d(4, 8, 3, stride=2, padding=1, bias=False), iaf(),
+        sl.SumPool2d(8), torch.nn.Flatten(), torch.nn.Linear(8, 10, bias=False), iaf(),
+    )  # fmt: skip
+    with torch.no_grad():
+        for m in net:
+            if hasattr(m, "weight"):
+                m.weight.mul_(1.5)
+        x = torch.from_numpy(data.x)
+        peer = net(x[:, None].repeat(1, steps, 1, 1, 1).flatten(0, 1)).reshape(n, steps, 10)
+        graph = sinabs.to_nir(net, x)
+    graph.infer_types()
+    nir.write(tmp_path / "peer.nir", graph)
+    snn = read_nir(tmp_path / "peer.nir")
+    assert snn.params.threshold == np.float32(threshold)  # sinabs stores float32
+    depth = max(p.depth for p in snn.graph.populations())
+    got = simulate(snn, data.x, steps + depth + 1).head_spikes[FC_HEAD]
+    assert peer.sum() > 0
+    np.testing.assert_array_equal(got[:, depth + 1 :], peer.numpy())
+    np.testing.assert_array_equal(got.sum(axis=1), peer.numpy().sum(axis=1))
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("snntorch") is None or importlib.util.find_spec("nirtorch") is None,
+    reason="snntorch and nirtorch are not installed (pip install --no-deps snntorch nirtorch)",
+)
+def test_a_snntorch_leaky_export_is_refused_as_a_lif(tmp_path, capsys):
+    """snntorch exports every Leaky neuron as a NIR LIF (tau from its beta); hwsim's neurons
+    do not leak, so the file is refused naming the node."""
+    import snntorch as snn
+    from snntorch.export_nir import export_to_nir
+
+    net = torch.nn.Sequential(
+        torch.nn.Flatten(),
+        torch.nn.Linear(256, 10),
+        snn.Leaky(
+            beta=torch.full((10,), 0.9), threshold=torch.ones(10), init_hidden=True, output=True
+        ),  # fmt: skip
+    )
+    graph = export_to_nir(net, torch.rand(1, 1, 16, 16), ignore_dims=[0])
+    refuse(tmp_path, capsys, graph, "is a LIF: a leaky neuron", "--dataset", "synthetic")
