@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hwsim.errors import HwsimError
+
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct
     from numpy._core.numeric import _frombuffer
@@ -58,7 +60,7 @@ FASHION_MNIST_SYSTEM_ROOT = Path("/usr/share/datasets/fashion-mnist")
 given and the folder exists."""
 
 
-class DatasetError(ValueError):
+class DatasetError(HwsimError):
     """A dataset name, split or file is unknown, missing or malformed."""
 
 

@@ -181,15 +181,23 @@ def checkpoint_from_payload(payload: dict[str, Any], path: str | Path) -> Checkp
         spec = NetSpec.from_dict(payload["spec"])
     except ModelError as e:
         raise ModelError(f"{path}: {e}") from None
+    accuracies = {}
+    for key in ("accuracy", "validation_accuracy"):
+        try:
+            accuracies[key] = {int(k): float(v) for k, v in payload.get(key, {}).items()}
+        except (AttributeError, TypeError, ValueError):
+            raise ModelError(
+                f"{path}: checkpoint key {key!r} must map head numbers to accuracies"
+            ) from None
+    if not isinstance(payload["state_dict"], dict) or not isinstance(payload["dataset"], dict):
+        raise ModelError(f"{path}: checkpoint keys 'state_dict' and 'dataset' must be mappings")
     ckpt = Checkpoint(
         spec=spec,
         state_dict=payload["state_dict"],
         dataset=payload["dataset"],
-        accuracy={int(k): float(v) for k, v in payload["accuracy"].items()},
+        accuracy=accuracies["accuracy"],
         training=payload.get("training", {}),
-        validation_accuracy={
-            int(k): float(v) for k, v in payload.get("validation_accuracy", {}).items()
-        },
+        validation_accuracy=accuracies["validation_accuracy"],
     )
     try:
         ckpt.build()

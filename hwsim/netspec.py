@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hwsim.errors import HwsimError
 from hwsim.graph import FC_HEAD, BlockKind, BlockSpec, LayerGraph, build_graph
 
 # (out_channels, stride) per conv block; paper/DESIGN.md channel lists.
@@ -30,7 +31,7 @@ _RESNET_STAGES: dict[str, list[tuple[int, int]]] = {
 NETS: tuple[str, ...] = (*_VGG_BLOCKS, *_RESNET_STAGES)
 
 
-class ModelError(ValueError):
+class ModelError(HwsimError):
     """A network specification or checkpoint that cannot be used."""
 
 

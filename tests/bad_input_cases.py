@@ -94,6 +94,43 @@ def _kept_folder(ws: Workspace) -> Path:
     return folder
 
 
+def _binary_arch(ws: Workspace) -> Path:
+    path = ws.tmp / "binary.yaml"
+    path.write_bytes(bytes(range(256)))
+    return path
+
+
+def _list_accuracy_model(ws: Workspace) -> Path:
+    import torch
+
+    payload = torch.load(ws.model, weights_only=True)
+    payload["accuracy"] = [0.5, 0.6]
+    path = ws.tmp / "list_accuracy.pt"
+    torch.save(payload, path)
+    return path
+
+
+def _nan_model(ws: Workspace) -> Path:
+    import torch
+
+    payload = torch.load(ws.model, weights_only=True)
+    for v in payload["state_dict"].values():
+        if v.is_floating_point():
+            v.fill_(float("nan"))
+            break
+    path = ws.tmp / "nan.pt"
+    torch.save(payload, path)
+    return path
+
+
+def _arch_case(name: str, section: str | None, key: str, value: object, message: str) -> Case:
+    return Case(
+        f"arch {key}: {value}",
+        lambda ws: _run_args(ws, "--arch", str(ws.arch_with(name, section, key, value))),
+        message,
+    )
+
+
 def _bad_state(ws: Workspace) -> Path:
     out = ws.tmp / "sweep_state"
     out.mkdir(exist_ok=True)
@@ -250,6 +287,27 @@ CASES: tuple[Case, ...] = (
             *ws.quick(),
         ],
         r"sweep\.partial\.csv: a damaged sweep state file",
+    ),
+    _arch_case("pe", "timing", "pe_cycles", 2**62, r"timing\.pe_cycles: got .*1\.\.1000000"),
+    _arch_case("pe_float", "timing", "pe_cycles", 1e29, r"timing\.pe_cycles: .*an integer"),
+    _arch_case("tile", "energy_pj", "tile_buffer", 1e308, r"energy_pj\.tile_buffer: .*1e\+12"),
+    _arch_case("clock", None, "clock_mhz", 1e-320, r"clock_mhz: .*\[0\.001, 1e\+06\]"),
+    _arch_case("rows", "crossbar", "rows", 2**62, r"crossbar\.rows: .*8\.\.4096"),
+    _arch_case("mesh", "noc", "mesh_rows", 100000, r"noc\.mesh_rows: .*1\.\.1024"),
+    Case(
+        "--arch is a binary file",
+        lambda ws: _run_args(ws, "--arch", str(_binary_arch(ws))),
+        r"binary\.yaml: not a YAML text file",
+    ),
+    Case(
+        "a checkpoint whose accuracy is a list",
+        lambda ws: ["run", "--model", str(_list_accuracy_model(ws)), *ws.quick()],
+        r"list_accuracy\.pt: checkpoint key 'accuracy' must map head numbers",
+    ),
+    Case(
+        "a checkpoint with NaN weights",
+        lambda ws: ["run", "--model", str(_nan_model(ws)), "--ic", "4", *ws.quick()],
+        r"weights are not finite",
     ),
     Case(
         "train --lr nan",

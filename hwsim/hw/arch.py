@@ -53,11 +53,13 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from hwsim.errors import HwsimError
+
 SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
 """Values of the `version:` key this module can read."""
 
 
-class ArchConfigError(ValueError):
+class ArchConfigError(HwsimError):
     """An architecture file is malformed; the message names file, key, value and expectation."""
 
     def __init__(self, source: str, key: str, message: str) -> None:
@@ -117,12 +119,27 @@ class EnergyModel(StrEnum):
 Check = Callable[[Any], str | None]
 
 
+LIMIT = 1e12
+"""Largest value any count, energy (pJ), area (um^2) or resistance (ohm) may take: beyond it a
+value is a typo, and products of such values overflow the simulator's integers or floats."""
+
+CYCLE_LIMIT = 1_000_000
+"""Largest cycle count of one operation: cycles x operations x timesteps stay in int64."""
+
+
 def _positive(value: float) -> str | None:
-    return None if value > 0 else "a value > 0"
+    return None if 0 < value <= LIMIT else f"a value in (0, {LIMIT:g}]"
 
 
 def _non_negative(value: float) -> str | None:
-    return None if value >= 0 else "a value >= 0"
+    return None if 0 <= value <= LIMIT else f"a value in [0, {LIMIT:g}]"
+
+
+def _between(low: float, high: float) -> Check:
+    def check(value: float) -> str | None:
+        return None if low <= value <= high else f"a value in [{low:g}, {high:g}]"
+
+    return check
 
 
 def _non_empty(value: str) -> str | None:
@@ -136,10 +153,10 @@ def _int_between(low: int, high: int) -> Check:
     return check
 
 
-def _power_of_two_at_least(low: int) -> Check:
+def _power_of_two_between(low: int, high: int) -> Check:
     def check(value: int) -> str | None:
-        ok = value >= low and value & (value - 1) == 0
-        return None if ok else f"a power of two >= {low}"
+        ok = low <= value <= high and value & (value - 1) == 0
+        return None if ok else f"a power of two in {low}..{high}"
 
     return check
 
@@ -169,20 +186,24 @@ _frozen = dataclass(frozen=True, slots=True, kw_only=True)
 class CrossbarConfig:
     """One RRAM crossbar array: rows take input channels, columns give outputs."""
 
-    rows: int = field(metadata=_spec("word lines (inputs) per crossbar", _power_of_two_at_least(8)))
-    cols: int = field(metadata=_spec("bit lines (outputs) per crossbar", _power_of_two_at_least(8)))
+    rows: int = field(
+        metadata=_spec("word lines (inputs) per crossbar", _power_of_two_between(8, 4096))
+    )
+    cols: int = field(
+        metadata=_spec("bit lines (outputs) per crossbar", _power_of_two_between(8, 4096))
+    )
 
 
 @_frozen
 class PeConfig:
     """Processing element (PE): crossbars with shared ADCs; SpikeSim's per-PE multiplicities."""
 
-    pes_per_tile: int = field(metadata=_spec("PEs in one tile", _positive))
+    pes_per_tile: int = field(metadata=_spec("PEs in one tile", _int_between(1, 4096)))
     crossbars_per_pe: int | None = field(
         default=None,
         metadata=_spec(
             "crossbars in one PE; null = one per kernel position of the layer (SpikeSim)",
-            _positive,
+            _int_between(1, 4096),
         ),
     )
     htree_links_per_pe: int = field(
@@ -206,7 +227,8 @@ class AdcConfig:
 
     bits: int = field(metadata=_spec("ADC resolution in bits", _int_between(1, 16)))
     columns_per_adc: int = field(
-        default=8, metadata=_spec("crossbar columns multiplexed onto one ADC", _positive)
+        default=8,
+        metadata=_spec("crossbar columns multiplexed onto one ADC", _int_between(1, 4096)),
     )
     full_scale: FullScale = field(
         default=FullScale.AUTO,
@@ -250,7 +272,7 @@ class DeviceConfig:
     bits_per_cell: int = field(metadata=_spec("bits stored in one RRAM cell", _int_between(1, 8)))
     ron_ohm: float = field(metadata=_spec("low-resistance (ON) state, ohm", _positive))
     roff_ohm: float = field(metadata=_spec("high-resistance (OFF) state, ohm", _positive))
-    read_voltage_v: float = field(metadata=_spec("row read voltage, volt", _positive))
+    read_voltage_v: float = field(metadata=_spec("row read voltage, volt", _between(1e-6, 100)))
     signed_weights: SignedWeights = field(
         default=SignedWeights.DIFFERENTIAL,
         metadata=_spec(
@@ -340,13 +362,15 @@ class EnergyTable:
 class TimingConfig:
     """Cycle counts (clock cycles of `clock_mhz`)."""
 
-    pe_cycles: int = field(metadata=_spec("clock cycles of one PE operation", _positive))
+    pe_cycles: int = field(
+        metadata=_spec("clock cycles of one PE operation", _int_between(1, CYCLE_LIMIT))
+    )
     cycles_per_conversion: int | None = field(
         default=None,
         metadata=_spec(
             "clock cycles of one ADC conversion; a PE operation then lasts at least"
             " adc.columns_per_adc of them (its conversion rounds); null = within pe_cycles",
-            _positive,
+            _int_between(1, CYCLE_LIMIT),
         ),
     )
 
@@ -356,17 +380,21 @@ class NocConfig:
     """Mesh network-on-chip joining the tiles."""
 
     mesh_rows: int | None = field(
-        default=None, metadata=_spec("mesh rows; null = sized by the mapping", _positive)
+        default=None,
+        metadata=_spec("mesh rows; null = sized by the mapping", _int_between(1, 1024)),
     )
     mesh_cols: int | None = field(
-        default=None, metadata=_spec("mesh columns; null = sized by the mapping", _positive)
+        default=None,
+        metadata=_spec("mesh columns; null = sized by the mapping", _int_between(1, 1024)),
     )
-    flit_width_bits: int = field(default=32, metadata=_spec("bits per flit", _positive))
+    flit_width_bits: int = field(default=32, metadata=_spec("bits per flit", _int_between(1, 4096)))
     router_latency_cycles: int = field(
-        default=1, metadata=_spec("cycles a flit spends in one router", _non_negative)
+        default=1,
+        metadata=_spec("cycles a flit spends in one router", _int_between(0, CYCLE_LIMIT)),
     )
     link_latency_cycles: int = field(
-        default=1, metadata=_spec("cycles a flit spends on one link", _non_negative)
+        default=1,
+        metadata=_spec("cycles a flit spends on one link", _int_between(0, CYCLE_LIMIT)),
     )
 
 
@@ -443,10 +471,12 @@ class FusionUnitConfig:
     compare_pj: float = field(metadata=_spec("one compare (subtract), pJ", _non_negative))
     area_um2: float = field(metadata=_spec("area of the whole unit, um^2", _non_negative))
     lut_cycles: int = field(
-        metadata=_spec("cycles to read and interpolate alpha(t) once", _non_negative)
+        metadata=_spec("cycles to read and interpolate alpha(t) once", _int_between(0, CYCLE_LIMIT))
     )
     cycles_per_class: int = field(
-        metadata=_spec("cycles per class of posterior compare + argmax", _non_negative)
+        metadata=_spec(
+            "cycles per class of posterior compare + argmax", _int_between(0, CYCLE_LIMIT)
+        )
     )
 
 
@@ -456,7 +486,7 @@ class Architecture:
 
     version: int = field(metadata=_spec("schema version", _one_of(SUPPORTED_VERSIONS)))
     name: str = field(metadata=_spec("short name of the design", _non_empty))
-    clock_mhz: float = field(metadata=_spec("clock frequency, MHz", _positive))
+    clock_mhz: float = field(metadata=_spec("clock frequency, MHz", _between(1e-3, 1e6)))
     crossbar: CrossbarConfig = field(metadata=_spec("crossbar geometry"))
     pe: PeConfig = field(metadata=_spec("PE and tile organisation"))
     adc: AdcConfig = field(metadata=_spec("column ADCs"))
@@ -542,14 +572,6 @@ class Architecture:
         return self.device.signed_weights is not SignedWeights.DIGITAL
 
     @property
-    def adc_codes(self) -> tuple[int, int]:
-        """(lowest, highest) ADC code: signed -2^(n-1)..2^(n-1) - 1, unsigned 0..2^n - 1."""
-        bits = self.adc.bits
-        if self.adc_signed:
-            return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-        return 0, (1 << bits) - 1
-
-    @property
     def adc_lsb_levels(self) -> float | None:
         """One ADC code step in cell levels: 1 (auto), full_scale_ua over the code span
         (explicit: 2^(n-1) signed, 2^n - 1 unsigned, as FS = (2^n - 1) LSB in SpikeSim's
@@ -606,8 +628,11 @@ def load_arch(path: str | os.PathLike[str]) -> Architecture:
     Raises `ArchConfigError` for any problem with the content, `OSError` if the file cannot be read.
     """
     source = os.fspath(path)
-    with open(source, encoding="utf-8") as handle:
-        text = handle.read()
+    try:
+        with open(source, encoding="utf-8") as handle:
+            text = handle.read()
+    except UnicodeDecodeError:
+        raise ArchConfigError(source, "", "not a YAML text file (not UTF-8)") from None
     try:
         raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: builds no objects
     except yaml.YAMLError as exc:
