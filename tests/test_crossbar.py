@@ -93,7 +93,7 @@ def test_one_crossbar_codes_by_hand() -> None:
     g_neg = layer.conductances.negative[0, 0, 0, :3, 0]
     assert g_pos.tolist() == pytest.approx([G_ON, G_OFF, G_OFF])
     assert g_neg.tolist() == pytest.approx([G_OFF, G_OFF, G_ON])
-    assert float(layer.current_a(1.0)) == pytest.approx(V * STEP)
+    assert arch.level_a == pytest.approx(V * STEP)  # one cell level of current
     # slice signals (levels) by hand, summed over driven rows:
     # output 0 (3, 2, -3): x=[1,1,0] -> (1, 2); [1,1,1] -> (0, 1); [0,0,1] -> (-1, -1)
     # output 1 (-1, 1, 2): x=[1,1,0] -> (0, 0); [1,1,1] -> (0, 1); [0,0,1] -> (0, 1)
@@ -123,13 +123,27 @@ def test_adc_codes_ties_and_ranges() -> None:
     assert (signed.code_min, signed.code_max, unsigned.code_min, unsigned.code_max) == (
         -8, 7, 0, 15,
     )  # fmt: skip
-    codes, clipped = signed.convert(np.array([-9.0, -8.0, -0.25, 0.25, 6.9, 7.6]) * 8)
-    assert codes.tolist() == [-8, -8, 0, 0, 7, 7] and clipped.tolist() == [1, 0, 0, 0, 0, 1]
-    # ties go to the even code (no systematic +LSB/2 bias)
-    codes, _ = Adc(3, True, 2.0).convert(np.array([-3.0, -1.0, 1.0, 3.0, 5.0]))
-    assert codes.tolist() == [-2, 0, 0, 2, 2]
-    codes, clipped = unsigned.convert(np.array([-1.0, 15.0, 16.0]))
-    assert codes.tolist() == [0, 15, 15] and clipped.tolist() == [1, 0, 1]
+    # ties go to the even code (no systematic +LSB/2 bias): 5-bit differential weights on
+    # 1-bit cells, each slice on its own column, one driven row: every slice carries 0 or +-1
+    # level, and a 3-bit signed ADC of LSB 2 levels (full scale 8 levels) rounds +-1/2 to 0
+    device = {**hand_arch().to_mapping()["device"], "weight_bits": 5}
+    arch = variant(
+        crossbar={"rows": 8, "cols": 16},
+        adc={"bits": 3, "full_scale": "explicit", "full_scale_ua": 8 * V * STEP * 1e6},
+        device=device,
+    )
+    assert arch.adc_lsb_levels == pytest.approx(2.0) and arch.outputs_per_crossbar == 2
+    g = conv_layer(1, 6, 1, 1, 1)
+    layer = CrossbarLayer(np.array([[[-3, -1, 1, 3, 5, -9]]]), mapped(arch, g), arch)
+    psum, counts = read(layer, g, np.ones((1, 1, 1, 1)), adc_of(arch))
+    assert psum[0, :, 0, 0].tolist() == [0.0] * 6 and counts.clips == 0
+    unsigned_arch = variant(adc={"bits": 4})
+    g4 = conv_layer(4, 1, 1, 1, 1)
+    layer = CrossbarLayer(np.array([[[7], [7], [7], [-1]]]), mapped(unsigned_arch, g4),
+                          unsigned_arch)  # fmt: skip
+    psum, counts = read(layer, g4, np.ones((1, 4, 1, 1)), adc_of(unsigned_arch))
+    # SpikeSim's column: 7 + 7 + 7 + (-1 + 8) = 28 levels clip at 15; minus 8 for the sign
+    assert psum[0, 0, 0, 0] == 15 - 8 and counts.clips == 1
     # SpikeSim's rule (hw_models_new.py): full scale (2^n - 1) x one ON cell: LSB = 1 level
     assert adc_of(SPIKESIM) == Adc(4, False, 1.0)
     assert adc_of(hand_arch()) == Adc(3, True, 1.0)

@@ -166,7 +166,7 @@ def test_auto_full_scale_keeps_the_ideal_spikes_when_signals_fit(bits: int) -> N
         device={"weight_bits": 2, "signed_weights": "differential", "slicing": "columns"},
         adc={"bits": bits},
     )
-    assert arch.adc_lsb_levels == 1.0 and arch.adc_codes[1] == 2 ** (bits - 1) - 1
+    assert arch.adc_lsb_levels == 1.0 and arch.adc_signed  # codes -2^(n-1)..2^(n-1) - 1
     snn = dyadic_net(NetSpec("vgg11", 1 / 16, (1, 16, 16), 4, ()), seed=2, density=0.05, code=1)
     quantised = quantise_network(snn, 2)
     images = dyadic_images(4)

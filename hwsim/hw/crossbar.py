@@ -62,13 +62,6 @@ class Adc:
     def code_max(self) -> int:
         return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
 
-    def convert(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(codes, clipped): codes = clip(round-half-even(signal / lsb)) as float, clipped a
-        bool mask of the signals outside the code range (the reference the kernel follows)."""
-        raw = np.rint(np.asarray(signal, np.float64) / self.lsb)
-        clipped = (raw < self.code_min) | (raw > self.code_max)
-        return np.clip(raw, self.code_min, self.code_max), clipped
-
 
 def adc_of(arch: Architecture, lsb_levels: float | None = None) -> Adc:
     """The architecture's ADC, its LSB in levels `arch.adc_lsb_levels` (or `lsb_levels`, which
@@ -193,10 +186,6 @@ class CrossbarLayer:
                 K.window_table(w, kernel[1], stride, pad, wo),
             )
         return self._tables[key]
-
-    def current_a(self, signal_levels: np.ndarray) -> np.ndarray:
-        """Column current, A, of a signal in cell levels: signal V_read step."""
-        return np.asarray(signal_levels) * self.arch.level_a
 
     def read(
         self,
