@@ -522,33 +522,49 @@ def tuning_path(trace_root: Path, tune: Trace, ic: int, config: TuningConfig | N
     return trace_folder(trace_root, tune.key) / f"tuning-ic{ic}-{pooling}.json"
 
 
+def _tuning_digest(tuning: dict) -> str:
+    return hashlib.sha256(json.dumps(tuning, sort_keys=True).encode()).hexdigest()
+
+
 def tuning_for(
     tune: Trace,
     ic: int,
     trace_root: Path | None = None,
     config: TuningConfig | None = None,
+    warn: WarnFn | None = None,
 ) -> Tuning:
     """alpha(t) (grid, empirical Bayes; PWL and LUT) and early-exit thresholds for `ic`, tuned
-    on the `tune` trace; read from / written to trace_root when given (a stored tuning is
-    reused only if it was made with the same settings)."""
+    on the `tune` trace; read from / written to trace_root when given. A stored tuning is
+    reused only if it was made from the same trace with the same settings and its checksum
+    holds; a damaged one is named, set aside (renamed *.damaged) and recomputed."""
     config = config or TuningConfig()
     params = config.to_dict()
     path = tuning_path(trace_root, tune, ic, config) if trace_root is not None else None
     if path is not None and path.is_file():
         try:
             stored = json.loads(path.read_text())
+            if stored["tuning_sha256"] != _tuning_digest(stored["tuning"]):
+                raise ValueError("its checksum does not match its content (edited?)")
             if stored["tune_key_sha256"] == tune.key.digest() and stored["params"] == params:
-                return Tuning.from_dict(stored["tuning"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            pass  # a damaged or foreign file is recomputed and replaced
+                tuning = Tuning.from_dict(stored["tuning"])
+                if any(len(s.alpha) != tune.key.timesteps for s in tuning.schedules.values()):
+                    raise ValueError("its alpha schedules do not cover the trace's timesteps")
+                return tuning
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
+            damaged = path.with_name(path.name + ".damaged")
+            path.replace(damaged)
+            if warn is not None:
+                warn(f"{path}: a damaged stored tuning ({e}); set aside as {damaged.name}")
     fc, icc = (cumulative(tune.sim.head_spikes[h]) for h in (FC_HEAD, ic))
     tuning = tune_methods(fc, icc, tune.labels, config)
     if path is not None:
+        stored_tuning = tuning.to_dict()
         payload = {
             "ic": ic,
             "tune_key_sha256": tune.key.digest(),
             "params": params,
-            "tuning": tuning.to_dict(),
+            "tuning": stored_tuning,
+            "tuning_sha256": _tuning_digest(stored_tuning),
         }
         atomic_write_text(path, json.dumps(payload))
     return tuning
@@ -608,7 +624,7 @@ def tune(
         _check_ic(session.spec, ic)
     data = tuning_images(session, source, tune_images)
     t = trace(session, data, sim, trace_root=trace_root, progress=progress, warn=warn, stage="tune")
-    tunings = {ic: tuning_for(t, ic, trace_root, config) for ic in ics}
+    tunings = {ic: tuning_for(t, ic, trace_root, config, warn) for ic in ics}
     paths = {
         ic: None if trace_root is None else tuning_path(trace_root, t, ic, config) for ic in ics
     }
@@ -805,7 +821,7 @@ def run(
     _check_ic(session.spec, ic)
     tune, test = _tune_and_test(cfg, session, arch, progress, warn, cfg.test_trace)
     ann = session.reference_correct(test)
-    evaluation = _evaluate(cfg, session, arch, tune, test, ic, ann)
+    evaluation = _evaluate(cfg, session, arch, tune, test, ic, ann, warn)
     return RunResult(cfg, arch, session.spec, evaluation, test, time.perf_counter() - start)
 
 
@@ -829,13 +845,14 @@ def _evaluate(
     test: Trace,
     ic: int,
     ann: dict[int, np.ndarray],
+    warn: WarnFn | None = None,
 ) -> ICEvaluation:
     """One IC: its parameters tuned on `tune` (or cross-fitted on `test`), then evaluated."""
     fc, icc = (cumulative(test.sim.head_spikes[h]) for h in (FC_HEAD, ic))
     if tune is None:
         fusion = cross_fit(fc, icc, test.labels, cfg.tuning, cfg.folds)
     else:
-        tuning = tuning_for(tune, ic, cfg.trace_root, cfg.tuning)
+        tuning = tuning_for(tune, ic, cfg.trace_root, cfg.tuning, warn)
         fusion = compare_methods(tuning, fc, icc, test.labels)
     return evaluate_ic(
         session.spec,
@@ -1077,7 +1094,7 @@ def sweep(
         tune, test = _tune_and_test(cfg, session, arch, progress, warn)
         ann = session.reference_correct(test)
         for i, ic in enumerate(todo):
-            done[ic] = SweepRow.of(_evaluate(cfg, session, arch, tune, test, ic, ann))
+            done[ic] = SweepRow.of(_evaluate(cfg, session, arch, tune, test, ic, ann, warn))
             if out_dir is not None:
                 import pandas as pd
 

@@ -23,3 +23,26 @@ def test_bad_input_is_refused_by_name(case: Case, ws: Workspace) -> None:
     assert re.search(case.message.replace("{tmp}", re.escape(str(ws.tmp))), flat), flat
     if case.check is not None:
         case.check(ws)
+
+
+def test_an_edited_stored_tuning_is_named_set_aside_and_recomputed(tiny_checkpoint, tmp_path):
+    """The tuning cache carries a checksum: an edited value or a shortened array is found,
+    the file set aside (never silently used, never a broadcast error) and the tuning redone."""
+    import json
+
+    from hwsim.api import Session, SimConfig, tune, tuning_for
+    from hwsim.convert import ConversionParams
+
+    _, model = tiny_checkpoint
+    session = Session.open(model, None, ConversionParams())
+    sim = SimConfig(timesteps=12)
+    first = tune(session, sim, (4,), tune_images=16, trace_root=tmp_path)
+    path = first.paths[4]
+    stored = json.loads(path.read_text())
+    stored["tuning"]["schedules"]["BSF-Grid"]["alpha"] = [1.0, 2.0]  # shortened by hand
+    path.write_text(json.dumps(stored))
+    warnings: list[str] = []
+    again = tuning_for(first.trace, 4, tmp_path, warn=warnings.append)
+    assert len(warnings) == 1 and str(path) in warnings[0] and "checksum" in warnings[0]
+    assert path.with_name(path.name + ".damaged").is_file() and path.is_file()
+    assert again.to_dict() == first.tunings[4].to_dict()
