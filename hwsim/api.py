@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from hwsim import __version__
-from hwsim.atomic import atomic_folder, atomic_write_text
+from hwsim.atomic import atomic_write_text
 from hwsim.coding import DirectCoding, InputCoding, PoissonCoding, WeightedSpikeCoding
 from hwsim.convert import (
     ConversionParams,
@@ -1031,52 +1031,17 @@ class SweepRow:
         )
 
 
-SWEEP_STATE_FILE = "sweep.partial.csv"
-"""Rows of an unfinished sweep, with the digest of its config, in its output folder."""
-
-
-def sweep_state(cfg: SweepConfig, out_dir: Path) -> dict[int, SweepRow]:
-    """The rows an interrupted sweep with the same config left in out_dir (else none)."""
-    path = out_dir / SWEEP_STATE_FILE
-    if not path.is_file():
-        return {}
-    import pandas as pd
-
-    try:
-        frame = pd.read_csv(path)
-        if "config_digest" not in frame or not (frame["config_digest"] == cfg.digest()).all():
-            return {}
-        rows = [SweepRow.from_dict(r.to_dict()) for _, r in frame.iterrows()]
-    except (ValueError, KeyError, pd.errors.ParserError) as e:
-        raise ValueError(
-            f"{path}: a damaged sweep state file ({e}); delete it to start the sweep afresh"
-        ) from None
-    return {r.ic: r for r in rows}
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    rows: list[SweepRow]  # in the order of cfg.ic_positions
-    resumed: int  # rows taken from an interrupted sweep's state file
-    paths: list[Path]  # files written into the output folder
-
-
 def sweep(
     cfg: SweepConfig,
-    out_dir: Path | None = None,
     *,
     on_row: Callable[[SweepRow], None] | None = None,
     progress: ProgressFn | None = None,
     warn: WarnFn | None = None,
     session: Session | None = None,
-) -> SweepResult:
-    """Evaluate every IC position. With `out_dir`, each new row is saved at once in its state
-    file (`SWEEP_STATE_FILE`), positions already there for the same config are kept as they
-    are (an interrupted sweep resumes), and when all are done sweep.csv and the figure are
-    written and the state file removed. `session`: an open session of cfg.model to reuse (its
-    converted network is kept; `hwsim.grid` passes one per worker)."""
-    from hwsim.report import network_label, write_csv, write_sweep
-
+) -> list[SweepRow]:
+    """Evaluate every IC position of `cfg` (in its order), sharing the tuning and test traces.
+    `session`: an open session of cfg.model to reuse (its converted network is kept). Files,
+    resuming and executors are `hwsim.grid`'s."""
     arch = load_run_arch(cfg.arch, cfg.energy_model)
     if session is None:
         session = Session.open(cfg.model, cfg.data_root, cfg.sim.conversion, cfg.nir)
@@ -1086,28 +1051,13 @@ def sweep(
             f"{cfg.model}: no IC head at block(s) {', '.join(map(str, missing))}; the checkpoint"
             f" has ICs at {', '.join(map(str, session.spec.ic_positions)) or 'none'}"
         )
-    done = sweep_state(cfg, out_dir) if out_dir is not None else {}
-    resumed = len(done)
-    digest = cfg.digest()
-    todo = [p for p in cfg.ic_positions if p not in done]
-    if todo:
-        tune, test = _tune_and_test(cfg, session, arch, progress, warn)
-        ann = session.reference_correct(test)
-        for i, ic in enumerate(todo):
-            done[ic] = SweepRow.of(_evaluate(cfg, session, arch, tune, test, ic, ann, warn))
-            if out_dir is not None:
-                import pandas as pd
-
-                state = [dict(r.to_dict(), config_digest=digest) for r in done.values()]
-                write_csv(pd.DataFrame(state), out_dir / SWEEP_STATE_FILE)
-            if on_row is not None:
-                on_row(done[ic])
-            if progress is not None:
-                progress("ic", i + 1, len(todo))
-    rows = [done[p] for p in cfg.ic_positions]
-    paths: list[Path] = []
-    if out_dir is not None:
-        title = network_label(session.spec)
-        with atomic_folder(out_dir) as tmp:  # the complete results replace the state file
-            paths = [out_dir / p.name for p in write_sweep([r.to_dict() for r in rows], tmp, title)]
-    return SweepResult(rows, resumed, paths)
+    tune, test = _tune_and_test(cfg, session, arch, progress, warn)
+    ann = session.reference_correct(test)
+    rows = []
+    for i, ic in enumerate(cfg.ic_positions):
+        rows.append(SweepRow.of(_evaluate(cfg, session, arch, tune, test, ic, ann, warn)))
+        if on_row is not None:
+            on_row(rows[-1])
+        if progress is not None:
+            progress("ic", i + 1, len(cfg.ic_positions))
+    return rows

@@ -5,7 +5,7 @@ A cell is one (model, architecture, coding, IC) evaluation: `api.sweep` of that 
 traces and tunings go to the shared trace cache. Each cell is keyed by its inputs (the model's
 and the architecture file's SHA-256, the coding, the IC and every other setting), so a cell
 is computed once whichever executor runs it, an interrupted grid resumes from its state file
-(`api.SWEEP_STATE_FILE`, one row per finished cell with its key), and a local, a cluster and a
+(`SWEEP_STATE_FILE`, one row per finished cell with its key), and a local, a cluster and a
 resumed run write the same sweep.csv byte for byte (rows in grid order, whatever order the
 cells finished in).
 
@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.api import (
-    SWEEP_STATE_FILE,
     ProgressFn,
     Session,
     SweepConfig,
@@ -44,6 +43,9 @@ from hwsim.convert import ConversionParams
 from hwsim.errors import HwsimError
 from hwsim.nir_io import NirOptions
 from hwsim.trace import file_sha256
+
+SWEEP_STATE_FILE = "sweep.partial.csv"
+"""Rows of an unfinished grid, one per finished cell with its key, in its output folder."""
 
 Row = dict[str, Any]
 """One sweep.csv row: the cell (model, arch, coding, ic), the reference, then
@@ -142,7 +144,7 @@ def evaluate_cell(cell: Cell, template: SweepConfig, seed: int, after: object = 
     session = _session(
         cfg.model, file_sha256(cfg.model), cfg.data_root, cfg.sim.conversion, cfg.nir
     )
-    row = sweep(cfg, None, session=session).rows[0]
+    row = sweep(cfg, session=session)[0]
     reference = "ann" if session.ckpt is not None else "snn_final_timestep"
     head = {"model": str(cell.model), "arch": str(cell.arch), "coding": cell.coding}
     return {**head, "ic": cell.ic, "reference": reference, **row.to_dict()}

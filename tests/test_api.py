@@ -7,7 +7,6 @@ import pytest
 
 import hwsim.api as api
 from hwsim.api import (
-    SWEEP_STATE_FILE,
     RunConfig,
     SimConfig,
     SweepConfig,
@@ -191,22 +190,13 @@ def test_sweep_rows_match_single_runs_and_resume(result, tiny_checkpoint, tmp_pa
     cfg = SweepConfig(arch=ARCH, model=path, ic_positions=(2, 4), sim=SIM, images=64,
                       tune_images=64, trace_root=result.config.trace_root)  # fmt: skip
     seen = []
-    rows = sweep(cfg, on_row=lambda row: seen.append(row.ic)).rows
+    rows = sweep(cfg, on_row=lambda row: seen.append(row.ic))
     assert [r.ic for r in rows] == [2, 4] and seen == [2, 4]
     ev = result.evaluation
     bsf = rows[1].methods[Method.BSF_GRID]
     assert bsf.energy_pj == ev.summary[Method.BSF_GRID].target.energy_pj
     assert rows[1].to_dict()["energy_bsf_grid_pj"] == bsf.energy_pj
     assert SweepRow.from_dict(rows[1].to_dict()) == rows[1]  # the CSV row reads back
-    # an interrupted sweep left IC 2 in its state file: resuming evaluates only IC 4
-    out = tmp_path / "sweep"
-    state = pd.DataFrame([dict(rows[0].to_dict(), config_digest=cfg.digest())])
-    out.mkdir()
-    state.to_csv(out / SWEEP_STATE_FILE, index=False)
-    seen.clear()
-    resumed = sweep(cfg, out, on_row=lambda row: seen.append(row.ic))
-    assert seen == [4] and resumed.resumed == 1 and resumed.rows == rows
-    assert not (out / SWEEP_STATE_FILE).exists() and (out / "sweep.csv").is_file()
 
 
 def test_default_ic_is_the_shallowest_reaching_the_target(tiny_checkpoint):

@@ -4,8 +4,8 @@ same sweep.csv byte for byte; a grid's cells are keyed by their inputs."""
 import pandas as pd
 import pytest
 
-from hwsim.api import SWEEP_STATE_FILE
 from hwsim.cli import main
+from hwsim.grid import SWEEP_STATE_FILE
 
 ARCH = "arch_configs/spikesim.yaml"
 

@@ -16,7 +16,7 @@ from hwsim.methods import Method
 from hwsim.metrics import BootstrapConfig
 from hwsim.nets import save_checkpoint
 from hwsim.netspec import ModelError
-from hwsim.report import write_run
+from hwsim.report import write_run, write_sweep
 
 ARCH = "arch_configs/spikesim.yaml"
 SIM = SimConfig(timesteps=30)
@@ -136,14 +136,15 @@ def test_sweep_rows_carry_intervals_that_read_back(tiny_checkpoint, tmp_path):
     _, path = tiny_checkpoint
     cfg = SweepConfig(arch=ARCH, model=path, ic_positions=(2, 4), sim=SIM, images=40,
                       trace_root=tmp_path, bootstrap=BOOT)  # fmt: skip
-    result = api.sweep(cfg, tmp_path / "sweep")
-    row = result.rows[1]
+    rows = api.sweep(cfg)
+    row = rows[1]
     grid = row.methods[Method.BSF_GRID]
     assert grid.auc_ci is not None and grid.auc_ci[0] <= grid.auc <= grid.auc_ci[1]
     assert api.SweepRow.from_dict(row.to_dict()) == row
-    frame = pd.read_csv(tmp_path / "sweep" / "sweep.csv")
+    paths = write_sweep([r.to_dict() for r in rows], tmp_path, "tiny")
+    frame = pd.read_csv(tmp_path / "sweep.csv")
     assert {"reduction_bsf_grid_pct_lo", "reduction_vs_sl_bsf_grid_pct_hi"} <= set(frame)
-    assert {p.name for p in result.paths} >= {"sweep.png", "sweep_vs_sl.png", "sweep.csv"}
+    assert {p.name for p in paths} >= {"sweep.png", "sweep_vs_sl.png", "sweep.csv"}
 
 
 @pytest.mark.parametrize(
