@@ -24,6 +24,7 @@ from hwsim import __version__
 from hwsim.atomic import atomic_write_text
 from hwsim.coding import DirectCoding, InputCoding, PoissonCoding, WeightedSpikeCoding
 from hwsim.convert import (
+    ConversionError,
     ConversionParams,
     SpikingNetwork,
     convert,
@@ -308,7 +309,10 @@ class Session:
     @property
     def snn(self) -> SpikingNetwork:
         if self._snn is None:
-            self._snn = convert(self.ckpt, self.split("train"), self.conversion)
+            try:
+                self._snn = convert(self.ckpt, self.split("train"), self.conversion)
+            except ConversionError as e:
+                raise ConversionError(f"{self.model_path}: {e}") from None
         return self._snn
 
     def key(self, data: ImageSet, sim: SimConfig) -> TraceKey:
@@ -829,12 +833,12 @@ def tuned_on(cfg: EvaluationConfig, tune: Trace | None, test: Trace) -> str:
     """Where the tuned parameters of a run come from, in words (printed with every result)."""
     if tune is None:
         return (
-            f"{cfg.folds}-fold cross-fitting on the {test.key.images} test images (each image"
-            " decided with parameters tuned on the other folds)"
+            f"tuned by {cfg.folds}-fold cross-fitting on the {test.key.images} test images"
+            " (each image decided with parameters tuned on the other folds)"
         )
     if cfg.tune_on is TuneSource.TRAIN:
-        return f"{tune.key.images} training images (biased: the network has learnt them)"
-    return f"{tune.key.images} validation images (held out of training)"
+        return f"tuned on {tune.key.images} training images (biased: the network has learnt them)"
+    return f"tuned on {tune.key.images} validation images (held out of training)"
 
 
 def _evaluate(

@@ -307,7 +307,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "a checkpoint with NaN weights",
         lambda ws: ["run", "--model", str(_nan_model(ws)), "--ic", "4", *ws.quick()],
-        r"weights are not finite",
+        r"nan\.pt: the checkpoint.s weights are not finite",
     ),
     Case(
         "train --lr nan",
@@ -346,7 +346,7 @@ def workspace(tmp: Path) -> Workspace:
 
     torch.set_num_threads(1)
     cfg = TrainConfig(net="vgg11", dataset="synthetic", width=1 / 16, ic_positions=(2, 4),
-                      epochs=1, batch_size=32, lr=0.05, seed=0)  # fmt: skip
+                      epochs=1, batch_size=32, lr=0.05, seed=0, validation=128)  # fmt: skip
     model = tmp / "tiny.pt"
     save_checkpoint(train(cfg, show_progress=False), model)
     return Workspace(tmp, model)
@@ -360,7 +360,9 @@ def main() -> None:
         rows = []
         for case in CASES:
             code, text = run_case(case, ws)
-            first = " ".join(text.split())[:110]
+            flat = " ".join(text.split())
+            start = max(flat.rfind("error: argument"), flat.find("error:"), 0)
+            first = flat[start : start + 110]
             rows.append({"case": case.name, "exit": code, "message": first})
         print(json.dumps(rows, indent=1) if os.environ.get("JSON") else "")
         width = max(len(r["case"]) for r in rows)
