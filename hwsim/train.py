@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from hwsim.data import ImageSet, load_dataset
+from hwsim.errors import HwsimError
 from hwsim.graph import FC_HEAD
 from hwsim.nets import Checkpoint, HeadedNet
 from hwsim.netspec import NetSpec
@@ -152,6 +153,11 @@ def train(cfg: TrainConfig, *, show_progress: bool = True) -> Checkpoint:
                 loss = loss_fn(out[FC_HEAD], y)
                 for h, w in weights.items():
                     loss = loss + w * loss_fn(out[h], y)
+                if not bool(torch.isfinite(loss)):  # diverged: no NaN checkpoint is written
+                    raise HwsimError(
+                        f"training diverged at epoch {epoch} (loss {float(loss)}); lower --lr"
+                        f" (now {cfg.lr}) or check the data"
+                    )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -46,3 +46,24 @@ def test_an_edited_stored_tuning_is_named_set_aside_and_recomputed(tiny_checkpoi
     assert len(warnings) == 1 and str(path) in warnings[0] and "checksum" in warnings[0]
     assert path.with_name(path.name + ".damaged").is_file() and path.is_file()
     assert again.to_dict() == first.tunings[4].to_dict()
+
+
+def test_diverging_training_stops_with_a_message_and_writes_no_checkpoint(
+    tmp_path, capsys, monkeypatch
+):
+    import torch
+
+    import hwsim.train
+    from hwsim.cli import main
+
+    class Diverged(torch.nn.CrossEntropyLoss):  # the loss of a run whose weights blew up
+        def forward(self, logits, target):
+            return super().forward(logits, target) * float("nan")
+
+    monkeypatch.setattr(hwsim.train.nn, "CrossEntropyLoss", Diverged)
+    out = tmp_path / "diverged.pt"
+    argv = ["train", "--net", "vgg11", "--dataset", "synthetic", "--width", "0.0625"]
+    code = main([*argv, "--ic", "none", "--epochs", "1", "--out", str(out)])
+    text = " ".join((lambda o: o.out + o.err)(capsys.readouterr()).split())
+    assert code == 2 and "training diverged" in text and "--lr" in text, text
+    assert not out.exists()
