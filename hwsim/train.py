@@ -155,7 +155,7 @@ def train(cfg: TrainConfig, *, show_progress: bool = True) -> Checkpoint:
                     loss = loss + w * loss_fn(out[h], y)
                 if not bool(torch.isfinite(loss)):  # diverged: no NaN checkpoint is written
                     raise HwsimError(
-                        f"training diverged at epoch {epoch} (loss {float(loss)}); lower --lr"
+                        f"training diverged at epoch {epoch} (loss {loss.item()}); lower --lr"
                         f" (now {cfg.lr}) or check the data"
                     )
                 opt.zero_grad(set_to_none=True)

@@ -67,3 +67,83 @@ def test_diverging_training_stops_with_a_message_and_writes_no_checkpoint(
     text = " ".join((lambda o: o.out + o.err)(capsys.readouterr()).split())
     assert code == 2 and "training diverged" in text and "--lr" in text, text
     assert not out.exists()
+
+
+def _trace_cli(ws_model, out, *extra):
+    return ["trace", "--model", str(ws_model), "--images", "4", "--no-cache", "--out", str(out),
+            *extra]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("made_with", "run_with", "message"),
+    [
+        (["--split", "train", "--timesteps", "8"], [], r"made with split train; the run uses test"),
+        (["--timesteps", "6"], [], r"6 timesteps; the run needs 8 \(--timesteps\)"),
+        (["--timesteps", "8", "--v0", "0.5"], [], r"made with conversion \(--v0\)"),
+        (["--timesteps", "8", "--coding", "poisson"], [], r"made with coding"),
+    ],
+    ids=["train-split", "too-short", "other-v0", "other-coding"],
+)
+def test_a_given_trace_must_match_the_run(tiny_checkpoint, tmp_path, made_with, run_with, message):
+    from tests.bad_input_cases import run_case
+
+    _, model = tiny_checkpoint
+    ws = Workspace(tmp_path, model)
+    folder = tmp_path / "given"
+    made = Case("make", lambda _: _trace_cli(model, folder, *made_with), "")
+    assert run_case(made, ws)[0] == 0
+    argv = ["run", "--model", str(model), "--ic", "4", "--timesteps", "8", "--tune-images", "4",
+            "--traces", str(tmp_path / "t"), "--trace", str(folder), "--out", str(tmp_path / "o"),
+            *run_with]  # fmt: skip
+    code, text = run_case(Case("run", lambda _: argv, ""), ws)
+    assert code == 2 and re.search(message, " ".join(text.split())), text
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_longer_given_trace_is_cut_to_the_runs_timesteps(tiny_checkpoint, tmp_path):
+    from hwsim.api import Session, SimConfig, load_given_trace
+    from hwsim.convert import ConversionParams
+    from hwsim.trace import read_trace
+
+    _, model = tiny_checkpoint
+    folder = tmp_path / "long"
+    ws = Workspace(tmp_path, model)
+    assert (
+        run_case(Case("make", lambda _: _trace_cli(model, folder, "--timesteps", "12"), ""), ws)[0]
+        == 0
+    )
+    session = Session.open(model, None, ConversionParams())
+    cut = load_given_trace(session, folder, SimConfig(timesteps=8))
+    full = read_trace(folder)
+    assert cut.key.timesteps == 8
+    for h, s in full.sim.head_spikes.items():
+        assert (cut.sim.head_spikes[h] == s[:, :8]).all()
+
+
+def test_a_failed_write_leaves_the_earlier_results_whole(tmp_path):
+    from hwsim.atomic import atomic_folder
+
+    out = tmp_path / "out"
+    with atomic_folder(out) as tmp:
+        (tmp / "a.csv").write_text("earlier a")
+        (tmp / "b.csv").write_text("earlier b")
+    with pytest.raises(OSError), atomic_folder(out) as tmp:
+        (tmp / "a.csv").write_text("new a")
+        raise OSError(28, "No space left on device")  # the disk filled half-way
+    assert {p.name: p.read_text() for p in out.iterdir()} == {
+        "a.csv": "earlier a",
+        "b.csv": "earlier b",
+    }
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder left
+
+
+def test_identical_runs_write_identical_svgs(tmp_path):
+    import numpy as np
+
+    from hwsim.figures import plot_alpha
+
+    alpha = {"BSF-Grid": np.linspace(0, 5, 20)}
+    pwl = {"BSF-Grid": (np.arange(0, 20, 5), np.linspace(0, 5, 4))}
+    a = plot_alpha(alpha, pwl, tmp_path / "a", title="t")
+    b = plot_alpha(alpha, pwl, tmp_path / "b", title="t")
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
