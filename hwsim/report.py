@@ -209,14 +209,6 @@ def write_run(result: RunResult, out_dir: Path) -> list[Path]:
     return paths
 
 
-def write_sweep(rows: list[dict], out_dir: Path, title: str = "") -> list[Path]:
-    """sweep.csv (one row per IC position) and its figures (`sweep_figures`)."""
-    frame = pd.DataFrame(rows)
-    csv = out_dir / "sweep.csv"
-    write_csv(frame, csv)
-    return [csv, *sweep_figures(frame, out_dir / "sweep", title)]
-
-
 def sweep_figures(frame: pd.DataFrame, path: Path, title: str = "") -> list[Path]:
     """R by IC position with 90% bootstrap error bars from sweep.csv columns: against DL (at
     `path`, paper Fig. 9) and against SL (at `path` + "_vs_sl")."""
@@ -305,7 +297,7 @@ def summary_table(ev: ICEvaluation, reference: str = "ANN") -> Table:
     table = Table(
         title=f"To reach {100 * ev.target:.2f}% (99% of the {reference}'s FC accuracy); R = energy"
         f" reduction (eq. 33); [{level:.0f}% paired bootstrap interval, test images resampled]",
-        caption=f"alpha, LUT and early exit tuned on {ev.tuned_on}",
+        caption=f"alpha, LUT and early exit {ev.tuned_on}",
     )
     scale, unit = _energy_scale(ev)
     for col in ("method", "steps", f"energy ({unit})", "latency", "R vs DL", "R vs SL", "AUC"):

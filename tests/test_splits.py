@@ -16,7 +16,7 @@ from hwsim.methods import Method
 from hwsim.metrics import BootstrapConfig
 from hwsim.nets import save_checkpoint
 from hwsim.netspec import ModelError
-from hwsim.report import write_run, write_sweep
+from hwsim.report import sweep_figures, write_run
 
 ARCH = "arch_configs/spikesim.yaml"
 SIM = SimConfig(timesteps=30)
@@ -141,10 +141,15 @@ def test_sweep_rows_carry_intervals_that_read_back(tiny_checkpoint, tmp_path):
     grid = row.methods[Method.BSF_GRID]
     assert grid.auc_ci is not None and grid.auc_ci[0] <= grid.auc <= grid.auc_ci[1]
     assert api.SweepRow.from_dict(row.to_dict()) == row
-    paths = write_sweep([r.to_dict() for r in rows], tmp_path, "tiny")
-    frame = pd.read_csv(tmp_path / "sweep.csv")
+    frame = pd.DataFrame([r.to_dict() for r in rows])
     assert {"reduction_bsf_grid_pct_lo", "reduction_vs_sl_bsf_grid_pct_hi"} <= set(frame)
-    assert {p.name for p in paths} >= {"sweep.png", "sweep_vs_sl.png", "sweep.csv"}
+    paths = sweep_figures(frame, tmp_path / "sweep", "tiny")
+    assert {p.name for p in paths} == {
+        "sweep.png",
+        "sweep.svg",
+        "sweep_vs_sl.png",
+        "sweep_vs_sl.svg",
+    }
 
 
 @pytest.mark.parametrize(
