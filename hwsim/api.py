@@ -143,7 +143,7 @@ def result_bytes(graph: LayerGraph, images: int, sim: SimConfig) -> int:
     steps, layers = sim.timesteps, len(graph.layers)
     heads = images * steps * graph.classes * len(graph.heads)
     sums = 8 * steps * (len(graph.populations()) + 3 * layers)
-    per_image = 12 * images * steps * layers if sim.activity and sim.activity.per_image else 0
+    per_image = 16 * images * steps * layers if sim.activity and sim.activity.per_image else 0
     return heads + sums + per_image
 
 

@@ -62,7 +62,8 @@ class Activity:
     operation (output position, row group, column block) is one crossbar read:
     `active_pe_ops` = `active_windows` = those with a nonzero input row in the output position's
     window, and `dense_pe_ops` = `dense_windows` = H_out W_out ceil(k_h k_w C_in/X) ceil(C_out/Y).
-    `per_image` (N, T, G, 3) int32 [in_spikes, active_pe_ops, active_windows], if requested.
+    `per_image` (N, T, G, 4) int32 [in_spikes, active_pe_ops, active_windows, out_spikes], if
+    requested.
     An idle layer (weighted spikes before its first input or during output skipping) reads
     nothing and counts zero.
     """
@@ -220,7 +221,8 @@ def simulate(
     head_spikes = {h: np.zeros((n, timesteps, classes), np.uint8) for h in plan.heads}
     layer_spikes = np.zeros((timesteps, n_l), np.int64)
     act_sum = np.zeros((timesteps, n_g, 3), np.int64) if spec else None
-    per_image = np.zeros((n, timesteps, n_g, 3), np.int32) if spec and spec.per_image else None
+    per_image = np.zeros((n, timesteps, n_g, 4), np.int32) if spec and spec.per_image else None
+    dst = np.asarray([c.dst for c in plan.conns], np.int64)
     peak = 0
     chunk = min(time_chunk, timesteps)
     for start in range(0, n, batch_size):
@@ -235,13 +237,13 @@ def simulate(
             if out.activity is not None and act_sum is not None:
                 act_sum[t0:t1] += out.activity.sum(0, dtype=np.int64)
                 if per_image is not None:
-                    per_image[start:stop, t0:t1] = out.activity
+                    per_image[start:stop, t0:t1, :, :3] = out.activity
+                    per_image[start:stop, t0:t1, :, 3] = out.layer_spikes[:, :, dst]
         peak = max(peak, runner.state_bytes)
         if on_batch is not None:
             on_batch(stop - start)
     act = None
     if spec is not None and act_sum is not None:
-        dst = np.asarray([c.dst for c in plan.conns], np.int64)
         dense_ops, dense_wins = dense_counts(plan, spec)
         act = Activity(
             spec,

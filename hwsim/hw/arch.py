@@ -23,12 +23,14 @@ Schema (version 1; ``?`` marks an optional key, with its default)::
                  signed_weights? = differential | offset | digital, slicing? = columns | cells}
     energy_pj:  {crossbar_read, adc, mux, shift_add, temp_buffer, tile_buffer, htree,
                  memory_fetch, neuron, noc_flit_hop? = 0}     # pJ per event, >= 0
-    timing:     {pe_cycles, cycles_per_conversion? = null}
+    timing:     {pe_cycles, cycles_per_conversion? = null, neuron_cycles? = 0}
     noc?:       {mesh_rows? = null, mesh_cols? = null, flit_width_bits? = 32,
-                 router_latency_cycles? = 1, link_latency_cycles? = 1}
+                 router_latency_cycles? = 1, link_latency_cycles? = 1,
+                 packet? = address_event | bitmap, header_flits? = 0,
+                 router_buffer_flits? = null}
     mapping?:   {style? = kernel_split | unrolled, placement? = snake | row_major}
     buffers?:   {tile_buffer_bits? = 8192, neuron_state_bits? = 22, input_bits? = 22,
-                 neuron_memory_layers? = null}
+                 input_buffer_timesteps? = null, neuron_memory_layers? = null}
     area_um2?:  null | {crossbar, adc, mux, shift_add, temp_buffer, htree, sram_bit,
                         router? = 0}                          # um^2, >= 0
     fusion_unit?: null | {counter_increment_pj, lut_read_pj, multiply_pj, compare_pj,
@@ -97,6 +99,13 @@ class MappingStyle(StrEnum):
 
     KERNEL_SPLIT = "kernel_split"  # SpikeSim: one crossbar set per kernel position, rows = C_in
     UNROLLED = "unrolled"  # rows = k_h k_w C_in (im2col), cut into crossbar-high row groups
+
+
+class PacketFormat(StrEnum):
+    """How a layer's spikes of one timestep travel to one destination tile."""
+
+    ADDRESS_EVENT = "address_event"  # one address per spike: flits grow with the spikes
+    BITMAP = "bitmap"  # one bit per sending neuron: fixed flits whenever any spike is sent
 
 
 class Placement(StrEnum):
@@ -373,6 +382,15 @@ class TimingConfig:
             _int_between(1, CYCLE_LIMIT),
         ),
     )
+    neuron_cycles: int = field(
+        default=0,
+        metadata=_spec(
+            "clock cycles of one neuron-unit update after a layer's PE operations (a layer's"
+            " N neurons take ceil(N / (pe.neuron_units_per_pe x PEs)) updates); 0 = within"
+            " pe_cycles (SpikeSim)",
+            _int_between(0, CYCLE_LIMIT),
+        ),
+    )
 
 
 @_frozen
@@ -395,6 +413,28 @@ class NocConfig:
     link_latency_cycles: int = field(
         default=1,
         metadata=_spec("cycles a flit spends on one link", _int_between(0, CYCLE_LIMIT)),
+    )
+    packet: PacketFormat = field(
+        default=PacketFormat.ADDRESS_EVENT,
+        metadata=_spec(
+            "address_event: ceil(log2 neurons / flit_width_bits) flits per spike; bitmap:"
+            " ceil(neurons sent to the tile / flit_width_bits) flits per timestep with a spike"
+        ),
+    )
+    header_flits: int = field(
+        default=0,
+        metadata=_spec(
+            "head flits added to every packet (one packet per destination tile and timestep)",
+            _int_between(0, 4096),
+        ),
+    )
+    router_buffer_flits: int | None = field(
+        default=None,
+        metadata=_spec(
+            "flits a router input buffer holds (credit-based flow control: a blocked packet"
+            " holds the links behind it once these fill); null = unbounded",
+            _int_between(1, 1 << 20),
+        ),
     )
 
 
@@ -429,6 +469,15 @@ class BufferConfig:
         default=22,
         metadata=_spec("SRAM bits per buffered layer-input activation (SpikeSim: 22)", _positive),
     )
+    input_buffer_timesteps: int | None = field(
+        default=None,
+        metadata=_spec(
+            "timesteps of input spikes a layer's buffer holds before its producers stall;"
+            " null = as many input bitmaps (C_in H_in W_in bits) as tile_buffer_bits x the"
+            " layer's tiles hold, at least 1",
+            _int_between(1, 1 << 20),
+        ),
+    )
     neuron_memory_layers: int | None = field(
         default=None,
         metadata=_spec(
@@ -459,9 +508,24 @@ class AreaTable:
     router: float = field(default=0.0, metadata=_spec("one mesh router, um^2", _non_negative))
 
 
+class FusionCompare(StrEnum):
+    """How the fusion unit compares two classes' posterior scores p = num / den."""
+
+    CROSS_MULTIPLY = "cross_multiply"  # p_a > p_b as num_a den_b > num_b den_a, wide integers
+    DIVIDER = "divider"  # each p to fusion_unit.score_frac_bits by a divider, then compared
+
+
+class TerminationRule(StrEnum):
+    """When the fusion unit stops an image early (hwsim.hw.fusion_unit)."""
+
+    MARGIN = "margin"  # top-1 minus top-2 score >= threshold
+    POSTERIOR = "posterior"  # top-1 score >= threshold
+
+
 @_frozen
 class FusionUnitConfig:
-    """Bayesian-fusion unit: IC/FC spike counters, PWL alpha LUT, posterior compare, argmax."""
+    """Bayesian-fusion unit: IC/FC spike counters, PWL alpha LUT, posterior compare, argmax
+    (the fixed-point datapath, its cycles and events: hwsim.hw.fusion_unit)."""
 
     counter_increment_pj: float = field(
         metadata=_spec("one spike-counter increment, pJ", _non_negative)
@@ -478,6 +542,62 @@ class FusionUnitConfig:
             "cycles per class of posterior compare + argmax", _int_between(0, CYCLE_LIMIT)
         )
     )
+    counter_bits: int = field(
+        default=16,
+        metadata=_spec(
+            "bits of one IC or FC spike counter (saturating at 2^bits - 1)", _int_between(1, 31)
+        ),
+    )
+    counter_cycles_per_spike: int = field(
+        default=1,
+        metadata=_spec(
+            "cycles of one counter increment per arriving spike (IC and FC banks in parallel)",
+            _int_between(0, CYCLE_LIMIT),
+        ),
+    )
+    lut_slope_frac_bits: int = field(
+        default=16,
+        metadata=_spec(
+            "fraction bits of the per-segment slope the LUT stores for interpolation",
+            _int_between(0, 32),
+        ),
+    )
+    score_frac_bits: int = field(
+        default=16,
+        metadata=_spec(
+            "fraction bits of a quantised score (divider quotient, termination threshold)",
+            _int_between(1, 32),
+        ),
+    )
+    compare: FusionCompare = field(
+        default=FusionCompare.CROSS_MULTIPLY,
+        metadata=_spec(
+            "cross_multiply: p_a > p_b as num_a den_b > num_b den_a (no division); divider:"
+            " each p to score_frac_bits, then compared"
+        ),
+    )
+    divider_cycles_per_class: int | None = field(
+        default=None,
+        metadata=_spec(
+            "cycles of one score division; null = score_frac_bits + 1 (radix 2, one quotient"
+            " bit per cycle)",
+            _int_between(1, CYCLE_LIMIT),
+        ),
+    )
+    termination: TerminationRule = field(
+        default=TerminationRule.POSTERIOR,
+        metadata=_spec(
+            "early termination: posterior (top-1 score >= threshold) or margin (top-1 minus"
+            " top-2 score >= threshold)"
+        ),
+    )
+
+    @property
+    def divider_cycles(self) -> int:
+        """Cycles of one score division: divider_cycles_per_class, or score_frac_bits + 1."""
+        if self.divider_cycles_per_class is None:
+            return self.score_frac_bits + 1
+        return self.divider_cycles_per_class
 
 
 @_frozen

@@ -133,15 +133,20 @@ class ProducerTraffic:
         return np.where((spikes > 0) & (busiest > 0), out, 0).astype(np.int64)
 
 
-def producer_traffic(mapping: Mapping) -> dict[str, ProducerTraffic]:
-    """Per producer layer with spike edges (`LayerGraph.spike_edges`), per consumer: its flows,
-    from the home tile of each output channel (the tile of its column group's first crossbar)
-    to every tile holding a consumer crossbar fed by that channel (the fusion unit's slot for a
-    head's output), as link loads per output spike (module docstring)."""
-    arch = mapping.arch
+ChannelFlows = dict[str, dict[str, dict[tuple[Coord, Coord], int]]]
+"""producer -> consumer -> (home coordinate, destination coordinate) -> output channels of the
+producer whose spikes take that flow."""
+
+
+def channel_flows(mapping: Mapping) -> ChannelFlows:
+    """Per spike edge (`LayerGraph.spike_edges`), the flows of its producer's output channels:
+    from the home tile of each channel (the tile of its column group's first crossbar) to every
+    tile holding a consumer crossbar fed by that channel (the fusion unit's slot for a head's
+    output), with the number of channels taking each (source = destination: stays in its
+    tile)."""
     by_name = {m.name: m for m in mapping.layers}
     coords = mapping.tile_coords
-    counts: dict[str, dict[str, dict[tuple[Coord, Coord], int]]] = {}
+    counts: ChannelFlows = {}
     for src_name, dst_name in mapping.graph.spike_edges():
         src = by_name[src_name]
         src_tiles = src.crossbar_tiles()
@@ -157,12 +162,25 @@ def producer_traffic(mapping: Mapping) -> dict[str, ProducerTraffic]:
                 dsts = [(int(coords[t, 0]), int(coords[t, 1])) for t in tiles]
             for d in dsts:
                 flows[(home, d)] = flows.get((home, d), 0) + 1
+    return counts
+
+
+def address_flits(mapping: Mapping, producer: str) -> int:
+    """Flits of one address event of `producer`: ceil(ceil(log2 neurons) / flit_width_bits)."""
+    src = mapping.layer(producer)
+    neurons = src.outputs * src.layer.out_hw[0] * src.layer.out_hw[1]
+    address_bits = max(1, math.ceil(math.log2(max(neurons, 2))))
+    return _ceil_div(address_bits, mapping.arch.noc.flit_width_bits)
+
+
+def producer_traffic(mapping: Mapping) -> dict[str, ProducerTraffic]:
+    """Per producer layer with spike edges (`LayerGraph.spike_edges`), per consumer: its flows
+    (`channel_flows`) as link loads per output spike (module docstring)."""
+    by_name = {m.name: m for m in mapping.layers}
     out: dict[str, ProducerTraffic] = {}
-    for name, by_consumer in counts.items():
+    for name, by_consumer in channel_flows(mapping).items():
         src = by_name[name]
-        neurons = src.outputs * src.layer.out_hw[0] * src.layer.out_hw[1]
-        address_bits = max(1, math.ceil(math.log2(max(neurons, 2))))
-        flits = _ceil_div(address_bits, arch.noc.flit_width_bits)
+        flits = address_flits(mapping, name)
         edges = {}
         for consumer, flows in by_consumer.items():
             per_spike = [

@@ -1,0 +1,167 @@
+"""The simulated chip's resources, from the mapping: one node per active layer (its PEs and
+neuron units), the fusion unit, the spike edges between them with their input buffers, and the
+NoC flows of each edge on the mesh's directed links.
+
+Nodes. A layer node performs one job per image and timestep: its PE operations, ceil(ops /
+PEs) in sequence on each of its PEs, Architecture.pe_operation_cycles each (crossbar read, the
+adc.columns_per_adc conversion rounds, shift-add and accumulate within them), then its neuron
+updates, ceil(neurons / (pe.neuron_units_per_pe x PEs)) x timing.neuron_cycles. The fusion unit
+node takes `decision_cycles` per image and timestep.
+
+Edges. Each spike edge (`LayerGraph.spike_edges`) between active nodes has an input buffer at
+its consumer holding `capacity` timesteps of the producer's spikes
+(buffers.input_buffer_timesteps, or as many C_in H_in W_in-bit input bitmaps as
+tile_buffer_bits x the consumer's tiles hold, at least one; the fusion unit's counters:
+`FUSION_COUNTER_TIMESTEPS`, or buffers.input_buffer_timesteps when set).
+
+Flows. An edge's spikes travel from each producer channel's home tile to each consumer tile
+(`hwsim.hw.noc.channel_flows`), XY routed; `noc.packet` says how many flits a flow's packet of
+one image and timestep has: address events, ceil(spikes x channels / C_out) x address flits;
+a bitmap, ceil(channels x H_out W_out / flit_width_bits) flits whenever any spike is sent;
+plus noc.header_flits per packet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.graph import FUSION_UNIT
+from hwsim.hw.arch import PacketFormat
+from hwsim.hw.mapping import Mapping
+from hwsim.hw.noc import Coord, address_flits, channel_flows, xy_links
+
+FUSION_COUNTER_TIMESTEPS = 2
+"""Timesteps of head spikes the fusion unit's counters hold: double-buffered, one timestep
+counted while the previous one is decided."""
+
+
+@dataclass(frozen=True, eq=False)
+class ChipModel:
+    """Arrays the simulator runs on (module docstring). Nodes 0..L-1 are `layer_names` in graph
+    order, node L the fusion unit. Edges e: `edge_src[e]` -> `edge_dst[e]` (node indices),
+    `edge_capacity[e]` timesteps; flows of edge e are `edge_flow_ptr[e]:edge_flow_ptr[e + 1]`,
+    flow f crossing links `flow_links[flow_link_ptr[f]:flow_link_ptr[f + 1]]` (indices into
+    `links`), with `flow_flits_per_spike[f]` (address events) or `flow_bitmap_flits[f]`
+    (bitmap) flits per packet before the header. Cycles are clock cycles of `clock_mhz`."""
+
+    layer_names: tuple[str, ...]
+    clock_mhz: float
+    pes: np.ndarray  # (L,) int64
+    pe_operation_cycles: int
+    neuron_cycles: np.ndarray  # (L,) int64: neuron-update cycles of one job
+    decision_cycles: int
+    edge_src: np.ndarray
+    edge_dst: np.ndarray
+    edge_capacity: np.ndarray
+    edge_flow_ptr: np.ndarray
+    flow_link_ptr: np.ndarray
+    flow_links: np.ndarray
+    flow_flits_per_spike: np.ndarray  # float64
+    flow_bitmap_flits: np.ndarray  # int64
+    header_flits: int
+    hop_cycles: int  # router + link latency of one hop
+    router_buffer_flits: int  # 0: unbounded
+    links: tuple[tuple[Coord, Coord], ...]
+
+    @property
+    def fusion_node(self) -> int:
+        return len(self.layer_names)
+
+    @property
+    def nodes(self) -> int:
+        return len(self.layer_names) + 1
+
+    def node_name(self, node: int) -> str:
+        return FUSION_UNIT if node == self.fusion_node else self.layer_names[node]
+
+
+def input_buffer_timesteps(mapping: Mapping, consumer: str) -> int:
+    """Timesteps of input spikes `consumer`'s buffer holds (module docstring)."""
+    fixed = mapping.arch.buffers.input_buffer_timesteps
+    if fixed is not None:
+        return fixed
+    layer = mapping.layer(consumer)
+    c, h, w = layer.layer.in_shape
+    bits = mapping.arch.buffers.tile_buffer_bits * len(layer.tiles)
+    return max(1, bits // max(1, c * h * w))
+
+
+def chip_model(
+    mapping: Mapping, active: Collection[str], decision_cycles: int, ideal_noc: bool = False
+) -> ChipModel:
+    """The chip of `mapping` with only the layers in `active` working (a method's layers) and a
+    fusion unit of `decision_cycles` per image and timestep. `ideal_noc`: every flow arrives
+    in zero cycles (for the NoC's share of latency)."""
+    arch = mapping.arch
+    names = tuple(n for n in mapping.graph.names if n in set(active))
+    index = {n: i for i, n in enumerate(names)}
+    fusion = len(names)
+    units = arch.pe.neuron_units_per_pe
+    pes = np.array([mapping.layer(n).pes for n in names], np.int64)
+    neurons = []
+    for n in names:
+        c, h, w = mapping.layer(n).layer.out_shape
+        neurons.append(c * h * w)
+    per_update = arch.timing.neuron_cycles
+    neuron_cycles = np.array(
+        [math.ceil(v / (units * p)) * per_update for v, p in zip(neurons, pes, strict=True)],
+        np.int64,
+    )
+    flows = channel_flows(mapping)
+    link_index: dict[tuple[Coord, Coord], int] = {}
+    src, dst, cap, edge_ptr = [], [], [], [0]
+    link_ptr, link_ids, per_spike, bitmap = [0], [], [], []
+    noc = arch.noc
+    for producer, consumer in mapping.graph.spike_edges():
+        if producer not in index or (consumer != FUSION_UNIT and consumer not in index):
+            continue
+        src.append(index[producer])
+        dst.append(fusion if consumer == FUSION_UNIT else index[consumer])
+        if consumer == FUSION_UNIT:
+            cap.append(arch.buffers.input_buffer_timesteps or FUSION_COUNTER_TIMESTEPS)
+        else:
+            cap.append(input_buffer_timesteps(mapping, consumer))
+        layer = mapping.layer(producer)
+        positions = layer.layer.out_hw[0] * layer.layer.out_hw[1]
+        flits = address_flits(mapping, producer)
+        for (home, dest), channels in sorted(flows[producer][consumer].items()):
+            route = [] if ideal_noc else xy_links(home, dest)
+            if not route:
+                continue
+            for link in route:
+                link_ids.append(link_index.setdefault(link, len(link_index)))
+            link_ptr.append(len(link_ids))
+            per_spike.append(channels / layer.outputs * flits)
+            bitmap.append(math.ceil(channels * positions / noc.flit_width_bits))
+        edge_ptr.append(len(per_spike))
+    address = noc.packet is PacketFormat.ADDRESS_EVENT
+
+    def arr(values: list, dtype: type) -> np.ndarray:
+        out = np.asarray(values, dtype)
+        out.flags.writeable = False
+        return out
+
+    return ChipModel(
+        layer_names=names,
+        clock_mhz=arch.clock_mhz,
+        pes=arr(pes.tolist(), np.int64),
+        pe_operation_cycles=arch.pe_operation_cycles,
+        neuron_cycles=arr(neuron_cycles.tolist(), np.int64),
+        decision_cycles=int(decision_cycles),
+        edge_src=arr(src, np.int64),
+        edge_dst=arr(dst, np.int64),
+        edge_capacity=arr(cap, np.int64),
+        edge_flow_ptr=arr(edge_ptr, np.int64),
+        flow_link_ptr=arr(link_ptr, np.int64),
+        flow_links=arr(link_ids, np.int64),
+        flow_flits_per_spike=arr(per_spike if address else [0.0] * len(per_spike), np.float64),
+        flow_bitmap_flits=arr([0] * len(bitmap) if address else bitmap, np.int64),
+        header_flits=noc.header_flits,
+        hop_cycles=noc.router_latency_cycles + noc.link_latency_cycles,
+        router_buffer_flits=noc.router_buffer_flits or 0,
+        links=tuple(sorted(link_index, key=link_index.__getitem__)),
+    )

@@ -1,0 +1,193 @@
+"""Discrete-event simulation, in clock cycles, of a stream of images through the mapped chip.
+
+**Jobs.** Every node (`hwsim.hw.sim.chip`: a layer's PEs and neuron units, or the fusion unit)
+performs one job per image and timestep, images in order and, within an image, timesteps in
+order: job (i, t) of a layer lasts ceil(ops[i, t, l] / PEs) x pe_operation_cycles +
+neuron_cycles (ops from the image's own trace activity); the fusion unit's lasts
+decision_cycles. A node is one server: its jobs never overlap.
+
+**When a job starts.** Node v starts job (i, t) at the first cycle when (1) v has finished its
+previous job; (2) every producer p of v (its spike edges) has finished (i, t) and p's packets
+for it have arrived; (3) every consumer c of v has room in its input buffer for v's spikes:
+fewer than `capacity` of v's timesteps are held there, a timestep being held from the
+producer's finish until the consumer finishes (or skips) that job. The first layer's input is
+ready at cycle 0. While waiting, the cycles are counted by cause (`STALL_CAUSES`): `input` (a
+producer has not finished), `noc` (a producer's packets are in flight), `buffer` (a consumer's
+buffer is full: back-pressure). A node with no job left is idle.
+
+**Packets.** When p finishes (i, t) it sends, per flow of each out edge, one packet (flits from
+its spikes at (i, t), `hwsim.hw.sim.chip`) along the XY route. Packets are routed in the order
+they are sent (cycle, then event order): the head enters link k when it has crossed hop k - 1
+(router + link latency) and link k is free; the link is then held for the packet's flits (one
+flit per cycle), and, with router buffers of B flits, a packet longer than B blocked downstream
+holds link k until its tail fits behind the head (wormhole with credit-based flow control, at
+packet level). An uncongested packet of F flits over h hops arrives h (router + link) + F - 1
+cycles after it is sent; flows sharing a link serialise there, across timesteps and images.
+
+**Images.** Image i runs `image_steps[i]` timesteps. With early termination the fusion unit
+decides at (i, stop_step[i]): from then on every node skips the jobs of image i's later
+timesteps it has not started (work already started is done and counted), and goes on with image
+i + 1. An image's latency runs from its first job's start to the fusion unit's finish of its
+last needed timestep.
+
+With unbounded buffers and no two packets on one link at once, job finish times equal the
+analytic model's max-plus recurrence (`hwsim.hw.timing`) image by image: that is its check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.hw.sim._kernel import run_events
+from hwsim.hw.sim.chip import ChipModel
+
+STALL_CAUSES: tuple[str, ...] = ("input", "noc", "buffer")
+"""Why a node waited, in `ChipRun.stall_cycles` column order."""
+
+
+@dataclass(frozen=True, eq=False)
+class Workload:
+    """Per image, timestep and chip layer (`ChipModel.layer_names` order): `pe_ops` (N, T, L)
+    PE operations of the layer's job, `sent_spikes` (N, T, L) spikes the job sends. int32."""
+
+    pe_ops: np.ndarray
+    sent_spikes: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.pe_ops.ndim != 3 or self.pe_ops.shape != self.sent_spikes.shape:
+            raise ValueError(
+                f"Workload: pe_ops and sent_spikes must be (N, T, L) alike, got"
+                f" {self.pe_ops.shape} and {self.sent_spikes.shape}"
+            )
+
+    @property
+    def images(self) -> int:
+        return int(self.pe_ops.shape[0])
+
+    @property
+    def timesteps(self) -> int:
+        return int(self.pe_ops.shape[1])
+
+
+@dataclass(frozen=True, eq=False)
+class ChipRun:
+    """What the simulator measured; cycles of `chip.clock_mhz`. Node v is `chip.node_name(v)`.
+
+    `start`, `finish` (nodes, N, T): each job's cycles, -1 where not performed; `busy_cycles`
+    (nodes,); `stall_cycles` (nodes, 3) by `STALL_CAUSES`; `link_flits` (links,) flits each
+    directed link carried; `peak_buffer` (edges,) most timesteps an input buffer held;
+    `image_start`, `image_end` (N,) cycles; `image_steps` (N,) timesteps each image ran to
+    (its stop step + 1 under early termination)."""
+
+    chip: ChipModel
+    start: np.ndarray
+    finish: np.ndarray
+    busy_cycles: np.ndarray
+    stall_cycles: np.ndarray
+    link_flits: np.ndarray
+    peak_buffer: np.ndarray
+    image_start: np.ndarray
+    image_end: np.ndarray
+    image_steps: np.ndarray
+
+    @property
+    def performed(self) -> np.ndarray:
+        """(nodes, N, T) bool: jobs that ran (including those started before an image's stop
+        was known and wasted)."""
+        return self.start >= 0
+
+    @property
+    def latency_cycles(self) -> np.ndarray:
+        """(N,) per image: first job's start to the fusion unit's last needed decision."""
+        return self.image_end - self.image_start
+
+    @property
+    def total_cycles(self) -> int:
+        """From the first job's start to the last image's decision."""
+        return int(self.image_end.max() - self.image_start.min()) if len(self.image_end) else 0
+
+    def ns(self, cycles: np.ndarray | float) -> np.ndarray:
+        return np.asarray(cycles, np.float64) * (1000.0 / self.chip.clock_mhz)
+
+    @property
+    def throughput_per_s(self) -> float:
+        """Images per second over the whole stream."""
+        total = float(self.ns(self.total_cycles))
+        return len(self.image_end) / total * 1e9 if total > 0 else float("inf")
+
+    @property
+    def bottleneck(self) -> str:
+        """The node with the most busy cycles."""
+        return self.chip.node_name(int(np.argmax(self.busy_cycles)))
+
+    def link_utilisation(self) -> np.ndarray:
+        """(links,) flits carried / cycles of the run: the fraction of cycles each link was
+        busy."""
+        total = max(self.total_cycles, 1)
+        return self.link_flits / total
+
+
+def simulate(
+    chip: ChipModel,
+    work: Workload,
+    image_steps: np.ndarray | int | None = None,
+    stop_step: np.ndarray | None = None,
+) -> ChipRun:
+    """Simulate `work`'s images through `chip` (module docstring). `image_steps` (N,) or one
+    int: timesteps each image runs (default: all of the workload's); `stop_step` (N,): the
+    timestep index at which the fusion unit stops each image (early termination; default: the
+    image's last step)."""
+    n, steps, layers = work.pe_ops.shape
+    if layers != len(chip.layer_names):
+        raise ValueError(
+            f"workload has {layers} layers; the chip simulates {len(chip.layer_names)}"
+        )
+    run_steps = np.full(n, steps, np.int64) if image_steps is None else image_steps
+    run_steps = np.broadcast_to(np.asarray(run_steps, np.int64), (n,)).copy()
+    if np.any(run_steps < 1) or np.any(run_steps > steps):
+        raise ValueError(f"image_steps must be within 1..{steps}")
+    stop = run_steps - 1 if stop_step is None else np.asarray(stop_step, np.int64).copy()
+    if stop.shape != (n,) or np.any(stop < 0) or np.any(stop >= run_steps):
+        raise ValueError("stop_step must be (N,) timestep indices within each image's steps")
+    start, finish, busy, stall, link_flits, peak = run_events(
+        steps,
+        run_steps,
+        stop,
+        np.ascontiguousarray(work.pe_ops, np.int64),
+        np.ascontiguousarray(work.sent_spikes, np.int64),
+        chip.pes,
+        chip.pe_operation_cycles,
+        chip.neuron_cycles,
+        chip.decision_cycles,
+        chip.edge_src,
+        chip.edge_dst,
+        chip.edge_capacity,
+        chip.edge_flow_ptr,
+        chip.flow_link_ptr,
+        chip.flow_links,
+        chip.flow_flits_per_spike,
+        chip.flow_bitmap_flits,
+        chip.header_flits,
+        chip.hop_cycles,
+        chip.router_buffer_flits,
+        len(chip.links),
+    )
+    start = start.reshape(chip.nodes, n, steps)
+    finish = finish.reshape(chip.nodes, n, steps)
+    rows = np.arange(n)
+    image_start = start[0, :, 0] if chip.layer_names else np.zeros(n, np.int64)
+    image_end = finish[chip.fusion_node, rows, stop]
+    return ChipRun(
+        chip=chip,
+        start=start,
+        finish=finish,
+        busy_cycles=busy,
+        stall_cycles=stall[:, : len(STALL_CAUSES)],
+        link_flits=link_flits,
+        peak_buffer=peak,
+        image_start=image_start,
+        image_end=image_end,
+        image_steps=stop + 1,
+    )

@@ -1,0 +1,211 @@
+"""The cycle-level chip simulator against closed forms, hand-computed cases and the analytic
+pipeline model."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwsim.graph import FC_HEAD
+from hwsim.hw.activity import LayerActivity
+from hwsim.hw.arch import load_arch, parse_arch
+from hwsim.hw.mapping import map_network
+from hwsim.hw.sim import ChipModel, Workload, chip_model, simulate
+from hwsim.hw.timing import run_timing
+from tests.geometry import chain, conv, gap, linear
+
+ROOT = Path(__file__).resolve().parents[1]
+SPIKESIM = load_arch(ROOT / "arch_configs" / "spikesim.yaml")
+
+
+def arr(values, dtype=np.int64) -> np.ndarray:
+    return np.asarray(values, dtype)
+
+
+def line_chip(
+    pes=(1, 1),
+    pe_cycles=26,
+    routes=((0, 1),),
+    capacity=(1000, 1000),
+    hop=2,
+    buffer=0,
+    decision=0,
+    neuron=(0, 0),
+) -> ChipModel:
+    """Layers a -> b -> fusion unit; a's spikes to b take one flow per entry of `routes`, each
+    over the given link indices (address events, one flit per spike); b feeds the fusion unit
+    in its own tile."""
+    ptr, links = [0], []
+    for route in routes:
+        links.extend(route)
+        ptr.append(len(links))
+    n_links = max(links, default=-1) + 1
+    return ChipModel(
+        ("a", "b"),
+        250.0,
+        arr(pes),
+        pe_cycles,
+        arr(neuron),
+        decision,
+        edge_src=arr([0, 1]),
+        edge_dst=arr([1, 2]),
+        edge_capacity=arr(capacity),
+        edge_flow_ptr=arr([0, len(routes), len(routes)]),
+        flow_link_ptr=arr(ptr),
+        flow_links=arr(links),
+        flow_flits_per_spike=np.ones(len(routes)),
+        flow_bitmap_flits=np.zeros(len(routes), np.int64),
+        header_flits=0,
+        hop_cycles=hop,
+        router_buffer_flits=buffer,
+        links=tuple(((0, k), (0, k + 1)) for k in range(n_links)),
+    )
+
+
+def work(ops, spikes) -> Workload:
+    return Workload(arr(ops, np.int32), arr(spikes, np.int32))
+
+
+def test_one_layer_job_by_hand() -> None:
+    # 10 PE operations on 4 PEs: ceil(10/4) = 3 in sequence, 26 cycles each; neuron updates 5
+    chip = line_chip(pes=(4, 1), routes=(), neuron=(5, 0))
+    run = simulate(chip, work([[[10, 0]]], [[[0, 0]]]))
+    assert run.finish[0, 0, 0] == 3 * 26 + 5
+    assert run.busy_cycles[0] == 83
+    # b has no operations (0 cycles) and starts when a's job is done; so does the fusion unit
+    assert run.start[1, 0, 0] == run.finish[1, 0, 0] == 83
+    assert run.latency_cycles[0] == 83
+
+
+def test_constant_stages_give_fill_plus_bottleneck_intervals() -> None:
+    steps = 7
+    chip = line_chip(pes=(1, 1), routes=())
+    ops = np.zeros((1, steps, 2), np.int32)
+    ops[..., 0], ops[..., 1] = 2, 3  # stages 52 and 78 cycles: b is the bottleneck
+    run = simulate(chip, work(ops, np.zeros_like(ops)))
+    fill = 52 + 78
+    assert run.finish[1, 0, -1] == fill + (steps - 1) * 78
+    assert run.bottleneck == "b"
+    # a waits for nothing; b waited 52 cycles for a's first output
+    assert run.stall_cycles[1, 0] == 52
+
+
+def test_uncongested_packet_costs_hops_times_latency_plus_serialisation() -> None:
+    hops, flits, hop = 3, 9, 2
+    chip = line_chip(routes=(tuple(range(hops)),), hop=hop)
+    run = simulate(chip, work([[[1, 0]]], [[[flits, 0]]]))
+    sent = run.finish[0, 0, 0]
+    assert run.start[1, 0, 0] - sent == hops * hop + flits - 1
+    # b waited on the NoC for exactly that long
+    assert run.stall_cycles[1, 1] == hops * hop + flits - 1
+    np.testing.assert_array_equal(run.link_flits, [flits] * hops)
+
+
+def test_two_flows_on_one_link_add_the_others_serialisation() -> None:
+    hop, f = 1, 6
+    alone = simulate(line_chip(routes=((0, 1),), hop=hop), work([[[1, 0]]], [[[f, 0]]]))
+    # a second flow shares link 0 (then leaves by its own link 2): the first flow's flits
+    # are delayed by the second's serialisation or vice versa, never both
+    both = simulate(line_chip(routes=((0, 1), (0, 2)), hop=hop), work([[[1, 0]]], [[[f, 0]]]))
+    sent = alone.finish[0, 0, 0]
+    t_alone = alone.start[1, 0, 0] - sent
+    t_both = both.start[1, 0, 0] - sent
+    assert t_alone == 2 * hop + f - 1
+    assert t_both == t_alone + f
+
+
+def test_overloaded_link_bounds_throughput_at_its_bandwidth() -> None:
+    # a produces 100 flits every 26 cycles but the link carries one flit per cycle
+    steps, flits = 40, 100
+    chip = line_chip(routes=((0,),), hop=1)
+    ops = np.zeros((1, steps, 2), np.int32)
+    ops[..., 0] = 1
+    spikes = np.zeros_like(ops)
+    spikes[..., 0] = flits
+    run = simulate(chip, work(ops, spikes))
+    arrivals = run.start[1, 0]  # b has no work: it starts when each timestep's packet is in
+    np.testing.assert_array_equal(np.diff(arrivals), flits)
+    assert run.link_utilisation()[0] == pytest.approx(steps * flits / run.total_cycles, rel=1e-12)
+
+
+def test_full_downstream_buffer_stalls_the_producer() -> None:
+    steps = 6
+    ops = np.zeros((1, steps, 2), np.int32)
+    ops[..., 0], ops[..., 1] = 1, 4  # a: 26 cycles, b: 104 cycles per job
+    free = simulate(line_chip(routes=()), work(ops, np.zeros_like(ops)))
+    held = simulate(line_chip(routes=(), capacity=(1, 1)), work(ops, np.zeros_like(ops)))
+    double = simulate(line_chip(routes=(), capacity=(2, 1)), work(ops, np.zeros_like(ops)))
+    # unbounded: a runs back to back; a one-timestep buffer (held until b finishes the job):
+    # a's job t + 1 waits for b to finish job t, and b then waits for a
+    np.testing.assert_array_equal(free.start[0, 0], 26 * np.arange(steps))
+    np.testing.assert_array_equal(held.start[0, 0, 1:], held.finish[1, 0, :-1])
+    np.testing.assert_array_equal(np.diff(held.finish[1, 0]), 104 + 26)
+    assert held.stall_cycles[0, 2] == (steps - 1) * 104
+    assert free.stall_cycles[0, 2] == 0
+    assert held.peak_buffer[0] == 1 and free.peak_buffer[0] > 1
+    # double buffering hides a's stage behind b's: the bottleneck runs back to back again
+    np.testing.assert_array_equal(double.finish[1], free.finish[1])
+    assert double.peak_buffer[0] == 2
+
+
+def test_router_buffer_back_pressure_holds_the_links_behind() -> None:
+    # flow 1 (links 0, 1) then flow 2 (link 1, 2): with 2-flit router buffers flow 2's head
+    # waits on link 1 behind flow 1 and, being longer than the buffer, holds its earlier
+    # link; with unbounded buffers only the shared link waits
+    chip = line_chip(routes=((0, 1), (1, 2)), hop=1)
+    chip_small = line_chip(routes=((0, 1), (1, 2)), hop=1, buffer=2)
+    w = work([[[1, 0]]], [[[8, 0]]])
+    big, small = simulate(chip, w), simulate(chip_small, w)
+    assert small.start[1, 0, 0] >= big.start[1, 0, 0]
+    np.testing.assert_array_equal(big.link_flits, small.link_flits)
+
+
+def test_stop_skips_the_images_later_timesteps_and_takes_the_next_image() -> None:
+    steps = 10
+    chip = line_chip(routes=(), decision=3)
+    ops = np.ones((2, steps, 2), np.int32)
+    run = simulate(chip, work(ops, np.zeros_like(ops)), stop_step=np.array([2, steps - 1]))
+    # image 0 decided at its step 2: layers stop it once they know; work started is done
+    assert run.image_steps.tolist() == [3, steps]
+    decided = run.finish[2, 0, 2]
+    later = run.start[:, 0, 3:]
+    assert np.all((later < 0) | (later < decided))
+    assert np.all(run.start[:, 1, :] >= 0)
+    # the next image starts right after layer a's last job of image 0
+    last_a = run.finish[0, 0][run.start[0, 0] >= 0].max()
+    assert run.image_start[1] == last_a
+    # image 1's latency is the full pipeline of its own steps
+    assert run.latency_cycles[1] == run.finish[2, 1, -1] - run.start[0, 1, 0]
+
+
+@pytest.mark.parametrize("steps", [1, 9])
+def test_contention_free_chip_equals_the_analytic_model(steps: int) -> None:
+    arch = parse_arch(
+        {
+            **SPIKESIM.to_mapping(),
+            "crossbar": {"rows": 256, "cols": 256},
+            "pe": {**SPIKESIM.to_mapping()["pe"], "pes_per_tile": 1},
+            "buffers": {**SPIKESIM.to_mapping()["buffers"], "input_buffer_timesteps": 1 << 16},
+        },
+        "one-pe-per-tile",
+    )
+    graph = chain(
+        [
+            conv("conv0", 3, 64, 3, 8, 0),
+            conv("conv1", 64, 130, 3, 8, 1),
+            gap("fc.gap", 130, 8, FC_HEAD),
+            linear("fc.linear", 130, 10, FC_HEAD),
+        ]
+    )
+    mapping = map_network(arch, graph)
+    assert all(m.pes == 1 for m in mapping.layers)
+    rng = np.random.default_rng(0)
+    n = len(graph.names)
+    ops = rng.integers(1, 5, (steps, n))  # every stage outlasts any packet: no overlap
+    sent = rng.integers(0, 6, (steps, n))  # few flits: no packet outlasts a stage
+    activity = LayerActivity(graph.names, 1, ops, ops, ops, sent)
+    analytic = run_timing(mapping, activity)
+    chip = chip_model(mapping, graph.names, decision_cycles=0)
+    run = simulate(chip, work(ops[None], sent[None]))
+    np.testing.assert_array_equal(run.finish[:n, 0].T, analytic.finish_cycles)
+    np.testing.assert_array_equal(run.finish[n, 0], analytic.head_ready_cycles[FC_HEAD])
