@@ -22,6 +22,7 @@ import torch
 
 from hwsim import __version__
 from hwsim.atomic import atomic_write_text
+from hwsim.chip_timing import CycleEvaluation, TimingModel, evaluate_cycles
 from hwsim.coding import DirectCoding, InputCoding, PoissonCoding, WeightedSpikeCoding
 from hwsim.convert import (
     ConversionError,
@@ -757,6 +758,7 @@ class RunConfig(EvaluationConfig):
 
     ic: int | None = None  # None: the shallowest IC whose ANN accuracy reaches the target
     test_trace: Path | None = None  # a given test trace (`--trace DIR`)
+    timing: TimingModel = TimingModel.CYCLE  # cycle: simulate the chip per image (hwsim.hw.sim)
 
 
 @dataclass(frozen=True)
@@ -769,6 +771,7 @@ class RunResult:
     evaluation: ICEvaluation
     test: Trace
     seconds: float
+    cycles: CycleEvaluation | None = None  # the cycle-level simulation (timing CYCLE)
 
     @property
     def ic(self) -> int:
@@ -795,14 +798,25 @@ def _tune_and_test(
     tune = None
     if cfg.tune_on is TuneSource.CROSS_FIT and cfg.tune_images is not None:
         raise ValueError("--tune-images: cross-fitting tunes on the test images' other folds")
+    cycle = isinstance(cfg, RunConfig) and cfg.timing is TimingModel.CYCLE
+    given = None
+    if test_trace is not None:  # checked before any simulation
+        given = load_given_trace(session, test_trace, sim)
+        act = given.sim.activity
+        if cycle and (act is None or act.per_image is None):
+            raise TraceError(
+                f"--trace {test_trace}: no per-image activity, which --timing cycle needs; use"
+                " --timing analytic, or a test trace made by hwsim run"
+            )
     if cfg.tune_on is not TuneSource.CROSS_FIT:
         tune_set = tuning_images(session, cfg.tune_on, cfg.tune_images)
         tune = trace(session, tune_set, sim, stage="tune", **kw)
-    if test_trace is not None:
-        return tune, load_given_trace(session, test_trace, sim)
+    if given is not None:
+        return tune, given
     test_sim = sim
-    if arch.energy_model is EnergyModel.EVENT and sim.hardware is None:
-        test_sim = dataclasses.replace(sim, activity=activity_spec(arch))
+    if sim.hardware is None and (arch.energy_model is EnergyModel.EVENT or cycle):
+        spec = dataclasses.replace(activity_spec(arch), per_image=cycle)
+        test_sim = dataclasses.replace(sim, activity=spec)
     return tune, trace(session, test_set, test_sim, stage="test", **kw)
 
 
@@ -826,7 +840,52 @@ def run(
     tune, test = _tune_and_test(cfg, session, arch, progress, warn, cfg.test_trace)
     ann = session.reference_correct(test)
     evaluation = _evaluate(cfg, session, arch, tune, test, ic, ann, warn)
-    return RunResult(cfg, arch, session.spec, evaluation, test, time.perf_counter() - start)
+    cycles = None
+    if cfg.timing is TimingModel.CYCLE:
+        cycles = cycle_evaluation(arch, session.spec.graph(), evaluation, test, progress)
+    seconds = time.perf_counter() - start
+    return RunResult(cfg, arch, session.spec, evaluation, test, seconds, cycles)
+
+
+def decision_cycles(arch: Architecture, classes: int) -> dict[Method, int]:
+    """The fusion unit's cycles per image and timestep for each method: the alpha-LUT read
+    (fused methods) and `cycles_per_class` per class of compare and argmax; 0 without a
+    fusion unit in the architecture."""
+    unit = arch.fusion_unit
+    if unit is None:
+        return {m: 0 for m in METHODS}
+    return {
+        m: (unit.lut_cycles if spec.fused_alpha else 0) + classes * unit.cycles_per_class
+        for m, spec in METHODS.items()
+    }
+
+
+def cycle_evaluation(
+    arch: Architecture,
+    graph: LayerGraph,
+    evaluation: ICEvaluation,
+    test: Trace,
+    progress: ProgressFn | None = None,
+) -> CycleEvaluation:
+    """Every method simulated cycle by cycle on the chip (`hwsim.chip_timing`) over the test
+    images' own activity, at its steps to the target."""
+    act = test.sim.activity
+    if act is None or act.per_image is None:
+        raise TraceError(
+            "the test trace has no per-image activity, which --timing cycle needs; use"
+            " --timing analytic, or let hwsim run simulate the test images"
+        )
+    steps = {m: s.target.timestep for m, s in evaluation.summary.items()}
+    return evaluate_cycles(
+        arch,
+        graph,
+        evaluation.ic,
+        act,
+        test.sim.head_spikes,
+        steps,
+        decision_cycles(arch, graph.classes),
+        on_run=None if progress is None else lambda done, total: progress("chip", done, total),
+    )
 
 
 def tuned_on(cfg: EvaluationConfig, tune: Trace | None, test: Trace) -> str:

@@ -1,13 +1,19 @@
 """Atomic file writes: write to a temporary file beside the target, then rename over it."""
 
+from __future__ import annotations
+
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hwsim.errors import HwsimError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @contextmanager
@@ -93,3 +99,10 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """`frame` as a CSV file at `path` (no index, floats to 10 significant digits), written
+    atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.10g")

@@ -295,6 +295,7 @@ class _Bars:
         "tune": "simulate tuning images",
         "test": "simulate test images",
         "ic": "evaluate IC positions",
+        "chip": "simulate the chip cycle by cycle",
     }
 
     def __init__(self, progress: Progress):
@@ -315,6 +316,7 @@ def _warn(console: Console):
 def cmd_run(args: argparse.Namespace, console: Console) -> None:
     from hwsim.api import RunConfig, run
     from hwsim.atomic import atomic_folder, check_output_folder
+    from hwsim.chip_timing import TimingModel
     from hwsim.report import print_run, write_run
 
     replacing = check_output_folder(args.out)  # before the simulation, not after it
@@ -335,6 +337,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> None:
         folds=folds,
         bootstrap=_bootstrap(args),
         nir=_nir_options(args),
+        timing=TimingModel(args.timing),
         **_hardware(args),
     )
     from hwsim.summary import run_summary, unreached_notes
@@ -853,6 +856,13 @@ def build_parser() -> argparse.ArgumentParser:
         " (only the PE operations the spikes activate)",
     )
     hardware_args(r)
+    r.add_argument(
+        "--timing",
+        choices=("cycle", "analytic"),
+        default="cycle",
+        help="cycle: simulate the chip cycle by cycle per image (PEs, buffers, mesh NoC, fusion"
+        " unit, early termination); analytic: the max-plus pipeline over mean activity",
+    )
     r.add_argument("--out", default="runs/latest", help="output folder")
     r.set_defaults(func=cmd_run)
 

@@ -14,7 +14,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from hwsim.atomic import atomic_path, atomic_write_text
+from hwsim.atomic import atomic_write_text, write_csv
+from hwsim.cycle_report import cycles_table, write_cycles
 from hwsim.figures import plot_accuracy_energy, plot_alpha, plot_codesign, plot_reduction_by_ic
 from hwsim.graph import FC_HEAD
 from hwsim.hw.energy import EnergyBreakdown, RunEnergy
@@ -65,11 +66,6 @@ def _fmt_time(ns: float | None) -> str:
         if ns >= scale:
             return f"{ns / scale:.2f} {unit}"
     return f"{ns:.0f} ns"
-
-
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.10g")
 
 
 def accuracy_energy_frame(ev: ICEvaluation) -> pd.DataFrame:
@@ -206,6 +202,8 @@ def write_run(result: RunResult, out_dir: Path) -> list[Path]:
         out_dir / "alpha",
         title=title,
     )
+    if result.cycles is not None:
+        paths += write_cycles(result.cycles, out_dir, title)
     return paths
 
 
@@ -382,6 +380,8 @@ def print_run(result: RunResult, console: Console) -> None:
         highlight=False,
     )
     console.print(summary_table(ev, reference_name(spec)))
+    if result.cycles is not None:
+        console.print(cycles_table(result.cycles))
     console.print(budget_table(ev))
     console.print(lut_table(ev))
 
