@@ -40,9 +40,7 @@ class OperatingPoint(StrEnum):
 
 def method_heads(method: Method, ic: int) -> tuple[int, ...]:
     """The classifier heads `method` reads (METHODS)."""
-    return {Heads.FC: (FC_HEAD,), Heads.IC: (ic,), Heads.BOTH: (ic, FC_HEAD)}[
-        METHODS[method].heads
-    ]
+    return {Heads.FC: (FC_HEAD,), Heads.IC: (ic,), Heads.BOTH: (ic, FC_HEAD)}[METHODS[method].heads]
 
 
 def method_layers(chip: LayerGraph, method: Method, ic: int) -> set[str]:
@@ -123,10 +121,12 @@ def performed_energy_pj(
     activity: Activity,
     run: ChipRun,
     head_spikes: MappingType[int, np.ndarray],
+    ic: int,
     fusion_unit: bool,
 ) -> float:
     """Energy per inference of the jobs `run` performed (layers of run.chip, its fusion unit
-    when `fusion_unit`): the energy model applied to the activity of those jobs alone."""
+    counting heads `ic` and FC_HEAD when `fusion_unit`): the energy model applied to the
+    activity of those jobs alone."""
     graph = mapping.graph
     n = run.start.shape[1]
     steps = run.start.shape[2]
@@ -152,12 +152,10 @@ def performed_energy_pj(
     fusion = None
     deciding = run.performed[run.chip.fusion_node]  # (N, T)
     if fusion_unit and mapping.arch.fusion_unit is not None:
-        spikes = {h: (s[:, :steps].sum(axis=2) * deciding).sum(0) for h, s in head_spikes.items()}
-        heads = sorted(spikes)
-        ic = next((h for h in heads if h != FC_HEAD), FC_HEAD)
-        fusion = fusion_activity(
-            graph.classes, spikes[ic], spikes[FC_HEAD], n, deciding=deciding.sum(0)
+        ic_spikes, fc_spikes = (
+            (head_spikes[h][:, :steps].sum(axis=2) * deciding).sum(0) for h in (ic, FC_HEAD)
         )
+        fusion = fusion_activity(graph.classes, ic_spikes, fc_spikes, n, deciding=deciding.sum(0))
     energy = run_energy(mapping, masked, fusion=fusion)
     if mapping.arch.energy_model is EnergyModel.SPIKESIM:
         # every operation of a performed job is charged: weight each (t, layer) by the share of
@@ -220,7 +218,7 @@ def evaluate_cycles(
         ideal = chip_model(mapping, active, decision_cycles[method], ideal_noc=True)
         uses_fusion = METHODS[method].fusion_unit
         run = simulate(model, sub, image_steps=steps)
-        energy = performed_energy_pj(mapping, activity, run, head_spikes, uses_fusion)
+        energy = performed_energy_pj(mapping, activity, run, head_spikes, ic, uses_fusion)
         rows.append(
             _summary(method, OperatingPoint.FIXED, run, simulate(ideal, sub, steps), energy, None)
         )
@@ -229,7 +227,7 @@ def evaluate_cycles(
         if early_stop and method in early_stop:
             stop, accuracy = early_stop[method]
             run = simulate(model, sub, stop_step=stop)
-            energy = performed_energy_pj(mapping, activity, run, head_spikes, uses_fusion)
+            energy = performed_energy_pj(mapping, activity, run, head_spikes, ic, uses_fusion)
             rows.append(
                 _summary(
                     method,

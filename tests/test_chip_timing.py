@@ -1,0 +1,107 @@
+"""The cycle-level simulation of a run: energies of the performed jobs against the energy
+model's curves, per-image latency against the analytic model, early stops."""
+
+import numpy as np
+import pytest
+
+from hwsim.api import RunConfig, SimConfig, run
+from hwsim.chip_timing import OperatingPoint, chip_workload, evaluate_cycles
+from hwsim.hw.activity import LayerActivity
+from hwsim.hw.arch import EnergyModel, load_arch, parse_arch
+from hwsim.hw.sim import Workload, chip_model, simulate
+from hwsim.hw.timing import run_timing
+from hwsim.methods import Method
+
+ARCH = "arch_configs/spikesim.yaml"
+STEPS = 30
+
+
+@pytest.fixture(scope="module", params=[EnergyModel.SPIKESIM, EnergyModel.EVENT])
+def result(request, tiny_checkpoint, tmp_path_factory):
+    _, path = tiny_checkpoint
+    cfg = RunConfig(
+        arch=ARCH,
+        model=path,
+        ic=4,
+        sim=SimConfig(timesteps=STEPS),
+        images=24,
+        tune_images=24,
+        trace_root=tmp_path_factory.mktemp("traces"),
+        energy_model=request.param,
+    )
+    return run(cfg)
+
+
+def test_fixed_t_energy_per_inference_is_the_curves_energy_at_its_steps(result) -> None:
+    ev, cycles = result.evaluation, result.cycles
+    assert cycles is not None
+    rows = {m.method: m for m in cycles.methods if m.point is OperatingPoint.FIXED}
+    assert set(rows) == set(ev.curves)
+    for method, row in rows.items():
+        steps = ev.summary[method].target.timestep or STEPS
+        assert row.steps_mean == steps
+        want = ev.curves[method].energy_pj[steps - 1]
+        assert row.energy_pj == pytest.approx(want, rel=1e-9), method
+
+
+def test_one_image_at_a_time_matches_the_analytic_pipeline(result) -> None:
+    # unbounded buffers, one tile (no packet between layers) and one image: per image the
+    # simulator's layer finishes are the max-plus recurrence's
+    base = result.arch.to_mapping()
+    arch = parse_arch(
+        {
+            **base,
+            "pe": {**base["pe"], "pes_per_tile": 4096},
+            "buffers": {**base["buffers"], "input_buffer_timesteps": 1 << 16},
+        },
+        "one tile, unbounded buffers",
+    )
+    cycles = evaluate_cycles(
+        arch,
+        result.spec.graph(),
+        4,
+        result.test.sim.activity,
+        result.test.sim.head_spikes,
+        {Method.BSF_GRID: STEPS},
+        {Method.BSF_GRID: 0},
+    )
+    mapping = cycles.mapping
+    work = chip_workload(mapping, result.test.sim.activity)
+    chip = chip_model(mapping, mapping.graph.names, 0)
+    graph = mapping.graph
+    for image in (0, 7):
+        one = Workload(work.pe_ops[image : image + 1], work.sent_spikes[image : image + 1])
+        run1 = simulate(chip, one)
+        ops = work.pe_ops[image].astype(np.int64)
+        activity = LayerActivity(graph.names, 1, ops, ops, ops, work.sent_spikes[image])
+        analytic = run_timing(mapping, activity)
+        assert len(mapping.tile_coords) == 1
+        n = len(graph.names)
+        np.testing.assert_array_equal(run1.finish[:n, 0].T, analytic.finish_cycles)
+        assert analytic.stage_cycles.sum() > 0
+
+
+def test_early_stop_runs_fewer_jobs_and_costs_less(result) -> None:
+    act = result.test.sim.activity
+    n = act.per_image.shape[0]
+    stop = np.full(n, STEPS // 3)
+    cycles = evaluate_cycles(
+        load_arch(ARCH) if result.arch.energy_model is EnergyModel.SPIKESIM else result.arch,
+        result.spec.graph(),
+        4,
+        act,
+        result.test.sim.head_spikes,
+        {Method.DL: STEPS},
+        {Method.DL: 10},
+        early_stop={Method.DL: (stop, 0.5)},
+    )
+    fixed, early = cycles.methods
+    assert early.point is OperatingPoint.EARLY and early.accuracy == 0.5
+    assert early.energy_pj < fixed.energy_pj
+    assert early.cycles_mean < fixed.cycles_mean
+    assert early.throughput_per_s > fixed.throughput_per_s
+    # jobs after the stop ran only if started before the decision was made
+    run_e = early.run
+    decided = run_e.finish[run_e.chip.fusion_node, np.arange(n), stop]
+    later = run_e.start[:, :, STEPS // 3 + 1 :]
+    assert np.all((later < 0) | (later < decided[None, :, None]))
