@@ -29,7 +29,7 @@ from hwsim import __version__
 from hwsim.engine import SimResult
 from hwsim.errors import HwsimError
 
-TRACE_FORMAT_VERSION = 1
+TRACE_FORMAT_VERSION = 2
 META_FILE = "meta.json"
 ARRAYS_FILE = "arrays.npz"
 
