@@ -562,6 +562,14 @@ class FusionUnitConfig:
             _int_between(0, 32),
         ),
     )
+    alpha_extra_frac_bits: int = field(
+        default=8,
+        metadata=_spec(
+            "fraction bits the interpolated alpha keeps beyond the LUT's LSB (at most"
+            " lut_slope_frac_bits); 0 = rounded to the LUT's LSB",
+            _int_between(0, 32),
+        ),
+    )
     score_frac_bits: int = field(
         default=16,
         metadata=_spec(
