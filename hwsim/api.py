@@ -22,7 +22,15 @@ import torch
 
 from hwsim import __version__
 from hwsim.atomic import atomic_write_text
-from hwsim.chip_timing import CycleEvaluation, TimingModel, evaluate_cycles
+from hwsim.chip_timing import (
+    CycleEvaluation,
+    EarlyStop,
+    TimingModel,
+    evaluate_cycles,
+    fusion_hardware,
+    fusion_unit_share,
+    method_decision_cycles,
+)
 from hwsim.coding import DirectCoding, InputCoding, PoissonCoding, WeightedSpikeCoding
 from hwsim.convert import (
     ConversionError,
@@ -842,22 +850,14 @@ def run(
     evaluation = _evaluate(cfg, session, arch, tune, test, ic, ann, warn)
     cycles = None
     if cfg.timing is TimingModel.CYCLE:
-        cycles = cycle_evaluation(arch, session.spec.graph(), evaluation, test, progress)
+        tune_target = None
+        if tune is not None:  # the target on the tuning images: the same fraction of the ANN's
+            reference = session.reference_correct(tune)[FC_HEAD]
+            tune_target = cfg.target_fraction * float(np.mean(reference))
+        graph = session.spec.graph()
+        cycles = cycle_evaluation(arch, graph, evaluation, test, tune, tune_target, progress)
     seconds = time.perf_counter() - start
     return RunResult(cfg, arch, session.spec, evaluation, test, seconds, cycles)
-
-
-def decision_cycles(arch: Architecture, classes: int) -> dict[Method, int]:
-    """The fusion unit's cycles per image and timestep for each method: the alpha-LUT read
-    (fused methods) and `cycles_per_class` per class of compare and argmax; 0 without a
-    fusion unit in the architecture."""
-    unit = arch.fusion_unit
-    if unit is None:
-        return {m: 0 for m in METHODS}
-    return {
-        m: (unit.lut_cycles if spec.fused_alpha else 0) + classes * unit.cycles_per_class
-        for m, spec in METHODS.items()
-    }
 
 
 def cycle_evaluation(
@@ -865,27 +865,57 @@ def cycle_evaluation(
     graph: LayerGraph,
     evaluation: ICEvaluation,
     test: Trace,
+    tune: Trace | None,
+    tune_target: float | None = None,
     progress: ProgressFn | None = None,
 ) -> CycleEvaluation:
     """Every method simulated cycle by cycle on the chip (`hwsim.chip_timing`) over the test
-    images' own activity, at its steps to the target."""
+    images' own activity, at its steps to the target, and, when the architecture has a
+    fusion unit and the run a tuning trace, with early termination tuned to `tune_target`
+    accuracy on the tuning images (the fixed-point unit's decisions, checked against the float
+    fusion)."""
     act = test.sim.activity
     if act is None or act.per_image is None:
         raise TraceError(
             "the test trace has no per-image activity, which --timing cycle needs; use"
             " --timing analytic, or let hwsim run simulate the test images"
         )
+    classes, ic = graph.classes, evaluation.ic
     steps = {m: s.target.timestep for m, s in evaluation.summary.items()}
-    return evaluate_cycles(
+    fixed = {m: method_decision_cycles(arch, m, classes, stop=False) for m in METHODS}
+    fusion = early = None
+    if arch.fusion_unit is not None and tune is not None and tune_target is not None:
+        fusion = fusion_hardware(
+            arch,
+            evaluation.fusion.tuning,
+            ic,
+            tune.sim.head_spikes,
+            tune.labels,
+            test.sim.head_spikes,
+            test.labels,
+            tune_target,
+        )
+        early = {
+            m: EarlyStop(
+                r.stop_step - 1, r.accuracy, method_decision_cycles(arch, m, classes, stop=True)
+            )
+            for m, r in fusion.terminations.items()
+        }
+    cycles = evaluate_cycles(
         arch,
         graph,
-        evaluation.ic,
+        ic,
         act,
         test.sim.head_spikes,
         steps,
-        decision_cycles(arch, graph.classes),
+        fixed,
+        early_stop=early,
         on_run=None if progress is None else lambda done, total: progress("chip", done, total),
     )
+    share = fusion_unit_share(
+        cycles, float(evaluation.energy.fusion_pj.sum()), evaluation.energy.total_pj
+    )
+    return dataclasses.replace(cycles, fusion=fusion, fusion_share=share)
 
 
 def tuned_on(cfg: EvaluationConfig, tune: Trace | None, test: Trace) -> str:

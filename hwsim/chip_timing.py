@@ -14,10 +14,23 @@ from enum import StrEnum
 import numpy as np
 
 from hwsim.engine.core import Activity
+from hwsim.fusion import Tuning, cumulative, decide, posterior
 from hwsim.graph import FC_HEAD, LayerGraph
 from hwsim.hw.activity import LayerActivity, fusion_activity
 from hwsim.hw.arch import Architecture, EnergyModel
+from hwsim.hw.area import chip_area
 from hwsim.hw.energy import run_energy
+from hwsim.hw.fusion_unit import (
+    FixedDecisions,
+    FusionCheck,
+    FusionUnit,
+    LutTable,
+    TerminationResult,
+    check_against_float,
+    early_exit_decisions,
+    early_termination,
+    head_decisions,
+)
 from hwsim.hw.mapping import Mapping, map_network
 from hwsim.hw.noc import producer_traffic
 from hwsim.hw.sim import ChipRun, Workload, chip_model, simulate
@@ -167,6 +180,17 @@ def performed_energy_pj(
     return float(energy.method_pj(set(names), fusion is not None).sum())
 
 
+@dataclass(frozen=True)
+class EarlyStop:
+    """A method's early termination on the test images: `stop_step` (N,) timestep index
+    (0-based) where the fusion unit stops each image, the `accuracy` of its answers there, and
+    the unit's `decision_cycles` per image and timestep with the stop test."""
+
+    stop_step: np.ndarray
+    accuracy: float
+    decision_cycles: int
+
+
 @dataclass(frozen=True, eq=False)
 class CycleEvaluation:
     """The cycle-level results of a run: `methods` rows (fixed T, then early stop where
@@ -176,6 +200,8 @@ class CycleEvaluation:
     methods: tuple[MethodTiming, ...]
     chip_run: ChipRun
     mapping: Mapping
+    fusion: FusionHardware | None = None
+    fusion_share: dict[str, float] | None = None  # energy, area, cycles (fusion_unit_share)
 
 
 def fixed_steps(steps_to_target: MappingType[Method, int | None], timesteps: int) -> dict:
@@ -192,14 +218,13 @@ def evaluate_cycles(
     head_spikes: MappingType[int, np.ndarray],
     steps_to_target: MappingType[Method, int | None],
     decision_cycles: MappingType[Method, int],
-    early_stop: MappingType[Method, tuple[np.ndarray, float]] | None = None,
+    early_stop: MappingType[Method, EarlyStop] | None = None,
     on_run: Callable[[int, int], None] | None = None,
 ) -> CycleEvaluation:
     """Simulate each method of `steps_to_target` on the chip of `graph`'s backbone + IC `ic` +
-    FC: at fixed T, and with early termination where `early_stop[m]` = (stop step index per
-    image (N,), accuracy of the decisions at the stop) is given. `decision_cycles[m]`: the
-    fusion unit's cycles per image and timestep for m. `on_run(done, total)` after each
-    method's simulations."""
+    FC: at fixed T, and with early termination where `early_stop[m]` is given.
+    `decision_cycles[m]`: the fusion unit's cycles per image and timestep for m.
+    `on_run(done, total)` after each method's simulations."""
     chip = graph.with_heads({ic, FC_HEAD})
     mapping = map_network(arch, chip)
     work = chip_workload(mapping, activity)
@@ -225,7 +250,10 @@ def evaluate_cycles(
         if chip_run is None or len(active) == len(chip.names) and method is Method.BSF_GRID:
             chip_run = run
         if early_stop and method in early_stop:
-            stop, accuracy = early_stop[method]
+            early = early_stop[method]
+            stop, accuracy = early.stop_step, early.accuracy
+            model = chip_model(mapping, active, early.decision_cycles)
+            ideal = chip_model(mapping, active, early.decision_cycles, ideal_noc=True)
             run = simulate(model, sub, stop_step=stop)
             energy = performed_energy_pj(mapping, activity, run, head_spikes, ic, uses_fusion)
             rows.append(
@@ -242,3 +270,108 @@ def evaluate_cycles(
         on_run(len(todo), len(todo))
     assert chip_run is not None
     return CycleEvaluation(tuple(rows), chip_run, mapping)
+
+
+def method_decisions(
+    arch: Architecture, method: Method, tuning: Tuning, fc_cum: np.ndarray, ic_cum: np.ndarray
+) -> FixedDecisions:
+    """The fusion unit's fixed-point decisions and confidences (its configured termination
+    rule) for `method` on cumulative head counts (N, T, C): the fused methods through their
+    alpha LUT, DL and SL from one head's counters, Early-Exit with its tuned thresholds."""
+    unit = arch.fusion_unit
+    assert unit is not None
+    rule = unit.termination
+    if METHODS[method].fused_alpha:
+        return FusionUnit(unit, LutTable.of(tuning.luts[method])).decide(fc_cum, ic_cum)
+    if method is Method.EARLY_EXIT:
+        thresholds = tuning.early_exit.threshold
+        return early_exit_decisions(
+            fc_cum, ic_cum, thresholds, rule, unit.score_frac_bits, unit.counter_bits
+        )
+    counts = fc_cum if method is Method.DL else ic_cum
+    return head_decisions(counts, rule, unit.score_frac_bits, unit.counter_bits)
+
+
+def method_decision_cycles(arch: Architecture, method: Method, classes: int, stop: bool) -> int:
+    """The fusion unit's cycles per image and timestep for `method`
+    (`FusionUnit.decision_cycles`; without an alpha LUT, DL, SL and Early-Exit skip its read);
+    `stop`: with the early-termination test. 0 without a fusion unit."""
+    unit = arch.fusion_unit
+    if unit is None:
+        return 0
+    lut = LutTable(np.array([1]), np.array([0]), 1, 0)  # cycles do not depend on its values
+    cycles = FusionUnit(unit, lut).decision_cycles(classes, terminate=stop)
+    return cycles.total - (0 if METHODS[method].fused_alpha else cycles.lut)
+
+
+def float_decisions(alpha: np.ndarray, fc_cum: np.ndarray, ic_cum: np.ndarray) -> np.ndarray:
+    """The float fusion's decisions (N, T) with alpha (T,) per step, in chunks of images."""
+    steps = np.arange(1, fc_cum.shape[1] + 1)[None, :, None]
+    out = np.empty(fc_cum.shape[:2], np.int64)
+    for a in range(0, len(out), 256):
+        b = min(a + 256, len(out))
+        out[a:b] = decide(posterior(fc_cum[a:b], ic_cum[a:b], steps, alpha[None, :, None]))
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class FusionHardware:
+    """The fusion unit in fixed point on the test images: per fused method its decisions
+    checked against the float fusion (`checks`), and per method early termination tuned on
+    the tuning images (`terminations`)."""
+
+    checks: dict[Method, FusionCheck]
+    terminations: dict[Method, TerminationResult]
+
+
+def fusion_hardware(
+    arch: Architecture,
+    tuning: Tuning,
+    ic: int,
+    tune_spikes: MappingType[int, np.ndarray],
+    tune_labels: np.ndarray,
+    test_spikes: MappingType[int, np.ndarray],
+    test_labels: np.ndarray,
+    target: float,
+    bootstrap: int = 0,
+) -> FusionHardware:
+    """Fixed-point checks and early termination of every method (`METHODS`) for IC `ic`:
+    thresholds tuned to keep `target` accuracy on the tuning images, applied to the test
+    images."""
+    tune_fc, tune_ic = (cumulative(tune_spikes[h]) for h in (FC_HEAD, ic))
+    test_fc, test_ic = (cumulative(test_spikes[h]) for h in (FC_HEAD, ic))
+    steps = test_fc.shape[1]
+    checks: dict[Method, FusionCheck] = {}
+    stops: dict[Method, TerminationResult] = {}
+    for method in METHODS:
+        tuned = method_decisions(arch, method, tuning, tune_fc, tune_ic)
+        tested = method_decisions(arch, method, tuning, test_fc, test_ic)
+        stops[method] = early_termination(
+            method, tuned, tune_labels, tested, test_labels, target, bootstrap=bootstrap
+        )
+        if METHODS[method].fused_alpha:
+            unit = FusionUnit(arch.fusion_unit, LutTable.of(tuning.luts[method]))
+            reference = float_decisions(
+                tuning.luts[method](np.arange(1, steps + 1)), test_fc, test_ic
+            )
+            checks[method] = check_against_float(unit, test_fc, test_ic, test_labels, reference)
+    return FusionHardware(checks, stops)
+
+
+def fusion_unit_share(cycles: CycleEvaluation, energy_pj: float, total_pj: float) -> dict:
+    """The fusion unit's share of the chip: `energy` (its pJ / the whole run's, as given),
+    `area` (its um^2 / the chip's), `cycles` (its busy cycles / the fused method's run) and
+    `decision_vs_bottleneck` (its cycles per decision / the bottleneck layer's mean cycles
+    per job)."""
+    run = cycles.chip_run
+    area = chip_area(cycles.mapping)
+    fu = run.chip.fusion_node
+    jobs = run.performed.sum(axis=(1, 2))
+    busiest = int(np.argmax(run.busy_cycles[:fu]))
+    per_job = run.busy_cycles[busiest] / max(int(jobs[busiest]), 1)
+    return {
+        "energy": energy_pj / total_pj if total_pj else 0.0,
+        "area": area.chip_um2.get("fusion_unit", 0.0) / area.total_um2,
+        "cycles": float(run.busy_cycles[fu]) / max(run.total_cycles, 1),
+        "decision_vs_bottleneck": run.chip.decision_cycles / per_job if per_job else 0.0,
+    }

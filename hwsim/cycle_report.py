@@ -99,6 +99,37 @@ def stall_totals(run: ChipRun) -> dict[str, float]:
     return {c: float(s) for c, s in zip(STALL_CAUSES, shares, strict=True)}
 
 
+def fusion_frame(cycles: CycleEvaluation) -> pd.DataFrame:
+    """Per method, the fusion unit's early termination (rule, threshold tuned on the tuning
+    images, whether they met the target, test accuracy and stop steps) and, for the fused
+    methods, its fixed-point decisions against the float fusion's (fusion_unit.csv)."""
+    fusion = cycles.fusion
+    if fusion is None:
+        return pd.DataFrame()
+    rows = []
+    for method, term in fusion.terminations.items():
+        check = fusion.checks.get(method)
+        rows.append(
+            {
+                "method": str(method),
+                "stop_rule": str(term.stop.rule),
+                "threshold": term.stop.threshold,
+                "threshold_unit": term.stop.unit,
+                "target_met_on_tuning": term.stop.target_met,
+                "accuracy": term.accuracy,
+                "mean_stop_step": term.mean_stop,
+                "p99_stop_step": term.p99_stop,
+                "decisions": None if check is None else check.images * check.timesteps,
+                "mismatches_vs_float": None if check is None else check.mismatches,
+                "max_accuracy_difference_vs_float": (
+                    None if check is None else check.max_accuracy_difference
+                ),
+                "saturated_counter_readings": None if check is None else check.clipped,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def plot_latency_histogram(cycles: CycleEvaluation, path: Path, title: str = "") -> list[Path]:
     """Per-image latency (us) of every method and operating point."""
     fig = _figure((7.0, 4.2))
@@ -148,7 +179,8 @@ def plot_link_heatmap(run: ChipRun, path: Path, title: str = "") -> list[Path]:
 
 
 def write_cycles(cycles: CycleEvaluation, out_dir: Path, title: str = "") -> list[Path]:
-    """cycle_methods.csv, latency_breakdown.csv, noc_links.csv and the two figures."""
+    """cycle_methods.csv, latency_breakdown.csv, noc_links.csv, fusion_unit.csv (with a fusion
+    unit) and the two figures."""
     paths = [
         out_dir / "cycle_methods.csv",
         out_dir / "latency_breakdown.csv",
@@ -157,6 +189,9 @@ def write_cycles(cycles: CycleEvaluation, out_dir: Path, title: str = "") -> lis
     write_csv(methods_frame(cycles), paths[0])
     write_csv(breakdown_frame(cycles.chip_run), paths[1])
     write_csv(links_frame(cycles.chip_run), paths[2])
+    if cycles.fusion is not None:
+        paths.append(out_dir / "fusion_unit.csv")
+        write_csv(fusion_frame(cycles), paths[-1])
     paths += plot_latency_histogram(cycles, out_dir / "latency_histogram", title)
     paths += plot_link_heatmap(cycles.chip_run, out_dir / "link_utilisation", title)
     return paths
@@ -167,10 +202,24 @@ def cycles_table(cycles: CycleEvaluation) -> Table:
     throughput, energy per inference, accuracy at the stop, NoC share of latency."""
     run = cycles.chip_run
     stalls = stall_totals(run)
+    caption = ""
+    if cycles.fusion_share is not None:
+        share = cycles.fusion_share
+        caption = (
+            f"fusion unit: {100 * share['energy']:.3f}% of the energy,"
+            f" {100 * share['area']:.3f}% of the area, busy {100 * share['cycles']:.2f}% of the"
+            f" cycles ({run.chip.decision_cycles} cycles per decision)"
+        )
+    if cycles.fusion is not None and cycles.fusion.checks:
+        caption += "; fixed point vs float: " + ", ".join(
+            f"{m} {c.mismatches} of {c.images * c.timesteps} decisions differ"
+            for m, c in cycles.fusion.checks.items()
+        )
     table = Table(
         title=f"Cycle-level chip ({run.chip.clock_mhz:g} MHz, {run.start.shape[1]} images"
         f" streamed): bottleneck {run.bottleneck}; layer cycles stalled "
         + ", ".join(f"{c} {100 * s:.1f}%" for c, s in stalls.items()),
+        caption=caption or None,
     )
     for col in (
         "method",

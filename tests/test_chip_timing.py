@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hwsim.api import RunConfig, SimConfig, run
-from hwsim.chip_timing import OperatingPoint, chip_workload, evaluate_cycles
+from hwsim.chip_timing import EarlyStop, OperatingPoint, chip_workload, evaluate_cycles
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import EnergyModel, load_arch, parse_arch
 from hwsim.hw.sim import Workload, chip_model, simulate
@@ -93,7 +93,7 @@ def test_early_stop_runs_fewer_jobs_and_costs_less(result) -> None:
         result.test.sim.head_spikes,
         {Method.DL: STEPS},
         {Method.DL: 10},
-        early_stop={Method.DL: (stop, 0.5)},
+        early_stop={Method.DL: EarlyStop(stop, 0.5, 10)},
     )
     fixed, early = cycles.methods
     assert early.point is OperatingPoint.EARLY and early.accuracy == 0.5
