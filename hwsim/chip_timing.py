@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Mapping as MappingType
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
 
+from hwsim.engine.backends import default_threads
 from hwsim.engine.core import Activity
 from hwsim.fusion import Tuning, cumulative, decide, posterior
 from hwsim.graph import FC_HEAD, LayerGraph
@@ -61,23 +63,29 @@ def method_layers(chip: LayerGraph, method: Method, ic: int) -> set[str]:
     return {g.name for h in method_heads(method, ic) for g in chip.layers_to_head(h)}
 
 
-def chip_workload(mapping: Mapping, activity: Activity) -> Workload:
-    """Per image, timestep and layer of `mapping`'s graph: the PE operations the energy model
-    charges (spikesim: every operation; event: those with a spiking input in their window) and
-    the spikes each layer sends (fired at t - 1; none for a residual skip conv), from the
-    engine's per-image activity."""
+def chip_counts(mapping: Mapping, activity: Activity) -> np.ndarray:
+    """The engine's per-image activity (N, T, L, 4) int32 of `mapping`'s layers, in its
+    graph's order: in_spikes, active_pe_ops (crossbar reads), active_windows (PE operations),
+    out_spikes (fired at t)."""
     if activity.per_image is None:
         raise ValueError("the cycle-level simulation needs a trace with per-image activity")
+    cols = [activity.names.index(n) for n in mapping.graph.names]
+    return np.ascontiguousarray(activity.per_image[:, :, cols])
+
+
+def chip_workload(mapping: Mapping, counts: np.ndarray) -> Workload:
+    """Per image, timestep and layer of `mapping`'s graph: the PE operations the energy model
+    charges (spikesim: every operation; event: those with a spiking input in their window) and
+    the spikes each layer sends (fired at t - 1; none for a residual skip conv), from
+    `chip_counts`."""
     graph = mapping.graph
-    cols = [activity.names.index(n) for n in graph.names]
-    per_image = activity.per_image[:, :, cols]
-    n, steps = per_image.shape[:2]
+    n, steps, layers = counts.shape[:3]
     if mapping.arch.energy_model is EnergyModel.SPIKESIM:
-        ops = np.broadcast_to(mapping.pe_operations().astype(np.int32), (n, steps, len(cols)))
+        ops = np.broadcast_to(mapping.pe_operations().astype(np.int32), (n, steps, layers))
     else:
-        ops = per_image[..., 2]
-    sent = np.zeros((n, steps, len(cols)), np.int32)
-    sent[:, 1:] = per_image[:, :-1, :, 3]
+        ops = counts[..., 2]
+    sent = np.zeros((n, steps, layers), np.int32)
+    sent[:, 1:] = counts[:, :-1, :, 3]
     sent[:, :, [not g.sends_spikes for g in graph.layers]] = 0
     return Workload(np.ascontiguousarray(ops), sent)
 
@@ -131,7 +139,7 @@ def _summary(
 
 def performed_energy_pj(
     mapping: Mapping,
-    activity: Activity,
+    counts: np.ndarray,
     run: ChipRun,
     head_spikes: MappingType[int, np.ndarray],
     ic: int,
@@ -139,28 +147,28 @@ def performed_energy_pj(
 ) -> float:
     """Energy per inference of the jobs `run` performed (layers of run.chip, its fusion unit
     counting heads `ic` and FC_HEAD when `fusion_unit`): the energy model applied to the
-    activity of those jobs alone."""
+    activity of those jobs alone (`counts` from `chip_counts`; a job at t sends what its layer
+    fired at t - 1)."""
     graph = mapping.graph
-    n = run.start.shape[1]
-    steps = run.start.shape[2]
+    n, steps = run.start.shape[1:]
     names = run.chip.layer_names
-    done = np.zeros((n, steps, len(graph.names)), bool)
+    summed = np.zeros((steps, len(graph.names), 4), np.int64)
+    share = np.zeros((steps, len(graph.names)))
     for v, name in enumerate(names):
-        done[:, :, graph.names.index(name)] = run.performed[v]
-    cols = [activity.names.index(g) for g in graph.names]
-    assert activity.per_image is not None
-    per_image = activity.per_image[:, :steps, cols].astype(np.int64) * done[..., None]
-    sent = np.zeros((steps, len(cols)), np.int64)
-    sent[1:] = per_image[:, :-1, :, 3].sum(0)
-    sent[:, [not g.sends_spikes for g in graph.layers]] = 0
-    counts = per_image.sum(0)
+        layer = graph.names.index(name)
+        done = run.performed[v]
+        share[:, layer] = done.mean(axis=0)
+        per = counts[:, :, layer]
+        summed[:, layer, :3] = (per[..., :3] * done[..., None]).sum(axis=0, dtype=np.int64)
+        summed[1:, layer, 3] = (per[:, :-1, 3] * done[:, 1:]).sum(axis=0, dtype=np.int64)
+    summed[:, [not g.sends_spikes for g in graph.layers], 3] = 0
     masked = LayerActivity(
         layer_names=graph.names,
         images=n,
-        active_pe_ops=counts[..., 2],
-        crossbar_reads=counts[..., 1],
-        input_spikes=counts[..., 0],
-        output_spikes=sent,
+        active_pe_ops=summed[..., 2],
+        crossbar_reads=summed[..., 1],
+        input_spikes=summed[..., 0],
+        output_spikes=summed[..., 3],
     )
     fusion = None
     deciding = run.performed[run.chip.fusion_node]  # (N, T)
@@ -173,9 +181,7 @@ def performed_energy_pj(
     if mapping.arch.energy_model is EnergyModel.SPIKESIM:
         # every operation of a performed job is charged: weight each (t, layer) by the share of
         # images whose job ran
-        share = done.mean(axis=0)
-        layers = np.array([g in names for g in graph.names])
-        pe = energy.energy_pj.sum(axis=2) * share * layers
+        pe = energy.energy_pj.sum(axis=2) * share
         return float(pe.sum() + (energy.fusion_pj.sum() if fusion is not None else 0.0))
     return float(energy.method_pj(set(names), fusion is not None).sum())
 
@@ -220,55 +226,54 @@ def evaluate_cycles(
     decision_cycles: MappingType[Method, int],
     early_stop: MappingType[Method, EarlyStop] | None = None,
     on_run: Callable[[int, int], None] | None = None,
+    threads: int = 0,
 ) -> CycleEvaluation:
     """Simulate each method of `steps_to_target` on the chip of `graph`'s backbone + IC `ic` +
     FC: at fixed T, and with early termination where `early_stop[m]` is given.
     `decision_cycles[m]`: the fusion unit's cycles per image and timestep for m.
-    `on_run(done, total)` after each method's simulations."""
+    `on_run(done, total)` after each simulated run; `threads` runs at once (0: the CPUs
+    available)."""
     chip = graph.with_heads({ic, FC_HEAD})
     mapping = map_network(arch, chip)
-    work = chip_workload(mapping, activity)
+    counts = chip_counts(mapping, activity)
+    work = chip_workload(mapping, counts)
     producer_traffic(mapping)  # fail early on an unroutable mesh
     timesteps = work.timesteps
-    rows: list[MethodTiming] = []
-    chip_run: ChipRun | None = None
     todo = fixed_steps(steps_to_target, timesteps)
-    for done, (method, steps) in enumerate(todo.items()):
-        if on_run is not None:
-            on_run(done, len(todo))
+    threads = threads or default_threads()
+    tasks = []  # (method, point, layers, workload, decision cycles, steps, stop, accuracy)
+    for method, steps in todo.items():
         active = method_layers(chip, method, ic)
         cols = [i for i, n in enumerate(chip.names) if n in active]
         sub = Workload(work.pe_ops[:, :, cols], work.sent_spikes[:, :, cols])
-        model = chip_model(mapping, active, decision_cycles[method])
-        ideal = chip_model(mapping, active, decision_cycles[method], ideal_noc=True)
-        uses_fusion = METHODS[method].fusion_unit
-        run = simulate(model, sub, image_steps=steps)
-        energy = performed_energy_pj(mapping, activity, run, head_spikes, ic, uses_fusion)
-        rows.append(
-            _summary(method, OperatingPoint.FIXED, run, simulate(ideal, sub, steps), energy, None)
-        )
-        if chip_run is None or len(active) == len(chip.names) and method is Method.BSF_GRID:
-            chip_run = run
+        fixed = (OperatingPoint.FIXED, decision_cycles[method], steps, None, None)
+        tasks.append((method, active, sub, *fixed))
         if early_stop and method in early_stop:
-            early = early_stop[method]
-            stop, accuracy = early.stop_step, early.accuracy
-            model = chip_model(mapping, active, early.decision_cycles)
-            ideal = chip_model(mapping, active, early.decision_cycles, ideal_noc=True)
-            run = simulate(model, sub, stop_step=stop)
-            energy = performed_energy_pj(mapping, activity, run, head_spikes, ic, uses_fusion)
-            rows.append(
-                _summary(
-                    method,
-                    OperatingPoint.EARLY,
-                    run,
-                    simulate(ideal, sub, stop_step=stop),
-                    energy,
-                    accuracy,
-                )
-            )
-    if on_run is not None:
-        on_run(len(todo), len(todo))
-    assert chip_run is not None
+            e = early_stop[method]
+            tasks.append(
+                (method, active, sub, OperatingPoint.EARLY, e.decision_cycles, None, e.stop_step,
+                 e.accuracy)
+            )  # fmt: skip
+
+    def one(task: tuple) -> MethodTiming:
+        method, active, sub, point, cycles, steps, stop, accuracy = task
+        model = chip_model(mapping, active, cycles)
+        ideal = chip_model(mapping, active, cycles, ideal_noc=True)
+        run = simulate(model, sub, image_steps=steps, stop_step=stop)
+        ideal_run = simulate(ideal, sub, image_steps=steps, stop_step=stop)
+        uses_fusion = METHODS[method].fusion_unit
+        energy = performed_energy_pj(mapping, counts, run, head_spikes, ic, uses_fusion)
+        return _summary(method, point, run, ideal_run, energy, accuracy)
+
+    rows: list[MethodTiming] = []
+    with ThreadPoolExecutor(max(1, threads)) as pool:  # the simulator releases the GIL
+        for done, row in enumerate(pool.map(one, tasks)):
+            rows.append(row)
+            if on_run is not None:
+                on_run(done + 1, len(tasks))
+    whole = [r for r in rows if len(r.run.chip.layer_names) == len(chip.names)]
+    fused = [r for r in whole if r.method is Method.BSF_GRID and r.point is OperatingPoint.FIXED]
+    chip_run = (fused or whole or rows)[0].run
     return CycleEvaluation(tuple(rows), chip_run, mapping)
 
 

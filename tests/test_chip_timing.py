@@ -3,9 +3,16 @@ model's curves, per-image latency against the analytic model, early stops."""
 
 import numpy as np
 import pytest
+import yaml
 
 from hwsim.api import RunConfig, SimConfig, run
-from hwsim.chip_timing import EarlyStop, OperatingPoint, chip_workload, evaluate_cycles
+from hwsim.chip_timing import (
+    EarlyStop,
+    OperatingPoint,
+    chip_counts,
+    chip_workload,
+    evaluate_cycles,
+)
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import EnergyModel, load_arch, parse_arch
 from hwsim.hw.sim import Workload, chip_model, simulate
@@ -16,18 +23,32 @@ ARCH = "arch_configs/spikesim.yaml"
 STEPS = 30
 
 
-@pytest.fixture(scope="module", params=[EnergyModel.SPIKESIM, EnergyModel.EVENT])
+def noc_arch(folder) -> str:
+    """spikesim.yaml with one PE per tile (spikes cross the mesh) and 1.5 pJ per flit-hop."""
+    base = load_arch(ARCH).to_mapping()
+    base["pe"] = {**base["pe"], "pes_per_tile": 1}
+    base["energy_pj"] = {**base["energy_pj"], "noc_flit_hop": 1.5}
+    path = folder / "noc.yaml"
+    path.write_text(yaml.safe_dump(base))
+    return str(path)
+
+
+@pytest.fixture(
+    scope="module", params=[EnergyModel.SPIKESIM, EnergyModel.EVENT, "event-noc"], ids=str
+)
 def result(request, tiny_checkpoint, tmp_path_factory):
     _, path = tiny_checkpoint
+    folder = tmp_path_factory.mktemp("traces")
+    noc = request.param == "event-noc"
     cfg = RunConfig(
-        arch=ARCH,
+        arch=noc_arch(folder) if noc else ARCH,
         model=path,
         ic=4,
         sim=SimConfig(timesteps=STEPS),
         images=24,
         tune_images=24,
-        trace_root=tmp_path_factory.mktemp("traces"),
-        energy_model=request.param,
+        trace_root=folder,
+        energy_model=EnergyModel.EVENT if noc else EnergyModel(request.param),
     )
     return run(cfg)
 
@@ -37,6 +58,8 @@ def test_fixed_t_energy_per_inference_is_the_curves_energy_at_its_steps(result) 
     assert cycles is not None
     rows = {m.method: m for m in cycles.methods if m.point is OperatingPoint.FIXED}
     assert set(rows) == set(ev.curves)
+    if "noc" in result.arch.name or result.arch.energy_pj.noc_flit_hop > 0:
+        assert ev.energy.per_component_pj()["noc"] > 0  # the NoC's energy is part of the check
     for method, row in rows.items():
         steps = ev.summary[method].target.timestep or STEPS
         assert row.steps_mean == steps
@@ -66,7 +89,7 @@ def test_one_image_at_a_time_matches_the_analytic_pipeline(result) -> None:
         {Method.BSF_GRID: 0},
     )
     mapping = cycles.mapping
-    work = chip_workload(mapping, result.test.sim.activity)
+    work = chip_workload(mapping, chip_counts(mapping, result.test.sim.activity))
     chip = chip_model(mapping, mapping.graph.names, 0)
     graph = mapping.graph
     for image in (0, 7):

@@ -14,11 +14,12 @@ NEVER = np.iinfo(np.int64).max // 4
 INPUT, NOC, BUFFER = 0, 1, 2
 IDLE = 3  # no job left, or not waiting for anything yet
 
-# event kinds (low bit of the key)
+# event kinds (low bit of the key 2 x node + kind): the node's job ends, or a packet for it
+# arrives
 FINISH, WAKE = 0, 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _push(times, keys, size, time, key):
     """Push (time, key) onto the binary min-heap in times[:size], keys[:size]; returns the
     arrays (grown if full)."""
@@ -41,7 +42,7 @@ def _push(times, keys, size, time, key):
     return times, keys
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _pop(times, keys, size):
     """Remove the heap's minimum (already read from times[0], keys[0]); size is before."""
     last_t = times[size - 1]
@@ -65,6 +66,14 @@ def _pop(times, keys, size):
     if n > 0:
         times[i] = last_t
         keys[i] = last_k
+
+
+@njit(cache=True)
+def _grown(stack):
+    """`stack` with twice the room, its contents kept."""
+    out = np.empty(2 * stack.shape[0], np.int64)
+    out[: stack.shape[0]] = stack
+    return out
 
 
 @njit(cache=True)
@@ -95,7 +104,7 @@ def _reserve(now, flits, first, last, flow_links, link_free, link_busy, hop, buf
     return enter[hops - 1] + hop + flits - 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def run_events(
     steps,
     image_steps,
@@ -121,7 +130,7 @@ def run_events(
 ):
     """Simulate every image's jobs (see `hwsim.hw.sim.simulate` for the arguments' meaning).
 
-    Returns (start (nodes, N*steps), finish (nodes, N*steps): cycles, -1 if not performed;
+    Returns (start (N*steps, nodes), finish (N*steps, nodes): cycles, -1 if not performed;
     busy (nodes,), stall (nodes, 4) cycles by cause; link_busy (links,) flits;
     peak_buffer (edges,) timesteps held)."""
     n_img = image_steps.shape[0]
@@ -130,9 +139,9 @@ def run_events(
     fusion = n_layers
     n_edges = edge_src.shape[0]
     jobs = n_img * steps
-    start = np.full((n_nodes, jobs), -1, np.int64)
-    finish = np.full((n_nodes, jobs), -1, np.int64)
-    done = np.zeros((n_nodes, jobs), np.bool_)  # the job's FINISH event has been processed
+    start = np.full((jobs, n_nodes), -1, np.int64)
+    finish = np.full((jobs, n_nodes), -1, np.int64)
+    done = np.zeros((jobs, n_nodes), np.bool_)  # the job's FINISH event has been processed
     busy_cycles = np.zeros(n_nodes, np.int64)
     stall = np.zeros((n_nodes, 4), np.int64)
     reason = np.full(n_nodes, IDLE, np.int64)
@@ -143,7 +152,7 @@ def run_events(
     produced = np.zeros(n_edges, np.int64)
     consumed = np.zeros(n_edges, np.int64)
     peak = np.zeros(n_edges, np.int64)
-    arrival = np.full((n_edges, jobs), NEVER, np.int64)
+    arrival = np.full((jobs, max(n_edges, 1)), NEVER, np.int64)
     link_free = np.zeros(max(n_links, 1), np.int64)
     link_busy = np.zeros(max(n_links, 1), np.int64)
     enter = np.zeros(max(flow_links.shape[0], 1), np.int64)
@@ -168,135 +177,168 @@ def run_events(
     times = np.empty(1024, np.int64)
     keys = np.empty(1024, np.int64)
     size = 0
+    # nodes to try at the current cycle (a stack: same-cycle wake-ups never touch the heap)
+    ready = np.empty(4 * n_nodes + 4 * n_edges + 4, np.int64)
+    n_ready = 0
     for v in range(n_nodes):
-        times, keys = _push(times, keys, size, 0, v * 2 + WAKE)
-        size += 1
+        ready[n_ready] = v
+        n_ready += 1
+    # each node's next job (image, timestep, index g = image * steps + timestep) and the job
+    # it is running (a node runs one at a time: its FINISH event needs only the node)
+    nxt_i = np.zeros(n_nodes, np.int64)
+    nxt_t = np.zeros(n_nodes, np.int64)
+    run_g = np.zeros(n_nodes, np.int64)
+    run_i = np.zeros(n_nodes, np.int64)
+    run_t = np.zeros(n_nodes, np.int64)
+    now = 0
 
-    while size > 0:
+    while True:
+        while n_ready > 0:
+            n_ready -= 1
+            v = ready[n_ready]
+            if busy[v]:
+                continue
+            while True:  # start node v's next job, skipping stopped ones, or note why not
+                i = nxt_i[v]
+                t = nxt_t[v]
+                if i >= n_img:
+                    if reason[v] != IDLE:
+                        stall[v, reason[v]] += now - since[v]
+                        reason[v] = IDLE
+                        since[v] = now
+                    break
+                if t >= image_steps[i]:  # past the image's run: nobody performs these jobs
+                    nxt_i[v] = i + 1
+                    nxt_t[v] = 0
+                    nxt[v] = (i + 1) * steps
+                    continue
+                g = nxt[v]
+                if t > stop_step[i] and announce[i] <= now:  # stopped: skip, free inputs
+                    for k in range(in_ptr[v], in_ptr[v + 1]):
+                        e = in_edges[k]
+                        if done[g, edge_src[e]]:
+                            consumed[e] += 1
+                            if n_ready == ready.shape[0]:
+                                ready = _grown(ready)
+                            ready[n_ready] = edge_src[e]
+                            n_ready += 1
+                    nxt[v] = g + 1
+                    nxt_t[v] = t + 1
+                    continue
+                why = IDLE
+                for k in range(in_ptr[v], in_ptr[v + 1]):
+                    e = in_edges[k]
+                    if not done[g, edge_src[e]]:
+                        why = INPUT
+                        break
+                    if arrival[g, e] > now:
+                        why = NOC
+                        break
+                if why == IDLE:
+                    for k in range(out_ptr[v], out_ptr[v + 1]):
+                        e = out_edges[k]
+                        if produced[e] - consumed[e] >= edge_cap[e]:
+                            why = BUFFER
+                            break
+                if why != IDLE:
+                    if reason[v] != why:
+                        if reason[v] != IDLE:
+                            stall[v, reason[v]] += now - since[v]
+                        reason[v] = why
+                        since[v] = now
+                    break
+                if reason[v] != IDLE:
+                    stall[v, reason[v]] += now - since[v]
+                if v == fusion:
+                    duration = decision_cycles
+                else:
+                    n_ops = ops[i, t, v]
+                    duration = (n_ops + pes[v] - 1) // pes[v] * pe_cycles + neuron_cycles[v]
+                start[g, v] = now
+                finish[g, v] = now + duration
+                busy_cycles[v] += duration
+                busy[v] = True
+                run_g[v] = g
+                run_i[v] = i
+                run_t[v] = t
+                nxt[v] = g + 1
+                nxt_t[v] = t + 1
+                reason[v] = IDLE
+                times, keys = _push(times, keys, size, now + duration, 2 * v + FINISH)
+                size += 1
+                break
+        if size == 0:
+            break
         now = times[0]
         key = keys[0]
         _pop(times, keys, size)
         size -= 1
-        kind = key & 1
-        v = (key >> 1) % n_nodes
-        wake_all = False
-        if kind == FINISH:
-            g = (key >> 1) // n_nodes
-            i = g // steps
-            t = g - i * steps
-            busy[v] = False
-            done[v, g] = True
-            since[v] = now
-            reason[v] = IDLE
-            for k in range(in_ptr[v], in_ptr[v + 1]):
-                e = in_edges[k]
-                consumed[e] += 1
-                times, keys = _push(times, keys, size, now, edge_src[e] * 2 + WAKE)
-                size += 1
-            for k in range(out_ptr[v], out_ptr[v + 1]):
-                e = out_edges[k]
-                c = edge_dst[e]
-                if nxt[c] > g:  # the consumer already skipped this (stopped) job
-                    continue
-                produced[e] += 1
-                held = produced[e] - consumed[e]
-                if held > peak[e]:
-                    peak[e] = held
-                arrive = now
-                s = spikes[i, t, v]
-                if s > 0:
-                    for f in range(edge_flow_ptr[e], edge_flow_ptr[e + 1]):
-                        flits = flow_bitmap[f]
-                        if flits == 0:
-                            flits = np.int64(np.ceil(np.round(s * flow_per_spike[f], 9)))
-                        if flits == 0:
-                            continue
-                        a = _reserve(
-                            now,
-                            flits + header,
-                            flow_link_ptr[f],
-                            flow_link_ptr[f + 1],
-                            flow_links,
-                            link_free,
-                            link_busy,
-                            hop,
-                            buffer,
-                            enter,
-                        )
-                        if a > arrive:
-                            arrive = a
-                arrival[e, g] = arrive
-                times, keys = _push(times, keys, size, arrive, c * 2 + WAKE)
-                size += 1
-                if arrive > now:  # the consumer now waits for the NoC, not the producer
-                    times, keys = _push(times, keys, size, now, c * 2 + WAKE)
-                    size += 1
-            if v == fusion and t == stop_step[i]:
-                announce[i] = now
-                wake_all = True
-        if wake_all:
-            for u in range(n_nodes):
-                times, keys = _push(times, keys, size, now, u * 2 + WAKE)
-                size += 1
-        # try to start node v's next job
-        if busy[v]:
+        v = key >> 1
+        if n_ready + 2 + n_nodes >= ready.shape[0]:
+            ready = _grown(ready)
+        ready[n_ready] = v
+        n_ready += 1
+        if key & 1 == WAKE:
             continue
-        while True:
-            g = nxt[v]
-            if g >= jobs:
-                if reason[v] != IDLE:
-                    stall[v, reason[v]] += now - since[v]
-                    reason[v] = IDLE
-                    since[v] = now
-                break
-            i = g // steps
-            t = g - i * steps
-            if t >= image_steps[i] or (t > stop_step[i] and announce[i] <= now):
-                # not part of this image's run, or the image has stopped: skip the job
-                for k in range(in_ptr[v], in_ptr[v + 1]):
-                    e = in_edges[k]
-                    if done[edge_src[e], g]:
-                        consumed[e] += 1
-                        times, keys = _push(times, keys, size, now, edge_src[e] * 2 + WAKE)
-                        size += 1
-                nxt[v] = g + 1
+        g = run_g[v]
+        i = run_i[v]
+        t = run_t[v]
+        busy[v] = False
+        done[g, v] = True
+        since[v] = now
+        reason[v] = IDLE
+        for k in range(in_ptr[v], in_ptr[v + 1]):
+            e = in_edges[k]
+            consumed[e] += 1
+            if n_ready == ready.shape[0]:
+                ready = _grown(ready)
+            ready[n_ready] = edge_src[e]
+            n_ready += 1
+        for k in range(out_ptr[v], out_ptr[v + 1]):
+            e = out_edges[k]
+            c = edge_dst[e]
+            if nxt[c] > g:  # the consumer already skipped this (stopped) job
                 continue
-            why = IDLE
-            for k in range(in_ptr[v], in_ptr[v + 1]):
-                e = in_edges[k]
-                if not done[edge_src[e], g]:
-                    why = INPUT
-                    break
-                if arrival[e, g] > now:
-                    why = NOC
-                    break
-            if why == IDLE:
-                for k in range(out_ptr[v], out_ptr[v + 1]):
-                    e = out_edges[k]
-                    if produced[e] - consumed[e] >= edge_cap[e]:
-                        why = BUFFER
-                        break
-            if why != IDLE:
-                if reason[v] != why:
-                    if reason[v] != IDLE:
-                        stall[v, reason[v]] += now - since[v]
-                    reason[v] = why
-                    since[v] = now
-                break
-            if reason[v] != IDLE:
-                stall[v, reason[v]] += now - since[v]
-            if v == fusion:
-                duration = decision_cycles
-            else:
-                n_ops = ops[i, t, v]
-                duration = (n_ops + pes[v] - 1) // pes[v] * pe_cycles + neuron_cycles[v]
-            start[v, g] = now
-            finish[v, g] = now + duration
-            busy_cycles[v] += duration
-            busy[v] = True
-            nxt[v] = g + 1
-            reason[v] = IDLE
-            times, keys = _push(times, keys, size, now + duration, (g * n_nodes + v) * 2 + FINISH)
-            size += 1
-            break
+            produced[e] += 1
+            held = produced[e] - consumed[e]
+            if held > peak[e]:
+                peak[e] = held
+            arrive = now
+            s = spikes[i, t, v]
+            if s > 0:
+                for f in range(edge_flow_ptr[e], edge_flow_ptr[e + 1]):
+                    flits = flow_bitmap[f]
+                    if flits == 0:
+                        flits = np.int64(np.ceil(np.round(s * flow_per_spike[f], 9)))
+                    if flits == 0:
+                        continue
+                    a = _reserve(
+                        now,
+                        flits + header,
+                        flow_link_ptr[f],
+                        flow_link_ptr[f + 1],
+                        flow_links,
+                        link_free,
+                        link_busy,
+                        hop,
+                        buffer,
+                        enter,
+                    )
+                    if a > arrive:
+                        arrive = a
+            arrival[g, e] = arrive
+            if arrive > now:  # the consumer now waits for the NoC; wake it on arrival
+                times, keys = _push(times, keys, size, arrive, 2 * c + WAKE)
+                size += 1
+            if n_ready == ready.shape[0]:
+                ready = _grown(ready)
+            ready[n_ready] = c
+            n_ready += 1
+        if v == fusion and t == stop_step[i]:
+            announce[i] = now
+            if n_ready + n_nodes >= ready.shape[0]:
+                ready = _grown(ready)
+            for u in range(n_nodes):
+                ready[n_ready] = u
+                n_ready += 1
     return start, finish, busy_cycles, stall, link_busy[:n_links], peak

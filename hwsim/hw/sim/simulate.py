@@ -174,8 +174,8 @@ def simulate(
         chip.router_buffer_flits,
         len(chip.links),
     )
-    start = start.reshape(chip.nodes, n, steps)
-    finish = finish.reshape(chip.nodes, n, steps)
+    start = np.ascontiguousarray(start.T).reshape(chip.nodes, n, steps)
+    finish = np.ascontiguousarray(finish.T).reshape(chip.nodes, n, steps)
     rows = np.arange(n)
     image_start = start[0, :, 0] if chip.layer_names else np.zeros(n, np.int64)
     image_end = finish[chip.fusion_node, rows, stop]
