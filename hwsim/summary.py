@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hwsim.atomic import atomic_write_text
+from hwsim.cycle_report import methods_frame, stall_totals
 from hwsim.graph import head_tag
 from hwsim.netspec import NetSpec
 
@@ -93,7 +94,8 @@ def _missing(v: object) -> bool:
 
 def run_summary(result: RunResult, files: Sequence[Path]) -> dict[str, Any]:
     """`hwsim run`: the IC, the target and its reference, and per method the timestep, energy
-    (pJ per image), latency (ns), AUC and R (%) at the target (null: not reached)."""
+    (pJ per image), latency (ns), AUC and R (%) at the target (null: not reached); with
+    `--timing cycle` the simulated chip's rows (cycle_methods.csv), bottleneck and stalls."""
     ev = result.evaluation
     methods = {}
     for m, s in ev.summary.items():
@@ -108,6 +110,17 @@ def run_summary(result: RunResult, files: Sequence[Path]) -> dict[str, Any]:
             "reduction_pct": s.reduction_pct,
         }
     timesteps = result.test.key.timesteps
+    cycles = None
+    if result.cycles is not None:
+        run = result.cycles.chip_run
+        frame = methods_frame(result.cycles).astype(object)
+        cycles = {
+            "clock_mhz": run.chip.clock_mhz,
+            "bottleneck": run.bottleneck,
+            "stalled_share": stall_totals(run),
+            "fusion_unit_share": result.cycles.fusion_share,
+            "methods": frame.where(frame.notna(), None).to_dict(orient="records"),
+        }
     return {
         "model": result.config.model,
         "arch": result.arch.name,
@@ -118,6 +131,7 @@ def run_summary(result: RunResult, files: Sequence[Path]) -> dict[str, Any]:
         "reference_accuracy": {head_tag(h): a for h, a in ev.ann_accuracy.items()},
         "target_accuracy": ev.target,
         "methods": methods,
+        "cycle_level": cycles,
         "notes": unreached_notes(ev, timesteps),
         "seconds": result.seconds,
         "files": [p.name for p in files],
