@@ -28,6 +28,47 @@ def test_run_writes_reports(tiny_checkpoint, tmp_path, capsys):
     assert len(frame) == 30
 
 
+def test_run_timing_cycle_writes_the_chip_reports_and_analytic_does_not(
+    tiny_checkpoint, tmp_path, capsys
+):
+    _, path = tiny_checkpoint
+    common = ["run", "--arch", ARCH, "--model", str(path), "--ic", "4", "--timesteps", "30"]
+    common += ["--images", "32", "--tune-images", "32", "--traces", str(tmp_path / "traces")]
+    code, text = run_cli(capsys, *common, "--out", str(tmp_path / "cycle"))
+    assert code == 0, text
+    assert "Cycle-level chip" in text and "bottleneck" in text
+    rows = pd.read_csv(tmp_path / "cycle" / "cycle_methods.csv")
+    assert set(rows["operating_point"]) == {"fixed-T", "early-stop"}
+    assert (rows["latency_p99_us"] >= rows["latency_mean_us"] - 1e-9).all()
+    breakdown = pd.read_csv(tmp_path / "cycle" / "latency_breakdown.csv")
+    assert breakdown["node"].iloc[-1] == "fusion_unit"
+    for name in ("noc_links.csv", "fusion_unit.csv", "link_utilisation.svg"):
+        assert (tmp_path / "cycle" / name).exists()
+    code, text = run_cli(capsys, *common, "--timing", "analytic", "--out", str(tmp_path / "a"))
+    assert code == 0, text
+    assert "Cycle-level chip" not in text
+    assert not (tmp_path / "a" / "cycle_methods.csv").exists()
+
+
+def test_cycle_timing_refuses_a_trace_without_per_image_activity(
+    tiny_checkpoint, tmp_path, capsys
+):
+    _, path = tiny_checkpoint
+    given = tmp_path / "given"
+    code, text = run_cli(
+        capsys, "trace", "--model", str(path), "--timesteps", "20", "--images", "8",
+        "--traces", str(tmp_path / "traces"), "--out", str(given),
+    )  # fmt: skip
+    assert code == 0, text
+    code, text = run_cli(
+        capsys, "run", "--arch", ARCH, "--model", str(path), "--ic", "4", "--timesteps", "20",
+        "--trace", str(given), "--tune-images", "8", "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert code == 2
+    assert f"--trace {given}" in text and "--timing analytic" in text
+    assert not (tmp_path / "out").exists()
+
+
 def test_estimate_writes_breakdown(tmp_path, capsys):
     code, text = run_cli(
         capsys, "estimate", "--arch", ARCH, "--net", "vgg19", "--input", "3x32x32",
