@@ -62,10 +62,11 @@ from hwsim.fusion import (
     tune_methods,
 )
 from hwsim.graph import FC_HEAD, Layer, LayerGraph
-from hwsim.hw.activity import LayerActivity, full_activity, fusion_activity
+from hwsim.hw.activity import LayerActivity, full_activity
 from hwsim.hw.arch import Architecture, EnergyModel, load_arch
 from hwsim.hw.energy import EnergyBreakdown, RunEnergy, run_energy, spikesim_energy
 from hwsim.hw.functional import FunctionalConfig
+from hwsim.hw.fusion_unit import fusion_events
 from hwsim.hw.mapping import Mapping as ChipMapping
 from hwsim.hw.mapping import map_network
 from hwsim.hw.noc import producer_traffic
@@ -506,11 +507,13 @@ def chip_costs(arch: Architecture, graph: LayerGraph, ic: int, test: Trace) -> C
     chip = graph.with_heads({ic, FC_HEAD})
     fusion = None
     if arch.fusion_unit is not None:
-        fusion = fusion_activity(
+        fusion = fusion_events(  # every image decided every step: no stop test
+            arch.fusion_unit,
             chip.classes,
             test.sim.head_spikes[ic].sum(axis=(0, 2)),
             test.sim.head_spikes[FC_HEAD].sum(axis=(0, 2)),
             test.key.images,
+            terminate=False,
         )
     mapping = map_network(arch, chip)
     activity = chip_activity(mapping, test)

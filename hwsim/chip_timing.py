@@ -18,7 +18,7 @@ from hwsim.engine.backends import default_threads
 from hwsim.engine.core import Activity
 from hwsim.fusion import Tuning, cumulative, decide, posterior
 from hwsim.graph import FC_HEAD, LayerGraph
-from hwsim.hw.activity import LayerActivity, fusion_activity
+from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import Architecture, EnergyModel
 from hwsim.hw.area import chip_area
 from hwsim.hw.energy import run_energy
@@ -31,6 +31,7 @@ from hwsim.hw.fusion_unit import (
     check_against_float,
     early_exit_decisions,
     early_termination,
+    fusion_events,
     head_decisions,
 )
 from hwsim.hw.mapping import Mapping, map_network
@@ -144,11 +145,12 @@ def performed_energy_pj(
     head_spikes: MappingType[int, np.ndarray],
     ic: int,
     fusion_unit: bool,
+    stops: bool = False,
 ) -> float:
     """Energy per inference of the jobs `run` performed (layers of run.chip, its fusion unit
-    counting heads `ic` and FC_HEAD when `fusion_unit`): the energy model applied to the
-    activity of those jobs alone (`counts` from `chip_counts`; a job at t sends what its layer
-    fired at t - 1)."""
+    counting heads `ic` and FC_HEAD when `fusion_unit`, with the stop test when `stops`): the
+    energy model applied to the activity of those jobs alone (`counts` from `chip_counts`; a
+    job at t sends what its layer fired at t - 1)."""
     graph = mapping.graph
     n, steps = run.start.shape[1:]
     names = run.chip.layer_names
@@ -176,7 +178,10 @@ def performed_energy_pj(
         ic_spikes, fc_spikes = (
             (head_spikes[h][:, :steps].sum(axis=2) * deciding).sum(0) for h in (ic, FC_HEAD)
         )
-        fusion = fusion_activity(graph.classes, ic_spikes, fc_spikes, n, deciding=deciding.sum(0))
+        unit = mapping.arch.fusion_unit
+        fusion = fusion_events(
+            unit, graph.classes, ic_spikes, fc_spikes, n, deciding.sum(0), terminate=stops
+        )
     energy = run_energy(mapping, masked, fusion=fusion)
     if mapping.arch.energy_model is EnergyModel.SPIKESIM:
         # every operation of a performed job is charged: weight each (t, layer) by the share of
@@ -262,7 +267,8 @@ def evaluate_cycles(
         run = simulate(model, sub, image_steps=steps, stop_step=stop)
         ideal_run = simulate(ideal, sub, image_steps=steps, stop_step=stop)
         uses_fusion = METHODS[method].fusion_unit
-        energy = performed_energy_pj(mapping, counts, run, head_spikes, ic, uses_fusion)
+        stops = point is OperatingPoint.EARLY
+        energy = performed_energy_pj(mapping, counts, run, head_spikes, ic, uses_fusion, stops)
         return _summary(method, point, run, ideal_run, energy, accuracy)
 
     rows: list[MethodTiming] = []

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from hwsim.graph import FC_HEAD, FUSION_UNIT, Layer
-from hwsim.hw.activity import FUSION_EVENTS, LayerActivity, full_activity, fusion_activity
+from hwsim.hw.activity import FUSION_EVENTS, LayerActivity, full_activity
 from hwsim.hw.arch import Architecture, load_arch, parse_arch
 from hwsim.hw.energy import (
     COMPONENTS,
@@ -24,6 +24,7 @@ from hwsim.hw.energy import (
     run_energy,
     spikesim_energy,
 )
+from hwsim.hw.fusion_unit import fusion_events
 from hwsim.hw.geometry import (
     SpikesimGeometry,
     active_pe_operations,
@@ -488,14 +489,16 @@ def test_isaac_like_breakdown_has_isaac_s_ordering() -> None:
 
 
 def test_fusion_unit_events_by_hand(arch: Architecture) -> None:
-    fusion = fusion_activity(10, np.array([3, 0]), np.array([1, 2]), images=2)
-    # per step and image: 1 LUT read; multiplies 1 + 1 + 2*10 + 2*9 = 40; compares 9 + 1
-    assert fusion.events.tolist() == [[4, 2, 80, 20], [2, 2, 80, 20]]
+    unit = arch.fusion_unit
+    fusion = fusion_events(unit, 10, np.array([3, 0]), np.array([1, 2]), images=2)
+    # per step and image (cross-multiplied compare, posterior stop test): 1 LUT read;
+    # multiplies 1 + 1 + 2*10 + 2*9 + 1 = 41; compares 9 + 1
+    assert fusion.events.tolist() == [[4, 2, 82, 20], [2, 2, 82, 20]]
     mapping = map_network(arch, G.chain([conv("c", 3, 8, 3, 4)]))
     activity = full_activity(mapping, timesteps=2, images=2)
     e = run_energy(mapping, activity, fusion=fusion)
     costs = dict(zip(FUSION_EVENTS, (0.05, 1.0, 0.8, 0.05), strict=True))
-    step0 = (4 * costs["counter_increment"] + 2 * 1.0 + 80 * 0.8 + 20 * 0.05) / 2
+    step0 = (4 * costs["counter_increment"] + 2 * 1.0 + 82 * 0.8 + 20 * 0.05) / 2
     assert e.fusion_pj[0] == pytest.approx(step0, rel=REL)
     assert e.per_component_pj()["fusion_unit"] == pytest.approx(e.fusion_pj.sum(), rel=REL)
     assert e.method_pj({"c"}, fusion_unit=True)[0] == pytest.approx(

@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwsim import fusion
-from hwsim.hw.activity import FUSION_EVENTS, fusion_activity
 from hwsim.hw.arch import (
     ArchConfigError,
     FusionCompare,
@@ -368,9 +367,9 @@ def test_events_per_decision_and_energy():
     events = unit.events_per_decision(c)
     # 1 interpolation + 1 (a N) + 2 per class + 2 per argmax compare + 1 (threshold x den)
     assert events == {"counter_increment": 0, "lut_read": 1, "multiply": 4 * c + 1, "compare": c}
-    # hwsim.hw.activity.fusion_activity charges the same but the threshold's multiply
-    ref = fusion_activity(c, np.zeros(1), np.zeros(1), images=1).events[0]
-    assert dict(zip(FUSION_EVENTS, ref.tolist(), strict=True)) == {**events, "multiply": 4 * c}
+    # without the stop test: neither the threshold's multiply nor its compare
+    plain = unit.events_per_decision(c, terminate=False)
+    assert plain == {**events, "multiply": 4 * c, "compare": c - 1}
     assert unit.energy_per_decision_pj(c) == pytest.approx(1.0 + 41 * 0.8 + 10 * 0.05)
     margin = FusionUnit(config(termination=TerminationRule.MARGIN), lut).events_per_decision(c)
     assert margin["multiply"] == 2 + 2 * c + 4 * (c - 1)

@@ -3,7 +3,8 @@ multiply or schedule.
 
 `LayerActivity` comes from the engine's trace (through `hwsim.api`), from the functional mode, or
 from `full_activity` (every input spiking every timestep: SpikeSim's view). `FusionActivity`
-counts the fusion unit's events. Counts are summed over `images`; consumers divide by it.
+holds the fusion unit's events (`hwsim.hw.fusion_unit.fusion_events` counts them). Counts are
+summed over `images`; consumers divide by it.
 """
 
 from __future__ import annotations
@@ -95,31 +96,3 @@ class FusionActivity:
 
     images: int
     events: np.ndarray  # (T, 4)
-
-
-def fusion_activity(
-    classes: int,
-    ic_spikes: np.ndarray,
-    fc_spikes: np.ndarray,
-    images: int,
-    deciding: np.ndarray | None = None,
-) -> FusionActivity:
-    """Fusion-unit events from head output spikes (each (T,), summed over images).
-
-    Per timestep and deciding image (`deciding[t]`, default all `images`): one counter
-    increment per IC or FC output spike; one LUT read and one multiply for alpha(t) (PWL
-    interpolation); the cross-multiplied posterior score_c = K_c (alpha + M_c) /
-    (alpha t + N K_c) (K_c IC count, M_c FC count, N = t) costs one multiply for alpha t and two
-    per class; an argmax over C classes makes C - 1 cross-multiplied comparisons (two multiplies
-    and one compare each); one more compare for the early-termination rule. Additions are not
-    counted. An owner of the fusion unit may build its own `FusionActivity` instead.
-    """
-    ic = np.asarray(ic_spikes, np.float64)
-    fc = np.asarray(fc_spikes, np.float64)
-    if ic.shape != fc.shape or ic.ndim != 1:
-        raise ValueError("ic_spikes and fc_spikes must be (T,) arrays of the same length")
-    n = np.full(ic.shape, float(images)) if deciding is None else np.asarray(deciding, float)
-    multiplies = (1 + 1 + 2 * classes + 2 * (classes - 1)) * n
-    compares = (classes - 1 + 1) * n
-    events = np.stack([ic + fc, n, multiplies, compares], axis=1)
-    return FusionActivity(images=images, events=events)

@@ -35,7 +35,7 @@ would, in integers (`FusionUnit`, configured by `arch.fusion_unit`, `FusionUnitC
       num_c = M_c,                 den_c = N                      (K_c = 0)
 
   exactly p_c for this alpha: one multiply a N per decision and two per class, as
-  `hwsim.hw.activity.fusion_activity` counts them.
+  `decision_events` counts them.
 * **Compare** (`fusion_unit.compare`). `cross_multiply`: p_a > p_b as num_a den_b > num_b den_a
   in exact 128-bit integers (no division; exact ties). `divider`: each score to q_c =
   floor(p_c 2^F), F = `score_frac_bits` (a truncating divider), then integers compared; scores
@@ -480,38 +480,8 @@ class FusionUnit:
         return np.maximum(ic, fc) * self.config.counter_cycles_per_spike
 
     def events_per_decision(self, classes: int, terminate: bool = True) -> dict[str, int]:
-        """Events of one decision, by `FUSION_EVENTS` name (counter increments are per spike,
-        0 here). C = classes, F = score_frac_bits; a division is F + 1 trial subtractions,
-        charged as compares; the K_c = 0 tests (a NOR of the counter bits) are not charged.
-
-        Always: 1 LUT read; multiplies: 1 (slope x (t - t_k)) + 1 (a N) + 2 C (num_c, N K_c).
-        cross_multiply: + 2 (C - 1) multiplies and C - 1 compares (argmax); with the margin
-        rule + the same again (runner-up) + 2 divisions + 2 compares (subtract, threshold);
-        with the posterior rule + 1 multiply (Theta den) + 1 compare.
-        divider: + C divisions + C - 1 compares (argmax); margin: + C - 1 (runner-up) + 2;
-        posterior: + 1 compare.
-        """
-        cfg = self.config
-        c = classes
-        division = cfg.score_frac_bits + 1
-        multiply = 2 + 2 * c
-        compare = c - 1
-        margin = terminate and self.termination is TerminationRule.MARGIN
-        if self.compare is FusionCompare.CROSS_MULTIPLY:
-            multiply += 2 * (c - 1)
-            if margin:
-                multiply += 2 * (c - 1)
-                compare += (c - 1) + 2 * division + 2
-            elif terminate:
-                multiply += 1
-                compare += 1
-        else:
-            compare += c * division
-            if margin:
-                compare += (c - 1) + 2
-            elif terminate:
-                compare += 1
-        return {"counter_increment": 0, "lut_read": 1, "multiply": multiply, "compare": compare}
+        """Events of one decision (`decision_events`)."""
+        return decision_events(self.config, classes, terminate)
 
     def energy_per_decision_pj(self, classes: int, terminate: bool = True) -> float:
         """pJ of one decision (`events_per_decision` x the configured costs), spikes excluded
@@ -529,22 +499,73 @@ class FusionUnit:
         deciding: np.ndarray | None = None,
         terminate: bool = True,
     ) -> FusionActivity:
-        """The unit's events per step for `hwsim.hw.energy.run_energy`, in place of
-        `hwsim.hw.activity.fusion_activity`: one counter increment per IC or FC spike (each
-        (T,), summed over images) and `events_per_decision` per deciding image (`deciding[t]`,
-        default all `images`; with early termination, the images not yet stopped:
-        `running_images`)."""
-        ic = np.asarray(ic_spikes, np.float64)
-        fc = np.asarray(fc_spikes, np.float64)
-        if ic.shape != fc.shape or ic.ndim != 1:
-            raise ValueError("ic_spikes and fc_spikes must be (T,) arrays of the same length")
-        n = np.full(ic.shape, float(images)) if deciding is None else np.asarray(deciding, float)
-        per = self.events_per_decision(classes, terminate)
-        events = np.stack(
-            [ic + fc if name == "counter_increment" else per[name] * n for name in FUSION_EVENTS],
-            axis=1,
+        """The unit's events per step (`fusion_events`)."""
+        return fusion_events(
+            self.config, classes, ic_spikes, fc_spikes, images, deciding, terminate
         )
-        return FusionActivity(images=images, events=events)
+
+
+def decision_events(
+    config: FusionUnitConfig, classes: int, terminate: bool = True
+) -> dict[str, int]:
+    """Events of one decision, by `FUSION_EVENTS` name (counter increments are per spike,
+    0 here). C = classes, F = score_frac_bits; a division is F + 1 trial subtractions,
+    charged as compares; the K_c = 0 tests (a NOR of the counter bits) are not charged.
+
+    Always: 1 LUT read; multiplies: 1 (slope x (t - t_k)) + 1 (a N) + 2 C (num_c, N K_c).
+    cross_multiply: + 2 (C - 1) multiplies and C - 1 compares (argmax); with the margin
+    rule + the same again (runner-up) + 2 divisions + 2 compares (subtract, threshold);
+    with the posterior rule + 1 multiply (Theta den) + 1 compare.
+    divider: + C divisions + C - 1 compares (argmax); margin: + C - 1 (runner-up) + 2;
+    posterior: + 1 compare.
+    """
+    cfg = config
+    c = classes
+    division = cfg.score_frac_bits + 1
+    multiply = 2 + 2 * c
+    compare = c - 1
+    margin = terminate and TerminationRule(cfg.termination) is TerminationRule.MARGIN
+    if FusionCompare(cfg.compare) is FusionCompare.CROSS_MULTIPLY:
+        multiply += 2 * (c - 1)
+        if margin:
+            multiply += 2 * (c - 1)
+            compare += (c - 1) + 2 * division + 2
+        elif terminate:
+            multiply += 1
+            compare += 1
+    else:
+        compare += c * division
+        if margin:
+            compare += (c - 1) + 2
+        elif terminate:
+            compare += 1
+    return {"counter_increment": 0, "lut_read": 1, "multiply": multiply, "compare": compare}
+
+
+def fusion_events(
+    config: FusionUnitConfig,
+    classes: int,
+    ic_spikes: np.ndarray,
+    fc_spikes: np.ndarray,
+    images: int,
+    deciding: np.ndarray | None = None,
+    terminate: bool = True,
+) -> FusionActivity:
+    """The unit's events per step for `hwsim.hw.energy.run_energy`: one counter increment per
+    IC or FC spike (each (T,), summed over images) and `decision_events` per deciding image
+    (`deciding[t]`, default all `images`; with early termination, the images not yet stopped:
+    `running_images`); `terminate`: with the stop test."""
+    ic = np.asarray(ic_spikes, np.float64)
+    fc = np.asarray(fc_spikes, np.float64)
+    if ic.shape != fc.shape or ic.ndim != 1:
+        raise ValueError("ic_spikes and fc_spikes must be (T,) arrays of the same length")
+    n = np.full(ic.shape, float(images)) if deciding is None else np.asarray(deciding, float)
+    per = decision_events(config, classes, terminate)
+    events = np.stack(
+        [ic + fc if name == "counter_increment" else per[name] * n for name in FUSION_EVENTS],
+        axis=1,
+    )
+    return FusionActivity(images=images, events=events)
 
 
 def running_images(stop_step: np.ndarray, timesteps: int) -> np.ndarray:
