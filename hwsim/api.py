@@ -810,6 +810,11 @@ def _tune_and_test(
     if cfg.tune_on is TuneSource.CROSS_FIT and cfg.tune_images is not None:
         raise ValueError("--tune-images: cross-fitting tunes on the test images' other folds")
     cycle = isinstance(cfg, RunConfig) and cfg.timing is TimingModel.CYCLE
+    if cycle and sim.hardware is not None:
+        raise ValueError(
+            "--timing cycle needs per-image crossbar activity, which --hardware functional does"
+            " not keep; use --timing analytic"
+        )
     given = None
     if test_trace is not None:  # checked before any simulation
         given = load_given_trace(session, test_trace, sim)

@@ -21,6 +21,7 @@ from hwsim.netspec import NETS, NetSpec, resolve_model_path
 
 if TYPE_CHECKING:  # the heavy stages (torch, numba) load only when a command runs them
     from hwsim.api import SimConfig
+    from hwsim.chip_timing import TimingModel
     from hwsim.convert import ConversionParams
     from hwsim.fusion import TuneSource, TuningConfig
     from hwsim.hw.functional import FunctionalConfig
@@ -313,10 +314,19 @@ def _warn(console: Console):
     return lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False)
 
 
+def _timing(args: argparse.Namespace) -> TimingModel:
+    """--timing, by default cycle, or analytic with --hardware functional (whose crossbar
+    activity is not kept per image)."""
+    from hwsim.chip_timing import TimingModel
+
+    if args.timing is not None:
+        return TimingModel(args.timing)
+    return TimingModel.ANALYTIC if args.hardware == "functional" else TimingModel.CYCLE
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> None:
     from hwsim.api import RunConfig, run
     from hwsim.atomic import atomic_folder, check_output_folder
-    from hwsim.chip_timing import TimingModel
     from hwsim.report import print_run, write_run
 
     replacing = check_output_folder(args.out)  # before the simulation, not after it
@@ -337,7 +347,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> None:
         folds=folds,
         bootstrap=_bootstrap(args),
         nir=_nir_options(args),
-        timing=TimingModel(args.timing),
+        timing=_timing(args),
         **_hardware(args),
     )
     from hwsim.summary import run_summary, unreached_notes
@@ -859,9 +869,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--timing",
         choices=("cycle", "analytic"),
-        default="cycle",
-        help="cycle: simulate the chip cycle by cycle per image (PEs, buffers, mesh NoC, fusion"
-        " unit, early termination); analytic: the max-plus pipeline over mean activity",
+        help="cycle (default; analytic with --hardware functional): simulate the chip cycle by"
+        " cycle per image (PEs, buffers, mesh NoC, fusion unit, early termination); analytic:"
+        " the max-plus pipeline over mean activity",
     )
     r.add_argument("--out", default="runs/latest", help="output folder")
     r.set_defaults(func=cmd_run)

@@ -175,6 +175,13 @@ def test_run_on_the_functional_chip(tiny_checkpoint, tmp_path, capsys):
     )  # fmt: skip
     assert code == 0, text
     assert len(pd.read_csv(out / "accuracy_energy.csv")) == 12
+    assert not (out / "cycle_methods.csv").exists()  # analytic timing by default here
+    code, text = run_cli(
+        capsys, "run", "--arch", ARCH, "--model", str(path), "--hardware", "functional",
+        "--timing", "cycle", "--out", str(tmp_path / "refused"),
+    )  # fmt: skip
+    assert code == 2 and "--timing cycle" in text and "--timing analytic" in text
+    assert not (tmp_path / "refused").exists()
 
 
 def test_interrupted_sweep_resumes_from_its_partial_file(
