@@ -25,6 +25,7 @@ from hwsim.atomic import atomic_write_text
 from hwsim.chip_timing import (
     CycleEvaluation,
     EarlyStop,
+    OperatingPoint,
     TimingModel,
     evaluate_cycles,
     fusion_hardware,
@@ -920,10 +921,17 @@ def cycle_evaluation(
         early_stop=early,
         on_run=None if progress is None else lambda done, total: progress("chip", done, total),
     )
-    share = fusion_unit_share(
-        cycles, float(evaluation.energy.fusion_pj.sum()), evaluation.energy.total_pj
+    energy = evaluation.energy
+    share = fusion_unit_share(cycles, float(energy.fusion_pj.sum()), energy.total_pj)
+    rows = tuple(
+        dataclasses.replace(
+            r, analytic_latency_ns=float(evaluation.latency_ns[r.method][int(r.steps_mean) - 1])
+        )
+        if r.point is OperatingPoint.FIXED
+        else r
+        for r in cycles.methods
     )
-    return dataclasses.replace(cycles, fusion=fusion, fusion_share=share)
+    return dataclasses.replace(cycles, methods=rows, fusion=fusion, fusion_share=share)
 
 
 def tuned_on(cfg: EvaluationConfig, tune: Trace | None, test: Trace) -> str:

@@ -97,7 +97,9 @@ class MethodTiming:
     `latency_*_ns` from its first job to its last decision; `steps_mean` timesteps run;
     `energy_pj` per inference (the jobs performed, wasted ones included); `accuracy` of the
     decisions at the stop (None at fixed T: the target's); `noc_share` of the mean latency
-    that an ideal (zero-latency) NoC would remove."""
+    that an ideal (zero-latency) NoC would remove; `analytic_latency_ns` the analytic
+    pipeline's (hwsim.hw.timing, mean image, unbounded buffers) for the same steps, fixed T
+    only."""
 
     method: Method
     point: OperatingPoint
@@ -110,6 +112,7 @@ class MethodTiming:
     accuracy: float | None
     noc_share: float
     run: ChipRun
+    analytic_latency_ns: float | None = None  # the analytic model's, at fixed T (its check)
 
 
 def _summary(

@@ -31,6 +31,9 @@ def methods_frame(cycles: CycleEvaluation) -> pd.DataFrame:
                 "cycles_mean": m.cycles_mean,
                 "latency_mean_us": m.latency_mean_ns / 1e3,
                 "latency_p99_us": m.latency_p99_ns / 1e3,
+                "analytic_latency_us": (
+                    None if m.analytic_latency_ns is None else m.analytic_latency_ns / 1e3
+                ),
                 "throughput_per_s": m.throughput_per_s,
                 "energy_per_inference_pj": m.energy_pj,
                 "accuracy": m.accuracy,
@@ -198,8 +201,9 @@ def write_cycles(cycles: CycleEvaluation, out_dir: Path, title: str = "") -> lis
 
 
 def cycles_table(cycles: CycleEvaluation) -> Table:
-    """The methods on the simulated chip: steps, latency per inference (mean, p99),
-    throughput, energy per inference, accuracy at the stop, NoC share of latency."""
+    """The methods on the simulated chip: steps, latency per inference (mean, p99; the analytic
+    model's beside it at fixed T), throughput, energy per inference, accuracy at the stop, NoC
+    share of latency."""
     run = cycles.chip_run
     stalls = stall_totals(run)
     caption = ""
@@ -227,6 +231,7 @@ def cycles_table(cycles: CycleEvaluation) -> Table:
         "steps",
         "latency (mean)",
         "latency (p99)",
+        "analytic",
         "images/s",
         "energy/inference",
         "accuracy",
@@ -240,6 +245,7 @@ def cycles_table(cycles: CycleEvaluation) -> Table:
             f"{m.steps_mean:.1f}",
             f"{m.latency_mean_ns / 1e3:.1f} us",
             f"{m.latency_p99_ns / 1e3:.1f} us",
+            "-" if m.analytic_latency_ns is None else f"{m.analytic_latency_ns / 1e3:.1f} us",
             f"{m.throughput_per_s:.1f}",
             f"{m.energy_pj / 1e6:.2f} uJ",
             "-" if m.accuracy is None else f"{100 * m.accuracy:.2f}%",
