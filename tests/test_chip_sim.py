@@ -149,15 +149,63 @@ def test_full_downstream_buffer_stalls_the_producer() -> None:
 
 
 def test_router_buffer_back_pressure_holds_the_links_behind() -> None:
-    # flow 1 (links 0, 1) then flow 2 (link 1, 2): with 2-flit router buffers flow 2's head
-    # waits on link 1 behind flow 1 and, being longer than the buffer, holds its earlier
-    # link; with unbounded buffers only the shared link waits
-    chip = line_chip(routes=((0, 1), (1, 2)), hop=1)
-    chip_small = line_chip(routes=((0, 1), (1, 2)), hop=1, buffer=2)
+    # one producer's three packets of 8 flits, sent together, in this order: A on link 1;
+    # B on links 0 then 1, whose head waits on link 1 behind A until cycle 8; C on link 0.
+    # Unbounded buffers: B's flits pile up in router 1 and free link 0 at cycle 8, so C
+    # enters link 0 at 8 and arrives at 8 + 1 + 7 = 16 (as B). Buffers of 2 flits: B's
+    # tail can leave link 0 only when 8 - 2 of its flits have moved on, at 8 + 8 - 2 = 14,
+    # so C enters link 0 at 14 and arrives 6 cycles later, at 22.
+    routes = ((1,), (0, 1), (0,))
     w = work([[[1, 0]]], [[[8, 0]]])
-    big, small = simulate(chip, w), simulate(chip_small, w)
-    assert small.start[1, 0, 0] >= big.start[1, 0, 0]
+    big = simulate(line_chip(routes=routes, hop=1), w)
+    small = simulate(line_chip(routes=routes, hop=1, buffer=2), w)
+    sent = big.finish[0, 0, 0]
+    assert big.start[1, 0, 0] - sent == 16
+    assert small.start[1, 0, 0] - sent == 22
+    # a buffer that holds a whole packet changes nothing
+    whole = simulate(line_chip(routes=routes, hop=1, buffer=8), w)
+    assert whole.start[1, 0, 0] == big.start[1, 0, 0]
     np.testing.assert_array_equal(big.link_flits, small.link_flits)
+
+
+def test_packet_formats_and_headers_on_a_mapped_chip() -> None:
+    base = SPIKESIM.to_mapping()
+    graph = chain(
+        [
+            conv("conv0", 3, 64, 3, 8, 0),
+            conv("conv1", 64, 130, 3, 8, 1),
+            gap("fc.gap", 130, 8, FC_HEAD),
+            linear("fc.linear", 130, 10, FC_HEAD),
+        ]
+    )
+
+    def chip_of(noc: dict) -> ChipModel:
+        arch = parse_arch(
+            {
+                **base,
+                "crossbar": {"rows": 256, "cols": 256},
+                "pe": {**base["pe"], "pes_per_tile": 1},
+                "noc": {**base["noc"], **noc},
+            },
+            "one-pe-per-tile",
+        )
+        mapping = map_network(arch, graph)
+        return chip_model(mapping, graph.names, 0)
+
+    address = chip_of({})
+    bitmap = chip_of({"packet": "bitmap", "header_flits": 2})
+    # conv0 -> conv1: 64 channels x 8 x 8 positions = 4096 bits = 128 32-bit flits, whatever
+    # the spikes; an address is ceil(log2(64 x 64)) = 12 bits: one flit per spike
+    assert bitmap.flow_bitmap_flits[0] == 128 and bitmap.header_flits == 2
+    assert address.flow_flits_per_spike[0] == 1.0 and address.flow_bitmap_flits[0] == 0
+    ops = np.ones((1, 1, 4), np.int32)
+    sent = np.zeros((1, 1, 4), np.int32)
+    sent[0, 0, 0] = 5
+    a = simulate(address, work(ops, sent))
+    b = simulate(bitmap, work(ops, sent))
+    hop = address.hop_cycles
+    assert a.start[1, 0, 0] - a.finish[0, 0, 0] == hop + 5 - 1
+    assert b.start[1, 0, 0] - b.finish[0, 0, 0] == hop + 128 + 2 - 1
 
 
 def test_stop_skips_the_images_later_timesteps_and_takes_the_next_image() -> None:
