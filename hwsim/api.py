@@ -903,6 +903,7 @@ def cycle_evaluation(
             test.sim.head_spikes,
             test.labels,
             tune_target,
+            evaluation.bootstrap.config,
         )
         early = {
             m: EarlyStop(

@@ -38,6 +38,7 @@ from hwsim.hw.mapping import Mapping, map_network
 from hwsim.hw.noc import producer_traffic
 from hwsim.hw.sim import ChipRun, Workload, chip_model, simulate
 from hwsim.methods import METHODS, Heads, Method
+from hwsim.metrics import BootstrapConfig
 
 
 class TimingModel(StrEnum):
@@ -347,7 +348,7 @@ def fusion_hardware(
     test_spikes: MappingType[int, np.ndarray],
     test_labels: np.ndarray,
     target: float,
-    bootstrap: int = 0,
+    bootstrap: BootstrapConfig | None = None,
 ) -> FusionHardware:
     """Fixed-point checks and early termination of every method (`METHODS`) for IC `ic`:
     thresholds tuned to keep `target` accuracy on the tuning images, applied to the test
@@ -361,7 +362,15 @@ def fusion_hardware(
         tuned = method_decisions(arch, method, tuning, tune_fc, tune_ic)
         tested = method_decisions(arch, method, tuning, test_fc, test_ic)
         stops[method] = early_termination(
-            method, tuned, tune_labels, tested, test_labels, target, bootstrap=bootstrap
+            method,
+            tuned,
+            tune_labels,
+            tested,
+            test_labels,
+            target,
+            bootstrap=0 if bootstrap is None else bootstrap.resamples,
+            level=0.9 if bootstrap is None else bootstrap.level,
+            seed=0 if bootstrap is None else bootstrap.seed,
         )
         if METHODS[method].fused_alpha:
             unit = FusionUnit(arch.fusion_unit, LutTable.of(tuning.luts[method]))

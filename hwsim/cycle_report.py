@@ -14,6 +14,7 @@ from rich.table import Table
 from hwsim.atomic import write_csv
 from hwsim.figures import _figure, save_figure
 from hwsim.hw.sim import STALL_CAUSES, ChipRun
+from hwsim.metrics import Estimate
 
 if TYPE_CHECKING:
     from hwsim.chip_timing import CycleEvaluation
@@ -102,9 +103,15 @@ def stall_totals(run: ChipRun) -> dict[str, float]:
     return {c: float(s) for c, s in zip(STALL_CAUSES, shares, strict=True)}
 
 
+def _interval(name: str, estimate: Estimate | None) -> dict[str, float | None]:
+    lo, hi = (None, None) if estimate is None else (estimate.lo, estimate.hi)
+    return {f"{name}_lo": lo, f"{name}_hi": hi}
+
+
 def fusion_frame(cycles: CycleEvaluation) -> pd.DataFrame:
     """Per method, the fusion unit's early termination (rule, threshold tuned on the tuning
-    images, whether they met the target, test accuracy and stop steps) and, for the fused
+    images, whether they met the target, test accuracy and stop steps, with paired bootstrap
+    intervals over the test images as `_lo`, `_hi`) and, for the fused
     methods, its fixed-point decisions against the float fusion's (fusion_unit.csv)."""
     fusion = cycles.fusion
     if fusion is None:
@@ -120,7 +127,9 @@ def fusion_frame(cycles: CycleEvaluation) -> pd.DataFrame:
                 "threshold_unit": term.stop.unit,
                 "target_met_on_tuning": term.stop.target_met,
                 "accuracy": term.accuracy,
+                **_interval("accuracy", term.accuracy_interval),
                 "mean_stop_step": term.mean_stop,
+                **_interval("mean_stop_step", term.mean_stop_interval),
                 "p99_stop_step": term.p99_stop,
                 "decisions": None if check is None else check.images * check.timesteps,
                 "mismatches_vs_float": None if check is None else check.mismatches,
