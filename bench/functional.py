@@ -1,17 +1,20 @@
 """Benchmark of the hardware-functional mode against the ideal engine, side by side
 (bench/README.md).
 
-    python bench/functional.py [--images 128] [--timesteps 64] [--rounds 3] [--json out.json]
+    python bench/functional.py [--images 64] [--timesteps 64] [--rounds 5] [--threads 2]
+                               [--full-scale auto|calibrated] [--reference] [--json out.json]
 
 The shipped model (`models/vgg19.pt`: VGG19 at width 1/8, MNIST 28x28, 16 IC heads + FC) on its
 first test images, direct coding, as `hwsim run` simulates it: every head of the checkpoint.
-Two simulations per round, interleaved: the ideal engine (`hwsim.engine.simulate`, numba
-backend, as `hwsim run` traces) and the same images through the chip of
-`arch_configs/spikesim.yaml` (`hwsim.functional.simulate_hardware`: crossbars, ADC, devices;
-as `hwsim run --hardware functional` traces). Reported per round: microseconds per image-step of
-each, their ratio (the median over rounds is the result), the 1-minute load average around each
-timed run, and the hardware run's ADC clip rate; `--full-scale calibrated` times the calibrated
-ADC (its calibration batch not timed).
+Two simulations per round, interleaved, in one process: the ideal engine
+(`hwsim.engine.simulate`, numba backend, as `hwsim run` traces) and the same images through the
+chip of `arch_configs/spikesim.yaml` (`hwsim.functional.simulate_hardware`: crossbars, ADC,
+devices, as crossbar synapses in the numba engine; as `hwsim run --hardware functional` traces);
+`--reference` adds the layers' own reads as torch synapses (the slower reference path). Reported
+per round: microseconds per image-step of each, the ratio functional / ideal (the median over
+rounds is the result), the 1-minute load average before, between and after the timed runs, and
+the hardware run's ADC clip rate; `--full-scale calibrated` times the calibrated ADC (its
+calibration batch not timed).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import statistics
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +50,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=str(ROOT / "models" / "vgg19.pt"))
     p.add_argument("--arch", default=str(ROOT / "arch_configs" / "spikesim.yaml"))
-    p.add_argument("--images", type=int, default=128)
+    p.add_argument("--images", type=int, default=64)
     p.add_argument("--timesteps", type=int, default=64)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--threads", type=int, default=2, help="engine and crossbar-kernel threads")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2, help="engine threads, both modes")
     p.add_argument("--full-scale", choices=("auto", "calibrated"), default="auto")
+    p.add_argument("--reference", action="store_true", help="also time the torch-synapse path")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
 
@@ -65,33 +70,45 @@ def main() -> None:
     if not hw.calibrated:
         calibrate_hardware(hw, train.x[:16], args.timesteps)
     steps = args.images * args.timesteps
-    # compile and warm both once
+    # compile and warm every path once
     simulate(snn, x[:2], 2, threads=args.threads)
     simulate_hardware(hw, x[:2], 2)
+    if args.reference:
+        simulate_hardware(hw, x[:2], 2, backend="torch")
     rounds = []
     for r in range(args.rounds):
-        before = load()
+        loads = [load()]
         t0 = time.perf_counter()
         simulate(snn, x, args.timesteps, batch_size=args.images, threads=args.threads)
         t1 = time.perf_counter()
-        mid = load()
+        loads.append(load())
         result = simulate_hardware(hw, x, args.timesteps, batch_size=args.images)
         t2 = time.perf_counter()
+        loads.append(load())
         row = {
             "round": r,
             "ideal_us_per_image_step": 1e6 * (t1 - t0) / steps,
             "functional_us_per_image_step": 1e6 * (t2 - t1) / steps,
             "ratio": (t2 - t1) / (t1 - t0),
-            "load": [before, mid, load()],
+            "load": loads,
             "adc_clip_fraction": result.clip_fraction,
         }
-        rounds.append(row)
-        print(
+        line = (
             f"round {r}: ideal {row['ideal_us_per_image_step']:.1f} us/image-step, functional"
             f" {row['functional_us_per_image_step']:.1f}, ratio {row['ratio']:.2f}"
-            f" (load {before:.1f} / {mid:.1f} / {row['load'][2]:.1f})"
         )
+        if args.reference:
+            simulate_hardware(hw, x, args.timesteps, batch_size=args.images, backend="torch")
+            t3 = time.perf_counter()
+            loads.append(load())
+            row["reference_us_per_image_step"] = 1e6 * (t3 - t2) / steps
+            row["reference_ratio"] = (t3 - t2) / (t1 - t0)
+            line += f", torch-synapse reference {row['reference_ratio']:.2f}"
+        rounds.append(row)
+        print(f"{line} (load {' / '.join(f'{v:.1f}' for v in loads)})")
     summary = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": len(os.sched_getaffinity(0)),
         "model": args.model,
         "arch": args.arch,
         "full_scale": args.full_scale,
@@ -99,9 +116,13 @@ def main() -> None:
         "timesteps": args.timesteps,
         "threads": args.threads,
         "median_ratio": statistics.median(r["ratio"] for r in rounds),
+        "median_load": statistics.median(v for r in rounds for v in r["load"]),
         "rounds": rounds,
     }
-    print(f"median ratio functional / ideal: {summary['median_ratio']:.2f}")
+    print(
+        f"median ratio functional / ideal: {summary['median_ratio']:.2f}"
+        f" (median load {summary['median_load']:.1f} on {summary['cpus']} CPUs)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2))
 

@@ -1,9 +1,12 @@
 """Hardware-functional inference: the IF engine with crossbar + ADC synapses on the mapped chip.
 
-`simulate_hardware` runs the engine (`hwsim.engine.simulate`, torch backend, direct coding) on
-the network's plan with every connection's current taken from its `hwsim.hw.functional`
-`HardwareLayer` (`synapses=`): one IF loop and one traversal of the graph, the engine's. The
-layers record what they read; the result adds the run's `LayerActivity` (for
+`simulate_hardware` runs the engine (`hwsim.engine.simulate`, direct coding) on the network's
+plan with every connection's current taken from its `hwsim.hw.functional` `HardwareLayer`
+(`synapses=`): one IF loop and one traversal of the graph, the engine's. By default the layers
+reading spikes run in the numba engine's kernels as `CrossbarSynapse`s (`crossbar_synapse`:
+their arrays), the analog first layer as the `HardwareLayer` itself; `backend="torch"` runs every
+layer's own read as a torch synapse (the reference: the same spikes and counts, slower). The
+layers' records get what they read; the result adds the run's `LayerActivity` (for
 `hwsim.hw.energy.run_energy`) and ADC clipping. A calibrated ADC full scale is set first from a
 calibration batch (`calibrate_hardware`).
 
@@ -33,6 +36,7 @@ import torch
 
 from hwsim.convert import SpikingNetwork
 from hwsim.engine import Activity, ActivitySpec, SimResult, simulate
+from hwsim.engine.backends import CROSSBAR_COUNTS, CrossbarSynapse
 from hwsim.fusion import accuracy_over_time, cumulative
 from hwsim.graph import FC_HEAD, LayerGraph
 from hwsim.hw.activity import LayerActivity
@@ -41,6 +45,7 @@ from hwsim.hw.device import Nonidealities
 from hwsim.hw.energy import run_energy
 from hwsim.hw.functional import (
     FunctionalConfig,
+    HardwareLayer,
     HardwareNetwork,
     build_hardware,
     quantise_network,
@@ -120,8 +125,9 @@ def sent_spikes(hw: HardwareNetwork, sim: SimResult) -> np.ndarray:
 
 @contextmanager
 def _one_torch_thread() -> Iterator[None]:
-    """Run the torch IF loop on one thread while the crossbar kernels use their own: torch's
-    OpenMP workers spinning beside them starve them on a small machine (bench/README.md)."""
+    """Run torch (the analog first layer's ops; the IF loop of the torch path) on one thread
+    while the kernels use their own: torch's OpenMP workers spinning beside them starve them on
+    a small machine (bench/README.md)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -130,14 +136,67 @@ def _one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def crossbar_synapse(layer: HardwareLayer, timesteps: int) -> CrossbarSynapse:
+    """A hardware layer reading spikes as the numba engine's `CrossbarSynapse`: its crossbars'
+    rows in the order of its dense op, its ADC (none while calibrating: the layer's histogram
+    is filled instead), scale and bias, with an empty record of `timesteps`."""
+    xb, adc = layer.crossbars, layer.adc
+    matrix, group, row_group = layer.dense_rows()
+    return CrossbarSynapse(
+        matrix=matrix,
+        group=group,
+        crossbar=row_group,
+        signals=xb.signals,
+        per_output=xb.signal_columns,
+        col_shift=xb.col_shift,
+        sign_weight=xb.sign_weight,
+        lsb=-1.0 if adc is None else adc.lsb,
+        code_min=0.0 if adc is None else float(adc.code_min),
+        code_max=0.0 if adc is None else float(adc.code_max),
+        scale=layer.scale,
+        bias=np.asarray(layer.bias, np.float32),
+        record=np.zeros((timesteps, len(CROSSBAR_COUNTS)), np.int64),
+        hist=layer.hist,
+        hist_step=layer.hist_step,
+    )
+
+
+def _add_record(layer: HardwareLayer, record: np.ndarray) -> None:
+    """Add a crossbar synapse's run record to its layer's (PE operations and crossbar reads
+    of every column group)."""
+    assert layer.record is not None
+    col = {name: record[:, k] for k, name in enumerate(CROSSBAR_COUNTS)}
+    groups = layer.crossbars.mapped.col_groups
+    layer.record.add_steps(
+        col["pe_ops"] * groups,
+        col["reads"] * groups,
+        col["inputs"],
+        int(col["clips"].sum()),
+        int(col["conversions"].sum()),
+    )
+
+
 def _run(
     hw: HardwareNetwork,
     images: np.ndarray,
     timesteps: int,
     batch_size: int,
     on_batch: Callable[[int], None] | None,
+    backend: str,
 ) -> tuple[SimResult, float]:
+    """Run the engine with the hardware layers as synapses: on "numba" every layer reading
+    spikes as a `CrossbarSynapse` in the kernels (the analog first layer a callable synapse),
+    on "torch" every layer a callable synapse (`HardwareLayer`, the reference)."""
+    if backend not in ("numba", "torch"):
+        raise ValueError(f"unknown backend {backend!r}; expected numba or torch")
     step = hw.start(images, timesteps)
+    xbars = {}
+    if backend == "numba":
+        xbars = {
+            name: crossbar_synapse(layer, timesteps)
+            for name, layer in hw.layers.items()
+            if layer.analog is None
+        }
     with _one_torch_thread():
         sim = simulate(
             hw.snn,
@@ -145,19 +204,28 @@ def _run(
             timesteps,
             batch_size=batch_size,
             on_batch=on_batch,
-            backend="torch",
-            synapses=hw.synapses,
+            backend=backend,
+            synapses={**hw.synapses, **xbars},
+            threads=hw.config.threads,
         )
+    for name, x in xbars.items():
+        _add_record(hw.layers[name], x.record)
     return sim, step
 
 
 def calibrate_hardware(
-    hw: HardwareNetwork, images: np.ndarray, timesteps: int, *, batch_size: int = 64
+    hw: HardwareNetwork,
+    images: np.ndarray,
+    timesteps: int,
+    *,
+    batch_size: int = 64,
+    backend: str = "numba",
 ) -> dict[str, float]:
     """Set a calibrated ADC's LSB per layer (`HardwareNetwork.calibrate`) from the column
-    signals of `images` run for `timesteps` without ADC; returns the LSBs in cell levels."""
+    signals of `images` run for `timesteps` without ADC; returns the LSBs in cell levels.
+    `backend` as `simulate_hardware`'s."""
     hw.calibrating()
-    _run(hw, np.asarray(images, np.float32), timesteps, batch_size, None)
+    _run(hw, np.asarray(images, np.float32), timesteps, batch_size, None, backend)
     return hw.calibrate()
 
 
@@ -168,15 +236,18 @@ def simulate_hardware(
     *,
     batch_size: int = 64,
     on_batch: Callable[[int], None] | None = None,
+    backend: str = "numba",
 ) -> HardwareResult:
     """Run `images` (N, C, H, W) through the hardware network for `timesteps` (direct coding).
-    A calibrated ADC must be calibrated first (`calibrate_hardware`)."""
+    A calibrated ADC must be calibrated first (`calibrate_hardware`). `backend` "numba" (the
+    default: the crossbars in the numba engine's kernels) or "torch" (the layers' own reads
+    as torch synapses, the reference: the same spikes and counts, slower)."""
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
     if not hw.calibrated:
         raise ValueError("the ADC's full scale is calibrated: run calibrate_hardware first")
     images = np.asarray(images, np.float32)
-    sim, step = _run(hw, images, timesteps, batch_size, on_batch)
+    sim, step = _run(hw, images, timesteps, batch_size, on_batch, backend)
     activity = hw.activity(sent_spikes(hw, sim), len(images))
     return HardwareResult(sim, activity, hw.adc_clips(), hw.adc_conversions(), step)
 

@@ -1,6 +1,8 @@
 """Hardware-functional inference: with ideal settings it equals the ideal engine spike for
 spike (dyadic weights and inputs); a coarse ADC departs from it; activity feeds the energy; the
-crossbars run as synapses in the engine's own IF loop."""
+crossbars run as synapses in the engine's own IF loop: in the numba kernels (`CrossbarSynapse`,
+the default), checked against the layers' own reads as torch synapses (the reference) for every
+mapping, sign and slicing style, ADC full scale and device noise, and against plain loops."""
 
 from dataclasses import replace
 from pathlib import Path
@@ -9,17 +11,26 @@ import numpy as np
 import pytest
 import torch
 
-from hwsim.coding import PoissonCoding, WeightedSpikeCoding
+from hwsim.coding import DirectCoding, PoissonCoding, WeightedSpikeCoding
 from hwsim.convert import ConversionParams, SpikingNetwork, Weights
 from hwsim.engine import simulate
+from hwsim.engine.backends import (
+    CROSSBAR_COUNTS,
+    CrossbarSynapse,
+    NumbaBackend,
+    TorchBackend,
+)
+from hwsim.engine.plan import Conn, ConnKind, build_plan
 from hwsim.functional import (
     FunctionalRun,
+    HardwareResult,
     Knob,
     activity_spec,
     calibrate_hardware,
     chip_simulation,
     codesign,
     compare,
+    crossbar_synapse,
     evaluate,
     layer_activity,
     simulate_hardware,
@@ -43,6 +54,7 @@ from hwsim.netspec import NetSpec
 ROOT = Path(__file__).resolve().parents[1]
 SPIKESIM = load_arch(ROOT / "arch_configs" / "spikesim.yaml")
 T = 16
+torch.set_num_threads(1)
 
 
 def variant(**sections: dict) -> Architecture:
@@ -310,8 +322,9 @@ def test_codesign_runs_the_reference_once(vgg_net, monkeypatch) -> None:
     monkeypatch.setattr(functional, "simulate", counted)
     images, labels = dyadic_images(3), np.array([0, 1, 2])
     result = codesign(vgg_net, IDEAL, images, labels, 8, Knob.ADC_BITS, [3, 16])
-    # float and quantised references once, then one hardware run per value
-    assert calls == ["numba", "numba", "torch", "torch"]
+    # float and quantised references once, then one hardware run per value (crossbar synapses
+    # in the numba engine)
+    assert calls == ["numba", "numba", "numba", "numba"]
     low, high = result.rows
     assert (low.value, high.value) == (3.0, 16.0)
     assert high.fc_agreement == 1.0 and high.clip_fraction == 0.0
@@ -400,3 +413,310 @@ def test_synapses_are_refused_where_they_cannot_run(vgg_net) -> None:
         simulate(vgg_net, images, 4, backend="torch", synapses=bad)
     with pytest.raises(RuntimeError, match="start"):
         build_hardware(vgg_net, IDEAL).layers["conv0"](torch.from_numpy(images), 0)
+
+
+# ------------------------------------------------------- crossbars in the numba engine
+
+STYLES = [
+    (mapping, signed, slicing)
+    for mapping in ("kernel_split", "unrolled")
+    for signed in ("digital", "differential", "offset")
+    for slicing in ("cells", "columns")
+]
+SCALES = (FullScale.AUTO, FullScale.EXPLICIT, FullScale.CALIBRATED)
+
+
+def assert_same_run(a: HardwareResult, b: HardwareResult) -> None:
+    """The same spikes, activity, ADC counts and input step."""
+    assert a.sim.layer_names == b.sim.layer_names
+    assert np.array_equal(a.sim.layer_spikes, b.sim.layer_spikes)
+    for h in a.sim.head_spikes:
+        assert np.array_equal(a.sim.head_spikes[h], b.sim.head_spikes[h])
+    for name in ("active_pe_ops", "crossbar_reads", "input_spikes", "output_spikes"):
+        assert np.array_equal(getattr(a.activity, name), getattr(b.activity, name)), name
+    assert a.adc_clips == b.adc_clips and a.adc_conversions == b.adc_conversions
+    assert a.input_step == b.input_step
+
+
+def both_backends(
+    snn: SpikingNetwork, arch: Architecture, config: FunctionalConfig, steps: int
+) -> dict[str, tuple[dict[str, float], HardwareResult]]:
+    """Calibration LSBs (calibrated full scale) and run of 5 images, per backend."""
+    out = {}
+    for backend in ("torch", "numba"):
+        hw = build_hardware(snn, arch, config)
+        lsb = {}
+        if not hw.calibrated:
+            lsb = calibrate_hardware(hw, dyadic_images(3, seed=7), steps, backend=backend)
+        run = simulate_hardware(hw, dyadic_images(5), steps, batch_size=3, backend=backend)
+        out[backend] = (lsb, run)
+    return out
+
+
+@pytest.mark.parametrize(("mapping", "signed", "slicing"), STYLES, ids=map("-".join, STYLES))
+def test_numba_crossbars_equal_the_torch_reference(vgg_net, mapping, signed, slicing) -> None:
+    # 6-bit weights on 2-bit cells and a 5-bit ADC that clips; the full scale cycles through
+    # auto (LSB one level), explicit (11 levels over the codes: the LSB no power of two, a
+    # division) and calibrated (a histogram run first, LSBs compared); ideal and varied cells
+    # with stuck-at faults (float levels: the rows' order of addition matters)
+    k = STYLES.index((mapping, signed, slicing))
+    arch = variant(
+        device={"weight_bits": 6, "bits_per_cell": 2, "signed_weights": signed,
+                "slicing": slicing},
+        adc={"bits": 5},
+        mapping={"style": mapping},
+    )  # fmt: skip
+    scale = SCALES[k % 3]
+    if scale is FullScale.EXPLICIT:
+        arch = with_adc(arch, full_scale_levels=11.0)
+    else:
+        arch = with_adc(arch, full_scale=scale)
+    clips = 0
+    for noise in (Nonidealities(), Nonidealities(sigma=0.15, sa0_rate=0.02, sa1_rate=0.01, seed=k)):
+        runs = both_backends(vgg_net, arch, FunctionalConfig(noise=noise), 8)
+        (lsb_ref, ref), (lsb, fast) = runs["torch"], runs["numba"]
+        assert lsb == lsb_ref and (lsb != {}) == (scale is FullScale.CALIBRATED)
+        assert_same_run(ref, fast)
+        assert fast.sim.layer_spikes[:, 1:].sum() > 0  # deeper layers spike
+        clips += sum(fast.adc_clips.values())
+    assert clips > 0
+
+
+def test_numba_crossbars_equal_the_torch_reference_on_a_residual_network() -> None:
+    # the residual join: conv2 and skip currents added in the reference's order
+    snn = dyadic_net(RESNET)
+    arch = variant(device={"weight_bits": 6, "bits_per_cell": 2}, adc={"bits": 5})
+    noise = Nonidealities(sigma=0.1, sa1_rate=0.01, seed=2)
+    for config in (FunctionalConfig(), FunctionalConfig(FirstLayer.DIGITAL, noise=noise)):
+        runs = both_backends(snn, arch, config, 6)
+        assert_same_run(runs["torch"][1], runs["numba"][1])
+
+
+@pytest.mark.parametrize(("pull", "table"), [(16, 0), (1024, 1 << 22), (1024, 0)])
+def test_numba_crossbars_equal_the_torch_reference_in_every_formulation(
+    vgg_net, monkeypatch, pull, table
+) -> None:
+    # the rows of one conversion group are summed as a conv of their K columns: from tables
+    # (integer levels), by output rows (PULL) or by input spikes (PUSH), as the thresholds
+    # choose; float levels never from tables (their sums keep the input order)
+    monkeypatch.setattr(NumbaBackend, "pull_channels", pull)
+    monkeypatch.setattr(NumbaBackend, "crossbar_table_bytes", table)
+    monkeypatch.setattr(NumbaBackend, "table_bytes", table)
+    monkeypatch.setattr(NumbaBackend, "table_channels", 64)
+    arch = variant(device={"weight_bits": 6, "bits_per_cell": 2}, adc={"bits": 5})
+    for noise in (Nonidealities(), Nonidealities(sigma=0.2, sa0_rate=0.01, seed=1)):
+        runs = both_backends(vgg_net, arch, FunctionalConfig(noise=noise), 6)
+        assert_same_run(runs["torch"][1], runs["numba"][1])
+
+
+def test_numba_crossbars_do_not_depend_on_threads_or_batches(vgg_net) -> None:
+    # image groups on two threads count into their own rows of the records
+    arch = variant(device={"weight_bits": 6, "bits_per_cell": 2}, adc={"bits": 5})
+    images = dyadic_images(19)
+    runs = [
+        simulate_hardware(
+            build_hardware(vgg_net, arch, FunctionalConfig(threads=threads)),
+            images,
+            5,
+            batch_size=batch,
+        )  # fmt: skip
+        for threads, batch in ((1, 19), (2, 19), (2, 7))
+    ]
+    assert_same_run(runs[0], runs[1])
+    assert_same_run(runs[0], runs[2])
+
+
+class PlainCrossbar:
+    """A crossbar synapse's current by plain loops (`CrossbarSynapse`'s docstring) over images,
+    output positions, groups and driven rows (float32 sums in input position, then channel
+    order), as a torch synapse; it counts what it read per timestep (the record's columns) and
+    keeps the histogram of an ADC-less synapse."""
+
+    def __init__(self, syn: CrossbarSynapse, conn: Conn, timesteps: int):
+        self.syn, self.conn = syn, conn
+        self.record = np.zeros((timesteps, len(CROSSBAR_COUNTS)), np.int64)
+        self.hist = None if syn.hist is None else np.zeros_like(syn.hist)
+
+    def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        s, c, rec = self.syn, self.conn, self.record[t]
+        a = x.numpy()
+        a = a[:, :, None, None] if a.ndim == 2 else a
+        (kh, kw), stride, pad = c.kernel, c.stride, c.pad
+        ho, wo, cout = c.out_shape
+        xp = np.pad(a, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        out = np.zeros((len(a), cout, ho, wo), np.float32)
+        for i in range(len(a)):
+            rec[2] += np.count_nonzero(a[i])
+            for oy in range(ho):
+                for ox in range(wo):
+                    y0, x0 = oy * stride, ox * stride
+                    window = xp[i, :, y0 : y0 + kh, x0 : x0 + kw].transpose(1, 2, 0)
+                    rows = list(zip(*np.nonzero(window.reshape(kh * kw, -1)), strict=True))
+                    psum = np.zeros(cout)
+                    for g in sorted({s.group[r] for r in rows}):
+                        d = np.zeros(s.matrix.shape[2], np.float32)
+                        for r in rows:
+                            if s.group[r] == g:
+                                d += s.matrix[r]
+                        psum += self._convert(d.astype(np.float64), rec)
+                    rec[1] += len({s.crossbar[r] for r in rows})
+                    out[i, :, oy, ox] = (psum * s.scale).astype(np.float32) + s.bias
+        y = torch.from_numpy(out)
+        return y if c.kind is ConnKind.CONV and not c.linear else y.reshape(len(a), -1)
+
+    def _convert(self, d: np.ndarray, rec: np.ndarray) -> np.ndarray:
+        """One PE operation's value per output (pe_ops, clips, conversions into rec)."""
+        s = self.syn
+        signal = d[: s.signals]
+        rec[0] += 1
+        rec[4] += s.signals
+        if self.hist is not None:
+            bins = np.minimum(
+                (np.abs(signal) / s.hist_step + 0.5).astype(np.int64), len(self.hist) - 1
+            )
+            np.add.at(self.hist, bins, 1)
+        value = signal
+        if s.lsb > 0:
+            raw = np.rint(signal / s.lsb)
+            codes = np.clip(raw, s.code_min, s.code_max)
+            rec[3] += np.count_nonzero(codes != raw)
+            value = codes
+        total = (s.col_shift * value).reshape(-1, s.per_output).sum(axis=1)
+        total = total * s.lsb if s.lsb > 0 else total
+        return total + s.sign_weight * d[s.signals :] if s.sign_weight else total
+
+
+def random_synapse(c: Conn, k: int, rng: np.random.Generator, steps: int) -> CrossbarSynapse:
+    """Synapse style k of a connection: 1 or 2 columns per output, sign columns or not,
+    int16 / int32 / float32 rows (floats: quarters and +-2^24, so that float32 sums depend on
+    the order of addition), groups by blocks of 8 channels (tables), scattered groups and
+    crossbars, or one group on a crossbar per kernel position or on one crossbar (rows summed
+    as a conv), ADC steps 1 (a power of two), 0.75 (a division) or none (a histogram
+    instead), signed or unsigned codes that clip."""
+    positions, cin, cout = c.kernel[0] * c.kernel[1], c.in_shape[2], c.out_shape[2]
+    per, sign = 1 + k % 2, k % 3 == 0
+    signals = cout * per
+    matrix = rng.integers(-3, 4, (positions, cin, signals + (cout if sign else 0)))
+    matrix[:, :, signals:] = rng.integers(0, 2, (positions, cin, matrix.shape[2] - signals))
+    dtype = (np.int16, np.int32, np.float32)[k % 3]
+    if dtype is np.float32:
+        big = rng.random(matrix.shape) < 0.2
+        matrix = np.where(big, np.sign(matrix - 0.5) * 2.0**24, matrix * 0.25)
+    shape, style = (positions, cin), k % 4
+    if style == 0:  # one group and one crossbar per block of 8 channels
+        group = np.broadcast_to(np.arange(cin) // 8 % 2, shape)
+        crossbar = group + 2 * np.arange(positions)[:, None]
+    elif style == 1:
+        group, crossbar = rng.integers(0, 3, shape), rng.integers(0, 5, shape)
+    else:  # one group (its rows summed as a conv), a crossbar per kernel position or one
+        group = np.zeros(shape, np.int64)
+        crossbar = np.broadcast_to(np.arange(positions)[:, None] * (style == 2), shape)
+    lsb = (1.0, 0.75, -1.0)[k % 3 if k != 2 else 1]
+    hist = np.zeros(64, np.int64)  # |D| in quarters of a level up to 16, the last bin the rest
+    return CrossbarSynapse(
+        matrix=np.ascontiguousarray(matrix, dtype),
+        group=np.ascontiguousarray(group),
+        crossbar=np.ascontiguousarray(crossbar),
+        signals=signals,
+        per_output=per,
+        col_shift=np.tile([1.0, 4.0][:per], cout),
+        sign_weight=-4.0 if sign else 0.0,
+        lsb=lsb,
+        code_min=(0.0, -4.0)[k % 2],
+        code_max=(7.0, 3.0)[k % 2],
+        scale=2.0**-5,
+        bias=rng.integers(0, 8, cout).astype(np.float32) / 32,
+        record=np.zeros((steps, len(CROSSBAR_COUNTS)), np.int64),
+        hist=hist if lsb < 0 else None,
+        hist_step=0.25,
+    )
+
+
+def diagonal_synapse(c: Conn, steps: int, crossbars: str) -> CrossbarSynapse:
+    """A GAP on ideal cells (the engine sums it from channel spike counts): level 3 on the
+    diagonal; one group per 8 channels and a crossbar per (position, group) ("groups"), or one
+    group and a crossbar per position ("positions") or one crossbar ("one")."""
+    positions, ch = c.kernel[0] * c.kernel[1], c.in_shape[2]
+    matrix = np.zeros((positions, ch, ch), np.int16)
+    matrix[:, np.arange(ch), np.arange(ch)] = 3
+    shape, position = (positions, ch), np.arange(positions)[:, None]
+    group = np.broadcast_to(np.arange(ch) // 8 * (crossbars == "groups"), shape)
+    crossbar = {"groups": group + 4 * position, "positions": position + 0 * group,
+                "one": 0 * group}[crossbars]  # fmt: skip
+    return CrossbarSynapse(
+        matrix, np.ascontiguousarray(group), np.ascontiguousarray(crossbar), ch, 1, np.ones(ch),
+        0.0, 1.0, 0.0, 7.0, 2.0**-4, np.zeros(ch, np.float32),
+        np.zeros((steps, len(CROSSBAR_COUNTS)), np.int64),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("crossbars", ["positions", "one"])
+def test_numba_crossbar_synapses_equal_plain_loops(vgg_net, crossbars) -> None:
+    # every connection but the analog first layer gets a random crossbar synapse (styles cycle
+    # over the layers), the GAPs diagonal ones; the numba engine running them equals the torch
+    # engine running the plain loops: spikes, every record, the histograms
+    steps, rng = 6, np.random.default_rng(4)
+    plan = build_plan(vgg_net)
+    xbars, plain = {}, {}
+    for k, c in enumerate(plan.conns[1:]):
+        if c.kind is ConnKind.GAP:
+            syn = diagonal_synapse(c, steps, "groups" if c.name == "fc.gap" else crossbars)
+        else:
+            syn = random_synapse(c, k, rng, steps)
+        xbars[c.name], plain[c.name] = syn, PlainCrossbar(syn, c, steps)
+    images = dyadic_images(3)
+    fast = simulate(vgg_net, images, steps, synapses=xbars, threads=2)
+    ref = simulate(vgg_net, images, steps, backend="torch", synapses=plain)
+    assert np.array_equal(fast.layer_spikes, ref.layer_spikes)
+    for h in ref.head_spikes:
+        assert np.array_equal(fast.head_spikes[h], ref.head_spikes[h])
+    for name, syn in xbars.items():
+        assert np.array_equal(syn.record, plain[name].record), name
+        if syn.hist is not None:
+            assert np.array_equal(syn.hist, plain[name].hist), name
+    assert fast.layer_spikes[:, 1:].sum() > 0
+    totals = np.sum([syn.record.sum(axis=0) for syn in xbars.values()], axis=0)
+    assert totals.min() > 0  # operations, reads, inputs, clips, conversions all happened
+    assert any(syn.hist is not None and syn.hist.sum() > 0 for syn in xbars.values())
+
+
+def test_crossbar_synapses_are_refused_where_they_cannot_run(vgg_net) -> None:
+    plan = build_plan(vgg_net)
+    c = plan.conns[2]
+    syn = random_synapse(c, 0, np.random.default_rng(0), 4)
+    images = dyadic_images(2)
+    with pytest.raises(ValueError, match="numba backend"):
+        simulate(vgg_net, images, 4, backend="torch", synapses={c.name: syn})
+    first = random_synapse(plan.conns[0], 0, np.random.default_rng(0), 4)
+    with pytest.raises(ValueError, match="network input"):
+        simulate(vgg_net, images, 4, synapses={"conv0": first})
+    with pytest.raises(ValueError, match="phase weight"):
+        NumbaBackend(plan, WeightedSpikeCoding(4), synapses=[None, None, syn] + [None] * 9)
+    bad = replace(syn, matrix=syn.matrix[:, :, :-1])
+    with pytest.raises(ValueError, match="matrix"):
+        simulate(vgg_net, images, 4, synapses={c.name: bad})
+    big = replace(syn, matrix=np.full(syn.matrix.shape, 2**20, np.int32))
+    with pytest.raises(ValueError, match="2\\^24"):
+        simulate(vgg_net, images, 4, synapses={c.name: big})
+    with pytest.raises(ValueError, match="histogram"):
+        simulate(vgg_net, images, 4, synapses={c.name: replace(syn, hist=np.zeros(4, np.int64))})
+    with pytest.raises(IndexError, match="record"):
+        simulate(vgg_net, images, 5, synapses={c.name: syn})  # a record of 4 steps
+    assert TorchBackend(plan, DirectCoding()).synapses == [None] * len(plan.conns)
+
+
+def test_crossbar_synapse_rows_follow_the_dense_op(vgg_net) -> None:
+    # a Linear layer's rows are its features again (SpikeSim's (4, 1) fold undone: feature f
+    # sat on row channel f // 4 of kernel position f % 4); a conv's are (kernel position,
+    # channel) as on the crossbars
+    hw = build_hardware(vgg_net, IDEAL)
+    linear = hw.layers["fc.linear"]
+    syn = crossbar_synapse(linear, 3)
+    features = linear.geometry.in_channels
+    assert syn.matrix.shape == (1, features, linear.crossbars.matrix.shape[2])
+    for f in range(features):
+        assert np.array_equal(syn.matrix[0, f], linear.crossbars.matrix[f % 4, f // 4])
+        assert syn.crossbar[0, f] == linear.crossbars.row_group[f % 4, f // 4]
+    conv = hw.layers["conv2"]
+    assert crossbar_synapse(conv, 3).matrix is conv.crossbars.matrix
+    assert syn.record.shape == (3, len(CROSSBAR_COUNTS)) and syn.lsb == IDEAL.adc_lsb_levels

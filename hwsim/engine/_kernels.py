@@ -19,6 +19,8 @@ connection by backends.NumbaBackend.mode):
 - PULL (`_event_conv`): each output position lists the weight rows its window's spikes
   select, for a whole group of images, and the rows are summed in registers 64 output
   channels at a time, so a slice of the weights serves every listed output while in cache.
+A connection with a crossbar synapse (MODE XBAR, `_xbar_conv`) sums its integer or float
+rows per PE operation instead and converts them with an ADC (backends.CrossbarSynapse).
 Then one IF scan over the layer (vectorised by LLVM on block-local views), which also counts
 spikes per channel for the layers a GAP reads.
 
@@ -41,8 +43,28 @@ KIND, SRC, DST, H, W, CIN, HO, WO, COUT, KH, KW, ANALOG, SRC_OFF, SRC_CH, COLBLK
 YCNT, YK, YO, XCNT, XK, XO = range(15, 21)  # activity tables (offsets into itab)
 STRIDE, PAD, R_OFF, GBITS, WIN, RBASE, MODE = range(21, 28)  # rows in rflat; tables
 E_PTR, E_DST, E_WO, E_LN, CSTRIDE, CSHIFT, GROUPED = range(28, 35)  # push scatter runs
-CONN_COLS = 35
-PUSH, TABLE, PULL = range(3)  # MODE: how a conv's current is computed (see _layer_group)
+XB = 35  # the connection's row of xtab (a crossbar synapse), -1: none
+CONN_COLS = 36
+PUSH, TABLE, PULL, XBAR = range(4)  # MODE: how a connection's current is computed
+# xtab columns (one row per crossbar synapse): matrix dtype and offset into its flat array,
+# columns K, signal columns, signal columns per output, offset of the group and crossbar index
+# tables in xidx, groups, crossbars, offset of its block tables in the flat tables of its dtype (-1:
+# none), offsets into xshift / xbias / xhist, histogram bins, whether a GAP's rows are diagonal
+# (row (p, c) adds the level matrix[0, c, c] to column c only, the same at every p), how its
+# crossbar reads are counted (XR_*), the conn_tab row of its virtual conv (-1: none)
+X_MAT, X_K, X_SIG, X_PER, X_GRP, X_NG, X_NX, X_TAB, X_SHIFT, X_BIAS = range(10)
+X_HIST, X_NBINS, X_DIAG, X_READS, X_VIRT = range(10, 15)
+XTAB_COLS = 15
+XR_FLAGS, XR_POSITIONS, XR_SINGLE = range(3)  # X_READS: how crossbar reads are counted
+XB_BLOCK = 8  # channels of a block-sum table entry (a byte of spikes)
+# xpar columns: ADC step (levels; <= 0: no ADC), its reciprocal where exact (else 0), code
+# range, partial sum -> current scale, sign-column weight, histogram bin width (levels)
+XP_LSB, XP_INV, XP_LO, XP_HI, XP_SCALE, XP_SIGN, XP_HSTEP = range(7)
+XPAR_COLS = 7
+# per-synapse counts: PE operations, crossbar reads, input spikes, clipped conversions,
+# conversions
+XC_OPS, XC_READS, XC_INPUTS, XC_CLIPS, XC_CONVERSIONS = range(5)
+XC_COLS = 5
 # layer_tab columns
 L_OFF, L_N, L_C, L_BASE, L_IN0, L_IN1, L_CH, L_PULL = range(8)
 LAYER_COLS = 8
@@ -715,13 +737,284 @@ def conn_activity_unrolled(spk, so, conn_tab, g, itab, rows, omap, chans):
     return n_in, ops * ct[COLBLK], ops * ct[COLBLK]
 
 
+@njit(cache=True, error_model="numpy")
+def _xbar_conv(cur, spk, so, chan, ct, itab, xt, xp, mat, tabs, acc, xidx, xshift, xbias, xhist,
+               xs, cnt):  # fmt: skip
+    """cur (H_out*W_out*C_out) += the current of a crossbar synapse (backends.CrossbarSynapse;
+    its xtab row `xt`, xpar row `xp`, rows in `mat`, block tables in `tabs`) for the binary
+    spikes spk[so:][:H*W*C_in]; cnt (XC_COLS,) += this image's counts.
+
+    Input-major: every input position with a spike adds, for each (kernel offset, output
+    position) pair that reads it (the activity tables YCNT.. in itab), its driven rows into the
+    accumulator of their PE operation (output position, group), in channel order: a block of
+    XB_BLOCK channels at once from its table of row sums (X_TAB >= 0: integer rows, one group
+    and one crossbar per block), else row by row. So an operation sums its rows in input
+    position order, then channel order. A GAP whose rows are diagonal (X_DIAG) has its
+    accumulators set from the source's channel spike counts `chan` instead. The operations
+    with a driven row are flagged in `touched`, the (output position, crossbar index) of the
+    driven rows in `xread`; `_xbar_outputs` converts them."""
+    pcnt, plist, pm, touched, psum, xread = xs
+    h, w, cin = ct[H], ct[W], ct[CIN]
+    ho, wo, cout = ct[HO], ct[WO], ct[COUT]
+    kh, kw = ct[KH], ct[KW]
+    ycnt, yk, yo, xcnt, xk, xo = ct[YCNT], ct[YK], ct[YO], ct[XCNT], ct[XK], ct[XO]
+    k_ext, nsig, ng, nxb = xt[X_K], xt[X_SIG], xt[X_NG], xt[X_NX]
+    g0 = xt[X_GRP]
+    x0 = g0 + kh * kw * cin  # the crossbar indices follow the groups
+    m0, t0 = xt[X_MAT], xt[X_TAB]
+    nblk = (cin + XB_BLOCK - 1) // XB_BLOCK
+    one = np.float32(1.0)  # rows times one: the rows themselves
+    npos = h * w
+    n_in = 0
+    positions = 0  # driven (output position, kernel position) pairs, for XR_POSITIONS
+    if xt[X_DIAG] != 0:  # one output position: rows (p, c) add level_c to column c
+        for c in range(cin):  # a channel's group is the same at every position
+            n_in += chan[c]
+            if chan[c] > 0:
+                touched[xidx[g0 + c]] = 1
+            acc[xidx[g0 + c] * k_ext + c] = chan[c] * mat[m0 + c * (k_ext + 1)]  # [0, c, c]
+        if xt[X_READS] == XR_POSITIONS:
+            positions = _live_positions(spk, so, npos, cin, pm)
+        elif xt[X_READS] == XR_FLAGS:
+            _group_masks(spk, so, npos, cin, XB_BLOCK, pm)
+            for q in range(npos):
+                for blk in range(nblk):
+                    if pm[q * nblk + blk] != 0:
+                        xread[xidx[x0 + q * cin + blk * XB_BLOCK]] = 1
+    else:
+        for i in range(npos * cin):
+            n_in += spk[so + i] != 0
+        if t0 >= 0:
+            _group_masks(spk, so, npos, cin, XB_BLOCK, pm)
+        else:
+            _list_positions(spk, so, npos, cin, pcnt, plist)
+    for iy in range(0 if xt[X_DIAG] else h):
+        ny = itab[ycnt + iy]
+        for ix in range(w):
+            q = iy * w + ix
+            if t0 >= 0:
+                live = 0
+                for blk in range(nblk):
+                    live |= pm[q * nblk + blk]
+            else:
+                live = pcnt[q]
+            if live == 0:
+                continue
+            nx = itab[xcnt + ix]
+            for a_ in range(ny):
+                ky, oy = itab[yk + iy * kh + a_], itab[yo + iy * kh + a_]
+                for b_ in range(nx):
+                    kx, ox = itab[xk + ix * kw + b_], itab[xo + ix * kw + b_]
+                    rp = (ky * kw + kx) * cin
+                    op0 = (oy * wo + ox) * ng
+                    xr0 = (oy * wo + ox) * nxb
+                    if t0 >= 0:
+                        for blk in range(nblk):
+                            msk = np.int64(pm[q * nblk + blk])
+                            if msk == 0:
+                                continue
+                            r = rp + blk * XB_BLOCK
+                            xread[xr0 + xidx[x0 + r]] = 1
+                            op = op0 + xidx[g0 + r]
+                            touched[op] = 1
+                            row = t0 + (((ky * kw + kx) * nblk + blk) * 256 + msk) * k_ext
+                            _axpy(acc, op * k_ext, tabs, row, k_ext, one)
+                        continue
+                    for i in range(pcnt[q]):
+                        r = rp + plist[q * cin + i]
+                        xread[xr0 + xidx[x0 + r]] = 1
+                        op = op0 + xidx[g0 + r]
+                        touched[op] = 1
+                        _axpy(acc, op * k_ext, mat, m0 + r * k_ext, k_ext, one)
+    flagged = xt[X_DIAG] == 0 or xt[X_READS] == XR_FLAGS
+    ops, reads, clips = _xbar_outputs(cur, acc, touched, xread, psum, ho * wo, cout, xt, xp,
+                                      xshift, xbias, xhist, flagged)  # fmt: skip
+    if xt[X_DIAG] != 0 and xt[X_READS] == XR_POSITIONS:
+        reads = positions
+    elif xt[X_DIAG] != 0 and xt[X_READS] == XR_SINGLE:
+        reads = int(ops > 0)
+    cnt[XC_OPS] += ops
+    cnt[XC_READS] += reads
+    cnt[XC_INPUTS] += n_in
+    cnt[XC_CLIPS] += clips
+    cnt[XC_CONVERSIONS] += ops * nsig
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _live_positions(spk, so, npos, cin, live):
+    """live[q] = 1 where position q of spk[so:] (channels-last, C_in channels) holds a spike;
+    returns their count. Eight channels at once where C_in is a multiple of 8."""
+    n = 0
+    if cin % 8 == 0:
+        for q in range(npos):
+            a = np.uint64(0)
+            for j in range(q * cin, (q + 1) * cin, 8):
+                a |= _load_u64(spk, so + j)
+            live[q] = a != 0
+            n += live[q]
+    else:
+        for q in range(npos):
+            a = 0
+            for j in range(q * cin, (q + 1) * cin):
+                a |= spk[so + j]
+            live[q] = a != 0
+            n += live[q]
+    return n
+
+
+@njit(cache=True, error_model="numpy")
+def _xbar_summed(cur, vacc, spk, so, ct, xt, xp, xshift, xbias, xhist, xs, cnt):
+    """cur += the current of a crossbar synapse of one conversion group whose rows a virtual
+    conv (X_VIRT) has just summed into `vacc` (H_out*W_out*K float32, zero where no row was
+    driven), for the binary spikes spk[so:][:H*W*C_in]; cnt += this image's counts. An output
+    position's operation has a driven row when its window holds a spike: the positions with a
+    spike are counted over each window, separably (along rows, then columns), and so are the
+    crossbar reads of a crossbar per kernel position (XR_POSITIONS; XR_SINGLE: one per
+    operation). `_xbar_outputs` converts and clears the operations."""
+    pcnt, plist, pm, touched, psum, xread, live, wsum = xs
+    h, w, cin = ct[H], ct[W], ct[CIN]
+    ho, wo, cout = ct[HO], ct[WO], ct[COUT]
+    kh, kw, s, pad = ct[KH], ct[KW], ct[STRIDE], ct[PAD]
+    npos = h * w
+    n_in = 0
+    for i in range(npos * cin):
+        n_in += spk[so + i] != 0
+    _live_positions(spk, so, npos, cin, live)
+    for iy in range(h):  # driven positions of each row within each window's columns
+        for ox in range(wo):
+            kx0, kx1 = max(0, pad - ox * s), min(kw, w + pad - ox * s)
+            t = 0
+            for kx in range(kx0, kx1):
+                t += live[iy * w + ox * s - pad + kx]
+            wsum[iy * wo + ox] = t
+    positions = 0
+    for oy in range(ho):
+        ky0, ky1 = max(0, pad - oy * s), min(kh, h + pad - oy * s)
+        for ox in range(wo):
+            t = 0
+            for ky in range(ky0, ky1):
+                t += wsum[(oy * s - pad + ky) * wo + ox]
+            touched[oy * wo + ox] = t > 0
+            positions += t
+    ops, _, clips = _xbar_outputs(cur, vacc, touched, xread, psum, ho * wo, cout, xt, xp, xshift,
+                                  xbias, xhist, False)  # fmt: skip
+    cnt[XC_OPS] += ops
+    cnt[XC_READS] += positions if xt[X_READS] == XR_POSITIONS else ops
+    cnt[XC_INPUTS] += n_in
+    cnt[XC_CLIPS] += clips
+    cnt[XC_CONVERSIONS] += ops * xt[X_SIG]
+
+
+@njit(cache=True, error_model="numpy")
+def _xbar_outputs(cur, acc, touched, xread, psum, nout, cout, xt, xp, xshift, xbias, xhist,
+                  flagged):  # fmt: skip
+    """The conversion half of `_xbar_conv`: output position by output position, convert every
+    PE operation with a driven row (touched), groups in order, clear its accumulator and flag,
+    count the crossbar reads flagged (`flagged`), and add float32(psum * scale) + bias to cur. Per
+    operation and output: lsb sum_j shift_j code_j (1 and the signals themselves without ADC)
+    + sign_weight sign, the sum over j in j order, summed over groups in group order; one ADC
+    column per output and one group: lsb shift code + sign_weight sign. Returns (operations,
+    crossbar reads, clipped conversions). Written without helper calls: a call taking arrays
+    per operation costs more than the conversion (reference counts)."""
+    k_ext, nsig, per, ng, nxb = xt[X_K], xt[X_SIG], xt[X_PER], xt[X_NG], xt[X_NX]
+    lsb, inv, lo, hi = xp[XP_LSB], xp[XP_INV], xp[XP_LO], xp[XP_HI]
+    scale, sw = xp[XP_SCALE], xp[XP_SIGN]
+    h0, nbins, hstep = xt[X_HIST], xt[X_NBINS], xp[XP_HSTEP]
+    shift = xshift[xt[X_SHIFT] : xt[X_SHIFT] + nsig]
+    bias = xbias[xt[X_BIAS] : xt[X_BIAS] + cout]
+    ps = psum[:cout]
+    zero = psum[cout : 2 * cout]  # the current of an output position with no driven row
+    for oc in range(cout):
+        zero[oc] = np.float32(0.0 * scale) + bias[oc]
+    ops = 0
+    reads = 0
+    clips = 0
+    cu = np.uint64(cout)
+    if per == 1 and ng == 1 and lsb > 0 and nbins == 0:  # one ADC column per output
+        for o in range(nout):
+            d, a = np.uint64(o * cout), np.uint64(o * k_ext)
+            if touched[o] == 0:
+                for oc in range(cu):
+                    cur[d + oc] += zero[oc]
+                continue
+            touched[o] = 0
+            ops += 1
+            g = a + np.uint64(nsig)  # the sign columns
+            if sw != 0:
+                for oc in range(cu):
+                    sig = np.float64(acc[a + oc])
+                    raw = np.rint(sig * inv) if inv > 0 else np.rint(sig / lsb)
+                    code = min(max(raw, lo), hi)
+                    clips += code != raw
+                    t = shift[oc] * code * lsb + sw * np.float64(acc[g + oc])
+                    cur[d + oc] += np.float32(t * scale) + bias[oc]
+            else:
+                for oc in range(cu):
+                    sig = np.float64(acc[a + oc])
+                    raw = np.rint(sig * inv) if inv > 0 else np.rint(sig / lsb)
+                    code = min(max(raw, lo), hi)
+                    clips += code != raw
+                    cur[d + oc] += np.float32(shift[oc] * code * lsb * scale) + bias[oc]
+            for k in range(np.uint64(k_ext)):
+                acc[a + k] = 0
+            if flagged:
+                for x in range(o * nxb, (o + 1) * nxb):
+                    reads += xread[x]
+                    xread[x] = 0
+        return ops, reads, clips
+    for o in range(nout):
+        d = np.uint64(o * cout)
+        first = True
+        for op in range(o * ng, (o + 1) * ng):
+            if touched[op] == 0:
+                continue
+            touched[op] = 0
+            ops += 1
+            a = np.uint64(op * k_ext)
+            g = a + np.uint64(nsig)  # the sign columns
+            for oc in range(cout):
+                t = 0.0
+                for j in range(per):
+                    k = oc * per + j
+                    sig = np.float64(acc[a + np.uint64(k)])
+                    if nbins > 0:
+                        hist_bin = min(int(abs(sig) / hstep + 0.5), nbins - 1)
+                        xhist[h0 + hist_bin] += 1
+                    if lsb > 0:
+                        raw = np.rint(sig * inv) if inv > 0 else np.rint(sig / lsb)
+                        code = min(max(raw, lo), hi)
+                        clips += code != raw
+                        sig = code
+                    t += shift[k] * sig
+                if lsb > 0:
+                    t *= lsb
+                if sw != 0:
+                    t += sw * np.float64(acc[g + np.uint64(oc)])
+                ps[oc] = t if first else ps[oc] + t
+            for k in range(np.uint64(k_ext)):
+                acc[a + k] = 0
+            first = False
+        if flagged and not first:  # crossbars read by this output position's operations
+            for x in range(o * nxb, (o + 1) * nxb):
+                reads += xread[x]
+                xread[x] = 0
+        for oc in range(cu):
+            cur[d + oc] += zero[oc] if first else np.float32(ps[oc] * scale) + bias[oc]
+    return ops, reads, clips
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def _layer_group(
     b0, b1, t, tt, j, layer_tab, in_idx, conn_tab, rflat, bias, itab, v, s, s64, chan, base, inp,
-    omega, gscale, threshold, counts, act, rows, unrolled, scratch,
+    omega, gscale, threshold, counts, act, rows, unrolled, scratch, xb, xcnt, grow,
 ):  # fmt: skip
-    """Layer j of images b0..b1-1 at timestep t (chunk index tt): currents, IF scan, counts."""
-    cur, pcnt, plist, pm, idx, kv, starts, outs, omap = scratch
+    """Layer j of images b0..b1-1 at timestep t (chunk index tt): currents, IF scan, counts;
+    crossbar synapses (xb, see run_chunk) add their counts into xcnt[grow, tt]."""
+    cur, pcnt, plist, pm, idx, kv, starts, outs, omap, xscratch = scratch
+    xtab, xpar, xmat, xtabs, xidx, xshift, xbias, xhist = xb
+    acc, touched, psum, xread, vcur, live, wsum = xscratch
+    xs = (pcnt, plist, pm, touched, psum, xread)
+    xs2 = (pcnt, plist, pm, touched, psum, xread, live, wsum)
     lt = layer_tab[j]
     off, n, ch = lt[L_OFF], lt[L_N], lt[L_C]
     om = omega[tt, j]
@@ -760,17 +1053,33 @@ def _layer_group(
                 spks = s_rd
                 so = ct[SRC_OFF]
             sc = gscale[tt, g]
-            if ct[KIND] == GAP:
+            xr = ct[XB]
+            # the currents of the dense op, or the rows of a crossbar synapse summed as a conv
+            # (its virtual connection, into vcur)
+            summed = ct[MODE] == XBAR and xtab[xr, X_VIRT] >= 0
+            out, wct = (vcur, conn_tab[xtab[xr, X_VIRT]]) if summed else (cur, ct)
+            wsc = np.float32(1.0) if summed else sc
+            if ct[MODE] == XBAR and not summed:
+                for b in range(bs, be):
+                    ch_b = chan[(t - 1) & 1, b, max(ct[SRC_CH], 0) :]  # a GAP's source counts
+                    _xbar_conv(cur[b - bs], spks[b], so, ch_b, ct, itab, xtab[xr], xpar[xr],
+                               xmat, xtabs, acc, xidx, xshift, xbias, xhist, xs,
+                               xcnt[grow, tt, xr])  # fmt: skip
+            elif ct[KIND] == GAP and not summed:
                 for b in range(bs, be):
                     _gap(cur[b - bs], chan[(t - 1) & 1, b], ct[SRC_CH], ct, sc)
-            elif ct[MODE] == PUSH:
+            elif wct[MODE] == PUSH:
                 for b in range(bs, be):
-                    _scatter(cur[b - bs], spks[b], so, rflat, ct, itab, sc, plist, idx, kv)
-            elif ct[MODE] == TABLE:
+                    _scatter(out[b - bs], spks[b], so, rflat, wct, itab, wsc, plist, idx, kv)
+            elif wct[MODE] == TABLE:
                 for b in range(bs, be):
-                    _table_conv(cur[b - bs], spks[b], so, rflat, ct, itab, sc, pm)
+                    _table_conv(out[b - bs], spks[b], so, rflat, wct, itab, wsc, pm)
             else:
-                _event_conv(cur, bs, be, spks, so, rflat, ct, sc, pcnt, plist, idx, starts, outs)
+                _event_conv(out, bs, be, spks, so, rflat, wct, wsc, pcnt, plist, idx, starts, outs)
+            if summed:
+                for b in range(bs, be):
+                    _xbar_summed(cur[b - bs], vcur[b - bs], spks[b], so, ct, xtab[xr], xpar[xr],
+                                 xshift, xbias, xhist, xs2, xcnt[grow, tt, xr])  # fmt: skip
             if rows > 0:
                 for b in range(bs, be):
                     spk = spks[b]
@@ -808,7 +1117,7 @@ def _layer_group(
 def run_chunk(
     b0, b1, t0, t1, layer_tab, in_idx, conn_tab, rflat, bias, itab, v, s, s64, chan, base, inp,
     omega, gscale, threshold, head_layers, rec, counts, act, rows, unrolled, max_n, max_in,
-    max_rows, max_omap, group, cur_rows,
+    max_rows, max_omap, group, cur_rows, xb, xcnt, xsizes,
 ):  # fmt: skip
     """Advance images b0..b1-1 of the batch from timestep t0 to t1 (exclusive).
 
@@ -824,6 +1133,12 @@ def run_chunk(
     (B, t1-t0, L) int32 spikes fired per layer; act (B, t1-t0, G, 3) int32 activity if rows > 0
     (counted for the unrolled crossbar mapping if `unrolled`, else kernel-split).
     Images run `group` at a time layer by layer (a layer's weights are fetched once per group).
+    Crossbar synapses (connections of MODE XBAR, `_xbar_conv`): xb = (xtab (X, XTAB_COLS)
+    int64, xpar (X, XPAR_COLS) float64, their rows flat (float32), their block tables flat
+    (float32), xidx int64 group and crossbar indices, xshift float64, xbias float32, xhist
+    int64); xcnt (groups of images, t1-t0, X, XC_COLS) int64 gets each group's counts; xsizes =
+    the largest accumulator, PE operations, 2 C_out, crossbar-read flags, virtual conv outputs
+    (H_out W_out K), input positions and H W_out.
     """
     n_layers = layer_tab.shape[0]
     cur = np.empty((cur_rows, max_n), np.float32)
@@ -834,7 +1149,17 @@ def run_chunk(
     kv = np.empty(max(max_rows, max_in), np.float32)
     starts = np.empty(max_rows + 1, np.int64)
     outs = np.empty(max_rows, np.int64)
-    scratch = (cur, pcnt, plist, pm, idx, kv, starts, outs, np.empty(max_omap, np.uint8))
+    xscratch = (  # accumulators and flags start at zero and end each call so
+        np.zeros(xsizes[0], np.float32),
+        np.zeros(xsizes[1], np.uint8),
+        np.empty(xsizes[2], np.float64),
+        np.zeros(xsizes[3], np.uint8),
+        np.zeros((cur_rows, xsizes[4]), np.float32),
+        np.empty(xsizes[5], np.uint8),
+        np.empty(xsizes[6], np.int64),
+    )
+    omap = np.empty(max_omap, np.uint8)
+    scratch = (cur, pcnt, plist, pm, idx, kv, starts, outs, omap, xscratch)
     for g0 in range(b0, b1, group):
         g1 = min(b1, g0 + group)
         for t in range(t0, t1):
@@ -843,6 +1168,7 @@ def run_chunk(
                 _layer_group(
                     g0, g1, t, tt, j, layer_tab, in_idx, conn_tab, rflat, bias, itab, v, s, s64,
                     chan, base, inp, omega, gscale, threshold, counts, act, rows, unrolled, scratch,
+                    xb, xcnt, g0 // group,
                 )  # fmt: skip
             for b in range(g0, g1):
                 s_rd = s[(t - 1) & 1, b]

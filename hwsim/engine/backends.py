@@ -2,7 +2,9 @@
 
 Both advance one batch of images through a chunk of timesteps at a time (`Runner.advance`) and
 return the same chunk outputs; `hwsim.engine.simulate` streams batches and chunks through them.
-The torch engine can take a connection's current from a `Synapse` instead of its dense op.
+Either can take a connection's current from a synapse instead of its dense op: the torch engine
+from a `Synapse` (a torch callable), the Numba engine from a `CrossbarSynapse` (arrays its
+kernels read: crossbars with ADCs), or from a `Synapse` on the analog network input.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -35,6 +37,87 @@ class Synapse(Protocol):
     """
 
     def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor: ...
+
+
+@dataclass(eq=False)
+class CrossbarSynapse:
+    """One connection's current read through crossbars with ADCs, computed by the Numba engine's
+    kernels in its IF loop (`hwsim.functional` builds it from a `hwsim.hw.functional` layer).
+
+    Rows are the dense op's: (kernel position p = ky k_w + kx, input channel c) of a conv or a
+    GAP (whose kernel is its input map); (0, feature) of a Linear layer. At each output position,
+    every row its window drives (an input spike) adds `matrix[p, c]` (K columns, cell levels)
+    into the accumulator of its conversion group `group[p, c]`; a PE operation is an (output
+    position, group) with a driven row. Per operation the first `signals` columns (output o's:
+    o per_output .. (o + 1) per_output - 1) are converted, code = clip(round(D / lsb), code_min,
+    code_max) (ties to even; `lsb` <= 0: no ADC, code = D / 1), and output o's partial sum adds
+    lsb sum_j col_shift[k] code_k (1 for lsb <= 0), plus sign_weight D_(signals + o) (digital
+    sign columns, exact; K = signals + C_out where sign_weight != 0), operations in group order.
+    The current is float32(psum scale) + bias, float32, as `Synapse`s return it.
+
+    A run adds to `record` (T, 5) int64 per timestep, summed over images (`CROSSBAR_COUNTS`):
+    PE operations, crossbar reads (distinct (output position, `crossbar[p, c]`) with a driven
+    row), input spikes, clipped conversions, conversions (operations x signals); and, without
+    ADC, to `hist` (if given) |D| of every conversion in bins of `hist_step` levels, the last
+    bin taking the rest (a run filling a histogram uses one thread).
+
+    The kernels sum the rows in float32: integer levels exactly (a column's levels must total
+    below 2^24), float32 levels in input position then channel order, as `hwsim.hw.crossbar`
+    adds them. A synapse of one group whose reads are countable by kernel position (`_summed`)
+    as a conv of its K columns with the engine's own formulations (`summed_mode`); a GAP's
+    diagonal rows from its source's channel spike counts; any other input-major into
+    per-operation accumulators, integer rows of a narrow layer 8 channels at a time from tables
+    of their sums (`block_sums`).
+    """
+
+    matrix: np.ndarray  # (P, C_in, K) integer or float32: levels a driven row adds
+    group: np.ndarray  # (P, C_in) int: conversion group of each row
+    crossbar: np.ndarray  # (P, C_in) int: the crossbar each row lies on
+    signals: int  # converted columns (the first of K)
+    per_output: int  # converted columns per output channel
+    col_shift: np.ndarray  # (signals,) float64: weight of each column's code in the shift-add
+    sign_weight: float  # weight of the digital sign columns (0: none)
+    lsb: float  # ADC step, levels (<= 0: no ADC)
+    code_min: float
+    code_max: float
+    scale: float  # partial sum -> current
+    bias: np.ndarray  # (C_out,) float32
+    record: np.ndarray  # (T, 5) int64, filled by runs
+    hist: np.ndarray | None = None  # int64 bins of |D| (no ADC)
+    hist_step: float = 0.125  # levels per bin
+
+    def check(self, c: Conn) -> None:
+        """Refuse (ValueError) a synapse whose arrays do not fit connection `c`, or whose
+        integer accumulators could overflow (a column's levels summed over every row)."""
+        rows = (c.kernel[0] * c.kernel[1], c.in_shape[2])
+        outputs = c.out_shape[2]
+        k = self.signals + (outputs if self.sign_weight != 0 else 0)
+        m = self.matrix
+        problems = []
+        if c.src < 0:
+            problems.append("the network input drives no crossbar rows (give it a Synapse)")
+        if m.shape != (*rows, k) or not (m.dtype.kind == "i" or m.dtype == np.float32):
+            problems.append(f"matrix {m.shape} {m.dtype}, expected {(*rows, k)} int or float32")
+        elif m.dtype.kind == "i" and np.abs(m, dtype=np.int64).sum(axis=(0, 1)).max() >= 2**24:
+            problems.append("integer columns sum to 2^24 or more (float32 sums lose them)")
+        if self.group.shape != rows or self.crossbar.shape != rows:
+            problems.append(f"group, crossbar {self.group.shape}, {self.crossbar.shape} != {rows}")
+        elif min(self.group.min(initial=0), self.crossbar.min(initial=0)) < 0:
+            problems.append("negative group or crossbar index")
+        if self.signals != outputs * self.per_output or len(self.col_shift) != self.signals:
+            problems.append(f"{self.signals} signal columns for {outputs} x {self.per_output}")
+        if self.bias.shape != (outputs,):
+            problems.append(f"bias {self.bias.shape}, expected ({outputs},)")
+        if self.hist is not None and self.lsb > 0:
+            problems.append("a histogram is kept without ADC only (lsb <= 0)")
+        if self.record.ndim != 2 or self.record.shape[1] != len(CROSSBAR_COUNTS):
+            problems.append(f"record {self.record.shape}, expected (T, {len(CROSSBAR_COUNTS)})")
+        if problems:
+            raise ValueError(f"crossbar synapse of {c.name}: {'; '.join(problems)}")
+
+
+CROSSBAR_COUNTS = ("pe_ops", "reads", "inputs", "clips", "conversions")
+"""The columns of `CrossbarSynapse.record`, in order."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +174,8 @@ class Runner(ABC):
 
 class Backend(ABC):
     """Builds runners for a plan, coding and activity grouping (`rows` > 0: count crossbar
-    activity, for the `mapping` "kernel_split" or "unrolled")."""
+    activity, for the `mapping` "kernel_split" or "unrolled"), with `synapses` (one per
+    connection of the plan, None: its dense op) in place of dense ops where given."""
 
     name: str
 
@@ -104,6 +188,7 @@ class Backend(ABC):
         cols: int = 1,
         threads: int = 0,
         mapping: str = "kernel_split",
+        synapses: Sequence[Synapse | CrossbarSynapse | None] | None = None,
     ): ...
 
     @abstractmethod
@@ -210,7 +295,13 @@ TABLE_BITS = 8  # channels per group of a partial-sum table
 
 class NumbaBackend(Backend):
     """Event-driven Numba engine (hwsim.engine._kernels); analog inputs are one dense torch conv
-    per batch, since their current is the same at every timestep."""
+    per batch, since their current is the same at every timestep.
+
+    `synapses`: a `CrossbarSynapse` runs in the kernels in place of a dense op; a `Synapse` is
+    taken for an analog input only: called at every timestep as the torch engine calls it,
+    the current of its batch's first call is used (the input is the same every step). Phased
+    codings are refused with synapses, as on the torch engine.
+    """
 
     name = "numba"
 
@@ -223,6 +314,9 @@ class NumbaBackend(Backend):
     table_bytes = 256 * 1024
     pull_channels = 128
     list_windows = 64  # PULL rows listed before they are summed, in full windows
+    # a crossbar synapse's rows (its K columns: signal and digital-sign columns, twice the
+    # outputs under SpikeSim's mapping) pay from tables up to twice the size (bench/README.md)
+    crossbar_table_bytes = 512 * 1024
 
     def mode(self, c: Conn) -> int:
         """How connection c's current is computed: K.PUSH, K.TABLE or K.PULL."""
@@ -232,6 +326,17 @@ class NumbaBackend(Backend):
             return K.TABLE
         return K.PULL if c.out_shape[2] >= self.pull_channels else K.PUSH
 
+    def summed_mode(self, c: Conn, x: CrossbarSynapse) -> int:
+        """How the virtual conv `c` of crossbar synapse x sums its rows: as `mode`, with tables
+        up to `crossbar_table_bytes`, but never from tables for float rows (their sums follow
+        the input order)."""
+        if x.matrix.dtype.kind == "f":
+            return K.PULL if c.out_shape[2] >= self.pull_channels else K.PUSH
+        narrow = c.in_shape[2] <= self.table_channels
+        if narrow and table_bytes(c, TABLE_BITS) <= self.crossbar_table_bytes:
+            return K.TABLE
+        return self.mode(c)
+
     def __init__(
         self,
         plan: Plan,
@@ -240,30 +345,53 @@ class NumbaBackend(Backend):
         cols: int = 1,
         threads: int = 0,
         mapping: str = "kernel_split",
+        synapses: Sequence[Synapse | CrossbarSynapse | None] | None = None,
     ):
         self.plan, self.coding, self.rows = plan, coding, rows
         self.unrolled = _unrolled(mapping)
-        self.threads = threads or default_threads()
         layers, conns = plan.layers, plan.conns
+        self.synapses = _per_connection(plan, coding, synapses)
+        self.analog = [c.src < 0 and coding.analog for c in conns]
+        for c, syn, analog in zip(conns, self.synapses, self.analog, strict=True):
+            if isinstance(syn, CrossbarSynapse):
+                syn.check(c)
+            elif syn is not None and not analog:
+                raise ValueError(
+                    f"synapse of {c.name}: a callable synapse runs on the torch backend (the"
+                    " numba backend takes one for an analog input, else a CrossbarSynapse)"
+                )
+        xbars = {g: x for g, x in enumerate(self.synapses) if isinstance(x, CrossbarSynapse)}
+        self.xbars = list(xbars.values())
+        histograms = any(x.hist is not None for x in self.xbars)
+        self.threads = 1 if histograms else threads or default_threads()
         # every layer starts at a multiple of 8 neurons (uint64 views of the spike buffers)
         sizes = [-(-ly.neurons // 8) * 8 for ly in layers]
         offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.n_state = int(offs[-1]) + 8  # 8 spare bytes: group masks read 8 bytes at once
-        self.analog = [c.src < 0 and coding.analog for c in conns]
         self.bias = np.zeros(self.n_state, np.float32)  # beta_j tiled over each layer's neurons
-        for j, b in enumerate(layer_bias(plan, coding)):
+        for j, b in enumerate(_dense_bias(plan, coding, self.synapses)):
             self.bias[offs[j] : offs[j] + layers[j].neurons] = np.tile(
                 b, layers[j].neurons // len(b)
             )
+        # a crossbar synapse of one conversion group sums its rows as a conv of K outputs
+        # (its virtual connection, after the plan's), in float32
+        virtual = {g: _virtual_conv(conns[g], x) for g, x in xbars.items() if _summed(x)}
+        vrow = {g: len(conns) + i for i, g in enumerate(virtual)}
+        rowed = (*conns, *virtual.values())  # the connections with conn_tab rows
         # the rows each mode adds: polyphase weights (PUSH), partial-sum tables (TABLE), the
         # weights (kh, kw, C_in, C_out) as they are (PULL)
-        self.modes = [self.mode(c) for c in conns]
+        self.modes = [
+            K.XBAR if isinstance(x, CrossbarSynapse) else self.mode(c)
+            for c, x in zip(plan.conns, self.synapses, strict=True)
+        ]
+        self.modes += [self.summed_mode(c, xbars[g]) for g, c in virtual.items()]
         rows_of = {
             K.PUSH: lambda c: polyphase(c.weight, c.stride),
             K.TABLE: lambda c: table_rows(c.weight, TABLE_BITS),
             K.PULL: lambda c: c.weight.ravel(),
+            K.XBAR: lambda c: np.zeros(0, np.float32),
         }
-        parts = [rows_of[m](c) for c, m in zip(conns, self.modes, strict=True)]
+        parts = [rows_of[m](c) for c, m in zip(rowed, self.modes, strict=True)]
         r_offs = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
         self.rflat = np.concatenate(parts).astype(np.float32)
         taps = sorted({c.src for c in conns if c.kind is ConnKind.GAP})
@@ -275,8 +403,8 @@ class NumbaBackend(Backend):
         self.n_chan = max(nch, 1)
         tables: list[np.ndarray] = []
         pos = 0
-        conn_tab = np.zeros((len(conns), K.CONN_COLS), np.int64)
-        for g, c in enumerate(conns):
+        conn_tab = np.zeros((len(rowed), K.CONN_COLS), np.int64)
+        for g, c in enumerate(rowed):
             r = conn_tab[g]
             r[K.KIND], r[K.SRC], r[K.DST] = int(c.kind), c.src, c.dst
             r[K.H], r[K.W], r[K.CIN] = c.in_shape
@@ -302,11 +430,16 @@ class NumbaBackend(Backend):
                 r[col] = pos
                 tables.append(tab)
                 pos += len(tab)
-            r[K.ANALOG] = int(self.analog[g])
+            r[K.ANALOG] = int(g < len(self.analog) and self.analog[g])
             r[K.SRC_OFF] = offs[c.src] if c.src >= 0 else 0
             r[K.COLBLK] = math.ceil(c.out_shape[2] / cols)
             r[K.SRC_CH] = ch_offs.get(c.src, -1) if c.kind is ConnKind.GAP else -1
+            r[K.XB] = list(xbars).index(g) if g in xbars else -1
         self.conn_tab = conn_tab
+        self.xb, self.xsizes = crossbar_tables([conns[g] for g in xbars], self.xbars)
+        self.xtab, self.xhist = self.xb[0], self.xb[-1]  # the histograms of a chunk
+        for i, g in enumerate(xbars):
+            self.xtab[i, K.X_VIRT] = vrow.get(g, -1)
         self.itab = np.concatenate(tables).astype(np.int64)
         self.base_layers = sorted({c.dst for c, a in zip(conns, self.analog, strict=True) if a})
         base_offs = {}
@@ -325,13 +458,15 @@ class NumbaBackend(Backend):
             in_idx += plan.conns_into(j)
             r[K.L_IN1] = len(in_idx)
             r[K.L_CH] = ch_offs.get(j, -1)
-            r[K.L_PULL] = int(any(self.modes[g] == K.PULL for g in plan.conns_into(j)))
+            into = plan.conns_into(j)
+            r[K.L_PULL] = int(any(self.modes[vrow.get(g, g)] == K.PULL for g in into))
         self.layer_tab = layer_tab
         self.in_idx = np.asarray(in_idx, np.int64)
         self.offs = offs
         self.head_layers = np.asarray(list(plan.heads.values()), np.int64)
         self.max_n = max(ly.neurons for ly in layers)
         self.max_in = max(int(np.prod(c.in_shape)) for c in conns)
+        self.max_vn = max([int(np.prod(c.out_shape)) for c in virtual.values()] + [1])
         # the event-row list: room for `list_windows` full windows of the widest connection
         # with event rows, or for all windows of a group of images if that is less
         self.max_rows = max(
@@ -340,7 +475,7 @@ class NumbaBackend(Backend):
                 * c.kernel[1]
                 * c.in_shape[2]
                 * min(self.list_windows, self.group * c.out_shape[0] * c.out_shape[1])
-                for c, m in zip(conns, self.modes, strict=True)
+                for c, m in zip(rowed, self.modes, strict=True)
                 if m == K.PULL
             ]
             + [1],
@@ -362,7 +497,8 @@ class NumbaBackend(Backend):
     def batch_bytes(self, nb: int, chunk: int) -> int:
         """Bytes of the arrays a runner of `nb` images and `chunk` steps holds at once: state
         (membranes, two spike buffers, channel counts, analog currents), one chunk's input
-        spikes (and their transposed copy) and outputs, and the per-thread scratch."""
+        spikes (and their transposed copy) and outputs (crossbar counts too), and the
+        per-thread scratch."""
         plan = self.plan
         state = nb * (self.n_state * (4 + 2) + 2 * 4 * self.n_chan + 4 * self.n_base)
         pixels = 0 if self.coding.analog else 2 * int(np.prod(plan.input_shape))
@@ -370,8 +506,211 @@ class NumbaBackend(Backend):
         per_step += 12 * len(plan.conns) if self.rows else 0
         scratch = 4 * self.cur_rows * self.max_n + 17 * self.max_in + self.max_omap
         scratch += 12 * max(self.max_rows, self.max_in) + 16 * self.max_rows
+        # crossbar accumulators, flags and virtual conv outputs
+        scratch += int(self.xsizes @ np.array([4, 1, 8, 1, 4 * self.cur_rows, 1, 8]))
         threads = min(self.threads, -(-nb // self.group))
-        return state + nb * chunk * per_step + threads * scratch
+        xcounts = -(-nb // self.group) * chunk * len(self.xbars) * K.XC_COLS * 8
+        return state + nb * chunk * per_step + xcounts + threads * scratch
+
+
+def _per_connection(
+    plan: Plan, coding: InputCoding, synapses: Sequence[Synapse | CrossbarSynapse | None] | None
+) -> tuple[Synapse | CrossbarSynapse | None, ...]:
+    """One synapse or None per connection of `plan`; refused (ValueError) if the count is wrong
+    or a phased coding meets a synapse (a synapse takes no phase weight)."""
+    out = tuple(synapses) if synapses is not None else (None,) * len(plan.conns)
+    if len(out) != len(plan.conns):
+        raise ValueError(f"{len(out)} synapses given for {len(plan.conns)} connections")
+    if coding.phased and any(s is not None for s in out):
+        raise ValueError(
+            f"synapses take no phase weight: {coding.describe()} is not supported with them"
+        )
+    return out
+
+
+def _dense_bias(
+    plan: Plan, coding: InputCoding, synapses: Sequence[Synapse | CrossbarSynapse | None]
+) -> list[np.ndarray]:
+    """beta_j per layer (`layer_bias`), of the connections without a synapse only (a synapse's
+    current holds its bias): zeros for a layer all of whose connections have synapses."""
+    if all(s is None for s in synapses):
+        return layer_bias(plan, coding)
+    out = []
+    for j, ly in enumerate(plan.layers):
+        total = np.zeros(ly.shape[2], np.float32)
+        dense = [plan.conns[g].bias for g in plan.conns_into(j) if synapses[g] is None]
+        if dense:
+            total = dense[0]
+            for b in dense[1:]:
+                total = (total + b).astype(np.float32)
+        out.append((total.astype(np.float64) * coding.bias_scale).astype(np.float32))
+    return out
+
+
+XB_TABLE_BYTES = 1 << 20
+"""Largest block-sum table (`block_sums`) a crossbar synapse of integer rows gets: 1 MiB (a
+core's L2 here is 2 MiB); larger ones add their rows one by one."""
+
+
+def block_sums(matrix: np.ndarray) -> np.ndarray:
+    """(P, ceil(C / 8), 256, K) of an integer matrix: entry [p, b, m] = the sum of the rows
+    matrix[p, 8 b + i] over the set bits i of m (channels past C are zero rows), int64."""
+    positions, channels, k = matrix.shape
+    blocks = -(-channels // 8)
+    padded = np.zeros((positions, blocks * 8, k), np.int64)
+    padded[:, :channels] = matrix
+    bits = (np.arange(256)[:, None] >> np.arange(8)[None, :]) & 1  # (256, 8)
+    return np.einsum("mi,pbik->pbmk", bits, padded.reshape(positions, blocks, 8, k))
+
+
+def _diagonal(x: CrossbarSynapse) -> bool:
+    """Whether a synapse's rows (p, c) of integer levels add the same level to column c only,
+    at every p, with the group and crossbar of a block of 8 channels one at every p."""
+    m = x.matrix
+    if m.dtype.kind != "i" or m.shape[2] != m.shape[1] or x.per_output != 1:
+        return False
+    levels = m[0, np.arange(m.shape[1]), np.arange(m.shape[1])]
+    diagonal = np.zeros_like(m)
+    diagonal[:, np.arange(m.shape[1]), np.arange(m.shape[1])] = levels
+    return (
+        bool(np.array_equal(m, diagonal))
+        and _by_block(x.group)
+        and _by_block(x.crossbar)
+        and bool((x.group == x.group[:1]).all())
+    )
+
+
+def _summed(x: CrossbarSynapse) -> bool:
+    """Whether a synapse's rows are summed as a conv of K outputs (a virtual connection of the
+    numba engine): one conversion group, crossbar reads countable from the driven kernel
+    positions (`_reads`), and no GAP diagonal (summed from channel counts instead)."""
+    m = x.matrix
+    return (
+        int(x.group.max(initial=0)) == 0
+        and _reads(x) != K.XR_FLAGS
+        and not (m.shape[2] == m.shape[1] and _diagonal(x))
+    )
+
+
+def _reads(x: CrossbarSynapse) -> int:
+    """How a synapse's crossbar reads are counted: XR_SINGLE (every row on one crossbar: one
+    read per output position with a driven row), XR_POSITIONS (a crossbar per kernel position:
+    the window's driven positions), else XR_FLAGS (distinct crossbars flagged row by row)."""
+    xb = x.crossbar
+    if xb.size == 0 or bool((xb == xb.flat[0]).all()):
+        return K.XR_SINGLE
+    first = xb[:, 0]
+    if bool((xb == first[:, None]).all()) and len(np.unique(first)) == len(first):
+        return K.XR_POSITIONS
+    return K.XR_FLAGS
+
+
+def _virtual_conv(c: Conn, x: CrossbarSynapse) -> Conn:
+    """Connection c as a conv of the synapse's K columns (a GAP as a conv over its map)."""
+    kh, kw = c.kernel
+    k = x.matrix.shape[2]
+    rows = x.matrix.reshape(kh, kw, c.in_shape[2], k)
+    return replace(
+        c,
+        name=f"{c.name} (crossbar rows)",
+        kind=ConnKind.CONV,
+        out_shape=(c.out_shape[0], c.out_shape[1], k),
+        weight=np.ascontiguousarray(rows, np.float32),
+        bias=np.zeros(k, np.float32),
+        torch_weight=None,
+        torch_bias=None,
+        linear=False,
+    )
+
+
+def _tabled(x: CrossbarSynapse) -> bool:
+    """Whether a synapse's rows are added from block-sum tables: integer rows (exact sums), one
+    group and one crossbar per block of 8 channels, tables within XB_TABLE_BYTES."""
+    table_bytes = x.matrix[:, ::8].size * 256 * 4  # float32
+    return (
+        x.matrix.dtype.kind == "i"
+        and table_bytes <= XB_TABLE_BYTES
+        and _by_block(x.group)
+        and _by_block(x.crossbar)
+    )
+
+
+def _by_block(index: np.ndarray) -> bool:
+    """Whether (P, C) indices are constant over every block of 8 channels."""
+    starts = np.repeat(index[:, ::8], 8, axis=1)[:, : index.shape[1]]
+    return bool(np.array_equal(index, starts))
+
+
+def crossbar_tables(
+    conns: Sequence[Conn], xbars: Sequence[CrossbarSynapse]
+) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The kernels' view of the crossbar synapses of `conns` (run_chunk's `xb`: tables, rows and
+    block tables flat in float32, group and crossbar indices, shifts, biases, histograms) and
+    the scratch sizes `xsizes` (run_chunk)."""
+    xtab = np.zeros((len(xbars), K.XTAB_COLS), np.int64)
+    xpar = np.zeros((len(xbars), K.XPAR_COLS), np.float64)
+    mats, tabs, idx, shifts, biases, hists = [], [], [], [], [], []
+    n_mat = n_tab = n_idx = n_shift = n_bias = n_hist = 0
+    acc = ops = cout = nx = vout = npos = rows_out = 1
+    for i, (c, x) in enumerate(zip(conns, xbars, strict=True)):
+        groups = int(x.group.max()) + 1 if x.group.size else 1
+        crossbars = int(x.crossbar.max()) + 1 if x.crossbar.size else 1
+        k = x.matrix.shape[2]
+        r = xtab[i]
+        r[K.X_MAT], r[K.X_K], r[K.X_SIG], r[K.X_PER] = n_mat, k, x.signals, x.per_output
+        r[K.X_GRP], r[K.X_NG], r[K.X_NX], r[K.X_TAB] = n_idx, groups, crossbars, -1
+        r[K.X_DIAG] = int(c.kind is ConnKind.GAP and _diagonal(x))
+        r[K.X_READS] = _reads(x)
+        if _tabled(x):
+            r[K.X_TAB] = n_tab
+            tabs.append(block_sums(x.matrix).ravel())
+            n_tab += len(tabs[-1])
+        r[K.X_SHIFT], r[K.X_BIAS] = n_shift, n_bias
+        r[K.X_HIST], r[K.X_NBINS] = n_hist, 0 if x.hist is None else len(x.hist)
+        mats.append(x.matrix.ravel())
+        idx += [x.group.ravel(), x.crossbar.ravel()]
+        shifts.append(np.asarray(x.col_shift, np.float64))
+        biases.append(np.asarray(x.bias, np.float32))
+        if x.hist is not None:
+            hists.append(np.zeros(len(x.hist), np.int64))
+        n_mat += x.matrix.size
+        n_idx += 2 * x.group.size
+        n_shift += x.signals
+        n_bias += len(x.bias)
+        n_hist += r[K.X_NBINS]
+        p = xpar[i]
+        p[K.XP_LSB], p[K.XP_INV] = x.lsb, _exact_reciprocal(x.lsb)
+        p[K.XP_LO], p[K.XP_HI], p[K.XP_SCALE] = x.code_min, x.code_max, x.scale
+        p[K.XP_SIGN], p[K.XP_HSTEP] = x.sign_weight, x.hist_step
+        positions = c.out_shape[0] * c.out_shape[1] * groups
+        acc, ops, cout = max(acc, positions * k), max(ops, positions), max(cout, c.out_shape[2])
+        nx = max(nx, c.out_shape[0] * c.out_shape[1] * crossbars)
+        vout = max(vout, c.out_shape[0] * c.out_shape[1] * k)
+        npos = max(npos, c.in_shape[0] * c.in_shape[1])
+        rows_out = max(rows_out, c.in_shape[0] * c.out_shape[1])
+
+    def flat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(1, dtype)
+
+    xb = (
+        xtab,
+        xpar,
+        flat(mats, np.float32),
+        flat(tabs, np.float32),
+        flat(idx, np.int64),
+        flat(shifts, np.float64),
+        flat(biases, np.float32),
+        flat(hists, np.int64),
+    )
+    return xb, np.array([acc, ops, 2 * cout, nx, vout, npos, rows_out], np.int64)
+
+
+def _exact_reciprocal(lsb: float) -> float:
+    """1 / lsb where x * (1 / lsb) equals x / lsb for every x (lsb a power of two), else 0."""
+    if lsb <= 0:
+        return 0.0
+    mantissa, _ = math.frexp(lsb)
+    return 1.0 / lsb if mantissa == 0.5 else 0.0
 
 
 def _channels_last(t: torch.Tensor) -> np.ndarray:
@@ -388,19 +727,22 @@ class NumbaRunner(Runner):
         self.chan = np.zeros((2, nb, be.n_chan), np.int32)
         self.base = np.zeros((nb, max(be.n_base, 1)), np.float32)
         self.analog_act: dict[int, np.ndarray] = {}
-        xt = torch.from_numpy(np.ascontiguousarray(x))
+        self.xt = torch.from_numpy(np.ascontiguousarray(x))
         layer_base = {}
         with torch.no_grad():
             for g, c in enumerate(plan.conns):
                 if not be.analog[g]:
                     continue
-                cur = _channels_last(c.torch_forward(xt))
+                syn = be.synapses[g]
+                assert not isinstance(syn, CrossbarSynapse)  # refused by NumbaBackend
+                y = c.torch_forward(self.xt) if syn is None else _analog_checked(syn, self.xt, c)
+                cur = _channels_last(y)
                 layer_base[c.dst] = cur if c.dst not in layer_base else layer_base[c.dst] + cur
                 if be.rows > 0:
                     self.analog_act[g] = _analog_activity(be, g, x)
         for j, cur in layer_base.items():
             for g in plan.conns_into(j):
-                if not be.analog[g]:
+                if not be.analog[g] and be.synapses[g] is None:
                     cur = cur + np.tile(plan.conns[g].bias, len(cur[0]) // plan.layers[j].shape[2])
             o = be.layer_tab[j, K.L_BASE]
             self.base[:, o : o + cur.shape[1]] = cur
@@ -418,6 +760,12 @@ class NumbaRunner(Runner):
         rec = np.zeros((nb, tc, len(plan.heads), plan.classes), np.uint8)
         counts = np.zeros((nb, tc, len(plan.layers)), np.int32)
         act = np.zeros((nb, tc, len(plan.conns), 3) if be.rows else (1, 1, 1, 3), np.int32)
+        self._call_analog_synapses(max(t0, 1), t1)
+        for x in be.xbars:
+            if t1 > len(x.record):
+                raise IndexError(f"timestep {t1 - 1} outside a crossbar record of {len(x.record)}")
+        xcnt = np.zeros((-(-nb // be.group), tc, max(len(be.xbars), 1), K.XC_COLS), np.int64)
+        be.xhist[:] = 0
         args = (
             t0,
             t1,
@@ -448,6 +796,9 @@ class NumbaRunner(Runner):
             be.max_omap,
             be.group,
             be.cur_rows,
+            be.xb,
+            xcnt,
+            be.xsizes,
         )
         ranges = [(b, min(b + be.group, nb)) for b in range(0, nb, be.group)]
         if be.threads == 1 or len(ranges) == 1:
@@ -460,7 +811,36 @@ class NumbaRunner(Runner):
             for g, a in self.analog_act.items():
                 active = omega[:, plan.conns[g].dst] != 0
                 act[:, active, g, :] = a[:, None, :]
+        per_step = xcnt.sum(axis=0)
+        for i, x in enumerate(be.xbars):
+            x.record[t0:t1] += per_step[:, i]
+            if x.hist is not None:
+                r = be.xtab[i]
+                x.hist += be.xhist[r[K.X_HIST] : r[K.X_HIST] + r[K.X_NBINS]]
         return ChunkOut(rec, counts, act if be.rows else None)
+
+    def _call_analog_synapses(self, t0: int, t1: int) -> None:
+        """Call the analog inputs' synapses at timesteps t0..t1-1 (their current was taken at
+        t = 0: the input is the same every step), so that they see every step."""
+        be = self.be
+        with torch.no_grad():
+            for g, syn in enumerate(be.synapses):
+                if be.analog[g] and syn is not None and not isinstance(syn, CrossbarSynapse):
+                    for t in range(t0, t1):
+                        syn(self.xt, t)
+
+
+def _analog_checked(syn: Synapse, xt: torch.Tensor, c: Conn) -> torch.Tensor:
+    """An analog input synapse's current at t = 0, refused unless float32 and shaped as the
+    connection's dense op."""
+    y = syn(xt, 0)
+    h, w, ch = c.out_shape
+    if tuple(y.shape) != (len(xt), ch, h, w) or y.dtype != torch.float32:
+        raise ValueError(
+            f"synapse of {c.name}: current {tuple(y.shape)} {y.dtype}, expected"
+            f" {(len(xt), ch, h, w)} torch.float32"
+        )
+    return y
 
 
 def _analog_activity(be: NumbaBackend, g: int, x: np.ndarray) -> np.ndarray:
@@ -501,7 +881,8 @@ class TorchBackend(Backend):
     torch's intra-op threads (`threads` is ignored: set torch.set_num_threads).
 
     `synapses` (one per connection of `plan`, None: the dense op) give connections' currents
-    instead of their dense ops; they take no phase weight, so a phased coding is refused.
+    instead of their dense ops; they take no phase weight, so a phased coding is refused; a
+    `CrossbarSynapse` is refused too (it runs on the numba backend).
     """
 
     name = "torch"
@@ -514,21 +895,15 @@ class TorchBackend(Backend):
         cols: int = 1,
         threads: int = 0,
         mapping: str = "kernel_split",
-        synapses: Sequence[Synapse | None] | None = None,
+        synapses: Sequence[Synapse | CrossbarSynapse | None] | None = None,
     ):
         self.plan, self.coding, self.rows = plan, coding, rows
         _unrolled(mapping)
-        self.synapses: tuple[Synapse | None, ...] = (
-            tuple(synapses) if synapses is not None else (None,) * len(plan.conns)
-        )
-        if len(self.synapses) != len(plan.conns):
-            raise ValueError(
-                f"{len(self.synapses)} synapses given for {len(plan.conns)} connections"
-            )
-        if coding.phased and any(s is not None for s in self.synapses):
-            raise ValueError(
-                f"synapses take no phase weight: {coding.describe()} is not supported with them"
-            )
+        self.synapses: list[Synapse | None] = []
+        for c, syn in zip(plan.conns, _per_connection(plan, coding, synapses), strict=True):
+            if isinstance(syn, CrossbarSynapse):
+                raise ValueError(f"crossbar synapse of {c.name}: it runs on the numba backend")
+            self.synapses.append(syn)
         # activity counting shares the Numba backend's tables and counting kernels
         self.tables = NumbaBackend(plan, coding, rows, cols, 1, mapping) if rows else None
         self.bias = [torch.from_numpy(b) for b in layer_bias(plan, coding)]

@@ -209,12 +209,10 @@ def simulate(
         unknown = sorted(set(synapses) - {c.name for c in plan.conns})
         if unknown:
             raise ValueError(f"synapses for layers not in the network: {', '.join(unknown)}")
-        if backend != TorchBackend.name:
-            raise ValueError(
-                f"synapses run on the torch backend's IF loop; got backend {backend!r}"
-            )
         per_conn = [synapses.get(c.name) for c in plan.conns]
-        be: Backend = TorchBackend(plan, coding, rows, cols, threads, mapping, synapses=per_conn)
+        be: Backend = BACKENDS[backend](
+            plan, coding, rows, cols, threads, mapping, synapses=per_conn
+        )
     else:
         be = BACKENDS[backend](plan, coding, rows, cols, threads, mapping)
     classes, n_l, n_g = plan.classes, len(plan.layers), len(plan.conns)

@@ -98,9 +98,11 @@ class CrossbarLayer:
     on the crossbars of its `LayerMapping`: slices, conductances (with `noise`), and the
     signal columns the ADC converts (module docstring).
 
-    `matrix` (P, C, K') float32 holds per row the levels of the K signal columns, then (digital
-    sign) the O sign bits; `group[p, c]` the row's conversion group (kernel_split: its channel
-    group, unrolled: its row group).
+    `matrix` (P, C, K') holds per row the levels of the K signal columns, then (digital sign)
+    the O sign bits, in the accumulator's dtype (int16 or int32 for ideal cells, else
+    float32); `group[p, c]` the row's conversion group (kernel_split: its channel group,
+    unrolled: its row group); `row_group[p, c]` its row group, i.e. which crossbar of a column
+    group it lies on.
     """
 
     def __init__(
@@ -155,6 +157,7 @@ class CrossbarLayer:
         self.matrix = np.ascontiguousarray(matrix, _accumulator_dtype(matrix, self.conductances))
         self.col_shift = np.tile(shifts, outputs)
         self.group = _conversion_group(mapped)
+        self.row_group = (flat // rows).astype(np.int32)  # the crossbar of a column group
         self.groups = mapped.channel_groups
         nsig = outputs * self.signal_columns
         self._tables: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
@@ -165,8 +168,10 @@ class CrossbarLayer:
         table_bytes = positions * blocks * 256 * self.matrix.shape[2] * self.matrix.itemsize
         if np.count_nonzero(self.matrix) * SPARSE_RATIO <= self.matrix.size:
             self.sparse = _sparse_rows(self.matrix)
-        elif table_bytes <= TABLE_BYTES and _groups_by_block(self.group):
-            self.block_tables = K.block_tables(self.matrix)
+        elif (
+            table_bytes <= TABLE_BYTES and _groups_by_block(self.group) and self.conductances.ideal
+        ):
+            self.block_tables = K.block_tables(self.matrix)  # exact sums of integer levels
         # the largest |signal| any input pattern can produce, per signal column
         self.peak_levels = float(np.abs(self.matrix[:, :, :nsig]).sum(axis=(0, 1)).max())
 

@@ -20,6 +20,9 @@ without this package importing the engine. While it runs, each layer records wha
 timestep (`LayerRecord`: PE operations and crossbar reads with a driven row, nonzero inputs,
 ADC clips and conversions), summed over batches since `HardwareNetwork.start`;
 `HardwareNetwork.activity` turns that into `LayerActivity`, which energy and timing charge.
+`HardwareLayer.dense_rows` gives its crossbars' rows in the dense op's order, for the numba
+engine's own crossbar kernel (`hwsim.functional.crossbar_synapse`), whose counts per timestep
+come back through `LayerRecord.add_steps`.
 
 The ADC's LSB is one cell level (`auto`), the YAML's (`explicit`), or per layer from a
 calibration run (`calibrated`, NeuroSim's practice): `HardwareNetwork.calibrating` reads without
@@ -166,6 +169,21 @@ class LayerRecord:
         self.adc_clips += counts.clips
         self.adc_conversions += counts.conversions
 
+    def add_steps(
+        self,
+        pe_ops: np.ndarray,
+        reads: np.ndarray,
+        inputs: np.ndarray,
+        clips: int,
+        conversions: int,
+    ) -> None:
+        """Add a run's counts per timestep ((T,) each) and its ADC totals."""
+        self.active_pe_ops += pe_ops
+        self.crossbar_reads += reads
+        self.input_spikes += inputs
+        self.adc_clips += clips
+        self.adc_conversions += conversions
+
 
 @dataclass(eq=False)
 class HardwareLayer:
@@ -217,6 +235,23 @@ class HardwareLayer:
             cur, counts = self._analog_current(x)
         rec.add(t, counts)
         return cur
+
+    def dense_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(matrix (P, C, K'), group (P, C), row group (P, C)) of the crossbars
+        (`CrossbarLayer`) with rows in the order of the layer's dense op: (kernel position,
+        channel) of a conv or GAP; (0, feature) of a Linear layer, SpikeSim's (4, 1) fold
+        undone (feature f sits on row channel f // 4 of kernel position f % 4)."""
+        xb = self.crossbars
+        arrays = (xb.matrix, xb.group, xb.row_group)
+        if self.geometry.kind is not LayerKind.LINEAR:
+            return arrays
+        features = self.geometry.in_channels
+
+        def unfold(a: np.ndarray) -> np.ndarray:  # [p, c] -> [0, 4 c + p]
+            by_feature = np.swapaxes(a, 0, 1).reshape(-1, *a.shape[2:])
+            return np.ascontiguousarray(by_feature[None, :features])
+
+        return unfold(arrays[0]), unfold(arrays[1]), unfold(arrays[2])
 
     def _rows_input(self, x: torch.Tensor) -> np.ndarray:
         """x as the crossbars' (N, C, H, W) float32 rows: a Linear's (N, F) features padded to
