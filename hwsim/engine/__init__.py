@@ -11,12 +11,14 @@ codings are in hwsim.coding.
 
 Backends (BACKENDS): "numba", event-driven (default, the fastest measured: bench/README.md), and
 "torch", a dense batched conv per layer and step. Both stream images in batches and time in
-chunks, so memory is bounded whatever N and T are. On the torch backend a connection's current
-can come from a `Synapse` (`simulate(..., synapses=)`) instead of its dense op: the crossbar +
-ADC of the hardware-functional mode plugs in there, in the same IF loop.
+chunks, so memory is bounded whatever N and T are. A connection's current can come from a
+synapse (`simulate(..., synapses=)`) instead of its dense op: a callable `Synapse` on the torch
+backend, a `CrossbarSynapse` (crossbar levels, conversion groups, ADC step and range, as arrays)
+on the numba backend, whose kernels read it in the same IF loop: the crossbar + ADC of the
+hardware-functional mode plugs in there.
 """
 
-from hwsim.engine.backends import Synapse
+from hwsim.engine.backends import CROSSBAR_COUNTS, CrossbarSynapse, Synapse
 from hwsim.engine.core import (
     BACKENDS,
     Activity,
@@ -29,6 +31,8 @@ from hwsim.engine.plan import layer_names
 
 __all__ = [
     "BACKENDS",
+    "CROSSBAR_COUNTS",
+    "CrossbarSynapse",
     "Activity",
     "ActivitySpec",
     "SimResult",

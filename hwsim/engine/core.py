@@ -10,7 +10,14 @@ import numpy as np
 
 from hwsim.coding import DirectCoding, InputCoding
 from hwsim.convert import SpikingNetwork
-from hwsim.engine.backends import MAPPINGS, Backend, NumbaBackend, Synapse, TorchBackend
+from hwsim.engine.backends import (
+    MAPPINGS,
+    Backend,
+    CrossbarSynapse,
+    NumbaBackend,
+    Synapse,
+    TorchBackend,
+)
 from hwsim.engine.plan import Plan, build_plan
 
 
@@ -167,7 +174,7 @@ def simulate(
     time_chunk: int = 64,
     image_ids: np.ndarray | None = None,
     threads: int = 0,
-    synapses: Mapping[str, Synapse] | None = None,
+    synapses: Mapping[str, Synapse | CrossbarSynapse] | None = None,
 ) -> SimResult:
     """Run `images` (N, C, H, W) float32 through the SNN for `timesteps` steps.
 
@@ -178,11 +185,11 @@ def simulate(
     `on_batch(n)` is called after each batch with its number of images. `threads`: worker
     threads of the numba backend (0: NUMBA_NUM_THREADS or the CPUs available).
 
-    `synapses`, by graph layer name: `Synapse`s giving those connections' currents (e.g. the
-    crossbars of `hwsim.hw.functional`); the other connections keep their dense op. They run
-    in the torch backend's IF loop: a non-empty `synapses` needs backend="torch" (the numba
-    backend is refused with ValueError, not switched), and a phased coding (weighted spikes)
-    is refused, since a synapse takes no phase weight.
+    `synapses`, by graph layer name, give those connections' currents in place of their dense
+    op (e.g. the crossbars of `hwsim.hw.functional`): on the torch backend callable
+    `Synapse`s; on the numba backend `CrossbarSynapse`s (arrays its kernels read), plus a
+    callable only for the analog input layer (a callable elsewhere raises ValueError). A
+    phased coding (weighted spikes) is refused, since a synapse takes no phase weight.
     """
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
