@@ -32,6 +32,7 @@ from hwsim.hw.fusion_unit import (
     check_against_float,
     early_exit_decisions,
     early_termination,
+    fusion_events,
     head_decisions,
     running_images,
     stop_at,
@@ -377,7 +378,7 @@ def test_events_per_decision_and_energy():
     div = FusionUnit(config(compare=FusionCompare.DIVIDER, score_frac_bits=8), lut)
     div = div.events_per_decision(c)
     assert div["multiply"] == 2 + 2 * c and div["compare"] == c * 9 + (c - 1) + 1
-    act = unit.activity(c, np.array([4.0, 6.0]), np.array([1.0, 0.0]), 3, np.array([3, 1]))
+    act = fusion_events(CONFIG, c, np.array([4.0, 6.0]), np.array([1.0, 0.0]), 3, np.array([3, 1]))
     assert act.events.tolist() == [[5, 3, 3 * 41, 30], [6, 1, 41, 10]]
     pj = charge_fusion_pj(act.events, CONFIG).sum(axis=1)
     assert pj.tolist() == pytest.approx([5 * 0.05 + 3 * 34.3, 6 * 0.05 + 34.3])

@@ -490,20 +490,6 @@ class FusionUnit:
         events = self.events_per_decision(classes, terminate)
         return float(sum(events[name] * costs[name] for name in FUSION_EVENTS))
 
-    def activity(
-        self,
-        classes: int,
-        ic_spikes: np.ndarray,
-        fc_spikes: np.ndarray,
-        images: int,
-        deciding: np.ndarray | None = None,
-        terminate: bool = True,
-    ) -> FusionActivity:
-        """The unit's events per step (`fusion_events`)."""
-        return fusion_events(
-            self.config, classes, ic_spikes, fc_spikes, images, deciding, terminate
-        )
-
 
 def decision_events(
     config: FusionUnitConfig, classes: int, terminate: bool = True
