@@ -6,6 +6,7 @@ termination. Energy of early-terminated runs counts the jobs the simulator actua
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from collections.abc import Mapping as MappingType
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from hwsim.engine.backends import default_threads
 from hwsim.engine.core import Activity
 from hwsim.fusion import Tuning, cumulative, decide, posterior
 from hwsim.graph import FC_HEAD, LayerGraph
-from hwsim.hw.activity import LayerActivity
+from hwsim.hw.activity import LayerActivity, spikes_sent
 from hwsim.hw.arch import Architecture, EnergyModel
 from hwsim.hw.area import chip_area
 from hwsim.hw.energy import run_energy
@@ -78,17 +79,14 @@ def chip_counts(mapping: Mapping, activity: Activity) -> np.ndarray:
 def chip_workload(mapping: Mapping, counts: np.ndarray) -> Workload:
     """Per image, timestep and layer of `mapping`'s graph: the PE operations the energy model
     charges (spikesim: every operation; event: those with a spiking input in their window) and
-    the spikes each layer sends (fired at t - 1; none for a residual skip conv), from
-    `chip_counts`."""
+    the spikes each layer sends (`spikes_sent`), from `chip_counts`."""
     graph = mapping.graph
     n, steps, layers = counts.shape[:3]
     if mapping.arch.energy_model is EnergyModel.SPIKESIM:
         ops = np.broadcast_to(mapping.pe_operations().astype(np.int32), (n, steps, layers))
     else:
         ops = counts[..., 2]
-    sent = np.zeros((n, steps, layers), np.int32)
-    sent[:, 1:] = counts[:, :-1, :, 3]
-    sent[:, :, [not g.sends_spikes for g in graph.layers]] = 0
+    sent = spikes_sent(graph, counts[..., 3])
     return Workload(np.ascontiguousarray(ops), sent)
 
 
@@ -147,27 +145,29 @@ def performed_energy_pj(
     counts: np.ndarray,
     run: ChipRun,
     head_spikes: MappingType[int, np.ndarray],
+    method: Method,
     ic: int,
-    fusion_unit: bool,
     stops: bool = False,
 ) -> float:
-    """Energy per inference of the jobs `run` performed (layers of run.chip, its fusion unit
-    counting heads `ic` and FC_HEAD when `fusion_unit`, with the stop test when `stops`): the
-    energy model applied to the activity of those jobs alone (`counts` from `chip_counts`; a
-    job at t sends what its layer fired at t - 1)."""
+    """Energy per inference of the jobs `run` performed for `method` (the layers of run.chip;
+    the fusion unit when it uses it, counting the spikes of its heads, with the stop test when
+    `stops`): the energy model applied to the activity of those jobs alone (`counts` from
+    `chip_counts`; a job sends `spikes_sent`). The event model's NoC energy is the simulated
+    packets' flit-hops (link_flits) x noc_flit_hop, so the packet format, head flits and the
+    rounding of each packet to whole flits are charged as simulated."""
     graph = mapping.graph
     n, steps = run.start.shape[1:]
     names = run.chip.layer_names
     summed = np.zeros((steps, len(graph.names), 4), np.int64)
     share = np.zeros((steps, len(graph.names)))
+    sent = spikes_sent(graph, counts[..., 3])
     for v, name in enumerate(names):
         layer = graph.names.index(name)
         done = run.performed[v]
         share[:, layer] = done.mean(axis=0)
         per = counts[:, :, layer]
         summed[:, layer, :3] = (per[..., :3] * done[..., None]).sum(axis=0, dtype=np.int64)
-        summed[1:, layer, 3] = (per[:, :-1, 3] * done[:, 1:]).sum(axis=0, dtype=np.int64)
-    summed[:, [not g.sends_spikes for g in graph.layers], 3] = 0
+        summed[:, layer, 3] = (sent[:, :, layer] * done).sum(axis=0, dtype=np.int64)
     masked = LayerActivity(
         layer_names=graph.names,
         images=n,
@@ -177,22 +177,29 @@ def performed_energy_pj(
         output_spikes=summed[..., 3],
     )
     fusion = None
-    deciding = run.performed[run.chip.fusion_node]  # (N, T)
-    if fusion_unit and mapping.arch.fusion_unit is not None:
+    unit = mapping.arch.fusion_unit
+    if unit is not None and uses_fusion_unit(method, stops):
+        deciding = run.performed[run.chip.fusion_node]  # (N, T)
+        heads = method_heads(method, ic)
+        spikes = [(head_spikes[h][:, :steps].sum(axis=2) * deciding).sum(0) for h in heads]
         ic_spikes, fc_spikes = (
-            (head_spikes[h][:, :steps].sum(axis=2) * deciding).sum(0) for h in (ic, FC_HEAD)
+            (spikes[0], spikes[1]) if len(spikes) == 2 else (0 * spikes[0], spikes[0])
         )
-        unit = mapping.arch.fusion_unit
         fusion = fusion_events(
-            unit, graph.classes, ic_spikes, fc_spikes, n, deciding.sum(0), terminate=stops
+            unit, graph.classes, ic_spikes, fc_spikes, n, deciding.sum(0), stops, unit_heads(method)
         )
     energy = run_energy(mapping, masked, fusion=fusion)
+    layers = np.array([g in names for g in graph.names])
+    pe = [c for c, name in enumerate(energy.components) if name != "noc"]
+    fusion_pj = energy.fusion_pj.sum() if fusion is not None else 0.0
     if mapping.arch.energy_model is EnergyModel.SPIKESIM:
         # every operation of a performed job is charged: weight each (t, layer) by the share of
         # images whose job ran
-        pe = energy.energy_pj.sum(axis=2) * share
-        return float(pe.sum() + (energy.fusion_pj.sum() if fusion is not None else 0.0))
-    return float(energy.method_pj(set(names), fusion is not None).sum())
+        charged = energy.energy_pj[:, :, pe].sum(axis=2) * share
+        return float(charged.sum() + fusion_pj)
+    charged = energy.energy_pj[:, layers][:, :, pe].sum()
+    noc = run.link_flits.sum() * mapping.arch.energy_pj.noc_flit_hop / n
+    return float(charged + noc + fusion_pj)
 
 
 @dataclass(frozen=True)
@@ -254,7 +261,8 @@ def evaluate_cycles(
     for method, steps in todo.items():
         active = method_layers(chip, method, ic)
         cols = [i for i, n in enumerate(chip.names) if n in active]
-        sub = Workload(work.pe_ops[:, :, cols], work.sent_spikes[:, :, cols])
+        counted = np.max([head_spikes[h].sum(axis=2) for h in method_heads(method, ic)], axis=0)
+        sub = dataclasses.replace(work.columns(cols), counted_spikes=counted.astype(np.int32))
         fixed = (OperatingPoint.FIXED, decision_cycles[method], steps, None, None)
         tasks.append((method, active, sub, *fixed))
         if early_stop and method in early_stop:
@@ -270,9 +278,8 @@ def evaluate_cycles(
         ideal = chip_model(mapping, active, cycles, ideal_noc=True)
         run = simulate(model, sub, image_steps=steps, stop_step=stop)
         ideal_run = simulate(ideal, sub, image_steps=steps, stop_step=stop)
-        uses_fusion = METHODS[method].fusion_unit
         stops = point is OperatingPoint.EARLY
-        energy = performed_energy_pj(mapping, counts, run, head_spikes, ic, uses_fusion, stops)
+        energy = performed_energy_pj(mapping, counts, run, head_spikes, method, ic, stops)
         return _summary(method, point, run, ideal_run, energy, accuracy)
 
     rows: list[MethodTiming] = []
@@ -307,12 +314,23 @@ def method_decisions(
     return head_decisions(counts, rule, unit.score_frac_bits, unit.counter_bits)
 
 
+def uses_fusion_unit(method: Method, stop: bool) -> bool:
+    """Whether `method` keeps the fusion unit busy: the fused methods always; the others
+    (which read their heads' counts) only to stop images early."""
+    return METHODS[method].fusion_unit or stop
+
+
+def unit_heads(method: Method) -> int:
+    """`decision_events`'s `heads`: 0 for a fused method, else the heads it reads."""
+    return 0 if METHODS[method].fused_alpha else len(method_heads(method, 0))
+
+
 def method_decision_cycles(arch: Architecture, method: Method, classes: int, stop: bool) -> int:
     """The fusion unit's cycles per image and timestep for `method`
-    (`FusionUnit.decision_cycles`; without an alpha LUT, DL, SL and Early-Exit skip its read);
-    `stop`: with the early-termination test. 0 without a fusion unit."""
+    (`FusionUnit.decision_cycles`; DL, SL and Early-Exit read no alpha LUT, and use the unit
+    only with `stop`, the early-termination test). 0 without a fusion unit."""
     unit = arch.fusion_unit
-    if unit is None:
+    if unit is None or not uses_fusion_unit(method, stop):
         return 0
     lut = LutTable(np.array([1]), np.array([0]), 1, 0)  # cycles do not depend on its values
     cycles = FusionUnit(unit, lut).decision_cycles(classes, terminate=stop)

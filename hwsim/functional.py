@@ -39,7 +39,7 @@ from hwsim.engine import Activity, ActivitySpec, SimResult, simulate
 from hwsim.engine.backends import CROSSBAR_COUNTS, CrossbarSynapse
 from hwsim.fusion import accuracy_over_time, cumulative
 from hwsim.graph import FC_HEAD, LayerGraph
-from hwsim.hw.activity import LayerActivity
+from hwsim.hw.activity import LayerActivity, spikes_sent
 from hwsim.hw.arch import Architecture
 from hwsim.hw.device import Nonidealities
 from hwsim.hw.energy import run_energy
@@ -77,14 +77,10 @@ def layer_activity(graph: LayerGraph, activity: Activity, images: int) -> LayerA
 
     A PE operation is a (output position, input row group, column block) read, the engine's
     `active_windows`; its crossbar reads (kernel_split: per kernel position) the engine's
-    `active_pe_ops`. Output spikes are those a layer sends at t, i.e. fired at t - 1 (the
-    one-step delay); a layer that sends no spikes (a residual skip conv) sends none.
+    `active_pe_ops`. Output spikes are those a layer sends at t (`spikes_sent`).
     """
     cols = [activity.names.index(name) for name in graph.names]
-    fired = np.asarray(activity.out_spikes, np.int64)[:, cols]
-    sent = np.zeros_like(fired)
-    sent[1:] = fired[:-1]
-    sent[:, [not g.sends_spikes for g in graph.layers]] = 0
+    sent = spikes_sent(graph, np.asarray(activity.out_spikes, np.int64)[:, cols])
     return LayerActivity(
         layer_names=graph.names,
         images=images,

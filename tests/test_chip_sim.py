@@ -6,12 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwsim.graph import FC_HEAD
+from hwsim.graph import FC_HEAD, Role
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import load_arch, parse_arch
 from hwsim.hw.mapping import map_network
 from hwsim.hw.sim import ChipModel, Workload, chip_model, simulate
 from hwsim.hw.timing import run_timing
+from hwsim.netspec import NetSpec
 from tests.geometry import chain, conv, gap, linear
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +57,7 @@ def line_chip(
         flow_flits_per_spike=np.ones(len(routes)),
         flow_bitmap_flits=np.zeros(len(routes), np.int64),
         header_flits=0,
+        counter_cycles=0,
         hop_cycles=hop,
         router_buffer_flits=buffer,
         links=tuple(((0, k), (0, k + 1)) for k in range(n_links)),
@@ -257,3 +259,80 @@ def test_contention_free_chip_equals_the_analytic_model(steps: int) -> None:
     run = simulate(chip, work(ops[None], sent[None]))
     np.testing.assert_array_equal(run.finish[:n, 0].T, analytic.finish_cycles)
     np.testing.assert_array_equal(run.finish[n, 0], analytic.head_ready_cycles[FC_HEAD])
+
+
+def test_residual_conv2_waits_for_its_skip_conv_as_the_analytic_model() -> None:
+    base = SPIKESIM.to_mapping()
+    arch = parse_arch(
+        {
+            **base,
+            "pe": {**base["pe"], "pes_per_tile": 4096},  # one tile: no packets
+            "buffers": {**base["buffers"], "input_buffer_timesteps": 1 << 16},
+        },
+        "one tile",
+    )
+    graph = NetSpec("resnet18", 1 / 16, (3, 16, 16), 10, ()).graph()
+    mapping = map_network(arch, graph)
+    skips = [g.name for g in graph.layers if g.role is Role.SKIP]
+    assert skips
+    rng = np.random.default_rng(1)
+    n, steps = len(graph.names), 6
+    ops = rng.integers(0, 4, (steps, n))
+    for name in skips:  # skip convs far slower than their block
+        ops[:, graph.names.index(name)] = 40
+    sent = np.zeros((steps, n), np.int64)
+    analytic = run_timing(mapping, LayerActivity(graph.names, 1, ops, ops, ops, sent))
+    run = simulate(chip_model(mapping, graph.names, 0), work(ops[None], sent[None]))
+    np.testing.assert_array_equal(run.finish[:n, 0].T, analytic.finish_cycles)
+    for name in skips:
+        joined = [
+            p for p in graph.names if p != name and name in graph.predecessors(p)
+        ]  # the block's conv2, whose population the skip's current joins
+        assert joined
+        for p in joined:
+            waits = run.start[graph.names.index(p), 0] >= run.finish[graph.names.index(name), 0]
+            assert waits.all()
+
+
+def test_random_chips_run_every_needed_job_within_their_buffers() -> None:
+    # random layer DAGs with several consumers, one-timestep buffers, shared links, small
+    # router buffers and early stops: every job up to an image's stop runs after its inputs
+    # arrive, and at fixed T no buffer ever holds more than its capacity
+    rng = np.random.default_rng(7)
+    for case in range(60):
+        layers = int(rng.integers(2, 5))
+        edges = [(a, b) for b in range(1, layers) for a in range(b) if rng.random() < 0.6]
+        edges += [(b - 1, b) for b in range(1, layers) if (b - 1, b) not in edges]
+        edges += [(layers - 1, layers)]  # the last layer feeds the fusion unit
+        routes = [tuple(rng.choice(3, int(rng.integers(0, 3)), replace=False)) for _ in edges]
+        ptr, links = [0], []
+        for r in routes:
+            links.extend(int(k) for k in r)
+            ptr.append(len(links))
+        chip = ChipModel(
+            tuple(f"l{k}" for k in range(layers)), 250.0, np.ones(layers, np.int64), 3,
+            np.zeros(layers, np.int64), int(rng.integers(0, 4)),
+            edge_src=arr([a for a, _ in edges]), edge_dst=arr([b for _, b in edges]),
+            edge_capacity=arr(rng.integers(1, 3, len(edges))),
+            edge_flow_ptr=arr(list(range(len(edges) + 1))), flow_link_ptr=arr(ptr),
+            flow_links=arr(links), flow_flits_per_spike=np.ones(len(edges)),
+            flow_bitmap_flits=np.zeros(len(edges), np.int64), header_flits=1, counter_cycles=0,
+            hop_cycles=1, router_buffer_flits=int(rng.choice([0, 2])),
+            links=tuple(((0, k), (0, k + 1)) for k in range(3)),
+        )  # fmt: skip
+        n, steps = 3, 5
+        w = work(rng.integers(0, 4, (n, steps, layers)), rng.integers(0, 6, (n, steps, layers)))
+        stop = rng.integers(0, steps, n) if case % 2 else None
+        run = simulate(chip, w, stop_step=stop)
+        need = np.arange(steps)[None, :] <= run.image_steps[:, None] - 1
+        assert np.all(run.start[:, need] >= 0), case
+        for e, (a, b) in enumerate(edges):
+            consumer = chip.fusion_node if b == layers else b
+            ran = run.start[consumer] >= 0
+            assert np.all(run.start[consumer][ran] >= run.finish[a][ran]), case
+            if stop is None:  # a timestep is held from the producer's finish to the consumer's
+                held = [
+                    np.sum((run.finish[a] <= c) & (run.finish[consumer] > c))
+                    for c in np.unique(run.finish[a])
+                ]
+                assert max(held) <= chip.edge_capacity[e], case

@@ -1,6 +1,8 @@
 """The cycle-level simulation of a run: energies of the performed jobs against the energy
 model's curves, per-image latency against the analytic model, early stops."""
 
+import math
+
 import numpy as np
 import pytest
 import yaml
@@ -15,6 +17,7 @@ from hwsim.chip_timing import (
 )
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import EnergyModel, load_arch, parse_arch
+from hwsim.hw.energy import paid_edges
 from hwsim.hw.sim import Workload, chip_model, simulate
 from hwsim.hw.timing import run_timing
 from hwsim.methods import Method
@@ -53,17 +56,55 @@ def result(request, tiny_checkpoint, tmp_path_factory):
     return run(cfg)
 
 
+def simulated_flit_hops(run, work) -> float:
+    """Flit-hops of every packet the run's performed jobs sent, by a plain loop over the
+    chip's flows (one packet per flow, job and out edge, whole flits, head flits added)."""
+    chip = run.chip
+    total = 0
+    n, steps = run.start.shape[1:]
+    for e in range(len(chip.edge_src)):
+        v = chip.edge_src[e]
+        for f in range(chip.edge_flow_ptr[e], chip.edge_flow_ptr[e + 1]):
+            hops = chip.flow_link_ptr[f + 1] - chip.flow_link_ptr[f]
+            for i in range(n):
+                for t in range(steps):
+                    s = work.sent_spikes[i, t, v]
+                    if run.start[v, i, t] < 0 or s == 0:
+                        continue
+                    flits = chip.flow_bitmap_flits[f] or math.ceil(
+                        round(s * chip.flow_flits_per_spike[f], 9)
+                    )
+                    total += (flits + chip.header_flits) * hops if flits else 0
+    return float(total)
+
+
 def test_fixed_t_energy_per_inference_is_the_curves_energy_at_its_steps(result) -> None:
+    # the PE components and the fusion unit as the accuracy-energy curves charge them; the
+    # NoC as the simulated packets' flit-hops (whole flits per packet, the curves' spread
+    # spikes evenly over fractional flits)
     ev, cycles = result.evaluation, result.cycles
     assert cycles is not None
     rows = {m.method: m for m in cycles.methods if m.point is OperatingPoint.FIXED}
     assert set(rows) == set(ev.curves)
-    if "noc" in result.arch.name or result.arch.energy_pj.noc_flit_hop > 0:
+    hop_pj = result.arch.energy_pj.noc_flit_hop
+    event = result.arch.energy_model is EnergyModel.EVENT
+    if hop_pj > 0:
         assert ev.energy.per_component_pj()["noc"] > 0  # the NoC's energy is part of the check
+    mapping = cycles.mapping
+    work = chip_workload(mapping, chip_counts(mapping, result.test.sim.activity))
     for method, row in rows.items():
         steps = ev.summary[method].target.timestep or STEPS
         assert row.steps_mean == steps
         want = ev.curves[method].energy_pj[steps - 1]
+        if event and hop_pj > 0:
+            layers = {g.name for g in mapping.graph.layers if g.name in row.run.chip.layer_names}
+            edges = paid_edges(ev.energy.edge_flit_hops, layers)
+            curve_noc = sum(ev.energy.edge_flit_hops[e][:steps].sum() for e in edges) * hop_pj
+            cols = [mapping.graph.names.index(n) for n in row.run.chip.layer_names]
+            sim = simulated_flit_hops(row.run, work.columns(cols))
+            assert sim == row.run.link_flits.sum()
+            want = want - curve_noc + sim * hop_pj / row.run.start.shape[1]
+            assert sim * hop_pj / row.run.start.shape[1] >= curve_noc - 1e-6  # whole flits
         assert row.energy_pj == pytest.approx(want, rel=1e-9), method
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.graph import Layer
+from hwsim.graph import FUSION_UNIT, Layer, LayerGraph
 from hwsim.hw.mapping import Mapping
 
 FUSION_EVENTS: tuple[str, ...] = ("counter_increment", "lut_read", "multiply", "compare")
@@ -69,6 +69,21 @@ def sent_spikes(layers: Sequence[Layer]) -> list[int]:
     """Spikes each layer sends per timestep and image when every neuron fires: its
     population's neurons, 0 for a layer that sends none (a residual skip conv)."""
     return [g.neurons if g.sends_spikes else 0 for g in layers]
+
+
+def spikes_sent(graph: LayerGraph, fired: np.ndarray) -> np.ndarray:
+    """Spikes each layer sends at t from those it fired, `fired` (..., T, L) over graph's
+    layers: a layer feeding layers sends at t what it fired at t - 1 (the one-step delay per
+    layer); a head's output sends to the fusion unit what it fired at t (the unit decides
+    step t from the counts through t); a residual skip conv sends none."""
+    fired = np.asarray(fired)
+    sent = np.zeros_like(fired)
+    sent[..., 1:, :] = fired[..., :-1, :]
+    to_fusion = {src for src, dst in graph.spike_edges() if dst == FUSION_UNIT}
+    now = [g.name in to_fusion for g in graph.layers]
+    sent[..., now] = fired[..., now]
+    sent[..., [not g.sends_spikes for g in graph.layers]] = 0
+    return sent
 
 
 def full_activity(mapping: Mapping, timesteps: int, images: int = 1) -> LayerActivity:

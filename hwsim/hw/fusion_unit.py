@@ -492,7 +492,7 @@ class FusionUnit:
 
 
 def decision_events(
-    config: FusionUnitConfig, classes: int, terminate: bool = True
+    config: FusionUnitConfig, classes: int, terminate: bool = True, heads: int = 0
 ) -> dict[str, int]:
     """Events of one decision, by `FUSION_EVENTS` name (counter increments are per spike,
     0 here). C = classes, F = score_frac_bits; a division is F + 1 trial subtractions,
@@ -504,7 +504,22 @@ def decision_events(
     with the posterior rule + 1 multiply (Theta den) + 1 compare.
     divider: + C divisions + C - 1 compares (argmax); margin: + C - 1 (runner-up) + 2;
     posterior: + 1 compare.
+
+    `heads` > 0: no fusion, the unit only reads `heads` heads' counters (DL, SL: 1; Early-Exit:
+    2, plus the IC's runner-up and its threshold compare): C - 1 compares per head (argmax), no
+    LUT read, and the stop test on the answer: posterior, 1 multiply (Theta t) + 1 compare;
+    margin, C - 2 compares (runner-up) + 2.
     """
+    if heads:
+        c = classes
+        compare = heads * (c - 1) + (c - 1 if heads > 1 else 0)  # Early-Exit: IC runner-up
+        multiply = 0
+        if terminate and TerminationRule(config.termination) is TerminationRule.MARGIN:
+            compare += (c - 2) + 2
+        elif terminate:
+            multiply += 1
+            compare += 1
+        return {"counter_increment": 0, "lut_read": 0, "multiply": multiply, "compare": compare}
     cfg = config
     c = classes
     division = cfg.score_frac_bits + 1
@@ -536,17 +551,18 @@ def fusion_events(
     images: int,
     deciding: np.ndarray | None = None,
     terminate: bool = True,
+    heads: int = 0,
 ) -> FusionActivity:
     """The unit's events per step for `hwsim.hw.energy.run_energy`: one counter increment per
     IC or FC spike (each (T,), summed over images) and `decision_events` per deciding image
     (`deciding[t]`, default all `images`; with early termination, the images not yet stopped:
-    `running_images`); `terminate`: with the stop test."""
+    `running_images`); `terminate`: with the stop test; `heads`: see `decision_events`."""
     ic = np.asarray(ic_spikes, np.float64)
     fc = np.asarray(fc_spikes, np.float64)
     if ic.shape != fc.shape or ic.ndim != 1:
         raise ValueError("ic_spikes and fc_spikes must be (T,) arrays of the same length")
     n = np.full(ic.shape, float(images)) if deciding is None else np.asarray(deciding, float)
-    per = decision_events(config, classes, terminate)
+    per = decision_events(config, classes, terminate, heads)
     events = np.stack(
         [ic + fc if name == "counter_increment" else per[name] * n for name in FUSION_EVENTS],
         axis=1,

@@ -19,7 +19,7 @@ IDLE = 3  # no job left, or not waiting for anything yet
 FINISH, WAKE = 0, 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _push(times, keys, size, time, key):
     """Push (time, key) onto the binary min-heap in times[:size], keys[:size]; returns the
     arrays (grown if full)."""
@@ -42,7 +42,7 @@ def _push(times, keys, size, time, key):
     return times, keys
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _pop(times, keys, size):
     """Remove the heap's minimum (already read from times[0], keys[0]); size is before."""
     last_t = times[size - 1]
@@ -81,7 +81,9 @@ def _reserve(now, flits, first, last, flow_links, link_free, link_busy, hop, buf
     """Send a packet of `flits` flits at `now` along links flow_links[first:last]: its head
     enters each link when it has crossed the previous hop and the link is free; each link is
     held for the flits' serialisation, longer when a router buffer of `buffer` flits (0:
-    unbounded) behind a blocked head fills. Returns the cycle its last flit arrives."""
+    unbounded) behind it fills: link k stays held until the packet's tail fits in the buffer
+    before link k + 1, i.e. until link k + 1's release minus `buffer` (the flits queued there
+    before it having passed). Returns the cycle its last flit arrives."""
     hops = last - first
     t = now
     for k in range(hops):
@@ -96,7 +98,7 @@ def _reserve(now, flits, first, last, flow_links, link_free, link_busy, hop, buf
     link_busy[flow_links[last - 1]] += flits
     for k in range(hops - 2, -1, -1):
         own = enter[k] + flits
-        if buffer > 0 and flits > buffer and release - buffer > own:
+        if buffer > 0 and release - buffer > own:
             own = release - buffer
         release = own
         link_free[flow_links[first + k]] = own
@@ -124,6 +126,7 @@ def run_events(
     flow_per_spike,
     flow_bitmap,
     header,
+    counter_cycles,
     hop,
     buffer,
     n_links,
@@ -226,14 +229,13 @@ def run_events(
                     nxt_t[v] = t + 1
                     continue
                 why = IDLE
-                for k in range(in_ptr[v], in_ptr[v + 1]):
+                for k in range(in_ptr[v], in_ptr[v + 1]):  # a missing input outranks the NoC
                     e = in_edges[k]
                     if not done[g, edge_src[e]]:
                         why = INPUT
                         break
                     if arrival[g, e] > now:
                         why = NOC
-                        break
                 if why == IDLE:
                     for k in range(out_ptr[v], out_ptr[v + 1]):
                         e = out_edges[k]
@@ -250,7 +252,7 @@ def run_events(
                 if reason[v] != IDLE:
                     stall[v, reason[v]] += now - since[v]
                 if v == fusion:
-                    duration = decision_cycles
+                    duration = decision_cycles + ops[i, t, v] * counter_cycles
                 else:
                     n_ops = ops[i, t, v]
                     duration = (n_ops + pes[v] - 1) // pes[v] * pe_cycles + neuron_cycles[v]

@@ -6,13 +6,17 @@ Nodes. A layer node performs one job per image and timestep: its PE operations, 
 PEs) in sequence on each of its PEs, Architecture.pe_operation_cycles each (crossbar read, the
 adc.columns_per_adc conversion rounds, shift-add and accumulate within them), then its neuron
 updates, ceil(neurons / (pe.neuron_units_per_pe x PEs)) x timing.neuron_cycles. The fusion unit
-node takes `decision_cycles` per image and timestep.
+node takes `decision_cycles` per image and timestep plus its counters' cycles,
+fusion_unit.counter_cycles_per_spike x the larger of the IC's and the FC's spikes (the two
+banks count in parallel).
 
 Edges. Each spike edge (`LayerGraph.spike_edges`) between active nodes has an input buffer at
 its consumer holding `capacity` timesteps of the producer's spikes
 (buffers.input_buffer_timesteps, or as many C_in H_in W_in-bit input bitmaps as
 tile_buffer_bits x the consumer's tiles hold, at least one; the fusion unit's counters:
-`FUSION_COUNTER_TIMESTEPS`, or buffers.input_buffer_timesteps when set).
+`FUSION_COUNTER_TIMESTEPS`). A residual block's skip conv joins its conv2 by an edge without
+packets (its partial sums stay in the block), so conv2 waits for it as the analytic model's
+`LayerGraph.predecessors` say.
 
 Flows. An edge's spikes travel from each producer channel's home tile to each consumer tile
 (`hwsim.hw.noc.channel_flows`), XY routed; `noc.packet` says how many flits a flow's packet of
@@ -63,6 +67,7 @@ class ChipModel:
     flow_flits_per_spike: np.ndarray  # float64
     flow_bitmap_flits: np.ndarray  # int64
     header_flits: int
+    counter_cycles: int  # the fusion unit's counting cycles per head spike (max of IC and FC)
     hop_cycles: int  # router + link latency of one hop
     router_buffer_flits: int  # 0: unbounded
     links: tuple[tuple[Coord, Coord], ...]
@@ -116,15 +121,22 @@ def chip_model(
     src, dst, cap, edge_ptr = [], [], [], [0]
     link_ptr, link_ids, per_spike, bitmap = [0], [], [], []
     noc = arch.noc
-    for producer, consumer in mapping.graph.spike_edges():
+    graph = mapping.graph
+    joins = [  # a residual skip conv's partial sums join its block's conv2 inside the block
+        (p, n) for n in names for p in graph.predecessors(n) if (p, n) not in graph.spike_edges()
+    ]
+    for producer, consumer in graph.spike_edges() + joins:
         if producer not in index or (consumer != FUSION_UNIT and consumer not in index):
             continue
         src.append(index[producer])
         dst.append(fusion if consumer == FUSION_UNIT else index[consumer])
         if consumer == FUSION_UNIT:
-            cap.append(arch.buffers.input_buffer_timesteps or FUSION_COUNTER_TIMESTEPS)
+            cap.append(FUSION_COUNTER_TIMESTEPS)
         else:
             cap.append(input_buffer_timesteps(mapping, consumer))
+        if (producer, consumer) in joins:  # no packet: the sums stay in the block
+            edge_ptr.append(len(per_spike))
+            continue
         layer = mapping.layer(producer)
         positions = layer.layer.out_hw[0] * layer.layer.out_hw[1]
         flits = address_flits(mapping, producer)
@@ -161,6 +173,7 @@ def chip_model(
         flow_flits_per_spike=arr(per_spike if address else [0.0] * len(per_spike), np.float64),
         flow_bitmap_flits=arr([0] * len(bitmap) if address else bitmap, np.int64),
         header_flits=noc.header_flits,
+        counter_cycles=0 if arch.fusion_unit is None else arch.fusion_unit.counter_cycles_per_spike,
         hop_cycles=noc.router_latency_cycles + noc.link_latency_cycles,
         router_buffer_flits=noc.router_buffer_flits or 0,
         links=tuple(sorted(link_index, key=link_index.__getitem__)),

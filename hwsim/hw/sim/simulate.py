@@ -4,7 +4,8 @@
 performs one job per image and timestep, images in order and, within an image, timesteps in
 order: job (i, t) of a layer lasts ceil(ops[i, t, l] / PEs) x pe_operation_cycles +
 neuron_cycles (ops from the image's own trace activity); the fusion unit's lasts
-decision_cycles. A node is one server: its jobs never overlap.
+decision_cycles + counter_cycles x counted_spikes[i, t]. A node is one server: its jobs never
+overlap.
 
 **When a job starts.** Node v starts job (i, t) at the first cycle when (1) v has finished its
 previous job; (2) every producer p of v (its spike edges) has finished (i, t) and p's packets
@@ -13,15 +14,18 @@ fewer than `capacity` of v's timesteps are held there, a timestep being held fro
 producer's finish until the consumer finishes (or skips) that job. The first layer's input is
 ready at cycle 0. While waiting, the cycles are counted by cause (`STALL_CAUSES`): `input` (a
 producer has not finished), `noc` (a producer's packets are in flight), `buffer` (a consumer's
-buffer is full: back-pressure). A node with no job left is idle.
+buffer is full: back-pressure); a producer not yet done outranks packets in flight. A node with
+no job left is idle.
 
 **Packets.** When p finishes (i, t) it sends, per flow of each out edge, one packet (flits from
 its spikes at (i, t), `hwsim.hw.sim.chip`) along the XY route. Packets are routed in the order
 they are sent (cycle, then event order): the head enters link k when it has crossed hop k - 1
 (router + link latency) and link k is free; the link is then held for the packet's flits (one
-flit per cycle), and, with router buffers of B flits, a packet longer than B blocked downstream
-holds link k until its tail fits behind the head (wormhole with credit-based flow control, at
-packet level). An uncongested packet of F flits over h hops arrives h (router + link) + F - 1
+flit per cycle), and, with router buffers of B flits, until its tail fits in the buffer before
+link k + 1: link k + 1's release minus B (the flits queued there ahead of it, this packet's
+and earlier packets', having moved on). This is wormhole switching with back-pressure from
+finite router buffers, modelled per packet (credits are not exchanged flit by flit). An
+uncongested packet of F flits over h hops arrives h (router + link) + F - 1
 cycles after it is sent; flows sharing a link serialise there, across timesteps and images.
 
 **Images.** Image i runs `image_steps[i]` timesteps. With early termination the fusion unit
@@ -30,8 +34,10 @@ timesteps it has not started (work already started is done and counted), and goe
 i + 1. An image's latency runs from its first job's start to the fusion unit's finish of its
 last needed timestep.
 
-With unbounded buffers and no two packets on one link at once, job finish times equal the
-analytic model's max-plus recurrence (`hwsim.hw.timing`) image by image: that is its check.
+For one image, with unbounded buffers, no neuron or decision cycles, and one packet per
+producer and timestep that never meets another on a link, job finish times equal the analytic
+model's max-plus recurrence (`hwsim.hw.timing`): that is its check (tested). Images queue
+behind each other in the stream, so a stream's later images wait for the bottleneck.
 """
 
 from __future__ import annotations
@@ -50,10 +56,13 @@ STALL_CAUSES: tuple[str, ...] = ("input", "noc", "buffer")
 @dataclass(frozen=True, eq=False)
 class Workload:
     """Per image, timestep and chip layer (`ChipModel.layer_names` order): `pe_ops` (N, T, L)
-    PE operations of the layer's job, `sent_spikes` (N, T, L) spikes the job sends. int32."""
+    PE operations of the layer's job, `sent_spikes` (N, T, L) spikes the job sends; int32.
+    `counted_spikes` (N, T): spikes the fusion unit's busier counter bank counts for the
+    decision of (image, timestep) (None: none)."""
 
     pe_ops: np.ndarray
     sent_spikes: np.ndarray
+    counted_spikes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.pe_ops.ndim != 3 or self.pe_ops.shape != self.sent_spikes.shape:
@@ -61,6 +70,15 @@ class Workload:
                 f"Workload: pe_ops and sent_spikes must be (N, T, L) alike, got"
                 f" {self.pe_ops.shape} and {self.sent_spikes.shape}"
             )
+        if self.counted_spikes is not None and self.counted_spikes.shape != self.pe_ops.shape[:2]:
+            raise ValueError(
+                f"Workload: counted_spikes must be (N, T) = {self.pe_ops.shape[:2]}, got"
+                f" {self.counted_spikes.shape}"
+            )
+
+    def columns(self, cols: list[int]) -> Workload:
+        """The workload of the chip layers `cols` (a method's), the fusion unit's counts kept."""
+        return Workload(self.pe_ops[:, :, cols], self.sent_spikes[:, :, cols], self.counted_spikes)
 
     @property
     def images(self) -> int:
@@ -151,12 +169,18 @@ def simulate(
     stop = run_steps - 1 if stop_step is None else np.asarray(stop_step, np.int64).copy()
     if stop.shape != (n,) or np.any(stop < 0) or np.any(stop >= run_steps):
         raise ValueError("stop_step must be (N,) timestep indices within each image's steps")
+    ops = np.zeros((n, steps, layers + 1), np.int64)  # the fusion unit's counts last
+    ops[:, :, :layers] = work.pe_ops
+    if work.counted_spikes is not None:
+        ops[:, :, layers] = work.counted_spikes
+    spikes = np.zeros((n, steps, layers + 1), np.int64)
+    spikes[:, :, :layers] = work.sent_spikes
     start, finish, busy, stall, link_flits, peak = run_events(
         steps,
         run_steps,
         stop,
-        np.ascontiguousarray(work.pe_ops, np.int64),
-        np.ascontiguousarray(work.sent_spikes, np.int64),
+        ops,
+        spikes,
         chip.pes,
         chip.pe_operation_cycles,
         chip.neuron_cycles,
@@ -170,6 +194,7 @@ def simulate(
         chip.flow_flits_per_spike,
         chip.flow_bitmap_flits,
         chip.header_flits,
+        chip.counter_cycles,
         chip.hop_cycles,
         chip.router_buffer_flits,
         len(chip.links),
