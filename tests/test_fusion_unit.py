@@ -30,6 +30,7 @@ from hwsim.hw.fusion_unit import (
     _wide_product,
     apply_stop_rule,
     check_against_float,
+    decision_events,
     early_exit_decisions,
     early_termination,
     fusion_events,
@@ -518,3 +519,15 @@ def test_new_fusion_unit_keys_load_with_defaults_and_are_checked(tmp_path):
         path.write_text(yaml.safe_dump(bad))
         with pytest.raises(ArchConfigError, match=f"fusion_unit.{key}.*{expected}"):
             load_arch(path)
+
+
+def test_events_of_a_unit_reading_heads_without_fusion():
+    # DL or SL: argmax over C classes (C - 1 compares), no LUT; the posterior stop test
+    # compares top count x 2^F with Theta t (1 multiply, 1 compare)
+    c = 10
+    one = decision_events(CONFIG, c, terminate=True, heads=1)
+    assert one == {"counter_increment": 0, "lut_read": 0, "multiply": 1, "compare": c}
+    # Early-Exit: both heads' argmax and the IC's runner-up, then the same stop test
+    two = decision_events(CONFIG, c, terminate=True, heads=2)
+    assert two["compare"] == 3 * (c - 1) + 1 and two["lut_read"] == 0
+    assert decision_events(CONFIG, c, terminate=False, heads=1)["multiply"] == 0
