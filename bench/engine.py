@@ -47,7 +47,7 @@ from hwsim.graph import LayerKind  # noqa: E402
 from hwsim.nets import Checkpoint, HeadedNet, load_checkpoint  # noqa: E402
 from hwsim.netspec import NetSpec  # noqa: E402
 
-PEERS = ("spikingjelly", "snntorch")
+PEERS = ("spikingjelly", "spikingjelly-1step", "snntorch")
 
 
 # ------------------------------------------------------------------------------- networks
@@ -158,6 +158,50 @@ def run_spikingjelly(snn: SpikingNetwork, x: np.ndarray, steps: int, batch: int)
     return {"layer_spikes": counts, "head_spikes": heads}
 
 
+def run_spikingjelly_single(snn: SpikingNetwork, x: np.ndarray, steps: int, batch: int) -> dict:
+    """Single-step spikingjelly IFNodes, one timestep at a time over every population (no
+    (T, B, ...) tensors: faster than multi-step on these networks, so the best peer)."""
+    from spikingjelly.activation_based import neuron
+
+    graph = snn.graph
+    pops = graph.populations()
+    counts = np.zeros((steps, len(pops)), np.int64)
+    heads = {h: np.zeros((len(x), steps, graph.classes), np.uint8) for h in graph.heads}
+    out_pop = {graph.head_output(h).population: h for h in graph.heads}
+    th = snn.params.threshold
+    with torch.no_grad():
+        for b0 in range(0, len(x), batch):
+            xb = torch.from_numpy(x[b0 : b0 + batch])
+            nodes = [neuron.IFNode(v_threshold=th, v_reset=None, step_mode="s") for _ in pops]
+            const = {
+                layer.name: snn.layer_forward(layer, xb)
+                for layer in graph.layers
+                if not layer.inputs
+            }
+            fired: dict[str, torch.Tensor] = {}
+            for t in range(steps):
+                emitted = dict(fired)
+                for j, p in enumerate(pops):
+                    cur = None
+                    for name in p.layers:
+                        layer = graph.layer(name)
+                        if not layer.inputs:
+                            y = const[name]
+                        else:
+                            src = graph.layer(layer.inputs[0]).population
+                            s = emitted.get(src)
+                            if s is None:
+                                s = torch.zeros_like(fired[src])
+                            y = snn.layer_forward(layer, s)
+                        cur = y if cur is None else cur + y
+                    spk = nodes[j](cur)
+                    fired[p.name] = spk
+                    counts[t, j] += int(spk.sum())
+                    if p.name in out_pop and p.name in emitted:
+                        heads[out_pop[p.name]][b0 : b0 + len(xb), t] = emitted[p.name].numpy() != 0
+    return {"layer_spikes": counts, "head_spikes": heads}
+
+
 def run_snntorch(snn: SpikingNetwork, x: np.ndarray, steps: int, batch: int) -> dict:
     """snntorch Leaky neurons (beta = 1, subtract reset), one timestep at a time."""
     import snntorch
@@ -215,6 +259,35 @@ def run_hwsim(backend: str, threads: int) -> Callable[[SpikingNetwork, np.ndarra
 # ------------------------------------------------------------------------------ measuring
 
 
+def machine() -> dict:
+    """The CPU model, CPUs and AVX-512 support (from /proc/cpuinfo, Linux)."""
+    info = {"cpus": os.cpu_count(), "model": "unknown", "avx512f": False}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return info
+    for line in text.splitlines():
+        if line.startswith("model name"):
+            info["model"] = line.split(":", 1)[1].strip()
+        if line.startswith("flags"):
+            info["avx512f"] = "avx512f" in line.split()
+    return info
+
+
+def dense_rate(threads: int) -> float:
+    """GMAC/s of a large dense float32 conv on this machine (torch/oneDNN, 3x3, 256 -> 256
+    channels, 16x16, batch 16): the rate the peers' dense convs can reach at most."""
+    torch.set_num_threads(threads)
+    x, w = torch.randn(16, 256, 16, 16), torch.randn(256, 256, 3, 3)
+    with torch.no_grad():
+        torch.nn.functional.conv2d(x, w, padding=1)
+        t0 = time.perf_counter()
+        for _ in range(5):
+            torch.nn.functional.conv2d(x, w, padding=1)
+        dt = time.perf_counter() - t0
+    return 5 * 16 * 256 * 256 * 9 * 16 * 16 / dt / 1e9
+
+
 def wait_quiet(limit: float, wait_s: float) -> float:
     """Wait (at most wait_s) until the 1-minute load average is below `limit`; returns it."""
     t0 = time.time()
@@ -244,13 +317,12 @@ def bench_network(name: str, snn, x, steps: int, args, peer_batch: int) -> dict:
         "hwsim-numba": None,
         "hwsim-torch": None,
         "spikingjelly": run_spikingjelly,
+        "spikingjelly-1step": run_spikingjelly_single,
         "snntorch": run_snntorch,
     }
     for peer in PEERS:
         try:
-            __import__(
-                {"spikingjelly": "spikingjelly.activation_based", "snntorch": "snntorch"}[peer]
-            )
+            __import__("snntorch" if peer == "snntorch" else "spikingjelly.activation_based")
         except ImportError:
             print(f"{peer}: not installed, skipped", flush=True)
             engines.pop(peer)
@@ -271,7 +343,7 @@ def bench_network(name: str, snn, x, steps: int, args, peer_batch: int) -> dict:
             for e, fn in fns.items():
                 wait_quiet(args.quiet, args.wait)
                 load0 = os.getloadavg()[0]
-                batch = peer_batch if e in PEERS else 250
+                batch = peer_batch if e == "spikingjelly" else 250  # multi-step: (T, B, ...)
                 t0 = time.perf_counter()
                 results[e] = fn(snn, x, steps, batch)
                 times[e].append(time.perf_counter() - t0)
@@ -300,6 +372,12 @@ def bench_network(name: str, snn, x, steps: int, args, peer_batch: int) -> dict:
         numba["synaptic_adds_per_image_step"] = adds
         numba["synaptic_limit_us"] = limit_us
         numba["share_of_synaptic_limit"] = limit_us / numba["us_per_image_step"]
+        numba["synaptic_gadds_per_s"] = adds / numba["us_per_image_step"] / 1e3
+        numba["dense_gmacs_of_machine"] = dense_rate(threads)
+        if best:  # what 10x the best peer asks for, against the synaptic-work limit
+            numba["us_for_10x"] = best / 10
+            numba["gadds_per_s_for_10x"] = adds / (best / 10) / 1e3
+            numba["10x_within_synaptic_limit"] = limit_us <= best / 10
         out[f"threads={threads}"] = rows
         for e, row in rows.items():
             ratio = row["ratio_to_best_peer"]
@@ -312,6 +390,13 @@ def bench_network(name: str, snn, x, steps: int, args, peer_batch: int) -> dict:
                 f" load {row['load_1min']}",
                 flush=True,
             )
+        print(
+            f"{name:9s} {threads}T synaptic adds {adds / 1e6:.3f} M/img-step, limit"
+            f" {limit_us:.1f} us, numba at {numba['share_of_synaptic_limit']:.1%} of it,"
+            f" {numba['synaptic_gadds_per_s']:.1f} G adds/s; machine dense"
+            f" {numba['dense_gmacs_of_machine']:.1f} GMAC/s",
+            flush=True,
+        )
     return out
 
 
@@ -355,7 +440,7 @@ def main() -> None:
     args = ap.parse_args()
     summary: dict = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "cpus": os.cpu_count(),
+        "machine": machine(),
         "load_at_start": os.getloadavg(),
         "args": vars(args),
     }

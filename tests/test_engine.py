@@ -437,13 +437,17 @@ def test_batches_and_time_chunks_do_not_change_the_result(nets, coding):
 
 
 def test_peak_memory_is_reported_and_bounded_by_the_batch(nets):
+    """One thread (each further thread holds its own scratch: 8 images on 2 threads run as two
+    groups of 4)."""
     snn, x = nets["vgg11-random"], dyadic_images(8)
-    small = simulate(snn, x, 30, batch_size=2, time_chunk=8)
-    large = simulate(snn, x, 30, batch_size=8, time_chunk=8)
-    longer = simulate(snn, x, 90, batch_size=2, time_chunk=8)
+    small = simulate(snn, x, 30, batch_size=2, time_chunk=8, threads=1)
+    large = simulate(snn, x, 30, batch_size=8, time_chunk=8, threads=1)
+    longer = simulate(snn, x, 90, batch_size=2, time_chunk=8, threads=1)
     assert 0 < small.peak_state_bytes < large.peak_state_bytes
     assert longer.peak_state_bytes == small.peak_state_bytes  # T does not grow the state
-    assert state_bytes(snn, batch_size=8, time_chunk=8) == large.peak_state_bytes
+    assert state_bytes(snn, batch_size=8, time_chunk=8, threads=1) == large.peak_state_bytes
+    two = simulate(snn, x, 30, batch_size=8, time_chunk=8, threads=2).peak_state_bytes
+    assert state_bytes(snn, batch_size=8, time_chunk=8, threads=2) == two > large.peak_state_bytes
     neurons = int(large.layer_neurons.sum())
     assert 8 * neurons * 6 <= large.peak_state_bytes <= 2 * 8 * neurons * 6
 
@@ -772,3 +776,38 @@ def test_partial_sum_tables_sum_the_rows_of_the_set_bits():
                 chans = [g * 4 + i for i in range(4) if m >> i & 1 and g * 4 + i < 11]
                 want = w.reshape(9, 11, 5)[k, chans].sum(0) if chans else np.zeros(5)
                 np.testing.assert_array_equal(tab[k, g, m], want)
+
+
+@pytest.mark.parametrize("coding", [DirectCoding(), PoissonCoding(7), WeightedSpikeCoding(3, 1)])
+def test_wide_push_scatter_sums_32_16_and_8_outputs_at_a_time(coding):
+    """The push scatter's per-position register sums (GROUPED: C_in >= 32, a power of two) over
+    runs of 40, 80 and 120 outputs (3x3 kernel, 1-3 columns of 40 channels): blocks of 32, 16
+    and 8 floats, on a dyadic net against the oracle, on 1 and on 2 threads (3 images: groups
+    of 2 and 1 images)."""
+    rng = np.random.default_rng(5)
+
+    def conv3(name, c_in, c_out, inputs):
+        return Layer(name, LayerKind.CONV, Role.BACKBONE, (c_in, 4, 4), (c_out, 4, 4), (3, 3),
+                     1, 1, inputs, name, block=0)  # fmt: skip
+
+    def wb(c_in, c_out, k, scale):
+        w = np.round(rng.normal(scale=scale, size=(c_out, c_in, k, k)) * 256) / 256
+        b = np.round(rng.uniform(0, 0.1, size=c_out) * 256) / 256
+        return w.astype(np.float32), b.astype(np.float32)
+
+    layers = [conv3("conv0", 1, 32, ()), conv3("conv1", 32, 40, ("conv0",))]
+    layers += fc_head("conv1", 40, 4, 10)
+    weights = {"conv0": wb(1, 32, 3, 0.6), "conv1": wb(32, 40, 3, 0.12)}
+    w, b = wb(40, 10, 1, 0.5)
+    weights["fc.linear"] = (w[:, :, 0, 0], b)
+    snn = hand_network(layers, (1, 4, 4), weights)
+    if coding.phased:
+        snn = dyadic(snn, bias_unit=(1 - 2.0**-3) * 2.0**-8)
+    be = NumbaBackend(build_plan(snn), coding)
+    assert be.conn_tab[1, K.MODE] == K.PUSH and be.conn_tab[1, K.GROUPED] == 1
+    x = np.ascontiguousarray(dyadic_images(3)[:, :, 6:10, 6:10])
+    ref = oracle(snn, x, 30, coding)
+    assert ref["layer_spikes"][:, 1].sum() > 100
+    for threads in (1, 2):
+        got = simulate(snn, x, 30, coding=coding, threads=threads, time_chunk=11)
+        assert_same(got, ref)

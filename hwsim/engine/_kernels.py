@@ -12,7 +12,8 @@ connection by backends.NumbaBackend.mode):
 - PUSH (`_scatter`): the nonzero inputs are listed (64 bytes at a time: a vector compare gives
   a bit mask, trailing-zero counts give the indices), and every listed spike adds, for each
   kernel row that reads it, one contiguous run of weights (polyphase layout) into one
-  contiguous run of output currents, 8 floats at a time by an explicit vector intrinsic;
+  contiguous run of output currents, 8 floats at a time by an explicit vector intrinsic
+  (wide inputs: a position's spikes summed in registers, up to 32 outputs at a time);
 - TABLE (`_table_conv`): groups of 8 input channels become byte masks, and each output
   position sums, in registers, the precomputed table rows (sums of the weight rows of the set
   bits) its window's masks select;
@@ -253,50 +254,72 @@ def _axpy8(typingctx, dst, di, src, si, k):
     return sig, codegen
 
 
-@intrinsic
-def _sum_into8(typingctx, cur, d, wflat, widx, kval, q0, q1, woff):
-    """cur[d:d+8] += sum over q in [q0, q1) of wflat[widx[q] + woff : +8] * kval[q], in q order,
-    keeping the partial sums in a register (one load and one store of cur)."""
-    sig = types.void(cur, types.intp, wflat, widx, kval, types.intp, types.intp, types.intp)
+def _make_sum_into(nv: int):
+    """An intrinsic cur[d : d + nv*LANES] += sum over q in [q0, q1) of wflat[widx[q] + woff :
+    +nv*LANES] * kval[q], in q order, the nv partial sums in registers (one load and one
+    store of cur; a multiply then an add per vector, as the unfused scatter)."""
 
-    def codegen(context, builder, signature, args):
-        c_arr = context.make_array(signature.args[0])(context, builder, args[0])
-        w_arr = context.make_array(signature.args[2])(context, builder, args[2])
-        i_arr = context.make_array(signature.args[3])(context, builder, args[3])
-        k_arr = context.make_array(signature.args[4])(context, builder, args[4])
-        d, q0, q1, woff = args[1], args[5], args[6], args[7]
-        f32 = ir.FloatType()
-        vty = ir.VectorType(f32, 8)
-        dp = builder.bitcast(builder.gep(c_arr.data, [d]), vty.as_pointer())
-        acc0 = builder.load(dp, align=4)
-        pre = builder.block
-        head = builder.append_basic_block("sum8.head")
-        body = builder.append_basic_block("sum8.body")
-        done = builder.append_basic_block("sum8.done")
-        builder.branch(head)
-        builder.position_at_end(head)
-        q = builder.phi(q0.type)
-        acc = builder.phi(vty)
-        q.add_incoming(q0, pre)
-        acc.add_incoming(acc0, pre)
-        builder.cbranch(builder.icmp_signed("<", q, q1), body, done)
-        builder.position_at_end(body)
-        wi = builder.add(builder.load(builder.gep(i_arr.data, [q])), woff)
-        wv = builder.load(builder.bitcast(builder.gep(w_arr.data, [wi]), vty.as_pointer()), align=4)
-        k = builder.load(builder.gep(k_arr.data, [q]))
-        kv = ir.Constant(vty, ir.Undefined)
-        for i in range(8):
-            kv = builder.insert_element(kv, k, ir.Constant(ir.IntType(32), i))
-        acc_n = builder.fadd(acc, builder.fmul(wv, kv))
-        q_n = builder.add(q, ir.Constant(q.type, 1))
-        q.add_incoming(q_n, body)
-        acc.add_incoming(acc_n, body)
-        builder.branch(head)
-        builder.position_at_end(done)
-        builder.store(acc, dp, align=4)
-        return context.get_dummy_value()
+    def sum_into(typingctx, cur, d, wflat, widx, kval, q0, q1, woff):
+        sig = types.void(cur, types.intp, wflat, widx, kval, types.intp, types.intp, types.intp)
 
-    return sig, codegen
+        def codegen(context, builder, signature, args):
+            c_arr = context.make_array(signature.args[0])(context, builder, args[0])
+            w_arr = context.make_array(signature.args[2])(context, builder, args[2])
+            i_arr = context.make_array(signature.args[3])(context, builder, args[3])
+            k_arr = context.make_array(signature.args[4])(context, builder, args[4])
+            d, q0, q1, woff = args[1], args[5], args[6], args[7]
+            vty = ir.VectorType(ir.FloatType(), LANES)
+            ptrs = [
+                builder.bitcast(
+                    builder.gep(c_arr.data, [builder.add(d, ir.Constant(d.type, v * LANES))]),
+                    vty.as_pointer(),
+                )
+                for v in range(nv)
+            ]
+            init = [builder.load(p, align=4) for p in ptrs]
+            pre = builder.block
+            head = builder.append_basic_block("sum.head")
+            body = builder.append_basic_block("sum.body")
+            done = builder.append_basic_block("sum.done")
+            builder.branch(head)
+            builder.position_at_end(head)
+            q = builder.phi(q0.type)
+            q.add_incoming(q0, pre)
+            accs = []
+            for a in init:
+                phi = builder.phi(vty)
+                phi.add_incoming(a, pre)
+                accs.append(phi)
+            builder.cbranch(builder.icmp_signed("<", q, q1), body, done)
+            builder.position_at_end(body)
+            wi = builder.add(builder.load(builder.gep(i_arr.data, [q])), woff)
+            k = builder.load(builder.gep(k_arr.data, [q]))
+            kv = ir.Constant(vty, ir.Undefined)
+            for i in range(LANES):
+                kv = builder.insert_element(kv, k, ir.Constant(ir.IntType(32), i))
+            nxt = []
+            for v, acc in enumerate(accs):
+                wp = builder.gep(w_arr.data, [builder.add(wi, ir.Constant(wi.type, v * LANES))])
+                wv = builder.load(builder.bitcast(wp, vty.as_pointer()), align=4)
+                nxt.append(builder.fadd(acc, builder.fmul(wv, kv)))
+            q.add_incoming(builder.add(q, ir.Constant(q.type, 1)), body)
+            for phi, a in zip(accs, nxt, strict=True):
+                phi.add_incoming(a, body)
+            builder.branch(head)
+            builder.position_at_end(done)
+            for p, acc in zip(ptrs, accs, strict=True):
+                builder.store(acc, p, align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    sum_into.__name__ = f"_sum_into{nv}"
+    return intrinsic(sum_into)
+
+
+_sum_into4 = _make_sum_into(4)
+_sum_into2 = _make_sum_into(2)
+_sum_into1 = _make_sum_into(1)
 
 
 @intrinsic
@@ -452,9 +475,9 @@ def _scatter(cur, spk, so, wflat, ct, itab, scale, ev, widx, kval):
 
     For every nonzero input (position p, channel c): each entry e of p's run list adds
     wflat[wo_e + c * CSTRIDE : + ln_e] * value into cur[dst_e : dst_e + ln_e]. With GROUPED
-    (wide inputs: several spikes per position), the spikes of one position are summed into each
-    8-float block of the outputs in a register: one load and store of cur per block, not per
-    spike (the same additions in the same order)."""
+    (wide inputs: several spikes per position), the spikes of one position are summed into
+    blocks of 32, 16 and 8 outputs in registers (`_sum_into*`): one load and store of cur per
+    block, not per spike (the same additions in the same order)."""
     cin = ct[CIN]
     m = _events(spk, so, ct[H] * ct[W] * cin, ev)
     ptr, dst, wo, ln = ct[E_PTR], ct[E_DST], ct[E_WO], ct[E_LN]
@@ -471,8 +494,15 @@ def _scatter(cur, spk, so, wflat, ct, itab, scale, ev, widx, kval):
                 q1 += 1
             for e in range(itab[ptr + p], itab[ptr + p + 1]):
                 d, wofe, n = itab[dst + e], itab[wo + e], itab[ln + e]
-                for o in range(0, n, 8):
-                    _sum_into8(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                o = 0
+                while n - o >= 4 * LANES:
+                    _sum_into4(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                    o += 4 * LANES
+                if n - o >= 2 * LANES:
+                    _sum_into2(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                    o += 2 * LANES
+                if n - o >= LANES:
+                    _sum_into1(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
             q = q1
         return
     vec = ct[COUT] % 8 == 0

@@ -494,6 +494,11 @@ class NumbaBackend(Backend):
     def start(self, x: np.ndarray, ids: np.ndarray, chunk: int) -> NumbaRunner:
         return NumbaRunner(self, x, ids, chunk)
 
+    def images_per_group(self, nb: int) -> int:
+        """Images a thread runs at once in a batch of `nb`: `group`, or fewer so that every
+        thread gets a group (4 images on 2 threads: 2 groups of 2)."""
+        return max(1, min(self.group, -(-nb // self.threads)))
+
     def batch_bytes(self, nb: int, chunk: int) -> int:
         """Bytes of the arrays a runner of `nb` images and `chunk` steps holds at once: state
         (membranes, two spike buffers, channel counts, analog currents), one chunk's input
@@ -508,8 +513,9 @@ class NumbaBackend(Backend):
         scratch += 12 * max(self.max_rows, self.max_in) + 16 * self.max_rows
         # crossbar accumulators, flags and virtual conv outputs
         scratch += int(self.xsizes @ np.array([4, 1, 8, 1, 4 * self.cur_rows, 1, 8]))
-        threads = min(self.threads, -(-nb // self.group))
-        xcounts = -(-nb // self.group) * chunk * len(self.xbars) * K.XC_COLS * 8
+        groups = -(-nb // self.images_per_group(nb))
+        threads = min(self.threads, groups)
+        xcounts = groups * chunk * len(self.xbars) * K.XC_COLS * 8
         return state + nb * chunk * per_step + xcounts + threads * scratch
 
 
@@ -764,7 +770,8 @@ class NumbaRunner(Runner):
         for x in be.xbars:
             if t1 > len(x.record):
                 raise IndexError(f"timestep {t1 - 1} outside a crossbar record of {len(x.record)}")
-        xcnt = np.zeros((-(-nb // be.group), tc, max(len(be.xbars), 1), K.XC_COLS), np.int64)
+        group = be.images_per_group(nb)
+        xcnt = np.zeros((-(-nb // group), tc, max(len(be.xbars), 1), K.XC_COLS), np.int64)
         be.xhist[:] = 0
         args = (
             t0,
@@ -794,13 +801,13 @@ class NumbaRunner(Runner):
             be.max_in,
             be.max_rows,
             be.max_omap,
-            be.group,
+            group,
             be.cur_rows,
             be.xb,
             xcnt,
             be.xsizes,
         )
-        ranges = [(b, min(b + be.group, nb)) for b in range(0, nb, be.group)]
+        ranges = [(b, min(b + group, nb)) for b in range(0, nb, group)]
         if be.threads == 1 or len(ranges) == 1:
             K.run_chunk(0, nb, *args)
         else:
