@@ -85,6 +85,8 @@ def _reserve(now, flits, first, last, flow_links, link_free, link_busy, hop, buf
     before link k + 1, i.e. until link k + 1's release minus `buffer` (the flits queued there
     before it having passed). Returns the cycle its last flit arrives."""
     hops = last - first
+    if hops == 0:  # source and destination share a router: nothing crosses a link
+        return now
     t = now
     for k in range(hops):
         link = flow_links[first + k]

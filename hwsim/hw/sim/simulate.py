@@ -199,8 +199,9 @@ def simulate(
         chip.router_buffer_flits,
         len(chip.links),
     )
-    start = np.ascontiguousarray(start.T).reshape(chip.nodes, n, steps)
-    finish = np.ascontiguousarray(finish.T).reshape(chip.nodes, n, steps)
+    # job-major (image, timestep, node) arrays seen as (node, image, timestep), no copy
+    start = start.reshape(n, steps, chip.nodes).transpose(2, 0, 1)
+    finish = finish.reshape(n, steps, chip.nodes).transpose(2, 0, 1)
     rows = np.arange(n)
     image_start = start[0, :, 0] if chip.layer_names else np.zeros(n, np.int64)
     image_end = finish[chip.fusion_node, rows, stop]
