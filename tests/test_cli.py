@@ -50,9 +50,7 @@ def test_run_timing_cycle_writes_the_chip_reports_and_analytic_does_not(
     assert not (tmp_path / "a" / "cycle_methods.csv").exists()
 
 
-def test_cycle_timing_refuses_a_trace_without_per_image_activity(
-    tiny_checkpoint, tmp_path, capsys
-):
+def test_cycle_timing_refuses_a_trace_without_per_image_activity(tiny_checkpoint, tmp_path, capsys):
     _, path = tiny_checkpoint
     given = tmp_path / "given"
     code, text = run_cli(
