@@ -1,14 +1,25 @@
 """Shared fixtures: a tiny trained checkpoint on the synthetic dataset."""
 
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from hwsim.nets import save_checkpoint
 from hwsim.train import TrainConfig, train
 
 torch.set_num_threads(1)
+# property tests keep no example database and their caches outside the checkout
+settings.register_profile("hwsim", database=None)
+settings.load_profile("hwsim")
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="hwsim-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
