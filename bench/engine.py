@@ -188,24 +188,40 @@ def run_spikingjelly_single(snn: SpikingNetwork, x: np.ndarray, steps: int, batc
             for t in range(steps):
                 emitted = dict(fired)
                 for j, p in enumerate(pops):
-                    cur = None
-                    for name in p.layers:
-                        layer = graph.layer(name)
-                        if not layer.inputs:
-                            y = const[name]
-                        else:
-                            src = graph.layer(layer.inputs[0]).population
-                            s = emitted.get(src)
-                            if s is None:
-                                s = torch.zeros_like(fired[src])
-                            y = snn.layer_forward(layer, s)
-                        cur = y if cur is None else cur + y
+                    cur = population_current(snn, p, const, emitted, fired)
                     spk = nodes[j](cur)
                     fired[p.name] = spk
                     counts[t, j] += int(spk.sum())
                     if p.name in out_pop and p.name in emitted:
                         heads[out_pop[p.name]][b0 : b0 + len(xb), t] = emitted[p.name].numpy() != 0
     return {"layer_spikes": counts, "head_spikes": heads}
+
+
+def population_current(
+    snn: SpikingNetwork,
+    pop,
+    const: dict[str, torch.Tensor],
+    emitted: dict[str, torch.Tensor],
+    fired: dict[str, torch.Tensor],
+) -> torch.Tensor:
+    """A peer's input current to population `pop` at one step: the sum of its layers' dense
+    ops on the spikes their sources emitted (fired the step before; zeros before the first),
+    a first layer's constant current as given in `const`."""
+    graph = snn.graph
+    cur = None
+    for name in pop.layers:
+        layer = graph.layer(name)
+        if not layer.inputs:
+            y = const[name]
+        else:
+            src = graph.layer(layer.inputs[0]).population
+            s = emitted.get(src)
+            if s is None:
+                s = torch.zeros_like(fired[src])
+            y = snn.layer_forward(layer, s)
+        cur = y if cur is None else cur + y
+    assert cur is not None
+    return cur
 
 
 def run_snntorch(snn: SpikingNetwork, x: np.ndarray, steps: int, batch: int) -> dict:
@@ -232,18 +248,7 @@ def run_snntorch(snn: SpikingNetwork, x: np.ndarray, steps: int, batch: int) -> 
             for t in range(steps):
                 emitted = dict(fired)
                 for j, p in enumerate(pops):
-                    cur = None
-                    for name in p.layers:
-                        layer = graph.layer(name)
-                        if not layer.inputs:
-                            y = const[name]
-                        else:
-                            src = graph.layer(layer.inputs[0]).population
-                            s = emitted.get(src)
-                            if s is None:
-                                s = torch.zeros_like(fired[src])
-                            y = snn.layer_forward(layer, s)
-                        cur = y if cur is None else cur + y
+                    cur = population_current(snn, p, const, emitted, fired)
                     if mem[j] is None:
                         mem[j] = torch.zeros_like(cur)
                     spk, mem[j] = lif[j](cur, mem[j])

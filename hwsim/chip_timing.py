@@ -30,13 +30,13 @@ from hwsim.hw.fusion_unit import (
     LutTable,
     TerminationResult,
     check_against_float,
+    decision_cycles,
     early_exit_decisions,
     early_termination,
     fusion_events,
     head_decisions,
 )
 from hwsim.hw.mapping import Mapping, map_network
-from hwsim.hw.noc import producer_traffic
 from hwsim.hw.sim import ChipRun, Workload, chip_model, simulate
 from hwsim.methods import METHODS, Heads, Method
 from hwsim.metrics import BootstrapConfig
@@ -183,7 +183,7 @@ def performed_energy_pj(
         heads = method_heads(method, ic)
         spikes = [(head_spikes[h][:, :steps].sum(axis=2) * deciding).sum(0) for h in heads]
         ic_spikes, fc_spikes = (
-            (spikes[0], spikes[1]) if len(spikes) == 2 else (0 * spikes[0], spikes[0])
+            (spikes[0], spikes[1]) if len(spikes) == 2 else (np.zeros_like(spikes[0]), spikes[0])
         )
         fusion = fusion_events(
             unit, graph.classes, ic_spikes, fc_spikes, n, deciding.sum(0), stops, unit_heads(method)
@@ -253,7 +253,6 @@ def evaluate_cycles(
     mapping = map_network(arch, chip)
     counts = chip_counts(mapping, activity)
     work = chip_workload(mapping, counts)
-    producer_traffic(mapping)  # fail early on an unroutable mesh
     timesteps = work.timesteps
     todo = fixed_steps(steps_to_target, timesteps)
     threads = threads or default_threads()
@@ -332,8 +331,7 @@ def method_decision_cycles(arch: Architecture, method: Method, classes: int, sto
     unit = arch.fusion_unit
     if unit is None or not uses_fusion_unit(method, stop):
         return 0
-    lut = LutTable(np.array([1]), np.array([0]), 1, 0)  # cycles do not depend on its values
-    cycles = FusionUnit(unit, lut).decision_cycles(classes, terminate=stop)
+    cycles = decision_cycles(unit, classes, terminate=stop)
     return cycles.total - (0 if METHODS[method].fused_alpha else cycles.lut)
 
 

@@ -459,18 +459,8 @@ class FusionUnit:
         return FixedDecisions(dec, conf, rule, unit, int(clipped))
 
     def decision_cycles(self, classes: int, terminate: bool = True) -> DecisionCycles:
-        """Cycles of one decision over `classes` classes: lut_cycles + classes x
-        cycles_per_class, + classes x the divider's cycles (divider mode), + with `terminate`
-        one compare slot (cycles_per_class) and, for the margin rule in cross_multiply mode,
-        the two divisions of the top-2 scores."""
-        cfg = self.config
-        divider = 0
-        if self.compare is FusionCompare.DIVIDER:
-            divider = classes * cfg.divider_cycles
-        elif terminate and self.termination is TerminationRule.MARGIN:
-            divider = 2 * cfg.divider_cycles
-        term = cfg.cycles_per_class if terminate else 0
-        return DecisionCycles(cfg.lut_cycles, classes * cfg.cycles_per_class, divider, term)
+        """Cycles of one decision (`decision_cycles`)."""
+        return decision_cycles(self.config, classes, terminate)
 
     def counting_cycles(self, ic_spikes: np.ndarray, fc_spikes: np.ndarray) -> np.ndarray:
         """Cycles the counters spend on one image's spikes of each step: the IC and FC banks
@@ -489,6 +479,23 @@ class FusionUnit:
         costs = fusion_costs_pj(self.config)
         events = self.events_per_decision(classes, terminate)
         return float(sum(events[name] * costs[name] for name in FUSION_EVENTS))
+
+
+def decision_cycles(
+    config: FusionUnitConfig, classes: int, terminate: bool = True
+) -> DecisionCycles:
+    """Cycles of one decision over `classes` classes: lut_cycles + classes x cycles_per_class,
+    + classes x the divider's cycles (divider mode), + with `terminate` one compare slot
+    (cycles_per_class) and, for the margin rule in cross_multiply mode, the two divisions of
+    the top-2 scores. They do not depend on the LUT's values."""
+    divider = 0
+    margin = TerminationRule(config.termination) is TerminationRule.MARGIN
+    if FusionCompare(config.compare) is FusionCompare.DIVIDER:
+        divider = classes * config.divider_cycles
+    elif terminate and margin:
+        divider = 2 * config.divider_cycles
+    term = config.cycles_per_class if terminate else 0
+    return DecisionCycles(config.lut_cycles, classes * config.cycles_per_class, divider, term)
 
 
 def decision_events(
