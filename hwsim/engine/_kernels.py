@@ -67,8 +67,9 @@ XPAR_COLS = 7
 XC_OPS, XC_READS, XC_INPUTS, XC_CLIPS, XC_CONVERSIONS = range(5)
 XC_COLS = 5
 # layer_tab columns
-L_OFF, L_N, L_C, L_BASE, L_IN0, L_IN1, L_CH, L_PULL = range(8)
-LAYER_COLS = 8
+L_OFF, L_N, L_C, L_BASE, L_IN0, L_IN1, L_CH, L_PULL, L_TINY = range(9)
+LAYER_COLS = 9
+TINY_NEURONS = 64  # the most neurons of a layer run by `_tiny_layer`
 GAP = 1
 LANES = 8  # floats per vector register in the row sums
 BYTE_BITS = np.uint64(0x0101010101010101)
@@ -227,6 +228,89 @@ def _make_table_sum(nv: int):
     return intrinsic(table_sum)
 
 
+def _make_table_sums(nv: int, no: int):
+    """An intrinsic like `_table_sum` for `no` consecutive output positions at once (their
+    currents `dstride` floats apart, their window lists nq apart in win): cur[d + j dstride :
+    + nv*LANES] += k * sum over q < nq of rows[rbase[q] + m_jq cout + off :][: nv*LANES] for
+    j < no, each output's rows in q order. The no x nv partial sums are independent chains, so
+    the adds of one output overlap the latency of another's."""
+
+    def table_sums(typingctx, cur, d, dstride, rows, pm, win, w0, rbase, nq, cout, k, off):
+        sig = types.void(
+            cur, types.intp, types.intp, rows, pm, win, types.intp, rbase, types.intp,
+            types.intp, types.float32, types.intp,
+        )  # fmt: skip
+
+        def codegen(context, builder, signature, args):
+            c_arr = context.make_array(signature.args[0])(context, builder, args[0])
+            r_arr = context.make_array(signature.args[3])(context, builder, args[3])
+            m_arr = context.make_array(signature.args[4])(context, builder, args[4])
+            w_arr = context.make_array(signature.args[5])(context, builder, args[5])
+            b_arr = context.make_array(signature.args[7])(context, builder, args[7])
+            d, dstride, w0, nq, cout, k, off = (args[i] for i in (1, 2, 6, 8, 9, 10, 11))
+            vty = ir.VectorType(ir.FloatType(), LANES)
+            i32 = ir.IntType(32)
+
+            def const(x):
+                return ir.Constant(d.type, x)
+
+            ptrs = []
+            for j in range(no):
+                dj = builder.add(d, builder.mul(dstride, const(j)))
+                for v in range(nv):
+                    at = builder.gep(c_arr.data, [builder.add(dj, const(v * LANES))])
+                    ptrs.append(builder.bitcast(at, vty.as_pointer()))
+            init = [builder.load(p, align=4) for p in ptrs]
+            kk = ir.Constant(vty, ir.Undefined)
+            for i in range(LANES):
+                kk = builder.insert_element(kk, k, ir.Constant(i32, i))
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{LANES}f32"
+            )
+            pre = builder.block
+            head = builder.append_basic_block("tables.head")
+            body = builder.append_basic_block("tables.body")
+            done = builder.append_basic_block("tables.done")
+            builder.branch(head)
+            builder.position_at_end(head)
+            q = builder.phi(nq.type)
+            q.add_incoming(const(0), pre)
+            accs = []
+            for a in init:
+                phi = builder.phi(vty)
+                phi.add_incoming(a, pre)
+                accs.append(phi)
+            builder.cbranch(builder.icmp_signed("<", q, nq), body, done)
+            builder.position_at_end(body)
+            rb = builder.add(builder.load(builder.gep(b_arr.data, [q])), off)
+            nxt = []
+            for j in range(no):
+                wq = builder.add(builder.add(w0, builder.mul(nq, const(j))), q)
+                wi = builder.load(builder.gep(w_arr.data, [wq]))
+                m = builder.zext(builder.load(builder.gep(m_arr.data, [wi])), cout.type)
+                r = builder.add(rb, builder.mul(m, cout))
+                for v in range(nv):
+                    rp = builder.gep(r_arr.data, [builder.add(r, const(v * LANES))])
+                    w = builder.load(builder.bitcast(rp, vty.as_pointer()), align=4)
+                    nxt.append(builder.call(fma, [w, kk, accs[j * nv + v]]))
+            q.add_incoming(builder.add(q, const(1)), body)
+            for phi, a in zip(accs, nxt, strict=True):
+                phi.add_incoming(a, body)
+            builder.branch(head)
+            builder.position_at_end(done)
+            for p, acc in zip(ptrs, accs, strict=True):
+                builder.store(acc, p, align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    table_sums.__name__ = f"_table_sums{nv}x{no}"
+    return intrinsic(table_sums)
+
+
+_table_sums1x4 = _make_table_sums(1, 4)
+_table_sums2x4 = _make_table_sums(2, 4)
+_table_sums4x2 = _make_table_sums(4, 2)
 _table_sum8 = _make_table_sum(8)
 _table_sum4 = _make_table_sum(4)
 _table_sum2 = _make_table_sum(2)
@@ -254,9 +338,9 @@ def _axpy8(typingctx, dst, di, src, si, k):
     return sig, codegen
 
 
-def _make_sum_into(nv: int):
-    """An intrinsic cur[d : d + nv*LANES] += sum over q in [q0, q1) of wflat[widx[q] + woff :
-    +nv*LANES] * kval[q], in q order, the nv partial sums in registers (one load and one
+def _make_sum_into(nv: int, lanes: int = LANES):
+    """An intrinsic cur[d : d + nv*lanes] += sum over q in [q0, q1) of wflat[widx[q] + woff :
+    +nv*lanes] * kval[q], in q order, the nv partial sums in registers (one load and one
     store of cur; a multiply then an add per vector, as the unfused scatter)."""
 
     def sum_into(typingctx, cur, d, wflat, widx, kval, q0, q1, woff):
@@ -268,10 +352,10 @@ def _make_sum_into(nv: int):
             i_arr = context.make_array(signature.args[3])(context, builder, args[3])
             k_arr = context.make_array(signature.args[4])(context, builder, args[4])
             d, q0, q1, woff = args[1], args[5], args[6], args[7]
-            vty = ir.VectorType(ir.FloatType(), LANES)
+            vty = ir.VectorType(ir.FloatType(), lanes)
             ptrs = [
                 builder.bitcast(
-                    builder.gep(c_arr.data, [builder.add(d, ir.Constant(d.type, v * LANES))]),
+                    builder.gep(c_arr.data, [builder.add(d, ir.Constant(d.type, v * lanes))]),
                     vty.as_pointer(),
                 )
                 for v in range(nv)
@@ -295,11 +379,11 @@ def _make_sum_into(nv: int):
             wi = builder.add(builder.load(builder.gep(i_arr.data, [q])), woff)
             k = builder.load(builder.gep(k_arr.data, [q]))
             kv = ir.Constant(vty, ir.Undefined)
-            for i in range(LANES):
+            for i in range(lanes):
                 kv = builder.insert_element(kv, k, ir.Constant(ir.IntType(32), i))
             nxt = []
             for v, acc in enumerate(accs):
-                wp = builder.gep(w_arr.data, [builder.add(wi, ir.Constant(wi.type, v * LANES))])
+                wp = builder.gep(w_arr.data, [builder.add(wi, ir.Constant(wi.type, v * lanes))])
                 wv = builder.load(builder.bitcast(wp, vty.as_pointer()), align=4)
                 nxt.append(builder.fadd(acc, builder.fmul(wv, kv)))
             q.add_incoming(builder.add(q, ir.Constant(q.type, 1)), body)
@@ -313,13 +397,103 @@ def _make_sum_into(nv: int):
 
         return sig, codegen
 
-    sum_into.__name__ = f"_sum_into{nv}"
+    sum_into.__name__ = f"_sum_into{nv}x{lanes}"
     return intrinsic(sum_into)
 
 
-_sum_into4 = _make_sum_into(4)
-_sum_into2 = _make_sum_into(2)
+WIDE = 16  # floats per vector of the wide scatter (an AVX-512 register)
+_sum_into12w = _make_sum_into(12, WIDE)
+_sum_into8w = _make_sum_into(8, WIDE)
+_sum_into6w = _make_sum_into(6, WIDE)
+_sum_into4w = _make_sum_into(4, WIDE)
+_sum_into2w = _make_sum_into(2, WIDE)
+_sum_into1w = _make_sum_into(1, WIDE)
 _sum_into1 = _make_sum_into(1)
+
+
+IF_LANES = 16  # neurons per vector of the IF scan
+
+
+def _make_if_scan(nacc: int):
+    """An intrinsic IF update of neurons 0 .. 16 nacc floor(n / (16 nacc)) - 1 (nacc >= 1), 16
+    at a time: x = v + cur; fired iff x >= th (ordered: NaN never fires); v = x - th if fired
+    else x; spk = 1 or 0. Vector k's spikes also add into int32 counter (k mod nacc) kept in
+    registers, added to cnt[16 i : 16 i + 16] (counter i) at the end: with 16 nacc channels,
+    cnt[c] gains channel c's spikes. Returns the neurons fired (int64)."""
+
+    def if_scan(typingctx, v, cur, spk, cnt, n, th):
+        sig = types.int64(v, cur, spk, cnt, types.intp, types.float32)
+
+        def codegen(context, builder, signature, args):
+            v_arr, c_arr, s_arr, n_arr = (
+                context.make_array(signature.args[i])(context, builder, args[i]) for i in range(4)
+            )
+            n, th = args[4], args[5]
+            lanes = IF_LANES
+            i32, i64 = ir.IntType(32), ir.IntType(64)
+            fv = ir.VectorType(ir.FloatType(), lanes)
+            bv = ir.VectorType(ir.IntType(8), lanes)
+            cv = ir.VectorType(i32, lanes)
+            thv = ir.Constant(fv, ir.Undefined)
+            for i in range(lanes):
+                thv = builder.insert_element(thv, th, ir.Constant(i32, i))
+            steps = builder.sdiv(n, ir.Constant(n.type, lanes * nacc))
+            pre = builder.block
+            head = builder.append_basic_block("if.head")
+            body = builder.append_basic_block("if.body")
+            done = builder.append_basic_block("if.done")
+            builder.branch(head)
+            builder.position_at_end(head)
+            k = builder.phi(n.type)
+            k.add_incoming(ir.Constant(n.type, 0), pre)
+            fired = builder.phi(i64)
+            fired.add_incoming(ir.Constant(i64, 0), pre)
+            accs = []
+            for _ in range(nacc):
+                a = builder.phi(cv)
+                a.add_incoming(ir.Constant(cv, None), pre)
+                accs.append(a)
+            builder.cbranch(builder.icmp_signed("<", k, steps), body, done)
+            builder.position_at_end(body)
+            total = fired
+            nxt = []
+            for a in range(nacc):
+                first = builder.mul(k, ir.Constant(k.type, lanes * nacc))
+                i = builder.add(first, ir.Constant(k.type, a * lanes))
+
+                def at(arr, ty, i=i):
+                    return builder.bitcast(builder.gep(arr.data, [i]), ty.as_pointer())
+
+                vp, cp, sp = at(v_arr, fv), at(c_arr, fv), at(s_arr, bv)
+                x = builder.fadd(builder.load(vp, align=4), builder.load(cp, align=4))
+                on = builder.fcmp_ordered(">=", x, thv)
+                builder.store(builder.select(on, builder.fsub(x, thv), x), vp, align=4)
+                builder.store(builder.zext(on, bv), sp, align=1)
+                bits = builder.zext(builder.bitcast(on, ir.IntType(lanes)), i64)
+                total = builder.add(total, builder.ctpop(bits))
+                nxt.append(builder.add(accs[a], builder.zext(on, cv)))
+            k.add_incoming(builder.add(k, ir.Constant(k.type, 1)), body)
+            fired.add_incoming(total, body)
+            for phi, a in zip(accs, nxt, strict=True):
+                phi.add_incoming(a, body)
+            builder.branch(head)
+            builder.position_at_end(done)
+            for a, acc in enumerate(accs):
+                cp = builder.bitcast(
+                    builder.gep(n_arr.data, [ir.Constant(n.type, a * lanes)]), cv.as_pointer()
+                )
+                builder.store(builder.add(builder.load(cp, align=4), acc), cp, align=4)
+            return fired
+
+        return sig, codegen
+
+    if_scan.__name__ = f"_if_scan{nacc}"
+    return intrinsic(if_scan)
+
+
+_if_scan1 = _make_if_scan(1)
+_if_scan2 = _make_if_scan(2)
+_if_scan4 = _make_if_scan(4)
 
 
 @intrinsic
@@ -495,12 +669,24 @@ def _scatter(cur, spk, so, wflat, ct, itab, scale, ev, widx, kval):
             for e in range(itab[ptr + p], itab[ptr + p + 1]):
                 d, wofe, n = itab[dst + e], itab[wo + e], itab[ln + e]
                 o = 0
-                while n - o >= 4 * LANES:
-                    _sum_into4(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
-                    o += 4 * LANES
-                if n - o >= 2 * LANES:
-                    _sum_into2(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
-                    o += 2 * LANES
+                while n - o >= 12 * WIDE:
+                    _sum_into12w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                    o += 12 * WIDE
+                if n - o >= 8 * WIDE:
+                    _sum_into8w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                    o += 8 * WIDE
+                if n - o >= 6 * WIDE:
+                    _sum_into6w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                    o += 6 * WIDE
+                if n - o >= 4 * WIDE:
+                    _sum_into4w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                    o += 4 * WIDE
+                if n - o >= 2 * WIDE:
+                    _sum_into2w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                    o += 2 * WIDE
+                if n - o >= WIDE:
+                    _sum_into1w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                    o += WIDE
                 if n - o >= LANES:
                     _sum_into1(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
             q = q1
@@ -544,7 +730,20 @@ def _table_conv(cur, spk, so, rflat, ct, itab, scale, pm):
     nq = ct[KH] * ct[KW] * ng
     win, rbase = ct[WIN], ct[RBASE]
     rb = itab[rbase : rbase + nq]
-    for o in range(ct[HO] * ct[WO]):
+    nout = ct[HO] * ct[WO]
+    # narrow outputs: several output positions per call (independent chains, see
+    # `_make_table_sums`), the rest one at a time
+    per = 4 if cout <= 2 * LANES else 2
+    multi = nout - nout % per if cout in (LANES, 2 * LANES, 4 * LANES) else 0
+    for o in range(0, multi, per):
+        d, w0 = o * cout, win + o * nq
+        if cout == LANES:
+            _table_sums1x4(cur, d, cout, rflat, pm, itab, w0, rb, nq, cout, scale, 0)
+        elif cout == 2 * LANES:
+            _table_sums2x4(cur, d, cout, rflat, pm, itab, w0, rb, nq, cout, scale, 0)
+        else:
+            _table_sums4x2(cur, d, cout, rflat, pm, itab, w0, rb, nq, cout, scale, 0)
+    for o in range(multi, nout):
         d = o * cout
         w0 = win + o * nq
         c = 0
@@ -643,12 +842,13 @@ def _event_conv(cur, b0, b1, spks, so, rflat, ct, scale, pcnt, plist, idx, start
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _gap(cur, chan, co, ct, scale):
+def _gap(cur, chan, co, ct, rflat, scale):
     """cur (C) += scale * mean over H, W of the source's spikes, from its per-channel counts
-    chan[co:co+C] (kept by the source's IF scan)."""
-    hw, c = ct[H] * ct[W], ct[CIN]
-    for i in range(c):
-        cur[i] += scale * (np.float32(chan[co + i]) / np.float32(hw))
+    chan[co:co+C] (kept by the source's IF scan); the means float32(k) / float32(H W) of every
+    count k are the connection's rows (backends.mean_rows)."""
+    r0 = ct[R_OFF]
+    for i in range(ct[CIN]):
+        cur[i] += scale * rflat[r0 + chan[co + i]]
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -1034,33 +1234,85 @@ def _xbar_outputs(cur, acc, touched, xread, psum, nout, cout, xt, xp, xshift, xb
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _tiny_layer(vb, s_rd, s_wr, ch_rd, lt, in_idx, conn_tab, rflat, bias, gsc, om, th, cc):
+    """Layer `lt` of one image at one step, for a layer of at most TINY_NEURONS neurons on a
+    1 x 1 map fed by GAPs and dense (1 x 1) PUSH connections of spikes (a head): the same
+    additions as `_layer_group`'s, in plain loops. Returns the neurons fired."""
+    off, n = lt[L_OFF], lt[L_N]
+    for i in range(n):
+        cc[i] = bias[off + i] * om
+    for q in range(lt[L_IN0], lt[L_IN1]):
+        g = in_idx[q]
+        ct = conn_tab[g]
+        sc = gsc[g]
+        r0 = ct[R_OFF]
+        if ct[KIND] == GAP:
+            co = ct[SRC_CH]
+            for i in range(ct[CIN]):
+                cc[i] += sc * rflat[r0 + ch_rd[co + i]]
+            continue
+        so, cout = ct[SRC_OFF], ct[COUT]
+        for c in range(ct[CIN]):
+            x = s_rd[so + c]
+            if x != 0:
+                k = sc * np.float32(x)
+                w = r0 + c * cout
+                for o in range(cout):
+                    cc[o] += rflat[w + o] * k
+    fired = 0
+    for i in range(n):
+        x = vb[off + i] + cc[i]
+        f = x >= th
+        if f:
+            x -= th
+        vb[off + i] = x
+        s_wr[off + i] = f
+        fired += f
+    return fired
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _layer_group(
     b0, b1, t, tt, j, layer_tab, in_idx, conn_tab, rflat, bias, itab, v, s, s64, chan, base, inp,
     omega, gscale, threshold, counts, act, rows, unrolled, scratch, xb, xcnt, grow,
 ):  # fmt: skip
     """Layer j of images b0..b1-1 at timestep t (chunk index tt): currents, IF scan, counts;
     crossbar synapses (xb, see run_chunk) add their counts into xcnt[grow, tt]."""
-    cur, pcnt, plist, pm, idx, kv, starts, outs, omap, xscratch = scratch
+    cur, pcnt, plist, pm, idx, kv, starts, outs, omap, ccnt, xscratch = scratch
     xtab, xpar, xmat, xtabs, xidx, xshift, xbias, xhist = xb
     acc, touched, psum, xread, vcur, live, wsum = xscratch
     xs = (pcnt, plist, pm, touched, psum, xread)
     xs2 = (pcnt, plist, pm, touched, psum, xread, live, wsum)
     lt = layer_tab[j]
     off, n, ch = lt[L_OFF], lt[L_N], lt[L_C]
+    slots = s.shape[0]  # s[t % slots] holds what was fired at t
     om = omega[tt, j]
     if om == 0:  # idle: no update, no spikes
         for b in range(b0, b1):
-            s[t & 1, b, off : off + n] = 0
+            s[t % slots, b, off : off + n] = 0
             if lt[L_CH] >= 0:
-                chan[t & 1, b, lt[L_CH] : lt[L_CH] + ch] = 0
+                chan[t % slots, b, lt[L_CH] : lt[L_CH] + ch] = 0
             counts[b, tt, j] = 0
+        return
+    if lt[L_TINY] != 0 and rows == 0:
+        for b in range(b0, b1):
+            counts[b, tt, j] = _tiny_layer(
+                v[b], s[(t - 1) % slots, b], s[t % slots, b], chan[(t - 1) % slots, b], lt,
+                in_idx, conn_tab, rflat, bias, gscale[tt], om, om * threshold, cur[0]
+            )  # fmt: skip
         return
     # a layer fed by a PULL connection runs the whole group at once (its weights are reused
     # across the images), any other image by image (its currents stay in cache)
     step = b1 - b0 if lt[L_PULL] else 1
+    # a layer fed by analog inputs only scans their precomputed current as it is
+    only_base = lt[L_BASE] >= 0
+    for q in range(lt[L_IN0], lt[L_IN1]):
+        only_base &= conn_tab[in_idx[q], ANALOG] != 0
     for bs in range(b0, b1, step):
         be = min(b1, bs + step)
         for b in range(bs, be):
+            if only_base:
+                break
             cc = cur[b - bs, :n]
             if lt[L_BASE] >= 0:
                 bb = base[b, lt[L_BASE] : lt[L_BASE] + n]
@@ -1070,7 +1322,7 @@ def _layer_group(
                 bb = bias[off : off + n]
                 for i in range(n):
                     cc[i] = bb[i] * om
-        s_rd = s[(t - 1) & 1]
+        s_rd = s[(t - 1) % slots]
         for q in range(lt[L_IN0], lt[L_IN1]):
             g = in_idx[q]
             ct = conn_tab[g]
@@ -1091,13 +1343,13 @@ def _layer_group(
             wsc = np.float32(1.0) if summed else sc
             if ct[MODE] == XBAR and not summed:
                 for b in range(bs, be):
-                    ch_b = chan[(t - 1) & 1, b, max(ct[SRC_CH], 0) :]  # a GAP's source counts
+                    ch_b = chan[(t - 1) % slots, b, max(ct[SRC_CH], 0) :]  # a GAP's source counts
                     _xbar_conv(cur[b - bs], spks[b], so, ch_b, ct, itab, xtab[xr], xpar[xr],
                                xmat, xtabs, acc, xidx, xshift, xbias, xhist, xs,
                                xcnt[grow, tt, xr])  # fmt: skip
             elif ct[KIND] == GAP and not summed:
                 for b in range(bs, be):
-                    _gap(cur[b - bs], chan[(t - 1) & 1, b], ct[SRC_CH], ct, sc)
+                    _gap(cur[b - bs], chan[(t - 1) % slots, b], ct[SRC_CH], ct, rflat, sc)
             elif wct[MODE] == PUSH:
                 for b in range(bs, be):
                     _scatter(out[b - bs], spks[b], so, rflat, wct, itab, wsc, plist, idx, kv)
@@ -1123,13 +1375,25 @@ def _layer_group(
                     act[b, tt, g, 1] = a_rd
                     act[b, tt, g, 2] = a_win
         th = om * threshold
+        # the scan counts spikes per channel when a channel's lanes recur every 16 neurons
+        # (8 channels: lanes c and c + 8) or every ch / 16 vectors
+        cblk = 0
+        if lt[L_CH] >= 0 and (ch == 8 or ch == 16 or ch == 32 or ch == 64):
+            cblk = max(1, ch // IF_LANES)
+        period = max(cblk, 1) * IF_LANES
+        tail = n - n % period
         for b in range(bs, be):
-            cc = cur[b - bs, :n]
-            # IF scan on block-local views (lets LLVM vectorise it)
+            cc = base[b, lt[L_BASE] : lt[L_BASE] + n] if only_base else cur[b - bs, :n]
             vv = v[b, off : off + n]
-            ss = s[t & 1, b, off : off + n]
-            fired = 0
-            for i in range(n):
+            ss = s[t % slots, b, off : off + n]
+            ccnt[:period] = 0
+            if cblk == 4:
+                fired = _if_scan4(vv, cc, ss, ccnt, n, th)
+            elif cblk == 2:
+                fired = _if_scan2(vv, cc, ss, ccnt, n, th)
+            else:
+                fired = _if_scan1(vv, cc, ss, ccnt, n, th)
+            for i in range(tail, n):
                 x = vv[i] + cc[i]
                 f = x >= th
                 if f:
@@ -1137,10 +1401,18 @@ def _layer_group(
                 vv[i] = x
                 ss[i] = f
                 fired += f
+                if cblk > 0:
+                    ccnt[i % period] += f
             counts[b, tt, j] = fired
             if lt[L_CH] >= 0:
-                c_wr = chan[t & 1, b, lt[L_CH] : lt[L_CH] + ch]
-                _channel_counts(s64[t & 1, b], ss, off, n, ch, c_wr)
+                c_wr = chan[t % slots, b, lt[L_CH] : lt[L_CH] + ch]
+                if cblk == 0:
+                    _channel_counts(s64[t % slots, b], ss, off, n, ch, c_wr)
+                elif ch == 8:
+                    for c in range(8):
+                        c_wr[c] = ccnt[c] + ccnt[c + 8]
+                else:
+                    c_wr[:] = ccnt[:ch]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -1189,20 +1461,25 @@ def run_chunk(
         np.empty(xsizes[6], np.int64),
     )
     omap = np.empty(max_omap, np.uint8)
-    scratch = (cur, pcnt, plist, pm, idx, kv, starts, outs, omap, xscratch)
+    ccnt = np.empty(layer_tab[:, L_C].max() + IF_LANES, np.int32)  # the IF scan's counts
+    scratch = (cur, pcnt, plist, pm, idx, kv, starts, outs, omap, ccnt, xscratch)
+    slots = s.shape[0]
+    block = slots - 1  # timesteps a layer runs before the next layer's turn
     for g0 in range(b0, b1, group):
         g1 = min(b1, g0 + group)
-        for t in range(t0, t1):
-            tt = t - t0
+        for tb in range(t0, t1, block):
+            te = min(t1, tb + block)
             for j in range(n_layers):
-                _layer_group(
-                    g0, g1, t, tt, j, layer_tab, in_idx, conn_tab, rflat, bias, itab, v, s, s64,
-                    chan, base, inp, omega, gscale, threshold, counts, act, rows, unrolled, scratch,
-                    xb, xcnt, g0 // group,
-                )  # fmt: skip
-            for b in range(g0, g1):
-                s_rd = s[(t - 1) & 1, b]
-                for hi in range(head_layers.shape[0]):
-                    lt = layer_tab[head_layers[hi]]
-                    for i in range(lt[L_N]):
-                        rec[b, tt, hi, i] = s_rd[lt[L_OFF] + i]
+                for t in range(tb, te):
+                    _layer_group(
+                        g0, g1, t, t - t0, j, layer_tab, in_idx, conn_tab, rflat, bias, itab, v,
+                        s, s64, chan, base, inp, omega, gscale, threshold, counts, act, rows,
+                        unrolled, scratch, xb, xcnt, g0 // group,
+                    )  # fmt: skip
+            for t in range(tb, te):
+                for b in range(g0, g1):
+                    s_rd = s[(t - 1) % slots, b]
+                    for hi in range(head_layers.shape[0]):
+                        lt = layer_tab[head_layers[hi]]
+                        for i in range(lt[L_N]):
+                            rec[b, t - t0, hi, i] = s_rd[lt[L_OFF] + i]

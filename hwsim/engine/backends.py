@@ -210,6 +210,13 @@ def polyphase(w: np.ndarray, stride: int) -> np.ndarray:
     return out.ravel()
 
 
+def mean_rows(c: Conn) -> np.ndarray:
+    """A GAP's rows: the mean float32(k) / float32(H W) of each spike count k = 0 .. H W of a
+    channel (float32 division, as the dense op's mean rounds it)."""
+    hw = c.in_shape[0] * c.in_shape[1]
+    return np.arange(hw + 1, dtype=np.float32) / np.float32(hw)
+
+
 def scatter_runs(c: Conn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """What one input spike adds, per input position p = iy * W + ix (weights in the polyphase
     layout, channel 0): entries ptr[p]..ptr[p+1]-1 of (dst, wo, ln), each adding
@@ -306,6 +313,8 @@ class NumbaBackend(Backend):
     name = "numba"
 
     group = 8  # images a thread runs layer by layer, and the unit of work handed to a thread
+    block = 4  # timesteps a layer runs at a time (`time_block`)
+    block_bytes = 256 * 1024 * 1024  # the most the spike buffers of a batch may take
     # how each conv computes its current (bench/README.md, "Per-layer formulation"): partial-
     # sum tables (groups of TABLE_BITS channels) up to `table_channels` input channels and
     # `table_bytes` of tables; output-major row sums over an image group (PULL) from
@@ -391,7 +400,10 @@ class NumbaBackend(Backend):
             K.PULL: lambda c: c.weight.ravel(),
             K.XBAR: lambda c: np.zeros(0, np.float32),
         }
-        parts = [rows_of[m](c) for c, m in zip(rowed, self.modes, strict=True)]
+        parts = [
+            mean_rows(c) if c.kind is ConnKind.GAP and m != K.XBAR else rows_of[m](c)
+            for c, m in zip(rowed, self.modes, strict=True)
+        ]
         r_offs = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
         self.rflat = np.concatenate(parts).astype(np.float32)
         taps = sorted({c.src for c in conns if c.kind is ConnKind.GAP})
@@ -460,6 +472,12 @@ class NumbaBackend(Backend):
             r[K.L_CH] = ch_offs.get(j, -1)
             into = plan.conns_into(j)
             r[K.L_PULL] = int(any(self.modes[vrow.get(g, g)] == K.PULL for g in into))
+            r[K.L_TINY] = int(
+                ly.neurons <= K.TINY_NEURONS
+                and ly.shape[:2] == (1, 1)
+                and ch_offs.get(j) is None
+                and all(_tiny_input(conns[g], self.modes[g]) for g in into)
+            )
         self.layer_tab = layer_tab
         self.in_idx = np.asarray(in_idx, np.int64)
         self.offs = offs
@@ -494,6 +512,17 @@ class NumbaBackend(Backend):
     def start(self, x: np.ndarray, ids: np.ndarray, chunk: int) -> NumbaRunner:
         return NumbaRunner(self, x, ids, chunk)
 
+    def time_block(self, nb: int) -> int:
+        """Timesteps each layer runs for a group of images before the next layer's turn
+        (`block`, fewer if a batch's spike buffers would pass `block_bytes`): a layer's state
+        and weights then serve several steps while in cache. A layer at t reads what its
+        sources fired at t - 1, so this holds for any order where every source comes first
+        (1 step otherwise)."""
+        if any(c.src >= c.dst for c in self.plan.conns):
+            return 1
+        per_slot = nb * (self.n_state + 4 * self.n_chan)
+        return max(1, min(self.block, self.block_bytes // max(per_slot, 1) - 1))
+
     def images_per_group(self, nb: int) -> int:
         """Images a thread runs at once in a batch of `nb`: `group`, or fewer so that every
         thread gets a group (4 images on 2 threads: 2 groups of 2)."""
@@ -505,7 +534,8 @@ class NumbaBackend(Backend):
         spikes (and their transposed copy) and outputs (crossbar counts too), and the
         per-thread scratch."""
         plan = self.plan
-        state = nb * (self.n_state * (4 + 2) + 2 * 4 * self.n_chan + 4 * self.n_base)
+        slots = self.time_block(nb) + 1
+        state = nb * (self.n_state * (4 + slots) + slots * 4 * self.n_chan + 4 * self.n_base)
         pixels = 0 if self.coding.analog else 2 * int(np.prod(plan.input_shape))
         per_step = pixels + len(plan.heads) * plan.classes + 4 * len(plan.layers)
         per_step += 12 * len(plan.conns) if self.rows else 0
@@ -517,6 +547,15 @@ class NumbaBackend(Backend):
         threads = min(self.threads, groups)
         xcounts = groups * chunk * len(self.xbars) * K.XC_COLS * 8
         return state + nb * chunk * per_step + xcounts + threads * scratch
+
+
+def _tiny_input(c: Conn, mode: int) -> bool:
+    """Whether connection c can feed a layer run by `_tiny_layer`: a GAP or a PUSH 1 x 1
+    conv on a 1 x 1 map (a Linear layer) of spikes, without a synapse."""
+    if mode == K.XBAR or c.src < 0:
+        return False
+    dense = c.in_shape[:2] == (1, 1) and c.kernel == (1, 1) and c.pad == 0
+    return c.kind is ConnKind.GAP or (mode == K.PUSH and dense)
 
 
 def _per_connection(
@@ -729,8 +768,9 @@ class NumbaRunner(Runner):
         plan = be.plan
         nb = len(x)
         self.v = np.full((nb, be.n_state), plan.v0, np.float32)
-        self.s = np.zeros((2, nb, be.n_state), np.int8)
-        self.chan = np.zeros((2, nb, be.n_chan), np.int32)
+        slots = be.time_block(nb) + 1
+        self.s = np.zeros((slots, nb, be.n_state), np.int8)
+        self.chan = np.zeros((slots, nb, be.n_chan), np.int32)
         self.base = np.zeros((nb, max(be.n_base, 1)), np.float32)
         self.analog_act: dict[int, np.ndarray] = {}
         self.xt = torch.from_numpy(np.ascontiguousarray(x))
