@@ -42,7 +42,7 @@ from numba.extending import intrinsic
 # conn_tab columns
 KIND, SRC, DST, H, W, CIN, HO, WO, COUT, KH, KW, ANALOG, SRC_OFF, SRC_CH, COLBLK = range(15)
 YCNT, YK, YO, XCNT, XK, XO = range(15, 21)  # activity tables (offsets into itab)
-STRIDE, PAD, R_OFF, GBITS, WIN, RBASE, MODE = range(21, 28)  # rows in rflat; tables
+STRIDE, PAD, R_OFF, GBITS, MOFF, RBASE, MODE = range(21, 28)  # rows in rflat; tables
 E_PTR, E_DST, E_WO, E_LN, CSTRIDE, CSHIFT, GROUPED = range(28, 35)  # push scatter runs
 XB = 35  # the connection's row of xtab (a crossbar synapse), -1: none
 CONN_COLS = 36
@@ -155,99 +155,28 @@ _row_sum2 = _make_row_sum(2)
 _row_sum1 = _make_row_sum(1)
 
 
-def _make_table_sum(nv: int):
-    """An intrinsic cur[d : d + nv*LANES] += k * sum over q < nq of rows[rbase[q] + m_q cout +
-    off :][: nv*LANES], m_q = pm[win[w0 + q]] (a group mask), in q order, the nv partial sums
-    in registers. A fixed trip count per connection: a zero mask selects a row of zeros."""
-
-    def table_sum(typingctx, cur, d, rows, pm, win, w0, rbase, nq, cout, k, off):
-        sig = types.void(
-            cur, types.intp, rows, pm, win, types.intp, rbase, types.intp, types.intp,
-            types.float32, types.intp,
-        )  # fmt: skip
-
-        def codegen(context, builder, signature, args):
-            c_arr = context.make_array(signature.args[0])(context, builder, args[0])
-            r_arr = context.make_array(signature.args[2])(context, builder, args[2])
-            m_arr = context.make_array(signature.args[3])(context, builder, args[3])
-            w_arr = context.make_array(signature.args[4])(context, builder, args[4])
-            b_arr = context.make_array(signature.args[6])(context, builder, args[6])
-            d, w0, nq, cout, k, off = args[1], args[5], args[7], args[8], args[9], args[10]
-            vty = ir.VectorType(ir.FloatType(), LANES)
-            i32 = ir.IntType(32)
-            ptrs = [
-                builder.bitcast(
-                    builder.gep(c_arr.data, [builder.add(d, ir.Constant(d.type, v * LANES))]),
-                    vty.as_pointer(),
-                )
-                for v in range(nv)
-            ]
-            init = [builder.load(p, align=4) for p in ptrs]
-            kk = ir.Constant(vty, ir.Undefined)
-            for i in range(LANES):
-                kk = builder.insert_element(kk, k, ir.Constant(i32, i))
-            fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{LANES}f32"
-            )
-            pre = builder.block
-            head = builder.append_basic_block("table.head")
-            body = builder.append_basic_block("table.body")
-            done = builder.append_basic_block("table.done")
-            builder.branch(head)
-            builder.position_at_end(head)
-            q = builder.phi(nq.type)
-            q.add_incoming(ir.Constant(nq.type, 0), pre)
-            accs = []
-            for a in init:
-                phi = builder.phi(vty)
-                phi.add_incoming(a, pre)
-                accs.append(phi)
-            builder.cbranch(builder.icmp_signed("<", q, nq), body, done)
-            builder.position_at_end(body)
-            wi = builder.load(builder.gep(w_arr.data, [builder.add(w0, q)]))
-            m = builder.zext(builder.load(builder.gep(m_arr.data, [wi])), cout.type)
-            r = builder.add(builder.load(builder.gep(b_arr.data, [q])), builder.mul(m, cout))
-            r = builder.add(r, off)
-            nxt = []
-            for v, acc in enumerate(accs):
-                rp = builder.gep(r_arr.data, [builder.add(r, ir.Constant(r.type, v * LANES))])
-                w = builder.load(builder.bitcast(rp, vty.as_pointer()), align=4)
-                nxt.append(builder.call(fma, [w, kk, acc]))
-            q.add_incoming(builder.add(q, ir.Constant(q.type, 1)), body)
-            for phi, a in zip(accs, nxt, strict=True):
-                phi.add_incoming(a, body)
-            builder.branch(head)
-            builder.position_at_end(done)
-            for p, acc in zip(ptrs, accs, strict=True):
-                builder.store(acc, p, align=4)
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    table_sum.__name__ = f"_table_sum{nv}"
-    return intrinsic(table_sum)
-
-
 def _make_table_sums(nv: int, no: int):
-    """An intrinsic like `_table_sum` for `no` consecutive output positions at once (their
-    currents `dstride` floats apart, their window lists nq apart in win): cur[d + j dstride :
-    + nv*LANES] += k * sum over q < nq of rows[rbase[q] + m_jq cout + off :][: nv*LANES] for
-    j < no, each output's rows in q order. The no x nv partial sums are independent chains, so
-    the adds of one output overlap the latency of another's."""
+    """An intrinsic cur[d + j dstride : + nv*LANES] += k * sum over q < nq of rows[rbase[q] +
+    m_jq cout + off :][: nv*LANES] for the `no` output positions j < no of a call (their
+    currents dstride floats apart), m_jq = pm[p0 + j pstep + moff[q]] the group mask under
+    window entry q of output j (a zero-padded mask map: padding selects a row of zeros). Each
+    output's rows are added in q order; the no x nv partial sums are independent chains in
+    registers, so the adds of one output overlap the latency of another's."""
 
-    def table_sums(typingctx, cur, d, dstride, rows, pm, win, w0, rbase, nq, cout, k, off):
+    def table_sums(typingctx, cur, d, dstride, rows, pm, p0, pstep, moff, rbase, nq, cout, k, off):
         sig = types.void(
-            cur, types.intp, types.intp, rows, pm, win, types.intp, rbase, types.intp,
-            types.intp, types.float32, types.intp,
+            cur, types.intp, types.intp, rows, pm, types.intp, types.intp, moff, rbase,
+            types.intp, types.intp, types.float32, types.intp,
         )  # fmt: skip
 
         def codegen(context, builder, signature, args):
             c_arr = context.make_array(signature.args[0])(context, builder, args[0])
             r_arr = context.make_array(signature.args[3])(context, builder, args[3])
             m_arr = context.make_array(signature.args[4])(context, builder, args[4])
-            w_arr = context.make_array(signature.args[5])(context, builder, args[5])
-            b_arr = context.make_array(signature.args[7])(context, builder, args[7])
-            d, dstride, w0, nq, cout, k, off = (args[i] for i in (1, 2, 6, 8, 9, 10, 11))
+            o_arr = context.make_array(signature.args[7])(context, builder, args[7])
+            b_arr = context.make_array(signature.args[8])(context, builder, args[8])
+            d, dstride, p0, pstep = args[1], args[2], args[5], args[6]
+            nq, cout, k, off = args[9], args[10], args[11], args[12]
             vty = ir.VectorType(ir.FloatType(), LANES)
             i32 = ir.IntType(32)
 
@@ -261,6 +190,7 @@ def _make_table_sums(nv: int, no: int):
                     at = builder.gep(c_arr.data, [builder.add(dj, const(v * LANES))])
                     ptrs.append(builder.bitcast(at, vty.as_pointer()))
             init = [builder.load(p, align=4) for p in ptrs]
+            origins = [builder.add(p0, builder.mul(pstep, const(j))) for j in range(no)]
             kk = ir.Constant(vty, ir.Undefined)
             for i in range(LANES):
                 kk = builder.insert_element(kk, k, ir.Constant(i32, i))
@@ -283,11 +213,11 @@ def _make_table_sums(nv: int, no: int):
             builder.cbranch(builder.icmp_signed("<", q, nq), body, done)
             builder.position_at_end(body)
             rb = builder.add(builder.load(builder.gep(b_arr.data, [q])), off)
+            mo = builder.load(builder.gep(o_arr.data, [q]))
             nxt = []
             for j in range(no):
-                wq = builder.add(builder.add(w0, builder.mul(nq, const(j))), q)
-                wi = builder.load(builder.gep(w_arr.data, [wq]))
-                m = builder.zext(builder.load(builder.gep(m_arr.data, [wi])), cout.type)
+                at = builder.gep(m_arr.data, [builder.add(origins[j], mo)])
+                m = builder.zext(builder.load(at), cout.type)
                 r = builder.add(rb, builder.mul(m, cout))
                 for v in range(nv):
                     rp = builder.gep(r_arr.data, [builder.add(r, const(v * LANES))])
@@ -311,10 +241,10 @@ def _make_table_sums(nv: int, no: int):
 _table_sums1x4 = _make_table_sums(1, 4)
 _table_sums2x4 = _make_table_sums(2, 4)
 _table_sums4x2 = _make_table_sums(4, 2)
-_table_sum8 = _make_table_sum(8)
-_table_sum4 = _make_table_sum(4)
-_table_sum2 = _make_table_sum(2)
-_table_sum1 = _make_table_sum(1)
+_table_sums8x1 = _make_table_sums(8, 1)
+_table_sums4x1 = _make_table_sums(4, 1)
+_table_sums2x1 = _make_table_sums(2, 1)
+_table_sums1x1 = _make_table_sums(1, 1)
 
 
 @intrinsic
@@ -630,17 +560,23 @@ def _list_positions(spk, so, npos, cin, pcnt, plist):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _group_masks(spk, so, npos, cin, gbits, pm):
-    """pm[p * G + g] = bit mask of channels g*gbits .. g*gbits + gbits - 1 at position p
-    (G = ceil(cin / gbits) groups); spikes 0/1. Eight bytes are read at once (at most 7 past
-    the map's end: the spike rows are padded)."""
+def _group_masks(spk, so, h, w, cin, gbits, pad, pm):
+    """pm[((iy + pad) (W + 2 pad) + ix + pad) G + g] = bit mask of channels g*gbits ..
+    g*gbits + gbits - 1 at input position (iy, ix) (G = ceil(cin / gbits) groups), zero on the
+    `pad` wide border; spikes 0/1. Eight bytes are read at once (at most 7 past the map's end:
+    the spike rows are padded)."""
     ng = (cin + gbits - 1) // gbits
-    for p in range(npos):
-        for g in range(ng):
-            c0 = g * gbits
-            bits = (_load_u64(spk, so + p * cin + c0) & BYTE_BITS) * BYTE_GATHER
-            width = min(gbits, cin - c0)
-            pm[p * ng + g] = (bits >> np.uint64(56)) & np.uint64((1 << width) - 1)
+    wp = w + 2 * pad
+    pm[: (h + 2 * pad) * wp * ng] = 0
+    for iy in range(h):
+        for ix in range(w):
+            p = iy * w + ix
+            q = ((iy + pad) * wp + ix + pad) * ng
+            for g in range(ng):
+                c0 = g * gbits
+                bits = (_load_u64(spk, so + p * cin + c0) & BYTE_BITS) * BYTE_GATHER
+                width = min(gbits, cin - c0)
+                pm[q + g] = (bits >> np.uint64(56)) & np.uint64((1 << width) - 1)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -717,53 +653,53 @@ def _table_conv(cur, spk, so, rflat, ct, itab, scale, pm):
     with partial-sum tables (GBITS = b > 0; spikes 0/1), output position by output position.
 
     Each group of b channels at each window position selects the table row [ky kw + kx, group,
-    mask] (backends.table_rows: the sum of the channels' weight rows), the window's rows are
+    mask] (backends.table_rows: the sum of the channels' weight rows); the window's rows are
     summed in registers in (ky, kx, group) order after what cur holds (one load and store of
-    cur per output). The window lists (itab[WIN]: for each output position and (ky, kx, group),
-    the index of its mask in pm, or of a zero mask past the map for padding) and the rows'
-    table offsets (itab[RBASE]) are geometry, computed once (backends.table_windows)."""
+    cur per output). The masks lie in a map with a zero border (`_group_masks`), so window
+    entry q of an output is at a fixed distance itab[MOFF + q] from the output's window
+    origin; itab[RBASE + q] is the offset of entry q's table (backends.table_offsets).
+    Narrow outputs run several positions of a row per call (`_make_table_sums`)."""
     cin, cout, gbits = ct[CIN], ct[COUT], ct[GBITS]
-    npos = ct[H] * ct[W]
     ng = (cin + gbits - 1) // gbits
-    _group_masks(spk, so, npos, cin, gbits, pm)
-    pm[npos * ng] = 0
+    pad, st = ct[PAD], ct[STRIDE]
+    _group_masks(spk, so, ct[H], ct[W], cin, gbits, pad, pm)
+    wp = ct[W] + 2 * pad
     nq = ct[KH] * ct[KW] * ng
-    win, rbase = ct[WIN], ct[RBASE]
-    rb = itab[rbase : rbase + nq]
-    nout = ct[HO] * ct[WO]
-    # narrow outputs: several output positions per call (independent chains, see
-    # `_make_table_sums`), the rest one at a time
+    mo = itab[ct[MOFF] : ct[MOFF] + nq]
+    rb = itab[ct[RBASE] : ct[RBASE] + nq]
+    wo = ct[WO]
     per = 4 if cout <= 2 * LANES else 2
-    multi = nout - nout % per if cout in (LANES, 2 * LANES, 4 * LANES) else 0
-    for o in range(0, multi, per):
-        d, w0 = o * cout, win + o * nq
-        if cout == LANES:
-            _table_sums1x4(cur, d, cout, rflat, pm, itab, w0, rb, nq, cout, scale, 0)
-        elif cout == 2 * LANES:
-            _table_sums2x4(cur, d, cout, rflat, pm, itab, w0, rb, nq, cout, scale, 0)
-        else:
-            _table_sums4x2(cur, d, cout, rflat, pm, itab, w0, rb, nq, cout, scale, 0)
-    for o in range(multi, nout):
-        d = o * cout
-        w0 = win + o * nq
-        c = 0
-        while cout - c >= 8 * LANES:
-            _table_sum8(cur, d + c, rflat, pm, itab, w0, rb, nq, cout, scale, c)
-            c += 8 * LANES
-        if cout - c >= 4 * LANES:
-            _table_sum4(cur, d + c, rflat, pm, itab, w0, rb, nq, cout, scale, c)
-            c += 4 * LANES
-        if cout - c >= 2 * LANES:
-            _table_sum2(cur, d + c, rflat, pm, itab, w0, rb, nq, cout, scale, c)
-            c += 2 * LANES
-        if cout - c >= LANES:
-            _table_sum1(cur, d + c, rflat, pm, itab, w0, rb, nq, cout, scale, c)
-            c += LANES
-        for i in range(c, cout):
-            acc = cur[d + i]
-            for q in range(nq):
-                acc += rflat[rb[q] + np.int64(pm[itab[w0 + q]]) * cout + i] * scale
-            cur[d + i] = acc
+    multi = wo - wo % per if cout in (LANES, 2 * LANES, 4 * LANES) else 0
+    pstep = st * ng
+    for oy in range(ct[HO]):
+        for ox in range(0, multi, per):
+            d, p0 = (oy * wo + ox) * cout, (oy * st * wp + ox * st) * ng
+            if cout == LANES:
+                _table_sums1x4(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
+            elif cout == 2 * LANES:
+                _table_sums2x4(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
+            else:
+                _table_sums4x2(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
+        for ox in range(multi, wo):
+            d, p0 = (oy * wo + ox) * cout, (oy * st * wp + ox * st) * ng
+            c = 0
+            while cout - c >= 8 * LANES:
+                _table_sums8x1(cur, d + c, 0, rflat, pm, p0, 0, mo, rb, nq, cout, scale, c)
+                c += 8 * LANES
+            if cout - c >= 4 * LANES:
+                _table_sums4x1(cur, d + c, 0, rflat, pm, p0, 0, mo, rb, nq, cout, scale, c)
+                c += 4 * LANES
+            if cout - c >= 2 * LANES:
+                _table_sums2x1(cur, d + c, 0, rflat, pm, p0, 0, mo, rb, nq, cout, scale, c)
+                c += 2 * LANES
+            if cout - c >= LANES:
+                _table_sums1x1(cur, d + c, 0, rflat, pm, p0, 0, mo, rb, nq, cout, scale, c)
+                c += LANES
+            for i in range(c, cout):
+                acc = cur[d + i]
+                for q in range(nq):
+                    acc += rflat[rb[q] + np.int64(pm[p0 + mo[q]]) * cout + i] * scale
+                cur[d + i] = acc
 
 
 @njit(cache=True, error_model="numpy")
@@ -1006,7 +942,7 @@ def _xbar_conv(cur, spk, so, chan, ct, itab, xt, xp, mat, tabs, acc, xidx, xshif
         if xt[X_READS] == XR_POSITIONS:
             positions = _live_positions(spk, so, npos, cin, pm)
         elif xt[X_READS] == XR_FLAGS:
-            _group_masks(spk, so, npos, cin, XB_BLOCK, pm)
+            _group_masks(spk, so, npos, 1, cin, XB_BLOCK, 0, pm)
             for q in range(npos):
                 for blk in range(nblk):
                     if pm[q * nblk + blk] != 0:
@@ -1015,7 +951,7 @@ def _xbar_conv(cur, spk, so, chan, ct, itab, xt, xp, mat, tabs, acc, xidx, xshif
         for i in range(npos * cin):
             n_in += spk[so + i] != 0
         if t0 >= 0:
-            _group_masks(spk, so, npos, cin, XB_BLOCK, pm)
+            _group_masks(spk, so, npos, 1, cin, XB_BLOCK, 0, pm)
         else:
             _list_positions(spk, so, npos, cin, pcnt, plist)
     for iy in range(0 if xt[X_DIAG] else h):

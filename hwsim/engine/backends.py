@@ -269,25 +269,24 @@ def table_bytes(c: Conn, bits: int) -> int:
     return kh * kw * -(-c.in_shape[2] // bits) * (1 << bits) * c.out_shape[2] * 4
 
 
-def table_windows(c: Conn, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """(win, rbase) of a table-mode connection: win[o, (ky kw + kx) G + g] = index of the mask
-    of group g at the input position under kernel offset (ky, kx) of output position o (p G +
-    g), or H W G (a zero mask) where the offset falls on padding; rbase[(ky kw + kx) G + g] =
-    offset of the table of (ky, kx, g) in the connection's rows (backends.table_rows)."""
+def padded_masks(c: Conn, bits: int) -> int:
+    """Bytes of the zero-bordered mask map of a table-mode connection (`_group_masks`)."""
     h, w, cin = c.in_shape
-    ho, wo, cout = c.out_shape
+    return (h + 2 * c.pad) * (w + 2 * c.pad) * -(-cin // bits)
+
+
+def table_offsets(c: Conn, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(moff, rbase) of a table-mode connection, per window entry q = (ky kw + kx) G + g (G =
+    ceil(C_in / bits) groups): moff[q] = (ky (W + 2 pad) + kx) G + g, the distance of its mask
+    from the output's window origin in the zero-bordered mask map; rbase[q] = the offset of the
+    table of (ky, kx, g) in the connection's rows (backends.table_rows)."""
+    w, cin = c.in_shape[1:]
     kh, kw = c.kernel
     groups = -(-cin // bits)
-    win = np.full((ho, wo, kh, kw, groups), h * w * groups, np.int64)
-    for oy in range(ho):
-        for ox in range(wo):
-            for ky in range(kh):
-                for kx in range(kw):
-                    iy, ix = oy * c.stride - c.pad + ky, ox * c.stride - c.pad + kx
-                    if 0 <= iy < h and 0 <= ix < w:
-                        win[oy, ox, ky, kx] = (iy * w + ix) * groups + np.arange(groups)
-    rbase = np.arange(kh * kw * groups, dtype=np.int64) * (1 << bits) * cout
-    return win.ravel(), rbase
+    ky, kx, g = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(groups), indexing="ij")
+    moff = ((ky * (w + 2 * c.pad) + kx) * groups + g).ravel()
+    rbase = np.arange(kh * kw * groups, dtype=np.int64) * (1 << bits) * c.out_shape[2]
+    return moff.astype(np.int64), rbase
 
 
 def _index_tables(c: Conn) -> list[np.ndarray]:
@@ -319,8 +318,8 @@ class NumbaBackend(Backend):
     # sum tables (groups of TABLE_BITS channels) up to `table_channels` input channels and
     # `table_bytes` of tables; output-major row sums over an image group (PULL) from
     # `pull_channels` output channels; otherwise the input-major event scatter (PUSH)
-    table_channels = 8
-    table_bytes = 256 * 1024
+    table_channels = 16
+    table_bytes = 1024 * 1024
     pull_channels = 128
     list_windows = 64  # PULL rows listed before they are summed, in full windows
     # a crossbar synapse's rows (its K columns: signal and digital-sign columns, twice the
@@ -427,9 +426,9 @@ class NumbaBackend(Backend):
             tabs = _index_tables(c)
             if self.modes[g] == K.TABLE:
                 r[K.GBITS] = TABLE_BITS
-                win, rbase = table_windows(c, TABLE_BITS)
-                columns += [K.WIN, K.RBASE]
-                tabs += [win, rbase + r_offs[g]]
+                moff, rbase = table_offsets(c, TABLE_BITS)
+                columns += [K.MOFF, K.RBASE]
+                tabs += [moff, rbase + r_offs[g]]
             if self.modes[g] == K.PUSH and c.kind is ConnKind.CONV:
                 columns += [K.E_PTR, K.E_DST, K.E_WO, K.E_LN]
                 tabs += list(scatter_runs(c))
@@ -483,7 +482,15 @@ class NumbaBackend(Backend):
         self.offs = offs
         self.head_layers = np.asarray(list(plan.heads.values()), np.int64)
         self.max_n = max(ly.neurons for ly in layers)
-        self.max_in = max(int(np.prod(c.in_shape)) for c in conns)
+        # input maps, and the zero-bordered mask maps of table-mode connections
+        self.max_in = max(
+            [int(np.prod(c.in_shape)) for c in conns]
+            + [
+                padded_masks(c, TABLE_BITS)
+                for c, m in zip(rowed, self.modes, strict=True)
+                if m == K.TABLE
+            ]
+        )
         self.max_vn = max([int(np.prod(c.out_shape)) for c in virtual.values()] + [1])
         # the event-row list: room for `list_windows` full windows of the widest connection
         # with event rows, or for all windows of a group of images if that is less
