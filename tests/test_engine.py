@@ -813,3 +813,77 @@ def test_wide_push_scatter_sums_32_16_and_8_outputs_at_a_time(coding):
     for threads in (1, 2):
         got = simulate(snn, x, 30, coding=coding, threads=threads, time_chunk=11)
         assert_same(got, ref)
+
+
+# every kernel path of the engine's formulations: 3x3 convs (C_in, C_out, stride, an IC head)
+# from an input of side `side`. Tables (C_in <= 16): 8, 16 and 32 outputs several positions
+# per call, with single-position rests (odd map widths), 12 and 24 (scalar tails) and 64 (8
+# vectors); the wide scatter (C_in 32, 64): runs of 192 and 128 outputs (12 and 8 registers of
+# 16), 120 and 80 (6, 4, 1 of 16 and 1 of 8), 96, 64 and 16; a plain scatter (C_in 40); IF
+# scans with 16-lane tails (9 x 9 x 8, 1 x 1 x 8). GAPs (IC heads) only read maps of 4^k
+# positions, whose means are dyadic: they count channels in registers for 8 (with a tail on
+# the 1 x 1 map), 16, 32 and 64 channels, by `_channel_counts` for 12 and 24; their Linear
+# layers run as tiny layers.
+KERNEL_PATHS = {
+    "tables-and-wide-scatter": (9, [(1, 8, 1, 0), (8, 8, 1, 0), (8, 16, 2, 0), (16, 32, 1, 0),
+                                    (32, 64, 1, 0), (64, 40, 1, 0), (40, 24, 2, 0),
+                                    (24, 16, 2, 1)]),  # fmt: skip
+    "partial-tables-and-counts": (8, [(1, 8, 1, 1), (8, 12, 1, 1), (12, 8, 1, 1),
+                                      (8, 64, 2, 1), (64, 32, 1, 1), (32, 8, 2, 1),
+                                      (8, 8, 2, 1), (8, 24, 1, 1)]),  # fmt: skip
+}
+
+
+def chain_network(side: int, convs: list[tuple[int, int, int, int]], seed: int) -> SpikingNetwork:
+    """3x3 convs (C_in, C_out, stride, pad 1) from a 1 x side x side input, an IC head (GAP +
+    Linear) on those marked and an FC head on the last, dyadic weights (2^-8) and biases."""
+    rng = np.random.default_rng(seed)
+
+    def linear(c):
+        w = np.round(rng.normal(scale=3 / np.sqrt(c), size=(10, c)) * 256) / 256
+        return w.astype(np.float32), np.full(10, 2.0**-6, np.float32)
+
+    layers, weights, heads, hw = [], {}, [], side
+    for i, (c_in, c_out, stride, ic) in enumerate(convs):
+        out_hw = (hw - 1) // stride + 1
+        name = f"conv{i}"
+        layers.append(Layer(name, LayerKind.CONV, Role.BACKBONE, (c_in, hw, hw),
+                            (c_out, out_hw, out_hw), (3, 3), stride, 1,
+                            (f"conv{i - 1}",) if i else (), name, block=i))  # fmt: skip
+        w = np.round(rng.normal(scale=2.2 / np.sqrt(9 * c_in), size=(c_out, c_in, 3, 3)) * 256)
+        b = np.round(rng.uniform(0, 0.15, size=c_out) * 256) / 256
+        weights[name] = ((w / 256).astype(np.float32), b.astype(np.float32))
+        hw = out_hw
+        if ic:
+            gap, lin = f"ic{i}.gap", f"ic{i}.linear"
+            heads.append(Layer(gap, LayerKind.GAP, Role.IC_HEAD, (c_out, hw, hw), (c_out, 1, 1),
+                               (hw, hw), 1, 0, (name,), gap, head=i))  # fmt: skip
+            heads.append(Layer(lin, LayerKind.LINEAR, Role.IC_HEAD, (c_out, 1, 1), (10, 1, 1),
+                               (1, 1), 1, 0, (gap,), lin, head=i))  # fmt: skip
+            weights[lin] = linear(c_out)
+    layers += heads + fc_head(f"conv{len(convs) - 1}", convs[-1][1], hw, 10)
+    weights["fc.linear"] = linear(convs[-1][1])
+    return hand_network(layers, (1, side, side), weights)
+
+
+@pytest.mark.parametrize("paths", list(KERNEL_PATHS))
+@pytest.mark.parametrize("coding", [DirectCoding(), PoissonCoding(3)])
+def test_every_kernel_path_matches_the_oracle(paths, coding):
+    """The formulation each conv gets and the spikes of every layer and head against the
+    oracle, on 1 and 2 threads, over time chunks and time blocks that do not divide T."""
+    side, convs = KERNEL_PATHS[paths]
+    snn = chain_network(side, convs, seed=11)
+    be = NumbaBackend(build_plan(snn), coding)
+    for g, (c_in, *_) in enumerate(convs[1:], start=1):
+        want = K.TABLE if c_in <= 16 else K.PUSH
+        assert be.conn_tab[g, K.MODE] == want
+        assert be.conn_tab[g, K.GROUPED] == int(want == K.PUSH and c_in in (32, 64))
+    plan = be.plan
+    linears = [plan.conns[g] for g in range(len(plan.conns)) if plan.conns[g].linear]
+    wide = [c.dst for c in linears if c.in_shape[2] > 16]  # PUSH Linear layers: run tiny
+    assert all(be.layer_tab[j, K.L_TINY] for j in wide) and (wide or paths.startswith("tables"))
+    x = np.ascontiguousarray(dyadic_images(3)[:, :, 2 : 2 + side, 2 : 2 + side])
+    ref = oracle(snn, x, 23, coding)
+    assert (ref["layer_spikes"][:, : len(convs)].sum(0) > 20).all()  # every conv fires
+    for threads in (1, 2):
+        assert_same(simulate(snn, x, 23, coding=coding, threads=threads, time_chunk=10), ref)
