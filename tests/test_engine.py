@@ -744,10 +744,10 @@ def test_every_conv_formulation_matches_the_oracle(nets, monkeypatch, form, codi
             snn = dyadic(snn, bias_unit=(1 - 2.0**-3) * 2.0**-8)
         plan = build_plan(snn)
         modes = NumbaBackend(plan, coding).modes
-        spiking_convs = [
-            m for c, m in zip(plan.conns, modes, strict=True) if c.src >= 0 and c.weight.size
-        ]
+        pairs = [(c, m) for c, m in zip(plan.conns, modes, strict=True) if c.src >= 0]
+        spiking_convs = [m for c, m in pairs if c.weight.size and not c.linear]
         assert set(spiking_convs) == {want}  # the formulation under test runs every spiking conv
+        assert {m for c, m in pairs if c.linear} == {K.PUSH}  # heads' Linear layers: tiny
         x = dyadic_images(3)
         ref = oracle(snn, x, 20, coding)
         assert ref["layer_spikes"].sum() > 500
@@ -825,12 +825,32 @@ def test_wide_push_scatter_sums_32_16_and_8_outputs_at_a_time(coding):
 # the 1 x 1 map), 16, 32 and 64 channels, by `_channel_counts` for 12 and 24; their Linear
 # layers run as tiny layers.
 KERNEL_PATHS = {
-    "tables-and-wide-scatter": (9, [(1, 8, 1, 0), (8, 8, 1, 0), (8, 16, 2, 0), (16, 32, 1, 0),
-                                    (32, 64, 1, 0), (64, 40, 1, 0), (40, 24, 2, 0),
-                                    (24, 16, 2, 1)]),  # fmt: skip
-    "partial-tables-and-counts": (8, [(1, 8, 1, 1), (8, 12, 1, 1), (12, 8, 1, 1),
-                                      (8, 64, 2, 1), (64, 32, 1, 1), (32, 8, 2, 1),
-                                      (8, 8, 2, 1), (8, 24, 1, 1)]),  # fmt: skip
+    "tables-and-wide-scatter": (
+        9,
+        [
+            (1, 8, 1, 0),
+            (8, 8, 1, 0),
+            (8, 16, 2, 0),
+            (16, 32, 1, 0),
+            (32, 64, 1, 0),
+            (64, 40, 1, 0),
+            (40, 24, 2, 0),
+            (24, 16, 2, 1),
+        ],
+    ),  # fmt: skip
+    "partial-tables-and-counts": (
+        8,
+        [
+            (1, 8, 1, 1),
+            (8, 12, 1, 1),
+            (12, 8, 1, 1),
+            (8, 64, 2, 1),
+            (64, 32, 1, 1),
+            (32, 8, 2, 1),
+            (8, 8, 2, 1),
+            (8, 24, 1, 1),
+        ],
+    ),  # fmt: skip
 }
 
 
@@ -880,8 +900,7 @@ def test_every_kernel_path_matches_the_oracle(paths, coding):
         assert be.conn_tab[g, K.GROUPED] == int(want == K.PUSH and c_in in (32, 64))
     plan = be.plan
     linears = [plan.conns[g] for g in range(len(plan.conns)) if plan.conns[g].linear]
-    wide = [c.dst for c in linears if c.in_shape[2] > 16]  # PUSH Linear layers: run tiny
-    assert all(be.layer_tab[j, K.L_TINY] for j in wide) and (wide or paths.startswith("tables"))
+    assert all(be.layer_tab[c.dst, K.L_TINY] for c in linears) and len(linears) > 1
     x = np.ascontiguousarray(dyadic_images(3)[:, :, 2 : 2 + side, 2 : 2 + side])
     ref = oracle(snn, x, 23, coding)
     assert (ref["layer_spikes"][:, : len(convs)].sum(0) > 20).all()  # every conv fires

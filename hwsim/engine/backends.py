@@ -330,6 +330,8 @@ class NumbaBackend(Backend):
         """How connection c's current is computed: K.PUSH, K.TABLE or K.PULL."""
         if c.kind is not ConnKind.CONV or c.src < 0:  # GAP; signed or analog input spikes
             return K.PUSH
+        if _dense(c):  # a Linear layer: a head's, run as a tiny layer
+            return K.PUSH
         if c.in_shape[2] <= self.table_channels and table_bytes(c, TABLE_BITS) <= self.table_bytes:
             return K.TABLE
         return K.PULL if c.out_shape[2] >= self.pull_channels else K.PUSH
@@ -561,8 +563,12 @@ def _tiny_input(c: Conn, mode: int) -> bool:
     conv on a 1 x 1 map (a Linear layer) of spikes, without a synapse."""
     if mode == K.XBAR or c.src < 0:
         return False
-    dense = c.in_shape[:2] == (1, 1) and c.kernel == (1, 1) and c.pad == 0
-    return c.kind is ConnKind.GAP or (mode == K.PUSH and dense)
+    return c.kind is ConnKind.GAP or (mode == K.PUSH and _dense(c))
+
+
+def _dense(c: Conn) -> bool:
+    """Whether c is a 1 x 1 conv on a 1 x 1 map (a Linear layer)."""
+    return c.in_shape[:2] == (1, 1) and c.kernel == (1, 1) and c.pad == 0
 
 
 def _per_connection(
