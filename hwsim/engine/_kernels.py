@@ -155,9 +155,9 @@ _row_sum2 = _make_row_sum(2)
 _row_sum1 = _make_row_sum(1)
 
 
-def _make_table_sums(nv: int, no: int):
-    """An intrinsic cur[d + j dstride : + nv*LANES] += k * sum over q < nq of rows[rbase[q] +
-    m_jq cout + off :][: nv*LANES] for the `no` output positions j < no of a call (their
+def _make_table_sums(nv: int, no: int, lanes: int = LANES):
+    """An intrinsic cur[d + j dstride : + nv*lanes] += k * sum over q < nq of rows[rbase[q] +
+    m_jq cout + off :][: nv*lanes] for the `no` output positions j < no of a call (their
     currents dstride floats apart), m_jq = pm[p0 + j pstep + moff[q]] the group mask under
     window entry q of output j (a zero-padded mask map: padding selects a row of zeros). Each
     output's rows are added in q order; the no x nv partial sums are independent chains in
@@ -177,7 +177,7 @@ def _make_table_sums(nv: int, no: int):
             b_arr = context.make_array(signature.args[8])(context, builder, args[8])
             d, dstride, p0, pstep = args[1], args[2], args[5], args[6]
             nq, cout, k, off = args[9], args[10], args[11], args[12]
-            vty = ir.VectorType(ir.FloatType(), LANES)
+            vty = ir.VectorType(ir.FloatType(), lanes)
             i32 = ir.IntType(32)
 
             def const(x):
@@ -187,15 +187,15 @@ def _make_table_sums(nv: int, no: int):
             for j in range(no):
                 dj = builder.add(d, builder.mul(dstride, const(j)))
                 for v in range(nv):
-                    at = builder.gep(c_arr.data, [builder.add(dj, const(v * LANES))])
+                    at = builder.gep(c_arr.data, [builder.add(dj, const(v * lanes))])
                     ptrs.append(builder.bitcast(at, vty.as_pointer()))
             init = [builder.load(p, align=4) for p in ptrs]
             origins = [builder.add(p0, builder.mul(pstep, const(j))) for j in range(no)]
             kk = ir.Constant(vty, ir.Undefined)
-            for i in range(LANES):
+            for i in range(lanes):
                 kk = builder.insert_element(kk, k, ir.Constant(i32, i))
             fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{LANES}f32"
+                builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{lanes}f32"
             )
             pre = builder.block
             head = builder.append_basic_block("tables.head")
@@ -220,7 +220,7 @@ def _make_table_sums(nv: int, no: int):
                 m = builder.zext(builder.load(at), cout.type)
                 r = builder.add(rb, builder.mul(m, cout))
                 for v in range(nv):
-                    rp = builder.gep(r_arr.data, [builder.add(r, const(v * LANES))])
+                    rp = builder.gep(r_arr.data, [builder.add(r, const(v * lanes))])
                     w = builder.load(builder.bitcast(rp, vty.as_pointer()), align=4)
                     nxt.append(builder.call(fma, [w, kk, accs[j * nv + v]]))
             q.add_incoming(builder.add(q, const(1)), body)
@@ -234,16 +234,16 @@ def _make_table_sums(nv: int, no: int):
 
         return sig, codegen
 
-    table_sums.__name__ = f"_table_sums{nv}x{no}"
+    table_sums.__name__ = f"_table_sums{nv}x{no}x{lanes}"
     return intrinsic(table_sums)
 
 
 _table_sums1x4 = _make_table_sums(1, 4)
-_table_sums2x4 = _make_table_sums(2, 4)
-_table_sums4x2 = _make_table_sums(4, 2)
-_table_sums8x1 = _make_table_sums(8, 1)
-_table_sums4x1 = _make_table_sums(4, 1)
-_table_sums2x1 = _make_table_sums(2, 1)
+_table_sums1x4w = _make_table_sums(1, 4, 16)
+_table_sums2x4w = _make_table_sums(2, 4, 16)
+_table_sums4x1w = _make_table_sums(4, 1, 16)
+_table_sums2x1w = _make_table_sums(2, 1, 16)
+_table_sums1x1w = _make_table_sums(1, 1, 16)
 _table_sums1x1 = _make_table_sums(1, 1)
 
 
@@ -668,30 +668,29 @@ def _table_conv(cur, spk, so, rflat, ct, itab, scale, pm):
     mo = itab[ct[MOFF] : ct[MOFF] + nq]
     rb = itab[ct[RBASE] : ct[RBASE] + nq]
     wo = ct[WO]
-    per = 4 if cout <= 2 * LANES else 2
-    multi = wo - wo % per if cout in (LANES, 2 * LANES, 4 * LANES) else 0
+    multi = wo - wo % 4 if cout in (LANES, 2 * LANES, 4 * LANES) else 0
     pstep = st * ng
     for oy in range(ct[HO]):
-        for ox in range(0, multi, per):
+        for ox in range(0, multi, 4):
             d, p0 = (oy * wo + ox) * cout, (oy * st * wp + ox * st) * ng
             if cout == LANES:
                 _table_sums1x4(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
             elif cout == 2 * LANES:
-                _table_sums2x4(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
+                _table_sums1x4w(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
             else:
-                _table_sums4x2(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
+                _table_sums2x4w(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
         for ox in range(multi, wo):
             d, p0 = (oy * wo + ox) * cout, (oy * st * wp + ox * st) * ng
             c = 0
-            while cout - c >= 8 * LANES:
-                _table_sums8x1(cur, d + c, 0, rflat, pm, p0, 0, mo, rb, nq, cout, scale, c)
-                c += 8 * LANES
-            if cout - c >= 4 * LANES:
-                _table_sums4x1(cur, d + c, 0, rflat, pm, p0, 0, mo, rb, nq, cout, scale, c)
-                c += 4 * LANES
-            if cout - c >= 2 * LANES:
-                _table_sums2x1(cur, d + c, 0, rflat, pm, p0, 0, mo, rb, nq, cout, scale, c)
-                c += 2 * LANES
+            while cout - c >= 4 * WIDE:
+                _table_sums4x1w(cur, d + c, 0, rflat, pm, p0, 0, mo, rb, nq, cout, scale, c)
+                c += 4 * WIDE
+            if cout - c >= 2 * WIDE:
+                _table_sums2x1w(cur, d + c, 0, rflat, pm, p0, 0, mo, rb, nq, cout, scale, c)
+                c += 2 * WIDE
+            if cout - c >= WIDE:
+                _table_sums1x1w(cur, d + c, 0, rflat, pm, p0, 0, mo, rb, nq, cout, scale, c)
+                c += WIDE
             if cout - c >= LANES:
                 _table_sums1x1(cur, d + c, 0, rflat, pm, p0, 0, mo, rb, nq, cout, scale, c)
                 c += LANES

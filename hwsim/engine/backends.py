@@ -311,7 +311,7 @@ class NumbaBackend(Backend):
 
     name = "numba"
 
-    group = 8  # images a thread runs layer by layer, and the unit of work handed to a thread
+    group = 16  # images a thread runs layer by layer, and the unit of work handed to a thread
     block = 4  # timesteps a layer runs at a time (`time_block`)
     block_bytes = 256 * 1024 * 1024  # the most the spike buffers of a batch may take
     # how each conv computes its current (bench/README.md, "Per-layer formulation"): partial-
