@@ -1,10 +1,12 @@
 """Numba kernels of the event-driven IF engine (see docs/engine.md for the formulation).
 
 Layout: every image's state is one flat row per array: membranes V (float32) and spikes S
-(int8, two buffers: S[t & 1] holds what was fired at t and is emitted at t + 1), with each
-spiking layer at a fixed offset (a multiple of 8), channels-last. `run_chunk` advances a range of
-images through a chunk of timesteps and releases the GIL, so threads can take disjoint ranges;
-it runs `group` images at a time, layer by layer within each timestep.
+(int8, `block` + 1 buffers: S[t % (block + 1)] holds what was fired at t and is emitted at
+t + 1), with each spiking layer at a fixed offset (a multiple of 8), channels-last.
+`run_chunk` advances a range of images through a chunk of timesteps and releases the GIL, so
+threads can take disjoint ranges; it runs `group` images at a time and, since a layer at t
+reads only what its sources fired at t - 1, each layer for `block` timesteps before the next
+(its weights and state serve those steps while in cache).
 
 Per layer and step: the currents start from the bias (or a precomputed analog current); each
 incoming conv adds its current by one of three formulations (conn_tab MODE, chosen per
@@ -13,17 +15,20 @@ connection by backends.NumbaBackend.mode):
   a bit mask, trailing-zero counts give the indices), and every listed spike adds, for each
   kernel row that reads it, one contiguous run of weights (polyphase layout) into one
   contiguous run of output currents, 8 floats at a time by an explicit vector intrinsic
-  (wide inputs: a position's spikes summed in registers, up to 32 outputs at a time);
-- TABLE (`_table_conv`): groups of 8 input channels become byte masks, and each output
-  position sums, in registers, the precomputed table rows (sums of the weight rows of the set
-  bits) its window's masks select;
+  (wide inputs: a position's spikes summed in registers, up to 192 outputs at a time in
+  16-float registers);
+- TABLE (`_table_conv`): groups of 8 input channels become byte masks in a zero-bordered map,
+  and each output position sums, in registers, the precomputed table rows (sums of the
+  weight rows of the set bits) its window's masks select, several positions per call;
 - PULL (`_event_conv`): each output position lists the weight rows its window's spikes
   select, for a whole group of images, and the rows are summed in registers 64 output
   channels at a time, so a slice of the weights serves every listed output while in cache.
 A connection with a crossbar synapse (MODE XBAR, `_xbar_conv`) sums its integer or float
 rows per PE operation instead and converts them with an ADC (backends.CrossbarSynapse).
-Then one IF scan over the layer (vectorised by LLVM on block-local views), which also counts
-spikes per channel for the layers a GAP reads.
+Then one IF scan over the layer, 16 neurons at a time by an explicit vector intrinsic, which
+also counts spikes per channel in registers for the layers a GAP reads. Layers of at most
+TINY_NEURONS neurons on a 1 x 1 map fed by GAPs and Linear layers (the heads) run in plain
+loops (`_tiny_layer`), without the per-layer machinery.
 
 Exactness: each output's current is the bias plus weight rows added in a fixed order (push:
 input order; table: kernel offset, then channel group, each table row summed in channel order;
@@ -1359,8 +1364,9 @@ def run_chunk(
     """Advance images b0..b1-1 of the batch from timestep t0 to t1 (exclusive).
 
     Releases the GIL: threads may run disjoint image ranges of the same arrays at once.
-    v (B, N) float32 membranes; s (2, B, N) int8 spikes (s[t & 1] fired at t) and s64 the same
-    memory viewed as uint64; bias (N,) float32 every neuron's beta; chan (2, B, Nc) int32
+    v (B, N) float32 membranes; s (S, B, N) int8 spikes (s[t % S] fired at t; each layer runs
+    S - 1 steps before the next, sources listed before the layers they feed) and s64 the same
+    memory viewed as uint64; bias (N,) float32 every neuron's beta; chan (S, B, Nc) int32
     spikes per channel of the layers a GAP reads, kept by their IF scan; base (B, Nb) float32
     precomputed currents of layers with an analog input; inp (t1-t0, B, P) int8 coded input
     spikes (unused for analog input); omega (t1-t0, L) float32 layer phase weights (0: idle),
@@ -1369,7 +1375,8 @@ def run_chunk(
     Outputs for the chunk: rec (B, t1-t0, heads, classes) uint8 head spikes emitted at t; counts
     (B, t1-t0, L) int32 spikes fired per layer; act (B, t1-t0, G, 3) int32 activity if rows > 0
     (counted for the unrolled crossbar mapping if `unrolled`, else kernel-split).
-    Images run `group` at a time layer by layer (a layer's weights are fetched once per group).
+    Images run `group` at a time layer by layer (a layer's weights are fetched once per group
+    and block of steps).
     Crossbar synapses (connections of MODE XBAR, `_xbar_conv`): xb = (xtab (X, XTAB_COLS)
     int64, xpar (X, XPAR_COLS) float64, their rows flat (float32), their block tables flat
     (float32), xidx int64 group and crossbar indices, xshift float64, xbias float32, xhist

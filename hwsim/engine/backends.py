@@ -539,7 +539,7 @@ class NumbaBackend(Backend):
 
     def batch_bytes(self, nb: int, chunk: int) -> int:
         """Bytes of the arrays a runner of `nb` images and `chunk` steps holds at once: state
-        (membranes, two spike buffers, channel counts, analog currents), one chunk's input
+        (membranes, spike buffers, channel counts, analog currents), one chunk's input
         spikes (and their transposed copy) and outputs (crossbar counts too), and the
         per-thread scratch."""
         plan = self.plan

@@ -151,8 +151,8 @@ def state_bytes(
     threads: int = 0,
 ) -> int:
     """Peak memory of the numba engine for batches of `batch_size` images (what
-    SimResult.peak_state_bytes reports): membranes (4 B) and two spike buffers (1 B each) per
-    neuron, analog input currents, one chunk's input spikes and outputs, per-thread scratch.
+    SimResult.peak_state_bytes reports): membranes (4 B) and the spike buffers of a time block
+    and the step before it (1 B each, NumbaBackend.time_block) per neuron, analog currents, one chunk's input spikes and outputs, per-thread scratch.
     The result arrays come on top: head spikes are N x T x classes bytes per head."""
     rows = activity.rows_per_crossbar if activity else 0
     cols = activity.cols_per_crossbar if activity else 1
