@@ -152,8 +152,9 @@ def state_bytes(
 ) -> int:
     """Peak memory of the numba engine for batches of `batch_size` images (what
     SimResult.peak_state_bytes reports): membranes (4 B) and the spike buffers of a time block
-    and the step before it (1 B each, NumbaBackend.time_block) per neuron, analog currents, one chunk's input spikes and outputs, per-thread scratch.
-    The result arrays come on top: head spikes are N x T x classes bytes per head."""
+    and the step before it (1 B each, NumbaBackend.time_block) per neuron, analog input
+    currents, one chunk's input spikes and outputs, per-thread scratch. The result arrays come
+    on top: head spikes are N x T x classes bytes per head."""
     rows = activity.rows_per_crossbar if activity else 0
     cols = activity.cols_per_crossbar if activity else 1
     mapping = activity.mapping if activity else "kernel_split"
