@@ -571,6 +571,19 @@ def _dense(c: Conn) -> bool:
     return c.in_shape[:2] == (1, 1) and c.kernel == (1, 1) and c.pad == 0
 
 
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+
+
+def _worker_pool(threads: int) -> ThreadPoolExecutor:
+    """A pool of `threads` workers for the kernels, made once per process (a forked child
+    makes its own: the parent's threads are not in it) and thread count: starting threads for
+    every chunk cost about 2 ms a chunk here."""
+    key = (os.getpid(), threads)
+    if key not in _POOLS:
+        _POOLS[key] = ThreadPoolExecutor(threads, thread_name_prefix="hwsim-engine")
+    return _POOLS[key]
+
+
 def _per_connection(
     plan: Plan, coding: InputCoding, synapses: Sequence[Synapse | CrossbarSynapse | None] | None
 ) -> tuple[Synapse | CrossbarSynapse | None, ...]:
@@ -864,9 +877,9 @@ class NumbaRunner(Runner):
         if be.threads == 1 or len(ranges) == 1:
             K.run_chunk(0, nb, *args)
         else:
-            with ThreadPoolExecutor(be.threads) as pool:
-                for f in [pool.submit(K.run_chunk, b0, b1, *args) for b0, b1 in ranges]:
-                    f.result()
+            pool = _worker_pool(be.threads)
+            for f in [pool.submit(K.run_chunk, b0, b1, *args) for b0, b1 in ranges]:
+                f.result()
         if be.rows:
             for g, a in self.analog_act.items():
                 active = omega[:, plan.conns[g].dst] != 0
