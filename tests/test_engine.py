@@ -824,34 +824,16 @@ def test_wide_push_scatter_sums_32_16_and_8_outputs_at_a_time(coding):
 # positions, whose means are dyadic: they count channels in registers for 8 (with a tail on
 # the 1 x 1 map), 16, 32 and 64 channels, by `_channel_counts` for 12 and 24; their Linear
 # layers run as tiny layers.
+# fmt: off
 KERNEL_PATHS = {
-    "tables-and-wide-scatter": (
-        9,
-        [
-            (1, 8, 1, 0),
-            (8, 8, 1, 0),
-            (8, 16, 2, 0),
-            (16, 32, 1, 0),
-            (32, 64, 1, 0),
-            (64, 40, 1, 0),
-            (40, 24, 2, 0),
-            (24, 16, 2, 1),
-        ],
-    ),  # fmt: skip
-    "partial-tables-and-counts": (
-        8,
-        [
-            (1, 8, 1, 1),
-            (8, 12, 1, 1),
-            (12, 8, 1, 1),
-            (8, 64, 2, 1),
-            (64, 32, 1, 1),
-            (32, 8, 2, 1),
-            (8, 8, 2, 1),
-            (8, 24, 1, 1),
-        ],
-    ),  # fmt: skip
+    "tables-and-wide-scatter": (9, [(1, 8, 1, 0), (8, 8, 1, 0), (8, 16, 2, 0), (16, 32, 1, 0),
+                                    (32, 64, 1, 0), (64, 40, 1, 0), (40, 24, 2, 0),
+                                    (24, 16, 2, 1)]),
+    "partial-tables-and-counts": (8, [(1, 8, 1, 1), (8, 12, 1, 1), (12, 8, 1, 1),
+                                      (8, 64, 2, 1), (64, 32, 1, 1), (32, 8, 2, 1),
+                                      (8, 8, 2, 1), (8, 24, 1, 1)]),
 }
+# fmt: on
 
 
 def chain_network(side: int, convs: list[tuple[int, int, int, int]], seed: int) -> SpikingNetwork:

@@ -41,8 +41,9 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.core import cgutils
 from numba.extending import intrinsic
+
+from hwsim.engine import _llvm as L
 
 # conn_tab columns
 KIND, SRC, DST, H, W, CIN, HO, WO, COUT, KH, KW, ANALOG, SRC_OFF, SRC_CH, COLBLK = range(15)
@@ -91,61 +92,22 @@ def _make_row_sum(nv: int):
         sig = types.void(cur, types.intp, rows, idx, types.intp, types.float32, types.intp)
 
         def codegen(context, builder, signature, args):
-            c_arr = context.make_array(signature.args[0])(context, builder, args[0])
-            r_arr = context.make_array(signature.args[2])(context, builder, args[2])
-            i_arr = context.make_array(signature.args[3])(context, builder, args[3])
+            cur, rows, idx = L.data(context, builder, signature, args, 0, 2, 3)
             d, n, k, off = args[1], args[4], args[5], args[6]
-            f32 = ir.FloatType()
-            vty = ir.VectorType(f32, LANES)
-            i32 = ir.IntType(32)
-            ptrs = [
-                builder.bitcast(
-                    builder.gep(c_arr.data, [builder.add(d, ir.Constant(d.type, v * LANES))]),
-                    vty.as_pointer(),
-                )
-                for v in range(nv)
-            ]
-            init = [builder.load(p, align=4) for p in ptrs]
+            vty = L.float_vector(LANES)
+            kk, fma = L.splat(builder, k, vty), L.fma(builder, vty)
 
-            def splat(x):
-                s = ir.Constant(vty, ir.Undefined)
-                for i in range(LANES):
-                    s = builder.insert_element(s, x, ir.Constant(i32, i))
-                return s
+            def add_row(q, sums):
+                r = builder.add(builder.load(builder.gep(idx, [q])), off)
+                return [
+                    builder.call(fma, [L.load_at(builder, rows, r, vty, v * LANES), kk, acc])
+                    for v, acc in enumerate(sums)
+                ]
 
-            kk = splat(k)
-            fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{LANES}f32"
-            )
-            pre = builder.block
-            head = builder.append_basic_block("rows.head")
-            body = builder.append_basic_block("rows.body")
-            done = builder.append_basic_block("rows.done")
-            builder.branch(head)
-            builder.position_at_end(head)
-            q = builder.phi(n.type)
-            q.add_incoming(ir.Constant(n.type, 0), pre)
-            accs = []
-            for a in init:
-                phi = builder.phi(vty)
-                phi.add_incoming(a, pre)
-                accs.append(phi)
-            builder.cbranch(builder.icmp_signed("<", q, n), body, done)
-            builder.position_at_end(body)
-            r = builder.add(builder.load(builder.gep(i_arr.data, [q])), off)
-            nxt = []
-            for v, acc in enumerate(accs):
-                rp = builder.gep(r_arr.data, [builder.add(r, ir.Constant(r.type, v * LANES))])
-                w = builder.load(builder.bitcast(rp, vty.as_pointer()), align=4)
-                nxt.append(builder.call(fma, [w, kk, acc]))
-            q_n = builder.add(q, ir.Constant(q.type, 1))
-            q.add_incoming(q_n, body)
-            for phi, a in zip(accs, nxt, strict=True):
-                phi.add_incoming(a, body)
-            builder.branch(head)
-            builder.position_at_end(done)
-            for p, acc in zip(ptrs, accs, strict=True):
-                builder.store(acc, p, align=4)
+            def rows_loop(init):
+                return L.counted_loop(builder, L.const(n, 0), n, init, add_row, "rows")
+
+            L.accumulate(builder, cur, [d], nv, vty, rows_loop)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -175,66 +137,31 @@ def _make_table_sums(nv: int, no: int, lanes: int = LANES):
         )  # fmt: skip
 
         def codegen(context, builder, signature, args):
-            c_arr = context.make_array(signature.args[0])(context, builder, args[0])
-            r_arr = context.make_array(signature.args[3])(context, builder, args[3])
-            m_arr = context.make_array(signature.args[4])(context, builder, args[4])
-            o_arr = context.make_array(signature.args[7])(context, builder, args[7])
-            b_arr = context.make_array(signature.args[8])(context, builder, args[8])
+            cur, rows, pm, moff, rbase = L.data(context, builder, signature, args, 0, 3, 4, 7, 8)
             d, dstride, p0, pstep = args[1], args[2], args[5], args[6]
             nq, cout, k, off = args[9], args[10], args[11], args[12]
-            vty = ir.VectorType(ir.FloatType(), lanes)
-            i32 = ir.IntType(32)
+            vty = L.float_vector(lanes)
+            kk, fma = L.splat(builder, k, vty), L.fma(builder, vty)
+            starts = [builder.add(d, builder.mul(dstride, L.const(d, j))) for j in range(no)]
+            origins = [builder.add(p0, builder.mul(pstep, L.const(p0, j))) for j in range(no)]
 
-            def const(x):
-                return ir.Constant(d.type, x)
+            def add_rows(q, sums):
+                rb = builder.add(builder.load(builder.gep(rbase, [q])), off)
+                mo = builder.load(builder.gep(moff, [q]))
+                out = []
+                for j in range(no):
+                    at = builder.gep(pm, [builder.add(origins[j], mo)])
+                    m = builder.zext(builder.load(at), cout.type)
+                    r = builder.add(rb, builder.mul(m, cout))
+                    for v in range(nv):
+                        w = L.load_at(builder, rows, r, vty, v * lanes)
+                        out.append(builder.call(fma, [w, kk, sums[j * nv + v]]))
+                return out
 
-            ptrs = []
-            for j in range(no):
-                dj = builder.add(d, builder.mul(dstride, const(j)))
-                for v in range(nv):
-                    at = builder.gep(c_arr.data, [builder.add(dj, const(v * lanes))])
-                    ptrs.append(builder.bitcast(at, vty.as_pointer()))
-            init = [builder.load(p, align=4) for p in ptrs]
-            origins = [builder.add(p0, builder.mul(pstep, const(j))) for j in range(no)]
-            kk = ir.Constant(vty, ir.Undefined)
-            for i in range(lanes):
-                kk = builder.insert_element(kk, k, ir.Constant(i32, i))
-            fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{lanes}f32"
-            )
-            pre = builder.block
-            head = builder.append_basic_block("tables.head")
-            body = builder.append_basic_block("tables.body")
-            done = builder.append_basic_block("tables.done")
-            builder.branch(head)
-            builder.position_at_end(head)
-            q = builder.phi(nq.type)
-            q.add_incoming(const(0), pre)
-            accs = []
-            for a in init:
-                phi = builder.phi(vty)
-                phi.add_incoming(a, pre)
-                accs.append(phi)
-            builder.cbranch(builder.icmp_signed("<", q, nq), body, done)
-            builder.position_at_end(body)
-            rb = builder.add(builder.load(builder.gep(b_arr.data, [q])), off)
-            mo = builder.load(builder.gep(o_arr.data, [q]))
-            nxt = []
-            for j in range(no):
-                at = builder.gep(m_arr.data, [builder.add(origins[j], mo)])
-                m = builder.zext(builder.load(at), cout.type)
-                r = builder.add(rb, builder.mul(m, cout))
-                for v in range(nv):
-                    rp = builder.gep(r_arr.data, [builder.add(r, const(v * lanes))])
-                    w = builder.load(builder.bitcast(rp, vty.as_pointer()), align=4)
-                    nxt.append(builder.call(fma, [w, kk, accs[j * nv + v]]))
-            q.add_incoming(builder.add(q, const(1)), body)
-            for phi, a in zip(accs, nxt, strict=True):
-                phi.add_incoming(a, body)
-            builder.branch(head)
-            builder.position_at_end(done)
-            for p, acc in zip(ptrs, accs, strict=True):
-                builder.store(acc, p, align=4)
+            def tables_loop(init):
+                return L.counted_loop(builder, L.const(nq, 0), nq, init, add_rows, "tables")
+
+            L.accumulate(builder, cur, starts, nv, vty, tables_loop)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -258,15 +185,10 @@ def _axpy8(typingctx, dst, di, src, si, k):
     sig = types.void(dst, types.intp, src, types.intp, types.float32)
 
     def codegen(context, builder, signature, args):
-        d = context.make_array(signature.args[0])(context, builder, args[0])
-        s = context.make_array(signature.args[2])(context, builder, args[2])
-        vty = ir.VectorType(ir.FloatType(), 8)
-        dp = builder.bitcast(builder.gep(d.data, [args[1]]), vty.as_pointer())
-        sp = builder.bitcast(builder.gep(s.data, [args[3]]), vty.as_pointer())
-        kv = ir.Constant(vty, ir.Undefined)
-        for i in range(8):
-            kv = builder.insert_element(kv, args[4], ir.Constant(ir.IntType(32), i))
-        prod = builder.fmul(builder.load(sp, align=4), kv)
+        dst, src = L.data(context, builder, signature, args, 0, 2)
+        vty = L.float_vector(8)
+        dp, sp = L.vector_at(builder, dst, args[1], vty), L.vector_at(builder, src, args[3], vty)
+        prod = builder.fmul(builder.load(sp, align=4), L.splat(builder, args[4], vty))
         builder.store(builder.fadd(builder.load(dp, align=4), prod), dp, align=4)
         return context.get_dummy_value()
 
@@ -282,52 +204,22 @@ def _make_sum_into(nv: int, lanes: int = LANES):
         sig = types.void(cur, types.intp, wflat, widx, kval, types.intp, types.intp, types.intp)
 
         def codegen(context, builder, signature, args):
-            c_arr = context.make_array(signature.args[0])(context, builder, args[0])
-            w_arr = context.make_array(signature.args[2])(context, builder, args[2])
-            i_arr = context.make_array(signature.args[3])(context, builder, args[3])
-            k_arr = context.make_array(signature.args[4])(context, builder, args[4])
+            cur, wflat, widx, kval = L.data(context, builder, signature, args, 0, 2, 3, 4)
             d, q0, q1, woff = args[1], args[5], args[6], args[7]
-            vty = ir.VectorType(ir.FloatType(), lanes)
-            ptrs = [
-                builder.bitcast(
-                    builder.gep(c_arr.data, [builder.add(d, ir.Constant(d.type, v * lanes))]),
-                    vty.as_pointer(),
-                )
-                for v in range(nv)
-            ]
-            init = [builder.load(p, align=4) for p in ptrs]
-            pre = builder.block
-            head = builder.append_basic_block("sum.head")
-            body = builder.append_basic_block("sum.body")
-            done = builder.append_basic_block("sum.done")
-            builder.branch(head)
-            builder.position_at_end(head)
-            q = builder.phi(q0.type)
-            q.add_incoming(q0, pre)
-            accs = []
-            for a in init:
-                phi = builder.phi(vty)
-                phi.add_incoming(a, pre)
-                accs.append(phi)
-            builder.cbranch(builder.icmp_signed("<", q, q1), body, done)
-            builder.position_at_end(body)
-            wi = builder.add(builder.load(builder.gep(i_arr.data, [q])), woff)
-            k = builder.load(builder.gep(k_arr.data, [q]))
-            kv = ir.Constant(vty, ir.Undefined)
-            for i in range(lanes):
-                kv = builder.insert_element(kv, k, ir.Constant(ir.IntType(32), i))
-            nxt = []
-            for v, acc in enumerate(accs):
-                wp = builder.gep(w_arr.data, [builder.add(wi, ir.Constant(wi.type, v * lanes))])
-                wv = builder.load(builder.bitcast(wp, vty.as_pointer()), align=4)
-                nxt.append(builder.fadd(acc, builder.fmul(wv, kv)))
-            q.add_incoming(builder.add(q, ir.Constant(q.type, 1)), body)
-            for phi, a in zip(accs, nxt, strict=True):
-                phi.add_incoming(a, body)
-            builder.branch(head)
-            builder.position_at_end(done)
-            for p, acc in zip(ptrs, accs, strict=True):
-                builder.store(acc, p, align=4)
+            vty, n = L.float_vector(lanes), lanes
+
+            def add_row(q, sums):
+                wi = builder.add(builder.load(builder.gep(widx, [q])), woff)
+                kv = L.splat(builder, builder.load(builder.gep(kval, [q])), vty)
+                return [
+                    builder.fadd(acc, builder.fmul(L.load_at(builder, wflat, wi, vty, v * n), kv))
+                    for v, acc in enumerate(sums)
+                ]
+
+            def spikes_loop(init):
+                return L.counted_loop(builder, q0, q1, init, add_row, "sum")
+
+            L.accumulate(builder, cur, [d], nv, vty, spikes_loop)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -360,64 +252,36 @@ def _make_if_scan(nacc: int):
         sig = types.int64(v, cur, spk, cnt, types.intp, types.float32)
 
         def codegen(context, builder, signature, args):
-            v_arr, c_arr, s_arr, n_arr = (
-                context.make_array(signature.args[i])(context, builder, args[i]) for i in range(4)
-            )
+            v_data, c_data, s_data, n_data = L.data(context, builder, signature, args, 0, 1, 2, 3)
             n, th = args[4], args[5]
             lanes = IF_LANES
-            i32, i64 = ir.IntType(32), ir.IntType(64)
-            fv = ir.VectorType(ir.FloatType(), lanes)
-            bv = ir.VectorType(ir.IntType(8), lanes)
-            cv = ir.VectorType(i32, lanes)
-            thv = ir.Constant(fv, ir.Undefined)
-            for i in range(lanes):
-                thv = builder.insert_element(thv, th, ir.Constant(i32, i))
-            steps = builder.sdiv(n, ir.Constant(n.type, lanes * nacc))
-            pre = builder.block
-            head = builder.append_basic_block("if.head")
-            body = builder.append_basic_block("if.body")
-            done = builder.append_basic_block("if.done")
-            builder.branch(head)
-            builder.position_at_end(head)
-            k = builder.phi(n.type)
-            k.add_incoming(ir.Constant(n.type, 0), pre)
-            fired = builder.phi(i64)
-            fired.add_incoming(ir.Constant(i64, 0), pre)
-            accs = []
-            for _ in range(nacc):
-                a = builder.phi(cv)
-                a.add_incoming(ir.Constant(cv, None), pre)
-                accs.append(a)
-            builder.cbranch(builder.icmp_signed("<", k, steps), body, done)
-            builder.position_at_end(body)
-            total = fired
-            nxt = []
-            for a in range(nacc):
-                first = builder.mul(k, ir.Constant(k.type, lanes * nacc))
-                i = builder.add(first, ir.Constant(k.type, a * lanes))
+            i64 = ir.IntType(64)
+            fv, bv = L.float_vector(lanes), ir.VectorType(ir.IntType(8), lanes)
+            cv = ir.VectorType(L.I32, lanes)
+            thv = L.splat(builder, th, fv)
 
-                def at(arr, ty, i=i):
-                    return builder.bitcast(builder.gep(arr.data, [i]), ty.as_pointer())
+            def scan(k, carried):
+                fired, counts = carried[0], carried[1:]
+                out = []
+                for a in range(nacc):
+                    i = builder.add(builder.mul(k, L.const(k, lanes * nacc)), L.const(k, a * lanes))
+                    vp = L.vector_at(builder, v_data, i, fv)
+                    sp = L.vector_at(builder, s_data, i, bv)
+                    x = builder.fadd(builder.load(vp, align=4), L.load_at(builder, c_data, i, fv))
+                    on = builder.fcmp_ordered(">=", x, thv)
+                    builder.store(builder.select(on, builder.fsub(x, thv), x), vp, align=4)
+                    builder.store(builder.zext(on, bv), sp, align=1)
+                    bits = builder.zext(builder.bitcast(on, ir.IntType(lanes)), i64)
+                    fired = builder.add(fired, builder.ctpop(bits))
+                    out.append(builder.add(counts[a], builder.zext(on, cv)))
+                return [fired, *out]
 
-                vp, cp, sp = at(v_arr, fv), at(c_arr, fv), at(s_arr, bv)
-                x = builder.fadd(builder.load(vp, align=4), builder.load(cp, align=4))
-                on = builder.fcmp_ordered(">=", x, thv)
-                builder.store(builder.select(on, builder.fsub(x, thv), x), vp, align=4)
-                builder.store(builder.zext(on, bv), sp, align=1)
-                bits = builder.zext(builder.bitcast(on, ir.IntType(lanes)), i64)
-                total = builder.add(total, builder.ctpop(bits))
-                nxt.append(builder.add(accs[a], builder.zext(on, cv)))
-            k.add_incoming(builder.add(k, ir.Constant(k.type, 1)), body)
-            fired.add_incoming(total, body)
-            for phi, a in zip(accs, nxt, strict=True):
-                phi.add_incoming(a, body)
-            builder.branch(head)
-            builder.position_at_end(done)
-            for a, acc in enumerate(accs):
-                cp = builder.bitcast(
-                    builder.gep(n_arr.data, [ir.Constant(n.type, a * lanes)]), cv.as_pointer()
-                )
-                builder.store(builder.add(builder.load(cp, align=4), acc), cp, align=4)
+            steps = builder.sdiv(n, L.const(n, lanes * nacc))
+            zero = [ir.Constant(i64, 0)] + [ir.Constant(cv, None)] * nacc
+            fired, *counts = L.counted_loop(builder, L.const(n, 0), steps, zero, scan, "if")
+            for a, total in enumerate(counts):
+                cp = L.vector_at(builder, n_data, L.const(n, a * lanes), cv)
+                builder.store(builder.add(builder.load(cp, align=4), total), cp, align=4)
             return fired
 
         return sig, codegen

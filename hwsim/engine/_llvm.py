@@ -1,0 +1,111 @@
+"""LLVM IR building blocks of the engine's vector intrinsics (`hwsim.engine._kernels`): vector
+pointers into arrays, broadcasts, fused multiply-adds, and counted loops that carry values
+(partial sums kept in registers) from one trip to the next."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from llvmlite import ir
+from numba.core import cgutils
+
+I32 = ir.IntType(32)
+
+
+def float_vector(lanes: int) -> ir.VectorType:
+    """<lanes x float>."""
+    return ir.VectorType(ir.FloatType(), lanes)
+
+
+def data(context, builder, signature, args, *positions: int) -> list[ir.Value]:
+    """The data pointers of the array arguments at `positions` of an intrinsic's call."""
+    return [
+        context.make_array(signature.args[i])(context, builder, args[i]).data for i in positions
+    ]
+
+
+def const(like: ir.Value, value: int) -> ir.Constant:
+    """An integer constant of `like`'s type."""
+    return ir.Constant(like.type, value)
+
+
+def vector_at(builder, base: ir.Value, index: ir.Value, vty: ir.VectorType) -> ir.Value:
+    """A pointer to the vector of type vty that starts at element `index` of `base`."""
+    return builder.bitcast(builder.gep(base, [index]), vty.as_pointer())
+
+
+def load_at(builder, base: ir.Value, index: ir.Value, vty: ir.VectorType, offset: int = 0):
+    """The vector of type vty at element index + offset of `base` (unaligned load)."""
+    at = builder.add(index, const(index, offset)) if offset else index
+    return builder.load(vector_at(builder, base, at, vty), align=4)
+
+
+def splat(builder, x: ir.Value, vty: ir.VectorType) -> ir.Value:
+    """A vector of vty with x in every lane."""
+    v = ir.Constant(vty, ir.Undefined)
+    for i in range(vty.count):
+        v = builder.insert_element(v, x, ir.Constant(I32, i))
+    return v
+
+
+def fma(builder, vty: ir.VectorType) -> ir.Function:
+    """LLVM's fused multiply-add on vty: fma(a, b, c) = a b + c, rounded once."""
+    fn = ir.FunctionType(vty, [vty, vty, vty])
+    return cgutils.get_or_insert_function(builder.module, fn, f"llvm.fma.v{vty.count}f32")
+
+
+def counted_loop(
+    builder,
+    start: ir.Value,
+    stop: ir.Value,
+    carried: Sequence[ir.Value],
+    body: Callable[[ir.Value, list[ir.Value]], list[ir.Value]],
+    name: str,
+    step: int = 1,
+) -> list[ir.Value]:
+    """for i in range(start, stop, step): carried = body(i, carried); returns the final
+    carried values (their phis at the loop's exit). `body` may add blocks of its own."""
+    pre = builder.block
+    head = builder.append_basic_block(f"{name}.head")
+    loop = builder.append_basic_block(f"{name}.body")
+    done = builder.append_basic_block(f"{name}.done")
+    builder.branch(head)
+    builder.position_at_end(head)
+    i = builder.phi(start.type)
+    i.add_incoming(start, pre)
+    phis = []
+    for c in carried:
+        phi = builder.phi(c.type)
+        phi.add_incoming(c, pre)
+        phis.append(phi)
+    builder.cbranch(builder.icmp_signed("<", i, stop), loop, done)
+    builder.position_at_end(loop)
+    new = body(i, phis)
+    end = builder.block
+    i.add_incoming(builder.add(i, const(i, step)), end)
+    for phi, value in zip(phis, new, strict=True):
+        phi.add_incoming(value, end)
+    builder.branch(head)
+    builder.position_at_end(done)
+    return phis
+
+
+def accumulate(
+    builder,
+    cur: ir.Value,
+    starts: Sequence[ir.Value],
+    nv: int,
+    vty: ir.VectorType,
+    loop: Callable[[list[ir.Value]], list[ir.Value]],
+) -> None:
+    """Partial sums in registers: the nv vectors of vty at each of `starts` in the float array
+    `cur` are loaded, `loop` turns them (all, in order) into their sums, which are stored back:
+    one load and one store of the currents whatever the loop adds."""
+    ptrs = [
+        vector_at(builder, cur, builder.add(s, const(s, v * vty.count)), vty)
+        for s in starts
+        for v in range(nv)
+    ]
+    sums = loop([builder.load(p, align=4) for p in ptrs])
+    for p, total in zip(ptrs, sums, strict=True):
+        builder.store(total, p, align=4)
