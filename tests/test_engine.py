@@ -24,7 +24,7 @@ from hwsim.coding import (
 )
 from hwsim.convert import ConversionParams, SpikingNetwork, Weights, convert
 from hwsim.data import make_synthetic
-from hwsim.engine import BACKENDS, ActivitySpec, SimResult, layer_names, simulate, state_bytes
+from hwsim.engine import BACKENDS, ActivitySpec, SimResult, core, layer_names, simulate, state_bytes
 from hwsim.engine import _kernels as K
 from hwsim.engine.backends import NumbaBackend, activity_of, table_rows
 from hwsim.engine.plan import build_plan
@@ -888,3 +888,29 @@ def test_every_kernel_path_matches_the_oracle(paths, coding):
     assert (ref["layer_spikes"][:, : len(convs)].sum(0) > 20).all()  # every conv fires
     for threads in (1, 2):
         assert_same(simulate(snn, x, 23, coding=coding, threads=threads, time_chunk=10), ref)
+
+
+def test_the_default_time_chunk_is_the_longest_within_chunk_bytes(nets, monkeypatch):
+    """time_chunk=None: chunks of floor(CHUNK_BYTES / step_bytes) steps (5 here, so 23 steps run
+    as 5+5+5+5+3), all T at once when they fit; the spikes do not depend on the chunking."""
+    snn, x = nets["vgg11-random"], dyadic_images(3)
+    coding = PoissonCoding(4)
+    be = NumbaBackend(build_plan(snn), coding)
+    plan = be.plan
+    pixels = 2 * int(np.prod(plan.input_shape))  # coded spikes and their transposed copy
+    per_image = pixels + len(plan.heads) * plan.classes + 4 * len(plan.layers)
+    assert be.step_bytes(3) == 3 * per_image
+    monkeypatch.setattr(core, "CHUNK_BYTES", 5 * be.step_bytes(3) + 1)
+    assert core.default_chunk(be, 3, 23) == 5 and core.default_chunk(be, 3, 4) == 4
+    seen = []
+    runner = type(be.start(x, np.arange(3), 5))
+    advance = runner.advance
+
+    def spy(self, t0, t1):
+        seen.append((t0, t1))
+        return advance(self, t0, t1)
+
+    monkeypatch.setattr(runner, "advance", spy)
+    got = simulate(snn, x, 23, coding=coding)
+    assert seen == [(0, 5), (5, 10), (10, 15), (15, 20), (20, 23)]
+    assert_same(got, oracle(snn, x, 23, coding))

@@ -178,6 +178,9 @@ class Backend(ABC):
     connection of the plan, None: its dense op) in place of dense ops where given."""
 
     name: str
+    plan: Plan
+    coding: InputCoding
+    rows: int
 
     @abstractmethod
     def __init__(
@@ -193,6 +196,15 @@ class Backend(ABC):
 
     @abstractmethod
     def start(self, x: np.ndarray, ids: np.ndarray, chunk: int) -> Runner: ...
+
+    def step_bytes(self, nb: int) -> int:
+        """Bytes one timestep adds to a chunk of `nb` images: coded input spikes and their
+        transposed copy (none for an analog coding), head spikes, spikes per layer and, when
+        activity is counted, its three counts per connection."""
+        plan = self.plan
+        pixels = 0 if self.coding.analog else 2 * int(np.prod(plan.input_shape))
+        per = pixels + len(plan.heads) * plan.classes + 4 * len(plan.layers)
+        return nb * (per + (12 * len(plan.conns) if self.rows else 0))
 
 
 def polyphase(w: np.ndarray, stride: int) -> np.ndarray:
@@ -542,12 +554,8 @@ class NumbaBackend(Backend):
         (membranes, spike buffers, channel counts, analog currents), one chunk's input
         spikes (and their transposed copy) and outputs (crossbar counts too), and the
         per-thread scratch."""
-        plan = self.plan
         slots = self.time_block(nb) + 1
         state = nb * (self.n_state * (4 + slots) + slots * 4 * self.n_chan + 4 * self.n_base)
-        pixels = 0 if self.coding.analog else 2 * int(np.prod(plan.input_shape))
-        per_step = pixels + len(plan.heads) * plan.classes + 4 * len(plan.layers)
-        per_step += 12 * len(plan.conns) if self.rows else 0
         scratch = 4 * self.cur_rows * self.max_n + 17 * self.max_in + self.max_omap
         scratch += 12 * max(self.max_rows, self.max_in) + 16 * self.max_rows
         # crossbar accumulators, flags and virtual conv outputs
@@ -555,7 +563,7 @@ class NumbaBackend(Backend):
         groups = -(-nb // self.images_per_group(nb))
         threads = min(self.threads, groups)
         xcounts = groups * chunk * len(self.xbars) * K.XC_COLS * 8
-        return state + nb * chunk * per_step + xcounts + threads * scratch
+        return state + chunk * self.step_bytes(nb) + xcounts + threads * scratch
 
 
 def _tiny_input(c: Conn, mode: int) -> bool:

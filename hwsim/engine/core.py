@@ -142,6 +142,18 @@ def dense_counts(plan: Plan, spec: ActivitySpec) -> tuple[np.ndarray, np.ndarray
     return np.asarray(ops, np.int64), np.asarray(wins, np.int64)
 
 
+CHUNK_BYTES = 64 * 2**20
+"""The most one time chunk's input spikes and outputs take when `simulate` chooses the chunk
+(`time_chunk=None`): the longer the chunk, the fewer times every group of images reloads its
+state (a run of the embedded model under direct coding is one chunk up to about 700 steps;
+chunks of 64 steps cost it 3-4%, bench/README.md)."""
+
+
+def default_chunk(be: Backend, batch_size: int, timesteps: int) -> int:
+    """The longest time chunk within CHUNK_BYTES for batches of `batch_size` images."""
+    return max(1, min(timesteps, CHUNK_BYTES // max(be.step_bytes(batch_size), 1)))
+
+
 def state_bytes(
     snn: SpikingNetwork,
     batch_size: int = 250,
@@ -172,7 +184,7 @@ def simulate(
     coding: InputCoding | None = None,
     backend: str = "numba",
     activity: ActivitySpec | None = None,
-    time_chunk: int = 64,
+    time_chunk: int | None = None,
     image_ids: np.ndarray | None = None,
     threads: int = 0,
     synapses: Mapping[str, Synapse | CrossbarSynapse] | None = None,
@@ -181,8 +193,9 @@ def simulate(
 
     `coding`: DirectCoding() (default), PoissonCoding(seed) or WeightedSpikeCoding(K, skip).
     `backend`: a key of BACKENDS. `activity`: count crossbar activity (None: skip the cost).
-    Images run `batch_size` at a time and time `time_chunk` steps at a time, so memory is bounded
-    whatever N and T are. `image_ids` (N,) identify images to random codings (default 0..N-1).
+    Images run `batch_size` at a time and time `time_chunk` steps at a time (None: as many as
+    fit CHUNK_BYTES of chunk inputs and outputs), so memory is bounded whatever N and T are.
+    `image_ids` (N,) identify images to random codings (default 0..N-1).
     `on_batch(n)` is called after each batch with its number of images. `threads`: worker
     threads of the numba backend (0: NUMBA_NUM_THREADS or the CPUs available).
 
@@ -194,7 +207,7 @@ def simulate(
     """
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
-    if batch_size < 1 or time_chunk < 1:
+    if batch_size < 1 or (time_chunk is not None and time_chunk < 1):
         raise ValueError(f"batch_size and time_chunk must be >= 1, got {batch_size}, {time_chunk}")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
@@ -230,7 +243,10 @@ def simulate(
     per_image = np.zeros((n, timesteps, n_g, 4), np.int32) if spec and spec.per_image else None
     dst = np.asarray([c.dst for c in plan.conns], np.int64)
     peak = 0
-    chunk = min(time_chunk, timesteps)
+    if time_chunk is None:
+        chunk = default_chunk(be, min(batch_size, n), timesteps)
+    else:
+        chunk = min(time_chunk, timesteps)
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         runner = be.start(np.ascontiguousarray(images[start:stop]), ids[start:stop], chunk)
