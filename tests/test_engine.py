@@ -817,13 +817,13 @@ def test_wide_push_scatter_sums_32_16_and_8_outputs_at_a_time(coding):
 
 # every kernel path of the engine's formulations: 3x3 convs (C_in, C_out, stride, an IC head)
 # from an input of side `side`. Tables (C_in <= 16): 8, 16 and 32 outputs several positions
-# per call, with single-position rests (odd map widths), 12 and 24 (scalar tails) and 64 (8
-# vectors); the wide scatter (C_in 32, 64): runs of 192 and 128 outputs (12 and 8 registers of
-# 16), 120 and 80 (6, 4, 1 of 16 and 1 of 8), 96, 64 and 16; a plain scatter (C_in 40); IF
-# scans with 16-lane tails (9 x 9 x 8, 1 x 1 x 8). GAPs (IC heads) only read maps of 4^k
-# positions, whose means are dyadic: they count channels in registers for 8 (with a tail on
-# the 1 x 1 map), 16, 32 and 64 channels, by `_channel_counts` for 12 and 24; their Linear
-# layers run as tiny layers.
+# per call, with single-position rests (odd map widths), 12 (a scalar tail), 24 (16 + 8
+# lanes) and 64 (4 vectors of 16); the wide scatter (C_in 32, 64): runs of 192 and 128
+# outputs (12 and 8 registers of 16), 120 and 80 (6, 4, 1 of 16 and 1 of 8), 96, 64 and 16;
+# a plain scatter (C_in 40); IF scans with 16-lane tails (9 x 9 x 8, 1 x 1 x 8). GAPs (IC
+# heads) only read maps of 4^k positions, whose means are dyadic: they count channels in
+# registers for 8 (with a tail on the 1 x 1 map), 16, 32 and 64 channels, by
+# `_channel_counts` for 12 and 24; their Linear layers run as tiny layers.
 # fmt: off
 KERNEL_PATHS = {
     "tables-and-wide-scatter": (9, [(1, 8, 1, 0), (8, 8, 1, 0), (8, 16, 2, 0), (16, 32, 1, 0),
