@@ -44,11 +44,13 @@ from numba import njit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hwsim.coding import DirectCoding  # noqa: E402
 from hwsim.convert import ConversionParams, SpikingNetwork, Weights, convert  # noqa: E402
 from hwsim.data import ImageSet, load_dataset  # noqa: E402
 from hwsim.engine import SimResult, simulate  # noqa: E402
 from hwsim.engine import _kernels as K  # noqa: E402
 from hwsim.engine.backends import NumbaBackend  # noqa: E402
+from hwsim.engine.plan import build_plan  # noqa: E402
 from hwsim.graph import LayerKind  # noqa: E402
 from hwsim.nets import Checkpoint, HeadedNet, load_checkpoint  # noqa: E402
 from hwsim.netspec import NetSpec  # noqa: E402
@@ -459,6 +461,93 @@ def formulations(snn, x, steps: int, threads: int) -> dict:
     return out
 
 
+FORMS = {  # NumbaBackend attributes that give every spiking conv one formulation
+    "push": {"table_channels": 0, "pull_channels": 1 << 30},
+    "table": {"table_channels": 1 << 30, "pull_channels": 1 << 30},  # where tables fit 1 MiB
+    "pull": {"table_channels": 0, "pull_channels": 1},
+}
+
+
+@njit(error_model="numpy")
+def _conv_alone(snaps, g, conn_tab, rflat, itab, reps, max_n, max_in, max_rows):
+    """Connection g's kernel alone on spike snapshots (M, B, N), `reps` times over them."""
+    ct = conn_tab[g]
+    nb = snaps.shape[1]
+    cur = np.zeros((nb, max_n), np.float32)
+    size = max(max_rows, max_in) + 8
+    ev, idx, kv = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.float32)
+    pcnt, plist = np.empty(max_in, np.int64), np.empty(max_in, np.int64)
+    pm = np.zeros(max_in + 1, np.uint8)
+    starts, outs = np.empty(max_rows + 1, np.int64), np.empty(max_rows, np.int64)
+    so, one = ct[K.SRC_OFF], np.float32(1.0)
+    for _ in range(reps):
+        for m in range(snaps.shape[0]):
+            if ct[K.MODE] == K.PULL:
+                K._event_conv(cur, 0, nb, snaps[m], so, rflat, ct, one, pcnt, plist, idx, starts,
+                              outs)  # fmt: skip
+                continue
+            for b in range(nb):
+                if ct[K.MODE] == K.PUSH:
+                    K._scatter(cur[b], snaps[m, b], so, rflat, ct, itab, one, ev, idx, kv)
+                else:
+                    K._table_conv(cur[b], snaps[m, b], so, rflat, ct, itab, one, pm)
+    return cur[0, 0]
+
+
+def per_conv(snn, x: np.ndarray, steps: int, reps: int = 3) -> dict:
+    """Microseconds per image-step of each spiking conv alone (1 thread, best of 3), in each
+    formulation it can take, on the spikes the engine fired on `x` (every 8th step's spike
+    buffers), and the default choice: what NumbaBackend.mode's thresholds rest on."""
+    plan = build_plan(snn)
+    default = NumbaBackend(plan, DirectCoding(), threads=1)
+    runner = default.start(x, np.arange(len(x)), steps)
+    snaps = []
+    for t0 in range(0, steps, 8):
+        runner.advance(t0, min(steps, t0 + 8))
+        snaps.append(runner.s[(min(steps, t0 + 8) - 1) % runner.s.shape[0]].copy())
+    spikes = np.stack(snaps)
+    saved = {k: getattr(NumbaBackend, k) for k in ("table_channels", "pull_channels")}
+    backends = {}
+    try:
+        for form, attrs in FORMS.items():
+            for k, v in {**saved, **attrs}.items():
+                setattr(NumbaBackend, k, v)
+            backends[form] = NumbaBackend(plan, DirectCoding(), threads=1)
+    finally:
+        for k, v in saved.items():
+            setattr(NumbaBackend, k, v)
+    names = {K.PUSH: "push", K.TABLE: "table", K.PULL: "pull"}
+    out = {}
+    for g, c in enumerate(plan.conns):
+        if c.src < 0 or not c.weight.size or c.linear:
+            continue
+        src = plan.layers[c.src]
+        off = int(default.offs[c.src])
+        density = float(spikes[:, :, off : off + src.neurons].astype(np.float64).mean())
+        row = {"in": list(c.in_shape), "out": list(c.out_shape), "density": density}
+        row["default"] = names[default.modes[g]]
+        for form, be in backends.items():
+            if names.get(be.modes[g]) != form:
+                continue  # this conv cannot take that formulation (a table over 1 MiB)
+            args = (spikes, g, be.conn_tab, be.rflat, be.itab)
+            sizes = (be.max_n, be.max_in, be.max_rows)
+            _conv_alone(*args, 1, *sizes)
+            best = min(_timed(_conv_alone, *args, reps, *sizes) for _ in range(3))
+            row[form] = best / (reps * spikes.shape[0] * spikes.shape[1]) * 1e6
+        out[c.name] = row
+        forms = "  ".join(f"{f} {row[f]:8.2f}" for f in FORMS if f in row)
+        print(f"  {c.name:8s} {c.in_shape}->{c.out_shape} density {density:.3f}"
+              f" default {row['default']:5s} {forms} us/img-step", flush=True)  # fmt: skip
+    return out
+
+
+def _timed(fn: Callable[..., object], *args: object) -> float:
+    """Seconds fn(*args) takes."""
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=str(ROOT / "models" / "vgg19.pt"))
@@ -480,10 +569,12 @@ def main() -> None:
     snn, x = shipped(args.model, 64)
     summary["shipped"] = bench_network("shipped", snn, x, 256, args, peer_batch=16)
     summary["shipped"]["formulations_1T"] = formulations(snn, x[:16], 128, 1)
+    summary["shipped"]["per_conv_1T"] = per_conv(snn, x[:16], 64)
     if not args.skip_wide:
         snn, x = full_width_vgg19(4)
         summary["vgg19-32"] = bench_network("vgg19-32", snn, x, 64, args, peer_batch=4)
         summary["vgg19-32"]["formulations_1T"] = formulations(snn, x[:2], 32, 1)
+        summary["vgg19-32"]["per_conv_1T"] = per_conv(snn, x, 32, reps=1)
     summary["load_at_end"] = os.getloadavg()
     text = json.dumps(summary, indent=1, default=float)
     if args.json:

@@ -329,10 +329,12 @@ class NumbaBackend(Backend):
     # how each conv computes its current (bench/README.md, "Per-layer formulation"): partial-
     # sum tables (groups of TABLE_BITS channels) up to `table_channels` input channels and
     # `table_bytes` of tables; output-major row sums over an image group (PULL) from
-    # `pull_channels` output channels; otherwise the input-major event scatter (PUSH)
+    # `pull_channels` output channels; otherwise the input-major event scatter (PUSH). PULL is
+    # off by default: the wide push scatter beats it on 12 of the 14 spiking convs of a
+    # full-width VGG19 at 32x32, even in groups of 16 images (bench/README.md, per_conv)
     table_channels = 16
     table_bytes = 1024 * 1024
-    pull_channels = 128
+    pull_channels = 1 << 30
     list_windows = 64  # PULL rows listed before they are summed, in full windows
     # a crossbar synapse's rows (its K columns: signal and digital-sign columns, twice the
     # outputs under SpikeSim's mapping) pay from tables up to twice the size (bench/README.md)
