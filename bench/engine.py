@@ -34,7 +34,8 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -434,6 +435,19 @@ def bench_network(name: str, snn, x, steps: int, args, peer_batch: int) -> dict:
     return out
 
 
+@contextmanager
+def thresholds(attrs: dict[str, int]) -> Iterator[None]:
+    """NumbaBackend with the formulation thresholds `attrs` (class attributes) inside."""
+    saved = {k: getattr(NumbaBackend, k) for k in attrs}
+    for k, v in attrs.items():
+        setattr(NumbaBackend, k, v)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(NumbaBackend, k, v)
+
+
 def formulations(snn, x, steps: int, threads: int) -> dict:
     """The numba engine with every conv forced to one formulation (NumbaBackend.mode's
     thresholds), against the default per-layer choice: microseconds per image-step."""
@@ -444,20 +458,14 @@ def formulations(snn, x, steps: int, threads: int) -> dict:
         "pull from 64 output channels": {"pull_channels": 64},
         "pull everywhere": {"table_channels": 0, "pull_channels": 1},
     }
-    saved = {k: getattr(NumbaBackend, k) for k in ("table_channels", "pull_channels")}
     out = {}
-    try:
-        for name, attrs in configs.items():
-            for k, v in {**saved, **attrs}.items():
-                setattr(NumbaBackend, k, v)
+    for name, attrs in configs.items():
+        with thresholds(attrs):
             simulate(snn, x[:1], 2, threads=threads)
             t0 = time.perf_counter()
             simulate(snn, x, steps, threads=threads)
             out[name] = (time.perf_counter() - t0) / (len(x) * steps) * 1e6
-            print(f"  formulation {name:32s} {out[name]:10.1f} us/img-step", flush=True)
-    finally:
-        for k, v in saved.items():
-            setattr(NumbaBackend, k, v)
+        print(f"  formulation {name:32s} {out[name]:10.1f} us/img-step", flush=True)
     return out
 
 
@@ -506,16 +514,10 @@ def per_conv(snn, x: np.ndarray, steps: int, reps: int = 3) -> dict:
         runner.advance(t0, min(steps, t0 + 8))
         snaps.append(runner.s[(min(steps, t0 + 8) - 1) % runner.s.shape[0]].copy())
     spikes = np.stack(snaps)
-    saved = {k: getattr(NumbaBackend, k) for k in ("table_channels", "pull_channels")}
     backends = {}
-    try:
-        for form, attrs in FORMS.items():
-            for k, v in {**saved, **attrs}.items():
-                setattr(NumbaBackend, k, v)
+    for form, attrs in FORMS.items():
+        with thresholds(attrs):
             backends[form] = NumbaBackend(plan, DirectCoding(), threads=1)
-    finally:
-        for k, v in saved.items():
-            setattr(NumbaBackend, k, v)
     names = {K.PUSH: "push", K.TABLE: "table", K.PULL: "pull"}
     out = {}
     for g, c in enumerate(plan.conns):
