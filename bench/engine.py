@@ -172,16 +172,53 @@ def run_spikingjelly_single(snn: SpikingNetwork, x: np.ndarray, steps: int, batc
     (T, B, ...) tensors: faster than multi-step on these networks, so the best peer)."""
     from spikingjelly.activation_based import neuron
 
+    def populations(n: int) -> Callable[[int, torch.Tensor], torch.Tensor]:
+        th = snn.params.threshold
+        nodes = [neuron.IFNode(v_threshold=th, v_reset=None, step_mode="s") for _ in range(n)]
+        return lambda j, cur: nodes[j](cur)
+
+    return step_by_step(snn, x, steps, batch, populations)
+
+
+def run_snntorch(snn: SpikingNetwork, x: np.ndarray, steps: int, batch: int) -> dict:
+    """snntorch Leaky neurons (beta = 1, subtract reset), one timestep at a time."""
+    import snntorch
+
+    def populations(n: int) -> Callable[[int, torch.Tensor], torch.Tensor]:
+        th = snn.params.threshold
+        lif = [snntorch.Leaky(beta=1.0, threshold=th, reset_mechanism="subtract") for _ in range(n)]
+        mem: list[torch.Tensor | None] = [None] * n
+
+        def fire(j: int, cur: torch.Tensor) -> torch.Tensor:
+            if mem[j] is None:
+                mem[j] = torch.zeros_like(cur)
+            spk, mem[j] = lif[j](cur, mem[j])
+            return spk
+
+        return fire
+
+    return step_by_step(snn, x, steps, batch, populations)
+
+
+def step_by_step(
+    snn: SpikingNetwork,
+    x: np.ndarray,
+    steps: int,
+    batch: int,
+    populations: Callable[[int], Callable[[int, torch.Tensor], torch.Tensor]],
+) -> dict:
+    """A peer run one timestep at a time over every population, in batches of `batch` images:
+    `populations(P)` makes a batch's P populations of the peer's neurons, called as fire(j,
+    current) -> spikes; a first layer's constant current is computed once per batch."""
     graph = snn.graph
     pops = graph.populations()
     counts = np.zeros((steps, len(pops)), np.int64)
     heads = {h: np.zeros((len(x), steps, graph.classes), np.uint8) for h in graph.heads}
     out_pop = {graph.head_output(h).population: h for h in graph.heads}
-    th = snn.params.threshold
     with torch.no_grad():
         for b0 in range(0, len(x), batch):
             xb = torch.from_numpy(x[b0 : b0 + batch])
-            nodes = [neuron.IFNode(v_threshold=th, v_reset=None, step_mode="s") for _ in pops]
+            fire = populations(len(pops))
             const = {
                 layer.name: snn.layer_forward(layer, xb)
                 for layer in graph.layers
@@ -191,8 +228,7 @@ def run_spikingjelly_single(snn: SpikingNetwork, x: np.ndarray, steps: int, batc
             for t in range(steps):
                 emitted = dict(fired)
                 for j, p in enumerate(pops):
-                    cur = population_current(snn, p, const, emitted, fired)
-                    spk = nodes[j](cur)
+                    spk = fire(j, population_current(snn, p, const, emitted, fired))
                     fired[p.name] = spk
                     counts[t, j] += int(spk.sum())
                     if p.name in out_pop and p.name in emitted:
@@ -225,41 +261,6 @@ def population_current(
         cur = y if cur is None else cur + y
     assert cur is not None
     return cur
-
-
-def run_snntorch(snn: SpikingNetwork, x: np.ndarray, steps: int, batch: int) -> dict:
-    """snntorch Leaky neurons (beta = 1, subtract reset), one timestep at a time."""
-    import snntorch
-
-    graph = snn.graph
-    pops = graph.populations()
-    counts = np.zeros((steps, len(pops)), np.int64)
-    heads = {h: np.zeros((len(x), steps, graph.classes), np.uint8) for h in graph.heads}
-    out_pop = {graph.head_output(h).population: h for h in graph.heads}
-    th = snn.params.threshold
-    with torch.no_grad():
-        for b0 in range(0, len(x), batch):
-            xb = torch.from_numpy(x[b0 : b0 + batch])
-            lif = [snntorch.Leaky(beta=1.0, threshold=th, reset_mechanism="subtract") for _ in pops]
-            const = {
-                layer.name: snn.layer_forward(layer, xb)
-                for layer in graph.layers
-                if not layer.inputs
-            }
-            mem: list[torch.Tensor | None] = [None] * len(pops)
-            fired: dict[str, torch.Tensor] = {}
-            for t in range(steps):
-                emitted = dict(fired)
-                for j, p in enumerate(pops):
-                    cur = population_current(snn, p, const, emitted, fired)
-                    if mem[j] is None:
-                        mem[j] = torch.zeros_like(cur)
-                    spk, mem[j] = lif[j](cur, mem[j])
-                    fired[p.name] = spk
-                    counts[t, j] += int(spk.sum())
-                    if p.name in out_pop and p.name in emitted:
-                        heads[out_pop[p.name]][b0 : b0 + len(xb), t] = emitted[p.name].numpy() != 0
-    return {"layer_spikes": counts, "head_spikes": heads}
 
 
 def run_hwsim(backend: str, threads: int) -> Callable[[SpikingNetwork, np.ndarray, int], dict]:

@@ -73,8 +73,8 @@ XPAR_COLS = 7
 XC_OPS, XC_READS, XC_INPUTS, XC_CLIPS, XC_CONVERSIONS = range(5)
 XC_COLS = 5
 # layer_tab columns
-L_OFF, L_N, L_C, L_BASE, L_IN0, L_IN1, L_CH, L_PULL, L_TINY = range(9)
-LAYER_COLS = 9
+L_OFF, L_N, L_C, L_BASE, L_IN0, L_IN1, L_CH, L_PULL, L_TINY, L_ONLY_BASE = range(10)
+LAYER_COLS = 10
 TINY_NEURONS = 64  # the most neurons of a layer run by `_tiny_layer`
 GAP = 1
 LANES = 8  # floats per vector register in the row sums
@@ -1109,9 +1109,7 @@ def _layer_group(
     # across the images), any other image by image (its currents stay in cache)
     step = b1 - b0 if lt[L_PULL] else 1
     # a layer fed by analog inputs only scans their precomputed current as it is
-    only_base = lt[L_BASE] >= 0
-    for q in range(lt[L_IN0], lt[L_IN1]):
-        only_base &= conn_tab[in_idx[q], ANALOG] != 0
+    only_base = lt[L_ONLY_BASE] != 0
     for bs in range(b0, b1, step):
         be = min(b1, bs + step)
         for b in range(bs, be):

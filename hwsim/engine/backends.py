@@ -487,6 +487,7 @@ class NumbaBackend(Backend):
             r[K.L_CH] = ch_offs.get(j, -1)
             into = plan.conns_into(j)
             r[K.L_PULL] = int(any(self.modes[vrow.get(g, g)] == K.PULL for g in into))
+            r[K.L_ONLY_BASE] = int(j in base_offs and all(self.analog[g] for g in into))
             r[K.L_TINY] = int(
                 ly.neurons <= K.TINY_NEURONS
                 and ly.shape[:2] == (1, 1)

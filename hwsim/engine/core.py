@@ -146,7 +146,7 @@ CHUNK_BYTES = 64 * 2**20
 """The most one time chunk's input spikes and outputs take when `simulate` chooses the chunk
 (`time_chunk=None`): the longer the chunk, the fewer times every group of images reloads its
 state (a run of the embedded model under direct coding is one chunk up to about 700 steps;
-chunks of 64 steps cost it 3-4%, bench/README.md)."""
+chunks of 64 steps cost it 1-3%, bench/README.md)."""
 
 
 def default_chunk(be: Backend, batch_size: int, timesteps: int) -> int:
