@@ -324,6 +324,20 @@ def _load_u64(typingctx, arr, off):
 
 
 @intrinsic
+def _store_u64(typingctx, arr, off, x):
+    """Store uint64 x as the 8 bytes arr[off : off + 8] of a uint8 array (unaligned)."""
+    sig = types.void(arr, types.intp, types.uint64)
+
+    def codegen(context, builder, signature, args):
+        a = context.make_array(signature.args[0])(context, builder, args[0])
+        p = builder.bitcast(builder.gep(a.data, [args[1]]), ir.IntType(64).as_pointer())
+        builder.store(args[2], p, align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
 def _cttz(typingctx, x):
     """Count of trailing zero bits of a nonzero uint64 (LLVM cttz)."""
     sig = types.uint64(types.uint64)
@@ -433,10 +447,23 @@ def _group_masks(spk, so, h, w, cin, gbits, pad, pm):
     """pm[((iy + pad) (W + 2 pad) + ix + pad) G + g] = bit mask of channels g*gbits ..
     g*gbits + gbits - 1 at input position (iy, ix) (G = ceil(cin / gbits) groups), zero on the
     `pad` wide border; spikes 0/1. Eight bytes are read at once (at most 7 past the map's end:
-    the spike rows are padded)."""
+    the spike rows are padded). With byte groups of whole bytes (gbits 8, cin a multiple of 8) a
+    row's masks are the bytes of its spikes' nonzero bit masks, 64 spikes (8 masks) at a
+    time."""
     ng = (cin + gbits - 1) // gbits
     wp = w + 2 * pad
     pm[: (h + 2 * pad) * wp * ng] = 0
+    if gbits == 8 and cin % 8 == 0:
+        row = w * cin  # a row's spikes, one mask byte per 8
+        words = row // 64
+        for iy in range(h):
+            src, dst = so + iy * row, ((iy + pad) * wp + pad) * ng
+            for k in range(words):
+                _store_u64(pm, dst + 8 * k, _nonzero_mask64(spk, src + 64 * k))
+            for g in range(8 * words, row // 8):
+                bits = (_load_u64(spk, src + 8 * g) & BYTE_BITS) * BYTE_GATHER
+                pm[dst + g] = bits >> np.uint64(56)
+        return
     for iy in range(h):
         for ix in range(w):
             p = iy * w + ix
