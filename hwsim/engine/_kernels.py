@@ -45,6 +45,12 @@ from numba.extending import intrinsic
 
 from hwsim.engine import _llvm as L
 
+KERNEL = {"cache": True, "error_model": "numpy", "_nrt": False}
+"""Numba options of every kernel here. `_nrt=False` compiles them without reference counting
+of arrays (each view or tuple of arrays otherwise costs an atomic increment and decrement,
+about 1,300 cycles per layer step of `run_chunk`, 4.5% of a shipped-model run): the kernels
+never allocate; `run_chunk`'s scratch comes from `chunk_scratch`."""
+
 # conn_tab columns
 KIND, SRC, DST, H, W, CIN, HO, WO, COUT, KH, KW, ANALOG, SRC_OFF, SRC_CH, COLBLK = range(15)
 YCNT, YK, YO, XCNT, XK, XO = range(15, 21)  # activity tables (offsets into itab)
@@ -348,7 +354,7 @@ def _cttz(typingctx, x):
     return sig, codegen
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(inline="always", **KERNEL)
 def _axpy(d, di, s, si, n, k):
     """d[di:di+n] += s[si:si+n] * k (float32; k is +-1 or a power of two, so s * k is exact)."""
     o = 0
@@ -360,7 +366,7 @@ def _axpy(d, di, s, si, n, k):
         o += 1
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(inline="always", **KERNEL)
 def _events(spk, so, n, ev):
     """Indices i (0 <= i < n) with spk[so + i] != 0, in order, into ev; returns their count."""
     m = 0
@@ -378,7 +384,7 @@ def _events(spk, so, n, ev):
     return m
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(inline="always", **KERNEL)
 def _add_rows(cur, d, cout, rows, idx, n, k, off):
     """cur[d : d + cout] += sum over q < n of rows[idx[q] + off :][:cout] * k, rows added in q
     order; 8, 4, 2, 1 vectors at a time, then a scalar tail."""
@@ -402,7 +408,7 @@ def _add_rows(cur, d, cout, rows, idx, n, k, off):
         cur[d + i] = acc
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(inline="always", **KERNEL)
 def _list_positions(spk, so, npos, cin, pcnt, plist):
     """Per input position p: pcnt[p] nonzero channels of spk[so + p * cin :][:cin], listed in
     plist[p * cin :] in order. A 64-byte vector compare gives a bit mask, trailing-zero counts
@@ -442,7 +448,7 @@ def _list_positions(spk, so, npos, cin, pcnt, plist):
         pcnt[p] = m
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(inline="always", **KERNEL)
 def _group_masks(spk, so, h, w, cin, gbits, pad, pm):
     """pm[((iy + pad) (W + 2 pad) + ix + pad) G + g] = bit mask of channels g*gbits ..
     g*gbits + gbits - 1 at input position (iy, ix) (G = ceil(cin / gbits) groups), zero on the
@@ -475,7 +481,7 @@ def _group_masks(spk, so, h, w, cin, gbits, pad, pm):
                 pm[q + g] = (bits >> np.uint64(56)) & np.uint64((1 << width) - 1)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(inline="always", **KERNEL)
 def _scatter(cur, spk, so, wflat, ct, itab, scale, ev, widx, kval):
     """cur (H_out*W_out*C_out) += scale * conv(spk[so:so+H*W*C_in]) for connection row `ct`.
 
@@ -543,7 +549,7 @@ def _scatter(cur, spk, so, wflat, ct, itab, scale, ev, widx, kval):
                 _axpy(cur, d, wflat, wi, n, k)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**KERNEL)
 def _table_conv(cur, spk, so, rflat, ct, itab, scale, pm):
     """cur (H_out*W_out*C_out) += scale * conv(spk[so:so+H*W*C_in]) for connection row `ct`
     with partial-sum tables (GBITS = b > 0; spikes 0/1), output position by output position.
@@ -597,7 +603,7 @@ def _table_conv(cur, spk, so, rflat, ct, itab, scale, pm):
                 cur[d + i] = acc
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**KERNEL)
 def _sum_listed(cur, b0, cout, rflat, idx, scale, starts, outs, npairs):
     """Sum the listed rows of each (image, output position) outs[k] = (b - b0) H_out W_out + o
     (rows idx[starts[k] : starts[k + 1]]) into cur[b - b0][o C_out :][:C_out], 64 output
@@ -623,7 +629,7 @@ def _sum_listed(cur, b0, cout, rflat, idx, scale, starts, outs, npairs):
             )
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**KERNEL)
 def _event_conv(cur, b0, b1, spks, so, rflat, ct, scale, pcnt, plist, idx, starts, outs):
     """cur[b - b0] (H_out*W_out*C_out) += scale * conv(spks[b, so:so+H*W*C_in]) for images
     b0..b1-1 and connection row `ct` with event rows (GBITS = 0): each nonzero input (ky, kx, c)
@@ -672,7 +678,7 @@ def _event_conv(cur, b0, b1, spks, so, rflat, ct, scale, pcnt, plist, idx, start
     _sum_listed(cview, b0, cout, rflat, idx, scale, starts, outs, npairs)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(inline="always", **KERNEL)
 def _gap(cur, chan, co, ct, rflat, scale):
     """cur (C) += scale * mean over H, W of the source's spikes, from its per-channel counts
     chan[co:co+C] (kept by the source's IF scan); the means float32(k) / float32(H W) of every
@@ -682,7 +688,7 @@ def _gap(cur, chan, co, ct, rflat, scale):
         cur[i] += scale * rflat[r0 + chan[co + i]]
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(inline="always", **KERNEL)
 def _channel_counts(w64, ss, off, n, ch, out):
     """out[c] = spikes of channel c in ss (n = positions * ch int8 0/1, channels-last). With
     8 | ch and 8 | off, 8 channels are summed at once as the bytes of a uint64 (flushed before
@@ -706,7 +712,7 @@ def _channel_counts(w64, ss, off, n, ch, out):
                 out[k * 8 + i] += (a >> np.uint64(8 * i)) & np.uint64(0xFF)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**KERNEL)
 def conn_activity(spk, so, conn_tab, g, itab, rows, omap):
     """(input spikes, active crossbar reads, active windows) of connection g for one image and
     step; `spk[so:]` its input (H*W*C_in, nonzero = active), `rows` input rows per crossbar.
@@ -747,7 +753,7 @@ def conn_activity(spk, so, conn_tab, g, itab, rows, omap):
     return n_in, reads * ct[COLBLK], windows * ct[COLBLK]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**KERNEL)
 def conn_activity_unrolled(spk, so, conn_tab, g, itab, rows, omap, chans):
     """(input spikes, active PE operations, active PE operations) of connection g for one image
     and step under the unrolled mapping; `spk[so:]` its input (H*W*C_in, nonzero = active),
@@ -798,7 +804,7 @@ def conn_activity_unrolled(spk, so, conn_tab, g, itab, rows, omap, chans):
     return n_in, ops * ct[COLBLK], ops * ct[COLBLK]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**KERNEL)
 def _xbar_conv(cur, spk, so, chan, ct, itab, xt, xp, mat, tabs, acc, xidx, xshift, xbias, xhist,
                xs, cnt):  # fmt: skip
     """cur (H_out*W_out*C_out) += the current of a crossbar synapse (backends.CrossbarSynapse;
@@ -901,7 +907,7 @@ def _xbar_conv(cur, spk, so, chan, ct, itab, xt, xp, mat, tabs, acc, xidx, xshif
     cnt[XC_CONVERSIONS] += ops * nsig
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(inline="always", **KERNEL)
 def _live_positions(spk, so, npos, cin, live):
     """live[q] = 1 where position q of spk[so:] (channels-last, C_in channels) holds a spike;
     returns their count. Eight channels at once where C_in is a multiple of 8."""
@@ -923,7 +929,7 @@ def _live_positions(spk, so, npos, cin, live):
     return n
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**KERNEL)
 def _xbar_summed(cur, vacc, spk, so, ct, xt, xp, xshift, xbias, xhist, xs, cnt):
     """cur += the current of a crossbar synapse of one conversion group whose rows a virtual
     conv (X_VIRT) has just summed into `vacc` (H_out*W_out*K float32, zero where no row was
@@ -966,7 +972,7 @@ def _xbar_summed(cur, vacc, spk, so, ct, xt, xp, xshift, xbias, xhist, xs, cnt):
     cnt[XC_CONVERSIONS] += ops * xt[X_SIG]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**KERNEL)
 def _xbar_outputs(cur, acc, touched, xread, psum, nout, cout, xt, xp, xshift, xbias, xhist,
                   flagged):  # fmt: skip
     """The conversion half of `_xbar_conv`: output position by output position, convert every
@@ -1064,7 +1070,7 @@ def _xbar_outputs(cur, acc, touched, xread, psum, nout, cout, xt, xp, xshift, xb
     return ops, reads, clips
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(inline="always", **KERNEL)
 def _tiny_layer(vb, s_rd, s_wr, ch_rd, lt, in_idx, conn_tab, rflat, bias, gsc, om, th, cc):
     """Layer `lt` of one image at one step, for a layer of at most TINY_NEURONS neurons on a
     1 x 1 map fed by GAPs and dense (1 x 1) PUSH connections of spikes (a head): the same
@@ -1102,7 +1108,7 @@ def _tiny_layer(vb, s_rd, s_wr, ch_rd, lt, in_idx, conn_tab, rflat, bias, gsc, o
     return fired
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(inline="always", **KERNEL)
 def _layer_group(
     b0, b1, t, tt, j, layer_tab, in_idx, conn_tab, rflat, bias, itab, v, s, s64, chan, base, inp,
     omega, gscale, threshold, counts, act, rows, unrolled, scratch, xb, xcnt, grow,
@@ -1241,14 +1247,15 @@ def _layer_group(
                     for c in range(8):
                         c_wr[c] = ccnt[c] + ccnt[c + 8]
                 else:
-                    c_wr[:] = ccnt[:ch]
+                    for c in range(ch):
+                        c_wr[c] = ccnt[c]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, **KERNEL)
 def run_chunk(
     b0, b1, t0, t1, layer_tab, in_idx, conn_tab, rflat, bias, itab, v, s, s64, chan, base, inp,
-    omega, gscale, threshold, head_layers, rec, counts, act, rows, unrolled, max_n, max_in,
-    max_rows, max_omap, group, cur_rows, xb, xcnt, xsizes,
+    omega, gscale, threshold, head_layers, rec, counts, act, rows, unrolled, group, xb, xcnt,
+    scratch,
 ):  # fmt: skip
     """Advance images b0..b1-1 of the batch from timestep t0 to t1 (exclusive).
 
@@ -1269,31 +1276,11 @@ def run_chunk(
     Crossbar synapses (connections of MODE XBAR, `_xbar_conv`): xb = (xtab (X, XTAB_COLS)
     int64, xpar (X, XPAR_COLS) float64, their rows flat (float32), their block tables flat
     (float32), xidx int64 group and crossbar indices, xshift float64, xbias float32, xhist
-    int64); xcnt (groups of images, t1-t0, X, XC_COLS) int64 gets each group's counts; xsizes =
-    the largest accumulator, PE operations, 2 C_out, crossbar-read flags, virtual conv outputs
-    (H_out W_out K), input positions and H W_out.
+    int64); xcnt (groups of images, t1-t0, X, XC_COLS) int64 gets each group's counts.
+    `scratch`: `chunk_scratch`'s arrays, one set per concurrent call.
     """
     n_layers = layer_tab.shape[0]
-    cur = np.empty((cur_rows, max_n), np.float32)
-    pcnt = np.empty(max_in, np.int64)
-    plist = np.empty(max_in, np.int64)
-    pm = np.empty(max_in + 1, np.uint8)
-    idx = np.empty(max(max_rows, max_in), np.int64)
-    kv = np.empty(max(max_rows, max_in), np.float32)
-    starts = np.empty(max_rows + 1, np.int64)
-    outs = np.empty(max_rows, np.int64)
-    xscratch = (  # accumulators and flags start at zero and end each call so
-        np.zeros(xsizes[0], np.float32),
-        np.zeros(xsizes[1], np.uint8),
-        np.empty(xsizes[2], np.float64),
-        np.zeros(xsizes[3], np.uint8),
-        np.zeros((cur_rows, xsizes[4]), np.float32),
-        np.empty(xsizes[5], np.uint8),
-        np.empty(xsizes[6], np.int64),
-    )
-    omap = np.empty(max_omap, np.uint8)
-    ccnt = np.empty(layer_tab[:, L_C].max() + IF_LANES, np.int32)  # the IF scan's counts
-    scratch = (cur, pcnt, plist, pm, idx, kv, starts, outs, omap, ccnt, xscratch)
+    cur, pcnt, plist, pm, idx, kv, starts, outs, omap, ccnt, xscratch = scratch
     slots = s.shape[0]
     block = slots - 1  # timesteps a layer runs before the next layer's turn
     for g0 in range(b0, b1, group):
@@ -1314,3 +1301,35 @@ def run_chunk(
                         lt = layer_tab[head_layers[hi]]
                         for i in range(lt[L_N]):
                             rec[b, t - t0, hi, i] = s_rd[lt[L_OFF] + i]
+
+
+def chunk_scratch(
+    layer_tab: np.ndarray, max_n: int, max_in: int, max_rows: int, max_omap: int, cur_rows: int,
+    xsizes: np.ndarray,
+) -> tuple:  # fmt: skip
+    """The scratch arrays of one `run_chunk` call: currents (cur_rows, max_n); input lists,
+    mask map, row lists and output flags of the largest connection; the IF scan's channel
+    counts; the crossbar scratch (zero where each call leaves it so), sized by xsizes = the
+    largest accumulator, PE operations, 2 C_out, crossbar-read flags, virtual conv outputs
+    (H_out W_out K), input positions and H W_out."""
+    return (
+        np.empty((cur_rows, max_n), np.float32),
+        np.empty(max_in, np.int64),
+        np.empty(max_in, np.int64),
+        np.empty(max_in + 1, np.uint8),
+        np.empty(max(max_rows, max_in), np.int64),
+        np.empty(max(max_rows, max_in), np.float32),
+        np.empty(max_rows + 1, np.int64),
+        np.empty(max_rows, np.int64),
+        np.empty(max_omap, np.uint8),
+        np.empty(layer_tab[:, L_C].max() + IF_LANES, np.int32),
+        (
+            np.zeros(xsizes[0], np.float32),
+            np.zeros(xsizes[1], np.uint8),
+            np.empty(xsizes[2], np.float64),
+            np.zeros(xsizes[3], np.uint8),
+            np.zeros((cur_rows, xsizes[4]), np.float32),
+            np.empty(xsizes[5], np.uint8),
+            np.empty(xsizes[6], np.int64),
+        ),
+    )

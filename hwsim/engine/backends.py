@@ -874,22 +874,21 @@ class NumbaRunner(Runner):
             act,
             be.rows,
             int(be.unrolled),
-            be.max_n,
-            be.max_in,
-            be.max_rows,
-            be.max_omap,
             group,
-            be.cur_rows,
             be.xb,
             xcnt,
-            be.xsizes,
         )
         ranges = [(b, min(b + group, nb)) for b in range(0, nb, group)]
+
+        def run_images(b0: int, b1: int) -> None:  # scratch made where it is used
+            sizes = (be.layer_tab, be.max_n, be.max_in, be.max_rows, be.max_omap, be.cur_rows)
+            K.run_chunk(b0, b1, *args, K.chunk_scratch(*sizes, be.xsizes))
+
         if be.threads == 1 or len(ranges) == 1:
-            K.run_chunk(0, nb, *args)
+            run_images(0, nb)
         else:
             pool = _worker_pool(be.threads)
-            for f in [pool.submit(K.run_chunk, b0, b1, *args) for b0, b1 in ranges]:
+            for f in [pool.submit(run_images, b0, b1) for b0, b1 in ranges]:
                 f.result()
         if be.rows:
             for g, a in self.analog_act.items():
