@@ -391,7 +391,7 @@ class NumbaBackend(Backend):
         # every layer starts at a multiple of 8 neurons (uint64 views of the spike buffers)
         sizes = [-(-ly.neurons // 8) * 8 for ly in layers]
         offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self.n_state = int(offs[-1]) + 8  # 8 spare bytes: group masks read 8 bytes at once
+        self.n_state = int(offs[-1]) + 64  # spare bytes: spikes are read 64 at once
         self.bias = np.zeros(self.n_state, np.float32)  # beta_j tiled over each layer's neurons
         for j, b in enumerate(_dense_bias(plan, coding, self.synapses)):
             self.bias[offs[j] : offs[j] + layers[j].neurons] = np.tile(
