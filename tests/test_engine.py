@@ -823,7 +823,8 @@ def test_wide_push_scatter_sums_32_16_and_8_outputs_at_a_time(coding):
 # a plain scatter (C_in 40); IF scans with 16-lane tails (9 x 9 x 8, 1 x 1 x 8). GAPs (IC
 # heads) only read maps of 4^k positions, whose means are dyadic: they count channels in
 # registers for 8 (with a tail on the 1 x 1 map), 16, 32 and 64 channels, by
-# `_channel_counts` for 12 and 24; their Linear layers run as tiny layers.
+# `_channel_counts` for 12 and 24; their Linear layers run as tiny layers, reading 8-64 spikes
+# (one word of 64) or 96 and 136 (two and three words).
 # fmt: off
 KERNEL_PATHS = {
     "tables-and-wide-scatter": (9, [(1, 8, 1, 0), (8, 8, 1, 0), (8, 16, 2, 0), (16, 32, 1, 0),
@@ -832,6 +833,7 @@ KERNEL_PATHS = {
     "partial-tables-and-counts": (8, [(1, 8, 1, 1), (8, 12, 1, 1), (12, 8, 1, 1),
                                       (8, 64, 2, 1), (64, 32, 1, 1), (32, 8, 2, 1),
                                       (8, 8, 2, 1), (8, 24, 1, 1)]),
+    "wide-heads": (4, [(1, 8, 1, 0), (8, 96, 1, 1), (96, 136, 2, 1)]),
 }
 # fmt: on
 

@@ -17,9 +17,10 @@ connection by backends.NumbaBackend.mode):
   contiguous run of output currents, 8 floats at a time by an explicit vector intrinsic
   (wide inputs: a position's spikes summed in registers, up to 192 outputs at a time in
   16-float registers);
-- TABLE (`_table_conv`): groups of 8 input channels become byte masks in a zero-bordered map,
-  and each output position sums, in registers, the precomputed table rows (sums of the
-  weight rows of the set bits) its window's masks select, several positions per call;
+- TABLE (`_table_conv`): groups of 8 input channels become byte masks in a zero-bordered map
+  (8 masks per vector compare of 64 spikes), and each output position sums, in registers,
+  the precomputed table rows (sums of the weight rows of the set bits) its window's masks
+  select, several positions per call;
 - PULL (`_event_conv`): each output position lists the weight rows its window's spikes
   select, for a whole group of images, and the rows are summed in registers 64 output
   channels at a time, so a slice of the weights serves every listed output while in cache.
@@ -27,7 +28,7 @@ A connection with a crossbar synapse (MODE XBAR, `_xbar_conv`) sums its integer 
 rows per PE operation instead and converts them with an ADC (backends.CrossbarSynapse).
 Then one IF scan over the layer, 16 neurons at a time by an explicit vector intrinsic, which
 also counts spikes per channel in registers for the layers a GAP reads. Layers of at most
-TINY_NEURONS neurons on a 1 x 1 map fed by GAPs and Linear layers (the heads) run in plain
+TINY_NEURONS neurons on a 1 x 1 map fed by GAPs and Linear layers (the heads) run in short
 loops (`_tiny_layer`), without the per-layer machinery.
 
 Exactness: each output's current is the bias plus weight rows added in a fixed order (push:
