@@ -222,6 +222,11 @@ def polyphase(w: np.ndarray, stride: int) -> np.ndarray:
     return out.ravel()
 
 
+def _vec_ceil(n: int) -> int:
+    """n rounded up to a multiple of K.VEC."""
+    return -(-n // K.VEC) * K.VEC
+
+
 def mean_rows(c: Conn) -> np.ndarray:
     """A GAP's rows: the mean float32(k) / float32(H W) of each spike count k = 0 .. H W of a
     channel (float32 division, as the dense op's mean rounds it)."""
@@ -388,11 +393,12 @@ class NumbaBackend(Backend):
         self.xbars = list(xbars.values())
         histograms = any(x.hist is not None for x in self.xbars)
         self.threads = 1 if histograms else threads or default_threads()
-        # every layer starts at a multiple of 8 neurons (uint64 views of the spike buffers)
-        sizes = [-(-ly.neurons // 8) * 8 for ly in layers]
+        # every layer starts at a multiple of VEC neurons (aligned vectors of membranes, uint64
+        # views of the spike buffers)
+        sizes = [_vec_ceil(ly.neurons) for ly in layers]
         offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.n_state = int(offs[-1]) + 64  # spare bytes: spikes are read 64 at once
-        self.bias = np.zeros(self.n_state, np.float32)  # beta_j tiled over each layer's neurons
+        self.bias = K.aligned(self.n_state, np.float32)  # beta_j tiled over each layer's neurons
         for j, b in enumerate(_dense_bias(plan, coding, self.synapses)):
             self.bias[offs[j] : offs[j] + layers[j].neurons] = np.tile(
                 b, layers[j].neurons // len(b)
@@ -419,8 +425,12 @@ class NumbaBackend(Backend):
             mean_rows(c) if c.kind is ConnKind.GAP and m != K.XBAR else rows_of[m](c)
             for c, m in zip(rowed, self.modes, strict=True)
         ]
-        r_offs = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
-        self.rflat = np.concatenate(parts).astype(np.float32)
+        # each connection's rows start at a multiple of VEC floats (aligned weight runs)
+        r_offs = np.concatenate([[0], np.cumsum([_vec_ceil(len(p)) for p in parts])])
+        r_offs = r_offs.astype(np.int64)
+        self.rflat = K.aligned(int(r_offs[-1]), np.float32)
+        for o, p in zip(r_offs[:-1], parts, strict=True):
+            self.rflat[o : o + len(p)] = p
         taps = sorted({c.src for c in conns if c.kind is ConnKind.GAP})
         ch_offs = {}
         nch = 0
@@ -473,7 +483,7 @@ class NumbaBackend(Backend):
         nb = 0
         for j in self.base_layers:
             base_offs[j] = nb
-            nb += layers[j].neurons
+            nb += _vec_ceil(layers[j].neurons)
         self.n_base = nb
         in_idx: list[int] = []
         layer_tab = np.zeros((len(layers), K.LAYER_COLS), np.int64)
@@ -804,11 +814,11 @@ class NumbaRunner(Runner):
         self.be, self.x, self.ids = be, x, ids
         plan = be.plan
         nb = len(x)
-        self.v = np.full((nb, be.n_state), plan.v0, np.float32)
+        self.v = K.aligned((nb, be.n_state), np.float32, plan.v0)
         slots = be.time_block(nb) + 1
-        self.s = np.zeros((slots, nb, be.n_state), np.int8)
+        self.s = K.aligned((slots, nb, be.n_state), np.int8)
         self.chan = np.zeros((slots, nb, be.n_chan), np.int32)
-        self.base = np.zeros((nb, max(be.n_base, 1)), np.float32)
+        self.base = K.aligned((nb, max(be.n_base, 1)), np.float32)
         self.analog_act: dict[int, np.ndarray] = {}
         self.xt = torch.from_numpy(np.ascontiguousarray(x))
         layer_base = {}
