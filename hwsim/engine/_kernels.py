@@ -205,7 +205,8 @@ def _axpy8(typingctx, dst, di, src, si, k):
 def _make_sum_into(nv: int, lanes: int = LANES):
     """An intrinsic cur[d : d + nv*lanes] += sum over q in [q0, q1) of wflat[widx[q] + woff :
     +nv*lanes] * kval[q], in q order, the nv partial sums in registers (one load and one
-    store of cur; a multiply then an add per vector, as the unfused scatter)."""
+    store of cur; one fused multiply-add per vector, exact as a multiply then add: kval is a
+    power of two or its negative, so the product is exact)."""
 
     def sum_into(typingctx, cur, d, wflat, widx, kval, q0, q1, woff):
         sig = types.void(cur, types.intp, wflat, widx, kval, types.intp, types.intp, types.intp)
@@ -214,12 +215,13 @@ def _make_sum_into(nv: int, lanes: int = LANES):
             cur, wflat, widx, kval = L.data(context, builder, signature, args, 0, 2, 3, 4)
             d, q0, q1, woff = args[1], args[5], args[6], args[7]
             vty, n = L.float_vector(lanes), lanes
+            fma = L.fma(builder, vty)
 
             def add_row(q, sums):
                 wi = builder.add(builder.load(builder.gep(widx, [q])), woff)
                 kv = L.splat(builder, builder.load(builder.gep(kval, [q])), vty)
                 return [
-                    builder.fadd(acc, builder.fmul(L.load_at(builder, wflat, wi, vty, v * n), kv))
+                    builder.call(fma, [L.load_at(builder, wflat, wi, vty, v * n), kv, acc])
                     for v, acc in enumerate(sums)
                 ]
 
