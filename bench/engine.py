@@ -314,10 +314,11 @@ def row_sum_rate(slice_rows: int, density: float = 0.11, outputs: int = 20000) -
     rows of 64 floats picked at random, sorted per output, `density` of 4,608 (a 3x3x512 conv)
     per output, from a slice of `slice_rows` rows (4,608: 1.2 MB, in L2; 128: 32 KB, in L1)."""
     rng = np.random.default_rng(0)
-    rows = rng.standard_normal(slice_rows * 64).astype(np.float32)
+    rows = K.aligned(slice_rows * 64, np.float32)  # 64-byte aligned, as the engine's rows
+    rows[:] = rng.standard_normal(slice_rows * 64)
     per = int(density * 4608)
     idx = np.sort(rng.integers(0, slice_rows, (outputs, per)), axis=1).ravel() * 64
-    cur = np.zeros(64 * 64, np.float32)
+    cur = K.aligned(64 * 64, np.float32)
     _row_sums(cur, rows, idx, 10, per)
     t0 = time.perf_counter()
     _row_sums(cur, rows, idx, outputs, per)
@@ -478,11 +479,11 @@ FORMS = {  # NumbaBackend attributes that give every spiking conv one formulatio
 
 
 @njit(error_model="numpy")
-def _conv_alone(snaps, g, conn_tab, rflat, itab, reps, max_n, max_in, max_rows):
-    """Connection g's kernel alone on spike snapshots (M, B, N), `reps` times over them."""
+def _conv_alone(snaps, g, conn_tab, rflat, itab, reps, cur, max_in, max_rows):
+    """Connection g's kernel alone on spike snapshots (M, B, N), `reps` times over them, into
+    the currents `cur` (B, max_n), 64-byte aligned as the engine's."""
     ct = conn_tab[g]
     nb = snaps.shape[1]
-    cur = np.zeros((nb, max_n), np.float32)
     size = max(max_rows, max_in) + 8
     ev, idx, kv = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.float32)
     pcnt, plist = np.empty(max_in, np.int64), np.empty(max_in, np.int64)
@@ -533,7 +534,8 @@ def per_conv(snn, x: np.ndarray, steps: int, reps: int = 3) -> dict:
             if names.get(be.modes[g]) != form:
                 continue  # this conv cannot take that formulation (a table over 1 MiB)
             args = (spikes, g, be.conn_tab, be.rflat, be.itab)
-            sizes = (be.max_n, be.max_in, be.max_rows)
+            cur = K.aligned((spikes.shape[1], -(-be.max_n // K.VEC) * K.VEC), np.float32)
+            sizes = (cur, be.max_in, be.max_rows)
             _conv_alone(*args, 1, *sizes)
             best = min(_timed(_conv_alone, *args, reps, *sizes) for _ in range(3))
             row[form] = best / (reps * spikes.shape[0] * spikes.shape[1]) * 1e6

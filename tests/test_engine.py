@@ -892,6 +892,26 @@ def test_every_kernel_path_matches_the_oracle(paths, coding):
         assert_same(simulate(snn, x, 23, coding=coding, threads=threads, time_chunk=10), ref)
 
 
+def test_vectors_never_straddle_a_cache_line():
+    """The arrays the kernels read with 16-float vectors start at 64-byte boundaries, and every
+    layer, connection's weights and analog current at a multiple of 16 floats."""
+    a = K.aligned((3, 5), np.float32, 1.5)
+    assert a.shape == (3, 5) and a.flags.c_contiguous and (a == 1.5).all()
+    assert a.ctypes.data % 64 == 0 and K.aligned(7, np.int8).ctypes.data % 64 == 0
+    snn = chain_network(9, KERNEL_PATHS["partial-tables-and-counts"][1], seed=2)
+    be = NumbaBackend(build_plan(snn), DirectCoding())
+    runner = be.start(dyadic_images(2)[:, :, :9, :9].copy(), np.arange(2), 4)
+    arrays = (be.bias, be.rflat, runner.v, runner.s, runner.base)
+    assert all(x.ctypes.data % 64 == 0 for x in arrays)
+    assert be.n_state % 16 == 0 and be.n_base % 16 == 0 and be.n_base > 0
+    assert (be.layer_tab[:, K.L_OFF] % 16 == 0).all()
+    base = be.layer_tab[:, K.L_BASE]
+    assert (base[base >= 0] % 16 == 0).all() and (base >= 0).sum() == 1  # -1: no analog input
+    assert (be.conn_tab[:, K.R_OFF] % 16 == 0).all()
+    cur = K.chunk_scratch(be.layer_tab, 37, 40, 4, 4, 2, be.xsizes)[0]
+    assert cur.ctypes.data % 64 == 0 and cur.shape[1] == 48
+
+
 def test_the_default_time_chunk_is_the_longest_within_chunk_bytes(nets, monkeypatch):
     """time_chunk=None: chunks of floor(CHUNK_BYTES / step_bytes) steps (5 here, so 23 steps run
     as 5+5+5+5+3), all T at once when they fit; the spikes do not depend on the chunking."""

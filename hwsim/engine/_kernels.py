@@ -2,7 +2,8 @@
 
 Layout: every image's state is one flat row per array: membranes V (float32) and spikes S
 (int8, `block` + 1 buffers: S[t % (block + 1)] holds what was fired at t and is emitted at
-t + 1), with each spiking layer at a fixed offset (a multiple of 8), channels-last.
+t + 1), with each spiking layer at a fixed offset (a multiple of VEC = 16, 64-byte aligned:
+`ALIGN`), channels-last.
 `run_chunk` advances a range of images through a chunk of timesteps and releases the GIL, so
 threads can take disjoint ranges; it runs `group` images at a time and, since a layer at t
 reads only what its sources fired at t - 1, each layer for `block` timesteps before the next
@@ -85,6 +86,26 @@ LAYER_COLS = 10
 TINY_NEURONS = 64  # the most neurons of a layer run by `_tiny_layer`
 GAP = 1
 LANES = 8  # floats per vector register in the row sums
+ALIGN = 64
+"""Bytes every engine array starts at a multiple of (`aligned`), and every layer, weight block
+and output run a multiple of in floats x 4 (VEC floats): a 16-float vector then never straddles
+two cache lines (a straddling load or store costs about twice as much: the register sums run
+1.6x faster on 64-byte aligned rows than on numpy's default 16-byte alignment)."""
+VEC = ALIGN // 4  # floats per aligned vector
+
+
+def aligned(shape: tuple[int, ...] | int, dtype, fill=0) -> np.ndarray:
+    """A C-contiguous array of `shape` filled with `fill` whose data starts at a multiple of
+    ALIGN bytes."""
+    dt = np.dtype(dtype)
+    size = int(np.prod(shape)) * dt.itemsize
+    raw = np.empty(size + ALIGN, np.uint8)
+    start = -raw.ctypes.data % ALIGN
+    out = raw[start : start + size].view(dt).reshape(shape)
+    out[...] = fill
+    return out
+
+
 BYTE_BITS = np.uint64(0x0101010101010101)
 BYTE_GATHER = np.uint64(0x0102040810204080)  # (8 bytes of 0/1) * this >> 56: their bit mask
 
@@ -1311,26 +1332,6 @@ def run_chunk(
                         lt = layer_tab[head_layers[hi]]
                         for i in range(lt[L_N]):
                             rec[b, t - t0, hi, i] = s_rd[lt[L_OFF] + i]
-
-
-ALIGN = 64
-"""Bytes every engine array starts at a multiple of (`aligned`), and every layer, weight block
-and output run a multiple of in floats x 4 (VEC floats): a 16-float vector then never straddles
-two cache lines (a straddling load or store costs about twice as much: the register sums run
-1.6x faster on 64-byte aligned rows than on numpy's default 16-byte alignment)."""
-VEC = ALIGN // 4  # floats per aligned vector
-
-
-def aligned(shape: tuple[int, ...] | int, dtype, fill=0) -> np.ndarray:
-    """A C-contiguous array of `shape` filled with `fill` whose data starts at a multiple of
-    ALIGN bytes."""
-    dt = np.dtype(dtype)
-    size = int(np.prod(shape)) * dt.itemsize
-    raw = np.empty(size + ALIGN, np.uint8)
-    start = -raw.ctypes.data % ALIGN
-    out = raw[start : start + size].view(dt).reshape(shape)
-    out[...] = fill
-    return out
 
 
 def chunk_scratch(
