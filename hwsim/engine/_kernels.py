@@ -50,8 +50,8 @@ from hwsim.engine import _llvm as L
 KERNEL = {"cache": True, "error_model": "numpy", "_nrt": False}
 """Numba options of every kernel here. `_nrt=False` compiles them without reference counting
 of arrays (each view or tuple of arrays otherwise costs an atomic increment and decrement,
-about 1,300 cycles per layer step of `run_chunk`, 4.5% of a shipped-model run): the kernels
-never allocate; `run_chunk`'s scratch comes from `chunk_scratch`."""
+about 1,300 cycles per layer step of `run_chunk`, 4.5-5.7% of a shipped-model run): the
+kernels never allocate; `run_chunk`'s scratch comes from `chunk_scratch`."""
 
 # conn_tab columns
 KIND, SRC, DST, H, W, CIN, HO, WO, COUT, KH, KW, ANALOG, SRC_OFF, SRC_CH, COLBLK = range(15)
@@ -87,11 +87,12 @@ TINY_NEURONS = 64  # the most neurons of a layer run by `_tiny_layer`
 GAP = 1
 LANES = 8  # floats per vector register in the row sums
 ALIGN = 64
-"""Bytes every engine array starts at a multiple of (`aligned`), and every layer, weight block
-and output run a multiple of in floats x 4 (VEC floats): a 16-float vector then never straddles
-two cache lines (a straddling load or store costs about twice as much: the register sums run
-1.6x faster on 64-byte aligned rows than on numpy's default 16-byte alignment)."""
-VEC = ALIGN // 4  # floats per aligned vector
+"""Every array the kernels read with vectors starts at a multiple of ALIGN bytes (`aligned`),
+and every layer, connection's weights and analog current at a multiple of VEC floats, so a
+16-float vector never straddles two cache lines (a straddling load or store costs about twice
+as much: the register sums run 1.6x faster on 64-byte aligned rows than at numpy's default
+alignment, 16 bytes past a 64-byte boundary)."""
+VEC = ALIGN // 4  # floats in ALIGN bytes
 
 
 def aligned(shape: tuple[int, ...] | int, dtype, fill=0) -> np.ndarray:
