@@ -534,7 +534,7 @@ def per_conv(snn, x: np.ndarray, steps: int, reps: int = 3) -> dict:
             if names.get(be.modes[g]) != form:
                 continue  # this conv cannot take that formulation (a table over 1 MiB)
             args = (spikes, g, be.conn_tab, be.rflat, be.itab)
-            cur = K.aligned((spikes.shape[1], -(-be.max_n // K.VEC) * K.VEC), np.float32)
+            cur = K.aligned((spikes.shape[1], K.vec_ceil(be.max_n)), np.float32)
             sizes = (cur, be.max_in, be.max_rows)
             _conv_alone(*args, 1, *sizes)
             best = min(_timed(_conv_alone, *args, reps, *sizes) for _ in range(3))

@@ -95,6 +95,11 @@ alignment, 16 bytes past a 64-byte boundary)."""
 VEC = ALIGN // 4  # floats in ALIGN bytes
 
 
+def vec_ceil(n: int) -> int:
+    """n rounded up to a multiple of VEC."""
+    return -(-n // VEC) * VEC
+
+
 def aligned(shape: tuple[int, ...] | int, dtype, fill=0) -> np.ndarray:
     """A C-contiguous array of `shape` filled with `fill` whose data starts at a multiple of
     ALIGN bytes."""
@@ -141,8 +146,7 @@ def _make_row_sum(nv: int):
 
         return sig, codegen
 
-    row_sum.__name__ = f"_row_sum{nv}"
-    return intrinsic(row_sum)
+    return L.named_intrinsic(row_sum, f"_row_sum{nv}")
 
 
 _row_sum8 = _make_row_sum(8)
@@ -195,8 +199,7 @@ def _make_table_sums(nv: int, no: int, lanes: int = LANES):
 
         return sig, codegen
 
-    table_sums.__name__ = f"_table_sums{nv}x{no}x{lanes}"
-    return intrinsic(table_sums)
+    return L.named_intrinsic(table_sums, f"_table_sums{nv}x{no}x{lanes}")
 
 
 _table_sums1x4 = _make_table_sums(1, 4)
@@ -255,8 +258,7 @@ def _make_sum_into(nv: int, lanes: int = LANES):
 
         return sig, codegen
 
-    sum_into.__name__ = f"_sum_into{nv}x{lanes}"
-    return intrinsic(sum_into)
+    return L.named_intrinsic(sum_into, f"_sum_into{nv}x{lanes}")
 
 
 WIDE = 16  # floats per vector of the wide scatter (an AVX-512 register)
@@ -317,8 +319,7 @@ def _make_if_scan(nacc: int):
 
         return sig, codegen
 
-    if_scan.__name__ = f"_if_scan{nacc}"
-    return intrinsic(if_scan)
+    return L.named_intrinsic(if_scan, f"_if_scan{nacc}")
 
 
 _if_scan1 = _make_if_scan(1)
@@ -1339,13 +1340,13 @@ def chunk_scratch(
     layer_tab: np.ndarray, max_n: int, max_in: int, max_rows: int, max_omap: int, cur_rows: int,
     xsizes: np.ndarray,
 ) -> tuple:  # fmt: skip
-    """The scratch arrays of one `run_chunk` call: currents (cur_rows, max_n); input lists,
-    mask map, row lists and output flags of the largest connection; the IF scan's channel
-    counts; the crossbar scratch (zero where each call leaves it so), sized by xsizes = the
-    largest accumulator, PE operations, 2 C_out, crossbar-read flags, virtual conv outputs
-    (H_out W_out K), input positions and H W_out."""
+    """The scratch arrays of one `run_chunk` call: currents (cur_rows, max_n rounded up to VEC,
+    so every row is aligned); input lists, mask map, row lists and output flags of the largest
+    connection; the IF scan's channel counts; the crossbar scratch (zero where each call leaves
+    it so), sized by xsizes = the largest accumulator, PE operations, 2 C_out, crossbar-read
+    flags, virtual conv outputs (H_out W_out K), input positions and H W_out."""
     return (
-        aligned((cur_rows, -(-max_n // VEC) * VEC), np.float32),
+        aligned((cur_rows, vec_ceil(max_n)), np.float32),
         np.empty(max_in, np.int64),
         np.empty(max_in, np.int64),
         np.empty(max_in + 1, np.uint8),

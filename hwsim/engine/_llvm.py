@@ -8,8 +8,16 @@ from collections.abc import Callable, Sequence
 
 from llvmlite import ir
 from numba.core import cgutils
+from numba.extending import intrinsic
 
 I32 = ir.IntType(32)
+
+
+def named_intrinsic(typer: Callable, name: str):
+    """A Numba intrinsic from a factory-made typing function, under `name` (one per
+    specialisation, e.g. `_row_sum8`)."""
+    typer.__name__ = name
+    return intrinsic(typer)
 
 
 def float_vector(lanes: int) -> ir.VectorType:

@@ -222,11 +222,6 @@ def polyphase(w: np.ndarray, stride: int) -> np.ndarray:
     return out.ravel()
 
 
-def _vec_ceil(n: int) -> int:
-    """n rounded up to a multiple of K.VEC."""
-    return -(-n // K.VEC) * K.VEC
-
-
 def mean_rows(c: Conn) -> np.ndarray:
     """A GAP's rows: the mean float32(k) / float32(H W) of each spike count k = 0 .. H W of a
     channel (float32 division, as the dense op's mean rounds it)."""
@@ -395,7 +390,7 @@ class NumbaBackend(Backend):
         self.threads = 1 if histograms else threads or default_threads()
         # every layer starts at a multiple of VEC neurons (aligned vectors of membranes, uint64
         # views of the spike buffers)
-        sizes = [_vec_ceil(ly.neurons) for ly in layers]
+        sizes = [K.vec_ceil(ly.neurons) for ly in layers]
         offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.n_state = int(offs[-1]) + 64  # spare bytes: spikes are read 64 at once
         self.bias = K.aligned(self.n_state, np.float32)  # beta_j tiled over each layer's neurons
@@ -426,7 +421,7 @@ class NumbaBackend(Backend):
             for c, m in zip(rowed, self.modes, strict=True)
         ]
         # each connection's rows start at a multiple of VEC floats (aligned weight runs)
-        r_offs = np.concatenate([[0], np.cumsum([_vec_ceil(len(p)) for p in parts])])
+        r_offs = np.concatenate([[0], np.cumsum([K.vec_ceil(len(p)) for p in parts])])
         r_offs = r_offs.astype(np.int64)
         self.rflat = K.aligned(int(r_offs[-1]), np.float32)
         for o, p in zip(r_offs[:-1], parts, strict=True):
@@ -483,7 +478,7 @@ class NumbaBackend(Backend):
         nb = 0
         for j in self.base_layers:
             base_offs[j] = nb
-            nb += _vec_ceil(layers[j].neurons)
+            nb += K.vec_ceil(layers[j].neurons)
         self.n_base = nb
         in_idx: list[int] = []
         layer_tab = np.zeros((len(layers), K.LAYER_COLS), np.int64)
