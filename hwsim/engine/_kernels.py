@@ -112,6 +112,44 @@ def aligned(shape: tuple[int, ...] | int, dtype, fill=0) -> np.ndarray:
     return out
 
 
+@njit(**KERNEL)
+def kernel_major(w, out):
+    """out (kh, kw, C_in, C_out) = w (C_out, C_in, kh, kw) transposed, 16 outputs at a time, so
+    that each row of w is read in order (4x faster than numpy's strided copy of a 512 x 512 x
+    3 x 3 conv's weights: 2.2 vs 9.4 ms)."""
+    o_n, i_n, kh, kw = w.shape
+    for o0 in range(0, o_n, VEC):
+        o1 = min(o_n, o0 + VEC)
+        for c in range(i_n):
+            for ky in range(kh):
+                for kx in range(kw):
+                    for o in range(o0, o1):
+                        out[ky, kx, c, o] = w[o, c, ky, kx]
+
+
+@njit(**KERNEL)
+def polyphase(w, stride, out):
+    """out = weights w (kh, kw, C_in, C_out) as (kh, C_in, stride, ceil(kw/stride), C_out),
+    flat: [ky, c, r, jj] holds kx = r + stride (n_r - 1 - jj), n_r the number of kx = r mod
+    stride (zeros past n_r): for an input column, the kx that reach consecutive outputs, in
+    output order, are consecutive (the PUSH rows, backends.scatter_runs)."""
+    kh, kw, cin, cout = w.shape
+    nmax = (kw + stride - 1) // stride
+    for ky in range(kh):
+        for c in range(cin):
+            for r in range(stride):
+                n_r = max(0, (kw - r + stride - 1) // stride)
+                for jj in range(nmax):
+                    base = (((ky * cin + c) * stride + r) * nmax + jj) * cout
+                    if jj < n_r:
+                        kx = r + stride * (n_r - 1 - jj)
+                        for o in range(cout):
+                            out[base + o] = w[ky, kx, c, o]
+                    else:
+                        for o in range(cout):
+                            out[base + o] = 0
+
+
 BYTE_BITS = np.uint64(0x0101010101010101)
 BYTE_GATHER = np.uint64(0x0102040810204080)  # (8 bytes of 0/1) * this >> 56: their bit mask
 

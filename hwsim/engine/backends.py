@@ -207,19 +207,10 @@ class Backend(ABC):
         return nb * (per + (12 * len(plan.conns) if self.rows else 0))
 
 
-def polyphase(w: np.ndarray, stride: int) -> np.ndarray:
-    """Weights (kh, kw, C_in, C_out) as (kh, C_in, stride, ceil(kw/stride), C_out), flat:
-    [ky, c, r, jj] holds kx = r + stride (n_r - 1 - jj), n_r the number of kx = r mod stride
-    (zeros past n_r): for an input column, the kx that reach consecutive outputs, in output
-    order, are consecutive."""
-    kh, kw, cin, cout = w.shape
-    nmax = -(-kw // stride)
-    out = np.zeros((kh, cin, stride, nmax, cout), np.float32)
-    for r in range(stride):
-        kxs = list(range(r, kw, stride))
-        for jj, kx in enumerate(reversed(kxs)):
-            out[:, :, r, jj] = w[:, kx]
-    return out.ravel()
+def polyphase_size(c: Conn) -> int:
+    """Floats of c's weights in the polyphase layout (`_kernels.polyphase`)."""
+    kh, kw, cin, cout = c.weight.shape
+    return kh * cin * c.stride * -(-kw // c.stride) * cout
 
 
 def mean_rows(c: Conn) -> np.ndarray:
@@ -411,21 +402,28 @@ class NumbaBackend(Backend):
         ]
         self.modes += [self.summed_mode(c, xbars[g]) for g, c in virtual.items()]
         rows_of = {
-            K.PUSH: lambda c: polyphase(c.weight, c.stride),
             K.TABLE: lambda c: table_rows(c.weight, TABLE_BITS),
             K.PULL: lambda c: c.weight.ravel(),
             K.XBAR: lambda c: np.zeros(0, np.float32),
         }
-        parts = [
-            mean_rows(c) if c.kind is ConnKind.GAP and m != K.XBAR else rows_of[m](c)
-            for c, m in zip(rowed, self.modes, strict=True)
+        parts: list[np.ndarray | None] = []  # None: polyphase weights, written in place
+        for c, m in zip(rowed, self.modes, strict=True):
+            if c.kind is ConnKind.GAP and m != K.XBAR:
+                parts.append(mean_rows(c))
+            else:
+                parts.append(None if m == K.PUSH else rows_of[m](c))
+        sizes = [
+            polyphase_size(c) if p is None else len(p) for c, p in zip(rowed, parts, strict=True)
         ]
         # each connection's rows start at a multiple of VEC floats (aligned weight runs)
-        r_offs = np.concatenate([[0], np.cumsum([K.vec_ceil(len(p)) for p in parts])])
+        r_offs = np.concatenate([[0], np.cumsum([K.vec_ceil(n) for n in sizes])])
         r_offs = r_offs.astype(np.int64)
         self.rflat = K.aligned(int(r_offs[-1]), np.float32)
-        for o, p in zip(r_offs[:-1], parts, strict=True):
-            self.rflat[o : o + len(p)] = p
+        for c, o, n, p in zip(rowed, r_offs[:-1], sizes, parts, strict=True):
+            if p is None:
+                K.polyphase(c.weight, c.stride, self.rflat[o : o + n])
+            else:
+                self.rflat[o : o + n] = p
         taps = sorted({c.src for c in conns if c.kind is ConnKind.GAP})
         ch_offs = {}
         nch = 0

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from hwsim.convert import SpikingNetwork
+from hwsim.engine import _kernels as K
 from hwsim.graph import LayerKind
 
 
@@ -110,6 +111,15 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy().astype(np.float32))
 
 
+def _kernel_major(t: torch.Tensor) -> np.ndarray:
+    """Weights (C_out, C_in, kh, kw) (a Linear's: (C_out, C_in)) as (kh, kw, C_in, C_out)."""
+    w = np.ascontiguousarray(t.detach().cpu().numpy().astype(np.float32, copy=False))
+    w = w.reshape(*w.shape, 1, 1) if w.ndim == 2 else w
+    out = np.empty((w.shape[2], w.shape[3], w.shape[1], w.shape[0]), np.float32)
+    K.kernel_major(w, out)
+    return out
+
+
 def build_plan(snn: SpikingNetwork) -> Plan:
     """The engine's view of `snn`: its graph's populations and layers, with the weights."""
     graph = snn.graph
@@ -128,10 +138,7 @@ def build_plan(snn: SpikingNetwork) -> Plan:
             wts = snn.weights[layer.name]
             tw, tb = wts.weight, wts.bias
             bias = _np(tb)
-            if layer.kind is LayerKind.LINEAR:
-                weight = np.ascontiguousarray(_np(tw).T.reshape(1, 1, c_in, c_out))
-            else:
-                weight = np.ascontiguousarray(_np(tw).transpose(2, 3, 1, 0))
+            weight = _kernel_major(tw)
         conns.append(
             Conn(
                 layer.name,
