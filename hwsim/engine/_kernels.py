@@ -115,8 +115,8 @@ def aligned(shape: tuple[int, ...] | int, dtype, fill=0) -> np.ndarray:
 @njit(**KERNEL)
 def kernel_major(w, out):
     """out (kh, kw, C_in, C_out) = w (C_out, C_in, kh, kw) transposed, 16 outputs at a time, so
-    that each row of w is read in order (4x faster than numpy's strided copy of a 512 x 512 x
-    3 x 3 conv's weights: 2.2 vs 9.4 ms)."""
+    that each row of w is read in order: 2.2 ms against numpy's 9.4 for a 512 x 512 x 3 x 3
+    conv's weights; 59 against 89 ms for all of a full-width VGG19's, into new arrays."""
     o_n, i_n, kh, kw = w.shape
     for o0 in range(0, o_n, VEC):
         o1 = min(o_n, o0 + VEC)
