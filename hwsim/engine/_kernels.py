@@ -45,6 +45,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from hwsim.engine import _buffers
 from hwsim.engine import _llvm as L
 
 KERNEL = {"cache": True, "error_model": "numpy", "_nrt": False}
@@ -102,10 +103,10 @@ def vec_ceil(n: int) -> int:
 
 def aligned(shape: tuple[int, ...] | int, dtype, fill=0) -> np.ndarray:
     """A C-contiguous array of `shape` filled with `fill` whose data starts at a multiple of
-    ALIGN bytes."""
+    ALIGN bytes (from `_buffers`: large ones reuse a buffer no array uses any more)."""
     dt = np.dtype(dtype)
     size = int(np.prod(shape)) * dt.itemsize
-    raw = np.empty(size + ALIGN, np.uint8)
+    raw = _buffers.take(size + ALIGN)  # a large one reused with its pages in place
     start = -raw.ctypes.data % ALIGN
     out = raw[start : start + size].view(dt).reshape(shape)
     out[...] = fill
