@@ -780,6 +780,35 @@ def test_partial_sum_tables_sum_the_rows_of_the_set_bits():
                 np.testing.assert_array_equal(tab[k, g, m], want)
 
 
+def test_kernel_major_weights_are_the_transposed_torch_weights():
+    """_kernels.kernel_major: out[ky, kx, c, o] = w[o, c, ky, kx] (numpy's transpose), for
+    blocks of 16 outputs with a partial one (C_out = 21) and a Linear layer's (1, 1) kernel."""
+    rng = np.random.default_rng(0)
+    for shape in [(21, 5, 3, 3), (37, 4, 1, 1), (3, 2, 3, 2)]:
+        w = rng.normal(size=shape).astype(np.float32)
+        out = np.empty((shape[2], shape[3], shape[1], shape[0]), np.float32)
+        K.kernel_major(w, out)
+        np.testing.assert_array_equal(out, w.transpose(2, 3, 1, 0))
+
+
+@pytest.mark.parametrize("kw,stride", [(3, 1), (3, 2), (1, 2), (5, 3), (2, 3)])
+def test_polyphase_rows_follow_their_definition(kw, stride):
+    """_kernels.polyphase: [ky, c, r, jj] holds kx = r + stride (n_r - 1 - jj) for the n_r
+    kernel columns kx = r mod stride, zeros past n_r (a plain loop over the definition)."""
+    rng = np.random.default_rng(1)
+    kh, cin, cout = 2, 3, 5
+    w = rng.normal(size=(kh, kw, cin, cout)).astype(np.float32)
+    nmax = -(-kw // stride)
+    out = np.full(kh * cin * stride * nmax * cout, np.nan, np.float32)
+    K.polyphase(w, stride, out)
+    want = np.zeros((kh, cin, stride, nmax, cout), np.float32)
+    for r in range(stride):
+        cols = [kx for kx in range(kw) if kx % stride == r]
+        for jj in range(len(cols)):
+            want[:, :, r, jj] = w[:, r + stride * (len(cols) - 1 - jj)]
+    np.testing.assert_array_equal(out.reshape(want.shape), want)
+
+
 @pytest.mark.parametrize("coding", [DirectCoding(), PoissonCoding(7), WeightedSpikeCoding(3, 1)])
 def test_wide_push_scatter_sums_32_16_and_8_outputs_at_a_time(coding):
     """The push scatter's per-position register sums (GROUPED: C_in >= 32, a power of two) over
