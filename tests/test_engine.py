@@ -27,7 +27,7 @@ from hwsim.data import make_synthetic
 from hwsim.engine import BACKENDS, ActivitySpec, SimResult, core, layer_names, simulate, state_bytes
 from hwsim.engine import _kernels as K
 from hwsim.engine.backends import NumbaBackend, activity_of, table_rows
-from hwsim.engine.plan import build_plan
+from hwsim.engine.plan import _kernel_major, build_plan
 from hwsim.graph import FC_HEAD, Layer, LayerGraph, LayerKind, Role
 from hwsim.hw.arch import MappingStyle, load_arch
 from hwsim.hw.geometry import active_pe_operations, layer_patches
@@ -781,14 +781,16 @@ def test_partial_sum_tables_sum_the_rows_of_the_set_bits():
 
 
 def test_kernel_major_weights_are_the_transposed_torch_weights():
-    """_kernels.kernel_major: out[ky, kx, c, o] = w[o, c, ky, kx] (numpy's transpose), for
-    blocks of 16 outputs with a partial one (C_out = 21) and a Linear layer's (1, 1) kernel."""
+    """plan._kernel_major: out[ky, kx, c, o] = w[o, c, ky, kx] (numpy's transpose), for convs
+    and a Linear layer's (C_out, C_in) as a (1, 1) kernel."""
     rng = np.random.default_rng(0)
     for shape in [(21, 5, 3, 3), (37, 4, 1, 1), (3, 2, 3, 2)]:
         w = rng.normal(size=shape).astype(np.float32)
-        out = np.empty((shape[2], shape[3], shape[1], shape[0]), np.float32)
-        K.kernel_major(w, out)
+        out = _kernel_major(torch.from_numpy(w))
         np.testing.assert_array_equal(out, w.transpose(2, 3, 1, 0))
+        assert out.flags.c_contiguous and out.dtype == np.float32
+    w = rng.normal(size=(10, 6)).astype(np.float32)
+    np.testing.assert_array_equal(_kernel_major(torch.from_numpy(w)), w.T.reshape(1, 1, 6, 10))
 
 
 @pytest.mark.parametrize("kw,stride", [(3, 1), (3, 2), (1, 2), (5, 3), (2, 3)])

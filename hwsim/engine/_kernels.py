@@ -114,21 +114,6 @@ def aligned(shape: tuple[int, ...] | int, dtype, fill=0) -> np.ndarray:
 
 
 @njit(**KERNEL)
-def kernel_major(w, out):
-    """out (kh, kw, C_in, C_out) = w (C_out, C_in, kh, kw) transposed, 16 outputs at a time, so
-    that each row of w is read in order: 2.2 ms against numpy's 9.4 for a 512 x 512 x 3 x 3
-    conv's weights; 59 against 89 ms for all of a full-width VGG19's, into new arrays."""
-    o_n, i_n, kh, kw = w.shape
-    for o0 in range(0, o_n, VEC):
-        o1 = min(o_n, o0 + VEC)
-        for c in range(i_n):
-            for ky in range(kh):
-                for kx in range(kw):
-                    for o in range(o0, o1):
-                        out[ky, kx, c, o] = w[o, c, ky, kx]
-
-
-@njit(**KERNEL)
 def polyphase(w, stride, out):
     """out = weights w (kh, kw, C_in, C_out) as (kh, C_in, stride, ceil(kw/stride), C_out),
     flat: [ky, c, r, jj] holds kx = r + stride (n_r - 1 - jj), n_r the number of kx = r mod
