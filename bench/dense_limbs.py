@@ -98,8 +98,8 @@ def bf16_rounds(k: int = 576, n: int = 64) -> bool:
 
 def layer_rates(layer, weight: np.ndarray, steps: int, images: int, rate: float, reps: int):
     """(float32 conv s, int8 GEMM + recombination s per limb, int8 GEMM alone s, exact) of one
-    conv; exact: the
-    layer's limbs give back its weights and the int8 GEMM equals the float64 product."""
+    conv; exact: the layer's limbs give back its weights and the int8 GEMM equals the float64
+    product."""
     cin, (kh, kw), (ho, wo) = layer.in_channels, layer.kernel, layer.out_hw
     h, w_in = layer.in_shape[1], layer.in_shape[2]
     batch = steps * images

@@ -118,7 +118,7 @@ def _kernel_major(t: torch.Tensor) -> np.ndarray:
     w = w.reshape(*w.shape, 1, 1) if w.dim() == 2 else w
     c_out, c_in, kh, kw = w.shape
     rows = w.reshape(c_out, -1).t().contiguous().numpy().reshape(c_in, kh, kw, c_out)
-    return np.ascontiguousarray(rows.transpose(1, 2, 0, 3))
+    return np.array(rows.transpose(1, 2, 0, 3), order="C")  # a copy, never the tensor's memory
 
 
 def build_plan(snn: SpikingNetwork) -> Plan:
