@@ -40,6 +40,10 @@ def _free(i: int) -> bool:
     return sys.getrefcount(_kept[i]) == _UNREFERENCED
 
 
+def _total() -> int:
+    return sum(b.nbytes for b in _kept)
+
+
 def take(nbytes: int) -> np.ndarray:
     """A uint8 buffer of at least `nbytes` (contents undefined): a kept one that no array uses
     and that is at most twice as large, else a new one (kept if it has MIN_BYTES)."""
@@ -52,7 +56,7 @@ def take(nbytes: int) -> np.ndarray:
                 return _kept[-1]
         buf = np.empty(nbytes, np.uint8)
         _kept.append(buf)
-        while sum(b.nbytes for b in _kept) > KEEP_BYTES and len(_kept) > 1:
+        while _total() > KEEP_BYTES and len(_kept) > 1:
             _kept.pop(0)  # an array still using it keeps it alive; it is only not reused
         return buf
 
@@ -60,7 +64,7 @@ def take(nbytes: int) -> np.ndarray:
 def kept_bytes() -> int:
     """Bytes of the buffers kept for reuse (in use or not)."""
     with _lock:
-        return sum(b.nbytes for b in _kept)
+        return _total()
 
 
 def drop_kept() -> None:

@@ -102,14 +102,16 @@ def vec_ceil(n: int) -> int:
 
 
 def aligned(shape: tuple[int, ...] | int, dtype, fill=0) -> np.ndarray:
-    """A C-contiguous array of `shape` filled with `fill` whose data starts at a multiple of
-    ALIGN bytes (from `_buffers`: large ones reuse a buffer no array uses any more)."""
+    """A C-contiguous array of `shape` filled with `fill` (None: left as it is) whose data
+    starts at a multiple of ALIGN bytes (from `_buffers`: large ones reuse a buffer no array
+    uses any more)."""
     dt = np.dtype(dtype)
     size = int(np.prod(shape)) * dt.itemsize
     raw = _buffers.take(size + ALIGN)  # a large one reused with its pages in place
     start = -raw.ctypes.data % ALIGN
     out = raw[start : start + size].view(dt).reshape(shape)
-    out[...] = fill
+    if fill is not None:
+        out[...] = fill
     return out
 
 

@@ -418,12 +418,13 @@ class NumbaBackend(Backend):
         # each connection's rows start at a multiple of VEC floats (aligned weight runs)
         r_offs = np.concatenate([[0], np.cumsum([K.vec_ceil(n) for n in sizes])])
         r_offs = r_offs.astype(np.int64)
-        self.rflat = K.aligned(int(r_offs[-1]), np.float32)
-        for c, o, n, p in zip(rowed, r_offs[:-1], sizes, parts, strict=True):
+        self.rflat = K.aligned(int(r_offs[-1]), np.float32, None)  # each float written once
+        for c, o, n, p, end in zip(rowed, r_offs[:-1], sizes, parts, r_offs[1:], strict=True):
             if p is None:
                 K.polyphase(c.weight, c.stride, self.rflat[o : o + n])
             else:
                 self.rflat[o : o + n] = p
+            self.rflat[o + n : end] = 0
         taps = sorted({c.src for c in conns if c.kind is ConnKind.GAP})
         ch_offs = {}
         nch = 0
