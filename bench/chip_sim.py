@@ -9,7 +9,7 @@ model (per-image PE work; `--energy-model spikesim` charges every operation). Pe
 interleaved: (1) the engine producing the trace the simulator reads (`hwsim.engine.simulate`
 with per-image activity, numba, `--threads`); (2) one simulation of the whole chip over every
 image and timestep (`hwsim.hw.sim.simulate`, one thread); (3) everything `hwsim run --timing
-cycle` simulates for the five methods (`hwsim.chip_timing.evaluate_cycles`: fixed T at every
+cycle` simulates for the five methods (`hwsim.pipeline.cycles.evaluate_cycles`: fixed T at every
 method's full T, early stops at half of it, each with its ideal-NoC twin, plus the energy of
 the jobs performed). Reported: seconds of each, their ratios to the engine, the 1-minute load
 around each run; the median over rounds is the result.
@@ -31,24 +31,24 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hwsim.chip_timing import (  # noqa: E402
+from hwsim.engine import simulate  # noqa: E402
+from hwsim.hw.arch import EnergyModel, load_arch  # noqa: E402
+from hwsim.hw.mapping import map_network  # noqa: E402
+from hwsim.hw.sim import chip_model  # noqa: E402
+from hwsim.hw.sim import simulate as simulate_chip  # noqa: E402
+from hwsim.methods import METHODS  # noqa: E402
+from hwsim.model.convert import convert  # noqa: E402
+from hwsim.model.data import load_dataset  # noqa: E402
+from hwsim.model.graph import FC_HEAD  # noqa: E402
+from hwsim.model.nets import load_checkpoint  # noqa: E402
+from hwsim.pipeline.cycles import (  # noqa: E402
     EarlyStop,
     chip_counts,
     chip_workload,
     evaluate_cycles,
     method_decision_cycles,
 )
-from hwsim.convert import convert  # noqa: E402
-from hwsim.data import load_dataset  # noqa: E402
-from hwsim.engine import simulate  # noqa: E402
-from hwsim.functional import activity_spec  # noqa: E402
-from hwsim.graph import FC_HEAD  # noqa: E402
-from hwsim.hw.arch import EnergyModel, load_arch  # noqa: E402
-from hwsim.hw.mapping import map_network  # noqa: E402
-from hwsim.hw.sim import chip_model  # noqa: E402
-from hwsim.hw.sim import simulate as simulate_chip  # noqa: E402
-from hwsim.methods import METHODS  # noqa: E402
-from hwsim.nets import load_checkpoint  # noqa: E402
+from hwsim.pipeline.hardware import activity_spec  # noqa: E402
 
 
 def main() -> None:

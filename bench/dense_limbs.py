@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from engine import full_width_vgg19, machine  # noqa: E402
 
-from hwsim.graph import LayerKind  # noqa: E402
+from hwsim.model.graph import LayerKind  # noqa: E402
 
 LIMB_BITS = 7  # magnitude bits of one signed int8 limb
 

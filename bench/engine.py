@@ -45,16 +45,16 @@ from numba import njit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hwsim.coding import DirectCoding  # noqa: E402
-from hwsim.convert import ConversionParams, SpikingNetwork, Weights, convert  # noqa: E402
-from hwsim.data import ImageSet, load_dataset  # noqa: E402
 from hwsim.engine import SimResult, simulate  # noqa: E402
 from hwsim.engine import _kernels as K  # noqa: E402
 from hwsim.engine.backends import NumbaBackend  # noqa: E402
 from hwsim.engine.plan import build_plan  # noqa: E402
-from hwsim.graph import LayerKind  # noqa: E402
-from hwsim.nets import Checkpoint, HeadedNet, load_checkpoint  # noqa: E402
-from hwsim.netspec import NetSpec  # noqa: E402
+from hwsim.model.coding import DirectCoding  # noqa: E402
+from hwsim.model.convert import ConversionParams, SpikingNetwork, Weights, convert  # noqa: E402
+from hwsim.model.data import ImageSet, load_dataset  # noqa: E402
+from hwsim.model.graph import LayerKind  # noqa: E402
+from hwsim.model.nets import Checkpoint, HeadedNet, load_checkpoint  # noqa: E402
+from hwsim.model.netspec import NetSpec  # noqa: E402
 
 PEERS = ("spikingjelly", "spikingjelly-1step", "snntorch")
 

@@ -8,7 +8,7 @@ The shipped model (`models/vgg19.pt`: VGG19 at width 1/8, MNIST 28x28, 16 IC hea
 first test images, direct coding, as `hwsim run` simulates it: every head of the checkpoint.
 Two simulations per round, interleaved, in one process: the ideal engine
 (`hwsim.engine.simulate`, numba backend, as `hwsim run` traces) and the same images through the
-chip of `arch_configs/spikesim.yaml` (`hwsim.functional.simulate_hardware`: crossbars, ADC,
+chip of `arch_configs/spikesim.yaml` (`hwsim.pipeline.hardware.simulate_hardware`: crossbars, ADC,
 devices, as crossbar synapses in the numba engine; as `hwsim run --hardware functional` traces);
 `--reference` adds the layers' own reads as torch synapses (the slower reference path). Reported
 per round: microseconds per image-step of each, the ratio functional / ideal (the median over
@@ -33,13 +33,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hwsim.convert import convert  # noqa: E402
-from hwsim.data import load_dataset  # noqa: E402
 from hwsim.engine import simulate  # noqa: E402
-from hwsim.functional import calibrate_hardware, simulate_hardware  # noqa: E402
 from hwsim.hw.arch import FullScale, load_arch  # noqa: E402
-from hwsim.hw.functional import FunctionalConfig, build_hardware, with_adc  # noqa: E402
-from hwsim.nets import load_checkpoint  # noqa: E402
+from hwsim.hw.synapse import FunctionalConfig, build_hardware, with_adc  # noqa: E402
+from hwsim.model.convert import convert  # noqa: E402
+from hwsim.model.data import load_dataset  # noqa: E402
+from hwsim.model.nets import load_checkpoint  # noqa: E402
+from hwsim.pipeline.hardware import calibrate_hardware, simulate_hardware  # noqa: E402
 
 
 def load() -> float:

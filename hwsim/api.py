@@ -22,35 +22,19 @@ import torch
 
 from hwsim import __version__
 from hwsim.atomic import atomic_write_text
-from hwsim.chip_timing import (
-    CycleEvaluation,
-    EarlyStop,
-    OperatingPoint,
-    TimingModel,
-    evaluate_cycles,
-    fusion_hardware,
-    fusion_unit_share,
-    method_decision_cycles,
-)
-from hwsim.coding import DirectCoding, InputCoding, PoissonCoding, WeightedSpikeCoding
-from hwsim.convert import (
-    ConversionError,
-    ConversionParams,
-    SpikingNetwork,
-    convert,
-    is_spiking_file,
-    spiking_from_payload,
-)
-from hwsim.data import DATASETS, ImageSet, dataset_input_shape, dataset_num_classes, load_dataset
 from hwsim.engine import BACKENDS, ActivitySpec, SimResult, simulate
-from hwsim.errors import HwsimError
-from hwsim.functional import (
-    FunctionalRun,
-    Hardware,
-    activity_spec,
-    chip_simulation,
-    layer_activity,
+from hwsim.engine.trace import (
+    Trace,
+    TraceError,
+    TraceKey,
+    file_sha256,
+    find_trace,
+    indices_sha256,
+    read_trace,
+    trace_folder,
+    write_trace,
 )
+from hwsim.errors import HwsimError
 from hwsim.fusion import (
     FusionComparison,
     TuneSource,
@@ -62,15 +46,13 @@ from hwsim.fusion import (
     decide,
     tune_methods,
 )
-from hwsim.graph import FC_HEAD, Layer, LayerGraph
 from hwsim.hw.activity import LayerActivity, full_activity
 from hwsim.hw.arch import Architecture, EnergyModel, load_arch
 from hwsim.hw.energy import EnergyBreakdown, RunEnergy, run_energy, spikesim_energy
-from hwsim.hw.functional import FunctionalConfig
 from hwsim.hw.fusion_unit import fusion_events
-from hwsim.hw.mapping import Mapping as ChipMapping
-from hwsim.hw.mapping import map_network
+from hwsim.hw.mapping import ChipMapping, map_network
 from hwsim.hw.noc import producer_traffic
+from hwsim.hw.synapse import FunctionalConfig
 from hwsim.hw.timing import TimingResult, latency_ns, run_timing
 from hwsim.methods import METHODS, Heads, Method
 from hwsim.metrics import (
@@ -83,19 +65,42 @@ from hwsim.metrics import (
     bootstrap,
     summarize,
 )
-from hwsim.nets import Checkpoint, checkpoint_from_payload, read_model_file
-from hwsim.netspec import ModelError, NetSpec
-from hwsim.nir_io import ImportedSpec, NirOptions, is_nir_path, read_nir
-from hwsim.trace import (
-    Trace,
-    TraceError,
-    TraceKey,
-    file_sha256,
-    find_trace,
-    indices_sha256,
-    read_trace,
-    trace_folder,
-    write_trace,
+from hwsim.model.coding import DirectCoding, InputCoding, PoissonCoding, WeightedSpikeCoding
+from hwsim.model.convert import (
+    ConversionError,
+    ConversionParams,
+    SpikingNetwork,
+    convert,
+    is_spiking_file,
+    spiking_from_payload,
+)
+from hwsim.model.data import (
+    DATASETS,
+    ImageSet,
+    dataset_input_shape,
+    dataset_num_classes,
+    load_dataset,
+)
+from hwsim.model.graph import FC_HEAD, Layer, LayerGraph
+from hwsim.model.nets import Checkpoint, checkpoint_from_payload, read_model_file
+from hwsim.model.netspec import ModelError, NetSpec
+from hwsim.model.nir_io import ImportedSpec, NirOptions, is_nir_path, read_nir
+from hwsim.pipeline.cycles import (
+    CycleEvaluation,
+    EarlyStop,
+    OperatingPoint,
+    TimingModel,
+    evaluate_cycles,
+    fusion_hardware,
+    fusion_unit_share,
+    method_decision_cycles,
+)
+from hwsim.pipeline.hardware import (
+    FunctionalRun,
+    Hardware,
+    activity_spec,
+    chip_simulation,
+    layer_activity,
 )
 
 ProgressFn = Callable[[str, int, int], None]
@@ -198,7 +203,7 @@ def coding_from_text(text: str, seed: int = 0) -> InputCoding:
 class Session:
     """A loaded checkpoint, its data and its converted SNN (converted once, lazily).
 
-    A network imported from a NIR file (`hwsim.nir_io`, docs/nir.md) has no checkpoint
+    A network imported from a NIR file (`hwsim.model.nir_io`, docs/nir.md) has no checkpoint
     (`ckpt` None): it is spiking already, its images come from `dataset`, and having no ANN,
     its reference accuracy is its own SNN's at the final timestep (`reference_correct`).
     """
@@ -401,7 +406,7 @@ def trace(
 def _chip_trace(
     session: Session, data: ImageSet, sim: SimConfig, tick: Callable[[int], None]
 ) -> SimResult:
-    """`data` simulated on the mapped chip (`hwsim.functional.chip_simulation`), calibrated on
+    """`data` simulated on the mapped chip (`pipeline.hardware.chip_simulation`), calibrated on
     the first training images; direct coding only (the crossbars read the image bit-serially)."""
     assert sim.hardware is not None
     if not isinstance(sim.coding, DirectCoding):
@@ -878,7 +883,7 @@ def cycle_evaluation(
     tune_target: float | None = None,
     progress: ProgressFn | None = None,
 ) -> CycleEvaluation:
-    """Every method simulated cycle by cycle on the chip (`hwsim.chip_timing`) over the test
+    """Every method simulated cycle by cycle on the chip (`hwsim.pipeline.cycles`) over the test
     images' own activity, at its steps to the target, and, when the architecture has a
     fusion unit and the run a tuning trace, with early termination tuned to `tune_target`
     accuracy on the tuning images (the fixed-point unit's decisions, checked against the float
@@ -1151,7 +1156,7 @@ def sweep(
 ) -> list[SweepRow]:
     """Evaluate every IC position of `cfg` (in its order), sharing the tuning and test traces.
     `session`: an open session of cfg.model to reuse (its converted network is kept). Files,
-    resuming and executors are `hwsim.grid`'s."""
+    resuming and executors are `hwsim.pipeline.grid`'s."""
     arch = load_run_arch(cfg.arch, cfg.energy_model)
     if session is None:
         session = Session.open(cfg.model, cfg.data_root, cfg.sim.conversion, cfg.nir)

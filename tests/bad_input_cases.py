@@ -341,8 +341,8 @@ def workspace(tmp: Path) -> Workspace:
     """A tiny trained checkpoint (VGG11 at width 1/16 on synthetic data, ICs at 2 and 4)."""
     import torch
 
-    from hwsim.nets import save_checkpoint
-    from hwsim.train import TrainConfig, train
+    from hwsim.model.nets import save_checkpoint
+    from hwsim.model.train import TrainConfig, train
 
     torch.set_num_threads(1)
     cfg = TrainConfig(net="vgg11", dataset="synthetic", width=1 / 16, ic_positions=(2, 4),

@@ -10,8 +10,8 @@ import torch
 from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from hwsim.nets import save_checkpoint
-from hwsim.train import TrainConfig, train
+from hwsim.model.nets import save_checkpoint
+from hwsim.model.train import TrainConfig, train
 
 torch.set_num_threads(1)
 # property tests keep no example database and their caches outside the checkout

@@ -1,6 +1,6 @@
 """Layer builders shared by the hardware tests: hand-made layers and the graph that chains them."""
 
-from hwsim.graph import FC_HEAD, Layer, LayerGraph, LayerKind, Role
+from hwsim.model.graph import FC_HEAD, Layer, LayerGraph, LayerKind, Role
 
 
 def conv(name, c_in, c_out, k, hw, block):

@@ -16,13 +16,13 @@ from hwsim.api import (
     run,
     sweep,
 )
-from hwsim.graph import FC_HEAD
+from hwsim.engine.trace import TraceError
 from hwsim.hw.arch import load_arch
 from hwsim.hw.energy import pe_energy_components_pj
 from hwsim.methods import Method
-from hwsim.netspec import ModelError, NetSpec
-from hwsim.report import write_run
-from hwsim.trace import TraceError
+from hwsim.model.graph import FC_HEAD
+from hwsim.model.netspec import ModelError, NetSpec
+from hwsim.report.run import write_run
 
 ARCH = "arch_configs/spikesim.yaml"
 SIM = SimConfig(timesteps=40)
@@ -174,7 +174,7 @@ def test_second_run_reuses_traces_and_never_a_stale_one(result, tiny_checkpoint,
 
 
 def test_given_trace_is_used_and_a_corrupt_one_refused(result, tmp_path):
-    from hwsim.trace import ARRAYS_FILE, write_trace
+    from hwsim.engine.trace import ARRAYS_FILE, write_trace
 
     folder = write_trace(result.test, tmp_path / "given")
     cfg = RunConfig(**{**result.config.__dict__, "test_trace": folder})

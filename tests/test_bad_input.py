@@ -31,7 +31,7 @@ def test_an_edited_stored_tuning_is_named_set_aside_and_recomputed(tiny_checkpoi
     import json
 
     from hwsim.api import Session, SimConfig, tune, tuning_for
-    from hwsim.convert import ConversionParams
+    from hwsim.model.convert import ConversionParams
 
     _, model = tiny_checkpoint
     session = Session.open(model, None, ConversionParams())
@@ -53,14 +53,14 @@ def test_diverging_training_stops_with_a_message_and_writes_no_checkpoint(
 ):
     import torch
 
-    import hwsim.train
+    import hwsim.model.train
     from hwsim.cli import main
 
     class Diverged(torch.nn.CrossEntropyLoss):  # the loss of a run whose weights blew up
         def forward(self, logits, target):
             return super().forward(logits, target) * float("nan")
 
-    monkeypatch.setattr(hwsim.train.nn, "CrossEntropyLoss", Diverged)
+    monkeypatch.setattr(hwsim.model.train.nn, "CrossEntropyLoss", Diverged)
     out = tmp_path / "diverged.pt"
     argv = ["train", "--net", "vgg11", "--dataset", "synthetic", "--width", "0.0625"]
     code = main([*argv, "--ic", "none", "--epochs", "1", "--out", str(out)])
@@ -102,8 +102,8 @@ def test_a_given_trace_must_match_the_run(tiny_checkpoint, tmp_path, made_with, 
 
 def test_a_longer_given_trace_is_cut_to_the_runs_timesteps(tiny_checkpoint, tmp_path):
     from hwsim.api import Session, SimConfig, load_given_trace
-    from hwsim.convert import ConversionParams
-    from hwsim.trace import read_trace
+    from hwsim.engine.trace import read_trace
+    from hwsim.model.convert import ConversionParams
 
     _, model = tiny_checkpoint
     folder = tmp_path / "long"
@@ -140,7 +140,7 @@ def test_a_failed_write_leaves_the_earlier_results_whole(tmp_path):
 def test_identical_runs_write_identical_svgs(tmp_path):
     import numpy as np
 
-    from hwsim.figures import plot_alpha
+    from hwsim.report.figures import plot_alpha
 
     alpha = {"BSF-Grid": np.linspace(0, 5, 20)}
     pwl = {"BSF-Grid": (np.arange(0, 20, 5), np.linspace(0, 5, 4))}

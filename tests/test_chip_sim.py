@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwsim.graph import FC_HEAD, Role
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import load_arch, parse_arch
 from hwsim.hw.mapping import map_network
 from hwsim.hw.sim import ChipModel, Workload, chip_model, simulate
 from hwsim.hw.timing import run_timing
-from hwsim.netspec import NetSpec
+from hwsim.model.graph import FC_HEAD, Role
+from hwsim.model.netspec import NetSpec
 from tests.geometry import chain, conv, gap, linear
 
 ROOT = Path(__file__).resolve().parents[1]

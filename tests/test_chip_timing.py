@@ -8,19 +8,19 @@ import pytest
 import yaml
 
 from hwsim.api import RunConfig, SimConfig, run
-from hwsim.chip_timing import (
-    EarlyStop,
-    OperatingPoint,
-    chip_counts,
-    chip_workload,
-    evaluate_cycles,
-)
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import EnergyModel, load_arch, parse_arch
 from hwsim.hw.energy import paid_edges
 from hwsim.hw.sim import Workload, chip_model, simulate
 from hwsim.hw.timing import run_timing
 from hwsim.methods import Method
+from hwsim.pipeline.cycles import (
+    EarlyStop,
+    OperatingPoint,
+    chip_counts,
+    chip_workload,
+    evaluate_cycles,
+)
 
 ARCH = "arch_configs/spikesim.yaml"
 STEPS = 30

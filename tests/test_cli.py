@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from hwsim.cli import main, parse_ic_list
+from hwsim.cli.main import main, parse_ic_list
 
 ARCH = "arch_configs/spikesim.yaml"
 
@@ -185,7 +185,7 @@ def test_run_on_the_functional_chip(tiny_checkpoint, tmp_path, capsys):
 def test_interrupted_sweep_resumes_from_its_partial_file(
     tiny_checkpoint, tmp_path, capsys, monkeypatch
 ):
-    import hwsim.grid as grid
+    import hwsim.pipeline.grid as grid
 
     _, path = tiny_checkpoint
     out, traces = tmp_path / "sweep", tmp_path / "traces"
@@ -217,7 +217,7 @@ def test_interrupted_sweep_resumes_from_its_partial_file(
 
 
 def test_trace_command_writes_a_readable_trace(tiny_checkpoint, tmp_path, capsys):
-    from hwsim.trace import read_trace
+    from hwsim.engine.trace import read_trace
 
     _, path = tiny_checkpoint
     code, text = run_cli(capsys, "trace", "--model", str(path), "--timesteps", "15", "--images",
@@ -233,7 +233,7 @@ def test_convert_writes_a_model_that_run_accepts(tiny_checkpoint, tmp_path, caps
     import torch
 
     from hwsim.api import Session
-    from hwsim.convert import ConversionParams
+    from hwsim.model.convert import ConversionParams
 
     _, path = tiny_checkpoint
     out = tmp_path / "snn.pt"
@@ -297,9 +297,9 @@ def test_help_loads_no_heavy_stage_and_hwsim_leaves_the_plot_backend_alone():
 
     code = (
         "import sys, matplotlib; matplotlib.use('pdf');"
-        "from hwsim.cli import build_parser; build_parser().format_help();"
+        "from hwsim.cli.main import build_parser; build_parser().format_help();"
         "print(sorted({'torch', 'numba', 'scipy', 'pandas'} & set(sys.modules)));"
-        "import hwsim.report, hwsim.figures; print(matplotlib.get_backend())"
+        "import hwsim.report.run, hwsim.report.figures; print(matplotlib.get_backend())"
     )
     env = {**os.environ, "MPLBACKEND": ""}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

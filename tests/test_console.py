@@ -6,8 +6,8 @@ import json
 import pytest
 from rich.table import Table
 
-from hwsim.cli import main
-from hwsim.console import FittingConsole, fit_table
+from hwsim.cli.main import main
+from hwsim.report.console import FittingConsole, fit_table
 
 ARCH = "arch_configs/spikesim.yaml"
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from hwsim.convert import ConversionError, ConversionParams, convert, fold_bn
-from hwsim.data import load_dataset, make_synthetic
-from hwsim.graph import FC_HEAD
-from hwsim.nets import Checkpoint, HeadedNet
-from hwsim.netspec import NetSpec
+from hwsim.model.convert import ConversionError, ConversionParams, convert, fold_bn
+from hwsim.model.data import load_dataset, make_synthetic
+from hwsim.model.graph import FC_HEAD
+from hwsim.model.nets import Checkpoint, HeadedNet
+from hwsim.model.netspec import NetSpec
 
 
 def test_fold_bn_matches_conv_then_bn():

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwsim.graph import Layer, LayerKind, Role
 from hwsim.hw.arch import Architecture, load_arch, parse_arch
 from hwsim.hw.crossbar import Adc, CrossbarLayer, adc_of, calibrated_lsb
 from hwsim.hw.device import Nonidealities
 from hwsim.hw.mapping import LayerMapping, map_network
+from hwsim.model.graph import Layer, LayerKind, Role
 from tests.geometry import chain
 
 ROOT = Path(__file__).resolve().parents[1]

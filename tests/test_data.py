@@ -1,4 +1,4 @@
-"""Tests for hwsim.data: real mnist5k, hand-written IDX/CIFAR files, synthetic set, augmentation."""
+"""Tests for model.data: real mnist5k, hand-written IDX/CIFAR files, synthetic set, augmentation."""
 
 import gzip
 import importlib.util
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwsim.data import (
+from hwsim.model.data import (
     CIFAR_MEAN,
     CIFAR_STD,
     DATASETS,
@@ -21,7 +21,7 @@ from hwsim.data import (
     load_dataset,
     make_synthetic,
 )
-from hwsim.train import augment_cifar
+from hwsim.model.train import augment_cifar
 
 # ---------------------------------------------------------------------------- mnist5k
 
@@ -462,7 +462,7 @@ def test_fashion_mnist_reads_its_idx_files(tmp_path):
 
 
 def test_fashion_mnist_missing_files_are_named(tmp_path, monkeypatch):
-    import hwsim.data as data
+    import hwsim.model.data as data
 
     with pytest.raises(DatasetError, match="Fashion-MNIST IDX") as e:
         load_dataset("fashion-mnist", "test", tmp_path)

@@ -4,8 +4,8 @@ same sweep.csv byte for byte; a grid's cells are keyed by their inputs."""
 import pandas as pd
 import pytest
 
-from hwsim.cli import main
-from hwsim.grid import SWEEP_STATE_FILE
+from hwsim.cli.main import main
+from hwsim.pipeline.grid import SWEEP_STATE_FILE
 
 ARCH = "arch_configs/spikesim.yaml"
 
@@ -49,7 +49,7 @@ def test_dask_local_and_resumed_sweeps_write_the_same_csv(
     assert (on_dask / "sweep.csv").read_bytes() == (local / "sweep.csv").read_bytes()
 
     # an interrupted run: two cells in the state file, the other two computed on resuming
-    import hwsim.grid as grid
+    import hwsim.pipeline.grid as grid
 
     resumed, calls, real = tmp_path / "resumed", [], grid.evaluate_cell
 
@@ -76,7 +76,7 @@ def test_cell_keys_follow_the_inputs(tiny_checkpoint, tmp_path):
     from pathlib import Path
 
     from hwsim.api import SimConfig, SweepConfig
-    from hwsim.grid import Cell, settings_digest
+    from hwsim.pipeline.grid import Cell, settings_digest
 
     _, model = tiny_checkpoint
     t = SweepConfig(arch=Path(ARCH), model=model, sim=SimConfig(timesteps=20))

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from hwsim.graph import FC_HEAD, FUSION_UNIT, Layer
 from hwsim.hw.activity import FUSION_EVENTS, LayerActivity, full_activity
 from hwsim.hw.arch import Architecture, load_arch, parse_arch
 from hwsim.hw.energy import (
@@ -33,7 +32,8 @@ from hwsim.hw.geometry import (
     spikesim_geometry,
 )
 from hwsim.hw.mapping import map_network
-from hwsim.netspec import NetSpec
+from hwsim.model.graph import FC_HEAD, FUSION_UNIT, Layer
+from hwsim.model.netspec import NetSpec
 from tests import geometry as G
 
 ROOT = Path(__file__).resolve().parents[1]

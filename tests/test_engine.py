@@ -1,7 +1,7 @@
 """The IF engine against a plain step-by-step oracle and against hand-computed spike trains.
 
 The oracle below is the specification: a float64 numpy loop over timesteps and layers that
-follows the equations of hwsim.engine / hwsim.coding literally (explicit per-kernel-offset conv
+follows the equations of hwsim.engine / model.coding literally (explicit per-kernel-offset conv
 sums, no batching tricks, no event lists). Every backend must equal it spike for spike on
 networks with dyadic weights (multiples of 2^-8) and inputs (multiples of 2^-6), where every
 summation order is exact (DESIGN.md, "IF engine").
@@ -15,24 +15,24 @@ import numpy as np
 import pytest
 import torch
 
-from hwsim.coding import (
+from hwsim.engine import BACKENDS, ActivitySpec, SimResult, core, layer_names, simulate, state_bytes
+from hwsim.engine import _kernels as K
+from hwsim.engine.backends import NumbaBackend, activity_of, table_rows
+from hwsim.engine.plan import _kernel_major, build_plan
+from hwsim.hw.arch import MappingStyle, load_arch
+from hwsim.hw.geometry import active_pe_operations, layer_patches
+from hwsim.model.coding import (
     DirectCoding,
     InputCoding,
     PoissonCoding,
     WeightedSpikeCoding,
     parse_coding,
 )
-from hwsim.convert import ConversionParams, SpikingNetwork, Weights, convert
-from hwsim.data import make_synthetic
-from hwsim.engine import BACKENDS, ActivitySpec, SimResult, core, layer_names, simulate, state_bytes
-from hwsim.engine import _kernels as K
-from hwsim.engine.backends import NumbaBackend, activity_of, table_rows
-from hwsim.engine.plan import _kernel_major, build_plan
-from hwsim.graph import FC_HEAD, Layer, LayerGraph, LayerKind, Role
-from hwsim.hw.arch import MappingStyle, load_arch
-from hwsim.hw.geometry import active_pe_operations, layer_patches
-from hwsim.nets import Checkpoint, HeadedNet
-from hwsim.netspec import NetSpec
+from hwsim.model.convert import ConversionParams, SpikingNetwork, Weights, convert
+from hwsim.model.data import make_synthetic
+from hwsim.model.graph import FC_HEAD, Layer, LayerGraph, LayerKind, Role
+from hwsim.model.nets import Checkpoint, HeadedNet
+from hwsim.model.netspec import NetSpec
 
 torch.set_num_threads(1)
 

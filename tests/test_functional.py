@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from hwsim.coding import DirectCoding, PoissonCoding, WeightedSpikeCoding
-from hwsim.convert import ConversionParams, SpikingNetwork, Weights
 from hwsim.engine import simulate
 from hwsim.engine.backends import (
     CROSSBAR_COUNTS,
@@ -21,7 +19,23 @@ from hwsim.engine.backends import (
     TorchBackend,
 )
 from hwsim.engine.plan import Conn, ConnKind, build_plan
-from hwsim.functional import (
+from hwsim.hw.arch import Architecture, FullScale, load_arch, parse_arch
+from hwsim.hw.device import Nonidealities
+from hwsim.hw.energy import COMPONENTS, run_energy
+from hwsim.hw.mapping import map_network
+from hwsim.hw.synapse import (
+    FirstLayer,
+    FunctionalConfig,
+    build_hardware,
+    input_step,
+    quantise_network,
+    with_adc,
+)
+from hwsim.model.coding import DirectCoding, PoissonCoding, WeightedSpikeCoding
+from hwsim.model.convert import ConversionParams, SpikingNetwork, Weights
+from hwsim.model.graph import FC_HEAD, BlockKind, LayerKind
+from hwsim.model.netspec import NetSpec
+from hwsim.pipeline.hardware import (
     FunctionalRun,
     HardwareResult,
     Knob,
@@ -36,20 +50,6 @@ from hwsim.functional import (
     simulate_hardware,
     with_knob,
 )
-from hwsim.graph import FC_HEAD, BlockKind, LayerKind
-from hwsim.hw.arch import Architecture, FullScale, load_arch, parse_arch
-from hwsim.hw.device import Nonidealities
-from hwsim.hw.energy import COMPONENTS, run_energy
-from hwsim.hw.functional import (
-    FirstLayer,
-    FunctionalConfig,
-    build_hardware,
-    input_step,
-    quantise_network,
-    with_adc,
-)
-from hwsim.hw.mapping import map_network
-from hwsim.netspec import NetSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIKESIM = load_arch(ROOT / "arch_configs" / "spikesim.yaml")
@@ -310,7 +310,7 @@ def test_chip_simulation_is_a_trace_with_the_chip_s_activity(vgg_net) -> None:
 
 
 def test_codesign_runs_the_reference_once(vgg_net, monkeypatch) -> None:
-    import hwsim.functional as functional
+    import hwsim.pipeline.hardware as functional
 
     calls = []
     real = functional.simulate

@@ -390,7 +390,7 @@ def test_compare_methods_smoke():
 
 
 def test_alpha_and_coin_toss_figures(tmp_path):
-    from hwsim import figures
+    from hwsim.report import figures
 
     fit = {"Grid": (np.array([1, 50]), np.array([100, 0]))}
     paths = figures.plot_alpha({"Grid": np.linspace(100, 0, 50)}, fit, tmp_path / "alpha.png")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hwsim.graph import (
+from hwsim.model.graph import (
     FC_HEAD,
     FUSION_UNIT,
     GraphError,
@@ -11,7 +11,7 @@ from hwsim.graph import (
     Role,
     head_tag,
 )
-from hwsim.netspec import NetSpec
+from hwsim.model.netspec import NetSpec
 
 
 def test_head_tag():

@@ -1,4 +1,4 @@
-"""Mapping onto crossbars, PEs, tiles and the mesh; spike routes; area. Hand-computed cases and
+"""ChipMapping onto crossbars, PEs, tiles and the mesh; spike routes; area. Hand-computed cases and
 SpikeSim's own tile count and area (ela_spikesim.py, transcribed below from its formulas)."""
 
 import math
@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from hwsim.graph import FC_HEAD, Layer, LayerKind, Role
 from hwsim.hw.activity import full_activity
 from hwsim.hw.arch import Architecture, Placement, load_arch, parse_arch
 from hwsim.hw.area import TILE_COMPONENTS, chip_area, spikesim_tile_area_um2
@@ -16,8 +15,9 @@ from hwsim.hw.energy import pe_energy_components_pj, spikesim_energy
 from hwsim.hw.mapping import MappingError, map_network, slot_coords
 from hwsim.hw.noc import producer_traffic
 from hwsim.hw.timing import run_timing
-from hwsim.netspec import NetSpec
-from hwsim.report import mapping_table
+from hwsim.model.graph import FC_HEAD, Layer, LayerKind, Role
+from hwsim.model.netspec import NetSpec
+from hwsim.report.run import mapping_table
 from tests.geometry import chain, conv, gap, linear
 
 ROOT = Path(__file__).resolve().parents[1]

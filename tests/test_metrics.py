@@ -68,7 +68,7 @@ def test_summarize():
 
 
 def test_accuracy_energy_figure(tmp_path):
-    from hwsim import figures
+    from hwsim.report import figures
 
     curves = [curve(np.linspace(0.1, 0.9, 20), 3.0e5, n) for n in ("DL", "SL")]
     paths = figures.plot_accuracy_energy(curves, 0.85, tmp_path / "acc.png")
@@ -78,7 +78,7 @@ def test_accuracy_energy_figure(tmp_path):
 
 
 def test_reduction_by_ic_figure(tmp_path):
-    from hwsim import figures
+    from hwsim.report import figures
 
     r = {"bsf_grid": np.array([1.0, np.nan, 12.5]), "early_exit": np.array([0.5, 2.0, 3.0])}
     paths = figures.plot_reduction_by_ic(np.array([3, 5, 8]), r, tmp_path / "sweep", "t")

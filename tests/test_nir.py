@@ -14,14 +14,14 @@ import torch
 
 nir = pytest.importorskip("nir")
 
-from hwsim.cli import main  # noqa: E402
-from hwsim.convert import ConversionParams, convert  # noqa: E402
-from hwsim.data import make_synthetic  # noqa: E402
+from hwsim.cli.main import main  # noqa: E402
 from hwsim.engine import simulate  # noqa: E402
-from hwsim.graph import FC_HEAD  # noqa: E402
-from hwsim.nets import Checkpoint, HeadedNet  # noqa: E402
-from hwsim.netspec import NetSpec  # noqa: E402
-from hwsim.nir_io import NirError, NirOptions, import_graph, read_nir, write_nir  # noqa: E402
+from hwsim.model.convert import ConversionParams, convert  # noqa: E402
+from hwsim.model.data import make_synthetic  # noqa: E402
+from hwsim.model.graph import FC_HEAD  # noqa: E402
+from hwsim.model.nets import Checkpoint, HeadedNet  # noqa: E402
+from hwsim.model.netspec import NetSpec  # noqa: E402
+from hwsim.model.nir_io import NirError, NirOptions, import_graph, read_nir, write_nir  # noqa: E402
 
 ARCH = "arch_configs/spikesim.yaml"
 

@@ -9,14 +9,14 @@ import pytest
 
 import hwsim.api as api
 from hwsim.api import RunConfig, Session, SimConfig, SweepConfig
-from hwsim.convert import ConversionParams
-from hwsim.data import load_dataset
 from hwsim.fusion import Estimator, TuneSource, TuningConfig
 from hwsim.methods import Method
 from hwsim.metrics import BootstrapConfig
-from hwsim.nets import save_checkpoint
-from hwsim.netspec import ModelError
-from hwsim.report import sweep_figures, write_run
+from hwsim.model.convert import ConversionParams
+from hwsim.model.data import load_dataset
+from hwsim.model.nets import save_checkpoint
+from hwsim.model.netspec import ModelError
+from hwsim.report.run import sweep_figures, write_run
 
 ARCH = "arch_configs/spikesim.yaml"
 SIM = SimConfig(timesteps=30)

@@ -5,13 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwsim.graph import FC_HEAD
 from hwsim.hw.activity import LayerActivity, full_activity
 from hwsim.hw.arch import load_arch, parse_arch
 from hwsim.hw.mapping import map_network
 from hwsim.hw.noc import NocFlow, link_loads, producer_traffic, transfer_cycles, xy_links
 from hwsim.hw.timing import latency_ns, pipeline_finish_cycles, run_timing, stage_cycles
-from hwsim.netspec import NetSpec
+from hwsim.model.graph import FC_HEAD
+from hwsim.model.netspec import NetSpec
 from tests.geometry import chain, conv, gap, linear
 
 ROOT = Path(__file__).resolve().parents[1]

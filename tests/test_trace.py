@@ -6,10 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwsim.convert import convert
-from hwsim.data import load_dataset
 from hwsim.engine import ActivitySpec, simulate
-from hwsim.trace import (
+from hwsim.engine.trace import (
     ARRAYS_FILE,
     META_FILE,
     Trace,
@@ -21,6 +19,8 @@ from hwsim.trace import (
     trace_folder,
     write_trace,
 )
+from hwsim.model.convert import convert
+from hwsim.model.data import load_dataset
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_not_a_trace(tmp_path):
 
 def _small_trace():
     from hwsim.engine import SimResult
-    from hwsim.trace import Trace, TraceKey, indices_sha256
+    from hwsim.engine.trace import Trace, TraceKey, indices_sha256
 
     rows = indices_sha256(np.zeros(1, np.int64))
     key = TraceKey("0" * 64, "1" * 64, {}, {}, 2, 0, "synthetic", "test", rows, 1, (-1,), {})
@@ -116,7 +116,7 @@ def _small_trace():
 
 
 def _write_many(folder: str, times: int) -> None:
-    from hwsim.trace import write_trace
+    from hwsim.engine.trace import write_trace
 
     for _ in range(times):
         write_trace(_small_trace(), Path(folder))
@@ -126,7 +126,7 @@ def test_trace_folders_get_the_usual_permissions(tmp_path):
     import os
     import stat
 
-    from hwsim.trace import write_trace
+    from hwsim.engine.trace import write_trace
 
     folder = write_trace(_small_trace(), tmp_path / "t")
     umask = os.umask(0)
@@ -137,7 +137,7 @@ def test_trace_folders_get_the_usual_permissions(tmp_path):
 def test_concurrent_writers_of_one_trace_neither_fail_nor_leave_temps(tmp_path):
     import multiprocessing as mp
 
-    from hwsim.trace import read_trace
+    from hwsim.engine.trace import read_trace
 
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_write_many, args=(str(tmp_path / "t"), 15)) for _ in range(3)]
@@ -154,7 +154,7 @@ def test_a_killed_writers_temp_folder_is_removed_by_the_next_write(tmp_path):
     import subprocess
     import sys
 
-    from hwsim.trace import write_trace
+    from hwsim.engine.trace import write_trace
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip

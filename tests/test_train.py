@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 import torch
 
-from hwsim.graph import FC_HEAD
-from hwsim.netspec import NetSpec
-from hwsim.train import TrainConfig, tau, train
+from hwsim.model.graph import FC_HEAD
+from hwsim.model.netspec import NetSpec
+from hwsim.model.train import TrainConfig, tau, train
 
 
 def test_tau_grows_linearly_to_the_mac_ratio():
@@ -40,7 +40,7 @@ def test_command_reproduces_the_config():
 
 
 def test_checkpoint_records_its_split_and_never_trains_on_validation(tiny_checkpoint, tiny_config):
-    from hwsim.data import load_dataset
+    from hwsim.model.data import load_dataset
 
     ckpt, _ = tiny_checkpoint
     d = ckpt.dataset

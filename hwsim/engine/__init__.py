@@ -7,7 +7,7 @@ is the first layer's input current every timestep. Every spiking layer adds one 
 layer-pipelined chip: block l at t sees block l-1's spikes of t-1. A residual block has two
 spiking stages: conv1, and the join conv2(conv1 spikes) + skip(block input). A head is a GAP IF
 layer on its tap block's output spikes, then a Linear IF layer. Poisson and weighted-spike input
-codings are in hwsim.coding.
+codings are in hwsim.model.coding.
 
 Backends (BACKENDS): "numba", event-driven (default, the fastest measured: bench/README.md), and
 "torch", a dense batched conv per layer and step. Both stream images in batches and time in

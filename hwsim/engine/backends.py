@@ -20,9 +20,9 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from hwsim.coding import InputCoding
 from hwsim.engine import _kernels as K
 from hwsim.engine.plan import Conn, ConnKind, Plan
+from hwsim.model.coding import InputCoding
 
 
 class Synapse(Protocol):
@@ -42,7 +42,7 @@ class Synapse(Protocol):
 @dataclass(eq=False)
 class CrossbarSynapse:
     """One connection's current read through crossbars with ADCs, computed by the Numba engine's
-    kernels in its IF loop (`hwsim.functional` builds it from a `hwsim.hw.functional` layer).
+    kernels in its IF loop (`hwsim.pipeline.hardware` builds it from a `hwsim.hw.synapse` layer).
 
     Rows are the dense op's: (kernel position p = ky k_w + kx, input channel c) of a conv or a
     GAP (whose kernel is its input map); (0, feature) of a Linear layer. At each output position,
@@ -130,7 +130,7 @@ class ChunkOut:
 
 
 def schedule(plan: Plan, coding: InputCoding, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
-    """(omega (T, L), gscale (T, G)) float32 for timesteps t0..t1-1 (see hwsim.coding)."""
+    """(omega (T, L), gscale (T, G)) float32 for timesteps t0..t1-1 (see hwsim.model.coding)."""
     t = np.arange(t0, t1)
     omega = np.stack(
         [coding.layer_omega(t, ly.depth, ly.output) for ly in plan.layers], axis=1

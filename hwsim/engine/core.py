@@ -8,8 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.coding import DirectCoding, InputCoding
-from hwsim.convert import SpikingNetwork
 from hwsim.engine.backends import (
     MAPPINGS,
     Backend,
@@ -19,6 +17,8 @@ from hwsim.engine.backends import (
     TorchBackend,
 )
 from hwsim.engine.plan import Plan, build_plan
+from hwsim.model.coding import DirectCoding, InputCoding
+from hwsim.model.convert import SpikingNetwork
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class ActivitySpec:
 class Activity:
     """Per crossbar-mapped layer (connection) g and timestep t, summed over the images.
 
-    `names` are the layer graph's names (`hwsim.graph.LayerGraph.names`), in its order;
+    `names` are the layer graph's names (`hwsim.model.graph.LayerGraph.names`), in its order;
     `dst[g]` is the index in SimResult.layer_names of the spiking
     layer it feeds. Arrays are (T, G) int64:
     - `in_spikes`: nonzero inputs the layer integrates at t (spikes; for an analog input layer,
@@ -200,7 +200,7 @@ def simulate(
     threads of the numba backend (0: NUMBA_NUM_THREADS or the CPUs available).
 
     `synapses`, by graph layer name, give those connections' currents in place of their dense
-    op (e.g. the crossbars of `hwsim.hw.functional`): on the torch backend callable
+    op (e.g. the crossbars of `hwsim.hw.synapse`): on the torch backend callable
     `Synapse`s; on the numba backend `CrossbarSynapse`s (arrays its kernels read), plus a
     callable only for the analog input layer (a callable elsewhere raises ValueError). A
     phased coding (weighted spikes) is refused, since a synapse takes no phase weight.

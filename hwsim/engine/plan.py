@@ -1,7 +1,7 @@
 """A converted network as the engine sees it: spiking layers and the weight layers between them.
 
-A *spiking layer* is one population of IF neurons (`hwsim.graph.Population`, a name in
-`layer_names`); a *connection* is one layer of the graph (`hwsim.graph.Layer`) that carries
+A *spiking layer* is one population of IF neurons (`hwsim.model.graph.Population`, a name in
+`layer_names`); a *connection* is one layer of the graph (`hwsim.model.graph.Layer`) that carries
 spikes from a source spiking layer (or the network input, src = -1) into a destination spiking
 layer. Both come from the network's `LayerGraph` in its order. Arrays are channels-last
 (H, W, C), weights (kh, kw, C_in, C_out), all float32.
@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hwsim.convert import SpikingNetwork
-from hwsim.graph import LayerKind
+from hwsim.model.convert import SpikingNetwork
+from hwsim.model.graph import LayerKind
 
 
 class ConnKind(IntEnum):

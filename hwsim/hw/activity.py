@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.graph import FUSION_UNIT, Layer, LayerGraph
-from hwsim.hw.mapping import Mapping
+from hwsim.hw.mapping import ChipMapping
+from hwsim.model.graph import FUSION_UNIT, Layer, LayerGraph
 
 FUSION_EVENTS: tuple[str, ...] = ("counter_increment", "lut_read", "multiply", "compare")
 """Events of the fusion unit, in `FusionActivity.events` column order."""
@@ -86,7 +86,7 @@ def spikes_sent(graph: LayerGraph, fired: np.ndarray) -> np.ndarray:
     return sent
 
 
-def full_activity(mapping: Mapping, timesteps: int, images: int = 1) -> LayerActivity:
+def full_activity(mapping: ChipMapping, timesteps: int, images: int = 1) -> LayerActivity:
     """Activity when every input spikes every timestep: every PE operation and crossbar read of
     the mapping active, every input and output neuron spiking (skip convs: no output spikes,
     as `LayerActivity` defines)."""

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hwsim.graph import FUSION_UNIT
 from hwsim.hw.activity import input_activations, sent_spikes
 from hwsim.hw.arch import Architecture, AreaTable
-from hwsim.hw.mapping import Mapping
+from hwsim.hw.mapping import ChipMapping
+from hwsim.model.graph import FUSION_UNIT
 
 TILE_COMPONENTS: tuple[str, ...] = (
     "crossbar",
@@ -112,7 +112,7 @@ class AreaBreakdown:
         )
 
 
-def chip_area(mapping: Mapping) -> AreaBreakdown:
+def chip_area(mapping: ChipMapping) -> AreaBreakdown:
     """Area of every tile by component, plus neuron memory, input buffer and fusion unit."""
     arch = mapping.arch
     a = _table(arch)

@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from hwsim.graph import FUSION_UNIT, Layer
 from hwsim.hw.activity import FUSION_EVENTS, FusionActivity, LayerActivity
 from hwsim.hw.arch import Architecture, EnergyModel, FusionUnitConfig
 from hwsim.hw.geometry import READ_EVENTS, pe_event_counts
-from hwsim.hw.mapping import Mapping
+from hwsim.hw.mapping import ChipMapping
 from hwsim.hw.noc import Edge, ProducerTraffic, flit_hops, producer_traffic
+from hwsim.model.graph import FUSION_UNIT, Layer
 
 COMPONENTS: tuple[str, ...] = (
     "crossbar",
@@ -220,7 +220,7 @@ class EnergyBreakdown:
         return frame
 
 
-def _events_per_operation(mapping: Mapping) -> np.ndarray:
+def _events_per_operation(mapping: ChipMapping) -> np.ndarray:
     """(L, C) events of one PE operation of each layer (`pe_event_counts`)."""
     arch = mapping.arch
     rows = [pe_event_counts(arch, m.crossbars_per_operation) for m in mapping.layers]
@@ -229,7 +229,7 @@ def _events_per_operation(mapping: Mapping) -> np.ndarray:
     )
 
 
-def spikesim_energy(mapping: Mapping) -> EnergyBreakdown:
+def spikesim_energy(mapping: ChipMapping) -> EnergyBreakdown:
     """SpikeSim's energy per timestep: every PE operation of every mapped layer charged E_PE.
 
     Applies SpikeSim's accounting to the mapping's chip whatever its `energy_model`; multiply by
@@ -323,7 +323,7 @@ class RunEnergy:
         )
 
 
-def _pe_events(mapping: Mapping, activity: LayerActivity) -> tuple[np.ndarray, np.ndarray]:
+def _pe_events(mapping: ChipMapping, activity: LayerActivity) -> tuple[np.ndarray, np.ndarray]:
     """(charged PE operations (T, L), PE-component events (T, L, C)) per image under the
     architecture's energy model (module docstring)."""
     per_op = _events_per_operation(mapping).astype(np.float64)
@@ -343,7 +343,7 @@ def _pe_events(mapping: Mapping, activity: LayerActivity) -> tuple[np.ndarray, n
 
 
 def run_energy(
-    mapping: Mapping,
+    mapping: ChipMapping,
     activity: LayerActivity,
     *,
     traffic: dict[str, ProducerTraffic] | None = None,

@@ -24,8 +24,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from hwsim.graph import Layer, LayerKind
 from hwsim.hw.arch import Architecture, MappingStyle
+from hwsim.model.graph import Layer, LayerKind
 
 LINEAR_KERNEL_ROWS = 4
 """BayesianSpikeFusion maps a Linear layer as a (4, 1) kernel over ceil(features / 4) channels

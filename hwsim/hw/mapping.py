@@ -1,4 +1,4 @@
-"""Mapping: layers -> crossbars -> PEs -> tiles -> mesh coordinates. The one description of the
+"""ChipMapping: layers -> crossbars -> PEs -> tiles -> mesh coordinates. The one description of the
 chip that energy, area, timing, the NoC and the functional mode all read.
 
 A layer is mapped in SpikeSim's crossbar geometry (`hwsim.hw.geometry.spikesim_geometry`: a GAP
@@ -47,9 +47,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hwsim.graph import FC_HEAD, Layer, LayerGraph, LayerKind
 from hwsim.hw.arch import Architecture, MappingStyle, Placement
 from hwsim.hw.geometry import LINEAR_KERNEL_ROWS, spikesim_geometry
+from hwsim.model.graph import FC_HEAD, Layer, LayerGraph, LayerKind
 
 
 class MappingError(ValueError):
@@ -152,7 +152,7 @@ class LayerMapping:
 
 
 @dataclass(frozen=True, eq=False)
-class Mapping:
+class ChipMapping:
     """A whole network (`graph`) on the chip; `tile_coords[i]` is tile i's (row, col) on the
     mesh."""
 
@@ -247,7 +247,7 @@ def _layer_rows(arch: Architecture, positions: int, channels: int) -> list[int]:
     return [min(rows, total - g * rows) for g in range(_ceil_div(total, rows))]
 
 
-def map_network(arch: Architecture, graph: LayerGraph) -> Mapping:
+def map_network(arch: Architecture, graph: LayerGraph) -> ChipMapping:
     """Map the layers of `graph` onto `arch` (module docstring)."""
     rows, cols = arch.crossbar.rows, arch.crossbar.cols
     per_xbar = arch.outputs_per_crossbar
@@ -312,7 +312,7 @@ def map_network(arch: Architecture, graph: LayerGraph) -> Mapping:
     tile_slot = np.arange(tiles) + (np.arange(tiles) >= base_tiles)  # the fusion unit's slot
     tile_coords = coords[tile_slot].copy()
     tile_coords.flags.writeable = False
-    return Mapping(
+    return ChipMapping(
         arch=arch,
         graph=graph,
         layers=tuple(LayerMapping(**staged[g.name]) for g in graph.layers),

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.graph import FUSION_UNIT
 from hwsim.hw.activity import LayerActivity
-from hwsim.hw.mapping import Mapping
+from hwsim.hw.mapping import ChipMapping
+from hwsim.model.graph import FUSION_UNIT
 
 Coord = tuple[int, int]
 Link = tuple[Coord, Coord]
@@ -138,7 +138,7 @@ ChannelFlows = dict[str, dict[str, dict[tuple[Coord, Coord], int]]]
 producer whose spikes take that flow."""
 
 
-def channel_flows(mapping: Mapping) -> ChannelFlows:
+def channel_flows(mapping: ChipMapping) -> ChannelFlows:
     """Per spike edge (`LayerGraph.spike_edges`), the flows of its producer's output channels:
     from the home tile of each channel (the tile of its column group's first crossbar) to every
     tile holding a consumer crossbar fed by that channel (the fusion unit's slot for a head's
@@ -165,7 +165,7 @@ def channel_flows(mapping: Mapping) -> ChannelFlows:
     return counts
 
 
-def address_flits(mapping: Mapping, producer: str) -> int:
+def address_flits(mapping: ChipMapping, producer: str) -> int:
     """Flits of one address event of `producer`: ceil(ceil(log2 neurons) / flit_width_bits)."""
     src = mapping.layer(producer)
     neurons = src.outputs * src.layer.out_hw[0] * src.layer.out_hw[1]
@@ -173,7 +173,7 @@ def address_flits(mapping: Mapping, producer: str) -> int:
     return _ceil_div(address_bits, mapping.arch.noc.flit_width_bits)
 
 
-def producer_traffic(mapping: Mapping) -> dict[str, ProducerTraffic]:
+def producer_traffic(mapping: ChipMapping) -> dict[str, ProducerTraffic]:
     """Per producer layer with spike edges (`LayerGraph.spike_edges`), per consumer: its flows
     (`channel_flows`) as link loads per output spike (module docstring)."""
     by_name = {m.name: m for m in mapping.layers}

@@ -51,10 +51,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.graph import FC_HEAD, FUSION_UNIT, LayerKind
 from hwsim.hw.activity import LayerActivity
-from hwsim.hw.mapping import Mapping
+from hwsim.hw.mapping import ChipMapping
 from hwsim.hw.noc import ProducerTraffic, producer_traffic
+from hwsim.model.graph import FC_HEAD, FUSION_UNIT, LayerKind
 
 
 def cycles_to_ns(cycles: np.ndarray | float, clock_mhz: float) -> np.ndarray:
@@ -184,7 +184,7 @@ def latency_ns(result: TimingResult, layers: Iterable[str]) -> np.ndarray:
 
 
 def run_timing(
-    mapping: Mapping,
+    mapping: ChipMapping,
     activity: LayerActivity,
     *,
     traffic: dict[str, ProducerTraffic] | None = None,

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.graph import FUSION_UNIT
 from hwsim.hw.arch import PacketFormat
-from hwsim.hw.mapping import Mapping
+from hwsim.hw.mapping import ChipMapping
 from hwsim.hw.noc import Coord, address_flits, channel_flows, xy_links
+from hwsim.model.graph import FUSION_UNIT
 
 FUSION_COUNTER_TIMESTEPS = 2
 """Timesteps of head spikes the fusion unit's counters hold: double-buffered, one timestep
@@ -84,7 +84,7 @@ class ChipModel:
         return FUSION_UNIT if node == self.fusion_node else self.layer_names[node]
 
 
-def input_buffer_timesteps(mapping: Mapping, consumer: str) -> int:
+def input_buffer_timesteps(mapping: ChipMapping, consumer: str) -> int:
     """Timesteps of input spikes `consumer`'s buffer holds (module docstring)."""
     fixed = mapping.arch.buffers.input_buffer_timesteps
     if fixed is not None:
@@ -96,7 +96,7 @@ def input_buffer_timesteps(mapping: Mapping, consumer: str) -> int:
 
 
 def chip_model(
-    mapping: Mapping, active: Collection[str], decision_cycles: int, ideal_noc: bool = False
+    mapping: ChipMapping, active: Collection[str], decision_cycles: int, ideal_noc: bool = False
 ) -> ChipModel:
     """The chip of `mapping` with only the layers in `active` working (a method's layers) and a
     fusion unit of `decision_cycles` per image and timestep. `ideal_noc`: every flow arrives

@@ -21,7 +21,7 @@ timestep (`LayerRecord`: PE operations and crossbar reads with a driven row, non
 ADC clips and conversions), summed over batches since `HardwareNetwork.start`;
 `HardwareNetwork.activity` turns that into `LayerActivity`, which energy and timing charge.
 `HardwareLayer.dense_rows` gives its crossbars' rows in the dense op's order, for the numba
-engine's own crossbar kernel (`hwsim.functional.crossbar_synapse`), whose counts per timestep
+engine's own crossbar kernel (`hwsim.pipeline.hardware.crossbar_synapse`), whose counts per timestep
 come back through `LayerRecord.add_steps`.
 
 The ADC's LSB is one cell level (`auto`), the YAML's (`explicit`), or per layer from a
@@ -58,15 +58,14 @@ from enum import StrEnum
 import numpy as np
 import torch
 
-from hwsim.convert import SpikingNetwork, Weights
-from hwsim.graph import Layer, LayerKind
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import Architecture, FullScale
 from hwsim.hw.crossbar import Adc, CrossbarLayer, ReadCounts, adc_of, calibrated_lsb
 from hwsim.hw.device import Nonidealities, quantise_weights
 from hwsim.hw.geometry import LINEAR_KERNEL_ROWS
-from hwsim.hw.mapping import Mapping as ChipMapping
-from hwsim.hw.mapping import map_network
+from hwsim.hw.mapping import ChipMapping, map_network
+from hwsim.model.convert import SpikingNetwork, Weights
+from hwsim.model.graph import Layer, LayerKind
 
 
 class FirstLayer(StrEnum):

@@ -44,9 +44,9 @@ import torch
 
 from hwsim import __version__
 from hwsim.atomic import atomic_path
-from hwsim.convert import ConversionParams, SpikingNetwork, Weights
 from hwsim.errors import HwsimError
-from hwsim.graph import (
+from hwsim.model.convert import ConversionParams, SpikingNetwork, Weights
+from hwsim.model.graph import (
     FC_HEAD,
     FUSION_UNIT,
     GraphError,

@@ -1,9 +1,9 @@
 """Network specifications of the model zoo: VGG11/16/19 and ResNet18/34 with IC heads.
 
 A `NetSpec` is plain data (name, width, input shape, classes, IC positions); its `graph()` is
-the network's `hwsim.graph.LayerGraph`. Networks follow the BayesianSpikeFusion code (Habara et
+the network's `model.graph.LayerGraph`. Networks follow the BayesianSpikeFusion code (Habara et
 al. 2024, section 6.1): downsampling by stride-2 3x3 convolutions (no max pooling), residual
-stages whose first block has stride 2. The torch modules that train them are in `hwsim.nets`.
+stages whose first block has stride 2. The torch modules that train them are in `hwsim.model.nets`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.errors import HwsimError
-from hwsim.graph import FC_HEAD, BlockKind, BlockSpec, LayerGraph, build_graph
+from hwsim.model.graph import FC_HEAD, BlockKind, BlockSpec, LayerGraph, build_graph
 
 # (out_channels, stride) per conv block; paper/DESIGN.md channel lists.
 _VGG_BLOCKS: dict[str, list[tuple[int, int]]] = {

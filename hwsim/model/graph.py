@@ -9,7 +9,7 @@ the join's neurons; it sends no spikes of its own). A classifier head is a GAP l
 and a Linear layer; the Linear's spikes go to the IC + fusion unit (`FUSION_UNIT`).
 
 The graph is built once, from a network specification (`build_graph`, used by
-`hwsim.nets.NetSpec.graph`) or later from an interchange file, and handed to the engine plan,
+`hwsim.model.nets.NetSpec.graph`) or later from an interchange file, and handed to the engine plan,
 conversion, mapping, energy, timing, area and the functional mode. Nothing outside this module
 derives structure from layer names: stages ask the graph (`inputs`, `population`, `role`,
 `head`, `spike_edges`, `predecessors`, `ancestors`).

@@ -17,11 +17,11 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
-from hwsim.data import ImageSet, load_dataset
 from hwsim.errors import HwsimError
-from hwsim.graph import FC_HEAD
-from hwsim.nets import Checkpoint, HeadedNet
-from hwsim.netspec import NetSpec
+from hwsim.model.data import ImageSet, load_dataset
+from hwsim.model.graph import FC_HEAD
+from hwsim.model.nets import Checkpoint, HeadedNet
+from hwsim.model.netspec import NetSpec
 
 
 def augment_cifar(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

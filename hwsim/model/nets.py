@@ -1,4 +1,4 @@
-"""The model zoo's torch modules (`hwsim.netspec` describes them) and checkpoint I/O.
+"""The model zoo's torch modules (`hwsim.model.netspec` describes them) and checkpoint I/O.
 
 Networks follow the BayesianSpikeFusion code (Habara et al. 2024, section 6.1): downsampling by
 stride-2 3x3 convolutions (no max pooling), every conv block is conv + BN + ReLU, a residual
@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from hwsim.atomic import atomic_path
-from hwsim.data import ImageSet
-from hwsim.graph import FC_HEAD, BlockKind, BlockSpec, head_tag
-from hwsim.netspec import ModelError, NetSpec
+from hwsim.model.data import ImageSet
+from hwsim.model.graph import FC_HEAD, BlockKind, BlockSpec, head_tag
+from hwsim.model.netspec import ModelError, NetSpec
 
 CHECKPOINT_FORMAT = "hwsim-checkpoint"
 CHECKPOINT_VERSION = 1

@@ -25,10 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwsim.atomic import atomic_path
-from hwsim.data import ImageSet
 from hwsim.errors import HwsimError
-from hwsim.graph import Layer, LayerGraph, LayerKind
-from hwsim.nets import (
+from hwsim.model.data import ImageSet
+from hwsim.model.graph import Layer, LayerGraph, LayerKind
+from hwsim.model.nets import (
     Checkpoint,
     ConvBlock,
     HeadedNet,
@@ -36,10 +36,10 @@ from hwsim.nets import (
     checkpoint_payload,
     read_model_file,
 )
-from hwsim.netspec import ModelError, NetSpec
+from hwsim.model.netspec import ModelError, NetSpec
 
 if TYPE_CHECKING:  # nir_io builds SpikingNetworks; it imports this module
-    from hwsim.nir_io import ImportedSpec
+    from hwsim.model.nir_io import ImportedSpec
 
 
 class ConversionError(HwsimError):
@@ -79,7 +79,7 @@ class Weights:
 class SpikingNetwork:
     """A converted network, ready for the IF engine: its layer graph and the weights of every
     conv and Linear layer, by layer name (a GAP layer has none). `spec` is the zoo network it
-    was converted from, or the `hwsim.nir_io.ImportedSpec` of a network read from a NIR file."""
+    was converted from, or the `model.nir_io.ImportedSpec` of a network read from a NIR file."""
 
     spec: NetSpec | ImportedSpec
     graph: LayerGraph

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hwsim.atomic import atomic_write_text
-from hwsim.cycle_report import methods_frame, stall_totals
-from hwsim.graph import head_tag
-from hwsim.netspec import NetSpec
+from hwsim.model.graph import head_tag
+from hwsim.model.netspec import NetSpec
+from hwsim.report.cycles import methods_frame, stall_totals
 
 if TYPE_CHECKING:
     from hwsim.api import EstimateResult, ICEvaluation, RunResult, TuneResult
-    from hwsim.functional import CodesignResult
-    from hwsim.grid import GridResult
     from hwsim.hw.area import AreaBreakdown
-    from hwsim.hw.mapping import Mapping as ChipMapping
+    from hwsim.hw.mapping import ChipMapping
+    from hwsim.pipeline.grid import GridResult
+    from hwsim.pipeline.hardware import CodesignResult
 
 SUMMARY_FILE = "summary.json"
 

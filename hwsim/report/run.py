@@ -15,21 +15,26 @@ from rich.console import Console
 from rich.table import Table
 
 from hwsim.atomic import atomic_write_text, write_csv
-from hwsim.cycle_report import cycles_table, write_cycles
-from hwsim.figures import plot_accuracy_energy, plot_alpha, plot_codesign, plot_reduction_by_ic
-from hwsim.graph import FC_HEAD
 from hwsim.hw.energy import EnergyBreakdown, RunEnergy
-from hwsim.hw.mapping import Mapping
+from hwsim.hw.mapping import ChipMapping
 from hwsim.methods import Method
 from hwsim.metrics import Estimate
-from hwsim.netspec import NetSpec
+from hwsim.model.graph import FC_HEAD
+from hwsim.model.netspec import NetSpec
+from hwsim.report.cycles import cycles_table, write_cycles
+from hwsim.report.figures import (
+    plot_accuracy_energy,
+    plot_alpha,
+    plot_codesign,
+    plot_reduction_by_ic,
+)
 
 if TYPE_CHECKING:  # report is below api: it reads api's results, it never calls api
     from hwsim.api import EstimateResult, ICEvaluation, RunResult, TuneResult
-    from hwsim.functional import CodesignResult
     from hwsim.hw.arch import Architecture
     from hwsim.hw.area import AreaBreakdown
-    from hwsim.nir_io import ImportedSpec
+    from hwsim.model.nir_io import ImportedSpec
+    from hwsim.pipeline.hardware import CodesignResult
 
 
 def network_label(spec: NetSpec | ImportedSpec) -> str:
@@ -439,7 +444,7 @@ def print_estimate(result: EstimateResult, console: Console) -> None:
     console.print(table)
 
 
-def mapping_table(mapping: Mapping, title: str | None = None) -> Table:
+def mapping_table(mapping: ChipMapping, title: str | None = None) -> Table:
     """A rich Table: one row per layer (crossbars, PEs, tiles, utilisation) and a total row."""
     arch = mapping.arch
     rows, cols = mapping.mesh_shape

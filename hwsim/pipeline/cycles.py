@@ -18,7 +18,6 @@ import numpy as np
 from hwsim.engine.backends import default_threads
 from hwsim.engine.core import Activity
 from hwsim.fusion import Tuning, cumulative, decide, posterior
-from hwsim.graph import FC_HEAD, LayerGraph
 from hwsim.hw.activity import LayerActivity, spikes_sent
 from hwsim.hw.arch import Architecture, EnergyModel
 from hwsim.hw.area import chip_area
@@ -36,10 +35,11 @@ from hwsim.hw.fusion_unit import (
     fusion_events,
     head_decisions,
 )
-from hwsim.hw.mapping import Mapping, map_network
+from hwsim.hw.mapping import ChipMapping, map_network
 from hwsim.hw.sim import ChipRun, Workload, chip_model, simulate
 from hwsim.methods import METHODS, Heads, Method
 from hwsim.metrics import BootstrapConfig
+from hwsim.model.graph import FC_HEAD, LayerGraph
 
 
 class TimingModel(StrEnum):
@@ -66,7 +66,7 @@ def method_layers(chip: LayerGraph, method: Method, ic: int) -> set[str]:
     return {g.name for h in method_heads(method, ic) for g in chip.layers_to_head(h)}
 
 
-def chip_counts(mapping: Mapping, activity: Activity) -> np.ndarray:
+def chip_counts(mapping: ChipMapping, activity: Activity) -> np.ndarray:
     """The engine's per-image activity (N, T, L, 4) int32 of `mapping`'s layers, in its
     graph's order: in_spikes, active_pe_ops (crossbar reads), active_windows (PE operations),
     out_spikes (fired at t)."""
@@ -76,7 +76,7 @@ def chip_counts(mapping: Mapping, activity: Activity) -> np.ndarray:
     return np.ascontiguousarray(activity.per_image[:, :, cols])
 
 
-def chip_workload(mapping: Mapping, counts: np.ndarray) -> Workload:
+def chip_workload(mapping: ChipMapping, counts: np.ndarray) -> Workload:
     """Per image, timestep and layer of `mapping`'s graph: the PE operations the energy model
     charges (spikesim: every operation; event: those with a spiking input in their window) and
     the spikes each layer sends (`spikes_sent`), from `chip_counts`."""
@@ -141,7 +141,7 @@ def _summary(
 
 
 def performed_energy_pj(
-    mapping: Mapping,
+    mapping: ChipMapping,
     counts: np.ndarray,
     run: ChipRun,
     head_spikes: MappingType[int, np.ndarray],
@@ -221,7 +221,7 @@ class CycleEvaluation:
 
     methods: tuple[MethodTiming, ...]
     chip_run: ChipRun
-    mapping: Mapping
+    mapping: ChipMapping
     fusion: FusionHardware | None = None
     fusion_share: dict[str, float] | None = None  # energy, area, cycles (fusion_unit_share)
 

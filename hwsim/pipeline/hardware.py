@@ -1,7 +1,7 @@
 """Hardware-functional inference: the IF engine with crossbar + ADC synapses on the mapped chip.
 
 `simulate_hardware` runs the engine (`hwsim.engine.simulate`, direct coding) on the network's
-plan with every connection's current taken from its `hwsim.hw.functional` `HardwareLayer`
+plan with every connection's current taken from its `hwsim.hw.synapse` `HardwareLayer`
 (`synapses=`): one IF loop and one traversal of the graph, the engine's. By default the layers
 reading spikes run in the numba engine's kernels as `CrossbarSynapse`s (`crossbar_synapse`:
 their arrays), the analog first layer as the `HardwareLayer` itself; `backend="torch"` runs every
@@ -34,16 +34,15 @@ from enum import StrEnum
 import numpy as np
 import torch
 
-from hwsim.convert import SpikingNetwork
 from hwsim.engine import Activity, ActivitySpec, SimResult, simulate
 from hwsim.engine.backends import CROSSBAR_COUNTS, CrossbarSynapse
 from hwsim.fusion import accuracy_over_time, cumulative
-from hwsim.graph import FC_HEAD, LayerGraph
 from hwsim.hw.activity import LayerActivity, spikes_sent
 from hwsim.hw.arch import Architecture
 from hwsim.hw.device import Nonidealities
 from hwsim.hw.energy import run_energy
-from hwsim.hw.functional import (
+from hwsim.hw.mapping import map_network
+from hwsim.hw.synapse import (
     FunctionalConfig,
     HardwareLayer,
     HardwareNetwork,
@@ -51,7 +50,8 @@ from hwsim.hw.functional import (
     quantise_network,
     with_adc,
 )
-from hwsim.hw.mapping import map_network
+from hwsim.model.convert import SpikingNetwork
+from hwsim.model.graph import FC_HEAD, LayerGraph
 
 
 class Hardware(StrEnum):

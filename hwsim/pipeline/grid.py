@@ -39,10 +39,10 @@ from hwsim.api import (
     sweep,
 )
 from hwsim.atomic import atomic_folder
-from hwsim.convert import ConversionParams
+from hwsim.engine.trace import file_sha256
 from hwsim.errors import HwsimError
-from hwsim.nir_io import NirOptions
-from hwsim.trace import file_sha256
+from hwsim.model.convert import ConversionParams
+from hwsim.model.nir_io import NirOptions
 
 SWEEP_STATE_FILE = "sweep.partial.csv"
 """Rows of an unfinished grid, one per finished cell with its key, in its output folder."""
@@ -250,7 +250,7 @@ def run_grid(
 def _write_state(out_dir: Path, done: dict[str, Row]) -> None:
     import pandas as pd
 
-    from hwsim.report import write_csv
+    from hwsim.report.run import write_csv
 
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame([{**row, "cell_key": key} for key, row in done.items()])
@@ -261,7 +261,7 @@ def _write_results(out_dir: Path, rows: list[Row]) -> list[Path]:
     """sweep.csv and one figure per model x arch x coding, replacing out_dir as a whole."""
     import pandas as pd
 
-    from hwsim.report import sweep_figures, write_csv
+    from hwsim.report.run import sweep_figures, write_csv
 
     frame = pd.DataFrame(rows)
     combos = list(dict.fromkeys(zip(frame["model"], frame["arch"], frame["coding"], strict=True)))

@@ -11,22 +11,22 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hwsim.console import FittingConsole
-from hwsim.data import DATASETS
 from hwsim.errors import HwsimError
-from hwsim.graph import FC_HEAD
 from hwsim.hw.arch import EnergyModel
 from hwsim.methods import EvidencePooling
-from hwsim.netspec import NETS, NetSpec, resolve_model_path
+from hwsim.model.data import DATASETS
+from hwsim.model.graph import FC_HEAD
+from hwsim.model.netspec import NETS, NetSpec, resolve_model_path
+from hwsim.report.console import FittingConsole
 
 if TYPE_CHECKING:  # the heavy stages (torch, numba) load only when a command runs them
     from hwsim.api import SimConfig
-    from hwsim.chip_timing import TimingModel
-    from hwsim.convert import ConversionParams
     from hwsim.fusion import TuneSource, TuningConfig
-    from hwsim.hw.functional import FunctionalConfig
+    from hwsim.hw.synapse import FunctionalConfig
     from hwsim.metrics import BootstrapConfig
-    from hwsim.nir_io import ImportedSpec, NirOptions
+    from hwsim.model.convert import ConversionParams
+    from hwsim.model.nir_io import ImportedSpec, NirOptions
+    from hwsim.pipeline.cycles import TimingModel
 
 DEFAULT_ARCH = Path("arch_configs/spikesim.yaml")
 DEFAULT_MODEL = "vgg19.pt"
@@ -116,8 +116,8 @@ def _progress(console: Console) -> Progress:
 
 
 def cmd_train(args: argparse.Namespace, console: Console) -> None:
-    from hwsim.nets import save_checkpoint
-    from hwsim.train import TrainConfig, train
+    from hwsim.model.nets import save_checkpoint
+    from hwsim.model.train import TrainConfig, train
 
     n_blocks = len(NetSpec(args.net, args.width, (3, 64, 64), 10).blocks())
     cfg = TrainConfig(
@@ -144,9 +144,9 @@ def cmd_train(args: argparse.Namespace, console: Console) -> None:
 
 
 def cmd_convert(args: argparse.Namespace, console: Console) -> None:
-    from hwsim.convert import convert, save_spiking
-    from hwsim.data import load_dataset
-    from hwsim.nets import load_checkpoint
+    from hwsim.model.convert import convert, save_spiking
+    from hwsim.model.data import load_dataset
+    from hwsim.model.nets import load_checkpoint
 
     path = resolve_model_path(args.model)
     if args.out and Path(args.out).resolve() == path.resolve():
@@ -167,7 +167,7 @@ def cmd_convert(args: argparse.Namespace, console: Console) -> None:
 
 
 def _conversion(v0: float = 0.0, **params: float) -> ConversionParams:
-    from hwsim.convert import ConversionParams
+    from hwsim.model.convert import ConversionParams
 
     return ConversionParams(v0=v0, **params)
 
@@ -179,7 +179,7 @@ def _codings(args: argparse.Namespace) -> list[str]:
 
 def _nir_options(args: argparse.Namespace) -> NirOptions:
     """--dataset and --fc-output: how a NIR model (--model net.nir) is run."""
-    from hwsim.nir_io import NirOptions
+    from hwsim.model.nir_io import NirOptions
 
     return NirOptions(dataset=args.dataset, fc_output=args.fc_output)
 
@@ -193,7 +193,7 @@ def _ic_positions(text: str, spec: NetSpec | ImportedSpec, option: str) -> tuple
 
 def _summary(args: argparse.Namespace, command: str, data: dict, folder: Path | None) -> None:
     """Write summary.json: to --summary, else into the command's output folder (if any)."""
-    from hwsim.summary import SUMMARY_FILE, write_summary
+    from hwsim.report.summary import SUMMARY_FILE, write_summary
 
     path = Path(args.summary) if args.summary else None
     if path is None and folder is not None:
@@ -251,7 +251,7 @@ def _functional_config(args: argparse.Namespace, sigma: float | None = None) -> 
     """--first-layer, --variation-sigma (or `sigma`), --sa0-rate, --sa1-rate, --device-seed: how
     the chip's crossbars read (the hardware-functional mode)."""
     from hwsim.hw.device import Nonidealities
-    from hwsim.hw.functional import FirstLayer, FunctionalConfig
+    from hwsim.hw.synapse import FirstLayer, FunctionalConfig
 
     try:
         noise = Nonidealities(
@@ -267,7 +267,7 @@ def _functional_config(args: argparse.Namespace, sigma: float | None = None) -> 
 
 def _hardware(args: argparse.Namespace) -> dict:
     """RunConfig/SweepConfig fields of --hardware and the device options."""
-    from hwsim.functional import Hardware
+    from hwsim.pipeline.hardware import Hardware
 
     return {"hardware": Hardware(args.hardware), "functional": _functional_config(args)}
 
@@ -317,7 +317,7 @@ def _warn(console: Console):
 def _timing(args: argparse.Namespace) -> TimingModel:
     """--timing, by default cycle, or analytic with --hardware functional (whose crossbar
     activity is not kept per image)."""
-    from hwsim.chip_timing import TimingModel
+    from hwsim.pipeline.cycles import TimingModel
 
     if args.timing is not None:
         return TimingModel(args.timing)
@@ -327,7 +327,7 @@ def _timing(args: argparse.Namespace) -> TimingModel:
 def cmd_run(args: argparse.Namespace, console: Console) -> None:
     from hwsim.api import RunConfig, run
     from hwsim.atomic import atomic_folder, check_output_folder
-    from hwsim.report import print_run, write_run
+    from hwsim.report.run import print_run, write_run
 
     replacing = check_output_folder(args.out)  # before the simulation, not after it
     tune_on, folds = _tune_on(args)
@@ -350,7 +350,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> None:
         timing=_timing(args),
         **_hardware(args),
     )
-    from hwsim.summary import run_summary, unreached_notes
+    from hwsim.report.summary import run_summary, unreached_notes
 
     with _progress(console) as progress:
         result = run(cfg, progress=_Bars(progress), warn=_warn(console))
@@ -366,7 +366,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> None:
 
 def cmd_trace(args: argparse.Namespace, console: Console) -> None:
     from hwsim.api import Session, take_images, trace
-    from hwsim.trace import trace_folder, write_trace
+    from hwsim.engine.trace import trace_folder, write_trace
 
     session = Session.open(
         resolve_model_path(args.model), args.data_root, _conversion(args.v0), _nir_options(args)
@@ -396,7 +396,7 @@ def cmd_trace(args: argparse.Namespace, console: Console) -> None:
 
 def cmd_tune(args: argparse.Namespace, console: Console) -> None:
     from hwsim.api import Session, tune
-    from hwsim.report import tune_table
+    from hwsim.report.run import tune_table
 
     session = Session.open(
         resolve_model_path(args.model), args.data_root, _conversion(args.v0), _nir_options(args)
@@ -415,7 +415,7 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> None:
             warn=_warn(console),
         )
     console.print(tune_table(result))
-    from hwsim.summary import tune_summary
+    from hwsim.report.summary import tune_summary
 
     _summary(args, "tune", tune_summary(result), None)
 
@@ -423,9 +423,16 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> None:
 def cmd_sweep(args: argparse.Namespace, console: Console) -> None:
     from hwsim.api import SweepConfig
     from hwsim.atomic import check_output_folder
-    from hwsim.grid import Executor, GridConfig, grid_cells, grid_state, run_grid, settings_digest
-    from hwsim.report import sweep_table
-    from hwsim.summary import sweep_notes, sweep_summary
+    from hwsim.pipeline.grid import (
+        Executor,
+        GridConfig,
+        grid_cells,
+        grid_state,
+        run_grid,
+        settings_digest,
+    )
+    from hwsim.report.run import sweep_table
+    from hwsim.report.summary import sweep_notes, sweep_summary
 
     check_output_folder(args.out)  # before the simulation, not after it
     if args.scheduler and args.executor != Executor.DASK:
@@ -495,8 +502,8 @@ def _geometry_spec(args: argparse.Namespace) -> NetSpec | ImportedSpec:
     """The network of --model (a checkpoint or a NIR file) or of
     --net/--input/--classes/--width/--ic."""
     if args.model and is_nir_model(args.model):
-        from hwsim.data import dataset_input_shape, dataset_num_classes
-        from hwsim.nir_io import read_nir
+        from hwsim.model.data import dataset_input_shape, dataset_num_classes
+        from hwsim.model.nir_io import read_nir
 
         nir = _nir_options(args)
         known = nir.dataset is not None
@@ -510,7 +517,7 @@ def _geometry_spec(args: argparse.Namespace) -> NetSpec | ImportedSpec:
             return imported
         return imported.with_heads((*_ic_positions(args.ic, imported, "--ic"), FC_HEAD))
     if args.model:
-        from hwsim.nets import load_checkpoint
+        from hwsim.model.nets import load_checkpoint
 
         spec = load_checkpoint(resolve_model_path(args.model)).spec
         if args.ic is None:
@@ -528,7 +535,7 @@ def cmd_map(args: argparse.Namespace, console: Console) -> None:
     from hwsim.hw.arch import load_arch
     from hwsim.hw.area import chip_area
     from hwsim.hw.mapping import map_network
-    from hwsim.report import area_table, mapping_table, write_csv
+    from hwsim.report.run import area_table, mapping_table, write_csv
 
     spec = _geometry_spec(args)
     mapping = map_network(load_arch(Path(args.arch)), spec.graph())
@@ -537,7 +544,7 @@ def cmd_map(args: argparse.Namespace, console: Console) -> None:
     console.print(area_table(area))
     out = Path(args.out) / "mapping.csv"
     write_csv(mapping.to_frame(), out)
-    from hwsim.summary import map_summary
+    from hwsim.report.summary import map_summary
 
     _summary(args, "map", map_summary(mapping, area), Path(args.out))
     console.print(f"wrote {out}")
@@ -574,10 +581,10 @@ def _knob(args: argparse.Namespace) -> tuple[str, list[float]]:
 def cmd_functional(args: argparse.Namespace, console: Console) -> None:
     from hwsim.api import Session, take_images
     from hwsim.atomic import atomic_folder, check_output_folder
-    from hwsim.functional import Knob, codesign
     from hwsim.hw.arch import FullScale, load_arch
-    from hwsim.hw.functional import with_adc
-    from hwsim.report import codesign_table, write_codesign
+    from hwsim.hw.synapse import with_adc
+    from hwsim.pipeline.hardware import Knob, codesign
+    from hwsim.report.run import codesign_table, write_codesign
 
     check_output_folder(args.out)
     knob, values = _knob(args)
@@ -615,7 +622,7 @@ def cmd_functional(args: argparse.Namespace, console: Console) -> None:
     with atomic_folder(args.out) as tmp:
         files = write_codesign(result, tmp, f"{session.spec.name} on {arch.name}")
         names = ", ".join(p.name for p in files)
-    from hwsim.summary import functional_summary
+    from hwsim.report.summary import functional_summary
 
     _summary(args, "functional", functional_summary(result), None)
     console.print(f"wrote into {args.out}/: {names}")
@@ -623,7 +630,7 @@ def cmd_functional(args: argparse.Namespace, console: Console) -> None:
 
 def cmd_estimate(args: argparse.Namespace, console: Console) -> None:
     from hwsim.api import estimate
-    from hwsim.report import print_estimate, write_csv
+    from hwsim.report.run import print_estimate, write_csv
 
     if args.model:
         spec = _geometry_spec(args)
@@ -636,7 +643,7 @@ def cmd_estimate(args: argparse.Namespace, console: Console) -> None:
     print_estimate(result, console)
     out = Path(args.out) / "energy_breakdown.csv"
     write_csv(result.energy.to_frame(), out)
-    from hwsim.summary import estimate_summary
+    from hwsim.report.summary import estimate_summary
 
     _summary(args, "estimate", estimate_summary(result), Path(args.out))
     console.print(f"wrote {out}")
@@ -649,7 +656,7 @@ def is_nir_model(model: str) -> bool:
 
 def cmd_export(args: argparse.Namespace, console: Console) -> None:
     from hwsim.api import Session
-    from hwsim.nir_io import NIR_SUFFIX, write_nir
+    from hwsim.model.nir_io import NIR_SUFFIX, write_nir
 
     path = resolve_model_path(args.model)
     out = Path(args.out)

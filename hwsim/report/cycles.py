@@ -1,4 +1,4 @@
-"""Reports of the cycle-level chip simulation (`hwsim.chip_timing`): the methods table, the
+"""Reports of the cycle-level chip simulation (`hwsim.pipeline.cycles`): the methods table, the
 latency breakdown per layer and component, the NoC's links, a latency histogram and a link
 utilisation heatmap (file formats: docs/outputs.md)."""
 
@@ -12,12 +12,12 @@ import pandas as pd
 from rich.table import Table
 
 from hwsim.atomic import write_csv
-from hwsim.figures import _figure, save_figure
 from hwsim.hw.sim import STALL_CAUSES, ChipRun
 from hwsim.metrics import Estimate
+from hwsim.report.figures import _figure, save_figure
 
 if TYPE_CHECKING:
-    from hwsim.chip_timing import CycleEvaluation
+    from hwsim.pipeline.cycles import CycleEvaluation
 
 
 def methods_frame(cycles: CycleEvaluation) -> pd.DataFrame:

@@ -1,0 +1,1 @@
+"""Reports: tables on the console, CSV/JSON files, figures and summary.json."""
