@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hwsim.errors import HwsimError
+from hwsim.errors import OutputError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,14 +48,17 @@ OUTPUT_SUFFIXES = (".csv", ".json", ".png", ".svg")
 """Kinds of files hwsim writes into an output folder."""
 
 
-def check_output_folder(path: str | Path, option: str = "--out") -> bool:
+def check_output_folder(path: str | Path, param: str = "out") -> bool:
     """Check up front that `path` can become an output folder: absent, or a folder holding only
     files of the kinds hwsim writes (they will be replaced), inside a writable parent. Returns
-    whether earlier results are there. Raises HwsimError naming the option and path."""
+    whether earlier results are there. Raises OutputError naming the parameter `param` and
+    the path."""
     path = Path(path)
+    name = "{" + param + "}"
     if path.exists() and not path.is_dir():
-        raise HwsimError(
-            f"{option} {path}: exists and is not a folder; give a folder to write into"
+        raise OutputError(
+            f"{name} {path}: exists and is not a folder; give a folder to write into",
+            params=(param,),
         )
     if path.is_dir():
         foreign = sorted(
@@ -64,16 +67,27 @@ def check_output_folder(path: str | Path, option: str = "--out") -> bool:
             if not (p.is_file() and p.suffix in OUTPUT_SUFFIXES) and not p.name.startswith(".")
         )
         if foreign:
-            raise HwsimError(
-                f"{option} {path}: holds {', '.join(foreign[:5])}, which hwsim did not write;"
-                " give a new or empty folder (hwsim replaces the whole folder)"
+            raise OutputError(
+                f"{name} {path}: holds {', '.join(foreign[:5])}, which hwsim did not write;"
+                " give a new or empty folder (hwsim replaces the whole folder)",
+                params=(param,),
             )
     parent = path.parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise HwsimError(f"{option} {path}: cannot create it ({parent} is not writable)")
+        raise OutputError(
+            f"{name} {path}: cannot create it ({parent} is not writable)", params=(param,)
+        )
     return path.is_dir() and any(path.iterdir())
+
+
+def check_not_input(out: str | Path, source: str | Path, param: str = "out") -> None:
+    """Refuse an output file `out` that is the input file `source` (it would be overwritten)."""
+    if Path(out).resolve() == Path(source).resolve():
+        raise OutputError(
+            f"{{{param}}} {out}: it is the input model; choose another file", params=(param,)
+        )
 
 
 @contextmanager

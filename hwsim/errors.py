@@ -10,9 +10,36 @@ Each class is also a `ValueError`, so a notebook that catches ValueError keeps w
 command line never catches a plain ValueError (that is a bug).
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
 
 class HwsimError(ValueError):
-    """Base of every expected failure; use a subclass to say which input is wrong."""
+    """Base of every expected failure; use a subclass to say which input is wrong.
+
+    A message may name API parameters as `{name}` placeholders, each listed in `params`:
+    `str(error)` writes them as the parameters' own names (`images 5000: ...`), `render` in
+    another spelling (the command line's flags, `--images 5000: ...`). A placeholder is
+    replaced literally, never through `str.format`, so the rest of the message may hold braces.
+    """
+
+    def __init__(self, message: str = "", *, params: Sequence[str] = ()) -> None:
+        self.template = message
+        self.params = tuple(params)
+        super().__init__(self.render({}))
+
+    @property
+    def param(self) -> str | None:
+        """The parameter the error is about (the first one named), if any."""
+        return self.params[0] if self.params else None
+
+    def render(self, names: Mapping[str, str]) -> str:
+        """The message with each parameter spelt as `names` gives it (default: its own name)."""
+        text = self.template
+        for p in self.params:
+            text = text.replace("{" + p + "}", names.get(p, p))
+        return text
 
 
 class InputError(HwsimError):

@@ -1,8 +1,11 @@
-"""The methods hwsim compares, and what each one keeps busy on the chip.
+"""The methods hwsim compares: which heads each one reads, how it decides, and its roles.
 
-One table (`METHODS`) says, per method, which classifier heads it pays for, whether it uses the
-fusion unit, and whose outputs bound its latency; api, fusion and report read it instead of
-spelling method names.
+One table (`METHODS`, a `MethodSpec` per `Method`) is the source of truth: energy, latency,
+the fusion unit's work, decisions, CSV columns and tables follow it, and no module outside this
+one and `hwsim.fusion` names a particular method (tables and docs aside). The roles a run's
+summary needs are named here too: `REFERENCE` (the energy limit and the baseline of R),
+`BASELINES` (what R is reported against, with their CSV suffixes) and `HEADLINE` (the fused
+method a whole-chip run and the "vs SL" table show).
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ class Method(StrEnum):
         """The method in CSV column names: lower case, '_' for '-' (e.g. bsf_grid)."""
         return self.value.lower().replace("-", "_")
 
+    @property
+    def spec(self) -> MethodSpec:
+        """Its row of `METHODS`."""
+        return METHODS[self]
+
 
 class Heads(StrEnum):
     """Which classifier heads a method's output needs."""
@@ -34,36 +42,106 @@ class Heads(StrEnum):
     BOTH = "both"
 
 
+class Decision(StrEnum):
+    """How a method turns its heads' cumulative spike counts through timestep t into a class."""
+
+    FC_ARGMAX = "fc-argmax"  # the FC's most-spiking class
+    IC_ARGMAX = "ic-argmax"  # the IC's most-spiking class
+    FUSED_GRID = "fused-grid"  # the posterior of eq. 29, alpha(t) by grid search
+    FUSED_EMPIRICAL_BAYES = "fused-empirical-bayes"  # eq. 29, alpha(t) by empirical Bayes (30)
+    EARLY_EXIT = "early-exit"  # the IC's class if its count margin >= threshold(t), else the FC's
+
+
+FUSED_DECISIONS = frozenset({Decision.FUSED_GRID, Decision.FUSED_EMPIRICAL_BAYES})
+"""The decisions that fuse both heads through an alpha(t) schedule (and its LUT)."""
+
+
 @dataclass(frozen=True)
 class MethodSpec:
-    """What a method keeps busy: `heads` whose layers it pays for (SL pays only the backbone up
-    to the IC's tap block), whether the fusion unit runs, and whose outputs bound its latency
-    (the same heads: a method's answer for timestep t needs all of them)."""
+    """What a method reads and how it decides.
+
+    `heads`: the classifier heads whose outputs it needs; it pays for the layers on their way
+    (SL only the backbone up to the IC's tap block), and its answer for timestep t waits for all
+    of them. `decision`: how it decides (`Decision`). A fused method keeps the fusion unit busy
+    every timestep (its alpha LUT, the posterior compare); the others use the unit only to stop
+    images early (`uses_fusion_unit`)."""
 
     method: Method
     heads: Heads
-    fusion_unit: bool
-    fused_alpha: bool  # a BayesianSpikeFusion method with a tuned alpha(t)
+    decision: Decision
 
     @property
-    def pays_fc(self) -> bool:
+    def reads_fc(self) -> bool:
+        """Whether its output needs the final classifier's spikes."""
         return self.heads is not Heads.IC
 
     @property
-    def pays_ic(self) -> bool:
+    def reads_ic(self) -> bool:
+        """Whether its output needs the internal classifier's spikes."""
         return self.heads is not Heads.FC
+
+    @property
+    def fused(self) -> bool:
+        """Bayesian fusion of both heads with a tuned alpha(t) (an alpha LUT on the chip)."""
+        return self.decision in FUSED_DECISIONS
+
+    @property
+    def fusion_unit(self) -> bool:
+        """Whether the fusion unit runs at every timestep of every image (fixed T)."""
+        return self.fused
+
+    def uses_fusion_unit(self, stop: bool) -> bool:
+        """Whether it keeps the fusion unit busy: a fused method always, the others only to
+        stop images early (`stop`)."""
+        return self.fusion_unit or stop
+
+    def head_ids(self, ic: int, fc: int) -> tuple[int, ...]:
+        """The head ids it reads, the IC's (`ic`) before the FC's (`fc`: the graph's FC_HEAD)."""
+        return tuple(h for h, used in ((ic, self.reads_ic), (fc, self.reads_fc)) if used)
 
 
 METHODS: dict[Method, MethodSpec] = {
-    Method.DL: MethodSpec(Method.DL, Heads.FC, fusion_unit=False, fused_alpha=False),
-    Method.SL: MethodSpec(Method.SL, Heads.IC, fusion_unit=False, fused_alpha=False),
-    Method.BSF_GRID: MethodSpec(Method.BSF_GRID, Heads.BOTH, fusion_unit=True, fused_alpha=True),
-    Method.BSF_EMP: MethodSpec(Method.BSF_EMP, Heads.BOTH, fusion_unit=True, fused_alpha=True),
-    Method.EARLY_EXIT: MethodSpec(
-        Method.EARLY_EXIT, Heads.BOTH, fusion_unit=False, fused_alpha=False
-    ),
+    Method.DL: MethodSpec(Method.DL, Heads.FC, Decision.FC_ARGMAX),
+    Method.SL: MethodSpec(Method.SL, Heads.IC, Decision.IC_ARGMAX),
+    Method.BSF_GRID: MethodSpec(Method.BSF_GRID, Heads.BOTH, Decision.FUSED_GRID),
+    Method.BSF_EMP: MethodSpec(Method.BSF_EMP, Heads.BOTH, Decision.FUSED_EMPIRICAL_BAYES),
+    Method.EARLY_EXIT: MethodSpec(Method.EARLY_EXIT, Heads.BOTH, Decision.EARLY_EXIT),
 }
 """Every method, in report order."""
+
+
+def fused_methods() -> tuple[Method, ...]:
+    """The fused methods (an alpha(t) schedule and LUT each), in report order."""
+    return tuple(m for m, s in METHODS.items() if s.fused)
+
+
+def method_deciding(decision: Decision) -> Method:
+    """The method that decides by `decision` (one per decision)."""
+    return next(m for m, s in METHODS.items() if s.decision is decision)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A method energy reductions R (eq. 33) are reported against; `suffix` marks its columns:
+    CSV `reduction{suffix}_{key}_pct` for every other method (`reduction_column`)."""
+
+    method: Method
+    suffix: str
+
+
+REFERENCE: Method = Method.DL
+"""The conventional SNN: its energy at T bounds the AUC, and R is first reported against it."""
+
+BASELINES: tuple[Baseline, ...] = (Baseline(Method.DL, ""), Baseline(Method.SL, "_vs_sl"))
+"""What R is reported against, `REFERENCE` first."""
+
+HEADLINE: Method = Method.BSF_GRID
+"""The fused method shown when one is shown: the whole chip's run, the table's R vs SL."""
+
+
+def reduction_column(baseline: Baseline, method: Method) -> str:
+    """The CSV column of `method`'s R against `baseline` (docs/outputs.md)."""
+    return f"reduction{baseline.suffix}_{method.key}_pct"
 
 
 class EvidencePooling(StrEnum):

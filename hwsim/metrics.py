@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwsim.errors import InputError
+
 
 @dataclass(frozen=True)
 class Curve:
@@ -27,7 +29,7 @@ class Curve:
     def __post_init__(self) -> None:
         energy = np.asarray(self.energy_pj, np.float64)
         if energy.shape != np.shape(self.accuracy):
-            raise ValueError(
+            raise InputError(
                 f"curve {self.name}: energy_pj {energy.shape} and accuracy"
                 f" {np.shape(self.accuracy)} must have the same shape"
             )
@@ -127,7 +129,7 @@ def envelope(curves: Sequence[Curve], energy_pj: np.ndarray) -> np.ndarray:
 def _auc_areas(energy_pj: np.ndarray, accuracy: np.ndarray, energy_limit_pj: float) -> np.ndarray:
     """auc_area of the curves (energy_pj, row) for every row of accuracy (R, T): (R,) pJ."""
     if not energy_limit_pj > 0:
-        raise ValueError(f"energy limit must be > 0 pJ, got {energy_limit_pj}")
+        raise InputError(f"energy_limit_pj {energy_limit_pj}: expected > 0 pJ")
     x = np.concatenate([[0.0], np.asarray(energy_pj, np.float64)])
     ys = np.concatenate([np.zeros((len(accuracy), 1)), accuracy], axis=1)
     keep = x < energy_limit_pj
@@ -161,11 +163,12 @@ def summarize(
     curves: Mapping[str, Curve],
     target: float,
     energy_limit_pj: float,
-    baseline: str = "DL",
+    baseline: str,
     *,
     sustained: bool = False,
 ) -> dict[str, Summary]:
-    """Target crossing, AUC up to energy_limit_pj and R (eq. 33) against `baseline`, per curve."""
+    """Target crossing, AUC up to energy_limit_pj and R (eq. 33) against the curve named
+    `baseline` (`hwsim.methods.REFERENCE` in a run), per curve."""
     targets = {k: to_target(c, target, sustained=sustained) for k, c in curves.items()}
     base = targets[baseline].energy_pj if baseline in targets else None
     return {
@@ -181,7 +184,8 @@ def summarize(
 class BootstrapConfig:
     """Paired bootstrap over test images: `resamples` draws of N images with replacement
     (seeded), percentile intervals at `level`; accuracy is also read at energy budgets that
-    are `budget_fractions` of DL's energy to the target on the whole test set."""
+    are `budget_fractions` of the first baseline's energy to the target on the whole test set
+    (`bootstrap`)."""
 
     resamples: int = 1000
     level: float = 0.90
@@ -190,11 +194,11 @@ class BootstrapConfig:
 
     def __post_init__(self) -> None:
         if self.resamples < 100:
-            raise ValueError(f"--bootstrap {self.resamples}: expected at least 100 resamples")
+            raise InputError(f"bootstrap resamples {self.resamples}: expected at least 100")
         if not 0 < self.level < 1:
-            raise ValueError(f"bootstrap level must lie in (0, 1), got {self.level}")
+            raise InputError(f"bootstrap level {self.level}: expected a value in (0, 1)")
         if not self.budget_fractions or min(self.budget_fractions) <= 0:
-            raise ValueError(f"budget fractions must be > 0, got {self.budget_fractions}")
+            raise InputError(f"budget_fractions {self.budget_fractions}: expected values > 0")
 
 
 @dataclass(frozen=True)
@@ -269,9 +273,10 @@ def _reduction_rows(e_base: np.ndarray, e_prop: np.ndarray) -> np.ndarray:
     return np.where(~np.isfinite(e_base) & np.isfinite(e_prop), np.inf, r)
 
 
-def _estimate(value: float, samples: np.ndarray, level: float) -> Estimate:
-    """Percentile interval of the defined samples (inverted CDF: order statistics, so that
-    infinite values are kept as they are)."""
+def estimate(value: float, samples: np.ndarray, level: float) -> Estimate:
+    """`value` with the percentile interval at `level` of its bootstrap `samples` that are
+    defined (not NaN; inverted CDF: order statistics, so that infinite values are kept as they
+    are)."""
     s = np.asarray(samples, np.float64)
     defined = s[~np.isnan(s)]
     undefined = 1.0 - defined.size / s.size
@@ -288,7 +293,7 @@ def bootstrap(
     target_correct: np.ndarray,
     target_fraction: float,
     energy_limit_pj: float,
-    baselines: Sequence[str] = ("DL", "SL"),
+    baselines: Sequence[str],
     config: BootstrapConfig | None = None,
 ) -> BootstrapResult:
     """Paired bootstrap of every curve's headline numbers over the test images.
@@ -328,12 +333,12 @@ def bootstrap(
             b: _reduction_rows(energy[b], energy[k]) for b in baselines if b != k and b in energy
         }
         out[k] = CurveEstimates(
-            timestep=_estimate(steps[k][0], steps[k][1:], cfg.level),
-            energy_pj=_estimate(energy[k][0], energy[k][1:], cfg.level),
-            auc=_estimate(auc_rows[0], auc_rows[1:], cfg.level),
-            reduction_pct={b: _estimate(r[0], r[1:], cfg.level) for b, r in red.items()},
+            timestep=estimate(steps[k][0], steps[k][1:], cfg.level),
+            energy_pj=estimate(energy[k][0], energy[k][1:], cfg.level),
+            auc=estimate(auc_rows[0], auc_rows[1:], cfg.level),
+            reduction_pct={b: estimate(r[0], r[1:], cfg.level) for b, r in red.items()},
             accuracy_at_budget=tuple(
-                _estimate(at_budget[0, j], at_budget[1:, j], cfg.level) for j in range(budgets.size)
+                estimate(at_budget[0, j], at_budget[1:, j], cfg.level) for j in range(budgets.size)
             ),
         )
     return BootstrapResult(cfg, budgets, out)

@@ -348,7 +348,7 @@ def workspace(tmp: Path) -> Workspace:
     cfg = TrainConfig(net="vgg11", dataset="synthetic", width=1 / 16, ic_positions=(2, 4),
                       epochs=1, batch_size=32, lr=0.05, seed=0, validation=128)  # fmt: skip
     model = tmp / "tiny.pt"
-    save_checkpoint(train(cfg, show_progress=False), model)
+    save_checkpoint(train(cfg), model)
     return Workspace(tmp, model)
 
 

@@ -40,7 +40,7 @@ def tiny_config() -> TrainConfig:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_config, tmp_path_factory):
     """(Checkpoint, path) of a VGG11 at width 1/16 trained 3 epochs on synthetic 16x16 data."""
-    ckpt = train(tiny_config, show_progress=False)
+    ckpt = train(tiny_config)
     path = tmp_path_factory.mktemp("models") / "tiny.pt"
     save_checkpoint(ckpt, path)
     return ckpt, path

@@ -5,36 +5,34 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import hwsim.api as api
-from hwsim.api import (
-    RunConfig,
-    SimConfig,
-    SweepConfig,
-    SweepRow,
-    choose_ic,
-    estimate,
-    run,
-    sweep,
-)
+import hwsim.pipeline.cache as cache
+from hwsim.api import RunConfig, SimConfig, SweepConfig, estimate, run, sweep
 from hwsim.engine.trace import TraceError
+from hwsim.errors import InputError
 from hwsim.hw.arch import load_arch
 from hwsim.hw.energy import pe_energy_components_pj
 from hwsim.methods import Method
 from hwsim.model.graph import FC_HEAD
-from hwsim.model.netspec import ModelError, NetSpec
-from hwsim.report.run import write_run
+from hwsim.model.netspec import NetSpec
+from hwsim.pipeline.session import choose_ic
+from hwsim.report.files import write_run
+from hwsim.results import SweepRow
 
 ARCH = "arch_configs/spikesim.yaml"
 SIM = SimConfig(timesteps=40)
 
 
 @pytest.fixture(scope="module")
-def result(tiny_checkpoint, tmp_path_factory):
+def run_cfg(tiny_checkpoint, tmp_path_factory):
     _, path = tiny_checkpoint
     root = tmp_path_factory.mktemp("traces")
-    cfg = RunConfig(arch=ARCH, model=path, ic=4, sim=SIM, images=64, tune_images=64,
-                    trace_root=root)  # fmt: skip
-    return run(cfg)
+    return RunConfig(arch=ARCH, model=path, ic=4, sim=SIM, images=64, tune_images=64,
+                     trace_root=root)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def result(run_cfg):
+    return run(run_cfg)
 
 
 def test_curves_are_consistent_with_the_engine_spikes(result):
@@ -156,14 +154,13 @@ def test_written_files_have_units_and_one_row_per_step(result, tmp_path):
     assert per_step["total_pj"].sum() == pytest.approx(energy.total_pj)
 
 
-def test_second_run_reuses_traces_and_never_a_stale_one(result, tiny_checkpoint, monkeypatch):
-    _, path = tiny_checkpoint
-    cfg = result.config
+def test_second_run_reuses_traces_and_never_a_stale_one(result, run_cfg, monkeypatch):
+    cfg = run_cfg
 
     def no_simulation(*a, **k):
         raise AssertionError("simulated although a matching trace exists")
 
-    monkeypatch.setattr(api, "simulate", no_simulation)
+    monkeypatch.setattr(cache, "simulate", no_simulation)
     again = run(cfg)
     np.testing.assert_array_equal(
         again.test.sim.head_spikes[FC_HEAD], result.test.sim.head_spikes[FC_HEAD]
@@ -173,11 +170,11 @@ def test_second_run_reuses_traces_and_never_a_stale_one(result, tiny_checkpoint,
         run(stale)
 
 
-def test_given_trace_is_used_and_a_corrupt_one_refused(result, tmp_path):
+def test_given_trace_is_used_and_a_corrupt_one_refused(result, run_cfg, tmp_path):
     from hwsim.engine.trace import ARRAYS_FILE, write_trace
 
     folder = write_trace(result.test, tmp_path / "given")
-    cfg = RunConfig(**{**result.config.__dict__, "test_trace": folder})
+    cfg = RunConfig(**{**run_cfg.__dict__, "test_trace": folder})
     again = run(cfg)
     assert again.evaluation.summary["DL"].auc == pytest.approx(result.evaluation.summary["DL"].auc)
     (folder / ARRAYS_FILE).write_bytes(b"garbage")
@@ -185,10 +182,10 @@ def test_given_trace_is_used_and_a_corrupt_one_refused(result, tmp_path):
         run(cfg)
 
 
-def test_sweep_rows_match_single_runs_and_resume(result, tiny_checkpoint, tmp_path):
+def test_sweep_rows_match_single_runs_and_resume(result, run_cfg, tiny_checkpoint):
     _, path = tiny_checkpoint
     cfg = SweepConfig(arch=ARCH, model=path, ic_positions=(2, 4), sim=SIM, images=64,
-                      tune_images=64, trace_root=result.config.trace_root)  # fmt: skip
+                      tune_images=64, trace_root=run_cfg.trace_root)  # fmt: skip
     seen = []
     rows = sweep(cfg, on_row=lambda row: seen.append(row.ic))
     assert [r.ic for r in rows] == [2, 4] and seen == [2, 4]
@@ -210,9 +207,10 @@ def test_default_ic_is_the_shallowest_reaching_the_target(tiny_checkpoint):
 
 def test_unknown_ic_is_an_error(tiny_checkpoint):
     _, path = tiny_checkpoint
-    with pytest.raises(ModelError, match="no IC head at block 3"):
+    with pytest.raises(InputError, match="no IC head at block 3") as e:
         run(RunConfig(arch=ARCH, model=path, ic=3, sim=SimConfig(timesteps=5), images=4,
                       tune_images=4, trace_root=None))  # fmt: skip
+    assert e.value.param == "ic" and str(e.value).startswith("ic 3: the checkpoint has ICs at")
 
 
 def test_estimate_counts_pe_operations_of_a_geometry():

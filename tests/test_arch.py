@@ -27,6 +27,7 @@ from hwsim.hw.arch import (
 ROOT = Path(__file__).resolve().parents[1]
 SPIKESIM_YAML = ROOT / "arch_configs" / "spikesim.yaml"
 ISAAC_YAML = ROOT / "arch_configs" / "isaac_like.yaml"
+CHIP_YAML = ROOT / "arch_configs" / "spikesim_chip.yaml"
 
 # BayesianSpikeFusion's spikesim_config.json (energies in pJ), transcribed independently.
 BSF_SPIKESIM_CONFIG = {
@@ -137,8 +138,37 @@ def test_isaac_like_yaml_loads_with_isaac_organisation() -> None:
     assert arch.area_um2.adc == 1200.0 and arch.fusion_unit is None
 
 
+def test_spikesim_yaml_keeps_every_later_effect_off() -> None:
+    arch = load_arch(SPIKESIM_YAML)
+    off = (arch.leakage_mw, arch.offchip, arch.programming, arch.partial_sums)
+    assert off == (None, None, None, None)
+    assert arch.energy_pj.crossbar_cell_read is None and arch.area_um2.crossbar_cell is None
+    assert arch.timing.sar_cycles_per_bit is None and arch.conversion_cycles is None
+    assert arch.buffers.tile_buffer_sharing.value == "per_consumer"
+
+
+def test_spikesim_chip_yaml_turns_every_effect_on() -> None:
+    chip, base = load_arch(CHIP_YAML), load_arch(SPIKESIM_YAML)
+    assert None not in (chip.leakage_mw, chip.offchip, chip.programming, chip.partial_sums)
+    assert chip.energy_pj.crossbar_read is None and chip.area_um2.crossbar is None
+    assert chip.timing.sar_cycles_per_bit == 1
+    assert chip.buffers.tile_buffer_sharing.value == "shared"
+    # everything else is spikesim.yaml's
+    for section in ("crossbar", "pe", "adc", "device", "mapping", "fusion_unit"):
+        assert getattr(chip, section) == getattr(base, section), section
+    assert chip.clock_mhz == base.clock_mhz and chip.energy_model is base.energy_model
+
+
+def test_an_old_file_without_the_new_keys_means_what_it_meant(tmp_path: Path) -> None:
+    raw = _raw()  # spikesim.yaml as written: no leakage, offchip, programming, partial sums
+    assert not {"leakage_mw", "offchip", "programming", "partial_sums"} & set(raw)
+    arch = load_arch(_write(tmp_path, "old.yaml", raw))
+    assert arch == load_arch(SPIKESIM_YAML)
+    assert arch.crossbar_read_pj == 1.76423 and arch.pe_operation_cycles == 26
+
+
 def test_round_trip_through_mapping() -> None:
-    for path in (SPIKESIM_YAML, ISAAC_YAML):
+    for path in (SPIKESIM_YAML, ISAAC_YAML, CHIP_YAML):
         arch = load_arch(path)
         assert parse_arch(arch.to_mapping(), "round-trip") == arch
 
@@ -374,6 +404,27 @@ BAD_CASES: list[tuple[str, Mutation, str, tuple[str, ...]]] = [
         ),
         "crossbar.cols",
         ("got 8", "15 columns of one weight", "columns slicing"),
+    ),
+    ("negative_leakage", _set("leakage_mw", {"sram_bit": -1e-9}), "leakage_mw.sram_bit", ("[0,",)),
+    ("unknown_leakage", _set("leakage_mw", {"sram": 1.0}), "leakage_mw.sram", ("'sram_bit'",)),
+    (
+        "offchip_missing",
+        _set("offchip", {"pj_per_bit": 20.0}),
+        "offchip.bits_per_cycle",
+        ("missing required",),
+    ),
+    (
+        "programming_rounds",
+        _set("programming", {"pulse_pj": 1.0, "row_round_cycles": 15, "verify_rounds": 0}),
+        "programming.verify_rounds",
+        ("1..4096",),
+    ),
+    ("psum_bits", _set("partial_sums", {"bits": 0}), "partial_sums.bits", ("1..64",)),
+    (
+        "bad_sharing",
+        _set("buffers.tile_buffer_sharing", "all"),
+        "buffers.tile_buffer_sharing",
+        ("'shared'",),
     ),
 ]
 

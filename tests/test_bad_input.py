@@ -30,8 +30,9 @@ def test_an_edited_stored_tuning_is_named_set_aside_and_recomputed(tiny_checkpoi
     the file set aside (never silently used, never a broadcast error) and the tuning redone."""
     import json
 
-    from hwsim.api import Session, SimConfig, tune, tuning_for
+    from hwsim.api import Session, SimConfig, tune
     from hwsim.model.convert import ConversionParams
+    from hwsim.pipeline.cache import tuning_for
 
     _, model = tiny_checkpoint
     session = Session.open(model, None, ConversionParams())
@@ -101,9 +102,10 @@ def test_a_given_trace_must_match_the_run(tiny_checkpoint, tmp_path, made_with, 
 
 
 def test_a_longer_given_trace_is_cut_to_the_runs_timesteps(tiny_checkpoint, tmp_path):
-    from hwsim.api import Session, SimConfig, load_given_trace
+    from hwsim.api import Session, SimConfig
     from hwsim.engine.trace import read_trace
     from hwsim.model.convert import ConversionParams
+    from hwsim.pipeline.cache import load_given_trace
 
     _, model = tiny_checkpoint
     folder = tmp_path / "long"

@@ -14,13 +14,8 @@ from hwsim.hw.energy import paid_edges
 from hwsim.hw.sim import Workload, chip_model, simulate
 from hwsim.hw.timing import run_timing
 from hwsim.methods import Method
-from hwsim.pipeline.cycles import (
-    EarlyStop,
-    OperatingPoint,
-    chip_counts,
-    chip_workload,
-    evaluate_cycles,
-)
+from hwsim.pipeline.activity import chip_workload, image_activity
+from hwsim.pipeline.cycles import EarlyStop, OperatingPoint, evaluate_cycles
 
 ARCH = "arch_configs/spikesim.yaml"
 STEPS = 30
@@ -91,7 +86,7 @@ def test_fixed_t_energy_per_inference_is_the_curves_energy_at_its_steps(result) 
     if hop_pj > 0:
         assert ev.energy.per_component_pj()["noc"] > 0  # the NoC's energy is part of the check
     mapping = cycles.mapping
-    work = chip_workload(mapping, chip_counts(mapping, result.test.sim.activity))
+    work = chip_workload(mapping, image_activity(mapping.graph, result.test.sim.activity))
     for method, row in rows.items():
         steps = ev.summary[method].target.timestep or STEPS
         assert row.steps_mean == steps
@@ -130,7 +125,7 @@ def test_one_image_at_a_time_matches_the_analytic_pipeline(result) -> None:
         {Method.BSF_GRID: 0},
     )
     mapping = cycles.mapping
-    work = chip_workload(mapping, chip_counts(mapping, result.test.sim.activity))
+    work = chip_workload(mapping, image_activity(mapping.graph, result.test.sim.activity))
     chip = chip_model(mapping, mapping.graph.names, 0)
     graph = mapping.graph
     for image in (0, 7):

@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from hwsim.cli.main import main, parse_ic_list
+from hwsim.cli.main import main
+from hwsim.cli.options import parse_ic_list
 
 ARCH = "arch_configs/spikesim.yaml"
 
@@ -107,14 +108,14 @@ def test_bad_arch_file_is_named(tmp_path, capsys, tiny_checkpoint):
 def test_ic_list_forms():
     assert parse_ic_list("3:5") == (3, 4, 5)
     assert parse_ic_list("8,3,3") == (3, 8)
-    assert parse_ic_list("all", 4) == (0, 1, 2, 3)
+    assert parse_ic_list("all") == "all"  # resolved by the API: the model's ICs, or every block
     assert parse_ic_list("none") == ()
 
 
 def test_tune_writes_luts_that_run_reuses(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     import json
 
-    import hwsim.api as api
+    import hwsim.pipeline.cache as cache
 
     _, path = tiny_checkpoint
     traces = tmp_path / "traces"
@@ -129,7 +130,7 @@ def test_tune_writes_luts_that_run_reuses(tiny_checkpoint, tmp_path, capsys, mon
     def no_tuning(*a, **k):
         raise AssertionError("re-tuned although a stored tuning exists")
 
-    monkeypatch.setattr(api, "tune_methods", no_tuning)
+    monkeypatch.setattr(cache, "tune_methods", no_tuning)
     code, text = run_cli(
         capsys, "run", "--arch", ARCH, *common, "--ic", "4", "--images", "16",
         "--tune-images", "32", "--out", str(tmp_path / "out"),
@@ -299,9 +300,56 @@ def test_help_loads_no_heavy_stage_and_hwsim_leaves_the_plot_backend_alone():
         "import sys, matplotlib; matplotlib.use('pdf');"
         "from hwsim.cli.main import build_parser; build_parser().format_help();"
         "print(sorted({'torch', 'numba', 'scipy', 'pandas'} & set(sys.modules)));"
-        "import hwsim.report.run, hwsim.report.figures; print(matplotlib.get_backend())"
+        "import hwsim.report.tables, hwsim.report.files, hwsim.report.figures;"
+        "print(matplotlib.get_backend())"
     )
     env = {**os.environ, "MPLBACKEND": ""}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["[]", "pdf"]
+
+
+def test_every_parameter_an_error_names_has_a_flag():
+    """An error names API parameters (`HwsimError.params`); the command line prints each as its
+    flag, from one table: every parameter named in hwsim's source is in it."""
+    import re
+    from pathlib import Path
+
+    import hwsim
+    from hwsim.cli.errors import FLAGS
+
+    named = set()
+    for path in Path(hwsim.__file__).parent.rglob("*.py"):
+        for group in re.findall(r"params=\(([^)]*)\)", path.read_text()):
+            named |= set(re.findall(r"\"(\w+)\"", group))
+    assert named and named <= set(FLAGS), sorted(named - set(FLAGS))
+
+
+def test_an_api_error_names_parameters_and_the_cli_its_flags(tiny_checkpoint, tmp_path, capsys):
+    from hwsim.api import SimConfig, trace
+    from hwsim.errors import InputError
+
+    _, path = tiny_checkpoint
+    with pytest.raises(InputError) as e:
+        trace(path, SimConfig(timesteps=4), "test", 10**6, trace_root=None)
+    assert e.value.param == "images" and str(e.value).startswith("images 1000000: the synthetic")
+    code, text = run_cli(capsys, "trace", "--model", str(path), "--timesteps", "4", "--images",
+                         "1000000", "--no-cache")  # fmt: skip
+    assert code == 2 and "error: --images 1000000: the synthetic test split has" in text
+
+
+def test_a_bug_is_not_reported_as_bad_input(monkeypatch, tmp_path, capsys):
+    """A plain ValueError (or any other exception) is a bug in hwsim: exit status 1 and a
+    request to report it, never the exit status 2 of bad input; --debug shows the traceback."""
+    import hwsim.api as api
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal invariant failed")
+
+    monkeypatch.setattr(api, "estimate", broken)
+    argv = ["estimate", "--out", str(tmp_path)]
+    code, text = run_cli(capsys, *argv)
+    assert code == 1 and "internal error: ValueError: an internal invariant failed" in text
+    assert "please report it" in text and "--debug" in text
+    with pytest.raises(ValueError, match="internal invariant"):
+        main(["--debug", *argv])

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from hwsim.errors import InputError
 from hwsim.model.convert import ConversionError, ConversionParams, convert, fold_bn
 from hwsim.model.data import load_dataset, make_synthetic
 from hwsim.model.graph import FC_HEAD
@@ -87,5 +88,5 @@ def test_silent_layer_is_a_clear_error():
 
 @pytest.mark.parametrize("kw", [{"percentile": 0}, {"max_images": 0}, {"threshold": -1}])
 def test_bad_conversion_params(kw):
-    with pytest.raises(ConversionError):
+    with pytest.raises(InputError, match=next(iter(kw))):
         ConversionParams(**kw)

@@ -1,16 +1,38 @@
 """Functional crossbar + ADC: one-crossbar cases by hand, SpikeSim's analog sum over a PE's
-kernel positions, and exactness of the ideal read for every encoding, slicing and row layout."""
+kernel positions, exactness of the ideal read for every encoding, slicing and row layout, and
+the numba engine's crossbar kernel against the NumPy read (`hwsim.hw.crossbar.read_rows`), bit
+for bit, in every path the kernel takes."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from hwsim.engine import CROSSBAR_COUNTS, CrossbarSynapse, backends
+from hwsim.engine import _kernels as K
+from hwsim.engine.backends import NumbaBackend
+from hwsim.engine.plan import ConnKind, build_plan
 from hwsim.hw.arch import Architecture, load_arch, parse_arch
-from hwsim.hw.crossbar import Adc, CrossbarLayer, adc_of, calibrated_lsb
+from hwsim.hw.crossbar import (
+    Adc,
+    CrossbarLayer,
+    CrossbarRows,
+    ReadCounts,
+    Window,
+    adc_of,
+    calibrated_lsb,
+    read_rows,
+)
 from hwsim.hw.device import Nonidealities
 from hwsim.hw.mapping import LayerMapping, map_network
+from hwsim.model.coding import DirectCoding
+from hwsim.model.convert import ConversionParams, SpikingNetwork, convert
+from hwsim.model.data import make_synthetic
 from hwsim.model.graph import Layer, LayerKind, Role
+from hwsim.model.nets import Checkpoint, HeadedNet
+from hwsim.model.netspec import NetSpec
 from tests.geometry import chain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,12 +62,14 @@ def mapped(arch: Architecture, layer: Layer) -> LayerMapping:
 
 def read(layer: CrossbarLayer, g: Layer, x: np.ndarray, adc: Adc | None, **kw) -> tuple:
     """(psum (N, O, Ho, Wo) in weight codes: scale 1, bias 0; counts)."""
-    out = np.empty((x.shape[0], g.out_channels, *g.out_hw), np.float32)
-    counts = layer.read(
-        np.ascontiguousarray(x, np.float32), out, kernel=g.kernel, stride=g.stride,
-        padding=g.padding, scale=1.0, bias=np.zeros(g.out_channels, np.float32), adc=adc, **kw,
-    )  # fmt: skip
-    return out, counts
+    window = Window(g.kernel, g.stride, g.padding, g.out_hw)
+    x = np.ascontiguousarray(x, np.float32)
+    psum, counts = layer.read(
+        x, window, scale=1.0, bias=np.zeros(g.out_channels, np.float32), adc=adc, **kw
+    )
+    before = layer.read_counts(x, window)  # what the read counted before converting
+    assert vars(before) == {**vars(counts), "clips": 0, "conversions": 0}
+    return psum, counts
 
 
 def hand_arch(full_scale_ua: float | None = None, bits: int = 3) -> Architecture:
@@ -227,26 +251,6 @@ def test_ideal_read_is_exact(style: str, signed: str, slicing: str) -> None:
         assert counts.reads == counts.pe_ops
 
 
-def test_block_tables_equal_rows() -> None:
-    # narrow layers of ideal cells add their 8-channel blocks from tables of row sums: exactly
-    # the rows added one by one (integer levels); varied cells add their rows one by one, in
-    # input order, as the numba engine's crossbar synapse does (float sums are order-dependent)
-    arch = variant(adc={"bits": 6})
-    g = conv_layer(12, 8, 3, 6, 6, pad=1)
-    rng = np.random.default_rng(3)
-    codes = rng.integers(-7, 8, size=(9, 12, 8))
-    x = (rng.random((5, 12, 6, 6)) < 0.4).astype(np.float32)
-    layer = CrossbarLayer(codes, mapped(arch, g), arch)
-    assert layer.block_tables.size > 0
-    with_tables, a = read(layer, g, x, adc_of(arch))
-    layer.block_tables = layer.block_tables[:0]
-    by_rows, b = read(layer, g, x, adc_of(arch))
-    assert np.array_equal(with_tables, by_rows) and vars(a) == vars(b)
-    assert a.clips > 0  # a 6-bit unsigned ADC clips some of these sums
-    varied = CrossbarLayer(codes, mapped(arch, g), arch, noise=Nonidealities(sigma=0.1, seed=1))
-    assert varied.matrix.dtype == np.float32 and varied.block_tables.size == 0
-
-
 def test_row_groups_are_the_crossbars_of_a_column_group() -> None:
     # kernel_split: row (p, c) lies on crossbar (channel group c // 64) P + p; unrolled: on row
     # group (p C + c) // 64, its conversion group
@@ -292,24 +296,159 @@ def test_calibration_reads_without_adc_and_collects_signals() -> None:
     assert hist.sum() == 2 and hist[18] == 2  # |signal| 9 levels, bins of 1/2
 
 
-def test_gap_diagonal_path_equals_the_crossbar_rows() -> None:
-    # a GAP layer on ideal cells (SpikeSim: 1/(H W) on the diagonal, codes q_max = 7) sums each
-    # channel over the map directly; the same codes, counts and histogram as adding its rows
-    arch = variant(adc={"bits": 4})
-    c, hw = 70, 5  # two channel groups of 64 + 6
-    g = Layer("g", LayerKind.GAP, Role.FC_HEAD, (c, hw, hw), (c, 1, 1), (hw, hw), 1, 0, (), "g")
-    codes = np.zeros((hw * hw, c, c), np.int64)
-    codes[:, np.arange(c), np.arange(c)] = 7
-    m = map_network(arch, chain([conv_layer(3, c, 1, hw, hw), g])).layer("g")
-    layer = CrossbarLayer(codes, m, arch)
-    assert layer.diagonal.shape == (c, hw * hw) and layer.groups == 2
-    x = (np.random.default_rng(5).random((6, c, hw, hw)) < 0.15).astype(np.float32)
-    hists = [np.zeros(400, np.int64), np.zeros(400, np.int64)]
-    diag, a = read(layer, g, x, adc_of(arch))
-    read(layer, g, x, None, hist=hists[0])
-    layer.diagonal = layer.diagonal[:0]
-    rows, b = read(layer, g, x, adc_of(arch))
-    read(layer, g, x, None, hist=hists[1])
-    assert np.array_equal(diag, rows) and vars(a) == vars(b)
-    assert np.array_equal(hists[0], hists[1])
-    assert a.clips > 0 and a.reads > a.pe_ops  # 7 x (spikes of a channel) passes 15 often
+def test_float_levels_add_in_input_position_then_channel_order() -> None:
+    # float32 sums depend on their order: 2^24 + 1 rounds back to 2^24 (ties to even), so
+    # rows 2^24, 1, -2^24 give 0 in channel order (and 1 in any order adding 1 last); over a
+    # 1x2 kernel, position 0's channels come before position 1's
+    rows = CrossbarRows(
+        np.array([[[2.0**24], [1.0]], [[-(2.0**24)], [0.0]]], np.float32),
+        np.zeros((2, 2), np.int64), np.zeros((2, 2), np.int64), 1, np.ones(1), 0.0,
+    )  # fmt: skip
+    window = Window((1, 2), 1, 0, (1, 1))
+    x = np.ones((1, 2, 1, 2), np.float32)
+    psum, counts = read_rows(x, rows, window, None, 1.0, np.zeros(1, np.float32))
+    assert psum.ravel().tolist() == [0.0]
+    assert vars(counts) == vars(ReadCounts(pe_ops=1, reads=1, inputs=4, conversions=1))
+
+
+# ------------------------------------------------------- the engine's kernel vs the NumPy read
+
+
+@pytest.fixture(scope="module")
+def small_net() -> SpikingNetwork:
+    """A VGG11 at width 1/16 on 1x16x16 input with random weights (the connections under test
+    take crossbar synapses; the others only need to run)."""
+    torch.manual_seed(0)
+    spec = NetSpec("vgg11", 1 / 16, (1, 16, 16), 4, (2,))
+    ckpt = Checkpoint(spec, HeadedNet(spec).state_dict(), {"name": "synthetic"}, {})
+    return convert(ckpt, make_synthetic(16, seed=0), ConversionParams(max_images=16))
+
+
+ADCS = (Adc(3, True, 1.0), Adc(3, False, 0.75), None)  # LSB a power of two, a division, none
+STYLES = ("blocks", "scattered", "positions", "one", "diagonal")
+
+
+def synapse(c, style: str, k: int, rng: np.random.Generator) -> tuple[CrossbarSynapse, Adc | None]:
+    """A crossbar synapse of connection c in one of STYLES: its rows' groups and crossbars by
+    blocks of 8 channels (integer rows: block tables), scattered at random, one group on a
+    crossbar per kernel position or on one crossbar (rows summed as a conv of K columns), or a
+    GAP's diagonal of integer levels (summed from channel spike counts). Variant k cycles
+    through 1 or 2 columns per output, sign columns, int16 / int32 / float32 rows (floats:
+    quarters and +-2^24, so that their sums depend on the order of addition) and the ADCS; an
+    ADC-less synapse keeps a histogram."""
+    positions, cin, cout = c.kernel[0] * c.kernel[1], c.in_shape[2], c.out_shape[2]
+    adc = ADCS[k % 3]
+    shape = (positions, cin)
+    position = np.arange(positions)[:, None]
+    if style == "diagonal":  # groups by blocks or one; crossbars by (position, block),
+        matrix = np.zeros((positions, cin, cin), np.int16)  # by position, or one
+        matrix[:, np.arange(cin), np.arange(cin)] = 3
+        per, sign = 1, False
+        group = np.broadcast_to(np.arange(cin) // 8 * (k % 2), shape)
+        crossbar = np.broadcast_to((np.arange(cin) // 8 + 4 * position, position, 0)[k % 3], shape)
+    else:
+        per, sign = 1 + k % 2, k % 4 == 0
+        signals = cout * per
+        matrix = rng.integers(-3, 4, (positions, cin, signals + (cout if sign else 0)))
+        matrix[:, :, signals:] = rng.integers(0, 2, (positions, cin, matrix.shape[2] - signals))
+        dtype = (np.int16, np.int32, np.float32)[k % 3 if style != "blocks" else k % 2]
+        if dtype is np.float32:
+            big = rng.random(matrix.shape) < 0.2
+            matrix = np.where(big, np.sign(matrix - 0.5) * 2.0**24, matrix * 0.25)
+        matrix = matrix.astype(dtype)
+        if style == "blocks":
+            group = np.broadcast_to(np.arange(cin) // 8 % 2, shape)
+            crossbar = group + 2 * (position % 3)  # crossbars flagged row by row
+        elif style == "scattered":
+            group, crossbar = rng.integers(0, 3, shape), rng.integers(0, 5, shape)
+        else:
+            group = np.zeros(shape, np.int64)
+            crossbar = np.broadcast_to(position * (style == "positions"), shape)
+    converter = (-1.0, 0.0, 0.0) if adc is None else (adc.lsb, adc.code_min, adc.code_max)
+    # matrix, group, crossbar, signals, per_output, col_shift, sign_weight, lsb, code_min,
+    # code_max, scale, bias, record (2 steps), histogram (no ADC) in quarters of a level
+    return CrossbarSynapse(
+        *map(np.ascontiguousarray, (matrix, group, crossbar)), cout * per, per,
+        np.tile([1.0, 4.0][:per], cout), -4.0 if sign else 0.0, *map(float, converter), 2.0**-5,
+        rng.integers(0, 8, cout).astype(np.float32) / 32,
+        np.zeros((2, len(CROSSBAR_COUNTS)), np.int64),
+        np.zeros(48, np.int64) if adc is None else None, 0.25,
+    ), adc  # fmt: skip
+
+
+def engine_read(snn: SpikingNetwork, g: int, syn: CrossbarSynapse, spikes: np.ndarray):
+    """(current (N, C_out, H_out, W_out) float32, counts, the kernel's path: "tables",
+    "diagonal", "rows", or how a virtual conv sums the rows (`NumbaBackend.modes`: K.PUSH,
+    K.TABLE, K.PULL)) of the numba engine reading
+    `spikes` (N, H, W, C_in) int8, placed as what connection g's source fired at t = 0, through
+    `syn` at t = 1: nothing fires (threshold 2^30) and membranes start at 0, so the membranes
+    of g's layer (its only input) are the current."""
+    plan = replace(build_plan(snn), threshold=2.0**30, v0=0.0)
+    c = plan.conns[g]
+    synapses: list[CrossbarSynapse | None] = [None] * len(plan.conns)
+    synapses[g] = syn
+    be = NumbaBackend(plan, DirectCoding(), threads=1, synapses=synapses)
+    n = len(spikes)
+    h, w, channels = plan.input_shape
+    run = be.start(np.zeros((n, channels, h, w), np.float32), np.arange(n), 2)
+    src = be.offs[c.src]
+    run.s[0, :, src : src + plan.layers[c.src].neurons] = spikes.reshape(n, -1)
+    tap = be.layer_tab[c.src, K.L_CH]  # a GAP's source keeps spikes per channel
+    if tap >= 0:
+        run.chan[0, :, tap : tap + c.in_shape[2]] = spikes.reshape(n, -1, c.in_shape[2]).sum(1)
+    run.advance(1, 2)
+    ho, wo, cout = c.out_shape
+    dst = be.offs[c.dst]
+    v = run.v[:, dst : dst + ho * wo * cout].reshape(n, ho, wo, cout).transpose(0, 3, 1, 2)
+    counts = dict(zip(CROSSBAR_COUNTS, syn.record[1].tolist(), strict=True))
+    virtual = be.modes[len(plan.conns) :]
+    xt = be.xtab[0]
+    path = virtual[0] if virtual else "tables" if xt[K.X_TAB] >= 0 else "rows"
+    return v, counts, "diagonal" if xt[K.X_DIAG] else path
+
+
+CONNECTIONS = ("conv1", "conv2", "conv3", "conv5", "ic2.gap", "fc.gap", "fc.linear")
+# the ways a synapse of one group sums its rows as a conv (`NumbaBackend.summed_mode`)
+FORMS = {"push": {}, "table": {"table_channels": 64, "crossbar_table_bytes": 1 << 22},
+         "pull": {"pull_channels": 1}}  # fmt: skip
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("name", CONNECTIONS)
+def test_engine_kernel_equals_the_numpy_read(small_net, monkeypatch, name, form) -> None:
+    # every synapse style and variant on random spikes (40% density): currents bit for bit,
+    # every count, the histograms; both sides sum float rows in input position, then channel
+    # order (the kernel by rows, from a virtual conv, or from block-sum tables of integers)
+    for attr, value in FORMS[form].items():
+        monkeypatch.setattr(NumbaBackend, attr, value)
+    monkeypatch.setattr(backends, "XB_TABLE_BYTES", 1 << 24)  # every block style from tables
+    plan = build_plan(small_net)
+    g = next(i for i, c in enumerate(plan.conns) if c.name == name)
+    c = plan.conns[g]
+    styles = STYLES if c.kind is ConnKind.GAP else STYLES[:-1]
+    rng = np.random.default_rng(CONNECTIONS.index(name))
+    totals = np.zeros(len(CROSSBAR_COUNTS) + 1, np.int64)
+    paths: set[int | str] = set()
+    for k in range(6):
+        for style in styles:
+            syn, adc = synapse(c, style, k, rng)
+            spikes = (rng.random((5, *c.in_shape)) < 0.4).astype(np.int8)
+            got, counts, path = engine_read(small_net, g, syn, spikes)
+            paths.add(path)
+            rows = CrossbarRows(
+                syn.matrix, syn.group, syn.crossbar, syn.per_output, syn.col_shift,
+                syn.sign_weight,
+            )  # fmt: skip
+            window = Window(c.kernel, c.stride, c.pad, c.out_shape[:2])
+            hist = None if syn.hist is None else np.zeros_like(syn.hist)
+            x = spikes.transpose(0, 3, 1, 2).astype(np.float32)
+            want, ref = read_rows(x, rows, window, adc, syn.scale, syn.bias, hist, 0.25)
+            case = f"{name} {style} variant {k}"
+            assert np.array_equal(got, want), case
+            assert counts == vars(ref), case
+            if hist is not None:
+                assert np.array_equal(syn.hist, hist) and hist.sum() > 0, case
+            totals += np.array([*counts.values(), np.count_nonzero(got != syn.bias[:, None, None])])
+    assert totals.min() > 0  # operations, reads, inputs, clips, conversions; currents
+    want = {"push": K.PUSH, "table": K.TABLE, "pull": K.PULL}[form]
+    assert {want, "tables", "rows"} | ({"diagonal"} if c.kind is ConnKind.GAP else set()) <= paths

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from hwsim.errors import InputError
 from hwsim.model.data import (
     CIFAR_MEAN,
     CIFAR_STD,
@@ -88,14 +89,14 @@ def test_mnist5k_is_shuffled_so_take_is_mixed(mnist5k):
 def test_take_bounds():
     s = make_synthetic(10)
     assert len(s.take(10)) == 10 and len(s.take(1)) == 1
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError):
         s.take(0)
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError):
         s.take(11)
 
 
 def test_imageset_checks_dtypes():
-    with pytest.raises(ValueError, match="float32"):
+    with pytest.raises(DatasetError, match="float32"):
         ImageSet(np.zeros((2, 1, 4, 4)), np.zeros(2, np.int64), "t", "train", 2, np.arange(2))
 
 
@@ -378,17 +379,17 @@ def test_augment_rotates_within_15_degrees():
 
 
 def test_unknown_name_split_and_missing_root(tmp_path):
-    with pytest.raises(DatasetError) as e:
+    with pytest.raises(InputError) as e:
         load_dataset("imagenet", "train")
     assert all(name in str(e.value) for name in DATASETS)
-    with pytest.raises(DatasetError, match="split"):
+    with pytest.raises(InputError, match="split"):
         load_dataset("synthetic", "val")
     for name in ("mnist", "cifar10", "cifar100"):
         with pytest.raises(DatasetError, match="--data-root"):
             load_dataset(name, "train")
     with pytest.raises(DatasetError, match="not a directory"):
         load_dataset("cifar10", "train", tmp_path / "nowhere")
-    with pytest.raises(DatasetError):
+    with pytest.raises(InputError):
         dataset_num_classes("imagenet")
     assert [dataset_num_classes(n) for n in DATASETS] == [10, 10, 10, 10, 100, 10]
 
@@ -434,11 +435,11 @@ def test_validation_split_is_stratified_seeded_and_shuffled():
 
 
 def test_validation_option_errors_name_the_option():
-    with pytest.raises(DatasetError, match="--validation"):
+    with pytest.raises(InputError, match="--validation"):
         load_dataset("synthetic", "validation")
-    with pytest.raises(DatasetError, match="--validation 600"):
+    with pytest.raises(InputError, match="--validation 600"):
         load_dataset("synthetic", "train", validation=600)
-    with pytest.raises(DatasetError, match="--validation -1"):
+    with pytest.raises(InputError, match="--validation -1"):
         load_dataset("synthetic", "train", validation=-1)
 
 

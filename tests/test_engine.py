@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 import pytest
 import torch
 
 from hwsim.engine import BACKENDS, ActivitySpec, SimResult, core, layer_names, simulate, state_bytes
 from hwsim.engine import _kernels as K
+from hwsim.engine import _llvm as L
+from hwsim.engine._llvm import UnsupportedDependency
 from hwsim.engine.backends import NumbaBackend, activity_of, table_rows
 from hwsim.engine.plan import _kernel_major, build_plan
+from hwsim.errors import HwsimError, InputError
 from hwsim.hw.arch import MappingStyle, load_arch
 from hwsim.hw.geometry import active_pe_operations, layer_patches
 from hwsim.model.coding import (
@@ -468,18 +472,41 @@ def test_result_fields_and_on_batch(nets):
 
 def test_bad_arguments_are_refused(nets):
     snn, x = nets["vgg11-random"], dyadic_images(2)
-    with pytest.raises(ValueError, match="timesteps"):
+    with pytest.raises(InputError, match="timesteps"):
         simulate(snn, x, 0)
-    with pytest.raises(ValueError, match="backend"):
+    with pytest.raises(InputError, match="backend"):
         simulate(snn, x, 3, backend="cuda")
-    with pytest.raises(ValueError, match="images must be"):
+    with pytest.raises(InputError, match="images must be"):
         simulate(snn, x[:, :, :8], 3)
+    with pytest.raises(InputError, match="image_ids"):
+        simulate(snn, x, 3, image_ids=[0])
+    with pytest.raises(InputError, match="not in the network"):
+        simulate(snn, x, 3, synapses={"nope": None})
     with pytest.raises(ValueError, match="phases"):
         WeightedSpikeCoding(phases=0)
     with pytest.raises(ValueError, match="coding"):
         parse_coding("morse")
-    with pytest.raises(ValueError, match="crossbar"):
+    with pytest.raises(InputError, match="crossbar"):
         ActivitySpec(rows_per_crossbar=0)
+    with pytest.raises(InputError, match="mapping"):
+        ActivitySpec(mapping="diagonal")
+
+
+def test_numba_and_llvmlite_outside_the_tested_releases_are_refused(nets, monkeypatch):
+    # the kernels' LLVM IR follows llvmlite's and Numba's internals: another release is refused
+    # before anything compiles, naming the installed and the supported releases
+    L.require_supported()  # the releases installed here are the tested ones
+    numba_ok, llvmlite_ok = L.installed()["numba"], L.installed()["llvmlite"]
+    for numba_v, llvmlite_v in (("0.99.0", llvmlite_ok), (numba_ok, "1.0.0rc1"), ("dev", "x")):
+        with pytest.raises(UnsupportedDependency) as err:
+            L.require_supported({"numba": numba_v, "llvmlite": llvmlite_v})
+        for name, version in (("numba", numba_v), ("llvmlite", llvmlite_v)):
+            bad = f"{name} {version} is installed, {L.supported(name)} supported"
+            assert (bad in str(err.value)) == (version not in (numba_ok, llvmlite_ok))
+            assert f"'{name}{L.supported(name)}'" in str(err.value)  # what to install
+    monkeypatch.setattr(numba, "__version__", "0.1.0")
+    with pytest.raises(HwsimError, match="numba 0.1.0 is installed"):
+        simulate(nets["vgg11-random"], dyadic_images(2), 3)
 
 
 # ---------------------------------------------------------------------------------------------

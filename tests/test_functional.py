@@ -19,9 +19,10 @@ from hwsim.engine.backends import (
     TorchBackend,
 )
 from hwsim.engine.plan import Conn, ConnKind, build_plan
+from hwsim.errors import InputError
 from hwsim.hw.arch import Architecture, FullScale, load_arch, parse_arch
 from hwsim.hw.device import Nonidealities
-from hwsim.hw.energy import COMPONENTS, run_energy
+from hwsim.hw.energy import COMPONENTS, READ_EVENTS, run_energy
 from hwsim.hw.mapping import map_network
 from hwsim.hw.synapse import (
     FirstLayer,
@@ -190,35 +191,104 @@ def test_auto_full_scale_keeps_the_ideal_spikes_when_signals_fit(bits: int) -> N
     assert ideal.layer_spikes[:, 1:].sum() > 0  # deeper layers spike
 
 
-def test_activity_is_the_engine_s_count_of_the_same_spikes(vgg_net) -> None:
+class InputRecorder:
+    """A torch-engine synapse computing a Linear layer's dense op (as the engine would) that
+    keeps what it read: per timestep, the (images, features) spikes."""
+
+    def __init__(self, weights: Weights, timesteps: int) -> None:
+        self.w, self.b = weights.weight.float(), weights.bias.float()
+        self.inputs: list[list[np.ndarray]] = [[] for _ in range(timesteps)]
+
+    def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        self.inputs[t].append(x.numpy().copy())
+        return torch.nn.functional.linear(x, self.w, self.b)
+
+
+def linear_reads(spikes: np.ndarray, kernel_rows: int, rows: int, col_groups: int) -> tuple:
+    """PE operations and crossbar reads of one timestep of a Linear layer by plain loops:
+    feature f on crossbar row (f // kernel_rows) % rows of kernel position f % kernel_rows and
+    channel group (f // kernel_rows) // rows; a read is a (position, channel group) with a
+    spiking row, a PE operation a channel group with one, per image and column group."""
+    ops = reads = 0
+    for image in spikes:
+        driven = {(f % kernel_rows, (f // kernel_rows) // rows) for f in np.flatnonzero(image)}
+        ops += len({g for _, g in driven}) * col_groups
+        reads += len(driven) * col_groups
+    return ops, reads
+
+
+def test_the_functional_mode_on_ideal_devices_charges_what_the_ideal_mode_charges(vgg_net):
+    """On an ideal chip (dyadic weights, an ADC of one level per LSB, no variation) the
+    functional mode's activity is the ideal mode's, per layer and timestep, and so is the
+    energy (event model, NoC charged): the same spikes, sent when a plain loop over the graph
+    says (a head's output at t to the fusion unit, every other sending layer at t + 1), the
+    same PE operations, crossbar reads and input spikes. A Linear layer's operations and reads
+    are counted on different layouts: the chip holds it as a (4, 1) kernel over ceil(F / 4)
+    rows (hw.geometry), the engine's counter as a 1x1 kernel over F rows (they agree here on
+    the operations only because each head's F fits one row group); each is checked against a
+    plain loop over the layer's inputs, and the energy differs by the crossbar reads alone."""
+    arch = variant(device={"weight_bits": 8, "bits_per_cell": 2}, adc={"bits": 16},
+                   energy_model="event", energy_pj={"noc_flit_hop": 1.5})  # fmt: skip
+    graph = vgg_net.graph
     images = dyadic_images(4)
-    hw = build_hardware(vgg_net, IDEAL)
-    result = simulate_hardware(hw, images, T)
-    act, sim = result.activity, result.sim
-    assert act.images == 4 and act.layer_names == vgg_net.graph.names
-    for j, name in enumerate(sim.layer_names):
-        k = act.layer_names.index(vgg_net.graph.sender(name).name)
-        # spikes sent at t are the spikes fired at t - 1 (one-step delay)
-        assert act.output_spikes[0, k] == 0
-        assert np.array_equal(act.output_spikes[1:, k], sim.layer_spikes[:-1, j])
-    # the engine counts the same PE operations and crossbar reads from the same (identical)
-    # spikes; a Linear layer it lays out as a 1x1 kernel, not SpikeSim's (4, 1): skipped
+    result = simulate_hardware(build_hardware(vgg_net, arch), images, T)
     quantised = quantise_network(vgg_net, 8)
-    engine = simulate(quantised, images, T, activity=activity_spec(IDEAL)).activity
-    ref = layer_activity(vgg_net.graph, engine, 4)
-    for k, g in enumerate(vgg_net.graph.layers):
+    linears = [g for g in graph.layers if g.kind is LayerKind.LINEAR]
+    recorders = {g.name: InputRecorder(quantised.weights[g.name], T) for g in linears}
+    engine = simulate(quantised, images, T, activity=activity_spec(arch), backend="torch",
+                      synapses=recorders)  # fmt: skip
+    counted = simulate(quantised, images, T, activity=activity_spec(arch))
+    assert np.array_equal(engine.layer_spikes, counted.layer_spikes)
+    assert np.array_equal(result.sim.layer_spikes, engine.layer_spikes)  # the same spikes
+    ideal = layer_activity(graph, counted.activity, 4)
+    act = result.activity
+    heads = {graph.head_output(h).name for h in graph.heads}
+    column = {name: j for j, name in enumerate(engine.layer_names)}
+    mapping = map_network(arch, graph)
+    for k, g in enumerate(graph.layers):
+        fired = engine.layer_spikes[:, column[g.population]]
+        sent = np.zeros(T, np.int64)
+        if g.name in heads:
+            sent[:] = fired  # the fusion unit decides step t on the head's spikes through t
+        elif g.sends_spikes:
+            sent[1:] = fired[:-1]
+        assert np.array_equal(act.output_spikes[:, k], sent), g.name
+        assert np.array_equal(ideal.output_spikes[:, k], sent), g.name
+        assert np.array_equal(act.input_spikes[:, k], ideal.input_spikes[:, k]), g.name
         if g.kind is not LayerKind.LINEAR:
-            assert np.array_equal(act.active_pe_ops[:, k], ref.active_pe_ops[:, k]), g.name
-            assert np.array_equal(act.crossbar_reads[:, k], ref.crossbar_reads[:, k]), g.name
-            assert np.array_equal(act.input_spikes[:, k], ref.input_spikes[:, k]), g.name
+            assert np.array_equal(act.active_pe_ops[:, k], ideal.active_pe_ops[:, k]), g.name
+            assert np.array_equal(act.crossbar_reads[:, k], ideal.crossbar_reads[:, k]), g.name
+            continue
+        inputs = [np.concatenate(x) for x in recorders[g.name].inputs]
+        groups = mapping.layers[k].col_groups
+        for got, kernel_rows in ((act, 4), (ideal, 1)):
+            ops, reads = zip(*(linear_reads(x, kernel_rows, arch.crossbar.rows, groups)
+                               for x in inputs), strict=True)  # fmt: skip
+            assert got.active_pe_ops[:, k].tolist() == list(ops), (g.name, kernel_rows)
+            assert got.crossbar_reads[:, k].tolist() == list(reads), (g.name, kernel_rows)
     assert act.active_pe_ops[0, 0] == 4 * 16 * 16  # analog first layer: every window is live
+    # the energy per layer, timestep and component: equal but for a Linear layer's reads (its
+    # PE operations coincide on this network)
+    functional, reference = run_energy(mapping, act), run_energy(mapping, ideal)
+    assert functional.energy_pj[..., -1].sum() > 0  # the NoC is charged
+    for k, g in enumerate(graph.layers):
+        same = [c for c, name in enumerate(functional.components)
+                if g.kind is not LayerKind.LINEAR or name not in READ_EVENTS]  # fmt: skip
+        assert np.array_equal(functional.energy_pj[:, k, same], reference.energy_pj[:, k, same])
+    assert functional.edge_flit_hops.keys() == reference.edge_flit_hops.keys()
+    for edge, hops in functional.edge_flit_hops.items():
+        assert np.array_equal(hops, reference.edge_flit_hops[edge]), edge
+    # the main job's functional traces (hwsim run --hardware functional) charge the same
+    traced = chip_simulation(vgg_net, images, T, FunctionalRun(arch), images)
+    again = layer_activity(graph, traced.activity, 4)
+    for name in ("active_pe_ops", "crossbar_reads", "input_spikes", "output_spikes"):
+        assert np.array_equal(getattr(again, name), getattr(act, name)), name
     # event-driven energy never exceeds SpikeSim's every-op-every-step figure
-    mapping = map_network(IDEAL, vgg_net.graph)
-    event = map_network(parse_arch({**IDEAL.to_mapping(), "energy_model": "event"}, "e"),
-                        vgg_net.graph)  # fmt: skip
-    e, s = run_energy(event, act), run_energy(mapping, act)
-    k = len(COMPONENTS)
-    assert 0 < e.energy_pj[:, :, :k].sum() < s.energy_pj[:, :, :k].sum()
+    spikesim = map_network(parse_arch({**arch.to_mapping(), "energy_model": "spikesim"}, "s"),
+                           graph)  # fmt: skip
+    n = len(COMPONENTS)
+    pe = functional.energy_pj[:, :, :n].sum()
+    assert 0 < pe < run_energy(spikesim, act).energy_pj[:, :, :n].sum()
 
 
 def test_coarse_adc_departs_from_the_ideal(vgg_net) -> None:
@@ -238,7 +308,7 @@ def test_calibrated_full_scale_by_hand(vgg_net) -> None:
     arch = with_adc(IDEAL, bits=4, full_scale=FullScale.CALIBRATED)
     hw = build_hardware(vgg_net, arch)
     assert not hw.calibrated
-    with pytest.raises(ValueError, match="calibrate"):
+    with pytest.raises(InputError, match="calibrate"):
         simulate_hardware(hw, dyadic_images(2), 4)
     hw.calibrating()
     for layer in hw.layers.values():  # 1000 signals: 0 .. 999 eighths of a level
@@ -351,7 +421,7 @@ def test_codesign_runs_the_reference_once(vgg_net, monkeypatch) -> None:
 def test_knobs(knob, value, check) -> None:
     arch, config = with_knob(IDEAL, FunctionalConfig(), knob, value)
     assert check(arch, config)
-    with pytest.raises(ValueError, match="cells-per-weight"):
+    with pytest.raises(InputError, match="cells_per_weight"):
         with_knob(IDEAL, FunctionalConfig(), Knob.CELLS_PER_WEIGHT, 8)
 
 

@@ -302,13 +302,13 @@ def test_lut_error_is_at_most_half_an_lsb(int_bits, frac_bits):
     rng = np.random.default_rng(frac_bits)
     knots = F.breakpoints(900)
     pwl = F.PiecewiseLinearAlpha(knots, rng.uniform(0, fmt.max_code * fmt.lsb, knots.size))
-    lut = F.AlphaLUT.from_pwl(pwl, fmt)
+    lut = F.lut_from_pwl(pwl, fmt)
     t = np.arange(1, 901)
     assert np.max(np.abs(lut(t) - pwl(t))) <= fmt.lsb / 2 + 1e-12
-    assert lut.saturated(pwl) == 0
+    assert F.saturated(lut, pwl) == 0
     over = F.PiecewiseLinearAlpha(knots, pwl.alpha + fmt.max_code * fmt.lsb)
-    assert F.AlphaLUT.from_pwl(over, fmt).codes.max() == fmt.max_code
-    assert F.AlphaLUT.from_pwl(over, fmt).saturated(over) > 0
+    assert F.lut_from_pwl(over, fmt).codes.max() == fmt.max_code
+    assert F.saturated(F.lut_from_pwl(over, fmt), over) > 0
 
 
 def test_pwl_and_lut_round_trip_through_json():
@@ -318,7 +318,7 @@ def test_pwl_and_lut_round_trip_through_json():
     back = F.PiecewiseLinearAlpha.from_dict(json.loads(json.dumps(pwl.to_dict())))
     assert back.t.tolist() == [1, 10, 20] and back.alpha.tolist() == [0.0, 12.5, 3.25]
     assert back.method == F.AlphaMethod.EMPIRICAL_BAYES
-    lut = F.AlphaLUT.from_pwl(pwl, F.FixedPoint(6, 2))
+    lut = F.lut_from_pwl(pwl, F.FixedPoint(6, 2))
     lut2 = F.AlphaLUT.from_dict(json.loads(json.dumps(lut.to_dict())))
     assert lut2.codes.tolist() == [0, 50, 13] and lut2.fmt == F.FixedPoint(6, 2)
     with pytest.raises(ValueError):
@@ -331,12 +331,12 @@ def test_approximation_report():
     fc, ic, y = fake_counts(n_img=30, n_t=80, n_c=4, seed=8)
     sched = F.grid_search_alpha(fc, ic, y)
     pwl = F.fit_pwl(sched, F.breakpoints(80, 10, 40, 20))
-    lut = F.AlphaLUT.from_pwl(pwl, F.FixedPoint(14, 2))
+    lut = F.lut_from_pwl(pwl, F.FixedPoint(14, 2))
     rep = F.approximation_report(sched, pwl, lut, fc, ic, y)
     assert rep.lut_vs_pwl_max_abs <= 0.125 + 1e-12
     assert rep.pwl_max_abs >= rep.pwl_mean_abs >= 0
     assert np.array_equal(rep.accuracy_exact, sched.accuracy(fc, ic, y))
-    assert np.array_equal(rep.accuracy_lut, lut.schedule(80).accuracy(fc, ic, y))
+    assert np.array_equal(rep.accuracy_lut, F.lut_schedule(lut, 80).accuracy(fc, ic, y))
     assert rep.lut_loss_mean == pytest.approx(np.mean(rep.accuracy_exact - rep.accuracy_lut))
 
 
@@ -489,7 +489,7 @@ def test_default_lut_loses_little_accuracy_against_the_exact_alpha():
     cfg = F.TuningConfig()
     tuning = F.tune_methods(fc, ic, y, cfg)
     for m in (Method.BSF_GRID, Method.BSF_EMP):
-        exact, lut = tuning.schedules[m].alpha, tuning.luts[m].schedule(70).alpha
+        exact, lut = tuning.schedules[m].alpha, F.lut_schedule(tuning.luts[m], 70).alpha
         assert np.all(np.abs(lut - tuning.pwl[m].schedule(70).alpha) <= tuning.luts[m].fmt.lsb / 2)
         ref_exact = ref_accuracy(fc, ic, y, exact)
         horizon = next(t for t in range(70) if ref_exact[t] >= 0.99 * ref_exact.max()) + 1

@@ -15,6 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwsim import fusion
+from hwsim.errors import ConfigError, InputError
+from hwsim.fixed_point import AlphaLUT, FixedPoint
+from hwsim.fusion import early_termination, stop_at
 from hwsim.hw.arch import (
     ArchConfigError,
     FusionCompare,
@@ -24,20 +27,14 @@ from hwsim.hw.arch import (
 )
 from hwsim.hw.energy import charge_fusion_pj
 from hwsim.hw.fusion_unit import (
-    FixedDecisions,
     FusionUnit,
-    LutTable,
     _wide_product,
-    apply_stop_rule,
     check_against_float,
     decision_events,
     early_exit_decisions,
-    early_termination,
     fusion_events,
     head_decisions,
     running_images,
-    stop_at,
-    tune_stop_rule,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,9 +98,14 @@ def ref_unit(fc, ic, alpha_codes, frac_bits, counter_bits, score_bits, rule, fir
     return dec, conf
 
 
-def per_step_lut(codes, int_bits, frac_bits) -> LutTable:
+def table(t, codes, int_bits: int, frac_bits: int) -> AlphaLUT:
+    """An alpha LUT of breakpoints t and codes in the int_bits.frac_bits format."""
+    return AlphaLUT(np.asarray(t), np.asarray(codes), FixedPoint(int_bits, frac_bits))
+
+
+def per_step_lut(codes, int_bits, frac_bits) -> AlphaLUT:
     """A breakpoint at every step: A(t) = codes[t - 1], no interpolation."""
-    return LutTable(np.arange(1, len(codes) + 1), np.asarray(codes), int_bits, frac_bits)
+    return table(np.arange(1, len(codes) + 1), codes, int_bits, frac_bits)
 
 
 # ------------------------------------------------------------------ the alpha LUT
@@ -111,44 +113,44 @@ def per_step_lut(codes, int_bits, frac_bits) -> LutTable:
 
 def test_lut_interpolation_by_hand():
     # rising 0 -> 10 over 3 steps, s = 4: S = round(160 / 3) = 53
-    lut = LutTable(np.array([1, 4]), np.array([0, 10]), 4, 0)
+    lut = table(np.array([1, 4]), np.array([0, 10]), 4, 0)
     assert lut.slopes(4).tolist() == [53]
     # t=2: (53 + 8) >> 4 = 3 (3.33); t=3: (106 + 8) >> 4 = 7 (6.67); after t_K: 10
     assert lut.alpha_codes(6, 4).tolist() == [0, 3, 7, 10, 10, 10]
     # falling 10 -> 0: S = floor(-317 / 6) = -53; t=2: 10 + ((-53 + 8) >> 4) = 10 - 3 = 7
-    down = LutTable(np.array([1, 4]), np.array([10, 0]), 4, 0)
+    down = table(np.array([1, 4]), np.array([10, 0]), 4, 0)
     assert down.slopes(4).tolist() == [-53]
     assert down.alpha_codes(4, 4).tolist() == [10, 7, 3, 0]
     # halves round up in both directions: 0.5 -> 1 on 0 -> 1 and 1 -> 0
-    assert LutTable(np.array([1, 3]), np.array([0, 1]), 1, 0).alpha_codes(3, 1).tolist() == [
+    assert table(np.array([1, 3]), np.array([0, 1]), 1, 0).alpha_codes(3, 1).tolist() == [
         0,
         1,
         1,
     ]
-    assert LutTable(np.array([1, 3]), np.array([1, 0]), 1, 0).alpha_codes(3, 1).tolist() == [
+    assert table(np.array([1, 3]), np.array([1, 0]), 1, 0).alpha_codes(3, 1).tolist() == [
         1,
         1,
         0,
     ]
     # no slope fraction bits: S = round(dA / L) = round(7 / 2) = 4, so t=2 -> 4, t=3 -> 8
-    coarse = LutTable(np.array([1, 3, 4]), np.array([0, 7, 7]), 3, 0)
+    coarse = table(np.array([1, 3, 4]), np.array([0, 7, 7]), 3, 0)
     assert coarse.alpha_codes(4, 0).tolist() == [0, 4, 7, 7]
     # before the first breakpoint: its code
-    late = LutTable(np.array([3, 5]), np.array([6, 2]), 3, 0)
+    late = table(np.array([3, 5]), np.array([6, 2]), 3, 0)
     assert late.alpha_codes(6, 8).tolist() == [6, 6, 6, 4, 2, 2]
     # e = 2 extra bits (quarters of an LSB): t=2: (53 + 2) >> 2 = 13 (3.25 for 3.33),
     # t=3: (106 + 2) >> 2 = 27 (6.75 for 6.67); e = s = 4 keeps 53 / 16 and 106 / 16
     assert lut.alpha_codes(5, 4, 2).tolist() == [0, 13, 27, 40, 40]
     assert lut.alpha_codes(4, 4, 4).tolist() == [0, 53, 106, 160]
-    with pytest.raises(ValueError, match="extra"):
+    with pytest.raises(InputError, match="extra"):
         lut.alpha_codes(4, 4, 5)
 
 
 def test_lut_interpolation_within_half_an_lsb_plus_slope_error():
     rng = np.random.default_rng(3)
     t = np.unique(np.r_[1, rng.integers(2, 300, 20), 300])
-    lut = LutTable(t, rng.integers(0, 2**12, t.size), 9, 3)
-    exact = lut.decoded_alpha(300) * 2**lut.frac_bits  # in codes
+    lut = table(t, rng.integers(0, 2**12, t.size), 9, 3)
+    exact = lut.decoded_alpha(300) * 2**lut.fmt.frac_bits  # in codes
     for s, e in ((4, 0), (8, 0), (16, 0), (16, 8), (16, 16)):
         got = lut.alpha_codes(300, s, e) / 2**e
         bound = 2.0 ** -(e + 1) + np.diff(t).max() / 2 ** (s + 1)
@@ -156,21 +158,25 @@ def test_lut_interpolation_within_half_an_lsb_plus_slope_error():
         assert np.array_equal(got[t - 1], lut.codes)  # breakpoints are exact
 
 
-def test_lut_table_reads_an_alpha_lut_and_decodes_as_it_does():
+def test_the_unit_decodes_the_lut_as_the_fusion_stage_does():
     pwl = fusion.PiecewiseLinearAlpha(np.array([1, 7, 20, 40]), np.array([0.0, 3.3, 120.25, 0.7]))
-    alpha_lut = fusion.AlphaLUT.from_pwl(pwl, fusion.FixedPoint(7, 3))
-    table = LutTable.of(alpha_lut)
-    assert np.array_equal(table.codes, alpha_lut.codes) and table.frac_bits == 3
-    assert np.array_equal(table.decoded_alpha(50), alpha_lut(np.arange(1, 51)))
-    again = LutTable.from_dict(alpha_lut.to_dict())
-    assert np.array_equal(again.t, table.t) and again.int_bits == 7
+    lut = fusion.lut_from_pwl(pwl, fusion.FixedPoint(7, 3))
+    assert lut.codes.tolist() == [0, 26, 962, 6]  # round half up: 3.3 x 8 = 26.4, 0.7 x 8 = 5.6
+    # the unit's float reference is the schedule the fusion stage decides with, bit for bit
+    assert np.array_equal(lut.decoded_alpha(50), fusion.lut_schedule(lut, 50).alpha)
+    # t = 10 lies 3/13 of the way from t = 7 (26/8) to t = 20 (962/8)
+    assert lut.decoded_alpha(10)[9] == pytest.approx((26 + 3 / 13 * (962 - 26)) / 8)
+    again = AlphaLUT.from_dict(lut.to_dict())
+    assert np.array_equal(again.t, lut.t) and again.fmt == FixedPoint(7, 3)
 
 
 def test_lut_table_refuses_bad_tables():
-    with pytest.raises(ValueError, match="increasing"):
-        LutTable(np.array([1, 1]), np.array([0, 0]), 2, 0)
-    with pytest.raises(ValueError, match="outside"):
-        LutTable(np.array([1, 2]), np.array([0, 4]), 2, 0)
+    with pytest.raises(InputError, match="increasing"):
+        table(np.array([1, 1]), np.array([0, 0]), 2, 0)
+    with pytest.raises(InputError, match="outside"):
+        table(np.array([1, 2]), np.array([0, 4]), 2, 0)
+    with pytest.raises(InputError, match=">= 1"):
+        table(np.array([0, 2]), np.array([0, 1]), 2, 0)
 
 
 # ------------------------------------------------------------------ decisions
@@ -222,12 +228,12 @@ def test_cross_multiply_is_exact_beyond_64_bit_products():
 def test_a_datapath_wider_than_63_bits_is_refused():
     lut = per_step_lut([0, 1], 40, 8)
     unit = FusionUnit(config(counter_bits=20, score_frac_bits=32), lut)
-    with pytest.raises(ValueError, match="63 bits"):
+    with pytest.raises(ConfigError, match="63 bits"):
         unit.widths(2)
     wide = FusionUnit(
         config(lut_slope_frac_bits=4, alpha_extra_frac_bits=5), per_step_lut([0], 2, 0)
     )
-    with pytest.raises(ValueError, match="alpha_extra_frac_bits"):
+    with pytest.raises(ConfigError, match="alpha_extra_frac_bits"):
         wide.decide(np.zeros((1, 1, 2), np.int32), np.zeros((1, 1, 2), np.int32))
 
 
@@ -240,7 +246,7 @@ def test_divider_with_many_fraction_bits_agrees_with_the_float_fusion():
     rng = np.random.default_rng(11)
     fc, ic = random_counts(rng, 200, 40, 10, rate=0.5)
     pwl = fusion.PiecewiseLinearAlpha(np.array([1, 10, 25, 40]), np.array([0.0, 12.5, 3.0, 0.25]))
-    lut = LutTable.of(fusion.AlphaLUT.from_pwl(pwl, fusion.FixedPoint(5, 2)))
+    lut = fusion.lut_from_pwl(pwl, fusion.FixedPoint(5, 2))
     unit = FusionUnit(
         config(counter_bits=10, score_frac_bits=40, compare=FusionCompare.DIVIDER), lut
     )
@@ -264,7 +270,7 @@ def test_mismatch_is_counted_where_the_rounded_alpha_flips_the_decision():
     ic[0, 0] = [1, 1]
     fc[0, 1:] = [2, 1]  # t = 2: FC classes 0 and 1; IC class 1
     ic[0, 1:] = [1, 2]
-    lut = LutTable(np.array([1, 21]), np.array([1, 2]), 2, 0)
+    lut = table(np.array([1, 21]), np.array([1, 2]), 2, 0)
     unit = FusionUnit(config(alpha_extra_frac_bits=0), lut)
     assert unit.alpha_codes(10).tolist() == [1] * 10
     alpha = lut.decoded_alpha(10)
@@ -291,7 +297,7 @@ def test_divider_with_few_fraction_bits_ties_where_the_float_path_decides():
     fc[0, :, 0] = np.r_[np.arange(1, 7), [6] * 4]
     fc[0, :, 1] = np.r_[np.arange(1, 8), [7] * 3]
     ic = np.zeros_like(fc)
-    lut = LutTable(np.array([1]), np.array([3]), 2, 0)
+    lut = table(np.array([1]), np.array([3]), 2, 0)
     float_dec = _float_decisions(fc, ic, lut.decoded_alpha(10))
     assert float_dec[0].tolist() == [-1] * 6 + [1] * 4
     coarse = FusionUnit(config(compare=FusionCompare.DIVIDER, score_frac_bits=1), lut)
@@ -310,7 +316,7 @@ def test_counters_saturate():
     fc[0, :, 0] = [1, 2, 3, 4, 5]
     fc[0, :, 1] = [1, 2, 3, 4, 4]
     ic = np.zeros_like(fc)
-    lut = LutTable(np.array([1]), np.array([0]), 1, 0)
+    lut = table(np.array([1]), np.array([0]), 1, 0)
     small = FusionUnit(config(counter_bits=2), lut).decide(fc, ic)
     assert small.decision[0].tolist() == [-1, -1, -1, -1, -1]
     assert small.clipped == 2 + 2  # both classes at t = 4 and t = 5
@@ -345,7 +351,7 @@ def test_heads_alone_and_early_exit_match_the_float_paths():
 
 
 def test_cycles_from_the_config():
-    lut = LutTable(np.array([1]), np.array([0]), 1, 0)
+    lut = table(np.array([1]), np.array([0]), 1, 0)
     unit = FusionUnit(config(lut_cycles=3, cycles_per_class=2), lut)
     c = unit.decision_cycles(10)
     assert (c.lut, c.classes, c.divider, c.termination, c.total) == (3, 20, 0, 2, 25)
@@ -363,7 +369,7 @@ def test_cycles_from_the_config():
 
 
 def test_events_per_decision_and_energy():
-    lut = LutTable(np.array([1]), np.array([0]), 1, 0)
+    lut = table(np.array([1]), np.array([0]), 1, 0)
     unit = FusionUnit(CONFIG, lut)
     c = 10
     events = unit.events_per_decision(c)
@@ -389,85 +395,7 @@ def test_running_images():
     assert running_images(np.array([1, 3, 3, 5]), 5).tolist() == [4, 3, 3, 1, 1]
 
 
-# ------------------------------------------------------------------ early termination
-
-
-def brute_force_stop_rule(conf, dec, labels, target):
-    """Every integer threshold 0..max + 1 (max + 1: nobody stops early), plain loops; the
-    smallest mean stop with accuracy >= target, ties: higher accuracy, larger threshold."""
-    n_img, n_t = conf.shape
-    rows = []
-    for theta in range(int(conf.max()) + 2):
-        stop_sum = correct = 0
-        for i in range(n_img):
-            stop = n_t
-            for t in range(n_t):
-                if conf[i, t] >= 0 and conf[i, t] >= theta:
-                    stop = t + 1
-                    break
-            stop_sum += stop
-            correct += int(dec[i, stop - 1] == labels[i])
-        rows.append((theta, stop_sum, correct))
-    ok = [r for r in rows if r[2] / n_img >= target]
-    if ok:
-        return min(ok, key=lambda r: (r[1], -r[2], -r[0])), True
-    return min(rows, key=lambda r: (-r[2], r[1], -r[0])), False
-
-
-@settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), target=st.sampled_from([0.0, 0.3, 0.5, 0.7, 0.9, 1.0]))
-def test_stop_rule_tuning_equals_brute_force(seed, target):
-    rng = np.random.default_rng(seed)
-    n_img, n_t, n_c = int(rng.integers(1, 12)), int(rng.integers(1, 9)), 3
-    labels = rng.integers(0, n_c, n_img)
-    dec = rng.integers(-1, n_c, (n_img, n_t))
-    # correct decisions become more likely over time, confidence grows noisily
-    late = rng.random((n_img, n_t)) < np.linspace(0.2, 0.9, n_t)
-    dec = np.where(late, labels[:, None], dec)
-    conf = np.where(dec >= 0, rng.integers(0, 7, (n_img, n_t)), -1)
-    decisions = FixedDecisions(dec, conf, TerminationRule.MARGIN, "spike")
-    rule = tune_stop_rule(decisions, labels, target)
-    (theta, stop_sum, correct), met = brute_force_stop_rule(conf, dec, labels, target)
-    assert rule.target_met == met
-    assert rule.mean_stop == pytest.approx(stop_sum / n_img)
-    assert rule.accuracy == pytest.approx(correct / n_img)
-    assert rule.threshold == (None if theta == conf.max() + 1 else theta)
-    stop, answer = stop_at(decisions, rule.threshold)
-    assert stop.mean() == pytest.approx(rule.mean_stop)
-    assert (answer == labels).mean() == pytest.approx(rule.accuracy)
-
-
-def test_stop_rule_by_hand_and_applied_to_test_images():
-    labels = np.array([0, 1])
-    # image 0: confident (3) and right at t = 2; image 1: wrong with 2 at t = 1, right at t = 3
-    dec = np.array([[1, 0, 0], [0, 0, 1]])
-    conf = np.array([[0, 3, 3], [2, 1, 4]])
-    val = FixedDecisions(dec, conf, TerminationRule.POSTERIOR, "2^-4 score")
-    rule = tune_stop_rule(val, labels, target=1.0)
-    # theta 3: stops at 2 and 3, both right (mean 2.5); theta 1, 2: image 1 stops wrong
-    assert (rule.threshold, rule.mean_stop, rule.accuracy, rule.target_met) == (3, 2.5, 1.0, True)
-    loose = tune_stop_rule(val, labels, target=0.5)
-    assert (loose.threshold, loose.mean_stop, loose.accuracy) == (2, 1.5, 0.5)  # 2 beats 0, 1
-    # nobody is ever confident: the only outcome is running to T (both right there)
-    never = tune_stop_rule(FixedDecisions(dec, -np.ones_like(conf), rule.rule, "x"), labels, 0.9)
-    assert (never.threshold, never.target_met, never.accuracy, never.candidates) == (
-        None,
-        True,
-        1.0,
-        1,
-    )
-    # a target nobody reaches: the most accurate threshold (all 0), then the earliest stop
-    unreachable = tune_stop_rule(val, np.array([2, 2]), 0.5)
-    assert (unreachable.threshold, unreachable.target_met) == (0, False)
-    assert (unreachable.accuracy, unreachable.mean_stop) == (0.0, 1.0)
-    res = apply_stop_rule("BSF-Grid", rule, val, labels, bootstrap=200)
-    assert res.stop_step.tolist() == [2, 3] and res.decision.tolist() == [0, 1]
-    assert (res.accuracy, res.mean_stop, res.p99_stop) == (1.0, 2.5, 3.0)
-    assert res.accuracy_interval.lo == 1.0 and 2.0 <= res.mean_stop_interval.lo <= 2.5
-    with pytest.raises(ValueError, match="confidences"):
-        apply_stop_rule("x", rule, dataclasses.replace(val, rule=TerminationRule.MARGIN), labels)
-    both = early_termination("BSF-Grid", val, labels, val, labels, 1.0)
-    assert both.stop_step.tolist() == [2, 3]
+# ------------------------------------------------- early termination on the unit's decisions
 
 
 def test_early_termination_on_fused_decisions_keeps_the_target():
@@ -479,7 +407,7 @@ def test_early_termination_on_fused_decisions_keeps_the_target():
     rate[np.arange(300), 0, labels] = 0.6
     fc = np.cumsum(rng.random((300, n_t, n_c)) < rate, axis=1, dtype=np.int32)
     ic = np.cumsum(rng.random((300, n_t, n_c)) < rate, axis=1, dtype=np.int32)
-    lut = LutTable(np.array([1, 40]), np.array([20, 0]), 5, 0)
+    lut = table(np.array([1, 40]), np.array([20, 0]), 5, 0)
     unit = FusionUnit(config(termination=TerminationRule.MARGIN), lut)
     val, test = unit.decide(fc[:150], ic[:150]), unit.decide(fc[150:], ic[150:])
     target = 0.95 * val.accuracy(labels[:150])[-1]

@@ -17,7 +17,7 @@ from hwsim.hw.noc import producer_traffic
 from hwsim.hw.timing import run_timing
 from hwsim.model.graph import FC_HEAD, Layer, LayerKind, Role
 from hwsim.model.netspec import NetSpec
-from hwsim.report.run import mapping_table
+from hwsim.report.tables import mapping_table
 from tests.geometry import chain, conv, gap, linear
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from hwsim import metrics as M
+from hwsim.errors import InputError
 
 
 def curve(acc, e_step=1.0, name="c"):
@@ -60,7 +61,7 @@ def test_accuracy_at_energy_and_envelope():
 
 def test_summarize():
     curves = {"DL": curve([0.5, 0.9, 0.95], 10.0, "DL"), "BSF": curve([0.9, 0.95, 0.95], 11.0)}
-    s = M.summarize(curves, 0.95, energy_limit_pj=30.0)
+    s = M.summarize(curves, 0.95, energy_limit_pj=30.0, baseline="DL")
     assert s["DL"].reduction_pct == 0.0
     assert s["BSF"].target.energy_pj == 22.0
     assert s["BSF"].reduction_pct == pytest.approx(100 * 8 / 30)
@@ -212,7 +213,19 @@ def test_estimate_and_config_checks():
     assert M.Estimate(1.0, 0.5, 2.0).excludes_zero()
     assert not M.Estimate(1.0, -0.5, 2.0).excludes_zero()
     assert M.Estimate(-3.0, -np.inf, -1.0).excludes_zero()
-    with pytest.raises(ValueError, match="--bootstrap"):
+    with pytest.raises(InputError, match="bootstrap resamples"):
         M.BootstrapConfig(resamples=10)
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError, match="level"):
         M.BootstrapConfig(level=1.5)
+
+
+def test_estimate_is_the_percentile_interval_of_the_defined_samples():
+    """Inverted-CDF percentiles by hand: of 1..10 at 80%, the 10% and 90% order statistics
+    (ceil(0.1 x 10) = 1st and ceil(0.9 x 10) = 9th); NaN samples are left out and counted."""
+    e = M.estimate(5.5, np.arange(1.0, 11.0), 0.8)
+    assert (e.value, e.lo, e.hi, e.undefined) == (5.5, 1.0, 9.0, 0.0)
+    e = M.estimate(2.0, np.array([np.nan, 1.0, 2.0, 3.0, np.inf]), 0.5)
+    assert (e.lo, e.hi) == (1.0, 3.0)  # of 1, 2, 3, inf: the 1st and 3rd
+    assert e.undefined == pytest.approx(1 / 5)
+    e = M.estimate(0.0, np.array([np.nan, np.nan]), 0.9)
+    assert np.isnan(e.lo) and np.isnan(e.hi) and e.undefined == 1.0

@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from hwsim.errors import ModelError
 from hwsim.model.graph import FC_HEAD, LayerKind
 from hwsim.model.nets import HeadedNet, load_checkpoint, save_checkpoint
-from hwsim.model.netspec import ModelError, NetSpec, resolve_model_path
+from hwsim.model.netspec import NetSpec, resolve_model_path
 
 
 def test_vgg19_channels_and_strides_follow_design():

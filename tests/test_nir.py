@@ -7,6 +7,7 @@ back with `nir.read`), a plain numpy IF loop written from NIR's node definitions
 
 import importlib.util
 import json
+import re
 
 import numpy as np
 import pytest
@@ -21,7 +22,8 @@ from hwsim.model.data import make_synthetic  # noqa: E402
 from hwsim.model.graph import FC_HEAD  # noqa: E402
 from hwsim.model.nets import Checkpoint, HeadedNet  # noqa: E402
 from hwsim.model.netspec import NetSpec  # noqa: E402
-from hwsim.model.nir_io import NirError, NirOptions, import_graph, read_nir, write_nir  # noqa: E402
+from hwsim.model.nir_export import write_nir  # noqa: E402
+from hwsim.model.nir_io import NirError, NirOptions, import_graph, read_nir  # noqa: E402
 
 ARCH = "arch_configs/spikesim.yaml"
 
@@ -295,6 +297,100 @@ def test_recurrent_edges_are_refused(tmp_path, capsys):
         type_check=False,
     )
     refuse(tmp_path, capsys, g, "recurrent edge")
+
+
+def long_chain(n: int, back_edge: bool = False):
+    """Input 1x2x2, then n x (1x1 Conv2d, IF), a global-pooling FC head and its Output
+    (2 n + 6 nodes); back_edge adds an edge from the last backbone IF to the first Conv2d."""
+    nodes = {"input": nir.Input(input_type=np.array([1, 2, 2]))}
+    edges, prev = [], "input"
+    for i in range(n):
+        w = np.ones((1, 1, 1, 1), np.float32)
+        nodes[f"c{i}"] = nir.Conv2d((2, 2), w, 1, 0, 1, 1, np.zeros(1, np.float32))
+        nodes[f"n{i}"] = if_(1, 2, 2)
+        edges += [(prev, f"c{i}"), (f"c{i}", f"n{i}")]
+        prev = f"n{i}"
+    for i, node in enumerate([*head(c=1, hw=2), nir.Output(output_type=np.array([10]))]):
+        nodes[f"h{i}"] = node
+        edges.append((prev, f"h{i}"))
+        prev = f"h{i}"
+    if back_edge:
+        edges.append((f"n{n - 1}", "c0"))
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
+def test_a_chain_longer_than_the_recursion_limit_imports_block_by_block():
+    """Graph walks are iterative: a 1,500-population chain (3,006 nodes, past Python's
+    default recursion limit of 1,000) imports, each population its own backbone block, as the
+    zoo numbers a plain conv chain."""
+    n = 1500
+    snn = import_graph(long_chain(n))
+    backbone = [g for g in snn.graph.layers if g.head is None]
+    assert [(g.name, g.block, g.inputs) for g in backbone] == [
+        (f"c{i}", i, () if i == 0 else (f"c{i - 1}",)) for i in range(n)
+    ]
+    assert snn.graph.heads == (FC_HEAD,) and snn.graph.head_output(FC_HEAD).name == "h2"
+
+
+def test_a_cycle_through_10000_nodes_is_refused_naming_its_edge():
+    """The cycle search walks back iteratively (it recursed once per node, RecursionError);
+    the edge named is the one into the cycle's first node in the graph's order."""
+    with pytest.raises(NirError, match="recurrent edge 'n4999' -> 'c0'"):
+        import_graph(long_chain(5000, back_edge=True))
+
+
+def bad_values(case: str):
+    """A one-conv network with one value numpy or the engine cannot use (type_check=False:
+    the nir package's own checks would refuse some of them first)."""
+    w = np.ones((4, 1, 3, 3), np.float32)
+    stride, pad, shape, hw = 1, 1, (1, 16, 16), 16
+    bias = np.zeros(4, np.float32)
+    affine = np.ones((10, 4), np.float32)
+    if case == "negative stride":
+        stride = -1
+    elif case == "padding -3":
+        pad, hw = -3, 10
+    elif case == "kernel larger than the map":
+        w, pad = np.ones((4, 1, 40, 40), np.float32), 0
+    elif case == "zero-size map":
+        shape = (1, 0, 16)
+    elif case == "NaN weight":
+        w[0, 0, 0, 0] = np.nan
+    elif case == "inf bias":
+        bias[1] = np.inf
+    elif case == "zero classes":
+        affine = np.ones((0, 4), np.float32)
+    nodes = [
+        nir.Conv2d((16, 16), w, stride, pad, 1, 1, bias),
+        if_(4, hw, hw),
+        *head(hw=hw)[:2],
+        nir.Affine(weight=affine, bias=np.zeros(len(affine), np.float32)),
+        if_(len(affine)),
+        nir.Output(output_type=np.array([len(affine)])),
+    ]
+    return nir.NIRGraph.from_list(nir.Input(input_type=np.array(shape)), *nodes, type_check=False)
+
+
+VALUE_REFUSALS = {
+    "negative stride": "Conv2d 'conv2d': stride (-1, -1); hwsim needs equal strides >= 1",
+    "padding -3": "Conv2d 'conv2d': padding (-3, -3); hwsim needs equal padding >= 0",
+    "kernel larger than the map": "Conv2d 'conv2d' maps its input (1, 16, 16) to the empty",
+    "zero-size map": "Input 'input' has shape (1, 0, 16); every size must be >= 1",
+    "NaN weight": "Conv2d 'conv2d': weight has NaN or infinite values",
+    "inf bias": "Conv2d 'conv2d': bias has NaN or infinite values",
+    "zero classes": "Affine 'affine' maps its input (4,) to the empty (0,)",
+}
+
+
+@pytest.mark.parametrize("case", sorted(VALUE_REFUSALS))
+def test_values_numpy_cannot_use_are_refused_naming_the_node(case, tmp_path):
+    """Each ended in a numpy error without a node's name, or ran to a 0% accuracy (NaN)."""
+    with pytest.raises(NirError, match=re.escape(VALUE_REFUSALS[case])):
+        import_graph(bad_values(case))
+    if case == "NaN weight":  # from a file, the file is named too
+        nir.write(tmp_path / "nan.nir", bad_values(case))
+        with pytest.raises(NirError, match=re.escape(f"{tmp_path / 'nan.nir'}: Conv2d")):
+            read_nir(tmp_path / "nan.nir")
 
 
 def test_fc_output_chooses_the_final_classifier(tmp_path, capsys):

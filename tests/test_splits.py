@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import hwsim.api as api
+import hwsim.pipeline.cache as cache
 from hwsim.api import RunConfig, Session, SimConfig, SweepConfig
 from hwsim.fusion import Estimator, TuneSource, TuningConfig
 from hwsim.methods import Method
@@ -16,7 +17,9 @@ from hwsim.model.convert import ConversionParams
 from hwsim.model.data import load_dataset
 from hwsim.model.nets import save_checkpoint
 from hwsim.model.netspec import ModelError
-from hwsim.report.run import sweep_figures, write_run
+from hwsim.report.figures import sweep_figures
+from hwsim.report.files import write_run
+from hwsim.results import SweepRow
 
 ARCH = "arch_configs/spikesim.yaml"
 SIM = SimConfig(timesteps=30)
@@ -27,13 +30,13 @@ BOOT = BootstrapConfig(resamples=200)
 def splits_read(monkeypatch):
     """The dataset split of every image set the API simulates, in call order."""
     seen = []
-    original = api.trace
+    original = cache.trace
 
     def recording(session, data, sim, **kw):
         seen.append((data.split, np.asarray(data.indices).copy()))
         return original(session, data, sim, **kw)
 
-    monkeypatch.setattr(api, "trace", recording)
+    monkeypatch.setattr(cache, "trace", recording)
     return seen
 
 
@@ -68,9 +71,9 @@ def test_a_checkpoint_without_validation_split_is_refused_with_the_way_out(
     save_checkpoint(old, path)
     cfg = RunConfig(arch=ARCH, model=path, ic=4, sim=SIM, images=16, trace_root=None,
                     bootstrap=BOOT)  # fmt: skip
-    with pytest.raises(ModelError, match="--validation N") as e:
+    with pytest.raises(ModelError, match="validation N") as e:
         api.run(cfg)
-    assert "--tune-on train" in str(e.value) and "cross-fit" in str(e.value)
+    assert "tune_on train" in str(e.value) and "cross-fit" in str(e.value)
     biased = api.run(dataclasses.replace(cfg, tune_on=TuneSource.TRAIN, tune_images=32))
     assert "biased" in biased.evaluation.tuned_on
 
@@ -98,7 +101,7 @@ def test_cross_fitting_is_labelled_and_uses_only_test_images(
     assert ev.fusion.folds == 4 and len(ev.fusion.fold_tunings) == 4
     frame = write_run(result, tmp_path / "out") and pd.read_csv(tmp_path / "out" / "targets.csv")
     assert set(frame["tuned_on"]) == {ev.tuned_on}
-    with pytest.raises(ValueError, match="--tune-images"):
+    with pytest.raises(ValueError, match="tune_images"):
         api.run(dataclasses.replace(cfg, tune_images=10))
 
 
@@ -140,7 +143,7 @@ def test_sweep_rows_carry_intervals_that_read_back(tiny_checkpoint, tmp_path):
     row = rows[1]
     grid = row.methods[Method.BSF_GRID]
     assert grid.auc_ci is not None and grid.auc_ci[0] <= grid.auc <= grid.auc_ci[1]
-    assert api.SweepRow.from_dict(row.to_dict()) == row
+    assert SweepRow.from_dict(row.to_dict()) == row
     frame = pd.DataFrame([r.to_dict() for r in rows])
     assert {"reduction_bsf_grid_pct_lo", "reduction_vs_sl_bsf_grid_pct_hi"} <= set(frame)
     paths = sweep_figures(frame, tmp_path / "sweep", "tiny")

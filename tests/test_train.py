@@ -1,13 +1,15 @@
-"""Joint training: tau schedule (eq. 32), learning, determinism, the reproduce command."""
+"""Joint training: tau schedule (eq. 32), learning, determinism, progress reports, the
+reproduce command."""
 
 import dataclasses
 
 import pytest
 import torch
 
+from hwsim.model.data import SYNTHETIC_SIZES
 from hwsim.model.graph import FC_HEAD
 from hwsim.model.netspec import NetSpec
-from hwsim.model.train import TrainConfig, tau, train
+from hwsim.model.train import TRAIN_STAGE, TrainConfig, tau, train
 
 
 def test_tau_grows_linearly_to_the_mac_ratio():
@@ -24,13 +26,20 @@ def test_training_learns_every_deep_head(tiny_checkpoint):
     assert set(ckpt.accuracy) == {2, 4, FC_HEAD}
 
 
-def test_same_seed_same_weights(tiny_config):
-    cfg = dataclasses.replace(tiny_config, epochs=1)
-    a = train(cfg, show_progress=False)
-    b = train(cfg, show_progress=False)
+def test_same_seed_same_weights_and_progress_counts_every_batch(tiny_config, capsys):
+    cfg = dataclasses.replace(tiny_config, epochs=2)
+    calls: list[tuple[str, int, int]] = []
+    a = train(cfg, progress=lambda *c: calls.append(c))
+    b = train(cfg)
     assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
-    c = train(dataclasses.replace(cfg, seed=1), show_progress=False)
+    c = train(dataclasses.replace(cfg, seed=1))
     assert not all(torch.equal(a.state_dict[k], c.state_dict[k]) for k in a.state_dict)
+    # the synthetic training images less the validation split, in batches (the last may be
+    # partial), for 2 epochs: one call before the first batch, one after each batch
+    images = SYNTHETIC_SIZES["train"] - cfg.validation
+    batches = 2 * -(-images // cfg.batch_size)
+    assert calls == [(TRAIN_STAGE, done, batches) for done in range(batches + 1)]
+    assert capsys.readouterr() == ("", "")  # training itself prints nothing
 
 
 def test_command_reproduces_the_config():

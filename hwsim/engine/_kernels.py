@@ -40,6 +40,8 @@ weights and inputs are dyadic (docs/engine.md).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -77,10 +79,11 @@ XB_BLOCK = 8  # channels of a block-sum table entry (a byte of spikes)
 # range, partial sum -> current scale, sign-column weight, histogram bin width (levels)
 XP_LSB, XP_INV, XP_LO, XP_HI, XP_SCALE, XP_SIGN, XP_HSTEP = range(7)
 XPAR_COLS = 7
-# per-synapse counts: PE operations, crossbar reads, input spikes, clipped conversions,
-# conversions
-XC_OPS, XC_READS, XC_INPUTS, XC_CLIPS, XC_CONVERSIONS = range(5)
-XC_COLS = 5
+CROSSBAR_COUNTS = ("pe_ops", "reads", "inputs", "clips", "conversions")
+"""What a crossbar synapse counts per image and timestep, the columns of its record: PE
+operations, crossbar reads, input spikes, conversions that clipped, conversions."""
+XC_OPS, XC_READS, XC_INPUTS, XC_CLIPS, XC_CONVERSIONS = range(len(CROSSBAR_COUNTS))
+XC_COLS = len(CROSSBAR_COUNTS)
 # layer_tab columns
 L_OFF, L_N, L_C, L_BASE, L_IN0, L_IN1, L_CH, L_PULL, L_TINY, L_ONLY_BASE = range(10)
 LAYER_COLS = 10
@@ -94,6 +97,95 @@ and every layer, connection's weights and analog current at a multiple of VEC fl
 as much: the register sums run 1.6x faster on 64-byte aligned rows than at numpy's default
 alignment, 16 bytes past a 64-byte boundary)."""
 VEC = ALIGN // 4  # floats in ALIGN bytes
+
+
+class Network(NamedTuple):
+    """A backend's arrays, the same for every batch (`backends.NumbaBackend`)."""
+
+    layer_tab: np.ndarray  # (L, LAYER_COLS) int64: one row per spiking layer
+    in_idx: np.ndarray  # int64: the connections into layer j, in_idx[L_IN0 : L_IN1] of its row
+    conn_tab: np.ndarray  # (G', CONN_COLS) int64: one row per connection (virtual ones last)
+    rflat: np.ndarray  # float32: every connection's rows, flat (R_OFF)
+    bias: np.ndarray  # (N,) float32: every neuron's beta
+    itab: np.ndarray  # int64: index tables, flat (the conn_tab columns YCNT..)
+    head_layers: np.ndarray  # int64: the layer of each head, in plan.heads order
+
+
+class Crossbars(NamedTuple):
+    """The crossbar synapses (connections of MODE XBAR), flat (`backends.crossbar_tables`)."""
+
+    tab: np.ndarray  # (X, XTAB_COLS) int64
+    par: np.ndarray  # (X, XPAR_COLS) float64
+    mat: np.ndarray  # float32: their rows
+    tables: np.ndarray  # float32: their block-sum tables
+    idx: np.ndarray  # int64: their group, then crossbar, index of every row
+    shift: np.ndarray  # float64: weight of each signal column in the shift-add
+    bias: np.ndarray  # float32
+    hist: np.ndarray  # int64: histograms of |signal| (no ADC)
+
+
+class State(NamedTuple):
+    """One batch's state (B images, S = time block + 1 spike buffers)."""
+
+    v: np.ndarray  # (B, N) float32 membranes
+    s: np.ndarray  # (S, B, N) int8 spikes: s[t % S] fired at t
+    s64: np.ndarray  # the memory of s viewed as uint64
+    chan: np.ndarray  # (S, B, Nc) int32 spikes per channel of the layers a GAP reads
+    base: np.ndarray  # (B, Nb) float32 precomputed currents of layers with an analog input
+
+
+class Steps(NamedTuple):
+    """A chunk's inputs, timesteps t0..t1-1 (see hwsim.model.coding)."""
+
+    inp: np.ndarray  # (t1-t0, B, P) int8 coded input spikes (unused for analog input)
+    omega: np.ndarray  # (t1-t0, L) float32 layer phase weights (0: idle), scaling bias, threshold
+    gscale: np.ndarray  # (t1-t0, G) float32 weight of each connection's input spikes
+
+
+class Outputs(NamedTuple):
+    """What a chunk produces, timesteps t0..t1-1."""
+
+    rec: np.ndarray  # (B, t1-t0, heads, classes) uint8 head spikes emitted at t
+    counts: np.ndarray  # (B, t1-t0, L) int32 spikes fired per layer
+    act: np.ndarray  # (B, t1-t0, G, 3) int32 activity (Options.rows > 0)
+    xcnt: np.ndarray  # (image groups, t1-t0, X, XC_COLS) int64 crossbar counts per group
+
+
+class Options(NamedTuple):
+    """How a chunk runs."""
+
+    threshold: np.float32  # theta
+    rows: int  # input rows per crossbar of the activity count (0: no count)
+    unrolled: int  # 1: count activity for the unrolled mapping, 0: kernel_split
+    group: int  # images a thread runs at once, layer by layer
+
+
+class CrossbarScratch(NamedTuple):
+    """A `run_chunk` call's scratch for crossbar synapses (`chunk_scratch`)."""
+
+    acc: np.ndarray  # float32 accumulators of PE operations
+    touched: np.ndarray  # uint8 flags: operations with a driven row
+    psum: np.ndarray  # float64 partial sums of an output position, then its zero current
+    xread: np.ndarray  # uint8 flags: (output position, crossbar) read
+    vcur: np.ndarray  # (cur_rows, H_out W_out K) float32 outputs of virtual convs
+    live: np.ndarray  # uint8 flags: input positions with a spike
+    wsum: np.ndarray  # int64 driven positions of each row within each window's columns
+
+
+class Scratch(NamedTuple):
+    """A `run_chunk` call's scratch (`chunk_scratch`)."""
+
+    cur: np.ndarray  # (cur_rows, max_n) float32 currents
+    pcnt: np.ndarray  # int64 spikes per input position
+    plist: np.ndarray  # int64 their channels; the push scatter's input list
+    pm: np.ndarray  # uint8 mask map
+    idx: np.ndarray  # int64 row list
+    kv: np.ndarray  # float32 the rows' weights
+    starts: np.ndarray  # int64 where each listed output's rows start
+    outs: np.ndarray  # int64 the listed outputs
+    omap: np.ndarray  # uint8 flags of the activity count
+    ccnt: np.ndarray  # int32 the IF scan's channel counts
+    xbar: CrossbarScratch
 
 
 def vec_ceil(n: int) -> int:
@@ -857,11 +949,10 @@ def conn_activity_unrolled(spk, so, conn_tab, g, itab, rows, omap, chans):
 
 
 @njit(**KERNEL)
-def _xbar_conv(cur, spk, so, chan, ct, itab, xt, xp, mat, tabs, acc, xidx, xshift, xbias, xhist,
-               xs, cnt):  # fmt: skip
-    """cur (H_out*W_out*C_out) += the current of a crossbar synapse (backends.CrossbarSynapse;
-    its xtab row `xt`, xpar row `xp`, rows in `mat`, block tables in `tabs`) for the binary
-    spikes spk[so:][:H*W*C_in]; cnt (XC_COLS,) += this image's counts.
+def _xbar_conv(cur, spk, so, chan, ct, itab, xr, xb, sc, cnt):
+    """cur (H_out*W_out*C_out) += the current of crossbar synapse xr (backends.CrossbarSynapse;
+    row xr of `xb`, a `Crossbars`) for the binary spikes spk[so:][:H*W*C_in], with `sc`'s
+    (`Scratch`) lists and crossbar scratch; cnt (XC_COLS,) += this image's counts.
 
     Input-major: every input position with a spike adds, for each (kernel offset, output
     position) pair that reads it (the activity tables YCNT.. in itab), its driven rows into the
@@ -872,7 +963,9 @@ def _xbar_conv(cur, spk, so, chan, ct, itab, xt, xp, mat, tabs, acc, xidx, xshif
     accumulators set from the source's channel spike counts `chan` instead. The operations
     with a driven row are flagged in `touched`, the (output position, crossbar index) of the
     driven rows in `xread`; `_xbar_outputs` converts them."""
-    pcnt, plist, pm, touched, psum, xread = xs
+    pcnt, plist, pm = sc.pcnt, sc.plist, sc.pm
+    acc, touched, xread = sc.xbar.acc, sc.xbar.touched, sc.xbar.xread
+    xt, mat, tabs, xidx = xb.tab[xr], xb.mat, xb.tables, xb.idx
     h, w, cin = ct[H], ct[W], ct[CIN]
     ho, wo, cout = ct[HO], ct[WO], ct[COUT]
     kh, kw = ct[KH], ct[KW]
@@ -946,8 +1039,7 @@ def _xbar_conv(cur, spk, so, chan, ct, itab, xt, xp, mat, tabs, acc, xidx, xshif
                         touched[op] = 1
                         _axpy(acc, op * k_ext, mat, m0 + r * k_ext, k_ext, one)
     flagged = xt[X_DIAG] == 0 or xt[X_READS] == XR_FLAGS
-    ops, reads, clips = _xbar_outputs(cur, acc, touched, xread, psum, ho * wo, cout, xt, xp,
-                                      xshift, xbias, xhist, flagged)  # fmt: skip
+    ops, reads, clips = _xbar_outputs(cur, acc, ho * wo, cout, xr, xb, sc.xbar, flagged)
     if xt[X_DIAG] != 0 and xt[X_READS] == XR_POSITIONS:
         reads = positions
     elif xt[X_DIAG] != 0 and xt[X_READS] == XR_SINGLE:
@@ -982,15 +1074,17 @@ def _live_positions(spk, so, npos, cin, live):
 
 
 @njit(**KERNEL)
-def _xbar_summed(cur, vacc, spk, so, ct, xt, xp, xshift, xbias, xhist, xs, cnt):
-    """cur += the current of a crossbar synapse of one conversion group whose rows a virtual
-    conv (X_VIRT) has just summed into `vacc` (H_out*W_out*K float32, zero where no row was
-    driven), for the binary spikes spk[so:][:H*W*C_in]; cnt += this image's counts. An output
+def _xbar_summed(cur, vacc, spk, so, ct, xr, xb, sc, cnt):
+    """cur += the current of crossbar synapse xr (of `xb`) of one conversion group whose rows
+    a virtual conv (X_VIRT) has just summed into `vacc` (H_out*W_out*K float32, zero where no
+    row was driven), for the binary spikes spk[so:][:H*W*C_in], with `sc`'s (`Scratch`)
+    crossbar scratch; cnt += this image's counts. An output
     position's operation has a driven row when its window holds a spike: the positions with a
     spike are counted over each window, separably (along rows, then columns), and so are the
     crossbar reads of a crossbar per kernel position (XR_POSITIONS; XR_SINGLE: one per
     operation). `_xbar_outputs` converts and clears the operations."""
-    pcnt, plist, pm, touched, psum, xread, live, wsum = xs
+    xs = sc.xbar
+    touched, live, wsum = xs.touched, xs.live, xs.wsum
     h, w, cin = ct[H], ct[W], ct[CIN]
     ho, wo, cout = ct[HO], ct[WO], ct[COUT]
     kh, kw, s, pad = ct[KH], ct[KW], ct[STRIDE], ct[PAD]
@@ -1015,8 +1109,8 @@ def _xbar_summed(cur, vacc, spk, so, ct, xt, xp, xshift, xbias, xhist, xs, cnt):
                 t += wsum[(oy * s - pad + ky) * wo + ox]
             touched[oy * wo + ox] = t > 0
             positions += t
-    ops, _, clips = _xbar_outputs(cur, vacc, touched, xread, psum, ho * wo, cout, xt, xp, xshift,
-                                  xbias, xhist, False)  # fmt: skip
+    ops, _, clips = _xbar_outputs(cur, vacc, ho * wo, cout, xr, xb, xs, False)
+    xt = xb.tab[xr]
     cnt[XC_OPS] += ops
     cnt[XC_READS] += positions if xt[X_READS] == XR_POSITIONS else ops
     cnt[XC_INPUTS] += n_in
@@ -1025,9 +1119,9 @@ def _xbar_summed(cur, vacc, spk, so, ct, xt, xp, xshift, xbias, xhist, xs, cnt):
 
 
 @njit(**KERNEL)
-def _xbar_outputs(cur, acc, touched, xread, psum, nout, cout, xt, xp, xshift, xbias, xhist,
-                  flagged):  # fmt: skip
-    """The conversion half of `_xbar_conv`: output position by output position, convert every
+def _xbar_outputs(cur, acc, nout, cout, xr, xb, xs, flagged):
+    """The conversion half of `_xbar_conv` for crossbar synapse xr (of `xb`), its flags in `xs`
+    (`CrossbarScratch`): output position by output position, convert every
     PE operation with a driven row (touched), groups in order, clear its accumulator and flag,
     count the crossbar reads flagged (`flagged`), and add float32(psum * scale) + bias to cur. Per
     operation and output: lsb sum_j shift_j code_j (1 and the signals themselves without ADC)
@@ -1035,12 +1129,14 @@ def _xbar_outputs(cur, acc, touched, xread, psum, nout, cout, xt, xp, xshift, xb
     column per output and one group: lsb shift code + sign_weight sign. Returns (operations,
     crossbar reads, clipped conversions). Written without helper calls: a call taking arrays
     per operation costs more than the conversion (reference counts)."""
+    touched, xread, psum = xs.touched, xs.xread, xs.psum
+    xt, xp, xhist = xb.tab[xr], xb.par[xr], xb.hist
     k_ext, nsig, per, ng, nxb = xt[X_K], xt[X_SIG], xt[X_PER], xt[X_NG], xt[X_NX]
     lsb, inv, lo, hi = xp[XP_LSB], xp[XP_INV], xp[XP_LO], xp[XP_HI]
     scale, sw = xp[XP_SCALE], xp[XP_SIGN]
     h0, nbins, hstep = xt[X_HIST], xt[X_NBINS], xp[XP_HSTEP]
-    shift = xshift[xt[X_SHIFT] : xt[X_SHIFT] + nsig]
-    bias = xbias[xt[X_BIAS] : xt[X_BIAS] + cout]
+    shift = xb.shift[xt[X_SHIFT] : xt[X_SHIFT] + nsig]
+    bias = xb.bias[xt[X_BIAS] : xt[X_BIAS] + cout]
     ps = psum[:cout]
     zero = psum[cout : 2 * cout]  # the current of an output position with no driven row
     for oc in range(cout):
@@ -1168,17 +1264,18 @@ def _tiny_layer(vb, s_rd, s_wr, ch_rd, lt, in_idx, conn_tab, rflat, bias, gsc, o
 
 
 @njit(inline="always", **KERNEL)
-def _layer_group(
-    b0, b1, t, tt, j, layer_tab, in_idx, conn_tab, rflat, bias, itab, v, s, s64, chan, base, inp,
-    omega, gscale, threshold, counts, act, rows, unrolled, scratch, xb, xcnt, grow,
-):  # fmt: skip
-    """Layer j of images b0..b1-1 at timestep t (chunk index tt): currents, IF scan, counts;
-    crossbar synapses (xb, see run_chunk) add their counts into xcnt[grow, tt]."""
-    cur, pcnt, plist, pm, idx, kv, starts, outs, omap, ccnt, xscratch = scratch
-    xtab, xpar, xmat, xtabs, xidx, xshift, xbias, xhist = xb
-    acc, touched, psum, xread, vcur, live, wsum = xscratch
-    xs = (pcnt, plist, pm, touched, psum, xread)
-    xs2 = (pcnt, plist, pm, touched, psum, xread, live, wsum)
+def _layer_group(b0, b1, t, tt, j, net, xb, state, steps, out, opt, scratch, grow):
+    """Layer j of images b0..b1-1 at timestep t (chunk index tt): currents, IF scan, counts
+    (run_chunk's arguments); crossbar synapses add their counts into out.xcnt[grow, tt]."""
+    layer_tab, in_idx, conn_tab = net.layer_tab, net.in_idx, net.conn_tab
+    rflat, bias, itab = net.rflat, net.bias, net.itab
+    v, s, s64, chan, base = state.v, state.s, state.s64, state.chan, state.base
+    inp, omega, gscale = steps.inp, steps.omega, steps.gscale
+    counts, act, xcnt = out.counts, out.act, out.xcnt
+    threshold, rows, unrolled = opt.threshold, opt.rows, opt.unrolled
+    cur, pcnt, plist, pm = scratch.cur, scratch.pcnt, scratch.plist, scratch.pm
+    idx, kv, starts, outs = scratch.idx, scratch.kv, scratch.starts, scratch.outs
+    omap, ccnt, vcur = scratch.omap, scratch.ccnt, scratch.xbar.vcur
     lt = layer_tab[j]
     off, n, ch = lt[L_OFF], lt[L_N], lt[L_C]
     slots = s.shape[0]  # s[t % slots] holds what was fired at t
@@ -1232,30 +1329,29 @@ def _layer_group(
             xr = ct[XB]
             # the currents of the dense op, or the rows of a crossbar synapse summed as a conv
             # (its virtual connection, into vcur)
-            summed = ct[MODE] == XBAR and xtab[xr, X_VIRT] >= 0
-            out, wct = (vcur, conn_tab[xtab[xr, X_VIRT]]) if summed else (cur, ct)
+            summed = ct[MODE] == XBAR and xb.tab[xr, X_VIRT] >= 0
+            dst, wct = (vcur, conn_tab[xb.tab[xr, X_VIRT]]) if summed else (cur, ct)
             wsc = np.float32(1.0) if summed else sc
             if ct[MODE] == XBAR and not summed:
                 for b in range(bs, be):
                     ch_b = chan[(t - 1) % slots, b, max(ct[SRC_CH], 0) :]  # a GAP's source counts
-                    _xbar_conv(cur[b - bs], spks[b], so, ch_b, ct, itab, xtab[xr], xpar[xr],
-                               xmat, xtabs, acc, xidx, xshift, xbias, xhist, xs,
+                    _xbar_conv(cur[b - bs], spks[b], so, ch_b, ct, itab, xr, xb, scratch,
                                xcnt[grow, tt, xr])  # fmt: skip
             elif ct[KIND] == GAP and not summed:
                 for b in range(bs, be):
                     _gap(cur[b - bs], chan[(t - 1) % slots, b], ct[SRC_CH], ct, rflat, sc)
             elif wct[MODE] == PUSH:
                 for b in range(bs, be):
-                    _scatter(out[b - bs], spks[b], so, rflat, wct, itab, wsc, plist, idx, kv)
+                    _scatter(dst[b - bs], spks[b], so, rflat, wct, itab, wsc, plist, idx, kv)
             elif wct[MODE] == TABLE:
                 for b in range(bs, be):
-                    _table_conv(out[b - bs], spks[b], so, rflat, wct, itab, wsc, pm)
+                    _table_conv(dst[b - bs], spks[b], so, rflat, wct, itab, wsc, pm)
             else:
-                _event_conv(out, bs, be, spks, so, rflat, wct, wsc, pcnt, plist, idx, starts, outs)
+                _event_conv(dst, bs, be, spks, so, rflat, wct, wsc, pcnt, plist, idx, starts, outs)
             if summed:
                 for b in range(bs, be):
-                    _xbar_summed(cur[b - bs], vcur[b - bs], spks[b], so, ct, xtab[xr], xpar[xr],
-                                 xshift, xbias, xhist, xs2, xcnt[grow, tt, xr])  # fmt: skip
+                    _xbar_summed(cur[b - bs], vcur[b - bs], spks[b], so, ct, xr, xb, scratch,
+                                 xcnt[grow, tt, xr])  # fmt: skip
             if rows > 0:
                 for b in range(bs, be):
                     spk = spks[b]
@@ -1311,35 +1407,21 @@ def _layer_group(
 
 
 @njit(nogil=True, **KERNEL)
-def run_chunk(
-    b0, b1, t0, t1, layer_tab, in_idx, conn_tab, rflat, bias, itab, v, s, s64, chan, base, inp,
-    omega, gscale, threshold, head_layers, rec, counts, act, rows, unrolled, group, xb, xcnt,
-    scratch,
-):  # fmt: skip
-    """Advance images b0..b1-1 of the batch from timestep t0 to t1 (exclusive).
+def run_chunk(b0, b1, t0, t1, net, xb, state, steps, out, opt, scratch):
+    """Advance images b0..b1-1 of the batch from timestep t0 to t1 (exclusive): `net`
+    (`Network`) and `xb` (`Crossbars`) the backend's arrays, `state` (`State`) the batch's,
+    `steps` (`Steps`) the chunk's inputs, `out` (`Outputs`) its outputs, `opt` (`Options`),
+    `scratch` (`Scratch`, from `chunk_scratch`: one per concurrent call).
 
-    Releases the GIL: threads may run disjoint image ranges of the same arrays at once.
-    v (B, N) float32 membranes; s (S, B, N) int8 spikes (s[t % S] fired at t; each layer runs
-    S - 1 steps before the next, sources listed before the layers they feed) and s64 the same
-    memory viewed as uint64; bias (N,) float32 every neuron's beta; chan (S, B, Nc) int32
-    spikes per channel of the layers a GAP reads, kept by their IF scan; base (B, Nb) float32
-    precomputed currents of layers with an analog input; inp (t1-t0, B, P) int8 coded input
-    spikes (unused for analog input); omega (t1-t0, L) float32 layer phase weights (0: idle),
-    which also scale bias and threshold; gscale (t1-t0, G) float32 the weight of each
-    connection's input spikes (its source's phase weight when it fired them).
-    Outputs for the chunk: rec (B, t1-t0, heads, classes) uint8 head spikes emitted at t; counts
-    (B, t1-t0, L) int32 spikes fired per layer; act (B, t1-t0, G, 3) int32 activity if rows > 0
-    (counted for the unrolled crossbar mapping if `unrolled`, else kernel-split).
-    Images run `group` at a time layer by layer (a layer's weights are fetched once per group
-    and block of steps).
-    Crossbar synapses (connections of MODE XBAR, `_xbar_conv`): xb = (xtab (X, XTAB_COLS)
-    int64, xpar (X, XPAR_COLS) float64, their rows flat (float32), their block tables flat
-    (float32), xidx int64 group and crossbar indices, xshift float64, xbias float32, xhist
-    int64); xcnt (groups of images, t1-t0, X, XC_COLS) int64 gets each group's counts.
-    `scratch`: `chunk_scratch`'s arrays, one set per concurrent call.
+    Releases the GIL: threads may run disjoint image ranges of the same arrays at once. Each
+    layer runs S - 1 steps (S = state.s.shape[0] spike buffers) before the next, sources listed
+    before the layers they feed; images run `opt.group` at a time layer by layer (a layer's
+    weights are fetched once per group and block of steps), and each group's crossbar counts
+    go to its row of out.xcnt.
     """
+    layer_tab, head_layers = net.layer_tab, net.head_layers
+    s, rec, group = state.s, out.rec, opt.group
     n_layers = layer_tab.shape[0]
-    cur, pcnt, plist, pm, idx, kv, starts, outs, omap, ccnt, xscratch = scratch
     slots = s.shape[0]
     block = slots - 1  # timesteps a layer runs before the next layer's turn
     for g0 in range(b0, b1, group):
@@ -1349,10 +1431,8 @@ def run_chunk(
             for j in range(n_layers):
                 for t in range(tb, te):
                     _layer_group(
-                        g0, g1, t, t - t0, j, layer_tab, in_idx, conn_tab, rflat, bias, itab, v,
-                        s, s64, chan, base, inp, omega, gscale, threshold, counts, act, rows,
-                        unrolled, scratch, xb, xcnt, g0 // group,
-                    )  # fmt: skip
+                        g0, g1, t, t - t0, j, net, xb, state, steps, out, opt, scratch, g0 // group
+                    )
             for t in range(tb, te):
                 for b in range(g0, g1):
                     s_rd = s[(t - 1) % slots, b]
@@ -1365,13 +1445,13 @@ def run_chunk(
 def chunk_scratch(
     layer_tab: np.ndarray, max_n: int, max_in: int, max_rows: int, max_omap: int, cur_rows: int,
     xsizes: np.ndarray,
-) -> tuple:  # fmt: skip
+) -> Scratch:  # fmt: skip
     """The scratch arrays of one `run_chunk` call: currents (cur_rows, max_n rounded up to VEC,
     so every row is aligned); input lists, mask map, row lists and output flags of the largest
     connection; the IF scan's channel counts; the crossbar scratch (zero where each call leaves
     it so), sized by xsizes = the largest accumulator, PE operations, 2 C_out, crossbar-read
     flags, virtual conv outputs (H_out W_out K), input positions and H W_out."""
-    return (
+    return Scratch(
         aligned((cur_rows, vec_ceil(max_n)), np.float32),
         np.empty(max_in, np.int64),
         np.empty(max_in, np.int64),
@@ -1382,7 +1462,7 @@ def chunk_scratch(
         np.empty(max_rows, np.int64),
         np.empty(max_omap, np.uint8),
         np.empty(layer_tab[:, L_C].max() + IF_LANES, np.int32),
-        (
+        CrossbarScratch(
             np.zeros(xsizes[0], np.float32),
             np.zeros(xsizes[1], np.uint8),
             np.empty(xsizes[2], np.float64),

@@ -1,16 +1,64 @@
 """LLVM IR building blocks of the engine's vector intrinsics (`hwsim.engine._kernels`): vector
 pointers into arrays, broadcasts, fused multiply-adds, and counted loops that carry values
-(partial sums kept in registers) from one trip to the next."""
+(partial sums kept in registers) from one trip to the next.
+
+The IR is written against llvmlite's typed-pointer API and Numba's intrinsic and array-model
+internals, which change between releases: `require_supported` refuses, before anything is
+compiled, a numba or llvmlite outside the releases the kernels were tested with (`SUPPORTED`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 
+import llvmlite
+import numba
 from llvmlite import ir
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from hwsim.errors import HwsimError
+
 I32 = ir.IntType(32)
+
+SUPPORTED = {"numba": ((0, 68), (0, 69)), "llvmlite": ((0, 50), (0, 51))}
+"""Releases the kernels are tested with, per package: (lowest, first one past) as (major,
+minor), the lowest included. Widen together with pyproject.toml's pins after running
+tests/test_engine.py, tests/test_crossbar.py and tests/test_functional.py on the new release."""
+
+
+class UnsupportedDependency(HwsimError):
+    """numba or llvmlite outside the releases the engine's kernels were tested with."""
+
+
+def installed() -> dict[str, str]:
+    """The installed versions of the packages in SUPPORTED."""
+    return {"numba": numba.__version__, "llvmlite": llvmlite.__version__}
+
+
+def require_supported(versions: Mapping[str, str] | None = None) -> None:
+    """Refuse (UnsupportedDependency) `versions` (default: `installed()`) where one lies
+    outside SUPPORTED, naming the installed and the supported releases."""
+    versions = installed() if versions is None else versions
+    outside = []
+    for name, (low, high) in SUPPORTED.items():
+        found = re.match(r"(\d+)\.(\d+)", versions[name])
+        release = (int(found[1]), int(found[2])) if found else (-1, -1)
+        if not low <= release < high:
+            outside.append(f"{name} {versions[name]} is installed, {supported(name)} supported")
+    if outside:
+        pins = " ".join(f"'{name}{supported(name)}'" for name in SUPPORTED)
+        raise UnsupportedDependency(
+            f"{'; '.join(outside)}: the engine's kernels emit LLVM IR tested with those"
+            f" releases only; install them: pip install {pins}"
+        )
+
+
+def supported(name: str) -> str:
+    """The releases of package `name` in SUPPORTED as a pip requirement, e.g. ">=0.68,<0.69"."""
+    low, high = SUPPORTED[name]
+    return f">={low[0]}.{low[1]},<{high[0]}.{high[1]}"
 
 
 def named_intrinsic(typer: Callable, name: str):

@@ -21,7 +21,9 @@ import numpy as np
 import torch
 
 from hwsim.engine import _kernels as K
+from hwsim.engine import _llvm as L
 from hwsim.engine.plan import Conn, ConnKind, Plan
+from hwsim.errors import InputError
 from hwsim.model.coding import InputCoding
 
 
@@ -87,7 +89,7 @@ class CrossbarSynapse:
     hist_step: float = 0.125  # levels per bin
 
     def check(self, c: Conn) -> None:
-        """Refuse (ValueError) a synapse whose arrays do not fit connection `c`, or whose
+        """Refuse (InputError) a synapse whose arrays do not fit connection `c`, or whose
         integer accumulators could overflow (a column's levels summed over every row)."""
         rows = (c.kernel[0] * c.kernel[1], c.in_shape[2])
         outputs = c.out_shape[2]
@@ -113,10 +115,10 @@ class CrossbarSynapse:
         if self.record.ndim != 2 or self.record.shape[1] != len(CROSSBAR_COUNTS):
             problems.append(f"record {self.record.shape}, expected (T, {len(CROSSBAR_COUNTS)})")
         if problems:
-            raise ValueError(f"crossbar synapse of {c.name}: {'; '.join(problems)}")
+            raise InputError(f"crossbar synapse of {c.name}: {'; '.join(problems)}")
 
 
-CROSSBAR_COUNTS = ("pe_ops", "reads", "inputs", "clips", "conversions")
+CROSSBAR_COUNTS = K.CROSSBAR_COUNTS
 """The columns of `CrossbarSynapse.record`, in order."""
 
 
@@ -362,6 +364,7 @@ class NumbaBackend(Backend):
         mapping: str = "kernel_split",
         synapses: Sequence[Synapse | CrossbarSynapse | None] | None = None,
     ):
+        L.require_supported()  # before any kernel is compiled
         self.plan, self.coding, self.rows = plan, coding, rows
         self.unrolled = _unrolled(mapping)
         layers, conns = plan.layers, plan.conns
@@ -371,7 +374,7 @@ class NumbaBackend(Backend):
             if isinstance(syn, CrossbarSynapse):
                 syn.check(c)
             elif syn is not None and not analog:
-                raise ValueError(
+                raise InputError(
                     f"synapse of {c.name}: a callable synapse runs on the torch backend (the"
                     " numba backend takes one for an analog input, else a CrossbarSynapse)"
                 )
@@ -468,7 +471,7 @@ class NumbaBackend(Backend):
             r[K.XB] = list(xbars).index(g) if g in xbars else -1
         self.conn_tab = conn_tab
         self.xb, self.xsizes = crossbar_tables([conns[g] for g in xbars], self.xbars)
-        self.xtab, self.xhist = self.xb[0], self.xb[-1]  # the histograms of a chunk
+        self.xtab, self.xhist = self.xb.tab, self.xb.hist  # the histograms of a chunk
         for i, g in enumerate(xbars):
             self.xtab[i, K.X_VIRT] = vrow.get(g, -1)
         self.itab = np.concatenate(tables).astype(np.int64)
@@ -602,13 +605,13 @@ def _worker_pool(threads: int) -> ThreadPoolExecutor:
 def _per_connection(
     plan: Plan, coding: InputCoding, synapses: Sequence[Synapse | CrossbarSynapse | None] | None
 ) -> tuple[Synapse | CrossbarSynapse | None, ...]:
-    """One synapse or None per connection of `plan`; refused (ValueError) if the count is wrong
+    """One synapse or None per connection of `plan`; refused (InputError) if the count is wrong
     or a phased coding meets a synapse (a synapse takes no phase weight)."""
     out = tuple(synapses) if synapses is not None else (None,) * len(plan.conns)
     if len(out) != len(plan.conns):
-        raise ValueError(f"{len(out)} synapses given for {len(plan.conns)} connections")
+        raise InputError(f"{len(out)} synapses given for {len(plan.conns)} connections")
     if coding.phased and any(s is not None for s in out):
-        raise ValueError(
+        raise InputError(
             f"synapses take no phase weight: {coding.describe()} is not supported with them"
         )
     return out
@@ -729,10 +732,10 @@ def _by_block(index: np.ndarray) -> bool:
 
 def crossbar_tables(
     conns: Sequence[Conn], xbars: Sequence[CrossbarSynapse]
-) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-    """The kernels' view of the crossbar synapses of `conns` (run_chunk's `xb`: tables, rows and
-    block tables flat in float32, group and crossbar indices, shifts, biases, histograms) and
-    the scratch sizes `xsizes` (run_chunk)."""
+) -> tuple[K.Crossbars, np.ndarray]:
+    """The kernels' view of the crossbar synapses of `conns` (tables, rows and block tables
+    flat in float32, group and crossbar indices, shifts, biases, histograms) and the scratch
+    sizes `xsizes` (`_kernels.chunk_scratch`)."""
     xtab = np.zeros((len(xbars), K.XTAB_COLS), np.int64)
     xpar = np.zeros((len(xbars), K.XPAR_COLS), np.float64)
     mats, tabs, idx, shifts, biases, hists = [], [], [], [], [], []
@@ -778,7 +781,7 @@ def crossbar_tables(
     def flat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(1, dtype)
 
-    xb = (
+    xb = K.Crossbars(
         xtab,
         xpar,
         flat(mats, np.float32),
@@ -854,39 +857,19 @@ class NumbaRunner(Runner):
         group = be.images_per_group(nb)
         xcnt = np.zeros((-(-nb // group), tc, max(len(be.xbars), 1), K.XC_COLS), np.int64)
         be.xhist[:] = 0
-        args = (
-            t0,
-            t1,
-            be.layer_tab,
-            be.in_idx,
-            be.conn_tab,
-            be.rflat,
-            be.bias,
-            be.itab,
-            self.v,
-            self.s,
-            self.s.view(np.uint64),
-            self.chan,
-            self.base,
-            inp,
-            omega,
-            gscale,
-            np.float32(plan.threshold),
-            be.head_layers,
-            rec,
-            counts,
-            act,
-            be.rows,
-            int(be.unrolled),
-            group,
-            be.xb,
-            xcnt,
+        net = K.Network(
+            be.layer_tab, be.in_idx, be.conn_tab, be.rflat, be.bias, be.itab, be.head_layers
         )
+        state = K.State(self.v, self.s, self.s.view(np.uint64), self.chan, self.base)
+        steps = K.Steps(inp, omega, gscale)
+        out = K.Outputs(rec, counts, act, xcnt)
+        opt = K.Options(np.float32(plan.threshold), be.rows, int(be.unrolled), group)
         ranges = [(b, min(b + group, nb)) for b in range(0, nb, group)]
 
         def run_images(b0: int, b1: int) -> None:  # scratch made where it is used
             sizes = (be.layer_tab, be.max_n, be.max_in, be.max_rows, be.max_omap, be.cur_rows)
-            K.run_chunk(b0, b1, *args, K.chunk_scratch(*sizes, be.xsizes))
+            scratch = K.chunk_scratch(*sizes, be.xsizes)
+            K.run_chunk(b0, b1, t0, t1, net, be.xb, state, steps, out, opt, scratch)
 
         if be.threads == 1 or len(ranges) == 1:
             run_images(0, nb)
@@ -923,7 +906,7 @@ def _analog_checked(syn: Synapse, xt: torch.Tensor, c: Conn) -> torch.Tensor:
     y = syn(xt, 0)
     h, w, ch = c.out_shape
     if tuple(y.shape) != (len(xt), ch, h, w) or y.dtype != torch.float32:
-        raise ValueError(
+        raise InputError(
             f"synapse of {c.name}: current {tuple(y.shape)} {y.dtype}, expected"
             f" {(len(xt), ch, h, w)} torch.float32"
         )
@@ -959,7 +942,7 @@ MAPPINGS = ("kernel_split", "unrolled")
 
 def _unrolled(mapping: str) -> bool:
     if mapping not in MAPPINGS:
-        raise ValueError(f"unknown crossbar mapping {mapping!r}; expected one of {MAPPINGS}")
+        raise InputError(f"unknown crossbar mapping {mapping!r}; expected one of {MAPPINGS}")
     return mapping == "unrolled"
 
 
@@ -989,7 +972,7 @@ class TorchBackend(Backend):
         self.synapses: list[Synapse | None] = []
         for c, syn in zip(plan.conns, _per_connection(plan, coding, synapses), strict=True):
             if isinstance(syn, CrossbarSynapse):
-                raise ValueError(f"crossbar synapse of {c.name}: it runs on the numba backend")
+                raise InputError(f"crossbar synapse of {c.name}: it runs on the numba backend")
             self.synapses.append(syn)
         # activity counting shares the Numba backend's tables and counting kernels
         self.tables = NumbaBackend(plan, coding, rows, cols, 1, mapping) if rows else None
@@ -1086,7 +1069,7 @@ class TorchRunner(Runner):
 def _checked(y: torch.Tensor, v: torch.Tensor, c: Conn) -> torch.Tensor:
     """A synapse's current, refused unless float32 and shaped as its population's membranes."""
     if y.shape != v.shape or y.dtype != torch.float32:
-        raise ValueError(
+        raise InputError(
             f"synapse of {c.name}: current {tuple(y.shape)} {y.dtype}, expected"
             f" {tuple(v.shape)} torch.float32"
         )

@@ -17,6 +17,7 @@ from hwsim.engine.backends import (
     TorchBackend,
 )
 from hwsim.engine.plan import Plan, build_plan
+from hwsim.errors import InputError
 from hwsim.model.coding import DirectCoding, InputCoding
 from hwsim.model.convert import SpikingNetwork
 
@@ -39,11 +40,11 @@ class ActivitySpec:
 
     def __post_init__(self) -> None:
         if self.mapping not in MAPPINGS:
-            raise ValueError(
+            raise InputError(
                 f"unknown crossbar mapping {self.mapping!r}; expected one of {', '.join(MAPPINGS)}"
             )
         if self.rows_per_crossbar < 1 or self.cols_per_crossbar < 1:
-            raise ValueError(
+            raise InputError(
                 f"crossbar rows and columns must be >= 1, got {self.rows_per_crossbar} x"
                 f" {self.cols_per_crossbar}"
             )
@@ -202,25 +203,25 @@ def simulate(
     `synapses`, by graph layer name, give those connections' currents in place of their dense
     op (e.g. the crossbars of `hwsim.hw.synapse`): on the torch backend callable
     `Synapse`s; on the numba backend `CrossbarSynapse`s (arrays its kernels read), plus a
-    callable only for the analog input layer (a callable elsewhere raises ValueError). A
+    callable only for the analog input layer (a callable elsewhere raises InputError). A
     phased coding (weighted spikes) is refused, since a synapse takes no phase weight.
     """
     if timesteps < 1:
-        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+        raise InputError(f"timesteps must be >= 1, got {timesteps}")
     if batch_size < 1 or (time_chunk is not None and time_chunk < 1):
-        raise ValueError(f"batch_size and time_chunk must be >= 1, got {batch_size}, {time_chunk}")
+        raise InputError(f"batch_size and time_chunk must be >= 1, got {batch_size}, {time_chunk}")
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+        raise InputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     images = np.asarray(images, np.float32)
     if images.ndim != 4 or images.shape[1:] != tuple(snn.graph.input_shape):
-        raise ValueError(
+        raise InputError(
             f"images must be (N, {', '.join(map(str, snn.graph.input_shape))}), got {images.shape}"
         )
     coding = coding or DirectCoding()
     n = len(images)
     ids = np.arange(n, dtype=np.int64) if image_ids is None else np.asarray(image_ids, np.int64)
     if ids.shape != (n,):
-        raise ValueError(f"image_ids must have shape ({n},), got {ids.shape}")
+        raise InputError(f"image_ids must have shape ({n},), got {ids.shape}")
     plan = build_plan(snn)
     spec = activity
     rows = spec.rows_per_crossbar if spec else 0
@@ -229,7 +230,7 @@ def simulate(
     if synapses:
         unknown = sorted(set(synapses) - {c.name for c in plan.conns})
         if unknown:
-            raise ValueError(f"synapses for layers not in the network: {', '.join(unknown)}")
+            raise InputError(f"synapses for layers not in the network: {', '.join(unknown)}")
         per_conn = [synapses.get(c.name) for c in plan.conns]
         be: Backend = BACKENDS[backend](
             plan, coding, rows, cols, threads, mapping, synapses=per_conn

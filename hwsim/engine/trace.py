@@ -27,14 +27,14 @@ import numpy as np
 
 from hwsim import __version__
 from hwsim.engine import SimResult
-from hwsim.errors import HwsimError
+from hwsim.errors import DataError
 
 TRACE_FORMAT_VERSION = 2
 META_FILE = "meta.json"
 ARRAYS_FILE = "arrays.npz"
 
 
-class TraceError(HwsimError):
+class TraceError(DataError):
     """A trace folder that cannot be used; the message names the path and the problem."""
 
 

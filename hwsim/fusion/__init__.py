@@ -2,11 +2,14 @@
 
 posterior: the fused estimate (eq. 29), decisions and accuracy; alpha_search: alpha(t)
 schedules and their grid search; empirical_bayes: alpha(t) from the marginal likelihood
-(eq. 30); lut: the PWL fit and fixed-point LUT the fusion unit stores; early_exit: the IC/FC
-switch; tuning: every method tuned and compared at once; crossfit: where tuning images come
-from, and K-fold cross-fitting on the test images.
+(eq. 30); lut: the PWL fit and fixed-point LUT the fusion unit stores (the LUT type itself is
+`hwsim.fixed_point.AlphaLUT`, shared with the fusion unit); early_exit: the IC/FC switch;
+tuning: every method tuned and compared at once; stop_rules: early termination tuned on a
+read-out's confidences; crossfit: where tuning images come from, and K-fold cross-fitting on the
+test images.
 """
 
+from hwsim.fixed_point import AlphaLUT, FixedPoint
 from hwsim.fusion.alpha_search import (
     DEFAULT_ALPHA_GRID,
     AlphaMethod,
@@ -26,10 +29,8 @@ from hwsim.fusion.empirical_bayes import (
     prior_params,
 )
 from hwsim.fusion.lut import (
-    AlphaLUT,
     ApproximationReport,
     FitMethod,
-    FixedPoint,
     LossBudget,
     LUTCandidate,
     LUTChoice,
@@ -42,6 +43,10 @@ from hwsim.fusion.lut import (
     int_bits_for,
     knot_layout,
     loss_horizon,
+    lut_as_pwl,
+    lut_from_pwl,
+    lut_schedule,
+    saturated,
 )
 from hwsim.fusion.posterior import (
     Estimator,
@@ -56,6 +61,14 @@ from hwsim.fusion.posterior import (
     posterior_mean,
     tie_credit,
 )
+from hwsim.fusion.stop_rules import (
+    StopRule,
+    TerminationResult,
+    apply_stop_rule,
+    early_termination,
+    stop_at,
+    tune_stop_rule,
+)
 from hwsim.fusion.tuning import (
     Correctness,
     FusionComparison,
@@ -64,6 +77,7 @@ from hwsim.fusion.tuning import (
     compare_methods,
     comparison_of,
     correctness,
+    tune_alpha,
     tune_methods,
 )
 
@@ -86,11 +100,14 @@ __all__ = [
     "LUTChoice",
     "LossBudget",
     "PiecewiseLinearAlpha",
+    "StopRule",
+    "TerminationResult",
     "TuneSource",
     "Tuning",
     "TuningConfig",
     "accuracy_of_decisions",
     "accuracy_over_time",
+    "apply_stop_rule",
     "approximation_of",
     "approximation_report",
     "breakpoints",
@@ -103,6 +120,7 @@ __all__ = [
     "cross_fit",
     "cumulative",
     "decide",
+    "early_termination",
     "empirical_bayes_alpha",
     "entry_mean_alpha",
     "evidence_mask",
@@ -114,11 +132,18 @@ __all__ = [
     "knot_layout",
     "log_evidence",
     "loss_horizon",
+    "lut_as_pwl",
+    "lut_from_pwl",
+    "lut_schedule",
     "posterior",
     "posterior_map",
     "posterior_mean",
     "prior_params",
+    "saturated",
+    "stop_at",
     "tie_credit",
+    "tune_alpha",
     "tune_early_exit",
     "tune_methods",
+    "tune_stop_rule",
 ]

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from hwsim.errors import InputError
 from hwsim.fusion.posterior import Estimator, correct_counts, correct_matrix, posterior
 
 
@@ -51,7 +52,7 @@ class AlphaSchedule:
         """accuracy_over_time(self.fuse(...), labels) without materialising the scores: (T,)."""
         n_t = np.asarray(fc_cum).shape[1]
         if len(self.alpha) < n_t:
-            raise ValueError(f"schedule has {len(self.alpha)} steps, counts have {n_t}")
+            raise InputError(f"schedule has {len(self.alpha)} steps, counts have {n_t}")
         a = np.asarray(self.alpha, np.float64)[None, :n_t]
         ok = correct_counts(fc_cum, ic_cum, labels, a, self.estimator)[0]
         return ok / len(labels)
@@ -60,7 +61,7 @@ class AlphaSchedule:
         """Per image and timestep, whether the fused decision is right: (N, T) bool."""
         n_t = np.asarray(fc_cum).shape[1]
         if len(self.alpha) < n_t:
-            raise ValueError(f"schedule has {len(self.alpha)} steps, counts have {n_t}")
+            raise InputError(f"schedule has {len(self.alpha)} steps, counts have {n_t}")
         return correct_matrix(fc_cum, ic_cum, labels, self.alpha, self.estimator)
 
 

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from hwsim.errors import InputError
 from hwsim.fusion.posterior import _check_pair
 from hwsim.fusion.tuning import (
     Correctness,
@@ -35,7 +36,7 @@ def fold_of(n_images: int, folds: int, seed: int = 0) -> np.ndarray:
     """Fold index (0..folds-1) of each image: a seeded random permutation dealt round-robin, so
     fold sizes differ by at most one."""
     if not 2 <= folds <= n_images:
-        raise ValueError(f"cross-fitting needs 2 <= folds <= {n_images} images, got {folds}")
+        raise InputError(f"cross-fitting needs 2 <= folds <= {n_images} images, got {folds}")
     out = np.empty(n_images, np.int64)
     out[np.random.default_rng(seed).permutation(n_images)] = np.arange(n_images) % folds
     return out

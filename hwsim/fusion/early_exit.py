@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwsim.errors import InputError
 from hwsim.fusion.posterior import _check_pair, accuracy_of_decisions, decide
 
 
@@ -16,7 +17,7 @@ def ic_margin(ic_cum: np.ndarray) -> np.ndarray:
     0 where the IC's top class is tied (the IC then has no decision)."""
     ic = np.asarray(ic_cum)
     if ic.shape[-1] < 2:
-        raise ValueError("early exit needs at least 2 classes")
+        raise InputError("early exit needs at least 2 classes")
     top2 = np.partition(ic, ic.shape[-1] - 2, axis=-1)[..., -2:]
     return (top2[..., 1] - top2[..., 0]).astype(np.int64)
 

@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit
 from scipy.special import betaln
 
+from hwsim.errors import InputError
 from hwsim.fusion._parallel import over_timesteps
 from hwsim.fusion.alpha_search import AlphaMethod, AlphaSchedule
 from hwsim.fusion.posterior import Estimator, _check_alpha, _check_pair
@@ -74,7 +75,7 @@ def log_evidence(
     n_arr = np.asarray(n, np.float64)
     alpha = np.asarray(alpha, np.float64)
     if Estimator(estimator) is Estimator.MAP and np.any(alpha < 1):
-        raise ValueError("empirical Bayes with the MAP prior needs alpha >= 1 (eq. 25)")
+        raise InputError("empirical Bayes with the MAP prior needs alpha >= 1 (eq. 25)")
     _check_alpha(alpha)
     a, b = prior_params(k, n_arr, alpha, estimator)
     use = evidence_mask(k, n_arr, estimator) & np.ones(np.broadcast(m, b).shape, bool)
@@ -251,9 +252,9 @@ def empirical_bayes_alpha(
     else:
         lo, hi = bounds
     if not 0 < lo < hi:
-        raise ValueError(f"bounds must satisfy 0 < lower < upper, got {bounds}")
+        raise InputError(f"bounds must satisfy 0 < lower < upper, got {bounds}")
     if Estimator(estimator) is Estimator.MAP and lo < 1:
-        raise ValueError("empirical Bayes with the MAP prior needs alpha >= 1 (eq. 25)")
+        raise InputError("empirical Bayes with the MAP prior needs alpha >= 1 (eq. 25)")
     decades = math.log10(hi / lo)
     n_grid = max(2, int(math.ceil(decades * points_per_decade)) + 1)
     u_grid = np.linspace(math.log(lo), math.log(hi), n_grid)
@@ -290,7 +291,7 @@ def entry_mean_alpha(
     fc, ic = _check_pair(fc_cum, ic_cum)
     g = np.sort(np.asarray(grid, np.float64))
     if g.size == 0 or g[0] <= 0 or (Estimator(estimator) is Estimator.MAP and g[0] < 1):
-        raise ValueError(f"entry-mean grid must be positive (>= 1 for MAP), got {grid}")
+        raise InputError(f"entry-mean grid must be positive (>= 1 for MAP), got {grid}")
     n_t = fc.shape[1]
     alpha = np.full(n_t, g[0])
     for t in range(n_t):

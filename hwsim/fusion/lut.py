@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
 from scipy.optimize import nnls
 
+from hwsim.errors import InputError
+from hwsim.fixed_point import AlphaLUT, FixedPoint
 from hwsim.fusion.alpha_search import AlphaMethod, AlphaSchedule, _method
 from hwsim.fusion.posterior import Estimator, _check_alpha
 
@@ -23,7 +25,7 @@ def breakpoints(
     """Breakpoint timesteps 1, fine_step, 2 fine_step, ..., fine_until, then every coarse_step,
     and the last timestep: int64, strictly increasing, within [1, timesteps]."""
     if min(timesteps, fine_step, coarse_step) < 1 or fine_until < 0:
-        raise ValueError("timesteps and steps must be >= 1, fine_until >= 0")
+        raise InputError("timesteps and steps must be >= 1, fine_until >= 0")
     fine = np.arange(fine_step, min(fine_until, timesteps) + 1, fine_step)
     start = fine[-1] if fine.size else 0
     coarse = np.arange(start + coarse_step, timesteps + 1, coarse_step)
@@ -79,7 +81,7 @@ class PiecewiseLinearAlpha:
         t = np.asarray(d["t"], np.int64)
         alpha = np.asarray(d["alpha"], np.float64)
         if t.shape != alpha.shape or t.ndim != 1 or t.size == 0 or np.any(np.diff(t) <= 0):
-            raise ValueError("PWL alpha needs equal-length, non-empty, increasing 't'/'alpha'")
+            raise InputError("PWL alpha needs equal-length, non-empty, increasing 't'/'alpha'")
         _check_alpha(alpha)
         return cls(t, alpha, _method(d.get("method", "pwl")), Estimator(d.get("estimator", "mean")))
 
@@ -103,9 +105,9 @@ def fit_pwl(
     n_t = a.size
     knots = breakpoints(n_t) if knots is None else np.asarray(knots, np.int64)
     if knots.ndim != 1 or knots.size == 0 or knots[0] < 1 or knots[-1] > n_t:
-        raise ValueError(f"knots must lie in [1, {n_t}]")
+        raise InputError(f"knots must lie in [1, {n_t}]")
     if np.any(np.diff(knots) <= 0):
-        raise ValueError("knots must be strictly increasing")
+        raise InputError("knots must be strictly increasing")
     if method is FitMethod.SAMPLE:
         values = a[knots - 1]
     else:
@@ -114,94 +116,28 @@ def fit_pwl(
     return PiecewiseLinearAlpha(knots, values, schedule.method, schedule.estimator)
 
 
-@dataclass(frozen=True)
-class FixedPoint:
-    """Unsigned fixed-point format: int_bits.frac_bits; LSB = 2^-frac_bits."""
-
-    int_bits: int = 14
-    frac_bits: int = 8
-
-    def __post_init__(self) -> None:
-        if self.int_bits < 0 or self.frac_bits < 0 or self.int_bits + self.frac_bits < 1:
-            raise ValueError("fixed point needs int_bits, frac_bits >= 0 and at least one bit")
-        if self.int_bits + self.frac_bits > 62:
-            raise ValueError("fixed point wider than 62 bits is not supported")
-
-    @property
-    def lsb(self) -> float:
-        return 2.0**-self.frac_bits
-
-    @property
-    def max_code(self) -> int:
-        return 2 ** (self.int_bits + self.frac_bits) - 1
-
-    def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Round to the nearest code (half up), saturating at 0 and max_code: int64 codes."""
-        codes = np.floor(np.asarray(x, np.float64) / self.lsb + 0.5)
-        return np.clip(codes, 0, self.max_code).astype(np.int64)
+def lut_from_pwl(pwl: PiecewiseLinearAlpha, fmt: FixedPoint | None = None) -> AlphaLUT:
+    """The LUT storing `pwl`'s breakpoint values rounded to `fmt` (default `FixedPoint()`),
+    saturating at its range; it keeps the schedule's method and estimator."""
+    fmt = FixedPoint() if fmt is None else fmt
+    t = np.asarray(pwl.t, np.int64)
+    return AlphaLUT(t, fmt.quantize(pwl.alpha), fmt, pwl.method, pwl.estimator)
 
 
-@dataclass(frozen=True)
-class AlphaLUT:
-    """The fusion unit's alpha table: breakpoints t_k and fixed-point alpha codes.
+def lut_as_pwl(lut: AlphaLUT) -> PiecewiseLinearAlpha:
+    """The decoded table as a PWL: what the fusion unit interpolates."""
+    return PiecewiseLinearAlpha(lut.t, lut.alpha, _method(lut.method), Estimator(lut.estimator))
 
-    alpha(t) = np.interp(t, t_k, codes_k LSB): the unit interpolates between stored codes with
-    enough internal bits that only the stored codes are rounded, so for unsaturated values
-    |alpha_LUT(t) - pwl(t)| <= LSB / 2 at every t (a convex combination of code errors).
-    """
 
-    t: np.ndarray  # (K,) int64
-    codes: np.ndarray  # (K,) int64
-    fmt: FixedPoint = field(default_factory=FixedPoint)
-    method: AlphaMethod | str = AlphaMethod.LUT
-    estimator: Estimator = Estimator.MEAN
+def lut_schedule(lut: AlphaLUT, timesteps: int) -> AlphaSchedule:
+    """Per-step alpha of the LUT for t = 1..timesteps (the float reference's, `AlphaLUT`
+    called), with its method and estimator."""
+    return lut_as_pwl(lut).schedule(timesteps)
 
-    @classmethod
-    def from_pwl(cls, pwl: PiecewiseLinearAlpha, fmt: FixedPoint | None = None) -> AlphaLUT:
-        fmt = FixedPoint() if fmt is None else fmt
-        t = np.asarray(pwl.t, np.int64)
-        return cls(t, fmt.quantize(pwl.alpha), fmt, pwl.method, pwl.estimator)
 
-    @property
-    def alpha(self) -> np.ndarray:
-        """Stored alpha at the breakpoints (codes x LSB)."""
-        return self.codes * self.fmt.lsb
-
-    def saturated(self, pwl: PiecewiseLinearAlpha) -> int:
-        """Breakpoints of `pwl` whose alpha exceeds the format's range."""
-        return int(np.sum(np.asarray(pwl.alpha) > self.fmt.max_code * self.fmt.lsb))
-
-    def as_pwl(self) -> PiecewiseLinearAlpha:
-        """The decoded table as a PWL: what the fusion unit interpolates."""
-        return PiecewiseLinearAlpha(self.t, self.alpha, self.method, self.estimator)
-
-    def __call__(self, t: np.ndarray | int) -> np.ndarray:
-        return self.as_pwl()(t)
-
-    def schedule(self, timesteps: int) -> AlphaSchedule:
-        return self.as_pwl().schedule(timesteps)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "t": [int(x) for x in self.t],
-            "codes": [int(x) for x in self.codes],
-            "int_bits": self.fmt.int_bits,
-            "frac_bits": self.fmt.frac_bits,
-            "method": str(self.method),
-            "estimator": str(self.estimator),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> AlphaLUT:
-        fmt = FixedPoint(int(d["int_bits"]), int(d["frac_bits"]))
-        t = np.asarray(d["t"], np.int64)
-        codes = np.asarray(d["codes"], np.int64)
-        if t.shape != codes.shape or t.ndim != 1 or t.size == 0 or np.any(np.diff(t) <= 0):
-            raise ValueError("alpha LUT needs equal-length, non-empty, increasing 't'/'codes'")
-        if np.any(codes < 0) or np.any(codes > fmt.max_code):
-            raise ValueError(f"alpha LUT codes outside [0, {fmt.max_code}]")
-        method = _method(d.get("method", "lut"))
-        return cls(t, codes, fmt, method, Estimator(d.get("estimator", "mean")))
+def saturated(lut: AlphaLUT, pwl: PiecewiseLinearAlpha) -> int:
+    """Breakpoints of `pwl` whose alpha exceeds the LUT format's range."""
+    return int(np.sum(np.asarray(pwl.alpha) > lut.fmt.max_code * lut.fmt.lsb))
 
 
 @dataclass(frozen=True)
@@ -217,7 +153,7 @@ class LossBudget:
 
     def __post_init__(self) -> None:
         if not (0 <= self.knots <= 1 and 0 <= self.quantisation <= 1):
-            raise ValueError(f"loss budget must lie in [0, 1], got {self}")
+            raise InputError(f"loss budget must lie in [0, 1], got {self}")
 
 
 @dataclass(frozen=True)
@@ -314,7 +250,7 @@ def choose_lut(
     """
     budget = LossBudget() if budget is None else budget
     if not knot_steps or not frac_bits or min(knot_steps) < 1 or min(frac_bits) < 0:
-        raise ValueError("choose_lut needs knot steps >= 1 and fraction bits >= 0")
+        raise InputError("choose_lut needs knot steps >= 1 and fraction bits >= 0")
     n_t = np.asarray(fc_cum).shape[1]
     exact = schedule.accuracy(fc_cum, ic_cum, labels)
     horizon = loss_horizon(exact)
@@ -337,9 +273,9 @@ def choose_lut(
     formats, luts = [], {}
     for f in sorted(set(frac_bits)):
         fmt = FixedPoint(int_bits_for(amax, f), f)
-        luts[f] = AlphaLUT.from_pwl(pwl, fmt)
+        luts[f] = lut_from_pwl(pwl, fmt)
         formats.append(
-            LUTCandidate(step, pwl.t.size, fmt.int_bits, f, *loss(luts[f].schedule(n_t)))
+            LUTCandidate(step, pwl.t.size, fmt.int_bits, f, *loss(lut_schedule(luts[f], n_t)))
         )
     ok = [c for c in formats if c.loss_mean - pwl_loss <= budget.quantisation]
     chosen = ok[0] if ok else formats[-1]
@@ -394,7 +330,7 @@ def approximation_report(
         n_t,
         *(
             s.accuracy(fc_cum, ic_cum, labels)
-            for s in (schedule, pwl.schedule(n_t), lut.schedule(n_t))
+            for s in (schedule, pwl.schedule(n_t), lut_schedule(lut, n_t))
         ),
     )
 

@@ -37,6 +37,7 @@ from enum import StrEnum
 import numpy as np
 from numba import njit
 
+from hwsim.errors import InputError
 from hwsim.fusion._parallel import over_timesteps
 
 
@@ -49,7 +50,7 @@ class Estimator(StrEnum):
 
 def _check_alpha(alpha: np.ndarray) -> None:
     if np.any(alpha < 0) or np.any(np.isnan(alpha)):
-        raise ValueError("alpha must be >= 0 (and not NaN)")
+        raise InputError("alpha must be >= 0 (and not NaN)")
 
 
 def posterior(
@@ -130,18 +131,18 @@ def cumulative(spikes: np.ndarray) -> np.ndarray:
 def _counts(x: np.ndarray) -> np.ndarray:
     a = np.asarray(x)
     if a.ndim != 3:
-        raise ValueError(f"cumulative counts must be (images, timesteps, classes), got {a.shape}")
+        raise InputError(f"cumulative counts must be (images, timesteps, classes), got {a.shape}")
     return np.ascontiguousarray(a, dtype=np.int32)
 
 
 def _check_pair(fc_cum: np.ndarray, ic_cum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     fc, ic = _counts(fc_cum), _counts(ic_cum)
     if fc.shape != ic.shape:
-        raise ValueError(f"FC counts {fc.shape} and IC counts {ic.shape} differ in shape")
+        raise InputError(f"FC counts {fc.shape} and IC counts {ic.shape} differ in shape")
     steps = np.arange(1, fc.shape[1] + 1)
     for name, x in (("FC", fc), ("IC", ic)):
         if x.size and (x.min() < 0 or np.any(x.max(axis=(0, 2)) > steps)):
-            raise ValueError(f"{name} counts must be cumulative: 0 <= count <= t after t steps")
+            raise InputError(f"{name} counts must be cumulative: 0 <= count <= t after t steps")
     return fc, ic
 
 
@@ -231,11 +232,11 @@ def correct_counts(
     if a.ndim == 1:
         a = np.broadcast_to(a[:, None], (a.size, n_t))
     if a.ndim != 2 or a.shape[1] < n_t:
-        raise ValueError(f"alpha must be (G,) or (G, >= {n_t}), got {a.shape}")
+        raise InputError(f"alpha must be (G,) or (G, >= {n_t}), got {a.shape}")
     a = np.ascontiguousarray(a[:, :n_t])
     y = np.ascontiguousarray(labels, dtype=np.int64)
     if y.shape != (fc.shape[0],):
-        raise ValueError(f"labels {y.shape} do not match {fc.shape[0]} images")
+        raise InputError(f"labels {y.shape} do not match {fc.shape[0]} images")
     out = np.zeros((a.shape[0], n_t), np.int64)
     is_map = Estimator(estimator) is Estimator.MAP
     over_timesteps(n_t, lambda t0, t1: _correct_counts(fc, ic, y, a, is_map, t0, t1, out))
@@ -259,10 +260,10 @@ def correct_matrix(
     a = np.ascontiguousarray(np.asarray(alpha, np.float64)[:n_t])
     _check_alpha(a)
     if a.shape != (n_t,):
-        raise ValueError(f"alpha must have >= {n_t} per-step values, got {np.shape(alpha)}")
+        raise InputError(f"alpha must have >= {n_t} per-step values, got {np.shape(alpha)}")
     y = np.ascontiguousarray(labels, dtype=np.int64)
     if y.shape != (n_img,):
-        raise ValueError(f"labels {y.shape} do not match {n_img} images")
+        raise InputError(f"labels {y.shape} do not match {n_img} images")
     out = np.zeros((n_img, n_t), np.bool_)
     is_map = Estimator(estimator) is Estimator.MAP
     over_timesteps(n_t, lambda t0, t1: _correct_matrix(fc, ic, y, a, is_map, t0, t1, out))

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from hwsim.errors import InputError
+from hwsim.fixed_point import AlphaLUT
 from hwsim.fusion.alpha_search import (
     DEFAULT_ALPHA_GRID,
     AlphaSchedule,
@@ -21,7 +23,6 @@ from hwsim.fusion.alpha_search import (
 from hwsim.fusion.early_exit import EarlyExit, tune_early_exit
 from hwsim.fusion.empirical_bayes import empirical_bayes_alpha, entry_mean_alpha
 from hwsim.fusion.lut import (
-    AlphaLUT,
     ApproximationReport,
     FitMethod,
     LossBudget,
@@ -29,9 +30,10 @@ from hwsim.fusion.lut import (
     PiecewiseLinearAlpha,
     approximation_of,
     choose_lut,
+    lut_schedule,
 )
 from hwsim.fusion.posterior import Estimator, decide
-from hwsim.methods import METHODS, EvidencePooling, Method
+from hwsim.methods import METHODS, Decision, EvidencePooling, Method, fused_methods
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,24 @@ class Tuning:
         )
 
 
+def tune_alpha(
+    decision: Decision,
+    tune_fc: np.ndarray,
+    tune_ic: np.ndarray,
+    tune_labels: np.ndarray,
+    config: TuningConfig,
+) -> AlphaSchedule:
+    """alpha(t) of a fused decision on cumulative counts (N, T, C) of the tuning images: by
+    grid search (`FUSED_GRID`), or by empirical Bayes pooled by config.pooling."""
+    if decision is Decision.FUSED_GRID:
+        return grid_search_alpha(tune_fc, tune_ic, tune_labels, config.grid, config.estimator)
+    if decision is not Decision.FUSED_EMPIRICAL_BAYES:
+        raise InputError(f"decision {decision}: expected a fused one (no alpha to tune)")
+    if EvidencePooling(config.pooling) is EvidencePooling.JOINT:
+        return empirical_bayes_alpha(tune_fc, tune_ic, config.estimator).schedule
+    return entry_mean_alpha(tune_fc, tune_ic, config.estimator)
+
+
 def tune_methods(
     tune_fc: np.ndarray,
     tune_ic: np.ndarray,
@@ -123,12 +143,8 @@ def tune_methods(
     exit, all on cumulative counts (N, T, C) of the tuning images."""
     cfg = TuningConfig() if config is None else config
     schedules = {
-        Method.BSF_GRID: grid_search_alpha(tune_fc, tune_ic, tune_labels, cfg.grid, cfg.estimator),
-        Method.BSF_EMP: (
-            empirical_bayes_alpha(tune_fc, tune_ic, cfg.estimator).schedule
-            if EvidencePooling(cfg.pooling) is EvidencePooling.JOINT
-            else entry_mean_alpha(tune_fc, tune_ic, cfg.estimator)
-        ),
+        m: tune_alpha(METHODS[m].decision, tune_fc, tune_ic, tune_labels, cfg)
+        for m in fused_methods()
     }
     chosen = {
         k: choose_lut(
@@ -167,21 +183,26 @@ class Correctness:
 def correctness(
     tuning: Tuning, fc_cum: np.ndarray, ic_cum: np.ndarray, labels: np.ndarray
 ) -> Correctness:
-    """Every method's per-image decisions on cumulative counts (N, T, C) under `tuning`: DL
-    (FC alone), SL (IC alone), BSF-Grid, BSF-Emp and Early-Exit; a tie counts as wrong."""
+    """Every method's per-image decisions on cumulative counts (N, T, C) under `tuning`, by its
+    `Decision` (`hwsim.methods.METHODS`): one head's argmax, the fusion through the LUT (and,
+    in `exact` and `pwl`, with the exact per-step alpha and the float PWL) or the early-exit
+    switch; a tie counts as wrong."""
     y = np.asarray(labels)[:, None]
-    n_t = np.asarray(fc_cum).shape[1]
-    methods = {
-        Method.DL: decide(np.asarray(fc_cum)) == y,
-        Method.SL: decide(np.asarray(ic_cum)) == y,
-    }
+    fc, ic = np.asarray(fc_cum), np.asarray(ic_cum)
+    n_t = fc.shape[1]
     exact, pwl = {}, {}
     for k, s in tuning.schedules.items():
         exact[k] = s.correct(fc_cum, ic_cum, labels)
         pwl[k] = tuning.pwl[k].schedule(n_t).correct(fc_cum, ic_cum, labels)
-        methods[k] = tuning.luts[k].schedule(n_t).correct(fc_cum, ic_cum, labels)
-    methods[Method.EARLY_EXIT] = tuning.early_exit.decide(fc_cum, ic_cum) == y
-    return Correctness({m: methods[m] for m in METHODS}, exact, pwl)
+    methods = {}
+    for m, spec in METHODS.items():
+        if spec.fused:
+            methods[m] = lut_schedule(tuning.luts[m], n_t).correct(fc_cum, ic_cum, labels)
+        elif spec.decision is Decision.EARLY_EXIT:
+            methods[m] = tuning.early_exit.decide(fc_cum, ic_cum) == y
+        else:
+            methods[m] = decide(fc if spec.decision is Decision.FC_ARGMAX else ic) == y
+    return Correctness(methods, exact, pwl)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """What the spikes of a run caused, per layer and timestep: the counts energy, area and timing
 multiply or schedule.
 
-`LayerActivity` comes from the engine's trace (through `hwsim.api`), from the functional mode, or
-from `full_activity` (every input spiking every timestep: SpikeSim's view). `FusionActivity`
+`LayerActivity` comes from the engine's counts of the ideal or the functional mode (through
+`hwsim.pipeline.activity`, which also says what a layer sends when) or from `full_activity`
+(every input spiking every timestep: SpikeSim's view). `FusionActivity`
 holds the fusion unit's events (`hwsim.hw.fusion_unit.fusion_events` counts them). Counts are
 summed over `images`; consumers divide by it.
 """
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwsim.errors import InputError
 from hwsim.hw.mapping import ChipMapping
-from hwsim.model.graph import FUSION_UNIT, Layer, LayerGraph
+from hwsim.model.graph import Layer
 
 FUSION_EVENTS: tuple[str, ...] = ("counter_increment", "lut_read", "multiply", "compare")
 """Events of the fusion unit, in `FusionActivity.events` column order."""
@@ -47,12 +49,12 @@ class LayerActivity:
         for name in ("active_pe_ops", "crossbar_reads", "input_spikes", "output_spikes"):
             value = np.asarray(getattr(self, name))
             if value.shape != shape:
-                raise ValueError(f"LayerActivity.{name}: expected shape {shape}, got {value.shape}")
+                raise InputError(f"LayerActivity.{name}: expected shape {shape}, got {value.shape}")
             value = value.copy()
             value.flags.writeable = False
             object.__setattr__(self, name, value)
         if self.images < 1:
-            raise ValueError(f"LayerActivity.images must be >= 1, got {self.images}")
+            raise InputError(f"LayerActivity.images {self.images}: expected >= 1")
 
     @property
     def timesteps(self) -> int:
@@ -69,21 +71,6 @@ def sent_spikes(layers: Sequence[Layer]) -> list[int]:
     """Spikes each layer sends per timestep and image when every neuron fires: its
     population's neurons, 0 for a layer that sends none (a residual skip conv)."""
     return [g.neurons if g.sends_spikes else 0 for g in layers]
-
-
-def spikes_sent(graph: LayerGraph, fired: np.ndarray) -> np.ndarray:
-    """Spikes each layer sends at t from those it fired, `fired` (..., T, L) over graph's
-    layers: a layer feeding layers sends at t what it fired at t - 1 (the one-step delay per
-    layer); a head's output sends to the fusion unit what it fired at t (the unit decides
-    step t from the counts through t); a residual skip conv sends none."""
-    fired = np.asarray(fired)
-    sent = np.zeros_like(fired)
-    sent[..., 1:, :] = fired[..., :-1, :]
-    to_fusion = {src for src, dst in graph.spike_edges() if dst == FUSION_UNIT}
-    now = [g.name in to_fusion for g in graph.layers]
-    sent[..., now] = fired[..., now]
-    sent[..., [not g.sends_spikes for g in graph.layers]] = 0
-    return sent
 
 
 def full_activity(mapping: ChipMapping, timesteps: int, images: int = 1) -> LayerActivity:

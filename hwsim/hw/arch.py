@@ -21,20 +21,35 @@ Schema (version 1; ``?`` marks an optional key, with its default)::
                  full_scale_ua? = null, calibration_percentile? = 99.9, reference_bits? = null}
     device:     {weight_bits: 2..32, bits_per_cell, ron_ohm, roff_ohm, read_voltage_v,
                  signed_weights? = differential | offset | digital, slicing? = columns | cells}
-    energy_pj:  {crossbar_read, adc, mux, shift_add, temp_buffer, tile_buffer, htree,
+    energy_pj:  {crossbar_read | crossbar_cell_read (+ crossbar_row_read? = 0,
+                 crossbar_col_read? = 0), adc, mux, shift_add, temp_buffer, tile_buffer, htree,
                  memory_fetch, neuron, noc_flit_hop? = 0}     # pJ per event, >= 0
-    timing:     {pe_cycles, cycles_per_conversion? = null, neuron_cycles? = 0}
+    timing:     {pe_cycles, cycles_per_conversion? = null, neuron_cycles? = 0,
+                 sar_cycles_per_bit? = null, sar_sample_cycles? = 0}
     noc?:       {mesh_rows? = null, mesh_cols? = null, flit_width_bits? = 32,
                  router_latency_cycles? = 1, link_latency_cycles? = 1,
                  packet? = address_event | bitmap, header_flits? = 0,
                  router_buffer_flits? = null}
     mapping?:   {style? = kernel_split | unrolled, placement? = snake | row_major}
     buffers?:   {tile_buffer_bits? = 8192, neuron_state_bits? = 22, input_bits? = 22,
-                 input_buffer_timesteps? = null, neuron_memory_layers? = null}
-    area_um2?:  null | {crossbar, adc, mux, shift_add, temp_buffer, htree, sram_bit,
+                 input_buffer_timesteps? = null, neuron_memory_layers? = null,
+                 tile_buffer_sharing? = per_consumer | shared}
+    area_um2?:  null | {crossbar | crossbar_cell (+ crossbar_row? = 0, crossbar_col? = 0),
+                        adc, mux, shift_add, temp_buffer, htree, sram_bit,
                         router? = 0}                          # um^2, >= 0
     fusion_unit?: null | {counter_increment_pj, lut_read_pj, multiply_pj, compare_pj,
-                          area_um2, lut_cycles, cycles_per_class}
+                          area_um2, lut_cycles, cycles_per_class, ...}
+    leakage_mw?: null | {crossbar, adc, mux, shift_add, temp_buffer, htree, router,
+                         sram_bit, fusion_unit}               # mW per instance, all ? = 0
+    offchip?:   null | {bits_per_cycle, pj_per_bit, input_value_bits? = 8,
+                        result_bits? = null}
+    programming?: null | {pulse_pj, row_round_cycles, pulses_per_round? = 1,
+                          verify_rounds? = 1, verify_pj? = 0, rows_in_parallel? = 1}
+    partial_sums?: null | {bits, accumulate_cycles? = 0}
+
+Every section and key added after SpikeSim's (leakage_mw, offchip, programming, partial_sums,
+the per-cell crossbar costs, the SAR timing, tile_buffer_sharing) defaults to "off": a file
+without them means what it meant before they existed.
 
 Each dataclass field's metadata holds its description (``doc``) and its range check; the
 validator and the reference documentation both read them, so they cannot drift apart.
@@ -55,13 +70,13 @@ from typing import Any, get_type_hints
 
 import yaml
 
-from hwsim.errors import HwsimError
+from hwsim.errors import ConfigError
 
 SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
 """Values of the `version:` key this module can read."""
 
 
-class ArchConfigError(HwsimError):
+class ArchConfigError(ConfigError):
     """An architecture file is malformed; the message names file, key, value and expectation."""
 
     def __init__(self, source: str, key: str, message: str) -> None:
@@ -113,6 +128,13 @@ class Placement(StrEnum):
 
     ROW_MAJOR = "row_major"  # slot k at (k // cols, k % cols)
     SNAKE = "snake"  # boustrophedon: odd rows run right to left, consecutive tiles adjacent
+
+
+class BufferSharing(StrEnum):
+    """Which share of a tile buffer a layer mapped on the tile may fill with its input spikes."""
+
+    PER_CONSUMER = "per_consumer"  # every layer counts its tiles' whole buffers (as before)
+    SHARED = "shared"  # a tile's buffer is split among the spike-receiving layers on it, by PEs
 
 
 class EnergyModel(StrEnum):
@@ -351,8 +373,13 @@ class DeviceConfig:
 class EnergyTable:
     """Energy per event, pJ (an energy reference table; events are counted elsewhere)."""
 
-    crossbar_read: float = field(
-        metadata=_spec("one crossbar read (all rows, analog MAC), pJ", _non_negative)
+    crossbar_read: float | None = field(
+        default=None,
+        metadata=_spec(
+            "one crossbar read (all rows, analog MAC), pJ; null = from crossbar_cell_read and"
+            " the row and column periphery (exactly one of the two is given)",
+            _non_negative,
+        ),
     )
     adc: float = field(metadata=_spec("one ADC conversion, pJ", _non_negative))
     mux: float = field(metadata=_spec("one column-multiplexer switch, pJ", _non_negative))
@@ -364,6 +391,30 @@ class EnergyTable:
     neuron: float = field(metadata=_spec("one neuron-module update, pJ", _non_negative))
     noc_flit_hop: float = field(
         default=0.0, metadata=_spec("one flit crossing one mesh router and link, pJ", _non_negative)
+    )
+    crossbar_cell_read: float | None = field(
+        default=None,
+        metadata=_spec(
+            "one cell's share of a crossbar read, pJ: a rows x cols read costs rows x cols x this"
+            " + rows x crossbar_row_read + cols x crossbar_col_read; null = crossbar_read",
+            _non_negative,
+        ),
+    )
+    crossbar_row_read: float = field(
+        default=0.0,
+        metadata=_spec(
+            "one row's periphery (driver) in a crossbar read, pJ; read only with"
+            " crossbar_cell_read",
+            _non_negative,
+        ),
+    )
+    crossbar_col_read: float = field(
+        default=0.0,
+        metadata=_spec(
+            "one column's periphery (sensing, precharge) in a crossbar read, pJ; read only with"
+            " crossbar_cell_read",
+            _non_negative,
+        ),
     )
 
 
@@ -388,6 +439,22 @@ class TimingConfig:
             "clock cycles of one neuron-unit update after a layer's PE operations (a layer's"
             " N neurons take ceil(N / (pe.neuron_units_per_pe x PEs)) updates); 0 = within"
             " pe_cycles (SpikeSim)",
+            _int_between(0, CYCLE_LIMIT),
+        ),
+    )
+    sar_cycles_per_bit: int | None = field(
+        default=None,
+        metadata=_spec(
+            "clock cycles per bit a SAR ADC resolves: one conversion takes adc.bits x this +"
+            " sar_sample_cycles (NeuroSim's SarADC: bits + 1 cycles); null = cycles_per_conversion",
+            _int_between(1, CYCLE_LIMIT),
+        ),
+    )
+    sar_sample_cycles: int = field(
+        default=0,
+        metadata=_spec(
+            "clock cycles a SAR conversion spends sampling besides its bit cycles; read only"
+            " with sar_cycles_per_bit",
             _int_between(0, CYCLE_LIMIT),
         ),
     )
@@ -486,13 +553,28 @@ class BufferConfig:
             _positive,
         ),
     )
+    tile_buffer_sharing: BufferSharing = field(
+        default=BufferSharing.PER_CONSUMER,
+        metadata=_spec(
+            "per_consumer: every layer's input buffer is its tiles' whole tile buffers; shared: a"
+            " tile's buffer is split among the spike-receiving layers on it in proportion to"
+            " their PEs there (cycle-level simulation, with input_buffer_timesteps null)"
+        ),
+    )
 
 
 @_frozen
 class AreaTable:
     """Area of one instance of each component, um^2."""
 
-    crossbar: float = field(metadata=_spec("one crossbar array, um^2", _non_negative))
+    crossbar: float | None = field(
+        default=None,
+        metadata=_spec(
+            "one crossbar array, um^2; null = from crossbar_cell and the row and column"
+            " periphery (exactly one of the two is given)",
+            _non_negative,
+        ),
+    )
     adc: float = field(metadata=_spec("one ADC, um^2", _non_negative))
     mux: float = field(metadata=_spec("one column multiplexer, um^2", _non_negative))
     shift_add: float = field(
@@ -506,6 +588,124 @@ class AreaTable:
         metadata=_spec("one SRAM bit (tile buffer, neuron and input memory), um^2", _non_negative)
     )
     router: float = field(default=0.0, metadata=_spec("one mesh router, um^2", _non_negative))
+    crossbar_cell: float | None = field(
+        default=None,
+        metadata=_spec(
+            "one RRAM cell, um^2: a rows x cols crossbar takes rows x cols x this + rows x"
+            " crossbar_row + cols x crossbar_col; null = crossbar",
+            _non_negative,
+        ),
+    )
+    crossbar_row: float = field(
+        default=0.0,
+        metadata=_spec(
+            "one row's periphery (driver, decoder slice), um^2; read only with crossbar_cell",
+            _non_negative,
+        ),
+    )
+    crossbar_col: float = field(
+        default=0.0,
+        metadata=_spec(
+            "one column's periphery (sensing, precharge), um^2; read only with crossbar_cell",
+            _non_negative,
+        ),
+    )
+
+
+@_frozen
+class LeakageTable:
+    """Static (leakage) power of one instance of each component, mW, drawn whenever the chip is
+    powered; instances are counted as for area (hwsim.hw.leakage)."""
+
+    crossbar: float = field(
+        default=0.0, metadata=_spec("one crossbar array, mW (RRAM: 0)", _non_negative)
+    )
+    adc: float = field(default=0.0, metadata=_spec("one ADC, mW", _non_negative))
+    mux: float = field(default=0.0, metadata=_spec("one column multiplexer, mW", _non_negative))
+    shift_add: float = field(default=0.0, metadata=_spec("one shift-add unit, mW", _non_negative))
+    temp_buffer: float = field(
+        default=0.0, metadata=_spec("the temporary buffer of one tile, mW", _non_negative)
+    )
+    htree: float = field(default=0.0, metadata=_spec("the H-tree of one tile, mW", _non_negative))
+    router: float = field(default=0.0, metadata=_spec("one mesh router, mW", _non_negative))
+    sram_bit: float = field(
+        default=0.0,
+        metadata=_spec(
+            "one SRAM bit (tile buffer, neuron memory, input buffer), mW", _non_negative
+        ),
+    )
+    fusion_unit: float = field(
+        default=0.0, metadata=_spec("the fusion unit, mW (on a chip with a head)", _non_negative)
+    )
+
+
+@_frozen
+class OffchipConfig:
+    """The chip's off-chip interface: each image comes in and its result goes out through it
+    (full duplex: the two directions do not contend)."""
+
+    bits_per_cycle: int = field(
+        metadata=_spec(
+            "bits the interface moves per clock cycle, each way", _int_between(1, 1 << 20)
+        )
+    )
+    pj_per_bit: float = field(metadata=_spec("energy of one bit moved, pJ", _non_negative))
+    input_value_bits: int = field(
+        default=8, metadata=_spec("bits of one input value (pixel)", _int_between(1, 64))
+    )
+    result_bits: int | None = field(
+        default=None,
+        metadata=_spec(
+            "bits of one image's result; null = a class index, ceil(log2 classes)",
+            _int_between(1, 1 << 20),
+        ),
+    )
+
+
+@_frozen
+class ProgrammingConfig:
+    """Writing the weights into the crossbars once per mapping: every used cell is programmed in
+    `verify_rounds` program-and-verify rounds of `pulses_per_round` write pulses and one verify
+    read; a row's cells are pulsed and verified together (hwsim.hw.programming)."""
+
+    pulse_pj: float = field(metadata=_spec("one write pulse on one cell, pJ", _non_negative))
+    row_round_cycles: int = field(
+        metadata=_spec(
+            "clock cycles of one program-and-verify round of one crossbar row",
+            _int_between(1, CYCLE_LIMIT),
+        )
+    )
+    pulses_per_round: int = field(
+        default=1,
+        metadata=_spec("write pulses per program-and-verify round", _int_between(1, 4096)),
+    )
+    verify_rounds: int = field(
+        default=1, metadata=_spec("program-and-verify rounds per cell", _int_between(1, 4096))
+    )
+    verify_pj: float = field(
+        default=0.0, metadata=_spec("one verify read of one cell, pJ", _non_negative)
+    )
+    rows_in_parallel: int = field(
+        default=1,
+        metadata=_spec(
+            "crossbar rows (in different crossbars) programmed at once", _int_between(1, 1 << 20)
+        ),
+    )
+
+
+@_frozen
+class PartialSumConfig:
+    """Partial sums of a layer whose crossbar rows span several PEs: each PE operation's outputs
+    travel from its PE to the column group's reducing PE (hwsim.hw.psum)."""
+
+    bits: int = field(metadata=_spec("bits of one partial sum", _int_between(1, 64)))
+    accumulate_cycles: int = field(
+        default=0,
+        metadata=_spec(
+            "clock cycles the reducing PE spends adding one received PE operation's partial sums",
+            _int_between(0, CYCLE_LIMIT),
+        ),
+    )
 
 
 class FusionCompare(StrEnum):
@@ -632,6 +832,20 @@ class Architecture:
     fusion_unit: FusionUnitConfig | None = field(
         default=None, metadata=_spec("Bayesian-fusion unit; null = not modelled")
     )
+    leakage_mw: LeakageTable | None = field(
+        default=None, metadata=_spec("static power per component, mW; null = not modelled")
+    )
+    offchip: OffchipConfig | None = field(
+        default=None,
+        metadata=_spec("off-chip interface for images and results; null = not modelled"),
+    )
+    programming: ProgrammingConfig | None = field(
+        default=None, metadata=_spec("weight programming; null = not modelled")
+    )
+    partial_sums: PartialSumConfig | None = field(
+        default=None,
+        metadata=_spec("partial sums between PEs; null = accumulated for free (SpikeSim)"),
+    )
     energy_model: EnergyModel = field(
         default=EnergyModel.SPIKESIM,
         metadata=_spec("spikesim: charge every PE operation; event: only spike-driven ones"),
@@ -651,13 +865,51 @@ class Architecture:
         return self.pe_operation_cycles * self.clock_period_ns
 
     @property
+    def conversion_cycles(self) -> int | None:
+        """Clock cycles of one ADC conversion: adc.bits x timing.sar_cycles_per_bit +
+        sar_sample_cycles (a SAR ADC resolves one bit per step), or timing.cycles_per_conversion;
+        None when the conversions fit in pe_cycles (SpikeSim)."""
+        per_bit = self.timing.sar_cycles_per_bit
+        if per_bit is not None:
+            return self.adc.bits * per_bit + self.timing.sar_sample_cycles
+        return self.timing.cycles_per_conversion
+
+    @property
     def pe_operation_cycles(self) -> int:
         """Clock cycles of one PE operation: pe_cycles, or at least its adc.columns_per_adc
-        conversion rounds when timing.cycles_per_conversion is set."""
-        per_conversion = self.timing.cycles_per_conversion
+        conversion rounds of `conversion_cycles` each when set."""
+        per_conversion = self.conversion_cycles
         if per_conversion is None:
             return self.timing.pe_cycles
         return max(self.timing.pe_cycles, self.adc_rounds * per_conversion)
+
+    @property
+    def crossbar_read_pj(self) -> float:
+        """Energy of one crossbar read, pJ: energy_pj.crossbar_read, or rows x cols x
+        crossbar_cell_read + rows x crossbar_row_read + cols x crossbar_col_read."""
+        e = self.energy_pj
+        if e.crossbar_read is not None:
+            return e.crossbar_read
+        assert e.crossbar_cell_read is not None  # _check_cross_fields
+        rows, cols = self.crossbar.rows, self.crossbar.cols
+        return (
+            rows * cols * e.crossbar_cell_read
+            + rows * e.crossbar_row_read
+            + (cols * e.crossbar_col_read)
+        )
+
+    @property
+    def crossbar_area_um2(self) -> float:
+        """Area of one crossbar, um^2: area_um2.crossbar, or rows x cols x crossbar_cell + rows
+        x crossbar_row + cols x crossbar_col. Needs the area_um2 section."""
+        a = self.area_um2
+        if a is None:
+            raise ValueError(f"{self.name}: no area_um2 section; area is not modelled")
+        if a.crossbar is not None:
+            return a.crossbar
+        assert a.crossbar_cell is not None  # _check_cross_fields
+        rows, cols = self.crossbar.rows, self.crossbar.cols
+        return rows * cols * a.crossbar_cell + rows * a.crossbar_row + cols * a.crossbar_col
 
     @property
     def adcs_per_crossbar(self) -> int:
@@ -912,12 +1164,64 @@ def _check_cross_fields(arch: Architecture, source: str) -> None:
             f"got {adc.calibration_percentile:g}; it is read only with adc.full_scale"
             f" 'calibrated' (this file has {adc.full_scale.value!r}): remove it",
         )
+    _check_scaled(
+        source,
+        "energy_pj",
+        arch.energy_pj,
+        ("crossbar_read", "crossbar_cell_read", "crossbar_row_read", "crossbar_col_read"),
+    )
+    if arch.area_um2 is not None:
+        _check_scaled(
+            source,
+            "area_um2",
+            arch.area_um2,
+            ("crossbar", "crossbar_cell", "crossbar_row", "crossbar_col"),
+        )
+    timing = arch.timing
+    if timing.sar_cycles_per_bit is not None and timing.cycles_per_conversion is not None:
+        raise ArchConfigError(
+            source,
+            "timing.sar_cycles_per_bit",
+            f"got {timing.sar_cycles_per_bit} with timing.cycles_per_conversion"
+            f" {timing.cycles_per_conversion}; expected at most one of the two",
+        )
+    if timing.sar_cycles_per_bit is None and timing.sar_sample_cycles:
+        raise ArchConfigError(
+            source,
+            "timing.sar_sample_cycles",
+            f"got {timing.sar_sample_cycles}; it is read only with timing.sar_cycles_per_bit"
+            " (null in this file): remove it or set both",
+        )
     if (arch.noc.mesh_rows is None) != (arch.noc.mesh_cols is None):
         raise ArchConfigError(
             source,
             "noc.mesh_cols" if arch.noc.mesh_cols is None else "noc.mesh_rows",
             "got null; expected noc.mesh_rows and noc.mesh_cols both set or both null",
         )
+
+
+def _check_scaled(source: str, section: str, table: Any, keys: tuple[str, str, str, str]) -> None:
+    """A crossbar cost given either whole (`keys[0]`) or per cell (`keys[1]`) with its row and
+    column periphery (`keys[2:]`, read only with the per-cell key)."""
+    whole, cell, row, col = keys
+    given_whole = getattr(table, whole) is not None
+    given_cell = getattr(table, cell) is not None
+    if given_whole == given_cell:
+        what = f"got both it and {section}.{cell}" if given_whole else "missing required key"
+        raise ArchConfigError(
+            source,
+            f"{section}.{whole}",
+            f"{what}; expected exactly one of {section}.{whole} (the whole crossbar's cost) and"
+            f" {section}.{cell} (per cell, with {section}.{row} and {section}.{col})",
+        )
+    for key in (row, col):
+        if given_whole and getattr(table, key):
+            raise ArchConfigError(
+                source,
+                f"{section}.{key}",
+                f"got {getattr(table, key):g}; it is read only with {section}.{cell} (this file"
+                f" gives {section}.{whole}): remove it",
+            )
 
 
 # ------------------------------------------------------------------------------- helpers

@@ -6,10 +6,12 @@ Per tile (SpikeSim's tile, `ela_spikesim.py` compute_area, generalised to the ma
              + A_temp_buffer + tile_buffer_bits A_sram_bit + A_htree + A_router
 
 (G = crossbar.cols / adc.columns_per_adc ADCs per PE, s = `Architecture.adc_cost_scale`, the
-ADC's area at adc.bits), n_xbar being the crossbars the mapping put in the tile's PEs (SpikeSim:
-k_h k_w per PE). A tile is built whole: its pes_per_tile PE slots have their ADCs and muxes
-even where the mapping leaves a slot empty (SpikeSim: n_tiles x Tile_ar_ov), but an empty slot
-holds no crossbars (SpikeSim counts k_h k_w there too). Chip-level:
+ADC's area at adc.bits; A_xbar = `Architecture.crossbar_area_um2`: area_um2.crossbar, or from
+a cell and its row and column periphery, rows cols A_cell + rows A_row + cols A_col), n_xbar
+being the crossbars the mapping put in the tile's PEs (SpikeSim: k_h k_w per PE). A tile is
+built whole: its pes_per_tile PE slots have their ADCs and muxes even where the mapping leaves
+a slot empty (SpikeSim: n_tiles x Tile_ar_ov), but an empty slot holds no crossbars (SpikeSim
+counts k_h k_w there too). Chip-level:
 
     neuron_memory = sum over the first `buffers.neuron_memory_layers` layers (null: all) of
                     output neurons x neuron_state_bits x A_sram_bit
@@ -61,7 +63,9 @@ def spikesim_tile_area_um2(arch: Architecture, kernel: tuple[int, int] = (3, 3))
     PE_ar = k_h k_w xbar + G (ADC + MUX); um^2 (the router, absent in SpikeSim, is added)."""
     a = _table(arch)
     groups = arch.adcs_per_crossbar
-    pe_area = kernel[0] * kernel[1] * a.crossbar + groups * (arch.adc_cost_scale * a.adc + a.mux)
+    pe_area = kernel[0] * kernel[1] * arch.crossbar_area_um2 + groups * (
+        arch.adc_cost_scale * a.adc + a.mux
+    )
     return (
         groups * a.shift_add
         + a.temp_buffer
@@ -112,21 +116,46 @@ class AreaBreakdown:
         )
 
 
+def tile_crossbars(mapping: ChipMapping) -> np.ndarray:
+    """(tiles,) crossbars the mapping put in each tile's PEs (float64 counts)."""
+    crossbars = np.zeros(mapping.tiles)
+    for m in mapping.layers:
+        per_pe = np.full(m.pes, m.crossbars_per_pe, dtype=np.float64)
+        per_pe[-1] = m.crossbars - m.crossbars_per_pe * (m.pes - 1)
+        np.add.at(crossbars, m.pe_tiles, per_pe)
+    return crossbars
+
+
+def memory_neurons(mapping: ChipMapping) -> int:
+    """Neuron states the neuron memory holds: the output neurons of the first
+    `buffers.neuron_memory_layers` layers (all: null)."""
+    layers = mapping.graph.layers
+    return sum(sent_spikes(layers[: mapping.arch.buffers.neuron_memory_layers]))
+
+
+def buffered_inputs(mapping: ChipMapping) -> int:
+    """Layer-input activations the input buffer holds: every layer's input map."""
+    return sum(input_activations(mapping.graph.layers))
+
+
+def has_fusion_unit(mapping: ChipMapping) -> bool:
+    """Whether the mapped chip carries the fusion unit: it has a classifier head and the
+    architecture models the unit."""
+    heads = any(dst == FUSION_UNIT for _, dst in mapping.graph.spike_edges())
+    return heads and mapping.arch.fusion_unit is not None
+
+
 def chip_area(mapping: ChipMapping) -> AreaBreakdown:
     """Area of every tile by component, plus neuron memory, input buffer and fusion unit."""
     arch = mapping.arch
     a = _table(arch)
     groups = arch.adcs_per_crossbar
     slots = arch.pe.pes_per_tile
-    crossbars = np.zeros(mapping.tiles)
-    for m in mapping.layers:
-        per_pe = np.full(m.pes, m.crossbars_per_pe, dtype=np.float64)
-        per_pe[-1] = m.crossbars - m.crossbars_per_pe * (m.pes - 1)
-        np.add.at(crossbars, m.pe_tiles, per_pe)
+    crossbars = tile_crossbars(mapping)
     ones = np.ones(mapping.tiles)
     tile = np.stack(
         [
-            crossbars * a.crossbar,
+            crossbars * arch.crossbar_area_um2,
             ones * slots * groups * arch.adc_cost_scale * a.adc,
             ones * slots * groups * a.mux,
             ones * groups * a.shift_add,
@@ -137,15 +166,13 @@ def chip_area(mapping: ChipMapping) -> AreaBreakdown:
         ],
         axis=1,
     ).reshape(mapping.tiles, len(TILE_COMPONENTS))
-    graph = mapping.graph
-    layers = graph.layers
-    neurons = sum(sent_spikes(layers[: arch.buffers.neuron_memory_layers]))
-    inputs = sum(input_activations(layers))
-    has_head = any(dst == FUSION_UNIT for _, dst in graph.spike_edges())
+    neurons = memory_neurons(mapping)
+    inputs = buffered_inputs(mapping)
+    fusion = arch.fusion_unit
     chip = {
         "neuron_memory": neurons * arch.buffers.neuron_state_bits * a.sram_bit,
         "input_buffer": inputs * arch.buffers.input_bits * a.sram_bit,
-        "fusion_unit": arch.fusion_unit.area_um2 if has_head and arch.fusion_unit else 0.0,
+        "fusion_unit": fusion.area_um2 if fusion is not None and has_fusion_unit(mapping) else 0.0,
     }
     tile.flags.writeable = False
     return AreaBreakdown(tile, chip)

@@ -24,16 +24,21 @@ Digital shift-add then sums over the layer's PE operations (its channel groups) 
 
 the last term (digital sign, s_ro = [q_ro < 0]) computed by the periphery. With ideal cells,
 an LSB of one level and no code clipping, psum_o = sum_r x_r q_ro exactly.
+
+`read_rows` computes this in plain NumPy: the definition of a read, against which the numba
+engine's crossbar kernel (`hwsim.engine.CrossbarSynapse`) is tested, and the read of the
+torch-backend reference and of the analog first layer (`hwsim.hw.synapse`). Float levels are
+summed in float32 in the order the kernel adds them (input position, then channel), so that
+both give the same currents bit for bit; integer levels (ideal cells) are exact in any order.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.hw import _xbar_kernels as K
+from hwsim.errors import ConfigError, InputError
 from hwsim.hw.arch import Architecture, MappingStyle, Slicing
 from hwsim.hw.device import (
     Conductances,
@@ -68,7 +73,7 @@ def adc_of(arch: Architecture, lsb_levels: float | None = None) -> Adc:
     a calibrated full scale needs)."""
     lsb = arch.adc_lsb_levels if lsb_levels is None else lsb_levels
     if lsb is None:
-        raise ValueError(f"{arch.name}: a calibrated ADC needs its LSB from a calibration run")
+        raise ConfigError(f"{arch.name}: a calibrated ADC needs its LSB from a calibration run")
     return Adc(arch.adc.bits, arch.adc_signed, lsb)
 
 
@@ -117,7 +122,7 @@ class CrossbarLayer:
         codes = np.asarray(codes, dtype=np.int64)
         positions, channels, outputs = codes.shape
         if (positions, channels, outputs) != (mapped.positions, mapped.channels, mapped.outputs):
-            raise ValueError(
+            raise InputError(
                 f"{mapped.name}: codes {codes.shape} do not match the mapping's"
                 f" ({mapped.positions}, {mapped.channels}, {mapped.outputs})"
             )
@@ -158,138 +163,243 @@ class CrossbarLayer:
         self.col_shift = np.tile(shifts, outputs)
         self.group = _conversion_group(mapped)
         self.row_group = (flat // rows).astype(np.int32)  # the crossbar of a column group
-        self.groups = mapped.channel_groups
-        nsig = outputs * self.signal_columns
-        self._tables: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-        self.diagonal = _diagonal(self.matrix, self.conductances, mapped, self.signal_columns)
-        self.block_tables = np.zeros((0, 0, 0, self.matrix.shape[2]), self.matrix.dtype)
-        self.sparse = (np.zeros(1, np.int64), np.zeros(0, np.int32), self.matrix[:0, 0, 0])
-        blocks = -(-channels // K.BLOCK)
-        table_bytes = positions * blocks * 256 * self.matrix.shape[2] * self.matrix.itemsize
-        if np.count_nonzero(self.matrix) * SPARSE_RATIO <= self.matrix.size:
-            self.sparse = _sparse_rows(self.matrix)
-        elif (
-            table_bytes <= TABLE_BYTES and _groups_by_block(self.group) and self.conductances.ideal
-        ):
-            self.block_tables = K.block_tables(self.matrix)  # exact sums of integer levels
         # the largest |signal| any input pattern can produce, per signal column
-        self.peak_levels = float(np.abs(self.matrix[:, :, :nsig]).sum(axis=(0, 1)).max())
+        self.peak_levels = float(np.abs(self.matrix[:, :, : self.signals]).sum(axis=(0, 1)).max())
 
     @property
     def signals(self) -> int:
         """Signal columns of the layer: outputs x signal columns per output."""
         return self.mapped.outputs * self.signal_columns
 
-    def _window_tables(
-        self, h: int, w: int, kernel: tuple[int, int], stride: int, pad: int, ho: int, wo: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The kernel's (input row -> kernel rows, output rows) tables, kept per geometry."""
-        key = (h, w, kernel, stride, pad, ho, wo)
-        if key not in self._tables:
-            self._tables[key] = (
-                K.window_table(h, kernel[0], stride, pad, ho),
-                K.window_table(w, kernel[1], stride, pad, wo),
-            )
-        return self._tables[key]
+    @property
+    def rows(self) -> CrossbarRows:
+        """The layer's rows as `read_rows` reads them."""
+        return CrossbarRows(
+            self.matrix, self.group, self.row_group, self.signal_columns, self.col_shift,
+            self.sign_weight,
+        )  # fmt: skip
 
     def read(
         self,
         x: np.ndarray,
-        out: np.ndarray,
+        window: Window,
         *,
-        kernel: tuple[int, int],
-        stride: int,
-        padding: int,
         scale: float,
         bias: np.ndarray,
         adc: Adc | None,
-        pool: ThreadPoolExecutor | None = None,
-        threads: int = 1,
         hist: np.ndarray | None = None,
         hist_step: float = 0.125,
-    ) -> ReadCounts:
-        """Read `x` (N, C, H, W) float32 (nonzero = a driven row) into `out` (N, O, H_out,
-        W_out) float32: float32(psum scale) + bias, psum in weight codes (module docstring).
+    ) -> tuple[np.ndarray, ReadCounts]:
+        """(current (N, O, H_out, W_out) float32, counts) of `x` (N, C, H, W) (nonzero = a
+        driven row) through the layer's crossbars (`read_rows`), its PE operations and reads
+        counted over every column group."""
+        out, counts = read_rows(x, self.rows, window, adc, scale, bias, hist, hist_step)
+        return out, self._over_column_groups(counts)
 
-        `adc` None converts nothing (calibration); `hist` (bins of `hist_step` levels) then
-        collects |signal| of every conversion. `pool` splits the images over `threads` of its
-        threads.
-        """
-        n = x.shape[0]
-        counts = np.zeros((n, K.COUNT_COLS), np.int64)
-        hist = np.zeros(0, np.int64) if hist is None else hist
-        lsb = -1.0 if adc is None else adc.lsb
-        lo, hi = (0, 0) if adc is None else (adc.code_min, adc.code_max)
-        ho, wo = out.shape[2], out.shape[3]
-        tables = self._window_tables(x.shape[2], x.shape[3], kernel, stride, padding, ho, wo)
-        one_window = (ho, wo, stride, padding) == (1, 1, 1, 0) and kernel == x.shape[2:]
-        diag = self.diagonal if one_window else self.diagonal[:0]
-        args = (
-            kernel[1], ho, wo, *tables, self.group, self.groups,
-            self.mapped.style is MappingStyle.KERNEL_SPLIT, self.matrix, self.block_tables,
-            *self.sparse, diag, self.signals,
-            self.signal_columns, self.col_shift, self.sign_weight, lsb, float(lo), float(hi),
-            float(scale), np.asarray(bias, np.float32), out, counts,
-        )  # fmt: skip
-        if pool is None or threads < 2 or n < 2 or hist.size:  # one thread fills a histogram
-            K.read_layer(x, 0, n, *args, hist, hist_step, *K.pattern_bits())
-        else:
-            step = -(-n // threads)
-            jobs = [
-                pool.submit(
-                    K.read_layer, x, a, min(a + step, n), *args, hist, hist_step, *K.pattern_bits()
-                )
-                for a in range(0, n, step)
-            ]
-            for job in jobs:
-                job.result()
-        total = counts.sum(axis=0)
-        col_groups = self.mapped.col_groups
-        return ReadCounts(
-            pe_ops=int(total[K.OPS]) * col_groups,
-            reads=int(total[K.READS]) * col_groups,
-            inputs=int(total[K.INPUTS]),
-            clips=int(total[K.CLIPS]),
-            conversions=int(total[K.CONVERSIONS]),
+    def read_counts(self, x: np.ndarray, window: Window) -> ReadCounts:
+        """What `read` of `x` counts before any conversion (`read_counts`), over every column
+        group."""
+        return self._over_column_groups(read_counts(x, self.rows, window))
+
+    def _over_column_groups(self, counts: ReadCounts) -> ReadCounts:
+        """`counts` of one column group with its PE operations and reads in every one."""
+        counts.pe_ops *= self.mapped.col_groups
+        counts.reads *= self.mapped.col_groups
+        return counts
+
+
+@dataclass(frozen=True)
+class CrossbarRows:
+    """What a driven row adds, in the order of a layer's rows (kernel position p, channel c):
+    `matrix[p, c]` (K columns, cell levels: the first `signals` = outputs x `per_output`
+    signal columns, output o's o per_output.., then one digital sign column per output where
+    `sign_weight` != 0) into the accumulator of its conversion group `group[p, c]`; it lies on
+    crossbar `crossbar[p, c]`; signal column k's code weighs `col_shift[k]` in the shift-add."""
+
+    matrix: np.ndarray  # (P, C, K) integer or float32
+    group: np.ndarray  # (P, C) int
+    crossbar: np.ndarray  # (P, C) int
+    per_output: int
+    col_shift: np.ndarray  # (signals,) float64
+    sign_weight: float
+
+    @property
+    def signals(self) -> int:
+        return len(self.col_shift)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A layer's window: kernel (k_h, k_w), stride and zero padding, output map (H_out, W_out)."""
+
+    kernel: tuple[int, int]
+    stride: int
+    padding: int
+    out_hw: tuple[int, int]
+
+
+READ_ELEMENTS = 1 << 22
+"""Elements of the largest intermediate array `read_rows` makes at once (it takes the images
+in groups): 32 MiB of float64."""
+
+
+def read_rows(
+    x: np.ndarray,
+    rows: CrossbarRows,
+    window: Window,
+    adc: Adc | None,
+    scale: float,
+    bias: np.ndarray,
+    hist: np.ndarray | None = None,
+    hist_step: float = 0.125,
+) -> tuple[np.ndarray, ReadCounts]:
+    """The current (N, O, H_out, W_out) float32 of `x` (N, C, H, W) read through `rows` with
+    `window`, and what the read counted (module docstring).
+
+    At each output position every row its window drives (x != 0; padding drives nothing) adds
+    its levels to its group's accumulator D: a PE operation is an (output position, group)
+    with a driven row. Per operation each signal column is converted, code = clip(round(D /
+    LSB)) (ties to even), and output o gets LSB sum_j col_shift_k code_k (k = o per_output + j,
+    in j order) + sign_weight D_sign,o; without ADC (`adc` None) D itself, and `hist` (bins of
+    `hist_step` levels, the last taking the rest) counts |D| of every conversion. Operations
+    add up in group order; the current is float32(psum scale) + bias. Counts: operations,
+    crossbar reads (distinct (output position, crossbar) with a driven row), nonzero inputs,
+    clipped conversions, conversions (operations x signals)."""
+    out = np.empty((len(x), len(bias), *window.out_hw), np.float32)
+    counts = ReadCounts(inputs=int(np.count_nonzero(x)))
+    for part in _image_groups(x, rows, window):
+        driven = _driven(x[part], window)
+        touched = _count_operations(driven, rows, counts)
+        out[part] = _convert(
+            driven, touched, rows, window, adc, scale, bias, hist, hist_step, counts
         )
+    return out, counts
 
 
-TABLE_BYTES = 1 << 20
-"""Largest block-sum table (`_xbar_kernels.block_tables`) a layer keeps: 1 MiB, within a
-core's L2 here (2 MiB); wider layers add their rows one by one."""
+def read_counts(x: np.ndarray, rows: CrossbarRows, window: Window) -> ReadCounts:
+    """What `read_rows` of `x` counts before any conversion: PE operations, crossbar reads and
+    nonzero inputs."""
+    counts = ReadCounts(inputs=int(np.count_nonzero(x)))
+    for part in _image_groups(x, rows, window):
+        _count_operations(_driven(x[part], window), rows, counts)
+    return counts
 
 
-SPARSE_RATIO = 8
-"""A layer whose crossbar rows hold at most 1 nonzero in 8 (e.g. a GAP layer's diagonal with
-ideal cells) adds its nonzero entries only."""
+READ_ELEMENTS = 1 << 22
+"""Elements of the largest intermediate array `read_rows` makes at once (it takes the images
+in groups): 32 MiB of float64."""
 
 
-def _sparse_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row pointers, column indices, values) of the nonzero entries of every row p C + c of a
-    (P, C, K') matrix (compressed sparse rows)."""
-    flat = matrix.reshape(-1, matrix.shape[2])
-    rows, cols = np.nonzero(flat)
-    ptr = np.zeros(len(flat) + 1, np.int64)
-    np.add.at(ptr, rows + 1, 1)
-    return np.cumsum(ptr), cols.astype(np.int32), np.ascontiguousarray(flat[rows, cols])
+def _image_groups(x: np.ndarray, rows: CrossbarRows, window: Window) -> list[slice]:
+    """The images of `x` in groups whose arrays stay within READ_ELEMENTS."""
+    groups = int(rows.group.max(initial=0)) + 1
+    per_image = int(np.prod(window.out_hw)) * max(rows.group.size, groups * rows.matrix.shape[2])
+    step = max(1, READ_ELEMENTS // max(per_image, 1))
+    return [slice(n0, n0 + step) for n0 in range(0, len(x), step)]
 
 
-def _diagonal(
-    matrix: np.ndarray, g: Conductances, mapped: LayerMapping, per_out: int
+def _driven(x: np.ndarray, window: Window) -> np.ndarray:
+    """(P C, M) bool: whether row (p, c), p = ky k_w + kx, is driven at each output position
+    (n, oy, ox) of M = N H_out W_out."""
+    n, channels, h, w = x.shape
+    (kh, kw), s, pad = window.kernel, window.stride, window.padding
+    ho, wo = window.out_hw
+    on = np.pad(x != 0, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    taps = [
+        on[:, :, ky : ky + s * (ho - 1) + 1 : s, kx : kx + s * (wo - 1) + 1 : s]
+        for ky in range(kh)
+        for kx in range(kw)
+    ]  # P x (N, C, H_out, W_out)
+    return np.stack(taps).transpose(0, 2, 1, 3, 4).reshape(kh * kw * channels, -1)
+
+
+def _count_operations(driven: np.ndarray, rows: CrossbarRows, counts: ReadCounts) -> np.ndarray:
+    """(groups, M) bool: the PE operations with a driven row; adds them and their crossbar
+    reads to `counts`."""
+    group, crossbar = rows.group.ravel(), rows.crossbar.ravel()
+    touched = _any_of(driven, group, group.max(initial=0) + 1)
+    counts.pe_ops += int(np.count_nonzero(touched))
+    counts.reads += int(np.count_nonzero(_any_of(driven, crossbar, crossbar.max(initial=0) + 1)))
+    return touched
+
+
+def _convert(
+    driven: np.ndarray,
+    touched: np.ndarray,
+    rows: CrossbarRows,
+    window: Window,
+    adc: Adc | None,
+    scale: float,
+    bias: np.ndarray,
+    hist: np.ndarray | None,
+    hist_step: float,
+    counts: ReadCounts,
 ) -> np.ndarray:
-    """(C, P) float32 diagonal d[c, p] = matrix[p, c, c] of a kernel_split layer on ideal cells
-    whose rows hold only their own channel's signal column (a GAP layer; no sign columns, one
-    column per output, blocks of 8 channels in one group), else an empty (0, P) array."""
-    positions, channels, kext = matrix.shape
-    empty = np.zeros((0, positions), np.float32)
-    if not g.ideal or per_out != 1 or kext != channels or mapped.outputs != channels:
-        return empty
-    if mapped.style is not MappingStyle.KERNEL_SPLIT or mapped.rows % K.BLOCK:
-        return empty
-    diag = matrix[:, np.arange(channels), np.arange(channels)]
-    if np.count_nonzero(matrix) != np.count_nonzero(diag):
-        return empty
-    return np.ascontiguousarray(diag.T, np.float32)
+    """The current (N, O, H_out, W_out) of a group of images from the rows `driven` (P C, M)
+    and the operations `touched` (groups, M) (arrays hold the output positions on their last
+    axis); adds the conversions and those that clipped to `counts`."""
+    groups, signals, per = len(touched), rows.signals, rows.per_output
+    matrix = rows.matrix.reshape(len(driven), -1)
+    acc = _accumulate(driven, matrix, rows.group.ravel(), groups)  # (groups, K, M)
+    counts.conversions += int(np.count_nonzero(touched)) * signals
+    value = acc[:, :signals].astype(np.float64)  # the signals D, then their codes
+    if adc is None:
+        if hist is not None:
+            level = np.abs(value.transpose(0, 2, 1)[touched])  # (operations, signals)
+            bins = (level / hist_step + 0.5).astype(np.int64).ravel()
+            hist += np.bincount(np.minimum(bins, len(hist) - 1), minlength=len(hist))
+    else:
+        value /= adc.lsb
+        np.rint(value, out=value)
+        raw = value.copy()
+        np.clip(value, adc.code_min, adc.code_max, out=value)
+        counts.clips += int(np.count_nonzero(value != raw))
+    outputs = signals // per
+    value = value.reshape(groups, outputs, per, -1)
+    shift = rows.col_shift.reshape(outputs, per, 1)
+    op = value[:, :, 0] * shift[:, 0]  # (groups, O, M): each operation, j in order
+    for j in range(1, per):
+        op += value[:, :, j] * shift[:, j]
+    if adc is not None:
+        op *= adc.lsb
+    if rows.sign_weight != 0:
+        op += rows.sign_weight * acc[:, signals:].astype(np.float64)
+    psum = op[0]
+    for g in range(1, groups):  # operations in group order
+        psum += op[g]
+    psum *= scale
+    current = psum.astype(np.float32)
+    current += np.asarray(bias, np.float32)[:, None]
+    n = driven.shape[1] // int(np.prod(window.out_hw))
+    return current.reshape(outputs, n, *window.out_hw).transpose(1, 0, 2, 3)
+
+
+def _accumulate(
+    driven: np.ndarray, matrix: np.ndarray, group: np.ndarray, groups: int
+) -> np.ndarray:
+    """(groups, K, M): each group's sum of the rows of `matrix` (P C, K) `driven` (P C, M) at
+    each output position. Integer levels: a product in float32 where every column's levels
+    sum below 2^24 (exact), else in float64; float32 levels: added in float32 row by row, in
+    row order (input position, then channel), as the engine adds them."""
+    if matrix.dtype.kind in "iu":
+        exact32 = not matrix.size or np.abs(matrix, dtype=np.int64).sum(axis=0).max() < 2**24
+        dtype = np.float32 if exact32 else np.float64
+        on = driven.astype(dtype)
+        levels = matrix.T.astype(dtype)
+        return np.stack([levels[:, group == g] @ on[group == g] for g in range(groups)])
+    total = np.zeros((groups, matrix.shape[1], driven.shape[1]), np.float32)
+    for r in range(len(matrix)):  # + 0 where a row is not driven: no change
+        total[group[r]] += matrix[r][:, None] * driven[r]
+    return total
+
+
+def _any_of(driven: np.ndarray, index: np.ndarray, size: int) -> np.ndarray:
+    """(size, M) bool: whether some `driven` (P C, M) row of index i is driven at each output
+    position."""
+    out = np.zeros((size, driven.shape[1]), bool)
+    for i in np.unique(index):
+        out[i] = driven[index == i].any(axis=0)
+    return out
 
 
 def _accumulator_dtype(matrix: np.ndarray, g: Conductances) -> type:
@@ -299,13 +409,6 @@ def _accumulator_dtype(matrix: np.ndarray, g: Conductances) -> type:
         return np.float32
     peak = float(np.abs(matrix).sum(axis=(0, 1)).max()) if matrix.size else 0.0
     return np.int16 if peak < 2**15 else np.int32 if peak < 2**31 else np.float64
-
-
-def _groups_by_block(group: np.ndarray) -> bool:
-    """Whether every block of 8 channels of a kernel position lies in one conversion group."""
-    channels = group.shape[1]
-    starts = group[:, :: K.BLOCK]
-    return bool(np.all(group == np.repeat(starts, K.BLOCK, axis=1)[:, :channels]))
 
 
 def _row_index(mapped: LayerMapping) -> np.ndarray:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from hwsim.errors import InputError
 from hwsim.hw.arch import DeviceConfig, SignedWeights
 
 
@@ -61,7 +62,7 @@ def quantise_weights(w: np.ndarray, bits: int, *, power_of_two: bool = True) -> 
     to even. An all-zero tensor gets scale 1 and zero codes.
     """
     if bits < 2:
-        raise ValueError(f"bits must be >= 2 for a signed symmetric code, got {bits}")
+        raise InputError(f"bits must be >= 2 for a signed symmetric code, got {bits}")
     w = np.asarray(w, dtype=np.float64)
     q_max = (1 << (bits - 1)) - 1
     peak = float(np.abs(w).max()) if w.size else 0.0
@@ -138,7 +139,7 @@ def slice_weights(codes: np.ndarray, device: DeviceConfig) -> CellLevels:
     codes = np.asarray(codes, dtype=np.int64)
     q_max = (1 << (device.weight_bits - 1)) - 1
     if codes.size and int(np.abs(codes).max()) > q_max:
-        raise ValueError(
+        raise InputError(
             f"weight codes exceed +-{q_max}, the range of {device.weight_bits}-bit weights"
         )
     slices, bpc = device.slices_per_weight, device.bits_per_cell
@@ -281,13 +282,14 @@ class Nonidealities:
 
     def __post_init__(self) -> None:
         if self.sigma < 0:
-            raise ValueError(f"variation sigma must be >= 0, got {self.sigma}")
+            raise InputError(f"noise sigma (variation) must be >= 0, got {self.sigma}")
         for name in ("sa0_rate", "sa1_rate"):
             rate = getattr(self, name)
             if not 0 <= rate <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {rate}")
+                raise InputError(f"noise {name} must be in [0, 1], got {rate}")
         if self.sa0_rate + self.sa1_rate > 1:
-            raise ValueError("sa0_rate + sa1_rate must be <= 1")
+            total = self.sa0_rate + self.sa1_rate
+            raise InputError(f"noise sa0_rate + sa1_rate must be <= 1, got {total}")
 
     @property
     def ideal(self) -> bool:

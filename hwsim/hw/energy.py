@@ -24,6 +24,19 @@ engine or the functional mode (`hwsim.hw.activity.LayerActivity`):
   model's exactly.
 * Both: optional fusion-unit events (`FusionActivity`) x `arch.fusion_unit` costs.
 
+What SpikeSim leaves out, each only when its section is given (`RunEnergy`, reported apart):
+
+* Partial sums (`partial_sums`, `hwsim.hw.psum`): per layer and timestep, the share of its
+  operations performed x its partial-sum vectors moved in a tile (`psum_htree`: H-tree link
+  traversals x energy_pj.htree), its NoC flit-hops to other tiles (`psum_noc`: x
+  noc_flit_hop) and the adds at its reducers (`psum_add`: x shift_add).
+* Static energy (`leakage_mw`, `hwsim.hw.leakage`): P_static x the time the chip is powered;
+  per timestep P_static (powered[t] - powered[t-1]) with powered[t] the time until timestep t's
+  outputs are ready (default: the analytic model's `TimingResult.latency_ns`; the cycle-level
+  simulation passes its own), so cumulative energy at t pays the leakage until t.
+* Off-chip I/O (`offchip`, `hwsim.hw.offchip`): an image in and its result out, charged at the
+  image's first timestep (every stopping point pays both).
+
 Energies are per image: activity summed over `images` images is divided by `images`.
 """
 
@@ -38,8 +51,12 @@ import pandas as pd
 from hwsim.hw.activity import FUSION_EVENTS, FusionActivity, LayerActivity
 from hwsim.hw.arch import Architecture, EnergyModel, FusionUnitConfig
 from hwsim.hw.geometry import READ_EVENTS, pe_event_counts
+from hwsim.hw.leakage import leakage_power
 from hwsim.hw.mapping import ChipMapping
 from hwsim.hw.noc import Edge, ProducerTraffic, flit_hops, producer_traffic
+from hwsim.hw.offchip import offchip_cost
+from hwsim.hw.psum import chip_psums, flow_hops
+from hwsim.hw.timing import run_timing
 from hwsim.model.graph import FUSION_UNIT, Layer
 
 COMPONENTS: tuple[str, ...] = (
@@ -58,6 +75,19 @@ COMPONENTS: tuple[str, ...] = (
 EVENT_COMPONENTS: tuple[str, ...] = (*COMPONENTS, "noc")
 """Components of a run's energy: the PE operation's, then NoC flit-hops."""
 
+PSUM_COMPONENTS: tuple[str, ...] = ("psum_htree", "psum_noc", "psum_add")
+"""Components of partial-sum traffic (`hwsim.hw.psum`), after `EVENT_COMPONENTS` when the
+architecture has a `partial_sums` section."""
+
+
+def run_components(arch: Architecture) -> tuple[str, ...]:
+    """Components of a run's per-layer energy on `arch`: `EVENT_COMPONENTS`, then
+    `PSUM_COMPONENTS` when partial sums are modelled."""
+    if arch.partial_sums is None:
+        return EVENT_COMPONENTS
+    return (*EVENT_COMPONENTS, *PSUM_COMPONENTS)
+
+
 _COST_KEY: dict[str, str] = {
     "crossbar": "crossbar_read",
     "adc": "adc",
@@ -69,6 +99,9 @@ _COST_KEY: dict[str, str] = {
     "memory_fetch": "memory_fetch",
     "neuron": "neuron",
     "noc": "noc_flit_hop",
+    "psum_htree": "htree",
+    "psum_noc": "noc_flit_hop",
+    "psum_add": "shift_add",
 }
 """Component -> field of `EnergyTable` holding the energy of one of its events."""
 
@@ -78,6 +111,8 @@ def event_costs_pj(arch: Architecture, components: Sequence[str] = COMPONENTS) -
     ADC's times `arch.adc_cost_scale` (2^(bits - reference_bits); 1 at the resolution the
     constant is given for, e.g. SpikeSim's 4-bit 2.03084 pJ)."""
     costs = {name: getattr(arch.energy_pj, _COST_KEY[name]) for name in components}
+    if "crossbar" in costs:
+        costs["crossbar"] = arch.crossbar_read_pj
     if "adc" in costs:
         costs["adc"] *= arch.adc_cost_scale
     return costs
@@ -258,9 +293,10 @@ def paid_edges(graph_edges: Collection[Edge], layers: Collection[str]) -> set[Ed
 class RunEnergy:
     """Energy of a run, per image: `energy_pj[t, l, c]` of layer `layers[l]` in component
     `components[c]` at timestep t (`events` the event counts behind it; the NoC component is
-    every spike edge of the layer), `edge_flit_hops[(src, dst)]` (T,) per spike edge (event
-    model; empty otherwise), and `fusion_pj[t]` of the fusion unit (zeros when not
-    modelled)."""
+    every spike edge of the layer; `run_components`), `edge_flit_hops[(src, dst)]` (T,) per
+    spike edge (event model; empty otherwise), `fusion_pj[t]` of the fusion unit (zeros when
+    not modelled), `static_pj[t]` the chip's leakage during timestep t and `offchip_pj` an
+    image in and its result out (charged at t = 0); both 0 when not modelled."""
 
     arch: Architecture
     layers: tuple[Layer, ...]
@@ -272,36 +308,56 @@ class RunEnergy:
     fusion_events: np.ndarray  # (T, len(FUSION_EVENTS)) per image
     fusion_pj: np.ndarray  # (T,)
     edge_flit_hops: dict[Edge, np.ndarray] = field(default_factory=dict)
+    static_pj: np.ndarray | None = None  # (T,); None: zeros
+    offchip_pj: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.static_pj is None:
+            object.__setattr__(self, "static_pj", np.zeros(self.timesteps))
 
     @property
     def timesteps(self) -> int:
         return self.energy_pj.shape[0]
 
+    def _whole_chip_pj(self) -> np.ndarray:
+        """(T,) what every method pays: static energy, and the off-chip I/O at t = 0."""
+        out = np.asarray(self.static_pj, np.float64).copy()
+        if self.timesteps:
+            out[0] += self.offchip_pj
+        return out
+
     @property
     def total_pj(self) -> float:
-        """Energy of the whole run per image, pJ (layers and fusion unit)."""
-        return float(self.energy_pj.sum() + self.fusion_pj.sum())
+        """Energy of the whole run per image, pJ (layers, fusion unit, static, I/O)."""
+        return float(
+            self.energy_pj.sum() + self.fusion_pj.sum() + np.sum(self.static_pj) + self.offchip_pj
+        )
 
     def per_timestep_pj(self) -> np.ndarray:
         """(T,) energy of each timestep per image, pJ."""
-        return self.energy_pj.sum(axis=(1, 2)) + self.fusion_pj
+        return self.energy_pj.sum(axis=(1, 2)) + self.fusion_pj + self._whole_chip_pj()
 
     def cumulative_pj(self) -> np.ndarray:
         """(T,) energy up to and including each timestep per image, pJ."""
         return np.cumsum(self.per_timestep_pj())
 
     def per_component_pj(self) -> dict[str, float]:
-        """Run energy per image by component, pJ; the fusion unit as "fusion_unit"."""
+        """Run energy per image by component, pJ; the fusion unit as "fusion_unit", then
+        "static" and "offchip" where the architecture models them."""
         sums = self.energy_pj.sum(axis=(0, 1))
         out = {name: float(v) for name, v in zip(self.components, sums, strict=True)}
         out["fusion_unit"] = float(self.fusion_pj.sum())
+        if self.arch.leakage_mw is not None:
+            out["static"] = float(np.sum(self.static_pj))
+        if self.arch.offchip is not None:
+            out["offchip"] = float(self.offchip_pj)
         return out
 
     def method_pj(self, layers: Collection[str], fusion_unit: bool) -> np.ndarray:
-        """(T,) energy per image of what a method keeps busy: the PE components of `layers`,
-        the NoC flit-hops of the spike edges among them and to the fusion unit
-        (`paid_edges`: never the spikes sent to a head it does not use), and the fusion unit
-        if it uses one."""
+        """(T,) energy per image of what a method keeps busy: the PE (and partial-sum)
+        components of `layers`, the NoC flit-hops of the spike edges among them and to the
+        fusion unit (`paid_edges`: never the spikes sent to a head it does not use), the fusion
+        unit if it uses one, and the whole chip's static energy and off-chip I/O."""
         mask = np.array([g.name in layers for g in self.layers], bool)
         pe = [i for i, c in enumerate(self.components) if c != "noc"]
         out = self.energy_pj[:, mask][:, :, pe].sum(axis=(1, 2))
@@ -309,6 +365,8 @@ class RunEnergy:
         if edges:
             hops = sum(self.edge_flit_hops[e] for e in edges)
             out = out + charge_pj(np.asarray(hops)[:, None], self.arch, ("noc",))[:, 0]
+        if self.arch.leakage_mw is not None or self.arch.offchip is not None:
+            out = out + self._whole_chip_pj()
         return out + self.fusion_pj if fusion_unit else out
 
     def breakdown(self) -> EnergyBreakdown:
@@ -342,19 +400,39 @@ def _pe_events(mapping: ChipMapping, activity: LayerActivity) -> tuple[np.ndarra
     return ops, events
 
 
+def psum_events(mapping: ChipMapping, ops: np.ndarray) -> np.ndarray:
+    """(T, L, len(PSUM_COMPONENTS)) partial-sum events per image for `ops` (T, L) performed PE
+    operations (module docstring, `hwsim.hw.psum`): H-tree link traversals, NoC flit-hops,
+    adds."""
+    arch = mapping.arch
+    out = np.zeros((*np.shape(ops), len(PSUM_COMPONENTS)))
+    for i, p in enumerate(chip_psums(mapping).values()):
+        if not p.moves or not p.pe_operations:
+            continue
+        share = np.asarray(ops, np.float64)[:, i] / p.pe_operations
+        hops = sum(f.flits / arch.noc.flit_width_bits * flow_hops(f) for f in p.flows)
+        out[:, i, 0] = share * (p.htree_vectors * arch.pe.htree_links_per_pe)
+        out[:, i, 1] = share * hops
+        out[:, i, 2] = share * p.adds
+    return out
+
+
 def run_energy(
     mapping: ChipMapping,
     activity: LayerActivity,
     *,
     traffic: dict[str, ProducerTraffic] | None = None,
     fusion: FusionActivity | None = None,
+    powered_ns: np.ndarray | None = None,
 ) -> RunEnergy:
     """Energy of a run per image on the mapped chip under `arch.energy_model` (module
     docstring).
 
     `activity.layer_names` must be the mapping's layers, in order. The event model charges the
     NoC flit-hops of the spikes sent along `traffic` (default `producer_traffic(mapping)`).
-    `fusion` needs `arch.fusion_unit`.
+    `fusion` needs `arch.fusion_unit`. With `leakage_mw`, `powered_ns` (T,) is the time the
+    chip has been powered when timestep t's outputs are ready (default: the analytic model's
+    `run_timing(...).latency_ns`).
     """
     arch = mapping.arch
     layers = mapping.graph.layers
@@ -365,15 +443,18 @@ def run_energy(
         )
     ops, pe_events = _pe_events(mapping, activity)
     steps = activity.timesteps
-    events = np.zeros((steps, len(layers), len(EVENT_COMPONENTS)))
+    components = run_components(arch)
+    events = np.zeros((steps, len(layers), len(components)))
     events[:, :, : len(COMPONENTS)] = pe_events
+    if arch.partial_sums is not None:
+        events[:, :, len(EVENT_COMPONENTS) :] = psum_events(mapping, ops)
     edge_hops: dict[Edge, np.ndarray] = {}
     if arch.energy_model is EnergyModel.EVENT and layers:
         traffic = producer_traffic(mapping) if traffic is None else traffic
         for src, dst in mapping.graph.spike_edges():
             hops = flit_hops(activity, traffic, {(src, dst)})
             edge_hops[(src, dst)] = hops[:, names.index(src)]
-            events[:, names.index(src), -1] += edge_hops[(src, dst)]
+            events[:, names.index(src), len(COMPONENTS)] += edge_hops[(src, dst)]
     fusion_events = np.zeros((steps, len(FUSION_EVENTS)))
     fusion_pj = np.zeros(steps)
     if fusion is not None:
@@ -386,15 +467,25 @@ def run_energy(
             )
         fusion_events = np.asarray(fusion.events, np.float64) / fusion.images
         fusion_pj = charge_fusion_pj(fusion_events, arch.fusion_unit).sum(axis=1)
+    static = np.zeros(steps)
+    if arch.leakage_mw is not None:
+        if powered_ns is None:
+            powered_ns = run_timing(mapping, activity, traffic=traffic).latency_ns
+        powered = np.asarray(powered_ns, np.float64)
+        if powered.shape != (steps,):
+            raise ValueError(f"powered_ns: expected shape {(steps,)}, got {powered.shape}")
+        static = leakage_power(mapping).energy_pj(np.diff(powered, prepend=0.0))
     return RunEnergy(
         arch=arch,
         layers=layers,
-        components=EVENT_COMPONENTS,
+        components=components,
         energy_model=arch.energy_model,
         pe_operations=ops,
         events=events,
-        energy_pj=charge_pj(events, arch, EVENT_COMPONENTS),
+        energy_pj=charge_pj(events, arch, components),
         fusion_events=fusion_events,
         fusion_pj=fusion_pj,
         edge_flit_hops=edge_hops,
+        static_pj=static,
+        offchip_pj=offchip_cost(arch, mapping.graph).energy_pj,
     )

@@ -1,4 +1,4 @@
-"""The Bayesian-fusion unit as hardware: its fixed-point datapath, cycles, events and early stop.
+"""The Bayesian-fusion unit as hardware: its fixed-point datapath, cycles and events.
 
 The unit (Habara et al., Frontiers in Neuroscience 2024, section 5; docs/fusion.md) reads the
 output spikes of the internal classifier (IC) and the final classifier (FC) and, at every
@@ -13,11 +13,11 @@ would, in integers (`FusionUnit`, configured by `arch.fusion_unit`, `FusionUnitC
 * **Counters.** One `counter_bits` counter per class and head, incremented per arriving spike
   and saturating at 2^counter_bits - 1 (a saturating counter's reading is min(count, max), as
   counts only grow). The step counter N = t is exact (it is sized by T).
-* **alpha(t).** The alpha LUT (`LutTable`: breakpoints t_k and unsigned codes A_k, alpha =
-  A LSB, LSB = 2^-f, f = the LUT format's fraction bits; `hwsim.fusion.AlphaLUT` holds the same)
-  also stores one slope per segment, rounded half up to s = `lut_slope_frac_bits` fraction
-  bits: S_k = round((A_{k+1} - A_k) 2^s / (t_{k+1} - t_k)). Between breakpoints the unit
-  keeps e = `alpha_extra_frac_bits` (<= s) fraction bits below the LUT's LSB:
+* **alpha(t).** The alpha LUT (`hwsim.fixed_point.AlphaLUT`: breakpoints t_k and unsigned
+  codes A_k, alpha = A LSB, LSB = 2^-f, f = the LUT format's fraction bits) also stores one
+  slope per segment, rounded half up to s = `lut_slope_frac_bits` fraction bits:
+  S_k = round((A_{k+1} - A_k) 2^s / (t_{k+1} - t_k)). Between breakpoints the unit keeps
+  e = `alpha_extra_frac_bits` (<= s) fraction bits below the LUT's LSB:
 
       a(t) = (A_k << e) + ((S_k (t - t_k) + 2^(s-e-1)) >> (s - e))   (a multiply, add, shift)
 
@@ -50,18 +50,16 @@ would, in integers (`FusionUnit`, configured by `arch.fusion_unit`, `FusionUnitC
   margin needs q_1 and q_2 (in cross_multiply mode two divisions after the argmax). -1 where no
   decision: a tied unit never stops.
 
-Early termination (`tune_stop_rule`, `apply_stop_rule`, `early_termination`): an image stops at
-the first step whose confidence reaches the threshold Theta and answers its decision there (at T
-if it never does); Theta is tuned on validation images to stop as early as possible on average
-while their accuracy stays at the target. The same rule serves the methods without a fusion unit
-(`head_decisions`: DL, the FC alone, SL, the IC alone, with margins in spike counts;
-`early_exit_decisions`: the early-exit baseline), each with its own tuned threshold.
+The unit's decisions and confidences (`FixedDecisions`) are what early termination's stop rule
+is tuned on and applied to (`hwsim.fusion.stop_rules`). The same read-out is given for read-outs
+without fusion: one head's counters (`head_decisions`, with margins in spike counts) and the
+early-exit switch between two heads (`early_exit_decisions`).
 
-`hwsim.hw` does not import `hwsim.fusion` (import contract): the LUT enters as plain arrays
-(`LutTable.of(alpha_lut)` reads an `AlphaLUT`), and the float decisions to check against are
-computed by the caller, e.g. with T steps and counts (N, T, C)::
+`hwsim.hw` does not import `hwsim.fusion` (import contract): the LUT and the decisions are types
+of `hwsim.fixed_point`, below both, and the float decisions to check against are computed by
+the caller, e.g. with T steps and counts (N, T, C)::
 
-    alpha = lut(np.arange(1, T + 1))                   # hwsim.fusion.AlphaLUT, decoded
+    alpha = lut(np.arange(1, T + 1))                   # the AlphaLUT, decoded in float64
     n = np.arange(1, T + 1)[None, :, None]
     float_dec = fusion.decide(fusion.posterior(fc, ic, n, alpha[None, :, None]))  # chunk N
     check = check_against_float(unit, fc, ic, labels, float_dec)
@@ -70,97 +68,15 @@ computed by the caller, e.g. with T steps and counts (N, T, C)::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numba import njit
 
+from hwsim.errors import ConfigError, InputError
+from hwsim.fixed_point import AlphaLUT, FixedDecisions
 from hwsim.hw.activity import FUSION_EVENTS, FusionActivity
 from hwsim.hw.arch import FusionCompare, FusionUnitConfig, TerminationRule
 from hwsim.hw.energy import fusion_costs_pj
-from hwsim.methods import Method
-from hwsim.metrics import Estimate, resample_counts
-
-# ------------------------------------------------------------------------------ the alpha LUT
-
-
-@dataclass(frozen=True, eq=False)
-class LutTable:
-    """The alpha LUT as stored on the chip: breakpoints t_k (timesteps, strictly increasing,
-    >= 1) and unsigned fixed-point codes A_k, alpha_k = A_k 2^-frac_bits, codes in
-    [0, 2^(int_bits + frac_bits) - 1] (the format of `hwsim.fusion.FixedPoint`)."""
-
-    t: np.ndarray  # (K,) int64
-    codes: np.ndarray  # (K,) int64
-    int_bits: int
-    frac_bits: int
-
-    def __post_init__(self) -> None:
-        t = np.asarray(self.t, np.int64)
-        codes = np.asarray(self.codes, np.int64)
-        if t.ndim != 1 or t.size == 0 or t.shape != codes.shape:
-            raise ValueError("alpha LUT needs equal-length, non-empty 1-D 't' and 'codes'")
-        if t[0] < 1 or np.any(np.diff(t) <= 0):
-            raise ValueError("alpha LUT breakpoints must be >= 1 and strictly increasing")
-        if self.int_bits < 0 or self.frac_bits < 0 or self.int_bits + self.frac_bits < 1:
-            raise ValueError("alpha LUT format needs int_bits, frac_bits >= 0, >= 1 bit in all")
-        if self.int_bits + self.frac_bits > 62:
-            raise ValueError("alpha LUT formats wider than 62 bits are not supported")
-        if np.any(codes < 0) or np.any(codes > self.max_code):
-            raise ValueError(f"alpha LUT codes outside [0, {self.max_code}]")
-        object.__setattr__(self, "t", t)
-        object.__setattr__(self, "codes", codes)
-
-    @classmethod
-    def of(cls, lut: Any) -> LutTable:
-        """From an `hwsim.fusion.AlphaLUT` (read through its t, codes and fmt attributes)."""
-        return cls(lut.t, lut.codes, int(lut.fmt.int_bits), int(lut.fmt.frac_bits))
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LutTable:
-        """From `AlphaLUT.to_dict()`'s form (the "lut" entries of alpha_lut.json)."""
-        return cls(d["t"], d["codes"], int(d["int_bits"]), int(d["frac_bits"]))
-
-    @property
-    def bits(self) -> int:
-        return self.int_bits + self.frac_bits
-
-    @property
-    def max_code(self) -> int:
-        return (1 << self.bits) - 1
-
-    def decoded_alpha(self, timesteps: int) -> np.ndarray:
-        """alpha(t), t = 1..timesteps, interpolated in float64 from the decoded codes: what
-        `AlphaLUT.__call__` gives (bit for bit), the float reference's alpha. (T,) float64."""
-        t = np.arange(1, timesteps + 1).astype(np.float64)
-        return np.interp(t, self.t, self.codes * 2.0**-self.frac_bits)
-
-    def slopes(self, slope_frac_bits: int) -> np.ndarray:
-        """Per-segment slopes S_k = (A_{k+1} - A_k) 2^s / (t_{k+1} - t_k), rounded half up
-        (towards +inf) to integers, s = slope_frac_bits: (K - 1,) int64, signed."""
-        d_code = np.diff(self.codes)
-        length = np.diff(self.t)
-        return (2 * (d_code << slope_frac_bits) + length) // (2 * length)  # floor(x + 1/2)
-
-    def alpha_codes(self, timesteps: int, slope_frac_bits: int, extra_bits: int = 0) -> np.ndarray:
-        """a(t), t = 1..timesteps, as the unit interpolates it, in units of 2^-(frac_bits +
-        extra_bits): (A_k << e) + ((S_k (t - t_k) + 2^(s-e-1)) >> (s - e)) between breakpoints
-        (rounded half up; exact if e = s), A_1 << e before t_1, A_K << e from t_K on; clipped
-        to [0, max_code << e] (a no-op when 2^s >= the longest segment). (T,) int64."""
-        s, e = slope_frac_bits, extra_bits
-        if not 0 <= e <= s:
-            raise ValueError(f"alpha extra fraction bits {e} must lie in 0..{s} (slope bits)")
-        t = np.arange(1, timesteps + 1, dtype=np.int64)
-        k = np.searchsorted(self.t, t, side="right") - 1  # the last breakpoint <= t
-        out = np.where(k < 0, self.codes[0], self.codes[-1]).astype(np.int64) << e
-        inside = (k >= 0) & (k < self.t.size - 1)
-        if np.any(inside):
-            kk = k[inside]
-            half = (1 << (s - e - 1)) if s > e else 0
-            step = (self.slopes(s)[kk] * (t[inside] - self.t[kk]) + half) >> (s - e)
-            out[inside] = (self.codes[kk] << e) + step
-        return np.clip(out, 0, self.max_code << e)
-
 
 # ----------------------------------------------------------------------------- widths
 
@@ -185,30 +101,30 @@ def _bits(x: int) -> int:
     return max(int(x).bit_length(), 1)
 
 
-def datapath_widths(config: FusionUnitConfig, lut: LutTable, timesteps: int) -> DatapathWidths:
+def datapath_widths(config: FusionUnitConfig, lut: AlphaLUT, timesteps: int) -> DatapathWidths:
     """The widths for `timesteps` steps (a count is at most min(2^counter_bits - 1, T));
-    ValueError if a register would exceed the 63 bits the simulator computes in (num_c 2^F,
+    ConfigError if a register would exceed the 63 bits the simulator computes in (num_c 2^F,
     den_c, the slope terms) - a narrower LUT format, fewer extra alpha bits or fewer score
     fraction bits fix it - or if alpha_extra_frac_bits > lut_slope_frac_bits."""
     if timesteps < 1:
-        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+        raise InputError(f"timesteps {timesteps}: expected >= 1")
     s, e = config.lut_slope_frac_bits, config.alpha_extra_frac_bits
     if e > s:
-        raise ValueError(
+        raise ConfigError(
             f"fusion_unit.alpha_extra_frac_bits ({e}) exceeds lut_slope_frac_bits ({s})"
         )
     c_max = min((1 << config.counter_bits) - 1, timesteps)
-    a_max = lut.max_code << e
-    one = 1 << (lut.frac_bits + e)
+    a_max = lut.fmt.max_code << e
+    one = 1 << (lut.fmt.frac_bits + e)
     seg = int(np.max(np.diff(lut.t))) if lut.t.size > 1 else 1
     num = max(c_max * (a_max + c_max * one), c_max)
     den = max(timesteps * (a_max + c_max * one), timesteps)
-    slope = lut.max_code << s  # |S_k| <= |A_{k+1} - A_k| 2^s / (t_{k+1} - t_k) + 1/2
+    slope = lut.fmt.max_code << s  # |S_k| <= |A_{k+1} - A_k| 2^s / (t_{k+1} - t_k) + 1/2
     product = slope + seg  # |S_k (t - t_k)| < |A_{k+1} - A_k| 2^s + (t_{k+1} - t_k) / 2
     widths = DatapathWidths(
         counter_bits=config.counter_bits,
         step_bits=_bits(timesteps),
-        alpha_bits=lut.bits + e,
+        alpha_bits=lut.fmt.bits + e,
         slope_bits=_bits(slope) + 1,
         interpolation_product_bits=_bits(product) + 1,
         numerator_bits=_bits(num),
@@ -220,18 +136,18 @@ def datapath_widths(config: FusionUnitConfig, lut: LutTable, timesteps: int) -> 
     if widths.numerator_bits + config.score_frac_bits > 63:
         problems.append(
             f"num_c 2^F needs {widths.numerator_bits + config.score_frac_bits} bits"
-            f" (counts up to {c_max}, LUT {lut.int_bits}.{lut.frac_bits} + {e} extra alpha"
+            f" (counts up to {c_max}, LUT {lut.fmt.int_bits}.{lut.fmt.frac_bits} + {e} extra alpha"
             f" bits, score_frac_bits {config.score_frac_bits})"
         )
     if widths.denominator_bits > 63:
         problems.append(f"den_c needs {widths.denominator_bits} bits")
-    if _bits(2 * slope + seg) + 1 > 63:  # the slope's rounding, `LutTable.slopes`
+    if _bits(2 * slope + seg) + 1 > 63:  # the slope's rounding, `AlphaLUT.slopes`
         problems.append(
             f"the slope terms need {widths.interpolation_product_bits} bits"
             f" (lut_slope_frac_bits {s})"
         )
     if problems:
-        raise ValueError("fusion-unit datapath wider than 63 bits: " + "; ".join(problems))
+        raise ConfigError("fusion-unit datapath wider than 63 bits: " + "; ".join(problems))
     return widths
 
 
@@ -342,46 +258,22 @@ def _fused_kernel(
 def _cumulative_counts(x: np.ndarray, name: str) -> np.ndarray:
     a = np.asarray(x)
     if a.ndim != 3 or not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"{name} counts must be integer (images, timesteps, classes), {a.shape}")
+        raise InputError(f"{name} counts must be integer (images, timesteps, classes), {a.shape}")
     a = np.ascontiguousarray(a, dtype=np.int32)
     steps = np.arange(1, a.shape[1] + 1)
     if a.size and (a.min() < 0 or np.any(a.max(axis=(0, 2)) > steps)):
-        raise ValueError(f"{name} counts must be cumulative: 0 <= count <= t after t steps")
+        raise InputError(f"{name} counts must be cumulative: 0 <= count <= t after t steps")
     return a
 
 
 def _pair(fc_cum: np.ndarray, ic_cum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     fc, ic = _cumulative_counts(fc_cum, "FC"), _cumulative_counts(ic_cum, "IC")
     if fc.shape != ic.shape:
-        raise ValueError(f"FC counts {fc.shape} and IC counts {ic.shape} differ in shape")
+        raise InputError(f"FC counts {fc.shape} and IC counts {ic.shape} differ in shape")
     return fc, ic
 
 
 # ---------------------------------------------------------------------------- decisions
-
-
-@dataclass(frozen=True, eq=False)
-class FixedDecisions:
-    """One read-out's decision at every step and the confidence its stop rule compares.
-
-    decision (N, T) int64: the class, -1 where the top score is tied (no decision, wrong);
-    confidence (N, T) int64: >= 0 where decided, in `unit`s, -1 where tied (never stops).
-    `clipped`: counter readings (image x step x class x head) held at the counter's maximum.
-    """
-
-    decision: np.ndarray
-    confidence: np.ndarray
-    rule: TerminationRule
-    unit: str  # one confidence step: "2^-F score" or "spike"
-    clipped: int = 0
-
-    @property
-    def timesteps(self) -> int:
-        return int(self.decision.shape[1])
-
-    def accuracy(self, labels: np.ndarray) -> np.ndarray:
-        """Fraction of images decided right at each step (ties wrong): (T,)."""
-        return (self.decision == np.asarray(labels)[:, None]).mean(axis=0)
 
 
 @dataclass(frozen=True)
@@ -408,7 +300,7 @@ class FusionUnit:
     `events_per_decision` and `activity` give its time and its events for `hwsim.hw.energy`."""
 
     config: FusionUnitConfig
-    lut: LutTable
+    lut: AlphaLUT
 
     @property
     def compare(self) -> FusionCompare:
@@ -424,10 +316,10 @@ class FusionUnit:
     @property
     def alpha_frac_bits(self) -> int:
         """Fraction bits of the interpolated alpha: the LUT's + alpha_extra_frac_bits."""
-        return self.lut.frac_bits + self.config.alpha_extra_frac_bits
+        return self.lut.fmt.frac_bits + self.config.alpha_extra_frac_bits
 
     def alpha_codes(self, timesteps: int) -> np.ndarray:
-        """a(t) for t = 1..timesteps in units of 2^-alpha_frac_bits (`LutTable.alpha_codes`
+        """a(t) for t = 1..timesteps in units of 2^-alpha_frac_bits (`AlphaLUT.alpha_codes`
         with the configured slope and extra bits)."""
         cfg = self.config
         return self.lut.alpha_codes(timesteps, cfg.lut_slope_frac_bits, cfg.alpha_extra_frac_bits)
@@ -567,7 +459,7 @@ def fusion_events(
     ic = np.asarray(ic_spikes, np.float64)
     fc = np.asarray(fc_spikes, np.float64)
     if ic.shape != fc.shape or ic.ndim != 1:
-        raise ValueError("ic_spikes and fc_spikes must be (T,) arrays of the same length")
+        raise InputError("ic_spikes and fc_spikes must be (T,) arrays of the same length")
     n = np.full(ic.shape, float(images)) if deciding is None else np.asarray(deciding, float)
     per = decision_events(config, classes, terminate, heads)
     events = np.stack(
@@ -645,7 +537,7 @@ def early_exit_decisions(
     n_t = fc.shape[1]
     thr = np.asarray(thresholds, np.float64)
     if thr.ndim != 1 or thr.size < n_t:
-        raise ValueError(f"early-exit thresholds must be (>= {n_t},), got {thr.shape}")
+        raise InputError(f"early-exit thresholds must be (>= {n_t},), got {thr.shape}")
     rule = TerminationRule(rule)
     x_fc, clip_fc = _clip(fc, counter_bits)
     x_ic, clip_ic = _clip(ic, counter_bits)
@@ -653,7 +545,7 @@ def early_exit_decisions(
     dec_ic, conf_ic = _head_confidence(x_ic, rule, score_frac_bits)
     n_c = x_ic.shape[-1]
     if n_c < 2:
-        raise ValueError("early exit needs at least 2 classes")
+        raise InputError("early exit needs at least 2 classes")
     top2 = np.partition(x_ic, n_c - 2, axis=-1)[..., -2:]
     use_ic = (top2[..., 1] - top2[..., 0]) >= thr[None, :n_t]
     unit = "spike" if rule is TerminationRule.MARGIN else f"2^-{score_frac_bits} score"
@@ -716,9 +608,9 @@ def check_against_float(
     ref = np.asarray(float_decisions)
     y = np.asarray(labels)
     if ref.shape != fixed.decision.shape:
-        raise ValueError(f"float decisions {ref.shape} do not match {fixed.decision.shape}")
+        raise InputError(f"float decisions {ref.shape} do not match {fixed.decision.shape}")
     if y.shape != (ref.shape[0],):
-        raise ValueError(f"labels {y.shape} do not match {ref.shape[0]} images")
+        raise InputError(f"labels {y.shape} do not match {ref.shape[0]} images")
     n_t = ref.shape[1]
     differ = fixed.decision != ref
     alpha_fixed = unit.alpha_codes(n_t) * 2.0**-unit.alpha_frac_bits
@@ -732,182 +624,4 @@ def check_against_float(
         accuracy_float=(ref == y[:, None]).mean(axis=0),
         alpha_steps_differing=int(np.count_nonzero(alpha_fixed != unit.lut.decoded_alpha(n_t))),
         clipped=fixed.clipped,
-    )
-
-
-# ------------------------------------------------------------------ early termination
-
-
-@dataclass(frozen=True)
-class StopRule:
-    """A tuned stop rule: stop at the first step with a decision whose confidence >=
-    `threshold` (None: never early, every image runs to T). `target_met`: the tuning images
-    reached `target` accuracy with it; `accuracy` and `mean_stop` are theirs."""
-
-    rule: TerminationRule
-    threshold: int | None
-    unit: str
-    target: float
-    target_met: bool
-    accuracy: float
-    mean_stop: float
-    candidates: int  # distinct thresholds with distinct outcomes examined, "never" included
-
-
-def stop_at(decisions: FixedDecisions, threshold: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Per image, the first step (1-based) whose confidence >= threshold (a tied step never
-    qualifies), T if none; and its decision there. ((N,) int64, (N,) int64)."""
-    conf = decisions.confidence
-    n_img, n_t = conf.shape
-    if threshold is None:
-        stop = np.full(n_img, n_t, np.int64)
-    else:
-        ok = (conf >= threshold) & (conf >= 0)
-        stop = np.where(ok.any(axis=1), ok.argmax(axis=1) + 1, n_t).astype(np.int64)
-    return stop, decisions.decision[np.arange(n_img), stop - 1]
-
-
-def tune_stop_rule(decisions: FixedDecisions, labels: np.ndarray, target: float) -> StopRule:
-    """The threshold with the smallest mean stop step on these (validation) images among those
-    whose accuracy (answers at the stop steps, ties wrong) is >= target; ties go to the higher
-    accuracy, then the larger threshold. If no threshold reaches the target, the one with the
-    highest accuracy (then the smaller mean stop, the larger threshold), with target_met False:
-    never stopping early is among the candidates, so that is at least the accuracy at T.
-
-    Exact over every integer threshold: an image's stop step changes only at its running
-    maxima of confidence (its records), so the thresholds equal to a record value (and
-    "never") are the only distinct outcomes, swept at once with difference arrays: O(N T).
-    """
-    conf = decisions.confidence
-    dec = decisions.decision
-    y = np.asarray(labels)
-    n_img, n_t = conf.shape
-    if y.shape != (n_img,):
-        raise ValueError(f"labels {y.shape} do not match {n_img} images")
-    if n_img == 0:
-        raise ValueError("tuning a stop rule needs at least one image")
-    best_so_far = np.maximum.accumulate(conf, axis=1)
-    before = np.concatenate([np.full((n_img, 1), -1, np.int64), best_so_far[:, :-1]], axis=1)
-    rec_i, rec_t = np.nonzero(best_so_far > before)
-    values = np.unique(best_so_far[rec_i, rec_t])
-    n_cand = values.size + 1  # index values.size: never
-    # a record (value v, previous record v_prev) decides thresholds v_prev < theta <= v
-    lo = np.searchsorted(values, before[rec_i, rec_t], side="right")
-    hi = np.searchsorted(values, best_so_far[rec_i, rec_t])
-    ok = (dec[rec_i, rec_t] == y[rec_i]).astype(np.float64)
-    # thresholds above an image's maximum: it runs to T
-    last_lo = np.searchsorted(values, best_so_far[:, -1], side="right")
-    all_lo = np.concatenate([lo, last_lo])
-    all_hi = np.concatenate([hi, np.full(n_img, values.size)])
-    steps = np.concatenate([rec_t + 1, np.full(n_img, n_t)]).astype(np.float64)
-    right = np.concatenate([ok, (dec[:, -1] == y).astype(np.float64)])
-
-    def sweep(weights: np.ndarray) -> np.ndarray:
-        d = np.bincount(all_lo, weights, n_cand + 1) - np.bincount(all_hi + 1, weights, n_cand + 1)
-        return np.rint(np.cumsum(d)[:n_cand]).astype(np.int64)
-
-    stop_sum, correct = sweep(steps), sweep(right)
-    idx = np.arange(n_cand)
-    feasible = correct / n_img >= target
-    if feasible.any():
-        pool = idx[feasible]
-        order = np.lexsort((-pool, -correct[pool], stop_sum[pool]))
-    else:
-        pool = idx
-        order = np.lexsort((-pool, stop_sum, -correct))
-    r = int(pool[order[0]])
-    return StopRule(
-        rule=decisions.rule,
-        threshold=None if r == values.size else int(values[r]),
-        unit=decisions.unit,
-        target=float(target),
-        target_met=bool(feasible.any()),
-        accuracy=float(correct[r] / n_img),
-        mean_stop=float(stop_sum[r] / n_img),
-        candidates=int(n_cand),
-    )
-
-
-@dataclass(frozen=True, eq=False)
-class TerminationResult:
-    """One method with early termination on the test images: per image the step it stopped
-    at (1-based) and its answer there; accuracy (ties wrong), mean and 99th-percentile stop
-    step (an observed step: inverted-CDF quantile), and, if asked, paired-bootstrap percentile
-    intervals of accuracy and mean stop (`hwsim.metrics.resample_counts`)."""
-
-    method: Method | str
-    stop: StopRule
-    stop_step: np.ndarray  # (N,) int64
-    decision: np.ndarray  # (N,) int64, -1: tied at its stop step
-    correct: np.ndarray  # (N,) bool
-    accuracy: float
-    mean_stop: float
-    p99_stop: float
-    accuracy_interval: Estimate | None = None
-    mean_stop_interval: Estimate | None = None
-
-
-def _interval(value: float, samples: np.ndarray, level: float) -> Estimate:
-    a = (1.0 - level) / 2
-    lo, hi = np.quantile(samples, [a, 1 - a], method="inverted_cdf")
-    return Estimate(float(value), float(lo), float(hi))
-
-
-def apply_stop_rule(
-    method: Method | str,
-    rule: StopRule,
-    decisions: FixedDecisions,
-    labels: np.ndarray,
-    *,
-    bootstrap: int = 0,
-    level: float = 0.90,
-    seed: int = 0,
-) -> TerminationResult:
-    """`rule` on these (test) images: stop steps, answers, accuracy, mean/p99 stop step;
-    `bootstrap` > 0 resamples the images that many times for intervals at `level`."""
-    if decisions.rule is not rule.rule:
-        raise ValueError(f"decisions carry {decisions.rule} confidences, the rule is {rule.rule}")
-    y = np.asarray(labels)
-    if y.shape != (decisions.decision.shape[0],):
-        raise ValueError(f"labels {y.shape} do not match {decisions.decision.shape[0]} images")
-    stop, answer = stop_at(decisions, rule.threshold)
-    correct = answer == y
-    acc_ci = stop_ci = None
-    if bootstrap > 0:
-        counts = resample_counts(y.size, bootstrap, seed).astype(np.float64)
-        acc_ci = _interval(correct.mean(), counts @ correct / y.size, level)
-        stop_ci = _interval(stop.mean(), counts @ stop / y.size, level)
-    return TerminationResult(
-        method=method,
-        stop=rule,
-        stop_step=stop,
-        decision=answer,
-        correct=correct,
-        accuracy=float(correct.mean()),
-        mean_stop=float(stop.mean()),
-        p99_stop=float(np.quantile(stop, 0.99, method="inverted_cdf")),
-        accuracy_interval=acc_ci,
-        mean_stop_interval=stop_ci,
-    )
-
-
-def early_termination(
-    method: Method | str,
-    validation: FixedDecisions,
-    validation_labels: np.ndarray,
-    test: FixedDecisions,
-    test_labels: np.ndarray,
-    target: float,
-    *,
-    bootstrap: int = 0,
-    level: float = 0.90,
-    seed: int = 0,
-) -> TerminationResult:
-    """Tune the stop threshold on the validation images (`tune_stop_rule`) and apply it to
-    the test images (`apply_stop_rule`). For the fused methods the decisions come from
-    `FusionUnit.decide` (each with its own LUT), for DL and SL from `head_decisions`, for the
-    early-exit baseline from `early_exit_decisions`, all with the same rule."""
-    rule = tune_stop_rule(validation, validation_labels, target)
-    return apply_stop_rule(
-        method, rule, test, test_labels, bootstrap=bootstrap, level=level, seed=seed
     )

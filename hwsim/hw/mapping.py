@@ -79,6 +79,7 @@ class LayerMapping:
     pe_tiles: np.ndarray  # (pes,) tile of each PE
     used_cells: int
     available_cells: int
+    used_rows: int  # rows holding weights, summed over the layer's crossbars
 
     @property
     def name(self) -> str:
@@ -290,6 +291,7 @@ def map_network(arch: Architecture, graph: LayerGraph) -> ChipMapping:
             pe_tiles=pe_tiles,
             used_cells=used,
             available_cells=crossbars * rows * cols,
+            used_rows=sum(group_rows) * col_groups,
         )
         pe_cursor += pes
         if not _is_ic_head(layer):

@@ -51,16 +51,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
 import torch
 
+from hwsim.errors import InputError, ModelError
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import Architecture, FullScale
-from hwsim.hw.crossbar import Adc, CrossbarLayer, ReadCounts, adc_of, calibrated_lsb
+from hwsim.hw.crossbar import Adc, CrossbarLayer, ReadCounts, Window, adc_of, calibrated_lsb
 from hwsim.hw.device import Nonidealities, quantise_weights
 from hwsim.hw.geometry import LINEAR_KERNEL_ROWS
 from hwsim.hw.mapping import ChipMapping, map_network
@@ -83,13 +83,13 @@ class FunctionalConfig:
     input_bits: int = 8
     power_of_two_scale: bool = True
     noise: Nonidealities = field(default_factory=Nonidealities)
-    threads: int = 2  # image ranges read in parallel
+    threads: int = 2  # worker threads of the numba engine's run
 
     def __post_init__(self) -> None:
         if not 2 <= self.input_bits <= 24:
-            raise ValueError(f"input_bits must be in 2..24, got {self.input_bits}")
+            raise InputError(f"input_bits must be in 2..24, got {self.input_bits}")
         if self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
+            raise InputError(f"threads must be >= 1, got {self.threads}")
 
 
 def with_adc(
@@ -107,12 +107,14 @@ def with_adc(
         adc = replace(adc, bits=bits)
     if full_scale_levels is not None:
         if full_scale not in (None, FullScale.EXPLICIT):
-            raise ValueError("full_scale_levels sets an explicit full scale")
+            raise InputError(
+                f"full_scale_levels sets an explicit full scale, got full_scale={full_scale}"
+            )
         full_scale_ua = full_scale_levels * arch.level_a * 1e6
         adc = replace(adc, full_scale=FullScale.EXPLICIT, full_scale_ua=full_scale_ua)
     elif full_scale is not None:
         if full_scale is FullScale.EXPLICIT:
-            raise ValueError("an explicit full scale needs full_scale_levels")
+            raise InputError("full_scale=explicit needs full_scale_levels")
         adc = replace(adc, full_scale=full_scale, full_scale_ua=None)
     return replace(arch, adc=adc)
 
@@ -200,8 +202,6 @@ class HardwareLayer:
     scale: float
     bias: np.ndarray
     adc: Adc | None
-    pool: ThreadPoolExecutor | None = None
-    threads: int = 1  # of the pool, reading disjoint images
     codes: np.ndarray | None = None  # (C_out, C_in, k, k) conv codes
     analog: FirstLayer | None = None  # the network input's layer: how the image is read
     input_bits: int = 8
@@ -214,7 +214,7 @@ class HardwareLayer:
     def start(self, timesteps: int, input_step: float = 0.0) -> None:
         """Begin a run of `timesteps`: an empty record, the bit-serial `input_step`."""
         if timesteps < 1:
-            raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+            raise InputError(f"timesteps must be >= 1, got {timesteps}")
         self.record = LayerRecord.empty(timesteps)
         self.input_step = input_step
         self._cached = None
@@ -252,17 +252,23 @@ class HardwareLayer:
 
         return unfold(arrays[0]), unfold(arrays[1]), unfold(arrays[2])
 
-    def _rows_input(self, x: torch.Tensor) -> np.ndarray:
-        """x as the crossbars' (N, C, H, W) float32 rows: a Linear's (N, F) features padded to
-        4 C' and laid out as C' channels on a (4, 1) map (feature f: channel f // 4, row f % 4)."""
+    def _rows_input(self, x: torch.Tensor) -> tuple[np.ndarray, Window]:
+        """x as the crossbars' (N, C, H, W) float32 rows and their window: a conv's own; a
+        GAP's its whole map; a Linear's (N, F) features padded to 4 C' and laid out as C'
+        channels on a (4, 1) map (feature f: channel f // 4, row f % 4), one window."""
         a = x.detach().numpy()
-        if self.geometry.kind is LayerKind.LINEAR:
+        g = self.geometry
+        if g.kind is LayerKind.CONV:
+            return np.ascontiguousarray(a, np.float32), Window(
+                g.kernel, g.stride, g.padding, g.out_hw
+            )
+        if g.kind is LayerKind.LINEAR:
             n, features = a.shape
             rows = self.crossbars.mapped.channels
             padded = np.zeros((n, rows * LINEAR_KERNEL_ROWS), np.float32)
             padded[:, :features] = a
-            return padded.reshape(n, rows, LINEAR_KERNEL_ROWS, 1)
-        return np.ascontiguousarray(a, np.float32)
+            a = padded.reshape(n, rows, LINEAR_KERNEL_ROWS, 1)
+        return np.ascontiguousarray(a, np.float32), Window(a.shape[2:], 1, 0, (1, 1))
 
     def _read(
         self,
@@ -270,34 +276,22 @@ class HardwareLayer:
         *,
         scale: float | None = None,
         bias: np.ndarray | None = None,
-        observe: bool = True,
     ) -> tuple[torch.Tensor, ReadCounts]:
         """(current, counts) of binary inputs x: float32(psum scale) + bias, shaped as the
-        layer's dense op; `observe` False keeps the read out of a calibration histogram."""
-        g = self.geometry
-        rows = self._rows_input(x)
-        n = rows.shape[0]
-        if g.kind is LayerKind.CONV:
-            kernel, stride, pad, (ho, wo) = g.kernel, g.stride, g.padding, g.out_hw
-        else:  # GAP (H, W) over the map, Linear (4, 1): one window, no padding
-            kernel, stride, pad, (ho, wo) = rows.shape[2:], 1, 0, (1, 1)
-        out = np.empty((n, g.out_channels, ho, wo), np.float32)
-        counts = self.crossbars.read(
+        layer's dense op."""
+        rows, window = self._rows_input(x)
+        out, counts = self.crossbars.read(
             rows,
-            out,
-            kernel=kernel,
-            stride=stride,
-            padding=pad,
+            window,
             scale=self.scale if scale is None else scale,
             bias=self.bias if bias is None else bias,
             adc=self.adc,
-            pool=self.pool,
-            threads=self.threads,
-            hist=self.hist if observe else None,
+            hist=self.hist,
             hist_step=self.hist_step,
         )
         cur = torch.from_numpy(out)
-        return (cur if g.kind is LayerKind.CONV else cur.reshape(n, -1)), counts
+        conv = self.geometry.kind is LayerKind.CONV
+        return (cur if conv else cur.reshape(len(rows), -1)), counts
 
     def _analog_current(self, x: torch.Tensor) -> tuple[torch.Tensor, ReadCounts]:
         """The first layer's current from the analog input x (module docstring), computed at
@@ -307,13 +301,12 @@ class HardwareLayer:
         g = self.geometry
         n = x.shape[0]
         zeros = np.zeros(g.out_channels, np.float32)
-        # activity: the reads of the nonzero pixels (no conversion is counted twice)
-        _, counts = self._read((x != 0).float(), scale=1.0, bias=zeros, observe=False)
+        # activity: the reads of the nonzero pixels (the bit planes' conversions counted once)
+        counts = self.crossbars.read_counts(*self._rows_input(x))
         if self.analog is FirstLayer.DIGITAL:
             assert self.codes is not None
             codes = torch.from_numpy(self.codes).double()
             psum = torch.nn.functional.conv2d(x.double(), codes, stride=g.stride, padding=g.padding)
-            counts = ReadCounts(counts.pe_ops, counts.reads, counts.inputs)
         else:
             bits, step = self.input_bits, self.input_step
             top = 1 << (bits - 1)
@@ -356,7 +349,6 @@ class HardwareNetwork:
     config: FunctionalConfig
     geometry: tuple[Layer, ...]
     layers: dict[str, HardwareLayer]
-    pool: ThreadPoolExecutor | None
 
     @property
     def arch(self) -> Architecture:
@@ -456,7 +448,6 @@ def build_hardware(
     pow2 = config.power_of_two_scale
     rng = np.random.default_rng(config.noise.seed)
     adc = None if arch.adc_lsb_levels is None else adc_of(arch)
-    pool = ThreadPoolExecutor(config.threads) if config.threads > 1 else None
     layers: dict[str, HardwareLayer] = {}
     for g in snn.graph.layers:
         mapped = mapping.layer(g.name)
@@ -465,11 +456,13 @@ def build_hardware(
             matrix: np.ndarray, scale: float, bias: np.ndarray, g=g, mapped=mapped, **kw
         ) -> HardwareLayer:
             xbars = CrossbarLayer(matrix, mapped, arch, noise=config.noise, rng=rng)
-            return HardwareLayer(g, xbars, scale, bias, adc, pool, config.threads, **kw)
+            return HardwareLayer(g, xbars, scale, bias, adc, **kw)
 
         analog = config.first_layer if not g.inputs else None
         if analog is not None and g.kind is not LayerKind.CONV:
-            raise ValueError(f"{g.name}: the layer reading the network input must be a conv")
+            raise ModelError(
+                f"{g.name}: the layer reading the network input must be a conv, got {g.kind}"
+            )
         if g.kind is LayerKind.GAP:
             q_max = (1 << (bits - 1)) - 1
             hw = g.kernel[0] * g.kernel[1]
@@ -492,4 +485,4 @@ def build_hardware(
                 analog=analog,
                 input_bits=config.input_bits,
             )
-    return HardwareNetwork(snn, mapping, config, snn.graph.layers, layers, pool)
+    return HardwareNetwork(snn, mapping, config, snn.graph.layers, layers)

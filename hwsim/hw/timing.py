@@ -13,9 +13,13 @@ a layer run in parallel, operations within a PE in sequence::
     stage_cycles[t, l] = ceil(ops[t, l] / pes_l) * pe_operation_cycles
 
 with pes_l the layer's mapped PEs and `Architecture.pe_operation_cycles` = timing.pe_cycles, or
-at least the adc.columns_per_adc conversion rounds of timing.cycles_per_conversion each (the
+at least the adc.columns_per_adc conversion rounds of `Architecture.conversion_cycles` each
+(timing.cycles_per_conversion, or adc.bits x timing.sar_cycles_per_bit + sar_sample_cycles: the
 rounds energy charges conversions for). Under `kernel_split` with every input spiking a PE
-performs H_out W_out operations.
+performs H_out W_out operations. With `partial_sums`, a layer whose rows span several PEs adds
+its partial sums' NoC transfer (its packets leave when its operations are done: longest route
+x hop latency + busiest link's flits - 1) and the reducers' accumulate cycles
+(`psum_stage_cycles`, `hwsim.hw.psum`), as the simulator's job does.
 
 **NoC transfer.** The output spikes of layer p at timestep t travel to every consumer of its
 spike edges (`LayerGraph.spike_edges`; the IC + fusion unit for a head's Linear) as
@@ -32,16 +36,26 @@ flows stay in their tile). Transfers of different producers are assumed not to o
 (the pipeline mostly separates them); a residual skip conv sends partial sums to its block's
 conv2 inside the block, with no NoC transfer (as the energy model).
 
+**Links.** A link passes one flit per cycle and a producer's packets cross it in the order
+they are sent, so a producer's arrival at t is also bounded by its own flits on each link it
+loads: D[t, p, k] = max(D[t-1, p, k], finish[t, p]) + flits[t, p, k] (`pipeline_cycles`); and
+no chip runs a timestep faster than its busiest link carries that timestep's flits, every
+producer's and every partial sum's together (`TimingResult.link_flits`). The interval is the
+busiest resource's cycles per timestep, a link included (`TimingResult.interval_cycles`,
+`bottleneck`): a lower bound of the simulated interval, within a few percent of it on a
+NoC-bound chip (tested).
+
 **Pipeline.** With pred(l) = `LayerGraph.predecessors(l)` (its inputs, plus a residual block's
-skip conv for its conv2, transfer 0), and finish[-1] = 0::
+skip conv for its conv2, transfer 0), and finish[-1] = the image's input arrival (0; with an
+`offchip` interface its input cycles)::
 
-    finish[t, l] = max(finish[t-1, l], max_{p in pred(l)} finish[t, p] + transfer[t, p])
-                   + stage_cycles[t, l]
+    finish[t, l] = max(finish[t-1, l], max_{p in pred(l)} arrive[t, p]) + stage_cycles[t, l]
+    arrive[t, p] = max(finish[t, p] + transfer[t, p], max_k D[t, p, k])
 
-(the first layer's input is ready at cycle 0). A head's output of timestep t reaches the fusion
-unit at ready[t, linear] = finish[t, linear] + transfer[t, linear] (the Linear's spikes to the
-fusion unit); `TimingResult.latency_ns[t]` is the last head's, the time to have every
-classifier's output of timestep t. The fusion unit's own cycles are not included.
+A head's output of timestep t reaches the fusion unit at ready[t, linear] = arrive[t, linear]
+(the Linear's spikes to the fusion unit); `TimingResult.latency_ns[t]` is the last head's, the
+time to have every classifier's output of timestep t, plus the result's off-chip output cycles.
+The fusion unit's own cycles are not included.
 """
 
 from __future__ import annotations
@@ -53,7 +67,9 @@ import numpy as np
 
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.mapping import ChipMapping
-from hwsim.hw.noc import ProducerTraffic, producer_traffic
+from hwsim.hw.noc import Link, ProducerTraffic, producer_traffic, xy_links
+from hwsim.hw.offchip import offchip_cost
+from hwsim.hw.psum import chip_psums
 from hwsim.model.graph import FC_HEAD, FUSION_UNIT, LayerKind
 
 
@@ -85,29 +101,60 @@ def stage_cycles(ops: np.ndarray, pes: np.ndarray | Sequence[int], pe_cycles: in
 # ------------------------------------------------------------------------------ pipeline
 
 
-def pipeline_finish_cycles(
-    stage: np.ndarray, transfer: np.ndarray, preds: Sequence[Sequence[int]]
-) -> np.ndarray:
-    """(T, L) finish cycles of the recurrence (module docstring)::
+def pipeline_cycles(
+    stage: np.ndarray,
+    transfer: np.ndarray,
+    preds: Sequence[Sequence[int]],
+    *,
+    start: int = 0,
+    link_flits: Sequence[Sequence[np.ndarray]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(finish, arrive), (T, L) cycles of the recurrence (module docstring)::
 
-        finish[t, l] = max(finish[t-1, l], max_p finish[t, p] + transfer[t, p]) + stage[t, l]
+        finish[t, l] = max(finish[t-1, l], max_p arrive[t, p]) + stage[t, l]
+        arrive[t, p] = max(finish[t, p] + transfer[t, p], max_k D[t, p, k])
+        D[t, p, k]   = max(D[t-1, p, k], finish[t, p]) + flits[t, p, k]     (flits > 0)
 
-    `stage`, `transfer` (T, L); `preds[l]` indices of l's producers, each before l; a layer
-    without producers starts from 0.
+    `stage`, `transfer` (T, L); `preds[l]` indices of l's producers, each before l; every layer
+    starts from `start` (finish[-1] = start: the image's input arrival). `link_flits[p]`: one
+    (T,) array per link producer p's packets cross, its flits per timestep (None: no links): a
+    link passes one flit per cycle and a producer's packets cross it in order, so a link loaded
+    beyond the producer's stage holds its arrivals back (D, a bound without the head latency).
     """
     stage = np.asarray(stage, np.int64)
     transfer = np.asarray(transfer, np.int64)
     steps, n = stage.shape
     finish = np.zeros((steps, n), np.int64)
+    arrive = np.zeros((steps, n), np.int64)
+    drained = [np.zeros(len(link_flits[p]) if link_flits else 0, np.int64) for p in range(n)]
     for t in range(steps):
         for layer in range(n):
-            ready = finish[t - 1, layer] if t else 0
+            ready = finish[t - 1, layer] if t else start
             for p in preds[layer]:
                 if p >= layer:
                     raise ValueError(f"pipeline: producer {p} of layer {layer} comes after it")
-                ready = max(ready, finish[t, p] + transfer[t, p])
+                ready = max(ready, arrive[t, p])
             finish[t, layer] = ready + stage[t, layer]
-    return finish
+            arrive[t, layer] = finish[t, layer] + transfer[t, layer]
+            for k, flits in enumerate(link_flits[layer] if link_flits else ()):
+                if flits[t] <= 0:  # nothing sent over this link at t: no wait for it
+                    continue
+                done = max(drained[layer][k], finish[t, layer]) + int(flits[t])
+                drained[layer][k] = done
+                arrive[t, layer] = max(arrive[t, layer], done)
+    return finish, arrive
+
+
+def pipeline_finish_cycles(
+    stage: np.ndarray,
+    transfer: np.ndarray,
+    preds: Sequence[Sequence[int]],
+    *,
+    start: int = 0,
+    link_flits: Sequence[Sequence[np.ndarray]] | None = None,
+) -> np.ndarray:
+    """(T, L) finish cycles of `pipeline_cycles`."""
+    return pipeline_cycles(stage, transfer, preds, start=start, link_flits=link_flits)[0]
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,10 +162,14 @@ class TimingResult:
     """Timing of a run, per (mean) image; arrays (T, L) over `layer_names`, cycles of
     `clock_mhz`.
 
-    `stage_cycles[t, l]`, `transfer_cycles[t, l]` (layer l's output spikes to its consumers),
-    `finish_cycles[t, l]`, `ready_cycles[t, l]` (finish, plus the transfer to the fusion unit for
-    a head's Linear); `head_ready_cycles[head]` (T,): head's output of timestep t at the fusion
-    unit (FC under FC_HEAD); `latency_ns` (T,): every head's output of timestep t.
+    `stage_cycles[t, l]` (PE operations, plus partial sums: `psum_cycles`), `transfer_cycles[t,
+    l]` (layer l's output spikes to its consumers, as the pipeline saw them: its own transfer or
+    the link bound), `finish_cycles[t, l]`, `ready_cycles[t, l]` (finish, plus the transfer to
+    the fusion unit for a head's Linear); `head_ready_cycles[head]` (T,): head's output of
+    timestep t at the fusion unit (FC under FC_HEAD); `latency_ns` (T,): every head's output of
+    timestep t, plus the result's `output_cycles` off chip. `links` the mesh's directed links
+    that carry traffic, `link_flits[t, k]` the flits link k carries per timestep (spikes and
+    partial sums; one flit per cycle at most).
     """
 
     layer_names: tuple[str, ...]
@@ -129,6 +180,11 @@ class TimingResult:
     ready_cycles: np.ndarray
     head_ready_cycles: dict[int, np.ndarray]
     latency_ns: np.ndarray
+    psum_cycles: np.ndarray | None = None  # (T, L); None: zeros
+    links: tuple[Link, ...] = ()
+    link_flits: np.ndarray | None = None  # (T, K); None: no links
+    input_cycles: int = 0
+    output_cycles: int = 0
 
     @property
     def timesteps(self) -> int:
@@ -150,16 +206,37 @@ class TimingResult:
         (mean over timesteps)."""
         return self.layer_names[int(np.argmax(self.stage_cycles.mean(axis=0)))]
 
+    def _link_means(self) -> np.ndarray:
+        if self.link_flits is None or not self.links:
+            return np.zeros(0)
+        return np.asarray(self.link_flits, np.float64).mean(axis=0)
+
+    @property
+    def bottleneck(self) -> str:
+        """The busiest resource per timestep (mean over timesteps): the layer of
+        `bottleneck_layer`, or a link (`link_name`) whose flits per timestep exceed every
+        layer's stage cycles."""
+        stage = float(self.stage_cycles.mean(axis=0).max()) if self.stage_cycles.size else 0.0
+        links = self._link_means()
+        if links.size and links.max() > stage:
+            return link_name(self.links[int(np.argmax(links))])
+        return self.bottleneck_layer
+
     @property
     def interval_cycles(self) -> float:
-        """Mean stage cycles per timestep of the bottleneck: the steady-state interval between
-        timesteps when stages dominate transfers."""
-        return float(self.stage_cycles.mean(axis=0).max()) if self.stage_cycles.size else 0.0
+        """Mean cycles per timestep of the busiest resource (`bottleneck`): a lower bound on
+        the steady-state interval between timesteps, a link passing one flit per cycle."""
+        stage = float(self.stage_cycles.mean(axis=0).max()) if self.stage_cycles.size else 0.0
+        links = self._link_means()
+        return max(stage, float(links.max())) if links.size else stage
 
     @property
     def total_cycles(self) -> int:
-        """Cycles until every layer and head is done with the last timestep."""
-        return int(self.ready_cycles.max()) if self.ready_cycles.size else 0
+        """Cycles until every layer and head is done with the last timestep (and its result
+        is off chip)."""
+        if not self.ready_cycles.size:
+            return 0
+        return int(self.ready_cycles.max()) + self.output_cycles
 
     @property
     def total_ns(self) -> float:
@@ -171,8 +248,15 @@ class TimingResult:
         return self.stage_cycles.sum(axis=0)
 
 
+def link_name(link: Link) -> str:
+    """A directed mesh link as text: "link (r0,c0)->(r1,c1)"."""
+    (r0, c0), (r1, c1) = link
+    return f"link ({r0},{c0})->({r1},{c1})"
+
+
 def latency_ns(result: TimingResult, layers: Iterable[str]) -> np.ndarray:
-    """(T,) ns until all of `layers` are ready with timestep t: max of their `ready_cycles`.
+    """(T,) ns until all of `layers` are ready with timestep t: max of their `ready_cycles`,
+    plus the result's `output_cycles` off chip.
 
     E.g. `latency_ns(r, {"ic8.linear"})` is the time to the IC's output alone (SL);
     `{"ic8.linear", "fc.linear"}` both heads (fusion).
@@ -180,7 +264,49 @@ def latency_ns(result: TimingResult, layers: Iterable[str]) -> np.ndarray:
     idx = [result.index(name) for name in layers]
     if not idx:
         raise ValueError("latency_ns: no layers given")
-    return cycles_to_ns(result.ready_cycles[:, idx].max(axis=1), result.clock_mhz)
+    ready = result.ready_cycles[:, idx].max(axis=1) + result.output_cycles
+    return cycles_to_ns(ready, result.clock_mhz)
+
+
+def _ceil_flits(flits: np.ndarray | float) -> np.ndarray:
+    """Whole flits of a (mean) load, float noise removed before the ceiling."""
+    return np.ceil(np.round(np.asarray(flits, np.float64), 9)).astype(np.int64)
+
+
+def psum_stage_cycles(
+    mapping: ChipMapping, ops: np.ndarray
+) -> tuple[np.ndarray, dict[int, dict[Link, np.ndarray]]]:
+    """(T, L) cycles each layer's partial sums add to its stage for `ops` (T, L) PE operations
+    per image (`hwsim.hw.psum`): the NoC transfer of its packets (one per flow, ceil(bits x
+    share / flit_width) flits, sent when its operations are done; XY: the longest route's
+    hops x (router + link latency) + the busiest link's flits - 1) plus ceil(vectors the
+    busiest reducer receives x share) x partial_sums.accumulate_cycles, share = ops /
+    pe_operations; and per layer index the (T,) flits on each link it loads."""
+    arch = mapping.arch
+    steps, n = np.shape(ops)
+    cycles = np.zeros((steps, n), np.int64)
+    loads: dict[int, dict[Link, np.ndarray]] = {}
+    config = arch.partial_sums
+    if config is None:
+        return cycles, loads
+    per_hop = arch.noc.router_latency_cycles + arch.noc.link_latency_cycles
+    for i, p in enumerate(chip_psums(mapping).values()):
+        if not p.pe_operations or not (p.flows or p.vectors_per_reducer):
+            continue
+        share = np.asarray(ops, np.float64)[:, i] / p.pe_operations
+        by_link: dict[Link, np.ndarray] = {}
+        hops = 0
+        for f in p.flows:
+            flits = _ceil_flits(share * f.flits / arch.noc.flit_width_bits)
+            for link in xy_links(f.src, f.dst):
+                by_link[link] = by_link.get(link, 0) + flits
+            hops = max(hops, len(xy_links(f.src, f.dst)))
+        if by_link:
+            busiest = np.max(np.stack(list(by_link.values())), axis=0)
+            cycles[:, i] += np.where(busiest > 0, hops * per_hop + busiest - 1, 0)
+            loads[i] = by_link
+        cycles[:, i] += _ceil_flits(share * p.vectors_per_reducer) * config.accumulate_cycles
+    return cycles, loads
 
 
 def run_timing(
@@ -213,18 +339,28 @@ def run_timing(
             raise ValueError(f"pe_ops: expected shape {(steps, len(layers))}, got {ops.shape}")
     pes = np.array([m.pes for m in mapping.layers], np.int64)
     stage = stage_cycles(ops, pes, arch.pe_operation_cycles)
+    psum, psum_loads = psum_stage_cycles(mapping, ops)
+    stage = stage + psum
 
     spikes = np.asarray(activity.output_spikes, np.float64) / activity.images
     per_hop = arch.noc.router_latency_cycles + arch.noc.link_latency_cycles
     transfer = np.zeros((steps, len(layers)), np.int64)
     traffic = producer_traffic(mapping) if traffic is None else traffic
+    spike_loads: list[dict[Link, np.ndarray]] = [{} for _ in names]
     for i, name in enumerate(names):
         if name in traffic:
             transfer[:, i] = traffic[name].transfer_cycles(spikes[:, i], per_hop)
+            for link, per_spike in traffic[name].flits_per_spike_by_link.items():
+                spike_loads[i][link] = _ceil_flits(spikes[:, i] * per_spike)
 
     index = {n: i for i, n in enumerate(names)}
     preds = [[index[p] for p in graph.predecessors(n)] for n in names]
-    finish = pipeline_finish_cycles(stage, transfer, preds)
+    io = offchip_cost(arch, graph)
+    per_producer = [list(loads.values()) for loads in spike_loads]
+    finish, arrive = pipeline_cycles(
+        stage, transfer, preds, start=io.input_cycles, link_flits=per_producer
+    )
+    transfer = arrive - finish  # as the pipeline saw it: own transfer or the link bound
 
     to_fusion = {src for src, dst in graph.spike_edges() if dst == FUSION_UNIT}
     ready = finish + np.where([n in to_fusion for n in names], transfer, 0)
@@ -236,9 +372,17 @@ def run_timing(
         last = np.max(np.stack(list(heads.values())), axis=0)
     else:
         last = ready.max(axis=1) if len(layers) else np.zeros(steps, np.int64)
-    for arr in (stage, transfer, finish, ready, *heads.values()):
+    links: dict[Link, np.ndarray] = {}
+    for loads in [*spike_loads, *psum_loads.values()]:
+        for link, flits in loads.items():
+            links[link] = links.get(link, 0) + flits
+    order = tuple(sorted(links))
+    link_flits = (
+        np.stack([links[k] for k in order], axis=1) if order else np.zeros((steps, 0), np.int64)
+    )
+    for arr in (stage, transfer, finish, ready, psum, link_flits, *heads.values()):
         arr.flags.writeable = False
-    lat = cycles_to_ns(last, arch.clock_mhz)
+    lat = cycles_to_ns(last + io.output_cycles, arch.clock_mhz)
     lat.flags.writeable = False
     return TimingResult(
         layer_names=names,
@@ -249,4 +393,9 @@ def run_timing(
         ready_cycles=ready,
         head_ready_cycles=heads,
         latency_ns=lat,
+        psum_cycles=psum,
+        links=order,
+        link_flits=link_flits,
+        input_cycles=io.input_cycles,
+        output_cycles=io.output_cycles,
     )

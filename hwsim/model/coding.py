@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwsim.errors import InputError
+
 
 class InputCoding(ABC):
     """How the image enters the network, and the phase weights of every layer."""
@@ -145,9 +147,9 @@ class WeightedSpikeCoding(InputCoding):
 
     def __post_init__(self) -> None:
         if not 1 <= self.phases <= 16:
-            raise ValueError(f"phases must be in 1..16, got {self.phases}")
+            raise InputError(f"phases must be in 1..16, got {self.phases}")
         if self.skip_periods < 0:
-            raise ValueError(f"skip_periods must be >= 0, got {self.skip_periods}")
+            raise InputError(f"skip_periods must be >= 0, got {self.skip_periods}")
 
     @property
     def bias_scale(self) -> float:
@@ -191,5 +193,5 @@ def parse_coding(coding: InputCoding | str | None) -> InputCoding:
         "weighted": WeightedSpikeCoding,
     }
     if coding not in table:
-        raise ValueError(f"unknown coding {coding!r}; expected one of {', '.join(table)}")
+        raise InputError(f"unknown coding {coding!r}; expected one of {', '.join(table)}")
     return table[coding]()

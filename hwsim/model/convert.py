@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwsim.atomic import atomic_path
-from hwsim.errors import HwsimError
+from hwsim.errors import InputError, ModelError
 from hwsim.model.data import ImageSet
 from hwsim.model.graph import Layer, LayerGraph, LayerKind
 from hwsim.model.nets import (
@@ -36,13 +36,13 @@ from hwsim.model.nets import (
     checkpoint_payload,
     read_model_file,
 )
-from hwsim.model.netspec import ModelError, NetSpec
+from hwsim.model.netspec import NetSpec
 
 if TYPE_CHECKING:  # nir_io builds SpikingNetworks; it imports this module
     from hwsim.model.nir_io import ImportedSpec
 
 
-class ConversionError(HwsimError):
+class ConversionError(ModelError):
     """A network that cannot be converted (e.g. a layer that never activates)."""
 
 
@@ -57,13 +57,13 @@ class ConversionParams:
 
     def __post_init__(self) -> None:
         if not 0 < self.percentile <= 100:
-            raise ConversionError(f"percentile {self.percentile} out of range (0, 100]")
+            raise InputError(f"percentile {self.percentile} out of range (0, 100]")
         if self.max_images < 1:
-            raise ConversionError(f"max_images {self.max_images} must be >= 1")
+            raise InputError(f"max_images {self.max_images} must be >= 1")
         if not (math.isfinite(self.threshold) and self.threshold > 0):
-            raise ConversionError(f"threshold {self.threshold} must be a finite number > 0")
+            raise InputError(f"threshold {self.threshold} must be a finite number > 0")
         if not math.isfinite(self.v0):
-            raise ConversionError(f"v0 (--v0) {self.v0} must be a finite number")
+            raise InputError(f"v0 (--v0) {self.v0} must be a finite number")
 
 
 @dataclass(frozen=True)
@@ -293,8 +293,11 @@ def spiking_from_payload(payload: dict, path: str | Path) -> tuple[Checkpoint, S
             f"{path}: converted-model format version {payload.get('format_version')!r}"
             f" unsupported; expected {SNN_VERSION}"
         )
+    inner = payload.get("checkpoint")
+    if not isinstance(inner, dict):
+        raise ModelError(f"{path}: not a valid converted model (no 'checkpoint' mapping)")
+    ckpt = checkpoint_from_payload(inner, path)
     try:
-        ckpt = checkpoint_from_payload(payload["checkpoint"], path)
         params = ConversionParams(**payload["params"])
         weights = {
             n: Weights(w["weight"].float(), w["bias"].float())
@@ -303,7 +306,8 @@ def spiking_from_payload(payload: dict, path: str | Path) -> tuple[Checkpoint, S
         snn = SpikingNetwork(
             ckpt.spec, ckpt.spec.graph(), weights, params, tuple(map(float, payload["scales"]))
         )
-    except (KeyError, TypeError, AttributeError, ConversionError) as e:
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        # ValueError: a bad number, or the InputError/ConversionError of bad params/weights
         raise ModelError(f"{path}: not a valid converted model ({type(e).__name__}: {e})") from None
     if snn.fingerprint() != payload.get("fingerprint"):
         raise ModelError(f"{path}: the converted weights do not match their fingerprint")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwsim.errors import HwsimError
+from hwsim.errors import DataError, InputError
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct
@@ -60,8 +60,8 @@ FASHION_MNIST_SYSTEM_ROOT = Path("/usr/share/datasets/fashion-mnist")
 given and the folder exists."""
 
 
-class DatasetError(HwsimError):
-    """A dataset name, split or file is unknown, missing or malformed."""
+class DatasetError(DataError):
+    """A dataset's files are missing or malformed, or its arrays are inconsistent."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,11 +82,11 @@ class ImageSet:
     def __post_init__(self) -> None:
         n = len(self.x)
         if self.x.ndim != 4 or self.x.dtype != np.float32:
-            raise ValueError(f"x must be float32 (N, C, H, W), got {self.x.dtype} {self.x.shape}")
+            raise DatasetError(f"x must be float32 (N, C, H, W), got {self.x.dtype} {self.x.shape}")
         if self.y.shape != (n,) or self.y.dtype != np.int64:
-            raise ValueError(f"y must be int64 ({n},), got {self.y.dtype} {self.y.shape}")
+            raise DatasetError(f"y must be int64 ({n},), got {self.y.dtype} {self.y.shape}")
         if self.indices.shape != (n,) or self.indices.dtype != np.int64:
-            raise ValueError(f"indices must be int64 ({n},), got {self.indices.shape}")
+            raise DatasetError(f"indices must be int64 ({n},), got {self.indices.shape}")
 
     def __len__(self) -> int:
         return len(self.x)
@@ -105,7 +105,7 @@ class ImageSet:
     def take(self, n: int) -> "ImageSet":
         """The first `n` images (1 <= n <= len(self))."""
         if not 1 <= n <= len(self):
-            raise ValueError(f"take({n}): need 1 <= n <= {len(self)} ({self.name}/{self.split})")
+            raise InputError(f"take({n}): need 1 <= n <= {len(self)} ({self.name}/{self.split})")
         return ImageSet(
             self.x[:n], self.y[:n], self.name, self.split, self.num_classes, self.indices[:n]
         )
@@ -142,13 +142,13 @@ def load_dataset(
     """
     _check_name(name)
     if split not in SPLITS:
-        raise DatasetError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+        raise InputError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
     if validation < 0:
-        raise DatasetError(f"--validation {validation}: expected a number of images >= 0")
+        raise InputError(f"--validation {validation}: expected a number of images >= 0")
     if split == "test":
         return _load_split(name, "test", data_root, seed)
     if split == "validation" and validation == 0:
-        raise DatasetError(
+        raise InputError(
             f"{name} has no validation split here (validation = 0 images); hold one out of"
             " training with `hwsim train --validation N`"
         )
@@ -156,7 +156,7 @@ def load_dataset(
     if validation == 0:
         return train
     if validation >= len(train):
-        raise DatasetError(
+        raise InputError(
             f"--validation {validation}: the {name} training split has only {len(train)} images"
         )
     rng = np.random.default_rng([seed, 2])
@@ -223,9 +223,9 @@ def make_synthetic(
     Classes are balanced (counts differ by at most 1) and shuffled.
     """
     if split not in ("train", "test"):
-        raise DatasetError(f"unknown split {split!r}; valid splits: train, test")
+        raise InputError(f"unknown split {split!r}; valid splits: train, test")
     if n < 1 or num_classes < 2:
-        raise ValueError(f"need n >= 1 and num_classes >= 2, got n={n}, num_classes={num_classes}")
+        raise InputError(f"need n >= 1 and num_classes >= 2, got n={n}, num_classes={num_classes}")
     prototypes = np.random.default_rng(seed).random((num_classes, *input_shape)) < 0.5
     rng = np.random.default_rng([seed, 1 if split == "train" else 2])
     y = rng.permutation(np.arange(n) % num_classes)
@@ -238,7 +238,7 @@ def make_synthetic(
 
 def _check_name(name: str) -> str:
     if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+        raise InputError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
     return name
 
 
@@ -367,10 +367,11 @@ def _read_cifar_batch(
     labels = batch.get(label_key) if isinstance(batch, dict) else None
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
         raise DatasetError(f"{path}: no uint8 (N, 3072) b'data' array; {expected}")
-    if data.shape[1] != 3072 or labels is None or len(labels) != len(data):
+    n_labels = len(labels) if isinstance(labels, (list, tuple, np.ndarray)) else None
+    if data.shape[1] != 3072 or n_labels != len(data):
         raise DatasetError(
-            f"{path}: data {data.shape} with {label_key!r} of length "
-            f"{None if labels is None else len(labels)}; expected (N, 3072) and N labels"
+            f"{path}: data {data.shape} with {label_key!r} of length {n_labels};"
+            " expected (N, 3072) and N labels"
         )
     try:
         labels = np.asarray(labels, dtype=np.int64).reshape(len(data))

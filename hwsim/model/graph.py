@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from hwsim.errors import HwsimError
+from hwsim.errors import ModelError
 
 FC_HEAD = -1
 """Head index of the final classifier (FC); an internal classifier (IC) uses its tap block."""
@@ -172,7 +172,7 @@ class ResidualLayers:
     skip: Layer | None = None
 
 
-class GraphError(HwsimError):
+class GraphError(ModelError):
     """A layer graph that is not well formed."""
 
 

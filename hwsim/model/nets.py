@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from hwsim.atomic import atomic_path
+from hwsim.errors import ModelError
 from hwsim.model.data import ImageSet
 from hwsim.model.graph import FC_HEAD, BlockKind, BlockSpec, head_tag
-from hwsim.model.netspec import ModelError, NetSpec
+from hwsim.model.netspec import NetSpec
 
 CHECKPOINT_FORMAT = "hwsim-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -189,8 +190,14 @@ def checkpoint_from_payload(payload: dict[str, Any], path: str | Path) -> Checkp
             raise ModelError(
                 f"{path}: checkpoint key {key!r} must map head numbers to accuracies"
             ) from None
-    if not isinstance(payload["state_dict"], dict) or not isinstance(payload["dataset"], dict):
-        raise ModelError(f"{path}: checkpoint keys 'state_dict' and 'dataset' must be mappings")
+    state = payload["state_dict"]
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ModelError(f"{path}: checkpoint key 'state_dict' must map parameter names to tensors")
+    for key in ("dataset", "training"):
+        if not isinstance(payload.get(key, {}), dict):
+            raise ModelError(f"{path}: checkpoint key {key!r} must be a mapping")
     ckpt = Checkpoint(
         spec=spec,
         state_dict=payload["state_dict"],

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hwsim.errors import HwsimError
+from hwsim.errors import ModelError
 from hwsim.model.graph import FC_HEAD, BlockKind, BlockSpec, LayerGraph, build_graph
 
 # (out_channels, stride) per conv block; paper/DESIGN.md channel lists.
@@ -29,10 +29,6 @@ _RESNET_STAGES: dict[str, list[tuple[int, int]]] = {
     "resnet34": [(64, 3), (128, 4), (256, 6), (512, 3)],
 }
 NETS: tuple[str, ...] = (*_VGG_BLOCKS, *_RESNET_STAGES)
-
-
-class ModelError(HwsimError):
-    """A network specification or checkpoint that cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -106,16 +102,27 @@ class NetSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NetSpec:
-        try:
-            return cls(
-                name=str(d["name"]),
-                width=float(d["width"]),
-                input_shape=tuple(int(v) for v in d["input_shape"]),
-                num_classes=int(d["num_classes"]),
-                ic_positions=tuple(int(v) for v in d["ic_positions"]),
-            )
-        except KeyError as e:
-            raise ModelError(f"network spec lacks key {e}") from None
+        """The spec of `to_dict`; a missing key or a value of the wrong type is a ModelError
+        naming the key."""
+        if not isinstance(d, dict):
+            raise ModelError(f"network spec is a {type(d).__name__}; expected a mapping")
+        fields: dict[str, Any] = {}
+        for key, parse, expected in (
+            ("name", str, "a network name"),
+            ("width", float, "a number"),
+            ("input_shape", lambda v: tuple(int(x) for x in v), "C, H, W integers"),
+            ("num_classes", int, "an integer"),
+            ("ic_positions", lambda v: tuple(int(x) for x in v), "a list of integers"),
+        ):
+            if key not in d:
+                raise ModelError(f"network spec lacks key {key!r}")
+            try:
+                fields[key] = parse(d[key])
+            except (TypeError, ValueError):
+                raise ModelError(
+                    f"network spec key {key!r} is {d[key]!r}; expected {expected}"
+                ) from None
+        return cls(**fields)
 
 
 def resolve_model_path(model: str | Path) -> Path:

@@ -2,7 +2,8 @@
 
 `read_nir` / `import_graph` turn a NIR graph (the `nir` package, HDF5 `.nir` files written by
 snntorch, sinabs, norse, spikingjelly, Lava) into a `SpikingNetwork` whose `LayerGraph` every
-stage reads; `write_nir` / `export_graph` do the reverse. docs/nir.md is the user's guide.
+stage reads; `hwsim.model.nir_export` does the reverse, and `hwsim.model.nir_nodes` reads and
+checks one node. docs/nir.md is the user's guide.
 
 What maps onto what (one hwsim layer = the weight path between two IF populations):
 
@@ -34,6 +35,7 @@ subtraction keeps it); docs/nir.md lists what each peer does.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,9 +44,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from hwsim import __version__
-from hwsim.atomic import atomic_path
-from hwsim.errors import HwsimError
 from hwsim.model.convert import ConversionParams, SpikingNetwork, Weights
 from hwsim.model.graph import (
     FC_HEAD,
@@ -55,35 +54,28 @@ from hwsim.model.graph import (
     LayerKind,
     Role,
     Shape,
-    head_tag,
+)
+from hwsim.model.nir_nodes import (
+    SYNAPTIC_KINDS,
+    NirError,
+    as_array,
+    as_shape,
+    check_global_pool,
+    check_kinds,
+    conv_geometry,
+    kind_of,
+    network_input_shape,
+    neuron_gain,
+    nir_module,
+    node_bias,
+    node_weight,
+    out_hw,
 )
 
 if TYPE_CHECKING:  # nir is an optional extra: imported where a NIR file is read or written
     import nir
 
 NIR_SUFFIX = ".nir"
-
-SUPPORTED_NODES = (
-    "Input, Output, Conv2d, Affine, Linear, IF, Flatten, and global AvgPool2d/SumPool2d"
-)
-"""The NIR node kinds hwsim simulates (named in every refusal)."""
-
-_REFUSED_KINDS: dict[str, str] = {
-    "LIF": "a leaky neuron (its membrane decays with tau); hwsim's neurons are IF, without leak",
-    "CubaLIF": "a current-based leaky neuron (synaptic and membrane decay); hwsim's are IF",
-    "LI": "a leaky integrator without spikes; hwsim's neurons are IF and spike",
-    "CubaLI": "a current-based leaky integrator without spikes; hwsim's neurons are IF",
-    "I": "an integrator without spikes; hwsim's neurons are IF and spike",
-    "NIRGraph": "a nested subgraph (how recurrent layers are exported); hwsim is feed-forward",
-    "Delay": "a synaptic delay; hwsim's only delay is its fixed one step per layer",
-    "Threshold": "a stateless threshold without integration; hwsim's neurons are IF",
-    "Scale": "an element-wise scale; fold it into the weights of the layer before it",
-    "Conv1d": "a 1-d convolution; hwsim maps 2-d convolutions",
-}
-
-
-class NirError(HwsimError):
-    """A NIR file or graph hwsim cannot import or export; the message names the node."""
 
 
 @dataclass(frozen=True)
@@ -147,16 +139,6 @@ def is_nir_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() == NIR_SUFFIX
 
 
-def _nir_module():
-    try:
-        import nir
-    except ImportError:
-        raise NirError(
-            "NIR files need the `nir` package: pip install 'hwsim[nir]' (or pip install nir)"
-        ) from None
-    return nir
-
-
 # --------------------------------------------------------------------------- reading
 
 
@@ -169,7 +151,7 @@ def read_nir(
     v0: float = 0.0,
 ) -> SpikingNetwork:
     """The network of the NIR file at `path` (see `import_graph`); every error names the file."""
-    nir = _nir_module()
+    nir = nir_module()
     path = Path(path)
     if not path.is_file():
         raise NirError(f"{path}: no such NIR file")
@@ -188,30 +170,8 @@ def read_nir(
         )
     except NirError as e:
         raise NirError(f"{path}: {e}") from None
-
-
-def _array(value: Any, dtype: type = np.float64) -> np.ndarray:
-    """A node parameter (numpy array, torch tensor, list or scalar) as a numpy array."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=dtype)
-
-
-def _pair(value: Any, what: str, node: str) -> tuple[int, int]:
-    """An int or a pair of ints (stride, padding, kernel) as (h, w)."""
-    v = _array(value, np.float64).reshape(-1)
-    if v.size == 1:
-        v = np.repeat(v, 2)
-    if v.size != 2 or not np.all(v == np.round(v)):
-        raise NirError(f"node {node!r}: {what} {value!r} is not an integer or a pair of them")
-    return int(v[0]), int(v[1])
-
-
-def _kind(node: Any) -> str:
-    return type(node).__name__
-
-
-_SYNAPTIC = ("Conv2d", "Affine", "Linear", "AvgPool2d", "SumPool2d", "Flatten")
+    except (TypeError, ValueError, IndexError) as e:  # a node value numpy cannot read as asked
+        raise NirError(f"{path}: a node value hwsim cannot read ({type(e).__name__}: {e})") from e
 
 
 @dataclass(frozen=True)
@@ -232,10 +192,10 @@ def _topological(nodes: dict[str, Any], edges: Sequence[tuple[str, str]]) -> lis
     for a, b in edges:
         succ[a].append(b)
         indeg[b] += 1
-    ready = [n for n in nodes if indeg[n] == 0]
+    ready = deque(n for n in nodes if indeg[n] == 0)
     order: list[str] = []
     while ready:
-        n = ready.pop(0)
+        n = ready.popleft()
         order.append(n)
         for m in succ[n]:
             indeg[m] -= 1
@@ -243,56 +203,37 @@ def _topological(nodes: dict[str, Any], edges: Sequence[tuple[str, str]]) -> lis
                 ready.append(m)
     if len(order) == len(nodes):
         return order
-    left = [n for n in nodes if n not in set(order)]
-    state: dict[str, int] = {}  # 1: on the DFS stack, 2: done
-
-    def back_edge(n: str) -> tuple[str, str] | None:
-        state[n] = 1
-        for m in succ[n]:
-            if state.get(m) == 1:
-                return n, m
-            if m not in state and (found := back_edge(m)) is not None:
-                return found
-        state[n] = 2
-        return None
-
-    edge = next(e for n in left if n not in state and (e := back_edge(n)) is not None)
+    edge = _cycle_edge(nodes, edges, set(order))
     raise NirError(
         f"recurrent edge {edge[0]!r} -> {edge[1]!r} (a cycle); hwsim simulates feed-forward"
         " networks only"
     )
 
 
-def _check_kinds(nodes: dict[str, Any]) -> None:
-    for name, node in nodes.items():
-        kind = _kind(node)
-        if kind in _REFUSED_KINDS:
-            raise NirError(
-                f"node {name!r} is a {kind}: {_REFUSED_KINDS[kind]}. Supported: {SUPPORTED_NODES}"
-            )
-        if kind not in (*_SYNAPTIC, "IF", "Input", "Output"):
-            raise NirError(
-                f"node {name!r} is a {kind}, unknown to hwsim. Supported: {SUPPORTED_NODES}"
-            )
+def _cycle_edge(
+    nodes: dict[str, Any], edges: Sequence[tuple[str, str]], ordered: set[str]
+) -> tuple[str, str]:
+    """An edge of a cycle among the nodes a topological sort left (`ordered`: the ones it
+    placed): the edge into the cycle's node that comes first in the graph's node order.
 
-
-def _input_shape(name: str, node: Any, dataset_shape: Shape | None) -> Shape:
-    """The network input as (C, H, W): the Input node's shape, or, for a flat Input, the
-    dataset's image shape with as many values."""
-    raw = node.input_type.get("input")
-    shape = tuple(int(v) for v in _array(raw, np.int64).reshape(-1)) if raw is not None else ()
-    if len(shape) == 3:
-        if dataset_shape is not None and shape != tuple(dataset_shape):
-            raise NirError(
-                f"Input {name!r} has shape {shape} but the dataset's images are {dataset_shape}"
-            )
-        return shape  # type: ignore[return-value]
-    if dataset_shape is not None and shape and int(np.prod(shape)) == int(np.prod(dataset_shape)):
-        return dataset_shape
-    raise NirError(
-        f"Input {name!r} has shape {shape or 'unknown'}: hwsim needs images (C, H, W), or a"
-        " flat input as large as the --dataset images"
-    )
+    Every node left has a predecessor that is left too (else the sort would have placed it),
+    so walking back from one along such predecessors repeats a node within len(nodes) steps;
+    the walk from the repeat to itself is a cycle. Iterative: no recursion limit."""
+    pred: dict[str, str] = {}
+    for a, b in edges:
+        if a not in ordered and b not in ordered:
+            pred.setdefault(b, a)
+    walk: list[str] = []
+    seen: dict[str, int] = {}
+    node = next(n for n in nodes if n not in ordered)
+    while node not in seen:
+        seen[node] = len(walk)
+        walk.append(node)
+        node = pred[node]
+    cycle = walk[seen[node] :]  # each node's predecessor is the next one, the last's the first
+    rank = {n: i for i, n in enumerate(nodes)}
+    first = min(range(len(cycle)), key=lambda i: rank[cycle[i]])
+    return cycle[(first + 1) % len(cycle)], cycle[first]
 
 
 @dataclass
@@ -312,54 +253,6 @@ class _Draft:
     bias: np.ndarray | None
 
 
-def _conv_geometry(name: str, node: Any, in_shape: Shape) -> tuple[int, int]:
-    """(stride, padding) of a Conv2d hwsim can map, refusing the others."""
-    groups = int(_array(node.groups, np.int64).reshape(-1)[0])
-    if groups != 1:
-        raise NirError(f"Conv2d {name!r}: groups = {groups}; hwsim maps dense convolutions only")
-    if _pair(node.dilation, "dilation", name) != (1, 1):
-        raise NirError(f"Conv2d {name!r}: dilation {node.dilation!r}; hwsim needs dilation 1")
-    sh, sw = _pair(node.stride, "stride", name)
-    if sh != sw:
-        raise NirError(f"Conv2d {name!r}: stride ({sh}, {sw}); hwsim needs equal strides")
-    kh, kw = _array(node.weight).shape[2:]
-    padding = node.padding
-    if isinstance(padding, bytes):
-        padding = padding.decode()
-    if isinstance(padding, str):
-        if padding == "valid":
-            return sh, 0
-        if padding == "same" and sh == 1 and kh == kw and kh % 2 == 1:
-            return sh, (kh - 1) // 2
-        raise NirError(
-            f"Conv2d {name!r}: padding {padding!r} with a {kh}x{kw} kernel and stride {sh};"
-            " hwsim needs one symmetric padding"
-        )
-    ph, pw = _pair(padding, "padding", name)
-    if ph != pw:
-        raise NirError(f"Conv2d {name!r}: padding ({ph}, {pw}); hwsim needs equal padding")
-    return sh, ph
-
-
-def _global_pool(name: str, node: Any, in_shape: tuple[int, ...]) -> None:
-    """Refuse a pooling node that does not cover its whole input map."""
-    if len(in_shape) != 3:
-        raise NirError(f"{_kind(node)} {name!r} reads a {in_shape} vector, not a (C, H, W) map")
-    kernel = _pair(node.kernel_size, "kernel_size", name)
-    padding = _pair(node.padding, "padding", name)
-    if kernel != tuple(in_shape[1:]) or padding != (0, 0):
-        raise NirError(
-            f"{_kind(node)} {name!r}: kernel {kernel}, padding {padding} on a"
-            f" {in_shape[1]}x{in_shape[2]} map; hwsim supports only global pooling (kernel ="
-            " the whole map, padding 0)"
-        )
-
-
-def _as_shape(shape: tuple[int, ...]) -> Shape:
-    """A NIR tensor shape as hwsim's (C, H, W): a vector (F,) is (F, 1, 1)."""
-    return (shape[0], 1, 1) if len(shape) == 1 else (shape[0], shape[1], shape[2])
-
-
 def _translate(
     path: _Path,
     nodes: dict[str, Any],
@@ -370,22 +263,22 @@ def _translate(
     """The hwsim layer of one weight path (see the module's table), or a refusal."""
     src_shape = shapes[path.source if path.source is not None else input_name]
     src_flat = path.source in flat_sources or len(src_shape) == 1
-    ops = [n for n in path.nodes if _kind(nodes[n]) != "Flatten"]
-    kinds = [_kind(nodes[n]) for n in ops]
+    ops = [n for n in path.nodes if kind_of(nodes[n]) != "Flatten"]
+    kinds = [kind_of(nodes[n]) for n in ops]
     flattened = len(ops) != len(path.nodes)
-    in_shape = _as_shape(src_shape)
+    in_shape = as_shape(src_shape)
     c, h, w = in_shape
     where = f"{path.source or 'the input'} -> IF {path.target!r}"
     if kinds == ["Conv2d"] and not flattened and not src_flat:
         node = nodes[ops[0]]
-        weight = _array(node.weight, np.float32)
-        stride, pad = _conv_geometry(ops[0], node, in_shape)
+        weight = node_weight(ops[0], node, np.float32)
+        stride, pad = conv_geometry(ops[0], node, in_shape)
         kh, kw = weight.shape[2:]
         if weight.shape[1] != c:
             raise NirError(
                 f"Conv2d {ops[0]!r}: {weight.shape[1]} input channels, its input has {c}"
             )
-        ho, wo = _hw(h, w, kh, kw, stride, pad)
+        ho, wo = out_hw(h, w, kh, kw, stride, pad)
         return _Draft(
             ops[0],
             LayerKind.CONV,
@@ -397,17 +290,17 @@ def _translate(
             path.source,
             path.target,
             weight,
-            _bias(node, weight.shape[0]),
+            node_bias(ops[0], node, weight.shape[0]),
         )
     if kinds in (["Affine"], ["Linear"]):
         node = nodes[ops[0]]
-        weight = _array(node.weight, np.float32)
+        weight = node_weight(ops[0], node, np.float32)
         if weight.ndim != 2 or weight.shape[1] != c * h * w:
             raise NirError(
                 f"{kinds[0]} {ops[0]!r}: weight {weight.shape} on an input of {c * h * w} values"
             )
         out = (weight.shape[0], 1, 1)
-        bias = _bias(node, weight.shape[0])
+        bias = node_bias(ops[0], node, weight.shape[0])
         if src_flat:
             return _Draft(
                 ops[0],
@@ -436,7 +329,7 @@ def _translate(
             bias,
         )
     if kinds == ["AvgPool2d"] and not src_flat:
-        _global_pool(ops[0], nodes[ops[0]], src_shape)
+        check_global_pool(ops[0], nodes[ops[0]], src_shape)
         return _Draft(
             ops[0],
             LayerKind.GAP,
@@ -455,9 +348,9 @@ def _translate(
         and kinds[0] in ("AvgPool2d", "SumPool2d")
         and kinds[1] in ("Affine", "Linear")
     ):
-        _global_pool(ops[0], nodes[ops[0]], src_shape)
+        check_global_pool(ops[0], nodes[ops[0]], src_shape)
         node = nodes[ops[1]]
-        weight = _array(node.weight, np.float64)
+        weight = node_weight(ops[1], node, np.float64)
         if weight.ndim != 2 or weight.shape[1] != c:
             raise NirError(
                 f"{kinds[1]} {ops[1]!r}: weight {weight.shape} after pooling {c} channels"
@@ -475,33 +368,19 @@ def _translate(
             path.source,
             path.target,
             np.ascontiguousarray(full, np.float32),
-            _bias(node, weight.shape[0]),
+            node_bias(ops[1], node, weight.shape[0]),
         )
     if kinds == ["SumPool2d"]:
         raise NirError(
             f"SumPool2d {ops[0]!r} feeds IF {path.target!r} directly; hwsim's pooling layer"
             " averages (use AvgPool2d, or follow the SumPool2d with an Affine/Linear)"
         )
-    chain = " -> ".join(f"{_kind(nodes[n])} {n!r}" for n in path.nodes) or "nothing"
+    chain = " -> ".join(f"{kind_of(nodes[n])} {n!r}" for n in path.nodes) or "nothing"
     raise NirError(
         f"the path {where} is {chain}; hwsim maps one Conv2d (on a map), one [Flatten] Affine/"
         "Linear, one global AvgPool2d, or a global pooling then an Affine/Linear between IF"
         " populations"
     )
-
-
-def _hw(h: int, w: int, kh: int, kw: int, stride: int, pad: int) -> tuple[int, int]:
-    return (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
-
-
-def _bias(node: Any, n: int) -> np.ndarray:
-    bias = getattr(node, "bias", None)
-    if bias is None:
-        return np.zeros(n, np.float32)
-    b = _array(bias, np.float32).reshape(-1)
-    if b.shape != (n,):
-        raise NirError(f"node bias {b.shape} does not match {n} outputs")
-    return b
 
 
 def _propagate_shapes(
@@ -514,7 +393,7 @@ def _propagate_shapes(
     """Each node's output shape, from the input through the graph (refusing mismatches)."""
     shapes: dict[str, tuple[int, ...]] = {input_name: tuple(input_shape)}
     for name in order:
-        node, kind = nodes[name], _kind(nodes[name])
+        node, kind = nodes[name], kind_of(nodes[name])
         if name == input_name:
             continue
         if kind == "Input":
@@ -531,15 +410,18 @@ def _propagate_shapes(
         if kind == "Conv2d":
             if len(x) != 3:
                 raise NirError(f"Conv2d {name!r} reads a vector {x}; it needs a (C, H, W) map")
-            weight = _array(node.weight)
-            stride, pad = _conv_geometry(name, node, _as_shape(x))
+            weight = as_array(node.weight)
+            stride, pad = conv_geometry(name, node, as_shape(x))
             kh, kw = weight.shape[2:]
-            shapes[name] = (weight.shape[0], *_hw(x[1], x[2], kh, kw, stride, pad))
+            shapes[name] = (weight.shape[0], *out_hw(x[1], x[2], kh, kw, stride, pad))
         elif kind in ("Affine", "Linear"):
-            shapes[name] = (_array(node.weight).shape[0],)
+            shape = as_array(node.weight).shape
+            if len(shape) != 2:
+                raise NirError(f"{kind} {name!r}: weight {shape}; expected (out, in)")
+            shapes[name] = (shape[0],)
         elif kind == "Flatten":
             start, end = (
-                int(_array(v, np.int64).reshape(-1)[0]) for v in (node.start_dim, node.end_dim)
+                int(as_array(v, np.int64).reshape(-1)[0]) for v in (node.start_dim, node.end_dim)
             )
             if (start % len(x), end % len(x)) != (0, len(x) - 1):
                 raise NirError(
@@ -548,7 +430,7 @@ def _propagate_shapes(
                 )
             shapes[name] = (int(np.prod(x)),)
         elif kind in ("AvgPool2d", "SumPool2d"):
-            _global_pool(name, node, x)
+            check_global_pool(name, node, x)
             shapes[name] = (x[0], 1, 1)
         elif kind == "IF":
             sizes = {int(np.prod(s)) for s in ins}
@@ -557,28 +439,9 @@ def _propagate_shapes(
             shapes[name] = max(ins, key=len)
         else:  # Output
             shapes[name] = x
+        if min(shapes[name], default=0) < 1:
+            raise NirError(f"{kind} {name!r} maps its input {x} to the empty {shapes[name]}")
     return shapes
-
-
-def _neuron_gain(name: str, node: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """r / v_threshold of an IF node per neuron, refusing what hwsim's neuron cannot do."""
-    size = int(np.prod(shape))
-    r, thr = _array(node.r), _array(node.v_threshold)
-    reset = _array(node.v_reset if node.v_reset is not None else 0.0)
-    for what, v in (("r", r), ("v_threshold", thr), ("v_reset", reset)):
-        if v.size not in (1, size):
-            raise NirError(f"IF {name!r}: {what} has {v.size} values for {size} neurons")
-    if np.any(reset != 0):
-        raise NirError(
-            f"IF {name!r}: v_reset = {float(reset.reshape(-1)[np.flatnonzero(reset)[0]]):g};"
-            " hwsim resets by subtracting the threshold, which needs v_reset = 0 (a reset to"
-            " another potential is not simulated)"
-        )
-    if not (np.all(np.isfinite(r)) and np.all(r > 0)):
-        raise NirError(f"IF {name!r}: r must be finite and > 0")
-    if not (np.all(np.isfinite(thr)) and np.all(thr > 0)):
-        raise NirError(f"IF {name!r}: v_threshold must be finite and > 0")
-    return np.broadcast_to((r / thr).reshape(-1), (size,)).astype(np.float64)
 
 
 def import_graph(
@@ -603,7 +466,7 @@ def import_graph(
         for n in (a, b):
             if n not in nodes:
                 raise NirError(f"edge {a!r} -> {b!r} names a node {n!r} the graph lacks")
-    _check_kinds(nodes)
+    check_kinds(nodes)
     if FUSION_UNIT in nodes:
         raise NirError(f"node name {FUSION_UNIT!r} is reserved by hwsim; rename the node")
     order = _topological(nodes, edges)
@@ -612,32 +475,34 @@ def import_graph(
     for a, b in edges:
         preds[b].append(a)
         succs[a].append(b)
-    inputs = [n for n in nodes if _kind(nodes[n]) == "Input"]
+    inputs = [n for n in nodes if kind_of(nodes[n]) == "Input"]
     if len(inputs) != 1:
         raise NirError(f"{len(inputs)} Input nodes; hwsim networks have exactly one")
     input_name = inputs[0]
-    shape_in = _input_shape(input_name, nodes[input_name], input_shape)
+    shape_in = network_input_shape(input_name, nodes[input_name], input_shape)
     shapes = _propagate_shapes(nodes, order, preds, input_name, shape_in)
-    outputs = [n for n in order if _kind(nodes[n]) == "Output"]
+    outputs = [n for n in order if kind_of(nodes[n]) == "Output"]
     if not outputs:
         raise NirError("no Output node; hwsim needs at least the final classifier's")
 
     # weight paths into every IF node, in topological order
-    ifs = [n for n in order if _kind(nodes[n]) == "IF"]
+    ifs = [n for n in order if kind_of(nodes[n]) == "IF"]
     drafts: list[_Draft] = []
     flat: set[str] = set()
     for target in ifs:
+        into_target: list[_Draft] = []
         for pred in preds[target]:
-            chain: list[str] = []
+            chain: list[str] = []  # backwards, from the IF node to the source
             cur = pred
-            while _kind(nodes[cur]) in _SYNAPTIC:
+            while kind_of(nodes[cur]) in SYNAPTIC_KINDS:
                 if len(succs[cur]) > 1:
                     raise NirError(
-                        f"{_kind(nodes[cur])} {cur!r} feeds {', '.join(succs[cur])}; hwsim needs"
+                        f"{kind_of(nodes[cur])} {cur!r} feeds {', '.join(succs[cur])}; hwsim needs"
                         " IF neurons after each weight layer before its output branches"
                     )
-                chain.insert(0, cur)
+                chain.append(cur)
                 cur = preds[cur][0]
+            chain.reverse()
             source = None if cur == input_name else cur
             if not chain:
                 raise NirError(
@@ -649,11 +514,12 @@ def import_graph(
                 raise NirError(
                     f"IF {target!r}: {shapes[target]} neurons, its input {draft.out_shape}"
                 )
-            drafts.append(draft)
-        if all(d.kind is not LayerKind.CONV for d in drafts if d.target == target):
+            into_target.append(draft)
+        drafts += into_target
+        if all(d.kind is not LayerKind.CONV for d in into_target):
             flat.add(target)
     for out in outputs:
-        if len(preds[out]) != 1 or _kind(nodes[preds[out][0]]) != "IF":
+        if len(preds[out]) != 1 or kind_of(nodes[preds[out][0]]) != "IF":
             src = ", ".join(preds[out]) or "nothing"
             raise NirError(
                 f"Output {out!r} reads {src}; hwsim classifies by counting spikes, so every"
@@ -680,9 +546,9 @@ def _fold_gains(
     nodes: dict[str, Any], ifs: list[str], shapes: dict[str, tuple[int, ...]], drafts: list[_Draft]
 ) -> float:
     """The engine threshold; r / v_threshold folded into the drafts' weights where needed."""
-    gains = {n: _neuron_gain(n, nodes[n], shapes[n]) for n in ifs}
-    thresholds = {float(v) for n in ifs for v in np.unique(_array(nodes[n].v_threshold))}
-    unit_r = all(np.all(_array(nodes[n].r) == 1) for n in ifs)
+    gains = {n: neuron_gain(n, nodes[n], shapes[n]) for n in ifs}
+    thresholds = {float(v) for n in ifs for v in np.unique(as_array(nodes[n].v_threshold))}
+    unit_r = all(np.all(as_array(nodes[n].r) == 1) for n in ifs)
     if unit_r and len(thresholds) == 1:
         return thresholds.pop()  # exact: weights untouched, theta = the common threshold
     for d in drafts:
@@ -722,7 +588,9 @@ def _assemble(
     v0: float,
 ) -> SpikingNetwork:
     """Populations, senders, heads and blocks of the translated layers -> a SpikingNetwork."""
-    into: dict[str, list[_Draft]] = {n: [d for d in drafts if d.target == n] for n in ifs}
+    into: dict[str, list[_Draft]] = {n: [] for n in ifs}
+    for d in drafts:
+        into[d.target].append(d)
     depth: dict[str | None, int] = {None: -1}
     for n in ifs:
         depth[n] = max(depth[d.source] for d in into[n]) + 1
@@ -740,6 +608,8 @@ def _assemble(
     if len(classes) != 1:
         raise NirError(f"the Outputs have different numbers of classes: {sorted(classes)}")
     n_classes = classes.pop()
+    if n_classes < 2:
+        raise NirError(f"the Outputs have {n_classes} class; a classifier needs at least 2")
     if num_classes is not None and n_classes != num_classes:
         raise NirError(f"the Outputs have {n_classes} classes but the dataset has {num_classes}")
     if fc_output is None:
@@ -757,15 +627,14 @@ def _assemble(
             f" {', '.join(map(repr, outputs))}"
         )
 
-    ancestors = _ancestors(ifs, into)
+    reached = _outputs_reached(outputs, out_pop, into)
 
     def head_pops(o: str) -> tuple[list[str], str | None]:
-        """The populations of Output o's head (walking back from its IF) and its tap."""
-        others = {out_pop[x] for x in outputs if x != o}
-        shared = set().union(*(ancestors[p] | {p} for p in others)) if others else set()
+        """The populations of Output o's head (walking back from its IF, up to a population
+        another Output also reads through) and its tap."""
         pops, pop = [], out_pop[o]
         while True:
-            if pop in shared or len(into[pop]) != 1:
+            if reached[pop] - {o} or len(into[pop]) != 1:
                 break
             d = into[pop][0]
             reducer = d.kind is LayerKind.GAP or (
@@ -857,15 +726,21 @@ def _assemble(
     return SpikingNetwork(spec, lgraph, weights, params, ())
 
 
-def _ancestors(ifs: list[str], into: dict[str, list[_Draft]]) -> dict[str, set[str]]:
-    """Every IF population's ancestor populations (ifs is in topological order)."""
-    out: dict[str, set[str]] = {}
-    for n in ifs:
-        out[n] = set()
-        for d in into[n]:
-            if d.source is not None:
-                out[n] |= out[d.source] | {d.source}
-    return out
+def _outputs_reached(
+    outputs: list[str], out_pop: dict[str, str], into: dict[str, list[_Draft]]
+) -> dict[str, set[str]]:
+    """The Outputs every IF population feeds (directly or through later populations): a
+    backward walk from each Output's population, O(outputs x layers), no recursion."""
+    reached: dict[str, set[str]] = {n: set() for n in into}
+    for o in outputs:
+        stack = [out_pop[o]]
+        while stack:
+            pop = stack.pop()
+            if o in reached[pop]:
+                continue
+            reached[pop].add(o)
+            stack += [d.source for d in into[pop] if d.source is not None]
+    return reached
 
 
 def _blocks(backbone: list[str], into: dict[str, list[_Draft]]) -> dict[str, int]:
@@ -873,12 +748,18 @@ def _blocks(backbone: list[str], into: dict[str, list[_Draft]]) -> dict[str, int
     jumps over (every later population's input passes through it), as a residual block's
     join does; a plain conv block is one population. This is the zoo's block numbering."""
     pos = {n: i for i, n in enumerate(backbone)}
-    pos_src = lambda d: -1 if d.source is None else pos.get(d.source, -1)  # noqa: E731
-    spans = [(pos_src(d), pos[n]) for n in backbone for d in into[n]]
+    jumps = np.zeros(len(backbone) + 1, np.int64)  # +1 where a layer starts jumping, -1 ends
+    for n in backbone:
+        for d in into[n]:
+            a, b = -1 if d.source is None else pos.get(d.source, -1), pos[n]
+            if b - a > 1:  # the layer jumps over the populations a+1 .. b-1
+                jumps[a + 1] += 1
+                jumps[b] -= 1
+    jumped = np.cumsum(jumps)[:-1] > 0
     block, current, pending = {}, 0, []
     for i, n in enumerate(backbone):
         pending.append(n)
-        if not any(a < i < b for a, b in spans):
+        if not jumped[i]:
             for p in pending:
                 block[p] = current
             current, pending = current + 1, []
@@ -888,95 +769,3 @@ def _blocks(backbone: list[str], into: dict[str, list[_Draft]]) -> dict[str, int
 
 
 # --------------------------------------------------------------------------- writing
-
-
-CONVENTIONS = (
-    "hwsim IF neurons: V <- V + I; spike when V >= v_threshold; reset by subtracting"
-    " v_threshold (v_reset 0 stands for it); membranes start at 0; every IF population adds"
-    " one timestep of delay (layer l at t sees layer l-1's spikes of t-1)"
-)
-"""The neuron conventions an exported file follows (also in the file's metadata)."""
-
-
-def export_graph(snn: SpikingNetwork) -> nir.NIRGraph:
-    """The converted network as a NIR graph: an Input, one node per layer (Conv2d; AvgPool2d
-    for a GAP; [Flatten] Affine for a Linear), one IF node per population, one Output per
-    classifier head named by `head_tag` ("fc", "ic5"), the conventions in the metadata."""
-    nir = _nir_module()
-    graph = snn.graph
-    if snn.params.v0 != 0:
-        raise NirError(
-            f"the network starts its membranes at V0 = {snn.params.v0:g}; NIR has no initial"
-            " state, so only V0 = 0 can be exported"
-        )
-    theta = float(snn.params.threshold)
-    layer_names = set(graph.names)
-    pops = graph.populations()
-    if_name = {p.name: p.name if p.name not in layer_names else f"{p.name}.if" for p in pops}
-    nir_shape: dict[str, tuple[int, ...]] = {}
-    for p in pops:
-        kind = graph.sender(p.name).kind
-        nir_shape[p.name] = (p.shape[0],) if kind is LayerKind.LINEAR else p.shape
-    nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(graph.input_shape))}
-    edges: list[tuple[str, str]] = []
-    for p in pops:
-        shape = nir_shape[p.name]
-        nodes[if_name[p.name]] = nir.IF(
-            r=np.ones(shape, np.float32),
-            v_threshold=np.full(shape, theta, np.float32),
-            v_reset=np.zeros(shape, np.float32),
-        )
-    for layer in graph.layers:
-        src = if_name[graph.layer(layer.inputs[0]).population] if layer.inputs else "input"
-        src_shape = nir_shape[graph.layer(layer.inputs[0]).population] if layer.inputs else None
-        c, h, w = layer.in_shape
-        if layer.kind is LayerKind.GAP:
-            nodes[layer.name] = nir.AvgPool2d(
-                kernel_size=np.array([h, w]), stride=np.array([h, w]), padding=np.array([0, 0])
-            )
-            edges.append((src, layer.name))
-        else:
-            wts = snn.weights[layer.name]
-            weight = wts.weight.detach().cpu().numpy().astype(np.float32)
-            bias = wts.bias.detach().cpu().numpy().astype(np.float32)
-            if layer.kind is LayerKind.CONV:
-                nodes[layer.name] = nir.Conv2d(
-                    input_shape=(h, w),
-                    weight=weight,
-                    stride=(layer.stride, layer.stride),
-                    padding=(layer.padding, layer.padding),
-                    dilation=(1, 1),
-                    groups=1,
-                    bias=bias,
-                )
-                edges.append((src, layer.name))
-            else:
-                nodes[layer.name] = nir.Affine(weight=weight, bias=bias)
-                if src_shape is not None and len(src_shape) == 3:
-                    flat = f"{layer.name}.flatten"
-                    nodes[flat] = nir.Flatten(
-                        input_type={"input": np.array(src_shape)}, start_dim=0, end_dim=-1
-                    )
-                    edges += [(src, flat), (flat, layer.name)]
-                else:
-                    edges.append((src, layer.name))
-        edges.append((layer.name, if_name[layer.population]))
-    for h in graph.heads:
-        tag = head_tag(h)
-        if tag in nodes:
-            raise NirError(f"a layer is named {tag!r}, the name of head {tag}'s Output node")
-        out = graph.head_output(h).population
-        nodes[tag] = nir.Output(output_type=np.array(nir_shape[out]))
-        edges.append((if_name[out], tag))
-    metadata = {"producer": f"hwsim {__version__}", "conventions": CONVENTIONS, "fc_output": "fc"}
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
-
-
-def write_nir(snn: SpikingNetwork, path: str | Path) -> Path:
-    """Write `export_graph(snn)` to `path` atomically (HDF5, `nir.write`)."""
-    nir = _nir_module()
-    graph = export_graph(snn)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        nir.write(tmp, graph)
-    return path

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
-from hwsim.errors import HwsimError
+from hwsim.errors import InputError
 from hwsim.model.data import ImageSet, load_dataset
 from hwsim.model.graph import FC_HEAD
 from hwsim.model.nets import Checkpoint, HeadedNet
@@ -99,10 +99,23 @@ def evaluate(net: HeadedNet, data: ImageSet, batch_size: int = 500) -> dict[int,
     return {h: c / len(data.y) for h, c in correct.items()}
 
 
-def train(cfg: TrainConfig, *, show_progress: bool = True) -> Checkpoint:
+TRAIN_STAGE = "train"
+"""The stage name `train` reports to its progress callback."""
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Checkpoint:
     """Train a network with IC heads; return a checkpoint with test (and validation) accuracies
     per head and the exact split it was trained on (`cfg.validation` training images held out,
-    never trained on)."""
+    never trained on).
+
+    `progress(TRAIN_STAGE, done, total)` is called with 0 before the first batch and after
+    every batch (`total` = epochs x batches per epoch); None reports nothing (training draws no
+    bars itself; the command line passes `progress`).
+    """
     torch.manual_seed(cfg.seed)
     splits = {
         s: load_dataset(cfg.dataset, s, cfg.data_root, seed=cfg.seed, validation=cfg.validation)
@@ -131,38 +144,34 @@ def train(cfg: TrainConfig, *, show_progress: bool = True) -> Checkpoint:
     y_all = torch.from_numpy(train_set.y)
     augment = cfg.dataset.startswith("cifar")
     start = time.perf_counter()
-    columns = (
-        TextColumn("[bold]train[/] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, disable=not show_progress, transient=True) as progress:
-        task = progress.add_task("epoch 1", total=cfg.epochs * steps_per_epoch)
-        for epoch in range(1, cfg.epochs + 1):
-            net.train()
-            weights = {h: tau(spec, h, epoch, cfg.epochs) for h in spec.ic_positions}
-            order = torch.randperm(len(y_all), generator=gen)
-            for i in range(0, len(order), cfg.batch_size):
-                idx = order[i : i + cfg.batch_size]
-                x = x_all[idx]
-                if augment:
-                    x = augment_cifar(x, gen)
-                out = net(x)
-                y = y_all[idx]
-                loss = loss_fn(out[FC_HEAD], y)
-                for h, w in weights.items():
-                    loss = loss + w * loss_fn(out[h], y)
-                if not bool(torch.isfinite(loss)):  # diverged: no NaN checkpoint is written
-                    raise HwsimError(
-                        f"training diverged at epoch {epoch} (loss {loss.item()}); lower --lr"
-                        f" (now {cfg.lr}) or check the data"
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                progress.update(task, advance=1, description=f"epoch {epoch}/{cfg.epochs}")
+    total, done = cfg.epochs * steps_per_epoch, 0
+    report = progress or (lambda stage, done, total: None)
+    report(TRAIN_STAGE, done, total)
+    for epoch in range(1, cfg.epochs + 1):
+        net.train()
+        weights = {h: tau(spec, h, epoch, cfg.epochs) for h in spec.ic_positions}
+        order = torch.randperm(len(y_all), generator=gen)
+        for i in range(0, len(order), cfg.batch_size):
+            idx = order[i : i + cfg.batch_size]
+            x = x_all[idx]
+            if augment:
+                x = augment_cifar(x, gen)
+            out = net(x)
+            y = y_all[idx]
+            loss = loss_fn(out[FC_HEAD], y)
+            for h, w in weights.items():
+                loss = loss + w * loss_fn(out[h], y)
+            if not bool(torch.isfinite(loss)):  # diverged: no NaN checkpoint is written
+                raise InputError(
+                    f"training diverged at epoch {epoch} (loss {loss.item()}); lower the"
+                    f" learning rate lr (--lr, now {cfg.lr}) or check the data"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            done += 1
+            report(TRAIN_STAGE, done, total)
     return Checkpoint(
         spec=spec,
         state_dict=net.state_dict(),

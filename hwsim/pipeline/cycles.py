@@ -17,29 +17,33 @@ import numpy as np
 
 from hwsim.engine.backends import default_threads
 from hwsim.engine.core import Activity
-from hwsim.fusion import Tuning, cumulative, decide, posterior
-from hwsim.hw.activity import LayerActivity, spikes_sent
+from hwsim.fixed_point import FixedDecisions
+from hwsim.fusion import (
+    TerminationResult,
+    Tuning,
+    cumulative,
+    decide,
+    early_termination,
+    posterior,
+)
 from hwsim.hw.arch import Architecture, EnergyModel
 from hwsim.hw.area import chip_area
 from hwsim.hw.energy import run_energy
 from hwsim.hw.fusion_unit import (
-    FixedDecisions,
     FusionCheck,
     FusionUnit,
-    LutTable,
-    TerminationResult,
     check_against_float,
     decision_cycles,
     early_exit_decisions,
-    early_termination,
     fusion_events,
     head_decisions,
 )
 from hwsim.hw.mapping import ChipMapping, map_network
-from hwsim.hw.sim import ChipRun, Workload, chip_model, simulate
-from hwsim.methods import METHODS, Heads, Method
+from hwsim.hw.sim import ChipRun, chip_model, simulate
+from hwsim.methods import HEADLINE, METHODS, Decision, Method
 from hwsim.metrics import BootstrapConfig
 from hwsim.model.graph import FC_HEAD, LayerGraph
+from hwsim.pipeline.activity import ImageActivity, chip_workload, image_activity
 
 
 class TimingModel(StrEnum):
@@ -57,37 +61,13 @@ class OperatingPoint(StrEnum):
 
 
 def method_heads(method: Method, ic: int) -> tuple[int, ...]:
-    """The classifier heads `method` reads (METHODS)."""
-    return {Heads.FC: (FC_HEAD,), Heads.IC: (ic,), Heads.BOTH: (ic, FC_HEAD)}[METHODS[method].heads]
+    """The classifier heads `method` reads, the IC's first (`MethodSpec.head_ids`)."""
+    return METHODS[method].head_ids(ic, FC_HEAD)
 
 
 def method_layers(chip: LayerGraph, method: Method, ic: int) -> set[str]:
     """The layers `method` keeps busy: those on the way to its heads."""
     return {g.name for h in method_heads(method, ic) for g in chip.layers_to_head(h)}
-
-
-def chip_counts(mapping: ChipMapping, activity: Activity) -> np.ndarray:
-    """The engine's per-image activity (N, T, L, 4) int32 of `mapping`'s layers, in its
-    graph's order: in_spikes, active_pe_ops (crossbar reads), active_windows (PE operations),
-    out_spikes (fired at t)."""
-    if activity.per_image is None:
-        raise ValueError("the cycle-level simulation needs a trace with per-image activity")
-    cols = [activity.names.index(n) for n in mapping.graph.names]
-    return np.ascontiguousarray(activity.per_image[:, :, cols])
-
-
-def chip_workload(mapping: ChipMapping, counts: np.ndarray) -> Workload:
-    """Per image, timestep and layer of `mapping`'s graph: the PE operations the energy model
-    charges (spikesim: every operation; event: those with a spiking input in their window) and
-    the spikes each layer sends (`spikes_sent`), from `chip_counts`."""
-    graph = mapping.graph
-    n, steps, layers = counts.shape[:3]
-    if mapping.arch.energy_model is EnergyModel.SPIKESIM:
-        ops = np.broadcast_to(mapping.pe_operations().astype(np.int32), (n, steps, layers))
-    else:
-        ops = counts[..., 2]
-    sent = spikes_sent(graph, counts[..., 3])
-    return Workload(np.ascontiguousarray(ops), sent)
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,7 +122,7 @@ def _summary(
 
 def performed_energy_pj(
     mapping: ChipMapping,
-    counts: np.ndarray,
+    record: ImageActivity,
     run: ChipRun,
     head_spikes: MappingType[int, np.ndarray],
     method: Method,
@@ -151,42 +131,37 @@ def performed_energy_pj(
 ) -> float:
     """Energy per inference of the jobs `run` performed for `method` (the layers of run.chip;
     the fusion unit when it uses it, counting the spikes of its heads, with the stop test when
-    `stops`): the energy model applied to the activity of those jobs alone (`counts` from
-    `chip_counts`; a job sends `spikes_sent`). The event model's NoC energy is the simulated
-    packets' flit-hops (link_flits) x noc_flit_hop, so the packet format, head flits and the
-    rounding of each packet to whole flits are charged as simulated."""
+    `stops`): the energy model applied to the activity of those jobs alone (`record`, the
+    test images' `ImageActivity`). The event model's NoC energy is the simulated packets'
+    flit-hops (link_flits) x noc_flit_hop, so the packet format, head flits and the rounding of
+    each packet to whole flits are charged as simulated."""
     graph = mapping.graph
     n, steps = run.start.shape[1:]
     names = run.chip.layer_names
-    summed = np.zeros((steps, len(graph.names), 4), np.int64)
+    done = {name: run.performed[v] for v, name in enumerate(names)}
+    masked = record.performed(graph, done)
     share = np.zeros((steps, len(graph.names)))
-    sent = spikes_sent(graph, counts[..., 3])
-    for v, name in enumerate(names):
-        layer = graph.names.index(name)
-        done = run.performed[v]
-        share[:, layer] = done.mean(axis=0)
-        per = counts[:, :, layer]
-        summed[:, layer, :3] = (per[..., :3] * done[..., None]).sum(axis=0, dtype=np.int64)
-        summed[:, layer, 3] = (sent[:, :, layer] * done).sum(axis=0, dtype=np.int64)
-    masked = LayerActivity(
-        layer_names=graph.names,
-        images=n,
-        active_pe_ops=summed[..., 2],
-        crossbar_reads=summed[..., 1],
-        input_spikes=summed[..., 0],
-        output_spikes=summed[..., 3],
-    )
+    for name, ran in done.items():
+        share[:, graph.names.index(name)] = ran.mean(axis=0)
     fusion = None
     unit = mapping.arch.fusion_unit
-    if unit is not None and uses_fusion_unit(method, stops):
+    spec = METHODS[method]
+    if unit is not None and spec.uses_fusion_unit(stops):
         deciding = run.performed[run.chip.fusion_node]  # (N, T)
-        heads = method_heads(method, ic)
-        spikes = [(head_spikes[h][:, :steps].sum(axis=2) * deciding).sum(0) for h in heads]
-        ic_spikes, fc_spikes = (
-            (spikes[0], spikes[1]) if len(spikes) == 2 else (np.zeros_like(spikes[0]), spikes[0])
-        )
+        counted = {
+            h: (head_spikes[h][:, :steps].sum(axis=2) * deciding).sum(0)
+            for h in method_heads(method, ic)
+        }
+        none = np.zeros(steps, np.int64)
         fusion = fusion_events(
-            unit, graph.classes, ic_spikes, fc_spikes, n, deciding.sum(0), stops, unit_heads(method)
+            unit,
+            graph.classes,
+            counted.get(ic, none),
+            counted.get(FC_HEAD, none),
+            n,
+            deciding.sum(0),
+            stops,
+            unit_heads(method),
         )
     energy = run_energy(mapping, masked, fusion=fusion)
     layers = np.array([g in names for g in graph.names])
@@ -251,8 +226,8 @@ def evaluate_cycles(
     available)."""
     chip = graph.with_heads({ic, FC_HEAD})
     mapping = map_network(arch, chip)
-    counts = chip_counts(mapping, activity)
-    work = chip_workload(mapping, counts)
+    record = image_activity(chip, activity)
+    work = chip_workload(mapping, record)
     timesteps = work.timesteps
     todo = fixed_steps(steps_to_target, timesteps)
     threads = threads or default_threads()
@@ -278,7 +253,7 @@ def evaluate_cycles(
         run = simulate(model, sub, image_steps=steps, stop_step=stop)
         ideal_run = simulate(ideal, sub, image_steps=steps, stop_step=stop)
         stops = point is OperatingPoint.EARLY
-        energy = performed_energy_pj(mapping, counts, run, head_spikes, method, ic, stops)
+        energy = performed_energy_pj(mapping, record, run, head_spikes, method, ic, stops)
         return _summary(method, point, run, ideal_run, energy, accuracy)
 
     rows: list[MethodTiming] = []
@@ -288,7 +263,7 @@ def evaluate_cycles(
             if on_run is not None:
                 on_run(done + 1, len(tasks))
     whole = [r for r in rows if len(r.run.chip.layer_names) == len(chip.names)]
-    fused = [r for r in whole if r.method is Method.BSF_GRID and r.point is OperatingPoint.FIXED]
+    fused = [r for r in whole if r.method is HEADLINE and r.point is OperatingPoint.FIXED]
     chip_run = (fused or whole or rows)[0].run
     return CycleEvaluation(tuple(rows), chip_run, mapping)
 
@@ -297,42 +272,40 @@ def method_decisions(
     arch: Architecture, method: Method, tuning: Tuning, fc_cum: np.ndarray, ic_cum: np.ndarray
 ) -> FixedDecisions:
     """The fusion unit's fixed-point decisions and confidences (its configured termination
-    rule) for `method` on cumulative head counts (N, T, C): the fused methods through their
-    alpha LUT, DL and SL from one head's counters, Early-Exit with its tuned thresholds."""
+    rule) for `method` on cumulative head counts (N, T, C), by the method's `Decision`: a fused
+    one through its alpha LUT, one head's argmax from that head's counters, the early-exit
+    switch with its tuned thresholds."""
     unit = arch.fusion_unit
     assert unit is not None
     rule = unit.termination
-    if METHODS[method].fused_alpha:
-        return FusionUnit(unit, LutTable.of(tuning.luts[method])).decide(fc_cum, ic_cum)
-    if method is Method.EARLY_EXIT:
+    decision = METHODS[method].decision
+    if METHODS[method].fused:
+        return FusionUnit(unit, tuning.luts[method]).decide(fc_cum, ic_cum)
+    if decision is Decision.EARLY_EXIT:
         thresholds = tuning.early_exit.threshold
         return early_exit_decisions(
             fc_cum, ic_cum, thresholds, rule, unit.score_frac_bits, unit.counter_bits
         )
-    counts = fc_cum if method is Method.DL else ic_cum
+    counts = fc_cum if decision is Decision.FC_ARGMAX else ic_cum
     return head_decisions(counts, rule, unit.score_frac_bits, unit.counter_bits)
-
-
-def uses_fusion_unit(method: Method, stop: bool) -> bool:
-    """Whether `method` keeps the fusion unit busy: the fused methods always; the others
-    (which read their heads' counts) only to stop images early."""
-    return METHODS[method].fusion_unit or stop
 
 
 def unit_heads(method: Method) -> int:
     """`decision_events`'s `heads`: 0 for a fused method, else the heads it reads."""
-    return 0 if METHODS[method].fused_alpha else len(method_heads(method, 0))
+    spec = METHODS[method]
+    return 0 if spec.fused else len(spec.head_ids(0, FC_HEAD))
 
 
 def method_decision_cycles(arch: Architecture, method: Method, classes: int, stop: bool) -> int:
     """The fusion unit's cycles per image and timestep for `method`
-    (`FusionUnit.decision_cycles`; DL, SL and Early-Exit read no alpha LUT, and use the unit
-    only with `stop`, the early-termination test). 0 without a fusion unit."""
+    (`FusionUnit.decision_cycles`; the methods that do not fuse read no alpha LUT, and use the
+    unit only with `stop`, the early-termination test). 0 without a fusion unit."""
     unit = arch.fusion_unit
-    if unit is None or not uses_fusion_unit(method, stop):
+    spec = METHODS[method]
+    if unit is None or not spec.uses_fusion_unit(stop):
         return 0
     cycles = decision_cycles(unit, classes, terminate=stop)
-    return cycles.total - (0 if METHODS[method].fused_alpha else cycles.lut)
+    return cycles.total - (0 if spec.fused else cycles.lut)
 
 
 def float_decisions(alpha: np.ndarray, fc_cum: np.ndarray, ic_cum: np.ndarray) -> np.ndarray:
@@ -388,8 +361,8 @@ def fusion_hardware(
             level=0.9 if bootstrap is None else bootstrap.level,
             seed=0 if bootstrap is None else bootstrap.seed,
         )
-        if METHODS[method].fused_alpha:
-            unit = FusionUnit(arch.fusion_unit, LutTable.of(tuning.luts[method]))
+        if METHODS[method].fused:
+            unit = FusionUnit(arch.fusion_unit, tuning.luts[method])
             reference = float_decisions(
                 tuning.luts[method](np.arange(1, steps + 1)), test_fc, test_ic
             )

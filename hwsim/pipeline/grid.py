@@ -1,13 +1,12 @@
 """Sweeps over a grid of models x architectures x input codings x IC positions, one task per
 cell, on this machine or on a Dask cluster (docs/distributed.md).
 
-A cell is one (model, architecture, coding, IC) evaluation: `api.sweep` of that one IC, whose
-traces and tunings go to the shared trace cache. Each cell is keyed by its inputs (the model's
-and the architecture file's SHA-256, the coding, the IC and every other setting), so a cell
-is computed once whichever executor runs it, an interrupted grid resumes from its state file
-(`SWEEP_STATE_FILE`, one row per finished cell with its key), and a local, a cluster and a
-resumed run write the same sweep.csv byte for byte (rows in grid order, whatever order the
-cells finished in).
+A cell is one (model, architecture, coding, IC) evaluation (`evaluate.evaluate_ics` of that one
+IC), whose traces and tunings go to the shared trace cache. Each cell is keyed by its inputs
+(the model's and the architecture file's SHA-256, the coding, the IC and every other setting),
+so a cell is computed once whichever executor runs it, an interrupted grid resumes from its
+state file (`SWEEP_STATE_FILE`, one row per finished cell with its key), and a local, a cluster
+and a resumed run give the same rows (in grid order, whatever order the cells finished in).
 
 Executors: LOCAL runs the cells one after the other in this process (no extra dependency);
 DASK submits them to a `distributed` scheduler (an existing cluster's address, or a
@@ -31,25 +30,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from hwsim.api import (
-    ProgressFn,
-    Session,
-    SweepConfig,
-    coding_from_text,
-    sweep,
-)
-from hwsim.atomic import atomic_folder
+from hwsim.atomic import write_csv
 from hwsim.engine.trace import file_sha256
-from hwsim.errors import HwsimError
+from hwsim.errors import DataError, InputError, ModelError
 from hwsim.model.convert import ConversionParams
 from hwsim.model.nir_io import NirOptions
+from hwsim.pipeline.config import ProgressFn, SweepConfig, coding_from_text
+from hwsim.pipeline.evaluate import evaluate_ics
+from hwsim.pipeline.session import Session
+from hwsim.results import GridResult, GridRow
 
 SWEEP_STATE_FILE = "sweep.partial.csv"
 """Rows of an unfinished grid, one per finished cell with its key, in its output folder."""
-
-Row = dict[str, Any]
-"""One sweep.csv row: the cell (model, arch, coding, ic), the reference, then
-`api.SweepRow.to_dict()`."""
 
 
 class Executor(StrEnum):
@@ -103,18 +95,22 @@ class GridConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for what, values in (("--model", self.models), ("--arch", self.archs)):
+        for what, values in (("model", self.models), ("arch", self.archs)):
             if not values:
-                raise HwsimError(f"{what}: give at least one")
+                raise InputError(f"{{{what}}}: give at least one", params=(what,))
             if len(set(values)) != len(values):
-                raise HwsimError(f"{what}: {', '.join(map(str, values))} names one twice")
+                raise InputError(
+                    f"{{{what}}}: {', '.join(map(str, values))} names one twice", params=(what,)
+                )
         if not self.codings or len(set(self.codings)) != len(self.codings):
-            raise HwsimError(f"--coding {', '.join(self.codings)}: give distinct codings")
+            raise InputError(
+                f"{{coding}} {', '.join(self.codings)}: give distinct codings", params=("coding",)
+            )
         for coding in self.codings:
             coding_from_text(coding, self.seed)  # refuses a malformed coding up front
         for arch in self.archs:
             if not Path(arch).is_file():
-                raise HwsimError(f"--arch {arch}: no such architecture file")
+                raise InputError(f"{{arch}} {arch}: no such architecture file", params=("arch",))
 
 
 def settings_digest(template: SweepConfig) -> str:
@@ -136,7 +132,7 @@ def _session(
     return Session.open(model, data_root, conversion, nir)
 
 
-def evaluate_cell(cell: Cell, template: SweepConfig, seed: int, after: object = None) -> Row:
+def evaluate_cell(cell: Cell, template: SweepConfig, seed: int, after: object = None) -> GridRow:
     """The sweep.csv row of one cell (runs in a worker). `after`: the row of the cell that
     simulated this cell's traces, passed only so that the scheduler runs this one later."""
     del after
@@ -144,10 +140,9 @@ def evaluate_cell(cell: Cell, template: SweepConfig, seed: int, after: object = 
     session = _session(
         cfg.model, file_sha256(cfg.model), cfg.data_root, cfg.sim.conversion, cfg.nir
     )
-    row = sweep(cfg, session=session)[0]
-    reference = "ann" if session.ckpt is not None else "snn_final_timestep"
+    row = evaluate_ics(cfg, session)[0]
     head = {"model": str(cell.model), "arch": str(cell.arch), "coding": cell.coding}
-    return {**head, "ic": cell.ic, "reference": reference, **row.to_dict()}
+    return {**head, "ic": cell.ic, "reference": str(session.reference), **row.to_dict()}
 
 
 def grid_cells(cfg: GridConfig) -> list[Cell]:
@@ -156,21 +151,15 @@ def grid_cells(cfg: GridConfig) -> list[Cell]:
     t = cfg.template
     cells = []
     for model in cfg.models:
-        spec = Session.open(model, t.data_root, t.sim.conversion, t.nir).spec
-        ics = spec.ic_positions if cfg.ic_positions is None else cfg.ic_positions
-        missing = [p for p in ics if p not in spec.ic_positions]
-        if missing:
-            raise HwsimError(
-                f"{model}: no IC head at block(s) {', '.join(map(str, missing))}; it has ICs"
-                f" at {', '.join(map(str, spec.ic_positions)) or 'none'}"
-            )
+        session = Session.open(model, t.data_root, t.sim.conversion, t.nir)
+        ics = session.resolve_ics(cfg.ic_positions, "ic_positions")
         if not ics:
-            raise HwsimError(f"{model}: no IC heads to sweep")
+            raise ModelError(f"{model}: no IC heads to sweep")
         cells += [Cell(model, a, c, ic) for a in cfg.archs for c in cfg.codings for ic in ics]
     return cells
 
 
-def grid_state(out_dir: Path, keys: set[str]) -> dict[str, Row]:
+def grid_state(out_dir: Path, keys: set[str]) -> dict[str, GridRow]:
     """Rows an interrupted grid left in out_dir whose cell key is among `keys`."""
     path = out_dir / SWEEP_STATE_FILE
     if not path.is_file():
@@ -181,18 +170,10 @@ def grid_state(out_dir: Path, keys: set[str]) -> dict[str, Row]:
         frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
         rows = {str(r.pop("cell_key")): r for r in frame.to_dict("records")}
     except (ValueError, KeyError, pd.errors.ParserError) as e:
-        raise HwsimError(
+        raise DataError(
             f"{path}: a damaged sweep state file ({e}); delete it to start the sweep afresh"
         ) from None
     return {k: r for k, r in rows.items() if k in keys}
-
-
-@dataclass(frozen=True)
-class GridResult:
-    rows: list[Row]  # in grid order
-    resumed: int  # rows taken from an interrupted grid's state file
-    paths: list[Path]  # files written into the output folder
-    seconds: float  # wall time of the cells run now
 
 
 def run_grid(
@@ -202,19 +183,23 @@ def run_grid(
     executor: Executor = Executor.LOCAL,
     scheduler: str | None = None,
     workers: int | None = None,
-    on_row: Callable[[Row], None] | None = None,
+    on_row: Callable[[GridRow], None] | None = None,
     progress: ProgressFn | None = None,
 ) -> GridResult:
     """Evaluate every cell of the grid, those of an interrupted run with the same inputs
     excepted (read from out_dir's state file). With `out_dir`, each finished row is added to
-    the state file at once, and at the end sweep.csv (grid order) and one R-by-IC figure per
-    model x arch x coding replace the folder's contents.
+    the state file at once (the results' files are `hwsim.api.sweep_grid`'s: `paths` is empty
+    here).
 
     `scheduler`: the address of a running Dask scheduler (tcp://host:8786); None with
     Executor.DASK starts a LocalCluster of `workers` processes (None: one per CPU).
     """
     import time
 
+    if scheduler is not None and executor is not Executor.DASK:
+        raise InputError(
+            "{scheduler}: give it with {executor} dask", params=("scheduler", "executor")
+        )
     cells = grid_cells(cfg)
     settings = settings_digest(cfg.template)
     keys = [c.key(settings) for c in cells]
@@ -223,7 +208,7 @@ def run_grid(
     todo = [(k, c) for k, c in zip(keys, cells, strict=True) if k not in done]
     start = time.perf_counter()
 
-    def finished(key: str, row: Row) -> None:
+    def finished(key: str, row: GridRow) -> None:
         done[key] = row
         if out_dir is not None:
             _write_state(out_dir, done)
@@ -240,43 +225,15 @@ def run_grid(
     elif todo:
         _run_dask(todo, cfg, scheduler, workers, finished)
     seconds = time.perf_counter() - start
-    rows = [done[k] for k in keys]
-    paths: list[Path] = []
-    if out_dir is not None:
-        paths = _write_results(out_dir, rows)
-    return GridResult(rows, resumed, paths, seconds)
+    return GridResult([done[k] for k in keys], resumed, len(cells), [], seconds)
 
 
-def _write_state(out_dir: Path, done: dict[str, Row]) -> None:
+def _write_state(out_dir: Path, done: dict[str, GridRow]) -> None:
     import pandas as pd
-
-    from hwsim.report.run import write_csv
 
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame([{**row, "cell_key": key} for key, row in done.items()])
     write_csv(frame, out_dir / SWEEP_STATE_FILE)
-
-
-def _write_results(out_dir: Path, rows: list[Row]) -> list[Path]:
-    """sweep.csv and one figure per model x arch x coding, replacing out_dir as a whole."""
-    import pandas as pd
-
-    from hwsim.report.run import sweep_figures, write_csv
-
-    frame = pd.DataFrame(rows)
-    combos = list(dict.fromkeys(zip(frame["model"], frame["arch"], frame["coding"], strict=True)))
-    names: list[str] = []
-    with atomic_folder(out_dir) as tmp:
-        write_csv(frame, tmp / "sweep.csv")
-        names.append("sweep.csv")
-        for i, (model, arch, coding) in enumerate(combos):
-            part = frame[
-                (frame["model"] == model) & (frame["arch"] == arch) & (frame["coding"] == coding)
-            ]
-            stem = "sweep" if len(combos) == 1 else f"sweep-{i + 1}"
-            title = f"{Path(model).name}, {Path(arch).stem}, {coding}"
-            names += [p.name for p in sweep_figures(part, tmp / stem, title)]
-    return [out_dir / n for n in names]
 
 
 @contextmanager
@@ -285,14 +242,17 @@ def _dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise HwsimError(
-            "--executor dask needs Dask's distributed scheduler: pip install 'hwsim[dask]'"
+        raise InputError(
+            "{executor} dask needs Dask's distributed scheduler: pip install 'hwsim[dask]'",
+            params=("executor",),
         ) from None
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError, ValueError) as e:
-            raise HwsimError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+            raise InputError(
+                f"{{scheduler}} {scheduler}: cannot connect ({e})", params=("scheduler",)
+            ) from None
         with client:
             yield client
         return
@@ -311,7 +271,7 @@ def _run_dask(
     cfg: GridConfig,
     scheduler: str | None,
     workers: int | None,
-    finished: Callable[[str, Row], None],
+    finished: Callable[[str, GridRow], None],
 ) -> None:
     """Submit every cell: the first of each model and coding (it simulates the tuning trace)
     first, then the first of each of its architectures (the test trace, which the event

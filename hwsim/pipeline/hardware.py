@@ -6,8 +6,10 @@ plan with every connection's current taken from its `hwsim.hw.synapse` `Hardware
 reading spikes run in the numba engine's kernels as `CrossbarSynapse`s (`crossbar_synapse`:
 their arrays), the analog first layer as the `HardwareLayer` itself; `backend="torch"` runs every
 layer's own read as a torch synapse (the reference: the same spikes and counts, slower). The
-layers' records get what they read; the result adds the run's `LayerActivity` (for
-`hwsim.hw.energy.run_energy`) and ADC clipping. A calibrated ADC full scale is set first from a
+layers' records get what they read; as the engine's counts they cross the same bridge as the
+ideal mode's (`hwsim.pipeline.activity`: `recorded_activity`, then `layer_activity`), so the
+result's `LayerActivity` (for `hwsim.hw.energy.run_energy`) is charged as the ideal mode's
+would be; it adds ADC clipping. A calibrated ADC full scale is set first from a
 calibration batch (`calibrate_hardware`).
 
 Three uses:
@@ -34,10 +36,11 @@ from enum import StrEnum
 import numpy as np
 import torch
 
-from hwsim.engine import Activity, ActivitySpec, SimResult, simulate
+from hwsim.engine import SimResult, simulate
 from hwsim.engine.backends import CROSSBAR_COUNTS, CrossbarSynapse
+from hwsim.errors import InputError
 from hwsim.fusion import accuracy_over_time, cumulative
-from hwsim.hw.activity import LayerActivity, spikes_sent
+from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import Architecture
 from hwsim.hw.device import Nonidealities
 from hwsim.hw.energy import run_energy
@@ -52,6 +55,7 @@ from hwsim.hw.synapse import (
 )
 from hwsim.model.convert import SpikingNetwork
 from hwsim.model.graph import FC_HEAD, LayerGraph
+from hwsim.pipeline.activity import activity_spec, layer_activity, recorded_activity
 
 
 class Hardware(StrEnum):
@@ -59,36 +63,6 @@ class Hardware(StrEnum):
 
     IDEAL = "ideal"  # the IF engine with exact float weights (the default)
     FUNCTIONAL = "functional"  # the mapped chip: crossbars, ADCs, devices, faults
-
-
-def activity_spec(arch: Architecture) -> ActivitySpec:
-    """The engine's crossbar activity counting for `arch`'s mapping: its rows per crossbar,
-    outputs per crossbar (the mapping's column groups) and row layout."""
-    return ActivitySpec(
-        rows_per_crossbar=arch.crossbar.rows,
-        cols_per_crossbar=arch.outputs_per_crossbar,
-        mapping=str(arch.mapping.style),
-    )
-
-
-def layer_activity(graph: LayerGraph, activity: Activity, images: int) -> LayerActivity:
-    """The hardware model's view of the engine's crossbar activity (sums over `images`) for the
-    layers of `graph`.
-
-    A PE operation is a (output position, input row group, column block) read, the engine's
-    `active_windows`; its crossbar reads (kernel_split: per kernel position) the engine's
-    `active_pe_ops`. Output spikes are those a layer sends at t (`spikes_sent`).
-    """
-    cols = [activity.names.index(name) for name in graph.names]
-    sent = spikes_sent(graph, np.asarray(activity.out_spikes, np.int64)[:, cols])
-    return LayerActivity(
-        layer_names=graph.names,
-        images=images,
-        active_pe_ops=activity.active_windows[:, cols],
-        crossbar_reads=activity.active_pe_ops[:, cols],
-        input_spikes=activity.in_spikes[:, cols],
-        output_spikes=sent,
-    )
 
 
 @dataclass(frozen=True)
@@ -105,18 +79,6 @@ class HardwareResult:
     def clip_fraction(self) -> float:
         """ADC conversions that clipped / all conversions."""
         return sum(self.adc_clips.values()) / max(sum(self.adc_conversions.values()), 1)
-
-
-def sent_spikes(hw: HardwareNetwork, sim: SimResult) -> np.ndarray:
-    """(T, L) spikes each graph layer sent per timestep: a layer that sends spikes sends its
-    population's spikes of t-1 at t (the one-step delay), one that does not (a residual skip
-    conv) sends none."""
-    column = {name: j for j, name in enumerate(sim.layer_names)}
-    out = np.zeros((sim.timesteps, len(hw.geometry)), np.int64)
-    for k, layer in enumerate(hw.geometry):
-        if layer.sends_spikes:
-            out[1:, k] = sim.layer_spikes[:-1, column[layer.population]]
-    return out
 
 
 @contextmanager
@@ -184,7 +146,7 @@ def _run(
     spikes as a `CrossbarSynapse` in the kernels (the analog first layer a callable synapse),
     on "torch" every layer a callable synapse (`HardwareLayer`, the reference)."""
     if backend not in ("numba", "torch"):
-        raise ValueError(f"unknown backend {backend!r}; expected numba or torch")
+        raise InputError(f"backend {backend!r}: expected numba or torch")
     step = hw.start(images, timesteps)
     xbars = {}
     if backend == "numba":
@@ -239,12 +201,12 @@ def simulate_hardware(
     default: the crossbars in the numba engine's kernels) or "torch" (the layers' own reads
     as torch synapses, the reference: the same spikes and counts, slower)."""
     if timesteps < 1:
-        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+        raise InputError(f"timesteps {timesteps}: expected >= 1")
     if not hw.calibrated:
-        raise ValueError("the ADC's full scale is calibrated: run calibrate_hardware first")
+        raise InputError("the ADC's full scale is calibrated: run calibrate_hardware first")
     images = np.asarray(images, np.float32)
     sim, step = _run(hw, images, timesteps, batch_size, on_batch, backend)
-    activity = hw.activity(sent_spikes(hw, sim), len(images))
+    activity = layer_activity(hw.snn.graph, recorded_activity(hw, sim), max(len(images), 1))
     return HardwareResult(sim, activity, hw.adc_clips(), hw.adc_conversions(), step)
 
 
@@ -278,7 +240,7 @@ class FunctionalRun:
 
     def __post_init__(self) -> None:
         if self.calibration_images < 1:
-            raise ValueError(f"calibration images must be >= 1, got {self.calibration_images}")
+            raise InputError(f"calibration_images {self.calibration_images}: expected >= 1")
 
     def key(self) -> dict:
         """What the spikes depend on (a trace's key): the chip sections of the architecture and
@@ -309,23 +271,7 @@ def chip_simulation(
     calib = calibration[: run.calibration_images]
     hw = prepared_hardware(snn, run.arch, run.config, calib, timesteps)
     result = simulate_hardware(hw, images, timesteps, batch_size=batch_size, on_batch=on_batch)
-    sim, act = result.sim, result.activity
-    names = snn.graph.names
-    column = {name: j for j, name in enumerate(sim.layer_names)}
-    dst = np.array([column[snn.graph.layer(n).population] for n in names], np.int64)
-    mapping = hw.mapping
-    activity = Activity(
-        spec=activity_spec(run.arch),
-        names=names,
-        dst=dst,
-        in_spikes=np.asarray(act.input_spikes, np.int64),
-        active_pe_ops=np.asarray(act.crossbar_reads, np.int64),
-        active_windows=np.asarray(act.active_pe_ops, np.int64),
-        out_spikes=sim.layer_spikes[:, dst],
-        dense_pe_ops=np.array([m.crossbar_reads for m in mapping.layers], np.int64),
-        dense_windows=mapping.pe_operations(),
-    )
-    return replace(sim, activity=activity)
+    return replace(result.sim, activity=recorded_activity(hw, result.sim))
 
 
 # ----------------------------------------------------------------------------- report
@@ -433,8 +379,8 @@ def with_knob(
     if knob is Knob.CELLS_PER_WEIGHT:
         cells = int(value)
         if not 1 <= cells <= arch.device.stored_bits:
-            raise ValueError(
-                f"--cells-per-weight {cells}: expected 1..{arch.device.stored_bits} for"
+            raise InputError(
+                f"cells_per_weight {cells}: expected 1..{arch.device.stored_bits} for"
                 f" {arch.device.weight_bits}-bit {arch.device.signed_weights.value} weights"
             )
         bits = math.ceil(arch.device.stored_bits / cells)
@@ -526,7 +472,7 @@ def codesign(
     `calibration`, default the images themselves)."""
     ics = [h for h in snn.heads if h != FC_HEAD]
     if len(ics) > 1:
-        raise ValueError(f"co-design simulates the FC and at most one IC, got ICs {ics}")
+        raise InputError(f"snn: co-design simulates the FC and at most one IC, got ICs {ics}")
     ic = ics[0] if ics else None
     config = config or FunctionalConfig(noise=Nonidealities())
     calib = images if calibration is None else calibration

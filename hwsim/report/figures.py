@@ -1,16 +1,19 @@
-"""Fusion figures: alpha(t) with its PWL fit (paper Fig. 6), accuracy vs energy with the 99%
-line (Fig. 8), R by IC position (Fig. 9), and the coin-toss MLE vs Bayesian demonstration
-(Figs. 2 and 4). Drawn with matplotlib's object API (no pyplot), so the caller's backend is
-left as it is.
+"""Figures: alpha(t) with its PWL fit (paper Fig. 6), accuracy vs energy with the 99% line
+(Fig. 8), R by IC position (Fig. 9; `sweep_figures` from sweep.csv's columns), the coin-toss MLE
+vs Bayesian demonstration (Figs. 2 and 4), the co-design sweep, and the cycle-level chip's
+latency histogram and link utilisation. Drawn with matplotlib's object API (no pyplot), so
+the caller's backend is left as it is.
 
-Inputs are plain arrays and `metrics.Curve`s. Every file is written atomically; each figure is
-saved once per format (PNG and SVG by default) beside the given path, whose suffix is ignored.
+Inputs are plain arrays, `metrics.Curve`s and sweep.csv's frame. Every file is written
+atomically; each figure is saved once per format (PNG and SVG by default) beside the given
+path, whose suffix is ignored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
@@ -19,14 +22,18 @@ from matplotlib.figure import Figure
 
 from hwsim.atomic import atomic_path
 from hwsim.fusion import Estimator, posterior
+from hwsim.methods import BASELINES, Method, reduction_column
 from hwsim.metrics import Curve
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS: tuple[str, ...] = ("png", "svg")
 
 _ENERGY_UNITS: dict[str, float] = {"pJ": 1.0, "nJ": 1e3, "uJ": 1e6, "mJ": 1e9}
 
 
-def _figure(size: tuple[float, float]) -> Figure:
+def new_figure(size: tuple[float, float]) -> Figure:
     return Figure(figsize=size, dpi=120)
 
 
@@ -71,7 +78,7 @@ def plot_alpha(
 
     alpha[name] is (T,) with t = 1..T. The y axis is symlog (alpha spans decades, 0 included).
     """
-    fig = _figure((7, 4.2))
+    fig = new_figure((7, 4.2))
     ax = fig.subplots()
     for i, (name, a) in enumerate(alpha.items()):
         color = f"C{i}"
@@ -101,7 +108,7 @@ def plot_accuracy_energy(
     exact[name]: the same method with its exact per-step alpha, drawn dashed in the colour of
     curve `name` (the chip runs the LUT; the exact curve shows what the LUT costs)."""
     scale = _ENERGY_UNITS[energy_unit]
-    fig = _figure((7, 4.5))
+    fig = new_figure((7, 4.5))
     ax = fig.subplots()
     low = 100.0
     for i, c in enumerate(curves):
@@ -137,7 +144,7 @@ def plot_reduction_by_ic(
     bootstrap interval as an error bar (an infinite bound runs to the edge of the axes).
     """
     ics = np.asarray(ic_positions)
-    fig = _figure((7, 4.2))
+    fig = new_figure((7, 4.2))
     ax = fig.subplots()
     ax.axhline(0, color="k", lw=0.8)
     width = 0.5 / max(1, len(reductions))
@@ -216,7 +223,7 @@ def coin_toss_figure(
         "alpha=100, r=0.3": "C1",
         "alpha=100, r=0.4": "C4",
     }
-    fig = _figure((13, 3.8))
+    fig = new_figure((13, 3.8))
     axes = fig.subplots(1, 3, sharey=True)
     for ax, (title, names) in zip(axes, panels, strict=True):
         ax.axhspan(0.95 * p_true, 1.05 * p_true, color="red", alpha=0.2, label="within 5%")
@@ -251,7 +258,7 @@ def plot_codesign(
     scale = max(float(np.nanmax(energy_pj)), ideal[1], 1.0)
     unit = next(u for u, f in reversed(_ENERGY_UNITS.items()) if scale >= f or u == "pJ")
     factor = _ENERGY_UNITS[unit]
-    fig = _figure((7, 4.5))
+    fig = new_figure((7, 4.5))
     ax = fig.subplots()
     ax.plot(values, 100 * accuracy, "o-", color="C0", label="FC accuracy, chip")
     ax.axhline(100 * ideal[0], color="C0", ls="--", lw=1, label="FC accuracy, ideal engine")
@@ -271,3 +278,87 @@ def plot_codesign(
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, path, formats)
+
+
+def sweep_figures(frame: pd.DataFrame, path: Path, title: str = "") -> list[Path]:
+    """R by IC position with 90% bootstrap error bars from sweep.csv columns, one figure per
+    baseline (`methods.BASELINES`): against the first at `path` (paper Fig. 9), against the
+    others at `path` + their suffix ("_vs_sl")."""
+    paths: list[Path] = []
+    for b in BASELINES:
+        cols = {
+            m: reduction_column(b, m)
+            for m in Method
+            if m is not b.method and reduction_column(b, m) in frame
+        }
+        series = {str(m): frame[c].to_numpy(float) for m, c in cols.items()}
+        intervals = {
+            str(m): (frame[f"{c}_lo"].to_numpy(float), frame[f"{c}_hi"].to_numpy(float))
+            for m, c in cols.items()
+            if f"{c}_lo" in frame
+        }
+        paths += plot_reduction_by_ic(
+            frame["ic"].to_numpy(),
+            series,
+            path.with_name(path.name + b.suffix),
+            f"{title}; R against {b.method}, 90% paired bootstrap intervals" if title else "",
+            intervals=intervals,
+            ylabel=f"energy reduction R against {b.method} (%)",
+        )
+    return paths
+
+
+def plot_latency_histogram(
+    latency_us: Mapping[str, np.ndarray], path: str | Path, title: str = ""
+) -> list[Path]:
+    """Per-image latency (us) of every curve of `latency_us` (a method at an operating
+    point)."""
+    fig = new_figure((7.0, 4.2))
+    ax = fig.add_subplot()
+    lo = min(float(x.min()) for x in latency_us.values())
+    hi = max(float(x.max()) for x in latency_us.values())
+    bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 41)
+    for name, x in latency_us.items():
+        ax.hist(x, bins=bins, histtype="step", label=name)
+    ax.set_xlabel("latency per inference (us)")
+    ax.set_ylabel("images")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+_DIRECTIONS = {(0, 1): "east", (0, -1): "west", (1, 0): "south", (-1, 0): "north"}
+
+
+def plot_link_heatmap(
+    links: Sequence[tuple[tuple[int, int], tuple[int, int]]],
+    utilisation: np.ndarray,
+    path: str | Path,
+    title: str = "",
+) -> list[Path]:
+    """Mesh link utilisation (flits / cycle of each directed link between routers (row, col)),
+    one panel per direction: cell (r, c) is the link leaving router (r, c) that way (blank: no
+    such link used)."""
+    coords = [p for link in links for p in link]
+    rows = 1 + max((p[0] for p in coords), default=0)
+    cols = 1 + max((p[1] for p in coords), default=0)
+    grids = {d: np.full((rows, cols), np.nan) for d in _DIRECTIONS.values()}
+    for u, ((r0, c0), (r1, c1)) in zip(utilisation, links, strict=True):
+        grids[_DIRECTIONS[(r1 - r0, c1 - c0)]][r0, c0] = u
+    fig = new_figure((9.0, 2.8))
+    top = max((float(np.nanmax(g)) for g in grids.values() if np.isfinite(g).any()), default=1.0)
+    image = None
+    for k, (name, grid) in enumerate(grids.items()):
+        ax = fig.add_subplot(1, 4, k + 1)
+        image = ax.imshow(grid, vmin=0.0, vmax=max(top, 1e-9), cmap="viridis")
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks(range(cols))
+        ax.set_yticks(range(rows))
+    if image is not None:
+        fig.colorbar(image, ax=fig.axes, label="utilisation (flits / cycle)", shrink=0.8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return save_figure(fig, path)

@@ -12,21 +12,26 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from hwsim.atomic import atomic_write_text
+from hwsim.methods import REFERENCE
 from hwsim.model.graph import head_tag
-from hwsim.model.netspec import NetSpec
-from hwsim.report.cycles import methods_frame, stall_totals
-
-if TYPE_CHECKING:
-    from hwsim.api import EstimateResult, ICEvaluation, RunResult, TuneResult
-    from hwsim.hw.area import AreaBreakdown
-    from hwsim.hw.mapping import ChipMapping
-    from hwsim.pipeline.grid import GridResult
-    from hwsim.pipeline.hardware import CodesignResult
+from hwsim.report.frames import methods_frame, stall_totals
+from hwsim.report.labels import trace_location
+from hwsim.results import (
+    EstimateResult,
+    ExportResult,
+    FunctionalResult,
+    GridResult,
+    ICEvaluation,
+    MapResult,
+    RunResult,
+    TraceResult,
+    TuneResult,
+)
 
 SUMMARY_FILE = "summary.json"
 
@@ -66,15 +71,18 @@ def unreached_notes(ev: ICEvaluation, timesteps: int) -> list[str]:
         f"{', '.join(missed)} did not reach the target {target} within {timesteps} timesteps"
         f" (shown as 'not reached'); {bigger} to compare them."
     ]
-    if "DL" in missed:
-        notes.append("R is measured against DL, so it is undefined while DL misses the target.")
+    if REFERENCE in missed:
+        notes.append(
+            f"R is measured against {REFERENCE}, so it is undefined while {REFERENCE} misses the"
+            " target."
+        )
     return notes
 
 
 def sweep_notes(rows: Sequence[Mapping[str, Any]], timesteps: int) -> list[str]:
-    """A sentence for the sweep rows where DL never reached the target (R undefined there;
-    drawn as x on the R = 0 line of sweep.png)."""
-    missed = [r for r in rows if _missing(r.get("timestep_dl"))]
+    """A sentence for the sweep rows where the reference method never reached the target (R
+    undefined there; drawn as x on the R = 0 line of sweep.png)."""
+    missed = [r for r in rows if _missing(r.get(f"timestep_{REFERENCE.key}"))]
     if not missed:
         return []
     where = ", ".join(
@@ -82,7 +90,8 @@ def sweep_notes(rows: Sequence[Mapping[str, Any]], timesteps: int) -> list[str]:
         for r in missed
     )
     return [
-        f"DL did not reach the target within {timesteps} timesteps at {where}: R is undefined"
+        f"{REFERENCE} did not reach the target within {timesteps} timesteps at {where}: R is"
+        " undefined"
         " there (a dash in the table, an x on the R = 0 line of sweep.png); rerun with a"
         f" larger --timesteps (e.g. --timesteps {2 * timesteps})."
     ]
@@ -122,12 +131,12 @@ def run_summary(result: RunResult, files: Sequence[Path]) -> dict[str, Any]:
             "methods": frame.where(frame.notna(), None).to_dict(orient="records"),
         }
     return {
-        "model": result.config.model,
+        "model": result.model,
         "arch": result.arch.name,
         "ic": result.ic,
         "timesteps": timesteps,
         "test_images": result.test.key.images,
-        "reference": "ann" if isinstance(result.spec, NetSpec) else "snn_final_timestep",
+        "reference": str(result.reference),
         "reference_accuracy": {head_tag(h): a for h, a in ev.ann_accuracy.items()},
         "target_accuracy": ev.target,
         "methods": methods,
@@ -151,15 +160,16 @@ def sweep_summary(result: GridResult, timesteps: int, executor: str) -> dict[str
     }
 
 
-def map_summary(mapping: ChipMapping, area: AreaBreakdown | None) -> dict[str, Any]:
+def map_summary(result: MapResult) -> dict[str, Any]:
     """`hwsim map`: crossbars, PEs and tiles per layer and in all, the chip area (mm^2)."""
+    mapping, area = result.mapping, result.area
     return {
         "arch": mapping.arch.name,
         "tiles": mapping.tiles,
         "pes": mapping.pes,
         "crossbars": mapping.crossbars,
         "utilisation": mapping.utilisation,
-        "area_mm2": None if area is None else area.total_mm2,
+        "area_mm2": area.total_mm2,
         "layers": [
             {"layer": m.name, "kind": str(m.layer.kind), "crossbars": m.crossbars, "pes": m.pes}
             for m in mapping.layers
@@ -179,8 +189,9 @@ def estimate_summary(result: EstimateResult) -> dict[str, Any]:
     }
 
 
-def functional_summary(result: CodesignResult) -> dict[str, Any]:
+def functional_summary(functional: FunctionalResult) -> dict[str, Any]:
     """`hwsim functional`: the co-design sweep's rows and the ideal engine's reference."""
+    result = functional.codesign
     return {
         "images": result.images,
         "timesteps": result.timesteps,
@@ -195,4 +206,21 @@ def tune_summary(result: TuneResult) -> dict[str, Any]:
         "tune_images": result.trace.key.images,
         "timesteps": result.trace.key.timesteps,
         "tunings": {f"ic{ic}": result.paths[ic] for ic in result.tunings},
+    }
+
+
+def trace_summary(result: TraceResult) -> dict[str, Any]:
+    """`hwsim trace`: the split, images and timesteps simulated, and where the trace is."""
+    key = result.trace.key
+    location = trace_location(result)
+    return {"split": key.split, "images": key.images, "timesteps": key.timesteps, "trace": location}
+
+
+def export_summary(result: ExportResult) -> dict[str, Any]:
+    """`hwsim export`: the model, the NIR file written, its Output nodes and layers."""
+    return {
+        "model": result.model,
+        "out": result.out,
+        "outputs": list(result.outputs),
+        "layers": result.layers,
     }

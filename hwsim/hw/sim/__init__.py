@@ -4,7 +4,7 @@ buffers, and the fusion unit, over a stream of images with their own activity
 (`hwsim.hw.sim.simulate`, the chip's resources in `hwsim.hw.sim.chip`)."""
 
 from hwsim.hw.sim.chip import ChipModel, chip_model, input_buffer_timesteps
-from hwsim.hw.sim.simulate import STALL_CAUSES, ChipRun, Workload, simulate
+from hwsim.hw.sim.simulate import STALL_CAUSES, ChipRun, Workload, percentile, simulate
 
 __all__ = [
     "STALL_CAUSES",
@@ -13,5 +13,6 @@ __all__ = [
     "Workload",
     "chip_model",
     "input_buffer_timesteps",
+    "percentile",
     "simulate",
 ]

@@ -14,9 +14,9 @@ NEVER = np.iinfo(np.int64).max // 4
 INPUT, NOC, BUFFER = 0, 1, 2
 IDLE = 3  # no job left, or not waiting for anything yet
 
-# event kinds (low bit of the key 2 x node + kind): the node's job ends, or a packet for it
-# arrives
-FINISH, WAKE = 0, 1
+# event kinds (low bits of the key 4 x node + kind): the node's job ends, a packet or an
+# image for it arrives, or its PE operations are done and its partial sums leave
+FINISH, WAKE, PSUM = 0, 1, 2
 
 
 @njit(cache=True)
@@ -132,12 +132,20 @@ def run_events(
     hop,
     buffer,
     n_links,
+    psum_flow_ptr,
+    psum_link_ptr,
+    psum_links,
+    psum_per_op,
+    psum_vectors,
+    accumulate,
+    input_cycles,
+    output_cycles,
 ):
     """Simulate every image's jobs (see `hwsim.hw.sim.simulate` for the arguments' meaning).
 
     Returns (start (N*steps, nodes), finish (N*steps, nodes): cycles, -1 if not performed;
-    busy (nodes,), stall (nodes, 4) cycles by cause; link_busy (links,) flits;
-    peak_buffer (edges,) timesteps held)."""
+    busy (nodes,), stall (nodes, 4) cycles by cause; link_busy (links,) spike flits;
+    peak_buffer (edges,) timesteps held; psum_busy (links,) partial-sum flits)."""
     n_img = image_steps.shape[0]
     n_layers = pes.shape[0]
     n_nodes = n_layers + 1
@@ -160,6 +168,16 @@ def run_events(
     arrival = np.full((jobs, max(n_edges, 1)), NEVER, np.int64)
     link_free = np.zeros(max(n_links, 1), np.int64)
     link_busy = np.zeros(max(n_links, 1), np.int64)
+    psum_busy = np.zeros(max(n_links, 1), np.int64)
+    psums = psum_flow_ptr.shape[0] > 0
+    # the off-chip input: images load one after the other into a two-image buffer; image i + 2
+    # loads once every source layer is done with image i
+    load_end = np.zeros(n_img, np.int64)
+    sources_done = np.zeros(n_img, np.int64)
+    if input_cycles > 0:
+        load_end[:] = NEVER
+        for i in range(min(n_img, 2)):
+            load_end[i] = (i + 1) * input_cycles
     enter = np.zeros(max(flow_links.shape[0], 1), np.int64)
     in_ptr = np.zeros(n_nodes + 1, np.int64)
     out_ptr = np.zeros(n_nodes + 1, np.int64)
@@ -171,6 +189,12 @@ def run_events(
         out_ptr[v + 1] += out_ptr[v]
     in_edges = np.zeros(max(n_edges, 1), np.int64)
     out_edges = np.zeros(max(n_edges, 1), np.int64)
+    is_source = np.zeros(n_nodes, np.bool_)
+    n_sources = 0
+    for v in range(n_layers):
+        if in_ptr[v + 1] == in_ptr[v]:
+            is_source[v] = True
+            n_sources += 1
     fill_in = in_ptr[:-1].copy()
     fill_out = out_ptr[:-1].copy()
     for e in range(n_edges):
@@ -182,6 +206,12 @@ def run_events(
     times = np.empty(1024, np.int64)
     keys = np.empty(1024, np.int64)
     size = 0
+    if input_cycles > 0:  # the first two images arrive while nothing else happens
+        for i in range(min(n_img, 2)):
+            for u in range(n_layers):
+                if is_source[u]:
+                    times, keys = _push(times, keys, size, load_end[i], 4 * u + WAKE)
+                    size += 1
     # nodes to try at the current cycle (a stack: same-cycle wake-ups never touch the heap)
     ready = np.empty(4 * n_nodes + 4 * n_edges + 4, np.int64)
     n_ready = 0
@@ -216,6 +246,17 @@ def run_events(
                     nxt_i[v] = i + 1
                     nxt_t[v] = 0
                     nxt[v] = (i + 1) * steps
+                    if input_cycles > 0 and is_source[v]:
+                        sources_done[i] += 1
+                        if sources_done[i] == n_sources and i + 2 < n_img:
+                            # image i's buffer is free: image i + 2 loads after image i + 1
+                            load_end[i + 2] = max(load_end[i + 1], now) + input_cycles
+                            for u in range(n_layers):
+                                if is_source[u]:
+                                    times, keys = _push(
+                                        times, keys, size, load_end[i + 2], 4 * u + WAKE
+                                    )
+                                    size += 1
                     continue
                 g = nxt[v]
                 if t > stop_step[i] and announce[i] <= now:  # stopped: skip, free inputs
@@ -231,6 +272,8 @@ def run_events(
                     nxt_t[v] = t + 1
                     continue
                 why = IDLE
+                if is_source[v] and load_end[i] > now:  # the image is not in yet
+                    why = INPUT
                 for k in range(in_ptr[v], in_ptr[v + 1]):  # a missing input outranks the NoC
                     e = in_edges[k]
                     if not done[g, edge_src[e]]:
@@ -253,14 +296,25 @@ def run_events(
                     break
                 if reason[v] != IDLE:
                     stall[v, reason[v]] += now - since[v]
+                kind = FINISH
                 if v == fusion:
                     duration = decision_cycles + ops[i, t, v] * counter_cycles
+                    if t == stop_step[i]:  # the image's result leaves the chip
+                        duration += output_cycles
                 else:
                     n_ops = ops[i, t, v]
-                    duration = (n_ops + pes[v] - 1) // pes[v] * pe_cycles + neuron_cycles[v]
+                    duration = (n_ops + pes[v] - 1) // pes[v] * pe_cycles
+                    if psums and n_ops > 0 and psum_flow_ptr[v + 1] > psum_flow_ptr[v]:
+                        kind = PSUM  # partial sums leave for other tiles when the ops are done
+                    else:
+                        if psums:  # partial sums within the tile: accumulated at the reducers
+                            vectors = np.int64(np.ceil(np.round(n_ops * psum_vectors[v], 9)))
+                            duration += vectors * accumulate
+                        duration += neuron_cycles[v]
                 start[g, v] = now
-                finish[g, v] = now + duration
-                busy_cycles[v] += duration
+                if kind == FINISH:
+                    finish[g, v] = now + duration
+                    busy_cycles[v] += duration
                 busy[v] = True
                 run_g[v] = g
                 run_i[v] = i
@@ -268,7 +322,7 @@ def run_events(
                 nxt[v] = g + 1
                 nxt_t[v] = t + 1
                 reason[v] = IDLE
-                times, keys = _push(times, keys, size, now + duration, 2 * v + FINISH)
+                times, keys = _push(times, keys, size, now + duration, 4 * v + kind)
                 size += 1
                 break
         if size == 0:
@@ -277,12 +331,42 @@ def run_events(
         key = keys[0]
         _pop(times, keys, size)
         size -= 1
-        v = key >> 1
+        v = key >> 2
+        kind = key & 3
+        if kind == PSUM:  # v's operations are done: its partial sums travel to the reducers
+            g = run_g[v]
+            n_ops = ops[run_i[v], run_t[v], v]
+            arrive = now
+            for f in range(psum_flow_ptr[v], psum_flow_ptr[v + 1]):
+                flits = np.int64(np.ceil(np.round(n_ops * psum_per_op[f], 9)))
+                if flits == 0:
+                    continue
+                a = _reserve(
+                    now,
+                    flits + header,
+                    psum_link_ptr[f],
+                    psum_link_ptr[f + 1],
+                    psum_links,
+                    link_free,
+                    psum_busy,
+                    hop,
+                    buffer,
+                    enter,
+                )
+                if a > arrive:
+                    arrive = a
+            vectors = np.int64(np.ceil(np.round(n_ops * psum_vectors[v], 9)))
+            end = arrive + vectors * accumulate + neuron_cycles[v]
+            finish[g, v] = end
+            busy_cycles[v] += end - start[g, v]
+            times, keys = _push(times, keys, size, end, 4 * v + FINISH)
+            size += 1
+            continue
         if n_ready + 2 + n_nodes >= ready.shape[0]:
             ready = _grown(ready)
         ready[n_ready] = v
         n_ready += 1
-        if key & 1 == WAKE:
+        if kind == WAKE:
             continue
         g = run_g[v]
         i = run_i[v]
@@ -332,7 +416,7 @@ def run_events(
                         arrive = a
             arrival[g, e] = arrive
             if arrive > now:  # the consumer now waits for the NoC; wake it on arrival
-                times, keys = _push(times, keys, size, arrive, 2 * c + WAKE)
+                times, keys = _push(times, keys, size, arrive, 4 * c + WAKE)
                 size += 1
             if n_ready == ready.shape[0]:
                 ready = _grown(ready)
@@ -345,4 +429,12 @@ def run_events(
             for u in range(n_nodes):
                 ready[n_ready] = u
                 n_ready += 1
-    return start, finish, busy_cycles, stall, link_busy[:n_links], peak
+    return (
+        start,
+        finish,
+        busy_cycles,
+        stall,
+        link_busy[:n_links],
+        peak,
+        psum_busy[:n_links],
+    )

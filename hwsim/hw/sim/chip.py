@@ -12,8 +12,9 @@ banks count in parallel).
 
 Edges. Each spike edge (`LayerGraph.spike_edges`) between active nodes has an input buffer at
 its consumer holding `capacity` timesteps of the producer's spikes
-(buffers.input_buffer_timesteps, or as many C_in H_in W_in-bit input bitmaps as
-tile_buffer_bits x the consumer's tiles hold, at least one; the fusion unit's counters:
+(buffers.input_buffer_timesteps, or as many C_in H_in W_in-bit input bitmaps as its share of
+the tile buffers holds, at least one: `input_buffer_bits`, the whole buffers of its tiles, or
+with buffers.tile_buffer_sharing `shared` its PEs' share of each; the fusion unit's counters:
 `FUSION_COUNTER_TIMESTEPS`). A residual block's skip conv joins its conv2 by an edge without
 packets (its partial sums stay in the block), so conv2 waits for it as the analytic model's
 `LayerGraph.predecessors` say.
@@ -23,6 +24,16 @@ Flows. An edge's spikes travel from each producer channel's home tile to each co
 one image and timestep has: address events, ceil(spikes x channels / C_out) x address flits;
 a bitmap, ceil(channels x H_out W_out / flit_width_bits) flits whenever any spike is sent;
 plus noc.header_flits per packet.
+
+Partial sums (`partial_sums`, `hwsim.hw.psum`). A layer whose rows span several tiles sends, when
+its PE operations of a job are done, one packet per (sending tile, reducer tile) flow of
+ceil(ops x bits per operation / flit_width_bits) flits + header, on the same links as the
+spikes; its job ends when they have arrived, its reducers have added ceil(ops x vectors per
+operation) vectors (partial_sums.accumulate_cycles each) and its neurons are updated.
+
+Off-chip (`offchip`, `hwsim.hw.offchip`): each image's input_cycles before its source layers
+may start it (images loaded one after another into a two-image buffer) and output_cycles added
+to the fusion unit's job at the image's last step.
 """
 
 from __future__ import annotations
@@ -33,9 +44,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.hw.arch import PacketFormat
+from hwsim.hw.arch import BufferSharing, PacketFormat
 from hwsim.hw.mapping import ChipMapping
 from hwsim.hw.noc import Coord, address_flits, channel_flows, xy_links
+from hwsim.hw.offchip import offchip_cost
+from hwsim.hw.psum import layer_psums
 from hwsim.model.graph import FUSION_UNIT
 
 FUSION_COUNTER_TIMESTEPS = 2
@@ -71,6 +84,17 @@ class ChipModel:
     hop_cycles: int  # router + link latency of one hop
     router_buffer_flits: int  # 0: unbounded
     links: tuple[tuple[Coord, Coord], ...]
+    # partial sums (hwsim.hw.psum): flows of layer node v are psum_flow_ptr[v]:[v + 1], flow f
+    # crossing links flow_links[psum_flow_link_ptr[f]:[f + 1]] with psum_flits_per_op[f] flits
+    # per PE operation; psum_vectors_per_op[v] vectors the busiest reducer adds per operation
+    psum_flow_ptr: np.ndarray | None = None  # (L + 1,) int64; None: no partial sums
+    psum_flow_link_ptr: np.ndarray | None = None
+    psum_flow_links: np.ndarray | None = None
+    psum_flits_per_op: np.ndarray | None = None  # float64
+    psum_vectors_per_op: np.ndarray | None = None  # (L,) float64
+    accumulate_cycles: int = 0
+    input_cycles: int = 0  # off-chip input of one image (hwsim.hw.offchip)
+    output_cycles: int = 0  # off-chip result of one image
 
     @property
     def fusion_node(self) -> int:
@@ -84,15 +108,33 @@ class ChipModel:
         return FUSION_UNIT if node == self.fusion_node else self.layer_names[node]
 
 
+def input_buffer_bits(mapping: ChipMapping, consumer: str) -> float:
+    """Tile-buffer bits `consumer`'s input spikes may fill: its tiles' whole buffers
+    (`per_consumer`), or (`shared`) on each of its tiles the share of its PEs among the PEs
+    there of the layers that receive spikes (a tile's buffer split among its consumers)."""
+    buffers = mapping.arch.buffers
+    layer = mapping.layer(consumer)
+    if buffers.tile_buffer_sharing is BufferSharing.PER_CONSUMER:
+        return float(buffers.tile_buffer_bits * len(layer.tiles))
+    receivers = {dst for _, dst in mapping.graph.spike_edges()}
+    pes = np.zeros(mapping.tiles)
+    for m in mapping.layers:
+        if m.name in receivers:
+            np.add.at(pes, m.pe_tiles, 1)
+    own = np.zeros(mapping.tiles)
+    np.add.at(own, layer.pe_tiles, 1)
+    share = np.divide(own, pes, out=np.zeros_like(own), where=pes > 0)
+    return float(buffers.tile_buffer_bits * share.sum())
+
+
 def input_buffer_timesteps(mapping: ChipMapping, consumer: str) -> int:
     """Timesteps of input spikes `consumer`'s buffer holds (module docstring)."""
     fixed = mapping.arch.buffers.input_buffer_timesteps
     if fixed is not None:
         return fixed
-    layer = mapping.layer(consumer)
-    c, h, w = layer.layer.in_shape
-    bits = mapping.arch.buffers.tile_buffer_bits * len(layer.tiles)
-    return max(1, bits // max(1, c * h * w))
+    c, h, w = mapping.layer(consumer).layer.in_shape
+    bits = input_buffer_bits(mapping, consumer)
+    return max(1, int(bits // max(1, c * h * w)))
 
 
 def chip_model(
@@ -150,6 +192,22 @@ def chip_model(
             per_spike.append(channels / layer.outputs * flits)
             bitmap.append(math.ceil(channels * positions / noc.flit_width_bits))
         edge_ptr.append(len(per_spike))
+    psum_ptr, psum_link_ptr, psum_links, psum_flits, psum_vectors = [0], [0], [], [], []
+    if arch.partial_sums is not None:
+        for n in names:
+            p = layer_psums(mapping, mapping.layer(n))
+            ops = max(p.pe_operations, 1)
+            for f in p.flows:
+                route = [] if ideal_noc else xy_links(f.src, f.dst)
+                if not route:
+                    continue
+                for link in route:
+                    psum_links.append(link_index.setdefault(link, len(link_index)))
+                psum_link_ptr.append(len(psum_links))
+                psum_flits.append(f.flits / noc.flit_width_bits / ops)
+            psum_ptr.append(len(psum_flits))
+            psum_vectors.append(p.vectors_per_reducer / ops)
+    io = offchip_cost(arch, graph)
     address = noc.packet is PacketFormat.ADDRESS_EVENT
 
     def arr(values: list, dtype: type) -> np.ndarray:
@@ -177,4 +235,12 @@ def chip_model(
         hop_cycles=noc.router_latency_cycles + noc.link_latency_cycles,
         router_buffer_flits=noc.router_buffer_flits or 0,
         links=tuple(sorted(link_index, key=link_index.__getitem__)),
+        psum_flow_ptr=None if arch.partial_sums is None else arr(psum_ptr, np.int64),
+        psum_flow_link_ptr=arr(psum_link_ptr, np.int64),
+        psum_flow_links=arr(psum_links, np.int64),
+        psum_flits_per_op=arr(psum_flits, np.float64),
+        psum_vectors_per_op=arr(psum_vectors, np.float64),
+        accumulate_cycles=0 if arch.partial_sums is None else arch.partial_sums.accumulate_cycles,
+        input_cycles=io.input_cycles,
+        output_cycles=io.output_cycles,
     )

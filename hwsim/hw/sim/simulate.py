@@ -28,6 +28,18 @@ finite router buffers, modelled per packet (credits are not exchanged flit by fl
 uncongested packet of F flits over h hops arrives h (router + link) + F - 1
 cycles after it is sent; flows sharing a link serialise there, across timesteps and images.
 
+**Partial sums.** With `partial_sums`, a layer's job whose rows span several tiles sends its
+partial sums when its PE operations are done (packets routed as above, their own flits counted
+in `ChipRun.psum_link_flits`) and ends once they have arrived and been accumulated, then its
+neurons updated; the node is busy throughout.
+
+**Off-chip interface.** With `offchip`, images load one after another (input_cycles each) into
+a two-image buffer: image i + 2 starts loading when every source layer (a layer without
+producers) is done with image i, and a source layer starts an image once it is in (an `input`
+stall until then). The fusion unit's job at an image's last step includes the result's
+output_cycles. The image's latency then includes its input cycles before its first job (not
+the time it waited, loaded, for the previous image) and its result's output.
+
 **Images.** Image i runs `image_steps[i]` timesteps. With early termination the fusion unit
 decides at (i, stop_step[i]): from then on every node skips the jobs of image i's later
 timesteps it has not started (work already started is done and counted), and goes on with image
@@ -48,6 +60,7 @@ import numpy as np
 
 from hwsim.hw.sim._kernel import run_events
 from hwsim.hw.sim.chip import ChipModel
+from hwsim.hw.timing import link_name
 
 STALL_CAUSES: tuple[str, ...] = ("input", "noc", "buffer")
 """Why a node waited, in `ChipRun.stall_cycles` column order."""
@@ -94,10 +107,12 @@ class ChipRun:
     """What the simulator measured; cycles of `chip.clock_mhz`. Node v is `chip.node_name(v)`.
 
     `start`, `finish` (nodes, N, T): each job's cycles, -1 where not performed; `busy_cycles`
-    (nodes,); `stall_cycles` (nodes, 3) by `STALL_CAUSES`; `link_flits` (links,) flits each
-    directed link carried; `peak_buffer` (edges,) most timesteps an input buffer held;
-    `image_start`, `image_end` (N,) cycles; `image_steps` (N,) timesteps each image ran to
-    (its stop step + 1 under early termination)."""
+    (nodes,); `stall_cycles` (nodes, 3) by `STALL_CAUSES`; `link_flits` (links,) spike flits
+    each directed link carried and `psum_link_flits` (links,) its partial-sum flits;
+    `peak_buffer` (edges,) most timesteps an input buffer held; `image_start`, `image_end` (N,)
+    cycles (the start is the image's first job's, less the off-chip input cycles where an
+    interface is modelled); `image_steps` (N,) timesteps each image ran to (its stop step + 1
+    under early termination)."""
 
     chip: ChipModel
     start: np.ndarray
@@ -109,6 +124,11 @@ class ChipRun:
     image_start: np.ndarray
     image_end: np.ndarray
     image_steps: np.ndarray
+    psum_link_flits: np.ndarray | None = None  # (links,); None: zeros
+
+    def __post_init__(self) -> None:
+        if self.psum_link_flits is None:
+            object.__setattr__(self, "psum_link_flits", np.zeros_like(self.link_flits))
 
     @property
     def performed(self) -> np.ndarray:
@@ -135,16 +155,38 @@ class ChipRun:
         total = float(self.ns(self.total_cycles))
         return len(self.image_end) / total * 1e9 if total > 0 else float("inf")
 
+    def latency_percentile_cycles(self, q: float) -> float:
+        """The `q`-th percentile of the images' latency, cycles (`percentile`)."""
+        return percentile(self.latency_cycles, q)
+
+    @property
+    def link_busy_cycles(self) -> np.ndarray:
+        """(links,) cycles each link was busy: the flits it carried (spikes and partial sums),
+        one per cycle."""
+        return self.link_flits + self.psum_link_flits
+
     @property
     def bottleneck(self) -> str:
-        """The node with the most busy cycles."""
-        return self.chip.node_name(int(np.argmax(self.busy_cycles)))
+        """The busiest resource: the node with the most busy cycles, or a link
+        (`hwsim.hw.timing.link_name`) that carried more flits than any node was busy."""
+        node = int(np.argmax(self.busy_cycles))
+        links = self.link_busy_cycles
+        if len(links) and links.max() > self.busy_cycles[node]:
+            return link_name(self.chip.links[int(np.argmax(links))])
+        return self.chip.node_name(node)
 
     def link_utilisation(self) -> np.ndarray:
-        """(links,) flits carried / cycles of the run: the fraction of cycles each link was
-        busy."""
+        """(links,) flits carried (spikes and partial sums) / cycles of the run: the fraction
+        of cycles each link was busy."""
         total = max(self.total_cycles, 1)
-        return self.link_flits / total
+        return self.link_busy_cycles / total
+
+
+def percentile(values: np.ndarray, q: float) -> float:
+    """The `q`-th percentile (0..100) of `values` by the inverted CDF: the smallest observed
+    value v with at least q% of the values <= v (an order statistic, never an interpolation;
+    `np.percentile(..., method="inverted_cdf")`). hwsim's one percentile definition."""
+    return float(np.percentile(np.asarray(values), q, method="inverted_cdf"))
 
 
 def simulate(
@@ -175,7 +217,9 @@ def simulate(
         ops[:, :, layers] = work.counted_spikes
     spikes = np.zeros((n, steps, layers + 1), np.int64)
     spikes[:, :, :layers] = work.sent_spikes
-    start, finish, busy, stall, link_flits, peak = run_events(
+    empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0, np.float64)
+    psum = chip.psum_flow_ptr is not None
+    start, finish, busy, stall, link_flits, peak, psum_flits = run_events(
         steps,
         run_steps,
         stop,
@@ -198,12 +242,22 @@ def simulate(
         chip.hop_cycles,
         chip.router_buffer_flits,
         len(chip.links),
+        chip.psum_flow_ptr if psum else empty_i,
+        chip.psum_flow_link_ptr if psum else empty_i,
+        chip.psum_flow_links if psum else empty_i,
+        chip.psum_flits_per_op if psum else empty_f,
+        chip.psum_vectors_per_op if psum else empty_f,
+        chip.accumulate_cycles,
+        chip.input_cycles,
+        chip.output_cycles,
     )
     # job-major (image, timestep, node) arrays seen as (node, image, timestep), no copy
     start = start.reshape(n, steps, chip.nodes).transpose(2, 0, 1)
     finish = finish.reshape(n, steps, chip.nodes).transpose(2, 0, 1)
     rows = np.arange(n)
     image_start = start[0, :, 0] if chip.layer_names else np.zeros(n, np.int64)
+    if chip.input_cycles > 0:  # an image's latency includes its input transfer, not its wait
+        image_start = image_start - chip.input_cycles  # loaded in the input buffer
     image_end = finish[chip.fusion_node, rows, stop]
     return ChipRun(
         chip=chip,
@@ -216,4 +270,5 @@ def simulate(
         image_start=image_start,
         image_end=image_end,
         image_steps=stop + 1,
+        psum_link_flits=psum_flits,
     )

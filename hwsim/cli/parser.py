@@ -1,0 +1,393 @@
+"""The command line's arguments: one sub-parser per command (`hwsim --help`).
+
+Loading this module loads no stage (neither torch nor numba): the commands import them when
+they run. Range checks of single values are argparse types (`int_in`, `real_in`), so a bad
+value is refused before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from hwsim.hw.arch import EnergyModel
+from hwsim.methods import EvidencePooling
+from hwsim.model.data import DATASETS
+from hwsim.model.netspec import NETS
+
+DEFAULT_ARCH = Path("arch_configs/spikesim.yaml")
+DEFAULT_MODEL = "vgg19.pt"
+MAX_TIMESTEPS = 1_000_000
+MAX_IMAGES = 100_000_000
+
+
+def int_in(lo: int, hi: int):
+    """An argparse type: an integer in [lo, hi] (argparse names the option on failure)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is out of range; expected {lo}..{hi}")
+        return value
+
+    return parse
+
+
+def real_in(lo: float, hi: float, *, open_lo: bool = False):
+    """An argparse type: a finite number in [lo, hi] ((lo, hi] with open_lo)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        low_ok = value > lo if open_lo else value >= lo
+        if not (math.isfinite(value) and low_ok and value <= hi):
+            side = "(" if open_lo else "["
+            raise argparse.ArgumentTypeError(f"{value} is out of range; expected {side}{lo}, {hi}]")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command; `args.command` names the one given."""
+    p = argparse.ArgumentParser(
+        prog="hwsim", description="SNN on RRAM compute-in-memory: accuracy, energy, fusion."
+    )
+    p.add_argument("--debug", action="store_true", help="show the traceback of any error")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train an ANN with IC heads and write a checkpoint")
+    t.add_argument("--net", choices=NETS, default="vgg19")
+    t.add_argument("--dataset", choices=DATASETS, default="mnist5k")
+    t.add_argument(
+        "--width", type=real_in(0, 4, open_lo=True), default=0.125, help="channel width multiplier"
+    )
+    t.add_argument("--ic", default="all", help="IC positions: all, none, N, N,M,... or N:M")
+    t.add_argument("--epochs", type=int_in(1, 100_000), default=20)
+    t.add_argument("--batch-size", type=int_in(1, 1_000_000), default=64)
+    t.add_argument(
+        "--lr",
+        type=real_in(0, 100, open_lo=True),
+        default=0.05,
+        help="peak learning rate (one-cycle SGD)",
+    )
+    t.add_argument("--seed", type=int_in(0, 2**32 - 1), default=0)
+    t.add_argument("--data-root", help="folder with MNIST IDX or CIFAR pickle files")
+    t.add_argument(
+        "--validation",
+        type=int_in(0, MAX_IMAGES),
+        default=0,
+        help="training images held out (never trained on) as the validation split that run,"
+        " sweep and tune tune alpha and early exit on (0: none)",
+    )
+    t.add_argument("--out", help="checkpoint path (default models/NET_DATASET.pt)")
+
+    c = sub.add_parser("convert", help="fold BN, normalise, and report the SNN's scales")
+    c.add_argument("--model", default=DEFAULT_MODEL)
+    c.add_argument("--percentile", type=real_in(0, 100, open_lo=True), default=99.9)
+    c.add_argument("--max-images", type=int_in(1, MAX_IMAGES), default=5000)
+    c.add_argument("--v0", type=real_in(-1e6, 1e6), default=0.0, help="initial membrane potential")
+    c.add_argument("--data-root")
+    c.add_argument("--out", help="write the converted weights here (.pt)")
+
+    def nir_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--dataset",
+            choices=DATASETS,
+            help="NIR models only: the dataset whose images and classes the network reads",
+        )
+        q.add_argument(
+            "--fc-output",
+            help="NIR models only: the Output node of the final classifier (default: the"
+            " deepest; the other Outputs are ICs)",
+        )
+
+    def device_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--first-layer",
+            choices=("bit_serial", "digital"),
+            default="bit_serial",
+            help="hardware-functional: the analog input as 8-bit bit-serial crossbar reads, or"
+            " the first layer computed digitally",
+        )
+        q.add_argument(
+            "--variation-sigma",
+            type=real_in(0, 10),
+            default=0.0,
+            help="hardware-functional: lognormal conductance variation, std of ln G",
+        )
+        for rate, state in (("sa0", "G_off"), ("sa1", "G_on")):
+            q.add_argument(
+                f"--{rate}-rate",
+                type=real_in(0, 1),
+                default=0.0,
+                help=f"hardware-functional: fraction of cells stuck at {state}",
+            )
+        q.add_argument(
+            "--device-seed",
+            type=int_in(0, 2**32 - 1),
+            default=0,
+            help="hardware-functional: seed of the variation and the faults",
+        )
+
+    def hardware_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--hardware",
+            choices=("ideal", "functional"),
+            default="ideal",
+            help="ideal: the IF engine on the converted weights; functional: through the mapped"
+            " chip's crossbars, ADCs (the YAML's bits and full scale), devices and faults",
+        )
+        device_args(q)
+
+    def sim_args(q: argparse.ArgumentParser, images: bool = True, many: bool = False) -> None:
+        q.add_argument(
+            "--model",
+            default=[DEFAULT_MODEL] if many else DEFAULT_MODEL,
+            nargs="+" if many else None,
+            help="checkpoint (bare name: models/) or NIR file (.nir, with --dataset)"
+            + ("; several: a grid" if many else ""),
+        )
+        nir_args(q)
+        q.add_argument("--timesteps", type=int_in(1, MAX_TIMESTEPS), default=300)
+        if images:
+            q.add_argument(
+                "--images", type=int_in(1, MAX_IMAGES), help="images (default: the whole split)"
+            )
+        q.add_argument(
+            "--batch-size", type=int_in(1, 1_000_000), default=250, help="images simulated at once"
+        )
+        q.add_argument(
+            "--v0", type=real_in(-1e6, 1e6), default=0.0, help="initial membrane potential"
+        )
+        q.add_argument(
+            "--coding",
+            default=["direct"] if many else "direct",
+            nargs="+" if many else None,
+            help="direct, poisson or weighted:K" + ("; several: a grid" if many else ""),
+        )
+        q.add_argument(
+            "--seed", type=int_in(0, 2**32 - 1), default=0, help="seed of Poisson input spikes"
+        )
+        q.add_argument("--backend", choices=("numba", "torch"), default="numba")
+        q.add_argument(
+            "--threads", type=int_in(0, 1024), default=0, help="engine threads (0: all cores)"
+        )
+        q.add_argument("--data-root", help="folder with MNIST IDX or CIFAR pickle files")
+        q.add_argument("--traces", default="traces", help="trace cache folder")
+        q.add_argument("--no-cache", action="store_true", help="neither read nor write traces")
+        q.add_argument(
+            "--emp-pooling",
+            choices=[str(p) for p in EvidencePooling],
+            default=str(EvidencePooling.JOINT),
+            help="empirical Bayes: one alpha maximising the joint evidence, or the mean of"
+            " per-entry maximisers (the reference code's procedure)",
+        )
+
+    def tuning_args(q: argparse.ArgumentParser, evaluate: bool = True) -> None:
+        q.add_argument(
+            "--estimator",
+            choices=("mean", "map"),
+            default="mean",
+            help="fused estimate: posterior mean with the mean-E prior (the reference code), or"
+            " the paper's eq. 29 MAP with the eq. 25-26 mode prior; empirical Bayes (eq. 30)"
+            " uses the same prior",
+        )
+        q.add_argument(
+            "--tune-on",
+            default="validation",
+            help="images alpha, the LUT and early exit are tuned on: validation (the"
+            " checkpoint's held-out split), train (biased)"
+            + (", or cross-fit[:K] (K-fold on the test images, K = 5)" if evaluate else ""),
+        )
+        q.add_argument(
+            "--tune-images",
+            type=int_in(1, MAX_IMAGES),
+            help="tune on the first N of those images (default: all)",
+        )
+        if evaluate:
+            q.add_argument(
+                "--bootstrap",
+                type=int_in(100, 1_000_000),
+                default=1000,
+                help="paired bootstrap resamples of the test images for the 90%% intervals",
+            )
+
+    r = sub.add_parser("run", help="simulate a checkpoint on an architecture and report")
+    r.add_argument("--arch", default=str(DEFAULT_ARCH))
+    sim_args(r)
+    r.add_argument(
+        "--ic", type=int_in(0, 10_000), help="IC block (default: shallowest IC reaching the target)"
+    )
+    tuning_args(r)
+    r.add_argument("--trace", help="use this test trace folder instead of simulating")
+    r.add_argument(
+        "--energy-model",
+        choices=[str(m) for m in EnergyModel],
+        help="override the architecture's: spikesim (every PE operation every step) or event"
+        " (only the PE operations the spikes activate)",
+    )
+    hardware_args(r)
+    r.add_argument(
+        "--timing",
+        choices=("cycle", "analytic"),
+        help="cycle (default; analytic with --hardware functional): simulate the chip cycle by"
+        " cycle per image (PEs, buffers, mesh NoC, fusion unit, early termination); analytic:"
+        " the max-plus pipeline over mean activity",
+    )
+    r.add_argument("--out", default="runs/latest", help="output folder")
+
+    tr = sub.add_parser("trace", help="simulate a dataset split and write its spike trace")
+    sim_args(tr)
+    tr.add_argument("--split", choices=("train", "validation", "test"), default="test")
+    tr.add_argument("--out", help="also write the trace to this folder")
+
+    tu = sub.add_parser("tune", help="tune alpha(t) LUTs and early exit on validation images")
+    sim_args(tu, images=False)
+    tu.add_argument("--ic", help="IC positions (default: every IC of the checkpoint)")
+    tuning_args(tu, evaluate=False)
+
+    sw = sub.add_parser(
+        "sweep", help="run across models x archs x codings x IC positions (resumable)"
+    )
+    sw.add_argument("--arch", nargs="+", default=[str(DEFAULT_ARCH)], help="architecture file(s)")
+    sim_args(sw, many=True)
+    sw.add_argument("--ic-positions", default="all", help="all, N:M or N,M,...")
+    tuning_args(sw)
+    sw.add_argument("--energy-model", choices=[str(m) for m in EnergyModel])
+    hardware_args(sw)
+    sw.add_argument("--out", default="runs/sweep", help="output folder")
+    sw.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="local: cells one after the other here; dask: as tasks on a Dask cluster"
+        " (pip install 'hwsim[dask]'; docs/distributed.md)",
+    )
+    sw.add_argument(
+        "--scheduler",
+        help="address of a running Dask scheduler (tcp://HOST:8786); default with --executor"
+        " dask: a local cluster of worker processes",
+    )
+    sw.add_argument(
+        "--workers",
+        type=int_in(1, 1024),
+        help="worker processes of the local Dask cluster (default: one per CPU)",
+    )
+
+    m = sub.add_parser("map", help="map a network onto crossbars, PEs, tiles and the mesh")
+    m.add_argument("--arch", default=str(DEFAULT_ARCH))
+    m.add_argument("--model", help="checkpoint or NIR file (else --net/--input/--classes)")
+    nir_args(m)
+    m.add_argument("--net", choices=NETS, default="vgg19")
+    m.add_argument("--input", default="3x32x32", help="CxHxW")
+    m.add_argument("--classes", type=int_in(2, 100_000), default=10)
+    m.add_argument("--width", type=real_in(0, 4, open_lo=True), default=1.0)
+    m.add_argument("--ic", help="IC positions to map (default: the checkpoint's / none)")
+    m.add_argument("--out", default="runs/map", help="output folder")
+
+    f = sub.add_parser(
+        "functional",
+        help="co-design: FC accuracy and energy per inference on the chip against one knob",
+    )
+    f.add_argument("--arch", default=str(DEFAULT_ARCH))
+    f.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint or NIR file (.nir)")
+    nir_args(f)
+    f.add_argument("--ic", type=int_in(0, 10_000), help="also simulate this IC head")
+    f.add_argument("--images", type=int_in(1, MAX_IMAGES), default=100)
+    f.add_argument("--timesteps", type=int_in(1, MAX_TIMESTEPS), default=300)
+    f.add_argument("--adc-bits", help="knob: ADC resolutions, N:M or N,M,... (default 3:8)")
+    f.add_argument("--cells-per-weight", help="knob: cells (bit slices) per weight, N:M or N,...")
+    f.add_argument("--variation-sigma", help="knob: lognormal variation sigmas, S,S,...")
+    f.add_argument(
+        "--full-scale",
+        choices=("auto", "calibrated"),
+        help="ADC full scale (default: the architecture file's)",
+    )
+    f.add_argument(
+        "--full-scale-levels",
+        type=real_in(0, 1e9, open_lo=True),
+        help="an explicit ADC full scale, in cell levels (instead of --full-scale)",
+    )
+    f.add_argument(
+        "--calibration-images",
+        type=int_in(1, MAX_IMAGES),
+        default=16,
+        help="training images the calibrated full scale is set on",
+    )
+    f.add_argument(
+        "--first-layer",
+        choices=("bit_serial", "digital"),
+        default="bit_serial",
+        help="the analog input as 8-bit bit-serial crossbar reads, or computed digitally",
+    )
+    for rate, state in (("sa0", "G_off"), ("sa1", "G_on")):
+        f.add_argument(
+            f"--{rate}-rate",
+            type=real_in(0, 1),
+            default=0.0,
+            help=f"fraction of cells stuck at {state}",
+        )
+    f.add_argument("--device-seed", type=int_in(0, 2**32 - 1), default=0)
+    f.add_argument("--data-root")
+    f.add_argument("--out", default="runs/functional", help="output folder")
+
+    e = sub.add_parser("estimate", help="SpikeSim energy of an untrained geometry or a model")
+    e.add_argument("--arch", default=str(DEFAULT_ARCH))
+    e.add_argument("--model", help="a checkpoint or NIR file (else --net/--input/--classes)")
+    nir_args(e)
+    e.add_argument("--net", choices=NETS, default="vgg19")
+    e.add_argument("--input", default="3x32x32", help="CxHxW")
+    e.add_argument("--classes", type=int_in(2, 100_000), default=10)
+    e.add_argument("--width", type=real_in(0, 4, open_lo=True), default=1.0)
+    e.add_argument(
+        "--ic", help="IC positions: none, N, N,M,... or N:M (default: the model's / none)"
+    )
+    e.add_argument("--out", default="runs/estimate", help="output folder")
+
+    x = sub.add_parser("export", help="write the converted SNN as a NIR file (.nir)")
+    x.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint (bare name: models/)")
+    x.add_argument("--ic", help="IC heads to export: all, none, N,M,... (default: all)")
+    x.add_argument("--v0", type=real_in(-1e6, 1e6), default=0.0, help="must be 0 for NIR")
+    x.add_argument("--data-root", help="folder with MNIST IDX or CIFAR pickle files")
+    nir_args(x)
+    x.add_argument("--out", required=True, help="the NIR file to write (NAME.nir)")
+
+    k = sub.add_parser(
+        "calibrate",
+        help="fit cost-table entries (energy_pj.*, area_um2.*) to measurements (least squares)",
+        description="Fit the architecture file's free cost-table entries to measured energies"
+        " or areas (bounded least squares); write the calibrated YAML with provenance comments;"
+        " print residuals and leave-one-out errors. docs/validation.md describes the CSV.",
+    )
+    k.add_argument("--arch", required=True, help="the base architecture YAML")
+    k.add_argument(
+        "--measurements",
+        required=True,
+        help="CSV: id, quantity, workload, layer, component, value, sigma",
+    )
+    k.add_argument("--out", required=True, help="the calibrated architecture YAML to write")
+    k.add_argument(
+        "--free",
+        action="append",
+        metavar="KEY[=LO:HI]",
+        help="a cost-table entry to fit, e.g. energy_pj.adc=0:10 (repeatable; default: the"
+        " CSV's '# free:' lines)",
+    )
+
+    for q in sub.choices.values():
+        q.add_argument(
+            "--quiet", action="store_true", help="print no tables or progress, only errors"
+        )
+        q.add_argument(
+            "--summary",
+            help="write the command's results as JSON here (default: summary.json in the"
+            " output folder of run, sweep, map and estimate)",
+        )
+    return p

@@ -1,0 +1,188 @@
+"""Early termination: a stop rule on a read-out's confidences, tuned on validation images and
+applied to the test images (docs/hardware-model.md, "Confidence and early termination").
+
+An image stops at the first step whose confidence reaches the threshold Theta and answers its
+decision there (at T if it never does); Theta is tuned to stop as early as possible on average
+while the tuning images' accuracy stays at the target (`tune_stop_rule`). The decisions and
+confidences come from the fixed-point read-out of each method (`hwsim.fixed_point.
+FixedDecisions`: the fusion unit's for the fused methods, one head's counters or the early-exit
+switch for the others; `hwsim.pipeline.cycles` composes them), the same rule for every method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.errors import InputError
+from hwsim.fixed_point import FixedDecisions
+from hwsim.methods import Method
+from hwsim.metrics import Estimate, estimate, resample_counts
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """A tuned stop rule: stop at the first step with a decision whose confidence >=
+    `threshold` (None: never early, every image runs to T). `target_met`: the tuning images
+    reached `target` accuracy with it; `accuracy` and `mean_stop` are theirs."""
+
+    rule: str  # the confidences' termination rule (hwsim.hw.arch.TerminationRule)
+    threshold: int | None
+    unit: str
+    target: float
+    target_met: bool
+    accuracy: float
+    mean_stop: float
+    candidates: int  # distinct thresholds with distinct outcomes examined, "never" included
+
+
+def stop_at(decisions: FixedDecisions, threshold: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per image, the first step (1-based) whose confidence >= threshold (a tied step never
+    qualifies), T if none; and its decision there. ((N,) int64, (N,) int64)."""
+    conf = decisions.confidence
+    n_img, n_t = conf.shape
+    if threshold is None:
+        stop = np.full(n_img, n_t, np.int64)
+    else:
+        ok = (conf >= threshold) & (conf >= 0)
+        stop = np.where(ok.any(axis=1), ok.argmax(axis=1) + 1, n_t).astype(np.int64)
+    return stop, decisions.decision[np.arange(n_img), stop - 1]
+
+
+def tune_stop_rule(decisions: FixedDecisions, labels: np.ndarray, target: float) -> StopRule:
+    """The threshold with the smallest mean stop step on these (validation) images among those
+    whose accuracy (answers at the stop steps, ties wrong) is >= target; ties go to the higher
+    accuracy, then the larger threshold. If no threshold reaches the target, the one with the
+    highest accuracy (then the smaller mean stop, the larger threshold), with target_met False:
+    never stopping early is among the candidates, so that is at least the accuracy at T.
+
+    Exact over every integer threshold: an image's stop step changes only at its running
+    maxima of confidence (its records), so the thresholds equal to a record value (and
+    "never") are the only distinct outcomes, swept at once with difference arrays: O(N T).
+    """
+    conf = decisions.confidence
+    dec = decisions.decision
+    y = np.asarray(labels)
+    n_img, n_t = conf.shape
+    if y.shape != (n_img,):
+        raise InputError(f"labels {y.shape} do not match {n_img} images")
+    if n_img == 0:
+        raise InputError("tuning a stop rule needs at least one image")
+    best_so_far = np.maximum.accumulate(conf, axis=1)
+    before = np.concatenate([np.full((n_img, 1), -1, np.int64), best_so_far[:, :-1]], axis=1)
+    rec_i, rec_t = np.nonzero(best_so_far > before)
+    values = np.unique(best_so_far[rec_i, rec_t])
+    n_cand = values.size + 1  # index values.size: never
+    # a record (value v, previous record v_prev) decides thresholds v_prev < theta <= v
+    lo = np.searchsorted(values, before[rec_i, rec_t], side="right")
+    hi = np.searchsorted(values, best_so_far[rec_i, rec_t])
+    ok = (dec[rec_i, rec_t] == y[rec_i]).astype(np.float64)
+    # thresholds above an image's maximum: it runs to T
+    last_lo = np.searchsorted(values, best_so_far[:, -1], side="right")
+    all_lo = np.concatenate([lo, last_lo])
+    all_hi = np.concatenate([hi, np.full(n_img, values.size)])
+    steps = np.concatenate([rec_t + 1, np.full(n_img, n_t)]).astype(np.float64)
+    right = np.concatenate([ok, (dec[:, -1] == y).astype(np.float64)])
+
+    def sweep(weights: np.ndarray) -> np.ndarray:
+        d = np.bincount(all_lo, weights, n_cand + 1) - np.bincount(all_hi + 1, weights, n_cand + 1)
+        return np.rint(np.cumsum(d)[:n_cand]).astype(np.int64)
+
+    stop_sum, correct = sweep(steps), sweep(right)
+    idx = np.arange(n_cand)
+    feasible = correct / n_img >= target
+    if feasible.any():
+        pool = idx[feasible]
+        order = np.lexsort((-pool, -correct[pool], stop_sum[pool]))
+    else:
+        pool = idx
+        order = np.lexsort((-pool, stop_sum, -correct))
+    r = int(pool[order[0]])
+    return StopRule(
+        rule=decisions.rule,
+        threshold=None if r == values.size else int(values[r]),
+        unit=decisions.unit,
+        target=float(target),
+        target_met=bool(feasible.any()),
+        accuracy=float(correct[r] / n_img),
+        mean_stop=float(stop_sum[r] / n_img),
+        candidates=int(n_cand),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class TerminationResult:
+    """One method with early termination on the test images: per image the step it stopped
+    at (1-based) and its answer there; accuracy (ties wrong), mean and 99th-percentile stop
+    step (an observed step: inverted-CDF quantile), and, if asked, paired-bootstrap percentile
+    intervals of accuracy and mean stop (`hwsim.metrics.resample_counts`)."""
+
+    method: Method | str
+    stop: StopRule
+    stop_step: np.ndarray  # (N,) int64
+    decision: np.ndarray  # (N,) int64, -1: tied at its stop step
+    correct: np.ndarray  # (N,) bool
+    accuracy: float
+    mean_stop: float
+    p99_stop: float
+    accuracy_interval: Estimate | None = None
+    mean_stop_interval: Estimate | None = None
+
+
+def apply_stop_rule(
+    method: Method | str,
+    rule: StopRule,
+    decisions: FixedDecisions,
+    labels: np.ndarray,
+    *,
+    bootstrap: int = 0,
+    level: float = 0.90,
+    seed: int = 0,
+) -> TerminationResult:
+    """`rule` on these (test) images: stop steps, answers, accuracy, mean/p99 stop step;
+    `bootstrap` > 0 resamples the images that many times for intervals at `level`."""
+    if decisions.rule != rule.rule:
+        raise InputError(f"decisions carry {decisions.rule} confidences, the rule is {rule.rule}")
+    y = np.asarray(labels)
+    if y.shape != (decisions.decision.shape[0],):
+        raise InputError(f"labels {y.shape} do not match {decisions.decision.shape[0]} images")
+    stop, answer = stop_at(decisions, rule.threshold)
+    correct = answer == y
+    acc_ci = stop_ci = None
+    if bootstrap > 0:
+        counts = resample_counts(y.size, bootstrap, seed).astype(np.float64)
+        acc_ci = estimate(correct.mean(), counts @ correct / y.size, level)
+        stop_ci = estimate(stop.mean(), counts @ stop / y.size, level)
+    return TerminationResult(
+        method=method,
+        stop=rule,
+        stop_step=stop,
+        decision=answer,
+        correct=correct,
+        accuracy=float(correct.mean()),
+        mean_stop=float(stop.mean()),
+        p99_stop=float(np.quantile(stop, 0.99, method="inverted_cdf")),
+        accuracy_interval=acc_ci,
+        mean_stop_interval=stop_ci,
+    )
+
+
+def early_termination(
+    method: Method | str,
+    validation: FixedDecisions,
+    validation_labels: np.ndarray,
+    test: FixedDecisions,
+    test_labels: np.ndarray,
+    target: float,
+    *,
+    bootstrap: int = 0,
+    level: float = 0.90,
+    seed: int = 0,
+) -> TerminationResult:
+    """Tune the stop threshold on the validation images (`tune_stop_rule`) and apply it to
+    the test images (`apply_stop_rule`), both `FixedDecisions` of one method's read-out."""
+    rule = tune_stop_rule(validation, validation_labels, target)
+    return apply_stop_rule(
+        method, rule, test, test_labels, bootstrap=bootstrap, level=level, seed=seed
+    )

@@ -1,0 +1,205 @@
+"""One NIR node's fields read and checked: arrays, integer pairs, shapes, convolution and pooling
+geometry, weights, biases and IF gains, each refusal naming the node (`NirError`).
+
+`hwsim.model.nir_io` walks the graph with these; `hwsim.model.nir_export` writes one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from hwsim.errors import ModelError
+from hwsim.model.graph import Shape
+
+
+class NirError(ModelError):
+    """A NIR file or graph hwsim cannot import or export; the message names the node."""
+
+
+def nir_module():
+    try:
+        import nir
+    except ImportError:
+        raise NirError(
+            "NIR files need the `nir` package: pip install 'hwsim[nir]' (or pip install nir)"
+        ) from None
+    return nir
+
+
+def as_array(value: Any, dtype: type = np.float64) -> np.ndarray:
+    """A node parameter (numpy array, torch tensor, list or scalar) as a numpy array."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=dtype)
+
+
+def int_pair(value: Any, what: str, node: str) -> tuple[int, int]:
+    """An int or a pair of ints (stride, padding, kernel) as (h, w)."""
+    v = as_array(value, np.float64).reshape(-1)
+    if v.size == 1:
+        v = np.repeat(v, 2)
+    if v.size != 2 or not np.all(v == np.round(v)):
+        raise NirError(f"node {node!r}: {what} {value!r} is not an integer or a pair of them")
+    return int(v[0]), int(v[1])
+
+
+def kind_of(node: Any) -> str:
+    return type(node).__name__
+
+
+def network_input_shape(name: str, node: Any, dataset_shape: Shape | None) -> Shape:
+    """The network input as (C, H, W): the Input node's shape, or, for a flat Input, the
+    dataset's image shape with as many values."""
+    raw = node.input_type.get("input")
+    shape = tuple(int(v) for v in as_array(raw, np.int64).reshape(-1)) if raw is not None else ()
+    if shape and min(shape) < 1:
+        raise NirError(f"Input {name!r} has shape {shape}; every size must be >= 1")
+    if len(shape) == 3:
+        if dataset_shape is not None and shape != tuple(dataset_shape):
+            raise NirError(
+                f"Input {name!r} has shape {shape} but the dataset's images are {dataset_shape}"
+            )
+        return shape  # type: ignore[return-value]
+    if dataset_shape is not None and shape and int(np.prod(shape)) == int(np.prod(dataset_shape)):
+        return dataset_shape
+    raise NirError(
+        f"Input {name!r} has shape {shape or 'unknown'}: hwsim needs images (C, H, W), or a"
+        " flat input as large as the --dataset images"
+    )
+
+
+def conv_geometry(name: str, node: Any, in_shape: Shape) -> tuple[int, int]:
+    """(stride, padding) of a Conv2d hwsim can map, refusing the others."""
+    shape = as_array(node.weight).shape
+    if len(shape) != 4 or min(shape) < 1:
+        raise NirError(f"Conv2d {name!r}: weight {shape}; expected (out, in, kh, kw), all >= 1")
+    groups = int(as_array(node.groups, np.int64).reshape(-1)[0])
+    if groups != 1:
+        raise NirError(f"Conv2d {name!r}: groups = {groups}; hwsim maps dense convolutions only")
+    if int_pair(node.dilation, "dilation", name) != (1, 1):
+        raise NirError(f"Conv2d {name!r}: dilation {node.dilation!r}; hwsim needs dilation 1")
+    sh, sw = int_pair(node.stride, "stride", name)
+    if sh != sw or sh < 1:
+        raise NirError(f"Conv2d {name!r}: stride ({sh}, {sw}); hwsim needs equal strides >= 1")
+    kh, kw = as_array(node.weight).shape[2:]
+    padding = node.padding
+    if isinstance(padding, bytes):
+        padding = padding.decode()
+    if isinstance(padding, str):
+        if padding == "valid":
+            return sh, 0
+        if padding == "same" and sh == 1 and kh == kw and kh % 2 == 1:
+            return sh, (kh - 1) // 2
+        raise NirError(
+            f"Conv2d {name!r}: padding {padding!r} with a {kh}x{kw} kernel and stride {sh};"
+            " hwsim needs one symmetric padding"
+        )
+    ph, pw = int_pair(padding, "padding", name)
+    if ph != pw or ph < 0:
+        raise NirError(f"Conv2d {name!r}: padding ({ph}, {pw}); hwsim needs equal padding >= 0")
+    return sh, ph
+
+
+def check_global_pool(name: str, node: Any, in_shape: tuple[int, ...]) -> None:
+    """Refuse a pooling node that does not cover its whole input map."""
+    if len(in_shape) != 3:
+        raise NirError(f"{kind_of(node)} {name!r} reads a {in_shape} vector, not a (C, H, W) map")
+    kernel = int_pair(node.kernel_size, "kernel_size", name)
+    padding = int_pair(node.padding, "padding", name)
+    if kernel != tuple(in_shape[1:]) or padding != (0, 0):
+        raise NirError(
+            f"{kind_of(node)} {name!r}: kernel {kernel}, padding {padding} on a"
+            f" {in_shape[1]}x{in_shape[2]} map; hwsim supports only global pooling (kernel ="
+            " the whole map, padding 0)"
+        )
+
+
+def as_shape(shape: tuple[int, ...]) -> Shape:
+    """A NIR tensor shape as hwsim's (C, H, W): a vector (F,) is (F, 1, 1)."""
+    return (shape[0], 1, 1) if len(shape) == 1 else (shape[0], shape[1], shape[2])
+
+
+def out_hw(h: int, w: int, kh: int, kw: int, stride: int, pad: int) -> tuple[int, int]:
+    return (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+
+
+def node_weight(name: str, node: Any, dtype: type) -> np.ndarray:
+    """A weight node's weight array, refused unless every value is finite."""
+    weight = as_array(node.weight, dtype)
+    if not np.all(np.isfinite(weight)):
+        raise NirError(f"{kind_of(node)} {name!r}: weight has NaN or infinite values")
+    return weight
+
+
+def node_bias(name: str, node: Any, n: int) -> np.ndarray:
+    """A weight node's bias (zeros where it has none), refused unless finite and (n,)."""
+    bias = getattr(node, "bias", None)
+    if bias is None:
+        return np.zeros(n, np.float32)
+    b = as_array(bias, np.float32).reshape(-1)
+    if b.shape != (n,):
+        raise NirError(f"{kind_of(node)} {name!r}: bias {b.shape} does not match {n} outputs")
+    if not np.all(np.isfinite(b)):
+        raise NirError(f"{kind_of(node)} {name!r}: bias has NaN or infinite values")
+    return b
+
+
+def neuron_gain(name: str, node: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """r / v_threshold of an IF node per neuron, refusing what hwsim's neuron cannot do."""
+    size = int(np.prod(shape))
+    r, thr = as_array(node.r), as_array(node.v_threshold)
+    reset = as_array(node.v_reset if node.v_reset is not None else 0.0)
+    for what, v in (("r", r), ("v_threshold", thr), ("v_reset", reset)):
+        if v.size not in (1, size):
+            raise NirError(f"IF {name!r}: {what} has {v.size} values for {size} neurons")
+    if np.any(reset != 0):
+        raise NirError(
+            f"IF {name!r}: v_reset = {float(reset.reshape(-1)[np.flatnonzero(reset)[0]]):g};"
+            " hwsim resets by subtracting the threshold, which needs v_reset = 0 (a reset to"
+            " another potential is not simulated)"
+        )
+    if not (np.all(np.isfinite(r)) and np.all(r > 0)):
+        raise NirError(f"IF {name!r}: r must be finite and > 0")
+    if not (np.all(np.isfinite(thr)) and np.all(thr > 0)):
+        raise NirError(f"IF {name!r}: v_threshold must be finite and > 0")
+    return np.broadcast_to((r / thr).reshape(-1), (size,)).astype(np.float64)
+
+
+SYNAPTIC_KINDS = ("Conv2d", "Affine", "Linear", "AvgPool2d", "SumPool2d", "Flatten")
+"""The NIR node kinds on the weight path between two IF populations."""
+
+SUPPORTED_NODES = (
+    "Input, Output, Conv2d, Affine, Linear, IF, Flatten, and global AvgPool2d/SumPool2d"
+)
+"""The NIR node kinds hwsim simulates (named in every refusal)."""
+
+
+_REFUSED_KINDS: dict[str, str] = {
+    "LIF": "a leaky neuron (its membrane decays with tau); hwsim's neurons are IF, without leak",
+    "CubaLIF": "a current-based leaky neuron (synaptic and membrane decay); hwsim's are IF",
+    "LI": "a leaky integrator without spikes; hwsim's neurons are IF and spike",
+    "CubaLI": "a current-based leaky integrator without spikes; hwsim's neurons are IF",
+    "I": "an integrator without spikes; hwsim's neurons are IF and spike",
+    "NIRGraph": "a nested subgraph (how recurrent layers are exported); hwsim is feed-forward",
+    "Delay": "a synaptic delay; hwsim's only delay is its fixed one step per layer",
+    "Threshold": "a stateless threshold without integration; hwsim's neurons are IF",
+    "Scale": "an element-wise scale; fold it into the weights of the layer before it",
+    "Conv1d": "a 1-d convolution; hwsim maps 2-d convolutions",
+}
+
+
+def check_kinds(nodes: dict[str, Any]) -> None:
+    """Refuse a node kind hwsim cannot simulate, saying why (leak, recurrence, delay...)."""
+    for name, node in nodes.items():
+        kind = kind_of(node)
+        if kind in _REFUSED_KINDS:
+            raise NirError(
+                f"node {name!r} is a {kind}: {_REFUSED_KINDS[kind]}. Supported: {SUPPORTED_NODES}"
+            )
+        if kind not in (*SYNAPTIC_KINDS, "IF", "Input", "Output"):
+            raise NirError(
+                f"node {name!r} is a {kind}, unknown to hwsim. Supported: {SUPPORTED_NODES}"
+            )

@@ -1,0 +1,265 @@
+"""Evaluation of the methods for one IC: the tuning and test traces of a run, each method's
+decisions with parameters tuned on other images, its accuracy and energy curves with paired
+bootstrap intervals, and the cycle-level simulation of the chip.
+
+`evaluate_ics` is the sweep of one model, architecture and coding over IC positions, sharing
+the traces (what `hwsim.api.sweep` and each cell of `hwsim.pipeline.grid` run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from hwsim.engine.trace import Trace, TraceError
+from hwsim.fusion import FusionComparison, TuneSource, compare_methods, cross_fit, cumulative
+from hwsim.hw.arch import Architecture, EnergyModel
+from hwsim.methods import BASELINES, METHODS, REFERENCE, Method
+from hwsim.metrics import BootstrapConfig, Curve, bootstrap, summarize
+from hwsim.model.graph import FC_HEAD, LayerGraph
+from hwsim.pipeline import cache
+from hwsim.pipeline.activity import activity_spec
+from hwsim.pipeline.config import EvaluationConfig, ProgressFn, SweepConfig, WarnFn
+from hwsim.pipeline.costs import chip_costs
+from hwsim.pipeline.cycles import (
+    CycleEvaluation,
+    EarlyStop,
+    OperatingPoint,
+    evaluate_cycles,
+    fusion_hardware,
+    fusion_unit_share,
+    method_decision_cycles,
+)
+from hwsim.pipeline.session import Session
+from hwsim.results import ICEvaluation, SweepRow
+
+
+def tune_and_test(
+    cfg: EvaluationConfig,
+    session: Session,
+    arch: Architecture,
+    progress: ProgressFn | None = None,
+    warn: WarnFn | None = None,
+    *,
+    test_trace: Path | None = None,
+    per_image: bool = False,
+) -> tuple[Trace | None, Trace]:
+    """The tuning trace (None when cross-fitting on the test images) and the test trace: the
+    given one (`test_trace`), else simulated; a simulated test trace carries crossbar activity
+    when the event energy model needs it, per image with `per_image` (cycle timing). Every
+    input is checked before anything is simulated."""
+    kw = {"trace_root": cfg.trace_root, "progress": progress, "warn": warn}
+    sim = cfg.simulation(arch)
+    given = None
+    if test_trace is None:
+        test_set = session.images("test", cfg.images)
+        cfg.check_folds(len(test_set))
+    else:
+        given = cache.load_given_trace(session, test_trace, sim)
+        cfg.check_folds(given.key.images)
+        act = given.sim.activity
+        if per_image and (act is None or act.per_image is None):
+            raise TraceError(
+                f"{{test_trace}} {test_trace}: no per-image activity, which {{timing}} cycle"
+                " needs; use {timing} analytic, or a test trace made by hwsim run",
+                params=("test_trace", "timing"),
+            )
+    tune = None
+    if cfg.tune_on is not TuneSource.CROSS_FIT:
+        tune_set = session.tuning_images(cfg.tune_on, cfg.tune_images)
+        tune = cache.trace(session, tune_set, sim, stage="tune", **kw)
+    if given is not None:
+        return tune, given
+    test_sim = sim
+    if sim.hardware is None and (arch.energy_model is EnergyModel.EVENT or per_image):
+        spec = dataclasses.replace(activity_spec(arch), per_image=per_image)
+        test_sim = dataclasses.replace(sim, activity=spec)
+    return tune, cache.trace(session, test_set, test_sim, stage="test", **kw)
+
+
+def exact_alpha_name(method: Method) -> str:
+    """The name of a fused method run with its exact per-step alpha instead of the LUT."""
+    return f"{method} (exact alpha)"
+
+
+def evaluate_ic(
+    graph: LayerGraph,
+    arch: Architecture,
+    fusion: FusionComparison,
+    test: Trace,
+    ic: int,
+    reference_correct: dict[int, np.ndarray],
+    target_fraction: float = 0.99,
+    bootstrap_config: BootstrapConfig | None = None,
+    tuned_on: str = "",
+) -> ICEvaluation:
+    """Evaluate all methods on `test` for this IC from their per-image decisions (`fusion`,
+    with parameters tuned on other images), with paired bootstrap intervals over the test
+    images; reference_correct[head] (N,) is the reference's per-image correctness on them."""
+    costs = chip_costs(arch, graph, ic, test)
+    curves = {m: Curve(m, fusion.accuracy[m], costs.energy_pj[m]) for m in METHODS}
+    exact = {
+        m: Curve(exact_alpha_name(m), a, costs.energy_pj[m])
+        for m, a in fusion.accuracy_exact.items()
+    }
+    reference = {h: float(np.mean(c)) for h, c in reference_correct.items()}
+    target = target_fraction * reference[FC_HEAD]
+    limit = curves[REFERENCE].energy_pj[-1]
+    correct = {**fusion.correct, **{exact_alpha_name(m): c for m, c in fusion.exact.items()}}
+    energy = {**costs.energy_pj, **{exact_alpha_name(m): costs.energy_pj[m] for m in exact}}
+    boot = bootstrap(
+        correct,
+        energy,
+        reference_correct[FC_HEAD],
+        target_fraction,
+        limit,
+        baselines=tuple(b.method for b in BASELINES),
+        config=bootstrap_config,
+    )
+    return ICEvaluation(
+        ic=ic,
+        ann_accuracy=reference,
+        target=target,
+        curves=curves,
+        summary=summarize(curves, target, limit, baseline=REFERENCE),
+        fusion=fusion,
+        energy=costs.energy,
+        latency_ns=costs.latency_ns,
+        timing=costs.timing,
+        exact_curves=exact,
+        bootstrap=boot,
+        tuned_on=tuned_on,
+    )
+
+
+def tuned_on(cfg: EvaluationConfig, tune: Trace | None, test: Trace) -> str:
+    """Where the tuned parameters of a run come from, in words (printed with every result)."""
+    if tune is None:
+        return (
+            f"tuned by {cfg.folds}-fold cross-fitting on the {test.key.images} test images"
+            " (each image decided with parameters tuned on the other folds)"
+        )
+    if cfg.tune_on is TuneSource.TRAIN:
+        return f"tuned on {tune.key.images} training images (biased: the network has learnt them)"
+    return f"tuned on {tune.key.images} validation images (held out of training)"
+
+
+def evaluate(
+    cfg: EvaluationConfig,
+    session: Session,
+    arch: Architecture,
+    tune: Trace | None,
+    test: Trace,
+    ic: int,
+    reference_correct: dict[int, np.ndarray],
+    warn: WarnFn | None = None,
+) -> ICEvaluation:
+    """One IC: its parameters tuned on `tune` (or cross-fitted on `test`), then evaluated."""
+    fc, icc = (cumulative(test.sim.head_spikes[h]) for h in (FC_HEAD, ic))
+    if tune is None:
+        fusion = cross_fit(fc, icc, test.labels, cfg.tuning, cfg.folds)
+    else:
+        tuning = cache.tuning_for(tune, ic, cfg.trace_root, cfg.tuning, warn)
+        fusion = compare_methods(tuning, fc, icc, test.labels)
+    return evaluate_ic(
+        session.spec.graph(),
+        arch,
+        fusion,
+        test,
+        ic,
+        reference_correct,
+        cfg.target_fraction,
+        cfg.bootstrap,
+        tuned_on(cfg, tune, test),
+    )
+
+
+def cycle_evaluation(
+    arch: Architecture,
+    graph: LayerGraph,
+    evaluation: ICEvaluation,
+    test: Trace,
+    tune: Trace | None,
+    tune_target: float | None = None,
+    progress: ProgressFn | None = None,
+) -> CycleEvaluation:
+    """Every method simulated cycle by cycle on the chip (`hwsim.pipeline.cycles`) over the test
+    images' own activity, at its steps to the target, and, when the architecture has a
+    fusion unit and the run a tuning trace, with early termination tuned to `tune_target`
+    accuracy on the tuning images (the fixed-point unit's decisions, checked against the float
+    fusion)."""
+    act = test.sim.activity
+    if act is None or act.per_image is None:
+        raise TraceError(
+            "the test trace has no per-image activity, which {timing} cycle needs; use"
+            " {timing} analytic, or let hwsim run simulate the test images",
+            params=("timing",),
+        )
+    classes, ic = graph.classes, evaluation.ic
+    steps = {m: s.target.timestep for m, s in evaluation.summary.items()}
+    fixed = {m: method_decision_cycles(arch, m, classes, stop=False) for m in METHODS}
+    fusion = early = None
+    if arch.fusion_unit is not None and tune is not None and tune_target is not None:
+        fusion = fusion_hardware(
+            arch,
+            evaluation.fusion.tuning,
+            ic,
+            tune.sim.head_spikes,
+            tune.labels,
+            test.sim.head_spikes,
+            test.labels,
+            tune_target,
+            evaluation.bootstrap.config,
+        )
+        early = {
+            m: EarlyStop(
+                r.stop_step - 1, r.accuracy, method_decision_cycles(arch, m, classes, stop=True)
+            )
+            for m, r in fusion.terminations.items()
+        }
+
+    def on_run(done: int, total: int) -> None:
+        if progress is not None:
+            progress("chip", done, total)
+
+    cycles = evaluate_cycles(
+        arch, graph, ic, act, test.sim.head_spikes, steps, fixed, early_stop=early, on_run=on_run
+    )
+    energy = evaluation.energy
+    share = fusion_unit_share(cycles, float(energy.fusion_pj.sum()), energy.total_pj)
+    rows = tuple(
+        dataclasses.replace(
+            r, analytic_latency_ns=float(evaluation.latency_ns[r.method][int(r.steps_mean) - 1])
+        )
+        if r.point is OperatingPoint.FIXED
+        else r
+        for r in cycles.methods
+    )
+    return dataclasses.replace(cycles, methods=rows, fusion=fusion, fusion_share=share)
+
+
+def evaluate_ics(
+    cfg: SweepConfig,
+    session: Session,
+    *,
+    on_row: Callable[[SweepRow], None] | None = None,
+    progress: ProgressFn | None = None,
+    warn: WarnFn | None = None,
+) -> list[SweepRow]:
+    """Evaluate every IC position of `cfg` (in its order) on `session`, sharing the tuning and
+    test traces."""
+    arch = cfg.architecture()
+    session.check_ics(cfg.ic_positions, "ic_positions")
+    tune, test = tune_and_test(cfg, session, arch, progress, warn)
+    reference = session.reference_correct(test)
+    rows = []
+    for i, ic in enumerate(cfg.ic_positions):
+        rows.append(SweepRow.of(evaluate(cfg, session, arch, tune, test, ic, reference, warn)))
+        if on_row is not None:
+            on_row(rows[-1])
+        if progress is not None:
+            progress("ic", i + 1, len(cfg.ic_positions))
+    return rows

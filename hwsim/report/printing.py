@@ -1,0 +1,178 @@
+"""What each command prints on the console: its tables (`tables`) and lines, and notes where a
+method never reached the target. Print on a `console.FittingConsole` to see every table whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from hwsim.hw.calibrate import CalibrationResult
+from hwsim.model.graph import FC_HEAD
+from hwsim.report.labels import REFERENCE_NAMES, fmt_time, network_label, trace_location
+from hwsim.report.summary import sweep_notes, unreached_notes
+from hwsim.report.tables import (
+    area_table,
+    budget_table,
+    calibration_tables,
+    codesign_table,
+    component_table,
+    cycles_table,
+    estimate_table,
+    lut_table,
+    mapping_table,
+    summary_table,
+    sweep_table,
+    tune_table,
+)
+from hwsim.results import (
+    ConvertResult,
+    EstimateResult,
+    ExportResult,
+    FunctionalResult,
+    GridResult,
+    MapResult,
+    RunResult,
+    TraceResult,
+    TrainResult,
+    TuneResult,
+)
+
+
+def print_notes(console: Console, notes: Sequence[str]) -> None:
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+def print_run(result: RunResult, console: Console) -> None:
+    """The run: network, IC and reference accuracies; energy by component; the analytic timing;
+    the methods to the target; the cycle-level chip; accuracy at budgets; the LUTs; notes."""
+    ev, spec, ic = result.evaluation, result.spec, result.ic
+    reference = REFERENCE_NAMES[result.reference]
+    shape = "x".join(map(str, spec.input_shape))
+    ann_fc, ann_ic = 100 * ev.ann_accuracy[FC_HEAD], 100 * ev.ann_accuracy[ic]
+    console.print(
+        f"[bold]{network_label(spec)}[/], input {shape}, IC at block {ic};"
+        f" arch [bold]{result.arch.name}[/]; {result.test.key.timesteps} timesteps,"
+        f" {result.test.key.images} test images; {reference} accuracy"
+        f" FC {ann_fc:.2f}%, IC {ann_ic:.2f}%"
+    )
+    e = ev.energy.breakdown()
+    parts = {
+        "backbone": e.select(lambda g: g.head is None),
+        f"IC{ic} head": e.select(lambda g: g.head == ic),
+        "FC head": e.select(lambda g: g.head == FC_HEAD),
+    }
+    title = (
+        f"Energy per timestep and image by component ({result.arch.energy_model} model,"
+        f" mean over {ev.energy.timesteps} steps); fusion unit {ev.energy.fusion_pj.mean():.1f} pJ"
+    )
+    console.print(component_table(e, title, parts))
+    tm = ev.timing
+    console.print(
+        f"timing at {tm.clock_mhz:g} MHz: first output after {fmt_time(float(tm.latency_ns[0]))},"
+        f" then {fmt_time(tm.interval_cycles * 1e3 / tm.clock_mhz)} per timestep"
+        f" (bottleneck {tm.bottleneck_layer})",
+        highlight=False,
+    )
+    console.print(summary_table(ev, reference))
+    if result.cycles is not None:
+        console.print(cycles_table(result.cycles))
+    console.print(budget_table(ev))
+    console.print(lut_table(ev))
+    print_notes(console, unreached_notes(ev, result.test.key.timesteps))
+
+
+def print_sweep(result: GridResult, out: Path, timesteps: int, console: Console) -> None:
+    """How many cells were resumed from the state file in `out`, the sweep's R table, one per
+    model x arch x coding (titled when there are several), and notes where the reference never
+    reached the target within `timesteps`."""
+    if result.resumed:
+        console.print(
+            f"resuming: {result.resumed} of {result.cells} cells already evaluated in {out}"
+        )
+    combos = dict.fromkeys((r["model"], r["arch"], r["coding"]) for r in result.rows)
+    for model, arch, coding in combos:
+        if len(combos) > 1:
+            console.print(f"[bold]{model}[/] on {arch}, {coding} coding", highlight=False)
+        part = [
+            r for r in result.rows if (r["model"], r["arch"], r["coding"]) == (model, arch, coding)
+        ]
+        console.print(sweep_table(part))
+    print_notes(console, sweep_notes(result.rows, timesteps))
+
+
+def print_tune(result: TuneResult, console: Console) -> None:
+    console.print(tune_table(result))
+
+
+def print_trace(result: TraceResult, console: Console) -> None:
+    key = result.trace.key
+    where = trace_location(result)
+    console.print(f"trace of {key.images} {key.split} images x {key.timesteps} steps: {where}")
+
+
+def print_estimate(result: EstimateResult, console: Console) -> None:
+    console.print(estimate_table(result))
+
+
+def print_map(result: MapResult, console: Console) -> None:
+    console.print(mapping_table(result.mapping))
+    console.print(area_table(result.area))
+
+
+def print_functional(result: FunctionalResult, console: Console) -> None:
+    console.print(codesign_table(result.codesign, result.arch))
+
+
+def print_export(result: ExportResult, console: Console) -> None:
+    console.print(
+        f"wrote {result.out}: {result.layers} layers, Outputs {', '.join(result.outputs)},"
+        f" threshold {result.threshold:g} (NIR IF nodes; docs/nir.md gives the conventions)"
+    )
+
+
+def print_convert(result: ConvertResult, console: Console) -> None:
+    console.print(
+        f"converted {result.model}: lambda per layer ="
+        f" {', '.join(f'{s:.3g}' for s in result.scales)}"
+    )
+    if result.out is not None:
+        console.print(f"wrote {result.out} (usable as --model)")
+
+
+def print_train(result: TrainResult, console: Console) -> None:
+    accuracy = sorted(result.checkpoint.accuracy.items())
+    accs = ", ".join(f"{'FC' if h < 0 else f'IC{h}'} {100 * a:.2f}%" for h, a in accuracy)
+    console.print(f"test accuracy: {accs}")
+    console.print(f"wrote {result.path} ({result.checkpoint.training['seconds']} s)")
+
+
+def print_written(
+    console: Console,
+    folder: str,
+    files: Sequence[Path],
+    *,
+    replacing: bool = False,
+    seconds: float | None = None,
+) -> None:
+    """The files written into an output folder (replacing earlier results in it), and how long
+    the command took (s)."""
+    what = "replaced the earlier results in" if replacing else "wrote into"
+    took = "" if seconds is None else f" (run took {seconds:.0f} s)"
+    console.print(f"{what} {folder}/: {', '.join(p.name for p in files)}{took}")
+
+
+def print_calibrate(result: CalibrationResult, console: Console) -> None:
+    """The fitted entries (base, fitted, standard error, bounds), the residuals before and after
+    the fit with each measurement's leave-one-out error, and the written file."""
+    for table in calibration_tables(result):
+        console.print(table)
+    loo = result.loo_rms_relative
+    console.print(
+        f"rms relative residual {100 * result.rms_relative:.2f}%"
+        + ("" if loo is None else f", leave-one-out {100 * loo:.2f}%")
+        + ("" if result.out_path is None else f"; wrote {result.out_path}")
+    )
