@@ -13,26 +13,38 @@ result (`hwsim.results`) that `hwsim.report` prints, writes and plots. Errors ar
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from hwsim.atomic import check_not_input, check_output_folder
-from hwsim.engine.trace import trace_folder, write_trace
-from hwsim.errors import OutputError
+from hwsim.atomic import (
+    DISK_FULL,
+    MANIFEST,
+    InputPaths,
+    check_inputs,
+    check_output_file,
+    check_output_folder,
+    check_writable,
+    disk_full,
+)
+from hwsim.engine.trace import ARRAYS_FILE, META_FILE, trace_folder, write_trace
+from hwsim.errors import InputError, ModelError, OutputError
 from hwsim.fusion import TuneSource, TuningConfig
-from hwsim.hw.arch import load_arch
+from hwsim.hw.ablation import ablation as run_ablation
+from hwsim.hw.ablation import rate_activity
+from hwsim.hw.arch import FullScale, load_arch
 from hwsim.hw.area import chip_area
 from hwsim.hw.calibrate import CalibrationResult, FreeEntry
 from hwsim.hw.calibrate import calibrate as fit_cost_table
 from hwsim.hw.energy import spikesim_energy
 from hwsim.hw.mapping import map_network
 from hwsim.hw.synapse import with_adc
-from hwsim.model.convert import ConversionParams, save_spiking
+from hwsim.model.convert import SNN_FORMAT, ConversionParams, save_spiking
 from hwsim.model.graph import FC_HEAD
-from hwsim.model.nets import load_checkpoint, save_checkpoint
+from hwsim.model.nets import CHECKPOINT_FORMAT, load_checkpoint, read_model_file, save_checkpoint
 from hwsim.model.netspec import NetSpec
 from hwsim.model.nir_export import write_nir
 from hwsim.model.nir_io import NIR_SUFFIX, ImportedSpec, NirOptions
@@ -53,10 +65,12 @@ from hwsim.pipeline.config import (
 from hwsim.pipeline.cycles import TimingModel
 from hwsim.pipeline.evaluate import cycle_evaluation, evaluate, evaluate_ics, tune_and_test
 from hwsim.pipeline.grid import Executor, GridConfig, run_grid
-from hwsim.pipeline.hardware import CodesignRow, codesign
+from hwsim.pipeline.hardware import CodesignRow, FunctionalRun, codesign
 from hwsim.pipeline.session import CheckpointSource, Session, network_spec
 from hwsim.report.files import write_sweep
+from hwsim.report.summary import SUMMARY_FILE
 from hwsim.results import (
+    AblationResult,
     ConvertResult,
     EstimateResult,
     ExportResult,
@@ -79,6 +93,8 @@ __all__ = [
     "Session",
     "SimConfig",
     "SweepConfig",
+    "ablation",
+    "calibrate",
     "convert",
     "estimate",
     "export",
@@ -103,6 +119,60 @@ def _session(
     if isinstance(model, Session):
         return model
     return Session.open(model, data_root, conversion, nir)
+
+
+def _is_model_file(path: Path) -> bool:
+    """Whether `path` is a checkpoint or converted model that hwsim wrote."""
+    try:
+        return read_model_file(path).get("format") in (CHECKPOINT_FORMAT, SNN_FORMAT)
+    except ModelError:
+        return False
+
+
+def _is_exported_nir(path: Path) -> bool:
+    """Whether `path` is a NIR file that hwsim exported (its metadata names the producer)."""
+    try:
+        import nir
+
+        producer = nir.read(path).metadata.get("producer", "")
+    except Exception:  # not a NIR file at all: h5py and nir raise many types
+        return False
+    return isinstance(producer, str) and producer.startswith("hwsim")
+
+
+def _is_calibrated_yaml(path: Path) -> bool:
+    """Whether `path` is an architecture file that `calibrate` wrote (its first line says so)."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            return f.readline().startswith("# Calibrated by hwsim calibrate")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+TRACE_FOLDER_FILES = frozenset({META_FILE, ARRAYS_FILE, SUMMARY_FILE, MANIFEST})
+"""What a trace folder that `trace` wrote may hold (its summary.json included)."""
+
+
+def check_trace_out(out: Path, inputs: InputPaths = ()) -> None:
+    """Refuse, before simulating, a trace output folder that is an input or holds one, or
+    that holds anything but an earlier trace (a trace folder is replaced as a whole)."""
+    check_inputs(out, "out", inputs, folder=True)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{{out}} {out}: exists and is not a folder", params=("out",))
+    names = {p.name for p in out.iterdir()} if out.is_dir() else set()
+    if names:
+        try:
+            ours = json.loads((out / META_FILE).read_text()).get("format") == "hwsim-trace"
+        except (OSError, ValueError, AttributeError):
+            ours = False
+        foreign = sorted(names - TRACE_FOLDER_FILES) or ([] if ours else [META_FILE])
+        if foreign:
+            raise OutputError(
+                f"{{out}} {out}: holds {', '.join(foreign[:5])}, not a trace that hwsim wrote;"
+                " a trace folder is replaced as a whole, so give a new or empty folder",
+                params=("out",),
+            )
+    check_writable(out, "out")
 
 
 def run(
@@ -157,19 +227,37 @@ def sweep_grid(
     executor: Executor = Executor.LOCAL,
     scheduler: str | None = None,
     workers: int | None = None,
+    wait_workers: float | None = None,
     progress: ProgressFn | None = None,
+    warn: WarnFn | None = None,
 ) -> GridResult:
     """Every cell of a grid (`hwsim.pipeline.grid`): with `out`, resumed from an interrupted
     run's state file there, and at the end sweep.csv and one R-by-IC figure per model x arch x
     coding replace the folder's contents (checked before anything runs)."""
     if out is not None:
-        check_output_folder(out)
+        t = cfg.template
+        inputs = [("model", m) for m in cfg.models] + [("arch", a) for a in cfg.archs]
+        inputs += _roots(t.trace_root, t.data_root)
+        check_output_folder(out, "out", inputs)
     result = run_grid(
-        cfg, out, executor=executor, scheduler=scheduler, workers=workers, progress=progress
+        cfg,
+        out,
+        executor=executor,
+        scheduler=scheduler,
+        workers=workers,
+        wait_workers=wait_workers,
+        progress=progress,
+        warn=warn,
     )
     if out is None:
         return result
     return dataclasses.replace(result, paths=write_sweep(result.rows, out))
+
+
+def _roots(trace_root: Path | None, data_root: str | None) -> list[tuple[str, Path]]:
+    """The input folders of a simulating command: the trace cache and the data root."""
+    roots = [] if trace_root is None else [("trace_root", Path(trace_root))]
+    return roots + ([] if data_root is None else [("data_root", Path(data_root))])
 
 
 def tune(
@@ -218,13 +306,26 @@ def trace(
 ) -> TraceResult:
     """The trace of the first `images` images (None: all) of a split: read from the cache
     under trace_root or simulated (and stored there; None: no cache), also written to `out`."""
+    if out is not None:
+        path = model.model_path if isinstance(model, Session) else Path(model)
+        check_trace_out(Path(out), [("model", path), *_roots(trace_root, data_root)])
     session = _session(model, data_root, sim.conversion, nir)
     data = session.images(split, images)
     t = cache.trace(
         session, data, sim, trace_root=trace_root, progress=progress, warn=warn, stage=split
     )
     stored = None if trace_root is None else trace_folder(trace_root, t.key)
-    return TraceResult(t, stored, None if out is None else write_trace(t, out))
+    if stored is not None and not stored.is_dir():
+        stored = None  # the cache could not be written (`cache.trace` warned)
+    written = None
+    if out is not None:
+        try:
+            written = write_trace(t, Path(out))
+        except OSError as e:
+            if e.errno in DISK_FULL:
+                raise disk_full(Path(out)) from e
+            raise
+    return TraceResult(t, stored, written)
 
 
 def estimate(
@@ -264,12 +365,18 @@ def functional(cfg: CodesignConfig, progress: ProgressFn | None = None) -> Funct
         arch = with_adc(arch, full_scale_levels=cfg.full_scale_levels)
     elif cfg.full_scale is not None:
         arch = with_adc(arch, full_scale=cfg.full_scale)
+    if cfg.calibration_images is not None and arch.adc.full_scale is not FullScale.CALIBRATED:
+        raise InputError(
+            f"{{calibration_images}} sets a calibrated ADC full scale, and {cfg.arch}'s is"
+            f" {arch.adc.full_scale}; add {{full_scale}} calibrated or leave it out",
+            params=("calibration_images", "full_scale"),
+        )
     heads = (FC_HEAD,)
     if cfg.ic is not None:
         session.check_ics((cfg.ic,))
         heads = (cfg.ic, FC_HEAD)
     data = session.images("test", cfg.images)
-    calibration = session.calibration(cfg.calibration_images)
+    calibration = session.calibration(cfg.calibration_images or FunctionalRun.calibration_images)
     done: list[CodesignRow] = []
 
     def on_value(row: CodesignRow) -> None:
@@ -306,7 +413,8 @@ def export(
     (docs/nir.md)."""
     if out.suffix.lower() != NIR_SUFFIX:
         raise OutputError(f"{{out}} {out}: a NIR file's name ends in {NIR_SUFFIX}", params=("out",))
-    check_not_input(out, model)
+    inputs = [("model", model), *_roots(None, data_root)]
+    check_output_file(out, "out", inputs, _is_exported_nir, "NIR file")
     session = Session.open(model, data_root, conversion or ConversionParams(), nir)
     chosen = session.resolve_ics(ics)
     snn = session.snn.with_heads((*chosen, FC_HEAD))
@@ -326,7 +434,8 @@ def convert(
     `params` default `ConversionParams()`) and, with `out`, write it as a model file that `run`
     and the others accept."""
     if out is not None:
-        check_not_input(out, model)
+        inputs = [("model", model), *_roots(None, data_root)]
+        check_output_file(out, "out", inputs, _is_model_file, "model file")
     ckpt = load_checkpoint(model)
     snn = CheckpointSource(model, ckpt, data_root).spiking(params or ConversionParams())
     if out is not None:
@@ -337,8 +446,9 @@ def convert(
 def train(cfg: TrainConfig, out: Path | None = None) -> TrainResult:
     """Train an ANN with IC heads (`hwsim.model.train`) and write its checkpoint to `out`
     (default models/NET_DATASET.pt)."""
-    checkpoint = train_network(cfg)
     path = out or Path(f"models/{cfg.net}_{cfg.dataset}.pt")
+    check_output_file(path, "out", _roots(None, cfg.data_root), _is_model_file, "model file")
+    checkpoint = train_network(cfg)
     save_checkpoint(checkpoint, path)
     return TrainResult(checkpoint, path)
 
@@ -350,5 +460,31 @@ def calibrate(
     measurement file's `# free:` lines) of the architecture file `arch` to the measured numbers
     in `measurements` by bounded least squares, and write the calibrated file to `out`
     (`hwsim.hw.calibrate`: residuals, standard errors, leave-one-out errors)."""
+    inputs = [("arch", arch), ("measurements", measurements)]
+    check_output_file(out, "out", inputs, _is_calibrated_yaml, "calibrated architecture file")
     entries = [FreeEntry.parse(text) for text in free] or None
     return fit_cost_table(arch, measurements, out, entries)
+
+
+def ablation(
+    arch: Path,
+    base: Path,
+    network: Path | NetSpec | ImportedSpec,
+    ics: ICChoice | None = None,
+    *,
+    timesteps: int = 300,
+    spike_rate: float = 0.1,
+    nir: NirOptions | None = None,
+) -> AblationResult:
+    """One image of `network` (`pipeline.session.network_spec`) on the chip `arch`, from SpikeSim's
+    model (`base`) to `arch` with each effect SpikeSim leaves out added in turn (pipelining,
+    partial sums, static power, off-chip I/O, the physical rest; `hwsim.hw.ablation`), every PE
+    operation performed and neurons spiking at `spike_rate` for `timesteps` steps."""
+    if timesteps < 1:
+        raise InputError(f"{{timesteps}} {timesteps}: expected >= 1", params=("timesteps",))
+    spec = network_spec(network, ics, nir)
+    full, spikesim = load_arch(arch), load_arch(base)
+    graph = spec.graph()
+    activity = rate_activity(map_network(spikesim, graph), timesteps, spike_rate)
+    result = run_ablation(spikesim, full, graph, activity)
+    return AblationResult(spec, spikesim, full, timesteps, spike_rate, result)

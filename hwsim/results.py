@@ -17,6 +17,7 @@ import numpy as np
 
 from hwsim.engine.trace import Trace
 from hwsim.fusion import FusionComparison, Tuning
+from hwsim.hw.ablation import Ablation
 from hwsim.hw.arch import Architecture
 from hwsim.hw.area import AreaBreakdown
 from hwsim.hw.energy import EnergyBreakdown, RunEnergy
@@ -335,3 +336,16 @@ class GridResult:
     cells: int
     paths: list[Path]
     seconds: float
+
+
+@dataclass(frozen=True)
+class AblationResult:
+    """`hwsim ablation`: one image of `spec` on `full` (`hwsim.hw.ablation`: each effect SpikeSim
+    leaves out added in turn, from `base`), at `spike_rate` over `timesteps` steps."""
+
+    spec: NetSpec | ImportedSpec
+    base: Architecture
+    full: Architecture
+    timesteps: int
+    spike_rate: float
+    ablation: Ablation

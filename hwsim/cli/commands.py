@@ -18,9 +18,14 @@ from hwsim.cli import options
 from hwsim.cli.output import bars, summary, warner
 from hwsim.model.netspec import resolve_model_path
 from hwsim.pipeline.grid import Executor
-from hwsim.report.files import write_codesign, write_estimate, write_mapping, write_run
+from hwsim.report.files import (
+    write_ablation,
+    write_codesign,
+    write_estimate,
+    write_mapping,
+    write_run,
+)
 from hwsim.report.printing import (
-    print_calibrate,
     print_convert,
     print_estimate,
     print_export,
@@ -33,6 +38,7 @@ from hwsim.report.printing import (
     print_tune,
     print_written,
 )
+from hwsim.report.studies import print_ablation, print_calibrate
 from hwsim.report.summary import (
     estimate_summary,
     export_summary,
@@ -121,6 +127,7 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> None:
             executor=Executor(args.executor),
             scheduler=args.scheduler,
             workers=args.workers,
+            wait_workers=args.wait_workers,
             progress=progress,
         )
     print_sweep(result, out, args.timesteps, console)
@@ -137,9 +144,10 @@ def cmd_map(args: argparse.Namespace, console: Console) -> None:
     result = api.map(Path(args.arch), network, ics, options.nir_options(args))
     print_map(result, console)
     out = Path(args.out)
-    files = write_mapping(result, out)
-    summary(args, "map", map_summary(result), out)
-    console.print(f"wrote {files[0]}")
+    with atomic_folder(out) as tmp:
+        files = write_mapping(result, tmp)
+        summary(args, "map", map_summary(result), tmp)
+    console.print(f"wrote {out / files[0].name}")
 
 
 def cmd_estimate(args: argparse.Namespace, console: Console) -> None:
@@ -147,9 +155,10 @@ def cmd_estimate(args: argparse.Namespace, console: Console) -> None:
     result = api.estimate(Path(args.arch), network, ics, options.nir_options(args))
     print_estimate(result, console)
     out = Path(args.out)
-    files = write_estimate(result, out)
-    summary(args, "estimate", estimate_summary(result), out)
-    console.print(f"wrote {files[0]}")
+    with atomic_folder(out) as tmp:
+        files = write_estimate(result, tmp)
+        summary(args, "estimate", estimate_summary(result), tmp)
+    console.print(f"wrote {out / files[0].name}")
 
 
 def cmd_functional(args: argparse.Namespace, console: Console) -> None:
@@ -186,6 +195,24 @@ def cmd_calibrate(args: argparse.Namespace, console: Console) -> None:
     summary(args, "calibrate", {"out": str(out), "rms_relative": result.rms_relative}, None)
 
 
+def cmd_ablation(args: argparse.Namespace, console: Console) -> None:
+    network, ics = options.geometry(args)
+    result = api.ablation(
+        Path(args.arch),
+        Path(args.base),
+        network,
+        ics,
+        timesteps=args.timesteps,
+        spike_rate=args.spike_rate,
+        nir=options.nir_options(args),
+    )
+    print_ablation(result, console)
+    with atomic_folder(Path(args.out)) as tmp:
+        files = write_ablation(result, tmp)
+        summary(args, "ablation", {"steps": result.ablation.to_frame().to_dict("records")}, tmp)
+    console.print(f"wrote {Path(args.out) / files[0].name}")
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], None]] = {
     "train": cmd_train,
     "convert": cmd_convert,
@@ -198,5 +225,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], None]] = {
     "functional": cmd_functional,
     "export": cmd_export,
     "calibrate": cmd_calibrate,
+    "ablation": cmd_ablation,
 }
 """The handler of each command (`hwsim.cli.parser`'s sub-parsers)."""

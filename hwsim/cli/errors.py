@@ -7,6 +7,10 @@ an error of hwsim names has its flag here (tests/test_cli.py checks the source f
 
 from __future__ import annotations
 
+import errno
+from pathlib import Path
+
+from hwsim.atomic import DISK_FULL, disk_full
 from hwsim.errors import HwsimError
 
 FLAGS: dict[str, str] = {
@@ -16,21 +20,33 @@ FLAGS: dict[str, str] = {
     "batch_size": "--batch-size",
     "calibration_images": "--calibration-images",
     "cells_per_weight": "--cells-per-weight",
+    "classes": "--classes",
     "coding": "--coding",
     "data_root": "--data-root",
     "dataset": "--dataset",
+    "device_seed": "--device-seed",
     "executor": "--executor",
     "fc_output": "--fc-output",
+    "first_layer": "--first-layer",
     "folds": "--tune-on cross-fit:K, K =",
+    "full_scale": "--full-scale",
+    "full_scale_levels": "--full-scale-levels",
     "hardware": "--hardware",
     "ic": "--ic",
     "ic_positions": "--ic-positions",
     "images": "--images",
+    "input": "--input",
     "lr": "--lr",
+    "measurements": "--measurements",
     "model": "--model",
+    "net": "--net",
+    "no_cache": "--no-cache",
     "out": "--out",
+    "sa0_rate": "--sa0-rate",
+    "sa1_rate": "--sa1-rate",
     "scheduler": "--scheduler",
     "seed": "--seed",
+    "summary": "--summary",
     "test_trace": "--trace",
     "timesteps": "--timesteps",
     "timing": "--timing",
@@ -40,12 +56,25 @@ FLAGS: dict[str, str] = {
     "v0": "--v0",
     "validation": "--validation",
     "variation_sigma": "--variation-sigma",
+    "wait_workers": "--wait-workers",
+    "width": "--width",
+    "workers": "--workers",
 }
 """API parameter -> the command-line flag that sets it."""
 
 
 def message(error: BaseException) -> str:
-    """The error's message as the command line says it: parameters named by their flags."""
+    """The error's message as the command line says it: parameters named by their flags; an
+    OS error as its path and what went wrong (a full disk with the space free there)."""
     if isinstance(error, HwsimError):
         return error.render(FLAGS)
+    if isinstance(error, OSError):
+        where = error.filename
+        if error.errno in DISK_FULL:
+            return disk_full(Path(where or ".")).render(FLAGS)
+        what = error.strerror or errno.errorcode.get(error.errno or 0) or str(error)
+        if where is None:
+            return what
+        other = f" -> {error.filename2}" if error.filename2 else ""
+        return f"{where}{other}: {what}"
     return str(error)

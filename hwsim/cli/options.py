@@ -35,6 +35,94 @@ from hwsim.pipeline.cycles import TimingModel
 from hwsim.pipeline.grid import GridConfig
 from hwsim.pipeline.hardware import Hardware, Knob
 
+DEVICE_OPTIONS = ("first_layer", "variation_sigma", "sa0_rate", "sa1_rate", "device_seed")
+"""What run and sweep read only with --hardware functional (the chip's crossbars)."""
+GEOMETRY_OPTIONS = ("net", "input", "classes", "width")
+"""What map and estimate read only without --model (an untrained zoo geometry)."""
+
+
+def given(args: argparse.Namespace) -> frozenset[str]:
+    """The options given on the command line (`hwsim.cli.main.given_options`)."""
+    return getattr(args, "given", frozenset())
+
+
+def _refuse(message: str, *params: str) -> InputError:
+    return InputError(message, params=params)
+
+
+def refuse_inert(args: argparse.Namespace) -> None:
+    """Refuse, before anything runs, an option given where it would not act (it needs
+    another one, or the command's other options make it moot) and options that conflict."""
+    said = given(args)
+    hardware = getattr(args, "hardware", None)
+    if args.command in ("run", "sweep") and hardware != "functional":
+        for name in DEVICE_OPTIONS:
+            if name in said:
+                raise _refuse(
+                    f"{{{name}}} sets the chip's crossbars, which only {{hardware}} functional"
+                    " simulates; add {hardware} functional or leave it out",
+                    name,
+                    "hardware",
+                )
+    if "seed" in said and args.command in ("run", "sweep", "trace", "tune") and not _poisson(args):
+        raise _refuse(
+            "{seed} seeds Poisson input spikes, and no {coding} here is poisson; leave it"
+            " out (or add {coding} poisson)",
+            "seed",
+            "coding",
+        )
+    if "traces" in said and getattr(args, "no_cache", False):
+        raise _refuse(
+            "{trace_root} and {no_cache} conflict: with --no-cache no trace is read or stored",
+            "trace_root",
+            "no_cache",
+        )
+    if args.command in ("map", "estimate") and args.model is not None:
+        for name in GEOMETRY_OPTIONS:
+            if name in said:
+                raise _refuse(
+                    f"{{{name}}} describes an untrained geometry; with {{model}} the model file"
+                    " gives the network, so leave it out",
+                    name,
+                    "model",
+                )
+    if args.command == "run" and args.trace is not None and "images" in said:
+        raise _refuse(
+            "{images} with {test_trace}: the given trace brings its own test images; leave"
+            " {images} out",
+            "images",
+            "test_trace",
+        )
+    if args.command == "sweep":
+        dask = args.executor == "dask"
+        if "workers" in said and (not dask or args.scheduler is not None):
+            raise _refuse(
+                "{workers} sizes the local Dask cluster that {executor} dask starts without"
+                " {scheduler} (an existing cluster has its own workers); leave it out",
+                "workers",
+                "executor",
+                "scheduler",
+            )
+        if "wait_workers" in said and (not dask or args.scheduler is None):
+            raise _refuse(
+                "{wait_workers} waits for the workers of an existing cluster: give it with"
+                " {executor} dask and {scheduler}",
+                "wait_workers",
+                "executor",
+                "scheduler",
+            )
+    if args.command == "functional" and {"full_scale", "full_scale_levels"} <= said:
+        raise _refuse(
+            "{full_scale} and {full_scale_levels} both set the ADC full scale; give one",
+            "full_scale",
+            "full_scale_levels",
+        )
+
+
+def _poisson(args: argparse.Namespace) -> bool:
+    """Whether a --coding of the command is Poisson (what --seed seeds)."""
+    return any(c.partition(":")[0] == "poisson" for c in codings(args))
+
 
 def parse_int_list(text: str, option: str) -> tuple[int, ...]:
     """'none', '5', '3,5,8' or '3:14' (inclusive) -> sorted non-negative integers."""
@@ -236,7 +324,9 @@ def codesign_config(args: argparse.Namespace) -> CodesignConfig:
         ic=args.ic,
         full_scale=None if args.full_scale is None else FullScale(args.full_scale),
         full_scale_levels=args.full_scale_levels,
-        calibration_images=args.calibration_images,
+        calibration_images=(
+            args.calibration_images if "calibration_images" in given(args) else None
+        ),
         functional=functional_config(args, sigma=0.0),
         data_root=args.data_root,
         nir=nir_options(args),

@@ -11,6 +11,8 @@ import argparse
 import math
 from pathlib import Path
 
+from hwsim import __version__
+from hwsim.cli.help import HelpFormatter, finish
 from hwsim.hw.arch import EnergyModel
 from hwsim.methods import EvidencePooling
 from hwsim.model.data import DATASETS
@@ -57,27 +59,36 @@ def real_in(lo: float, hi: float, *, open_lo: bool = False):
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command; `args.command` names the one given."""
     p = argparse.ArgumentParser(
-        prog="hwsim", description="SNN on RRAM compute-in-memory: accuracy, energy, fusion."
+        prog="hwsim",
+        description="SNN on RRAM compute-in-memory: accuracy, energy, fusion.",
+        formatter_class=HelpFormatter,
+        epilog="example:\n  hwsim run --arch arch_configs/spikesim.yaml --model models/vgg19.pt"
+        "\n\n`hwsim COMMAND --help` shows a command's options, defaults and an example.",
     )
+    p.add_argument("--version", action="version", version=f"hwsim {__version__}")
     p.add_argument("--debug", action="store_true", help="show the traceback of any error")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train an ANN with IC heads and write a checkpoint")
-    t.add_argument("--net", choices=NETS, default="vgg19")
-    t.add_argument("--dataset", choices=DATASETS, default="mnist5k")
+    t.add_argument("--net", choices=NETS, default="vgg19", help="network of the model zoo")
+    t.add_argument("--dataset", choices=DATASETS, default="mnist5k", help="dataset trained on")
     t.add_argument(
         "--width", type=real_in(0, 4, open_lo=True), default=0.125, help="channel width multiplier"
     )
     t.add_argument("--ic", default="all", help="IC positions: all, none, N, N,M,... or N:M")
-    t.add_argument("--epochs", type=int_in(1, 100_000), default=20)
-    t.add_argument("--batch-size", type=int_in(1, 1_000_000), default=64)
+    t.add_argument("--epochs", type=int_in(1, 100_000), default=20, help="passes over the data")
+    t.add_argument(
+        "--batch-size", type=int_in(1, 1_000_000), default=64, help="images per SGD step"
+    )
     t.add_argument(
         "--lr",
         type=real_in(0, 100, open_lo=True),
         default=0.05,
         help="peak learning rate (one-cycle SGD)",
     )
-    t.add_argument("--seed", type=int_in(0, 2**32 - 1), default=0)
+    t.add_argument(
+        "--seed", type=int_in(0, 2**32 - 1), default=0, help="seed of initialisation and order"
+    )
     t.add_argument("--data-root", help="folder with MNIST IDX or CIFAR pickle files")
     t.add_argument(
         "--validation",
@@ -89,12 +100,34 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="checkpoint path (default models/NET_DATASET.pt)")
 
     c = sub.add_parser("convert", help="fold BN, normalise, and report the SNN's scales")
-    c.add_argument("--model", default=DEFAULT_MODEL)
-    c.add_argument("--percentile", type=real_in(0, 100, open_lo=True), default=99.9)
-    c.add_argument("--max-images", type=int_in(1, MAX_IMAGES), default=5000)
+    c.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint (bare name: models/)")
+    c.add_argument(
+        "--percentile",
+        type=real_in(0, 100, open_lo=True),
+        default=99.9,
+        help="percentile of each layer's ANN activations taken as its scale lambda",
+    )
+    c.add_argument(
+        "--max-images",
+        type=int_in(1, MAX_IMAGES),
+        default=5000,
+        help="training images the activation percentiles are taken over",
+    )
     c.add_argument("--v0", type=real_in(-1e6, 1e6), default=0.0, help="initial membrane potential")
-    c.add_argument("--data-root")
+    c.add_argument("--data-root", help="folder with MNIST IDX or CIFAR pickle files")
     c.add_argument("--out", help="write the converted weights here (.pt)")
+
+    def geometry_args(q: argparse.ArgumentParser) -> None:
+        """An untrained network of the zoo (map and estimate, without --model)."""
+        q.add_argument("--net", choices=NETS, default="vgg19", help="network (without --model)")
+        q.add_argument("--input", default="3x32x32", help="its input, CxHxW")
+        q.add_argument("--classes", type=int_in(2, 100_000), default=10, help="its output classes")
+        q.add_argument(
+            "--width",
+            type=real_in(0, 4, open_lo=True),
+            default=1.0,
+            help="channel width multiplier",
+        )
 
     def nir_args(q: argparse.ArgumentParser) -> None:
         q.add_argument(
@@ -155,7 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
             + ("; several: a grid" if many else ""),
         )
         nir_args(q)
-        q.add_argument("--timesteps", type=int_in(1, MAX_TIMESTEPS), default=300)
+        q.add_argument(
+            "--timesteps",
+            type=int_in(1, MAX_TIMESTEPS),
+            default=300,
+            help="timesteps T each image is simulated for",
+        )
         if images:
             q.add_argument(
                 "--images", type=int_in(1, MAX_IMAGES), help="images (default: the whole split)"
@@ -175,7 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument(
             "--seed", type=int_in(0, 2**32 - 1), default=0, help="seed of Poisson input spikes"
         )
-        q.add_argument("--backend", choices=("numba", "torch"), default="numba")
+        q.add_argument(
+            "--backend",
+            choices=("numba", "torch"),
+            default="numba",
+            help="the IF engine: numba (CPU kernels) or torch (the reference)",
+        )
         q.add_argument(
             "--threads", type=int_in(0, 1024), default=0, help="engine threads (0: all cores)"
         )
@@ -220,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
 
     r = sub.add_parser("run", help="simulate a checkpoint on an architecture and report")
-    r.add_argument("--arch", default=str(DEFAULT_ARCH))
+    r.add_argument("--arch", default=str(DEFAULT_ARCH), help="architecture file (YAML)")
     sim_args(r)
     r.add_argument(
         "--ic", type=int_in(0, 10_000), help="IC block (default: shallowest IC reaching the target)"
@@ -245,7 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("trace", help="simulate a dataset split and write its spike trace")
     sim_args(tr)
-    tr.add_argument("--split", choices=("train", "validation", "test"), default="test")
+    tr.add_argument(
+        "--split",
+        choices=("train", "validation", "test"),
+        default="test",
+        help="the dataset split simulated",
+    )
     tr.add_argument("--out", help="also write the trace to this folder")
 
     tu = sub.add_parser("tune", help="tune alpha(t) LUTs and early exit on validation images")
@@ -260,7 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim_args(sw, many=True)
     sw.add_argument("--ic-positions", default="all", help="all, N:M or N,M,...")
     tuning_args(sw)
-    sw.add_argument("--energy-model", choices=[str(m) for m in EnergyModel])
+    sw.add_argument(
+        "--energy-model",
+        choices=[str(m) for m in EnergyModel],
+        help="override the architecture's energy model (as run's --energy-model)",
+    )
     hardware_args(sw)
     sw.add_argument("--out", default="runs/sweep", help="output folder")
     sw.add_argument(
@@ -280,15 +332,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=int_in(1, 1024),
         help="worker processes of the local Dask cluster (default: one per CPU)",
     )
+    sw.add_argument(
+        "--wait-workers",
+        type=real_in(0, 86_400),
+        help="with --scheduler: seconds to wait for the cluster's first worker (default 60)",
+    )
 
     m = sub.add_parser("map", help="map a network onto crossbars, PEs, tiles and the mesh")
-    m.add_argument("--arch", default=str(DEFAULT_ARCH))
+    m.add_argument("--arch", default=str(DEFAULT_ARCH), help="architecture file (YAML)")
     m.add_argument("--model", help="checkpoint or NIR file (else --net/--input/--classes)")
     nir_args(m)
-    m.add_argument("--net", choices=NETS, default="vgg19")
-    m.add_argument("--input", default="3x32x32", help="CxHxW")
-    m.add_argument("--classes", type=int_in(2, 100_000), default=10)
-    m.add_argument("--width", type=real_in(0, 4, open_lo=True), default=1.0)
+    geometry_args(m)
     m.add_argument("--ic", help="IC positions to map (default: the checkpoint's / none)")
     m.add_argument("--out", default="runs/map", help="output folder")
 
@@ -296,12 +350,19 @@ def build_parser() -> argparse.ArgumentParser:
         "functional",
         help="co-design: FC accuracy and energy per inference on the chip against one knob",
     )
-    f.add_argument("--arch", default=str(DEFAULT_ARCH))
+    f.add_argument("--arch", default=str(DEFAULT_ARCH), help="architecture file (YAML)")
     f.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint or NIR file (.nir)")
     nir_args(f)
     f.add_argument("--ic", type=int_in(0, 10_000), help="also simulate this IC head")
-    f.add_argument("--images", type=int_in(1, MAX_IMAGES), default=100)
-    f.add_argument("--timesteps", type=int_in(1, MAX_TIMESTEPS), default=300)
+    f.add_argument(
+        "--images", type=int_in(1, MAX_IMAGES), default=100, help="test images simulated"
+    )
+    f.add_argument(
+        "--timesteps",
+        type=int_in(1, MAX_TIMESTEPS),
+        default=300,
+        help="timesteps T each image is simulated for",
+    )
     f.add_argument("--adc-bits", help="knob: ADC resolutions, N:M or N,M,... (default 3:8)")
     f.add_argument("--cells-per-weight", help="knob: cells (bit slices) per weight, N:M or N,...")
     f.add_argument("--variation-sigma", help="knob: lognormal variation sigmas, S,S,...")
@@ -334,18 +395,20 @@ def build_parser() -> argparse.ArgumentParser:
             default=0.0,
             help=f"fraction of cells stuck at {state}",
         )
-    f.add_argument("--device-seed", type=int_in(0, 2**32 - 1), default=0)
-    f.add_argument("--data-root")
+    f.add_argument(
+        "--device-seed",
+        type=int_in(0, 2**32 - 1),
+        default=0,
+        help="seed of the variation and the faults",
+    )
+    f.add_argument("--data-root", help="folder with MNIST IDX or CIFAR pickle files")
     f.add_argument("--out", default="runs/functional", help="output folder")
 
     e = sub.add_parser("estimate", help="SpikeSim energy of an untrained geometry or a model")
-    e.add_argument("--arch", default=str(DEFAULT_ARCH))
+    e.add_argument("--arch", default=str(DEFAULT_ARCH), help="architecture file (YAML)")
     e.add_argument("--model", help="a checkpoint or NIR file (else --net/--input/--classes)")
     nir_args(e)
-    e.add_argument("--net", choices=NETS, default="vgg19")
-    e.add_argument("--input", default="3x32x32", help="CxHxW")
-    e.add_argument("--classes", type=int_in(2, 100_000), default=10)
-    e.add_argument("--width", type=real_in(0, 4, open_lo=True), default=1.0)
+    geometry_args(e)
     e.add_argument(
         "--ic", help="IC positions: none, N, N,M,... or N:M (default: the model's / none)"
     )
@@ -358,6 +421,29 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--data-root", help="folder with MNIST IDX or CIFAR pickle files")
     nir_args(x)
     x.add_argument("--out", required=True, help="the NIR file to write (NAME.nir)")
+
+    a = sub.add_parser(
+        "ablation",
+        help="each effect SpikeSim leaves out added in turn: latency and energy of one image",
+        description="From SpikeSim's model (--base) to the chip --arch, add pipelining, partial"
+        " sums, static power, off-chip I/O and the physical rest one at a time, and report one"
+        " image's latency and energy at each step (every PE operation performed, neurons"
+        " spiking at --spike-rate); writes ablation.csv.",
+    )
+    a.add_argument("--arch", default="arch_configs/spikesim_chip.yaml", help="the full chip (YAML)")
+    a.add_argument("--base", default=str(DEFAULT_ARCH), help="SpikeSim's model (YAML)")
+    a.add_argument("--model", help="a checkpoint or NIR file (else --net/--input/--classes)")
+    nir_args(a)
+    geometry_args(a)
+    a.add_argument("--ic", help="IC positions: none, N, N,M,... or N:M (default: the model's)")
+    a.add_argument("--timesteps", type=int_in(1, MAX_TIMESTEPS), default=300, help="timesteps")
+    a.add_argument(
+        "--spike-rate",
+        type=real_in(0.0, 1.0),
+        default=0.1,
+        help="probability that a neuron spikes in a timestep",
+    )
+    a.add_argument("--out", default="runs/ablation", help="output folder")
 
     k = sub.add_parser(
         "calibrate",
@@ -390,4 +476,11 @@ def build_parser() -> argparse.ArgumentParser:
             help="write the command's results as JSON here (default: summary.json in the"
             " output folder of run, sweep, map and estimate)",
         )
+        q.add_argument(  # also after the command; SUPPRESS keeps a --debug given before it
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show the traceback of any error",
+        )
+    finish(sub.choices)
     return p

@@ -642,14 +642,16 @@ core's L2 here is 2 MiB); larger ones add their rows one by one."""
 
 
 def block_sums(matrix: np.ndarray) -> np.ndarray:
-    """(P, ceil(C / 8), 256, K) of an integer matrix: entry [p, b, m] = the sum of the rows
-    matrix[p, 8 b + i] over the set bits i of m (channels past C are zero rows), int64."""
+    """(P, ceil(C / B), 2^B, K) of an integer matrix, B = `_kernels.XB_BLOCK` channels: entry
+    [p, b, m] = the sum of the rows matrix[p, B b + i] over the set bits i of m (channels past
+    C are zero rows), int64."""
     positions, channels, k = matrix.shape
-    blocks = -(-channels // 8)
-    padded = np.zeros((positions, blocks * 8, k), np.int64)
+    width = K.XB_BLOCK
+    blocks = -(-channels // width)
+    padded = np.zeros((positions, blocks * width, k), np.int64)
     padded[:, :channels] = matrix
-    bits = (np.arange(256)[:, None] >> np.arange(8)[None, :]) & 1  # (256, 8)
-    return np.einsum("mi,pbik->pbmk", bits, padded.reshape(positions, blocks, 8, k))
+    bits = (np.arange(1 << width)[:, None] >> np.arange(width)[None, :]) & 1  # (2^B, B)
+    return np.einsum("mi,pbik->pbmk", bits, padded.reshape(positions, blocks, width, k))
 
 
 def _diagonal(x: CrossbarSynapse) -> bool:
@@ -714,8 +716,9 @@ def _virtual_conv(c: Conn, x: CrossbarSynapse) -> Conn:
 
 def _tabled(x: CrossbarSynapse) -> bool:
     """Whether a synapse's rows are added from block-sum tables: integer rows (exact sums), one
-    group and one crossbar per block of 8 channels, tables within XB_TABLE_BYTES."""
-    table_bytes = x.matrix[:, ::8].size * 256 * 4  # float32
+    group and one crossbar per block of `_kernels.XB_BLOCK` channels, tables within
+    XB_TABLE_BYTES."""
+    table_bytes = x.matrix[:, :: K.XB_BLOCK].size * (1 << K.XB_BLOCK) * 4  # float32
     return (
         x.matrix.dtype.kind == "i"
         and table_bytes <= XB_TABLE_BYTES
@@ -725,8 +728,9 @@ def _tabled(x: CrossbarSynapse) -> bool:
 
 
 def _by_block(index: np.ndarray) -> bool:
-    """Whether (P, C) indices are constant over every block of 8 channels."""
-    starts = np.repeat(index[:, ::8], 8, axis=1)[:, : index.shape[1]]
+    """Whether (P, C) indices are constant over every block of `_kernels.XB_BLOCK` channels."""
+    width = K.XB_BLOCK
+    starts = np.repeat(index[:, ::width], width, axis=1)[:, : index.shape[1]]
     return bool(np.array_equal(index, starts))
 
 

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hwsim.hw.activity import LayerActivity
+from hwsim.errors import InputError
+from hwsim.hw.activity import LayerActivity, full_activity
 from hwsim.hw.arch import Architecture, EnergyModel
 from hwsim.hw.energy import PSUM_COMPONENTS, run_energy
 from hwsim.hw.mapping import ChipMapping, map_network
@@ -180,3 +181,17 @@ def ablation(
     for name, arch in zip(ABLATION_STEPS[1:], archs[1:], strict=True):
         steps.append(_simulated_step(name, arch, graph, activity))
     return Ablation(tuple(steps), programming_cost(map_network(full, graph)))
+
+
+def rate_activity(mapping: ChipMapping, timesteps: int, spike_rate: float) -> LayerActivity:
+    """Synthetic activity of one image: every PE operation and crossbar read performed every
+    timestep (SpikeSim's accounting), each neuron spiking with probability `spike_rate` per
+    timestep (expected counts, so the NoC carries `spike_rate` x `full_activity`'s spikes)."""
+    if not 0.0 <= spike_rate <= 1.0:
+        raise InputError(f"{{spike_rate}} {spike_rate}: expected 0 to 1", params=("spike_rate",))
+    full = full_activity(mapping, timesteps)
+    return dataclasses.replace(
+        full,
+        input_spikes=np.rint(full.input_spikes * spike_rate).astype(np.int64),
+        output_spikes=np.rint(full.output_spikes * spike_rate).astype(np.int64),
+    )

@@ -11,8 +11,24 @@ from typing import Any
 import numpy as np
 import torch
 
+from hwsim.atomic import available_memory_bytes
 from hwsim.errors import ModelError
 from hwsim.model.graph import Shape
+
+MAX_NODES = 4096
+"""Most nodes of a NIR graph hwsim imports: 25 times the largest zoo network (ResNet34 with
+an IC on every block, about 160 nodes); reading a NIR file takes about 4 ms per node."""
+MAX_MAP_SIDE = 4096
+"""Largest height or width of a feature map hwsim imports (the zoo's largest: 64)."""
+MEMORY_SHARE = 0.8
+"""Share of the available memory one import may allocate (estimated before allocating)."""
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+CURRENT_LIMIT = FLOAT32_MAX / 2**24
+"""Largest current one neuron may receive in one step (sum of |weight| over its inputs plus
+|bias|, in units of the engine's threshold): the engine integrates in float32, and 2**24
+steps (more than the 10**6 timesteps the command line allows, on inputs up to 16) of it stay
+finite."""
 
 
 class NirError(ModelError):
@@ -100,6 +116,11 @@ def conv_geometry(name: str, node: Any, in_shape: Shape) -> tuple[int, int]:
     ph, pw = int_pair(padding, "padding", name)
     if ph != pw or ph < 0:
         raise NirError(f"Conv2d {name!r}: padding ({ph}, {pw}); hwsim needs equal padding >= 0")
+    if ph >= min(kh, kw):
+        raise NirError(
+            f"Conv2d {name!r}: padding {ph} with a {kh}x{kw} kernel; hwsim needs padding smaller"
+            " than the kernel (a wider padding only adds outputs that read nothing but zeros)"
+        )
     return sh, ph
 
 
@@ -114,6 +135,38 @@ def check_global_pool(name: str, node: Any, in_shape: tuple[int, ...]) -> None:
             f"{kind_of(node)} {name!r}: kernel {kernel}, padding {padding} on a"
             f" {in_shape[1]}x{in_shape[2]} map; hwsim supports only global pooling (kernel ="
             " the whole map, padding 0)"
+        )
+
+
+def check_map(kind: str, name: str, shape: tuple[int, ...]) -> None:
+    """Refuse a node whose output map is larger than `MAX_MAP_SIDE` on a side."""
+    if len(shape) == 3 and max(shape[1:]) > MAX_MAP_SIDE:
+        raise NirError(
+            f"{kind} {name!r}: a {shape[1]}x{shape[2]} map; hwsim imports maps of up to"
+            f" {MAX_MAP_SIDE}x{MAX_MAP_SIDE}"
+        )
+
+
+def check_allocation(nbytes: int, what: str) -> None:
+    """Refuse, before allocating it, an array of `nbytes` that the memory left cannot hold."""
+    have = available_memory_bytes()
+    if nbytes > MEMORY_SHARE * have:
+        raise NirError(
+            f"{what} needs {nbytes / 2**30:.1f} GiB, more than the {have / 2**30:.1f} GiB of"
+            " memory available"
+        )
+
+
+def check_current(kind: str, name: str, weight: np.ndarray, bias: np.ndarray) -> None:
+    """Refuse weights whose largest one-step current (sum of |weight| over a neuron's inputs
+    plus |bias|, after folding r / v_threshold) reaches `CURRENT_LIMIT`."""
+    per_out = np.abs(weight.astype(np.float64)).reshape(len(weight), -1).sum(axis=1)
+    current = float(np.max(per_out + np.abs(bias.astype(np.float64)), initial=0.0))
+    if not current < CURRENT_LIMIT:
+        raise NirError(
+            f"{kind} {name!r}: a neuron can receive {current:.3g} threshold units in one step"
+            f" (sum of |weight| plus |bias|); hwsim's float32 engine needs less than"
+            f" {CURRENT_LIMIT:.3g}, so that T steps of it stay finite"
         )
 
 
@@ -165,6 +218,13 @@ def neuron_gain(name: str, node: Any, shape: tuple[int, ...]) -> np.ndarray:
         raise NirError(f"IF {name!r}: r must be finite and > 0")
     if not (np.all(np.isfinite(thr)) and np.all(thr > 0)):
         raise NirError(f"IF {name!r}: v_threshold must be finite and > 0")
+    lo, hi = float(np.min(thr)), float(np.max(thr))
+    if lo < FLOAT32_TINY or hi > FLOAT32_MAX:
+        raise NirError(
+            f"IF {name!r}: v_threshold {lo if lo < FLOAT32_TINY else hi:g}"
+            f" is outside float32's normal range [{FLOAT32_TINY:.3g}, {FLOAT32_MAX:.3g}], where"
+            " hwsim's engine compares the membrane with it"
+        )
     return np.broadcast_to((r / thr).reshape(-1), (size,)).astype(np.float64)
 
 

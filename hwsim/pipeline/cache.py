@@ -1,7 +1,9 @@
 """The trace and tuning caches: a split's spike trace is simulated once per key and stored under
 the trace root; a tuning is stored beside the trace it was tuned on. Both are found again by
 their inputs, checked when read (a damaged entry is named and recomputed), and written
-atomically. A user-given test trace is checked against the run before it is used.
+atomically. A cache that cannot be written (a read-only mount, a full disk) is used read-only:
+what is stored there is read, and what would be stored is not, with a warning. A user-given
+test trace is checked against the run before it is used.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from hwsim.atomic import atomic_write_text
+from hwsim.atomic import DISK_FULL, atomic_write_text, disk_full
 from hwsim.engine import SimResult, simulate
 from hwsim.engine.trace import (
     Trace,
@@ -21,7 +23,7 @@ from hwsim.engine.trace import (
     trace_folder,
     write_trace,
 )
-from hwsim.errors import DataError, InputError
+from hwsim.errors import DataError, InputError, OutputError
 from hwsim.fusion import Tuning, TuningConfig, cumulative, tune_methods
 from hwsim.model.data import ImageSet
 from hwsim.model.graph import FC_HEAD
@@ -91,8 +93,24 @@ def trace(
         )
     out = Trace(key, data.y, data.indices, result)
     if trace_root is not None:
-        write_trace(out, trace_folder(trace_root, key))
+        folder = trace_folder(trace_root, key)
+        _store(f"the {data.split} trace", folder, lambda: write_trace(out, folder), warn)
     return out
+
+
+def _store(what: str, path: Path, write: Callable[[], object], warn: WarnFn | None) -> bool:
+    """Run `write` (storing `what` at `path` in the cache); if the cache cannot be written,
+    warn and go on without storing it. Returns whether it was stored."""
+    try:
+        write()
+    except (OSError, OutputError) as e:
+        if isinstance(e, OSError) and e.errno in DISK_FULL:
+            e = disk_full(path)
+        reason = str(e) if isinstance(e, OutputError) else f"{e.filename or path}: {e.strerror}"
+        if warn is not None:
+            warn(f"{what} is not stored in the trace cache ({reason}); going on without it")
+        return False
+    return True
 
 
 def _chip_trace(
@@ -178,9 +196,10 @@ def tuning_for(
                 return tuning
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
             damaged = path.with_name(path.name + ".damaged")
-            path.replace(damaged)
+            moved = _store("the damaged tuning", path, lambda: path.replace(damaged), warn)
             if warn is not None:
-                warn(f"{path}: a damaged stored tuning ({e}); set aside as {damaged.name}")
+                aside = f"set aside as {damaged.name}" if moved else "left in place"
+                warn(f"{path}: a damaged stored tuning ({e}); {aside}")
     fc, icc = (cumulative(tune.sim.head_spikes[h]) for h in (FC_HEAD, ic))
     tuning = tune_methods(fc, icc, tune.labels, config)
     if path is not None:
@@ -192,5 +211,6 @@ def tuning_for(
             "tuning": stored_tuning,
             "tuning_sha256": _tuning_digest(stored_tuning),
         }
-        atomic_write_text(path, json.dumps(payload))
+        text = json.dumps(payload)
+        _store(f"the tuning of IC {ic}", path, lambda: atomic_write_text(path, text), warn)
     return tuning

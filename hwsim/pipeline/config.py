@@ -8,13 +8,13 @@ The memory guard refuses a simulation whose spike records cannot fit before it s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 from hwsim import __version__
+from hwsim.atomic import available_memory_bytes
 from hwsim.engine import BACKENDS, ActivitySpec
 from hwsim.errors import InputError
 from hwsim.fusion import TuneSource, TuningConfig
@@ -100,17 +100,6 @@ class SimConfig:
             "activity": None if self.activity is None else asdict(self.activity),
             "hardware": None if self.hardware is None else self.hardware.key(),
         }
-
-
-def available_memory_bytes() -> int:
-    """Memory the system can still give this process (MemAvailable), bytes."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def result_bytes(graph: LayerGraph, images: int, sim: SimConfig) -> int:
@@ -223,8 +212,9 @@ class CodesignConfig:
     """What `hwsim functional` sweeps: FC accuracy and energy per inference on the chip of
     `arch` against one knob (`values`), on the first `images` test images of `model`; the ADC
     full scale as the file gives it unless `full_scale_levels` (cell levels) or else
-    `full_scale` says otherwise, calibrated on the first `calibration_images` training images;
-    `ic`: an IC head simulated with the FC."""
+    `full_scale` says otherwise (not both), calibrated on the first `calibration_images`
+    training images (None: as many as `FunctionalRun`'s default; refused where the full scale is not
+    calibrated); `ic`: an IC head simulated with the FC."""
 
     arch: Path
     model: Path
@@ -235,7 +225,7 @@ class CodesignConfig:
     ic: int | None = None
     full_scale: FullScale | None = None
     full_scale_levels: float | None = None
-    calibration_images: int = 16
+    calibration_images: int | None = None
     functional: FunctionalConfig = FunctionalConfig()
     data_root: str | None = None
     nir: NirOptions = NirOptions()
@@ -243,8 +233,12 @@ class CodesignConfig:
     def __post_init__(self) -> None:
         if not self.values:
             raise InputError(f"{{{self.knob}}}: give at least one value", params=(str(self.knob),))
+        if self.full_scale is not None and self.full_scale_levels is not None:
+            raise InputError(
+                "{full_scale} and {full_scale_levels} both set the ADC full scale; give one",
+                params=("full_scale", "full_scale_levels"),
+            )
         for name in ("timesteps", "calibration_images"):
-            if getattr(self, name) < 1:
-                raise InputError(
-                    f"{{{name}}} must be >= 1, got {getattr(self, name)}", params=(name,)
-                )
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InputError(f"{{{name}}} must be >= 1, got {value}", params=(name,))

@@ -10,18 +10,26 @@ and a resumed run give the same rows (in grid order, whatever order the cells fi
 
 Executors: LOCAL runs the cells one after the other in this process (no extra dependency);
 DASK submits them to a `distributed` scheduler (an existing cluster's address, or a
-LocalCluster of worker processes started here). The first cell of each model and coding
-simulates the traces; the others of that model and coding wait for it and read them from the
-cache, so a cluster never simulates the same trace twice (the cache folder must be shared by
-the workers: the same path on a shared file system).
+LocalCluster of worker processes started here). Before anything runs, DASK fails fast: the
+extra must be installed, the address must answer within `CONNECT_TIMEOUT_S` with Dask's
+handshake (not an HTTP server's silence, not garbage), and a cluster without workers is
+waited for a stated time (`wait_workers`, with progress), then refused.
+
+The first cell of each model and coding simulates the traces; the others of that model and
+coding wait for it and read them from the cache, so a cluster never simulates the same trace
+twice (the cache folder must be shared by the workers: the same path on a shared file system).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import os
+import socket
+import struct
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -30,18 +38,25 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from hwsim.atomic import write_csv
+from hwsim.atomic import record_outputs, write_csv
 from hwsim.engine.trace import file_sha256
 from hwsim.errors import DataError, InputError, ModelError
 from hwsim.model.convert import ConversionParams
 from hwsim.model.nir_io import NirOptions
-from hwsim.pipeline.config import ProgressFn, SweepConfig, coding_from_text
+from hwsim.pipeline.config import ProgressFn, SweepConfig, WarnFn, coding_from_text
 from hwsim.pipeline.evaluate import evaluate_ics
 from hwsim.pipeline.session import Session
 from hwsim.results import GridResult, GridRow
 
 SWEEP_STATE_FILE = "sweep.partial.csv"
 """Rows of an unfinished grid, one per finished cell with its key, in its output folder."""
+CONNECT_TIMEOUT_S = 5.0
+"""Seconds a Dask scheduler has to accept the connection and send its handshake."""
+WAIT_WORKERS_S = 60.0
+"""Seconds an existing cluster without workers is waited for by default."""
+MAX_HANDSHAKE_BYTES = 2**16
+"""Dask's handshake is a few dozen bytes: a longer announced message is not Dask's."""
+DASK_HINT = "pip install 'hwsim[dask]'"
 
 
 class Executor(StrEnum):
@@ -183,8 +198,10 @@ def run_grid(
     executor: Executor = Executor.LOCAL,
     scheduler: str | None = None,
     workers: int | None = None,
+    wait_workers: float | None = None,
     on_row: Callable[[GridRow], None] | None = None,
     progress: ProgressFn | None = None,
+    warn: WarnFn | None = None,
 ) -> GridResult:
     """Evaluate every cell of the grid, those of an interrupted run with the same inputs
     excepted (read from out_dir's state file). With `out_dir`, each finished row is added to
@@ -193,13 +210,10 @@ def run_grid(
 
     `scheduler`: the address of a running Dask scheduler (tcp://host:8786); None with
     Executor.DASK starts a LocalCluster of `workers` processes (None: one per CPU).
+    `wait_workers`: seconds to wait for the first worker of the cluster at `scheduler` (None:
+    `WAIT_WORKERS_S`). Every executor setting is checked before any cell runs.
     """
-    import time
-
-    if scheduler is not None and executor is not Executor.DASK:
-        raise InputError(
-            "{scheduler}: give it with {executor} dask", params=("scheduler", "executor")
-        )
+    check_executor(executor, scheduler, workers, wait_workers)
     cells = grid_cells(cfg)
     settings = settings_digest(cfg.template)
     keys = [c.key(settings) for c in cells]
@@ -223,7 +237,8 @@ def run_grid(
         for key, cell in todo:
             finished(key, evaluate_cell(cell, cfg.template, cfg.seed))
     elif todo:
-        _run_dask(todo, cfg, scheduler, workers, finished)
+        wait = WAIT_WORKERS_S if wait_workers is None else wait_workers
+        _run_dask(todo, cfg, scheduler, workers, wait, finished, progress, warn)
     seconds = time.perf_counter() - start
     return GridResult([done[k] for k in keys], resumed, len(cells), [], seconds)
 
@@ -231,29 +246,195 @@ def run_grid(
 def _write_state(out_dir: Path, done: dict[str, GridRow]) -> None:
     import pandas as pd
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    record_outputs(out_dir, [SWEEP_STATE_FILE])  # listed before it exists: see record_outputs
     frame = pd.DataFrame([{**row, "cell_key": key} for key, row in done.items()])
     write_csv(frame, out_dir / SWEEP_STATE_FILE)
 
 
-@contextmanager
-def _dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
-    """A distributed Client on `scheduler`, or on a LocalCluster of worker processes."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
+def check_executor(
+    executor: Executor,
+    scheduler: str | None,
+    workers: int | None,
+    wait_workers: float | None,
+) -> None:
+    """Refuse executor settings that would not act or cannot work, before anything runs:
+    a scheduler, a worker count or a wait without Dask (or a worker count for an existing
+    cluster, which has its own), and Dask without its extra installed."""
+    if executor is not Executor.DASK:
+        for name, value in (
+            ("scheduler", scheduler),
+            ("workers", workers),
+            ("wait_workers", wait_workers),
+        ):
+            if value is not None:
+                raise InputError(
+                    f"{{{name}}}: give it with {{executor}} dask", params=(name, "executor")
+                )
+        return
+    if workers is not None and scheduler is not None:
         raise InputError(
-            "{executor} dask needs Dask's distributed scheduler: pip install 'hwsim[dask]'",
+            "{workers} sizes the local cluster started without {scheduler}; an existing"
+            " cluster has its own workers",
+            params=("workers", "scheduler"),
+        )
+    if wait_workers is not None and (scheduler is None or wait_workers < 0):
+        raise InputError(
+            "{wait_workers} waits (seconds >= 0) for the workers of the cluster at {scheduler}",
+            params=("wait_workers", "scheduler"),
+        )
+    if importlib.util.find_spec("distributed") is None:
+        raise InputError(
+            f"{{executor}} dask needs Dask's distributed scheduler: {DASK_HINT}",
             params=("executor",),
-        ) from None
+        )
     if scheduler is not None:
+        scheduler_host_port(scheduler)
+
+
+def scheduler_host_port(address: str) -> tuple[str, str, int]:
+    """(protocol, host, port) of a scheduler address: tcp://HOST:PORT (or HOST:PORT)."""
+    protocol, sep, rest = address.partition("://")
+    if not sep:
+        protocol, rest = "tcp", address
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in host:
+        raise InputError(
+            f"{{scheduler}} {address!r}: expected a scheduler address, tcp://HOST:PORT",
+            params=("scheduler",),
+        )
+    return protocol, host, int(port)
+
+
+def _recv(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def probe_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Refuse within about `timeout` seconds an address where no Dask scheduler answers:
+    nothing listening, a server that stays silent (an HTTP server waits for a request; a
+    scheduler sends its handshake at once) or one that sends something other than Dask's
+    framed handshake (a length-prefixed msgpack dict naming its Python). TCP only; other
+    protocols (tls://, ucx://) are left to Dask's own connection timeout."""
+    protocol, host, port = scheduler_host_port(address)
+    if protocol != "tcp":
+        return
+    where = f"{{scheduler}} {address}"
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as e:
+        raise InputError(
+            f"{where}: cannot connect ({e.strerror or e}); is the scheduler running there?"
+            " (`dask scheduler` prints its address)",
+            params=("scheduler",),
+        ) from None
+    deadline = time.monotonic() + timeout
+    with sock:
         try:
-            client = Client(scheduler, timeout="10s")
+            sock.settimeout(timeout)
+            head = _recv(sock, 8)
+            size = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            body = _recv(sock, size) if 8 <= size <= MAX_HANDSHAKE_BYTES else b""
+        except TimeoutError:
+            raise InputError(
+                f"{where}: accepted the connection but sent no Dask handshake within"
+                f" {timeout:g} s; not a Dask scheduler (an HTTP server, such as the dashboard"
+                " on port 8787? the scheduler listens on 8786 by default)",
+                params=("scheduler",),
+            ) from None
+        except OSError as e:
+            raise InputError(
+                f"{where}: the connection failed ({e.strerror or e})", params=("scheduler",)
+            ) from None
+    if not _is_handshake(body):
+        shown = (head + body)[:24]
+        raise InputError(
+            f"{where}: answered {shown!r}..., which is not Dask's protocol; give the address"
+            " of a Dask scheduler",
+            params=("scheduler",),
+        )
+
+
+def _is_handshake(body: bytes) -> bool:
+    """Whether `body` holds Dask's framed handshake (one msgpack dict with a "python" key)."""
+    import msgpack
+
+    if len(body) < 16:
+        return False
+    frames = struct.unpack_from("<Q", body)[0]
+    if not 1 <= frames <= 8 or len(body) < 8 * (1 + frames):
+        return False
+    lengths = struct.unpack_from(f"<{frames}Q", body, 8)
+    start = 8 * (1 + frames)
+    if start + sum(lengths) > len(body):
+        return False
+    try:
+        message = msgpack.loads(body[start : start + lengths[0]], raw=False)
+    except Exception:  # msgpack raises several types for bytes that are not its format
+        return False
+    return isinstance(message, dict) and "python" in message
+
+
+def _await_workers(
+    client: Any,
+    address: str,
+    wait: float,
+    progress: ProgressFn | None,
+    warn: WarnFn | None,
+) -> None:
+    """Return once the cluster has a worker; wait up to `wait` seconds for one, saying so
+    and showing the seconds waited, then refuse."""
+    if client.nthreads():
+        return
+    if warn is not None:
+        warn(
+            f"the Dask cluster at {address} has no workers yet; waiting up to {wait:g} s for"
+            f" one (start them with: dask worker {address})"
+        )
+    start = time.monotonic()
+    while (waited := time.monotonic() - start) < wait:
+        if progress is not None:
+            progress("wait for Dask workers (s)", int(waited), int(wait))
+        time.sleep(min(1.0, wait - waited))
+        if client.nthreads():
+            return
+    raise InputError(
+        f"{{scheduler}} {address}: no worker joined within {wait:g} s; start workers (dask"
+        f" worker {address}) or wait longer ({{wait_workers}})",
+        params=("scheduler", "wait_workers"),
+    )
+
+
+@contextmanager
+def _dask_client(
+    scheduler: str | None,
+    workers: int | None,
+    wait: float,
+    progress: ProgressFn | None,
+    warn: WarnFn | None,
+) -> Iterator[Any]:
+    """A distributed Client on `scheduler` (checked to speak Dask's protocol first, and
+    waited on for a worker up to `wait` seconds), or on a LocalCluster of worker processes;
+    closed (and the cluster's processes ended) however the block ends."""
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        probe_scheduler(scheduler)
+        try:
+            client = Client(scheduler, timeout=f"{2 * CONNECT_TIMEOUT_S:g}s")
         except (OSError, TimeoutError, ValueError) as e:
             raise InputError(
                 f"{{scheduler}} {scheduler}: cannot connect ({e})", params=("scheduler",)
             ) from None
         with client:
+            _await_workers(client, scheduler, wait, progress, warn)
             yield client
         return
     n = workers or os.cpu_count() or 1
@@ -271,14 +452,17 @@ def _run_dask(
     cfg: GridConfig,
     scheduler: str | None,
     workers: int | None,
+    wait: float,
     finished: Callable[[str, GridRow], None],
+    progress: ProgressFn | None,
+    warn: WarnFn | None,
 ) -> None:
     """Submit every cell: the first of each model and coding (it simulates the tuning trace)
     first, then the first of each of its architectures (the test trace, which the event
     energy model simulates per crossbar geometry), then the rest."""
     from distributed import as_completed
 
-    with _dask_client(scheduler, workers) as client:
+    with _dask_client(scheduler, workers, wait, progress, warn) as client:
         leaders: dict[tuple[Any, ...], Any] = {}
         futures = {}
         for key, cell in todo:

@@ -1,8 +1,10 @@
 """Figures: alpha(t) with its PWL fit (paper Fig. 6), accuracy vs energy with the 99% line
 (Fig. 8), R by IC position (Fig. 9; `sweep_figures` from sweep.csv's columns), the coin-toss MLE
 vs Bayesian demonstration (Figs. 2 and 4), the co-design sweep, and the cycle-level chip's
-latency histogram and link utilisation. Drawn with matplotlib's object API (no pyplot), so
-the caller's backend is left as it is.
+latency distributions (one box per method) and mesh floorplan with its link loads. Drawn with
+matplotlib's object API (no pyplot), so the caller's backend is left as it is. Each figure
+reads without the docs: every curve has its own colour, line style and markers (curves that
+coincide stay visible), axes carry units, integer knobs get integer ticks.
 
 Inputs are plain arrays, `metrics.Curve`s and sweep.csv's frame. Every file is written
 atomically; each figure is saved once per format (PNG and SVG by default) beside the given
@@ -18,19 +20,46 @@ from typing import TYPE_CHECKING
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, Rectangle
 
 from hwsim.atomic import atomic_path
 from hwsim.fusion import Estimator, posterior
 from hwsim.methods import BASELINES, Method, reduction_column
 from hwsim.metrics import Curve
+from hwsim.report.labels import ENERGY_UNITS, TIME_UNITS, unit_for
 
 if TYPE_CHECKING:
     import pandas as pd
 
 FORMATS: tuple[str, ...] = ("png", "svg")
 
-_ENERGY_UNITS: dict[str, float] = {"pJ": 1.0, "nJ": 1e3, "uJ": 1e6, "mJ": 1e9}
+_STYLES: tuple[tuple[str, str], ...] = (("-", "o"), ("--", "s"), ("-.", "^"), (":", "D"))
+"""(line style, marker) of the i-th curve of a figure, with colour C{i}: two curves that lie on
+each other still show both styles and both sets of markers."""
+_MARKS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "p")
+
+
+def _curve_style(i: int, count: int) -> dict:
+    """Colour, line style, marker and width of curve i of `count` (module docstring): earlier
+    curves are drawn wider, so a later one that coincides leaves them visible at its sides."""
+    line, _ = _STYLES[i % len(_STYLES)]
+    return {
+        "color": f"C{i}",
+        "ls": line,
+        "marker": _MARKS[i % len(_MARKS)],
+        "lw": 1.2 + 0.5 * (count - 1 - i),
+        "ms": 5,
+    }
+
+
+def _marks_every(points: int, i: int, count: int) -> tuple[int, int]:
+    """markevery of curve i: about 8 markers a curve, each curve's shifted by a fraction of the
+    spacing, so markers of curves that coincide do not hide each other."""
+    step = max(1, points // 8)
+    return (i * step // max(count, 1), step)
 
 
 def new_figure(size: tuple[float, float]) -> Figure:
@@ -105,19 +134,27 @@ def plot_accuracy_energy(
 ) -> list[Path]:
     """Accuracy (%) vs energy per inference for every curve, with the target line (Fig. 8).
 
-    exact[name]: the same method with its exact per-step alpha, drawn dashed in the colour of
-    curve `name` (the chip runs the LUT; the exact curve shows what the LUT costs)."""
-    scale = _ENERGY_UNITS[energy_unit]
+    exact[name]: the same method with its exact per-step alpha, drawn in the colour of curve
+    `name`, dotted with open markers (the chip runs the LUT; the exact curve shows what the LUT
+    costs). Every curve has its own line style and markers (`_curve_style`), so DL under a
+    fused method and an exact-alpha curve on its LUT curve both stay visible."""
+    scale = ENERGY_UNITS[energy_unit]
     fig = new_figure((7, 4.5))
     ax = fig.subplots()
     low = 100.0
     for i, c in enumerate(curves):
-        ax.plot(c.energy_pj / scale, 100 * np.asarray(c.accuracy), lw=1.5, label=c.name)
+        y = 100 * np.asarray(c.accuracy)
+        style = _curve_style(i, len(curves))
+        every = _marks_every(len(y), i, len(curves))
+        ax.plot(c.energy_pj / scale, y, label=c.name, markevery=every, **style)
         low = min(low, float(np.max(c.accuracy)) * 100)
         ref = (exact or {}).get(c.name)
         if ref is not None:
             y = 100 * np.asarray(ref.accuracy)
-            ax.plot(ref.energy_pj / scale, y, "--", lw=1, color=f"C{i}", label=ref.name)
+            shifted = (every[0] + every[1] // 2, every[1])
+            ax.plot(ref.energy_pj / scale, y, ls=":", lw=1.4, color=style["color"],
+                    marker=style["marker"], ms=6, mfc="none", markevery=shifted,
+                    label=ref.name)  # fmt: skip
     if target is not None:
         ax.axhline(100 * target, color="k", ls="--", lw=1, label=f"target {100 * target:.2f}%")
         low = min(low, 100 * target)
@@ -255,11 +292,11 @@ def plot_codesign(
 ) -> list[Path]:
     """A co-design sweep: FC accuracy (%, left axis) and energy per inference (right axis)
     against a hardware knob, with the ideal engine's (accuracy, energy) as dashed lines."""
-    scale = max(float(np.nanmax(energy_pj)), ideal[1], 1.0)
-    unit = next(u for u, f in reversed(_ENERGY_UNITS.items()) if scale >= f or u == "pJ")
-    factor = _ENERGY_UNITS[unit]
+    unit, factor = unit_for([float(np.nanmax(energy_pj)), ideal[1]], ENERGY_UNITS)
     fig = new_figure((7, 4.5))
     ax = fig.subplots()
+    if np.all(np.asarray(values) == np.round(values)):  # an integer knob: ticks at its values
+        ax.set_xticks(np.asarray(values), [f"{v:g}" for v in values])
     ax.plot(values, 100 * accuracy, "o-", color="C0", label="FC accuracy, chip")
     ax.axhline(100 * ideal[0], color="C0", ls="--", lw=1, label="FC accuracy, ideal engine")
     ax.set_xlabel(knob)
@@ -309,28 +346,36 @@ def sweep_figures(frame: pd.DataFrame, path: Path, title: str = "") -> list[Path
 
 
 def plot_latency_histogram(
-    latency_us: Mapping[str, np.ndarray], path: str | Path, title: str = ""
+    latency_ns: Mapping[str, np.ndarray], path: str | Path, title: str = ""
 ) -> list[Path]:
-    """Per-image latency (us) of every curve of `latency_us` (a method at an operating
-    point)."""
-    fig = new_figure((7.0, 4.2))
+    """Per-image latency of every curve of `latency_ns` (a method at an operating point), one
+    horizontal box each: the box spans the quartiles, the line in it is the median, the
+    triangle the mean, the whiskers reach the 1st and 99th percentiles (the tables' p99) and
+    dots mark the images beyond them. One time unit for all (`unit_for`)."""
+    names = list(latency_ns)
+    unit, size = unit_for(np.concatenate([np.asarray(x) for x in latency_ns.values()]), TIME_UNITS)
+    data = [np.asarray(latency_ns[n], np.float64) / size for n in names]
+    fig = new_figure((7.0, 1.2 + 0.38 * len(names)))
     ax = fig.add_subplot()
-    lo = min(float(x.min()) for x in latency_us.values())
-    hi = max(float(x.max()) for x in latency_us.values())
-    bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 41)
-    for name, x in latency_us.items():
-        ax.hist(x, bins=bins, histtype="step", label=name)
-    ax.set_xlabel("latency per inference (us)")
-    ax.set_ylabel("images")
+    ax.boxplot(
+        data,
+        vert=False,
+        whis=(1, 99),
+        showmeans=True,
+        widths=0.6,
+        flierprops={"marker": ".", "ms": 3, "alpha": 0.5},
+        meanprops={"marker": "^", "mfc": "k", "mec": "k", "ms": 5},
+        medianprops={"color": "C3", "lw": 1.5},
+    )
+    ax.set_yticks(range(1, len(names) + 1), names, fontsize=8)
+    ax.invert_yaxis()  # the first method on top, as in the tables
+    ax.set_xlabel(f"latency per inference ({unit}); box: quartiles, |: median, ^: mean, whiskers:"
+                  " 1st-99th percentile", fontsize=8)  # fmt: skip
     if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return save_figure(fig, path)
-
-
-_DIRECTIONS = {(0, 1): "east", (0, -1): "west", (1, 0): "south", (-1, 0): "north"}
 
 
 def plot_link_heatmap(
@@ -338,27 +383,53 @@ def plot_link_heatmap(
     utilisation: np.ndarray,
     path: str | Path,
     title: str = "",
+    routers: Mapping[tuple[int, int], str] | None = None,
 ) -> list[Path]:
-    """Mesh link utilisation (flits / cycle of each directed link between routers (row, col)),
-    one panel per direction: cell (r, c) is the link leaving router (r, c) that way (blank: no
-    such link used)."""
-    coords = [p for link in links for p in link]
+    """The mesh as a floorplan: one square per router (row, col), labelled with what sits
+    there (`routers[(row, col)]`, e.g. a tile's layers or the fusion unit), and an arrow per
+    directed link coloured by its utilisation (flits / cycle; the two directions of a pair side
+    by side, each pointing the way it carries). Links no flit crossed are thin grey lines; on
+    a mesh of at most 8 x 8 routers every used link is labelled with its value."""
+    coords = [p for link in links for p in link] + list(routers or {})
     rows = 1 + max((p[0] for p in coords), default=0)
     cols = 1 + max((p[1] for p in coords), default=0)
-    grids = {d: np.full((rows, cols), np.nan) for d in _DIRECTIONS.values()}
-    for u, ((r0, c0), (r1, c1)) in zip(utilisation, links, strict=True):
-        grids[_DIRECTIONS[(r1 - r0, c1 - c0)]][r0, c0] = u
-    fig = new_figure((9.0, 2.8))
-    top = max((float(np.nanmax(g)) for g in grids.values() if np.isfinite(g).any()), default=1.0)
-    image = None
-    for k, (name, grid) in enumerate(grids.items()):
-        ax = fig.add_subplot(1, 4, k + 1)
-        image = ax.imshow(grid, vmin=0.0, vmax=max(top, 1e-9), cmap="viridis")
-        ax.set_title(name, fontsize=9)
-        ax.set_xticks(range(cols))
-        ax.set_yticks(range(rows))
-    if image is not None:
-        fig.colorbar(image, ax=fig.axes, label="utilisation (flits / cycle)", shrink=0.8)
-    if title:
-        fig.suptitle(title, fontsize=9)
+    util = np.asarray(utilisation, np.float64)
+    top = float(util.max()) if util.size and util.max() > 0 else 1.0
+    norm, cmap = Normalize(0.0, top), matplotlib.colormaps["viridis"]
+    side = min(2.2 * max(cols, 1) + 2.0, 12.0)
+    fig = new_figure((side, min(2.0 * max(rows, 1) + 1.2, 10.0)))
+    ax = fig.add_subplot()
+    half = 0.28  # a router square's half side (routers are 1 apart)
+    for r in range(rows):
+        for c in range(cols):
+            label = (routers or {}).get((r, c), "")
+            ax.add_patch(Rectangle((c - half, r - half), 2 * half, 2 * half, fc="0.93", ec="0.4"))
+            ax.text(c, r, label, ha="center", va="center", fontsize=7, wrap=True)
+    labelled = rows <= 8 and cols <= 8
+    for u, ((r0, c0), (r1, c1)) in zip(util, links, strict=True):
+        dr, dc = r1 - r0, c1 - c0
+        off = 0.08  # the two directions side by side: each shifted to its right
+        x0, y0 = c0 + dc * half - dr * off, r0 + dr * half + dc * off
+        x1, y1 = c1 - dc * half - dr * off, r1 - dr * half + dc * off
+        if u <= 0:
+            ax.plot([x0, x1], [y0, y1], color="0.75", lw=0.8, ls="--")
+            continue
+        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=10,
+                                     color=cmap(norm(u)), lw=2.5))  # fmt: skip
+        if labelled:
+            ax.text((x0 + x1) / 2 - dr * 0.1, (y0 + y1) / 2 + dc * 0.1, f"{u:.2g}", fontsize=6,
+                    ha="center", va="center", rotation=90 if dr else 0)  # fmt: skip
+    ax.set_xlim(-0.6, cols - 0.4)
+    ax.set_ylim(rows - 0.4, -0.6)  # row 0 on top, as the mapping numbers them
+    ax.set_aspect("equal")
+    ax.set_xticks(range(cols), [f"col {c}" for c in range(cols)])
+    ax.set_yticks(range(rows), [f"row {r}" for r in range(rows)])
+    ax.set_xlabel("mesh column")
+    ax.set_ylabel("mesh row")
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    mappable = ScalarMappable(norm, cmap)
+    fig.colorbar(mappable, ax=ax, label="link utilisation (flits / cycle)", shrink=0.8)
+    ax.set_title(title or "mesh links", fontsize=9)
     return save_figure(fig, path)

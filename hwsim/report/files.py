@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.atomic import atomic_folder, atomic_write_text, write_csv
+from hwsim.report.chip import router_labels, run_mapping
 from hwsim.report.figures import (
     plot_accuracy_energy,
     plot_alpha,
@@ -30,8 +31,8 @@ from hwsim.report.frames import (
     methods_frame,
     targets_frame,
 )
-from hwsim.report.labels import network_label
-from hwsim.results import EstimateResult, MapResult, RunResult
+from hwsim.report.labels import energy_scale, network_label
+from hwsim.results import AblationResult, EstimateResult, MapResult, RunResult
 
 if TYPE_CHECKING:
     from hwsim.pipeline.cycles import CycleEvaluation
@@ -75,6 +76,7 @@ def write_run(result: RunResult, out_dir: Path) -> list[Path]:
         ev.target,
         out_dir / "accuracy_energy",
         title=title,
+        energy_unit=energy_scale(ev)[1],
         exact={str(m): c for m, c in ev.exact_curves.items()},
     )
     paths += plot_alpha(
@@ -84,13 +86,21 @@ def write_run(result: RunResult, out_dir: Path) -> list[Path]:
         title=title,
     )
     if result.cycles is not None:
-        paths += write_cycles(result.cycles, out_dir, title)
+        routers = router_labels(run_mapping(result))
+        paths += write_cycles(result.cycles, out_dir, title, routers)
     return paths
 
 
-def write_cycles(cycles: CycleEvaluation, out_dir: Path, title: str = "") -> list[Path]:
+def write_cycles(
+    cycles: CycleEvaluation,
+    out_dir: Path,
+    title: str = "",
+    routers: dict[tuple[int, int], str] | None = None,
+) -> list[Path]:
     """cycle_methods.csv, latency_breakdown.csv, noc_links.csv, fusion_unit.csv (with a fusion
-    unit), the latency histogram and the link utilisation heatmap."""
+    unit), the latency distributions (latency_histogram: a box per method and operating point)
+    and the mesh floorplan with its link loads (link_utilisation; `routers`: what each router's
+    tile holds)."""
     paths = [
         out_dir / "cycle_methods.csv",
         out_dir / "latency_breakdown.csv",
@@ -102,13 +112,11 @@ def write_cycles(cycles: CycleEvaluation, out_dir: Path, title: str = "") -> lis
     if cycles.fusion is not None:
         paths.append(out_dir / "fusion_unit.csv")
         write_csv(fusion_frame(cycles), paths[-1])
-    latency = {
-        f"{m.method} ({m.point})": m.run.ns(m.run.latency_cycles) / 1e3 for m in cycles.methods
-    }
+    latency = {f"{m.method} ({m.point})": m.run.ns(m.run.latency_cycles) for m in cycles.methods}
     paths += plot_latency_histogram(latency, out_dir / "latency_histogram", title)
     run = cycles.chip_run
     paths += plot_link_heatmap(
-        run.chip.links, run.link_utilisation(), out_dir / "link_utilisation", title
+        run.chip.links, run.link_utilisation(), out_dir / "link_utilisation", title, routers
     )
     return paths
 
@@ -163,4 +171,11 @@ def write_estimate(result: EstimateResult, out_dir: Path) -> list[Path]:
     """energy_breakdown.csv: SpikeSim energy per timestep by layer and component."""
     path = out_dir / "energy_breakdown.csv"
     write_csv(result.energy.to_frame(), path)
+    return [path]
+
+
+def write_ablation(result: AblationResult, out_dir: Path) -> list[Path]:
+    """ablation.csv: one row per step (`hwsim.hw.ablation.Ablation.to_frame`)."""
+    path = out_dir / "ablation.csv"
+    write_csv(result.ablation.to_frame(), path)
     return [path]

@@ -9,14 +9,19 @@ from pathlib import Path
 
 from rich.console import Console
 
-from hwsim.hw.calibrate import CalibrationResult
 from hwsim.model.graph import FC_HEAD
-from hwsim.report.labels import REFERENCE_NAMES, fmt_time, network_label, trace_location
-from hwsim.report.summary import sweep_notes, unreached_notes
+from hwsim.report.chip import ChipFacts, chip_facts, run_mapping
+from hwsim.report.labels import (
+    REFERENCE_NAMES,
+    energy_scale,
+    network_label,
+    time_scale,
+    trace_location,
+)
+from hwsim.report.summary import advice_notes, sweep_notes, too_short
 from hwsim.report.tables import (
     area_table,
     budget_table,
-    calibration_tables,
     codesign_table,
     component_table,
     cycles_table,
@@ -46,19 +51,40 @@ def print_notes(console: Console, notes: Sequence[str]) -> None:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
-def print_run(result: RunResult, console: Console) -> None:
-    """The run: network, IC and reference accuracies; energy by component; the analytic timing;
-    the methods to the target; the cycle-level chip; accuracy at budgets; the LUTs; notes."""
+def print_warnings(console: Console, warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+def run_header(result: RunResult, facts: ChipFacts) -> list[str]:
+    """The run's first lines: the model (network, file, input, classes, IC) and its reference
+    accuracies; the chip (`chip.ChipFacts`); the images, timesteps and target."""
     ev, spec, ic = result.evaluation, result.spec, result.ic
     reference = REFERENCE_NAMES[result.reference]
     shape = "x".join(map(str, spec.input_shape))
     ann_fc, ann_ic = 100 * ev.ann_accuracy[FC_HEAD], 100 * ev.ann_accuracy[ic]
-    console.print(
-        f"[bold]{network_label(spec)}[/], input {shape}, IC at block {ic};"
-        f" arch [bold]{result.arch.name}[/]; {result.test.key.timesteps} timesteps,"
-        f" {result.test.key.images} test images; {reference} accuracy"
-        f" FC {ann_fc:.2f}%, IC {ann_ic:.2f}%"
-    )
+    key = result.test.key
+    return [
+        f"[bold]model[/] {network_label(spec)} ({result.model.name}): input {shape},"
+        f" {spec.num_classes} classes, IC at block {ic}; {reference} accuracy FC {ann_fc:.2f}%,"
+        f" IC{ic} {ann_ic:.2f}%",
+        f"[bold]chip[/] {facts.line()}; {result.arch.energy_model} energy model",
+        f"[bold]run[/] {key.images} test images x {key.timesteps} timesteps; target"
+        f" {100 * ev.target:.2f}% (99% of the {reference}'s FC accuracy)",
+    ]
+
+
+def print_run(result: RunResult, console: Console) -> None:
+    """The run: the model, the chip and the run in three lines, a warning when T is far too
+    short; energy by component; the analytic timing; the methods to the target; the cycle-level
+    chip; accuracy at budgets; the LUTs; notes with the timesteps the target needs."""
+    ev, ic = result.evaluation, result.ic
+    timesteps = result.test.key.timesteps
+    reference = REFERENCE_NAMES[result.reference]
+    for line in run_header(result, chip_facts(run_mapping(result))):
+        console.print(line, highlight=False)
+    short = too_short(ev, timesteps, result.spec.num_classes)
+    print_warnings(console, [] if short is None else [short])
     e = ev.energy.breakdown()
     parts = {
         "backbone": e.select(lambda g: g.head is None),
@@ -66,23 +92,26 @@ def print_run(result: RunResult, console: Console) -> None:
         "FC head": e.select(lambda g: g.head == FC_HEAD),
     }
     title = (
-        f"Energy per timestep and image by component ({result.arch.energy_model} model,"
-        f" mean over {ev.energy.timesteps} steps); fusion unit {ev.energy.fusion_pj.mean():.1f} pJ"
+        f"Energy per timestep and image by component (pJ; {result.arch.energy_model} model,"
+        f" mean over {ev.energy.timesteps} steps); fusion unit {ev.energy.fusion_pj.mean():.1f}"
+        " pJ per step"
     )
     console.print(component_table(e, title, parts))
+    t_scale, t_unit = time_unit = time_scale(ev, result.cycles)
     tm = ev.timing
     console.print(
-        f"timing at {tm.clock_mhz:g} MHz: first output after {fmt_time(float(tm.latency_ns[0]))},"
-        f" then {fmt_time(tm.interval_cycles * 1e3 / tm.clock_mhz)} per timestep"
+        f"analytic timing at {tm.clock_mhz:g} MHz: first output after"
+        f" {float(tm.latency_ns[0]) / t_scale:.4g} {t_unit}, then"
+        f" {tm.interval_cycles * 1e3 / tm.clock_mhz / t_scale:.4g} {t_unit} per timestep"
         f" (bottleneck {tm.bottleneck_layer})",
         highlight=False,
     )
-    console.print(summary_table(ev, reference))
+    console.print(summary_table(ev, reference, time_unit))
     if result.cycles is not None:
-        console.print(cycles_table(result.cycles))
+        console.print(cycles_table(result.cycles, time_unit, energy_scale(ev)[1]))
     console.print(budget_table(ev))
     console.print(lut_table(ev))
-    print_notes(console, unreached_notes(ev, result.test.key.timesteps))
+    print_notes(console, advice_notes(ev, timesteps, result.spec.num_classes))
 
 
 def print_sweep(result: GridResult, out: Path, timesteps: int, console: Console) -> None:
@@ -163,16 +192,3 @@ def print_written(
     what = "replaced the earlier results in" if replacing else "wrote into"
     took = "" if seconds is None else f" (run took {seconds:.0f} s)"
     console.print(f"{what} {folder}/: {', '.join(p.name for p in files)}{took}")
-
-
-def print_calibrate(result: CalibrationResult, console: Console) -> None:
-    """The fitted entries (base, fitted, standard error, bounds), the residuals before and after
-    the fit with each measurement's leave-one-out error, and the written file."""
-    for table in calibration_tables(result):
-        console.print(table)
-    loo = result.loo_rms_relative
-    console.print(
-        f"rms relative residual {100 * result.rms_relative:.2f}%"
-        + ("" if loo is None else f", leave-one-out {100 * loo:.2f}%")
-        + ("" if result.out_path is None else f"; wrote {result.out_path}")
-    )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,137 @@ def unreached_notes(ev: ICEvaluation, timesteps: int) -> list[str]:
         f"{', '.join(missed)} did not reach the target {target} within {timesteps} timesteps"
         f" (shown as 'not reached'); {bigger} to compare them."
     ]
+    if REFERENCE in missed:
+        notes.append(
+            f"R is measured against {REFERENCE}, so it is undefined while {REFERENCE} misses the"
+            " target."
+        )
+    return notes
+
+
+class Outlook(StrEnum):
+    """What a method's accuracy curve says about reaching the target beyond its last step."""
+
+    REACHED = "reached"  # within the simulated timesteps
+    ESTIMATED = "estimated"  # at an extrapolated timestep
+    PLATEAU = "plateau"  # the fitted curve levels off below the target
+    UNKNOWN = "unknown"  # the curve has not risen far enough to extrapolate
+
+
+@dataclass(frozen=True)
+class Extrapolation:
+    """`outlook` of one accuracy curve: the (first or extrapolated) timestep reaching the
+    target, the fitted plateau accuracy (a fraction), both None where they do not apply."""
+
+    outlook: Outlook
+    timestep: int | None = None
+    plateau: float | None = None
+
+
+def rise_curve(t: np.ndarray, plateau: float, tau: float, k: float, chance: float) -> np.ndarray:
+    """The model `extrapolate` fits: accuracy c + (A - c) / (1 + (tau / t)^k) at timesteps t,
+    chance c, plateau A, half-rise step tau, steepness k (a log-logistic rise from chance)."""
+    t = np.asarray(t, np.float64)
+    return chance + (plateau - chance) / (1.0 + (tau / np.maximum(t, 1e-12)) ** k)
+
+
+def extrapolate(accuracy: np.ndarray, target: float, chance: float) -> Extrapolation:
+    """When an SNN's accuracy curve (fractions at t = 1..T) would reach `target`.
+
+    Reached within T: that step. Otherwise the curve must have risen at least halfway from
+    `chance` to the target (before that its shape says nothing of where it levels off:
+    UNKNOWN); `rise_curve` is fitted to its steps from the first with any correct output by
+    least squares, and the target is reached where the fit crosses it (ESTIMATED), or never
+    when the fit levels off below it (PLATEAU). The fit is rough: on the shipped model it
+    put the crossing of a curve cut at 80-100 steps within 25% of the simulated one."""
+    acc = np.asarray(accuracy, np.float64)
+    hit = np.flatnonzero(acc >= target)
+    if hit.size:
+        return Extrapolation(Outlook.REACHED, int(hit[0]) + 1)
+    if acc[-1] - chance < 0.5 * (target - chance):
+        return Extrapolation(Outlook.UNKNOWN)
+    from scipy.optimize import curve_fit  # here: loading report loads no scipy
+
+    t = np.arange(1, len(acc) + 1, dtype=np.float64)
+    start = int(np.flatnonzero(acc > 0)[0])
+    T = float(len(acc))
+
+    def model(x: np.ndarray, plateau: float, tau: float, k: float) -> np.ndarray:
+        return rise_curve(x, plateau, tau, k, chance)
+
+    (plateau, tau, k), _ = curve_fit(
+        model,
+        t[start:],
+        acc[start:],
+        p0=(max(min(1.0, acc.max() + 0.05), chance + 1e-3), T / 2, 2.0),
+        bounds=((chance, 1e-3, 0.3), (1.0, 100 * T, 50.0)),
+        maxfev=20_000,
+    )
+    if plateau <= target:
+        return Extrapolation(Outlook.PLATEAU, plateau=float(plateau))
+    # c + (A - c) / (1 + (tau / t)^k) = target  <=>  t = tau / ((A - c) / (target - c) - 1)^(1/k)
+    need = tau / ((plateau - chance) / (target - chance) - 1.0) ** (1.0 / k)
+    return Extrapolation(Outlook.ESTIMATED, max(int(np.ceil(need)), len(acc) + 1), float(plateau))
+
+
+MARGIN = 1.25
+"""How much more than the largest extrapolated timestep a rerun is advised to simulate (the
+fit is rough, `extrapolate`)."""
+
+
+def advised_timesteps(estimates: Sequence[int]) -> int:
+    """--timesteps to rerun with: `MARGIN` x the largest estimate, rounded up to a multiple
+    of 10."""
+    return int(-(-MARGIN * max(estimates) // 10) * 10)
+
+
+def too_short(ev: ICEvaluation, timesteps: int, classes: int) -> str | None:
+    """A warning when T is far too short for the model: the reference's accuracy at T is less
+    than halfway from chance (1/`classes`) to the target (None: it is not)."""
+    chance = 1.0 / classes
+    at_t = float(ev.curves[REFERENCE].accuracy[-1])
+    if at_t - chance >= 0.5 * (ev.target - chance):
+        return None
+    return (
+        f"T = {timesteps} is far too short for this model: {REFERENCE} reaches {100 * at_t:.1f}%"
+        f" at step {timesteps} (chance {100 * chance:.0f}%, target {100 * ev.target:.2f}%)."
+    )
+
+
+def advice_notes(ev: ICEvaluation, timesteps: int, classes: int) -> list[str]:
+    """The console's notes on the target: for each method that missed it within `timesteps`,
+    when its accuracy curve says it would reach it (`extrapolate`, chance 1/`classes`) and the
+    --timesteps to rerun with (`advised_timesteps`)."""
+    missed = [m for m, s in ev.summary.items() if s.target.timestep is None]
+    notes: list[str] = []
+    chance = 1.0 / classes
+    target = f"{100 * ev.target:.2f}%"
+    if not missed:
+        return notes
+    outlook = {m: extrapolate(ev.curves[m].accuracy, ev.target, chance) for m in missed}
+    said = []
+    for m, x in outlook.items():
+        if x.outlook is Outlook.ESTIMATED:
+            said.append(f"{m} at about {x.timestep} steps")
+        elif x.outlook is Outlook.PLATEAU:
+            said.append(f"{m} not reachable (its curve levels off at {100 * x.plateau:.1f}%)")
+        else:
+            said.append(f"{m} unknown (not yet halfway from chance to the target)")
+    who = "No method" if len(missed) == len(ev.summary) else ", ".join(map(str, missed))
+    sentence = (
+        f"{who} reached the target {target} within {timesteps} timesteps. Extrapolated from"
+        f" the accuracy curves (a fitted log-logistic rise): {'; '.join(said)}"
+    )
+    estimates = [x.timestep for x in outlook.values() if x.outlook is Outlook.ESTIMATED]
+    if estimates:
+        sentence += (
+            f". Rerun with --timesteps {advised_timesteps(estimates)} (+25%: the fit is rough)."
+        )
+    elif all(x.outlook is Outlook.PLATEAU for x in outlook.values()):
+        sentence += ": more timesteps will not help."
+    else:
+        sentence += ": rerun with a much larger --timesteps to see where the curves level off."
+    notes.append(sentence)
     if REFERENCE in missed:
         notes.append(
             f"R is measured against {REFERENCE}, so it is undefined while {REFERENCE} misses the"

@@ -1,0 +1,76 @@
+"""Where a command reads and where it writes, checked before any work (`check_paths`).
+
+Every output path (`--out`, `--summary`) is resolved and checked against every input path of
+the command (`--model`, `--arch`, `--trace`, `--traces`, `--data-root`, `--measurements`) and
+against the other outputs (`hwsim.atomic`): an output never is, holds or replaces an input,
+never lands inside a folder that is replaced as a whole, and an existing file or folder is
+replaced only if hwsim wrote it. The API checks the outputs it writes itself (export, convert,
+train, calibrate, trace and sweep folders) the same way; this adds what only the command line
+writes: the output folders of run, map, estimate and functional, and summary.json.
+
+Loads no stage (neither torch nor numba).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from hwsim.atomic import check_disjoint, check_output_file, check_output_folder
+from hwsim.model.netspec import resolve_model_path
+
+REPLACED_FOLDERS = ("run", "sweep", "map", "estimate", "functional", "trace")
+"""Commands whose --out is a folder that hwsim replaces as a whole."""
+CHECKED_HERE = ("run", "map", "estimate", "functional")
+"""Commands whose output folder only the command line writes (the others' the API checks)."""
+MAX_SUMMARY_BYTES = 64 * 2**20
+
+
+def _list(value: object) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def input_paths(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """Every path the command reads, as (API parameter, path)."""
+    inputs = [("model", resolve_model_path(m)) for m in _list(getattr(args, "model", None))]
+    inputs += [("arch", Path(a)) for a in _list(getattr(args, "arch", None))]
+    for param, attr in (
+        ("test_trace", "trace"),
+        ("data_root", "data_root"),
+        ("measurements", "measurements"),
+    ):
+        inputs += [(param, Path(v)) for v in _list(getattr(args, attr, None))]
+    if hasattr(args, "traces") and not args.no_cache:
+        inputs.append(("trace_root", Path(args.traces)))
+    return inputs
+
+
+def is_summary(path: Path) -> bool:
+    """Whether `path` is a summary.json that hwsim wrote ({"command": ..., ...})."""
+    try:
+        if path.stat().st_size > MAX_SUMMARY_BYTES:
+            return False
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("command"), str)
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """Refuse, before the command does anything, an output that is or holds an input, two
+    outputs on each other, and an output where hwsim would replace what it did not write."""
+    inputs = input_paths(args)
+    out = getattr(args, "out", None)
+    folders, files = [], []
+    if out is not None:
+        (folders if args.command in REPLACED_FOLDERS else files).append(("out", Path(out)))
+    if args.summary is not None:
+        files.append(("summary", Path(args.summary)))
+    check_disjoint(folders, files)
+    if out is not None and args.command in CHECKED_HERE:
+        check_output_folder(Path(out), "out", inputs)
+    if args.summary is not None:
+        check_output_file(Path(args.summary), "summary", inputs, is_summary, "summary (JSON)")
