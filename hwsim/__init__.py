@@ -1,3 +1,56 @@
-"""hwsim: SNN hardware/algorithm co-design simulator for RRAM compute-in-memory accelerators."""
+"""hwsim: SNN hardware/algorithm co-design simulator for RRAM compute-in-memory accelerators.
+
+The Python API is `hwsim.api`'s, also reachable from here (docs/api.md)::
+
+    import hwsim
+    result = hwsim.run(hwsim.RunConfig(arch=..., model=...))
+
+Its names load on first use, so `import hwsim` (and `hwsim --help`) loads neither torch nor
+numba.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+_API = (
+    "CodesignConfig",
+    "EvaluationConfig",
+    "Executor",
+    "GridConfig",
+    "RunConfig",
+    "Session",
+    "SimConfig",
+    "SweepConfig",
+    "ablation",
+    "calibrate",
+    "convert",
+    "estimate",
+    "export",
+    "functional",
+    "map",
+    "run",
+    "sweep",
+    "sweep_grid",
+    "trace",
+    "train",
+    "tune",
+)
+"""`hwsim.api.__all__` (tests/test_outputs_doc.py checks that the two agree)."""
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    """An API name, from `hwsim.api` (imported on first use)."""
+    if name in _API:
+        from hwsim import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'hwsim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})

@@ -116,15 +116,24 @@ def available_memory_bytes() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
+def _amount(nbytes: float) -> str:
+    """A size in bytes as people read it: 512 B, 12.5 KiB, 3.0 MiB, 1.2 GiB."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    i = 0
+    while nbytes >= 1024 and i < len(units) - 1:
+        nbytes, i = nbytes / 1024, i + 1
+    return f"{nbytes:.0f} B" if i == 0 else f"{nbytes:.1f} {units[i]}"
+
+
 def disk_full(path: Path, needed: int | None = None) -> OutputError:
     """The error for a write to `path` that ran out of space: the path, the space free on
     its file system and, if known, the bytes the write had reached."""
     try:
         free = shutil.disk_usage(_existing_ancestor(path)).free
-        have = f"{free / 2**20:.1f} MiB free there"
+        have = f"{_amount(free)} free there"
     except OSError:
         have = "the free space unknown"
-    need = f"; the write needed more than {needed / 2**20:.1f} MiB" if needed else ""
+    need = f"; the write needed more than the {_amount(needed)} it had written" if needed else ""
     return OutputError(
         f"{path}: no space left on the disk ({have}{need}); free some or write elsewhere"
     )
@@ -213,17 +222,22 @@ def _foreign(folder: Path) -> list[str]:
 # --------------------------------------------------------------------------- checks
 
 
+def _real(path: Path) -> Path:
+    """`path` absolute, links followed as far as they lead (a link loop is left as it is)."""
+    return Path(os.path.realpath(path))
+
+
 def _same(a: Path, b: Path) -> bool:
     """Whether two paths name the same file or folder (links and hard links followed)."""
     try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+        return _real(a) == _real(b) or (a.exists() and b.exists() and a.samefile(b))
     except OSError:
         return False
 
 
 def _inside(inner: Path, outer: Path) -> bool:
     """Whether `inner` is `outer` or lies under it (links followed)."""
-    return inner.resolve().is_relative_to(outer.resolve())
+    return _real(inner).is_relative_to(_real(outer))
 
 
 def check_writable(target: Path, param: str) -> None:
@@ -252,16 +266,17 @@ def check_inputs(path: Path, param: str, inputs: InputPaths, folder: bool) -> No
     whole) holds one."""
     name = "{" + param + "}"
     for what, given in inputs:
+        words = what.replace("_", " ")
         if _same(path, given):
             raise OutputError(
-                f"{name} {path}: it is the input {{{what}}} {given}; writing it would destroy"
-                " the input, so choose another path",
+                f"{name} {path}: it is the input {words} ({{{what}}} {given}); writing it would"
+                " destroy the input, so choose another path",
                 params=(param, what),
             )
         if folder and _inside(given, path):
             raise OutputError(
-                f"{name} {path}: holds the input {{{what}}} {given}, which replacing the folder"
-                " would delete; choose another folder",
+                f"{name} {path}: holds the input {words} ({{{what}}} {given}), which replacing"
+                " the folder would delete; choose another folder",
                 params=(param, what),
             )
 

@@ -25,12 +25,14 @@ from hwsim.report.files import (
     write_mapping,
     write_run,
 )
+from hwsim.report.html import load_folder, write_report_html
 from hwsim.report.printing import (
     print_convert,
     print_estimate,
     print_export,
     print_functional,
     print_map,
+    print_report,
     print_run,
     print_sweep,
     print_trace,
@@ -213,6 +215,14 @@ def cmd_ablation(args: argparse.Namespace, console: Console) -> None:
     console.print(f"wrote {Path(args.out) / files[0].name}")
 
 
+def cmd_report(args: argparse.Namespace, console: Console) -> None:
+    folder = Path(args.folder)
+    if args.html:
+        console.print(f"wrote {write_report_html(folder, _path(args.out))}")
+    else:
+        print_report(load_folder(folder), console)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], None]] = {
     "train": cmd_train,
     "convert": cmd_convert,
@@ -226,5 +236,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], None]] = {
     "export": cmd_export,
     "calibrate": cmd_calibrate,
     "ablation": cmd_ablation,
+    "report": cmd_report,
 }
 """The handler of each command (`hwsim.cli.parser`'s sub-parsers)."""

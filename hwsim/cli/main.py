@@ -17,6 +17,7 @@ import sys
 import traceback
 
 from rich.console import Console
+from rich.markup import escape
 
 from hwsim.cli.errors import message
 from hwsim.cli.parser import build_parser
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except (HwsimError, OSError) as e:
         if args.debug:
             traceback.print_exc()
-        errors.print(f"[bold red]error:[/] {message(e)}", highlight=False)
+        errors.print(f"[bold red]error:[/] {escape(message(e))}", highlight=False)
         return 2
     except KeyboardInterrupt:
         errors.print("[yellow]interrupted[/]")
@@ -67,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         errors.print(
-            f"[bold red]internal error:[/] {type(e).__name__}: {e} (a bug in hwsim: please report"
-            " it, with the traceback that --debug shows)",
+            f"[bold red]internal error:[/] {type(e).__name__}: {escape(str(e))} (a bug in hwsim:"
+            " please report it, with the traceback that --debug shows)",
             highlight=False,
         )
         return 1

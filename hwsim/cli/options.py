@@ -71,12 +71,6 @@ def refuse_inert(args: argparse.Namespace) -> None:
             "seed",
             "coding",
         )
-    if "traces" in said and getattr(args, "no_cache", False):
-        raise _refuse(
-            "{trace_root} and {no_cache} conflict: with --no-cache no trace is read or stored",
-            "trace_root",
-            "no_cache",
-        )
     if args.command in ("map", "estimate") and args.model is not None:
         for name in GEOMETRY_OPTIONS:
             if name in said:

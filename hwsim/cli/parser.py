@@ -467,6 +467,17 @@ def build_parser() -> argparse.ArgumentParser:
         " CSV's '# free:' lines)",
     )
 
+    rp = sub.add_parser(
+        "report",
+        help="a finished output folder as one self-contained HTML page (--html) or as text",
+        description="Read the files of a finished output folder (summary.json, the CSVs, the"
+        " figures) and show them: as text on the console, or with --html as one HTML page"
+        " (figures embedded) that opens in any browser.",
+    )
+    rp.add_argument("folder", metavar="DIR", help="an output folder of run, sweep, map, ...")
+    rp.add_argument("--html", action="store_true", help="write the HTML page")
+    rp.add_argument("--out", help="where to write the page (default: DIR/report.html)")
+
     for q in sub.choices.values():
         q.add_argument(
             "--quiet", action="store_true", help="print no tables or progress, only errors"

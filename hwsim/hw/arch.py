@@ -458,6 +458,14 @@ class TimingConfig:
             _int_between(0, CYCLE_LIMIT),
         ),
     )
+    line_buffer: bool = field(
+        default=False,
+        metadata=_spec(
+            "line-buffer pipelining: a layer works output row by output row and starts a row"
+            " once the producer rows its window needs are in its buffer (input buffers then"
+            " hold rows); false = a layer's job is a whole timestep's map (SpikeSim)"
+        ),
+    )
 
 
 @_frozen
@@ -1097,6 +1105,10 @@ def _convert(hint: Any, value: Any, path: str, source: str) -> Any:
             return hint(value)
         raise ArchConfigError(source, path, f"got {_show(value)}; expected one of {allowed}")
     or_null = " or null" if optional else ""
+    if hint is bool:
+        if type(value) is bool:
+            return value
+        raise ArchConfigError(source, path, f"got {_show(value)}; expected true or false{or_null}")
     if hint is int:
         if type(value) is int:
             return value

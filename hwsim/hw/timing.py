@@ -65,12 +65,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from numba import njit
+
 from hwsim.hw.activity import LayerActivity
+from hwsim.hw.geometry import spikesim_geometry
 from hwsim.hw.mapping import ChipMapping
 from hwsim.hw.noc import Link, ProducerTraffic, producer_traffic, xy_links
 from hwsim.hw.offchip import offchip_cost
 from hwsim.hw.psum import chip_psums
-from hwsim.model.graph import FC_HEAD, FUSION_UNIT, LayerKind
+from hwsim.model.graph import FC_HEAD, FUSION_UNIT, Layer, LayerKind
 
 
 def cycles_to_ns(cycles: np.ndarray | float, clock_mhz: float) -> np.ndarray:
@@ -155,6 +158,152 @@ def pipeline_finish_cycles(
 ) -> np.ndarray:
     """(T, L) finish cycles of `pipeline_cycles`."""
     return pipeline_cycles(stage, transfer, preds, start=start, link_flits=link_flits)[0]
+
+
+# -------------------------------------------------------------------------- line buffers
+
+
+def output_rows(layer: Layer) -> int:
+    """Rows of `layer`'s output map, what a line buffer passes on one at a time: H_out of its
+    SpikeSim geometry (1 for a GAP or Linear layer)."""
+    return spikesim_geometry(layer).out_hw[0]
+
+
+@njit(cache=True)
+def row_share(total: int, rows: int, row: int) -> int:
+    """Row `row`'s share of a job's integer `total` (PE rounds, operations, spikes, neuron
+    cycles) spread as evenly as integers allow over its `rows` output rows:
+    total (row + 1) // rows - total row // rows. The shares sum to `total`; one row: all."""
+    return total * (row + 1) // rows - total * row // rows
+
+
+@dataclass(frozen=True, eq=False)
+class RowWindow:
+    """Which rows of a producer's output a consumer's output rows read, per timestep (consumer
+    rows y = 0..R_c-1, producer rows 0..`producer_rows`-1). `last[y]`: the last producer row
+    y's window needs (a line buffer starts y once the producer's rows up to it are in);
+    `release[y]`: the producer rows freed when y is done (no later row of the timestep needs
+    them; they sum to `producer_rows`)."""
+
+    producer_rows: int
+    last: np.ndarray  # (R_c,) int64, non-decreasing, last[-1] = producer_rows - 1
+    release: np.ndarray  # (R_c,) int64
+
+    @property
+    def min_rows(self) -> int:
+        """Rows the consumer's buffer must hold at once for every window to fit: the most rows
+        held when a row starts (rows up to last[y] in, those freed before y out)."""
+        freed = np.concatenate([[0], np.cumsum(self.release)[:-1]])
+        return int(np.max(self.last + 1 - freed))
+
+
+def row_window(consumer: Layer | None, producer_rows: int, *, join: bool = False) -> RowWindow:
+    """The `RowWindow` of `consumer` (None: the fusion unit) over a producer with
+    `producer_rows` output rows. A conv whose input map is the producer's (H_in = its rows)
+    reads rows y s - p .. y s - p + k_h - 1 (stride s, padding p, clipped to the map); a
+    residual block's skip conv joins its conv2 row by row (`join`: row y of the same map);
+    anything else (a GAP, a Linear, the fusion unit, a reshaped map) needs the whole map. The
+    last row always waits for the producer's last row, so a timestep is all in before the
+    consumer finishes it."""
+    rows = 1 if consumer is None else output_rows(consumer)
+    y = np.arange(rows, dtype=np.int64)
+    first = np.zeros(rows, np.int64)
+    last = np.full(rows, producer_rows - 1, np.int64)
+    if consumer is not None and join and rows == producer_rows:
+        first, last = y.copy(), y.copy()
+    elif (
+        consumer is not None
+        and consumer.kind is LayerKind.CONV
+        and consumer.in_shape[1] == producer_rows
+    ):
+        top = y * consumer.stride - consumer.padding
+        first = np.clip(top, 0, producer_rows - 1)
+        last = np.clip(top + consumer.kernel[0] - 1, 0, producer_rows - 1)
+    last[-1] = producer_rows - 1
+    freed = np.append(first[1:], producer_rows)  # rows before the next window are done with
+    release = np.diff(freed, prepend=0)
+    for a in (last, release):
+        a.flags.writeable = False
+    return RowWindow(producer_rows, last, release)
+
+
+@njit(cache=True)
+def _row_recurrence(stage, transfer, rows, pred_ptr, preds, need_ptr, need, start, link_ptr, flits):
+    """The recurrence of `line_buffer_cycles` on flat arrays: `stage`, `transfer` (T, L, R_max)
+    per row; the producers of l are preds[pred_ptr[l]:pred_ptr[l + 1]], entry k's last rows
+    need[need_ptr[k]:need_ptr[k + 1]]; l's links are flits[:, link_ptr[l]:link_ptr[l + 1]]
+    of `flits` (T, K, R_max)."""
+    steps, layers, width = stage.shape
+    finish = np.zeros((steps, layers, width), np.int64)
+    arrive = np.zeros((steps, layers, width), np.int64)
+    drained = np.zeros(flits.shape[1], np.int64)
+    for t in range(steps):
+        for layer in range(layers):
+            for y in range(rows[layer]):
+                if y > 0:
+                    ready = finish[t, layer, y - 1]
+                elif t > 0:
+                    ready = finish[t - 1, layer, rows[layer] - 1]
+                else:
+                    ready = start
+                for k in range(pred_ptr[layer], pred_ptr[layer + 1]):
+                    ready = max(ready, arrive[t, preds[k], need[need_ptr[k] + y]])
+                done = ready + stage[t, layer, y]
+                finish[t, layer, y] = done
+                out = done + transfer[t, layer, y]
+                for k in range(link_ptr[layer], link_ptr[layer + 1]):
+                    if flits[t, k, y] <= 0:  # nothing sent over this link: no wait for it
+                        continue
+                    drained[k] = max(drained[k], done) + flits[t, k, y]
+                    out = max(out, drained[k])
+                arrive[t, layer, y] = out
+    return finish, arrive
+
+
+def line_buffer_cycles(
+    stage: np.ndarray,
+    transfer: np.ndarray,
+    rows: Sequence[int],
+    preds: Sequence[Sequence[int]],
+    windows: Sequence[Sequence[RowWindow]],
+    *,
+    start: int = 0,
+    link_flits: Sequence[Sequence[np.ndarray]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(finish, arrive) (T, L, R_max) cycles of each output row under line buffers, the row
+    counterpart of `pipeline_cycles` (R_l = `rows[l]`; entries past R_l are 0)::
+
+        finish[t, l, y] = max(finish[t, l, y-1], max_p arrive[t, p, last_pl[y]]) + stage[t, l, y]
+        arrive[t, p, r] = max(finish[t, p, r] + transfer[t, p, r], max_k D[p, k])
+        D[p, k]         = max(D[p, k], finish[t, p, r]) + flits[t, p, k, r]      (flits > 0)
+
+    finish[t, l, -1] = finish[t-1, l, R_l - 1] (a layer's rows in order, timestep after
+    timestep; finish[-1] = `start`), last_pl = `windows[l][j].last` for the j-th producer p =
+    preds[l][j], each before l. `stage`, `transfer` (T, L, R_max) per row; `link_flits[p]`: one
+    (T, R_max) array per link p's packets cross (its flits per row)."""
+    stage = np.ascontiguousarray(stage, np.int64)
+    transfer = np.ascontiguousarray(transfer, np.int64)
+    steps, n, width = stage.shape
+    pred_ptr, flat_preds, need_ptr, need = [0], [], [0], []
+    for layer in range(n):
+        if len(preds[layer]) != len(windows[layer]):
+            raise ValueError(f"line_buffer_cycles: layer {layer} needs one window per producer")
+        for p, window in zip(preds[layer], windows[layer], strict=True):
+            if p >= layer:
+                raise ValueError(f"pipeline: producer {p} of layer {layer} comes after it")
+            if len(window.last) != rows[layer] or window.producer_rows != rows[p]:
+                raise ValueError(f"line_buffer_cycles: window of {p} -> {layer} does not fit")
+            flat_preds.append(p)
+            need.extend(window.last.tolist())
+            need_ptr.append(len(need))
+        pred_ptr.append(len(flat_preds))
+    loads = [f for layer in range(n) for f in (link_flits[layer] if link_flits else ())]
+    link_ptr = np.cumsum([0] + [len(link_flits[p]) if link_flits else 0 for p in range(n)])
+    flits = np.zeros((steps, len(loads), width), np.int64)
+    for k, f in enumerate(loads):
+        flits[:, k, :] = f
+    ints = [np.asarray(v, np.int64) for v in (rows, pred_ptr, flat_preds, need_ptr, need)]
+    return _row_recurrence(stage, transfer, *ints, int(start), link_ptr.astype(np.int64), flits)
 
 
 @dataclass(frozen=True, eq=False)
@@ -338,11 +487,11 @@ def run_timing(
         if ops.shape != (steps, len(layers)):
             raise ValueError(f"pe_ops: expected shape {(steps, len(layers))}, got {ops.shape}")
     pes = np.array([m.pes for m in mapping.layers], np.int64)
-    stage = stage_cycles(ops, pes, arch.pe_operation_cycles)
-    psum, psum_loads = psum_stage_cycles(mapping, ops)
-    stage = stage + psum
-
-    spikes = np.asarray(activity.output_spikes, np.float64) / activity.images
+    lines = arch.timing.line_buffer
+    # per output row under line buffers (a job's work spread evenly over its rows), else per job
+    rows = np.array([output_rows(g) if lines else 1 for g in layers], np.int64)
+    psum, psum_loads = psum_stage_cycles(mapping, ops / rows)
+    spikes = np.asarray(activity.output_spikes, np.float64) / activity.images / rows
     per_hop = arch.noc.router_latency_cycles + arch.noc.link_latency_cycles
     transfer = np.zeros((steps, len(layers)), np.int64)
     traffic = producer_traffic(mapping) if traffic is None else traffic
@@ -357,9 +506,37 @@ def run_timing(
     preds = [[index[p] for p in graph.predecessors(n)] for n in names]
     io = offchip_cost(arch, graph)
     per_producer = [list(loads.values()) for loads in spike_loads]
-    finish, arrive = pipeline_cycles(
-        stage, transfer, preds, start=io.input_cycles, link_flits=per_producer
-    )
+    if lines:
+        rounds = stage_cycles(ops, pes, 1)  # PE rounds of each job
+        y = np.arange(rows.max(initial=1), dtype=np.int64)
+        inside = y[None, :] < rows[:, None]  # (L, R_max): the layer's rows
+        share = row_share(rounds[:, :, None], rows[None, :, None], y[None, None, :])
+        row_stage = (share * arch.pe_operation_cycles + psum[:, :, None]) * inside
+        row_transfer = transfer[:, :, None] * inside
+        spike_edges = set(graph.spike_edges())
+        windows = [
+            [row_window(g, int(rows[p]), join=(names[p], g.name) not in spike_edges) for p in ps]
+            for g, ps in zip(layers, preds, strict=True)
+        ]
+        row_flits = [
+            [f[:, None] * inside[i] for f in loads] for i, loads in enumerate(per_producer)
+        ]
+        finish_rows, arrive_rows = line_buffer_cycles(
+            row_stage, row_transfer, rows, preds, windows, start=io.input_cycles,
+            link_flits=row_flits,
+        )  # fmt: skip
+        columns = np.arange(len(layers))
+        finish = finish_rows[:, columns, rows - 1]
+        arrive = arrive_rows[:, columns, rows - 1]
+        stage = row_stage.sum(axis=2)
+        psum = psum * rows  # per timestep from here on, as the loads
+        spike_loads = [{k: f * rows[i] for k, f in d.items()} for i, d in enumerate(spike_loads)]
+        psum_loads = {i: {k: f * rows[i] for k, f in d.items()} for i, d in psum_loads.items()}
+    else:
+        stage = stage_cycles(ops, pes, arch.pe_operation_cycles) + psum
+        finish, arrive = pipeline_cycles(
+            stage, transfer, preds, start=io.input_cycles, link_flits=per_producer
+        )
     transfer = arrive - finish  # as the pipeline saw it: own transfer or the link bound
 
     to_fusion = {src for src, dst in graph.spike_edges() if dst == FUSION_UNIT}

@@ -7,6 +7,13 @@ for the analog input. A residual block normalises conv1 by its own output's lamb
 the skip conv by the block output's lambda. A classifier head (GAP + Linear) takes its tap block's
 lambda as lambda_{l-1} and its own logits' percentile as lambda_l. The SNN uses threshold 1 and
 membranes initialised to V0, reset by subtraction.
+
+Reproducible on any CPU: the calibration forward pass runs in float64 and every lambda is
+rounded to SCALE_BITS significant bits (`grid_scale`), so that the different summation orders
+of torch's float kernels on different instruction sets (AVX2, AVX-512: relative differences of
+about 1e-15 in float64) give the same lambdas, weights and fingerprint (docs/engine.md,
+"Reproducibility"). Folding and normalising are elementwise float64 operations, rounded once to
+float32: the same bits on every IEEE-754 machine.
 """
 
 from __future__ import annotations
@@ -179,15 +186,28 @@ def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, t
     return w * scale[:, None, None, None], (b - bn.running_mean.double()) * scale + bn.bias.double()
 
 
+SCALE_BITS = 16
+"""Significant bits of every lambda (`grid_scale`): lambda moves by at most 2^-17 (7.6e-6) of
+itself, and two CPUs whose float64 calibrations differ by a relative 1e-15 get different
+lambdas only when a rounding boundary falls between them: odds of about 1e-10 per layer."""
+
+
+def grid_scale(lam: float) -> float:
+    """lam rounded to SCALE_BITS significant bits (to nearest, ties to even)."""
+    mantissa, exponent = math.frexp(lam)  # lam = mantissa 2^exponent, 0.5 <= mantissa < 1
+    return math.ldexp(round(mantissa * 2**SCALE_BITS), exponent - SCALE_BITS)
+
+
 def _percentile(batches: list[torch.Tensor], q: float, what: str) -> float:
+    """The q-th percentile of float64 activations, on the SCALE_BITS grid."""
     values = torch.cat([b.reshape(-1) for b in batches]).numpy()
-    lam = float(np.percentile(values, q))
+    lam = float(np.percentile(values, q, overwrite_input=True))
     if not lam > 0:
         raise ConversionError(
             f"{what}: the {q}th percentile of its activations is {lam}; the layer is silent on"
             " the calibration images and cannot be normalised"
         )
-    return lam
+    return grid_scale(lam)
 
 
 def _normalised(w: torch.Tensor, b: torch.Tensor, prev: float, lam: float) -> Weights:
@@ -202,10 +222,11 @@ def convert(
 ) -> SpikingNetwork:
     """Fold BN and normalise `ckpt`'s network on the first `params.max_images` of `calibration`.
 
-    Memory holds one layer's activations over the calibration images at a time.
+    The calibration pass runs in float64 (8 bytes per activation); memory holds one layer's
+    activations over the calibration images at a time.
     """
     params = params or ConversionParams()
-    net: HeadedNet = ckpt.build()
+    net: HeadedNet = ckpt.build().double()
     bad = [
         k for k, v in ckpt.state_dict.items() if v.is_floating_point() and not v.isfinite().all()
     ]
@@ -214,7 +235,7 @@ def convert(
             f"the checkpoint's weights are not finite (NaN or inf) in {', '.join(bad[:3])};"
             " it cannot be converted (retrain it)"
         )
-    x_all = torch.from_numpy(calibration.x[: params.max_images])
+    x_all = torch.from_numpy(calibration.x[: params.max_images]).double()
     acts = list(torch.split(x_all, batch_size))
     prev = 1.0
     graph = ckpt.spec.graph()

@@ -17,7 +17,7 @@ from torch import nn
 
 from hwsim.atomic import atomic_path
 from hwsim.errors import ModelError
-from hwsim.model.data import ImageSet
+from hwsim.model.data import DATASETS, ImageSet, dataset_input_shape, dataset_num_classes
 from hwsim.model.graph import FC_HEAD, BlockKind, BlockSpec, head_tag
 from hwsim.model.netspec import NetSpec
 
@@ -190,6 +190,12 @@ def checkpoint_from_payload(payload: dict[str, Any], path: str | Path) -> Checkp
             raise ModelError(
                 f"{path}: checkpoint key {key!r} must map head numbers to accuracies"
             ) from None
+        bad = [f"{k}: {v!r}" for k, v in accuracies[key].items() if not 0 <= v <= 1]
+        if bad:
+            raise ModelError(
+                f"{path}: checkpoint key {key!r} holds {', '.join(bad[:3])}; expected accuracies"
+                " (fractions in 0..1)"
+            )
     state = payload["state_dict"]
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
@@ -198,6 +204,7 @@ def checkpoint_from_payload(payload: dict[str, Any], path: str | Path) -> Checkp
     for key in ("dataset", "training"):
         if not isinstance(payload.get(key, {}), dict):
             raise ModelError(f"{path}: checkpoint key {key!r} must be a mapping")
+    check_dataset_record(payload["dataset"], spec, path)
     ckpt = Checkpoint(
         spec=spec,
         state_dict=payload["state_dict"],
@@ -211,6 +218,37 @@ def checkpoint_from_payload(payload: dict[str, Any], path: str | Path) -> Checkp
     except RuntimeError as e:
         raise ModelError(f"{path}: weights do not match the architecture: {e}") from None
     return ckpt
+
+
+def check_dataset_record(record: dict[str, Any], spec: NetSpec, path: str | Path) -> None:
+    """Refuse a checkpoint's `dataset` record that names no known dataset, whose split fields
+    are not what `hwsim train` writes, or whose images and classes the network does not take;
+    each refusal names the key."""
+
+    def bad(key: str, expected: str) -> ModelError:
+        return ModelError(
+            f"{path}: checkpoint key 'dataset.{key}' is {record.get(key)!r}; expected {expected}"
+        )
+
+    name = record.get("name")
+    if not isinstance(name, str) or name not in DATASETS:
+        raise bad("name", f"one of {', '.join(DATASETS)}")
+    for key in ("validation_images", "split_seed"):
+        value = record.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise bad(key, "an integer >= 0")
+    for key, value in record.items():
+        if key.endswith("_sha256") and not isinstance(value, str):
+            raise bad(key, "a SHA-256 digest (text)")
+    for what, got, want in (
+        ("input_shape", tuple(spec.input_shape), dataset_input_shape(name)),
+        ("num_classes", spec.num_classes, dataset_num_classes(name)),
+    ):
+        if got != want:
+            raise ModelError(
+                f"{path}: checkpoint key 'spec.{what}' is {got}, but its dataset {name} has"
+                f" {want}; the network cannot read that dataset"
+            )
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

@@ -56,12 +56,16 @@ from hwsim.model.graph import (
     Shape,
 )
 from hwsim.model.nir_nodes import (
+    MAX_NODES,
     SYNAPTIC_KINDS,
     NirError,
     as_array,
     as_shape,
+    check_allocation,
+    check_current,
     check_global_pool,
     check_kinds,
+    check_map,
     conv_geometry,
     kind_of,
     network_input_shape,
@@ -156,7 +160,10 @@ def read_nir(
     if not path.is_file():
         raise NirError(f"{path}: no such NIR file")
     try:
+        _check_file(path)
         graph = nir.read(path, type_check=False)  # hwsim checks shapes itself, naming nodes
+    except NirError as e:
+        raise NirError(f"{path}: {e}") from None
     except Exception as e:  # h5py and nir raise many types for foreign or damaged files
         raise NirError(f"{path}: not a readable NIR file ({type(e).__name__}: {e})") from None
     try:
@@ -172,6 +179,28 @@ def read_nir(
         raise NirError(f"{path}: {e}") from None
     except (TypeError, ValueError, IndexError) as e:  # a node value numpy cannot read as asked
         raise NirError(f"{path}: a node value hwsim cannot read ({type(e).__name__}: {e})") from e
+
+
+def _check_file(path: Path) -> None:
+    """Before the nir package reads the file: refuse more than `MAX_NODES` nodes, and arrays
+    that the memory left cannot hold (their sizes, read from the HDF5 headers; reading
+    allocates them, and the import copies each about twice)."""
+    import h5py
+
+    arrays = 0
+
+    def count(_: str, item: object) -> None:
+        nonlocal arrays
+        if isinstance(item, h5py.Dataset):
+            arrays += int(item.size) * item.dtype.itemsize
+
+    with h5py.File(path, "r") as f:
+        nodes = f.get("node/nodes")
+        n = len(nodes) if isinstance(nodes, h5py.Group) else 0
+        if n > MAX_NODES:
+            raise NirError(f"{n} nodes; hwsim imports graphs of up to {MAX_NODES} nodes")
+        f.visititems(count)
+    check_allocation(3 * arrays, f"reading its arrays ({arrays / 2**20:.1f} MiB in the file)")
 
 
 @dataclass(frozen=True)
@@ -356,6 +385,7 @@ def _translate(
                 f"{kinds[1]} {ops[1]!r}: weight {weight.shape} after pooling {c} channels"
             )
         scale = 1.0 / (h * w) if kinds[0] == "AvgPool2d" else 1.0
+        check_allocation(4 * weight.shape[0] * c * h * w, f"{kinds[1]} {ops[1]!r} on a {h}x{w} map")
         full = np.broadcast_to((weight * scale)[:, :, None, None], (weight.shape[0], c, h, w))
         return _Draft(
             ops[1],
@@ -392,6 +422,7 @@ def _propagate_shapes(
 ) -> dict[str, tuple[int, ...]]:
     """Each node's output shape, from the input through the graph (refusing mismatches)."""
     shapes: dict[str, tuple[int, ...]] = {input_name: tuple(input_shape)}
+    check_map("Input", input_name, shapes[input_name])
     for name in order:
         node, kind = nodes[name], kind_of(nodes[name])
         if name == input_name:
@@ -441,6 +472,7 @@ def _propagate_shapes(
             shapes[name] = x
         if min(shapes[name], default=0) < 1:
             raise NirError(f"{kind} {name!r} maps its input {x} to the empty {shapes[name]}")
+        check_map(kind, name, shapes[name])
     return shapes
 
 
@@ -470,6 +502,8 @@ def import_graph(
     if FUSION_UNIT in nodes:
         raise NirError(f"node name {FUSION_UNIT!r} is reserved by hwsim; rename the node")
     order = _topological(nodes, edges)
+    if len(nodes) > MAX_NODES:
+        raise NirError(f"{len(nodes)} nodes; hwsim imports graphs of up to {MAX_NODES} nodes")
     preds: dict[str, list[str]] = {n: [] for n in nodes}
     succs: dict[str, list[str]] = {n: [] for n in nodes}
     for a, b in edges:
@@ -526,6 +560,9 @@ def import_graph(
                 " Output must read one IF node"
             )
     theta = _fold_gains(nodes, ifs, shapes, drafts)
+    for d in drafts:
+        if d.weight is not None and d.bias is not None:
+            check_current(kind_of(nodes[d.name]), d.name, d.weight, d.bias, theta)
     return _assemble(
         name,
         nodes,

@@ -157,11 +157,12 @@ def check_allocation(nbytes: int, what: str) -> None:
         )
 
 
-def check_current(kind: str, name: str, weight: np.ndarray, bias: np.ndarray) -> None:
+def check_current(kind: str, name: str, weight: np.ndarray, bias: np.ndarray, theta: float) -> None:
     """Refuse weights whose largest one-step current (sum of |weight| over a neuron's inputs
-    plus |bias|, after folding r / v_threshold) reaches `CURRENT_LIMIT`."""
+    plus |bias|, after folding r / v_threshold, in units of the engine's threshold `theta`)
+    reaches `CURRENT_LIMIT`."""
     per_out = np.abs(weight.astype(np.float64)).reshape(len(weight), -1).sum(axis=1)
-    current = float(np.max(per_out + np.abs(bias.astype(np.float64)), initial=0.0))
+    current = float(np.max(per_out + np.abs(bias.astype(np.float64)), initial=0.0)) / theta
     if not current < CURRENT_LIMIT:
         raise NirError(
             f"{kind} {name!r}: a neuron can receive {current:.3g} threshold units in one step"
@@ -203,6 +204,7 @@ def node_bias(name: str, node: Any, n: int) -> np.ndarray:
 def neuron_gain(name: str, node: Any, shape: tuple[int, ...]) -> np.ndarray:
     """r / v_threshold of an IF node per neuron, refusing what hwsim's neuron cannot do."""
     size = int(np.prod(shape))
+    check_allocation(8 * size, f"IF {name!r} ({size} neurons)")
     r, thr = as_array(node.r), as_array(node.v_threshold)
     reset = as_array(node.v_reset if node.v_reset is not None else 0.0)
     for what, v in (("r", r), ("v_threshold", thr), ("v_reset", reset)):

@@ -259,7 +259,8 @@ def check_executor(
 ) -> None:
     """Refuse executor settings that would not act or cannot work, before anything runs:
     a scheduler, a worker count or a wait without Dask (or a worker count for an existing
-    cluster, which has its own), and Dask without its extra installed."""
+    cluster, which has its own), Dask without its extra installed, and a scheduler address
+    where no Dask scheduler answers (`probe_scheduler`)."""
     if executor is not Executor.DASK:
         for name, value in (
             ("scheduler", scheduler),
@@ -288,7 +289,7 @@ def check_executor(
             params=("executor",),
         )
     if scheduler is not None:
-        scheduler_host_port(scheduler)
+        probe_scheduler(scheduler)
 
 
 def scheduler_host_port(address: str) -> tuple[str, str, int]:
@@ -420,13 +421,12 @@ def _dask_client(
     progress: ProgressFn | None,
     warn: WarnFn | None,
 ) -> Iterator[Any]:
-    """A distributed Client on `scheduler` (checked to speak Dask's protocol first, and
-    waited on for a worker up to `wait` seconds), or on a LocalCluster of worker processes;
-    closed (and the cluster's processes ended) however the block ends."""
+    """A distributed Client on `scheduler` (`check_executor` probed it), waited on for a
+    worker up to `wait` seconds, or on a LocalCluster of worker processes; closed (and the
+    cluster's processes ended) however the block ends."""
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
-        probe_scheduler(scheduler)
         try:
             client = Client(scheduler, timeout=f"{2 * CONNECT_TIMEOUT_S:g}s")
         except (OSError, TimeoutError, ValueError) as e:

@@ -359,7 +359,7 @@ def plot_latency_histogram(
     ax = fig.add_subplot()
     ax.boxplot(
         data,
-        vert=False,
+        orientation="horizontal",
         whis=(1, 99),
         showmeans=True,
         widths=0.6,

@@ -8,9 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
 from hwsim.model.graph import FC_HEAD
 from hwsim.report.chip import ChipFacts, chip_facts, run_mapping
+from hwsim.report.console import Layouts, compact, natural_width
+from hwsim.report.html import FIGURES, FOLD_ROWS, TABLES, RunFolder
+from hwsim.report.html import cell as html_cell
 from hwsim.report.labels import (
     REFERENCE_NAMES,
     energy_scale,
@@ -148,7 +152,16 @@ def print_estimate(result: EstimateResult, console: Console) -> None:
 
 
 def print_map(result: MapResult, console: Console) -> None:
-    console.print(mapping_table(result.mapping))
+    """The mapping per layer (compact at 80 columns) and the chip's area by component."""
+    table = mapping_table(result.mapping)
+    short = {"row groups": "rows", "col groups": "cols", "crossbars": "xbars"}
+    short["utilisation"] = "used"
+    legend = {
+        "rows, cols": "row and column groups of crossbars",
+        "xbars": "crossbars",
+        "used": "cells used / cells of its crossbars",
+    }
+    console.print(Layouts(table, compact(table, short, legend)))
     console.print(area_table(result.area))
 
 
@@ -192,3 +205,31 @@ def print_written(
     what = "replaced the earlier results in" if replacing else "wrote into"
     took = "" if seconds is None else f" (run took {seconds:.0f} s)"
     console.print(f"{what} {folder}/: {', '.join(p.name for p in files)}{took}")
+
+
+def print_report(run: RunFolder, console: Console) -> None:
+    """A finished output folder as text (`hwsim report DIR`): summary.json's headline and
+    notes, the figures with what they show, each CSV (whole when it is short and narrow, else
+    its size and columns: no table is split)."""
+    console.print(f"[bold]{run.path}[/]", highlight=False)
+    if run.summary is not None:
+        for key, value in run.summary.items():
+            if not isinstance(value, dict | list) and key != "notes":
+                console.print(f"{key}: {value}", highlight=False)
+        print_notes(console, [str(n) for n in run.summary.get("notes") or ()])
+    for name in run.figures:
+        console.print(
+            f"[bold]figure[/] {name}: {FIGURES.get(Path(name).stem, '')}", highlight=False
+        )
+    for name, frame in run.tables.items():
+        about = f"{TABLES.get(name, '')} {len(frame)} rows x {len(frame.columns)} columns".strip()
+        table = compact(Table(title=f"{name}: {about}"), {}, {})
+        for col in frame.columns:
+            table.add_column(str(col), justify="left" if col == frame.columns[0] else "right")
+        for record in frame.itertuples(index=False):
+            table.add_row(*(html_cell(v) for v in record))
+        if len(frame) > FOLD_ROWS or natural_width(console, table) > console.width:
+            columns = ", ".join(map(str, frame.columns))
+            console.print(f"[bold]table[/] {name}: {about}: {columns}", highlight=False)
+        else:
+            console.print(table)

@@ -56,7 +56,7 @@ def _num(v: float | None) -> str:
 def calibration_tables(result: CalibrationResult) -> tuple[Table, Table]:
     """The fitted cost-table entries (in the entry's unit: pJ or um^2) and the measurements'
     residuals before and after the fit, with the leave-one-out prediction of each."""
-    entries = Table(title="fitted entries")
+    entries = Table(title="fitted entries (pJ for energy_pj.*, um^2 for area_um2.*)")
     for col in ("entry", "base", "fitted", "std. error", "bounds"):
         entries.add_column(col, justify="left" if col in ("entry", "bounds") else "right")
     for e in result.entries:
@@ -64,7 +64,7 @@ def calibration_tables(result: CalibrationResult) -> tuple[Table, Table]:
         entries.add_row(
             e.key, _num(e.base), _num(e.value), _num(e.stderr), f"[{e.lower:g}, {e.upper:g}]{bound}"
         )
-    res = Table(title="measurements (residuals relative to the measured value)")
+    res = Table(title="measurements (in their own units; errors relative to the measured value)")
     for col in ("id", "measured", "before", "after", "rel. error", "leave-one-out"):
         res.add_column(col, justify="left" if col == "id" else "right")
     for r in result.residuals:

@@ -181,28 +181,39 @@ def advice_notes(ev: ICEvaluation, timesteps: int, classes: int) -> list[str]:
     if not missed:
         return notes
     outlook = {m: extrapolate(ev.curves[m].accuracy, ev.target, chance) for m in missed}
-    said = []
-    for m, x in outlook.items():
-        if x.outlook is Outlook.ESTIMATED:
-            said.append(f"{m} at about {x.timestep} steps")
-        elif x.outlook is Outlook.PLATEAU:
-            said.append(f"{m} not reachable (its curve levels off at {100 * x.plateau:.1f}%)")
-        else:
-            said.append(f"{m} unknown (not yet halfway from chance to the target)")
+    by = {o: [m for m, x in outlook.items() if x.outlook is o] for o in Outlook}
+    parts = []
+    if by[Outlook.ESTIMATED]:
+        parts.append(
+            "the target is reached at about "
+            + ", ".join(f"{outlook[m].timestep} steps by {m}" for m in by[Outlook.ESTIMATED])
+        )
+    if by[Outlook.PLATEAU]:
+        parts.append(
+            "it is not reachable by "
+            + ", ".join(
+                f"{m} (levels off at {100 * outlook[m].plateau:.1f}%)" for m in by[Outlook.PLATEAU]
+            )
+        )
+    if by[Outlook.UNKNOWN]:
+        parts.append(
+            f"there is no estimate for {', '.join(map(str, by[Outlook.UNKNOWN]))} (not yet"
+            f" halfway from chance, {100 * chance:.0f}%, to the target)"
+        )
     who = "No method" if len(missed) == len(ev.summary) else ", ".join(map(str, missed))
     sentence = (
-        f"{who} reached the target {target} within {timesteps} timesteps. Extrapolated from"
-        f" the accuracy curves (a fitted log-logistic rise): {'; '.join(said)}"
+        f"{who} reached the target {target} within {timesteps} timesteps. Extrapolating the"
+        f" accuracy curves (a fitted log-logistic rise), {'; '.join(parts)}."
     )
-    estimates = [x.timestep for x in outlook.values() if x.outlook is Outlook.ESTIMATED]
+    estimates = [outlook[m].timestep for m in by[Outlook.ESTIMATED]]
     if estimates:
         sentence += (
-            f". Rerun with --timesteps {advised_timesteps(estimates)} (+25%: the fit is rough)."
+            f" Rerun with --timesteps {advised_timesteps(estimates)} (+25%: the fit is rough)."
         )
-    elif all(x.outlook is Outlook.PLATEAU for x in outlook.values()):
-        sentence += ": more timesteps will not help."
+    elif by[Outlook.UNKNOWN]:
+        sentence += " Rerun with a much larger --timesteps to see where the curves level off."
     else:
-        sentence += ": rerun with a much larger --timesteps to see where the curves level off."
+        sentence += " More timesteps will not help."
     notes.append(sentence)
     if REFERENCE in missed:
         notes.append(

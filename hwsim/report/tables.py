@@ -19,7 +19,6 @@ from rich.table import Table
 
 from hwsim.hw.arch import Architecture
 from hwsim.hw.area import AreaBreakdown
-from hwsim.hw.calibrate import CalibrationResult
 from hwsim.hw.energy import EnergyBreakdown
 from hwsim.hw.mapping import ChipMapping
 from hwsim.methods import BASELINES, HEADLINE, REFERENCE, Method, reduction_column
@@ -287,6 +286,7 @@ def estimate_table(result: EstimateResult) -> Layouts:
     grand = e.total_pj or 1.0
     layers = Table(title=title)
     _columns(layers, ("layer", "PE ops", "total (pJ)", "share", "largest component"), "layer")
+    layers.columns[-1].justify = "left"
     for i, layer in enumerate(e.layers):
         row = e.energy_pj[i]
         top = int(np.argmax(row))
@@ -503,7 +503,8 @@ def cycles_table(
             table.add_row(method, names.get(point, point), *rest)
         tables.append(table)
     legend = {
-        "run": ", ".join(f"{v}: {k}" for k, v in RUN_SHORT.items()),
+        "run T": "fixed-T, every image runs the steps to the target (all T if never)",
+        "stop": "early-stop, the fusion unit stops each image when confident",
         "mean, p99": "latency per inference",
         "anl.": "the analytic model's latency at fixed T",
         "E": "energy per inference",
@@ -518,34 +519,3 @@ RUN_SHORT = {
     "early-stop": "stop",
 }
 """The operating points (`hwsim.pipeline.cycles.OperatingPoint`) in a compact table."""
-
-
-def _num(v: float | None) -> str:
-    return "-" if v is None else f"{v:.6g}"
-
-
-def calibration_tables(result: CalibrationResult) -> tuple[Table, Table]:
-    """The fitted cost-table entries (in the entry's unit: pJ or um^2) and the measurements'
-    residuals before and after the fit, with the leave-one-out prediction of each."""
-    entries = Table(title="fitted entries (pJ for energy_pj.*, um^2 for area_um2.*)")
-    for col in ("entry", "base", "fitted", "std. error", "bounds"):
-        entries.add_column(col, justify="left" if col in ("entry", "bounds") else "right")
-    for e in result.entries:
-        bound = " (at bound)" if e.at_bound else ""
-        entries.add_row(
-            e.key, _num(e.base), _num(e.value), _num(e.stderr), f"[{e.lower:g}, {e.upper:g}]{bound}"
-        )
-    res = Table(title="measurements (in their own units; errors relative to the measured value)")
-    for col in ("id", "measured", "before", "after", "rel. error", "leave-one-out"):
-        res.add_column(col, justify="left" if col == "id" else "right")
-    for r in result.residuals:
-        loo = r.loo_relative
-        res.add_row(
-            r.id,
-            _num(r.measured),
-            _num(r.before),
-            _num(r.after),
-            f"{100 * r.relative:+.2f}%",
-            "-" if loo is None else f"{100 * loo:+.2f}%",
-        )
-    return entries, res

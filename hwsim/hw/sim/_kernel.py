@@ -1,11 +1,14 @@
 """The discrete-event loop of `hwsim.hw.sim` (Numba): an event heap in cycles, nodes that
-start a job when its inputs have arrived and every consumer's buffer has room, and packets
-that reserve the links of their XY route (semantics: `hwsim.hw.sim.simulate`)."""
+start a job's next output row (a job is one row without line buffers) when the producer rows
+its window needs have arrived and every consumer's buffer has room, and packets that reserve
+the links of their XY route (semantics: `hwsim.hw.sim.simulate`)."""
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from hwsim.hw.timing import row_share
 
 NEVER = np.iinfo(np.int64).max // 4
 """A time that never comes (cycles)."""
@@ -66,6 +69,12 @@ def _pop(times, keys, size):
     if n > 0:
         times[i] = last_t
         keys[i] = last_k
+
+
+@njit(cache=True)
+def node_rows_of(node_rows, v):
+    """Output rows of node v's job: node_rows[v] for a layer, 1 for the fusion unit."""
+    return node_rows[v] if v < node_rows.shape[0] else 1
 
 
 @njit(cache=True)
@@ -140,12 +149,21 @@ def run_events(
     accumulate,
     input_cycles,
     output_cycles,
+    node_rows,
+    need_ptr,
+    need,
+    release,
 ):
     """Simulate every image's jobs (see `hwsim.hw.sim.simulate` for the arguments' meaning).
+    A job of node v is node_rows[v] output rows in order (1: the whole timestep); edge e's
+    buffer holds edge_cap[e] producer rows, its consumer's row y needs the producer's rows up
+    to need[need_ptr[e] + y] and frees release[need_ptr[e] + y] of them when done;
+    flow_bitmap holds a row's bitmap flits.
 
     Returns (start (N*steps, nodes), finish (N*steps, nodes): cycles, -1 if not performed;
     busy (nodes,), stall (nodes, 4) cycles by cause; link_busy (links,) spike flits;
-    peak_buffer (edges,) timesteps held; psum_busy (links,) partial-sum flits)."""
+    peak_buffer (edges,) rows held; psum_busy (links,) partial-sum flits; stuck: nodes left
+    with work when no event remained (buffers too small for the windows: 0 normally))."""
     n_img = image_steps.shape[0]
     n_layers = pes.shape[0]
     n_nodes = n_layers + 1
@@ -154,7 +172,8 @@ def run_events(
     jobs = n_img * steps
     start = np.full((jobs, n_nodes), -1, np.int64)
     finish = np.full((jobs, n_nodes), -1, np.int64)
-    done = np.zeros((jobs, n_nodes), np.bool_)  # the job's FINISH event has been processed
+    # rows of job g each edge's producer has put in its consumer's buffer
+    rows_in = np.zeros((jobs, max(n_edges, 1)), np.int64)
     busy_cycles = np.zeros(n_nodes, np.int64)
     stall = np.zeros((n_nodes, 4), np.int64)
     reason = np.full(n_nodes, IDLE, np.int64)
@@ -162,10 +181,19 @@ def run_events(
     busy = np.zeros(n_nodes, np.bool_)
     nxt = np.zeros(n_nodes, np.int64)
     announce = np.full(n_img, NEVER, np.int64)
-    produced = np.zeros(n_edges, np.int64)
-    consumed = np.zeros(n_edges, np.int64)
+    produced = np.zeros(n_edges, np.int64)  # rows put in the buffer, ever
+    consumed = np.zeros(n_edges, np.int64)  # rows freed, ever
+    base = np.zeros(n_edges, np.int64)  # `consumed` when the consumer started its current job
     peak = np.zeros(n_edges, np.int64)
-    arrival = np.full((jobs, max(n_edges, 1)), NEVER, np.int64)
+    # arrival cycle of each held row (the latest of its job's rows so far), in a ring of the
+    # rows the buffer can hold: row number k (of `produced`) at ring_ptr[e] + k % ring_len[e]
+    ring_len = np.zeros(n_edges, np.int64)
+    ring_ptr = np.zeros(n_edges + 1, np.int64)
+    for e in range(n_edges):
+        ring_len[e] = max(1, min(edge_cap[e], jobs * node_rows_of(node_rows, edge_src[e])))
+        ring_ptr[e + 1] = ring_ptr[e] + ring_len[e]
+    ring = np.full(max(ring_ptr[n_edges], 1), NEVER, np.int64)
+    latest = np.zeros(n_edges, np.int64)  # arrival of the edge's last row put in
     link_free = np.zeros(max(n_links, 1), np.int64)
     link_busy = np.zeros(max(n_links, 1), np.int64)
     psum_busy = np.zeros(max(n_links, 1), np.int64)
@@ -219,12 +247,16 @@ def run_events(
         ready[n_ready] = v
         n_ready += 1
     # each node's next job (image, timestep, index g = image * steps + timestep) and the job
-    # it is running (a node runs one at a time: its FINISH event needs only the node)
+    # it is in (a node runs one row at a time: its FINISH event needs only the node): its
+    # image, timestep, row and that row's start; `within` while rows of it remain
     nxt_i = np.zeros(n_nodes, np.int64)
     nxt_t = np.zeros(n_nodes, np.int64)
     run_g = np.zeros(n_nodes, np.int64)
     run_i = np.zeros(n_nodes, np.int64)
     run_t = np.zeros(n_nodes, np.int64)
+    run_r = np.zeros(n_nodes, np.int64)
+    row_start = np.zeros(n_nodes, np.int64)
+    within = np.zeros(n_nodes, np.bool_)
     now = 0
 
     while True:
@@ -233,53 +265,64 @@ def run_events(
             v = ready[n_ready]
             if busy[v]:
                 continue
-            while True:  # start node v's next job, skipping stopped ones, or note why not
-                i = nxt_i[v]
-                t = nxt_t[v]
-                if i >= n_img:
-                    if reason[v] != IDLE:
-                        stall[v, reason[v]] += now - since[v]
-                        reason[v] = IDLE
-                        since[v] = now
-                    break
-                if t >= image_steps[i]:  # past the image's run: nobody performs these jobs
-                    nxt_i[v] = i + 1
-                    nxt_t[v] = 0
-                    nxt[v] = (i + 1) * steps
-                    if input_cycles > 0 and is_source[v]:
-                        sources_done[i] += 1
-                        if sources_done[i] == n_sources and i + 2 < n_img:
-                            # image i's buffer is free: image i + 2 loads after image i + 1
-                            load_end[i + 2] = max(load_end[i + 1], now) + input_cycles
-                            for u in range(n_layers):
-                                if is_source[u]:
-                                    times, keys = _push(
-                                        times, keys, size, load_end[i + 2], 4 * u + WAKE
-                                    )
-                                    size += 1
-                    continue
-                g = nxt[v]
-                if t > stop_step[i] and announce[i] <= now:  # stopped: skip, free inputs
-                    for k in range(in_ptr[v], in_ptr[v + 1]):
-                        e = in_edges[k]
-                        if done[g, edge_src[e]]:
-                            consumed[e] += 1
-                            if n_ready == ready.shape[0]:
-                                ready = _grown(ready)
-                            ready[n_ready] = edge_src[e]
-                            n_ready += 1
-                    nxt[v] = g + 1
-                    nxt_t[v] = t + 1
-                    continue
-                why = IDLE
-                if is_source[v] and load_end[i] > now:  # the image is not in yet
-                    why = INPUT
+            while True:  # start node v's next row, skipping stopped jobs, or note why not
+                if within[v]:  # the next row of the job it is in
+                    g = run_g[v]
+                    i = run_i[v]
+                    t = run_t[v]
+                    y = run_r[v] + 1
+                    why = IDLE
+                else:
+                    i = nxt_i[v]
+                    t = nxt_t[v]
+                    y = 0
+                    if i >= n_img:
+                        if reason[v] != IDLE:
+                            stall[v, reason[v]] += now - since[v]
+                            reason[v] = IDLE
+                            since[v] = now
+                        break
+                    if t >= image_steps[i]:  # past the image's run: nobody performs these jobs
+                        nxt_i[v] = i + 1
+                        nxt_t[v] = 0
+                        nxt[v] = (i + 1) * steps
+                        if input_cycles > 0 and is_source[v]:
+                            sources_done[i] += 1
+                            if sources_done[i] == n_sources and i + 2 < n_img:
+                                # image i's buffer is free: image i + 2 loads after image i + 1
+                                load_end[i + 2] = max(load_end[i + 1], now) + input_cycles
+                                for u in range(n_layers):
+                                    if is_source[u]:
+                                        times, keys = _push(
+                                            times, keys, size, load_end[i + 2], 4 * u + WAKE
+                                        )
+                                        size += 1
+                        continue
+                    g = nxt[v]
+                    if t > stop_step[i] and announce[i] <= now:  # stopped: skip, free inputs
+                        for k in range(in_ptr[v], in_ptr[v + 1]):
+                            e = in_edges[k]
+                            if rows_in[g, e] > 0:
+                                consumed[e] += rows_in[g, e]
+                                if n_ready == ready.shape[0]:
+                                    ready = _grown(ready)
+                                ready[n_ready] = edge_src[e]
+                                n_ready += 1
+                        nxt[v] = g + 1
+                        nxt_t[v] = t + 1
+                        continue
+                    why = IDLE
+                    if is_source[v] and load_end[i] > now:  # the image is not in yet
+                        why = INPUT
                 for k in range(in_ptr[v], in_ptr[v + 1]):  # a missing input outranks the NoC
                     e = in_edges[k]
-                    if not done[g, edge_src[e]]:
+                    last = need[need_ptr[e] + y]
+                    if rows_in[g, e] <= last:
                         why = INPUT
                         break
-                    if arrival[g, e] > now:
+                    first = consumed[e] if y == 0 else base[e]
+                    row = first + last
+                    if ring[ring_ptr[e] + row % ring_len[e]] > now:
                         why = NOC
                 if why == IDLE:
                     for k in range(out_ptr[v], out_ptr[v + 1]):
@@ -296,31 +339,40 @@ def run_events(
                     break
                 if reason[v] != IDLE:
                     stall[v, reason[v]] += now - since[v]
+                rows = node_rows_of(node_rows, v)
                 kind = FINISH
                 if v == fusion:
                     duration = decision_cycles + ops[i, t, v] * counter_cycles
                     if t == stop_step[i]:  # the image's result leaves the chip
                         duration += output_cycles
                 else:
-                    n_ops = ops[i, t, v]
-                    duration = (n_ops + pes[v] - 1) // pes[v] * pe_cycles
+                    n_ops = row_share(ops[i, t, v], rows, y)
+                    rounds = (ops[i, t, v] + pes[v] - 1) // pes[v]
+                    duration = row_share(rounds, rows, y) * pe_cycles
                     if psums and n_ops > 0 and psum_flow_ptr[v + 1] > psum_flow_ptr[v]:
                         kind = PSUM  # partial sums leave for other tiles when the ops are done
                     else:
                         if psums:  # partial sums within the tile: accumulated at the reducers
                             vectors = np.int64(np.ceil(np.round(n_ops * psum_vectors[v], 9)))
                             duration += vectors * accumulate
-                        duration += neuron_cycles[v]
-                start[g, v] = now
+                        duration += row_share(neuron_cycles[v], rows, y)
+                if y == 0:
+                    start[g, v] = now
+                    for k in range(in_ptr[v], in_ptr[v + 1]):
+                        base[in_edges[k]] = consumed[in_edges[k]]
+                    nxt[v] = g + 1
+                    nxt_t[v] = t + 1
+                    run_g[v] = g
+                    run_i[v] = i
+                    run_t[v] = t
+                within[v] = y + 1 < rows
                 if kind == FINISH:
-                    finish[g, v] = now + duration
+                    if y + 1 == rows:
+                        finish[g, v] = now + duration
                     busy_cycles[v] += duration
                 busy[v] = True
-                run_g[v] = g
-                run_i[v] = i
-                run_t[v] = t
-                nxt[v] = g + 1
-                nxt_t[v] = t + 1
+                run_r[v] = y
+                row_start[v] = now
                 reason[v] = IDLE
                 times, keys = _push(times, keys, size, now + duration, 4 * v + kind)
                 size += 1
@@ -335,7 +387,8 @@ def run_events(
         kind = key & 3
         if kind == PSUM:  # v's operations are done: its partial sums travel to the reducers
             g = run_g[v]
-            n_ops = ops[run_i[v], run_t[v], v]
+            rows = node_rows_of(node_rows, v)
+            n_ops = row_share(ops[run_i[v], run_t[v], v], rows, run_r[v])
             arrive = now
             for f in range(psum_flow_ptr[v], psum_flow_ptr[v + 1]):
                 flits = np.int64(np.ceil(np.round(n_ops * psum_per_op[f], 9)))
@@ -356,9 +409,10 @@ def run_events(
                 if a > arrive:
                     arrive = a
             vectors = np.int64(np.ceil(np.round(n_ops * psum_vectors[v], 9)))
-            end = arrive + vectors * accumulate + neuron_cycles[v]
-            finish[g, v] = end
-            busy_cycles[v] += end - start[g, v]
+            end = arrive + vectors * accumulate + row_share(neuron_cycles[v], rows, run_r[v])
+            if run_r[v] + 1 == rows:
+                finish[g, v] = end
+            busy_cycles[v] += end - row_start[v]
             times, keys = _push(times, keys, size, end, 4 * v + FINISH)
             size += 1
             continue
@@ -371,13 +425,14 @@ def run_events(
         g = run_g[v]
         i = run_i[v]
         t = run_t[v]
+        y = run_r[v]
+        rows = node_rows_of(node_rows, v)
         busy[v] = False
-        done[g, v] = True
         since[v] = now
         reason[v] = IDLE
         for k in range(in_ptr[v], in_ptr[v + 1]):
             e = in_edges[k]
-            consumed[e] += 1
+            consumed[e] += release[need_ptr[e] + y]
             if n_ready == ready.shape[0]:
                 ready = _grown(ready)
             ready[n_ready] = edge_src[e]
@@ -385,14 +440,15 @@ def run_events(
         for k in range(out_ptr[v], out_ptr[v + 1]):
             e = out_edges[k]
             c = edge_dst[e]
-            if nxt[c] > g:  # the consumer already skipped this (stopped) job
-                continue
+            if nxt[c] > g and not (within[c] and run_g[c] == g):
+                continue  # the consumer skipped this (stopped) job
             produced[e] += 1
+            rows_in[g, e] += 1
             held = produced[e] - consumed[e]
             if held > peak[e]:
                 peak[e] = held
             arrive = now
-            s = spikes[i, t, v]
+            s = row_share(spikes[i, t, v], rows, y)
             if s > 0:
                 for f in range(edge_flow_ptr[e], edge_flow_ptr[e + 1]):
                     flits = flow_bitmap[f]
@@ -414,7 +470,10 @@ def run_events(
                     )
                     if a > arrive:
                         arrive = a
-            arrival[g, e] = arrive
+            if y > 0 and latest[e] > arrive:  # a row is in once its job's earlier rows are
+                arrive = latest[e]
+            latest[e] = arrive
+            ring[ring_ptr[e] + (produced[e] - 1) % ring_len[e]] = arrive
             if arrive > now:  # the consumer now waits for the NoC; wake it on arrival
                 times, keys = _push(times, keys, size, arrive, 4 * c + WAKE)
                 size += 1
@@ -422,13 +481,17 @@ def run_events(
                 ready = _grown(ready)
             ready[n_ready] = c
             n_ready += 1
-        if v == fusion and t == stop_step[i]:
+        if v == fusion and t == stop_step[i] and y + 1 == rows:
             announce[i] = now
             if n_ready + n_nodes >= ready.shape[0]:
                 ready = _grown(ready)
             for u in range(n_nodes):
                 ready[n_ready] = u
                 n_ready += 1
+    stuck = 0
+    for v in range(n_nodes):
+        if within[v] or nxt_i[v] < n_img:
+            stuck += 1
     return (
         start,
         finish,
@@ -437,4 +500,5 @@ def run_events(
         link_busy[:n_links],
         peak,
         psum_busy[:n_links],
+        stuck,
     )

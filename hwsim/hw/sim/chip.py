@@ -34,6 +34,18 @@ operation) vectors (partial_sums.accumulate_cycles each) and its neurons are upd
 Off-chip (`offchip`, `hwsim.hw.offchip`): each image's input_cycles before its source layers
 may start it (images loaded one after another into a two-image buffer) and output_cycles added
 to the fusion unit's job at the image's last step.
+
+Line buffers (`timing.line_buffer`). A layer's job is its output rows in order
+(`hwsim.hw.timing.output_rows`: H_out, 1 for a GAP or Linear), each row the job's PE rounds,
+operations, spikes and neuron cycles shared out as evenly as integers allow
+(`hwsim.hw.timing.row_share`). Edge e's consumer row y needs the producer's rows up to
+`edge_need[edge_need_ptr[e] + y]` of the same timestep and frees `edge_release[...]` of them
+when it is done (`hwsim.hw.timing.row_window`); its buffer holds `edge_row_capacity[e]`
+producer rows: as many rows of C_in H_in W_in / R_p bits as `input_buffer_bits` holds (with
+buffers.input_buffer_timesteps: that many timesteps of rows; the fusion unit's counters:
+FUSION_COUNTER_TIMESTEPS), at least the rows its windows hold at once
+(`RowWindow.min_rows`). A row's spikes leave as one packet per flow: address events as above,
+a bitmap of ceil(channels x W_out / flit_width_bits) flits (`flow_bitmap_row_flits`).
 """
 
 from __future__ import annotations
@@ -49,6 +61,7 @@ from hwsim.hw.mapping import ChipMapping
 from hwsim.hw.noc import Coord, address_flits, channel_flows, xy_links
 from hwsim.hw.offchip import offchip_cost
 from hwsim.hw.psum import layer_psums
+from hwsim.hw.timing import output_rows, row_window
 from hwsim.model.graph import FUSION_UNIT
 
 FUSION_COUNTER_TIMESTEPS = 2
@@ -95,6 +108,18 @@ class ChipModel:
     accumulate_cycles: int = 0
     input_cycles: int = 0  # off-chip input of one image (hwsim.hw.offchip)
     output_cycles: int = 0  # off-chip result of one image
+    # line buffers (module docstring); None: a job is a whole timestep (one row per job)
+    node_rows: np.ndarray | None = None  # (L,) int64: output rows of each layer's job
+    edge_need_ptr: np.ndarray | None = None  # (edges + 1,) into edge_need / edge_release
+    edge_need: np.ndarray | None = None  # last producer row each consumer row needs
+    edge_release: np.ndarray | None = None  # producer rows each consumer row frees
+    edge_row_capacity: np.ndarray | None = None  # (edges,) producer rows a buffer holds
+    flow_bitmap_row_flits: np.ndarray | None = None  # (flows,) bitmap flits of one row
+
+    @property
+    def line_buffer(self) -> bool:
+        """Whether layers work row by row (module docstring)."""
+        return self.node_rows is not None
 
     @property
     def fusion_node(self) -> int:
@@ -137,6 +162,17 @@ def input_buffer_timesteps(mapping: ChipMapping, consumer: str) -> int:
     return max(1, int(bits // max(1, c * h * w)))
 
 
+def input_buffer_rows(mapping: ChipMapping, consumer: str, producer_rows: int) -> int:
+    """Producer rows (of `producer_rows` per timestep) `consumer`'s line buffer holds (module
+    docstring), before the minimum its windows need."""
+    fixed = mapping.arch.buffers.input_buffer_timesteps
+    if fixed is not None:
+        return fixed * producer_rows
+    c, h, w = mapping.layer(consumer).layer.in_shape
+    bits = input_buffer_bits(mapping, consumer)
+    return int(bits * producer_rows // max(1, c * h * w))
+
+
 def chip_model(
     mapping: ChipMapping, active: Collection[str], decision_cycles: int, ideal_noc: bool = False
 ) -> ChipModel:
@@ -167,6 +203,9 @@ def chip_model(
     joins = [  # a residual skip conv's partial sums join its block's conv2 inside the block
         (p, n) for n in names for p in graph.predecessors(n) if (p, n) not in graph.spike_edges()
     ]
+    lines = arch.timing.line_buffer
+    rows = {n: output_rows(mapping.layer(n).layer) for n in names}
+    need_ptr, need, release, row_cap, bitmap_row = [0], [], [], [], []
     for producer, consumer in graph.spike_edges() + joins:
         if producer not in index or (consumer != FUSION_UNIT and consumer not in index):
             continue
@@ -176,11 +215,22 @@ def chip_model(
             cap.append(FUSION_COUNTER_TIMESTEPS)
         else:
             cap.append(input_buffer_timesteps(mapping, consumer))
+        if lines:
+            into = None if consumer == FUSION_UNIT else mapping.layer(consumer).layer
+            window = row_window(into, rows[producer], join=(producer, consumer) in joins)
+            need.extend(window.last.tolist())
+            release.extend(window.release.tolist())
+            need_ptr.append(len(need))
+            held = cap[-1] * rows[producer]
+            if into is not None:
+                held = input_buffer_rows(mapping, consumer, rows[producer])
+            row_cap.append(max(held, window.min_rows))
         if (producer, consumer) in joins:  # no packet: the sums stay in the block
             edge_ptr.append(len(per_spike))
             continue
         layer = mapping.layer(producer)
         positions = layer.layer.out_hw[0] * layer.layer.out_hw[1]
+        per_row = positions // rows[producer]  # a line buffer's row of the map
         flits = address_flits(mapping, producer)
         for (home, dest), channels in sorted(flows[producer][consumer].items()):
             route = [] if ideal_noc else xy_links(home, dest)
@@ -191,6 +241,7 @@ def chip_model(
             link_ptr.append(len(link_ids))
             per_spike.append(channels / layer.outputs * flits)
             bitmap.append(math.ceil(channels * positions / noc.flit_width_bits))
+            bitmap_row.append(math.ceil(channels * per_row / noc.flit_width_bits))
         edge_ptr.append(len(per_spike))
     psum_ptr, psum_link_ptr, psum_links, psum_flits, psum_vectors = [0], [0], [], [], []
     if arch.partial_sums is not None:
@@ -243,4 +294,12 @@ def chip_model(
         accumulate_cycles=0 if arch.partial_sums is None else arch.partial_sums.accumulate_cycles,
         input_cycles=io.input_cycles,
         output_cycles=io.output_cycles,
+        node_rows=arr([rows[n] for n in names], np.int64) if lines else None,
+        edge_need_ptr=arr(need_ptr, np.int64) if lines else None,
+        edge_need=arr(need, np.int64) if lines else None,
+        edge_release=arr(release, np.int64) if lines else None,
+        edge_row_capacity=arr(row_cap, np.int64) if lines else None,
+        flow_bitmap_row_flits=(
+            arr([0] * len(bitmap_row) if address else bitmap_row, np.int64) if lines else None
+        ),
     )

@@ -58,6 +58,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwsim.errors import ConfigError
 from hwsim.hw.sim._kernel import run_events
 from hwsim.hw.sim.chip import ChipModel
 from hwsim.hw.timing import link_name
@@ -219,7 +220,15 @@ def simulate(
     spikes[:, :, :layers] = work.sent_spikes
     empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0, np.float64)
     psum = chip.psum_flow_ptr is not None
-    start, finish, busy, stall, link_flits, peak, psum_flits = run_events(
+    edges = len(chip.edge_src)
+    if chip.line_buffer:
+        rows, need_ptr, need = chip.node_rows, chip.edge_need_ptr, chip.edge_need
+        release, capacity = chip.edge_release, chip.edge_row_capacity
+        bitmap = chip.flow_bitmap_row_flits
+    else:  # a job is one row, which needs and frees the producer's one row
+        rows, need_ptr, need = np.ones(layers, np.int64), np.arange(edges + 1), np.zeros(edges)
+        release, capacity, bitmap = np.ones(edges), chip.edge_capacity, chip.flow_bitmap_flits
+    start, finish, busy, stall, link_flits, peak, psum_flits, stuck = run_events(
         steps,
         run_steps,
         stop,
@@ -231,12 +240,12 @@ def simulate(
         chip.decision_cycles,
         chip.edge_src,
         chip.edge_dst,
-        chip.edge_capacity,
+        np.array(capacity, np.int64),
         chip.edge_flow_ptr,
         chip.flow_link_ptr,
         chip.flow_links,
         chip.flow_flits_per_spike,
-        chip.flow_bitmap_flits,
+        np.array(bitmap, np.int64),
         chip.header_flits,
         chip.counter_cycles,
         chip.hop_cycles,
@@ -250,7 +259,17 @@ def simulate(
         chip.accumulate_cycles,
         chip.input_cycles,
         chip.output_cycles,
+        np.array(rows, np.int64),  # copies: one compiled signature whichever the mode
+        np.array(need_ptr, np.int64),
+        np.array(need, np.int64),
+        np.array(release, np.int64),
     )
+    if stuck:
+        raise ConfigError(
+            f"the simulated chip stalled for good with {stuck} node(s) still to work: its line"
+            " buffers (buffers.input_buffer_timesteps or tile_buffer_bits) are too small for"
+            " the rows its layers' windows keep waiting for on reconverging paths"
+        )
     # job-major (image, timestep, node) arrays seen as (node, image, timestep), no copy
     start = start.reshape(n, steps, chip.nodes).transpose(2, 0, 1)
     finish = finish.reshape(n, steps, chip.nodes).transpose(2, 0, 1)

@@ -1,0 +1,196 @@
+"""Line-buffer pipelining (`timing.line_buffer`): layers work output row by output row and a
+consumer starts a row once the producer rows its window needs are in. Checked against rows
+counted by hand, a hand-simulated two-layer chain, the analytic row recurrence
+(`hwsim.hw.timing`), and a closed form of the default chip's fill and interval built from its
+mapping."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwsim.hw.arch import ArchConfigError
+from hwsim.hw.activity import LayerActivity
+from hwsim.hw.arch import load_arch, parse_arch
+from hwsim.hw.mapping import map_network
+from hwsim.hw.sim import ChipModel, Workload, chip_model, simulate
+from hwsim.hw.timing import row_share, row_window, run_timing
+from hwsim.model.graph import FC_HEAD, LayerKind
+from hwsim.model.netspec import NetSpec
+from tests.geometry import chain, conv, gap, linear
+
+ROOT = Path(__file__).resolve().parents[1]
+SPIKESIM = load_arch(ROOT / "arch_configs" / "spikesim.yaml")
+
+
+def with_keys(arch, **sections):
+    """`arch` with the given sections' keys replaced (e.g. timing={"line_buffer": True})."""
+    raw = arch.to_mapping()
+    for name, keys in sections.items():
+        raw[name] = {**raw[name], **keys}
+    return parse_arch(raw, f"{arch.name}+{sorted(sections)}")
+
+
+LINES = with_keys(SPIKESIM, timing={"line_buffer": True})
+
+
+def arr(values, dtype=np.int64) -> np.ndarray:
+    return np.asarray(values, dtype)
+
+
+def default_graph():
+    """The default model's chip: VGG19 at width 1/8 on 28x28 MNIST, IC 8 + FC."""
+    spec = NetSpec("vgg19", 0.125, (1, 28, 28), 10, tuple(range(16)))
+    return spec.graph().with_heads({8, FC_HEAD})
+
+
+# ------------------------------------------------------------------------------- windows
+
+
+def test_row_windows_by_hand() -> None:
+    # 3x3 stride-1 'same' conv on 5 rows: row y reads rows y-1..y+1; row y frees row y-1 when
+    # the next window no longer needs it, the last row everything left
+    same = conv("c", 4, 4, 3, 5, 0)
+    w = row_window(same, 5)
+    assert w.last.tolist() == [1, 2, 3, 4, 4]
+    assert w.release.tolist() == [0, 1, 1, 1, 2]
+    assert w.min_rows == 3  # rows y-1, y, y+1
+    # stride 2, padding 1 over 6 rows -> 3 rows reading rows (0,1), (1..3), (3..5)
+    strided = conv("s", 4, 4, 3, 6, 0)
+    strided = type(strided)(**{**strided.__dict__, "stride": 2, "out_shape": (4, 3, 3)})
+    w = row_window(strided, 6)
+    assert w.last.tolist() == [1, 3, 5] and w.release.tolist() == [1, 2, 3]
+    assert w.min_rows == 3
+    # a GAP, a Linear and the fusion unit need the whole map; a skip conv joins row by row
+    assert row_window(gap("g", 4, 5, FC_HEAD), 5).last.tolist() == [4]
+    assert row_window(gap("g", 4, 5, FC_HEAD), 5).release.tolist() == [5]
+    assert row_window(None, 1).last.tolist() == [0]
+    joined = row_window(same, 5, join=True)
+    assert joined.last.tolist() == [0, 1, 2, 3, 4] and joined.release.tolist() == [1] * 5
+
+
+def test_row_shares_sum_to_the_job() -> None:
+    for total in range(0, 40):
+        for rows in range(1, 9):
+            shares = [row_share(total, rows, y) for y in range(rows)]
+            assert sum(shares) == total and max(shares) - min(shares) <= 1
+
+
+# ------------------------------------------------------------------ a chain by hand
+
+
+def chain_chip(capacity: int, routes=(), hop=2) -> ChipModel:
+    """a (4 rows) -> b (4 rows, a 3x3 'same' window over a's rows) -> fusion unit; a's spikes
+    to b take one flow per entry of `routes` (address events, one flit per spike)."""
+    window = row_window(conv("b", 1, 1, 3, 4, 0), 4)
+    ptr, links = [0], []
+    for route in routes:
+        links.extend(route)
+        ptr.append(len(links))
+    n_links = max(links, default=-1) + 1
+    return ChipModel(
+        ("a", "b"), 250.0, arr([1, 1]), 26, arr([0, 0]), 0,
+        edge_src=arr([0, 1]), edge_dst=arr([1, 2]), edge_capacity=arr([2, 2]),
+        edge_flow_ptr=arr([0, len(routes), len(routes)]), flow_link_ptr=arr(ptr),
+        flow_links=arr(links), flow_flits_per_spike=np.ones(len(routes)),
+        flow_bitmap_flits=np.zeros(len(routes), np.int64), header_flits=0, counter_cycles=0,
+        hop_cycles=hop, router_buffer_flits=0,
+        links=tuple(((0, k), (0, k + 1)) for k in range(n_links)),
+        node_rows=arr([4, 4]), edge_need_ptr=arr([0, 4, 5]),
+        edge_need=arr([*window.last, 3]), edge_release=arr([*window.release, 4]),
+        edge_row_capacity=arr([capacity, 8]),
+        flow_bitmap_row_flits=np.zeros(len(routes), np.int64),
+    )  # fmt: skip
+
+
+def chain_work(steps: int, spikes: int = 0) -> Workload:
+    ops = np.zeros((1, steps, 2), np.int32)
+    ops[..., 0], ops[..., 1] = 8, 4  # a: 2 PE rounds per row (52 cycles), b: 1 (26 cycles)
+    sent = np.zeros_like(ops)
+    sent[..., 0] = spikes
+    return Workload(ops, sent)
+
+
+def test_two_layer_line_buffer_fill_by_hand() -> None:
+    # a's rows end at 52, 104, 156, 208; b's row y needs a's row min(y + 1, 3): b runs
+    # 104-130, 156-182, 208-234, 234-260, so the fusion unit decides timestep 0 at 260 (a
+    # whole-map job would wait for a's 208 and add b's 104: 312). Timestep 1: a's rows end at
+    # 260, 312, 364, 416 and b's at 338, 390, 442, 468.
+    run = simulate(chain_chip(capacity=100), chain_work(2))
+    np.testing.assert_array_equal(run.finish[2, 0], [260, 468])
+    np.testing.assert_array_equal(run.start[1, 0], [104, 312])  # b's first row
+    assert run.busy_cycles[1] == 8 * 26 and run.busy_cycles[0] == 8 * 52
+    # b waited for a's first two rows, then twice per timestep for a's next row (52 - 26
+    # cycles); at t = 1 its first row waited for a's rows 0-1 from 260 to 312
+    assert run.stall_cycles[1, 0] == 104 + 2 * 26 + (312 - 260) + 2 * 26
+    # the same chain without line buffers: whole-map jobs
+    jobs = dataclass_replace(chain_chip(100), node_rows=None)
+    assert simulate(jobs, chain_work(2)).finish[2, 0].tolist() == [312, 520]
+
+
+def test_two_layer_line_buffer_of_three_rows_by_hand() -> None:
+    # b's windows hold 3 of a's rows; a row is freed when no later window of b needs it (b's
+    # rows free 0, 1, 1, 2 rows). a's row 3 waits for b's row 1 to free row 0 (182); a's next
+    # timestep waits for b's row 2 (260) and its row 3 for b's row 1 again (442).
+    run = simulate(chain_chip(capacity=3), chain_work(2))
+    np.testing.assert_array_equal(run.finish[2, 0], [286, 546])
+    assert run.peak_buffer[0] == 3
+    assert run.stall_cycles[0, 2] == (182 - 156) + (260 - 234) + (442 - 416)
+
+
+def test_rows_cross_the_noc_one_packet_each() -> None:
+    # 8 spikes per job: 2 per row, each row's packet over 3 hops of 2 cycles arrives
+    # 3 x 2 + 2 - 1 = 7 cycles after its row ends
+    run = simulate(chain_chip(100, routes=((0, 1, 2),)), chain_work(1, spikes=8))
+    assert run.start[1, 0, 0] == 104 + 7
+    np.testing.assert_array_equal(run.link_flits, [8, 8, 8])
+    # b's rows 0-2 each wait 7 cycles for the packet of a's next row; row 3's is in already
+    assert run.stall_cycles[1, 1] == 3 * 7
+    assert run.stall_cycles[1, 0] == 104 + 2 * (208 - 189)
+
+
+def dataclass_replace(chip: ChipModel, **changes) -> ChipModel:
+    from dataclasses import replace
+
+    return replace(chip, **changes)
+
+
+# ------------------------------------------------------------------ the analytic model
+
+
+@pytest.mark.parametrize("steps", [1, 7])
+def test_contention_free_chip_equals_the_analytic_row_recurrence(steps: int) -> None:
+    arch = with_keys(
+        LINES,
+        crossbar={"rows": 256, "cols": 256},
+        pe={"pes_per_tile": 1},
+        buffers={"input_buffer_timesteps": 1 << 12},
+    )
+    graph = chain(
+        [
+            conv("conv0", 3, 64, 3, 8, 0),
+            conv("conv1", 64, 130, 3, 8, 1),
+            gap("fc.gap", 130, 8, FC_HEAD),
+            linear("fc.linear", 130, 10, FC_HEAD),
+        ]
+    )
+    mapping = map_network(arch, graph)
+    assert all(m.pes == 1 for m in mapping.layers)
+    rows = np.array([8, 8, 1, 1])
+    rng = np.random.default_rng(3)
+    n = len(graph.names)
+    # every row's PE work (1-4 rounds of 26 cycles) outlasts any packet (at most 5 flits a
+    # row); spikes a multiple of the rows, so the simulator's integer shares are the mean's
+    ops = rng.integers(1, 5, (steps, n)) * rows
+    sent = rng.integers(0, 6, (steps, n)) * rows
+    analytic = run_timing(mapping, LayerActivity(graph.names, 1, ops, ops, ops, sent))
+    chip = chip_model(mapping, graph.names, decision_cycles=0)
+    assert chip.line_buffer
+    run = simulate(chip, Workload(ops[None].astype(np.int32), sent[None].astype(np.int32)))
+    np.testing.assert_array_equal(run.finish[:n, 0].T, analytic.finish_cycles)
+    np.testing.assert_array_equal(run.finish[n, 0], analytic.head_ready_cycles[FC_HEAD])
+    # and faster than whole-map jobs, whose recurrence waits for the producer's whole map
+    jobs = run_timing(map_network(SPIKESIM.__class__.__new__(SPIKESIM.__class__) if False
+                                  else with_keys(arch, timing={"line_buffer": False}), graph),
+                      LayerActivity(graph.names, 1, ops, ops, ops, sent))
+    assert np.all(analytic.finish_cycles[:, -1] < jobs.finish_cycles[:, -1])
