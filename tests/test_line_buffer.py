@@ -190,7 +190,81 @@ def test_contention_free_chip_equals_the_analytic_row_recurrence(steps: int) -> 
     np.testing.assert_array_equal(run.finish[:n, 0].T, analytic.finish_cycles)
     np.testing.assert_array_equal(run.finish[n, 0], analytic.head_ready_cycles[FC_HEAD])
     # and faster than whole-map jobs, whose recurrence waits for the producer's whole map
-    jobs = run_timing(map_network(SPIKESIM.__class__.__new__(SPIKESIM.__class__) if False
-                                  else with_keys(arch, timing={"line_buffer": False}), graph),
-                      LayerActivity(graph.names, 1, ops, ops, ops, sent))
+    whole = map_network(with_keys(arch, timing={"line_buffer": False}), graph)
+    jobs = run_timing(whole, LayerActivity(graph.names, 1, ops, ops, ops, sent))
     assert np.all(analytic.finish_cycles[:, -1] < jobs.finish_cycles[:, -1])
+
+
+# ------------------------------------------------------------ the default chip, closed form
+
+
+def closed_form(mapping, pe_cycles: int) -> tuple[int, int]:
+    """(fill, interval) cycles of the default chip under line buffers, from its mapping alone,
+    its NoC left out. Layer l of the FC's chain has R_l output rows of c_l = PE rounds per row
+    x `pe_cycles` (its PEs work on one position's operations together); consumer row y of a
+    3x3 conv needs producer rows up to min(y s - 1 + 2, H - 1), a GAP or Linear the whole map.
+    The first output's longest path runs through one layer j's every row: the layers before
+    j each make the rows their consumer's first window needs, (last_{l+1}(0) + 1) c_l, and
+    every layer after j the rows from the first whose window needs its producer's last row,
+    (R_l - y*_l) c_l. The interval is the busiest layer's R_l c_l."""
+    graph = mapping.graph
+    path = [g for g in graph.layers if g.head is None or g.head == FC_HEAD]
+    rows, cycles, last = [], [], []
+    for g in path:
+        m = mapping.layer(g.name)
+        r = g.out_hw[0] if g.kind is LayerKind.CONV else 1
+        assert m.pe_operations % (m.pes * r) == 0  # every row the same PE rounds
+        rows.append(r)
+        cycles.append(m.pe_operations // (m.pes * r) * pe_cycles)
+    for k, g in enumerate(path):
+        if k == 0:
+            last.append(None)
+            continue
+        h = rows[k - 1]
+        if g.kind is LayerKind.CONV:
+            ys = np.arange(rows[k])
+            last.append(np.minimum(ys * g.stride - g.padding + g.kernel[0] - 1, h - 1))
+        else:
+            last.append(np.array([h - 1]))
+    lead = [(last[k + 1][0] + 1) * cycles[k] for k in range(len(path) - 1)]
+    tail = [None] + [
+        (rows[k] - int(np.argmax(last[k] == rows[k - 1] - 1))) * cycles[k]
+        for k in range(1, len(path))
+    ]
+    fill = max(
+        sum(lead[:j]) + rows[j] * cycles[j] + sum(tail[j + 1 :]) for j in range(len(path))
+    )
+    interval = max(
+        m.pe_operations // m.pes * pe_cycles for m in mapping.layers
+    )  # rows x rounds per row
+    return fill, interval
+
+
+@pytest.mark.parametrize("bits", [None, 4, 8])
+def test_default_chip_fill_and_interval_match_the_closed_form(bits: int | None) -> None:
+    # bits: a SAR ADC of that resolution converting one bit per cycle plus one sample cycle,
+    # 8 conversion rounds per PE operation (else SpikeSim's 26-cycle PE operation)
+    arch, pe_cycles = LINES, 26
+    if bits is not None:
+        arch = with_keys(
+            LINES, adc={"bits": bits}, timing={"sar_cycles_per_bit": 1, "sar_sample_cycles": 1}
+        )
+        pe_cycles = max(26, 8 * (bits + 1))
+    graph = default_graph()
+    mapping = map_network(arch, graph)
+    steps, n = 12, len(graph.names)
+    ops = np.broadcast_to(mapping.pe_operations(), (1, steps, n)).astype(np.int32)
+    neurons = np.array([g.neurons for g in graph.layers])
+    sent = np.broadcast_to(np.rint(0.1 * neurons), (1, steps, n)).astype(np.int32)  # 10%
+    chip = chip_model(mapping, graph.names, decision_cycles=0)
+    run = simulate(chip, Workload(ops, sent))
+    decided = run.finish[chip.fusion_node, 0] - run.image_start[0]
+    fill, interval = closed_form(mapping, pe_cycles)
+    assert decided[0] == pytest.approx(fill, rel=0.01)
+    assert (decided[-1] - decided[0]) / (steps - 1) == pytest.approx(interval, rel=0.01)
+    # whole-map jobs on single-buffered conv0 -> conv1 take twice the interval
+    whole = with_keys(arch, timing={"line_buffer": False})
+    jobs = simulate(chip_model(map_network(whole, graph), graph.names, 0), Workload(ops, sent))
+    job_decided = jobs.finish[chip.fusion_node, 0] - jobs.image_start[0]
+    assert (job_decided[-1] - job_decided[0]) / (steps - 1) == pytest.approx(2 * interval, 0.01)
+    assert job_decided[0] > 2 * fill

@@ -58,7 +58,6 @@ import numpy as np
 import torch
 
 from hwsim.errors import InputError, ModelError
-from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import Architecture, FullScale
 from hwsim.hw.crossbar import Adc, CrossbarLayer, ReadCounts, Window, adc_of, calibrated_lsb
 from hwsim.hw.device import Nonidealities, quantise_weights
@@ -411,20 +410,6 @@ class HardwareNetwork:
         return {
             g.name: r.adc_conversions for g, r in zip(self.geometry, self._records(), strict=True)
         }
-
-    def activity(self, output_spikes: np.ndarray, images: int) -> LayerActivity:
-        """The run's `LayerActivity` over `images` images: the layers' records, with
-        `output_spikes` (T, L), the spikes each geometry layer sent per timestep (computed by
-        the caller from the engine's population spikes)."""
-        records = self._records()
-        return LayerActivity(
-            tuple(g.name for g in self.geometry),
-            max(images, 1),
-            np.stack([r.active_pe_ops for r in records], axis=1),
-            np.stack([r.crossbar_reads for r in records], axis=1),
-            np.stack([r.input_spikes for r in records], axis=1),
-            output_spikes,
-        )
 
     @property
     def synapses(self) -> Mapping[str, HardwareLayer]:
