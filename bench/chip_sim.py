@@ -11,8 +11,9 @@ with per-image activity, numba, `--threads`); (2) one simulation of the whole ch
 image and timestep (`hwsim.hw.sim.simulate`, one thread); (3) everything `hwsim run --timing
 cycle` simulates for the five methods (`hwsim.pipeline.cycles.evaluate_cycles`: fixed T at every
 method's full T, early stops at half of it, each with its ideal-NoC twin, plus the energy of
-the jobs performed). Reported: seconds of each, their ratios to the engine, the 1-minute load
-around each run; the median over rounds is the result.
+the jobs performed). After (2), the same simulation with line buffers (`timing.line_buffer`:
+layers work row by row). Reported: seconds of each, their ratios to the engine (and line
+buffers' to (2)), the 1-minute load around each run; the median over rounds is the result.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from hwsim.model.convert import convert  # noqa: E402
 from hwsim.model.data import load_dataset  # noqa: E402
 from hwsim.model.graph import FC_HEAD  # noqa: E402
 from hwsim.model.nets import load_checkpoint  # noqa: E402
-from hwsim.pipeline.activity import activity_spec, chip_workload, image_activity  # noqa: E402
+from hwsim.pipeline.activity import activity_spec, chip_workload  # noqa: E402
 from hwsim.pipeline.cycles import EarlyStop, evaluate_cycles, method_decision_cycles  # noqa: E402
 
 
@@ -69,6 +70,8 @@ def main() -> None:
     graph = snn.graph
     chip_graph = graph.with_heads({args.ic, FC_HEAD})
     mapping = map_network(arch, chip_graph)
+    timing = dataclasses.replace(arch.timing, line_buffer=True)
+    lined = map_network(dataclasses.replace(arch, timing=timing), chip_graph)
     steps = args.timesteps
     fixed = {m: steps for m in METHODS}
     cycles = {m: method_decision_cycles(arch, m, graph.classes, stop=False) for m in METHODS}
@@ -81,11 +84,15 @@ def main() -> None:
         row["engine_s"] = time.perf_counter() - t0
         act = sim.activity
         assert act is not None
-        work = chip_workload(mapping, image_activity(chip_graph, act))
+        work = chip_workload(mapping, act)
         whole = chip_model(mapping, chip_graph.names, cycles[next(iter(METHODS))])
         t0 = time.perf_counter()
         run = simulate_chip(whole, work)
         row["one_chip_simulation_s"] = time.perf_counter() - t0
+        rows_chip = chip_model(lined, chip_graph.names, cycles[next(iter(METHODS))])
+        t0 = time.perf_counter()
+        lined_run = simulate_chip(rows_chip, work)
+        row["one_line_buffer_simulation_s"] = time.perf_counter() - t0
         rng = np.random.default_rng(r)
         early = {
             m: EarlyStop(rng.integers(steps // 4, steps, len(x)), 0.0, cycles[m]) for m in METHODS
@@ -96,11 +103,18 @@ def main() -> None:
         row["load_after"] = os.getloadavg()[0]
         row["jobs"] = int(run.performed.sum())
         row["one_simulation_vs_engine"] = row["one_chip_simulation_s"] / row["engine_s"]
+        row["line_buffer_vs_jobs"] = (
+            row["one_line_buffer_simulation_s"] / row["one_chip_simulation_s"]
+        )
+        row["latency_mean_cycles"] = float(run.latency_cycles.mean())
+        row["line_buffer_latency_mean_cycles"] = float(lined_run.latency_cycles.mean())
         row["run_evaluation_vs_engine"] = row["run_cycle_evaluation_s"] / row["engine_s"]
         rows.append(row)
         print(
             f"round {r}: engine {row['engine_s']:.1f} s, one chip simulation"
             f" {row['one_chip_simulation_s']:.2f} s ({row['one_simulation_vs_engine']:.3f}x),"
+            f" with line buffers {row['one_line_buffer_simulation_s']:.2f} s"
+            f" ({row['line_buffer_vs_jobs']:.1f}x),"
             f" the run's cycle evaluation {row['run_cycle_evaluation_s']:.1f} s"
             f" ({row['run_evaluation_vs_engine']:.2f}x); load {row['load_before']:.2f} ->"
             f" {row['load_after']:.2f}",
@@ -118,6 +132,7 @@ def main() -> None:
         "median_run_evaluation_vs_engine": statistics.median(
             r["run_evaluation_vs_engine"] for r in rows
         ),
+        "median_line_buffer_vs_jobs": statistics.median(r["line_buffer_vs_jobs"] for r in rows),
     }
     print(json.dumps({k: v for k, v in result.items() if k != "rounds"}, indent=1))
     if args.json:

@@ -13,7 +13,6 @@ result (`hwsim.results`) that `hwsim.report` prints, writes and plots. Errors ar
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +29,14 @@ from hwsim.atomic import (
     check_writable,
     disk_full,
 )
-from hwsim.engine.trace import ARRAYS_FILE, META_FILE, trace_folder, write_trace
+from hwsim.engine.trace import (
+    ARRAYS_FILE,
+    META_FILE,
+    TraceError,
+    read_trace,
+    trace_folder,
+    write_trace,
+)
 from hwsim.errors import InputError, ModelError, OutputError
 from hwsim.fusion import TuneSource, TuningConfig
 from hwsim.hw.ablation import ablation as run_ablation
@@ -162,8 +168,9 @@ def check_trace_out(out: Path, inputs: InputPaths = ()) -> None:
     names = {p.name for p in out.iterdir()} if out.is_dir() else set()
     if names:
         try:
-            ours = json.loads((out / META_FILE).read_text()).get("format") == "hwsim-trace"
-        except (OSError, ValueError, AttributeError):
+            read_trace(out)
+            ours = True
+        except (TraceError, OSError):
             ours = False
         foreign = sorted(names - TRACE_FOLDER_FILES) or ([] if ours else [META_FILE])
         if foreign:

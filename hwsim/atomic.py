@@ -77,7 +77,7 @@ def remove_stale_temps(folder: Path, name: str | None = None) -> list[tuple[Path
         if m is None or (name is not None and m["name"] != name):
             continue
         pid = int(m["pid"])
-        if pid != os.getpid() and process_alive(pid):
+        if process_alive(pid):  # this process's own writes included
             live.append((entry, pid))
         elif entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
@@ -251,7 +251,9 @@ def check_writable(target: Path, param: str) -> None:
             params=(param,),
         )
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".hwsim-probe.{os.getpid()}.", dir=folder)
+        fd, probe = tempfile.mkstemp(
+            prefix=f".hwsim-probe.{os.getpid()}.", suffix=".tmp", dir=folder
+        )
     except OSError as e:
         raise OutputError(
             f"{name} {target}: cannot write in {folder} ({e.strerror}); choose a writable place",

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from hwsim.errors import InputError
+from hwsim.methods import TieRule, Ties, image_ids_of, top_credit
 
 MAX_LUT_BITS = 62
 """The widest LUT format: its codes, shifted by the unit's extra bits, stay in int64."""
@@ -149,10 +150,13 @@ class AlphaLUT:
 class FixedDecisions:
     """One read-out's decision at every step and the confidence its stop rule compares.
 
-    decision (N, T) int64: the class, -1 where the top score is tied (no decision, wrong);
+    decision (N, T) int64: the class, -1 where the top score is tied (no decision);
     confidence (N, T) int64: >= 0 where decided, in `unit`s, -1 where tied (never stops).
     `rule`: the confidence's termination rule (`hwsim.hw.arch.TerminationRule`'s value);
     `clipped`: counter readings (image x step x class x head) held at the counter's maximum.
+    `final_top` (N, C) bool: the classes sharing the top score at the last step, which an image
+    that never stops answers with (a tie there is credited by the run's tie rule,
+    `final_credit`); None if the read-out did not record them.
     """
 
     decision: np.ndarray
@@ -160,11 +164,38 @@ class FixedDecisions:
     rule: str
     unit: str  # one confidence step: "2^-F score" or "spike"
     clipped: int = 0
+    final_top: np.ndarray | None = None
 
     @property
     def timesteps(self) -> int:
         return int(self.decision.shape[1])
 
     def accuracy(self, labels: np.ndarray) -> np.ndarray:
-        """Fraction of images decided right at each step (ties wrong): (T,)."""
+        """Fraction of images the read-out decides right at each step, before any tie rule (a
+        tied step has no decision): (T,)."""
         return (self.decision == np.asarray(labels)[:, None]).mean(axis=0)
+
+    def final_credit(
+        self,
+        labels: np.ndarray,
+        ties: Ties,
+        image_ids: np.ndarray | None = None,
+        unit: int = 1,
+    ) -> np.ndarray:
+        """The credit of each image's answer at the last step under `ties`, in `unit`s
+        (`hwsim.methods.top_credit`; image ids for the random rule default to 0..N-1): (N,)
+        float64. A tie there needs `final_top` unless the rule counts it wrong."""
+        y = np.asarray(labels, np.int64)
+        last = self.decision[:, -1]
+        if y.shape != last.shape:
+            raise InputError(f"labels {y.shape} do not match {last.size} images")
+        decided = np.where(last == y, float(unit), 0.0)
+        tied = last < 0
+        if not tied.any() or ties.rule is TieRule.WRONG:
+            return decided
+        if self.final_top is None:
+            raise ValueError("a read-out with tied last steps must record final_top")
+        top = np.asarray(self.final_top, np.bool_)[:, None, :]
+        ids = image_ids_of(y.size, image_ids)
+        at_end = top_credit(top, y, ties, ids, unit, first_step=self.timesteps)[:, 0]
+        return np.where(tied, at_end, decided)

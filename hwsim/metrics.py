@@ -1,5 +1,6 @@
 """Accuracy-vs-energy metrics: energy to a target accuracy, AUC, the reduction R (eq. 33),
-accuracy at an energy budget, and paired bootstrap intervals of all of them (`bootstrap`).
+accuracy at an energy budget, paired bootstrap intervals of all of them (`bootstrap`), and
+intervals simultaneous over many positions of a sweep (`simultaneous`).
 
 A method's curve is the points (E_t, acc_t), t = 1..T, E_t = the cumulative energy after t
 steps (pJ). For areas and interpolation it starts at (0, 0) (no timestep run, no decision) and
@@ -10,7 +11,8 @@ larger budget).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
@@ -207,16 +209,25 @@ class Estimate:
 
     Steps and energy to a target are inf where it is not reached; R is -inf where only the
     baseline reaches it, +inf where only the method does, and NaN where neither does (such
-    resamples are left out of the interval; `undefined` is their fraction)."""
+    resamples are left out of the interval; `undefined` is their fraction). `samples`: the
+    bootstrap samples the interval was read from (NaN included, in resample order), kept for
+    intervals at other levels (`at_level`, `simultaneous`); not part of equality."""
 
     value: float
     lo: float
     hi: float
     undefined: float = 0.0
+    samples: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def excludes_zero(self) -> bool:
         """Whether the whole interval lies on one side of 0."""
         return bool(self.lo > 0 or self.hi < 0)
+
+    def at_level(self, level: float) -> Estimate:
+        """The same value with the percentile interval of its samples at another level."""
+        if self.samples is None:
+            raise ValueError("an Estimate without samples has no interval at another level")
+        return estimate(self.value, self.samples, level)
 
 
 @dataclass(frozen=True)
@@ -281,10 +292,10 @@ def estimate(value: float, samples: np.ndarray, level: float) -> Estimate:
     defined = s[~np.isnan(s)]
     undefined = 1.0 - defined.size / s.size
     if not defined.size:
-        return Estimate(float(value), np.nan, np.nan, undefined)
+        return Estimate(float(value), np.nan, np.nan, undefined, s)
     a = (1.0 - level) / 2
     lo, hi = np.quantile(defined, [a, 1 - a], method="inverted_cdf")
-    return Estimate(float(value), float(lo), float(hi), undefined)
+    return Estimate(float(value), float(lo), float(hi), undefined, s)
 
 
 def bootstrap(
@@ -342,3 +353,101 @@ def bootstrap(
             ),
         )
     return BootstrapResult(cfg, budgets, out)
+
+
+# --------------------------------------------------------------------------- multiplicity
+
+
+class Multiplicity(StrEnum):
+    """How intervals over m positions (a sweep's IC positions) are made simultaneous: all m
+    cover their true values together with probability >= the level (family-wise error <=
+    1 - level)."""
+
+    BONFERRONI = "bonferroni"  # each position's percentile interval at 1 - (1 - level) / m
+    MAX = "max"  # one per-position level, calibrated on the joint bootstrap (max-type)
+
+
+@dataclass(frozen=True)
+class Simultaneous:
+    """Intervals simultaneous over positions (`simultaneous`): per position its value with the
+    simultaneous interval (`intervals`, in the order given), the per-position percentile level
+    they were read at, and the positions whose simultaneous interval excludes 0 (`survivors`,
+    their indices): the effects that stay resolved once all m are looked at together."""
+
+    method: Multiplicity
+    level: float
+    per_position_level: float
+    intervals: tuple[Estimate, ...]
+
+    @property
+    def survivors(self) -> tuple[int, ...]:
+        return tuple(j for j, e in enumerate(self.intervals) if e.excludes_zero())
+
+
+def _joint_coverage(samples: np.ndarray, level: float) -> float:
+    """The share of resamples (rows of samples (B, m)) inside every position's percentile
+    interval at `level` (an undefined, NaN, sample is inside)."""
+    inside = np.ones(samples.shape[0], bool)
+    for j in range(samples.shape[1]):
+        col = samples[:, j]
+        e = estimate(0.0, col, level)
+        if np.isnan(e.lo):
+            continue
+        inside &= np.isnan(col) | ((col >= e.lo) & (col <= e.hi))
+    return float(inside.mean())
+
+
+def simultaneous(
+    estimates: Sequence[Estimate],
+    level: float = 0.90,
+    method: Multiplicity = Multiplicity.MAX,
+    family: int | None = None,
+    tolerance: float = 1e-6,
+) -> Simultaneous:
+    """Intervals over the m positions of `estimates` (each with its bootstrap `samples`) that
+    hold together at `level`; `family` m (None: len(estimates)) may exceed the estimates given
+    for Bonferroni (a part of a sweep, such as one grid cell).
+
+    BONFERRONI: each position's percentile interval at 1 - (1 - level) / m; valid whatever the
+    positions' dependence. MAX (default; the percentile max-type calibration of Mandel and
+    Betensky 2008): the smallest per-position level gamma >= `level` (bisection to
+    `tolerance`) at which at least `level` of the bootstrap resamples fall inside all m
+    percentile intervals at once, i.e. the bootstrap quantile of the largest per-position
+    exceedance. It uses the dependence between positions, so it is never wider than
+    Bonferroni's; it needs every position's samples drawn from the same resamples of the same
+    images (a sweep's IC positions: `bootstrap` with one seed over one test set), in the same
+    number. Percentile intervals keep +-inf samples as they are, so no studentising is needed.
+    """
+    if not 0 < level < 1:
+        raise InputError(f"level {level}: expected a value in (0, 1)")
+    if not estimates:
+        raise InputError("simultaneous intervals need at least one estimate")
+    if any(e.samples is None for e in estimates):
+        raise ValueError("simultaneous intervals need every estimate's bootstrap samples")
+    method = Multiplicity(method)
+    m = len(estimates) if family is None else family
+    if m < len(estimates) or (method is Multiplicity.MAX and m != len(estimates)):
+        raise InputError(
+            f"{{family}} {m}: {len(estimates)} estimates given; Bonferroni takes at most m of"
+            " the m positions, max-type intervals all of them",
+            params=("family",),
+        )
+    gamma = 1.0 - (1.0 - level) / m  # Bonferroni's
+    if method is Multiplicity.MAX:
+        sizes = {np.size(e.samples) for e in estimates}
+        if len(sizes) != 1:
+            raise InputError(
+                f"max-type intervals need paired samples of one size, got sizes {sorted(sizes)}"
+            )
+        joint = np.column_stack([np.asarray(e.samples, np.float64) for e in estimates])
+        # Bonferroni's level covers >= `level` of the resamples (each position leaves out at
+        # most (1 - level) / m of them): the calibrated level lies in [level, that]
+        lo, hi = level, gamma
+        if _joint_coverage(joint, lo) < level:
+            while hi - lo > tolerance:
+                mid = 0.5 * (lo + hi)
+                lo, hi = (mid, hi) if _joint_coverage(joint, mid) < level else (lo, mid)
+            gamma = hi
+        else:
+            gamma = lo
+    return Simultaneous(method, level, gamma, tuple(e.at_level(gamma) for e in estimates))

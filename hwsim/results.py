@@ -8,7 +8,7 @@ one run and read back by a resumed one is the same row.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,8 +23,15 @@ from hwsim.hw.area import AreaBreakdown
 from hwsim.hw.energy import EnergyBreakdown, RunEnergy
 from hwsim.hw.mapping import ChipMapping
 from hwsim.hw.timing import TimingResult
-from hwsim.methods import BASELINES, METHODS, REFERENCE, Method, reduction_column
-from hwsim.metrics import BootstrapResult, Curve, CurveEstimates, Estimate, Summary
+from hwsim.methods import BASELINES, METHODS, REFERENCE, Method, Ties, reduction_column
+from hwsim.metrics import (
+    BootstrapResult,
+    Curve,
+    CurveEstimates,
+    Estimate,
+    Multiplicity,
+    Summary,
+)
 from hwsim.model.graph import FC_HEAD, Layer
 from hwsim.model.netspec import NetSpec
 from hwsim.model.nir_io import ImportedSpec
@@ -58,6 +65,11 @@ class ICEvaluation:
     exact_curves: dict[Method, Curve]  # the fused methods with the exact per-step alpha
     bootstrap: BootstrapResult  # intervals; curves keyed by method and exact-alpha name
     tuned_on: str  # where the tuned parameters come from, in words
+
+    @property
+    def ties(self) -> Ties:
+        """The tie rule every curve, tuning and interval of this evaluation credits ties by."""
+        return self.fusion.tuning.ties
 
 
 @dataclass(frozen=True)
@@ -181,10 +193,20 @@ def _ci(e: Estimate | None) -> tuple[float, float] | None:
 class Reduction:
     """R (eq. 33, %) of a method against one baseline (None where either never reaches the
     target) and its paired bootstrap interval (lo, hi; inf where the target is missed in the
-    tail; None where no resample defines it)."""
+    tail; None where no resample defines it). `simultaneous_ci`: the interval simultaneous over
+    a sweep's positions (`hwsim.pipeline.evaluate.simultaneous_rows`; None: not computed);
+    `estimate`: the bootstrap estimate with its samples (None for a row read back from CSV)."""
 
     pct: float | None
     ci: tuple[float, float] | None = None
+    simultaneous_ci: tuple[float, float] | None = None
+    estimate: Estimate | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def survives(self) -> bool | None:
+        """Whether the simultaneous interval excludes 0 (None: not computed or undefined)."""
+        ci = self.simultaneous_ci
+        return None if ci is None else bool(ci[0] > 0 or ci[1] < 0)
 
 
 @dataclass(frozen=True)
@@ -215,7 +237,7 @@ class MethodOutcome:
                 pct = summary.reduction_pct
             else:
                 pct = None if e is None or not math.isfinite(e.value) else e.value
-            reductions[b.method] = Reduction(pct, _ci(e))
+            reductions[b.method] = Reduction(pct, _ci(e), estimate=e)
         return cls(
             summary.target.timestep,
             summary.target.energy_pj,
@@ -238,13 +260,17 @@ _CI_COLUMNS = {
 
 @dataclass(frozen=True)
 class SweepRow:
-    """One IC position of a sweep."""
+    """One IC position of a sweep. `family` and `multiplicity`: the number of positions and the
+    method its R intervals are simultaneous over (`Reduction.simultaneous_ci`; 0 and None:
+    not computed)."""
 
     ic: int
     ann_accuracy_ic: float
     ann_accuracy_fc: float
     target_accuracy: float
     methods: dict[Method, MethodOutcome]
+    family: int = 0
+    multiplicity: Multiplicity | None = None
 
     @classmethod
     def of(cls, ev: ICEvaluation) -> SweepRow:

@@ -847,6 +847,31 @@ CASES: tuple[Case, ...] = (
         lambda ws: _run_args(ws, "--trace", str(ws.tmp / "no_trace")),
         r"--images with --trace: the given trace brings its own test images",
     ),
+    Case(
+        "--backend torch --threads 2",
+        "options",
+        lambda ws: _run_args(ws, "--backend", "torch", "--threads", "2"),
+        r"--threads sets the numba engine's threads; --backend torch uses torch's own",
+    ),
+    Case(
+        "--hardware functional --backend torch",
+        "options",
+        lambda ws: _run_args(ws, "--hardware", "functional", "--backend", "torch"),
+        r"--backend chooses how the IF engine runs, and --hardware functional simulates on the"
+        r" mapped chip",
+    ),
+    Case(
+        "map --model checkpoint --dataset",
+        "options",
+        lambda ws: ["map", "--model", str(ws.model), "--dataset", "synthetic"],
+        r"tiny\.pt: --dataset and --fc-output apply to NIR models",
+    ),
+    Case(
+        "estimate (a zoo geometry) --fc-output",
+        "options",
+        lambda ws: _estimate(ws.tmp / "est_fc", "--fc-output", "out"),
+        r"a zoo geometry: --dataset and --fc-output apply to NIR models",
+    ),
     # checkpoint files
     Case(
         "a checkpoint whose accuracy is a list",

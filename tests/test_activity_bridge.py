@@ -12,11 +12,14 @@ from hwsim.errors import DataError
 from hwsim.hw.arch import EnergyModel
 from hwsim.hw.mapping import map_network
 from hwsim.model.graph import FUSION_UNIT
+from hwsim.pipeline import activity as activity_module
 from hwsim.pipeline.activity import (
     activity_spec,
     chip_workload,
     image_activity,
+    image_chunks,
     layer_activity,
+    performed_activity,
     spikes_sent,
 )
 from tests.test_functional import IDEAL, VGG, dyadic_images, dyadic_net
@@ -79,6 +82,38 @@ def test_the_workload_charges_the_energy_model_s_operations(traced):
         (IDEAL, np.broadcast_to(map_network(IDEAL, graph).pe_operations(), record.shape)),
         (event, record.pe_operations),
     ):
-        work = chip_workload(map_network(arch, graph), record)
+        work = chip_workload(map_network(arch, graph), sim.activity)
         assert np.array_equal(work.pe_ops, ops)
         assert np.array_equal(work.sent_spikes, record.sent(graph))
+        assert work.pe_ops.dtype == work.sent_spikes.dtype == np.int32
+        # a method's layers only, its counted spikes kept
+        some = graph.names[1::2]
+        keep = [j for j, name in enumerate(graph.names) if name in some]
+        counted = np.arange(3 * T).reshape(3, T)
+        part = chip_workload(map_network(arch, graph), sim.activity, some, counted)
+        assert np.array_equal(part.pe_ops, np.asarray(ops)[:, :, keep])
+        assert np.array_equal(part.sent_spikes, record.sent(graph)[:, :, keep])
+        assert np.array_equal(part.counted_spikes, counted)
+
+
+def test_chunks_of_images_read_what_the_whole_record_holds(traced, monkeypatch):
+    # one image per chunk (CHUNK_BYTES too small for two): the workload and the performed
+    # jobs' activity equal those read from the whole record at once
+    graph, sim = traced
+    n = 3
+    assert [(s.start, s.stop) for s in image_chunks(10, T, 4)] == [(0, 10)]
+    monkeypatch.setattr(activity_module, "CHUNK_BYTES", 1)
+    assert [(s.start, s.stop) for s in image_chunks(n, T, 4)] == [(0, 1), (1, 2), (2, 3)]
+    record = image_activity(graph, sim.activity)
+    rng = np.random.default_rng(1)
+    ran = {name: rng.random((n, T)) < 0.6 for name in graph.names[:-1]}
+    whole = record.performed(graph, ran)
+    chunked = performed_activity(graph, sim.activity, lambda p: {k: v[p] for k, v in ran.items()})
+    for name in ("active_pe_ops", "crossbar_reads", "input_spikes", "output_spikes"):
+        assert np.array_equal(getattr(chunked, name), getattr(whole, name)), name
+    assert chunked.images == n
+    event = dataclasses.replace(IDEAL, energy_model=EnergyModel.EVENT)
+    work = chip_workload(map_network(event, graph), sim.activity)
+    assert np.array_equal(work.pe_ops, record.pe_operations)
+    assert np.array_equal(work.sent_spikes, record.sent(graph))
+    assert np.array_equal(image_activity(graph, sim.activity, slice(1, 3)).fired, record.fired[1:])

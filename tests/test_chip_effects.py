@@ -416,6 +416,12 @@ def test_ablation_adds_one_effect_per_step_up_to_the_full_chip() -> None:
     # pipelining overlaps the layers: shorter, same energy
     assert by["pipelining"].latency_ns < by["spikesim"].latency_ns
     assert by["pipelining"].energy_pj == pytest.approx(by["spikesim"].energy_pj)
+    # line buffers overlap them within a timestep too: shorter again, same energy
+    assert not by["pipelining"].arch.timing.line_buffer
+    assert by["line_buffer"].arch.timing.line_buffer
+    assert by["line_buffer"].latency_ns < by["pipelining"].latency_ns
+    assert by["line_buffer"].energy_pj == pytest.approx(by["pipelining"].energy_pj)
+    assert by["partial_sums"].arch.timing.line_buffer
     # static power: leakage x the simulated latency, nothing else changes
     power = leakage_power(map_network(by["static_power"].arch, graph)).total_mw
     assert by["static_power"].static_pj == pytest.approx(power * by["static_power"].latency_ns)

@@ -1,5 +1,7 @@
 """The cycle-level simulation of a run: energies of the performed jobs against the energy
-model's curves, per-image latency against the analytic model, early stops."""
+model's curves (static and off-chip energy by hand), per-image latency against the analytic
+model, early stops, the p99 as an order statistic, and runs kept without their per-job records
+(replayed here to check them), read in chunks of images with the same results."""
 
 import math
 
@@ -11,11 +13,20 @@ from hwsim.api import RunConfig, SimConfig, run
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import EnergyModel, load_arch, parse_arch
 from hwsim.hw.energy import paid_edges
-from hwsim.hw.sim import Workload, chip_model, simulate
+from hwsim.hw.mapping import ChipMapping
+from hwsim.hw.sim import ChipRun, Workload, chip_model, simulate
 from hwsim.hw.timing import run_timing
 from hwsim.methods import Method
-from hwsim.pipeline.activity import chip_workload, image_activity
-from hwsim.pipeline.cycles import EarlyStop, OperatingPoint, evaluate_cycles
+from hwsim.pipeline import activity as activity_module
+from hwsim.pipeline.activity import chip_workload
+from hwsim.pipeline.cycles import (
+    EarlyStop,
+    MethodTiming,
+    OperatingPoint,
+    counted_spikes,
+    evaluate_cycles,
+    method_heads,
+)
 
 ARCH = "arch_configs/spikesim.yaml"
 STEPS = 30
@@ -49,6 +60,29 @@ def result(request, tiny_checkpoint, tmp_path_factory):
         energy_model=EnergyModel.EVENT if noc else EnergyModel(request.param),
     )
     return run(cfg)
+
+
+def replayed(row: MethodTiming, mapping: ChipMapping, test) -> tuple[ChipRun, Workload]:
+    """The run of `row` simulated again with its per-job records (its chip model is kept in
+    the summary), and its workload: the method's layers and counted spikes."""
+    chip = row.run.chip
+    counted = counted_spikes(test.sim.head_spikes, method_heads(row.method, 4))
+    work = chip_workload(mapping, test.sim.activity, chip.layer_names, counted)
+    steps = row.run.image_steps
+    if row.point is OperatingPoint.FIXED:
+        return simulate(chip, work, image_steps=steps), work
+    return simulate(chip, work, stop_step=steps - 1), work
+
+
+def assert_summary_of(row: MethodTiming, run: ChipRun) -> None:
+    """`row.run` is `run` without its per-job records."""
+    kept = row.run
+    assert kept.start is None and kept.finish is None and run.start is not None
+    for name in ("busy_cycles", "stall_cycles", "link_flits", "psum_link_flits", "image_start"):
+        np.testing.assert_array_equal(getattr(kept, name), getattr(run, name), err_msg=name)
+    np.testing.assert_array_equal(kept.image_end, run.image_end)
+    np.testing.assert_array_equal(kept.jobs, (run.start >= 0).sum(axis=(1, 2)))
+    assert kept.images == run.start.shape[1]
 
 
 def simulated_flit_hops(run, work) -> float:
@@ -86,20 +120,21 @@ def test_fixed_t_energy_per_inference_is_the_curves_energy_at_its_steps(result) 
     if hop_pj > 0:
         assert ev.energy.per_component_pj()["noc"] > 0  # the NoC's energy is part of the check
     mapping = cycles.mapping
-    work = chip_workload(mapping, image_activity(mapping.graph, result.test.sim.activity))
     for method, row in rows.items():
         steps = ev.summary[method].target.timestep or STEPS
         assert row.steps_mean == steps
+        assert row.target_met_on_tuning is None  # fixed T: no stop threshold
         want = ev.curves[method].energy_pj[steps - 1]
         if event and hop_pj > 0:
             layers = {g.name for g in mapping.graph.layers if g.name in row.run.chip.layer_names}
             edges = paid_edges(ev.energy.edge_flit_hops, layers)
             curve_noc = sum(ev.energy.edge_flit_hops[e][:steps].sum() for e in edges) * hop_pj
-            cols = [mapping.graph.names.index(n) for n in row.run.chip.layer_names]
-            sim = simulated_flit_hops(row.run, work.columns(cols))
+            run, work = replayed(row, mapping, result.test)
+            assert_summary_of(row, run)
+            sim = simulated_flit_hops(run, work)
             assert sim == row.run.link_flits.sum()
-            want = want - curve_noc + sim * hop_pj / row.run.start.shape[1]
-            assert sim * hop_pj / row.run.start.shape[1] >= curve_noc - 1e-6  # whole flits
+            want = want - curve_noc + sim * hop_pj / row.run.images
+            assert sim * hop_pj / row.run.images >= curve_noc - 1e-6  # whole flits
         assert row.energy_pj == pytest.approx(want, rel=1e-9), method
 
 
@@ -125,7 +160,7 @@ def test_one_image_at_a_time_matches_the_analytic_pipeline(result) -> None:
         {Method.BSF_GRID: 0},
     )
     mapping = cycles.mapping
-    work = chip_workload(mapping, image_activity(mapping.graph, result.test.sim.activity))
+    work = chip_workload(mapping, result.test.sim.activity)
     chip = chip_model(mapping, mapping.graph.names, 0)
     graph = mapping.graph
     for image in (0, 7):
@@ -156,11 +191,85 @@ def test_early_stop_runs_fewer_jobs_and_costs_less(result) -> None:
     )
     fixed, early = cycles.methods
     assert early.point is OperatingPoint.EARLY and early.accuracy == 0.5
+    assert early.target_met_on_tuning is True and fixed.target_met_on_tuning is None
     assert early.energy_pj < fixed.energy_pj
     assert early.cycles_mean < fixed.cycles_mean
     assert early.throughput_per_s > fixed.throughput_per_s
     # jobs after the stop ran only if started before the decision was made
-    run_e = early.run
+    run_e, _ = replayed(early, cycles.mapping, result.test)
+    assert_summary_of(early, run_e)
     decided = run_e.finish[run_e.chip.fusion_node, np.arange(n), stop]
     later = run_e.start[:, :, STEPS // 3 + 1 :]
     assert np.all((later < 0) | (later < decided[None, :, None]))
+    assert (run_e.start[:, :, STEPS // 3 + 1 :] >= 0).any()  # some wasted work was charged
+
+
+def test_p99_latency_is_an_observed_latency(result) -> None:
+    # the inverted CDF: the smallest latency with at least 99% of the images at or below it
+    for row in result.cycles.methods:
+        lat = sorted(row.run.latency_cycles.tolist())
+        k = math.ceil(0.99 * len(lat)) - 1
+        assert row.latency_p99_ns == pytest.approx(lat[k] * 1000 / row.run.chip.clock_mhz)
+
+
+def test_a_missed_target_marks_the_early_stop_row(result) -> None:
+    act = result.test.sim.activity
+    n = act.per_image.shape[0]
+    stop = EarlyStop(np.full(n, 2), 0.1, 10, target_met=False)
+    cycles = evaluate_cycles(
+        result.arch,
+        result.spec.graph(),
+        4,
+        act,
+        result.test.sim.head_spikes,
+        {Method.DL: STEPS},
+        {Method.DL: 10},
+        early_stop={Method.DL: stop},
+    )
+    fixed, early = cycles.methods
+    assert (fixed.target_met_on_tuning, early.target_met_on_tuning) == (None, False)
+
+
+def test_reading_one_image_at_a_time_changes_nothing(result, monkeypatch) -> None:
+    act, heads = result.test.sim.activity, result.test.sim.head_spikes
+    n = act.per_image.shape[0]
+    args = (result.arch, result.spec.graph(), 4, act, heads, {Method.BSF_GRID: STEPS // 2})
+    kw = {"early_stop": {Method.BSF_GRID: EarlyStop(np.arange(n) % STEPS, 0.5, 12)}}
+    whole = evaluate_cycles(*args, {Method.BSF_GRID: 7}, **kw)
+    monkeypatch.setattr(activity_module, "CHUNK_BYTES", 1)
+    chunked = evaluate_cycles(*args, {Method.BSF_GRID: 7}, **kw)
+    for a, b in zip(whole.methods, chunked.methods, strict=True):
+        assert a.energy_pj == b.energy_pj and a.latency_p99_ns == b.latency_p99_ns
+        np.testing.assert_array_equal(a.run.latency_cycles, b.run.latency_cycles)
+        np.testing.assert_array_equal(a.run.jobs, b.run.jobs)
+
+
+@pytest.mark.parametrize("model", [EnergyModel.SPIKESIM, EnergyModel.EVENT], ids=str)
+def test_static_and_offchip_energy_per_inference(result, model) -> None:
+    # leakage: 0.25 mW per router (one per tile) for the stream's simulated duration, shared
+    # by its images; off-chip: each image's input values (8 bits each) and result (a class
+    # index) at 2 pJ per bit. At fixed T the same jobs run, so the energy grows by exactly that.
+    if result.arch.energy_model is not model:
+        pytest.skip("one energy model per parametrisation")
+    base = result.arch.to_mapping()
+    extra = parse_arch(
+        {
+            **base,
+            "leakage_mw": {"router": 0.25},
+            "offchip": {"bits_per_cycle": 64, "pj_per_bit": 2.0},
+        },
+        "leaky chip with an off-chip interface",
+    )
+    act, heads, graph = result.test.sim.activity, result.test.sim.head_spikes, result.spec.graph()
+    steps = {Method.DL: STEPS, Method.BSF_EMP: STEPS // 2}
+    cycles = {Method.DL: 0, Method.BSF_EMP: 9}
+    plain = evaluate_cycles(result.arch, graph, 4, act, heads, steps, cycles)
+    leaky = evaluate_cycles(extra, graph, 4, act, heads, steps, cycles)
+    tiles = len(leaky.mapping.tile_coords)
+    input_bits = math.prod(graph.input_shape) * 8 + math.ceil(math.log2(graph.classes))
+    for a, b in zip(plain.methods, leaky.methods, strict=True):
+        run = b.run
+        ns = (run.image_end.max() - run.image_start.min()) * 1000 / run.chip.clock_mhz
+        want = 0.25 * tiles * ns / run.images + input_bits * 2.0
+        assert b.energy_pj - a.energy_pj == pytest.approx(want, rel=1e-9)
+        assert run.chip.input_cycles == math.ceil(math.prod(graph.input_shape) * 8 / 64)

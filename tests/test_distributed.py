@@ -1,6 +1,8 @@
 """Grid sweeps: a Dask cluster of worker processes, a local run and a resumed run write the
 same sweep.csv byte for byte; a grid's cells are keyed by their inputs."""
 
+import contextlib
+
 import pandas as pd
 import pytest
 
@@ -91,3 +93,166 @@ def test_cell_keys_follow_the_inputs(tiny_checkpoint, tmp_path):
     copy = tmp_path / "same.yaml"
     copy.write_bytes(Path(ARCH).read_bytes())
     assert replace(cell, arch=copy).key(s) == cell.key(s)
+
+
+# --------------------------------------------------------------------------- failing fast
+
+
+@pytest.fixture
+def server():
+    """Start TCP servers on 127.0.0.1 for one test (each closed after it); returns a starter
+    taking a connection handler and giving the server's tcp:// address."""
+    import socketserver
+    import threading
+
+    started = []
+
+    def start(handle=None, http=False) -> str:
+        if http:
+            from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+            srv = ThreadingHTTPServer(("127.0.0.1", 0), SimpleHTTPRequestHandler)
+        else:
+
+            class Handler(socketserver.BaseRequestHandler):
+                def handle(self):
+                    handle(self.request)
+
+            srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        srv.daemon_threads = True
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        started.append(srv)
+        return f"tcp://127.0.0.1:{srv.server_address[1]}"
+
+    yield start
+    for srv in started:
+        srv.shutdown()
+        srv.server_close()
+
+
+def _children() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def _silent(sock) -> None:
+    sock.settimeout(30)
+    with contextlib.suppress(OSError):
+        sock.recv(1)  # says nothing until the client leaves
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("garbage", r"answered b'\\x00\\x00\\x00\\x00\\x00\\x00\\x10\\x00.*not Dask's protocol"),
+        ("http", r"accepted the connection but sent no Dask handshake within 5 s"),
+        ("silent", r"accepted the connection but sent no Dask handshake within 5 s"),
+        ("nothing", r"cannot connect \(Connection refused\)"),
+    ],
+)
+def test_an_address_without_a_dask_scheduler_is_refused_within_seconds(server, kind, message):
+    """Each hung (HTTP: an orphan still running 6 min later) or asked for 3.07 EiB; the probe
+    reads at most Dask's small handshake, within CONNECT_TIMEOUT_S."""
+    import socket
+    import time
+
+    from hwsim.errors import InputError
+    from hwsim.pipeline.grid import CONNECT_TIMEOUT_S, probe_scheduler
+
+    if kind == "garbage":  # a length prefix of 2**52 bytes, then noise
+        address = server(lambda s: s.sendall(b"\x00" * 6 + b"\x10\x00" + b"noise" * 20))
+    elif kind == "http":
+        address = server(http=True)
+    elif kind == "silent":
+        address = server(_silent)
+    else:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    before, start = _children(), time.monotonic()
+    with pytest.raises(InputError, match=message) as e:
+        probe_scheduler(address)
+    assert e.value.param == "scheduler" and address in str(e.value)
+    assert time.monotonic() - start < CONNECT_TIMEOUT_S + 2
+    assert _children() == before  # nothing started, nothing orphaned
+
+
+def test_a_real_scheduler_passes_the_probe_and_an_empty_cluster_is_waited_for(
+    tiny_checkpoint, tmp_path
+):
+    """The scheduler's own handshake passes; with no worker the sweep says it waits, shows the
+    seconds waited, and refuses after wait_workers seconds, leaving no process behind."""
+    import time
+
+    distributed = pytest.importorskip("distributed", reason="pip install 'hwsim[dask]'")
+    from pathlib import Path
+
+    from hwsim.api import GridConfig, SimConfig, SweepConfig, sweep_grid
+    from hwsim.errors import InputError
+    from hwsim.pipeline.grid import Executor, probe_scheduler
+
+    _, model = tiny_checkpoint
+    template = SweepConfig(arch=Path(ARCH), model=model, sim=SimConfig(timesteps=8), images=4,
+                           tune_images=4, trace_root=tmp_path / "t")  # fmt: skip
+    grid = GridConfig((model,), (Path(ARCH),), ("direct",), template, ic_positions=(4,))
+    before = _children()
+    with distributed.LocalCluster(
+        n_workers=0, processes=False, protocol="tcp", dashboard_address=None, silence_logs=50
+    ) as cluster:
+        address = cluster.scheduler_address
+        probe_scheduler(address)
+        warnings, ticks = [], []
+        start = time.monotonic()
+        with pytest.raises(InputError, match=r"no worker joined within 1\.5 s"):
+            sweep_grid(grid, tmp_path / "out", executor=Executor.DASK, scheduler=address,
+                       wait_workers=1.5, warn=warnings.append,
+                       progress=lambda *a: ticks.append(a))  # fmt: skip
+        waited = time.monotonic() - start
+    assert 1.5 <= waited < 10
+    assert len(warnings) == 1 and "waiting up to 1.5 s" in warnings[0] and address in warnings[0]
+    assert ("wait for Dask workers (s)", 0, 1) in ticks
+    assert not (tmp_path / "out" / "sweep.csv").exists()
+    assert _children() == before
+
+
+def test_a_worker_that_joins_during_the_wait_ends_it():
+    from hwsim.pipeline.grid import _await_workers
+
+    class Cluster:  # nthreads() as distributed.Client gives it: none, then one worker
+        calls = 0
+
+        def nthreads(self):
+            self.calls += 1
+            return {"tcp://w:1": 1} if self.calls >= 3 else {}
+
+    client, said = Cluster(), []
+    _await_workers(client, "tcp://s:8786", 30, None, said.append)
+    assert client.calls == 3 and len(said) == 1
+
+
+def test_dask_without_its_extra_is_refused_with_the_install_hint(monkeypatch, tmp_path, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # importing it fails, as uninstalled
+    argv = ["sweep", "--model", "nope.pt", "--arch", ARCH, "--out", str(tmp_path / "o"),
+            "--executor", "dask"]  # fmt: skip
+    assert main(argv) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--executor dask needs Dask's distributed scheduler: pip install 'hwsim[dask]'" in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--workers", "5"], "--workers sizes the local Dask cluster"),
+        (["--executor", "dask", "--wait-workers", "3"], "--wait-workers waits for the workers"),
+        (["--scheduler", "tcp://h:1"], "--scheduler: give it with --executor dask"),
+        (["--executor", "dask", "--scheduler", "h:x"], "expected a scheduler address"),
+    ],
+)
+def test_executor_options_that_would_not_act_are_refused(argv, message, tmp_path, capsys):
+    code = main(["sweep", "--arch", ARCH, "--out", str(tmp_path / "o"), *argv])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and message in err, err

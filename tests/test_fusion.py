@@ -14,7 +14,9 @@ from scipy.special import betaln
 
 from hwsim import fusion as F
 from hwsim.fusion import Estimator
-from hwsim.methods import Method
+from hwsim.methods import Method, TieRule, Ties, tie_draws
+
+RULES = [Ties(TieRule.FAIR), Ties(TieRule.WRONG), Ties(TieRule.FIRST), Ties(TieRule.RANDOM, 7)]
 
 # --------------------------------------------------------------------------- fake spikes
 
@@ -38,8 +40,8 @@ def fake_counts(n_img=40, n_t=60, n_c=4, seed=0):
 
 
 def ref_estimate(m, k, n, alpha, estimator):
-    """Textbook formulas, one scalar at a time, in exact rational arithmetic (so that ties are
-    the mathematical ones; the float64 kernels find the same ones on these small counts)."""
+    """Textbook formulas, one scalar at a time, in exact rational arithmetic with alpha at its
+    exact float64 value (so that ties are the mathematical ones, which the kernels find)."""
     m, k, n, alpha = int(m), int(k), int(n), Fraction(alpha)
     if k == 0:
         return Fraction(m, n)
@@ -48,7 +50,7 @@ def ref_estimate(m, k, n, alpha, estimator):
         return (alpha + m) / (alpha / e + n)
     den = n + (alpha - 1) / e
     if den == 0:
-        return m / n
+        return Fraction(m, n)
     return min(max((m + alpha - 1) / den, Fraction(0)), Fraction(1))
 
 
@@ -56,6 +58,36 @@ def ref_decision(scores):
     best = max(scores)
     winners = [c for c, s in enumerate(scores) if s == best]
     return winners[0] if len(winners) == 1 else -1
+
+
+def ref_credit(scores, label, ties=RULES[0], draw=0):
+    """The credit of the argmax of exact scores under a tie rule, written out: 1/k for a k-way
+    tie holding the label (fair), 0 (wrong), the first tied class (first), the (draw mod k)-th
+    tied class (random)."""
+    best = max(scores)
+    top = [c for c, s in enumerate(scores) if s == best]
+    if len(top) == 1:
+        return Fraction(int(top[0] == label))
+    if ties.rule is TieRule.FAIR:
+        return Fraction(int(label in top), len(top))
+    if ties.rule is TieRule.WRONG:
+        return Fraction(0)
+    if ties.rule is TieRule.FIRST:
+        return Fraction(int(top[0] == label))
+    return Fraction(int(top[int(draw) % len(top)] == label))
+
+
+def ref_fused_credits(fc, ic, y, alpha, estimator=Estimator.MEAN, ties=RULES[0]):
+    """(N, T) exact credits of the fused decisions with alpha[t], plain loops."""
+    n_img, n_t, n_c = fc.shape
+    draws = tie_draws(ties.seed, np.arange(n_img), n_t)
+    out = np.empty((n_img, n_t), object)
+    for i in range(n_img):
+        for t in range(n_t):
+            s = [ref_estimate(fc[i, t, c], ic[i, t, c], t + 1, alpha[t], estimator)
+                 for c in range(n_c)]  # fmt: skip
+            out[i, t] = ref_credit(s, y[i], ties, draws[i, t])
+    return out
 
 
 # --------------------------------------------------------------------------- posterior
@@ -95,42 +127,54 @@ def test_posterior_edge_cases():
         F.posterior_mean(m, k, n, -1.0)
 
 
-def test_decide_ties_are_undecided():
+def test_decide_ties_are_undecided_and_each_rule_credits_them():
     scores = np.array([[0.2, 0.5, 0.5], [0.9, 0.1, 0.0], [0.0, 0.0, 0.0]])
     assert F.decide(scores).tolist() == [-1, 0, -1]
-    acc = F.accuracy_over_time(scores[:, None, :], np.array([1, 0, 0]))
-    assert acc.tolist() == pytest.approx([1 / 3])
+    y = np.array([1, 0, 0])
+    acc = {t.rule: F.accuracy_over_time(scores[:, None, :], y, t)[0] for t in RULES[:3]}
+    assert acc[TieRule.FAIR] == pytest.approx((1 / 2 + 1 + 1 / 3) / 3)  # the default
+    assert F.accuracy_over_time(scores[:, None, :], y)[0] == acc[TieRule.FAIR]
+    assert acc[TieRule.WRONG] == pytest.approx(1 / 3)
+    assert acc[TieRule.FIRST] == pytest.approx(1.0)  # the first tied class is each label
 
 
 # --------------------------------------------------------------------------- grid search
 
 
+@pytest.mark.parametrize("ties", RULES)
 @pytest.mark.parametrize("estimator", list(Estimator))
-def test_kernel_accuracy_equals_numpy_path_including_ties(estimator):
-    fc, ic, y = fake_counts(n_img=50, n_t=40, n_c=5, seed=3)
+def test_kernel_credits_equal_exact_plain_loops_including_ties(estimator, ties):
+    fc, ic, y = fake_counts(n_img=30, n_t=25, n_c=5, seed=3)
     fc[:10, :, 1] = fc[:10, :, 2]  # identical counts: exact ties the kernel must see too
     ic[:10, :, 1] = ic[:10, :, 2]
     y[:10] = 1
     rng = np.random.default_rng(1)
-    sched = F.AlphaSchedule(rng.choice([0.0, 0.5, 2.0, 40.0], 40), F.AlphaMethod.FIXED, estimator)
-    slow = F.accuracy_over_time(sched.fuse(fc, ic), y)
-    assert np.array_equal(sched.accuracy(fc, ic, y), slow)
+    alpha = rng.choice([0.0, 0.5, 1.0, 2.0, 40.0, 0.1], 25)
+    sched = F.AlphaSchedule(alpha, F.AlphaMethod.FIXED, estimator)
+    want = ref_fused_credits(fc, ic, y, alpha, estimator, ties)
+    got = sched.correct(fc, ic, y, ties)
+    assert got.dtype == F.CREDIT_DTYPE
+    assert np.array_equal(got, want.astype(float).astype(F.CREDIT_DTYPE))
+    exact_sum = want.sum(axis=0)  # Fractions
+    assert sched.accuracy(fc, ic, y, ties) == pytest.approx([v / 30 for v in exact_sum], 1e-15)
+    assert np.any((want > 0) & (want < 1)) == (ties.rule is TieRule.FAIR)
 
 
+@pytest.mark.parametrize("ties", RULES[:2])
 @pytest.mark.parametrize("estimator", list(Estimator))
-def test_grid_search_matches_plain_loops(estimator):
+def test_grid_search_matches_plain_loops(estimator, ties):
     fc, ic, y = fake_counts(n_img=25, n_t=30, n_c=4, seed=5)
     grid = (300.0, 0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 1000.0)  # unsorted on purpose
-    got = F.grid_search_alpha(fc, ic, y, grid, estimator)
+    got = F.grid_search_alpha(fc, ic, y, grid, estimator, ties)
     want = []
     for t in range(30):
         best_a, best_ok = None, -1
         for a in sorted(grid):
-            ok = 0
+            ok = Fraction(0)
             for i in range(25):
                 s = [ref_estimate(fc[i, t, c], ic[i, t, c], t + 1, a, estimator) for c in range(4)]
-                ok += ref_decision(s) == y[i]
-            if ok > best_ok:  # strict: ties keep the smaller alpha
+                ok += ref_credit(s, y[i], ties)
+            if ok > best_ok:  # strict: equal accuracies keep the smaller alpha
                 best_a, best_ok = a, ok
         want.append(best_a)
     assert got.alpha.tolist() == want
@@ -343,31 +387,38 @@ def test_approximation_report():
 # --------------------------------------------------------------------------- early exit
 
 
-def test_early_exit_matches_plain_loops():
+@pytest.mark.parametrize("ties", RULES)
+def test_early_exit_matches_plain_loops(ties):
     fc, ic, y = fake_counts(n_img=30, n_t=25, n_c=4, seed=9)
-    ee = F.tune_early_exit(fc, ic, y, chunk=7)
+    ee = F.tune_early_exit(fc, ic, y, ties, chunk=7)
     n_img, n_t, _ = fc.shape
+    draws = tie_draws(ties.seed, np.arange(n_img), n_t)
 
     def margin(i, t):
         s = sorted(ic[i, t].tolist())
         return s[-1] - s[-2]
 
-    def decision(i, t, thr):
-        head = ic if margin(i, t) >= thr else fc
-        return ref_decision(head[i, t].tolist())
+    def head(i, t, thr):
+        return ic if margin(i, t) >= thr else fc
+
+    def credit(i, t, thr):
+        return ref_credit(head(i, t, thr)[i, t].tolist(), y[i], ties, draws[i, t])
 
     for t in range(n_t):
         cands = [math.inf, *range(t + 1, -1, -1)]  # preference order: FC first, then larger
         best_thr, best_ok = None, -1
         for thr in cands:
-            ok = sum(decision(i, t, thr) == y[i] for i in range(n_img))
+            ok = sum(credit(i, t, thr) for i in range(n_img))
             if ok > best_ok:
                 best_thr, best_ok = thr, ok
         assert ee.threshold[t] == best_thr
         got = ee.decide(fc, ic)[:, t]
-        assert got.tolist() == [decision(i, t, ee.threshold[t]) for i in range(n_img)]
-    acc = ee.accuracy(fc, ic, y)
-    assert np.all(acc >= F.accuracy_over_time(fc, y) - 1e-12)  # never worse than the FC alone
+        thr = ee.threshold[t]
+        assert got.tolist() == [ref_decision(head(i, t, thr)[i, t].tolist()) for i in range(n_img)]
+        want = [float(credit(i, t, thr)) for i in range(n_img)]
+        assert ee.credit(fc, ic, y, ties)[:, t].tolist() == pytest.approx(want)
+    acc = ee.accuracy(fc, ic, y, ties)
+    assert np.all(acc >= F.accuracy_over_time(fc, y, ties) - 1e-6)  # never worse than the FC
 
 
 def test_compare_methods_smoke():
@@ -436,35 +487,25 @@ def test_correct_matrix_matches_plain_loops(estimator):
     fc, ic, y = fake_counts(n_img=12, n_t=20, n_c=4, seed=13)
     alpha = np.linspace(0, 40, 20)
     got = F.correct_matrix(fc, ic, y, alpha, estimator)
+    want = ref_fused_credits(fc, ic, y, alpha, estimator)
+    assert got.tolist() == want.astype(float).astype(F.CREDIT_DTYPE).tolist()
+    counts = F.correct_counts(fc, ic, y, alpha[None, :], estimator)[0]
+    assert counts.tolist() == [float(v) for v in want.sum(axis=0)]
+    decisions = F.fused_decisions(fc, ic, alpha, estimator)
     for i in range(12):
         for t in range(20):
             scores = [ref_estimate(fc[i, t, c], ic[i, t, c], t + 1, alpha[t], estimator)
                       for c in range(4)]  # fmt: skip
-            assert got[i, t] == (ref_decision(scores) == y[i]), (i, t)
-    counts = F.correct_counts(fc, ic, y, alpha[None, :], estimator)[0]
-    assert np.array_equal(got.sum(axis=0), counts)
+            assert decisions[i, t] == ref_decision(scores), (i, t)
 
 
 # --------------------------------------------------------------------------- LUT choice
 
 
 def ref_accuracy(fc, ic, y, alpha):
-    """Accuracy per step with alpha[t] (MEAN estimator), a plain loop over Python floats.
-
-    The posterior mean written as (alpha + M) K / ((alpha + K) N), the order hwsim evaluates
-    it in, so that with arbitrary (interpolated) alphas the ties are the same float ties; a
-    silent IC class (K = 0) scores M / N."""
-    n_img, n_t, n_c = fc.shape
-    out = np.zeros(n_t)
-    for t in range(n_t):
-        a, n = float(alpha[t]), float(t + 1)
-        for i in range(n_img):
-            s = []
-            for c in range(n_c):
-                m, k = float(fc[i, t, c]), float(ic[i, t, c])
-                s.append((a + m) * k / ((a + k) * n) if k > 0 else m / n)
-            out[t] += ref_decision(s) == y[i]
-    return out / n_img
+    """Accuracy per step with alpha[t] (MEAN estimator, fair ties), a plain loop in exact
+    rational arithmetic (`ref_fused_credits`)."""
+    return np.array([float(v) for v in ref_fused_credits(fc, ic, y, alpha).sum(axis=0)]) / len(y)
 
 
 def test_int_bits_are_the_fewest_that_do_not_saturate():
@@ -620,15 +661,16 @@ def test_joint_empirical_bayes_recovers_the_prior_strength_of_calibrated_heads(e
     assert grid[int(np.argmax(ev))] < 5.0
 
 
-def test_tie_credit_is_the_chance_a_random_tie_break_picks_the_label():
+@pytest.mark.parametrize("ties", RULES)
+def test_argmax_credit_of_head_counts_by_each_rule(ties):
     fc, _, y = fake_counts(n_img=15, n_t=25, n_c=4, seed=26)
-    got = F.tie_credit(fc, y)
+    got = F.argmax_credit(fc, y, ties, chunk=4)
+    draws = tie_draws(ties.seed, np.arange(15), 25)
     for i in range(15):
         for t in range(25):
-            row = fc[i, t].tolist()
-            top = [c for c in range(4) if row[c] == max(row)]
-            want = Fraction(1, len(top)) if y[i] in top else 0
-            assert got[i, t] == float(want)
-    # untied: the same as deciding; tied: between wrong (decide) and right
-    assert np.all((got == 1) == (F.decide(fc) == y[:, None]))
-    assert np.any((got > 0) & (got < 1))
+            want = ref_credit(fc[i, t].tolist(), y[i], ties, draws[i, t])
+            assert got[i, t] == np.float32(float(want)), (i, t)
+    # untied: the same as deciding
+    decided = F.decide(fc) >= 0
+    assert np.array_equal((got == 1)[decided], (F.decide(fc) == y[:, None])[decided])
+    assert np.any((got > 0) & (got < 1)) == (ties.rule is TieRule.FAIR)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwsim.hw.arch import ArchConfigError
+from hwsim.errors import ConfigError
 from hwsim.hw.activity import LayerActivity
-from hwsim.hw.arch import load_arch, parse_arch
+from hwsim.hw.arch import ArchConfigError, load_arch, parse_arch
 from hwsim.hw.mapping import map_network
 from hwsim.hw.sim import ChipModel, Workload, chip_model, simulate
 from hwsim.hw.timing import row_share, row_window, run_timing
@@ -231,9 +231,7 @@ def closed_form(mapping, pe_cycles: int) -> tuple[int, int]:
         (rows[k] - int(np.argmax(last[k] == rows[k - 1] - 1))) * cycles[k]
         for k in range(1, len(path))
     ]
-    fill = max(
-        sum(lead[:j]) + rows[j] * cycles[j] + sum(tail[j + 1 :]) for j in range(len(path))
-    )
+    fill = max(sum(lead[:j]) + rows[j] * cycles[j] + sum(tail[j + 1 :]) for j in range(len(path)))
     interval = max(
         m.pe_operations // m.pes * pe_cycles for m in mapping.layers
     )  # rows x rounds per row
@@ -268,3 +266,173 @@ def test_default_chip_fill_and_interval_match_the_closed_form(bits: int | None) 
     job_decided = jobs.finish[chip.fusion_node, 0] - jobs.image_start[0]
     assert (job_decided[-1] - job_decided[0]) / (steps - 1) == pytest.approx(2 * interval, 0.01)
     assert job_decided[0] > 2 * fill
+
+
+# ------------------------------------------------------------------- random chips, stops
+
+
+def random_chip(rng, rows_choice) -> tuple[ChipModel, list[tuple[int, int]]]:
+    """A random layer DAG (several consumers, shared links, small router buffers, one- or
+    two-timestep buffers) whose layers have `rows_choice` output rows each, reading a 3x3
+    window of a producer with as many rows, else the producer's whole map."""
+    layers = int(rng.integers(2, 5))
+    edges = [(a, b) for b in range(1, layers) for a in range(b) if rng.random() < 0.6]
+    edges += [(b - 1, b) for b in range(1, layers) if (b - 1, b) not in edges]
+    edges += [(layers - 1, layers)]  # the last layer feeds the fusion unit
+    rows = rng.choice(rows_choice, layers)
+    routes = [tuple(rng.choice(3, int(rng.integers(0, 3)), replace=False)) for _ in edges]
+    ptr, links = [0], []
+    for r in routes:
+        links.extend(int(k) for k in r)
+        ptr.append(len(links))
+    need_ptr, need, release, row_cap = [0], [], [], []
+    cap = rng.integers(1, 3, len(edges))
+    for e, (a, b) in enumerate(edges):
+        # a 3x3 window over a map of the producer's rows, else the whole map for every row
+        consumer = None if b == layers else conv("c", 1, 1, 3, int(rows[b]), 0)
+        w = row_window(consumer, int(rows[a]))
+        need.extend(w.last.tolist())
+        release.extend(w.release.tolist())
+        need_ptr.append(len(need))
+        row_cap.append(max(int(cap[e] * rows[a]), w.min_rows))
+    chip = ChipModel(
+        tuple(f"l{k}" for k in range(layers)), 250.0, np.ones(layers, np.int64), 3,
+        np.zeros(layers, np.int64), int(rng.integers(0, 4)),
+        edge_src=arr([a for a, _ in edges]), edge_dst=arr([b for _, b in edges]),
+        edge_capacity=arr(cap), edge_flow_ptr=arr(list(range(len(edges) + 1))),
+        flow_link_ptr=arr(ptr), flow_links=arr(links), flow_flits_per_spike=np.ones(len(edges)),
+        flow_bitmap_flits=np.zeros(len(edges), np.int64), header_flits=1, counter_cycles=0,
+        hop_cycles=1, router_buffer_flits=int(rng.choice([0, 2])),
+        links=tuple(((0, k), (0, k + 1)) for k in range(3)),
+        node_rows=arr(rows), edge_need_ptr=arr(need_ptr), edge_need=arr(need),
+        edge_release=arr(release), edge_row_capacity=arr(row_cap),
+        flow_bitmap_row_flits=np.zeros(len(edges), np.int64),
+    )  # fmt: skip
+    return chip, edges
+
+
+def test_one_row_per_job_is_the_whole_map_job() -> None:
+    # line buffers over one-row maps: every window is the whole map, every buffer holds
+    # timesteps: the run is the job-level run, cycle for cycle
+    rng = np.random.default_rng(11)
+    for case in range(30):
+        chip, _ = random_chip(rng, [1])
+        n, steps = 3, 5
+        layers = len(chip.layer_names)
+        w = Workload(
+            rng.integers(0, 4, (n, steps, layers)).astype(np.int32),
+            rng.integers(0, 6, (n, steps, layers)).astype(np.int32),
+        )
+        stop = rng.integers(0, steps, n) if case % 2 else None
+        rows = simulate(chip, w, stop_step=stop)
+        jobs = simulate(dataclass_replace(chip, node_rows=None), w, stop_step=stop)
+        for name in ("start", "finish", "busy_cycles", "stall_cycles", "link_flits"):
+            np.testing.assert_array_equal(getattr(rows, name), getattr(jobs, name), name)
+        np.testing.assert_array_equal(rows.peak_buffer, jobs.peak_buffer)
+
+
+def test_random_row_chips_run_every_needed_job_within_their_buffers() -> None:
+    rng = np.random.default_rng(5)
+    for case in range(40):
+        chip, edges = random_chip(rng, [1, 2, 3, 5])
+        n, steps = 3, 4
+        layers = len(chip.layer_names)
+        w = Workload(
+            rng.integers(0, 12, (n, steps, layers)).astype(np.int32),
+            rng.integers(0, 9, (n, steps, layers)).astype(np.int32),
+        )
+        stop = rng.integers(0, steps, n) if case % 2 else None
+        run = simulate(chip, w, stop_step=stop)
+        need = np.arange(steps)[None, :] <= run.image_steps[:, None] - 1
+        assert np.all(run.start[:, need] >= 0), case
+        assert np.all(run.peak_buffer <= chip.edge_row_capacity), case
+        for a, b in edges:  # a consumer's last row needs its producer's last row
+            consumer = chip.fusion_node if b == layers else b
+            ran = (run.start[consumer] >= 0) & (run.start[a] >= 0)
+            assert np.all(run.finish[consumer][ran] >= run.finish[a][ran]), case
+        again = simulate(chip, w, stop_step=stop)
+        np.testing.assert_array_equal(again.finish, run.finish)
+
+
+def test_a_buffer_too_small_for_a_reconverging_window_is_reported() -> None:
+    # x -> a reads x's whole map (4 rows); x -> b row by row, b also reads a: with room for
+    # one of x's rows at b, x cannot send its row 1 before b has used row 0, which needs a,
+    # which needs x's row 3: nothing moves again
+    whole = row_window(gap("g", 1, 4, FC_HEAD), 4)
+    same = row_window(conv("b", 1, 1, 1, 4, 0), 4)
+    chip = ChipModel(
+        ("x", "a", "b"), 250.0, arr([1, 1, 1]), 3, arr([0, 0, 0]), 0,
+        edge_src=arr([0, 0, 1, 2]), edge_dst=arr([1, 2, 2, 3]), edge_capacity=arr([1] * 4),
+        edge_flow_ptr=arr([0] * 5), flow_link_ptr=arr([0]), flow_links=arr([]),
+        flow_flits_per_spike=np.ones(0), flow_bitmap_flits=arr([]), header_flits=0,
+        counter_cycles=0, hop_cycles=1, router_buffer_flits=0, links=(),
+        node_rows=arr([4, 1, 4]), edge_need_ptr=arr([0, 1, 5, 9, 10]),
+        edge_need=arr([*whole.last, *same.last, 0, 0, 0, 0, 3]),
+        edge_release=arr([*whole.release, *same.release, 0, 0, 0, 1, 4]),
+        edge_row_capacity=arr([4, 1, 1, 4]), flow_bitmap_row_flits=arr([]),
+    )  # fmt: skip
+    w = Workload(np.ones((1, 2, 3), np.int32), np.zeros((1, 2, 3), np.int32))
+    with pytest.raises(ConfigError, match="line"):
+        simulate(chip, w)
+    # with room for x's whole map at b it runs
+    ok = simulate(dataclass_replace(chip, edge_row_capacity=arr([4, 4, 1, 4])), w)
+    assert np.all(ok.finish >= 0)
+
+
+@pytest.mark.parametrize("pes_per_tile", [1, 8])  # partial sums between tiles, or in one
+def test_partial_sums_row_by_row_equal_the_analytic_rows(pes_per_tile: int) -> None:
+    # conv1's 128 input channels make two channel groups on two PEs; each of its 8 rows
+    # sends its own partial sums (ceil(16 operations' bits / flit) flits) to the reducer
+    arch = with_keys(
+        LINES,
+        pe={"pes_per_tile": pes_per_tile},
+        buffers={"input_buffer_timesteps": 64},
+    )
+    raw = arch.to_mapping()
+    raw["partial_sums"] = {"bits": 22, "accumulate_cycles": 3}
+    arch = parse_arch(raw, "psum rows")
+    graph = chain([conv("conv0", 3, 128, 3, 8, 0), conv("conv1", 128, 64, 3, 8, 1)])
+    mapping = map_network(arch, graph)
+    ops = np.array([[8, 128], [0, 16], [24, 64]])  # multiples of the 8 rows
+    sent = np.zeros_like(ops)
+    analytic = run_timing(mapping, LayerActivity(graph.names, 1, ops, ops, ops, sent))
+    chip = chip_model(mapping, graph.names, decision_cycles=0)
+    run = simulate(chip, Workload(ops[None].astype(np.int32), sent[None].astype(np.int32)))
+    np.testing.assert_array_equal(run.finish[:2, 0].T, analytic.finish_cycles)
+    # conv1's rows carry, over a timestep, N_out x 22 bits at full activity (128 operations:
+    # 64 x 8 x 8 outputs), as whole-map jobs do: (4096 + 512 + 2048) x 22 / 32 flits per link
+    carried = run.psum_link_flits[run.psum_link_flits > 0]
+    assert carried.tolist() == ([] if pes_per_tile == 8 else [4576] * len(carried))
+    assert len(carried) == (0 if pes_per_tile == 8 else 1)
+
+
+# ------------------------------------------------------------------------ the key
+
+
+@pytest.mark.parametrize("value", [1, "true", None])
+def test_the_line_buffer_key_takes_true_or_false_only(value) -> None:
+    raw = SPIKESIM.to_mapping()
+    raw["timing"] = {**raw["timing"], "line_buffer": value}
+    with pytest.raises(ArchConfigError, match="timing.line_buffer"):
+        parse_arch(raw, "bad")
+    assert SPIKESIM.timing.line_buffer is False  # SpikeSim waits for whole maps
+    assert load_arch(ROOT / "arch_configs" / "spikesim_chip.yaml").timing.line_buffer is True
+    assert "timing.line_buffer" in (ROOT / "docs" / "arch-config.md").read_text()
+
+
+def test_residual_network_row_by_row_equals_the_analytic_rows() -> None:
+    # one tile (no packets), unbounded buffers: a residual block's conv2 row y also waits for
+    # its skip conv's row y, in both models
+    arch = with_keys(LINES, pe={"pes_per_tile": 4096}, buffers={"input_buffer_timesteps": 1 << 10})
+    graph = NetSpec("resnet18", 1 / 16, (3, 16, 16), 10, ()).graph()
+    mapping = map_network(arch, graph)
+    rng = np.random.default_rng(2)
+    n, steps = len(graph.names), 4
+    ops = rng.integers(0, 40, (steps, n))
+    sent = np.zeros((steps, n), np.int64)
+    analytic = run_timing(mapping, LayerActivity(graph.names, 1, ops, ops, ops, sent))
+    run = simulate(
+        chip_model(mapping, graph.names, 0),
+        Workload(ops[None].astype(np.int32), sent[None].astype(np.int32)),
+    )
+    np.testing.assert_array_equal(run.finish[:n, 0].T, analytic.finish_cycles)

@@ -62,7 +62,7 @@ def outputs(tiny_checkpoint, tmp_path_factory) -> dict[str, Path]:
         "map": ["map", "--arch", ARCH, "--model", str(model), "--quiet"],
         "estimate": ["estimate", "--arch", ARCH, *geometry, "--ic", "2,4", "--quiet"],
         "functional": ["functional", "--arch", ARCH, "--model", str(model), "--images", "4",
-                       "--timesteps", "10", "--adc-bits", "4,8", "--quiet",
+                       "--timesteps", "10", "--adc-bits", "4,8", "--ic", "4", "--quiet",
                        "--summary", str(tmp / "functional.json")],
         "ablation": ["ablation", "--arch", "arch_configs/spikesim_chip.yaml", "--base", ARCH,
                      *geometry, "--timesteps", "20", "--quiet"],

@@ -2,6 +2,7 @@
 over every threshold, a hand-made case, and the bootstrap intervals by hand."""
 
 import dataclasses
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -12,16 +13,35 @@ from hwsim.errors import InputError
 from hwsim.fixed_point import FixedDecisions
 from hwsim.fusion import apply_stop_rule, early_termination, stop_at, tune_stop_rule
 from hwsim.hw.arch import TerminationRule
+from hwsim.methods import TieRule, Ties, tie_draws
 from hwsim.metrics import resample_counts
 
+RULES = [Ties(TieRule.FAIR), Ties(TieRule.WRONG), Ties(TieRule.FIRST), Ties(TieRule.RANDOM, 5)]
 
-def brute_force_stop_rule(conf, dec, labels, target):
+
+def answer_credit(dec, final_top, labels, i, t, ties):
+    """The credit of image i's answer at 0-based step t, written out: its decision, or at the
+    last step a tie among final_top[i] credited by the rule."""
+    if dec[i, t] >= 0:
+        return Fraction(int(dec[i, t] == labels[i]))
+    top = [c for c in range(final_top.shape[1]) if final_top[i, c]]
+    if ties.rule is TieRule.FAIR:
+        return Fraction(int(labels[i] in top), len(top))
+    if ties.rule is TieRule.WRONG:
+        return Fraction(0)
+    if ties.rule is TieRule.FIRST:
+        return Fraction(int(top[0] == labels[i]))
+    draw = tie_draws(ties.seed, np.array([i]), 1, first_step=t + 1)[0, 0]
+    return Fraction(int(top[int(draw) % len(top)] == labels[i]))
+
+
+def brute_force_stop_rule(conf, dec, labels, target, final_top=None, ties=RULES[1]):
     """Every integer threshold 0..max + 1 (max + 1: nobody stops early), plain loops; the
     smallest mean stop with accuracy >= target, ties: higher accuracy, larger threshold."""
     n_img, n_t = conf.shape
     rows = []
     for theta in range(int(conf.max()) + 2):
-        stop_sum = correct = 0
+        stop_sum, correct = 0, Fraction(0)
         for i in range(n_img):
             stop = n_t
             for t in range(n_t):
@@ -29,17 +49,21 @@ def brute_force_stop_rule(conf, dec, labels, target):
                     stop = t + 1
                     break
             stop_sum += stop
-            correct += int(dec[i, stop - 1] == labels[i])
+            correct += answer_credit(dec, final_top, labels, i, stop - 1, ties)
         rows.append((theta, stop_sum, correct))
-    ok = [r for r in rows if r[2] / n_img >= target]
+    ok = [r for r in rows if float(r[2] / n_img) >= target]
     if ok:
         return min(ok, key=lambda r: (r[1], -r[2], -r[0])), True
     return min(rows, key=lambda r: (-r[2], r[1], -r[0])), False
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), target=st.sampled_from([0.0, 0.3, 0.5, 0.7, 0.9, 1.0]))
-def test_stop_rule_tuning_equals_brute_force(seed, target):
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    target=st.sampled_from([0.0, 0.3, 0.5, 0.7, 0.9, 1.0]),
+    ties=st.sampled_from(RULES),
+)
+def test_stop_rule_tuning_equals_brute_force(seed, target, ties):
     rng = np.random.default_rng(seed)
     n_img, n_t, n_c = int(rng.integers(1, 12)), int(rng.integers(1, 9)), 3
     labels = rng.integers(0, n_c, n_img)
@@ -48,16 +72,44 @@ def test_stop_rule_tuning_equals_brute_force(seed, target):
     late = rng.random((n_img, n_t)) < np.linspace(0.2, 0.9, n_t)
     dec = np.where(late, labels[:, None], dec)
     conf = np.where(dec >= 0, rng.integers(0, 7, (n_img, n_t)), -1)
-    decisions = FixedDecisions(dec, conf, TerminationRule.MARGIN, "spike")
-    rule = tune_stop_rule(decisions, labels, target)
-    (theta, stop_sum, correct), met = brute_force_stop_rule(conf, dec, labels, target)
-    assert rule.target_met == met
+    # the top sets at T: the decision alone, or 2-3 tied classes where it is -1
+    final_top = rng.random((n_img, n_c)) < 0.6
+    final_top[np.arange(n_img), rng.integers(0, n_c, n_img)] = True
+    final_top[np.arange(n_img), (rng.integers(0, n_c, n_img) + 1) % n_c] = True
+    decided = dec[:, -1] >= 0
+    final_top[decided] = np.eye(n_c, dtype=bool)[dec[decided, -1]]
+    decisions = FixedDecisions(dec, conf, TerminationRule.MARGIN, "spike", final_top=final_top)
+    rule = tune_stop_rule(decisions, labels, target, ties)
+    (theta, stop_sum, correct), met = brute_force_stop_rule(
+        conf, dec, labels, target, final_top, ties
+    )
+    assert rule.target_met == met and rule.ties == ties
     assert rule.mean_stop == pytest.approx(stop_sum / n_img)
-    assert rule.accuracy == pytest.approx(correct / n_img)
+    assert rule.accuracy == pytest.approx(float(correct / n_img))
     assert rule.threshold == (None if theta == conf.max() + 1 else theta)
-    stop, answer = stop_at(decisions, rule.threshold)
+    stop, _ = stop_at(decisions, rule.threshold)
     assert stop.mean() == pytest.approx(rule.mean_stop)
-    assert (answer == labels).mean() == pytest.approx(rule.accuracy)
+    res = apply_stop_rule("m", rule, decisions, labels)
+    assert res.stop_step.tolist() == stop.tolist()
+    assert res.accuracy == pytest.approx(rule.accuracy)
+
+
+def test_a_tie_at_the_last_step_needs_its_top_set_unless_ties_are_wrong():
+    labels = np.array([0, 1])
+    dec = np.array([[0, 0], [0, -1]])  # image 1 ends tied
+    conf = np.where(dec >= 0, 0, -1)
+    bare = FixedDecisions(dec, conf, TerminationRule.MARGIN, "spike")
+    assert tune_stop_rule(bare, labels, 0.6, RULES[1]).accuracy == 0.5
+    with pytest.raises(ValueError, match="final_top"):
+        tune_stop_rule(bare, labels, 0.6)  # the default rule is fair
+    top = np.array([[True, False, False], [True, True, True]])
+    full = dataclasses.replace(bare, final_top=top)
+    fair = tune_stop_rule(full, labels, 0.6)  # running to T: 1 + 1/3 of 2 images
+    assert (fair.threshold, fair.accuracy, fair.target_met) == (None, pytest.approx(2 / 3), True)
+    res = apply_stop_rule("m", fair, full, labels)
+    assert res.correct.tolist() == pytest.approx([1.0, 1 / 3])
+    first = tune_stop_rule(full, labels, 0.6, RULES[2])  # class 0 wins the tie, the label is 1
+    assert (first.threshold, first.accuracy, first.target_met) == (0, 0.5, False)
 
 
 def test_stop_rule_by_hand_and_applied_to_test_images():

@@ -48,6 +48,7 @@ FLAGS: dict[str, str] = {
     "spike_rate": "--spike-rate",
     "summary": "--summary",
     "test_trace": "--trace",
+    "threads": "--threads",
     "timesteps": "--timesteps",
     "timing": "--timing",
     "trace_root": "--traces",

@@ -64,6 +64,22 @@ def refuse_inert(args: argparse.Namespace) -> None:
                     name,
                     "hardware",
                 )
+    if hardware == "functional":  # the mapped chip's simulation, not the IF engine
+        for name in ("backend", "threads"):
+            if name in said:
+                raise _refuse(
+                    f"{{{name}}} chooses how the IF engine runs, and {{hardware}} functional"
+                    " simulates on the mapped chip instead; leave it out",
+                    name,
+                    "hardware",
+                )
+    elif "threads" in said and getattr(args, "backend", None) == "torch":
+        raise _refuse(
+            "{threads} sets the numba engine's threads; {backend} torch uses torch's own (set"
+            " OMP_NUM_THREADS), so leave it out",
+            "threads",
+            "backend",
+        )
     if "seed" in said and args.command in ("run", "sweep", "trace", "tune") and not _poisson(args):
         raise _refuse(
             "{seed} seeds Poisson input spikes, and no {coding} here is poisson; leave it"

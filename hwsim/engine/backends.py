@@ -25,6 +25,7 @@ from hwsim.engine import _llvm as L
 from hwsim.engine.plan import Conn, ConnKind, Plan
 from hwsim.errors import InputError
 from hwsim.model.coding import InputCoding
+from hwsim.model.convert import conv_f64
 
 
 class Synapse(Protocol):
@@ -305,8 +306,8 @@ TABLE_BITS = 8  # channels per group of a partial-sum table
 
 
 class NumbaBackend(Backend):
-    """Event-driven Numba engine (hwsim.engine._kernels); analog inputs are one dense torch conv
-    per batch, since their current is the same at every timestep.
+    """Event-driven Numba engine (hwsim.engine._kernels); analog inputs are one dense conv per
+    batch (`analog_current`), since their current is the same at every timestep.
 
     `synapses`: a `CrossbarSynapse` runs in the kernels in place of a dense op; a `Synapse` is
     taken for an analog input only: called at every timestep as the torch engine calls it,
@@ -810,6 +811,17 @@ def _channels_last(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.permute(0, 2, 3, 1).numpy()).reshape(len(t), -1)
 
 
+def analog_current(c: Conn, x: np.ndarray, threads: int = 0) -> np.ndarray:
+    """Conv c's current, bias included, for the analog images x (N, C, H, W) float32, flat
+    channels-last float32 (N, H_out W_out C_out): summed in float64 in a fixed order
+    (`hwsim.model.convert.conv_f64`: every product exact) and rounded once, so the same bits
+    on every CPU, where a torch conv's float32 sums follow the instruction set."""
+    h, w, cin = c.in_shape
+    weight = c.weight.transpose(3, 2, 0, 1)  # (C_out, C_in, kh, kw)
+    y = conv_f64(x.reshape(len(x), cin, h, w), weight, c.bias, c.stride, c.pad, threads=threads)
+    return np.ascontiguousarray(y.transpose(0, 2, 3, 1), np.float32).reshape(len(x), -1)
+
+
 class NumbaRunner(Runner):
     def __init__(self, be: NumbaBackend, x: np.ndarray, ids: np.ndarray, chunk: int):
         self.be, self.x, self.ids = be, x, ids
@@ -829,8 +841,10 @@ class NumbaRunner(Runner):
                     continue
                 syn = be.synapses[g]
                 assert not isinstance(syn, CrossbarSynapse)  # refused by NumbaBackend
-                y = c.torch_forward(self.xt) if syn is None else _analog_checked(syn, self.xt, c)
-                cur = _channels_last(y)
+                if syn is None:
+                    cur = analog_current(c, x, be.threads)
+                else:
+                    cur = _channels_last(_analog_checked(syn, self.xt, c))
                 layer_base[c.dst] = cur if c.dst not in layer_base else layer_base[c.dst] + cur
                 if be.rows > 0:
                     self.analog_act[g] = _analog_activity(be, g, x)

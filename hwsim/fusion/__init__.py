@@ -49,17 +49,19 @@ from hwsim.fusion.lut import (
     saturated,
 )
 from hwsim.fusion.posterior import (
+    CREDIT_DTYPE,
+    MAX_STEPS,
     Estimator,
-    accuracy_of_decisions,
     accuracy_over_time,
+    argmax_credit,
     correct_counts,
     correct_matrix,
     cumulative,
     decide,
+    fused_decisions,
     posterior,
     posterior_map,
     posterior_mean,
-    tie_credit,
 )
 from hwsim.fusion.stop_rules import (
     StopRule,
@@ -82,6 +84,7 @@ from hwsim.fusion.tuning import (
 )
 
 __all__ = [
+    "CREDIT_DTYPE",
     "DEFAULT_ALPHA_GRID",
     "DEFAULT_EB_BOUNDS",
     "ENTRY_MEAN_GRID",
@@ -99,15 +102,16 @@ __all__ = [
     "LUTCandidate",
     "LUTChoice",
     "LossBudget",
+    "MAX_STEPS",
     "PiecewiseLinearAlpha",
     "StopRule",
     "TerminationResult",
     "TuneSource",
     "Tuning",
     "TuningConfig",
-    "accuracy_of_decisions",
     "accuracy_over_time",
     "apply_stop_rule",
+    "argmax_credit",
     "approximation_of",
     "approximation_report",
     "breakpoints",
@@ -126,6 +130,7 @@ __all__ = [
     "evidence_mask",
     "fit_pwl",
     "fold_of",
+    "fused_decisions",
     "grid_search_alpha",
     "ic_margin",
     "int_bits_for",
@@ -141,7 +146,6 @@ __all__ = [
     "prior_params",
     "saturated",
     "stop_at",
-    "tie_credit",
     "tune_alpha",
     "tune_early_exit",
     "tune_methods",

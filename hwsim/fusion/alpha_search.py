@@ -11,6 +11,7 @@ import numpy as np
 
 from hwsim.errors import InputError
 from hwsim.fusion.posterior import Estimator, correct_counts, correct_matrix, posterior
+from hwsim.methods import Ties
 
 
 class AlphaMethod(StrEnum):
@@ -48,21 +49,38 @@ class AlphaSchedule:
         a = np.asarray(self.alpha[: fc_cum.shape[1]])[None, :, None]
         return posterior(fc_cum, ic_cum, t, a, self.estimator)
 
-    def accuracy(self, fc_cum: np.ndarray, ic_cum: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """accuracy_over_time(self.fuse(...), labels) without materialising the scores: (T,)."""
+    def _check(self, fc_cum: np.ndarray) -> int:
         n_t = np.asarray(fc_cum).shape[1]
         if len(self.alpha) < n_t:
             raise InputError(f"schedule has {len(self.alpha)} steps, counts have {n_t}")
+        return n_t
+
+    def accuracy(
+        self,
+        fc_cum: np.ndarray,
+        ic_cum: np.ndarray,
+        labels: np.ndarray,
+        ties: Ties | None = None,
+        image_ids: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Accuracy (T,) of the fused decisions, ties credited by `ties` (default fair), without
+        materialising the scores (`correct_counts`)."""
+        n_t = self._check(fc_cum)
         a = np.asarray(self.alpha, np.float64)[None, :n_t]
-        ok = correct_counts(fc_cum, ic_cum, labels, a, self.estimator)[0]
+        ok = correct_counts(fc_cum, ic_cum, labels, a, self.estimator, ties, image_ids)[0]
         return ok / len(labels)
 
-    def correct(self, fc_cum: np.ndarray, ic_cum: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Per image and timestep, whether the fused decision is right: (N, T) bool."""
-        n_t = np.asarray(fc_cum).shape[1]
-        if len(self.alpha) < n_t:
-            raise InputError(f"schedule has {len(self.alpha)} steps, counts have {n_t}")
-        return correct_matrix(fc_cum, ic_cum, labels, self.alpha, self.estimator)
+    def correct(
+        self,
+        fc_cum: np.ndarray,
+        ic_cum: np.ndarray,
+        labels: np.ndarray,
+        ties: Ties | None = None,
+        image_ids: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Per image and timestep, the fused decision's credit (`correct_matrix`): (N, T)."""
+        self._check(fc_cum)
+        return correct_matrix(fc_cum, ic_cum, labels, self.alpha, self.estimator, ties, image_ids)
 
 
 def grid_search_alpha(
@@ -71,11 +89,15 @@ def grid_search_alpha(
     labels: np.ndarray,
     grid: Sequence[float] = DEFAULT_ALPHA_GRID,
     estimator: Estimator = Estimator.MEAN,
+    ties: Ties | None = None,
+    image_ids: np.ndarray | None = None,
 ) -> AlphaSchedule:
-    """Per timestep, the grid alpha with the highest accuracy on these images (section 5.4).
+    """Per timestep, the grid alpha with the highest accuracy on these images (section 5.4),
+    tied decisions credited by `ties` (default fair; exact sums, `correct_counts`).
 
-    Ties go to the smaller alpha (the weaker prior). Inputs are cumulative counts (N, T, C).
+    Equal accuracies go to the smaller alpha (the weaker prior). Inputs are cumulative counts
+    (N, T, C).
     """
     grid_arr = np.unique(np.asarray(grid, np.float64))  # sorted ascending
-    ok = correct_counts(fc_cum, ic_cum, labels, grid_arr, estimator)
+    ok = correct_counts(fc_cum, ic_cum, labels, grid_arr, estimator, ties, image_ids)
     return AlphaSchedule(grid_arr[ok.argmax(axis=0)], AlphaMethod.GRID, estimator)

@@ -8,7 +8,7 @@ from enum import StrEnum
 import numpy as np
 
 from hwsim.errors import InputError
-from hwsim.fusion.posterior import _check_pair
+from hwsim.fusion.posterior import CREDIT_DTYPE, _check_pair
 from hwsim.fusion.tuning import (
     Correctness,
     FusionComparison,
@@ -52,20 +52,22 @@ def cross_fit(
 ) -> FusionComparison:
     """Every method on all test images, each image decided with parameters tuned
     (`tune_methods`) on the other folds only, so no image is decided by parameters it helped
-    choose. Accuracies are over all images; the shown tuning is fold 1's."""
+    choose. Accuracies are over all images; the shown tuning is fold 1's. Each image keeps its
+    index as its id (the random tie rule draws the same for it whichever fold it is in)."""
     fc, ic = _check_pair(fc_cum, ic_cum)
     y = np.asarray(labels)
     fold = fold_of(len(y), folds, seed)
     tunings, parts = [], []
     for k in range(folds):
         rest, mine = fold != k, fold == k
-        tuning = tune_methods(fc[rest], ic[rest], y[rest], config)
+        ids = np.arange(len(y))
+        tuning = tune_methods(fc[rest], ic[rest], y[rest], config, ids[rest])
         tunings.append(tuning)
-        parts.append((mine, correctness(tuning, fc[mine], ic[mine], y[mine])))
+        parts.append((mine, correctness(tuning, fc[mine], ic[mine], y[mine], ids[mine])))
 
     def assemble(pick) -> dict:
         keys = pick(parts[0][1]).keys()
-        out = {m: np.zeros((len(y), fc.shape[1]), np.bool_) for m in keys}
+        out = {m: np.zeros((len(y), fc.shape[1]), CREDIT_DTYPE) for m in keys}
         for mine, part in parts:
             for m in keys:
                 out[m][mine] = pick(part)[m]

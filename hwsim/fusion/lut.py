@@ -17,6 +17,7 @@ from hwsim.errors import InputError
 from hwsim.fixed_point import AlphaLUT, FixedPoint
 from hwsim.fusion.alpha_search import AlphaMethod, AlphaSchedule, _method
 from hwsim.fusion.posterior import Estimator, _check_alpha
+from hwsim.methods import Ties
 
 
 def breakpoints(
@@ -239,6 +240,8 @@ def choose_lut(
     frac_bits: tuple[int, ...] = tuple(range(9)),
     fit: FitMethod = FitMethod.SAMPLE,
     budget: LossBudget | None = None,
+    ties: Ties | None = None,
+    image_ids: np.ndarray | None = None,
 ) -> tuple[PiecewiseLinearAlpha, AlphaLUT, LUTChoice]:
     """The smallest LUT whose accuracy loss on these (tuning) images stays within `budget`:
     first the coarsest knot spacing (`knot_layout`) whose float PWL loses at most budget.knots
@@ -246,17 +249,18 @@ def choose_lut(
     bits (integer bits from `int_bits_for`, so nothing saturates) whose LUT loses at most
     budget.quantisation more than the float PWL (else the most). Loss at t is the exact
     schedule's accuracy minus the approximation's, averaged (and its worst step taken) over
-    t = 1..`loss_horizon`; every candidate is reported.
+    t = 1..`loss_horizon`; every candidate is reported. Accuracies credit ties by `ties`
+    (default fair).
     """
     budget = LossBudget() if budget is None else budget
     if not knot_steps or not frac_bits or min(knot_steps) < 1 or min(frac_bits) < 0:
         raise InputError("choose_lut needs knot steps >= 1 and fraction bits >= 0")
     n_t = np.asarray(fc_cum).shape[1]
-    exact = schedule.accuracy(fc_cum, ic_cum, labels)
+    exact = schedule.accuracy(fc_cum, ic_cum, labels, ties, image_ids)
     horizon = loss_horizon(exact)
 
     def loss(s: AlphaSchedule) -> tuple[float, float]:
-        d = (exact - s.accuracy(fc_cum, ic_cum, labels))[:horizon]
+        d = (exact - s.accuracy(fc_cum, ic_cum, labels, ties, image_ids))[:horizon]
         return float(d.mean()), float(d.max())
 
     fits, knots = {}, []
@@ -320,8 +324,10 @@ def approximation_report(
     fc_cum: np.ndarray,
     ic_cum: np.ndarray,
     labels: np.ndarray,
+    ties: Ties | None = None,
 ) -> ApproximationReport:
-    """Approximation error of pwl/lut against `schedule` and the accuracies all three give."""
+    """Approximation error of pwl/lut against `schedule` and the accuracies all three give
+    (ties credited by `ties`, default fair)."""
     n_t = np.asarray(fc_cum).shape[1]
     return approximation_of(
         schedule,
@@ -329,7 +335,7 @@ def approximation_report(
         lut,
         n_t,
         *(
-            s.accuracy(fc_cum, ic_cum, labels)
+            s.accuracy(fc_cum, ic_cum, labels, ties)
             for s in (schedule, pwl.schedule(n_t), lut_schedule(lut, n_t))
         ),
     )

@@ -7,6 +7,9 @@ while the tuning images' accuracy stays at the target (`tune_stop_rule`). The de
 confidences come from the fixed-point read-out of each method (`hwsim.fixed_point.
 FixedDecisions`: the fusion unit's for the fused methods, one head's counters or the early-exit
 switch for the others; `hwsim.pipeline.cycles` composes them), the same rule for every method.
+An image stops only at a decided step; one that runs to T and is tied there is credited by the
+run's tie rule (`hwsim.methods.Ties`, `FixedDecisions.final_credit`), as in every other
+accuracy.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 
 from hwsim.errors import InputError
 from hwsim.fixed_point import FixedDecisions
-from hwsim.methods import Method
+from hwsim.methods import Method, Ties, credit_unit
 from hwsim.metrics import Estimate, estimate, resample_counts
 
 
@@ -25,7 +28,8 @@ from hwsim.metrics import Estimate, estimate, resample_counts
 class StopRule:
     """A tuned stop rule: stop at the first step with a decision whose confidence >=
     `threshold` (None: never early, every image runs to T). `target_met`: the tuning images
-    reached `target` accuracy with it; `accuracy` and `mean_stop` are theirs."""
+    reached `target` accuracy with it; `accuracy` and `mean_stop` are theirs; `ties`: the tie
+    rule their accuracy (and the test images') credits a tie at T by."""
 
     rule: str  # the confidences' termination rule (hwsim.hw.arch.TerminationRule)
     threshold: int | None
@@ -35,6 +39,7 @@ class StopRule:
     accuracy: float
     mean_stop: float
     candidates: int  # distinct thresholds with distinct outcomes examined, "never" included
+    ties: Ties
 
 
 def stop_at(decisions: FixedDecisions, threshold: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -50,17 +55,31 @@ def stop_at(decisions: FixedDecisions, threshold: int | None) -> tuple[np.ndarra
     return stop, decisions.decision[np.arange(n_img), stop - 1]
 
 
-def tune_stop_rule(decisions: FixedDecisions, labels: np.ndarray, target: float) -> StopRule:
+def _unit(decisions: FixedDecisions) -> int:
+    """The credit unit of a read-out's classes (1 without its final top sets: whole credits)."""
+    top = decisions.final_top
+    return 1 if top is None else credit_unit(np.shape(top)[1])
+
+
+def tune_stop_rule(
+    decisions: FixedDecisions,
+    labels: np.ndarray,
+    target: float,
+    ties: Ties | None = None,
+    image_ids: np.ndarray | None = None,
+) -> StopRule:
     """The threshold with the smallest mean stop step on these (validation) images among those
-    whose accuracy (answers at the stop steps, ties wrong) is >= target; ties go to the higher
-    accuracy, then the larger threshold. If no threshold reaches the target, the one with the
-    highest accuracy (then the smaller mean stop, the larger threshold), with target_met False:
-    never stopping early is among the candidates, so that is at least the accuracy at T.
+    whose accuracy (answers at the stop steps; a tie at T credited by `ties`, default fair) is
+    >= target; equal ones go to the higher accuracy, then the larger threshold. If no threshold
+    reaches the target, the one with the highest accuracy (then the smaller mean stop, the
+    larger threshold), with target_met False: never stopping early is among the candidates, so
+    that is at least the accuracy at T. Accuracies are summed in exact integer credit units.
 
     Exact over every integer threshold: an image's stop step changes only at its running
     maxima of confidence (its records), so the thresholds equal to a record value (and
     "never") are the only distinct outcomes, swept at once with difference arrays: O(N T).
     """
+    ties = Ties() if ties is None else ties
     conf = decisions.confidence
     dec = decisions.decision
     y = np.asarray(labels)
@@ -69,6 +88,7 @@ def tune_stop_rule(decisions: FixedDecisions, labels: np.ndarray, target: float)
         raise InputError(f"labels {y.shape} do not match {n_img} images")
     if n_img == 0:
         raise InputError("tuning a stop rule needs at least one image")
+    unit = _unit(decisions)
     best_so_far = np.maximum.accumulate(conf, axis=1)
     before = np.concatenate([np.full((n_img, 1), -1, np.int64), best_so_far[:, :-1]], axis=1)
     rec_i, rec_t = np.nonzero(best_so_far > before)
@@ -77,13 +97,13 @@ def tune_stop_rule(decisions: FixedDecisions, labels: np.ndarray, target: float)
     # a record (value v, previous record v_prev) decides thresholds v_prev < theta <= v
     lo = np.searchsorted(values, before[rec_i, rec_t], side="right")
     hi = np.searchsorted(values, best_so_far[rec_i, rec_t])
-    ok = (dec[rec_i, rec_t] == y[rec_i]).astype(np.float64)
+    ok = np.where(dec[rec_i, rec_t] == y[rec_i], float(unit), 0.0)  # a record is decided
     # thresholds above an image's maximum: it runs to T
     last_lo = np.searchsorted(values, best_so_far[:, -1], side="right")
     all_lo = np.concatenate([lo, last_lo])
     all_hi = np.concatenate([hi, np.full(n_img, values.size)])
     steps = np.concatenate([rec_t + 1, np.full(n_img, n_t)]).astype(np.float64)
-    right = np.concatenate([ok, (dec[:, -1] == y).astype(np.float64)])
+    right = np.concatenate([ok, decisions.final_credit(y, ties, image_ids, unit)])
 
     def sweep(weights: np.ndarray) -> np.ndarray:
         d = np.bincount(all_lo, weights, n_cand + 1) - np.bincount(all_hi + 1, weights, n_cand + 1)
@@ -91,7 +111,7 @@ def tune_stop_rule(decisions: FixedDecisions, labels: np.ndarray, target: float)
 
     stop_sum, correct = sweep(steps), sweep(right)
     idx = np.arange(n_cand)
-    feasible = correct / n_img >= target
+    feasible = correct / (unit * n_img) >= target
     if feasible.any():
         pool = idx[feasible]
         order = np.lexsort((-pool, -correct[pool], stop_sum[pool]))
@@ -105,24 +125,26 @@ def tune_stop_rule(decisions: FixedDecisions, labels: np.ndarray, target: float)
         unit=decisions.unit,
         target=float(target),
         target_met=bool(feasible.any()),
-        accuracy=float(correct[r] / n_img),
+        accuracy=float(correct[r] / (unit * n_img)),
         mean_stop=float(stop_sum[r] / n_img),
         candidates=int(n_cand),
+        ties=ties,
     )
 
 
 @dataclass(frozen=True, eq=False)
 class TerminationResult:
     """One method with early termination on the test images: per image the step it stopped
-    at (1-based) and its answer there; accuracy (ties wrong), mean and 99th-percentile stop
-    step (an observed step: inverted-CDF quantile), and, if asked, paired-bootstrap percentile
+    at (1-based), its answer there and that answer's credit (a tie at T credited by the stop
+    rule's tie rule); accuracy (the mean credit), mean and 99th-percentile stop step (an
+    observed step: inverted-CDF quantile), and, if asked, paired-bootstrap percentile
     intervals of accuracy and mean stop (`hwsim.metrics.resample_counts`)."""
 
     method: Method | str
     stop: StopRule
     stop_step: np.ndarray  # (N,) int64
-    decision: np.ndarray  # (N,) int64, -1: tied at its stop step
-    correct: np.ndarray  # (N,) bool
+    decision: np.ndarray  # (N,) int64, -1: tied at its stop step (T)
+    correct: np.ndarray  # (N,) float64 credit in [0, 1]
     accuracy: float
     mean_stop: float
     p99_stop: float
@@ -136,19 +158,24 @@ def apply_stop_rule(
     decisions: FixedDecisions,
     labels: np.ndarray,
     *,
+    image_ids: np.ndarray | None = None,
     bootstrap: int = 0,
     level: float = 0.90,
     seed: int = 0,
 ) -> TerminationResult:
-    """`rule` on these (test) images: stop steps, answers, accuracy, mean/p99 stop step;
-    `bootstrap` > 0 resamples the images that many times for intervals at `level`."""
+    """`rule` on these (test) images: stop steps, answers, their credit (a tie at T by
+    rule.ties), accuracy, mean/p99 stop step; `bootstrap` > 0 resamples the images that many
+    times for intervals at `level`."""
     if decisions.rule != rule.rule:
         raise InputError(f"decisions carry {decisions.rule} confidences, the rule is {rule.rule}")
     y = np.asarray(labels)
     if y.shape != (decisions.decision.shape[0],):
         raise InputError(f"labels {y.shape} do not match {decisions.decision.shape[0]} images")
     stop, answer = stop_at(decisions, rule.threshold)
-    correct = answer == y
+    correct = np.where(stop < decisions.timesteps, (answer == y).astype(np.float64), 0.0)
+    at_end = stop == decisions.timesteps
+    if at_end.any():
+        correct[at_end] = decisions.final_credit(y, rule.ties, image_ids)[at_end]
     acc_ci = stop_ci = None
     if bootstrap > 0:
         counts = resample_counts(y.size, bootstrap, seed).astype(np.float64)
@@ -176,13 +203,15 @@ def early_termination(
     test_labels: np.ndarray,
     target: float,
     *,
+    ties: Ties | None = None,
     bootstrap: int = 0,
     level: float = 0.90,
     seed: int = 0,
 ) -> TerminationResult:
-    """Tune the stop threshold on the validation images (`tune_stop_rule`) and apply it to
-    the test images (`apply_stop_rule`), both `FixedDecisions` of one method's read-out."""
-    rule = tune_stop_rule(validation, validation_labels, target)
+    """Tune the stop threshold on the validation images (`tune_stop_rule`, ties credited by
+    `ties`, default fair) and apply it to the test images (`apply_stop_rule`), both
+    `FixedDecisions` of one method's read-out."""
+    rule = tune_stop_rule(validation, validation_labels, target, ties)
     return apply_stop_rule(
         method, rule, test, test_labels, bootstrap=bootstrap, level=level, seed=seed
     )

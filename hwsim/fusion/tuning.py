@@ -1,6 +1,7 @@
 """Every method at once: tune the fusion and early-exit parameters on tuning images
 (`tune_methods`, with its settings in a `TuningConfig`), then compare all methods image by image
-on test counts (`compare_methods`)."""
+on test counts (`compare_methods`). One tie rule (`TuningConfig.ties`, kept in the `Tuning`)
+credits a tied top class in every tuning step and every method's test credits."""
 
 from __future__ import annotations
 
@@ -32,15 +33,17 @@ from hwsim.fusion.lut import (
     choose_lut,
     lut_schedule,
 )
-from hwsim.fusion.posterior import Estimator, decide
-from hwsim.methods import METHODS, Decision, EvidencePooling, Method, fused_methods
+from hwsim.fusion.posterior import Estimator, argmax_credit
+from hwsim.methods import METHODS, Decision, EvidencePooling, Method, Ties, fused_methods
 
 
 @dataclass(frozen=True)
 class TuningConfig:
     """How every method is tuned: the estimator (eq. 29 MAP or the posterior mean) and, through
     it, the prior eq. 30 uses; empirical-Bayes pooling; the alpha grid; the PWL fit; the knot
-    spacings and fraction bits the LUT is chosen from and the accuracy loss it may cost."""
+    spacings and fraction bits the LUT is chosen from and the accuracy loss it may cost; and
+    the tie rule every accuracy (grid search, LUT choice, early-exit thresholds) and every test
+    credit uses (`ties`; empirical Bayes reads no labels)."""
 
     estimator: Estimator = Estimator.MEAN
     pooling: EvidencePooling = EvidencePooling.JOINT
@@ -49,6 +52,7 @@ class TuningConfig:
     knot_steps: tuple[int, ...] = (1, 2, 5, 10, 20, 50)
     frac_bits: tuple[int, ...] = tuple(range(9))
     budget: LossBudget = field(default_factory=LossBudget)
+    ties: Ties = field(default_factory=Ties)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible form (a stored tuning is reused only if made with the same)."""
@@ -61,6 +65,7 @@ class TuningConfig:
             "frac_bits": list(self.frac_bits),
             "budget": {"knots": self.budget.knots, "quantisation": self.budget.quantisation},
             "loss_horizon": "first step at 99% of the exact schedule's best accuracy",
+            "ties": str(self.ties),
         }
 
 
@@ -68,13 +73,14 @@ class TuningConfig:
 class Tuning:
     """What is tuned on the tuning images for one IC: alpha(t) per fusion method (exact, its
     PWL fit and the fixed-point LUT the chip stores, with how the LUT was chosen) and the
-    early-exit thresholds."""
+    early-exit thresholds, under the tie rule `ties` (which the test credits then use)."""
 
     schedules: dict[Method, AlphaSchedule]  # exact per-step alpha: BSF_GRID, BSF_EMP
     pwl: dict[Method, PiecewiseLinearAlpha]
     luts: dict[Method, AlphaLUT]
     early_exit: EarlyExit
     lut_choice: dict[Method, LUTChoice]
+    ties: Ties
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible form, keyed by method names (an infinite early-exit threshold is
@@ -94,6 +100,7 @@ class Tuning:
             "early_exit_threshold": [
                 None if math.isinf(v) else float(v) for v in self.early_exit.threshold
             ],
+            "ties": str(self.ties),
         }
 
     @classmethod
@@ -111,6 +118,7 @@ class Tuning:
             {Method(k): AlphaLUT.from_dict(v) for k, v in d["luts"].items()},
             EarlyExit(thr),
             {Method(k): LUTChoice.from_dict(v) for k, v in d["lut_choice"].items()},
+            Ties.parse(d["ties"]),
         )
 
 
@@ -120,11 +128,15 @@ def tune_alpha(
     tune_ic: np.ndarray,
     tune_labels: np.ndarray,
     config: TuningConfig,
+    image_ids: np.ndarray | None = None,
 ) -> AlphaSchedule:
     """alpha(t) of a fused decision on cumulative counts (N, T, C) of the tuning images: by
-    grid search (`FUSED_GRID`), or by empirical Bayes pooled by config.pooling."""
+    grid search (`FUSED_GRID`, ties credited by config.ties), or by empirical Bayes pooled by
+    config.pooling."""
     if decision is Decision.FUSED_GRID:
-        return grid_search_alpha(tune_fc, tune_ic, tune_labels, config.grid, config.estimator)
+        return grid_search_alpha(
+            tune_fc, tune_ic, tune_labels, config.grid, config.estimator, config.ties, image_ids
+        )
     if decision is not Decision.FUSED_EMPIRICAL_BAYES:
         raise InputError(f"decision {decision}: expected a fused one (no alpha to tune)")
     if EvidencePooling(config.pooling) is EvidencePooling.JOINT:
@@ -137,13 +149,16 @@ def tune_methods(
     tune_ic: np.ndarray,
     tune_labels: np.ndarray,
     config: TuningConfig | None = None,
+    image_ids: np.ndarray | None = None,
 ) -> Tuning:
     """Tune alpha(t) by grid search and empirical Bayes (pooled by config.pooling), choose each
     one's PWL knots and LUT format by the accuracy they cost (`choose_lut`), and tune early
-    exit, all on cumulative counts (N, T, C) of the tuning images."""
+    exit, all on cumulative counts (N, T, C) of the tuning images, every accuracy crediting
+    ties by config.ties (`image_ids`: the images' ids for the random rule's draws, default
+    0..N-1)."""
     cfg = TuningConfig() if config is None else config
     schedules = {
-        m: tune_alpha(METHODS[m].decision, tune_fc, tune_ic, tune_labels, cfg)
+        m: tune_alpha(METHODS[m].decision, tune_fc, tune_ic, tune_labels, cfg, image_ids)
         for m in fused_methods()
     }
     chosen = {
@@ -156,6 +171,8 @@ def tune_methods(
             frac_bits=cfg.frac_bits,
             fit=cfg.fit,
             budget=cfg.budget,
+            ties=cfg.ties,
+            image_ids=image_ids,
         )
         for k, s in schedules.items()
     }
@@ -163,14 +180,16 @@ def tune_methods(
         schedules,
         {k: c[0] for k, c in chosen.items()},
         {k: c[1] for k, c in chosen.items()},
-        tune_early_exit(tune_fc, tune_ic, tune_labels),
+        tune_early_exit(tune_fc, tune_ic, tune_labels, cfg.ties, image_ids),
         {k: c[2] for k, c in chosen.items()},
+        cfg.ties,
     )
 
 
 @dataclass(frozen=True)
 class Correctness:
-    """Per image and timestep, whether each method decides right: (N, T) bool arrays.
+    """Per image and timestep, each method's credit: (N, T) arrays in [0, 1] (1 right, 0 wrong,
+    a tied top class credited by the tuning's tie rule; `CREDIT_DTYPE`).
 
     `methods`: every `Method` (fused ones through the LUT, as the chip runs them); `exact` and
     `pwl`: the fused methods with the exact per-step alpha and with the float PWL."""
@@ -181,27 +200,35 @@ class Correctness:
 
 
 def correctness(
-    tuning: Tuning, fc_cum: np.ndarray, ic_cum: np.ndarray, labels: np.ndarray
+    tuning: Tuning,
+    fc_cum: np.ndarray,
+    ic_cum: np.ndarray,
+    labels: np.ndarray,
+    image_ids: np.ndarray | None = None,
 ) -> Correctness:
-    """Every method's per-image decisions on cumulative counts (N, T, C) under `tuning`, by its
+    """Every method's per-image credits on cumulative counts (N, T, C) under `tuning`, by its
     `Decision` (`hwsim.methods.METHODS`): one head's argmax, the fusion through the LUT (and,
     in `exact` and `pwl`, with the exact per-step alpha and the float PWL) or the early-exit
-    switch; a tie counts as wrong."""
-    y = np.asarray(labels)[:, None]
+    switch; a tied top class credited by tuning.ties (`image_ids`: for the random rule's
+    draws, default 0..N-1)."""
     fc, ic = np.asarray(fc_cum), np.asarray(ic_cum)
     n_t = fc.shape[1]
-    exact, pwl = {}, {}
-    for k, s in tuning.schedules.items():
-        exact[k] = s.correct(fc_cum, ic_cum, labels)
-        pwl[k] = tuning.pwl[k].schedule(n_t).correct(fc_cum, ic_cum, labels)
+    ties = tuning.ties
+
+    def fused(s: AlphaSchedule) -> np.ndarray:
+        return s.correct(fc, ic, labels, ties, image_ids)
+
+    exact = {k: fused(s) for k, s in tuning.schedules.items()}
+    pwl = {k: fused(tuning.pwl[k].schedule(n_t)) for k in tuning.schedules}
     methods = {}
     for m, spec in METHODS.items():
         if spec.fused:
-            methods[m] = lut_schedule(tuning.luts[m], n_t).correct(fc_cum, ic_cum, labels)
+            methods[m] = fused(lut_schedule(tuning.luts[m], n_t))
         elif spec.decision is Decision.EARLY_EXIT:
-            methods[m] = tuning.early_exit.decide(fc_cum, ic_cum) == y
+            methods[m] = tuning.early_exit.credit(fc, ic, labels, ties, image_ids)
         else:
-            methods[m] = decide(fc if spec.decision is Decision.FC_ARGMAX else ic) == y
+            head = fc if spec.decision is Decision.FC_ARGMAX else ic
+            methods[m] = argmax_credit(head, labels, ties, image_ids)
     return Correctness(methods, exact, pwl)
 
 
@@ -209,7 +236,8 @@ def correctness(
 class FusionComparison:
     """Test decisions of every `Method` (in `METHODS` order) under tuned parameters.
 
-    `correct[m]` (N, T) bool per test image; BSF methods through the LUT unless
+    `correct[m]` (N, T) per test image, the credit in [0, 1] of its decision (tied top classes
+    credited by tuning.ties); BSF methods through the LUT unless
     compare_methods had use_lut=False; `exact[m]` the fused methods with the exact alpha.
     `tuning` is the tuning shown in reports; with cross-fitting (`folds` > 0) it is fold 1's,
     and `fold_tunings` holds every fold's (each image was decided by the tuning of the folds
@@ -226,12 +254,12 @@ class FusionComparison:
     @cached_property
     def accuracy(self) -> dict[Method, np.ndarray]:
         """Test accuracy (T,) per method."""
-        return {m: c.mean(axis=0) for m, c in self.correct.items()}
+        return {m: c.mean(axis=0, dtype=np.float64) for m, c in self.correct.items()}
 
     @cached_property
     def accuracy_exact(self) -> dict[Method, np.ndarray]:
         """Test accuracy (T,) of the fused methods with the exact per-step alpha."""
-        return {m: c.mean(axis=0) for m, c in self.exact.items()}
+        return {m: c.mean(axis=0, dtype=np.float64) for m, c in self.exact.items()}
 
 
 def comparison_of(
@@ -250,9 +278,9 @@ def comparison_of(
             tuning.pwl[k],
             tuning.luts[k],
             n_t,
-            decided.exact[k].mean(axis=0),
-            decided.pwl[k].mean(axis=0),
-            decided.methods[k].mean(axis=0),
+            decided.exact[k].mean(axis=0, dtype=np.float64),
+            decided.pwl[k].mean(axis=0, dtype=np.float64),
+            decided.methods[k].mean(axis=0, dtype=np.float64),
         )
         for k, s in tuning.schedules.items()
     }
@@ -270,6 +298,7 @@ def compare_methods(
     use_lut: bool = True,
 ) -> FusionComparison:
     """DL (FC alone), SL (IC alone), BSF-Grid, BSF-Emp and Early-Exit on the test counts
-    (cumulative, (N, T, C)) with parameters tuned beforehand on other images (`tune_methods`).
-    BSF curves use the LUT, as the chip runs them, unless use_lut is False."""
+    (cumulative, (N, T, C)) with parameters tuned beforehand on other images (`tune_methods`),
+    ties credited by the tuning's rule. BSF curves use the LUT, as the chip runs them, unless
+    use_lut is False."""
     return comparison_of(tuning, correctness(tuning, test_fc, test_ic, test_labels), use_lut)

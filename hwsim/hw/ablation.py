@@ -10,12 +10,14 @@ Steps (`ABLATION_STEPS`), each on top of the previous, `base` being SpikeSim's a
    pe_operation_cycles (`hwsim.hw.timing.stage_cycles`); dynamic energy only.
 2. `pipelining`: the layer pipeline as the cycle-level simulator runs it (`hwsim.hw.sim`): layers
    overlap across timesteps, spikes cross the NoC, input buffers back-pressure.
-3. `partial_sums`: `full`'s `partial_sums` and `energy_pj` (its NoC flit-hop energy), so the
+3. `line_buffer`: `full`'s `timing.line_buffer`: a layer works row by row and its consumer
+   starts a row once the rows its window needs are in, within a timestep too.
+4. `partial_sums`: `full`'s `partial_sums` and `energy_pj` (its NoC flit-hop energy), so the
    partial sums of layers spread over PEs travel and are added (`hwsim.hw.psum`).
-4. `static_power`: `full`'s `leakage_mw`: the chip leaks for the simulated latency.
-5. `offchip`: `full`'s `offchip`: the image comes in before the first layer starts and the
+5. `static_power`: `full`'s `leakage_mw`: the chip leaks for the simulated latency.
+6. `offchip`: `full`'s `offchip`: the image comes in before the first layer starts and the
    answer goes out after the last decision.
-6. `physical`: the rest of `full` (SAR ADC timing, shared tile buffers, per-cell crossbar costs):
+7. `physical`: the rest of `full` (SAR ADC timing, shared tile buffers, per-cell crossbar costs):
    this step's architecture is `full` itself.
 
 One image is simulated with a given activity (a trace's mean image, or a synthetic one); its
@@ -45,6 +47,7 @@ from hwsim.model.graph import LayerGraph
 ABLATION_STEPS: tuple[str, ...] = (
     "spikesim",
     "pipelining",
+    "line_buffer",
     "partial_sums",
     "static_power",
     "offchip",
@@ -108,10 +111,12 @@ class Ablation:
 def step_architectures(base: Architecture, full: Architecture) -> list[Architecture]:
     """The architecture of each step (module docstring): `base` with `full`'s sections added
     one after the other, the last one `full` itself."""
-    psums = dataclasses.replace(base, partial_sums=full.partial_sums, energy_pj=full.energy_pj)
+    timing = dataclasses.replace(base.timing, line_buffer=full.timing.line_buffer)
+    lines = dataclasses.replace(base, timing=timing)
+    psums = dataclasses.replace(lines, partial_sums=full.partial_sums, energy_pj=full.energy_pj)
     static = dataclasses.replace(psums, leakage_mw=full.leakage_mw)
     offchip = dataclasses.replace(static, offchip=full.offchip)
-    return [base, base, psums, static, offchip, full]
+    return [base, base, lines, psums, static, offchip, full]
 
 
 def _workload(mapping: ChipMapping, activity: LayerActivity) -> Workload:

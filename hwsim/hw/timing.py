@@ -52,6 +52,14 @@ skip conv for its conv2, transfer 0), and finish[-1] = the image's input arrival
     finish[t, l] = max(finish[t-1, l], max_{p in pred(l)} arrive[t, p]) + stage_cycles[t, l]
     arrive[t, p] = max(finish[t, p] + transfer[t, p], max_k D[t, p, k])
 
+**Line buffers** (`timing.line_buffer`). The same recurrence per output row (`output_rows`:
+H_out, 1 for a GAP or Linear), `line_buffer_cycles`: row y of layer l starts once its row y - 1
+is done and every producer's row last_pl(y) has arrived (`row_window`: the rows its window
+needs), a row's stage being its `row_share` of the job's PE rounds x pe_operation_cycles plus
+the partial sums of ops / R_l operations, its transfer and link loads those of spikes / R_l;
+finish[t, l] is its last row's. It is the simulator's line-buffer timing without contention
+(tested equal).
+
 A head's output of timestep t reaches the fusion unit at ready[t, linear] = arrive[t, linear]
 (the Linear's spikes to the fusion unit); `TimingResult.latency_ns[t]` is the last head's, the
 time to have every classifier's output of timestep t, plus the result's off-chip output cycles.
@@ -64,7 +72,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
 from numba import njit
 
 from hwsim.hw.activity import LayerActivity
@@ -174,6 +181,8 @@ def row_share(total: int, rows: int, row: int) -> int:
     """Row `row`'s share of a job's integer `total` (PE rounds, operations, spikes, neuron
     cycles) spread as evenly as integers allow over its `rows` output rows:
     total (row + 1) // rows - total row // rows. The shares sum to `total`; one row: all."""
+    if rows == 1:  # a whole-map job (no division: the simulator's common case)
+        return total
     return total * (row + 1) // rows - total * row // rows
 
 

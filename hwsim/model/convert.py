@@ -8,12 +8,10 @@ the skip conv by the block output's lambda. A classifier head (GAP + Linear) tak
 lambda as lambda_{l-1} and its own logits' percentile as lambda_l. The SNN uses threshold 1 and
 membranes initialised to V0, reset by subtraction.
 
-Reproducible on any CPU: the calibration forward pass runs in float64 and every lambda is
-rounded to SCALE_BITS significant bits (`grid_scale`), so that the different summation orders
-of torch's float kernels on different instruction sets (AVX2, AVX-512: relative differences of
-about 1e-15 in float64) give the same lambdas, weights and fingerprint (docs/engine.md,
-"Reproducibility"). Folding and normalising are elementwise float64 operations, rounded once to
-float32: the same bits on every IEEE-754 machine.
+The same lambdas and weights on every CPU: the calibration runs the folded network in float64
+with sums in a fixed order (`conv_f64`, `mean_hw_f64`: no torch or BLAS kernel, whose order
+follows the instruction set), and folding and normalising are elementwise float64 operations
+rounded once to float32 (docs/engine.md, "Reproducibility").
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numba import njit
 from torch import nn
 
 from hwsim.atomic import atomic_path
@@ -38,7 +38,6 @@ from hwsim.model.graph import Layer, LayerGraph, LayerKind
 from hwsim.model.nets import (
     Checkpoint,
     ConvBlock,
-    HeadedNet,
     checkpoint_from_payload,
     checkpoint_payload,
     read_model_file,
@@ -186,28 +185,152 @@ def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, t
     return w * scale[:, None, None, None], (b - bn.running_mean.double()) * scale + bn.bias.double()
 
 
-SCALE_BITS = 16
-"""Significant bits of every lambda (`grid_scale`): lambda moves by at most 2^-17 (7.6e-6) of
-itself, and two CPUs whose float64 calibrations differ by a relative 1e-15 get different
-lambdas only when a rounding boundary falls between them: odds of about 1e-10 per layer."""
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def _conv_f64_kernel(x, w, wt, b, stride, pad, kh, kw, ho, wo, relu, out, col, acc):
+    """out[n] (C_out, P = ho wo) for each image n of x (N, C_in, H, W). col (Q, P) holds the
+    image's input under each tap q = (c, ky, kx) at each output position p (zero in the
+    padding); out[n, o, p] = b[o] + the sum over q, in q order, of w[o, q] col[q, p] (wt = w
+    transposed). With at least as many positions as outputs the loop over p is vectorised,
+    else the loop over o (acc: C_out scratch), skipping zero inputs (they add +-0): either way
+    a vector's lanes are different outputs, so no sum depends on the vector width."""
+    cin, h, wd = x.shape[1], x.shape[2], x.shape[3]
+    cout, q_all, n_pos = out.shape[1], col.shape[0], col.shape[1]
+    for n in range(x.shape[0]):
+        for c in range(cin):
+            for ky in range(kh):
+                # output rows [y0, y1) and columns [x0, x1) whose tap (ky, kx) is in the image
+                y0 = min(ho, max(0, (pad - ky + stride - 1) // stride))
+                y1 = max(y0, min(ho, (h - 1 + pad - ky) // stride + 1))
+                for kx in range(kw):
+                    x0 = min(wo, max(0, (pad - kx + stride - 1) // stride))
+                    x1 = max(x0, min(wo, (wd - 1 + pad - kx) // stride + 1))
+                    cq = col[(c * kh + ky) * kw + kx]
+                    cq[:] = 0.0
+                    for oy in range(y0, y1):
+                        row = x[n, c, oy * stride - pad + ky]
+                        for ox in range(x0, x1):
+                            cq[oy * wo + ox] = row[ox * stride - pad + kx]
+        if n_pos >= cout:  # two outputs per pass over col, then the odd one
+            for o in range(0, cout - 1, 2):
+                r0, r1 = out[n, o], out[n, o + 1]
+                r0[:] = b[o]
+                r1[:] = b[o + 1]
+                for q in range(q_all):
+                    w0, w1, cq = w[o, q], w[o + 1, q], col[q]
+                    for p in range(n_pos):
+                        r0[p] += w0 * cq[p]
+                        r1[p] += w1 * cq[p]
+            if cout % 2:
+                r0 = out[n, cout - 1]
+                r0[:] = b[cout - 1]
+                for q in range(q_all):
+                    w0, cq = w[cout - 1, q], col[q]
+                    for p in range(n_pos):
+                        r0[p] += w0 * cq[p]
+        else:
+            for p in range(n_pos):
+                for o in range(cout):
+                    acc[o] = b[o]
+                for q in range(q_all):
+                    v = col[q, p]
+                    if v != 0.0:
+                        wq = wt[q]
+                        for o in range(cout):
+                            acc[o] += v * wq[o]
+                for o in range(cout):
+                    out[n, o, p] = acc[o]
+        if relu:
+            for o in range(cout):
+                r0 = out[n, o]
+                for p in range(n_pos):
+                    if r0[p] < 0.0:
+                        r0[p] = 0.0
 
 
-def grid_scale(lam: float) -> float:
-    """lam rounded to SCALE_BITS significant bits (to nearest, ties to even)."""
-    mantissa, exponent = math.frexp(lam)  # lam = mantissa 2^exponent, 0.5 <= mantissa < 1
-    return math.ldexp(round(mantissa * 2**SCALE_BITS), exponent - SCALE_BITS)
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def _mean_hw_kernel(x, out):
+    """out[n, c] = the sum of x[n, c, :] (positions in order) / the number of positions."""
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            s = 0.0
+            for p in range(x.shape[2]):
+                s += x[n, c, p]
+            out[n, c] = s / x.shape[2]
 
 
-def _percentile(batches: list[torch.Tensor], q: float, what: str) -> float:
-    """The q-th percentile of float64 activations, on the SCALE_BITS grid."""
-    values = torch.cat([b.reshape(-1) for b in batches]).numpy()
-    lam = float(np.percentile(values, q, overwrite_input=True))
+def _by_images(kernel: Callable[[int, int], None], images: int, threads: int) -> None:
+    """Run kernel(n0, n1) over contiguous ranges of images on `threads` threads (0: torch's
+    intra-op threads); every image is computed alone, so the split changes no bit."""
+    threads = min(threads or torch.get_num_threads(), images)
+    if threads <= 1:
+        kernel(0, images)
+        return
+    cuts = np.linspace(0, images, threads + 1).astype(np.int64)
+    with ThreadPoolExecutor(threads) as pool:
+        for f in [pool.submit(kernel, int(cuts[k]), int(cuts[k + 1])) for k in range(threads)]:
+            f.result()
+
+
+def conv_f64(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    stride: int = 1,
+    pad: int = 0,
+    relu: bool = False,
+    threads: int = 0,
+) -> np.ndarray:
+    """A conv of input x (N, C_in, H, W) with weights w (C_out, C_in, kh, kw) and bias b
+    (C_out,), in float64: (N, C_out, H_out, W_out) float64, ReLU'd if `relu`.
+
+    Each output is b plus the products in (c, ky, kx) order, rounded after each add (a product
+    of two float32 values is exact; padding adds zeros). The order is fixed by this loop,
+    compiled without fast-math (neither reordered nor fused), hence the same bits on every
+    CPU, unlike torch's and BLAS's kernels, whose order follows the instruction set. A Linear
+    layer is a 1 x 1 conv on a 1 x 1 map."""
+    x, w, b = (np.ascontiguousarray(a, np.float64) for a in (x, w, b))
+    n_img, cin, h, wd = x.shape
+    cout, _, kh, kw = w.shape
+    ho, wo = (h + 2 * pad - kh) // stride + 1, (wd + 2 * pad - kw) // stride + 1
+    out = np.empty((n_img, cout, ho * wo), np.float64)
+    taps = w.reshape(cout, cin * kh * kw)
+    taps_t = np.ascontiguousarray(taps.T)
+
+    def run(n0: int, n1: int) -> None:
+        col = np.empty((cin * kh * kw, ho * wo), np.float64)
+        acc = np.empty(cout, np.float64)
+        xs, outs = x[n0:n1], out[n0:n1]
+        _conv_f64_kernel(xs, taps, taps_t, b, stride, pad, kh, kw, ho, wo, relu, outs, col, acc)
+
+    _by_images(run, n_img, threads)
+    return out.reshape(n_img, cout, ho, wo)
+
+
+def mean_hw_f64(x: np.ndarray, threads: int = 0) -> np.ndarray:
+    """(N, C) float64 means over H and W of x (N, C, H, W): the sum in (y, x) order divided by
+    H W, in a fixed order as `conv_f64`."""
+    x = np.ascontiguousarray(x, np.float64).reshape(*x.shape[:2], -1)
+    out = np.empty(x.shape[:2], np.float64)
+    _by_images(lambda n0, n1: _mean_hw_kernel(x[n0:n1], out[n0:n1]), len(x), threads)
+    return out
+
+
+def _folded(x: np.ndarray, conv: nn.Conv2d, wb: tuple[torch.Tensor, torch.Tensor], relu: bool):
+    """`conv` with its folded weights `wb` on float64 x (`conv_f64`)."""
+    pad = conv.padding
+    assert isinstance(pad, tuple)
+    return conv_f64(x, wb[0].numpy(), wb[1].numpy(), conv.stride[0], pad[0], relu)
+
+
+def _percentile(values: np.ndarray, q: float, what: str) -> float:
+    """The q-th percentile of `values`, which it reorders (they are not needed any more)."""
+    lam = float(np.percentile(values.reshape(-1), q, overwrite_input=True))
     if not lam > 0:
         raise ConversionError(
             f"{what}: the {q}th percentile of its activations is {lam}; the layer is silent on"
             " the calibration images and cannot be normalised"
         )
-    return grid_scale(lam)
+    return lam
 
 
 def _normalised(w: torch.Tensor, b: torch.Tensor, prev: float, lam: float) -> Weights:
@@ -218,15 +341,16 @@ def convert(
     ckpt: Checkpoint,
     calibration: ImageSet,
     params: ConversionParams | None = None,
-    batch_size: int = 500,
 ) -> SpikingNetwork:
     """Fold BN and normalise `ckpt`'s network on the first `params.max_images` of `calibration`.
 
-    The calibration pass runs in float64 (8 bytes per activation); memory holds one layer's
-    activations over the calibration images at a time.
+    The calibration runs the folded network in float64 (`conv_f64`, on torch's intra-op
+    threads); memory holds two layers' activations over the calibration images, 8 bytes a
+    value (a layer's percentile is taken in place once the next layer has read it).
     """
     params = params or ConversionParams()
-    net: HeadedNet = ckpt.build().double()
+    q = params.percentile
+    net = ckpt.build()
     bad = [
         k for k, v in ckpt.state_dict.items() if v.is_floating_point() and not v.isfinite().all()
     ]
@@ -235,48 +359,60 @@ def convert(
             f"the checkpoint's weights are not finite (NaN or inf) in {', '.join(bad[:3])};"
             " it cannot be converted (retrain it)"
         )
-    x_all = torch.from_numpy(calibration.x[: params.max_images]).double()
-    acts = list(torch.split(x_all, batch_size))
-    prev = 1.0
     graph = ckpt.spec.graph()
-    weights: dict[str, Weights] = {}
-    scales: list[float] = []
-    tap_acts: dict[int, tuple[list[torch.Tensor], float]] = {}
     tap_blocks = {ckpt.spec.tap_block(h) for h in ckpt.spec.head_positions}
-    with torch.no_grad():
+    folded: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    lam_out: list[float] = []  # lambda of each block's output
+    lam_mid: dict[int, float] = {}  # of a residual block's conv1
+    pooled: dict[int, np.ndarray] = {}  # GAP of a tapped block's output
+    x = calibration.x[: params.max_images].astype(np.float64)
+    with torch.no_grad():  # folded weights without autograd history
         for i, block in enumerate(net.blocks):
+            parts = graph.block_layers(i)
+            mid = None
             if isinstance(block, ConvBlock):
-                out = [block(a) for a in acts]
-                lam = _percentile(out, params.percentile, f"block {i}")
-                w, b = fold_bn(block.conv, block.bn)
-                weights[graph.block_layers(i).conv.name] = _normalised(w, b, prev, lam)
+                folded[parts.conv.name] = fold_bn(block.conv, block.bn)
+                out = _folded(x, block.conv, folded[parts.conv.name], relu=True)
+            else:
+                assert parts.conv2 is not None and parts.skip is not None
+                folded[parts.conv.name] = fold_bn(block.conv1, block.bn1)
+                folded[parts.conv2.name] = fold_bn(block.conv2, block.bn2)
+                folded[parts.skip.name] = fold_bn(block.skip, None)
+                mid = _folded(x, block.conv1, folded[parts.conv.name], relu=True)
+                out = _folded(mid, block.conv2, folded[parts.conv2.name], relu=False)
+                out += _folded(x, block.skip, folded[parts.skip.name], relu=False)
+                out[out < 0.0] = 0.0
+            if i in tap_blocks:
+                pooled[i] = mean_hw_f64(out)
+            if i > 0:  # x, the previous block's output, is read: sorted in place
+                lam_out.append(_percentile(x, q, f"block {i - 1}"))
+            if mid is not None:
+                lam_mid[i] = _percentile(mid, q, f"block {i} conv1")
+            x = out
+        lam_out.append(_percentile(x, q, f"block {len(net.blocks) - 1}"))
+        del x, out, mid
+        weights: dict[str, Weights] = {}
+        scales: list[float] = []
+        prev = 1.0
+        for i in range(len(net.blocks)):
+            parts, lam = graph.block_layers(i), lam_out[i]
+            if parts.conv2 is None or parts.skip is None:
+                weights[parts.conv.name] = _normalised(*folded[parts.conv.name], prev, lam)
                 scales.append(lam)
             else:
-                mid = [torch.relu(block.bn1(block.conv1(a))) for a in acts]
-                out = [block(a) for a in acts]
-                lam1 = _percentile(mid, params.percentile, f"block {i} conv1")
-                lam = _percentile(out, params.percentile, f"block {i}")
-                w1, b1 = fold_bn(block.conv1, block.bn1)
-                w2, b2 = fold_bn(block.conv2, block.bn2)
-                ws, bs = fold_bn(block.skip, None)
-                parts = graph.block_layers(i)
-                assert parts.conv2 is not None and parts.skip is not None
-                weights[parts.conv.name] = _normalised(w1, b1, prev, lam1)
-                weights[parts.conv2.name] = _normalised(w2, b2, lam1, lam)
-                weights[parts.skip.name] = _normalised(ws, bs, prev, lam)
+                lam1 = lam_mid[i]
+                weights[parts.conv.name] = _normalised(*folded[parts.conv.name], prev, lam1)
+                weights[parts.conv2.name] = _normalised(*folded[parts.conv2.name], lam1, lam)
+                weights[parts.skip.name] = _normalised(*folded[parts.skip.name], prev, lam)
                 scales += [lam1, lam]
-            if i in tap_blocks:
-                tap_acts[i] = ([a.mean(dim=(2, 3)) for a in out], lam)
-            acts, prev = out, lam
+            prev = lam
         for h in ckpt.spec.head_positions:
             tap = ckpt.spec.tap_block(h)
-            pooled, lam_tap = tap_acts[tap]
             lin = net.head(h)
-            lam = _percentile([lin(p) for p in pooled], params.percentile, f"head {h}")
-            w = lin.weight.detach().double() * lam_tap / lam
-            b = lin.bias.detach().double() / lam
-            linear = graph.head_output(h).name
-            weights[linear] = Weights(w.float().contiguous(), b.float().contiguous())
+            w, b = lin.weight.detach().double(), lin.bias.detach().double()
+            logits = conv_f64(pooled[tap][:, :, None, None], w[:, :, None, None].numpy(), b.numpy())
+            lam = _percentile(logits, q, f"head {h}")
+            weights[graph.head_output(h).name] = _normalised(w, b, lam_out[tap], lam)
             scales.append(lam)
     return SpikingNetwork(ckpt.spec, graph, weights, params, tuple(scales))
 

@@ -605,8 +605,9 @@ def _fold_gains(
                 )
             continue
         shape = (-1,) + (1,) * (d.weight.ndim - 1)
-        d.weight = (d.weight.astype(np.float64) * per_channel.reshape(shape)).astype(np.float32)
-        d.bias = (d.bias.astype(np.float64) * per_channel).astype(np.float32)
+        with np.errstate(over="ignore"):  # an overflow to inf is refused by check_current
+            d.weight = (d.weight.astype(np.float64) * per_channel.reshape(shape)).astype(np.float32)
+            d.bias = (d.bias.astype(np.float64) * per_channel).astype(np.float32)
     return 1.0
 
 

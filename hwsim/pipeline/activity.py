@@ -15,12 +15,15 @@ same counts differently; per graph layer and timestep:
 A layer sends at t what it fired at t - 1 (the one-step delay per layer); a head's output layer
 sends to the fusion unit what it fired at t, because the unit decides step t on the counts
 through t (`hwsim.engine.SimResult.head_spikes`); a residual skip conv sends nothing.
-`ImageActivity` is the per-image record (`Activity.per_image`) in the chip's terms, which the
-cycle-level simulation replays (`chip_workload`).
+`ImageActivity` is the per-image record (`Activity.per_image`) of a range of images in the
+chip's terms; the cycle-level simulation replays it (`chip_workload`) and charges the jobs it
+performed (`performed_activity`), both read in chunks of images (`image_chunks`) so that no
+copy of the whole record is made.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,12 +162,31 @@ class ImageActivity:
         )
 
 
-def image_activity(graph: LayerGraph, activity: Activity) -> ImageActivity:
-    """The engine's per-image activity of `graph`'s layers, in its order (`ImageActivity`)."""
+CHUNK_BYTES = 8 << 20
+"""Bytes of per-image activity (4 int32 counts per image, timestep and layer) read at once."""
+
+
+def image_chunks(images: int, timesteps: int, layers: int) -> list[slice]:
+    """Consecutive ranges of `images` images whose per-image activity (16 bytes per image,
+    timestep and layer) fits in `CHUNK_BYTES` (at least one image each)."""
+    size = max(1, CHUNK_BYTES // max(1, 16 * timesteps * layers))
+    return [slice(a, min(a + size, images)) for a in range(0, images, size)]
+
+
+def per_image_counts(activity: Activity) -> np.ndarray:
+    """`activity.per_image` (N, T, G, 4) int32 (`ENGINE_PER_IMAGE`); DataError without it."""
     if activity.per_image is None:
         raise DataError("the cycle-level simulation needs a trace with per-image activity")
+    return activity.per_image
+
+
+def image_activity(
+    graph: LayerGraph, activity: Activity, images: slice = slice(None)
+) -> ImageActivity:
+    """The engine's per-image activity of `graph`'s layers, in its order, for `images`
+    (default all; `ImageActivity`, int32 copies)."""
+    per = per_image_counts(activity)[images]
     cols = [activity.names.index(n) for n in graph.names]
-    per = activity.per_image
 
     def column(name: str) -> np.ndarray:
         return np.ascontiguousarray(per[:, :, cols, ENGINE_PER_IMAGE.index(name)])
@@ -178,13 +200,57 @@ def image_activity(graph: LayerGraph, activity: Activity) -> ImageActivity:
     )
 
 
-def chip_workload(mapping: ChipMapping, record: ImageActivity) -> Workload:
-    """Per image, timestep and layer of `mapping`'s graph: the PE operations the energy model
-    charges (spikesim: every operation; event: those with a spike in their window) and the
-    spikes each layer sends, for `hwsim.hw.sim.simulate`."""
-    n, steps, layers = record.shape
-    if mapping.arch.energy_model is EnergyModel.SPIKESIM:
-        ops = np.broadcast_to(mapping.pe_operations().astype(np.int32), (n, steps, layers))
+def chip_workload(
+    mapping: ChipMapping,
+    activity: Activity,
+    layers: Collection[str] | None = None,
+    counted_spikes: np.ndarray | None = None,
+) -> Workload:
+    """Per image, timestep and layer of `mapping`'s graph (only `layers`, in graph order, if
+    given): the PE operations the energy model charges (spikesim: every operation, one
+    broadcast row; event: those with a spike in their window) and the spikes each layer sends,
+    for `hwsim.hw.sim.simulate`, int32, read from `activity.per_image` in chunks of images;
+    `counted_spikes` (N, T) the fusion unit's (`Workload`)."""
+    graph = mapping.graph
+    per = per_image_counts(activity)
+    n, steps = per.shape[:2]
+    keep = [j for j, name in enumerate(graph.names) if layers is None or name in layers]
+    shape = (n, steps, len(keep))
+    cols = [activity.names.index(name) for name in graph.names]
+    event = mapping.arch.energy_model is not EnergyModel.SPIKESIM
+    if event:
+        ops = np.empty(shape, np.int32)
     else:
-        ops = record.pe_operations
-    return Workload(np.ascontiguousarray(ops), record.sent(mapping.graph))
+        dense = mapping.pe_operations()[keep]
+        if dense.size and dense.max() > np.iinfo(np.int32).max:
+            raise ValueError("PE operations per layer and timestep exceed int32")
+        ops = np.broadcast_to(dense.astype(np.int32), shape)
+    sent = np.empty(shape, np.int32)
+    windows = ENGINE_PER_IMAGE.index("active_windows")
+    fired = ENGINE_PER_IMAGE.index("out_spikes")
+    for part in image_chunks(n, steps, len(cols)):
+        chunk = per[part][:, :, cols]
+        sent[part] = spikes_sent(graph, chunk[..., fired])[:, :, keep]
+        if event:
+            ops[part] = chunk[:, :, keep, windows]
+    counted = None if counted_spikes is None else np.asarray(counted_spikes, np.int32)
+    return Workload(ops, sent, counted)
+
+
+def performed_activity(
+    graph: LayerGraph,
+    activity: Activity,
+    done: Callable[[slice], Mapping[str, np.ndarray]],
+) -> LayerActivity:
+    """The `LayerActivity` of the jobs that ran, summed over the images chunk by chunk
+    (`ImageActivity.performed`): `done(images)` gives per layer (n, T) bool, whether each job
+    of those images ran."""
+    per = per_image_counts(activity)
+    n, steps = per.shape[:2]
+    fields = ("active_pe_ops", "crossbar_reads", "input_spikes", "output_spikes")
+    total = {f: np.zeros((steps, len(graph.names)), np.int64) for f in fields}
+    for part in image_chunks(n, steps, len(graph.names)):
+        counted = image_activity(graph, activity, part).performed(graph, done(part))
+        for f in fields:
+            total[f] += getattr(counted, f)
+    return LayerActivity(layer_names=graph.names, images=n, **total)

@@ -2,11 +2,15 @@
 activity (`hwsim.hw.sim`), at its fixed-T operating point (every image runs the timesteps the
 method needs to reach the accuracy target) and, where a stop rule is given, with per-image early
 termination. Energy of early-terminated runs counts the jobs the simulator actually performed.
+
+Memory: the per-image activity is read in chunks of images (`hwsim.pipeline.activity`), each
+simulated run is reduced to its energy and per-image latencies as soon as it ends and kept
+without its per-job records (`ChipRun.summary`); what a run needs is
+`hwsim.pipeline.memory.cycle_memory`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from collections.abc import Mapping as MappingType
 from concurrent.futures import ThreadPoolExecutor
@@ -38,12 +42,19 @@ from hwsim.hw.fusion_unit import (
     fusion_events,
     head_decisions,
 )
+from hwsim.hw.leakage import leakage_power
 from hwsim.hw.mapping import ChipMapping, map_network
+from hwsim.hw.offchip import offchip_cost
 from hwsim.hw.sim import ChipRun, chip_model, simulate
 from hwsim.methods import HEADLINE, METHODS, Decision, Method
 from hwsim.metrics import BootstrapConfig
 from hwsim.model.graph import FC_HEAD, LayerGraph
-from hwsim.pipeline.activity import ImageActivity, chip_workload, image_activity
+from hwsim.pipeline.activity import (
+    chip_workload,
+    image_chunks,
+    per_image_counts,
+    performed_activity,
+)
 
 
 class TimingModel(StrEnum):
@@ -78,7 +89,10 @@ class MethodTiming:
     decisions at the stop (None at fixed T: the target's); `noc_share` of the mean latency
     that an ideal (zero-latency) NoC would remove; `analytic_latency_ns` the analytic
     pipeline's (hwsim.hw.timing, mean image, unbounded buffers) for the same steps, fixed T
-    only."""
+    only; `target_met_on_tuning` at early stop whether its threshold kept the accuracy target
+    on the tuning images (False: the stop is no operating point at the target; None at fixed
+    T). `latency_p99_ns` is the inverted-CDF percentile (`hwsim.hw.sim.percentile`). `run` is
+    the simulated run without its per-job records (`ChipRun.summary`)."""
 
     method: Method
     point: OperatingPoint
@@ -92,37 +106,50 @@ class MethodTiming:
     noc_share: float
     run: ChipRun
     analytic_latency_ns: float | None = None  # the analytic model's, at fixed T (its check)
+    target_met_on_tuning: bool | None = None  # early stop: its threshold kept the target
 
 
 def _summary(
     method: Method,
     point: OperatingPoint,
     run: ChipRun,
-    ideal: ChipRun,
+    ideal_cycles_mean: float,
     energy_pj: float,
     accuracy: float | None,
+    target_met: bool | None,
 ) -> MethodTiming:
-    lat = run.latency_cycles.astype(np.float64)
-    mean = float(lat.mean())
-    ideal_mean = float(ideal.latency_cycles.mean())
+    mean = float(run.latency_cycles.astype(np.float64).mean())
     return MethodTiming(
         method=method,
         point=point,
         steps_mean=float(run.image_steps.mean()),
         cycles_mean=mean,
         latency_mean_ns=float(run.ns(mean)),
-        latency_p99_ns=float(run.ns(np.percentile(lat, 99))),
+        latency_p99_ns=float(run.ns(run.latency_percentile_cycles(99))),
         throughput_per_s=run.throughput_per_s,
         energy_pj=energy_pj,
         accuracy=accuracy,
-        noc_share=1.0 - ideal_mean / mean if mean > 0 else 0.0,
+        noc_share=1.0 - ideal_cycles_mean / mean if mean > 0 else 0.0,
         run=run,
+        target_met_on_tuning=target_met,
     )
+
+
+def counted_spikes(head_spikes: MappingType[int, np.ndarray], heads: tuple[int, ...]) -> np.ndarray:
+    """(N, T) int32: per image and timestep the spikes the fusion unit's busier counter bank
+    counts, the most any of `heads` sent (`hwsim.hw.sim.Workload.counted_spikes`)."""
+    first = head_spikes[heads[0]]
+    n, steps, classes = first.shape
+    out = np.zeros((n, steps), np.int32)
+    for part in image_chunks(n, steps, classes):
+        for h in heads:
+            np.maximum(out[part], head_spikes[h][part].sum(axis=2, dtype=np.int32), out=out[part])
+    return out
 
 
 def performed_energy_pj(
     mapping: ChipMapping,
-    record: ImageActivity,
+    activity: Activity,
     run: ChipRun,
     head_spikes: MappingType[int, np.ndarray],
     method: Method,
@@ -131,27 +158,35 @@ def performed_energy_pj(
 ) -> float:
     """Energy per inference of the jobs `run` performed for `method` (the layers of run.chip;
     the fusion unit when it uses it, counting the spikes of its heads, with the stop test when
-    `stops`): the energy model applied to the activity of those jobs alone (`record`, the
-    test images' `ImageActivity`). The event model's NoC energy is the simulated packets'
-    flit-hops (link_flits) x noc_flit_hop, so the packet format, head flits and the rounding of
-    each packet to whole flits are charged as simulated."""
+    `stops`): the energy model applied to the activity of those jobs alone (the test images'
+    per-image `activity`, read in chunks: `performed_activity`). The event model's NoC energy
+    is the simulated packets' flit-hops (link_flits) x noc_flit_hop, so the packet format, head
+    flits and the rounding of each packet to whole flits are charged as simulated. The chip's
+    static energy is its leakage power (`hwsim.hw.leakage`) for the simulated stream's whole
+    duration (`ChipRun.total_cycles`: the whole chip is powered throughout) shared by its N
+    images, and every image pays its off-chip input and result (`hwsim.hw.offchip`); both 0
+    when the architecture does not model them."""
     graph = mapping.graph
     n, steps = run.start.shape[1:]
     names = run.chip.layer_names
-    done = {name: run.performed[v] for v, name in enumerate(names)}
-    masked = record.performed(graph, done)
+
+    def done(part: slice) -> dict[str, np.ndarray]:
+        return {name: run.start[v, part] >= 0 for v, name in enumerate(names)}
+
+    masked = performed_activity(graph, activity, done)
     share = np.zeros((steps, len(graph.names)))
-    for name, ran in done.items():
-        share[:, graph.names.index(name)] = ran.mean(axis=0)
+    for v, name in enumerate(names):
+        share[:, graph.names.index(name)] = (run.start[v] >= 0).sum(axis=0) / n
     fusion = None
     unit = mapping.arch.fusion_unit
     spec = METHODS[method]
     if unit is not None and spec.uses_fusion_unit(stops):
-        deciding = run.performed[run.chip.fusion_node]  # (N, T)
-        counted = {
-            h: (head_spikes[h][:, :steps].sum(axis=2) * deciding).sum(0)
-            for h in method_heads(method, ic)
-        }
+        deciding = run.start[run.chip.fusion_node] >= 0  # (N, T)
+        counted = {h: np.zeros(steps, np.int64) for h in method_heads(method, ic)}
+        for part in image_chunks(n, steps, graph.classes):
+            for h in counted:
+                spikes = head_spikes[h][part, :steps].sum(axis=2, dtype=np.int64)
+                counted[h] += (spikes * deciding[part]).sum(0)
         none = np.zeros(steps, np.int64)
         fusion = fusion_events(
             unit,
@@ -167,32 +202,37 @@ def performed_energy_pj(
     layers = np.array([g in names for g in graph.names])
     pe = [c for c, name in enumerate(energy.components) if name != "noc"]
     fusion_pj = energy.fusion_pj.sum() if fusion is not None else 0.0
+    static_pj = float(leakage_power(mapping).energy_pj(run.ns(run.total_cycles))) / n
+    whole_chip_pj = static_pj + offchip_cost(mapping.arch, graph).energy_pj
     if mapping.arch.energy_model is EnergyModel.SPIKESIM:
         # every operation of a performed job is charged: weight each (t, layer) by the share of
         # images whose job ran
         charged = energy.energy_pj[:, :, pe].sum(axis=2) * share
-        return float(charged.sum() + fusion_pj)
+        return float(charged.sum() + fusion_pj + whole_chip_pj)
     charged = energy.energy_pj[:, layers][:, :, pe].sum()
     noc = run.link_flits.sum() * mapping.arch.energy_pj.noc_flit_hop / n
-    return float(charged + noc + fusion_pj)
+    return float(charged + noc + fusion_pj + whole_chip_pj)
 
 
 @dataclass(frozen=True)
 class EarlyStop:
     """A method's early termination on the test images: `stop_step` (N,) timestep index
-    (0-based) where the fusion unit stops each image, the `accuracy` of its answers there, and
-    the unit's `decision_cycles` per image and timestep with the stop test."""
+    (0-based) where the fusion unit stops each image, the `accuracy` of its answers there, the
+    unit's `decision_cycles` per image and timestep with the stop test, and whether its
+    threshold kept the accuracy target on the tuning images (`StopRule.target_met`; False
+    marks the early-stop row as missing the target, `MethodTiming.target_met_on_tuning`)."""
 
     stop_step: np.ndarray
     accuracy: float
     decision_cycles: int
+    target_met: bool = True
 
 
 @dataclass(frozen=True, eq=False)
 class CycleEvaluation:
     """The cycle-level results of a run: `methods` rows (fixed T, then early stop where
     simulated), the whole chip's run at the fused method's fixed T (`chip_run`, for the
-    latency breakdown and link utilisation) and its mapping."""
+    latency breakdown and link utilisation, with its per-job records) and its mapping."""
 
     methods: tuple[MethodTiming, ...]
     chip_run: ChipRun
@@ -226,45 +266,53 @@ def evaluate_cycles(
     available)."""
     chip = graph.with_heads({ic, FC_HEAD})
     mapping = map_network(arch, chip)
-    record = image_activity(chip, activity)
-    work = chip_workload(mapping, record)
-    timesteps = work.timesteps
+    timesteps = per_image_counts(activity).shape[1]
     todo = fixed_steps(steps_to_target, timesteps)
     threads = threads or default_threads()
-    tasks = []  # (method, point, layers, workload, decision cycles, steps, stop, accuracy)
+    # (method, point, decision cycles, steps, stop, accuracy, target met on the tuning images)
+    tasks = []
     for method, steps in todo.items():
-        active = method_layers(chip, method, ic)
-        cols = [i for i, n in enumerate(chip.names) if n in active]
-        counted = np.max([head_spikes[h].sum(axis=2) for h in method_heads(method, ic)], axis=0)
-        sub = dataclasses.replace(work.columns(cols), counted_spikes=counted.astype(np.int32))
-        fixed = (OperatingPoint.FIXED, decision_cycles[method], steps, None, None)
-        tasks.append((method, active, sub, *fixed))
+        tasks.append((method, OperatingPoint.FIXED, decision_cycles[method], steps, None, None,
+                      None))  # fmt: skip
         if early_stop and method in early_stop:
             e = early_stop[method]
-            tasks.append(
-                (method, active, sub, OperatingPoint.EARLY, e.decision_cycles, None, e.stop_step,
-                 e.accuracy)
-            )  # fmt: skip
+            tasks.append((method, OperatingPoint.EARLY, e.decision_cycles, None, e.stop_step,
+                          e.accuracy, e.target_met))  # fmt: skip
 
-    def one(task: tuple) -> MethodTiming:
-        method, active, sub, point, cycles, steps, stop, accuracy = task
-        model = chip_model(mapping, active, cycles)
-        ideal = chip_model(mapping, active, cycles, ideal_noc=True)
-        run = simulate(model, sub, image_steps=steps, stop_step=stop)
-        ideal_run = simulate(ideal, sub, image_steps=steps, stop_step=stop)
+    # the run the report's latency breakdown reads per-job records from (`chip_run`): the
+    # fused method's at fixed T on the whole chip; kept whole until the report reads
+    # `ChipRun.jobs` and `ChipRun.images` instead (then a summary like the others)
+    whole_chip = [
+        k for k, t in enumerate(tasks) if method_layers(chip, t[0], ic) >= set(chip.names)
+    ]
+    fused = [k for k in whole_chip if tasks[k][:2] == (HEADLINE, OperatingPoint.FIXED)]
+    kept = (fused or whole_chip or [0])[0]
+
+    def one(k: int) -> tuple[MethodTiming, ChipRun]:
+        # one simulated run at a time per thread: its workload, then its per-job records
+        # reduced to energy and latencies and dropped before the ideal-NoC run
+        method, point, cycles, steps, stop, accuracy, target_met = tasks[k]
+        active = method_layers(chip, method, ic)
+        counted = counted_spikes(head_spikes, method_heads(method, ic))
+        work = chip_workload(mapping, activity, active, counted)
+        run = simulate(chip_model(mapping, active, cycles), work, steps, stop)
         stops = point is OperatingPoint.EARLY
-        energy = performed_energy_pj(mapping, record, run, head_spikes, method, ic, stops)
-        return _summary(method, point, run, ideal_run, energy, accuracy)
+        energy = performed_energy_pj(mapping, activity, run, head_spikes, method, ic, stops)
+        run = run if k == kept else run.summary()
+        ideal = chip_model(mapping, active, cycles, ideal_noc=True)
+        ideal_mean = float(simulate(ideal, work, steps, stop).latency_cycles.mean())
+        row = _summary(method, point, run.summary(), ideal_mean, energy, accuracy, target_met)
+        return row, run
 
     rows: list[MethodTiming] = []
+    chip_run = None
     with ThreadPoolExecutor(max(1, threads)) as pool:  # the simulator releases the GIL
-        for done, row in enumerate(pool.map(one, tasks)):
+        for done, (row, run) in enumerate(pool.map(one, range(len(tasks)))):
             rows.append(row)
+            chip_run = run if done == kept else chip_run
             if on_run is not None:
                 on_run(done + 1, len(tasks))
-    whole = [r for r in rows if len(r.run.chip.layer_names) == len(chip.names)]
-    fused = [r for r in whole if r.method is HEADLINE and r.point is OperatingPoint.FIXED]
-    chip_run = (fused or whole or rows)[0].run
+    assert chip_run is not None
     return CycleEvaluation(tuple(rows), chip_run, mapping)
 
 
@@ -378,7 +426,7 @@ def fusion_unit_share(cycles: CycleEvaluation, energy_pj: float, total_pj: float
     run = cycles.chip_run
     area = chip_area(cycles.mapping)
     fu = run.chip.fusion_node
-    jobs = run.performed.sum(axis=(1, 2))
+    jobs = run.jobs
     busiest = int(np.argmax(run.busy_cycles[:fu]))
     per_job = run.busy_cycles[busiest] / max(int(jobs[busiest]), 1)
     return {

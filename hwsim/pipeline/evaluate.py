@@ -3,13 +3,14 @@ decisions with parameters tuned on other images, its accuracy and energy curves 
 bootstrap intervals, and the cycle-level simulation of the chip.
 
 `evaluate_ics` is the sweep of one model, architecture and coding over IC positions, sharing
-the traces (what `hwsim.api.sweep` and each cell of `hwsim.pipeline.grid` run).
+the traces (what `hwsim.api.sweep` and each cell of `hwsim.pipeline.grid` run); its rows carry
+R intervals simultaneous over the sweep's positions (`simultaneous_rows`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from hwsim.engine.trace import Trace, TraceError
 from hwsim.fusion import FusionComparison, TuneSource, compare_methods, cross_fit, cumulative
 from hwsim.hw.arch import Architecture, EnergyModel
 from hwsim.methods import BASELINES, METHODS, REFERENCE, Method
-from hwsim.metrics import BootstrapConfig, Curve, bootstrap, summarize
+from hwsim.metrics import BootstrapConfig, Curve, Multiplicity, bootstrap, simultaneous, summarize
 from hwsim.model.graph import FC_HEAD, LayerGraph
 from hwsim.pipeline import cache
 from hwsim.pipeline.activity import activity_spec
@@ -241,16 +242,57 @@ def cycle_evaluation(
     return dataclasses.replace(cycles, methods=rows, fusion=fusion, fusion_share=share)
 
 
+def simultaneous_rows(
+    rows: Sequence[SweepRow],
+    level: float,
+    multiplicity: Multiplicity = Multiplicity.BONFERRONI,
+    family: int | None = None,
+) -> list[SweepRow]:
+    """The rows with every R (each method against each baseline) given its interval
+    simultaneous over the sweep's positions (`hwsim.metrics.simultaneous`) at `level`.
+
+    `family`: the number of positions the intervals hold together over (None: len(rows)).
+    Bonferroni needs only each row's own bootstrap samples, so a subset of the positions (one
+    grid cell) gets the same intervals as the whole sweep; the max-type calibration reads all
+    positions' samples jointly and needs every row of the family, computed in this process
+    (a row read back from CSV has no samples)."""
+    if not rows:
+        return []
+    multiplicity = Multiplicity(multiplicity)
+    m = len(rows) if family is None else family
+    out = [dict(r.methods) for r in rows]
+    for method, outcome in rows[0].methods.items():
+        for base in outcome.reductions:
+            red = [r.methods[method].reductions[base] for r in rows]
+            if any(x.estimate is None for x in red):
+                raise ValueError("simultaneous intervals need the rows' bootstrap estimates")
+            sim = simultaneous([x.estimate for x in red], level, multiplicity, m)
+            for j, (x, e) in enumerate(zip(red, sim.intervals, strict=True)):
+                ci = None if np.isnan(e.lo) else (e.lo, e.hi)
+                fixed = dataclasses.replace(x, simultaneous_ci=ci)
+                reductions = {**out[j][method].reductions, base: fixed}
+                out[j][method] = dataclasses.replace(out[j][method], reductions=reductions)
+    return [
+        dataclasses.replace(r, methods=o, family=m, multiplicity=multiplicity)
+        for r, o in zip(rows, out, strict=True)
+    ]
+
+
 def evaluate_ics(
     cfg: SweepConfig,
     session: Session,
     *,
+    family: int | None = None,
+    multiplicity: Multiplicity = Multiplicity.BONFERRONI,
     on_row: Callable[[SweepRow], None] | None = None,
     progress: ProgressFn | None = None,
     warn: WarnFn | None = None,
 ) -> list[SweepRow]:
     """Evaluate every IC position of `cfg` (in its order) on `session`, sharing the tuning and
-    test traces."""
+    test traces; the rows' R intervals simultaneous over `family` positions (None: these) by
+    `multiplicity` (`simultaneous_rows`: a grid cell of one position passes its sweep's
+    number of positions). `on_row` gets each row as it is done, before the simultaneous
+    intervals (which the returned rows carry)."""
     arch = cfg.architecture()
     session.check_ics(cfg.ic_positions, "ic_positions")
     tune, test = tune_and_test(cfg, session, arch, progress, warn)
@@ -262,4 +304,4 @@ def evaluate_ics(
             on_row(rows[-1])
         if progress is not None:
             progress("ic", i + 1, len(cfg.ic_positions))
-    return rows
+    return simultaneous_rows(rows, cfg.bootstrap.level, multiplicity, family)

@@ -406,8 +406,16 @@ def network_spec(
     the dataset of `nir` if given, or a checkpoint) or a zoo geometry, with the IC heads `ics`
     instead of its own (None: its own). `ALL_ICS` is every IC of an imported network, and
     every block of a zoo network (a geometry can place an IC on any block)."""
+    nir = nir or NirOptions()
+    if nir != NirOptions() and not (isinstance(network, str | Path) and is_nir_path(network)):
+        raise InputError(
+            f"{network if isinstance(network, str | Path) else 'a zoo geometry'}: {{dataset}}"
+            " and {fc_output} apply to NIR models (.nir); a checkpoint or a zoo geometry brings"
+            " its own classes and heads",
+            params=("dataset", "fc_output"),
+        )
     if isinstance(network, str | Path):
-        network, nir = Path(network), nir or NirOptions()
+        network = Path(network)
         if is_nir_path(network):
             known = nir.dataset is not None
             network = read_nir(

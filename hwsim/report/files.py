@@ -31,7 +31,7 @@ from hwsim.report.frames import (
     methods_frame,
     targets_frame,
 )
-from hwsim.report.labels import energy_scale, network_label
+from hwsim.report.labels import energy_scale, knob_label, network_label
 from hwsim.results import AblationResult, EstimateResult, MapResult, RunResult
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ def write_codesign(result: CodesignResult, out_dir: Path, title: str = "") -> li
     return [
         csv,
         *plot_codesign(
-            str(result.knob).replace("_", " "),
+            knob_label(result.knob),
             values,
             np.array([r.accuracy for r in result.rows]),
             np.array([r.energy_pj for r in result.rows]),

@@ -19,6 +19,19 @@ REFERENCE_NAMES = {Reference.ANN: "ANN", Reference.SNN_FINAL: "SNN at T"}
 """What the target accuracy is a fraction of, in titles (docs/nir.md)."""
 
 
+KNOB_LABELS = {
+    "adc_bits": "ADC resolution (bits)",
+    "cells_per_weight": "cells per weight",
+    "variation_sigma": "conductance variation (std of ln G)",
+}
+"""The co-design knobs (`hwsim.pipeline.hardware.Knob`) with their units, in tables and
+figures."""
+
+
+def knob_label(knob: object) -> str:
+    return KNOB_LABELS.get(str(knob), str(knob).replace("_", " "))
+
+
 def network_label(spec: NetSpec | ImportedSpec) -> str:
     """A network in titles: the zoo's name and width ("vgg19 w=0.125"), or an imported
     network's file name ("net.nir")."""

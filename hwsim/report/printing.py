@@ -1,5 +1,7 @@
-"""What each command prints on the console: its tables (`tables`) and lines, and notes where a
-method never reached the target. Print on a `console.FittingConsole` to see every table whole.
+"""What each command prints on the console: its tables (`tables`) and lines; for a run a
+header naming the model and the chip, a warning when T is far too short and notes with the
+timesteps a missed target needs (`summary.advice_notes`); a finished folder as text
+(`print_report`). Print on a `console.FittingConsole` to see every table whole at any width.
 """
 
 from __future__ import annotations
@@ -138,7 +140,12 @@ def print_sweep(result: GridResult, out: Path, timesteps: int, console: Console)
 
 
 def print_tune(result: TuneResult, console: Console) -> None:
+    """The tuned alpha(t) per IC and method, then where each IC's tuning is stored."""
     console.print(tune_table(result))
+    for ic in result.tunings:
+        path = result.paths[ic]
+        where = "not stored (--no-cache)" if path is None else f"stored in {path}"
+        console.print(f"IC{ic} tuning {where}", highlight=False)
 
 
 def print_trace(result: TraceResult, console: Console) -> None:

@@ -9,7 +9,6 @@ with a compact layout (`console.Layouts`, `console.compact`): abbreviated header
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,7 +24,7 @@ from hwsim.methods import BASELINES, HEADLINE, REFERENCE, Method, reduction_colu
 from hwsim.metrics import Estimate
 from hwsim.report.console import Layouts, compact
 from hwsim.report.frames import stall_totals, value_at
-from hwsim.report.labels import ENERGY_UNITS, energy_scale, unit_for
+from hwsim.report.labels import ENERGY_UNITS, energy_scale, knob_label, unit_for
 from hwsim.results import EstimateResult, ICEvaluation, TuneResult
 
 if TYPE_CHECKING:
@@ -227,7 +226,7 @@ def sweep_table(rows: list[dict[str, Any]]) -> Layouts:
         for b in others
     ]
     tables = []
-    for sep in (" ", "\n"):
+    for sep, left, mid, right in ((" ", "[", ", ", "]"), ("\n", "", "..", "")):
         table = Table(title=title)
         table.add_column("IC")
         table.add_column("IC ANN acc. (%)", justify="right")
@@ -241,18 +240,19 @@ def sweep_table(rows: list[dict[str, Any]]) -> Layouts:
                 f"{100 * r['ann_accuracy_ic']:.1f}",
                 "-" if steps is None or pd.isna(steps) else str(int(steps)),
                 *(
-                    f"{_pct(r[c])}{sep}[{_pct(r.get(c + '_lo'))}, {_pct(r.get(c + '_hi'))}]"
+                    f"{_pct(r[c])}{sep}{left}{_pct(r.get(c + '_lo'))}{mid}"
+                    f"{_pct(r.get(c + '_hi'))}{right}"
                     for _, c, _ in cols
                 ),
             )
         tables.append(table)
     short = {header: name for header, _, name in cols}
-    short |= {"IC ANN acc. (%)": "IC acc.", f"{REFERENCE} steps": "steps"}
+    short |= {"IC ANN acc. (%)": "acc.", f"{REFERENCE} steps": "steps"}
     legend = {
         "columns": f"R (%) of each method against {first.method}, and of {HEADLINE} against "
         + ", ".join(str(b.method) for b in others),
-        "second line": "90% interval",
-        "IC acc.": "the IC's ANN accuracy (%)",
+        "second line": "90% interval, lo..hi",
+        "acc.": "the IC's ANN accuracy (%)",
         "steps": f"{REFERENCE}'s timesteps to the target",
     }
     return Layouts(tables[0], compact(tables[1], short, legend))
@@ -362,9 +362,8 @@ def area_table(area: AreaBreakdown) -> Table:
     return table
 
 
-def tune_table(result: TuneResult) -> Group:
-    """Per IC and fusion method: alpha at t = 10, 100 (those within T) and T, LUT entries; then
-    where each IC's tuning is stored."""
+def tune_table(result: TuneResult) -> Table:
+    """Per IC and fusion method: alpha at t = 10, 100 (those within T) and T, LUT entries."""
     steps = result.trace.key.timesteps
     shown = [k for k in (10, 100) if k < steps] + [steps]
     table = Table(
@@ -381,20 +380,14 @@ def tune_table(result: TuneResult) -> Group:
                 *(f"{schedule.alpha[k - 1]:.3g}" for k in shown),
                 str(len(tuning.luts[method].t)),
             )
-    files = Table(title="stored tunings", show_header=False, box=None)
-    files.add_column("IC")
-    files.add_column("file", overflow="fold")
-    for ic in result.tunings:
-        path = result.paths[ic]
-        files.add_row(f"IC{ic}", "not stored (--no-cache)" if path is None else str(Path(path)))
-    return Group(table, files)
+    return table
 
 
 def codesign_table(result: CodesignResult, arch: Architecture) -> Layouts:
     """The co-design sweep: per knob value the FC accuracy on the chip, energy per inference
     (one unit for all rows), ADC clip rate and FC spikes equal to the quantised ideal engine's;
     then the ideal engine."""
-    knob = str(result.knob).replace("_", " ")
+    knob = knob_label(result.knob)
     energies = [r.energy_pj for r in result.rows] + [result.ideal_energy_pj]
     unit, size = unit_for(energies, ENERGY_UNITS)
     title = (
@@ -426,6 +419,7 @@ def codesign_table(result: CodesignResult, arch: Architecture) -> Layouts:
     table.add_row("ideal, quantised w", f"{100 * result.quantised_accuracy:.1f}%", *["-"] * len(ic),
                   "-", "-", "-")  # fmt: skip
     short = {
+        knob: str(result.knob).replace("_", " "),
         f"energy / inference ({unit})": f"E ({unit})",
         "ADC clip rate": "clips",
         "FC spike agreement": "FC agree",

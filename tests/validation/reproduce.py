@@ -42,6 +42,9 @@ from hwsim.model.graph import Layer, LayerGraph, LayerKind, Role  # noqa: E402
 REFERENCES = Path(__file__).with_name("references.yaml")
 DOC = ROOT / "docs" / "validation.md"
 TABLES = ("summary", "calibration", "sources")
+README = ROOT / "README.md"
+README_TABLES = ("summary",)
+"""The README carries the summary table too; `--write` updates both files."""
 """The generated blocks of docs/validation.md, between `<!-- validation:NAME -->` and
 `<!-- /validation:NAME -->`."""
 
@@ -462,9 +465,10 @@ def doc_block(text: str, table: str) -> str:
     return body.strip("\n")
 
 
-def updated_doc(text: str, computed: list[Row]) -> str:
-    """`text` (docs/validation.md) with every generated block replaced by the computed one."""
-    for table in TABLES:
+def updated_doc(text: str, computed: list[Row], tables: tuple[str, ...] = TABLES) -> str:
+    """`text` (docs/validation.md, or the README with `README_TABLES`) with every generated
+    block of `tables` replaced by the computed one."""
+    for table in tables:
         doc_block(text, table)  # it is there
         start, end = f"<!-- validation:{table} -->", f"<!-- /validation:{table} -->"
         head, _, rest = text.partition(start)
@@ -475,8 +479,10 @@ def updated_doc(text: str, computed: list[Row]) -> str:
 
 if __name__ == "__main__":
     computed = rows()
-    if sys.argv[1:] == ["--write"]:  # rewrite docs/validation.md's generated blocks in place
+    if sys.argv[1:] == ["--write"]:  # rewrite the generated blocks of the doc and README in place
         DOC.write_text(updated_doc(DOC.read_text(encoding="utf-8"), computed), encoding="utf-8")
+        readme = README.read_text(encoding="utf-8")
+        README.write_text(updated_doc(readme, computed, README_TABLES), encoding="utf-8")
     else:
         for name in TABLES:
             block = render(name, computed)

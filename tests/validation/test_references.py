@@ -12,6 +12,8 @@ from tests.validation.reproduce import (
     HWSIM,
     NEUROSIM_INPUT_BITS,
     NEUROSIM_MIDDLE,
+    README,
+    README_TABLES,
     ROOT,
     TABLES,
     Row,
@@ -88,6 +90,15 @@ def test_doc_tables_are_the_computed_ones(computed: list[Row], table: str) -> No
         f"{DOC} is out of date: regenerate its '{table}' table with"
         " `.venv/bin/python tests/validation/reproduce.py`"
     )
+
+
+def test_readme_summary_is_the_computed_one(computed: list[Row]) -> None:
+    text = README.read_text(encoding="utf-8")
+    for table in README_TABLES:
+        assert doc_block(text, table) == render(table, computed), (
+            f"{README} is out of date: regenerate it with"
+            " `.venv/bin/python tests/validation/reproduce.py --write`"
+        )
 
 
 def test_neurosim_event_counts_are_the_arch_files() -> None:

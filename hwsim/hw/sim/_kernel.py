@@ -185,13 +185,18 @@ def run_events(
     consumed = np.zeros(n_edges, np.int64)  # rows freed, ever
     base = np.zeros(n_edges, np.int64)  # `consumed` when the consumer started its current job
     peak = np.zeros(n_edges, np.int64)
-    # arrival cycle of each held row (the latest of its job's rows so far), in a ring of the
-    # rows the buffer can hold: row number k (of `produced`) at ring_ptr[e] + k % ring_len[e]
-    ring_len = np.zeros(n_edges, np.int64)
+    # arrival cycle of each held row (the latest of its job's rows so far), in a ring of at
+    # least the rows the buffer can hold (a power of two): row number k (of `produced`) at
+    # ring_ptr[e] + k & ring_mask[e]
+    ring_mask = np.zeros(n_edges, np.int64)
     ring_ptr = np.zeros(n_edges + 1, np.int64)
     for e in range(n_edges):
-        ring_len[e] = max(1, min(edge_cap[e], jobs * node_rows_of(node_rows, edge_src[e])))
-        ring_ptr[e + 1] = ring_ptr[e] + ring_len[e]
+        held = min(edge_cap[e], jobs * node_rows_of(node_rows, edge_src[e]))
+        size = 1
+        while size < held:
+            size *= 2
+        ring_mask[e] = size - 1
+        ring_ptr[e + 1] = ring_ptr[e] + size
     ring = np.full(max(ring_ptr[n_edges], 1), NEVER, np.int64)
     latest = np.zeros(n_edges, np.int64)  # arrival of the edge's last row put in
     link_free = np.zeros(max(n_links, 1), np.int64)
@@ -322,7 +327,7 @@ def run_events(
                         break
                     first = consumed[e] if y == 0 else base[e]
                     row = first + last
-                    if ring[ring_ptr[e] + row % ring_len[e]] > now:
+                    if ring[ring_ptr[e] + (row & ring_mask[e])] > now:
                         why = NOC
                 if why == IDLE:
                     for k in range(out_ptr[v], out_ptr[v + 1]):
@@ -346,10 +351,10 @@ def run_events(
                     if t == stop_step[i]:  # the image's result leaves the chip
                         duration += output_cycles
                 else:
-                    n_ops = row_share(ops[i, t, v], rows, y)
                     rounds = (ops[i, t, v] + pes[v] - 1) // pes[v]
                     duration = row_share(rounds, rows, y) * pe_cycles
-                    if psums and n_ops > 0 and psum_flow_ptr[v + 1] > psum_flow_ptr[v]:
+                    n_ops = row_share(ops[i, t, v], rows, y) if psums else 0
+                    if n_ops > 0 and psum_flow_ptr[v + 1] > psum_flow_ptr[v]:
                         kind = PSUM  # partial sums leave for other tiles when the ops are done
                     else:
                         if psums:  # partial sums within the tile: accumulated at the reducers
@@ -473,7 +478,7 @@ def run_events(
             if y > 0 and latest[e] > arrive:  # a row is in once its job's earlier rows are
                 arrive = latest[e]
             latest[e] = arrive
-            ring[ring_ptr[e] + (produced[e] - 1) % ring_len[e]] = arrive
+            ring[ring_ptr[e] + ((produced[e] - 1) & ring_mask[e])] = arrive
             if arrive > now:  # the consumer now waits for the NoC; wake it on arrival
                 times, keys = _push(times, keys, size, arrive, 4 * c + WAKE)
                 size += 1

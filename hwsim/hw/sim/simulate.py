@@ -40,6 +40,17 @@ stall until then). The fusion unit's job at an image's last step includes the re
 output_cycles. The image's latency then includes its input cycles before its first job (not
 the time it waited, loaded, for the previous image) and its result's output.
 
+**Line buffers.** With `ChipModel.line_buffer` (`timing.line_buffer`) a job is its node's
+output rows in order (`hwsim.hw.sim.chip`), each row its share of the job's PE rounds,
+operations (partial sums), spikes and neuron cycles (`hwsim.hw.timing.row_share`): row y of job
+(i, t) starts when the node has finished its previous row (of (i, t), or the last of its
+previous job), when every producer's rows of (i, t) up to the last one y's window needs have
+been put in its buffer and have arrived, and when every consumer's buffer has room for one
+more row. A finished row frees the producer rows no later row of the timestep needs and sends
+its spikes as its own packets; buffers count rows. A node that has started a job does all its
+rows (stops apply to jobs not started). Without line buffers a job is one row that needs and
+frees its producers' one row: the rules above.
+
 **Images.** Image i runs `image_steps[i]` timesteps. With early termination the fusion unit
 decides at (i, stop_step[i]): from then on every node skips the jobs of image i's later
 timesteps it has not started (work already started is done and counted), and goes on with image
@@ -54,7 +65,7 @@ behind each other in the stream, so a stream's later images wait for the bottlen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -107,17 +118,18 @@ class Workload:
 class ChipRun:
     """What the simulator measured; cycles of `chip.clock_mhz`. Node v is `chip.node_name(v)`.
 
-    `start`, `finish` (nodes, N, T): each job's cycles, -1 where not performed; `busy_cycles`
+    `start`, `finish` (nodes, N, T): each job's cycles, -1 where not performed (None in a
+    `summary`); `jobs` (nodes,) the jobs each node performed; `busy_cycles`
     (nodes,); `stall_cycles` (nodes, 3) by `STALL_CAUSES`; `link_flits` (links,) spike flits
     each directed link carried and `psum_link_flits` (links,) its partial-sum flits;
-    `peak_buffer` (edges,) most timesteps an input buffer held; `image_start`, `image_end` (N,)
-    cycles (the start is the image's first job's, less the off-chip input cycles where an
-    interface is modelled); `image_steps` (N,) timesteps each image ran to (its stop step + 1
-    under early termination)."""
+    `peak_buffer` (edges,) most timesteps (line buffers: rows) an input buffer held;
+    `image_start`, `image_end` (N,) cycles (the start is the image's first job's, less the
+    off-chip input cycles where an interface is modelled); `image_steps` (N,) timesteps each
+    image ran to (its stop step + 1 under early termination)."""
 
     chip: ChipModel
-    start: np.ndarray
-    finish: np.ndarray
+    start: np.ndarray | None
+    finish: np.ndarray | None
     busy_cycles: np.ndarray
     stall_cycles: np.ndarray
     link_flits: np.ndarray
@@ -126,16 +138,30 @@ class ChipRun:
     image_end: np.ndarray
     image_steps: np.ndarray
     psum_link_flits: np.ndarray | None = None  # (links,); None: zeros
+    jobs: np.ndarray | None = None  # (nodes,); None: counted from `start`
 
     def __post_init__(self) -> None:
         if self.psum_link_flits is None:
             object.__setattr__(self, "psum_link_flits", np.zeros_like(self.link_flits))
+        if self.jobs is None:
+            object.__setattr__(self, "jobs", self.performed.sum(axis=(1, 2)))
 
     @property
     def performed(self) -> np.ndarray:
         """(nodes, N, T) bool: jobs that ran (including those started before an image's stop
         was known and wasted)."""
+        if self.start is None:
+            raise ValueError("a ChipRun summary keeps no per-job records")
         return self.start >= 0
+
+    @property
+    def images(self) -> int:
+        return len(self.image_end)
+
+    def summary(self) -> ChipRun:
+        """This run without its per-job records (`start`, `finish`: 16 bytes per node, image
+        and timestep), to keep many runs: every other field, `jobs` included."""
+        return replace(self, start=None, finish=None)
 
     @property
     def latency_cycles(self) -> np.ndarray:
@@ -190,6 +216,13 @@ def percentile(values: np.ndarray, q: float) -> float:
     return float(np.percentile(np.asarray(values), q, method="inverted_cdf"))
 
 
+def _int32(counts: np.ndarray, name: str) -> np.ndarray:
+    """`counts`, checked to fit the kernel's int32 counts (0 .. 2^31 - 1)."""
+    if counts.size and (counts.min() < 0 or counts.max() > np.iinfo(np.int32).max):
+        raise ValueError(f"Workload.{name}: counts must be within 0..2^31 - 1")
+    return counts
+
+
 def simulate(
     chip: ChipModel,
     work: Workload,
@@ -199,7 +232,8 @@ def simulate(
     """Simulate `work`'s images through `chip` (module docstring). `image_steps` (N,) or one
     int: timesteps each image runs (default: all of the workload's); `stop_step` (N,): the
     timestep index at which the fusion unit stops each image (early termination; default: the
-    image's last step)."""
+    image's last step). Raises ConfigError if line buffers too small for their windows leave
+    every node waiting for good."""
     n, steps, layers = work.pe_ops.shape
     if layers != len(chip.layer_names):
         raise ValueError(
@@ -212,12 +246,12 @@ def simulate(
     stop = run_steps - 1 if stop_step is None else np.asarray(stop_step, np.int64).copy()
     if stop.shape != (n,) or np.any(stop < 0) or np.any(stop >= run_steps):
         raise ValueError("stop_step must be (N,) timestep indices within each image's steps")
-    ops = np.zeros((n, steps, layers + 1), np.int64)  # the fusion unit's counts last
-    ops[:, :, :layers] = work.pe_ops
+    ops = np.zeros((n, steps, layers + 1), np.int32)  # the fusion unit's counts last
+    ops[:, :, :layers] = _int32(work.pe_ops, "pe_ops")
     if work.counted_spikes is not None:
-        ops[:, :, layers] = work.counted_spikes
-    spikes = np.zeros((n, steps, layers + 1), np.int64)
-    spikes[:, :, :layers] = work.sent_spikes
+        ops[:, :, layers] = _int32(work.counted_spikes, "counted_spikes")
+    spikes = np.zeros((n, steps, layers + 1), np.int32)
+    spikes[:, :, :layers] = _int32(work.sent_spikes, "sent_spikes")
     empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0, np.float64)
     psum = chip.psum_flow_ptr is not None
     edges = len(chip.edge_src)

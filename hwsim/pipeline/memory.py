@@ -1,0 +1,141 @@
+"""What a run needs in memory, as a function of its test images N, tuning images N_tune,
+timesteps T and network size: the model behind the warning printed before long work
+(`memory_warning`), checked against measured peaks by bench/memory.py.
+
+Sizes, with L the chip's layers (backbone, IC and FC heads: `LayerGraph.with_heads`), E the
+spike edges between them and to the fusion unit, G the network's layers, C classes, H heads:
+
+| part | bytes | held |
+|---|---|---|
+| runtime | `RUNTIME_BYTES` | always: Python, NumPy, Numba, torch, the compiled kernels |
+| test trace | N T (C H + 16 G) + 8 T (P + 3 G) (`hwsim.pipeline.config.result_bytes`, P populations) | from the test simulation on |
+| tuning trace | N_tune T C H + 8 T (P + 3 G) | from the tuning simulation on |
+| fusion unit | 4 T C (N + N_tune) x 4 + 2 x 16 T (N + N_tune) | while `fusion_hardware` runs |
+| one simulated run | N T (4 L k + 4 + 8 (L + 1) + 17 (L + 1) + 8 E) | per thread, while `evaluate_cycles` runs |
+| chunks | 3 `CHUNK_BYTES` per thread | while `evaluate_cycles` runs |
+| kept runs | 24 N per method and operating point | after `evaluate_cycles` |
+
+One simulated run holds its workload (the spikes sent, int32, and with the event energy model
+(k = 2) the PE operations, int32; the spikesim model's are one broadcast row, k = 1; the fusion
+unit's counted spikes, int32), the kernel's int32 copies of both with the fusion unit's column
+(`hwsim.hw.sim.simulate`), and the kernel's records: each job's start and finish (int64 per
+image, timestep and node), the rows each edge's producer put in per job (int64 per job and
+edge) and, while its job counts are taken, one byte per job and node. The fusion unit holds
+the cumulative counts of both heads (int32) for the tuning and the test images and each
+method's decisions and confidences (int64). The cycle-level evaluation reduces each run as it
+ends (`hwsim.pipeline.cycles`) and keeps per run its images' start, end and steps.
+
+Not modelled: the accuracy-energy evaluation and bootstrap (`hwsim.pipeline.evaluate`), the
+report and figures; bench/memory.py measures the whole job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwsim.atomic import available_memory_bytes
+from hwsim.engine import ActivitySpec
+from hwsim.engine.backends import default_threads
+from hwsim.hw.arch import Architecture, EnergyModel
+from hwsim.methods import METHODS
+from hwsim.model.graph import FC_HEAD, LayerGraph
+from hwsim.pipeline.activity import CHUNK_BYTES
+from hwsim.pipeline.config import SimConfig, result_bytes
+
+RUNTIME_BYTES = 420 * 2**20
+"""Resident bytes of the interpreter with NumPy, Numba, torch, pandas, matplotlib and hwsim
+loaded and the kernels compiled, before any data (measured by bench/memory.py on a 2-core
+Intel Xeon, Linux, Python 3.11)."""
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Peak resident bytes of a run by part (module table), and what it says about them."""
+
+    parts: dict[str, int]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.parts.values())
+
+    def describe(self) -> str:
+        """The total and its parts, in MiB."""
+        parts = ", ".join(f"{name} {size / 2**20:.0f}" for name, size in self.parts.items())
+        return f"about {self.total_bytes / 2**20:.0f} MiB ({parts} MiB)"
+
+
+def simulation_bytes(images: int, timesteps: int, layers: int, edges: int, event: bool) -> int:
+    """Peak bytes of one simulated run of `layers` chip layers and `edges` spike edges over
+    `images` x `timesteps` jobs (module table)."""
+    per_job = 4 * layers * (2 if event else 1) + 4 + 8 * (layers + 1) + 17 * (layers + 1)
+    return images * timesteps * (per_job + 8 * edges)
+
+
+def cycle_memory(
+    arch: Architecture,
+    graph: LayerGraph,
+    ic: int,
+    images: int,
+    timesteps: int,
+    threads: int = 0,
+    early_stop: bool = True,
+) -> MemoryEstimate:
+    """Peak bytes of `evaluate_cycles` on the chip of `graph` + IC `ic` + FC over `images`
+    test images of `timesteps` (module table): `threads` runs at once (0: the CPUs), every
+    method at fixed T and, with `early_stop`, early termination."""
+    chip = graph.with_heads({ic, FC_HEAD})
+    threads = threads or default_threads()
+    runs = len(METHODS) * (2 if early_stop else 1)
+    event = arch.energy_model is EnergyModel.EVENT
+    one = simulation_bytes(images, timesteps, len(chip.layers), len(chip.spike_edges()), event)
+    return MemoryEstimate(
+        {
+            "simulated runs": min(threads, runs) * one,
+            "chunks": min(threads, runs) * 3 * CHUNK_BYTES,
+            "kept runs": runs * 24 * images,
+        }
+    )
+
+
+def fusion_memory(graph: LayerGraph, images: int, tune_images: int, timesteps: int) -> int:
+    """Peak bytes of `fusion_hardware` (module table)."""
+    both = images + tune_images
+    return 16 * timesteps * graph.classes * both + 32 * timesteps * both
+
+
+def run_memory(
+    arch: Architecture,
+    graph: LayerGraph,
+    ic: int,
+    images: int,
+    tune_images: int,
+    timesteps: int,
+    threads: int = 0,
+    cycle: bool = True,
+) -> MemoryEstimate:
+    """Peak bytes of `hwsim run` (module table): the runtime, both traces (the test trace with
+    per-image activity when `cycle`), then the larger of the fusion unit's and the cycle-level
+    simulation's parts."""
+    spec = ActivitySpec(per_image=True) if cycle else None
+    test = result_bytes(graph, images, SimConfig(timesteps=timesteps, activity=spec))
+    tune = result_bytes(graph, tune_images, SimConfig(timesteps=timesteps))
+    parts = {"runtime": RUNTIME_BYTES, "test trace": test, "tuning trace": tune}
+    if cycle:
+        fusion = fusion_memory(graph, images, tune_images, timesteps)
+        cycles = cycle_memory(arch, graph, ic, images, timesteps, threads).total_bytes
+        parts["cycle-level evaluation"] = max(fusion, cycles)
+    return MemoryEstimate(parts)
+
+
+def memory_warning(estimate: MemoryEstimate, available: int | None = None) -> str | None:
+    """A warning when `estimate` exceeds the memory `available` (default: what the system can
+    still give, `hwsim.atomic.available_memory_bytes`), naming what lowers it; None if it
+    fits."""
+    have = available_memory_bytes() if available is None else available
+    if estimate.total_bytes <= have:
+        return None
+    return (
+        f"this run needs {estimate.describe()}, more than the {have / 2**20:.0f} MiB free;"
+        " fewer test images or timesteps lower it (the traces and the cycle-level simulation"
+        " grow with images x timesteps; analytic timing leaves the simulation out)"
+    )
