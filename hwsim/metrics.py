@@ -10,7 +10,7 @@ larger budget).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -384,17 +384,23 @@ class Simultaneous:
         return tuple(j for j, e in enumerate(self.intervals) if e.excludes_zero())
 
 
-def _joint_coverage(samples: np.ndarray, level: float) -> float:
-    """The share of resamples (rows of samples (B, m)) inside every position's percentile
-    interval at `level` (an undefined, NaN, sample is inside)."""
-    inside = np.ones(samples.shape[0], bool)
-    for j in range(samples.shape[1]):
-        col = samples[:, j]
-        e = estimate(0.0, col, level)
-        if np.isnan(e.lo):
-            continue
-        inside &= np.isnan(col) | ((col >= e.lo) & (col <= e.hi))
-    return float(inside.mean())
+def _coverage(samples: np.ndarray) -> Callable[[float], float]:
+    """coverage(level): the share of resamples (rows of samples (B, m)) inside every
+    position's percentile interval at `level` (`estimate`'s order statistics; an undefined,
+    NaN, sample is inside)."""
+    cols = [np.sort(c[~np.isnan(c)]) for c in samples.T]
+
+    def coverage(level: float) -> float:
+        a = (1.0 - level) / 2
+        inside = np.ones(samples.shape[0], bool)
+        for col, s in zip(samples.T, cols, strict=True):
+            if s.size:
+                lo = s[max(int(np.ceil(a * s.size)) - 1, 0)]
+                hi = s[max(int(np.ceil((1 - a) * s.size)) - 1, 0)]
+                inside &= np.isnan(col) | ((col >= lo) & (col <= hi))
+        return float(inside.mean())
+
+    return coverage
 
 
 def simultaneous(
@@ -439,14 +445,14 @@ def simultaneous(
             raise InputError(
                 f"max-type intervals need paired samples of one size, got sizes {sorted(sizes)}"
             )
-        joint = np.column_stack([np.asarray(e.samples, np.float64) for e in estimates])
+        coverage = _coverage(np.column_stack([np.asarray(e.samples, float) for e in estimates]))
         # Bonferroni's level covers >= `level` of the resamples (each position leaves out at
         # most (1 - level) / m of them): the calibrated level lies in [level, that]
         lo, hi = level, gamma
-        if _joint_coverage(joint, lo) < level:
+        if coverage(lo) < level:
             while hi - lo > tolerance:
                 mid = 0.5 * (lo + hi)
-                lo, hi = (mid, hi) if _joint_coverage(joint, mid) < level else (lo, mid)
+                lo, hi = (mid, hi) if coverage(mid) < level else (lo, mid)
             gamma = hi
         else:
             gamma = lo

@@ -204,3 +204,29 @@ def test_the_target_timestep_is_extrapolated_from_a_rising_curve():
     # not yet halfway from chance to the target: no estimate
     early = extrapolate(rise_curve(np.arange(1, 21), 0.95, 40.0, 3.0, chance), target, chance)
     assert early.outlook is Outlook.UNKNOWN and early.timestep is None
+
+
+def test_the_notes_name_the_methods_that_missed_and_what_their_curves_say():
+    """advice_notes on an evaluation where DL reaches the target and SL levels off below it
+    (curves built from rise_curve, so the plateau is known)."""
+    from types import SimpleNamespace
+
+    from hwsim.methods import Method
+    from hwsim.report.summary import advice_notes, rise_curve, too_short
+
+    t = np.arange(1, 101)
+    curves = {
+        Method.DL: SimpleNamespace(accuracy=rise_curve(t, 0.99, 30.0, 3.0, 0.1)),
+        Method.SL: SimpleNamespace(accuracy=rise_curve(t, 0.85, 30.0, 3.0, 0.1)),
+    }
+    summary = {
+        m: SimpleNamespace(target=SimpleNamespace(timestep=50 if m is Method.DL else None))
+        for m in curves
+    }
+    ev = SimpleNamespace(summary=summary, curves=curves, target=0.9)
+    (note,) = advice_notes(ev, 100, classes=10)
+    assert note.startswith("SL did not reach the target 90.00% within 100 timesteps.")
+    assert "not reachable by SL (levels off at 85.0%). More timesteps will not help." in note
+    assert too_short(ev, 100, classes=10) is None
+    ev.curves[Method.DL] = SimpleNamespace(accuracy=np.full(100, 0.3))
+    assert "T = 100 is far too short" in too_short(ev, 100, classes=10)

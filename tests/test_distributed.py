@@ -131,7 +131,7 @@ def server():
 
 
 def _children() -> set[int]:
-    import psutil
+    psutil = pytest.importorskip("psutil", reason="comes with the dask extra")
 
     return {p.pid for p in psutil.Process().children(recursive=True)}
 

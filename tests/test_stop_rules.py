@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from hwsim.errors import InputError
 from hwsim.fixed_point import FixedDecisions
-from hwsim.fusion import apply_stop_rule, early_termination, stop_at, tune_stop_rule
+from hwsim.fusion import (
+    READOUT_TIES,
+    apply_stop_rule,
+    early_termination,
+    stop_at,
+    tune_stop_rule,
+)
 from hwsim.hw.arch import TerminationRule
 from hwsim.methods import TieRule, Ties, tie_draws
 from hwsim.metrics import resample_counts
@@ -99,12 +105,13 @@ def test_a_tie_at_the_last_step_needs_its_top_set_unless_ties_are_wrong():
     dec = np.array([[0, 0], [0, -1]])  # image 1 ends tied
     conf = np.where(dec >= 0, 0, -1)
     bare = FixedDecisions(dec, conf, TerminationRule.MARGIN, "spike")
-    assert tune_stop_rule(bare, labels, 0.6, RULES[1]).accuracy == 0.5
+    assert tune_stop_rule(bare, labels, 0.6).ties == READOUT_TIES == RULES[1]  # none named
+    assert tune_stop_rule(bare, labels, 0.6).accuracy == 0.5
     with pytest.raises(ValueError, match="final_top"):
-        tune_stop_rule(bare, labels, 0.6)  # the default rule is fair
+        tune_stop_rule(bare, labels, 0.6, RULES[0])
     top = np.array([[True, False, False], [True, True, True]])
     full = dataclasses.replace(bare, final_top=top)
-    fair = tune_stop_rule(full, labels, 0.6)  # running to T: 1 + 1/3 of 2 images
+    fair = tune_stop_rule(full, labels, 0.6, RULES[0])  # running to T: 1 + 1/3 of 2 images
     assert (fair.threshold, fair.accuracy, fair.target_met) == (None, pytest.approx(2 / 3), True)
     res = apply_stop_rule("m", fair, full, labels)
     assert res.correct.tolist() == pytest.approx([1.0, 1 / 3])

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hwsim.atomic import record_outputs
@@ -144,7 +145,7 @@ def bars(
 
 def warner(console: Console) -> Callable[[str], None]:
     """The API's warn(message) callback: a yellow warning line."""
-    return lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False)
+    return lambda msg: console.print(f"[yellow]warning:[/] {escape(msg)}", highlight=False)
 
 
 def summary(args: argparse.Namespace, command: str, data: dict, folder: Path | None) -> None:

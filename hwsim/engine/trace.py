@@ -4,7 +4,9 @@ A trace is a folder holding `meta.json` (format version, what produced the trace
 SHA-256 of the arrays file) and `arrays.npz` (compressed numpy arrays: the labels and every
 array of the engine's SimResult). Folders are written under a temporary name and renamed, so a
 reader never sees half a trace. Readers refuse a wrong format version, a checksum mismatch or
-arrays whose shapes disagree with the metadata. Format reference: docs/trace-format.md.
+arrays whose shapes disagree with the metadata. The key holds the engine's code version
+(`engine_code_version`), so a trace of another engine is never reused. Format reference:
+docs/trace-format.md.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -29,13 +32,44 @@ from hwsim import __version__
 from hwsim.engine import SimResult
 from hwsim.errors import DataError
 
-TRACE_FORMAT_VERSION = 2
+TRACE_FORMAT_VERSION = 3
 META_FILE = "meta.json"
 ARRAYS_FILE = "arrays.npz"
 
 
 class TraceError(DataError):
     """A trace folder that cannot be used; the message names the path and the problem."""
+
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def engine_sources(package: Path = _PACKAGE) -> tuple[Path, ...]:
+    """The source files that decide a trace's content, given the network and the key's other
+    fields: every module of `hwsim.engine` but this one (which only stores traces), and the
+    model modules the engine runs: the input codings, the layer graph, and `convert`, whose
+    `conv_f64` gives the analog input's current."""
+    engine = sorted(p for p in (package / "engine").glob("*.py") if p.name != "trace.py")
+    return (*engine, *(package / "model" / f for f in ("coding.py", "convert.py", "graph.py")))
+
+
+def source_digest(files: typing.Iterable[Path], root: Path) -> str:
+    """SHA-256 of the files' paths relative to `root` and their bytes, with CRLF line ends read
+    as LF (a checkout's line ends do not change the engine)."""
+    h = hashlib.sha256()
+    for path in files:
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        data = path.read_bytes().replace(b"\r\n", b"\n")
+        h.update(len(data).to_bytes(8, "little") + data)
+    return h.hexdigest()
+
+
+@functools.cache
+def engine_code_version() -> str:
+    """The engine's code version, part of every trace key: `source_digest` of
+    `engine_sources()`. Any edit of those files changes it, so a trace is reused only by the
+    engine that wrote it."""
+    return source_digest(engine_sources(), _PACKAGE)
 
 
 @dataclass(frozen=True)
@@ -54,6 +88,7 @@ class TraceKey:
     images: int
     heads: tuple[int, ...]
     engine: dict[str, Any]
+    engine_code: str = dataclasses.field(default_factory=engine_code_version)
 
     def digest(self) -> str:
         """SHA-256 of the key's canonical JSON."""

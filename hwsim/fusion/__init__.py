@@ -64,6 +64,7 @@ from hwsim.fusion.posterior import (
     posterior_mean,
 )
 from hwsim.fusion.stop_rules import (
+    READOUT_TIES,
     StopRule,
     TerminationResult,
     apply_stop_rule,
@@ -103,6 +104,7 @@ __all__ = [
     "LUTChoice",
     "LossBudget",
     "MAX_STEPS",
+    "READOUT_TIES",
     "PiecewiseLinearAlpha",
     "StopRule",
     "TerminationResult",

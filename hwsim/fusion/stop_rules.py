@@ -8,8 +8,9 @@ confidences come from the fixed-point read-out of each method (`hwsim.fixed_poin
 FixedDecisions`: the fusion unit's for the fused methods, one head's counters or the early-exit
 switch for the others; `hwsim.pipeline.cycles` composes them), the same rule for every method.
 An image stops only at a decided step; one that runs to T and is tied there is credited by the
-run's tie rule (`hwsim.methods.Ties`, `FixedDecisions.final_credit`), as in every other
-accuracy.
+tie rule the caller gives (the run's, `Tuning.ties`, as every other accuracy; it needs the
+read-out's top set at T, `FixedDecisions.final_top`, unless ties count as wrong). Without one,
+`READOUT_TIES`: the read-out's own behaviour, a tied step has no decision.
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ import numpy as np
 
 from hwsim.errors import InputError
 from hwsim.fixed_point import FixedDecisions
-from hwsim.methods import Method, Ties, credit_unit
+from hwsim.methods import Method, TieRule, Ties, credit_unit
 from hwsim.metrics import Estimate, estimate, resample_counts
+
+READOUT_TIES = Ties(TieRule.WRONG)
+"""The rule when the caller names none: a tied read-out gives no decision, so a tie at T earns
+nothing (what the fixed-point read-out itself outputs)."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,8 @@ def tune_stop_rule(
     image_ids: np.ndarray | None = None,
 ) -> StopRule:
     """The threshold with the smallest mean stop step on these (validation) images among those
-    whose accuracy (answers at the stop steps; a tie at T credited by `ties`, default fair) is
+    whose accuracy (answers at the stop steps; a tie at T credited by `ties`, default
+    `READOUT_TIES`) is
     >= target; equal ones go to the higher accuracy, then the larger threshold. If no threshold
     reaches the target, the one with the highest accuracy (then the smaller mean stop, the
     larger threshold), with target_met False: never stopping early is among the candidates, so
@@ -79,7 +85,7 @@ def tune_stop_rule(
     maxima of confidence (its records), so the thresholds equal to a record value (and
     "never") are the only distinct outcomes, swept at once with difference arrays: O(N T).
     """
-    ties = Ties() if ties is None else ties
+    ties = READOUT_TIES if ties is None else ties
     conf = decisions.confidence
     dec = decisions.decision
     y = np.asarray(labels)
@@ -209,7 +215,7 @@ def early_termination(
     seed: int = 0,
 ) -> TerminationResult:
     """Tune the stop threshold on the validation images (`tune_stop_rule`, ties credited by
-    `ties`, default fair) and apply it to the test images (`apply_stop_rule`), both
+    `ties`, default `READOUT_TIES`) and apply it to the test images (`apply_stop_rule`), both
     `FixedDecisions` of one method's read-out."""
     rule = tune_stop_rule(validation, validation_labels, target, ties)
     return apply_stop_rule(

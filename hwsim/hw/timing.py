@@ -181,8 +181,6 @@ def row_share(total: int, rows: int, row: int) -> int:
     """Row `row`'s share of a job's integer `total` (PE rounds, operations, spikes, neuron
     cycles) spread as evenly as integers allow over its `rows` output rows:
     total (row + 1) // rows - total row // rows. The shares sum to `total`; one row: all."""
-    if rows == 1:  # a whole-map job (no division: the simulator's common case)
-        return total
     return total * (row + 1) // rows - total * row // rows
 
 

@@ -35,8 +35,7 @@ subtraction keeps it); docs/nir.md lists what each peer does.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,6 +73,12 @@ from hwsim.model.nir_nodes import (
     node_bias,
     node_weight,
     out_hw,
+)
+from hwsim.model.nir_walk import (
+    GraphPath,
+    backbone_blocks,
+    outputs_reached,
+    topological_order,
 )
 
 if TYPE_CHECKING:  # nir is an optional extra: imported where a NIR file is read or written
@@ -203,68 +208,6 @@ def _check_file(path: Path) -> None:
     check_allocation(3 * arrays, f"reading its arrays ({arrays / 2**20:.1f} MiB in the file)")
 
 
-@dataclass(frozen=True)
-class _Path:
-    """The synaptic nodes between a source (an IF node, or None: the network input) and an
-    IF node, in forward order."""
-
-    source: str | None
-    nodes: tuple[str, ...]
-    target: str
-
-
-def _topological(nodes: dict[str, Any], edges: Sequence[tuple[str, str]]) -> list[str]:
-    """Node names in a topological order (ties in the graph's node order); a cycle is refused
-    naming one of its edges."""
-    succ: dict[str, list[str]] = {n: [] for n in nodes}
-    indeg = dict.fromkeys(nodes, 0)
-    for a, b in edges:
-        succ[a].append(b)
-        indeg[b] += 1
-    ready = deque(n for n in nodes if indeg[n] == 0)
-    order: list[str] = []
-    while ready:
-        n = ready.popleft()
-        order.append(n)
-        for m in succ[n]:
-            indeg[m] -= 1
-            if indeg[m] == 0:
-                ready.append(m)
-    if len(order) == len(nodes):
-        return order
-    edge = _cycle_edge(nodes, edges, set(order))
-    raise NirError(
-        f"recurrent edge {edge[0]!r} -> {edge[1]!r} (a cycle); hwsim simulates feed-forward"
-        " networks only"
-    )
-
-
-def _cycle_edge(
-    nodes: dict[str, Any], edges: Sequence[tuple[str, str]], ordered: set[str]
-) -> tuple[str, str]:
-    """An edge of a cycle among the nodes a topological sort left (`ordered`: the ones it
-    placed): the edge into the cycle's node that comes first in the graph's node order.
-
-    Every node left has a predecessor that is left too (else the sort would have placed it),
-    so walking back from one along such predecessors repeats a node within len(nodes) steps;
-    the walk from the repeat to itself is a cycle. Iterative: no recursion limit."""
-    pred: dict[str, str] = {}
-    for a, b in edges:
-        if a not in ordered and b not in ordered:
-            pred.setdefault(b, a)
-    walk: list[str] = []
-    seen: dict[str, int] = {}
-    node = next(n for n in nodes if n not in ordered)
-    while node not in seen:
-        seen[node] = len(walk)
-        walk.append(node)
-        node = pred[node]
-    cycle = walk[seen[node] :]  # each node's predecessor is the next one, the last's the first
-    rank = {n: i for i, n in enumerate(nodes)}
-    first = min(range(len(cycle)), key=lambda i: rank[cycle[i]])
-    return cycle[(first + 1) % len(cycle)], cycle[first]
-
-
 @dataclass
 class _Draft:
     """A layer being built: its geometry, float32 weights and where it reads and writes."""
@@ -283,7 +226,7 @@ class _Draft:
 
 
 def _translate(
-    path: _Path,
+    path: GraphPath,
     nodes: dict[str, Any],
     shapes: dict[str, tuple[int, ...]],
     flat_sources: set[str],
@@ -501,7 +444,7 @@ def import_graph(
     check_kinds(nodes)
     if FUSION_UNIT in nodes:
         raise NirError(f"node name {FUSION_UNIT!r} is reserved by hwsim; rename the node")
-    order = _topological(nodes, edges)
+    order = topological_order(nodes, edges)
     if len(nodes) > MAX_NODES:
         raise NirError(f"{len(nodes)} nodes; hwsim imports graphs of up to {MAX_NODES} nodes")
     preds: dict[str, list[str]] = {n: [] for n in nodes}
@@ -543,7 +486,9 @@ def import_graph(
                     f"IF {target!r} reads {'the input' if source is None else f'IF {cur!r}'}"
                     " directly; hwsim needs a weight layer (Conv2d, Affine, pooling) between"
                 )
-            draft = _translate(_Path(source, tuple(chain), target), nodes, shapes, flat, input_name)
+            draft = _translate(
+                GraphPath(source, tuple(chain), target), nodes, shapes, flat, input_name
+            )
             if int(np.prod(draft.out_shape)) != int(np.prod(shapes[target])):
                 raise NirError(
                     f"IF {target!r}: {shapes[target]} neurons, its input {draft.out_shape}"
@@ -611,30 +556,16 @@ def _fold_gains(
     return 1.0
 
 
-def _assemble(
-    name: str,
-    nodes: dict[str, Any],
-    ifs: list[str],
-    shapes: dict[str, tuple[int, ...]],
-    drafts: list[_Draft],
+def _classes_and_fc(
     outputs: list[str],
-    preds: dict[str, list[str]],
-    input_shape: Shape,
-    theta: float,
-    fc_output: str | None,
+    out_pop: dict[str, str],
+    shapes: dict[str, tuple[int, ...]],
+    depth: dict[str | None, int],
     num_classes: int | None,
-    v0: float,
-) -> SpikingNetwork:
-    """Populations, senders, heads and blocks of the translated layers -> a SpikingNetwork."""
-    into: dict[str, list[_Draft]] = {n: [] for n in ifs}
-    for d in drafts:
-        into[d.target].append(d)
-    depth: dict[str | None, int] = {None: -1}
-    for n in ifs:
-        depth[n] = max(depth[d.source] for d in into[n]) + 1
-    sender = {n: max(into[n], key=lambda d: depth[d.source]) for n in ifs}
-    sender_name = {n: sender[n].name for n in ifs}
-    out_pop = {o: preds[o][0] for o in outputs}
+    fc_output: str | None,
+) -> tuple[int, str]:
+    """The classes every Output reads (one neuron per class, the same for all, at least 2, the
+    dataset's) and the final classifier's Output (`fc_output`, default the deepest)."""
     classes = {int(np.prod(shapes[out_pop[o]])) for o in outputs}
     for o in outputs:
         s = shapes[out_pop[o]]
@@ -664,8 +595,36 @@ def _assemble(
             f"--fc-output {fc_output!r} is not an Output node; the Outputs are"
             f" {', '.join(map(repr, outputs))}"
         )
+    return n_classes, fc_output
 
-    reached = _outputs_reached(outputs, out_pop, into)
+
+def _assemble(
+    name: str,
+    nodes: dict[str, Any],
+    ifs: list[str],
+    shapes: dict[str, tuple[int, ...]],
+    drafts: list[_Draft],
+    outputs: list[str],
+    preds: dict[str, list[str]],
+    input_shape: Shape,
+    theta: float,
+    fc_output: str | None,
+    num_classes: int | None,
+    v0: float,
+) -> SpikingNetwork:
+    """Populations, senders, heads and blocks of the translated layers -> a SpikingNetwork."""
+    into: dict[str, list[_Draft]] = {n: [] for n in ifs}
+    for d in drafts:
+        into[d.target].append(d)
+    depth: dict[str | None, int] = {None: -1}
+    for n in ifs:
+        depth[n] = max(depth[d.source] for d in into[n]) + 1
+    sender = {n: max(into[n], key=lambda d: depth[d.source]) for n in ifs}
+    sender_name = {n: sender[n].name for n in ifs}
+    out_pop = {o: preds[o][0] for o in outputs}
+    n_classes, fc_output = _classes_and_fc(outputs, out_pop, shapes, depth, num_classes, fc_output)
+
+    reached = outputs_reached(outputs, out_pop, into)
 
     def head_pops(o: str) -> tuple[list[str], str | None]:
         """The populations of Output o's head (walking back from its IF, up to a population
@@ -694,7 +653,7 @@ def _assemble(
     heads = {o: head_pops(o) for o in outputs}
     head_members = {p for pops, _ in heads.values() for p in pops}
     backbone = [n for n in ifs if n not in head_members]
-    block = _blocks(backbone, into)
+    block = backbone_blocks(backbone, into)
     head_of: dict[str, int] = {}
     for o, (_, tap) in heads.items():
         if o == fc_output:
@@ -762,48 +721,6 @@ def _assemble(
     )
     params = ConversionParams(threshold=theta, v0=v0)
     return SpikingNetwork(spec, lgraph, weights, params, ())
-
-
-def _outputs_reached(
-    outputs: list[str], out_pop: dict[str, str], into: dict[str, list[_Draft]]
-) -> dict[str, set[str]]:
-    """The Outputs every IF population feeds (directly or through later populations): a
-    backward walk from each Output's population, O(outputs x layers), no recursion."""
-    reached: dict[str, set[str]] = {n: set() for n in into}
-    for o in outputs:
-        stack = [out_pop[o]]
-        while stack:
-            pop = stack.pop()
-            if o in reached[pop]:
-                continue
-            reached[pop].add(o)
-            stack += [d.source for d in into[pop] if d.source is not None]
-    return reached
-
-
-def _blocks(backbone: list[str], into: dict[str, list[_Draft]]) -> dict[str, int]:
-    """Backbone block of every backbone population: a block ends at a population no layer
-    jumps over (every later population's input passes through it), as a residual block's
-    join does; a plain conv block is one population. This is the zoo's block numbering."""
-    pos = {n: i for i, n in enumerate(backbone)}
-    jumps = np.zeros(len(backbone) + 1, np.int64)  # +1 where a layer starts jumping, -1 ends
-    for n in backbone:
-        for d in into[n]:
-            a, b = -1 if d.source is None else pos.get(d.source, -1), pos[n]
-            if b - a > 1:  # the layer jumps over the populations a+1 .. b-1
-                jumps[a + 1] += 1
-                jumps[b] -= 1
-    jumped = np.cumsum(jumps)[:-1] > 0
-    block, current, pending = {}, 0, []
-    for i, n in enumerate(backbone):
-        pending.append(n)
-        if not jumped[i]:
-            for p in pending:
-                block[p] = current
-            current, pending = current + 1, []
-    for p in pending:
-        block[p] = current
-    return block
 
 
 # --------------------------------------------------------------------------- writing

@@ -3,8 +3,8 @@ decisions with parameters tuned on other images, its accuracy and energy curves 
 bootstrap intervals, and the cycle-level simulation of the chip.
 
 `evaluate_ics` is the sweep of one model, architecture and coding over IC positions, sharing
-the traces (what `hwsim.api.sweep` and each cell of `hwsim.pipeline.grid` run); its rows carry
-R intervals simultaneous over the sweep's positions (`simultaneous_rows`).
+the traces (what `hwsim.api.sweep` and each cell of `hwsim.pipeline.grid` run);
+`simultaneous_rows` gives its rows' R intervals simultaneous over the sweep's positions.
 """
 
 from __future__ import annotations
@@ -282,17 +282,12 @@ def evaluate_ics(
     cfg: SweepConfig,
     session: Session,
     *,
-    family: int | None = None,
-    multiplicity: Multiplicity = Multiplicity.BONFERRONI,
     on_row: Callable[[SweepRow], None] | None = None,
     progress: ProgressFn | None = None,
     warn: WarnFn | None = None,
 ) -> list[SweepRow]:
     """Evaluate every IC position of `cfg` (in its order) on `session`, sharing the tuning and
-    test traces; the rows' R intervals simultaneous over `family` positions (None: these) by
-    `multiplicity` (`simultaneous_rows`: a grid cell of one position passes its sweep's
-    number of positions). `on_row` gets each row as it is done, before the simultaneous
-    intervals (which the returned rows carry)."""
+    test traces."""
     arch = cfg.architecture()
     session.check_ics(cfg.ic_positions, "ic_positions")
     tune, test = tune_and_test(cfg, session, arch, progress, warn)
@@ -304,4 +299,4 @@ def evaluate_ics(
             on_row(rows[-1])
         if progress is not None:
             progress("ic", i + 1, len(cfg.ic_positions))
-    return simultaneous_rows(rows, cfg.bootstrap.level, multiplicity, family)
+    return rows

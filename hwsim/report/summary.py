@@ -200,9 +200,10 @@ def advice_notes(ev: ICEvaluation, timesteps: int, classes: int) -> list[str]:
             f"there is no estimate for {', '.join(map(str, by[Outlook.UNKNOWN]))} (not yet"
             f" halfway from chance, {100 * chance:.0f}%, to the target)"
         )
-    who = "No method" if len(missed) == len(ev.summary) else ", ".join(map(str, missed))
+    names = ", ".join(map(str, missed))
+    who = "No method reached" if len(missed) == len(ev.summary) else f"{names} did not reach"
     sentence = (
-        f"{who} reached the target {target} within {timesteps} timesteps. Extrapolating the"
+        f"{who} the target {target} within {timesteps} timesteps. Extrapolating the"
         f" accuracy curves (a fitted log-logistic rise), {'; '.join(parts)}."
     )
     estimates = [outlook[m].timestep for m in by[Outlook.ESTIMATED]]

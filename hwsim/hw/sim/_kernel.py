@@ -78,6 +78,12 @@ def node_rows_of(node_rows, v):
 
 
 @njit(cache=True)
+def _part(total, rows, row):
+    """`row_share` of a job's `total`, without its divisions for a whole-map job (one row)."""
+    return total if rows == 1 else row_share(total, rows, row)
+
+
+@njit(cache=True)
 def _grown(stack):
     """`stack` with twice the room, its contents kept."""
     out = np.empty(2 * stack.shape[0], np.int64)
@@ -173,7 +179,7 @@ def run_events(
     start = np.full((jobs, n_nodes), -1, np.int64)
     finish = np.full((jobs, n_nodes), -1, np.int64)
     # rows of job g each edge's producer has put in its consumer's buffer
-    rows_in = np.zeros((jobs, max(n_edges, 1)), np.int64)
+    rows_in = np.zeros((jobs, max(n_edges, 1)), np.int32)
     busy_cycles = np.zeros(n_nodes, np.int64)
     stall = np.zeros((n_nodes, 4), np.int64)
     reason = np.full(n_nodes, IDLE, np.int64)
@@ -183,7 +189,7 @@ def run_events(
     announce = np.full(n_img, NEVER, np.int64)
     produced = np.zeros(n_edges, np.int64)  # rows put in the buffer, ever
     consumed = np.zeros(n_edges, np.int64)  # rows freed, ever
-    base = np.zeros(n_edges, np.int64)  # `consumed` when the consumer started its current job
+    base = np.zeros(n_edges, np.int64)  # `consumed` when the consumer tried its job's row 0
     peak = np.zeros(n_edges, np.int64)
     # arrival cycle of each held row (the latest of its job's rows so far), in a ring of at
     # least the rows the buffer can hold (a power of two): row number k (of `produced`) at
@@ -325,8 +331,9 @@ def run_events(
                     if rows_in[g, e] <= last:
                         why = INPUT
                         break
-                    first = consumed[e] if y == 0 else base[e]
-                    row = first + last
+                    if y == 0:  # the job's rows come after those freed so far
+                        base[e] = consumed[e]
+                    row = base[e] + last
                     if ring[ring_ptr[e] + (row & ring_mask[e])] > now:
                         why = NOC
                 if why == IDLE:
@@ -352,19 +359,17 @@ def run_events(
                         duration += output_cycles
                 else:
                     rounds = (ops[i, t, v] + pes[v] - 1) // pes[v]
-                    duration = row_share(rounds, rows, y) * pe_cycles
-                    n_ops = row_share(ops[i, t, v], rows, y) if psums else 0
+                    duration = _part(rounds, rows, y) * pe_cycles
+                    n_ops = _part(ops[i, t, v], rows, y) if psums else 0
                     if n_ops > 0 and psum_flow_ptr[v + 1] > psum_flow_ptr[v]:
                         kind = PSUM  # partial sums leave for other tiles when the ops are done
                     else:
                         if psums:  # partial sums within the tile: accumulated at the reducers
                             vectors = np.int64(np.ceil(np.round(n_ops * psum_vectors[v], 9)))
                             duration += vectors * accumulate
-                        duration += row_share(neuron_cycles[v], rows, y)
+                        duration += _part(neuron_cycles[v], rows, y)
                 if y == 0:
                     start[g, v] = now
-                    for k in range(in_ptr[v], in_ptr[v + 1]):
-                        base[in_edges[k]] = consumed[in_edges[k]]
                     nxt[v] = g + 1
                     nxt_t[v] = t + 1
                     run_g[v] = g
@@ -393,7 +398,7 @@ def run_events(
         if kind == PSUM:  # v's operations are done: its partial sums travel to the reducers
             g = run_g[v]
             rows = node_rows_of(node_rows, v)
-            n_ops = row_share(ops[run_i[v], run_t[v], v], rows, run_r[v])
+            n_ops = _part(ops[run_i[v], run_t[v], v], rows, run_r[v])
             arrive = now
             for f in range(psum_flow_ptr[v], psum_flow_ptr[v + 1]):
                 flits = np.int64(np.ceil(np.round(n_ops * psum_per_op[f], 9)))
@@ -414,7 +419,7 @@ def run_events(
                 if a > arrive:
                     arrive = a
             vectors = np.int64(np.ceil(np.round(n_ops * psum_vectors[v], 9)))
-            end = arrive + vectors * accumulate + row_share(neuron_cycles[v], rows, run_r[v])
+            end = arrive + vectors * accumulate + _part(neuron_cycles[v], rows, run_r[v])
             if run_r[v] + 1 == rows:
                 finish[g, v] = end
             busy_cycles[v] += end - row_start[v]
@@ -453,7 +458,7 @@ def run_events(
             if held > peak[e]:
                 peak[e] = held
             arrive = now
-            s = row_share(spikes[i, t, v], rows, y)
+            s = _part(spikes[i, t, v], rows, y)
             if s > 0:
                 for f in range(edge_flow_ptr[e], edge_flow_ptr[e + 1]):
                     flits = flow_bitmap[f]
