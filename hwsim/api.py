@@ -21,42 +21,34 @@ import numpy as np
 
 from hwsim.atomic import (
     DISK_FULL,
-    MANIFEST,
-    InputPaths,
-    check_inputs,
     check_output_file,
     check_output_folder,
-    check_writable,
     disk_full,
 )
 from hwsim.engine.trace import (
-    ARRAYS_FILE,
-    META_FILE,
-    TraceError,
-    read_trace,
     trace_folder,
     write_trace,
 )
-from hwsim.errors import InputError, ModelError, OutputError
+from hwsim.errors import InputError, OutputError
 from hwsim.fusion import TuneSource, TuningConfig
 from hwsim.hw.ablation import ablation as run_ablation
 from hwsim.hw.ablation import rate_activity
-from hwsim.hw.arch import FullScale, load_arch
+from hwsim.hw.arch import load_arch
 from hwsim.hw.area import chip_area
 from hwsim.hw.calibrate import CalibrationResult, FreeEntry
 from hwsim.hw.calibrate import calibrate as fit_cost_table
 from hwsim.hw.energy import spikesim_energy
 from hwsim.hw.mapping import map_network
-from hwsim.hw.synapse import with_adc
-from hwsim.model.convert import SNN_FORMAT, ConversionParams, save_spiking
+from hwsim.model.convert import ConversionParams, save_spiking
 from hwsim.model.graph import FC_HEAD
-from hwsim.model.nets import CHECKPOINT_FORMAT, load_checkpoint, read_model_file, save_checkpoint
+from hwsim.model.nets import load_checkpoint, save_checkpoint
 from hwsim.model.netspec import NetSpec
 from hwsim.model.nir_export import write_nir
 from hwsim.model.nir_io import NIR_SUFFIX, ImportedSpec, NirOptions
 from hwsim.model.train import TrainConfig
 from hwsim.model.train import train as train_network
 from hwsim.pipeline import cache
+from hwsim.pipeline.codesign import codesign_sweep
 from hwsim.pipeline.config import (
     DEFAULT_TRACE_ROOT,
     CodesignConfig,
@@ -71,10 +63,14 @@ from hwsim.pipeline.config import (
 from hwsim.pipeline.cycles import TimingModel
 from hwsim.pipeline.evaluate import cycle_evaluation, evaluate, evaluate_ics, tune_and_test
 from hwsim.pipeline.grid import Executor, GridConfig, run_grid
-from hwsim.pipeline.hardware import CodesignRow, FunctionalRun, codesign
+from hwsim.pipeline.outputs import (
+    check_trace_out,
+    is_calibrated_yaml,
+    is_exported_nir,
+    is_model_file,
+)
 from hwsim.pipeline.session import CheckpointSource, Session, network_spec
 from hwsim.report.files import write_sweep
-from hwsim.report.summary import SUMMARY_FILE
 from hwsim.results import (
     AblationResult,
     ConvertResult,
@@ -125,61 +121,6 @@ def _session(
     if isinstance(model, Session):
         return model
     return Session.open(model, data_root, conversion, nir)
-
-
-def _is_model_file(path: Path) -> bool:
-    """Whether `path` is a checkpoint or converted model that hwsim wrote."""
-    try:
-        return read_model_file(path).get("format") in (CHECKPOINT_FORMAT, SNN_FORMAT)
-    except ModelError:
-        return False
-
-
-def _is_exported_nir(path: Path) -> bool:
-    """Whether `path` is a NIR file that hwsim exported (its metadata names the producer)."""
-    try:
-        import nir
-
-        producer = nir.read(path).metadata.get("producer", "")
-    except Exception:  # not a NIR file at all: h5py and nir raise many types
-        return False
-    return isinstance(producer, str) and producer.startswith("hwsim")
-
-
-def _is_calibrated_yaml(path: Path) -> bool:
-    """Whether `path` is an architecture file that `calibrate` wrote (its first line says so)."""
-    try:
-        with path.open(encoding="utf-8") as f:
-            return f.readline().startswith("# Calibrated by hwsim calibrate")
-    except (OSError, UnicodeDecodeError):
-        return False
-
-
-TRACE_FOLDER_FILES = frozenset({META_FILE, ARRAYS_FILE, SUMMARY_FILE, MANIFEST})
-"""What a trace folder that `trace` wrote may hold (its summary.json included)."""
-
-
-def check_trace_out(out: Path, inputs: InputPaths = ()) -> None:
-    """Refuse, before simulating, a trace output folder that is an input or holds one, or
-    that holds anything but an earlier trace (a trace folder is replaced as a whole)."""
-    check_inputs(out, "out", inputs, folder=True)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{{out}} {out}: exists and is not a folder", params=("out",))
-    names = {p.name for p in out.iterdir()} if out.is_dir() else set()
-    if names:
-        try:
-            read_trace(out)
-            ours = True
-        except (TraceError, OSError):
-            ours = False
-        foreign = sorted(names - TRACE_FOLDER_FILES) or ([] if ours else [META_FILE])
-        if foreign:
-            raise OutputError(
-                f"{{out}} {out}: holds {', '.join(foreign[:5])}, not a trace that hwsim wrote;"
-                " a trace folder is replaced as a whole, so give a new or empty folder",
-                params=("out",),
-            )
-    check_writable(out, "out")
 
 
 def run(
@@ -246,16 +187,8 @@ def sweep_grid(
         inputs = [("model", m) for m in cfg.models] + [("arch", a) for a in cfg.archs]
         inputs += _roots(t.trace_root, t.data_root)
         check_output_folder(out, "out", inputs)
-    result = run_grid(
-        cfg,
-        out,
-        executor=executor,
-        scheduler=scheduler,
-        workers=workers,
-        wait_workers=wait_workers,
-        progress=progress,
-        warn=warn,
-    )
+    result = run_grid(cfg, out, executor=executor, scheduler=scheduler, workers=workers,
+                      wait_workers=wait_workers, progress=progress, warn=warn)  # fmt: skip
     if out is None:
         return result
     return dataclasses.replace(result, paths=write_sweep(result.rows, out))
@@ -366,44 +299,7 @@ def functional(cfg: CodesignConfig, progress: ProgressFn | None = None) -> Funct
     """The co-design sweep (`pipeline.hardware.codesign`): FC (and IC) accuracy and energy per
     inference on the chip against one knob, with the ideal engine as the reference;
     progress(stage, done, total) after each knob value."""
-    session = Session.open(cfg.model, cfg.data_root, ConversionParams(), cfg.nir)
-    arch = load_arch(cfg.arch)
-    if cfg.full_scale_levels is not None:
-        arch = with_adc(arch, full_scale_levels=cfg.full_scale_levels)
-    elif cfg.full_scale is not None:
-        arch = with_adc(arch, full_scale=cfg.full_scale)
-    if cfg.calibration_images is not None and arch.adc.full_scale is not FullScale.CALIBRATED:
-        raise InputError(
-            f"{{calibration_images}} sets a calibrated ADC full scale, and {cfg.arch}'s is"
-            f" {arch.adc.full_scale}; add {{full_scale}} calibrated or leave it out",
-            params=("calibration_images", "full_scale"),
-        )
-    heads = (FC_HEAD,)
-    if cfg.ic is not None:
-        session.check_ics((cfg.ic,))
-        heads = (cfg.ic, FC_HEAD)
-    data = session.images("test", cfg.images)
-    calibration = session.calibration(cfg.calibration_images or FunctionalRun.calibration_images)
-    done: list[CodesignRow] = []
-
-    def on_value(row: CodesignRow) -> None:
-        done.append(row)
-        if progress is not None:
-            progress(f"{cfg.knob} settings", len(done), len(cfg.values))
-
-    result = codesign(
-        session.snn.with_heads(heads),
-        arch,
-        data.x,
-        data.y,
-        cfg.timesteps,
-        cfg.knob,
-        list(cfg.values),
-        cfg.functional,
-        calibration=calibration,
-        on_value=on_value,
-    )
-    return FunctionalResult(result, arch, session.spec)
+    return codesign_sweep(cfg, progress)
 
 
 def export(
@@ -421,7 +317,7 @@ def export(
     if out.suffix.lower() != NIR_SUFFIX:
         raise OutputError(f"{{out}} {out}: a NIR file's name ends in {NIR_SUFFIX}", params=("out",))
     inputs = [("model", model), *_roots(None, data_root)]
-    check_output_file(out, "out", inputs, _is_exported_nir, "NIR file")
+    check_output_file(out, "out", inputs, is_exported_nir, "NIR file")
     session = Session.open(model, data_root, conversion or ConversionParams(), nir)
     chosen = session.resolve_ics(ics)
     snn = session.snn.with_heads((*chosen, FC_HEAD))
@@ -442,7 +338,7 @@ def convert(
     and the others accept."""
     if out is not None:
         inputs = [("model", model), *_roots(None, data_root)]
-        check_output_file(out, "out", inputs, _is_model_file, "model file")
+        check_output_file(out, "out", inputs, is_model_file, "model file")
     ckpt = load_checkpoint(model)
     snn = CheckpointSource(model, ckpt, data_root).spiking(params or ConversionParams())
     if out is not None:
@@ -454,7 +350,7 @@ def train(cfg: TrainConfig, out: Path | None = None) -> TrainResult:
     """Train an ANN with IC heads (`hwsim.model.train`) and write its checkpoint to `out`
     (default models/NET_DATASET.pt)."""
     path = out or Path(f"models/{cfg.net}_{cfg.dataset}.pt")
-    check_output_file(path, "out", _roots(None, cfg.data_root), _is_model_file, "model file")
+    check_output_file(path, "out", _roots(None, cfg.data_root), is_model_file, "model file")
     checkpoint = train_network(cfg)
     save_checkpoint(checkpoint, path)
     return TrainResult(checkpoint, path)
@@ -468,7 +364,7 @@ def calibrate(
     in `measurements` by bounded least squares, and write the calibrated file to `out`
     (`hwsim.hw.calibrate`: residuals, standard errors, leave-one-out errors)."""
     inputs = [("arch", arch), ("measurements", measurements)]
-    check_output_file(out, "out", inputs, _is_calibrated_yaml, "calibrated architecture file")
+    check_output_file(out, "out", inputs, is_calibrated_yaml, "calibrated architecture file")
     entries = [FreeEntry.parse(text) for text in free] or None
     return fit_cost_table(arch, measurements, out, entries)
 

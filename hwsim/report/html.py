@@ -68,7 +68,8 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; co
 h1 { font-size: 1.5em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 th, td { border: 1px solid #ddd; padding: 0.2em 0.5em; text-align: right; }
-th { background: #f3f3f3; position: sticky; top: 0; } td:first-child { text-align: left; }
+th { background: #f3f3f3; position: sticky; top: 0; }
+td:first-child { text-align: left; white-space: nowrap; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.9em; color: #555; } .note { color: #8a5a00; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; }
