@@ -63,14 +63,82 @@ import math
 import os
 import re
 import types
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from enum import Enum, StrEnum
+from collections.abc import Mapping
+from dataclasses import field
+from enum import Enum
 from typing import Any, get_type_hints
 
 import yaml
 
 from hwsim.errors import ConfigError
+from hwsim.hw.arch_schema import (
+    AdcConfig,
+    AreaTable,
+    BufferConfig,
+    BufferSharing,
+    Check,
+    CrossbarConfig,
+    DeviceConfig,
+    EnergyModel,
+    EnergyTable,
+    FullScale,
+    FusionCompare,
+    FusionUnitConfig,
+    LeakageTable,
+    MappingConfig,
+    MappingStyle,
+    NocConfig,
+    OffchipConfig,
+    PacketFormat,
+    PartialSumConfig,
+    PeConfig,
+    Placement,
+    ProgrammingConfig,
+    SignedWeights,
+    Slicing,
+    TerminationRule,
+    TimingConfig,
+    between,
+    field_spec,
+    frozen_section,
+    non_empty,
+    one_of,
+)
+
+__all__ = [
+    "AdcConfig",
+    "ArchConfigError",
+    "Architecture",
+    "AreaTable",
+    "BufferConfig",
+    "BufferSharing",
+    "CrossbarConfig",
+    "DeviceConfig",
+    "EnergyModel",
+    "EnergyTable",
+    "FullScale",
+    "FusionCompare",
+    "FusionUnitConfig",
+    "LeakageTable",
+    "MappingConfig",
+    "MappingStyle",
+    "NocConfig",
+    "OffchipConfig",
+    "PacketFormat",
+    "PartialSumConfig",
+    "PeConfig",
+    "Placement",
+    "ProgrammingConfig",
+    "SUPPORTED_VERSIONS",
+    "SignedWeights",
+    "Slicing",
+    "TerminationRule",
+    "TimingConfig",
+    "load_arch",
+    "parse_arch",
+    "schema_keys",
+]
+"""The schema's public names: this module's and the re-exported sections of `arch_schema`."""
 
 SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
 """Values of the `version:` key this module can read."""
@@ -86,780 +154,50 @@ class ArchConfigError(ConfigError):
         super().__init__(f"{where}: {message}")
 
 
-class SignedWeights(StrEnum):
-    """How a signed weight is stored in non-negative conductances."""
-
-    DIFFERENTIAL = "differential"  # W = G+ - G-, two columns per weight slice, subtracted in analog
-    OFFSET = "offset"  # W + 2^(b-1) stored, a reference column subtracted in analog
-    DIGITAL = "digital"  # SpikeSim: two's complement; b-1 low bits stored, sign bit digital
-
-
-class Slicing(StrEnum):
-    """Where the bit slices of one weight sit."""
-
-    COLUMNS = "columns"  # slice j on its own column, shift-added digitally after the ADC
-    CELLS = "cells"  # parallel binary-weighted cells of one column (G x 2^(jB)), summed in analog
-
-
-class FullScale(StrEnum):
-    """How the ADC's full scale is set."""
-
-    AUTO = "auto"  # LSB = one cell level (SpikeSim's rule)
-    CALIBRATED = "calibrated"  # per layer: a percentile of observed column signals (NeuroSim)
-    EXPLICIT = "explicit"  # adc.full_scale_ua
-
-
-class MappingStyle(StrEnum):
-    """How a k_h x k_w x C_in x C_out layer is laid out on crossbar rows."""
-
-    KERNEL_SPLIT = "kernel_split"  # SpikeSim: one crossbar set per kernel position, rows = C_in
-    UNROLLED = "unrolled"  # rows = k_h k_w C_in (im2col), cut into crossbar-high row groups
-
-
-class PacketFormat(StrEnum):
-    """How a layer's spikes of one timestep travel to one destination tile."""
-
-    ADDRESS_EVENT = "address_event"  # one address per spike: flits grow with the spikes
-    BITMAP = "bitmap"  # one bit per sending neuron: fixed flits whenever any spike is sent
-
-
-class Placement(StrEnum):
-    """Order in which tiles fill the mesh."""
-
-    ROW_MAJOR = "row_major"  # slot k at (k // cols, k % cols)
-    SNAKE = "snake"  # boustrophedon: odd rows run right to left, consecutive tiles adjacent
-
-
-class BufferSharing(StrEnum):
-    """Which share of a tile buffer a layer mapped on the tile may fill with its input spikes."""
-
-    PER_CONSUMER = "per_consumer"  # every layer counts its tiles' whole buffers (as before)
-    SHARED = "shared"  # a tile's buffer is split among the spike-receiving layers on it, by PEs
-
-
-class EnergyModel(StrEnum):
-    """Which events are charged energy."""
-
-    SPIKESIM = "spikesim"  # every PE operation every timestep (SpikeSim's accounting)
-    EVENT = "event"  # only the PE operations some input spike makes necessary
-
-
-# ---------------------------------------------------------------------------- range checks
-# A check returns None when the value is acceptable, else a phrase saying what was expected.
-
-Check = Callable[[Any], str | None]
-
-
-LIMIT = 1e12
-"""Largest value any count, energy (pJ), area (um^2) or resistance (ohm) may take: beyond it a
-value is a typo, and products of such values overflow the simulator's integers or floats."""
-
-CYCLE_LIMIT = 1_000_000
-"""Largest cycle count of one operation: cycles x operations x timesteps stay in int64."""
-
-
-def _positive(value: float) -> str | None:
-    return None if 0 < value <= LIMIT else f"a value in (0, {LIMIT:g}]"
-
-
-def _non_negative(value: float) -> str | None:
-    return None if 0 <= value <= LIMIT else f"a value in [0, {LIMIT:g}]"
-
-
-def _between(low: float, high: float) -> Check:
-    def check(value: float) -> str | None:
-        return None if low <= value <= high else f"a value in [{low:g}, {high:g}]"
-
-    return check
-
-
-def _non_empty(value: str) -> str | None:
-    return None if value.strip() else "a non-empty string"
-
-
-def _int_between(low: int, high: int) -> Check:
-    def check(value: int) -> str | None:
-        return None if low <= value <= high else f"an integer in {low}..{high}"
-
-    return check
-
-
-def _power_of_two_between(low: int, high: int) -> Check:
-    def check(value: int) -> str | None:
-        ok = low <= value <= high and value & (value - 1) == 0
-        return None if ok else f"a power of two in {low}..{high}"
-
-    return check
-
-
-def _one_of(allowed: tuple[int, ...]) -> Check:
-    def check(value: int) -> str | None:
-        return None if value in allowed else f"one of the supported versions {list(allowed)}"
-
-    return check
-
-
-def _percentile(value: float) -> str | None:
-    return None if 0 < value <= 100 else "a percentile in (0, 100]"
-
-
-def _spec(doc: str, check: Check | None = None) -> dict[str, Any]:
-    """Field metadata: a one-line description (with unit) and an optional range check."""
-    return {"doc": doc, "check": check}
-
-
-# ----------------------------------------------------------------------------- dataclasses
-
-_frozen = dataclass(frozen=True, slots=True, kw_only=True)
-
-
-@_frozen
-class CrossbarConfig:
-    """One RRAM crossbar array: rows take input channels, columns give outputs."""
-
-    rows: int = field(
-        metadata=_spec("word lines (inputs) per crossbar", _power_of_two_between(8, 4096))
-    )
-    cols: int = field(
-        metadata=_spec("bit lines (outputs) per crossbar", _power_of_two_between(8, 4096))
-    )
-
-
-@_frozen
-class PeConfig:
-    """Processing element (PE): crossbars with shared ADCs; SpikeSim's per-PE multiplicities."""
-
-    pes_per_tile: int = field(metadata=_spec("PEs in one tile", _int_between(1, 4096)))
-    crossbars_per_pe: int | None = field(
-        default=None,
-        metadata=_spec(
-            "crossbars in one PE; null = one per kernel position of the layer (SpikeSim)",
-            _int_between(1, 4096),
-        ),
-    )
-    htree_links_per_pe: int = field(
-        default=8, metadata=_spec("H-tree link traversals charged per PE operation", _non_negative)
-    )
-    neuron_units_per_pe: int = field(
-        default=4, metadata=_spec("neuron-module updates charged per PE operation", _non_negative)
-    )
-    shift_adds_per_column_group: int = field(
-        default=16,
-        metadata=_spec("shift-add operations per ADC column group per PE operation", _non_negative),
-    )
-
-
-@_frozen
-class AdcConfig:
-    """Column ADCs: `columns_per_adc` bit lines share one ADC through a multiplexer, converted in
-    `columns_per_adc` rounds. The cost constants (`energy_pj.adc`, `area_um2.adc`) are those of
-    a `reference_bits` ADC; at other resolutions both scale as 2^(bits - reference_bits) (a SAR
-    ADC at a constant Walden figure of merit, docs/arch-config.md)."""
-
-    bits: int = field(metadata=_spec("ADC resolution in bits", _int_between(1, 16)))
-    columns_per_adc: int = field(
-        default=8,
-        metadata=_spec("crossbar columns multiplexed onto one ADC", _int_between(1, 4096)),
-    )
-    full_scale: FullScale = field(
-        default=FullScale.AUTO,
-        metadata=_spec(
-            "auto: LSB = one cell level (SpikeSim); calibrated: per layer, a percentile of the"
-            " column signals of a calibration batch (NeuroSim); explicit: adc.full_scale_ua"
-        ),
-    )
-    full_scale_ua: float | None = field(
-        default=None,
-        metadata=_spec(
-            "ADC full-scale current, uA (signed codes span [-FS, FS), unsigned [0, FS]); read"
-            " only with full_scale: explicit",
-            _positive,
-        ),
-    )
-    calibration_percentile: float = field(
-        default=99.9,
-        metadata=_spec(
-            "percentile of |column signal| mapped to the top code; read only with full_scale:"
-            " calibrated",
-            _percentile,
-        ),
-    )
-    reference_bits: int | None = field(
-        default=None,
-        metadata=_spec(
-            "resolution at which energy_pj.adc and area_um2.adc are given; null = bits",
-            _int_between(1, 16),
-        ),
-    )
-
-
-@_frozen
-class DeviceConfig:
-    """RRAM cell and weight encoding."""
-
-    weight_bits: int = field(
-        metadata=_spec("bits of a signed, symmetric quantised weight", _int_between(2, 32))
-    )
-    bits_per_cell: int = field(metadata=_spec("bits stored in one RRAM cell", _int_between(1, 8)))
-    ron_ohm: float = field(metadata=_spec("low-resistance (ON) state, ohm", _positive))
-    roff_ohm: float = field(metadata=_spec("high-resistance (OFF) state, ohm", _positive))
-    read_voltage_v: float = field(metadata=_spec("row read voltage, volt", _between(1e-6, 100)))
-    signed_weights: SignedWeights = field(
-        default=SignedWeights.DIFFERENTIAL,
-        metadata=_spec(
-            "signed-weight encoding: differential (G+ - G-), offset (reference column) or"
-            " digital (SpikeSim: two's complement, sign bit applied digitally)"
-        ),
-    )
-    slicing: Slicing = field(
-        default=Slicing.COLUMNS,
-        metadata=_spec(
-            "bit slices of a weight: columns (one column each, shift-added after the ADC) or"
-            " cells (parallel binary-weighted cells of one column, summed in analog)"
-        ),
-    )
-
-    @property
-    def stored_bits(self) -> int:
-        """Bits of the non-negative value a weight stores: b - 1 for differential (|w| on each
-        side) and digital (the two's-complement bits below the sign), b for offset."""
-        if self.signed_weights is SignedWeights.OFFSET:
-            return self.weight_bits
-        return self.weight_bits - 1
-
-    @property
-    def slices_per_weight(self) -> int:
-        """Bit slices S of one weight: ceil(stored_bits / bits_per_cell)."""
-        return -(-self.stored_bits // self.bits_per_cell)
-
-    @property
-    def slices_per_column(self) -> int:
-        """Slices summed in analog on one column: S (cells slicing) or 1 (columns slicing)."""
-        return self.slices_per_weight if self.slicing is Slicing.CELLS else 1
-
-    @property
-    def columns_per_weight(self) -> int:
-        """Crossbar columns one weight occupies: S / slices_per_column, times 2 for a
-        differential pair (SpikeSim's digital sign with cells slicing: 1)."""
-        pair = 2 if self.signed_weights is SignedWeights.DIFFERENTIAL else 1
-        return pair * self.slices_per_weight // self.slices_per_column
-
-    @property
-    def reference_columns(self) -> int:
-        """Reference columns per crossbar: offset only, one per distinct column value of the
-        offset 2^(b-1): its digits over the slices (the top slice's and 0 if S > 1) under
-        columns slicing, the whole offset on one column under cells slicing."""
-        if self.signed_weights is not SignedWeights.OFFSET:
-            return 0
-        return 1 if self.slices_per_column == self.slices_per_weight else 2
-
-    @property
-    def levels(self) -> int:
-        """Conductance levels of one cell: 2^bits_per_cell."""
-        return 1 << self.bits_per_cell
-
-    @property
-    def gon_s(self) -> float:
-        """ON conductance, siemens."""
-        return 1.0 / self.ron_ohm
-
-    @property
-    def goff_s(self) -> float:
-        """OFF conductance, siemens."""
-        return 1.0 / self.roff_ohm
-
-
-@_frozen
-class EnergyTable:
-    """Energy per event, pJ (an energy reference table; events are counted elsewhere)."""
-
-    crossbar_read: float | None = field(
-        default=None,
-        metadata=_spec(
-            "one crossbar read (all rows, analog MAC), pJ; null = from crossbar_cell_read and"
-            " the row and column periphery (exactly one of the two is given)",
-            _non_negative,
-        ),
-    )
-    adc: float = field(metadata=_spec("one ADC conversion, pJ", _non_negative))
-    mux: float = field(metadata=_spec("one column-multiplexer switch, pJ", _non_negative))
-    shift_add: float = field(metadata=_spec("one shift-and-add, pJ", _non_negative))
-    temp_buffer: float = field(metadata=_spec("one PE temporary-buffer access, pJ", _non_negative))
-    tile_buffer: float = field(metadata=_spec("one tile-buffer access, pJ", _non_negative))
-    htree: float = field(metadata=_spec("one H-tree link traversal, pJ", _non_negative))
-    memory_fetch: float = field(metadata=_spec("one global-memory fetch, pJ", _non_negative))
-    neuron: float = field(metadata=_spec("one neuron-module update, pJ", _non_negative))
-    noc_flit_hop: float = field(
-        default=0.0, metadata=_spec("one flit crossing one mesh router and link, pJ", _non_negative)
-    )
-    crossbar_cell_read: float | None = field(
-        default=None,
-        metadata=_spec(
-            "one cell's share of a crossbar read, pJ: a rows x cols read costs rows x cols x this"
-            " + rows x crossbar_row_read + cols x crossbar_col_read; null = crossbar_read",
-            _non_negative,
-        ),
-    )
-    crossbar_row_read: float = field(
-        default=0.0,
-        metadata=_spec(
-            "one row's periphery (driver) in a crossbar read, pJ; read only with"
-            " crossbar_cell_read",
-            _non_negative,
-        ),
-    )
-    crossbar_col_read: float = field(
-        default=0.0,
-        metadata=_spec(
-            "one column's periphery (sensing, precharge) in a crossbar read, pJ; read only with"
-            " crossbar_cell_read",
-            _non_negative,
-        ),
-    )
-
-
-@_frozen
-class TimingConfig:
-    """Cycle counts (clock cycles of `clock_mhz`)."""
-
-    pe_cycles: int = field(
-        metadata=_spec("clock cycles of one PE operation", _int_between(1, CYCLE_LIMIT))
-    )
-    cycles_per_conversion: int | None = field(
-        default=None,
-        metadata=_spec(
-            "clock cycles of one ADC conversion; a PE operation then lasts at least"
-            " adc.columns_per_adc of them (its conversion rounds); null = within pe_cycles",
-            _int_between(1, CYCLE_LIMIT),
-        ),
-    )
-    neuron_cycles: int = field(
-        default=0,
-        metadata=_spec(
-            "clock cycles of one neuron-unit update after a layer's PE operations (a layer's"
-            " N neurons take ceil(N / (pe.neuron_units_per_pe x PEs)) updates); 0 = within"
-            " pe_cycles (SpikeSim)",
-            _int_between(0, CYCLE_LIMIT),
-        ),
-    )
-    sar_cycles_per_bit: int | None = field(
-        default=None,
-        metadata=_spec(
-            "clock cycles per bit a SAR ADC resolves: one conversion takes adc.bits x this +"
-            " sar_sample_cycles (NeuroSim's SarADC: bits + 1 cycles); null = cycles_per_conversion",
-            _int_between(1, CYCLE_LIMIT),
-        ),
-    )
-    sar_sample_cycles: int = field(
-        default=0,
-        metadata=_spec(
-            "clock cycles a SAR conversion spends sampling besides its bit cycles; read only"
-            " with sar_cycles_per_bit",
-            _int_between(0, CYCLE_LIMIT),
-        ),
-    )
-    line_buffer: bool = field(
-        default=False,
-        metadata=_spec(
-            "line-buffer pipelining: a layer works output row by output row and starts a row"
-            " once the producer rows its window needs are in its buffer (input buffers then"
-            " hold rows); false = a layer's job is a whole timestep's map (SpikeSim)"
-        ),
-    )
-
-
-@_frozen
-class NocConfig:
-    """Mesh network-on-chip joining the tiles."""
-
-    mesh_rows: int | None = field(
-        default=None,
-        metadata=_spec("mesh rows; null = sized by the mapping", _int_between(1, 1024)),
-    )
-    mesh_cols: int | None = field(
-        default=None,
-        metadata=_spec("mesh columns; null = sized by the mapping", _int_between(1, 1024)),
-    )
-    flit_width_bits: int = field(default=32, metadata=_spec("bits per flit", _int_between(1, 4096)))
-    router_latency_cycles: int = field(
-        default=1,
-        metadata=_spec("cycles a flit spends in one router", _int_between(0, CYCLE_LIMIT)),
-    )
-    link_latency_cycles: int = field(
-        default=1,
-        metadata=_spec("cycles a flit spends on one link", _int_between(0, CYCLE_LIMIT)),
-    )
-    packet: PacketFormat = field(
-        default=PacketFormat.ADDRESS_EVENT,
-        metadata=_spec(
-            "address_event: ceil(log2 neurons / flit_width_bits) flits per spike; bitmap:"
-            " ceil(neurons sent to the tile / flit_width_bits) flits per timestep with a spike"
-        ),
-    )
-    header_flits: int = field(
-        default=0,
-        metadata=_spec(
-            "head flits added to every packet (one packet per destination tile and timestep)",
-            _int_between(0, 4096),
-        ),
-    )
-    router_buffer_flits: int | None = field(
-        default=None,
-        metadata=_spec(
-            "flits a router input buffer holds (credit-based flow control: a blocked packet"
-            " holds the links behind it once these fill); null = unbounded",
-            _int_between(1, 1 << 20),
-        ),
-    )
-
-
-@_frozen
-class MappingConfig:
-    """How layers are laid onto crossbars and tiles onto the mesh (hwsim.hw.mapping)."""
-
-    style: MappingStyle = field(
-        default=MappingStyle.KERNEL_SPLIT,
-        metadata=_spec(
-            "kernel_split: a crossbar set per kernel position, rows = C_in (SpikeSim);"
-            " unrolled: rows = k_h k_w C_in"
-        ),
-    )
-    placement: Placement = field(
-        default=Placement.SNAKE,
-        metadata=_spec("tile order on the mesh: snake (boustrophedon) or row_major"),
-    )
-
-
-@_frozen
-class BufferConfig:
-    """Storage sizes, bits (areas come from `area_um2.sram_bit`)."""
-
-    tile_buffer_bits: int = field(
-        default=8192, metadata=_spec("tile buffer capacity, bits (SpikeSim: 64 x 128)", _positive)
-    )
-    neuron_state_bits: int = field(
-        default=22, metadata=_spec("SRAM bits per neuron membrane state (SpikeSim: 22)", _positive)
-    )
-    input_bits: int = field(
-        default=22,
-        metadata=_spec("SRAM bits per buffered layer-input activation (SpikeSim: 22)", _positive),
-    )
-    input_buffer_timesteps: int | None = field(
-        default=None,
-        metadata=_spec(
-            "timesteps of input spikes a layer's buffer holds before its producers stall;"
-            " null = as many input bitmaps (C_in H_in W_in bits) as tile_buffer_bits x the"
-            " layer's tiles hold, at least 1",
-            _int_between(1, 1 << 20),
-        ),
-    )
-    neuron_memory_layers: int | None = field(
-        default=None,
-        metadata=_spec(
-            "neuron memory sized for the first N layers in graph order; null = every layer"
-            " (SpikeSim's compute_area: 5)",
-            _positive,
-        ),
-    )
-    tile_buffer_sharing: BufferSharing = field(
-        default=BufferSharing.PER_CONSUMER,
-        metadata=_spec(
-            "per_consumer: every layer's input buffer is its tiles' whole tile buffers; shared: a"
-            " tile's buffer is split among the spike-receiving layers on it in proportion to"
-            " their PEs there (cycle-level simulation, with input_buffer_timesteps null)"
-        ),
-    )
-
-
-@_frozen
-class AreaTable:
-    """Area of one instance of each component, um^2."""
-
-    crossbar: float | None = field(
-        default=None,
-        metadata=_spec(
-            "one crossbar array, um^2; null = from crossbar_cell and the row and column"
-            " periphery (exactly one of the two is given)",
-            _non_negative,
-        ),
-    )
-    adc: float = field(metadata=_spec("one ADC, um^2", _non_negative))
-    mux: float = field(metadata=_spec("one column multiplexer, um^2", _non_negative))
-    shift_add: float = field(
-        metadata=_spec(
-            "one shift-add unit (one per ADC column group per tile), um^2", _non_negative
-        )
-    )
-    temp_buffer: float = field(metadata=_spec("temporary buffer of one tile, um^2", _non_negative))
-    htree: float = field(metadata=_spec("H-tree of one tile, um^2", _non_negative))
-    sram_bit: float = field(
-        metadata=_spec("one SRAM bit (tile buffer, neuron and input memory), um^2", _non_negative)
-    )
-    router: float = field(default=0.0, metadata=_spec("one mesh router, um^2", _non_negative))
-    crossbar_cell: float | None = field(
-        default=None,
-        metadata=_spec(
-            "one RRAM cell, um^2: a rows x cols crossbar takes rows x cols x this + rows x"
-            " crossbar_row + cols x crossbar_col; null = crossbar",
-            _non_negative,
-        ),
-    )
-    crossbar_row: float = field(
-        default=0.0,
-        metadata=_spec(
-            "one row's periphery (driver, decoder slice), um^2; read only with crossbar_cell",
-            _non_negative,
-        ),
-    )
-    crossbar_col: float = field(
-        default=0.0,
-        metadata=_spec(
-            "one column's periphery (sensing, precharge), um^2; read only with crossbar_cell",
-            _non_negative,
-        ),
-    )
-
-
-@_frozen
-class LeakageTable:
-    """Static (leakage) power of one instance of each component, mW, drawn whenever the chip is
-    powered; instances are counted as for area (hwsim.hw.leakage)."""
-
-    crossbar: float = field(
-        default=0.0, metadata=_spec("one crossbar array, mW (RRAM: 0)", _non_negative)
-    )
-    adc: float = field(default=0.0, metadata=_spec("one ADC, mW", _non_negative))
-    mux: float = field(default=0.0, metadata=_spec("one column multiplexer, mW", _non_negative))
-    shift_add: float = field(default=0.0, metadata=_spec("one shift-add unit, mW", _non_negative))
-    temp_buffer: float = field(
-        default=0.0, metadata=_spec("the temporary buffer of one tile, mW", _non_negative)
-    )
-    htree: float = field(default=0.0, metadata=_spec("the H-tree of one tile, mW", _non_negative))
-    router: float = field(default=0.0, metadata=_spec("one mesh router, mW", _non_negative))
-    sram_bit: float = field(
-        default=0.0,
-        metadata=_spec(
-            "one SRAM bit (tile buffer, neuron memory, input buffer), mW", _non_negative
-        ),
-    )
-    fusion_unit: float = field(
-        default=0.0, metadata=_spec("the fusion unit, mW (on a chip with a head)", _non_negative)
-    )
-
-
-@_frozen
-class OffchipConfig:
-    """The chip's off-chip interface: each image comes in and its result goes out through it
-    (full duplex: the two directions do not contend)."""
-
-    bits_per_cycle: int = field(
-        metadata=_spec(
-            "bits the interface moves per clock cycle, each way", _int_between(1, 1 << 20)
-        )
-    )
-    pj_per_bit: float = field(metadata=_spec("energy of one bit moved, pJ", _non_negative))
-    input_value_bits: int = field(
-        default=8, metadata=_spec("bits of one input value (pixel)", _int_between(1, 64))
-    )
-    result_bits: int | None = field(
-        default=None,
-        metadata=_spec(
-            "bits of one image's result; null = a class index, ceil(log2 classes)",
-            _int_between(1, 1 << 20),
-        ),
-    )
-
-
-@_frozen
-class ProgrammingConfig:
-    """Writing the weights into the crossbars once per mapping: every used cell is programmed in
-    `verify_rounds` program-and-verify rounds of `pulses_per_round` write pulses and one verify
-    read; a row's cells are pulsed and verified together (hwsim.hw.programming)."""
-
-    pulse_pj: float = field(metadata=_spec("one write pulse on one cell, pJ", _non_negative))
-    row_round_cycles: int = field(
-        metadata=_spec(
-            "clock cycles of one program-and-verify round of one crossbar row",
-            _int_between(1, CYCLE_LIMIT),
-        )
-    )
-    pulses_per_round: int = field(
-        default=1,
-        metadata=_spec("write pulses per program-and-verify round", _int_between(1, 4096)),
-    )
-    verify_rounds: int = field(
-        default=1, metadata=_spec("program-and-verify rounds per cell", _int_between(1, 4096))
-    )
-    verify_pj: float = field(
-        default=0.0, metadata=_spec("one verify read of one cell, pJ", _non_negative)
-    )
-    rows_in_parallel: int = field(
-        default=1,
-        metadata=_spec(
-            "crossbar rows (in different crossbars) programmed at once", _int_between(1, 1 << 20)
-        ),
-    )
-
-
-@_frozen
-class PartialSumConfig:
-    """Partial sums of a layer whose crossbar rows span several PEs: each PE operation's outputs
-    travel from its PE to the column group's reducing PE (hwsim.hw.psum)."""
-
-    bits: int = field(metadata=_spec("bits of one partial sum", _int_between(1, 64)))
-    accumulate_cycles: int = field(
-        default=0,
-        metadata=_spec(
-            "clock cycles the reducing PE spends adding one received PE operation's partial sums",
-            _int_between(0, CYCLE_LIMIT),
-        ),
-    )
-
-
-class FusionCompare(StrEnum):
-    """How the fusion unit compares two classes' posterior scores p = num / den."""
-
-    CROSS_MULTIPLY = "cross_multiply"  # p_a > p_b as num_a den_b > num_b den_a, wide integers
-    DIVIDER = "divider"  # each p to fusion_unit.score_frac_bits by a divider, then compared
-
-
-class TerminationRule(StrEnum):
-    """When the fusion unit stops an image early (hwsim.hw.fusion_unit)."""
-
-    MARGIN = "margin"  # top-1 minus top-2 score >= threshold
-    POSTERIOR = "posterior"  # top-1 score >= threshold
-
-
-@_frozen
-class FusionUnitConfig:
-    """Bayesian-fusion unit: IC/FC spike counters, PWL alpha LUT, posterior compare, argmax
-    (the fixed-point datapath, its cycles and events: hwsim.hw.fusion_unit)."""
-
-    counter_increment_pj: float = field(
-        metadata=_spec("one spike-counter increment, pJ", _non_negative)
-    )
-    lut_read_pj: float = field(metadata=_spec("one alpha-LUT read, pJ", _non_negative))
-    multiply_pj: float = field(metadata=_spec("one fixed-point multiply, pJ", _non_negative))
-    compare_pj: float = field(metadata=_spec("one compare (subtract), pJ", _non_negative))
-    area_um2: float = field(metadata=_spec("area of the whole unit, um^2", _non_negative))
-    lut_cycles: int = field(
-        metadata=_spec("cycles to read and interpolate alpha(t) once", _int_between(0, CYCLE_LIMIT))
-    )
-    cycles_per_class: int = field(
-        metadata=_spec(
-            "cycles per class of posterior compare + argmax", _int_between(0, CYCLE_LIMIT)
-        )
-    )
-    counter_bits: int = field(
-        default=16,
-        metadata=_spec(
-            "bits of one IC or FC spike counter (saturating at 2^bits - 1)", _int_between(1, 31)
-        ),
-    )
-    counter_cycles_per_spike: int = field(
-        default=1,
-        metadata=_spec(
-            "cycles of one counter increment per arriving spike (IC and FC banks in parallel)",
-            _int_between(0, CYCLE_LIMIT),
-        ),
-    )
-    lut_slope_frac_bits: int = field(
-        default=16,
-        metadata=_spec(
-            "fraction bits of the per-segment slope the LUT stores for interpolation",
-            _int_between(0, 32),
-        ),
-    )
-    alpha_extra_frac_bits: int = field(
-        default=8,
-        metadata=_spec(
-            "fraction bits the interpolated alpha keeps beyond the LUT's LSB (at most"
-            " lut_slope_frac_bits); 0 = rounded to the LUT's LSB",
-            _int_between(0, 32),
-        ),
-    )
-    score_frac_bits: int = field(
-        default=16,
-        metadata=_spec(
-            "fraction bits of a quantised score (divider quotient, termination threshold)",
-            _int_between(1, 32),
-        ),
-    )
-    compare: FusionCompare = field(
-        default=FusionCompare.CROSS_MULTIPLY,
-        metadata=_spec(
-            "cross_multiply: p_a > p_b as num_a den_b > num_b den_a (no division); divider:"
-            " each p to score_frac_bits, then compared"
-        ),
-    )
-    divider_cycles_per_class: int | None = field(
-        default=None,
-        metadata=_spec(
-            "cycles of one score division; null = score_frac_bits + 1 (radix 2, one quotient"
-            " bit per cycle)",
-            _int_between(1, CYCLE_LIMIT),
-        ),
-    )
-    termination: TerminationRule = field(
-        default=TerminationRule.POSTERIOR,
-        metadata=_spec(
-            "early termination: posterior (top-1 score >= threshold) or margin (top-1 minus"
-            " top-2 score >= threshold)"
-        ),
-    )
-
-    @property
-    def divider_cycles(self) -> int:
-        """Cycles of one score division: divider_cycles_per_class, or score_frac_bits + 1."""
-        if self.divider_cycles_per_class is None:
-            return self.score_frac_bits + 1
-        return self.divider_cycles_per_class
-
-
-@_frozen
+@frozen_section
 class Architecture:
     """A whole accelerator: what `load_arch` returns. Numeric fields carry their unit."""
 
-    version: int = field(metadata=_spec("schema version", _one_of(SUPPORTED_VERSIONS)))
-    name: str = field(metadata=_spec("short name of the design", _non_empty))
-    clock_mhz: float = field(metadata=_spec("clock frequency, MHz", _between(1e-3, 1e6)))
-    crossbar: CrossbarConfig = field(metadata=_spec("crossbar geometry"))
-    pe: PeConfig = field(metadata=_spec("PE and tile organisation"))
-    adc: AdcConfig = field(metadata=_spec("column ADCs"))
-    device: DeviceConfig = field(metadata=_spec("RRAM device and weight encoding"))
-    energy_pj: EnergyTable = field(metadata=_spec("energy per event, pJ"))
-    timing: TimingConfig = field(metadata=_spec("cycle counts"))
-    noc: NocConfig = field(default_factory=NocConfig, metadata=_spec("mesh network-on-chip"))
+    version: int = field(metadata=field_spec("schema version", one_of(SUPPORTED_VERSIONS)))
+    name: str = field(metadata=field_spec("short name of the design", non_empty))
+    clock_mhz: float = field(metadata=field_spec("clock frequency, MHz", between(1e-3, 1e6)))
+    crossbar: CrossbarConfig = field(metadata=field_spec("crossbar geometry"))
+    pe: PeConfig = field(metadata=field_spec("PE and tile organisation"))
+    adc: AdcConfig = field(metadata=field_spec("column ADCs"))
+    device: DeviceConfig = field(metadata=field_spec("RRAM device and weight encoding"))
+    energy_pj: EnergyTable = field(metadata=field_spec("energy per event, pJ"))
+    timing: TimingConfig = field(metadata=field_spec("cycle counts"))
+    noc: NocConfig = field(default_factory=NocConfig, metadata=field_spec("mesh network-on-chip"))
     mapping: MappingConfig = field(
-        default_factory=MappingConfig, metadata=_spec("crossbar mapping and mesh placement")
+        default_factory=MappingConfig, metadata=field_spec("crossbar mapping and mesh placement")
     )
-    buffers: BufferConfig = field(default_factory=BufferConfig, metadata=_spec("buffer sizes"))
+    buffers: BufferConfig = field(default_factory=BufferConfig, metadata=field_spec("buffer sizes"))
     area_um2: AreaTable | None = field(
-        default=None, metadata=_spec("area per component, um^2; null = area not modelled")
+        default=None, metadata=field_spec("area per component, um^2; null = area not modelled")
     )
     fusion_unit: FusionUnitConfig | None = field(
-        default=None, metadata=_spec("Bayesian-fusion unit; null = not modelled")
+        default=None, metadata=field_spec("Bayesian-fusion unit; null = not modelled")
     )
     leakage_mw: LeakageTable | None = field(
-        default=None, metadata=_spec("static power per component, mW; null = not modelled")
+        default=None, metadata=field_spec("static power per component, mW; null = not modelled")
     )
     offchip: OffchipConfig | None = field(
         default=None,
-        metadata=_spec("off-chip interface for images and results; null = not modelled"),
+        metadata=field_spec("off-chip interface for images and results; null = not modelled"),
     )
     programming: ProgrammingConfig | None = field(
-        default=None, metadata=_spec("weight programming; null = not modelled")
+        default=None, metadata=field_spec("weight programming; null = not modelled")
     )
     partial_sums: PartialSumConfig | None = field(
         default=None,
-        metadata=_spec("partial sums between PEs; null = accumulated for free (SpikeSim)"),
+        metadata=field_spec("partial sums between PEs; null = accumulated for free (SpikeSim)"),
     )
     energy_model: EnergyModel = field(
         default=EnergyModel.SPIKESIM,
-        metadata=_spec("spikesim: charge every PE operation; event: only spike-driven ones"),
+        metadata=field_spec("spikesim: charge every PE operation; event: only spike-driven ones"),
     )
-    source: str = field(default="", metadata=_spec("citation for the numbers"))
-    notes: str = field(default="", metadata=_spec("free text"))
+    source: str = field(default="", metadata=field_spec("citation for the numbers"))
+    notes: str = field(default="", metadata=field_spec("free text"))
 
     @property
     def clock_period_ns(self) -> float:
