@@ -346,12 +346,14 @@ def convert(
     return ConvertResult(model, tuple(snn.scales), out)
 
 
-def train(cfg: TrainConfig, out: Path | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig, out: Path | None = None, progress: ProgressFn | None = None
+) -> TrainResult:
     """Train an ANN with IC heads (`hwsim.model.train`) and write its checkpoint to `out`
-    (default models/NET_DATASET.pt)."""
+    (default models/NET_DATASET.pt); progress(stage, done, total) after every batch."""
     path = out or Path(f"models/{cfg.net}_{cfg.dataset}.pt")
     check_output_file(path, "out", _roots(None, cfg.data_root), is_model_file, "model file")
-    checkpoint = train_network(cfg)
+    checkpoint = train_network(cfg, progress=progress)
     save_checkpoint(checkpoint, path)
     return TrainResult(checkpoint, path)
 

@@ -50,7 +50,7 @@ def test_map_and_the_model_commands_fit_80_columns(narrow, tiny_checkpoint, tmp_
     common = ["--model", str(model), "--timesteps", "20", "--traces", str(tmp_path / "t")]
     runs = {
         "map": (["map", "--arch", ARCH, "--model", str(model), "--out", str(tmp_path / "m")],
-                ["conv7", "ic4.linear", "fc.linear", "utilisation"]),
+                ["conv7", "ic4.linear", "fc.linear", "used:", "tiles"]),
         "run": (["run", "--arch", ARCH, *common, "--ic", "4", "--images", "16",
                  "--tune-images", "16", "--tune-on", "train", "--bootstrap", "100",
                  "--out", str(tmp_path / "r")], ["BSF-Grid", "Early-Exit", "tile_buffer"]),

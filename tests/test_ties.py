@@ -123,7 +123,7 @@ def test_argmax_credit_on_a_hand_built_count_matrix():
 def test_quadratic_sign_is_exact_at_float_alphas():
     """sign(c2 a^2 + c1 a + c0) against Fractions, at random floats, at dyadic roots and at
     their float neighbours (where rounding would decide), and at extreme magnitudes."""
-    sign = posterior_module._quadratic_sign
+    sign, work = posterior_module._quadratic_sign, np.empty(16)
     rng = np.random.default_rng(0)
     cases = []
     for _ in range(2000):
@@ -139,7 +139,7 @@ def test_quadratic_sign_is_exact_at_float_alphas():
         cases += [(c, a) for a in (r, np.nextafter(r, 0.0), np.nextafter(r, np.inf))]
     for (c2, c1, c0), a in cases:
         exact = c2 * Fraction(a) ** 2 + c1 * Fraction(a) + c0
-        assert sign(c2, c1, c0, a) == (exact > 0) - (exact < 0), (c2, c1, c0, a)
+        assert sign(c2, c1, c0, a, work) == (exact > 0) - (exact < 0), (c2, c1, c0, a)
 
 
 def test_an_fc_count_equal_to_the_ic_count_ties_a_silent_ic_class():

@@ -15,7 +15,7 @@ from rich.console import Console
 from hwsim import api
 from hwsim.atomic import atomic_folder, check_output_folder
 from hwsim.cli import options
-from hwsim.cli.output import bars, summary, warner
+from hwsim.cli.output import TRAIN_LABELS, bars, summary, warner
 from hwsim.model.netspec import resolve_model_path
 from hwsim.pipeline.grid import Executor
 from hwsim.report.files import (
@@ -60,7 +60,9 @@ def _path(text: str | None) -> Path | None:
 def cmd_train(args: argparse.Namespace, console: Console) -> None:
     cfg = options.train_config(args)
     console.print(f"[bold]{cfg.command()}[/]")
-    print_train(api.train(cfg, _path(args.out)), console)
+    with bars(console, TRAIN_LABELS) as progress:
+        result = api.train(cfg, _path(args.out), progress)
+    print_train(result, console)
 
 
 def cmd_convert(args: argparse.Namespace, console: Console) -> None:

@@ -14,6 +14,8 @@ from hwsim.atomic import DISK_FULL, disk_full
 from hwsim.errors import HwsimError
 
 FLAGS: dict[str, str] = {
+    "family": "--ic-positions",  # the positions a sweep's simultaneous intervals hold over
+    "ties": "--ties",
     "adc_bits": "--adc-bits",
     "arch": "--arch",
     "backend": "--backend",

@@ -16,7 +16,7 @@ from hwsim.fusion import Estimator, TuneSource, TuningConfig
 from hwsim.hw.arch import EnergyModel, FullScale
 from hwsim.hw.device import Nonidealities
 from hwsim.hw.synapse import FirstLayer, FunctionalConfig
-from hwsim.methods import EvidencePooling
+from hwsim.methods import EvidencePooling, Ties
 from hwsim.metrics import BootstrapConfig
 from hwsim.model.convert import ConversionParams
 from hwsim.model.netspec import NetSpec, resolve_model_path
@@ -195,7 +195,9 @@ def sim_config(args: argparse.Namespace) -> SimConfig:
 
 def tuning_config(args: argparse.Namespace) -> TuningConfig:
     return TuningConfig(
-        estimator=Estimator(args.estimator), pooling=EvidencePooling(args.emp_pooling)
+        estimator=Estimator(args.estimator),
+        pooling=EvidencePooling(args.emp_pooling),
+        ties=Ties.parse(args.ties),
     )
 
 

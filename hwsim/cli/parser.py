@@ -243,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
             " uses the same prior",
         )
         q.add_argument(
+            "--ties",
+            default="fair",
+            help="how a tied top class is credited, the same for every method: fair (1/k for a"
+            " k-way tie that holds the label), wrong, first (the first tied class, argmax) or"
+            " random[:SEED] (a tied class drawn per image and step)",
+        )
+        q.add_argument(
             "--tune-on",
             default="validation",
             help="images alpha, the LUT and early exit are tuned on: validation (the"

@@ -209,21 +209,18 @@ def _two_product(a: float, b: float) -> tuple[float, float]:  # pragma: no cover
 
 
 @njit(cache=True)
-def _sign_of_sum(terms: np.ndarray) -> int:  # pragma: no cover - compiled
-    """The sign of the exact sum of float64 terms: Shewchuk's grow-expansion turns them into
-    non-overlapping components of increasing magnitude, whose largest nonzero one has the
-    sum's sign."""
-    e = np.zeros(terms.size)
-    n = 0
-    for x in terms:
-        q = x
-        for i in range(n):
-            q, e[i] = _two_sum(q, e[i])
-        e[n] = q
-        n += 1
+def _sign_of_sum(work, n: int) -> int:  # pragma: no cover - compiled
+    """The sign of the exact sum of the float64 terms work[:n], n <= 8: Shewchuk's
+    grow-expansion (in work[8:16]) turns them into non-overlapping components of increasing
+    magnitude, whose largest nonzero one has the sum's sign."""
+    for j in range(n):
+        q = work[j]
+        for i in range(j):
+            q, work[8 + i] = _two_sum(q, work[8 + i])
+        work[8 + j] = q
     for i in range(n - 1, -1, -1):
-        if e[i] != 0.0:
-            return 1 if e[i] > 0.0 else -1
+        if work[8 + i] != 0.0:
+            return 1 if work[8 + i] > 0.0 else -1
     return 0
 
 
@@ -237,29 +234,40 @@ def _first_sign(x: float, y: float, z: float) -> int:  # pragma: no cover - comp
 
 
 @njit(cache=True)
-def _quadratic_sign(c2: int, c1: int, c0: int, a: float) -> int:  # pragma: no cover
+def _quadratic_sign(c2, c1, c0, a, work) -> int:  # pragma: no cover - compiled
     """sign(c2 a^2 + c1 a + c0) without rounding, for integers |c| < 2^53 and a >= 0 a float64
-    taken at its exact value: the seven products are split into exact float pairs and summed
-    exactly (`_sign_of_sum`). For a < 2^-300 (a > 2^300) the lowest (highest) nonzero
-    coefficient decides, the other terms being smaller than 2^-240 of it."""
+    taken at its exact value: where the float value does not settle it (|q| within 1e-14 of
+    the sum of the terms' magnitudes, which bounds its rounding error many times over), the
+    products are split into exact float pairs and summed exactly (`_sign_of_sum`, scratch
+    `work` of 16 floats). For a < 2^-300 (a > 2^300) the
+    lowest (highest) nonzero coefficient decides, the other terms being smaller than 2^-240 of
+    it."""
     x2, x1, x0 = float(c2), float(c1), float(c0)
-    if a == 0.0:
+    if a == 0.0 or (x2 == 0.0 and x1 == 0.0):
         return _first_sign(x0, 0.0, 0.0)
     if a < _TINY:
         return _first_sign(x0, x1, x2)
     if a > 1.0 / _TINY:
         return _first_sign(x2, x1, x0)
+    # a filter: the float value is within 8 roundings of its magnitude sum
+    q = (x2 * a + x1) * a + x0
+    bound = 1e-14 * ((abs(x2) * a + abs(x1)) * a + abs(x0))
+    if q > bound:
+        return 1
+    if q < -bound:
+        return -1
+    work[0] = x0
+    work[1], work[2] = _two_product(x1, a)
+    if x2 == 0.0:
+        return _sign_of_sum(work, 3)
     sq, sq_err = _two_product(a, a)
-    terms = np.empty(7)
-    terms[0] = x0
-    terms[1], terms[2] = _two_product(x1, a)
-    terms[3], terms[4] = _two_product(x2, sq)
-    terms[5], terms[6] = _two_product(x2, sq_err)
-    return _sign_of_sum(terms)
+    work[3], work[4] = _two_product(x2, sq)
+    work[5], work[6] = _two_product(x2, sq_err)
+    return _sign_of_sum(work, 7)
 
 
 @njit(cache=True)
-def _fraction(m_count, k_count, n_steps, a, is_map):  # pragma: no cover - compiled
+def _fraction(m_count, k_count, n_steps, a, is_map, work):  # pragma: no cover - compiled
     """N p as (p1 alpha + p0) / (q1 alpha + q0) with integer coefficients and a positive
     denominator: MEAN K (alpha + M) / (alpha + K); MAP K (alpha + M - 1) / (alpha + K - 1)
     clipped to [0, N]; K = 0 (and MAP's K = 1, alpha = 0) M / 1. int64 4-tuple."""
@@ -270,22 +278,22 @@ def _fraction(m_count, k_count, n_steps, a, is_map):  # pragma: no cover - compi
     if not is_map:
         return k, k * m, one, k
     p1, p0, q0 = k, k * (m - 1), k - 1
-    if _quadratic_sign(zero, p1, p0, a) <= 0:
+    if _quadratic_sign(zero, p1, p0, a, work) <= 0:
         return zero, zero, zero, one
-    if _quadratic_sign(zero, p1 - n, p0 - n * q0, a) >= 0:
+    if _quadratic_sign(zero, p1 - n, p0 - n * q0, a, work) >= 0:
         return zero, n, zero, one
     return p1, p0, one, q0
 
 
 @njit(cache=True)
-def _compare(fa, fb, a: float) -> int:  # pragma: no cover - compiled
+def _compare(fa, fb, a, work) -> int:  # pragma: no cover - compiled
     """sign(p_a - p_b) exactly, from the fractions `_fraction` gives."""
     p1a, p0a, q1a, q0a = fa
     p1b, p0b, q1b, q0b = fb
     c2 = p1a * q1b - p1b * q1a
     c1 = p1a * q0b + p0a * q1b - p1b * q0a - p0b * q1a
     c0 = p0a * q0b - p0b * q0a
-    return _quadratic_sign(c2, c1, c0, a)
+    return _quadratic_sign(c2, c1, c0, a, work)
 
 
 @njit(cache=True, inline="always")
@@ -301,38 +309,54 @@ def _score(m: float, k: float, n: float, a: float, is_map: bool) -> float:  # pr
     return min(max(((m - 1.0) + a) * k / den, 0.0), 1.0)
 
 
-@njit(cache=True)
-def _top_set(m, k, t, a, is_map, scores, top) -> int:  # pragma: no cover - compiled
+@njit(cache=True, inline="always")
+def _top_set(m, k, mf, kf, t, a, is_map, scores, top, work) -> int:  # pragma: no cover
     """Fills top[:j] with the classes whose estimate equals the largest exactly, in index
-    order, and returns j (>= 1)."""
-    n_c = m.size
+    order, and returns j (>= 1). m, k: the counts (integers), mf, kf: the same as floats;
+    `scores` (C floats) and `work` (16) are scratch. The float scores decide unless another is
+    within 2^-40 of the best (`_close_set`)."""
     n = float(t)
     best = -1.0
-    for c in range(n_c):
-        scores[c] = _score(float(m[c]), float(k[c]), n, a, is_map)
-        best = max(best, scores[c])
-    close = best - _CLOSE * best
+    second = -1.0
+    arg = 0
+    for c in range(m.size):
+        s = _score(mf[c], kf[c], n, a, is_map)
+        scores[c] = s
+        if s > best:
+            second = best
+            best = s
+            arg = c
+        else:
+            second = max(second, s)  # branch-free: the order of the classes is random
+    if second < best - _CLOSE * best:
+        top[0] = arg
+        return 1
+    return _close_set(m, k, t, a, is_map, best - _CLOSE * best, scores, top, work)
+
+
+@njit(cache=True)
+def _close_set(m, k, t, a, is_map, close, scores, top, work) -> int:  # pragma: no cover
+    """`_top_set` where several float scores are >= `close`: the exact top among them."""
     j = 0
-    for c in range(n_c):
+    for c in range(m.size):
         if scores[c] >= close:
             top[j] = c
             j += 1
-    if j == 1:
-        return 1
     # exact among the close ones: the running best and the classes equal to it
     first = top[0]
-    lead = _fraction(m[first], k[first], t, a, is_map)
+    lead = _fraction(m[first], k[first], t, a, is_map, work)
     count = 1
     for i in range(1, j):
         c = top[i]
-        if m[c] == m[first] and k[c] == k[first]:
-            order = 0
+        if k[c] == k[first] and (m[c] == m[first] or k[c] == 0 or not is_map):
+            # the same K: M decides (MEAN and K = 0 rise with M; MAP's clip can merge them)
+            order = (m[c] > m[first]) - (m[c] < m[first])
         else:
-            frac = _fraction(m[c], k[c], t, a, is_map)
-            order = _compare(frac, lead, a)
+            frac = _fraction(m[c], k[c], t, a, is_map, work)
+            order = _compare(frac, lead, a, work)
         if order > 0:
             first = c
-            lead = _fraction(m[c], k[c], t, a, is_map)
+            lead = _fraction(m[c], k[c], t, a, is_map, work)
             top[0] = c
             count = 1
         elif order == 0:
@@ -370,13 +394,19 @@ def _credit_sums(
     n_img, n_t, n_c = fc.shape
     scores = np.empty(n_c)
     top = np.empty(n_c, np.int64)
+    work = np.empty(16)
+    mf = np.empty(n_c)
+    kf = np.empty(n_c)
     for t in range(t0, t1):
         for i in range(n_img):
             m = fc[i, t]
             k = ic[i, t]
+            for c in range(n_c):
+                mf[c] = m[c]
+                kf[c] = k[c]
             draw = draws[i, t] if rule == 3 else np.uint64(0)
             for g in range(alpha_gt.shape[0]):
-                j = _top_set(m, k, t + 1, alpha_gt[g, t], is_map, scores, top)
+                j = _top_set(m, k, mf, kf, t + 1, alpha_gt[g, t], is_map, scores, top, work)
                 out[g, t] += _credit(top, j, labels[i], rule, draw, unit)
 
 
@@ -388,9 +418,17 @@ def _credit_matrix(
     n_img, n_t, n_c = fc.shape
     scores = np.empty(n_c)
     top = np.empty(n_c, np.int64)
+    work = np.empty(16)
+    mf = np.empty(n_c)
+    kf = np.empty(n_c)
     for t in range(t0, t1):
         for i in range(n_img):
-            j = _top_set(fc[i, t], ic[i, t], t + 1, alpha_t[t], is_map, scores, top)
+            m = fc[i, t]
+            k = ic[i, t]
+            for c in range(n_c):
+                mf[c] = m[c]
+                kf[c] = k[c]
+            j = _top_set(m, k, mf, kf, t + 1, alpha_t[t], is_map, scores, top, work)
             draw = draws[i, t] if rule == 3 else np.uint64(0)
             out[i, t] = _credit(top, j, labels[i], rule, draw, unit)
 
@@ -401,9 +439,17 @@ def _decisions(fc, ic, alpha_t, is_map, t0, t1, out):  # pragma: no cover - comp
     n_img, n_t, n_c = fc.shape
     scores = np.empty(n_c)
     top = np.empty(n_c, np.int64)
+    work = np.empty(16)
+    mf = np.empty(n_c)
+    kf = np.empty(n_c)
     for t in range(t0, t1):
         for i in range(n_img):
-            j = _top_set(fc[i, t], ic[i, t], t + 1, alpha_t[t], is_map, scores, top)
+            m = fc[i, t]
+            k = ic[i, t]
+            for c in range(n_c):
+                mf[c] = m[c]
+                kf[c] = k[c]
+            j = _top_set(m, k, mf, kf, t + 1, alpha_t[t], is_map, scores, top, work)
             out[i, t] = top[0] if j == 1 else -1
 
 

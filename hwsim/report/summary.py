@@ -1,7 +1,7 @@
 """What each command found, as plain data for scripts (`summary.json`) and as short notes.
 
 Every `*_summary` function returns a JSON-able dict (numbers in the units their keys name);
-`write_summary` writes one atomically. `unreached_notes` and `sweep_notes` say in words when
+`write_summary` writes one atomically. `advice_notes` and `sweep_notes` say in words when
 a method never reached the target accuracy within the simulated timesteps, and what to do.
 docs/outputs.md lists the keys.
 """
@@ -57,28 +57,6 @@ def write_summary(path: Path, command: str, data: Mapping[str, Any]) -> Path:
     """Write {"command": command, **data} to `path` as JSON, atomically."""
     atomic_write_text(path, json.dumps(_plain({"command": command, **data}), indent=1) + "\n")
     return path
-
-
-def unreached_notes(ev: ICEvaluation, timesteps: int) -> list[str]:
-    """Sentences for methods that never reached the target within `timesteps` (empty: all
-    did), with the remedy: a larger --timesteps."""
-    missed = [str(m) for m, s in ev.summary.items() if s.target.timestep is None]
-    if not missed:
-        return []
-    target = f"{100 * ev.target:.2f}%"
-    bigger = f"rerun with a larger --timesteps (e.g. --timesteps {2 * timesteps})"
-    if len(missed) == len(ev.summary):
-        return [f"No method reached the target {target} within {timesteps} timesteps; {bigger}."]
-    notes = [
-        f"{', '.join(missed)} did not reach the target {target} within {timesteps} timesteps"
-        f" (shown as 'not reached'); {bigger} to compare them."
-    ]
-    if REFERENCE in missed:
-        notes.append(
-            f"R is measured against {REFERENCE}, so it is undefined while {REFERENCE} misses the"
-            " target."
-        )
-    return notes
 
 
 class Outlook(StrEnum):
@@ -286,7 +264,7 @@ def run_summary(result: RunResult, files: Sequence[Path]) -> dict[str, Any]:
         "target_accuracy": ev.target,
         "methods": methods,
         "cycle_level": cycles,
-        "notes": unreached_notes(ev, timesteps),
+        "notes": advice_notes(ev, timesteps, result.spec.num_classes),
         "seconds": result.seconds,
         "files": [p.name for p in files],
     }

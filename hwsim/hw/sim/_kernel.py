@@ -1,9 +1,16 @@
 """The discrete-event loop of `hwsim.hw.sim` (Numba): an event heap in cycles, nodes that
 start a job's next output row (a job is one row without line buffers) when the producer rows
 its window needs have arrived and every consumer's buffer has room, and packets that reserve
-the links of their XY route (semantics: `hwsim.hw.sim.simulate`)."""
+the links of their XY route (semantics: `hwsim.hw.sim.simulate`).
+
+`run_events` builds the state below (NamedTuples of arrays, mutated in place by the helpers)
+and runs the loop: start what the ready nodes can (`_run_ready`, `_try_start`), then take the
+next event: a node's partial sums leave (`_psums_sent`), a node's row ends (`_row_done`), or
+a packet or an image arrives for a node (it is tried again)."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -20,6 +27,122 @@ IDLE = 3  # no job left, or not waiting for anything yet
 # event kinds (low bits of the key 4 x node + kind): the node's job ends, a packet or an
 # image for it arrives, or its PE operations are done and its partial sums leave
 FINISH, WAKE, PSUM = 0, 1, 2
+
+_JIT = {"cache": True, "error_model": "numpy"}
+
+
+class Graph(NamedTuple):
+    """The nodes (layers 0..L-1, the fusion unit L) and their spike edges, e -> its
+    consumer's input buffer: in_edges[in_ptr[v]:in_ptr[v + 1]] feed node v,
+    out_edges[out_ptr[v]:out_ptr[v + 1]] leave it."""
+
+    edge_src: np.ndarray  # (E,) int64 producer node
+    edge_dst: np.ndarray  # (E,) int64 consumer node
+    edge_cap: np.ndarray  # (E,) int64 producer rows the buffer holds
+    in_ptr: np.ndarray  # (nodes + 1,) int64
+    in_edges: np.ndarray  # int64
+    out_ptr: np.ndarray  # (nodes + 1,) int64
+    out_edges: np.ndarray  # int64
+    is_source: np.ndarray  # (nodes,) bool: a layer without producers (reads the image)
+    n_sources: int
+    node_rows: np.ndarray  # (L,) int64 output rows of a layer's job
+    need_ptr: np.ndarray  # (E + 1,) int64 into need, release
+    need: np.ndarray  # int64: last producer row consumer row y needs
+    release: np.ndarray  # int64: producer rows consumer row y frees
+
+
+class Work(NamedTuple):
+    """The images' jobs and what they cost (cycles)."""
+
+    steps: int  # T: timesteps per image (job g = image x T + timestep)
+    image_steps: np.ndarray  # (N,) int64 timesteps each image runs
+    stop_step: np.ndarray  # (N,) int64 the fusion unit's stop
+    ops: np.ndarray  # (N, T, nodes) int32 PE operations (fusion unit: counted spikes)
+    spikes: np.ndarray  # (N, T, nodes) int32 spikes sent
+    pes: np.ndarray  # (L,) int64
+    pe_cycles: int  # cycles of one PE operation
+    neuron_cycles: np.ndarray  # (L,) int64 neuron updates of a job
+    decision_cycles: int
+    counter_cycles: int  # per counted spike
+    accumulate: int  # cycles per partial-sum vector accumulated
+    psum_vectors: np.ndarray  # (L,) float64 partial-sum vectors per operation (empty: none)
+    input_cycles: int  # off-chip input of an image (0: not modelled)
+    output_cycles: int  # off-chip result of an image
+
+
+class Noc(NamedTuple):
+    """The flows of spikes (per edge) and partial sums (per layer), their routes' links, and
+    the links' state."""
+
+    edge_flow_ptr: np.ndarray  # (E + 1,) int64 into the flows
+    flow_link_ptr: np.ndarray  # (flows + 1,) int64 into flow_links
+    flow_links: np.ndarray  # int64 link indices of each route
+    flow_per_spike: np.ndarray  # (flows,) float64 flits per spike
+    flow_bitmap: np.ndarray  # (flows,) int64 flits of a row's bitmap (0: address events)
+    psum_flow_ptr: np.ndarray  # (L + 1,) int64 (empty: no partial sums)
+    psum_link_ptr: np.ndarray
+    psum_links: np.ndarray
+    psum_per_op: np.ndarray  # float64 flits per operation
+    header: int  # flits per packet
+    hop: int  # cycles per hop
+    buffer: int  # router buffer flits (0: unbounded)
+    link_free: np.ndarray  # (links,) int64 cycle each link is next free
+    link_busy: np.ndarray  # (links,) int64 spike flits carried
+    psum_busy: np.ndarray  # (links,) int64 partial-sum flits carried
+    enter: np.ndarray  # scratch: cycle a packet's head enters each link of its route
+
+
+class Nodes(NamedTuple):
+    """Each node's progress and records, and each image's off-chip input."""
+
+    start: np.ndarray  # (jobs, nodes) int64 cycle a job starts, -1: not performed
+    finish: np.ndarray  # (jobs, nodes) int64 cycle a job ends, -1: not performed
+    busy_cycles: np.ndarray  # (nodes,) int64
+    stall: np.ndarray  # (nodes, 4) int64 cycles waited by cause
+    reason: np.ndarray  # (nodes,) int64 why it waits now (IDLE: it does not)
+    since: np.ndarray  # (nodes,) int64 since when
+    busy: np.ndarray  # (nodes,) bool: a row of it runs
+    nxt: np.ndarray  # (nodes,) int64 its next job g
+    nxt_i: np.ndarray  # (nodes,) int64 ... that job's image
+    nxt_t: np.ndarray  # (nodes,) int64 ... and timestep
+    run_g: np.ndarray  # (nodes,) int64 the job it is in
+    run_i: np.ndarray
+    run_t: np.ndarray
+    run_r: np.ndarray  # (nodes,) int64 the row it runs (or ran last)
+    row_start: np.ndarray  # (nodes,) int64 that row's start
+    within: np.ndarray  # (nodes,) bool: rows of its job remain
+    announce: np.ndarray  # (N,) int64 cycle the fusion unit decided the image's stop
+    load_end: np.ndarray  # (N,) int64 cycle the image is in the input buffer
+    sources_done: np.ndarray  # (N,) int64 source layers done with the image
+
+
+class Buffers(NamedTuple):
+    """The rows each edge's producer has put in its consumer's buffer; the arrival cycle of
+    each held row (the latest of its job's rows so far) in a ring of at least the rows the
+    buffer can hold (a power of two): row number k (of `produced`) at
+    ring_ptr[e] + k & ring_mask[e]."""
+
+    rows_in: np.ndarray  # (jobs, E) int32 rows of job g put in, per edge
+    produced: np.ndarray  # (E,) int64 rows put in the buffer, ever
+    consumed: np.ndarray  # (E,) int64 rows freed, ever
+    base: np.ndarray  # (E,) int64 `consumed` when the consumer tried its job's row 0
+    peak: np.ndarray  # (E,) int64 most rows held
+    latest: np.ndarray  # (E,) int64 arrival of the edge's last row put in
+    ring: np.ndarray  # int64
+    ring_ptr: np.ndarray  # (E + 1,) int64
+    ring_mask: np.ndarray  # (E,) int64
+
+
+class Queue(NamedTuple):
+    """The event heap (binary min-heap of (time, key) in times[:sizes[0]], keys[:sizes[0]])
+    and the nodes to try at the current cycle (a stack, ready[:sizes[1]]: same-cycle wake-ups
+    never touch the heap). Full arrays are replaced by larger ones: a helper that adds
+    returns the queue to use next."""
+
+    times: np.ndarray  # int64 cycles
+    keys: np.ndarray  # int64 4 x node + event kind
+    ready: np.ndarray  # int64 nodes
+    sizes: np.ndarray  # (2,) int64: heap size, ready nodes
 
 
 @njit(cache=True)
@@ -84,6 +207,13 @@ def _part(total, rows, row):
 
 
 @njit(cache=True)
+def _units(count, per):
+    """Whole flits (or vectors) of `count` spikes or operations at `per` each, rounded up
+    (after rounding to 9 decimals, so that an exact product never gains one)."""
+    return np.int64(np.ceil(np.round(count * per, 9)))
+
+
+@njit(cache=True)
 def _grown(stack):
     """`stack` with twice the room, its contents kept."""
     out = np.empty(2 * stack.shape[0], np.int64)
@@ -121,6 +251,463 @@ def _reserve(now, flits, first, last, flow_links, link_free, link_busy, hop, buf
         link_free[flow_links[first + k]] = own
         link_busy[flow_links[first + k]] += flits
     return enter[hops - 1] + hop + flits - 1
+
+
+# ------------------------------------------------------------------------- the queue
+
+
+@njit(**_JIT)
+def _schedule(q, time, key):
+    """`q` with the event (time (cycles), key) on its heap."""
+    size = q.sizes[0]
+    times, keys = _push(q.times, q.keys, size, time, key)
+    q.sizes[0] = size + 1
+    if size < q.times.shape[0]:
+        return q
+    return Queue(times, keys, q.ready, q.sizes)  # the heap grew
+
+
+@njit(**_JIT)
+def _put(q, v):
+    """`q` with node v on its ready stack."""
+    n = q.sizes[1]
+    if n == q.ready.shape[0]:
+        q = Queue(q.times, q.keys, _grown(q.ready), q.sizes)
+    q.ready[n] = v
+    q.sizes[1] = n + 1
+    return q
+
+
+@njit(**_JIT)
+def _wake_sources(q, time, graph):
+    """`q` with a WAKE at `time` for every source layer (their image is in)."""
+    for u in range(graph.is_source.shape[0] - 1):
+        if graph.is_source[u]:
+            q = _schedule(q, time, 4 * u + WAKE)
+    return q
+
+
+# ---------------------------------------------------------------------------- set-up
+
+
+@njit(**_JIT)
+def _graph(edge_src, edge_dst, edge_cap, node_rows, need_ptr, need, release, n_layers):
+    """The edges' tables (`Graph`), in and out edges of each node in edge order."""
+    n_nodes = n_layers + 1
+    n_edges = edge_src.shape[0]
+    in_ptr = np.zeros(n_nodes + 1, np.int64)
+    out_ptr = np.zeros(n_nodes + 1, np.int64)
+    for e in range(n_edges):
+        in_ptr[edge_dst[e] + 1] += 1
+        out_ptr[edge_src[e] + 1] += 1
+    for v in range(n_nodes):
+        in_ptr[v + 1] += in_ptr[v]
+        out_ptr[v + 1] += out_ptr[v]
+    in_edges = np.zeros(max(n_edges, 1), np.int64)
+    out_edges = np.zeros(max(n_edges, 1), np.int64)
+    fill_in = in_ptr[:-1].copy()
+    fill_out = out_ptr[:-1].copy()
+    for e in range(n_edges):
+        in_edges[fill_in[edge_dst[e]]] = e
+        fill_in[edge_dst[e]] += 1
+        out_edges[fill_out[edge_src[e]]] = e
+        fill_out[edge_src[e]] += 1
+    is_source = np.zeros(n_nodes, np.bool_)
+    n_sources = 0
+    for v in range(n_layers):
+        if in_ptr[v + 1] == in_ptr[v]:
+            is_source[v] = True
+            n_sources += 1
+    return Graph(
+        edge_src,
+        edge_dst,
+        edge_cap,
+        in_ptr,
+        in_edges,
+        out_ptr,
+        out_edges,
+        is_source,
+        n_sources,
+        node_rows,
+        need_ptr,
+        need,
+        release,
+    )
+
+
+@njit(**_JIT)
+def _buffers(graph, jobs):
+    """Empty input buffers (`Buffers`) for `jobs` jobs per node, each edge's ring sized to
+    the rows its buffer can hold (at most all the producer's rows)."""
+    n_edges = graph.edge_src.shape[0]
+    ring_mask = np.zeros(n_edges, np.int64)
+    ring_ptr = np.zeros(n_edges + 1, np.int64)
+    for e in range(n_edges):
+        held = min(graph.edge_cap[e], jobs * node_rows_of(graph.node_rows, graph.edge_src[e]))
+        size = 1
+        while size < held:
+            size *= 2
+        ring_mask[e] = size - 1
+        ring_ptr[e + 1] = ring_ptr[e] + size
+    return Buffers(
+        np.zeros((jobs, max(n_edges, 1)), np.int32),
+        np.zeros(n_edges, np.int64),
+        np.zeros(n_edges, np.int64),
+        np.zeros(n_edges, np.int64),
+        np.zeros(n_edges, np.int64),
+        np.zeros(n_edges, np.int64),
+        np.full(max(ring_ptr[n_edges], 1), NEVER, np.int64),
+        ring_ptr,
+        ring_mask,
+    )
+
+
+@njit(**_JIT)
+def _nodes(jobs, n_nodes, n_img, input_cycles):
+    """Every node before its first job (`Nodes`). The off-chip input: images load one after
+    the other into a two-image buffer, the first two from cycle 0 (the others once a slot is
+    free: `_source_done`)."""
+    load_end = np.zeros(n_img, np.int64)
+    if input_cycles > 0:
+        load_end[:] = NEVER
+        for i in range(min(n_img, 2)):
+            load_end[i] = (i + 1) * input_cycles
+    return Nodes(
+        np.full((jobs, n_nodes), -1, np.int64),
+        np.full((jobs, n_nodes), -1, np.int64),
+        np.zeros(n_nodes, np.int64),
+        np.zeros((n_nodes, 4), np.int64),
+        np.full(n_nodes, IDLE, np.int64),
+        np.zeros(n_nodes, np.int64),
+        np.zeros(n_nodes, np.bool_),
+        np.zeros(n_nodes, np.int64),
+        np.zeros(n_nodes, np.int64),
+        np.zeros(n_nodes, np.int64),
+        np.zeros(n_nodes, np.int64),
+        np.zeros(n_nodes, np.int64),
+        np.zeros(n_nodes, np.int64),
+        np.zeros(n_nodes, np.int64),
+        np.zeros(n_nodes, np.int64),
+        np.zeros(n_nodes, np.bool_),
+        np.full(n_img, NEVER, np.int64),
+        load_end,
+        np.zeros(n_img, np.int64),
+    )
+
+
+@njit(**_JIT)
+def _queue(graph, nodes, input_cycles):
+    """The queue at cycle 0: every node ready; with an off-chip input, the first two images'
+    arrivals at the source layers (they load while nothing else happens)."""
+    n_nodes = graph.is_source.shape[0]
+    n_edges = graph.edge_src.shape[0]
+    q = Queue(
+        np.empty(1024, np.int64),
+        np.empty(1024, np.int64),
+        np.empty(4 * n_nodes + 4 * n_edges + 4, np.int64),
+        np.zeros(2, np.int64),
+    )
+    if input_cycles > 0:
+        for i in range(min(nodes.load_end.shape[0], 2)):
+            q = _wake_sources(q, nodes.load_end[i], graph)
+    for v in range(n_nodes):
+        q = _put(q, v)
+    return q
+
+
+# ------------------------------------------------------------------ starting a row
+
+
+@njit(**_JIT)
+def _wait(nodes, v, why, now):
+    """Node v waits from `now` for `why` (IDLE: for nothing); the cycles of a previous cause
+    are counted."""
+    if nodes.reason[v] != why:
+        if nodes.reason[v] != IDLE:
+            nodes.stall[v, nodes.reason[v]] += now - nodes.since[v]
+        nodes.reason[v] = why
+        nodes.since[v] = now
+
+
+@njit(**_JIT)
+def _source_done(i, now, q, graph, work, nodes):
+    """A source layer is done with image i: once all are, image i's input slot is free and
+    image i + 2 loads after image i + 1."""
+    nodes.sources_done[i] += 1
+    if nodes.sources_done[i] == graph.n_sources and i + 2 < nodes.load_end.shape[0]:
+        nodes.load_end[i + 2] = max(nodes.load_end[i + 1], now) + work.input_cycles
+        q = _wake_sources(q, nodes.load_end[i + 2], graph)
+    return q
+
+
+@njit(**_JIT)
+def _next_image(v, i, now, q, graph, work, nodes):
+    """Node v is past image i's run (nobody performs its later jobs): on to image i + 1."""
+    nodes.nxt_i[v] = i + 1
+    nodes.nxt_t[v] = 0
+    nodes.nxt[v] = (i + 1) * work.steps
+    if work.input_cycles > 0 and graph.is_source[v]:
+        q = _source_done(i, now, q, graph, work, nodes)
+    return q
+
+
+@njit(**_JIT)
+def _skip_job(v, g, t, q, graph, nodes, bufs):
+    """Node v skips job g (timestep t) of a stopped image: the rows its producers put in for
+    it are freed (the producers are tried again)."""
+    for k in range(graph.in_ptr[v], graph.in_ptr[v + 1]):
+        e = graph.in_edges[k]
+        if bufs.rows_in[g, e] > 0:
+            bufs.consumed[e] += bufs.rows_in[g, e]
+            q = _put(q, graph.edge_src[e])
+    nodes.nxt[v] = g + 1
+    nodes.nxt_t[v] = t + 1
+    return q
+
+
+@njit(**_JIT)
+def _why_waiting(v, g, y, now, why, graph, bufs):
+    """Why node v cannot start row y of job g at `now` (IDLE: it can; `why` may already say
+    INPUT): a producer row y needs not put in (which outranks the NoC), one still in flight,
+    or a consumer's full buffer. Row 0 notes where the job's rows begin in each buffer."""
+    for k in range(graph.in_ptr[v], graph.in_ptr[v + 1]):
+        e = graph.in_edges[k]
+        last = graph.need[graph.need_ptr[e] + y]
+        if bufs.rows_in[g, e] <= last:
+            return INPUT
+        if y == 0:  # the job's rows come after those freed so far
+            bufs.base[e] = bufs.consumed[e]
+        row = bufs.base[e] + last
+        if bufs.ring[bufs.ring_ptr[e] + (row & bufs.ring_mask[e])] > now:
+            why = NOC
+    if why != IDLE:
+        return why
+    for k in range(graph.out_ptr[v], graph.out_ptr[v + 1]):
+        e = graph.out_edges[k]
+        if bufs.produced[e] - bufs.consumed[e] >= graph.edge_cap[e]:
+            return BUFFER
+    return IDLE
+
+
+@njit(**_JIT)
+def _row_cycles(v, i, t, y, rows, work, noc):
+    """(cycles, event kind) of row y of node v's job (i, t): the fusion unit's decision (and
+    the image's result out at its stop); a layer's PE rounds, then (FINISH) its partial sums
+    accumulated within the tile and its neuron updates, or (PSUM) its partial sums sent to
+    other tiles first (`_psums_sent`)."""
+    if v == work.pes.shape[0]:  # the fusion unit
+        duration = work.decision_cycles + work.ops[i, t, v] * work.counter_cycles
+        if t == work.stop_step[i]:  # the image's result leaves the chip
+            duration += work.output_cycles
+        return duration, FINISH
+    psums = noc.psum_flow_ptr.shape[0] > 0
+    rounds = (work.ops[i, t, v] + work.pes[v] - 1) // work.pes[v]
+    duration = _part(rounds, rows, y) * work.pe_cycles
+    n_ops = _part(work.ops[i, t, v], rows, y) if psums else 0
+    if n_ops > 0 and noc.psum_flow_ptr[v + 1] > noc.psum_flow_ptr[v]:
+        return duration, PSUM  # partial sums leave for other tiles when the ops are done
+    if psums:  # partial sums within the tile: accumulated at the reducers
+        duration += _units(n_ops, work.psum_vectors[v]) * work.accumulate
+    return duration + _part(work.neuron_cycles[v], rows, y), FINISH
+
+
+@njit(**_JIT)
+def _start_row(v, g, i, t, y, now, q, graph, work, noc, nodes):
+    """Node v starts row y of job g = (i, t) at `now`: its end (or its partial sums' leaving)
+    is scheduled."""
+    if nodes.reason[v] != IDLE:
+        nodes.stall[v, nodes.reason[v]] += now - nodes.since[v]
+    rows = node_rows_of(graph.node_rows, v)
+    duration, kind = _row_cycles(v, i, t, y, rows, work, noc)
+    if y == 0:
+        nodes.start[g, v] = now
+        nodes.nxt[v] = g + 1
+        nodes.nxt_t[v] = t + 1
+        nodes.run_g[v] = g
+        nodes.run_i[v] = i
+        nodes.run_t[v] = t
+    nodes.within[v] = y + 1 < rows
+    if kind == FINISH:
+        if y + 1 == rows:
+            nodes.finish[g, v] = now + duration
+        nodes.busy_cycles[v] += duration
+    nodes.busy[v] = True
+    nodes.run_r[v] = y
+    nodes.row_start[v] = now
+    nodes.reason[v] = IDLE
+    return _schedule(q, now + duration, 4 * v + kind)
+
+
+@njit(**_JIT)
+def _try_start(v, now, q, graph, work, noc, nodes, bufs):
+    """Start node v's next row at `now`: the next of the job it is in, else the first of its
+    next job, skipping the jobs past an image's run or of a stopped image; or note why it
+    waits."""
+    while True:
+        if nodes.within[v]:  # the next row of the job it is in
+            g = nodes.run_g[v]
+            i = nodes.run_i[v]
+            t = nodes.run_t[v]
+            y = nodes.run_r[v] + 1
+            why = IDLE
+        else:
+            i = nodes.nxt_i[v]
+            t = nodes.nxt_t[v]
+            y = 0
+            if i >= work.image_steps.shape[0]:  # no job left
+                _wait(nodes, v, IDLE, now)
+                return q
+            if t >= work.image_steps[i]:  # past the image's run: nobody performs these jobs
+                q = _next_image(v, i, now, q, graph, work, nodes)
+                continue
+            g = nodes.nxt[v]
+            if t > work.stop_step[i] and nodes.announce[i] <= now:  # stopped: skip it
+                q = _skip_job(v, g, t, q, graph, nodes, bufs)
+                continue
+            why = INPUT if graph.is_source[v] and nodes.load_end[i] > now else IDLE
+        why = _why_waiting(v, g, y, now, why, graph, bufs)
+        if why != IDLE:
+            _wait(nodes, v, why, now)
+            return q
+        return _start_row(v, g, i, t, y, now, q, graph, work, noc, nodes)
+
+
+@njit(**_JIT)
+def _run_ready(now, q, graph, work, noc, nodes, bufs):
+    """Try every ready node that is not busy at `now`, until none is left."""
+    while q.sizes[1] > 0:
+        q.sizes[1] -= 1
+        v = q.ready[q.sizes[1]]
+        if not nodes.busy[v]:
+            q = _try_start(v, now, q, graph, work, noc, nodes, bufs)
+    return q
+
+
+# --------------------------------------------------------------------------- events
+
+
+@njit(**_JIT)
+def _psums_sent(v, now, q, graph, work, noc, nodes):
+    """Node v's PE operations are done at `now`: its partial sums travel to the reducers
+    (one packet per flow), are accumulated, its neurons updated; its row's end scheduled."""
+    rows = node_rows_of(graph.node_rows, v)
+    y = nodes.run_r[v]
+    n_ops = _part(work.ops[nodes.run_i[v], nodes.run_t[v], v], rows, y)
+    arrive = now
+    for f in range(noc.psum_flow_ptr[v], noc.psum_flow_ptr[v + 1]):
+        flits = _units(n_ops, noc.psum_per_op[f])
+        if flits == 0:
+            continue
+        a = _reserve(
+            now,
+            flits + noc.header,
+            noc.psum_link_ptr[f],
+            noc.psum_link_ptr[f + 1],
+            noc.psum_links,
+            noc.link_free,
+            noc.psum_busy,
+            noc.hop,
+            noc.buffer,
+            noc.enter,
+        )
+        if a > arrive:
+            arrive = a
+    end = arrive + _units(n_ops, work.psum_vectors[v]) * work.accumulate
+    end += _part(work.neuron_cycles[v], rows, y)
+    if y + 1 == rows:
+        nodes.finish[nodes.run_g[v], v] = end
+    nodes.busy_cycles[v] += end - nodes.row_start[v]
+    return _schedule(q, end, 4 * v + FINISH)
+
+
+@njit(**_JIT)
+def _send_row(e, s, now, noc):
+    """Send a row's `s` spikes over edge e at `now`, one packet per flow (a bitmap's flits or
+    the spikes' address events); returns the cycle the last arrives."""
+    arrive = now
+    for f in range(noc.edge_flow_ptr[e], noc.edge_flow_ptr[e + 1]):
+        flits = noc.flow_bitmap[f]
+        if flits == 0:
+            flits = _units(s, noc.flow_per_spike[f])
+        if flits == 0:
+            continue
+        a = _reserve(
+            now,
+            flits + noc.header,
+            noc.flow_link_ptr[f],
+            noc.flow_link_ptr[f + 1],
+            noc.flow_links,
+            noc.link_free,
+            noc.link_busy,
+            noc.hop,
+            noc.buffer,
+            noc.enter,
+        )
+        if a > arrive:
+            arrive = a
+    return arrive
+
+
+@njit(**_JIT)
+def _deliver(e, g, y, s, now, q, graph, noc, bufs):
+    """Put row y of job g (its `s` spikes) in edge e's buffer at `now`: held from now, in
+    (arrived) once its packets and its job's earlier rows are; the consumer is tried again
+    (and woken on the arrival)."""
+    c = graph.edge_dst[e]
+    bufs.produced[e] += 1
+    bufs.rows_in[g, e] += 1
+    held = bufs.produced[e] - bufs.consumed[e]
+    if held > bufs.peak[e]:
+        bufs.peak[e] = held
+    arrive = _send_row(e, s, now, noc) if s > 0 else now
+    if y > 0 and bufs.latest[e] > arrive:  # a row is in once its job's earlier rows are
+        arrive = bufs.latest[e]
+    bufs.latest[e] = arrive
+    bufs.ring[bufs.ring_ptr[e] + ((bufs.produced[e] - 1) & bufs.ring_mask[e])] = arrive
+    if arrive > now:  # the consumer now waits for the NoC; wake it on arrival
+        q = _schedule(q, arrive, 4 * c + WAKE)
+    return _put(q, c)
+
+
+@njit(**_JIT)
+def _row_done(v, now, q, graph, work, noc, nodes, bufs):
+    """Node v's row ends at `now`: it frees the producer rows no later row needs, puts its
+    row in each consumer's buffer (unless the consumer skipped the job), and, the fusion
+    unit's last row of an image's stop step, announces the stop to every node."""
+    g = nodes.run_g[v]
+    i = nodes.run_i[v]
+    t = nodes.run_t[v]
+    y = nodes.run_r[v]
+    rows = node_rows_of(graph.node_rows, v)
+    nodes.busy[v] = False
+    nodes.since[v] = now
+    nodes.reason[v] = IDLE
+    for k in range(graph.in_ptr[v], graph.in_ptr[v + 1]):
+        e = graph.in_edges[k]
+        bufs.consumed[e] += graph.release[graph.need_ptr[e] + y]
+        q = _put(q, graph.edge_src[e])
+    s = _part(work.spikes[i, t, v], rows, y)
+    for k in range(graph.out_ptr[v], graph.out_ptr[v + 1]):
+        e = graph.out_edges[k]
+        c = graph.edge_dst[e]
+        if nodes.nxt[c] > g and not (nodes.within[c] and nodes.run_g[c] == g):
+            continue  # the consumer skipped this (stopped) job
+        q = _deliver(e, g, y, s, now, q, graph, noc, bufs)
+    if v == work.pes.shape[0] and t == work.stop_step[i] and y + 1 == rows:
+        nodes.announce[i] = now
+        for u in range(graph.is_source.shape[0]):
+            q = _put(q, u)
+    return q
+
+
+@njit(**_JIT)
+def _stuck(nodes, n_img):
+    """Nodes left with work (in a job, or with an image to go)."""
+    stuck = 0
+    for v in range(nodes.within.shape[0]):
+        if nodes.within[v] or nodes.nxt_i[v] < n_img:
+            stuck += 1
+    return stuck
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -172,343 +759,70 @@ def run_events(
     with work when no event remained (buffers too small for the windows: 0 normally))."""
     n_img = image_steps.shape[0]
     n_layers = pes.shape[0]
-    n_nodes = n_layers + 1
-    fusion = n_layers
-    n_edges = edge_src.shape[0]
     jobs = n_img * steps
-    start = np.full((jobs, n_nodes), -1, np.int64)
-    finish = np.full((jobs, n_nodes), -1, np.int64)
-    # rows of job g each edge's producer has put in its consumer's buffer
-    rows_in = np.zeros((jobs, max(n_edges, 1)), np.int32)
-    busy_cycles = np.zeros(n_nodes, np.int64)
-    stall = np.zeros((n_nodes, 4), np.int64)
-    reason = np.full(n_nodes, IDLE, np.int64)
-    since = np.zeros(n_nodes, np.int64)
-    busy = np.zeros(n_nodes, np.bool_)
-    nxt = np.zeros(n_nodes, np.int64)
-    announce = np.full(n_img, NEVER, np.int64)
-    produced = np.zeros(n_edges, np.int64)  # rows put in the buffer, ever
-    consumed = np.zeros(n_edges, np.int64)  # rows freed, ever
-    base = np.zeros(n_edges, np.int64)  # `consumed` when the consumer tried its job's row 0
-    peak = np.zeros(n_edges, np.int64)
-    # arrival cycle of each held row (the latest of its job's rows so far), in a ring of at
-    # least the rows the buffer can hold (a power of two): row number k (of `produced`) at
-    # ring_ptr[e] + k & ring_mask[e]
-    ring_mask = np.zeros(n_edges, np.int64)
-    ring_ptr = np.zeros(n_edges + 1, np.int64)
-    for e in range(n_edges):
-        held = min(edge_cap[e], jobs * node_rows_of(node_rows, edge_src[e]))
-        size = 1
-        while size < held:
-            size *= 2
-        ring_mask[e] = size - 1
-        ring_ptr[e + 1] = ring_ptr[e] + size
-    ring = np.full(max(ring_ptr[n_edges], 1), NEVER, np.int64)
-    latest = np.zeros(n_edges, np.int64)  # arrival of the edge's last row put in
-    link_free = np.zeros(max(n_links, 1), np.int64)
-    link_busy = np.zeros(max(n_links, 1), np.int64)
-    psum_busy = np.zeros(max(n_links, 1), np.int64)
-    psums = psum_flow_ptr.shape[0] > 0
-    # the off-chip input: images load one after the other into a two-image buffer; image i + 2
-    # loads once every source layer is done with image i
-    load_end = np.zeros(n_img, np.int64)
-    sources_done = np.zeros(n_img, np.int64)
-    if input_cycles > 0:
-        load_end[:] = NEVER
-        for i in range(min(n_img, 2)):
-            load_end[i] = (i + 1) * input_cycles
-    enter = np.zeros(max(flow_links.shape[0], 1), np.int64)
-    in_ptr = np.zeros(n_nodes + 1, np.int64)
-    out_ptr = np.zeros(n_nodes + 1, np.int64)
-    for e in range(n_edges):
-        in_ptr[edge_dst[e] + 1] += 1
-        out_ptr[edge_src[e] + 1] += 1
-    for v in range(n_nodes):
-        in_ptr[v + 1] += in_ptr[v]
-        out_ptr[v + 1] += out_ptr[v]
-    in_edges = np.zeros(max(n_edges, 1), np.int64)
-    out_edges = np.zeros(max(n_edges, 1), np.int64)
-    is_source = np.zeros(n_nodes, np.bool_)
-    n_sources = 0
-    for v in range(n_layers):
-        if in_ptr[v + 1] == in_ptr[v]:
-            is_source[v] = True
-            n_sources += 1
-    fill_in = in_ptr[:-1].copy()
-    fill_out = out_ptr[:-1].copy()
-    for e in range(n_edges):
-        in_edges[fill_in[edge_dst[e]]] = e
-        fill_in[edge_dst[e]] += 1
-        out_edges[fill_out[edge_src[e]]] = e
-        fill_out[edge_src[e]] += 1
-
-    times = np.empty(1024, np.int64)
-    keys = np.empty(1024, np.int64)
-    size = 0
-    if input_cycles > 0:  # the first two images arrive while nothing else happens
-        for i in range(min(n_img, 2)):
-            for u in range(n_layers):
-                if is_source[u]:
-                    times, keys = _push(times, keys, size, load_end[i], 4 * u + WAKE)
-                    size += 1
-    # nodes to try at the current cycle (a stack: same-cycle wake-ups never touch the heap)
-    ready = np.empty(4 * n_nodes + 4 * n_edges + 4, np.int64)
-    n_ready = 0
-    for v in range(n_nodes):
-        ready[n_ready] = v
-        n_ready += 1
-    # each node's next job (image, timestep, index g = image * steps + timestep) and the job
-    # it is in (a node runs one row at a time: its FINISH event needs only the node): its
-    # image, timestep, row and that row's start; `within` while rows of it remain
-    nxt_i = np.zeros(n_nodes, np.int64)
-    nxt_t = np.zeros(n_nodes, np.int64)
-    run_g = np.zeros(n_nodes, np.int64)
-    run_i = np.zeros(n_nodes, np.int64)
-    run_t = np.zeros(n_nodes, np.int64)
-    run_r = np.zeros(n_nodes, np.int64)
-    row_start = np.zeros(n_nodes, np.int64)
-    within = np.zeros(n_nodes, np.bool_)
+    graph = _graph(edge_src, edge_dst, edge_cap, node_rows, need_ptr, need, release, n_layers)
+    work = Work(
+        steps,
+        image_steps,
+        stop_step,
+        ops,
+        spikes,
+        pes,
+        pe_cycles,
+        neuron_cycles,
+        decision_cycles,
+        counter_cycles,
+        accumulate,
+        psum_vectors,
+        input_cycles,
+        output_cycles,
+    )
+    links = max(n_links, 1)
+    noc = Noc(
+        edge_flow_ptr,
+        flow_link_ptr,
+        flow_links,
+        flow_per_spike,
+        flow_bitmap,
+        psum_flow_ptr,
+        psum_link_ptr,
+        psum_links,
+        psum_per_op,
+        header,
+        hop,
+        buffer,
+        np.zeros(links, np.int64),
+        np.zeros(links, np.int64),
+        np.zeros(links, np.int64),
+        np.zeros(max(flow_links.shape[0], 1), np.int64),
+    )
+    nodes = _nodes(jobs, n_layers + 1, n_img, input_cycles)
+    bufs = _buffers(graph, jobs)
+    q = _queue(graph, nodes, input_cycles)
     now = 0
-
     while True:
-        while n_ready > 0:
-            n_ready -= 1
-            v = ready[n_ready]
-            if busy[v]:
-                continue
-            while True:  # start node v's next row, skipping stopped jobs, or note why not
-                if within[v]:  # the next row of the job it is in
-                    g = run_g[v]
-                    i = run_i[v]
-                    t = run_t[v]
-                    y = run_r[v] + 1
-                    why = IDLE
-                else:
-                    i = nxt_i[v]
-                    t = nxt_t[v]
-                    y = 0
-                    if i >= n_img:
-                        if reason[v] != IDLE:
-                            stall[v, reason[v]] += now - since[v]
-                            reason[v] = IDLE
-                            since[v] = now
-                        break
-                    if t >= image_steps[i]:  # past the image's run: nobody performs these jobs
-                        nxt_i[v] = i + 1
-                        nxt_t[v] = 0
-                        nxt[v] = (i + 1) * steps
-                        if input_cycles > 0 and is_source[v]:
-                            sources_done[i] += 1
-                            if sources_done[i] == n_sources and i + 2 < n_img:
-                                # image i's buffer is free: image i + 2 loads after image i + 1
-                                load_end[i + 2] = max(load_end[i + 1], now) + input_cycles
-                                for u in range(n_layers):
-                                    if is_source[u]:
-                                        times, keys = _push(
-                                            times, keys, size, load_end[i + 2], 4 * u + WAKE
-                                        )
-                                        size += 1
-                        continue
-                    g = nxt[v]
-                    if t > stop_step[i] and announce[i] <= now:  # stopped: skip, free inputs
-                        for k in range(in_ptr[v], in_ptr[v + 1]):
-                            e = in_edges[k]
-                            if rows_in[g, e] > 0:
-                                consumed[e] += rows_in[g, e]
-                                if n_ready == ready.shape[0]:
-                                    ready = _grown(ready)
-                                ready[n_ready] = edge_src[e]
-                                n_ready += 1
-                        nxt[v] = g + 1
-                        nxt_t[v] = t + 1
-                        continue
-                    why = IDLE
-                    if is_source[v] and load_end[i] > now:  # the image is not in yet
-                        why = INPUT
-                for k in range(in_ptr[v], in_ptr[v + 1]):  # a missing input outranks the NoC
-                    e = in_edges[k]
-                    last = need[need_ptr[e] + y]
-                    if rows_in[g, e] <= last:
-                        why = INPUT
-                        break
-                    if y == 0:  # the job's rows come after those freed so far
-                        base[e] = consumed[e]
-                    row = base[e] + last
-                    if ring[ring_ptr[e] + (row & ring_mask[e])] > now:
-                        why = NOC
-                if why == IDLE:
-                    for k in range(out_ptr[v], out_ptr[v + 1]):
-                        e = out_edges[k]
-                        if produced[e] - consumed[e] >= edge_cap[e]:
-                            why = BUFFER
-                            break
-                if why != IDLE:
-                    if reason[v] != why:
-                        if reason[v] != IDLE:
-                            stall[v, reason[v]] += now - since[v]
-                        reason[v] = why
-                        since[v] = now
-                    break
-                if reason[v] != IDLE:
-                    stall[v, reason[v]] += now - since[v]
-                rows = node_rows_of(node_rows, v)
-                kind = FINISH
-                if v == fusion:
-                    duration = decision_cycles + ops[i, t, v] * counter_cycles
-                    if t == stop_step[i]:  # the image's result leaves the chip
-                        duration += output_cycles
-                else:
-                    rounds = (ops[i, t, v] + pes[v] - 1) // pes[v]
-                    duration = _part(rounds, rows, y) * pe_cycles
-                    n_ops = _part(ops[i, t, v], rows, y) if psums else 0
-                    if n_ops > 0 and psum_flow_ptr[v + 1] > psum_flow_ptr[v]:
-                        kind = PSUM  # partial sums leave for other tiles when the ops are done
-                    else:
-                        if psums:  # partial sums within the tile: accumulated at the reducers
-                            vectors = np.int64(np.ceil(np.round(n_ops * psum_vectors[v], 9)))
-                            duration += vectors * accumulate
-                        duration += _part(neuron_cycles[v], rows, y)
-                if y == 0:
-                    start[g, v] = now
-                    nxt[v] = g + 1
-                    nxt_t[v] = t + 1
-                    run_g[v] = g
-                    run_i[v] = i
-                    run_t[v] = t
-                within[v] = y + 1 < rows
-                if kind == FINISH:
-                    if y + 1 == rows:
-                        finish[g, v] = now + duration
-                    busy_cycles[v] += duration
-                busy[v] = True
-                run_r[v] = y
-                row_start[v] = now
-                reason[v] = IDLE
-                times, keys = _push(times, keys, size, now + duration, 4 * v + kind)
-                size += 1
-                break
-        if size == 0:
+        q = _run_ready(now, q, graph, work, noc, nodes, bufs)
+        if q.sizes[0] == 0:
             break
-        now = times[0]
-        key = keys[0]
-        _pop(times, keys, size)
-        size -= 1
+        now = q.times[0]
+        key = q.keys[0]
+        _pop(q.times, q.keys, q.sizes[0])
+        q.sizes[0] -= 1
         v = key >> 2
         kind = key & 3
-        if kind == PSUM:  # v's operations are done: its partial sums travel to the reducers
-            g = run_g[v]
-            rows = node_rows_of(node_rows, v)
-            n_ops = _part(ops[run_i[v], run_t[v], v], rows, run_r[v])
-            arrive = now
-            for f in range(psum_flow_ptr[v], psum_flow_ptr[v + 1]):
-                flits = np.int64(np.ceil(np.round(n_ops * psum_per_op[f], 9)))
-                if flits == 0:
-                    continue
-                a = _reserve(
-                    now,
-                    flits + header,
-                    psum_link_ptr[f],
-                    psum_link_ptr[f + 1],
-                    psum_links,
-                    link_free,
-                    psum_busy,
-                    hop,
-                    buffer,
-                    enter,
-                )
-                if a > arrive:
-                    arrive = a
-            vectors = np.int64(np.ceil(np.round(n_ops * psum_vectors[v], 9)))
-            end = arrive + vectors * accumulate + _part(neuron_cycles[v], rows, run_r[v])
-            if run_r[v] + 1 == rows:
-                finish[g, v] = end
-            busy_cycles[v] += end - row_start[v]
-            times, keys = _push(times, keys, size, end, 4 * v + FINISH)
-            size += 1
+        if kind == PSUM:
+            q = _psums_sent(v, now, q, graph, work, noc, nodes)
             continue
-        if n_ready + 2 + n_nodes >= ready.shape[0]:
-            ready = _grown(ready)
-        ready[n_ready] = v
-        n_ready += 1
-        if kind == WAKE:
-            continue
-        g = run_g[v]
-        i = run_i[v]
-        t = run_t[v]
-        y = run_r[v]
-        rows = node_rows_of(node_rows, v)
-        busy[v] = False
-        since[v] = now
-        reason[v] = IDLE
-        for k in range(in_ptr[v], in_ptr[v + 1]):
-            e = in_edges[k]
-            consumed[e] += release[need_ptr[e] + y]
-            if n_ready == ready.shape[0]:
-                ready = _grown(ready)
-            ready[n_ready] = edge_src[e]
-            n_ready += 1
-        for k in range(out_ptr[v], out_ptr[v + 1]):
-            e = out_edges[k]
-            c = edge_dst[e]
-            if nxt[c] > g and not (within[c] and run_g[c] == g):
-                continue  # the consumer skipped this (stopped) job
-            produced[e] += 1
-            rows_in[g, e] += 1
-            held = produced[e] - consumed[e]
-            if held > peak[e]:
-                peak[e] = held
-            arrive = now
-            s = _part(spikes[i, t, v], rows, y)
-            if s > 0:
-                for f in range(edge_flow_ptr[e], edge_flow_ptr[e + 1]):
-                    flits = flow_bitmap[f]
-                    if flits == 0:
-                        flits = np.int64(np.ceil(np.round(s * flow_per_spike[f], 9)))
-                    if flits == 0:
-                        continue
-                    a = _reserve(
-                        now,
-                        flits + header,
-                        flow_link_ptr[f],
-                        flow_link_ptr[f + 1],
-                        flow_links,
-                        link_free,
-                        link_busy,
-                        hop,
-                        buffer,
-                        enter,
-                    )
-                    if a > arrive:
-                        arrive = a
-            if y > 0 and latest[e] > arrive:  # a row is in once its job's earlier rows are
-                arrive = latest[e]
-            latest[e] = arrive
-            ring[ring_ptr[e] + ((produced[e] - 1) & ring_mask[e])] = arrive
-            if arrive > now:  # the consumer now waits for the NoC; wake it on arrival
-                times, keys = _push(times, keys, size, arrive, 4 * c + WAKE)
-                size += 1
-            if n_ready == ready.shape[0]:
-                ready = _grown(ready)
-            ready[n_ready] = c
-            n_ready += 1
-        if v == fusion and t == stop_step[i] and y + 1 == rows:
-            announce[i] = now
-            if n_ready + n_nodes >= ready.shape[0]:
-                ready = _grown(ready)
-            for u in range(n_nodes):
-                ready[n_ready] = u
-                n_ready += 1
-    stuck = 0
-    for v in range(n_nodes):
-        if within[v] or nxt_i[v] < n_img:
-            stuck += 1
+        q = _put(q, v)  # tried again (a WAKE: its packet or image is in)
+        if kind == FINISH:
+            q = _row_done(v, now, q, graph, work, noc, nodes, bufs)
     return (
-        start,
-        finish,
-        busy_cycles,
-        stall,
-        link_busy[:n_links],
-        peak,
-        psum_busy[:n_links],
-        stuck,
+        nodes.start,
+        nodes.finish,
+        nodes.busy_cycles,
+        nodes.stall,
+        noc.link_busy[:n_links],
+        bufs.peak,
+        noc.psum_busy[:n_links],
+        _stuck(nodes, n_img),
     )
