@@ -138,12 +138,13 @@ def run(
     tune, test = tune_and_test(
         cfg, session, arch, progress, warn, test_trace=cfg.test_trace, per_image=cycle
     )
-    evaluation = evaluate(cfg, session, arch, tune, test, ic, session.reference_correct(test), warn)
+    reference = session.reference_correct(test, cfg.tuning.ties)
+    evaluation = evaluate(cfg, session, arch, tune, test, ic, reference, warn)
     cycles = None
     if cycle:
         tune_target = None
         if tune is not None:  # the target on the tuning images: the same fraction of the ANN's
-            reference = session.reference_correct(tune)[FC_HEAD]
+            reference = session.reference_correct(tune, cfg.tuning.ties)[FC_HEAD]
             tune_target = cfg.target_fraction * float(np.mean(reference))
         graph = session.spec.graph()
         cycles = cycle_evaluation(arch, graph, evaluation, test, tune, tune_target, progress)

@@ -310,33 +310,40 @@ def _score(m: float, k: float, n: float, a: float, is_map: bool) -> float:  # pr
 
 
 @njit(cache=True, inline="always")
-def _top_set(m, k, mf, kf, t, a, is_map, scores, top, work) -> int:  # pragma: no cover
-    """Fills top[:j] with the classes whose estimate equals the largest exactly, in index
-    order, and returns j (>= 1). m, k: the counts (integers), mf, kf: the same as floats;
-    `scores` (C floats) and `work` (16) are scratch. The float scores decide unless another is
-    within 2^-40 of the best (`_close_set`)."""
-    n = float(t)
+def _float_top(mf, kf, n, a, is_map) -> int:  # pragma: no cover - compiled
+    """The class with the largest float score if no other is within 2^-40 of it (then the
+    floats decide exactly: `_CLOSE`), else -1. mf, kf: the counts as floats; n: the step."""
     best = -1.0
     second = -1.0
     arg = 0
-    for c in range(m.size):
+    for c in range(mf.size):
         s = _score(mf[c], kf[c], n, a, is_map)
-        scores[c] = s
         if s > best:
             second = best
             best = s
             arg = c
         else:
             second = max(second, s)  # branch-free: the order of the classes is random
-    if second < best - _CLOSE * best:
-        top[0] = arg
-        return 1
+    return arg if second < best - _CLOSE * best else -1
+
+
+@njit(cache=True)
+def _exact_top(m, k, mf, kf, t, a, is_map, scores, top, work) -> int:  # pragma: no cover
+    """Where `_float_top` finds several close classes: fills top[:j] with the classes whose
+    estimate equals the largest exactly, in index order, and returns j (>= 1). m, k: the
+    counts (integers), mf, kf: the same as floats; `scores` (C floats) and `work` (16) are
+    scratch."""
+    n = float(t)
+    best = -1.0
+    for c in range(m.size):
+        scores[c] = _score(mf[c], kf[c], n, a, is_map)
+        best = max(best, scores[c])
     return _close_set(m, k, t, a, is_map, best - _CLOSE * best, scores, top, work)
 
 
 @njit(cache=True)
 def _close_set(m, k, t, a, is_map, close, scores, top, work) -> int:  # pragma: no cover
-    """`_top_set` where several float scores are >= `close`: the exact top among them."""
+    """`_exact_top` where several float scores are >= `close`: the exact top among them."""
     j = 0
     for c in range(m.size):
         if scores[c] >= close:
@@ -390,24 +397,39 @@ def _credit(top, j, label, rule, draw, unit) -> float:  # pragma: no cover - com
 def _credit_sums(
     fc, ic, labels, alpha_gt, is_map, rule, draws, unit, t0, t1, out
 ):  # pragma: no cover - compiled
-    """out[g, t] = the credit (units) of all images with alpha_gt[g, t], t in [t0, t1)."""
+    """out[g, t] = the credit (units) of all images with alpha_gt[g, t], t in [t0, t1). The
+    loop over the alphas calls nothing (`_float_top`); the few close ones are decided exactly
+    after it."""
     n_img, n_t, n_c = fc.shape
     scores = np.empty(n_c)
     top = np.empty(n_c, np.int64)
     work = np.empty(16)
     mf = np.empty(n_c)
     kf = np.empty(n_c)
+    close = np.empty(alpha_gt.shape[0], np.int64)
     for t in range(t0, t1):
+        n = float(t + 1)
         for i in range(n_img):
-            m = fc[i, t]
-            k = ic[i, t]
             for c in range(n_c):
-                mf[c] = m[c]
-                kf[c] = k[c]
-            draw = draws[i, t] if rule == 3 else np.uint64(0)
+                mf[c] = fc[i, t, c]
+                kf[c] = ic[i, t, c]
+            label = labels[i]
+            n_close = 0
             for g in range(alpha_gt.shape[0]):
-                j = _top_set(m, k, mf, kf, t + 1, alpha_gt[g, t], is_map, scores, top, work)
-                out[g, t] += _credit(top, j, labels[i], rule, draw, unit)
+                arg = _float_top(mf, kf, n, alpha_gt[g, t], is_map)
+                if arg == label:
+                    out[g, t] += unit
+                elif arg < 0:
+                    close[n_close] = g
+                    n_close += 1
+            if n_close:
+                draw = draws[i, t] if rule == 3 else np.uint64(0)
+                m = fc[i, t]
+                k = ic[i, t]
+                for q in range(n_close):
+                    g = close[q]
+                    j = _exact_top(m, k, mf, kf, t + 1, alpha_gt[g, t], is_map, scores, top, work)
+                    out[g, t] += _credit(top, j, label, rule, draw, unit)
 
 
 @njit(cache=True, nogil=True)
@@ -422,13 +444,16 @@ def _credit_matrix(
     mf = np.empty(n_c)
     kf = np.empty(n_c)
     for t in range(t0, t1):
+        n = float(t + 1)
         for i in range(n_img):
-            m = fc[i, t]
-            k = ic[i, t]
             for c in range(n_c):
-                mf[c] = m[c]
-                kf[c] = k[c]
-            j = _top_set(m, k, mf, kf, t + 1, alpha_t[t], is_map, scores, top, work)
+                mf[c] = fc[i, t, c]
+                kf[c] = ic[i, t, c]
+            arg = _float_top(mf, kf, n, alpha_t[t], is_map)
+            if arg >= 0:
+                out[i, t] = unit if arg == labels[i] else 0.0
+                continue
+            j = _exact_top(fc[i, t], ic[i, t], mf, kf, t + 1, alpha_t[t], is_map, scores, top, work)
             draw = draws[i, t] if rule == 3 else np.uint64(0)
             out[i, t] = _credit(top, j, labels[i], rule, draw, unit)
 
@@ -443,14 +468,18 @@ def _decisions(fc, ic, alpha_t, is_map, t0, t1, out):  # pragma: no cover - comp
     mf = np.empty(n_c)
     kf = np.empty(n_c)
     for t in range(t0, t1):
+        n = float(t + 1)
         for i in range(n_img):
-            m = fc[i, t]
-            k = ic[i, t]
             for c in range(n_c):
-                mf[c] = m[c]
-                kf[c] = k[c]
-            j = _top_set(m, k, mf, kf, t + 1, alpha_t[t], is_map, scores, top, work)
-            out[i, t] = top[0] if j == 1 else -1
+                mf[c] = fc[i, t, c]
+                kf[c] = ic[i, t, c]
+            arg = _float_top(mf, kf, n, alpha_t[t], is_map)
+            if arg < 0:
+                j = _exact_top(
+                    fc[i, t], ic[i, t], mf, kf, t + 1, alpha_t[t], is_map, scores, top, work
+                )
+                arg = top[0] if j == 1 else -1
+            out[i, t] = arg
 
 
 def _labels(labels: np.ndarray, n_img: int) -> np.ndarray:

@@ -291,7 +291,7 @@ def evaluate_ics(
     arch = cfg.architecture()
     session.check_ics(cfg.ic_positions, "ic_positions")
     tune, test = tune_and_test(cfg, session, arch, progress, warn)
-    reference = session.reference_correct(test)
+    reference = session.reference_correct(test, cfg.tuning.ties)
     rows = []
     for i, ic in enumerate(cfg.ic_positions):
         rows.append(SweepRow.of(evaluate(cfg, session, arch, tune, test, ic, reference, warn)))

@@ -18,7 +18,8 @@ import torch
 
 from hwsim.engine.trace import Trace, TraceError, TraceKey, file_sha256, indices_sha256
 from hwsim.errors import InputError, ModelError
-from hwsim.fusion import TuneSource, decide
+from hwsim.fusion import TuneSource, argmax_credit
+from hwsim.methods import Ties
 from hwsim.model.convert import (
     ConversionError,
     ConversionParams,
@@ -65,8 +66,9 @@ class ModelSource(Protocol):
         """The SNN: converted with `conversion`, or as the file gives it."""
         ...
 
-    def reference_correct(self, test: Trace) -> dict[int, np.ndarray]:
-        """Per head, whether the reference classifies each test image of `test` correctly."""
+    def reference_correct(self, test: Trace, ties: Ties) -> dict[int, np.ndarray]:
+        """Per head, the reference's credit on each test image of `test` (1 right, 0 wrong; a
+        tied SNN read-out under `ties`)."""
         ...
 
     def default_ic(self, target_fraction: float) -> int:
@@ -118,8 +120,8 @@ class CheckpointSource:
         except ConversionError as e:
             raise ConversionError(f"{self.path}: {e.template}", params=e.params) from None
 
-    def reference_correct(self, test: Trace) -> dict[int, np.ndarray]:
-        """The ANN's correctness on the test trace's images."""
+    def reference_correct(self, test: Trace, ties: Ties) -> dict[int, np.ndarray]:
+        """The ANN's correctness on the test trace's images (float logits: `ties` unused)."""
         return ann_correct(self.ckpt, self.split(test.key.split), test.image_indices)
 
     def default_ic(self, target_fraction: float) -> int:
@@ -159,11 +161,14 @@ class NirSource:
     def spiking(self, conversion: ConversionParams) -> SpikingNetwork:
         return self.snn
 
-    def reference_correct(self, test: Trace) -> dict[int, np.ndarray]:
-        """The SNN's own decisions at the test trace's final timestep (spike counts over all T
-        steps, a tie wrong)."""
+    def reference_correct(self, test: Trace, ties: Ties) -> dict[int, np.ndarray]:
+        """The SNN's own credit at the test trace's final timestep (spike counts over all T
+        steps, a tie credited under `ties`, as every method's curve is)."""
+        ids = np.asarray(test.image_indices)
         return {
-            h: decide(s.sum(axis=1, dtype=np.int64)) == test.labels
+            h: argmax_credit(s.sum(axis=1, dtype=np.int64)[:, None, :], test.labels, ties, ids)[
+                :, 0
+            ]
             for h, s in test.sim.head_spikes.items()
         }
 
@@ -339,10 +344,10 @@ class Session:
         self.check_ics(tuple(ics), param)
         return tuple(ics)
 
-    def reference_correct(self, test: Trace) -> dict[int, np.ndarray]:
-        """Per head, whether the reference that the target accuracy is a fraction of
-        classifies each test image correctly ((N,) bool)."""
-        return self.source.reference_correct(test)
+    def reference_correct(self, test: Trace, ties: Ties) -> dict[int, np.ndarray]:
+        """Per head, the credit of the reference that the target accuracy is a fraction of on
+        each test image ((N,): 1 right, 0 wrong, a fraction for a tied SNN read-out)."""
+        return self.source.reference_correct(test, ties)
 
     def default_ic(self, target_fraction: float) -> int:
         """The IC `run` evaluates when none is given."""
