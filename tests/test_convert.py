@@ -5,7 +5,14 @@ import pytest
 import torch
 
 from hwsim.errors import InputError
-from hwsim.model.convert import ConversionError, ConversionParams, convert, fold_bn
+from hwsim.model.convert import (
+    ConversionError,
+    ConversionParams,
+    conv_f64,
+    convert,
+    fold_bn,
+    mean_hw_f64,
+)
 from hwsim.model.data import load_dataset, make_synthetic
 from hwsim.model.graph import FC_HEAD
 from hwsim.model.nets import Checkpoint, HeadedNet
@@ -47,10 +54,10 @@ def test_lambda_is_the_percentile_of_block_activations(tiny_checkpoint):
     calib = load_dataset("synthetic", "train")
     params = ConversionParams(percentile=99.0, max_images=200)
     snn = convert(ckpt, calib, params)
-    net = ckpt.build()
+    net = ckpt.build().double()  # the unfolded network in float64: torch's order, not ours
     with torch.no_grad():
-        a = net.blocks[0](torch.from_numpy(calib.x[:200]))
-    assert snn.scales[0] == pytest.approx(float(np.percentile(a.numpy(), 99.0)), rel=1e-6)
+        a = net.blocks[0](torch.from_numpy(calib.x[:200]).double())
+    assert snn.scales[0] == pytest.approx(float(np.percentile(a.numpy(), 99.0)), rel=1e-12)
     # after normalisation the first block's activations have that percentile at 1
     with torch.no_grad():
         y = torch.relu(snn.layer_forward(snn.graph.layer("conv0"), torch.from_numpy(calib.x[:200])))
@@ -90,3 +97,75 @@ def test_silent_layer_is_a_clear_error():
 def test_bad_conversion_params(kw):
     with pytest.raises(InputError, match=next(iter(kw))):
         ConversionParams(**kw)
+
+
+def _plain_conv(x, w, b, stride, pad):
+    """Float64 loops: bias, then the products in (c, ky, kx) order, one add at a time."""
+    n, cin, h, wd = x.shape
+    cout, _, kh, kw = w.shape
+    ho, wo = (h + 2 * pad - kh) // stride + 1, (wd + 2 * pad - kw) // stride + 1
+    out = np.zeros((n, cout, ho, wo))
+    for i in range(n):
+        for o in range(cout):
+            for oy in range(ho):
+                for ox in range(wo):
+                    acc = b[o]
+                    for c in range(cin):
+                        for ky in range(kh):
+                            for kx in range(kw):
+                                iy, ix = oy * stride - pad + ky, ox * stride - pad + kx
+                                if 0 <= iy < h and 0 <= ix < wd:
+                                    acc = acc + x[i, c, iy, ix] * w[o, c, ky, kx]
+                    out[i, o, oy, ox] = acc
+    return out
+
+
+@pytest.mark.parametrize(
+    ("cin", "cout", "size", "kernel", "stride", "pad"),
+    [
+        (3, 5, 7, 3, 1, 1),
+        (2, 9, 9, 3, 2, 1),
+        (4, 3, 6, 1, 2, 0),
+        (5, 40, 3, 3, 1, 1),
+        (6, 7, 1, 1, 1, 0),
+    ],
+)
+def test_conv_f64_adds_in_its_documented_order(cin, cout, size, kernel, stride, pad):
+    """Bit for bit the plain loop's sums, with either vectorised loop (more positions than
+    outputs or fewer), with or without ReLU, on any number of threads."""
+    rng = np.random.default_rng(cin * 100 + cout)
+    x = rng.standard_normal((3, cin, size, size)).astype(np.float32).astype(np.float64)
+    x[x < -0.5] = 0.0  # zero inputs, as after a ReLU
+    w = rng.standard_normal((cout, cin, kernel, kernel)).astype(np.float32).astype(np.float64)
+    b = rng.standard_normal(cout)
+    ref = _plain_conv(x, w, b, stride, pad)
+    for threads in (1, 2, 3):
+        got = conv_f64(x, w, b, stride, pad, threads=threads)
+        np.testing.assert_array_equal(got, ref)
+        relu = conv_f64(x, w, b, stride, pad, relu=True, threads=threads)
+        np.testing.assert_array_equal(relu, np.maximum(ref, 0.0))
+    torch_ref = torch.nn.functional.conv2d(*map(torch.from_numpy, (x, w, b)), stride, pad)
+    np.testing.assert_allclose(got, torch_ref.numpy(), rtol=0, atol=1e-12)
+
+
+def test_mean_hw_f64_sums_positions_in_order():
+    x = np.random.default_rng(0).standard_normal((4, 3, 5, 6))
+    ref = np.zeros((4, 3))
+    for iy in range(5):
+        for ix in range(6):
+            ref = ref + x[:, :, iy, ix]
+    np.testing.assert_array_equal(mean_hw_f64(x, threads=2), ref / 30)
+
+
+def test_conversion_is_the_same_whatever_torchs_thread_count(tiny_checkpoint):
+    ckpt, _ = tiny_checkpoint
+    calib = load_dataset("synthetic", "train")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = convert(ckpt, calib)
+        torch.set_num_threads(3)
+        three = convert(ckpt, calib)
+    finally:
+        torch.set_num_threads(before)
+    assert one.fingerprint() == three.fingerprint() and one.scales == three.scales

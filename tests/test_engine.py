@@ -20,7 +20,7 @@ from hwsim.engine import BACKENDS, ActivitySpec, SimResult, core, layer_names, s
 from hwsim.engine import _kernels as K
 from hwsim.engine import _llvm as L
 from hwsim.engine._llvm import UnsupportedDependency
-from hwsim.engine.backends import NumbaBackend, activity_of, table_rows
+from hwsim.engine.backends import NumbaBackend, activity_of, analog_current, table_rows
 from hwsim.engine.plan import _kernel_major, build_plan
 from hwsim.errors import HwsimError, InputError
 from hwsim.hw.arch import MappingStyle, load_arch
@@ -422,6 +422,30 @@ def test_float_weights_differ_only_by_rounding(nets):
     diff = int(np.abs(a.layer_spikes - b.layer_spikes).sum())
     assert total > 10_000
     assert diff <= 0.01 * total
+
+
+def test_analog_input_current_is_the_float64_sum_in_order_rounded_once(nets):
+    """The first conv's current from the analog image: its bias, then the products in (c, ky,
+    kx) order, summed in float64 and rounded once to float32, on any number of threads: the
+    same bits on every CPU (docs/engine.md, "Reproducibility")."""
+    c = build_plan(nets["vgg11-float"]).conns[0]
+    x = make_synthetic(3, seed=2, split="test").x
+    kh, kw, cin, cout = c.weight.shape
+    (h, w, _), (ho, wo, _) = c.in_shape, c.out_shape
+    ref = np.zeros((len(x), ho, wo, cout), np.float32)
+    for n, oy, ox, o in np.ndindex(*ref.shape):
+        acc = float(c.bias[o])
+        for ci in range(cin):
+            for ky in range(kh):
+                for kx in range(kw):
+                    iy, ix = oy * c.stride - c.pad + ky, ox * c.stride - c.pad + kx
+                    if 0 <= iy < h and 0 <= ix < w:
+                        acc += float(x[n, ci, iy, ix]) * float(c.weight[ky, kx, ci, o])
+        ref[n, oy, ox, o] = acc
+    for threads in (1, 2):
+        got = analog_current(c, x, threads)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, ref.reshape(len(x), -1))
 
 
 # ---------------------------------------------------------------------------------------------

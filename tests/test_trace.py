@@ -13,9 +13,12 @@ from hwsim.engine.trace import (
     Trace,
     TraceError,
     TraceKey,
+    engine_code_version,
+    engine_sources,
     find_trace,
     indices_sha256,
     read_trace,
+    source_digest,
     trace_folder,
     write_trace,
 )
@@ -165,3 +168,71 @@ def test_a_killed_writers_temp_folder_is_removed_by_the_next_write(tmp_path):
     mine.mkdir()
     write_trace(_small_trace(), tmp_path / "t")
     assert not stale.exists() and mine.exists()
+
+
+PACKAGE = Path(__file__).resolve().parents[1] / "hwsim"
+
+
+def test_the_key_holds_the_engine_code_version(trace, tmp_path):
+    """Every key carries the digest of the engine's sources: all of hwsim/engine but the trace
+    store, and the model modules the engine runs."""
+    assert trace.key.engine_code == engine_code_version()
+    names = {p.relative_to(PACKAGE).as_posix() for p in engine_sources()}
+    engine = {f"engine/{p.name}" for p in (PACKAGE / "engine").glob("*.py")} - {"engine/trace.py"}
+    assert names == engine | {"model/coding.py", "model/convert.py", "model/graph.py"}
+    meta = json.loads((write_trace(trace, tmp_path / "t") / META_FILE).read_text())
+    assert meta["key"]["engine_code"] == engine_code_version()
+
+
+def test_any_edit_of_the_engine_changes_its_code_version(tmp_path):
+    """The digest of a copy of the sources is the engine's; one changed byte in any of them
+    changes it; CRLF line ends (a Windows checkout) do not."""
+    copies = []
+    for src in engine_sources():
+        dst = tmp_path / src.relative_to(PACKAGE)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(src.read_bytes())
+        copies.append(dst)
+    assert engine_sources(tmp_path) == tuple(copies)
+    assert source_digest(copies, tmp_path) == engine_code_version()
+    kernels = tmp_path / "engine" / "_kernels.py"
+    text = kernels.read_bytes()
+    kernels.write_bytes(text.replace(b"\n", b"\r\n"))
+    assert source_digest(copies, tmp_path) == engine_code_version()
+    kernels.write_bytes(text.replace(b"LANES", b"LANEZ", 1))
+    assert source_digest(copies, tmp_path) != engine_code_version()
+
+
+def test_a_trace_of_another_engine_is_never_reused(trace, tmp_path):
+    other = TraceKey(**{**trace.key.__dict__, "engine_code": "0" * 64})
+    assert trace_folder(tmp_path, other) != trace_folder(tmp_path, trace.key)
+    write_trace(trace, trace_folder(tmp_path, trace.key))
+    assert find_trace(tmp_path, other) is None
+    write_trace(trace, trace_folder(tmp_path, other))  # even in the other key's folder
+    assert find_trace(tmp_path, other) is None
+    assert find_trace(tmp_path, trace.key) is not None
+
+
+def test_a_version_2_trace_without_engine_code_is_refused(trace, tmp_path):
+    folder = write_trace(trace, tmp_path / "t")
+
+    def as_version_2(meta):
+        meta["format_version"] = 2
+        del meta["key"]["engine_code"]
+
+    _edit_meta(folder, as_version_2)
+    with pytest.raises(TraceError, match="version 2 unsupported"):
+        read_trace(folder)
+
+
+def test_equal_traces_are_equal_bytes_whenever_written(trace, tmp_path, monkeypatch):
+    """What tests/test_reproducible.py compares across instruction sets: no clock in a trace
+    (numpy dates every member of arrays.npz 1980-01-01)."""
+    import time
+
+    write_trace(trace, tmp_path / "a")
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 3 * 86400)
+    write_trace(trace, tmp_path / "b")
+    for name in (META_FILE, ARRAYS_FILE):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()

@@ -22,7 +22,6 @@ import re
 import shutil
 import tempfile
 import typing
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,21 +201,6 @@ def _result_types() -> dict[str, type]:
     return found
 
 
-ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-"""The date of every member of `arrays.npz` (numpy's `savez` dates them by the clock)."""
-
-
-def _write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """The arrays as `np.savez_compressed` writes them (one deflated `.npy` member each), but
-    every member dated ZIP_EPOCH: equal arrays give equal bytes, whenever they are written."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, array in arrays.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with z.open(info, "w", force_zip64=True) as f:
-                np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
-
-
 _TEMP = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")
 """Temporary folders of trace writes: .<folder>.<pid>.<random>.tmp"""
 
@@ -287,7 +271,7 @@ def write_trace(trace: Trace, folder: Path) -> Path:
         plain = _flatten(trace.sim, "sim", arrays)
         arrays["labels"] = trace.labels
         arrays["image_indices"] = trace.image_indices
-        _write_arrays(tmp / ARRAYS_FILE, arrays)
+        np.savez_compressed(tmp / ARRAYS_FILE, **arrays)  # members dated 1980: same bytes
         meta = {
             "format": "hwsim-trace",
             "format_version": TRACE_FORMAT_VERSION,

@@ -308,7 +308,8 @@ def simulate(
     start = start.reshape(n, steps, chip.nodes).transpose(2, 0, 1)
     finish = finish.reshape(n, steps, chip.nodes).transpose(2, 0, 1)
     rows = np.arange(n)
-    image_start = start[0, :, 0] if chip.layer_names else np.zeros(n, np.int64)
+    # a copy: a view would keep the whole start array alive in a summary
+    image_start = start[0, :, 0].copy() if chip.layer_names else np.zeros(n, np.int64)
     if chip.input_cycles > 0:  # an image's latency includes its input transfer, not its wait
         image_start = image_start - chip.input_cycles  # loaded in the input buffer
     image_end = finish[chip.fusion_node, rows, stop]
