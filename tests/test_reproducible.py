@@ -6,8 +6,9 @@ Each run is a fresh subprocess, as a new user's run on a narrower CPU would be: 
 models/vgg19.pt with the default conversion, simulates test images with per-image crossbar
 activity (what `hwsim run` traces) and writes the trace; the runs must agree on every byte of
 the trace files, on the converted network's fingerprint and lambdas, and on the engine's analog
-input current. A forced run must also report the capability it was forced to (so the setting
-took effect). The numba settings recompile every kernel (minutes on a shared 2-core machine):
+input current. The settings must bite: a forced run reports the capability it was forced to,
+and torch's float32 ANN (what the conversion used to run, a control) changes under some forced
+setting. The numba settings recompile every kernel (minutes on a shared 2-core machine):
 that case is marked slow.
 """
 
@@ -70,7 +71,11 @@ key = TraceKey(
     heads=tuple(snn.heads), engine={"backend": "numba"},
 )
 write_trace(Trace(key, test.y, test.indices, sim), out / "trace")
+with torch.no_grad():  # the control: torch's float32 ANN, which the conversion used to run
+    blocks = ckpt.build().blocks
+    ann = blocks[1](blocks[0](torch.from_numpy(test.x)))
 print(json.dumps({
+    "control": hashlib.sha256(ann.numpy().tobytes()).hexdigest(),
     "aten": torch.backends.cpu.get_cpu_capability(),
     "fingerprint": snn.fingerprint(),
     "scales": [float(s).hex() for s in snn.scales],
@@ -80,39 +85,37 @@ print(json.dumps({
 """
 
 
-def _run(out: Path, forced: dict[str, str], images: int = 64, steps: int = 60) -> dict:
-    """The run's summary (stdout JSON) and trace folder out/trace, in a fresh process with the
-    `forced` settings and none of the machine's own."""
+def _start(out: Path, forced: dict[str, str], images: int = 64, steps: int = 60):
+    """A fresh process with the `forced` settings and none of the machine's own (one thread:
+    the runs go side by side) that writes its trace to out/trace and prints its summary."""
     env = {k: v for k, v in os.environ.items() if k not in FORCING}
-    env.update(forced)
+    env.update(forced, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     out.mkdir(parents=True)
-    done = subprocess.run(
-        [sys.executable, "-c", RUN, str(MODEL), str(out), str(images), str(steps)],
-        env=env,
-        cwd=out,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    args = [sys.executable, "-c", RUN, str(MODEL), str(out), str(images), str(steps)]
+    return subprocess.Popen(args, env=env, cwd=out, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _same_trace(a: Path, b: Path) -> None:
-    for name in ("meta.json", "arrays.npz"):
-        assert (a / "trace" / name).read_bytes() == (b / "trace" / name).read_bytes(), name
+def _summary(proc: subprocess.Popen) -> dict:
+    stdout, stderr = proc.communicate(timeout=1800)
+    assert proc.returncode == 0, stderr.decode()[-3000:]
+    return json.loads(stdout.decode().strip().splitlines()[-1])
 
 
 def _check(tmp_path: Path, forced_runs: dict[str, dict[str, str]]) -> None:
-    native = _run(tmp_path / "native", {})
+    runs = {"native": _start(tmp_path / "native", {})}
+    runs.update({isa: _start(tmp_path / isa, forced) for isa, forced in forced_runs.items()})
+    got = {name: _summary(proc) for name, proc in runs.items()}
+    native = got.pop("native")
     assert native["spikes"] > 0
-    for isa, forced in forced_runs.items():
-        got = _run(tmp_path / isa, forced)
+    assert any(run["control"] != native["control"] for run in got.values())
+    for isa, run in got.items():
         if torch.backends.cpu.get_cpu_capability() != "DEFAULT":  # a CPU with AVX2 at least
-            assert got["aten"] == ATEN_REPORTS[isa]
+            assert run["aten"] == ATEN_REPORTS[isa]
         for field in ("fingerprint", "scales", "analog", "spikes"):
-            assert got[field] == native[field], (isa, field)
-        _same_trace(tmp_path / "native", tmp_path / isa)
+            assert run[field] == native[field], (isa, field)
+        for name in ("meta.json", "arrays.npz"):
+            ours, theirs = (tmp_path / run_name / "trace" / name for run_name in ("native", isa))
+            assert ours.read_bytes() == theirs.read_bytes(), (isa, name)
 
 
 def test_torch_forced_to_narrower_instruction_sets_gives_the_same_trace(tmp_path):

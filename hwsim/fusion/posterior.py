@@ -236,12 +236,11 @@ def _first_sign(x: float, y: float, z: float) -> int:  # pragma: no cover - comp
 @njit(cache=True)
 def _quadratic_sign(c2, c1, c0, a, work) -> int:  # pragma: no cover - compiled
     """sign(c2 a^2 + c1 a + c0) without rounding, for integers |c| < 2^53 and a >= 0 a float64
-    taken at its exact value: where the float value does not settle it (|q| within 1e-14 of
-    the sum of the terms' magnitudes, which bounds its rounding error many times over), the
-    products are split into exact float pairs and summed exactly (`_sign_of_sum`, scratch
-    `work` of 16 floats). For a < 2^-300 (a > 2^300) the
-    lowest (highest) nonzero coefficient decides, the other terms being smaller than 2^-240 of
-    it."""
+    taken at its exact value. The float value decides where it is farther from 0 than 1e-14 of
+    the sum of the terms' magnitudes (its rounding error, four roundings of Horner's rule, is
+    below 4.5e-16 of that sum); else the products are split into exact float pairs and summed
+    exactly (`_sign_of_sum`, scratch `work` of 16 floats). For a < 2^-300 (a > 2^300) the
+    lowest (highest) nonzero coefficient decides, the other terms being below 2^-240 of it."""
     x2, x1, x0 = float(c2), float(c1), float(c0)
     if a == 0.0 or (x2 == 0.0 and x1 == 0.0):
         return _first_sign(x0, 0.0, 0.0)
@@ -249,7 +248,6 @@ def _quadratic_sign(c2, c1, c0, a, work) -> int:  # pragma: no cover - compiled
         return _first_sign(x0, x1, x2)
     if a > 1.0 / _TINY:
         return _first_sign(x2, x1, x0)
-    # a filter: the float value is within 8 roundings of its magnitude sum
     q = (x2 * a + x1) * a + x0
     bound = 1e-14 * ((abs(x2) * a + abs(x1)) * a + abs(x0))
     if q > bound:
@@ -338,15 +336,9 @@ def _exact_top(m, k, mf, kf, t, a, is_map, scores, top, work) -> int:  # pragma:
     for c in range(m.size):
         scores[c] = _score(mf[c], kf[c], n, a, is_map)
         best = max(best, scores[c])
-    return _close_set(m, k, t, a, is_map, best - _CLOSE * best, scores, top, work)
-
-
-@njit(cache=True)
-def _close_set(m, k, t, a, is_map, close, scores, top, work) -> int:  # pragma: no cover
-    """`_exact_top` where several float scores are >= `close`: the exact top among them."""
     j = 0
     for c in range(m.size):
-        if scores[c] >= close:
+        if scores[c] >= best - _CLOSE * best:
             top[j] = c
             j += 1
     # exact among the close ones: the running best and the classes equal to it

@@ -283,11 +283,11 @@ def conv_f64(
     """A conv of input x (N, C_in, H, W) with weights w (C_out, C_in, kh, kw) and bias b
     (C_out,), in float64: (N, C_out, H_out, W_out) float64, ReLU'd if `relu`.
 
-    Each output is b plus the products in (c, ky, kx) order, rounded after each add (a product
-    of two float32 values is exact; padding adds zeros). The order is fixed by this loop,
-    compiled without fast-math (neither reordered nor fused), hence the same bits on every
-    CPU, unlike torch's and BLAS's kernels, whose order follows the instruction set. A Linear
-    layer is a 1 x 1 conv on a 1 x 1 map."""
+    Each output is b plus the products in (c, ky, kx) order, every product and every add
+    rounded to float64 (a product of two float32 values is exact; padding adds zeros). The
+    order is fixed by this loop, compiled without fast-math (neither reordered nor fused into
+    multiply-adds), hence the same bits on every CPU, unlike torch's and BLAS's kernels, whose
+    order follows the instruction set. A Linear layer is a 1 x 1 conv on a 1 x 1 map."""
     x, w, b = (np.ascontiguousarray(a, np.float64) for a in (x, w, b))
     n_img, cin, h, wd = x.shape
     cout, _, kh, kw = w.shape

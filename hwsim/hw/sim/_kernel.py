@@ -3,10 +3,13 @@ start a job's next output row (a job is one row without line buffers) when the p
 its window needs have arrived and every consumer's buffer has room, and packets that reserve
 the links of their XY route (semantics: `hwsim.hw.sim.simulate`).
 
-`run_events` builds the state below (NamedTuples of arrays, mutated in place by the helpers)
-and runs the loop: start what the ready nodes can (`_run_ready`, `_try_start`), then take the
-next event: a node's partial sums leave (`_psums_sent`), a node's row ends (`_row_done`), or
-a packet or an image arrives for a node (it is tried again)."""
+`run_events` allocates the state below (NamedTuples of arrays, changed in place) and calls
+`_simulate`, the loop: try the ready nodes (`_try_start`: a node starts its next row, skips a
+job or an image, or waits), then take the next event: a node's partial sums leave
+(`_psums_sent`), a node's row ends (`_row_done`), or a packet or an image arrives for a node
+(it is tried again). The loop never allocates (it is compiled without reference counting, as
+the engine's kernels: `hwsim.engine._kernels.KERNEL`); it returns when its queue may fill, and
+`run_events` gives the queue more room and calls it again."""
 
 from __future__ import annotations
 
@@ -29,6 +32,11 @@ IDLE = 3  # no job left, or not waiting for anything yet
 FINISH, WAKE, PSUM = 0, 1, 2
 
 _JIT = {"cache": True, "error_model": "numpy"}
+_LOOP = {**_JIT, "_nrt": False}
+"""`_simulate`'s options: without reference counting (each view of a NamedTuple's array would
+otherwise cost an atomic increment and decrement: the loop ran 8x slower)."""
+_STEP = {**_LOOP, "inline": "always"}
+"""The loop's steps: inlined in Numba IR (calls with NamedTuples of arrays: 20x slower)."""
 
 
 class Graph(NamedTuple):
@@ -136,36 +144,12 @@ class Buffers(NamedTuple):
 class Queue(NamedTuple):
     """The event heap (binary min-heap of (time, key) in times[:sizes[0]], keys[:sizes[0]])
     and the nodes to try at the current cycle (a stack, ready[:sizes[1]]: same-cycle wake-ups
-    never touch the heap). Full arrays are replaced by larger ones: a helper that adds
-    returns the queue to use next."""
+    never touch the heap). `_simulate` keeps room for one step's additions (`_room`)."""
 
     times: np.ndarray  # int64 cycles
     keys: np.ndarray  # int64 4 x node + event kind
     ready: np.ndarray  # int64 nodes
     sizes: np.ndarray  # (2,) int64: heap size, ready nodes
-
-
-@njit(cache=True)
-def _push(times, keys, size, time, key):
-    """Push (time, key) onto the binary min-heap in times[:size], keys[:size]; returns the
-    arrays (grown if full)."""
-    if size == len(times):
-        grown_t = np.empty(2 * len(times), np.int64)
-        grown_k = np.empty(2 * len(keys), np.int64)
-        grown_t[:size] = times
-        grown_k[:size] = keys
-        times, keys = grown_t, grown_k
-    i = size
-    while i > 0:
-        parent = (i - 1) // 2
-        if times[parent] < time or (times[parent] == time and keys[parent] <= key):
-            break
-        times[i] = times[parent]
-        keys[i] = keys[parent]
-        i = parent
-    times[i] = time
-    keys[i] = key
-    return times, keys
 
 
 @njit(cache=True)
@@ -256,35 +240,55 @@ def _reserve(now, flits, first, last, flow_links, link_free, link_busy, hop, buf
 # ------------------------------------------------------------------------- the queue
 
 
-@njit(**_JIT)
+@njit(**_STEP)
 def _schedule(q, time, key):
-    """`q` with the event (time (cycles), key) on its heap."""
-    size = q.sizes[0]
-    times, keys = _push(q.times, q.keys, size, time, key)
-    q.sizes[0] = size + 1
-    if size < q.times.shape[0]:
-        return q
-    return Queue(times, keys, q.ready, q.sizes)  # the heap grew
+    """Push the event (time (cycles), key) onto q's heap (room kept by `_simulate`)."""
+    times = q.times
+    keys = q.keys
+    i = q.sizes[0]
+    q.sizes[0] = i + 1
+    while i > 0:
+        parent = (i - 1) // 2
+        if times[parent] < time or (times[parent] == time and keys[parent] <= key):
+            break
+        times[i] = times[parent]
+        keys[i] = keys[parent]
+        i = parent
+    times[i] = time
+    keys[i] = key
 
 
-@njit(**_JIT)
+@njit(**_STEP)
 def _put(q, v):
-    """`q` with node v on its ready stack."""
-    n = q.sizes[1]
-    if n == q.ready.shape[0]:
-        q = Queue(q.times, q.keys, _grown(q.ready), q.sizes)
-    q.ready[n] = v
-    q.sizes[1] = n + 1
-    return q
+    """Put node v on q's ready stack (room kept by `_simulate`)."""
+    q.ready[q.sizes[1]] = v
+    q.sizes[1] += 1
 
 
-@njit(**_JIT)
+@njit(**_STEP)
 def _wake_sources(q, time, graph):
-    """`q` with a WAKE at `time` for every source layer (their image is in)."""
+    """A WAKE at `time` for every source layer (their image is in)."""
     for u in range(graph.is_source.shape[0] - 1):
         if graph.is_source[u]:
-            q = _schedule(q, time, 4 * u + WAKE)
-    return q
+            _schedule(q, time, 4 * u + WAKE)
+
+
+@njit(**_STEP)
+def _room(q, margin):
+    """Whether q's heap and stack have room for `margin` more entries each."""
+    return q.sizes[0] + margin <= q.times.shape[0] and q.sizes[1] + margin <= q.ready.shape[0]
+
+
+@njit(**_JIT)
+def _roomier(q, margin):
+    """`q` with room for `margin` more entries in its heap and stack (arrays doubled as often
+    as needed, contents kept)."""
+    times, keys, ready = q.times, q.keys, q.ready
+    while q.sizes[0] + margin > times.shape[0]:
+        times, keys = _grown(times), _grown(keys)
+    while q.sizes[1] + margin > ready.shape[0]:
+        ready = _grown(ready)
+    return Queue(times, keys, ready, q.sizes)
 
 
 # ---------------------------------------------------------------------------- set-up
@@ -396,29 +400,32 @@ def _nodes(jobs, n_nodes, n_img, input_cycles):
 
 
 @njit(**_JIT)
-def _queue(graph, nodes, input_cycles):
-    """The queue at cycle 0: every node ready; with an off-chip input, the first two images'
-    arrivals at the source layers (they load while nothing else happens)."""
+def _queue(graph, nodes, input_cycles, margin):
+    """The queue at cycle 0, with room for `margin` more: every node ready; with an off-chip
+    input, the first two images' arrivals at the source layers (they load while nothing else
+    happens)."""
     n_nodes = graph.is_source.shape[0]
-    n_edges = graph.edge_src.shape[0]
+    heap = 1024
+    while heap < 2 * n_nodes + margin:
+        heap *= 2
     q = Queue(
-        np.empty(1024, np.int64),
-        np.empty(1024, np.int64),
-        np.empty(4 * n_nodes + 4 * n_edges + 4, np.int64),
+        np.empty(heap, np.int64),
+        np.empty(heap, np.int64),
+        np.empty(4 * n_nodes + 4 * graph.edge_src.shape[0] + 4 + margin, np.int64),
         np.zeros(2, np.int64),
     )
     if input_cycles > 0:
         for i in range(min(nodes.load_end.shape[0], 2)):
-            q = _wake_sources(q, nodes.load_end[i], graph)
+            _wake_sources(q, nodes.load_end[i], graph)
     for v in range(n_nodes):
-        q = _put(q, v)
+        _put(q, v)
     return q
 
 
-# ------------------------------------------------------------------ starting a row
+# ------------------------------------------------------------------ trying a node
 
 
-@njit(**_JIT)
+@njit(**_STEP)
 def _wait(nodes, v, why, now):
     """Node v waits from `now` for `why` (IDLE: for nothing); the cycles of a previous cause
     are counted."""
@@ -429,29 +436,27 @@ def _wait(nodes, v, why, now):
         nodes.since[v] = now
 
 
-@njit(**_JIT)
+@njit(**_STEP)
 def _source_done(i, now, q, graph, work, nodes):
     """A source layer is done with image i: once all are, image i's input slot is free and
     image i + 2 loads after image i + 1."""
     nodes.sources_done[i] += 1
     if nodes.sources_done[i] == graph.n_sources and i + 2 < nodes.load_end.shape[0]:
         nodes.load_end[i + 2] = max(nodes.load_end[i + 1], now) + work.input_cycles
-        q = _wake_sources(q, nodes.load_end[i + 2], graph)
-    return q
+        _wake_sources(q, nodes.load_end[i + 2], graph)
 
 
-@njit(**_JIT)
+@njit(**_STEP)
 def _next_image(v, i, now, q, graph, work, nodes):
     """Node v is past image i's run (nobody performs its later jobs): on to image i + 1."""
     nodes.nxt_i[v] = i + 1
     nodes.nxt_t[v] = 0
     nodes.nxt[v] = (i + 1) * work.steps
     if work.input_cycles > 0 and graph.is_source[v]:
-        q = _source_done(i, now, q, graph, work, nodes)
-    return q
+        _source_done(i, now, q, graph, work, nodes)
 
 
-@njit(**_JIT)
+@njit(**_STEP)
 def _skip_job(v, g, t, q, graph, nodes, bufs):
     """Node v skips job g (timestep t) of a stopped image: the rows its producers put in for
     it are freed (the producers are tried again)."""
@@ -459,13 +464,12 @@ def _skip_job(v, g, t, q, graph, nodes, bufs):
         e = graph.in_edges[k]
         if bufs.rows_in[g, e] > 0:
             bufs.consumed[e] += bufs.rows_in[g, e]
-            q = _put(q, graph.edge_src[e])
+            _put(q, graph.edge_src[e])
     nodes.nxt[v] = g + 1
     nodes.nxt_t[v] = t + 1
-    return q
 
 
-@njit(**_JIT)
+@njit(**_STEP)
 def _why_waiting(v, g, y, now, why, graph, bufs):
     """Why node v cannot start row y of job g at `now` (IDLE: it can; `why` may already say
     INPUT): a producer row y needs not put in (which outranks the NoC), one still in flight,
@@ -489,7 +493,7 @@ def _why_waiting(v, g, y, now, why, graph, bufs):
     return IDLE
 
 
-@njit(**_JIT)
+@njit(**_STEP)
 def _row_cycles(v, i, t, y, rows, work, noc):
     """(cycles, event kind) of row y of node v's job (i, t): the fusion unit's decision (and
     the image's result out at its stop); a layer's PE rounds, then (FINISH) its partial sums
@@ -511,7 +515,7 @@ def _row_cycles(v, i, t, y, rows, work, noc):
     return duration + _part(work.neuron_cycles[v], rows, y), FINISH
 
 
-@njit(**_JIT)
+@njit(**_STEP)
 def _start_row(v, g, i, t, y, now, q, graph, work, noc, nodes):
     """Node v starts row y of job g = (i, t) at `now`: its end (or its partial sums' leaving)
     is scheduled."""
@@ -535,58 +539,49 @@ def _start_row(v, g, i, t, y, now, q, graph, work, noc, nodes):
     nodes.run_r[v] = y
     nodes.row_start[v] = now
     nodes.reason[v] = IDLE
-    return _schedule(q, now + duration, 4 * v + kind)
+    _schedule(q, now + duration, 4 * v + kind)
 
 
-@njit(**_JIT)
+@njit(**_STEP)
 def _try_start(v, now, q, graph, work, noc, nodes, bufs):
-    """Start node v's next row at `now`: the next of the job it is in, else the first of its
-    next job, skipping the jobs past an image's run or of a stopped image; or note why it
-    waits."""
-    while True:
-        if nodes.within[v]:  # the next row of the job it is in
-            g = nodes.run_g[v]
-            i = nodes.run_i[v]
-            t = nodes.run_t[v]
-            y = nodes.run_r[v] + 1
-            why = IDLE
-        else:
-            i = nodes.nxt_i[v]
-            t = nodes.nxt_t[v]
-            y = 0
-            if i >= work.image_steps.shape[0]:  # no job left
-                _wait(nodes, v, IDLE, now)
-                return q
-            if t >= work.image_steps[i]:  # past the image's run: nobody performs these jobs
-                q = _next_image(v, i, now, q, graph, work, nodes)
-                continue
-            g = nodes.nxt[v]
-            if t > work.stop_step[i] and nodes.announce[i] <= now:  # stopped: skip it
-                q = _skip_job(v, g, t, q, graph, nodes, bufs)
-                continue
-            why = INPUT if graph.is_source[v] and nodes.load_end[i] > now else IDLE
-        why = _why_waiting(v, g, y, now, why, graph, bufs)
-        if why != IDLE:
-            _wait(nodes, v, why, now)
-            return q
-        return _start_row(v, g, i, t, y, now, q, graph, work, noc, nodes)
-
-
-@njit(**_JIT)
-def _run_ready(now, q, graph, work, noc, nodes, bufs):
-    """Try every ready node that is not busy at `now`, until none is left."""
-    while q.sizes[1] > 0:
-        q.sizes[1] -= 1
-        v = q.ready[q.sizes[1]]
-        if not nodes.busy[v]:
-            q = _try_start(v, now, q, graph, work, noc, nodes, bufs)
-    return q
+    """One step of node v (not busy) at `now`: start its next row (the next of the job it is
+    in, else the first of its next job), or note why it waits; or skip a job of a stopped
+    image or the jobs past an image's run, and put v back on the ready stack, to be tried
+    again before any other node."""
+    if nodes.within[v]:  # the next row of the job it is in
+        g = nodes.run_g[v]
+        i = nodes.run_i[v]
+        t = nodes.run_t[v]
+        y = nodes.run_r[v] + 1
+        why = IDLE
+    else:
+        i = nodes.nxt_i[v]
+        t = nodes.nxt_t[v]
+        y = 0
+        if i >= work.image_steps.shape[0]:  # no job left
+            _wait(nodes, v, IDLE, now)
+            return
+        if t >= work.image_steps[i]:  # past the image's run: nobody performs these jobs
+            _next_image(v, i, now, q, graph, work, nodes)
+            _put(q, v)
+            return
+        g = nodes.nxt[v]
+        if t > work.stop_step[i] and nodes.announce[i] <= now:  # stopped: skip it
+            _skip_job(v, g, t, q, graph, nodes, bufs)
+            _put(q, v)
+            return
+        why = INPUT if graph.is_source[v] and nodes.load_end[i] > now else IDLE
+    why = _why_waiting(v, g, y, now, why, graph, bufs)
+    if why != IDLE:
+        _wait(nodes, v, why, now)
+    else:
+        _start_row(v, g, i, t, y, now, q, graph, work, noc, nodes)
 
 
 # --------------------------------------------------------------------------- events
 
 
-@njit(**_JIT)
+@njit(**_STEP)
 def _psums_sent(v, now, q, graph, work, noc, nodes):
     """Node v's PE operations are done at `now`: its partial sums travel to the reducers
     (one packet per flow), are accumulated, its neurons updated; its row's end scheduled."""
@@ -617,10 +612,10 @@ def _psums_sent(v, now, q, graph, work, noc, nodes):
     if y + 1 == rows:
         nodes.finish[nodes.run_g[v], v] = end
     nodes.busy_cycles[v] += end - nodes.row_start[v]
-    return _schedule(q, end, 4 * v + FINISH)
+    _schedule(q, end, 4 * v + FINISH)
 
 
-@njit(**_JIT)
+@njit(**_STEP)
 def _send_row(e, s, now, noc):
     """Send a row's `s` spikes over edge e at `now`, one packet per flow (a bitmap's flits or
     the spikes' address events); returns the cycle the last arrives."""
@@ -648,7 +643,7 @@ def _send_row(e, s, now, noc):
     return arrive
 
 
-@njit(**_JIT)
+@njit(**_STEP)
 def _deliver(e, g, y, s, now, q, graph, noc, bufs):
     """Put row y of job g (its `s` spikes) in edge e's buffer at `now`: held from now, in
     (arrived) once its packets and its job's earlier rows are; the consumer is tried again
@@ -665,11 +660,11 @@ def _deliver(e, g, y, s, now, q, graph, noc, bufs):
     bufs.latest[e] = arrive
     bufs.ring[bufs.ring_ptr[e] + ((bufs.produced[e] - 1) & bufs.ring_mask[e])] = arrive
     if arrive > now:  # the consumer now waits for the NoC; wake it on arrival
-        q = _schedule(q, arrive, 4 * c + WAKE)
-    return _put(q, c)
+        _schedule(q, arrive, 4 * c + WAKE)
+    _put(q, c)
 
 
-@njit(**_JIT)
+@njit(**_STEP)
 def _row_done(v, now, q, graph, work, noc, nodes, bufs):
     """Node v's row ends at `now`: it frees the producer rows no later row needs, puts its
     row in each consumer's buffer (unless the consumer skipped the job), and, the fusion
@@ -685,19 +680,49 @@ def _row_done(v, now, q, graph, work, noc, nodes, bufs):
     for k in range(graph.in_ptr[v], graph.in_ptr[v + 1]):
         e = graph.in_edges[k]
         bufs.consumed[e] += graph.release[graph.need_ptr[e] + y]
-        q = _put(q, graph.edge_src[e])
+        _put(q, graph.edge_src[e])
     s = _part(work.spikes[i, t, v], rows, y)
     for k in range(graph.out_ptr[v], graph.out_ptr[v + 1]):
         e = graph.out_edges[k]
         c = graph.edge_dst[e]
         if nodes.nxt[c] > g and not (nodes.within[c] and nodes.run_g[c] == g):
             continue  # the consumer skipped this (stopped) job
-        q = _deliver(e, g, y, s, now, q, graph, noc, bufs)
+        _deliver(e, g, y, s, now, q, graph, noc, bufs)
     if v == work.pes.shape[0] and t == work.stop_step[i] and y + 1 == rows:
         nodes.announce[i] = now
         for u in range(graph.is_source.shape[0]):
-            q = _put(q, u)
-    return q
+            _put(q, u)
+
+
+@njit(**_LOOP)
+def _simulate(now, q, graph, work, noc, nodes, bufs, margin):
+    """Run from cycle `now`: try the ready nodes, then take the next event, until no event
+    is left (returns (now, True)) or until q may lack room for one step's `margin` additions
+    (returns (now, False): call again with more room)."""
+    while True:
+        while q.sizes[1] > 0:
+            if not _room(q, margin):
+                return now, False
+            q.sizes[1] -= 1
+            v = q.ready[q.sizes[1]]
+            if not nodes.busy[v]:
+                _try_start(v, now, q, graph, work, noc, nodes, bufs)
+        if q.sizes[0] == 0:
+            return now, True
+        if not _room(q, margin):
+            return now, False
+        now = q.times[0]
+        key = q.keys[0]
+        _pop(q.times, q.keys, q.sizes[0])
+        q.sizes[0] -= 1
+        v = key >> 2
+        kind = key & 3
+        if kind == PSUM:
+            _psums_sent(v, now, q, graph, work, noc, nodes)
+            continue
+        _put(q, v)  # tried again (a WAKE: its packet or image is in)
+        if kind == FINISH:
+            _row_done(v, now, q, graph, work, noc, nodes, bufs)
 
 
 @njit(**_JIT)
@@ -759,6 +784,7 @@ def run_events(
     with work when no event remained (buffers too small for the windows: 0 normally))."""
     n_img = image_steps.shape[0]
     n_layers = pes.shape[0]
+    n_edges = edge_src.shape[0]
     jobs = n_img * steps
     graph = _graph(edge_src, edge_dst, edge_cap, node_rows, need_ptr, need, release, n_layers)
     work = Work(
@@ -798,24 +824,15 @@ def run_events(
     )
     nodes = _nodes(jobs, n_layers + 1, n_img, input_cycles)
     bufs = _buffers(graph, jobs)
-    q = _queue(graph, nodes, input_cycles)
-    now = 0
-    while True:
-        q = _run_ready(now, q, graph, work, noc, nodes, bufs)
-        if q.sizes[0] == 0:
-            break
-        now = q.times[0]
-        key = q.keys[0]
-        _pop(q.times, q.keys, q.sizes[0])
-        q.sizes[0] -= 1
-        v = key >> 2
-        kind = key & 3
-        if kind == PSUM:
-            q = _psums_sent(v, now, q, graph, work, noc, nodes)
-            continue
-        q = _put(q, v)  # tried again (a WAKE: its packet or image is in)
-        if kind == FINISH:
-            q = _row_done(v, now, q, graph, work, noc, nodes, bufs)
+    # one step's most additions: a FINISH puts the node, its producers and consumers (and
+    # every node at a stop) on the stack and wakes its consumers; a node past an image wakes
+    # every source layer
+    margin = n_layers + 1 + n_edges + 2
+    q = _queue(graph, nodes, input_cycles, margin)
+    now, done = _simulate(0, q, graph, work, noc, nodes, bufs, margin)
+    while not done:
+        q = _roomier(q, margin)
+        now, done = _simulate(now, q, graph, work, noc, nodes, bufs, margin)
     return (
         nodes.start,
         nodes.finish,
