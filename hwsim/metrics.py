@@ -310,7 +310,7 @@ def bootstrap(
     """Paired bootstrap of every curve's headline numbers over the test images.
 
     correct[name] (N, T): whether image i is right after t steps (bool, or a credit in [0, 1]
-    such as `fusion.tie_credit`'s); energy_pj[name] (T,)
+    such as `fusion.correct_matrix`'s); energy_pj[name] (T,)
     the curve's cumulative energy per image (held fixed: the run's mean over the test images);
     target_correct (N,) bool: the ANN FC's per-image correctness, so each resample's target is
     target_fraction x that resample's ANN accuracy (section 6.4). Every statistic of every curve
