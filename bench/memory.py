@@ -10,7 +10,8 @@ traces cached in `--traces` (a first, unmeasured run at the largest N fills the 
 compiles the kernels). Inside it the high-water mark is reset (`/proc/self/clear_refs`) around
 the two parts of the cycle-level evaluation, `fusion_hardware` (the fixed-point fusion unit's
 early termination) and `evaluate_cycles` (the chip simulation), so each part's own peak is
-read; the process's peak is the highest of every reading. `--engine` also times the IF engine
+read (the allocator's free memory handed back first, so that "own" is the part's growth over
+live data); the process's peak is the highest of every reading. `--engine` also times the IF engine
 producing the same test trace (per-image activity, uncached) in a process of its own, the
 reference for the cycle-level part's time. Reported per N: the process's peak, the RSS before
 the cycle-level part, each part's peak and seconds, and `hwsim.pipeline.memory`'s predictions.
@@ -19,6 +20,8 @@ the cycle-level part, each part's peak and seconds, and `hwsim.pipeline.memory`'
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import dataclasses
 import json
 import subprocess
@@ -42,6 +45,13 @@ def status_kib(field: str) -> int:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
+def trim() -> None:
+    """Hand the allocator's free memory back to the system (glibc's malloc_trim), so that the
+    RSS before a part counts live data only."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def reset_peak() -> None:
     """Reset VmHWM to the current RSS (Linux >= 4.0)."""
     Path("/proc/self/clear_refs").write_text("5")
@@ -57,6 +67,7 @@ class Peaks:
     def measured(self, name: str, fn: Callable) -> Callable:
         def wrapper(*args, **kwargs):
             self.highest_kib = max(self.highest_kib, status_kib("VmHWM"))
+            trim()
             before = status_kib("VmRSS")
             reset_peak()
             t0 = time.perf_counter()

@@ -135,7 +135,12 @@ def _names_a_node(message: str, graph) -> bool:
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,  # the same examples on every run: CI does not flake
+    suppress_health_check=[HealthCheck.filter_too_much],
+)
 @given(graph=graphs())
 def test_an_import_gives_a_usable_network_or_names_the_node(graph):
     try:
@@ -158,7 +163,10 @@ def test_an_import_gives_a_usable_network_or_names_the_node(graph):
 
 
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
 )
 @given(graph=graphs())
 def test_a_nir_file_maps_or_is_refused_naming_the_file(graph, tmp_path, capsys):

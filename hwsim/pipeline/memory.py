@@ -2,31 +2,39 @@
 timesteps T and network size: the model behind the warning printed before long work
 (`memory_warning`), checked against measured peaks by bench/memory.py.
 
-Sizes, with L the chip's layers (backbone, IC and FC heads: `LayerGraph.with_heads`), E the
-spike edges between them and to the fusion unit, G the network's layers, C classes, H heads:
+Sizes in bytes, with L the chip's layers (backbone, IC and FC heads:
+`LayerGraph.with_heads`), E the simulated chip's edges (`hwsim.hw.sim.ChipModel`: spike edges
+between them and to the fusion unit, residual joins), G the network's layers, C classes, H
+heads, P populations:
 
 | part | bytes | held |
 |---|---|---|
-| runtime | `RUNTIME_BYTES` | always: Python, NumPy, Numba, torch, the compiled kernels |
-| test trace | N T (C H + 16 G) + 8 T (P + 3 G) (`hwsim.pipeline.config.result_bytes`, P populations) | from the test simulation on |
+| runtime | `RUNTIME_BYTES` | always |
+| test trace | N T (C H + 16 G) + 8 T (P + 3 G) | from the test simulation on |
 | tuning trace | N_tune T C H + 8 T (P + 3 G) | from the tuning simulation on |
-| fusion unit | 4 T C (N + N_tune) x 4 + 2 x 16 T (N + N_tune) | while `fusion_hardware` runs |
-| one simulated run | N T (4 L k + 4 + 8 (L + 1) + 17 (L + 1) + 8 E) | per thread, while `evaluate_cycles` runs |
-| chunks | 3 `CHUNK_BYTES` per thread | while `evaluate_cycles` runs |
-| kept runs | 24 N per method and operating point | after `evaluate_cycles` |
+| fusion unit | 8 T C (N + N_tune) + 32 T (N + N_tune) | while `fusion_hardware` runs |
+| a simulated run | N T (4 L k + 4 + 25 (L + 1) + 4 E) | per thread, in `evaluate_cycles` |
+| the chip run | 16 N T (L + 1) | from `evaluate_cycles` on |
+| chunks | 3 `CHUNK_BYTES` per thread | in `evaluate_cycles` |
+| kept runs | 24 N per method and operating point | from `evaluate_cycles` on |
 
-One simulated run holds its workload (the spikes sent, int32, and with the event energy model
-(k = 2) the PE operations, int32; the spikesim model's are one broadcast row, k = 1; the fusion
-unit's counted spikes, int32), the kernel's int32 copies of both with the fusion unit's column
-(`hwsim.hw.sim.simulate`), and the kernel's records: each job's start and finish (int64 per
-image, timestep and node), the rows each edge's producer put in per job (int64 per job and
-edge) and, while its job counts are taken, one byte per job and node. The fusion unit holds
-the cumulative counts of both heads (int32) for the tuning and the test images and each
-method's decisions and confidences (int64). The cycle-level evaluation reduces each run as it
-ends (`hwsim.pipeline.cycles`) and keeps per run its images' start, end and steps.
+The traces are `hwsim.pipeline.config.result_bytes` (head spikes, one byte per image, step,
+class and head; per-image activity, four int32 per image, step and layer, in the test trace
+for the cycle-level simulation). A simulated run holds its workload (the spikes sent, int32;
+with the event energy model, k = 2, the PE operations too, int32, where the spikesim model's
+are one broadcast row, k = 1; the fusion unit's counted spikes, int32), the simulator's int32
+copies of both with the fusion unit's column (`hwsim.hw.sim.simulate`), its records (each
+job's start and finish, int64 per image, timestep and node; the rows each edge's producer put
+in per job, int32 per job and edge) and, while its job counts are taken, one byte per job and
+node. The whole chip's run at the fused method's fixed T (`CycleEvaluation.chip_run`) keeps its
+records (start and finish); every other run is reduced as it ends (`hwsim.pipeline.cycles`) to
+its images' start, end and steps. The fusion unit holds the cumulative counts of both heads
+(int32) for the tuning and the test images and each method's decisions and confidences
+(int64).
 
-Not modelled: the accuracy-energy evaluation and bootstrap (`hwsim.pipeline.evaluate`), the
-report and figures; bench/memory.py measures the whole job.
+Not modelled: the accuracy-energy evaluation and its bootstrap (`hwsim.pipeline.evaluate`),
+the report and its figures, the allocator's free memory not yet returned; bench/memory.py
+measures the whole job.
 """
 
 from __future__ import annotations
@@ -37,15 +45,17 @@ from hwsim.atomic import available_memory_bytes
 from hwsim.engine import ActivitySpec
 from hwsim.engine.backends import default_threads
 from hwsim.hw.arch import Architecture, EnergyModel
+from hwsim.hw.mapping import map_network
+from hwsim.hw.sim import chip_model
 from hwsim.methods import METHODS
 from hwsim.model.graph import FC_HEAD, LayerGraph
 from hwsim.pipeline.activity import CHUNK_BYTES
 from hwsim.pipeline.config import SimConfig, result_bytes
 
-RUNTIME_BYTES = 420 * 2**20
-"""Resident bytes of the interpreter with NumPy, Numba, torch, pandas, matplotlib and hwsim
-loaded and the kernels compiled, before any data (measured by bench/memory.py on a 2-core
-Intel Xeon, Linux, Python 3.11)."""
+RUNTIME_BYTES = 385 * 2**20
+"""Resident bytes of the interpreter with NumPy, Numba, torch, matplotlib and hwsim loaded and
+a model opened, before any trace (measured on a 2-core Intel Xeon, Linux, Python 3.11, torch
+2.13 CPU: NumPy and Numba 91 MiB, torch 183 MiB more, hwsim and matplotlib 105 MiB more)."""
 
 
 @dataclass(frozen=True)
@@ -67,8 +77,8 @@ class MemoryEstimate:
 def simulation_bytes(images: int, timesteps: int, layers: int, edges: int, event: bool) -> int:
     """Peak bytes of one simulated run of `layers` chip layers and `edges` spike edges over
     `images` x `timesteps` jobs (module table)."""
-    per_job = 4 * layers * (2 if event else 1) + 4 + 8 * (layers + 1) + 17 * (layers + 1)
-    return images * timesteps * (per_job + 8 * edges)
+    per_job = 4 * layers * (2 if event else 1) + 4 + 25 * (layers + 1) + 4 * edges
+    return images * timesteps * per_job
 
 
 def cycle_memory(
@@ -83,14 +93,17 @@ def cycle_memory(
     """Peak bytes of `evaluate_cycles` on the chip of `graph` + IC `ic` + FC over `images`
     test images of `timesteps` (module table): `threads` runs at once (0: the CPUs), every
     method at fixed T and, with `early_stop`, early termination."""
-    chip = graph.with_heads({ic, FC_HEAD})
+    mapping = map_network(arch, graph.with_heads({ic, FC_HEAD}))
+    chip = chip_model(mapping, mapping.graph.names, 0)  # the whole chip: every method's at most
     threads = threads or default_threads()
     runs = len(METHODS) * (2 if early_stop else 1)
     event = arch.energy_model is EnergyModel.EVENT
-    one = simulation_bytes(images, timesteps, len(chip.layers), len(chip.spike_edges()), event)
+    layers = len(chip.layer_names)
+    one = simulation_bytes(images, timesteps, layers, len(chip.edge_src), event)
     return MemoryEstimate(
         {
             "simulated runs": min(threads, runs) * one,
+            "chip run": 16 * images * timesteps * (layers + 1),
             "chunks": min(threads, runs) * 3 * CHUNK_BYTES,
             "kept runs": runs * 24 * images,
         }
@@ -100,7 +113,7 @@ def cycle_memory(
 def fusion_memory(graph: LayerGraph, images: int, tune_images: int, timesteps: int) -> int:
     """Peak bytes of `fusion_hardware` (module table)."""
     both = images + tune_images
-    return 16 * timesteps * graph.classes * both + 32 * timesteps * both
+    return 8 * timesteps * graph.classes * both + 32 * timesteps * both
 
 
 def run_memory(
