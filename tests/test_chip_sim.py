@@ -336,3 +336,32 @@ def test_random_chips_run_every_needed_job_within_their_buffers() -> None:
                     for c in np.unique(run.finish[a])
                 ]
                 assert max(held) <= chip.edge_capacity[e], case
+
+
+def test_long_streams_outgrow_the_event_queue() -> None:
+    # a fast producer behind an overloaded link keeps thousands of packets in flight, more
+    # events than the simulator's queue first holds: each arrival is still one packet's
+    # serialisation after the previous
+    steps, flits = 3000, 100
+    chip = line_chip(routes=((0,),), hop=1, capacity=(10**6, 10**6))
+    ops = np.zeros((1, steps, 2), np.int32)
+    ops[..., 0] = 1
+    spikes = np.zeros_like(ops)
+    spikes[..., 0] = flits
+    run = simulate(chip, work(ops, spikes))
+    np.testing.assert_array_equal(np.diff(run.start[1, 0]), flits)
+    assert run.link_flits[0] == steps * flits
+    # a slow consumer far behind its producer when the image stops skips, in one cycle, every
+    # job it has not started, each freeing the producer (more nodes to try than the queue
+    # first holds); the next image runs back to back at the consumer's pace
+    steps = 400
+    chip = line_chip(routes=(), capacity=(10**6, 10**6), decision=3)
+    ops = np.zeros((2, steps, 2), np.int32)
+    ops[..., 0], ops[..., 1] = 1, 50  # a: 26 cycles, b: 1300 cycles per job
+    run = simulate(chip, work(ops, np.zeros_like(ops)), stop_step=np.array([0, steps - 1]))
+    decided = run.finish[2, 0, 0]
+    later = run.start[:, 0, 1:]
+    assert np.all((later < 0) | (later < decided))
+    assert np.all(run.start[:, 1] >= 0)
+    assert run.start[1, 1, 0] == run.finish[1, 0][run.start[1, 0] >= 0].max()
+    np.testing.assert_array_equal(np.diff(run.finish[1, 1]), 50 * 26)
