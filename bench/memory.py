@@ -13,7 +13,9 @@ early termination) and `evaluate_cycles` (the chip simulation), so each part's o
 read (the allocator's free memory handed back first, so that "own" is the part's growth over
 live data); the process's peak is the highest of every reading. `--engine` also times the IF engine
 producing the same test trace (per-image activity, uncached) in a process of its own, the
-reference for the cycle-level part's time. Reported per N: the process's peak, the RSS before
+reference for the cycle-level part's time. `--mmap-threshold B` runs the main job with glibc's
+mmap threshold fixed at B bytes (arrays of B or more mapped apart and handed back when freed).
+Reported per N: the process's peak, the RSS before
 the cycle-level part, each part's peak and seconds, and `hwsim.pipeline.memory`'s predictions.
 """
 
@@ -88,6 +90,10 @@ class Peaks:
 
 def child_main(args: argparse.Namespace) -> dict:
     """The main job at args.images test images, its cycle-level parts measured."""
+    if args.mmap_threshold:
+        # glibc: blocks of this size and more get their own mapping, handed back when freed
+        # (M_MMAP_THRESHOLD = -3; fixed, where the default grows to 32 MiB after a free)
+        ctypes.CDLL("libc.so.6").mallopt(-3, args.mmap_threshold)
     from hwsim.cli import main as cli_main
     from hwsim.pipeline import evaluate
 
@@ -145,7 +151,7 @@ def run_argv(args: argparse.Namespace, images: int, out: Path) -> list[str]:
 
 def in_child(args: argparse.Namespace, kind: str, images: int) -> dict:
     argv = [sys.executable, __file__, "--child", kind, "--images", str(images)]
-    for name in ("timesteps", "tune_images", "arch", "model", "traces"):
+    for name in ("timesteps", "tune_images", "arch", "model", "traces", "mmap_threshold"):
         argv += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode:
@@ -184,6 +190,12 @@ def main() -> None:
     p.add_argument("--model", default=str(ROOT / "models" / "vgg19.pt"))
     p.add_argument("--traces", default=str(ROOT / "traces"), help="trace cache (filled first)")
     p.add_argument("--engine", action="store_true", help="also time the engine per N")
+    p.add_argument(
+        "--mmap-threshold",
+        type=int,
+        default=0,
+        help="bytes: run the main job with glibc's mmap threshold fixed there (0: the default)",
+    )
     p.add_argument("--json", help="write the results here")
     p.add_argument("--child", choices=["main", "engine"], help=argparse.SUPPRESS)
     args = p.parse_args()

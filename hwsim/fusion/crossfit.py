@@ -17,6 +17,7 @@ from hwsim.fusion.tuning import (
     correctness,
     tune_methods,
 )
+from hwsim.methods import image_ids_of
 
 
 class TuneSource(StrEnum):
@@ -49,18 +50,20 @@ def cross_fit(
     config: TuningConfig | None = None,
     folds: int = 5,
     seed: int = 0,
+    image_ids: np.ndarray | None = None,
 ) -> FusionComparison:
     """Every method on all test images, each image decided with parameters tuned
     (`tune_methods`) on the other folds only, so no image is decided by parameters it helped
     choose. Accuracies are over all images; the shown tuning is fold 1's. Each image keeps its
-    index as its id (the random tie rule draws the same for it whichever fold it is in)."""
+    id (`image_ids`, default 0..N-1: the random tie rule draws the same for it whichever fold
+    it is in)."""
     fc, ic = _check_pair(fc_cum, ic_cum)
     y = np.asarray(labels)
+    ids = image_ids_of(len(y), image_ids)
     fold = fold_of(len(y), folds, seed)
     tunings, parts = [], []
     for k in range(folds):
         rest, mine = fold != k, fold == k
-        ids = np.arange(len(y))
         tuning = tune_methods(fc[rest], ic[rest], y[rest], config, ids[rest])
         tunings.append(tuning)
         parts.append((mine, correctness(tuning, fc[mine], ic[mine], y[mine], ids[mine])))

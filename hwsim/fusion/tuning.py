@@ -296,9 +296,12 @@ def compare_methods(
     test_ic: np.ndarray,
     test_labels: np.ndarray,
     use_lut: bool = True,
+    image_ids: np.ndarray | None = None,
 ) -> FusionComparison:
     """DL (FC alone), SL (IC alone), BSF-Grid, BSF-Emp and Early-Exit on the test counts
     (cumulative, (N, T, C)) with parameters tuned beforehand on other images (`tune_methods`),
-    ties credited by the tuning's rule. BSF curves use the LUT, as the chip runs them, unless
-    use_lut is False."""
-    return comparison_of(tuning, correctness(tuning, test_fc, test_ic, test_labels), use_lut)
+    ties credited by the tuning's rule (`image_ids`: the images' ids for the random rule's
+    draws, default 0..N-1). BSF curves use the LUT, as the chip runs them, unless use_lut is
+    False."""
+    decided = correctness(tuning, test_fc, test_ic, test_labels, image_ids)
+    return comparison_of(tuning, decided, use_lut)

@@ -5,8 +5,8 @@ termination. Energy of early-terminated runs counts the jobs the simulator actua
 
 Memory: the per-image activity is read in chunks of images (`hwsim.pipeline.activity`), each
 simulated run is reduced to its energy and per-image latencies as soon as it ends and kept
-without its per-job records (`ChipRun.summary`); what a run needs is
-`hwsim.pipeline.memory.cycle_memory`.
+without its per-job records (`ChipRun.summary`; all but `CycleEvaluation.chip_run`); what a
+run needs is `hwsim.pipeline.memory.cycle_memory`.
 """
 
 from __future__ import annotations
@@ -241,6 +241,21 @@ class CycleEvaluation:
     fusion_share: dict[str, float] | None = None  # energy, area, cycles (fusion_unit_share)
 
 
+@dataclass(frozen=True)
+class _Run:
+    """One simulated run of `evaluate_cycles`: a method at an operating point, the fusion
+    unit's `cycles` per decision, `steps` per image (fixed T) or `stop` steps (early stop, with
+    its test `accuracy` and whether it met the target on the tuning images)."""
+
+    method: Method
+    point: OperatingPoint
+    cycles: int
+    steps: int | None
+    stop: np.ndarray | None = None
+    accuracy: float | None = None
+    target_met: bool | None = None
+
+
 def fixed_steps(steps_to_target: MappingType[Method, int | None], timesteps: int) -> dict:
     """Timesteps per method at its fixed-T operating point: its steps to the target, else
     all `timesteps`."""
@@ -269,49 +284,56 @@ def evaluate_cycles(
     timesteps = per_image_counts(activity).shape[1]
     todo = fixed_steps(steps_to_target, timesteps)
     threads = threads or default_threads()
-    # (method, point, decision cycles, steps, stop, accuracy, target met on the tuning images)
-    tasks = []
+    runs = []
     for method, steps in todo.items():
-        tasks.append((method, OperatingPoint.FIXED, decision_cycles[method], steps, None, None,
-                      None))  # fmt: skip
+        runs.append(_Run(method, OperatingPoint.FIXED, decision_cycles[method], steps))
         if early_stop and method in early_stop:
             e = early_stop[method]
-            tasks.append((method, OperatingPoint.EARLY, e.decision_cycles, None, e.stop_step,
-                          e.accuracy, e.target_met))  # fmt: skip
-
-    # the run the report's latency breakdown reads per-job records from (`chip_run`): the
-    # fused method's at fixed T on the whole chip; kept whole until the report reads
-    # `ChipRun.jobs` and `ChipRun.images` instead (then a summary like the others)
-    whole_chip = [
-        k for k, t in enumerate(tasks) if method_layers(chip, t[0], ic) >= set(chip.names)
+            runs.append(
+                _Run(
+                    method,
+                    OperatingPoint.EARLY,
+                    e.decision_cycles,
+                    steps=None,
+                    stop=e.stop_step,
+                    accuracy=e.accuracy,
+                    target_met=e.target_met,
+                )
+            )
+    # the run whose per-job records `chip_run` keeps (the report's latency breakdown reads
+    # them): the fused method's at fixed T on the whole chip; a summary like the others once
+    # the report reads `ChipRun.jobs` and `ChipRun.images`
+    whole = [k for k, r in enumerate(runs) if method_layers(chip, r.method, ic) >= set(chip.names)]
+    fused = [
+        k for k in whole if (runs[k].method, runs[k].point) == (HEADLINE, OperatingPoint.FIXED)
     ]
-    fused = [k for k in whole_chip if tasks[k][:2] == (HEADLINE, OperatingPoint.FIXED)]
-    kept = (fused or whole_chip or [0])[0]
+    kept = (fused or whole or [0])[0]
 
-    def one(k: int) -> tuple[MethodTiming, ChipRun]:
+    def one(k: int) -> tuple[MethodTiming, ChipRun | None]:
         # one simulated run at a time per thread: its workload, then its per-job records
         # reduced to energy and latencies and dropped before the ideal-NoC run
-        method, point, cycles, steps, stop, accuracy, target_met = tasks[k]
-        active = method_layers(chip, method, ic)
-        counted = counted_spikes(head_spikes, method_heads(method, ic))
+        r = runs[k]
+        active = method_layers(chip, r.method, ic)
+        counted = counted_spikes(head_spikes, method_heads(r.method, ic))
         work = chip_workload(mapping, activity, active, counted)
-        run = simulate(chip_model(mapping, active, cycles), work, steps, stop)
-        stops = point is OperatingPoint.EARLY
-        energy = performed_energy_pj(mapping, activity, run, head_spikes, method, ic, stops)
-        run = run if k == kept else run.summary()
-        ideal = chip_model(mapping, active, cycles, ideal_noc=True)
-        ideal_mean = float(simulate(ideal, work, steps, stop).latency_cycles.mean())
-        row = _summary(method, point, run.summary(), ideal_mean, energy, accuracy, target_met)
-        return row, run
+        run = simulate(chip_model(mapping, active, r.cycles), work, r.steps, r.stop)
+        stops = r.point is OperatingPoint.EARLY
+        energy = performed_energy_pj(mapping, activity, run, head_spikes, r.method, ic, stops)
+        full = run if k == kept else None
+        run = run.summary()
+        ideal = chip_model(mapping, active, r.cycles, ideal_noc=True)
+        ideal_mean = float(simulate(ideal, work, r.steps, r.stop).latency_cycles.mean())
+        row = _summary(r.method, r.point, run, ideal_mean, energy, r.accuracy, r.target_met)
+        return row, full
 
     rows: list[MethodTiming] = []
     chip_run = None
     with ThreadPoolExecutor(max(1, threads)) as pool:  # the simulator releases the GIL
-        for done, (row, run) in enumerate(pool.map(one, range(len(tasks)))):
+        for done, (row, full) in enumerate(pool.map(one, range(len(runs)))):
             rows.append(row)
-            chip_run = run if done == kept else chip_run
+            chip_run = full if full is not None else chip_run
             if on_run is not None:
-                on_run(done + 1, len(tasks))
+                on_run(done + 1, len(runs))
     assert chip_run is not None
     return CycleEvaluation(tuple(rows), chip_run, mapping)
 

@@ -160,11 +160,12 @@ def evaluate(
 ) -> ICEvaluation:
     """One IC: its parameters tuned on `tune` (or cross-fitted on `test`), then evaluated."""
     fc, icc = (cumulative(test.sim.head_spikes[h]) for h in (FC_HEAD, ic))
+    ids = test.image_indices  # the random tie rule's draws follow the data set's images
     if tune is None:
-        fusion = cross_fit(fc, icc, test.labels, cfg.tuning, cfg.folds)
+        fusion = cross_fit(fc, icc, test.labels, cfg.tuning, cfg.folds, image_ids=ids)
     else:
         tuning = cache.tuning_for(tune, ic, cfg.trace_root, cfg.tuning, warn)
-        fusion = compare_methods(tuning, fc, icc, test.labels)
+        fusion = compare_methods(tuning, fc, icc, test.labels, image_ids=ids)
     return evaluate_ic(
         session.spec.graph(),
         arch,

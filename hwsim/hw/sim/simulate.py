@@ -101,10 +101,6 @@ class Workload:
                 f" {self.counted_spikes.shape}"
             )
 
-    def columns(self, cols: list[int]) -> Workload:
-        """The workload of the chip layers `cols` (a method's), the fusion unit's counts kept."""
-        return Workload(self.pe_ops[:, :, cols], self.sent_spikes[:, :, cols], self.counted_spikes)
-
     @property
     def images(self) -> int:
         return int(self.pe_ops.shape[0])
