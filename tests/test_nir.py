@@ -60,19 +60,29 @@ def structure(graph):
 def test_export_then_import_gives_the_same_network_and_spikes(name, ics, tmp_path):
     snn = converted(name, ics)
     path = write_nir(snn, tmp_path / f"{name}.nir")
-    # the file, read by the nir package itself: one node per layer and population, the
-    # weights bit for bit, IF nodes with hwsim's threshold, Outputs named by head
+    # the file, read by the nir package itself: one node per layer and population (no dots in
+    # node names: the peers' importers make them torch attribute names), the weights bit for
+    # bit, IF nodes with hwsim's threshold, Outputs named by head, the FC named in metadata
     g = nir.read(path)
+    assert not any("." in n for n in g.nodes)
+    assert g.metadata["fc_output"] == "fc" and g.metadata["convention"] == "hwsim"
     for layer in snn.graph.layers:
-        node = g.nodes[layer.name]
+        node = g.nodes[layer.name.replace(".", "_")]
         if layer.name in snn.weights:
             np.testing.assert_array_equal(node.weight, snn.weights[layer.name].weight.numpy())
             np.testing.assert_array_equal(node.bias, snn.weights[layer.name].bias.numpy())
-        else:
-            assert type(node).__name__ == "AvgPool2d"
+        else:  # a GAP: a global SumPool2d into IF neurons at H W times the threshold
+            assert type(node).__name__ == "SumPool2d"
+            assert tuple(node.kernel_size) == layer.in_shape[1:]
+            pooled = [b for a, b in g.edges if a == layer.name.replace(".", "_")]
+            hw = layer.in_shape[1] * layer.in_shape[2]
+            assert np.all(g.nodes[pooled[0]].v_threshold == hw)
     ifs = [n for n in g.nodes.values() if type(n).__name__ == "IF"]
     assert len(ifs) == len(snn.graph.populations())
-    assert all(np.all(n.v_threshold == 1) and np.all(n.v_reset == 0) for n in ifs)
+    assert all(np.all(n.v_reset == 0) for n in ifs)
+    gaps = [g_ for g_ in snn.graph.layers if g_.name not in snn.weights]
+    pooling = sum(g_.in_shape[1] * g_.in_shape[2] > 1 for g_ in gaps)
+    assert sum(np.all(n.v_threshold == 1) for n in ifs) == len(ifs) - pooling
     assert sorted(g.outputs) == sorted(["fc", *(f"ic{i}" for i in ics)])
     back = read_nir(path)
     assert structure(back.graph) == structure(snn.graph)
@@ -259,14 +269,16 @@ REFUSALS = {
         lambda: chain(conv(), if_(4, 16, 16), conv(4, 4, groups=2), if_(4, 16, 16), *head()),
         "groups = 2",
     ),
-    "sum pooling into neurons": (
+    "sum pooling into neurons at the threshold of an average": (
         lambda: chain(
             conv(),
             if_(4, 16, 16),
             nir.SumPool2d(np.array([16, 16]), np.array([16, 16]), np.array([0, 0])),
-            if_(4, 1, 1),
+            nir.IF(r=np.ones((4, 1, 1)), v_threshold=np.full((4, 1, 1), 2.0)),
+            *head(hw=1)[1:],
+            nir.Output(output_type=np.array([10])),
         ),  # fmt: skip
-        "feeds IF",
+        "(r / if_r) / v_threshold = 0.5 != 0.00390625, and a pooling layer has no weights",
     ),
     "two weight layers without neurons": (
         lambda: chain(conv(), conv(4, 4), if_(4, 16, 16), *head()),
@@ -537,3 +549,37 @@ def test_a_snntorch_leaky_export_is_refused_as_a_lif(tmp_path, capsys):
     )
     graph = export_to_nir(net, torch.rand(1, 1, 16, 16), ignore_dims=[0])
     refuse(tmp_path, capsys, graph, "is a LIF: a leaky neuron", "--dataset", "synthetic")
+
+
+def test_an_export_names_its_fc_so_equally_deep_heads_need_no_fc_output(tmp_path):
+    """An IC on the last block is as deep as the FC: the file's metadata names the FC
+    (`fc_output`), so reading it back needs no --fc-output (without the metadata the tie is
+    refused, asking for it); hwsim's layer names come back from the metadata too."""
+    snn = converted("vgg11", (7,))
+    path = write_nir(snn, tmp_path / "v.nir")
+    back = read_nir(path)
+    assert back.spec.outputs == ((7, "ic7"), (FC_HEAD, "fc"))
+    assert back.graph.names == snn.graph.names
+    g = nir.read(path)
+    g.metadata = {}
+    with pytest.raises(NirError, match="Outputs 'ic7', 'fc' are equally deep"):
+        import_graph(g)
+
+
+@pytest.mark.parametrize("target", ["sinabs", "snntorch", "norse", "spikingjelly"])
+def test_an_export_for_a_peer_reads_back_with_the_same_spikes(target, tmp_path):
+    """The pooling node and IF r written for a peer's importer (SumPool2d or AvgPool2d; r 1 or
+    spikingjelly's 1 / dt, recorded as `if_r` in the metadata) read back as the same network."""
+    snn = converted("vgg11", (2,))
+    path = write_nir(snn, tmp_path / "v.nir", target)
+    g = nir.read(path)
+    pools = {type(n).__name__ for n in g.nodes.values() if "Pool" in type(n).__name__}
+    assert pools == ({"AvgPool2d"} if target in ("snntorch", "spikingjelly") else {"SumPool2d"})
+    ifs = [n for n in g.nodes.values() if type(n).__name__ == "IF"]
+    assert all(np.all(n.r == (1e4 if target == "spikingjelly" else 1)) for n in ifs)
+    back = read_nir(path)
+    assert back.params.threshold == 1.0 and structure(back.graph) == structure(snn.graph)
+    images = make_synthetic(4, seed=0, split="test").x
+    a, b = simulate(snn, images, 40), simulate(back, images, 40)
+    for h in snn.graph.heads:
+        np.testing.assert_array_equal(a.head_spikes[h], b.head_spikes[h])

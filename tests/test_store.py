@@ -60,3 +60,15 @@ def test_unwritable_store_warns_once(tmp_path):
     assert not store.put(content_key(a=1), {"v": 1})
     assert not store.put(content_key(a=2), {"v": 1})
     assert len(warnings) == 1
+
+
+def test_record_of_other_code_is_stale(tmp_path, monkeypatch):
+    from hwsim.pipeline import store as store_module
+
+    warnings = []
+    store = ResultStore(tmp_path, warnings.append)
+    key = content_key(x=4)
+    store.put(key, {"v": 1})
+    assert store.get(key) == {"v": 1}
+    monkeypatch.setattr(store_module, "code_version", lambda: "0" * 64)
+    assert store.get(key) is None and warnings == []  # recomputed silently, not "damaged"

@@ -35,6 +35,7 @@ subtraction keeps it); docs/nir.md lists what each peer does.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -54,6 +55,7 @@ from hwsim.model.graph import (
     Role,
     Shape,
 )
+from hwsim.model.nir_convention import check_global_pool, check_neurons, convention_named
 from hwsim.model.nir_nodes import (
     MAX_NODES,
     SYNAPTIC_KINDS,
@@ -62,7 +64,6 @@ from hwsim.model.nir_nodes import (
     as_shape,
     check_allocation,
     check_current,
-    check_global_pool,
     check_kinds,
     check_map,
     conv_geometry,
@@ -90,10 +91,13 @@ NIR_SUFFIX = ".nir"
 @dataclass(frozen=True)
 class NirOptions:
     """How a NIR model is used: the dataset whose images and classes it is run on (a NIR file
-    carries no data), and the Output node that is the final classifier (None: the deepest)."""
+    carries no data), the Output node that is the final classifier (None: the one the file's
+    metadata names, as hwsim's exports do, else the deepest), and the convention its neurons
+    follow (a preset of `hwsim.model.nir_convention.PRESETS`; None: the file's, else hwsim's)."""
 
     dataset: str | None = None
     fc_output: str | None = None
+    convention: str | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,7 @@ def read_nir(
             graph,
             name=path.stem,
             fc_output=options.fc_output,
+            convention=options.convention,
             input_shape=input_shape,
             num_classes=num_classes,
             v0=v0,
@@ -223,6 +228,7 @@ class _Draft:
     target: str  # the IF node it drives
     weight: np.ndarray | None
     bias: np.ndarray | None
+    pool_sum: int = 1  # a global SumPool2d: its sum is pool_sum (H W) times hwsim's average
 
 
 def _translate(
@@ -300,7 +306,7 @@ def _translate(
             weight.reshape(-1, c, h, w),
             bias,
         )
-    if kinds == ["AvgPool2d"] and not src_flat:
+    if kinds in (["AvgPool2d"], ["SumPool2d"]) and not src_flat:
         check_global_pool(ops[0], nodes[ops[0]], src_shape)
         return _Draft(
             ops[0],
@@ -314,6 +320,7 @@ def _translate(
             path.target,
             None,
             None,
+            h * w if kinds == ["SumPool2d"] else 1,
         )
     if (
         len(kinds) == 2
@@ -342,11 +349,6 @@ def _translate(
             path.target,
             np.ascontiguousarray(full, np.float32),
             node_bias(ops[1], node, weight.shape[0]),
-        )
-    if kinds == ["SumPool2d"]:
-        raise NirError(
-            f"SumPool2d {ops[0]!r} feeds IF {path.target!r} directly; hwsim's pooling layer"
-            " averages (use AvgPool2d, or follow the SumPool2d with an Affine/Linear)"
         )
     chain = " -> ".join(f"{kind_of(nodes[n])} {n!r}" for n in path.nodes) or "nothing"
     raise NirError(
@@ -424,6 +426,7 @@ def import_graph(
     *,
     name: str = "nir",
     fc_output: str | None = None,
+    convention: str | None = None,
     input_shape: Shape | None = None,
     num_classes: int | None = None,
     v0: float = 0.0,
@@ -433,8 +436,11 @@ def import_graph(
 
     `input_shape` and `num_classes`: the dataset's, checked against the graph (None: not
     checked; a flat Input then needs `input_shape`). `v0`: initial membrane potential (NIR
-    has none; hwsim's default is 0).
+    has none; hwsim's default is 0). `fc_output` and `convention`: see `NirOptions`; the
+    graph's metadata (hwsim's exports) supplies both, and hwsim's layer names.
     """
+    metadata = dict(getattr(graph, "metadata", None) or {})
+    conv = convention_named(convention, metadata)
     nodes: dict[str, Any] = dict(graph.nodes)
     edges = [(str(a), str(b)) for a, b in graph.edges]
     for a, b in edges:
@@ -442,6 +448,7 @@ def import_graph(
             if n not in nodes:
                 raise NirError(f"edge {a!r} -> {b!r} names a node {n!r} the graph lacks")
     check_kinds(nodes)
+    check_neurons(nodes, conv)
     if FUSION_UNIT in nodes:
         raise NirError(f"node name {FUSION_UNIT!r} is reserved by hwsim; rename the node")
     order = topological_order(nodes, edges)
@@ -461,6 +468,8 @@ def import_graph(
     outputs = [n for n in order if kind_of(nodes[n]) == "Output"]
     if not outputs:
         raise NirError("no Output node; hwsim needs at least the final classifier's")
+    if fc_output is None and metadata.get("fc_output") in outputs:
+        fc_output = str(metadata["fc_output"])
 
     # weight paths into every IF node, in topological order
     ifs = [n for n in order if kind_of(nodes[n]) == "IF"]
@@ -504,10 +513,11 @@ def import_graph(
                 f"Output {out!r} reads {src}; hwsim classifies by counting spikes, so every"
                 " Output must read one IF node"
             )
-    theta = _fold_gains(nodes, ifs, shapes, drafts)
+    theta = _fold_gains(nodes, ifs, shapes, drafts, conv.if_r)
     for d in drafts:
         if d.weight is not None and d.bias is not None:
             check_current(kind_of(nodes[d.name]), d.name, d.weight, d.bias, theta)
+    _restore_names(drafts, metadata, set(nodes))
     return _assemble(
         name,
         nodes,
@@ -524,15 +534,48 @@ def import_graph(
     )
 
 
+def _restore_names(drafts: list[_Draft], metadata: dict[str, Any], taken: set[str]) -> None:
+    """Layer names from hwsim's export (`metadata["layer_names"]`, JSON node -> layer name),
+    where they are a readable, one-to-one renaming of the graph's weight nodes."""
+    try:
+        names = json.loads(str(metadata.get("layer_names", "{}")))
+    except json.JSONDecodeError:
+        return
+    if not isinstance(names, dict):
+        return
+    drafted = {d.name for d in drafts}
+    renamed = {d.name: names.get(d.name, d.name) for d in drafts}
+    values = list(renamed.values())
+    if not all(isinstance(v, str) and v for v in values) or len(set(values)) != len(values):
+        return
+    if any(v in taken - drafted and v != k for k, v in renamed.items()):
+        return
+    for d in drafts:
+        d.name = renamed[d.name]
+
+
 def _fold_gains(
-    nodes: dict[str, Any], ifs: list[str], shapes: dict[str, tuple[int, ...]], drafts: list[_Draft]
+    nodes: dict[str, Any],
+    ifs: list[str],
+    shapes: dict[str, tuple[int, ...]],
+    drafts: list[_Draft],
+    if_r: float,
 ) -> float:
-    """The engine threshold; r / v_threshold folded into the drafts' weights where needed."""
-    gains = {n: neuron_gain(n, nodes[n], shapes[n]) for n in ifs}
-    thresholds = {float(v) for n in ifs for v in np.unique(as_array(nodes[n].v_threshold))}
-    unit_r = all(np.all(as_array(nodes[n].r) == 1) for n in ifs)
+    """The engine threshold; (r / if_r) / v_threshold folded into the drafts' weights where
+    needed (`if_r`: the convention's r of one integration per step)."""
+    gains = {n: neuron_gain(n, nodes[n], shapes[n], if_r) for n in ifs}
+    summed = {d.target: d.pool_sum for d in drafts if d.pool_sum != 1}
+    thresholds = {
+        float(v) for n in ifs if n not in summed for v in np.unique(as_array(nodes[n].v_threshold))
+    }
+    unit_r = all(np.all(as_array(nodes[n].r) == if_r) for n in ifs)
     if unit_r and len(thresholds) == 1:
-        return thresholds.pop()  # exact: weights untouched, theta = the common threshold
+        theta = thresholds.pop()
+        if all(  # a sum pooling's neurons at pool_sum times theta: its average's at theta
+            np.all(as_array(nodes[n].v_threshold) == np.float32(theta * k))
+            for n, k in summed.items()
+        ):
+            return theta  # exact: weights untouched, theta = the common threshold
     for d in drafts:
         c = d.out_shape[0]
         g = gains[d.target].reshape(c, -1)
@@ -543,10 +586,11 @@ def _fold_gains(
             )
         per_channel = g[:, 0]
         if d.weight is None:
-            if not np.all(per_channel == 1):
+            if not np.allclose(per_channel * d.pool_sum, 1, rtol=2**-23, atol=0):
                 raise NirError(
-                    f"IF {d.target!r} after the pooling {d.name!r}: r / v_threshold ="
-                    f" {per_channel[0]:g} != 1, and a pooling layer has no weights to fold it into"
+                    f"IF {d.target!r} after the pooling {d.name!r}: (r / if_r) / v_threshold ="
+                    f" {per_channel[0]:g} != {1 / d.pool_sum:g}, and a pooling layer has no"
+                    " weights to fold it into"
                 )
             continue
         shape = (-1,) + (1,) * (d.weight.ndim - 1)

@@ -6,6 +6,8 @@ geometry, weights, biases and IF gains, each refusal naming the node (`NirError`
 
 from __future__ import annotations
 
+import importlib.metadata
+import itertools
 from typing import Any
 
 import numpy as np
@@ -35,13 +37,41 @@ class NirError(ModelError):
     """A NIR file or graph hwsim cannot import or export; the message names the node."""
 
 
+NIR_REQUIRED = (1, 0, 6)
+"""Oldest nir package hwsim reads and writes with (pyproject.toml: nir>=1.0.6); 1.0.4, which
+older peers pin, has no `v_reset` on `nir.IF`."""
+
+
+def nir_version(text: str) -> tuple[int, ...]:
+    """A version string's leading numbers ("1.0.8" -> (1, 0, 8), "1.0.6.dev2" -> (1, 0, 6))."""
+    parts = []
+    for part in text.split(".")[:3]:
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
 def nir_module():
+    """The `nir` package, refused (`NirError`, naming both versions) below `NIR_REQUIRED`."""
     try:
         import nir
     except ImportError:
         raise NirError(
-            "NIR files need the `nir` package: pip install 'hwsim[nir]' (or pip install nir)"
+            "NIR files need the `nir` package: pip install 'nir>=1.0.6' (docs/nir.md)"
         ) from None
+    try:
+        installed = importlib.metadata.version("nir")
+    except importlib.metadata.PackageNotFoundError:
+        installed = str(getattr(nir, "__version__", "0"))
+    if nir_version(installed) < NIR_REQUIRED:
+        need = ".".join(map(str, NIR_REQUIRED))
+        raise NirError(
+            f"the nir package installed is {installed}; hwsim needs nir>={need} (a peer's"
+            f" install may have downgraded it: pip install 'nir>={need}', or install the peers"
+            " with constraints/peers.txt, docs/nir.md)"
+        )
     return nir
 
 
@@ -124,20 +154,6 @@ def conv_geometry(name: str, node: Any, in_shape: Shape) -> tuple[int, int]:
     return sh, ph
 
 
-def check_global_pool(name: str, node: Any, in_shape: tuple[int, ...]) -> None:
-    """Refuse a pooling node that does not cover its whole input map."""
-    if len(in_shape) != 3:
-        raise NirError(f"{kind_of(node)} {name!r} reads a {in_shape} vector, not a (C, H, W) map")
-    kernel = int_pair(node.kernel_size, "kernel_size", name)
-    padding = int_pair(node.padding, "padding", name)
-    if kernel != tuple(in_shape[1:]) or padding != (0, 0):
-        raise NirError(
-            f"{kind_of(node)} {name!r}: kernel {kernel}, padding {padding} on a"
-            f" {in_shape[1]}x{in_shape[2]} map; hwsim supports only global pooling (kernel ="
-            " the whole map, padding 0)"
-        )
-
-
 def check_map(kind: str, name: str, shape: tuple[int, ...]) -> None:
     """Refuse a node whose output map is larger than `MAX_MAP_SIDE` on a side."""
     if len(shape) == 3 and max(shape[1:]) > MAX_MAP_SIDE:
@@ -201,21 +217,16 @@ def node_bias(name: str, node: Any, n: int) -> np.ndarray:
     return b
 
 
-def neuron_gain(name: str, node: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """r / v_threshold of an IF node per neuron, refusing what hwsim's neuron cannot do."""
+def neuron_gain(name: str, node: Any, shape: tuple[int, ...], if_r: float) -> np.ndarray:
+    """(r / if_r) / v_threshold of an IF node per neuron (`if_r`: the r of one integration per
+    step, the convention's); its reset and firing are checked by
+    `hwsim.model.nir_convention.check_neurons`."""
     size = int(np.prod(shape))
     check_allocation(8 * size, f"IF {name!r} ({size} neurons)")
-    r, thr = as_array(node.r), as_array(node.v_threshold)
-    reset = as_array(node.v_reset if node.v_reset is not None else 0.0)
-    for what, v in (("r", r), ("v_threshold", thr), ("v_reset", reset)):
+    r, thr = as_array(node.r) / if_r, as_array(node.v_threshold)
+    for what, v in (("r", r), ("v_threshold", thr)):
         if v.size not in (1, size):
             raise NirError(f"IF {name!r}: {what} has {v.size} values for {size} neurons")
-    if np.any(reset != 0):
-        raise NirError(
-            f"IF {name!r}: v_reset = {float(reset.reshape(-1)[np.flatnonzero(reset)[0]]):g};"
-            " hwsim resets by subtracting the threshold, which needs v_reset = 0 (a reset to"
-            " another potential is not simulated)"
-        )
     if not (np.all(np.isfinite(r)) and np.all(r > 0)):
         raise NirError(f"IF {name!r}: r must be finite and > 0")
     if not (np.all(np.isfinite(thr)) and np.all(thr > 0)):
@@ -240,8 +251,6 @@ SUPPORTED_NODES = (
 
 
 _REFUSED_KINDS: dict[str, str] = {
-    "LIF": "a leaky neuron (its membrane decays with tau); hwsim's neurons are IF, without leak",
-    "CubaLIF": "a current-based leaky neuron (synaptic and membrane decay); hwsim's are IF",
     "LI": "a leaky integrator without spikes; hwsim's neurons are IF and spike",
     "CubaLI": "a current-based leaky integrator without spikes; hwsim's neurons are IF",
     "I": "an integrator without spikes; hwsim's neurons are IF and spike",
@@ -254,14 +263,15 @@ _REFUSED_KINDS: dict[str, str] = {
 
 
 def check_kinds(nodes: dict[str, Any]) -> None:
-    """Refuse a node kind hwsim cannot simulate, saying why (leak, recurrence, delay...)."""
+    """Refuse a node kind hwsim cannot simulate, saying why (recurrence, delay...); LIF and
+    CubaLIF are read, and refused, by `hwsim.model.nir_convention.check_neurons`."""
     for name, node in nodes.items():
         kind = kind_of(node)
         if kind in _REFUSED_KINDS:
             raise NirError(
                 f"node {name!r} is a {kind}: {_REFUSED_KINDS[kind]}. Supported: {SUPPORTED_NODES}"
             )
-        if kind not in (*SYNAPTIC_KINDS, "IF", "Input", "Output"):
+        if kind not in (*SYNAPTIC_KINDS, "IF", "LIF", "CubaLIF", "Input", "Output"):
             raise NirError(
                 f"node {name!r} is a {kind}, unknown to hwsim. Supported: {SUPPORTED_NODES}"
             )

@@ -4,21 +4,26 @@ an extended sweep or a design point two explorations share is computed once.
 
 A key is the SHA-256 of the canonical JSON of everything the result depends on (`content_key`:
 file digests, settings, the values of the knobs that act). A record holds its key, its schema
-version and its payload's SHA-256; one whose key, version or checksum does not hold is treated
-as absent (named in a warning, then recomputed and replaced). Records are written atomically; a
+version, the code version that computed it (`code_version`: any edit of hwsim's sources makes
+every record stale, recomputed without a warning) and its payload's SHA-256; one whose key,
+version or checksum does not hold is treated as absent (named in a warning, then recomputed and
+replaced). Records are written atomically; a
 store that cannot be written (a read-only mount, a full disk) is read from and not written to,
 with one warning.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hwsim
 from hwsim.atomic import DISK_FULL, atomic_write_text, disk_full
+from hwsim.engine.trace import source_digest
 from hwsim.errors import OutputError
 from hwsim.pipeline.config import WarnFn
 
@@ -34,6 +39,13 @@ def content_key(**parts: Any) -> str:
     their text): equal for equal content, whatever the order the parts were given in."""
     text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+@functools.cache
+def code_version() -> str:
+    """`source_digest` of every hwsim source file: the code a stored result was computed by."""
+    package = Path(hwsim.__file__).parent
+    return source_digest(sorted(package.rglob("*.py")), package)
 
 
 def _digest(payload: dict) -> str:
@@ -72,6 +84,8 @@ class ResultStore:
             ok, reason = False, str(e)
         else:
             reason = "its key, version or checksum does not match its content"
+        if ok and record.get("code") != code_version():
+            return None  # computed by other code: stale, not damaged
         if ok:
             return record["payload"]
         if self.warn is not None:
@@ -83,7 +97,12 @@ class ResultStore:
         if self.root is None or self._read_only:
             return False
         path = self.path(key)
-        record = {"key": key, "version": STORE_VERSION, "sha256": _digest(payload)}
+        record = {
+            "key": key,
+            "version": STORE_VERSION,
+            "code": code_version(),
+            "sha256": _digest(payload),
+        }
         text = json.dumps({**record, "payload": payload}, sort_keys=True)
         try:
             atomic_write_text(path, text)

@@ -1,0 +1,322 @@
+"""How a NIR file's neurons are meant to be stepped: the peers' conventions, and the typed
+description of every neuron and pooling node that hwsim reads from a graph.
+
+NIR 1.0 writes continuous-time neurons; every simulator steps them its own way, and the file
+does not say which. A `NirConvention` is that missing part: the step `dt` (s) of leaky
+neurons, the `r` of an IF node that integrates its input once per step (the peers disagree:
+sinabs, snntorch and norse write 1, spikingjelly 1 / dt), firing at V >= theta or V > theta,
+and what a reset potential means (reset by subtracting the threshold, for which the peers that
+subtract write v_reset = 0, or a reset to the potential); and, for export, the pooling node its
+importer reads (sinabs and norse read SumPool2d only, snntorch and spikingjelly AvgPool2d
+only). The presets below are read from each peer's own code (versions in docs/nir.md); hwsim's
+exports name theirs in `metadata["convention"]`.
+
+With the step dt, forward Euler (the discretisation the exporters use: snntorch's
+beta = 1 - dt / tau, spikingjelly's decay 1 - 1 / tau_steps, norse's dt / tau) gives per step:
+
+- IF (dv/dt = r I):                              v <- v + (r / if_r) I
+- LIF (tau dv/dt = (v_leak - v) + r I):          v <- leak v + (1 - leak) v_leak + r dt / tau I,
+  leak = 1 - dt / tau
+- CubaLIF: the synaptic current decays by 1 - dt / tau_syn and integrates w_in dt / tau_syn I
+  first, then the membrane as the LIF.
+
+`NeuronSpec` and `PoolSpec` carry these per-node numbers (the engine's leaky path and local
+pooling will read them); `hwsim.model.nir_io` simulates what the IF engine computes and refuses
+the rest, naming the node and printing its description.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from hwsim.model.nir_nodes import NirError, as_array, int_pair, kind_of
+
+
+class Firing(Enum):
+    """When a neuron spikes."""
+
+    GE = ">="  # V >= theta (hwsim, sinabs, spikingjelly)
+    GT = ">"  # V > theta (snntorch, norse: heaviside(V - theta) is 0 at 0)
+
+
+class Reset(Enum):
+    """What a spike does to the membrane; v_reset = 0 reads as SUBTRACT under a convention
+    that subtracts (NIR has no field for it)."""
+
+    SUBTRACT = "subtract"  # V <- V - theta (hwsim, sinabs' MembraneSubtract, snntorch default)
+    TO_VALUE = "to_value"  # V <- v_reset (norse, spikingjelly's exported hard reset)
+
+
+@dataclass(frozen=True)
+class NirConvention:
+    """How a producer steps NIR neurons: `dt` (s per step of a leaky neuron), `if_r` (an IF
+    node's r for one integration of its input per step), its firing rule and reset, and the
+    pooling node its importer reads (`pooling`)."""
+
+    name: str
+    dt: float
+    if_r: float
+    firing: Firing
+    reset: Reset
+    pooling: PoolKind
+    source: str  # where the convention is read from (the peer's code)
+
+
+class PoolKind(Enum):
+    AVG = "avg"
+    SUM = "sum"
+
+
+HWSIM = NirConvention(
+    "hwsim",
+    1.0,
+    1.0,
+    Firing.GE,
+    Reset.SUBTRACT,
+    PoolKind.SUM,
+    "docs/engine.md; hwsim's own exports (it reads both pooling nodes)",
+)
+PRESETS: dict[str, NirConvention] = {
+    c.name: c
+    for c in (
+        HWSIM,
+        NirConvention(
+            "sinabs",
+            1.0,
+            1.0,
+            Firing.GE,
+            Reset.SUBTRACT,
+            PoolKind.SUM,
+            "sinabs 3.1.3: IAF writes IF(r=1, v_threshold); SingleSpike fires at v >= theta;"
+            " MembraneSubtract",
+        ),
+        NirConvention(
+            "snntorch",
+            1e-4,
+            1.0,
+            Firing.GT,
+            Reset.SUBTRACT,
+            PoolKind.AVG,
+            "snntorch 1.0.0 export_nir: dt = 1e-4, tau = dt / (1 - beta), r = tau / dt;"
+            " fires at mem - threshold > 0; Leaky's default reset_mechanism subtract; import_nir"
+            " asserts IF r = 1",
+        ),
+        NirConvention(
+            "norse",
+            1e-3,
+            1.0,
+            Firing.GT,
+            Reset.TO_VALUE,
+            PoolKind.SUM,
+            "norse 1.1.0: from_nir dt = 1e-3; IAFCell fires at heaviside(v - v_th) (0 at 0)"
+            " and sets v to v_reset; IF's r is ignored",
+        ),
+        NirConvention(
+            "spikingjelly",
+            1e-4,
+            1e4,
+            Firing.GE,
+            Reset.TO_VALUE,
+            PoolKind.AVG,
+            "spikingjelly 2.0.0 nir_exchange: dt = 1e-4, IF r = 1 / dt; only hard resets"
+            " (v_reset) export; fires at v - v_threshold >= 0",
+        ),
+    )
+}
+
+
+def convention_named(name: str | None, metadata: dict[str, Any] | None = None) -> NirConvention:
+    """The preset `name`; None: the one the file's metadata names (hwsim's exports), else
+    hwsim's (which is sinabs')."""
+    if name is None:
+        name = str((metadata or {}).get("convention", HWSIM.name))
+        if name in PRESETS and "if_r" in (metadata or {}):  # hwsim's export for a peer
+            try:
+                if_r = float((metadata or {})["if_r"])
+            except (TypeError, ValueError):
+                raise NirError(f"the file's metadata if_r {metadata!r} is not a number") from None
+            if not (np.isfinite(if_r) and if_r > 0):
+                raise NirError(f"the file's metadata if_r = {if_r:g}; expected a number > 0")
+            return replace(PRESETS[name], if_r=if_r)
+        if name not in PRESETS:
+            raise NirError(
+                f"the file's metadata names the convention {name!r}; known: {', '.join(PRESETS)}"
+                " (choose one with --convention)"
+            )
+    if name not in PRESETS:
+        raise NirError(f"--convention {name!r}: expected one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+@dataclass(frozen=True)
+class NeuronSpec:
+    """One spiking node's step, per neuron-uniform values (see the module's equations).
+
+    leak: membrane factor per step (1: no leak); gain: factor on the input current per step;
+    v_leak: the potential the leak draws towards; syn_leak / syn_gain: the CubaLIF synaptic
+    current's decay and input factor (None for IF and LIF)."""
+
+    node: str
+    kind: str
+    threshold: float
+    leak: float
+    gain: float
+    v_leak: float
+    v_reset: float
+    reset: Reset
+    firing: Firing
+    syn_leak: float | None = None
+    syn_gain: float | None = None
+
+    def describe(self) -> str:
+        reset = "subtract" if self.reset is Reset.SUBTRACT else f"to {self.v_reset:g}"
+        text = (
+            f"leak {self.leak:g} per step, input gain {self.gain:g}, threshold"
+            f" {self.threshold:g}, fires at V {self.firing.value} theta, reset {reset}"
+        )
+        if self.syn_leak is not None:
+            text += f", synaptic decay {self.syn_leak:g}, synaptic gain {self.syn_gain:g}"
+        return text
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """A pooling node: kind, kernel, stride and padding (h, w), and whether it is global
+    (kernel = the whole input map, padding 0)."""
+
+    node: str
+    kind: PoolKind
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    is_global: bool
+
+    def describe(self) -> str:
+        k, s, p = self.kernel, self.stride, self.padding
+        return (
+            f"{self.kind.value} pooling, kernel {k[0]}x{k[1]}, stride {s[0]}x{s[1]},"
+            f" padding {p[0]}x{p[1]}"
+        )
+
+
+def _uniform(name: str, kind: str, what: str, value: Any) -> float:
+    v = as_array(value).reshape(-1)
+    if v.size == 0:
+        raise NirError(f"{kind} {name!r}: {what} is empty")
+    if not np.all(v == v[0]):
+        raise NirError(
+            f"{kind} {name!r}: {what} varies between neurons ({float(v.min()):g} .."
+            f" {float(v.max()):g}); hwsim reads one value per node"
+        )
+    return float(v[0])
+
+
+def read_neuron(name: str, node: Any, convention: NirConvention) -> NeuronSpec:
+    """The step of an IF, LIF or CubaLIF node under `convention` (values uniform per node)."""
+    kind = kind_of(node)
+    dt = convention.dt
+    thr = _uniform(name, kind, "v_threshold", node.v_threshold)
+    r = _uniform(name, kind, "r", node.r)
+    raw_reset = getattr(node, "v_reset", None)
+    v_reset = 0.0 if raw_reset is None else _uniform(name, kind, "v_reset", raw_reset)
+    subtracts = convention.reset is Reset.SUBTRACT and v_reset == 0
+    reset = Reset.SUBTRACT if subtracts else Reset.TO_VALUE
+    common = {"threshold": thr, "v_reset": v_reset, "reset": reset, "firing": convention.firing}
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if kind == "IF":
+            return NeuronSpec(name, kind, leak=1.0, gain=r / convention.if_r, v_leak=0.0, **common)
+        tau = _uniform(name, kind, "tau" if kind == "LIF" else "tau_mem", _tau(node))
+        v_leak = _uniform(name, kind, "v_leak", node.v_leak)
+        spec = NeuronSpec(name, kind, leak=1 - dt / tau, gain=r * dt / tau, v_leak=v_leak, **common)
+        if kind == "CubaLIF":
+            tau_syn = _uniform(name, kind, "tau_syn", node.tau_syn)
+            w_in = _uniform(name, kind, "w_in", node.w_in)
+            spec = NeuronSpec(
+                **{**spec.__dict__, "syn_leak": 1 - dt / tau_syn, "syn_gain": w_in * dt / tau_syn}
+            )
+    for what in ("leak", "gain", "syn_leak", "syn_gain"):
+        v = getattr(spec, what)
+        if v is not None and not np.isfinite(v):
+            raise NirError(
+                f"{kind} {name!r}: its {what} per step is {v:g} at dt = {dt:g} s"
+                f" (convention {convention.name!r}); a neuron hwsim can step needs finite values"
+            )
+    return spec
+
+
+def _tau(node: Any) -> Any:
+    return node.tau if kind_of(node) == "LIF" else node.tau_mem
+
+
+def read_pool(name: str, node: Any, in_shape: tuple[int, ...]) -> PoolSpec:
+    """A pooling node's geometry; NIR's pooling has no dilation or ceil mode, and a missing
+    stride is the kernel."""
+    kind = kind_of(node)
+    if len(in_shape) != 3:
+        raise NirError(f"{kind} {name!r} reads a {in_shape} vector, not a (C, H, W) map")
+    kernel = int_pair(node.kernel_size, "kernel_size", name)
+    stride = kernel if node.stride is None else int_pair(node.stride, "stride", name)
+    padding = int_pair(node.padding, "padding", name)
+    return PoolSpec(
+        name,
+        PoolKind.AVG if kind == "AvgPool2d" else PoolKind.SUM,
+        kernel,
+        stride,
+        padding,
+        kernel == tuple(in_shape[1:]) and padding == (0, 0),
+    )
+
+
+def check_neurons(nodes: dict[str, Any], convention: NirConvention) -> None:
+    """Refuse, naming the node and what it needs, every spiking node that hwsim's IF engine
+    cannot step under `convention`: a leak (LIF, CubaLIF: their step is printed), a reset to
+    a potential, firing at V > theta."""
+    for name, node in nodes.items():
+        kind = kind_of(node)
+        if kind in ("LIF", "CubaLIF"):
+            spec = read_neuron(name, node, convention)
+            what = "a leaky neuron" if kind == "LIF" else "a current-based leaky neuron"
+            raise NirError(
+                f"node {name!r} is a {kind}: {what} ({spec.describe()}; convention"
+                f" {convention.name!r}); hwsim's engine steps IF neurons only (no leak, no"
+                " synaptic current) for now"
+            )
+        if kind != "IF":
+            continue
+        raw = getattr(node, "v_reset", None)
+        reset = as_array(raw if raw is not None else 0.0)
+        if np.any(reset != 0):
+            v = float(reset.reshape(-1)[np.flatnonzero(reset)[0]])
+            raise NirError(
+                f"IF {name!r}: v_reset = {v:g}; hwsim resets by subtracting the threshold,"
+                " which needs v_reset = 0 (a reset to another potential is not simulated)"
+            )
+        if convention.reset is Reset.TO_VALUE:
+            raise NirError(
+                f"IF {name!r}: under the convention {convention.name!r} ({convention.source})"
+                " a spike resets the membrane to v_reset = 0; hwsim's engine resets by"
+                " subtracting the threshold and has no reset to a potential yet"
+            )
+        if convention.firing is Firing.GT:
+            raise NirError(
+                f"IF {name!r}: under the convention {convention.name!r} ({convention.source})"
+                " a neuron fires at V > theta; hwsim's engine fires at V >= theta and has no"
+                " strict comparison yet"
+            )
+
+
+def check_global_pool(name: str, node: Any, in_shape: tuple[int, ...]) -> PoolSpec:
+    """A pooling node hwsim simulates (global: kernel = the whole map, padding 0); a local one
+    is refused with its geometry."""
+    pool = read_pool(name, node, in_shape)
+    if not pool.is_global:
+        raise NirError(
+            f"{kind_of(node)} {name!r}: {pool.describe()} on a {in_shape[1]}x{in_shape[2]}"
+            " map; hwsim supports only global pooling (kernel = the whole map, padding 0): its"
+            " engine has no local pooling yet"
+        )
+    return pool
