@@ -260,9 +260,9 @@ _CI_COLUMNS = {
 
 @dataclass(frozen=True)
 class SweepRow:
-    """One IC position of a sweep. `family` and `multiplicity`: the number of positions and the
-    method its R intervals are simultaneous over (`Reduction.simultaneous_ci`; 0 and None:
-    not computed)."""
+    """One IC position of a sweep. `ties`: the tie rule its accuracies credit ties by;
+    `family` and `multiplicity`: the number of positions and the method its R intervals are
+    simultaneous over (`Reduction.simultaneous_ci`; 0 and None: not computed)."""
 
     ic: int
     ann_accuracy_ic: float
@@ -271,6 +271,7 @@ class SweepRow:
     methods: dict[Method, MethodOutcome]
     family: int = 0
     multiplicity: Multiplicity | None = None
+    ties: Ties = Ties()
 
     @classmethod
     def of(cls, ev: ICEvaluation) -> SweepRow:
@@ -280,17 +281,21 @@ class SweepRow:
             ev.ann_accuracy[FC_HEAD],
             ev.target,
             {m: MethodOutcome.of(m, s, ev.bootstrap.curves[m]) for m, s in ev.summary.items()},
+            ties=ev.ties,
         )
 
-    def to_dict(self) -> dict[str, float | int | None]:
-        """The CSV row (docs/outputs.md): per method timestep_x, energy_x_pj, auc_x and R
-        against each other baseline (`reduction_column`), each with _lo/_hi interval columns,
-        x = `Method.key`."""
-        row: dict[str, float | int | None] = {
+    def to_dict(self) -> dict[str, float | int | str | None]:
+        """The CSV row (docs/outputs.md): the tie rule; per method timestep_x, energy_x_pj,
+        auc_x and R against each other baseline (`reduction_column`), each with _lo/_hi
+        interval columns, R also with its simultaneous interval (_simlo/_simhi), x =
+        `Method.key`; then the positions and the method the simultaneous intervals hold over
+        (empty: not computed)."""
+        row: dict[str, float | int | str | None] = {
             "ic": self.ic,
             "ann_accuracy_ic": self.ann_accuracy_ic,
             "ann_accuracy_fc": self.ann_accuracy_fc,
             "target_accuracy": self.target_accuracy,
+            "ties": str(self.ties),
         }
         for m, o in self.methods.items():
             row[f"timestep_{m.key}"] = o.timestep
@@ -302,11 +307,14 @@ class SweepRow:
             intervals = [(cols, getattr(o, name)) for name, cols in _CI_COLUMNS.items()]
             for b in BASELINES:
                 if b.method in o.reductions:
-                    col = reduction_column(b, m)
-                    intervals.append(((f"{col}_lo", f"{col}_hi"), o.reductions[b.method].ci))
+                    col, r = reduction_column(b, m), o.reductions[b.method]
+                    intervals.append(((f"{col}_lo", f"{col}_hi"), r.ci))
+                    intervals.append(((f"{col}_simlo", f"{col}_simhi"), r.simultaneous_ci))
             for cols, ci in intervals:
                 for col, v in zip(cols, (None, None) if ci is None else ci, strict=True):
                     row[col.format(k=m.key)] = v
+        row["simultaneous_positions"] = self.family or None
+        row["simultaneous_method"] = None if self.multiplicity is None else str(self.multiplicity)
         return row
 
     @classmethod
@@ -326,7 +334,9 @@ class SweepRow:
             step = opt(f"timestep_{m.key}")
             cis = {n: ci(*(c.format(k=m.key) for c in cols)) for n, cols in _CI_COLUMNS.items()}
             reductions = {
-                b.method: Reduction(opt(col), ci(f"{col}_lo", f"{col}_hi"))
+                b.method: Reduction(
+                    opt(col), ci(f"{col}_lo", f"{col}_hi"), ci(f"{col}_simlo", f"{col}_simhi")
+                )
                 for b in BASELINES
                 if b.method is not m
                 for col in (reduction_column(b, m),)
@@ -338,12 +348,17 @@ class SweepRow:
                 reductions,
                 **cis,
             )
+        family, method = opt("simultaneous_positions"), row.get("simultaneous_method")
+        present = isinstance(method, str) and method != ""
         return cls(
             int(row["ic"]),
             float(row["ann_accuracy_ic"]),
             float(row["ann_accuracy_fc"]),
             float(row["target_accuracy"]),
             methods,
+            0 if family is None else int(family),
+            Multiplicity(method) if present else None,
+            Ties.parse(str(row["ties"])) if isinstance(row.get("ties"), str) else Ties(),
         )
 
 
@@ -355,13 +370,15 @@ GridRow = dict[str, Any]
 @dataclass(frozen=True)
 class GridResult:
     """A grid sweep: its rows in grid order, how many of its `cells` were taken from an
-    interrupted run's state file, the files written and the wall time of the cells run now (s)."""
+    interrupted run's state file, the files written, the wall time of the cells run now (s),
+    and how many of those found their evaluation in the result store (`stored`)."""
 
     rows: list[GridRow]
     resumed: int
     cells: int
     paths: list[Path]
     seconds: float
+    stored: int = 0
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,32 @@ def _estimated_twice(ws: Workspace) -> list[str]:
     return _estimate(out)
 
 
+def _missed_target(ws: Workspace) -> list[str]:
+    """The issue's run: at T = 20 the tiny model's stop thresholds miss the target on the
+    tuning images."""
+    return ["run", "--model", str(ws.model), "--ic", "4", "--timesteps", "20", "--images", "16",
+            "--tune-images", "16", "--threads", "1", "--traces", str(ws.tmp / "traces"),
+            "--out", str(ws.tmp / "missed")]  # fmt: skip
+
+
+def _no_missed_operating_point(ws: Workspace) -> None:
+    """Issue 29 item 6: a method whose early-stop threshold missed the target on the tuning
+    images has no early-stop operating point: fusion_unit.csv leaves its threshold and test
+    columns empty, and cycle_methods.csv has no early-stop row for it."""
+    import pandas as pd
+
+    fusion = pd.read_csv(ws.tmp / "missed" / "fusion_unit.csv")
+    missed = fusion[~fusion["target_met_on_tuning"].astype(bool)]
+    assert len(missed), "the case must have a method that misses the target on tuning"
+    point = ["threshold", "accuracy", "accuracy_lo", "accuracy_hi", "mean_stop_step",
+             "mean_stop_step_lo", "mean_stop_step_hi", "p99_stop_step"]  # fmt: skip
+    assert missed[point].isna().all().all(), missed[point]
+    cycles = pd.read_csv(ws.tmp / "missed" / "cycle_methods.csv")
+    early = cycles[cycles["operating_point"] == "early-stop"]
+    assert not set(early["method"]) & set(missed["method"]), early
+    assert early["target_met_on_tuning"].astype(bool).all()
+
+
 def _absent(ws: Workspace, name: str) -> None:
     assert not (ws.tmp / name).exists(), f"{name} was written"
 
@@ -756,6 +782,14 @@ CASES: tuple[Case, ...] = (
         r" needed more than the 11 B it had written\)",
         patch=_full_disk,
         check=lambda ws: _absent(ws, "full"),
+    ),
+    Case(
+        "T = 20 with target_met_on_tuning False",
+        "outputs",
+        _missed_target,
+        r"no early-stop operating point for .*: no threshold kept the\s+target on the tuning",
+        code=0,
+        check=_no_missed_operating_point,
     ),
     # options: each acts, or is refused by name
     Case(

@@ -221,3 +221,76 @@ def test_estimate_counts_pe_operations_of_a_geometry():
     assert r.energy.pe_operations[0] == 1 * 1 * 32 * 32  # 64 out ch, 3 in ch, 32x32 output
     assert r.energy.pe_operations[1] == 1 * 1 * 32 * 32
     assert r.energy.pe_operations[8] == 8 * 4 * 4 * 4  # 512 out / 64, 256 in / 64, 4x4
+
+
+def test_a_sweep_extended_by_one_position_computes_only_that_one(
+    run_cfg, tiny_checkpoint, tmp_path, monkeypatch
+):
+    # issue 26: each position's row is kept in the result store under the trace root; the
+    # rows read back equal those computed afresh (no store), simultaneous intervals included
+    import dataclasses
+
+    import hwsim.pipeline.evaluate as evaluate_module
+    from hwsim.metrics import Multiplicity
+
+    _, path = tiny_checkpoint
+    cfg = SweepConfig(arch=ARCH, model=path, ic_positions=(2,), sim=SIM, images=64,
+                      tune_images=64, trace_root=tmp_path / "t")  # fmt: skip
+    computed = []
+    real = evaluate_module.evaluate
+
+    def counting(*args, **kwargs):
+        computed.append(args[5])  # the IC
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "evaluate", counting)
+    first = sweep(cfg)
+    assert computed == [2]
+    extended = dataclasses.replace(cfg, ic_positions=(2, 4))
+    both = sweep(extended)
+    assert computed == [2, 4]
+    fresh = sweep(dataclasses.replace(extended, trace_root=None))
+    assert computed == [2, 4, 2, 4]
+    assert both == fresh
+    assert [r.to_dict() for r in both] == [r.to_dict() for r in fresh]
+    # the family of one position and of two differ only in the simultaneous intervals
+    strip = {"simultaneous_positions"}
+    one = {k: v for k, v in first[0].to_dict().items() if "_sim" not in k and k not in strip}
+    two = {k: v for k, v in both[0].to_dict().items() if "_sim" not in k and k not in strip}
+    assert one == two
+    assert (first[0].family, both[0].family) == (1, 2)
+    assert both[0].multiplicity is Multiplicity.BONFERRONI
+    r = both[1].methods[Method.BSF_GRID].reductions[Method.DL]
+    if r.ci is not None and r.simultaneous_ci is not None:
+        assert r.simultaneous_ci[0] <= r.ci[0] and r.simultaneous_ci[1] >= r.ci[1]
+    # all stored: not even the traces are read, by a sweep or by a grid's cells (one store)
+    monkeypatch.setattr(evaluate_module, "tune_and_test", lambda *a, **k: 1 / 0)
+    assert sweep(extended) == both and computed == [2, 4, 2, 4]
+    from pathlib import Path
+
+    from hwsim.api import GridConfig, sweep_grid
+
+    grid = GridConfig(models=(path,), archs=(Path(ARCH),), codings=("direct",), template=extended)
+    result = sweep_grid(grid)
+    cells = result.rows
+    assert computed == [2, 4, 2, 4] and result.stored == 2
+    assert [{k: c[k] for k in both[0].to_dict()} for c in cells] == [r.to_dict() for r in both]
+
+
+def test_a_tuning_draws_random_ties_by_the_trace_s_image_indices(result, monkeypatch):
+    # the random tie rule follows the data set's image ids on the tuning images too, as on
+    # the test images (evaluate passes test.image_indices)
+    from hwsim.fusion import TuningConfig
+    from hwsim.methods import TieRule, Ties
+
+    seen = {}
+
+    def capture(fc, ic, labels, config, image_ids=None):
+        seen["ids"] = image_ids
+        raise KeyboardInterrupt  # stop here: the call is what is tested
+
+    monkeypatch.setattr(cache, "tune_methods", capture)
+    trace = result.test
+    with pytest.raises(KeyboardInterrupt):
+        cache.tuning_for(trace, 4, None, TuningConfig(ties=Ties(TieRule.RANDOM, 5)))
+    assert np.array_equal(seen["ids"], trace.image_indices)

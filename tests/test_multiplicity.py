@@ -3,6 +3,7 @@ hwsim.pipeline.evaluate.simultaneous_rows): the intervals by hand from order sta
 nesting, and their family-wise coverage on synthetic sweeps of known effects."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -148,3 +149,31 @@ def test_simultaneous_rows_give_each_r_its_interval_and_survival():
         simultaneous_rows(rows[:2], 0.9, Multiplicity.MAX, family=4)
     bare = [dataclasses.replace(r, methods={}) for r in rows]
     assert simultaneous_rows(bare, 0.9)[0].family == 4
+
+
+def test_simultaneous_columns_and_the_tie_rule_read_back_from_csv():
+    # sweep.csv carries each R's simultaneous interval (_simlo, _simhi), the positions and the
+    # method they hold over, and the tie rule; a row read back is the same row
+    from hwsim.methods import TieRule, Ties, reduction_column
+    from hwsim.pipeline.evaluate import row_of_payload, row_payload
+
+    ests = {m: synthetic_sweep(30 + i, m=3)[0] for i, m in enumerate(METHODS)}
+    rows = [dataclasses.replace(r, ties=Ties(TieRule.RANDOM, 3)) for r in sweep_rows(ests)]
+    out = simultaneous_rows(rows, 0.9)
+    d = out[2].to_dict()
+    assert d["ties"] == "random:3"
+    assert (d["simultaneous_positions"], d["simultaneous_method"]) == (3, "bonferroni")
+    base = BASELINES[0]
+    col = reduction_column(base, Method.BSF_GRID)
+    want = ests[Method.BSF_GRID][2].at_level(1 - 0.1 / 3)
+    assert (d[f"{col}_simlo"], d[f"{col}_simhi"]) == (want.lo, want.hi)
+    assert SweepRow.from_dict(d) == out[2]
+    # without simultaneous intervals the columns are empty and read back as not computed
+    plain = rows[0].to_dict()
+    assert plain[f"{col}_simlo"] is None and plain["simultaneous_method"] is None
+    assert SweepRow.from_dict(plain) == rows[0]
+    # the result store's form keeps the samples: the same intervals at any family size
+    back = row_of_payload(json.loads(json.dumps(row_payload(rows[1]))), 0.9)
+    assert back == rows[1]
+    again = simultaneous_rows([back], 0.9, family=3)[0]
+    assert again.methods == out[1].methods

@@ -129,7 +129,7 @@ def test_a_folder_that_is_not_a_run_is_refused(tmp_path, capsys):
         return " ".join(capsys.readouterr().err.split())  # rich's line breaks undone
 
     assert main(["report", str(tmp_path / "missing"), "--html"]) == 2
-    assert "missing: not a folder" in error()
+    assert "missing: no such folder" in error()
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty")]) == 2
     assert "holds no summary.json, CSV or figure" in error()

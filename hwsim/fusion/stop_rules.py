@@ -210,14 +210,25 @@ def early_termination(
     target: float,
     *,
     ties: Ties | None = None,
+    validation_ids: np.ndarray | None = None,
+    test_ids: np.ndarray | None = None,
     bootstrap: int = 0,
     level: float = 0.90,
     seed: int = 0,
 ) -> TerminationResult:
     """Tune the stop threshold on the validation images (`tune_stop_rule`, ties credited by
     `ties`, default `READOUT_TIES`) and apply it to the test images (`apply_stop_rule`), both
-    `FixedDecisions` of one method's read-out."""
-    rule = tune_stop_rule(validation, validation_labels, target, ties)
+    `FixedDecisions` of one method's read-out. `validation_ids`, `test_ids`: the images' ids
+    in their data set (`Trace.image_indices`), which the random rule's draws follow (default
+    0..N-1)."""
+    rule = tune_stop_rule(validation, validation_labels, target, ties, validation_ids)
     return apply_stop_rule(
-        method, rule, test, test_labels, bootstrap=bootstrap, level=level, seed=seed
+        method,
+        rule,
+        test,
+        test_labels,
+        image_ids=test_ids,
+        bootstrap=bootstrap,
+        level=level,
+        seed=seed,
     )

@@ -40,7 +40,9 @@ would, in integers (`FusionUnit`, configured by `arch.fusion_unit`, `FusionUnitC
   in exact 128-bit integers (no division; exact ties). `divider`: each score to q_c =
   floor(p_c 2^F), F = `score_frac_bits` (a truncating divider), then integers compared; scores
   closer than 2^-F tie. Argmax over the classes; a tied top score is no decision (-1), as the
-  float path (`hwsim.fusion.decide`) rules. Where the float path differs: it compares float64
+  float path (`hwsim.fusion.fused_decisions`) rules; the classes sharing the top score at the
+  last step are kept (`FixedDecisions.final_top`), so that an image running to T is credited by
+  the run's tie rule as the float path credits it. Where the float path differs: it compares float64
   roundings of p_c (it can merge two scores within an ulp into a tie, never reverse them), its
   alpha(t) is not rounded between breakpoints, and its counters do not saturate.
   `check_against_float` counts the resulting mismatches.
@@ -193,10 +195,11 @@ def _order(num, den, q, divider, a, b):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def _fused_kernel(
-    fc, ic, alpha, frac_bits, counter_max, divider, score_bits, margin, dec, conf
+    fc, ic, alpha, frac_bits, counter_max, divider, score_bits, margin, dec, conf, top
 ):  # pragma: no cover - compiled
-    """dec[i, t], conf[i, t] of the fixed-point unit (module docstring); returns the number of
-    counter readings clipped at counter_max."""
+    """dec[i, t], conf[i, t] of the fixed-point unit (module docstring) and top[i, c], the
+    classes sharing the top score at the last step; returns the number of counter readings
+    clipped at counter_max."""
     n_img, n_t, n_c = fc.shape
     num = np.empty(n_c, np.int64)
     den = np.empty(n_c, np.int64)
@@ -239,6 +242,9 @@ def _fused_kernel(
                     second = c
                 elif margin and (second < 0 or _order(num, den, q, divider, c, second) > 0):
                     second = c
+            if t == n_t - 1:
+                for c in range(n_c):
+                    top[i, c] = c == best or _order(num, den, q, divider, c, best) == 0
             if ties != 1:
                 dec[i, t] = -1
                 conf[i, t] = -1
@@ -335,6 +341,7 @@ class FusionUnit:
         rule = self.termination if rule is None else TerminationRule(rule)
         dec = np.empty((n_img, n_t), np.int64)
         conf = np.empty((n_img, n_t), np.int64)
+        top = np.zeros((n_img, fc.shape[2]), np.bool_)
         clipped = _fused_kernel(
             fc,
             ic,
@@ -346,9 +353,10 @@ class FusionUnit:
             rule is TerminationRule.MARGIN,
             dec,
             conf,
+            top,
         )
         unit = f"2^-{self.config.score_frac_bits} score"
-        return FixedDecisions(dec, conf, rule, unit, int(clipped))
+        return FixedDecisions(dec, conf, rule, unit, int(clipped), top)
 
     def decision_cycles(self, classes: int, terminate: bool = True) -> DecisionCycles:
         """Cycles of one decision (`decision_cycles`)."""
@@ -497,6 +505,11 @@ def _head_confidence(
     return dec, np.where(dec >= 0, conf, -1).astype(np.int64)
 
 
+def _top_set(counts: np.ndarray) -> np.ndarray:
+    """(N, C) bool: the classes sharing the largest count (`FixedDecisions.final_top`)."""
+    return counts == counts.max(axis=-1, keepdims=True)
+
+
 def _clip(counts: np.ndarray, counter_bits: int | None) -> tuple[np.ndarray, int]:
     x = counts.astype(np.int64)
     if counter_bits is None:
@@ -512,14 +525,15 @@ def head_decisions(
     counter_bits: int | None = None,
 ) -> FixedDecisions:
     """One head alone (DL: the FC's counts; SL: the IC's), read by counters of counter_bits
-    (None: not saturating): decision = the class with most spikes (tie -1); confidence = the
+    (None: not saturating): decision = the class with most spikes (tie -1; the tied classes at
+    the last step in `final_top`); confidence = the
     top-1 minus top-2 count (margin, in spikes, as `hwsim.fusion.ic_margin`) or
     floor(top count 2^F / t) (posterior, in 2^-F)."""
     x, clipped = _clip(_cumulative_counts(counts_cum, "head"), counter_bits)
     rule = TerminationRule(rule)
     dec, conf = _head_confidence(x, rule, score_frac_bits)
     unit = "spike" if rule is TerminationRule.MARGIN else f"2^-{score_frac_bits} score"
-    return FixedDecisions(dec, conf, rule, unit, clipped)
+    return FixedDecisions(dec, conf, rule, unit, clipped, _top_set(x[:, -1]))
 
 
 def early_exit_decisions(
@@ -532,7 +546,8 @@ def early_exit_decisions(
 ) -> FixedDecisions:
     """The early-exit baseline (`hwsim.fusion.EarlyExit`): at step t the IC's decision if its
     count margin (0 when its top is tied) >= thresholds[t - 1] (inf: never), else the FC's;
-    the confidence is the chosen head's (`head_decisions`)."""
+    the confidence is the chosen head's (`head_decisions`), and so is the top set at the last
+    step (`final_top`)."""
     fc, ic = _pair(fc_cum, ic_cum)
     n_t = fc.shape[1]
     thr = np.asarray(thresholds, np.float64)
@@ -549,12 +564,14 @@ def early_exit_decisions(
     top2 = np.partition(x_ic, n_c - 2, axis=-1)[..., -2:]
     use_ic = (top2[..., 1] - top2[..., 0]) >= thr[None, :n_t]
     unit = "spike" if rule is TerminationRule.MARGIN else f"2^-{score_frac_bits} score"
+    last = use_ic[:, -1:]
     return FixedDecisions(
         np.where(use_ic, dec_ic, dec_fc),
         np.where(use_ic, conf_ic, conf_fc),
         rule,
         unit,
         clip_fc + clip_ic,
+        np.where(last, _top_set(x_ic[:, -1]), _top_set(x_fc[:, -1])),
     )
 
 

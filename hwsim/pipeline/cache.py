@@ -180,9 +180,12 @@ def tuning_for(
     """alpha(t) (grid, empirical Bayes; PWL and LUT) and early-exit thresholds for `ic`, tuned
     on the `tune` trace; read from / written to trace_root when given. A stored tuning is
     reused only if it was made from the same trace with the same settings and its checksum
-    holds; a damaged one is named, set aside (renamed *.damaged) and recomputed."""
+    holds; a damaged one is named, set aside (renamed *.damaged) and recomputed. A tie drawn at
+    random (`TuningConfig.ties`) is drawn by the trace's image indices, as on the test images."""
     config = config or TuningConfig()
-    params = config.to_dict()
+    # the random tie rule draws by the images' ids in their data set (a tuning stored before
+    # they were passed drew by 0..N-1: `tie_ids` tells them apart)
+    params = {**config.to_dict(), "tie_ids": "image_indices"}
     path = tuning_path(trace_root, tune, ic, config) if trace_root is not None else None
     if path is not None and path.is_file():
         try:
@@ -201,7 +204,7 @@ def tuning_for(
                 aside = f"set aside as {damaged.name}" if moved else "left in place"
                 warn(f"{path}: a damaged stored tuning ({e}); {aside}")
     fc, icc = (cumulative(tune.sim.head_spikes[h]) for h in (FC_HEAD, ic))
-    tuning = tune_methods(fc, icc, tune.labels, config)
+    tuning = tune_methods(fc, icc, tune.labels, config, image_ids=tune.image_indices)
     if path is not None:
         stored_tuning = tuning.to_dict()
         payload = {

@@ -3,23 +3,39 @@ decisions with parameters tuned on other images, its accuracy and energy curves 
 bootstrap intervals, and the cycle-level simulation of the chip.
 
 `evaluate_ics` is the sweep of one model, architecture and coding over IC positions, sharing
-the traces (what `hwsim.api.sweep` and each cell of `hwsim.pipeline.grid` run);
-`simultaneous_rows` gives its rows' R intervals simultaneous over the sweep's positions.
+the traces (what `hwsim.api.sweep` and each cell of `hwsim.pipeline.grid` run); each position's
+row is kept in the content-keyed result store under the trace root (`hwsim.pipeline.store`,
+key `ic_key`), so a rerun, or a sweep extended by a position, computes only the positions not
+stored. `simultaneous_rows` gives its rows' R intervals simultaneous over the sweep's positions.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
+import json
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from hwsim.engine.trace import Trace, TraceError
+from hwsim import __version__
+from hwsim.engine.trace import Trace, TraceError, file_sha256
 from hwsim.fusion import FusionComparison, TuneSource, compare_methods, cross_fit, cumulative
 from hwsim.hw.arch import Architecture, EnergyModel
-from hwsim.methods import BASELINES, METHODS, REFERENCE, Method
-from hwsim.metrics import BootstrapConfig, Curve, Multiplicity, bootstrap, simultaneous, summarize
+from hwsim.methods import BASELINES, METHODS, REFERENCE, Method, reduction_column
+from hwsim.metrics import (
+    BootstrapConfig,
+    Curve,
+    Multiplicity,
+    bootstrap,
+    estimate,
+    simultaneous,
+    summarize,
+)
 from hwsim.model.graph import FC_HEAD, LayerGraph
 from hwsim.pipeline import cache
 from hwsim.pipeline.activity import activity_spec
@@ -35,6 +51,7 @@ from hwsim.pipeline.cycles import (
     method_decision_cycles,
 )
 from hwsim.pipeline.session import Session
+from hwsim.pipeline.store import ResultStore, content_key
 from hwsim.results import ICEvaluation, SweepRow
 
 
@@ -215,10 +232,15 @@ def cycle_evaluation(
             test.labels,
             tune_target,
             evaluation.bootstrap.config,
+            tune_ids=tune.image_indices,  # the random tie rule's draws follow the data set
+            test_ids=test.image_indices,
         )
         early = {
             m: EarlyStop(
-                r.stop_step - 1, r.accuracy, method_decision_cycles(arch, m, classes, stop=True)
+                r.stop_step - 1,
+                r.accuracy,
+                method_decision_cycles(arch, m, classes, stop=True),
+                r.stop.target_met,
             )
             for m, r in fusion.terminations.items()
         }
@@ -279,6 +301,89 @@ def simultaneous_rows(
     ]
 
 
+def settings_digest(template: SweepConfig) -> str:
+    """SHA-256 of every setting but the per-cell ones (model, arch, coding, IC positions)."""
+    d = asdict(template)
+    for key in ("model", "arch", "ic_positions"):
+        d.pop(key)
+    d["sim"].pop("coding")
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def ic_key(cfg: SweepConfig, model_sha256: str, ic: int) -> str:
+    """The result store's key of one IC position of a sweep: the model's and the architecture
+    file's SHA-256, the coding, every other setting (`settings_digest`), the IC and hwsim's
+    version."""
+    return content_key(
+        what="sweep-ic",
+        hwsim=__version__,
+        model_sha256=model_sha256,
+        arch_sha256=file_sha256(Path(cfg.arch)),
+        coding=repr(cfg.sim.coding),
+        settings=settings_digest(cfg),
+        ic=ic,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as its Python value, for JSON."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def row_payload(row: SweepRow) -> dict[str, Any]:
+    """The stored form of a sweep row: its CSV row and, per R, its value and bootstrap samples
+    (float64, little-endian, base64), from which any simultaneous interval is read again."""
+    samples = {}
+    for m, outcome in row.methods.items():
+        for b in BASELINES:
+            r = outcome.reductions.get(b.method)
+            if r is not None and r.estimate is not None:
+                e = r.estimate
+                raw = np.asarray(e.samples, "<f8").tobytes()
+                samples[reduction_column(b, m)] = {
+                    "value": float(e.value),
+                    "samples": base64.b64encode(raw).decode("ascii"),
+                }
+    return {"row": {k: _plain(v) for k, v in row.to_dict().items()}, "samples": samples}
+
+
+def row_of_payload(payload: dict[str, Any], level: float) -> SweepRow:
+    """A stored sweep row (`row_payload`) with its R estimates at `level` (KeyError, TypeError
+    or ValueError for a payload of another form)."""
+    row = SweepRow.from_dict(payload["row"])
+    methods = {}
+    for m, outcome in row.methods.items():
+        reductions = dict(outcome.reductions)
+        for b in BASELINES:
+            if b.method in reductions:
+                stored = payload["samples"][reduction_column(b, m)]
+                raw = np.frombuffer(base64.b64decode(stored["samples"]), "<f8")
+                e = estimate(float(stored["value"]), raw.astype(np.float64), level)
+                reductions[b.method] = dataclasses.replace(reductions[b.method], estimate=e)
+        methods[m] = dataclasses.replace(outcome, reductions=reductions)
+    return dataclasses.replace(row, methods=methods, family=0, multiplicity=None)
+
+
+def _stored_rows(
+    cfg: SweepConfig, session: Session, store: ResultStore, warn: WarnFn | None
+) -> tuple[dict[int, str], dict[int, SweepRow]]:
+    """The store keys of `cfg`'s IC positions (none without a store) and the rows stored."""
+    if store.root is None:
+        return {}, {}
+    keys = {ic: ic_key(cfg, session.model_sha256, ic) for ic in cfg.ic_positions}
+    rows = {}
+    for ic, key in keys.items():
+        payload = store.get(key)
+        if payload is None:
+            continue
+        try:
+            rows[ic] = row_of_payload(payload, cfg.bootstrap.level)
+        except (KeyError, TypeError, ValueError) as e:
+            if warn is not None:
+                warn(f"{store.path(key)}: a stored sweep row of another form ({e}); computing it")
+    return keys, rows
+
+
 def evaluate_ics(
     cfg: SweepConfig,
     session: Session,
@@ -288,16 +393,28 @@ def evaluate_ics(
     warn: WarnFn | None = None,
 ) -> list[SweepRow]:
     """Evaluate every IC position of `cfg` (in its order) on `session`, sharing the tuning and
-    test traces."""
+    test traces; a position stored in the result store under cfg.trace_root (`ic_key`; None:
+    no store) is read from it, the others computed and stored (the traces are read or
+    simulated only if a position is computed)."""
     arch = cfg.architecture()
     session.check_ics(cfg.ic_positions, "ic_positions")
-    tune, test = tune_and_test(cfg, session, arch, progress, warn)
-    reference = session.reference_correct(test, cfg.tuning.ties)
+    store = ResultStore(cfg.trace_root, warn)
+    keys, stored = _stored_rows(cfg, session, store, warn)
+    shared: tuple[Trace | None, Trace, dict[int, np.ndarray]] | None = None
     rows = []
     for i, ic in enumerate(cfg.ic_positions):
-        rows.append(SweepRow.of(evaluate(cfg, session, arch, tune, test, ic, reference, warn)))
+        row = stored.get(ic)
+        if row is None:
+            if shared is None:
+                tune, test = tune_and_test(cfg, session, arch, progress, warn)
+                shared = (tune, test, session.reference_correct(test, cfg.tuning.ties))
+            tune, test, reference = shared
+            row = SweepRow.of(evaluate(cfg, session, arch, tune, test, ic, reference, warn))
+            if ic in keys:
+                store.put(keys[ic], row_payload(row))
+        rows.append(row)
         if on_row is not None:
-            on_row(rows[-1])
+            on_row(row)
         if progress is not None:
             progress("ic", i + 1, len(cfg.ic_positions))
     return rows

@@ -2,11 +2,16 @@
 cell, on this machine or on a Dask cluster (docs/distributed.md).
 
 A cell is one (model, architecture, coding, IC) evaluation (`evaluate.evaluate_ics` of that one
-IC), whose traces and tunings go to the shared trace cache. Each cell is keyed by its inputs
-(the model's and the architecture file's SHA-256, the coding, the IC and every other setting),
-so a cell is computed once whichever executor runs it, an interrupted grid resumes from its
-state file (`SWEEP_STATE_FILE`, one row per finished cell with its key), and a local, a cluster
-and a resumed run give the same rows (in grid order, whatever order the cells finished in).
+IC), whose traces, tunings and evaluated row go to the shared trace cache (the row to its
+content-keyed result store, shared with `hwsim.api.sweep`: a grid run again with one more IC
+position computes only that position). The cells of one model, architecture and coding form
+a family (`Cell.family`): their R intervals are also given simultaneous over its positions
+(Bonferroni, `evaluate.simultaneous_rows`). Each cell is keyed by its inputs (the model's and
+the architecture file's SHA-256, the coding, the IC, its family's size and every other
+setting), so a cell is computed once whichever executor runs it, an interrupted grid resumes
+from its state file (`SWEEP_STATE_FILE`, one row per finished cell with its key), and a local,
+a cluster and a resumed run give the same rows (in grid order, whatever order the cells
+finished in).
 
 Executors: LOCAL runs the cells one after the other in this process (no extra dependency);
 DASK submits them to a `distributed` scheduler (an existing cluster's address, or a
@@ -32,7 +37,7 @@ import struct
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -41,11 +46,13 @@ from typing import Any
 from hwsim.atomic import record_outputs, write_csv
 from hwsim.engine.trace import file_sha256
 from hwsim.errors import DataError, InputError, ModelError
+from hwsim.metrics import Multiplicity
 from hwsim.model.convert import ConversionParams
 from hwsim.model.nir_io import NirOptions
 from hwsim.pipeline.config import ProgressFn, SweepConfig, WarnFn, coding_from_text
-from hwsim.pipeline.evaluate import evaluate_ics
+from hwsim.pipeline.evaluate import evaluate_ics, ic_key, settings_digest, simultaneous_rows
 from hwsim.pipeline.session import Session
+from hwsim.pipeline.store import ResultStore
 from hwsim.results import GridResult, GridRow
 
 SWEEP_STATE_FILE = "sweep.partial.csv"
@@ -69,12 +76,15 @@ class Executor(StrEnum):
 @dataclass(frozen=True)
 class Cell:
     """One evaluation of the grid: `model` on `arch` with input coding `coding` (as given on
-    the command line: direct, poisson, weighted:K), IC at block `ic`."""
+    the command line: direct, poisson, weighted:K), IC at block `ic`; `family`: the number of
+    IC positions of its model, architecture and coding (the positions its simultaneous
+    intervals hold over)."""
 
     model: Path
     arch: Path
     coding: str
     ic: int
+    family: int = 1
 
     def config(self, template: SweepConfig, seed: int) -> SweepConfig:
         """The one-IC sweep this cell is (`template` with this cell's files and coding)."""
@@ -84,13 +94,14 @@ class Cell:
         )
 
     def key(self, settings: str) -> str:
-        """SHA-256 of the cell's inputs: file contents, coding, IC and `settings` (the digest
-        of everything else, `settings_digest`)."""
+        """SHA-256 of the cell's inputs: file contents, coding, IC, its family's size and
+        `settings` (the digest of everything else, `settings_digest`)."""
         ident = {
             "model_sha256": file_sha256(self.model),
             "arch_sha256": file_sha256(self.arch),
             "coding": self.coding,
             "ic": self.ic,
+            "family": self.family,
             "settings": settings,
         }
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
@@ -128,15 +139,6 @@ class GridConfig:
                 raise InputError(f"{{arch}} {arch}: no such architecture file", params=("arch",))
 
 
-def settings_digest(template: SweepConfig) -> str:
-    """SHA-256 of every setting but the per-cell ones (model, arch, coding, IC positions)."""
-    d = asdict(template)
-    for key in ("model", "arch", "ic_positions"):
-        d.pop(key)
-    d["sim"].pop("coding")
-    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
-
-
 @lru_cache(maxsize=4)
 def _session(
     model: Path, sha256: str, data_root: str | None, conversion: ConversionParams, nir: NirOptions
@@ -148,14 +150,18 @@ def _session(
 
 
 def evaluate_cell(cell: Cell, template: SweepConfig, seed: int, after: object = None) -> GridRow:
-    """The sweep.csv row of one cell (runs in a worker). `after`: the row of the cell that
-    simulated this cell's traces, passed only so that the scheduler runs this one later."""
+    """The sweep.csv row of one cell (runs in a worker; read from the result store when
+    stored), its R intervals also simultaneous over its family (Bonferroni). `after`: the row
+    of the cell that simulated this cell's traces, passed only so that the scheduler runs this
+    one later."""
     del after
     cfg = cell.config(template, seed)
     session = _session(
         cfg.model, file_sha256(cfg.model), cfg.data_root, cfg.sim.conversion, cfg.nir
     )
-    row = evaluate_ics(cfg, session)[0]
+    rows = evaluate_ics(cfg, session)
+    level = cfg.bootstrap.level
+    row = simultaneous_rows(rows, level, Multiplicity.BONFERRONI, cell.family)[0]
     head = {"model": str(cell.model), "arch": str(cell.arch), "coding": cell.coding}
     return {**head, "ic": cell.ic, "reference": str(session.reference), **row.to_dict()}
 
@@ -170,7 +176,8 @@ def grid_cells(cfg: GridConfig) -> list[Cell]:
         ics = session.resolve_ics(cfg.ic_positions, "ic_positions")
         if not ics:
             raise ModelError(f"{model}: no IC heads to sweep")
-        cells += [Cell(model, a, c, ic) for a in cfg.archs for c in cfg.codings for ic in ics]
+        n = len(ics)
+        cells += [Cell(model, a, c, ic, n) for a in cfg.archs for c in cfg.codings for ic in ics]
     return cells
 
 
@@ -220,6 +227,7 @@ def run_grid(
     done = grid_state(out_dir, set(keys)) if out_dir is not None else {}
     resumed = len(done)
     todo = [(k, c) for k, c in zip(keys, cells, strict=True) if k not in done]
+    stored = sum(_is_stored(c, cfg) for _, c in todo)
     start = time.perf_counter()
 
     def finished(key: str, row: GridRow) -> None:
@@ -240,7 +248,17 @@ def run_grid(
         wait = WAIT_WORKERS_S if wait_workers is None else wait_workers
         _run_dask(todo, cfg, scheduler, workers, wait, finished, progress, warn)
     seconds = time.perf_counter() - start
-    return GridResult([done[k] for k in keys], resumed, len(cells), [], seconds)
+    return GridResult([done[k] for k in keys], resumed, len(cells), [], seconds, stored)
+
+
+def _is_stored(cell: Cell, cfg: GridConfig) -> bool:
+    """Whether the result store under the trace root holds the cell's evaluation (a damaged
+    record is found here and recomputed when read)."""
+    cell_cfg = cell.config(cfg.template, cfg.seed)
+    if cell_cfg.trace_root is None:
+        return False
+    key = ic_key(cell_cfg, file_sha256(cell.model), cell.ic)
+    return ResultStore(cell_cfg.trace_root).path(key).is_file()
 
 
 def _write_state(out_dir: Path, done: dict[str, GridRow]) -> None:

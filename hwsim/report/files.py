@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.atomic import atomic_folder, atomic_write_text, write_csv
+from hwsim.methods import Ties
 from hwsim.report.chip import router_labels, run_mapping
 from hwsim.report.figures import (
     plot_accuracy_energy,
@@ -75,7 +76,7 @@ def write_run(result: RunResult, out_dir: Path) -> list[Path]:
         list(ev.curves.values()),
         ev.target,
         out_dir / "accuracy_energy",
-        title=title,
+        title=f"{title}\n{ev.ties.label}",
         energy_unit=energy_scale(ev)[1],
         exact={str(m): c for m, c in ev.exact_curves.items()},
     )
@@ -156,6 +157,8 @@ def write_sweep(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
             ]
             stem = "sweep" if len(combos) == 1 else f"sweep-{i + 1}"
             title = f"{Path(model).name}, {Path(arch).stem}, {coding}"
+            if "ties" in part:
+                title += "\n" + "; ".join(Ties.parse(str(t)).label for t in part["ties"].unique())
             names += [p.name for p in sweep_figures(part, tmp / stem, title)]
     return [out_dir / n for n in names]
 

@@ -94,6 +94,7 @@ def targets_frame(ev: ICEvaluation) -> pd.DataFrame:
                 **reductions,
                 "energy_per_step_pj": curve.energy_per_step_pj,
                 "tuned_on": ev.tuned_on,
+                "ties": str(ev.ties),
             }
         )
     return pd.DataFrame(rows)
@@ -101,7 +102,7 @@ def targets_frame(ev: ICEvaluation) -> pd.DataFrame:
 
 def budgets_frame(ev: ICEvaluation) -> pd.DataFrame:
     """Accuracy at fixed energy budgets (fractions of the reference's energy to the target),
-    one row per method and budget, with the paired bootstrap interval."""
+    one row per method and budget, with the paired bootstrap interval, and the tie rule."""
     boot = ev.bootstrap
     rows = [
         {
@@ -109,6 +110,7 @@ def budgets_frame(ev: ICEvaluation) -> pd.DataFrame:
             "budget_fraction_of_dl": frac,
             "budget_pj": float(budget),
             **_with_interval("accuracy", est.accuracy_at_budget[j]),
+            "ties": str(ev.ties),
         }
         for name, est in boot.curves.items()
         for j, (frac, budget) in enumerate(
@@ -120,7 +122,10 @@ def budgets_frame(ev: ICEvaluation) -> pd.DataFrame:
 
 def methods_frame(cycles: CycleEvaluation) -> pd.DataFrame:
     """One row per method and operating point of the cycle-level simulation
-    (cycle_methods.csv)."""
+    (cycle_methods.csv): an early-stop row says whether its threshold kept the target on the
+    tuning images; the static (leakage) and off-chip energy per inference, parts of the
+    energy, are empty where the architecture does not model them."""
+    arch = cycles.mapping.arch
     rows = []
     for m in cycles.methods:
         rows.append(
@@ -136,7 +141,12 @@ def methods_frame(cycles: CycleEvaluation) -> pd.DataFrame:
                 ),
                 "throughput_per_s": m.throughput_per_s,
                 "energy_per_inference_pj": m.energy_pj,
+                "static_energy_per_inference_pj": (
+                    None if arch.leakage_mw is None else m.static_pj
+                ),
+                "offchip_energy_per_inference_pj": None if arch.offchip is None else m.offchip_pj,
                 "accuracy": m.accuracy,
+                "target_met_on_tuning": m.target_met_on_tuning,
                 "noc_share_of_latency": m.noc_share,
             }
         )
@@ -210,26 +220,36 @@ def _interval(name: str, estimate: Estimate | None) -> dict[str, float | None]:
 def fusion_frame(cycles: CycleEvaluation) -> pd.DataFrame:
     """Per method, the fusion unit's early termination (rule, threshold tuned on the tuning
     images, whether they met the target, test accuracy and stop steps, with paired bootstrap
-    intervals over the test images as `_lo`, `_hi`) and, for the fused
-    methods, its fixed-point decisions against the float fusion's (fusion_unit.csv)."""
+    intervals over the test images as `_lo`, `_hi`, and the tie rule a tie at T is credited
+    by) and, for the fused methods, its fixed-point decisions against the float fusion's
+    (fusion_unit.csv). A method whose threshold missed the target on the tuning images has
+    no early-stop operating point: its threshold and test columns are empty."""
     fusion = cycles.fusion
     if fusion is None:
         return pd.DataFrame()
     rows = []
     for method, term in fusion.terminations.items():
         check = fusion.checks.get(method)
+        met = term.stop.target_met
+        point = {
+            "threshold": term.stop.threshold,
+            "accuracy": term.accuracy,
+            **_interval("accuracy", term.accuracy_interval),
+            "mean_stop_step": term.mean_stop,
+            **_interval("mean_stop_step", term.mean_stop_interval),
+            "p99_stop_step": term.p99_stop,
+        }
+        if not met:
+            point = dict.fromkeys(point)
         rows.append(
             {
                 "method": str(method),
                 "stop_rule": str(term.stop.rule),
-                "threshold": term.stop.threshold,
+                "threshold": point.pop("threshold"),
                 "threshold_unit": term.stop.unit,
-                "target_met_on_tuning": term.stop.target_met,
-                "accuracy": term.accuracy,
-                **_interval("accuracy", term.accuracy_interval),
-                "mean_stop_step": term.mean_stop,
-                **_interval("mean_stop_step", term.mean_stop_interval),
-                "p99_stop_step": term.p99_stop,
+                "target_met_on_tuning": met,
+                "ties": str(term.stop.ties),
+                **point,
                 "decisions": None if check is None else check.images * check.timesteps,
                 "mismatches_vs_float": None if check is None else check.mismatches,
                 "max_accuracy_difference_vs_float": (

@@ -109,7 +109,7 @@ def print_run(result: RunResult, console: Console) -> None:
         f"analytic timing at {tm.clock_mhz:g} MHz: first output after"
         f" {float(tm.latency_ns[0]) / t_scale:.4g} {t_unit}, then"
         f" {tm.interval_cycles * 1e3 / tm.clock_mhz / t_scale:.4g} {t_unit} per timestep"
-        f" (bottleneck {tm.bottleneck_layer})",
+        f" (bottleneck {tm.bottleneck}: the busiest layer or link)",
         highlight=False,
     )
     console.print(summary_table(ev, reference, time_unit))
@@ -121,12 +121,17 @@ def print_run(result: RunResult, console: Console) -> None:
 
 
 def print_sweep(result: GridResult, out: Path, timesteps: int, console: Console) -> None:
-    """How many cells were resumed from the state file in `out`, the sweep's R table, one per
-    model x arch x coding (titled when there are several), and notes where the reference never
-    reached the target within `timesteps`."""
+    """How many cells were resumed from the state file in `out` or read from the result store,
+    the sweep's R table, one per model x arch x coding (titled when there are several), and
+    notes where the reference never reached the target within `timesteps`."""
     if result.resumed:
         console.print(
             f"resuming: {result.resumed} of {result.cells} cells already evaluated in {out}"
+        )
+    if result.stored:
+        console.print(
+            f"{result.stored} of {result.cells} cells read from the result store under the"
+            " trace cache (evaluated by an earlier sweep with the same inputs)"
         )
     combos = dict.fromkeys((r["model"], r["arch"], r["coding"]) for r in result.rows)
     for model, arch, coding in combos:

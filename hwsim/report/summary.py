@@ -262,6 +262,7 @@ def run_summary(result: RunResult, files: Sequence[Path]) -> dict[str, Any]:
         "reference": str(result.reference),
         "reference_accuracy": {head_tag(h): a for h, a in ev.ann_accuracy.items()},
         "target_accuracy": ev.target,
+        "ties": str(ev.ties),
         "methods": methods,
         "cycle_level": cycles,
         "notes": advice_notes(ev, timesteps, result.spec.num_classes),
@@ -271,11 +272,13 @@ def run_summary(result: RunResult, files: Sequence[Path]) -> dict[str, Any]:
 
 
 def sweep_summary(result: GridResult, timesteps: int, executor: str) -> dict[str, Any]:
-    """`hwsim sweep`: every row of sweep.csv, how it ran, and notes."""
+    """`hwsim sweep`: every row of sweep.csv, how it ran, the tie rule, and notes."""
     return {
         "executor": executor,
+        "ties": result.rows[0]["ties"] if result.rows else None,
         "cells": len(result.rows),
         "resumed": result.resumed,
+        "stored": result.stored,
         "seconds": result.seconds,
         "rows": result.rows,
         "notes": sweep_notes(result.rows, timesteps),

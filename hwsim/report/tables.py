@@ -20,7 +20,7 @@ from hwsim.hw.arch import Architecture
 from hwsim.hw.area import AreaBreakdown
 from hwsim.hw.energy import EnergyBreakdown
 from hwsim.hw.mapping import ChipMapping
-from hwsim.methods import BASELINES, HEADLINE, REFERENCE, Method, reduction_column
+from hwsim.methods import BASELINES, HEADLINE, REFERENCE, Method, Ties, reduction_column
 from hwsim.metrics import Estimate
 from hwsim.report.console import Layouts, compact
 from hwsim.report.frames import stall_totals, value_at
@@ -133,7 +133,7 @@ def summary_table(
     level = 100 * ev.bootstrap.config.level
     goal = f"To reach {100 * ev.target:.2f}% accuracy (99% of the {reference}'s FC accuracy)"
     interval = f"[{level:.0f}% paired bootstrap interval, test images resampled]"
-    caption = f"alpha, LUT and early exit {ev.tuned_on}"
+    caption = f"alpha, LUT and early exit {ev.tuned_on}; {ev.ties.label}"
     wide = Table(title=f"{goal}; R = energy reduction (eq. 33) {interval}", caption=caption)
     _columns(wide, ("method", *reached, *compared))
     for name, a, b in rows:
@@ -210,11 +210,41 @@ def _pct(v: object) -> str:
     return "-" if v is None or pd.isna(v) else f"{v:.1f}"
 
 
+def _survives(row: dict[str, Any], column: str) -> str:
+    """'*' where R is defined and its interval simultaneous over the sweep's positions
+    excludes 0."""
+    values = (row.get(column), row.get(f"{column}_simlo"), row.get(f"{column}_simhi"))
+    if any(v is None or pd.isna(v) for v in values):
+        return ""
+    _, lo, hi = values
+    return "*" if lo > 0 or hi < 0 else ""
+
+
+def _simultaneous(rows: list[dict[str, Any]]) -> str | None:
+    """The simultaneous intervals' method and positions in words (None: not computed)."""
+    methods = {r.get("simultaneous_method") for r in rows}
+    positions = {r.get("simultaneous_positions") for r in rows}
+    if len(methods) != 1 or len(positions) != 1:
+        return None
+    method, m = methods.pop(), positions.pop()
+    if not isinstance(method, str) or m is None or pd.isna(m):
+        return None
+    return f"{method}, {int(m)} position{'' if int(m) == 1 else 's'}"
+
+
 def sweep_table(rows: list[dict[str, Any]]) -> Layouts:
     """Per IC position: R (%) against the reference of every other method and the headline
     method's R against the other baselines, with their 90% paired bootstrap intervals (on a
-    second line of the cell in the compact layout)."""
+    second line of the cell in the compact layout); * marks an R whose interval simultaneous
+    over the positions (sweep.csv's _simlo, _simhi) excludes 0. The caption names the tie
+    rule."""
     title = "Energy reduction R (%) to the target by IC position (eq. 33) [90% interval]"
+    rules = {str(r.get("ties")) for r in rows if isinstance(r.get("ties"), str)}
+    caption = "; ".join(Ties.parse(t).label for t in sorted(rules)) or None
+    simultaneous = _simultaneous(rows)
+    if simultaneous is not None:
+        survive = f"*: the simultaneous interval ({simultaneous}) excludes 0"
+        caption = survive if caption is None else f"{caption}; {survive}"
     first, *others = BASELINES
     cols = [
         (f"R {m} vs {first.method}", reduction_column(first, m), str(m))
@@ -227,7 +257,7 @@ def sweep_table(rows: list[dict[str, Any]]) -> Layouts:
     ]
     tables = []
     for sep, left, mid, right in ((" ", "[", ", ", "]"), ("\n", "", "..", "")):
-        table = Table(title=title)
+        table = Table(title=title, caption=caption)
         table.add_column("IC")
         table.add_column("IC ANN acc. (%)", justify="right")
         table.add_column(f"{REFERENCE} steps", justify="right")
@@ -240,7 +270,7 @@ def sweep_table(rows: list[dict[str, Any]]) -> Layouts:
                 f"{100 * r['ann_accuracy_ic']:.1f}",
                 "-" if steps is None or pd.isna(steps) else str(int(steps)),
                 *(
-                    f"{_pct(r[c])}{sep}{left}{_pct(r.get(c + '_lo'))}{mid}"
+                    f"{_pct(r[c])}{_survives(r, c)}{sep}{left}{_pct(r.get(c + '_lo'))}{mid}"
                     f"{_pct(r.get(c + '_hi'))}{right}"
                     for _, c, _ in cols
                 ),
@@ -438,22 +468,39 @@ def cycles_table(
 ) -> Layouts:
     """The methods on the simulated chip: steps, latency per inference (mean, p99; the analytic
     model's beside it at fixed T) in `time_unit` (ns per unit, unit), throughput, energy per
-    inference (`energy_unit`), accuracy at the stop, NoC share of latency."""
+    inference (`energy_unit`; its static and off-chip parts where the architecture models
+    them), accuracy at the stop, NoC share of latency. An early-stop row whose threshold
+    missed the target on the tuning images is marked (missed); the caption names the tie rule
+    of the early stops and the methods left without an early-stop operating point."""
     run = cycles.chip_run
+    arch = cycles.mapping.arch
     stalls = stall_totals(run)
-    caption = ""
+    notes = []
     if cycles.fusion_share is not None:
         share = cycles.fusion_share
-        caption = (
+        notes.append(
             f"fusion unit: {100 * share['energy']:.3f}% of the energy,"
             f" {100 * share['area']:.3f}% of the area, busy {100 * share['cycles']:.2f}% of the"
             f" cycles ({run.chip.decision_cycles} cycles per decision)"
         )
     if cycles.fusion is not None and cycles.fusion.checks:
-        caption += "; fixed point vs float: " + ", ".join(
-            f"{m} {c.mismatches} of {c.images * c.timesteps} decisions differ"
-            for m, c in cycles.fusion.checks.items()
+        notes.append(
+            "fixed point vs float: "
+            + ", ".join(
+                f"{m} {c.mismatches} of {c.images * c.timesteps} decisions differ"
+                for m, c in cycles.fusion.checks.items()
+            )
         )
+    if cycles.fusion is not None and cycles.fusion.terminations:
+        terms = cycles.fusion.terminations
+        rules = sorted({t.stop.ties.label.removeprefix("ties: ") for t in terms.values()})
+        notes.append("early stop, a tie at T: " + "; ".join(rules))
+        missed = [str(m) for m, t in terms.items() if not t.stop.target_met]
+        if missed:
+            notes.append(
+                f"no early-stop operating point for {', '.join(missed)}: no threshold kept the"
+                " target on the tuning images"
+            )
     title = (
         f"Cycle-level chip ({run.chip.clock_mhz:g} MHz, {run.start.shape[1]} images"
         f" streamed): bottleneck {run.bottleneck}; layer cycles stalled "
@@ -470,27 +517,37 @@ def cycles_table(
         f"analytic ({t_unit})": f"anl. {t_unit}",
         "images/s": "img/s",
         f"energy / inference ({energy_unit})": f"E {energy_unit}",
-        "accuracy": "acc.",
-        "NoC share": "NoC",
     }
-    rows = [
-        [
-            str(m.method),
-            str(m.point),
-            f"{m.steps_mean:.1f}",
-            f"{m.latency_mean_ns / t_scale:.4g}",
-            f"{m.latency_p99_ns / t_scale:.4g}",
-            "-" if m.analytic_latency_ns is None else f"{m.analytic_latency_ns / t_scale:.4g}",
-            f"{m.throughput_per_s:.1f}",
-            f"{m.energy_pj / e_scale:.4g}",
-            "-" if m.accuracy is None else f"{100 * m.accuracy:.2f}%",
-            f"{100 * m.noc_share:.2f}%",
-        ]
-        for m in cycles.methods
-    ]
+    if arch.leakage_mw is not None:
+        headers[f"of it static ({energy_unit})"] = f"stat. {energy_unit}"
+    if arch.offchip is not None:
+        headers[f"of it off-chip ({energy_unit})"] = f"I/O {energy_unit}"
+    headers |= {"accuracy": "acc.", "NoC share": "NoC"}
+    rows = []
+    for m in cycles.methods:
+        energy = [f"{m.energy_pj / e_scale:.4g}"]
+        if arch.leakage_mw is not None:
+            energy.append(f"{m.static_pj / e_scale:.3g}")
+        if arch.offchip is not None:
+            energy.append(f"{m.offchip_pj / e_scale:.3g}")
+        missed = " (missed)" if m.target_met_on_tuning is False else ""
+        rows.append(
+            [
+                str(m.method),
+                f"{m.point}{missed}",
+                f"{m.steps_mean:.1f}",
+                f"{m.latency_mean_ns / t_scale:.4g}",
+                f"{m.latency_p99_ns / t_scale:.4g}",
+                "-" if m.analytic_latency_ns is None else f"{m.analytic_latency_ns / t_scale:.4g}",
+                f"{m.throughput_per_s:.1f}",
+                *energy,
+                "-" if m.accuracy is None else f"{100 * m.accuracy:.2f}%",
+                f"{100 * m.noc_share:.2f}%",
+            ]
+        )
     tables = []
     for names in ({}, RUN_SHORT):
-        table = Table(title=title, caption=caption or None)
+        table = Table(title=title, caption="; ".join(notes) or None)
         _columns(table, headers)
         table.columns[1].justify = "left"
         for method, point, *rest in rows:
@@ -499,17 +556,22 @@ def cycles_table(
     legend = {
         "run T": "fixed-T, every image runs the steps to the target (all T if never)",
         "stop": "early-stop, the fusion unit stops each image when confident",
+        "missed": "early stop whose threshold missed the target on the tuning images",
         "mean, p99": "latency per inference",
         "anl.": "the analytic model's latency at fixed T",
         "E": "energy per inference",
+        "stat., I/O": "its static (leakage) and off-chip I/O parts",
         "acc.": "accuracy at the stop",
         "NoC": "share of the latency an ideal NoC removes",
     }
+    if arch.leakage_mw is None and arch.offchip is None:
+        del legend["stat., I/O"]
     return Layouts(tables[0], compact(tables[1], headers, legend))
 
 
 RUN_SHORT = {
     "fixed-T": "T",
     "early-stop": "stop",
+    "early-stop (missed)": "missed",
 }
 """The operating points (`hwsim.pipeline.cycles.OperatingPoint`) in a compact table."""
