@@ -39,6 +39,7 @@ from hwsim.hw.calibrate import CalibrationResult, FreeEntry
 from hwsim.hw.calibrate import calibrate as fit_cost_table
 from hwsim.hw.energy import spikesim_energy
 from hwsim.hw.mapping import map_network
+from hwsim.metrics import Multiplicity
 from hwsim.model.convert import ConversionParams, save_spiking
 from hwsim.model.graph import FC_HEAD
 from hwsim.model.nets import load_checkpoint, save_checkpoint
@@ -61,7 +62,13 @@ from hwsim.pipeline.config import (
     WarnFn,
 )
 from hwsim.pipeline.cycles import TimingModel
-from hwsim.pipeline.evaluate import cycle_evaluation, evaluate, evaluate_ics, tune_and_test
+from hwsim.pipeline.evaluate import (
+    cycle_evaluation,
+    evaluate,
+    evaluate_ics,
+    simultaneous_rows,
+    tune_and_test,
+)
 from hwsim.pipeline.grid import Executor, GridConfig, run_grid
 from hwsim.pipeline.outputs import (
     check_trace_out,
@@ -161,12 +168,18 @@ def sweep(
     progress: ProgressFn | None = None,
     warn: WarnFn | None = None,
     session: Session | None = None,
+    multiplicity: Multiplicity = Multiplicity.BONFERRONI,
 ) -> list[SweepRow]:
-    """Evaluate every IC position of `cfg` (in its order), sharing the tuning and test traces.
-    `session`: an open session of cfg.model to reuse (its converted network is kept)."""
+    """Evaluate every IC position of `cfg` (in its order), sharing the tuning and test traces;
+    a position stored under cfg.trace_root by an earlier sweep or grid with the same inputs is
+    read, not computed again. Each R interval is also given simultaneous over the positions
+    (`multiplicity`, at the bootstrap's level: `Reduction.simultaneous_ci`). `on_row` sees
+    each row as it is evaluated, before the simultaneous intervals. `session`: an open
+    session of cfg.model to reuse (its converted network is kept)."""
     if session is None:
         session = Session.open(cfg.model, cfg.data_root, cfg.sim.conversion, cfg.nir)
-    return evaluate_ics(cfg, session, on_row=on_row, progress=progress, warn=warn)
+    rows = evaluate_ics(cfg, session, on_row=on_row, progress=progress, warn=warn)
+    return simultaneous_rows(rows, cfg.bootstrap.level, multiplicity)
 
 
 def sweep_grid(
