@@ -1245,7 +1245,7 @@ def run_case(case: Case, ws: Workspace) -> tuple[int, str]:
 
     out, err = io.StringIO(), io.StringIO()
     cwd = os.getcwd()
-    os.chdir(ROOT)  # the CLI's default paths (arch_configs/...) are relative to the checkout
+    os.chdir(ROOT)  # the cases name files of the checkout by relative paths
     try:
         argv = case.argv(ws)
         patch = case.patch(ws) if case.patch is not None else nullcontext()

@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny trained checkpoint on the synthetic dataset."""
 
 import atexit
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -20,6 +21,10 @@ settings.load_profile("hwsim")
 _HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="hwsim-hypothesis-")
 set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
+# no test writes into the user's trace cache: the default cache is a temporary folder
+if "HWSIM_TRACES" not in os.environ:
+    os.environ["HWSIM_TRACES"] = tempfile.mkdtemp(prefix="hwsim-traces-")
+    atexit.register(shutil.rmtree, os.environ["HWSIM_TRACES"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

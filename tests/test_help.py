@@ -2,6 +2,7 @@
 example per command that the parser itself accepts, and `hwsim --version`."""
 
 import argparse
+import re
 import shlex
 
 import pytest
@@ -21,7 +22,12 @@ def help_text(capsys, monkeypatch, *argv: str) -> str:
     with pytest.raises(SystemExit) as done:
         main([*argv, "--help"])
     assert done.value.code == 0
-    return " ".join(capsys.readouterr().out.split())  # argparse's line breaks undone
+    return unwrap(capsys.readouterr().out)
+
+
+def unwrap(text: str) -> str:
+    """argparse's line breaks undone (also those after a hyphen, as in a path's name)."""
+    return re.sub(r"-\s+", "-", " ".join(text.split()))
 
 
 def test_every_command_has_an_example():
@@ -40,7 +46,7 @@ def test_help_describes_every_option_with_its_default_and_an_example(command, ca
         if default is None or default is False:
             continue  # an optional value or a flag: its help says what leaving it out means
         shown = " ".join(map(str, default)) if isinstance(default, list) else str(default)
-        own = " ".join(action.help.replace("%%", "%").split())
+        own = unwrap(action.help.replace("%%", "%"))
         assert own in text and (f"(default: {shown})" in text or "default" in own), (
             f"{command} {name}: default {shown!r} not shown"
         )

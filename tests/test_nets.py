@@ -8,7 +8,8 @@ import torch
 from hwsim.errors import ModelError
 from hwsim.model.graph import FC_HEAD, LayerKind
 from hwsim.model.nets import HeadedNet, load_checkpoint, save_checkpoint
-from hwsim.model.netspec import NetSpec, resolve_model_path
+from hwsim.model.netspec import NetSpec
+from hwsim.model.packaged import resolve_model
 
 
 def test_vgg19_channels_and_strides_follow_design():
@@ -120,5 +121,5 @@ def test_bare_model_name_resolves_to_models_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "net.pt").write_bytes(b"x")
-    assert resolve_model_path("net.pt") == Path("models/net.pt")
-    assert resolve_model_path("other.pt") == Path("other.pt")
+    assert resolve_model("net.pt") == Path("models/net.pt")
+    assert resolve_model("other.pt") == Path("other.pt")

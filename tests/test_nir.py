@@ -583,3 +583,10 @@ def test_an_export_for_a_peer_reads_back_with_the_same_spikes(target, tmp_path):
     a, b = simulate(snn, images, 40), simulate(back, images, 40)
     for h in snn.graph.heads:
         np.testing.assert_array_equal(a.head_spikes[h], b.head_spikes[h])
+
+
+def test_the_command_lines_convention_names_are_the_presets():
+    from hwsim.model.nir_convention import PRESETS
+    from hwsim.model.nir_presets import CONVENTION_NAMES
+
+    assert tuple(PRESETS) == CONVENTION_NAMES

@@ -15,8 +15,9 @@ from rich.console import Console
 from hwsim import api
 from hwsim.atomic import atomic_folder, check_output_folder
 from hwsim.cli import options
+from hwsim.cli.config import write_config
 from hwsim.cli.output import TRAIN_LABELS, bars, summary, warner
-from hwsim.model.netspec import resolve_model_path
+from hwsim.cli.parser import build_parser
 from hwsim.pipeline.grid import Executor
 from hwsim.report.files import (
     write_ablation,
@@ -67,7 +68,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> None:
 
 def cmd_convert(args: argparse.Namespace, console: Console) -> None:
     params = options.conversion(args.v0, percentile=args.percentile, max_images=args.max_images)
-    model = resolve_model_path(args.model)
+    model = Path(args.model)
     result = api.convert(model, _path(args.out), params=params, data_root=args.data_root)
     print_convert(result, console)
 
@@ -78,13 +79,13 @@ def cmd_run(args: argparse.Namespace, console: Console) -> None:
         result = api.run(options.run_config(args), progress=progress, warn=warner(console))
     print_run(result, console)
     with atomic_folder(args.out) as tmp:
-        files = write_run(result, tmp)
+        files = [*write_run(result, tmp), write_config(args, build_parser(), tmp)]
         summary(args, "run", run_summary(result, files), None if args.summary else tmp)
     print_written(console, args.out, files, replacing=replacing, seconds=result.seconds)
 
 
 def cmd_trace(args: argparse.Namespace, console: Console) -> None:
-    model, out = resolve_model_path(args.model), _path(args.out)
+    model, out = Path(args.model), _path(args.out)
     with bars(console) as progress:
         result = api.trace(
             model,
@@ -106,7 +107,7 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> None:
     ics = None if args.ic is None else options.parse_ic_list(args.ic)
     with bars(console) as progress:
         result = api.tune(
-            resolve_model_path(args.model),
+            Path(args.model),
             options.sim_config(args),
             ics,
             tune_images=args.tune_images,
@@ -181,12 +182,13 @@ def cmd_functional(args: argparse.Namespace, console: Console) -> None:
 def cmd_export(args: argparse.Namespace, console: Console) -> None:
     ics = None if args.ic is None else options.parse_ic_list(args.ic)
     result = api.export(
-        resolve_model_path(args.model),
+        Path(args.model),
         Path(args.out),
         ics,
         conversion=options.conversion(args.v0),
         data_root=args.data_root,
         nir=options.nir_options(args),
+        target=args.nir_target,
     )
     print_export(result, console)
     summary(args, "export", export_summary(result), None)

@@ -16,9 +16,18 @@ from hwsim.errors import HwsimError
 FLAGS: dict[str, str] = {
     "family": "--ic-positions",  # the positions a sweep's simultaneous intervals hold over
     "ties": "--ties",
+    "accuracy": "--accuracy",  # hwsim explore's (hwsim.cli.explore)
+    "constraint": "--constraint",
+    "method": "--method",
+    "objectives": "--objectives",
+    "search": "--search",
+    "vary": "--vary",
+    "target": "--target",
     "adc_bits": "--adc-bits",
     "arch": "--arch",
     "backend": "--backend",
+    "base": "--base",
+    "config": "--config",
     "batch_size": "--batch-size",
     "calibration_images": "--calibration-images",
     "cells_per_weight": "--cells-per-weight",
@@ -29,6 +38,8 @@ FLAGS: dict[str, str] = {
     "device_seed": "--device-seed",
     "executor": "--executor",
     "fc_output": "--fc-output",
+    "convention": "--convention",
+    "nir_target": "--nir-target",
     "first_layer": "--first-layer",
     "folds": "--tune-on cross-fit:K, K =",
     "full_scale": "--full-scale",

@@ -10,25 +10,22 @@ import argparse
 
 EXAMPLES: dict[str, str] = {
     "train": "hwsim train --net vgg19 --dataset mnist5k --width 0.125 --ic all --epochs 20"
-    " --validation 1000 --out models/vgg19.pt",
-    "convert": "hwsim convert --model models/vgg19.pt --out runs/vgg19_snn.pt",
-    "run": "hwsim run --arch arch_configs/spikesim.yaml --model models/vgg19.pt --images 200"
-    " --timesteps 300 --out runs/latest",
-    "trace": "hwsim trace --model models/vgg19.pt --timesteps 300 --split test --images 100"
-    " --out runs/trace",
-    "tune": "hwsim tune --model models/vgg19.pt --ic 8 --timesteps 300",
-    "sweep": "hwsim sweep --arch arch_configs/spikesim.yaml --model models/vgg19.pt"
-    " --ic-positions 3:14 --out runs/sweep",
-    "map": "hwsim map --arch arch_configs/spikesim.yaml --model models/vgg19.pt --out runs/map",
-    "functional": "hwsim functional --arch arch_configs/spikesim.yaml --model models/vgg19.pt"
+    " --validation 1000 --out runs/vgg19.pt",
+    "convert": "hwsim convert --model vgg19 --out runs/vgg19_snn.pt",
+    "run": "hwsim run --arch spikesim --model vgg19 --images 200 --timesteps 300 --out runs/latest",
+    "trace": "hwsim trace --model vgg19 --timesteps 300 --split test --images 100 --out runs/trace",
+    "tune": "hwsim tune --model vgg19 --ic 8 --timesteps 300",
+    "sweep": "hwsim sweep --arch spikesim --model vgg19 --ic-positions 3:14 --out runs/sweep",
+    "map": "hwsim map --arch spikesim --model vgg19 --out runs/map",
+    "functional": "hwsim functional --arch spikesim --model vgg19"
     " --adc-bits 3:8 --images 100 --out runs/functional",
-    "estimate": "hwsim estimate --arch arch_configs/spikesim.yaml --net vgg19 --input 3x32x32"
-    " --classes 10 --ic 5",
-    "export": "hwsim export --model models/vgg19.pt --out vgg19.nir",
-    "calibrate": "hwsim calibrate --arch arch_configs/spikesim.yaml --measurements m.csv"
+    "estimate": "hwsim estimate --arch spikesim --net vgg19 --input 3x32x32 --classes 10 --ic 5",
+    "export": "hwsim export --model vgg19 --out vgg19.nir",
+    "calibrate": "hwsim calibrate --arch spikesim --measurements m.csv"
     " --free energy_pj.adc=0:10 --out calibrated.yaml",
     "report": "hwsim report runs/latest --html",
-    "ablation": "hwsim ablation --arch arch_configs/spikesim_chip.yaml --net vgg19 --input 3x32x32"
+    "cache": "hwsim cache prune --older-than 30d --max-size 2G --yes",
+    "ablation": "hwsim ablation --arch spikesim_chip --net vgg19 --input 3x32x32"
     " --classes 10 --out runs/ablation",
 }
 """One command line per command, shown under "example:" in its --help."""

@@ -1,8 +1,12 @@
 """The command line's entry point (`hwsim --help`): parse, check, run one command, report its
 failure.
 
-Before a command runs, its options are checked for ones that would not act (`options.
-refuse_inert`) and its paths for outputs that would touch an input (`paths.check_paths`).
+A --config file's options are read as if given before the command's own flags (`hwsim.cli.
+config`). Before a command runs, packaged names are resolved (`paths.resolve_names`), its
+options checked for ones that would not act (`inert.refuse_inert`) and its inputs to be there
+(`paths.check_inputs`), all before torch or numba load, so that a wrong option or path fails at
+once, as are outputs that would touch an input (`paths.check_paths`).
+
 Every expected failure (an `HwsimError`: bad input, a model, data or configuration that
 cannot be used; an `OSError`, which names its path) is one message on stderr and exit status 2,
 with the API's parameters named by their flags (`hwsim.cli.errors`), also under `--debug`
@@ -15,11 +19,15 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.markup import escape
 
+from hwsim.cli import paths
+from hwsim.cli.config import with_config
 from hwsim.cli.errors import message
+from hwsim.cli.inert import refuse_inert
 from hwsim.cli.parser import build_parser
 from hwsim.errors import HwsimError
 from hwsim.report.console import FittingConsole
@@ -42,20 +50,32 @@ def given_options(argv: list[str]) -> frozenset[str]:
     return frozenset(vars(parser.parse_args(argv))) - {"command"}
 
 
+def _command(command: str) -> Callable[[argparse.Namespace, Console], None]:
+    """The command's handler (its module loads the stages, but `hwsim cache`'s)."""
+    if command == "cache":
+        from hwsim.cli.cache import cmd_cache
+
+        return cmd_cache
+    from hwsim.cli.commands import COMMANDS
+
+    return COMMANDS[command]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit status (0 done, 2 refused, 1 a bug, 130 interrupted)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
-    args.given = given_options(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     console, errors = FittingConsole(quiet=args.quiet), Console(stderr=True)
     try:
-        from hwsim.cli import options, paths  # options loads the stages: only when one runs
-
-        options.refuse_inert(args)
+        argv = with_config(argv, args, parser)
+        args = parser.parse_args(argv)
+        args.given = given_options(argv)
+        paths.resolve_names(args)
+        refuse_inert(args)
+        paths.check_inputs(args)
         paths.check_paths(args)
-        from hwsim.cli.commands import COMMANDS
-
-        COMMANDS[args.command](args, console)
+        _command(args.command)(args, console)
     except (HwsimError, OSError) as e:
         if args.debug:
             traceback.print_exc()

@@ -11,6 +11,7 @@ import argparse
 import math
 from pathlib import Path
 
+from hwsim.cli.inert import codings, given
 from hwsim.errors import InputError
 from hwsim.fusion import Estimator, TuneSource, TuningConfig
 from hwsim.hw.arch import EnergyModel, FullScale
@@ -19,7 +20,7 @@ from hwsim.hw.synapse import FirstLayer, FunctionalConfig
 from hwsim.methods import EvidencePooling, Ties
 from hwsim.metrics import BootstrapConfig
 from hwsim.model.convert import ConversionParams
-from hwsim.model.netspec import NetSpec, resolve_model_path
+from hwsim.model.netspec import NetSpec
 from hwsim.model.nir_io import NirOptions
 from hwsim.model.train import TrainConfig
 from hwsim.pipeline.config import (
@@ -34,104 +35,6 @@ from hwsim.pipeline.config import (
 from hwsim.pipeline.cycles import TimingModel
 from hwsim.pipeline.grid import GridConfig
 from hwsim.pipeline.hardware import Hardware, Knob
-
-DEVICE_OPTIONS = ("first_layer", "variation_sigma", "sa0_rate", "sa1_rate", "device_seed")
-"""What run and sweep read only with --hardware functional (the chip's crossbars)."""
-GEOMETRY_OPTIONS = ("net", "input", "classes", "width")
-"""What map and estimate read only without --model (an untrained zoo geometry)."""
-
-
-def given(args: argparse.Namespace) -> frozenset[str]:
-    """The options given on the command line (`hwsim.cli.main.given_options`)."""
-    return getattr(args, "given", frozenset())
-
-
-def _refuse(message: str, *params: str) -> InputError:
-    return InputError(message, params=params)
-
-
-def refuse_inert(args: argparse.Namespace) -> None:
-    """Refuse, before anything runs, an option given where it would not act (it needs
-    another one, or the command's other options make it moot) and options that conflict."""
-    said = given(args)
-    hardware = getattr(args, "hardware", None)
-    if args.command in ("run", "sweep") and hardware != "functional":
-        for name in DEVICE_OPTIONS:
-            if name in said:
-                raise _refuse(
-                    f"{{{name}}} sets the chip's crossbars, which only {{hardware}} functional"
-                    " simulates; add {hardware} functional or leave it out",
-                    name,
-                    "hardware",
-                )
-    if hardware == "functional":  # the mapped chip's simulation, not the IF engine
-        for name in ("backend", "threads"):
-            if name in said:
-                raise _refuse(
-                    f"{{{name}}} chooses how the IF engine runs, and {{hardware}} functional"
-                    " simulates on the mapped chip instead; leave it out",
-                    name,
-                    "hardware",
-                )
-    elif "threads" in said and getattr(args, "backend", None) == "torch":
-        raise _refuse(
-            "{threads} sets the numba engine's threads; {backend} torch uses torch's own (set"
-            " OMP_NUM_THREADS), so leave it out",
-            "threads",
-            "backend",
-        )
-    if "seed" in said and args.command in ("run", "sweep", "trace", "tune") and not _poisson(args):
-        raise _refuse(
-            "{seed} seeds Poisson input spikes, and no {coding} here is poisson; leave it"
-            " out (or add {coding} poisson)",
-            "seed",
-            "coding",
-        )
-    if args.command in ("map", "estimate") and args.model is not None:
-        for name in GEOMETRY_OPTIONS:
-            if name in said:
-                raise _refuse(
-                    f"{{{name}}} describes an untrained geometry; with {{model}} the model file"
-                    " gives the network, so leave it out",
-                    name,
-                    "model",
-                )
-    if args.command == "run" and args.trace is not None and "images" in said:
-        raise _refuse(
-            "{images} with {test_trace}: the given trace brings its own test images; leave"
-            " {images} out",
-            "images",
-            "test_trace",
-        )
-    if args.command == "sweep":
-        dask = args.executor == "dask"
-        if "workers" in said and (not dask or args.scheduler is not None):
-            raise _refuse(
-                "{workers} sizes the local Dask cluster that {executor} dask starts without"
-                " {scheduler} (an existing cluster has its own workers); leave it out",
-                "workers",
-                "executor",
-                "scheduler",
-            )
-        if "wait_workers" in said and (not dask or args.scheduler is None):
-            raise _refuse(
-                "{wait_workers} waits for the workers of an existing cluster: give it with"
-                " {executor} dask and {scheduler}",
-                "wait_workers",
-                "executor",
-                "scheduler",
-            )
-    if args.command == "functional" and {"full_scale", "full_scale_levels"} <= said:
-        raise _refuse(
-            "{full_scale} and {full_scale_levels} both set the ADC full scale; give one",
-            "full_scale",
-            "full_scale_levels",
-        )
-
-
-def _poisson(args: argparse.Namespace) -> bool:
-    """Whether a --coding of the command is Poisson (what --seed seeds)."""
-    return any(c.partition(":")[0] == "poisson" for c in codings(args))
 
 
 def parse_int_list(text: str, option: str) -> tuple[int, ...]:
@@ -172,14 +75,9 @@ def conversion(v0: float = 0.0, **params: float) -> ConversionParams:
     return ConversionParams(v0=v0, **params)
 
 
-def codings(args: argparse.Namespace) -> list[str]:
-    """--coding as a list (sweep takes several)."""
-    return args.coding if isinstance(args.coding, list) else [args.coding]
-
-
 def nir_options(args: argparse.Namespace) -> NirOptions:
     """--dataset and --fc-output: how a NIR model (--model net.nir) is run."""
-    return NirOptions(dataset=args.dataset, fc_output=args.fc_output)
+    return NirOptions(dataset=args.dataset, fc_output=args.fc_output, convention=args.convention)
 
 
 def sim_config(args: argparse.Namespace) -> SimConfig:
@@ -273,7 +171,7 @@ def _evaluation(args: argparse.Namespace) -> dict:
 def run_config(args: argparse.Namespace) -> RunConfig:
     return RunConfig(
         arch=Path(args.arch),
-        model=resolve_model_path(args.model),
+        model=Path(args.model),
         ic=args.ic,
         test_trace=Path(args.trace) if args.trace else None,
         timing=timing(args),
@@ -283,7 +181,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
 
 def grid_config(args: argparse.Namespace) -> GridConfig:
     """The sweep's grid: every --model x --arch x --coding x --ic-positions."""
-    models = tuple(resolve_model_path(m) for m in args.model)
+    models = tuple(Path(m) for m in args.model)
     template = SweepConfig(arch=Path(args.arch[0]), model=models[0], **_evaluation(args))
     ics = parse_ic_list(args.ic_positions, "--ic-positions")
     return GridConfig(
@@ -328,7 +226,7 @@ def codesign_config(args: argparse.Namespace) -> CodesignConfig:
     name, values = knob(args)
     return CodesignConfig(
         arch=Path(args.arch),
-        model=resolve_model_path(args.model),
+        model=Path(args.model),
         knob=name,
         values=values,
         images=args.images,
@@ -369,5 +267,5 @@ def geometry(args: argparse.Namespace) -> tuple[Path | NetSpec, ICChoice | None]
     file; --ic None: its own) or --net/--input/--classes/--width (--ic None: none)."""
     ics = None if args.ic is None else parse_ic_list(args.ic)
     if args.model:
-        return resolve_model_path(args.model), ics
+        return Path(args.model), ics
     return NetSpec(args.net, args.width, parse_shape(args.input), args.classes), ics

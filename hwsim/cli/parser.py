@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 from hwsim import __version__
 from hwsim.cli.help import HelpFormatter, finish
@@ -17,9 +16,18 @@ from hwsim.hw.arch import EnergyModel
 from hwsim.methods import EvidencePooling
 from hwsim.model.data import DATASETS
 from hwsim.model.netspec import NETS
+from hwsim.model.nir_presets import CONVENTION_NAMES
+from hwsim.model.packaged import CACHE_ENV, arch_names, cache_root, model_names
 
-DEFAULT_ARCH = Path("arch_configs/spikesim.yaml")
-DEFAULT_MODEL = "vgg19.pt"
+DEFAULT_ARCH = "spikesim"
+"""The packaged architecture of run, sweep, map, ... (`hwsim.model.packaged`)."""
+DEFAULT_CHIP = "spikesim_chip"
+"""The packaged full chip of `hwsim ablation`."""
+DEFAULT_MODEL = "vgg19"
+"""The packaged trained model."""
+GEOMETRY_MODEL = (
+    "a checkpoint (or a packaged one by name) or NIR file (else --net/--input/--classes)"
+)
 MAX_TIMESTEPS = 1_000_000
 MAX_IMAGES = 100_000_000
 
@@ -56,13 +64,47 @@ def real_in(lo: float, hi: float, *, open_lo: bool = False):
     return parse
 
 
+AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _amount(text: str, units: dict[str, int], what: str) -> float:
+    """A number with one of `units`' suffixes (case-insensitive) as that many base units."""
+    body = text.strip()
+    suffix = body[-1:].upper() if body[-1:].isalpha() else ""
+    factor = {k.upper(): v for k, v in units.items()}.get(suffix)
+    try:
+        value = float(body[: len(body) - len(suffix)])
+    except ValueError:
+        value = math.nan
+    if factor is None or not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value * factor
+
+
+def age(text: str) -> float:
+    """An argparse type: an age such as 30d, 12h, 45m, 90s or 2w, in seconds."""
+    return _amount(text, AGE_UNITS, "an age like 30d, 12h, 45m or 90s")
+
+
+def size(text: str) -> int:
+    """An argparse type: a size such as 500M, 2G, 100K or a number of bytes, in bytes."""
+    return int(_amount(text, SIZE_UNITS, "a size like 500M, 2G or a number of bytes"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command; `args.command` names the one given."""
+    archs, models = ", ".join(arch_names()), ", ".join(model_names())
+    arch_help = f"architecture: a YAML file, or a packaged one by name ({archs})"
+    model_help = (
+        f"trained checkpoint (.pt), or a packaged one by name ({models}; a bare name is looked"
+        " for in models/ here first)"
+    )
     p = argparse.ArgumentParser(
         prog="hwsim",
         description="SNN on RRAM compute-in-memory: accuracy, energy, fusion.",
         formatter_class=HelpFormatter,
-        epilog="example:\n  hwsim run --arch arch_configs/spikesim.yaml --model models/vgg19.pt"
+        epilog="example:\n  hwsim run --arch spikesim --model vgg19 --images 200"
         "\n\n`hwsim COMMAND --help` shows a command's options, defaults and an example.",
     )
     p.add_argument("--version", action="version", version=f"hwsim {__version__}")
@@ -100,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="checkpoint path (default models/NET_DATASET.pt)")
 
     c = sub.add_parser("convert", help="fold BN, normalise, and report the SNN's scales")
-    c.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint (bare name: models/)")
+    c.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
     c.add_argument(
         "--percentile",
         type=real_in(0, 100, open_lo=True),
@@ -139,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
             "--fc-output",
             help="NIR models only: the Output node of the final classifier (default: the"
             " deepest; the other Outputs are ICs)",
+        )
+        q.add_argument(
+            "--convention",
+            choices=CONVENTION_NAMES,
+            help="NIR models only: whose neuron convention the file follows (default: the"
+            " file's metadata, else hwsim's = sinabs'; docs/nir.md)",
         )
 
     def device_args(q: argparse.ArgumentParser) -> None:
@@ -184,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--model",
             default=[DEFAULT_MODEL] if many else DEFAULT_MODEL,
             nargs="+" if many else None,
-            help="checkpoint (bare name: models/) or NIR file (.nir, with --dataset)"
+            help=model_help.removesuffix(")")
+            + "); or a NIR file (.nir, with --dataset)"
             + ("; several: a grid" if many else ""),
         )
         nir_args(q)
@@ -223,7 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
             "--threads", type=int_in(0, 1024), default=0, help="engine threads (0: all cores)"
         )
         q.add_argument("--data-root", help="folder with MNIST IDX or CIFAR pickle files")
-        q.add_argument("--traces", default="traces", help="trace cache folder")
+        q.add_argument(
+            "--traces",
+            default=str(cache_root()),
+            help=f"trace cache folder, the same from every working directory (default: ${CACHE_ENV}"
+            f" if set, else {cache_root()}); `hwsim cache list` shows what it holds",
+        )
         q.add_argument("--no-cache", action="store_true", help="neither read nor write traces")
         q.add_argument(
             "--emp-pooling",
@@ -270,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
 
     r = sub.add_parser("run", help="simulate a checkpoint on an architecture and report")
-    r.add_argument("--arch", default=str(DEFAULT_ARCH), help="architecture file (YAML)")
+    r.add_argument("--arch", default=DEFAULT_ARCH, help=arch_help)
     sim_args(r)
     r.add_argument(
         "--ic", type=int_in(0, 10_000), help="IC block (default: shallowest IC reaching the target)"
@@ -311,7 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser(
         "sweep", help="run across models x archs x codings x IC positions (resumable)"
     )
-    sw.add_argument("--arch", nargs="+", default=[str(DEFAULT_ARCH)], help="architecture file(s)")
+    sw.add_argument(
+        "--arch", nargs="+", default=[DEFAULT_ARCH], help=arch_help + "; several: a grid"
+    )
     sim_args(sw, many=True)
     sw.add_argument("--ic-positions", default="all", help="all, N:M or N,M,...")
     tuning_args(sw)
@@ -346,8 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     m = sub.add_parser("map", help="map a network onto crossbars, PEs, tiles and the mesh")
-    m.add_argument("--arch", default=str(DEFAULT_ARCH), help="architecture file (YAML)")
-    m.add_argument("--model", help="checkpoint or NIR file (else --net/--input/--classes)")
+    m.add_argument("--arch", default=DEFAULT_ARCH, help=arch_help)
+    m.add_argument("--model", help=GEOMETRY_MODEL)
     nir_args(m)
     geometry_args(m)
     m.add_argument("--ic", help="IC positions to map (default: the checkpoint's / none)")
@@ -357,8 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
         "functional",
         help="co-design: FC accuracy and energy per inference on the chip against one knob",
     )
-    f.add_argument("--arch", default=str(DEFAULT_ARCH), help="architecture file (YAML)")
-    f.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint or NIR file (.nir)")
+    f.add_argument("--arch", default=DEFAULT_ARCH, help=arch_help)
+    f.add_argument("--model", default=DEFAULT_MODEL, help=model_help + "; or a NIR file (.nir)")
     nir_args(f)
     f.add_argument("--ic", type=int_in(0, 10_000), help="also simulate this IC head")
     f.add_argument(
@@ -412,8 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default="runs/functional", help="output folder")
 
     e = sub.add_parser("estimate", help="SpikeSim energy of an untrained geometry or a model")
-    e.add_argument("--arch", default=str(DEFAULT_ARCH), help="architecture file (YAML)")
-    e.add_argument("--model", help="a checkpoint or NIR file (else --net/--input/--classes)")
+    e.add_argument("--arch", default=DEFAULT_ARCH, help=arch_help)
+    e.add_argument("--model", help=GEOMETRY_MODEL)
     nir_args(e)
     geometry_args(e)
     e.add_argument(
@@ -422,11 +478,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", default="runs/estimate", help="output folder")
 
     x = sub.add_parser("export", help="write the converted SNN as a NIR file (.nir)")
-    x.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint (bare name: models/)")
+    x.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
     x.add_argument("--ic", help="IC heads to export: all, none, N,M,... (default: all)")
     x.add_argument("--v0", type=real_in(-1e6, 1e6), default=0.0, help="must be 0 for NIR")
     x.add_argument("--data-root", help="folder with MNIST IDX or CIFAR pickle files")
     nir_args(x)
+    x.add_argument(
+        "--nir-target",
+        choices=CONVENTION_NAMES,
+        default="hwsim",
+        help="the importer the file is written for (docs/nir.md)",
+    )
     x.add_argument("--out", required=True, help="the NIR file to write (NAME.nir)")
 
     a = sub.add_parser(
@@ -437,9 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
         " image's latency and energy at each step (every PE operation performed, neurons"
         " spiking at --spike-rate); writes ablation.csv.",
     )
-    a.add_argument("--arch", default="arch_configs/spikesim_chip.yaml", help="the full chip (YAML)")
-    a.add_argument("--base", default=str(DEFAULT_ARCH), help="SpikeSim's model (YAML)")
-    a.add_argument("--model", help="a checkpoint or NIR file (else --net/--input/--classes)")
+    a.add_argument("--arch", default=DEFAULT_CHIP, help="the full chip; " + arch_help)
+    a.add_argument("--base", default=DEFAULT_ARCH, help="SpikeSim's model; " + arch_help)
+    a.add_argument("--model", help=GEOMETRY_MODEL)
     nir_args(a)
     geometry_args(a)
     a.add_argument("--ic", help="IC positions: none, N, N,M,... or N:M (default: the model's)")
@@ -459,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
         " or areas (bounded least squares); write the calibrated YAML with provenance comments;"
         " print residuals and leave-one-out errors. docs/validation.md describes the CSV.",
     )
-    k.add_argument("--arch", required=True, help="the base architecture YAML")
+    k.add_argument("--arch", required=True, help="the base " + arch_help)
     k.add_argument(
         "--measurements",
         required=True,
@@ -485,7 +547,45 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--html", action="store_true", help="write the HTML page")
     rp.add_argument("--out", help="where to write the page (default: DIR/report.html)")
 
+    ca = sub.add_parser(
+        "cache",
+        help="list the trace cache (traces, tunings, stored results) or prune it",
+        description="List what hwsim keeps in its trace cache (each entry's kind, size, age and"
+        " key) or delete entries by age or total size. Only entries that hwsim wrote are listed"
+        " and deleted; anything else in the folder is named and left alone.",
+    )
+    ca.add_argument(
+        "action",
+        choices=("list", "prune"),
+        help="list the entries, or prune those that --all, --older-than or --max-size select",
+    )
+    ca.add_argument(
+        "--traces",
+        default=str(cache_root()),
+        help=f"the trace cache folder (default: ${CACHE_ENV} if set, else {cache_root()})",
+    )
+    ca.add_argument("--all", action="store_true", help="prune: every entry")
+    ca.add_argument(
+        "--older-than",
+        type=age,
+        help="prune: the entries written longer ago than this (30d, 12h, 45m, 90s)",
+    )
+    ca.add_argument(
+        "--max-size",
+        type=size,
+        help="prune: the oldest entries, until the others fit in this size (500M, 2G, bytes)",
+    )
+    ca.add_argument("--yes", action="store_true", help="prune without asking to confirm")
+    ca.add_argument(
+        "--dry-run", action="store_true", help="prune: list what would be deleted, delete nothing"
+    )
+
     for q in sub.choices.values():
+        q.add_argument(
+            "--config",
+            help="a YAML file of this command's options (keys: the long flags without --, e.g."
+            " 'timesteps: 200'); flags given here win (docs/cli.md)",
+        )
         q.add_argument(
             "--quiet", action="store_true", help="print no tables or progress, only errors"
         )

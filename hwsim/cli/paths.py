@@ -1,7 +1,11 @@
-"""Where a command reads and where it writes, checked before any work (`check_paths`).
+"""Where a command reads and where it writes, checked before any work: packaged names resolved
+(`resolve_names`: `--arch spikesim`, `--model vgg19`), every input there (`check_inputs`, in
+well under a second: a missing file is refused before torch or numba load) and outputs apart
+from inputs (`check_paths`).
 
 Every output path (`--out`, `--summary`) is resolved and checked against every input path of
-the command (`--model`, `--arch`, `--trace`, `--traces`, `--data-root`, `--measurements`) and
+the command (`--model`, `--arch`, `--base`, `--trace`, `--traces`, `--data-root`, `--measurements`,
+`--config`) and
 against the other outputs (`hwsim.atomic`): an output never is, holds or replaces an input,
 never lands inside a folder that is replaced as a whole, and an existing file or folder is
 replaced only if hwsim wrote it. The API checks the outputs it writes itself (export, convert,
@@ -18,7 +22,8 @@ import json
 from pathlib import Path
 
 from hwsim.atomic import check_disjoint, check_output_file, check_output_folder
-from hwsim.model.netspec import resolve_model_path
+from hwsim.errors import InputError
+from hwsim.model.packaged import arch_names, model_names, resolve_arch, resolve_model
 
 REPLACED_FOLDERS = ("run", "sweep", "map", "estimate", "functional", "trace")
 """Commands whose --out is a folder that hwsim replaces as a whole."""
@@ -33,17 +38,48 @@ def _list(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
+def resolve_names(args: argparse.Namespace) -> None:
+    """Replace, in place, a bare --model, --arch or --base name that is not a file here by the
+    packaged file of that name (`hwsim.model.packaged`)."""
+    for attr, resolve in (("model", resolve_model), ("arch", resolve_arch), ("base", resolve_arch)):
+        value = getattr(args, attr, None)
+        if isinstance(value, list):
+            setattr(args, attr, [str(resolve(v)) for v in value])
+        elif value is not None:
+            setattr(args, attr, str(resolve(value)))
+
+
+MUST_EXIST = ("model", "arch", "base", "test_trace", "data_root", "measurements", "config")
+"""The inputs that must be there before a command starts (the trace cache is made)."""
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """Refuse a command whose model, architecture, trace, data or measurements file is not
+    there, naming the option (and the packaged names a bare one could have been)."""
+    for param, path in input_paths(args):
+        if param not in MUST_EXIST or path.exists():
+            continue
+        known = {"model": model_names(), "arch": arch_names(), "base": arch_names()}.get(param)
+        also = f"; packaged ones by name: {', '.join(known)}" if known else ""
+        raise InputError(f"{{{param}}} {path}: no such file or folder{also}", params=(param,))
+    folder = getattr(args, "folder", None)
+    if args.command == "report" and not Path(folder).is_dir():
+        raise InputError(f"{folder}: no such folder; expected an output folder of hwsim")
+
+
 def input_paths(args: argparse.Namespace) -> list[tuple[str, Path]]:
     """Every path the command reads, as (API parameter, path)."""
-    inputs = [("model", resolve_model_path(m)) for m in _list(getattr(args, "model", None))]
+    inputs = [("model", Path(m)) for m in _list(getattr(args, "model", None))]
     inputs += [("arch", Path(a)) for a in _list(getattr(args, "arch", None))]
     for param, attr in (
+        ("base", "base"),
         ("test_trace", "trace"),
         ("data_root", "data_root"),
         ("measurements", "measurements"),
+        ("config", "config"),
     ):
         inputs += [(param, Path(v)) for v in _list(getattr(args, attr, None))]
-    if hasattr(args, "traces") and not args.no_cache:
+    if args.command != "cache" and hasattr(args, "traces") and not args.no_cache:
         inputs.append(("trace_root", Path(args.traces)))
     return inputs
 

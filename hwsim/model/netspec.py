@@ -9,7 +9,6 @@ stages whose first block has stride 2. The torch modules that train them are in 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from hwsim.errors import ModelError
@@ -123,15 +122,3 @@ class NetSpec:
                     f"network spec key {key!r} is {d[key]!r}; expected {expected}"
                 ) from None
         return cls(**fields)
-
-
-def resolve_model_path(model: str | Path) -> Path:
-    """A bare name that is not a file here resolves to models/NAME (DESIGN.md)."""
-    p = Path(model)
-    if p.is_file() or p.parent != Path("."):
-        return p
-    candidate = Path("models") / p
-    if candidate.is_file():
-        return candidate
-    packaged = Path(__file__).resolve().parent.parent / "models" / p
-    return packaged if packaged.is_file() else p
