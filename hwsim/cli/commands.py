@@ -16,6 +16,7 @@ from hwsim import api
 from hwsim.atomic import atomic_folder, check_output_folder
 from hwsim.cli import options
 from hwsim.cli.config import write_config
+from hwsim.cli.explore import run_explore
 from hwsim.cli.output import TRAIN_LABELS, bars, summary, warner
 from hwsim.cli.parser import build_parser
 from hwsim.pipeline.grid import Executor
@@ -227,10 +228,15 @@ def cmd_report(args: argparse.Namespace, console: Console) -> None:
         print_report(load_folder(folder), console)
 
 
+def cmd_explore(args: argparse.Namespace, console: Console) -> None:
+    run_explore(args, console)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], None]] = {
     "train": cmd_train,
     "convert": cmd_convert,
     "run": cmd_run,
+    "explore": cmd_explore,
     "trace": cmd_trace,
     "tune": cmd_tune,
     "sweep": cmd_sweep,

@@ -17,6 +17,9 @@ EXAMPLES: dict[str, str] = {
     "tune": "hwsim tune --model vgg19 --ic 8 --timesteps 300",
     "sweep": "hwsim sweep --arch spikesim --model vgg19 --ic-positions 3:14 --out runs/sweep",
     "map": "hwsim map --arch spikesim --model vgg19 --out runs/map",
+    "explore": "hwsim explore --arch spikesim --model vgg19 --vary crossbar.rows=64,128,256"
+    ' --vary adc.bits=3:8 --ic-positions 4,8 --constraint "area_mm2<=20" --images 200'
+    " --timesteps 100 --out runs/explore",
     "functional": "hwsim functional --arch spikesim --model vgg19"
     " --adc-bits 3:8 --images 100 --out runs/functional",
     "estimate": "hwsim estimate --arch spikesim --net vgg19 --input 3x32x32 --classes 10 --ic 5",

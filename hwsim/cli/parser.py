@@ -580,6 +580,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="prune: list what would be deleted, delete nothing"
     )
 
+    from hwsim.cli.explore import add_explore_parser  # here: hwsim.cli.explore imports this module
+
+    add_explore_parser(sub)
+
     for q in sub.choices.values():
         q.add_argument(
             "--config",

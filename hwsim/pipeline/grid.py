@@ -432,7 +432,7 @@ def _await_workers(
 
 
 @contextmanager
-def _dask_client(
+def dask_client(
     scheduler: str | None,
     workers: int | None,
     wait: float,
@@ -480,7 +480,7 @@ def _run_dask(
     energy model simulates per crossbar geometry), then the rest."""
     from distributed import as_completed
 
-    with _dask_client(scheduler, workers, wait, progress, warn) as client:
+    with dask_client(scheduler, workers, wait, progress, warn) as client:
         leaders: dict[tuple[Any, ...], Any] = {}
         futures = {}
         for key, cell in todo:

@@ -1,0 +1,167 @@
+"""Benchmark and demonstration of `hwsim explore` (docs/explore.md).
+
+    python bench/explore.py [--images 100] [--timesteps 100] [--points 200] [--analytic 10]
+                            [--search random] [--out runs/bench_explore] [--json out.json]
+
+Three parts, in one process, on the shipped model (`vgg19`: VGG19 at width 1/8, MNIST, 16 IC
+heads) and the default chip (`spikesim_chip`):
+
+1. analytic point: with the ideal engine's traces cached, the time of `--analytic` design points
+   that differ only in keys that change no spike (flit width, clock), each computed (the
+   result store bypassed), median reported (target < 1 s);
+2. functional point: the time of one point whose ADC bits change the spikes (its tuning and test
+   traces simulated on its chip: calibration, crossbars, ADC) against the ideal engine's time
+   for the same images (the same tuning and test traces simulated without the chip), ratio
+   reported (target <= 3);
+3. an exploration of the chip: crossbar rows 32-256, ADC 3-8 bits, columns per ADC,
+   flit width and the IC position, `--points` points drawn by `--search` (random:N or
+   nsga2:N), written to `--out` with its front; time per point and the front's table printed.
+
+The 1-minute load average is recorded before and after each part (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rich.console import Console  # noqa: E402
+
+from hwsim.explore.evaluate import evaluate_point, session_of  # noqa: E402
+from hwsim.explore.run import ExploreConfig, explore, plan, point_job  # noqa: E402
+from hwsim.explore.search import Search  # noqa: E402
+from hwsim.explore.space import Knob, Point  # noqa: E402
+from hwsim.model.packaged import resolve_arch, resolve_model  # noqa: E402
+from hwsim.pipeline import cache  # noqa: E402
+from hwsim.pipeline.config import SimConfig, SweepConfig  # noqa: E402
+from hwsim.report.explore import print_exploration, write_exploration  # noqa: E402
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def template(args: argparse.Namespace, root: Path) -> SweepConfig:
+    return SweepConfig(
+        arch=resolve_arch(args.arch),
+        model=resolve_model(args.model),
+        sim=SimConfig(timesteps=args.timesteps),
+        images=args.images,
+        tune_images=args.images,
+        trace_root=root,
+    )
+
+
+def analytic_points(t: SweepConfig, n: int) -> dict:
+    """Median seconds of a point computed with the ideal traces cached."""
+    knobs = (Knob("noc.flit_width_bits", (16, 32, 64, 128, 256)), Knob("clock_mhz", (100.0, 200.0)))
+    cfg = ExploreConfig(t, knobs)
+    space, tmpl = plan(cfg)
+    points = list(space.grid())[: n + 1]
+    evaluate_point(point_job(space, tmpl, points[0], cfg.timing))  # simulates and caches the traces
+    times = []
+    before = load()
+    for p in points[1:]:
+        start = time.perf_counter()
+        evaluate_point(point_job(space, tmpl, p, cfg.timing))
+        times.append(time.perf_counter() - start)
+    return {"points": len(times), "median_s": statistics.median(times), "max_s": max(times),
+            "load_before": before, "load_after": load()}  # fmt: skip
+
+
+def functional_point(t: SweepConfig, bits: int) -> dict:
+    """A functional point's time against the ideal engine's for its images (fresh caches)."""
+    before = load()
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+        ideal_t = dataclasses.replace(t, trace_root=Path(a))
+        session = session_of(ideal_t)
+        start = time.perf_counter()
+        for split, n in (("tune", t.tune_images), ("test", t.images)):
+            data = (
+                session.images("test", n)
+                if split == "test"
+                else session.tuning_images(ideal_t.tune_on, n)
+            )
+            cache.trace(session, data, t.sim, trace_root=None, stage=split)
+        ideal_s = time.perf_counter() - start
+        fn_t = dataclasses.replace(t, trace_root=Path(b))
+        cfg = ExploreConfig(fn_t, (Knob("adc.bits", (bits, bits + 1)),))
+        space, tmpl = plan(cfg)
+        start = time.perf_counter()
+        payload = evaluate_point(point_job(space, tmpl, Point((bits,), space.ics[0]), cfg.timing))
+        functional_s = time.perf_counter() - start
+    return {"ideal_s": ideal_s, "functional_s": functional_s, "ratio": functional_s / ideal_s,
+            "status": payload["status"], "load_before": before, "load_after": load()}  # fmt: skip
+
+
+def exploration(t: SweepConfig, args: argparse.Namespace, console: Console) -> dict:
+    knobs = (
+        Knob("crossbar.rows", (32, 64, 128, 256)),
+        Knob("adc.bits", (3, 4, 5, 6, 7, 8)),
+        Knob("adc.columns_per_adc", (4, 8, 16)),
+        Knob("noc.flit_width_bits", (16, 32, 64)),
+    )
+    search = Search.parse(f"{args.search}:{args.points}", args.seed)
+    cfg = ExploreConfig(t, knobs, ic_positions=tuple(args.ics), search=search)
+    before = load()
+    result = explore(cfg)
+    objectives = [o.column for o in result.objectives]
+    out = Path(args.out)
+    write_exploration(result.rows, result.front, result.knobs, objectives, out, title="bench")
+    header = [f"{len(result.rows)} points, {result.computed} computed in {result.seconds:.0f} s"]
+    print_exploration(console, result.rows, result.front, result.knobs, objectives, header)
+    return {"points": len(result.rows), "computed": result.computed, "seconds": result.seconds,
+            "per_point_s": result.seconds / max(result.computed, 1),
+            "front": int(result.front.sum()), "functional": result.functional,
+            "load_before": before, "load_after": load()}  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--arch", default="spikesim_chip")
+    p.add_argument("--model", default="vgg19")
+    p.add_argument("--images", type=int, default=100)
+    p.add_argument("--timesteps", type=int, default=100)
+    p.add_argument("--analytic", type=int, default=10)
+    p.add_argument("--points", type=int, default=200)
+    p.add_argument("--search", default="random", choices=("random", "nsga2"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ics", type=int, nargs="+", default=[2, 4, 6, 8, 10, 12])
+    p.add_argument("--traces", help="trace cache (default: a fresh temporary folder)")
+    p.add_argument("--parts", default="analytic,functional,explore")
+    p.add_argument("--out", default="runs/bench_explore")
+    p.add_argument("--json")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    console = Console(width=80)
+    report: dict = {"cpus": os.cpu_count(), "images": args.images, "timesteps": args.timesteps}
+    with tempfile.TemporaryDirectory() as tmp:
+        t = template(args, Path(args.traces or tmp))
+        parts = args.parts.split(",")
+        if "analytic" in parts:
+            report["analytic"] = analytic_points(t, args.analytic)
+            console.print(f"analytic point: {report['analytic']}")
+        if "functional" in parts:
+            report["functional"] = functional_point(t, 4)
+            console.print(f"functional point: {report['functional']}")
+        if "explore" in parts:
+            report["explore"] = exploration(t, args, console)
+            console.print(f"exploration: {report['explore']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
