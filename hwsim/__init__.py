@@ -32,6 +32,7 @@ _API = (
     "export",
     "functional",
     "map",
+    "profile",
     "run",
     "sweep",
     "sweep_grid",

@@ -4,7 +4,9 @@
 accuracy and energy curves, the chip cycle by cycle); `sweep` the IC positions of one model and
 `sweep_grid` a grid of models x architectures x codings x IC positions; `tune`, `trace`,
 `estimate`, `map`, `functional` (the co-design sweep of the hardware-functional mode),
-`export`, `convert` and `train` do one job each. Every function takes typed values (configs
+`export`, `convert` and `train` do one job each; `profile` gives a network's energy, latency,
+area and spike rates on a chip in one call (a NIR graph or file, a peer's torch module, a
+checkpoint). Every function takes typed values (configs
 in `hwsim.pipeline.config`), checks them before simulating anything, and returns a typed
 result (`hwsim.results`) that `hwsim.report` prints, writes and plots. Errors are
 `hwsim.errors` classes naming the API's parameters.
@@ -16,6 +18,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,17 +36,20 @@ from hwsim.errors import InputError, OutputError
 from hwsim.fusion import TuneSource, TuningConfig
 from hwsim.hw.ablation import ablation as run_ablation
 from hwsim.hw.ablation import rate_activity
-from hwsim.hw.arch import load_arch
+from hwsim.hw.arch import Architecture, load_arch
 from hwsim.hw.area import chip_area
 from hwsim.hw.calibrate import CalibrationResult, FreeEntry
 from hwsim.hw.calibrate import calibrate as fit_cost_table
 from hwsim.hw.energy import spikesim_energy
 from hwsim.hw.mapping import map_network
+from hwsim.methods import Ties
 from hwsim.metrics import Multiplicity
+from hwsim.model.coding import InputCoding
 from hwsim.model.convert import ConversionParams, save_spiking
 from hwsim.model.graph import FC_HEAD
 from hwsim.model.nets import load_checkpoint, save_checkpoint
 from hwsim.model.netspec import NetSpec
+from hwsim.model.nir_convention import PRESETS
 from hwsim.model.nir_export import write_nir
 from hwsim.model.nir_io import NIR_SUFFIX, ImportedSpec, NirOptions
 from hwsim.model.train import TrainConfig
@@ -76,8 +82,10 @@ from hwsim.pipeline.outputs import (
     is_exported_nir,
     is_model_file,
 )
+from hwsim.pipeline.profile import Images, profile_model
 from hwsim.pipeline.session import CheckpointSource, Session, network_spec
 from hwsim.report.files import write_sweep
+from hwsim.report.profile import ProfileReport
 from hwsim.results import (
     AblationResult,
     ConvertResult,
@@ -109,6 +117,7 @@ __all__ = [
     "export",
     "functional",
     "map",
+    "profile",
     "run",
     "sweep",
     "sweep_grid",
@@ -309,6 +318,39 @@ def map(  # the command's name (shadows the builtin here, which this module does
     return MapResult(spec, mapping, chip_area(mapping))
 
 
+def profile(
+    model: Any,
+    images: Images = 100,
+    *,
+    arch: str | Path | Architecture = "spikesim",
+    timesteps: int = 100,
+    labels: np.ndarray | Any | None = None,
+    dataset: str | None = None,
+    ics: ICChoice | None = None,
+    coding: InputCoding | None = None,
+    conversion: ConversionParams | None = None,
+    nir: NirOptions | None = None,
+    data_root: str | None = None,
+    ties: Ties | None = None,
+    batch_size: int = 250,
+    threads: int = 0,
+    progress: ProgressFn | None = None,
+    warn: WarnFn | None = None,
+) -> ProfileReport:
+    """A network's energy per layer and component (pJ per image), latency (cycles, ns), area
+    (mm^2), spike rates and accuracy on the chip `arch` (`hwsim.pipeline.profile`;
+    docs/profile.md). `model`: a NIR graph, a .nir file, a sinabs or snntorch torch module
+    (exported with the peer's own exporter), a checkpoint or converted model, or a `Session`;
+    `images`: how many test images of the model's dataset (`dataset` for a NIR model), or the
+    images themselves (N, C, H, W), with `labels` (N,) if known."""
+    result = profile_model(
+        model, images, arch=arch, timesteps=timesteps, labels=labels, dataset=dataset, ics=ics,
+        coding=coding, conversion=conversion, nir=nir, data_root=data_root, ties=ties,
+        batch_size=batch_size, threads=threads, progress=progress, warn=warn,
+    )  # fmt: skip
+    return ProfileReport.of(result)
+
+
 def functional(cfg: CodesignConfig, progress: ProgressFn | None = None) -> FunctionalResult:
     """The co-design sweep (`pipeline.hardware.codesign`): FC (and IC) accuracy and energy per
     inference on the chip against one knob, with the ideal engine as the reference;
@@ -324,18 +366,23 @@ def export(
     conversion: ConversionParams | None = None,
     data_root: str | None = None,
     nir: NirOptions | None = None,
+    target: str = "hwsim",
 ) -> ExportResult:
     """Write the SNN of `model` (converted with `conversion`, default `ConversionParams()`)
-    with the IC heads `ics` (None or "all": all of them) and its FC as a NIR file
-    (docs/nir.md)."""
+    with the IC heads `ics` (None or "all": all of them) and its FC as a NIR file for the
+    tool `target` reads (`hwsim.model.nir_export.export_graph`; docs/nir.md)."""
     if out.suffix.lower() != NIR_SUFFIX:
         raise OutputError(f"{{out}} {out}: a NIR file's name ends in {NIR_SUFFIX}", params=("out",))
+    if target not in PRESETS:
+        raise InputError(
+            f"{{target}} {target!r}: expected one of {', '.join(PRESETS)}", params=("target",)
+        )
     inputs = [("model", model), *_roots(None, data_root)]
     check_output_file(out, "out", inputs, is_exported_nir, "NIR file")
     session = Session.open(model, data_root, conversion or ConversionParams(), nir)
     chosen = session.resolve_ics(ics)
     snn = session.snn.with_heads((*chosen, FC_HEAD))
-    write_nir(snn, out)
+    write_nir(snn, out, target)
     outputs = (*(f"ic{i}" for i in chosen), "fc")
     return ExportResult(model, out, outputs, len(snn.graph.layers), snn.params.threshold)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from hwsim.engine.trace import Trace
 from hwsim.fusion import FusionComparison, Tuning
@@ -22,7 +23,7 @@ from hwsim.hw.arch import Architecture
 from hwsim.hw.area import AreaBreakdown
 from hwsim.hw.energy import EnergyBreakdown, RunEnergy
 from hwsim.hw.mapping import ChipMapping
-from hwsim.hw.timing import TimingResult
+from hwsim.hw.timing import TimingResult, cycles_to_ns
 from hwsim.methods import BASELINES, METHODS, REFERENCE, Method, Ties, reduction_column
 from hwsim.metrics import (
     BootstrapResult,
@@ -392,3 +393,82 @@ class AblationResult:
     timesteps: int
     spike_rate: float
     ablation: Ablation
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    """`hwsim.profile`: a network profiled on a chip, per image (mean over `images` images of
+    `timesteps` steps).
+
+    `energy` (`RunEnergy`: pJ per image by timestep, layer and component, the analytic energy
+    model of `arch`), `timing` (the analytic timing model, cycles of `arch.clock_mhz`), `area`
+    (um^2 by tile and component), `spike_rates[population]` the mean firing probability of its
+    neurons per step, `accuracy[head]` (None: no labels) each head's accuracy from its spike
+    counts over all T steps; `seconds` the wall time of the profile (s).
+    """
+
+    model: str
+    arch: Architecture
+    spec: NetSpec | ImportedSpec
+    images: int
+    timesteps: int
+    energy: RunEnergy
+    timing: TimingResult
+    area: AreaBreakdown
+    spike_rates: dict[str, float]
+    accuracy: dict[int, float] | None
+    seconds: float
+
+    @property
+    def energy_pj(self) -> float:
+        """Energy of one inference (T steps), pJ per image: layers, static and off-chip."""
+        return self.energy.total_pj
+
+    def energy_per_layer_pj(self) -> dict[str, float]:
+        """Energy of one inference by layer, pJ per image (without static and off-chip)."""
+        sums = self.energy.energy_pj.sum(axis=(0, 2))
+        return {g.name: float(v) for g, v in zip(self.energy.layers, sums, strict=True)}
+
+    def energy_per_component_pj(self) -> dict[str, float]:
+        """Energy of one inference by component, pJ per image (`RunEnergy.per_component_pj`)."""
+        return self.energy.per_component_pj()
+
+    @property
+    def latency_cycles(self) -> int:
+        """Cycles until the last timestep's every head is ready (and off chip)."""
+        return self.timing.total_cycles
+
+    @property
+    def latency_ns(self) -> float:
+        """`latency_cycles` in ns."""
+        return self.timing.total_ns
+
+    @property
+    def area_mm2(self) -> float:
+        return self.area.total_mm2
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per layer on the chip: layer, kind, head (nullable: backbone), population
+        (the IF neurons it drives), spike_rate (theirs, per neuron and step), pe_operations
+        (per image, T steps), `<component>_pj` and energy_pj (per image, T steps), stage_cycles
+        (per image, T steps) and stage_ns."""
+        e = self.energy
+        layers = e.layers
+        frame = pd.DataFrame(
+            {
+                "layer": [g.name for g in layers],
+                "kind": [str(g.kind) for g in layers],
+                "head": pd.array([g.head for g in layers], dtype="Int64"),
+                "population": [g.population for g in layers],
+                "spike_rate": [self.spike_rates.get(g.population, np.nan) for g in layers],
+                "pe_operations": e.pe_operations.sum(axis=0),
+            }
+        )
+        per = e.energy_pj.sum(axis=0)  # (L, C)
+        for c, name in enumerate(e.components):
+            frame[f"{name}_pj"] = per[:, c]
+        frame["energy_pj"] = per.sum(axis=1)
+        stage = [self.timing.busy_stage_cycles[self.timing.index(g.name)] for g in layers]
+        frame["stage_cycles"] = np.asarray(stage, np.float64)
+        frame["stage_ns"] = cycles_to_ns(frame["stage_cycles"].to_numpy(), self.timing.clock_mhz)
+        return frame
