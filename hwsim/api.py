@@ -24,6 +24,7 @@ import numpy as np
 
 from hwsim.atomic import (
     DISK_FULL,
+    atomic_folder,
     check_output_file,
     check_output_folder,
     disk_full,
@@ -33,6 +34,8 @@ from hwsim.engine.trace import (
     write_trace,
 )
 from hwsim.errors import InputError, OutputError
+from hwsim.explore.run import ExploreConfig, ExploreResult
+from hwsim.explore.run import explore as run_exploration
 from hwsim.fusion import TuneSource, TuningConfig
 from hwsim.hw.ablation import ablation as run_ablation
 from hwsim.hw.ablation import rate_activity
@@ -84,6 +87,7 @@ from hwsim.pipeline.outputs import (
 )
 from hwsim.pipeline.profile import Images, profile_model
 from hwsim.pipeline.session import CheckpointSource, Session, network_spec
+from hwsim.report.explore import write_exploration
 from hwsim.report.files import write_sweep
 from hwsim.report.profile import ProfileReport
 from hwsim.results import (
@@ -105,6 +109,7 @@ __all__ = [
     "CodesignConfig",
     "EvaluationConfig",
     "Executor",
+    "ExploreConfig",
     "GridConfig",
     "RunConfig",
     "Session",
@@ -114,6 +119,7 @@ __all__ = [
     "calibrate",
     "convert",
     "estimate",
+    "explore",
     "export",
     "functional",
     "map",
@@ -215,6 +221,35 @@ def sweep_grid(
     if out is None:
         return result
     return dataclasses.replace(result, paths=write_sweep(result.rows, out))
+
+
+def explore(
+    cfg: ExploreConfig,
+    out: Path | None = None,
+    *,
+    executor: Executor = Executor.LOCAL,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+    warn: WarnFn | None = None,
+) -> tuple[ExploreResult, list[Path]]:
+    """A design-space exploration (`hwsim.explore.run`; docs/explore.md): every point of
+    cfg's search, each read from the result store under the trace root when an earlier run
+    computed it. With `out`, points.csv, pareto.csv and the figures replace the folder's
+    contents (checked before anything runs); returns the result and the files written."""
+    if out is not None:
+        t = cfg.template
+        check_output_folder(out, "out", [("arch", t.arch), *_roots(t.trace_root, t.data_root)])
+    result = run_exploration(cfg, executor=executor, scheduler=scheduler, workers=workers,
+                             progress=progress, warn=warn)  # fmt: skip
+    if out is None:
+        return result, []
+    objectives = [o.column for o in result.objectives]
+    with atomic_folder(out) as tmp:
+        names = write_exploration(
+            result.rows, result.front, result.knobs, objectives, tmp, title=result.base
+        )
+    return result, [Path(out) / Path(n).name for n in names]
 
 
 def _roots(trace_root: Path | None, data_root: str | None) -> list[tuple[str, Path]]:

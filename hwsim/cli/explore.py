@@ -158,20 +158,18 @@ def run_explore(args: argparse.Namespace, console: Console | None = None) -> int
     """Run `hwsim explore`: check the output folder, explore, print the summary and write the
     files into --out (replaced as a whole). Returns 0; an `HwsimError` propagates (the command
     line prints it and exits 2)."""
-    from hwsim.atomic import atomic_folder, check_output_folder
+    from hwsim import api
     from hwsim.cli.output import bars, summary, warner
-    from hwsim.explore.run import explore
     from hwsim.pipeline.grid import Executor
-    from hwsim.report.explore import print_exploration, write_exploration
+    from hwsim.report.explore import print_exploration
 
     console = console or Console(quiet=getattr(args, "quiet", False))
     out = Path(args.out)
-    inputs = [("arch", resolve_arch(args.arch)), ("traces", Path(args.traces))]
-    check_output_folder(out, "out", inputs)
     cfg = explore_config(args)
     with bars(console) as progress:
-        result = explore(cfg, executor=Executor(args.executor), scheduler=args.scheduler,
-                         workers=args.workers, progress=progress, warn=warner(console))  # fmt: skip
+        result, files = api.explore(cfg, out, executor=Executor(args.executor),
+                                    scheduler=args.scheduler, workers=args.workers,
+                                    progress=progress, warn=warner(console))  # fmt: skip
     objectives = [o.column for o in result.objectives]
     mode = "functional (crossbar + ADC)" if result.functional else "ideal engine"
     per_point = result.seconds / max(result.computed, 1)
@@ -181,10 +179,6 @@ def run_explore(args: argparse.Namespace, console: Console | None = None) -> int
         f"{result.computed} computed ({per_point:.2f} s each), {result.reused} from the store",
     ]
     print_exploration(console, result.rows, result.front, result.knobs, objectives, header)
-    with atomic_folder(out) as tmp:
-        files = write_exploration(
-            result.rows, result.front, result.knobs, objectives, tmp, title=result.base
-        )
     console.print(f"wrote {len(files)} files to {out}", highlight=False, width=80)
     if getattr(args, "summary", None):
         data = {"points": len(result.rows), "front": int(result.front.sum()),
