@@ -172,7 +172,7 @@ def read_nir(
         _check_file(path)
         graph = nir.read(path, type_check=False)  # hwsim checks shapes itself, naming nodes
     except NirError as e:
-        raise NirError(f"{path}: {e}") from None
+        raise NirError(f"{path}: {e.template}", params=e.params) from None
     except Exception as e:  # h5py and nir raise many types for foreign or damaged files
         raise NirError(f"{path}: not a readable NIR file ({type(e).__name__}: {e})") from None
     try:
@@ -186,7 +186,7 @@ def read_nir(
             v0=v0,
         )
     except NirError as e:
-        raise NirError(f"{path}: {e}") from None
+        raise NirError(f"{path}: {e.template}", params=e.params) from None
     except (TypeError, ValueError, IndexError) as e:  # a node value numpy cannot read as asked
         raise NirError(f"{path}: a node value hwsim cannot read ({type(e).__name__}: {e})") from e
 
@@ -631,13 +631,15 @@ def _classes_and_fc(
         if len(tied) > 1:
             raise NirError(
                 f"Outputs {', '.join(map(repr, tied))} are equally deep; name the final"
-                " classifier with --fc-output"
+                " classifier with {fc_output}",
+                params=("fc_output",),
             )
         fc_output = tied[0]
     elif fc_output not in outputs:
         raise NirError(
-            f"--fc-output {fc_output!r} is not an Output node; the Outputs are"
-            f" {', '.join(map(repr, outputs))}"
+            f"{{fc_output}} {fc_output!r} is not an Output node; the Outputs are"
+            f" {', '.join(map(repr, outputs))}",
+            params=("fc_output",),
         )
     return n_classes, fc_output
 
