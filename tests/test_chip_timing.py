@@ -3,6 +3,8 @@ model's curves (static and off-chip energy by hand), per-image latency against t
 model, early stops, the p99 as an order statistic, and runs kept without their per-job records
 (replayed here to check them), read in chunks of images with the same results."""
 
+import dataclasses
+import importlib
 import math
 
 import numpy as np
@@ -16,7 +18,8 @@ from hwsim.hw.energy import paid_edges
 from hwsim.hw.mapping import ChipMapping
 from hwsim.hw.sim import ChipRun, Workload, chip_model, simulate
 from hwsim.hw.timing import run_timing
-from hwsim.methods import Method
+from hwsim.methods import Method, TieRule, Ties
+from hwsim.model.graph import FC_HEAD
 from hwsim.pipeline import activity as activity_module
 from hwsim.pipeline.activity import chip_workload
 from hwsim.pipeline.cycles import (
@@ -25,6 +28,7 @@ from hwsim.pipeline.cycles import (
     OperatingPoint,
     counted_spikes,
     evaluate_cycles,
+    fusion_hardware,
     method_heads,
 )
 
@@ -212,22 +216,43 @@ def test_p99_latency_is_an_observed_latency(result) -> None:
         assert row.latency_p99_ns == pytest.approx(lat[k] * 1000 / row.run.chip.clock_mhz)
 
 
-def test_a_missed_target_marks_the_early_stop_row(result) -> None:
+def test_a_missed_target_gives_no_early_stop_row(result) -> None:
+    # a threshold that missed the target on the tuning images is no operating point: only the
+    # method's fixed-T row is simulated; one that met it gets its early-stop row
     act = result.test.sim.activity
     n = act.per_image.shape[0]
-    stop = EarlyStop(np.full(n, 2), 0.1, 10, target_met=False)
+    missed = EarlyStop(np.full(n, 2), 0.1, 10, target_met=False)
+    met = EarlyStop(np.full(n, 2), 0.1, 10, target_met=True)
+    args = (result.arch, result.spec.graph(), 4, act, result.test.sim.head_spikes)
+    steps = {Method.DL: STEPS, Method.SL: STEPS}
     cycles = evaluate_cycles(
-        result.arch,
-        result.spec.graph(),
-        4,
-        act,
-        result.test.sim.head_spikes,
-        {Method.DL: STEPS},
-        {Method.DL: 10},
-        early_stop={Method.DL: stop},
+        *args, steps, {Method.DL: 10, Method.SL: 10}, early_stop={Method.DL: missed, Method.SL: met}
     )
-    fixed, early = cycles.methods
-    assert (fixed.target_met_on_tuning, early.target_met_on_tuning) == (None, False)
+    rows = [(r.method, r.point, r.target_met_on_tuning) for r in cycles.methods]
+    assert rows == [
+        (Method.DL, OperatingPoint.FIXED, None),
+        (Method.SL, OperatingPoint.FIXED, None),
+        (Method.SL, OperatingPoint.EARLY, True),
+    ]
+
+
+def test_records_come_in_order_and_whole(result) -> None:
+    # simulate hands over consecutive ranges of images covering all of them, each with its
+    # own rows of the records
+    mapping = result.cycles.mapping
+    chip = chip_model(mapping, mapping.graph.names, 0)
+    work = chip_workload(mapping, result.test.sim.activity)
+    got = []
+    run = simulate(chip, work, on_records=lambda part, s, f: got.append((part, s.copy(), f.copy())))
+    assert [p.start for p, _, _ in got] == [0] + [p.stop for p, _, _ in got[:-1]]
+    assert got[-1][0].stop == run.images
+    for part, start, finish in got:
+        np.testing.assert_array_equal(start, run.start[:, part])
+        np.testing.assert_array_equal(finish, run.finish[:, part])
+    bare = simulate(chip, work, keep=False)
+    assert bare.start is None and bare.finish is None
+    np.testing.assert_array_equal(bare.jobs, run.jobs)
+    np.testing.assert_array_equal(bare.latency_cycles, run.latency_cycles)
 
 
 def test_reading_one_image_at_a_time_changes_nothing(result, monkeypatch) -> None:
@@ -237,11 +262,33 @@ def test_reading_one_image_at_a_time_changes_nothing(result, monkeypatch) -> Non
     kw = {"early_stop": {Method.BSF_GRID: EarlyStop(np.arange(n) % STEPS, 0.5, 12)}}
     whole = evaluate_cycles(*args, {Method.BSF_GRID: 7}, **kw)
     monkeypatch.setattr(activity_module, "CHUNK_BYTES", 1)
+    simulate_module = importlib.import_module("hwsim.hw.sim.simulate")  # not the function
+    monkeypatch.setattr(simulate_module, "RECORD_BYTES", 1)  # records one image at a time
     chunked = evaluate_cycles(*args, {Method.BSF_GRID: 7}, **kw)
     for a, b in zip(whole.methods, chunked.methods, strict=True):
         assert a.energy_pj == b.energy_pj and a.latency_p99_ns == b.latency_p99_ns
         np.testing.assert_array_equal(a.run.latency_cycles, b.run.latency_cycles)
         np.testing.assert_array_equal(a.run.jobs, b.run.jobs)
+
+
+def test_early_termination_credits_a_tie_by_the_runs_rule(result) -> None:
+    # one test image whose FC counts tie between classes 0 and 1 at every step (label 0): a
+    # tied step never stops it, so DL answers at T, tied: 1/2 under the fair rule, 0 under
+    # the wrong rule, as the run's tuning says (`Tuning.ties`)
+    tuning = result.evaluation.fusion.tuning
+    classes = result.spec.graph().classes
+    tied = np.zeros((1, STEPS, classes), np.uint8)
+    tied[:, :, :2] = 1
+    spikes = {FC_HEAD: tied, 4: tied}
+    label = np.zeros(1, np.int64)
+    credit = {}
+    for rule in (TieRule.FAIR, TieRule.WRONG):
+        ruled = dataclasses.replace(tuning, ties=Ties(rule))
+        hw = fusion_hardware(result.arch, ruled, 4, spikes, label, spikes, label, 0.5)
+        stop = hw.terminations[Method.DL]
+        assert stop.stop_step.tolist() == [STEPS]
+        credit[rule] = stop.accuracy
+    assert credit == {TieRule.FAIR: 0.5, TieRule.WRONG: 0.0}
 
 
 @pytest.mark.parametrize("model", [EnergyModel.SPIKESIM, EnergyModel.EVENT], ids=str)
@@ -272,4 +319,8 @@ def test_static_and_offchip_energy_per_inference(result, model) -> None:
         ns = (run.image_end.max() - run.image_start.min()) * 1000 / run.chip.clock_mhz
         want = 0.25 * tiles * ns / run.images + input_bits * 2.0
         assert b.energy_pj - a.energy_pj == pytest.approx(want, rel=1e-9)
+        # reported apart: the static and off-chip parts of the energy per inference
+        assert (a.static_pj, a.offchip_pj) == (0.0, 0.0)
+        assert b.static_pj == pytest.approx(0.25 * tiles * ns / run.images, rel=1e-12)
+        assert b.offchip_pj == input_bits * 2.0
         assert run.chip.input_cycles == math.ceil(math.prod(graph.input_shape) * 8 / 64)

@@ -1,6 +1,7 @@
 """The memory model (hwsim.pipeline.memory) against what a run holds: the traces' arrays as
-simulated, and the resident memory one chip simulation adds, measured in a process of its own
-(Linux: /proc/self/status); the warning when the estimate exceeds what is free."""
+simulated and as read (the per-image activity mapped, not held), and the resident memory one
+chip simulation adds, measured in a process of its own (Linux: /proc/self/status); the warning
+when the estimate exceeds what is free."""
 
 import json
 import subprocess
@@ -20,6 +21,7 @@ from hwsim.pipeline.memory import (
     RUNTIME_BYTES,
     MemoryEstimate,
     cycle_memory,
+    kernel_bytes,
     memory_warning,
     run_memory,
     simulation_bytes,
@@ -51,12 +53,68 @@ def test_the_traces_are_the_arrays_the_engine_returns() -> None:
     assert heads <= estimate.parts["tuning trace"] <= heads + 64 * steps * (len(graph.layers) + 8)
     assert estimate.parts["runtime"] == RUNTIME_BYTES
     assert estimate.total_bytes == sum(estimate.parts.values())
+    # a test trace read from the cache holds its head spikes, not its per-image activity
+    cached = run_memory(IDEAL, graph, ic, images, images, steps, threads=1, simulated=False)
+    assert cached.parts["test trace"] == estimate.parts["tuning trace"]
+
+
+def test_a_read_trace_maps_its_per_image_activity(tmp_path, monkeypatch) -> None:
+    # the per-image activity of a trace read from disk is a read-only mapping of its file, in
+    # the narrowest type holding its counts; read_images gives int32 copies of a range; the
+    # warning counts it as held for a trace in memory only
+    import dataclasses
+    import mmap
+
+    from hwsim.engine import simulate
+    from hwsim.engine.trace import (
+        PER_IMAGE_FILE,
+        Trace,
+        TraceKey,
+        indices_sha256,
+        read_images,
+        read_trace,
+        write_trace,
+    )
+    from hwsim.pipeline.activity import activity_spec
+
+    net = dyadic_net(VGG, seed=5)
+    images, steps = 5, 7
+    spec = dataclasses.replace(activity_spec(IDEAL), per_image=True)
+    sim = simulate(net, dyadic_images(images, seed=4), steps, activity=spec)
+    ids = np.arange(images, dtype=np.int64)
+    key = TraceKey(
+        "0" * 64, "1" * 64, {}, {}, steps, 0, "synthetic", "test", indices_sha256(ids),
+        images, tuple(sim.head_spikes), {},
+    )  # fmt: skip
+    folder = write_trace(Trace(key, ids, ids, sim), tmp_path / "t")
+    per = read_trace(folder).sim.activity.per_image
+    base = per
+    while isinstance(base, np.ndarray):
+        base = base.base
+    assert isinstance(base, mmap.mmap) and not per.flags.writeable
+    assert per.dtype == (np.uint8 if sim.activity.per_image.max() < 256 else np.uint16)
+    assert (folder / PER_IMAGE_FILE).stat().st_size < sim.activity.per_image.nbytes
+    got = read_images(per, slice(1, 4))
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, sim.activity.per_image[1:4])
+
+    import hwsim.pipeline.memory as memory
+
+    graph, ic = net.graph, net.graph.heads[0]
+    held = run_memory(IDEAL, graph, ic, images, 0, steps)
+    mapped = run_memory(IDEAL, graph, ic, images, 0, steps, simulated=False)
+    assert held.total_bytes - mapped.total_bytes == 16 * images * steps * len(graph.layers)
+    between = (held.total_bytes + mapped.total_bytes) // 2
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: between)
+    in_memory = Trace(key, ids, ids, sim)
+    assert memory.run_warning(IDEAL, graph, ic, in_memory, None, cycle=True) is not None
+    assert memory.run_warning(IDEAL, graph, ic, read_trace(folder), None, cycle=True) is None
 
 
 def test_one_simulation_adds_what_the_model_says() -> None:
-    # a process of its own simulates 2,000 images x 60 steps of the test network's chip; its
-    # resident memory grows by the simulator's part of `simulation_bytes` (the workload, made
-    # before, excluded) within 10%
+    # a process of its own simulates 2,000 images x 60 steps of the test network's chip from
+    # a packed workload (as `chip_workload` makes it); its resident memory grows by the
+    # simulator's records (`kernel_bytes`, the workload made before) within 10%
     script = textwrap.dedent(
         """
         import ctypes, json, sys
@@ -76,10 +134,10 @@ def test_one_simulation_adds_what_the_model_says() -> None:
         chip = chip_model(map_network(IDEAL, graph), graph.names, 0)
         n, steps, layers = 2000, 60, len(graph.names)
         rng = np.random.default_rng(0)
-        work = Workload(
-            rng.integers(0, 40, (n, steps, layers), dtype=np.int32),
-            rng.integers(0, 30, (n, steps, layers), dtype=np.int32),
-            rng.integers(0, 5, (n, steps), dtype=np.int32),
+        spikes = rng.integers(0, 30, (n, steps, layers + 1), dtype=np.int32)
+        spikes[..., -1] = 0
+        work = Workload.packed(
+            rng.integers(0, 40, (n, steps, layers + 1), dtype=np.int32), spikes
         )
         small = Workload(work.pe_ops[:2], work.sent_spikes[:2], work.counted_spikes[:2])
         simulate(chip, small)  # compiled (or loaded) before measuring
@@ -98,9 +156,8 @@ def test_one_simulation_adds_what_the_model_says() -> None:
         [sys.executable, "-c", script, str(ROOT)], capture_output=True, text=True, check=True
     )
     m = json.loads(done.stdout.strip().splitlines()[-1])
-    n, steps, layers = m["n"], m["steps"], m["layers"]
-    workload = n * steps * (4 * layers + 4)  # spikes sent + counted spikes (spikesim: k = 1)
-    want = simulation_bytes(n, steps, layers, m["edges"], event=False) - workload
+    want = kernel_bytes(m["n"], m["steps"], m["layers"], m["edges"])
+    assert want == m["n"] * m["steps"] * (16 * (m["layers"] + 1) + 4 * m["edges"])
     assert m["grown"] == pytest.approx(want, rel=0.10)
 
 
@@ -112,8 +169,11 @@ def test_the_cycle_part_counts_the_whole_chip() -> None:
     chip = chip_model(mapping, mapping.graph.names, 0)
     layers, edges = len(chip.layer_names), len(chip.edge_src)
     est = cycle_memory(arch, graph, ic, 100, 20, threads=2)
-    # by hand: spikesim (k = 1), 100 x 20 jobs, two runs at once
-    per_job = 4 * layers + 4 + 8 * (layers + 1) + 16 * (layers + 1) + (layers + 1) + 4 * edges
+    # by hand: 100 x 20 jobs, two runs at once; per job the packed workload (ops and spikes,
+    # int32 per node), counted spikes (int32), masks (a byte per node), start and finish
+    # (int64 per node), rows put in (int32 per edge)
+    per_job = 8 * (layers + 1) + 4 + (layers + 1) + 16 * (layers + 1) + 4 * edges
+    assert simulation_bytes(100, 20, layers, edges) == 100 * 20 * per_job
     assert est.parts["simulated runs"] == 2 * 100 * 20 * per_job
     assert est.parts["chip run"] == 16 * 100 * 20 * (layers + 1)
     assert est.parts["kept runs"] == 2 * len(METHODS) * 24 * 100

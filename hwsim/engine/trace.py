@@ -1,12 +1,15 @@
 """Spike traces on disk: the contract between the engine and the hardware simulator.
 
 A trace is a folder holding `meta.json` (format version, what produced the trace, and the
-SHA-256 of the arrays file) and `arrays.npz` (compressed numpy arrays: the labels and every
-array of the engine's SimResult). Folders are written under a temporary name and renamed, so a
-reader never sees half a trace. Readers refuse a wrong format version, a checksum mismatch or
-arrays whose shapes disagree with the metadata. The key holds the engine's code version
-(`engine_code_version`), so a trace of another engine is never reused. Format reference:
-docs/trace-format.md.
+SHA-256 of its array files), `arrays.npz` (compressed numpy arrays: the labels and every array
+of the engine's SimResult but one) and, when the engine kept per-image activity,
+`per_image.npy` (that array, uncompressed in the narrowest unsigned type that holds its counts,
+memory-mapped when read: `read_images` copies a range of images and lets the pages go, so a
+reader's memory does not grow with the trace's images). Folders are written under a temporary
+name and renamed, so a reader never sees half a trace. Readers refuse a wrong format version, a
+checksum mismatch or arrays whose shapes disagree with the metadata. The key holds the
+engine's code version (`engine_code_version`), so a trace of another engine is never reused.
+Format reference: docs/trace-format.md.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import errno
 import functools
 import hashlib
 import json
+import mmap
 import os
 import re
 import shutil
@@ -32,9 +36,14 @@ from hwsim import __version__
 from hwsim.engine import SimResult
 from hwsim.errors import DataError
 
-TRACE_FORMAT_VERSION = 3
+TRACE_FORMAT_VERSION = 4
 META_FILE = "meta.json"
 ARRAYS_FILE = "arrays.npz"
+PER_IMAGE_FILE = "per_image.npy"
+PER_IMAGE = "sim.activity.per_image"
+"""The per-image activity's name among the arrays (`Activity.per_image`), stored apart."""
+PER_IMAGE_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.int32))
+"""The types `per_image.npy` may hold, narrowest first (counts are >= 0)."""
 
 
 class TraceError(DataError):
@@ -139,6 +148,54 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def compact_dtype(counts: np.ndarray) -> np.dtype:
+    """The narrowest of `PER_IMAGE_DTYPES` that holds every value of `counts` (>= 0)."""
+    top = int(counts.max()) if counts.size else 0
+    return next(d for d in PER_IMAGE_DTYPES if top <= np.iinfo(d).max)
+
+
+ROWS_BYTES = 8 << 20
+"""Bytes of an array converted at once when `per_image.npy` is written."""
+
+
+def _write_rows(path: Path, array: np.ndarray) -> None:
+    """`array` (int, >= 0) as a .npy file in `compact_dtype`, converted a few images at a
+    time (no whole-size copy)."""
+    dtype = compact_dtype(array)
+    header = {
+        "descr": np.lib.format.dtype_to_descr(dtype),
+        "fortran_order": False,
+        "shape": array.shape,
+    }
+    rows = max(1, ROWS_BYTES // max(1, array[:1].nbytes))
+    with path.open("wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        for a in range(0, len(array), rows):
+            np.ascontiguousarray(array[a : a + rows], dtype).tofile(f)
+
+
+def read_images(array: np.ndarray, images: slice) -> np.ndarray:
+    """`array[images]` as an int32 copy. When `array` is memory-mapped (a read
+    `per_image.npy`, or a view of it), the mapping's pages are let go afterwards
+    (MADV_DONTNEED: read again from the file if needed), so that reading a trace range by
+    range keeps one range resident, not the file."""
+    out = np.array(array[images], np.int32)
+    mapping = file_mapping(array)
+    dontneed = getattr(mmap, "MADV_DONTNEED", None)
+    if mapping is not None and dontneed is not None:
+        mapping.madvise(dontneed)
+    return out
+
+
+def file_mapping(array: np.ndarray) -> mmap.mmap | None:
+    """The memory mapping of a file that `array` (or the array it views) lies in, None for an
+    array in memory."""
+    base = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return base if isinstance(base, mmap.mmap) else None
 
 
 def indices_sha256(indices: np.ndarray) -> str:
@@ -271,7 +328,13 @@ def write_trace(trace: Trace, folder: Path) -> Path:
         plain = _flatten(trace.sim, "sim", arrays)
         arrays["labels"] = trace.labels
         arrays["image_indices"] = trace.image_indices
+        shapes = {k: list(v.shape) for k, v in arrays.items()}
+        per_image = arrays.pop(PER_IMAGE, None)
         np.savez_compressed(tmp / ARRAYS_FILE, **arrays)  # members dated 1980: same bytes
+        sums = {"arrays_sha256": file_sha256(tmp / ARRAYS_FILE)}
+        if per_image is not None:
+            _write_rows(tmp / PER_IMAGE_FILE, per_image)
+            sums["per_image_sha256"] = file_sha256(tmp / PER_IMAGE_FILE)
         meta = {
             "format": "hwsim-trace",
             "format_version": TRACE_FORMAT_VERSION,
@@ -279,8 +342,8 @@ def write_trace(trace: Trace, folder: Path) -> Path:
             "key": dataclasses.asdict(trace.key),
             "key_sha256": trace.key.digest(),
             "sim": plain,
-            "shapes": {k: list(v.shape) for k, v in arrays.items()},
-            "arrays_sha256": file_sha256(tmp / ARRAYS_FILE),
+            "shapes": shapes,
+            **sums,
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))
         _swap_in(tmp, folder)
@@ -288,6 +351,21 @@ def write_trace(trace: Trace, folder: Path) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp)
     return folder
+
+
+def _mapped_per_image(path: Path, sha256: str) -> np.ndarray:
+    """`per_image.npy`, checked against its SHA-256 and type, memory-mapped read-only."""
+    if not path.is_file():
+        raise TraceError(f"{path}: missing (the trace's meta.json names it)")
+    if file_sha256(path) != sha256:
+        raise TraceError(f"{path}: checksum mismatch; the trace is corrupt or was edited")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise TraceError(f"{path}: unreadable ({e})") from None
+    if array.dtype not in PER_IMAGE_DTYPES:
+        raise TraceError(f"{path}: holds {array.dtype}, expected one of uint8, uint16, int32")
+    return array
 
 
 def read_trace(folder: Path) -> Trace:
@@ -314,6 +392,8 @@ def read_trace(folder: Path) -> Trace:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError) as e:
         raise TraceError(f"{arrays_path}: unreadable ({e})") from None
+    if "per_image_sha256" in meta:
+        arrays[PER_IMAGE] = _mapped_per_image(folder / PER_IMAGE_FILE, meta["per_image_sha256"])
     expected = meta.get("shapes", {})
     for name, shape in expected.items():
         if name not in arrays or list(arrays[name].shape) != shape:

@@ -17,8 +17,9 @@ sends to the fusion unit what it fired at t, because the unit decides step t on 
 through t (`hwsim.engine.SimResult.head_spikes`); a residual skip conv sends nothing.
 `ImageActivity` is the per-image record (`Activity.per_image`) of a range of images in the
 chip's terms; the cycle-level simulation replays it (`chip_workload`) and charges the jobs it
-performed (`performed_activity`), both read in chunks of images (`image_chunks`) so that no
-copy of the whole record is made.
+performed (`performed_activity`), both read in chunks of images (`image_chunks`,
+`hwsim.engine.trace.read_images`: a memory-mapped trace's pages are let go after each) so that
+no copy of the whole record is made and none stays resident.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.engine import Activity, ActivitySpec, SimResult
+from hwsim.engine.trace import read_images
 from hwsim.errors import DataError
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import Architecture, EnergyModel
@@ -174,7 +176,9 @@ def image_chunks(images: int, timesteps: int, layers: int) -> list[slice]:
 
 
 def per_image_counts(activity: Activity) -> np.ndarray:
-    """`activity.per_image` (N, T, G, 4) int32 (`ENGINE_PER_IMAGE`); DataError without it."""
+    """`activity.per_image` (N, T, G, 4) (`ENGINE_PER_IMAGE`; int32 from the engine, the
+    compact type of a read trace, memory-mapped: read it with `read_images`); DataError
+    without it."""
     if activity.per_image is None:
         raise DataError("the cycle-level simulation needs a trace with per-image activity")
     return activity.per_image
@@ -185,7 +189,7 @@ def image_activity(
 ) -> ImageActivity:
     """The engine's per-image activity of `graph`'s layers, in its order, for `images`
     (default all; `ImageActivity`, int32 copies)."""
-    per = per_image_counts(activity)[images]
+    per = read_images(per_image_counts(activity), images)
     cols = [activity.names.index(n) for n in graph.names]
 
     def column(name: str) -> np.ndarray:
@@ -210,47 +214,54 @@ def chip_workload(
     given): the PE operations the energy model charges (spikesim: every operation, one
     broadcast row; event: those with a spike in their window) and the spikes each layer sends,
     for `hwsim.hw.sim.simulate`, int32, read from `activity.per_image` in chunks of images;
-    `counted_spikes` (N, T) the fusion unit's (`Workload`)."""
+    `counted_spikes` (N, T) the fusion unit's (`Workload`; None: 0). Made in the simulator's
+    layout (`Workload.packed`), so that the simulator copies nothing."""
     graph = mapping.graph
     per = per_image_counts(activity)
     n, steps = per.shape[:2]
     keep = [j for j, name in enumerate(graph.names) if layers is None or name in layers]
-    shape = (n, steps, len(keep))
+    shape = (n, steps, len(keep) + 1)  # the fusion unit's column last
     cols = [activity.names.index(name) for name in graph.names]
     event = mapping.arch.energy_model is not EnergyModel.SPIKESIM
-    if event:
-        ops = np.empty(shape, np.int32)
-    else:
+    ops = np.zeros(shape, np.int32)
+    if not event:
         dense = mapping.pe_operations()[keep]
         if dense.size and dense.max() > np.iinfo(np.int32).max:
             raise ValueError("PE operations per layer and timestep exceed int32")
-        ops = np.broadcast_to(dense.astype(np.int32), shape)
-    sent = np.empty(shape, np.int32)
+        ops[:, :, :-1] = dense
+    sent = np.zeros(shape, np.int32)
     windows = ENGINE_PER_IMAGE.index("active_windows")
     fired = ENGINE_PER_IMAGE.index("out_spikes")
     for part in image_chunks(n, steps, len(cols)):
-        chunk = per[part][:, :, cols]
-        sent[part] = spikes_sent(graph, chunk[..., fired])[:, :, keep]
+        chunk = read_images(per, part)[:, :, cols]
+        sent[part, :, :-1] = spikes_sent(graph, chunk[..., fired])[:, :, keep]
         if event:
-            ops[part] = chunk[:, :, keep, windows]
-    counted = None if counted_spikes is None else np.asarray(counted_spikes, np.int32)
-    return Workload(ops, sent, counted)
+            ops[part, :, :-1] = chunk[:, :, keep, windows]
+    if counted_spikes is not None:
+        ops[:, :, -1] = counted_spikes
+    return Workload.packed(ops, sent)
+
+
+LAYER_COUNTS: tuple[str, ...] = ("active_pe_ops", "crossbar_reads", "input_spikes", "output_spikes")
+"""The counts of a `LayerActivity` per timestep and layer (its array fields)."""
 
 
 def performed_activity(
     graph: LayerGraph,
     activity: Activity,
     done: Callable[[slice], Mapping[str, np.ndarray]],
+    images: slice | None = None,
 ) -> LayerActivity:
-    """The `LayerActivity` of the jobs that ran, summed over the images chunk by chunk
-    (`ImageActivity.performed`): `done(images)` gives per layer (n, T) bool, whether each job
-    of those images ran."""
+    """The `LayerActivity` of the jobs that ran among `images` (a range; None: all), summed
+    over them chunk by chunk (`ImageActivity.performed`): `done(part)` gives per layer (n, T)
+    bool, whether each job of the images `part` ran."""
     per = per_image_counts(activity)
     n, steps = per.shape[:2]
-    fields = ("active_pe_ops", "crossbar_reads", "input_spikes", "output_spikes")
-    total = {f: np.zeros((steps, len(graph.names)), np.int64) for f in fields}
-    for part in image_chunks(n, steps, len(graph.names)):
+    first, last = (0, n) if images is None else (images.start, images.stop)
+    total = {f: np.zeros((steps, len(graph.names)), np.int64) for f in LAYER_COUNTS}
+    for chunk in image_chunks(last - first, steps, len(graph.names)):
+        part = slice(first + chunk.start, first + chunk.stop)
         counted = image_activity(graph, activity, part).performed(graph, done(part))
-        for f in fields:
+        for f in LAYER_COUNTS:
             total[f] += getattr(counted, f)
-    return LayerActivity(layer_names=graph.names, images=n, **total)
+    return LayerActivity(layer_names=graph.names, images=last - first, **total)

@@ -4,9 +4,10 @@ method needs to reach the accuracy target) and, where a stop rule is given, with
 termination. Energy of early-terminated runs counts the jobs the simulator actually performed.
 
 Memory: the per-image activity is read in chunks of images (`hwsim.pipeline.activity`), each
-simulated run is reduced to its energy and per-image latencies as soon as it ends and kept
-without its per-job records (`ChipRun.summary`; all but `CycleEvaluation.chip_run`); what a
-run needs is `hwsim.pipeline.memory.cycle_memory`.
+simulated run's per-job records are reduced to its energy's sums range by range of images as
+the simulator hands them over (`PerformedJobs`), and the run is kept without them
+(`ChipRun.summary`; all but `CycleEvaluation.chip_run`); what a run needs is
+`hwsim.pipeline.memory.cycle_memory`.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from hwsim.fusion import (
     TerminationResult,
     Tuning,
     cumulative,
-    decide,
     early_termination,
-    posterior,
+    fused_decisions,
 )
+from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import Architecture, EnergyModel
 from hwsim.hw.area import chip_area
 from hwsim.hw.energy import run_energy
@@ -45,11 +46,12 @@ from hwsim.hw.fusion_unit import (
 from hwsim.hw.leakage import leakage_power
 from hwsim.hw.mapping import ChipMapping, map_network
 from hwsim.hw.offchip import offchip_cost
-from hwsim.hw.sim import ChipRun, chip_model, simulate
+from hwsim.hw.sim import ChipModel, ChipRun, chip_model, simulate
 from hwsim.methods import HEADLINE, METHODS, Decision, Method
 from hwsim.metrics import BootstrapConfig
 from hwsim.model.graph import FC_HEAD, LayerGraph
 from hwsim.pipeline.activity import (
+    LAYER_COUNTS,
     chip_workload,
     image_chunks,
     per_image_counts,
@@ -92,7 +94,10 @@ class MethodTiming:
     only; `target_met_on_tuning` at early stop whether its threshold kept the accuracy target
     on the tuning images (False: the stop is no operating point at the target; None at fixed
     T). `latency_p99_ns` is the inverted-CDF percentile (`hwsim.hw.sim.percentile`). `run` is
-    the simulated run without its per-job records (`ChipRun.summary`)."""
+    the simulated run without its per-job records (`ChipRun.summary`). `static_pj` and
+    `offchip_pj`: the parts of `energy_pj` that are the chip's leakage over the run
+    (`hwsim.hw.leakage`) and the off-chip interface's input and result (`hwsim.hw.offchip`),
+    per inference; 0.0 when the architecture has no `leakage_mw` or `offchip` section."""
 
     method: Method
     point: OperatingPoint
@@ -107,6 +112,8 @@ class MethodTiming:
     run: ChipRun
     analytic_latency_ns: float | None = None  # the analytic model's, at fixed T (its check)
     target_met_on_tuning: bool | None = None  # early stop: its threshold kept the target
+    static_pj: float = 0.0  # leakage over the run, per inference (part of energy_pj)
+    offchip_pj: float = 0.0  # off-chip input and result, per inference (part of energy_pj)
 
 
 def _summary(
@@ -117,6 +124,7 @@ def _summary(
     energy_pj: float,
     accuracy: float | None,
     target_met: bool | None,
+    whole_chip: tuple[float, float],
 ) -> MethodTiming:
     mean = float(run.latency_cycles.astype(np.float64).mean())
     return MethodTiming(
@@ -132,6 +140,8 @@ def _summary(
         noc_share=1.0 - ideal_cycles_mean / mean if mean > 0 else 0.0,
         run=run,
         target_met_on_tuning=target_met,
+        static_pj=whole_chip[0],
+        offchip_pj=whole_chip[1],
     )
 
 
@@ -147,71 +157,106 @@ def counted_spikes(head_spikes: MappingType[int, np.ndarray], heads: tuple[int, 
     return out
 
 
-def performed_energy_pj(
-    mapping: ChipMapping,
-    activity: Activity,
-    run: ChipRun,
-    head_spikes: MappingType[int, np.ndarray],
-    method: Method,
-    ic: int,
-    stops: bool = False,
-) -> float:
-    """Energy per inference of the jobs `run` performed for `method` (the layers of run.chip;
-    the fusion unit when it uses it, counting the spikes of its heads, with the stop test when
-    `stops`): the energy model applied to the activity of those jobs alone (the test images'
-    per-image `activity`, read in chunks: `performed_activity`). The event model's NoC energy
-    is the simulated packets' flit-hops (link_flits) x noc_flit_hop, so the packet format, head
-    flits and the rounding of each packet to whole flits are charged as simulated. The chip's
-    static energy is its leakage power (`hwsim.hw.leakage`) for the simulated stream's whole
-    duration (`ChipRun.total_cycles`: the whole chip is powered throughout) shared by its N
-    images, and every image pays its off-chip input and result (`hwsim.hw.offchip`); both 0
-    when the architecture does not model them."""
-    graph = mapping.graph
-    n, steps = run.start.shape[1:]
-    names = run.chip.layer_names
+def whole_chip_pj(mapping: ChipMapping, run: ChipRun) -> tuple[float, float]:
+    """(static, off-chip) energy per inference of `run`, pJ: the chip's leakage power
+    (`hwsim.hw.leakage`) for the simulated stream's whole duration (`ChipRun.total_cycles`:
+    the whole chip is powered throughout) shared by its images, and one image's off-chip input
+    and result (`hwsim.hw.offchip`); each 0.0 when the architecture does not model it."""
+    static = float(leakage_power(mapping).energy_pj(run.ns(run.total_cycles))) / run.images
+    return static, float(offchip_cost(mapping.arch, mapping.graph).energy_pj)
 
-    def done(part: slice) -> dict[str, np.ndarray]:
-        return {name: run.start[v, part] >= 0 for v, name in enumerate(names)}
 
-    masked = performed_activity(graph, activity, done)
-    share = np.zeros((steps, len(graph.names)))
-    for v, name in enumerate(names):
-        share[:, graph.names.index(name)] = (run.start[v] >= 0).sum(axis=0) / n
-    fusion = None
-    unit = mapping.arch.fusion_unit
-    spec = METHODS[method]
-    if unit is not None and spec.uses_fusion_unit(stops):
-        deciding = run.start[run.chip.fusion_node] >= 0  # (N, T)
-        counted = {h: np.zeros(steps, np.int64) for h in method_heads(method, ic)}
+class PerformedJobs:
+    """Running sums, over a simulated run's images as their per-job records come
+    (`hwsim.hw.sim.simulate`'s `on_records`), of what `energy_pj` charges for `method` on
+    `chip`: the activity of the jobs performed (`performed_activity`, int64 per timestep and
+    layer), per timestep and layer the images whose job ran, and the spikes the fusion unit
+    counted for its deciding images. Integer sums, so the ranges' sizes change nothing."""
+
+    def __init__(
+        self,
+        mapping: ChipMapping,
+        activity: Activity,
+        head_spikes: MappingType[int, np.ndarray],
+        chip: ChipModel,
+        method: Method,
+        ic: int,
+    ) -> None:
+        self.mapping, self.activity, self.head_spikes = mapping, activity, head_spikes
+        self.chip, self.method, self.ic = chip, method, ic
+        steps = per_image_counts(activity).shape[1]
+        self.performed = {
+            f: np.zeros((steps, len(mapping.graph.names)), np.int64) for f in LAYER_COUNTS
+        }
+        self.ran = np.zeros((steps, len(chip.layer_names)), np.int64)
+        self.counted = {h: np.zeros(steps, np.int64) for h in method_heads(method, ic)}
+        self.deciding = np.zeros(steps, np.int64)
+
+    def add(self, images: slice, start: np.ndarray, finish: np.ndarray) -> None:
+        """The records of `images` (consecutive, in order): `start` (nodes, n, T) cycles, -1
+        where a job was not performed (`finish` is not read)."""
+        graph, names = self.mapping.graph, self.chip.layer_names
+
+        def done(part: slice) -> dict[str, np.ndarray]:
+            rows = slice(part.start - images.start, part.stop - images.start)
+            return {name: start[v, rows] >= 0 for v, name in enumerate(names)}
+
+        performed = performed_activity(graph, self.activity, done, images)
+        for f, total in self.performed.items():
+            total += getattr(performed, f)
+        self.ran += (start[: len(names)] >= 0).sum(axis=1, dtype=np.int64).T
+        deciding = start[self.chip.fusion_node] >= 0  # (n, T)
+        self.deciding += deciding.sum(axis=0, dtype=np.int64)
+        steps = start.shape[2]
+        n = images.stop - images.start
         for part in image_chunks(n, steps, graph.classes):
-            for h in counted:
-                spikes = head_spikes[h][part, :steps].sum(axis=2, dtype=np.int64)
-                counted[h] += (spikes * deciding[part]).sum(0)
-        none = np.zeros(steps, np.int64)
-        fusion = fusion_events(
-            unit,
-            graph.classes,
-            counted.get(ic, none),
-            counted.get(FC_HEAD, none),
-            n,
-            deciding.sum(0),
-            stops,
-            unit_heads(method),
-        )
-    energy = run_energy(mapping, masked, fusion=fusion)
-    layers = np.array([g in names for g in graph.names])
-    pe = [c for c, name in enumerate(energy.components) if name != "noc"]
-    fusion_pj = energy.fusion_pj.sum() if fusion is not None else 0.0
-    static_pj = float(leakage_power(mapping).energy_pj(run.ns(run.total_cycles))) / n
-    whole_chip_pj = static_pj + offchip_cost(mapping.arch, graph).energy_pj
-    if mapping.arch.energy_model is EnergyModel.SPIKESIM:
-        # every operation of a performed job is charged: weight each (t, layer) by the share of
-        # images whose job ran
-        charged = energy.energy_pj[:, :, pe].sum(axis=2) * share
-        return float(charged.sum() + fusion_pj + whole_chip_pj)
-    charged = energy.energy_pj[:, layers][:, :, pe].sum()
-    noc = run.link_flits.sum() * mapping.arch.energy_pj.noc_flit_hop / n
-    return float(charged + noc + fusion_pj + whole_chip_pj)
+            rows = slice(images.start + part.start, images.start + part.stop)
+            for h, total in self.counted.items():
+                spikes = self.head_spikes[h][rows, :steps].sum(axis=2, dtype=np.int64)
+                total += (spikes * deciding[part]).sum(0)
+
+    def energy_pj(self, run: ChipRun, stops: bool = False) -> float:
+        """Energy per inference of the jobs `run` performed (every image's records added)
+        for the method (the layers of run.chip; the fusion unit when it uses it, counting the
+        spikes of its heads, with the stop test when `stops`): the energy model applied to the
+        activity of those jobs alone. The event model's NoC energy is the simulated packets'
+        flit-hops (link_flits) x noc_flit_hop, so the packet format, head flits and the
+        rounding of each packet to whole flits are charged as simulated. The static and
+        off-chip energy (`whole_chip_pj`) are added; both 0 when the architecture does not
+        model them."""
+        mapping, graph, names = self.mapping, self.mapping.graph, self.chip.layer_names
+        n = run.images
+        share = np.zeros(self.ran.shape[:1] + (len(graph.names),))
+        for v, name in enumerate(names):
+            share[:, graph.names.index(name)] = self.ran[:, v] / n
+        fusion = None
+        unit = mapping.arch.fusion_unit
+        if unit is not None and METHODS[self.method].uses_fusion_unit(stops):
+            none = np.zeros_like(self.deciding)
+            fusion = fusion_events(
+                unit,
+                graph.classes,
+                self.counted.get(self.ic, none),
+                self.counted.get(FC_HEAD, none),
+                n,
+                self.deciding,
+                stops,
+                unit_heads(self.method),
+            )
+        performed = LayerActivity(layer_names=graph.names, images=n, **self.performed)
+        energy = run_energy(mapping, performed, fusion=fusion)
+        layers = np.array([g in names for g in graph.names])
+        pe = [c for c, name in enumerate(energy.components) if name != "noc"]
+        fusion_pj = energy.fusion_pj.sum() if fusion is not None else 0.0
+        whole_chip = sum(whole_chip_pj(mapping, run))
+        if mapping.arch.energy_model is EnergyModel.SPIKESIM:
+            # every operation of a performed job is charged: weight each (t, layer) by the
+            # share of images whose job ran
+            charged = energy.energy_pj[:, :, pe].sum(axis=2) * share
+            return float(charged.sum() + fusion_pj + whole_chip)
+        charged = energy.energy_pj[:, layers][:, :, pe].sum()
+        noc = run.link_flits.sum() * mapping.arch.energy_pj.noc_flit_hop / n
+        return float(charged + noc + fusion_pj + whole_chip)
 
 
 @dataclass(frozen=True)
@@ -219,8 +264,8 @@ class EarlyStop:
     """A method's early termination on the test images: `stop_step` (N,) timestep index
     (0-based) where the fusion unit stops each image, the `accuracy` of its answers there, the
     unit's `decision_cycles` per image and timestep with the stop test, and whether its
-    threshold kept the accuracy target on the tuning images (`StopRule.target_met`; False
-    marks the early-stop row as missing the target, `MethodTiming.target_met_on_tuning`)."""
+    threshold kept the accuracy target on the tuning images (`StopRule.target_met`; False:
+    the stop is no operating point at the target and `evaluate_cycles` simulates none)."""
 
     stop_step: np.ndarray
     accuracy: float
@@ -275,7 +320,9 @@ def evaluate_cycles(
     threads: int = 0,
 ) -> CycleEvaluation:
     """Simulate each method of `steps_to_target` on the chip of `graph`'s backbone + IC `ic` +
-    FC: at fixed T, and with early termination where `early_stop[m]` is given.
+    FC: at fixed T, and with early termination where `early_stop[m]` is given and its
+    threshold kept the target on the tuning images (`EarlyStop.target_met`; a threshold that
+    missed it gives no early-stop operating point, so none is simulated).
     `decision_cycles[m]`: the fusion unit's cycles per image and timestep for m.
     `on_run(done, total)` after each simulated run; `threads` runs at once (0: the CPUs
     available)."""
@@ -287,8 +334,8 @@ def evaluate_cycles(
     runs = []
     for method, steps in todo.items():
         runs.append(_Run(method, OperatingPoint.FIXED, decision_cycles[method], steps))
-        if early_stop and method in early_stop:
-            e = early_stop[method]
+        e = (early_stop or {}).get(method)
+        if e is not None and e.target_met:  # a threshold that missed the target: no stop
             runs.append(
                 _Run(
                     method,
@@ -311,19 +358,30 @@ def evaluate_cycles(
 
     def one(k: int) -> tuple[MethodTiming, ChipRun | None]:
         # one simulated run at a time per thread: its workload, then its per-job records
-        # reduced to energy and latencies and dropped before the ideal-NoC run
+        # reduced to energy as they come, and dropped (but the kept run's) before the
+        # ideal-NoC run
         r = runs[k]
         active = method_layers(chip, r.method, ic)
         counted = counted_spikes(head_spikes, method_heads(r.method, ic))
         work = chip_workload(mapping, activity, active, counted)
-        run = simulate(chip_model(mapping, active, r.cycles), work, r.steps, r.stop)
-        stops = r.point is OperatingPoint.EARLY
-        energy = performed_energy_pj(mapping, activity, run, head_spikes, r.method, ic, stops)
+        model = chip_model(mapping, active, r.cycles)
+        jobs = PerformedJobs(mapping, activity, head_spikes, model, r.method, ic)
+        run = simulate(model, work, r.steps, r.stop, on_records=jobs.add, keep=k == kept)
+        energy = jobs.energy_pj(run, stops=r.point is OperatingPoint.EARLY)
         full = run if k == kept else None
         run = run.summary()
         ideal = chip_model(mapping, active, r.cycles, ideal_noc=True)
-        ideal_mean = float(simulate(ideal, work, r.steps, r.stop).latency_cycles.mean())
-        row = _summary(r.method, r.point, run, ideal_mean, energy, r.accuracy, r.target_met)
+        ideal_mean = float(simulate(ideal, work, r.steps, r.stop, keep=False).latency_cycles.mean())
+        row = _summary(
+            r.method,
+            r.point,
+            run,
+            ideal_mean,
+            energy,
+            r.accuracy,
+            r.target_met,
+            whole_chip_pj(mapping, run),
+        )
         return row, full
 
     rows: list[MethodTiming] = []
@@ -378,16 +436,6 @@ def method_decision_cycles(arch: Architecture, method: Method, classes: int, sto
     return cycles.total - (0 if spec.fused else cycles.lut)
 
 
-def float_decisions(alpha: np.ndarray, fc_cum: np.ndarray, ic_cum: np.ndarray) -> np.ndarray:
-    """The float fusion's decisions (N, T) with alpha (T,) per step, in chunks of images."""
-    steps = np.arange(1, fc_cum.shape[1] + 1)[None, :, None]
-    out = np.empty(fc_cum.shape[:2], np.int64)
-    for a in range(0, len(out), 256):
-        b = min(a + 256, len(out))
-        out[a:b] = decide(posterior(fc_cum[a:b], ic_cum[a:b], steps, alpha[None, :, None]))
-    return out
-
-
 @dataclass(frozen=True, eq=False)
 class FusionHardware:
     """The fusion unit in fixed point on the test images: per fused method its decisions
@@ -408,10 +456,16 @@ def fusion_hardware(
     test_labels: np.ndarray,
     target: float,
     bootstrap: BootstrapConfig | None = None,
+    tune_ids: np.ndarray | None = None,
+    test_ids: np.ndarray | None = None,
 ) -> FusionHardware:
     """Fixed-point checks and early termination of every method (`METHODS`) for IC `ic`:
     thresholds tuned to keep `target` accuracy on the tuning images, applied to the test
-    images."""
+    images, a tie at T credited by the tuning's rule (`Tuning.ties`; `tune_ids`, `test_ids`:
+    the images' ids in their data set, `Trace.image_indices`, which the random rule's draws
+    follow). Each fused method's unit is checked against the float fusion's decisions,
+    ties decided exactly (`hwsim.fusion.fused_decisions`, the posterior mean the unit
+    computes, with the LUT's alpha)."""
     tune_fc, tune_ic = (cumulative(tune_spikes[h]) for h in (FC_HEAD, ic))
     test_fc, test_ic = (cumulative(test_spikes[h]) for h in (FC_HEAD, ic))
     steps = test_fc.shape[1]
@@ -427,15 +481,17 @@ def fusion_hardware(
             tested,
             test_labels,
             target,
+            ties=tuning.ties,
+            validation_ids=tune_ids,
+            test_ids=test_ids,
             bootstrap=0 if bootstrap is None else bootstrap.resamples,
             level=0.9 if bootstrap is None else bootstrap.level,
             seed=0 if bootstrap is None else bootstrap.seed,
         )
         if METHODS[method].fused:
             unit = FusionUnit(arch.fusion_unit, tuning.luts[method])
-            reference = float_decisions(
-                tuning.luts[method](np.arange(1, steps + 1)), test_fc, test_ic
-            )
+            alpha = tuning.luts[method].decoded_alpha(steps)
+            reference = fused_decisions(test_fc, test_ic, alpha)
             checks[method] = check_against_float(unit, test_fc, test_ic, test_labels, reference)
     return FusionHardware(checks, stops)
 

@@ -1,6 +1,6 @@
 """What a run needs in memory, as a function of its test images N, tuning images N_tune,
 timesteps T and network size: the model behind the warning printed before long work
-(`memory_warning`), checked against measured peaks by bench/memory.py.
+(`memory_warning`), checked against measured peaks by bench/memory.py (docs/memory.md).
 
 Sizes in bytes, with L the chip's layers (backbone, IC and FC heads:
 `LayerGraph.with_heads`), E the simulated chip's edges (`hwsim.hw.sim.ChipModel`: spike edges
@@ -10,31 +10,32 @@ heads, P populations:
 | part | bytes | held |
 |---|---|---|
 | runtime | `RUNTIME_BYTES` | always |
-| test trace | N T (C H + 16 G) + 8 T (P + 3 G) | from the test simulation on |
-| tuning trace | N_tune T C H + 8 T (P + 3 G) | from the tuning simulation on |
+| test trace | N T C H + 8 T (P + 3 G) (+ 16 N T G simulated in the run) | from its simulation on |
+| tuning trace | N_tune T C H + 8 T (P + 3 G) | from its simulation on |
 | fusion unit | 8 T C (N + N_tune) + 32 T (N + N_tune) | while `fusion_hardware` runs |
-| a simulated run | N T (4 L k + 4 + 25 (L + 1) + 4 E) | per thread, in `evaluate_cycles` |
+| a simulated run | N T (25 (L + 1) + 4 + 4 E) | per thread, in `evaluate_cycles` |
 | the chip run | 16 N T (L + 1) | from `evaluate_cycles` on |
 | chunks | 3 `CHUNK_BYTES` per thread | in `evaluate_cycles` |
 | kept runs | 24 N per method and operating point | from `evaluate_cycles` on |
 
 The traces are `hwsim.pipeline.config.result_bytes` (head spikes, one byte per image, step,
-class and head; per-image activity, four int32 per image, step and layer, in the test trace
-for the cycle-level simulation). A simulated run holds its workload (the spikes sent, int32;
-with the event energy model, k = 2, the PE operations too, int32, where the spikesim model's
-are one broadcast row, k = 1; the fusion unit's counted spikes, int32), the simulator's int32
-copies of both with the fusion unit's column (`hwsim.hw.sim.simulate`), its records (each
-job's start and finish, int64 per image, timestep and node; the rows each edge's producer put
-in per job, int32 per job and edge) and, while its job counts are taken, one byte per job and
-node. The whole chip's run at the fused method's fixed T (`CycleEvaluation.chip_run`) keeps its
-records (start and finish); every other run is reduced as it ends (`hwsim.pipeline.cycles`) to
-its images' start, end and steps. The fusion unit holds the cumulative counts of both heads
-(int32) for the tuning and the test images and each method's decisions and confidences
-(int64).
+class and head). The per-image activity of the test trace (four counts per image, step and
+layer, for the cycle-level simulation) is held whole (int32) only by a trace the engine
+simulates in this run; a trace read from the cache maps its `per_image.npy` and is read a
+chunk of images at a time (`hwsim.engine.trace.read_images`, the chunks part), so it holds
+none of it. A simulated run holds its workload in the simulator's layout
+(`hwsim.hw.sim.Workload.packed`: PE operations and spikes sent per job and node, int32; the
+fusion unit's counted spikes, int32, while it is made), the simulator's records (each job's
+start and finish, int64 per job and node; the rows each edge's producer put in per job, int32
+per job and edge) and, while its performed jobs are counted, one byte per job and node. The
+whole chip's run at the fused method's fixed T (`CycleEvaluation.chip_run`) keeps its records
+(start and finish); every other run is reduced as it ends (`hwsim.pipeline.cycles`) to its
+images' start, end and steps. The fusion unit holds the cumulative counts of both heads (int32)
+for the tuning and the test images and each method's decisions and confidences (int64).
 
 Not modelled: the accuracy-energy evaluation and its bootstrap (`hwsim.pipeline.evaluate`),
-the report and its figures, the allocator's free memory not yet returned; bench/memory.py
-measures the whole job.
+the conversion's calibration (transient, before the traces), the report and its figures, the
+allocator's free memory not yet returned; bench/memory.py measures the whole job.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ from dataclasses import dataclass
 from hwsim.atomic import available_memory_bytes
 from hwsim.engine import ActivitySpec
 from hwsim.engine.backends import default_threads
-from hwsim.hw.arch import Architecture, EnergyModel
+from hwsim.engine.trace import Trace, file_mapping
+from hwsim.hw.arch import Architecture
 from hwsim.hw.mapping import map_network
 from hwsim.hw.sim import chip_model
 from hwsim.methods import METHODS
@@ -74,11 +76,25 @@ class MemoryEstimate:
         return f"about {self.total_bytes / 2**20:.0f} MiB ({parts} MiB)"
 
 
-def simulation_bytes(images: int, timesteps: int, layers: int, edges: int, event: bool) -> int:
+KERNEL_BYTES_PER_JOB = (16, 4)
+"""The simulator's records per job: (bytes per node: start and finish, int64; bytes per edge:
+rows put in, int32)."""
+
+
+def kernel_bytes(images: int, timesteps: int, layers: int, edges: int) -> int:
+    """Bytes the simulator allocates for `images` x `timesteps` jobs of `layers` chip layers
+    (and the fusion unit) and `edges` spike edges (`KERNEL_BYTES_PER_JOB`)."""
+    node, edge = KERNEL_BYTES_PER_JOB
+    return images * timesteps * (node * (layers + 1) + edge * edges)
+
+
+def simulation_bytes(images: int, timesteps: int, layers: int, edges: int) -> int:
     """Peak bytes of one simulated run of `layers` chip layers and `edges` spike edges over
-    `images` x `timesteps` jobs (module table)."""
-    per_job = 4 * layers * (2 if event else 1) + 4 + 25 * (layers + 1) + 4 * edges
-    return images * timesteps * per_job
+    `images` x `timesteps` jobs (module table): its packed workload (8 bytes per job and
+    node), counted spikes (4 per job), performed-job masks (1 per job and node) and the
+    simulator's records (`kernel_bytes`)."""
+    workload = images * timesteps * (9 * (layers + 1) + 4)
+    return workload + kernel_bytes(images, timesteps, layers, edges)
 
 
 def cycle_memory(
@@ -97,9 +113,8 @@ def cycle_memory(
     chip = chip_model(mapping, mapping.graph.names, 0)  # the whole chip: every method's at most
     threads = threads or default_threads()
     runs = len(METHODS) * (2 if early_stop else 1)
-    event = arch.energy_model is EnergyModel.EVENT
     layers = len(chip.layer_names)
-    one = simulation_bytes(images, timesteps, layers, len(chip.edge_src), event)
+    one = simulation_bytes(images, timesteps, layers, len(chip.edge_src))
     return MemoryEstimate(
         {
             "simulated runs": min(threads, runs) * one,
@@ -125,11 +140,13 @@ def run_memory(
     timesteps: int,
     threads: int = 0,
     cycle: bool = True,
+    simulated: bool = True,
 ) -> MemoryEstimate:
-    """Peak bytes of `hwsim run` (module table): the runtime, both traces (the test trace with
-    per-image activity when `cycle`), then the larger of the fusion unit's and the cycle-level
+    """Peak bytes of `hwsim run` (module table): the runtime, both traces (the test trace
+    with its per-image activity held when `cycle` and `simulated`: simulated in this run, not
+    read from the trace cache), then the larger of the fusion unit's and the cycle-level
     simulation's parts."""
-    spec = ActivitySpec(per_image=True) if cycle else None
+    spec = ActivitySpec(per_image=True) if cycle and simulated else None
     test = result_bytes(graph, images, SimConfig(timesteps=timesteps, activity=spec))
     tune = result_bytes(graph, tune_images, SimConfig(timesteps=timesteps))
     parts = {"runtime": RUNTIME_BYTES, "test trace": test, "tuning trace": tune}
@@ -152,3 +169,23 @@ def memory_warning(estimate: MemoryEstimate, available: int | None = None) -> st
         " fewer test images or timesteps lower it (the traces and the cycle-level simulation"
         " grow with images x timesteps; analytic timing leaves the simulation out)"
     )
+
+
+def run_warning(
+    arch: Architecture, graph: LayerGraph, ic: int, test: Trace, tune: Trace | None, cycle: bool
+) -> str | None:
+    """`memory_warning` for the rest of `hwsim run` once its traces are at hand (`test`, and
+    `tune` unless cross-fitting), IC `ic`, with the cycle-level simulation when `cycle`: the
+    test trace's per-image activity counted as held unless it is mapped from a trace file."""
+    per = None if test.sim.activity is None else test.sim.activity.per_image
+    need = run_memory(
+        arch,
+        graph,
+        ic,
+        test.key.images,
+        0 if tune is None else tune.key.images,
+        test.key.timesteps,
+        cycle=cycle,
+        simulated=per is not None and file_mapping(per) is None,
+    )
+    return memory_warning(need)

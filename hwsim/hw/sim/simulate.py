@@ -65,7 +65,8 @@ behind each other in the stream, so a stream's later images wait for the bottlen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -83,11 +84,25 @@ class Workload:
     """Per image, timestep and chip layer (`ChipModel.layer_names` order): `pe_ops` (N, T, L)
     PE operations of the layer's job, `sent_spikes` (N, T, L) spikes the job sends; int32.
     `counted_spikes` (N, T): spikes the fusion unit's busier counter bank counts for the
-    decision of (image, timestep) (None: none)."""
+    decision of (image, timestep) (None: none). `packed` makes one from the simulator's own
+    layout, which `simulate` then reads without a copy."""
 
     pe_ops: np.ndarray
     sent_spikes: np.ndarray
     counted_spikes: np.ndarray | None = None
+    kernel: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    """The same counts as the simulator reads them (`packed`), or None: copied by `simulate`."""
+
+    @classmethod
+    def packed(cls, ops: np.ndarray, spikes: np.ndarray) -> Workload:
+        """A workload over the simulator's layout: `ops`, `spikes` (N, T, L + 1) int32, C
+        order, the chip layers' PE operations and sent spikes, the fusion unit's counted spikes
+        in ops' last column (spikes' last column 0). Views of them, no copy."""
+        if ops.dtype != np.int32 or spikes.dtype != np.int32 or ops.shape != spikes.shape:
+            raise ValueError("Workload.packed: ops and spikes must be (N, T, L + 1) int32 alike")
+        if not (ops.flags.c_contiguous and spikes.flags.c_contiguous) or spikes[..., -1].any():
+            raise ValueError("Workload.packed: C-order arrays, spikes' last column 0")
+        return cls(ops[..., :-1], spikes[..., :-1], ops[..., -1], kernel=(ops, spikes))
 
     def __post_init__(self) -> None:
         if self.pe_ops.ndim != 3 or self.pe_ops.shape != self.sent_spikes.shape:
@@ -219,17 +234,47 @@ def _int32(counts: np.ndarray, name: str) -> np.ndarray:
     return counts
 
 
+def _kernel_arrays(work: Workload) -> tuple[np.ndarray, np.ndarray]:
+    """`work`'s ops and spikes (N, T, L + 1) int32 as the kernel reads them, the fusion
+    unit's counts last: `work.kernel` (checked), else packed from its arrays."""
+    if work.kernel is not None:
+        ops, spikes = work.kernel
+        return _int32(ops, "pe_ops"), _int32(spikes, "sent_spikes")
+    n, steps, layers = work.pe_ops.shape
+    ops = np.zeros((n, steps, layers + 1), np.int32)  # the fusion unit's counts last
+    ops[:, :, :layers] = _int32(work.pe_ops, "pe_ops")
+    if work.counted_spikes is not None:
+        ops[:, :, layers] = _int32(work.counted_spikes, "counted_spikes")
+    spikes = np.zeros((n, steps, layers + 1), np.int32)
+    spikes[:, :, :layers] = _int32(work.sent_spikes, "sent_spikes")
+    return ops, spikes
+
+
+RECORD_BYTES = 8 << 20
+"""Bytes of per-job records (start and finish, int64 per job and node) handed to `simulate`'s
+`on_records` at once."""
+
+RecordsFn = Callable[[slice, np.ndarray, np.ndarray], None]
+"""`on_records(images, start, finish)`: the per-job records of a range of images, (nodes, n,
+T) cycles each (`ChipRun.start`, `finish`)."""
+
+
 def simulate(
     chip: ChipModel,
     work: Workload,
     image_steps: np.ndarray | int | None = None,
     stop_step: np.ndarray | None = None,
+    on_records: RecordsFn | None = None,
+    keep: bool = True,
 ) -> ChipRun:
     """Simulate `work`'s images through `chip` (module docstring). `image_steps` (N,) or one
     int: timesteps each image runs (default: all of the workload's); `stop_step` (N,): the
     timestep index at which the fusion unit stops each image (early termination; default: the
-    image's last step). Raises ConfigError if line buffers too small for their windows leave
-    every node waiting for good."""
+    image's last step). `on_records` is given the per-job records of consecutive ranges of
+    images in order (`RecordsFn`, at most `RECORD_BYTES` at once), so that a caller can reduce
+    them as they come; `keep` False returns the run without them (`ChipRun.summary`). Raises
+    ConfigError if line buffers too small for their windows leave every node waiting for
+    good."""
     n, steps, layers = work.pe_ops.shape
     if layers != len(chip.layer_names):
         raise ValueError(
@@ -242,12 +287,7 @@ def simulate(
     stop = run_steps - 1 if stop_step is None else np.asarray(stop_step, np.int64).copy()
     if stop.shape != (n,) or np.any(stop < 0) or np.any(stop >= run_steps):
         raise ValueError("stop_step must be (N,) timestep indices within each image's steps")
-    ops = np.zeros((n, steps, layers + 1), np.int32)  # the fusion unit's counts last
-    ops[:, :, :layers] = _int32(work.pe_ops, "pe_ops")
-    if work.counted_spikes is not None:
-        ops[:, :, layers] = _int32(work.counted_spikes, "counted_spikes")
-    spikes = np.zeros((n, steps, layers + 1), np.int32)
-    spikes[:, :, :layers] = _int32(work.sent_spikes, "sent_spikes")
+    ops, spikes = _kernel_arrays(work)
     empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0, np.float64)
     psum = chip.psum_flow_ptr is not None
     edges = len(chip.edge_src)
@@ -309,7 +349,12 @@ def simulate(
     if chip.input_cycles > 0:  # an image's latency includes its input transfer, not its wait
         image_start = image_start - chip.input_cycles  # loaded in the input buffer
     image_end = finish[chip.fusion_node, rows, stop]
-    return ChipRun(
+    if on_records is not None:
+        size = max(1, RECORD_BYTES // (16 * steps * chip.nodes))
+        for a in range(0, n, size):
+            part = slice(a, min(a + size, n))
+            on_records(part, start[:, part], finish[:, part])
+    run = ChipRun(
         chip=chip,
         start=start,
         finish=finish,
@@ -322,3 +367,4 @@ def simulate(
         image_steps=stop + 1,
         psum_link_flits=psum_flits,
     )
+    return run if keep else run.summary()
