@@ -347,9 +347,8 @@ def evaluate_cycles(
                     target_met=e.target_met,
                 )
             )
-    # the run whose per-job records `chip_run` keeps (the report's latency breakdown reads
-    # them): the fused method's at fixed T on the whole chip; a summary like the others once
-    # the report reads `ChipRun.jobs` and `ChipRun.images`
+    # the run `chip_run` reports (latency breakdown, link loads): the fused method's at fixed
+    # T on the whole chip; like every run, a summary without per-job records
     whole = [k for k, r in enumerate(runs) if method_layers(chip, r.method, ic) >= set(chip.names)]
     fused = [
         k for k in whole if (runs[k].method, runs[k].point) == (HEADLINE, OperatingPoint.FIXED)
@@ -358,18 +357,16 @@ def evaluate_cycles(
 
     def one(k: int) -> tuple[MethodTiming, ChipRun | None]:
         # one simulated run at a time per thread: its workload, then its per-job records
-        # reduced to energy as they come, and dropped (but the kept run's) before the
-        # ideal-NoC run
+        # reduced to energy as they come and dropped, before the ideal-NoC run
         r = runs[k]
         active = method_layers(chip, r.method, ic)
         counted = counted_spikes(head_spikes, method_heads(r.method, ic))
         work = chip_workload(mapping, activity, active, counted)
         model = chip_model(mapping, active, r.cycles)
         jobs = PerformedJobs(mapping, activity, head_spikes, model, r.method, ic)
-        run = simulate(model, work, r.steps, r.stop, on_records=jobs.add, keep=k == kept)
+        run = simulate(model, work, r.steps, r.stop, on_records=jobs.add, keep=False)
         energy = jobs.energy_pj(run, stops=r.point is OperatingPoint.EARLY)
         full = run if k == kept else None
-        run = run.summary()
         ideal = chip_model(mapping, active, r.cycles, ideal_noc=True)
         ideal_mean = float(simulate(ideal, work, r.steps, r.stop, keep=False).latency_cycles.mean())
         row = _summary(

@@ -14,7 +14,6 @@ heads, P populations:
 | tuning trace | N_tune T C H + 8 T (P + 3 G) | from its simulation on |
 | fusion unit | 8 T C (N + N_tune) + 32 T (N + N_tune) | while `fusion_hardware` runs |
 | a simulated run | N T (25 (L + 1) + 4 + 4 E) | per thread, in `evaluate_cycles` |
-| the chip run | 16 N T (L + 1) | from `evaluate_cycles` on |
 | chunks | 3 `CHUNK_BYTES` per thread | in `evaluate_cycles` |
 | kept runs | 24 N per method and operating point | from `evaluate_cycles` on |
 
@@ -27,10 +26,9 @@ none of it. A simulated run holds its workload in the simulator's layout
 (`hwsim.hw.sim.Workload.packed`: PE operations and spikes sent per job and node, int32; the
 fusion unit's counted spikes, int32, while it is made), the simulator's records (each job's
 start and finish, int64 per job and node; the rows each edge's producer put in per job, int32
-per job and edge) and, while its performed jobs are counted, one byte per job and node. The
-whole chip's run at the fused method's fixed T (`CycleEvaluation.chip_run`) keeps its records
-(start and finish); every other run is reduced as it ends (`hwsim.pipeline.cycles`) to its
-images' start, end and steps. The fusion unit holds the cumulative counts of both heads (int32)
+per job and edge) and, while its performed jobs are counted, one byte per job and node. Every
+run, `CycleEvaluation.chip_run` included, is reduced as it ends (`hwsim.pipeline.cycles`) to
+its images' start, end and steps and its per-node totals. The fusion unit holds the cumulative counts of both heads (int32)
 for the tuning and the test images and each method's decisions and confidences (int64).
 
 Not modelled: the accuracy-energy evaluation and its bootstrap (`hwsim.pipeline.evaluate`),
@@ -118,7 +116,6 @@ def cycle_memory(
     return MemoryEstimate(
         {
             "simulated runs": min(threads, runs) * one,
-            "chip run": 16 * images * timesteps * (layers + 1),
             "chunks": min(threads, runs) * 3 * CHUNK_BYTES,
             "kept runs": runs * 24 * images,
         }

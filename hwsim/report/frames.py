@@ -159,7 +159,7 @@ def breakdown_frame(run: ChipRun) -> pd.DataFrame:
     each as a share of the run's cycles (latency_breakdown.csv)."""
     chip = run.chip
     total = max(run.total_cycles, 1)
-    jobs = run.performed.sum(axis=(1, 2))
+    jobs = run.jobs
     rows = []
     for v in range(chip.nodes):
         fusion = v == chip.fusion_node

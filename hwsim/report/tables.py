@@ -502,7 +502,7 @@ def cycles_table(
                 " target on the tuning images"
             )
     title = (
-        f"Cycle-level chip ({run.chip.clock_mhz:g} MHz, {run.start.shape[1]} images"
+        f"Cycle-level chip ({run.chip.clock_mhz:g} MHz, {run.images} images"
         f" streamed): bottleneck {run.bottleneck}; layer cycles stalled "
         + ", ".join(f"{c} {100 * s:.1f}%" for c, s in stalls.items())
     )
