@@ -113,7 +113,7 @@ def _check(tmp_path: Path, forced_runs: dict[str, dict[str, str]]) -> None:
             assert run["aten"] == ATEN_REPORTS[isa]
         for field in ("fingerprint", "scales", "analog", "spikes"):
             assert run[field] == native[field], (isa, field)
-        for name in ("meta.json", "arrays.npz"):
+        for name in ("meta.json", "arrays.npz", "per_image.npy"):
             ours, theirs = (tmp_path / run_name / "trace" / name for run_name in ("native", isa))
             assert ours.read_bytes() == theirs.read_bytes(), (isa, name)
 

@@ -61,7 +61,7 @@ def trace(
             cached = find_trace(trace_root, key)
         except TraceError as e:
             if warn is not None:
-                warn(f"ignoring a damaged cached trace ({e}); recomputing")
+                warn(f"ignoring a cached trace this hwsim cannot use ({e}); recomputing")
             cached = None
         if cached is not None:
             return cached
@@ -94,7 +94,11 @@ def trace(
     out = Trace(key, data.y, data.indices, result)
     if trace_root is not None:
         folder = trace_folder(trace_root, key)
-        _store(f"the {data.split} trace", folder, lambda: write_trace(out, folder), warn)
+        if _store(f"the {data.split} trace", folder, lambda: write_trace(out, folder), warn):
+            # the stored trace, read back: its per-image activity memory-mapped, so the
+            # engine's in-memory copy (16 N T G bytes) is let go
+            del out, result
+            return read_trace(folder)
     return out
 
 
