@@ -3,186 +3,45 @@ start a job's next output row (a job is one row without line buffers) when the p
 its window needs have arrived and every consumer's buffer has room, and packets that reserve
 the links of their XY route (semantics: `hwsim.hw.sim.simulate`).
 
-`run_events` allocates the state below (NamedTuples of arrays, changed in place) and calls
-`_simulate`, the loop: try the ready nodes (`_try_start`: a node starts its next row, skips a
-job or an image, or waits), then take the next event: a node's partial sums leave
-(`_psums_sent`), a node's row ends (`_row_done`), or a packet or an image arrives for a node
-(it is tried again). The loop never allocates (it is compiled without reference counting, as
-the engine's kernels: `hwsim.engine._kernels.KERNEL`); it returns when its queue may fill, and
-`run_events` gives the queue more room and calls it again."""
+`run_events` allocates the state (`hwsim.hw.sim._kernel_state`: NamedTuples of arrays, changed
+in place) and calls `_simulate`, the loop: try the ready nodes (`_try_start`: a node starts its
+next row, skips a job or an image, or waits), then take the next event: a node's partial sums
+leave (`_psums_sent`), a node's row ends (`_row_done`), or a packet or an image arrives for a
+node (it is tried again). The loop never allocates (it is compiled without reference counting,
+as the engine's kernels: `hwsim.engine._kernels.KERNEL`); it returns when its queue may fill,
+and `run_events` gives the queue more room and calls it again."""
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
+from hwsim.hw.sim._kernel_state import (
+    BUFFER,
+    FINISH,
+    IDLE,
+    INPUT,
+    JIT,
+    LOOP,
+    NOC,
+    PSUM,
+    STEP,
+    WAKE,
+    Noc,
+    Work,
+    new_buffers,
+    new_graph,
+    new_nodes,
+    new_queue,
+    node_rows_of,
+    pop,
+    put,
+    room,
+    roomier,
+    schedule,
+    wake_sources,
+)
 from hwsim.hw.timing import row_share
-
-NEVER = np.iinfo(np.int64).max // 4
-"""A time that never comes (cycles)."""
-
-# why a node waits, in the order of `hwsim.hw.sim.STALL_CAUSES`
-INPUT, NOC, BUFFER = 0, 1, 2
-IDLE = 3  # no job left, or not waiting for anything yet
-
-# event kinds (low bits of the key 4 x node + kind): the node's job ends, a packet or an
-# image for it arrives, or its PE operations are done and its partial sums leave
-FINISH, WAKE, PSUM = 0, 1, 2
-
-_JIT = {"cache": True, "error_model": "numpy"}
-_LOOP = {**_JIT, "_nrt": False}
-"""The loop's options: without reference counting (each use of a NamedTuple's array would
-otherwise cost an atomic increment and decrement: the loop ran 8x slower)."""
-_STEP = {**_LOOP, "inline": "always"}
-"""The loop's steps: inlined in Numba IR (as calls, passing NamedTuples of arrays, the loop
-ran 3x slower)."""
-
-
-class Graph(NamedTuple):
-    """The nodes (layers 0..L-1, the fusion unit L) and their spike edges, e -> its
-    consumer's input buffer: in_edges[in_ptr[v]:in_ptr[v + 1]] feed node v,
-    out_edges[out_ptr[v]:out_ptr[v + 1]] leave it."""
-
-    edge_src: np.ndarray  # (E,) int64 producer node
-    edge_dst: np.ndarray  # (E,) int64 consumer node
-    edge_cap: np.ndarray  # (E,) int64 producer rows the buffer holds
-    in_ptr: np.ndarray  # (nodes + 1,) int64
-    in_edges: np.ndarray  # int64
-    out_ptr: np.ndarray  # (nodes + 1,) int64
-    out_edges: np.ndarray  # int64
-    is_source: np.ndarray  # (nodes,) bool: a layer without producers (reads the image)
-    n_sources: int
-    node_rows: np.ndarray  # (L,) int64 output rows of a layer's job
-    need_ptr: np.ndarray  # (E + 1,) int64 into need, release
-    need: np.ndarray  # int64: last producer row consumer row y needs
-    release: np.ndarray  # int64: producer rows consumer row y frees
-
-
-class Work(NamedTuple):
-    """The images' jobs and what they cost (cycles)."""
-
-    steps: int  # T: timesteps per image (job g = image x T + timestep)
-    image_steps: np.ndarray  # (N,) int64 timesteps each image runs
-    stop_step: np.ndarray  # (N,) int64 the fusion unit's stop
-    ops: np.ndarray  # (N, T, nodes) int32 PE operations (fusion unit: counted spikes)
-    spikes: np.ndarray  # (N, T, nodes) int32 spikes sent
-    pes: np.ndarray  # (L,) int64
-    pe_cycles: int  # cycles of one PE operation
-    neuron_cycles: np.ndarray  # (L,) int64 neuron updates of a job
-    decision_cycles: int
-    counter_cycles: int  # per counted spike
-    accumulate: int  # cycles per partial-sum vector accumulated
-    psum_vectors: np.ndarray  # (L,) float64 partial-sum vectors per operation (empty: none)
-    input_cycles: int  # off-chip input of an image (0: not modelled)
-    output_cycles: int  # off-chip result of an image
-
-
-class Noc(NamedTuple):
-    """The flows of spikes (per edge) and partial sums (per layer), their routes' links, and
-    the links' state."""
-
-    edge_flow_ptr: np.ndarray  # (E + 1,) int64 into the flows
-    flow_link_ptr: np.ndarray  # (flows + 1,) int64 into flow_links
-    flow_links: np.ndarray  # int64 link indices of each route
-    flow_per_spike: np.ndarray  # (flows,) float64 flits per spike
-    flow_bitmap: np.ndarray  # (flows,) int64 flits of a row's bitmap (0: address events)
-    psum_flow_ptr: np.ndarray  # (L + 1,) int64 (empty: no partial sums)
-    psum_link_ptr: np.ndarray
-    psum_links: np.ndarray
-    psum_per_op: np.ndarray  # float64 flits per operation
-    header: int  # flits per packet
-    hop: int  # cycles per hop
-    buffer: int  # router buffer flits (0: unbounded)
-    link_free: np.ndarray  # (links,) int64 cycle each link is next free
-    link_busy: np.ndarray  # (links,) int64 spike flits carried
-    psum_busy: np.ndarray  # (links,) int64 partial-sum flits carried
-    enter: np.ndarray  # scratch: cycle a packet's head enters each link of its route
-
-
-class Nodes(NamedTuple):
-    """Each node's progress and records, and each image's off-chip input."""
-
-    start: np.ndarray  # (jobs, nodes) int64 cycle a job starts, -1: not performed
-    finish: np.ndarray  # (jobs, nodes) int64 cycle a job ends, -1: not performed
-    busy_cycles: np.ndarray  # (nodes,) int64
-    stall: np.ndarray  # (nodes, 4) int64 cycles waited by cause
-    reason: np.ndarray  # (nodes,) int64 why it waits now (IDLE: it does not)
-    since: np.ndarray  # (nodes,) int64 since when
-    busy: np.ndarray  # (nodes,) bool: a row of it runs
-    nxt: np.ndarray  # (nodes,) int64 its next job g
-    nxt_i: np.ndarray  # (nodes,) int64 ... that job's image
-    nxt_t: np.ndarray  # (nodes,) int64 ... and timestep
-    run_g: np.ndarray  # (nodes,) int64 the job it is in
-    run_i: np.ndarray
-    run_t: np.ndarray
-    run_r: np.ndarray  # (nodes,) int64 the row it runs (or ran last)
-    row_start: np.ndarray  # (nodes,) int64 that row's start
-    within: np.ndarray  # (nodes,) bool: rows of its job remain
-    announce: np.ndarray  # (N,) int64 cycle the fusion unit decided the image's stop
-    load_end: np.ndarray  # (N,) int64 cycle the image is in the input buffer
-    sources_done: np.ndarray  # (N,) int64 source layers done with the image
-
-
-class Buffers(NamedTuple):
-    """The rows each edge's producer has put in its consumer's buffer; the arrival cycle of
-    each held row (the latest of its job's rows so far) in a ring of at least the rows the
-    buffer can hold (a power of two): row number k (of `produced`) at
-    ring_ptr[e] + k & ring_mask[e]."""
-
-    rows_in: np.ndarray  # (jobs, E) int32 rows of job g put in, per edge
-    produced: np.ndarray  # (E,) int64 rows put in the buffer, ever
-    consumed: np.ndarray  # (E,) int64 rows freed, ever
-    base: np.ndarray  # (E,) int64 `consumed` when the consumer tried its job's row 0
-    peak: np.ndarray  # (E,) int64 most rows held
-    latest: np.ndarray  # (E,) int64 arrival of the edge's last row put in
-    ring: np.ndarray  # int64
-    ring_ptr: np.ndarray  # (E + 1,) int64
-    ring_mask: np.ndarray  # (E,) int64
-
-
-class Queue(NamedTuple):
-    """The event heap (binary min-heap of (time, key) in times[:sizes[0]], keys[:sizes[0]])
-    and the nodes to try at the current cycle (a stack, ready[:sizes[1]]: same-cycle wake-ups
-    never touch the heap). `_simulate` keeps room for one step's additions (`_room`)."""
-
-    times: np.ndarray  # int64 cycles
-    keys: np.ndarray  # int64 4 x node + event kind
-    ready: np.ndarray  # int64 nodes
-    sizes: np.ndarray  # (2,) int64: heap size, ready nodes
-
-
-@njit(**_LOOP)
-def _pop(times, keys, size):
-    """Remove the heap's minimum (already read from times[0], keys[0]); size is before."""
-    last_t = times[size - 1]
-    last_k = keys[size - 1]
-    n = size - 1
-    i = 0
-    while True:
-        child = 2 * i + 1
-        if child >= n:
-            break
-        if child + 1 < n and (
-            times[child + 1] < times[child]
-            or (times[child + 1] == times[child] and keys[child + 1] < keys[child])
-        ):
-            child += 1
-        if last_t < times[child] or (last_t == times[child] and last_k <= keys[child]):
-            break
-        times[i] = times[child]
-        keys[i] = keys[child]
-        i = child
-    if n > 0:
-        times[i] = last_t
-        keys[i] = last_k
-
-
-@njit(cache=True)
-def node_rows_of(node_rows, v):
-    """Output rows of node v's job: node_rows[v] for a layer, 1 for the fusion unit."""
-    return node_rows[v] if v < node_rows.shape[0] else 1
 
 
 @njit(cache=True)
@@ -198,15 +57,7 @@ def _units(count, per):
     return np.int64(np.ceil(np.round(count * per, 9)))
 
 
-@njit(cache=True)
-def _grown(stack):
-    """`stack` with twice the room, its contents kept."""
-    out = np.empty(2 * stack.shape[0], np.int64)
-    out[: stack.shape[0]] = stack
-    return out
-
-
-@njit(**_LOOP)
+@njit(**LOOP)
 def _reserve(now, flits, first, last, flow_links, link_free, link_busy, hop, buffer, enter):
     """Send a packet of `flits` flits at `now` along links flow_links[first:last]: its head
     enters each link when it has crossed the previous hop and the link is free; each link is
@@ -238,195 +89,10 @@ def _reserve(now, flits, first, last, flow_links, link_free, link_busy, hop, buf
     return enter[hops - 1] + hop + flits - 1
 
 
-# ------------------------------------------------------------------------- the queue
-
-
-@njit(**_STEP)
-def _schedule(q, time, key):
-    """Push the event (time (cycles), key) onto q's heap (room kept by `_simulate`)."""
-    times = q.times
-    keys = q.keys
-    i = q.sizes[0]
-    q.sizes[0] = i + 1
-    while i > 0:
-        parent = (i - 1) // 2
-        if times[parent] < time or (times[parent] == time and keys[parent] <= key):
-            break
-        times[i] = times[parent]
-        keys[i] = keys[parent]
-        i = parent
-    times[i] = time
-    keys[i] = key
-
-
-@njit(**_STEP)
-def _put(q, v):
-    """Put node v on q's ready stack (room kept by `_simulate`)."""
-    q.ready[q.sizes[1]] = v
-    q.sizes[1] += 1
-
-
-@njit(**_STEP)
-def _wake_sources(q, time, graph):
-    """A WAKE at `time` for every source layer (their image is in)."""
-    for u in range(graph.is_source.shape[0] - 1):
-        if graph.is_source[u]:
-            _schedule(q, time, 4 * u + WAKE)
-
-
-@njit(**_STEP)
-def _room(q, margin):
-    """Whether q's heap and stack have room for `margin` more entries each."""
-    return q.sizes[0] + margin <= q.times.shape[0] and q.sizes[1] + margin <= q.ready.shape[0]
-
-
-@njit(**_JIT)
-def _roomier(q, margin):
-    """`q` with room for `margin` more entries in its heap and stack (arrays doubled as often
-    as needed, contents kept)."""
-    times, keys, ready = q.times, q.keys, q.ready
-    while q.sizes[0] + margin > times.shape[0]:
-        times, keys = _grown(times), _grown(keys)
-    while q.sizes[1] + margin > ready.shape[0]:
-        ready = _grown(ready)
-    return Queue(times, keys, ready, q.sizes)
-
-
-# ---------------------------------------------------------------------------- set-up
-
-
-@njit(**_JIT)
-def _graph(edge_src, edge_dst, edge_cap, node_rows, need_ptr, need, release, n_layers):
-    """The edges' tables (`Graph`), in and out edges of each node in edge order."""
-    n_nodes = n_layers + 1
-    n_edges = edge_src.shape[0]
-    in_ptr = np.zeros(n_nodes + 1, np.int64)
-    out_ptr = np.zeros(n_nodes + 1, np.int64)
-    for e in range(n_edges):
-        in_ptr[edge_dst[e] + 1] += 1
-        out_ptr[edge_src[e] + 1] += 1
-    for v in range(n_nodes):
-        in_ptr[v + 1] += in_ptr[v]
-        out_ptr[v + 1] += out_ptr[v]
-    in_edges = np.zeros(max(n_edges, 1), np.int64)
-    out_edges = np.zeros(max(n_edges, 1), np.int64)
-    fill_in = in_ptr[:-1].copy()
-    fill_out = out_ptr[:-1].copy()
-    for e in range(n_edges):
-        in_edges[fill_in[edge_dst[e]]] = e
-        fill_in[edge_dst[e]] += 1
-        out_edges[fill_out[edge_src[e]]] = e
-        fill_out[edge_src[e]] += 1
-    is_source = np.zeros(n_nodes, np.bool_)
-    n_sources = 0
-    for v in range(n_layers):
-        if in_ptr[v + 1] == in_ptr[v]:
-            is_source[v] = True
-            n_sources += 1
-    return Graph(
-        edge_src,
-        edge_dst,
-        edge_cap,
-        in_ptr,
-        in_edges,
-        out_ptr,
-        out_edges,
-        is_source,
-        n_sources,
-        node_rows,
-        need_ptr,
-        need,
-        release,
-    )
-
-
-@njit(**_JIT)
-def _buffers(graph, jobs):
-    """Empty input buffers (`Buffers`) for `jobs` jobs per node, each edge's ring sized to
-    the rows its buffer can hold (at most all the producer's rows)."""
-    n_edges = graph.edge_src.shape[0]
-    ring_mask = np.zeros(n_edges, np.int64)
-    ring_ptr = np.zeros(n_edges + 1, np.int64)
-    for e in range(n_edges):
-        held = min(graph.edge_cap[e], jobs * node_rows_of(graph.node_rows, graph.edge_src[e]))
-        size = 1
-        while size < held:
-            size *= 2
-        ring_mask[e] = size - 1
-        ring_ptr[e + 1] = ring_ptr[e] + size
-    return Buffers(
-        np.zeros((jobs, max(n_edges, 1)), np.int32),
-        np.zeros(n_edges, np.int64),
-        np.zeros(n_edges, np.int64),
-        np.zeros(n_edges, np.int64),
-        np.zeros(n_edges, np.int64),
-        np.zeros(n_edges, np.int64),
-        np.full(max(ring_ptr[n_edges], 1), NEVER, np.int64),
-        ring_ptr,
-        ring_mask,
-    )
-
-
-@njit(**_JIT)
-def _nodes(jobs, n_nodes, n_img, input_cycles):
-    """Every node before its first job (`Nodes`). The off-chip input: images load one after
-    the other into a two-image buffer, the first two from cycle 0 (the others once a slot is
-    free: `_source_done`)."""
-    load_end = np.zeros(n_img, np.int64)
-    if input_cycles > 0:
-        load_end[:] = NEVER
-        for i in range(min(n_img, 2)):
-            load_end[i] = (i + 1) * input_cycles
-    return Nodes(
-        np.full((jobs, n_nodes), -1, np.int64),
-        np.full((jobs, n_nodes), -1, np.int64),
-        np.zeros(n_nodes, np.int64),
-        np.zeros((n_nodes, 4), np.int64),
-        np.full(n_nodes, IDLE, np.int64),
-        np.zeros(n_nodes, np.int64),
-        np.zeros(n_nodes, np.bool_),
-        np.zeros(n_nodes, np.int64),
-        np.zeros(n_nodes, np.int64),
-        np.zeros(n_nodes, np.int64),
-        np.zeros(n_nodes, np.int64),
-        np.zeros(n_nodes, np.int64),
-        np.zeros(n_nodes, np.int64),
-        np.zeros(n_nodes, np.int64),
-        np.zeros(n_nodes, np.int64),
-        np.zeros(n_nodes, np.bool_),
-        np.full(n_img, NEVER, np.int64),
-        load_end,
-        np.zeros(n_img, np.int64),
-    )
-
-
-@njit(**_JIT)
-def _queue(graph, nodes, input_cycles, margin):
-    """The queue at cycle 0, with room for `margin` more: every node ready; with an off-chip
-    input, the first two images' arrivals at the source layers (they load while nothing else
-    happens)."""
-    n_nodes = graph.is_source.shape[0]
-    heap = 1024
-    while heap < 2 * n_nodes + margin:
-        heap *= 2
-    q = Queue(
-        np.empty(heap, np.int64),
-        np.empty(heap, np.int64),
-        np.empty(4 * n_nodes + 4 * graph.edge_src.shape[0] + 4 + margin, np.int64),
-        np.zeros(2, np.int64),
-    )
-    if input_cycles > 0:
-        for i in range(min(nodes.load_end.shape[0], 2)):
-            _wake_sources(q, nodes.load_end[i], graph)
-    for v in range(n_nodes):
-        _put(q, v)
-    return q
-
-
 # ------------------------------------------------------------------ trying a node
 
 
-@njit(**_STEP)
+@njit(**STEP)
 def _wait(nodes, v, why, now):
     """Node v waits from `now` for `why` (IDLE: for nothing); the cycles of a previous cause
     are counted."""
@@ -437,17 +103,17 @@ def _wait(nodes, v, why, now):
         nodes.since[v] = now
 
 
-@njit(**_STEP)
+@njit(**STEP)
 def _source_done(i, now, q, graph, work, nodes):
     """A source layer is done with image i: once all are, image i's input slot is free and
     image i + 2 loads after image i + 1."""
     nodes.sources_done[i] += 1
     if nodes.sources_done[i] == graph.n_sources and i + 2 < nodes.load_end.shape[0]:
         nodes.load_end[i + 2] = max(nodes.load_end[i + 1], now) + work.input_cycles
-        _wake_sources(q, nodes.load_end[i + 2], graph)
+        wake_sources(q, nodes.load_end[i + 2], graph)
 
 
-@njit(**_STEP)
+@njit(**STEP)
 def _next_image(v, i, now, q, graph, work, nodes):
     """Node v is past image i's run (nobody performs its later jobs): on to image i + 1."""
     nodes.nxt_i[v] = i + 1
@@ -457,7 +123,7 @@ def _next_image(v, i, now, q, graph, work, nodes):
         _source_done(i, now, q, graph, work, nodes)
 
 
-@njit(**_STEP)
+@njit(**STEP)
 def _skip_job(v, g, t, q, graph, nodes, bufs):
     """Node v skips job g (timestep t) of a stopped image: the rows its producers put in for
     it are freed (the producers are tried again)."""
@@ -465,12 +131,12 @@ def _skip_job(v, g, t, q, graph, nodes, bufs):
         e = graph.in_edges[k]
         if bufs.rows_in[g, e] > 0:
             bufs.consumed[e] += bufs.rows_in[g, e]
-            _put(q, graph.edge_src[e])
+            put(q, graph.edge_src[e])
     nodes.nxt[v] = g + 1
     nodes.nxt_t[v] = t + 1
 
 
-@njit(**_STEP)
+@njit(**STEP)
 def _why_waiting(v, g, y, now, why, graph, bufs):
     """Why node v cannot start row y of job g at `now` (IDLE: it can; `why` may already say
     INPUT): a producer row y needs not put in (which outranks the NoC), one still in flight,
@@ -494,7 +160,7 @@ def _why_waiting(v, g, y, now, why, graph, bufs):
     return IDLE
 
 
-@njit(**_STEP)
+@njit(**STEP)
 def _row_cycles(v, i, t, y, rows, work, noc):
     """(cycles, event kind) of row y of node v's job (i, t): the fusion unit's decision (and
     the image's result out at its stop); a layer's PE rounds, then (FINISH) its partial sums
@@ -516,7 +182,7 @@ def _row_cycles(v, i, t, y, rows, work, noc):
     return duration + _part(work.neuron_cycles[v], rows, y), FINISH
 
 
-@njit(**_STEP)
+@njit(**STEP)
 def _start_row(v, g, i, t, y, now, q, graph, work, noc, nodes):
     """Node v starts row y of job g = (i, t) at `now`: its end (or its partial sums' leaving)
     is scheduled."""
@@ -540,10 +206,10 @@ def _start_row(v, g, i, t, y, now, q, graph, work, noc, nodes):
     nodes.run_r[v] = y
     nodes.row_start[v] = now
     nodes.reason[v] = IDLE
-    _schedule(q, now + duration, 4 * v + kind)
+    schedule(q, now + duration, 4 * v + kind)
 
 
-@njit(**_STEP)
+@njit(**STEP)
 def _try_start(v, now, q, graph, work, noc, nodes, bufs):
     """One step of node v (not busy) at `now`: start its next row (the next of the job it is
     in, else the first of its next job), or note why it waits; or skip a job of a stopped
@@ -564,12 +230,12 @@ def _try_start(v, now, q, graph, work, noc, nodes, bufs):
             return
         if t >= work.image_steps[i]:  # past the image's run: nobody performs these jobs
             _next_image(v, i, now, q, graph, work, nodes)
-            _put(q, v)
+            put(q, v)
             return
         g = nodes.nxt[v]
         if t > work.stop_step[i] and nodes.announce[i] <= now:  # stopped: skip it
             _skip_job(v, g, t, q, graph, nodes, bufs)
-            _put(q, v)
+            put(q, v)
             return
         why = INPUT if graph.is_source[v] and nodes.load_end[i] > now else IDLE
     why = _why_waiting(v, g, y, now, why, graph, bufs)
@@ -582,7 +248,7 @@ def _try_start(v, now, q, graph, work, noc, nodes, bufs):
 # --------------------------------------------------------------------------- events
 
 
-@njit(**_STEP)
+@njit(**STEP)
 def _psums_sent(v, now, q, graph, work, noc, nodes):
     """Node v's PE operations are done at `now`: its partial sums travel to the reducers
     (one packet per flow), are accumulated, its neurons updated; its row's end scheduled."""
@@ -613,10 +279,10 @@ def _psums_sent(v, now, q, graph, work, noc, nodes):
     if y + 1 == rows:
         nodes.finish[nodes.run_g[v], v] = end
     nodes.busy_cycles[v] += end - nodes.row_start[v]
-    _schedule(q, end, 4 * v + FINISH)
+    schedule(q, end, 4 * v + FINISH)
 
 
-@njit(**_STEP)
+@njit(**STEP)
 def _send_row(e, s, now, noc):
     """Send a row's `s` spikes over edge e at `now`, one packet per flow (a bitmap's flits or
     the spikes' address events); returns the cycle the last arrives."""
@@ -644,7 +310,7 @@ def _send_row(e, s, now, noc):
     return arrive
 
 
-@njit(**_STEP)
+@njit(**STEP)
 def _deliver(e, g, y, s, now, q, graph, noc, bufs):
     """Put row y of job g (its `s` spikes) in edge e's buffer at `now`: held from now, in
     (arrived) once its packets and its job's earlier rows are; the consumer is tried again
@@ -661,11 +327,11 @@ def _deliver(e, g, y, s, now, q, graph, noc, bufs):
     bufs.latest[e] = arrive
     bufs.ring[bufs.ring_ptr[e] + ((bufs.produced[e] - 1) & bufs.ring_mask[e])] = arrive
     if arrive > now:  # the consumer now waits for the NoC; wake it on arrival
-        _schedule(q, arrive, 4 * c + WAKE)
-    _put(q, c)
+        schedule(q, arrive, 4 * c + WAKE)
+    put(q, c)
 
 
-@njit(**_STEP)
+@njit(**STEP)
 def _row_done(v, now, q, graph, work, noc, nodes, bufs):
     """Node v's row ends at `now`: it frees the producer rows no later row needs, puts its
     row in each consumer's buffer (unless the consumer skipped the job), and, the fusion
@@ -681,7 +347,7 @@ def _row_done(v, now, q, graph, work, noc, nodes, bufs):
     for k in range(graph.in_ptr[v], graph.in_ptr[v + 1]):
         e = graph.in_edges[k]
         bufs.consumed[e] += graph.release[graph.need_ptr[e] + y]
-        _put(q, graph.edge_src[e])
+        put(q, graph.edge_src[e])
     s = _part(work.spikes[i, t, v], rows, y)
     for k in range(graph.out_ptr[v], graph.out_ptr[v + 1]):
         e = graph.out_edges[k]
@@ -692,17 +358,17 @@ def _row_done(v, now, q, graph, work, noc, nodes, bufs):
     if v == work.pes.shape[0] and t == work.stop_step[i] and y + 1 == rows:
         nodes.announce[i] = now
         for u in range(graph.is_source.shape[0]):
-            _put(q, u)
+            put(q, u)
 
 
-@njit(**_LOOP)
+@njit(**LOOP)
 def _simulate(now, q, graph, work, noc, nodes, bufs, margin):
     """Run from cycle `now`: try the ready nodes, then take the next event, until no event
     is left (returns (now, True)) or until q may lack room for one step's `margin` additions
     (returns (now, False): call again with more room)."""
     while True:
         while q.sizes[1] > 0:
-            if not _room(q, margin):
+            if not room(q, margin):
                 return now, False
             q.sizes[1] -= 1
             v = q.ready[q.sizes[1]]
@@ -710,23 +376,23 @@ def _simulate(now, q, graph, work, noc, nodes, bufs, margin):
                 _try_start(v, now, q, graph, work, noc, nodes, bufs)
         if q.sizes[0] == 0:
             return now, True
-        if not _room(q, margin):
+        if not room(q, margin):
             return now, False
         now = q.times[0]
         key = q.keys[0]
-        _pop(q.times, q.keys, q.sizes[0])
+        pop(q.times, q.keys, q.sizes[0])
         q.sizes[0] -= 1
         v = key >> 2
         kind = key & 3
         if kind == PSUM:
             _psums_sent(v, now, q, graph, work, noc, nodes)
             continue
-        _put(q, v)  # tried again (a WAKE: its packet or image is in)
+        put(q, v)  # tried again (a WAKE: its packet or image is in)
         if kind == FINISH:
             _row_done(v, now, q, graph, work, noc, nodes, bufs)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _stuck(nodes, n_img):
     """Nodes left with work (in a job, or with an image to go)."""
     stuck = 0
@@ -787,7 +453,7 @@ def run_events(
     n_layers = pes.shape[0]
     n_edges = edge_src.shape[0]
     jobs = n_img * steps
-    graph = _graph(edge_src, edge_dst, edge_cap, node_rows, need_ptr, need, release, n_layers)
+    graph = new_graph(edge_src, edge_dst, edge_cap, node_rows, need_ptr, need, release, n_layers)
     work = Work(
         steps,
         image_steps,
@@ -823,18 +489,18 @@ def run_events(
         np.zeros(links, np.int64),
         np.zeros(max(flow_links.shape[0], 1), np.int64),
     )
-    nodes = _nodes(jobs, n_layers + 1, n_img, input_cycles)
-    bufs = _buffers(graph, jobs)
+    nodes = new_nodes(jobs, n_layers + 1, n_img, input_cycles)
+    bufs = new_buffers(graph, jobs)
     # one step's most additions: a FINISH puts the node, its producers and consumers (and
     # every node at a stop) on the stack and wakes its consumers; a node past an image wakes
     # every source layer
     margin = n_layers + 1 + n_edges + 2
-    q = _queue(graph, nodes, input_cycles, margin)
+    q = new_queue(graph, nodes, input_cycles, margin)
     now, done = np.int64(0), False
     while not done:
         now, done = _simulate(now, q, graph, work, noc, nodes, bufs, margin)
         if not done:
-            q = _roomier(q, margin)
+            q = roomier(q, margin)
     return (
         nodes.start,
         nodes.finish,
