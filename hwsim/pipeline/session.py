@@ -215,10 +215,11 @@ def open_source(
         )
         return NirSource(model, snn, nir.dataset, data_root)
     if nir != NirOptions():
+        given = _nir_given(nir)
         raise InputError(
-            f"{model}: {{dataset}} and {{fc_output}} apply to NIR models (.nir); a checkpoint"
-            " brings its own dataset and classifier heads",
-            params=("dataset", "fc_output"),
+            f"{model}: {_listed(given)} {_verb(given)} only to NIR models (.nir); a checkpoint"
+            " brings its own dataset, classifier heads and neurons",
+            params=given,
         )
     payload = read_model_file(model)
     if not is_spiking_file(payload):
@@ -241,6 +242,7 @@ class Session:
     conversion: ConversionParams
     _snn: SpikingNetwork | None = field(default=None, repr=False)
     _sha: str | None = field(default=None, repr=False)
+    _splits: dict[str, ImageSet] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(
@@ -283,8 +285,11 @@ class Session:
         return self._sha
 
     def split(self, split: str) -> ImageSet:
-        """The images of a split (a checkpoint's own, checked against its record)."""
-        return self.source.split(split)
+        """The images of a split (a checkpoint's own, checked against its record), read once
+        per session."""
+        if split not in self._splits:
+            self._splits[split] = self.source.split(split)
+        return self._splits[split]
 
     def images(self, split: str, n: int | None = None, param: str = "images") -> ImageSet:
         """The first `n` images of a split (None: all), or an error naming `param` and the
@@ -402,6 +407,21 @@ def choose_ic(ckpt: Checkpoint, target_fraction: float) -> int:
     return good[0] if good else max(ics, key=lambda i: accuracy.get(i, 0.0))
 
 
+def _nir_given(nir: NirOptions) -> tuple[str, ...]:
+    """The NIR import options `nir` sets (those a checkpoint cannot take)."""
+    return tuple(f for f in ("dataset", "fc_output", "convention") if getattr(nir, f) is not None)
+
+
+def _listed(params: tuple[str, ...]) -> str:
+    """Parameters as `{a}`, `{a} and {b}`, `{a}, {b} and {c}` (rendered by the caller's names)."""
+    names = [f"{{{p}}}" for p in params]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _verb(params: tuple[str, ...]) -> str:
+    return "applies" if len(params) == 1 else "apply"
+
+
 def network_spec(
     network: str | Path | NetSpec | ImportedSpec,
     ics: ICChoice | None = None,
@@ -413,11 +433,12 @@ def network_spec(
     every block of a zoo network (a geometry can place an IC on any block)."""
     nir = nir or NirOptions()
     if nir != NirOptions() and not (isinstance(network, str | Path) and is_nir_path(network)):
+        given = _nir_given(nir)
+        where = network if isinstance(network, str | Path) else "a zoo geometry"
         raise InputError(
-            f"{network if isinstance(network, str | Path) else 'a zoo geometry'}: {{dataset}}"
-            " and {fc_output} apply to NIR models (.nir); a checkpoint or a zoo geometry brings"
-            " its own classes and heads",
-            params=("dataset", "fc_output"),
+            f"{where}: {_listed(given)} {_verb(given)} only to NIR models (.nir); a checkpoint or"
+            " a zoo geometry brings its own classes, heads and neurons",
+            params=given,
         )
     if isinstance(network, str | Path):
         network = Path(network)
