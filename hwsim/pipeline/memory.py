@@ -28,8 +28,9 @@ fusion unit's counted spikes, int32, while it is made), the simulator's records 
 start and finish, int64 per job and node; the rows each edge's producer put in per job, int32
 per job and edge) and, while its performed jobs are counted, one byte per job and node. Every
 run, `CycleEvaluation.chip_run` included, is reduced as it ends (`hwsim.pipeline.cycles`) to
-its images' start, end and steps and its per-node totals. The fusion unit holds the cumulative counts of both heads (int32)
-for the tuning and the test images and each method's decisions and confidences (int64).
+its images' start, end and steps and its per-node totals. The fusion unit holds the cumulative
+counts of both heads (int32) for the tuning and the test images and each method's decisions and
+confidences (int64).
 
 Not modelled: the accuracy-energy evaluation and its bootstrap (`hwsim.pipeline.evaluate`),
 the conversion's calibration (transient, before the traces), the report and its figures, the
