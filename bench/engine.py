@@ -17,9 +17,11 @@ interleaved rounds (every engine once per round, the median kept), each round af
 for a quiet machine (1-minute load average below --quiet, at most --wait seconds); the load
 is recorded before and after every timed run. Reported per network and thread count:
 microseconds per image-step, dense-equivalent GMAC/s (dense MACs of one image-step / time),
-the ratio to the best peer, the share of the synaptic-work limit reached (synaptic adds per
-image-step at 16 floats per cycle and --clock-ghz, over the measured time), the rate of
-synaptic adds reached and the one 10x the best peer would need, the machine's dense conv rate
+the ratio to the best peer (wall time; also the process's CPU time and its ratio, the fairer
+measure at 1 thread on a loaded machine, where a run waits for a core), the share of the
+synaptic-work limit reached (synaptic adds per image-step at 16 floats per cycle and
+--clock-ghz, over the measured time), the rate of synaptic adds reached and the one 10x the
+best peer would need, the machine's dense conv rate
 (GMAC/s, torch/oneDNN), and spike identity
 against hwsim numba on float weights and on a dyadic variant (weights on 2^-8, inputs on
 2^-6: every summation order is exact there, tests/test_engine.py). Per-formulation runs of
@@ -374,6 +376,7 @@ def bench_network(name: str, snn, x, steps: int, args, peer_batch: int) -> dict:
         for fn in fns.values():  # warm-up: compile, import, allocate
             fn(snn, x[:1], 2, 1)
         times: dict[str, list[float]] = {e: [] for e in fns}
+        cpu: dict[str, list[float]] = {e: [] for e in fns}
         loads: dict[str, list[float]] = {e: [] for e in fns}
         results: dict[str, dict] = {}
         for _ in range(args.rounds):
@@ -381,24 +384,29 @@ def bench_network(name: str, snn, x, steps: int, args, peer_batch: int) -> dict:
                 wait_quiet(args.quiet, args.wait)
                 load0 = os.getloadavg()[0]
                 batch = peer_batch if e == "spikingjelly" else 250  # multi-step: (T, B, ...)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 results[e] = fn(snn, x, steps, batch)
                 times[e].append(time.perf_counter() - t0)
+                cpu[e].append(time.process_time() - c0)
                 loads[e] += [load0, os.getloadavg()[0]]
         rows = {}
         for e in fns:
             us = statistics.median(times[e]) / (len(x) * steps) * 1e6
             rows[e] = {
                 "us_per_image_step": us,
+                "cpu_us_per_image_step": statistics.median(cpu[e]) / (len(x) * steps) * 1e6,
                 "times_s": times[e],
+                "cpu_s": cpu[e],
                 "dense_equiv_gmacs": macs / us / 1e3,
                 "load_1min": [min(loads[e]), max(loads[e])],
             }
         best = min((rows[p]["us_per_image_step"] for p in PEERS if p in rows), default=None)
+        best_cpu = min((rows[p]["cpu_us_per_image_step"] for p in PEERS if p in rows), default=0)
         adds = synaptic_adds(snn, results["hwsim-numba"]["result"])
         limit_us = adds / (16 * args.clock_ghz * 1e3 * threads)  # 16 floats/cycle/core
         for e, row in rows.items():
             row["ratio_to_best_peer"] = best / row["us_per_image_step"] if best else None
+            row["cpu_ratio_to_best_peer"] = best_cpu / row["cpu_us_per_image_step"]
             row["float_spikes_vs_numba"] = identity(results["hwsim-numba"], results[e])
         # dyadic variant: a short run, every engine against hwsim numba (== the oracle)
         ref = fns["hwsim-numba"](dx_snn, dx, min(steps, 64), 250)
@@ -422,6 +430,8 @@ def bench_network(name: str, snn, x, steps: int, args, peer_batch: int) -> dict:
                 f"{name:9s} {threads}T {e:13s} {row['us_per_image_step']:10.1f} us/img-step"
                 f" {row['dense_equiv_gmacs']:7.1f} GMAC/s"
                 f" x{ratio if ratio else float('nan'):5.2f} vs best peer"
+                f" (CPU time {row['cpu_us_per_image_step']:.1f} us,"
+                f" x{row['cpu_ratio_to_best_peer']:.2f})"
                 f" float identical={row['float_spikes_vs_numba']['identical']}"
                 f" dyadic identical={row['dyadic_spikes_vs_numba']['identical']}"
                 f" load {row['load_1min']}",

@@ -533,6 +533,18 @@ def test_numba_and_llvmlite_outside_the_tested_releases_are_refused(nets, monkey
         simulate(nets["vgg11-random"], dyadic_images(2), 3)
 
 
+def test_wide_blocks_follow_the_compile_targets_vector_registers(monkeypatch):
+    # the register blocks are chosen for the features Numba compiles for (NUMBA_CPU_FEATURES,
+    # else the host's): AVX-512's 32 registers keep 12 16-float vectors of sums, AVX2's 16
+    # (two per 16-float vector) 6; the oracle tests above check the host's variant
+    blocks = {32: 12, 16: 6}[L.vector_registers()]
+    assert blocks == K.WIDE_BLOCK
+    monkeypatch.setattr(L.config, "CPU_FEATURES", "+avx,+avx2,+fma,-avx512f,-avx512bw")
+    assert L.vector_registers() == 16
+    monkeypatch.setattr(L.config, "CPU_FEATURES", "+avx,+avx2,+fma,+avx512f,+avx512bw")
+    assert L.vector_registers() == 32
+
+
 # ---------------------------------------------------------------------------------------------
 # Codings
 

@@ -12,13 +12,9 @@ import pytest
 import torch
 
 from hwsim.engine import simulate
-from hwsim.engine.backends import (
-    CROSSBAR_COUNTS,
-    CrossbarSynapse,
-    NumbaBackend,
-    TorchBackend,
-)
+from hwsim.engine.backends import CROSSBAR_COUNTS, CrossbarSynapse, NumbaBackend
 from hwsim.engine.plan import Conn, ConnKind, build_plan
+from hwsim.engine.torch_backend import TorchBackend
 from hwsim.errors import InputError
 from hwsim.hw.arch import Architecture, FullScale, load_arch, parse_arch
 from hwsim.hw.device import Nonidealities

@@ -112,7 +112,8 @@ class Network(NamedTuple):
 
 
 class Crossbars(NamedTuple):
-    """The crossbar synapses (connections of MODE XBAR), flat (`backends.crossbar_tables`)."""
+    """The crossbar synapses (connections of MODE XBAR), flat
+    (`hwsim.engine.crossbar_tables.crossbar_tables`)."""
 
     tab: np.ndarray  # (X, XTAB_COLS) int64
     par: np.ndarray  # (X, XPAR_COLS) float64
@@ -380,6 +381,11 @@ def _make_sum_into(nv: int, lanes: int = LANES):
 
 
 WIDE = 16  # floats per vector of the wide scatter (an AVX-512 register)
+WIDE_BLOCK = 12 if L.vector_registers() >= 32 else 6
+"""The most WIDE vectors of partial sums the wide scatter keeps in registers, chosen for the
+compile target: 12 (192 floats, 12 of AVX-512's 32 registers), or 6 (96 floats) where a
+<16 x float> takes two of AVX2's 16 registers: 12 or 8 would spill sums to the stack on every
+spike. Either way each output adds the same rows in the same order (the same bits)."""
 _sum_into12w = _make_sum_into(12, WIDE)
 _sum_into8w = _make_sum_into(8, WIDE)
 _sum_into6w = _make_sum_into(6, WIDE)
@@ -651,13 +657,14 @@ def _scatter(cur, spk, so, wflat, ct, itab, scale, ev, widx, kval):
             for e in range(itab[ptr + p], itab[ptr + p + 1]):
                 d, wofe, n = itab[dst + e], itab[wo + e], itab[ln + e]
                 o = 0
-                while n - o >= 12 * WIDE:
-                    _sum_into12w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
-                    o += 12 * WIDE
-                if n - o >= 8 * WIDE:
-                    _sum_into8w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
-                    o += 8 * WIDE
-                if n - o >= 6 * WIDE:
+                if WIDE_BLOCK >= 12:
+                    while n - o >= 12 * WIDE:
+                        _sum_into12w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                        o += 12 * WIDE
+                    if n - o >= 8 * WIDE:
+                        _sum_into8w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                        o += 8 * WIDE
+                while n - o >= 6 * WIDE:
                     _sum_into6w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
                     o += 6 * WIDE
                 if n - o >= 4 * WIDE:
@@ -723,8 +730,12 @@ def _table_conv(cur, spk, so, rflat, ct, itab, scale, pm):
                 _table_sums1x4(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
             elif cout == 2 * LANES:
                 _table_sums1x4w(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
-            else:
+            elif WIDE_BLOCK >= 12:
                 _table_sums2x4w(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
+            else:  # 2 x 4 vectors of sums would spill on AVX2: two passes of 4
+                _table_sums1x4w(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
+                _table_sums1x4w(cur, d + WIDE, cout, rflat, pm, p0, pstep, mo, rb, nq, cout,
+                                scale, WIDE)  # fmt: skip
         for ox in range(multi, wo):
             d, p0 = (oy * wo + ox) * cout, (oy * st * wp + ox * st) * ng
             c = 0
@@ -1264,34 +1275,165 @@ def _tiny_layer(vb, s_rd, s_wr, ch_rd, lt, in_idx, conn_tab, rflat, bias, gsc, o
 
 
 @njit(inline="always", **KERNEL)
+def _idle_layer(b0, b1, t, tt, j, lt, state, counts):
+    """Layer j (table row lt) of images b0..b1-1 idle at t (omega 0): no update, no spikes."""
+    s, chan = state.s, state.chan
+    slots = s.shape[0]
+    off, n, ch = lt[L_OFF], lt[L_N], lt[L_C]
+    for b in range(b0, b1):
+        s[t % slots, b, off : off + n] = 0
+        if lt[L_CH] >= 0:
+            chan[t % slots, b, lt[L_CH] : lt[L_CH] + ch] = 0
+        counts[b, tt, j] = 0
+
+
+@njit(inline="always", **KERNEL)
+def _start_currents(cur, bs, be, lt, base, bias, om):
+    """Currents of images bs..be-1 (rows of cur) before the layer's connections: its analog
+    inputs' precomputed current (base), else its bias times omega."""
+    off, n = lt[L_OFF], lt[L_N]
+    for b in range(bs, be):
+        cc = cur[b - bs, :n]
+        if lt[L_BASE] >= 0:
+            bb = base[b, lt[L_BASE] : lt[L_BASE] + n]
+            for i in range(n):
+                cc[i] = bb[i]
+        else:
+            bb = bias[off : off + n]
+            for i in range(n):
+                cc[i] = bb[i] * om
+
+
+@njit(inline="always", **KERNEL)
+def _conn_counts(act, bs, be, tt, g, spks, so, conn_tab, itab, opt, omap, plist):
+    """Activity of connection g for images bs..be-1 at chunk step tt (`conn_activity`)."""
+    for b in range(bs, be):
+        spk = spks[b]
+        if opt.unrolled:
+            a_in, a_rd, a_win = conn_activity_unrolled(
+                spk, so, conn_tab, g, itab, opt.rows, omap, plist
+            )
+        else:
+            a_in, a_rd, a_win = conn_activity(spk, so, conn_tab, g, itab, opt.rows, omap)
+        act[b, tt, g, 0] = a_in
+        act[b, tt, g, 1] = a_rd
+        act[b, tt, g, 2] = a_win
+
+
+@njit(inline="always", **KERNEL)
+def _conn_current(g, bs, be, t, tt, net, xb, state, steps, out, opt, scratch, grow):
+    """Connection g's current into images bs..be-1 (rows of scratch.cur) at timestep t: the
+    dense op in the connection's formulation, or its crossbar synapse (the rows summed as a
+    conv, its virtual connection, into vcur, then converted); its activity if counted."""
+    conn_tab, rflat, itab = net.conn_tab, net.rflat, net.itab
+    s, chan = state.s, state.chan
+    cur, vcur, plist = scratch.cur, scratch.xbar.vcur, scratch.plist
+    idx, kv = scratch.idx, scratch.kv
+    slots = s.shape[0]
+    ct = conn_tab[g]
+    if ct[SRC] < 0:
+        if ct[ANALOG] != 0:
+            return  # already in base
+        spks = steps.inp[tt]
+        so = 0
+    else:
+        spks = s[(t - 1) % slots]
+        so = ct[SRC_OFF]
+    sc = steps.gscale[tt, g]
+    xr = ct[XB]
+    summed = ct[MODE] == XBAR and xb.tab[xr, X_VIRT] >= 0
+    dst, wct = (vcur, conn_tab[xb.tab[xr, X_VIRT]]) if summed else (cur, ct)
+    wsc = np.float32(1.0) if summed else sc
+    xcnt = out.xcnt[grow, tt, xr]
+    if ct[MODE] == XBAR and not summed:
+        for b in range(bs, be):
+            ch_b = chan[(t - 1) % slots, b, max(ct[SRC_CH], 0) :]  # a GAP's source counts
+            _xbar_conv(cur[b - bs], spks[b], so, ch_b, ct, itab, xr, xb, scratch, xcnt)
+    elif ct[KIND] == GAP and not summed:
+        for b in range(bs, be):
+            _gap(cur[b - bs], chan[(t - 1) % slots, b], ct[SRC_CH], ct, rflat, sc)
+    elif wct[MODE] == PUSH:
+        for b in range(bs, be):
+            _scatter(dst[b - bs], spks[b], so, rflat, wct, itab, wsc, plist, idx, kv)
+    elif wct[MODE] == TABLE:
+        for b in range(bs, be):
+            _table_conv(dst[b - bs], spks[b], so, rflat, wct, itab, wsc, scratch.pm)
+    else:
+        _event_conv(dst, bs, be, spks, so, rflat, wct, wsc, scratch.pcnt, plist, idx,
+                    scratch.starts, scratch.outs)  # fmt: skip
+    if summed:
+        for b in range(bs, be):
+            _xbar_summed(cur[b - bs], vcur[b - bs], spks[b], so, ct, xr, xb, scratch, xcnt)
+    if opt.rows > 0:
+        _conn_counts(out.act, bs, be, tt, g, spks, so, conn_tab, itab, opt, scratch.omap, plist)
+
+
+@njit(inline="always", **KERNEL)
+def _scan_layer(bs, be, t, tt, j, lt, cur, only_base, state, counts, th, ccnt):
+    """The IF scan of layer j (table row lt) for images bs..be-1 at timestep t, currents in
+    cur (rows from bs) or, `only_base`, the layer's precomputed current, threshold th: spikes,
+    spike counts and, for a layer a GAP reads, spikes per channel."""
+    v, s, s64, chan, base = state.v, state.s, state.s64, state.chan, state.base
+    slots = s.shape[0]
+    off, n, ch = lt[L_OFF], lt[L_N], lt[L_C]
+    # the scan counts spikes per channel when a channel's lanes recur every 16 neurons
+    # (8 channels: lanes c and c + 8) or every ch / 16 vectors
+    cblk = 0
+    if lt[L_CH] >= 0 and (ch == 8 or ch == 16 or ch == 32 or ch == 64):
+        cblk = max(1, ch // IF_LANES)
+    period = max(cblk, 1) * IF_LANES
+    tail = n - n % period
+    for b in range(bs, be):
+        cc = base[b, lt[L_BASE] : lt[L_BASE] + n] if only_base else cur[b - bs, :n]
+        vv = v[b, off : off + n]
+        ss = s[t % slots, b, off : off + n]
+        ccnt[:period] = 0
+        if cblk == 4:
+            fired = _if_scan4(vv, cc, ss, ccnt, n, th)
+        elif cblk == 2:
+            fired = _if_scan2(vv, cc, ss, ccnt, n, th)
+        else:
+            fired = _if_scan1(vv, cc, ss, ccnt, n, th)
+        for i in range(tail, n):
+            x = vv[i] + cc[i]
+            f = x >= th
+            if f:
+                x -= th
+            vv[i] = x
+            ss[i] = f
+            fired += f
+            if cblk > 0:
+                ccnt[i % period] += f
+        counts[b, tt, j] = fired
+        if lt[L_CH] >= 0:
+            c_wr = chan[t % slots, b, lt[L_CH] : lt[L_CH] + ch]
+            if cblk == 0:
+                _channel_counts(s64[t % slots, b], ss, off, n, ch, c_wr)
+            elif ch == 8:
+                for c in range(8):
+                    c_wr[c] = ccnt[c] + ccnt[c + 8]
+            else:
+                for c in range(ch):
+                    c_wr[c] = ccnt[c]
+
+
+@njit(inline="always", **KERNEL)
 def _layer_group(b0, b1, t, tt, j, net, xb, state, steps, out, opt, scratch, grow):
     """Layer j of images b0..b1-1 at timestep t (chunk index tt): currents, IF scan, counts
     (run_chunk's arguments); crossbar synapses add their counts into out.xcnt[grow, tt]."""
-    layer_tab, in_idx, conn_tab = net.layer_tab, net.in_idx, net.conn_tab
-    rflat, bias, itab = net.rflat, net.bias, net.itab
-    v, s, s64, chan, base = state.v, state.s, state.s64, state.chan, state.base
-    inp, omega, gscale = steps.inp, steps.omega, steps.gscale
-    counts, act, xcnt = out.counts, out.act, out.xcnt
-    threshold, rows, unrolled = opt.threshold, opt.rows, opt.unrolled
-    cur, pcnt, plist, pm = scratch.cur, scratch.pcnt, scratch.plist, scratch.pm
-    idx, kv, starts, outs = scratch.idx, scratch.kv, scratch.starts, scratch.outs
-    omap, ccnt, vcur = scratch.omap, scratch.ccnt, scratch.xbar.vcur
-    lt = layer_tab[j]
-    off, n, ch = lt[L_OFF], lt[L_N], lt[L_C]
+    lt = net.layer_tab[j]
+    s, cur, counts = state.s, scratch.cur, out.counts
     slots = s.shape[0]  # s[t % slots] holds what was fired at t
-    om = omega[tt, j]
+    om = steps.omega[tt, j]
     if om == 0:  # idle: no update, no spikes
-        for b in range(b0, b1):
-            s[t % slots, b, off : off + n] = 0
-            if lt[L_CH] >= 0:
-                chan[t % slots, b, lt[L_CH] : lt[L_CH] + ch] = 0
-            counts[b, tt, j] = 0
+        _idle_layer(b0, b1, t, tt, j, lt, state, counts)
         return
-    if lt[L_TINY] != 0 and rows == 0:
+    if lt[L_TINY] != 0 and opt.rows == 0:
         for b in range(b0, b1):
             counts[b, tt, j] = _tiny_layer(
-                v[b], s[(t - 1) % slots, b], s[t % slots, b], chan[(t - 1) % slots, b], lt,
-                in_idx, conn_tab, rflat, bias, gscale[tt], om, om * threshold, cur[0], ccnt
+                state.v[b], s[(t - 1) % slots, b], s[t % slots, b], state.chan[(t - 1) % slots, b],
+                lt, net.in_idx, net.conn_tab, net.rflat, net.bias, steps.gscale[tt], om,
+                om * opt.threshold, cur[0], scratch.ccnt
             )  # fmt: skip
         return
     # a layer fed by a PULL connection runs the whole group at once (its weights are reused
@@ -1301,109 +1443,13 @@ def _layer_group(b0, b1, t, tt, j, net, xb, state, steps, out, opt, scratch, gro
     only_base = lt[L_ONLY_BASE] != 0
     for bs in range(b0, b1, step):
         be = min(b1, bs + step)
-        for b in range(bs, be):
-            if only_base:
-                break
-            cc = cur[b - bs, :n]
-            if lt[L_BASE] >= 0:
-                bb = base[b, lt[L_BASE] : lt[L_BASE] + n]
-                for i in range(n):
-                    cc[i] = bb[i]
-            else:
-                bb = bias[off : off + n]
-                for i in range(n):
-                    cc[i] = bb[i] * om
-        s_rd = s[(t - 1) % slots]
+        if not only_base:
+            _start_currents(cur, bs, be, lt, state.base, net.bias, om)
         for q in range(lt[L_IN0], lt[L_IN1]):
-            g = in_idx[q]
-            ct = conn_tab[g]
-            if ct[SRC] < 0:
-                if ct[ANALOG] != 0:
-                    continue  # already in base
-                spks = inp[tt]
-                so = 0
-            else:
-                spks = s_rd
-                so = ct[SRC_OFF]
-            sc = gscale[tt, g]
-            xr = ct[XB]
-            # the currents of the dense op, or the rows of a crossbar synapse summed as a conv
-            # (its virtual connection, into vcur)
-            summed = ct[MODE] == XBAR and xb.tab[xr, X_VIRT] >= 0
-            dst, wct = (vcur, conn_tab[xb.tab[xr, X_VIRT]]) if summed else (cur, ct)
-            wsc = np.float32(1.0) if summed else sc
-            if ct[MODE] == XBAR and not summed:
-                for b in range(bs, be):
-                    ch_b = chan[(t - 1) % slots, b, max(ct[SRC_CH], 0) :]  # a GAP's source counts
-                    _xbar_conv(cur[b - bs], spks[b], so, ch_b, ct, itab, xr, xb, scratch,
-                               xcnt[grow, tt, xr])  # fmt: skip
-            elif ct[KIND] == GAP and not summed:
-                for b in range(bs, be):
-                    _gap(cur[b - bs], chan[(t - 1) % slots, b], ct[SRC_CH], ct, rflat, sc)
-            elif wct[MODE] == PUSH:
-                for b in range(bs, be):
-                    _scatter(dst[b - bs], spks[b], so, rflat, wct, itab, wsc, plist, idx, kv)
-            elif wct[MODE] == TABLE:
-                for b in range(bs, be):
-                    _table_conv(dst[b - bs], spks[b], so, rflat, wct, itab, wsc, pm)
-            else:
-                _event_conv(dst, bs, be, spks, so, rflat, wct, wsc, pcnt, plist, idx, starts, outs)
-            if summed:
-                for b in range(bs, be):
-                    _xbar_summed(cur[b - bs], vcur[b - bs], spks[b], so, ct, xr, xb, scratch,
-                                 xcnt[grow, tt, xr])  # fmt: skip
-            if rows > 0:
-                for b in range(bs, be):
-                    spk = spks[b]
-                    if unrolled:
-                        a_in, a_rd, a_win = conn_activity_unrolled(
-                            spk, so, conn_tab, g, itab, rows, omap, plist
-                        )
-                    else:
-                        a_in, a_rd, a_win = conn_activity(spk, so, conn_tab, g, itab, rows, omap)
-                    act[b, tt, g, 0] = a_in
-                    act[b, tt, g, 1] = a_rd
-                    act[b, tt, g, 2] = a_win
-        th = om * threshold
-        # the scan counts spikes per channel when a channel's lanes recur every 16 neurons
-        # (8 channels: lanes c and c + 8) or every ch / 16 vectors
-        cblk = 0
-        if lt[L_CH] >= 0 and (ch == 8 or ch == 16 or ch == 32 or ch == 64):
-            cblk = max(1, ch // IF_LANES)
-        period = max(cblk, 1) * IF_LANES
-        tail = n - n % period
-        for b in range(bs, be):
-            cc = base[b, lt[L_BASE] : lt[L_BASE] + n] if only_base else cur[b - bs, :n]
-            vv = v[b, off : off + n]
-            ss = s[t % slots, b, off : off + n]
-            ccnt[:period] = 0
-            if cblk == 4:
-                fired = _if_scan4(vv, cc, ss, ccnt, n, th)
-            elif cblk == 2:
-                fired = _if_scan2(vv, cc, ss, ccnt, n, th)
-            else:
-                fired = _if_scan1(vv, cc, ss, ccnt, n, th)
-            for i in range(tail, n):
-                x = vv[i] + cc[i]
-                f = x >= th
-                if f:
-                    x -= th
-                vv[i] = x
-                ss[i] = f
-                fired += f
-                if cblk > 0:
-                    ccnt[i % period] += f
-            counts[b, tt, j] = fired
-            if lt[L_CH] >= 0:
-                c_wr = chan[t % slots, b, lt[L_CH] : lt[L_CH] + ch]
-                if cblk == 0:
-                    _channel_counts(s64[t % slots, b], ss, off, n, ch, c_wr)
-                elif ch == 8:
-                    for c in range(8):
-                        c_wr[c] = ccnt[c] + ccnt[c + 8]
-                else:
-                    for c in range(ch):
-                        c_wr[c] = ccnt[c]
+            _conn_current(net.in_idx[q], bs, be, t, tt, net, xb, state, steps, out, opt,
+                          scratch, grow)  # fmt: skip
+        th = om * opt.threshold
+        _scan_layer(bs, be, t, tt, j, lt, cur, only_base, state, counts, th, scratch.ccnt)
 
 
 @njit(nogil=True, **KERNEL)

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 import llvmlite
 import numba
 from llvmlite import ir
-from numba.core import cgutils
+from numba.core import cgutils, config
+from numba.core.codegen import get_host_cpu_features
 from numba.extending import intrinsic
 
 from hwsim.errors import HwsimError
@@ -59,6 +60,18 @@ def supported(name: str) -> str:
     """The releases of package `name` in SUPPORTED as a pip requirement, e.g. ">=0.68,<0.69"."""
     low, high = SUPPORTED[name]
     return f">={low[0]}.{low[1]},<{high[0]}.{high[1]}"
+
+
+def target_features() -> str:
+    """The LLVM features the kernels are compiled for, as Numba compiles them:
+    NUMBA_CPU_FEATURES if set (e.g. an AVX2 build on an AVX-512 machine), else the host's."""
+    return config.CPU_FEATURES or get_host_cpu_features()
+
+
+def vector_registers() -> int:
+    """Vector registers of the compile target (`target_features`): 32 with AVX-512 (zmm0-31),
+    else 16 (ymm0-15 with AVX2). A <16 x float> takes one AVX-512 register, two AVX2 ones."""
+    return 32 if "+avx512f" in target_features().split(",") else 16
 
 
 def named_intrinsic(typer: Callable, name: str):

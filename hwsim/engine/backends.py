@@ -1,4 +1,5 @@
-"""Engine backends: the event-driven Numba engine and the dense torch engine.
+"""Engine backends: the event-driven Numba engine here, the dense torch engine in
+`hwsim.engine.torch_backend`.
 
 Both advance one batch of images through a chunk of timesteps at a time (`Runner.advance`) and
 return the same chunk outputs; `hwsim.engine.simulate` streams batches and chunks through them.
@@ -14,7 +15,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -22,6 +23,7 @@ import torch
 
 from hwsim.engine import _kernels as K
 from hwsim.engine import _llvm as L
+from hwsim.engine.crossbar_tables import crossbar_tables, summed, virtual_conv
 from hwsim.engine.plan import Conn, ConnKind, Plan
 from hwsim.errors import InputError
 from hwsim.model.coding import InputCoding
@@ -66,11 +68,11 @@ class CrossbarSynapse:
 
     The kernels sum the rows in float32: integer levels exactly (a column's levels must total
     below 2^24), float32 levels in input position then channel order, as `hwsim.hw.crossbar`
-    adds them. A synapse of one group whose reads are countable by kernel position (`_summed`)
-    as a conv of its K columns with the engine's own formulations (`summed_mode`); a GAP's
-    diagonal rows from its source's channel spike counts; any other input-major into
-    per-operation accumulators, integer rows of a narrow layer 8 channels at a time from tables
-    of their sums (`block_sums`).
+    adds them (`hwsim.engine.crossbar_tables`). A synapse of one group whose reads are
+    countable by kernel position (`summed`) as a conv of its K columns with the engine's own
+    formulations (`summed_mode`); a GAP's diagonal rows from its source's channel spike counts;
+    any other input-major into per-operation accumulators, integer rows of a narrow layer 8
+    channels at a time from tables of their sums (`block_sums`).
     """
 
     matrix: np.ndarray  # (P, C_in, K) integer or float32: levels a driven row adds
@@ -367,9 +369,9 @@ class NumbaBackend(Backend):
     ):
         L.require_supported()  # before any kernel is compiled
         self.plan, self.coding, self.rows = plan, coding, rows
-        self.unrolled = _unrolled(mapping)
+        self.unrolled = is_unrolled(mapping)
         layers, conns = plan.layers, plan.conns
-        self.synapses = _per_connection(plan, coding, synapses)
+        self.synapses = per_connection(plan, coding, synapses)
         self.analog = [c.src < 0 and coding.analog for c in conns]
         for c, syn, analog in zip(conns, self.synapses, self.analog, strict=True):
             if isinstance(syn, CrossbarSynapse):
@@ -395,7 +397,7 @@ class NumbaBackend(Backend):
             )
         # a crossbar synapse of one conversion group sums its rows as a conv of K outputs
         # (its virtual connection, after the plan's), in float32
-        virtual = {g: _virtual_conv(conns[g], x) for g, x in xbars.items() if _summed(x)}
+        virtual = {g: virtual_conv(conns[g], x) for g, x in xbars.items() if summed(x)}
         vrow = {g: len(conns) + i for i, g in enumerate(virtual)}
         rowed = (*conns, *virtual.values())  # the connections with conn_tab rows
         # the rows each mode adds: polyphase weights (PUSH), partial-sum tables (TABLE), the
@@ -603,7 +605,7 @@ def _worker_pool(threads: int) -> ThreadPoolExecutor:
     return _POOLS[key]
 
 
-def _per_connection(
+def per_connection(
     plan: Plan, coding: InputCoding, synapses: Sequence[Synapse | CrossbarSynapse | None] | None
 ) -> tuple[Synapse | CrossbarSynapse | None, ...]:
     """One synapse or None per connection of `plan`; refused (InputError) if the count is wrong
@@ -635,176 +637,6 @@ def _dense_bias(
                 total = (total + b).astype(np.float32)
         out.append((total.astype(np.float64) * coding.bias_scale).astype(np.float32))
     return out
-
-
-XB_TABLE_BYTES = 1 << 20
-"""Largest block-sum table (`block_sums`) a crossbar synapse of integer rows gets: 1 MiB (a
-core's L2 here is 2 MiB); larger ones add their rows one by one."""
-
-
-def block_sums(matrix: np.ndarray) -> np.ndarray:
-    """(P, ceil(C / B), 2^B, K) of an integer matrix, B = `_kernels.XB_BLOCK` channels: entry
-    [p, b, m] = the sum of the rows matrix[p, B b + i] over the set bits i of m (channels past
-    C are zero rows), int64."""
-    positions, channels, k = matrix.shape
-    width = K.XB_BLOCK
-    blocks = -(-channels // width)
-    padded = np.zeros((positions, blocks * width, k), np.int64)
-    padded[:, :channels] = matrix
-    bits = (np.arange(1 << width)[:, None] >> np.arange(width)[None, :]) & 1  # (2^B, B)
-    return np.einsum("mi,pbik->pbmk", bits, padded.reshape(positions, blocks, width, k))
-
-
-def _diagonal(x: CrossbarSynapse) -> bool:
-    """Whether a synapse's rows (p, c) of integer levels add the same level to column c only,
-    at every p, with the group and crossbar of a block of 8 channels one at every p."""
-    m = x.matrix
-    if m.dtype.kind != "i" or m.shape[2] != m.shape[1] or x.per_output != 1:
-        return False
-    levels = m[0, np.arange(m.shape[1]), np.arange(m.shape[1])]
-    diagonal = np.zeros_like(m)
-    diagonal[:, np.arange(m.shape[1]), np.arange(m.shape[1])] = levels
-    return (
-        bool(np.array_equal(m, diagonal))
-        and _by_block(x.group)
-        and _by_block(x.crossbar)
-        and bool((x.group == x.group[:1]).all())
-    )
-
-
-def _summed(x: CrossbarSynapse) -> bool:
-    """Whether a synapse's rows are summed as a conv of K outputs (a virtual connection of the
-    numba engine): one conversion group, crossbar reads countable from the driven kernel
-    positions (`_reads`), and no GAP diagonal (summed from channel counts instead)."""
-    m = x.matrix
-    return (
-        int(x.group.max(initial=0)) == 0
-        and _reads(x) != K.XR_FLAGS
-        and not (m.shape[2] == m.shape[1] and _diagonal(x))
-    )
-
-
-def _reads(x: CrossbarSynapse) -> int:
-    """How a synapse's crossbar reads are counted: XR_SINGLE (every row on one crossbar: one
-    read per output position with a driven row), XR_POSITIONS (a crossbar per kernel position:
-    the window's driven positions), else XR_FLAGS (distinct crossbars flagged row by row)."""
-    xb = x.crossbar
-    if xb.size == 0 or bool((xb == xb.flat[0]).all()):
-        return K.XR_SINGLE
-    first = xb[:, 0]
-    if bool((xb == first[:, None]).all()) and len(np.unique(first)) == len(first):
-        return K.XR_POSITIONS
-    return K.XR_FLAGS
-
-
-def _virtual_conv(c: Conn, x: CrossbarSynapse) -> Conn:
-    """Connection c as a conv of the synapse's K columns (a GAP as a conv over its map)."""
-    kh, kw = c.kernel
-    k = x.matrix.shape[2]
-    rows = x.matrix.reshape(kh, kw, c.in_shape[2], k)
-    return replace(
-        c,
-        name=f"{c.name} (crossbar rows)",
-        kind=ConnKind.CONV,
-        out_shape=(c.out_shape[0], c.out_shape[1], k),
-        weight=np.ascontiguousarray(rows, np.float32),
-        bias=np.zeros(k, np.float32),
-        torch_weight=None,
-        torch_bias=None,
-        linear=False,
-    )
-
-
-def _tabled(x: CrossbarSynapse) -> bool:
-    """Whether a synapse's rows are added from block-sum tables: integer rows (exact sums), one
-    group and one crossbar per block of `_kernels.XB_BLOCK` channels, tables within
-    XB_TABLE_BYTES."""
-    table_bytes = x.matrix[:, :: K.XB_BLOCK].size * (1 << K.XB_BLOCK) * 4  # float32
-    return (
-        x.matrix.dtype.kind == "i"
-        and table_bytes <= XB_TABLE_BYTES
-        and _by_block(x.group)
-        and _by_block(x.crossbar)
-    )
-
-
-def _by_block(index: np.ndarray) -> bool:
-    """Whether (P, C) indices are constant over every block of `_kernels.XB_BLOCK` channels."""
-    width = K.XB_BLOCK
-    starts = np.repeat(index[:, ::width], width, axis=1)[:, : index.shape[1]]
-    return bool(np.array_equal(index, starts))
-
-
-def crossbar_tables(
-    conns: Sequence[Conn], xbars: Sequence[CrossbarSynapse]
-) -> tuple[K.Crossbars, np.ndarray]:
-    """The kernels' view of the crossbar synapses of `conns` (tables, rows and block tables
-    flat in float32, group and crossbar indices, shifts, biases, histograms) and the scratch
-    sizes `xsizes` (`_kernels.chunk_scratch`)."""
-    xtab = np.zeros((len(xbars), K.XTAB_COLS), np.int64)
-    xpar = np.zeros((len(xbars), K.XPAR_COLS), np.float64)
-    mats, tabs, idx, shifts, biases, hists = [], [], [], [], [], []
-    n_mat = n_tab = n_idx = n_shift = n_bias = n_hist = 0
-    acc = ops = cout = nx = vout = npos = rows_out = 1
-    for i, (c, x) in enumerate(zip(conns, xbars, strict=True)):
-        groups = int(x.group.max()) + 1 if x.group.size else 1
-        crossbars = int(x.crossbar.max()) + 1 if x.crossbar.size else 1
-        k = x.matrix.shape[2]
-        r = xtab[i]
-        r[K.X_MAT], r[K.X_K], r[K.X_SIG], r[K.X_PER] = n_mat, k, x.signals, x.per_output
-        r[K.X_GRP], r[K.X_NG], r[K.X_NX], r[K.X_TAB] = n_idx, groups, crossbars, -1
-        r[K.X_DIAG] = int(c.kind is ConnKind.GAP and _diagonal(x))
-        r[K.X_READS] = _reads(x)
-        if _tabled(x):
-            r[K.X_TAB] = n_tab
-            tabs.append(block_sums(x.matrix).ravel())
-            n_tab += len(tabs[-1])
-        r[K.X_SHIFT], r[K.X_BIAS] = n_shift, n_bias
-        r[K.X_HIST], r[K.X_NBINS] = n_hist, 0 if x.hist is None else len(x.hist)
-        mats.append(x.matrix.ravel())
-        idx += [x.group.ravel(), x.crossbar.ravel()]
-        shifts.append(np.asarray(x.col_shift, np.float64))
-        biases.append(np.asarray(x.bias, np.float32))
-        if x.hist is not None:
-            hists.append(np.zeros(len(x.hist), np.int64))
-        n_mat += x.matrix.size
-        n_idx += 2 * x.group.size
-        n_shift += x.signals
-        n_bias += len(x.bias)
-        n_hist += r[K.X_NBINS]
-        p = xpar[i]
-        p[K.XP_LSB], p[K.XP_INV] = x.lsb, _exact_reciprocal(x.lsb)
-        p[K.XP_LO], p[K.XP_HI], p[K.XP_SCALE] = x.code_min, x.code_max, x.scale
-        p[K.XP_SIGN], p[K.XP_HSTEP] = x.sign_weight, x.hist_step
-        positions = c.out_shape[0] * c.out_shape[1] * groups
-        acc, ops, cout = max(acc, positions * k), max(ops, positions), max(cout, c.out_shape[2])
-        nx = max(nx, c.out_shape[0] * c.out_shape[1] * crossbars)
-        vout = max(vout, c.out_shape[0] * c.out_shape[1] * k)
-        npos = max(npos, c.in_shape[0] * c.in_shape[1])
-        rows_out = max(rows_out, c.in_shape[0] * c.out_shape[1])
-
-    def flat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(1, dtype)
-
-    xb = K.Crossbars(
-        xtab,
-        xpar,
-        flat(mats, np.float32),
-        flat(tabs, np.float32),
-        flat(idx, np.int64),
-        flat(shifts, np.float64),
-        flat(biases, np.float32),
-        flat(hists, np.int64),
-    )
-    return xb, np.array([acc, ops, 2 * cout, nx, vout, npos, rows_out], np.int64)
-
-
-def _exact_reciprocal(lsb: float) -> float:
-    """1 / lsb where x * (1 / lsb) equals x / lsb for every x (lsb a power of two), else 0."""
-    if lsb <= 0:
-        return 0.0
-    mantissa, _ = math.frexp(lsb)
-    return 1.0 / lsb if mantissa == 0.5 else 0.0
 
 
 def _channels_last(t: torch.Tensor) -> np.ndarray:
@@ -958,137 +790,7 @@ MAPPINGS = ("kernel_split", "unrolled")
 """Crossbar mappings the activity counting knows (hwsim.hw.arch.MappingStyle values)."""
 
 
-def _unrolled(mapping: str) -> bool:
+def is_unrolled(mapping: str) -> bool:
     if mapping not in MAPPINGS:
         raise InputError(f"unknown crossbar mapping {mapping!r}; expected one of {MAPPINGS}")
     return mapping == "unrolled"
-
-
-class TorchBackend(Backend):
-    """Dense torch engine: one batched conv per connection and timestep (float32); uses
-    torch's intra-op threads (`threads` is ignored: set torch.set_num_threads).
-
-    `synapses` (one per connection of `plan`, None: the dense op) give connections' currents
-    instead of their dense ops; they take no phase weight, so a phased coding is refused; a
-    `CrossbarSynapse` is refused too (it runs on the numba backend).
-    """
-
-    name = "torch"
-
-    def __init__(
-        self,
-        plan: Plan,
-        coding: InputCoding,
-        rows: int = 0,
-        cols: int = 1,
-        threads: int = 0,
-        mapping: str = "kernel_split",
-        synapses: Sequence[Synapse | CrossbarSynapse | None] | None = None,
-    ):
-        self.plan, self.coding, self.rows = plan, coding, rows
-        _unrolled(mapping)
-        self.synapses: list[Synapse | None] = []
-        for c, syn in zip(plan.conns, _per_connection(plan, coding, synapses), strict=True):
-            if isinstance(syn, CrossbarSynapse):
-                raise InputError(f"crossbar synapse of {c.name}: it runs on the numba backend")
-            self.synapses.append(syn)
-        # activity counting shares the Numba backend's tables and counting kernels
-        self.tables = NumbaBackend(plan, coding, rows, cols, 1, mapping) if rows else None
-        self.bias = [torch.from_numpy(b) for b in layer_bias(plan, coding)]
-
-    def start(self, x: np.ndarray, ids: np.ndarray, chunk: int) -> TorchRunner:
-        return TorchRunner(self, x, ids, chunk)
-
-
-class TorchRunner(Runner):
-    def __init__(self, be: TorchBackend, x: np.ndarray, ids: np.ndarray, chunk: int):
-        self.be, self.x, self.ids = be, x, ids
-        plan = be.plan
-        nb = len(x)
-
-        def shape(ly):
-            h, w, c = ly.shape
-            return (nb, c) if ly.flat else (nb, c, h, w)
-
-        self.v = [torch.full(shape(ly), plan.v0) for ly in plan.layers]
-        self.out = [torch.zeros(shape(ly)) for ly in plan.layers]
-        self.xt = torch.from_numpy(np.ascontiguousarray(x))
-        # an analog input's current is the same at every step: computed once per batch (unless
-        # a synapse gives it, which is called every step)
-        self.const: dict[int, torch.Tensor] = {}
-        if be.coding.analog:
-            with torch.no_grad():
-                for g, c in enumerate(plan.conns):
-                    if c.src < 0 and be.synapses[g] is None:
-                        self.const[g] = c.torch_forward(self.xt, with_bias=not be.coding.phased)
-        self.state_bytes = 2 * sum(t.numel() * 4 for t in self.v)
-        self.state_bytes += sum(t.numel() * 4 for t in self.const.values())
-
-    def advance(self, t0: int, t1: int) -> ChunkOut:
-        be, plan = self.be, self.be.plan
-        coding = be.coding
-        nb, tc = len(self.x), t1 - t0
-        omega, gscale = schedule(plan, coding, t0, t1)
-        rec = np.zeros((nb, tc, len(plan.heads), plan.classes), np.uint8)
-        counts = np.zeros((nb, tc, len(plan.layers)), np.int32)
-        act = np.zeros((nb, tc, len(plan.conns), 3), np.int32) if be.rows else None
-        spikes = None if coding.analog else coding.input_spikes(self.x, self.ids, t0, t1)
-        heads = list(plan.heads.values())
-        with torch.no_grad():
-            for t in range(t0, t1):
-                tt = t - t0
-                inp = self.xt if spikes is None else torch.from_numpy(spikes[:, tt]).float()
-                emitted = list(self.out)  # spikes fired at t-1, emitted at t
-                for j in range(len(plan.layers)):
-                    om = float(omega[tt, j])
-                    if om == 0:
-                        self.out[j] = torch.zeros_like(self.out[j])
-                        continue
-                    cur = None
-                    for g in plan.conns_into(j):
-                        c = plan.conns[g]
-                        src = inp if c.src < 0 else emitted[c.src]
-                        syn = be.synapses[g]
-                        if syn is not None:
-                            y = _checked(syn(src, t), self.v[j], c)
-                        elif g in self.const:
-                            y = self.const[g]
-                            if coding.phased:
-                                y = y * float(gscale[tt, g])
-                        elif coding.phased:
-                            y = c.torch_forward(src, with_bias=False) * float(gscale[tt, g])
-                        else:
-                            y = c.torch_forward(src)  # bias inside, as the reference code
-                        cur = y if cur is None else cur + y
-                        if act is not None:
-                            act[:, tt, g] = self._activity(g, src)
-                    if coding.phased:
-                        b = be.bias[j] * om
-                        cur = cur + (b[None, :, None, None] if cur.dim() == 4 else b[None, :])
-                    v = self.v[j]
-                    v += cur
-                    th = om * plan.threshold
-                    fired = (v >= th).float()
-                    v -= fired * th
-                    self.out[j] = fired
-                    counts[:, tt, j] = fired.flatten(1).sum(1).int().numpy()
-                for hi, j in enumerate(heads):
-                    rec[:, tt, hi] = emitted[j].to(torch.uint8).numpy()
-        return ChunkOut(rec, counts, act)
-
-    def _activity(self, g: int, src: torch.Tensor) -> np.ndarray:
-        tb = self.be.tables
-        assert tb is not None
-        a = src if src.dim() == 4 else src[:, :, None, None]
-        flat = np.ascontiguousarray((a != 0).permute(0, 2, 3, 1).numpy()).reshape(len(a), -1)
-        return activity_of(tb, g, flat.astype(np.int8))
-
-
-def _checked(y: torch.Tensor, v: torch.Tensor, c: Conn) -> torch.Tensor:
-    """A synapse's current, refused unless float32 and shaped as its population's membranes."""
-    if y.shape != v.shape or y.dtype != torch.float32:
-        raise InputError(
-            f"synapse of {c.name}: current {tuple(y.shape)} {y.dtype}, expected"
-            f" {tuple(v.shape)} torch.float32"
-        )
-    return y

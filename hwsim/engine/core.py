@@ -8,15 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.engine.backends import (
-    MAPPINGS,
-    Backend,
-    CrossbarSynapse,
-    NumbaBackend,
-    Synapse,
-    TorchBackend,
-)
+from hwsim.engine.backends import MAPPINGS, Backend, CrossbarSynapse, NumbaBackend, Synapse
 from hwsim.engine.plan import Plan, build_plan
+from hwsim.engine.torch_backend import TorchBackend
 from hwsim.errors import InputError
 from hwsim.model.coding import DirectCoding, InputCoding
 from hwsim.model.convert import SpikingNetwork
