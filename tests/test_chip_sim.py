@@ -365,3 +365,36 @@ def test_long_streams_outgrow_the_event_queue() -> None:
     assert np.all(run.start[:, 1] >= 0)
     assert run.start[1, 1, 0] == run.finish[1, 0][run.start[1, 0] >= 0].max()
     np.testing.assert_array_equal(np.diff(run.finish[1, 1]), 50 * 26)
+
+
+def test_the_run_is_the_same_for_any_window_of_images() -> None:
+    # the event loop holds a window of images at once (moving on, or doubling when every
+    # image in it is in flight): on random chips with early stops, windows of 1, 2 and 3
+    # images give the records and totals of the whole stream held at once
+    rng = np.random.default_rng(11)
+    got: list[tuple[slice, np.ndarray, np.ndarray]] = []
+
+    def records(images: slice, start: np.ndarray, finish: np.ndarray) -> None:
+        got.append((images, start.copy(), finish.copy()))
+
+    for case in range(12):
+        chip = line_chip(
+            pes=tuple(rng.integers(1, 3, 2)),
+            routes=((0, 1),) if case % 2 else ((0,), (1,)),
+            capacity=tuple(rng.integers(1, 3, 2)),
+            buffer=int(rng.choice([0, 2])),
+            decision=int(rng.integers(0, 4)),
+        )
+        n, steps = 7, 4
+        w = work(rng.integers(0, 9, (n, steps, 2)), rng.integers(0, 6, (n, steps, 2)))
+        stop = rng.integers(0, steps, n)
+        whole = simulate(chip, w, stop_step=stop, window=n)
+        for size in (1, 2, 3):
+            run = simulate(chip, w, stop_step=stop, window=size, on_records=records)
+            for name in ("start", "finish", "busy_cycles", "stall_cycles", "link_flits",
+                         "peak_buffer", "image_start", "image_end", "image_steps"):  # fmt: skip
+                np.testing.assert_array_equal(getattr(run, name), getattr(whole, name), name)
+            streamed = np.concatenate([a for _, a, _ in got], axis=1)
+            assert [s.start for s, _, _ in got] == sorted(s.start for s, _, _ in got)
+            np.testing.assert_array_equal(streamed, whole.start)
+            got.clear()

@@ -3,13 +3,20 @@ start a job's next output row (a job is one row without line buffers) when the p
 its window needs have arrived and every consumer's buffer has room, and packets that reserve
 the links of their XY route (semantics: `hwsim.hw.sim.simulate`).
 
-`run_events` allocates the state (`hwsim.hw.sim._kernel_state`: NamedTuples of arrays, changed
-in place) and calls `_simulate`, the loop: try the ready nodes (`_try_start`: a node starts its
-next row, skips a job or an image, or waits), then take the next event: a node's partial sums
-leave (`_psums_sent`), a node's row ends (`_row_done`), or a packet or an image arrives for a
-node (it is tried again). The loop never allocates (it is compiled without reference counting,
-as the engine's kernels: `hwsim.engine._kernels.KERNEL`); it returns when its queue may fill,
-and `run_events` gives the queue more room and calls it again."""
+`start_events` allocates the state (`hwsim.hw.sim._kernel_state`: NamedTuples of arrays,
+changed in place) for a window of W images: their ops and spikes (`Work.ops`, `spikes`), their
+jobs' records (`Nodes.start`, `finish`) and rows put in (`Buffers.rows_in`), indexed from the
+window's first image (`Work.first`, `Buffers.first`); the per-image state (load, stop) and the
+per-node state cover the stream. `advance` calls `_simulate`, the loop: try the ready nodes
+(`_try_start`: a node starts its next row, skips a job or an image, or waits), then take the
+next event: a node's partial sums leave (`_psums_sent`), a node's row ends (`_row_done`), or a
+packet or an image arrives for a node (it is tried again). The loop never allocates (it is
+compiled without reference counting, as the engine's kernels: `hwsim.engine._kernels.KERNEL`);
+it returns when its queue may fill (`advance` gives it more room and goes on), when no event is
+left (DONE), or when a node's next job is past the window (PAUSED, the node back on the ready
+stack, nothing else changed): the driver (`hwsim.hw.sim.simulate`) then hands the finished
+images' records on, shifts the window and calls `advance` again, which goes on exactly where
+it paused, so the events and records are those of one uninterrupted run."""
 
 from __future__ import annotations
 
@@ -42,6 +49,10 @@ from hwsim.hw.sim._kernel_state import (
     wake_sources,
 )
 from hwsim.hw.timing import row_share
+
+# why `_simulate` returns: its queue needs room, no event is left, a node reached the window's
+# end (its next image is not in the window)
+ROOM, DONE, PAUSED = 0, 1, 2
 
 
 @njit(cache=True)
@@ -129,8 +140,9 @@ def _skip_job(v, g, t, q, graph, nodes, bufs):
     it are freed (the producers are tried again)."""
     for k in range(graph.in_ptr[v], graph.in_ptr[v + 1]):
         e = graph.in_edges[k]
-        if bufs.rows_in[g, e] > 0:
-            bufs.consumed[e] += bufs.rows_in[g, e]
+        w = g - bufs.first[0]
+        if bufs.rows_in[w, e] > 0:
+            bufs.consumed[e] += bufs.rows_in[w, e]
             put(q, graph.edge_src[e])
     nodes.nxt[v] = g + 1
     nodes.nxt_t[v] = t + 1
@@ -144,7 +156,7 @@ def _why_waiting(v, g, y, now, why, graph, bufs):
     for k in range(graph.in_ptr[v], graph.in_ptr[v + 1]):
         e = graph.in_edges[k]
         last = graph.need[graph.need_ptr[e] + y]
-        if bufs.rows_in[g, e] <= last:
+        if bufs.rows_in[g - bufs.first[0], e] <= last:
             return INPUT
         if y == 0:  # the job's rows come after those freed so far
             bufs.base[e] = bufs.consumed[e]
@@ -167,14 +179,14 @@ def _row_cycles(v, i, t, y, rows, work, noc):
     accumulated within the tile and its neuron updates, or (PSUM) its partial sums sent to
     other tiles first (`_psums_sent`)."""
     if v == work.pes.shape[0]:  # the fusion unit
-        duration = work.decision_cycles + work.ops[i, t, v] * work.counter_cycles
+        duration = work.decision_cycles + work.ops[i - work.first[0], t, v] * work.counter_cycles
         if t == work.stop_step[i]:  # the image's result leaves the chip
             duration += work.output_cycles
         return duration, FINISH
     psums = noc.psum_flow_ptr.shape[0] > 0
-    rounds = (work.ops[i, t, v] + work.pes[v] - 1) // work.pes[v]
+    rounds = (work.ops[i - work.first[0], t, v] + work.pes[v] - 1) // work.pes[v]
     duration = _part(rounds, rows, y) * work.pe_cycles
-    n_ops = _part(work.ops[i, t, v], rows, y) if psums else 0
+    n_ops = _part(work.ops[i - work.first[0], t, v], rows, y) if psums else 0
     if n_ops > 0 and noc.psum_flow_ptr[v + 1] > noc.psum_flow_ptr[v]:
         return duration, PSUM  # partial sums leave for other tiles when the ops are done
     if psums:  # partial sums within the tile: accumulated at the reducers
@@ -191,7 +203,7 @@ def _start_row(v, g, i, t, y, now, q, graph, work, noc, nodes):
     rows = node_rows_of(graph.node_rows, v)
     duration, kind = _row_cycles(v, i, t, y, rows, work, noc)
     if y == 0:
-        nodes.start[g, v] = now
+        nodes.start[g - work.first[0] * work.steps, v] = now
         nodes.nxt[v] = g + 1
         nodes.nxt_t[v] = t + 1
         nodes.run_g[v] = g
@@ -200,7 +212,7 @@ def _start_row(v, g, i, t, y, now, q, graph, work, noc, nodes):
     nodes.within[v] = y + 1 < rows
     if kind == FINISH:
         if y + 1 == rows:
-            nodes.finish[g, v] = now + duration
+            nodes.finish[g - work.first[0] * work.steps, v] = now + duration
         nodes.busy_cycles[v] += duration
     nodes.busy[v] = True
     nodes.run_r[v] = y
@@ -227,22 +239,26 @@ def _try_start(v, now, q, graph, work, noc, nodes, bufs):
         y = 0
         if i >= work.image_steps.shape[0]:  # no job left
             _wait(nodes, v, IDLE, now)
-            return
+            return False
+        if i - work.first[0] >= work.ops.shape[0]:  # past the window: pause, v tried again
+            put(q, v)
+            return True
         if t >= work.image_steps[i]:  # past the image's run: nobody performs these jobs
             _next_image(v, i, now, q, graph, work, nodes)
             put(q, v)
-            return
+            return False
         g = nodes.nxt[v]
         if t > work.stop_step[i] and nodes.announce[i] <= now:  # stopped: skip it
             _skip_job(v, g, t, q, graph, nodes, bufs)
             put(q, v)
-            return
+            return False
         why = INPUT if graph.is_source[v] and nodes.load_end[i] > now else IDLE
     why = _why_waiting(v, g, y, now, why, graph, bufs)
     if why != IDLE:
         _wait(nodes, v, why, now)
     else:
         _start_row(v, g, i, t, y, now, q, graph, work, noc, nodes)
+    return False
 
 
 # --------------------------------------------------------------------------- events
@@ -254,7 +270,7 @@ def _psums_sent(v, now, q, graph, work, noc, nodes):
     (one packet per flow), are accumulated, its neurons updated; its row's end scheduled."""
     rows = node_rows_of(graph.node_rows, v)
     y = nodes.run_r[v]
-    n_ops = _part(work.ops[nodes.run_i[v], nodes.run_t[v], v], rows, y)
+    n_ops = _part(work.ops[nodes.run_i[v] - work.first[0], nodes.run_t[v], v], rows, y)
     arrive = now
     for f in range(noc.psum_flow_ptr[v], noc.psum_flow_ptr[v + 1]):
         flits = _units(n_ops, noc.psum_per_op[f])
@@ -277,7 +293,7 @@ def _psums_sent(v, now, q, graph, work, noc, nodes):
     end = arrive + _units(n_ops, work.psum_vectors[v]) * work.accumulate
     end += _part(work.neuron_cycles[v], rows, y)
     if y + 1 == rows:
-        nodes.finish[nodes.run_g[v], v] = end
+        nodes.finish[nodes.run_g[v] - work.first[0] * work.steps, v] = end
     nodes.busy_cycles[v] += end - nodes.row_start[v]
     schedule(q, end, 4 * v + FINISH)
 
@@ -317,7 +333,7 @@ def _deliver(e, g, y, s, now, q, graph, noc, bufs):
     (and woken on the arrival)."""
     c = graph.edge_dst[e]
     bufs.produced[e] += 1
-    bufs.rows_in[g, e] += 1
+    bufs.rows_in[g - bufs.first[0], e] += 1
     held = bufs.produced[e] - bufs.consumed[e]
     if held > bufs.peak[e]:
         bufs.peak[e] = held
@@ -348,7 +364,7 @@ def _row_done(v, now, q, graph, work, noc, nodes, bufs):
         e = graph.in_edges[k]
         bufs.consumed[e] += graph.release[graph.need_ptr[e] + y]
         put(q, graph.edge_src[e])
-    s = _part(work.spikes[i, t, v], rows, y)
+    s = _part(work.spikes[i - work.first[0], t, v], rows, y)
     for k in range(graph.out_ptr[v], graph.out_ptr[v + 1]):
         e = graph.out_edges[k]
         c = graph.edge_dst[e]
@@ -369,15 +385,15 @@ def _simulate(now, q, graph, work, noc, nodes, bufs, margin):
     while True:
         while q.sizes[1] > 0:
             if not room(q, margin):
-                return now, False
+                return now, ROOM
             q.sizes[1] -= 1
             v = q.ready[q.sizes[1]]
-            if not nodes.busy[v]:
-                _try_start(v, now, q, graph, work, noc, nodes, bufs)
+            if not nodes.busy[v] and _try_start(v, now, q, graph, work, noc, nodes, bufs):
+                return now, PAUSED
         if q.sizes[0] == 0:
-            return now, True
+            return now, DONE
         if not room(q, margin):
-            return now, False
+            return now, ROOM
         now = q.times[0]
         key = q.keys[0]
         pop(q.times, q.keys, q.sizes[0])
@@ -392,18 +408,8 @@ def _simulate(now, q, graph, work, noc, nodes, bufs, margin):
             _row_done(v, now, q, graph, work, noc, nodes, bufs)
 
 
-@njit(**JIT)
-def _stuck(nodes, n_img):
-    """Nodes left with work (in a job, or with an image to go)."""
-    stuck = 0
-    for v in range(nodes.within.shape[0]):
-        if nodes.within[v] or nodes.nxt_i[v] < n_img:
-            stuck += 1
-    return stuck
-
-
 @njit(cache=True, nogil=True, error_model="numpy")
-def run_events(
+def start_events(
     steps,
     image_steps,
     stop_step,
@@ -439,20 +445,22 @@ def run_events(
     need,
     release,
 ):
-    """Simulate every image's jobs (see `hwsim.hw.sim.simulate` for the arguments' meaning).
-    A job of node v is node_rows[v] output rows in order (1: the whole timestep); edge e's
-    buffer holds edge_cap[e] producer rows, its consumer's row y needs the producer's rows up
-    to need[need_ptr[e] + y] and frees release[need_ptr[e] + y] of them when done;
-    flow_bitmap holds a row's bitmap flits.
+    """The state at cycle 0 of a run of every image's jobs (see `hwsim.hw.sim.simulate` for
+    the arguments' meaning), `ops` and `spikes` (W, steps, nodes) those of the window's images
+    (the first W). A job of node v is node_rows[v] output rows in order (1: the whole
+    timestep); edge e's buffer holds edge_cap[e] producer rows, its consumer's row y needs the
+    producer's rows up to need[need_ptr[e] + y] and frees release[need_ptr[e] + y] of them
+    when done; flow_bitmap holds a row's bitmap flits.
 
-    Returns (start (N*steps, nodes), finish (N*steps, nodes): cycles, -1 if not performed;
-    busy (nodes,), stall (nodes, 4) cycles by cause; link_busy (links,) spike flits;
-    peak_buffer (edges,) rows held; psum_busy (links,) partial-sum flits; stuck: nodes left
-    with work when no event remained (buffers too small for the windows: 0 normally))."""
+    Returns (graph, work, noc, nodes, bufs, queue, margin) for `advance`. What the run measures
+    is read from them: nodes.start, nodes.finish (W*steps, nodes) the window's jobs' cycles,
+    -1 if not performed; nodes.busy_cycles (nodes,), nodes.stall (nodes, 4) cycles by cause;
+    noc.link_busy[:n_links] spike flits, noc.psum_busy[:n_links] partial-sum flits;
+    bufs.peak (edges,) rows held; `stuck` the nodes left with work."""
     n_img = image_steps.shape[0]
     n_layers = pes.shape[0]
     n_edges = edge_src.shape[0]
-    jobs = n_img * steps
+    jobs = ops.shape[0] * steps  # the window's
     graph = new_graph(edge_src, edge_dst, edge_cap, node_rows, need_ptr, need, release, n_layers)
     work = Work(
         steps,
@@ -469,6 +477,7 @@ def run_events(
         psum_vectors,
         input_cycles,
         output_cycles,
+        np.zeros(1, np.int64),
     )
     links = max(n_links, 1)
     noc = Noc(
@@ -490,24 +499,32 @@ def run_events(
         np.zeros(max(flow_links.shape[0], 1), np.int64),
     )
     nodes = new_nodes(jobs, n_layers + 1, n_img, input_cycles)
-    bufs = new_buffers(graph, jobs)
+    bufs = new_buffers(graph, jobs, n_img * steps)
     # one step's most additions: a FINISH puts the node, its producers and consumers (and
     # every node at a stop) on the stack and wakes its consumers; a node past an image wakes
     # every source layer
     margin = n_layers + 1 + n_edges + 2
     q = new_queue(graph, nodes, input_cycles, margin)
-    now, done = np.int64(0), False
-    while not done:
-        now, done = _simulate(now, q, graph, work, noc, nodes, bufs, margin)
-        if not done:
-            q = roomier(q, margin)
-    return (
-        nodes.start,
-        nodes.finish,
-        nodes.busy_cycles,
-        nodes.stall,
-        noc.link_busy[:n_links],
-        bufs.peak,
-        noc.psum_busy[:n_links],
-        _stuck(nodes, n_img),
-    )
+    return graph, work, noc, nodes, bufs, q, margin
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def advance(now, q, graph, work, noc, nodes, bufs, margin):
+    """Run the loop from `now` until no event is left (DONE) or a node reaches the window's
+    end (PAUSED): (now, status, the queue, given more room as it filled)."""
+    while True:
+        now, status = _simulate(now, q, graph, work, noc, nodes, bufs, margin)
+        if status != ROOM:
+            return now, status, q
+        q = roomier(q, margin)
+
+
+@njit(**JIT)
+def stuck(nodes, n_img):
+    """Nodes left with work (in a job, or with an image to go) when no event remains: line
+    buffers too small for their windows (0 normally)."""
+    left = 0
+    for v in range(nodes.within.shape[0]):
+        if nodes.within[v] or nodes.nxt_i[v] < n_img:
+            left += 1
+    return left

@@ -68,6 +68,7 @@ class Work(NamedTuple):
     psum_vectors: np.ndarray  # (L,) float64 partial-sum vectors per operation (empty: none)
     input_cycles: int  # off-chip input of an image (0: not modelled)
     output_cycles: int  # off-chip result of an image
+    first: np.ndarray  # (1,) int64 the first image the window holds (ops, spikes, records)
 
 
 class Noc(NamedTuple):
@@ -131,6 +132,7 @@ class Buffers(NamedTuple):
     ring: np.ndarray  # int64
     ring_ptr: np.ndarray  # (E + 1,) int64
     ring_mask: np.ndarray  # (E,) int64
+    first: np.ndarray  # (1,) int64 the first job the window holds (rows_in's row 0)
 
 
 class Queue(NamedTuple):
@@ -288,14 +290,16 @@ def new_graph(edge_src, edge_dst, edge_cap, node_rows, need_ptr, need, release, 
 
 
 @njit(**JIT)
-def new_buffers(graph, jobs):
-    """Empty input buffers (`Buffers`) for `jobs` jobs per node, each edge's ring sized to
-    the rows its buffer can hold (at most all the producer's rows)."""
+def new_buffers(graph, jobs, ring_jobs):
+    """Empty input buffers (`Buffers`) for a window of `jobs` jobs per node, each edge's ring
+    sized to the rows its buffer can hold (at most all the producer's rows of the stream's
+    `ring_jobs` jobs)."""
     n_edges = graph.edge_src.shape[0]
     ring_mask = np.zeros(n_edges, np.int64)
     ring_ptr = np.zeros(n_edges + 1, np.int64)
     for e in range(n_edges):
-        held = min(graph.edge_cap[e], jobs * node_rows_of(graph.node_rows, graph.edge_src[e]))
+        rows = node_rows_of(graph.node_rows, graph.edge_src[e])
+        held = min(graph.edge_cap[e], ring_jobs * rows)
         size = 1
         while size < held:
             size *= 2
@@ -311,6 +315,7 @@ def new_buffers(graph, jobs):
         np.full(max(ring_ptr[n_edges], 1), NEVER, np.int64),
         ring_ptr,
         ring_mask,
+        np.zeros(1, np.int64),
     )
 
 

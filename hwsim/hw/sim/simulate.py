@@ -71,7 +71,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.hw.sim._kernel import run_events
+from hwsim.hw.sim._kernel import DONE, advance, start_events, stuck
 from hwsim.hw.sim.chip import ChipModel
 from hwsim.hw.timing import link_name
 
@@ -251,12 +251,142 @@ def _kernel_arrays(work: Workload) -> tuple[np.ndarray, np.ndarray]:
 
 
 RECORD_BYTES = 8 << 20
-"""Bytes of per-job records (start and finish, int64 per job and node) handed to `simulate`'s
-`on_records` at once."""
+"""Bytes the event loop's window of images takes at most by default (their per-job records,
+start and finish int64 per job and node, the rows put in, int32 per job and edge, and their
+ops and spikes, int32 per job and node; `simulate`'s `window`): a node's run reaching the
+window's end pauses the loop, and the finished images' records are handed to `on_records`."""
 
 RecordsFn = Callable[[slice, np.ndarray, np.ndarray], None]
 """`on_records(images, start, finish)`: the per-job records of a range of images, (nodes, n,
-T) cycles each (`ChipRun.start`, `finish`)."""
+T) cycles each (`ChipRun.start`, `finish`), valid during the call (the loop's window, reused
+after it)."""
+
+
+def window_images(steps: int, nodes: int, edges: int) -> int:
+    """Images in the event loop's window by default: as many as `RECORD_BYTES` holds (24 bytes
+    per job and node or edge bound each job's records, rows and counts), at least 4."""
+    return max(4, RECORD_BYTES // (24 * steps * (nodes + edges)))
+
+
+def _counts(src: np.ndarray, lo: int, size: int) -> np.ndarray:
+    """`src`'s rows lo .. lo + size as a new int32 array, zeros past its end."""
+    out = np.zeros((size, *src.shape[1:]), np.int32)
+    part = src[lo : lo + size]
+    out[: len(part)] = part
+    return out
+
+
+def _dropped(arr: np.ndarray, k: int, fill: int) -> None:
+    """`arr` without its first `k` rows, in place: the rest moved to the front, the freed
+    rows at the end set to `fill`."""
+    rest = len(arr) - k
+    arr[:rest] = arr[k:]
+    arr[rest:] = fill
+
+
+class _Window:
+    """The driver's side of the event loop's window (`hwsim.hw.sim._kernel`): `size` images
+    from `first`, their counts in the kernel's `work` and their records in its `nodes` and
+    `bufs`; what leaves the window is reduced to the run's per-image scalars and job counts,
+    handed to `on_records` and, with `keep`, kept."""
+
+    def __init__(
+        self,
+        chip: ChipModel,
+        ops: np.ndarray,
+        spikes: np.ndarray,
+        stop: np.ndarray,
+        size: int,
+        state: tuple,
+        on_records: RecordsFn | None,
+        keep: bool,
+    ) -> None:
+        n, self.steps = ops.shape[0], ops.shape[1]
+        self.chip, self.ops, self.spikes, self.stop, self.size = chip, ops, spikes, stop, size
+        self.graph, self.work, self.noc, self.nodes, self.bufs, self.q, self.margin = state
+        self.on_records, self.keep, self.first = on_records, keep, 0
+        self.image_start = np.zeros(n, np.int64)
+        self.image_end = np.zeros(n, np.int64)
+        self.jobs = np.zeros(chip.nodes, np.int64)
+        self.kept: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def run(self) -> None:
+        """Run the loop to its end, the window moving on (or growing, when every image in it
+        is in flight) at each pause."""
+        now = np.int64(0)
+        while True:
+            now, status, self.q = advance(
+                now, self.q, self.graph, self.work, self.noc, self.nodes, self.bufs, self.margin
+            )
+            if status == DONE:
+                self.retire(min(self.first + self.size, len(self.stop)))
+                return
+            nodes = self.nodes
+            running = nodes.busy | nodes.within
+            lo = int(np.where(running, nodes.run_i, nodes.nxt_i).min())
+            if lo == self.first:
+                self.grow()
+            else:
+                self.retire(lo)
+                self.shift(lo)
+
+    def retire(self, lo: int) -> None:
+        """Hand images first .. lo over (every node is past them)."""
+        first, k, steps, chip = self.first, lo - self.first, self.steps, self.chip
+        shape = (k, steps, chip.nodes)
+        st = self.nodes.start[: k * steps].reshape(shape).transpose(2, 0, 1)
+        fi = self.nodes.finish[: k * steps].reshape(shape).transpose(2, 0, 1)
+        if chip.layer_names:
+            self.image_start[first:lo] = st[0, :, 0]
+        self.image_end[first:lo] = fi[chip.fusion_node, np.arange(k), self.stop[first:lo]]
+        self.jobs += (st >= 0).sum(axis=(1, 2))
+        if self.on_records is not None:
+            self.on_records(slice(first, lo), st, fi)
+        if self.keep:
+            self.kept.append((st.copy(), fi.copy()))
+
+    def shift(self, lo: int) -> None:
+        """Move the window to start at image `lo` (retired up to it), the next images' counts
+        loaded."""
+        k, steps, end = lo - self.first, self.steps, self.first + self.size
+        for arr, fill in ((self.nodes.start, -1), (self.nodes.finish, -1), (self.bufs.rows_in, 0)):
+            _dropped(arr, k * steps, fill)
+        for arr, src in ((self.work.ops, self.ops), (self.work.spikes, self.spikes)):
+            _dropped(arr, k, 0)
+            more = src[end : end + k]
+            arr[self.size - k : self.size - k + len(more)] = more
+        self.first = lo
+        self.work.first[0] = lo
+        self.bufs.first[0] = lo * steps
+
+    def grow(self) -> None:
+        """Double the window (every image in it in flight): its records and counts copied
+        into arrays twice as long, the next images' counts loaded."""
+        jobs, size, nodes, bufs, work = (
+            self.size * self.steps,
+            self.size,
+            self.nodes,
+            self.bufs,
+            self.work,
+        )
+        start, finish = (np.full((2 * jobs, self.chip.nodes), -1, np.int64) for _ in range(2))
+        start[:jobs], finish[:jobs] = nodes.start, nodes.finish
+        rows_in = np.zeros((2 * jobs, bufs.rows_in.shape[1]), np.int32)
+        rows_in[:jobs] = bufs.rows_in
+        ops, spikes = (
+            np.concatenate([w, _counts(src, self.first + size, size)])
+            for w, src in ((work.ops, self.ops), (work.spikes, self.spikes))
+        )
+        self.nodes = nodes._replace(start=start, finish=finish)
+        self.bufs = bufs._replace(rows_in=rows_in)
+        self.work = work._replace(ops=ops, spikes=spikes)
+        self.size *= 2
+
+    def records(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The kept records (nodes, N, T) start and finish, or None without `keep`."""
+        if not self.keep:
+            return None, None
+        return tuple(np.concatenate([r[j] for r in self.kept], axis=1) for j in range(2))
 
 
 def simulate(
@@ -266,20 +396,24 @@ def simulate(
     stop_step: np.ndarray | None = None,
     on_records: RecordsFn | None = None,
     keep: bool = True,
+    window: int | None = None,
 ) -> ChipRun:
     """Simulate `work`'s images through `chip` (module docstring). `image_steps` (N,) or one
     int: timesteps each image runs (default: all of the workload's); `stop_step` (N,): the
     timestep index at which the fusion unit stops each image (early termination; default: the
     image's last step). `on_records` is given the per-job records of consecutive ranges of
-    images in order (`RecordsFn`, at most `RECORD_BYTES` at once), so that a caller can reduce
-    them as they come; `keep` False returns the run without them (`ChipRun.summary`). Raises
-    ConfigError if line buffers too small for their windows leave every node waiting for
-    good."""
+    images in order (`RecordsFn`), so that a caller can reduce them as they come; `keep` False
+    returns the run without them (`ChipRun.summary`). `window`: images the event loop holds at
+    once (default `window_images`; it doubles while every image in it is in flight); the run
+    is the same for any window. Raises ConfigError if line buffers too small for their windows
+    leave every node waiting for good."""
     n, steps, layers = work.pe_ops.shape
     if layers != len(chip.layer_names):
         raise ValueError(
             f"workload has {layers} layers; the chip simulates {len(chip.layer_names)}"
         )
+    if window is not None and window < 1:
+        raise ValueError(f"window must be at least 1 image, got {window}")
     run_steps = np.full(n, steps, np.int64) if image_steps is None else image_steps
     run_steps = np.broadcast_to(np.asarray(run_steps, np.int64), (n,)).copy()
     if np.any(run_steps < 1) or np.any(run_steps > steps):
@@ -298,12 +432,13 @@ def simulate(
     else:  # a job is one row, which needs and frees the producer's one row
         rows, need_ptr, need = np.ones(layers, np.int64), np.arange(edges + 1), np.zeros(edges)
         release, capacity, bitmap = np.ones(edges), chip.edge_capacity, chip.flow_bitmap_flits
-    start, finish, busy, stall, link_flits, peak, psum_flits, stuck = run_events(
+    size = min(n, window or window_images(steps, chip.nodes, edges))
+    state = start_events(
         steps,
         run_steps,
         stop,
-        ops,
-        spikes,
+        _counts(ops, 0, size),
+        _counts(spikes, 0, size),
         chip.pes,
         chip.pe_operation_cycles,
         chip.neuron_cycles,
@@ -334,37 +469,31 @@ def simulate(
         np.array(need, np.int64),
         np.array(release, np.int64),
     )
-    if stuck:
+    win = _Window(chip, ops, spikes, stop, size, state, on_records, keep)
+    win.run()
+    left = stuck(win.nodes, n)
+    if left:
         raise ConfigError(
-            f"the simulated chip stalled for good with {stuck} node(s) still to work: its line"
+            f"the simulated chip stalled for good with {left} node(s) still to work: its line"
             " buffers (buffers.input_buffer_timesteps or tile_buffer_bits) are too small for"
             " the rows its layers' windows keep waiting for on reconverging paths"
         )
-    # job-major (image, timestep, node) arrays seen as (node, image, timestep), no copy
-    start = start.reshape(n, steps, chip.nodes).transpose(2, 0, 1)
-    finish = finish.reshape(n, steps, chip.nodes).transpose(2, 0, 1)
-    rows = np.arange(n)
-    # a copy: a view would keep the whole start array alive in a summary
-    image_start = start[0, :, 0].copy() if chip.layer_names else np.zeros(n, np.int64)
+    image_start = win.image_start
     if chip.input_cycles > 0:  # an image's latency includes its input transfer, not its wait
         image_start = image_start - chip.input_cycles  # loaded in the input buffer
-    image_end = finish[chip.fusion_node, rows, stop]
-    if on_records is not None:
-        size = max(1, RECORD_BYTES // (16 * steps * chip.nodes))
-        for a in range(0, n, size):
-            part = slice(a, min(a + size, n))
-            on_records(part, start[:, part], finish[:, part])
+    start, finish = win.records()
     run = ChipRun(
         chip=chip,
         start=start,
         finish=finish,
-        busy_cycles=busy,
-        stall_cycles=stall[:, : len(STALL_CAUSES)],
-        link_flits=link_flits,
-        peak_buffer=peak,
+        busy_cycles=win.nodes.busy_cycles,
+        stall_cycles=win.nodes.stall[:, : len(STALL_CAUSES)],
+        link_flits=win.noc.link_busy[: len(chip.links)],
+        peak_buffer=win.bufs.peak,
         image_start=image_start,
-        image_end=image_end,
+        image_end=win.image_end,
         image_steps=stop + 1,
-        psum_link_flits=psum_flits,
+        psum_link_flits=win.noc.psum_busy[: len(chip.links)],
+        jobs=win.jobs,
     )
     return run if keep else run.summary()
