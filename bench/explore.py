@@ -15,7 +15,15 @@ heads) and the default chip (`spikesim_chip`):
    reported (target <= 3);
 3. an exploration of the chip: crossbar rows 32-256, ADC 3-8 bits, columns per ADC,
    flit width and the IC position, `--points` points drawn by `--search` (random:N or
-   nsga2:N), written to `--out` with its front; time per point and the front's table printed.
+   nsga2:N), written to `--out` with its front; time per point and the front's table printed,
+   then the summary of its points.csv (below).
+
+`--summarise CSV...` only summarises points.csv files of earlier explorations (`hwsim explore`
+or part 3): the counts (valid, on the front, reaching the target per method, each method's
+best accuracy), the median objectives over the points with each value of each knob, each
+knob's own effect (the ratios of energy, latency and area between pairs of valid points that
+differ in that knob only, min-max over the pairs) and, for two knobs, the table of every
+point. Every number docs/explore.md shows is printed by this script.
 
 The 1-minute load average is recorded before and after each part (the machine is shared).
 """
@@ -32,6 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,6 +137,82 @@ def exploration(t: SweepConfig, args: argparse.Namespace, console: Console) -> d
             "load_before": before, "load_after": load()}  # fmt: skip
 
 
+OBJECTIVES = ("accuracy", "energy_pj", "latency_ns", "area_mm2")
+METHOD_KEYS = ("dl", "sl", "bsf_grid", "bsf_emp", "early_exit")
+
+
+def knob_columns(frame: pd.DataFrame) -> list[str]:
+    """The knob columns of a points.csv: those before `status`, the IC last."""
+    return list(frame.columns[: list(frame.columns).index("status")])
+
+
+def counts(frame: pd.DataFrame) -> None:
+    """Points, valid ones, the front, and per method: points reaching the target, best
+    accuracy."""
+    ok = frame[frame.status == "ok"]
+    print(f"{len(frame)} points, {len(ok)} valid, {int(frame.pareto.sum())} on the front")
+    for m in METHOD_KEYS:
+        if f"target_reached_{m}" in ok:
+            reached = int(ok[f"target_reached_{m}"].astype(bool).sum())
+            best = ok[f"accuracy_{m}"].max()
+            print(f"  {m}: {reached} of {len(ok)} reach the target; best accuracy {best:.3f}")
+
+
+def medians(frame: pd.DataFrame, knobs: list[str]) -> None:
+    """The median objectives over the valid points with each value of each knob."""
+    ok = frame[frame.status == "ok"]
+    print("| median over the points with | " + " | ".join(OBJECTIVES) + " |")
+    print("| --- " * (len(OBJECTIVES) + 1) + "|")
+    for knob in knobs:
+        for value, part in ok.groupby(knob, sort=True):
+            cells = " | ".join(f"{part[o].median():.3g}" for o in OBJECTIVES)
+            print(f"| {knob} = {value} ({len(part)}) | {cells} |")
+
+
+def pair_effects(frame: pd.DataFrame, knobs: list[str]) -> None:
+    """Each knob's own effect: pairs of valid points equal in every other knob (and the IC)
+    whose value of this knob is a and b (consecutive values present): the ratios b/a of
+    energy, latency and area, min-max over the pairs."""
+    ok = frame[frame.status == "ok"]
+    print("| knob: a -> b | pairs | energy b/a | latency b/a | area b/a | accuracy b - a |")
+    print("| --- " * 6 + "|")
+    for knob in knobs:
+        rest = [k for k in knobs if k != knob]
+        values = sorted(ok[knob].unique())
+        for a, b in zip(values, values[1:], strict=False):
+            pairs = ok[ok[knob] == a].merge(ok[ok[knob] == b], on=rest, suffixes=("_a", "_b"))
+            if pairs.empty:
+                continue
+            cells = []
+            for o in ("energy_pj", "latency_ns", "area_mm2"):
+                r = pairs[f"{o}_b"] / pairs[f"{o}_a"]
+                cells.append(f"{r.min():.3f}-{r.max():.3f}")
+            d = pairs["accuracy_b"] - pairs["accuracy_a"]
+            cells.append(f"{d.min():+.3f}..{d.max():+.3f}")
+            print(f"| {knob}: {a} -> {b} | {len(pairs)} | " + " | ".join(cells) + " |")
+
+
+def table(frame: pd.DataFrame, knobs: list[str]) -> None:
+    """Every point of a small exploration: its knobs and objectives."""
+    print("| " + " | ".join([*knobs, *OBJECTIVES]) + " |")
+    print("| --- " * (len(knobs) + len(OBJECTIVES)) + "|")
+    for _, row in frame.iterrows():
+        cells = [str(row[k]) for k in knobs] + [f"{row[o]:.3g}" for o in OBJECTIVES]
+        print("| " + " | ".join(cells) + " |")
+
+
+def summarise(path: Path) -> None:
+    """Print the numbers of a points.csv (module docstring)."""
+    frame = pd.read_csv(path)
+    knobs = knob_columns(frame)
+    print(f"\n## {path}")
+    counts(frame)
+    medians(frame, knobs)
+    pair_effects(frame, knobs)
+    if len(frame) <= 24:
+        table(frame, knobs)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--arch", default="spikesim_chip")
@@ -143,7 +228,12 @@ def main() -> None:
     p.add_argument("--parts", default="analytic,functional,explore")
     p.add_argument("--out", default="runs/bench_explore")
     p.add_argument("--json")
+    p.add_argument("--summarise", nargs="+", type=Path, help="only summarise these points.csv")
     args = p.parse_args()
+    if args.summarise:
+        for path in args.summarise:
+            summarise(path)
+        return
     torch.set_num_threads(1)
     console = Console(width=80)
     report: dict = {"cpus": os.cpu_count(), "images": args.images, "timesteps": args.timesteps}
@@ -159,6 +249,7 @@ def main() -> None:
         if "explore" in parts:
             report["explore"] = exploration(t, args, console)
             console.print(f"exploration: {report['explore']}")
+            summarise(Path(args.out) / "points.csv")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
 

@@ -77,6 +77,7 @@ from hwsim.pipeline.evaluate import (
     evaluate_ics,
     simultaneous_rows,
     tune_and_test,
+    tune_target,
 )
 from hwsim.pipeline.grid import Executor, GridConfig, run_grid
 from hwsim.pipeline.outputs import (
@@ -164,12 +165,9 @@ def run(
     evaluation = evaluate(cfg, session, arch, tune, test, ic, reference, warn)
     cycles = None
     if cycle:
-        tune_target = None
-        if tune is not None:  # the target on the tuning images: the same fraction of the ANN's
-            reference = session.reference_correct(tune, cfg.tuning.ties)[FC_HEAD]
-            tune_target = cfg.target_fraction * float(np.mean(reference))
+        target = tune_target(cfg, session, tune)
         graph = session.spec.graph()
-        cycles = cycle_evaluation(arch, graph, evaluation, test, tune, tune_target, progress)
+        cycles = cycle_evaluation(arch, graph, evaluation, test, tune, target, progress)
     seconds = time.perf_counter() - start
     return RunResult(
         cfg.model, session.reference, arch, session.spec, evaluation, test, seconds, cycles

@@ -898,13 +898,13 @@ CASES: tuple[Case, ...] = (
         "map --model checkpoint --dataset",
         "options",
         lambda ws: ["map", "--model", str(ws.model), "--dataset", "synthetic"],
-        r"tiny\.pt: --dataset and --fc-output apply to NIR models",
+        r"tiny\.pt: --dataset applies only to NIR models",
     ),
     Case(
         "estimate (a zoo geometry) --fc-output",
         "options",
         lambda ws: _estimate(ws.tmp / "est_fc", "--fc-output", "out"),
-        r"a zoo geometry: --dataset and --fc-output apply to NIR models",
+        r"a zoo geometry: --fc-output applies only to NIR models",
     ),
     # checkpoint files
     Case(

@@ -199,3 +199,27 @@ def test_a_trace_owns_the_data_files_its_meta_records(cache):
     (folder / "extra.npy").write_bytes(b"\0")
     assert trace_entry(folder) is None
     assert folder in scan(cache).foreign
+
+
+def test_a_damaged_stored_result_is_an_entry_and_pruned(tmp_path, capsys):
+    root = tmp_path / "traces"
+    store = ResultStore(root)
+    whole, damaged = content_key(cell=1), content_key(cell=2)
+    store.put(whole, {"accuracy": 0.5})
+    store.put(damaged, {"accuracy": 0.25})
+    store.path(damaged).write_text('{"key": "cut short')  # a write cut short
+    (root / "results" / "notes.txt").write_text("mine")
+    data = listed(capsys, root, tmp_path)
+    paths = {str(store.path(whole)), str(store.path(damaged))}
+    assert {e["path"] for e in data["entries"]} == paths
+    assert data["left_alone"] == [str(root / "results" / "notes.txt")]
+    assert [e["holds"] for e in data["entries"] if e["key"] == damaged][0].startswith("damaged")
+    code, text = run_cli(capsys, "cache", "prune", "--all", "--yes", "--traces", str(root))
+    assert code == 0 and "deleted 2 entries" in text, text
+    assert everything(root) == {"results", "results/notes.txt"}
+
+
+def test_dry_run_and_yes_together_are_refused(tmp_path, capsys):
+    root = str(tmp_path / "t")
+    code, text = run_cli(capsys, "cache", "prune", "--all", "--dry-run", "--yes", "--traces", root)
+    assert code == 2 and "--dry-run" in text and "--yes" in text

@@ -35,6 +35,7 @@ def test_run_timing_cycle_writes_the_chip_reports_and_analytic_does_not(
     _, path = tiny_checkpoint
     common = ["run", "--arch", ARCH, "--model", str(path), "--ic", "4", "--timesteps", "30"]
     common += ["--images", "32", "--tune-images", "32", "--traces", str(tmp_path / "traces")]
+    common += ["--target", "0.5"]  # an early-stop run only when the tuning meets the target
     code, text = run_cli(capsys, *common, "--out", str(tmp_path / "cycle"))
     assert code == 0, text
     assert "Cycle-level chip" in text and "bottleneck" in text
@@ -215,6 +216,26 @@ def test_interrupted_sweep_resumes_from_its_partial_file(
     assert list(again["ic"]) == [2, 4] and not (out / "sweep.partial.csv").exists()
     assert again["ann_accuracy_ic"].iloc[0] == 0.123  # kept, not recomputed
     assert again["ann_accuracy_ic"].iloc[1] != 0.123
+    # the configuration it used is written beside it and repeats it
+    code, text = run_cli(capsys, "sweep", "--config", str(out / "config.yaml"), "--out",
+                         str(tmp_path / "repeat"))  # fmt: skip
+    assert code == 0, text
+    repeat = pd.read_csv(tmp_path / "repeat" / "sweep.csv")
+    assert list(repeat["ic"]) == [2, 4] and (tmp_path / "repeat" / "config.yaml").is_file()
+    code, text = run_cli(capsys, *argv)  # a rerun replaces the folder, config.yaml with it
+    assert code == 0, text
+
+
+@pytest.mark.parametrize("command", ["run", "export"])
+@pytest.mark.parametrize(("flag", "value"), [("--dataset", "mnist5k"), ("--fc-output", "fc"),
+                                             ("--convention", "snntorch")])  # fmt: skip
+def test_nir_options_without_a_nir_model_are_refused_by_name(command, flag, value, tmp_path,
+                                                             capsys):  # fmt: skip
+    out = tmp_path / ("o.nir" if command == "export" else "o")
+    code, text = run_cli(capsys, command, "--model", "vgg19", flag, value, "--out", str(out))
+    assert code == 2, text
+    assert f"{flag} applies only to NIR models (.nir)" in text
+    assert not out.exists()
 
 
 def test_trace_command_writes_a_readable_trace(tiny_checkpoint, tmp_path, capsys):
@@ -316,13 +337,14 @@ def test_every_parameter_an_error_names_has_a_flag():
     from pathlib import Path
 
     import hwsim
-    from hwsim.cli.errors import FLAGS
+    from hwsim.cli.errors import API_ONLY, FLAGS
 
     named = set()
     for path in Path(hwsim.__file__).parent.rglob("*.py"):
         for group in re.findall(r"params=\(([^)]*)\)", path.read_text()):
             named |= set(re.findall(r"\"(\w+)\"", group))
-    assert named and named <= set(FLAGS), sorted(named - set(FLAGS))
+    assert named and named <= set(FLAGS) | API_ONLY, sorted(named - set(FLAGS) - API_ONLY)
+    assert not API_ONLY & set(FLAGS)
 
 
 def test_an_api_error_names_parameters_and_the_cli_its_flags(tiny_checkpoint, tmp_path, capsys):

@@ -87,13 +87,41 @@ def test_a_bad_config_file_is_refused_by_name(content, needle, tmp_path, capsys)
     assert not (tmp_path / "o").exists()
 
 
-def test_a_config_value_is_checked_like_its_flag(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        ("timesteps: 0\n", "timesteps: 0 is out of range; expected 1..1000000"),
+        ("timesteps: 1.5\n", "timesteps: '1.5' is not an integer"),
+        ('images: "--help"\n', "images: '--help' starts with '-'"),
+        ("timing: sundial\n", "timing: 'sundial': expected one of cycle, analytic"),
+    ],
+)
+def test_a_config_value_is_checked_like_its_flag_and_named_with_the_file(
+    content, needle, tmp_path, capsys
+):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("timesteps: 0\n")
-    with pytest.raises(SystemExit) as done:  # argparse's own refusal, naming the flag
-        main(["run", "--config", str(bad)])
-    assert done.value.code == 2
-    assert "--timesteps: 0 is out of range" in capsys.readouterr().err
+    bad.write_text(content)
+    code, text = run_cli(capsys, "run", "--config", str(bad), "--out", str(tmp_path / "o"))
+    assert code == 2, text
+    assert f"--config {bad}: {needle}" in text
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_config_that_is_a_folder_is_refused_by_name(tmp_path, capsys):
+    code, text = run_cli(capsys, "run", "--config", str(tmp_path), "--out", str(tmp_path / "o"))
+    assert code == 2 and f"--config {tmp_path}: not a file" in text
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "on", "off"])
+def test_keys_yaml_reads_as_booleans_are_option_names(word, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"all: true\n{word}: true\n")
+    code, text = run_cli(capsys, "cache", "prune", "--config", str(cfg), "--traces",
+                         str(tmp_path / "t"))  # fmt: skip
+    if word == "yes":  # an option of hwsim cache: read, and nothing to prune
+        assert code == 0 and "nothing to prune" in text, text
+    else:  # named as written, not as True/False
+        assert code == 2 and f"'{word}' is no option of hwsim cache" in text, text
 
 
 def test_a_config_counts_as_given_for_options_that_would_not_act(tiny_checkpoint, tmp_path, capsys):

@@ -235,7 +235,7 @@ def test_dask_without_its_extra_is_refused_with_the_install_hint(monkeypatch, tm
     import sys
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # importing it fails, as uninstalled
-    argv = ["sweep", "--model", "nope.pt", "--arch", ARCH, "--out", str(tmp_path / "o"),
+    argv = ["sweep", "--model", "vgg19", "--arch", ARCH, "--out", str(tmp_path / "o"),
             "--executor", "dask"]  # fmt: skip
     assert main(argv) == 2
     err = " ".join(capsys.readouterr().err.split())

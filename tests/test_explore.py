@@ -4,7 +4,6 @@ resumption from the result store, NSGA-II on a problem with a known front, the c
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import importlib.util
 import io
@@ -20,7 +19,7 @@ from rich.console import Console
 import hwsim.api as api
 import hwsim.explore.run as explore_run
 from hwsim.api import RunConfig, SimConfig, run
-from hwsim.cli.explore import add_explore_parser, run_explore
+from hwsim.cli.main import main
 from hwsim.errors import InputError
 from hwsim.explore.evaluate import AccuracyMode, Status
 from hwsim.explore.pareto import Constraint, Objective, pareto_mask, parse_objectives
@@ -276,31 +275,44 @@ def test_nsga2_without_optuna_is_refused(monkeypatch):
 # ---------------------------------------------------------------------- command, report
 
 
-def _parse(argv):
-    parser = argparse.ArgumentParser()
-    add_explore_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["explore", *argv])
+def _argv(template, out):
+    return ["explore", "--arch", ARCH, "--model", str(template.model), "--vary",
+            "clock_mhz=100,400", "--vary", "energy_pj.adc=0.5,3", "--ic-positions", "2,4",
+            "--timesteps", "30", "--images", "32", "--tune-images", "32", "--traces",
+            str(template.trace_root), "--out", str(out)]  # fmt: skip
 
 
-def test_command_writes_the_files_and_an_80_column_summary(template, tmp_path):
+def test_command_writes_the_files_and_an_80_column_summary(template, tmp_path, capsys):
     out = tmp_path / "out"
-    argv = ["--arch", ARCH, "--model", str(template.model), "--vary", "clock_mhz=100,400",
-            "--vary", "energy_pj.adc=0.5,3", "--ic-positions", "2,4", "--timesteps", "30",
-            "--images", "32", "--tune-images", "32", "--traces", str(template.trace_root),
-            "--out", str(out)]  # fmt: skip
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=200, force_terminal=False)
-    assert run_explore(_parse(argv), console) == 0
+    argv = _argv(template, out)
+    assert main(argv) == 0
     names = {p.name for p in out.iterdir()}
-    assert {"points.csv", "pareto.csv", "front_energy_latency.png", "front_energy_accuracy.svg",
-            "front_area_energy.png", "parallel_coordinates.png"} <= names  # fmt: skip
+    assert {"points.csv", "pareto.csv", "front_energy_latency.png", "config.yaml",
+            "front_energy_accuracy.svg", "front_area_energy.png",
+            "parallel_coordinates.png"} <= names  # fmt: skip
     points = pd.read_csv(out / "points.csv")
     pareto = pd.read_csv(out / "pareto.csv")
     assert len(points) == 8 and len(pareto) == int(points.pareto.sum()) >= 1
-    lines = [x for x in buffer.getvalue().splitlines() if not x.startswith("[")]  # progress
+    lines = [x for x in capsys.readouterr().out.splitlines() if not x.startswith("[")]
     assert all(len(line) <= 80 for line in lines), lines
-    with pytest.raises(InputError, match="vary"):
-        run_explore(_parse([*argv, "--vary", "adc.bitz=3"]), console)
+    # every point is now in the store: nothing computed, so no per-point time is shown
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "0 computed, 8 from the store" in text and "s each" not in text
+    # the configuration written repeats the exploration
+    again = tmp_path / "again"
+    assert main(["explore", "--config", str(out / "config.yaml"), "--out", str(again)]) == 0
+    assert (again / "points.csv").read_bytes() == (out / "points.csv").read_bytes()
+    assert main([*argv[:-1], str(tmp_path / "bad"), "--vary", "adc.bitz=3"]) == 2
+    assert "--vary" in capsys.readouterr().err
+
+
+def test_command_no_cache_keeps_no_store(template, tmp_path, capsys):
+    traces = tmp_path / "traces"
+    argv = _argv(dataclasses.replace(template, trace_root=traces), tmp_path / "out")
+    assert main([*argv, "--no-cache"]) == 0
+    assert not traces.exists()
+    assert "8 computed" in capsys.readouterr().out
 
 
 def test_summary_fits_80_columns_with_many_knobs():
@@ -342,3 +354,80 @@ def test_a_knob_that_changes_nothing_is_named(template):
     result = explore(ExploreConfig(template, knobs, ic_positions=(4,)), warn=warnings.append)
     assert len(result.notes) == 1 and result.notes[0].startswith("buffers.input_buffer_timesteps")
     assert warnings == result.notes
+
+
+# ------------------------------------------------------- options that would not act, caps
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--population", "7"], "--population"),  # grid
+        (["--population", "7", "--search", "random:5"], "--population"),
+        (["--search-seed", "3"], "--search-seed"),  # grid draws nothing
+        (["--vary", "clock_mhz=1:100000000"], "--vary"),  # a knob of 1e8 values
+        (["--vary", "name=a,b"], "--vary"),  # a label, left out of the store key
+        (["--vary", "notes=x,y"], "--vary"),
+    ],
+)
+def test_command_refuses_what_would_not_act(template, tmp_path, capsys, extra, named):
+    argv = ["explore", "--arch", ARCH, "--model", str(template.model), "--vary",
+            "clock_mhz=100,400", "--traces", str(tmp_path / "t"), "--out",
+            str(tmp_path / "out"), *extra]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert named in err and "internal error" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_random_search_larger_than_the_grid_says_what_ran(template, tmp_path, capsys):
+    argv = _argv(template, tmp_path / "out")
+    assert main([*argv, "--search", "random:50", "--search-seed", "3"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "random:50 asks for 50 points and the grid has 8: all 8 ran" in text
+    assert "random:50 = the whole grid of 8" in text
+    assert len(pd.read_csv(tmp_path / "out" / "points.csv")) == 8
+
+
+def test_a_grid_too_large_is_refused_and_sampled_without_listing_it(template, monkeypatch):
+    knobs = (Knob.parse("clock_mhz=1:1000"), Knob.parse("energy_pj.adc=1:11"))
+    assert Space({}, "", knobs, (2,)).size == 11_000
+    with pytest.raises(InputError, match=r"11000 points.*random:N or nsga2:N") as e:
+        explore(ExploreConfig(template, knobs, ic_positions=(2,)))
+    assert e.value.params == ("vary", "search")
+
+    def listed(self):
+        raise AssertionError("the whole grid was listed")
+
+    monkeypatch.setattr(Space, "grid", listed)
+    cfg = ExploreConfig(template, knobs, ic_positions=(2,), search=Search.parse("random:2", 1))
+    result = explore(cfg)
+    assert len(result.rows) == 2 and result.computed + result.reused == 2
+
+
+def test_tuning_target_is_the_fraction_of_the_ann_accuracy_on_the_tuning_images():
+    from hwsim.model.graph import FC_HEAD
+    from hwsim.pipeline.evaluate import tune_target
+
+    class Session:  # the ANN gets 3 of 4 tuning images right
+        def reference_correct(self, trace, ties):
+            return {FC_HEAD: np.array([1.0, 0.0, 1.0, 1.0])}
+
+    cfg = SweepConfig(arch=ARCH, model="m.pt", target_fraction=0.9)
+    assert tune_target(cfg, Session(), object()) == pytest.approx(0.9 * 0.75)
+    assert tune_target(cfg, Session(), None) is None
+
+
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="no Dask")
+def test_a_local_cluster_that_does_not_start_is_named(template, tmp_path, capsys, monkeypatch):
+    import distributed
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Nanny failed to start.")
+
+    monkeypatch.setattr(distributed, "LocalCluster", broken)
+    argv = _argv(template, tmp_path / "out")
+    assert main([*argv, "--executor", "dask", "--workers", "1"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--executor dask: a local cluster of 1 worker processes (--workers) did not start" in err
+    assert "Nanny failed to start" in err and "internal error" not in err

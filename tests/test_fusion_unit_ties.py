@@ -12,21 +12,12 @@ import pytest
 from hwsim import fusion
 from hwsim.fixed_point import AlphaLUT, FixedPoint
 from hwsim.fusion import apply_stop_rule, tune_stop_rule
-from hwsim.hw.arch import FusionCompare, FusionUnitConfig, TerminationRule
+from hwsim.hw.arch import FusionCompare, TerminationRule
 from hwsim.hw.fusion_unit import FusionUnit, early_exit_decisions, head_decisions
 from hwsim.methods import TieRule, Ties
+from tests.test_fusion_unit import CONFIG
 
 RULES = [Ties(TieRule.FAIR), Ties(TieRule.WRONG), Ties(TieRule.FIRST), Ties(TieRule.RANDOM, 7)]
-
-CONFIG = FusionUnitConfig(
-    counter_increment_pj=0.05,
-    lut_read_pj=1.0,
-    multiply_pj=0.8,
-    compare_pj=0.05,
-    area_um2=5000.0,
-    lut_cycles=2,
-    cycles_per_class=1,
-)
 
 
 def tied_counts(rng, n_img, n_t, n_c):

@@ -497,25 +497,13 @@ def test_a_sinabs_export_simulates_with_the_peer_s_output_spikes(threshold, tmp_
     spikes are sinabs' shifted by depth + 1 steps, and with no biases (nothing integrates
     before the input arrives) the output spike counts are equal."""
     import sinabs
-    import sinabs.layers as sl
-    from sinabs.activation import SingleSpike
 
-    torch.manual_seed(1)
+    from tests.test_peers_nir import sinabs_net
+
     n, steps = 8, 40
     data = make_synthetic(n, seed=0, split="test")
-
-    def iaf():
-        return sl.IAFSqueeze(batch_size=n, spike_fn=SingleSpike, spike_threshold=threshold)
-
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 4, 3, padding=1, bias=False), iaf(),
-        torch.nn.Conv2d(4, 8, 3, stride=2, padding=1, bias=False), iaf(),
-        sl.SumPool2d(8), torch.nn.Flatten(), torch.nn.Linear(8, 10, bias=False), iaf(),
-    )  # fmt: skip
+    net = sinabs_net(n, dyadic=False, threshold=threshold, seed=1)
     with torch.no_grad():
-        for m in net:
-            if hasattr(m, "weight"):
-                m.weight.mul_(1.5)
         x = torch.from_numpy(data.x)
         peer = net(x[:, None].repeat(1, steps, 1, 1, 1).flatten(0, 1)).reshape(n, steps, 10)
         graph = sinabs.to_nir(net, x)

@@ -44,16 +44,17 @@ def needs(*modules: str):
     )
 
 
-def sinabs_net(n: int, dyadic: bool, threshold: float = 1.0):
+def sinabs_net(n: int, dyadic: bool, threshold: float = 1.0, seed: int = 2):
     """Conv2d-IAF-Conv2d(stride 2)-IAF-SumPool2d(global)-Flatten-Linear-IAF on 16x16 images
-    (no biases, SingleSpike); dyadic: every weight k / 2**5."""
+    (no biases, SingleSpike), weights drawn with torch seed `seed`, scaled by 1.5; dyadic:
+    every weight k / 2**5. Also tests/test_nir.py's sinabs network."""
     import sinabs.layers as sl
     from sinabs.activation import SingleSpike
 
     def iaf():
         return sl.IAFSqueeze(batch_size=n, spike_fn=SingleSpike, spike_threshold=threshold)
 
-    torch.manual_seed(2)
+    torch.manual_seed(seed)
     net = torch.nn.Sequential(
         torch.nn.Conv2d(1, 4, 3, padding=1, bias=False), iaf(),
         torch.nn.Conv2d(4, 8, 3, stride=2, padding=1, bias=False), iaf(),

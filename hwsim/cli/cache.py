@@ -66,6 +66,11 @@ def _rule(args: argparse.Namespace) -> PruneRule | None:
         return None
     if not (args.all or args.older_than is not None or args.max_size is not None):
         raise InputError("hwsim cache prune: say what to delete: --all, --older-than or --max-size")
+    if args.dry_run and args.yes:
+        raise InputError(
+            "hwsim cache prune: --dry-run deletes nothing, so there is nothing for --yes to"
+            " confirm; give one of them"
+        )
     if args.all and (args.older_than is not None or args.max_size is not None):
         raise InputError(
             "hwsim cache prune: --all deletes every entry; leave out --older-than and --max-size"

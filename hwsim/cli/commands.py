@@ -15,7 +15,7 @@ from rich.console import Console
 from hwsim import api
 from hwsim.atomic import atomic_folder, check_output_folder
 from hwsim.cli import options
-from hwsim.cli.config import write_config
+from hwsim.cli.config import add_config, write_config
 from hwsim.cli.explore import run_explore
 from hwsim.cli.output import TRAIN_LABELS, bars, summary, warner
 from hwsim.cli.parser import build_parser
@@ -136,6 +136,7 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> None:
             wait_workers=args.wait_workers,
             progress=progress,
         )
+    result.paths.append(add_config(args, build_parser(), out))
     print_sweep(result, out, args.timesteps, console)
     data = sweep_summary(result, args.timesteps, args.executor)
     summary(args, "sweep", data, None if args.summary else out)

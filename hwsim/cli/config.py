@@ -45,14 +45,31 @@ def options_of(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     return out
 
 
+class _KeysAsWritten(yaml.SafeLoader):
+    """PyYAML's safe loader, but a plain mapping key stays the text written: YAML 1.1 reads
+    `yes`, `no`, `on` and `off` as booleans, and `yes` is an option of hwsim cache."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)
+        return {
+            k.value
+            if isinstance(k, yaml.ScalarNode)
+            else self.construct_object(k, deep=deep): self.construct_object(v, deep=deep)
+            for k, v in node.value
+        }
+
+
 def read_config(path: Path, command: str) -> dict:
     """The mapping in a configuration file; ConfigError naming the file if it is no mapping."""
     if not path.exists():
         raise InputError(f"{{config}} {path}: no such file or folder", params=("config",))
+    if not path.is_file():
+        raise InputError(f"{{config}} {path}: not a file; expected a YAML file", params=("config",))
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise ConfigError(f"{{config}} {path}: larger than 1 MiB", params=("config",))
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_KeysAsWritten)  # noqa: S506
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{{config}} {path}: not valid YAML ({e})", params=("config",)) from None
     if data is None:
@@ -90,9 +107,28 @@ def _tokens(flag: str, action: argparse.Action, value: object, path: Path) -> li
     values = value if many and isinstance(value, list) else [value]
     if not values or not all(_scalar(v) for v in values):
         raise bad("a list of numbers or texts" if many else "a number or a text")
+    for v in values:
+        _check_value(action, v, f"{{config}} {path}: {flag[2:]}")
     if isinstance(action, argparse._AppendAction):
         return [t for v in values for t in (flag, str(v))]
     return [flag, *(str(v) for v in values)]
+
+
+def _check_value(action: argparse.Action, value: object, where: str) -> None:
+    """Check one value as argparse would (no leading '-', the option's type and choices), so
+    that a bad one is named with the file and key rather than as a bare flag."""
+    text = str(value)
+    if isinstance(value, str) and text.startswith("-"):  # a YAML number may be negative
+        raise ConfigError(
+            f"{where}: {text!r} starts with '-', which reads as an option", params=("config",)
+        )
+    try:
+        typed = action.type(text) if callable(action.type) else text
+    except (argparse.ArgumentTypeError, ValueError, TypeError) as e:
+        raise ConfigError(f"{where}: {e}", params=("config",)) from None
+    if action.choices is not None and typed not in action.choices:
+        choices = ", ".join(map(str, action.choices))
+        raise ConfigError(f"{where}: {text!r}: expected one of {choices}", params=("config",))
 
 
 def config_tokens(path: Path, command: str, parser: argparse.ArgumentParser) -> list[str]:
@@ -156,10 +192,19 @@ def used_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> di
 
 def write_config(args: argparse.Namespace, parser: argparse.ArgumentParser, folder: Path) -> Path:
     """Write the configuration the command used into `folder` (`CONFIG_FILE`)."""
-    path = folder / CONFIG_FILE
+    path = Path(folder) / CONFIG_FILE
     head = (
         f"# hwsim {__version__}: the configuration of this hwsim {args.command}; repeat it with"
         f"\n#   hwsim {args.command} --config THIS_FILE --out NEW_FOLDER\n"
     )
     path.write_text(head + yaml.safe_dump(used_config(args, parser), sort_keys=False))
     return path
+
+
+def add_config(args: argparse.Namespace, parser: argparse.ArgumentParser, folder: Path) -> Path:
+    """Write the configuration into an output folder hwsim has written already (sweep,
+    explore), listed in its manifest first so that a rerun replaces it with the rest."""
+    from hwsim.atomic import record_outputs
+
+    record_outputs(Path(folder), [CONFIG_FILE])
+    return write_config(args, parser, folder)

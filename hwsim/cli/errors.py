@@ -13,6 +13,10 @@ from pathlib import Path
 from hwsim.atomic import DISK_FULL, disk_full
 from hwsim.errors import HwsimError
 
+API_ONLY = frozenset({"labels", "nir"})
+"""Parameters of `hwsim.profile`, which has no command: its errors never reach the command
+line, so they have no flag."""
+
 FLAGS: dict[str, str] = {
     "family": "--ic-positions",  # the positions a sweep's simultaneous intervals hold over
     "ties": "--ties",
@@ -21,6 +25,8 @@ FLAGS: dict[str, str] = {
     "method": "--method",
     "objectives": "--objectives",
     "search": "--search",
+    "search_seed": "--search-seed",
+    "population": "--population",
     "vary": "--vary",
     "target": "--target",
     "adc_bits": "--adc-bits",

@@ -9,8 +9,17 @@ from pathlib import Path
 from rich.console import Console
 
 from hwsim.cli.help import EXAMPLES, HelpFormatter
-from hwsim.cli.parser import DEFAULT_ARCH, DEFAULT_MODEL, MAX_IMAGES, MAX_TIMESTEPS, int_in, real_in
-from hwsim.model.packaged import CACHE_ENV, cache_root, resolve_arch, resolve_model
+from hwsim.cli.parser import (
+    DEFAULT_ARCH,
+    DEFAULT_MODEL,
+    MAX_IMAGES,
+    cache_args,
+    images_arg,
+    int_in,
+    target_arg,
+    timesteps_arg,
+)
+from hwsim.model.packaged import resolve_arch, resolve_model
 
 
 def add_explore_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -76,26 +85,11 @@ def add_explore_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
         help="auto: the functional (crossbar + ADC) mode when a varied key changes its spikes,"
         " else the ideal engine's accuracy (one trace for every point)",
     )
-    e.add_argument(
-        "--timesteps", type=int_in(1, MAX_TIMESTEPS), default=300, help="timesteps T per image"
-    )
-    e.add_argument(
-        "--images", type=int_in(1, MAX_IMAGES), help="test images (default: the whole split)"
-    )
+    timesteps_arg(e)
+    images_arg(e)
     e.add_argument("--tune-images", type=int_in(1, MAX_IMAGES), help="tuning images (default: all)")
-    e.add_argument(
-        "--target",
-        type=real_in(0, 1, open_lo=True),
-        default=0.99,
-        help="target accuracy, a fraction of the ANN's",
-    )
-    e.add_argument("--data-root", help="folder with MNIST IDX or CIFAR pickle files")
-    e.add_argument(
-        "--traces",
-        default=str(cache_root()),
-        help=f"trace cache folder, the result store in it (default: ${CACHE_ENV} if set, else"
-        f" {cache_root()})",
-    )
+    target_arg(e)
+    cache_args(e, results=True)
     e.add_argument(
         "--executor",
         choices=("local", "dask"),
@@ -110,7 +104,7 @@ def add_explore_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 def explore_config(args: argparse.Namespace):  # -> hwsim.explore.run.ExploreConfig
     """The parsed arguments as the exploration's configuration (stages loaded here)."""
-    from hwsim.cli.options import parse_ic_list
+    from hwsim.cli.options import parse_ic_list, trace_root
     from hwsim.errors import InputError
     from hwsim.explore.evaluate import AccuracyMode
     from hwsim.explore.pareto import Constraint, parse_objectives
@@ -135,7 +129,7 @@ def explore_config(args: argparse.Namespace):  # -> hwsim.explore.run.ExploreCon
         tune_images=args.tune_images,
         target_fraction=args.target,
         data_root=args.data_root,
-        trace_root=Path(args.traces),
+        trace_root=trace_root(args),
     )
     search = Search.parse(args.search, args.search_seed)
     search = Search(search.kind, search.n, search.seed, args.population)
@@ -159,7 +153,9 @@ def run_explore(args: argparse.Namespace, console: Console | None = None) -> int
     files into --out (replaced as a whole). Returns 0; an `HwsimError` propagates (the command
     line prints it and exits 2)."""
     from hwsim import api
+    from hwsim.cli.config import add_config
     from hwsim.cli.output import bars, summary, warner
+    from hwsim.cli.parser import build_parser
     from hwsim.pipeline.grid import Executor
     from hwsim.report.explore import print_exploration
 
@@ -170,13 +166,14 @@ def run_explore(args: argparse.Namespace, console: Console | None = None) -> int
         result, files = api.explore(cfg, out, executor=Executor(args.executor),
                                     scheduler=args.scheduler, workers=args.workers,
                                     progress=progress, warn=warner(console))  # fmt: skip
+    files.append(add_config(args, build_parser(), out))
     objectives = [o.column for o in result.objectives]
     mode = "functional (crossbar + ADC)" if result.functional else "ideal engine"
-    per_point = result.seconds / max(result.computed, 1)
+    each = f" ({result.seconds / result.computed:.2f} s each)" if result.computed else ""
     header = [
         f"{len(result.rows)} points of {result.base} ({result.search}, seed {result.seed});"
         f" {result.method} at the target; accuracy: {mode}",
-        f"{result.computed} computed ({per_point:.2f} s each), {result.reused} from the store",
+        f"{result.computed} computed{each}, {result.reused} from the store",
     ]
     print_exploration(console, result.rows, result.front, result.knobs, objectives, header)
     console.print(f"wrote {len(files)} files to {out}", highlight=False, width=80)

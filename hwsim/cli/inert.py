@@ -97,11 +97,32 @@ def refuse_inert(args: argparse.Namespace) -> None:
                 "executor",
                 "scheduler",
             )
+    if args.command == "explore":
+        _refuse_explore(args, said)
     if args.command == "functional" and {"full_scale", "full_scale_levels"} <= said:
         raise _refuse(
             "{full_scale} and {full_scale_levels} both set the ADC full scale; give one",
             "full_scale",
             "full_scale_levels",
+        )
+
+
+def _refuse_explore(args: argparse.Namespace, said: frozenset[str]) -> None:
+    """Explore's search options given to a search that does not read them."""
+    kind = args.search.partition(":")[0]
+    if "population" in said and kind != "nsga2":
+        raise _refuse(
+            f"{{population}} is NSGA-II's generation size, and {{search}} {args.search} is no"
+            " NSGA-II search; leave it out (or give {search} nsga2:N)",
+            "population",
+            "search",
+        )
+    if "search_seed" in said and kind == "grid":
+        raise _refuse(
+            "{search_seed} seeds a random or NSGA-II search, and {search} grid draws nothing;"
+            " leave it out (or give {search} random:N or nsga2:N)",
+            "search_seed",
+            "search",
         )
 
 

@@ -155,6 +155,7 @@ def _evaluation(args: argparse.Namespace) -> dict:
         "sim": sim_config(args),
         "images": args.images,
         "tune_images": args.tune_images,
+        "target_fraction": args.target,
         "data_root": args.data_root,
         "trace_root": trace_root(args),
         "energy_model": EnergyModel(args.energy_model) if args.energy_model else None,

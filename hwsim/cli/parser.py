@@ -92,6 +92,49 @@ def size(text: str) -> int:
     return int(_amount(text, SIZE_UNITS, "a size like 500M, 2G or a number of bytes"))
 
 
+def timesteps_arg(q: argparse.ArgumentParser) -> None:
+    """--timesteps (run, trace, tune, sweep, explore)."""
+    q.add_argument(
+        "--timesteps",
+        type=int_in(1, MAX_TIMESTEPS),
+        default=300,
+        help="timesteps T each image is simulated for",
+    )
+
+
+def images_arg(q: argparse.ArgumentParser) -> None:
+    """--images: test images of the split (run, trace, sweep, explore)."""
+    q.add_argument("--images", type=int_in(1, MAX_IMAGES), help="images (default: the whole split)")
+
+
+def target_arg(q: argparse.ArgumentParser) -> None:
+    """--target: the target accuracy as a fraction of the ANN's."""
+    q.add_argument(
+        "--target",
+        type=real_in(0, 1, open_lo=True),
+        default=0.99,
+        help="target accuracy, a fraction of the ANN's",
+    )
+
+
+def cache_args(q: argparse.ArgumentParser, results: bool = False) -> None:
+    """--data-root, --traces and --no-cache (`results`: the result store lives in --traces
+    too, as for explore)."""
+    q.add_argument("--data-root", help="folder with MNIST IDX or CIFAR pickle files")
+    q.add_argument(
+        "--traces",
+        default=str(cache_root()),
+        help=f"trace cache folder, the same from every working directory (default: ${CACHE_ENV}"
+        f" if set, else {cache_root()}); `hwsim cache list` shows what it holds"
+        + ("; the result store is in it" if results else ""),
+    )
+    q.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor write traces" + (" nor stored results" if results else ""),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command; `args.command` names the one given."""
     archs, models = ", ".join(arch_names()), ", ".join(model_names())
@@ -237,16 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
             + ("; several: a grid" if many else ""),
         )
         nir_args(q)
-        q.add_argument(
-            "--timesteps",
-            type=int_in(1, MAX_TIMESTEPS),
-            default=300,
-            help="timesteps T each image is simulated for",
-        )
+        timesteps_arg(q)
         if images:
-            q.add_argument(
-                "--images", type=int_in(1, MAX_IMAGES), help="images (default: the whole split)"
-            )
+            images_arg(q)
         q.add_argument(
             "--batch-size", type=int_in(1, 1_000_000), default=250, help="images simulated at once"
         )
@@ -271,14 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument(
             "--threads", type=int_in(0, 1024), default=0, help="engine threads (0: all cores)"
         )
-        q.add_argument("--data-root", help="folder with MNIST IDX or CIFAR pickle files")
-        q.add_argument(
-            "--traces",
-            default=str(cache_root()),
-            help=f"trace cache folder, the same from every working directory (default: ${CACHE_ENV}"
-            f" if set, else {cache_root()}); `hwsim cache list` shows what it holds",
-        )
-        q.add_argument("--no-cache", action="store_true", help="neither read nor write traces")
+        cache_args(q)
         q.add_argument(
             "--emp-pooling",
             choices=[str(p) for p in EvidencePooling],
@@ -316,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="tune on the first N of those images (default: all)",
         )
         if evaluate:
+            target_arg(q)
             q.add_argument(
                 "--bootstrap",
                 type=int_in(100, 1_000_000),

@@ -29,6 +29,7 @@ from typing import Any
 from hwsim import __version__
 from hwsim.engine.trace import file_sha256
 from hwsim.errors import InputError
+from hwsim.explore.space import LABEL_KEYS
 from hwsim.hw.arch import ArchConfigError, Architecture, parse_arch
 from hwsim.hw.area import chip_area
 from hwsim.hw.mapping import MappingError, map_network
@@ -38,11 +39,11 @@ from hwsim.model.graph import FC_HEAD
 from hwsim.model.nir_io import NirOptions
 from hwsim.pipeline.config import SweepConfig
 from hwsim.pipeline.cycles import OperatingPoint, TimingModel
-from hwsim.pipeline.evaluate import cycle_evaluation, evaluate, tune_and_test
+from hwsim.pipeline.evaluate import cycle_evaluation, evaluate, tune_and_test, tune_target
 from hwsim.pipeline.grid import settings_digest
 from hwsim.pipeline.hardware import FunctionalRun, Hardware
 from hwsim.pipeline.session import Session
-from hwsim.pipeline.store import ResultStore, content_key
+from hwsim.pipeline.store import content_key
 
 
 class Status(StrEnum):
@@ -88,7 +89,7 @@ def arch_content(mapping: dict[str, Any]) -> dict[str, Any]:
         arch = parse_arch(mapping, "variant").to_mapping()
     except ArchConfigError:
         arch = dict(mapping)
-    return {k: v for k, v in arch.items() if k not in ("name", "source", "notes")}
+    return {k: v for k, v in arch.items() if k not in LABEL_KEYS}
 
 
 def point_key(template: SweepConfig, arch: dict[str, Any], ic: int, timing: TimingModel) -> str:
@@ -147,11 +148,7 @@ def evaluate_point(job: PointJob) -> dict[str, Any]:
     latency = {m: ev.latency_ns[m] for m in METHODS}
     cycle_latency: dict[Method, float] = {}
     if cycle:
-        target = None
-        if tune is not None:
-            fc = session.reference_correct(tune, cfg.tuning.ties)[FC_HEAD]
-            target = cfg.target_fraction * float(fc.mean())
-        cycles = cycle_evaluation(arch, graph, ev, test, tune, target)
+        cycles = cycle_evaluation(arch, graph, ev, test, tune, tune_target(cfg, session, tune))
         cycle_latency = {
             r.method: r.latency_mean_ns for r in cycles.methods if r.point is OperatingPoint.FIXED
         }
@@ -180,16 +177,6 @@ def evaluate_point(job: PointJob) -> dict[str, Any]:
     out["component_static_pj"] = float(energy.static_pj[:t].sum())
     out["component_offchip_pj"] = float(energy.offchip_pj)
     return out
-
-
-def stored_or_evaluated(job: PointJob, store: ResultStore) -> tuple[dict[str, Any], bool]:
-    """(payload, computed now): the store's record of the job's key, else evaluated and put."""
-    payload = store.get(job.key)
-    if payload is not None:
-        return payload, False
-    payload = evaluate_point(job)
-    store.put(job.key, payload)
-    return payload, True
 
 
 def objective_values(payload: dict[str, Any], method: Method) -> dict[str, float]:

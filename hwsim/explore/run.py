@@ -32,7 +32,15 @@ from hwsim.explore.evaluate import (
 )
 from hwsim.explore.pareto import Constraint, Objective, minimisation, pareto_mask
 from hwsim.explore.search import Choice, Search, SearchKind, nsga2
-from hwsim.explore.space import IC_KNOB, Knob, Point, Space, check_knobs, with_value
+from hwsim.explore.space import (
+    IC_KNOB,
+    MAX_GRID_POINTS,
+    Knob,
+    Point,
+    Space,
+    check_knobs,
+    with_value,
+)
 from hwsim.hw.arch import ArchConfigError, load_arch, parse_arch
 from hwsim.methods import HEADLINE, Method
 from hwsim.pipeline.config import ICChoice, ProgressFn, SweepConfig, WarnFn
@@ -137,6 +145,12 @@ def plan(cfg: ExploreConfig) -> tuple[Space, SweepConfig]:
         raise InputError(
             "{vary}: one point is nothing to explore; vary a key or give IC positions",
             params=("vary",),
+        )
+    if cfg.search.kind is SearchKind.GRID and space.size > MAX_GRID_POINTS:
+        raise InputError(
+            f"{{vary}}: the grid has {space.size} points, more than {MAX_GRID_POINTS} a grid"
+            " search evaluates; give {search} random:N or nsga2:N, or fewer values",
+            params=("vary", "search"),
         )
     template = with_hardware(t, _functional(space, cfg.accuracy), cfg.timing)
     return space, template
@@ -265,6 +279,14 @@ def explore(
         " exploration does not use, e.g. the cycle-level simulation or the event energy model)"
         for key in inert_knobs(space, ev)
     ]
+    searched, n = str(cfg.search), cfg.search.n
+    if cfg.search.kind is SearchKind.RANDOM and n is not None and n > space.size:
+        searched += f" = the whole grid of {space.size}"
+        notes.insert(
+            0,
+            f"search {cfg.search} asks for {n} points and the grid has {space.size}: all"
+            f" {space.size} ran (the whole grid, nothing drawn)",
+        )
     for note in notes:
         if warn is not None:
             warn(note)
@@ -275,7 +297,7 @@ def explore(
         objectives=cfg.objectives,
         method=cfg.method,
         functional=template.hardware.value == "functional",
-        search=str(cfg.search),
+        search=searched,
         seed=cfg.search.seed,
         computed=ev.computed,
         reused=ev.reused,

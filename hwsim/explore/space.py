@@ -26,6 +26,14 @@ from hwsim.hw.arch import ArchConfigError, Architecture, parse_arch, schema_keys
 
 IC_KNOB = "ic"
 """The knob name of the IC position in points and CSV columns."""
+LABEL_KEYS = ("name", "source", "notes")
+"""Keys that label an architecture and change no result (left out of a point's store key):
+no knob."""
+MAX_KNOB_VALUES = 1_000
+"""Values one knob may take (each is checked through the arch loader, ~3 ms)."""
+MAX_GRID_POINTS = 10_000
+"""Points a grid search may have; larger spaces take random:N or nsga2:N, which never list
+the whole grid."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,17 @@ class Knob:
                 ) from None
             if a > b:
                 raise InputError(f"{{vary}} {text!r}: empty range {a}:{b}", params=("vary",))
+            if b - a + 1 > MAX_KNOB_VALUES:
+                raise InputError(
+                    f"{{vary}} {text!r}: {b - a + 1} values; a knob takes at most"
+                    f" {MAX_KNOB_VALUES} (give fewer, e.g. KEY=v1,v2,...)",
+                    params=("vary",),
+                )
             return cls(key, tuple(range(a, b + 1)))
+        if spec.count(",") >= MAX_KNOB_VALUES:
+            raise InputError(
+                f"{{vary}} {key}: more than {MAX_KNOB_VALUES} values", params=("vary",)
+            )
         values = tuple(_scalar(v.strip(), text) for v in spec.split(","))
         if len(set(map(repr, values))) != len(values):
             raise InputError(f"{{vary}} {text!r}: a value given twice", params=("vary",))
@@ -121,6 +139,12 @@ def check_knobs(base: Mapping[str, Any], knobs: Sequence[Knob], source: str) -> 
     keys = leaf_keys()
     seen: set[str] = set()
     for knob in knobs:
+        if knob.key in LABEL_KEYS:
+            raise InputError(
+                f"{{vary}} {knob.key}: a label of the architecture, which changes no result;"
+                " vary a key that describes the chip",
+                params=("vary",),
+            )
         if knob.key not in keys:
             near = difflib.get_close_matches(knob.key, keys, n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(near)}?" if near else ""
@@ -180,7 +204,7 @@ class Space:
 
     def sample(self, n: int, seed: int) -> list[Point]:
         """`n` distinct points drawn uniformly from the grid (all of it when n >= its size),
-        in grid order; `seed` seeds the draw."""
+        in grid order; `seed` seeds the draw (the grid is never listed)."""
         indices = range(self.size)
         chosen = sorted(random.Random(seed).sample(indices, min(n, self.size)))
         return [self.point(i) for i in chosen]

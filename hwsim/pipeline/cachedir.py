@@ -7,8 +7,9 @@ A cache entry is something hwsim wrote under the trace root (`hwsim.pipeline.cac
   holding only its meta.json, the data files whose checksums it records (`NAME.EXT` under
   `NAME_sha256`: arrays.npz, per_image.npy) and the tunings stored beside it
   (`tuning-icN-POOLING.json`, set-aside `*.damaged` ones);
-- a stored result `results/KK/KEY.json` (64 hex digits, KK its first two) whose record names
-  that key.
+- a stored result `results/KK/KEY.json` (64 hex digits, KK its first two): a record that names
+  that key, or a damaged one (no JSON, another key: the store ignores and rewrites it), which
+  only hwsim names so.
 
 Anything else under the root (a user's file, a folder with other content) is no entry: it is
 listed as left alone and never deleted. An entry's age is the time since its newest file was
@@ -132,19 +133,18 @@ def trace_entry(folder: Path) -> CacheEntry | None:
 
 
 def result_entry(path: Path) -> CacheEntry | None:
-    """`path` (results/KK/KEY.json) as a stored result, or None if hwsim did not write it."""
+    """`path` (results/KK/KEY.json) as a stored result (damaged or not), or None if its name
+    is not one the store gives."""
     if not RESULT_NAME.match(path.name) or path.is_symlink() or not path.is_file():
         return None
     key = path.name.removesuffix(".json")
     if path.parent.name != key[:2]:
         return None
     record = _meta(path)
-    if record is None or record.get("key") != key or "payload" not in record:
-        return None
+    whole = record is not None and record.get("key") == key and "payload" in record
+    info = f"result v{record.get('version')}" if whole else "damaged result (the store rewrites it)"
     stat = path.stat()
-    return CacheEntry(
-        EntryKind.RESULT, path, stat.st_size, stat.st_mtime, key, f"result v{record.get('version')}"
-    )
+    return CacheEntry(EntryKind.RESULT, path, stat.st_size, stat.st_mtime, key, info)
 
 
 def scan(root: Path) -> CacheListing:

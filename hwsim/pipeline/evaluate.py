@@ -196,6 +196,16 @@ def evaluate(
     )
 
 
+def tune_target(cfg: EvaluationConfig, session: Session, tune: Trace | None) -> float | None:
+    """The target accuracy on the tuning images that early termination is tuned to: the same
+    fraction of the ANN's FC accuracy on those images as the test target (None without a
+    tuning trace)."""
+    if tune is None:
+        return None
+    reference = session.reference_correct(tune, cfg.tuning.ties)[FC_HEAD]
+    return cfg.target_fraction * float(np.mean(reference))
+
+
 def cycle_evaluation(
     arch: Architecture,
     graph: LayerGraph,

@@ -456,12 +456,18 @@ def dask_client(
             yield client
         return
     n = workers or os.cpu_count() or 1
-    with (
-        LocalCluster(
+    try:
+        cluster = LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+        )
+    except (RuntimeError, OSError, TimeoutError) as e:  # distributed: "Nanny failed to start"
+        raise InputError(
+            f"{{executor}} dask: a local cluster of {n} worker processes ({{workers}}) did not"
+            f" start ({type(e).__name__}: {e}); use {{executor}} local, fewer {{workers}}, or a"
+            " running cluster ({scheduler})",
+            params=("executor", "workers", "scheduler"),
+        ) from None
+    with cluster, Client(cluster) as client:
         yield client
 
 
