@@ -67,3 +67,9 @@ def check_trace_out(out: Path, inputs: InputPaths = ()) -> None:
                 params=("out",),
             )
     check_writable(out, "out")
+
+
+def input_roots(trace_root: Path | None, data_root: str | None) -> list[tuple[str, Path]]:
+    """The input folders of a simulating command: the trace cache and the data root."""
+    roots = [] if trace_root is None else [("trace_root", Path(trace_root))]
+    return roots + ([] if data_root is None else [("data_root", Path(data_root))])
