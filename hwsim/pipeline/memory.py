@@ -13,7 +13,7 @@ heads, P populations:
 | test trace | N T C H + 8 T (P + 3 G) (+ 16 N T G simulated in the run) | from its simulation on |
 | tuning trace | N_tune T C H + 8 T (P + 3 G) | from its simulation on |
 | fusion unit | 8 T C (N + N_tune) + 32 T (N + N_tune) | while `fusion_hardware` runs |
-| a simulated run | N T (25 (L + 1) + 4 + 4 E) | per thread, in `evaluate_cycles` |
+| a simulated run | N T (8 (L + 1) + 4) + W T (25 (L + 1) + 4 E) | per thread, `evaluate_cycles` |
 | chunks | 3 `CHUNK_BYTES` per thread | in `evaluate_cycles` |
 | kept runs | 24 N per method and operating point | from `evaluate_cycles` on |
 
@@ -24,9 +24,11 @@ simulates in this run; a trace read from the cache maps its `per_image.npy` and 
 chunk of images at a time (`hwsim.engine.trace.read_images`, the chunks part), so it holds
 none of it. A simulated run holds its workload in the simulator's layout
 (`hwsim.hw.sim.Workload.packed`: PE operations and spikes sent per job and node, int32; the
-fusion unit's counted spikes, int32, while it is made), the simulator's records (each job's
-start and finish, int64 per job and node; the rows each edge's producer put in per job, int32
-per job and edge) and, while its performed jobs are counted, one byte per job and node. Every
+fusion unit's counted spikes, int32, while it is made) and the event loop's window of W <= N images
+(`hwsim.hw.sim.simulate.window_images`: as many as 8 MiB of records hold, whatever N is): each
+job's start and finish, int64 per job and node, its PE operations and spikes, int32 per job and
+node, the rows each edge's producer put in, int32 per job and edge, and, while the window's
+performed jobs are counted, one byte per job and node. Every
 run, `CycleEvaluation.chip_run` included, is reduced as it ends (`hwsim.pipeline.cycles`) to
 its images' start, end and steps and its per-node totals. The fusion unit holds the cumulative
 counts of both heads (int32) for the tuning and the test images and each method's decisions and
@@ -48,6 +50,7 @@ from hwsim.engine.trace import Trace, file_mapping
 from hwsim.hw.arch import Architecture
 from hwsim.hw.mapping import map_network
 from hwsim.hw.sim import chip_model
+from hwsim.hw.sim.simulate import window_images
 from hwsim.methods import METHODS
 from hwsim.model.graph import FC_HEAD, LayerGraph
 from hwsim.pipeline.activity import CHUNK_BYTES
@@ -75,24 +78,26 @@ class MemoryEstimate:
         return f"about {self.total_bytes / 2**20:.0f} MiB ({parts} MiB)"
 
 
-KERNEL_BYTES_PER_JOB = (16, 4)
-"""The simulator's records per job: (bytes per node: start and finish, int64; bytes per edge:
-rows put in, int32)."""
+KERNEL_BYTES_PER_JOB = (25, 4)
+"""The event loop's window per job (`hwsim.hw.sim.simulate`): (bytes per node: start and
+finish, int64, the job's PE operations and spikes, int32, and whether it was performed, one
+byte; bytes per edge: rows put in, int32)."""
 
 
 def kernel_bytes(images: int, timesteps: int, layers: int, edges: int) -> int:
-    """Bytes the simulator allocates for `images` x `timesteps` jobs of `layers` chip layers
-    (and the fusion unit) and `edges` spike edges (`KERNEL_BYTES_PER_JOB`)."""
+    """Bytes the simulator's window holds for `layers` chip layers (and the fusion unit) and
+    `edges` spike edges: `window_images` of the `images` x `timesteps` jobs at most
+    (`KERNEL_BYTES_PER_JOB`), so no more for a larger test set."""
     node, edge = KERNEL_BYTES_PER_JOB
-    return images * timesteps * (node * (layers + 1) + edge * edges)
+    held = min(images, window_images(timesteps, layers + 1, edges))
+    return held * timesteps * (node * (layers + 1) + edge * edges)
 
 
 def simulation_bytes(images: int, timesteps: int, layers: int, edges: int) -> int:
     """Peak bytes of one simulated run of `layers` chip layers and `edges` spike edges over
     `images` x `timesteps` jobs (module table): its packed workload (8 bytes per job and
-    node), counted spikes (4 per job), performed-job masks (1 per job and node) and the
-    simulator's records (`kernel_bytes`)."""
-    workload = images * timesteps * (9 * (layers + 1) + 4)
+    node), counted spikes (4 per job) and the event loop's window (`kernel_bytes`)."""
+    workload = images * timesteps * (8 * (layers + 1) + 4)
     return workload + kernel_bytes(images, timesteps, layers, edges)
 
 
