@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwsim.engine import CROSSBAR_COUNTS, CrossbarSynapse, backends
+from hwsim.engine import CROSSBAR_COUNTS, CrossbarSynapse, crossbar_tables
 from hwsim.engine import _kernels as K
 from hwsim.engine.backends import NumbaBackend
 from hwsim.engine.plan import ConnKind, build_plan
@@ -421,7 +421,7 @@ def test_engine_kernel_equals_the_numpy_read(small_net, monkeypatch, name, form)
     # order (the kernel by rows, from a virtual conv, or from block-sum tables of integers)
     for attr, value in FORMS[form].items():
         monkeypatch.setattr(NumbaBackend, attr, value)
-    monkeypatch.setattr(backends, "XB_TABLE_BYTES", 1 << 24)  # every block style from tables
+    monkeypatch.setattr(crossbar_tables, "XB_TABLE_BYTES", 1 << 24)  # every block style from tables
     plan = build_plan(small_net)
     g = next(i for i, c in enumerate(plan.conns) if c.name == name)
     c = plan.conns[g]
