@@ -85,8 +85,11 @@ operations, crossbar reads, input spikes, conversions that clipped, conversions.
 XC_OPS, XC_READS, XC_INPUTS, XC_CLIPS, XC_CONVERSIONS = range(len(CROSSBAR_COUNTS))
 XC_COLS = len(CROSSBAR_COUNTS)
 # layer_tab columns
-L_OFF, L_N, L_C, L_BASE, L_IN0, L_IN1, L_CH, L_PULL, L_TINY, L_ONLY_BASE = range(10)
-LAYER_COLS = 10
+L_OFF, L_N, L_C, L_BASE, L_IN0, L_IN1, L_CH, L_PULL, L_TINY, L_ONLY_BASE, L_NEURON = range(11)
+LAYER_COLS = 11
+N_LEAKY, N_STRICT, N_DELAYED = 1, 2, 4  # L_NEURON flags: the leaky step, V > theta, delayed reset
+# neuron table columns (Network.neuron, float32): leak, (1 - leak) v_leak, gain
+NR_LEAK, NR_REST, NR_GAIN = range(3)
 TINY_NEURONS = 64  # the most neurons of a layer run by `_tiny_layer`
 GAP = 1
 LANES = 8  # floats per vector register in the row sums
@@ -109,6 +112,7 @@ class Network(NamedTuple):
     bias: np.ndarray  # (N,) float32: every neuron's beta
     itab: np.ndarray  # int64: index tables, flat (the conn_tab columns YCNT..)
     head_layers: np.ndarray  # int64: the layer of each head, in plan.heads order
+    neuron: np.ndarray  # (L, 3) float32: each layer's leak, rest and gain (NR_*)
 
 
 class Crossbars(NamedTuple):
@@ -187,6 +191,16 @@ class Scratch(NamedTuple):
     omap: np.ndarray  # uint8 flags of the activity count
     ccnt: np.ndarray  # int32 the IF scan's channel counts
     xbar: CrossbarScratch
+
+
+def neuron_flags(n) -> int:
+    """The L_NEURON flags of a neuron model (`hwsim.model.graph.Neuron`)."""
+    return N_LEAKY * int(n.leaky) + N_STRICT * int(n.strict) + N_DELAYED * int(n.delayed_reset)
+
+
+def neuron_table(neurons) -> np.ndarray:
+    """(L, 3) float32 `Network.neuron` of the layers' neuron models (`NR_*` columns)."""
+    return np.array([(n.leak, n.v_rest, n.gain) for n in neurons], np.float32).reshape(-1, 3)
 
 
 def vec_ceil(n: int) -> int:
@@ -398,49 +412,76 @@ _sum_into1 = _make_sum_into(1)
 IF_LANES = 16  # neurons per vector of the IF scan
 
 
-def _make_if_scan(nacc: int):
-    """An intrinsic IF update of neurons 0 .. 16 nacc floor(n / (16 nacc)) - 1 (nacc >= 1), 16
-    at a time: x = v + cur; fired iff x >= th (ordered: NaN never fires); v = x - th if fired
-    else x; spk = 1 or 0. Vector k's spikes also add into int32 counter (k mod nacc) kept in
-    registers, added to cnt[16 i : 16 i + 16] (counter i) at the end: with 16 nacc channels,
-    cnt[c] gains channel c's spikes. Returns the neurons fired (int64)."""
+def _make_if_scan(nacc: int, leaky: bool = False):
+    """An intrinsic neuron update of neurons 0 .. 16 nacc floor(n / (16 nacc)) - 1 (nacc >= 1),
+    16 at a time: x = v + cur (IF); fired iff x >= thc (ordered: NaN never fires; thc = th, or
+    the next float32 above it for firing at x > th); v = x - th if fired else x; spk = 1 or 0.
+    Vector k's spikes also add into int32 counter (k mod nacc) kept in registers, added to
+    cnt[16 i : 16 i + 16] (counter i) at the end: with 16 nacc channels, cnt[c] gains channel
+    c's spikes. Returns the neurons fired (int64).
 
-    def if_scan(typingctx, v, cur, spk, cnt, n, th):
-        sig = types.int64(v, cur, spk, cnt, types.intp, types.float32)
+    `leaky` (the LIF step, docs/engine.md): x = (v leak + vr) + cur gain, then x - thp where
+    the layer fired at the step before (prev != 0; thp = 0 unless the reset is delayed), and
+    th the subtraction at a spike (0 for a delayed reset)."""
 
-        def codegen(context, builder, signature, args):
-            v_data, c_data, s_data, n_data = L.data(context, builder, signature, args, 0, 1, 2, 3)
-            n, th = args[4], args[5]
-            lanes = IF_LANES
-            i64 = ir.IntType(64)
-            fv, bv = L.float_vector(lanes), ir.VectorType(ir.IntType(8), lanes)
-            cv = ir.VectorType(L.I32, lanes)
-            thv = L.splat(builder, th, fv)
+    def codegen(context, builder, signature, args):
+        v_data, c_data, s_data, n_data = L.data(context, builder, signature, args, 0, 1, 2, 3)
+        n = args[4]
+        lanes = IF_LANES
+        i64 = ir.IntType(64)
+        fv, bv = L.float_vector(lanes), ir.VectorType(ir.IntType(8), lanes)
+        cv = ir.VectorType(L.I32, lanes)
+        thc_v, th_v = (L.splat(builder, a, fv) for a in args[5:7])
+        if leaky:
+            (p_data,) = L.data(context, builder, signature, args, 7)
+            thp, lk, vr, gn = (L.splat(builder, a, fv) for a in args[8:12])
 
-            def scan(k, carried):
-                fired, counts = carried[0], carried[1:]
-                out = []
-                for a in range(nacc):
-                    i = builder.add(builder.mul(k, L.const(k, lanes * nacc)), L.const(k, a * lanes))
-                    vp = L.vector_at(builder, v_data, i, fv)
-                    sp = L.vector_at(builder, s_data, i, bv)
-                    x = builder.fadd(builder.load(vp, align=4), L.load_at(builder, c_data, i, fv))
-                    on = builder.fcmp_ordered(">=", x, thv)
-                    builder.store(builder.select(on, builder.fsub(x, thv), x), vp, align=4)
-                    builder.store(builder.zext(on, bv), sp, align=1)
-                    bits = builder.zext(builder.bitcast(on, ir.IntType(lanes)), i64)
-                    fired = builder.add(fired, builder.ctpop(bits))
-                    out.append(builder.add(counts[a], builder.zext(on, cv)))
-                return [fired, *out]
+        def update(i, vp):
+            c = L.load_at(builder, c_data, i, fv)
+            if not leaky:
+                return builder.fadd(builder.load(vp, align=4), c)
+            x = builder.fadd(builder.fmul(builder.load(vp, align=4), lk), vr)
+            x = builder.fadd(x, builder.fmul(c, gn))
+            prev = builder.icmp_unsigned(
+                "!=", L.load_at(builder, p_data, i, bv), ir.Constant(bv, None)
+            )
+            return builder.select(prev, builder.fsub(x, thp), x)
 
-            steps = builder.sdiv(n, L.const(n, lanes * nacc))
-            zero = [ir.Constant(i64, 0)] + [ir.Constant(cv, None)] * nacc
-            fired, *counts = L.counted_loop(builder, L.const(n, 0), steps, zero, scan, "if")
-            for a, total in enumerate(counts):
-                cp = L.vector_at(builder, n_data, L.const(n, a * lanes), cv)
-                builder.store(builder.add(builder.load(cp, align=4), total), cp, align=4)
-            return fired
+        def scan(k, carried):
+            fired, counts = carried[0], carried[1:]
+            out = []
+            for a in range(nacc):
+                i = builder.add(builder.mul(k, L.const(k, lanes * nacc)), L.const(k, a * lanes))
+                vp = L.vector_at(builder, v_data, i, fv)
+                sp = L.vector_at(builder, s_data, i, bv)
+                x = update(i, vp)
+                on = builder.fcmp_ordered(">=", x, thc_v)
+                builder.store(builder.select(on, builder.fsub(x, th_v), x), vp, align=4)
+                builder.store(builder.zext(on, bv), sp, align=1)
+                bits = builder.zext(builder.bitcast(on, ir.IntType(lanes)), i64)
+                fired = builder.add(fired, builder.ctpop(bits))
+                out.append(builder.add(counts[a], builder.zext(on, cv)))
+            return [fired, *out]
 
+        steps = builder.sdiv(n, L.const(n, lanes * nacc))
+        zero = [ir.Constant(i64, 0)] + [ir.Constant(cv, None)] * nacc
+        fired, *counts = L.counted_loop(builder, L.const(n, 0), steps, zero, scan, "if")
+        for a, total in enumerate(counts):
+            cp = L.vector_at(builder, n_data, L.const(n, a * lanes), cv)
+            builder.store(builder.add(builder.load(cp, align=4), total), cp, align=4)
+        return fired
+
+    if leaky:
+
+        def lif_scan(typingctx, v, cur, spk, cnt, n, thc, th, prev, thp, lk, vr, gn):
+            f32 = types.float32
+            sig = types.int64(v, cur, spk, cnt, types.intp, f32, f32, prev, f32, f32, f32, f32)
+            return sig, codegen
+
+        return L.named_intrinsic(lif_scan, f"_lif_scan{nacc}")
+
+    def if_scan(typingctx, v, cur, spk, cnt, n, thc, th):
+        sig = types.int64(v, cur, spk, cnt, types.intp, types.float32, types.float32)
         return sig, codegen
 
     return L.named_intrinsic(if_scan, f"_if_scan{nacc}")
@@ -449,6 +490,9 @@ def _make_if_scan(nacc: int):
 _if_scan1 = _make_if_scan(1)
 _if_scan2 = _make_if_scan(2)
 _if_scan4 = _make_if_scan(4)
+_lif_scan1 = _make_if_scan(1, leaky=True)
+_lif_scan2 = _make_if_scan(2, leaky=True)
+_lif_scan4 = _make_if_scan(4, leaky=True)
 
 
 @intrinsic
@@ -1230,12 +1274,12 @@ def _xbar_outputs(cur, acc, nout, cout, xr, xb, xs, flagged):
 
 
 @njit(inline="always", **KERNEL)
-def _tiny_layer(vb, s_rd, s_wr, ch_rd, lt, in_idx, conn_tab, rflat, bias, gsc, om, th, cc, cnt):
+def _tiny_layer(vb, s_rd, s_wr, ch_rd, lt, in_idx, conn_tab, rflat, bias, gsc, om, nv, cc, cnt):
     """Layer `lt` of one image at one step, for a layer of at most TINY_NEURONS neurons on a
     1 x 1 map fed by GAPs and dense (1 x 1) PUSH connections of spikes (a head): the same
     additions as `_layer_group`'s, in short loops; the input spikes are found 64 at a time
-    (`_nonzero_mask64`: the spike rows have 64 spare bytes), the IF update runs 16 neurons at a
-    time (`_if_scan1`). Returns the neurons fired."""
+    (`_nonzero_mask64`: the spike rows have 64 spare bytes), the neuron update (values nv,
+    `_neuron_values`) runs 16 neurons at a time (`_scan_vectors`). Returns the neurons fired."""
     off, n = lt[L_OFF], lt[L_N]
     for i in range(n):
         cc[i] = bias[off + i] * om
@@ -1261,16 +1305,66 @@ def _tiny_layer(vb, s_rd, s_wr, ch_rd, lt, in_idx, conn_tab, rflat, bias, gsc, o
                 w = r0 + c * cout
                 for o in range(cout):
                     cc[o] += rflat[w + o] * k
-    vv, ss = vb[off : off + n], s_wr[off : off + n]
-    fired = _if_scan1(vv, cc, ss, cnt, n, th)
-    for i in range(n - n % IF_LANES, n):
-        x = vv[i] + cc[i]
-        f = x >= th
+    vv, ss, pp = vb[off : off + n], s_wr[off : off + n], s_rd[off : off + n]
+    leaky = lt[L_NEURON] & N_LEAKY
+    fired = _scan_vectors(0, leaky, vv, cc, ss, pp, cnt, n, nv)
+    return fired + _neuron_tail(vv, cc, ss, pp, n - n % IF_LANES, n, leaky, nv, cnt, 0)
+
+
+@njit(inline="always", **KERNEL)
+def _neuron_values(lt, nrow, th):
+    """The neuron update's values of a layer (table row lt, neuron row nrow) at threshold th:
+    (compared with, subtracted at a spike, subtracted after a spike the step before, leak,
+    rest, gain), float32 (`_make_if_scan`)."""
+    flags = lt[L_NEURON]
+    thc = np.float32(np.nextafter(th, np.float32(np.inf))) if flags & N_STRICT else th
+    zero = np.float32(0.0)
+    delayed = flags & N_DELAYED
+    return (
+        thc, zero if delayed else th, th if delayed else zero,
+        nrow[NR_LEAK], nrow[NR_REST], nrow[NR_GAIN],
+    )  # fmt: skip
+
+
+@njit(inline="always", **KERNEL)
+def _scan_vectors(cblk, leaky, vv, cc, ss, pp, ccnt, n, nv):
+    """The vector neuron update (`_make_if_scan`) with cblk (0, 1, 2, 4) vectors per channel
+    count, IF or leaky; pp: the layer's spikes of the step before."""
+    thc, th, thp, lk, vr, gn = nv
+    if leaky:
+        if cblk == 4:
+            return _lif_scan4(vv, cc, ss, ccnt, n, thc, th, pp, thp, lk, vr, gn)
+        if cblk == 2:
+            return _lif_scan2(vv, cc, ss, ccnt, n, thc, th, pp, thp, lk, vr, gn)
+        return _lif_scan1(vv, cc, ss, ccnt, n, thc, th, pp, thp, lk, vr, gn)
+    if cblk == 4:
+        return _if_scan4(vv, cc, ss, ccnt, n, thc, th)
+    if cblk == 2:
+        return _if_scan2(vv, cc, ss, ccnt, n, thc, th)
+    return _if_scan1(vv, cc, ss, ccnt, n, thc, th)
+
+
+@njit(inline="always", **KERNEL)
+def _neuron_tail(vv, cc, ss, pp, i0, n, leaky, nv, ccnt, period):
+    """Neurons i0..n-1 one by one, as the vector update steps them; spikes per lane i mod
+    period added into ccnt (period 0: none). Returns the neurons fired."""
+    thc, th, thp, lk, vr, gn = nv
+    fired = 0
+    for i in range(i0, n):
+        if leaky:
+            x = (vv[i] * lk + vr) + cc[i] * gn
+            if pp[i] != 0:
+                x -= thp
+        else:
+            x = vv[i] + cc[i]
+        f = x >= thc
         if f:
             x -= th
         vv[i] = x
         ss[i] = f
         fired += f
+        if period > 0:
+            ccnt[i % period] += f
     return fired
 
 
@@ -1369,10 +1463,10 @@ def _conn_current(g, bs, be, t, tt, net, xb, state, steps, out, opt, scratch, gr
 
 
 @njit(inline="always", **KERNEL)
-def _scan_layer(bs, be, t, tt, j, lt, cur, only_base, state, counts, th, ccnt):
-    """The IF scan of layer j (table row lt) for images bs..be-1 at timestep t, currents in
-    cur (rows from bs) or, `only_base`, the layer's precomputed current, threshold th: spikes,
-    spike counts and, for a layer a GAP reads, spikes per channel."""
+def _scan_layer(bs, be, t, tt, j, lt, cur, only_base, state, counts, nv, ccnt):
+    """The neuron update of layer j (table row lt) for images bs..be-1 at timestep t, currents
+    in cur (rows from bs) or, `only_base`, the layer's precomputed current, values nv
+    (`_neuron_values`): spikes, spike counts and, for a layer a GAP reads, spikes per channel."""
     v, s, s64, chan, base = state.v, state.s, state.s64, state.chan, state.base
     slots = s.shape[0]
     off, n, ch = lt[L_OFF], lt[L_N], lt[L_C]
@@ -1383,27 +1477,15 @@ def _scan_layer(bs, be, t, tt, j, lt, cur, only_base, state, counts, th, ccnt):
         cblk = max(1, ch // IF_LANES)
     period = max(cblk, 1) * IF_LANES
     tail = n - n % period
+    leaky = lt[L_NEURON] & N_LEAKY
     for b in range(bs, be):
         cc = base[b, lt[L_BASE] : lt[L_BASE] + n] if only_base else cur[b - bs, :n]
         vv = v[b, off : off + n]
         ss = s[t % slots, b, off : off + n]
+        pp = s[(t - 1) % slots, b, off : off + n]
         ccnt[:period] = 0
-        if cblk == 4:
-            fired = _if_scan4(vv, cc, ss, ccnt, n, th)
-        elif cblk == 2:
-            fired = _if_scan2(vv, cc, ss, ccnt, n, th)
-        else:
-            fired = _if_scan1(vv, cc, ss, ccnt, n, th)
-        for i in range(tail, n):
-            x = vv[i] + cc[i]
-            f = x >= th
-            if f:
-                x -= th
-            vv[i] = x
-            ss[i] = f
-            fired += f
-            if cblk > 0:
-                ccnt[i % period] += f
+        fired = _scan_vectors(cblk, leaky, vv, cc, ss, pp, ccnt, n, nv)
+        fired += _neuron_tail(vv, cc, ss, pp, tail, n, leaky, nv, ccnt, period if cblk else 0)
         counts[b, tt, j] = fired
         if lt[L_CH] >= 0:
             c_wr = chan[t % slots, b, lt[L_CH] : lt[L_CH] + ch]
@@ -1428,12 +1510,13 @@ def _layer_group(b0, b1, t, tt, j, net, xb, state, steps, out, opt, scratch, gro
     if om == 0:  # idle: no update, no spikes
         _idle_layer(b0, b1, t, tt, j, lt, state, counts)
         return
+    nv = _neuron_values(lt, net.neuron[j], om * opt.threshold)
     if lt[L_TINY] != 0 and opt.rows == 0:
         for b in range(b0, b1):
             counts[b, tt, j] = _tiny_layer(
                 state.v[b], s[(t - 1) % slots, b], s[t % slots, b], state.chan[(t - 1) % slots, b],
-                lt, net.in_idx, net.conn_tab, net.rflat, net.bias, steps.gscale[tt], om,
-                om * opt.threshold, cur[0], scratch.ccnt
+                lt, net.in_idx, net.conn_tab, net.rflat, net.bias, steps.gscale[tt], om, nv,
+                cur[0], scratch.ccnt
             )  # fmt: skip
         return
     # a layer fed by a PULL connection runs the whole group at once (its weights are reused
@@ -1448,8 +1531,7 @@ def _layer_group(b0, b1, t, tt, j, net, xb, state, steps, out, opt, scratch, gro
         for q in range(lt[L_IN0], lt[L_IN1]):
             _conn_current(net.in_idx[q], bs, be, t, tt, net, xb, state, steps, out, opt,
                           scratch, grow)  # fmt: skip
-        th = om * opt.threshold
-        _scan_layer(bs, be, t, tt, j, lt, cur, only_base, state, counts, th, scratch.ccnt)
+        _scan_layer(bs, be, t, tt, j, lt, cur, only_base, state, counts, nv, scratch.ccnt)
 
 
 @njit(nogil=True, **KERNEL)

@@ -498,6 +498,7 @@ class NumbaBackend(Backend):
             into = plan.conns_into(j)
             r[K.L_PULL] = int(any(self.modes[vrow.get(g, g)] == K.PULL for g in into))
             r[K.L_ONLY_BASE] = int(j in base_offs and all(self.analog[g] for g in into))
+            r[K.L_NEURON] = K.neuron_flags(ly.neuron)
             r[K.L_TINY] = int(
                 ly.neurons <= K.TINY_NEURONS
                 and ly.shape[:2] == (1, 1)
@@ -505,6 +506,7 @@ class NumbaBackend(Backend):
                 and all(_tiny_input(conns[g], self.modes[g]) for g in into)
             )
         self.layer_tab = layer_tab
+        self.neuron = K.neuron_table([ly.neuron for ly in layers])
         self.in_idx = np.asarray(in_idx, np.int64)
         self.offs = offs
         self.head_layers = np.asarray(list(plan.heads.values()), np.int64)
@@ -609,14 +611,13 @@ def per_connection(
     plan: Plan, coding: InputCoding, synapses: Sequence[Synapse | CrossbarSynapse | None] | None
 ) -> tuple[Synapse | CrossbarSynapse | None, ...]:
     """One synapse or None per connection of `plan`; refused (InputError) if the count is wrong
-    or a phased coding meets a synapse (a synapse takes no phase weight)."""
+    or a phased coding meets a synapse (a synapse takes no phase weight) or leaky neurons."""
     out = tuple(synapses) if synapses is not None else (None,) * len(plan.conns)
     if len(out) != len(plan.conns):
         raise InputError(f"{len(out)} synapses given for {len(plan.conns)} connections")
-    if coding.phased and any(s is not None for s in out):
-        raise InputError(
-            f"synapses take no phase weight: {coding.describe()} is not supported with them"
-        )
+    if coding.phased and (plan.leaky or any(s is not None for s in out)):
+        what = "leaky neurons" if plan.leaky else "synapses (they take no phase weight)"
+        raise InputError(f"{coding.describe()} is not supported with {what}")
     return out
 
 
@@ -708,8 +709,9 @@ class NumbaRunner(Runner):
         xcnt = np.zeros((-(-nb // group), tc, max(len(be.xbars), 1), K.XC_COLS), np.int64)
         be.xhist[:] = 0
         net = K.Network(
-            be.layer_tab, be.in_idx, be.conn_tab, be.rflat, be.bias, be.itab, be.head_layers
-        )
+            be.layer_tab, be.in_idx, be.conn_tab, be.rflat, be.bias, be.itab, be.head_layers,
+            be.neuron,
+        )  # fmt: skip
         state = K.State(self.v, self.s, self.s.view(np.uint64), self.chan, self.base)
         steps = K.Steps(inp, omega, gscale)
         out = K.Outputs(rec, counts, act, xcnt)

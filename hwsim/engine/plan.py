@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from hwsim.model.convert import SpikingNetwork
-from hwsim.model.graph import LayerKind
+from hwsim.model.graph import IF_NEURON, LayerKind, Neuron
 
 
 class ConnKind(IntEnum):
@@ -73,7 +73,7 @@ class Conn:
 
 @dataclass(frozen=True)
 class Neurons:
-    """One spiking layer (population of IF neurons)."""
+    """One spiking layer (a population; its step: `neuron`, IF unless leaky)."""
 
     name: str
     shape: tuple[int, int, int]  # (H, W, C)
@@ -81,6 +81,7 @@ class Neurons:
     output: bool  # the last layer of a classifier head
     bias: np.ndarray  # (C,) float32: the sum of its connections' biases
     flat: bool = False  # a 1 x 1 map the dense backend holds as (N, C)
+    neuron: Neuron = IF_NEURON
 
     @property
     def neurons(self) -> int:
@@ -99,6 +100,11 @@ class Plan:
 
     def conns_into(self, j: int) -> list[int]:
         return [g for g, c in enumerate(self.conns) if c.dst == j]
+
+    @property
+    def leaky(self) -> bool:
+        """Some layer steps leaky neurons (docs/engine.md)."""
+        return any(ly.neuron.leaky for ly in self.layers)
 
 
 def layer_names(snn: SpikingNetwork) -> tuple[str, ...]:
@@ -165,7 +171,7 @@ def build_plan(snn: SpikingNetwork) -> Plan:
         for b in biases[1:]:
             total = (total + b).astype(np.float32)
         c, h, w = p.shape
-        neurons.append(Neurons(p.name, (h, w, c), p.depth, p.head_output, total, p.flat))
+        neurons.append(Neurons(p.name, (h, w, c), p.depth, p.head_output, total, p.flat, p.neuron))
     heads = {h: index[graph.head_output(h).population] for h in graph.heads}
     return Plan(
         tuple(neurons),

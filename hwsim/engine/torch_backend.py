@@ -25,6 +25,7 @@ from hwsim.engine.backends import (
 from hwsim.engine.plan import Conn, Plan
 from hwsim.errors import InputError
 from hwsim.model.coding import InputCoding
+from hwsim.model.graph import Neuron
 
 
 class TorchBackend(Backend):
@@ -128,11 +129,8 @@ class TorchRunner(Runner):
                     if coding.phased:
                         b = be.bias[j] * om
                         cur = cur + (b[None, :, None, None] if cur.dim() == 4 else b[None, :])
-                    v = self.v[j]
-                    v += cur
                     th = om * plan.threshold
-                    fired = (v >= th).float()
-                    v -= fired * th
+                    fired = _step(self.v[j], cur, emitted[j], plan.layers[j].neuron, th)
                     self.out[j] = fired
                     counts[:, tt, j] = fired.flatten(1).sum(1).int().numpy()
                 for hi, j in enumerate(heads):
@@ -145,6 +143,25 @@ class TorchRunner(Runner):
         a = src if src.dim() == 4 else src[:, :, None, None]
         flat = np.ascontiguousarray((a != 0).permute(0, 2, 3, 1).numpy()).reshape(len(a), -1)
         return activity_of(tb, g, flat.astype(np.int8))
+
+
+def _step(v: torch.Tensor, cur: torch.Tensor, prev: torch.Tensor, n: Neuron, th: float):
+    """One neuron update of a layer (docs/engine.md) in place on its membranes v, its spikes
+    of the step before `prev`, threshold th: the numba engine's float32 operations in its
+    order (`_kernels._make_if_scan`). Returns the spikes (float 0/1)."""
+    f32 = torch.float32
+    if n.leaky:
+        v *= torch.tensor(n.leak, dtype=f32)
+        v += torch.tensor(n.v_rest, dtype=f32)
+        v += cur * torch.tensor(n.gain, dtype=f32)
+        if n.delayed_reset:
+            v -= prev * torch.tensor(th, dtype=f32)
+    else:
+        v += cur
+    fired = (v > th if n.strict else v >= th).float()
+    if not n.delayed_reset:
+        v -= fired * th
+    return fired
 
 
 def _checked(y: torch.Tensor, v: torch.Tensor, c: Conn) -> torch.Tensor:

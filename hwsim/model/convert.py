@@ -161,9 +161,13 @@ class SpikingNetwork:
         return {h: out[h] for h in graph.heads}
 
     def fingerprint(self) -> str:
-        """SHA-256 of the weights and conversion parameters (a cache key for traces)."""
+        """SHA-256 of the weights, conversion parameters and non-IF neurons (a cache key for
+        traces)."""
         h = hashlib.sha256(json.dumps(asdict(self.params), sort_keys=True).encode())
         h.update(json.dumps(self.spec.to_dict(), sort_keys=True).encode())
+        for layer in self.graph.layers:  # a zoo spec names no neurons: the leaky ones here
+            if layer.neuron.leaky or layer.neuron.strict:
+                h.update(json.dumps([layer.name, asdict(layer.neuron)], sort_keys=True).encode())
         for layer in self.graph.layers:
             if layer.name in self.weights:
                 h.update(self.weights[layer.name].weight.numpy().tobytes())

@@ -25,6 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+import numpy as np
+
 from hwsim.errors import ModelError
 
 FC_HEAD = -1
@@ -84,6 +86,47 @@ class BlockSpec:
 
 
 @dataclass(frozen=True)
+class Neuron:
+    """A population's neuron step per timestep (docs/engine.md), on the membrane V (in the
+    units of the threshold theta) and the input current I:
+
+        V <- leak V + (1 - leak) v_leak + gain I;  s = [V >= theta] ([V > theta]: `strict`);
+        V <- V - theta s
+
+    or, `delayed_reset` (snntorch's default reset_delay), V <- leak V + (1 - leak) v_leak +
+    gain I - theta s(t - 1) and no subtraction at the spike. leak and gain are unitless
+    factors per step, v_leak a potential (theta's units); all are rounded to float32 (the
+    engine's arithmetic). The default is hwsim's IF neuron."""
+
+    leak: float = 1.0
+    gain: float = 1.0
+    v_leak: float = 0.0
+    strict: bool = False
+    delayed_reset: bool = False
+
+    def __post_init__(self) -> None:
+        for what in ("leak", "gain", "v_leak"):
+            v = float(getattr(self, what))
+            if not np.isfinite(np.float32(v)):
+                raise GraphError(f"neuron {what} = {v:g}: expected a finite float32 value")
+            object.__setattr__(self, what, float(np.float32(v)))
+
+    @property
+    def leaky(self) -> bool:
+        """Not the plain IF step: the engine's leaky path (the IF path never multiplies)."""
+        return self.leak != 1 or self.gain != 1 or self.v_leak != 0 or self.delayed_reset
+
+    @property
+    def v_rest(self) -> float:
+        """(1 - leak) v_leak, the constant the leak adds per step, rounded to float32."""
+        return float(np.float32((1 - self.leak) * self.v_leak))
+
+
+IF_NEURON = Neuron()
+"""hwsim's integrate-and-fire neuron: no leak, unit gain, fires at V >= theta."""
+
+
+@dataclass(frozen=True)
 class Layer:
     """One crossbar-mapped weight layer.
 
@@ -92,6 +135,7 @@ class Layer:
     population's spikes and sends them over the NoC (False for a residual skip conv).
     `head`: None for the backbone, the tap block for an IC head's layers, FC_HEAD for the FC's;
     `block`: the backbone block of a backbone layer. A GAP layer's kernel is its input map.
+    `neuron`: the step of the population it drives (the same for all of its layers).
     """
 
     name: str
@@ -107,6 +151,7 @@ class Layer:
     sends_spikes: bool = True
     head: int | None = None
     block: int | None = None
+    neuron: Neuron = IF_NEURON
 
     @property
     def in_channels(self) -> int:
@@ -147,7 +192,8 @@ class Layer:
 
 @dataclass(frozen=True)
 class Population:
-    """IF neurons driven by the sum of the currents of `layers` (graph order)."""
+    """Neurons (IF unless `neuron` says otherwise) driven by the sum of the currents of
+    `layers` (graph order)."""
 
     name: str
     shape: Shape
@@ -155,6 +201,7 @@ class Population:
     depth: int  # one-step delays between the network input and this population's input
     head_output: bool  # the last population of a classifier head
     flat: bool  # a vector (N, C), not a map: driven by a GAP or Linear layer
+    neuron: Neuron = IF_NEURON
 
     @property
     def neurons(self) -> int:
@@ -187,7 +234,12 @@ class LayerGraph:
     def __post_init__(self) -> None:
         seen: dict[str, Layer] = {}
         senders: dict[str, str] = {}
+        neurons: dict[str, Neuron] = {}
         for layer in self.layers:
+            if neurons.setdefault(layer.population, layer.neuron) != layer.neuron:
+                raise GraphError(
+                    f"{layer.name}: population {layer.population!r} has two neuron models"
+                )
             if layer.name in seen or layer.name == FUSION_UNIT:
                 raise GraphError(f"layer name {layer.name!r} is used twice or reserved")
             for src in layer.inputs:
@@ -287,6 +339,7 @@ class LayerGraph:
                 depth[layer.population],
                 layer.population in outputs,
                 layer.kind is not LayerKind.CONV,
+                layer.neuron,
             )
             for layer in self.layers
             if layer.sends_spikes

@@ -1,0 +1,223 @@
+"""Leaky integrate-and-fire neurons in the engine (issue 25): both backends against a plain
+NumPy loop of docs/engine.md's neuron step on a small conv network, spike for spike.
+
+Weights are multiples of 2^-8 and images of 2^-6, so every current is exact in float32 in any
+summation order; the membranes then round at each multiply by the leak, so the loop does the
+engine's float32 operations in the engine's order (a different order would round
+differently):
+
+    V <- (leak V + (1 - leak) v_leak) + gain I  [- theta s(t-1), delayed reset]
+    s = [V >= theta] ([V > theta] strict);  V <- V - theta s  (not for a delayed reset)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hwsim.engine import BACKENDS, simulate
+from hwsim.engine import _kernels as K
+from hwsim.engine.plan import build_plan
+from hwsim.errors import InputError
+from hwsim.model.coding import WeightedSpikeCoding
+from hwsim.model.convert import ConversionParams, SpikingNetwork, Weights
+from hwsim.model.graph import (
+    FC_HEAD,
+    IF_NEURON,
+    GraphError,
+    Layer,
+    LayerGraph,
+    LayerKind,
+    Neuron,
+    Role,
+)
+from hwsim.model.netspec import NetSpec
+
+torch.set_num_threads(1)
+
+F32 = np.float32
+INPUT = (1, 15, 15)  # 15 x 15: layer sizes that are no multiple of 16 (the scans' tails)
+
+
+def conv_layer(name, c_in, c_out, hw, stride, inputs, neuron) -> Layer:
+    out = (hw + 2 - 3) // stride + 1
+    return Layer(
+        name, LayerKind.CONV, Role.BACKBONE, (c_in, hw, hw), (c_out, out, out), (3, 3), stride,
+        1, inputs, name, block=0 if not inputs else 1, neuron=neuron,
+    )  # fmt: skip
+
+
+def lif_network(neurons: tuple[Neuron, Neuron, Neuron, Neuron], seed: int = 0) -> SpikingNetwork:
+    """conv0 (1 -> 8, 3x3) -> conv1 (8 -> 32, 3x3 stride 2, 8 x 8) -> fc.gap -> fc.linear (10
+    classes), one neuron model per population; dyadic weights and biases."""
+    a, b, c, d = neurons
+    layers = (
+        conv_layer("conv0", 1, 8, 15, 1, (), a),
+        conv_layer("conv1", 8, 32, 15, 2, ("conv0",), b),
+        Layer(
+            "fc.gap", LayerKind.GAP, Role.FC_HEAD, (32, 8, 8), (32, 1, 1), (8, 8), 1, 0,
+            ("conv1",), "fc.gap", head=FC_HEAD, neuron=c,
+        ),
+        Layer(
+            "fc.linear", LayerKind.LINEAR, Role.FC_HEAD, (32, 1, 1), (10, 1, 1), (1, 1), 1, 0,
+            ("fc.gap",), "fc.linear", head=FC_HEAD, neuron=d,
+        ),
+    )  # fmt: skip
+    graph = LayerGraph(layers, INPUT, 10)
+    rng = np.random.default_rng(seed)
+
+    def q(shape, sd):
+        return torch.from_numpy((np.round(rng.normal(0, sd, shape) * 256) / 256).astype(F32))
+
+    weights = {
+        "conv0": Weights(q((8, 1, 3, 3), 0.6), q(8, 0.05)),
+        "conv1": Weights(q((32, 8, 3, 3), 0.35), q(32, 0.05)),
+        "fc.linear": Weights(q((10, 32), 1.0), q(10, 0.05)),
+    }
+    spec = NetSpec("vgg11", 1 / 16, INPUT, 10)
+    return SpikingNetwork(spec, graph, weights, ConversionParams(), ())
+
+
+def images(n: int, seed: int = 1) -> np.ndarray:
+    return (np.random.default_rng(seed).integers(0, 65, (n, *INPUT)) / 64).astype(F32)
+
+
+def conv_ref(x: np.ndarray, w: np.ndarray, stride: int) -> np.ndarray:
+    """3x3 cross-correlation, padding 1, float64, one kernel offset at a time."""
+    n, _, h, wd = x.shape
+    ho, wo = (h - 1) // stride + 1, (wd - 1) // stride + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    out = np.zeros((n, w.shape[0], ho, wo))
+    for ky in range(3):
+        for kx in range(3):
+            patch = xp[
+                :,
+                :,
+                ky : ky + stride * (ho - 1) + 1 : stride,
+                kx : kx + stride * (wo - 1) + 1 : stride,
+            ]
+            out += np.einsum("oc,nchw->nohw", w[:, :, ky, kx], patch)
+    return out
+
+
+def loop_oracle(snn: SpikingNetwork, x: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """(FC head spikes (N, T, 10) as emitted, spikes fired per layer and step (T, 4)) of the
+    chain of `lif_network`, by the step of the module docstring, neuron by neuron in float32
+    (theta = 1, V0 = 0, one step of delay per layer)."""
+    layers = snn.graph.layers
+    w = {k: v.weight.double().numpy() for k, v in snn.weights.items()}
+    b = {k: v.bias.double().numpy() for k, v in snn.weights.items()}
+    theta = F32(snn.params.threshold)
+    v: list = [None] * 4
+    fired: list = [None] * 4
+    counts = np.zeros((steps, 4), np.int64)
+    head = np.zeros((len(x), steps, 10), np.uint8)
+    for t in range(steps):
+        emitted = list(fired)
+        for j, layer in enumerate(layers):
+            src = x.astype(np.float64) if j == 0 else emitted[j - 1]
+            if layer.kind is LayerKind.CONV:
+                if src is None:
+                    src = np.zeros((len(x), *layer.in_shape))
+                cur = conv_ref(src, w[layer.name], layer.stride) + b[layer.name][:, None, None]
+            elif layer.kind is LayerKind.GAP:
+                cur = np.zeros((len(x), 32)) if src is None else src.mean(axis=(2, 3))
+            else:
+                cur = (np.zeros((len(x), 32)) if src is None else src) @ w[layer.name].T
+                cur = cur + b[layer.name]
+            cur = cur.astype(F32)
+            assert np.all(cur.astype(np.float64) == cur)  # exact: dyadic
+            n = layer.neuron
+            if v[j] is None:
+                v[j] = np.zeros(cur.shape, F32)
+                fired[j] = np.zeros(cur.shape, F32)
+            prev = fired[j]
+            new = np.zeros(cur.shape, F32)
+            vf, cf, pf, nf = v[j].reshape(-1), cur.reshape(-1), prev.reshape(-1), new.reshape(-1)
+            for i in range(vf.size):
+                if n.leaky:
+                    xv = (vf[i] * F32(n.leak) + F32((1 - F32(n.leak)) * n.v_leak)) + cf[i] * F32(
+                        n.gain
+                    )
+                    if n.delayed_reset and pf[i]:
+                        xv = xv - theta
+                else:
+                    xv = vf[i] + cf[i]
+                spike = xv > theta if n.strict else xv >= theta
+                if spike and not n.delayed_reset:
+                    xv = xv - theta
+                vf[i], nf[i] = xv, F32(spike)
+            fired[j] = new
+            counts[t, j] = int(new.sum())
+        if emitted[3] is not None:
+            head[:, t] = emitted[3].astype(np.uint8)
+    return head, counts
+
+
+CASES = {
+    "if": (IF_NEURON, IF_NEURON, IF_NEURON, IF_NEURON),
+    "lif": (
+        Neuron(leak=0.75),
+        Neuron(leak=0.875, v_leak=0.25, gain=0.5),
+        Neuron(strict=True),  # an IF layer that fires at V > theta
+        Neuron(leak=0.5),
+    ),
+    "snntorch": tuple(
+        Neuron(leak=k, strict=True, delayed_reset=True) for k in (0.75, 0.9375, 0.5, 0.875)
+    ),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", CASES)
+def test_the_engine_steps_leaky_neurons_as_the_loop_oracle(case, backend):
+    """Both backends equal the loop spike for spike (head spikes and every layer's count per
+    step), with chunks of 7 steps (the delayed reset reads the step before across chunks);
+    the oracle is no constant: each layer fires, and not everywhere."""
+    snn = lif_network(CASES[case])
+    x, steps = images(3), 24
+    head, counts = loop_oracle(snn, x, steps)
+    assert np.all(counts[steps // 2 :].sum(0) > 0)
+    assert counts[:, 0].max() < 3 * 8 * 15 * 15
+    res = simulate(snn, x, steps, backend=backend, time_chunk=7, threads=1)
+    np.testing.assert_array_equal(res.layer_spikes, counts)
+    np.testing.assert_array_equal(res.head_spikes[FC_HEAD], head)
+
+
+def test_a_leak_changes_the_spikes():
+    """The test can fail: the same network with one leak changed spikes differently."""
+    x = images(2)
+    base = simulate(lif_network(CASES["lif"]), x, 16).layer_spikes
+    other = (Neuron(leak=0.625), *CASES["lif"][1:])
+    assert not np.array_equal(base, simulate(lif_network(other), x, 16).layer_spikes)
+
+
+def test_if_layers_take_the_if_path_and_leaky_ones_their_flags():
+    """A neuron with leak 1, gain 1, v_leak 0 is IF (no multiply: flags 0); the layer table
+    carries each layer's flags and its float32 leak, rest and gain."""
+    assert Neuron(leak=1.0, gain=1.0) == IF_NEURON and not IF_NEURON.leaky
+    plan = build_plan(lif_network(CASES["lif"]))
+    assert [K.neuron_flags(ly.neuron) for ly in plan.layers] == [
+        K.N_LEAKY,
+        K.N_LEAKY,
+        K.N_STRICT,
+        K.N_LEAKY,
+    ]
+    table = K.neuron_table([ly.neuron for ly in plan.layers])
+    np.testing.assert_array_equal(table[1], [0.875, 0.03125, 0.5])
+    assert table.dtype == np.float32
+
+
+def test_bad_neurons_and_a_phased_coding_are_refused():
+    with pytest.raises(GraphError, match="neuron leak = inf"):
+        Neuron(leak=float("inf"))
+    with pytest.raises(InputError, match="with leaky neurons"):
+        simulate(lif_network(CASES["lif"]), images(1), 8, coding=WeightedSpikeCoding(phases=4))
+
+
+def test_the_fingerprint_names_the_neurons():
+    """Traces are cached by the fingerprint: a leak, or firing at V > theta, changes it."""
+    prints = {lif_network(CASES[c]).fingerprint() for c in CASES}
+    strict = (Neuron(strict=True), *CASES["if"][1:])
+    assert len(prints | {lif_network(strict).fingerprint()}) == 4
