@@ -221,3 +221,13 @@ def test_the_fingerprint_names_the_neurons():
     prints = {lif_network(CASES[c]).fingerprint() for c in CASES}
     strict = (Neuron(strict=True), *CASES["if"][1:])
     assert len(prints | {lif_network(strict).fingerprint()}) == 4
+
+
+def test_a_leaky_network_is_not_exported_as_if_neurons(tmp_path):
+    """The NIR export writes IF nodes: a leaky population is refused, named."""
+    pytest.importorskip("nir")
+    from hwsim.model.nir_export import write_nir
+    from hwsim.model.nir_nodes import NirError
+
+    with pytest.raises(NirError, match=r"population 'conv0' steps Neuron\(leak=0.75"):
+        write_nir(lif_network(CASES["lif"]), tmp_path / "lif.nir")

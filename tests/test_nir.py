@@ -224,18 +224,26 @@ def head(c=4, hw=16):
 
 
 REFUSALS = {
-    "LIF leak": (
+    "LIF leak below 0": (
         lambda: chain(
             conv(),
             nir.LIF(
-                tau=np.full((4, 16, 16), 10.0),
+                tau=np.full((4, 16, 16), 0.25),
                 r=np.ones((4, 16, 16)),
                 v_leak=np.zeros((4, 16, 16)),
                 v_threshold=np.ones((4, 16, 16)),
             ),
             *head(),
         ),  # fmt: skip
-        "is a LIF: a leaky neuron",
+        "its leak per step is -3 (tau 0.25 s at dt = 1 s, convention 'hwsim')",
+    ),
+    "LIF reset to a potential": (
+        lambda: chain(
+            conv(),
+            nir.LIF(*(np.full((4, 16, 16), v) for v in (10.0, 1, 0, 1, -0.5))),
+            *head(),
+        ),  # fmt: skip
+        "LIF 'lif': v_reset = -0.5; hwsim resets by subtracting the threshold",
     ),
     "CubaLIF": (
         lambda: chain(
@@ -522,9 +530,10 @@ def test_a_sinabs_export_simulates_with_the_peer_s_output_spikes(threshold, tmp_
     importlib.util.find_spec("snntorch") is None or importlib.util.find_spec("nirtorch") is None,
     reason="snntorch and nirtorch are not installed (pip install --no-deps snntorch nirtorch)",
 )
-def test_a_snntorch_leaky_export_is_refused_as_a_lif(tmp_path, capsys):
-    """snntorch exports every Leaky neuron as a NIR LIF (tau from its beta); hwsim's neurons
-    do not leak, so the file is refused naming the node."""
+def test_a_snntorch_leaky_export_maps_under_its_convention(tmp_path, capsys):
+    """snntorch exports every Leaky neuron as a NIR LIF with tau = dt / (1 - beta) at its dt
+    = 1e-4 s: read at hwsim's dt (1) that is a leak below 0, refused naming the node and the
+    convention; under `--convention snntorch` the network maps."""
     import snntorch as snn
     from snntorch.export_nir import export_to_nir
 
@@ -536,7 +545,13 @@ def test_a_snntorch_leaky_export_is_refused_as_a_lif(tmp_path, capsys):
         ),  # fmt: skip
     )
     graph = export_to_nir(net, torch.rand(1, 1, 16, 16), ignore_dims=[0])
-    refuse(tmp_path, capsys, graph, "is a LIF: a leaky neuron", "--dataset", "synthetic")
+    text = refuse(tmp_path, capsys, graph, "its leak per step is", "--dataset", "synthetic")
+    assert "convention 'hwsim'" in text
+    args = ["--model", str(tmp_path / "bad.nir"), "--dataset", "synthetic"]
+    code = main(
+        ["map", "--arch", ARCH, *args, "--out", str(tmp_path / "o"), "--convention", "snntorch"]
+    )
+    assert code == 0, capsys.readouterr().err
 
 
 def test_an_export_names_its_fc_so_equally_deep_heads_need_no_fc_output(tmp_path):

@@ -20,9 +20,10 @@ beta = 1 - dt / tau, spikingjelly's decay 1 - 1 / tau_steps, norse's dt / tau) g
 - CubaLIF: the synaptic current decays by 1 - dt / tau_syn and integrates w_in dt / tau_syn I
   first, then the membrane as the LIF.
 
-`NeuronSpec` and `PoolSpec` carry these per-node numbers (the engine's leaky path and local
-pooling will read them); `hwsim.model.nir_io` simulates what the IF engine computes and refuses
-the rest, naming the node and printing its description.
+`NeuronSpec` and `PoolSpec` carry these per-node numbers; `neuron_model` turns an IF or LIF
+node into the engine's `hwsim.model.graph.Neuron` (the leaky path, docs/engine.md), and
+`check_neurons` refuses what the engine cannot step (CubaLIF, a reset to a potential), naming
+the node and printing its description.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from hwsim.model.graph import Neuron
 from hwsim.model.nir_nodes import NirError, as_array, int_pair, kind_of
 
 
@@ -64,6 +66,7 @@ class NirConvention:
     reset: Reset
     pooling: PoolKind
     source: str  # where the convention is read from (the peer's code)
+    reset_delay: bool = False  # a spike's threshold is subtracted at the next step, after the leak
 
 
 class PoolKind(Enum):
@@ -102,8 +105,10 @@ PRESETS: dict[str, NirConvention] = {
             Reset.SUBTRACT,
             PoolKind.AVG,
             "snntorch 1.0.0 export_nir: dt = 1e-4, tau = dt / (1 - beta), r = tau / dt;"
-            " fires at mem - threshold > 0; Leaky's default reset_mechanism subtract; import_nir"
-            " asserts IF r = 1",
+            " fires at mem - threshold > 0; Leaky's default reset_mechanism subtract, with its"
+            " default reset_delay (mem = beta mem + I - threshold s(t-1)); import_nir asserts"
+            " IF r = 1",
+            reset_delay=True,
         ),
         NirConvention(
             "norse",
@@ -272,41 +277,64 @@ def read_pool(name: str, node: Any, in_shape: tuple[int, ...]) -> PoolSpec:
 
 
 def check_neurons(nodes: dict[str, Any], convention: NirConvention) -> None:
-    """Refuse, naming the node and what it needs, every spiking node that hwsim's IF engine
-    cannot step under `convention`: a leak (LIF, CubaLIF: their step is printed), a reset to
-    a potential, firing at V > theta."""
+    """Refuse, naming the node and what it needs, every spiking node that hwsim's engine cannot
+    step under `convention`: a CubaLIF (its step is printed), a reset to a potential, a leak
+    outside [0, 1]."""
     for name, node in nodes.items():
         kind = kind_of(node)
         if kind in ("LIF", "CubaLIF"):
             spec = read_neuron(name, node, convention)
-            what = "a leaky neuron" if kind == "LIF" else "a current-based leaky neuron"
-            raise NirError(
-                f"node {name!r} is a {kind}: {what} ({spec.describe()}; convention"
-                f" {convention.name!r}); hwsim's engine steps IF neurons only (no leak, no"
-                " synaptic current) for now"
-            )
-        if kind != "IF":
+            if kind == "CubaLIF":
+                raise NirError(
+                    f"node {name!r} is a CubaLIF: a current-based leaky neuron ({spec.describe()};"
+                    f" convention {convention.name!r}); hwsim's engine steps IF and LIF neurons,"
+                    " without a synaptic current"
+                )
+            if not 0 <= spec.leak <= 1:
+                raise NirError(
+                    f"LIF {name!r}: its leak per step is {spec.leak:g} (tau {_tau_text(node)} at"
+                    f" dt = {convention.dt:g} s, convention {convention.name!r}); hwsim steps a"
+                    " leak in [0, 1] (tau >= dt)"
+                )
+        elif kind != "IF":
             continue
         raw = getattr(node, "v_reset", None)
         reset = as_array(raw if raw is not None else 0.0)
         if np.any(reset != 0):
             v = float(reset.reshape(-1)[np.flatnonzero(reset)[0]])
             raise NirError(
-                f"IF {name!r}: v_reset = {v:g}; hwsim resets by subtracting the threshold,"
+                f"{kind} {name!r}: v_reset = {v:g}; hwsim resets by subtracting the threshold,"
                 " which needs v_reset = 0 (a reset to another potential is not simulated)"
             )
         if convention.reset is Reset.TO_VALUE:
             raise NirError(
-                f"IF {name!r}: under the convention {convention.name!r} ({convention.source})"
+                f"{kind} {name!r}: under the convention {convention.name!r} ({convention.source})"
                 " a spike resets the membrane to v_reset = 0; hwsim's engine resets by"
                 " subtracting the threshold and has no reset to a potential yet"
             )
-        if convention.firing is Firing.GT:
-            raise NirError(
-                f"IF {name!r}: under the convention {convention.name!r} ({convention.source})"
-                " a neuron fires at V > theta; hwsim's engine fires at V >= theta and has no"
-                " strict comparison yet"
-            )
+
+
+def _tau_text(node: Any) -> str:
+    tau = as_array(_tau(node)).reshape(-1)
+    return f"{float(tau[0]):g} s" if tau.size else "empty"
+
+
+def neuron_model(name: str, node: Any, convention: NirConvention, theta: float) -> Neuron:
+    """The engine's neuron of an IF or LIF node (checked by `check_neurons`) whose membrane
+    the importer scaled by theta / v_threshold (`theta`: the engine's threshold): an IF's gain
+    is in its layers' weights, a LIF keeps its leak and input gain, and its v_leak is scaled
+    with the membrane."""
+    strict = convention.firing is Firing.GT
+    if kind_of(node) == "IF":
+        return Neuron(strict=strict, delayed_reset=convention.reset_delay)
+    spec = read_neuron(name, node, convention)
+    return Neuron(
+        leak=spec.leak,
+        gain=spec.gain,
+        v_leak=spec.v_leak * theta / spec.threshold,
+        strict=strict,
+        delayed_reset=convention.reset_delay,
+    )
 
 
 def check_global_pool(name: str, node: Any, in_shape: tuple[int, ...]) -> PoolSpec:

@@ -71,6 +71,12 @@ def export_graph(snn: SpikingNetwork, target: str = HWSIM.name) -> nir.NIRGraph:
     nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(graph.input_shape))}
     edges: list[tuple[str, str]] = []
     for p in pops:
+        if p.neuron.leaky or p.neuron.strict:
+            raise NirError(
+                f"population {p.name!r} steps {p.neuron}; hwsim exports its IF neurons"
+                " (V >= theta, no leak) only for now"
+            )
+    for p in pops:
         shape = nir_shape[p.name]
         sender = graph.sender(p.name)
         gap = sender.kind is LayerKind.GAP and summed

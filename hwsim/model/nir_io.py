@@ -30,7 +30,10 @@ weights of the layers that drive the population (exactly, without rescaling, whe
 r = 1 and one common threshold, which then becomes the engine's theta). Spikes can differ from
 a literal reading of NIR's IF where the membrane sits exactly at the threshold (NIR: no spike;
 hwsim: spike) and where a spike overshoots the threshold (reset to 0 drops the excess,
-subtraction keeps it); docs/nir.md lists what each peer does.
+subtraction keeps it); docs/nir.md lists what each peer does. A LIF node is a population of
+leaky neurons (`hwsim.model.nir_convention.neuron_model`): its leak and input gain per step stay
+in the population's `Neuron`, only 1 / v_threshold is folded (v_leak with it); the convention's
+firing at V > theta and delayed reset (snntorch's) go into every population's neuron.
 """
 
 from __future__ import annotations
@@ -52,12 +55,19 @@ from hwsim.model.graph import (
     Layer,
     LayerGraph,
     LayerKind,
+    Neuron,
     Role,
     Shape,
 )
-from hwsim.model.nir_convention import check_global_pool, check_neurons, convention_named
+from hwsim.model.nir_convention import (
+    check_global_pool,
+    check_neurons,
+    convention_named,
+    neuron_model,
+)
 from hwsim.model.nir_nodes import (
     MAX_NODES,
+    NEURON_KINDS,
     SYNAPTIC_KINDS,
     NirError,
     as_array,
@@ -376,7 +386,7 @@ def _propagate_shapes(
             raise NirError(f"a second Input node {name!r}; hwsim networks have one input")
         if not preds[name]:
             raise NirError(f"{kind} {name!r} has no input edge")
-        if kind != "IF" and len(preds[name]) > 1:
+        if kind not in NEURON_KINDS and len(preds[name]) > 1:
             raise NirError(
                 f"{kind} {name!r} sums {len(preds[name])} inputs ({', '.join(preds[name])});"
                 " hwsim sums inputs only at IF neurons"
@@ -408,10 +418,10 @@ def _propagate_shapes(
         elif kind in ("AvgPool2d", "SumPool2d"):
             check_global_pool(name, node, x)
             shapes[name] = (x[0], 1, 1)
-        elif kind == "IF":
+        elif kind in NEURON_KINDS:
             sizes = {int(np.prod(s)) for s in ins}
             if len(sizes) != 1:
-                raise NirError(f"IF {name!r} sums inputs of different sizes {ins}")
+                raise NirError(f"{kind} {name!r} sums inputs of different sizes {ins}")
             shapes[name] = max(ins, key=len)
         else:  # Output
             shapes[name] = x
@@ -472,7 +482,7 @@ def import_graph(
         fc_output = str(metadata["fc_output"])
 
     # weight paths into every IF node, in topological order
-    ifs = [n for n in order if kind_of(nodes[n]) == "IF"]
+    ifs = [n for n in order if kind_of(nodes[n]) in NEURON_KINDS]
     drafts: list[_Draft] = []
     flat: set[str] = set()
     for target in ifs:
@@ -507,13 +517,14 @@ def import_graph(
         if all(d.kind is not LayerKind.CONV for d in into_target):
             flat.add(target)
     for out in outputs:
-        if len(preds[out]) != 1 or kind_of(nodes[preds[out][0]]) != "IF":
+        if len(preds[out]) != 1 or kind_of(nodes[preds[out][0]]) not in NEURON_KINDS:
             src = ", ".join(preds[out]) or "nothing"
             raise NirError(
                 f"Output {out!r} reads {src}; hwsim classifies by counting spikes, so every"
                 " Output must read one IF node"
             )
     theta = _fold_gains(nodes, ifs, shapes, drafts, conv.if_r)
+    neurons = {n: neuron_model(n, nodes[n], conv, theta) for n in ifs}
     for d in drafts:
         if d.weight is not None and d.bias is not None:
             check_current(kind_of(nodes[d.name]), d.name, d.weight, d.bias, theta)
@@ -531,6 +542,7 @@ def import_graph(
         fc_output,
         num_classes,
         v0,
+        neurons,
     )
 
 
@@ -563,12 +575,13 @@ def _fold_gains(
 ) -> float:
     """The engine threshold; (r / if_r) / v_threshold folded into the drafts' weights where
     needed (`if_r`: the convention's r of one integration per step)."""
-    gains = {n: neuron_gain(n, nodes[n], shapes[n], if_r) for n in ifs}
+    lifs = {n for n in ifs if kind_of(nodes[n]) == "LIF"}  # their gain stays in their neuron
+    gains = {n: neuron_gain(n, nodes[n], shapes[n], if_r, n in lifs) for n in ifs}
     summed = {d.target: d.pool_sum for d in drafts if d.pool_sum != 1}
     thresholds = {
         float(v) for n in ifs if n not in summed for v in np.unique(as_array(nodes[n].v_threshold))
     }
-    unit_r = all(np.all(as_array(nodes[n].r) == if_r) for n in ifs)
+    unit_r = all(np.all(as_array(nodes[n].r) == if_r) for n in ifs if n not in lifs)
     if unit_r and len(thresholds) == 1:
         theta = thresholds.pop()
         if all(  # a sum pooling's neurons at pool_sum times theta: its average's at theta
@@ -657,6 +670,7 @@ def _assemble(
     fc_output: str | None,
     num_classes: int | None,
     v0: float,
+    neurons: dict[str, Neuron],
 ) -> SpikingNetwork:
     """Populations, senders, heads and blocks of the translated layers -> a SpikingNetwork."""
     into: dict[str, list[_Draft]] = {n: [] for n in ifs}
@@ -738,6 +752,7 @@ def _assemble(
                     sends_spikes=sends,
                     head=head,
                     block=block.get(pop) if head is None else None,
+                    neuron=neurons[pop],
                 )
             )
         return out

@@ -217,35 +217,41 @@ def node_bias(name: str, node: Any, n: int) -> np.ndarray:
     return b
 
 
-def neuron_gain(name: str, node: Any, shape: tuple[int, ...], if_r: float) -> np.ndarray:
+def neuron_gain(
+    name: str, node: Any, shape: tuple[int, ...], if_r: float, leaky: bool = False
+) -> np.ndarray:
     """(r / if_r) / v_threshold of an IF node per neuron (`if_r`: the r of one integration per
-    step, the convention's); its reset and firing are checked by
+    step, the convention's); 1 / v_threshold of a LIF node (`leaky`: its input gain is in its
+    neuron model); its reset and firing are checked by
     `hwsim.model.nir_convention.check_neurons`."""
-    size = int(np.prod(shape))
-    check_allocation(8 * size, f"IF {name!r} ({size} neurons)")
+    size, kind = int(np.prod(shape)), kind_of(node)
+    check_allocation(8 * size, f"{kind} {name!r} ({size} neurons)")
     r, thr = as_array(node.r) / if_r, as_array(node.v_threshold)
+    r = np.ones_like(r) if leaky else r
     for what, v in (("r", r), ("v_threshold", thr)):
         if v.size not in (1, size):
-            raise NirError(f"IF {name!r}: {what} has {v.size} values for {size} neurons")
+            raise NirError(f"{kind} {name!r}: {what} has {v.size} values for {size} neurons")
     if not (np.all(np.isfinite(r)) and np.all(r > 0)):
-        raise NirError(f"IF {name!r}: r must be finite and > 0")
+        raise NirError(f"{kind} {name!r}: r must be finite and > 0")
     if not (np.all(np.isfinite(thr)) and np.all(thr > 0)):
-        raise NirError(f"IF {name!r}: v_threshold must be finite and > 0")
+        raise NirError(f"{kind} {name!r}: v_threshold must be finite and > 0")
     lo, hi = float(np.min(thr)), float(np.max(thr))
     if lo < FLOAT32_TINY or hi > FLOAT32_MAX:
         raise NirError(
-            f"IF {name!r}: v_threshold {lo if lo < FLOAT32_TINY else hi:g}"
+            f"{kind} {name!r}: v_threshold {lo if lo < FLOAT32_TINY else hi:g}"
             f" is outside float32's normal range [{FLOAT32_TINY:.3g}, {FLOAT32_MAX:.3g}], where"
             " hwsim's engine compares the membrane with it"
         )
     return np.broadcast_to((r / thr).reshape(-1), (size,)).astype(np.float64)
 
 
+NEURON_KINDS = ("IF", "LIF")
+"""The NIR spiking nodes hwsim's populations are read from."""
 SYNAPTIC_KINDS = ("Conv2d", "Affine", "Linear", "AvgPool2d", "SumPool2d", "Flatten")
 """The NIR node kinds on the weight path between two IF populations."""
 
 SUPPORTED_NODES = (
-    "Input, Output, Conv2d, Affine, Linear, IF, Flatten, and global AvgPool2d/SumPool2d"
+    "Input, Output, Conv2d, Affine, Linear, IF, LIF, Flatten, and global AvgPool2d/SumPool2d"
 )
 """The NIR node kinds hwsim simulates (named in every refusal)."""
 
@@ -264,7 +270,7 @@ _REFUSED_KINDS: dict[str, str] = {
 
 def check_kinds(nodes: dict[str, Any]) -> None:
     """Refuse a node kind hwsim cannot simulate, saying why (recurrence, delay...); LIF and
-    CubaLIF are read, and refused, by `hwsim.model.nir_convention.check_neurons`."""
+    CubaLIF are read (and CubaLIF refused) by `hwsim.model.nir_convention.check_neurons`."""
     for name, node in nodes.items():
         kind = kind_of(node)
         if kind in _REFUSED_KINDS:
