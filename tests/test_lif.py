@@ -231,3 +231,29 @@ def test_a_leaky_network_is_not_exported_as_if_neurons(tmp_path):
 
     with pytest.raises(NirError, match=r"population 'conv0' steps Neuron\(leak=0.75"):
         write_nir(lif_network(CASES["lif"]), tmp_path / "lif.nir")
+
+
+def test_the_run_energy_charges_every_leaky_neuron_s_multiplies_every_step():
+    """The `leak` component: per image and step, a leaky population's neurons x (1 for its
+    leak + 1 for a gain != 1), counted here by hand, x energy_pj.leak_multiply (spikesim.yaml:
+    1.1 pJ), whatever the activity; the other components as for the IF network, which has no
+    `leak` component."""
+    from pathlib import Path
+
+    from hwsim.hw.activity import full_activity
+    from hwsim.hw.arch import load_arch
+    from hwsim.hw.energy import EVENT_COMPONENTS, run_energy
+    from hwsim.hw.mapping import map_network
+
+    arch = load_arch(Path(__file__).resolve().parents[1] / "arch_configs" / "spikesim.yaml")
+    assert arch.energy_pj.leak_multiply == 1.1
+    leaky = map_network(arch, lif_network(CASES["lif"]).graph)
+    activity = full_activity(leaky, timesteps=3, images=2)
+    got = run_energy(leaky, activity)
+    plain = run_energy(map_network(arch, lif_network(CASES["if"]).graph), activity)
+    assert plain.components == EVENT_COMPONENTS
+    assert got.components == (*EVENT_COMPONENTS, "leak")
+    by_hand = [8 * 15 * 15, 32 * 8 * 8 * 2, 0, 10]  # conv0, conv1 (gain 0.5), gap (IF), linear
+    np.testing.assert_array_equal(got.events[:, :, -1], [by_hand] * 3)
+    assert got.energy_pj[..., -1].sum() == pytest.approx(3 * sum(by_hand) * 1.1, rel=1e-12)
+    np.testing.assert_array_equal(got.energy_pj[..., :-1], plain.energy_pj)

@@ -330,6 +330,14 @@ class EnergyTable:
         default=0.0,
         metadata=field_spec("one flit crossing one mesh router and link, pJ", non_negative),
     )
+    leak_multiply: float = field(
+        default=0.0,
+        metadata=field_spec(
+            "one multiply of a leaky neuron's membrane by its leak (or its input by its gain),"
+            " per neuron and timestep, pJ; 0 = not charged",
+            non_negative,
+        ),
+    )
     crossbar_cell_read: float | None = field(
         default=None,
         metadata=field_spec(

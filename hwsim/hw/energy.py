@@ -23,6 +23,11 @@ engine or the functional mode (`hwsim.hw.activity.LayerActivity`):
   With every input spiking always (`full_activity`) the PE components equal the `spikesim`
   model's exactly.
 * Both: optional fusion-unit events (`FusionActivity`) x `arch.fusion_unit` costs.
+* Both, for a graph with leaky populations (`hwsim.model.graph.Neuron`, docs/engine.md): a
+  `leak` component after the others, `leak_multiplies` x energy_pj.leak_multiply: every
+  neuron of a leaky population multiplies its membrane by the leak every timestep (and its
+  input by the gain where that is not 1), whatever the spikes; charged to the population's
+  sending layer.
 
 What SpikeSim leaves out, each only when its section is given (`RunEnergy`, reported apart):
 
@@ -75,6 +80,10 @@ COMPONENTS: tuple[str, ...] = (
 EVENT_COMPONENTS: tuple[str, ...] = (*COMPONENTS, "noc")
 """Components of a run's energy: the PE operation's, then NoC flit-hops."""
 
+LEAK = "leak"
+"""The component of leaky neurons' multiplies (`leak_multiplies`), last, only in a run of a graph
+with leaky populations."""
+
 PSUM_COMPONENTS: tuple[str, ...] = ("psum_htree", "psum_noc", "psum_add")
 """Components of partial-sum traffic (`hwsim.hw.psum`), after `EVENT_COMPONENTS` when the
 architecture has a `partial_sums` section."""
@@ -102,6 +111,7 @@ _COST_KEY: dict[str, str] = {
     "psum_htree": "htree",
     "psum_noc": "noc_flit_hop",
     "psum_add": "shift_add",
+    LEAK: "leak_multiply",
 }
 """Component -> field of `EnergyTable` holding the energy of one of its events."""
 
@@ -381,6 +391,21 @@ class RunEnergy:
         )
 
 
+def leak_multiplies(layers: Sequence[Layer]) -> np.ndarray:
+    """(L,) multiplies per image and timestep of each layer's leaky neurons, charged to the
+    population's sending layer: its neurons x (1 for a leak != 1, + 1 for a gain != 1); 0 for
+    IF neurons and for a layer that sends no spikes (a residual skip)."""
+    return np.array(
+        [
+            layer.neurons * (int(layer.neuron.leak != 1) + int(layer.neuron.gain != 1))
+            if layer.sends_spikes
+            else 0
+            for layer in layers
+        ],
+        np.float64,
+    )
+
+
 def _pe_events(mapping: ChipMapping, activity: LayerActivity) -> tuple[np.ndarray, np.ndarray]:
     """(charged PE operations (T, L), PE-component events (T, L, C)) per image under the
     architecture's energy model (module docstring)."""
@@ -443,11 +468,14 @@ def run_energy(
         )
     ops, pe_events = _pe_events(mapping, activity)
     steps = activity.timesteps
-    components = run_components(arch)
+    leaks = leak_multiplies(layers)
+    components = run_components(arch) + ((LEAK,) if leaks.any() else ())
     events = np.zeros((steps, len(layers), len(components)))
     events[:, :, : len(COMPONENTS)] = pe_events
     if arch.partial_sums is not None:
-        events[:, :, len(EVENT_COMPONENTS) :] = psum_events(mapping, ops)
+        events[:, :, len(EVENT_COMPONENTS) : len(run_components(arch))] = psum_events(mapping, ops)
+    if leaks.any():
+        events[:, :, -1] = leaks
     edge_hops: dict[Edge, np.ndarray] = {}
     if arch.energy_model is EnergyModel.EVENT and layers:
         traffic = producer_traffic(mapping) if traffic is None else traffic

@@ -1,0 +1,98 @@
+"""The engine's leaky path against its IF path, side by side (issue 25: LIF <= 1.2x IF).
+
+    python bench/lif.py [--images 16] [--steps 128] [--rounds 3] [--json lif.json]
+
+The shipped model (`resolve_model("vgg19")`: VGG19 at width 1/8, MNIST 28x28, 16 IC heads +
+FC), converted, on its first test images with direct coding, numba backend at 1 thread
+(`torch.set_num_threads(1)`), three neuron models on every population:
+
+- `if`: hwsim's IF neuron (the IF scan, no multiply);
+- `lif-0.9`: leak 0.9 per step (fewer spikes: the event-driven convs do less work);
+- `lif-1-ulp`: leak 1 - 2^-24, the leaky scan with the IF network's activity (its spikes
+  differ from IF's only where rounding does), the cost of the leak itself.
+
+Rounds are interleaved (every variant once per round, the median kept), after one warm-up
+run each (compilation); reported: microseconds per image-step, its ratio to IF, spikes per
+image-step, and the 1-minute load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hwsim.engine import simulate  # noqa: E402
+from hwsim.model.convert import SpikingNetwork, convert  # noqa: E402
+from hwsim.model.data import load_dataset  # noqa: E402
+from hwsim.model.graph import IF_NEURON, Neuron  # noqa: E402
+from hwsim.model.nets import load_checkpoint  # noqa: E402
+from hwsim.model.packaged import resolve_model  # noqa: E402
+
+VARIANTS = {
+    "if": IF_NEURON,
+    "lif-0.9": Neuron(leak=0.9),
+    "lif-1-ulp": Neuron(leak=float(np.nextafter(np.float32(1), np.float32(0)))),
+}
+
+
+def with_neuron(snn: SpikingNetwork, neuron: Neuron) -> SpikingNetwork:
+    """`snn` with every population stepping `neuron`."""
+    layers = tuple(replace(layer, neuron=neuron) for layer in snn.graph.layers)
+    return replace(snn, graph=replace(snn.graph, layers=layers))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=128)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    ckpt = load_checkpoint(resolve_model("vgg19"))
+    seed = ckpt.dataset.get("split_seed", 0)
+    snn = convert(ckpt, load_dataset(ckpt.dataset["name"], "train", seed=seed))
+    x = np.ascontiguousarray(load_dataset(ckpt.dataset["name"], "test", seed=seed).x[: args.images])
+    nets = {name: with_neuron(snn, n) for name, n in VARIANTS.items()}
+    spikes = {}
+    for name, net in nets.items():  # warm-up: compilation, buffers
+        res = simulate(net, x, args.steps, threads=1)
+        spikes[name] = float(res.layer_spikes.sum()) / (len(x) * args.steps)
+    times: dict[str, list[float]] = {name: [] for name in nets}
+    load0 = os.getloadavg()[0]
+    for _ in range(args.rounds):
+        for name, net in nets.items():
+            t0 = time.perf_counter()
+            simulate(net, x, args.steps, threads=1)
+            times[name].append(time.perf_counter() - t0)
+    load1 = os.getloadavg()[0]
+    per = {k: statistics.median(v) / (len(x) * args.steps) * 1e6 for k, v in times.items()}
+    rows = {
+        k: {"us_per_image_step": per[k], "ratio_to_if": per[k] / per["if"], "spikes": spikes[k]}
+        for k in nets
+    }
+    for k, r in rows.items():
+        print(
+            f"{k:10s} {r['us_per_image_step']:8.1f} us/image-step  x{r['ratio_to_if']:.3f} of IF"
+            f"  {r['spikes']:9.0f} spikes/image-step"
+        )
+    print(f"1-minute load {load0:.2f} -> {load1:.2f}; {args.images} images x {args.steps} steps")
+    if args.json is not None:
+        summary = {"rows": rows, "load": [load0, load1], "images": args.images}
+        args.json.write_text(json.dumps({**summary, "steps": args.steps}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
