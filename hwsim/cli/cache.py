@@ -124,31 +124,32 @@ def cmd_cache(args: argparse.Namespace, console: Console) -> None:
     for path in listing.foreign:
         console.print(f"left alone (not written by hwsim): {path}", highlight=False)
     if rule is None:
-        console.print(
-            _table(
-                list(listing.entries),
-                now,
-                f"{root}: {len(listing.entries)} entries, {amount(listing.bytes)}",
-            )
-        )
+        title = f"{root}: {len(listing.entries)} entries, {amount(listing.bytes)}"
+        console.print(_table(list(listing.entries), now, title))
         _summary(args, listing, list(listing.entries), now)
         return
-    doomed = select(listing, rule, now)
+    _summary(args, listing, _pruned(args, console, listing, select(listing, rule, now)), now)
+
+
+def _pruned(
+    args: argparse.Namespace, console: Console, listing: CacheListing, doomed: list[CacheEntry]
+) -> list[CacheEntry]:
+    """Delete `doomed` (after asking, unless --yes; nothing with --dry-run); the entries
+    deleted."""
+    root, now = listing.root, time.time()
     if not doomed:
         console.print(
             f"nothing to prune in {root} ({len(listing.entries)} entries, {amount(listing.bytes)})"
         )
-        _summary(args, listing, [], now)
-        return
+        return []
     console.print(_table(doomed, now, "would delete" if args.dry_run else "to delete"))
     if args.dry_run or not (args.yes or _confirm(console, doomed, root)):
         console.print("deleted nothing")
-        _summary(args, listing, [], now)
-        return
+        return []
     done = prune(listing, doomed)
     console.print(f"deleted {len(done)} entries ({amount(sum(e.bytes for e in done))}) from {root}")
     if len(done) < len(doomed):
         console.print(
             f"{len(doomed) - len(done)} changed since they were listed (in use?) and were kept"
         )
-    _summary(args, listing, done, now)
+    return done

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from hwsim.cli.config import add_config
 from hwsim.cli.help import EXAMPLES, HelpFormatter
 from hwsim.cli.parser import (
     DEFAULT_ARCH,
@@ -149,11 +150,8 @@ def explore_config(args: argparse.Namespace):  # -> hwsim.explore.run.ExploreCon
 
 
 def run_explore(args: argparse.Namespace, console: Console | None = None) -> int:
-    """Run `hwsim explore`: check the output folder, explore, print the summary and write the
-    files into --out (replaced as a whole). Returns 0; an `HwsimError` propagates (the command
-    line prints it and exits 2)."""
+    """Run `hwsim explore` into --out (replaced as a whole); 0, or an `HwsimError` (exit 2)."""
     from hwsim import api
-    from hwsim.cli.config import add_config
     from hwsim.cli.output import bars, summary, warner
     from hwsim.cli.parser import build_parser
     from hwsim.pipeline.grid import Executor
@@ -168,14 +166,7 @@ def run_explore(args: argparse.Namespace, console: Console | None = None) -> int
                                     progress=progress, warn=warner(console))  # fmt: skip
     files.append(add_config(args, build_parser(), out))
     objectives = [o.column for o in result.objectives]
-    mode = "functional (crossbar + ADC)" if result.functional else "ideal engine"
-    each = f" ({result.seconds / result.computed:.2f} s each)" if result.computed else ""
-    header = [
-        f"{len(result.rows)} points of {result.base} ({result.search}, seed {result.seed});"
-        f" {result.method} at the target; accuracy: {mode}",
-        f"{result.computed} computed{each}, {result.reused} from the store",
-    ]
-    print_exploration(console, result.rows, result.front, result.knobs, objectives, header)
+    print_exploration(console, result.rows, result.front, result.knobs, objectives, _header(result))
     console.print(f"wrote {len(files)} files to {out}", highlight=False, width=80)
     if getattr(args, "summary", None):
         data = {"points": len(result.rows), "front": int(result.front.sum()),
@@ -183,3 +174,15 @@ def run_explore(args: argparse.Namespace, console: Console | None = None) -> int
                 "seconds": result.seconds, "out": str(out)}  # fmt: skip
         summary(args, "explore", data, None)
     return 0
+
+
+def _header(result) -> list[str]:  # result: hwsim.explore.run.ExploreResult
+    """The console's lines above the exploration's table: the search, the method and how
+    accuracy was computed; the points computed and reused."""
+    mode = "functional (crossbar + ADC)" if result.functional else "ideal engine"
+    each = f" ({result.seconds / result.computed:.2f} s each)" if result.computed else ""
+    return [
+        f"{len(result.rows)} points of {result.base} ({result.search}, seed {result.seed});"
+        f" {result.method} at the target; accuracy: {mode}",
+        f"{result.computed} computed{each}, {result.reused} from the store",
+    ]
