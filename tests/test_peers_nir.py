@@ -204,6 +204,51 @@ def test_a_snntorch_leaky_conv_network_simulates_with_snntorch_spikes(dyadic):
     np.testing.assert_array_equal(ours, theirs)
 
 
+@needs("sinabs", "nirtorch")
+@pytest.mark.parametrize("dyadic", [True, False])
+def test_a_sinabs_lif_network_simulates_with_sinabs_spikes(dyadic):
+    """sinabs writes LIF(tau_mem) as LIF(tau, r = 1) and steps it exactly (v <- alpha v + (1 -
+    alpha) I, alpha = exp(-1 / tau), its default norm_input): under its convention hwsim reads
+    sinabs' own float32 alpha and 1 - alpha, and its FC spikes equal sinabs' (shifted by
+    hwsim's delays). Conv2d-LIF(4)-Conv2d(stride 2)-LIF(8)-SumPool2d-Flatten-Linear-LIF(2),
+    no biases, SingleSpike; on float weights the measured difference was 0 spikes in 8 x 60 x
+    10, so equality is asserted too."""
+    import sinabs
+    import sinabs.layers as sl
+    from sinabs.activation import SingleSpike
+
+    n, steps = 8, 60
+
+    def lif(tau: float):
+        return sl.LIFSqueeze(tau_mem=tau, batch_size=n, spike_fn=SingleSpike)
+
+    torch.manual_seed(2)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1, bias=False), lif(4.0),
+        torch.nn.Conv2d(4, 8, 3, stride=2, padding=1, bias=False), lif(8.0),
+        sl.SumPool2d(8), torch.nn.Flatten(), torch.nn.Linear(8, 10, bias=False), lif(2.0),
+    )  # fmt: skip
+    with torch.no_grad():
+        for m in net:
+            if hasattr(m, "weight"):
+                m.weight.mul_(8.0)
+                if dyadic:
+                    m.weight.copy_(torch.round(m.weight * 32) / 32)
+    x = make_synthetic(n, seed=0, split="test").x
+    if dyadic:
+        x = (np.round(x * 64) / 64).astype(np.float32)
+    snn = import_graph(sinabs.to_nir(net, torch.zeros(n, 1, 16, 16)), convention="sinabs")
+    alphas = [float(m.alpha_mem_calculated) for m in net if isinstance(m, sl.LIFSqueeze)]
+    pops = snn.graph.populations()
+    assert [p.neuron.leak for p in pops] == alphas
+    assert [p.neuron.gain for p in pops] == [float(np.float32(1) - np.float32(a)) for a in alphas]
+    theirs, _ = run_sinabs(net, x, steps)
+    depth = max(p.depth for p in pops)
+    ours = simulate(snn, x, steps + depth + 1).head_spikes[FC_HEAD][:, depth + 1 :]
+    assert theirs.sum() > 100
+    np.testing.assert_array_equal(ours, theirs)
+
+
 @needs("norse", "nirtorch")
 def test_a_norse_iaf_network_is_refused_for_its_reset_to_a_potential():
     """norse's IAFCell fires at v > v_th and sets v to v_reset; hwsim subtracts the threshold,

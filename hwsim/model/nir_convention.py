@@ -12,7 +12,9 @@ only). The presets below are read from each peer's own code (versions in docs/ni
 exports name theirs in `metadata["convention"]`.
 
 With the step dt, forward Euler (the discretisation the exporters use: snntorch's
-beta = 1 - dt / tau, spikingjelly's decay 1 - 1 / tau_steps, norse's dt / tau) gives per step:
+beta = 1 - dt / tau, spikingjelly's decay 1 - 1 / tau_steps, norse's dt / tau) gives per step
+(sinabs steps a LIF exactly, input held over the step: leak = exp(-dt / tau), gain
+r (1 - leak), `NirConvention.lif_exp`):
 
 - IF (dv/dt = r I):                              v <- v + (r / if_r) I
 - LIF (tau dv/dt = (v_leak - v) + r I):          v <- leak v + (1 - leak) v_leak + r dt / tau I,
@@ -67,6 +69,7 @@ class NirConvention:
     pooling: PoolKind
     source: str  # where the convention is read from (the peer's code)
     reset_delay: bool = False  # a spike's threshold is subtracted at the next step, after the leak
+    lif_exp: bool = False  # a LIF steps exactly (leak exp(-dt / tau)), not by forward Euler
 
 
 class PoolKind(Enum):
@@ -95,7 +98,9 @@ PRESETS: dict[str, NirConvention] = {
             Reset.SUBTRACT,
             PoolKind.SUM,
             "sinabs 3.1.3: IAF writes IF(r=1, v_threshold); SingleSpike fires at v >= theta;"
-            " MembraneSubtract",
+            " MembraneSubtract; LIF writes LIF(tau = tau_mem, r = 1) and steps v <- alpha v +"
+            " (1 - alpha) I, alpha = exp(-1 / tau_mem) (its default norm_input)",
+            lif_exp=True,
         ),
         NirConvention(
             "snntorch",
@@ -136,7 +141,7 @@ PRESETS: dict[str, NirConvention] = {
 
 def convention_named(name: str | None, metadata: dict[str, Any] | None = None) -> NirConvention:
     """The preset `name`; None: the one the file's metadata names (hwsim's exports), else
-    hwsim's (which is sinabs')."""
+    hwsim's (sinabs' for IF neurons)."""
     if name is None:
         name = str((metadata or {}).get("convention", HWSIM.name))
         if name in PRESETS and "if_r" in (metadata or {}):  # hwsim's export for a peer
@@ -236,7 +241,11 @@ def read_neuron(name: str, node: Any, convention: NirConvention) -> NeuronSpec:
             return NeuronSpec(name, kind, leak=1.0, gain=r / convention.if_r, v_leak=0.0, **common)
         tau = _uniform(name, kind, "tau" if kind == "LIF" else "tau_mem", _tau(node))
         v_leak = _uniform(name, kind, "v_leak", node.v_leak)
-        spec = NeuronSpec(name, kind, leak=1 - dt / tau, gain=r * dt / tau, v_leak=v_leak, **common)
+        leak, gain = 1 - dt / tau, r * dt / tau
+        if convention.lif_exp and kind == "LIF":  # the gain from the float32 leak, as sinabs
+            leak = float(np.float32(np.exp(-dt / tau)))
+            gain = r * float(np.float32(1) - np.float32(leak))
+        spec = NeuronSpec(name, kind, leak=leak, gain=gain, v_leak=v_leak, **common)
         if kind == "CubaLIF":
             tau_syn = _uniform(name, kind, "tau_syn", node.tau_syn)
             w_in = _uniform(name, kind, "w_in", node.w_in)
