@@ -515,3 +515,30 @@ def test_the_default_model_spikes_as_hwsim_in_a_peer_with_hwsim_s_delays(peer, v
         np.testing.assert_array_equal(ours.layer_spikes[:, i], delays.counts[node], err_msg=node)
         populations += 1
     assert populations == len(snn.graph.populations())
+
+
+@needs("snntorch", "nirtorch")
+def test_hwsim_run_on_a_snntorch_leaky_network_with_an_added_ic_charges_the_leak(tmp_path):
+    """`hwsim run` on snntorch's export with an IC added on its first Leaky population (a LIF
+    tap) reports the energy, with the leak's multiplies of every leaky neuron per step in the
+    `leak` column: conv0's 4 x 16 x 16 neurons x 1.1 pJ (spikesim.yaml)."""
+    import csv
+
+    from snntorch.export_nir import export_to_nir
+
+    from hwsim.cli.main import main
+
+    graph = export_to_nir(snntorch_net(True), torch.rand(1, 1, 16, 16), ignore_dims=[0])
+    w_ic = np.round(np.random.default_rng(5).normal(0, 0.5, (10, 4)) * 32) / 32
+    graph = add_ic_head(graph, "1", w_ic, map_shape=(4, 16, 16), name="ic")
+    nir.write(tmp_path / "lif.nir", graph)
+    code = main([
+        "run", "--model", str(tmp_path / "lif.nir"), "--dataset", "synthetic", "--convention",
+        "snntorch", "--tune-on", "train", "--tune-images", "4", "--timesteps", "8", "--images",
+        "4", "--traces", str(tmp_path / "traces"), "--out", str(tmp_path / "run"),
+    ])  # fmt: skip
+    assert code == 0
+    with open(tmp_path / "run" / "energy_breakdown.csv") as f:
+        rows = {r["layer"]: r for r in csv.DictReader(f)}
+    assert float(rows["0"]["leak_pj"]) == pytest.approx(4 * 16 * 16 * 1.1)
+    assert float(rows["ic_affine"]["leak_pj"]) == 0  # the added IC head's IF neurons

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hwsim.model.nir_nodes import NirError, as_array, kind_of, nir_module
+from hwsim.model.nir_nodes import NEURON_KINDS, NirError, as_array, kind_of, nir_module
 
 if TYPE_CHECKING:
     import nir
@@ -35,9 +35,10 @@ def add_ic_head(
     at every position); scale `weight` by 1 / (H W) for an average."""
     nir = nir_module()
     nodes: dict[str, Any] = dict(graph.nodes)
-    if kind_of(nodes.get(tap)) != "IF":
+    if kind_of(nodes.get(tap)) not in NEURON_KINDS:
         raise NirError(
-            f"tap {tap!r}: an IC head reads an IF node; the graph's node is {nodes.get(tap)!r}"
+            f"tap {tap!r}: an IC head reads an IF or LIF node; the graph's node is"
+            f" {nodes.get(tap)!r}"
         )
     c, h, w = map_shape
     weight = as_array(weight, np.float32)
