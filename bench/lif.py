@@ -9,11 +9,13 @@ FC), converted, on its first test images with direct coding, numba backend at 1 
 - `if`: hwsim's IF neuron (the IF scan, no multiply);
 - `lif-0.9`: leak 0.9 per step (fewer spikes: the event-driven convs do less work);
 - `lif-1-ulp`: leak 1 - 2^-24, the leaky scan with the IF network's activity (its spikes
-  differ from IF's only where rounding does), the cost of the leak itself.
+  differ from IF's only where rounding does), the cost of the leak itself;
+- `snntorch-1-ulp`: the same with snntorch's firing at V > theta and delayed reset.
 
 Rounds are interleaved (every variant once per round, the median kept), after one warm-up
-run each (compilation); reported: microseconds per image-step, its ratio to IF, spikes per
-image-step, and the 1-minute load average before and after.
+run each (compilation); reported: microseconds per image-step (wall and the process's CPU
+time, the fairer measure on a loaded machine), their ratios to IF, spikes per image-step, and
+the 1-minute load average before and after.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ from hwsim.model.graph import IF_NEURON, Neuron  # noqa: E402
 from hwsim.model.nets import load_checkpoint  # noqa: E402
 from hwsim.model.packaged import resolve_model  # noqa: E402
 
+ONE_ULP = float(np.nextafter(np.float32(1), np.float32(0)))  # 1 - 2^-24
 VARIANTS = {
     "if": IF_NEURON,
     "lif-0.9": Neuron(leak=0.9),
-    "lif-1-ulp": Neuron(leak=float(np.nextafter(np.float32(1), np.float32(0)))),
+    "lif-1-ulp": Neuron(leak=ONE_ULP),
+    "snntorch-1-ulp": Neuron(leak=ONE_ULP, strict=True, delayed_reset=True),
 }
 
 
@@ -70,23 +74,34 @@ def main() -> None:
     for name, net in nets.items():  # warm-up: compilation, buffers
         res = simulate(net, x, args.steps, threads=1)
         spikes[name] = float(res.layer_spikes.sum()) / (len(x) * args.steps)
-    times: dict[str, list[float]] = {name: [] for name in nets}
+    wall: dict[str, list[float]] = {name: [] for name in nets}
+    cpu: dict[str, list[float]] = {name: [] for name in nets}
     load0 = os.getloadavg()[0]
     for _ in range(args.rounds):
         for name, net in nets.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             simulate(net, x, args.steps, threads=1)
-            times[name].append(time.perf_counter() - t0)
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
     load1 = os.getloadavg()[0]
-    per = {k: statistics.median(v) / (len(x) * args.steps) * 1e6 for k, v in times.items()}
+    scale = 1e6 / (len(x) * args.steps)
+    per = {k: statistics.median(v) * scale for k, v in wall.items()}
+    per_cpu = {k: statistics.median(v) * scale for k, v in cpu.items()}
     rows = {
-        k: {"us_per_image_step": per[k], "ratio_to_if": per[k] / per["if"], "spikes": spikes[k]}
+        k: {
+            "us_per_image_step": per[k],
+            "ratio_to_if": per[k] / per["if"],
+            "cpu_us_per_image_step": per_cpu[k],
+            "cpu_ratio_to_if": per_cpu[k] / per_cpu["if"],
+            "spikes": spikes[k],
+        }
         for k in nets
     }
     for k, r in rows.items():
         print(
-            f"{k:10s} {r['us_per_image_step']:8.1f} us/image-step  x{r['ratio_to_if']:.3f} of IF"
-            f"  {r['spikes']:9.0f} spikes/image-step"
+            f"{k:14s} {r['us_per_image_step']:6.1f} us/image-step x{r['ratio_to_if']:.3f}"
+            f"  CPU {r['cpu_us_per_image_step']:6.1f} us x{r['cpu_ratio_to_if']:.3f}"
+            f"  {r['spikes']:6.0f} spikes/image-step"
         )
     print(f"1-minute load {load0:.2f} -> {load1:.2f}; {args.images} images x {args.steps} steps")
     if args.json is not None:

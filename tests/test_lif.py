@@ -257,3 +257,36 @@ def test_the_run_energy_charges_every_leaky_neuron_s_multiplies_every_step():
     np.testing.assert_array_equal(got.events[:, :, -1], [by_hand] * 3)
     assert got.energy_pj[..., -1].sum() == pytest.approx(3 * sum(by_hand) * 1.1, rel=1e-12)
     np.testing.assert_array_equal(got.energy_pj[..., :-1], plain.energy_pj)
+
+
+def test_a_lif_threshold_is_folded_with_its_v_leak():
+    """Two LIF nodes at thresholds 2 and 1 (folded: theta = 1, the first node's weights and its
+    v_leak divided by 2) spike as the same graph with the first node's weights, threshold and
+    v_leak halved (thresholds 1 and 1: nothing folded); hwsim's convention: leak 1 - 1 / tau,
+    gain r / tau, so the Conv2d's LIF has leak 0.75, gain 0.25."""
+    nir = pytest.importorskip("nir")
+    from hwsim.model.nir_io import import_graph
+
+    rng = np.random.default_rng(3)
+    w1 = (np.round(rng.normal(0, 1.5, (4, 1, 3, 3)) * 64) / 64).astype(F32)
+    w2 = (np.round(rng.normal(0, 0.5, (10, 4 * 15 * 15)) * 64) / 64).astype(F32)
+
+    def graph(k: float):
+        return nir.NIRGraph.from_list(
+            nir.Input(input_type=np.array(INPUT)),
+            nir.Conv2d((15, 15), w1 * k, 1, 1, 1, 1, np.zeros(4, F32)),
+            nir.LIF(*(np.full((4, 15, 15), v, F32) for v in (4.0, 1.0, 0.25 * k, k))),
+            nir.Flatten(start_dim=0, end_dim=-1, input_type={"input": np.array([4, 15, 15])}),
+            nir.Affine(w2, np.zeros(10, F32)),
+            nir.LIF(*(np.full(10, v, F32) for v in (2.0, 1.0, 0.0, 1.0))),
+            nir.Output(output_type=np.array([10])),
+        )
+
+    plain, folded = import_graph(graph(1.0)), import_graph(graph(2.0))
+    assert plain.params.threshold == 1 and folded.params.threshold == 1
+    first = folded.graph.populations()[0].neuron
+    assert (first.leak, first.gain, first.v_leak) == (0.75, 0.25, 0.25)
+    x = images(4)
+    a, b = simulate(plain, x, 30), simulate(folded, x, 30)
+    assert a.layer_spikes[:, 1].sum() > 0
+    np.testing.assert_array_equal(a.layer_spikes, b.layer_spikes)
