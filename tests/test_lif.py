@@ -12,6 +12,8 @@ differently):
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -290,3 +292,20 @@ def test_a_lif_threshold_is_folded_with_its_v_leak():
     a, b = simulate(plain, x, 30), simulate(folded, x, 30)
     assert a.layer_spikes[:, 1].sum() > 0
     np.testing.assert_array_equal(a.layer_spikes, b.layer_spikes)
+
+
+def test_a_leak_above_1_is_refused_naming_the_node_and_convention():
+    """tau < 0 read exactly (sinabs' convention): leak exp(1 / 2) > 1, refused by name."""
+    nir = pytest.importorskip("nir")
+    from hwsim.model.nir_io import import_graph
+    from hwsim.model.nir_nodes import NirError
+
+    graph = nir.NIRGraph.from_list(
+        nir.Input(input_type=np.array([4])),
+        nir.Affine(np.ones((10, 4), F32), np.zeros(10, F32)),
+        nir.LIF(*(np.full(10, v, F32) for v in (-2.0, 1.0, 0.0, 1.0))),
+        nir.Output(output_type=np.array([10])),
+    )
+    text = "LIF 'lif': its leak per step is 1.64872 (tau -2 s at dt = 1 s, convention 'sinabs')"
+    with pytest.raises(NirError, match=re.escape(text) + r".*\(tau >= 0\)"):
+        import_graph(graph, convention="sinabs", input_shape=(4, 1, 1))

@@ -303,7 +303,7 @@ def check_neurons(nodes: dict[str, Any], convention: NirConvention) -> None:
                 raise NirError(
                     f"LIF {name!r}: its leak per step is {spec.leak:g} (tau {_tau_text(node)} at"
                     f" dt = {convention.dt:g} s, convention {convention.name!r}); hwsim steps a"
-                    " leak in [0, 1] (tau >= dt)"
+                    f" leak in [0, 1] (tau >= {'0' if convention.lif_exp else 'dt'})"
                 )
         elif kind != "IF":
             continue
