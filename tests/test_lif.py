@@ -50,19 +50,21 @@ def conv_layer(name, c_in, c_out, hw, stride, inputs, neuron) -> Layer:
     )  # fmt: skip
 
 
-def lif_network(neurons: tuple[Neuron, Neuron, Neuron, Neuron], seed: int = 0) -> SpikingNetwork:
-    """conv0 (1 -> 8, 3x3) -> conv1 (8 -> 32, 3x3 stride 2, 8 x 8) -> fc.gap -> fc.linear (10
+def lif_network(
+    neurons: tuple[Neuron, Neuron, Neuron, Neuron], seed: int = 0, c1: int = 32
+) -> SpikingNetwork:
+    """conv0 (1 -> 8, 3x3) -> conv1 (8 -> c1, 3x3 stride 2, 8 x 8) -> fc.gap -> fc.linear (10
     classes), one neuron model per population; dyadic weights and biases."""
     a, b, c, d = neurons
     layers = (
         conv_layer("conv0", 1, 8, 15, 1, (), a),
-        conv_layer("conv1", 8, 32, 15, 2, ("conv0",), b),
+        conv_layer("conv1", 8, c1, 15, 2, ("conv0",), b),
         Layer(
-            "fc.gap", LayerKind.GAP, Role.FC_HEAD, (32, 8, 8), (32, 1, 1), (8, 8), 1, 0,
+            "fc.gap", LayerKind.GAP, Role.FC_HEAD, (c1, 8, 8), (c1, 1, 1), (8, 8), 1, 0,
             ("conv1",), "fc.gap", head=FC_HEAD, neuron=c,
         ),
         Layer(
-            "fc.linear", LayerKind.LINEAR, Role.FC_HEAD, (32, 1, 1), (10, 1, 1), (1, 1), 1, 0,
+            "fc.linear", LayerKind.LINEAR, Role.FC_HEAD, (c1, 1, 1), (10, 1, 1), (1, 1), 1, 0,
             ("fc.gap",), "fc.linear", head=FC_HEAD, neuron=d,
         ),
     )  # fmt: skip
@@ -74,8 +76,8 @@ def lif_network(neurons: tuple[Neuron, Neuron, Neuron, Neuron], seed: int = 0) -
 
     weights = {
         "conv0": Weights(q((8, 1, 3, 3), 0.6), q(8, 0.05)),
-        "conv1": Weights(q((32, 8, 3, 3), 0.35), q(32, 0.05)),
-        "fc.linear": Weights(q((10, 32), 1.0), q(10, 0.05)),
+        "conv1": Weights(q((c1, 8, 3, 3), 0.35), q(c1, 0.05)),
+        "fc.linear": Weights(q((10, c1), 1.0), q(10, 0.05)),
     }
     spec = NetSpec("vgg11", 1 / 16, INPUT, 10)
     return SpikingNetwork(spec, graph, weights, ConversionParams(), ())
@@ -124,9 +126,10 @@ def loop_oracle(snn: SpikingNetwork, x: np.ndarray, steps: int) -> tuple[np.ndar
                     src = np.zeros((len(x), *layer.in_shape))
                 cur = conv_ref(src, w[layer.name], layer.stride) + b[layer.name][:, None, None]
             elif layer.kind is LayerKind.GAP:
-                cur = np.zeros((len(x), 32)) if src is None else src.mean(axis=(2, 3))
+                cur = np.zeros((len(x), layer.in_channels)) if src is None else src.mean((2, 3))
             else:
-                cur = (np.zeros((len(x), 32)) if src is None else src) @ w[layer.name].T
+                src = np.zeros((len(x), layer.in_channels)) if src is None else src
+                cur = src @ w[layer.name].T
                 cur = cur + b[layer.name]
             cur = cur.astype(F32)
             assert np.all(cur.astype(np.float64) == cur)  # exact: dyadic
@@ -183,6 +186,19 @@ def test_the_engine_steps_leaky_neurons_as_the_loop_oracle(case, backend):
     assert np.all(counts[steps // 2 :].sum(0) > 0)
     assert counts[:, 0].max() < 3 * 8 * 15 * 15
     res = simulate(snn, x, steps, backend=backend, time_chunk=7, threads=1)
+    np.testing.assert_array_equal(res.layer_spikes, counts)
+    np.testing.assert_array_equal(res.head_spikes[FC_HEAD], head)
+
+
+@pytest.mark.parametrize("c1", [8, 16, 64])
+def test_the_scan_s_channel_counts_of_a_leaky_layer_a_gap_reads(c1):
+    """conv1 at 8, 16 and 64 channels: the leaky scan's per-channel spike counts in one, one
+    and four vector counters (the 32-channel case above uses two), against the loop."""
+    snn = lif_network(CASES["lif"], c1=c1)
+    x, steps = images(2), 12
+    head, counts = loop_oracle(snn, x, steps)
+    assert counts[:, 2].sum() > 0
+    res = simulate(snn, x, steps, threads=1)
     np.testing.assert_array_equal(res.layer_spikes, counts)
     np.testing.assert_array_equal(res.head_spikes[FC_HEAD], head)
 
