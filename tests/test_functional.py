@@ -38,12 +38,14 @@ from hwsim.pipeline.hardware import (
     Knob,
     activity_spec,
     calibrate_hardware,
+    chip_run,
     chip_simulation,
     codesign,
     compare,
     crossbar_synapse,
     evaluate,
     layer_activity,
+    prepared_hardware,
     simulate_hardware,
     with_knob,
 )
@@ -786,3 +788,24 @@ def test_crossbar_synapse_rows_follow_the_dense_op(vgg_net) -> None:
     conv = hw.layers["conv2"]
     assert crossbar_synapse(conv, 3).matrix is conv.crossbars.matrix
     assert syn.record.shape == (3, len(CROSSBAR_COUNTS)) and syn.lsb == IDEAL.adc_lsb_levels
+
+
+def test_a_prepared_chip_serves_several_runs_as_a_fresh_one(vgg_net) -> None:
+    # a session keeps one prepared chip for its tuning and test splits (`Session.hardware`):
+    # a run on a chip that already ran other images (and was calibrated once) gives the spikes,
+    # activity and ADC counts of a chip built afresh for it
+    coarse = with_adc(IDEAL, bits=3, full_scale_levels=7.0)  # clipping ADC: counts that differ
+    run = FunctionalRun(coarse)
+    first, second, calib = dyadic_images(3, seed=1), dyadic_images(2, seed=4), dyadic_images(2)
+    hw = prepared_hardware(vgg_net, coarse, run.config, calib, T)
+    chip_run(hw, first, T)
+    reused = chip_run(hw, second, T)
+    clips = hw.adc_clips()
+    fresh_hw = prepared_hardware(vgg_net, coarse, run.config, calib, T)
+    fresh = chip_run(fresh_hw, second, T)
+    assert np.array_equal(reused.layer_spikes, fresh.layer_spikes)
+    for h, spikes in fresh.head_spikes.items():
+        assert np.array_equal(reused.head_spikes[h], spikes)
+    for name in ("active_windows", "out_spikes"):
+        assert np.array_equal(getattr(reused.activity, name), getattr(fresh.activity, name))
+    assert clips == fresh_hw.adc_clips() and sum(clips.values()) > 0

@@ -28,7 +28,7 @@ from hwsim.fusion import Tuning, TuningConfig, cumulative, tune_methods
 from hwsim.model.data import ImageSet
 from hwsim.model.graph import FC_HEAD
 from hwsim.pipeline.config import DEFAULT_TRACE_ROOT, ProgressFn, SimConfig, WarnFn, check_memory
-from hwsim.pipeline.hardware import chip_simulation
+from hwsim.pipeline.hardware import chip_run
 from hwsim.pipeline.session import Session
 
 
@@ -121,17 +121,11 @@ def _chip_trace(
     session: Session, data: ImageSet, sim: SimConfig, tick: Callable[[int], None]
 ) -> SimResult:
     """`data` simulated on the mapped chip (`pipeline.hardware.chip_simulation`), calibrated on
-    the first training images (the crossbars read the image bit-serially: direct coding)."""
+    the first training images (the crossbars read the image bit-serially: direct coding); the
+    session's prepared chip, so the tuning and test splits build and calibrate it once."""
     assert sim.hardware is not None
-    return chip_simulation(
-        session.snn,
-        data.x,
-        sim.timesteps,
-        sim.hardware,
-        session.calibration(sim.hardware.calibration_images),
-        batch_size=sim.batch_size,
-        on_batch=tick,
-    )
+    hw = session.hardware(sim.hardware, sim.timesteps)
+    return chip_run(hw, data.x, sim.timesteps, batch_size=sim.batch_size, on_batch=tick)
 
 
 def load_given_trace(session: Session, folder: Path, sim: SimConfig) -> Trace:

@@ -270,6 +270,19 @@ def chip_simulation(
     is the crossbar activity the hardware layers recorded (per the mapping: `activity_spec`)."""
     calib = calibration[: run.calibration_images]
     hw = prepared_hardware(snn, run.arch, run.config, calib, timesteps)
+    return chip_run(hw, images, timesteps, batch_size=batch_size, on_batch=on_batch)
+
+
+def chip_run(
+    hw: HardwareNetwork,
+    images: np.ndarray,
+    timesteps: int,
+    *,
+    batch_size: int = 64,
+    on_batch: Callable[[int], None] | None = None,
+) -> SimResult:
+    """`chip_simulation` on a prepared hardware network (`prepared_hardware`), which a new
+    run starts afresh (`HardwareNetwork.start`), so one network serves several splits."""
     result = simulate_hardware(hw, images, timesteps, batch_size=batch_size, on_batch=on_batch)
     return replace(result.sim, activity=recorded_activity(hw, result.sim))
 

@@ -9,6 +9,7 @@ own SNN at the final timestep the reference, as it has no ANN).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -19,6 +20,7 @@ import torch
 from hwsim.engine.trace import Trace, TraceError, TraceKey, file_sha256, indices_sha256
 from hwsim.errors import InputError, ModelError
 from hwsim.fusion import TuneSource, argmax_credit
+from hwsim.hw.synapse import HardwareNetwork
 from hwsim.methods import Ties
 from hwsim.model.convert import (
     ConversionError,
@@ -40,6 +42,7 @@ from hwsim.model.nets import Checkpoint, checkpoint_from_payload, load_checkpoin
 from hwsim.model.netspec import NetSpec
 from hwsim.model.nir_io import ImportedSpec, NirOptions, is_nir_path, read_nir
 from hwsim.pipeline.config import ALL_ICS, ICChoice, SimConfig
+from hwsim.pipeline.hardware import FunctionalRun, prepared_hardware
 from hwsim.results import Reference
 
 
@@ -243,6 +246,7 @@ class Session:
     _snn: SpikingNetwork | None = field(default=None, repr=False)
     _sha: str | None = field(default=None, repr=False)
     _splits: dict[str, ImageSet] = field(default_factory=dict, repr=False)
+    _hardware: tuple[str, HardwareNetwork] | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -308,6 +312,17 @@ class Session:
     def calibration(self, images: int) -> np.ndarray:
         """The first `images` training images, which a calibrated ADC full scale is set on."""
         return self.split("train").x[:images]
+
+    def hardware(self, run: FunctionalRun, timesteps: int) -> HardwareNetwork:
+        """The SNN on `run`'s chip (`prepared_hardware`: built, and calibrated on the first
+        training images when its ADC full scale is), kept for the next call with the same chip
+        and timesteps (the last one only), so a run's tuning and test splits share it."""
+        key = json.dumps([run.key(), timesteps], sort_keys=True, default=str)
+        if self._hardware is None or self._hardware[0] != key:
+            calibration = self.calibration(run.calibration_images)
+            hw = prepared_hardware(self.snn, run.arch, run.config, calibration, timesteps)
+            self._hardware = (key, hw)
+        return self._hardware[1]
 
     def tuning_images(self, source: TuneSource, limit: int | None = None) -> ImageSet:
         """The images tuning reads (the first `limit` of them; None: all): the validation split,
