@@ -133,8 +133,8 @@ class TorchRunner(Runner):
                     fired = _step(self.v[j], cur, emitted[j], plan.layers[j].neuron, th)
                     self.out[j] = fired
                     counts[:, tt, j] = fired.flatten(1).sum(1).int().numpy()
-                for hi, j in enumerate(heads):
-                    rec[:, tt, hi] = emitted[j].to(torch.uint8).numpy()
+                for hi, j in enumerate(heads):  # flatten: a conv head's (C, 1, 1) map
+                    rec[:, tt, hi] = emitted[j].flatten(1).to(torch.uint8).numpy()
         return ChunkOut(rec, counts, act)
 
     def _activity(self, g: int, src: torch.Tensor) -> np.ndarray:
