@@ -263,15 +263,14 @@ REFUSALS = {
         lambda: chain(conv(), if_(4, 16, 16), nir.Delay(np.ones((4, 16, 16))), *head()),
         "is a Delay",
     ),
-    "non-global pooling": (
+    "local pooling before a global pooling and an Affine": (
         lambda: chain(
             conv(),
             if_(4, 16, 16),
             nir.AvgPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])),
-            if_(4, 8, 8),
             *head(hw=8),
         ),  # fmt: skip
-        "hwsim supports only global pooling",
+        "pools locally; hwsim maps a local pooling into IF neurons alone",
     ),
     "grouped convolution": (
         lambda: chain(conv(), if_(4, 16, 16), conv(4, 4, groups=2), if_(4, 16, 16), *head()),

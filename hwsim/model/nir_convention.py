@@ -344,16 +344,3 @@ def neuron_model(name: str, node: Any, convention: NirConvention, theta: float) 
         strict=strict,
         delayed_reset=convention.reset_delay,
     )
-
-
-def check_global_pool(name: str, node: Any, in_shape: tuple[int, ...]) -> PoolSpec:
-    """A pooling node hwsim simulates (global: kernel = the whole map, padding 0); a local one
-    is refused with its geometry."""
-    pool = read_pool(name, node, in_shape)
-    if not pool.is_global:
-        raise NirError(
-            f"{kind_of(node)} {name!r}: {pool.describe()} on a {in_shape[1]}x{in_shape[2]}"
-            " map; hwsim supports only global pooling (kernel = the whole map, padding 0): its"
-            " engine has no local pooling yet"
-        )
-    return pool

@@ -14,6 +14,7 @@ What maps onto what (one hwsim layer = the weight path between two IF population
 | [Flatten] Affine/Linear on a (C, H, W) map            | conv whose kernel is the whole map  |
 | global AvgPool2d                                      | gap (its own IF population)         |
 | global AvgPool2d/SumPool2d, [Flatten], Affine/Linear  | conv, kernel the map, W / (H W) avg |
+| local AvgPool2d/SumPool2d, with one Conv2d before or after it or none | conv (`nir_pool`) |
 
 Several paths into one IF node are summed there (a residual join): the path from the deepest
 source sends the population's spikes, the others are `skip` layers. Every Output node must read
@@ -59,12 +60,7 @@ from hwsim.model.graph import (
     Role,
     Shape,
 )
-from hwsim.model.nir_convention import (
-    check_global_pool,
-    check_neurons,
-    convention_named,
-    neuron_model,
-)
+from hwsim.model.nir_convention import check_neurons, convention_named, neuron_model
 from hwsim.model.nir_nodes import (
     MAX_NODES,
     NEURON_KINDS,
@@ -85,6 +81,7 @@ from hwsim.model.nir_nodes import (
     node_weight,
     out_hw,
 )
+from hwsim.model.nir_pool import pool_shape, pooled_path
 from hwsim.model.nir_walk import (
     GraphPath,
     backbone_blocks,
@@ -257,6 +254,12 @@ def _translate(
     in_shape = as_shape(src_shape)
     c, h, w = in_shape
     where = f"{path.source or 'the input'} -> IF {path.target!r}"
+    pooled = pooled_path(path.nodes, path.source or input_name, nodes, shapes)
+    if pooled is not None:  # a local pooling (with a Conv2d): one conv (hwsim.model.nir_pool)
+        op = pooled[1]
+        return _Draft(pooled[0], LayerKind.CONV, in_shape, (len(op.bias), *op.out_hw),
+                      op.kernel, op.stride, op.padding, path.source, path.target,
+                      op.weight.astype(np.float32), op.bias.astype(np.float32))  # fmt: skip
     if kinds == ["Conv2d"] and not flattened and not src_flat:
         node = nodes[ops[0]]
         weight = node_weight(ops[0], node, np.float32)
@@ -317,7 +320,6 @@ def _translate(
             bias,
         )
     if kinds in (["AvgPool2d"], ["SumPool2d"]) and not src_flat:
-        check_global_pool(ops[0], nodes[ops[0]], src_shape)
         return _Draft(
             ops[0],
             LayerKind.GAP,
@@ -337,7 +339,6 @@ def _translate(
         and kinds[0] in ("AvgPool2d", "SumPool2d")
         and kinds[1] in ("Affine", "Linear")
     ):
-        check_global_pool(ops[0], nodes[ops[0]], src_shape)
         node = nodes[ops[1]]
         weight = node_weight(ops[1], node, np.float64)
         if weight.ndim != 2 or weight.shape[1] != c:
@@ -363,8 +364,8 @@ def _translate(
     chain = " -> ".join(f"{kind_of(nodes[n])} {n!r}" for n in path.nodes) or "nothing"
     raise NirError(
         f"the path {where} is {chain}; hwsim maps one Conv2d (on a map), one [Flatten] Affine/"
-        "Linear, one global AvgPool2d, or a global pooling then an Affine/Linear between IF"
-        " populations"
+        "Linear, one global AvgPool2d, a global pooling then an Affine/Linear, or a local"
+        " pooling with at most one Conv2d between IF populations"
     )
 
 
@@ -416,8 +417,7 @@ def _propagate_shapes(
                 )
             shapes[name] = (int(np.prod(x)),)
         elif kind in ("AvgPool2d", "SumPool2d"):
-            check_global_pool(name, node, x)
-            shapes[name] = (x[0], 1, 1)
+            shapes[name] = pool_shape(name, node, x)
         elif kind in NEURON_KINDS:
             sizes = {int(np.prod(s)) for s in ins}
             if len(sizes) != 1:

@@ -250,9 +250,7 @@ NEURON_KINDS = ("IF", "LIF")
 SYNAPTIC_KINDS = ("Conv2d", "Affine", "Linear", "AvgPool2d", "SumPool2d", "Flatten")
 """The NIR node kinds on the weight path between two IF populations."""
 
-SUPPORTED_NODES = (
-    "Input, Output, Conv2d, Affine, Linear, IF, LIF, Flatten, and global AvgPool2d/SumPool2d"
-)
+SUPPORTED_NODES = "Input, Output, Conv2d, Affine, Linear, IF, LIF, Flatten, AvgPool2d and SumPool2d"
 """The NIR node kinds hwsim simulates (named in every refusal)."""
 
 

@@ -1,0 +1,183 @@
+"""Local pooling read as convolution: a NIR weight path of AvgPool2d/SumPool2d nodes and at most
+one Conv2d between two IF populations becomes one hwsim conv layer.
+
+Pooling spikes is linear, so a k_h x k_w pooling of stride s and padding p is the convolution
+with the same geometry whose weight is w[o, i] = 1 / (k_h k_w) (average; torch's default
+count_include_pad, zero padding counted) or 1 (sum) for o = i and 0 for o != i. hwsim's layer
+graph has dense convolutions only (no groups), so the pooling is that dense, channel-diagonal
+convolution: C x C crossbar columns and rows per kernel position, the zeros programmed like any
+weight, so its mapping, energy, area and timing are those of a conv layer.
+
+Two convolutions in a row, A (kernel k_a, stride s_a, padding p_a, bias b_a) then B (k_b, s_b,
+p_b), are one convolution of kernel k_a + (k_b - 1) s_a, stride s_a s_b and padding p_a + p_b s_a,
+with W[o, i, s_a y + u, s_a x + v] = sum_m B[o, m, y, x] A[m, i, u, v] and bias b_b + sum B b_a.
+That is exact (in real arithmetic) when B reads no padding (p_b = 0: a pooling after a conv),
+and otherwise when B's padded positions see only A's padding: A has no bias, A's window one step
+before the map lies in its padding (k_a <= s_a + p_a) and one step past its last output starts
+past the map (ho_a s_a - p_a >= H; a 2x2 stride-2 pooling of an even map before a padded conv
+meets both). Anything else is refused naming the nodes. Float weights are summed in a different
+order than a peer's conv then pool (docs/nir.md gives the measured difference); dyadic weights
+are exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hwsim.model.graph import Shape
+from hwsim.model.nir_convention import PoolKind, read_pool
+from hwsim.model.nir_nodes import (
+    NirError,
+    as_shape,
+    check_allocation,
+    conv_geometry,
+    kind_of,
+    node_bias,
+    node_weight,
+)
+
+POOL_KINDS = ("AvgPool2d", "SumPool2d")
+
+
+@dataclass(frozen=True)
+class ConvOp:
+    """A linear map of a (C, H, W) map as one convolution: weight (C_out, C_in, k_h, k_w) and
+    bias (C_out,) in float64, stride and symmetric zero padding (pixels), input map `in_hw`."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    stride: int
+    padding: int
+    in_hw: tuple[int, int]
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return int(self.weight.shape[2]), int(self.weight.shape[3])
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        return tuple(  # type: ignore[return-value]
+            (n + 2 * self.padding - k) // self.stride + 1
+            for n, k in zip(self.in_hw, self.kernel, strict=True)
+        )
+
+
+def pool_shape(name: str, node: Any, in_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """The (C, H_out, W_out) a pooling node outputs (torch's floor rounding)."""
+    pool = read_pool(name, node, in_shape)
+    return (
+        int(in_shape[0]),
+        *(
+            (n + 2 * p - k) // s + 1
+            for n, k, s, p in zip(in_shape[1:], pool.kernel, pool.stride, pool.padding, strict=True)
+        ),
+    )
+
+
+def is_local_pool(name: str, node: Any, in_shape: tuple[int, ...]) -> bool:
+    """A pooling node whose kernel is not its whole input map (or that pads)."""
+    return kind_of(node) in POOL_KINDS and not read_pool(name, node, in_shape).is_global
+
+
+def _pool_op(name: str, node: Any, in_shape: Shape) -> ConvOp:
+    """A pooling node as its channel-diagonal convolution."""
+    pool = read_pool(name, node, in_shape)
+    (kh, kw), (sh, sw), (ph, pw) = pool.kernel, pool.stride, pool.padding
+    if sh != sw or ph != pw:
+        raise NirError(
+            f"{kind_of(node)} {name!r}: {pool.describe()}; hwsim maps one stride and one"
+            " padding for both sides"
+        )
+    if ph >= min(kh, kw):
+        raise NirError(f"{kind_of(node)} {name!r}: {pool.describe()}; padding >= the kernel")
+    c = in_shape[0]
+    check_allocation(8 * c * c * kh * kw, f"{kind_of(node)} {name!r} as a {c}-channel conv")
+    weight = np.zeros((c, c, kh, kw))
+    value = 1.0 / (kh * kw) if pool.kind is PoolKind.AVG else 1.0
+    weight[np.arange(c), np.arange(c)] = value
+    return ConvOp(weight, np.zeros(c), sh, ph, in_shape[1:])
+
+
+def _conv_op(name: str, node: Any, in_shape: Shape) -> ConvOp:
+    weight = node_weight(name, node, np.float64)
+    if weight.shape[1] != in_shape[0]:
+        raise NirError(
+            f"Conv2d {name!r}: {weight.shape[1]} input channels, its input has {in_shape[0]}"
+        )
+    stride, pad = conv_geometry(name, node, in_shape)
+    return ConvOp(weight, node_bias(name, node, weight.shape[0]), stride, pad, in_shape[1:])
+
+
+def _exact_after(a: ConvOp, b: ConvOp) -> bool:
+    """Whether B's zero padding of A's output reads only A's padding (the module's rule)."""
+    if b.padding == 0:
+        return True
+    if np.any(a.bias != 0):
+        return False
+    k_a = a.kernel
+    return all(
+        k_a[ax] <= a.stride + a.padding and a.out_hw[ax] * a.stride - a.padding >= a.in_hw[ax]
+        for ax in (0, 1)
+    )
+
+
+def compose(a: ConvOp, b: ConvOp, where: str) -> ConvOp:
+    """A then B as one convolution (the module's formula), refused (naming `where`) where it
+    would not be exact."""
+    (kah, kaw), (kbh, kbw), s = a.kernel, b.kernel, a.stride
+    composed = ConvOp(
+        np.zeros((b.weight.shape[0], a.weight.shape[1], kah + (kbh - 1) * s, kaw + (kbw - 1) * s)),
+        b.bias + b.weight.sum(axis=(2, 3)) @ a.bias,
+        s * b.stride,
+        a.padding + b.padding * s,
+        a.in_hw,
+    )
+    if not _exact_after(a, b):
+        raise NirError(
+            f"{where}: its padding would read {'biased ' if np.any(a.bias) else ''}outputs of"
+            " the node before, so it is not one convolution; hwsim folds a pooling and a Conv2d"
+            " when the later one has no padding, or pads only past an evenly covered map"
+        )
+    check_allocation(8 * composed.weight.size, f"{where} as one convolution")
+    for y in range(kbh):
+        for x in range(kbw):
+            composed.weight[:, :, s * y : s * y + kah, s * x : s * x + kaw] += np.einsum(
+                "om,miuv->oiuv", b.weight[:, :, y, x], a.weight
+            )
+    return composed
+
+
+def pooled_conv(ops: tuple[str, ...], nodes: dict[str, Any], in_shape: Shape) -> ConvOp:
+    """The one convolution of a path of pooling nodes and at most one Conv2d (forward order)
+    on an input map `in_shape`; refused naming the path's nodes."""
+    convs = [n for n in ops if kind_of(nodes[n]) == "Conv2d"]
+    if len(convs) > 1 or any(kind_of(nodes[n]) not in (*POOL_KINDS, "Conv2d") for n in ops):
+        chain = " -> ".join(f"{kind_of(nodes[n])} {n!r}" for n in ops)
+        raise NirError(
+            f"the path {chain} pools locally; hwsim maps a local pooling into IF neurons alone,"
+            " or with one Conv2d before or after it (no Flatten, Affine or second Conv2d)"
+        )
+
+    def step(n: str, shape: Shape) -> ConvOp:
+        return _conv_op(n, nodes[n], shape) if n in convs else _pool_op(n, nodes[n], shape)
+
+    op = step(ops[0], in_shape)
+    for n in ops[1:]:
+        nxt = step(n, (op.weight.shape[0], *op.out_hw))
+        op = compose(op, nxt, f"{kind_of(nodes[n])} {n!r}")
+    return op
+
+
+def pooled_path(
+    ops: tuple[str, ...], source: str, nodes: dict[str, Any], shapes: dict[str, tuple[int, ...]]
+) -> tuple[str, ConvOp] | None:
+    """A weight path (`ops` after `source`, forward order) with a local pooling as its layer's
+    name (its Conv2d's, else its first pooling's) and convolution; None without one."""
+    inputs = (source, *ops[:-1])
+    if not any(is_local_pool(n, nodes[n], shapes[i]) for n, i in zip(ops, inputs, strict=True)):
+        return None
+    name = next((n for n in ops if kind_of(nodes[n]) == "Conv2d"), ops[0])
+    return name, pooled_conv(ops, nodes, as_shape(shapes[source]))
