@@ -263,11 +263,12 @@ REFUSALS = {
         lambda: chain(conv(), if_(4, 16, 16), nir.Delay(np.ones((4, 16, 16))), *head()),
         "is a Delay",
     ),
-    "local pooling before a global pooling and an Affine": (
+    "local pooling with two weight nodes": (
         lambda: chain(
             conv(),
             if_(4, 16, 16),
             nir.AvgPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])),
+            conv(4, 4),
             *head(hw=8),
         ),  # fmt: skip
         "pools locally; hwsim maps a local pooling into IF neurons alone",

@@ -14,7 +14,7 @@ What maps onto what (one hwsim layer = the weight path between two IF population
 | [Flatten] Affine/Linear on a (C, H, W) map            | conv whose kernel is the whole map  |
 | global AvgPool2d                                      | gap (its own IF population)         |
 | global AvgPool2d/SumPool2d, [Flatten], Affine/Linear  | conv, kernel the map, W / (H W) avg |
-| local AvgPool2d/SumPool2d, with one Conv2d before or after it or none | conv (`nir_pool`) |
+| local AvgPool2d/SumPool2d, with one Conv2d or a last [Flatten] Affine | conv (`nir_pool`) |
 
 Several paths into one IF node are summed there (a residual join): the path from the deepest
 source sends the population's spikes, the others are `skip` layers. Every Output node must read
@@ -255,7 +255,7 @@ def _translate(
     c, h, w = in_shape
     where = f"{path.source or 'the input'} -> IF {path.target!r}"
     pooled = pooled_path(path.nodes, path.source or input_name, nodes, shapes)
-    if pooled is not None:  # a local pooling (with a Conv2d): one conv (hwsim.model.nir_pool)
+    if pooled is not None:  # a local pooling (and a weight node): one conv (nir_pool)
         op = pooled[1]
         return _Draft(pooled[0], LayerKind.CONV, in_shape, (len(op.bias), *op.out_hw),
                       op.kernel, op.stride, op.padding, path.source, path.target,
@@ -365,7 +365,7 @@ def _translate(
     raise NirError(
         f"the path {where} is {chain}; hwsim maps one Conv2d (on a map), one [Flatten] Affine/"
         "Linear, one global AvgPool2d, a global pooling then an Affine/Linear, or a local"
-        " pooling with at most one Conv2d between IF populations"
+        " pooling with at most one weight node between IF populations"
     )
 
 

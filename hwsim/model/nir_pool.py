@@ -1,5 +1,6 @@
 """Local pooling read as convolution: a NIR weight path of AvgPool2d/SumPool2d nodes and at most
-one Conv2d between two IF populations becomes one hwsim conv layer.
+one weight node (a Conv2d, or a last [Flatten] Affine/Linear, read as the conv whose kernel is
+its whole input map) between two IF populations becomes one hwsim conv layer.
 
 Pooling spikes is linear, so a k_h x k_w pooling of stride s and padding p is the convolution
 with the same geometry whose weight is w[o, i] = 1 / (k_h k_w) (average; torch's default
@@ -40,6 +41,7 @@ from hwsim.model.nir_nodes import (
 )
 
 POOL_KINDS = ("AvgPool2d", "SumPool2d")
+WEIGHT_KINDS = ("Conv2d", "Affine", "Linear")
 
 
 @dataclass(frozen=True)
@@ -150,24 +152,39 @@ def compose(a: ConvOp, b: ConvOp, where: str) -> ConvOp:
     return composed
 
 
-def pooled_conv(ops: tuple[str, ...], nodes: dict[str, Any], in_shape: Shape) -> ConvOp:
-    """The one convolution of a path of pooling nodes and at most one Conv2d (forward order)
-    on an input map `in_shape`; refused naming the path's nodes."""
-    convs = [n for n in ops if kind_of(nodes[n]) == "Conv2d"]
-    if len(convs) > 1 or any(kind_of(nodes[n]) not in (*POOL_KINDS, "Conv2d") for n in ops):
-        chain = " -> ".join(f"{kind_of(nodes[n])} {n!r}" for n in ops)
+def _affine_op(name: str, node: Any, in_shape: Shape) -> ConvOp:
+    """An Affine/Linear on a (C, H, W) map as the conv whose kernel is the whole map."""
+    weight = node_weight(name, node, np.float64)
+    c, h, w = in_shape
+    if weight.ndim != 2 or weight.shape[1] != c * h * w:
         raise NirError(
-            f"the path {chain} pools locally; hwsim maps a local pooling into IF neurons alone,"
-            " or with one Conv2d before or after it (no Flatten, Affine or second Conv2d)"
+            f"{kind_of(node)} {name!r}: weight {weight.shape} on an input of {c * h * w} values"
         )
+    bias = node_bias(name, node, weight.shape[0]).astype(np.float64)
+    return ConvOp(weight.reshape(-1, c, h, w), bias, 1, 0, (h, w))
 
-    def step(n: str, shape: Shape) -> ConvOp:
-        return _conv_op(n, nodes[n], shape) if n in convs else _pool_op(n, nodes[n], shape)
 
-    op = step(ops[0], in_shape)
-    for n in ops[1:]:
-        nxt = step(n, (op.weight.shape[0], *op.out_hw))
-        op = compose(op, nxt, f"{kind_of(nodes[n])} {n!r}")
+def pooled_conv(ops: tuple[str, ...], nodes: dict[str, Any], in_shape: Shape) -> ConvOp:
+    """The one convolution of a path of pooling nodes and at most one weight node (a Conv2d,
+    or a last [Flatten] Affine/Linear), in forward order, on an input map `in_shape`; refused
+    naming the path's nodes."""
+    kinds = [kind_of(nodes[n]) for n in ops]
+    body = kinds[:-2] if kinds[-2:] in (["Flatten", "Affine"], ["Flatten", "Linear"]) else kinds
+    body = body[:-1] if body[-1:] in (["Affine"], ["Linear"]) else body
+    weights = sum(k in WEIGHT_KINDS for k in kinds)
+    if weights > 1 or any(k not in (*POOL_KINDS, "Conv2d") for k in body):
+        chain = " -> ".join(f"{k} {n!r}" for k, n in zip(kinds, ops, strict=True))
+        raise NirError(
+            f"the path {chain} pools locally; hwsim maps a local pooling into IF neurons alone or"
+            " with one Conv2d or a last [Flatten] Affine/Linear (no second weight layer)"
+        )
+    steps = {"Conv2d": _conv_op, "Affine": _affine_op, "Linear": _affine_op}
+    items = [(n, k) for n, k in zip(ops, kinds, strict=True) if k != "Flatten"]
+    first, kind = items[0]
+    op = steps.get(kind, _pool_op)(first, nodes[first], in_shape)
+    for n, kind in items[1:]:
+        nxt = steps.get(kind, _pool_op)(n, nodes[n], (op.weight.shape[0], *op.out_hw))
+        op = compose(op, nxt, f"{kind} {n!r}")
     return op
 
 
@@ -175,9 +192,9 @@ def pooled_path(
     ops: tuple[str, ...], source: str, nodes: dict[str, Any], shapes: dict[str, tuple[int, ...]]
 ) -> tuple[str, ConvOp] | None:
     """A weight path (`ops` after `source`, forward order) with a local pooling as its layer's
-    name (its Conv2d's, else its first pooling's) and convolution; None without one."""
+    name (its weight node's, else its first pooling's) and convolution; None without one."""
     inputs = (source, *ops[:-1])
     if not any(is_local_pool(n, nodes[n], shapes[i]) for n, i in zip(ops, inputs, strict=True)):
         return None
-    name = next((n for n in ops if kind_of(nodes[n]) == "Conv2d"), ops[0])
+    name = next((n for n in ops if kind_of(nodes[n]) in WEIGHT_KINDS), ops[0])
     return name, pooled_conv(ops, nodes, as_shape(shapes[source]))
