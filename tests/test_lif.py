@@ -7,7 +7,8 @@ engine's float32 operations in the engine's order (a different order would round
 differently):
 
     V <- (leak V + (1 - leak) v_leak) + gain I  [- theta s(t-1), delayed reset]
-    s = [V >= theta] ([V > theta] strict);  V <- V - theta s  (not for a delayed reset)
+    s = [V >= theta] ([V > theta] strict);  V <- V - theta s  (not for a delayed reset),
+    or V <- reset_to where s (a reset to a potential); V starts at v_init (else V0 = 0)
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def loop_oracle(snn: SpikingNetwork, x: np.ndarray, steps: int) -> tuple[np.ndar
             assert np.all(cur.astype(np.float64) == cur)  # exact: dyadic
             n = layer.neuron
             if v[j] is None:
-                v[j] = np.zeros(cur.shape, F32)
+                v[j] = np.full(cur.shape, n.start(0.0), F32)
                 fired[j] = np.zeros(cur.shape, F32)
             prev = fired[j]
             new = np.zeros(cur.shape, F32)
@@ -150,7 +151,9 @@ def loop_oracle(snn: SpikingNetwork, x: np.ndarray, steps: int) -> tuple[np.ndar
                 else:
                     xv = vf[i] + cf[i]
                 spike = xv > theta if n.strict else xv >= theta
-                if spike and not n.delayed_reset:
+                if spike and n.reset_to is not None:
+                    xv = F32(n.reset_to)
+                elif spike and not n.delayed_reset:
                     xv = xv - theta
                 vf[i], nf[i] = xv, F32(spike)
             fired[j] = new
@@ -160,6 +163,7 @@ def loop_oracle(snn: SpikingNetwork, x: np.ndarray, steps: int) -> tuple[np.ndar
     return head, counts
 
 
+LIF_PRINT = "6f382e013acf6c140af30265bfe0ba8d0801e1e66f07a546f59a9146f1eae5bd"
 CASES = {
     "if": (IF_NEURON, IF_NEURON, IF_NEURON, IF_NEURON),
     "lif": (
@@ -170,6 +174,18 @@ CASES = {
     ),
     "snntorch": tuple(
         Neuron(leak=k, strict=True, delayed_reset=True) for k in (0.75, 0.9375, 0.5, 0.875)
+    ),
+    "reset_to": (  # norse's and spikingjelly's hard resets, IF and leaky, from v_reset
+        Neuron(reset_to=0.0),
+        Neuron(leak=0.875, v_leak=-0.25, reset_to=-0.25, strict=True, v_init=-0.25),
+        Neuron(reset_to=0.5, v_init=0.5),
+        Neuron(leak=0.75, gain=0.5, reset_to=0.125),
+    ),
+    "v_init": (  # IF neurons that start at a potential: the IF path
+        Neuron(v_init=0.5),
+        Neuron(v_init=-0.25),
+        IF_NEURON,
+        Neuron(v_init=0.75),
     ),
 }
 
@@ -223,22 +239,39 @@ def test_if_layers_take_the_if_path_and_leaky_ones_their_flags():
         K.N_LEAKY,
     ]
     table = K.neuron_table([ly.neuron for ly in plan.layers])
-    np.testing.assert_array_equal(table[1], [0.875, 0.03125, 0.5])
+    np.testing.assert_array_equal(table[1], [0.875, 0.03125, 0.5, 0.0])
     assert table.dtype == np.float32
+    reset = build_plan(lif_network(CASES["reset_to"])).layers
+    to = K.N_LEAKY | K.N_RESET_TO  # a reset to a potential takes the leaky path
+    assert [K.neuron_flags(ly.neuron) for ly in reset] == [to, to | K.N_STRICT, to, to]
+    np.testing.assert_array_equal(K.neuron_table([ly.neuron for ly in reset])[:, K.NR_RESET],
+                                  [0.0, -0.25, 0.5, 0.125])  # fmt: skip
+    starts = build_plan(lif_network(CASES["v_init"])).layers  # a start potential: still IF
+    assert [K.neuron_flags(ly.neuron) for ly in starts] == [0, 0, 0, 0]
 
 
 def test_bad_neurons_and_a_phased_coding_are_refused():
     with pytest.raises(GraphError, match="neuron leak = inf"):
         Neuron(leak=float("inf"))
+    with pytest.raises(GraphError, match="neuron reset_to = nan"):
+        Neuron(reset_to=float("nan"))
+    with pytest.raises(GraphError, match="a potential or by a delayed subtraction"):
+        Neuron(reset_to=0.0, delayed_reset=True)
     with pytest.raises(InputError, match="with leaky neurons"):
         simulate(lif_network(CASES["lif"]), images(1), 8, coding=WeightedSpikeCoding(phases=4))
 
 
 def test_the_fingerprint_names_the_neurons():
-    """Traces are cached by the fingerprint: a leak, or firing at V > theta, changes it."""
+    """Traces are cached by the fingerprint: a leak, firing at V > theta, a reset to a
+    potential (even 0, on an IF neuron) or a start potential changes it; a neuron without
+    either hashes as before they existed (the LIF case's fingerprint at commit 90ca7c5), so
+    trace keys stay."""
     prints = {lif_network(CASES[c]).fingerprint() for c in CASES}
     strict = (Neuron(strict=True), *CASES["if"][1:])
-    assert len(prints | {lif_network(strict).fingerprint()}) == 4
+    to_zero = (Neuron(reset_to=0.0), *CASES["if"][1:])
+    extra = {lif_network(n).fingerprint() for n in (strict, to_zero)}
+    assert len(prints | extra) == len(CASES) + 2
+    assert lif_network(CASES["lif"]).fingerprint() == LIF_PRINT
 
 
 def test_a_leaky_network_is_not_exported_as_if_neurons(tmp_path):
@@ -325,3 +358,46 @@ def test_a_leak_above_1_is_refused_naming_the_node_and_convention():
     text = "LIF 'lif': its leak per step is 1.64872 (tau -2 s at dt = 1 s, convention 'sinabs')"
     with pytest.raises(NirError, match=re.escape(text) + r".*\(tau >= 0\)"):
         import_graph(graph, convention="sinabs", input_shape=(4, 1, 1))
+
+
+@pytest.mark.parametrize("v_reset", [-0.5, 0.0])
+@pytest.mark.parametrize("convention", ["hwsim", "norse"])
+def test_a_reset_potential_is_scaled_with_the_membrane(v_reset, convention):
+    """LIF nodes (leak 0.75, gain 0.25) at thresholds 2 and 1 resetting to v_reset times their
+    threshold (folded: theta = 1, the first node's weights, v_leak and reset halved) spike as
+    the graph with the first node's values halved (nothing folded). A nonzero v_reset resets
+    under any convention, v_reset = 0 only under one that resets to a potential (norse's;
+    hwsim's subtracts: reset_to None); the reset changes the spikes."""
+    nir = pytest.importorskip("nir")
+    from hwsim.model.nir_convention import PRESETS
+    from hwsim.model.nir_io import import_graph
+
+    rng = np.random.default_rng(3)
+    w1 = (np.round(rng.normal(0, 1.5, (4, 1, 3, 3)) * 64) / 64).astype(F32)
+    w2 = (np.round(rng.normal(0, 0.5, (10, 4 * 15 * 15)) * 64) / 64).astype(F32)
+    dt = PRESETS[convention].dt
+
+    def graph(k: float, reset: float):
+        first = (4 * dt, 1.0, 0.25 * k, k, reset * k)  # tau, r, v_leak, v_threshold, v_reset
+        return nir.NIRGraph.from_list(
+            nir.Input(input_type=np.array(INPUT)),
+            nir.Conv2d((15, 15), w1 * k, 1, 1, 1, 1, np.zeros(4, F32)),
+            nir.LIF(*(np.full((4, 15, 15), v, F32) for v in first)),
+            nir.Flatten(start_dim=0, end_dim=-1, input_type={"input": np.array([4, 15, 15])}),
+            nir.Affine(w2, np.zeros(10, F32)),
+            nir.LIF(*(np.full(10, v, F32) for v in (2 * dt, 1.0, 0.0, 1.0, reset))),
+            nir.Output(output_type=np.array([10])),
+        )
+
+    plain = import_graph(graph(1.0, v_reset), convention=convention)
+    folded = import_graph(graph(2.0, v_reset), convention=convention)
+    first = folded.graph.populations()[0].neuron
+    resets = v_reset != 0 or convention == "norse"
+    assert first.reset_to == (v_reset if resets else None) and first.v_leak == 0.25
+    x = images(4)
+    a, b = simulate(plain, x, 30), simulate(folded, x, 30)
+    assert a.layer_spikes[:, 1].sum() > 0
+    np.testing.assert_array_equal(a.layer_spikes, b.layer_spikes)
+    if resets:
+        other = import_graph(graph(1.0, v_reset + 0.25), convention=convention)
+        assert not np.array_equal(simulate(other, x, 30).layer_spikes, a.layer_spikes)

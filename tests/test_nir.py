@@ -237,23 +237,19 @@ REFUSALS = {
         ),  # fmt: skip
         "its leak per step is -3 (tau 0.25 s at dt = 1 s, convention 'hwsim')",
     ),
-    "LIF reset to a potential": (
-        lambda: chain(
-            conv(),
-            nir.LIF(*(np.full((4, 16, 16), v) for v in (10.0, 1, 0, 1, -0.5))),
-            *head(),
-        ),  # fmt: skip
-        "LIF 'lif': v_reset = -0.5; hwsim resets by subtracting the threshold",
-    ),
     "CubaLIF": (
         lambda: chain(
             conv(), nir.CubaLIF(*(np.full((4, 16, 16), v) for v in (5.0, 10, 1, 0, 1))), *head()
         ),  # fmt: skip
         "is a CubaLIF",
     ),
-    "reset to a potential": (
-        lambda: chain(conv(), if_(4, 16, 16, v_reset=np.full((4, 16, 16), -0.5)), *head()),
-        "v_reset = -0.5; hwsim resets by subtracting the threshold",
+    "reset potentials that vary": (
+        lambda: chain(
+            conv(),
+            if_(4, 16, 16, v_reset=np.linspace(-1, 0, 4 * 16 * 16).reshape(4, 16, 16)),
+            *head(),
+        ),  # fmt: skip
+        "IF 'if': v_reset / v_threshold varies between neurons (-1 .. 0)",
     ),
     "unknown node kind": (
         lambda: chain(conv(), if_(4, 16, 16), nir.Scale(np.ones((4, 16, 16))), *head()),

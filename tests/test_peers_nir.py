@@ -84,10 +84,10 @@ def run_sinabs(net, x: np.ndarray, steps: int, record: int | None = None):
     return out, seen[0].reshape(n, steps, *seen[0].shape[1:]).numpy()
 
 
-def if_nodes(graph) -> list[str]:
-    """The graph's IF nodes in a topological order."""
+def if_nodes(graph, kinds: tuple[str, ...] = ("IF",)) -> list[str]:
+    """The graph's IF nodes (or nodes of `kinds`) in a topological order."""
     order = topological_order(dict(graph.nodes), [(str(a), str(b)) for a, b in graph.edges])
-    return [n for n in order if type(graph.nodes[n]).__name__ == "IF"]
+    return [n for n in order if type(graph.nodes[n]).__name__ in kinds]
 
 
 @needs("sinabs", "nirtorch")
@@ -249,40 +249,152 @@ def test_a_sinabs_lif_network_simulates_with_sinabs_spikes(dyadic):
     np.testing.assert_array_equal(ours, theirs)
 
 
-@needs("norse", "nirtorch")
-def test_a_norse_iaf_network_is_refused_for_its_reset_to_a_potential():
-    """norse's IAFCell fires at v > v_th and sets v to v_reset; hwsim subtracts the threshold,
-    so under norse's convention the file is refused naming the node; hwsim's default reading
-    (sinabs') would subtract, which norse does not."""
+def norse_iaf_net(dyadic: bool, thresholds=(1.0, 0.5, 2.0)):
+    """Conv2d(1 -> 4)-IAFCell-Conv2d(4 -> 8, stride 2)-IAFCell-Conv2d(8 -> 10, 8x8: the
+    classifier)-IAFCell on 16x16 images, zero biases (norse's export needs a bias), weights of
+    torch seed 0 times 4; dyadic: k / 2**8. norse's export writes no Flatten (nirtorch maps
+    it to None), hence the classifier conv."""
     import norse.torch as nt
 
+    def iaf(v_th: float):
+        return nt.IAFCell(nt.IAFParameters(v_th=torch.tensor(v_th), v_reset=torch.tensor(0.0)))
+
+    torch.manual_seed(0)
     net = nt.SequentialState(
-        torch.nn.Conv2d(1, 4, 3, padding=1), nt.IAFCell(),
-        torch.nn.Conv2d(4, 10, 16), nt.IAFCell(),
+        torch.nn.Conv2d(1, 4, 3, padding=1), iaf(thresholds[0]),
+        torch.nn.Conv2d(4, 8, 3, stride=2, padding=1), iaf(thresholds[1]),
+        torch.nn.Conv2d(8, 10, 8), iaf(thresholds[2]),
     )  # fmt: skip
-    graph = nt.to_nir(net, torch.rand(1, 1, 16, 16))
-    first = if_nodes(graph)[0]
-    with pytest.raises(NirError, match=f"IF '{first}': under the convention 'norse'"):
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.mul_(4.0)
+                m.bias.zero_()
+                if dyadic:
+                    m.weight.copy_(torch.round(m.weight * 256) / 256)
+    return net
+
+
+def run_stateful(net, x: np.ndarray, steps: int) -> np.ndarray:
+    """A stateful peer module's output spikes (N, T, C) for `x` at every step, from rest:
+    norse's SequentialState (out, state) or a spikingjelly module (reset first)."""
+    outs, state = [], None
+    with torch.no_grad():
+        for _ in range(steps):
+            if type(net).__module__.startswith("norse"):
+                out, state = net(torch.from_numpy(x), state)
+            else:
+                out = net(torch.from_numpy(x))
+            outs.append(out.reshape(len(x), -1).numpy().copy())
+    return np.stack(outs, 1)
+
+
+def spikes_as_hwsim(snn, x: np.ndarray, steps: int) -> np.ndarray:
+    """hwsim's FC spikes (N, T, C) over the peer's T steps (shifted by hwsim's delays)."""
+    depth = max(p.depth for p in snn.graph.populations())
+    return simulate(snn, x, steps + depth + 1).head_spikes[FC_HEAD][:, depth + 1 :]
+
+
+@needs("norse", "nirtorch")
+@pytest.mark.parametrize("dyadic", [True, False])
+def test_a_norse_iaf_network_simulates_with_norse_spikes(dyadic):
+    """norse's IAFCell (v <- v + I, fires at v > v_th, v <- v_reset from v = v_reset) exports
+    as IF(r = 1, v_threshold) without v_reset (read as 0); under norse's convention hwsim
+    resets to 0 and fires at V > theta, the thresholds 1, 0.5 and 2 folded into the weights
+    (theta = 1), and its FC spikes equal norse's own run (shifted by hwsim's delays). norse's
+    export writes the sample's shape as the Input's, so it is given one unbatched image. On
+    float weights the measured difference was 0 spikes in 8 x 60 x 10, asserted too."""
+    import norse.torch as nt
+
+    net = norse_iaf_net(dyadic)
+    graph = nt.to_nir(net, torch.rand(1, 16, 16))
+    snn = import_graph(graph, convention="norse")
+    pops = snn.graph.populations()
+    assert snn.params.threshold == 1.0
+    assert all(p.neuron.reset_to == 0 == p.neuron.v_init and p.neuron.strict for p in pops)
+    n, steps = 8, 60
+    x = make_synthetic(n, seed=0, split="test").x
+    if dyadic:
+        x = (np.round(x * 64) / 64).astype(np.float32)
+    theirs = run_stateful(net, x, steps)
+    assert theirs.sum() > 100
+    np.testing.assert_array_equal(spikes_as_hwsim(snn, x, steps), theirs)
+
+
+@needs("norse", "nirtorch")
+def test_a_norse_lif_export_is_refused_for_the_tau_it_writes():
+    """norse 1.1.0 writes LIFBoxCell's tau as dt / tau_mem_inv (dt = 1e-3: 1e-5 s for its
+    default 1 / tau_mem = 100 / s) where the time constant is 1 / tau_mem_inv, and its own
+    from_nir reads tau_mem_inv = 1 / tau; at norse's dt the file's leak per step is 1 - 1e-3
+    / 1e-5 = -99, refused naming the node."""
+    import norse.torch as nt
+
+    net = nt.SequentialState(torch.nn.Conv2d(1, 10, 16), nt.LIFBoxCell())
+    graph = nt.to_nir(net, torch.rand(1, 16, 16))
+    lif = next(k for k, v in graph.nodes.items() if type(v).__name__ == "LIF")
+    assert float(np.unique(graph.nodes[lif].tau)[0]) == pytest.approx(1e-5)
+    with pytest.raises(NirError, match=f"LIF '{lif}': its leak per step is -99"):
         import_graph(graph, convention="norse")
 
 
-@needs("spikingjelly", "nirtorch")
-def test_a_spikingjelly_if_network_is_read_with_r_one_over_dt_and_refused_for_its_reset():
-    """spikingjelly writes IFNode as IF(r = 1 / dt, dt = 1e-4) with its hard reset (a soft
-    reset does not export); hwsim reads the step (gain r / if_r = 1) and refuses the reset."""
+def spikingjelly_net(dyadic: bool, lif: bool):
+    """Conv2d(1 -> 4)-node-Conv2d(4 -> 8, stride 2)-node-Flatten-Linear(512 -> 10)-node, no
+    biases, hard resets: IFNode or LIFNode(tau 2, 4, 2; decay_input) at thresholds 1, 0.5 and
+    2 resetting to 0, -0.25 and 0.5; weights of torch seed 0 times 4 (16 for LIF); dyadic: k /
+    2**8."""
     from spikingjelly.activation_based import layer, neuron
+
+    def node(v_th: float, v_reset: float, tau: float):
+        if lif:
+            return neuron.LIFNode(tau=tau, v_threshold=v_th, v_reset=v_reset)
+        return neuron.IFNode(v_threshold=v_th, v_reset=v_reset)
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        layer.Conv2d(1, 4, 3, padding=1, bias=False), node(1.0, 0.0, 2.0),
+        layer.Conv2d(4, 8, 3, stride=2, padding=1, bias=False), node(0.5, -0.25, 4.0),
+        layer.Flatten(), layer.Linear(512, 10, bias=False), node(2.0, 0.5, 2.0),
+    )  # fmt: skip
+    with torch.no_grad():
+        for m in net:
+            if hasattr(m, "weight"):
+                m.weight.mul_(16.0 if lif else 4.0)
+                if dyadic:
+                    m.weight.copy_(torch.round(m.weight * 256) / 256)
+    return net
+
+
+@needs("spikingjelly", "nirtorch")
+@pytest.mark.parametrize("lif", [False, True], ids=["IFNode", "LIFNode"])
+@pytest.mark.parametrize("dyadic", [True, False])
+def test_a_spikingjelly_network_with_hard_resets_simulates_with_its_spikes(dyadic, lif):
+    """spikingjelly writes IFNode as IF(r = 1 / dt, dt = 1e-4) and LIFNode(tau) as LIF(tau dt,
+    r = 1, v_leak = v_reset), with v_reset (its hard reset; a soft reset does not export).
+    Under its convention hwsim reads gain r / if_r = 1 (IF; LIF: leak 1 - 1 / tau, gain 1 /
+    tau), fires at V >= theta, resets to v_reset / v_threshold (thresholds folded, theta = 1)
+    and starts there, as spikingjelly does; its FC spikes equal spikingjelly's own run
+    (shifted by hwsim's delays). On float weights the measured difference was 0 spikes in 8 x
+    60 x 10 for both nodes, asserted too."""
+    from spikingjelly.activation_based import functional
     from spikingjelly.activation_based.nir_exchange.to_nir import export_to_nir
 
-    net = torch.nn.Sequential(
-        layer.Conv2d(1, 4, 3, padding=1), neuron.IFNode(v_threshold=0.75),
-        layer.Flatten(), layer.Linear(4 * 16 * 16, 10), neuron.IFNode(),
-    )  # fmt: skip
+    net = spikingjelly_net(dyadic, lif)
     graph = export_to_nir(net, torch.rand(1, 1, 16, 16))
-    first = if_nodes(graph)[0]
+    first = if_nodes(graph, ("IF", "LIF"))[0]
     spec = read_neuron(first, graph.nodes[first], PRESETS["spikingjelly"])
-    assert (spec.gain, spec.threshold, spec.reset) == (1.0, 0.75, Reset.TO_VALUE)
-    with pytest.raises(NirError, match=f"IF '{first}': under the convention 'spikingjelly'"):
-        import_graph(graph, convention="spikingjelly")
+    assert spec.gain == (0.5 if lif else 1.0) and spec.reset is Reset.TO_VALUE
+    snn = import_graph(graph, convention="spikingjelly")
+    pops = snn.graph.populations()
+    assert [p.neuron.reset_to for p in pops] == [0.0, -0.5, 0.25]
+    assert all(p.neuron.v_init == p.neuron.reset_to and not p.neuron.strict for p in pops)
+    n, steps = 8, 60
+    x = make_synthetic(n, seed=0, split="test").x
+    if dyadic:
+        x = (np.round(x * 64) / 64).astype(np.float32)
+    functional.reset_net(net)
+    theirs = run_stateful(net, x, steps)
+    assert theirs.sum() > 100
+    np.testing.assert_array_equal(spikes_as_hwsim(snn, x, steps), theirs)
 
 
 def test_local_pooling_is_read_with_its_geometry_and_imported_as_a_conv():

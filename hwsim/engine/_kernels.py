@@ -87,9 +87,10 @@ XC_COLS = len(CROSSBAR_COUNTS)
 # layer_tab columns
 L_OFF, L_N, L_C, L_BASE, L_IN0, L_IN1, L_CH, L_PULL, L_TINY, L_ONLY_BASE, L_NEURON = range(11)
 LAYER_COLS = 11
-N_LEAKY, N_STRICT, N_DELAYED = 1, 2, 4  # L_NEURON flags: the leaky step, V > theta, delayed reset
-# neuron table columns (Network.neuron, float32): leak, (1 - leak) v_leak, gain
-NR_LEAK, NR_REST, NR_GAIN = range(3)
+# L_NEURON flags: the leaky step, V > theta, delayed reset, reset to a potential
+N_LEAKY, N_STRICT, N_DELAYED, N_RESET_TO = 1, 2, 4, 8
+# neuron table columns (Network.neuron, float32): leak, (1 - leak) v_leak, gain, reset potential
+NR_LEAK, NR_REST, NR_GAIN, NR_RESET = range(4)
 TINY_NEURONS = 64  # the most neurons of a layer run by `_tiny_layer`
 GAP = 1
 LANES = 8  # floats per vector register in the row sums
@@ -112,7 +113,7 @@ class Network(NamedTuple):
     bias: np.ndarray  # (N,) float32: every neuron's beta
     itab: np.ndarray  # int64: index tables, flat (the conn_tab columns YCNT..)
     head_layers: np.ndarray  # int64: the layer of each head, in plan.heads order
-    neuron: np.ndarray  # (L, 3) float32: each layer's leak, rest and gain (NR_*)
+    neuron: np.ndarray  # (L, 4) float32: each layer's leak, rest, gain and reset (NR_*)
 
 
 class Crossbars(NamedTuple):
@@ -195,12 +196,26 @@ class Scratch(NamedTuple):
 
 def neuron_flags(n) -> int:
     """The L_NEURON flags of a neuron model (`hwsim.model.graph.Neuron`)."""
-    return N_LEAKY * int(n.leaky) + N_STRICT * int(n.strict) + N_DELAYED * int(n.delayed_reset)
+    return (
+        N_LEAKY * int(n.leaky)
+        + N_STRICT * int(n.strict)
+        + N_DELAYED * int(n.delayed_reset)
+        + N_RESET_TO * int(n.reset_to is not None)
+    )
 
 
 def neuron_table(neurons) -> np.ndarray:
-    """(L, 3) float32 `Network.neuron` of the layers' neuron models (`NR_*` columns)."""
-    return np.array([(n.leak, n.v_rest, n.gain) for n in neurons], np.float32).reshape(-1, 3)
+    """(L, 4) float32 `Network.neuron` of the layers' neuron models (`NR_*` columns; the
+    reset potential 0 where the neuron subtracts)."""
+    rows = [(n.leak, n.v_rest, n.gain, n.reset_to or 0.0) for n in neurons]
+    return np.array(rows, np.float32).reshape(-1, 4)
+
+
+def start_membranes(v: np.ndarray, layer_tab: np.ndarray, neurons, v0: float) -> None:
+    """Each layer's membranes v[:, off : off + n] (rows of `layer_tab`) set to the potential
+    its neuron model starts at (`Neuron.start`, V0 = v0)."""
+    for row, n in zip(layer_tab, neurons, strict=True):
+        v[:, row[L_OFF] : row[L_OFF] + row[L_N]] = n.start(v0)
 
 
 def vec_ceil(n: int) -> int:
@@ -422,7 +437,8 @@ def _make_if_scan(nacc: int, leaky: bool = False):
 
     `leaky` (the LIF step, docs/engine.md): x = (v leak + vr) + cur gain, then x - thp where
     the layer fired at the step before (prev != 0; thp = 0 unless the reset is delayed), and
-    th the subtraction at a spike (0 for a delayed reset)."""
+    th the subtraction at a spike (0 for a delayed reset); with tov != 0, v = rv at a spike
+    (a reset to a potential) instead of x - th."""
 
     def codegen(context, builder, signature, args):
         v_data, c_data, s_data, n_data = L.data(context, builder, signature, args, 0, 1, 2, 3)
@@ -434,7 +450,8 @@ def _make_if_scan(nacc: int, leaky: bool = False):
         thc_v, th_v = (L.splat(builder, a, fv) for a in args[5:7])
         if leaky:
             (p_data,) = L.data(context, builder, signature, args, 7)
-            thp, lk, vr, gn = (L.splat(builder, a, fv) for a in args[8:12])
+            thp, lk, vr, gn, rv = (L.splat(builder, a, fv) for a in args[8:13])
+            tov = builder.icmp_signed("!=", args[13], ir.Constant(args[13].type, 0))
 
         def update(i, vp):
             c = L.load_at(builder, c_data, i, fv)
@@ -456,7 +473,10 @@ def _make_if_scan(nacc: int, leaky: bool = False):
                 sp = L.vector_at(builder, s_data, i, bv)
                 x = update(i, vp)
                 on = builder.fcmp_ordered(">=", x, thc_v)
-                builder.store(builder.select(on, builder.fsub(x, th_v), x), vp, align=4)
+                after = builder.fsub(x, th_v)
+                if leaky:
+                    after = builder.select(tov, rv, after)
+                builder.store(builder.select(on, after, x), vp, align=4)
                 builder.store(builder.zext(on, bv), sp, align=1)
                 bits = builder.zext(builder.bitcast(on, ir.IntType(lanes)), i64)
                 fired = builder.add(fired, builder.ctpop(bits))
@@ -473,9 +493,9 @@ def _make_if_scan(nacc: int, leaky: bool = False):
 
     if leaky:
 
-        def lif_scan(typingctx, v, cur, spk, cnt, n, thc, th, prev, thp, lk, vr, gn):
-            f32 = types.float32
-            sig = types.int64(v, cur, spk, cnt, types.intp, f32, f32, prev, f32, f32, f32, f32)
+        def lif_scan(typingctx, v, cur, spk, cnt, n, thc, th, prev, thp, lk, vr, gn, rv, tov):
+            f32, i64 = types.float32, types.int64
+            sig = i64(v, cur, spk, cnt, types.intp, f32, f32, prev, f32, f32, f32, f32, f32, i64)
             return sig, codegen
 
         return L.named_intrinsic(lif_scan, f"_lif_scan{nacc}")
@@ -1315,14 +1335,14 @@ def _tiny_layer(vb, s_rd, s_wr, ch_rd, lt, in_idx, conn_tab, rflat, bias, gsc, o
 def _neuron_values(lt, nrow, th):
     """The neuron update's values of a layer (table row lt, neuron row nrow) at threshold th:
     (compared with, subtracted at a spike, subtracted after a spike the step before, leak,
-    rest, gain), float32 (`_make_if_scan`)."""
+    rest, gain, reset potential: float32; reset to it: int64 != 0) (`_make_if_scan`)."""
     flags = lt[L_NEURON]
     thc = np.float32(np.nextafter(th, np.float32(np.inf))) if flags & N_STRICT else th
     zero = np.float32(0.0)
     delayed = flags & N_DELAYED
     return (
         thc, zero if delayed else th, th if delayed else zero,
-        nrow[NR_LEAK], nrow[NR_REST], nrow[NR_GAIN],
+        nrow[NR_LEAK], nrow[NR_REST], nrow[NR_GAIN], nrow[NR_RESET], np.int64(flags & N_RESET_TO),
     )  # fmt: skip
 
 
@@ -1330,13 +1350,13 @@ def _neuron_values(lt, nrow, th):
 def _scan_vectors(cblk, leaky, vv, cc, ss, pp, ccnt, n, nv):
     """The vector neuron update (`_make_if_scan`) with cblk (0, 1, 2, 4) vectors per channel
     count, IF or leaky; pp: the layer's spikes of the step before."""
-    thc, th, thp, lk, vr, gn = nv
+    thc, th, thp, lk, vr, gn, rv, tov = nv
     if leaky:
         if cblk == 4:
-            return _lif_scan4(vv, cc, ss, ccnt, n, thc, th, pp, thp, lk, vr, gn)
+            return _lif_scan4(vv, cc, ss, ccnt, n, thc, th, pp, thp, lk, vr, gn, rv, tov)
         if cblk == 2:
-            return _lif_scan2(vv, cc, ss, ccnt, n, thc, th, pp, thp, lk, vr, gn)
-        return _lif_scan1(vv, cc, ss, ccnt, n, thc, th, pp, thp, lk, vr, gn)
+            return _lif_scan2(vv, cc, ss, ccnt, n, thc, th, pp, thp, lk, vr, gn, rv, tov)
+        return _lif_scan1(vv, cc, ss, ccnt, n, thc, th, pp, thp, lk, vr, gn, rv, tov)
     if cblk == 4:
         return _if_scan4(vv, cc, ss, ccnt, n, thc, th)
     if cblk == 2:
@@ -1348,7 +1368,7 @@ def _scan_vectors(cblk, leaky, vv, cc, ss, pp, ccnt, n, nv):
 def _neuron_tail(vv, cc, ss, pp, i0, n, leaky, nv, ccnt, period):
     """Neurons i0..n-1 one by one, as the vector update steps them; spikes per lane i mod
     period added into ccnt (period 0: none). Returns the neurons fired."""
-    thc, th, thp, lk, vr, gn = nv
+    thc, th, thp, lk, vr, gn, rv, tov = nv
     fired = 0
     for i in range(i0, n):
         if leaky:
@@ -1359,7 +1379,7 @@ def _neuron_tail(vv, cc, ss, pp, i0, n, leaky, nv, ccnt, period):
             x = vv[i] + cc[i]
         f = x >= thc
         if f:
-            x -= th
+            x = rv if leaky and tov != 0 else x - th
         vv[i] = x
         ss[i] = f
         fired += f

@@ -661,6 +661,7 @@ class NumbaRunner(Runner):
         plan = be.plan
         nb = len(x)
         self.v = K.aligned((nb, be.n_state), np.float32, plan.v0)
+        K.start_membranes(self.v, be.layer_tab, [ly.neuron for ly in plan.layers], plan.v0)
         slots = be.time_block(nb) + 1
         self.s = K.aligned((slots, nb, be.n_state), np.int8)
         self.chan = np.zeros((slots, nb, be.n_chan), np.int32)

@@ -74,7 +74,7 @@ class TorchRunner(Runner):
             h, w, c = ly.shape
             return (nb, c) if ly.flat else (nb, c, h, w)
 
-        self.v = [torch.full(shape(ly), plan.v0) for ly in plan.layers]
+        self.v = [torch.full(shape(ly), ly.neuron.start(plan.v0)) for ly in plan.layers]
         self.out = [torch.zeros(shape(ly)) for ly in plan.layers]
         self.xt = torch.from_numpy(np.ascontiguousarray(x))
         # an analog input's current is the same at every step: computed once per batch (unless
@@ -148,7 +148,8 @@ class TorchRunner(Runner):
 def _step(v: torch.Tensor, cur: torch.Tensor, prev: torch.Tensor, n: Neuron, th: float):
     """One neuron update of a layer (docs/engine.md) in place on its membranes v, its spikes
     of the step before `prev`, threshold th: the numba engine's float32 operations in its
-    order (`_kernels._make_if_scan`). Returns the spikes (float 0/1)."""
+    order (`_kernels._make_if_scan`), a spike resetting V to `reset_to` where set. Returns the
+    spikes (float 0/1)."""
     f32 = torch.float32
     if n.leaky:
         v *= torch.tensor(n.leak, dtype=f32)
@@ -159,7 +160,9 @@ def _step(v: torch.Tensor, cur: torch.Tensor, prev: torch.Tensor, n: Neuron, th:
     else:
         v += cur
     fired = (v > th if n.strict else v >= th).float()
-    if not n.delayed_reset:
+    if n.reset_to is not None:
+        v.copy_(torch.where(fired != 0, torch.tensor(n.reset_to, dtype=f32), v))
+    elif not n.delayed_reset:
         v -= fired * th
     return fired
 

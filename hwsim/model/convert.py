@@ -34,7 +34,7 @@ from torch import nn
 from hwsim.atomic import atomic_path
 from hwsim.errors import InputError, ModelError
 from hwsim.model.data import ImageSet
-from hwsim.model.graph import Layer, LayerGraph, LayerKind
+from hwsim.model.graph import IF_NEURON, Layer, LayerGraph, LayerKind
 from hwsim.model.nets import (
     Checkpoint,
     ConvBlock,
@@ -166,8 +166,9 @@ class SpikingNetwork:
         h = hashlib.sha256(json.dumps(asdict(self.params), sort_keys=True).encode())
         h.update(json.dumps(self.spec.to_dict(), sort_keys=True).encode())
         for layer in self.graph.layers:  # a zoo spec names no neurons: the leaky ones here
-            if layer.neuron.leaky or layer.neuron.strict:
-                h.update(json.dumps([layer.name, asdict(layer.neuron)], sort_keys=True).encode())
+            if layer.neuron != IF_NEURON:  # reset_to and v_init only when set: old keys stay
+                n = {k: v for k, v in asdict(layer.neuron).items() if v is not None}
+                h.update(json.dumps([layer.name, n], sort_keys=True).encode())
         for layer in self.graph.layers:
             if layer.name in self.weights:
                 h.update(self.weights[layer.name].weight.numpy().tobytes())

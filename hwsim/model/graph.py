@@ -94,27 +94,45 @@ class Neuron:
         V <- V - theta s
 
     or, `delayed_reset` (snntorch's default reset_delay), V <- leak V + (1 - leak) v_leak +
-    gain I - theta s(t - 1) and no subtraction at the spike. leak and gain are unitless
-    factors per step, v_leak a potential (theta's units); all are rounded to float32 (the
-    engine's arithmetic). The default is hwsim's IF neuron."""
+    gain I - theta s(t - 1) and no subtraction at the spike; or, `reset_to` set (norse's and
+    spikingjelly's hard reset), V <- reset_to at a spike instead of V - theta. V starts at
+    `v_init` (None: the network's V0; norse and spikingjelly start at v_reset). leak and gain
+    are unitless factors per step, v_leak, reset_to and v_init potentials (theta's units); all
+    are rounded to float32 (the engine's arithmetic). The default is hwsim's IF neuron."""
 
     leak: float = 1.0
     gain: float = 1.0
     v_leak: float = 0.0
     strict: bool = False
     delayed_reset: bool = False
+    reset_to: float | None = None  # None: subtract theta at a spike
+    v_init: float | None = None  # None: the network's V0
 
     def __post_init__(self) -> None:
-        for what in ("leak", "gain", "v_leak"):
+        for what in ("leak", "gain", "v_leak", "reset_to", "v_init"):
+            if getattr(self, what) is None:
+                continue
             v = float(getattr(self, what))
             if not np.isfinite(np.float32(v)):
                 raise GraphError(f"neuron {what} = {v:g}: expected a finite float32 value")
             object.__setattr__(self, what, float(np.float32(v)))
+        if self.reset_to is not None and self.delayed_reset:
+            raise GraphError("a neuron resets to a potential or by a delayed subtraction, not both")
 
     @property
     def leaky(self) -> bool:
         """Not the plain IF step: the engine's leaky path (the IF path never multiplies)."""
-        return self.leak != 1 or self.gain != 1 or self.v_leak != 0 or self.delayed_reset
+        return (
+            self.leak != 1
+            or self.gain != 1
+            or self.v_leak != 0
+            or self.delayed_reset
+            or self.reset_to is not None
+        )
+
+    def start(self, v0: float) -> float:
+        """The potential V starts at: v_init, else the network's V0 (theta's units)."""
+        return v0 if self.v_init is None else self.v_init
 
     @property
     def v_rest(self) -> float:

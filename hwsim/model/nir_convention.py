@@ -23,9 +23,10 @@ r (1 - leak), `NirConvention.lif_exp`):
   first, then the membrane as the LIF.
 
 `NeuronSpec` and `PoolSpec` carry these per-node numbers; `neuron_model` turns an IF or LIF
-node into the engine's `hwsim.model.graph.Neuron` (the leaky path, docs/engine.md), and
-`check_neurons` refuses what the engine cannot step (CubaLIF, a reset to a potential), naming
-the node and printing its description.
+node into the engine's `hwsim.model.graph.Neuron` (the leaky path, docs/engine.md; a reset to
+a potential: `Neuron.reset_to`), and `check_neurons` refuses what the engine cannot step
+(CubaLIF, a leak outside [0, 1], a reset to a potential under a delayed reset), naming the
+node and printing its description.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class NirConvention:
     source: str  # where the convention is read from (the peer's code)
     reset_delay: bool = False  # a spike's threshold is subtracted at the next step, after the leak
     lif_exp: bool = False  # a LIF steps exactly (leak exp(-dt / tau)), not by forward Euler
+    start_at_reset: bool = False  # membranes start at v_reset, not at the network's V0
 
 
 class PoolKind(Enum):
@@ -123,7 +125,8 @@ PRESETS: dict[str, NirConvention] = {
             Reset.TO_VALUE,
             PoolKind.SUM,
             "norse 1.1.0: from_nir dt = 1e-3; IAFCell fires at heaviside(v - v_th) (0 at 0)"
-            " and sets v to v_reset; IF's r is ignored",
+            " and sets v to v_reset, from v = v_reset; IF's r is ignored",
+            start_at_reset=True,
         ),
         NirConvention(
             "spikingjelly",
@@ -133,7 +136,8 @@ PRESETS: dict[str, NirConvention] = {
             Reset.TO_VALUE,
             PoolKind.AVG,
             "spikingjelly 2.0.0 nir_exchange: dt = 1e-4, IF r = 1 / dt; only hard resets"
-            " (v_reset) export; fires at v - v_threshold >= 0",
+            " (v_reset) export; fires at v - v_threshold >= 0; v starts at v_reset",
+            start_at_reset=True,
         ),
     )
 }
@@ -287,8 +291,8 @@ def read_pool(name: str, node: Any, in_shape: tuple[int, ...]) -> PoolSpec:
 
 def check_neurons(nodes: dict[str, Any], convention: NirConvention) -> None:
     """Refuse, naming the node and what it needs, every spiking node that hwsim's engine cannot
-    step under `convention`: a CubaLIF (its step is printed), a reset to a potential, a leak
-    outside [0, 1]."""
+    step under `convention`: a CubaLIF (its step is printed), a leak outside [0, 1], a reset
+    to a nonzero potential under a delayed reset (snntorch's)."""
     for name, node in nodes.items():
         kind = kind_of(node)
         if kind in ("LIF", "CubaLIF"):
@@ -307,20 +311,38 @@ def check_neurons(nodes: dict[str, Any], convention: NirConvention) -> None:
                 )
         elif kind != "IF":
             continue
-        raw = getattr(node, "v_reset", None)
-        reset = as_array(raw if raw is not None else 0.0)
-        if np.any(reset != 0):
+        reset = _v_reset(node)
+        if convention.reset_delay and np.any(reset != 0):
             v = float(reset.reshape(-1)[np.flatnonzero(reset)[0]])
             raise NirError(
-                f"{kind} {name!r}: v_reset = {v:g}; hwsim resets by subtracting the threshold,"
-                " which needs v_reset = 0 (a reset to another potential is not simulated)"
+                f"{kind} {name!r}: v_reset = {v:g} under the convention {convention.name!r},"
+                " whose reset is delayed (the threshold subtracted at the next step); a delayed"
+                " reset to a potential is not simulated"
             )
-        if convention.reset is Reset.TO_VALUE:
-            raise NirError(
-                f"{kind} {name!r}: under the convention {convention.name!r} ({convention.source})"
-                " a spike resets the membrane to v_reset = 0; hwsim's engine resets by"
-                " subtracting the threshold and has no reset to a potential yet"
-            )
+
+
+def _v_reset(node: Any) -> np.ndarray:
+    raw = getattr(node, "v_reset", None)
+    return as_array(raw if raw is not None else 0.0).astype(np.float64)
+
+
+def reset_potential(name: str, node: Any, convention: NirConvention, theta: float):
+    """The potential a spike of an IF or LIF node resets to in the engine's units (v_reset
+    scaled with the membrane by theta / v_threshold), or None where it subtracts theta
+    (v_reset = 0 under a convention that subtracts)."""
+    v_reset = _v_reset(node)
+    if convention.reset is Reset.SUBTRACT and not np.any(v_reset != 0):
+        return None
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        scaled = v_reset * theta / as_array(node.v_threshold).astype(np.float64)
+    kind = kind_of(node)
+    v = _uniform(name, kind, "v_reset / v_threshold", scaled)
+    if not abs(v) <= np.finfo(np.float32).max:
+        raise NirError(
+            f"{kind} {name!r}: v_reset / v_threshold = {v:g}; a reset potential hwsim can step"
+            " is a finite float32 multiple of the threshold"
+        )
+    return v
 
 
 def _tau_text(node: Any) -> str:
@@ -331,16 +353,22 @@ def _tau_text(node: Any) -> str:
 def neuron_model(name: str, node: Any, convention: NirConvention, theta: float) -> Neuron:
     """The engine's neuron of an IF or LIF node (checked by `check_neurons`) whose membrane
     the importer scaled by theta / v_threshold (`theta`: the engine's threshold): an IF's gain
-    is in its layers' weights, a LIF keeps its leak and input gain, and its v_leak is scaled
-    with the membrane."""
+    is in its layers' weights, a LIF keeps its leak and input gain, and its v_leak and reset
+    potential (`reset_potential`) are scaled with the membrane, where it also starts under a
+    convention that starts there."""
     strict = convention.firing is Firing.GT
+    reset_to = reset_potential(name, node, convention, theta)
+    delayed = convention.reset_delay
+    v_init = reset_to if convention.start_at_reset else None
     if kind_of(node) == "IF":
-        return Neuron(strict=strict, delayed_reset=convention.reset_delay)
+        return Neuron(strict=strict, delayed_reset=delayed, reset_to=reset_to, v_init=v_init)
     spec = read_neuron(name, node, convention)
     return Neuron(
         leak=spec.leak,
         gain=spec.gain,
         v_leak=spec.v_leak * theta / spec.threshold,
         strict=strict,
-        delayed_reset=convention.reset_delay,
+        delayed_reset=delayed,
+        reset_to=reset_to,
+        v_init=v_init,
     )

@@ -19,7 +19,7 @@ import numpy as np
 from hwsim import __version__
 from hwsim.atomic import atomic_path
 from hwsim.model.convert import SpikingNetwork
-from hwsim.model.graph import FC_HEAD, LayerKind, head_tag
+from hwsim.model.graph import FC_HEAD, IF_NEURON, LayerKind, head_tag
 from hwsim.model.nir_convention import HWSIM, PRESETS, PoolKind
 from hwsim.model.nir_nodes import NirError, nir_module
 
@@ -71,10 +71,10 @@ def export_graph(snn: SpikingNetwork, target: str = HWSIM.name) -> nir.NIRGraph:
     nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(graph.input_shape))}
     edges: list[tuple[str, str]] = []
     for p in pops:
-        if p.neuron.leaky or p.neuron.strict:
+        if p.neuron != IF_NEURON:
             raise NirError(
                 f"population {p.name!r} steps {p.neuron}; hwsim exports its IF neurons"
-                " (V >= theta, no leak) only for now"
+                " (V >= theta, no leak, reset by subtraction) only for now"
             )
     for p in pops:
         shape = nir_shape[p.name]

@@ -25,8 +25,9 @@ block of the population they tap, as hwsim's zoo numbers them.
 Neuron conventions (NIR 1.0's `IF`, read from `nir.IF`): dv/dt = R I; z = [v > v_threshold];
 v <- v_reset when z. hwsim's neuron (docs/engine.md): V <- V + I; s = [V >= theta];
 V <- V - theta s, and one timestep of delay per layer. The importer reads an IF node as hwsim's
-neuron: a step integrates r I (dt = 1), reset is by subtraction of the threshold, which needs
-v_reset = 0 (a nonzero reset potential is refused), and r / v_threshold is folded into the
+neuron: a step integrates r I (dt = 1), reset is by subtraction of the threshold where
+v_reset = 0 (else, or under norse's and spikingjelly's conventions, a reset to v_reset scaled
+with the membrane: `nir_convention.reset_potential`), and r / v_threshold is folded into the
 weights of the layers that drive the population (exactly, without rescaling, when every IF has
 r = 1 and one common threshold, which then becomes the engine's theta). Spikes can differ from
 a literal reading of NIR's IF where the membrane sits exactly at the threshold (NIR: no spike;
