@@ -401,3 +401,28 @@ def test_a_reset_potential_is_scaled_with_the_membrane(v_reset, convention):
     if resets:
         other = import_graph(graph(1.0, v_reset + 0.25), convention=convention)
         assert not np.array_equal(simulate(other, x, 30).layer_spikes, a.layer_spikes)
+
+
+def test_a_reset_potential_with_a_delayed_reset_or_out_of_range_is_refused():
+    """Under snntorch's delayed reset a nonzero v_reset is refused by name; so is a v_reset /
+    v_threshold beyond float32 (v_reset -1e38 at threshold 1e-37, folded beside a node at
+    threshold 1: theta = 1), under any convention."""
+    nir = pytest.importorskip("nir")
+    from hwsim.model.nir_io import import_graph
+    from hwsim.model.nir_nodes import NirError
+
+    def graph(threshold: float, v_reset: float):
+        return nir.NIRGraph.from_list(
+            nir.Input(input_type=np.array([4])),
+            nir.Affine(np.ones((4, 4), F32), np.zeros(4, F32)),
+            nir.IF(*(np.full(4, v, F32) for v in (1.0, threshold, v_reset))),
+            nir.Affine(np.ones((10, 4), F32), np.zeros(10, F32)),
+            nir.IF(*(np.full(10, v, F32) for v in (1.0, 1.0, 0.0))),
+            nir.Output(output_type=np.array([10])),
+        )
+
+    text = "IF 'if': v_reset = -0.5 under the convention 'snntorch', whose reset is delayed"
+    with pytest.raises(NirError, match=re.escape(text)):
+        import_graph(graph(1.0, -0.5), convention="snntorch", input_shape=(4, 1, 1))
+    with pytest.raises(NirError, match=r"IF 'if': v_reset / v_threshold = -1e\+75; a reset"):
+        import_graph(graph(1e-37, -1e38), convention="norse", input_shape=(4, 1, 1))

@@ -337,7 +337,7 @@ def reset_potential(name: str, node: Any, convention: NirConvention, theta: floa
         scaled = v_reset * theta / as_array(node.v_threshold).astype(np.float64)
     kind = kind_of(node)
     v = _uniform(name, kind, "v_reset / v_threshold", scaled)
-    if not abs(v) <= np.finfo(np.float32).max:
+    if not abs(v) <= float(np.finfo(np.float32).max):
         raise NirError(
             f"{kind} {name!r}: v_reset / v_threshold = {v:g}; a reset potential hwsim can step"
             " is a finite float32 multiple of the threshold"
