@@ -10,7 +10,8 @@ FC), converted, on its first test images with direct coding, numba backend at 1 
 - `lif-0.9`: leak 0.9 per step (fewer spikes: the event-driven convs do less work);
 - `lif-1-ulp`: leak 1 - 2^-24, the leaky scan with the IF network's activity (its spikes
   differ from IF's only where rounding does), the cost of the leak itself;
-- `snntorch-1-ulp`: the same with snntorch's firing at V > theta and delayed reset.
+- `snntorch-1-ulp`: the same with snntorch's firing at V > theta and delayed reset;
+- `reset0-1-ulp`: the same with a reset to 0 (norse's and spikingjelly's hard reset).
 
 Rounds are interleaved (every variant once per round, the median kept), after one warm-up
 run each (compilation); reported: microseconds per image-step (wall and the process's CPU
@@ -48,6 +49,7 @@ VARIANTS = {
     "lif-0.9": Neuron(leak=0.9),
     "lif-1-ulp": Neuron(leak=ONE_ULP),
     "snntorch-1-ulp": Neuron(leak=ONE_ULP, strict=True, delayed_reset=True),
+    "reset0-1-ulp": Neuron(leak=ONE_ULP, reset_to=0.0),
 }
 
 
