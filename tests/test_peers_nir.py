@@ -35,6 +35,17 @@ from hwsim.model.nir_walk import topological_order  # noqa: E402
 torch.set_num_threads(1)
 
 
+def scaled(net, factor: float, grid: int | None) -> None:
+    """Multiply every weight of `net`'s modules by `factor`, then (with `grid`) round it to a
+    multiple of 1 / grid (dyadic weights: every summation order gives the same sums)."""
+    with torch.no_grad():
+        for m in net:
+            if hasattr(m, "weight"):
+                m.weight.mul_(factor)
+                if grid is not None:
+                    m.weight.copy_(torch.round(m.weight * grid) / grid)
+
+
 def needs(*modules: str):
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     return pytest.mark.skipif(
@@ -60,12 +71,7 @@ def sinabs_net(n: int, dyadic: bool, threshold: float = 1.0, seed: int = 2):
         torch.nn.Conv2d(4, 8, 3, stride=2, padding=1, bias=False), iaf(),
         sl.SumPool2d(8), torch.nn.Flatten(), torch.nn.Linear(8, 10, bias=False), iaf(),
     )  # fmt: skip
-    with torch.no_grad():
-        for m in net:
-            if hasattr(m, "weight"):
-                m.weight.mul_(1.5)
-                if dyadic:
-                    m.weight.copy_(torch.round(m.weight * 32) / 32)
+    scaled(net, 1.5, 32 if dyadic else None)
     return net
 
 
@@ -148,12 +154,7 @@ def snntorch_net(dyadic: bool, seed: int = 0):
         torch.nn.Flatten(), torch.nn.Linear(512, 10, bias=False),
         leaky((10,), 0.5, output=True),
     )  # fmt: skip
-    with torch.no_grad():
-        for m in net:
-            if hasattr(m, "weight"):
-                m.weight.mul_(4.0)
-                if dyadic:
-                    m.weight.copy_(torch.round(m.weight * 256) / 256)
+    scaled(net, 4.0, 256 if dyadic else None)
     return net
 
 
@@ -228,12 +229,7 @@ def test_a_sinabs_lif_network_simulates_with_sinabs_spikes(dyadic):
         torch.nn.Conv2d(4, 8, 3, stride=2, padding=1, bias=False), lif(8.0),
         sl.SumPool2d(8), torch.nn.Flatten(), torch.nn.Linear(8, 10, bias=False), lif(2.0),
     )  # fmt: skip
-    with torch.no_grad():
-        for m in net:
-            if hasattr(m, "weight"):
-                m.weight.mul_(8.0)
-                if dyadic:
-                    m.weight.copy_(torch.round(m.weight * 32) / 32)
+    scaled(net, 8.0, 32 if dyadic else None)
     x = make_synthetic(n, seed=0, split="test").x
     if dyadic:
         x = (np.round(x * 64) / 64).astype(np.float32)
@@ -355,12 +351,7 @@ def spikingjelly_net(dyadic: bool, lif: bool):
         layer.Conv2d(4, 8, 3, stride=2, padding=1, bias=False), node(0.5, -0.25, 4.0),
         layer.Flatten(), layer.Linear(512, 10, bias=False), node(2.0, 0.5, 2.0),
     )  # fmt: skip
-    with torch.no_grad():
-        for m in net:
-            if hasattr(m, "weight"):
-                m.weight.mul_(16.0 if lif else 4.0)
-                if dyadic:
-                    m.weight.copy_(torch.round(m.weight * 256) / 256)
+    scaled(net, 16.0 if lif else 4.0, 256 if dyadic else None)
     return net
 
 

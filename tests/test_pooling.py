@@ -27,6 +27,7 @@ from hwsim.model.graph import FC_HEAD, LayerKind  # noqa: E402
 from hwsim.model.nir_export import write_nir  # noqa: E402
 from hwsim.model.nir_io import NirError, import_graph, read_nir  # noqa: E402
 from hwsim.model.nir_pool import pooled_conv  # noqa: E402
+from tests.test_peers_nir import scaled  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -236,15 +237,6 @@ def peer_input(n: int, dyadic_x: bool) -> np.ndarray:
     return (np.round(x * 64) / 64).astype(np.float32) if dyadic_x else x
 
 
-def scale_weights(net, factor: float, dyadic_w: bool) -> None:
-    with torch.no_grad():
-        for m in net:
-            if hasattr(m, "weight"):
-                m.weight.mul_(factor)
-                if dyadic_w:
-                    m.weight.copy_(torch.round(m.weight * 32) / 32)
-
-
 def fc_spikes(snn, x: np.ndarray, steps: int) -> np.ndarray:
     """hwsim's FC spikes (N, steps, classes) aligned with a peer's run without delays."""
     depth = max(p.depth for p in snn.graph.populations())
@@ -276,7 +268,7 @@ def test_a_sinabs_conv_network_with_local_sum_pooling_spikes_as_sinabs(dyadic_w)
         torch.nn.Conv2d(8, 8, 3, padding=1, bias=False), sl.SumPool2d(2), iaf(),
         sl.SumPool2d(2), torch.nn.Flatten(), torch.nn.Linear(32, 10, bias=False), iaf(),
     )  # fmt: skip
-    scale_weights(net, 1.5, dyadic_w)
+    scaled(net, 1.5, 32 if dyadic_w else None)
     x = peer_input(n, dyadic_w)
     snn = import_graph(sinabs.to_nir(net, torch.zeros(n, 1, 16, 16)))
     kernels = [(g.kernel, g.stride, g.padding) for g in snn.graph.layers]
@@ -314,7 +306,7 @@ def test_a_snntorch_conv_network_with_local_average_pooling_spikes_as_snntorch(d
         leaky((8, 4, 4), 0.875),
         torch.nn.Flatten(), torch.nn.Linear(128, 10, bias=False), leaky((10,), 0.5, output=True),
     )  # fmt: skip
-    scale_weights(net, 8.0, dyadic_w)
+    scaled(net, 8.0, 32 if dyadic_w else None)
     n, steps = 8, 60
     x = peer_input(n, dyadic_w)
     graph = export_to_nir(net, torch.rand(1, 1, 16, 16), ignore_dims=[0])
