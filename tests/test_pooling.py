@@ -9,7 +9,6 @@ order (the composed kernels too)."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 import numpy as np
@@ -27,7 +26,7 @@ from hwsim.model.graph import FC_HEAD, LayerKind  # noqa: E402
 from hwsim.model.nir_export import write_nir  # noqa: E402
 from hwsim.model.nir_io import NirError, import_graph, read_nir  # noqa: E402
 from hwsim.model.nir_pool import pooled_conv  # noqa: E402
-from tests.test_peers_nir import scaled  # noqa: E402
+from tests.test_peers_nir import needs, scaled  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -225,11 +224,6 @@ def test_hwsim_maps_and_estimates_an_imported_pooled_network(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "avgpool2d  conv     4     1      4" in text  # rows, cols, crossbars: 2x2 kernel
     assert re.search(r"avgpool2d +256 ", text)  # SpikeSim PE ops: 16 x 16 output positions
-
-
-def needs(*modules: str):
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    return pytest.mark.skipif(bool(missing), reason=f"{', '.join(missing)} not installed")
 
 
 def peer_input(n: int, dyadic_x: bool) -> np.ndarray:
