@@ -107,6 +107,7 @@ class Case:
         default=None, compare=False
     )
     traceback: bool = False
+    needs: str | None = None  # a module the case needs installed (an extra), else skipped
 
 
 CATEGORIES = (
@@ -1131,6 +1132,7 @@ CASES: tuple[Case, ...] = (
         lambda ws: _dask(ws, _serve(ws, _garbage)),
         r"--scheduler tcp://127\.0\.0\.1:\d+: answered .*which is not Dask's protocol",
         check=_no_dask_sweep,
+        needs="distributed",
     ),
     Case(
         "sweep --scheduler at an HTTP server",
@@ -1139,6 +1141,7 @@ CASES: tuple[Case, ...] = (
         r"--scheduler tcp://127\.0\.0\.1:\d+: accepted the connection but sent no Dask handshake"
         r" within 5 s",
         check=_no_dask_sweep,
+        needs="distributed",
     ),
     Case(
         "sweep --scheduler where nothing listens",
@@ -1146,12 +1149,14 @@ CASES: tuple[Case, ...] = (
         lambda ws: _dask(ws, _nothing_listening()),
         r"--scheduler tcp://127\.0\.0\.1:\d+: cannot connect \(Connection refused\)",
         check=_no_dask_sweep,
+        needs="distributed",
     ),
     Case(
         "sweep --scheduler 'nonsense'",
         "Dask",
         lambda ws: _dask(ws, "nonsense"),
         r"--scheduler 'nonsense': expected a scheduler address, tcp://HOST:PORT",
+        needs="distributed",
     ),
     Case(
         "sweep --scheduler at a scheduler with no workers",
@@ -1159,6 +1164,7 @@ CASES: tuple[Case, ...] = (
         lambda ws: _dask(ws, _no_workers(ws), "--wait-workers", "2"),
         r"--scheduler tcp://[\d.]+:\d+: no worker joined within 2 s; start workers",
         check=_no_dask_sweep,
+        needs="distributed",
     ),
     Case(
         "sweep --executor dask without the dask extra",

@@ -3,6 +3,7 @@ message and exit status (never a traceback unless --debug asked for one), change
 existed before it (bytes and mtime) outside the outputs of a successful run, and leaves no
 temporary file behind; plus the atomic writes and output folders the cases rely on."""
 
+import importlib.util
 import os
 import re
 import shutil
@@ -42,6 +43,8 @@ def _outputs(argv: list[str]) -> list[Path]:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input_is_refused_by_name_and_no_input_changes(case: Case, ws: Workspace) -> None:
+    if case.needs is not None and importlib.util.find_spec(case.needs) is None:
+        pytest.skip(f"needs {case.needs} (an extra: .ci/run installs it)")
     argv = case.argv(ws)  # builds the case's files, so that they count as inputs
     before = snapshot(ws.tmp, ws.model.parent)
     code, text = run_case(Case(case.name, case.category, lambda _: argv, "", patch=case.patch), ws)

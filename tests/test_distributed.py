@@ -2,6 +2,7 @@
 same sweep.csv byte for byte; a grid's cells are keyed by their inputs."""
 
 import contextlib
+import importlib.util
 
 import pandas as pd
 import pytest
@@ -249,7 +250,13 @@ def test_dask_without_its_extra_is_refused_with_the_install_hint(monkeypatch, tm
         (["--workers", "5"], "--workers sizes the local Dask cluster"),
         (["--executor", "dask", "--wait-workers", "3"], "--wait-workers waits for the workers"),
         (["--scheduler", "tcp://h:1"], "--scheduler: give it with --executor dask"),
-        (["--executor", "dask", "--scheduler", "h:x"], "expected a scheduler address"),
+        pytest.param(
+            ["--executor", "dask", "--scheduler", "h:x"],
+            "expected a scheduler address",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("distributed") is None, reason="no Dask"
+            ),
+        ),
     ],
 )
 def test_executor_options_that_would_not_act_are_refused(argv, message, tmp_path, capsys):
