@@ -12,15 +12,17 @@ import pytest
 import yaml
 
 from hwsim.api import RunConfig, SimConfig, run
+from hwsim.fusion import cumulative
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import EnergyModel, load_arch, parse_arch
 from hwsim.hw.energy import paid_edges
 from hwsim.hw.mapping import ChipMapping
 from hwsim.hw.sim import ChipRun, Workload, chip_model, simulate
 from hwsim.hw.timing import run_timing
-from hwsim.methods import Method, TieRule, Ties
+from hwsim.methods import METHODS, Method, TieRule, Ties
 from hwsim.model.graph import FC_HEAD
 from hwsim.pipeline import activity as activity_module
+from hwsim.pipeline import cycles as cycles_module
 from hwsim.pipeline.activity import chip_workload
 from hwsim.pipeline.cycles import (
     EarlyStop,
@@ -29,6 +31,7 @@ from hwsim.pipeline.cycles import (
     counted_spikes,
     evaluate_cycles,
     fusion_hardware,
+    method_decisions,
     method_heads,
 )
 
@@ -324,3 +327,20 @@ def test_static_and_offchip_energy_per_inference(result, model) -> None:
         assert b.static_pj == pytest.approx(0.25 * tiles * ns / run.images, rel=1e-12)
         assert b.offchip_pj == input_bits * 2.0
         assert run.chip.input_cycles == math.ceil(math.prod(graph.input_shape) * 8 / 64)
+
+
+def test_a_read_out_by_chunks_of_images_is_the_whole_read_out(result, monkeypatch) -> None:
+    # the fusion unit reads out a chunk of images at a time (`READOUT_BYTES`): one image per
+    # chunk gives every method's decisions, confidences, final top classes and clipped
+    # counter readings of the whole test set read at once
+    heads = result.test.sim.head_spikes
+    fc, ic = cumulative(heads[FC_HEAD]), cumulative(heads[4])
+    tuning = result.evaluation.fusion.tuning
+    whole = {m: method_decisions(result.arch, m, tuning, fc, ic) for m in METHODS}
+    monkeypatch.setattr(cycles_module, "READOUT_BYTES", 1)
+    for method, w in whole.items():
+        one = method_decisions(result.arch, method, tuning, fc, ic)
+        np.testing.assert_array_equal(one.decision, w.decision)
+        np.testing.assert_array_equal(one.confidence, w.confidence)
+        np.testing.assert_array_equal(one.final_top, w.final_top)
+        assert (one.clipped, one.rule, one.unit) == (w.clipped, w.rule, w.unit)

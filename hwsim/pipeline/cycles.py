@@ -393,13 +393,41 @@ def evaluate_cycles(
     return CycleEvaluation(tuple(rows), chip_run, mapping)
 
 
+READOUT_BYTES = 8 << 20
+"""Bytes of cumulative counts (int32, both heads) the fusion unit's read-out takes at once
+(`method_decisions`): its temporaries grow with a chunk of images, not the test set."""
+
+
 def method_decisions(
     arch: Architecture, method: Method, tuning: Tuning, fc_cum: np.ndarray, ic_cum: np.ndarray
 ) -> FixedDecisions:
     """The fusion unit's fixed-point decisions and confidences (its configured termination
     rule) for `method` on cumulative head counts (N, T, C), by the method's `Decision`: a fused
     one through its alpha LUT, one head's argmax from that head's counters, the early-exit
-    switch with its tuned thresholds."""
+    switch with its tuned thresholds. Read out a chunk of images at a time (`READOUT_BYTES`;
+    every read-out is per image, so the chunks change no decision)."""
+    n, steps, classes = fc_cum.shape
+    size = max(1, READOUT_BYTES // max(1, 8 * steps * classes))
+    parts = [
+        _decisions(arch, method, tuning, fc_cum[i : i + size], ic_cum[i : i + size])
+        for i in range(0, max(n, 1), size)
+    ]
+    first = parts[0]
+    tops = [p.final_top for p in parts]
+    return FixedDecisions(
+        np.concatenate([p.decision for p in parts]),
+        np.concatenate([p.confidence for p in parts]),
+        first.rule,
+        first.unit,
+        sum(p.clipped for p in parts),
+        None if any(t is None for t in tops) else np.concatenate(tops),
+    )
+
+
+def _decisions(
+    arch: Architecture, method: Method, tuning: Tuning, fc_cum: np.ndarray, ic_cum: np.ndarray
+) -> FixedDecisions:
+    """`method_decisions` on one chunk of images."""
     unit = arch.fusion_unit
     assert unit is not None
     rule = unit.termination
