@@ -56,6 +56,15 @@ class LayerKind(StrEnum):
     LINEAR = "linear"
 
 
+class Pool(StrEnum):
+    """A local pooling layer's operation on its input spikes (a channel-diagonal k x k window,
+    hw/pooling.py maps it to the tile's pooling unit, not to crossbars)."""
+
+    AVG = "avg"  # weight 1 / (k_h k_w) on each channel's window (torch's count_include_pad)
+    SUM = "sum"  # weight 1 (sinabs' SumPool2d)
+    MAX = "max"  # weight 1, its population fires at V >= 1 and resets to 0: the window's OR
+
+
 class Role(StrEnum):
     """A layer's place in the network."""
 
@@ -154,6 +163,8 @@ class Layer:
     `head`: None for the backbone, the tap block for an IC head's layers, FC_HEAD for the FC's;
     `block`: the backbone block of a backbone layer. A GAP layer's kernel is its input map.
     `neuron`: the step of the population it drives (the same for all of its layers).
+    `pool`: None for a weight layer; the operation of a local pooling layer (a CONV whose
+    weight is the channel-diagonal window that `pool` names).
     """
 
     name: str
@@ -170,6 +181,7 @@ class Layer:
     head: int | None = None
     block: int | None = None
     neuron: Neuron = IF_NEURON
+    pool: Pool | None = None
 
     @property
     def in_channels(self) -> int:
