@@ -1,6 +1,7 @@
 """The cycle-level chip simulator against closed forms, hand-computed cases and the analytic
 pipeline model."""
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import load_arch, parse_arch
 from hwsim.hw.mapping import map_network
-from hwsim.hw.sim import ChipModel, Workload, chip_model, simulate
+from hwsim.hw.sim import ChipModel, StreamedWorkload, Workload, chip_model, simulate
 from hwsim.hw.timing import run_timing
 from hwsim.model.graph import FC_HEAD, Role
 from hwsim.model.netspec import NetSpec
@@ -398,3 +399,47 @@ def test_the_run_is_the_same_for_any_window_of_images() -> None:
             assert [s.start for s, _, _ in got] == sorted(s.start for s, _, _ in got)
             np.testing.assert_array_equal(streamed, whole.start)
             got.clear()
+
+
+def test_a_streamed_workload_runs_as_the_whole_workload(monkeypatch) -> None:
+    # a StreamedWorkload is read a block of images at a time as the window moves on: with
+    # blocks of 1 to 3 images and windows of 1 to 3, the run equals the arrays held at once, and
+    # rows are asked for in order, each image once per block
+    sim = sys.modules["hwsim.hw.sim.simulate"]  # the package's `simulate` is the function
+    rng = np.random.default_rng(12)
+    for case in range(8):
+        chip = line_chip(
+            pes=tuple(rng.integers(1, 3, 2)),
+            routes=((0, 1),) if case % 2 else ((0,), (1,)),
+            capacity=tuple(rng.integers(1, 3, 2)),
+            buffer=int(rng.choice([0, 2])),
+            decision=int(rng.integers(0, 4)),
+        )
+        n, steps = 9, 4
+        w = work(rng.integers(0, 9, (n, steps, 2)), rng.integers(0, 6, (n, steps, 2)))
+        w = Workload(w.pe_ops, w.sent_spikes, rng.integers(0, 5, (n, steps)).astype(np.int32))
+        stop = rng.integers(0, steps, n)
+        whole = simulate(chip, w, stop_step=stop, window=n)
+        ops = np.concatenate([w.pe_ops, w.counted_spikes[..., None]], axis=2)
+        spikes = np.concatenate([w.sent_spikes, np.zeros((n, steps, 1), np.int32)], axis=2)
+        asked: list[tuple[int, int]] = []
+
+        def rows(lo: int, hi: int, ops=ops, spikes=spikes, asked=asked) -> tuple:
+            asked.append((lo, hi))
+            return ops[lo:hi].copy(), spikes[lo:hi].copy()
+
+        for block in (1, 2, 3):
+            # a block of `block` images: BLOCK_BYTES / (8 T (L + 1)) images
+            monkeypatch.setattr(sim, "BLOCK_BYTES", block * 8 * steps * 3)
+            for size in (1, 2, 3):
+                run = simulate(
+                    chip, StreamedWorkload(n, steps, 2, rows), stop_step=stop, window=size
+                )
+                for name in ("start", "finish", "busy_cycles", "stall_cycles", "link_flits",
+                             "peak_buffer", "image_start", "image_end", "image_steps"):  # fmt: skip
+                    np.testing.assert_array_equal(getattr(run, name), getattr(whole, name), name)
+                los = [lo for lo, _ in asked]
+                assert los == sorted(los) and asked[-1][1] == n
+                assert all(hi > lo for lo, hi in asked)
+                assert all(a[1] <= b[0] for a, b in zip(asked, asked[1:], strict=False))
+                asked.clear()

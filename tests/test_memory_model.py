@@ -15,7 +15,7 @@ import pytest
 from hwsim.hw.arch import load_arch
 from hwsim.hw.mapping import map_network
 from hwsim.hw.sim import chip_model
-from hwsim.hw.sim.simulate import window_images
+from hwsim.hw.sim.simulate import BLOCK_BYTES, window_images
 from hwsim.methods import METHODS
 from hwsim.model.graph import FC_HEAD
 from hwsim.pipeline.memory import (
@@ -112,11 +112,12 @@ def test_a_read_trace_maps_its_per_image_activity(tmp_path, monkeypatch) -> None
     assert memory.run_warning(IDEAL, graph, ic, read_trace(folder), None, cycle=True) is None
 
 
-def test_one_simulation_adds_what_the_model_says() -> None:
+def test_one_simulation_adds_what_the_model_says(monkeypatch) -> None:
     # a process of its own simulates 2,000 images x 60 steps of the test network's chip from
-    # a packed workload (as `chip_workload` makes it), keeping no records (as a run does); its
-    # resident memory grows by the event loop's window (`kernel_bytes`, a few MiB whatever the
-    # image count; the workload made before) within 25% (the allocator's pages weigh more)
+    # a streamed workload (as `evaluate_cycles` reads it), keeping no records (as a run does);
+    # its resident memory grows by the event loop's window (`kernel_bytes`) and the workload's
+    # blocks (`simulation_bytes` less the counted spikes, made before): a few MiB whatever the
+    # image count, within 25% (the allocator's pages weigh more)
     script = textwrap.dedent(
         """
         import ctypes, json, sys
@@ -125,24 +126,25 @@ def test_one_simulation_adds_what_the_model_says() -> None:
         sys.path.insert(0, sys.argv[1])
         from tests.test_functional import IDEAL, VGG, dyadic_net
         from hwsim.hw.mapping import map_network
-        from hwsim.hw.sim import Workload, chip_model, simulate
+        from hwsim.hw.sim import StreamedWorkload, Workload, chip_model, simulate
 
         def kib(field):
             for line in Path("/proc/self/status").read_text().splitlines():
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
 
+        sys.modules["hwsim.hw.sim.simulate"].BLOCK_BYTES = 1 << 20  # blocks of 168 images
         graph = dyadic_net(VGG, seed=5).graph
         chip = chip_model(map_network(IDEAL, graph), graph.names, 0)
         n, steps, layers = 2000, 60, len(graph.names)
         rng = np.random.default_rng(0)
         spikes = rng.integers(0, 30, (n, steps, layers + 1), dtype=np.int32)
         spikes[..., -1] = 0
-        work = Workload.packed(
-            rng.integers(0, 40, (n, steps, layers + 1), dtype=np.int32), spikes
-        )
-        small = Workload(work.pe_ops[:2], work.sent_spikes[:2], work.counted_spikes[:2])
+        ops = rng.integers(0, 40, (n, steps, layers + 1), dtype=np.int32)
+        small = Workload.packed(ops[:2].copy(), spikes[:2].copy())
         simulate(chip, small)  # compiled (or loaded) before measuring
+        rows = lambda a, b: (ops[a:b].copy(), spikes[a:b].copy())  # noqa: E731
+        work = StreamedWorkload(n, steps, layers, rows)
         ctypes.CDLL("libc.so.6").malloc_trim(0)
         before = kib("VmRSS")
         Path("/proc/self/clear_refs").write_text("5")
@@ -158,10 +160,13 @@ def test_one_simulation_adds_what_the_model_says() -> None:
         [sys.executable, "-c", script, str(ROOT)], capture_output=True, text=True, check=True
     )
     m = json.loads(done.stdout.strip().splitlines()[-1])
-    want = kernel_bytes(m["n"], m["steps"], m["layers"], m["edges"])
+    kernel = kernel_bytes(m["n"], m["steps"], m["layers"], m["edges"])
     window = window_images(m["steps"], m["layers"] + 1, m["edges"])
     assert window < m["n"]  # the window, not the test set, bounds the records
-    assert want == window * m["steps"] * (25 * (m["layers"] + 1) + 4 * m["edges"])
+    assert kernel == window * m["steps"] * (25 * (m["layers"] + 1) + 4 * m["edges"])
+    monkeypatch.setattr(sys.modules["hwsim.pipeline.memory"], "BLOCK_BYTES", 1 << 20)
+    want = simulation_bytes(m["n"], m["steps"], m["layers"], m["edges"]) - 4 * m["n"] * m["steps"]
+    assert want < 8 * m["n"] * m["steps"] * (m["layers"] + 1)  # less than the workload arrays
     assert m["grown"] == pytest.approx(want, rel=0.25)
 
 
@@ -182,8 +187,12 @@ def test_the_cycle_part_counts_the_whole_chip() -> None:
     # the window holds as many images as 8 MiB of records do, for any test set
     window = window_images(20, layers + 1, edges)
     assert 100 < window < 10**6
+    # the workload is streamed a block of images at a time: two blocks and a window of
+    # images held at most, whatever the test set; the counted spikes grow with it (4 bytes)
+    block = BLOCK_BYTES // (8 * 20 * (layers + 1))
+    assert 100 < block < 10**6
     big = simulation_bytes(10**6, 20, layers, edges)
-    assert big == 10**6 * 20 * (8 * (layers + 1) + 4) + window * 20 * (
+    assert big == 10**6 * 20 * 4 + (2 * block + window) * 20 * 8 * (layers + 1) + window * 20 * (
         25 * (layers + 1) + 4 * edges
     )
     assert est.parts["simulated runs"] == 2 * 100 * 20 * per_job

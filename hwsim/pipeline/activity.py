@@ -35,7 +35,7 @@ from hwsim.errors import DataError
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import Architecture, EnergyModel
 from hwsim.hw.mapping import ChipMapping
-from hwsim.hw.sim import Workload
+from hwsim.hw.sim import RowsFn, StreamedWorkload, Workload
 from hwsim.hw.synapse import HardwareNetwork
 from hwsim.model.graph import FUSION_UNIT, LayerGraph
 
@@ -204,42 +204,73 @@ def image_activity(
     )
 
 
+def workload_rows(
+    mapping: ChipMapping,
+    activity: Activity,
+    layers: Collection[str] | None = None,
+    counted_spikes: np.ndarray | None = None,
+) -> RowsFn:
+    """Per image, timestep and layer of `mapping`'s graph (only `layers`, in graph order, if
+    given), as `rows(lo, hi)` of images lo .. hi in the simulator's layout (`RowsFn`): the PE
+    operations the energy model charges (spikesim: every operation, one broadcast row; event:
+    those with a spike in their window) and the spikes each layer sends, int32, read from
+    `activity.per_image`; `counted_spikes` (N, T) the fusion unit's (`Workload`; None: 0)."""
+    graph = mapping.graph
+    per = per_image_counts(activity)
+    steps = per.shape[1]
+    keep = [j for j, name in enumerate(graph.names) if layers is None or name in layers]
+    cols = [activity.names.index(name) for name in graph.names]
+    event = mapping.arch.energy_model is not EnergyModel.SPIKESIM
+    dense = None
+    if not event:
+        dense = mapping.pe_operations()[keep]
+        if dense.size and dense.max() > np.iinfo(np.int32).max:
+            raise ValueError("PE operations per layer and timestep exceed int32")
+    windows = ENGINE_PER_IMAGE.index("active_windows")
+    fired = ENGINE_PER_IMAGE.index("out_spikes")
+
+    def rows(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        shape = (hi - lo, steps, len(keep) + 1)  # the fusion unit's column last
+        ops, sent = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
+        if dense is not None:
+            ops[:, :, :-1] = dense
+        for part in image_chunks(hi - lo, steps, len(cols)):
+            chunk = read_images(per, slice(lo + part.start, lo + part.stop))[:, :, cols]
+            sent[part, :, :-1] = spikes_sent(graph, chunk[..., fired])[:, :, keep]
+            if event:
+                ops[part, :, :-1] = chunk[:, :, keep, windows]
+        if counted_spikes is not None:
+            ops[:, :, -1] = counted_spikes[lo:hi]
+        return ops, sent
+
+    return rows
+
+
 def chip_workload(
     mapping: ChipMapping,
     activity: Activity,
     layers: Collection[str] | None = None,
     counted_spikes: np.ndarray | None = None,
 ) -> Workload:
-    """Per image, timestep and layer of `mapping`'s graph (only `layers`, in graph order, if
-    given): the PE operations the energy model charges (spikesim: every operation, one
-    broadcast row; event: those with a spike in their window) and the spikes each layer sends,
-    for `hwsim.hw.sim.simulate`, int32, read from `activity.per_image` in chunks of images;
-    `counted_spikes` (N, T) the fusion unit's (`Workload`; None: 0). Made in the simulator's
-    layout (`Workload.packed`), so that the simulator copies nothing."""
-    graph = mapping.graph
-    per = per_image_counts(activity)
-    n, steps = per.shape[:2]
-    keep = [j for j, name in enumerate(graph.names) if layers is None or name in layers]
-    shape = (n, steps, len(keep) + 1)  # the fusion unit's column last
-    cols = [activity.names.index(name) for name in graph.names]
-    event = mapping.arch.energy_model is not EnergyModel.SPIKESIM
-    ops = np.zeros(shape, np.int32)
-    if not event:
-        dense = mapping.pe_operations()[keep]
-        if dense.size and dense.max() > np.iinfo(np.int32).max:
-            raise ValueError("PE operations per layer and timestep exceed int32")
-        ops[:, :, :-1] = dense
-    sent = np.zeros(shape, np.int32)
-    windows = ENGINE_PER_IMAGE.index("active_windows")
-    fired = ENGINE_PER_IMAGE.index("out_spikes")
-    for part in image_chunks(n, steps, len(cols)):
-        chunk = read_images(per, part)[:, :, cols]
-        sent[part, :, :-1] = spikes_sent(graph, chunk[..., fired])[:, :, keep]
-        if event:
-            ops[part, :, :-1] = chunk[:, :, keep, windows]
-    if counted_spikes is not None:
-        ops[:, :, -1] = counted_spikes
-    return Workload.packed(ops, sent)
+    """`workload_rows` of every image at once, as arrays (`Workload.packed`: the simulator
+    copies nothing); a long test set is better streamed (`streamed_workload`)."""
+    n = per_image_counts(activity).shape[0]
+    return Workload.packed(*workload_rows(mapping, activity, layers, counted_spikes)(0, n))
+
+
+def streamed_workload(
+    mapping: ChipMapping,
+    activity: Activity,
+    layers: Collection[str] | None = None,
+    counted_spikes: np.ndarray | None = None,
+) -> StreamedWorkload:
+    """`workload_rows` read by the simulator a block of images at a time (`StreamedWorkload`):
+    its memory does not grow with the number of test images."""
+    n, steps = per_image_counts(activity).shape[:2]
+    keep = [name for name in mapping.graph.names if layers is None or name in layers]
+    return StreamedWorkload(
+        n, steps, len(keep), workload_rows(mapping, activity, layers, counted_spikes)
+    )
 
 
 LAYER_COUNTS: tuple[str, ...] = ("active_pe_ops", "crossbar_reads", "input_spikes", "output_spikes")

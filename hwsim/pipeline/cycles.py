@@ -52,10 +52,10 @@ from hwsim.metrics import BootstrapConfig
 from hwsim.model.graph import FC_HEAD, LayerGraph
 from hwsim.pipeline.activity import (
     LAYER_COUNTS,
-    chip_workload,
     image_chunks,
     per_image_counts,
     performed_activity,
+    streamed_workload,
 )
 
 
@@ -361,7 +361,7 @@ def evaluate_cycles(
         r = runs[k]
         active = method_layers(chip, r.method, ic)
         counted = counted_spikes(head_spikes, method_heads(r.method, ic))
-        work = chip_workload(mapping, activity, active, counted)
+        work = streamed_workload(mapping, activity, active, counted)
         model = chip_model(mapping, active, r.cycles)
         jobs = PerformedJobs(mapping, activity, head_spikes, model, r.method, ic)
         run = simulate(model, work, r.steps, r.stop, on_records=jobs.add, keep=False)

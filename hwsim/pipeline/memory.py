@@ -13,7 +13,7 @@ heads, P populations:
 | test trace | N T C H + 8 T (P + 3 G) (+ 16 N T G simulated in the run) | from its simulation on |
 | tuning trace | N_tune T C H + 8 T (P + 3 G) | from its simulation on |
 | fusion unit | 8 T C (N + N_tune) + 32 T (N + N_tune) | while `fusion_hardware` runs |
-| a simulated run | N T (8 (L + 1) + 4) + W T (25 (L + 1) + 4 E) | per thread, `evaluate_cycles` |
+| a simulated run | 4 N T + min(N, 2 B + W) 8 T (L + 1) + W T (25 (L + 1) + 4 E) | per thread |
 | chunks | 3 `CHUNK_BYTES` per thread | in `evaluate_cycles` |
 | kept runs | 24 N per method and operating point | from `evaluate_cycles` on |
 
@@ -22,9 +22,11 @@ class and head). The per-image activity of the test trace (four counts per image
 layer, for the cycle-level simulation) is held whole (int32) only by a trace the engine
 simulates in this run; a trace read from the cache maps its `per_image.npy` and is read a
 chunk of images at a time (`hwsim.engine.trace.read_images`, the chunks part), so it holds
-none of it. A simulated run holds its workload in the simulator's layout
-(`hwsim.hw.sim.Workload.packed`: PE operations and spikes sent per job and node, int32; the
-fusion unit's counted spikes, int32, while it is made) and the event loop's window of W <= N images
+none of it. A simulated run holds the fusion unit's counted spikes (int32 per job), its
+workload read a block of B images at a time (`hwsim.hw.sim.StreamedWorkload`: PE operations
+and spikes sent per job and node, int32, as many images as `hwsim.hw.sim.simulate.BLOCK_BYTES`
+hold; the block being read, the one before it and the window's at most) and the event loop's
+window of W <= N images
 (`hwsim.hw.sim.simulate.window_images`: as many as 8 MiB of records hold, whatever N is): each
 job's start and finish, int64 per job and node, its PE operations and spikes, int32 per job and
 node, the rows each edge's producer put in, int32 per job and edge, and, while the window's
@@ -50,7 +52,7 @@ from hwsim.engine.trace import Trace, file_mapping
 from hwsim.hw.arch import Architecture
 from hwsim.hw.mapping import map_network
 from hwsim.hw.sim import chip_model
-from hwsim.hw.sim.simulate import window_images
+from hwsim.hw.sim.simulate import BLOCK_BYTES, window_images
 from hwsim.methods import METHODS
 from hwsim.model.graph import FC_HEAD, LayerGraph
 from hwsim.pipeline.activity import CHUNK_BYTES
@@ -95,10 +97,14 @@ def kernel_bytes(images: int, timesteps: int, layers: int, edges: int) -> int:
 
 def simulation_bytes(images: int, timesteps: int, layers: int, edges: int) -> int:
     """Peak bytes of one simulated run of `layers` chip layers and `edges` spike edges over
-    `images` x `timesteps` jobs (module table): its packed workload (8 bytes per job and
-    node), counted spikes (4 per job) and the event loop's window (`kernel_bytes`)."""
-    workload = images * timesteps * (8 * (layers + 1) + 4)
-    return workload + kernel_bytes(images, timesteps, layers, edges)
+    `images` x `timesteps` jobs (module table): its counted spikes (4 per job), its streamed
+    workload's blocks (8 bytes per job and node, two blocks and a window of images at most) and
+    the event loop's window (`kernel_bytes`)."""
+    per_image = 8 * timesteps * (layers + 1)
+    block = max(1, BLOCK_BYTES // per_image)
+    window = min(images, window_images(timesteps, layers + 1, edges))
+    streamed = min(images, 2 * block + window) * per_image
+    return 4 * images * timesteps + streamed + kernel_bytes(images, timesteps, layers, edges)
 
 
 def cycle_memory(

@@ -4,12 +4,22 @@ buffers, and the fusion unit, over a stream of images with their own activity
 (`hwsim.hw.sim.simulate`, the chip's resources in `hwsim.hw.sim.chip`)."""
 
 from hwsim.hw.sim.chip import ChipModel, chip_model, input_buffer_timesteps
-from hwsim.hw.sim.simulate import STALL_CAUSES, ChipRun, Workload, percentile, simulate
+from hwsim.hw.sim.simulate import (
+    STALL_CAUSES,
+    ChipRun,
+    RowsFn,
+    StreamedWorkload,
+    Workload,
+    percentile,
+    simulate,
+)
 
 __all__ = [
     "STALL_CAUSES",
     "ChipModel",
     "ChipRun",
+    "RowsFn",
+    "StreamedWorkload",
     "Workload",
     "chip_model",
     "input_buffer_timesteps",

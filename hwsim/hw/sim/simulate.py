@@ -124,6 +124,28 @@ class Workload:
     def timesteps(self) -> int:
         return int(self.pe_ops.shape[1])
 
+    @property
+    def layers(self) -> int:
+        return int(self.pe_ops.shape[2])
+
+
+RowsFn = Callable[[int, int], tuple[np.ndarray, np.ndarray]]
+"""`rows(lo, hi)`: images lo .. hi's ops and spikes, (hi - lo, T, L + 1) int32 each, C order, in
+the simulator's layout (`Workload.packed`: the fusion unit's counted spikes in ops' last column,
+spikes' last column 0)."""
+
+
+@dataclass(frozen=True, eq=False)
+class StreamedWorkload:
+    """A workload of `images` x `timesteps` jobs per chip layer (`layers`) that `simulate` reads
+    a block of images at a time from `rows` (`RowsFn`), as its event loop's window moves on: its
+    memory is a block's, whatever the number of images."""
+
+    images: int
+    timesteps: int
+    layers: int
+    rows: RowsFn = field(repr=False)
+
 
 @dataclass(frozen=True, eq=False)
 class ChipRun:
@@ -268,12 +290,47 @@ def window_images(steps: int, nodes: int, edges: int) -> int:
     return max(4, RECORD_BYTES // (24 * steps * (nodes + edges)))
 
 
-def _counts(src: np.ndarray, lo: int, size: int) -> np.ndarray:
-    """`src`'s rows lo .. lo + size as a new int32 array, zeros past its end."""
-    out = np.zeros((size, *src.shape[1:]), np.int32)
-    part = src[lo : lo + size]
-    out[: len(part)] = part
-    return out
+BLOCK_BYTES = 8 << 20
+"""Bytes of ops and spikes a streamed workload's block of images takes (`StreamedWorkload`)."""
+
+
+class _Source:
+    """The workload's counts as the window loads them: `take(lo, size)` gives images lo .. lo +
+    size's ops and spikes as new int32 arrays, zeros past the last image. A streamed workload's
+    are read from `rows` a block of images at a time (`BLOCK_BYTES`, at least what is asked),
+    each image once: the window only ever moves on."""
+
+    def __init__(self, work: Workload | StreamedWorkload) -> None:
+        self.n = work.images
+        if isinstance(work, StreamedWorkload):
+            self.rows: RowsFn | None = work.rows
+            self.block = max(1, BLOCK_BYTES // (8 * work.timesteps * (work.layers + 1)))
+            self.lo = self.hi = 0
+            self.ops = self.spikes = np.zeros((0, work.timesteps, work.layers + 1), np.int32)
+        else:
+            self.rows = None
+            self.ops, self.spikes = _kernel_arrays(work)
+            self.lo, self.hi = 0, self.n
+
+    def take(self, lo: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        hi = min(lo + size, self.n)
+        if self.rows is not None and hi > self.hi:  # read on from the block's end, once
+            start, end = max(lo, self.hi), min(self.n, max(hi, self.hi + self.block))
+            ops, spikes = self.rows(start, end)
+            want = (end - start, *self.ops.shape[1:])
+            if ops.shape != want or spikes.shape != want:
+                raise ValueError(f"StreamedWorkload.rows: expected {want} arrays, got {ops.shape}")
+            kept = slice(max(0, lo - self.lo), None)  # the block's images from lo on
+            self.ops = np.concatenate([self.ops[kept], _int32(ops, "pe_ops")])
+            self.spikes = np.concatenate([self.spikes[kept], _int32(spikes, "sent_spikes")])
+            self.lo, self.hi = min(lo, start), end
+        out = []
+        for src in (self.ops, self.spikes):
+            arr = np.zeros((size, *src.shape[1:]), np.int32)
+            if hi > lo:
+                arr[: hi - lo] = src[lo - self.lo : hi - self.lo]
+            out.append(arr)
+        return out[0], out[1]
 
 
 def _dropped(arr: np.ndarray, k: int, fill: int) -> None:
@@ -293,17 +350,16 @@ class _Window:
     def __init__(
         self,
         chip: ChipModel,
-        ops: np.ndarray,
-        spikes: np.ndarray,
+        source: _Source,
         stop: np.ndarray,
         size: int,
         state: tuple,
         on_records: RecordsFn | None,
         keep: bool,
     ) -> None:
-        n, self.steps = ops.shape[0], ops.shape[1]
-        self.chip, self.ops, self.spikes, self.stop, self.size = chip, ops, spikes, stop, size
+        self.chip, self.source, self.stop, self.size = chip, source, stop, size
         self.graph, self.work, self.noc, self.nodes, self.bufs, self.q, self.margin = state
+        n, self.steps = len(stop), int(self.work.ops.shape[1])
         self.on_records, self.keep, self.first = on_records, keep, 0
         self.image_start = np.zeros(n, np.int64)
         self.image_end = np.zeros(n, np.int64)
@@ -351,10 +407,11 @@ class _Window:
         k, steps, end = lo - self.first, self.steps, self.first + self.size
         for arr, fill in ((self.nodes.start, -1), (self.nodes.finish, -1), (self.bufs.rows_in, 0)):
             _dropped(arr, k * steps, fill)
-        for arr, src in ((self.work.ops, self.ops), (self.work.spikes, self.spikes)):
+        for arr, more in zip(
+            (self.work.ops, self.work.spikes), self.source.take(end, k), strict=True
+        ):
             _dropped(arr, k, 0)
-            more = src[end : end + k]
-            arr[self.size - k : self.size - k + len(more)] = more
+            arr[self.size - k :] = more
         self.first = lo
         self.work.first[0] = lo
         self.bufs.first[0] = lo * steps
@@ -373,9 +430,10 @@ class _Window:
         start[:jobs], finish[:jobs] = nodes.start, nodes.finish
         rows_in = np.zeros((2 * jobs, bufs.rows_in.shape[1]), np.int32)
         rows_in[:jobs] = bufs.rows_in
+        more_ops, more_spikes = self.source.take(self.first + size, size)
         ops, spikes = (
-            np.concatenate([w, _counts(src, self.first + size, size)])
-            for w, src in ((work.ops, self.ops), (work.spikes, self.spikes))
+            np.concatenate([work.ops, more_ops]),
+            np.concatenate([work.spikes, more_spikes]),
         )
         self.nodes = nodes._replace(start=start, finish=finish)
         self.bufs = bufs._replace(rows_in=rows_in)
@@ -391,7 +449,7 @@ class _Window:
 
 def simulate(
     chip: ChipModel,
-    work: Workload,
+    work: Workload | StreamedWorkload,
     image_steps: np.ndarray | int | None = None,
     stop_step: np.ndarray | None = None,
     on_records: RecordsFn | None = None,
@@ -407,7 +465,7 @@ def simulate(
     once (default `window_images`; it doubles while every image in it is in flight); the run
     is the same for any window. Raises ConfigError if line buffers too small for their windows
     leave every node waiting for good."""
-    n, steps, layers = work.pe_ops.shape
+    n, steps, layers = work.images, work.timesteps, work.layers
     if layers != len(chip.layer_names):
         raise ValueError(
             f"workload has {layers} layers; the chip simulates {len(chip.layer_names)}"
@@ -421,7 +479,7 @@ def simulate(
     stop = run_steps - 1 if stop_step is None else np.asarray(stop_step, np.int64).copy()
     if stop.shape != (n,) or np.any(stop < 0) or np.any(stop >= run_steps):
         raise ValueError("stop_step must be (N,) timestep indices within each image's steps")
-    ops, spikes = _kernel_arrays(work)
+    source = _Source(work)
     empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0, np.float64)
     psum = chip.psum_flow_ptr is not None
     edges = len(chip.edge_src)
@@ -437,8 +495,7 @@ def simulate(
         steps,
         run_steps,
         stop,
-        _counts(ops, 0, size),
-        _counts(spikes, 0, size),
+        *source.take(0, size),
         chip.pes,
         chip.pe_operation_cycles,
         chip.neuron_cycles,
@@ -469,7 +526,7 @@ def simulate(
         np.array(need, np.int64),
         np.array(release, np.int64),
     )
-    win = _Window(chip, ops, spikes, stop, size, state, on_records, keep)
+    win = _Window(chip, source, stop, size, state, on_records, keep)
     win.run()
     left = stuck(win.nodes, n)
     if left:
