@@ -12,10 +12,11 @@ import pytest
 import yaml
 
 from hwsim.api import RunConfig, SimConfig, run
-from hwsim.fusion import cumulative
+from hwsim.fusion import cumulative, fused_decisions
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import EnergyModel, load_arch, parse_arch
 from hwsim.hw.energy import paid_edges
+from hwsim.hw.fusion_unit import FusionUnit, check_against_float, float_check
 from hwsim.hw.mapping import ChipMapping
 from hwsim.hw.sim import ChipRun, Workload, chip_model, simulate
 from hwsim.hw.timing import run_timing
@@ -333,14 +334,30 @@ def test_a_read_out_by_chunks_of_images_is_the_whole_read_out(result, monkeypatc
     # the fusion unit reads out a chunk of images at a time (`READOUT_BYTES`): one image per
     # chunk gives every method's decisions, confidences, final top classes and clipped
     # counter readings of the whole test set read at once
+    # (counted from the spikes a chunk at a time too); the float fusion's reference and the
+    # unit's check against it equal those of the whole set's cumulative counts
     heads = result.test.sim.head_spikes
-    fc, ic = cumulative(heads[FC_HEAD]), cumulative(heads[4])
+    fc, ic = heads[FC_HEAD], heads[4]
+    fc_cum, ic_cum = cumulative(fc), cumulative(ic)
     tuning = result.evaluation.fusion.tuning
     whole = {m: method_decisions(result.arch, m, tuning, fc, ic) for m in METHODS}
+    assert len(cycles_module.readout_chunks(fc)) == 1
     monkeypatch.setattr(cycles_module, "READOUT_BYTES", 1)
+    assert len(cycles_module.readout_chunks(fc)) == len(fc) > 1
     for method, w in whole.items():
         one = method_decisions(result.arch, method, tuning, fc, ic)
         np.testing.assert_array_equal(one.decision, w.decision)
         np.testing.assert_array_equal(one.confidence, w.confidence)
         np.testing.assert_array_equal(one.final_top, w.final_top)
         assert (one.clipped, one.rule, one.unit) == (w.clipped, w.rule, w.unit)
+        if not METHODS[method].fused:
+            continue
+        unit = FusionUnit(result.arch.fusion_unit, tuning.luts[method])
+        alpha = tuning.luts[method].decoded_alpha(fc.shape[1])
+        reference = cycles_module.float_fused(fc, ic, alpha)
+        np.testing.assert_array_equal(reference, fused_decisions(fc_cum, ic_cum, alpha))
+        want = check_against_float(unit, fc_cum, ic_cum, result.test.labels, reference)
+        got = float_check(unit, one, result.test.labels, reference)
+        assert dataclasses.asdict(got).keys() == dataclasses.asdict(want).keys()
+        for key, value in dataclasses.asdict(want).items():
+            np.testing.assert_array_equal(dataclasses.asdict(got)[key], value, key)

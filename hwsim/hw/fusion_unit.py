@@ -621,7 +621,14 @@ def check_against_float(
     float fusion's (`hwsim.fusion.decide(posterior(...))` with alpha =
     `unit.lut.decoded_alpha(T)`, i.e. the same `AlphaLUT` called; the module docstring has
     the snippet). Every mismatch is counted, none explained away."""
-    fixed = unit.decide(fc_cum, ic_cum)
+    return float_check(unit, unit.decide(fc_cum, ic_cum), labels, float_decisions)
+
+
+def float_check(
+    unit: FusionUnit, fixed: FixedDecisions, labels: np.ndarray, float_decisions: np.ndarray
+) -> FusionCheck:
+    """`check_against_float` of the unit's decisions `fixed` (`FusionUnit.decide`'s, made
+    before, e.g. a chunk of images at a time)."""
     ref = np.asarray(float_decisions)
     y = np.asarray(labels)
     if ref.shape != fixed.decision.shape:

@@ -37,9 +37,9 @@ from hwsim.hw.energy import run_energy
 from hwsim.hw.fusion_unit import (
     FusionCheck,
     FusionUnit,
-    check_against_float,
     decision_cycles,
     early_exit_decisions,
+    float_check,
     fusion_events,
     head_decisions,
 )
@@ -395,22 +395,29 @@ def evaluate_cycles(
 
 READOUT_BYTES = 8 << 20
 """Bytes of cumulative counts (int32, both heads) the fusion unit's read-out takes at once
-(`method_decisions`): its temporaries grow with a chunk of images, not the test set."""
+(`method_decisions`, `float_fused`): its counts and temporaries grow with a chunk of images,
+not the test set."""
+
+
+def readout_chunks(spikes: np.ndarray) -> list[slice]:
+    """Consecutive ranges of `spikes`' images (N, T, C) whose cumulative counts of both heads
+    fit in `READOUT_BYTES` (at least one image each; one empty range for N = 0)."""
+    n, steps, classes = spikes.shape
+    size = max(1, READOUT_BYTES // max(1, 8 * steps * classes))
+    return [slice(i, i + size) for i in range(0, max(n, 1), size)]
 
 
 def method_decisions(
-    arch: Architecture, method: Method, tuning: Tuning, fc_cum: np.ndarray, ic_cum: np.ndarray
+    arch: Architecture, method: Method, tuning: Tuning, fc: np.ndarray, ic: np.ndarray
 ) -> FixedDecisions:
     """The fusion unit's fixed-point decisions and confidences (its configured termination
-    rule) for `method` on cumulative head counts (N, T, C), by the method's `Decision`: a fused
-    one through its alpha LUT, one head's argmax from that head's counters, the early-exit
-    switch with its tuned thresholds. Read out a chunk of images at a time (`READOUT_BYTES`;
-    every read-out is per image, so the chunks change no decision)."""
-    n, steps, classes = fc_cum.shape
-    size = max(1, READOUT_BYTES // max(1, 8 * steps * classes))
+    rule) for `method` on the FC's and the IC's spikes (N, T, C), by the method's `Decision`: a
+    fused one through its alpha LUT, one head's argmax from that head's counters, the
+    early-exit switch with its tuned thresholds. Counted and read out a chunk of images at a
+    time (`readout_chunks`; every read-out is per image, so the chunks change no decision)."""
     parts = [
-        _decisions(arch, method, tuning, fc_cum[i : i + size], ic_cum[i : i + size])
-        for i in range(0, max(n, 1), size)
+        _decisions(arch, method, tuning, cumulative(fc[part]), cumulative(ic[part]))
+        for part in readout_chunks(fc)
     ]
     first = parts[0]
     tops = [p.final_top for p in parts]
@@ -422,6 +429,16 @@ def method_decisions(
         sum(p.clipped for p in parts),
         None if any(t is None for t in tops) else np.concatenate(tops),
     )
+
+
+def float_fused(fc: np.ndarray, ic: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The float fusion's decisions (N, T) on the FC's and the IC's spikes (N, T, C) with
+    `alpha` (`hwsim.fusion.fused_decisions`), a chunk of images at a time (`readout_chunks`)."""
+    parts = [
+        fused_decisions(cumulative(fc[part]), cumulative(ic[part]), alpha)
+        for part in readout_chunks(fc)
+    ]
+    return np.concatenate(parts)
 
 
 def _decisions(
@@ -491,8 +508,8 @@ def fusion_hardware(
     follow). Each fused method's unit is checked against the float fusion's decisions,
     ties decided exactly (`hwsim.fusion.fused_decisions`, the posterior mean the unit
     computes, with the LUT's alpha)."""
-    tune_fc, tune_ic = (cumulative(tune_spikes[h]) for h in (FC_HEAD, ic))
-    test_fc, test_ic = (cumulative(test_spikes[h]) for h in (FC_HEAD, ic))
+    tune_fc, tune_ic = (tune_spikes[h] for h in (FC_HEAD, ic))
+    test_fc, test_ic = (test_spikes[h] for h in (FC_HEAD, ic))
     steps = test_fc.shape[1]
     checks: dict[Method, FusionCheck] = {}
     stops: dict[Method, TerminationResult] = {}
@@ -516,8 +533,8 @@ def fusion_hardware(
         if METHODS[method].fused:
             unit = FusionUnit(arch.fusion_unit, tuning.luts[method])
             alpha = tuning.luts[method].decoded_alpha(steps)
-            reference = fused_decisions(test_fc, test_ic, alpha)
-            checks[method] = check_against_float(unit, test_fc, test_ic, test_labels, reference)
+            reference = float_fused(test_fc, test_ic, alpha)
+            checks[method] = float_check(unit, tested, test_labels, reference)
     return FusionHardware(checks, stops)
 
 

@@ -12,7 +12,7 @@ heads, P populations:
 | runtime | `RUNTIME_BYTES` | always |
 | test trace | N T C H + 8 T (P + 3 G) (+ 16 N T G simulated in the run) | from its simulation on |
 | tuning trace | N_tune T C H + 8 T (P + 3 G) | from its simulation on |
-| fusion unit | 8 T C (N + N_tune) + 32 T (N + N_tune) | while `fusion_hardware` runs |
+| fusion unit | 2 `READOUT_BYTES` + 32 T (N + N_tune) | while `fusion_hardware` runs |
 | a simulated run | 4 N T + min(N, 2 B + W) 8 T (L + 1) + W T (25 (L + 1) + 4 E) | per thread |
 | chunks | 3 `CHUNK_BYTES` per thread | in `evaluate_cycles` |
 | kept runs | 24 N per method and operating point | from `evaluate_cycles` on |
@@ -32,9 +32,10 @@ job's start and finish, int64 per job and node, its PE operations and spikes, in
 node, the rows each edge's producer put in, int32 per job and edge, and, while the window's
 performed jobs are counted, one byte per job and node. Every
 run, `CycleEvaluation.chip_run` included, is reduced as it ends (`hwsim.pipeline.cycles`) to
-its images' start, end and steps and its per-node totals. The fusion unit holds the cumulative
-counts of both heads (int32) for the tuning and the test images and each method's decisions and
-confidences (int64).
+its images' start, end and steps and its per-node totals. The fusion unit counts both heads'
+spikes (int32) a chunk of images at a time (`hwsim.pipeline.cycles.READOUT_BYTES`, the chunk's
+counts and their read-out's temporaries) and holds each method's decisions and confidences
+(int64) for the tuning and the test images.
 
 Not modelled: the accuracy-energy evaluation and its bootstrap (`hwsim.pipeline.evaluate`),
 the conversion's calibration (transient, before the traces), the report and its figures, the
@@ -57,6 +58,7 @@ from hwsim.methods import METHODS
 from hwsim.model.graph import FC_HEAD, LayerGraph
 from hwsim.pipeline.activity import CHUNK_BYTES
 from hwsim.pipeline.config import SimConfig, result_bytes
+from hwsim.pipeline.cycles import READOUT_BYTES
 
 RUNTIME_BYTES = 385 * 2**20
 """Resident bytes of the interpreter with NumPy, Numba, torch, matplotlib and hwsim loaded and
@@ -134,10 +136,9 @@ def cycle_memory(
     )
 
 
-def fusion_memory(graph: LayerGraph, images: int, tune_images: int, timesteps: int) -> int:
+def fusion_memory(images: int, tune_images: int, timesteps: int) -> int:
     """Peak bytes of `fusion_hardware` (module table)."""
-    both = images + tune_images
-    return 8 * timesteps * graph.classes * both + 32 * timesteps * both
+    return 2 * READOUT_BYTES + 32 * timesteps * (images + tune_images)
 
 
 def run_memory(
@@ -160,7 +161,7 @@ def run_memory(
     tune = result_bytes(graph, tune_images, SimConfig(timesteps=timesteps))
     parts = {"runtime": RUNTIME_BYTES, "test trace": test, "tuning trace": tune}
     if cycle:
-        fusion = fusion_memory(graph, images, tune_images, timesteps)
+        fusion = fusion_memory(images, tune_images, timesteps)
         cycles = cycle_memory(arch, graph, ic, images, timesteps, threads).total_bytes
         parts["cycle-level evaluation"] = max(fusion, cycles)
     return MemoryEstimate(parts)
