@@ -17,7 +17,7 @@ import numpy as np
 
 from hwsim.errors import InputError
 from hwsim.hw.mapping import ChipMapping
-from hwsim.model.graph import Layer
+from hwsim.model.graph import Layer, Pool
 
 FUSION_EVENTS: tuple[str, ...] = ("counter_increment", "lut_read", "multiply", "compare")
 """Events of the fusion unit, in `FusionActivity.events` column order."""
@@ -71,6 +71,16 @@ def sent_spikes(layers: Sequence[Layer]) -> list[int]:
     """Spikes each layer sends per timestep and image when every neuron fires: its
     population's neurons, 0 for a layer that sends none (a residual skip conv)."""
     return [g.neurons if g.sends_spikes else 0 for g in layers]
+
+
+def leak_multiplies_per_neuron(layer: Layer) -> int:
+    """Multiplies per neuron and timestep of the leaky population `layer` sends: 1 for a
+    leak != 1, + 1 for a gain != 1; 0 for IF neurons, for a layer that sends no spikes (a
+    residual skip) and for a MAX pool (its population is the OR of its window,
+    `hwsim.hw.pooling`)."""
+    if not layer.sends_spikes or layer.pool is Pool.MAX:
+        return 0
+    return int(layer.neuron.leak != 1) + int(layer.neuron.gain != 1)
 
 
 def full_activity(mapping: ChipMapping, timesteps: int, images: int = 1) -> LayerActivity:

@@ -46,9 +46,13 @@ Schema (version 1; ``?`` marks an optional key, with its default)::
     programming?: null | {pulse_pj, row_round_cycles, pulses_per_round? = 1,
                           verify_rounds? = 1, verify_pj? = 0, rows_in_parallel? = 1}
     partial_sums?: null | {bits, accumulate_cycles? = 0}
+    pooling?:   null | {op_pj, units_per_tile? = 1, ops_per_cycle? = 1, area_um2? = 0,
+                        leakage_mw? = 0}                      # hwsim.hw.arch_units
+    neuron_leak?: null | {cycles? = 0, multiplier_area_um2? = 0}
 
 Every section and key added after SpikeSim's (leakage_mw, offchip, programming, partial_sums,
-the per-cell crossbar costs, the SAR timing, tile_buffer_sharing) defaults to "off": a file
+pooling, neuron_leak, the per-cell crossbar costs, the SAR timing, tile_buffer_sharing)
+defaults to "off": a file
 without them means what it meant before they existed.
 
 Each dataclass field's metadata holds its description (``doc``) and its range check; the
@@ -104,6 +108,7 @@ from hwsim.hw.arch_schema import (
     non_empty,
     one_of,
 )
+from hwsim.hw.arch_units import NeuronLeakConfig, PoolingConfig
 
 __all__ = [
     "AdcConfig",
@@ -122,12 +127,14 @@ __all__ = [
     "LeakageTable",
     "MappingConfig",
     "MappingStyle",
+    "NeuronLeakConfig",
     "NocConfig",
     "OffchipConfig",
     "PacketFormat",
     "PartialSumConfig",
     "PeConfig",
     "Placement",
+    "PoolingConfig",
     "ProgrammingConfig",
     "SUPPORTED_VERSIONS",
     "SignedWeights",
@@ -191,6 +198,18 @@ class Architecture:
     partial_sums: PartialSumConfig | None = field(
         default=None,
         metadata=field_spec("partial sums between PEs; null = accumulated for free (SpikeSim)"),
+    )
+    pooling: PoolingConfig | None = field(
+        default=None,
+        metadata=field_spec(
+            "the tile's pooling unit for local pooling layers; null = none (such layers refused)"
+        ),
+    )
+    neuron_leak: NeuronLeakConfig | None = field(
+        default=None,
+        metadata=field_spec(
+            "cycles and area of leaky neurons' multiplier; null = energy only (leak_multiply)"
+        ),
     )
     energy_model: EnergyModel = field(
         default=EnergyModel.SPIKESIM,

@@ -19,6 +19,15 @@ counts k_h k_w there too). Chip-level:
     fusion_unit   = fusion_unit.area_um2 when the chip has a classifier head (0 otherwise or
                     when not modelled)
 
+Units a network needs beyond SpikeSim's tile, in every tile, as extra tile components after
+`TILE_COMPONENTS` (`EXTRA_TILE_COMPONENTS`, present only where charged):
+
+    pooling_unit    = pooling.units_per_tile x pooling.area_um2, on a chip whose graph has a
+                      local pooling layer (`hwsim.hw.pooling`)
+    leak_multiplier = pes_per_tile x pe.neuron_units_per_pe x neuron_leak.multiplier_area_um2
+                      (one multiplier per neuron unit of every PE slot), on a chip whose graph
+                      has a population that multiplies (leak or gain)
+
 (a residual skip conv has no neurons of its own; its partial sums join conv2's). SpikeSim sizes
 the neuron memory for its first five layers (`out_ch_list[0:5]`), as spikesim.yaml says.
 `spikesim_tile_area_um2` is SpikeSim's Tile_ar_ov with a uniform k x k kernel.
@@ -31,9 +40,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hwsim.hw.activity import input_activations, sent_spikes
+from hwsim.hw.activity import input_activations, leak_multiplies_per_neuron, sent_spikes
 from hwsim.hw.arch import Architecture, AreaTable
 from hwsim.hw.mapping import ChipMapping
+from hwsim.hw.pooling import POOLING
 from hwsim.model.graph import FUSION_UNIT
 
 TILE_COMPONENTS: tuple[str, ...] = (
@@ -47,6 +57,13 @@ TILE_COMPONENTS: tuple[str, ...] = (
     "router",
 )
 """Area components inside a tile, in report order."""
+
+LEAK_MULTIPLIER = "leak_multiplier"
+"""The tile component of the neuron units' leak multipliers."""
+
+EXTRA_TILE_COMPONENTS: tuple[str, ...] = (POOLING, LEAK_MULTIPLIER)
+"""Tile components a network may need beyond SpikeSim's tile, after `TILE_COMPONENTS` in
+report order, each present only where charged (`tile_units_um2`)."""
 
 CHIP_COMPONENTS: tuple[str, ...] = ("neuron_memory", "input_buffer", "fusion_unit")
 """Area components outside the tiles."""
@@ -78,11 +95,13 @@ def spikesim_tile_area_um2(arch: Architecture, kernel: tuple[int, int] = (3, 3))
 
 @dataclass(frozen=True, eq=False)
 class AreaBreakdown:
-    """`tile_um2[i, c]`: tile i's area in `TILE_COMPONENTS[c]`; `chip_um2`: the components
-    outside tiles (`CHIP_COMPONENTS`). um^2."""
+    """`tile_um2[i, c]`: tile i's area in `tile_components[c]` (`TILE_COMPONENTS`, then the
+    charged `EXTRA_TILE_COMPONENTS`); `chip_um2`: the components outside tiles
+    (`CHIP_COMPONENTS`). um^2."""
 
     tile_um2: np.ndarray
     chip_um2: dict[str, float]
+    tile_components: tuple[str, ...] = TILE_COMPONENTS
 
     @property
     def total_um2(self) -> float:
@@ -99,7 +118,7 @@ class AreaBreakdown:
     def per_component_um2(self) -> dict[str, float]:
         """Area by component, um^2: tile components summed over tiles, then chip components."""
         sums = self.tile_um2.sum(axis=0)
-        out = {name: float(v) for name, v in zip(TILE_COMPONENTS, sums, strict=True)}
+        out = {name: float(v) for name, v in zip(self.tile_components, sums, strict=True)}
         out.update(self.chip_um2)
         return out
 
@@ -120,6 +139,8 @@ def tile_crossbars(mapping: ChipMapping) -> np.ndarray:
     """(tiles,) crossbars the mapping put in each tile's PEs (float64 counts)."""
     crossbars = np.zeros(mapping.tiles)
     for m in mapping.layers:
+        if not m.pes:  # a pooling layer: on its tile's pooling unit
+            continue
         per_pe = np.full(m.pes, m.crossbars_per_pe, dtype=np.float64)
         per_pe[-1] = m.crossbars - m.crossbars_per_pe * (m.pes - 1)
         np.add.at(crossbars, m.pe_tiles, per_pe)
@@ -145,6 +166,40 @@ def has_fusion_unit(mapping: ChipMapping) -> bool:
     return heads and mapping.arch.fusion_unit is not None
 
 
+def has_pooling_unit(mapping: ChipMapping) -> bool:
+    """Whether the mapped chip carries pooling units: its graph has a pooling layer (the
+    mapping refuses one without `arch.pooling`)."""
+    return mapping.arch.pooling is not None and any(m.is_pool for m in mapping.layers)
+
+
+def has_leak_multiplier(mapping: ChipMapping) -> bool:
+    """Whether the mapped chip's neuron units carry leak multipliers: its graph has a
+    population that multiplies (leak or gain) and the architecture models them."""
+    leaky = any(leak_multiplies_per_neuron(g) for g in mapping.graph.layers)
+    return leaky and mapping.arch.neuron_leak is not None
+
+
+def tile_unit_counts(mapping: ChipMapping) -> dict[str, int]:
+    """Instances per tile of each charged `EXTRA_TILE_COMPONENTS` entry (module docstring)."""
+    arch = mapping.arch
+    out: dict[str, int] = {}
+    if has_pooling_unit(mapping):
+        out[POOLING] = arch.pooling.units_per_tile
+    if has_leak_multiplier(mapping):
+        out[LEAK_MULTIPLIER] = arch.pe.pes_per_tile * arch.pe.neuron_units_per_pe
+    return out
+
+
+def tile_units_um2(mapping: ChipMapping) -> dict[str, float]:
+    """Area per tile of each charged `EXTRA_TILE_COMPONENTS` entry, um^2 (module docstring)."""
+    arch = mapping.arch
+    each = {
+        POOLING: 0.0 if arch.pooling is None else arch.pooling.area_um2,
+        LEAK_MULTIPLIER: 0.0 if arch.neuron_leak is None else arch.neuron_leak.multiplier_area_um2,
+    }
+    return {name: n * each[name] for name, n in tile_unit_counts(mapping).items()}
+
+
 def chip_area(mapping: ChipMapping) -> AreaBreakdown:
     """Area of every tile by component, plus neuron memory, input buffer and fusion unit."""
     arch = mapping.arch
@@ -166,6 +221,9 @@ def chip_area(mapping: ChipMapping) -> AreaBreakdown:
         ],
         axis=1,
     ).reshape(mapping.tiles, len(TILE_COMPONENTS))
+    units = tile_units_um2(mapping)
+    if units:
+        tile = np.concatenate([tile, ones[:, None] * np.array(list(units.values()))[None]], axis=1)
     neurons = memory_neurons(mapping)
     inputs = buffered_inputs(mapping)
     fusion = arch.fusion_unit
@@ -175,4 +233,4 @@ def chip_area(mapping: ChipMapping) -> AreaBreakdown:
         "fusion_unit": fusion.area_um2 if fusion is not None and has_fusion_unit(mapping) else 0.0,
     }
     tile.flags.writeable = False
-    return AreaBreakdown(tile, chip)
+    return AreaBreakdown(tile, chip, (*TILE_COMPONENTS, *units))

@@ -27,7 +27,12 @@ engine or the functional mode (`hwsim.hw.activity.LayerActivity`):
   `leak` component after the others, `leak_multiplies` x energy_pj.leak_multiply: every
   neuron of a leaky population multiplies its membrane by the leak every timestep (and its
   input by the gain where that is not 1), whatever the spikes; charged to the population's
-  sending layer.
+  sending layer (a MAX pool's population, the OR of its window, has none).
+* Both, for a graph with local pooling layers (`hwsim.hw.pooling`): a `pooling` component
+  before `leak`, the pooling operations (window inputs added or ORed: every one under
+  `spikesim`, those of the input spikes present under `event`) x pooling.op_pj. A pooling
+  layer has no PE operations (no crossbar, ADC, ... events); an AVG or SUM pool's neurons are
+  charged `hwsim.hw.pooling.pool_neuron_events` neuron events (times its activity share).
 
 What SpikeSim leaves out, each only when its section is given (`RunEnergy`, reported apart):
 
@@ -53,13 +58,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from hwsim.hw.activity import FUSION_EVENTS, FusionActivity, LayerActivity
+from hwsim.hw.activity import (
+    FUSION_EVENTS,
+    FusionActivity,
+    LayerActivity,
+    full_activity,
+    leak_multiplies_per_neuron,
+)
 from hwsim.hw.arch import Architecture, EnergyModel, FusionUnitConfig
 from hwsim.hw.geometry import READ_EVENTS, pe_event_counts
 from hwsim.hw.leakage import leakage_power
 from hwsim.hw.mapping import ChipMapping
 from hwsim.hw.noc import Edge, ProducerTraffic, flit_hops, producer_traffic
 from hwsim.hw.offchip import offchip_cost
+from hwsim.hw.pooling import POOLING, pool_neuron_events, pool_operations, pool_share
 from hwsim.hw.psum import chip_psums, flow_hops
 from hwsim.hw.timing import run_timing
 from hwsim.model.graph import FUSION_UNIT, Layer
@@ -120,12 +132,20 @@ def event_costs_pj(arch: Architecture, components: Sequence[str] = COMPONENTS) -
     """Energy of one event of each component, pJ: the architecture's `energy_pj` table, the
     ADC's times `arch.adc_cost_scale` (2^(bits - reference_bits); 1 at the resolution the
     constant is given for, e.g. SpikeSim's 4-bit 2.03084 pJ)."""
-    costs = {name: getattr(arch.energy_pj, _COST_KEY[name]) for name in components}
+    costs = {
+        name: _pooling_pj(arch) if name == POOLING else getattr(arch.energy_pj, _COST_KEY[name])
+        for name in components
+    }
     if "crossbar" in costs:
         costs["crossbar"] = arch.crossbar_read_pj
     if "adc" in costs:
         costs["adc"] *= arch.adc_cost_scale
     return costs
+
+
+def _pooling_pj(arch: Architecture) -> float:
+    """One pooling operation, pJ (`pooling.op_pj`; 0 on a chip without a pooling unit)."""
+    return 0.0 if arch.pooling is None else arch.pooling.op_pj
 
 
 def fusion_costs_pj(unit: FusionUnitConfig) -> dict[str, float]:
@@ -266,9 +286,14 @@ class EnergyBreakdown:
 
 
 def _events_per_operation(mapping: ChipMapping) -> np.ndarray:
-    """(L, C) events of one PE operation of each layer (`pe_event_counts`)."""
+    """(L, C) events of one PE operation of each layer (`pe_event_counts`; none for a pooling
+    layer, which has no PE operations)."""
     arch = mapping.arch
-    rows = [pe_event_counts(arch, m.crossbars_per_operation) for m in mapping.layers]
+    none = dict.fromkeys(COMPONENTS, 0)
+    rows = [
+        none if m.is_pool else pe_event_counts(arch, m.crossbars_per_operation)
+        for m in mapping.layers
+    ]
     return np.array([[r[c] for c in COMPONENTS] for r in rows], np.int64).reshape(
         len(mapping.layers), len(COMPONENTS)
     )
@@ -278,15 +303,22 @@ def spikesim_energy(mapping: ChipMapping) -> EnergyBreakdown:
     """SpikeSim's energy per timestep: every PE operation of every mapped layer charged E_PE.
 
     Applies SpikeSim's accounting to the mapping's chip whatever its `energy_model`; multiply by
-    the number of timesteps for a run's energy.
+    the number of timesteps for a run's energy. A graph with pooling layers adds the `pooling`
+    component (`hwsim.hw.pooling`: every window input) and its AVG/SUM pools' neuron events.
     """
     ops = mapping.pe_operations()
     events = ops[:, None] * _events_per_operation(mapping)  # (L, C) events per timestep
+    components = COMPONENTS
+    if any(m.is_pool for m in mapping.layers):  # + the pooling units, every window input
+        pool_ops, pool_neurons = pooling_events(mapping, full_activity(mapping, 1))
+        events = np.concatenate([events.astype(np.float64), pool_ops[0][:, None]], axis=1)
+        events[:, COMPONENTS.index("neuron")] += pool_neurons[0]
+        components = (*COMPONENTS, POOLING)
     return EnergyBreakdown(
         layers=mapping.graph.layers,
-        components=COMPONENTS,
+        components=components,
         pe_operations=ops,
-        energy_pj=charge_pj(events, mapping.arch),
+        energy_pj=charge_pj(events, mapping.arch, components),
     )
 
 
@@ -394,27 +426,33 @@ class RunEnergy:
 def leak_multiplies(layers: Sequence[Layer]) -> np.ndarray:
     """(L,) multiplies per image and timestep of each layer's leaky neurons, charged to the
     population's sending layer: its neurons x (1 for a leak != 1, + 1 for a gain != 1); 0 for
-    IF neurons and for a layer that sends no spikes (a residual skip)."""
+    IF neurons, for a layer that sends no spikes (a residual skip) and for a MAX pool
+    (`hwsim.hw.activity.leak_multiplies_per_neuron`)."""
     return np.array(
-        [
-            layer.neurons * (int(layer.neuron.leak != 1) + int(layer.neuron.gain != 1))
-            if layer.sends_spikes
-            else 0
-            for layer in layers
-        ],
-        np.float64,
+        [layer.neurons * leak_multiplies_per_neuron(layer) for layer in layers], np.float64
     )
+
+
+def pooling_events(mapping: ChipMapping, activity: LayerActivity) -> tuple[np.ndarray, np.ndarray]:
+    """((T, L) pooling operations, (T, L) neuron events of the pools' neurons) per image
+    (`hwsim.hw.pooling`); zeros for the layers that are not pooling layers."""
+    arch, layers = mapping.arch, mapping.graph.layers
+    share = pool_share(arch, layers, activity)
+    neurons = np.array([pool_neuron_events(arch, g) for g in layers], np.float64)
+    return pool_operations(arch, layers, activity), share * neurons[None, :]
 
 
 def _pe_events(mapping: ChipMapping, activity: LayerActivity) -> tuple[np.ndarray, np.ndarray]:
     """(charged PE operations (T, L), PE-component events (T, L, C)) per image under the
-    architecture's energy model (module docstring)."""
+    architecture's energy model (module docstring); none for a pooling layer, whatever the
+    activity says."""
     per_op = _events_per_operation(mapping).astype(np.float64)
     steps = activity.timesteps
     if mapping.arch.energy_model is EnergyModel.SPIKESIM:
         ops = np.broadcast_to(mapping.pe_operations().astype(np.float64), (steps, len(per_op)))
         return np.array(ops), ops[:, :, None] * per_op[None]
     ops = np.asarray(activity.active_pe_ops, np.float64) / activity.images
+    ops = np.where([m.is_pool for m in mapping.layers], 0.0, ops)  # a pool has no PE operations
     events = ops[:, :, None] * per_op[None]
     # read events: per crossbar read-out, events of one operation / crossbars it reads
     per_read = per_op / np.array([[m.crossbars_per_operation] for m in mapping.layers])
@@ -469,11 +507,17 @@ def run_energy(
     ops, pe_events = _pe_events(mapping, activity)
     steps = activity.timesteps
     leaks = leak_multiplies(layers)
-    components = run_components(arch) + ((LEAK,) if leaks.any() else ())
+    pooling = any(m.is_pool for m in mapping.layers)
+    components = run_components(arch) + ((POOLING,) if pooling else ())
+    components += (LEAK,) if leaks.any() else ()
     events = np.zeros((steps, len(layers), len(components)))
     events[:, :, : len(COMPONENTS)] = pe_events
     if arch.partial_sums is not None:
         events[:, :, len(EVENT_COMPONENTS) : len(run_components(arch))] = psum_events(mapping, ops)
+    if pooling:
+        pool_ops, pool_neurons = pooling_events(mapping, activity)
+        events[:, :, components.index(POOLING)] = pool_ops
+        events[:, :, COMPONENTS.index("neuron")] += pool_neurons
     if leaks.any():
         events[:, :, -1] = leaks
     edge_hops: dict[Edge, np.ndarray] = {}

@@ -5,7 +5,9 @@ The instances are those the area model counts (`hwsim.hw.area`): per tile, the c
 mapping put there, pes_per_tile x G ADCs and muxes (G = crossbar.cols / adc.columns_per_adc),
 G shift-add units, one temporary buffer, tile_buffer_bits SRAM bits, one H-tree and one router;
 on the chip, the neuron memory's and the input buffer's SRAM bits and, on a chip with a head,
-the fusion unit. Each draws `leakage_mw.<component>` (mW per instance)::
+the fusion unit; on a chip whose graph has a local pooling layer, pooling.units_per_tile pooling
+units per tile, each drawing `pooling.leakage_mw` (the `pooling` component, listed only there).
+Each draws `leakage_mw.<component>` (mW per instance)::
 
     P_static = sum_components instances x leakage_mw           (mW)
     E_static = P_static x t_powered                            (1 mW x 1 ns = 1 pJ)
@@ -21,8 +23,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.hw.area import buffered_inputs, has_fusion_unit, memory_neurons, tile_crossbars
+from hwsim.hw.area import (
+    buffered_inputs,
+    has_fusion_unit,
+    memory_neurons,
+    tile_crossbars,
+    tile_unit_counts,
+)
 from hwsim.hw.mapping import ChipMapping
+from hwsim.hw.pooling import POOLING
 
 LEAKAGE_COMPONENTS: tuple[str, ...] = (
     "crossbar",
@@ -99,11 +108,15 @@ _PER_INSTANCE_KEY: dict[str, str] = {
 
 
 def leakage_power(mapping: ChipMapping) -> LeakagePower:
-    """Static power of the mapped chip by component, mW (all 0 without `leakage_mw`)."""
-    table = mapping.arch.leakage_mw
+    """Static power of the mapped chip by component, mW (all 0 without `leakage_mw`); with
+    `pooling` last on a chip with pooling units (their `pooling.leakage_mw`)."""
+    arch = mapping.arch
+    table = arch.leakage_mw
     counts = instance_counts(mapping)
     if table is None:
         return LeakagePower({name: 0.0 for name in LEAKAGE_COMPONENTS})
-    return LeakagePower(
-        {name: counts[name] * getattr(table, _PER_INSTANCE_KEY[name]) for name in counts}
-    )
+    power = {name: counts[name] * getattr(table, _PER_INSTANCE_KEY[name]) for name in counts}
+    units = tile_unit_counts(mapping).get(POOLING, 0)
+    if units and arch.pooling is not None:
+        power[POOLING] = mapping.tiles * units * arch.pooling.leakage_mw
+    return LeakagePower(power)

@@ -80,10 +80,16 @@ class LayerMapping:
     used_cells: int
     available_cells: int
     used_rows: int  # rows holding weights, summed over the layer's crossbars
+    pool_tile: int | None = None  # a pooling layer: the tile whose pooling units run it
 
     @property
     def name(self) -> str:
         return self.layer.name
+
+    @property
+    def is_pool(self) -> bool:
+        """Whether the layer runs on a tile's pooling units (no crossbars, no PEs)."""
+        return self.pool_tile is not None
 
     @property
     def crossbars(self) -> int:
@@ -126,7 +132,10 @@ class LayerMapping:
 
     @property
     def tiles(self) -> tuple[int, ...]:
-        """Tiles holding at least one of this layer's PEs, ascending."""
+        """Tiles holding at least one of this layer's PEs, ascending (a pooling layer: its
+        pooling unit's tile)."""
+        if self.pool_tile is not None:
+            return (self.pool_tile,)
         return tuple(int(t) for t in np.unique(self.pe_tiles))
 
     @property
@@ -135,13 +144,19 @@ class LayerMapping:
         return self.used_cells / self.available_cells if self.available_cells else 0.0
 
     def crossbar_tiles(self) -> np.ndarray:
-        """(col_groups, row_groups) tile index of every crossbar."""
+        """(col_groups, row_groups) tile index of every crossbar; a pooling layer: (1, 1), its
+        pooling unit's tile (where its spikes arrive and leave)."""
+        if self.pool_tile is not None:
+            return np.full((1, 1), self.pool_tile, np.int64)
         index = np.arange(self.crossbars) // self.crossbars_per_pe
         return self.pe_tiles[index].reshape(self.col_groups, self.row_groups)
 
     def input_row_groups(self, channel: int) -> list[int]:
         """Row groups whose rows carry input channel `channel` of the producer (a Linear's
-        feature f: row channel f // 4 of kernel position f % 4)."""
+        feature f: row channel f // 4 of kernel position f % 4); a pooling layer: [0], its
+        pooling unit."""
+        if self.pool_tile is not None:
+            return [0]
         row_channel, positions = channel, list(range(self.positions))
         if self.layer.kind is LayerKind.LINEAR:
             row_channel = channel // LINEAR_KERNEL_ROWS
@@ -248,6 +263,31 @@ def _layer_rows(arch: Architecture, positions: int, channels: int) -> list[int]:
     return [min(rows, total - g * rows) for g in range(_ceil_div(total, rows))]
 
 
+def _pool_mapping(arch: Architecture, layer: Layer, first_pe: int, tile: int) -> dict:
+    """The `LayerMapping` fields of a pooling layer: no crossbars, no PEs, on `tile`'s pooling
+    units (one group holding all its outputs)."""
+    pe_tiles = np.zeros(0, np.int64)
+    pe_tiles.flags.writeable = False
+    return dict(
+        layer=layer,
+        style=arch.mapping.style,
+        rows=arch.crossbar.rows,
+        positions=layer.kernel[0] * layer.kernel[1],
+        channels=layer.in_channels,
+        outputs=layer.out_channels,
+        row_groups=0,
+        col_groups=0,
+        outputs_per_crossbar=max(layer.out_channels, 1),
+        crossbars_per_pe=1,
+        first_pe=first_pe,
+        pe_tiles=pe_tiles,
+        used_cells=0,
+        available_cells=0,
+        used_rows=0,
+        pool_tile=tile,
+    )
+
+
 def map_network(arch: Architecture, graph: LayerGraph) -> ChipMapping:
     """Map the layers of `graph` onto `arch` (module docstring)."""
     rows, cols = arch.crossbar.rows, arch.crossbar.cols
@@ -261,7 +301,17 @@ def map_network(arch: Architecture, graph: LayerGraph) -> ChipMapping:
     staged: dict[str, dict] = {}
     pe_cursor = 0
     base_pes = 0
+    pool_tiles: dict[str, int] = {}
     for layer in order:
+        if layer.pool is not None:
+            if arch.pooling is None:
+                raise MappingError(
+                    f"{arch.name}: layer {layer.name!r} is a local {layer.pool} pooling layer and"
+                    " the architecture has no `pooling` section (the tile's pooling unit)"
+                )
+            pool_tiles[layer.name] = max(pe_cursor - 1, 0) // arch.pe.pes_per_tile
+            staged[layer.name] = _pool_mapping(arch, layer, pe_cursor, pool_tiles[layer.name])
+            continue
         geom = spikesim_geometry(layer)
         positions = geom.kernel[0] * geom.kernel[1]
         channels, outputs = geom.in_channels, geom.out_channels
@@ -298,6 +348,10 @@ def map_network(arch: Architecture, graph: LayerGraph) -> ChipMapping:
             base_pes = pe_cursor
     tiles = _ceil_div(pe_cursor, arch.pe.pes_per_tile)
     base_tiles = _ceil_div(base_pes, arch.pe.pes_per_tile)
+    for name, tile in pool_tiles.items():  # a pooling layer's tile exists even without PEs
+        tiles = max(tiles, tile + 1)
+        if not _is_ic_head(graph.layer(name)):
+            base_tiles = max(base_tiles, tile + 1)
     slots = tiles + 1  # + the IC / fusion-unit module
     if arch.noc.mesh_rows is not None and arch.noc.mesh_cols is not None:
         mesh = (arch.noc.mesh_rows, arch.noc.mesh_cols)

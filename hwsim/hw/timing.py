@@ -21,6 +21,14 @@ its partial sums' NoC transfer (its packets leave when its operations are done: 
 x hop latency + busiest link's flits - 1) and the reducers' accumulate cycles
 (`psum_stage_cycles`, `hwsim.hw.psum`), as the simulator's job does.
 
+**Pooling units and leaky neurons.** A pooling layer (`hwsim.hw.pooling`) has no PE operations;
+its stage is its pooling units' `pool_cycles` per job. A layer whose population multiplies
+(leak or gain, `hwsim.hw.activity.leak_multiplies_per_neuron`) adds its neuron module's leak,
+ceil(N / U) x neuron_leak.cycles (`neuron_job_cycles` without the IF update's
+timing.neuron_cycles, which this model leaves out as before: the simulator has them), U its
+neuron units. Both are fixed per job (`fixed_job_cycles`), 0 for an IF network without
+pooling layers.
+
 **NoC transfer.** The output spikes of layer p at timestep t travel to every consumer of its
 spike edges (`LayerGraph.spike_edges`; the IC + fusion unit for a head's Linear) as
 `hwsim.hw.noc` routes them (address-event flits, XY routes from each output channel's home
@@ -68,17 +76,19 @@ The fusion unit's own cycles are not included.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
-from hwsim.hw.activity import LayerActivity
+from hwsim.hw.activity import LayerActivity, leak_multiplies_per_neuron
 from hwsim.hw.geometry import spikesim_geometry
 from hwsim.hw.mapping import ChipMapping
 from hwsim.hw.noc import Link, ProducerTraffic, producer_traffic, xy_links
 from hwsim.hw.offchip import offchip_cost
+from hwsim.hw.pooling import is_or_pool, pool_cycles, pool_neuron_units
 from hwsim.hw.psum import chip_psums
 from hwsim.model.graph import FC_HEAD, FUSION_UNIT, Layer, LayerKind
 
@@ -106,6 +116,50 @@ def stage_cycles(ops: np.ndarray, pes: np.ndarray | Sequence[int], pe_cycles: in
     # round before ceil so that float noise (e.g. 3.0000000001) is not a whole extra operation
     per_pe = np.ceil(np.round(ops / pes[None, :], 9))
     return per_pe.astype(np.int64) * int(pe_cycles)
+
+
+def neuron_job_cycles(mapping: ChipMapping, name: str, *, if_update: bool = True) -> int:
+    """Neuron-module cycles of one job (image and timestep) of layer `name`: ceil(N / U) x
+    per-update cycles, N the neurons of its output map, U = pe.neuron_units_per_pe x its PEs (a
+    pooling layer: one PE slot's, `hwsim.hw.pooling.pool_neuron_units`); per update
+    timing.neuron_cycles (`if_update`) + neuron_leak.cycles where its population multiplies
+    (leak or gain). 0 for a MAX pool (its population is the OR), with no units or no cycles."""
+    arch = mapping.arch
+    m = mapping.layer(name)
+    if is_or_pool(m.layer):
+        return 0
+    per_update = arch.timing.neuron_cycles if if_update else 0
+    if arch.neuron_leak is not None and leak_multiplies_per_neuron(m.layer) > 0:
+        per_update += arch.neuron_leak.cycles
+    units = pool_neuron_units(arch) if m.is_pool else arch.pe.neuron_units_per_pe * m.pes
+    if per_update == 0 or units == 0:
+        return 0
+    return math.ceil(m.layer.neurons / units) * per_update
+
+
+def fixed_job_cycles(mapping: ChipMapping) -> np.ndarray:
+    """(L,) cycles each layer's job adds to its PE operations whatever its activity, in the
+    analytic model: a pooling layer's `pool_cycles` and a leaky population's leak cycles
+    (`neuron_job_cycles` without the IF update); zeros for an IF network without pooling."""
+    arch = mapping.arch
+    return np.array(
+        [
+            pool_cycles(arch, m.layer) + neuron_job_cycles(mapping, m.name, if_update=False)
+            for m in mapping.layers
+        ],
+        np.int64,
+    )
+
+
+def layer_stage_cycles(mapping: ChipMapping, ops: np.ndarray) -> np.ndarray:
+    """(T, L) stage cycles of the mapped layers for `ops` (T, L) PE operations per image,
+    without partial sums or line buffers: `stage_cycles` on the layers' PEs (a pooling layer's
+    operations taken as 0, whatever `ops` says) + `fixed_job_cycles`."""
+    pool = np.array([m.is_pool for m in mapping.layers], bool)
+    ops = np.where(pool, 0.0, np.asarray(ops, np.float64))
+    pes = np.array([max(m.pes, 1) for m in mapping.layers], np.int64)
+    stage = stage_cycles(ops, pes, mapping.arch.pe_operation_cycles)
+    return stage + fixed_job_cycles(mapping)[None, :]
 
 
 # ------------------------------------------------------------------------------ pipeline
@@ -493,7 +547,10 @@ def run_timing(
         ops = np.asarray(pe_ops, np.float64)
         if ops.shape != (steps, len(layers)):
             raise ValueError(f"pe_ops: expected shape {(steps, len(layers))}, got {ops.shape}")
-    pes = np.array([m.pes for m in mapping.layers], np.int64)
+    pool = np.array([m.is_pool for m in mapping.layers], bool)
+    ops = np.where(pool, 0.0, ops)  # a pooling layer has no PE operations: its `fixed` cycles
+    pes = np.array([max(m.pes, 1) for m in mapping.layers], np.int64)
+    fixed = fixed_job_cycles(mapping)
     lines = arch.timing.line_buffer
     # per output row under line buffers (a job's work spread evenly over its rows), else per job
     rows = np.array([output_rows(g) if lines else 1 for g in layers], np.int64)
@@ -518,7 +575,8 @@ def run_timing(
         y = np.arange(rows.max(initial=1), dtype=np.int64)
         inside = y[None, :] < rows[:, None]  # (L, R_max): the layer's rows
         share = row_share(rounds[:, :, None], rows[None, :, None], y[None, None, :])
-        row_stage = (share * arch.pe_operation_cycles + psum[:, :, None]) * inside
+        row_fixed = row_share(fixed[None, :, None], rows[None, :, None], y[None, None, :])
+        row_stage = (share * arch.pe_operation_cycles + psum[:, :, None] + row_fixed) * inside
         row_transfer = transfer[:, :, None] * inside
         spike_edges = set(graph.spike_edges())
         windows = [
@@ -540,7 +598,7 @@ def run_timing(
         spike_loads = [{k: f * rows[i] for k, f in d.items()} for i, d in enumerate(spike_loads)]
         psum_loads = {i: {k: f * rows[i] for k, f in d.items()} for i, d in psum_loads.items()}
     else:
-        stage = stage_cycles(ops, pes, arch.pe_operation_cycles) + psum
+        stage = layer_stage_cycles(mapping, ops) + psum
         finish, arrive = pipeline_cycles(
             stage, transfer, preds, start=io.input_cycles, link_flits=per_producer
         )

@@ -5,7 +5,12 @@ NoC flows of each edge on the mesh's directed links.
 Nodes. A layer node performs one job per image and timestep: its PE operations, ceil(ops /
 PEs) in sequence on each of its PEs, Architecture.pe_operation_cycles each (crossbar read, the
 adc.columns_per_adc conversion rounds, shift-add and accumulate within them), then its neuron
-updates, ceil(neurons / (pe.neuron_units_per_pe x PEs)) x timing.neuron_cycles. The fusion unit
+updates, ceil(neurons / (pe.neuron_units_per_pe x PEs)) x timing.neuron_cycles, plus
+neuron_leak.cycles per update for a population that multiplies (`hwsim.hw.timing.
+neuron_job_cycles`). A pooling layer's node (`hwsim.hw.pooling`) is its tile's pooling units: one
+server (`pes` 1) with no PE operations (its workload's ops are 0, as the mapping's), its job
+`hwsim.hw.pooling.pool_cycles` plus its neurons' cycles (none for a MAX pool), both in
+`neuron_cycles`, the per-job cycles that do not depend on the activity. The fusion unit
 node takes `decision_cycles` per image and timestep plus its counters' cycles,
 fusion_unit.counter_cycles_per_spike x the larger of the IC's and the FC's spikes (the two
 banks count in parallel).
@@ -60,8 +65,9 @@ from hwsim.hw.arch import BufferSharing, PacketFormat
 from hwsim.hw.mapping import ChipMapping
 from hwsim.hw.noc import Coord, address_flits, channel_flows, xy_links
 from hwsim.hw.offchip import offchip_cost
+from hwsim.hw.pooling import pool_cycles
 from hwsim.hw.psum import layer_psums
-from hwsim.hw.timing import output_rows, row_window
+from hwsim.hw.timing import neuron_job_cycles, output_rows, row_window
 from hwsim.model.graph import FUSION_UNIT
 
 FUSION_COUNTER_TIMESTEPS = 2
@@ -82,7 +88,7 @@ class ChipModel:
     clock_mhz: float
     pes: np.ndarray  # (L,) int64
     pe_operation_cycles: int
-    neuron_cycles: np.ndarray  # (L,) int64: neuron-update cycles of one job
+    neuron_cycles: np.ndarray  # (L,) int64: neuron-update (and pooling-unit) cycles of one job
     decision_cycles: int
     edge_src: np.ndarray
     edge_dst: np.ndarray
@@ -183,15 +189,9 @@ def chip_model(
     names = tuple(n for n in mapping.graph.names if n in set(active))
     index = {n: i for i, n in enumerate(names)}
     fusion = len(names)
-    units = arch.pe.neuron_units_per_pe
-    pes = np.array([mapping.layer(n).pes for n in names], np.int64)
-    neurons = []
-    for n in names:
-        c, h, w = mapping.layer(n).layer.out_shape
-        neurons.append(c * h * w)
-    per_update = arch.timing.neuron_cycles
+    pes = np.array([max(mapping.layer(n).pes, 1) for n in names], np.int64)  # a pool: 1 unit
     neuron_cycles = np.array(
-        [math.ceil(v / (units * p)) * per_update for v, p in zip(neurons, pes, strict=True)],
+        [pool_cycles(arch, mapping.layer(n).layer) + neuron_job_cycles(mapping, n) for n in names],
         np.int64,
     )
     flows = channel_flows(mapping)
