@@ -252,12 +252,14 @@ def test_cycle_level_durations_of_pools_and_leaky_neurons() -> None:
 
 
 @pytest.mark.parametrize("steps", [1, 5])
-def test_contention_free_pooled_chip_equals_the_analytic_model(steps: int) -> None:
+@pytest.mark.parametrize("lines", [False, True])
+def test_contention_free_pooled_chip_equals_the_analytic_model(steps: int, lines: bool) -> None:
     arch = parse_arch(
         {
             **SPIKESIM.to_mapping(),
             "pe": {**SPIKESIM.to_mapping()["pe"], "pes_per_tile": 1},
             "buffers": {**SPIKESIM.to_mapping()["buffers"], "input_buffer_timesteps": 1 << 16},
+            "timing": {**SPIKESIM.to_mapping()["timing"], "line_buffer": lines},
         },
         "one-pe-per-tile",
     )
@@ -268,7 +270,8 @@ def test_contention_free_pooled_chip_equals_the_analytic_model(steps: int) -> No
     n = len(graph.names)
     pools = [m.is_pool for m in mapping.layers]
     ops = rng.integers(1, 4, (steps, n)) * ~np.array(pools)  # a pool: no PE operations
-    sent = rng.integers(0, 3, (steps, n))
+    # line buffers: no spikes sent, so that no row's packet holds a fractional share of them
+    sent = rng.integers(0, 3, (steps, n)) * (not lines)
     activity = LayerActivity(graph.names, 1, ops, ops, ops, sent)
     analytic = run_timing(mapping, activity)
     chip = chip_model(mapping, graph.names, decision_cycles=0)
@@ -277,3 +280,22 @@ def test_contention_free_pooled_chip_equals_the_analytic_model(steps: int) -> No
     assert analytic.stage_cycles[0, graph.names.index("avg1")] == pool_cycles(
         arch, graph.layer("avg1")
     )
+
+
+def test_a_network_that_starts_with_a_pool() -> None:
+    graph = chain(
+        [
+            pool("pool0", 2, 8, 2, Pool.SUM, 0),
+            conv("conv1", 2, 8, 3, 4, 1),
+            gap("fc.gap", 8, 4, FC_HEAD),
+            linear("fc.linear", 8, 10, FC_HEAD),
+        ]
+    )
+    mapping = map_network(SPIKESIM, graph)
+    assert mapping.layer("pool0").tiles == (0,)
+    assert mapping.tiles == 1
+    energy = run_energy(mapping, full_activity(mapping, 2))
+    assert energy.events[0, 0, energy.components.index(POOLING)] == 2 * 4 * 4 * 2 * 2
+    timing = run_timing(mapping, full_activity(mapping, 2))
+    assert timing.stage_cycles[0, 0] == pool_cycles(SPIKESIM, graph.layers[0]) == 128
+    assert chip_model(mapping, graph.names, 0).neuron_cycles[0] == 128  # timing.neuron_cycles 0
