@@ -299,3 +299,28 @@ def test_a_network_that_starts_with_a_pool() -> None:
     timing = run_timing(mapping, full_activity(mapping, 2))
     assert timing.stage_cycles[0, 0] == pool_cycles(SPIKESIM, graph.layers[0]) == 128
     assert chip_model(mapping, graph.names, 0).neuron_cycles[0] == 128  # timing.neuron_cycles 0
+
+
+def test_the_event_workload_gives_a_pool_layer_no_pe_operations() -> None:
+    # the cycle-level simulation's workload under the event model takes each layer's PE
+    # operations from the engine's active windows; a pool layer is on the pooling unit, so its
+    # column is 0 whatever the engine counted, the others the engine's counts (a plain loop)
+    from hwsim.engine.core import Activity, ActivitySpec
+    from hwsim.pipeline.activity import ENGINE_PER_IMAGE, chip_workload
+
+    graph = pooled_graph()
+    arch = replace(SPIKESIM, energy_model=EnergyModel.EVENT)
+    mapping = map_network(arch, graph)
+    n, steps, g = 3, 4, len(graph.names)
+    per = np.random.default_rng(3).integers(1, 50, (n, steps, g, 4)).astype(np.int32)
+    zeros = np.zeros((steps, g), np.int64)
+    activity = Activity(
+        ActivitySpec(arch.crossbar.rows, arch.outputs_per_crossbar, str(arch.mapping.style)),
+        graph.names, np.arange(g), zeros, zeros, zeros, zeros, np.zeros(g), np.zeros(g), per,
+    )  # fmt: skip
+    work = chip_workload(mapping, activity)
+    windows = ENGINE_PER_IMAGE.index("active_windows")
+    for j, layer in enumerate(graph.layers):
+        want = 0 if layer.pool is not None else per[:, :, j, windows]
+        np.testing.assert_array_equal(work.pe_ops[:, :, j], want, layer.name)
+    assert sum(layer.pool is not None for layer in graph.layers) == 2

@@ -7,7 +7,7 @@ Steps (`ABLATION_STEPS`), each on top of the previous, `base` being SpikeSim's a
 
 1. `spikesim`: SpikeSim's accounting: every layer's PE operations of a timestep one layer after
    another and timestep after timestep (no pipelining, no NoC), stage = ceil(ops / PEs) x
-   pe_operation_cycles (`hwsim.hw.timing.stage_cycles`); dynamic energy only.
+   pe_operation_cycles (`hwsim.hw.timing.layer_stage_cycles`); dynamic energy only.
 2. `pipelining`: the layer pipeline as the cycle-level simulator runs it (`hwsim.hw.sim`): layers
    overlap across timesteps, spikes cross the NoC, input buffers back-pressure.
 3. `line_buffer`: `full`'s `timing.line_buffer`: a layer works row by row and its consumer
@@ -41,7 +41,7 @@ from hwsim.hw.energy import PSUM_COMPONENTS, run_energy
 from hwsim.hw.mapping import ChipMapping, map_network
 from hwsim.hw.programming import ProgrammingCost, programming_cost
 from hwsim.hw.sim import Workload, chip_model, simulate
-from hwsim.hw.timing import cycles_to_ns, stage_cycles
+from hwsim.hw.timing import cycles_to_ns, layer_stage_cycles
 from hwsim.model.graph import LayerGraph
 
 ABLATION_STEPS: tuple[str, ...] = (
@@ -160,8 +160,7 @@ def _sequential_step(
 ) -> AblationStep:
     mapping = map_network(arch, graph)
     work = _workload(mapping, activity)
-    pes = [m.pes for m in mapping.layers]
-    stages = stage_cycles(work.pe_ops[0], pes, arch.pe_operation_cycles)
+    stages = layer_stage_cycles(mapping, work.pe_ops[0])
     energy = run_energy(mapping, activity)
     busiest = graph.names[int(np.argmax(stages.sum(axis=0)))]
     return AblationStep(

@@ -35,6 +35,7 @@ from hwsim.errors import DataError
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import Architecture, EnergyModel
 from hwsim.hw.mapping import ChipMapping
+from hwsim.hw.pooling import pool_mask
 from hwsim.hw.sim import RowsFn, StreamedWorkload, Workload
 from hwsim.hw.synapse import HardwareNetwork
 from hwsim.model.graph import FUSION_UNIT, LayerGraph
@@ -228,6 +229,7 @@ def workload_rows(
             raise ValueError("PE operations per layer and timestep exceed int32")
     windows = ENGINE_PER_IMAGE.index("active_windows")
     fired = ENGINE_PER_IMAGE.index("out_spikes")
+    pooled = pool_mask([graph.layers[j] for j in keep])  # on the pooling unit: no PE operations
 
     def rows(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         shape = (hi - lo, steps, len(keep) + 1)  # the fusion unit's column last
@@ -239,6 +241,7 @@ def workload_rows(
             sent[part, :, :-1] = spikes_sent(graph, chunk[..., fired])[:, :, keep]
             if event:
                 ops[part, :, :-1] = chunk[:, :, keep, windows]
+                ops[part, :, :-1][..., pooled] = 0
         if counted_spikes is not None:
             ops[:, :, -1] = counted_spikes[lo:hi]
         return ops, sent
