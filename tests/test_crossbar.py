@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from hwsim.engine import CROSSBAR_COUNTS, CrossbarSynapse, crossbar_tables
+from hwsim.engine import _functional_kernels as F
 from hwsim.engine import _kernels as K
 from hwsim.engine.backends import NumbaBackend
 from hwsim.engine.plan import ConnKind, build_plan
@@ -21,11 +22,12 @@ from hwsim.hw.crossbar import (
     CrossbarRows,
     ReadCounts,
     Window,
+    _row_index,
     adc_of,
     calibrated_lsb,
     read_rows,
 )
-from hwsim.hw.device import Nonidealities
+from hwsim.hw.device import Nonidealities, slice_weights, to_conductances
 from hwsim.hw.mapping import LayerMapping, map_network
 from hwsim.model.coding import DirectCoding
 from hwsim.model.convert import ConversionParams, SpikingNetwork, convert
@@ -33,6 +35,7 @@ from hwsim.model.data import make_synthetic
 from hwsim.model.graph import Layer, LayerKind, Role
 from hwsim.model.nets import Checkpoint, HeadedNet
 from hwsim.model.netspec import NetSpec
+from hwsim.pipeline.hardware import kernel_reader
 from tests.geometry import chain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -452,3 +455,124 @@ def test_engine_kernel_equals_the_numpy_read(small_net, monkeypatch, name, form)
     assert totals.min() > 0  # operations, reads, inputs, clips, conversions; currents
     want = {"push": K.PUSH, "table": K.TABLE, "pull": K.PULL}[form]
     assert {want, "tables", "rows"} | ({"diagonal"} if c.kind is ConnKind.GAP else set()) <= paths
+
+
+# ------------------------------------------------------------------ the layer's construction
+
+
+def crossbar_matrix(codes: np.ndarray, m: LayerMapping, arch: Architecture) -> tuple:
+    """(matrix, sign_weight, signal columns, slices) as `CrossbarLayer` built them before it
+    sliced ideal codes directly: every crossbar's cells (unused ones included) sliced, their
+    levels in float64, collapsed over binary-weighted cells there, then gathered onto the
+    layer's rows and outputs."""
+    device, rows = arch.device, arch.crossbar.rows
+    positions, channels, outputs = codes.shape
+    flat = _row_index(m).ravel()
+    blocks = np.zeros((m.row_groups * rows, m.col_groups * m.outputs_per_crossbar), np.int64)
+    blocks[flat, :outputs] = codes.reshape(-1, outputs)
+    per_crossbar = blocks.reshape(m.row_groups, rows, m.col_groups, -1).transpose(0, 2, 1, 3)
+    levels = slice_weights(per_crossbar, device)
+    eff = levels.effective().astype(np.float64)
+    slices = eff.shape[0]
+    shifts = np.array([float(1 << (j * device.bits_per_cell)) for j in range(slices)])
+    if device.slicing.value == "cells":
+        eff = np.tensordot(shifts, eff, axes=(0, 0))[None]
+    by_row = eff.transpose(1, 3, 2, 4, 0).reshape(m.row_groups * rows, -1, eff.shape[0])
+    parts = [by_row[flat, :outputs].reshape(positions, channels, -1)]
+    sign_weight = 0.0
+    if levels.sign is not None and levels.sign.any():
+        sign = levels.sign.transpose(0, 2, 1, 3).reshape(m.row_groups * rows, -1)
+        parts.append(sign[flat, :outputs].reshape(positions, channels, outputs))
+        sign_weight = -float(1 << (device.weight_bits - 1))
+    return np.concatenate(parts, axis=2), sign_weight, eff.shape[0], slices
+
+
+@pytest.mark.parametrize(("style", "signed", "slicing"), CASES)
+@pytest.mark.parametrize("bits", [(4, 1), (8, 2), (7, 3)])
+def test_ideal_codes_are_sliced_as_on_their_crossbars(style, signed, slicing, bits) -> None:
+    # the matrix (values and dtype), sign weight, columns and peak of ideal cells equal the
+    # previous construction's from every crossbar's cells; the conductances, laid out on
+    # demand, are those of every crossbar's cells
+    weight_bits, per_cell = bits
+    arch = variant(
+        device={"weight_bits": weight_bits, "bits_per_cell": per_cell, "signed_weights": signed,
+                "slicing": slicing},
+        mapping={"style": style},
+    )  # fmt: skip
+    g = conv_layer(70, 30, 3, 5, 5, pad=1)
+    q_max = (1 << (weight_bits - 1)) - 1
+    codes = np.random.default_rng(weight_bits).integers(-q_max, q_max + 1, (9, 70, 30))
+    codes[:, :3] = q_max  # columns with large sums
+    m = mapped(arch, g)
+    layer = CrossbarLayer(codes, m, arch)
+    matrix, sign_weight, columns, slices = crossbar_matrix(codes, m, arch)
+    peak = np.abs(matrix).sum(axis=(0, 1)).max()  # int16 accumulators where columns fit
+    assert layer.matrix.dtype == (np.int16 if peak < 2**15 else np.int32)
+    assert np.array_equal(layer.matrix, matrix)
+    assert (layer.sign_weight, layer.signal_columns, layer.slices) == (sign_weight, columns, slices)
+    assert layer.peak_levels == float(np.abs(matrix[:, :, : layer.signals]).sum((0, 1)).max())
+    rows = arch.crossbar.rows
+    blocks = np.zeros((m.row_groups * rows, m.col_groups * m.outputs_per_crossbar), np.int64)
+    blocks[_row_index(m).ravel(), :30] = codes.reshape(-1, 30)
+    cells = blocks.reshape(m.row_groups, rows, m.col_groups, -1).transpose(0, 2, 1, 3)
+    want = to_conductances(slice_weights(cells, arch.device), arch.device)
+    assert layer.conductances.ideal
+    assert np.array_equal(layer.conductances.positive, want.positive)
+
+
+# ------------------------------------------ the engine's kernel of a batch read vs the NumPy read
+
+
+def rows_case(rng, dtype, channels: int, kernel: int, groups: int, per: int, sign: bool):
+    """Random rows of O = 3 outputs: levels of `dtype` (floats: quarters and +-2^24, whose sums
+    depend on their order), `groups` conversion groups and 3 crossbars at random, `per`
+    columns per output (shifts 1, 4), digital sign columns."""
+    positions, outputs = kernel * kernel, 3
+    signals = outputs * per
+    k = signals + (outputs if sign else 0)
+    matrix = rng.integers(-7, 8, (positions, channels, k)).astype(np.float64)
+    matrix[:, :, signals:] = rng.integers(0, 2, (positions, channels, k - signals))
+    if dtype is np.float32:
+        big = rng.random(matrix.shape) < 0.2
+        matrix = np.where(big, np.sign(matrix - 0.5) * 2.0**24, matrix * 0.25)
+    shape = (positions, channels)
+    return CrossbarRows(
+        matrix.astype(dtype), rng.integers(0, groups, shape), rng.integers(0, 3, shape), per,
+        np.tile([1.0, 4.0][:per], outputs), -8.0 if sign else 0.0,
+    )  # fmt: skip
+
+
+# (channels, kernel, images): a position's rows tabulated by driven set (9 and 12 rows; with
+# fewer positions than sets, and 45 rows, summed position by position)
+SHAPES = [(1, 3, 40), (3, 2, 48), (1, 3, 1), (5, 3, 6)]
+
+
+@pytest.mark.parametrize(("channels", "kernel", "images"), SHAPES)
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.float32])
+def test_the_kernel_read_equals_the_numpy_read(monkeypatch, channels, kernel, images, dtype):
+    # the numba kernel the numba backend reads the analog layer's bit planes with, against
+    # `read_rows` (the definition): currents bit for bit (signed zeros included), every count,
+    # the histograms, on 1 and 2 threads, with a signed, an unsigned (division) and no ADC
+    tables = []
+    tabulate = F._mask_table
+    monkeypatch.setattr(F, "_mask_table", lambda *a: tables.append(1) or tabulate(*a))
+    rng = np.random.default_rng(channels * kernel * images)
+    adcs = (Adc(4, True, 1.0), Adc(3, False, 1.3), None)
+    for k in range(12):
+        rows = rows_case(rng, dtype, channels, kernel, 1 + k % 2, 1 + k // 6, k % 3 == 0)
+        adc = adcs[k % 3]
+        pad, stride = (1, 1) if k % 4 < 2 else (0, 2)
+        out = (9 + 2 * pad - kernel) // stride + 1
+        window = Window((kernel, kernel), stride, pad, (out, out))
+        x = (rng.random((images, channels, 9, 9)) < 0.4).astype(np.float32)
+        x[0, 0, 0, 0] = -0.5  # any nonzero input drives its row
+        bias = np.zeros(3, np.float32) if k % 2 else rng.normal(0, 1, 3).astype(np.float32)
+        hist = [None if adc else np.zeros(40, np.int64) for _ in range(2)]
+        want, ref = read_rows(x, rows, window, adc, 0.37, bias, hist[0], 0.25)
+        got, counts = kernel_reader(1 + k % 2)(x, rows, window, adc, 0.37, bias, hist[1], 0.25)
+        case = f"variant {k}"
+        assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
+        assert vars(counts) == vars(ref), case
+        if adc is None:
+            assert np.array_equal(hist[0], hist[1]) and hist[0].sum() > 0, case
+    assert (len(tables) > 0) == (images > 1 and channels * kernel * kernel <= F.MASK_ROWS)

@@ -26,14 +26,17 @@ the last term (digital sign, s_ro = [q_ro < 0]) computed by the periphery. With 
 an LSB of one level and no code clipping, psum_o = sum_r x_r q_ro exactly.
 
 `read_rows` computes this in plain NumPy: the definition of a read, against which the numba
-engine's crossbar kernel (`hwsim.engine.CrossbarSynapse`) is tested, and the read of the
-torch-backend reference and of the analog first layer (`hwsim.hw.synapse`). Float levels are
-summed in float32 in the order the kernel adds them (input position, then channel), so that
-both give the same currents bit for bit; integer levels (ideal cells) are exact in any order.
+engine's crossbar kernels are tested (`hwsim.engine.CrossbarSynapse` in the IF loop; the batch
+read `hwsim.engine._functional_kernels.read_window`, which the numba backend hands the analog
+first layer as its `RowReader`), and the read of the torch-backend reference
+(`hwsim.hw.synapse`). Float levels are summed in float32 in the order the kernels add them
+(input position, then channel), so that all give the same currents bit for bit; integer levels
+(ideal cells) are exact in any order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,6 +111,12 @@ class CrossbarLayer:
     float32); `group[p, c]` the row's conversion group (kernel_split: its channel group,
     unrolled: its row group); `row_group[p, c]` its row group, i.e. which crossbar of a column
     group it lies on.
+
+    `conductances` are those of every cell of the layer's crossbars, (..., RG, CG, R, O') with
+    the unused cells of each crossbar: with `noise` they are drawn in that layout (the draws
+    of a seed follow it); ideal cells sit on their levels, so the matrix is sliced from the
+    codes themselves (slicing is cell by cell: the same levels) and the conductances are only
+    laid out when asked for.
     """
 
     def __init__(
@@ -127,44 +136,73 @@ class CrossbarLayer:
                 f" ({mapped.positions}, {mapped.channels}, {mapped.outputs})"
             )
         self.arch, self.mapped = arch, mapped
+        self._codes = codes
         device = arch.device
-        rows, per_xbar = arch.crossbar.rows, mapped.outputs_per_crossbar
-        flat = _row_index(mapped)  # (P, C): row of the layer's row-group-major row list
-        blocks = np.zeros((mapped.row_groups * rows, mapped.col_groups * per_xbar), np.int64)
-        blocks[flat.ravel(), :outputs] = codes.reshape(positions * channels, outputs)
-        # (RG, CG, R, O'): one crossbar per (row group, column group)
-        per_crossbar = blocks.reshape(mapped.row_groups, rows, mapped.col_groups, per_xbar)
-        per_crossbar = per_crossbar.transpose(0, 2, 1, 3)
-        levels = slice_weights(per_crossbar, device)
-        ideal = to_conductances(levels, device)
-        self.conductances: Conductances = apply_nonidealities(ideal, noise or Nonidealities(), rng)
-        if self.conductances.ideal:
-            eff = levels.effective().astype(np.float64)
-        else:
-            eff = self.conductances.effective_levels()
-        self.slices = eff.shape[0]
+        noise = noise or Nonidealities()
         bits = device.bits_per_cell
-        shifts = np.array([float(1 << (j * bits)) for j in range(self.slices)])
-        if device.slicing is Slicing.CELLS:  # binary-weighted parallel cells: one column
-            eff = np.tensordot(shifts, eff, axes=(0, 0))[None]
-            shifts = np.ones(1)
+        if noise.ideal:  # (S, P, C, O) integer levels of the codes; (P, C, O) sign bits
+            self._conductances: Conductances | None = None
+            levels = slice_weights(codes, device)
+            eff, sign = levels.effective(), levels.sign
+            self.slices = eff.shape[0]
+            shifts = np.array([float(1 << (j * bits)) for j in range(self.slices)])
+            if device.slicing is Slicing.CELLS:  # binary-weighted parallel cells: one column
+                column = sum((eff[j] * (1 << j * bits) for j in range(1, self.slices)), eff[0])
+                eff, shifts = column[None], np.ones(1)  # integers: exact in any order
+        else:  # the cells of every crossbar (the draws follow them), then the layer's
+            levels = slice_weights(self._per_crossbar(), device)
+            self._conductances = apply_nonidealities(to_conductances(levels, device), noise, rng)
+            cells = self._conductances.effective_levels()  # (S, RG, CG, R, O') float64
+            self.slices = cells.shape[0]
+            shifts = np.array([float(1 << (j * bits)) for j in range(self.slices)])
+            if device.slicing is Slicing.CELLS:
+                cells, shifts = np.tensordot(shifts, cells, axes=(0, 0))[None], np.ones(1)
+            eff = self._layer_cells(cells)
+            sign = None if levels.sign is None else self._layer_cells(levels.sign[None])[0]
         self.signal_columns = eff.shape[0]  # per output
-        # (S', RG, CG, R, O') -> rows (RG R) x (CG O') x S' -> layer rows and outputs
-        by_row = eff.transpose(1, 3, 2, 4, 0).reshape(mapped.row_groups * rows, -1, eff.shape[0])
-        signal = by_row[flat.ravel(), :outputs].reshape(positions, channels, -1)
-        parts = [signal]
+        # (S', P, C, O) -> (P, C, O S'): output o's signal columns o S'..
+        parts = [eff.transpose(1, 2, 3, 0).reshape(positions, channels, -1)]
         self.sign_weight = 0.0
-        if levels.sign is not None and levels.sign.any():
-            sign = levels.sign.transpose(0, 2, 1, 3).reshape(mapped.row_groups * rows, -1)
-            parts.append(sign[flat.ravel(), :outputs].reshape(positions, channels, outputs))
+        if sign is not None and sign.any():
+            parts.append(sign)
             self.sign_weight = -float(1 << (device.weight_bits - 1))
         matrix = np.concatenate(parts, axis=2)
-        self.matrix = np.ascontiguousarray(matrix, _accumulator_dtype(matrix, self.conductances))
+        self.matrix = np.ascontiguousarray(matrix, _accumulator_dtype(matrix, noise.ideal))
         self.col_shift = np.tile(shifts, outputs)
         self.group = _conversion_group(mapped)
-        self.row_group = (flat // rows).astype(np.int32)  # the crossbar of a column group
+        self.row_group = (_row_index(mapped) // arch.crossbar.rows).astype(np.int32)
         # the largest |signal| any input pattern can produce, per signal column
         self.peak_levels = float(np.abs(self.matrix[:, :, : self.signals]).sum(axis=(0, 1)).max())
+
+    @property
+    def conductances(self) -> Conductances:
+        """Every cell's conductance, crossbar by crossbar (class docstring)."""
+        if self._conductances is None:
+            levels = slice_weights(self._per_crossbar(), self.arch.device)
+            self._conductances = to_conductances(levels, self.arch.device)
+        return self._conductances
+
+    def _per_crossbar(self) -> np.ndarray:
+        """The codes on the crossbars, (RG, CG, R, O'): one crossbar per (row group, column
+        group), zero codes on the cells no row or output uses."""
+        mapped, rows = self.mapped, self.arch.crossbar.rows
+        per_xbar = mapped.outputs_per_crossbar
+        positions, channels, outputs = self._codes.shape
+        flat = _row_index(mapped)  # (P, C): row of the layer's row-group-major row list
+        blocks = np.zeros((mapped.row_groups * rows, mapped.col_groups * per_xbar), np.int64)
+        blocks[flat.ravel(), :outputs] = self._codes.reshape(positions * channels, outputs)
+        per_crossbar = blocks.reshape(mapped.row_groups, rows, mapped.col_groups, per_xbar)
+        return per_crossbar.transpose(0, 2, 1, 3)
+
+    def _layer_cells(self, cells: np.ndarray) -> np.ndarray:
+        """(S, RG, CG, R, O') per-crossbar cells -> (S, P, C, O): those of the layer's rows
+        (kernel position, channel) and outputs."""
+        mapped, rows = self.mapped, self.arch.crossbar.rows
+        positions, channels, outputs = self._codes.shape
+        flat = _row_index(mapped).ravel()
+        # (S, RG, CG, R, O') -> (S, RG R, CG O')
+        by_row = cells.transpose(0, 1, 3, 2, 4).reshape(len(cells), mapped.row_groups * rows, -1)
+        return by_row[:, flat, :outputs].reshape(len(cells), positions, channels, outputs)
 
     @property
     def signals(self) -> int:
@@ -189,11 +227,13 @@ class CrossbarLayer:
         adc: Adc | None,
         hist: np.ndarray | None = None,
         hist_step: float = 0.125,
+        reader: RowReader | None = None,
     ) -> tuple[np.ndarray, ReadCounts]:
         """(current (N, O, H_out, W_out) float32, counts) of `x` (N, C, H, W) (nonzero = a
-        driven row) through the layer's crossbars (`read_rows`), its PE operations and reads
-        counted over every column group."""
-        out, counts = read_rows(x, self.rows, window, adc, scale, bias, hist, hist_step)
+        driven row) through the layer's crossbars (`read_rows`, or `reader`: the same read
+        computed otherwise), its PE operations and reads counted over every column group."""
+        read = read_rows if reader is None else reader
+        out, counts = read(x, self.rows, window, adc, scale, bias, hist, hist_step)
         return out, self._over_column_groups(counts)
 
     def read_counts(self, x: np.ndarray, window: Window) -> ReadCounts:
@@ -242,6 +282,13 @@ READ_ELEMENTS = 1 << 22
 """Elements of the largest intermediate array `read_rows` makes at once (it takes the images
 in groups): 32 MiB of float64."""
 
+RowReader = Callable[
+    [np.ndarray, CrossbarRows, Window, Adc | None, float, np.ndarray, np.ndarray | None, float],
+    tuple[np.ndarray, ReadCounts],
+]
+"""What reads rows as `read_rows` does (its arguments, its result): `read_rows` itself, or a
+faster computation of the same bits (the numba engine's, `hwsim.pipeline.hardware`)."""
+
 
 def read_rows(
     x: np.ndarray,
@@ -283,11 +330,6 @@ def read_counts(x: np.ndarray, rows: CrossbarRows, window: Window) -> ReadCounts
     for part in _image_groups(x, rows, window):
         _count_operations(_driven(x[part], window), rows, counts)
     return counts
-
-
-READ_ELEMENTS = 1 << 22
-"""Elements of the largest intermediate array `read_rows` makes at once (it takes the images
-in groups): 32 MiB of float64."""
 
 
 def _image_groups(x: np.ndarray, rows: CrossbarRows, window: Window) -> list[slice]:
@@ -402,10 +444,10 @@ def _any_of(driven: np.ndarray, index: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _accumulator_dtype(matrix: np.ndarray, g: Conductances) -> type:
+def _accumulator_dtype(matrix: np.ndarray, ideal: bool) -> type:
     """int16 (or int32) for ideal cells, whose levels are integers, when every analog sum of a
     column fits; float32 otherwise. Integers are exact either way."""
-    if not g.ideal:
+    if not ideal:
         return np.float32
     peak = float(np.abs(matrix).sum(axis=(0, 1)).max()) if matrix.size else 0.0
     return np.int16 if peak < 2**15 else np.int32 if peak < 2**31 else np.float64

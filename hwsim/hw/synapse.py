@@ -39,7 +39,8 @@ binary crossbar rows:
 * `digital`: the first layer is computed digitally, psum = conv(x, q) in float64.
 
 Under direct coding its input is the same every timestep, so the current of timestep 0 is kept
-for the batch. Its activity is that of its nonzero inputs (as the engine counts an analog
+for the batch (its bit planes read once, by `HardwareLayer.reader`: `read_rows`, or on the
+numba backend the engine's kernel of the same read). Its activity is that of its nonzero inputs (as the engine counts an analog
 input), every timestep.
 
 With ideal settings (weights representable in `weight_bits` with a power-of-two scale, dyadic
@@ -59,7 +60,15 @@ import torch
 
 from hwsim.errors import InputError, ModelError
 from hwsim.hw.arch import Architecture, FullScale
-from hwsim.hw.crossbar import Adc, CrossbarLayer, ReadCounts, Window, adc_of, calibrated_lsb
+from hwsim.hw.crossbar import (
+    Adc,
+    CrossbarLayer,
+    ReadCounts,
+    RowReader,
+    Window,
+    adc_of,
+    calibrated_lsb,
+)
 from hwsim.hw.device import Nonidealities, quantise_weights
 from hwsim.hw.geometry import LINEAR_KERNEL_ROWS
 from hwsim.hw.mapping import ChipMapping, map_network
@@ -191,6 +200,8 @@ class HardwareLayer:
     conv codes (the digital first layer reads them) and, for a layer reading the network
     input, how it reads the analog image (`analog`, `input_bits`). `adc` None reads without
     conversion (calibration; `hist` then collects |signal| in bins of `hist_step` levels).
+    `reader` computes its reads (`hwsim.hw.crossbar.read_rows` when None; the numba backend
+    gives it the engine's kernel of the same read, `hwsim.pipeline.hardware`).
 
     Called as `layer(x, t)` (the engine's synapse, module docstring) after `start`: returns
     the current and adds what it read to `record[t]`.
@@ -208,6 +219,7 @@ class HardwareLayer:
     record: LayerRecord | None = None
     hist: np.ndarray | None = None
     hist_step: float = 0.125
+    reader: RowReader | None = None
     _cached: tuple[torch.Tensor, torch.Tensor, ReadCounts] | None = None
 
     def start(self, timesteps: int, input_step: float = 0.0) -> None:
@@ -287,6 +299,7 @@ class HardwareLayer:
             adc=self.adc,
             hist=self.hist,
             hist_step=self.hist_step,
+            reader=self.reader,
         )
         cur = torch.from_numpy(out)
         conv = self.geometry.kind is LayerKind.CONV

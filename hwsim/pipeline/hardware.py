@@ -37,11 +37,13 @@ import numpy as np
 import torch
 
 from hwsim.engine import SimResult, simulate
+from hwsim.engine._functional_kernels import read_window
 from hwsim.engine.backends import CROSSBAR_COUNTS, CrossbarSynapse
 from hwsim.errors import InputError
 from hwsim.fusion import accuracy_over_time, cumulative
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import Architecture
+from hwsim.hw.crossbar import Adc, CrossbarRows, ReadCounts, RowReader, Window
 from hwsim.hw.device import Nonidealities
 from hwsim.hw.energy import run_energy
 from hwsim.hw.mapping import map_network
@@ -119,6 +121,32 @@ def crossbar_synapse(layer: HardwareLayer, timesteps: int) -> CrossbarSynapse:
     )
 
 
+def kernel_reader(threads: int) -> RowReader:
+    """`hwsim.hw.crossbar.read_rows` computed by the numba kernel of the same read
+    (`hwsim.engine._functional_kernels.read_window`: the same bits and counts) on `threads`
+    threads: how the numba backend reads the analog first layer's bit planes."""
+
+    def read(
+        x: np.ndarray,
+        rows: CrossbarRows,
+        window: Window,
+        adc: Adc | None,
+        scale: float,
+        bias: np.ndarray,
+        hist: np.ndarray | None = None,
+        hist_step: float = 0.125,
+    ) -> tuple[np.ndarray, ReadCounts]:
+        out, counts = read_window(
+            x, rows.matrix, rows.group, rows.crossbar, rows.per_output, rows.col_shift,
+            rows.sign_weight, None if adc is None else (adc.lsb, adc.code_min, adc.code_max),
+            scale, bias, (window.kernel, window.stride, window.padding, window.out_hw), hist,
+            hist_step, threads,
+        )  # fmt: skip
+        return out, ReadCounts(*(int(v) for v in counts))
+
+    return read
+
+
 def _add_record(layer: HardwareLayer, record: np.ndarray) -> None:
     """Add a crossbar synapse's run record to its layer's (PE operations and crossbar reads
     of every column group)."""
@@ -144,10 +172,15 @@ def _run(
 ) -> tuple[SimResult, float]:
     """Run the engine with the hardware layers as synapses: on "numba" every layer reading
     spikes as a `CrossbarSynapse` in the kernels (the analog first layer a callable synapse),
-    on "torch" every layer a callable synapse (`HardwareLayer`, the reference)."""
+    on "torch" every layer a callable synapse (`HardwareLayer`, the reference). The analog
+    layer reads its bit planes with the numba kernel on "numba" (`kernel_reader`), with
+    `hwsim.hw.crossbar.read_rows` on "torch"."""
     if backend not in ("numba", "torch"):
         raise InputError(f"backend {backend!r}: expected numba or torch")
     step = hw.start(images, timesteps)
+    reader = kernel_reader(hw.config.threads) if backend == "numba" else None
+    for layer in hw.layers.values():
+        layer.reader = reader
     xbars = {}
     if backend == "numba":
         xbars = {
