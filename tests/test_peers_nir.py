@@ -7,6 +7,7 @@ its own module) and the nir package's node objects; every peer test skips when t
 not installed (constraints/peers.txt installs them)."""
 
 import importlib.util
+import json
 import re
 
 import numpy as np
@@ -426,29 +427,39 @@ def test_an_unknown_convention_is_refused():
 # --------------------------------------------------------------------------- hwsim -> peers
 
 
+def resets_to(graph) -> set[str]:
+    """The neuron nodes of an hwsim export that reset to their v_reset (`metadata["neurons"]`,
+    docs/nir.md): the others subtract the threshold."""
+    steps = json.loads(graph.metadata.get("neurons", "{}"))
+    return {n for n, step in steps.items() if step["reset_to"] is not None}
+
+
 def load_peer(peer: str, graph, n: int):
-    """The peer's own importer on `graph`, with the two settings docs/nir.md gives for
-    hwsim's neuron: sinabs' IAF with SingleSpike and no lower membrane bound (from_nir
-    defaults: MultiSpike, min_v_mem = -threshold); spikingjelly's IFNode with v_reset = None
-    (its soft reset: subtract the threshold; NIR's IF reads as a hard reset)."""
+    """The peer's own importer on `graph`, with the settings docs/nir.md gives for hwsim's
+    neurons: sinabs' IAF/LIF with SingleSpike and no lower membrane bound (from_nir defaults:
+    MultiSpike, min_v_mem = -threshold) and MembraneReset(v_reset) where the metadata's
+    `neurons` reset to a potential; spikingjelly's IFNode/LIFNode with v_reset = None (its
+    soft reset: subtract the threshold; NIR's IF reads as a hard reset) where they do not."""
+    hard = resets_to(graph)
     if peer == "sinabs":
         import sinabs
         import sinabs.layers as sl
-        from sinabs.activation import SingleSpike
+        from sinabs.activation import MembraneReset, SingleSpike
 
         module = sinabs.from_nir(graph, batch_size=n)
-        for m in module.modules():
-            if isinstance(m, sl.IAF):
+        for name, m in module.named_modules():
+            if isinstance(m, sl.LIF):
                 m.spike_fn, m.min_v_mem = SingleSpike, None
+                if name in hard:
+                    m.reset_fn = MembraneReset(float(np.ravel(graph.nodes[name].v_reset)[0]))
         return module
     if peer == "spikingjelly":
-        from spikingjelly.activation_based import neuron
         from spikingjelly.activation_based.nir_exchange import from_nir
 
         module = from_nir.import_from_nir(graph)
-        for m in module.modules():
-            if isinstance(m, neuron.IFNode):
-                m.v_reset = None
+        for name, m in module.named_modules():
+            if type(m).__name__ == "_NIRStatefulModule" and name not in hard:
+                m.module.v_reset = None
         return module
     if peer == "norse":
         import norse.torch as nt
@@ -466,9 +477,13 @@ def run_peer(peer: str, module, x: np.ndarray, steps: int) -> np.ndarray:
         if peer == "sinabs":
             out, _ = module(xt[:, None].repeat(1, steps, 1, 1, 1).flatten(0, 1))
             return out.reshape(len(x), steps, -1).numpy()
-        if peer == "norse":  # one image at a time: its Flatten(0, -1) would merge the batch
+        if peer in ("norse", "snntorch"):  # one image at a time: Flatten(0, -1) merges the batch
             rows = []
             for image in xt:
+                if peer == "snntorch":  # its Leaky modules keep their membranes
+                    from snntorch import utils
+
+                    utils.reset(module)
                 state, outs = None, []
                 for _ in range(steps):
                     out, state = module(image, state)
@@ -644,3 +659,332 @@ def test_hwsim_run_on_a_snntorch_leaky_network_with_an_added_ic_charges_the_leak
         rows = {r["layer"]: r for r in csv.DictReader(f)}
     assert float(rows["0"]["leak_pj"]) == pytest.approx(4 * 16 * 16 * 1.1)
     assert float(rows["ic_affine"]["leak_pj"]) == 0  # the added IC head's IF neurons
+
+
+# --------------------------------------------------------------------------- leaky neurons and
+# pooling layers exported (issue 25): a small network built in hwsim
+
+
+def tiny_network(neurons: dict, *, ic: bool, dyadic: bool, seed: int = 0):
+    """An hwsim network built as a layer graph: conv0 (1 -> 4, 3x3) -> pool1 (2x2 average,
+    a `Pool.AVG` layer) -> pool2 (2x2 max, `Pool.MAX`) -> conv3 (4 -> 8, 3x3) -> the FC head
+    (GAP, Linear 8 -> 10), and with `ic` an IC on pool1 (GAP, Linear 4 -> 10); no biases.
+    `neurons`: population -> `Neuron` (default hwsim's IF; pool2: the max pooling's). Weights
+    of numpy seed `seed`; dyadic: k / 64."""
+    from hwsim.model.convert import ConversionParams, SpikingNetwork, Weights
+    from hwsim.model.graph import IF_NEURON, Layer, LayerGraph, LayerKind, Pool, Role
+    from hwsim.model.nir_io import ImportedSpec
+    from hwsim.model.nir_pool import MAX_NEURON
+
+    rng = np.random.default_rng(seed)
+
+    def drawn(shape, sd: float) -> np.ndarray:
+        w = rng.normal(0, sd, shape)
+        return (np.round(w * 64) / 64 if dyadic else w).astype(np.float32)
+
+    def layer(name, kind, shapes, geometry, inputs, role=Role.BACKBONE, head=None, **kw):
+        pool = kw.get("pool")
+        default = MAX_NEURON if pool is Pool.MAX else IF_NEURON
+        return Layer(name, kind, role, *shapes, *geometry, inputs, name, head=head,
+                     neuron=neurons.get(name, default), **kw)  # fmt: skip
+
+    conv, gap, linear = LayerKind.CONV, LayerKind.GAP, LayerKind.LINEAR
+    layers = [
+        layer("conv0", conv, ((1, 16, 16), (4, 16, 16)), ((3, 3), 1, 1), (), block=0),
+        layer("pool1", conv, ((4, 16, 16), (4, 8, 8)), ((2, 2), 2, 0), ("conv0",), block=1,
+              pool=Pool.AVG),
+        layer("pool2", conv, ((4, 8, 8), (4, 4, 4)), ((2, 2), 2, 0), ("pool1",), block=2,
+              pool=Pool.MAX),
+        layer("conv3", conv, ((4, 4, 4), (8, 4, 4)), ((3, 3), 1, 1), ("pool2",), block=3),
+    ]  # fmt: skip
+    heads = [("fc", FC_HEAD, "conv3", 8, 4, Role.FC_HEAD)]
+    if ic:
+        heads.insert(0, ("ic", 1, "pool1", 4, 8, Role.IC_HEAD))
+    for tag, head, tap, c, hw, role in heads:
+        layers += [
+            layer(f"{tag}.gap", gap, ((c, hw, hw), (c, 1, 1)), ((hw, hw), 1, 0), (tap,), role,
+                  head),
+            layer(f"{tag}.linear", linear, ((c, 1, 1), (10, 1, 1)), ((1, 1), 1, 0),
+                  (f"{tag}.gap",), role, head),
+        ]  # fmt: skip
+    graph = LayerGraph(tuple(layers), (1, 16, 16), 10)
+    window = np.ones((1, 1, 2, 2), np.float32)
+    eye = np.eye(4, dtype=np.float32)[:, :, None, None] * window
+    weights = {"conv0": drawn((4, 1, 3, 3), 1.0), "pool1": eye / 4, "pool2": eye,
+               "conv3": drawn((8, 4, 3, 3), 0.8), "fc.linear": drawn((10, 8), 2.0)}  # fmt: skip
+    if ic:
+        weights["ic.linear"] = drawn((10, 4), 2.0)
+    wts = {k: Weights(torch.from_numpy(w), torch.zeros(len(w))) for k, w in weights.items()}
+    outputs = ((1, "ic1"), (FC_HEAD, "fc")) if ic else ((FC_HEAD, "fc"),)
+    spec = ImportedSpec("tiny", (1, 16, 16), 10, graph, outputs)
+    return SpikingNetwork(spec, graph, wts, ConversionParams(threshold=1.0), ())
+
+
+def peer_neurons(peer: str) -> dict:
+    """Leaky and reset-to populations each target's importer steps as hwsim does
+    (hwsim.model.nir_targets): hwsim's own reader takes any; sinabs a LIF of float32 leak
+    exp(-1 / tau), gain 1, subtracting or resetting to 0; snntorch only Leaky(reset "zero"),
+    V > theta, everywhere (its IF is leaky); norse V > theta and a reset to 0 (LIF: gain
+    1 - leak, starting at v_leak); spikingjelly V >= theta, hard resets (LIF: v_leak =
+    v_reset)."""
+    from hwsim.model.graph import Neuron
+
+    def sinabs_leak(tau: float) -> float:
+        return float(torch.exp(-1.0 / torch.tensor(tau, dtype=torch.float32)))
+
+    if peer == "hwsim":
+        return {
+            "conv0": Neuron(leak=0.75, gain=0.5, v_leak=0.25, reset_to=-0.25, strict=True),
+            "pool1": Neuron(leak=0.875, reset_to=0.0, v_init=0.0),
+            "conv3": Neuron(leak=0.5, strict=True, delayed_reset=True),
+            "fc.linear": Neuron(leak=0.75, gain=0.25, reset_to=0.5, v_init=0.5),
+        }
+    if peer == "sinabs":
+        return {
+            "conv0": Neuron(leak=sinabs_leak(4.0)),
+            "conv3": Neuron(leak=sinabs_leak(2.0), reset_to=0.0, v_init=0.0),
+        }
+    if peer == "snntorch":
+        leaks = {
+            "conv0": 0.875,
+            "pool1": 0.5,
+            "conv3": 0.9375,
+            "fc.gap": 0.875,
+            "fc.linear": 0.9375,
+        }
+        return {k: Neuron(leak=v, strict=True, reset_to=0.0, v_init=0.0) for k, v in leaks.items()}
+    if peer == "norse":
+        zero = {"strict": True, "reset_to": 0.0, "v_init": 0.0}
+        out = {k: Neuron(**zero) for k in ("pool1", "ic.gap", "ic.linear", "fc.gap", "fc.linear")}
+        out["conv0"] = Neuron(leak=0.75, gain=0.25, v_leak=0.5, strict=True, reset_to=0.0,
+                              v_init=0.5)  # fmt: skip
+        out["conv3"] = Neuron(leak=0.5, gain=0.5, **zero)
+        return out
+    return {
+        "conv0": Neuron(leak=0.75, gain=0.25, v_leak=-0.25, reset_to=-0.25, v_init=-0.25),
+        "pool1": Neuron(reset_to=0.125, v_init=0.125),
+        "conv3": Neuron(leak=0.5),
+    }
+
+
+def peer_heads(peer: str, module, graph, x: np.ndarray, steps: int) -> dict[str, np.ndarray]:
+    """Every Output's spikes (N, T, C) of the peer's module over `steps` steps, by Output node
+    (read from nirtorch's executor cache: with several Outputs it returns one)."""
+    if len([n for n in graph.nodes.values() if type(n).__name__ == "Output"]) == 1:
+        return {"fc": run_peer(peer, module, x, steps)}
+    heads = {o: [p for p, q in graph.edges if q == o][0] for o in ("fc", "ic1")}
+    xt = torch.from_numpy(x)
+    with torch.no_grad():
+        if peer == "sinabs":
+            _, state = module(xt[:, None].repeat(1, steps, 1, 1, 1).flatten(0, 1))
+            return {o: state.cache[n].reshape(len(x), steps, -1).numpy() for o, n in heads.items()}
+        rows: dict[str, list] = {o: [] for o in heads}
+        for image in xt:  # norse
+            state, outs = None, {o: [] for o in heads}
+            for _ in range(steps):
+                _, state = module(image, state)
+                for o, n in heads.items():
+                    outs[o].append(state.cache[n].reshape(-1))
+            for o in heads:
+                rows[o].append(torch.stack(outs[o]))
+        return {o: torch.stack(r).numpy() for o, r in rows.items()}
+
+
+def hwsim_heads(snn, x: np.ndarray, steps: int) -> dict[str, np.ndarray]:
+    """hwsim's spikes per head (Output name) over a peer's `steps` steps without delays: each
+    head shifted by its population's depth + 1."""
+    depth = {p.name: p.depth for p in snn.graph.populations()}
+    run = simulate(snn, x, steps + max(depth.values()) + 1).head_spikes
+    out = {}
+    for h, name in snn.spec.outputs:
+        shift = depth[snn.graph.head_output(h).population] + 1
+        out[name] = run[h][:, shift : shift + steps]
+    return out
+
+
+FLOAT_BOUND = {"sinabs": 0, "snntorch": 0, "norse": 0, "spikingjelly": 0}
+"""Most (image, step, class) entries of the float-weight comparison that may differ per peer
+(measured: docs/nir.md)."""
+
+
+@pytest.mark.parametrize("peer", [peer_param(p) for p in PEERS])
+@pytest.mark.parametrize("dyadic", [True, False])
+def test_a_peer_runs_hwsim_s_export_of_leaky_neurons_and_poolings(peer, dyadic, tmp_path):
+    """`tiny_network` with the leaky and reset-to populations the peer's importer can step
+    (`peer_neurons`), an average pooling and a max pooling, exported for the peer: the peer's
+    own importer (with docs/nir.md's settings) builds a module whose heads spike as hwsim's
+    engine does (shifted by hwsim's one step per population). sinabs and norse get the IC
+    too (snntorch's and spikingjelly's nirtorch loops on several Outputs). The file writes
+    the average as the pooling node the peer reads and the max pooling as that node into IF
+    neurons (snntorch: LIF) resetting to 0 at a threshold in the window's OR range. Dyadic
+    weights: identical; float weights: at most `FLOAT_BOUND` differing entries."""
+    ic = peer in ("sinabs", "norse")
+    snn = tiny_network(peer_neurons(peer), ic=ic, dyadic=dyadic)
+    graph = nir.read(write_nir(snn, tmp_path / "t.nir", peer), type_check=False)
+    pool = PRESETS[peer].pooling
+    written = {"AvgPool2d": PoolKind.AVG, "SumPool2d": PoolKind.SUM}
+    assert written[type(graph.nodes["pool1"]).__name__] is pool
+    assert written[type(graph.nodes["pool2"]).__name__] is pool
+    assert float(np.ravel(graph.nodes["pool2_if"].v_reset)[0]) == 0
+    n, steps = 4, 40
+    x = make_synthetic(n, seed=0, split="test").x
+    if dyadic:
+        x = (np.round(x * 64) / 64).astype(np.float32)
+    module = load_peer(peer, graph, n)
+    assert_weights_read(module, graph)
+    theirs = peer_heads(peer, module, graph, x, steps)
+    ours = hwsim_heads(snn, x, steps)
+    assert set(theirs) == set(ours) == ({"fc", "ic1"} if ic else {"fc"})
+    for head, spikes in ours.items():
+        differ = int((spikes != theirs[head]).sum())
+        print(f"{peer} dyadic={dyadic} {head}: {differ} of {spikes.size} entries differ,"
+              f" {int(spikes.sum())} vs {int(theirs[head].sum())} spikes")  # fmt: skip
+        assert spikes.sum() > 20
+        assert differ <= (0 if dyadic else FLOAT_BOUND[peer])
+
+
+def test_hwsim_s_own_export_of_leaky_neurons_and_poolings_reads_back_exactly(tmp_path):
+    """For hwsim's reader the file carries every population's step NIR cannot say (a reset to
+    0, V > theta, the delayed reset, the start: `metadata["neurons"]`): read back, the layers,
+    their pooling operations and neurons are the same and every head spikes alike, on float
+    weights too. The max pooling is written SumPool2d -> IF(r = 1, v_threshold 1, v_reset 0)
+    and read back as `Pool.MAX` by its rule."""
+    from hwsim.model.graph import Pool
+
+    snn = tiny_network(peer_neurons("hwsim"), ic=True, dyadic=False)
+    graph = nir.read(write_nir(snn, tmp_path / "t.nir"))
+    assert type(graph.nodes["pool2"]).__name__ == "SumPool2d"
+    node = graph.nodes["pool2_if"]
+    assert (float(node.v_threshold.flat[0]), float(node.v_reset.flat[0])) == (1.0, 0.0)
+    assert type(graph.nodes["conv0_if"]).__name__ == "LIF"
+    back = read_nir(tmp_path / "t.nir")
+    assert [(la.name, la.pool, la.neuron) for la in back.graph.layers] == [
+        (la.name, la.pool, la.neuron) for la in snn.graph.layers
+    ]
+    assert back.graph.layer("pool2").pool is Pool.MAX
+    x = make_synthetic(4, seed=0, split="test").x
+    a, b = simulate(snn, x, 40), simulate(back, x, 40)
+    for h in snn.graph.heads:
+        assert a.head_spikes[h].sum() > 20
+        np.testing.assert_array_equal(a.head_spikes[h], b.head_spikes[h])
+
+
+@pytest.mark.parametrize(
+    "peer,population,neuron,says",
+    [
+        ("snntorch", "conv0", {"leak": 0.5, "strict": True}, "reset_mechanism='zero'"),
+        ("snntorch", "conv0", {"reset_to": 0.0, "v_init": 0.0}, "an IF node as a leaky"),
+        ("norse", "conv0", {"leak": 0.5, "strict": True, "reset_to": 0.0}, "gain dt / tau"),
+        ("norse", "conv3", {"strict": True, "reset_to": 0.25}, "resets a spiking neuron to 0"),
+        ("sinabs", "conv3", {"reset_to": 0.5}, "adds reset_value to every neuron"),
+        ("sinabs", "conv0", {"leak": 0.5, "gain": 0.5}, "input gain 1"),
+        ("spikingjelly", "conv0", {"leak": 0.5, "strict": True}, "fires at V >= theta"),
+        ("spikingjelly", "conv0", {"leak": 0.5, "v_leak": 0.5}, "decays to v_reset"),
+        ("hwsim", "conv0", {"gain": 0.5}, "without an input gain"),
+    ],
+)
+def test_a_step_the_target_s_importer_cannot_say_is_refused_naming_the_population(
+    peer, population, neuron, says, tmp_path
+):
+    """Each refusal names the population, its step, the target and what its importer does."""
+    from hwsim.model.graph import Neuron
+
+    snn = tiny_network({population: Neuron(**neuron)}, ic=False, dyadic=True)
+    with pytest.raises(NirError, match=f"population '{population}' steps .*{peer}'s NIR importer"):
+        write_nir(snn, tmp_path / "t.nir", peer)
+    with pytest.raises(NirError, match=re.escape(says)):
+        write_nir(snn, tmp_path / "t.nir", peer)
+
+
+def max_recipe_graph(convention: str, threshold: float, kind: str = "SumPool2d"):
+    """Input (2, 8, 8) -> Conv2d -> IF -> a 2x2 pooling `kind` -> IF(threshold, v_reset 0,
+    r = the convention's if_r) -> Flatten -> Affine -> IF -> Output."""
+    r = PRESETS[convention].if_r
+
+    def if_(*shape, th=1.0):
+        return nir.IF(r=np.full(shape, r), v_threshold=np.full(shape, th), v_reset=np.zeros(shape))
+
+    pool = getattr(nir, kind)(np.array([2, 2]), np.array([2, 2]), np.array([0, 0]))
+    w = np.ones((3, 2, 3, 3), np.float32) / 4
+    return nir.NIRGraph.from_list(
+        nir.Input(input_type=np.array([2, 8, 8])),
+        nir.Conv2d(None, w, 1, 1, 1, 1, np.zeros(3, np.float32)), if_(3, 8, 8),
+        pool, if_(3, 4, 4, th=threshold),
+        nir.Flatten(input_type={"input": np.array([3, 4, 4])}, start_dim=0),
+        nir.Affine(np.ones((10, 48), np.float32) / 8, np.zeros(10, np.float32)), if_(10),
+        nir.Output(output_type=np.array([10])),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "convention,threshold,kind,pooled",
+    [
+        ("norse", 0.5, "SumPool2d", "max"),  # V > theta: threshold in (0, 1)
+        ("norse", 0.75, "SumPool2d", "max"),
+        ("norse", 1.0, "SumPool2d", "sum"),  # two spikes needed: not the OR
+        ("spikingjelly", 1.0, "SumPool2d", "max"),  # V >= theta: threshold in (0, 1]
+        ("spikingjelly", 0.25, "AvgPool2d", "max"),  # the average's step is 1 / 4
+        ("spikingjelly", 0.5, "AvgPool2d", "avg"),
+        ("sinabs", 1.0, "SumPool2d", "sum"),  # v_reset 0 subtracts under sinabs' convention
+        ("hwsim", 1.0, "SumPool2d", "sum"),
+    ],
+)
+def test_the_max_pooling_rule_on_a_lone_pooling_into_if_neurons(
+    convention, threshold, kind, pooled
+):
+    """A lone local pooling into IF neurons resetting to 0 from 0 (r = if_r, no other input) is
+    a max pooling when one input spike reaches the threshold (its OR range); otherwise, and
+    where v_reset = 0 means a subtraction, it stays the average or sum."""
+    snn = import_graph(max_recipe_graph(convention, threshold, kind), convention=convention)
+    layer = snn.graph.layers[1]
+    assert layer.pool == pooled
+    if pooled == "max":
+        assert layer.neuron.reset_to == 0 == layer.neuron.v_init and not layer.neuron.strict
+        w = snn.weights[layer.name].weight.numpy()
+        theta = snn.params.threshold
+        np.testing.assert_array_equal(w, theta * np.eye(3)[:, :, None, None] * np.ones((2, 2)))
+
+
+@needs("spikingjelly", "nirtorch")
+@pytest.mark.parametrize("dyadic", [True, False])
+def test_a_spikingjelly_max_pooling_written_as_the_recipe_spikes_as_max_pool2d(dyadic):
+    """spikingjelly has no NIR max pooling; its recipe AvgPool2d(2) -> IFNode(v_threshold =
+    1 / 4, v_reset = 0) exports, imports under --convention spikingjelly as `Pool.MAX`, and
+    hwsim's FC spikes equal spikingjelly's own run of the network with MaxPool2d(2) in its
+    place (torch's max_pool2d on the spike tensor; shifted by hwsim's delays), as does
+    spikingjelly's run of the recipe itself."""
+    from spikingjelly.activation_based import functional, layer, neuron
+    from spikingjelly.activation_based.nir_exchange.to_nir import export_to_nir
+
+    from hwsim.model.graph import Pool
+
+    def net(recipe: bool):
+        torch.manual_seed(0)
+        pooling = (
+            [layer.AvgPool2d(2), neuron.IFNode(v_threshold=0.25, v_reset=0.0)]
+            if recipe
+            else [layer.MaxPool2d(2)]
+        )
+        module = torch.nn.Sequential(
+            layer.Conv2d(1, 4, 3, padding=1, bias=False), neuron.IFNode(v_reset=0.0),
+            *pooling,
+            layer.Conv2d(4, 8, 3, padding=1, bias=False), neuron.IFNode(v_reset=0.0),
+            layer.Flatten(), layer.Linear(512, 10, bias=False), neuron.IFNode(v_reset=0.0),
+        )  # fmt: skip
+        scaled(module, 4.0, 256 if dyadic else None)
+        return module
+
+    recipe, reference = net(True), net(False)
+    snn = import_graph(export_to_nir(recipe, torch.rand(1, 1, 16, 16)), convention="spikingjelly")
+    pools = [la for la in snn.graph.layers if la.pool is not None]
+    assert [la.pool for la in pools] == [Pool.MAX]
+    n, steps = 8, 40
+    x = make_synthetic(n, seed=0, split="test").x
+    if dyadic:
+        x = (np.round(x * 64) / 64).astype(np.float32)
+    functional.reset_net(reference)
+    theirs = run_stateful(reference, x, steps)
+    functional.reset_net(recipe)
+    np.testing.assert_array_equal(run_stateful(recipe, x, steps), theirs)
+    assert theirs.sum() > 100
+    np.testing.assert_array_equal(spikes_as_hwsim(snn, x, steps), theirs)

@@ -22,7 +22,7 @@ from hwsim.cli.main import main  # noqa: E402
 from hwsim.engine import BACKENDS, simulate  # noqa: E402
 from hwsim.engine.core import ActivitySpec  # noqa: E402
 from hwsim.model.data import make_synthetic  # noqa: E402
-from hwsim.model.graph import FC_HEAD, LayerKind  # noqa: E402
+from hwsim.model.graph import FC_HEAD, LayerKind, Pool  # noqa: E402
 from hwsim.model.nir_export import write_nir  # noqa: E402
 from hwsim.model.nir_io import NirError, import_graph, read_nir  # noqa: E402
 from hwsim.model.nir_pool import pooled_conv  # noqa: E402
@@ -132,14 +132,19 @@ def test_local_pooling_spikes_as_a_torch_loop_over_the_nir_nodes(backend):
     np.testing.assert_array_equal(ours, theirs)
 
 
-def test_a_pooled_network_exports_its_poolings_as_convs_with_the_same_spikes(tmp_path):
-    """hwsim's export writes each pooling layer as the Conv2d it simulates; read back, the
-    network has the same layers and FC spikes."""
+def test_a_pooled_network_exports_its_poolings_with_the_same_spikes(tmp_path):
+    """The pooling alone between two IF nodes imports as a pooling layer (`Pool.AVG`) and
+    exports as the AvgPool2d it was; a pooling composed with a weight node has no `pool` and
+    exports as the Conv2d it simulates. Read back, the network has the same layers (pooling
+    operations included) and FC spikes."""
     snn = import_graph(pooled_graph())
-    write_nir(snn, tmp_path / "rt.nir")
+    assert {g.name: g.pool for g in snn.graph.layers if g.pool} == {"avgpool2d": Pool.AVG}
+    graph = nir.read(write_nir(snn, tmp_path / "rt.nir"))
+    kinds = {n: type(graph.nodes[n]).__name__ for n in ("avgpool2d", "conv2d_1", "conv2d_2")}
+    assert kinds == {"avgpool2d": "AvgPool2d", "conv2d_1": "Conv2d", "conv2d_2": "Conv2d"}
     back = read_nir(tmp_path / "rt.nir")
-    geo = [(g.name, g.kernel, g.stride, g.padding) for g in back.graph.layers]
-    assert geo == [(g.name, g.kernel, g.stride, g.padding) for g in snn.graph.layers]
+    geo = [(g.name, g.kernel, g.stride, g.padding, g.pool) for g in back.graph.layers]
+    assert geo == [(g.name, g.kernel, g.stride, g.padding, g.pool) for g in snn.graph.layers]
     x = (np.random.default_rng(12).integers(0, 65, (4, 2, 32, 32)) / 64).astype(np.float32)
     ours, theirs = simulate(snn, x, 20), simulate(back, x, 20)
     assert ours.head_spikes[FC_HEAD].sum() > 20
@@ -215,15 +220,16 @@ def test_the_pooling_layer_pe_operations_by_hand():
 
 def test_hwsim_maps_and_estimates_an_imported_pooled_network(tmp_path, capsys):
     """`hwsim map` and `hwsim estimate` on the pooled graph as a file: both succeed and list
-    the pooling layer."""
+    the pooling layer, mapped to the tile's pooling unit (no crossbar, no PE operation: it
+    imports with `pool` set) and charged there."""
     path = tmp_path / "pooled.nir"
     nir.write(path, pooled_graph())
     out = tmp_path / "m"
     assert main(["map", "--arch", ARCH, "--model", str(path), "--out", str(out)]) == 0
     assert main(["estimate", "--arch", ARCH, "--model", str(path), "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "avgpool2d  conv     4     1      4" in text  # rows, cols, crossbars: 2x2 kernel
-    assert re.search(r"avgpool2d +256 ", text)  # SpikeSim PE ops: 16 x 16 output positions
+    assert re.search(r"avgpool2d +conv +0 +0 +0 ", text)  # rows, cols, crossbars
+    assert re.search(r"avgpool2d +0 +[\d,.]+ +[\d.]+% +pooling", text)
 
 
 def peer_input(n: int, dyadic_x: bool) -> np.ndarray:

@@ -26,18 +26,20 @@ r (1 - leak), `NirConvention.lif_exp`):
 node into the engine's `hwsim.model.graph.Neuron` (the leaky path, docs/engine.md; a reset to
 a potential: `Neuron.reset_to`), and `check_neurons` refuses what the engine cannot step
 (CubaLIF, a leak outside [0, 1], a reset to a potential under a delayed reset), naming the
-node and printing its description.
+node and printing its description. hwsim's own exports record each population's step in
+`metadata["neurons"]` (`hwsim.model.nir_targets`); `written_neurons` reads it back.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
 import numpy as np
 
-from hwsim.model.graph import Neuron
+from hwsim.model.graph import GraphError, Neuron
 from hwsim.model.nir_nodes import NirError, as_array, int_pair, kind_of
 
 
@@ -372,3 +374,44 @@ def neuron_model(name: str, node: Any, convention: NirConvention, theta: float) 
         reset_to=reset_to,
         v_init=v_init,
     )
+
+
+def written_neurons(metadata: dict[str, Any], convention: NirConvention) -> dict[str, dict]:
+    """The populations' steps an hwsim export recorded (`metadata["neurons"]`, JSON: IF/LIF
+    node -> `Neuron` fields, potentials in units of the threshold; `nir_targets`), read when
+    the file is read under the convention it names; {} otherwise or where it is malformed."""
+    if convention.name != str(metadata.get("convention", "")) or "neurons" not in metadata:
+        return {}
+    try:
+        steps = json.loads(str(metadata["neurons"]))
+        for step in steps.values():
+            Neuron(**step)
+    except (json.JSONDecodeError, TypeError, AttributeError, ValueError, GraphError) as e:
+        raise NirError(f"the file's metadata 'neurons' is not hwsim's record ({e})") from None
+    return steps
+
+
+def written_model(step: dict, theta: float) -> Neuron:
+    """A recorded step (`written_neurons`) as the engine's neuron at threshold `theta`."""
+    scaled = {k: (v * theta if k in _POTENTIALS and v is not None else v) for k, v in step.items()}
+    return Neuron(**scaled)
+
+
+_POTENTIALS = ("v_leak", "reset_to", "v_init")
+
+
+def neuron_models(
+    nodes: dict[str, Any],
+    names: list[str],
+    convention: NirConvention,
+    theta: float,
+    written: dict[str, dict],
+) -> dict[str, Neuron]:
+    """The engine's neuron of every IF/LIF node in `names`: the recorded step where an hwsim
+    export wrote one (`written_neurons`), else `neuron_model`."""
+    return {
+        n: written_model(written[n], theta)
+        if n in written
+        else neuron_model(n, nodes[n], convention, theta)
+        for n in names
+    }

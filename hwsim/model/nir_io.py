@@ -15,6 +15,7 @@ What maps onto what (one hwsim layer = the weight path between two IF population
 | global AvgPool2d                                      | gap (its own IF population)         |
 | global AvgPool2d/SumPool2d, [Flatten], Affine/Linear  | conv, kernel the map, W / (H W) avg |
 | local AvgPool2d/SumPool2d, with one Conv2d or a last [Flatten] Affine | conv (`nir_pool`) |
+| local AvgPool2d/SumPool2d alone (into neurons firing on any window spike) | pool avg/sum (max) |
 
 Several paths into one IF node are summed there (a residual join): the path from the deepest
 source sends the population's spikes, the others are `skip` layers. Every Output node must read
@@ -35,7 +36,8 @@ hwsim: spike) and where a spike overshoots the threshold (reset to 0 drops the e
 subtraction keeps it); docs/nir.md lists what each peer does. A LIF node is a population of
 leaky neurons (`hwsim.model.nir_convention.neuron_model`): its leak and input gain per step stay
 in the population's `Neuron`, only 1 / v_threshold is folded (v_leak with it); the convention's
-firing at V > theta and delayed reset (snntorch's) go into every population's neuron.
+firing at V > theta and delayed reset (snntorch's) go into every population's neuron; an
+hwsim export's recorded steps (`metadata["neurons"]`) replace them where the file has them.
 """
 
 from __future__ import annotations
@@ -58,10 +60,16 @@ from hwsim.model.graph import (
     LayerGraph,
     LayerKind,
     Neuron,
+    Pool,
     Role,
     Shape,
 )
-from hwsim.model.nir_convention import check_neurons, convention_named, neuron_model
+from hwsim.model.nir_convention import (
+    check_neurons,
+    convention_named,
+    neuron_models,
+    written_neurons,
+)
 from hwsim.model.nir_nodes import (
     MAX_NODES,
     NEURON_KINDS,
@@ -82,7 +90,7 @@ from hwsim.model.nir_nodes import (
     node_weight,
     out_hw,
 )
-from hwsim.model.nir_pool import pool_shape, pooled_path
+from hwsim.model.nir_pool import mark_max_pools, pool_shape, pooled_path, standalone_pool
 from hwsim.model.nir_walk import (
     GraphPath,
     backbone_blocks,
@@ -237,6 +245,7 @@ class _Draft:
     weight: np.ndarray | None
     bias: np.ndarray | None
     pool_sum: int = 1  # a global SumPool2d: its sum is pool_sum (H W) times hwsim's average
+    pool: Pool | None = None  # a lone local pooling's operation (`nir_pool`)
 
 
 def _translate(
@@ -260,7 +269,8 @@ def _translate(
         op = pooled[1]
         return _Draft(pooled[0], LayerKind.CONV, in_shape, (len(op.bias), *op.out_hw),
                       op.kernel, op.stride, op.padding, path.source, path.target,
-                      op.weight.astype(np.float32), op.bias.astype(np.float32))  # fmt: skip
+                      op.weight.astype(np.float32), op.bias.astype(np.float32),
+                      pool=standalone_pool(path.nodes, nodes))  # fmt: skip
     if kinds == ["Conv2d"] and not flattened and not src_flat:
         node = nodes[ops[0]]
         weight = node_weight(ops[0], node, np.float32)
@@ -321,20 +331,8 @@ def _translate(
             bias,
         )
     if kinds in (["AvgPool2d"], ["SumPool2d"]) and not src_flat:
-        return _Draft(
-            ops[0],
-            LayerKind.GAP,
-            in_shape,
-            (c, 1, 1),
-            (h, w),
-            1,
-            0,
-            path.source,
-            path.target,
-            None,
-            None,
-            h * w if kinds == ["SumPool2d"] else 1,
-        )
+        return _Draft(ops[0], LayerKind.GAP, in_shape, (c, 1, 1), (h, w), 1, 0, path.source,
+                      path.target, None, None, h * w if kinds == ["SumPool2d"] else 1)  # fmt: skip
     if (
         len(kinds) == 2
         and kinds[0] in ("AvgPool2d", "SumPool2d")
@@ -459,7 +457,8 @@ def import_graph(
             if n not in nodes:
                 raise NirError(f"edge {a!r} -> {b!r} names a node {n!r} the graph lacks")
     check_kinds(nodes)
-    check_neurons(nodes, conv)
+    written = written_neurons(metadata, conv)  # hwsim's export: the steps NIR cannot say
+    check_neurons({n: v for n, v in nodes.items() if n not in written}, conv)
     if FUSION_UNIT in nodes:
         raise NirError(f"node name {FUSION_UNIT!r} is reserved by hwsim; rename the node")
     order = topological_order(nodes, edges)
@@ -525,7 +524,8 @@ def import_graph(
                 " Output must read one IF node"
             )
     theta = _fold_gains(nodes, ifs, shapes, drafts, conv.if_r)
-    neurons = {n: neuron_model(n, nodes[n], conv, theta) for n in ifs}
+    neurons = neuron_models(nodes, ifs, conv, theta, written)
+    mark_max_pools(drafts, nodes, neurons, conv.if_r, theta, v0)
     for d in drafts:
         if d.weight is not None and d.bias is not None:
             check_current(kind_of(nodes[d.name]), d.name, d.weight, d.bias, theta)
@@ -754,6 +754,7 @@ def _assemble(
                     head=head,
                     block=block.get(pop) if head is None else None,
                     neuron=neurons[pop],
+                    pool=d.pool,
                 )
             )
         return out

@@ -18,7 +18,17 @@ before the map lies in its padding (k_a <= s_a + p_a) and one step past its last
 past the map (ho_a s_a - p_a >= H; a 2x2 stride-2 pooling of an even map before a padded conv
 meets both). Anything else is refused naming the nodes. Float weights are summed in a different
 order than a peer's conv then pool (docs/nir.md gives the measured difference); dyadic weights
-are exact.
+are exact. A pooling composed with a weight node is a plain conv layer; a pooling alone between
+two populations is a pooling layer (`graph.Layer.pool`, `Pool.AVG` / `Pool.SUM`), mapped to
+the tile's pooling unit.
+
+Max pooling (NIR 1.0 has no node for it; on binary spikes it is the window's OR): a lone pooling
+into IF neurons that alone it drives, with no leak, a reset to 0 from 0 (so V is 0 before every
+step) and a threshold that one input spike reaches (`fires_on_any`: (0, w r / if_r] at V >=
+theta, (0, w r / if_r) at V > theta, w = 1 for a sum, 1 / (k_h k_w) for an average) fires iff
+a spike reached its window: `mark_max_pools` makes it `Pool.MAX`, its weight the
+channel-diagonal theta and its neurons `MAX_NEURON` (V >= theta, reset to 0 from 0). Anything
+else (another threshold, a leak, a subtraction, a second input) stays the average or sum.
 """
 
 from __future__ import annotations
@@ -28,10 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from hwsim.model.graph import Shape
+from hwsim.model.graph import Neuron, Pool, Shape
 from hwsim.model.nir_convention import PoolKind, read_pool
 from hwsim.model.nir_nodes import (
     NirError,
+    as_array,
     as_shape,
     check_allocation,
     conv_geometry,
@@ -198,3 +209,61 @@ def pooled_path(
         return None
     name = next((n for n in ops if kind_of(nodes[n]) in WEIGHT_KINDS), ops[0])
     return name, pooled_conv(ops, nodes, as_shape(shapes[source]))
+
+
+MAX_NEURON = Neuron(reset_to=0.0, v_init=0.0)
+"""A max pooling's neurons: no leak, V >= theta, a reset to 0 from 0 (V is 0 before every step)."""
+
+
+def standalone_pool(ops: tuple[str, ...], nodes: dict[str, Any]) -> Pool | None:
+    """The operation of a path that is one local pooling node alone (else None: composed)."""
+    if len(ops) != 1 or kind_of(nodes[ops[0]]) not in POOL_KINDS:
+        return None
+    return Pool.AVG if kind_of(nodes[ops[0]]) == "AvgPool2d" else Pool.SUM
+
+
+def fires_on_any(
+    pool: Pool, kernel: tuple[int, int], node: Any, neuron: Neuron, if_r: float
+) -> bool:
+    """Whether the IF node `node` (engine neuron `neuron`) after a lone pooling `pool` fires iff
+    a spike reached its window: no leak, a reset to 0 from 0 (so V is 0 before every step), and
+    a threshold in the OR range of the pooling's step per input spike, w r / if_r (w: 1 for a
+    sum, 1 / (k_h k_w) for an average): (0, step] at V >= theta, (0, step) at V > theta
+    (a threshold > 0: `neuron_gain` refuses 0)."""
+    if (
+        neuron.reset_to != 0
+        or neuron.leak != 1
+        or neuron.delayed_reset
+        or neuron.start(0.0) != 0
+        or kind_of(node) not in ("IF", "LIF")
+    ):
+        return False
+    thr, r = np.unique(as_array(node.v_threshold)), np.unique(as_array(node.r))
+    if thr.size != 1 or r.size != 1:
+        return False
+    gain = float(r[0]) / if_r if kind_of(node) == "IF" else neuron.gain
+    step = (1.0 if pool is Pool.SUM else 1.0 / (kernel[0] * kernel[1])) * gain
+    th = float(thr[0])
+    return 0 <= th < step if neuron.strict else 0 < th <= step
+
+
+def mark_max_pools(drafts: list[Any], nodes: dict[str, Any], neurons: dict[str, Neuron],
+                   if_r: float, theta: float, v0: float) -> None:  # fmt: skip
+    """Every lone local pooling (a draft with `pool`) that alone drives IF neurons that fire on
+    any spike in their window (`fires_on_any`) becomes a max pooling: `Pool.MAX`, its weight
+    the channel-diagonal theta (one spike reaches the threshold), its neurons `MAX_NEURON`."""
+    inputs: dict[str, int] = {}
+    for d in drafts:
+        inputs[d.target] = inputs.get(d.target, 0) + 1
+    for d in drafts:
+        if (
+            d.pool is None
+            or inputs[d.target] != 1
+            or (v0 != 0 and neurons[d.target].v_init is None)
+        ):
+            continue
+        if fires_on_any(d.pool, d.kernel, nodes[d.target], neurons[d.target], if_r):
+            c = d.out_shape[0]
+            d.weight = np.zeros_like(d.weight)
+            d.weight[np.arange(c), np.arange(c)] = np.float32(theta)
+            d.pool, neurons[d.target] = Pool.MAX, MAX_NEURON
