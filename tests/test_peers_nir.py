@@ -818,9 +818,12 @@ def test_a_peer_runs_hwsim_s_export_of_leaky_neurons_and_poolings(peer, dyadic, 
     the average as the pooling node the peer reads and the max pooling as that node into IF
     neurons (snntorch: LIF) resetting to 0 at a threshold in the window's OR range. Dyadic
     weights: identical; float weights: at most `FLOAT_BOUND` differing entries."""
+    from hwsim.model.graph import Pool
+
     ic = peer in ("sinabs", "norse")
     snn = tiny_network(peer_neurons(peer), ic=ic, dyadic=dyadic)
-    graph = nir.read(write_nir(snn, tmp_path / "t.nir", peer), type_check=False)
+    path = write_nir(snn, tmp_path / "t.nir", peer)
+    graph = nir.read(path, type_check=False)  # sinabs' LIF values: one per node
     pool = PRESETS[peer].pooling
     written = {"AvgPool2d": PoolKind.AVG, "SumPool2d": PoolKind.SUM}
     assert written[type(graph.nodes["pool1"]).__name__] is pool
@@ -835,6 +838,13 @@ def test_a_peer_runs_hwsim_s_export_of_leaky_neurons_and_poolings(peer, dyadic, 
     theirs = peer_heads(peer, module, graph, x, steps)
     ours = hwsim_heads(snn, x, steps)
     assert set(theirs) == set(ours) == ({"fc", "ic1"} if ic else {"fc"})
+    back = read_nir(path)  # hwsim's reader: the recorded steps, the pooling nodes written
+    as_written = {Pool.AVG: Pool.AVG if pool is PoolKind.AVG else Pool.SUM, Pool.MAX: Pool.MAX}
+    assert [(la.pool, la.neuron) for la in back.graph.layers] == [
+        (as_written.get(la.pool), la.neuron) for la in snn.graph.layers
+    ]
+    for head, spikes in hwsim_heads(back, x, steps).items():
+        np.testing.assert_array_equal(spikes, ours[head])
     for head, spikes in ours.items():
         differ = int((spikes != theirs[head]).sum())
         print(f"{peer} dyadic={dyadic} {head}: {differ} of {spikes.size} entries differ,"
@@ -988,3 +998,60 @@ def test_a_spikingjelly_max_pooling_written_as_the_recipe_spikes_as_max_pool2d(d
     np.testing.assert_array_equal(run_stateful(recipe, x, steps), theirs)
     assert theirs.sum() > 100
     np.testing.assert_array_equal(spikes_as_hwsim(snn, x, steps), theirs)
+
+
+@needs("sinabs", "snntorch", "nirtorch")
+@pytest.mark.parametrize("peer", ["sinabs", "snntorch"])
+def test_the_sinabs_and_snntorch_recipes_pool_as_max_in_the_peer_but_export_as_sums(peer):
+    """In the peer itself, SumPool2d(2) -> IAF(threshold 1, MembraneReset) (sinabs) and
+    AvgPool2d(2) -> Leaky(threshold 1 / 8, reset "zero") (snntorch) spike as MaxPool2d(2) in
+    their place; their exporters do not write that reset (sinabs' IF has no reset mode,
+    snntorch's LIF v_reset 0 reads as its subtraction), so hwsim reads an average or sum
+    pooling, not `Pool.MAX` (docs/nir.md, "Max pooling: the recipe")."""
+    from hwsim.model.graph import Pool
+
+    n, steps = 8, 30
+    x = make_synthetic(n, seed=0, split="test").x
+
+    if peer == "sinabs":
+        import sinabs
+        import sinabs.layers as sl
+        from sinabs.activation import MembraneReset, SingleSpike
+
+        def node(_shape, **kw):
+            return sl.IAFSqueeze(batch_size=n, spike_fn=SingleSpike, **kw)
+
+        recipe = [sl.SumPool2d(2), node((4, 8, 8), reset_fn=MembraneReset())]
+        run = lambda net: run_sinabs(net, x, steps)[0]  # noqa: E731
+    else:
+        import snntorch as snn
+        from snntorch.export_nir import export_to_nir
+
+        def node(shape, threshold: float = 1.0, **kw):  # per-neuron values: nir's type check
+            beta, thr = torch.full(shape, 0.75), torch.full(shape, threshold)
+            return snn.Leaky(beta=beta, threshold=thr, init_hidden=True, **kw)
+
+        recipe = [torch.nn.AvgPool2d(2), node((4, 8, 8), 0.125, reset_mechanism="zero")]
+        run = lambda net: run_snntorch(net, x, steps)  # noqa: E731
+
+    def net(pooling):
+        torch.manual_seed(0)
+        last = node((10,), output=True) if peer == "snntorch" else node((10,))
+        module = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 4, 3, padding=1, bias=False), node((4, 16, 16)), *pooling,
+            torch.nn.Conv2d(4, 8, 3, padding=1, bias=False), node((8, 8, 8)),
+            torch.nn.Flatten(), torch.nn.Linear(512, 10, bias=False), last,
+        )  # fmt: skip
+        scaled(module, 4.0, 256)
+        return module
+
+    with_recipe = net(recipe)
+    theirs = run(with_recipe)
+    assert theirs.sum() > 50
+    np.testing.assert_array_equal(theirs, run(net([torch.nn.MaxPool2d(2)])))
+    if peer == "sinabs":
+        graph = sinabs.to_nir(with_recipe, torch.zeros(n, 1, 16, 16))
+    else:
+        graph = export_to_nir(with_recipe, torch.rand(1, 1, 16, 16), ignore_dims=[0])
+    pools = [la.pool for la in import_graph(graph, convention=peer).graph.layers if la.pool]
+    assert pools == [Pool.SUM if peer == "sinabs" else Pool.AVG]

@@ -156,15 +156,16 @@ def _sinabs(t: NirConvention, rules: _Rules, th, reset, scale) -> NeuronNode:
 
 
 def _sinabs_tau(leak: float) -> float | None:
-    """A float32 tau whose float32 exp(-1 / tau) (sinabs' alpha) is `leak`, else None."""
+    """A float32 tau whose float32 exp(-1 / tau) (sinabs' alpha) is `leak` (searched within 16
+    float32 steps of -1 / ln(leak)), else None."""
     import torch
 
     tau = np.float32(-1.0 / math.log(leak))
-    for candidate in (tau, *np.nextafter(tau, [np.float32(0), np.float32(np.inf)])):
-        alpha = torch.exp(-1.0 / torch.tensor(candidate, dtype=torch.float32))
-        if float(alpha) == leak:
-            return float(candidate)
-    return None
+    ulp = np.spacing(tau)
+    candidates = tau + ulp * np.array(sorted(range(-16, 17), key=abs), np.float32)
+    alphas = torch.exp(-1.0 / torch.from_numpy(candidates.astype(np.float32)))
+    hits = np.flatnonzero(alphas.numpy() == np.float32(leak))
+    return float(candidates[hits[0]]) if hits.size else None
 
 
 def _snntorch(t: NirConvention, rules: _Rules, th, reset, scale) -> NeuronNode:
