@@ -5,7 +5,9 @@ sinabs and snntorch running their own pooled conv networks; the pooling layer's 
 counted by hand, and `hwsim map` / `estimate` on a pooled file.
 
 Weights are multiples of 2^-5 and images of 2^-6, so every current is exact in any summation
-order (the composed kernels too)."""
+order (the composed kernels too). Max pooling (no NIR node): the rule that reads a lone pooling
+into IF neurons firing on any window spike as `Pool.MAX`, per convention, and the peers'
+recipes against their own MaxPool2d (torch's max pooling of the spike tensor)."""
 
 from __future__ import annotations
 
@@ -23,10 +25,18 @@ from hwsim.engine import BACKENDS, simulate  # noqa: E402
 from hwsim.engine.core import ActivitySpec  # noqa: E402
 from hwsim.model.data import make_synthetic  # noqa: E402
 from hwsim.model.graph import FC_HEAD, LayerKind, Pool  # noqa: E402
+from hwsim.model.nir_convention import PRESETS  # noqa: E402
 from hwsim.model.nir_export import write_nir  # noqa: E402
 from hwsim.model.nir_io import NirError, import_graph, read_nir  # noqa: E402
 from hwsim.model.nir_pool import pooled_conv  # noqa: E402
-from tests.test_peers_nir import needs, scaled  # noqa: E402
+from tests.test_peers_nir import (  # noqa: E402
+    needs,
+    run_sinabs,
+    run_snntorch,
+    run_stateful,
+    scaled,
+    spikes_as_hwsim,
+)
 
 torch.set_num_threads(1)
 
@@ -322,3 +332,153 @@ def test_a_snntorch_conv_network_with_local_average_pooling_spikes_as_snntorch(d
     ours = fc_spikes(snn, x, steps)
     assert theirs.sum() > 100
     np.testing.assert_array_equal(ours, theirs)
+
+
+# --------------------------------------------------------------------------- max pooling (issue 25)
+
+
+def max_recipe_graph(convention: str, threshold: float, kind: str = "SumPool2d"):
+    """Input (2, 8, 8) -> Conv2d -> IF -> a 2x2 pooling `kind` -> IF(threshold, v_reset 0,
+    r = the convention's if_r) -> Flatten -> Affine -> IF -> Output."""
+    r = PRESETS[convention].if_r
+
+    def if_(*shape, th=1.0):
+        return nir.IF(r=np.full(shape, r), v_threshold=np.full(shape, th), v_reset=np.zeros(shape))
+
+    pool = getattr(nir, kind)(np.array([2, 2]), np.array([2, 2]), np.array([0, 0]))
+    w = np.ones((3, 2, 3, 3), np.float32) / 4
+    return nir.NIRGraph.from_list(
+        nir.Input(input_type=np.array([2, 8, 8])),
+        nir.Conv2d(None, w, 1, 1, 1, 1, np.zeros(3, np.float32)), if_(3, 8, 8),
+        pool, if_(3, 4, 4, th=threshold),
+        nir.Flatten(input_type={"input": np.array([3, 4, 4])}, start_dim=0),
+        nir.Affine(np.ones((10, 48), np.float32) / 8, np.zeros(10, np.float32)), if_(10),
+        nir.Output(output_type=np.array([10])),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "convention,threshold,kind,pooled",
+    [
+        ("norse", 0.5, "SumPool2d", "max"),  # V > theta: threshold in (0, 1)
+        ("norse", 0.75, "SumPool2d", "max"),
+        ("norse", 1.0, "SumPool2d", "sum"),  # two spikes needed: not the OR
+        ("spikingjelly", 1.0, "SumPool2d", "max"),  # V >= theta: threshold in (0, 1]
+        ("spikingjelly", 0.25, "AvgPool2d", "max"),  # the average's step is 1 / 4
+        ("spikingjelly", 0.5, "AvgPool2d", "avg"),
+        ("sinabs", 1.0, "SumPool2d", "sum"),  # v_reset 0 subtracts under sinabs' convention
+        ("hwsim", 1.0, "SumPool2d", "sum"),
+    ],
+)
+def test_the_max_pooling_rule_on_a_lone_pooling_into_if_neurons(
+    convention, threshold, kind, pooled
+):
+    """A lone local pooling into IF neurons resetting to 0 from 0 (r = if_r, no other input) is
+    a max pooling when one input spike reaches the threshold (its OR range); otherwise, and
+    where v_reset = 0 means a subtraction, it stays the average or sum."""
+    snn = import_graph(max_recipe_graph(convention, threshold, kind), convention=convention)
+    layer = snn.graph.layers[1]
+    assert layer.pool == pooled
+    if pooled == "max":
+        assert layer.neuron.reset_to == 0 == layer.neuron.v_init and not layer.neuron.strict
+        w = snn.weights[layer.name].weight.numpy()
+        theta = snn.params.threshold
+        np.testing.assert_array_equal(w, theta * np.eye(3)[:, :, None, None] * np.ones((2, 2)))
+
+
+@needs("spikingjelly", "nirtorch")
+@pytest.mark.parametrize("dyadic", [True, False])
+def test_a_spikingjelly_max_pooling_written_as_the_recipe_spikes_as_max_pool2d(dyadic):
+    """spikingjelly has no NIR max pooling; its recipe AvgPool2d(2) -> IFNode(v_threshold =
+    1 / 4, v_reset = 0) exports, imports under --convention spikingjelly as `Pool.MAX`, and
+    hwsim's FC spikes equal spikingjelly's own run of the network with MaxPool2d(2) in its
+    place (torch's max_pool2d on the spike tensor; shifted by hwsim's delays), as does
+    spikingjelly's run of the recipe itself."""
+    from spikingjelly.activation_based import functional, layer, neuron
+    from spikingjelly.activation_based.nir_exchange.to_nir import export_to_nir
+
+    def net(recipe: bool):
+        torch.manual_seed(0)
+        pooling = (
+            [layer.AvgPool2d(2), neuron.IFNode(v_threshold=0.25, v_reset=0.0)]
+            if recipe
+            else [layer.MaxPool2d(2)]
+        )
+        module = torch.nn.Sequential(
+            layer.Conv2d(1, 4, 3, padding=1, bias=False), neuron.IFNode(v_reset=0.0),
+            *pooling,
+            layer.Conv2d(4, 8, 3, padding=1, bias=False), neuron.IFNode(v_reset=0.0),
+            layer.Flatten(), layer.Linear(512, 10, bias=False), neuron.IFNode(v_reset=0.0),
+        )  # fmt: skip
+        scaled(module, 4.0, 256 if dyadic else None)
+        return module
+
+    recipe, reference = net(True), net(False)
+    snn = import_graph(export_to_nir(recipe, torch.rand(1, 1, 16, 16)), convention="spikingjelly")
+    pools = [la for la in snn.graph.layers if la.pool is not None]
+    assert [la.pool for la in pools] == [Pool.MAX]
+    n, steps = 8, 40
+    x = make_synthetic(n, seed=0, split="test").x
+    if dyadic:
+        x = (np.round(x * 64) / 64).astype(np.float32)
+    functional.reset_net(reference)
+    theirs = run_stateful(reference, x, steps)
+    functional.reset_net(recipe)
+    np.testing.assert_array_equal(run_stateful(recipe, x, steps), theirs)
+    assert theirs.sum() > 100
+    np.testing.assert_array_equal(spikes_as_hwsim(snn, x, steps), theirs)
+
+
+@needs("sinabs", "snntorch", "nirtorch")
+@pytest.mark.parametrize("peer", ["sinabs", "snntorch"])
+def test_the_sinabs_and_snntorch_recipes_pool_as_max_in_the_peer_but_export_as_sums(peer):
+    """In the peer itself, SumPool2d(2) -> IAF(threshold 1, MembraneReset) (sinabs) and
+    AvgPool2d(2) -> Leaky(threshold 1 / 8, reset "zero") (snntorch) spike as MaxPool2d(2) in
+    their place; their exporters do not write that reset (sinabs' IF has no reset mode,
+    snntorch's LIF v_reset 0 reads as its subtraction), so hwsim reads an average or sum
+    pooling, not `Pool.MAX` (docs/nir.md, "Max pooling: the recipe")."""
+    n, steps = 8, 30
+    x = make_synthetic(n, seed=0, split="test").x
+
+    if peer == "sinabs":
+        import sinabs
+        import sinabs.layers as sl
+        from sinabs.activation import MembraneReset, SingleSpike
+
+        def node(_shape, **kw):
+            return sl.IAFSqueeze(batch_size=n, spike_fn=SingleSpike, **kw)
+
+        recipe = [sl.SumPool2d(2), node((4, 8, 8), reset_fn=MembraneReset())]
+        run = lambda net: run_sinabs(net, x, steps)[0]  # noqa: E731
+    else:
+        import snntorch as snn
+        from snntorch.export_nir import export_to_nir
+
+        def node(shape, threshold: float = 1.0, **kw):  # per-neuron values: nir's type check
+            beta, thr = torch.full(shape, 0.75), torch.full(shape, threshold)
+            return snn.Leaky(beta=beta, threshold=thr, init_hidden=True, **kw)
+
+        recipe = [torch.nn.AvgPool2d(2), node((4, 8, 8), 0.125, reset_mechanism="zero")]
+        run = lambda net: run_snntorch(net, x, steps)  # noqa: E731
+
+    def net(pooling):
+        torch.manual_seed(0)
+        last = node((10,), output=True) if peer == "snntorch" else node((10,))
+        module = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 4, 3, padding=1, bias=False), node((4, 16, 16)), *pooling,
+            torch.nn.Conv2d(4, 8, 3, padding=1, bias=False), node((8, 8, 8)),
+            torch.nn.Flatten(), torch.nn.Linear(512, 10, bias=False), last,
+        )  # fmt: skip
+        scaled(module, 4.0, 256)
+        return module
+
+    with_recipe = net(recipe)
+    theirs = run(with_recipe)
+    assert theirs.sum() > 50
+    np.testing.assert_array_equal(theirs, run(net([torch.nn.MaxPool2d(2)])))
+    if peer == "sinabs":
+        graph = sinabs.to_nir(with_recipe, torch.zeros(n, 1, 16, 16))
+    else:
+        graph = export_to_nir(with_recipe, torch.rand(1, 1, 16, 16), ignore_dims=[0])
+    pools = [la.pool for la in import_graph(graph, convention=peer).graph.layers if la.pool]
+    assert pools == [Pool.SUM if peer == "sinabs" else Pool.AVG]
