@@ -482,3 +482,61 @@ def test_the_sinabs_and_snntorch_recipes_pool_as_max_in_the_peer_but_export_as_s
         graph = export_to_nir(with_recipe, torch.rand(1, 1, 16, 16), ignore_dims=[0])
     pools = [la.pool for la in import_graph(graph, convention=peer).graph.layers if la.pool]
     assert pools == [Pool.SUM if peer == "sinabs" else Pool.AVG]
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_the_engine_s_max_pooling_is_torch_s_max_pool2d_of_the_spikes(backend):
+    """Input (2, 32, 32) -> Conv2d a -> IF -> SumPool 2x2 -> IF(threshold 1, v_reset 0) ->
+    Flatten -> Affine -> IF, under --convention spikingjelly (every IF resets to 0, V >=
+    theta, r = 1e4): the pooling imports as `Pool.MAX`, and the FC spikes on both backends
+    equal a torch loop where that population is torch's max_pool2d of the conv's spikes
+    (no membrane: the oracle is the max itself), the others V <- V + I, s = [V >= 1], V <- 0
+    at a spike, each reading its source's spikes of one step earlier."""
+    r = PRESETS["spikingjelly"].if_r
+    wa, ba = W["a"]
+    we = (np.round(np.random.default_rng(14).normal(0, 0.5, (10, 256)) * 32) / 32).astype(
+        np.float32
+    )
+
+    def if_r(*shape, th=1.0):
+        return nir.IF(r=np.full(shape, r), v_threshold=np.full(shape, th), v_reset=np.zeros(shape))
+
+    graph = nir.NIRGraph.from_list(
+        nir.Input(input_type=np.array([2, 32, 32])),
+        conv(wa, ba), if_r(4, 32, 32),
+        pool("sum"), if_r(4, 16, 16),
+        pool("sum"), if_r(4, 8, 8, th=4.0),
+        flatten(4, 8, 8), nir.Affine(we, np.zeros(10, np.float32)), if_r(10),
+        nir.Output(output_type=np.array([10])),
+    )  # fmt: skip
+    snn = import_graph(graph, convention="spikingjelly")
+    assert [la.pool for la in snn.graph.layers] == [None, Pool.MAX, Pool.SUM, None]
+    x = (np.random.default_rng(13).integers(0, 65, (6, 2, 32, 32)) / 64).astype(np.float32)
+    steps = 30
+    t = {k: torch.from_numpy(v).double() for k, v in {"wa": wa, "ba": ba, "we": we}.items()}
+    paths = [
+        lambda s: F.conv2d(s, t["wa"], t["ba"], padding=1),
+        None,  # the max pooling
+        lambda s: F.avg_pool2d(s, 2) * 4,
+        lambda s: F.linear(s.flatten(1), t["we"]),
+    ]
+    xt = torch.from_numpy(x).double()
+    v = [torch.zeros(len(x), *s, dtype=torch.float64) for s in [(4, 32, 32), (4, 16, 16),
+         (4, 8, 8), (10,)]]  # fmt: skip
+    thresholds = [1.0, None, 4.0, 1.0]
+    fired = [torch.zeros_like(m) for m in v]
+    theirs = np.zeros((len(x), steps, 10), np.uint8)
+    for step in range(steps):
+        emitted = list(fired)
+        for j, path in enumerate(paths):
+            source = xt if j == 0 else emitted[j - 1]
+            if path is None:
+                fired[j] = F.max_pool2d(source, 2)
+                continue
+            v[j] = v[j] + path(source)
+            fired[j] = (v[j] >= thresholds[j]).double()
+            v[j] = v[j] * (1 - fired[j])
+        theirs[:, step] = emitted[-1].numpy().astype(np.uint8)
+    ours = simulate(snn, x, steps, backend=backend).head_spikes[FC_HEAD]
+    assert theirs.sum() > 100
+    np.testing.assert_array_equal(ours, theirs)
