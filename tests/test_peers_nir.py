@@ -816,10 +816,10 @@ def test_a_peer_runs_hwsim_s_export_of_leaky_neurons_and_poolings(peer, dyadic, 
     engine does (shifted by hwsim's one step per population). sinabs and norse get the IC
     too (snntorch's and spikingjelly's nirtorch loops on several Outputs). The file writes
     the average as the pooling node the peer reads and the max pooling as that node into IF
-    neurons (snntorch: LIF) resetting to 0 at a threshold in the window's OR range. Dyadic
-    weights: identical; float weights: at most `FLOAT_BOUND` differing entries."""
-    from hwsim.model.graph import Pool
-
+    neurons (snntorch: LIF) resetting to 0 at a threshold in the window's OR range. hwsim
+    reads the file back with the same pooling layers, neurons and spikes (a sum into neurons
+    at 4 theta, as written for sinabs and norse, is the 2x2 average). Dyadic weights:
+    identical; float weights: at most `FLOAT_BOUND` differing entries."""
     ic = peer in ("sinabs", "norse")
     snn = tiny_network(peer_neurons(peer), ic=ic, dyadic=dyadic)
     path = write_nir(snn, tmp_path / "t.nir", peer)
@@ -838,10 +838,9 @@ def test_a_peer_runs_hwsim_s_export_of_leaky_neurons_and_poolings(peer, dyadic, 
     theirs = peer_heads(peer, module, graph, x, steps)
     ours = hwsim_heads(snn, x, steps)
     assert set(theirs) == set(ours) == ({"fc", "ic1"} if ic else {"fc"})
-    back = read_nir(path)  # hwsim's reader: the recorded steps, the pooling nodes written
-    as_written = {Pool.AVG: Pool.AVG if pool is PoolKind.AVG else Pool.SUM, Pool.MAX: Pool.MAX}
+    back = read_nir(path)  # hwsim's reader: the recorded steps, the pooling named by weight
     assert [(la.pool, la.neuron) for la in back.graph.layers] == [
-        (as_written.get(la.pool), la.neuron) for la in snn.graph.layers
+        (la.pool, la.neuron) for la in snn.graph.layers
     ]
     for head, spikes in hwsim_heads(back, x, steps).items():
         np.testing.assert_array_equal(spikes, ours[head])

@@ -365,7 +365,8 @@ def max_recipe_graph(convention: str, threshold: float, kind: str = "SumPool2d")
         ("norse", 1.0, "SumPool2d", "sum"),  # two spikes needed: not the OR
         ("spikingjelly", 1.0, "SumPool2d", "max"),  # V >= theta: threshold in (0, 1]
         ("spikingjelly", 0.25, "AvgPool2d", "max"),  # the average's step is 1 / 4
-        ("spikingjelly", 0.5, "AvgPool2d", "avg"),
+        ("spikingjelly", 1.0, "AvgPool2d", "avg"),
+        ("spikingjelly", 0.5, "AvgPool2d", None),  # its own threshold: folded, a diagonal conv
         ("sinabs", 1.0, "SumPool2d", "sum"),  # v_reset 0 subtracts under sinabs' convention
         ("hwsim", 1.0, "SumPool2d", "sum"),
     ],
@@ -375,7 +376,8 @@ def test_the_max_pooling_rule_on_a_lone_pooling_into_if_neurons(
 ):
     """A lone local pooling into IF neurons resetting to 0 from 0 (r = if_r, no other input) is
     a max pooling when one input spike reaches the threshold (its OR range); otherwise, and
-    where v_reset = 0 means a subtraction, it stays the average or sum."""
+    where v_reset = 0 means a subtraction, it stays the average or sum, unless a threshold of
+    its own (folded into its weight) makes it a plain channel-diagonal conv."""
     snn = import_graph(max_recipe_graph(convention, threshold, kind), convention=convention)
     layer = snn.graph.layers[1]
     assert layer.pool == pooled
@@ -435,8 +437,9 @@ def test_the_sinabs_and_snntorch_recipes_pool_as_max_in_the_peer_but_export_as_s
     """In the peer itself, SumPool2d(2) -> IAF(threshold 1, MembraneReset) (sinabs) and
     AvgPool2d(2) -> Leaky(threshold 1 / 8, reset "zero") (snntorch) spike as MaxPool2d(2) in
     their place; their exporters do not write that reset (sinabs' IF has no reset mode,
-    snntorch's LIF v_reset 0 reads as its subtraction), so hwsim reads an average or sum
-    pooling, not `Pool.MAX` (docs/nir.md, "Max pooling: the recipe")."""
+    snntorch's LIF v_reset 0 reads as its subtraction), so hwsim reads no max pooling: a sum
+    pooling (sinabs), a channel-diagonal conv (snntorch: its threshold 1 / 8, folded into the
+    weight, is no average's) (docs/nir.md, "Max pooling: the recipe")."""
     n, steps = 8, 30
     x = make_synthetic(n, seed=0, split="test").x
 
@@ -481,14 +484,15 @@ def test_the_sinabs_and_snntorch_recipes_pool_as_max_in_the_peer_but_export_as_s
     else:
         graph = export_to_nir(with_recipe, torch.rand(1, 1, 16, 16), ignore_dims=[0])
     pools = [la.pool for la in import_graph(graph, convention=peer).graph.layers if la.pool]
-    assert pools == [Pool.SUM if peer == "sinabs" else Pool.AVG]
+    assert pools == ([Pool.SUM] if peer == "sinabs" else [])
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_the_engine_s_max_pooling_is_torch_s_max_pool2d_of_the_spikes(backend):
     """Input (2, 32, 32) -> Conv2d a -> IF -> SumPool 2x2 -> IF(threshold 1, v_reset 0) ->
     Flatten -> Affine -> IF, under --convention spikingjelly (every IF resets to 0, V >=
-    theta, r = 1e4): the pooling imports as `Pool.MAX`, and the FC spikes on both backends
+    theta, r = 1e4): the pooling imports as `Pool.MAX` (the second, a sum into neurons at 4,
+    as the 2x2 average: 4 spikes needed), and the FC spikes on both backends
     equal a torch loop where that population is torch's max_pool2d of the conv's spikes
     (no membrane: the oracle is the max itself), the others V <- V + I, s = [V >= 1], V <- 0
     at a spike, each reading its source's spikes of one step earlier."""
@@ -510,7 +514,7 @@ def test_the_engine_s_max_pooling_is_torch_s_max_pool2d_of_the_spikes(backend):
         nir.Output(output_type=np.array([10])),
     )  # fmt: skip
     snn = import_graph(graph, convention="spikingjelly")
-    assert [la.pool for la in snn.graph.layers] == [None, Pool.MAX, Pool.SUM, None]
+    assert [la.pool for la in snn.graph.layers] == [None, Pool.MAX, Pool.AVG, None]
     x = (np.random.default_rng(13).integers(0, 65, (6, 2, 32, 32)) / 64).astype(np.float32)
     steps = 30
     t = {k: torch.from_numpy(v).double() for k, v in {"wa": wa, "ba": ba, "we": we}.items()}

@@ -90,7 +90,7 @@ from hwsim.model.nir_nodes import (
     node_weight,
     out_hw,
 )
-from hwsim.model.nir_pool import mark_max_pools, pool_shape, pooled_path, standalone_pool
+from hwsim.model.nir_pool import mark_pools, pool_shape, pooled_path, standalone_pool
 from hwsim.model.nir_walk import (
     GraphPath,
     backbone_blocks,
@@ -525,7 +525,7 @@ def import_graph(
             )
     theta = _fold_gains(nodes, ifs, shapes, drafts, conv.if_r)
     neurons = neuron_models(nodes, ifs, conv, theta, written)
-    mark_max_pools(drafts, nodes, neurons, conv.if_r, theta, v0)
+    mark_pools(drafts, nodes, neurons, conv.if_r, theta, v0)
     for d in drafts:
         if d.weight is not None and d.bias is not None:
             check_current(kind_of(nodes[d.name]), d.name, d.weight, d.bias, theta)

@@ -19,14 +19,16 @@ past the map (ho_a s_a - p_a >= H; a 2x2 stride-2 pooling of an even map before 
 meets both). Anything else is refused naming the nodes. Float weights are summed in a different
 order than a peer's conv then pool (docs/nir.md gives the measured difference); dyadic weights
 are exact. A pooling composed with a weight node is a plain conv layer; a pooling alone between
-two populations is a pooling layer (`graph.Layer.pool`, `Pool.AVG` / `Pool.SUM`), mapped to
-the tile's pooling unit.
+two populations is a pooling layer (`graph.Layer.pool`), mapped to the tile's pooling unit and
+named by its weight once the thresholds are folded in (`mark_pools`): `Pool.AVG` for 1 /
+(k_h k_w) on the channel diagonal, `Pool.SUM` for 1 (so a SumPool2d into neurons at 4 theta
+is a 2x2 average), a plain channel-diagonal conv for any other weight.
 
 Max pooling (NIR 1.0 has no node for it; on binary spikes it is the window's OR): a lone pooling
 into IF neurons that alone it drives, with no leak, a reset to 0 from 0 (so V is 0 before every
 step) and a threshold that one input spike reaches (`fires_on_any`: (0, w r / if_r] at V >=
 theta, (0, w r / if_r) at V > theta, w = 1 for a sum, 1 / (k_h k_w) for an average) fires iff
-a spike reached its window: `mark_max_pools` makes it `Pool.MAX`, its weight the
+a spike reached its window: `mark_pools` makes it `Pool.MAX`, its weight the
 channel-diagonal theta and its neurons `MAX_NEURON` (V >= theta, reset to 0 from 0). Anything
 else (another threshold, a leak, a subtraction, a second input) stays the average or sum.
 """
@@ -247,23 +249,30 @@ def fires_on_any(
     return 0 <= th < step if neuron.strict else 0 < th <= step
 
 
-def mark_max_pools(drafts: list[Any], nodes: dict[str, Any], neurons: dict[str, Neuron],
-                   if_r: float, theta: float, v0: float) -> None:  # fmt: skip
-    """Every lone local pooling (a draft with `pool`) that alone drives IF neurons that fire on
-    any spike in their window (`fires_on_any`) becomes a max pooling: `Pool.MAX`, its weight
-    the channel-diagonal theta (one spike reaches the threshold), its neurons `MAX_NEURON`."""
+def mark_pools(drafts: list[Any], nodes: dict[str, Any], neurons: dict[str, Neuron],
+               if_r: float, theta: float, v0: float) -> None:  # fmt: skip
+    """The pooling operation of every lone local pooling (a draft with `pool`), after the
+    thresholds are folded into the weights: a max pooling where it alone drives IF neurons that
+    fire on any spike in their window (`fires_on_any`: `Pool.MAX`, its weight the
+    channel-diagonal theta, one spike reaching the threshold, its neurons `MAX_NEURON`);
+    otherwise named by its weight, d on the channel diagonal: `Pool.AVG` for d = 1 / (k_h k_w),
+    `Pool.SUM` for d = 1 (a sum into neurons at k_h k_w theta is the average), and no pooling
+    (a channel-diagonal conv) for any other d, so that `pool` always names the weight."""
     inputs: dict[str, int] = {}
     for d in drafts:
         inputs[d.target] = inputs.get(d.target, 0) + 1
     for d in drafts:
-        if (
-            d.pool is None
-            or inputs[d.target] != 1
-            or (v0 != 0 and neurons[d.target].v_init is None)
-        ):
+        if d.pool is None:
             continue
-        if fires_on_any(d.pool, d.kernel, nodes[d.target], neurons[d.target], if_r):
-            c = d.out_shape[0]
-            d.weight = np.zeros_like(d.weight)
-            d.weight[np.arange(c), np.arange(c)] = np.float32(theta)
+        c, (kh, kw) = d.out_shape[0], d.kernel
+        eye = np.eye(c, dtype=np.float32)[:, :, None, None]
+        alone = inputs[d.target] == 1 and (v0 == 0 or neurons[d.target].v_init is not None)
+        if alone and fires_on_any(d.pool, d.kernel, nodes[d.target], neurons[d.target], if_r):
+            d.weight = np.ascontiguousarray(
+                np.broadcast_to(eye * np.float32(theta), d.weight.shape)
+            )
             d.pool, neurons[d.target] = Pool.MAX, MAX_NEURON
+            continue
+        named = {Pool.AVG: np.float32(1 / (kh * kw)), Pool.SUM: np.float32(1)}
+        window = {p: np.broadcast_to(eye * v, d.weight.shape) for p, v in named.items()}
+        d.pool = next((p for p, w in window.items() if np.array_equal(d.weight, w)), None)
