@@ -589,3 +589,22 @@ def test_the_command_lines_convention_names_are_the_presets():
     from hwsim.model.nir_presets import CONVENTION_NAMES
 
     assert tuple(PRESETS) == CONVENTION_NAMES
+
+
+@pytest.mark.parametrize(
+    "record", ['{"conv0_if": {"leak": "fast"}}', '{"conv0_if": {"tau": 2}}', "[1, 2", "[1]"]
+)
+def test_a_malformed_neurons_record_is_refused_naming_it(record):
+    """hwsim's exports record each non-IF population's step in `metadata["neurons"]`; read
+    under the file's convention, a record that is not a JSON object of `Neuron` fields is
+    refused naming it (not skipped: the file says its neurons step otherwise)."""
+    graph = nir.NIRGraph.from_list(
+        nir.Input(input_type=np.array([4])),
+        nir.Affine(np.eye(4, dtype=np.float32)[:2], np.zeros(2, np.float32)),
+        nir.IF(r=np.ones(2), v_threshold=np.ones(2)),
+        nir.Output(output_type=np.array([2])),
+    )
+    graph.metadata = {"convention": "hwsim", "neurons": record}
+    with pytest.raises(NirError, match="the file's metadata 'neurons' is not hwsim's record"):
+        import_graph(graph, input_shape=(4, 1, 1))
+    import_graph(graph, input_shape=(4, 1, 1), convention="sinabs")  # another: unread
