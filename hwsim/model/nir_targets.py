@@ -8,9 +8,10 @@ threshold is s theta and its v_leak and reset potential are scaled alike. What e
 builds from a node (versions in docs/nir.md; dt its step, read from its code):
 
 - hwsim: IF: V <- V + (r / if_r) I; LIF: forward Euler at dt = 1 s (leak 1 - 1 / tau).
-- sinabs: IF -> IAF (V >= theta, subtracts; a reset to v_reset is the setting
-  MembraneReset(v_reset)); LIF -> LIFSqueeze(tau_mem = tau, norm_input=False): leak
-  exp(-1 / tau) in float32, input gain 1, v_leak 0, subtracts.
+- sinabs: IF -> IAF (V >= theta, subtracts; a reset to 0 is the setting MembraneReset(),
+  and no other potential: sinabs 3.1.3's MembraneReset(reset_value) adds reset_value to every
+  neuron at every step); LIF -> LIFSqueeze(tau_mem = tau, norm_input=False): leak
+  exp(-1 / tau) in float32, input gain 1, v_leak 0, subtracts (or MembraneReset()).
 - snntorch: IF -> Leaky(beta = 0.9), a leaky neuron: refused; LIF -> Leaky(beta = 1 - dt / tau,
   reset_mechanism "zero", no reset_delay), V > theta, needs r dt / tau = 1 and v_leak 0.
 - norse: IF -> IAFCell: V > theta, resets to 0, starts at 0 (its v_reset is not read); LIF ->
@@ -57,6 +58,8 @@ class NeuronNode:
     v_leak: float = 0.0
 
     def node(self, nir: Any, shape: tuple[int, ...]) -> Any:
+        """The `nir` node, every value repeated over `shape` (a LIF's tau and r in float64)."""
+
         def full(v: float, dtype: type = np.float32) -> np.ndarray:
             return np.full(shape, v, dtype)
 
