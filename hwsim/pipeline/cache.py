@@ -55,6 +55,7 @@ def trace(
     stored under trace_root unless it is None). Every head of the model is simulated, so one
     trace serves any IC."""
     check_trace_root(trace_root)
+    session.cache_under(trace_root)
     key = session.key(data, sim)
     if trace_root is not None:
         try:

@@ -9,7 +9,9 @@ A cache entry is something hwsim wrote under the trace root (`hwsim.pipeline.cac
   (`tuning-icN-POOLING.json`, set-aside `*.damaged` ones);
 - a stored result `results/KK/KEY.json` (64 hex digits, KK its first two): a record that names
   that key, or a damaged one (no JSON, another key: the store ignores and rewrites it), which
-  only hwsim names so.
+  only hwsim names so;
+- a model entry `models/snn-KEY32.pt` or `models/ann-KEY32.npz` (`hwsim.pipeline.model_cache`:
+  a checkpoint's conversion, its ANN's correctness on a split), by its name.
 
 Anything else under the root (a user's file, a folder with other content) is no entry: it is
 listed as left alone and never deleted. An entry's age is the time since its newest file was
@@ -28,6 +30,7 @@ from pathlib import Path
 
 from hwsim.atomic import remove_stale_temps
 from hwsim.engine.trace import META_FILE
+from hwsim.pipeline.model_cache import FOLDER as MODELS_FOLDER
 from hwsim.pipeline.store import RESULTS_FOLDER
 
 TRACE_NAME = re.compile(
@@ -45,6 +48,12 @@ MAX_META_BYTES = 16 * 2**20
 class EntryKind(StrEnum):
     TRACE = "trace"
     RESULT = "result"
+    MODEL = "model"
+
+
+MODEL_NAME = re.compile(r"^(?P<what>snn|ann)-(?P<key>[0-9a-f]{32})\.(?:pt|npz)$")
+"""A model cache entry's name (`hwsim.pipeline.model_cache`)."""
+MODEL_INFO = {"snn": "converted network", "ann": "ANN correctness per image"}
 
 
 @dataclass(frozen=True)
@@ -147,6 +156,18 @@ def result_entry(path: Path) -> CacheEntry | None:
     return CacheEntry(EntryKind.RESULT, path, stat.st_size, stat.st_mtime, key, info)
 
 
+def model_entry(path: Path) -> CacheEntry | None:
+    """`path` (models/NAME) as a model cache entry, or None if its name is not one the model
+    cache gives."""
+    m = MODEL_NAME.match(path.name)
+    if m is None or path.is_symlink() or not path.is_file():
+        return None
+    stat = path.stat()
+    return CacheEntry(
+        EntryKind.MODEL, path, stat.st_size, stat.st_mtime, m["key"][:16], MODEL_INFO[m["what"]]
+    )
+
+
 def scan(root: Path) -> CacheListing:
     """Every entry under `root` (oldest first) and what is not one."""
     root = Path(root)
@@ -165,6 +186,14 @@ def scan(root: Path) -> CacheListing:
                 for record in sorted(fan.iterdir()):
                     entry = result_entry(record)
                     (entries.append(entry) if entry else foreign.append(record))
+            continue
+        if path.name == MODELS_FOLDER and path.is_dir() and not path.is_symlink():
+            for item in sorted(path.iterdir()):
+                entry = model_entry(item)
+                if entry is not None:
+                    entries.append(entry)
+                elif not item.name.startswith("."):
+                    foreign.append(item)
             continue
         entry = trace_entry(path)
         if entry is not None:
@@ -228,11 +257,14 @@ def prune(listing: CacheListing, entries: Iterable[CacheEntry]) -> list[CacheEnt
         if e.kind is EntryKind.TRACE:
             if _remove_trace(e.path):
                 done.append(e)
-        elif result_entry(e.path) is not None:
+        elif (result_entry if e.kind is EntryKind.RESULT else model_entry)(e.path) is not None:
             e.path.unlink()
             done.append(e)
     results = listing.root / RESULTS_FOLDER
     remove_stale_temps(listing.root)
+    models = listing.root / MODELS_FOLDER
+    if models.is_dir() and not models.is_symlink():
+        remove_stale_temps(models)
     if results.is_dir() and not results.is_symlink():
         for fan in results.iterdir():
             if fan.is_dir() and not fan.is_symlink() and re.fullmatch("[0-9a-f]{2}", fan.name):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -43,6 +44,7 @@ from hwsim.model.netspec import NetSpec
 from hwsim.model.nir_io import ImportedSpec, NirOptions, is_nir_path, read_nir
 from hwsim.pipeline.config import ALL_ICS, ICChoice, SimConfig
 from hwsim.pipeline.hardware import FunctionalRun, prepared_hardware
+from hwsim.pipeline.model_cache import cached_correct, cached_spiking, entry_key
 from hwsim.results import Reference
 
 
@@ -247,6 +249,9 @@ class Session:
     _sha: str | None = field(default=None, repr=False)
     _splits: dict[str, ImageSet] = field(default_factory=dict, repr=False)
     _hardware: tuple[str, HardwareNetwork] | None = field(default=None, repr=False)
+    cache_root: Path | None = field(default=None, repr=False)
+    """The trace root whose model cache keeps a checkpoint's conversion and its ANN's
+    correctness (`hwsim.pipeline.model_cache`; None: computed every session)."""
 
     @classmethod
     def open(
@@ -276,10 +281,31 @@ class Session:
         """Training images held out as the validation split (0: none)."""
         return self.source.validation_images
 
+    def cache_under(self, root: Path | None) -> None:
+        """Keep a checkpoint's conversion and its ANN's correctness in `root`'s model cache."""
+        self.cache_root = None if root is None else Path(root)
+
+    def _checkpoint(self) -> CheckpointSource | None:
+        """The source, if a checkpoint to convert whose results the model cache may keep."""
+        src = self.source
+        ok = isinstance(src, CheckpointSource) and src.converted is None
+        return src if ok and self.cache_root is not None else None
+
     @property
     def snn(self) -> SpikingNetwork:
         if self._snn is None:
-            self._snn = self.source.spiking(self.conversion)
+            src = self._checkpoint()
+            if src is None:
+                self._snn = self.source.spiking(self.conversion)
+            else:
+                key = entry_key(
+                    kind="snn",
+                    checkpoint=self.model_sha256,
+                    conversion=asdict(self.conversion),
+                    data_root=src.data_root,
+                )
+                convert_it = partial(src.spiking, self.conversion)
+                self._snn = cached_spiking(self.cache_root, key, src.ckpt, convert_it)
         return self._snn
 
     @property
@@ -367,7 +393,18 @@ class Session:
     def reference_correct(self, test: Trace, ties: Ties) -> dict[int, np.ndarray]:
         """Per head, the credit of the reference that the target accuracy is a fraction of on
         each test image ((N,): 1 right, 0 wrong, a fraction for a tied SNN read-out)."""
-        return self.source.reference_correct(test, ties)
+        src = self._checkpoint()
+        if src is None:
+            return self.source.reference_correct(test, ties)
+        key = entry_key(
+            kind="ann",
+            checkpoint=self.model_sha256,
+            dataset=test.key.dataset,
+            split=test.key.split,
+            indices=test.key.image_indices_sha256,
+            data_root=src.data_root,
+        )
+        return cached_correct(self.cache_root, key, partial(src.reference_correct, test, ties))
 
     def default_ic(self, target_fraction: float) -> int:
         """The IC `run` evaluates when none is given."""
