@@ -1,7 +1,8 @@
 """Benchmark and demonstration of `hwsim explore` (docs/explore.md).
 
     python bench/explore.py [--images 100] [--timesteps 100] [--points 200] [--analytic 10]
-                            [--search random] [--out runs/bench_explore] [--json out.json]
+                            [--repeat 1] [--profile] [--search random] [--out runs/bench_explore]
+                            [--json out.json]
 
 Three parts, in one process, on the shipped model (`vgg19`: VGG19 at width 1/8, MNIST, 16 IC
 heads) and the default chip (`spikesim_chip`):
@@ -12,7 +13,9 @@ heads) and the default chip (`spikesim_chip`):
 2. functional point: the time of one point whose ADC bits change the spikes (its tuning and test
    traces simulated on its chip: calibration, crossbars, ADC) against the ideal engine's time
    for the same images (the same tuning and test traces simulated without the chip), ratio
-   reported (target <= 3);
+   reported (target <= 3), `--repeat` times (each a fresh point and a fresh ideal run, side by
+   side); `--profile` adds one more point under cProfile and prints where its time went (the
+   chip's build, its traces, the analog first layer, the engine's kernels, the evaluation);
 3. an exploration of the chip: crossbar rows 32-256, ADC 3-8 bits, columns per ADC,
    flit width and the IC position, `--points` points drawn by `--search` (random:N or
    nsga2:N), written to `--out` with its front; time per point and the front's table printed,
@@ -31,9 +34,11 @@ The 1-minute load average is recorded before and after each part (the machine is
 from __future__ import annotations
 
 import argparse
+import cProfile
 import dataclasses
 import json
 import os
+import pstats
 import statistics
 import sys
 import tempfile
@@ -90,11 +95,9 @@ def analytic_points(t: SweepConfig, n: int) -> dict:
             "load_before": before, "load_after": load()}  # fmt: skip
 
 
-def functional_point(t: SweepConfig, bits: int) -> dict:
-    """A functional point's time against the ideal engine's for its images (fresh caches; run
-    once before to compile the kernels, as every point of an exploration but its first)."""
-    before = load()
-    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+def ideal_traces(t: SweepConfig) -> float:
+    """Seconds the ideal engine takes for a point's tuning and test traces (a fresh cache)."""
+    with tempfile.TemporaryDirectory() as a:
         ideal_t = dataclasses.replace(t, trace_root=Path(a))
         session = session_of(ideal_t)
         start = time.perf_counter()
@@ -105,15 +108,61 @@ def functional_point(t: SweepConfig, bits: int) -> dict:
                 else session.tuning_images(ideal_t.tune_on, n)
             )
             cache.trace(session, data, t.sim, trace_root=None, stage=split)
-        ideal_s = time.perf_counter() - start
+        return time.perf_counter() - start
+
+
+def chip_point(t: SweepConfig, bits: int) -> tuple[float, str]:
+    """(seconds, status) of one point whose ADC has `bits` bits (a fresh trace cache)."""
+    with tempfile.TemporaryDirectory() as b:
         fn_t = dataclasses.replace(t, trace_root=Path(b))
         cfg = ExploreConfig(fn_t, (Knob("adc.bits", (bits, bits + 1)),))
         space, tmpl = plan(cfg)
         start = time.perf_counter()
         payload = evaluate_point(point_job(space, tmpl, Point((bits,), space.ics[0]), cfg.timing))
-        functional_s = time.perf_counter() - start
+        return time.perf_counter() - start, payload["status"]
+
+
+def functional_point(t: SweepConfig, bits: int) -> dict:
+    """A functional point's time against the ideal engine's for its images, side by side
+    (fresh caches; run once before to compile the kernels, as every point of an exploration
+    but its first)."""
+    before = load()
+    ideal_s = ideal_traces(t)
+    functional_s, status = chip_point(t, bits)
     return {"ideal_s": ideal_s, "functional_s": functional_s, "ratio": functional_s / ideal_s,
-            "status": payload["status"], "load_before": before, "load_after": load()}  # fmt: skip
+            "status": status, "load_before": before, "load_after": load()}  # fmt: skip
+
+
+# where a functional point's time goes: (label, file suffix, function) of cProfile's entries
+PROFILED = (
+    ("point", "hwsim/explore/evaluate.py", "evaluate_point"),
+    ("chip build + calibration (Session.hardware)", "hwsim/pipeline/session.py", "hardware"),
+    ("chip traces, both splits (chip_run)", "hwsim/pipeline/hardware.py", "chip_run"),
+    ("  analog first layer (bit planes)", "hwsim/hw/synapse.py", "_analog_current"),
+    ("  engine kernels (NumbaRunner.advance)", "hwsim/engine/backends.py", "advance"),
+    ("  engine set-up (NumbaBackend)", "hwsim/engine/backends.py", "__init__"),
+)
+
+
+def profile_point(t: SweepConfig, bits: int) -> dict:
+    """One more functional point (not its ideal traces) under cProfile: the cumulative seconds
+    of PROFILED (cProfile's overhead included: compare them with each other, not with the timed
+    points)."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    chip_point(t, bits)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    out = {}
+    for label, suffix, name in PROFILED:
+        out[label] = sum(
+            v[3] for (path, _, fn), v in stats.items() if fn == name and path.endswith(suffix)
+        )
+    labels = [label for label, _, _ in PROFILED]
+    out["the rest: evaluation, tuning, trace store"] = out["point"] - sum(
+        out[label] for label in labels[1:3]
+    )
+    return out
 
 
 def exploration(t: SweepConfig, args: argparse.Namespace, console: Console) -> dict:
@@ -221,6 +270,8 @@ def main() -> None:
     p.add_argument("--images", type=int, default=100)
     p.add_argument("--timesteps", type=int, default=100)
     p.add_argument("--analytic", type=int, default=10)
+    p.add_argument("--repeat", type=int, default=1, help="timed functional points")
+    p.add_argument("--profile", action="store_true", help="profile one more functional point")
     p.add_argument("--points", type=int, default=200)
     p.add_argument("--search", default="random", choices=("random", "nsga2"))
     p.add_argument("--seed", type=int, default=0)
@@ -247,9 +298,17 @@ def main() -> None:
         if "functional" in parts:
             # warm-up on another chip (the session keeps its last chip: the timed point builds
             # and calibrates its own, as every new point of an exploration does)
-            functional_point(t, 5)
-            report["functional"] = functional_point(t, 4)
-            console.print(f"functional point: {report['functional']}")
+            runs = []
+            for _ in range(args.repeat):
+                functional_point(t, 5)  # the session keeps the last chip: each timed point
+                runs.append(functional_point(t, 4))  # builds its own
+                console.print(f"functional point: {runs[-1]}")
+            report["functional"] = runs[0] if len(runs) == 1 else runs
+            if args.profile:
+                functional_point(t, 5)
+                report["functional_profile"] = profile_point(t, 4)
+                for label, seconds in report["functional_profile"].items():
+                    console.print(f"  {label}: {seconds:.3f} s")
         if "explore" in parts:
             report["explore"] = exploration(t, args, console)
             console.print(f"exploration: {report['explore']}")

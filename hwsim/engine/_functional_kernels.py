@@ -33,6 +33,7 @@ bit mask of driven rows; larger layers are summed position by position (`_read_i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -315,10 +316,16 @@ def read_window(
     return out, np.array([pe_ops, total[READS], inputs, total[CLIPS], pe_ops * signals], np.int64)
 
 
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+
+
 def _over(parts: int, run: Callable[[int], None]) -> None:
-    """run(i) for i < parts, on `parts` threads (the kernels release the GIL)."""
+    """run(i) for i < parts, on `parts` threads (the kernels release the GIL) of a pool made
+    once per process and thread count."""
     if parts == 1:
         run(0)
         return
-    with ThreadPoolExecutor(parts, thread_name_prefix="hwsim-read") as pool:
-        list(pool.map(run, range(parts)))
+    key = (os.getpid(), parts)
+    if key not in _POOLS:
+        _POOLS[key] = ThreadPoolExecutor(parts, thread_name_prefix="hwsim-read")
+    list(_POOLS[key].map(run, range(parts)))
