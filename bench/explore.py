@@ -140,7 +140,7 @@ PROFILED = (
     ("chip traces, both splits (chip_run)", "hwsim/pipeline/hardware.py", "chip_run"),
     ("  analog first layer (bit planes)", "hwsim/hw/synapse.py", "_analog_current"),
     ("  engine kernels (NumbaRunner.advance)", "hwsim/engine/backends.py", "advance"),
-    ("  engine set-up (NumbaBackend)", "hwsim/engine/backends.py", "__init__"),
+    ("  engine set-up (backend, runner: analog call in)", "hwsim/engine/backends.py", "__init__"),
 )
 
 
