@@ -40,8 +40,8 @@ binary crossbar rows:
 
 Under direct coding its input is the same every timestep, so the current of timestep 0 is kept
 for the batch (its bit planes read once, by `HardwareLayer.reader`: `read_rows`, or on the
-numba backend the engine's kernel of the same read). Its activity is that of its nonzero inputs (as the engine counts an analog
-input), every timestep.
+numba backend the engine's kernel of the same read). Its activity is that of its nonzero inputs
+(as the engine counts an analog input), every timestep.
 
 With ideal settings (weights representable in `weight_bits` with a power-of-two scale, dyadic
 inputs and biases, an ADC whose LSB is one level and no clipping, no variation) the currents
