@@ -1,8 +1,8 @@
 """Benchmark and demonstration of `hwsim explore` (docs/explore.md).
 
     python bench/explore.py [--images 100] [--timesteps 100] [--points 200] [--analytic 10]
-                            [--repeat 1] [--profile] [--search random] [--out runs/bench_explore]
-                            [--json out.json]
+                            [--repeat 1] [--profile] [--shared-store] [--search random]
+                            [--out runs/bench_explore] [--json out.json]
 
 Three parts, in one process, on the shipped model (`vgg19`: VGG19 at width 1/8, MNIST, 16 IC
 heads) and the default chip (`spikesim_chip`):
@@ -14,8 +14,11 @@ heads) and the default chip (`spikesim_chip`):
    traces simulated on its chip: calibration, crossbars, ADC) against the ideal engine's time
    for the same images (the same tuning and test traces simulated without the chip), ratio
    reported (target <= 3), `--repeat` times (each a fresh point and a fresh ideal run, side by
-   side); `--profile` adds one more point under cProfile and prints where its time went (the
-   chip's build, its traces, the analog first layer, the engine's kernels, the evaluation);
+   side; each after a point on another chip); `--shared-store` times each point in its warm-up
+   point's store, as an exploration's points share one (what the first stored, e.g. the ANN's
+   reference read-out, is read; the point's own traces are simulated), else each point gets
+   a fresh store; `--profile` adds one more point under cProfile and prints where its time
+   went (the chip's build, its traces, the analog first layer, the engine's kernels, the rest);
 3. an exploration of the chip: crossbar rows 32-256, ADC 3-8 bits, columns per ADC,
    flit width and the IC position, `--points` points drawn by `--search` (random:N or
    nsga2:N), written to `--out` with its front; time per point and the front's table printed,
@@ -111,10 +114,11 @@ def ideal_traces(t: SweepConfig) -> float:
         return time.perf_counter() - start
 
 
-def chip_point(t: SweepConfig, bits: int) -> tuple[float, str]:
-    """(seconds, status) of one point whose ADC has `bits` bits (a fresh trace cache)."""
+def chip_point(t: SweepConfig, bits: int, store: Path | None = None) -> tuple[float, str]:
+    """(seconds, status) of one point whose ADC has `bits` bits, its traces and results stored
+    under `store` (None: a fresh folder)."""
     with tempfile.TemporaryDirectory() as b:
-        fn_t = dataclasses.replace(t, trace_root=Path(b))
+        fn_t = dataclasses.replace(t, trace_root=store or Path(b))
         cfg = ExploreConfig(fn_t, (Knob("adc.bits", (bits, bits + 1)),))
         space, tmpl = plan(cfg)
         start = time.perf_counter()
@@ -122,15 +126,31 @@ def chip_point(t: SweepConfig, bits: int) -> tuple[float, str]:
         return time.perf_counter() - start, payload["status"]
 
 
-def functional_point(t: SweepConfig, bits: int) -> dict:
+def functional_point(t: SweepConfig, bits: int, store: Path | None = None) -> dict:
     """A functional point's time against the ideal engine's for its images, side by side
-    (fresh caches; run once before to compile the kernels, as every point of an exploration
-    but its first)."""
+    (the ideal traces in a fresh cache, the point's under `store` or a fresh one; run once
+    before to compile the kernels, as every point of an exploration but its first)."""
     before = load()
     ideal_s = ideal_traces(t)
-    functional_s, status = chip_point(t, bits)
+    functional_s, status = chip_point(t, bits, store)
     return {"ideal_s": ideal_s, "functional_s": functional_s, "ratio": functional_s / ideal_s,
             "status": status, "load_before": before, "load_after": load()}  # fmt: skip
+
+
+def timed_points(t: SweepConfig, repeat: int, shared: bool, console: Console) -> list[dict]:
+    """`repeat` functional points (ADC 4 bits), each after a point on another chip (5 bits: the
+    session keeps its last chip, so each timed point builds its own, as every new point of an
+    exploration does); `shared`: the two in one fresh store, as an exploration's points share
+    theirs (what its first point stored, the ANN's reference read-out and the like, is read;
+    each point's own traces are simulated), else each point in its own."""
+    runs = []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as folder:
+            store = Path(folder) if shared else None
+            functional_point(t, 5, store)
+            runs.append(functional_point(t, 4, store))
+        console.print(f"functional point: {runs[-1]}")
+    return runs
 
 
 # where a functional point's time goes: (label, file suffix, function) of cProfile's entries
@@ -144,14 +164,18 @@ PROFILED = (
 )
 
 
-def profile_point(t: SweepConfig, bits: int) -> dict:
-    """One more functional point (not its ideal traces) under cProfile: the cumulative seconds
-    of PROFILED (cProfile's overhead included: compare them with each other, not with the timed
-    points)."""
+def profile_point(t: SweepConfig, bits: int, shared: bool) -> dict:
+    """One more functional point (not its ideal traces; after one on another chip, in one
+    store if `shared`) under cProfile: the cumulative seconds of PROFILED (cProfile's overhead
+    included: compare them with each other, not with the timed points)."""
+    folder = tempfile.TemporaryDirectory()
+    store = Path(folder.name) if shared else None
+    functional_point(t, 5, store)
     profiler = cProfile.Profile()
     profiler.enable()
-    chip_point(t, bits)
+    chip_point(t, bits, store)
     profiler.disable()
+    folder.cleanup()
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     out = {}
     for label, suffix, name in PROFILED:
@@ -272,6 +296,9 @@ def main() -> None:
     p.add_argument("--analytic", type=int, default=10)
     p.add_argument("--repeat", type=int, default=1, help="timed functional points")
     p.add_argument("--profile", action="store_true", help="profile one more functional point")
+    p.add_argument(
+        "--shared-store", action="store_true", help="each timed point in its warm-up's store"
+    )
     p.add_argument("--points", type=int, default=200)
     p.add_argument("--search", default="random", choices=("random", "nsga2"))
     p.add_argument("--seed", type=int, default=0)
@@ -296,17 +323,10 @@ def main() -> None:
             report["analytic"] = analytic_points(t, args.analytic)
             console.print(f"analytic point: {report['analytic']}")
         if "functional" in parts:
-            # warm-up on another chip (the session keeps its last chip: the timed point builds
-            # and calibrates its own, as every new point of an exploration does)
-            runs = []
-            for _ in range(args.repeat):
-                functional_point(t, 5)  # the session keeps the last chip: each timed point
-                runs.append(functional_point(t, 4))  # builds its own
-                console.print(f"functional point: {runs[-1]}")
+            runs = timed_points(t, args.repeat, args.shared_store, console)
             report["functional"] = runs[0] if len(runs) == 1 else runs
             if args.profile:
-                functional_point(t, 5)
-                report["functional_profile"] = profile_point(t, 4)
+                report["functional_profile"] = profile_point(t, 4, args.shared_store)
                 for label, seconds in report["functional_profile"].items():
                     console.print(f"  {label}: {seconds:.3f} s")
         if "explore" in parts:
