@@ -565,7 +565,25 @@ def test_an_export_names_its_fc_so_equally_deep_heads_need_no_fc_output(tmp_path
         import_graph(g)
 
 
-@pytest.mark.parametrize("target", ["sinabs", "snntorch", "norse", "spikingjelly"])
+@pytest.mark.parametrize(
+    ("target", "why"),
+    [
+        ("snntorch", "snntorch's NIR importer builds an IF node as a leaky Leaky"),
+        ("norse", "norse's NIR importer resets a spiking neuron to 0"),
+    ],
+)
+def test_hwsim_s_if_neurons_are_refused_for_a_peer_that_cannot_step_them(target, why, tmp_path):
+    """snntorch 1.0.0 reads an IF node as a leaky Leaky(beta=0.9) and norse 1.1.0 resets an
+    IAFCell to 0 (firing at V > theta): neither steps hwsim's subtracting IF, so an export for
+    them is refused naming the first population and why, and nothing is written."""
+    snn = converted("vgg11", (2,))
+    first = snn.graph.populations()[0].name
+    with pytest.raises(NirError, match=rf"population '{first}' steps .*; {why}"):
+        write_nir(snn, tmp_path / "v.nir", target)
+    assert not (tmp_path / "v.nir").exists()
+
+
+@pytest.mark.parametrize("target", ["sinabs", "spikingjelly"])
 def test_an_export_for_a_peer_reads_back_with_the_same_spikes(target, tmp_path):
     """The pooling node and IF r written for a peer's importer (SumPool2d or AvgPool2d; r 1 or
     spikingjelly's 1 / dt, recorded as `if_r` in the metadata) read back as the same network."""
@@ -573,7 +591,7 @@ def test_an_export_for_a_peer_reads_back_with_the_same_spikes(target, tmp_path):
     path = write_nir(snn, tmp_path / "v.nir", target)
     g = nir.read(path)
     pools = {type(n).__name__ for n in g.nodes.values() if "Pool" in type(n).__name__}
-    assert pools == ({"AvgPool2d"} if target in ("snntorch", "spikingjelly") else {"SumPool2d"})
+    assert pools == ({"AvgPool2d"} if target == "spikingjelly" else {"SumPool2d"})
     ifs = [n for n in g.nodes.values() if type(n).__name__ == "IF"]
     assert all(np.all(n.r == (1e4 if target == "spikingjelly" else 1)) for n in ifs)
     back = read_nir(path)

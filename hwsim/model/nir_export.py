@@ -179,8 +179,8 @@ def _diagonal(snn: SpikingNetwork, layer: Layer) -> float:
 
 
 def population_node(snn: SpikingNetwork, pop: Population, peer: NirConvention) -> NeuronNode:
-    """The neuron node of `pop` for `peer`'s importer: hwsim's IF as an IF (r = if_r) for every
-    target, other neurons as `nir_targets.neuron_node` (or refused there), a max pooling's as
+    """The neuron node of `pop` for `peer`'s importer: `nir_targets.neuron_node` (hwsim's IF as
+    an IF where the importer steps one, refused for snntorch and norse), a max pooling's as
     `nir_targets.or_node`; the membrane scaled by the pooling node before it."""
     graph, theta = snn.graph, float(snn.params.threshold)
     sender = graph.sender(pop.name)
@@ -214,8 +214,6 @@ def population_node(snn: SpikingNetwork, pop: Population, peer: NirConvention) -
             return or_node(peer, kind, sender.kernel)
         kh, kw = sender.kernel
         scale = (1.0 if kind is PoolKind.SUM else 1.0 / (kh * kw)) / d
-    if pop.neuron == IF_NEURON:
-        return NeuronNode("IF", theta * scale, peer.if_r, 0.0)
     return neuron_node(peer, pop.name, pop.neuron, theta, scale)
 
 
