@@ -904,3 +904,36 @@ def test_a_step_the_target_s_importer_cannot_say_is_refused_naming_the_populatio
         write_nir(snn, tmp_path / "t.nir", peer)
     with pytest.raises(NirError, match=re.escape(says)):
         write_nir(snn, tmp_path / "t.nir", peer)
+
+
+def test_hwsim_run_on_an_exported_leaky_pooled_network_reports_the_pooling_unit(tmp_path):
+    """`hwsim run` on hwsim's own export of a network with a leaky conv0, an average and a max
+    pooling layer and an IC: the pooling layers are charged on the tile's pooling unit
+    (`pooling_pj`, nothing on crossbars or ADCs), conv0's leaky neurons their leak multiplies,
+    and the cycle-level simulation and the five methods' curves are reported."""
+    import csv
+
+    from hwsim.cli.main import main
+    from hwsim.model.graph import Neuron
+
+    snn = tiny_network({"conv0": Neuron(leak=0.75)}, ic=True, dyadic=True)
+    path = write_nir(snn, tmp_path / "pooled.nir", "hwsim")
+    code = main([
+        "run", "--model", str(path), "--dataset", "synthetic", "--tune-on", "train",
+        "--tune-images", "4", "--timesteps", "8", "--images", "4", "--timing", "cycle",
+        "--traces", str(tmp_path / "traces"), "--out", str(tmp_path / "run"),
+    ])  # fmt: skip
+    assert code == 0
+    with open(tmp_path / "run" / "energy_breakdown.csv") as f:
+        rows = {r["layer"]: r for r in csv.DictReader(f)}
+    pools = [name for name in rows if "pool" in name]
+    assert len(pools) == 2, rows.keys()
+    for name in pools:
+        assert float(rows[name]["pooling_pj"]) > 0
+        assert float(rows[name]["crossbar_pj"]) == float(rows[name]["adc_pj"]) == 0
+    conv0 = next(r for name, r in rows.items() if name.startswith("conv0"))
+    assert float(conv0["leak_pj"]) == pytest.approx(4 * 16 * 16 * 1.1)
+    assert float(conv0["pooling_pj"]) == 0
+    with open(tmp_path / "run" / "cycle_methods.csv") as f:
+        methods = {r["method"] for r in csv.DictReader(f)}
+    assert methods == {"DL", "SL", "BSF-Grid", "BSF-Emp", "Early-Exit"}
