@@ -100,6 +100,17 @@ def test_functional_mode_refusal_names_the_pool_layers() -> None:
     refuse_pool_layers(pooled_graph(with_pools=False))
 
 
+def test_the_functional_mode_refuses_a_pooled_network_before_building() -> None:
+    # build_hardware (the crossbar + ADC chip) refuses a graph with pooling layers, naming them
+    from types import SimpleNamespace
+
+    from hwsim.hw.synapse import build_hardware
+
+    snn = SimpleNamespace(graph=pooled_graph())  # refused before its weights are read
+    with pytest.raises(ConfigError, match=r"functional .* \(avg1, max3\)"):
+        build_hardware(snn, SPIKESIM)
+
+
 def _column(energy, component):
     return energy.events[:, :, energy.components.index(component)]
 

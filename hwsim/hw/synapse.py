@@ -72,6 +72,7 @@ from hwsim.hw.crossbar import (
 from hwsim.hw.device import Nonidealities, quantise_weights
 from hwsim.hw.geometry import LINEAR_KERNEL_ROWS
 from hwsim.hw.mapping import ChipMapping, map_network
+from hwsim.hw.pooling import refuse_pool_layers
 from hwsim.model.convert import SpikingNetwork, Weights
 from hwsim.model.graph import Layer, LayerKind
 
@@ -439,7 +440,9 @@ def build_hardware(
 
     A layer with no input layer reads the analog network input (`config.first_layer`; it must
     be a conv). With a calibrated full scale the layers have no ADC until
-    `HardwareNetwork.calibrate`."""
+    `HardwareNetwork.calibrate`. A graph with local pooling layers is refused
+    (`hwsim.hw.pooling.refuse_pool_layers`)."""
+    refuse_pool_layers(snn.graph)  # they run on the pooling unit, not on crossbars
     config = config or FunctionalConfig()
     mapping = map_network(arch, snn.graph)
     bits = arch.device.weight_bits
