@@ -986,6 +986,57 @@ def test_every_kernel_path_matches_the_oracle(paths, coding):
         assert_same(simulate(snn, x, 23, coding=coding, threads=threads, time_chunk=10), ref)
 
 
+@pytest.mark.parametrize(
+    "side,c_in,c_out,stride",
+    [
+        (6, 8, 8, 1),
+        (11, 8, 8, 1),
+        (13, 8, 8, 1),
+        (7, 8, 16, 1),
+        (14, 16, 32, 2),
+        (6, 16, 16, 2),
+        (5, 8, 32, 1),
+        (7, 8, 24, 1),
+    ],
+)
+def test_table_conv_adds_each_outputs_rows_in_window_order(side, c_in, c_out, stride):
+    """_table_conv on float tables (not dyadic: another order of adds rounds differently):
+    every output's current is what it held plus its window's table rows [ky kw + kx, group,
+    mask] added one at a time in (ky, kx, group) order, in float32, whether the output runs in
+    a group of 8 or 4 positions, in a row's last 2 or 3 (`_table_rest`) or alone; padding
+    selects row 0."""
+    snn = chain_network(side, [(1, c_in, 1, 0), (c_in, c_out, stride, 0)], seed=3)
+    be = NumbaBackend(build_plan(snn), DirectCoding())
+    ct = be.conn_tab[1]
+    assert ct[K.MODE] == K.TABLE and ct[K.GBITS] == 8
+    rng = np.random.default_rng(side + c_out)
+    rflat = rng.normal(size=be.rflat.shape).astype(np.float32)
+    h, w, ho, wo, pad = ct[K.H], ct[K.W], ct[K.HO], ct[K.WO], ct[K.PAD]
+    ng = -(-c_in // 8)
+    spk = np.zeros(ct[K.SRC_OFF] + h * w * c_in + 64, np.int8)
+    spk[ct[K.SRC_OFF] : ct[K.SRC_OFF] + h * w * c_in] = rng.random(h * w * c_in) < 0.3
+    cur = K.aligned(K.vec_ceil(ho * wo * c_out), np.float32)
+    cur[:] = rng.normal(size=cur.shape)
+    want = cur[: ho * wo * c_out].reshape(ho, wo, c_out).copy()
+    scale = np.float32(0.5)
+    K._table_conv(cur, spk, ct[K.SRC_OFF], rflat, ct, be.itab, scale, np.zeros(4096, np.uint8))
+    x = spk[ct[K.SRC_OFF] : ct[K.SRC_OFF] + h * w * c_in].reshape(h, w, c_in)
+    rbase = be.itab[ct[K.RBASE] :][: 9 * ng]
+    for oy in range(ho):
+        for ox in range(wo):
+            acc = want[oy, ox]
+            for q in range(9 * ng):
+                (ky, kx), g = divmod(q // ng, 3), q % ng
+                iy, ix = oy * stride - pad + ky, ox * stride - pad + kx
+                m = 0
+                if 0 <= iy < h and 0 <= ix < w:
+                    m = sum(int(x[iy, ix, g * 8 + i]) << i for i in range(min(8, c_in - 8 * g)))
+                row = rflat[rbase[q] + m * c_out :][:c_out]
+                acc = (acc + row * scale).astype(np.float32)
+            want[oy, ox] = acc
+    np.testing.assert_array_equal(cur[: ho * wo * c_out].reshape(ho, wo, c_out), want)
+
+
 def test_vectors_never_straddle_a_cache_line():
     """The arrays the kernels read with 16-float vectors start at 64-byte boundaries, and every
     layer, connection's weights and analog current at a multiple of 16 floats."""

@@ -350,6 +350,7 @@ def _make_table_sums(nv: int, no: int, lanes: int = LANES):
     return L.named_intrinsic(table_sums, f"_table_sums{nv}x{no}x{lanes}")
 
 
+_table_sums1x8 = _make_table_sums(1, 8)
 _table_sums1x4 = _make_table_sums(1, 4)
 _table_sums1x4w = _make_table_sums(1, 4, 16)
 _table_sums2x4w = _make_table_sums(2, 4, 16)
@@ -357,6 +358,12 @@ _table_sums4x1w = _make_table_sums(4, 1, 16)
 _table_sums2x1w = _make_table_sums(2, 1, 16)
 _table_sums1x1w = _make_table_sums(1, 1, 16)
 _table_sums1x1 = _make_table_sums(1, 1)
+_table_sums1x2 = _make_table_sums(1, 2)
+_table_sums1x3 = _make_table_sums(1, 3)
+_table_sums1x2w = _make_table_sums(1, 2, 16)
+_table_sums1x3w = _make_table_sums(1, 3, 16)
+_table_sums2x2w = _make_table_sums(2, 2, 16)
+_table_sums2x3w = _make_table_sums(2, 3, 16)
 
 
 @intrinsic
@@ -589,12 +596,12 @@ def _events(spk, so, n, ev):
         mask = _nonzero_mask64(spk, so + blk * 64)
         base = blk * 64
         while mask != 0:
-            ev[m] = base + np.int64(_cttz(mask))
+            ev[np.uint64(m)] = base + np.int64(_cttz(mask))  # unsigned: no wraparound test
             m += 1
             mask &= mask - np.uint64(1)
     for i in range(nb * 64, n):
-        ev[m] = i
-        m += spk[so + i] != 0
+        ev[np.uint64(m)] = i
+        m += spk[np.uint64(so + i)] != 0
     return m
 
 
@@ -709,14 +716,19 @@ def _scatter(cur, spk, so, wflat, ct, itab, scale, ev, widx, kval):
     ptr, dst, wo, ln = ct[E_PTR], ct[E_DST], ct[E_WO], ct[E_LN]
     w0, cstride, shift = ct[R_OFF], ct[CSTRIDE], ct[CSHIFT]
     if ct[GROUPED] != 0:
+        cmask = cin - 1
         q = 0
         while q < m:
             p = ev[q] >> shift
             q1 = q
-            while q1 < m and (ev[q1] >> shift) == p:
-                idx = ev[q1]
-                widx[q1] = w0 + (idx & (cin - 1)) * cstride
-                kval[q1] = scale * np.float32(spk[so + idx])
+            while q1 < m:
+                u = np.uint64(q1)  # unsigned indices: no wraparound tests
+                idx = ev[u]
+                if (idx >> shift) != p:
+                    break
+                widx[u] = w0 + (idx & cmask) * cstride
+                x = spk[np.uint64(so + idx)]
+                kval[u] = scale if x == 1 else scale * np.float32(x)  # scale * 1 is scale
                 q1 += 1
             for e in range(itab[ptr + p], itab[ptr + p + 1]):
                 d, wofe, n = itab[dst + e], itab[wo + e], itab[ln + e]
@@ -764,6 +776,37 @@ def _scatter(cur, spk, so, wflat, ct, itab, scale, ev, widx, kval):
                 _axpy(cur, d, wflat, wi, n, k)
 
 
+@njit(inline="always", **KERNEL)
+def _table_rest(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, scale, rest):
+    """`_table_conv`'s sums for `rest` (2 or 3) consecutive output positions of a row past its
+    groups of 4, C_out = 8, 16 or 32, in one call: each output adds the same rows in the same
+    order as one position at a time, but the positions' sums are independent chains, so their
+    adds overlap (one position alone waits on each add's latency)."""
+    if cout == LANES:
+        if rest == 2:
+            _table_sums1x2(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
+        else:
+            _table_sums1x3(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
+    elif cout == 2 * LANES:
+        if rest == 2:
+            _table_sums1x2w(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
+        else:
+            _table_sums1x3w(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
+    elif WIDE_BLOCK >= 12:
+        if rest == 2:
+            _table_sums2x2w(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
+        else:
+            _table_sums2x3w(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
+    else:  # 32 outputs on AVX2: two passes of 16, as the groups of 4
+        for c in range(0, cout, WIDE):
+            if rest == 2:
+                _table_sums1x2w(cur, d + c, cout, rflat, pm, p0, pstep, mo, rb, nq, cout,
+                                scale, c)  # fmt: skip
+            else:
+                _table_sums1x3w(cur, d + c, cout, rflat, pm, p0, pstep, mo, rb, nq, cout,
+                                scale, c)  # fmt: skip
+
+
 @njit(**KERNEL)
 def _table_conv(cur, spk, so, rflat, ct, itab, scale, pm):
     """cur (H_out*W_out*C_out) += scale * conv(spk[so:so+H*W*C_in]) for connection row `ct`
@@ -775,7 +818,8 @@ def _table_conv(cur, spk, so, rflat, ct, itab, scale, pm):
     cur per output). The masks lie in a map with a zero border (`_group_masks`), so window
     entry q of an output is at a fixed distance itab[MOFF + q] from the output's window
     origin; itab[RBASE + q] is the offset of entry q's table (backends.table_offsets).
-    Narrow outputs run several positions of a row per call (`_make_table_sums`)."""
+    Narrow outputs run several positions of a row per call (`_make_table_sums`): 8 at a time
+    (8 outputs), 4 at a time, then the row's last 2 or 3 together (`_table_rest`)."""
     cin, cout, gbits = ct[CIN], ct[COUT], ct[GBITS]
     ng = (cin + gbits - 1) // gbits
     pad, st = ct[PAD], ct[STRIDE]
@@ -785,10 +829,16 @@ def _table_conv(cur, spk, so, rflat, ct, itab, scale, pm):
     mo = itab[ct[MOFF] : ct[MOFF] + nq]
     rb = itab[ct[RBASE] : ct[RBASE] + nq]
     wo = ct[WO]
-    multi = wo - wo % 4 if cout in (LANES, 2 * LANES, 4 * LANES) else 0
+    narrow = cout in (LANES, 2 * LANES, 4 * LANES)
+    eights = wo - wo % 8 if cout == LANES else 0  # 8 positions of 8 outputs: 8 registers
+    multi = wo - (wo - eights) % 4 if narrow else 0
+    rest = wo - multi if narrow and wo - multi >= 2 else 0
     pstep = st * ng
     for oy in range(ct[HO]):
-        for ox in range(0, multi, 4):
+        for ox in range(0, eights, 8):
+            d, p0 = (oy * wo + ox) * cout, (oy * st * wp + ox * st) * ng
+            _table_sums1x8(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
+        for ox in range(eights, multi, 4):
             d, p0 = (oy * wo + ox) * cout, (oy * st * wp + ox * st) * ng
             if cout == LANES:
                 _table_sums1x4(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
@@ -800,7 +850,10 @@ def _table_conv(cur, spk, so, rflat, ct, itab, scale, pm):
                 _table_sums1x4w(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, cout, scale, 0)
                 _table_sums1x4w(cur, d + WIDE, cout, rflat, pm, p0, pstep, mo, rb, nq, cout,
                                 scale, WIDE)  # fmt: skip
-        for ox in range(multi, wo):
+        if rest > 0:  # the row's last 2 or 3 positions in one call, as independent sums
+            d, p0 = (oy * wo + multi) * cout, (oy * st * wp + multi * st) * ng
+            _table_rest(cur, d, cout, rflat, pm, p0, pstep, mo, rb, nq, scale, rest)
+        for ox in range(multi + rest, wo):
             d, p0 = (oy * wo + ox) * cout, (oy * st * wp + ox * st) * ng
             c = 0
             while cout - c >= 4 * WIDE:
