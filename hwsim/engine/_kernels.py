@@ -7,7 +7,8 @@ t + 1), with each spiking layer at a fixed offset (a multiple of VEC = 16, 64-by
 `run_chunk` advances a range of images through a chunk of timesteps and releases the GIL, so
 threads can take disjoint ranges; it runs `group` images at a time and, since a layer at t
 reads only what its sources fired at t - 1, each layer for `block` timesteps before the next
-(its weights and state serve those steps while in cache).
+(its weights serve the group's images and steps while in cache), image by image (an image's
+membranes and spikes serve its steps while in cache).
 
 Per layer and step: the currents start from the bias (or a precomputed analog current); each
 incoming conv adds its current by one of three formulations (conn_tab MODE, chosen per
@@ -1617,8 +1618,9 @@ def run_chunk(b0, b1, t0, t1, net, xb, state, steps, out, opt, scratch):
     Releases the GIL: threads may run disjoint image ranges of the same arrays at once. Each
     layer runs S - 1 steps (S = state.s.shape[0] spike buffers) before the next, sources listed
     before the layers they feed; images run `opt.group` at a time layer by layer (a layer's
-    weights are fetched once per group and block of steps), and each group's crossbar counts
-    go to its row of out.xcnt.
+    weights are fetched once per group and block of steps), each image through the block's
+    steps before the next (a layer fed by a PULL connection: the group's images together, step
+    by step), and each group's crossbar counts go to its row of out.xcnt.
     """
     layer_tab, head_layers = net.layer_tab, net.head_layers
     s, rec, group = state.s, out.rec, opt.group
@@ -1627,13 +1629,19 @@ def run_chunk(b0, b1, t0, t1, net, xb, state, steps, out, opt, scratch):
     block = slots - 1  # timesteps a layer runs before the next layer's turn
     for g0 in range(b0, b1, group):
         g1 = min(b1, g0 + group)
+        grow = g0 // group
         for tb in range(t0, t1, block):
             te = min(t1, tb + block)
             for j in range(n_layers):
-                for t in range(tb, te):
-                    _layer_group(
-                        g0, g1, t, t - t0, j, net, xb, state, steps, out, opt, scratch, g0 // group
-                    )
+                if layer_tab[j, L_PULL] != 0:  # the group's images at once, step by step
+                    for t in range(tb, te):
+                        _layer_group(g0, g1, t, t - t0, j, net, xb, state, steps, out, opt,
+                                     scratch, grow)  # fmt: skip
+                    continue
+                for b in range(g0, g1):  # an image's state stays in cache over the block
+                    for t in range(tb, te):
+                        _layer_group(b, b + 1, t, t - t0, j, net, xb, state, steps, out, opt,
+                                     scratch, grow)  # fmt: skip
             for t in range(tb, te):
                 for b in range(g0, g1):
                     s_rd = s[(t - 1) % slots, b]
