@@ -248,7 +248,9 @@ def test_trace_command_writes_a_readable_trace(tiny_checkpoint, tmp_path, capsys
     assert code == 0, text
     t = read_trace(tmp_path / "t")
     assert t.key.timesteps == 15 and t.key.images == 8 and t.key.split == "test"
-    assert len(list((tmp_path / "cache").iterdir())) == 1  # also cached
+    cached = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(cached) == 2 and cached[0] == "models"  # the trace also cached, beside the
+    assert [p.name[:4] for p in (tmp_path / "cache" / "models").iterdir()] == ["snn-"]  # SNN
 
 
 def test_convert_writes_a_model_that_run_accepts(tiny_checkpoint, tmp_path, capsys):
