@@ -77,7 +77,11 @@ def listed(capsys, root: Path, tmp_path: Path) -> dict:
 def test_list_names_hwsims_entries_and_leaves_the_rest_alone(cache, tmp_path, capsys):
     data = listed(capsys, cache, tmp_path)
     kinds = sorted(e["kind"] for e in data["entries"])
-    assert kinds == ["result", "trace", "trace"]
+    # the conversion is kept in the model cache (models/)
+    assert kinds == ["model", "result", "trace", "trace"]
+    models = [e for e in data["entries"] if e["kind"] == "model"]
+    assert [e["holds"] for e in models] == ["converted network"]
+    assert Path(models[0]["path"]).parent.name == "models"
     traces = {Path(e["path"]).name: e for e in data["entries"] if e["kind"] == "trace"}
     assert {n.split("-T5-")[0] for n in traces} == {"synthetic-test", "synthetic-validation"}
     for name, e in traces.items():
@@ -100,8 +104,8 @@ def test_prune_asks_first_and_deletes_only_hwsims_entries(cache, tmp_path, capsy
     assert code == 0 and "would delete" in text and "deleted nothing" in text
     assert everything(cache) == before
     code, text = run_cli(capsys, "cache", "prune", "--all", "--yes", "--traces", str(cache))
-    assert code == 0 and "deleted 3 entries" in text
-    assert everything(cache) == FOREIGN
+    assert code == 0 and "deleted 4 entries" in text
+    assert everything(cache) == FOREIGN  # the emptied models/ folder too
 
 
 def test_prune_by_age_and_by_size(cache, tmp_path, capsys):
@@ -116,12 +120,14 @@ def test_prune_by_age_and_by_size(cache, tmp_path, capsys):
     )
     assert code == 0 and "deleted 1 entries" in text
     assert not old.exists() and by_kind[("trace", False)].exists()
-    # the newest entries that fit in the size are kept: the result (newest) alone fits in 1K
+    # the newest entries that fit in the size are kept: the result (newest) alone fits in 1K;
+    # the test trace and the conversion go
     code, text = run_cli(
         capsys, "cache", "prune", "--max-size", "1K", "--yes", "--traces", str(cache)
     )
-    assert code == 0 and "deleted 1 entries" in text
+    assert code == 0 and "deleted 2 entries" in text
     assert not by_kind[("trace", False)].exists() and by_kind[("result", False)].exists()
+    assert not by_kind[("model", False)].exists()
 
 
 def test_an_entry_that_changed_since_it_was_listed_is_kept(cache, tmp_path, capsys):

@@ -265,6 +265,8 @@ def prune(listing: CacheListing, entries: Iterable[CacheEntry]) -> list[CacheEnt
     models = listing.root / MODELS_FOLDER
     if models.is_dir() and not models.is_symlink():
         remove_stale_temps(models)
+        if not any(models.iterdir()):
+            models.rmdir()
     if results.is_dir() and not results.is_symlink():
         for fan in results.iterdir():
             if fan.is_dir() and not fan.is_symlink() and re.fullmatch("[0-9a-f]{2}", fan.name):
