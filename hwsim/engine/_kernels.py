@@ -576,6 +576,30 @@ def _cttz(typingctx, x):
     return sig, codegen
 
 
+@intrinsic
+def _popcount(typingctx, x):
+    """Count of set bits of a uint64 (LLVM ctpop)."""
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+@njit(inline="always", **KERNEL)
+def _count_nonzero(spk, so, n):
+    """Count of the nonzero bytes of spk[so : so + n], 64 at once (a byte loop indexed by a
+    signed offset gathers its bytes one by one: numba's wraparound test)."""
+    m = 0
+    nb = n // 64
+    for blk in range(nb):
+        m += np.int64(_popcount(_nonzero_mask64(spk, so + blk * 64)))
+    for i in range(nb * 64, n):
+        m += spk[np.uint64(so + i)] != 0
+    return m
+
+
 @njit(inline="always", **KERNEL)
 def _axpy(d, di, s, si, n, k):
     """d[di:di+n] += s[si:si+n] * k (float32; k is +-1 or a power of two, so s * k is exact)."""
@@ -1123,8 +1147,7 @@ def _xbar_conv(cur, spk, so, chan, ct, itab, xr, xb, sc, cnt):
                     if pm[q * nblk + blk] != 0:
                         xread[xidx[x0 + q * cin + blk * XB_BLOCK]] = 1
     else:
-        for i in range(npos * cin):
-            n_in += spk[so + i] != 0
+        n_in = _count_nonzero(spk, so, npos * cin)
         if t0 >= 0:
             _group_masks(spk, so, npos, 1, cin, XB_BLOCK, 0, pm)
         else:
@@ -1218,9 +1241,7 @@ def _xbar_summed(cur, vacc, spk, so, ct, xr, xb, sc, cnt):
     ho, wo, cout = ct[HO], ct[WO], ct[COUT]
     kh, kw, s, pad = ct[KH], ct[KW], ct[STRIDE], ct[PAD]
     npos = h * w
-    n_in = 0
-    for i in range(npos * cin):
-        n_in += spk[so + i] != 0
+    n_in = _count_nonzero(spk, so, npos * cin)
     _live_positions(spk, so, npos, cin, live)
     for iy in range(h):  # driven positions of each row within each window's columns
         for ox in range(wo):
