@@ -368,6 +368,18 @@ def test_long_streams_outgrow_the_event_queue() -> None:
     np.testing.assert_array_equal(np.diff(run.finish[1, 1]), 50 * 26)
 
 
+def random_line_chip(rng: np.random.Generator, case: int) -> ChipModel:
+    """A two-layer chip of random PEs, buffers and decision cycles, its routes shared on odd
+    cases (the window tests' chips)."""
+    return line_chip(
+        pes=tuple(rng.integers(1, 3, 2)),
+        routes=((0, 1),) if case % 2 else ((0,), (1,)),
+        capacity=tuple(rng.integers(1, 3, 2)),
+        buffer=int(rng.choice([0, 2])),
+        decision=int(rng.integers(0, 4)),
+    )
+
+
 def test_the_run_is_the_same_for_any_window_of_images() -> None:
     # the event loop holds a window of images at once (moving on, or doubling when every
     # image in it is in flight): on random chips with early stops, windows of 1, 2 and 3
@@ -379,13 +391,7 @@ def test_the_run_is_the_same_for_any_window_of_images() -> None:
         got.append((images, start.copy(), finish.copy()))
 
     for case in range(12):
-        chip = line_chip(
-            pes=tuple(rng.integers(1, 3, 2)),
-            routes=((0, 1),) if case % 2 else ((0,), (1,)),
-            capacity=tuple(rng.integers(1, 3, 2)),
-            buffer=int(rng.choice([0, 2])),
-            decision=int(rng.integers(0, 4)),
-        )
+        chip = random_line_chip(rng, case)
         n, steps = 7, 4
         w = work(rng.integers(0, 9, (n, steps, 2)), rng.integers(0, 6, (n, steps, 2)))
         stop = rng.integers(0, steps, n)
@@ -408,13 +414,7 @@ def test_a_streamed_workload_runs_as_the_whole_workload(monkeypatch) -> None:
     sim = sys.modules["hwsim.hw.sim.simulate"]  # the package's `simulate` is the function
     rng = np.random.default_rng(12)
     for case in range(8):
-        chip = line_chip(
-            pes=tuple(rng.integers(1, 3, 2)),
-            routes=((0, 1),) if case % 2 else ((0,), (1,)),
-            capacity=tuple(rng.integers(1, 3, 2)),
-            buffer=int(rng.choice([0, 2])),
-            decision=int(rng.integers(0, 4)),
-        )
+        chip = random_line_chip(rng, case)
         n, steps = 9, 4
         w = work(rng.integers(0, 9, (n, steps, 2)), rng.integers(0, 6, (n, steps, 2)))
         w = Workload(w.pe_ops, w.sent_spikes, rng.integers(0, 5, (n, steps)).astype(np.int32))
