@@ -247,12 +247,6 @@ def peer_input(n: int, dyadic_x: bool) -> np.ndarray:
     return (np.round(x * 64) / 64).astype(np.float32) if dyadic_x else x
 
 
-def fc_spikes(snn, x: np.ndarray, steps: int) -> np.ndarray:
-    """hwsim's FC spikes (N, steps, classes) aligned with a peer's run without delays."""
-    depth = max(p.depth for p in snn.graph.populations())
-    return simulate(snn, x, steps + depth + 1).head_spikes[FC_HEAD][:, depth + 1 :]
-
-
 @needs("sinabs", "nirtorch")
 @pytest.mark.parametrize("dyadic_w", [True, False])
 def test_a_sinabs_conv_network_with_local_sum_pooling_spikes_as_sinabs(dyadic_w):
@@ -286,7 +280,7 @@ def test_a_sinabs_conv_network_with_local_sum_pooling_spikes_as_sinabs(dyadic_w)
     with torch.no_grad():
         xt = torch.from_numpy(x)[:, None].repeat(1, steps, 1, 1, 1).flatten(0, 1)
         theirs = net(xt).reshape(n, steps, 10).numpy()
-    ours = fc_spikes(snn, x, steps)
+    ours = spikes_as_hwsim(snn, x, steps)
     assert theirs.sum() > 100
     np.testing.assert_array_equal(ours, theirs)
 
@@ -329,7 +323,7 @@ def test_a_snntorch_conv_network_with_local_average_pooling_spikes_as_snntorch(d
         for _ in range(steps):
             outs.append(net(torch.from_numpy(x))[0].numpy().copy())
     theirs = np.stack(outs, 1)
-    ours = fc_spikes(snn, x, steps)
+    ours = spikes_as_hwsim(snn, x, steps)
     assert theirs.sum() > 100
     np.testing.assert_array_equal(ours, theirs)
 
