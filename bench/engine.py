@@ -49,8 +49,10 @@ sys.path.insert(0, str(ROOT))
 
 from hwsim.engine import SimResult, simulate  # noqa: E402
 from hwsim.engine import _kernels as K  # noqa: E402
+from hwsim.engine import _llvm as L  # noqa: E402
 from hwsim.engine.backends import NumbaBackend  # noqa: E402
 from hwsim.engine.plan import build_plan  # noqa: E402
+from hwsim.isa import ATEN_REPORTS, Isa, environment  # noqa: E402
 from hwsim.model.coding import DirectCoding  # noqa: E402
 from hwsim.model.convert import ConversionParams, SpikingNetwork, Weights, convert  # noqa: E402
 from hwsim.model.data import ImageSet, load_dataset  # noqa: E402
@@ -274,6 +276,26 @@ def run_hwsim(backend: str, threads: int) -> Callable[[SpikingNetwork, np.ndarra
 
 
 # ------------------------------------------------------------------------------ measuring
+
+
+def narrowed(isa: str) -> dict:
+    """Re-execute this script under `isa`'s environment (hwsim.isa) unless it is in force;
+    return what numba compiles for and what torch dispatches to, checked against `isa`."""
+    if isa != "host":
+        env = environment(Isa(isa))
+        if any(os.environ.get(k) != v for k, v in env.items()):
+            os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **env})
+    import numba
+
+    got = {
+        "isa": isa,
+        "numba_cpu": numba.config.CPU_NAME or "host",
+        "numba_avx512": "+avx512f" in L.target_features().split(","),
+        "torch_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+    if isa != "host" and (got["torch_capability"] != ATEN_REPORTS[Isa(isa)] or got["numba_avx512"]):
+        raise SystemExit(f"--isa {isa} did not take effect: {got}")
+    return got
 
 
 def machine() -> dict:
@@ -573,10 +595,18 @@ def main() -> None:
     ap.add_argument("--clock-ghz", type=float, default=2.6)
     ap.add_argument("--skip-wide", action="store_true")
     ap.add_argument("--json", default=None, help="write the summary here too")
+    ap.add_argument(
+        "--isa",
+        choices=["host", *(i.value for i in Isa)],
+        default="host",
+        help="build numba's kernels and dispatch torch's for this instruction set (hwsim.isa;"
+        " the script re-executes itself under it; numba compiles into its own cache)",
+    )
     args = ap.parse_args()
     summary: dict = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": machine(),
+        "isa": narrowed(args.isa),
         "row_sum_gadds_per_s": {"L2 slice": row_sum_rate(4608), "L1 slice": row_sum_rate(128)},
         "load_at_start": os.getloadavg(),
         "args": vars(args),

@@ -21,25 +21,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from hwsim.isa import ATEN_REPORTS, TORCH_ISA, Isa, environment
+
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "vgg19.pt"
 
-TORCH_ISA = {
-    # torch's own kernels (ATen), its conv library (oneDNN) and its BLAS (MKL)
-    "avx2": {
-        "ATEN_CPU_CAPABILITY": "avx2",
-        "DNNL_MAX_CPU_ISA": "AVX2",
-        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
-    },
-    "sse4": {
-        "ATEN_CPU_CAPABILITY": "default",
-        "DNNL_MAX_CPU_ISA": "SSE41",
-        "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
-    },
-}
-NUMBA_CPU = {"avx2": "haswell", "sse4": "nehalem"}
-ATEN_REPORTS = {"avx2": "AVX2", "sse4": "DEFAULT"}
-FORCING = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", *TORCH_ISA["avx2"])
+FORCING = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", *TORCH_ISA[Isa.AVX2])
 
 RUN = r"""
 import hashlib, json, sys
@@ -129,11 +116,7 @@ def test_torch_and_numba_forced_to_narrower_instruction_sets_give_the_same_trace
     """torch and numba narrowed together, as on a CPU without AVX-512 (or AVX2): numba's
     kernels, compiled for that CPU into their own cache, sum in the same order."""
     runs = {
-        isa: {
-            **TORCH_ISA[isa],
-            "NUMBA_CPU_NAME": NUMBA_CPU[isa],
-            "NUMBA_CACHE_DIR": str(tmp_path / f"numba-{isa}"),
-        }
-        for isa in TORCH_ISA
+        isa.value: {**environment(isa), "NUMBA_CACHE_DIR": str(tmp_path / f"numba-{isa.value}")}
+        for isa in Isa
     }
     _check(tmp_path, runs)
