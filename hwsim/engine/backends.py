@@ -263,11 +263,9 @@ def table_rows(w: np.ndarray, bits: int) -> np.ndarray:
     wp = np.zeros((kh * kw, groups * bits, cout), np.float32)
     wp[:, :cin] = w.reshape(kh * kw, cin, cout)
     wp = wp.reshape(kh * kw, groups, bits, cout)
-    masks = np.arange(1 << bits)
     out = np.zeros((kh * kw, groups, 1 << bits, cout), np.float32)
-    for i in range(bits):
-        on = (masks >> i) & 1 == 1
-        out[:, :, on] += wp[:, :, i, None]
+    for i in range(bits):  # m with top bit i: the entry of m's lower bits, then row i
+        out[:, :, 1 << i : 2 << i] = out[:, :, : 1 << i] + wp[:, :, i, None]
     return out.ravel()
 
 
@@ -448,6 +446,7 @@ class NumbaBackend(Backend):
             r[K.HO], r[K.WO], r[K.COUT] = c.out_shape
             r[K.KH], r[K.KW], r[K.R_OFF] = c.kernel[0], c.kernel[1], r_offs[g]
             r[K.STRIDE], r[K.PAD], r[K.MODE] = c.stride, c.pad, self.modes[g]
+            r[K.ANALOG] = int(g < len(self.analog) and self.analog[g])
             columns = [K.YCNT, K.YK, K.YO, K.XCNT, K.XK, K.XO]
             tabs = _index_tables(c)
             if self.modes[g] == K.TABLE:
@@ -455,7 +454,7 @@ class NumbaBackend(Backend):
                 moff, rbase = table_offsets(c, TABLE_BITS)
                 columns += [K.MOFF, K.RBASE]
                 tabs += [moff, rbase + r_offs[g]]
-            if self.modes[g] == K.PUSH and c.kind is ConnKind.CONV:
+            if self.modes[g] == K.PUSH and c.kind is ConnKind.CONV and not r[K.ANALOG]:
                 columns += [K.E_PTR, K.E_DST, K.E_WO, K.E_LN]
                 tabs += list(scatter_runs(c))
                 r[K.CSTRIDE] = c.stride * -(-c.kernel[1] // c.stride) * c.out_shape[2]
@@ -467,7 +466,6 @@ class NumbaBackend(Backend):
                 r[col] = pos
                 tables.append(tab)
                 pos += len(tab)
-            r[K.ANALOG] = int(g < len(self.analog) and self.analog[g])
             r[K.SRC_OFF] = offs[c.src] if c.src >= 0 else 0
             r[K.COLBLK] = math.ceil(c.out_shape[2] / cols)
             r[K.SRC_CH] = ch_offs.get(c.src, -1) if c.kind is ConnKind.GAP else -1

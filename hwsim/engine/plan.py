@@ -58,16 +58,15 @@ class Conn:
         output index) pairs that read it, as (count (n,), k (n, K), o (n, K)) int64 arrays."""
         n_in, n_out = self.in_shape[axis], self.out_shape[axis]
         kk = self.kernel[axis]
-        count = np.zeros(n_in, np.int64)
-        ks = np.zeros((n_in, kk), np.int64)
-        os_ = np.zeros((n_in, kk), np.int64)
-        for i in range(n_in):
-            for k in range(kk):
-                num = i + self.pad - k
-                if num % self.stride == 0 and 0 <= num // self.stride < n_out:
-                    ks[i, count[i]] = k
-                    os_[i, count[i]] = num // self.stride
-                    count[i] += 1
+        k = np.broadcast_to(np.arange(kk, dtype=np.int64), (n_in, kk))
+        num = np.arange(n_in, dtype=np.int64)[:, None] + self.pad - k
+        o = num // self.stride
+        valid = (num % self.stride == 0) & (o >= 0) & (o < n_out)
+        first = np.argsort(~valid, axis=1, kind="stable")  # the valid k of each i, in order
+        count = valid.sum(axis=1)
+        listed = k < count[:, None]
+        ks = np.where(listed, np.take_along_axis(k, first, axis=1), 0)
+        os_ = np.where(listed, np.take_along_axis(o, first, axis=1), 0)
         return count, ks, os_
 
 
@@ -85,7 +84,8 @@ class Neurons:
 
     @property
     def neurons(self) -> int:
-        return int(np.prod(self.shape))
+        h, w, c = self.shape
+        return h * w * c
 
 
 @dataclass(frozen=True)
