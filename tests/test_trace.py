@@ -1,6 +1,7 @@
 """Trace files: round trip, and refusal of wrong versions, checksums and shapes."""
 
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from hwsim.engine import ActivitySpec, simulate
 from hwsim.engine.trace import (
     ARRAYS_FILE,
     META_FILE,
+    HeadSpikes,
     Trace,
     TraceError,
     TraceKey,
@@ -67,6 +69,26 @@ def test_round_trip_is_exact(trace, tmp_path):
     other = TraceKey(**{**trace.key.__dict__, "timesteps": 13})
     assert find_trace(tmp_path, other) is None
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_a_read_trace_reads_a_head_when_asked_for_it(trace, tmp_path):
+    """Heads come from arrays.npz on first use (a run reads 2 of 17): equal to the written
+    ones, a prefix equal to slicing, pickled as the file; a file changed under the reader is
+    refused by name."""
+    back = read_trace(write_trace(trace, tmp_path / "t")).sim
+    heads = back.head_spikes
+    assert isinstance(heads, HeadSpikes) and set(heads) == set(trace.sim.head_spikes)
+    assert back.images == 6 and heads._loaded == {}  # nothing read to know the images
+    first, last = min(heads), max(heads)
+    np.testing.assert_array_equal(heads[last], trace.sim.head_spikes[last])
+    assert set(heads._loaded) == {last}
+    short = read_trace(tmp_path / "t").prefix(5).sim.head_spikes
+    np.testing.assert_array_equal(short[first], trace.sim.head_spikes[first][:, :5])
+    again = pickle.loads(pickle.dumps(heads))
+    np.testing.assert_array_equal(again[first], trace.sim.head_spikes[first])
+    np.savez(tmp_path / "t" / ARRAYS_FILE, **{f"sim.head_spikes/{first}": np.zeros((6, 3, 2))})
+    with pytest.raises(TraceError, match=f"head {first}"):
+        heads[first]
 
 
 def test_corrupt_arrays_are_refused(trace, tmp_path):

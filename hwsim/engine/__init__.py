@@ -18,6 +18,7 @@ on the numba backend, whose kernels read it in the same IF loop: the crossbar + 
 hardware-functional mode plugs in there.
 """
 
+from hwsim.engine._buffers import drop_kept
 from hwsim.engine.backends import CROSSBAR_COUNTS, CrossbarSynapse, Synapse
 from hwsim.engine.core import (
     BACKENDS,
@@ -37,6 +38,7 @@ __all__ = [
     "ActivitySpec",
     "SimResult",
     "Synapse",
+    "drop_kept",
     "layer_names",
     "simulate",
     "state_bytes",

@@ -94,7 +94,7 @@ class SimResult:
     batch (membranes, spikes, chunk buffers), excluding these result arrays.
     """
 
-    head_spikes: dict[int, np.ndarray]
+    head_spikes: Mapping[int, np.ndarray]
     layer_names: tuple[str, ...]
     layer_spikes: np.ndarray
     layer_neurons: np.ndarray
@@ -109,7 +109,9 @@ class SimResult:
 
     @property
     def images(self) -> int:
-        return next(iter(self.head_spikes.values())).shape[0]
+        shapes = getattr(self.head_spikes, "shapes", None)  # a read trace's: nothing read
+        first = next(iter(self.head_spikes))
+        return shapes[first][0] if shapes else self.head_spikes[first].shape[0]
 
     def spike_rates(self) -> np.ndarray:
         """Mean firing probability per layer over images and timesteps, (L,)."""

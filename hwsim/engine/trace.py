@@ -25,7 +25,9 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import typing
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,7 +136,7 @@ class Trace:
             )
         sim = dataclasses.replace(
             sim,
-            head_spikes={h: s[:, :timesteps] for h, s in sim.head_spikes.items()},
+            head_spikes=prefix_heads(sim.head_spikes, timesteps),
             layer_spikes=sim.layer_spikes[:timesteps],
             activity=act,
         )
@@ -198,6 +200,66 @@ def file_mapping(array: np.ndarray) -> mmap.mmap | None:
     return base if isinstance(base, mmap.mmap) else None
 
 
+HEADS = "sim.head_spikes/"
+"""The prefix of the head spikes' names among the arrays (`SimResult.head_spikes`)."""
+
+
+class HeadSpikes(Mapping[int, np.ndarray]):
+    """A read trace's head spikes (`SimResult.head_spikes`), each head read from `arrays.npz`
+    when first asked for and kept: a run reads its IC and its FC, not the other heads, so a
+    reader holds 2 of a model's 17 heads (3 MB each per 1,000 images at T = 300). `steps`:
+    the first steps only (`Trace.prefix`). Thread-safe; pickles as its file."""
+
+    def __init__(
+        self,
+        path: Path,
+        shapes: dict[int, tuple[int, ...]],
+        steps: int | None = None,
+        loaded: dict[int, np.ndarray] | None = None,
+    ) -> None:
+        self.path, self.shapes, self.steps = Path(path), shapes, steps
+        self._loaded = {} if loaded is None else loaded
+        self._lock = threading.Lock()
+
+    def __getitem__(self, head: int) -> np.ndarray:
+        shape = self.shapes[head]  # KeyError for a head the trace has not
+        with self._lock:
+            array = self._loaded.get(head)
+            if array is None:
+                try:
+                    with np.load(self.path, allow_pickle=False) as z:
+                        array = z[f"{HEADS}{head}"]
+                except (OSError, ValueError, KeyError) as e:
+                    raise TraceError(f"{self.path}: head {head} unreadable ({e})") from None
+                if array.shape != shape or array.dtype != np.uint8:
+                    raise TraceError(
+                        f"{self.path}: head {head} spikes are {array.dtype} {array.shape},"
+                        f" expected uint8 {shape}; the trace changed since it was read"
+                    )
+                self._loaded[head] = array
+        return array if self.steps is None else array[:, : self.steps]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.shapes)
+
+    def __len__(self) -> int:
+        return len(self.shapes)
+
+    def prefix(self, steps: int) -> HeadSpikes:
+        """The first `steps` steps of every head, sharing what is read."""
+        return HeadSpikes(self.path, self.shapes, steps, self._loaded)
+
+    def __reduce__(self):
+        return HeadSpikes, (self.path, self.shapes, self.steps)
+
+
+def prefix_heads(heads: Mapping[int, np.ndarray], steps: int) -> Mapping[int, np.ndarray]:
+    """The first `steps` steps of each head's spikes (nothing read that was not)."""
+    if isinstance(heads, HeadSpikes):
+        return heads.prefix(steps)
+    return {h: s[:, :steps] for h, s in heads.items()}
+
+
 def indices_sha256(indices: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(indices, np.int64).tobytes()).hexdigest()
 
@@ -216,7 +278,7 @@ def _flatten(obj: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
                 for f in dataclasses.fields(obj)
             },
         }
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):
         return {
             "__dict__": [
                 [int(k), _flatten(v, f"{prefix}/{int(k)}", arrays)] for k, v in obj.items()
@@ -387,15 +449,20 @@ def read_trace(folder: Path) -> Trace:
         )
     if file_sha256(arrays_path) != meta.get("arrays_sha256"):
         raise TraceError(f"{arrays_path}: checksum mismatch; the trace is corrupt or was edited")
+    expected = meta.get("shapes", {})
     try:
         with np.load(arrays_path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+            arrays = {k: z[k] for k in z.files if not k.startswith(HEADS)}
+            heads = [k for k in z.files if k.startswith(HEADS)]
     except (OSError, ValueError) as e:
         raise TraceError(f"{arrays_path}: unreadable ({e})") from None
+    if sorted(heads) != sorted(k for k in expected if k.startswith(HEADS)):
+        raise TraceError(f"{arrays_path}: head arrays {heads} disagree with the metadata")
     if "per_image_sha256" in meta:
         arrays[PER_IMAGE] = _mapped_per_image(folder / PER_IMAGE_FILE, meta["per_image_sha256"])
-    expected = meta.get("shapes", {})
     for name, shape in expected.items():
+        if name.startswith(HEADS):
+            continue  # checked when read (HeadSpikes)
         if name not in arrays or list(arrays[name].shape) != shape:
             got = None if name not in arrays else list(arrays[name].shape)
             raise TraceError(f"{arrays_path}: array {name!r} has shape {got}, expected {shape}")
@@ -408,19 +475,27 @@ def read_trace(folder: Path) -> Trace:
         raise TraceError(f"{meta_path}: key checksum mismatch; the metadata was edited")
     labels = arrays.pop("labels")
     indices = arrays.pop("image_indices")
+    n, t = key.images, key.timesteps
+    shapes = {int(k[len(HEADS) :]): tuple(expected[k]) for k in heads}
+    for h, shape in shapes.items():
+        if shape[:2] != (n, t):
+            raise TraceError(
+                f"{arrays_path}: head {h} spikes have shape {shape}, expected ({n}, {t}, C)"
+            )
     try:
-        sim = _unflatten(meta["sim"], arrays, _result_types())
+        sim = _unflatten(meta["sim"], {**arrays, **_head_stubs(heads)}, _result_types())
     except (KeyError, TypeError) as e:
         raise TraceError(f"{meta_path}: engine result does not fit this hwsim ({e})") from None
-    n, t = key.images, key.timesteps
-    for h, spikes in sim.head_spikes.items():
-        if spikes.shape[:2] != (n, t):
-            raise TraceError(
-                f"{arrays_path}: head {h} spikes have shape {spikes.shape}, expected ({n}, {t}, C)"
-            )
+    sim = dataclasses.replace(sim, head_spikes=HeadSpikes(arrays_path, shapes))
     if labels.shape != (n,) or indices_sha256(indices) != key.image_indices_sha256:
         raise TraceError(f"{arrays_path}: labels or image indices disagree with the metadata")
     return Trace(key, labels, indices, sim)
+
+
+def _head_stubs(names: list[str]) -> dict[str, np.ndarray]:
+    """Empty stand-ins for the head arrays while the result is rebuilt (HeadSpikes replaces
+    them)."""
+    return {name: np.empty(0, np.uint8) for name in names}
 
 
 def trace_folder(root: Path, key: TraceKey) -> Path:

@@ -102,12 +102,16 @@ class SimConfig:
         }
 
 
-def result_bytes(graph: LayerGraph, images: int, sim: SimConfig) -> int:
+def result_bytes(
+    graph: LayerGraph, images: int, sim: SimConfig, heads_held: int | None = None
+) -> int:
     """Bytes of a simulation's result arrays: head spikes (1 B per image, step, class and
-    head), per-layer spike counts and activity sums (8 B per step and layer), and per-image
-    activity when asked (16 B per image, step and layer)."""
+    head; every head, or `heads_held` of them: a trace read back holds the heads it is asked
+    for, `hwsim.engine.trace.HeadSpikes`), per-layer spike counts and activity sums (8 B per
+    step and layer), and per-image activity when asked (16 B per image, step and layer)."""
     steps, layers = sim.timesteps, len(graph.layers)
-    heads = images * steps * graph.classes * len(graph.heads)
+    held = len(graph.heads) if heads_held is None else min(heads_held, len(graph.heads))
+    heads = images * steps * graph.classes * held
     sums = 8 * steps * (len(graph.populations()) + 3 * layers)
     per_image = 16 * images * steps * layers if sim.activity and sim.activity.per_image else 0
     return heads + sums + per_image

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from hwsim import __version__
+from hwsim.engine import drop_kept
 from hwsim.engine.trace import Trace, TraceError, file_sha256
 from hwsim.fusion import FusionComparison, TuneSource, compare_methods, cross_fit, cumulative
 from hwsim.hw.arch import Architecture, EnergyModel
@@ -95,7 +96,9 @@ def tune_and_test(
     if sim.hardware is None and (arch.energy_model is EnergyModel.EVENT or per_image):
         spec = dataclasses.replace(activity_spec(arch), per_image=per_image)
         test_sim = dataclasses.replace(sim, activity=spec)
-    return tune, cache.trace(session, test_set, test_sim, stage="test", **kw)
+    test = cache.trace(session, test_set, test_sim, stage="test", **kw)
+    drop_kept()  # what follows simulates nothing: the engine's buffers go back
+    return tune, test
 
 
 def exact_alpha_name(method: Method) -> str:

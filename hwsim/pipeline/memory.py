@@ -10,32 +10,34 @@ heads, P populations:
 | part | bytes | held |
 |---|---|---|
 | runtime | `RUNTIME_BYTES` | always |
-| test trace | N T C H + 8 T (P + 3 G) (+ 16 N T G simulated in the run) | from its simulation on |
-| tuning trace | N_tune T C H + 8 T (P + 3 G) | from its simulation on |
+| test trace | N T C h + 8 T (P + 3 G) (+ 16 N T G simulated, not stored) | from its simulation on |
+| tuning trace | N_tune T C h + 8 T (P + 3 G) | from its simulation on |
 | fusion unit | 2 `READOUT_BYTES` + 32 T (N + N_tune) | while `fusion_hardware` runs |
 | a simulated run | 4 N T + min(N, 2 B + W) 8 T (L + 1) + W T (25 (L + 1) + 4 E) | per thread |
 | chunks | 3 `CHUNK_BYTES` per thread | in `evaluate_cycles` |
 | kept runs | 24 N per method and operating point | from `evaluate_cycles` on |
 
 The traces are `hwsim.pipeline.config.result_bytes` (head spikes, one byte per image, step,
-class and head). The per-image activity of the test trace (four counts per image, step and
-layer, for the cycle-level simulation) is held whole (int32) only by a trace the engine
-simulates in this run; a trace read from the cache maps its `per_image.npy` and is read a
-chunk of images at a time (`hwsim.engine.trace.read_images`, the chunks part), so it holds
-none of it. A simulated run holds the fusion unit's counted spikes (int32 per job), its
-workload read a block of B images at a time (`hwsim.hw.sim.StreamedWorkload`: PE operations
-and spikes sent per job and node, int32, as many images as `hwsim.hw.sim.simulate.BLOCK_BYTES`
-hold; the block being read, the one before it and the window's at most) and the event loop's
-window of W <= N images
+class and head held: h = H for a trace simulated and not stored, else the `RUN_HEADS` = 2 a run
+reads: a trace read from the cache, or stored and read back, reads a head when asked,
+`hwsim.engine.trace.HeadSpikes`). The per-image activity of the test trace (four counts per
+image, step and layer, for the cycle-level simulation) is held whole (int32) only by a trace the
+engine simulates in this run and does not store; a trace read from the cache maps its
+`per_image.npy` and is read a chunk of images at a time (`hwsim.engine.trace.read_images`, the
+chunks part), so it holds none of it. A simulated run holds the fusion unit's counted spikes
+(int32 per job), its workload read a block of B images at a time
+(`hwsim.hw.sim.StreamedWorkload`: PE operations and spikes sent per job and node, int32, as many
+images as `hwsim.hw.sim.simulate.BLOCK_BYTES` hold; the block being read, the one before it and
+the window's at most) and the event loop's window of W <= N images
 (`hwsim.hw.sim.simulate.window_images`: as many as 8 MiB of records hold, whatever N is): each
 job's start and finish, int64 per job and node, its PE operations and spikes, int32 per job and
 node, the rows each edge's producer put in, int32 per job and edge, and, while the window's
-performed jobs are counted, one byte per job and node. Every
-run, `CycleEvaluation.chip_run` included, is reduced as it ends (`hwsim.pipeline.cycles`) to
-its images' start, end and steps and its per-node totals. The fusion unit counts both heads'
-spikes (int32) a chunk of images at a time (`hwsim.pipeline.cycles.READOUT_BYTES`, the chunk's
-counts and their read-out's temporaries) and holds each method's decisions and confidences
-(int64) for the tuning and the test images.
+performed jobs are counted, one byte per job and node. Every run, `CycleEvaluation.chip_run`
+included, is reduced as it ends (`hwsim.pipeline.cycles`) to its images' start, end and steps
+and its per-node totals. The fusion unit counts both heads' spikes (int32) a chunk of images at
+a time (`hwsim.pipeline.cycles.READOUT_BYTES`, the chunk's counts and their read-out's
+temporaries) and holds each method's decisions and confidences (int64) for the tuning and the
+test images.
 
 Not modelled: the accuracy-energy evaluation and its bootstrap (`hwsim.pipeline.evaluate`),
 the conversion's calibration (transient, before the traces), the report and its figures, the
@@ -49,7 +51,7 @@ from dataclasses import dataclass
 from hwsim.atomic import available_memory_bytes
 from hwsim.engine import ActivitySpec
 from hwsim.engine.backends import default_threads
-from hwsim.engine.trace import Trace, file_mapping
+from hwsim.engine.trace import HeadSpikes, Trace
 from hwsim.hw.arch import Architecture
 from hwsim.hw.mapping import map_network
 from hwsim.hw.sim import chip_model
@@ -59,6 +61,9 @@ from hwsim.model.graph import FC_HEAD, LayerGraph
 from hwsim.pipeline.activity import CHUNK_BYTES
 from hwsim.pipeline.config import SimConfig, result_bytes
 from hwsim.pipeline.cycles import READOUT_BYTES
+
+RUN_HEADS = 2
+"""Heads whose spikes a run reads from each trace: its IC and the FC."""
 
 RUNTIME_BYTES = 385 * 2**20
 """Resident bytes of the interpreter with NumPy, Numba, torch, matplotlib and hwsim loaded and
@@ -152,13 +157,15 @@ def run_memory(
     cycle: bool = True,
     simulated: bool = True,
 ) -> MemoryEstimate:
-    """Peak bytes of `hwsim run` (module table): the runtime, both traces (the test trace
-    with its per-image activity held when `cycle` and `simulated`: simulated in this run, not
-    read from the trace cache), then the larger of the fusion unit's and the cycle-level
+    """Peak bytes of `hwsim run` (module table): the runtime, both traces (every head and
+    the test trace's per-image activity, with `cycle`, held when `simulated`: simulated in
+    this run and not stored; else read back from the trace cache: `RUN_HEADS` heads, the
+    activity mapped), then the larger of the fusion unit's and the cycle-level
     simulation's parts."""
     spec = ActivitySpec(per_image=True) if cycle and simulated else None
-    test = result_bytes(graph, images, SimConfig(timesteps=timesteps, activity=spec))
-    tune = result_bytes(graph, tune_images, SimConfig(timesteps=timesteps))
+    held = None if simulated else RUN_HEADS  # a trace read back holds the heads it reads
+    test = result_bytes(graph, images, SimConfig(timesteps=timesteps, activity=spec), held)
+    tune = result_bytes(graph, tune_images, SimConfig(timesteps=timesteps), held)
     parts = {"runtime": RUNTIME_BYTES, "test trace": test, "tuning trace": tune}
     if cycle:
         fusion = fusion_memory(images, tune_images, timesteps)
@@ -186,8 +193,8 @@ def run_warning(
 ) -> str | None:
     """`memory_warning` for the rest of `hwsim run` once its traces are at hand (`test`, and
     `tune` unless cross-fitting), IC `ic`, with the cycle-level simulation when `cycle`: the
-    test trace's per-image activity counted as held unless it is mapped from a trace file."""
-    per = None if test.sim.activity is None else test.sim.activity.per_image
+    test trace's every head and per-image activity counted as held unless it was read from a
+    trace file (its heads read when asked, its activity mapped)."""
     need = run_memory(
         arch,
         graph,
@@ -196,6 +203,6 @@ def run_warning(
         0 if tune is None else tune.key.images,
         test.key.timesteps,
         cycle=cycle,
-        simulated=per is not None and file_mapping(per) is None,
+        simulated=not isinstance(test.sim.head_spikes, HeadSpikes),
     )
     return memory_warning(need)
