@@ -1,7 +1,7 @@
 """Peak memory of the main job and of its cycle-level evaluation against the number of test
 images, with the memory model's prediction beside each (bench/README.md).
 
-    python bench/memory.py [--images 250 500 1000] [--timesteps 300] [--json out.json]
+    python bench/memory.py [--images 250 500 1000] [--timesteps 300] [--wall] [--json out.json]
     python bench/memory.py --model models/vgg19_fashion.pt --images 10000 --tune-images 5000
 
 Each configuration runs in its own process (peak RSS is a process's high-water mark, VmHWM in
@@ -16,6 +16,9 @@ live data); the process's peak is the highest of every reading. `--engine` also 
 producing the same test trace (per-image activity, uncached) in a process of its own, the
 reference for the cycle-level part's time. `--mmap-threshold B` runs the main job with glibc's
 mmap threshold fixed at B bytes (arrays of B or more mapped apart and handed back when freed).
+`--wall` then runs the main job at the largest N as a user does (`python -m hwsim.cli run`, a
+new interpreter) from an empty trace cache (the kernels compiled by the warming runs), then with
+its traces cached: each one's wall seconds and peak RSS (wait4's ru_maxrss).
 Reported per N: the process's peak, the RSS before
 the cycle-level part, each part's peak and seconds, and `hwsim.pipeline.memory`'s predictions.
 """
@@ -27,6 +30,8 @@ import contextlib
 import ctypes
 import dataclasses
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -118,7 +123,12 @@ def child_engine(args: argparse.Namespace) -> dict:
     from hwsim.pipeline.config import RunConfig, SimConfig
     from hwsim.pipeline.session import Session
 
-    cfg = RunConfig(arch=Path(args.arch), model=Path(args.model), sim=SimConfig(args.timesteps))
+    cfg = RunConfig(
+        arch=Path(args.arch),
+        model=Path(args.model),
+        sim=SimConfig(args.timesteps),
+        data_root=args.data_root,
+    )
     arch = cfg.architecture()
     session = Session.open(cfg.model, cfg.data_root, cfg.sim.conversion, cfg.nir)
     spec = dataclasses.replace(activity_spec(arch), per_image=True)
@@ -147,6 +157,7 @@ def run_argv(args: argparse.Namespace, images: int, out: Path) -> list[str]:
         "--out",
         str(out),
         "--quiet",
+        *(["--data-root", args.data_root] if args.data_root else []),
     ]
 
 
@@ -154,10 +165,50 @@ def in_child(args: argparse.Namespace, kind: str, images: int) -> dict:
     argv = [sys.executable, __file__, "--child", kind, "--images", str(images)]
     for name in ("timesteps", "tune_images", "arch", "model", "traces", "mmap_threshold"):
         argv += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    if args.data_root:
+        argv += ["--data-root", args.data_root]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"{kind} at {images} images failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def wall(args: argparse.Namespace, images: int, traces: Path) -> dict:
+    """`hwsim run` as a user starts it (a new interpreter: imports, model, traces, chip
+    simulation, report) at `images` test images with the trace cache `traces`: wall seconds
+    and peak RSS (its ru_maxrss)."""
+    argv = [sys.executable, "-m", "hwsim.cli", *run_argv(args, images, traces / "out")]
+    argv[argv.index("--traces") + 1] = str(traces)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this tree's hwsim, as the children's
+    with tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            err.seek(0)
+            raise SystemExit(f"hwsim run at {images} images failed:\n{err.read()[-3000:]}")
+    shutil.rmtree(traces / "out")
+    load = os.getloadavg()[0]
+    return {"seconds": seconds, "peak_mib": usage.ru_maxrss / 1024, "load_after": load}
+
+
+def timed_runs(args: argparse.Namespace) -> dict:
+    """The main job at the largest N from an empty trace cache (kernels compiled: the
+    warming runs compiled them), then again with its traces cached."""
+    n = max(args.images)
+    with tempfile.TemporaryDirectory() as root:
+        fresh = wall(args, n, Path(root))
+        cached = wall(args, n, Path(root))
+    print(
+        f"main job at {n} images: {fresh['seconds']:.1f} s from an empty trace cache,"
+        f" {cached['seconds']:.1f} s with its traces cached; peak {fresh['peak_mib']:.0f} /"
+        f" {cached['peak_mib']:.0f} MiB (load after"
+        f" {fresh['load_after']:.1f} / {cached['load_after']:.1f})",
+        flush=True,
+    )
+    return {"images": n, "fresh": fresh, "cached": cached}
 
 
 def predicted(args: argparse.Namespace, images: int) -> dict:
@@ -172,7 +223,12 @@ def predicted(args: argparse.Namespace, images: int) -> dict:
     from hwsim.pipeline.memory import cycle_memory, run_memory
     from hwsim.pipeline.session import Session
 
-    cfg = RunConfig(arch=Path(args.arch), model=Path(args.model), sim=SimConfig(args.timesteps))
+    cfg = RunConfig(
+        arch=Path(args.arch),
+        model=Path(args.model),
+        sim=SimConfig(args.timesteps),
+        data_root=args.data_root,
+    )
     session = Session.open(cfg.model, cfg.data_root, cfg.sim.conversion, cfg.nir)
     arch = load_arch(args.arch)
     graph = session.spec.graph()
@@ -192,12 +248,19 @@ def main() -> None:
     p.add_argument("--arch", default=str(ROOT / "arch_configs" / "spikesim.yaml"))
     p.add_argument("--model", default=str(ROOT / "models" / "vgg19.pt"))
     p.add_argument("--traces", default=str(ROOT / "traces"), help="trace cache (filled first)")
+    p.add_argument("--data-root", default=None, help="the model's data files (hwsim run's)")
     p.add_argument("--engine", action="store_true", help="also time the engine per N")
     p.add_argument(
         "--mmap-threshold",
         type=int,
         default=0,
         help="bytes: run the main job with glibc's mmap threshold fixed there (0: the default)",
+    )
+    p.add_argument(
+        "--wall",
+        action="store_true",
+        help="also time the main job at the largest N as a user runs it: empty trace cache, then"
+        " cached",
     )
     p.add_argument("--json", help="write the results here")
     p.add_argument("--child", choices=["main", "engine"], help=argparse.SUPPRESS)
@@ -228,8 +291,11 @@ def main() -> None:
         )
     peaks = [r["peak_mib"] for r in rows]
     print(f"main job peak: max / min = {max(peaks) / min(peaks):.3f} over {args.images} images")
+    out: dict = {"rows": rows, "load_at_end": os.getloadavg()}
+    if args.wall:
+        out["wall"] = timed_runs(args)
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+        Path(args.json).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

@@ -377,3 +377,37 @@ def test_a_bug_is_not_reported_as_bad_input(monkeypatch, tmp_path, capsys):
     assert "please report it" in text and "--debug" in text
     with pytest.raises(ValueError, match="internal invariant"):
         main(["--debug", *argv])
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--model", "{tmp}/missing.pt"], "missing.pt: no such file"),
+        (["--arch", "{tmp}/missing.yaml"], "missing.yaml: no such file"),
+        (["--data-root", "{tmp}/missing"], "missing: no such file"),
+        (["--model", "vgg19_fashion", "--data-root", "{tmp}"], "train-images-idx3-ubyte: missing"),
+        (
+            ["--model", "{tmp}/net.nir", "--dataset", "cifar10", "--data-root", "{tmp}"],
+            "data_batch_1: missing",
+        ),
+    ],
+)
+def test_a_missing_model_arch_or_data_file_fails_before_torch_loads(tmp_path, args, named):
+    """Exit 2 with the file named, and neither torch nor numba imported: a missing model,
+    architecture, data root or data file (a checkpoint's dataset is read without torch)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "net.nir").write_bytes(b"")  # there: its data files are what is missing
+    argv = ["run", *(a.format(tmp=tmp_path) for a in args)]
+    code = (
+        "import sys; from hwsim.cli.main import main; code = main(sys.argv[1:]);"
+        "print(code, sorted({'torch', 'numba'} & set(sys.modules)))"
+    )
+    env = {**os.environ, "COLUMNS": "500"}  # one line: rich wraps at the terminal's width
+    out = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert out.stdout.split("\n")[0] == "2 []", (out.stdout, out.stderr)
+    assert named in out.stderr, out.stderr

@@ -3,8 +3,9 @@ failure.
 
 A --config file's options are read as if given before the command's own flags (`hwsim.cli.
 config`). Before a command runs, packaged names are resolved (`paths.resolve_names`), its
-options checked for ones that would not act (`inert.refuse_inert`) and its inputs to be there
-(`paths.check_inputs`), all before torch or numba load, so that a wrong option or path fails at
+options checked for ones that would not act (`inert.refuse_inert`), its inputs to be there
+(`paths.check_inputs`) and the data files its model reads (`paths.check_data`), all before
+torch or numba load, so that a wrong option or path fails at
 once, as are outputs that would touch an input (`paths.check_paths`).
 
 Every expected failure (an `HwsimError`: bad input, a model, data or configuration that
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         paths.resolve_names(args)
         refuse_inert(args)
         paths.check_inputs(args)
+        paths.check_data(args)
         paths.check_paths(args)
         _command(args.command)(args, console)
     except (HwsimError, OSError) as e:

@@ -1,6 +1,7 @@
 """Where a command reads and where it writes, checked before any work: packaged names resolved
 (`resolve_names`: `--arch spikesim`, `--model vgg19`), every input there (`check_inputs`, in
-well under a second: a missing file is refused before torch or numba load) and outputs apart
+well under a second: a missing file is refused before torch or numba load), the data files
+the model reads too (`check_data`) and outputs apart
 from inputs (`check_paths`).
 
 Every output path (`--out`, `--summary`) is resolved and checked against every input path of
@@ -23,7 +24,9 @@ from pathlib import Path
 
 from hwsim.atomic import check_disjoint, check_output_file, check_output_folder
 from hwsim.errors import InputError
+from hwsim.model.data import DATASETS, data_files
 from hwsim.model.packaged import arch_names, model_names, resolve_arch, resolve_model
+from hwsim.model.peek import checkpoint_dataset
 
 REPLACED_FOLDERS = ("run", "sweep", "map", "estimate", "functional", "trace")
 """Commands whose --out is a folder that hwsim replaces as a whole."""
@@ -65,6 +68,20 @@ def check_inputs(args: argparse.Namespace) -> None:
     folder = getattr(args, "folder", None)
     if args.command == "report" and not Path(folder).is_dir():
         raise InputError(f"{folder}: no such folder; expected an output folder of hwsim")
+
+
+def check_data(args: argparse.Namespace) -> None:
+    """Refuse a command whose dataset's files are not under --data-root, naming the first one
+    missing: the dataset given (`--dataset`: training, NIR models) or the one each checkpoint
+    was trained on (read without torch, `hwsim.model.peek`)."""
+    if not hasattr(args, "data_root"):
+        return
+    given = getattr(args, "dataset", None)
+    models = _list(getattr(args, "model", None))
+    names = {given} if given else {checkpoint_dataset(m) for m in models}
+    for name in sorted(n for n in names if n in DATASETS):  # others: the full load says why
+        for split in ("train", "test"):
+            data_files(name, split, args.data_root)
 
 
 def input_paths(args: argparse.Namespace) -> list[tuple[str, Path]]:

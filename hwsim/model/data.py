@@ -196,6 +196,19 @@ def _load_split(name: str, split: str, data_root: str | Path | None, seed: int) 
         return _load_mnist5k(split, seed)
     if name == "synthetic":
         return make_synthetic(SYNTHETIC_SIZES[split], seed=seed, split=split)
+    files = data_files(name, split, data_root)
+    if name in _IDX_LAYOUT:
+        return _load_idx_set(files, name, split)
+    return _load_cifar(files, name, split)
+
+
+def data_files(name: str, split: str, data_root: str | Path | None) -> list[Path]:
+    """The files `split` ("train" or "test") of dataset `name` is read from, found under
+    `data_root` without reading them (none for the sets that need no files); DatasetError
+    naming the first one missing. Reads nothing and imports nothing heavy: the command line
+    checks them before torch loads."""
+    if name in ("mnist5k", "synthetic"):
+        return []
     if data_root is None and name == "fashion-mnist" and FASHION_MNIST_SYSTEM_ROOT.is_dir():
         data_root = FASHION_MNIST_SYSTEM_ROOT
     if data_root is None:
@@ -205,8 +218,8 @@ def _load_split(name: str, split: str, data_root: str | Path | None, seed: int) 
     if not root.is_dir():
         raise DatasetError(f"{root}: data root is not a directory")
     if name in _IDX_LAYOUT:
-        return _load_idx_set(root, name, split)
-    return _load_cifar(root, name, split)
+        return _idx_files(root, name, split)
+    return _cifar_files(root, name, split)
 
 
 def make_synthetic(
@@ -311,8 +324,8 @@ _IDX_LAYOUT: dict[str, tuple[str, str]] = {
 """IDX datasets: (name in messages, torchvision's folder under the data root)."""
 
 
-def _load_idx_set(root: Path, name: str, split: str) -> ImageSet:
-    """MNIST-format IDX files: 28x28 uint8 images (magic 2051), labels 0..9 (magic 2049)."""
+def _idx_files(root: Path, name: str, split: str) -> list[Path]:
+    """The images and labels IDX files (or .gz) of an MNIST-format split."""
     title, folder = _IDX_LAYOUT[name]
     dirs = [root, root / folder / "raw"]
     prefix = "train" if split == "train" else "t10k"
@@ -323,6 +336,11 @@ def _load_idx_set(root: Path, name: str, split: str) -> ImageSet:
     for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"):
         file = f"{prefix}-{kind}"
         files.append(_find_file(dirs, [file, file + ".gz"], expected))
+    return files
+
+
+def _load_idx_set(files: list[Path], name: str, split: str) -> ImageSet:
+    """MNIST-format IDX files: 28x28 uint8 images (magic 2051), labels 0..9 (magic 2049)."""
     images = _read_idx(files[0], 2051, (28, 28))
     labels = _read_idx(files[1], 2049, None).astype(np.int64)
     if len(labels) != len(images):
@@ -382,18 +400,33 @@ def _read_cifar_batch(
     return data, labels
 
 
-def _load_cifar(root: Path, name: str, split: str) -> ImageSet:
+def _cifar_files(root: Path, name: str, split: str) -> list[Path]:
+    """The python pickle batches of a CIFAR split, each there."""
+    folder, files, expected = _cifar_layout(name, split)
+    base = root if not (root / folder).is_dir() and (root / files[0]).is_file() else root / folder
+    for f in files:
+        if not (base / f).is_file():
+            raise DatasetError(f"{base / f}: missing; {expected}")
+    return [base / f for f in files]
+
+
+def _cifar_layout(name: str, split: str) -> tuple[str, list[str], str]:
+    """(folder, the split's files, what is expected) of CIFAR-10 or CIFAR-100."""
     if name == "cifar10":
-        folder, label_key, num_classes = "cifar-10-batches-py", b"labels", 10
+        folder = "cifar-10-batches-py"
         files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
         expected = "expected the CIFAR-10 python pickle batches (data_batch_1..5, test_batch)"
     else:
-        folder, label_key, num_classes = "cifar-100-python", b"fine_labels", 100
-        files = [split]
+        folder, files = "cifar-100-python", [split]
         expected = "expected the CIFAR-100 python pickles (train, test)"
     expected += f" in {folder}/ under --data-root (or --data-root pointing at {folder}/ itself)"
-    base = root if not (root / folder).is_dir() and (root / files[0]).is_file() else root / folder
-    parts = [_read_cifar_batch(base / f, label_key, num_classes, expected) for f in files]
+    return folder, files, expected
+
+
+def _load_cifar(files: list[Path], name: str, split: str) -> ImageSet:
+    _, _, expected = _cifar_layout(name, split)
+    label_key, num_classes = (b"labels", 10) if name == "cifar10" else (b"fine_labels", 100)
+    parts = [_read_cifar_batch(f, label_key, num_classes, expected) for f in files]
     data = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     # Row: 1024 R, 1024 G, 1024 B, each a row-major 32x32 plane.
