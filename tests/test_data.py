@@ -471,3 +471,30 @@ def test_fashion_mnist_missing_files_are_named(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "FASHION_MNIST_SYSTEM_ROOT", tmp_path / "absent")
     with pytest.raises(DatasetError, match="dataset-fashion-mnist"):
         load_dataset("fashion-mnist", "test")
+
+
+def test_a_checkpoints_dataset_is_read_without_torch(tiny_checkpoint, tmp_path):
+    """hwsim.model.peek reads the dataset name a checkpoint records (as torch's full load
+    does) and gives None for anything else, running nothing the file names."""
+    import pickle
+    import zipfile
+
+    from hwsim.model.nets import load_checkpoint
+    from hwsim.model.peek import checkpoint_dataset
+
+    _, path = tiny_checkpoint
+    assert checkpoint_dataset(path) == load_checkpoint(path).dataset["name"] == "synthetic"
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    assert checkpoint_dataset(text) is None
+    evil = tmp_path / "evil.pt"
+
+    class Runs:  # a payload that would call os.system when unpickled
+        def __reduce__(self):
+            import os
+
+            return os.system, ("echo ran > " + str(tmp_path / "ran"),)
+
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("evil/data.pkl", pickle.dumps({"dataset": Runs()}))
+    assert checkpoint_dataset(evil) is None and not (tmp_path / "ran").exists()
