@@ -290,7 +290,7 @@ def window_images(steps: int, nodes: int, edges: int) -> int:
     return max(4, RECORD_BYTES // (24 * steps * (nodes + edges)))
 
 
-BLOCK_BYTES = 8 << 20
+BLOCK_BYTES = 2 << 20
 """Bytes of ops and spikes a streamed workload's block of images takes (`StreamedWorkload`)."""
 
 
