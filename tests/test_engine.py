@@ -986,6 +986,22 @@ def test_every_kernel_path_matches_the_oracle(paths, coding):
         assert_same(simulate(snn, x, 23, coding=coding, threads=threads, time_chunk=10), ref)
 
 
+@pytest.mark.parametrize("group", [1, 3, 4, 16])
+def test_image_groups_give_the_oracle_spikes(group, monkeypatch):
+    """Images run in groups of `group` (NumbaBackend.group, 4 by default): 10 images make
+    several groups per thread and a partial last one (3: 4 of 3, 3, 3, 1; 4: 4, 4, 2), on 1 and
+    on 2 threads, spike for spike as the oracle."""
+    monkeypatch.setattr(NumbaBackend, "group", group)
+    side, convs = KERNEL_PATHS["tables-and-wide-scatter"]
+    snn = chain_network(side, convs, seed=11)
+    x = np.ascontiguousarray(dyadic_images(10)[:, :, 2 : 2 + side, 2 : 2 + side])
+    ref = oracle(snn, x, 13, DirectCoding())
+    for threads in (1, 2):
+        be = NumbaBackend(build_plan(snn), DirectCoding(), threads=threads)
+        assert be.images_per_group(10) == min(group, -(-10 // threads))
+        assert_same(simulate(snn, x, 13, threads=threads, time_chunk=6), ref)
+
+
 @pytest.mark.parametrize(
     "side,c_in,c_out,stride",
     [
