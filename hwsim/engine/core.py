@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from hwsim.engine import mapped
 from hwsim.engine.backends import MAPPINGS, Backend, CrossbarSynapse, NumbaBackend, Synapse
 from hwsim.engine.plan import Plan, build_plan
 from hwsim.engine.torch_backend import TorchBackend
@@ -185,6 +187,7 @@ def simulate(
     image_ids: np.ndarray | None = None,
     threads: int = 0,
     synapses: Mapping[str, Synapse | CrossbarSynapse] | None = None,
+    spill: Path | None = None,
 ) -> SimResult:
     """Run `images` (N, C, H, W) float32 through the SNN for `timesteps` steps.
 
@@ -201,6 +204,11 @@ def simulate(
     `Synapse`s; on the numba backend `CrossbarSynapse`s (arrays its kernels read), plus a
     callable only for the analog input layer (a callable elsewhere raises InputError). A
     phased coding (weighted spikes) is refused, since a synapse takes no phase weight.
+
+    `spill`: a folder where the head spikes and per-image activity are written batch by batch
+    (memory-mapped .npy files, `hwsim.engine.mapped`; each batch's pages let go), so that the
+    result's memory does not grow with N; the arrays stay valid while the files are there
+    (the caller removes them).
     """
     if timesteps < 1:
         raise InputError(f"timesteps must be >= 1, got {timesteps}")
@@ -234,10 +242,14 @@ def simulate(
     else:
         be = BACKENDS[backend](plan, coding, rows, cols, threads, mapping)
     classes, n_l, n_g = plan.classes, len(plan.layers), len(plan.conns)
-    head_spikes = {h: np.zeros((n, timesteps, classes), np.uint8) for h in plan.heads}
+    head_spikes = {
+        h: mapped.zeros(spill, f"head{h}", (n, timesteps, classes), np.uint8) for h in plan.heads
+    }
     layer_spikes = np.zeros((timesteps, n_l), np.int64)
     act_sum = np.zeros((timesteps, n_g, 3), np.int64) if spec else None
-    per_image = np.zeros((n, timesteps, n_g, 4), np.int32) if spec and spec.per_image else None
+    per_image = None
+    if spec and spec.per_image:
+        per_image = mapped.zeros(spill, "per_image", (n, timesteps, n_g, 4), np.int32)
     dst = np.asarray([c.dst for c in plan.conns], np.int64)
     peak = 0
     if time_chunk is None:
@@ -259,6 +271,9 @@ def simulate(
                     per_image[start:stop, t0:t1, :, :3] = out.activity
                     per_image[start:stop, t0:t1, :, 3] = out.layer_spikes[:, :, dst]
         peak = max(peak, runner.state_bytes)
+        for array in (*head_spikes.values(), per_image):
+            if array is not None:
+                mapped.let_go(array)  # nothing for arrays in memory
         if on_batch is not None:
             on_batch(stop - start)
     act = None

@@ -20,13 +20,13 @@ import errno
 import functools
 import hashlib
 import json
-import mmap
 import os
 import re
 import shutil
 import tempfile
 import threading
 import typing
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,7 @@ import numpy as np
 
 from hwsim import __version__
 from hwsim.engine import SimResult
+from hwsim.engine.mapped import chunked_max, let_go, narrowest
 from hwsim.errors import DataError
 
 TRACE_FORMAT_VERSION = 4
@@ -153,9 +154,14 @@ def file_sha256(path: Path) -> str:
 
 
 def compact_dtype(counts: np.ndarray) -> np.dtype:
-    """The narrowest of `PER_IMAGE_DTYPES` that holds every value of `counts` (>= 0)."""
-    top = int(counts.max()) if counts.size else 0
-    return next(d for d in PER_IMAGE_DTYPES if top <= np.iinfo(d).max)
+    """The narrowest of `PER_IMAGE_DTYPES` that holds every value of `counts` (>= 0), read
+    a few images at a time (`counts` may be a memory-mapped spill of the engine's)."""
+    return narrowest(chunked_max(counts, _rows(counts)))
+
+
+def _rows(array: np.ndarray) -> int:
+    """Rows of `array` in `ROWS_BYTES` (at least one)."""
+    return max(1, ROWS_BYTES // max(1, array[:1].nbytes))
 
 
 ROWS_BYTES = 8 << 20
@@ -171,33 +177,32 @@ def _write_rows(path: Path, array: np.ndarray) -> None:
         "fortran_order": False,
         "shape": array.shape,
     }
-    rows = max(1, ROWS_BYTES // max(1, array[:1].nbytes))
+    rows = _rows(array)
     with path.open("wb") as f:
         np.lib.format.write_array_header_1_0(f, header)
         for a in range(0, len(array), rows):
             np.ascontiguousarray(array[a : a + rows], dtype).tofile(f)
+            let_go(array)
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """`arrays` as a compressed .npz, the bytes `np.savez_compressed` writes (members dated
+    1980: equal traces are equal bytes), each array's mapped pages let go once written."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as z:
+        for name, array in arrays.items():
+            with z.open(f"{name}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
+            let_go(array)
 
 
 def read_images(array: np.ndarray, images: slice) -> np.ndarray:
     """`array[images]` as an int32 copy. When `array` is memory-mapped (a read
     `per_image.npy`, or a view of it), the mapping's pages are let go afterwards
-    (MADV_DONTNEED: read again from the file if needed), so that reading a trace range by
-    range keeps one range resident, not the file."""
+    (`hwsim.engine.mapped.let_go`: read again from the file if needed), so that reading a trace
+    range by range keeps one range resident, not the file."""
     out = np.array(array[images], np.int32)
-    mapping = file_mapping(array)
-    dontneed = getattr(mmap, "MADV_DONTNEED", None)
-    if mapping is not None and dontneed is not None:
-        mapping.madvise(dontneed)
+    let_go(array)
     return out
-
-
-def file_mapping(array: np.ndarray) -> mmap.mmap | None:
-    """The memory mapping of a file that `array` (or the array it views) lies in, None for an
-    array in memory."""
-    base = array
-    while isinstance(base, np.ndarray):
-        base = base.base
-    return base if isinstance(base, mmap.mmap) else None
 
 
 HEADS = "sim.head_spikes/"
@@ -392,7 +397,7 @@ def write_trace(trace: Trace, folder: Path) -> Path:
         arrays["image_indices"] = trace.image_indices
         shapes = {k: list(v.shape) for k, v in arrays.items()}
         per_image = arrays.pop(PER_IMAGE, None)
-        np.savez_compressed(tmp / ARRAYS_FILE, **arrays)  # members dated 1980: same bytes
+        _write_npz(tmp / ARRAYS_FILE, arrays)
         sums = {"arrays_sha256": file_sha256(tmp / ARRAYS_FILE)}
         if per_image is not None:
             _write_rows(tmp / PER_IMAGE_FILE, per_image)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,33 +77,56 @@ def trace(
         if progress is not None:
             progress(stage, done, len(data))
 
-    check_memory(session.snn.graph, len(data), sim)
-    if progress is not None:
-        progress(stage, 0, len(data))
-    if sim.hardware is not None:
-        result = _chip_trace(session, data, sim, tick)
-    else:
-        result = simulate(
-            session.snn,
-            data.x,
-            sim.timesteps,
-            batch_size=sim.batch_size,
-            on_batch=tick,
-            coding=sim.coding,
-            backend=sim.backend,
-            activity=sim.activity,
-            image_ids=data.indices,
-            threads=sim.threads,
+    spill = _spill_folder(trace_root)
+    try:
+        if spill is None:  # the result held in memory: refuse what cannot fit
+            check_memory(session.snn.graph, len(data), sim)
+        if progress is not None:
+            progress(stage, 0, len(data))
+        if sim.hardware is not None:
+            result = _chip_trace(session, data, sim, tick)
+        else:
+            result = simulate(
+                session.snn,
+                data.x,
+                sim.timesteps,
+                batch_size=sim.batch_size,
+                on_batch=tick,
+                coding=sim.coding,
+                backend=sim.backend,
+                activity=sim.activity,
+                image_ids=data.indices,
+                threads=sim.threads,
+                spill=spill,
+            )
+        out = Trace(key, data.y, data.indices, result)
+        if trace_root is not None:
+            folder = trace_folder(trace_root, key)
+            if _store(f"the {data.split} trace", folder, lambda: write_trace(out, folder), warn):
+                # the stored trace, read back: its heads read when asked, its per-image
+                # activity memory-mapped
+                return read_trace(folder)
+        return out
+    finally:
+        if spill is not None:  # arrays mapped from it stay valid until they are dropped
+            shutil.rmtree(spill, ignore_errors=True)
+
+
+def _spill_folder(trace_root: Path | None) -> Path | None:
+    """A new folder under the trace root where the engine writes its result as it simulates
+    (`simulate(..., spill=)`: memory does not grow with the images), named as a temporary
+    folder of this process so that a killed run's is removed by the next trace written
+    (`hwsim.engine.trace.remove_stale_temps`); None without a trace root or where it cannot be
+    made (the result is then held in memory)."""
+    if trace_root is None:
+        return None
+    try:
+        Path(trace_root).mkdir(parents=True, exist_ok=True)
+        return Path(
+            tempfile.mkdtemp(prefix=f".spill.{os.getpid()}.", suffix=".tmp", dir=trace_root)
         )
-    out = Trace(key, data.y, data.indices, result)
-    if trace_root is not None:
-        folder = trace_folder(trace_root, key)
-        if _store(f"the {data.split} trace", folder, lambda: write_trace(out, folder), warn):
-            # the stored trace, read back: its per-image activity memory-mapped, so the
-            # engine's in-memory copy (16 N T G bytes) is let go
-            del out, result
-            return read_trace(folder)
-    return out
+    except OSError:
+        return None
 
 
 def _store(what: str, path: Path, write: Callable[[], object], warn: WarnFn | None) -> bool:
