@@ -42,14 +42,6 @@ def zeros(folder: Path | None, name: str, shape: tuple[int, ...], dtype: type) -
     return np.lib.format.open_memmap(Path(folder) / f"{name}.npy", "w+", dtype, shape)
 
 
-def narrowest(top: int) -> np.dtype:
-    """The narrowest of uint8, uint16, int32 that holds 0 .. `top`."""
-    for dtype in (np.uint8, np.uint16, np.int32):
-        if top <= np.iinfo(dtype).max:
-            return np.dtype(dtype)
-    raise ValueError(f"counts up to {top} do not fit int32")
-
-
 def chunked_max(array: np.ndarray, rows: int) -> int:
     """`array.max()` (0 if empty), read `rows` rows at a time, each range's pages let go."""
     top = 0

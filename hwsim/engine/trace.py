@@ -36,7 +36,7 @@ import numpy as np
 
 from hwsim import __version__
 from hwsim.engine import SimResult
-from hwsim.engine.mapped import chunked_max, let_go, narrowest
+from hwsim.engine.mapped import chunked_max, let_go
 from hwsim.errors import DataError
 
 TRACE_FORMAT_VERSION = 4
@@ -156,7 +156,8 @@ def file_sha256(path: Path) -> str:
 def compact_dtype(counts: np.ndarray) -> np.dtype:
     """The narrowest of `PER_IMAGE_DTYPES` that holds every value of `counts` (>= 0), read
     a few images at a time (`counts` may be a memory-mapped spill of the engine's)."""
-    return narrowest(chunked_max(counts, _rows(counts)))
+    top = chunked_max(counts, _rows(counts))
+    return next(d for d in PER_IMAGE_DTYPES if top <= np.iinfo(d).max)
 
 
 def _rows(array: np.ndarray) -> int:
