@@ -12,6 +12,12 @@ The same lambdas and weights on every CPU: the calibration runs the folded netwo
 with sums in a fixed order (`conv_f64`, `mean_hw_f64`: no torch or BLAS kernel, whose order
 follows the instruction set), and folding and normalising are elementwise float64 operations
 rounded once to float32 (docs/engine.md, "Reproducibility").
+
+Memory bounded by design: the calibration streams the images in chunks of a fixed byte budget
+(`CHUNK_BYTES`, the whole network per chunk) and keeps of each layer only the activations
+from its percentile's lower neighbour up (`model.percentile.TopPercentile`: 0.1 % of them at
+p = 99.9), so one chunk's activations, not all the images', are ever held; the lambdas are
+bit for bit `np.percentile`'s over all the images' activations at once.
 """
 
 from __future__ import annotations
@@ -38,11 +44,13 @@ from hwsim.model.graph import IF_NEURON, Layer, LayerGraph, LayerKind
 from hwsim.model.nets import (
     Checkpoint,
     ConvBlock,
+    HeadedNet,
     checkpoint_from_payload,
     checkpoint_payload,
     read_model_file,
 )
 from hwsim.model.netspec import NetSpec
+from hwsim.model.percentile import TopPercentile
 
 if TYPE_CHECKING:  # nir_io builds SpikingNetworks; it imports this module
     from hwsim.model.nir_io import ImportedSpec
@@ -327,13 +335,13 @@ def _folded(x: np.ndarray, conv: nn.Conv2d, wb: tuple[torch.Tensor, torch.Tensor
     return conv_f64(x, wb[0].numpy(), wb[1].numpy(), conv.stride[0], pad[0], relu)
 
 
-def _percentile(values: np.ndarray, q: float, what: str) -> float:
-    """The q-th percentile of `values`, which it reorders (they are not needed any more)."""
-    lam = float(np.percentile(values.reshape(-1), q, overwrite_input=True))
+def _lambda(top: TopPercentile, what: str) -> float:
+    """The percentile that `top` streamed: `what`'s lambda (> 0)."""
+    lam = top.value()
     if not lam > 0:
         raise ConversionError(
-            f"{what}: the {q}th percentile of its activations is {lam}; the layer is silent on"
-            " the calibration images and cannot be normalised"
+            f"{what}: the {top.q}th percentile of its activations is {lam}; the layer is silent"
+            " on the calibration images and cannot be normalised"
         )
     return lam
 
@@ -342,19 +350,105 @@ def _normalised(w: torch.Tensor, b: torch.Tensor, prev: float, lam: float) -> We
     return Weights((w * prev / lam).float().contiguous(), (b / lam).float().contiguous())
 
 
+CHUNK_BYTES = 64 << 20
+"""The calibration's default budget for one chunk of images' float64 activations."""
+
+
+def _fold(
+    net: HeadedNet, spec: NetSpec, graph: LayerGraph
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Every conv's and Linear layer's float64 weights and bias, BN folded, by layer name."""
+    folded: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for i, block in enumerate(net.blocks):
+        parts = graph.block_layers(i)
+        if isinstance(block, ConvBlock):
+            folded[parts.conv.name] = fold_bn(block.conv, block.bn)
+        else:
+            assert parts.conv2 is not None and parts.skip is not None
+            folded[parts.conv.name] = fold_bn(block.conv1, block.bn1)
+            folded[parts.conv2.name] = fold_bn(block.conv2, block.bn2)
+            folded[parts.skip.name] = fold_bn(block.skip, None)
+    for h in spec.head_positions:
+        lin = net.head(h)
+        folded[graph.head_output(h).name] = (
+            lin.weight.detach().double(),
+            lin.bias.detach().double(),
+        )
+    return folded
+
+
+def _chunk_images(graph: LayerGraph, blocks: int, chunk_bytes: int) -> int:
+    """Images per calibration chunk: `chunk_bytes` over the float64 bytes of one image's
+    activations in its widest block (input, conv1's, conv2's, the skip conv's outputs), and at
+    least one per thread of torch's (`conv_f64` shares a chunk's images among them)."""
+    widest = max(
+        math.prod(parts.conv.in_shape)
+        + sum(
+            math.prod(layer.out_shape)
+            for layer in (parts.conv, parts.conv2, parts.skip)
+            if layer is not None
+        )
+        for parts in map(graph.block_layers, range(blocks))
+    )
+    return max(torch.get_num_threads(), chunk_bytes // (8 * widest))
+
+
+def _calibrate_chunk(
+    net: HeadedNet,
+    spec: NetSpec,
+    graph: LayerGraph,
+    folded: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    x: np.ndarray,
+    add: Callable[[str, np.ndarray], None],
+) -> None:
+    """Run the folded network in float64 on the images x (N, C, H, W) and give
+    add(what, activations) each block's output, each residual block's conv1 output and each
+    head's logits; a block's input is given (and reordered) once the block has read it."""
+    taps = {spec.tap_block(h) for h in spec.head_positions}
+    pooled: dict[int, np.ndarray] = {}  # GAP of a tapped block's output
+    for i, block in enumerate(net.blocks):
+        parts = graph.block_layers(i)
+        mid = None
+        if isinstance(block, ConvBlock):
+            out = _folded(x, block.conv, folded[parts.conv.name], relu=True)
+        else:
+            assert parts.conv2 is not None and parts.skip is not None
+            mid = _folded(x, block.conv1, folded[parts.conv.name], relu=True)
+            out = _folded(mid, block.conv2, folded[parts.conv2.name], relu=False)
+            out += _folded(x, block.skip, folded[parts.skip.name], relu=False)
+            out[out < 0.0] = 0.0
+        if i in taps:
+            pooled[i] = mean_hw_f64(out)
+        if i > 0:
+            add(f"block {i - 1}", x)
+        if mid is not None:
+            add(f"block {i} conv1", mid)
+        x = out
+    add(f"block {len(net.blocks) - 1}", x)
+    for h in spec.head_positions:
+        w, b = folded[graph.head_output(h).name]
+        pool = pooled[spec.tap_block(h)][:, :, None, None]
+        add(f"head {h}", conv_f64(pool, w[:, :, None, None].numpy(), b.numpy()))
+
+
 def convert(
     ckpt: Checkpoint,
     calibration: ImageSet,
     params: ConversionParams | None = None,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> SpikingNetwork:
     """Fold BN and normalise `ckpt`'s network on the first `params.max_images` of `calibration`.
 
     The calibration runs the folded network in float64 (`conv_f64`, on torch's intra-op
-    threads); memory holds two layers' activations over the calibration images, 8 bytes a
-    value (a layer's percentile is taken in place once the next layer has read it).
+    threads) on chunks of images: as many as fit their widest block's activations in
+    `chunk_bytes`, and at least one per thread. Each lambda is streamed (`TopPercentile`): of a
+    layer's M activations it keeps the K = M - floor((M - 1) p / 100) largest, 0.1 % of them
+    at p = 99.9. Memory: one chunk's activations plus every layer's K largest values, 8 bytes
+    a value. The lambdas are `np.percentile`'s over all the images' activations bit for bit,
+    whatever `chunk_bytes` (every image is computed alone).
     """
     params = params or ConversionParams()
-    q = params.percentile
     net = ckpt.build()
     bad = [
         k for k, v in ckpt.state_dict.items() if v.is_floating_point() and not v.isfinite().all()
@@ -364,61 +458,43 @@ def convert(
             f"the checkpoint's weights are not finite (NaN or inf) in {', '.join(bad[:3])};"
             " it cannot be converted (retrain it)"
         )
+    images = min(params.max_images, len(calibration))
+    if images == 0:
+        raise ConversionError("no calibration images: the network cannot be normalised")
     graph = ckpt.spec.graph()
-    tap_blocks = {ckpt.spec.tap_block(h) for h in ckpt.spec.head_positions}
-    folded: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    lam_out: list[float] = []  # lambda of each block's output
-    lam_mid: dict[int, float] = {}  # of a residual block's conv1
-    pooled: dict[int, np.ndarray] = {}  # GAP of a tapped block's output
-    x = calibration.x[: params.max_images].astype(np.float64)
+    step = _chunk_images(graph, len(net.blocks), chunk_bytes)
+    tops: dict[str, TopPercentile] = {}  # in the order the lambdas were taken on all images
+
+    def add(what: str, values: np.ndarray) -> None:
+        if what not in tops:
+            tops[what] = TopPercentile(images * (values.size // len(values)), params.percentile)
+        tops[what].add(values)
+
     with torch.no_grad():  # folded weights without autograd history
-        for i, block in enumerate(net.blocks):
-            parts = graph.block_layers(i)
-            mid = None
-            if isinstance(block, ConvBlock):
-                folded[parts.conv.name] = fold_bn(block.conv, block.bn)
-                out = _folded(x, block.conv, folded[parts.conv.name], relu=True)
-            else:
-                assert parts.conv2 is not None and parts.skip is not None
-                folded[parts.conv.name] = fold_bn(block.conv1, block.bn1)
-                folded[parts.conv2.name] = fold_bn(block.conv2, block.bn2)
-                folded[parts.skip.name] = fold_bn(block.skip, None)
-                mid = _folded(x, block.conv1, folded[parts.conv.name], relu=True)
-                out = _folded(mid, block.conv2, folded[parts.conv2.name], relu=False)
-                out += _folded(x, block.skip, folded[parts.skip.name], relu=False)
-                out[out < 0.0] = 0.0
-            if i in tap_blocks:
-                pooled[i] = mean_hw_f64(out)
-            if i > 0:  # x, the previous block's output, is read: sorted in place
-                lam_out.append(_percentile(x, q, f"block {i - 1}"))
-            if mid is not None:
-                lam_mid[i] = _percentile(mid, q, f"block {i} conv1")
-            x = out
-        lam_out.append(_percentile(x, q, f"block {len(net.blocks) - 1}"))
-        del x, out, mid
+        folded = _fold(net, ckpt.spec, graph)
+        for n0 in range(0, images, step):
+            x = calibration.x[n0 : min(n0 + step, images)].astype(np.float64)
+            _calibrate_chunk(net, ckpt.spec, graph, folded, x, add)
+        lam = {what: _lambda(top, what) for what, top in tops.items()}
         weights: dict[str, Weights] = {}
         scales: list[float] = []
         prev = 1.0
         for i in range(len(net.blocks)):
-            parts, lam = graph.block_layers(i), lam_out[i]
+            parts, out = graph.block_layers(i), lam[f"block {i}"]
             if parts.conv2 is None or parts.skip is None:
-                weights[parts.conv.name] = _normalised(*folded[parts.conv.name], prev, lam)
-                scales.append(lam)
+                weights[parts.conv.name] = _normalised(*folded[parts.conv.name], prev, out)
+                scales.append(out)
             else:
-                lam1 = lam_mid[i]
+                lam1 = lam[f"block {i} conv1"]
                 weights[parts.conv.name] = _normalised(*folded[parts.conv.name], prev, lam1)
-                weights[parts.conv2.name] = _normalised(*folded[parts.conv2.name], lam1, lam)
-                weights[parts.skip.name] = _normalised(*folded[parts.skip.name], prev, lam)
-                scales += [lam1, lam]
-            prev = lam
+                weights[parts.conv2.name] = _normalised(*folded[parts.conv2.name], lam1, out)
+                weights[parts.skip.name] = _normalised(*folded[parts.skip.name], prev, out)
+                scales += [lam1, out]
+            prev = out
         for h in ckpt.spec.head_positions:
-            tap = ckpt.spec.tap_block(h)
-            lin = net.head(h)
-            w, b = lin.weight.detach().double(), lin.bias.detach().double()
-            logits = conv_f64(pooled[tap][:, :, None, None], w[:, :, None, None].numpy(), b.numpy())
-            lam = _percentile(logits, q, f"head {h}")
-            weights[graph.head_output(h).name] = _normalised(w, b, lam_out[tap], lam)
-            scales.append(lam)
+            name, tap = graph.head_output(h).name, ckpt.spec.tap_block(h)
+            weights[name] = _normalised(*folded[name], lam[f"block {tap}"], lam[f"head {h}"])
+            scales.append(lam[f"head {h}"])
     return SpikingNetwork(ckpt.spec, graph, weights, params, tuple(scales))
 
 
