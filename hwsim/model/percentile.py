@@ -5,8 +5,9 @@ virtual index i = (M - 1) q / 100 in the sorted values v_0 <= ... <= v_{M-1} and
 lerp(v_f, v_{f+1}, i - f), f = floor(i); when i >= M - 1 it returns v_{M-1} (both neighbours
 are the last value). Only v_f and above matter: `TopPercentile` keeps the K = M - f largest
 values seen so far (each chunk's K largest merged with the running ones by `np.partition`), so
-its memory is K values, whatever the number of chunks, and its result is `np.percentile`'s bit
-for bit: the same index, the same two order statistics, the same interpolation.
+its memory is K values (2K while merging), whatever the number of chunks, and its result is
+`np.percentile`'s bit for bit: the same index, the same two order statistics, the same
+interpolation.
 """
 
 from __future__ import annotations
