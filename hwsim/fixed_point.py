@@ -3,13 +3,16 @@ definition each, below both (`hwsim.fusion` and `hwsim.hw` do not import each ot
 
 `FixedPoint`: an unsigned int_bits.frac_bits format. `AlphaLUT`: the alpha(t) table as the chip
 stores it (breakpoints and codes) with the float and the fixed-point interpolations of it.
-`FixedDecisions`: a read-out's class and confidence per image and timestep, what a stop rule
-is tuned on (`hwsim.fusion.stop_rules`) and the fusion unit gives (`hwsim.hw.fusion_unit`).
+`FixedDecisions`: a read-out's class and confidence per image and timestep, what the fusion
+unit gives (`hwsim.hw.fusion_unit`) for a chunk of images. `DecisionRecords`: the same read-out
+reduced to what a stop rule is tuned on and applied to (`hwsim.fusion.stop_rules`), per image
+its records of running-maximum confidence and its last step: held for a whole image set, its
+size grows with the images and their records, not with images x timesteps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,17 +188,162 @@ class FixedDecisions:
         """The credit of each image's answer at the last step under `ties`, in `unit`s
         (`hwsim.methods.top_credit`; image ids for the random rule default to 0..N-1): (N,)
         float64. A tie there needs `final_top` unless the rule counts it wrong."""
-        y = np.asarray(labels, np.int64)
-        last = self.decision[:, -1]
-        if y.shape != last.shape:
-            raise InputError(f"labels {y.shape} do not match {last.size} images")
-        decided = np.where(last == y, float(unit), 0.0)
-        tied = last < 0
-        if not tied.any() or ties.rule is TieRule.WRONG:
-            return decided
-        if self.final_top is None:
-            raise ValueError("a read-out with tied last steps must record final_top")
-        top = np.asarray(self.final_top, np.bool_)[:, None, :]
-        ids = image_ids_of(y.size, image_ids)
-        at_end = top_credit(top, y, ties, ids, unit, first_step=self.timesteps)[:, 0]
-        return np.where(tied, at_end, decided)
+        return _final_credit(
+            self.decision[:, -1], self.final_top, self.timesteps, labels, ties, image_ids, unit
+        )
+
+    def records(self) -> DecisionRecords:
+        """This read-out as `DecisionRecords`: each image's records, the steps where its
+        running maximum of confidence rises (a tied step's -1 never does), in step order."""
+        conf = self.confidence
+        n_img, n_t = conf.shape
+        best = np.maximum.accumulate(conf, axis=1)
+        rising = best > np.concatenate([np.full((n_img, 1), -1, np.int64), best[:, :-1]], axis=1)
+        rec_i, rec_t = np.nonzero(rising)  # image-major, steps ascending
+        offsets = np.zeros(n_img + 1, np.int64)
+        np.cumsum(np.count_nonzero(rising, axis=1), out=offsets[1:])
+        top_class = int(self.decision.max(initial=0))
+        return DecisionRecords(
+            offsets=offsets,
+            step=_narrow(rec_t + 1, n_t),
+            value=_narrow(conf[rec_i, rec_t], int(best[:, -1].max(initial=0))),
+            decision=_narrow(self.decision[rec_i, rec_t], top_class),
+            last_decision=_narrow(self.decision[:, -1], top_class),
+            timesteps=n_t,
+            rule=self.rule,
+            unit=self.unit,
+            clipped=self.clipped,
+            final_top=self.final_top,
+        )
+
+
+def _narrow(values: np.ndarray, largest: int) -> np.ndarray:
+    """`values` (all in -1..largest) in the narrowest of int16, int32, int64 holding them."""
+    for dtype in (np.int16, np.int32):
+        if largest <= np.iinfo(dtype).max:
+            return values.astype(dtype)
+    return values.astype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class DecisionRecords:
+    """A read-out (`FixedDecisions`) reduced to what a stop rule needs, for N images.
+
+    An image stops at the first step whose confidence >= Theta, so only its records count:
+    the steps where its running maximum of confidence rises, each with that confidence and
+    the decision there (a record is never tied: a tie's -1 never rises). Image i's records
+    are `offsets[i]:offsets[i + 1]` (offsets (N + 1,) int64) of `step` (1-based, rising),
+    `value` (rising, in `unit`s) and `decision` (a class); `last_decision` (N,): the class at
+    step T (-1: tied), `final_top` (N, C) bool or None, `rule`, `unit`, `clipped` as in
+    `FixedDecisions`. Steps, values and classes are held in the narrowest of int16, int32,
+    int64 that holds them. A set pruned to one threshold (`first_reaching`) keeps at most the
+    one record per image that stops it there.
+    """
+
+    offsets: np.ndarray
+    step: np.ndarray
+    value: np.ndarray
+    decision: np.ndarray
+    last_decision: np.ndarray
+    timesteps: int
+    rule: str
+    unit: str
+    clipped: int = 0
+    final_top: np.ndarray | None = None
+
+    @property
+    def images(self) -> int:
+        return int(self.offsets.size - 1)
+
+    def record_images(self) -> np.ndarray:
+        """The image of each record: (R,) int64."""
+        return np.repeat(np.arange(self.images, dtype=np.int64), np.diff(self.offsets))
+
+    def firsts(self) -> np.ndarray:
+        """The index of each image's first record, for the images with any: int64."""
+        return self.offsets[:-1][np.diff(self.offsets) > 0]
+
+    def reaching(self, threshold: int) -> np.ndarray:
+        """Per record, whether it is its image's first with value >= threshold: (R,) bool."""
+        ok = self.value >= threshold
+        earlier = np.zeros_like(ok)  # the record before it, in the same image, reaches it
+        earlier[1:] = ok[:-1]
+        earlier[self.firsts()] = False
+        return ok & ~earlier
+
+    def first_reaching(self, threshold: int | None) -> DecisionRecords:
+        """These records pruned to those `threshold` stops at (None: none), at most one per
+        image: the stop steps and answers at `threshold` are unchanged."""
+        keep = np.zeros(self.step.size, np.bool_)
+        if threshold is not None:
+            keep = self.reaching(threshold)
+        offsets = np.zeros_like(self.offsets)
+        np.cumsum(np.bincount(self.record_images()[keep], minlength=self.images), out=offsets[1:])
+        return DecisionRecords(
+            offsets,
+            self.step[keep],
+            self.value[keep],
+            self.decision[keep],
+            self.last_decision,
+            self.timesteps,
+            self.rule,
+            self.unit,
+            self.clipped,
+            self.final_top,
+        )
+
+    def final_credit(
+        self,
+        labels: np.ndarray,
+        ties: Ties,
+        image_ids: np.ndarray | None = None,
+        unit: int = 1,
+    ) -> np.ndarray:
+        """`FixedDecisions.final_credit` of the read-out these records reduce: (N,) float64."""
+        return _final_credit(
+            self.last_decision, self.final_top, self.timesteps, labels, ties, image_ids, unit
+        )
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[DecisionRecords]) -> DecisionRecords:
+        """One set of the images of `parts` (consecutive chunks of one read-out), in order."""
+        first = parts[0]
+        tops = [p.final_top for p in parts]
+        starts = np.cumsum([0] + [p.step.size for p in parts[:-1]])
+        return cls(
+            np.concatenate([[0]] + [p.offsets[1:] + s for p, s in zip(parts, starts, strict=True)]),
+            np.concatenate([p.step for p in parts]),
+            np.concatenate([p.value for p in parts]),
+            np.concatenate([p.decision for p in parts]),
+            np.concatenate([p.last_decision for p in parts]),
+            first.timesteps,
+            first.rule,
+            first.unit,
+            sum(p.clipped for p in parts),
+            None if any(t is None for t in tops) else np.concatenate(tops),
+        )
+
+
+def _final_credit(
+    last: np.ndarray,
+    final_top: np.ndarray | None,
+    timesteps: int,
+    labels: np.ndarray,
+    ties: Ties,
+    image_ids: np.ndarray | None,
+    unit: int,
+) -> np.ndarray:
+    """`FixedDecisions.final_credit` from the decisions at the last step `last` (N,)."""
+    y = np.asarray(labels, np.int64)
+    if y.shape != last.shape:
+        raise InputError(f"labels {y.shape} do not match {last.size} images")
+    decided = np.where(last == y, float(unit), 0.0)
+    tied = last < 0
+    if not tied.any() or ties.rule is TieRule.WRONG:
+        return decided
+    if final_top is None:
+        raise ValueError("a read-out with tied last steps must record final_top")
+    top = np.asarray(final_top, np.bool_)[:, None, :]
+    ids = image_ids_of(y.size, image_ids)
+    at_end = top_credit(top, y, ties, ids, unit, first_step=timesteps)[:, 0]
+    return np.where(tied, at_end, decided)

@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from hwsim.api import RunConfig, SimConfig, run
-from hwsim.fusion import cumulative, fused_decisions
+from hwsim.fusion import cumulative, fused_decisions, stop_at
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import EnergyModel, load_arch, parse_arch
 from hwsim.hw.energy import paid_edges
-from hwsim.hw.fusion_unit import FusionUnit, check_against_float, float_check
+from hwsim.hw.fusion_unit import FusionUnit, check_against_float
 from hwsim.hw.mapping import ChipMapping
 from hwsim.hw.sim import ChipRun, Workload, chip_model, simulate
 from hwsim.hw.timing import run_timing
@@ -332,13 +332,15 @@ def test_static_and_offchip_energy_per_inference(result, model) -> None:
 
 def test_a_read_out_by_chunks_of_images_is_the_whole_read_out(result, monkeypatch) -> None:
     # the fusion unit reads out a chunk of images at a time (`READOUT_BYTES`): one image per
-    # chunk gives every method's decisions, confidences, final top classes and clipped
-    # counter readings of the whole test set read at once
-    # (counted from the spikes a chunk at a time too); the float fusion's reference and the
-    # unit's check against it equal those of the whole set's cumulative counts
+    # chunk gives every method's records, last decisions, final top classes and clipped
+    # counter readings of the whole test set read at once, and those of the whole (N, T)
+    # read-out; the test images' records pruned to a threshold stop every image where the
+    # whole read-out does, and the unit's check against the float fusion, added up over the
+    # chunks, equals the check of the whole set's cumulative counts
     heads = result.test.sim.head_spikes
     fc, ic = heads[FC_HEAD], heads[4]
     fc_cum, ic_cum = cumulative(fc), cumulative(ic)
+    labels = result.test.labels
     tuning = result.evaluation.fusion.tuning
     whole = {m: method_decisions(result.arch, m, tuning, fc, ic) for m in METHODS}
     assert len(cycles_module.readout_chunks(fc)) == 1
@@ -346,18 +348,28 @@ def test_a_read_out_by_chunks_of_images_is_the_whole_read_out(result, monkeypatc
     assert len(cycles_module.readout_chunks(fc)) == len(fc) > 1
     for method, w in whole.items():
         one = method_decisions(result.arch, method, tuning, fc, ic)
-        np.testing.assert_array_equal(one.decision, w.decision)
-        np.testing.assert_array_equal(one.confidence, w.confidence)
-        np.testing.assert_array_equal(one.final_top, w.final_top)
-        assert (one.clipped, one.rule, one.unit) == (w.clipped, w.rule, w.unit)
+        full = cycles_module._decisions(result.arch, method, tuning, fc_cum, ic_cum)
+        for rec in (one, full.records()):
+            for key in ("offsets", "step", "value", "decision", "last_decision", "final_top"):
+                np.testing.assert_array_equal(getattr(rec, key), getattr(w, key), key)
+            assert (rec.clipped, rec.rule, rec.unit) == (w.clipped, w.rule, w.unit)
+        thresholds = [None, *np.unique(w.value)[:: max(1, w.value.size // 5)].tolist()]
+        for threshold in thresholds:
+            tested, check = cycles_module.tested_decisions(
+                result.arch, method, tuning, fc, ic, labels, threshold
+            )
+            assert tested.step.size <= len(fc)
+            for got, want in zip(stop_at(tested, threshold), stop_at(full, threshold), strict=True):
+                np.testing.assert_array_equal(got, want)
+            assert (check is not None) == METHODS[method].fused
         if not METHODS[method].fused:
             continue
         unit = FusionUnit(result.arch.fusion_unit, tuning.luts[method])
         alpha = tuning.luts[method].decoded_alpha(fc.shape[1])
-        reference = cycles_module.float_fused(fc, ic, alpha)
-        np.testing.assert_array_equal(reference, fused_decisions(fc_cum, ic_cum, alpha))
-        want = check_against_float(unit, fc_cum, ic_cum, result.test.labels, reference)
-        got = float_check(unit, one, result.test.labels, reference)
-        assert dataclasses.asdict(got).keys() == dataclasses.asdict(want).keys()
+        reference = fused_decisions(fc_cum, ic_cum, alpha)
+        want = check_against_float(unit, fc_cum, ic_cum, labels, reference)
+        assert dataclasses.asdict(check).keys() == dataclasses.asdict(want).keys()
         for key, value in dataclasses.asdict(want).items():
-            np.testing.assert_array_equal(dataclasses.asdict(got)[key], value, key)
+            np.testing.assert_array_equal(dataclasses.asdict(check)[key], value, key)
+        for key in ("accuracy_fixed", "accuracy_float", "max_accuracy_difference"):
+            np.testing.assert_array_equal(getattr(check, key), getattr(want, key), key)

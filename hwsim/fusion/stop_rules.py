@@ -6,7 +6,9 @@ decision there (at T if it never does); Theta is tuned to stop as early as possi
 while the tuning images' accuracy stays at the target (`tune_stop_rule`). The decisions and
 confidences come from the fixed-point read-out of each method (`hwsim.fixed_point.
 FixedDecisions`: the fusion unit's for the fused methods, one head's counters or the early-exit
-switch for the others; `hwsim.pipeline.cycles` composes them), the same rule for every method.
+switch for the others; `hwsim.pipeline.cycles` composes them), the same rule for every method,
+reduced to each image's records of running-maximum confidence (`DecisionRecords`; a whole
+`FixedDecisions` is reduced when given).
 An image stops only at a decided step; one that runs to T and is tied there is credited by the
 tie rule the caller gives (the run's, `Tuning.ties`, as every other accuracy; it needs the
 read-out's top set at T, `FixedDecisions.final_top`, unless ties count as wrong). Without one,
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.errors import InputError
-from hwsim.fixed_point import FixedDecisions
+from hwsim.fixed_point import DecisionRecords, FixedDecisions
 from hwsim.methods import Method, TieRule, Ties, credit_unit
 from hwsim.metrics import Estimate, estimate, resample_counts
 
@@ -47,27 +49,40 @@ class StopRule:
     ties: Ties
 
 
-def stop_at(decisions: FixedDecisions, threshold: int | None) -> tuple[np.ndarray, np.ndarray]:
+ReadOut = FixedDecisions | DecisionRecords
+"""A read-out as a stop rule takes it: whole, or reduced to its records."""
+
+
+def as_records(decisions: ReadOut) -> DecisionRecords:
+    """`decisions` reduced to its records (`FixedDecisions.records`) unless they are."""
+    return decisions.records() if isinstance(decisions, FixedDecisions) else decisions
+
+
+def stop_at(decisions: ReadOut, threshold: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Per image, the first step (1-based) whose confidence >= threshold (a tied step never
-    qualifies), T if none; and its decision there. ((N,) int64, (N,) int64)."""
-    conf = decisions.confidence
-    n_img, n_t = conf.shape
-    if threshold is None:
-        stop = np.full(n_img, n_t, np.int64)
-    else:
-        ok = (conf >= threshold) & (conf >= 0)
-        stop = np.where(ok.any(axis=1), ok.argmax(axis=1) + 1, n_t).astype(np.int64)
-    return stop, decisions.decision[np.arange(n_img), stop - 1]
+    qualifies), T if none; and its decision there. ((N,) int64, (N,) int64).
+
+    The first such step is the image's first record (`DecisionRecords`) with value >=
+    threshold: O(records)."""
+    rec = as_records(decisions)
+    stop = np.full(rec.images, rec.timesteps, np.int64)
+    answer = rec.last_decision.astype(np.int64)
+    if threshold is not None:
+        first = rec.reaching(threshold)
+        images = rec.record_images()[first]
+        stop[images] = rec.step[first]
+        answer[images] = rec.decision[first]
+    return stop, answer
 
 
-def _unit(decisions: FixedDecisions) -> int:
+def _unit(decisions: DecisionRecords) -> int:
     """The credit unit of a read-out's classes (1 without its final top sets: whole credits)."""
     top = decisions.final_top
     return 1 if top is None else credit_unit(np.shape(top)[1])
 
 
 def tune_stop_rule(
-    decisions: FixedDecisions,
+    decisions: ReadOut,
     labels: np.ndarray,
     target: float,
     ties: Ties | None = None,
@@ -82,34 +97,40 @@ def tune_stop_rule(
     that is at least the accuracy at T. Accuracies are summed in exact integer credit units.
 
     Exact over every integer threshold: an image's stop step changes only at its running
-    maxima of confidence (its records), so the thresholds equal to a record value (and
-    "never") are the only distinct outcomes, swept at once with difference arrays: O(N T).
+    maxima of confidence (its records, `DecisionRecords`), so the thresholds equal to a record
+    value (and "never") are the only distinct outcomes, swept at once with difference arrays:
+    O(records + N).
     """
     ties = READOUT_TIES if ties is None else ties
-    conf = decisions.confidence
-    dec = decisions.decision
+    rec = as_records(decisions)
     y = np.asarray(labels)
-    n_img, n_t = conf.shape
+    n_img, n_t = rec.images, rec.timesteps
     if y.shape != (n_img,):
         raise InputError(f"labels {y.shape} do not match {n_img} images")
     if n_img == 0:
         raise InputError("tuning a stop rule needs at least one image")
-    unit = _unit(decisions)
-    best_so_far = np.maximum.accumulate(conf, axis=1)
-    before = np.concatenate([np.full((n_img, 1), -1, np.int64), best_so_far[:, :-1]], axis=1)
-    rec_i, rec_t = np.nonzero(best_so_far > before)
-    values = np.unique(best_so_far[rec_i, rec_t])
+    unit = _unit(rec)
+    rec_i = rec.record_images()
+    value = rec.value.astype(np.int64)
+    # each record's previous one in its image, -1 before an image's first
+    before = np.empty_like(value)
+    before[1:] = value[:-1]
+    before[rec.firsts()] = -1
+    values = np.unique(value)
     n_cand = values.size + 1  # index values.size: never
     # a record (value v, previous record v_prev) decides thresholds v_prev < theta <= v
-    lo = np.searchsorted(values, before[rec_i, rec_t], side="right")
-    hi = np.searchsorted(values, best_so_far[rec_i, rec_t])
-    ok = np.where(dec[rec_i, rec_t] == y[rec_i], float(unit), 0.0)  # a record is decided
-    # thresholds above an image's maximum: it runs to T
-    last_lo = np.searchsorted(values, best_so_far[:, -1], side="right")
+    lo = np.searchsorted(values, before, side="right")
+    hi = np.searchsorted(values, value)
+    ok = np.where(rec.decision == y[rec_i], float(unit), 0.0)  # a record is decided
+    # thresholds above an image's maximum (its last record's, -1 if none): it runs to T
+    has = np.diff(rec.offsets) > 0
+    maximum = np.full(n_img, -1, np.int64)
+    maximum[has] = value[rec.offsets[1:][has] - 1]
+    last_lo = np.searchsorted(values, maximum, side="right")
     all_lo = np.concatenate([lo, last_lo])
     all_hi = np.concatenate([hi, np.full(n_img, values.size)])
-    steps = np.concatenate([rec_t + 1, np.full(n_img, n_t)]).astype(np.float64)
-    right = np.concatenate([ok, decisions.final_credit(y, ties, image_ids, unit)])
+    steps = np.concatenate([rec.step, np.full(n_img, n_t)]).astype(np.float64)
+    right = np.concatenate([ok, rec.final_credit(y, ties, image_ids, unit)])
 
     def sweep(weights: np.ndarray) -> np.ndarray:
         d = np.bincount(all_lo, weights, n_cand + 1) - np.bincount(all_hi + 1, weights, n_cand + 1)
@@ -126,9 +147,9 @@ def tune_stop_rule(
         order = np.lexsort((-pool, stop_sum, -correct))
     r = int(pool[order[0]])
     return StopRule(
-        rule=decisions.rule,
+        rule=rec.rule,
         threshold=None if r == values.size else int(values[r]),
-        unit=decisions.unit,
+        unit=rec.unit,
         target=float(target),
         target_met=bool(feasible.any()),
         accuracy=float(correct[r] / (unit * n_img)),
@@ -161,7 +182,7 @@ class TerminationResult:
 def apply_stop_rule(
     method: Method | str,
     rule: StopRule,
-    decisions: FixedDecisions,
+    decisions: ReadOut,
     labels: np.ndarray,
     *,
     image_ids: np.ndarray | None = None,
@@ -171,17 +192,19 @@ def apply_stop_rule(
 ) -> TerminationResult:
     """`rule` on these (test) images: stop steps, answers, their credit (a tie at T by
     rule.ties), accuracy, mean/p99 stop step; `bootstrap` > 0 resamples the images that many
-    times for intervals at `level`."""
-    if decisions.rule != rule.rule:
-        raise InputError(f"decisions carry {decisions.rule} confidences, the rule is {rule.rule}")
+    times for intervals at `level`. The records may be pruned to `rule`'s threshold
+    (`DecisionRecords.first_reaching`)."""
+    rec = as_records(decisions)
+    if rec.rule != rule.rule:
+        raise InputError(f"decisions carry {rec.rule} confidences, the rule is {rule.rule}")
     y = np.asarray(labels)
-    if y.shape != (decisions.decision.shape[0],):
-        raise InputError(f"labels {y.shape} do not match {decisions.decision.shape[0]} images")
-    stop, answer = stop_at(decisions, rule.threshold)
-    correct = np.where(stop < decisions.timesteps, (answer == y).astype(np.float64), 0.0)
-    at_end = stop == decisions.timesteps
+    if y.shape != (rec.images,):
+        raise InputError(f"labels {y.shape} do not match {rec.images} images")
+    stop, answer = stop_at(rec, rule.threshold)
+    correct = np.where(stop < rec.timesteps, (answer == y).astype(np.float64), 0.0)
+    at_end = stop == rec.timesteps
     if at_end.any():
-        correct[at_end] = decisions.final_credit(y, rule.ties, image_ids)[at_end]
+        correct[at_end] = rec.final_credit(y, rule.ties, image_ids)[at_end]
     acc_ci = stop_ci = None
     if bootstrap > 0:
         counts = resample_counts(y.size, bootstrap, seed).astype(np.float64)
@@ -203,9 +226,9 @@ def apply_stop_rule(
 
 def early_termination(
     method: Method | str,
-    validation: FixedDecisions,
+    validation: ReadOut,
     validation_labels: np.ndarray,
-    test: FixedDecisions,
+    test: ReadOut,
     test_labels: np.ndarray,
     target: float,
     *,
@@ -218,7 +241,7 @@ def early_termination(
 ) -> TerminationResult:
     """Tune the stop threshold on the validation images (`tune_stop_rule`, ties credited by
     `ties`, default `READOUT_TIES`) and apply it to the test images (`apply_stop_rule`), both
-    `FixedDecisions` of one method's read-out. `validation_ids`, `test_ids`: the images' ids
+    read-outs of one method (`ReadOut`). `validation_ids`, `test_ids`: the images' ids
     in their data set (`Trace.image_indices`), which the random rule's draws follow (default
     0..N-1)."""
     rule = tune_stop_rule(validation, validation_labels, target, ties, validation_ids)

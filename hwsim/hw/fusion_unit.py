@@ -583,22 +583,34 @@ class FusionCheck:
     """Fixed-point decisions against the float fusion's on the same images and LUT.
 
     A mismatch is an (image, step) whose decisions differ (a tie on one side only counts).
-    Accuracies (T,) count ties as wrong; `alpha_steps_differing` counts the steps whose
-    interpolated alpha a(t) 2^-(f+e) is not the float alpha(t) (between breakpoints)."""
+    Accuracies (T,) count ties as wrong, from the images decided right per step
+    (`correct_fixed`, `correct_float`); `alpha_steps_differing` counts the steps whose
+    interpolated alpha a(t) 2^-(f+e) is not the float alpha(t) (between breakpoints). Checks
+    of consecutive chunks of images add up (`combine`): every number is a count."""
 
     images: int
     mismatches: int
     mismatches_per_step: np.ndarray  # (T,) int64
     ties_fixed: int
     ties_float: int
-    accuracy_fixed: np.ndarray  # (T,)
-    accuracy_float: np.ndarray  # (T,)
+    correct_fixed: np.ndarray  # (T,) int64 images decided right at each step
+    correct_float: np.ndarray  # (T,) int64
     alpha_steps_differing: int
     clipped: int  # counter readings held at the counter maximum
 
     @property
     def timesteps(self) -> int:
         return int(self.mismatches_per_step.size)
+
+    @property
+    def accuracy_fixed(self) -> np.ndarray:
+        """The unit's accuracy at each step: (T,) float64."""
+        return self.correct_fixed / self.images
+
+    @property
+    def accuracy_float(self) -> np.ndarray:
+        """The float fusion's accuracy at each step: (T,) float64."""
+        return self.correct_float / self.images
 
     @property
     def mismatch_fraction(self) -> float:
@@ -608,6 +620,21 @@ class FusionCheck:
     def max_accuracy_difference(self) -> float:
         """max over t of |fixed - float| accuracy."""
         return float(np.max(np.abs(self.accuracy_fixed - self.accuracy_float)))
+
+    @classmethod
+    def combine(cls, parts: list[FusionCheck]) -> FusionCheck:
+        """The check of the images of `parts` (checks of one unit on chunks of images)."""
+        return cls(
+            images=sum(p.images for p in parts),
+            mismatches=sum(p.mismatches for p in parts),
+            mismatches_per_step=sum(p.mismatches_per_step for p in parts),
+            ties_fixed=sum(p.ties_fixed for p in parts),
+            ties_float=sum(p.ties_float for p in parts),
+            correct_fixed=sum(p.correct_fixed for p in parts),
+            correct_float=sum(p.correct_float for p in parts),
+            alpha_steps_differing=parts[0].alpha_steps_differing,
+            clipped=sum(p.clipped for p in parts),
+        )
 
 
 def check_against_float(
@@ -628,7 +655,7 @@ def float_check(
     unit: FusionUnit, fixed: FixedDecisions, labels: np.ndarray, float_decisions: np.ndarray
 ) -> FusionCheck:
     """`check_against_float` of the unit's decisions `fixed` (`FusionUnit.decide`'s, made
-    before, e.g. a chunk of images at a time)."""
+    before, e.g. on a chunk of images: `FusionCheck.combine` adds the chunks' checks up)."""
     ref = np.asarray(float_decisions)
     y = np.asarray(labels)
     if ref.shape != fixed.decision.shape:
@@ -636,16 +663,16 @@ def float_check(
     if y.shape != (ref.shape[0],):
         raise InputError(f"labels {y.shape} do not match {ref.shape[0]} images")
     n_t = ref.shape[1]
-    differ = fixed.decision != ref
+    per_step = np.count_nonzero(fixed.decision != ref, axis=0).astype(np.int64)
     alpha_fixed = unit.alpha_codes(n_t) * 2.0**-unit.alpha_frac_bits
     return FusionCheck(
         images=int(ref.shape[0]),
-        mismatches=int(differ.sum()),
-        mismatches_per_step=differ.sum(axis=0).astype(np.int64),
+        mismatches=int(per_step.sum()),
+        mismatches_per_step=per_step,
         ties_fixed=int(np.count_nonzero(fixed.decision < 0)),
         ties_float=int(np.count_nonzero(ref < 0)),
-        accuracy_fixed=(fixed.decision == y[:, None]).mean(axis=0),
-        accuracy_float=(ref == y[:, None]).mean(axis=0),
+        correct_fixed=np.count_nonzero(fixed.decision == y[:, None], axis=0).astype(np.int64),
+        correct_float=np.count_nonzero(ref == y[:, None], axis=0).astype(np.int64),
         alpha_steps_differing=int(np.count_nonzero(alpha_fixed != unit.lut.decoded_alpha(n_t))),
         clipped=fixed.clipped,
     )

@@ -7,7 +7,9 @@ Memory: the per-image activity is read in chunks of images (`hwsim.pipeline.acti
 simulated run's per-job records are reduced to its energy's sums range by range of images as
 the simulator hands them over (`PerformedJobs`), and the run is kept without them
 (`ChipRun.summary`; all but `CycleEvaluation.chip_run`); what a run needs is
-`hwsim.pipeline.memory.cycle_memory`.
+`hwsim.pipeline.memory.cycle_memory`. The fusion unit's read-out (`fusion_hardware`) is taken a
+chunk of images at a time and kept as records (`hwsim.fixed_point.DecisionRecords`): no array
+of test images x timesteps (`hwsim.pipeline.memory.fusion_memory`).
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import numpy as np
 
 from hwsim.engine.backends import default_threads
 from hwsim.engine.core import Activity
-from hwsim.fixed_point import FixedDecisions
+from hwsim.fixed_point import DecisionRecords, FixedDecisions
 from hwsim.fusion import (
     TerminationResult,
     Tuning,
+    apply_stop_rule,
     cumulative,
-    early_termination,
     fused_decisions,
+    tune_stop_rule,
 )
 from hwsim.hw.activity import LayerActivity
 from hwsim.hw.arch import Architecture, EnergyModel
@@ -395,8 +398,8 @@ def evaluate_cycles(
 
 READOUT_BYTES = 8 << 20
 """Bytes of cumulative counts (int32, both heads) the fusion unit's read-out takes at once
-(`method_decisions`, `float_fused`): its counts and temporaries grow with a chunk of images,
-not the test set."""
+(`method_decisions`, `tested_decisions`): its counts and temporaries grow with a chunk of
+images, not the test set."""
 
 
 def readout_chunks(spikes: np.ndarray) -> list[slice]:
@@ -409,36 +412,61 @@ def readout_chunks(spikes: np.ndarray) -> list[slice]:
 
 def method_decisions(
     arch: Architecture, method: Method, tuning: Tuning, fc: np.ndarray, ic: np.ndarray
-) -> FixedDecisions:
+) -> DecisionRecords:
     """The fusion unit's fixed-point decisions and confidences (its configured termination
     rule) for `method` on the FC's and the IC's spikes (N, T, C), by the method's `Decision`: a
     fused one through its alpha LUT, one head's argmax from that head's counters, the
-    early-exit switch with its tuned thresholds. Counted and read out a chunk of images at a
-    time (`readout_chunks`; every read-out is per image, so the chunks change no decision)."""
-    parts = [
-        _decisions(arch, method, tuning, cumulative(fc[part]), cumulative(ic[part]))
-        for part in readout_chunks(fc)
-    ]
-    first = parts[0]
-    tops = [p.final_top for p in parts]
-    return FixedDecisions(
-        np.concatenate([p.decision for p in parts]),
-        np.concatenate([p.confidence for p in parts]),
-        first.rule,
-        first.unit,
-        sum(p.clipped for p in parts),
-        None if any(t is None for t in tops) else np.concatenate(tops),
+    early-exit switch with its tuned thresholds; reduced to their records
+    (`FixedDecisions.records`). Counted and read out a chunk of images at a time
+    (`readout_chunks`; every read-out is per image, so the chunks change no decision)."""
+    return DecisionRecords.concatenate(
+        [
+            _decisions(arch, method, tuning, cumulative(fc[part]), cumulative(ic[part])).records()
+            for part in readout_chunks(fc)
+        ]
     )
 
 
-def float_fused(fc: np.ndarray, ic: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """The float fusion's decisions (N, T) on the FC's and the IC's spikes (N, T, C) with
-    `alpha` (`hwsim.fusion.fused_decisions`), a chunk of images at a time (`readout_chunks`)."""
+def tested_decisions(
+    arch: Architecture,
+    method: Method,
+    tuning: Tuning,
+    fc: np.ndarray,
+    ic: np.ndarray,
+    labels: np.ndarray,
+    threshold: int | None,
+) -> tuple[DecisionRecords, FusionCheck | None]:
+    """`method_decisions` on test images pruned to the records that stop them at `threshold`
+    (`DecisionRecords.first_reaching`: O(N), whatever T), and for a fused method its unit
+    checked against the float fusion's decisions with the LUT's alpha
+    (`hwsim.fusion.fused_decisions`, `float_check`), both a chunk of images at a time."""
     parts = [
-        fused_decisions(cumulative(fc[part]), cumulative(ic[part]), alpha)
+        _tested_chunk(arch, method, tuning, fc[part], ic[part], labels[part], threshold)
         for part in readout_chunks(fc)
     ]
-    return np.concatenate(parts)
+    checks = [c for _, c in parts if c is not None]
+    records = DecisionRecords.concatenate([r for r, _ in parts])
+    return records, FusionCheck.combine(checks) if checks else None
+
+
+def _tested_chunk(
+    arch: Architecture,
+    method: Method,
+    tuning: Tuning,
+    fc: np.ndarray,
+    ic: np.ndarray,
+    labels: np.ndarray,
+    threshold: int | None,
+) -> tuple[DecisionRecords, FusionCheck | None]:
+    """`tested_decisions` on one chunk of images (its (chunk, T) arrays freed on return)."""
+    fc_cum, ic_cum = cumulative(fc), cumulative(ic)
+    fixed = _decisions(arch, method, tuning, fc_cum, ic_cum)
+    records = fixed.records().first_reaching(threshold)
+    if not METHODS[method].fused:
+        return records, None
+    lut = tuning.luts[method]
+    reference = fused_decisions(fc_cum, ic_cum, lut.decoded_alpha(fc.shape[1]))
+    return records, float_check(FusionUnit(arch.fusion_unit, lut), fixed, labels, reference)
 
 
 def _decisions(
@@ -505,36 +533,34 @@ def fusion_hardware(
     thresholds tuned to keep `target` accuracy on the tuning images, applied to the test
     images, a tie at T credited by the tuning's rule (`Tuning.ties`; `tune_ids`, `test_ids`:
     the images' ids in their data set, `Trace.image_indices`, which the random rule's draws
-    follow). Each fused method's unit is checked against the float fusion's decisions,
-    ties decided exactly (`hwsim.fusion.fused_decisions`, the posterior mean the unit
-    computes, with the LUT's alpha)."""
+    follow); the test images are read out after the threshold is tuned, each kept as the one
+    record that stops it (`tested_decisions`). Each fused method's unit is checked against the
+    float fusion's decisions, ties decided exactly (`hwsim.fusion.fused_decisions`, the
+    posterior mean the unit computes, with the LUT's alpha)."""
     tune_fc, tune_ic = (tune_spikes[h] for h in (FC_HEAD, ic))
     test_fc, test_ic = (test_spikes[h] for h in (FC_HEAD, ic))
-    steps = test_fc.shape[1]
+    labels = np.asarray(test_labels)
     checks: dict[Method, FusionCheck] = {}
     stops: dict[Method, TerminationResult] = {}
     for method in METHODS:
         tuned = method_decisions(arch, method, tuning, tune_fc, tune_ic)
-        tested = method_decisions(arch, method, tuning, test_fc, test_ic)
-        stops[method] = early_termination(
+        rule = tune_stop_rule(tuned, tune_labels, target, tuning.ties, tune_ids)
+        del tuned  # the tuning images' records, before the test images are read out
+        tested, check = tested_decisions(
+            arch, method, tuning, test_fc, test_ic, labels, rule.threshold
+        )
+        stops[method] = apply_stop_rule(
             method,
-            tuned,
-            tune_labels,
+            rule,
             tested,
-            test_labels,
-            target,
-            ties=tuning.ties,
-            validation_ids=tune_ids,
-            test_ids=test_ids,
+            labels,
+            image_ids=test_ids,
             bootstrap=0 if bootstrap is None else bootstrap.resamples,
             level=0.9 if bootstrap is None else bootstrap.level,
             seed=0 if bootstrap is None else bootstrap.seed,
         )
-        if METHODS[method].fused:
-            unit = FusionUnit(arch.fusion_unit, tuning.luts[method])
-            alpha = tuning.luts[method].decoded_alpha(steps)
-            reference = float_fused(test_fc, test_ic, alpha)
-            checks[method] = float_check(unit, tested, test_labels, reference)
+        if check is not None:
+            checks[method] = check
     return FusionHardware(checks, stops)
 
 
