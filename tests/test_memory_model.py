@@ -211,3 +211,61 @@ def test_the_warning_names_the_need_and_the_remedy() -> None:
     assert "about 4 MiB" in text and "1 MiB free" in text and "fewer test images" in text
     assert est.describe() == "about 4 MiB (runtime 3, test trace 1 MiB)"
     assert np.isclose(est.total_bytes, 4 * 2**20)
+
+
+def fusion_run(images: int, timesteps: int, classes: int, tune_images: int) -> int:
+    """Traced peak bytes (tracemalloc) of `fusion_hardware` on synthetic spikes: the label's
+    neuron fires at 0.3 per step in the FC, 0.2 in the IC, the others at 0.1; every method,
+    one alpha LUT for the fused ones, early exit from step 6 at a margin of 6 spikes (the
+    kernels compiled before)."""
+    import tracemalloc
+
+    from hwsim.fixed_point import AlphaLUT, FixedPoint
+    from hwsim.fusion.early_exit import EarlyExit
+    from hwsim.fusion.tuning import Tuning
+    from hwsim.methods import Ties
+    from hwsim.pipeline.cycles import fusion_hardware
+
+    rng = np.random.default_rng(images)
+
+    def spikes(labels, hi):
+        rate = np.full((labels.size, 1, classes), 0.1, np.float32)
+        rate[np.arange(labels.size), 0, labels] = hi
+        return (rng.random((labels.size, timesteps, classes), np.float32) < rate).astype(np.uint8)
+
+    tune_y, y = rng.integers(0, classes, tune_images), rng.integers(0, classes, images)
+    tune = {FC_HEAD: spikes(tune_y, 0.3), 4: spikes(tune_y, 0.2)}
+    test = {FC_HEAD: spikes(y, 0.3), 4: spikes(y, 0.2)}
+    lut = AlphaLUT(np.array([1, 10, 50]), np.array([400, 200, 80]), FixedPoint(6, 4))
+    fused = {m: lut for m, s in METHODS.items() if s.fused}
+    exit_at = np.where(np.arange(timesteps) < 5, np.inf, 6.0)
+    tuning = Tuning({}, {}, fused, EarlyExit(exit_at), {}, Ties())
+    arch = load_arch(ARCH)
+    few = {h: s[:8] for h, s in test.items()}
+    fusion_hardware(arch, tuning, 4, few, y[:8], few, y[:8], 0.9)  # the kernels compiled
+    tracemalloc.start()
+    try:
+        fusion_hardware(arch, tuning, 4, tune, tune_y, test, y, 0.9)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_fusion_unit_holds_no_test_images_x_timesteps() -> None:
+    # issue 27: in the model a test image costs the same bytes whatever T; measured, the
+    # traced peak of `fusion_hardware` stays under the model, and five times the test images
+    # (whole read-out chunks, so the chunks' temporaries are the same) add no more than the
+    # model's bytes per image (an (N, T) int64 array would add 8 T = 800 per array)
+    from hwsim.pipeline.cycles import READOUT_BYTES
+    from hwsim.pipeline.memory import TERMINATION_BYTES, fusion_memory, image_readout_bytes
+
+    per_image = TERMINATION_BYTES * len(METHODS) + image_readout_bytes(10)
+    for steps in (30, 300, 3000):
+        grow = fusion_memory(2000, 500, steps, 10) - fusion_memory(1000, 500, steps, 10)
+        assert grow == 1000 * per_image
+    steps, classes, tune = 100, 10, 300
+    chunk = READOUT_BYTES // (8 * steps * classes)
+    small, large = (fusion_run(n, steps, classes, tune) for n in (chunk, 5 * chunk))
+    assert small <= fusion_memory(chunk, tune, steps, classes)
+    assert large <= fusion_memory(5 * chunk, tune, steps, classes)
+    assert 0 < large - small <= 4 * chunk * per_image

@@ -5,14 +5,15 @@ timesteps T and network size: the model behind the warning printed before long w
 Sizes in bytes, with L the chip's layers (backbone, IC and FC heads:
 `LayerGraph.with_heads`), E the simulated chip's edges (`hwsim.hw.sim.ChipModel`: spike edges
 between them and to the fusion unit, residual joins), G the network's layers, C classes, H
-heads, P populations:
+heads, P populations, M methods (`hwsim.methods.METHODS`), R records per tuning image
+(`RECORDS_PER_STEP` T):
 
 | part | bytes | held |
 |---|---|---|
 | runtime | `RUNTIME_BYTES` | always |
 | test trace | N T C h + 8 T (P + 3 G) (+ 16 N T G simulated, not stored) | from its simulation on |
 | tuning trace | N_tune T C h + 8 T (P + 3 G) | from its simulation on |
-| fusion unit | 2 `READOUT_BYTES` + 32 T (N + N_tune) | while `fusion_hardware` runs |
+| fusion unit | max(5 `READOUT_BYTES`, 96 R N_tune) + 2 (C + 20) (N + N_tune) + 24 M N | its run |
 | a simulated run | 4 N T + min(N, 2 B + W) 8 T (L + 1) + W T (25 (L + 1) + 4 E) | per thread |
 | chunks | 3 `CHUNK_BYTES` per thread | in `evaluate_cycles` |
 | kept runs | 24 N per method and operating point | from `evaluate_cycles` on |
@@ -35,9 +36,13 @@ node, the rows each edge's producer put in, int32 per job and edge, and, while t
 performed jobs are counted, one byte per job and node. Every run, `CycleEvaluation.chip_run`
 included, is reduced as it ends (`hwsim.pipeline.cycles`) to its images' start, end and steps
 and its per-node totals. The fusion unit counts both heads' spikes (int32) a chunk of images at
-a time (`hwsim.pipeline.cycles.READOUT_BYTES`, the chunk's counts and their read-out's
-temporaries) and holds each method's decisions and confidences (int64) for the tuning and the
-test images.
+a time (`hwsim.pipeline.cycles.READOUT_BYTES`; the chunk's counts, its read-out's and the float
+fusion's temporaries, `READOUT_CHUNKS` of them) and keeps of each method's read-out
+(`hwsim.fixed_point.DecisionRecords`) no (N, T) array: the tuning images' records (R per image;
+`RECORD_BYTES` each while the stop rule is swept, `hwsim.fusion.stop_rules.tune_stop_rule`),
+then the test images' pruned to the tuned threshold, at most one each, with their last decision
+and top set (`image_readout_bytes`), and each method's stop step, answer and credit per test
+image (`TERMINATION_BYTES`).
 
 Not modelled: the accuracy-energy evaluation and its bootstrap (`hwsim.pipeline.evaluate`),
 the conversion's calibration (transient, before the traces), the report and its figures, the
@@ -141,9 +146,44 @@ def cycle_memory(
     )
 
 
-def fusion_memory(images: int, tune_images: int, timesteps: int) -> int:
-    """Peak bytes of `fusion_hardware` (module table)."""
-    return 2 * READOUT_BYTES + 32 * timesteps * (images + tune_images)
+READOUT_CHUNKS = 5
+"""`READOUT_BYTES` the fusion unit's read-out of one chunk of images holds at most: its
+counts and the unit's and the float fusion's temporaries (measured with tracemalloc on
+synthetic spikes, T = 300, C = 10: 38.7 MiB)."""
+
+RECORDS_PER_STEP = 0.2
+"""Records (`hwsim.fixed_point.DecisionRecords`) per tuning image and timestep: a read-out's
+running maximum of confidence rises at most T times; measured on synthetic spikes (label
+0.3, others 0.1 per step, T = 300): 0.18 on average for a margin in spikes (DL), 0.004 to
+0.006 for the posterior confidence (the default termination)."""
+
+RECORD_BYTES = 96
+"""Bytes per tuning record while the stop rule is swept: the record (8, twice while chunks
+are joined) and ten 8-byte temporaries (`tune_stop_rule`)."""
+
+
+def image_readout_bytes(classes: int) -> int:
+    """Bytes per image of a method's `DecisionRecords` but its records: the top set at T
+    (`classes` bools), last decision and record offset (20 at most), twice while chunks are
+    joined."""
+    return 2 * (classes + 20)
+
+
+TERMINATION_BYTES = 24
+"""Bytes per test image and method kept (`TerminationResult`: stop step, answer, credit)."""
+
+
+def fusion_memory(images: int, tune_images: int, timesteps: int, classes: int) -> int:
+    """Peak bytes of `fusion_hardware` (module table) on `images` test and `tune_images`
+    tuning images of `timesteps` and `classes`: a chunk's read-out or the tuning records'
+    sweep, whichever is larger, and the per-image parts; no term grows with the test images x
+    timesteps."""
+    records = RECORDS_PER_STEP * timesteps * tune_images
+    per_image = image_readout_bytes(classes)
+    test = images * (TERMINATION_BYTES * len(METHODS) + per_image)
+    return int(max(READOUT_CHUNKS * READOUT_BYTES, RECORD_BYTES * records)) + (
+        per_image * tune_images + test
+    )
 
 
 def run_memory(
@@ -168,7 +208,7 @@ def run_memory(
     tune = result_bytes(graph, tune_images, SimConfig(timesteps=timesteps), held)
     parts = {"runtime": RUNTIME_BYTES, "test trace": test, "tuning trace": tune}
     if cycle:
-        fusion = fusion_memory(images, tune_images, timesteps)
+        fusion = fusion_memory(images, tune_images, timesteps, graph.classes)
         cycles = cycle_memory(arch, graph, ic, images, timesteps, threads).total_bytes
         parts["cycle-level evaluation"] = max(fusion, cycles)
     return MemoryEstimate(parts)
