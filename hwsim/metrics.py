@@ -10,7 +10,7 @@ larger budget).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -249,14 +249,60 @@ class BootstrapResult:
     curves: dict[str, CurveEstimates]
 
 
+RESAMPLE_BLOCK_BYTES = 4 << 20
+"""Bytes of one block of bootstrap draws (int64): the resamples are drawn and summed a block of
+them at a time (`resample_blocks`, `resampled_sums`), so a bootstrap holds a block of draws and
+R sums, not R x N counts."""
+
+
+def resample_blocks(n: int, resamples: int, seed: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+    """The bootstrap's draw counts a block of resamples at a time: (first resample, (m, n) int64
+    counts of each of n images in each of the block's m resamples of size n, row sums n). One
+    generator drawn in resample order, so the blocks are `resample_counts`' rows, whatever the
+    block size."""
+    rng = np.random.default_rng(seed)
+    rows = max(1, RESAMPLE_BLOCK_BYTES // (8 * max(n, 1)))
+    for r0 in range(0, resamples, rows):
+        m = min(rows, resamples - r0)
+        draws = rng.integers(0, n, (m, n)) + n * np.arange(m)[:, None]
+        yield r0, np.bincount(draws.ravel(), minlength=m * n).reshape(m, n)
+
+
 def resample_counts(n: int, resamples: int, seed: int = 0) -> np.ndarray:
     """How often each of n images is drawn in each of `resamples` bootstrap samples of size
-    n: (resamples, n) float32 counts (row sums n)."""
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n, (resamples, n)) + n * np.arange(resamples)[:, None]
-    return (
-        np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(np.float32)
-    )
+    n: (resamples, n) float32 counts (row sums n); the blocks of `resample_blocks` whole."""
+    out = np.empty((resamples, n), np.float32)
+    for r0, counts in resample_blocks(n, resamples, seed):
+        out[r0 : r0 + len(counts)] = counts
+    return out
+
+
+def in_units(x: np.ndarray, unit: int) -> np.ndarray:
+    """x (credits) in units of 1 / unit, float64: with unit > 1 the integers x unit stands for
+    (rounded: a float32 credit 1/3 is 840 / 2520 to 24 bits), with unit 1 x as it is."""
+    scaled = np.asarray(x, np.float64) * unit
+    return np.rint(scaled) if unit > 1 else scaled
+
+
+def resampled_sums(
+    values: Sequence[np.ndarray], resamples: int, seed: int = 0, unit: int = 1
+) -> list[np.ndarray]:
+    """For each array x of `values` ((N,) or (N, T), the same N images): sum over i of
+    counts[r, i] x[i] for every resample r of `resample_counts(N, resamples, seed)`, float64
+    (R,) or (R, T), in units of 1 / unit. Exact: with unit > 1 each x is taken as a multiple of
+    1 / unit (the credits of `hwsim.methods.credit_unit`: x unit rounded to the integer it
+    stands for), with unit 1 as given; sums of integers below 2^53 are exact in float64, so
+    the result is the same on every CPU, BLAS, thread count and block (float sums of other
+    values are BLAS's). The draws are made once, a block of resamples at a time, for all
+    arrays: memory one block and the sums, not R x N."""
+    xs = [in_units(x, unit) for x in values]
+    n = len(xs[0]) if xs else 0
+    out = [np.empty((resamples, *x.shape[1:])) for x in xs]
+    for r0, counts in resample_blocks(n, resamples, seed):
+        c = counts.astype(np.float64)
+        for x, o in zip(xs, out, strict=True):
+            o[r0 : r0 + len(c)] = c @ x
+    return [o / unit for o in out] if unit > 1 else out
 
 
 def _first_reaching_rows(accuracy: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -306,6 +352,7 @@ def bootstrap(
     energy_limit_pj: float,
     baselines: Sequence[str],
     config: BootstrapConfig | None = None,
+    unit: int = 1,
 ) -> BootstrapResult:
     """Paired bootstrap of every curve's headline numbers over the test images.
 
@@ -317,16 +364,22 @@ def bootstrap(
     is computed on the same resamples (paired), so differences such as R keep the images' shared
     difficulty out of their spread. The energy budgets are config.budget_fractions x the first
     baseline's energy to the target on the whole set (its E_T if it never reaches it).
-    Values are those of the whole test set (`summarize`'s numbers).
+    Values are those of the whole test set (`summarize`'s numbers). Credits are summed in units
+    of 1 / `unit` (`hwsim.methods.credit_unit` of the classes: exact, `resampled_sums`), a block
+    of resamples at a time: memory O(R T) per curve and one block of draws, not R x N.
     """
     cfg = BootstrapConfig() if config is None else config
     names = list(correct)
     n_img = len(target_correct)
-    weights = np.concatenate(
-        [np.ones((1, n_img), np.float32), resample_counts(n_img, cfg.resamples, cfg.seed)]
-    )
-    target = target_fraction * (weights @ np.asarray(target_correct, np.float32)) / n_img
-    acc = {k: (weights @ np.asarray(correct[k], np.float32)) / n_img for k in names}
+    ann = np.asarray(target_correct, np.float64)
+    sums = resampled_sums([ann], cfg.resamples, cfg.seed)
+    sums += resampled_sums([correct[k] for k in names], cfg.resamples, cfg.seed, unit)
+    whole = [ann.sum(keepdims=True)] + [  # row 0: the whole test set, summed alike
+        in_units(correct[k], unit).sum(axis=0, keepdims=True) / unit for k in names
+    ]
+    means = [np.concatenate([w, s]) / n_img for w, s in zip(whole, sums, strict=True)]
+    target = target_fraction * means[0]
+    acc = dict(zip(names, means[1:], strict=True))
     steps = {k: _first_reaching_rows(acc[k], target) for k in names}
     energy = {k: _energy_at(energy_pj[k], steps[k]) for k in names}
     base = baselines[0]

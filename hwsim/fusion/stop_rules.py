@@ -24,7 +24,7 @@ import numpy as np
 from hwsim.errors import InputError
 from hwsim.fixed_point import DecisionRecords, FixedDecisions
 from hwsim.methods import Method, TieRule, Ties, credit_unit
-from hwsim.metrics import Estimate, estimate, resample_counts
+from hwsim.metrics import Estimate, estimate, resampled_sums
 
 READOUT_TIES = Ties(TieRule.WRONG)
 """The rule when the caller names none: a tied read-out gives no decision, so a tie at T earns
@@ -165,7 +165,7 @@ class TerminationResult:
     at (1-based), its answer there and that answer's credit (a tie at T credited by the stop
     rule's tie rule); accuracy (the mean credit), mean and 99th-percentile stop step (an
     observed step: inverted-CDF quantile), and, if asked, paired-bootstrap percentile
-    intervals of accuracy and mean stop (`hwsim.metrics.resample_counts`)."""
+    intervals of accuracy and mean stop (`hwsim.metrics.resampled_sums`: exact credit sums)."""
 
     method: Method | str
     stop: StopRule
@@ -207,9 +207,9 @@ def apply_stop_rule(
         correct[at_end] = rec.final_credit(y, rule.ties, image_ids)[at_end]
     acc_ci = stop_ci = None
     if bootstrap > 0:
-        counts = resample_counts(y.size, bootstrap, seed).astype(np.float64)
-        acc_ci = estimate(correct.mean(), counts @ correct / y.size, level)
-        stop_ci = estimate(stop.mean(), counts @ stop / y.size, level)
+        hits, steps = resampled_sums([correct, stop], bootstrap, seed, _unit(rec))
+        acc_ci = estimate(correct.mean(), hits / y.size, level)
+        stop_ci = estimate(stop.mean(), steps / y.size, level)
     return TerminationResult(
         method=method,
         stop=rule,

@@ -27,7 +27,7 @@ from hwsim.engine import drop_kept
 from hwsim.engine.trace import Trace, TraceError, file_sha256
 from hwsim.fusion import FusionComparison, TuneSource, compare_methods, cross_fit, cumulative
 from hwsim.hw.arch import Architecture, EnergyModel
-from hwsim.methods import BASELINES, METHODS, REFERENCE, Method, reduction_column
+from hwsim.methods import BASELINES, METHODS, REFERENCE, Method, credit_unit, reduction_column
 from hwsim.metrics import (
     BootstrapConfig,
     Curve,
@@ -139,6 +139,7 @@ def evaluate_ic(
         limit,
         baselines=tuple(b.method for b in BASELINES),
         config=bootstrap_config,
+        unit=credit_unit(graph.classes),
     )
     return ICEvaluation(
         ic=ic,
