@@ -293,16 +293,18 @@ def resampled_sums(
     1 / unit (the credits of `hwsim.methods.credit_unit`: x unit rounded to the integer it
     stands for), with unit 1 as given; sums of integers below 2^53 are exact in float64, so
     the result is the same on every CPU, BLAS, thread count and block (float sums of other
-    values are BLAS's). The draws are made once, a block of resamples at a time, for all
-    arrays: memory one block and the sums, not R x N."""
-    xs = [in_units(x, unit) for x in values]
-    n = len(xs[0]) if xs else 0
-    out = [np.empty((resamples, *x.shape[1:])) for x in xs]
-    for r0, counts in resample_blocks(n, resamples, seed):
-        c = counts.astype(np.float64)
-        for x, o in zip(xs, out, strict=True):
-            o[r0 : r0 + len(c)] = c @ x
-    return [o / unit for o in out] if unit > 1 else out
+    values are BLAS's). One array at a time, its draws a block of resamples at a time (drawn
+    again per array: the same seed, the same draws): memory one array in float64, one block
+    and the sums, not R x N."""
+    out = []
+    for x in values:
+        xs = in_units(x, unit)
+        sums = np.empty((resamples, *xs.shape[1:]))
+        for r0, counts in resample_blocks(len(xs), resamples, seed):
+            sums[r0 : r0 + len(counts)] = counts.astype(np.float64) @ xs
+        out.append(sums / unit if unit > 1 else sums)
+        del xs
+    return out
 
 
 def _first_reaching_rows(accuracy: np.ndarray, target: np.ndarray) -> np.ndarray:

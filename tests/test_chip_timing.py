@@ -36,6 +36,7 @@ from hwsim.pipeline.cycles import (
     method_heads,
 )
 
+posterior_module = importlib.import_module("hwsim.fusion.posterior")  # not the function
 ARCH = "arch_configs/spikesim.yaml"
 STEPS = 30
 
@@ -343,9 +344,9 @@ def test_a_read_out_by_chunks_of_images_is_the_whole_read_out(result, monkeypatc
     labels = result.test.labels
     tuning = result.evaluation.fusion.tuning
     whole = {m: method_decisions(result.arch, m, tuning, fc, ic) for m in METHODS}
-    assert len(cycles_module.readout_chunks(fc)) == 1
-    monkeypatch.setattr(cycles_module, "READOUT_BYTES", 1)
-    assert len(cycles_module.readout_chunks(fc)) == len(fc) > 1
+    assert len(posterior_module.readout_chunks(fc)) == 1
+    monkeypatch.setattr(posterior_module, "READOUT_BYTES", 1)
+    assert len(posterior_module.readout_chunks(fc)) == len(fc) > 1
     for method, w in whole.items():
         one = method_decisions(result.arch, method, tuning, fc, ic)
         full = cycles_module._decisions(result.arch, method, tuning, fc_cum, ic_cum)

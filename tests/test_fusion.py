@@ -3,6 +3,7 @@
 Every fast path is checked against an independent plain-loop implementation written here.
 """
 
+import importlib
 import json
 import math
 from fractions import Fraction
@@ -438,6 +439,32 @@ def test_compare_methods_smoke():
     for name, acc in cmp.accuracy.items():
         assert np.array_equal(acc, again.accuracy[name]), name
     assert np.array_equal(back.early_exit.threshold, tuning.early_exit.threshold)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 8 * 60 * 4 * 7, 8 << 20])
+@pytest.mark.parametrize("ties", ["fair", "random"])
+def test_compare_on_spikes_by_chunks_is_compare_methods(monkeypatch, chunk_bytes, ties):
+    """The evaluation counted and decided a chunk of images at a time (one image, 7 images,
+    all) equals `compare_methods` on the whole set's cumulative counts, credit for credit."""
+    P = importlib.import_module("hwsim.fusion.posterior")  # the module, not the function
+
+    fc, ic, y = fake_counts(n_img=40, n_t=60, n_c=4, seed=1)
+    tfc, tic, ty = fake_counts(n_img=30, n_t=60, n_c=4, seed=2)
+    cfg = F.TuningConfig(knot_steps=(5,), ties=Ties(TieRule(ties)))
+    tuning = F.tune_methods(fc, ic, y, cfg)
+    ids = np.arange(100, 130)
+    whole = F.compare_methods(tuning, tfc, tic, ty, image_ids=ids)
+    spikes = [np.diff(c, axis=1, prepend=0).astype(np.uint8) for c in (tfc, tic)]
+    monkeypatch.setattr(P, "READOUT_BYTES", chunk_bytes)
+    got = F.compare_on_spikes(tuning, *spikes, ty, image_ids=ids)
+    for field in ("correct", "exact"):
+        a, b = getattr(whole, field), getattr(got, field)
+        assert list(a) == list(b)
+        for m in a:
+            assert a[m].dtype == b[m].dtype and np.array_equal(a[m], b[m]), (field, m)
+    for m, a in whole.approximation.items():  # accuracies and errors alike
+        for k, v in vars(a).items():
+            assert np.array_equal(v, vars(got.approximation[m])[k]), (m, k)
 
 
 def test_alpha_and_coin_toss_figures(tmp_path):

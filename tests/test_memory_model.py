@@ -256,7 +256,7 @@ def test_the_fusion_unit_holds_no_test_images_x_timesteps() -> None:
     # traced peak of `fusion_hardware` stays under the model, and five times the test images
     # (whole read-out chunks, so the chunks' temporaries are the same) add no more than the
     # model's bytes per image (an (N, T) int64 array would add 8 T = 800 per array)
-    from hwsim.pipeline.cycles import READOUT_BYTES
+    from hwsim.fusion import READOUT_BYTES
     from hwsim.pipeline.memory import TERMINATION_BYTES, fusion_memory, image_readout_bytes
 
     per_image = TERMINATION_BYTES * len(METHODS) + image_readout_bytes(10)
@@ -269,3 +269,19 @@ def test_the_fusion_unit_holds_no_test_images_x_timesteps() -> None:
     assert small <= fusion_memory(chunk, tune, steps, classes)
     assert large <= fusion_memory(5 * chunk, tune, steps, classes)
     assert 0 < large - small <= 4 * chunk * per_image
+
+
+def test_the_evaluation_credits_are_what_the_model_counts() -> None:
+    # the credits `compare_on_spikes` keeps (every method's and every fused method's exact
+    # curve) are `credit_bytes`; its evaluation holds them, not (N, T, C) counts
+    from hwsim import fusion as F
+    from hwsim.pipeline.memory import credit_bytes
+
+    rng = np.random.default_rng(0)
+    n, steps, classes = 60, 40, 4
+    spikes = [(rng.random((n, steps, classes)) < 0.3).astype(np.uint8) for _ in range(2)]
+    labels = rng.integers(0, classes, n)
+    tuning = F.tune_methods(*(F.cumulative(s) for s in spikes), labels, F.TuningConfig())
+    got = F.compare_on_spikes(tuning, *spikes, labels)
+    held = sum(a.nbytes for a in (*got.correct.values(), *got.exact.values()))
+    assert held == credit_bytes(n, steps)

@@ -160,6 +160,20 @@ def cumulative(spikes: np.ndarray) -> np.ndarray:
     return np.cumsum(spikes, axis=1, dtype=np.int32)
 
 
+READOUT_BYTES = 8 << 20
+"""Bytes of cumulative counts (int32, both heads) a read-out takes at once: the evaluation's
+(`hwsim.fusion.tuning.compare_on_spikes`) and the fusion unit's (`hwsim.pipeline.cycles`),
+so their counts and temporaries grow with a chunk of images, not the test set."""
+
+
+def readout_chunks(spikes: np.ndarray) -> list[slice]:
+    """Consecutive ranges of `spikes`' images (N, T, C) whose cumulative counts of both heads
+    fit in `READOUT_BYTES` (at least one image each; one empty range for N = 0)."""
+    n, steps, classes = spikes.shape
+    size = max(1, READOUT_BYTES // max(1, 8 * steps * classes))
+    return [slice(i, i + size) for i in range(0, max(n, 1), size)]
+
+
 def _counts(x: np.ndarray) -> np.ndarray:
     a = np.asarray(x)
     if a.ndim != 3:

@@ -33,7 +33,7 @@ from hwsim.fusion.lut import (
     choose_lut,
     lut_schedule,
 )
-from hwsim.fusion.posterior import Estimator, argmax_credit
+from hwsim.fusion.posterior import Estimator, argmax_credit, cumulative, readout_chunks
 from hwsim.methods import METHODS, Decision, EvidencePooling, Method, Ties, fused_methods
 
 
@@ -304,4 +304,31 @@ def compare_methods(
     draws, default 0..N-1). BSF curves use the LUT, as the chip runs them, unless use_lut is
     False."""
     decided = correctness(tuning, test_fc, test_ic, test_labels, image_ids)
+    return comparison_of(tuning, decided, use_lut)
+
+
+def compare_on_spikes(
+    tuning: Tuning,
+    test_fc: np.ndarray,
+    test_ic: np.ndarray,
+    test_labels: np.ndarray,
+    use_lut: bool = True,
+    image_ids: np.ndarray | None = None,
+) -> FusionComparison:
+    """`compare_methods` on the heads' spikes (N, T, C), counted and decided a chunk of images
+    at a time (`readout_chunks`: every credit is an image's own, so the chunks change none):
+    the cumulative counts and the decisions' temporaries of a chunk, not the test set, are
+    held; the per-image credits (N, T) are kept."""
+    ids = np.arange(len(test_labels)) if image_ids is None else np.asarray(image_ids)
+    labels = np.asarray(test_labels)
+    parts = [
+        correctness(tuning, cumulative(test_fc[c]), cumulative(test_ic[c]), labels[c], ids[c])
+        for c in readout_chunks(test_fc)
+    ]
+
+    def joined(field: str) -> dict[Method, np.ndarray]:
+        first = getattr(parts[0], field)
+        return {m: np.concatenate([getattr(p, field)[m] for p in parts]) for m in first}
+
+    decided = Correctness(joined("methods"), joined("exact"), joined("pwl"))
     return comparison_of(tuning, decided, use_lut)

@@ -31,6 +31,7 @@ from hwsim.fusion import (
     apply_stop_rule,
     cumulative,
     fused_decisions,
+    readout_chunks,
     tune_stop_rule,
 )
 from hwsim.hw.activity import LayerActivity
@@ -394,20 +395,6 @@ def evaluate_cycles(
                 on_run(done + 1, len(runs))
     assert chip_run is not None
     return CycleEvaluation(tuple(rows), chip_run, mapping)
-
-
-READOUT_BYTES = 8 << 20
-"""Bytes of cumulative counts (int32, both heads) the fusion unit's read-out takes at once
-(`method_decisions`, `tested_decisions`): its counts and temporaries grow with a chunk of
-images, not the test set."""
-
-
-def readout_chunks(spikes: np.ndarray) -> list[slice]:
-    """Consecutive ranges of `spikes`' images (N, T, C) whose cumulative counts of both heads
-    fit in `READOUT_BYTES` (at least one image each; one empty range for N = 0)."""
-    n, steps, classes = spikes.shape
-    size = max(1, READOUT_BYTES // max(1, 8 * steps * classes))
-    return [slice(i, i + size) for i in range(0, max(n, 1), size)]
 
 
 def method_decisions(

@@ -25,7 +25,13 @@ import numpy as np
 from hwsim import __version__
 from hwsim.engine import drop_kept
 from hwsim.engine.trace import Trace, TraceError, file_sha256
-from hwsim.fusion import FusionComparison, TuneSource, compare_methods, cross_fit, cumulative
+from hwsim.fusion import (
+    FusionComparison,
+    TuneSource,
+    compare_on_spikes,
+    cross_fit,
+    cumulative,
+)
 from hwsim.hw.arch import Architecture, EnergyModel
 from hwsim.methods import BASELINES, METHODS, REFERENCE, Method, credit_unit, reduction_column
 from hwsim.metrics import (
@@ -180,13 +186,14 @@ def evaluate(
     warn: WarnFn | None = None,
 ) -> ICEvaluation:
     """One IC: its parameters tuned on `tune` (or cross-fitted on `test`), then evaluated."""
-    fc, icc = (cumulative(test.sim.head_spikes[h]) for h in (FC_HEAD, ic))
+    fc, icc = (test.sim.head_spikes[h] for h in (FC_HEAD, ic))
     ids = test.image_indices  # the random tie rule's draws follow the data set's images
     if tune is None:
-        fusion = cross_fit(fc, icc, test.labels, cfg.tuning, cfg.folds, image_ids=ids)
+        fc_cum, ic_cum = cumulative(fc), cumulative(icc)
+        fusion = cross_fit(fc_cum, ic_cum, test.labels, cfg.tuning, cfg.folds, image_ids=ids)
     else:
         tuning = cache.tuning_for(tune, ic, cfg.trace_root, cfg.tuning, warn)
-        fusion = compare_methods(tuning, fc, icc, test.labels, image_ids=ids)
+        fusion = compare_on_spikes(tuning, fc, icc, test.labels, image_ids=ids)
     return evaluate_ic(
         session.spec.graph(),
         arch,

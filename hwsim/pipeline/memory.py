@@ -17,6 +17,8 @@ heads, P populations, M methods (`hwsim.methods.METHODS`), R records per tuning 
 | a simulated run | 4 N T + min(N, 2 B + W) 8 T (L + 1) + W T (25 (L + 1) + 4 E) | per thread |
 | chunks | 3 `CHUNK_BYTES` per thread | in `evaluate_cycles` |
 | kept runs | 24 N per method and operating point | from `evaluate_cycles` on |
+| credits | 4 N T K, K curves (`credit_bytes`) | from the evaluation on |
+| evaluation | 8 R T K + blocks (`evaluation_bytes`), R resamples | while it runs |
 
 The traces are `hwsim.pipeline.config.result_bytes` (head spikes, one byte per image, step,
 class and head held: h = H for a trace simulated and not stored, else the `RUN_HEADS` = 2 a run
@@ -36,7 +38,7 @@ node, the rows each edge's producer put in, int32 per job and edge, and, while t
 performed jobs are counted, one byte per job and node. Every run, `CycleEvaluation.chip_run`
 included, is reduced as it ends (`hwsim.pipeline.cycles`) to its images' start, end and steps
 and its per-node totals. The fusion unit counts both heads' spikes (int32) a chunk of images at
-a time (`hwsim.pipeline.cycles.READOUT_BYTES`; the chunk's counts, its read-out's and the float
+a time (`hwsim.fusion.READOUT_BYTES`; the chunk's counts, its read-out's and the float
 fusion's temporaries, `READOUT_CHUNKS` of them) and keeps of each method's read-out
 (`hwsim.fixed_point.DecisionRecords`) no (N, T) array: the tuning images' records (R per image;
 `RECORD_BYTES` each while the stop rule is swept, `hwsim.fusion.stop_rules.tune_stop_rule`),
@@ -44,28 +46,35 @@ then the test images' pruned to the tuned threshold, at most one each, with thei
 and top set (`image_readout_bytes`), and each method's stop step, answer and credit per test
 image (`TERMINATION_BYTES`).
 
-Not modelled: the accuracy-energy evaluation and its bootstrap (`hwsim.pipeline.evaluate`),
-the conversion's calibration (transient, before the traces), the report and its figures, the
-allocator's free memory not yet returned; bench/memory.py measures the whole job.
+The accuracy-energy evaluation keeps each curve's per-image credits,
+`CREDIT_DTYPE` per image and step (the evaluation's counts and decisions are a chunk of images
+at a time, `hwsim.fusion.compare_on_spikes`), and its bootstrap holds per curve its sums over R
+resamples and a few blocks of draws (`hwsim.metrics.resampled_sums`).
+
+Not modelled: the conversion's calibration (transient, before the traces), the report and its
+figures, the allocator's free memory not yet returned; bench/memory.py measures the whole job.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from hwsim.atomic import available_memory_bytes
 from hwsim.engine import ActivitySpec
 from hwsim.engine.backends import default_threads
 from hwsim.engine.trace import HeadSpikes, Trace
+from hwsim.fusion import CREDIT_DTYPE, READOUT_BYTES
 from hwsim.hw.arch import Architecture
 from hwsim.hw.mapping import map_network
 from hwsim.hw.sim import chip_model
 from hwsim.hw.sim.simulate import BLOCK_BYTES, window_images
-from hwsim.methods import METHODS
+from hwsim.methods import METHODS, fused_methods
+from hwsim.metrics import RESAMPLE_BLOCK_BYTES
 from hwsim.model.graph import FC_HEAD, LayerGraph
 from hwsim.pipeline.activity import CHUNK_BYTES
 from hwsim.pipeline.config import SimConfig, result_bytes
-from hwsim.pipeline.cycles import READOUT_BYTES
 
 RUN_HEADS = 2
 """Heads whose spikes a run reads from each trace: its IC and the FC."""
@@ -186,6 +195,24 @@ def fusion_memory(images: int, tune_images: int, timesteps: int, classes: int) -
     )
 
 
+def credit_bytes(images: int, timesteps: int) -> int:
+    """Bytes of the accuracy-energy evaluation's per-image credits (`hwsim.pipeline.evaluate`,
+    kept in the run's result): each method's and each fused method's exact-alpha curve,
+    `CREDIT_DTYPE` per image and step."""
+    curves = len(METHODS) + len(fused_methods())
+    return curves * np.dtype(CREDIT_DTYPE).itemsize * images * timesteps
+
+
+def evaluation_bytes(timesteps: int, resamples: int = 1000) -> int:
+    """Bytes the evaluation holds while it runs, besides its credits: the bootstrap's sums,
+    float64 per resample and step for each curve, and a few blocks of draws
+    (`hwsim.metrics.resampled_sums`); the read-out's chunk (`READOUT_CHUNKS` `READOUT_BYTES`,
+    `hwsim.fusion.compare_on_spikes`)."""
+    curves = len(METHODS) + len(fused_methods())
+    sums = curves * 8 * resamples * timesteps
+    return sums + 6 * RESAMPLE_BLOCK_BYTES + READOUT_CHUNKS * READOUT_BYTES
+
+
 def run_memory(
     arch: Architecture,
     graph: LayerGraph,
@@ -200,17 +227,20 @@ def run_memory(
     """Peak bytes of `hwsim run` (module table): the runtime, both traces (every head and
     the test trace's per-image activity, with `cycle`, held when `simulated`: simulated in
     this run and not stored; else read back from the trace cache: `RUN_HEADS` heads, the
-    activity mapped), then the larger of the fusion unit's and the cycle-level
-    simulation's parts."""
+    activity mapped), the evaluation's credits, then the largest of the parts that come and
+    go: the evaluation's (`evaluation_bytes`), the fusion unit's and the cycle-level
+    simulation's."""
     spec = ActivitySpec(per_image=True) if cycle and simulated else None
     held = None if simulated else RUN_HEADS  # a trace read back holds the heads it reads
     test = result_bytes(graph, images, SimConfig(timesteps=timesteps, activity=spec), held)
     tune = result_bytes(graph, tune_images, SimConfig(timesteps=timesteps), held)
     parts = {"runtime": RUNTIME_BYTES, "test trace": test, "tuning trace": tune}
+    parts["credits"] = credit_bytes(images, timesteps)
+    parts["evaluation"] = evaluation_bytes(timesteps)
     if cycle:
         fusion = fusion_memory(images, tune_images, timesteps, graph.classes)
         cycles = cycle_memory(arch, graph, ic, images, timesteps, threads).total_bytes
-        parts["cycle-level evaluation"] = max(fusion, cycles)
+        parts["evaluation"] = max(parts["evaluation"], fusion, cycles)
     return MemoryEstimate(parts)
 
 
