@@ -498,3 +498,14 @@ def test_a_checkpoints_dataset_is_read_without_torch(tiny_checkpoint, tmp_path):
     with zipfile.ZipFile(evil, "w") as z:
         z.writestr("evil/data.pkl", pickle.dumps({"dataset": Runs()}))
     assert checkpoint_dataset(evil) is None and not (tmp_path / "ran").exists()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.float64])
+def test_unit_pixels_are_the_float64_quotient_rounded(dtype):
+    """Every pixel value: v / 255 in float32 is float32(v / 255.0), bit for bit."""
+    from hwsim.model.data import unit_pixels
+
+    v = np.arange(256).astype(dtype)
+    got = unit_pixels(v)
+    assert got.dtype == np.float32
+    assert np.array_equal(got.view(np.uint32), (v / 255.0).astype(np.float32).view(np.uint32))
