@@ -71,7 +71,7 @@ from hwsim.hw.mapping import map_network
 from hwsim.hw.sim import chip_model
 from hwsim.hw.sim.simulate import BLOCK_BYTES, window_images
 from hwsim.methods import METHODS, fused_methods
-from hwsim.metrics import RESAMPLE_BLOCK_BYTES
+from hwsim.metrics import RESAMPLE_BLOCK_BYTES, BootstrapConfig
 from hwsim.model.graph import FC_HEAD, LayerGraph
 from hwsim.pipeline.activity import CHUNK_BYTES
 from hwsim.pipeline.config import SimConfig, result_bytes
@@ -203,7 +203,7 @@ def credit_bytes(images: int, timesteps: int) -> int:
     return curves * np.dtype(CREDIT_DTYPE).itemsize * images * timesteps
 
 
-def evaluation_bytes(timesteps: int, resamples: int = 1000) -> int:
+def evaluation_bytes(timesteps: int, resamples: int = BootstrapConfig.resamples) -> int:
     """Bytes the evaluation holds while it runs, besides its credits: the bootstrap's sums,
     float64 per resample and step for each curve, and a few blocks of draws
     (`hwsim.metrics.resampled_sums`); the read-out's chunk (`READOUT_CHUNKS` `READOUT_BYTES`,
