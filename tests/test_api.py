@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import hwsim.engine as engine
 import hwsim.pipeline.cache as cache
 from hwsim.api import RunConfig, SimConfig, SweepConfig, estimate, run, sweep
 from hwsim.engine.trace import TraceError
@@ -161,7 +162,7 @@ def test_second_run_reuses_traces_and_never_a_stale_one(result, run_cfg, monkeyp
     def no_simulation(*a, **k):
         raise AssertionError("simulated although a matching trace exists")
 
-    monkeypatch.setattr(cache, "simulate", no_simulation)
+    monkeypatch.setattr(engine, "simulate", no_simulation)
     again = run(cfg)
     np.testing.assert_array_equal(
         again.test.sim.head_spikes[FC_HEAD], result.test.sim.head_spikes[FC_HEAD]

@@ -378,16 +378,16 @@ def test_chip_simulation_is_a_trace_with_the_chip_s_activity(vgg_net) -> None:
 
 
 def test_codesign_runs_the_reference_once(vgg_net, monkeypatch) -> None:
-    import hwsim.pipeline.hardware as functional
+    import hwsim.engine as engine
 
     calls = []
-    real = functional.simulate
+    real = engine.simulate
 
     def counted(snn, *args, **kwargs):
         calls.append(kwargs.get("backend", "numba"))
         return real(snn, *args, **kwargs)
 
-    monkeypatch.setattr(functional, "simulate", counted)
+    monkeypatch.setattr(engine, "simulate", counted)
     images, labels = dyadic_images(3), np.array([0, 1, 2])
     result = codesign(vgg_net, IDEAL, images, labels, 8, Knob.ADC_BITS, [3, 16])
     # float and quantised references once, then one hardware run per value (crossbar synapses

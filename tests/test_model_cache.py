@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from hwsim.methods import Ties
+from hwsim.model import convert as convert_module
 from hwsim.model.convert import ConversionParams
 from hwsim.pipeline import cache as cache_module
 from hwsim.pipeline import model_cache
@@ -37,7 +38,7 @@ def test_a_conversion_and_the_ann_are_computed_once_per_trace_root(
     def refuse(*args, **kwargs):
         raise AssertionError("computed again")
 
-    monkeypatch.setattr(session_module, "convert", refuse)
+    monkeypatch.setattr(convert_module, "convert", refuse)
     monkeypatch.setattr(session_module, "ann_correct", refuse)
     again = opened(tiny_checkpoint)
     assert cache_module.trace(again, again.images("test", 6), sim, trace_root=root).key == test.key
@@ -60,13 +61,13 @@ def test_a_damaged_entry_or_changed_code_is_computed_again(tiny_checkpoint, tmp_
     (entry,) = (root / model_cache.FOLDER).glob("snn-*.pt")
     entry.write_bytes(b"not a network")
     calls = []
-    real = session_module.convert
+    real = convert_module.convert
 
     def counted(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(session_module, "convert", counted)
+    monkeypatch.setattr(convert_module, "convert", counted)
     damaged = opened(tiny_checkpoint)
     damaged.cache_under(root)
     assert damaged.snn.fingerprint() == want and len(calls) == 1

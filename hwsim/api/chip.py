@@ -24,7 +24,7 @@ from hwsim.hw.energy import spikesim_energy
 from hwsim.hw.mapping import map_network
 from hwsim.methods import Ties
 from hwsim.model.coding import InputCoding
-from hwsim.model.convert import ConversionParams
+from hwsim.model.conversion import ConversionParams
 from hwsim.model.netspec import NetSpec
 from hwsim.model.nir_io import ImportedSpec, NirOptions
 from hwsim.pipeline.codesign import codesign_sweep

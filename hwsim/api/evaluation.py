@@ -24,7 +24,7 @@ from hwsim.explore.run import ExploreConfig, ExploreResult
 from hwsim.explore.run import explore as run_exploration
 from hwsim.fusion import TuneSource, TuningConfig
 from hwsim.metrics import Multiplicity
-from hwsim.model.convert import ConversionParams
+from hwsim.model.conversion import ConversionParams
 from hwsim.model.nir_io import NirOptions
 from hwsim.pipeline import cache
 from hwsim.pipeline.config import (

@@ -4,19 +4,17 @@ to its SNN) and `train` (an ANN with IC heads)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hwsim.atomic import (
     check_output_file,
 )
 from hwsim.errors import InputError, OutputError
-from hwsim.model.convert import ConversionParams, save_spiking
+from hwsim.model.conversion import ConversionParams
 from hwsim.model.graph import FC_HEAD
-from hwsim.model.nets import load_checkpoint, save_checkpoint
 from hwsim.model.nir_convention import PRESETS
 from hwsim.model.nir_export import write_nir
 from hwsim.model.nir_io import NIR_SUFFIX, NirOptions
-from hwsim.model.train import TrainConfig
-from hwsim.model.train import train as train_network
 from hwsim.pipeline.config import (
     ICChoice,
     ProgressFn,
@@ -32,6 +30,9 @@ from hwsim.results import (
     ExportResult,
     TrainResult,
 )
+
+if TYPE_CHECKING:  # torch is imported where a network is trained, converted or saved
+    from hwsim.model.train_config import TrainConfig
 
 
 def export(
@@ -76,8 +77,13 @@ def convert(
     if out is not None:
         inputs = [("model", model), *input_roots(None, data_root)]
         check_output_file(out, "out", inputs, is_model_file, "model file")
+    from hwsim.model.convert import save_spiking
+    from hwsim.model.nets import load_checkpoint
+
     ckpt = load_checkpoint(model)
-    snn = CheckpointSource(model, ckpt, data_root).spiking(params or ConversionParams())
+    snn = CheckpointSource(model, ckpt.info, data_root, loaded=ckpt).spiking(
+        params or ConversionParams()
+    )
     if out is not None:
         save_spiking(snn, ckpt, out)
     return ConvertResult(model, tuple(snn.scales), out)
@@ -90,6 +96,9 @@ def train(
     (default models/NET_DATASET.pt); progress(stage, done, total) after every batch."""
     path = out or Path(f"models/{cfg.net}_{cfg.dataset}.pt")
     check_output_file(path, "out", input_roots(None, cfg.data_root), is_model_file, "model file")
+    from hwsim.model.nets import save_checkpoint
+    from hwsim.model.train import train as train_network
+
     checkpoint = train_network(cfg, progress=progress)
     save_checkpoint(checkpoint, path)
     return TrainResult(checkpoint, path)

@@ -19,10 +19,10 @@ from hwsim.hw.device import Nonidealities
 from hwsim.hw.synapse import FirstLayer, FunctionalConfig
 from hwsim.methods import EvidencePooling, Ties
 from hwsim.metrics import BootstrapConfig
-from hwsim.model.convert import ConversionParams
+from hwsim.model.conversion import ConversionParams
 from hwsim.model.netspec import NetSpec
 from hwsim.model.nir_io import NirOptions
-from hwsim.model.train import TrainConfig
+from hwsim.model.train_config import TrainConfig
 from hwsim.pipeline.config import (
     ALL_ICS,
     CodesignConfig,

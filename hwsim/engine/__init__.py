@@ -18,17 +18,53 @@ on the numba backend, whose kernels read it in the same IF loop: the crossbar + 
 hardware-functional mode plugs in there.
 """
 
-from hwsim.engine._buffers import drop_kept
-from hwsim.engine.backends import CROSSBAR_COUNTS, CrossbarSynapse, Synapse
-from hwsim.engine.core import (
-    BACKENDS,
-    Activity,
-    ActivitySpec,
-    SimResult,
-    simulate,
-    state_bytes,
-)
-from hwsim.engine.plan import layer_names
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hwsim.engine._buffers import drop_kept
+    from hwsim.engine.backends import CROSSBAR_COUNTS, CrossbarSynapse, Synapse
+    from hwsim.engine.core import (
+        BACKENDS,
+        Activity,
+        ActivitySpec,
+        SimResult,
+        simulate,
+        state_bytes,
+    )
+    from hwsim.engine.plan import layer_names
+
+_HOMES = {
+    "drop_kept": "_buffers",
+    "CROSSBAR_COUNTS": "backends",
+    "CrossbarSynapse": "backends",
+    "Synapse": "backends",
+    "BACKENDS": "core",
+    "Activity": "core",
+    "ActivitySpec": "core",
+    "SimResult": "core",
+    "simulate": "core",
+    "state_bytes": "core",
+    "layer_names": "plan",
+}
+"""The module of each public name, imported when the name is first asked for (PEP 562): the
+backends import torch, which a reader of stored traces (`hwsim.engine.trace`) does not need."""
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "BACKENDS",

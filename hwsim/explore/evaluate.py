@@ -34,7 +34,7 @@ from hwsim.hw.arch import ArchConfigError, Architecture, parse_arch
 from hwsim.hw.area import chip_area
 from hwsim.hw.mapping import MappingError, map_network
 from hwsim.methods import HEADLINE, METHODS, Method
-from hwsim.model.convert import ConversionParams
+from hwsim.model.conversion import ConversionParams
 from hwsim.model.graph import FC_HEAD
 from hwsim.model.nir_io import NirOptions
 from hwsim.pipeline.config import SweepConfig

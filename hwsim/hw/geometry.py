@@ -19,13 +19,13 @@ conversions an ADC actually makes. Energies live in `hwsim.hw.energy`; this modu
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING, NamedTuple
 
 from hwsim.hw.arch import Architecture, MappingStyle
 from hwsim.model.graph import Layer, LayerKind
+
+if TYPE_CHECKING:  # torch is imported by the two reference counts that take tensors
+    import torch
 
 LINEAR_KERNEL_ROWS = 4
 """BayesianSpikeFusion maps a Linear layer as a (4, 1) kernel over ceil(features / 4) channels
@@ -102,6 +102,9 @@ def layer_patches(
     over the whole map (p = the map position). LINEAR: x (N, F), zero-padded to 4 C' features,
     feature f on row channel f // 4 of kernel position f % 4.
     """
+    import torch
+    import torch.nn.functional as F
+
     if layer.kind is LayerKind.LINEAR:
         n, features = x.shape
         rows = _ceil_div(features, LINEAR_KERNEL_ROWS)
@@ -137,6 +140,9 @@ def active_pe_operations(layer: Layer, arch: Architecture, patches: torch.Tensor
     groups across all k_h k_w positions (one SpikeSim PE), unrolled groups cut the flattened
     P C_in rows. Column groups: ceil(C_out / cols), as SpikeSim counts them.
     """
+    import torch
+    import torch.nn.functional as F
+
     positions, n, positions_out, channels = patches.shape
     rows = arch.crossbar.rows
     spiking = patches != 0

@@ -54,9 +54,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from hwsim.errors import InputError, ModelError
 from hwsim.hw.arch import Architecture, FullScale
@@ -73,8 +73,13 @@ from hwsim.hw.device import Nonidealities, quantise_weights
 from hwsim.hw.geometry import LINEAR_KERNEL_ROWS
 from hwsim.hw.mapping import ChipMapping, map_network
 from hwsim.hw.pooling import refuse_pool_layers
-from hwsim.model.convert import SpikingNetwork, Weights
 from hwsim.model.graph import Layer, LayerKind
+
+if TYPE_CHECKING:  # torch is imported where a layer is read or its weights quantised: a
+    # functional configuration is built without it
+    import torch
+
+    from hwsim.model.convert import SpikingNetwork, Weights
 
 
 class FirstLayer(StrEnum):
@@ -137,6 +142,9 @@ def quantise_network(
     """`snn` with every conv and Linear weight replaced by its quantised value q s (per-layer
     symmetric, `hwsim.hw.device.quantise_weights`); biases, thresholds unchanged. Run the
     ideal engine on it to get the reference the hardware mode is compared against."""
+    import torch
+
+    from hwsim.model.convert import Weights
 
     def quantised(layer: Layer, w: Weights) -> Weights:
         q = quantise_weights(w.weight.double().numpy(), weight_bits, power_of_two=power_of_two)
@@ -291,6 +299,8 @@ class HardwareLayer:
     ) -> tuple[torch.Tensor, ReadCounts]:
         """(current, counts) of binary inputs x: float32(psum scale) + bias, shaped as the
         layer's dense op."""
+        import torch
+
         rows, window = self._rows_input(x)
         out, counts = self.crossbars.read(
             rows,
@@ -309,6 +319,8 @@ class HardwareLayer:
     def _analog_current(self, x: torch.Tensor) -> tuple[torch.Tensor, ReadCounts]:
         """The first layer's current from the analog input x (module docstring), computed at
         the batch's first timestep and kept while the same input comes back."""
+        import torch
+
         if self._cached is not None and self._cached[0] is x:
             return self._cached[1], self._cached[2]
         g = self.geometry

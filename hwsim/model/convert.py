@@ -38,7 +38,14 @@ from numba import njit
 from torch import nn
 
 from hwsim.atomic import atomic_path
-from hwsim.errors import InputError, ModelError
+from hwsim.errors import ModelError
+from hwsim.model.conversion import (
+    SNN_FORMAT,
+    SNN_VERSION,
+    ConversionError,
+    ConversionParams,
+    is_spiking_file,
+)
 from hwsim.model.data import ImageSet
 from hwsim.model.graph import IF_NEURON, Layer, LayerGraph, LayerKind
 from hwsim.model.nets import (
@@ -54,30 +61,6 @@ from hwsim.model.percentile import TopPercentile
 
 if TYPE_CHECKING:  # nir_io builds SpikingNetworks; it imports this module
     from hwsim.model.nir_io import ImportedSpec
-
-
-class ConversionError(ModelError):
-    """A network that cannot be converted (e.g. a layer that never activates)."""
-
-
-@dataclass(frozen=True)
-class ConversionParams:
-    """Parameters of the conversion; part of every trace's cache key."""
-
-    percentile: float = 99.9
-    max_images: int = 5000
-    threshold: float = 1.0
-    v0: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.percentile <= 100:
-            raise InputError(f"percentile {self.percentile} out of range (0, 100]")
-        if self.max_images < 1:
-            raise InputError(f"max_images {self.max_images} must be >= 1")
-        if not (math.isfinite(self.threshold) and self.threshold > 0):
-            raise InputError(f"threshold {self.threshold} must be a finite number > 0")
-        if not math.isfinite(self.v0):
-            raise InputError(f"v0 (--v0) {self.v0} must be a finite number")
 
 
 @dataclass(frozen=True)
@@ -498,10 +481,6 @@ def convert(
     return SpikingNetwork(ckpt.spec, graph, weights, params, tuple(scales))
 
 
-SNN_FORMAT = "hwsim-snn"
-SNN_VERSION = 1
-
-
 def save_spiking(snn: SpikingNetwork, ckpt: Checkpoint, path: str | Path) -> None:
     """Write the converted network atomically with the checkpoint it came from, so that
     `--model` accepts the file (`load_spiking`); readable with `torch.load(weights_only=True)`.
@@ -517,10 +496,6 @@ def save_spiking(snn: SpikingNetwork, ckpt: Checkpoint, path: str | Path) -> Non
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-
-
-def is_spiking_file(payload: dict) -> bool:
-    return payload.get("format") == SNN_FORMAT
 
 
 def spiking_from_payload(payload: dict, path: str | Path) -> tuple[Checkpoint, SpikingNetwork]:

@@ -22,7 +22,6 @@ import numpy as np
 
 from hwsim import __version__
 from hwsim.atomic import atomic_path
-from hwsim.model.convert import SpikingNetwork
 from hwsim.model.graph import FC_HEAD, IF_NEURON, Layer, LayerKind, Pool, Population, head_tag
 from hwsim.model.nir_convention import HWSIM, PRESETS, NirConvention, PoolKind
 from hwsim.model.nir_nodes import NirError, nir_module
@@ -30,6 +29,8 @@ from hwsim.model.nir_targets import NeuronNode, neuron_node, or_node, written_st
 
 if TYPE_CHECKING:  # nir is imported where a NIR file is written
     import nir
+
+    from hwsim.model.convert import SpikingNetwork
 
 
 CONVENTIONS = (

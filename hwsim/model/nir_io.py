@@ -49,9 +49,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from hwsim.model.convert import ConversionParams, SpikingNetwork, Weights
+from hwsim.model.conversion import ConversionParams
 from hwsim.model.graph import (
     FC_HEAD,
     FUSION_UNIT,
@@ -98,8 +97,11 @@ from hwsim.model.nir_walk import (
     topological_order,
 )
 
-if TYPE_CHECKING:  # nir is an optional extra: imported where a NIR file is read or written
+if TYPE_CHECKING:  # nir is an optional extra: imported where a NIR file is read or written;
+    # torch where its network is built
     import nir
+
+    from hwsim.model.convert import SpikingNetwork
 
 NIR_SUFFIX = ".nir"
 
@@ -770,6 +772,10 @@ def _assemble(
         lgraph = LayerGraph(tuple(layers), input_shape, n_classes)
     except GraphError as e:
         raise NirError(str(e)) from None
+    import torch
+
+    from hwsim.model.convert import SpikingNetwork, Weights
+
     weights = {
         d.name: Weights(torch.from_numpy(d.weight), torch.from_numpy(d.bias))
         for d in drafts

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import itertools
+import sys
 from typing import Any
 
 import numpy as np
-import torch
 
 from hwsim.atomic import available_memory_bytes
 from hwsim.errors import ModelError
@@ -77,7 +77,8 @@ def nir_module():
 
 def as_array(value: Any, dtype: type = np.float64) -> np.ndarray:
     """A node parameter (numpy array, torch tensor, list or scalar) as a numpy array."""
-    if isinstance(value, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is imported
+    if torch is not None and isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     return np.asarray(value, dtype=dtype)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from hwsim.model.data import ImageSet, load_dataset
 from hwsim.model.graph import FC_HEAD
 from hwsim.model.nets import Checkpoint, HeadedNet
 from hwsim.model.netspec import NetSpec
+from hwsim.model.train_config import TrainConfig
 
 
 def augment_cifar(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -49,36 +50,6 @@ def augment_cifar(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     )
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines a training run (stored in the checkpoint)."""
-
-    net: str = "vgg19"
-    dataset: str = "mnist5k"
-    width: float = 0.125
-    ic_positions: tuple[int, ...] = ()
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    seed: int = 0
-    data_root: str | None = None
-    validation: int = 0  # training images held out for tuning (not trained on)
-
-    def command(self) -> str:
-        """The `hwsim train` command line that reproduces this run."""
-        ics = ",".join(map(str, self.ic_positions)) or "none"
-        cmd = (
-            f"hwsim train --net {self.net} --dataset {self.dataset} --width {self.width:g}"
-            f" --ic {ics} --epochs {self.epochs} --batch-size {self.batch_size}"
-            f" --lr {self.lr:g} --seed {self.seed}"
-        )
-        if self.validation:
-            cmd += f" --validation {self.validation}"
-        return cmd + (f" --data-root {self.data_root}" if self.data_root else "")
 
 
 def tau(spec: NetSpec, ic: int, epoch: int, epochs: int) -> float:

@@ -15,9 +15,10 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from hwsim import engine
 from hwsim.atomic import DISK_FULL, atomic_write_text, disk_full
-from hwsim.engine import SimResult, simulate
 from hwsim.engine.trace import (
     Trace,
     TraceError,
@@ -31,8 +32,11 @@ from hwsim.fusion import Tuning, TuningConfig, cumulative, tune_methods
 from hwsim.model.data import ImageSet
 from hwsim.model.graph import FC_HEAD
 from hwsim.pipeline.config import DEFAULT_TRACE_ROOT, ProgressFn, SimConfig, WarnFn, check_memory
-from hwsim.pipeline.hardware import chip_run
 from hwsim.pipeline.session import Session
+
+if TYPE_CHECKING:  # the engine and the chip import torch: a run whose traces are cached needs
+    # neither
+    from hwsim.engine import SimResult
 
 
 def check_trace_root(root: Path | None) -> None:
@@ -69,6 +73,10 @@ def trace(
             cached = None
         if cached is not None:
             return cached
+    # a trace simulated is keyed by the network loaded for it, not by the fingerprint the
+    # model cache stores of it (unchecked: a damaged entry is converted again)
+    if key.snn_fingerprint != session.snn.fingerprint():
+        key = session.key(data, sim)
     done = 0
 
     def tick(n: int) -> None:
@@ -86,7 +94,7 @@ def trace(
         if sim.hardware is not None:
             result = _chip_trace(session, data, sim, tick)
         else:
-            result = simulate(
+            result = engine.simulate(
                 session.snn,
                 data.x,
                 sim.timesteps,
@@ -150,6 +158,8 @@ def _chip_trace(
     """`data` simulated on the mapped chip (`pipeline.hardware.chip_simulation`), calibrated on
     the first training images (the crossbars read the image bit-serially: direct coding); the
     session's prepared chip, so the tuning and test splits build and calibrate it once."""
+    from hwsim.pipeline.hardware import chip_run
+
     assert sim.hardware is not None
     hw = session.hardware(sim.hardware, sim.timesteps)
     return chip_run(hw, data.x, sim.timesteps, batch_size=sim.batch_size, on_batch=tick)

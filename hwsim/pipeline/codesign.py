@@ -7,7 +7,7 @@ from __future__ import annotations
 from hwsim.errors import InputError
 from hwsim.hw.arch import FullScale, load_arch
 from hwsim.hw.synapse import with_adc
-from hwsim.model.convert import ConversionParams
+from hwsim.model.conversion import ConversionParams
 from hwsim.model.graph import FC_HEAD
 from hwsim.pipeline.config import CodesignConfig, ProgressFn
 from hwsim.pipeline.hardware import CodesignRow, FunctionalRun, codesign

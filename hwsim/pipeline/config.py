@@ -22,7 +22,7 @@ from hwsim.hw.arch import Architecture, EnergyModel, FullScale, load_arch
 from hwsim.hw.synapse import FunctionalConfig
 from hwsim.metrics import BootstrapConfig
 from hwsim.model.coding import DirectCoding, InputCoding, PoissonCoding, WeightedSpikeCoding
-from hwsim.model.convert import ConversionParams
+from hwsim.model.conversion import ConversionParams
 from hwsim.model.graph import LayerGraph
 from hwsim.model.nir_io import NirOptions
 from hwsim.pipeline.cycles import TimingModel

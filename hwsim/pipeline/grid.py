@@ -47,7 +47,7 @@ from hwsim.atomic import record_outputs, write_csv
 from hwsim.engine.trace import file_sha256
 from hwsim.errors import DataError, InputError, ModelError
 from hwsim.metrics import Multiplicity
-from hwsim.model.convert import ConversionParams
+from hwsim.model.conversion import ConversionParams
 from hwsim.model.nir_io import NirOptions
 from hwsim.pipeline.config import ProgressFn, SweepConfig, WarnFn, coding_from_text
 from hwsim.pipeline.evaluate import evaluate_ics, ic_key, settings_digest, simultaneous_rows

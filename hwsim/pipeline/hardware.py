@@ -32,13 +32,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from hwsim.engine import SimResult, simulate
+from hwsim import engine
 from hwsim.engine._functional_kernels import read_window
-from hwsim.engine.backends import CROSSBAR_COUNTS, CrossbarSynapse
 from hwsim.errors import InputError
 from hwsim.fusion import accuracy_over_time, cumulative
 from hwsim.hw.activity import LayerActivity
@@ -55,9 +54,13 @@ from hwsim.hw.synapse import (
     quantise_network,
     with_adc,
 )
-from hwsim.model.convert import SpikingNetwork
 from hwsim.model.graph import FC_HEAD, LayerGraph
 from hwsim.pipeline.activity import activity_spec, layer_activity, recorded_activity
+
+if TYPE_CHECKING:  # the engine's backends (`engine.simulate`, ...) and the network import torch,
+    # read when a chip is simulated: its configuration (`FunctionalRun`) is made without it
+    from hwsim.engine import CrossbarSynapse, SimResult
+    from hwsim.model.convert import SpikingNetwork
 
 
 class Hardware(StrEnum):
@@ -88,6 +91,8 @@ def _one_torch_thread() -> Iterator[None]:
     """Run torch (the analog first layer's ops; the IF loop of the torch path) on one thread
     while the kernels use their own: torch's OpenMP workers spinning beside them starve them on
     a small machine (bench/README.md)."""
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -102,7 +107,7 @@ def crossbar_synapse(layer: HardwareLayer, timesteps: int) -> CrossbarSynapse:
     is filled instead), scale and bias, with an empty record of `timesteps`."""
     xb, adc = layer.crossbars, layer.adc
     matrix, group, row_group = layer.dense_rows()
-    return CrossbarSynapse(
+    return engine.CrossbarSynapse(
         matrix=matrix,
         group=group,
         crossbar=row_group,
@@ -115,7 +120,7 @@ def crossbar_synapse(layer: HardwareLayer, timesteps: int) -> CrossbarSynapse:
         code_max=0.0 if adc is None else float(adc.code_max),
         scale=layer.scale,
         bias=np.asarray(layer.bias, np.float32),
-        record=np.zeros((timesteps, len(CROSSBAR_COUNTS)), np.int64),
+        record=np.zeros((timesteps, len(engine.CROSSBAR_COUNTS)), np.int64),
         hist=layer.hist,
         hist_step=layer.hist_step,
     )
@@ -151,7 +156,7 @@ def _add_record(layer: HardwareLayer, record: np.ndarray) -> None:
     """Add a crossbar synapse's run record to its layer's (PE operations and crossbar reads
     of every column group)."""
     assert layer.record is not None
-    col = {name: record[:, k] for k, name in enumerate(CROSSBAR_COUNTS)}
+    col = {name: record[:, k] for k, name in enumerate(engine.CROSSBAR_COUNTS)}
     groups = layer.crossbars.mapped.col_groups
     layer.record.add_steps(
         col["pe_ops"] * groups,
@@ -189,7 +194,7 @@ def _run(
             if layer.analog is None
         }
     with _one_torch_thread():
-        sim = simulate(
+        sim = engine.simulate(
             hw.snn,
             images,
             timesteps,
@@ -395,8 +400,8 @@ def evaluate(
     quantised = quantise_network(
         snn, arch.device.weight_bits, power_of_two=config.power_of_two_scale
     )
-    ideal = simulate(quantised, images, timesteps, batch_size=batch_size)
-    float_sim = simulate(snn, images, timesteps, batch_size=batch_size)
+    ideal = engine.simulate(quantised, images, timesteps, batch_size=batch_size)
+    float_sim = engine.simulate(snn, images, timesteps, batch_size=batch_size)
     calib = images if calibration is None else calibration
     hw = prepared_hardware(snn, arch, config, calib, timesteps)
     result = simulate_hardware(hw, images, timesteps, batch_size=batch_size)
@@ -523,11 +528,11 @@ def codesign(
     config = config or FunctionalConfig(noise=Nonidealities())
     calib = images if calibration is None else calibration
     spec = activity_spec(arch)
-    reference = simulate(snn, images, timesteps, batch_size=batch_size, activity=spec)
+    reference = engine.simulate(snn, images, timesteps, batch_size=batch_size, activity=spec)
     assert reference.activity is not None
     ideal_activity = layer_activity(snn.graph, reference.activity, len(images))
     ideal_energy = _energy_pj(arch, snn.graph, ideal_activity)
-    quantised = simulate(
+    quantised = engine.simulate(
         quantise_network(snn, arch.device.weight_bits, power_of_two=config.power_of_two_scale),
         images,
         timesteps,

@@ -25,6 +25,7 @@ import numpy as np
 from hwsim import __version__
 from hwsim.atomic import atomic_path
 from hwsim.errors import ModelError, OutputError
+from hwsim.model.peek import stored_fingerprint
 
 if TYPE_CHECKING:  # torch is imported only where a network is converted or read
     from hwsim.model.convert import SpikingNetwork
@@ -61,7 +62,7 @@ def cached_spiking(
 
     if root is None:
         return convert()
-    path = Path(root) / FOLDER / f"snn-{key[:32]}.pt"
+    path = _spiking_path(root, key)
     if path.is_file():
         try:
             return load_spiking(path)[1]
@@ -70,6 +71,19 @@ def cached_spiking(
     snn = convert()
     _store(lambda: save_spiking(snn, ckpt, path))  # atomic itself
     return snn
+
+
+def cached_fingerprint(root: Path, key: str) -> str | None:
+    """The fingerprint of the converted network of entry `key` under `root`, read without torch
+    (None: no such entry). Unchecked: an entry is written only once its checkpoint has been read
+    and converted, and a damaged one is converted again (`cached_spiking`) before its weights
+    are used."""
+    path = _spiking_path(root, key)
+    return stored_fingerprint(path) if path.is_file() else None
+
+
+def _spiking_path(root: Path, key: str) -> Path:
+    return Path(root) / FOLDER / f"snn-{key[:32]}.pt"
 
 
 def cached_correct(

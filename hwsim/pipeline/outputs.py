@@ -9,13 +9,15 @@ from pathlib import Path
 from hwsim.atomic import MANIFEST, InputPaths, check_inputs, check_writable
 from hwsim.engine.trace import ARRAYS_FILE, META_FILE, TraceError, read_trace
 from hwsim.errors import ModelError, OutputError
-from hwsim.model.convert import SNN_FORMAT
-from hwsim.model.nets import CHECKPOINT_FORMAT, read_model_file
+from hwsim.model.checkpoint import CHECKPOINT_FORMAT
+from hwsim.model.conversion import SNN_FORMAT
 from hwsim.report.summary import SUMMARY_FILE
 
 
 def is_model_file(path: Path) -> bool:
     """Whether `path` is a checkpoint or converted model that hwsim wrote."""
+    from hwsim.model.nets import read_model_file
+
     try:
         return read_model_file(path).get("format") in (CHECKPOINT_FORMAT, SNN_FORMAT)
     except ModelError:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
-import torch
 
 from hwsim.engine.trace import Trace
 from hwsim.errors import InputError, ModelError
@@ -32,7 +32,7 @@ from hwsim.hw.noc import producer_traffic
 from hwsim.hw.timing import run_timing
 from hwsim.methods import Ties
 from hwsim.model.coding import InputCoding
-from hwsim.model.convert import ConversionParams, SpikingNetwork
+from hwsim.model.conversion import ConversionParams
 from hwsim.model.data import (
     DATASETS,
     ImageSet,
@@ -49,6 +49,11 @@ from hwsim.pipeline.config import ICChoice, ProgressFn, SimConfig, WarnFn
 from hwsim.pipeline.costs import chip_activity
 from hwsim.pipeline.session import NirSource, Session
 from hwsim.results import ProfileResult
+
+if TYPE_CHECKING:  # torch is imported by what gives tensors or torch modules, never here
+    import torch
+
+    from hwsim.model.convert import SpikingNetwork
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,17 @@ PEERS: dict[str, PeerExporter] = {
 }
 """Peers whose torch modules are exported to NIR on the fly, by package."""
 
-Images = int | np.ndarray | torch.Tensor
+Images: TypeAlias = "int | np.ndarray | torch.Tensor"
+
+
+def _is_tensor(value: Any) -> bool:
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is imported
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def _is_module(value: Any) -> bool:
+    torch = sys.modules.get("torch")  # a torch module exists only once torch is imported
+    return torch is not None and isinstance(value, torch.nn.Module)
 
 
 def architecture(arch: str | Path | Architecture) -> Architecture:
@@ -91,7 +106,7 @@ def architecture(arch: str | Path | Architecture) -> Architecture:
 
 def image_array(images: np.ndarray | torch.Tensor) -> np.ndarray:
     """Images given as an array or tensor, as float32 (N, C, H, W)."""
-    if isinstance(images, torch.Tensor):
+    if _is_tensor(images):
         images = images.detach().cpu().numpy()
     x = np.asarray(images)
     if x.ndim != 4 or x.shape[0] < 1 or x.dtype.kind not in "fiub":
@@ -120,6 +135,8 @@ def peer_of(module: torch.nn.Module) -> str:
 def export_module(module: torch.nn.Module, input_shape: tuple[int, ...]) -> tuple[Any, str]:
     """A peer's module exported to NIR by the peer's own exporter (PEERS), on one zero image,
     and the peer's convention."""
+    import torch
+
     peer = PEERS[peer_of(module)]
     sample = torch.zeros((1, *input_shape))
     export = getattr(importlib.import_module(peer.module), peer.function)
@@ -185,7 +202,7 @@ def open_model(
         snn = read_nir(path, nir, **kw)
         name, sha = str(path), None
     else:
-        if isinstance(model, torch.nn.Module):
+        if _is_module(model):
             if shape is None:
                 raise InputError(
                     "{dataset}: a torch module is exported on one image of the dataset's shape;"
@@ -218,7 +235,7 @@ def image_set(
     """The images to run and whether their labels are known: the first `images` test images of
     the model's dataset, or the given array (labels `labels`, if given)."""
     spec = session.spec
-    if isinstance(images, bool) or not isinstance(images, int | np.ndarray | torch.Tensor):
+    if isinstance(images, bool) or not (isinstance(images, int | np.ndarray) or _is_tensor(images)):
         raise InputError(
             f"{{images}}: expected a count or an array (N, C, H, W); got {type(images).__name__}",
             params=("images",),
@@ -247,7 +264,7 @@ def image_set(
     n = len(x)
     y = np.zeros(n, np.int64)
     if labels is not None:
-        if isinstance(labels, torch.Tensor):
+        if _is_tensor(labels):
             labels = labels.detach().cpu().numpy()
         y = np.asarray(labels)
         if (

@@ -11,26 +11,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
-import torch
 
 from hwsim.engine.trace import Trace, TraceError, TraceKey, file_sha256, indices_sha256
 from hwsim.errors import InputError, ModelError
 from hwsim.fusion import TuneSource, argmax_credit
-from hwsim.hw.synapse import HardwareNetwork
 from hwsim.methods import Ties
-from hwsim.model.convert import (
-    ConversionError,
-    ConversionParams,
-    SpikingNetwork,
-    convert,
-    is_spiking_file,
-    spiking_from_payload,
-)
+from hwsim.model.checkpoint import CheckpointInfo
+from hwsim.model.conversion import ConversionError, ConversionParams, is_spiking_file
 from hwsim.model.data import (
     DATASETS,
     ImageSet,
@@ -39,13 +31,19 @@ from hwsim.model.data import (
     load_dataset,
 )
 from hwsim.model.graph import FC_HEAD
-from hwsim.model.nets import Checkpoint, checkpoint_from_payload, load_checkpoint, read_model_file
 from hwsim.model.netspec import NetSpec
 from hwsim.model.nir_io import ImportedSpec, NirOptions, is_nir_path, read_nir
+from hwsim.model.peek import checkpoint_info_of
 from hwsim.pipeline.config import ALL_ICS, ICChoice, SimConfig
-from hwsim.pipeline.hardware import FunctionalRun, prepared_hardware
-from hwsim.pipeline.model_cache import cached_correct, cached_spiking, entry_key
+from hwsim.pipeline.model_cache import cached_correct, cached_fingerprint, cached_spiking, entry_key
 from hwsim.results import Reference
+
+if TYPE_CHECKING:  # torch is imported only where weights are read, converted or run: a run whose
+    # traces are cached reads none
+    from hwsim.hw.synapse import HardwareNetwork
+    from hwsim.model.convert import SpikingNetwork
+    from hwsim.model.nets import Checkpoint
+    from hwsim.pipeline.hardware import FunctionalRun
 
 
 class ModelSource(Protocol):
@@ -88,36 +86,51 @@ class ModelSource(Protocol):
 @dataclass(frozen=True)
 class CheckpointSource:
     """A checkpoint (`hwsim train`), or a converted model (`converted`, its network as
-    converted): its own dataset and splits, its ANN the reference."""
+    converted): its own dataset and splits, its ANN the reference. Its record (`info`: network,
+    data, accuracies) is all a run whose traces are cached reads; its weights (`ckpt`, the
+    checkpoint `loaded` if given) are read and checked when first needed."""
 
     path: Path
-    ckpt: Checkpoint
+    info: CheckpointInfo
     data_root: str | None
     converted: SpikingNetwork | None = None
+    loaded: Checkpoint | None = field(default=None, repr=False, compare=False)
     kind: ClassVar[str] = "checkpoint"
     reference: ClassVar[Reference] = Reference.ANN
 
+    @cached_property
+    def ckpt(self) -> Checkpoint:
+        """The checkpoint with its weights (`nets.load_checkpoint`: read with torch, checked
+        against the architecture)."""
+        if self.loaded is not None:
+            return self.loaded
+        from hwsim.model.nets import load_checkpoint
+
+        return load_checkpoint(self.path)
+
     @property
     def spec(self) -> NetSpec:
-        return self.ckpt.spec
+        return self.info.spec
 
     @property
     def validation_images(self) -> int:
-        return self.ckpt.validation_images
+        return self.info.validation_images
 
     def split(self, split: str) -> ImageSet:
         """The checkpoint's split, checked against the rows it recorded at training."""
         data = load_dataset(
-            self.ckpt.dataset["name"],
+            self.info.dataset["name"],
             split,
             self.data_root,
-            seed=int(self.ckpt.dataset.get("split_seed", 0)),
-            validation=self.ckpt.validation_images,
+            seed=int(self.info.dataset.get("split_seed", 0)),
+            validation=self.info.validation_images,
         )
-        self.ckpt.check_split(data, self.path)
+        self.info.check_split(data, self.path)
         return data
 
     def spiking(self, conversion: ConversionParams) -> SpikingNetwork:
+        from hwsim.model.convert import convert
+
         if self.converted is not None:
             return self.converted
         try:
@@ -130,7 +143,7 @@ class CheckpointSource:
         return ann_correct(self.ckpt, self.split(test.key.split), test.image_indices)
 
     def default_ic(self, target_fraction: float) -> int:
-        return choose_ic(self.ckpt, target_fraction)
+        return choose_ic(self.info, target_fraction)
 
     def validation_missing(self) -> ModelError | None:
         if self.validation_images:
@@ -226,9 +239,16 @@ def open_source(
             " brings its own dataset, classifier heads and neurons",
             params=given,
         )
-    payload = read_model_file(model)
+    info = checkpoint_info_of(model)
+    if info is not None:  # a checkpoint: its weights are read when first needed
+        return CheckpointSource(model, info, data_root)
+    from hwsim.model.convert import spiking_from_payload
+    from hwsim.model.nets import checkpoint_from_payload, read_model_file
+
+    payload = read_model_file(model)  # refused here, naming why, if it is no model file
     if not is_spiking_file(payload):
-        return CheckpointSource(model, checkpoint_from_payload(payload, model), data_root)
+        ckpt = checkpoint_from_payload(payload, model)
+        return CheckpointSource(model, ckpt.info, data_root, loaded=ckpt)
     ckpt, snn = spiking_from_payload(payload, model)
     if snn.params != conversion:
         raise InputError(
@@ -236,7 +256,7 @@ def open_source(
             f" {asdict(conversion)} (convert again, or pass the same {{v0}})",
             params=("v0",),
         )
-    return CheckpointSource(model, ckpt, data_root, converted=snn)
+    return CheckpointSource(model, ckpt.info, data_root, converted=snn, loaded=ckpt)
 
 
 @dataclass
@@ -298,15 +318,30 @@ class Session:
             if src is None:
                 self._snn = self.source.spiking(self.conversion)
             else:
-                key = entry_key(
-                    kind="snn",
-                    checkpoint=self.model_sha256,
-                    conversion=asdict(self.conversion),
-                    data_root=src.data_root,
-                )
                 convert_it = partial(src.spiking, self.conversion)
+                key = self._snn_key(src)
                 self._snn = cached_spiking(self.cache_root, key, src.ckpt, convert_it)
         return self._snn
+
+    def _snn_key(self, src: CheckpointSource) -> str:
+        """The model cache's key of the checkpoint's conversion."""
+        return entry_key(
+            kind="snn",
+            checkpoint=self.model_sha256,
+            conversion=asdict(self.conversion),
+            data_root=src.data_root,
+        )
+
+    def snn_fingerprint(self) -> str:
+        """The SNN's fingerprint; that of a conversion the model cache keeps is read without
+        loading it (a run whose traces are cached loads no weights: `cache.trace` keys a trace
+        it simulates by the SNN it loaded)."""
+        src = self._checkpoint()
+        if self._snn is None and src is not None and self.cache_root is not None:
+            stored = cached_fingerprint(self.cache_root, self._snn_key(src))
+            if stored is not None:
+                return stored
+        return self.snn.fingerprint()
 
     @property
     def model_sha256(self) -> str:
@@ -345,6 +380,8 @@ class Session:
         and timesteps (the last one only), so a run's tuning and test splits share it."""
         key = json.dumps([run.key(), timesteps], sort_keys=True, default=str)
         if self._hardware is None or self._hardware[0] != key:
+            from hwsim.pipeline.hardware import prepared_hardware
+
             calibration = self.calibration(run.calibration_images)
             hw = prepared_hardware(self.snn, run.arch, run.config, calibration, timesteps)
             self._hardware = (key, hw)
@@ -413,7 +450,7 @@ class Session:
     def key(self, data: ImageSet, sim: SimConfig) -> TraceKey:
         return TraceKey(
             checkpoint_sha256=self.model_sha256,
-            snn_fingerprint=self.snn.fingerprint(),
+            snn_fingerprint=self.snn_fingerprint(),
             conversion=asdict(self.conversion),
             coding={"name": type(sim.coding).__name__, **asdict(sim.coding)},
             timesteps=sim.timesteps,
@@ -430,6 +467,8 @@ class Session:
 def ann_correct(ckpt: Checkpoint, data: ImageSet, indices: np.ndarray) -> dict[int, np.ndarray]:
     """Per head, whether the ANN classifies each image of `data` whose row is in `indices`
     correctly: (len(indices),) bool, in the order of `indices`."""
+    import torch
+
     pos = {int(r): i for i, r in enumerate(data.indices)}
     try:
         rows = np.array([pos[int(r)] for r in indices])
@@ -444,7 +483,7 @@ def ann_correct(ckpt: Checkpoint, data: ImageSet, indices: np.ndarray) -> dict[i
     return {h: v.argmax(1).numpy() == y for h, v in out.items()}
 
 
-def choose_ic(ckpt: Checkpoint, target_fraction: float) -> int:
+def choose_ic(ckpt: CheckpointInfo | Checkpoint, target_fraction: float) -> int:
     """The shallowest IC whose ANN accuracy reaches target_fraction x the FC's; else the best.
     Accuracies on the validation split when the checkpoint has one (else on the test split)."""
     ics = list(ckpt.spec.ic_positions)
@@ -503,6 +542,8 @@ def network_spec(
                 num_classes=dataset_num_classes(nir.dataset) if known else None,
             ).spec
         else:
+            from hwsim.model.nets import load_checkpoint
+
             network = load_checkpoint(network).spec
     if ics is None:
         return network
