@@ -190,12 +190,15 @@ def dyadic(snn: SpikingNetwork, bias_unit: float = 2.0**-8) -> SpikingNetwork:
     return snn.map_weights(lambda _, w: Weights(_q(w.weight, 2.0**-8), _q(w.bias, bias_unit)))
 
 
-def random_net(name: str, seed: int = 0, ics: tuple[int, ...] = (2,)) -> SpikingNetwork:
-    """A randomly initialised network (BN statistics from a few batches), converted."""
+def random_net(
+    name: str, seed: int = 0, ics: tuple[int, ...] = (2,), shape: tuple[int, int, int] = (1, 16, 16)
+) -> SpikingNetwork:
+    """A randomly initialised network on inputs of `shape` (BN statistics from a few batches),
+    converted."""
     torch.manual_seed(seed)
-    spec = NetSpec(name, 1 / 16, (1, 16, 16), 10, ics)
+    spec = NetSpec(name, 1 / 16, shape, 10, ics)
     net = HeadedNet(spec)
-    data = make_synthetic(64, seed=seed)
+    data = make_synthetic(64, shape, seed=seed)
     net.train()
     with torch.no_grad():
         for _ in range(3):
@@ -748,6 +751,33 @@ def test_unrolled_activity_kernel_on_random_binary_inputs(nets, name):
     assert any(k[0] is LayerKind.CONV and k[2] for k in kinds)  # C_in not a multiple of R
     if name == "resnet18-random":
         assert {(1, 1), (2, 1), (2, 0)} <= {(k[1], k[2]) for k in kinds if k[0] is LayerKind.CONV}
+
+
+@pytest.mark.parametrize("name", ["vgg11-random", "resnet18-random", "wide"])
+def test_kernel_split_activity_kernel_on_random_binary_inputs(nets, name):
+    """The kernel_split counting kernel against the brute-force count, with row groups of 3
+    (several and partial groups per position) and of 64 (one), on random 0/1 inputs."""
+    # "wide": 8 x 72 inputs, maps wider than 64 columns (the kernel's byte path) and, after
+    # the pools, narrower ones (its bit-mask path)
+    snn = random_net("vgg11", 5, (1,), (1, 8, 72)) if name == "wide" else nets[name]
+    plan = build_plan(snn)
+    geoms = {g.name: g for g in snn.spec.graph().layers}
+    rng = np.random.default_rng(11)
+    widths = set()
+    for rows in (3, 64):
+        be = NumbaBackend(plan, DirectCoding(), rows, 5, 1, "kernel_split")
+        for g, c in enumerate(plan.conns):
+            geom = geoms[c.name]
+            if geom.kind is LayerKind.LINEAR:
+                continue  # the engine's layout (1x1 kernel, C_in = features) is not SpikeSim's
+            h, w, cin = c.in_shape
+            widths.add(w > 64)
+            density = np.array([0.01, 0.1, 0.5])[:, None, None, None]
+            x = (rng.random((3, cin, h, w)) < density).astype(np.float32)
+            flat = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(3, -1).astype(np.int8)
+            want = brute_activity(x, geom, c.kernel, c.stride, c.pad, rows, 5)
+            np.testing.assert_array_equal(activity_of(be, g, flat), want, err_msg=c.name)
+    assert widths == ({True, False} if name == "wide" else {False})
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])

@@ -1009,44 +1009,181 @@ def _channel_counts(w64, ss, off, n, ch, out):
                 out[k * 8 + i] += (a >> np.uint64(8 * i)) & np.uint64(0xFF)
 
 
+@njit(inline="always", **KERNEL)
+def _position_words(spk, p, cin, end, words):
+    """words[w] = bit mask (as int64) of the nonzero channels 64 w .. 64 w + 63 of the input
+    position whose cin channels start at spk[p] (0/nonzero), 64 bytes compared at once where
+    they lie before `end` (the input's end), one by one past it; returns the nonzero count."""
+    n = 0
+    for w in range((cin + 63) >> 6):
+        q = p + 64 * w
+        left = min(cin - 64 * w, 64)
+        if q + 64 <= end:
+            m = _nonzero_mask64(spk, q)
+            if left < 64:
+                m &= (np.uint64(1) << np.uint64(left)) - np.uint64(1)
+        else:
+            m = np.uint64(0)
+            for i in range(left):
+                m |= np.uint64(spk[q + i] != 0) << np.uint64(i)
+        words[w] = np.int64(m)
+        n += np.int64(_popcount(m))
+    return n
+
+
+@njit(inline="always", **KERNEL)
+def _any_in(words, a, b):
+    """1 if any bit a .. b-1 (a < b) of the multiword mask `words` (`_position_words`) is set,
+    else 0."""
+    w0, w1 = a >> 6, (b - 1) >> 6
+    lo = ~np.uint64(0) << np.uint64(a & 63)
+    hi = ~np.uint64(0) >> np.uint64(63 - ((b - 1) & 63))
+    if w0 == w1:
+        return np.int64((np.uint64(words[w0]) & lo & hi) != 0)
+    m = (np.uint64(words[w0]) & lo) | (np.uint64(words[w1]) & hi)
+    for w in range(w0 + 1, w1):
+        m |= np.uint64(words[w])
+    return np.int64(m != 0)
+
+
+@njit(inline="always", **KERNEL)
+def _active_positions(spk, so, npos, cin, rows, act, words):
+    """act[p G + g] = 1 if input position p has a nonzero channel in row group g (channels
+    g rows .. g rows + rows - 1; G groups), else 0, for the npos positions of spk[so:] (cin
+    channels each); returns the nonzero count. With one group and cin dividing 64, a 64-byte
+    compare covers 64 / cin positions."""
+    groups = (cin + rows - 1) // rows
+    end = so + npos * cin
+    n_in = 0
+    p0 = 0
+    if groups == 1 and 64 % cin == 0:
+        per = 64 // cin
+        full = ~np.uint64(0) >> np.uint64(64 - cin)
+        while p0 + per <= npos:
+            mask = _nonzero_mask64(spk, so + p0 * cin)
+            n_in += np.int64(_popcount(mask))
+            for j in range(per):
+                act[p0 + j] = ((mask >> np.uint64(j * cin)) & full) != 0
+            p0 += per
+    for p in range(p0, npos):
+        n_in += _position_words(spk, so + p * cin, cin, end, words)
+        for gg in range(groups):
+            act[p * groups + gg] = _any_in(words, gg * rows, min(cin, (gg + 1) * rows))
+    return n_in
+
+
+@njit(inline="always", **KERNEL)
+def _or_shifted(dst, d0, src, s0, st, n, groups):
+    """dst[d0 + o G + g] |= src[s0 + o st G + g] for o < n, g < G (G = groups)."""
+    for o in range(n):
+        for gg in range(groups):
+            dst[d0 + o * groups + gg] |= src[s0 + o * st * groups + gg]
+
+
+@njit(inline="always", **KERNEL)
+def _valid_outputs(k, st, pad, n_in, n_out):
+    """The outputs o0 .. o1-1 along an axis whose kernel offset k reads an input inside the
+    map: 0 <= o st - pad + k < n_in."""
+    o0 = max(0, (pad - k + st - 1) // st)
+    o1 = min(n_out, (n_in - 1 + pad - k) // st + 1) if n_in - 1 + pad - k >= 0 else 0
+    return o0, max(o0, o1)
+
+
+@njit(inline="always", **KERNEL)
+def _window_bits(lo, k):
+    """Bits lo .. lo + k - 1 of a uint64 (those below 0 dropped; 1 <= k <= 64)."""
+    ones = ~np.uint64(0) >> np.uint64(64 - k)
+    if lo >= 0:
+        return ones << np.uint64(lo) if lo < 64 else np.uint64(0)
+    return ones >> np.uint64(-lo) if -lo < 64 else np.uint64(0)
+
+
+@njit(inline="always", **KERNEL)
+def _windows_bits(act, groups, h, w, ho, wo, kh, kw, st, pad, ycnt, itab, words, xr):
+    """(reads, windows) of `conn_activity` for maps of at most 64 columns in and out, one
+    group at a time: an input row's active positions as the bits of a uint64, a window's OR as
+    a mask test; words[xr + iy] holds input row iy ORed along x (bit ox), words[xr + h + k]
+    the input columns that kernel column k reads."""
+    vm = xr + h
+    for kx in range(kw):
+        o0, o1 = _valid_outputs(kx, st, pad, w, wo)
+        m = np.uint64(0)
+        for ox in range(o0, o1):
+            m |= np.uint64(1) << np.uint64(ox * st - pad + kx)
+        words[vm + kx] = np.int64(m)
+    reads, windows = 0, 0
+    for gg in range(groups):
+        for iy in range(h):
+            rm = np.uint64(0)
+            for ix in range(w):
+                rm |= np.uint64(act[(iy * w + ix) * groups + gg]) << np.uint64(ix)
+            r = 0
+            for kx in range(kw):
+                r += np.int64(_popcount(rm & np.uint64(words[vm + kx])))
+            reads += itab[ycnt + iy] * r
+            x = np.uint64(0)
+            for ox in range(wo):
+                hit = (rm & _window_bits(ox * st - pad, kw)) != 0
+                x |= np.uint64(hit) << np.uint64(ox)
+            words[xr + iy] = np.int64(x)
+        for oy in range(ho):
+            y0 = oy * st - pad
+            m = np.uint64(0)
+            for iy in range(max(0, y0), min(h, y0 + kh)):
+                m |= np.uint64(words[xr + iy])
+            windows += np.int64(_popcount(m))
+    return reads, windows
+
+
 @njit(**KERNEL)
-def conn_activity(spk, so, conn_tab, g, itab, rows, omap):
+def conn_activity(spk, so, conn_tab, g, itab, rows, omap, words):
     """(input spikes, active crossbar reads, active windows) of connection g for one image and
-    step; `spk[so:]` its input (H*W*C_in, nonzero = active), `rows` input rows per crossbar.
+    step; `spk[so:]` its input (H*W*C_in, nonzero = active), `rows` input rows per crossbar,
+    scratch omap (>= (H_out W_out + H W_out + H W) groups bytes) and words (>= C_in / 64 + 1 +
+    H + k_w).
 
     A crossbar read is (output position, ky, kx, row group, column block), needed when some
     input in that window position and row group is nonzero; a window is (output position, row
-    group, column block), needed when any of its k_h*k_w positions is (docs/engine.md)."""
+    group, column block), needed when any of its k_h*k_w positions is (docs/engine.md). From
+    the active (position, group) map (`_active_positions`): the reads are each active entry
+    times the outputs that read it; a window's OR over its k_h x k_w positions is taken along
+    x for every input row, then along y over those rows (as bit masks, `_windows_bits`, where
+    the rows have at most 64 columns; else as bytes)."""
     ct = conn_tab[g]
     h, w, cin, ho, wo, kh, kw = ct[H], ct[W], ct[CIN], ct[HO], ct[WO], ct[KH], ct[KW]
+    st, pad = ct[STRIDE], ct[PAD]
     groups = (cin + rows - 1) // rows
-    ycnt, yo, xcnt, xo = ct[YCNT], ct[YO], ct[XCNT], ct[XO]
-    nmap = ho * wo * groups
-    for i in range(nmap):
-        omap[i] = 0
-    n_in = 0
+    ycnt, xcnt = ct[YCNT], ct[XCNT]
+    row = wo * groups  # entries of an output row
+    nmap = ho * row
+    act = omap[nmap + h * row :]
+    n_in = _active_positions(spk, so, h * w, cin, rows, act, words)
+    xr = (cin + 63) >> 6  # words[xr:]: `_windows_bits`' scratch
+    if w <= 64 and wo <= 64:
+        reads, windows = _windows_bits(act, groups, h, w, ho, wo, kh, kw, st, pad, ycnt, itab,
+                                       words, xr)  # fmt: skip
+        return n_in, reads * ct[COLBLK], windows * ct[COLBLK]
+    xrows = nmap  # omap[xrows:][: H row]: each input row ORed along x
+    omap[: nmap + h * row] = 0
     reads = 0
     for iy in range(h):
-        ny = itab[ycnt + iy]
+        pa = iy * w * groups
+        rs = 0
         for ix in range(w):
-            nx = itab[xcnt + ix]
-            p = so + (iy * w + ix) * cin
-            for g in range(groups):
-                active = 0
-                for c in range(g * rows, min(cin, (g + 1) * rows)):
-                    if spk[p + c] != 0:
-                        active += 1
-                if active == 0:
-                    continue
-                n_in += active
-                reads += ny * nx
-                for a in range(ny):
-                    oy = itab[yo + iy * kh + a]
-                    for bb in range(nx):
-                        omap[(oy * wo + itab[xo + ix * kw + bb]) * groups + g] = 1
+            for gg in range(groups):
+                rs += itab[xcnt + ix] * np.int64(act[pa + ix * groups + gg])
+        reads += itab[ycnt + iy] * rs
+        for kx in range(kw):
+            o0, o1 = _valid_outputs(kx, st, pad, w, wo)
+            s0 = pa + (o0 * st - pad + kx) * groups
+            _or_shifted(omap, xrows + iy * row + o0 * groups, act, s0, st, o1 - o0, groups)
+    for ky in range(kh):
+        o0, o1 = _valid_outputs(ky, st, pad, h, ho)
+        for oy in range(o0, o1):
+            _or_shifted(omap, oy * row, omap, xrows + (oy * st - pad + ky) * row, 1, row, 1)
     windows = 0
     for i in range(nmap):
-        windows += omap[i]
+        windows += np.int64(omap[i])
     return n_in, reads * ct[COLBLK], windows * ct[COLBLK]
 
 
@@ -1503,7 +1640,7 @@ def _conn_counts(act, bs, be, tt, g, spks, so, conn_tab, itab, opt, omap, plist)
                 spk, so, conn_tab, g, itab, opt.rows, omap, plist
             )
         else:
-            a_in, a_rd, a_win = conn_activity(spk, so, conn_tab, g, itab, opt.rows, omap)
+            a_in, a_rd, a_win = conn_activity(spk, so, conn_tab, g, itab, opt.rows, omap, plist)
         act[b, tt, g, 0] = a_in
         act[b, tt, g, 1] = a_rd
         act[b, tt, g, 2] = a_win

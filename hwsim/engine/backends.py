@@ -509,9 +509,11 @@ class NumbaBackend(Backend):
         self.offs = offs
         self.head_layers = np.asarray(list(plan.heads.values()), np.int64)
         self.max_n = max(ly.neurons for ly in layers)
-        # input maps, and the zero-bordered mask maps of table-mode connections
+        # input maps, the zero-bordered mask maps of table-mode connections, and the
+        # activity counts' words (a position's channel masks, rows ORed along x, kernel columns)
         self.max_in = max(
             [int(np.prod(c.in_shape)) for c in conns]
+            + [c.in_shape[2] // 64 + 1 + c.in_shape[0] + c.kernel[1] for c in conns]
             + [
                 padded_masks(c, TABLE_BITS)
                 for c, m in zip(rowed, self.modes, strict=True)
@@ -539,9 +541,12 @@ class NumbaBackend(Backend):
                 c.out_shape[0] * c.out_shape[1] * math.ceil(n / max(rows, 1))
                 for c, n in zip(conns, unrolled_rows, strict=True)
             )
-        else:
-            g_max = max(math.ceil(c.in_shape[2] / max(rows, 1)) for c in conns)
-            self.max_omap = max(c.out_shape[0] * c.out_shape[1] for c in conns) * g_max
+        else:  # (output position, row group), then the input rows dilated along x
+            self.max_omap = max(
+                ((c.out_shape[0] + c.in_shape[0]) * c.out_shape[1] + c.in_shape[0] * c.in_shape[1])
+                * math.ceil(c.in_shape[2] / max(rows, 1))
+                for c in conns
+            )
 
     def start(self, x: np.ndarray, ids: np.ndarray, chunk: int) -> NumbaRunner:
         return NumbaRunner(self, x, ids, chunk)
@@ -774,16 +779,11 @@ def activity_of(be: NumbaBackend, g: int, spikes: np.ndarray) -> np.ndarray:
     """(B, 3) int32 activity of connection g (of `be`'s tables, rows and mapping) for a batch
     of flat channels-last inputs."""
     omap = np.empty(be.max_omap, np.uint8)
+    words = np.empty(be.max_in, np.int64)
     out = np.zeros((len(spikes), 3), np.int32)
-    if be.unrolled:
-        chans = np.empty(be.max_in, np.int64)
-        for b in range(len(spikes)):
-            out[b] = K.conn_activity_unrolled(
-                spikes[b], 0, be.conn_tab, g, be.itab, be.rows, omap, chans
-            )
-        return out
+    count = K.conn_activity_unrolled if be.unrolled else K.conn_activity
     for b in range(len(spikes)):
-        out[b] = K.conn_activity(spikes[b], 0, be.conn_tab, g, be.itab, be.rows, omap)
+        out[b] = count(spikes[b], 0, be.conn_tab, g, be.itab, be.rows, omap, words)
     return out
 
 
