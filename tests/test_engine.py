@@ -191,12 +191,16 @@ def dyadic(snn: SpikingNetwork, bias_unit: float = 2.0**-8) -> SpikingNetwork:
 
 
 def random_net(
-    name: str, seed: int = 0, ics: tuple[int, ...] = (2,), shape: tuple[int, int, int] = (1, 16, 16)
+    name: str,
+    seed: int = 0,
+    ics: tuple[int, ...] = (2,),
+    shape: tuple[int, int, int] = (1, 16, 16),
+    width: float = 1 / 16,
 ) -> SpikingNetwork:
-    """A randomly initialised network on inputs of `shape` (BN statistics from a few batches),
-    converted."""
+    """A randomly initialised network of `width` on inputs of `shape` (BN statistics from a
+    few batches), converted."""
     torch.manual_seed(seed)
-    spec = NetSpec(name, 1 / 16, shape, 10, ics)
+    spec = NetSpec(name, width, shape, 10, ics)
     net = HeadedNet(spec)
     data = make_synthetic(64, shape, seed=seed)
     net.train()
@@ -714,11 +718,12 @@ def brute_unrolled(x: np.ndarray, kernel, stride, pad, rows, blocks) -> np.ndarr
     return out
 
 
-@pytest.mark.parametrize("name", ["vgg11-random", "resnet18-random"])
+@pytest.mark.parametrize("name", ["vgg11-random", "resnet18-random", "deep"])
 def test_unrolled_activity_kernel_on_random_binary_inputs(nets, name):
-    """The unrolled counting kernel against the brute-force count (R = 5, partial groups) and
-    against the hardware model's active_pe_operations (isaac_like: unrolled, 128 x 128)."""
-    snn = nets[name]
+    """The unrolled counting kernel against the brute-force count (R = 5, partial groups; a
+    GAP's hundreds of groups) and against the hardware model's active_pe_operations
+    (isaac_like: unrolled, 128 x 128), also with inputs of over 64 channels ("deep")."""
+    snn = nets[name] if name in nets else extra_net(name)
     plan = build_plan(snn)
     arch = load_arch("arch_configs/isaac_like.yaml")
     assert arch.mapping.style is MappingStyle.UNROLLED
@@ -753,13 +758,21 @@ def test_unrolled_activity_kernel_on_random_binary_inputs(nets, name):
         assert {(1, 1), (2, 1), (2, 0)} <= {(k[1], k[2]) for k in kinds if k[0] is LayerKind.CONV}
 
 
-@pytest.mark.parametrize("name", ["vgg11-random", "resnet18-random", "wide"])
+def extra_net(name: str) -> SpikingNetwork:
+    """ "wide": VGG11 on 8 x 72 inputs, maps wider than 64 columns and, after the pools,
+    narrower ones; "deep": VGG11 at width 1/4, inputs of up to 128 channels (several 64-bit
+    channel masks per position)."""
+    if name == "wide":
+        return random_net("vgg11", 5, (1,), (1, 8, 72))
+    return random_net("vgg11", 6, (1,), width=1 / 4)
+
+
+@pytest.mark.parametrize("name", ["vgg11-random", "resnet18-random", "wide", "deep"])
 def test_kernel_split_activity_kernel_on_random_binary_inputs(nets, name):
     """The kernel_split counting kernel against the brute-force count, with row groups of 3
-    (several and partial groups per position) and of 64 (one), on random 0/1 inputs."""
-    # "wide": 8 x 72 inputs, maps wider than 64 columns (the kernel's byte path) and, after
-    # the pools, narrower ones (its bit-mask path)
-    snn = random_net("vgg11", 5, (1,), (1, 8, 72)) if name == "wide" else nets[name]
+    (several and partial groups per position) and of 64 (one), on random 0/1 inputs; maps
+    wider than 64 columns take the kernel's byte path, the others its bit masks."""
+    snn = nets[name] if name in nets else extra_net(name)
     plan = build_plan(snn)
     geoms = {g.name: g for g in snn.spec.graph().layers}
     rng = np.random.default_rng(11)
@@ -778,6 +791,8 @@ def test_kernel_split_activity_kernel_on_random_binary_inputs(nets, name):
             want = brute_activity(x, geom, c.kernel, c.stride, c.pad, rows, 5)
             np.testing.assert_array_equal(activity_of(be, g, flat), want, err_msg=c.name)
     assert widths == ({True, False} if name == "wide" else {False})
+    if name == "deep":
+        assert max(c.in_shape[2] for c in plan.conns) > 64
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])

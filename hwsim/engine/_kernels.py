@@ -1188,53 +1188,76 @@ def conn_activity(spk, so, conn_tab, g, itab, rows, omap, words):
 
 
 @njit(**KERNEL)
-def conn_activity_unrolled(spk, so, conn_tab, g, itab, rows, omap, chans):
+def conn_activity_unrolled(spk, so, conn_tab, g, itab, rows, omap, words):
     """(input spikes, active PE operations, active PE operations) of connection g for one image
     and step under the unrolled mapping; `spk[so:]` its input (H*W*C_in, nonzero = active),
-    `rows` rows per crossbar, `chans` scratch of >= C_in int64.
+    `rows` rows per crossbar, scratch words (>= H W (C_in / 64 + 1) + 3 k_h k_w (C_in / rows +
+    2) + ceil(k_h k_w C_in / rows) / 64 + 1 int64, `backends.activity_words`; omap unused).
 
     A kernel's weights are flattened onto rows kernel position major, channel minor (row
     (ky k_w + kx) C_in + c, as hwsim.hw.energy.layer_patches / active_pe_operations) and cut
-    into groups of `rows`; a PE operation (output position, row group, column block) is active
-    when some row of its group is nonzero in that output position's window (docs/engine.md).
-    Both counts are these operations (one crossbar read each)."""
+    into U groups of `rows`; a PE operation (output position, row group, column block) is
+    active when some row of its group is nonzero in that output position's window
+    (docs/engine.md). Both counts are these operations (one crossbar read each). Kernel
+    position k's channels fall in at most S consecutive groups, each a channel range (a
+    segment; the S slots of every k listed once per call, empty ones never active); an
+    output's active groups are the bits of U-bit masks set from its positions' channel masks
+    (`_position_words`, one uint64 mask test per segment for C_in <= 64, `_any_in` beyond)."""
     ct = conn_tab[g]
     h, w, cin, ho, wo, kh, kw = ct[H], ct[W], ct[CIN], ct[HO], ct[WO], ct[KH], ct[KW]
-    groups = (kh * kw * cin + rows - 1) // rows
-    ycnt, yk, yo, xcnt, xk, xo = ct[YCNT], ct[YK], ct[YO], ct[XCNT], ct[XK], ct[XO]
-    nmap = ho * wo * groups
-    for i in range(nmap):
-        omap[i] = 0
+    st, pad = ct[STRIDE], ct[PAD]
+    nw = (cin + 63) >> 6
+    end = so + h * w * cin
     n_in = 0
-    for iy in range(h):
-        ny = itab[ycnt + iy]
-        for ix in range(w):
-            nx = itab[xcnt + ix]
-            p = so + (iy * w + ix) * cin
-            m = 0
-            for c in range(cin):
-                if spk[p + c] != 0:
-                    chans[m] = c
-                    m += 1
-            if m == 0:
-                continue
-            n_in += m
-            for a in range(ny):
-                ky = itab[yk + iy * kh + a]
-                oy = itab[yo + iy * kh + a]
-                for bb in range(nx):
-                    kx = itab[xk + ix * kw + bb]
-                    base = (ky * kw + kx) * cin
-                    o = (oy * wo + itab[xo + ix * kw + bb]) * groups
-                    last = -1
-                    for q in range(m):
-                        r = (base + chans[q]) // rows
-                        if r != last:
-                            omap[o + r] = 1
-                            last = r
+    for p in range(h * w):  # words[p nw:][:nw]: position p's channel masks
+        n_in += _position_words(spk, so + p * cin, cin, end, words[p * nw :])
+    slots = (cin + rows - 2) // rows + 1  # S: the most groups a k's channels can touch
+    seg = h * w * nw  # words[seg + 3 (k S + j):][:3]: group, channel mask (or first, end)
+    first = 0  # k's first group, k C_in // rows (kept without a division per k)
+    for k in range(kh * kw):
+        base = k * cin
+        while (first + 1) * rows <= base:
+            first += 1
+        u = first
+        for j in range(slots):
+            q = seg + 3 * (k * slots + j)
+            lo, hi = max(u * rows - base, 0), min((u + 1) * rows - base, cin)
+            if lo >= hi:  # an empty slot
+                lo, hi, u = 0, 0, 0
+            m = np.uint64(0)
+            if hi > lo:
+                m = (~np.uint64(0) >> np.uint64(64 - min(hi - lo, 64))) << np.uint64(lo & 63)
+            words[q], words[q + 1], words[q + 2] = u, np.int64(m) if nw == 1 else lo, hi
+            u += 1
+    n_groups = (kh * kw * cin + rows - 1) // rows
+    gm = seg + 3 * kh * kw * slots  # words[gm:][:ceil(U / 64)]: an output's active groups
     ops = 0
-    for i in range(nmap):
-        ops += omap[i]
+    for oy in range(ho):
+        for ox in range(wo):
+            acc = np.uint64(0)  # the groups of an output with U <= 64
+            if n_groups > 64:
+                words[gm : gm + ((n_groups + 63) >> 6)] = 0
+            for ky in range(max(0, pad - oy * st), min(kh, h + pad - oy * st)):
+                iy = oy * st - pad + ky
+                for kx in range(max(0, pad - ox * st), min(kw, w + pad - ox * st)):
+                    pos = (iy * w + ox * st - pad + kx) * nw  # the position's masks
+                    q = seg + 3 * ((ky * kw + kx) * slots)
+                    for j in range(slots):
+                        u = words[q + 3 * j]
+                        if nw == 1:
+                            bit = (np.uint64(words[pos]) & np.uint64(words[q + 3 * j + 1])) != 0
+                        else:
+                            lo, hi = words[q + 3 * j + 1], words[q + 3 * j + 2]
+                            bit = lo < hi and _any_in(words, pos * 64 + lo, pos * 64 + hi) != 0
+                        if n_groups <= 64:
+                            acc |= np.uint64(bit) << np.uint64(u)
+                        else:
+                            words[gm + (u >> 6)] |= np.int64(np.uint64(bit) << np.uint64(u & 63))
+            if n_groups <= 64:
+                ops += np.int64(_popcount(acc))
+            else:
+                for i in range((n_groups + 63) >> 6):
+                    ops += np.int64(_popcount(np.uint64(words[gm + i])))
     return n_in, ops * ct[COLBLK], ops * ct[COLBLK]
 
 

@@ -510,10 +510,10 @@ class NumbaBackend(Backend):
         self.head_layers = np.asarray(list(plan.heads.values()), np.int64)
         self.max_n = max(ly.neurons for ly in layers)
         # input maps, the zero-bordered mask maps of table-mode connections, and the
-        # activity counts' words (a position's channel masks, rows ORed along x, kernel columns)
+        # activity counts' scratch words
         self.max_in = max(
             [int(np.prod(c.in_shape)) for c in conns]
-            + [c.in_shape[2] // 64 + 1 + c.in_shape[0] + c.kernel[1] for c in conns]
+            + [activity_words(c, rows, self.unrolled) for c in conns]
             + [
                 padded_masks(c, TABLE_BITS)
                 for c, m in zip(rowed, self.modes, strict=True)
@@ -535,13 +535,10 @@ class NumbaBackend(Backend):
             + [1],
         )
         self.cur_rows = self.pull_group if K.PULL in self.modes else 1
-        if self.unrolled:  # (output position, group of the flattened k_h k_w C_in rows)
-            unrolled_rows = [c.kernel[0] * c.kernel[1] * c.in_shape[2] for c in conns]
-            self.max_omap = max(
-                c.out_shape[0] * c.out_shape[1] * math.ceil(n / max(rows, 1))
-                for c, n in zip(conns, unrolled_rows, strict=True)
-            )
-        else:  # (output position, row group), then the input rows dilated along x
+        # kernel_split's activity map: (output position, row group), the input rows ORed
+        # along x, the active (position, group) entries; the unrolled counts need none
+        self.max_omap = 1
+        if not self.unrolled:
             self.max_omap = max(
                 ((c.out_shape[0] + c.in_shape[0]) * c.out_shape[1] + c.in_shape[0] * c.in_shape[1])
                 * math.ceil(c.in_shape[2] / max(rows, 1))
@@ -773,6 +770,18 @@ def _analog_activity(be: NumbaBackend, g: int, x: np.ndarray) -> np.ndarray:
     """(B, 3) activity of analog connection g: a nonzero pixel counts as an active input."""
     nz = np.ascontiguousarray((x != 0).transpose(0, 2, 3, 1)).reshape(len(x), -1)
     return activity_of(be, g, nz.astype(np.int8))
+
+
+def activity_words(c: Conn, rows: int, unrolled: bool) -> int:
+    """int64 scratch words the activity count of connection c needs (`K.conn_activity`: a
+    position's channel masks, the input rows ORed along x, the kernel columns' inputs;
+    `K.conn_activity_unrolled`: every position's masks, the kernel positions' segments)."""
+    (h, w, cin), (kh, kw) = c.in_shape, c.kernel
+    masks = cin // 64 + 1
+    if not unrolled:
+        return masks + h + kw
+    slots = cin // max(rows, 1) + 2
+    return h * w * masks + 3 * kh * kw * slots + math.ceil(kh * kw * cin / max(rows, 1)) // 64 + 1
 
 
 def activity_of(be: NumbaBackend, g: int, spikes: np.ndarray) -> np.ndarray:
