@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pandas as pd
-import pytest
 
 RUN = (
     "import sys; from hwsim.cli.main import main; code = main(sys.argv[1:]);"
@@ -15,12 +14,6 @@ RUN = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a stored trace is read into hwsim.engine.core's SimResult, and the run needs"
-    " core's ActivitySpec and BACKENDS and backends' default_threads: modules that import torch"
-    " (branch no-torch-engine-split moves them to torch-free ones)",
-)
 def test_a_run_whose_traces_are_cached_imports_no_torch_and_gives_the_same_results(
     tiny_checkpoint, tmp_path
 ):

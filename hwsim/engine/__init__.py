@@ -26,15 +26,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hwsim.engine._buffers import drop_kept
     from hwsim.engine.backends import CROSSBAR_COUNTS, CrossbarSynapse, Synapse
-    from hwsim.engine.core import (
-        BACKENDS,
-        Activity,
-        ActivitySpec,
-        SimResult,
-        simulate,
-        state_bytes,
-    )
+    from hwsim.engine.core import BACKENDS, simulate, state_bytes
     from hwsim.engine.plan import layer_names
+    from hwsim.engine.result import Activity, ActivitySpec, SimResult
 
 _HOMES = {
     "drop_kept": "_buffers",
@@ -42,9 +36,9 @@ _HOMES = {
     "CrossbarSynapse": "backends",
     "Synapse": "backends",
     "BACKENDS": "core",
-    "Activity": "core",
-    "ActivitySpec": "core",
-    "SimResult": "core",
+    "Activity": "result",
+    "ActivitySpec": "result",
+    "SimResult": "result",
     "simulate": "core",
     "state_bytes": "core",
     "layer_names": "plan",

@@ -25,6 +25,8 @@ from hwsim.engine import _kernels as K
 from hwsim.engine import _llvm as L
 from hwsim.engine.crossbar_tables import crossbar_tables, summed, virtual_conv
 from hwsim.engine.plan import Conn, ConnKind, Plan
+from hwsim.engine.result import MAPPINGS
+from hwsim.engine.threads import default_threads
 from hwsim.errors import InputError
 from hwsim.model.coding import InputCoding
 from hwsim.model.convert import conv_f64
@@ -155,17 +157,6 @@ def layer_bias(plan: Plan, coding: InputCoding) -> list[np.ndarray]:
     return [
         (ly.bias.astype(np.float64) * coding.bias_scale).astype(np.float32) for ly in plan.layers
     ]
-
-
-def default_threads() -> int:
-    """NUMBA_NUM_THREADS if set, else the CPUs this process may run on."""
-    env = os.environ.get("NUMBA_NUM_THREADS")
-    if env:
-        return max(1, int(env))
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class Runner(ABC):
@@ -794,10 +785,6 @@ def activity_of(be: NumbaBackend, g: int, spikes: np.ndarray) -> np.ndarray:
     for b in range(len(spikes)):
         out[b] = count(spikes[b], 0, be.conn_tab, g, be.itab, be.rows, omap, words)
     return out
-
-
-MAPPINGS = ("kernel_split", "unrolled")
-"""Crossbar mappings the activity counting knows (hwsim.hw.arch.MappingStyle values)."""
 
 
 def is_unrolled(mapping: str) -> bool:

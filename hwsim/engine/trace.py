@@ -30,17 +30,14 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from hwsim import __version__
 from hwsim.engine.mapped import chunked_max, let_go
+from hwsim.engine.result import SimResult
 from hwsim.errors import DataError
-
-if TYPE_CHECKING:  # SimResult's module imports the backends (and torch): imported where a
-    # trace is read
-    from hwsim.engine.core import SimResult
 
 TRACE_FORMAT_VERSION = 4
 META_FILE = "meta.json"
@@ -316,8 +313,6 @@ def _unflatten(desc: Any, arrays: dict[str, np.ndarray], types: dict[str, type])
 
 def _result_types() -> dict[str, type]:
     """Dataclasses a trace may contain: SimResult and the dataclasses of its fields."""
-    from hwsim.engine.core import SimResult
-
     found: dict[str, type] = {}
     stack: list[type] = [SimResult]
     while stack:

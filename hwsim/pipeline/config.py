@@ -15,7 +15,7 @@ from typing import Literal
 
 from hwsim import __version__
 from hwsim.atomic import available_memory_bytes
-from hwsim.engine import BACKENDS, ActivitySpec
+from hwsim.engine.result import BACKEND_NAMES, ActivitySpec
 from hwsim.errors import InputError
 from hwsim.fusion import TuneSource, TuningConfig
 from hwsim.hw.arch import Architecture, EnergyModel, FullScale, load_arch
@@ -82,9 +82,9 @@ class SimConfig:
             raise InputError(
                 f"{{batch_size}} must be >= 1, got {self.batch_size}", params=("batch_size",)
             )
-        if self.backend not in BACKENDS:
+        if self.backend not in BACKEND_NAMES:
             raise InputError(
-                f"{{backend}} {self.backend!r}: expected one of {', '.join(BACKENDS)}",
+                f"{{backend}} {self.backend!r}: expected one of {', '.join(BACKEND_NAMES)}",
                 params=("backend",),
             )
         if self.hardware is not None and not isinstance(self.coding, DirectCoding):

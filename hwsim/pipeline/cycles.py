@@ -22,8 +22,8 @@ from enum import StrEnum
 
 import numpy as np
 
-from hwsim.engine.backends import default_threads
-from hwsim.engine.core import Activity
+from hwsim.engine.result import Activity
+from hwsim.engine.threads import default_threads
 from hwsim.fixed_point import DecisionRecords, FixedDecisions
 from hwsim.fusion import (
     TerminationResult,

@@ -63,7 +63,7 @@ import numpy as np
 
 from hwsim.atomic import available_memory_bytes
 from hwsim.engine import ActivitySpec
-from hwsim.engine.backends import default_threads
+from hwsim.engine.threads import default_threads
 from hwsim.engine.trace import HeadSpikes, Trace
 from hwsim.fusion import CREDIT_DTYPE, READOUT_BYTES
 from hwsim.hw.arch import Architecture
