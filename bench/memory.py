@@ -236,7 +236,9 @@ def predicted(args: argparse.Namespace, images: int) -> dict:
     cycles = cycle_memory(arch, graph, ic, images, args.timesteps)
     # the traces come from the cache (warmed first): the test trace's per-image activity is
     # mapped, not held
-    whole = run_memory(arch, graph, ic, images, args.tune_images, args.timesteps, simulated=False)
+    whole = run_memory(
+        arch, graph, ic, images, args.tune_images, args.timesteps, simulated=False, torch=False
+    )
     return {"model_peak_mib": whole.total_bytes / MIB, "model_cycles_mib": cycles.total_bytes / MIB}
 
 

@@ -20,6 +20,7 @@ from hwsim.methods import METHODS
 from hwsim.model.graph import FC_HEAD
 from hwsim.pipeline.memory import (
     RUNTIME_BYTES,
+    TORCH_BYTES,
     MemoryEstimate,
     cycle_memory,
     kernel_bytes,
@@ -52,7 +53,9 @@ def test_the_traces_are_the_arrays_the_engine_returns() -> None:
     assert held <= estimate.parts["test trace"] <= held + 64 * steps * (len(graph.layers) + 8)
     heads = sum(h.nbytes for h in sim.head_spikes.values())
     assert heads <= estimate.parts["tuning trace"] <= heads + 64 * steps * (len(graph.layers) + 8)
-    assert estimate.parts["runtime"] == RUNTIME_BYTES
+    assert estimate.parts["runtime"] == RUNTIME_BYTES + TORCH_BYTES
+    no_torch = run_memory(IDEAL, graph, ic, images, images, steps, threads=1, torch=False)
+    assert no_torch.parts["runtime"] == RUNTIME_BYTES
     assert estimate.total_bytes == sum(estimate.parts.values())
     # a test trace read from the cache holds its head spikes, not its per-image activity
     cached = run_memory(IDEAL, graph, ic, images, images, steps, threads=1, simulated=False)

@@ -10,7 +10,7 @@ heads, P populations, M methods (`hwsim.methods.METHODS`), R records per tuning 
 
 | part | bytes | held |
 |---|---|---|
-| runtime | `RUNTIME_BYTES` | always |
+| runtime | `RUNTIME_BYTES` (+ `TORCH_BYTES` once torch is imported) | always |
 | test trace | N T C h + 8 T (P + 3 G) (+ 16 N T G simulated, not stored) | from its simulation on |
 | tuning trace | N_tune T C h + 8 T (P + 3 G) | from its simulation on |
 | fusion unit | max(5 `READOUT_BYTES`, 96 R N_tune) + 2 (C + 20) (N + N_tune) + 24 M N | its run |
@@ -57,6 +57,7 @@ figures, the allocator's free memory not yet returned; bench/memory.py measures 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,10 +80,14 @@ from hwsim.pipeline.config import SimConfig, result_bytes
 RUN_HEADS = 2
 """Heads whose spikes a run reads from each trace: its IC and the FC."""
 
-RUNTIME_BYTES = 385 * 2**20
-"""Resident bytes of the interpreter with NumPy, Numba, torch, matplotlib and hwsim loaded and
-a model opened, before any trace (measured on a 2-core Intel Xeon, Linux, Python 3.11, torch
-2.13 CPU: NumPy and Numba 91 MiB, torch 183 MiB more, hwsim and matplotlib 105 MiB more)."""
+RUNTIME_BYTES = 202 * 2**20
+"""Resident bytes of the interpreter with NumPy, Numba, matplotlib and hwsim loaded and a model
+opened, before any trace (measured on a 2-core Intel Xeon, Linux, Python 3.11: NumPy and Numba
+91 MiB, hwsim and matplotlib 105 MiB more); a run whose traces are all cached needs no more."""
+
+TORCH_BYTES = 183 * 2**20
+"""Resident bytes torch 2.13 (CPU) adds once imported (same measurement): a run that converts
+a model or simulates a trace imports it; one whose traces are cached does not."""
 
 
 @dataclass(frozen=True)
@@ -223,8 +228,10 @@ def run_memory(
     threads: int = 0,
     cycle: bool = True,
     simulated: bool = True,
+    torch: bool = True,
 ) -> MemoryEstimate:
-    """Peak bytes of `hwsim run` (module table): the runtime, both traces (every head and
+    """Peak bytes of `hwsim run` (module table): the runtime (with torch's when `torch`: the
+    run converts a model or simulates a trace), both traces (every head and
     the test trace's per-image activity, with `cycle`, held when `simulated`: simulated in
     this run and not stored; else read back from the trace cache: `RUN_HEADS` heads, the
     activity mapped), the evaluation's credits, then the largest of the parts that come and
@@ -234,7 +241,8 @@ def run_memory(
     held = None if simulated else RUN_HEADS  # a trace read back holds the heads it reads
     test = result_bytes(graph, images, SimConfig(timesteps=timesteps, activity=spec), held)
     tune = result_bytes(graph, tune_images, SimConfig(timesteps=timesteps), held)
-    parts = {"runtime": RUNTIME_BYTES, "test trace": test, "tuning trace": tune}
+    runtime = RUNTIME_BYTES + (TORCH_BYTES if torch else 0)
+    parts = {"runtime": runtime, "test trace": test, "tuning trace": tune}
     parts["credits"] = credit_bytes(images, timesteps)
     parts["evaluation"] = evaluation_bytes(timesteps)
     if cycle:
@@ -264,7 +272,8 @@ def run_warning(
     """`memory_warning` for the rest of `hwsim run` once its traces are at hand (`test`, and
     `tune` unless cross-fitting), IC `ic`, with the cycle-level simulation when `cycle`: the
     test trace's every head and per-image activity counted as held unless it was read from a
-    trace file (its heads read when asked, its activity mapped)."""
+    trace file (its heads read when asked, its activity mapped); torch's memory counted if
+    the run imported it."""
     need = run_memory(
         arch,
         graph,
@@ -274,5 +283,6 @@ def run_warning(
         test.key.timesteps,
         cycle=cycle,
         simulated=not isinstance(test.sim.head_spikes, HeadSpikes),
+        torch="torch" in sys.modules,
     )
     return memory_warning(need)
