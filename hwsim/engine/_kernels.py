@@ -1148,7 +1148,7 @@ def conn_activity(spk, so, conn_tab, g, itab, rows, omap, words):
     the active (position, group) map (`_active_positions`): the reads are each active entry
     times the outputs that read it; a window's OR over its k_h x k_w positions is taken along
     x for every input row, then along y over those rows (as bit masks, `_windows_bits`, where
-    the rows have at most 64 columns; else as bytes)."""
+    the rows and the kernel have at most 64 columns; else as bytes)."""
     ct = conn_tab[g]
     h, w, cin, ho, wo, kh, kw = ct[H], ct[W], ct[CIN], ct[HO], ct[WO], ct[KH], ct[KW]
     st, pad = ct[STRIDE], ct[PAD]
@@ -1159,7 +1159,7 @@ def conn_activity(spk, so, conn_tab, g, itab, rows, omap, words):
     act = omap[nmap + h * row :]
     n_in = _active_positions(spk, so, h * w, cin, rows, act, words)
     xr = (cin + 63) >> 6  # words[xr:]: `_windows_bits`' scratch
-    if w <= 64 and wo <= 64:
+    if w <= 64 and wo <= 64 and kw <= 64:
         reads, windows = _windows_bits(act, groups, h, w, ho, wo, kh, kw, st, pad, ycnt, itab,
                                        words, xr)  # fmt: skip
         return n_in, reads * ct[COLBLK], windows * ct[COLBLK]
