@@ -17,19 +17,11 @@ import argparse
 import json
 import os
 import statistics
-import sys
-import time
 
-import numpy as np
 import torch
+from shipped import interleaved, shipped_model
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from hwsim.engine import ActivitySpec, simulate  # noqa: E402
-from hwsim.model.convert import convert  # noqa: E402
-from hwsim.model.data import load_dataset  # noqa: E402
-from hwsim.model.nets import load_checkpoint  # noqa: E402
-from hwsim.model.packaged import resolve_model  # noqa: E402
+from hwsim.engine import ActivitySpec, simulate
 
 VARIANTS = {
     "none": None,
@@ -46,23 +38,12 @@ def main() -> None:
     ap.add_argument("--json", help="write the summary here too")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    ckpt = load_checkpoint(resolve_model("vgg19"))
-    seed = ckpt.dataset.get("split_seed", 0)
-    snn = convert(ckpt, load_dataset(ckpt.dataset["name"], "train", seed=seed))
-    x = np.ascontiguousarray(load_dataset(ckpt.dataset["name"], "test", seed=seed).x[: args.images])
+    snn, x = shipped_model(args.images)
     run = {k: (lambda a=a, n=args.steps, xs=x: simulate(snn, xs, n, threads=1, activity=a))
            for k, a in VARIANTS.items()}  # fmt: skip
     for fn in run.values():
         fn()  # warm-up: compilation
-    wall: dict[str, list[float]] = {k: [] for k in run}
-    cpu: dict[str, list[float]] = {k: [] for k in run}
-    load0 = os.getloadavg()[0]
-    for _ in range(args.rounds):
-        for k, fn in run.items():
-            t0, c0 = time.perf_counter(), time.process_time()
-            fn()
-            wall[k].append(time.perf_counter() - t0)
-            cpu[k].append(time.process_time() - c0)
+    wall, cpu, load0 = interleaved(run, args.rounds)
     per = len(x) * args.steps / 1e6
     out = {
         k: {"us_per_image_step": statistics.median(wall[k]) / per,

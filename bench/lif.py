@@ -25,23 +25,16 @@ import argparse
 import json
 import os
 import statistics
-import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from shipped import interleaved, shipped_model
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from hwsim.engine import simulate  # noqa: E402
-from hwsim.model.convert import SpikingNetwork, convert  # noqa: E402
-from hwsim.model.data import load_dataset  # noqa: E402
-from hwsim.model.graph import IF_NEURON, Neuron  # noqa: E402
-from hwsim.model.nets import load_checkpoint  # noqa: E402
-from hwsim.model.packaged import resolve_model  # noqa: E402
+from hwsim.engine import simulate
+from hwsim.model.convert import SpikingNetwork
+from hwsim.model.graph import IF_NEURON, Neuron
 
 ONE_ULP = float(np.nextafter(np.float32(1), np.float32(0)))  # 1 - 2^-24
 VARIANTS = {
@@ -67,24 +60,17 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    ckpt = load_checkpoint(resolve_model("vgg19"))
-    seed = ckpt.dataset.get("split_seed", 0)
-    snn = convert(ckpt, load_dataset(ckpt.dataset["name"], "train", seed=seed))
-    x = np.ascontiguousarray(load_dataset(ckpt.dataset["name"], "test", seed=seed).x[: args.images])
+    snn, x = shipped_model(args.images)
     nets = {name: with_neuron(snn, n) for name, n in VARIANTS.items()}
     spikes = {}
     for name, net in nets.items():  # warm-up: compilation, buffers
         res = simulate(net, x, args.steps, threads=1)
         spikes[name] = float(res.layer_spikes.sum()) / (len(x) * args.steps)
-    wall: dict[str, list[float]] = {name: [] for name in nets}
-    cpu: dict[str, list[float]] = {name: [] for name in nets}
-    load0 = os.getloadavg()[0]
-    for _ in range(args.rounds):
-        for name, net in nets.items():
-            t0, c0 = time.perf_counter(), time.process_time()
-            simulate(net, x, args.steps, threads=1)
-            wall[name].append(time.perf_counter() - t0)
-            cpu[name].append(time.process_time() - c0)
+    runs = {
+        name: (lambda net=net: simulate(net, x, args.steps, threads=1))
+        for name, net in nets.items()
+    }
+    wall, cpu, load0 = interleaved(runs, args.rounds)
     load1 = os.getloadavg()[0]
     scale = 1e6 / (len(x) * args.steps)
     per = {k: statistics.median(v) * scale for k, v in wall.items()}
