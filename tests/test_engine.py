@@ -718,11 +718,12 @@ def brute_unrolled(x: np.ndarray, kernel, stride, pad, rows, blocks) -> np.ndarr
     return out
 
 
-@pytest.mark.parametrize("name", ["vgg11-random", "resnet18-random", "deep"])
+@pytest.mark.parametrize("name", ["vgg11-random", "resnet18-random", "deep", "wide"])
 def test_unrolled_activity_kernel_on_random_binary_inputs(nets, name):
     """The unrolled counting kernel against the brute-force count (R = 5, partial groups; a
     GAP's hundreds of groups) and against the hardware model's active_pe_operations
-    (isaac_like: unrolled, 128 x 128), also with inputs of over 64 channels ("deep")."""
+    (isaac_like: unrolled, 128 x 128), also with inputs of over 64 channels ("deep") and maps
+    of over 64 columns ("wide"): the output-by-output path beside the bit rows."""
     snn = nets[name] if name in nets else extra_net(name)
     plan = build_plan(snn)
     arch = load_arch("arch_configs/isaac_like.yaml")
@@ -759,9 +760,9 @@ def test_unrolled_activity_kernel_on_random_binary_inputs(nets, name):
 
 
 def extra_net(name: str) -> SpikingNetwork:
-    """ "wide": VGG11 on 8 x 72 inputs, maps wider than 64 columns and, after the pools,
-    narrower ones; "deep": VGG11 at width 1/4, inputs of up to 128 channels (several 64-bit
-    channel masks per position)."""
+    """The extra networks of the activity tests: "wide", a VGG11 on 8 x 72 inputs (maps wider
+    than 64 columns and, after the pools, narrower ones); "deep", a VGG11 at width 1/4 (inputs
+    of up to 128 channels: several 64-bit channel masks per position)."""
     if name == "wide":
         return random_net("vgg11", 5, (1,), (1, 8, 72))
     return random_net("vgg11", 6, (1,), width=1 / 4)

@@ -1187,6 +1187,101 @@ def conn_activity(spk, so, conn_tab, g, itab, rows, omap, words):
     return n_in, reads * ct[COLBLK], windows * ct[COLBLK]
 
 
+@njit(inline="always", **KERNEL)
+def _flat_groups(spk, so, n, rows):
+    """(nonzero entries, groups of `rows` consecutive entries with a nonzero) of spk[so:so+n],
+    64 entries compared at once."""
+    n_in, ops = 0, 0
+    for lo in range(0, n, rows):
+        hi = min(lo + rows, n)
+        seen = np.uint64(0)
+        q = lo
+        while q + 64 <= hi:
+            m = _nonzero_mask64(spk, so + q)
+            n_in += np.int64(_popcount(m))
+            seen |= m
+            q += 64
+        for i in range(q, hi):
+            nz = np.uint64(spk[so + i] != 0)
+            n_in += np.int64(nz)
+            seen |= nz
+        ops += np.int64(seen != 0)
+    return n_in, ops
+
+
+UNROLLED_MASKS = 16
+"""The most distinct segment channel masks `_unrolled_bits` keeps rows of (else the counts go
+output by output)."""
+
+
+@njit(inline="always", **KERNEL)
+def _unrolled_bits(words, seg, slots, h, w, ho, wo, kh, kw, st, pad):
+    """`conn_activity_unrolled`'s operations for C_in <= 64 on maps of at most 64 columns in and
+    out, as bit masks over output columns, or -1 past UNROLLED_MASKS distinct segment masks.
+    Each distinct mask d gets its input rows' bits (columns whose channels meet it); for each
+    kernel column kx, those rows moved onto the output columns that read them at kx; an output
+    row's group u is then the OR of its slots' moved rows, popcounted when u changes (a row's
+    slots come in nondecreasing group order)."""
+    dm = seg + 3 * kh * kw * slots  # words[dm:][:D]: the distinct masks
+    n_masks = 0
+    for q in range(seg, dm, 3):  # each slot's third word becomes its mask's index (-1: empty)
+        m = words[q + 1]
+        d = -1
+        if m != 0:
+            d = 0
+            while d < n_masks and words[dm + d] != m:
+                d += 1
+            if d == n_masks:
+                if n_masks == UNROLLED_MASKS:
+                    return -1
+                words[dm + d] = m
+                n_masks += 1
+        words[q + 2] = d
+    rows = dm + UNROLLED_MASKS  # words[rows + d h + iy]: input row iy's columns meeting mask d
+    moved = rows + UNROLLED_MASKS * h  # words[moved + (d h + iy) kw + kx]: on output columns
+    for d in range(n_masks):
+        m = np.uint64(words[dm + d])
+        for iy in range(h):
+            r = np.uint64(0)
+            for ix in range(w):
+                r |= np.uint64((np.uint64(words[iy * w + ix]) & m) != 0) << np.uint64(ix)
+            words[rows + d * h + iy] = np.int64(r)
+            for kx in range(kw):
+                x = np.uint64(0)
+                if st == 1:
+                    sh = kx - pad  # output column ox reads input column ox + sh
+                    if 0 <= sh < 64:
+                        x = r >> np.uint64(sh)
+                    elif 0 < -sh < 64:
+                        x = r << np.uint64(-sh)
+                    if wo < 64:
+                        x &= (np.uint64(1) << np.uint64(wo)) - np.uint64(1)
+                else:
+                    for ox in range(wo):
+                        ix = ox * st - pad + kx
+                        if 0 <= ix < w:
+                            x |= ((r >> np.uint64(ix)) & np.uint64(1)) << np.uint64(ox)
+                words[moved + (d * h + iy) * kw + kx] = np.int64(x)
+    ops = 0
+    for oy in range(ho):
+        last, acc = -1, np.uint64(0)
+        for ky in range(max(0, pad - oy * st), min(kh, h + pad - oy * st)):
+            iy = oy * st - pad + ky
+            for kx in range(kw):
+                q = seg + 3 * ((ky * kw + kx) * slots)
+                for j in range(slots):
+                    d = words[q + 3 * j + 2]
+                    if d < 0:
+                        break  # the slots past a kernel position's last group
+                    u = words[q + 3 * j]
+                    if u != last:
+                        ops += np.int64(_popcount(acc))
+                        last, acc = u, np.uint64(0)
+                    acc |= np.uint64(words[moved + (d * h + iy) * kw + kx])
+        ops += np.int64(_popcount(acc))
+    return ops
+
+
 @njit(**KERNEL)
 def conn_activity_unrolled(spk, so, conn_tab, g, itab, rows, omap, words):
     """(input spikes, active PE operations, active PE operations) of connection g for one image
@@ -1202,10 +1297,16 @@ def conn_activity_unrolled(spk, so, conn_tab, g, itab, rows, omap, words):
     position k's channels fall in at most S consecutive groups, each a channel range (a
     segment; the S slots of every k listed once per call, empty ones never active); an
     output's active groups are the bits of U-bit masks set from its positions' channel masks
-    (`_position_words`, one uint64 mask test per segment for C_in <= 64, `_any_in` beyond)."""
+    (`_position_words`, one uint64 mask test per segment for C_in <= 64, `_any_in` beyond), or,
+    on maps of at most 64 columns, from rows of bits (`_unrolled_bits`). A window over the whole
+    map (a GAP) reads its input in its own order: groups of `rows` consecutive entries."""
     ct = conn_tab[g]
     h, w, cin, ho, wo, kh, kw = ct[H], ct[W], ct[CIN], ct[HO], ct[WO], ct[KH], ct[KW]
     st, pad = ct[STRIDE], ct[PAD]
+    if ho == 1 and wo == 1 and kh == h and kw == w and pad == 0:
+        # one window over the whole map (a GAP): its flattened rows are the input's own order
+        n_in, ops = _flat_groups(spk, so, h * w * cin, rows)
+        return n_in, ops * ct[COLBLK], ops * ct[COLBLK]
     nw = (cin + 63) >> 6
     end = so + h * w * cin
     n_in = 0
@@ -1229,6 +1330,12 @@ def conn_activity_unrolled(spk, so, conn_tab, g, itab, rows, omap, words):
                 m = (~np.uint64(0) >> np.uint64(64 - min(hi - lo, 64))) << np.uint64(lo & 63)
             words[q], words[q + 1], words[q + 2] = u, np.int64(m) if nw == 1 else lo, hi
             u += 1
+    if nw == 1 and w <= 64 and wo <= 64:
+        ops = _unrolled_bits(words, seg, slots, h, w, ho, wo, kh, kw, st, pad)
+        if ops >= 0:
+            return n_in, ops * ct[COLBLK], ops * ct[COLBLK]
+        for q in range(seg, seg + 3 * kh * kw * slots, 3):
+            words[q + 2] = cin  # restored: the slots' end channel is unused for C_in <= 64
     n_groups = (kh * kw * cin + rows - 1) // rows
     gm = seg + 3 * kh * kw * slots  # words[gm:][:ceil(U / 64)]: an output's active groups
     ops = 0

@@ -772,7 +772,9 @@ def activity_words(c: Conn, rows: int, unrolled: bool) -> int:
     if not unrolled:
         return masks + h + kw
     slots = cin // max(rows, 1) + 2
-    return h * w * masks + 3 * kh * kw * slots + math.ceil(kh * kw * cin / max(rows, 1)) // 64 + 1
+    bits = K.UNROLLED_MASKS * (1 + h + h * kw)  # `_unrolled_bits`' masks and rows
+    groups = math.ceil(kh * kw * cin / max(rows, 1)) // 64 + 1
+    return h * w * masks + 3 * kh * kw * slots + max(bits, groups)
 
 
 def activity_of(be: NumbaBackend, g: int, spikes: np.ndarray) -> np.ndarray:
