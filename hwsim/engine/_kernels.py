@@ -1084,6 +1084,8 @@ def _or_shifted(dst, d0, src, s0, st, n, groups):
 def _valid_outputs(k, st, pad, n_in, n_out):
     """The outputs o0 .. o1-1 along an axis whose kernel offset k reads an input inside the
     map: 0 <= o st - pad + k < n_in."""
+    if st == 1:  # no division (a GAP asks for each of its H or W kernel offsets)
+        return max(0, pad - k), max(max(0, pad - k), min(n_out, n_in + pad - k))
     o0 = max(0, (pad - k + st - 1) // st)
     o1 = min(n_out, (n_in - 1 + pad - k) // st + 1) if n_in - 1 + pad - k >= 0 else 0
     return o0, max(o0, o1)
@@ -1148,7 +1150,8 @@ def conn_activity(spk, so, conn_tab, g, itab, rows, omap, words):
     the active (position, group) map (`_active_positions`): the reads are each active entry
     times the outputs that read it; a window's OR over its k_h x k_w positions is taken along
     x for every input row, then along y over those rows (as bit masks, `_windows_bits`, where
-    the rows and the kernel have at most 64 columns; else as bytes)."""
+    the rows and the kernel have at most 64 columns; else as bytes); a window over the whole
+    map (a GAP) is its active entries' count and whether there is one."""
     ct = conn_tab[g]
     h, w, cin, ho, wo, kh, kw = ct[H], ct[W], ct[CIN], ct[HO], ct[WO], ct[KH], ct[KW]
     st, pad = ct[STRIDE], ct[PAD]
@@ -1158,6 +1161,17 @@ def conn_activity(spk, so, conn_tab, g, itab, rows, omap, words):
     nmap = ho * row
     act = omap[nmap + h * row :]
     n_in = _active_positions(spk, so, h * w, cin, rows, act, words)
+    if ho == 1 and wo == 1 and kh == h and kw == w and pad == 0:
+        # one window over the whole map (a GAP): every active entry is read once, and a
+        # group's window is active when any of its entries is
+        reads, windows = 0, 0
+        for gg in range(groups):
+            seen = 0
+            for p in range(h * w):
+                seen += np.int64(act[p * groups + gg])
+            reads += seen
+            windows += np.int64(seen > 0)
+        return n_in, reads * ct[COLBLK], windows * ct[COLBLK]
     xr = (cin + 63) >> 6  # words[xr:]: `_windows_bits`' scratch
     if w <= 64 and wo <= 64 and kw <= 64:
         reads, windows = _windows_bits(act, groups, h, w, ho, wo, kh, kw, st, pad, ycnt, itab,
@@ -1332,10 +1346,8 @@ def conn_activity_unrolled(spk, so, conn_tab, g, itab, rows, omap, words):
             u += 1
     if nw == 1 and w <= 64 and wo <= 64:
         ops = _unrolled_bits(words, seg, slots, h, w, ho, wo, kh, kw, st, pad)
-        if ops >= 0:
+        if ops >= 0:  # else the slots' third words now hold mask indices, unused below
             return n_in, ops * ct[COLBLK], ops * ct[COLBLK]
-        for q in range(seg, seg + 3 * kh * kw * slots, 3):
-            words[q + 2] = cin  # restored: the slots' end channel is unused for C_in <= 64
     n_groups = (kh * kw * cin + rows - 1) // rows
     gm = seg + 3 * kh * kw * slots  # words[gm:][:ceil(U / 64)]: an output's active groups
     ops = 0
