@@ -958,7 +958,8 @@ def test_wide_push_scatter_sums_32_16_and_8_outputs_at_a_time(coding):
 # every kernel path of the engine's formulations: 3x3 convs (C_in, C_out, stride, an IC head)
 # from an input of side `side`. Tables (C_in <= 16): 8, 16 and 32 outputs several positions
 # per call, with single-position rests (odd map widths), 12 (a scalar tail), 24 (16 + 8
-# lanes) and 64 (4 vectors of 16); the wide scatter (C_in 32, 64): runs of 192 and 128
+# lanes) and 64 (4 vectors of 16); the wide scatter (C_in 32, 64, 128: a position's spikes
+# from one or two 64-byte compares): runs of 192 and 128
 # outputs (12 and 8 registers of 16), 120 and 80 (6, 4, 1 of 16 and 1 of 8), 96, 64 and 16;
 # a plain scatter (C_in 40); IF scans with 16-lane tails (9 x 9 x 8, 1 x 1 x 8). GAPs (IC
 # heads) only read maps of 4^k positions, whose means are dyadic: they count channels in
@@ -974,6 +975,8 @@ KERNEL_PATHS = {
                                       (8, 64, 2, 1), (64, 32, 1, 1), (32, 8, 2, 1),
                                       (8, 8, 2, 1), (8, 24, 1, 1)]),
     "wide-heads": (4, [(1, 8, 1, 0), (8, 96, 1, 1), (96, 136, 2, 1)]),
+    "wide-scatter-128": (4, [(1, 8, 1, 0), (8, 32, 1, 0), (32, 128, 1, 1), (128, 32, 1, 0),
+                             (32, 16, 2, 1)]),
 }
 # fmt: on
 
@@ -1021,7 +1024,7 @@ def test_every_kernel_path_matches_the_oracle(paths, coding):
     for g, (c_in, *_) in enumerate(convs[1:], start=1):
         want = K.TABLE if c_in <= 16 else K.PUSH
         assert be.conn_tab[g, K.MODE] == want
-        assert be.conn_tab[g, K.GROUPED] == int(want == K.PUSH and c_in in (32, 64))
+        assert be.conn_tab[g, K.GROUPED] == int(want == K.PUSH and c_in in (32, 64, 128))
     plan = be.plan
     linears = [plan.conns[g] for g in range(len(plan.conns)) if plan.conns[g].linear]
     assert all(be.layer_tab[c.dst, K.L_TINY] for c in linears) and len(linears) > 1

@@ -728,59 +728,71 @@ def _group_masks(spk, so, h, w, cin, gbits, pad, pm):
 
 
 @njit(inline="always", **KERNEL)
+def _position_spikes(spk, p, cin, w0, cstride, scale, widx, kval):
+    """The nonzero channels c of the input position whose cin (32 or a multiple of 64)
+    channels start at spk[p], in order: widx[i] = w0 + c cstride, kval[i] = scale times
+    the spike; returns their count. 64 bytes compared at once (a position of 32 channels
+    reads the next 32 bytes too, masked off: spike rows have 64 spare bytes)."""
+    m = 0
+    for blk in range(0, cin, 64):
+        mask = _nonzero_mask64(spk, p + blk)
+        if cin < 64:
+            mask &= (np.uint64(1) << np.uint64(cin)) - np.uint64(1)
+        while mask != 0:
+            c = blk + np.int64(_cttz(mask))
+            mask &= mask - np.uint64(1)
+            u = np.uint64(m)  # unsigned indices: no wraparound tests
+            widx[u] = w0 + c * cstride
+            x = spk[np.uint64(p + c)]
+            kval[u] = scale if x == 1 else scale * np.float32(x)  # scale * 1 is scale
+            m += 1
+    return m
+
+
+@njit(inline="always", **KERNEL)
 def _scatter(cur, spk, so, wflat, ct, itab, scale, ev, widx, kval):
     """cur (H_out*W_out*C_out) += scale * conv(spk[so:so+H*W*C_in]) for connection row `ct`.
 
     For every nonzero input (position p, channel c): each entry e of p's run list adds
     wflat[wo_e + c * CSTRIDE : + ln_e] * value into cur[dst_e : dst_e + ln_e]. With GROUPED
-    (wide inputs: several spikes per position), the spikes of one position are summed into
-    blocks of 32, 16 and 8 outputs in registers (`_sum_into*`): one load and store of cur per
-    block, not per spike (the same additions in the same order)."""
+    (wide inputs: several spikes per position), position by position, its spikes listed from
+    its channels' bytes (`_position_spikes`) are summed into blocks of up to 192 outputs in
+    registers (`_sum_into*`): one load and store of cur per block, not per spike (the same
+    additions in the same order)."""
     cin = ct[CIN]
-    m = _events(spk, so, ct[H] * ct[W] * cin, ev)
     ptr, dst, wo, ln = ct[E_PTR], ct[E_DST], ct[E_WO], ct[E_LN]
     w0, cstride, shift = ct[R_OFF], ct[CSTRIDE], ct[CSHIFT]
     if ct[GROUPED] != 0:
-        cmask = cin - 1
-        q = 0
-        while q < m:
-            p = ev[q] >> shift
-            q1 = q
-            while q1 < m:
-                u = np.uint64(q1)  # unsigned indices: no wraparound tests
-                idx = ev[u]
-                if (idx >> shift) != p:
-                    break
-                widx[u] = w0 + (idx & cmask) * cstride
-                x = spk[np.uint64(so + idx)]
-                kval[u] = scale if x == 1 else scale * np.float32(x)  # scale * 1 is scale
-                q1 += 1
+        for p in range(ct[H] * ct[W]):
+            m = _position_spikes(spk, so + (p << shift), cin, w0, cstride, scale, widx, kval)
+            if m == 0:
+                continue
             for e in range(itab[ptr + p], itab[ptr + p + 1]):
                 d, wofe, n = itab[dst + e], itab[wo + e], itab[ln + e]
                 o = 0
                 if WIDE_BLOCK >= 12:
                     while n - o >= 12 * WIDE:
-                        _sum_into12w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                        _sum_into12w(cur, d + o, wflat, widx, kval, 0, m, wofe + o)
                         o += 12 * WIDE
                     if n - o >= 8 * WIDE:
-                        _sum_into8w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                        _sum_into8w(cur, d + o, wflat, widx, kval, 0, m, wofe + o)
                         o += 8 * WIDE
                 while n - o >= 6 * WIDE:
-                    _sum_into6w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                    _sum_into6w(cur, d + o, wflat, widx, kval, 0, m, wofe + o)
                     o += 6 * WIDE
                 if n - o >= 4 * WIDE:
-                    _sum_into4w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                    _sum_into4w(cur, d + o, wflat, widx, kval, 0, m, wofe + o)
                     o += 4 * WIDE
                 if n - o >= 2 * WIDE:
-                    _sum_into2w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                    _sum_into2w(cur, d + o, wflat, widx, kval, 0, m, wofe + o)
                     o += 2 * WIDE
                 if n - o >= WIDE:
-                    _sum_into1w(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
+                    _sum_into1w(cur, d + o, wflat, widx, kval, 0, m, wofe + o)
                     o += WIDE
                 if n - o >= LANES:
-                    _sum_into1(cur, d + o, wflat, widx, kval, q, q1, wofe + o)
-            q = q1
+                    _sum_into1(cur, d + o, wflat, widx, kval, 0, m, wofe + o)
         return
+    m = _events(spk, so, ct[H] * ct[W] * cin, ev)
     vec = ct[COUT] % 8 == 0
     for q in range(m):
         idx = ev[q]
@@ -1655,17 +1667,18 @@ def _tiny_layer(vb, s_rd, s_wr, ch_rd, lt, in_idx, conn_tab, rflat, bias, gsc, o
     (`_nonzero_mask64`: the spike rows have 64 spare bytes), the neuron update (values nv,
     `_neuron_values`) runs 16 neurons at a time (`_scan_vectors`). Returns the neurons fired."""
     off, n = lt[L_OFF], lt[L_N]
+    bb = bias[off : off + n]  # views indexed from 0: no wraparound test per element
     for i in range(n):
-        cc[i] = bias[off + i] * om
+        cc[i] = bb[i] * om
     for q in range(lt[L_IN0], lt[L_IN1]):
         g = in_idx[q]
         ct = conn_tab[g]
         sc = gsc[g]
         r0 = ct[R_OFF]
         if ct[KIND] == GAP:
-            co = ct[SRC_CH]
-            for i in range(ct[CIN]):
-                cc[i] += sc * rflat[r0 + ch_rd[co + i]]
+            chs = ch_rd[ct[SRC_CH] : ct[SRC_CH] + ct[CIN]]
+            for i in range(chs.shape[0]):
+                cc[i] += sc * rflat[np.uint64(r0 + chs[i])]
             continue
         so, cin, cout = ct[SRC_OFF], ct[CIN], ct[COUT]
         for blk in range(0, cin, 64):
@@ -1676,9 +1689,9 @@ def _tiny_layer(vb, s_rd, s_wr, ch_rd, lt, in_idx, conn_tab, rflat, bias, gsc, o
                 c = blk + np.int64(_cttz(mask))
                 mask &= mask - np.uint64(1)
                 k = sc * np.float32(s_rd[so + c])
-                w = r0 + c * cout
+                rw = rflat[r0 + c * cout : r0 + c * cout + cout]
                 for o in range(cout):
-                    cc[o] += rflat[w + o] * k
+                    cc[o] += rw[o] * k
     vv, ss, pp = vb[off : off + n], s_wr[off : off + n], s_rd[off : off + n]
     leaky = lt[L_NEURON] & N_LEAKY
     fired = _scan_vectors(0, leaky, vv, cc, ss, pp, cnt, n, nv)
@@ -1760,16 +1773,19 @@ def _start_currents(cur, bs, be, lt, base, bias, om):
     """Currents of images bs..be-1 (rows of cur) before the layer's connections: its analog
     inputs' precomputed current (base), else its bias times omega."""
     off, n = lt[L_OFF], lt[L_N]
+    span = lt[L_C] * max(1, 64 // lt[L_C])  # whole channel periods, >= 64 floats if C <= 64
     for b in range(bs, be):
         cc = cur[b - bs, :n]
         if lt[L_BASE] >= 0:
             bb = base[b, lt[L_BASE] : lt[L_BASE] + n]
             for i in range(n):
                 cc[i] = bb[i]
-        else:
-            bb = bias[off : off + n]
-            for i in range(n):
-                cc[i] = bb[i] * om
+        else:  # beta is per channel: its first `span` floats repeat along the layer
+            bb = bias[off : off + span]
+            for i0 in range(0, n, span):
+                dst = cc[i0 : i0 + span]
+                for i in range(dst.shape[0]):
+                    dst[i] = bb[i] * om
 
 
 @njit(inline="always", **KERNEL)

@@ -688,7 +688,9 @@ class NumbaRunner(Runner):
             inp = np.zeros((1, 1, 1), np.int8)
         else:
             spikes = be.coding.input_spikes(self.x, self.ids, t0, t1)  # (B, T, C, H, W)
-            inp = np.ascontiguousarray(spikes.transpose(1, 0, 3, 4, 2)).reshape(tc, nb, -1)
+            pixels = int(np.prod(spikes.shape[2:]))
+            inp = np.zeros((tc, nb, pixels + 64), np.int8)  # spare bytes, as a state row's
+            inp[:, :, :pixels] = spikes.transpose(1, 0, 3, 4, 2).reshape(tc, nb, pixels)
         omega, gscale = schedule(plan, be.coding, t0, t1)
         rec = np.zeros((nb, tc, len(plan.heads), plan.classes), np.uint8)
         counts = np.zeros((nb, tc, len(plan.layers)), np.int32)
