@@ -17,8 +17,8 @@ connection by backends.NumbaBackend.mode):
   a bit mask, trailing-zero counts give the indices), and every listed spike adds, for each
   kernel row that reads it, one contiguous run of weights (polyphase layout) into one
   contiguous run of output currents, 8 floats at a time by an explicit vector intrinsic
-  (wide inputs: a position's spikes summed in registers, up to 192 outputs at a time in
-  16-float registers);
+  (wide inputs: the map read position by position, a position's spikes summed in registers,
+  up to 192 outputs at a time in 16-float registers);
 - TABLE (`_table_conv`): groups of 8 input channels become byte masks in a zero-bordered map
   (8 masks per vector compare of 64 spikes), and each output position sums, in registers,
   the precomputed table rows (sums of the weight rows of the set bits) its window's masks
