@@ -102,6 +102,9 @@ and every layer, connection's weights and analog current at a multiple of VEC fl
 as much: the register sums run 1.6x faster on 64-byte aligned rows than at numpy's default
 alignment, 16 bytes past a 64-byte boundary)."""
 VEC = ALIGN // 4  # floats in ALIGN bytes
+SPARE = 64
+"""Bytes past the last spike of every spike row (state rows, coded input rows): spikes are read
+64 at once (`_nonzero_mask64`), a position or a tail past a row's last spike included."""
 
 
 class Network(NamedTuple):

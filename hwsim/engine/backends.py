@@ -378,7 +378,7 @@ class NumbaBackend(Backend):
         # views of the spike buffers)
         sizes = [K.vec_ceil(ly.neurons) for ly in layers]
         offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self.n_state = int(offs[-1]) + 64  # spare bytes: spikes are read 64 at once
+        self.n_state = int(offs[-1]) + K.SPARE
         self.bias = K.aligned(self.n_state, np.float32)  # beta_j tiled over each layer's neurons
         for j, b in enumerate(_dense_bias(plan, coding, self.synapses)):
             self.bias[offs[j] : offs[j] + layers[j].neurons] = np.tile(
@@ -689,7 +689,7 @@ class NumbaRunner(Runner):
         else:
             spikes = be.coding.input_spikes(self.x, self.ids, t0, t1)  # (B, T, C, H, W)
             pixels = int(np.prod(spikes.shape[2:]))
-            inp = np.zeros((tc, nb, pixels + 64), np.int8)  # spare bytes, as a state row's
+            inp = np.zeros((tc, nb, pixels + K.SPARE), np.int8)
             inp[:, :, :pixels] = spikes.transpose(1, 0, 3, 4, 2).reshape(tc, nb, pixels)
         omega, gscale = schedule(plan, be.coding, t0, t1)
         rec = np.zeros((nb, tc, len(plan.heads), plan.classes), np.uint8)
